@@ -1,0 +1,32 @@
+-- The `fo` table that every script sees: tasks, sleep, clocks, HTTP, and (loaded on first
+-- use) the AWS core. Keep start-up cheap: submodules load lazily.
+local core = require "fo.core"
+local task = require "fo.task"
+
+local fo = {
+  version = "0.1.0",
+  spawn = task.spawn,
+  all = task.all,
+  sleep = core.sleep,
+  now = core.now,
+  time = core.time,
+}
+
+local lazy = {
+  http = "fo.http",
+  httpd = "fo.httpd",
+  crypto = "fo.crypto",
+  sigv4 = "fo.sigv4",
+  log = "fo.log",
+  aws = "fo.aws",
+}
+
+return setmetatable(fo, {
+  __index = function(t, k)
+    local name = lazy[k]
+    if not name then return nil end
+    local m = require(name)
+    rawset(t, k, m)
+    return m
+  end,
+})

@@ -1,0 +1,1 @@
+/* placeholder: SigV4 signing (being written) */

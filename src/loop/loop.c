@@ -1,0 +1,393 @@
+/* The event loop: a ready queue of coroutines, a timer heap and libcurl's multi handle,
+ * polled together with C watchers. Coroutines are only ever resumed from here. */
+#include "fo/loop.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LOOP_KEY "fo.loop"
+#define DONE_KEY "fo.loop.done"
+
+struct ready_entry {
+    int ref;
+    int nargs;
+};
+
+struct timer {
+    double when;
+    unsigned long seq;
+    int ref;
+};
+
+struct done_hook {
+    fo_done_fn fn;
+    void *data;
+};
+
+struct fo_loop {
+    lua_State *L;
+    CURLM *multi;
+    lua_State *current; /* the coroutine being resumed, if any */
+    int yielded_by_loop;
+
+    struct ready_entry *ready;
+    size_t ready_len, ready_cap;
+
+    struct timer *timers;
+    size_t timers_len, timers_cap;
+    unsigned long timer_seq;
+
+    int holds;
+    fo_watch *watches;
+    fo_transfer_done_fn transfer_done;
+};
+
+static void *grow(void *p, size_t *cap, size_t elem)
+{
+    size_t ncap = *cap ? *cap * 2 : 16;
+    void *np = realloc(p, ncap * elem);
+    if (!np) {
+        fputs("fo: out of memory\n", stderr);
+        abort();
+    }
+    *cap = ncap;
+    return np;
+}
+
+double fo_loop_now(fo_loop *loop)
+{
+    (void)loop;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+fo_loop *fo_loop_new(lua_State *L)
+{
+    fo_loop *loop = calloc(1, sizeof *loop);
+    if (!loop)
+        return NULL;
+    loop->L = L;
+    loop->multi = curl_multi_init();
+    if (!loop->multi) {
+        free(loop);
+        return NULL;
+    }
+    lua_pushlightuserdata(L, loop);
+    lua_setfield(L, LUA_REGISTRYINDEX, LOOP_KEY);
+    lua_newtable(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, DONE_KEY);
+    return loop;
+}
+
+void fo_loop_free(fo_loop *loop)
+{
+    if (!loop)
+        return;
+    curl_multi_cleanup(loop->multi);
+    free(loop->ready);
+    free(loop->timers);
+    free(loop);
+}
+
+fo_loop *fo_loop_of(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, LOOP_KEY);
+    fo_loop *loop = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!loop)
+        luaL_error(L, "fo: no event loop in this Lua state");
+    return loop;
+}
+
+CURLM *fo_loop_multi(fo_loop *loop)
+{
+    return loop->multi;
+}
+
+void fo_loop_hold(fo_loop *loop)
+{
+    loop->holds++;
+}
+
+void fo_loop_release(fo_loop *loop)
+{
+    loop->holds--;
+}
+
+void fo_loop_on_transfer_done(fo_loop *loop, fo_transfer_done_fn fn)
+{
+    loop->transfer_done = fn;
+}
+
+int fo_loop_park(lua_State *L)
+{
+    fo_loop *loop = fo_loop_of(L);
+    if (L != loop->current || !lua_isyieldable(L))
+        luaL_error(L, "this call must run in a task of the fo event loop (the main chunk or "
+                      "fo.spawn), not in a plain coroutine or metamethod");
+    lua_pushthread(L);
+    return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+int fo_loop_yield(lua_State *L, lua_KContext ctx, lua_KFunction k)
+{
+    fo_loop *loop = fo_loop_of(L);
+    loop->yielded_by_loop = 1;
+    return lua_yieldk(L, 0, ctx, k);
+}
+
+lua_State *fo_loop_thread(fo_loop *loop, int ref)
+{
+    lua_rawgeti(loop->L, LUA_REGISTRYINDEX, ref);
+    lua_State *co = lua_tothread(loop->L, -1);
+    lua_pop(loop->L, 1);
+    return co;
+}
+
+void fo_loop_ready(fo_loop *loop, int ref, int nargs)
+{
+    if (loop->ready_len == loop->ready_cap)
+        loop->ready = grow(loop->ready, &loop->ready_cap, sizeof *loop->ready);
+    loop->ready[loop->ready_len++] = (struct ready_entry){ref, nargs};
+}
+
+void fo_loop_start(fo_loop *loop, lua_State *L, int nargs, fo_done_fn done, void *data)
+{
+    lua_State *co = lua_newthread(L);
+    lua_insert(L, -(nargs + 2));
+    lua_xmove(L, co, nargs + 1);
+    if (done) {
+        struct done_hook *hook = malloc(sizeof *hook);
+        if (!hook) {
+            fputs("fo: out of memory\n", stderr);
+            abort();
+        }
+        hook->fn = done;
+        hook->data = data;
+        lua_getfield(L, LUA_REGISTRYINDEX, DONE_KEY);
+        lua_pushvalue(L, -2);
+        lua_pushlightuserdata(L, hook);
+        lua_rawset(L, -3);
+        lua_pop(L, 1);
+    }
+    fo_loop_ready(loop, luaL_ref(L, LUA_REGISTRYINDEX), nargs);
+}
+
+/* Tells the done hook of a finished coroutine (if any) how it ended. */
+static void finish(fo_loop *loop, lua_State *co, int status, int nres)
+{
+    lua_State *L = loop->L;
+    lua_getfield(L, LUA_REGISTRYINDEX, DONE_KEY);
+    lua_pushthread(co);
+    lua_xmove(co, L, 1);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+    struct done_hook *hook = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    if (hook) {
+        hook->fn(hook->data, co, status, nres);
+        free(hook);
+    } else if (status != LUA_OK) {
+        /* Tasks catch their own errors in Lua; reaching here is a runtime bug. */
+        fprintf(stderr, "fo: unhandled error in a coroutine: %s\n",
+                luaL_tolstring(co, -1, NULL));
+    }
+}
+
+static void resume(fo_loop *loop, int ref, int nargs)
+{
+    lua_State *L = loop->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    lua_State *co = lua_tothread(L, -1);
+    luaL_unref(L, LUA_REGISTRYINDEX, ref);
+    /* Keep the thread anchored on L's stack while it runs. */
+    lua_State *prev = loop->current;
+    loop->current = co;
+    loop->yielded_by_loop = 0;
+    int nres = 0;
+    int status = lua_resume(co, L, nargs, &nres);
+    loop->current = prev;
+    if (status == LUA_YIELD) {
+        if (loop->yielded_by_loop) {
+            lua_pop(co, nres);
+            lua_pop(L, 1);
+            return;
+        }
+        lua_pop(co, nres);
+        lua_pushliteral(co, "coroutine.yield() was called directly in a task of the fo event "
+                            "loop; use fo.sleep, fo.http or a coroutine of your own");
+        status = LUA_ERRRUN;
+        nres = 1;
+    }
+    finish(loop, co, status, nres);
+    lua_pop(L, 1);
+}
+
+/* --- timers: a binary min-heap ordered by (when, seq) --- */
+
+static int timer_less(const struct timer *a, const struct timer *b)
+{
+    return a->when < b->when || (a->when == b->when && a->seq < b->seq);
+}
+
+void fo_loop_timer(fo_loop *loop, double seconds, int ref)
+{
+    if (loop->timers_len == loop->timers_cap)
+        loop->timers = grow(loop->timers, &loop->timers_cap, sizeof *loop->timers);
+    size_t i = loop->timers_len++;
+    struct timer t = {fo_loop_now(loop) + seconds, loop->timer_seq++, ref};
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!timer_less(&t, &loop->timers[parent]))
+            break;
+        loop->timers[i] = loop->timers[parent];
+        i = parent;
+    }
+    loop->timers[i] = t;
+}
+
+static struct timer timer_pop(fo_loop *loop)
+{
+    struct timer top = loop->timers[0];
+    struct timer last = loop->timers[--loop->timers_len];
+    size_t i = 0, n = loop->timers_len;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && timer_less(&loop->timers[c + 1], &loop->timers[c]))
+            c++;
+        if (!timer_less(&loop->timers[c], &last))
+            break;
+        loop->timers[i] = loop->timers[c];
+        i = c;
+    }
+    if (n > 0)
+        loop->timers[i] = last;
+    return top;
+}
+
+static void fire_timers(fo_loop *loop)
+{
+    double now = fo_loop_now(loop);
+    while (loop->timers_len > 0 && loop->timers[0].when <= now) {
+        struct timer t = timer_pop(loop);
+        fo_loop_ready(loop, t.ref, 0);
+    }
+}
+
+/* --- watches --- */
+
+void fo_loop_add_watch(fo_loop *loop, fo_watch *w)
+{
+    w->next = loop->watches;
+    loop->watches = w;
+}
+
+void fo_loop_remove_watch(fo_loop *loop, fo_watch *w)
+{
+    for (fo_watch **p = &loop->watches; *p; p = &(*p)->next) {
+        if (*p == w) {
+            *p = w->next;
+            return;
+        }
+    }
+}
+
+static int alive(fo_loop *loop)
+{
+    if (loop->ready_len > 0 || loop->holds > 0 || loop->timers_len > 0)
+        return 1;
+    for (fo_watch *w = loop->watches; w; w = w->next)
+        if (w->keeps_alive)
+            return 1;
+    return 0;
+}
+
+static void run_ready(fo_loop *loop)
+{
+    /* Resume only what was ready when we started, so I/O is polled between batches. */
+    size_t n = loop->ready_len;
+    struct ready_entry *batch = malloc((n ? n : 1) * sizeof *batch);
+    if (!batch) {
+        fputs("fo: out of memory\n", stderr);
+        abort();
+    }
+    memcpy(batch, loop->ready, n * sizeof *batch);
+    memmove(loop->ready, loop->ready + n, (loop->ready_len - n) * sizeof *batch);
+    loop->ready_len -= n;
+    for (size_t i = 0; i < n; i++)
+        resume(loop, batch[i].ref, batch[i].nargs);
+    free(batch);
+}
+
+static int poll_timeout_ms(fo_loop *loop)
+{
+    if (loop->ready_len > 0)
+        return 0;
+    long t = 60000;
+    if (loop->timers_len > 0) {
+        double d = (loop->timers[0].when - fo_loop_now(loop)) * 1000.0;
+        long ms = d <= 0 ? 0 : (long)d + 1;
+        if (ms < t)
+            t = ms;
+    }
+    long curl_ms = -1;
+    curl_multi_timeout(loop->multi, &curl_ms);
+    if (curl_ms >= 0 && curl_ms < t)
+        t = curl_ms;
+    for (fo_watch *w = loop->watches; w; w = w->next) {
+        long ms = w->timeout_ms ? w->timeout_ms(w) : -1;
+        if (ms >= 0 && ms < t)
+            t = ms;
+    }
+    return (int)t;
+}
+
+static void poll_once(fo_loop *loop)
+{
+    struct curl_waitfd fds[64];
+    fo_watch *owners[64];
+    unsigned n = 0;
+    for (fo_watch *w = loop->watches; w && n < 64; w = w->next) {
+        if (w->fd < 0)
+            continue;
+        fds[n] = (struct curl_waitfd){.fd = w->fd, .events = w->events, .revents = 0};
+        owners[n++] = w;
+    }
+    int numfds = 0;
+    curl_multi_poll(loop->multi, fds, n, poll_timeout_ms(loop), &numfds);
+    int running = 0;
+    curl_multi_perform(loop->multi, &running);
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(loop->multi, &left)))
+        if (msg->msg == CURLMSG_DONE && loop->transfer_done)
+            loop->transfer_done(loop, msg);
+    /* Watchers run after transfers; each may remove itself, so go by the snapshot. */
+    for (unsigned i = 0; i < n; i++) {
+        long ms = owners[i]->timeout_ms ? owners[i]->timeout_ms(owners[i]) : -1;
+        if (fds[i].revents || ms == 0)
+            owners[i]->ready(owners[i], fds[i].revents);
+    }
+    /* Watches with a deadline but no fd activity. */
+    fire_timers(loop);
+}
+
+void fo_loop_run(fo_loop *loop)
+{
+    while (alive(loop)) {
+        if (loop->ready_len > 0)
+            run_ready(loop);
+        if (!alive(loop))
+            break;
+        poll_once(loop);
+    }
+}

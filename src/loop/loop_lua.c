@@ -1,0 +1,116 @@
+/* fo.core: the event loop as Lua sees it — park and wake coroutines, sleep, clocks.
+ * Tasks, joins and error propagation are built on these in lua/fo/task.lua. */
+#include "fo/loop.h"
+#include "fo/runtime.h"
+
+#include <lauxlib.h>
+#include <math.h>
+#include <time.h>
+
+#define SUSPENDED_KEY "fo.core.suspended"
+
+static int resumed_plain(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    (void)ctx;
+    return lua_gettop(L);
+}
+
+/* core.suspend(): parks the running task until core.wake(co, ...) gives it values. */
+static int core_suspend(lua_State *L)
+{
+    int ref = fo_loop_park(L);
+    lua_getfield(L, LUA_REGISTRYINDEX, SUSPENDED_KEY);
+    lua_pushthread(L);
+    lua_pushinteger(L, ref);
+    lua_rawset(L, -3);
+    lua_settop(L, 0);
+    return fo_loop_yield(L, 0, resumed_plain);
+}
+
+/* core.wake(co, ...): queues a suspended task to resume with the given values.
+ * Returns false when `co` is not suspended by core.suspend. */
+static int core_wake(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTHREAD);
+    fo_loop *loop = fo_loop_of(L);
+    lua_getfield(L, LUA_REGISTRYINDEX, SUSPENDED_KEY);
+    lua_pushvalue(L, 1);
+    lua_rawget(L, -2);
+    if (lua_isnil(L, -1)) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    int ref = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    lua_State *co = lua_tothread(L, 1);
+    int nargs = lua_gettop(L) - 1;
+    lua_xmove(L, co, nargs);
+    fo_loop_ready(loop, ref, nargs);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* core.start(fn, ...): runs fn(...) as a new coroutine at the next turn of the loop;
+ * returns the coroutine. Errors must be handled inside fn (lua/fo/task.lua does). */
+static int core_start(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    fo_loop *loop = fo_loop_of(L);
+    int nargs = lua_gettop(L) - 1;
+    fo_loop_start(loop, L, nargs, NULL, NULL);
+    return 0;
+}
+
+/* core.sleep(seconds): parks the running task on a timer. */
+static int core_sleep(lua_State *L)
+{
+    lua_Number s = luaL_checknumber(L, 1);
+    luaL_argcheck(L, s >= 0 && !isnan(s), 1, "seconds must be a non-negative number");
+    fo_loop *loop = fo_loop_of(L);
+    int ref = fo_loop_park(L);
+    fo_loop_timer(loop, (double)s, ref);
+    lua_settop(L, 0);
+    return fo_loop_yield(L, 0, resumed_plain);
+}
+
+/* core.now(): monotonic seconds, for measuring durations. */
+static int core_now(lua_State *L)
+{
+    lua_pushnumber(L, fo_loop_now(fo_loop_of(L)));
+    return 1;
+}
+
+/* core.time(): wall-clock seconds since the epoch, with sub-second precision. */
+static int core_time(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    lua_pushnumber(L, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+    return 1;
+}
+
+/* core.running(): the running coroutine, and whether the loop runs it (it can yield). */
+static int core_in_task(lua_State *L)
+{
+    lua_pushboolean(L, lua_isyieldable(L));
+    return 1;
+}
+
+static const luaL_Reg core_funcs[] = {
+    {"suspend", core_suspend}, {"wake", core_wake}, {"start", core_start},
+    {"sleep", core_sleep},     {"now", core_now},   {"time", core_time},
+    {"in_task", core_in_task}, {NULL, NULL},
+};
+
+int luaopen_fo_core(lua_State *L)
+{
+    lua_newtable(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, SUSPENDED_KEY);
+    luaL_newlib(L, core_funcs);
+    return 1;
+}

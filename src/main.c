@@ -1,0 +1,105 @@
+/* fo-run: the command line. Runs a Lua file or string with the fo runtime loaded.
+ * Options are parsed here; everything else happens in the runtime. */
+#include "fo/runtime.h"
+
+#include <curl/curl.h>
+#include <lauxlib.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "usage: fo-run [options] [FILE [args...]]\n"
+    "\n"
+    "Runs FILE (a Lua 5.4 script or fo recipe) with the fo runtime loaded.\n"
+    "\n"
+    "options:\n"
+    "  -e CODE        run the Lua string CODE (may be repeated; runs before FILE)\n"
+    "  -v, --version  print the version and exit\n"
+    "  -h, --help     print this help and exit\n"
+    "  --             stop option parsing\n"
+    "\n"
+    "FILE '-' reads the script from standard input. Inside the script, `arg` and `...`\n"
+    "hold the arguments as in the lua interpreter, and the global `fo` is the runtime.\n"
+    "\n"
+    "environment:\n"
+    "  FO_LOG         log level: error, warn, info, debug, trace (one line per AWS call\n"
+    "                 from info on)\n"
+    "  FO_LUA_DIR     directory of fo's Lua modules (default: found next to fo-run)\n"
+    "\n"
+    "exit codes: 0 success, 1 the script raised an error, 2 bad command line.\n";
+
+static int usage_error(const char *msg, const char *what)
+{
+    fprintf(stderr, "fo-run: %s%s\nTry 'fo-run --help'.\n", msg, what ? what : "");
+    return FO_EXIT_USAGE;
+}
+
+/* Sets the global `arg` as lua.c does: arg[0] the script, negative indices before it. */
+static void set_arg(lua_State *L, char **argv, int argc, int script)
+{
+    lua_createtable(L, argc - script - 1, script + 1);
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i - script);
+    }
+    lua_setglobal(L, "arg");
+}
+
+int main(int argc, char **argv)
+{
+    const char *codes[64];
+    int ncodes = 0;
+    int script = argc; /* index of FILE in argv, argc when none */
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            script = i + 1;
+            break;
+        } else if (strcmp(a, "-e") == 0) {
+            if (i + 1 >= argc)
+                return usage_error("-e needs a Lua string", NULL);
+            if (ncodes == 64)
+                return usage_error("too many -e options", NULL);
+            codes[ncodes++] = argv[++i];
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(usage_text, stdout);
+            return FO_EXIT_OK;
+        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--version") == 0) {
+            printf("fo-run %s (%s, %s)\n", FO_VERSION, LUA_RELEASE, curl_version());
+            return FO_EXIT_OK;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return usage_error("unknown option ", a);
+        } else {
+            script = i;
+            break;
+        }
+    }
+    if (script >= argc && ncodes == 0)
+        return usage_error("nothing to run: give a FILE or -e CODE", NULL);
+
+    signal(SIGPIPE, SIG_IGN);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fputs("fo-run: libcurl failed to initialise\n", stderr);
+        return FO_EXIT_ERROR;
+    }
+    fo_runtime *rt = fo_runtime_new(argv[0]);
+    if (!rt) {
+        fputs("fo-run: could not create the Lua runtime\n", stderr);
+        curl_global_cleanup();
+        return FO_EXIT_ERROR;
+    }
+    lua_State *L = fo_runtime_lua(rt);
+    set_arg(L, argv, argc, script < argc ? script : 0);
+    int code = FO_EXIT_OK;
+    for (int i = 0; i < ncodes && code == FO_EXIT_OK; i++)
+        code = fo_runtime_run(rt, "=(command line)", codes[i], 0);
+    if (code == FO_EXIT_OK && script < argc) {
+        for (int i = script + 1; i < argc; i++)
+            lua_pushstring(L, argv[i]);
+        code = fo_runtime_run(rt, argv[script], NULL, argc - script - 1);
+    }
+    fo_runtime_free(rt);
+    curl_global_cleanup();
+    return code;
+}
