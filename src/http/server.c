@@ -1,8 +1,438 @@
-/* placeholder */
+/* fo.httpd: an HTTP server on the event loop (libmicrohttpd in external-epoll mode).
+ * Each request runs its Lua handler as a task; the connection is suspended meanwhile. */
+#include "fo/loop.h"
 #include "fo/runtime.h"
+
+#include <arpa/inet.h>
 #include <lauxlib.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define SERVER_MT "fo.httpd.Server"
+#define WRAPPER_KEY "fo.httpd.wrapper"
+
+struct server {
+    struct MHD_Daemon *daemon;
+    fo_loop *loop;
+    lua_State *L;
+    fo_watch watch;
+    int handler_ref;
+    int needs_run;
+    int closing;
+    int active; /* requests whose handler has not finished */
+    int port;
+};
+
+struct header {
+    char *name, *value;
+};
+
+struct request {
+    struct server *srv;
+    struct MHD_Connection *conn;
+    char *target;
+    char *body;
+    size_t body_len, body_cap;
+    int started, dispatched, done;
+    int orphaned; /* MHD finished with the connection while the handler still ran */
+    int status;
+    struct header *headers;
+    size_t nheaders;
+    char *response;
+    size_t response_len;
+};
+
+/* Runs the user's handler with a traceback and turns its result into a response table,
+ * so a failing handler answers 500 instead of killing the server. */
+static const char wrapper_source[] =
+    "local handler, req = ...\n"
+    "local ok, res = xpcall(handler, debug.traceback, req)\n"
+    "if not ok then\n"
+    "  io.stderr:write('fo.httpd: handler failed: ', tostring(res), '\\n')\n"
+    "  return {status = 500, body = 'internal server error\\n'}\n"
+    "end\n"
+    "if type(res) ~= 'table' then\n"
+    "  io.stderr:write('fo.httpd: handler returned ', type(res), ', not a table\\n')\n"
+    "  return {status = 500, body = 'internal server error\\n'}\n"
+    "end\n"
+    "return res\n";
+
+static void request_free(struct request *r)
+{
+    for (size_t i = 0; i < r->nheaders; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    free(r->headers);
+    free(r->target);
+    free(r->body);
+    free(r->response);
+    free(r);
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct request *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->srv = cls;
+    r->conn = conn;
+    r->target = strdup(uri ? uri : "/");
+    return r;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    struct request *r = *con_cls;
+    if (!r)
+        return;
+    if (r->dispatched && !r->done)
+        r->orphaned = 1; /* the handler still runs; it frees the request when done */
+    else
+        request_free(r);
+    *con_cls = NULL;
+}
+
+static enum MHD_Result push_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    lua_State *L = cls;
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (const char *c = key; *c; c++)
+        luaL_addchar(&b, (char)((*c >= 'A' && *c <= 'Z') ? *c + 32 : *c));
+    luaL_pushresult(&b);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+    if (lua_isstring(L, -1)) {
+        lua_pushliteral(L, ",");
+        lua_pushstring(L, value ? value : "");
+        lua_concat(L, 3);
+    } else {
+        lua_pop(L, 1);
+        lua_pushstring(L, value ? value : "");
+    }
+    lua_rawset(L, -3);
+    return MHD_YES;
+}
+
+/* Copies the handler's response table (on top of co) into the request. */
+static void take_response(struct request *r, lua_State *co)
+{
+    r->status = 500;
+    if (!lua_istable(co, -1))
+        return;
+    lua_getfield(co, -1, "status");
+    r->status = lua_isinteger(co, -1) ? (int)lua_tointeger(co, -1) : 200;
+    lua_pop(co, 1);
+    lua_getfield(co, -1, "body");
+    size_t len = 0;
+    const char *body = lua_tolstring(co, -1, &len);
+    if (body && (r->response = malloc(len ? len : 1))) {
+        memcpy(r->response, body, len);
+        r->response_len = len;
+    }
+    lua_pop(co, 1);
+    lua_getfield(co, -1, "headers");
+    if (lua_istable(co, -1)) {
+        lua_pushnil(co);
+        while (lua_next(co, -2)) {
+            if (lua_type(co, -2) == LUA_TSTRING && lua_isstring(co, -1)) {
+                struct header *h = realloc(r->headers, (r->nheaders + 1) * sizeof *h);
+                if (h) {
+                    r->headers = h;
+                    h[r->nheaders].name = strdup(lua_tostring(co, -2));
+                    h[r->nheaders].value = strdup(lua_tostring(co, -1));
+                    r->nheaders++;
+                }
+            }
+            lua_pop(co, 1);
+        }
+    }
+    lua_pop(co, 1);
+}
+
+static void on_handler_done(void *data, lua_State *co, int status, int nres)
+{
+    struct request *r = data;
+    struct server *srv = r->srv;
+    if (status == LUA_OK && nres >= 1)
+        take_response(r, co);
+    else
+        r->status = 500;
+    r->done = 1;
+    srv->active--;
+    if (r->orphaned) {
+        request_free(r);
+        return;
+    }
+    MHD_resume_connection(r->conn);
+    srv->needs_run = 1;
+}
+
+static void dispatch(struct server *srv, struct request *r, const char *method)
+{
+    lua_State *L = srv->L;
+    lua_getfield(L, LUA_REGISTRYINDEX, WRAPPER_KEY);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, srv->handler_ref);
+    lua_createtable(L, 0, 6);
+    lua_pushstring(L, method);
+    lua_setfield(L, -2, "method");
+    lua_pushstring(L, r->target);
+    lua_setfield(L, -2, "target");
+    const char *q = strchr(r->target, '?');
+    if (q) {
+        lua_pushlstring(L, r->target, (size_t)(q - r->target));
+        lua_setfield(L, -2, "path");
+        lua_pushstring(L, q + 1);
+    } else {
+        lua_pushstring(L, r->target);
+        lua_setfield(L, -2, "path");
+        lua_pushliteral(L, "");
+    }
+    lua_setfield(L, -2, "query");
+    lua_pushlstring(L, r->body ? r->body : "", r->body_len);
+    lua_setfield(L, -2, "body");
+    lua_newtable(L);
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, push_header, L);
+    lua_setfield(L, -2, "headers");
+    srv->active++;
+    r->dispatched = 1;
+    MHD_suspend_connection(r->conn);
+    fo_loop_start(srv->loop, L, 2, on_handler_done, r);
+}
+
+static enum MHD_Result send_response(struct request *r)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(r->response_len, r->response, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    for (size_t i = 0; i < r->nheaders; i++)
+        MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
+    enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)url;
+    (void)version;
+    struct server *srv = cls;
+    struct request *r = *con_cls;
+    if (!r)
+        return MHD_NO;
+    r->conn = conn;
+    if (!r->started) {
+        r->started = 1;
+        return MHD_YES;
+    }
+    if (r->done)
+        return send_response(r);
+    if (r->dispatched)
+        return MHD_YES;
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        if (r->body_len + n > r->body_cap) {
+            size_t cap = r->body_cap ? r->body_cap * 2 : 4096;
+            while (cap < r->body_len + n)
+                cap *= 2;
+            char *b = realloc(r->body, cap);
+            if (!b)
+                return MHD_NO;
+            r->body = b;
+            r->body_cap = cap;
+        }
+        memcpy(r->body + r->body_len, upload_data, n);
+        r->body_len += n;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    dispatch(srv, r, method);
+    return MHD_YES;
+}
+
+static void stop(struct server *srv)
+{
+    if (srv->daemon) {
+        fo_loop_remove_watch(srv->loop, &srv->watch);
+        MHD_stop_daemon(srv->daemon);
+        srv->daemon = NULL;
+    }
+    if (srv->handler_ref != LUA_NOREF) {
+        luaL_unref(srv->L, LUA_REGISTRYINDEX, srv->handler_ref);
+        srv->handler_ref = LUA_NOREF;
+    }
+}
+
+static void on_ready(fo_watch *w, short revents)
+{
+    (void)revents;
+    struct server *srv = w->data;
+    srv->needs_run = 0;
+    MHD_run(srv->daemon);
+    if (srv->closing && srv->active == 0)
+        stop(srv);
+}
+
+static long on_timeout(fo_watch *w)
+{
+    struct server *srv = w->data;
+    if (srv->needs_run || (srv->closing && srv->active == 0))
+        return 0;
+    MHD_UNSIGNED_LONG_LONG ms;
+    if (MHD_get_timeout(srv->daemon, &ms) == MHD_YES)
+        return ms > 60000 ? 60000 : (long)ms;
+    return -1;
+}
+
+/* httpd.listen{host=, port=, handler=} → server (server.port is the bound port). */
+static int httpd_listen(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    fo_loop *loop = fo_loop_of(L);
+    lua_getfield(L, 1, "host");
+    const char *host = luaL_optstring(L, -1, "127.0.0.1");
+    lua_getfield(L, 1, "port");
+    lua_Integer port = luaL_optinteger(L, -1, 0);
+    if (port < 0 || port > 65535)
+        return luaL_error(L, "fo.httpd.listen: port must be 0..65535");
+    lua_getfield(L, 1, "handler");
+    if (!lua_isfunction(L, -1))
+        return luaL_error(L, "fo.httpd.listen: handler must be a function(req) -> response");
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
+        return luaL_error(L, "fo.httpd.listen: host must be an IPv4 address such as 127.0.0.1, "
+                             "got '%s'", host);
+
+    struct server *srv = lua_newuserdatauv(L, sizeof *srv, 0);
+    memset(srv, 0, sizeof *srv);
+    srv->handler_ref = LUA_NOREF;
+    luaL_setmetatable(L, SERVER_MT);
+    srv->loop = loop;
+    /* Handlers are started from the loop's top level, on the main thread. */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+    srv->L = lua_tothread(L, -1);
+    lua_pop(L, 1);
+    srv->daemon = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, srv,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+        srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)2048, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+    if (!srv->daemon)
+        return luaL_error(L, "fo.httpd.listen: cannot listen on %s:%d (port in use?)", host,
+                          (int)port);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : (int)port;
+    info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    lua_pushvalue(L, -2);
+    srv->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    srv->watch = (fo_watch){.fd = info ? info->epoll_fd : -1,
+                            .events = POLLIN,
+                            .keeps_alive = 1,
+                            .ready = on_ready,
+                            .timeout_ms = on_timeout,
+                            .data = srv};
+    fo_loop_add_watch(loop, &srv->watch);
+    /* The registry holds the server while it listens, so a script need not keep it. */
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, srv);
+    return 1;
+}
+
+static struct server *check_server(lua_State *L)
+{
+    return luaL_checkudata(L, 1, SERVER_MT);
+}
+
+/* server:close(): stops accepting; requests in progress finish first. */
+static int server_close(lua_State *L)
+{
+    struct server *srv = check_server(L);
+    if (!srv->daemon || srv->closing)
+        return 0;
+    srv->closing = 1;
+    srv->watch.keeps_alive = 0;
+    MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    if (srv->active == 0)
+        stop(srv);
+    lua_pushnil(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, srv);
+    return 0;
+}
+
+static int server_gc(lua_State *L)
+{
+    struct server *srv = check_server(L);
+    if (srv->active == 0)
+        stop(srv);
+    return 0;
+}
+
+static int server_index(lua_State *L)
+{
+    struct server *srv = check_server(L);
+    const char *k = luaL_checkstring(L, 2);
+    if (strcmp(k, "port") == 0) {
+        lua_pushinteger(L, srv->port);
+        return 1;
+    }
+    if (strcmp(k, "close") == 0) {
+        lua_pushcfunction(L, server_close);
+        return 1;
+    }
+    if (strcmp(k, "active") == 0) {
+        lua_pushinteger(L, srv->active);
+        return 1;
+    }
+    return 0;
+}
+
+static int server_tostring(lua_State *L)
+{
+    struct server *srv = check_server(L);
+    lua_pushfstring(L, "fo.httpd.Server(port %d%s)", srv->port, srv->daemon ? "" : ", closed");
+    return 1;
+}
+
+static const luaL_Reg server_meta[] = {
+    {"__index", server_index}, {"__gc", server_gc},     {"__close", server_close},
+    {"__tostring", server_tostring}, {NULL, NULL},
+};
+
+static const luaL_Reg httpd_funcs[] = {
+    {"listen", httpd_listen},
+    {NULL, NULL},
+};
+
 int luaopen_fo_httpd(lua_State *L)
 {
-    lua_newtable(L);
+    luaL_newmetatable(L, SERVER_MT);
+    luaL_setfuncs(L, server_meta, 0);
+    lua_pop(L, 1);
+    if (luaL_loadbuffer(L, wrapper_source, sizeof wrapper_source - 1, "=fo.httpd") != LUA_OK)
+        return lua_error(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, WRAPPER_KEY);
+    luaL_newlib(L, httpd_funcs);
     return 1;
 }
