@@ -30,5 +30,6 @@ int luaopen_fo_http(lua_State *L);
 int luaopen_fo_httpd(lua_State *L);
 int luaopen_fo_crypto(lua_State *L);
 int luaopen_fo_sigv4(lua_State *L);
+int luaopen_fo_process(lua_State *L);
 
 #endif

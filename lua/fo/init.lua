@@ -17,6 +17,7 @@ local lazy = {
   httpd = "fo.httpd",
   crypto = "fo.crypto",
   sigv4 = "fo.sigv4",
+  process = "fo.process",
   log = "fo.log",
   aws = "fo.aws",
 }

@@ -226,9 +226,8 @@ static enum MHD_Result send_response(struct request *r)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)url;
     (void)version;
@@ -319,8 +318,10 @@ static int httpd_listen(lua_State *L)
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)port);
     if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
-        return luaL_error(L, "fo.httpd.listen: host must be an IPv4 address such as 127.0.0.1, "
-                             "got '%s'", host);
+        return luaL_error(L,
+                          "fo.httpd.listen: host must be an IPv4 address such as 127.0.0.1, "
+                          "got '%s'",
+                          host);
 
     struct server *srv = lua_newuserdatauv(L, sizeof *srv, 0);
     memset(srv, 0, sizeof *srv);
@@ -333,10 +334,10 @@ static int httpd_listen(lua_State *L)
     lua_pop(L, 1);
     srv->daemon = MHD_start_daemon(
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, srv,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
-        srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)2048, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_LIMIT, (unsigned)2048,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)120, MHD_OPTION_END);
     if (!srv->daemon)
         return luaL_error(L, "fo.httpd.listen: cannot listen on %s:%d (port in use?)", host,
                           (int)port);
@@ -416,7 +417,7 @@ static int server_tostring(lua_State *L)
 }
 
 static const luaL_Reg server_meta[] = {
-    {"__index", server_index}, {"__gc", server_gc},     {"__close", server_close},
+    {"__index", server_index},       {"__gc", server_gc}, {"__close", server_close},
     {"__tostring", server_tostring}, {NULL, NULL},
 };
 

@@ -196,8 +196,7 @@ static void finish(fo_loop *loop, lua_State *co, int status, int nres)
         free(hook);
     } else if (status != LUA_OK) {
         /* Tasks catch their own errors in Lua; reaching here is a runtime bug. */
-        fprintf(stderr, "fo: unhandled error in a coroutine: %s\n",
-                luaL_tolstring(co, -1, NULL));
+        fprintf(stderr, "fo: unhandled error in a coroutine: %s\n", luaL_tolstring(co, -1, NULL));
     }
 }
 
@@ -301,6 +300,14 @@ void fo_loop_remove_watch(fo_loop *loop, fo_watch *w)
     }
 }
 
+static int watch_listed(fo_loop *loop, fo_watch *w)
+{
+    for (fo_watch *x = loop->watches; x; x = x->next)
+        if (x == w)
+            return 1;
+    return 0;
+}
+
 static int alive(fo_loop *loop)
 {
     if (loop->ready_len > 0 || loop->holds > 0 || loop->timers_len > 0)
@@ -371,8 +378,10 @@ static void poll_once(fo_loop *loop)
     while ((msg = curl_multi_info_read(loop->multi, &left)))
         if (msg->msg == CURLMSG_DONE && loop->transfer_done)
             loop->transfer_done(loop, msg);
-    /* Watchers run after transfers; each may remove itself, so go by the snapshot. */
+    /* Watchers run after transfers; a callback may remove watches, so skip the gone. */
     for (unsigned i = 0; i < n; i++) {
+        if (!watch_listed(loop, owners[i]))
+            continue;
         long ms = owners[i]->timeout_ms ? owners[i]->timeout_ms(owners[i]) : -1;
         if (fds[i].revents || ms == 0)
             owners[i]->ready(owners[i], fds[i].revents);
