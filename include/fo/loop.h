@@ -8,6 +8,10 @@
 
 typedef struct fo_loop fo_loop;
 
+/* Registry field holding function(co, message), called when a coroutine started
+ * without a done hook dies outside its own error handling. */
+#define FO_LOOP_ABANDON_KEY "fo.loop.abandon"
+
 /* Called when a coroutine started with fo_loop_start finishes: `co` holds its `nres`
  * results (status LUA_OK) or its error value (any other status). */
 typedef void (*fo_done_fn)(void *data, lua_State *co, int status, int nres);
@@ -35,6 +39,9 @@ double fo_loop_now(fo_loop *loop);
 /* Runs until no coroutine is ready and nothing is pending. */
 void fo_loop_run(fo_loop *loop);
 
+/* Raises a Lua error unless L is a coroutine the loop runs (so it can park). Primitives
+ * call it before starting any I/O on L's behalf. */
+void fo_loop_check_task(lua_State *L);
 /* Parks the running coroutine L (it must be one the loop resumed) and returns a
  * reference that fo_loop_ready takes to wake it. Raises a Lua error when L cannot
  * be parked (main thread, or a coroutine the loop does not run). */

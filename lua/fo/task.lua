@@ -29,7 +29,18 @@ local function capture(err)
   return { value = err, traceback = tb }
 end
 
+-- The task each running coroutine belongs to, for coroutines that die without finishing.
+local task_of = setmetatable({}, { __mode = "k" })
+
+local function finish(task)
+  task.done = true
+  local waiters = task.waiters
+  task.waiters = {}
+  for _, co in ipairs(waiters) do core.wake(co) end
+end
+
 local function run(task, fn, ...)
+  task_of[coroutine.running()] = task
   local r = table.pack(xpcall(fn, capture, ...))
   if r[1] then
     task.ok, task.results = true, table.pack(table.unpack(r, 2, r.n))
@@ -37,11 +48,17 @@ local function run(task, fn, ...)
     task.ok, task.error, task.traceback = false, r[2].value, r[2].traceback
     if not task.joined then unjoined_failures[task] = true end
   end
-  task.done = true
-  local waiters = task.waiters
-  task.waiters = {}
-  for _, co in ipairs(waiters) do core.wake(co) end
+  finish(task)
 end
+
+core.on_abandon(function(co, message)
+  local task = task_of[co]
+  if not task or task.done then return end
+  task.ok, task.error = false, message
+  task.traceback = debug.traceback(co, message)
+  if not task.joined then unjoined_failures[task] = true end
+  finish(task)
+end)
 
 --- Starts fn(...) as a new task on the event loop; returns the task.
 function M.spawn(fn, ...)

@@ -257,6 +257,7 @@ static int http_request(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     fo_loop *loop = fo_loop_of(L);
+    fo_loop_check_task(L);
     lua_getfield(L, 1, "url");
     const char *url = lua_tostring(L, -1);
     if (!url || lua_type(L, -1) != LUA_TSTRING)

@@ -206,6 +206,16 @@ static void dispatch(struct server *srv, struct request *r, const char *method)
     lua_newtable(L);
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, push_header, L);
     lua_setfield(L, -2, "headers");
+    /* The client's address:port tells tests whether a connection was reused. */
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ci->client_addr;
+        char ip[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+        lua_pushfstring(L, "%s:%d", ip, (int)ntohs(in->sin_port));
+        lua_setfield(L, -2, "remote");
+    }
     srv->active++;
     r->dispatched = 1;
     MHD_suspend_connection(r->conn);

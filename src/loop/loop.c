@@ -10,6 +10,7 @@
 
 #define LOOP_KEY "fo.loop"
 #define DONE_KEY "fo.loop.done"
+#define ABANDON_KEY FO_LOOP_ABANDON_KEY
 
 struct ready_entry {
     int ref;
@@ -123,12 +124,17 @@ void fo_loop_on_transfer_done(fo_loop *loop, fo_transfer_done_fn fn)
     loop->transfer_done = fn;
 }
 
-int fo_loop_park(lua_State *L)
+void fo_loop_check_task(lua_State *L)
 {
     fo_loop *loop = fo_loop_of(L);
     if (L != loop->current || !lua_isyieldable(L))
         luaL_error(L, "this call must run in a task of the fo event loop (the main chunk or "
                       "fo.spawn), not in a plain coroutine or metamethod");
+}
+
+int fo_loop_park(lua_State *L)
+{
+    fo_loop_check_task(L);
     lua_pushthread(L);
     return luaL_ref(L, LUA_REGISTRYINDEX);
 }
@@ -195,8 +201,20 @@ static void finish(fo_loop *loop, lua_State *co, int status, int nres)
         hook->fn(hook->data, co, status, nres);
         free(hook);
     } else if (status != LUA_OK) {
-        /* Tasks catch their own errors in Lua; reaching here is a runtime bug. */
-        fprintf(stderr, "fo: unhandled error in a coroutine: %s\n", luaL_tolstring(co, -1, NULL));
+        /* Tasks catch their own errors in Lua, so this is a coroutine that cannot go on
+         * (e.g. it yielded directly): tell the task layer, which fails the task. */
+        lua_getfield(L, LUA_REGISTRYINDEX, ABANDON_KEY);
+        lua_pushthread(co);
+        lua_xmove(co, L, 1);
+        lua_pushstring(L, luaL_tolstring(co, -1, NULL));
+        lua_pop(co, 1);
+        if (!lua_isfunction(L, -3)) {
+            fprintf(stderr, "fo: a coroutine failed: %s\n", lua_tostring(L, -1));
+            lua_pop(L, 3);
+        } else if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+            fprintf(stderr, "fo: a coroutine failed: %s\n", luaL_tolstring(L, -1, NULL));
+            lua_pop(L, 2);
+        }
     }
 }
 

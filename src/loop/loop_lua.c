@@ -101,7 +101,18 @@ static int core_in_task(lua_State *L)
     return 1;
 }
 
+/* core.on_abandon(fn): fn(co, message) is told of a coroutine that died outside its own
+ * error handling (it yielded directly, for instance). */
+static int core_on_abandon(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_settop(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, FO_LOOP_ABANDON_KEY);
+    return 0;
+}
+
 static const luaL_Reg core_funcs[] = {
+    {"on_abandon", core_on_abandon},
     {"suspend", core_suspend}, {"wake", core_wake}, {"start", core_start},
     {"sleep", core_sleep},     {"now", core_now},   {"time", core_time},
     {"in_task", core_in_task}, {NULL, NULL},

@@ -222,6 +222,7 @@ static int process_run(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     fo_loop *loop = fo_loop_of(L);
+    fo_loop_check_task(L);
     lua_getfield(L, 1, "argv");
     if (!lua_istable(L, -1) || lua_rawlen(L, -1) == 0)
         return luaL_error(L, "fo.process.run: argv must be a non-empty list of strings");

@@ -1,0 +1,73 @@
+-- Helpers shared by the Lua test suites: temp dirs, running fo-run as a child process,
+-- and files that a server child uses to tell its port.
+local M = {}
+
+M.tests_dir = os.getenv("FO_TESTS_DIR") or (arg and arg[0]:match("^(.*)/lua/")) or "tests"
+M.fo_run = os.getenv("FO_RUN") or "fo-run"
+
+--- A fresh temporary directory (removed by the OS's tmp cleaning; tests remove theirs).
+function M.tmpdir()
+  local r = fo.process.run{ argv = { "mktemp", "-d", "/tmp/fo-test.XXXXXX" } }
+  assert(r.code == 0, r.stderr)
+  return (r.stdout:gsub("%s+$", ""))
+end
+
+function M.rmtree(dir)
+  assert(dir:match("^/tmp/fo%-test%."), "refusing to remove " .. dir)
+  fo.process.run{ argv = { "rm", "-rf", dir } }
+end
+
+function M.write(path, content, mode)
+  local f = assert(io.open(path, "wb"))
+  f:write(content)
+  f:close()
+  if mode then fo.process.run{ argv = { "chmod", mode, path } } end
+end
+
+function M.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+--- Runs fo-run with the given arguments; returns {code=, stdout=, stderr=}.
+function M.run_fo(args, opts)
+  opts = opts or {}
+  local argv = { M.fo_run }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  return fo.process.run{ argv = argv, env = opts.env, timeout = opts.timeout or 60 }
+end
+
+--- Starts fo-run on `script` in the background (a task); waits until the script writes
+--- its port to the file given as its first argument. Returns port, task.
+function M.start_server(script, args, opts)
+  local dir = M.tmpdir()
+  local portfile = dir .. "/port"
+  local argv = { script, portfile }
+  for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
+  local task = fo.spawn(M.run_fo, argv, opts)
+  local deadline = fo.now() + 20
+  while fo.now() < deadline do
+    local s = M.read(portfile)
+    if s and s:match("^%d+\n$") then
+      M.rmtree(dir)
+      return tonumber(s), task
+    end
+    if task.done then break end
+    fo.sleep(0.02)
+  end
+  M.rmtree(dir)
+  local ok, res = pcall(task.join, task)
+  error("server " .. script .. " did not start: " .. (ok and res.stderr or tostring(res)))
+end
+
+--- Writes `port` to `file` atomically (rename), for M.start_server.
+function M.publish_port(file, port)
+  local tmp = file .. ".tmp"
+  M.write(tmp, port .. "\n")
+  assert(os.rename(tmp, file))
+end
+
+return M
