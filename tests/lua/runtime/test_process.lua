@@ -1,0 +1,67 @@
+-- fo.process: child processes without a shell, on the loop: output, exit codes, signals,
+-- environment, deadlines and spawn failures.
+package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
+local lu = require "luaunit"
+
+function test_captures_stdout_stderr_and_exit_code()
+  local r = fo.process.run{ argv = { "sh", "-c", "printf out; printf err >&2; exit 3" } }
+  lu.assertEquals(r.code, 3)
+  lu.assertEquals(r.stdout, "out")
+  lu.assertEquals(r.stderr, "err")
+end
+
+function test_arguments_are_not_interpreted_by_a_shell()
+  local r = fo.process.run{ argv = { "printf", "%s|", "a b", "$HOME", ";x" } }
+  lu.assertEquals(r.stdout, "a b|$HOME|;x|")
+end
+
+function test_large_output_is_read_fully()
+  local r = fo.process.run{ argv = { "head", "-c", "1000000", "/dev/zero" } }
+  lu.assertEquals(#r.stdout, 1000000)
+end
+
+function test_environment_is_inherited_with_overrides_and_removals()
+  local r = fo.process.run{ argv = { "sh", "-c", 'echo "$FO_X|${HOME:-unset}|$N"' },
+                            env = { FO_X = "set", HOME = false, N = 3 } }
+  lu.assertEquals(r.stdout, "set|unset|3\n")
+end
+
+function test_deadline_kills_the_child_and_raises_timeout()
+  local started = fo.now()
+  local ok, err = pcall(fo.process.run, { argv = { "sleep", "10" }, timeout = 0.2 })
+  lu.assertFalse(ok)
+  lu.assertEquals(err.kind, "timeout")
+  lu.assertTrue(fo.now() - started < 5)
+end
+
+function test_killed_by_signal_reports_it()
+  local r = fo.process.run{ argv = { "sh", "-c", "kill -TERM $$" } }
+  lu.assertEquals(r.signal, 15)
+  lu.assertEquals(r.code, 128 + 15)
+end
+
+function test_missing_program_raises_spawn_error()
+  local ok, err = pcall(fo.process.run, { argv = { "/no/such/program" } })
+  lu.assertFalse(ok)
+  lu.assertEquals(err.kind, "spawn")
+  lu.assertStrContains(tostring(err), "/no/such/program")
+end
+
+function test_children_run_concurrently_with_other_tasks()
+  local log = {}
+  local t = fo.spawn(function()
+    fo.process.run{ argv = { "sleep", "0.2" } }
+    log[#log + 1] = "child done"
+  end)
+  fo.sleep(0.01)
+  log[#log + 1] = "loop free"
+  t:join()
+  lu.assertEquals(log, { "loop free", "child done" })
+end
+
+function test_bad_arguments()
+  lu.assertErrorMsgContains("argv must be a non-empty list", fo.process.run, { argv = {} })
+  lu.assertErrorMsgContains("argv[2] must be a string", fo.process.run, { argv = { "a", 1 } })
+end
+
+os.exit(lu.LuaUnit.run())
