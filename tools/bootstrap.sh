@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config ca-certificates git
   liblua5.4-dev lua-cjson lua-unit
   libcurl4-openssl-dev libssl-dev libexpat1-dev libmicrohttpd-dev libedit-dev
-  clang-format
+  clang-format openssl
 )
 
 missing=()

@@ -274,6 +274,8 @@ static int http_request(lua_State *L)
     }
     double timeout = opt_seconds(L, "timeout", 60);
     double connect_timeout = opt_seconds(L, "connect_timeout", 10);
+    lua_getfield(L, 1, "ca_file");
+    const char *ca_file = lua_tostring(L, -1);
     lua_getfield(L, 1, "headers");
     int hidx = lua_gettop(L);
     if (!lua_isnil(L, hidx) && !lua_istable(L, hidx))
@@ -336,6 +338,9 @@ static int http_request(lua_State *L)
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    /* Verification stays on; ca_file only replaces the trusted roots (AWS_CA_BUNDLE). */
+    if (ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
     if (strcmp(method, "HEAD") == 0) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);

@@ -323,6 +323,13 @@ static int httpd_listen(lua_State *L)
     lua_getfield(L, 1, "handler");
     if (!lua_isfunction(L, -1))
         return luaL_error(L, "fo.httpd.listen: handler must be a function(req) -> response");
+    lua_getfield(L, 1, "tls_cert");
+    const char *tls_cert = lua_tostring(L, -1);
+    lua_getfield(L, 1, "tls_key");
+    const char *tls_key = lua_tostring(L, -1);
+    if (!tls_cert != !tls_key)
+        return luaL_error(L, "fo.httpd.listen: tls_cert and tls_key (PEM text) go together");
+    lua_settop(L, 4);
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
@@ -342,12 +349,20 @@ static int httpd_listen(lua_State *L)
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
     srv->L = lua_tothread(L, -1);
     lua_pop(L, 1);
-    srv->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, srv,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_LIMIT, (unsigned)2048,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)120, MHD_OPTION_END);
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | (tls_cert ? MHD_USE_TLS : 0);
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_SOCK_ADDR, 0, &addr},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, srv},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
+        {MHD_OPTION_CONNECTION_LIMIT, 2048, NULL},
+        {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL},
+        {tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)tls_cert},
+        {tls_key ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)tls_key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY, opts,
+                                   MHD_OPTION_END);
     if (!srv->daemon)
         return luaL_error(L, "fo.httpd.listen: cannot listen on %s:%d (port in use?)", host,
                           (int)port);

@@ -127,4 +127,30 @@ function test_200_requests_from_200_coroutines_are_in_flight_at_once()
   lu.assertEquals(r.code, 0, r.stderr)
 end
 
+-- A self-signed certificate for 127.0.0.1, made for this run with the openssl CLI.
+local function self_signed()
+  local dir = testlib.tmpdir()
+  local r = fo.process.run{ argv = { "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+    "-keyout", dir .. "/key.pem", "-out", dir .. "/cert.pem", "-days", "1",
+    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1" } }
+  assert(r.code == 0, r.stderr)
+  return dir, testlib.read(dir .. "/cert.pem"), testlib.read(dir .. "/key.pem")
+end
+
+function test_tls_certificates_are_verified()
+  local dir, cert, key = self_signed()
+  local srv = fo.httpd.listen{ host = "127.0.0.1", port = 0, tls_cert = cert, tls_key = key,
+                               handler = function() return { status = 200, body = "secure" } end }
+  local url = "https://127.0.0.1:" .. srv.port .. "/"
+  -- Not in the system CA store: refused.
+  local ok, err = pcall(fo.http.request, { url = url })
+  lu.assertFalse(ok)
+  lu.assertEquals(err.kind, "tls")
+  -- Trusted explicitly (as AWS_CA_BUNDLE does): accepted, and verification still ran.
+  local r = fo.http.request{ url = url, ca_file = dir .. "/cert.pem" }
+  lu.assertEquals(r.body, "secure")
+  srv:close()
+  testlib.rmtree(dir)
+end
+
 os.exit(lu.LuaUnit.run())
