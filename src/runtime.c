@@ -35,7 +35,7 @@ static void lua_dir(char *out, size_t size)
         snprintf(out, size, "%s", env);
         return;
     }
-    char exe[PATH_MAX];
+    char exe[PATH_MAX - 64];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0) {
         snprintf(out, size, "%s", FO_BUILD_LUA_DIR);
@@ -45,10 +45,13 @@ static void lua_dir(char *out, size_t size)
     char *slash = strrchr(exe, '/');
     if (slash)
         *slash = '\0';
+    int n_out;
     if (strcmp(exe, FO_BUILD_BIN_DIR) == 0)
-        snprintf(out, size, "%s", FO_BUILD_LUA_DIR);
+        n_out = snprintf(out, size, "%s", FO_BUILD_LUA_DIR);
     else
-        snprintf(out, size, "%s/../%s", exe, FO_INSTALL_LUA_REL);
+        n_out = snprintf(out, size, "%s/../%s", exe, FO_INSTALL_LUA_REL);
+    if (n_out < 0 || (size_t)n_out >= size) /* a path this long cannot be opened anyway */
+        snprintf(out, size, "%s", FO_BUILD_LUA_DIR);
 }
 
 static void set_paths(lua_State *L)

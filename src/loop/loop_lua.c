@@ -113,9 +113,14 @@ static int core_on_abandon(lua_State *L)
 
 static const luaL_Reg core_funcs[] = {
     {"on_abandon", core_on_abandon},
-    {"suspend", core_suspend}, {"wake", core_wake}, {"start", core_start},
-    {"sleep", core_sleep},     {"now", core_now},   {"time", core_time},
-    {"in_task", core_in_task}, {NULL, NULL},
+    {"suspend", core_suspend},
+    {"wake", core_wake},
+    {"start", core_start},
+    {"sleep", core_sleep},
+    {"now", core_now},
+    {"time", core_time},
+    {"in_task", core_in_task},
+    {NULL, NULL},
 };
 
 int luaopen_fo_core(lua_State *L)
