@@ -31,5 +31,6 @@ int luaopen_fo_httpd(lua_State *L);
 int luaopen_fo_crypto(lua_State *L);
 int luaopen_fo_sigv4(lua_State *L);
 int luaopen_fo_process(lua_State *L);
+int luaopen_fo_xml(lua_State *L);
 
 #endif

@@ -18,6 +18,7 @@ local lazy = {
   crypto = "fo.crypto",
   sigv4 = "fo.sigv4",
   process = "fo.process",
+  xml = "fo.xml",
   log = "fo.log",
   aws = "fo.aws",
 }
