@@ -1,0 +1,30 @@
+-- The structured AWS error raised by every AWS call: which service, operation and region,
+-- AWS's error code and message, HTTP status, request id, and whether a retry could help.
+local log = require "fo.log"
+
+local Error = {}
+Error.__index = Error
+Error.__name = "fo.aws.Error"
+
+function Error.__tostring(e)
+  local where = ("%s.%s"):format(e.service or "?", e.operation or "?")
+  local s = ("%s: %s"):format(where, e.code or "Error")
+  if e.status then s = s .. (" (HTTP %d)"):format(e.status) end
+  if e.message and e.message ~= "" then s = s .. ": " .. e.message end
+  if e.region then s = s .. (" [region %s]"):format(e.region) end
+  if e.request_id then s = s .. (" [request id %s]"):format(e.request_id) end
+  return log.redact(s)
+end
+
+--- Creates an error from a table of fields (service, operation, code, message, status,
+--- request_id, retryable, region, kind).
+function Error.new(fields)
+  return setmetatable(fields, Error)
+end
+
+--- True when e is an fo.aws.Error (optionally with the given code).
+function Error.is(e, code)
+  return getmetatable(e) == Error and (code == nil or e.code == code)
+end
+
+return Error
