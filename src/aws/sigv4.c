@@ -409,6 +409,14 @@ static int valid_date(const char *d)
     return 1;
 }
 
+static int has_header(const fo_sigv4_params *p, const char *lname)
+{
+    for (size_t i = 0; i < p->nheaders; i++)
+        if (strcasecmp(p->headers[i].name, lname) == 0)
+            return 1;
+    return 0;
+}
+
 static char *encoded(const char *s)
 {
     struct sb b = {0};
@@ -449,11 +457,14 @@ int fo_sigv4_sign(const fo_sigv4_params *p, fo_sigv4_result *r, const char **why
     size_t nextra_h = 0;
     char *path = NULL, *query = NULL, *headers = NULL, *cred = NULL, *signed_enc = NULL;
     char *token_enc = NULL;
+    /* A header the request already carries is signed as it is, not added twice (that is
+     * how a verifier recomputes a received request's signature). */
     if (!p->query_mode) {
-        extra_h[nextra_h++] = (fo_sigv4_header){"X-Amz-Date", p->amz_date};
-        if (with_token)
+        if (!has_header(p, "x-amz-date"))
+            extra_h[nextra_h++] = (fo_sigv4_header){"X-Amz-Date", p->amz_date};
+        if (with_token && !has_header(p, "x-amz-security-token"))
             extra_h[nextra_h++] = (fo_sigv4_header){"X-Amz-Security-Token", p->session_token};
-        if (p->sign_body)
+        if (p->sign_body && !has_header(p, "x-amz-content-sha256"))
             extra_h[nextra_h++] = (fo_sigv4_header){"x-amz-content-sha256", p->payload_hash};
     }
     if (canonical_headers(p, extra_h, nextra_h, &headers, &r->signed_headers) != 0)

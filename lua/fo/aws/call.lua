@@ -130,7 +130,8 @@ return function(req)
     end
     local cost = class and class ~= "credentials" and attempt < max_attempts
       and quota:acquire(class)
-    if not class or attempt >= max_attempts or (class ~= "credentials" and not cost) then
+    -- A credentials refresh gets one extra attempt of its own; others obey the limits.
+    if not class or (class ~= "credentials" and (attempt >= max_attempts or not cost)) then
       local why = not class and "not retryable" or (attempt >= max_attempts
         and "attempts exhausted" or "retry quota exhausted")
       trace(failure.status, failure.code or failure.kind)
