@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 bash tools/bootstrap.sh
 bash tools/build.sh build >/dev/null
 if [ $# -eq 0 ]; then
-  set -- recipes/trading.lua
+  # recipes/trading.lua once the simulator and the recipe exist (see README)
+  set -- recipes/smoke.lua
 fi
 exec ./build/fo-run "$@"
