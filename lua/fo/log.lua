@@ -4,9 +4,16 @@
 local M = {}
 
 local LEVELS = { error = 1, warn = 2, info = 3, debug = 4, trace = 5 }
-local current = LEVELS[(os.getenv("FO_LOG") or ""):lower()] or LEVELS.warn
+local NAMES = { "error", "warn", "info", "debug", "trace" }
 local secrets = {}
 local sink = function(line) io.stderr:write(line, "\n") end
+
+local env_level = os.getenv("FO_LOG")
+local current = LEVELS[(env_level or ""):lower()] or LEVELS.warn
+if env_level and env_level ~= "" and not LEVELS[env_level:lower()] then
+  sink(("fo: FO_LOG='%s' is not a log level (error, warn, info, debug, trace); using warn")
+    :format(env_level))
+end
 
 --- Sets the level by name; raises on an unknown name.
 function M.set_level(name)
@@ -17,6 +24,12 @@ function M.set_level(name)
   current = l
 end
 
+--- The current level's name.
+function M.level()
+  return NAMES[current]
+end
+
+--- True when lines of `level` are written.
 function M.enabled(level)
   return LEVELS[level] <= current
 end
@@ -55,8 +68,10 @@ end
 
 local function emit(level, fmt, ...)
   if LEVELS[level] > current then return end
-  local msg = select("#", ...) > 0 and fmt:format(...) or fmt
-  sink(("%s %-5s %s"):format(os.date("!%Y-%m-%dT%H:%M:%SZ"), level, M.redact(msg)))
+  local msg = select("#", ...) > 0 and fmt:format(...) or tostring(fmt)
+  -- One event, one line: embedded line breaks (server bodies, tracebacks) are escaped.
+  msg = M.redact(msg):gsub("\r?\n", "\\n")
+  sink(("%s %-5s %s"):format(os.date("!%Y-%m-%dT%H:%M:%SZ"), level, msg))
 end
 
 for name in pairs(LEVELS) do

@@ -10,17 +10,10 @@ local log = require "fo.log"
 local sigv4 = require "fo.sigv4"
 local core = require "fo.core"
 
-local providers = {}
-
-local function provider_for(opts)
-  local key = opts.profile or "(default)"
-  local p = providers[key]
-  if not p then
-    p = credentials.provider{ profile = opts.profile, env = opts.env }
-    providers[key] = p
-  end
-  return p
-end
+local TRACE_BODY = 1024 -- bytes of an error body shown at trace level
+-- Headers whose values are never formatted, whatever the level (the primary defence;
+-- redaction of registered secrets is the second).
+local HIDDEN = { authorization = true, ["x-amz-security-token"] = true }
 
 local function text_of(node)
   return node and type(node[1]) == "string" and node[1] or nil
@@ -35,15 +28,25 @@ local function find(node, name)
   end
 end
 
---- Default error parsing: JSON {__type|code, message|Message} or XML <Code>/<Message>.
+-- "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException" and
+-- "ValidationException:http://internal.amazon.com/..." both mean the short name.
+local function short_code(code)
+  if type(code) ~= "string" then return nil end
+  code = code:match("#([^#]*)$") or code
+  return code:match("^([^:]+)") or code
+end
+
+--- Default error parsing: JSON {__type|code, message|Message} (and the x-amzn-errortype
+--- header of rest-json) or XML <Code>/<Message>/<RequestId> (query, ec2, rest-xml).
 local function default_parse_error(resp)
   local body = resp.body or ""
+  local header_code = short_code(resp.headers and resp.headers["x-amzn-errortype"])
   if body:match("^%s*{") then
     local ok, doc = pcall(require("cjson").decode, body)
     if ok and type(doc) == "table" then
-      local code = doc.__type or doc.code or doc.Code
-      if type(code) == "string" then code = code:match("#(.*)$") or code:match("^([^:]+)") end
-      return { code = code, message = doc.message or doc.Message }
+      local msg = doc.message or doc.Message
+      return { code = short_code(doc.__type or doc.code or doc.Code) or header_code,
+               message = type(msg) == "string" and msg or nil }
     end
   elseif body:match("^%s*<") then
     local doc = require("fo.xml").decode(body)
@@ -52,7 +55,7 @@ local function default_parse_error(resp)
                request_id = text_of(find(doc, "RequestId")) or text_of(find(doc, "RequestID")) }
     end
   end
-  return {}
+  return { code = header_code }
 end
 
 local function url_of(base, path, query)
@@ -65,23 +68,45 @@ local function host_of(url)
   return url:match("^https?://([^/]+)")
 end
 
+local function show_headers(h)
+  local names = {}
+  for k in pairs(h) do names[#names + 1] = k end
+  table.sort(names)
+  local out = {}
+  for _, k in ipairs(names) do
+    out[#out + 1] = ("%s=%s"):format(k, HIDDEN[k:lower()] and "<hidden>" or tostring(h[k]))
+  end
+  return table.concat(out, " ")
+end
+
+local function transport_code(kind)
+  return "Transport" .. kind:gsub("^%l", string.upper)
+end
+
 --- aws.call{service=, operation=, region=, profile=, method=, path=, query=, headers=,
---- body=, parse_error=, endpoint=, max_attempts=, timeout=, env=}
---- → {status=, headers=, body=, attempts=, latency=} for 2xx; raises fo.aws.Error.
+--- body=, parse_error=, endpoint=, max_attempts=, timeout=}
+--- → {status=, headers=, body=, attempts=, latency= (seconds)} for a 2xx answer;
+--- raises fo.aws.Error otherwise. Test hooks: env (lookup function), http, sleep, random.
+--- Configuration problems (no region, no credentials, a bad endpoint) raise a string.
 return function(req)
+  if type(req) ~= "table" then error("aws.call: expected a table of request fields", 2) end
+  if type(req.service) ~= "string" or type(req.operation) ~= "string" then
+    error("aws.call: service and operation are required strings", 2)
+  end
   local env = req.env or os.getenv
-  local service, operation = req.service, req.operation or "?"
+  local service, operation, method = req.service, req.operation, req.method or "POST"
   local region = region_mod.resolve{ region = req.region, profile = req.profile, env = env }
-  local ep = endpoints.resolve(service, region, { endpoint = req.endpoint, env = env })
-  local max_attempts = retry.max_attempts(req, env)
-  local quota = retry.quota_for(ep.url)
-  local provider = provider_for(req)
+  local ep = endpoints.resolve(service, region,
+    { endpoint = req.endpoint, env = env, profile = req.profile })
+  local policy = retry.policy{ max_attempts = retry.max_attempts(req, env),
+                               quota = retry.quota_for(ep.url), random = req.random }
+  local provider = credentials.for_profile(req.profile, env)
   local parse_error = req.parse_error or default_parse_error
   local http = req.http or require("fo.http")
   local sleep = req.sleep or core.sleep
   local url = url_of(ep.url, req.path, req.query)
   local started = core.now()
-  local attempt, refreshed, held = 0, false, nil
+  local attempt, refreshed = 0, false
 
   local function trace(status, outcome)
     log.info("aws call service=%s operation=%s region=%s status=%s attempts=%d latency_ms=%d%s",
@@ -91,65 +116,71 @@ return function(req)
 
   while true do
     attempt = attempt + 1
-    local creds = provider:get(false)
+    local creds = provider:get()
     local headers = { Host = host_of(ep.url) }
     for k, v in pairs(req.headers or {}) do headers[k] = v end
     local signed = sigv4.sign{
-      method = req.method or "POST", path = req.path or "/", query = req.query,
+      method = method, path = req.path or "/", query = req.query,
       headers = headers, body = req.body or "", region = ep.signing_region,
       service = ep.signing_name, access_key = creds.access_key, secret_key = creds.secret_key,
       session_token = creds.session_token, time = os.time(),
     }
     for k, v in pairs(signed.headers) do headers[k] = v end
     headers.Host = nil -- curl sends Host from the URL; it was signed with the same value
-    log.debug("aws send %s %s attempt=%d", req.method or "POST", url, attempt)
-    local ok, resp = pcall(http.request, { method = req.method or "POST", url = url,
-      headers = headers, body = req.body, timeout = req.timeout })
+    log.debug("aws send service=%s operation=%s %s %s attempt=%d", service, operation, method,
+      url, attempt)
+    if log.enabled("trace") then
+      log.trace("aws send headers %s body_bytes=%d", show_headers(headers), #(req.body or ""))
+    end
+    local ok, resp = pcall(http.request, { method = method, url = url, headers = headers,
+      body = req.body, timeout = req.timeout })
 
     local failure
     if not ok then
       if type(resp) ~= "table" or not resp.kind then error(resp, 0) end
       failure = { kind = resp.kind, message = resp.message }
+      log.trace("aws recv transport error kind=%s %s", resp.kind, tostring(resp.message))
     elseif resp.status >= 200 and resp.status < 300 then
-      quota:release(held)
+      policy:succeeded()
       trace(resp.status)
       resp.attempts, resp.latency = attempt, core.now() - started
       return resp
     else
       local e = parse_error(resp) or {}
-      failure = { code = e.code, message = e.message, status = resp.status,
+      failure = { code = e.code or tostring(resp.status), message = e.message,
+                  status = resp.status, headers = resp.headers,
                   request_id = e.request_id or resp.headers["x-amzn-requestid"]
-                    or resp.headers["x-amz-request-id"], headers = resp.headers }
+                    or resp.headers["x-amz-request-id"] }
+      if log.enabled("trace") then
+        log.trace("aws recv status=%d headers %s body %s", resp.status,
+          show_headers(resp.headers), (resp.body or ""):sub(1, TRACE_BODY))
+      end
     end
 
-    local class = retry.classify(failure)
+    local delay, why, class
     if failure.code and retry.EXPIRED_CREDENTIALS[failure.code] and not refreshed then
+      -- One refresh and one attempt of its own, outside the retry budget: the fault is
+      -- ours (stale credentials), not the service's.
       refreshed = true
       provider:invalidate()
-      class = "credentials"
+      delay, class = 0, "credentials"
+    else
+      delay, why, class = policy:decide(failure, attempt - (refreshed and 1 or 0))
+      if delay then class, why = why, nil end
     end
-    local cost = class and class ~= "credentials" and attempt < max_attempts
-      and quota:acquire(class)
-    -- A credentials refresh gets one extra attempt of its own; others obey the limits.
-    if not class or (class ~= "credentials" and (attempt >= max_attempts or not cost)) then
-      local why = not class and "not retryable" or (attempt >= max_attempts
-        and "attempts exhausted" or "retry quota exhausted")
+    if not delay then
       trace(failure.status, failure.code or failure.kind)
       error(Error.new{
         service = service, operation = operation, region = region,
-        code = failure.code or (failure.kind and ("Transport" .. failure.kind:gsub("^%l", string.upper))),
+        code = failure.code or transport_code(failure.kind),
         message = log.redact(failure.message or ""), status = failure.status,
         request_id = failure.request_id, retryable = class ~= nil, attempts = attempt,
         kind = failure.kind and "transport" or "service", why = why,
       }, 0)
     end
-    held = cost or held
-    local delay = class == "credentials" and 0 or retry.backoff(attempt, req.random)
-    local after = retry.retry_after(failure.headers)
-    if after then delay = math.min(math.max(delay, after), retry.MAX_BACKOFF) end
-    log.debug("aws retry service=%s operation=%s attempt=%d reason=%s delay_ms=%d", service,
-      operation, attempt, failure.code or failure.kind or tostring(failure.status),
-      math.floor(delay * 1000))
-    sleep(delay)
+    log.debug("aws retry service=%s operation=%s attempt=%d reason=%s class=%s delay_ms=%d",
+      service, operation, attempt, failure.code or failure.kind, class,
+      math.floor(delay * 1000 + 0.5))
+    if delay > 0 then sleep(delay) end
   end
 end

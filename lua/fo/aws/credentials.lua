@@ -7,8 +7,10 @@ local core = require "fo.core"
 
 local M = {}
 
-local REFRESH_BEFORE = 300 -- seconds before Expiration that credentials are renewed
-local IMDS_TIMEOUT = 1
+M.REFRESH_BEFORE = 300 -- seconds before Expiration that credentials are renewed
+M.IMDS_TIMEOUT = 1
+M.PROCESS_TIMEOUT = 60
+local IMDS_DEFAULT = "http://169.254.169.254"
 
 -- Days-from-civil (UTC), so ISO 8601 times convert without the local time zone.
 local function epoch_of(iso)
@@ -25,15 +27,30 @@ local function epoch_of(iso)
 end
 M.epoch_of = epoch_of
 
+-- JSON documents may carry null (cjson.null, a userdata) or numbers: keep strings only.
+local function str(v)
+  return type(v) == "string" and v ~= "" and v or nil
+end
+
+-- Every credential is built here, so every secret is registered for redaction here.
 local function make(access_key, secret_key, token, expiration, source)
   log.add_secret(secret_key)
   log.add_secret(token)
-  return { access_key = access_key, secret_key = secret_key, session_token = token,
-           expiration = expiration and epoch_of(expiration) or nil, source = source }
+  local exp
+  if str(expiration) then
+    exp = epoch_of(expiration)
+    if not exp then
+      error(("%s: Expiration '%s' is not an ISO 8601 UTC time"):format(source, expiration), 0)
+    end
+  end
+  return { access_key = access_key, secret_key = secret_key, session_token = str(token),
+           expiration = exp, source = source }
 end
 
-local function home(env)
-  return env("HOME") or "~"
+local function nonempty(env, name)
+  local v = env(name)
+  if v == nil or v == "" then return nil end
+  return v
 end
 
 -- botocore splits credential_process like shlex: whitespace, quotes, backslashes.
@@ -58,67 +75,109 @@ local function split_command(s)
 end
 M.split_command = split_command
 
-local function from_env(opts)
-  local env = opts.env
-  local id, secret = env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")
-  if not id or id == "" then return nil, "AWS_ACCESS_KEY_ID not set" end
-  if not secret or secret == "" then return nil, "AWS_SECRET_ACCESS_KEY not set" end
-  local token = env("AWS_SESSION_TOKEN")
-  return make(id, secret, token ~= "" and token or nil, nil, "environment")
+--- Where the shared files are and which profile is selected: {profile=, explicit=,
+--- credentials_file=, config_file=}. `explicit` is true when the profile was asked for
+--- (option or AWS_PROFILE) rather than defaulted.
+function M.locate(opts)
+  local env = opts.env or os.getenv
+  local home = nonempty(env, "HOME") or "~"
+  local profile = opts.profile or nonempty(env, "AWS_PROFILE") or nonempty(env, "AWS_DEFAULT_PROFILE")
+  return {
+    profile = profile or "default",
+    explicit = profile ~= nil,
+    credentials_file = nonempty(env, "AWS_SHARED_CREDENTIALS_FILE") or (home .. "/.aws/credentials"),
+    config_file = nonempty(env, "AWS_CONFIG_FILE") or (home .. "/.aws/config"),
+  }
+end
+
+--- The parsed config file (nil when absent), for settings outside profiles
+--- (`[services name]` sections).
+function M.config_file(opts)
+  return ini.read(M.locate(opts).config_file)
 end
 
 --- The profile's merged settings: config file `[profile x]` (or `[default]`), overlaid
---- by the credentials file `[x]`. Returns settings, description of files, profile name.
+--- by the credentials file `[x]`, as botocore merges them. Returns settings (nil when
+--- the profile is in neither file), "credentials-file or config-file", profile name.
 function M.profile_settings(opts)
-  local env = opts.env
-  local name = opts.profile or env("AWS_PROFILE") or env("AWS_DEFAULT_PROFILE") or "default"
-  local cred_file = env("AWS_SHARED_CREDENTIALS_FILE") or (home(env) .. "/.aws/credentials")
-  local config_file = env("AWS_CONFIG_FILE") or (home(env) .. "/.aws/config")
+  local where = M.locate(opts)
+  local name = where.profile
   local settings, found = {}, false
-  local config = ini.read(config_file)
+  local config = ini.read(where.config_file)
   if config then
     local section = config[name == "default" and "default" or ("profile " .. name)]
       or (name == "default" and config["profile default"])
     if section then found = true; for k, v in pairs(section) do settings[k] = v end end
   end
-  local creds = ini.read(cred_file)
+  local creds = ini.read(where.credentials_file)
   if creds and creds[name] then
     found = true
     for k, v in pairs(creds[name]) do settings[k] = v end
   end
-  return found and settings or nil, ("%s or %s"):format(cred_file, config_file), name
+  return found and settings or nil, ("%s or %s"):format(where.credentials_file, where.config_file),
+    name, where.explicit
 end
 
+local function from_env(opts)
+  local env = opts.env
+  local id, secret = nonempty(env, "AWS_ACCESS_KEY_ID"), nonempty(env, "AWS_SECRET_ACCESS_KEY")
+  if not id then return nil, "AWS_ACCESS_KEY_ID not set" end
+  if not secret then return nil, "AWS_SECRET_ACCESS_KEY not set" end
+  return make(id, secret, nonempty(env, "AWS_SESSION_TOKEN"), nil, "environment")
+end
+
+-- Runs the command through fo.process (no shell). Its stdout holds secrets: it is parsed,
+-- never shown; stderr is shown (bounded, redacted) because that is where helpers explain.
 local function from_process(opts, command, profile)
+  local what = ("credential_process of profile '%s'"):format(profile)
   local argv, err = split_command(command)
-  if not argv or #argv == 0 then
-    error(("credential_process of profile '%s': %s"):format(profile, err or "empty command"), 0)
-  end
+  if not argv or #argv == 0 then error(("%s: %s"):format(what, err or "empty command"), 0) end
+  what = ("%s (%s)"):format(what, argv[1])
   local run = opts.run_process or require("fo.process").run
-  local r = run{ argv = argv, timeout = 60 }
-  if r.code ~= 0 then
-    -- stdout may hold secrets: only stderr is shown.
-    error(("credential_process of profile '%s' (%s) exited with %d: %s"):format(
-      profile, argv[1], r.code, log.redact(r.stderr:sub(1, 500))), 0)
+  local ok, r = pcall(run, { argv = argv, timeout = opts.process_timeout or M.PROCESS_TIMEOUT })
+  if not ok then
+    local why = type(r) == "table" and r.message or tostring(r)
+    if type(r) == "table" and r.kind == "timeout" then
+      why = ("did not finish within %d s"):format(opts.process_timeout or M.PROCESS_TIMEOUT)
+    end
+    error(("%s: %s"):format(what, log.redact(why)), 0)
   end
-  local ok, doc = pcall(require("cjson").decode, r.stdout)
-  if not ok or type(doc) ~= "table" or doc.Version ~= 1 or not doc.AccessKeyId
-      or not doc.SecretAccessKey then
-    error(("credential_process of profile '%s' (%s) did not print the expected JSON "
-      .. "({\"Version\": 1, \"AccessKeyId\", \"SecretAccessKey\", ...})"):format(profile, argv[1]), 0)
+  if r.code ~= 0 then
+    local stderr = (r.stderr or ""):sub(1, 500):gsub("%s+$", "")
+    error(("%s exited with %d%s"):format(what, r.code,
+      stderr ~= "" and (": " .. log.redact(stderr)) or ""), 0)
+  end
+  local parsed, doc = pcall(require("cjson").decode, r.stdout)
+  if not parsed or type(doc) ~= "table" then
+    error(what .. " did not print a JSON object", 0)
+  end
+  if doc.Version ~= 1 then
+    error(("%s printed Version %s; only Version 1 is supported"):format(what,
+      tostring(str(doc.Version) or (type(doc.Version) == "number" and doc.Version) or "(none)")), 0)
+  end
+  if not str(doc.AccessKeyId) or not str(doc.SecretAccessKey) then
+    error(what .. " printed JSON without AccessKeyId and SecretAccessKey", 0)
   end
   return make(doc.AccessKeyId, doc.SecretAccessKey, doc.SessionToken, doc.Expiration,
     "credential_process (profile " .. profile .. ")")
 end
 
 local function from_files(opts)
-  local settings, files, profile = M.profile_settings(opts)
-  if not settings then return nil, ("profile '%s' not in %s"):format(profile, files) end
-  if settings.aws_access_key_id and settings.aws_secret_access_key then
-    return make(settings.aws_access_key_id, settings.aws_secret_access_key,
-      settings.aws_session_token, nil, "shared files (profile " .. profile .. ")")
+  local settings, files, profile, explicit = M.profile_settings(opts)
+  if not settings then
+    -- An explicitly chosen profile that does not exist is a mistake to report, not a
+    -- reason to fall through to the instance's role (botocore: ProfileNotFound).
+    if explicit then
+      error(("AWS profile '%s' not found in %s"):format(profile, files), 0)
+    end
+    return nil, ("profile '%s' not in %s"):format(profile, files)
   end
-  if settings.credential_process then
+  local id, secret = str(settings.aws_access_key_id), str(settings.aws_secret_access_key)
+  if id and secret then
+    return make(id, secret, settings.aws_session_token, nil,
+      "shared files (profile " .. profile .. ")")
+  end
+  if str(settings.credential_process) then
     return from_process(opts, settings.credential_process, profile)
   end
   return nil, ("profile '%s' has no aws_access_key_id/aws_secret_access_key or "
@@ -130,81 +189,127 @@ local function from_imds(opts)
   if (env("AWS_EC2_METADATA_DISABLED") or ""):lower() == "true" then
     return nil, "disabled by AWS_EC2_METADATA_DISABLED"
   end
-  local base = (env("AWS_EC2_METADATA_SERVICE_ENDPOINT") or "http://169.254.169.254"):gsub("/$", "")
+  local base = (nonempty(env, "AWS_EC2_METADATA_SERVICE_ENDPOINT") or IMDS_DEFAULT):gsub("/+$", "")
   local http = opts.http or require("fo.http")
+  local timeout = opts.imds_timeout or M.IMDS_TIMEOUT
+  -- One retry, as the SDKs do; returns the response or nil, why.
   local function req(r)
-    r.timeout, r.connect_timeout = IMDS_TIMEOUT, IMDS_TIMEOUT
+    r.timeout, r.connect_timeout = timeout, timeout
     local last
-    for _ = 1, 2 do -- one retry, as the SDKs do
+    for _ = 1, 2 do
       local ok, res = pcall(http.request, r)
-      if ok then return res end
-      last = res
+      if ok and res.status < 500 then return res end
+      last = ok and ("HTTP " .. res.status) or (type(res) == "table" and res.message or tostring(res))
     end
-    return nil, tostring(last and last.message or last)
+    return nil, last
   end
   local tok, err = req{ method = "PUT", url = base .. "/latest/api/token",
                         headers = { ["X-aws-ec2-metadata-token-ttl-seconds"] = "21600" } }
-  if not tok then return nil, "no instance metadata service at " .. base .. " (" .. err .. ")" end
-  if tok.status ~= 200 then return nil, ("token request answered HTTP %d"):format(tok.status) end
+  if not tok then return nil, ("no instance metadata service at %s (%s)"):format(base, err) end
+  if tok.status ~= 200 then
+    return nil, ("%s answered the IMDSv2 token request with HTTP %d"):format(base, tok.status)
+  end
   log.add_secret(tok.body)
   local h = { ["X-aws-ec2-metadata-token"] = tok.body }
   local path = "/latest/meta-data/iam/security-credentials/"
-  local roles = req{ url = base .. path, headers = h }
-  if not roles or roles.status ~= 200 or roles.body == "" then
-    return nil, "the instance has no IAM role"
+  local roles
+  roles, err = req{ url = base .. path, headers = h }
+  local role = roles and roles.status == 200 and roles.body:match("^%s*([^%s]+)")
+  if not role then
+    return nil, "the instance has no IAM role" .. (err and (" (" .. err .. ")")
+      or roles and roles.status ~= 200 and (" (HTTP " .. roles.status .. ")") or "")
   end
-  local role = roles.body:match("^[^\n]+")
-  local doc = req{ url = base .. path .. role, headers = h }
-  if not doc or doc.status ~= 200 then return nil, "cannot read credentials of role " .. role end
+  local doc
+  doc, err = req{ url = base .. path .. role, headers = h }
+  if not doc or doc.status ~= 200 then
+    return nil, ("cannot read the credentials of role %s (%s)"):format(role,
+      err or ("HTTP " .. doc.status))
+  end
   local ok, c = pcall(require("cjson").decode, doc.body)
-  if not ok or type(c) ~= "table" or not c.AccessKeyId then
+  if not ok or type(c) ~= "table" or not str(c.AccessKeyId) or not str(c.SecretAccessKey) then
     return nil, "malformed credentials document for role " .. role
   end
   return make(c.AccessKeyId, c.SecretAccessKey, c.Token, c.Expiration, "IMDS (role " .. role .. ")")
 end
 
-local SOURCES = {
+-- The chain, in order: name for the message, function returning creds or nil, why.
+M.SOURCES = {
   { name = "environment", fn = from_env },
   { name = "shared files", fn = from_files },
   { name = "IMDS", fn = from_imds },
 }
 
 --- Runs the chain once; returns credentials or raises one message naming every source.
+--- opts: profile, env (lookup function, default os.getenv), and for tests http,
+--- run_process, imds_timeout.
 function M.resolve(opts)
   opts = opts or {}
-  opts.env = opts.env or os.getenv
+  local o = setmetatable({ env = opts.env or os.getenv }, { __index = opts })
   local tried = {}
-  for _, src in ipairs(SOURCES) do
-    local c, why = src.fn(opts)
+  for _, src in ipairs(M.SOURCES) do
+    local c, why = src.fn(o)
     if c then return c end
     tried[#tried + 1] = src.name .. ": " .. why
   end
-  error("no AWS credentials found; tried " .. table.concat(tried, "; ")
-    .. ". Set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, configure a profile "
-    .. "(aws configure), or run on an instance with a role.", 0)
+  error("no AWS credentials found: " .. table.concat(tried, "; ")
+    .. ". Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, configure a profile "
+    .. "(aws configure), or run on an instance with an IAM role.", 0)
 end
 
 local function fresh(c, now)
-  return c and (not c.expiration or c.expiration - REFRESH_BEFORE > now)
+  return c and (not c.expiration or c.expiration - M.REFRESH_BEFORE > now)
 end
 
---- A provider: provider:get() returns valid credentials, refreshing them before they
---- expire; concurrent callers during a refresh share one fetch.
+--- A provider: provider:get() returns valid credentials, refreshing them within
+--- REFRESH_BEFORE seconds of their Expiration; concurrent callers during a refresh wait
+--- for the one fetch in progress. If a refresh fails while the cached credentials have
+--- not expired yet, those are used (and the failure logged) rather than failing calls.
 function M.provider(opts)
   opts = opts or {}
+  local clock = opts.clock or core.time
   local p = { cached = nil, pending = nil }
-  function p:get(force)
-    local now = (opts.clock or core.time)()
-    if not force and fresh(self.cached, now) then return self.cached end
+
+  local function refresh(previous)
+    local ok, c = pcall(M.resolve, opts)
+    if ok then return c end
+    if previous and previous.expiration and previous.expiration > clock() then
+      log.warn("credentials refresh failed, using the current ones until they expire: %s",
+        tostring(c))
+      return previous
+    end
+    error(c, 0)
+  end
+
+  function p:get()
+    if fresh(self.cached, clock()) then return self.cached end
     if self.pending then return self.pending:join() end
-    local task = require("fo.task").spawn(M.resolve, opts)
+    local task = require("fo.task").spawn(refresh, self.cached)
     self.pending = task
     local ok = task:wait()
     self.pending = nil
     if ok then self.cached = task.results[1] end
     return task:join()
   end
+
+  --- Forgets the cached credentials (after the service said they expired).
   function p:invalidate() self.cached = nil end
+  return p
+end
+
+-- Providers shared by every call: per environment lookup function, per profile.
+local providers = setmetatable({}, { __mode = "k" })
+
+--- The shared provider for a profile (nil = the selected one) and environment.
+function M.for_profile(profile, env)
+  env = env or os.getenv
+  local by_profile = providers[env]
+  if not by_profile then by_profile = {}; providers[env] = by_profile end
+  local key = profile or "\0selected"
+  local p = by_profile[key]
+  if not p then
+    p = M.provider{ profile = profile, env = env }
+    by_profile[key] = p
+  end
   return p
 end
 

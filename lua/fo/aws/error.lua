@@ -6,23 +6,25 @@ local Error = {}
 Error.__index = Error
 Error.__name = "fo.aws.Error"
 
+--- "ec2.CreateVpc: InvalidParameterValue (HTTP 400): message [request id R] [region X]"
+--- — the one place an AWS error is formatted for people (redacted, as every output is).
 function Error.__tostring(e)
-  local where = ("%s.%s"):format(e.service or "?", e.operation or "?")
-  local s = ("%s: %s"):format(where, e.code or "Error")
+  local s = ("%s.%s: %s"):format(e.service or "?", e.operation or "?", e.code or "Error")
   if e.status then s = s .. (" (HTTP %d)"):format(e.status) end
   if e.message and e.message ~= "" then s = s .. ": " .. e.message end
-  if e.region then s = s .. (" [region %s]"):format(e.region) end
   if e.request_id then s = s .. (" [request id %s]"):format(e.request_id) end
+  if e.region then s = s .. (" [region %s]"):format(e.region) end
+  if e.why and e.retryable then s = s .. (" (%s after %d attempts)"):format(e.why, e.attempts or 1) end
   return log.redact(s)
 end
 
 --- Creates an error from a table of fields (service, operation, code, message, status,
---- request_id, retryable, region, kind).
+--- request_id, retryable, region, attempts, kind = "service"|"transport", why).
 function Error.new(fields)
   return setmetatable(fields, Error)
 end
 
---- True when e is an fo.aws.Error (optionally with the given code).
+--- True when e is an fo.aws.Error (and, if given, has that code).
 function Error.is(e, code)
   return getmetatable(e) == Error and (code == nil or e.code == code)
 end
