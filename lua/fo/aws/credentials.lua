@@ -138,7 +138,7 @@ local function from_process(opts, command, profile)
   if not ok then
     local why = type(r) == "table" and r.message or tostring(r)
     if type(r) == "table" and r.kind == "timeout" then
-      why = ("did not finish within %d s"):format(opts.process_timeout or M.PROCESS_TIMEOUT)
+      why = ("did not finish within %g s"):format(opts.process_timeout or M.PROCESS_TIMEOUT)
     end
     error(("%s: %s"):format(what, log.redact(why)), 0)
   end
@@ -152,8 +152,9 @@ local function from_process(opts, command, profile)
     error(what .. " did not print a JSON object", 0)
   end
   if doc.Version ~= 1 then
-    error(("%s printed Version %s; only Version 1 is supported"):format(what,
-      tostring(str(doc.Version) or (type(doc.Version) == "number" and doc.Version) or "(none)")), 0)
+    local v = doc.Version
+    v = type(v) == "number" and ("%g"):format(v) or str(v) or "(none)"
+    error(("%s printed Version %s; only Version 1 is supported"):format(what, v), 0)
   end
   if not str(doc.AccessKeyId) or not str(doc.SecretAccessKey) then
     error(what .. " printed JSON without AccessKeyId and SecretAccessKey", 0)

@@ -142,4 +142,224 @@ function TestCredentials.test_split_command_like_shlex()
     { "/bin/x", "--a", "b c", 'd "e"', "f g" })
 end
 
+function TestCredentials.test_message_format_lists_sources_in_order()
+  local ok, err = pcall(credentials.resolve, { env = env_of(base_env()) })
+  lu.assertFalse(ok)
+  lu.assertStrMatches(err, "no AWS credentials found: environment: AWS_ACCESS_KEY_ID not set; "
+    .. "shared files: profile 'default' not in .-; IMDS: disabled by AWS_EC2_METADATA_DISABLED%..*")
+end
+
+function TestCredentials.test_empty_or_partial_environment_falls_through()
+  testlib.write(dir .. "/creds", "[default]\naws_access_key_id = FILEKEY\naws_secret_access_key = filesecret\n")
+  local c = credentials.resolve{ env = env_of(base_env{ AWS_ACCESS_KEY_ID = "",
+    AWS_SHARED_CREDENTIALS_FILE = dir .. "/creds" }) }
+  lu.assertEquals(c.access_key, "FILEKEY")
+  local ok, err = pcall(credentials.resolve, { env = env_of(base_env{ AWS_ACCESS_KEY_ID = "ONLYID" }) })
+  lu.assertFalse(ok)
+  lu.assertStrContains(err, "environment: AWS_SECRET_ACCESS_KEY not set")
+end
+
+function TestCredentials.test_default_files_under_home()
+  fo.process.run{ argv = { "mkdir", "-p", dir .. "/.aws" } }
+  testlib.write(dir .. "/.aws/config", "[default]\nregion = eu-south-1\naws_access_key_id = CFGDEF\n"
+    .. "aws_secret_access_key = cfgdefsecret\n")
+  local c = credentials.resolve{ env = env_of(base_env()) }
+  lu.assertEquals(c.access_key, "CFGDEF")
+  testlib.write(dir .. "/.aws/credentials", "[default]\naws_access_key_id = CREDDEF\n"
+    .. "aws_secret_access_key = creddefsecret\n")
+  c = credentials.resolve{ env = env_of(base_env()) }
+  lu.assertEquals(c.access_key, "CREDDEF", "the credentials file wins over the config file")
+end
+
+function TestCredentials.test_profile_option_beats_aws_profile()
+  testlib.write(dir .. "/creds", "[a]\naws_access_key_id = AKEY\naws_secret_access_key = asecret\n"
+    .. "[b]\naws_access_key_id = BKEY\naws_secret_access_key = bsecret\n")
+  local c = credentials.resolve{ profile = "b", env = env_of(base_env{ AWS_PROFILE = "a",
+    AWS_SHARED_CREDENTIALS_FILE = dir .. "/creds" }) }
+  lu.assertEquals(c.access_key, "BKEY")
+end
+
+function TestCredentials.test_explicit_missing_profile_is_an_error_not_a_fall_through()
+  -- With IMDS reachable, a mistyped profile must not silently become the instance role.
+  local hits = 0
+  local srv = fo.httpd.listen{ host = "127.0.0.1", port = 0, handler = function()
+    hits = hits + 1
+    return { status = 500 }
+  end }
+  local env = { HOME = dir, AWS_EC2_METADATA_SERVICE_ENDPOINT = "http://127.0.0.1:" .. srv.port }
+  local ok, err = pcall(credentials.resolve, { profile = "prod-admn", env = env_of(env) })
+  lu.assertFalse(ok)
+  lu.assertStrContains(err, "AWS profile 'prod-admn' not found in " .. dir .. "/.aws/credentials or "
+    .. dir .. "/.aws/config")
+  env.AWS_PROFILE = "prod-admn"
+  ok, err = pcall(credentials.resolve, { env = env_of(env) })
+  lu.assertStrContains(err, "AWS profile 'prod-admn' not found")
+  srv:close()
+  lu.assertEquals(hits, 0)
+  -- Environment credentials still come first, as in the SDKs.
+  env.AWS_ACCESS_KEY_ID, env.AWS_SECRET_ACCESS_KEY = "ENVKEY", "envsecret"
+  lu.assertEquals(credentials.resolve{ env = env_of(env) }.access_key, "ENVKEY")
+end
+
+function TestCredentials.test_profile_without_keys_or_process()
+  testlib.write(dir .. "/config", "[profile r]\nregion = eu-south-1\n")
+  local ok, err = pcall(credentials.resolve, { profile = "r", env = env_of(base_env{
+    AWS_CONFIG_FILE = dir .. "/config" }) })
+  lu.assertFalse(ok)
+  lu.assertStrContains(err, "shared files: profile 'r' has no aws_access_key_id/aws_secret_access_key "
+    .. "or credential_process")
+end
+
+local function process_profile(body, name)
+  local script = dir .. "/" .. (name or "helper") .. ".sh"
+  testlib.write(script, "#!/bin/sh\n" .. body, "755")
+  testlib.write(dir .. "/config", ("[profile p]\ncredential_process = %s\n"):format(script))
+  return env_of(base_env{ AWS_CONFIG_FILE = dir .. "/config", AWS_SHARED_CREDENTIALS_FILE = dir .. "/none" })
+end
+
+function TestCredentials.test_credential_process_gets_its_arguments_without_a_shell()
+  local out = dir .. "/args"
+  local script = dir .. "/args.sh"
+  testlib.write(script, ('#!/bin/sh\nfor a in "$@"; do echo "[$a]"; done > %s\n'
+    .. 'echo \'{"Version": 1, "AccessKeyId": "K", "SecretAccessKey": "S3cretS3cret", "SessionToken": null}\'\n')
+    :format(out), "755")
+  testlib.write(dir .. "/config", ("[profile p]\ncredential_process = %s --role 'ops admin' \"x y\" $HOME|cat\n")
+    :format(script))
+  local c = credentials.resolve{ profile = "p", env = env_of(base_env{ AWS_CONFIG_FILE = dir .. "/config",
+    AWS_SHARED_CREDENTIALS_FILE = dir .. "/none" }) }
+  lu.assertEquals(testlib.read(out), "[--role]\n[ops admin]\n[x y]\n[$HOME|cat]\n")
+  lu.assertNil(c.session_token, "JSON null is no token")
+  lu.assertNil(c.expiration)
+end
+
+function TestCredentials.test_credential_process_bad_json_hides_stdout()
+  local env = process_profile("echo 'AccessKeyId=LEAKY SecretAccessKey=SECRETSTDOUT'\n")
+  local ok, err = pcall(credentials.resolve, { profile = "p", env = env })
+  lu.assertFalse(ok)
+  lu.assertStrContains(err, "credential_process of profile 'p' (" .. dir .. "/helper.sh) did not print a JSON object")
+  lu.assertNotStrContains(err, "SECRETSTDOUT")
+  env = process_profile([[echo '{"Version": 2, "AccessKeyId": "K", "SecretAccessKey": "SECRETSTDOUT"}']] .. "\n")
+  ok, err = pcall(credentials.resolve, { profile = "p", env = env })
+  lu.assertStrContains(err, "printed Version 2; only Version 1 is supported")
+  lu.assertNotStrContains(err, "SECRETSTDOUT")
+  env = process_profile([[echo '{"Version": 1, "SecretAccessKey": "SECRETSTDOUT"}']] .. "\n")
+  ok, err = pcall(credentials.resolve, { profile = "p", env = env })
+  lu.assertStrContains(err, "without AccessKeyId and SecretAccessKey")
+  lu.assertNotStrContains(err, "SECRETSTDOUT")
+end
+
+function TestCredentials.test_credential_process_that_cannot_start_or_hangs()
+  testlib.write(dir .. "/config", "[profile p]\ncredential_process = /nonexistent/helper --x\n")
+  local env = env_of(base_env{ AWS_CONFIG_FILE = dir .. "/config", AWS_SHARED_CREDENTIALS_FILE = dir .. "/none" })
+  local ok, err = pcall(credentials.resolve, { profile = "p", env = env })
+  lu.assertFalse(ok)
+  lu.assertStrContains(err, "credential_process of profile 'p' (/nonexistent/helper)")
+  -- exec: fo.process's deadline kills the child it started (a grandchild holding the
+  -- pipes would keep the run waiting; reported to the fo.process owner).
+  env = process_profile("exec sleep 5\n")
+  local t0 = fo.now()
+  ok, err = pcall(credentials.resolve, { profile = "p", env = env, process_timeout = 0.3 })
+  lu.assertFalse(ok)
+  lu.assertStrContains(err, "did not finish within")
+  lu.assertTrue(fo.now() - t0 < 3)
+end
+
+function TestCredentials.test_credential_process_bad_expiration()
+  local env = process_profile([[echo '{"Version": 1, "AccessKeyId": "K", "SecretAccessKey": "S3cretS3cret", "Expiration": "tomorrow"}']] .. "\n")
+  lu.assertErrorMsgContains("Expiration 'tomorrow' is not an ISO 8601 UTC time", credentials.resolve,
+    { profile = "p", env = env })
+end
+
+-- A fake IMDS whose credentials expire at `expires` and that counts token requests.
+local function fake_imds(state)
+  state.tokens, state.docs = 0, 0
+  return fo.httpd.listen{ host = "127.0.0.1", port = 0, handler = function(req)
+    if state.delay_first and state.tokens == 0 and req.method == "PUT" then
+      state.tokens = state.tokens + 1
+      fo.sleep(state.delay_first)
+      return { status = 200, body = "LATE" }
+    end
+    if req.method == "PUT" then state.tokens = state.tokens + 1; return { status = 200, body = "T" } end
+    if req.headers["x-aws-ec2-metadata-token"] ~= "T" then return { status = 401 } end
+    if req.path == "/latest/meta-data/iam/security-credentials/" then
+      if state.no_role then return { status = 404 } end
+      return { status = 200, body = "role-a\n" }
+    end
+    state.docs = state.docs + 1
+    if state.fail_docs then return { status = 500 } end
+    return { status = 200, body = ('{"AccessKeyId":"IMDS%d","SecretAccessKey":"imdssecret%d","Token":"t%d",'
+      .. '"Expiration":"%s"}'):format(state.docs, state.docs, state.docs, state.expires) }
+  end }
+end
+
+function TestCredentials.test_imds_retries_once_after_a_timeout()
+  local state = { delay_first = 0.6, expires = "2099-01-01T00:00:00Z" }
+  local srv = fake_imds(state)
+  local c = credentials.resolve{ imds_timeout = 0.2, env = env_of{ HOME = dir,
+    AWS_EC2_METADATA_SERVICE_ENDPOINT = "http://127.0.0.1:" .. srv.port .. "/" } }
+  lu.assertEquals(c.access_key, "IMDS1")
+  lu.assertEquals(state.tokens, 2)
+  lu.assertStrContains(c.source, "role-a")
+  fo.sleep(0.5)
+  srv:close()
+end
+
+function TestCredentials.test_imds_without_a_role()
+  local state = { no_role = true }
+  local srv = fake_imds(state)
+  local ok, err = pcall(credentials.resolve, { env = env_of{ HOME = dir,
+    AWS_EC2_METADATA_SERVICE_ENDPOINT = "http://127.0.0.1:" .. srv.port } })
+  srv:close()
+  lu.assertFalse(ok)
+  lu.assertStrContains(err, "IMDS: the instance has no IAM role (HTTP 404)")
+end
+
+function TestCredentials.test_imds_credentials_are_refreshed_before_they_expire()
+  local now = 1000000
+  local state = { expires = os.date("!%Y-%m-%dT%H:%M:%SZ", now + 3600) }
+  local srv = fake_imds(state)
+  local p = credentials.provider{ clock = function() return now end, env = env_of{ HOME = dir,
+    AWS_EC2_METADATA_SERVICE_ENDPOINT = "http://127.0.0.1:" .. srv.port } }
+  lu.assertEquals(p:get().access_key, "IMDS1")
+  now = now + 3600 - 301
+  lu.assertEquals(p:get().access_key, "IMDS1", "still 5 minutes and 1 s to go: cached")
+  state.expires = os.date("!%Y-%m-%dT%H:%M:%SZ", now + 7200)
+  now = now + 2
+  lu.assertEquals(p:get().access_key, "IMDS2", "inside the 5-minute window: refreshed")
+  -- A failed refresh keeps the current credentials while they are still valid...
+  now = now + 7200 - 100
+  state.fail_docs = true
+  local log = require "fo.log"
+  local lines = {}
+  local old = log.set_sink(function(l) lines[#lines + 1] = l end)
+  local ok_get, c = pcall(p.get, p)
+  log.set_sink(old)
+  lu.assertTrue(ok_get, tostring(c))
+  lu.assertEquals(c.access_key, "IMDS2")
+  lu.assertEquals(#lines, 1)
+  lu.assertStrContains(lines[1], "warn  credentials refresh failed, using the current ones")
+  -- ...but not once they have expired.
+  now = now + 200
+  local ok, err = pcall(p.get, p)
+  srv:close()
+  lu.assertFalse(ok)
+  lu.assertStrContains(err, "cannot read the credentials of role role-a")
+end
+
+function TestCredentials.test_shared_provider_per_profile_and_environment()
+  local e1, e2 = env_of{}, env_of{}
+  lu.assertIs(credentials.for_profile(nil, e1), credentials.for_profile(nil, e1))
+  lu.assertIs(credentials.for_profile("x", e1), credentials.for_profile("x", e1))
+  lu.assertNotIs(credentials.for_profile("x", e1), credentials.for_profile("y", e1))
+  lu.assertNotIs(credentials.for_profile("x", e1), credentials.for_profile("x", e2))
+end
+
+function TestCredentials.test_loaded_secrets_are_registered_for_redaction()
+  credentials.resolve{ env = env_of(base_env{ AWS_ACCESS_KEY_ID = "K",
+    AWS_SECRET_ACCESS_KEY = "registeredSecret123", AWS_SESSION_TOKEN = "registeredToken456" }) }
+  local log = require "fo.log"
+  lu.assertEquals(log.redact("a registeredSecret123 b registeredToken456 c K"), "a **** b **** c K")
+end
+
+
 os.exit(lu.LuaUnit.run())
