@@ -283,13 +283,20 @@ function M.provider(opts)
 
   function p:get()
     if fresh(self.cached, clock()) then return self.cached end
-    if self.pending then return self.pending:join() end
-    local task = require("fo.task").spawn(refresh, self.cached)
-    self.pending = task
-    local ok = task:wait()
-    self.pending = nil
-    if ok then self.cached = task.results[1] end
-    return task:join()
+    local task = self.pending
+    if not task then
+      -- The fetch runs as its own task so that every caller waits on the same one; it
+      -- returns pcall's results so that an error reaches callers as it was raised
+      -- (a joined string error would come back with the task's traceback appended).
+      task = require("fo.task").spawn(function(previous) return pcall(refresh, previous) end,
+        self.cached)
+      self.pending = task
+    end
+    local ok, value = task:join()
+    if self.pending == task then self.pending = nil end
+    if not ok then error(value, 0) end
+    self.cached = value
+    return value
   end
 
   --- Forgets the cached credentials (after the service said they expired).

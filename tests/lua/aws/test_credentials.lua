@@ -346,6 +346,18 @@ function TestCredentials.test_imds_credentials_are_refreshed_before_they_expire(
   lu.assertStrContains(err, "cannot read the credentials of role role-a")
 end
 
+function TestCredentials.test_provider_errors_reach_every_waiter_unchanged()
+  local env = process_profile("sleep 0.2; echo 'helper: login required' >&2; exit 2\n")
+  local p = credentials.provider{ profile = "p", env = env }
+  local tasks = {}
+  for i = 1, 3 do tasks[i] = fo.spawn(function() return select(2, pcall(p.get, p)) end) end
+  local errs = fo.all(tasks)
+  for i = 1, 3 do
+    lu.assertEquals(errs[i], "credential_process of profile 'p' (" .. dir .. "/helper.sh) exited "
+      .. "with 2: helper: login required")
+  end
+end
+
 function TestCredentials.test_shared_provider_per_profile_and_environment()
   local e1, e2 = env_of{}, env_of{}
   lu.assertIs(credentials.for_profile(nil, e1), credentials.for_profile(nil, e1))

@@ -1,46 +1,144 @@
--- Secrets never appear in any output: a child fo-run with FO_LOG=trace makes AWS calls
--- that fail in every way (service errors echoing the secret, retries, transport errors,
--- a failing credential_process) and every byte it prints is searched for the secrets.
+-- Secrets never appear in any output: a child fo-run with FO_LOG=trace loads credentials
+-- from every source (environment, credential_process, IMDS), makes AWS calls that fail in
+-- every way (service errors echoing the secrets back, retries, transport errors, a failing
+-- credential_process), ends with an uncaught error, and every byte it prints is searched.
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
 local testlib = require "support.testlib"
+local fake = require "support.fake_aws"
 
-local SECRET = "leakcheckSECRETkey0123456789abcdefABCDEF"
-local TOKEN = "leakcheckTOKEN9876543210zyxwvutsrqponmlk"
+local SECRETS = {
+  env_secret = "leakcheckSECRETkey0123456789abcdefABCDEF",
+  env_token = "leakcheckTOKEN9876543210zyxwvutsrqponmlk",
+  proc_secret = "procLEAKsecret/abcdefghijklmnopqrstu+vw",
+  proc_token = "procLEAKtoken0123456789012345678901234567",
+  failing_proc_secret = "failingPROCsecretABCDEFGHIJKLMNOPQRSTU",
+  imds_secret = "imdsLEAKsecret0123456789abcdefghijklmnop",
+  imds_token = "imdsLEAKsessionToken9876543210abcdefghij",
+  imds_api_token = "imdsAPItokenLEAK0123456789==",
+}
+
+-- Answers every request with an error that echoes all it received (headers and body)
+-- and, as a hostile or broken endpoint could, the secret key that belongs to the access
+-- key id it saw, in the protocol's error format.
+local SECRET_OF = { AKIDLEAK = SECRETS.env_secret, AKIDPROC = SECRETS.proc_secret,
+                    AKIDIMDS = SECRETS.imds_secret }
+local function echo_server()
+  return fo.httpd.listen{ host = "127.0.0.1", port = 0, handler = function(req)
+    local echo = { req.method, req.target, req.body or "" }
+    for k, v in pairs(req.headers) do echo[#echo + 1] = k .. "=" .. v end
+    local akid = (req.headers.authorization or ""):match("Credential=([^/]+)")
+    local secret = SECRET_OF[akid] or "?"
+    local token = req.headers["x-amz-security-token"] or "?"
+    echo[#echo + 1] = "secret=" .. secret
+    local text = table.concat(echo, " ")
+    if req.path:match("^/json") then
+      return { status = 400, headers = { ["x-amzn-RequestId"] = token },
+               body = require("cjson").encode{ __type = "ThrottlingException", message = text } }
+    end
+    return { status = 400, headers = { ["X-Echo"] = secret },
+             body = "<ErrorResponse><Error><Code>Throttling</Code><Message>" .. fo.xml.escape(text)
+               .. "</Message></Error><RequestId>" .. token .. "</RequestId></ErrorResponse>" }
+  end }
+end
+
+local function imds_server()
+  return fo.httpd.listen{ host = "127.0.0.1", port = 0, handler = function(req)
+    if req.method == "PUT" then return { status = 200, body = SECRETS.imds_api_token } end
+    if req.path == "/latest/meta-data/iam/security-credentials/" then return { status = 200, body = "r" } end
+    return { status = 200, body = require("cjson").encode{ AccessKeyId = "AKIDIMDS",
+      SecretAccessKey = SECRETS.imds_secret, Token = SECRETS.imds_token,
+      Expiration = "2099-01-01T00:00:00Z" } }
+  end }
+end
+
+local CHILD = [[
+local port, dir, dead = ...
+local function env_with(t)
+  return function(k) if t[k] ~= nil then return t[k] or nil end return os.getenv(k) end
+end
+local function try(label, req)
+  req.service = req.service or "sts"
+  req.operation = req.operation or "GetCallerIdentity"
+  req.region = "eu-south-1"
+  req.body = req.body or "Action=GetCallerIdentity"
+  local ok, e = pcall(fo.aws.call, req)
+  print(label, ok, tostring(e), type(e) == "table" and e.message or "")
+  io.stderr:write(label, " ", tostring(e), "\n")
+end
+-- 1. environment credentials, XML and JSON errors that echo everything, retried
+try("env-xml", { endpoint = "http://127.0.0.1:" .. port })
+try("env-json", { service = "dynamodb", operation = "ListTables", endpoint = "http://127.0.0.1:" .. port .. "/json" })
+-- 2. a transport failure
+try("env-transport", { endpoint = "http://127.0.0.1:" .. dead })
+-- 3. credential_process credentials
+local files = { AWS_ACCESS_KEY_ID = false, AWS_SECRET_ACCESS_KEY = false, AWS_SESSION_TOKEN = false,
+  AWS_CONFIG_FILE = dir .. "/config", AWS_SHARED_CREDENTIALS_FILE = dir .. "/none" }
+try("proc", { profile = "proc", env = env_with(files), endpoint = "http://127.0.0.1:" .. port })
+-- 4. a credential_process that fails after printing credentials
+try("failing-proc", { profile = "failing", env = env_with(files), endpoint = "http://127.0.0.1:" .. port })
+-- 5. IMDS credentials
+local imds = { AWS_ACCESS_KEY_ID = false, AWS_SECRET_ACCESS_KEY = false, AWS_SESSION_TOKEN = false,
+  AWS_EC2_METADATA_DISABLED = false, HOME = dir .. "/empty",
+  AWS_CONFIG_FILE = dir .. "/none", AWS_SHARED_CREDENTIALS_FILE = dir .. "/none" }
+try("imds", { env = env_with(imds), endpoint = "http://127.0.0.1:" .. port })
+-- 6. the credentials tables themselves are not printable secrets either
+local c = fo.aws.credentials.for_profile(nil, nil):get()
+fo.log.error("loaded %s from %s", c.access_key, c.source)
+-- 7. an uncaught error: fo-run prints it with a traceback
+local _, e = pcall(fo.aws.call, { service = "sts", operation = "GetCallerIdentity", region = "eu-south-1",
+  endpoint = "http://127.0.0.1:" .. port, body = "x" })
+error(e)
+]]
 
 function test_trace_output_and_errors_never_contain_secrets()
-  -- The server echoes back every header it got, including the session token, inside an
-  -- error message: the client must still print nothing secret.
-  local srv = fo.httpd.listen{ host = "127.0.0.1", port = 0, handler = function(req)
-    local echo = {}
-    for k, v in pairs(req.headers) do echo[#echo + 1] = k .. "=" .. v end
-    return { status = 400, body = "<ErrorResponse><Error><Code>Throttling</Code><Message>"
-      .. fo.xml.escape(table.concat(echo, " ") .. " " .. SECRET) .. "</Message></Error></ErrorResponse>" }
-  end }
+  local srv, imds = echo_server(), imds_server()
   local dir = testlib.tmpdir()
-  local script = dir .. "/leak.lua"
-  testlib.write(script, ([[
-local ok, e = pcall(fo.aws.call, { service = "sts", operation = "GetCallerIdentity",
-  region = "eu-south-1", endpoint = "http://127.0.0.1:%d", body = "Action=GetCallerIdentity" })
-print("error:", tostring(e), e.message)
-ok, e = pcall(fo.aws.call, { service = "sts", operation = "GetCallerIdentity",
-  region = "eu-south-1", endpoint = "http://127.0.0.1:1", body = "x" })
-print("error:", tostring(e))
-error(e)
-]]):format(srv.port))
-  local r = testlib.run_fo({ script }, { env = { FO_LOG = "trace", AWS_ACCESS_KEY_ID = "AKIDLEAK",
-    AWS_SECRET_ACCESS_KEY = SECRET, AWS_SESSION_TOKEN = TOKEN, AWS_MAX_ATTEMPTS = "2",
-    AWS_EC2_METADATA_DISABLED = "true" } })
+  testlib.write(dir .. "/child.lua", CHILD)
+  testlib.write(dir .. "/proc.sh", ([[#!/bin/sh
+printf '{"Version": 1, "AccessKeyId": "AKIDPROC", "SecretAccessKey": "%s", "SessionToken": "%s"}'
+]]):format(SECRETS.proc_secret, SECRETS.proc_token), "755")
+  testlib.write(dir .. "/failing.sh", ([[#!/bin/sh
+printf '{"Version": 1, "AccessKeyId": "AKIDFAIL", "SecretAccessKey": "%s"}'
+echo "helper: session expired, run login again" >&2
+exit 3
+]]):format(SECRETS.failing_proc_secret), "755")
+  testlib.write(dir .. "/config", ("[profile proc]\ncredential_process = %s/proc.sh\n"
+    .. "[profile failing]\ncredential_process = %s/failing.sh\n"):format(dir, dir))
+  local r = testlib.run_fo({ dir .. "/child.lua", tostring(srv.port), dir, tostring(fake.dead_port()) },
+    { env = { FO_LOG = "trace", AWS_ACCESS_KEY_ID = "AKIDLEAK",
+      AWS_SECRET_ACCESS_KEY = SECRETS.env_secret, AWS_SESSION_TOKEN = SECRETS.env_token,
+      AWS_MAX_ATTEMPTS = "2", AWS_EC2_METADATA_DISABLED = "true",
+      AWS_EC2_METADATA_SERVICE_ENDPOINT = "http://127.0.0.1:" .. imds.port,
+      AWS_PROFILE = false, AWS_REGION = false, AWS_ENDPOINT_URL = false } })
   srv:close()
+  imds:close()
   testlib.rmtree(dir)
   local out = r.stdout .. r.stderr
-  lu.assertEquals(r.code, 1)
+  lu.assertEquals(r.code, 1, out)
+  -- Every scenario ran and said something.
   lu.assertStrContains(out, "aws call service=sts operation=GetCallerIdentity")
+  lu.assertStrContains(out, "aws call service=dynamodb operation=ListTables")
   lu.assertStrContains(out, "aws retry")
-  lu.assertStrContains(out, "Throttling")
-  lu.assertStrContains(out, "AKIDLEAK") -- the access key id is not a secret
-  lu.assertNotStrContains(out, SECRET)
-  lu.assertNotStrContains(out, TOKEN)
+  lu.assertStrContains(out, "aws send headers")
+  lu.assertStrContains(out, "aws recv status=400")
+  lu.assertStrContains(out, "TransportConnect")
+  lu.assertStrContains(out, "failing-proc")
+  lu.assertStrContains(out, "credential_process of profile 'failing'")
+  lu.assertStrContains(out, "exited with 3: helper: session expired")
+  lu.assertStrContains(out, "AKIDPROC")
+  lu.assertStrContains(out, "AKIDIMDS")
+  lu.assertStrContains(out, "AKIDLEAK") -- access key ids are not secrets
+  lu.assertStrContains(out, "stack traceback")
+  lu.assertStrContains(out, "secret=****") -- the echo happened and was redacted
+  for name, secret in pairs(SECRETS) do
+    lu.assertNotStrContains(out, secret, false, name .. " leaked")
+  end
+  -- Not even parts of them long enough to matter (a split line, a truncated echo).
+  for name, secret in pairs(SECRETS) do
+    lu.assertNotStrContains(out, secret:sub(1, 20), false, name .. " (prefix) leaked")
+    lu.assertNotStrContains(out, secret:sub(-20), false, name .. " (suffix) leaked")
+  end
 end
 
 os.exit(lu.LuaUnit.run())
