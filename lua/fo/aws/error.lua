@@ -14,7 +14,10 @@ function Error.__tostring(e)
   if e.message and e.message ~= "" then s = s .. ": " .. e.message end
   if e.request_id then s = s .. (" [request id %s]"):format(e.request_id) end
   if e.region then s = s .. (" [region %s]"):format(e.region) end
-  if e.why and e.retryable then s = s .. (" (%s after %d attempts)"):format(e.why, e.attempts or 1) end
+  if e.why and e.retryable then
+    local n = e.attempts or 1
+    s = s .. (" (%s after %d attempt%s)"):format(e.why, n, n == 1 and "" or "s")
+  end
   return log.redact(s)
 end
 
