@@ -41,8 +41,9 @@ end
 function M.read(path)
   local f = io.open(path, "r")
   if not f then return nil end
-  local text = f:read("a")
+  local text, err = f:read("a")
   f:close()
+  if not text then error(("cannot read %s: %s"):format(path, tostring(err)), 0) end
   local t, err = M.parse(text, path)
   if not t then error(err, 0) end
   return t

@@ -358,6 +358,17 @@ function TestCredentials.test_provider_errors_reach_every_waiter_unchanged()
   end
 end
 
+function TestCredentials.test_malformed_or_unreadable_files_name_the_file()
+  testlib.write(dir .. "/config", "[profile p]\nregion = eu-south-1\nthis line is wrong\n")
+  lu.assertErrorMsgContains(dir .. "/config:3: expected key = value inside a [section]",
+    credentials.resolve, { profile = "p", env = env_of(base_env{ AWS_CONFIG_FILE = dir .. "/config" }) })
+  testlib.write(dir .. "/config", "region = eu-south-1\n")
+  lu.assertErrorMsgContains(dir .. "/config:1: expected key = value inside a [section]",
+    credentials.resolve, { env = env_of(base_env{ AWS_CONFIG_FILE = dir .. "/config" }) })
+  lu.assertErrorMsgContains("cannot read " .. dir .. ": Is a directory", credentials.resolve,
+    { env = env_of(base_env{ AWS_CONFIG_FILE = dir }) })
+end
+
 function TestCredentials.test_shared_provider_per_profile_and_environment()
   local e1, e2 = env_of{}, env_of{}
   lu.assertIs(credentials.for_profile(nil, e1), credentials.for_profile(nil, e1))
