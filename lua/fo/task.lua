@@ -125,17 +125,19 @@ function M.main(chunk, ...)
   local main = M.spawn(chunk, ...)
   main.joined = true
   return function()
+    -- Last line of defence: a secret that slipped into an error message is still masked.
+    local redact = require("fo.log").redact
     local code = 0
     if not main.done then
       io.stderr:write("fo-run: the main chunk is waiting for something that can no longer ",
         "happen (a join or wake with nothing left to run)\n")
       code = 1
     elseif not main.ok then
-      io.stderr:write("fo-run: ", main.traceback, "\n")
+      io.stderr:write("fo-run: ", redact(main.traceback), "\n")
       code = 1
     end
     for task in pairs(unjoined_failures) do
-      io.stderr:write("fo-run: a task failed and nobody joined it: ", task.traceback, "\n")
+      io.stderr:write("fo-run: a task failed and nobody joined it: ", redact(task.traceback), "\n")
       unjoined_failures[task] = nil
       code = 1
     end

@@ -137,7 +137,7 @@ static void on_exit_ready(fo_watch *w, short revents)
     struct child *c = w->data;
     if (!revents && !c->timed_out && fo_loop_now(c->loop) >= c->deadline) {
         c->timed_out = 1;
-        kill(c->pid, SIGKILL);
+        kill(-c->pid, SIGKILL);
         return;
     }
     if (waitpid(c->pid, &c->status, WNOHANG) == c->pid) {
@@ -145,6 +145,10 @@ static void on_exit_ready(fo_watch *w, short revents)
         fo_loop_remove_watch(c->loop, w);
         close(w->fd);
         w->fd = -1;
+        if (c->timed_out) { /* a descendant that left the group may still hold the pipes */
+            pipe_close(c, &c->out);
+            pipe_close(c, &c->err);
+        }
         maybe_finish(c);
     }
 }
@@ -262,8 +266,14 @@ static int process_run(lua_State *L)
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    /* Its own process group, so a deadline kills whatever it started too (sh -c "sleep 5"). */
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
     pid_t pid;
-    int rc = envp ? posix_spawnp(&pid, argv[0], &fa, NULL, argv, envp) : ENOMEM;
+    int rc = envp ? posix_spawnp(&pid, argv[0], &fa, &attr, argv, envp) : ENOMEM;
+    posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
     free(envp);
     close(out[1]);
@@ -291,7 +301,8 @@ static int process_run(lua_State *L)
 
     struct child *c = calloc(1, sizeof *c);
     if (!c) {
-        kill(pid, SIGKILL);
+        kill(-pid, SIGKILL);
+        waitpid(pid, NULL, 0);
         return luaL_error(L, "fo.process.run: out of memory");
     }
     c->loop = loop;

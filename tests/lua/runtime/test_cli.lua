@@ -84,6 +84,17 @@ function test_failed_task_nobody_joined_makes_the_run_fail()
   lu.assertStrContains(r.stderr, "lost failure")
 end
 
+function test_registered_secrets_are_masked_in_a_fatal_error()
+  local code = "require('fo.log').add_secret('wJalrXUtnFEMIK7MDENG'); "
+    .. "fo.spawn(function() error('key wJalrXUtnFEMIK7MDENG leaked') end); "
+    .. "error('main saw wJalrXUtnFEMIK7MDENG')"
+  local r = run({ "-e", code })
+  lu.assertEquals(r.code, 1)
+  lu.assertStrContains(r.stderr, "main saw ****")
+  lu.assertStrContains(r.stderr, "key **** leaked")
+  lu.assertNotStrContains(r.stderr, "wJalrXUtnFEMIK7MDENG")
+end
+
 function test_script_from_stdin_dash()
   local r = fo.process.run{ argv = { "sh", "-c", "echo 'print(1+1)' | \"$0\" -", testlib.fo_run } }
   lu.assertEquals(r.code, 0, r.stderr)

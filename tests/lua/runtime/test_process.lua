@@ -34,6 +34,25 @@ function test_deadline_kills_the_child_and_raises_timeout()
   lu.assertTrue(fo.now() - started < 5)
 end
 
+function test_deadline_kills_what_the_child_started()
+  -- The shell forks sleep, which inherits the pipes: killing only the shell would leave
+  -- the call waiting for sleep to close them.
+  local started = fo.now()
+  local ok, err = pcall(fo.process.run, { argv = { "sh", "-c", "sleep 5; echo late" }, timeout = 0.3 })
+  lu.assertFalse(ok)
+  lu.assertEquals(err.kind, "timeout")
+  lu.assertTrue(fo.now() - started < 2, "waited " .. (fo.now() - started) .. " s")
+end
+
+function test_deadline_does_not_wait_for_a_descendant_that_left_the_group()
+  local started = fo.now()
+  local ok, err = pcall(fo.process.run,
+                        { argv = { "sh", "-c", "setsid sleep 3 & sleep 5" }, timeout = 0.3 })
+  lu.assertFalse(ok)
+  lu.assertEquals(err.kind, "timeout")
+  lu.assertTrue(fo.now() - started < 2, "waited " .. (fo.now() - started) .. " s")
+end
+
 function test_killed_by_signal_reports_it()
   local r = fo.process.run{ argv = { "sh", "-c", "kill -TERM $$" } }
   lu.assertEquals(r.signal, 15)
