@@ -17,10 +17,15 @@ struct fo_runtime {
 };
 
 static const luaL_Reg native_modules[] = {
-    {"fo.core", luaopen_fo_core},   {"fo.http", luaopen_fo_http},
-    {"fo.httpd", luaopen_fo_httpd}, {"fo.crypto", luaopen_fo_crypto},
-    {"fo.sigv4", luaopen_fo_sigv4}, {"fo.process", luaopen_fo_process},
-    {"fo.xml", luaopen_fo_xml},     {NULL, NULL},
+    {"fo.core", luaopen_fo_core},
+    {"fo.http", luaopen_fo_http},
+    {"fo.httpd", luaopen_fo_httpd},
+    {"fo.crypto", luaopen_fo_crypto},
+    {"fo.sigv4", luaopen_fo_sigv4},
+    {"fo.process", luaopen_fo_process},
+    {"fo.xml", luaopen_fo_xml},
+    {"fo.awsproto", luaopen_fo_awsproto},
+    {NULL, NULL},
 };
 
 /* The directory of fo's Lua modules: $FO_LUA_DIR, the source tree when running from the

@@ -32,5 +32,6 @@ int luaopen_fo_crypto(lua_State *L);
 int luaopen_fo_sigv4(lua_State *L);
 int luaopen_fo_process(lua_State *L);
 int luaopen_fo_xml(lua_State *L);
+int luaopen_fo_awsproto(lua_State *L);
 
 #endif

@@ -1,0 +1,22 @@
+/* Protocol json. (placeholder) */
+#include "proto.h"
+
+#include <lauxlib.h>
+
+void fo_json_serialize(lua_State *L, const fo_op *op, int params)
+{
+    (void)params;
+    luaL_error(L, "%s.%s: the json codec is not written yet", op->service, op->name);
+}
+
+void fo_json_parse(lua_State *L, const fo_op *op, int resp)
+{
+    (void)resp;
+    luaL_error(L, "%s.%s: the json codec is not written yet", op->service, op->name);
+}
+
+void fo_json_parse_error(lua_State *L, const fo_op *op, int resp)
+{
+    (void)resp;
+    luaL_error(L, "%s.%s: the json codec is not written yet", op->service, op->name);
+}

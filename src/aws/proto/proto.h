@@ -1,0 +1,92 @@
+/* The AWS protocol codecs (fo.awsproto): shared pieces every protocol uses.
+ *
+ * The model is the Lua table of a service (lua/fo/aws/models/<svc>.json decoded):
+ * {metadata=, operations=, shapes=}. Codecs walk it directly: a shape reference is a
+ * table like {shape="Name", locationName=, flattened=, ...} and the shape itself is
+ * shapes[Name]. Every function here that can fail raises a Lua error (never aborts).
+ *
+ * Lua values: structure = table keyed by member name, list = array, map = table,
+ * string/enum = string, integer/long = integer, float/double = number, boolean,
+ * timestamp = number of seconds since the epoch (fractions allowed; strings in ISO 8601
+ * accepted on input), blob = raw Lua string (base64 on the wire). */
+#ifndef FO_AWS_PROTO_H
+#define FO_AWS_PROTO_H
+
+#include <lua.h>
+#include <stddef.h>
+
+/* ---- growable byte buffer owned by a Lua userdata (freed by GC, so errors don't leak) */
+typedef struct fo_buf {
+    char *data;
+    size_t len, cap;
+} fo_buf;
+
+fo_buf *fo_buf_new(lua_State *L); /* pushes the userdata holding it */
+void fo_buf_add(lua_State *L, fo_buf *b, const char *p, size_t n);
+void fo_buf_adds(lua_State *L, fo_buf *b, const char *s);
+void fo_buf_addc(lua_State *L, fo_buf *b, char c);
+void fo_buf_push(lua_State *L, const fo_buf *b); /* pushes the contents as a string */
+
+/* ---- models */
+/* Pushes shapes[ref.shape] for the shape reference table at `ref`; raises if missing. */
+void fo_shape_push(lua_State *L, int shapes, int ref);
+/* Pushes shapes[name]; raises if missing. */
+void fo_shape_push_named(lua_State *L, int shapes, const char *name);
+/* t[key] as a string or NULL; the string stays valid while t is alive. No stack change. */
+const char *fo_field_str(lua_State *L, int t, const char *key);
+int fo_field_bool(lua_State *L, int t, const char *key);
+/* t[key] as a number; `dflt` when absent. */
+double fo_field_num(lua_State *L, int t, const char *key, double dflt);
+
+/* ---- timestamps (seconds since the epoch) */
+enum fo_ts_format { FO_TS_ISO8601, FO_TS_RFC822, FO_TS_EPOCH };
+/* "iso8601" | "rfc822" | "unixTimestamp" (NULL → dflt). */
+enum fo_ts_format fo_ts_format_named(const char *name, enum fo_ts_format dflt);
+/* Formats t into out (>= 64 bytes): ISO 8601 with milliseconds only when fractional,
+ * RFC 822 "Sun, 02 Jan 2000 20:34:56 GMT", epoch as an integer or a decimal. */
+void fo_ts_format(double t, enum fo_ts_format fmt, char *out, size_t size);
+/* Parses any of the three forms; returns 0 on success. */
+int fo_ts_parse(const char *s, double *out);
+/* The Lua value at idx as a timestamp (number, or string parsed as above); 0 on success. */
+int fo_ts_from_lua(lua_State *L, int idx, double *out);
+
+/* ---- base64 */
+void fo_b64_encode(lua_State *L, fo_buf *b, const unsigned char *p, size_t n);
+/* Decodes into b; returns 0 on success, -1 on bad input. */
+int fo_b64_decode(lua_State *L, fo_buf *b, const char *s, size_t n);
+
+/* ---- percent-encoding (RFC 3986 unreserved kept; '/' kept when keep_slash) */
+void fo_uri_encode(lua_State *L, fo_buf *b, const char *s, size_t n, int keep_slash);
+
+/* ---- one operation of a model, as the codecs see it (absolute stack indices) */
+typedef struct fo_op {
+    int model;            /* the service model table */
+    int shapes;           /* model.shapes */
+    int op;               /* model.operations[name] */
+    int input;            /* op.input (a shape reference table), 0 when the op has none */
+    int output;           /* op.output, 0 when none */
+    const char *name;     /* operation name, e.g. "CreateVpc" */
+    const char *service;  /* model.name (fo's module name), e.g. "ec2"; "?" if absent */
+    const char *protocol; /* "ec2" | "query" | "json" | "rest-xml" */
+} fo_op;
+
+/* Each protocol implements three entry points; `params`/`resp` are absolute indices.
+ *   serialize:   pushes {method=, path=, query=, headers={}, body=}
+ *   parse:       pushes the output table (resp = {status=, headers={lower-case}, body=})
+ *   parse_error: pushes {code=, message=, request_id=, type=, fields={}}
+ * Malformed responses raise a Lua error naming the operation and the problem. */
+void fo_query_serialize(lua_State *L, const fo_op *op, int params, int ec2);
+void fo_query_parse(lua_State *L, const fo_op *op, int resp, int ec2);
+void fo_query_parse_error(lua_State *L, const fo_op *op, int resp, int ec2);
+void fo_json_serialize(lua_State *L, const fo_op *op, int params);
+void fo_json_parse(lua_State *L, const fo_op *op, int resp);
+void fo_json_parse_error(lua_State *L, const fo_op *op, int resp);
+void fo_restxml_serialize(lua_State *L, const fo_op *op, int params);
+void fo_restxml_parse(lua_State *L, const fo_op *op, int resp);
+void fo_restxml_parse_error(lua_State *L, const fo_op *op, int resp);
+
+/* Validation of params against the input shape; raises
+ * "svc.Op: Member.Path: expected string, got number" (no position prefix). */
+void fo_validate(lua_State *L, const fo_op *op, int params);
+
+#endif

@@ -1,0 +1,324 @@
+/* Shared pieces of the protocol codecs: a GC-owned byte buffer, model lookups,
+ * timestamps in AWS's three wire forms, base64 and URI percent-encoding. */
+#define _GNU_SOURCE /* timegm */
+#include "proto.h"
+
+#include <lauxlib.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BUF_MT "fo.awsproto.buf"
+
+static int buf_gc(lua_State *L)
+{
+    fo_buf *b = luaL_checkudata(L, 1, BUF_MT);
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return 0;
+}
+
+fo_buf *fo_buf_new(lua_State *L)
+{
+    fo_buf *b = lua_newuserdatauv(L, sizeof *b, 0);
+    memset(b, 0, sizeof *b);
+    if (luaL_newmetatable(L, BUF_MT)) {
+        lua_pushcfunction(L, buf_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    return b;
+}
+
+void fo_buf_add(lua_State *L, fo_buf *b, const char *p, size_t n)
+{
+    if (n == 0)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n)
+            cap *= 2;
+        char *d = realloc(b->data, cap);
+        if (!d)
+            luaL_error(L, "fo.awsproto: out of memory");
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+void fo_buf_adds(lua_State *L, fo_buf *b, const char *s)
+{
+    fo_buf_add(L, b, s, strlen(s));
+}
+
+void fo_buf_addc(lua_State *L, fo_buf *b, char c)
+{
+    fo_buf_add(L, b, &c, 1);
+}
+
+void fo_buf_push(lua_State *L, const fo_buf *b)
+{
+    lua_pushlstring(L, b->data ? b->data : "", b->len);
+}
+
+/* ---- models */
+
+void fo_shape_push_named(lua_State *L, int shapes, const char *name)
+{
+    if (lua_getfield(L, shapes, name) != LUA_TTABLE)
+        luaL_error(L, "fo.awsproto: the model has no shape '%s'", name);
+}
+
+void fo_shape_push(lua_State *L, int shapes, int ref)
+{
+    const char *name = fo_field_str(L, ref, "shape");
+    if (!name)
+        luaL_error(L, "fo.awsproto: a shape reference without a 'shape' name");
+    fo_shape_push_named(L, shapes, name);
+}
+
+const char *fo_field_str(lua_State *L, int t, const char *key)
+{
+    lua_getfield(L, t, key);
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    lua_pop(L, 1); /* the string is still referenced by t */
+    return s;
+}
+
+int fo_field_bool(lua_State *L, int t, const char *key)
+{
+    lua_getfield(L, t, key);
+    int v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+double fo_field_num(lua_State *L, int t, const char *key, double dflt)
+{
+    lua_getfield(L, t, key);
+    int isnum;
+    double v = lua_tonumberx(L, -1, &isnum);
+    lua_pop(L, 1);
+    return isnum ? v : dflt;
+}
+
+/* ---- timestamps */
+
+enum fo_ts_format fo_ts_format_named(const char *name, enum fo_ts_format dflt)
+{
+    if (!name)
+        return dflt;
+    if (strcmp(name, "iso8601") == 0)
+        return FO_TS_ISO8601;
+    if (strcmp(name, "rfc822") == 0)
+        return FO_TS_RFC822;
+    if (strcmp(name, "unixTimestamp") == 0)
+        return FO_TS_EPOCH;
+    return dflt;
+}
+
+void fo_ts_format(double t, enum fo_ts_format fmt, char *out, size_t size)
+{
+    double whole = floor(t);
+    int millis = (int)lround((t - whole) * 1000.0);
+    if (millis == 1000) {
+        whole += 1;
+        millis = 0;
+    }
+    time_t secs = (time_t)whole;
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    switch (fmt) {
+    case FO_TS_EPOCH:
+        if (millis == 0)
+            snprintf(out, size, "%lld", (long long)secs);
+        else
+            snprintf(out, size, "%lld.%03d", (long long)secs, millis);
+        /* trim trailing zeros of the fraction: 1.500 → 1.5 */
+        if (millis != 0) {
+            size_t n = strlen(out);
+            while (n > 0 && out[n - 1] == '0')
+                out[--n] = '\0';
+        }
+        break;
+    case FO_TS_RFC822:
+        strftime(out, size, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        break;
+    case FO_TS_ISO8601:
+    default: {
+        char base[40];
+        strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (millis == 0)
+            snprintf(out, size, "%sZ", base);
+        else
+            snprintf(out, size, "%s.%03dZ", base, millis);
+    }
+    }
+}
+
+static const char *MONTHS[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                               "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+/* "2014-04-29T18:30:38Z", with optional fraction and ±hh:mm offset. */
+static int parse_iso8601(const char *s, double *out)
+{
+    struct tm tm = {0};
+    int n = 0;
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+        n == 0)
+        return -1;
+    const char *p = s + n;
+    double frac = 0;
+    if (*p == '.') {
+        double scale = 0.1;
+        p++;
+        if (*p < '0' || *p > '9')
+            return -1;
+        while (*p >= '0' && *p <= '9') {
+            frac += (*p - '0') * scale;
+            scale /= 10;
+            p++;
+        }
+    }
+    long offset = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int hh, mm, k = 0;
+        if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &k) != 2 || k == 0)
+            return -1;
+        offset = (hh * 60L + mm) * 60L * (*p == '+' ? 1 : -1);
+        p += 1 + k;
+    }
+    if (*p != '\0')
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    *out = (double)timegm(&tm) - (double)offset + frac;
+    return 0;
+}
+
+/* "Tue, 29 Apr 2014 18:30:38 GMT" */
+static int parse_rfc822(const char *s, double *out)
+{
+    struct tm tm = {0};
+    char wday[4], mon[4];
+    int n = 0;
+    if (sscanf(s, "%3s, %2d %3s %4d %2d:%2d:%2d GMT%n", wday, &tm.tm_mday, mon, &tm.tm_year,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 7 ||
+        s[n] != '\0')
+        return -1;
+    tm.tm_mon = -1;
+    for (int i = 0; i < 12; i++)
+        if (strcmp(mon, MONTHS[i]) == 0)
+            tm.tm_mon = i;
+    if (tm.tm_mon < 0)
+        return -1;
+    tm.tm_year -= 1900;
+    *out = (double)timegm(&tm);
+    return 0;
+}
+
+int fo_ts_parse(const char *s, double *out)
+{
+    if (!s || !*s)
+        return -1;
+    if (parse_iso8601(s, out) == 0 || parse_rfc822(s, out) == 0)
+        return 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (end != s && *end == '\0' && isfinite(v)) {
+        *out = v;
+        return 0;
+    }
+    return -1;
+}
+
+int fo_ts_from_lua(lua_State *L, int idx, double *out)
+{
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+        *out = lua_tonumber(L, idx);
+        return isfinite(*out) ? 0 : -1;
+    }
+    if (lua_type(L, idx) == LUA_TSTRING)
+        return fo_ts_parse(lua_tostring(L, idx), out);
+    return -1;
+}
+
+/* ---- base64 */
+
+void fo_b64_encode(lua_State *L, fo_buf *b, const unsigned char *p, size_t n)
+{
+    /* EVP_EncodeBlock takes an int; encode in chunks that are a multiple of 3 bytes. */
+    unsigned char out[4 * 3072 / 3 + 1];
+    while (n > 0) {
+        size_t chunk = n > 3072 ? 3072 : n;
+        int len = EVP_EncodeBlock(out, p, (int)chunk);
+        fo_buf_add(L, b, (const char *)out, (size_t)len);
+        p += chunk;
+        n -= chunk;
+    }
+}
+
+int fo_b64_decode(lua_State *L, fo_buf *b, const char *s, size_t n)
+{
+    /* Whitespace inside the text (XML pretty-printing) is not part of the data. The
+     * scratch copy is GC-owned so that an allocation error cannot leak it. */
+    fo_buf *clean = fo_buf_new(L);
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\n' && s[i] != '\r' && s[i] != '\t')
+            fo_buf_addc(L, clean, s[i]);
+    int rc = clean->len % 4 == 0 ? 0 : -1;
+    size_t start = b->len;
+    for (size_t i = 0; i < clean->len && rc == 0; i += 4096) {
+        size_t chunk = clean->len - i > 4096 ? 4096 : clean->len - i;
+        unsigned char out[4096 / 4 * 3];
+        int len = EVP_DecodeBlock(out, (const unsigned char *)clean->data + i, (int)chunk);
+        if (len < 0) {
+            rc = -1;
+            break;
+        }
+        /* EVP_DecodeBlock counts padding as zero bytes; padding may only end the text. */
+        int pad = 0;
+        for (size_t k = 0; k < chunk; k++) {
+            if (clean->data[i + k] != '=')
+                continue;
+            if (i + chunk != clean->len || k + 2 < chunk ||
+                (pad == 0 && k + 2 == chunk && clean->data[i + k + 1] != '=')) {
+                rc = -1;
+                break;
+            }
+            pad++;
+        }
+        if (rc == 0)
+            fo_buf_add(L, b, (const char *)out, (size_t)(len - pad));
+    }
+    lua_pop(L, 1);
+    if (rc != 0)
+        b->len = start;
+    return rc;
+}
+
+/* ---- URI encoding */
+
+void fo_uri_encode(lua_State *L, fo_buf *b, const char *s, size_t n, int keep_slash)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+            fo_buf_addc(L, b, (char)c);
+        } else {
+            char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+            fo_buf_add(L, b, esc, 3);
+        }
+    }
+}

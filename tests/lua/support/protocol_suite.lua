@@ -1,0 +1,234 @@
+-- AWS's protocol compliance tests (../shared/testdata/aws-protocol-tests) as LuaUnit
+-- tests of fo.awsproto: every input case serializes params to the exact request, every
+-- output case parses the response to the expected result or error. Cases botocore itself
+-- skips (protocol-tests-ignore-list.json) are skipped here too, and only those.
+local cjson = require "cjson"
+local proto = require "fo.awsproto"
+local lu = require "luaunit"
+
+local M = {}
+
+M.root = (os.getenv("FO_TESTDATA") or "../shared/testdata") .. "/aws-protocol-tests"
+
+local function read_json(path)
+  local f = assert(io.open(path, "rb"), "cannot open " .. path)
+  local doc = cjson.decode(f:read("a"))
+  f:close()
+  return doc
+end
+
+local ignore = read_json(M.root .. "/protocol-tests-ignore-list.json")
+
+local function set_of(list)
+  local s = {}
+  for _, v in ipairs(list or {}) do s[v] = true end
+  return s
+end
+
+-- Is the case skipped by botocore's own ignore list? (suite description or case id)
+local function ignored(protocol, direction, suite, case)
+  local general = ignore.general and ignore.general[direction] or {}
+  if set_of(general.suites)[suite.description] then return true end
+  local p = ignore.protocols and ignore.protocols[protocol] or {}
+  local d = p[direction] or {}
+  return (case.id and set_of(d.cases)[case.id]) or set_of(d.suites)[suite.description] or false
+end
+
+-- cjson.null and empty-table quirks: normalize expected values from the JSON files.
+local function clean(v)
+  if v == cjson.null then return nil end
+  if type(v) ~= "table" then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = clean(x) end
+  return out
+end
+
+local function model_for(suite, case)
+  local op = clean(case.given)
+  return {
+    name = "test",
+    metadata = clean(suite.metadata),
+    shapes = clean(suite.shapes),
+    operations = { [op.name] = op },
+  }, op.name
+end
+
+---------------------------------------------------------------- comparisons
+
+local function is_array(t)
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  return n == #t
+end
+
+local SPECIAL = { NaN = "nan", Infinity = math.huge, ["-Infinity"] = -math.huge }
+
+-- Deep comparison; returns nil or a description of the first difference.
+local function diff(expected, actual, path)
+  path = path or "result"
+  if type(expected) == "string" and SPECIAL[expected] and type(actual) == "number" then
+    local want = SPECIAL[expected]
+    if want == "nan" then
+      if actual ~= actual then return nil end
+    elseif actual == want then
+      return nil
+    end
+    return ("%s: expected %s, got %s"):format(path, expected, tostring(actual))
+  end
+  if type(expected) == "number" and type(actual) == "number" then
+    if expected == actual then return nil end
+    local scale = math.max(math.abs(expected), math.abs(actual), 1)
+    if math.abs(expected - actual) / scale < 1e-9 then return nil end
+    return ("%s: expected %.17g, got %.17g"):format(path, expected, actual)
+  end
+  if type(expected) ~= type(actual) then
+    return ("%s: expected %s %s, got %s %s"):format(path, type(expected),
+      cjson.encode(expected), type(actual), type(actual) == "table" and cjson.encode(actual)
+        or tostring(actual))
+  end
+  if type(expected) ~= "table" then
+    if expected == actual then return nil end
+    return ("%s: expected %q, got %q"):format(path, tostring(expected), tostring(actual))
+  end
+  for k, v in pairs(expected) do
+    local d = diff(v, actual[k], path .. "." .. tostring(k))
+    if d then return d end
+  end
+  for k, v in pairs(actual) do
+    if expected[k] == nil then
+      return ("%s.%s: unexpected value %s"):format(path, tostring(k),
+        type(v) == "table" and cjson.encode(v) or tostring(v))
+    end
+  end
+  return nil
+end
+M.diff = diff
+
+local function unescape(s)
+  return (s:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- "a=1&b=2" → sorted list of "key=value" with percent-decoding (order-insensitive compare)
+local function form_pairs(s)
+  local out = {}
+  for part in (s or ""):gmatch("[^&]+") do
+    local k, v = part:match("^([^=]*)=?(.*)$")
+    out[#out + 1] = unescape(k) .. "=" .. unescape(v)
+  end
+  table.sort(out)
+  return out
+end
+
+-- XML trees compared with whitespace-only text dropped.
+local function xml_tree(s)
+  local doc, err = fo.xml.decode(s)
+  assert(doc, "not XML: " .. tostring(err) .. ": " .. s)
+  local function strip(node)
+    if type(node) ~= "table" then return node end
+    local out = { name = node.name, attr = node.attr }
+    for _, child in ipairs(node) do
+      if type(child) ~= "string" or child:match("%S") then out[#out + 1] = strip(child) end
+    end
+    return out
+  end
+  return strip(doc)
+end
+
+local function compare_body(protocol, expected, actual)
+  expected, actual = expected or "", actual or ""
+  if expected == actual then return end
+  if protocol == "json" or protocol == "rest-json" then
+    local e = expected == "" and {} or cjson.decode(expected)
+    local a = actual == "" and {} or cjson.decode(actual)
+    local d = diff(clean(e), clean(a), "body")
+    if d then lu.fail(d .. "\nexpected body: " .. expected .. "\nactual body:   " .. actual) end
+  elseif protocol == "query" or protocol == "ec2" then
+    lu.assertEquals(form_pairs(actual), form_pairs(expected), "form body")
+  elseif expected:match("^%s*<") and actual:match("^%s*<") then
+    lu.assertEquals(xml_tree(actual), xml_tree(expected), "XML body\nexpected: " .. expected
+      .. "\nactual:   " .. actual)
+  else
+    lu.assertEquals(actual, expected, "body")
+  end
+end
+
+local function header_of(headers, name)
+  for k, v in pairs(headers or {}) do
+    if k:lower() == name:lower() then return v end
+  end
+end
+
+local function check_request(protocol, want, req)
+  lu.assertEquals(req.method, want.method, "method")
+  local want_path, want_query = want.uri:match("^([^?]*)%??(.*)$")
+  lu.assertEquals(req.path, want_path, "path")
+  lu.assertEquals(form_pairs(req.query), form_pairs(want_query), "query string")
+  for name, value in pairs(want.headers or {}) do
+    lu.assertEquals(header_of(req.headers, name), value, "header " .. name)
+  end
+  for _, name in ipairs(want.forbidHeaders or {}) do
+    lu.assertNil(header_of(req.headers, name), "forbidden header " .. name)
+  end
+  for _, name in ipairs(want.requireHeaders or {}) do
+    lu.assertNotNil(header_of(req.headers, name), "required header " .. name)
+  end
+  if want.body ~= nil then compare_body(protocol, want.body, req.body) end
+end
+
+local function lower_headers(h)
+  local out = {}
+  for k, v in pairs(h or {}) do out[k:lower()] = v end
+  return out
+end
+
+local function check_output(model, op_name, case)
+  local resp = { status = case.response.status_code, headers = lower_headers(case.response.headers),
+                 body = case.response.body or "" }
+  if case.error or case.errorCode then
+    local e = proto.parse_error(model, op_name, resp)
+    if case.errorCode then lu.assertEquals(e.code, case.errorCode, "error code") end
+    if case.errorMessage then lu.assertEquals(e.message, case.errorMessage, "error message") end
+    local d = diff(clean(case.error or {}), e.fields or {}, "error")
+    if d then lu.fail(d) end
+  else
+    local result = proto.parse(model, op_name, resp)
+    local d = diff(clean(case.result or {}), result)
+    if d then lu.fail(d) end
+  end
+end
+
+---------------------------------------------------------------- definitions
+
+--- Adds one test per case of `file` (e.g. "input/ec2.json") to the class `tests`.
+--- Returns the number of cases defined and skipped.
+function M.define(tests, file, protocol_name)
+  local direction = file:match("input") and "input" or "output"
+  local suites = read_json(M.root .. "/" .. file)
+  local defined, skipped = 0, 0
+  local prefix = (file:match("^legacy") and "legacy_" or "") .. direction .. "_"
+  for si, suite in ipairs(suites) do
+    local protocol = suite.metadata.protocol
+    for ci, case in ipairs(suite.cases) do
+      local id = case.id or ("%s_%d"):format(suite.description:gsub("%W+", "_"), ci)
+      local name = "test_" .. prefix .. id
+      while tests[name] do name = name .. "_" .. si end
+      if ignored(protocol_name or protocol, direction, suite, case) then
+        skipped = skipped + 1
+      else
+        defined = defined + 1
+        tests[name] = function()
+          local model, op_name = model_for(suite, case)
+          if direction == "input" then
+            check_request(protocol, case.serialized,
+              proto.serialize(model, op_name, clean(case.params) or {}))
+          else
+            check_output(model, op_name, case)
+          end
+        end
+      end
+    end
+  end
+  return defined, skipped
+end
+
+return M
