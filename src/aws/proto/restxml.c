@@ -8,15 +8,3 @@ void fo_restxml_serialize(lua_State *L, const fo_op *op, int params)
     (void)params;
     luaL_error(L, "%s.%s: the restxml codec is not written yet", op->service, op->name);
 }
-
-void fo_restxml_parse(lua_State *L, const fo_op *op, int resp)
-{
-    (void)resp;
-    luaL_error(L, "%s.%s: the restxml codec is not written yet", op->service, op->name);
-}
-
-void fo_restxml_parse_error(lua_State *L, const fo_op *op, int resp)
-{
-    (void)resp;
-    luaL_error(L, "%s.%s: the restxml codec is not written yet", op->service, op->name);
-}
