@@ -28,6 +28,24 @@ static const luaL_Reg native_modules[] = {
     {NULL, NULL},
 };
 
+/* The AWS service modules: each name gets a constructor aws.<name>{...} whose operations
+ * come from lua/fo/aws/models/<name>.json (the client is lua/fo/aws/client.lua). */
+static const char *const aws_services[] = {
+    "ec2", "elbv2", "autoscaling", "route53", "dynamodb", "sns", "cloudwatch", "iam", "ssm", "sts",
+};
+
+/* require "fo.aws.services": the list above, as a Lua array. */
+static int open_aws_services(lua_State *L)
+{
+    int n = (int)(sizeof aws_services / sizeof aws_services[0]);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_pushstring(L, aws_services[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
 /* The directory of fo's Lua modules: $FO_LUA_DIR, the source tree when running from the
  * build tree, else <prefix>/share/fo/lua relative to the installed executable. */
 static void lua_dir(char *out, size_t size)
@@ -103,6 +121,15 @@ static int init_state(lua_State *L)
     lua_pushliteral(L, "fo");
     lua_call(L, 1, 1);
     lua_setglobal(L, "fo");
+    /* The global `aws` is fo.aws: the AWS core (loaded on first use) and the services. */
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    lua_pushcfunction(L, open_aws_services);
+    lua_setfield(L, -2, "fo.aws.services");
+    lua_pop(L, 1);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "fo.aws");
+    lua_call(L, 1, 1);
+    lua_setglobal(L, "aws");
     return 0;
 }
 
