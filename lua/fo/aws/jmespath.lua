@@ -486,7 +486,11 @@ function eval(node, v)
     local a, b = eval(node.left, v), eval(node.right, v)
     if node.op == "eq" then return equal(a, b) end
     if node.op == "ne" then return not equal(a, b) end
-    if type(a) ~= "number" or type(b) ~= "number" then return nil end
+    -- Ordering: numbers, or two strings (as jmespath.py does); anything else is null.
+    if not ((type(a) == "number" and type(b) == "number")
+        or (type(a) == "string" and type(b) == "string")) then
+      return nil
+    end
     if node.op == "gt" then return a > b end
     if node.op == "lt" then return a < b end
     if node.op == "gte" then return a >= b end
