@@ -8,7 +8,7 @@ packages=(
   liblua5.4-dev lua-cjson lua-unit
   libcurl4-openssl-dev libssl-dev libexpat1-dev libmicrohttpd-dev libedit-dev
   clang-format openssl
-  python3-botocore
+  python3-botocore  # test-only: the oracle of tests/conformance (fo never runs Python)
 )
 
 missing=()
