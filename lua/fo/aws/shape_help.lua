@@ -6,7 +6,7 @@ local M = {}
 local MAX_ENUM = 12 -- enum values shown before "... (N more)"
 M.DEFAULT_DEPTH = 3
 
--- " 1..255", " >= 1", " <= 10" from a shape's min/max, or "".
+-- " (length 1..255)", " (value >= 1)", " (items <= 10)" from a shape's min/max, or "".
 local function range(shape, what)
   -- cjson decodes every number as a float; show 5, not 5.0
   local lo, hi = shape.min and (math.tointeger(shape.min) or shape.min),
@@ -16,7 +16,7 @@ local function range(shape, what)
   if lo and hi then r = ("%s..%s"):format(lo, hi)
   elseif lo then r = ">= " .. lo
   else r = "<= " .. hi end
-  return (", %s %s"):format(what, r)
+  return (" (%s %s)"):format(what, r)
 end
 
 local function enum_text(values)
@@ -28,7 +28,7 @@ local function enum_text(values)
 end
 
 --- One-line type of the shape called `name`: "string", "list of Tag", "map of string to
---- string", "enum (a | b)", "integer, value 5..1000", "structure Tag".
+--- string", "enum (a | b)", "integer (value 5..1000)", "structure Tag".
 local function type_text(shapes, name)
   local s = shapes[name]
   if not s then return "?" .. tostring(name) end
