@@ -479,7 +479,7 @@ def error_document(service_model, op_model, sampler, wanted=None):
             raise OracleError(f"{op_model.name}: no modelled error and no default code")
         code, message = UNMODELLED_ERRORS[svc]
         if wanted is not None:
-            code = wanted
+            code, message = wanted, "The request could not be completed: <%s> & \"why\"." % wanted
         status, etype = (403 if code == "InvalidClientTokenId" else 400), "Sender"
     headers = {"x-amzn-requestid": REQUEST_ID}
     if protocol == "json":

@@ -246,6 +246,35 @@ function TestConformance.test_oracle_runs_and_covers_every_listed_operation()
   end
 end
 
+-- docs/aws-operations.md lists every operation, in its service's section.
+function TestConformance.test_every_operation_is_documented()
+  local f = assert(io.open(testlib.tests_dir .. "/../docs/aws-operations.md", "rb"))
+  local doc = f:read("a")
+  f:close()
+  local headings = { ["EC2"] = "ec2", ["Elastic Load Balancing"] = "elbv2",
+    ["Auto Scaling"] = "autoscaling", ["Route 53"] = "route53", ["DynamoDB"] = "dynamodb",
+    ["SNS"] = "sns", ["CloudWatch"] = "cloudwatch", ["IAM"] = "iam", ["SSM and STS"] = "*" }
+  local sections, current = {}, nil
+  for line in doc:gmatch("[^\n]*") do
+    local heading = line:match("^## (.*)$")
+    if heading then
+      current = nil
+      for prefix, svc in pairs(headings) do
+        if heading == prefix or heading:sub(1, #prefix + 1) == prefix .. " " then current = svc end
+      end
+    elseif current then
+      sections[current] = (sections[current] or "") .. line .. "\n"
+    end
+  end
+  local missing = {}
+  for _, e in ipairs(load_operations()) do
+    local in_section = (sections[e.service] or ""):find("| " .. e.operation .. " |", 1, true)
+    local in_misc = (sections["*"] or ""):find("| " .. e.service .. " " .. e.operation .. " |", 1, true)
+    if not in_section and not in_misc then missing[#missing + 1] = e.service .. "." .. e.operation end
+  end
+  lu.assertEquals(missing, {}, "operations missing from docs/aws-operations.md")
+end
+
 -- The oracle is not vacuous: every response with output members parsed into a
 -- non-empty table with many values, every error has a code and a message, and every
 -- protocol's error documents are covered.
