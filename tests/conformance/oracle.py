@@ -197,9 +197,14 @@ class Sampler:
                 return shape.enum[n % len(shape.enum)]
             if shape.serialization.get("jsonvalue"):
                 return json.dumps({"v": n})
+            if n % 7 == 0 and not shape.serialization.get("location"):
+                # markup characters and non-ASCII text in bodies (never in headers)
+                return f"{name}-{n} & <caf\u00e9> \"\u20ac\" 'x'"
             return f"{name}-{n}"
-        if t in ("integer", "long"):
+        if t == "integer":
             return n
+        if t == "long":
+            return 5000000000 + n  # beyond 32 bits
         if t in ("float", "double"):
             return n + 0.5
         if t == "boolean":
