@@ -1,9 +1,11 @@
 /* fo.xml: XML documents to Lua trees with libexpat, and text escaping for writers.
  * The shape-driven AWS codecs walk these trees; they never see raw XML. */
 #include "fo/runtime.h"
+#include "fo/xml.h"
 
 #include <expat.h>
 #include <lauxlib.h>
+#include <stdio.h>
 #include <string.h>
 
 /* A parse in progress: the Lua stack holds the open elements, innermost on top. */
@@ -98,39 +100,76 @@ static void on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid, co
     XML_StopParser(p->parser, XML_FALSE);
 }
 
+#define PARSER_MT "fo.xml.parser"
+
+/* The expat parser lives in a userdata so that a Lua error raised while building the tree
+ * (out of memory) cannot leak it: the GC frees it. */
+static int parser_gc(lua_State *L)
+{
+    XML_Parser *pp = luaL_checkudata(L, 1, PARSER_MT);
+    if (*pp) {
+        XML_ParserFree(*pp);
+        *pp = NULL;
+    }
+    return 0;
+}
+
+int fo_xml_parse(lua_State *L, const char *s, size_t len, int max_depth, fo_xml_error *err)
+{
+    luaL_checkstack(L, 16, "fo.xml: document too deep");
+    XML_Parser *pp = lua_newuserdatauv(L, sizeof *pp, 0);
+    *pp = NULL;
+    if (luaL_newmetatable(L, PARSER_MT)) {
+        lua_pushcfunction(L, parser_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    int base = lua_gettop(L); /* the parser userdata; the tree is built above it */
+    struct parse p = {.L = L, .max_depth = max_depth > 0 ? max_depth : FO_XML_MAX_DEPTH};
+    p.parser = *pp = XML_ParserCreate("UTF-8");
+    if (!p.parser)
+        return luaL_error(L, "fo.xml: out of memory");
+    XML_SetUserData(p.parser, &p);
+    XML_SetElementHandler(p.parser, on_start, on_end);
+    XML_SetCharacterDataHandler(p.parser, on_text);
+    XML_SetParamEntityParsing(p.parser, XML_PARAM_ENTITY_PARSING_NEVER);
+    XML_SetStartDoctypeDeclHandler(p.parser, on_doctype);
+    /* expat takes int lengths: feed big documents in pieces */
+    enum XML_Status st = XML_STATUS_OK;
+    do {
+        size_t chunk = len > (1u << 30) ? (1u << 30) : len;
+        st = XML_Parse(p.parser, s, (int)chunk, chunk == len ? XML_TRUE : XML_FALSE);
+        s += chunk;
+        len -= chunk;
+    } while (st == XML_STATUS_OK && !p.error && len > 0);
+    const char *msg = NULL;
+    if (st != XML_STATUS_OK || p.error)
+        msg = p.error ? p.error : XML_ErrorString(XML_GetErrorCode(p.parser));
+    else if (lua_gettop(L) != base + 1)
+        msg = "no root element";
+    if (msg) {
+        snprintf(err->message, sizeof err->message, "%s", msg);
+        err->line = XML_GetCurrentLineNumber(p.parser);
+        err->column = XML_GetCurrentColumnNumber(p.parser);
+        lua_settop(L, base - 1); /* drops the parser (freed by the GC) and any partial tree */
+        return -1;
+    }
+    lua_remove(L, base); /* the parser userdata; freed by the GC */
+    return 0;
+}
+
 /* xml.decode(s [, max_depth]) → root element {name=, attr=?, [i] = child element or text},
  * or nil, "line:col: message" for a malformed document or one with a DTD. */
 static int xml_decode(lua_State *L)
 {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
-    int max_depth = (int)luaL_optinteger(L, 2, 256);
+    int max_depth = (int)luaL_optinteger(L, 2, FO_XML_MAX_DEPTH);
     lua_settop(L, 1);
-    struct parse p = {.L = L, .max_depth = max_depth};
-    p.parser = XML_ParserCreate("UTF-8");
-    if (!p.parser)
-        return luaL_error(L, "fo.xml.decode: out of memory");
-    XML_SetUserData(p.parser, &p);
-    XML_SetElementHandler(p.parser, on_start, on_end);
-    XML_SetCharacterDataHandler(p.parser, on_text);
-    XML_SetParamEntityParsing(p.parser, XML_PARAM_ENTITY_PARSING_NEVER);
-    XML_SetStartDoctypeDeclHandler(p.parser, on_doctype);
-    enum XML_Status st = XML_Parse(p.parser, s, (int)len, XML_TRUE);
-    if (st != XML_STATUS_OK || p.error) {
-        const char *msg = p.error ? p.error : XML_ErrorString(XML_GetErrorCode(p.parser));
-        unsigned long line = XML_GetCurrentLineNumber(p.parser);
-        unsigned long col = XML_GetCurrentColumnNumber(p.parser);
-        XML_ParserFree(p.parser);
-        lua_settop(L, 1);
+    fo_xml_error err;
+    if (fo_xml_parse(L, s, len, max_depth, &err) != 0) {
         luaL_pushfail(L);
-        lua_pushfstring(L, "%d:%d: %s", (int)line, (int)col, msg);
-        return 2;
-    }
-    XML_ParserFree(p.parser);
-    if (lua_gettop(L) != 2) {
-        lua_settop(L, 1);
-        luaL_pushfail(L);
-        lua_pushliteral(L, "no root element");
+        lua_pushfstring(L, "%d:%d: %s", (int)err.line, (int)err.column, err.message);
         return 2;
     }
     return 1;

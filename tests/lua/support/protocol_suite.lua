@@ -43,8 +43,37 @@ local function clean(v)
   return out
 end
 
+-- What botocore's runner (tests/unit/test_protocols.py) does to a case before comparing:
+--  * query and ec2 requests: the expected Content-Type gets "; charset=utf-8" (botocore
+--    sends it, the suites leave it out);
+--  * query outputs: the result element is <OperationNameResult> when a successful output
+--    has members (the suites' models leave resultWrapper out);
+--  * outputs without a body: an empty one, "<xml/>" for query.
+local function botocore_expectations(suite, case, op)
+  local protocol = suite.metadata.protocol
+  local headers = case.serialized and case.serialized.headers
+  if headers and (protocol == "query" or protocol == "ec2") then
+    for name, value in pairs(headers) do
+      if name:lower() == "content-type" and not value:find("charset=utf-8", 1, true) then
+        headers[name] = value .. "; charset=utf-8"
+      end
+    end
+  end
+  if case.response then
+    local shape = op.output and suite.shapes[op.output.shape]
+    if protocol == "query" and not (case.error or case.errorCode) and shape
+        and next(shape.members or {}) then
+      op.output.resultWrapper = op.name .. "Result"
+    end
+    if case.response.body == nil or case.response.body == cjson.null then
+      case.response.body = protocol == "query" and "<xml/>" or ""
+    end
+  end
+end
+
 local function model_for(suite, case)
   local op = clean(case.given)
+  botocore_expectations(suite, case, op)
   return {
     name = "test",
     metadata = clean(suite.metadata),

@@ -1,0 +1,46 @@
+/* The response side shared by the XML protocols (ec2, query, rest-xml): XML documents
+ * read with fo's one XML reader (src/xml/xml.c) and walked along the output shapes with
+ * botocore's rules (parsers.py, BaseXMLResponseParser). Internal to src/aws/proto. */
+#ifndef FO_AWS_PROTO_XMLSHAPE_H
+#define FO_AWS_PROTO_XMLSHAPE_H
+
+#include "proto.h"
+
+/* A serialization trait of a member: the member reference first, then its shape (botocore
+ * merges the two the same way). `ref` or `shape` may be 0. NULL when absent. */
+const char *fo_trait_str(lua_State *L, int ref, int shape, const char *key);
+int fo_trait_bool(lua_State *L, int ref, int shape, const char *key);
+
+/* Pushes the root element of a response body; a malformed body raises
+ * "svc.Op: malformed XML response: <expat message> at line N". */
+void fo_xml_body(lua_State *L, const fo_op *op, const char *body, size_t len);
+/* Same, but returns -1 (pushing nothing) on a malformed body. */
+int fo_xml_body_try(lua_State *L, const char *body, size_t len);
+
+/* Pushes the Lua value of the element at `node` for the member reference `ref` whose
+ * shape is at `shape`. For flattened lists and maps `node` may be an array of elements
+ * (every occurrence). Raises "svc.Op: ..." on a value that does not fit the shape. */
+void fo_xml_value(lua_State *L, const fo_op *op, int ref, int shape, int node);
+/* Pushes the structure `shape` read from the children (and attributes) of `node`;
+ * members bound elsewhere (location = header, statusCode, ...) are left out. */
+void fo_xml_structure(lua_State *L, const fo_op *op, int shape, int node);
+/* Pushes a scalar of shape `shape` read from text (headers, element text). */
+void fo_xml_scalar(lua_State *L, const fo_op *op, int ref, int shape, const char *text, size_t len);
+
+/* Element helpers on fo.xml trees. */
+const char *fo_xml_name(lua_State *L, int node);
+/* Pushes the first child element named `name`; returns 0 (nothing pushed) if none. */
+int fo_xml_child(lua_State *L, int node, const char *name);
+/* Pushes the text of the element (its text runs joined; "" when empty). */
+void fo_xml_text(lua_State *L, int node);
+/* Text of the child `name` as a Lua string pushed, or nothing (returns 0). */
+int fo_xml_child_text(lua_State *L, int node, const char *name);
+
+/* Pushes the shape modelling the error `code` (shapes[code] when it is an exception, or
+ * the exception whose error.code is `code`); returns 0 (nothing pushed) if none. */
+int fo_error_shape(lua_State *L, const fo_op *op, const char *code);
+
+/* The reason phrase of an HTTP status ("Not Found"), "" if unknown. */
+const char *fo_http_reason(int status);
+
+#endif
