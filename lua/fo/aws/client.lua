@@ -48,6 +48,18 @@ local function with_idempotency_tokens(model, op, params)
   return copy or params
 end
 
+-- Runs a codec step; its messages start with "<service>.<Op>:", and a position prefix
+-- added on the way ("client.lua:80: ") would only point into this file, so it goes.
+local function codec_step(fn, model, service, op_name, arg)
+  local ok, res = pcall(fn, model, op_name, arg)
+  if ok then return res end
+  if type(res) == "string" then
+    local at = res:find(service .. "." .. op_name .. ":", 1, true)
+    if at then res = res:sub(at) end
+  end
+  error(res, 0)
+end
+
 local function codec(client)
   local p = rawget(client, "_proto")
   if not p then
@@ -76,8 +88,8 @@ function Client:_invoke(op_name, params)
   end
   params = with_idempotency_tokens(model, op, params)
   local proto = codec(self)
-  proto.validate(model, op_name, params)
-  local req = proto.serialize(model, op_name, params)
+  codec_step(proto.validate, model, service, op_name, params)
+  local req = codec_step(proto.serialize, model, service, op_name, params)
 
   -- The codec knows the protocol's error documents; keep its whole answer (modelled
   -- error members) to attach to the error aws.call raises.
@@ -102,8 +114,8 @@ function Client:_invoke(op_name, params)
   end
   local output = {}
   if op.output then
-    output = proto.parse(model, op_name, { status = resp.status, headers = resp.headers,
-                                           body = resp.body })
+    output = codec_step(proto.parse, model, service, op_name,
+      { status = resp.status, headers = resp.headers, body = resp.body })
   end
   return output, { status = resp.status, headers = resp.headers, attempts = resp.attempts,
     latency = resp.latency,

@@ -95,6 +95,13 @@ function TestCalls:test_validation_error_is_raised_locally_and_nothing_is_sent()
   lu.assertEquals(#self.codec.calls, 1)
 end
 
+function TestCalls:test_a_position_prefix_on_a_codec_message_is_dropped()
+  local codec = codec_mod.new()
+  codec.validate = function() error("proto_lua.c:1: ec2.CreateVpc: CidrBlock: required member is missing", 0) end
+  local ec2 = aws.ec2(codec_mod.client_options(codec, nil))
+  lu.assertEquals(error_of(ec2.CreateVpc, ec2, {}), "ec2.CreateVpc: CidrBlock: required member is missing")
+end
+
 function TestCalls:test_params_must_be_a_table()
   local ec2 = self:client(nil)
   lu.assertStrContains(error_of(ec2.DescribeVpcs, ec2, "vpc-1"),
