@@ -392,7 +392,11 @@ void fo_xml_structure(lua_State *L, const fo_op *op, int shape, int node)
         }
         const char *member = lua_tostring(L, ref - 1);
         int mshape = push_shape(L, op, ref);
-        if (fo_trait_str(L, ref, mshape, "location") ||
+        /* members bound to the status code or headers are read elsewhere; request-only
+         * bindings (uri, querystring) mean nothing in a response: read from the body */
+        const char *loc = fo_trait_str(L, ref, mshape, "location");
+        if ((loc && (strcmp(loc, "header") == 0 || strcmp(loc, "headers") == 0 ||
+                     strcmp(loc, "statusCode") == 0)) ||
             fo_trait_bool(L, ref, mshape, "eventheader")) {
             lua_settop(L, ref - 1);
             continue;
