@@ -1,6 +1,7 @@
 /* The one XML reader of fo (libexpat), as a C entry for native code such as the AWS
  * protocol codecs. Same rules as fo.xml.decode: no DTDs (so no entity expansion),
- * bounded nesting, namespace prefixes stripped from element names. */
+ * bounded nesting, namespace prefixes stripped from element names. Also the escaping of
+ * xml.escape, one character at a time, for writers. */
 #ifndef FO_XML_H
 #define FO_XML_H
 
@@ -21,5 +22,10 @@ typedef struct fo_xml_error {
  * filled and nothing pushed for a malformed document, one with a DTD, or one nested too
  * deeply. Raises a Lua error only when out of memory (nothing leaks). */
 int fo_xml_parse(lua_State *L, const char *s, size_t len, int max_depth, fo_xml_error *err);
+
+/* The entity or character reference that replaces c in escaped XML text and attribute
+ * values (& < > " ' as entities, \r and \n as character references, so a parser gives
+ * back exactly the same text), or NULL when c is written as is. */
+const char *fo_xml_entity(char c);
 
 #endif

@@ -175,7 +175,29 @@ static int xml_decode(lua_State *L)
     return 1;
 }
 
-/* xml.escape(s) → s with & < > " ' as entities, and \r \n \t as character references
+const char *fo_xml_entity(char c)
+{
+    switch (c) {
+    case '&':
+        return "&amp;";
+    case '<':
+        return "&lt;";
+    case '>':
+        return "&gt;";
+    case '"':
+        return "&quot;";
+    case '\'':
+        return "&apos;";
+    case '\r':
+        return "&#xD;";
+    case '\n':
+        return "&#xA;";
+    default:
+        return NULL;
+    }
+}
+
+/* xml.escape(s) → s with & < > " ' as entities, and \r \n as character references
  * (so a parser gives back exactly the same text). */
 static int xml_escape(lua_State *L)
 {
@@ -184,31 +206,11 @@ static int xml_escape(lua_State *L)
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     for (size_t i = 0; i < len; i++) {
-        switch (s[i]) {
-        case '&':
-            luaL_addstring(&b, "&amp;");
-            break;
-        case '<':
-            luaL_addstring(&b, "&lt;");
-            break;
-        case '>':
-            luaL_addstring(&b, "&gt;");
-            break;
-        case '"':
-            luaL_addstring(&b, "&quot;");
-            break;
-        case '\'':
-            luaL_addstring(&b, "&apos;");
-            break;
-        case '\r':
-            luaL_addstring(&b, "&#xD;");
-            break;
-        case '\n':
-            luaL_addstring(&b, "&#xA;");
-            break;
-        default:
+        const char *entity = fo_xml_entity(s[i]);
+        if (entity)
+            luaL_addstring(&b, entity);
+        else
             luaL_addchar(&b, s[i]);
-        }
     }
     luaL_pushresult(&b);
     return 1;

@@ -148,15 +148,31 @@ local function form_pairs(s)
   return out
 end
 
--- XML trees compared with whitespace-only text dropped.
+-- XML trees compared with whitespace-only text dropped. Sibling elements with different
+-- names are put in name order (stable, so repeated elements such as list items keep their
+-- order): botocore writes members in the order of the caller's params (an OrderedDict read
+-- from the suite), while fo's models and Lua tables keep no member order, so fo writes
+-- them in member-name order (as the Go SDK v1 does); everything else must match.
 local function xml_tree(s)
   local doc, err = fo.xml.decode(s)
   assert(doc, "not XML: " .. tostring(err) .. ": " .. s)
   local function strip(node)
     if type(node) ~= "table" then return node end
     local out = { name = node.name, attr = node.attr }
+    local all_elements = true
     for _, child in ipairs(node) do
-      if type(child) ~= "string" or child:match("%S") then out[#out + 1] = strip(child) end
+      if type(child) ~= "string" or child:match("%S") then
+        out[#out + 1] = strip(child)
+        if type(child) == "string" then all_elements = false end
+      end
+    end
+    if all_elements then
+      for i, child in ipairs(out) do child.index = i end
+      table.sort(out, function(a, b)
+        if a.name ~= b.name then return a.name < b.name end
+        return a.index < b.index
+      end)
+      for _, child in ipairs(out) do child.index = nil end
     end
     return out
   end
@@ -191,7 +207,79 @@ local function map_entries_by_content(pairs_list)
   return out
 end
 
-local function compare_body(protocol, expected, actual)
+-- A canonical text of a stripped tree (for sorting).
+local function tree_text(node)
+  if type(node) ~= "table" then return node end
+  local attrs = {}
+  for k, v in pairs(node.attr or {}) do attrs[#attrs + 1] = k .. "=" .. v end
+  table.sort(attrs)
+  local parts = { "<", node.name, " ", table.concat(attrs, " "), ">" }
+  for _, child in ipairs(node) do parts[#parts + 1] = tree_text(child) end
+  parts[#parts + 1] = "</>"
+  return table.concat(parts)
+end
+
+-- Map entries in a request body: Lua tables keep no order, so fo writes a map's entries in
+-- key order while botocore follows the caller's; the entries of a map (and only those:
+-- list items keep their order) are put in a canonical order, walking the tree with the
+-- shapes. `node` is the element of a value of the shape reference `ref`.
+local function canon_maps(model, node, ref)
+  local shape = model.shapes[ref.shape]
+  if type(node) ~= "table" or not shape then return end
+  local function sort_run(list, pick)
+    local idx, items = {}, {}
+    for i, child in ipairs(list) do
+      if pick(child) then idx[#idx + 1] = i; items[#items + 1] = child end
+    end
+    table.sort(items, function(a, b) return tree_text(a) < tree_text(b) end)
+    for k, i in ipairs(idx) do list[i] = items[k] end
+  end
+  local function entry(e, map)
+    for _, kv in ipairs(e) do
+      if type(kv) == "table" then
+        local kname = map.key.locationName or model.shapes[map.key.shape].locationName or "key"
+        canon_maps(model, kv, kv.name == kname and map.key or map.value)
+      end
+    end
+  end
+  if shape.type == "structure" or shape.type == "union" then
+    for name, mref in pairs(shape.members or {}) do
+      local mshape = model.shapes[mref.shape]
+      local el = mref.locationName or mshape.locationName or name
+      local flat = mref.flattened or mshape.flattened
+      local function is_el(c) return type(c) == "table" and c.name == el end
+      for _, child in ipairs(node) do
+        if is_el(child) then
+          if flat and mshape.type == "map" then
+            entry(child, mshape)
+          elseif flat and mshape.type == "list" then
+            canon_maps(model, child, mshape.member)
+          else
+            canon_maps(model, child, mref)
+          end
+        end
+      end
+      if flat and mshape.type == "map" then sort_run(node, is_el) end
+    end
+  elseif shape.type == "list" then
+    for _, child in ipairs(node) do canon_maps(model, child, shape.member) end
+  elseif shape.type == "map" then
+    for _, child in ipairs(node) do
+      if type(child) == "table" then entry(child, shape) end
+    end
+    sort_run(node, function(c) return type(c) == "table" and c.name == "entry" end)
+  end
+end
+
+-- The reference of the body's root element: the payload member, or the input.
+local function body_ref(model, op_name)
+  local input = model.operations[op_name].input
+  local shape = input and model.shapes[input.shape]
+  if shape and shape.payload then return shape.members[shape.payload] end
+  return input
+end
+
+local function compare_body(protocol, expected, actual, model, op_name)
   expected, actual = expected or "", actual or ""
   if expected == actual then return end
   if protocol == "json" or protocol == "rest-json" then
@@ -203,8 +291,13 @@ local function compare_body(protocol, expected, actual)
     lu.assertEquals(map_entries_by_content(form_pairs(actual)),
       map_entries_by_content(form_pairs(expected)), "form body")
   elseif expected:match("^%s*<") and actual:match("^%s*<") then
-    lu.assertEquals(xml_tree(actual), xml_tree(expected), "XML body\nexpected: " .. expected
-      .. "\nactual:   " .. actual)
+    local e, a = xml_tree(expected), xml_tree(actual)
+    local ref = body_ref(model, op_name)
+    if ref then
+      canon_maps(model, e, ref)
+      canon_maps(model, a, ref)
+    end
+    lu.assertEquals(a, e, "XML body\nexpected: " .. expected .. "\nactual:   " .. actual)
   else
     lu.assertEquals(actual, expected, "body")
   end
@@ -216,21 +309,96 @@ local function header_of(headers, name)
   end
 end
 
-local function check_request(protocol, want, req)
-  lu.assertEquals(req.method, want.method, "method")
+-- "a=1&b%2F=2" → sorted list of the encoded "key=value" parts. botocore compares the URI
+-- byte for byte; the order of the parameters is the caller's (see xml_tree), the encoding
+-- must match exactly.
+local function query_parts(s)
+  local out = {}
+  for part in (s or ""):gmatch("[^&]+") do out[#out + 1] = part end
+  table.sort(out)
+  return out
+end
+
+-- The headers that go on the wire: the serializer's, plus Content-Length, which the
+-- transport adds from the body (libcurl here; botocore's AWSRequest preparation there) for
+-- methods other than GET/HEAD/OPTIONS.
+local function sent_headers(req)
+  local h = {}
+  for k, v in pairs(req.headers or {}) do h[k] = v end
+  local m = req.method
+  if not header_of(h, "Content-Length") and m ~= "GET" and m ~= "HEAD" and m ~= "OPTIONS" then
+    h["Content-Length"] = tostring(#(req.body or ""))
+  end
+  return h
+end
+
+local function input_members(model, op_name)
+  local input = model.operations[op_name].input
+  local shape = input and model.shapes[input.shape]
+  return shape and shape.members or {}
+end
+
+-- botocore's _clean_list_header_values: the suites join list-header values with ", ",
+-- botocore (and fo) with ","; expected values of list headers are compared with ", " → ",",
+-- actual ones too when the list holds timestamps (RFC 822 dates contain ", ").
+local function clean_list_headers(model, op_name, want_headers, headers)
+  for _, ref in pairs(input_members(model, op_name)) do
+    local shape = model.shapes[ref.shape]
+    local name = ref.locationName or shape.locationName
+    if (ref.location or shape.location) == "header" and shape.type == "list" and name then
+      for k, v in pairs(want_headers) do
+        if k:lower() == name:lower() then want_headers[k] = v:gsub(", ", ",") end
+      end
+      local member = model.shapes[shape.member.shape]
+      if member.type == "timestamp" then
+        for k, v in pairs(headers) do
+          if k:lower() == name:lower() then headers[k] = v:gsub(", ", ",") end
+        end
+      end
+    end
+  end
+end
+
+local function check_request(protocol, want, req, model, op_name)
+  if want.method ~= nil then lu.assertEquals(req.method, want.method, "method") end
   local want_path, want_query = want.uri:match("^([^?]*)%??(.*)$")
   lu.assertEquals(req.path, want_path, "path")
-  lu.assertEquals(form_pairs(req.query), form_pairs(want_query), "query string")
+  lu.assertEquals(query_parts(req.query), query_parts(want_query), "query string")
+  local want_headers = {}
   for name, value in pairs(want.headers or {}) do
-    lu.assertEquals(header_of(req.headers, name), value, "header " .. name)
+    -- botocore's runner drops the expected Content-Type of rest-xml requests: botocore
+    -- sends none for them (nor does fo).
+    if not (protocol == "rest-xml" and name:lower() == "content-type") then
+      want_headers[name] = value
+    end
+  end
+  local headers = sent_headers(req)
+  clean_list_headers(model, op_name, want_headers, headers)
+  for name, value in pairs(want_headers) do
+    lu.assertEquals(header_of(headers, name), value, "header " .. name)
   end
   for _, name in ipairs(want.forbidHeaders or {}) do
-    lu.assertNil(header_of(req.headers, name), "forbidden header " .. name)
+    lu.assertNil(header_of(headers, name), "forbidden header " .. name)
   end
   for _, name in ipairs(want.requireHeaders or {}) do
-    lu.assertNotNil(header_of(req.headers, name), "required header " .. name)
+    lu.assertNotNil(header_of(headers, name), "required header " .. name)
   end
-  if want.body ~= nil then compare_body(protocol, want.body, req.body) end
+  if want.body ~= nil then compare_body(protocol, want.body, req.body, model, op_name) end
+end
+
+-- botocore's runner turns the suites' "NaN", "Infinity" and "-Infinity" strings of top-level
+-- params into floats (_convert_strings_to_special_float); same here, for float/double members.
+local SPECIAL_IN = { NaN = 0 / 0, Infinity = math.huge, ["-Infinity"] = -math.huge }
+local function special_floats(model, op_name, params)
+  local members = input_members(model, op_name)
+  for k, v in pairs(params) do
+    local ref = members[k]
+    local shape = ref and model.shapes[ref.shape]
+    if SPECIAL_IN[v] and shape and (shape.type == "float" or shape.type == "double") then
+      params[k] = SPECIAL_IN[v]
+    end
+  end
+  return params
 end
 
 local function lower_headers(h)
@@ -277,8 +445,9 @@ function M.define(tests, file, protocol_name)
         tests[name] = function()
           local model, op_name = model_for(suite, case)
           if direction == "input" then
-            check_request(protocol, case.serialized,
-              proto.serialize(model, op_name, clean(case.params) or {}))
+            local params = special_floats(model, op_name, clean(case.params) or {})
+            check_request(protocol, case.serialized, proto.serialize(model, op_name, params),
+              model, op_name)
           else
             check_output(model, op_name, case)
           end
