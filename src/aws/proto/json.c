@@ -1,22 +1,483 @@
-/* Protocol json. (placeholder) */
-#include "proto.h"
+/* Protocol json (1.0 and 1.1), responses: the output document, event streams and errors.
+ * Requests are in json_write.c, the JSON parser in json_read.c.
+ *
+ * parse: the body is decoded against the output shape (json_read.c); an empty body or an
+ * operation without output gives {}. An output with an event-stream member is read as an
+ * AWS event stream (application/vnd.amazon.eventstream): the first event must be the
+ * "initial-response" (the output's other members, in JSON), the following events become
+ * the stream member's list, each {EventName = {...}} (an event the model does not know is
+ * {}); an exception or error message raises.
+ *
+ * parse_error → {code=, message=, request_id=, type=, fields=}:
+ *   code        the first of: the x-amzn-query-error header's code ("Code;Sender"), the
+ *               body's __type, the x-amzn-errortype header, the body's code or Code;
+ *               shortened to the name after the last '#' and before any ':'
+ *               ("aws.foo#FooError:http://..." → "FooError")
+ *   message     the body's message or Message; a body that is not JSON is the message
+ *               itself (its first 512 bytes)
+ *   request_id  the x-amzn-requestid (or x-amz-request-id) header
+ *   type        "Sender" or "Receiver": the x-amzn-query-error header's, else the modelled
+ *               error's fault (error.senderFault / fault), else by status (4xx / 5xx)
+ *   fields      when the model has an error shape for the code (a structure named so, or
+ *               one whose error.code is the code): the body parsed as that shape; else {}
+ * parse_error itself never fails on a bad body: it is the answer of an error already. */
+#include "json.h"
 
 #include <lauxlib.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
 
-void fo_json_serialize(lua_State *L, const fo_op *op, int params)
+/* ---- protected decoding (for error documents, which must not raise) */
+
+static int l_decode(lua_State *L)
 {
-    (void)params;
-    luaL_error(L, "%s.%s: the json codec is not written yet", op->service, op->name);
+    fo_op op = *(const fo_op *)lua_touserdata(L, 1);
+    op.shapes = 2; /* absolute indices are per call frame */
+    size_t n;
+    const char *s = lua_tolstring(L, 3, &n);
+    if (!fo_json_decode(L, &op, s, n, 0, lua_istable(L, 4) ? 4 : 0))
+        lua_pushnil(L);
+    return 1;
 }
 
-void fo_json_parse(lua_State *L, const fo_op *op, int resp)
+/* Pushes the decoded body (shape 0: generic), or nil when it is not valid JSON. */
+static void decode_protected(lua_State *L, const fo_op *op, int body, int shape)
 {
-    (void)resp;
-    luaL_error(L, "%s.%s: the json codec is not written yet", op->service, op->name);
+    lua_pushcfunction(L, l_decode);
+    lua_pushlightuserdata(L, (void *)op);
+    lua_pushvalue(L, op->shapes);
+    lua_pushvalue(L, body);
+    if (shape)
+        lua_pushvalue(L, shape);
+    else
+        lua_pushnil(L);
+    if (lua_pcall(L, 4, 1, 0) != LUA_OK) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+    }
+}
+
+/* ---- errors */
+
+static const char *doc_str(lua_State *L, int doc, const char *key)
+{
+    return lua_istable(L, doc) ? fo_field_str(L, doc, key) : NULL;
+}
+
+/* Pushes the short form of an error code. */
+static void push_short_code(lua_State *L, const char *code)
+{
+    const char *colon = strchr(code, ':');
+    size_t n = colon ? (size_t)(colon - code) : strlen(code);
+    const char *start = code;
+    for (size_t i = 0; i < n; i++)
+        if (code[i] == '#')
+            start = code + i + 1;
+    lua_pushlstring(L, start, n - (size_t)(start - code));
+}
+
+static int is_error_shape(lua_State *L, int shape)
+{
+    const char *type = fo_field_str(L, shape, "type");
+    if (!type || strcmp(type, "structure") != 0)
+        return 0;
+    int yes = fo_field_bool(L, shape, "exception") || fo_field_bool(L, shape, "fault");
+    if (!yes) {
+        yes = lua_getfield(L, shape, "error") == LUA_TTABLE;
+        lua_pop(L, 1);
+    }
+    return yes;
+}
+
+/* Pushes the model's error shape for code, or nothing (returns 0). */
+static int push_error_shape(lua_State *L, const fo_op *op, const char *code)
+{
+    if (lua_getfield(L, op->shapes, code) == LUA_TTABLE && is_error_shape(L, lua_gettop(L)))
+        return 1;
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    while (lua_next(L, op->shapes)) {
+        if (lua_istable(L, -1) && is_error_shape(L, lua_gettop(L))) {
+            const char *c = NULL;
+            if (lua_getfield(L, -1, "error") == LUA_TTABLE)
+                c = fo_field_str(L, -1, "code"); /* anchored by the shape */
+            lua_pop(L, 1);
+            if (c && strcmp(c, code) == 0) {
+                lua_remove(L, -2);
+                return 1;
+            }
+        }
+        lua_pop(L, 1);
+    }
+    return 0;
 }
 
 void fo_json_parse_error(lua_State *L, const fo_op *op, int resp)
 {
-    (void)resp;
-    luaL_error(L, "%s.%s: the json codec is not written yet", op->service, op->name);
+    int base = lua_gettop(L);
+    if (lua_getfield(L, resp, "body") != LUA_TSTRING) {
+        lua_pop(L, 1);
+        lua_pushliteral(L, "");
+    }
+    int body = lua_gettop(L);
+    decode_protected(L, op, body, 0);
+    int doc = lua_gettop(L);
+
+    lua_createtable(L, 0, 5);
+    int out = lua_gettop(L);
+
+    /* code (and type) */
+    const char *code = NULL, *qe = fo_resp_header(L, resp, "x-amzn-query-error");
+    const char *semi = qe ? strchr(qe, ';') : NULL;
+    if (semi && semi > qe && !strchr(semi + 1, ';')) {
+        lua_pushlstring(L, qe, (size_t)(semi - qe));
+        lua_setfield(L, out, "code");
+        lua_pushstring(L, semi + 1);
+        lua_setfield(L, out, "type");
+    } else {
+        code = doc_str(L, doc, "__type");
+        if (!code)
+            code = fo_resp_header(L, resp, "x-amzn-errortype");
+        if (!code)
+            code = doc_str(L, doc, "code");
+        if (!code)
+            code = doc_str(L, doc, "Code");
+        if (code) {
+            push_short_code(L, code);
+            if (lua_rawlen(L, -1) > 0)
+                lua_setfield(L, out, "code");
+            else
+                lua_pop(L, 1);
+        }
+    }
+
+    /* message */
+    const char *msg = doc_str(L, doc, "message");
+    if (!msg)
+        msg = doc_str(L, doc, "Message");
+    if (msg) {
+        lua_pushstring(L, msg);
+        lua_setfield(L, out, "message");
+    } else if (!lua_istable(L, doc) && lua_rawlen(L, body) > 0) {
+        size_t n;
+        const char *s = lua_tolstring(L, body, &n);
+        lua_pushlstring(L, s, n > 512 ? 512 : n);
+        lua_setfield(L, out, "message");
+    }
+
+    const char *rid = fo_resp_header(L, resp, "x-amzn-requestid");
+    if (!rid)
+        rid = fo_resp_header(L, resp, "x-amz-request-id");
+    if (rid) {
+        lua_pushstring(L, rid);
+        lua_setfield(L, out, "request_id");
+    }
+
+    /* fields, from the modelled error shape */
+    int shape = 0;
+    lua_getfield(L, out, "code");
+    if (lua_isstring(L, -1) && push_error_shape(L, op, lua_tostring(L, -1)))
+        shape = lua_gettop(L);
+    if (shape && lua_istable(L, doc)) {
+        decode_protected(L, op, body, shape);
+        if (!lua_istable(L, -1)) {
+            lua_pop(L, 1);
+            lua_newtable(L);
+        }
+    } else {
+        lua_newtable(L);
+    }
+    lua_setfield(L, out, "fields");
+
+    /* type */
+    if (lua_getfield(L, out, "type") == LUA_TNIL) {
+        const char *type = NULL;
+        if (shape) {
+            if (lua_getfield(L, shape, "error") == LUA_TTABLE)
+                type = fo_field_bool(L, -1, "senderFault") ? "Sender" : NULL;
+            lua_pop(L, 1);
+            if (!type && fo_field_bool(L, shape, "fault"))
+                type = "Receiver";
+        }
+        if (!type) {
+            double status = fo_field_num(L, resp, "status", 0);
+            type = status >= 500 ? "Receiver" : status >= 400 ? "Sender" : NULL;
+        }
+        if (type) {
+            lua_pushstring(L, type);
+            lua_setfield(L, out, "type");
+        }
+    }
+
+    lua_pushvalue(L, out);
+    lua_replace(L, base + 1);
+    lua_settop(L, base + 1);
+}
+
+/* ---- event streams */
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static uint32_t crc32_ieee(const unsigned char *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+    }
+    return ~c;
+}
+
+static void es_fail(lua_State *L, const fo_op *op, size_t at, const char *what)
+{
+    luaL_error(L, "%s.%s: malformed event stream response: %s at byte %I", op->service, op->name,
+               what, (lua_Integer)at);
+}
+
+/* Reads the headers of one message into a new table (pushed). */
+static void es_headers(lua_State *L, const fo_op *op, const unsigned char *p, size_t n, size_t off)
+{
+    lua_newtable(L);
+    size_t i = 0;
+    while (i < n) {
+        size_t at = off + i;
+        size_t nlen = p[i++];
+        if (nlen == 0 || n - i < nlen + 1)
+            es_fail(L, op, at, "truncated header");
+        lua_pushlstring(L, (const char *)p + i, nlen);
+        i += nlen;
+        unsigned type = p[i++];
+        static const size_t fixed[] = {0, 0, 1, 2, 4, 8, 0, 0, 8, 16};
+        if (type > 9)
+            es_fail(L, op, at, "unknown header value type");
+        size_t vlen = type <= 9 ? fixed[type] : 0;
+        if (type == 6 || type == 7) {
+            if (n - i < 2)
+                es_fail(L, op, at, "truncated header");
+            vlen = (size_t)p[i] << 8 | p[i + 1];
+            i += 2;
+        }
+        if (n - i < vlen)
+            es_fail(L, op, at, "truncated header");
+        const unsigned char *v = p + i;
+        uint64_t u = 0;
+        for (size_t k = 0; k < vlen && type >= 2 && type <= 8 && type != 6 && type != 7; k++)
+            u = u << 8 | v[k];
+        switch (type) {
+        case 0:
+        case 1:
+            lua_pushboolean(L, type == 0);
+            break;
+        case 2:
+            lua_pushinteger(L, (int8_t)u);
+            break;
+        case 3:
+            lua_pushinteger(L, (int16_t)u);
+            break;
+        case 4:
+            lua_pushinteger(L, (int32_t)u);
+            break;
+        case 5:
+        case 8: /* milliseconds since the epoch */
+            lua_pushinteger(L, (lua_Integer)(int64_t)u);
+            break;
+        default: /* bytes, string, uuid */
+            lua_pushlstring(L, (const char *)v, vlen);
+        }
+        i += vlen;
+        lua_rawset(L, -3);
+    }
+}
+
+/* Pushes the member name of shape's event-stream member, or nothing (returns 0). */
+static int push_stream_member(lua_State *L, const fo_op *op, int shape)
+{
+    if (lua_getfield(L, shape, "members") != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    int members = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, members)) {
+        if (lua_istable(L, -1) && lua_type(L, -2) == LUA_TSTRING) {
+            const char *target = fo_field_str(L, -1, "shape");
+            if (target && lua_getfield(L, op->shapes, target) == LUA_TTABLE &&
+                fo_field_bool(L, -1, "eventstream")) {
+                lua_pop(L, 2);
+                lua_remove(L, members);
+                return 1;
+            }
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return 0;
+}
+
+/* One event of type `name` of the stream shape: pushes {name = {...}} or {}. */
+static void es_event(lua_State *L, const fo_op *op, int stream, int headers, const char *name,
+                     const unsigned char *payload, size_t plen, size_t poff)
+{
+    lua_newtable(L);
+    int event = lua_gettop(L);
+    if (lua_getfield(L, stream, "members") != LUA_TTABLE ||
+        lua_getfield(L, -1, name) != LUA_TTABLE) {
+        lua_settop(L, event);
+        return;
+    }
+    fo_shape_push(L, op->shapes, lua_gettop(L));
+    int shape = lua_gettop(L);
+    lua_newtable(L);
+    int inner = lua_gettop(L);
+    int has_payload_member = 0;
+    if (lua_getfield(L, shape, "members") == LUA_TTABLE) {
+        int members = lua_gettop(L);
+        lua_pushnil(L);
+        while (lua_next(L, members)) {
+            int ref = lua_gettop(L);
+            if (lua_istable(L, ref) && fo_field_bool(L, ref, "eventheader")) {
+                lua_pushvalue(L, ref - 1);
+                if (lua_rawget(L, headers) != LUA_TNIL) {
+                    fo_shape_push(L, op->shapes, ref);
+                    if (fo_json_type_of(L, lua_gettop(L)) == FO_JT_TS && lua_isinteger(L, -2)) {
+                        lua_Number secs = (lua_Number)lua_tointeger(L, -2) / 1000;
+                        lua_pop(L, 2);
+                        lua_pushnumber(L, secs);
+                    } else {
+                        lua_pop(L, 1);
+                    }
+                    lua_pushvalue(L, ref - 1);
+                    lua_insert(L, -2);
+                    lua_rawset(L, inner);
+                }
+            } else if (lua_istable(L, ref) && fo_field_bool(L, ref, "eventpayload")) {
+                has_payload_member = 1;
+                fo_shape_push(L, op->shapes, ref);
+                enum fo_json_type t = fo_json_type_of(L, lua_gettop(L));
+                lua_pushvalue(L, ref - 1);
+                if (t == FO_JT_BLOB || t == FO_JT_STRING)
+                    lua_pushlstring(L, (const char *)payload, plen);
+                else if (!fo_json_decode(L, op, (const char *)payload, plen, poff, ref + 1))
+                    lua_pushnil(L);
+                lua_rawset(L, inner);
+            }
+            lua_settop(L, ref);
+            lua_pop(L, 1);
+        }
+    }
+    if (!has_payload_member && fo_json_decode(L, op, (const char *)payload, plen, poff, shape)) {
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, inner);
+        }
+        lua_pop(L, 1);
+    }
+    lua_settop(L, inner);
+    lua_setfield(L, event, name);
+    lua_settop(L, event);
+}
+
+static void parse_event_stream(lua_State *L, const fo_op *op, int body, int shape, int member)
+{
+    size_t len;
+    const unsigned char *s = (const unsigned char *)lua_tolstring(L, body, &len);
+    lua_getfield(L, shape, "members");
+    lua_pushvalue(L, member);
+    lua_gettable(L, -2);
+    fo_shape_push(L, op->shapes, lua_gettop(L));
+    int stream = lua_gettop(L);
+    lua_pushnil(L);
+    int result = lua_gettop(L);
+    lua_newtable(L);
+    int events = lua_gettop(L);
+    lua_Integer count = 0;
+    size_t pos = 0;
+    while (pos < len) {
+        if (len - pos < 16)
+            es_fail(L, op, pos, "truncated message");
+        const unsigned char *m = s + pos;
+        size_t total = be32(m), hlen = be32(m + 4);
+        if (total < 16 || total > len - pos)
+            es_fail(L, op, pos, "bad message length");
+        if (hlen > total - 16)
+            es_fail(L, op, pos, "bad headers length");
+        if (crc32_ieee(m, 8) != be32(m + 8))
+            es_fail(L, op, pos, "prelude checksum mismatch");
+        if (crc32_ieee(m, total - 4) != be32(m + total - 4))
+            es_fail(L, op, pos, "message checksum mismatch");
+        es_headers(L, op, m + 12, hlen, pos + 12);
+        int headers = lua_gettop(L);
+        const char *mtype = fo_field_str(L, headers, ":message-type");
+        const char *etype = fo_field_str(L, headers, ":event-type");
+        const unsigned char *payload = m + 12 + hlen;
+        size_t plen = total - 16 - hlen, poff = pos + 12 + hlen;
+        if (mtype && strcmp(mtype, "event") == 0 && etype) {
+            if (pos == 0) {
+                if (strcmp(etype, "initial-response") != 0)
+                    es_fail(L, op, pos, "the first event is not the initial-response");
+                if (!fo_json_decode(L, op, (const char *)payload, plen, poff, shape))
+                    lua_newtable(L);
+                lua_replace(L, result);
+            } else {
+                es_event(L, op, stream, headers, etype, payload, plen, poff);
+                lua_rawseti(L, events, ++count);
+            }
+        } else if (mtype && strcmp(mtype, "exception") == 0) {
+            const char *type = fo_field_str(L, headers, ":exception-type");
+            lua_pushlstring(L, (const char *)payload, plen > 512 ? 512 : plen);
+            luaL_error(L, "%s.%s: event stream exception %s: %s", op->service, op->name,
+                       type ? type : "?", lua_tostring(L, -1));
+        } else if (mtype && strcmp(mtype, "error") == 0) {
+            const char *code = fo_field_str(L, headers, ":error-code");
+            const char *msg = fo_field_str(L, headers, ":error-message");
+            luaL_error(L, "%s.%s: event stream error %s: %s", op->service, op->name,
+                       code ? code : "?", msg ? msg : "");
+        } else if (pos == 0) {
+            es_fail(L, op, pos, "the first event is not the initial-response");
+        }
+        lua_settop(L, events);
+        pos += total;
+    }
+    if (lua_isnil(L, result))
+        es_fail(L, op, 0, "no initial-response event");
+    lua_pushvalue(L, member);
+    lua_pushvalue(L, events);
+    lua_settable(L, result);
+    lua_pushvalue(L, result);
+}
+
+/* ---- parse */
+
+void fo_json_parse(lua_State *L, const fo_op *op, int resp)
+{
+    int base = lua_gettop(L);
+    if (!op->output) {
+        lua_newtable(L);
+        return;
+    }
+    if (lua_getfield(L, resp, "body") != LUA_TSTRING) {
+        lua_pop(L, 1);
+        lua_pushliteral(L, "");
+    }
+    int body = lua_gettop(L);
+    fo_shape_push(L, op->shapes, op->output);
+    int shape = lua_gettop(L);
+    if (push_stream_member(L, op, shape)) {
+        parse_event_stream(L, op, body, shape, lua_gettop(L));
+    } else {
+        size_t n;
+        const char *s = lua_tolstring(L, body, &n);
+        if (!fo_json_decode(L, op, s, n, 0, shape))
+            lua_newtable(L);
+    }
+    lua_replace(L, base + 1);
+    lua_settop(L, base + 1);
 }

@@ -38,6 +38,10 @@ int fo_field_bool(lua_State *L, int t, const char *key);
 /* t[key] as a number; `dflt` when absent. */
 double fo_field_num(lua_State *L, int t, const char *key, double dflt);
 
+/* resp.headers[name] for the response table at resp (name in lower case; header names that
+ * differ only in case match too), or NULL. The string lives as long as resp. No stack change. */
+const char *fo_resp_header(lua_State *L, int resp, const char *name);
+
 /* ---- timestamps (seconds since the epoch) */
 enum fo_ts_format { FO_TS_ISO8601, FO_TS_RFC822, FO_TS_EPOCH };
 /* "iso8601" | "rfc822" | "unixTimestamp" (NULL → dflt). */
@@ -54,6 +58,11 @@ int fo_ts_from_lua(lua_State *L, int idx, double *out);
 void fo_b64_encode(lua_State *L, fo_buf *b, const unsigned char *p, size_t n);
 /* Decodes into b; returns 0 on success, -1 on bad input. */
 int fo_b64_decode(lua_State *L, fo_buf *b, const char *s, size_t n);
+
+/* ---- UTF-8 */
+/* Length (1-4) of the well-formed UTF-8 sequence at p (n bytes available), or 0 when it is
+ * not one: truncated, overlong, a surrogate (U+D800-DFFF) or beyond U+10FFFF. */
+size_t fo_utf8_seq(const unsigned char *p, size_t n);
 
 /* ---- percent-encoding (RFC 3986 unreserved kept; '/' kept when keep_slash) */
 void fo_uri_encode(lua_State *L, fo_buf *b, const char *s, size_t n, int keep_slash);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define BUF_MT "fo.awsproto.buf"
@@ -106,6 +107,34 @@ double fo_field_num(lua_State *L, int t, const char *key, double dflt)
     double v = lua_tonumberx(L, -1, &isnum);
     lua_pop(L, 1);
     return isnum ? v : dflt;
+}
+
+const char *fo_resp_header(lua_State *L, int resp, const char *name)
+{
+    const char *found = NULL;
+    if (lua_getfield(L, resp, "headers") != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    if (lua_getfield(L, -1, name) == LUA_TSTRING) {
+        found = lua_tostring(L, -1);
+    } else {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+        while (!found && lua_next(L, -2)) {
+            if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING &&
+                strcasecmp(lua_tostring(L, -2), name) == 0) {
+                found = lua_tostring(L, -1);
+                lua_pop(L, 1); /* keep the key so the stack matches the other branch */
+                break;
+            }
+            lua_pop(L, 1);
+        }
+        if (!found)
+            lua_pushnil(L);
+    }
+    lua_pop(L, 2); /* the value (or key) and the headers table, which anchors the string */
+    return found;
 }
 
 /* ---- timestamps */
@@ -304,6 +333,42 @@ int fo_b64_decode(lua_State *L, fo_buf *b, const char *s, size_t n)
     if (rc != 0)
         b->len = start;
     return rc;
+}
+
+/* ---- UTF-8 */
+
+size_t fo_utf8_seq(const unsigned char *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0; /* overlong */
+        else if (c == 0xED)
+            hi = 0x9F; /* surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90; /* overlong */
+        else if (c == 0xF4)
+            hi = 0x8F; /* beyond U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return len;
 }
 
 /* ---- URI encoding */
