@@ -353,11 +353,11 @@ static void write_map(jwriter *w, int shape, int v)
     int base = lua_gettop(L);
     fo_buf_addc(L, w->b, '{');
     for (size_t i = 0; i < count; i++) {
-        push_path(w, keys[i], 0);
         if (i > 0)
             fo_buf_addc(L, w->b, ',');
         write_string(w, keys[i], strlen(keys[i]));
         fo_buf_addc(L, w->b, ':');
+        push_path(w, keys[i], 0);
         lua_getfield(L, v, keys[i]);
         write_value(w, ref, ref + 1, lua_gettop(L));
         lua_settop(L, base);
