@@ -39,6 +39,8 @@ static int fail(ser *s, const char *fmt, ...)
     va_start(ap, fmt);
     lua_pushvfstring(L, fmt, ap);
     va_end(ap);
+    if (s->path->len == 0)
+        return luaL_error(L, "%s.%s: %s", s->op->service, s->op->name, lua_tostring(L, -1));
     fo_buf_push(L, s->path);
     return luaL_error(L, "%s.%s: %s: %s", s->op->service, s->op->name, lua_tostring(L, -1),
                       lua_tostring(L, -2));
@@ -174,7 +176,8 @@ static void add_number(ser *s, fo_buf *b, int v, const char *type)
         snprintf(text, sizeof text, "%lld", (long long)lua_tointeger(L, v));
     } else if (is_int) {
         lua_Integer i = 0;
-        if (!lua_numbertointeger(lua_tonumber(L, v), &i))
+        double d = lua_tonumber(L, v);
+        if (floor(d) != d || !lua_numbertointeger(d, &i))
             fail(s, "expected an integer, got %s", lua_tostring(L, v));
         snprintf(text, sizeof text, "%lld", (long long)i);
     } else {
@@ -408,19 +411,16 @@ static void check_members(ser *s, int members, int v)
     lua_pushnil(L);
     while (lua_next(L, v)) {
         lua_pop(L, 1);
-        if (lua_type(L, -1) != LUA_TSTRING ||
-            lua_getfield(L, members, lua_tostring(L, -1)) == LUA_TNIL) {
-            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-            if (lua_type(L, -2) != LUA_TSTRING)
-                k = luaL_typename(L, -2);
-            fail(s, "unknown member '%s'", k);
-        }
+        if (lua_type(L, -1) != LUA_TSTRING)
+            fail(s, "unknown member (a %s key)", luaL_typename(L, -1));
+        if (lua_getfield(L, members, lua_tostring(L, -1)) == LUA_TNIL)
+            fail(s, "unknown member '%s'", lua_tostring(L, -2));
         lua_pop(L, 1);
     }
 }
 
-/* Writes the members of a structure (the params table at v) with `filter`: 0 = every
- * member, 1 = only members without an HTTP location (the input shape's body members). */
+/* Writes the element `name` for the structure (the params table at v): every member, or
+ * with body_only only those without an HTTP location (the input shape's body members). */
 static void xml_structure(ser *s, fo_buf *b, int ref, int shape, int v, const char *name,
                           int body_only)
 {
@@ -575,33 +575,48 @@ static void xml_value(ser *s, fo_buf *b, int ref, int shape, int v, const char *
 
 /* ---- the request */
 
-/* The value of input member m (at v) as the request carries it: Route 53's resource ids
- * lose any "/hostedzone/"-style prefix (botocore's fix_route53_ids). Replaces v in place. */
-static void fix_route53_id(ser *s, int ref, int v)
+/* Route 53 (botocore's fix_route53_ids): top-level ResourceId, DelegationSetId and ChangeId
+ * values keep only what follows their last '/', so that the "/hostedzone/Z1" and
+ * "/change/C1" that responses carry can be passed back as they are. Replaces the params at
+ * `params` by a shallow copy with the ids fixed, when the service is Route 53. */
+static void fix_route53_ids(ser *s, int members, int params)
 {
     lua_State *L = s->L;
-    const char *shape = fo_field_str(L, ref, "shape");
-    if (lua_type(L, v) != LUA_TSTRING || !shape ||
-        (strcmp(shape, "ResourceId") != 0 && strcmp(shape, "DelegationSetId") != 0 &&
-         strcmp(shape, "ChangeId") != 0))
-        return;
-    const char *id = lua_tostring(L, v);
-    const char *slash = strrchr(id, '/');
-    if (slash) {
-        lua_pushstring(L, slash + 1);
-        lua_replace(L, v);
-    }
-}
-
-static int is_route53(lua_State *L, const fo_op *op)
-{
-    int r = 0;
-    if (lua_getfield(L, op->model, "metadata") == LUA_TTABLE) {
+    int r53 = 0;
+    if (lua_getfield(L, s->op->model, "metadata") == LUA_TTABLE) {
         const char *id = fo_field_str(L, -1, "serviceId");
-        r = id && strcmp(id, "Route 53") == 0;
+        r53 = id && strcmp(id, "Route 53") == 0;
     }
     lua_pop(L, 1);
-    return r;
+    if (!r53)
+        return;
+    lua_newtable(L);
+    int copy = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, params)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_settable(L, copy);
+    }
+    lua_pushnil(L);
+    while (lua_next(L, members)) {
+        const char *shape = lua_istable(L, -1) ? fo_field_str(L, lua_gettop(L), "shape") : NULL;
+        lua_pop(L, 1);
+        if (!shape || (strcmp(shape, "ResourceId") != 0 && strcmp(shape, "DelegationSetId") != 0 &&
+                       strcmp(shape, "ChangeId") != 0))
+            continue;
+        lua_pushvalue(L, -1);
+        if (lua_gettable(L, copy) == LUA_TSTRING) {
+            const char *slash = strrchr(lua_tostring(L, -1), '/');
+            if (slash) {
+                lua_pushvalue(L, -2);
+                lua_pushstring(L, slash + 1);
+                lua_settable(L, copy);
+            }
+        }
+        lua_pop(L, 1);
+    }
+    lua_replace(L, params);
 }
 
 /* A query parameter: key=value, both percent-encoded. */
@@ -739,7 +754,7 @@ static void header_map(ser *s, int headers, const char *prefix, int shape, int v
 /* Fills the path template (`tpl`, n bytes, without the query part) from the uri members
  * (`keys`: the sorted member names). */
 static void render_path(ser *s, fo_buf *path, const char *tpl, size_t n, int members,
-                        const fo_buf *keys, size_t nkeys, int params, int route53)
+                        const fo_buf *keys, size_t nkeys, int params)
 {
     lua_State *L = s->L;
     size_t i = 0;
@@ -768,10 +783,7 @@ static void render_path(ser *s, fo_buf *path, const char *tpl, size_t n, int mem
             const char *lname = trait(L, mref, mref + 1, "locationName");
             if (loc && strcmp(loc, "uri") == 0 && strcmp(lname ? lname : m, label) == 0) {
                 size_t mark = path_member(s, m);
-                lua_getfield(L, params, m);
-                if (route53)
-                    fix_route53_id(s, mref, lua_gettop(L));
-                if (lua_isnil(L, -1))
+                if (lua_getfield(L, params, m) == LUA_TNIL)
                     fail(s, "missing: it fills the {%s} of the URI", label);
                 fo_buf *text = fo_buf_new(L);
                 add_text(s, text, mref, mref + 1, lua_gettop(L) - 1, FO_TS_ISO8601);
@@ -829,10 +841,12 @@ void fo_restxml_serialize(lua_State *L, const fo_op *op, int params)
             fail(&s, "the model's input shape has no members");
         int members = lua_gettop(L);
         check_members(&s, members, params);
-        int route53 = is_route53(L, op);
+        lua_pushvalue(L, params); /* params as sent (a copy when ids are fixed) */
+        params = lua_gettop(L);
+        fix_route53_ids(&s, members, params);
         size_t n = sorted_keys(&s, members);
         fo_buf *keys = lua_touserdata(L, -1);
-        render_path(&s, path, uri, tpl_len, members, keys, n, params, route53);
+        render_path(&s, path, uri, tpl_len, members, keys, n, params);
         int has_body = 0;
         /* named querystring members and headers first, then querystring maps */
         for (int pass = 0; pass < 2; pass++) {
@@ -845,8 +859,6 @@ void fo_restxml_serialize(lua_State *L, const fo_op *op, int params)
                 int mshape = top + 2;
                 lua_getfield(L, params, m);
                 int v = top + 3;
-                if (route53)
-                    fix_route53_id(&s, mref, v);
                 const char *loc = trait(L, mref, mshape, "location");
                 const char *lname = trait(L, mref, mshape, "locationName");
                 const char *key = lname ? lname : m;
