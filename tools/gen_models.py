@@ -44,6 +44,16 @@ def strip(node):
     return node
 
 
+def with_member_order(shapes):
+    """Records each structure's member order as `memberOrder`: JSON objects (and Lua tables)
+    lose it, and rest-xml services check element order against their XML schema."""
+    for shape in shapes.values():
+        members = shape.get("members")
+        if shape.get("type") == "structure" and members and len(members) > 1:
+            shape["memberOrder"] = list(members)
+    return shapes
+
+
 def latest_version(service_dir):
     versions = sorted(d for d in os.listdir(service_dir)
                       if os.path.isfile(os.path.join(service_dir, d, "service-2.json")))
@@ -69,7 +79,7 @@ def build(data_dir, name, botocore_name):
         "name": name,
         "metadata": service["metadata"],
         "operations": service["operations"],
-        "shapes": service["shapes"],
+        "shapes": with_member_order(service["shapes"]),
         "waiters": strip(load(os.path.join(base, "waiters-2.json"), "waiters")),
         "paginators": strip(load(os.path.join(base, "paginators-1.json"), "pagination")),
     }

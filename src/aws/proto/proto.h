@@ -42,6 +42,13 @@ double fo_field_num(lua_State *L, int t, const char *key, double dflt);
  * differ only in case match too), or NULL. The string lives as long as resp. No stack change. */
 const char *fo_resp_header(lua_State *L, int resp, const char *name);
 
+/* Pushes a GC-owned array of the string keys of table t and points *keys at it: in the
+ * order of the array of names at `order` (absolute index, 0 for none; e.g. a structure's
+ * memberOrder from the model) with unlisted keys after them, else in name order. The
+ * strings stay valid while t is alive and unchanged. Returns the count, or (size_t)-1 if
+ * t has a key that is not a string (the array is pushed all the same). */
+size_t fo_keys(lua_State *L, int t, int order, const char ***keys);
+
 /* ---- timestamps (seconds since the epoch) */
 enum fo_ts_format { FO_TS_ISO8601, FO_TS_RFC822, FO_TS_EPOCH };
 /* "iso8601" | "rfc822" | "unixTimestamp" (NULL → dflt). */

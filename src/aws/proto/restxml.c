@@ -106,32 +106,27 @@ static void push_ref(ser *s, int t, const char *key)
     fo_shape_push(s->L, s->op->shapes, lua_gettop(s->L));
 }
 
-/* ---- sorted keys: a GC-owned array of the string keys of the table at t (pushed) */
+/* ---- keys: a GC-owned array of the string keys of the table at t (pushed) */
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Pushes a buffer holding the table's string keys in order (valid while the table is
- * alive); raises for a key that is not a string. Returns the count. */
+/* Pushes the table's string keys in name order (valid while the table is alive); raises
+ * for a key that is not a string. Returns the count. */
 static size_t sorted_keys(ser *s, int t)
 {
-    lua_State *L = s->L;
-    fo_buf *keys = fo_buf_new(L);
-    size_t n = 0;
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        lua_pop(L, 1);
-        if (lua_type(L, -1) != LUA_TSTRING)
-            fail(s, "expected a table with string keys, got a %s key", luaL_typename(L, -1));
-        const char *k = lua_tostring(L, -1);
-        fo_buf_add(L, keys, (const char *)&k, sizeof k);
-        n++;
-    }
-    if (n > 1)
-        qsort(keys->data, n, sizeof(const char *), cmp_str);
+    const char **keys;
+    size_t n = fo_keys(s->L, t, 0, &keys);
+    if (n == (size_t)-1)
+        fail(s, "expected a table with string keys, got a key that is not a string");
     return n;
+}
+
+/* A structure's member names in the model's order (memberOrder): Route 53 checks its
+ * XML against a schema of sequences, so elements must come in that order. Pushes the
+ * order table and the key array. */
+static size_t member_keys(ser *s, int shape, int members)
+{
+    lua_getfield(s->L, shape, "memberOrder");
+    const char **keys;
+    return fo_keys(s->L, members, lua_gettop(s->L), &keys);
 }
 
 static const char *key_at(const fo_buf *keys, size_t i)
@@ -433,7 +428,7 @@ static void xml_structure(ser *s, fo_buf *b, int ref, int shape, int v, const ch
     int members = lua_gettop(L);
     if (!body_only)
         check_members(s, members, v);
-    size_t n = sorted_keys(s, members);
+    size_t n = member_keys(s, shape, members);
     fo_buf *keys = lua_touserdata(L, -1);
     xml_open(s, b, name, ref, shape);
     /* xmlAttribute members go into the start tag */
@@ -844,7 +839,7 @@ void fo_restxml_serialize(lua_State *L, const fo_op *op, int params)
         lua_pushvalue(L, params); /* params as sent (a copy when ids are fixed) */
         params = lua_gettop(L);
         fix_route53_ids(&s, members, params);
-        size_t n = sorted_keys(&s, members);
+        size_t n = member_keys(&s, shape, members);
         fo_buf *keys = lua_touserdata(L, -1);
         render_path(&s, path, uri, tpl_len, members, keys, n, params);
         int has_body = 0;

@@ -137,6 +137,67 @@ const char *fo_resp_header(lua_State *L, int resp, const char *name)
     return found;
 }
 
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int listed_in(lua_State *L, int order, const char *name)
+{
+    lua_Integer n = (lua_Integer)lua_rawlen(L, order);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, order, i);
+        int same = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), name) == 0;
+        lua_pop(L, 1);
+        if (same)
+            return 1;
+    }
+    return 0;
+}
+
+size_t fo_keys(lua_State *L, int t, int order, const char ***keys)
+{
+    t = lua_absindex(L, t);
+    if (order)
+        order = lua_absindex(L, order);
+    fo_buf *b = fo_buf_new(L);
+    size_t n = 0, listed = 0, bad = 0;
+    if (order && lua_istable(L, order)) {
+        lua_Integer count = (lua_Integer)lua_rawlen(L, order);
+        for (lua_Integer i = 1; i <= count; i++) {
+            lua_rawgeti(L, order, i);
+            if (lua_type(L, -1) == LUA_TSTRING && lua_rawget(L, t) != LUA_TNIL) {
+                lua_pop(L, 1);
+                lua_rawgeti(L, order, i);
+                const char *k = lua_tostring(L, -1); /* kept alive by the order array */
+                fo_buf_add(L, b, (const char *)&k, sizeof k);
+                listed++;
+            }
+            lua_pop(L, 1);
+        }
+    } else {
+        order = 0;
+    }
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            bad = 1;
+            continue;
+        }
+        const char *k = lua_tostring(L, -1);
+        if (order && listed_in(L, order, k))
+            continue;
+        fo_buf_add(L, b, (const char *)&k, sizeof k);
+    }
+    n = b->len / sizeof(const char *);
+    if (n - listed > 1)
+        qsort(b->data + listed * sizeof(const char *), n - listed, sizeof(const char *),
+              compare_strings);
+    *keys = (const char **)(void *)b->data;
+    return bad ? (size_t)-1 : n;
+}
+
 /* ---- timestamps */
 
 enum fo_ts_format fo_ts_format_named(const char *name, enum fo_ts_format dflt)

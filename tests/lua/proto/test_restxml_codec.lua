@@ -96,14 +96,15 @@ function TestRoute53.test_change_resource_record_sets_weighted_and_alias()
 end
 
 function TestRoute53.test_change_resource_record_sets_exact_bytes()
-  -- fo's own bytes (members in name order, text escaped), pinned so that a change shows.
+  -- fo's own bytes (members in the model's order, which Route 53's XML schema checks;
+  -- text escaped), pinned so that a change shows.
   local req = proto.serialize(route53, "ChangeResourceRecordSets", {
     HostedZoneId = "Z1",
     ChangeBatch = { Changes = { { Action = "DELETE", ResourceRecordSet = {
       Name = "a.example.com.", Type = "TXT", TTL = 300,
       ResourceRecords = { { Value = '"v=spf1 -all"' } } } } } },
   })
-  lu.assertEquals(req.body, '<ChangeResourceRecordSetsRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ChangeBatch><Changes><Change><Action>DELETE</Action><ResourceRecordSet><Name>a.example.com.</Name><ResourceRecords><ResourceRecord><Value>&quot;v=spf1 -all&quot;</Value></ResourceRecord></ResourceRecords><TTL>300</TTL><Type>TXT</Type></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>')
+  lu.assertEquals(req.body, '<ChangeResourceRecordSetsRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ChangeBatch><Changes><Change><Action>DELETE</Action><ResourceRecordSet><Name>a.example.com.</Name><Type>TXT</Type><TTL>300</TTL><ResourceRecords><ResourceRecord><Value>&quot;v=spf1 -all&quot;</Value></ResourceRecord></ResourceRecords></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>')
   lu.assertEquals(req.path, "/2013-04-01/hostedzone/Z1/rrset/")
   lu.assertEquals(req.query, "")
   lu.assertEquals(req.headers, {})
