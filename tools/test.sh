@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine and runs every test: the warnings-as-errors build,
-# the style check, the whole suite, then the whole suite again under ASan + UBSan.
+# the style check, the whole suite, a bounded fuzzing run of the response parsers, then the
+# whole suite again under ASan + UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/bootstrap.sh
@@ -13,6 +14,9 @@ git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
 
 echo "== tests"
 (cd build && ctest -j2 --output-on-failure --timeout 300)
+
+echo "== fuzzing the response parsers (libFuzzer + ASan + UBSan, 30 s each; a crash fails)"
+bash tools/fuzz.sh 30
 
 echo "== tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 bash tools/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DFO_SANITIZE=ON

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang (build-fuzz/) and runs each for SECONDS over a
+# working copy of its seed corpus: tools/fuzz.sh [SECONDS] [TARGET...]
+# TARGET is json or xml (default: both). New inputs go to build-fuzz/corpus/<target>/,
+# crashes to build-fuzz/crashes/<target>/ (the run then fails). See docs/fuzzing.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-30}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(json xml)
+dir=${FO_FUZZ_DIR:-build-fuzz}
+CC=${CC:-clang} cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFO_FUZZ=ON >/dev/null
+for t in "${targets[@]}"; do
+  cmake --build "$dir" -j"$(nproc)" --target "fuzz_${t}_parse" >/dev/null
+done
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+for t in "${targets[@]}"; do
+  corpus="$dir/corpus/$t" crashes="$dir/crashes/$t"
+  mkdir -p "$corpus" "$crashes"
+  cp -n tests/fuzz/corpus/"$t"/* "$corpus"/
+  echo "== fuzz_${t}_parse for ${seconds}s (corpus $corpus, crashes $crashes)"
+  "$dir/tests/fuzz/fuzz_${t}_parse" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
+    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$crashes/" "$corpus" 2>&1 |
+    grep -E "^(#[0-9]+[[:space:]]+(INITED|DONE)|stat::|==|SUMMARY|.*ERROR|fuzz:|artifact)" || true
+  if [ -n "$(ls -A "$crashes")" ]; then
+    echo "fuzz_${t}_parse: crashing inputs in $crashes:" >&2
+    ls -l "$crashes" >&2
+    exit 1
+  fi
+done
