@@ -24,7 +24,8 @@ struct server {
     int handler_ref;
     int needs_run;
     int closing;
-    int active; /* requests whose handler has not finished */
+    int active;     /* requests whose handler has not finished */
+    int unfinished; /* dispatched requests whose response MHD has not finished sending */
     int port;
 };
 
@@ -95,6 +96,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct request *r = *con_cls;
     if (!r)
         return;
+    if (r->dispatched)
+        r->srv->unfinished--;
     if (r->dispatched && !r->done)
         r->orphaned = 1; /* the handler still runs; it frees the request when done */
     else
@@ -217,6 +220,7 @@ static void dispatch(struct server *srv, struct request *r, const char *method)
         lua_setfield(L, -2, "remote");
     }
     srv->active++;
+    srv->unfinished++;
     r->dispatched = 1;
     MHD_suspend_connection(r->conn);
     fo_loop_start(srv->loop, L, 2, on_handler_done, r);
@@ -288,20 +292,29 @@ static void stop(struct server *srv)
     }
 }
 
+/* A closing server stops once no handler runs and every response has been sent: stopping
+ * earlier would cut off responses still queued in MHD (clients see "no data"). */
+static int drained(const struct server *srv)
+{
+    return srv->closing && srv->active == 0 && srv->unfinished == 0;
+}
+
 static void on_ready(fo_watch *w, short revents)
 {
     (void)revents;
     struct server *srv = w->data;
     srv->needs_run = 0;
     MHD_run(srv->daemon);
-    if (srv->closing && srv->active == 0)
+    if (srv->closing)
+        srv->watch.keeps_alive = srv->unfinished > 0;
+    if (drained(srv))
         stop(srv);
 }
 
 static long on_timeout(fo_watch *w)
 {
     struct server *srv = w->data;
-    if (srv->needs_run || (srv->closing && srv->active == 0))
+    if (srv->needs_run || drained(srv))
         return 0;
     MHD_UNSIGNED_LONG_LONG ms;
     if (MHD_get_timeout(srv->daemon, &ms) == MHD_YES)
@@ -396,12 +409,15 @@ static int server_close(lua_State *L)
     if (!srv->daemon || srv->closing)
         return 0;
     srv->closing = 1;
-    srv->watch.keeps_alive = 0;
+    /* Only responses still being sent keep the program alive now (see on_ready). */
+    srv->watch.keeps_alive = srv->unfinished > 0;
     MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
-    if (srv->active == 0)
+    if (drained(srv))
         stop(srv);
+    else
+        srv->needs_run = 1; /* let the loop flush what is queued, then stop */
     lua_pushnil(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, srv);
     return 0;
