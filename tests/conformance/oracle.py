@@ -24,7 +24,9 @@ Value conventions in the JSON (the same ones fo.awsproto uses in Lua):
   blobs      -> {"$bytes": "<base64>"} (the Lua side turns it into the raw string);
   everything else as botocore returns it.
 Inputs in operations.json use the same conventions (timestamps as epoch numbers; a blob
-is a plain string, its UTF-8 bytes being the blob, or {"$bytes": base64}).
+is a plain string, its UTF-8 bytes being the blob, or {"$bytes": base64}). botocore gets
+them in a canonical order (structure members in model order, map keys sorted): see
+from_params.
 
 Self-checks (exit 1 with a message, so a broken generator cannot make the test vacuous):
 every params entry passes botocore's validator; for every response, botocore's parse
@@ -108,15 +110,23 @@ def from_params(v, shape):
     if shape is None:
         return v
     t = shape.type_name
+    # botocore writes structure members (XML elements) and map entries (query
+    # `entry.N`) in the order of the caller's dict; a Lua table has no order, so fo uses
+    # the model's member order (which Route 53's XML schema requires) and sorted map
+    # keys. The oracle hands botocore the params in that canonical order.
     if t == "structure" and isinstance(v, dict):
         out = {}
-        for k, x in v.items():
-            out[k] = from_params(x, shape.members.get(k))
+        for k in shape.members:
+            if k in v:
+                out[k] = from_params(v[k], shape.members[k])
+        for k, x in v.items():  # unknown members: botocore's validator reports them
+            if k not in out:
+                out[k] = x
         return out
     if t == "list" and isinstance(v, list):
         return [from_params(x, shape.member) for x in v]
     if t == "map" and isinstance(v, dict):
-        return {k: from_params(x, shape.value) for k, x in v.items()}
+        return {k: from_params(v[k], shape.value) for k in sorted(v)}
     if t == "timestamp" and isinstance(v, (int, float)):
         return datetime.datetime.fromtimestamp(v, datetime.timezone.utc)
     if t == "blob":

@@ -18,7 +18,11 @@
 --       message/Message are left out of `fields`: the message is compared on its own)
 -- Value conventions on both sides: timestamps are epoch seconds, blobs raw strings
 -- (the oracle writes {"$bytes": base64}), numbers compare by value (1 == 1.0), and a
--- form value that spells the same number differently ("1" / "1.0") counts as equal.
+-- form value that spells the same number ("1" / "1.0") or the same ISO 8601 instant
+-- ("...20.500Z" / "...20.500000Z") differently counts as equal. The oracle gives botocore
+-- the params in a canonical order (structure members in model order, map keys sorted),
+-- since botocore writes XML elements and query map entries in its dict's order and a
+-- Lua table has none.
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
 local cjson = require "cjson"
@@ -136,10 +140,23 @@ local function form_pairs(s)
   return list
 end
 
+-- ISO 8601 UTC "2023-11-14T22:13:20.5Z" -> "2023-11-14T22:13:20", 0.5
+local function iso_instant(s)
+  local whole, frac = s:match("^(%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d)(%.?%d*)Z$")
+  if not whole then return nil end
+  return whole, tonumber("0" .. (frac ~= "" and frac or ".0"))
+end
+
+-- Form values are equal when equal as strings, or when they spell the same number
+-- ("1" / "1.0") or the same ISO 8601 instant ("...20.500Z" / "...20.500000Z").
 local function same_form_value(a, b)
   if a == b then return true end
+  if a == nil or b == nil then return false end
   local na, nb = tonumber(a), tonumber(b)
-  return na ~= nil and nb ~= nil and na == nb
+  if na ~= nil and nb ~= nil then return na == nb end
+  local wa, fa = iso_instant(a)
+  local wb, fb = iso_instant(b)
+  return wa ~= nil and wa == wb and fa == fb
 end
 
 local function assert_same_form(what, fo_s, boto_s)
