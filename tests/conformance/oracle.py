@@ -171,10 +171,14 @@ def serialize(service_model, op_model, params):
 # ---------------------------------------------------------------- sample values
 
 class Sampler:
-    """Deterministic sample values for a shape: every member, 2 list items, 2 map keys."""
+    """Deterministic sample values for a shape: every member, 2 list items, 2 map keys.
 
-    def __init__(self):
+    sparse=True writes the other edge of each type instead: every list and map empty
+    (`<tagSet/>`, `[]`), some strings empty, zero and negative numbers, false booleans."""
+
+    def __init__(self, sparse=False):
         self.n = 0
+        self.sparse = sparse
 
     def next(self):
         self.n += 1
@@ -185,6 +189,9 @@ class Sampler:
         if t == "structure":
             out = {}
             for mname, mshape in shape.members.items():
+                if self.sparse and mshape.type_name in ("list", "map"):
+                    out[mname] = [] if mshape.type_name == "list" else {}
+                    continue
                 if mshape.type_name in ("structure", "list", "map"):
                     if depth >= MAX_DEPTH or stack.count(mshape.name) >= 1:
                         continue
@@ -207,10 +214,19 @@ class Sampler:
                 return shape.enum[n % len(shape.enum)]
             if shape.serialization.get("jsonvalue"):
                 return json.dumps({"v": n})
+            if self.sparse and n % 3 == 0 and not shape.serialization.get("location"):
+                return ""
             if n % 7 == 0 and not shape.serialization.get("location"):
                 # markup characters and non-ASCII text in bodies (never in headers)
                 return f"{name}-{n} & <caf\u00e9> \"\u20ac\" 'x'"
             return f"{name}-{n}"
+        if self.sparse:
+            if t in ("integer", "long"):
+                return 0 if n % 2 else -n
+            if t in ("float", "double"):
+                return -n - 0.25
+            if t == "boolean":
+                return False
         if t == "integer":
             return n
         if t == "long":
@@ -572,6 +588,14 @@ def run_entry(entry, models, loader):
     if op.output_shape is not None and op.output_shape.members and not parsed:
         raise OracleError(f"{svc}.{opname}: the response parsed into an empty table")
 
+    sresp, svalue = response_document(sm, op, Sampler(sparse=True))
+    sparsed = to_jsonable(strip_metadata(parser.parse(botocore_response(sresp), op.output_shape)))
+    swant = expected(svalue, op.output_shape) if op.output_shape is not None else {}
+    if sparsed != swant:
+        raise OracleError(f"{svc}.{opname}: botocore's parse of the sparse document differs "
+                          f"from its values (generator bug):\n{json.dumps(sparsed)[:2000]}"
+                          f"\n!=\n{json.dumps(swant)[:2000]}")
+
     eresp, code, message, etype, extra, eshape = error_document(sm, op, sampler, entry.get("error"))
     perr = parse_error(sm, op, parser, botocore_response(eresp))
     if perr["code"] != code or perr["message"] != message:
@@ -591,6 +615,9 @@ def run_entry(entry, models, loader):
         "response": {"status": resp["status_code"], "headers": resp["headers"],
                      "body": resp["body"].decode("utf-8")},
         "parsed": parsed,
+        "response_sparse": {"status": sresp["status_code"], "headers": sresp["headers"],
+                            "body": sresp["body"].decode("utf-8")},
+        "parsed_sparse": sparsed,
         "error": {"status": eresp["status_code"], "headers": eresp["headers"],
                   "body": eresp["body"].decode("utf-8"),
                   "error_shape": eshape.name if eshape is not None else None},

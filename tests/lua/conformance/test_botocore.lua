@@ -13,6 +13,9 @@
 --       and escaping ignored)
 --   test_<service>_<Operation>_response  proto.parse deep-equals botocore's parse
 --       (botocore's ResponseMetadata is dropped: it is botocore's own addition)
+--   test_<service>_<Operation>_response_sparse  the same on a document with the other
+--       edge of each type: empty lists and maps, empty strings, zero/negative numbers,
+--       false booleans
 --   test_<service>_<Operation>_error     proto.parse_error: code, message, request id,
 --       type (XML protocols) and the modelled error members (members named
 --       message/Message are left out of `fields`: the message is compared on its own)
@@ -297,7 +300,12 @@ end
 -- protocol's error documents are covered.
 function TestConformance.test_oracle_documents_are_not_vacuous()
   if oracle_error then lu.fail(oracle_error) end
-  local protocols_with_errors, leaves = {}, 0
+  local protocols_with_errors, leaves, empties = {}, 0, 0
+  local function count_empty(v)
+    if type(v) ~= "table" then return end
+    if next(v) == nil then empties = empties + 1 end
+    for _, x in pairs(v) do count_empty(x) end
+  end
   local function count(v)
     if type(v) ~= "table" then leaves = leaves + 1; return end
     for _, x in pairs(v) do count(x) end
@@ -310,12 +318,14 @@ function TestConformance.test_oracle_documents_are_not_vacuous()
       lu.assertTrue(next(o.parsed) ~= nil, o.service .. "." .. o.operation .. ": empty parse")
     end
     count(o.parsed)
+    count_empty(o.parsed_sparse)
     lu.assertTrue(#o.response.body > 0 or not out, o.operation .. ": empty response body")
     lu.assertTrue(#(o.parsed_error.code or "") > 0, o.operation .. ": error without code")
     lu.assertTrue(#(o.parsed_error.message or "") > 0, o.operation .. ": error without message")
     protocols_with_errors[o.protocol] = true
   end
   lu.assertTrue(leaves > 5000, "only " .. leaves .. " parsed values in all responses")
+  lu.assertTrue(empties > 200, "only " .. empties .. " empty lists/maps in the sparse responses")
   for _, p in ipairs{ "ec2", "query", "json", "rest-xml" } do
     lu.assertTrue(protocols_with_errors[p], "no error document for protocol " .. p)
   end
@@ -357,12 +367,14 @@ local function check_request(o)
   end
 end
 
-local function check_response(o)
+local function check_response(o, sparse)
   lu.assertTrue(proto_ok, "fo.awsproto: " .. tostring(proto))
   local model = models.load(o.service)
-  local got = proto.parse(model, o.operation, { status = math.tointeger(o.response.status),
-    headers = o.response.headers, body = o.response.body })
-  assert_same(o.service .. "." .. o.operation .. " parsed response", got, from_oracle(o.parsed))
+  local resp = sparse and o.response_sparse or o.response
+  local got = proto.parse(model, o.operation, { status = math.tointeger(resp.status),
+    headers = resp.headers, body = resp.body })
+  assert_same(o.service .. "." .. o.operation .. " parsed " .. (sparse and "sparse " or "")
+    .. "response", got, from_oracle(sparse and o.parsed_sparse or o.parsed))
 end
 
 local function check_error(o)
@@ -385,7 +397,8 @@ if oracle then
   for _, o in ipairs(oracle.operations) do
     local base = ("test_%s_%s_"):format(o.service, o.operation)
     TestConformance[base .. "request"] = function() check_request(o) end
-    TestConformance[base .. "response"] = function() check_response(o) end
+    TestConformance[base .. "response"] = function() check_response(o, false) end
+    TestConformance[base .. "response_sparse"] = function() check_response(o, true) end
     TestConformance[base .. "error"] = function() check_error(o) end
   end
 end
