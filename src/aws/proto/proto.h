@@ -101,6 +101,10 @@ void fo_restxml_serialize(lua_State *L, const fo_op *op, int params);
 void fo_restxml_parse(lua_State *L, const fo_op *op, int resp);
 void fo_restxml_parse_error(lua_State *L, const fo_op *op, int resp);
 
+/* The SDKs' parameter customizations (Route 53 ids): may replace the table at `params`
+ * by a fixed copy. Applied before validate and serialize. */
+void fo_customize_params(lua_State *L, const fo_op *op, int params);
+
 /* Validation of params against the input shape; raises
  * "svc.Op: Member.Path: expected string, got number" (no position prefix). */
 void fo_validate(lua_State *L, const fo_op *op, int params);

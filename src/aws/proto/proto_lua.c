@@ -66,6 +66,7 @@ static int l_validate(lua_State *L)
     table_arg(L, 1);
     fo_op op;
     load_op(L, &op);
+    fo_customize_params(L, &op, 3);
     fo_validate(L, &op, 3);
     return 0;
 }
@@ -76,7 +77,9 @@ static int l_serialize(lua_State *L)
     lua_settop(L, 3);
     table_arg(L, 1);
     fo_op op;
-    switch (load_op(L, &op)) {
+    enum proto protocol = load_op(L, &op);
+    fo_customize_params(L, &op, 3);
+    switch (protocol) {
     case P_EC2:
         fo_query_serialize(L, &op, 3, 1);
         break;

@@ -3,13 +3,11 @@
  * either the raw payload member or an XML document, as botocore's RestXMLSerializer makes
  * them. (The response side is restxml_parse.c.)
  *
- * Where botocore follows the caller's dict order (XML elements, query parameters), fo's
- * models and Lua tables have none: members and map keys are written in name order, as the
- * Go SDK v1 does. Like botocore, no Content-Type is set (not even for XML bodies) and
- * Content-Length is the transport's business. botocore's Route 53 customization
- * (fix_route53_ids) is applied: top-level ResourceId, DelegationSetId and ChangeId values
- * keep only what follows their last '/', so "/change/C123" from ChangeInfo.Id can be passed
- * to GetChange as is. */
+ * Structure members are written in the model's order (memberOrder; Route 53 checks element
+ * order against its XML schema), map keys and other unordered sets in name order. Like
+ * botocore, no Content-Type is set (not even for XML bodies) and Content-Length is the
+ * transport's business. Route 53's id customization is applied before this runs
+ * (customize.c). */
 #include "fo/xml.h"
 #include "proto.h"
 
@@ -570,50 +568,6 @@ static void xml_value(ser *s, fo_buf *b, int ref, int shape, int v, const char *
 
 /* ---- the request */
 
-/* Route 53 (botocore's fix_route53_ids): top-level ResourceId, DelegationSetId and ChangeId
- * values keep only what follows their last '/', so that the "/hostedzone/Z1" and
- * "/change/C1" that responses carry can be passed back as they are. Replaces the params at
- * `params` by a shallow copy with the ids fixed, when the service is Route 53. */
-static void fix_route53_ids(ser *s, int members, int params)
-{
-    lua_State *L = s->L;
-    int r53 = 0;
-    if (lua_getfield(L, s->op->model, "metadata") == LUA_TTABLE) {
-        const char *id = fo_field_str(L, -1, "serviceId");
-        r53 = id && strcmp(id, "Route 53") == 0;
-    }
-    lua_pop(L, 1);
-    if (!r53)
-        return;
-    lua_newtable(L);
-    int copy = lua_gettop(L);
-    lua_pushnil(L);
-    while (lua_next(L, params)) {
-        lua_pushvalue(L, -2);
-        lua_insert(L, -2);
-        lua_settable(L, copy);
-    }
-    lua_pushnil(L);
-    while (lua_next(L, members)) {
-        const char *shape = lua_istable(L, -1) ? fo_field_str(L, lua_gettop(L), "shape") : NULL;
-        lua_pop(L, 1);
-        if (!shape || (strcmp(shape, "ResourceId") != 0 && strcmp(shape, "DelegationSetId") != 0 &&
-                       strcmp(shape, "ChangeId") != 0))
-            continue;
-        lua_pushvalue(L, -1);
-        if (lua_gettable(L, copy) == LUA_TSTRING) {
-            const char *slash = strrchr(lua_tostring(L, -1), '/');
-            if (slash) {
-                lua_pushvalue(L, -2);
-                lua_pushstring(L, slash + 1);
-                lua_settable(L, copy);
-            }
-        }
-        lua_pop(L, 1);
-    }
-    lua_replace(L, params);
-}
-
 /* A query parameter: key=value, both percent-encoded. */
 static void query_add(lua_State *L, fo_buf *q, const char *key, const char *value, size_t n)
 {
@@ -838,7 +792,6 @@ void fo_restxml_serialize(lua_State *L, const fo_op *op, int params)
         check_members(&s, members, params);
         lua_pushvalue(L, params); /* params as sent (a copy when ids are fixed) */
         params = lua_gettop(L);
-        fix_route53_ids(&s, members, params);
         size_t n = member_keys(&s, shape, members);
         fo_buf *keys = lua_touserdata(L, -1);
         render_path(&s, path, uri, tpl_len, members, keys, n, params);

@@ -159,6 +159,17 @@ function TestValidate.test_a_table_that_contains_itself_is_an_error_not_a_crash(
     "nested more than 64 levels deep")
 end
 
+function TestValidate.test_route53_ids_from_responses_are_accepted_as_they_are()
+  -- "/hostedzone/Z…" (34 characters) comes back from CreateHostedZone; ResourceId allows
+  -- 32: like botocore, fo keeps what follows the last '/' before validating and sending.
+  local params = { HostedZoneId = "/hostedzone/Z08117301ZPRPQ7CBF7NUX" }
+  assert_valid("route53", "ListResourceRecordSets", params)
+  lu.assertEquals(params.HostedZoneId, "/hostedzone/Z08117301ZPRPQ7CBF7NUX", "caller's table untouched")
+  assert_valid("route53", "GetChange", { Id = "/change/C2682N5HXP0BZ4" })
+  assert_problem("route53", "ListResourceRecordSets", { HostedZoneId = string.rep("Z", 33) },
+    "HostedZoneId: length 33 is above the maximum 32")
+end
+
 function TestValidate.test_params_must_be_a_table_and_operation_must_exist()
   lu.assertErrorMsgContains("table expected", proto.validate, model("ec2"), "CreateVpc", "x")
   lu.assertErrorMsgContains("ec2: no operation named 'CreateVpcs'", proto.validate, model("ec2"),
