@@ -11,6 +11,8 @@ For every entry of tests/conformance/operations.json this prints what botocore d
             the way the service writes it: query/ec2 wrappers, locationName and
             flattened rules, rest-xml root element and header members, JSON names);
   parsed    botocore's parser on that document (ResponseMetadata dropped: botocore-only);
+  response_sparse / parsed_sparse  the same for a document with the other edge of each
+            type (empty lists, maps and strings, zero/negative numbers, false);
   error     one error document in the service's protocol (the operation's first modelled
             error, preferring one with extra members; EC2 has none modelled, so an EC2
             error code) with botocore's parse of it: code, message, type, request id and
@@ -29,8 +31,8 @@ them in a canonical order (structure members in model order, map keys sorted): s
 from_params.
 
 Self-checks (exit 1 with a message, so a broken generator cannot make the test vacuous):
-every params entry passes botocore's validator; for every response, botocore's parse
-equals the value tree the document was generated from; every output shape with members
+every params entry passes botocore's validator; for every response (full and sparse),
+botocore's parse equals the value tree the document was generated from; every output shape with members
 parses into a non-empty table; every error parses with the code it was written with.
 """
 import base64
