@@ -61,6 +61,12 @@ int fo_ts_parse(const char *s, double *out);
 /* The Lua value at idx as a timestamp (number, or string parsed as above); 0 on success. */
 int fo_ts_from_lua(lua_State *L, int idx, double *out);
 
+/* ---- numbers */
+/* A double as Python's repr writes it (botocore formats numbers with str()): the shortest
+ * digits that read back the same, "1.0" for whole values, exponent form outside 1e-4..1e16,
+ * "NaN", "Infinity", "-Infinity". out needs >= 32 bytes. */
+void fo_format_double(double v, char *out, size_t size);
+
 /* ---- base64 */
 void fo_b64_encode(lua_State *L, fo_buf *b, const unsigned char *p, size_t n);
 /* Decodes into b; returns 0 on success, -1 on bad input. */

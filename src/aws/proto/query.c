@@ -66,75 +66,6 @@ static const char *ser_name(struct ser *s, int ref, int shape, const char *dflt,
     return n ? n : dflt;
 }
 
-/* Python's repr of a float (botocore formats numbers with str()): the shortest digits
- * that read back the same, fixed notation for exponents -4..15, else d.ddde+XX. */
-static void format_double(double v, char *out, size_t size)
-{
-    if (isnan(v)) {
-        snprintf(out, size, "NaN");
-        return;
-    }
-    if (isinf(v)) {
-        snprintf(out, size, v > 0 ? "Infinity" : "-Infinity");
-        return;
-    }
-    char sci[40];
-    for (int p = 0; p < 17; p++) {
-        snprintf(sci, sizeof sci, "%.*e", p, v);
-        if (strtod(sci, NULL) == v)
-            break;
-    }
-    /* sci = [-]d[.ddd]e±XX */
-    char digits[24];
-    size_t nd = 0;
-    const char *c = sci;
-    int neg = 0;
-    if (*c == '-') {
-        neg = 1;
-        c++;
-    }
-    for (; *c && *c != 'e'; c++)
-        if (*c >= '0' && *c <= '9' && nd < sizeof digits - 1)
-            digits[nd++] = *c;
-    digits[nd] = '\0';
-    int exp = atoi(c + 1);
-    while (nd > 1 && digits[nd - 1] == '0')
-        digits[--nd] = '\0';
-    char *o = out;
-    size_t left = size;
-#define PUT(...)                                                                                   \
-    do {                                                                                           \
-        int w_ = snprintf(o, left, __VA_ARGS__);                                                   \
-        if (w_ < 0 || (size_t)w_ >= left)                                                          \
-            return;                                                                                \
-        o += w_;                                                                                   \
-        left -= (size_t)w_;                                                                        \
-    } while (0)
-    if (neg)
-        PUT("-");
-    if (exp >= -4 && exp < 16) {
-        if (exp < 0) {
-            PUT("0.");
-            for (int i = 0; i < -exp - 1; i++)
-                PUT("0");
-            PUT("%s", digits);
-        } else if ((size_t)exp + 1 >= nd) {
-            PUT("%s", digits);
-            for (size_t i = nd; i < (size_t)exp + 1; i++)
-                PUT("0");
-            PUT(".0");
-        } else {
-            PUT("%.*s.%s", exp + 1, digits, digits + exp + 1);
-        }
-    } else {
-        PUT("%c", digits[0]);
-        if (nd > 1)
-            PUT(".%s", digits + 1);
-        PUT("e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-    }
-#undef PUT
-}
-
 static void ser_value(struct ser *s, int ref, int shape, int value, int depth);
 
 static int cmp_str(const void *a, const void *b)
@@ -364,7 +295,7 @@ static void ser_value(struct ser *s, int ref, int shape, int value, int depth)
             else if (isint)
                 ser_fail(s, "expected an integer, got a fractional number", NULL);
             else
-                format_double(d, num, sizeof num);
+                fo_format_double(d, num, sizeof num);
         }
         add_pair(s, num, strlen(num));
     } else { /* string, character, enums */

@@ -136,27 +136,6 @@ static const char *key_at(const fo_buf *keys, size_t i)
 
 /* ---- scalars as text */
 
-/* A double the way Python's str() writes it: the shortest text that reads back the same,
- * "1.0" for a whole float, NaN and infinities by name. */
-static void format_double(double v, char *out, size_t size)
-{
-    if (isnan(v)) {
-        snprintf(out, size, "NaN");
-        return;
-    }
-    if (isinf(v)) {
-        snprintf(out, size, v > 0 ? "Infinity" : "-Infinity");
-        return;
-    }
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(out, size, "%.*g", prec, v);
-        if (strtod(out, NULL) == v)
-            break;
-    }
-    if (strspn(out, "-0123456789") == strlen(out) && strlen(out) + 2 < size)
-        strcat(out, ".0");
-}
-
 static void add_number(ser *s, fo_buf *b, int v, const char *type)
 {
     lua_State *L = s->L;
@@ -174,7 +153,7 @@ static void add_number(ser *s, fo_buf *b, int v, const char *type)
             fail(s, "expected an integer, got %s", lua_tostring(L, v));
         snprintf(text, sizeof text, "%lld", (long long)i);
     } else {
-        format_double(lua_tonumber(L, v), text, sizeof text);
+        fo_format_double(lua_tonumber(L, v), text, sizeof text);
     }
     fo_buf_adds(L, b, text);
 }
