@@ -6,14 +6,7 @@ local lu = require "luaunit"
 local cjson = require "cjson"
 local proto = require "fo.awsproto"
 
-local models_dir = (os.getenv("FO_TESTS_DIR") or "tests") .. "/../lua/fo/aws/models/"
-
-local function load_model(name)
-  local f = assert(io.open(models_dir .. name .. ".json", "rb"))
-  local m = cjson.decode(f:read("a"))
-  f:close()
-  return m
-end
+local load_model = require("fo.aws.models").load
 
 local dynamodb = load_model("dynamodb")
 local ssm = load_model("ssm")

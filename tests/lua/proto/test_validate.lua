@@ -2,19 +2,9 @@
 -- problem is named with the operation and the member path, and valid params pass.
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
-local cjson = require "cjson"
 local proto = require "fo.awsproto"
 
-local models = {}
-local function model(service)
-  if not models[service] then
-    local dir = (os.getenv("FO_TESTS_DIR") or "tests") .. "/../lua/fo/aws/models/"
-    local f = assert(io.open(dir .. service .. ".json"))
-    models[service] = cjson.decode(f:read("a"))
-    f:close()
-  end
-  return models[service]
-end
+local model = require("fo.aws.models").load
 
 local function problems(service, op, params)
   local ok, err = pcall(proto.validate, model(service), op, params)

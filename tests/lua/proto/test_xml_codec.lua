@@ -3,17 +3,9 @@
 -- deep and huge input, and the serializer's checks.
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
-local cjson = require "cjson"
 local proto = require "fo.awsproto"
 
-local models_dir = (os.getenv("FO_TESTS_DIR") or "tests") .. "/../lua/fo/aws/models/"
-
-local function load_model(name)
-  local f = assert(io.open(models_dir .. name .. ".json", "rb"))
-  local m = cjson.decode(f:read("a"))
-  f:close()
-  return m
-end
+local load_model = require("fo.aws.models").load
 
 local ec2 = load_model("ec2")
 local elbv2 = load_model("elbv2")
