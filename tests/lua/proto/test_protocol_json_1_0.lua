@@ -1,19 +1,4 @@
 -- AWS's protocol compliance tests for the json_1_0 protocol (current and legacy suites,
 -- input and output), minus the cases botocore's own ignore list skips.
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
-local lu = require "luaunit"
-local suite = require "support.protocol_suite"
-
-TestProtocol = {}
-local total = 0
-for _, file in ipairs{ "input/json_1_0.json", "output/json_1_0.json", "legacy/input/json_1_0.json",
-                       "legacy/output/json_1_0.json" } do
-  local f = io.open(suite.root .. "/" .. file)
-  if f then
-    f:close()
-    total = total + suite.define(TestProtocol, file, "json_1_0")
-  end
-end
-assert(total > 0, "no protocol test cases found under " .. suite.root)
-
-os.exit(lu.LuaUnit.run())
+require("support.protocol_suite").run("json_1_0")

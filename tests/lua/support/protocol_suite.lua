@@ -474,4 +474,21 @@ function M.define(tests, file, protocol_name)
   return defined, skipped
 end
 
+--- Defines every case of the protocol's current and legacy suites (input and output) as
+--- TestProtocol and runs LuaUnit; the exit status is the test result.
+function M.run(protocol)
+  TestProtocol = {}
+  local total = 0
+  for _, file in ipairs{ "input/", "output/", "legacy/input/", "legacy/output/" } do
+    local path = file .. protocol .. ".json"
+    local f = io.open(M.root .. "/" .. path)
+    if f then
+      f:close()
+      total = total + M.define(TestProtocol, path, protocol)
+    end
+  end
+  assert(total > 0, "no protocol test cases found under " .. M.root)
+  os.exit(lu.LuaUnit.run())
+end
+
 return M
