@@ -1,0 +1,101 @@
+-- The simulator's fault and timing knobs: latency (fixed + jitter), throttling and
+-- transient 5xx probabilities, the eventual-consistency window and the regions in
+-- outage. Options win over FO_SIM_* environment variables; bad values are errors that
+-- name the knob.
+local M = {}
+local Knobs = {}
+Knobs.__index = Knobs
+
+-- knob → {environment variable, kind}; kind: "ms" (≥ 0), "p" (0..1), "list".
+M.SPEC = {
+  latency_ms = { "FO_SIM_LATENCY_MS", "ms" },
+  latency_jitter_ms = { "FO_SIM_LATENCY_JITTER_MS", "ms" },
+  throttle = { "FO_SIM_THROTTLE", "p" },
+  fail_5xx = { "FO_SIM_FAIL_5XX", "p" },
+  consistency_ms = { "FO_SIM_CONSISTENCY_MS", "ms" },
+  outage = { "FO_SIM_OUTAGE", "list" },
+}
+
+local function check(name, kind, v, where)
+  if kind == "list" then
+    if type(v) == "string" then
+      local t = {}
+      for r in v:gmatch("[^,%s]+") do t[#t + 1] = r end
+      v = t
+    end
+    if type(v) ~= "table" then
+      error(("sim knob %s (%s): expected a list of regions"):format(name, where), 0)
+    end
+    return v
+  end
+  local n = tonumber(v)
+  if not n or n ~= n then
+    error(("sim knob %s (%s): expected a number, got %q"):format(name, where, tostring(v)), 0)
+  end
+  if n < 0 or (kind == "p" and n > 1) then
+    error(("sim knob %s (%s): %s is out of range (%s)"):format(name, where, tostring(v),
+      kind == "p" and "a probability, 0 to 1" or "milliseconds, 0 or more"), 0)
+  end
+  return n
+end
+
+--- Knobs from options (a table with the knob names) over environment variables read
+--- through `env` (default os.getenv).
+function M.new(opts, env)
+  opts, env = opts or {}, env or os.getenv
+  local k = setmetatable({ latency_ms = 0, latency_jitter_ms = 0, throttle = 0, fail_5xx = 0,
+    consistency_ms = 0, outages = {} }, Knobs)
+  for name, spec in pairs(M.SPEC) do
+    local v, where = opts[name], "option " .. name
+    if v == nil then
+      local e = env(spec[1])
+      if e ~= nil and e ~= "" then v, where = e, spec[1] end
+    end
+    if v ~= nil then
+      v = check(name, spec[2], v, where)
+      if name == "outage" then
+        for _, r in ipairs(v) do k.outages[r] = true end
+      else
+        k[name] = v
+      end
+    end
+  end
+  return k
+end
+
+--- Changes a knob at run time (same names and checks as the options).
+function Knobs:set(name, value)
+  local spec = M.SPEC[name]
+  if not spec or name == "outage" then
+    error(("unknown sim knob '%s' (use latency_ms, latency_jitter_ms, throttle, fail_5xx, "
+      .. "consistency_ms; outages with sim:set_outage)"):format(tostring(name)), 2)
+  end
+  self[name] = check(name, spec[2], value, "set")
+end
+
+--- Puts `region` in outage (on = true) or ends it.
+function Knobs:set_outage(region, on)
+  self.outages[region] = on and true or nil
+end
+
+--- True when `region` is in outage.
+function Knobs:in_outage(region)
+  return self.outages[region] == true
+end
+
+--- Seconds one call waits: fixed + uniform jitter, drawn from `rng`.
+function Knobs:latency(rng)
+  local ms = self.latency_ms
+  if self.latency_jitter_ms > 0 then ms = ms + rng:float() * self.latency_jitter_ms end
+  return ms / 1000
+end
+
+--- "throttle", "5xx" or nil for one call, drawn from `rng` (one draw per knob that is on,
+--- so turning one knob on does not shift the other's draws when it is off).
+function Knobs:fault(rng)
+  if self.throttle > 0 and rng:float() < self.throttle then return "throttle" end
+  if self.fail_5xx > 0 and rng:float() < self.fail_5xx then return "5xx" end
+  return nil
+end
+
+return M
