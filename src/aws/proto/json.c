@@ -25,7 +25,6 @@
 
 #include <lauxlib.h>
 #include <math.h>
-#include <stdint.h>
 #include <string.h>
 
 /* ---- protected decoding (for error documents, which must not raise) */
@@ -215,84 +214,7 @@ void fo_json_parse_error(lua_State *L, const fo_op *op, int resp)
     lua_settop(L, base + 1);
 }
 
-/* ---- event streams */
-
-static uint32_t be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static uint32_t crc32_ieee(const unsigned char *p, size_t n)
-{
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
-    }
-    return ~c;
-}
-
-static void es_fail(lua_State *L, const fo_op *op, size_t at, const char *what)
-{
-    luaL_error(L, "%s.%s: malformed event stream response: %s at byte %I", op->service, op->name,
-               what, (lua_Integer)at);
-}
-
-/* Reads the headers of one message into a new table (pushed). */
-static void es_headers(lua_State *L, const fo_op *op, const unsigned char *p, size_t n, size_t off)
-{
-    lua_newtable(L);
-    size_t i = 0;
-    while (i < n) {
-        size_t at = off + i;
-        size_t nlen = p[i++];
-        if (nlen == 0 || n - i < nlen + 1)
-            es_fail(L, op, at, "truncated header");
-        lua_pushlstring(L, (const char *)p + i, nlen);
-        i += nlen;
-        unsigned type = p[i++];
-        static const size_t fixed[] = {0, 0, 1, 2, 4, 8, 0, 0, 8, 16};
-        if (type > 9)
-            es_fail(L, op, at, "unknown header value type");
-        size_t vlen = type <= 9 ? fixed[type] : 0;
-        if (type == 6 || type == 7) {
-            if (n - i < 2)
-                es_fail(L, op, at, "truncated header");
-            vlen = (size_t)p[i] << 8 | p[i + 1];
-            i += 2;
-        }
-        if (n - i < vlen)
-            es_fail(L, op, at, "truncated header");
-        const unsigned char *v = p + i;
-        uint64_t u = 0;
-        for (size_t k = 0; k < vlen && type >= 2 && type <= 8 && type != 6 && type != 7; k++)
-            u = u << 8 | v[k];
-        switch (type) {
-        case 0:
-        case 1:
-            lua_pushboolean(L, type == 0);
-            break;
-        case 2:
-            lua_pushinteger(L, (int8_t)u);
-            break;
-        case 3:
-            lua_pushinteger(L, (int16_t)u);
-            break;
-        case 4:
-            lua_pushinteger(L, (int32_t)u);
-            break;
-        case 5:
-        case 8: /* milliseconds since the epoch */
-            lua_pushinteger(L, (lua_Integer)(int64_t)u);
-            break;
-        default: /* bytes, string, uuid */
-            lua_pushlstring(L, (const char *)v, vlen);
-        }
-        i += vlen;
-        lua_rawset(L, -3);
-    }
-}
+/* ---- event streams (the framing is eventstream.c's) */
 
 /* Pushes the member name of shape's event-stream member, or nothing (returns 0). */
 static int push_stream_member(lua_State *L, const fo_op *op, int shape)
@@ -322,7 +244,7 @@ static int push_stream_member(lua_State *L, const fo_op *op, int shape)
 
 /* One event of type `name` of the stream shape: pushes {name = {...}} or {}. */
 static void es_event(lua_State *L, const fo_op *op, int stream, int headers, const char *name,
-                     const unsigned char *payload, size_t plen, size_t poff)
+                     const char *payload, size_t plen, size_t poff)
 {
     lua_newtable(L);
     int event = lua_gettop(L);
@@ -336,34 +258,20 @@ static void es_event(lua_State *L, const fo_op *op, int stream, int headers, con
     lua_newtable(L);
     int inner = lua_gettop(L);
     int has_payload_member = 0;
+    fo_es_header_members(L, op, shape, headers, inner);
     if (lua_getfield(L, shape, "members") == LUA_TTABLE) {
         int members = lua_gettop(L);
         lua_pushnil(L);
         while (lua_next(L, members)) {
             int ref = lua_gettop(L);
-            if (lua_istable(L, ref) && fo_field_bool(L, ref, "eventheader")) {
-                lua_pushvalue(L, ref - 1);
-                if (lua_rawget(L, headers) != LUA_TNIL) {
-                    fo_shape_push(L, op->shapes, ref);
-                    if (fo_json_type_of(L, lua_gettop(L)) == FO_JT_TS && lua_isinteger(L, -2)) {
-                        lua_Number secs = (lua_Number)lua_tointeger(L, -2) / 1000;
-                        lua_pop(L, 2);
-                        lua_pushnumber(L, secs);
-                    } else {
-                        lua_pop(L, 1);
-                    }
-                    lua_pushvalue(L, ref - 1);
-                    lua_insert(L, -2);
-                    lua_rawset(L, inner);
-                }
-            } else if (lua_istable(L, ref) && fo_field_bool(L, ref, "eventpayload")) {
+            if (lua_istable(L, ref) && fo_field_bool(L, ref, "eventpayload")) {
                 has_payload_member = 1;
                 fo_shape_push(L, op->shapes, ref);
                 enum fo_json_type t = fo_json_type_of(L, lua_gettop(L));
                 lua_pushvalue(L, ref - 1);
                 if (t == FO_JT_BLOB || t == FO_JT_STRING)
-                    lua_pushlstring(L, (const char *)payload, plen);
-                else if (!fo_json_decode(L, op, (const char *)payload, plen, poff, ref + 1))
+                    lua_pushlstring(L, payload, plen);
+                else if (!fo_json_decode(L, op, payload, plen, poff, ref + 1))
                     lua_pushnil(L);
                 lua_rawset(L, inner);
             }
@@ -371,7 +279,7 @@ static void es_event(lua_State *L, const fo_op *op, int stream, int headers, con
             lua_pop(L, 1);
         }
     }
-    if (!has_payload_member && fo_json_decode(L, op, (const char *)payload, plen, poff, shape)) {
+    if (!has_payload_member && fo_json_decode(L, op, payload, plen, poff, shape)) {
         lua_pushnil(L);
         while (lua_next(L, -2)) {
             lua_pushvalue(L, -2);
@@ -388,7 +296,7 @@ static void es_event(lua_State *L, const fo_op *op, int stream, int headers, con
 static void parse_event_stream(lua_State *L, const fo_op *op, int body, int shape, int member)
 {
     size_t len;
-    const unsigned char *s = (const unsigned char *)lua_tolstring(L, body, &len);
+    const char *s = lua_tolstring(L, body, &len);
     lua_getfield(L, shape, "members");
     lua_pushvalue(L, member);
     lua_gettable(L, -2);
@@ -400,54 +308,24 @@ static void parse_event_stream(lua_State *L, const fo_op *op, int body, int shap
     int events = lua_gettop(L);
     lua_Integer count = 0;
     size_t pos = 0;
-    while (pos < len) {
-        if (len - pos < 16)
-            es_fail(L, op, pos, "truncated message");
-        const unsigned char *m = s + pos;
-        size_t total = be32(m), hlen = be32(m + 4);
-        if (total < 16 || total > len - pos)
-            es_fail(L, op, pos, "bad message length");
-        if (hlen > total - 16)
-            es_fail(L, op, pos, "bad headers length");
-        if (crc32_ieee(m, 8) != be32(m + 8))
-            es_fail(L, op, pos, "prelude checksum mismatch");
-        if (crc32_ieee(m, total - 4) != be32(m + total - 4))
-            es_fail(L, op, pos, "message checksum mismatch");
-        es_headers(L, op, m + 12, hlen, pos + 12);
+    fo_es_message m;
+    while (fo_es_next(L, op, s, len, &pos, &m)) {
         int headers = lua_gettop(L);
-        const char *mtype = fo_field_str(L, headers, ":message-type");
-        const char *etype = fo_field_str(L, headers, ":event-type");
-        const unsigned char *payload = m + 12 + hlen;
-        size_t plen = total - 16 - hlen, poff = pos + 12 + hlen;
-        if (mtype && strcmp(mtype, "event") == 0 && etype) {
-            if (pos == 0) {
-                if (strcmp(etype, "initial-response") != 0)
-                    es_fail(L, op, pos, "the first event is not the initial-response");
-                if (!fo_json_decode(L, op, (const char *)payload, plen, poff, shape))
-                    lua_newtable(L);
-                lua_replace(L, result);
-            } else {
-                es_event(L, op, stream, headers, etype, payload, plen, poff);
-                lua_rawseti(L, events, ++count);
-            }
-        } else if (mtype && strcmp(mtype, "exception") == 0) {
-            const char *type = fo_field_str(L, headers, ":exception-type");
-            lua_pushlstring(L, (const char *)payload, plen > 512 ? 512 : plen);
-            luaL_error(L, "%s.%s: event stream exception %s: %s", op->service, op->name,
-                       type ? type : "?", lua_tostring(L, -1));
-        } else if (mtype && strcmp(mtype, "error") == 0) {
-            const char *code = fo_field_str(L, headers, ":error-code");
-            const char *msg = fo_field_str(L, headers, ":error-message");
-            luaL_error(L, "%s.%s: event stream error %s: %s", op->service, op->name,
-                       code ? code : "?", msg ? msg : "");
-        } else if (pos == 0) {
-            es_fail(L, op, pos, "the first event is not the initial-response");
+        const char *etype = fo_es_event_type(L, op, headers, &m);
+        if (m.at == 0) {
+            if (!etype || strcmp(etype, "initial-response") != 0)
+                fo_es_malformed(L, op, m.at, "the first event is not the initial-response");
+            if (!fo_json_decode(L, op, m.payload, m.payload_len, m.payload_at, shape))
+                lua_newtable(L);
+            lua_replace(L, result);
+        } else if (etype) {
+            es_event(L, op, stream, headers, etype, m.payload, m.payload_len, m.payload_at);
+            lua_rawseti(L, events, ++count);
         }
         lua_settop(L, events);
-        pos += total;
     }
     if (lua_isnil(L, result))
-        es_fail(L, op, 0, "no initial-response event");
+        fo_es_malformed(L, op, 0, "no initial-response event");
     lua_pushvalue(L, member);
     lua_pushvalue(L, events);
     lua_settable(L, result);

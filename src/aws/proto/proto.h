@@ -115,4 +115,38 @@ void fo_customize_params(lua_State *L, const fo_op *op, int params);
  * "svc.Op: Member.Path: expected string, got number" (no position prefix). */
 void fo_validate(lua_State *L, const fo_op *op, int params);
 
+/* ---- AWS event streams (application/vnd.amazon.eventstream): the binary framing the
+ * protocols share (eventstream.c). A stream is a run of messages, each
+ *   total length (u32) | headers length (u32) | CRC-32 of the 8 bytes before |
+ *   headers | payload | CRC-32 of all the bytes before,
+ * big-endian, CRC-32 of IEEE 802.3; a header is name length (u8) | name | type (u8) |
+ * value. Only the framing lives here: what a payload means is the protocol's. */
+typedef struct fo_es_message {
+    size_t at;           /* byte offset of the message in the stream */
+    const char *payload; /* into the stream string (alive while that string is) */
+    size_t payload_len;
+    size_t payload_at; /* byte offset of the payload in the stream */
+} fo_es_message;
+
+/* Decodes the message at *pos of the stream s[0..n): checks both lengths and both
+ * checksums, pushes its headers as a table {name = value} (booleans; integers for byte,
+ * short, integer, long and timestamp, which is in milliseconds since the epoch; strings for
+ * string, bytes and uuid), fills *m and moves *pos past the message. Returns 0 and pushes
+ * nothing when *pos == n (the end). A malformed message raises the error of
+ * fo_es_malformed. */
+int fo_es_next(lua_State *L, const fo_op *op, const char *s, size_t n, size_t *pos,
+               fo_es_message *m);
+/* Raises "svc.Op: malformed event stream response: <what> at byte <at>". */
+void fo_es_malformed(lua_State *L, const fo_op *op, size_t at, const char *what);
+/* What the message with the headers table at `headers` is: its :event-type when it is an
+ * event (:message-type "event"); NULL for any other message, which readers skip. An
+ * exception message raises "svc.Op: event stream exception <:exception-type>: <payload,
+ * at most 512 bytes>", an error message "svc.Op: event stream error <:error-code>:
+ * <:error-message>". The string lives as long as the headers table. */
+const char *fo_es_event_type(lua_State *L, const fo_op *op, int headers, const fo_es_message *m);
+/* out[member] = headers[member] for the members of the event structure `shape` marked
+ * eventheader that the headers table has; timestamps become seconds (ms / 1000), as botocore
+ * does. Absolute indices; no stack change. */
+void fo_es_header_members(lua_State *L, const fo_op *op, int shape, int headers, int out);
+
 #endif

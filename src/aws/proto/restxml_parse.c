@@ -1,9 +1,17 @@
 /* Protocol rest-xml, the response side (botocore's RestXMLParser): members bound to the
  * status code and to headers (a single header, or a prefix map of them), then either the
  * payload member (a raw string/blob body, or an XML document for a structure) or the body
- * document's root element read as the output structure. Errors: <ErrorResponse><Error>
+ * document's root element read as the output structure. A payload member that is an event
+ * stream (S3's SelectObjectContent) reads the body as one (application/vnd.amazon.eventstream,
+ * framing in eventstream.c; botocore's EventStreamXMLParser): the member is the list of the
+ * events, each {EventName = {...}}, whose members come from the message's headers
+ * (eventheader) and its payload: the eventpayload member (raw bytes for a blob or string, else
+ * the XML document read as that member), or without one the XML document read as the event
+ * structure. An event the model does not know is {} (as in json.c), messages other than
+ * events are skipped, an exception or error message raises. Errors: <ErrorResponse><Error>
  * (Route 53, CloudFront) or a bare <Error> (S3), request id from the body or the
  * x-amz-request-id / x-amzn-requestid header. */
+#include "fo/xml.h"
 #include "xmlshape.h"
 
 #include <lauxlib.h>
@@ -173,6 +181,95 @@ static int blank(const char *s, size_t n)
     return 1;
 }
 
+/* ---- event streams */
+
+/* Pushes the root element of an event's XML payload; an empty payload (only whitespace) is an
+ * element without name and content, as botocore's ETree.Element(''). */
+static void push_event_document(lua_State *L, const fo_op *op, const fo_es_message *m)
+{
+    if (blank(m->payload, m->payload_len)) {
+        lua_createtable(L, 0, 1);
+        lua_pushliteral(L, "");
+        lua_setfield(L, -2, "name");
+        return;
+    }
+    fo_xml_error err;
+    if (fo_xml_parse(L, m->payload, m->payload_len, FO_XML_MAX_DEPTH, &err) != 0) {
+        lua_pushfstring(L, "XML event payload (%s at line %d)", err.message, (int)err.line);
+        fo_es_malformed(L, op, m->payload_at, lua_tostring(L, -1));
+    }
+}
+
+/* One event of type `name` of the stream shape at `stream`: pushes {name = {...}}, or {} when
+ * the stream has no such event. */
+static void push_event(lua_State *L, const fo_op *op, int stream, int headers, const char *name,
+                       const fo_es_message *m)
+{
+    lua_newtable(L);
+    int event = lua_gettop(L);
+    if (lua_getfield(L, stream, "members") != LUA_TTABLE ||
+        lua_getfield(L, -1, name) != LUA_TTABLE) {
+        lua_settop(L, event);
+        return;
+    }
+    fo_shape_push(L, op->shapes, lua_gettop(L));
+    int shape = lua_gettop(L);
+    lua_newtable(L);
+    int inner = lua_gettop(L);
+    fo_es_header_members(L, op, shape, headers, inner);
+    int has_payload_member = 0;
+    if (lua_getfield(L, shape, "members") == LUA_TTABLE) {
+        int members = lua_gettop(L);
+        lua_pushnil(L);
+        while (!has_payload_member && lua_next(L, members)) {
+            int ref = lua_gettop(L);
+            if (lua_type(L, ref - 1) == LUA_TSTRING && lua_istable(L, ref) &&
+                fo_field_bool(L, ref, "eventpayload")) {
+                has_payload_member = 1;
+                fo_shape_push(L, op->shapes, ref);
+                int pshape = lua_gettop(L);
+                const char *type = fo_field_str(L, pshape, "type");
+                if (type && (strcmp(type, "blob") == 0 || strcmp(type, "string") == 0)) {
+                    lua_pushlstring(L, m->payload, m->payload_len);
+                } else {
+                    push_event_document(L, op, m);
+                    fo_xml_value(L, op, ref, pshape, lua_gettop(L));
+                }
+                lua_setfield(L, inner, lua_tostring(L, ref - 1));
+            }
+            lua_settop(L, ref - 1);
+        }
+    }
+    if (!has_payload_member) {
+        push_event_document(L, op, m);
+        fo_xml_structure(L, op, shape, lua_gettop(L));
+        merge_into(L, inner);
+    }
+    lua_settop(L, inner);
+    lua_setfield(L, event, name);
+    lua_settop(L, event);
+}
+
+/* Pushes the list of the events of the stream body[0..len) for the stream shape at `stream`. */
+static void parse_event_stream(lua_State *L, const fo_op *op, const char *body, size_t len,
+                               int stream)
+{
+    lua_newtable(L);
+    int events = lua_gettop(L);
+    lua_Integer count = 0;
+    size_t pos = 0;
+    fo_es_message m;
+    while (fo_es_next(L, op, body, len, &pos, &m)) {
+        int headers = lua_gettop(L);
+        const char *etype = fo_es_event_type(L, op, headers, &m);
+        if (etype) {
+            push_event(L, op, stream, headers, etype, &m);
+            lua_rawseti(L, events, ++count);
+        }
+        lua_settop(L, events);
+    }
+}
+
 void fo_restxml_parse(lua_State *L, const fo_op *op, int resp)
 {
     lua_newtable(L);
@@ -198,7 +295,8 @@ void fo_restxml_parse(lua_State *L, const fo_op *op, int resp)
         int pshape = lua_gettop(L);
         const char *type = fo_field_str(L, pshape, "type");
         if (fo_trait_bool(L, pref, pshape, "eventstream")) {
-            luaL_error(L, "%s.%s: event stream responses are not supported", op->service, op->name);
+            parse_event_stream(L, op, body ? body : "", len, pshape);
+            lua_setfield(L, out, payload);
         } else if (type && (strcmp(type, "string") == 0 || strcmp(type, "blob") == 0)) {
             if (len > 0) { /* the raw body */
                 lua_pushlstring(L, body, len);
