@@ -25,6 +25,7 @@ static const luaL_Reg native_modules[] = {
     {"fo.process", luaopen_fo_process},
     {"fo.xml", luaopen_fo_xml},
     {"fo.awsproto", luaopen_fo_awsproto},
+    {"fo.fs", luaopen_fo_fs},
     {NULL, NULL},
 };
 

@@ -33,5 +33,6 @@ int luaopen_fo_sigv4(lua_State *L);
 int luaopen_fo_process(lua_State *L);
 int luaopen_fo_xml(lua_State *L);
 int luaopen_fo_awsproto(lua_State *L);
+int luaopen_fo_fs(lua_State *L);
 
 #endif

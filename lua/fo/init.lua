@@ -21,6 +21,8 @@ local lazy = {
   xml = "fo.xml",
   log = "fo.log",
   aws = "fo.aws",
+  fs = "fo.fs",
+  sim = "fo.sim",
 }
 
 return setmetatable(fo, {

@@ -1,0 +1,166 @@
+/* fo.fs: the file operations whose safety matters to fo's state files — an atomic write
+ * (temp file in the same directory, fsync, rename, fsync of the directory) — plus
+ * mkdir -p and an existence test. Every failure raises an error naming the path. */
+#include "fo/runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lauxlib.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Optional mode argument at `arg` (an integer such as tonumber("600", 8)), else `def`. */
+static mode_t check_mode(lua_State *L, int arg, mode_t def)
+{
+    lua_Integer m = luaL_optinteger(L, arg, (lua_Integer)def);
+    luaL_argcheck(L, m >= 0 && m <= 07777, arg, "mode must be between 0 and 07777 (octal)");
+    return (mode_t)m;
+}
+
+/* The directory part of `path` into `out` ("." when there is none). */
+static void dir_of(const char *path, char *out, size_t size)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(out, size, ".");
+    else if (slash == path)
+        snprintf(out, size, "/");
+    else
+        snprintf(out, size, "%.*s", (int)(slash - path), path);
+}
+
+static int write_all(int fd, const char *data, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, data, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        data += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Makes the rename durable: the directory entry is flushed too. */
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int r = fsync(fd);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return r;
+}
+
+/* fo.fs.write_atomic(path, data [, mode]) → true. Readers see the old file or the new
+ * one, never a part; after a crash, one of the two. mode defaults to 0600. */
+static int fs_write_atomic(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t n;
+    const char *data = luaL_checklstring(L, 2, &n);
+    mode_t mode = check_mode(L, 3, 0600);
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    luaL_argcheck(L, *base != '\0', 1, "path names a directory, not a file");
+    char dir[PATH_MAX], tmp[PATH_MAX];
+    dir_of(path, dir, sizeof dir);
+    int len = snprintf(tmp, sizeof tmp, "%s/.%s.tmp.XXXXXX", dir, base);
+    if (len < 0 || (size_t)len >= sizeof tmp)
+        return luaL_error(L, "fo.fs.write_atomic: path too long: '%s'", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return luaL_error(L,
+                          "fo.fs.write_atomic: cannot create a temporary file in '%s' for "
+                          "'%s': %s",
+                          dir, path, strerror(errno));
+    const char *step = NULL;
+    if (fchmod(fd, mode) != 0)
+        step = "set the mode of";
+    else if (write_all(fd, data, n) != 0)
+        step = "write";
+    else if (fsync(fd) != 0)
+        step = "flush (fsync)";
+    int saved = errno;
+    if (close(fd) != 0 && !step) {
+        step = "close";
+        saved = errno;
+    }
+    if (!step && rename(tmp, path) != 0) {
+        step = "rename the temporary file onto";
+        saved = errno;
+    }
+    if (step) {
+        unlink(tmp);
+        return luaL_error(L, "fo.fs.write_atomic: cannot %s '%s': %s", step, path, strerror(saved));
+    }
+    if (fsync_dir(dir) != 0)
+        return luaL_error(L,
+                          "fo.fs.write_atomic: wrote '%s' but cannot flush its directory "
+                          "'%s': %s",
+                          path, dir, strerror(errno));
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* fo.fs.mkdir_p(path [, mode]) → true: creates the directory and missing parents
+ * (mode default 0700, for the new ones only); an existing directory is fine. */
+static int fs_mkdir_p(lua_State *L)
+{
+    size_t n;
+    const char *path = luaL_checklstring(L, 1, &n);
+    mode_t mode = check_mode(L, 2, 0700);
+    char buf[PATH_MAX];
+    if (n == 0 || n >= sizeof buf)
+        return luaL_argerror(L, 1, n == 0 ? "empty path" : "path too long");
+    memcpy(buf, path, n + 1);
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        struct stat st;
+        if (mkdir(buf, mode) != 0) {
+            int saved = errno;
+            if (saved != EEXIST || stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+                return luaL_error(L, "fo.fs.mkdir_p: cannot create '%s' (making '%s'): %s", buf,
+                                  path,
+                                  saved == EEXIST ? "a file of that name exists" : strerror(saved));
+        }
+        *p = c;
+        if (c == '\0')
+            break;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* fo.fs.exists(path) → true when something (file, directory, ...) is there. */
+static int fs_exists(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    lua_pushboolean(L, stat(path, &st) == 0);
+    return 1;
+}
+
+static const luaL_Reg fs_functions[] = {
+    {"write_atomic", fs_write_atomic},
+    {"mkdir_p", fs_mkdir_p},
+    {"exists", fs_exists},
+    {NULL, NULL},
+};
+
+int luaopen_fo_fs(lua_State *L)
+{
+    luaL_newlib(L, fs_functions);
+    return 1;
+}

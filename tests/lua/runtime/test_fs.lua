@@ -1,0 +1,59 @@
+-- fo.fs: atomic writes (content, mode, no temp file left, errors naming the path),
+-- mkdir_p and exists.
+package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
+local lu = require "luaunit"
+local t = require "support.testlib"
+
+local function listing(dir)
+  local r = fo.process.run{ argv = { "ls", "-A", dir } }
+  return r.stdout
+end
+
+local function mode_of(path)
+  return fo.process.run{ argv = { "stat", "-c", "%a", path } }.stdout:gsub("%s+$", "")
+end
+
+TestFs = {}
+
+function TestFs.test_write_atomic_replaces_content_with_mode_0600_and_no_temp_file()
+  local dir = t.tmpdir()
+  local path = dir .. "/state.json"
+  lu.assertTrue(fo.fs.write_atomic(path, "one"))
+  lu.assertTrue(fo.fs.write_atomic(path, "two\0bytes"))
+  lu.assertEquals(t.read(path), "two\0bytes")
+  lu.assertEquals(mode_of(path), "600")
+  lu.assertEquals(listing(dir), "state.json\n")
+  fo.fs.write_atomic(dir .. "/pub", "x", tonumber("644", 8))
+  lu.assertEquals(mode_of(dir .. "/pub"), "644")
+  t.rmtree(dir)
+end
+
+function TestFs.test_write_atomic_errors_name_the_path()
+  local dir = t.tmpdir()
+  local ok, e = pcall(fo.fs.write_atomic, dir .. "/missing/state.json", "x")
+  lu.assertFalse(ok)
+  lu.assertStrContains(e, dir .. "/missing/state.json")
+  lu.assertStrContains(e, "No such file or directory")
+  fo.fs.mkdir_p(dir .. "/target.json")
+  ok, e = pcall(fo.fs.write_atomic, dir .. "/target.json", "x")
+  lu.assertFalse(ok)
+  lu.assertStrContains(e, "rename")
+  lu.assertEquals(listing(dir), "target.json\n") -- the temp file was removed
+  t.rmtree(dir)
+end
+
+function TestFs.test_mkdir_p_and_exists()
+  local dir = t.tmpdir()
+  lu.assertFalse(fo.fs.exists(dir .. "/a"))
+  lu.assertTrue(fo.fs.mkdir_p(dir .. "/a/b/c"))
+  lu.assertTrue(fo.fs.mkdir_p(dir .. "/a/b/c/")) -- again: fine
+  lu.assertTrue(fo.fs.exists(dir .. "/a/b/c"))
+  lu.assertEquals(mode_of(dir .. "/a/b"), "700")
+  t.write(dir .. "/file", "x")
+  local ok, e = pcall(fo.fs.mkdir_p, dir .. "/file/sub")
+  lu.assertFalse(ok)
+  lu.assertStrContains(e, "a file of that name exists")
+  t.rmtree(dir)
+end
+
+os.exit(lu.LuaUnit.run())
