@@ -1,1 +1,254 @@
-return {}
+-- The simulator on the wire: sim:handle(request) answers an HTTP request as AWS would
+-- (route by the SigV4 scope, verify the signature, knobs, parse, validate, handler,
+-- serialize), sim:transport() is an `http` hook for fo's clients that hands their
+-- requests to handle() without a socket, and sim:client(service) builds such a client.
+local models = require "fo.aws.models"
+local endpoints = require "fo.aws.endpoints"
+local SimError = require "fo.sim.error"
+local codes = require "fo.sim.codes"
+local auth = require "fo.sim.auth"
+local errdoc = require "fo.sim.errdoc"
+local regions = require "fo.sim.regions"
+local keys = require "fo.sim.keys"
+local core = require "fo.core"
+
+local W = {}
+
+-- SigV4 signing name (and endpoint prefix) → fo service, from the endpoint table.
+local BY_SIGNING, BY_PREFIX = {}, {}
+for svc, s in pairs(endpoints.SERVICES) do
+  BY_SIGNING[s.signing] = svc
+  BY_PREFIX[s.prefix or svc] = svc
+end
+local BY_TARGET = { DynamoDB_20120810 = "dynamodb", AmazonSSM = "ssm" }
+local ROUTE53_NS = "https://route53.amazonaws.com/doc/2013-04-01/"
+
+-- Request fields as the codec takes them: path, query (raw), lower-case headers. A
+-- request given with a url (the fo.http form) is split; Host comes from the url when
+-- the client left it to curl, as the signer signed it.
+local function normalize(req)
+  local headers = {}
+  for k, v in pairs(req.headers or {}) do headers[k:lower()] = v end
+  local path, query = req.path, req.query
+  if req.url then
+    local scheme, host, rest = req.url:match("^(https?)://([^/?#]+)(.*)$")
+    if not host then error("sim:handle: bad url " .. tostring(req.url), 0) end
+    path, query = rest:match("^([^?#]*)%??([^#]*)")
+    if headers.host == nil then -- curl's Host: the port only when not the scheme's default
+      headers.host = host:gsub(scheme == "https" and ":443$" or ":80$", "")
+    end
+  end
+  if path == nil or path == "" then path = "/" end
+  return { method = req.method or "GET", path = path, query = query or "", headers = headers,
+    body = req.body or "" }
+end
+
+-- The fo service a request is for: from the signature's scope, else (unsigned requests)
+-- from the host name or X-Amz-Target. Returns service, parsed authorization or nil.
+local function route(req)
+  local a = auth.scope(req)
+  if a then return BY_SIGNING[a.service], a, a.service end
+  local target = req.headers["x-amz-target"]
+  if target then
+    local svc = BY_TARGET[target:match("^([^.]+)")]
+    if svc then return svc end
+  end
+  local prefix = (req.headers.host or ""):match("^([%w-]+)%.")
+  return prefix and BY_PREFIX[prefix], nil
+end
+
+local function namespace(service, model)
+  if service == "route53" then return ROUTE53_NS end
+  return model and model.metadata.xmlNamespace
+end
+
+-- The error answer: the codec's when it knows the operation, else errdoc's envelope.
+local function error_response(service, model, op_name, err, request_id)
+  local proto = require "fo.awsproto"
+  local protocol = codes.PROTOCOL[service] or "query"
+  if op_name and proto.serialize_error then
+    local ok, resp = pcall(proto.serialize_error, model, op_name, err, { request_id = request_id })
+    if ok then return resp end
+  end
+  local resp = errdoc.render(protocol, err, request_id, namespace(service, model))
+  if service == "dynamodb" then resp.headers["Content-Type"] = "application/x-amz-json-1.0" end
+  return resp
+end
+
+local function as_sim_error(e, service)
+  if SimError.is(e) then return e end
+  if type(e) == "table" and e.code then
+    return SimError.new(e.code, e.message, e.status or 400, e.fields)
+  end
+  return SimError.new(codes.for_service(codes.SERVER, service)[1].code,
+    "simulator error: " .. tostring(e), 500)
+end
+
+-- One call on the wire. Returns the response and {service=, operation=, region=,
+-- status=, code=} for the server's log line.
+local function answer(self, req)
+  local service, scope, signing = route(req)
+  local info = { service = service or (signing or "?"), operation = "-", region = "-" }
+  if not service then
+    local e = SimError.new("UnrecognizedService", ("The fo simulator does not serve '%s'")
+      :format(tostring(signing or req.headers.host)), 400)
+    info.status, info.code = e.status, e.code
+    return errdoc.render("query", e, self.request_ids:uuid()), info
+  end
+  local model = models.load(service)
+  local request_id = self:_request_id(service)
+  local region = scope and require("fo.sim").call_region(service, scope.region) or "-"
+  info.region = region
+
+  -- Parse first so that the recorder and error documents can name the operation; an
+  -- authentication failure still wins over a parse failure, as at AWS.
+  local proto = require "fo.awsproto"
+  local op_name, params, parse_err
+  if proto.parse_request then
+    local ok, a, b = pcall(proto.parse_request, model, req)
+    if ok then op_name, params = a, b else parse_err = a end
+  else
+    parse_err = SimError.new("NotImplemented", "this fo-run has no server-side codec "
+      .. "(fo.awsproto.parse_request)", 501)
+  end
+  info.operation = op_name or "-"
+  local c = { service = service, region = region, operation = op_name, params = params,
+    request_id = request_id }
+
+  local ok, out = pcall(function()
+    c.caller = auth.verify(req, service, self.keys, os.time())
+    if not regions.known(region) then
+      local e = codes.for_service(codes.UNKNOWN_KEY, service)
+      SimError.raise(e.code, ("%s (the fo simulator serves %s, not %s)"):format(e.message,
+        table.concat(regions.names(), ", "), region), e.status)
+    end
+    if not regions.GLOBAL_SERVICES[service] and self.knobs:in_outage(region) then
+      local e = codes.for_service(codes.SERVER, service)[2]
+      SimError.raise(e.code, e.message .. " (simulated outage of " .. region .. ")", e.status)
+    end
+    local fault = self.knobs:fault(self.faults)
+    if fault == "throttle" then
+      local e = codes.for_service(codes.THROTTLE, service)
+      SimError.raise(e.code, e.message, e.status)
+    elseif fault == "5xx" then
+      local pick = codes.for_service(codes.SERVER, service)
+      local e = pick[(self.faults:next() >> 1) % 2 + 1]
+      SimError.raise(e.code, e.message, e.status)
+    end
+    if parse_err then error(as_sim_error(parse_err, service), 0) end
+    local vok, verr = pcall(proto.validate, model, op_name, params)
+    if not vok then error(require("fo.sim").validation_error(service, op_name, verr), 0) end
+    return self:_run_handler(c)
+  end)
+
+  local resp
+  if ok then
+    local sok, r = pcall(proto.serialize_response, model, op_name, out,
+      { request_id = request_id })
+    if sok then
+      resp = r
+    else
+      ok, out = false, SimError.new(codes.for_service(codes.SERVER, service)[1].code,
+        ("simulator bug: %s.%s answer cannot be serialized: %s"):format(service, op_name,
+          tostring(r)), 500)
+      require("fo.log").error("sim %s", out.message)
+    end
+  end
+  if not ok then
+    out = as_sim_error(out, service)
+    resp = error_response(service, model, op_name, out, request_id)
+    info.code = out.code
+  end
+  info.status = resp.status
+  if op_name then self:_finish(c, resp.status, info.code) end
+  return resp, info
+end
+
+--- Answers one HTTP request as AWS would. req: {method=, url=, headers=, body=} (the
+--- fo.http.request form) or {method=, path=, query=, headers=, body=} (fo.httpd's).
+--- Returns {status=, headers=, body=} and a summary {service=, operation=, region=,
+--- status=, code=}.
+function W:handle(req)
+  self.clock:run_due()
+  return answer(self, normalize(req))
+end
+
+-- The region a signed request is for, if it is in outage (global services never are).
+local function outage_region(self, req)
+  local a = auth.scope(req)
+  if not a then return nil end
+  local service = BY_SIGNING[a.service]
+  if not service or regions.GLOBAL_SERVICES[service] then return nil end
+  return self.knobs:in_outage(a.region) and a.region or nil
+end
+
+local function connect_error(url, message)
+  require "fo.http" -- registers the error metatable
+  return setmetatable({ kind = "connect", message = message, url = url, curl_code = 7 },
+    debug.getregistry()["fo.http.Error"])
+end
+
+--- An `http` hook for aws.call and the service clients (the same call and result as
+--- fo.http.request): each request waits the latency knob on the event loop, fails like a
+--- refused connection when its region is in outage, and is otherwise answered by
+--- sim:handle. Response header names are lower-case, as fo.http gives them.
+function W:transport()
+  if self._transport then return self._transport end
+  local function request(r)
+    local delay = self.knobs:latency(self.faults)
+    if delay > 0 then core.sleep(delay) end
+    local req = normalize(r)
+    local region = outage_region(self, req)
+    if region then
+      local host = r.url:match("^https?://([^/?#:]+)") or "?"
+      error(connect_error(r.url, ("Failed to connect to %s port 443: Connection refused "
+        .. "(simulated outage of %s)"):format(host, region)), 0)
+    end
+    local resp = self:handle(req)
+    local headers = {}
+    for k, v in pairs(resp.headers or {}) do headers[k:lower()] = tostring(v) end
+    return { status = resp.status, headers = headers, body = resp.body or "" }
+  end
+  self._transport = setmetatable({ request = request },
+    { __call = function(_, r) return request(r) end })
+  return self._transport
+end
+
+--- An environment lookup that gives the sim's credentials and nothing else (no profile,
+--- no config files, no endpoint overrides, no instance metadata): one per key, kept, so
+--- the credentials cache of the AWS core (keyed by this function) is reused.
+function W:env_for(key)
+  self._envs = self._envs or {}
+  local f = self._envs[key.access_key]
+  if f then return f end
+  local t = { AWS_ACCESS_KEY_ID = key.access_key, AWS_SECRET_ACCESS_KEY = key.secret_key,
+    AWS_EC2_METADATA_DISABLED = "true", HOME = "/nonexistent",
+    AWS_CONFIG_FILE = "/nonexistent/config", AWS_SHARED_CREDENTIALS_FILE = "/nonexistent/credentials" }
+  f = function(name) return t[name] end
+  self._envs[key.access_key] = f
+  return f
+end
+
+--- A client of `service` (aws.<service>) whose requests go to this sim in-process. It
+--- keeps AWS's real endpoint URL (the sim routes by the signature). opts: region (default
+--- us-east-1), access_key/secret_key (default the sim's key), endpoint (e.g. a served
+--- sim's URL: then real HTTP is used), max_attempts, timeout, sleep, random.
+function W:client(service, opts)
+  opts = opts or {}
+  local key = keys.DEFAULT
+  if opts.access_key then
+    key = { access_key = opts.access_key, secret_key = opts.secret_key or "" }
+  end
+  local ctor = require("fo.aws")[service]
+  if type(ctor) ~= "function" and type(ctor) ~= "table" then
+    error(("fo.sim: no AWS client for service '%s'"):format(tostring(service)), 2)
+  end
+  return ctor{
+    region = opts.region or "us-east-1", env = self:env_for(key),
+    http = not opts.endpoint and self:transport() or nil, endpoint = opts.endpoint,
+    max_attempts = opts.max_attempts, timeout = opts.timeout, sleep = opts.sleep,
+    random = opts.random,
+  }
+end
+
+return W
