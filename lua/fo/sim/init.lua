@@ -186,7 +186,7 @@ end
 
 -- Records a finished call and saves the state after a mutating one.
 function Sim:_finish(c, status, code)
-  local mutating = Recorder.is_mutating(c.operation)
+  local mutating = c.operation ~= "-" and Recorder.is_mutating(c.operation)
   self.recorder:add{ service = c.service, operation = c.operation, region = c.region,
     mutating = mutating, status = status, code = code, t = self.clock:now(),
     request_id = c.request_id }

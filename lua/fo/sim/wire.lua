@@ -160,7 +160,8 @@ local function answer(self, req)
     info.code = out.code
   end
   info.status = resp.status
-  if op_name then self:_finish(c, resp.status, info.code) end
+  c.operation = op_name or "-" -- unparsed calls are recorded too (as reads)
+  self:_finish(c, resp.status, info.code)
   return resp, info
 end
 

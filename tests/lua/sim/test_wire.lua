@@ -1,0 +1,258 @@
+-- The simulator on the wire, driven by fo's own clients through sim:transport(): the
+-- bytes they would send to AWS, verified (SigV4) and answered in each protocol's format;
+-- authentication failures with AWS's per-protocol codes; the latency, throttle, 5xx and
+-- outage knobs as the client's retry policy sees them; the recorder.
+package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
+local lu = require "luaunit"
+local simlib = require "fo.sim"
+local sigv4 = require "fo.sigv4"
+
+local HAVE_CODEC = require("fo.awsproto").parse_request ~= nil
+local AL2 = "/aws/service/ami-amazon-linux-latest/amzn2-ami-hvm-x86_64-gp2"
+
+local function no_sleep() end
+
+-- Calls fn; returns the fo.aws.Error it raises (fails the test when it does not).
+local function aws_error(fn, ...)
+  local ok, e = pcall(fn, ...)
+  lu.assertFalse(ok, "expected an AWS error")
+  lu.assertTrue(aws.Error.is(e), tostring(e))
+  return e
+end
+
+TestWire = {}
+
+function TestWire.test_sts_get_caller_identity_through_the_client()
+  lu.skipIf(not HAVE_CODEC, "server-side codec not built yet")
+  local sim = simlib.new{}
+  local out, meta = sim:client("sts", { region = "eu-south-1" }):GetCallerIdentity{}
+  lu.assertEquals(out, { Account = "123456789012", Arn = "arn:aws:iam::123456789012:user/fo-sim",
+    UserId = "AIDAFOSIMULATOR000001" })
+  lu.assertStrMatches(meta.request_id or "", "%x+%-%x+%-%x+%-%x+%-%x+")
+  lu.assertEquals(sim:count{ service = "sts", operation = "GetCallerIdentity", status = 200 }, 1)
+end
+
+function TestWire.test_caller_identity_follows_the_access_key()
+  lu.skipIf(not HAVE_CODEC, "server-side codec not built yet")
+  local sim = simlib.new{ keys = { { access_key = "AKIAOTHERACCOUNT0001", secret_key = "s3cr3t/key",
+    account = "210987654321", user = "ops" } } }
+  local out = sim:client("sts", { region = "us-east-1", access_key = "AKIAOTHERACCOUNT0001",
+    secret_key = "s3cr3t/key" }):GetCallerIdentity{}
+  lu.assertEquals(out.Account, "210987654321")
+  lu.assertEquals(out.Arn, "arn:aws:iam::210987654321:user/ops")
+end
+
+function TestWire.test_ssm_al2_parameter_per_region()
+  lu.skipIf(not HAVE_CODEC, "server-side codec not built yet")
+  local sim = simlib.new{}
+  local seen = {}
+  for _, region in ipairs{ "eu-south-1", "eu-central-1", "us-east-1" } do
+    local p = sim:client("ssm", { region = region }):GetParameter{ Name = AL2 }.Parameter
+    lu.assertStrMatches(p.Value, "ami%-" .. ("%x"):rep(17))
+    lu.assertNil(seen[p.Value], "AMI ids differ per region")
+    seen[p.Value] = true
+    lu.assertEquals(p.Name, AL2)
+    lu.assertEquals(p.Type, "String")
+    lu.assertEquals(p.DataType, "text")
+    lu.assertEquals(p.ARN, ("arn:aws:ssm:%s::parameter%s"):format(region, AL2))
+    lu.assertEquals(math.type(p.Version), "integer")
+    lu.assertEquals(type(p.LastModifiedDate), "number")
+    -- Stable: another sim gives the same id.
+    lu.assertEquals(simlib.new{}:client("ssm", { region = region }):GetParameter{ Name = AL2 }
+      .Parameter.Value, p.Value)
+  end
+  local e = aws_error(sim:client("ssm", { region = "eu-south-1" }).GetParameter,
+    sim:client("ssm", { region = "eu-south-1" }), { Name = "/no/such/parameter" })
+  lu.assertEquals(e.code, "ParameterNotFound")
+  lu.assertEquals(e.status, 400)
+end
+
+function TestWire.test_bad_signature_per_protocol()
+  local sim = simlib.new{}
+  local wrong = { access_key = simlib.DEFAULT_KEY.access_key, secret_key = "not-the-secret",
+    max_attempts = 1 }
+  local cases = {
+    { "sts", "GetCallerIdentity", {}, "SignatureDoesNotMatch", 403 },
+    { "ec2", "DescribeVpcs", {}, "SignatureDoesNotMatch", 403 },
+    { "route53", "ListHostedZones", {}, "SignatureDoesNotMatch", 403 },
+    { "dynamodb", "ListTables", {}, "InvalidSignatureException", 400 },
+  }
+  for _, c in ipairs(cases) do
+    local opts = { region = "eu-south-1" }
+    for k, v in pairs(wrong) do opts[k] = v end
+    local client = sim:client(c[1], opts)
+    local e = aws_error(client[c[2]], client, c[3])
+    lu.assertEquals(e.code, c[4], c[1])
+    lu.assertEquals(e.status, c[5], c[1])
+  end
+end
+
+function TestWire.test_unknown_access_key_per_protocol()
+  local sim = simlib.new{}
+  local cases = {
+    { "sts", "GetCallerIdentity", {}, "InvalidClientTokenId", 403 },
+    { "iam", "ListRoles", {}, "InvalidClientTokenId", 403 },
+    { "ec2", "DescribeVpcs", {}, "AuthFailure", 401 },
+    { "dynamodb", "ListTables", {}, "UnrecognizedClientException", 400 },
+    { "ssm", "GetParameter", { Name = AL2 }, "UnrecognizedClientException", 400 },
+    { "route53", "ListHostedZones", {}, "InvalidClientTokenId", 403 },
+  }
+  for _, c in ipairs(cases) do
+    local client = sim:client(c[1], { region = "eu-central-1", access_key = "AKIANOBODYKNOWSTHIS",
+      secret_key = "x", max_attempts = 1 })
+    local e = aws_error(client[c[2]], client, c[3])
+    lu.assertEquals(e.code, c[4], c[1])
+    lu.assertEquals(e.status, c[5], c[1])
+  end
+end
+
+-- A raw STS request, signed (or not) by hand.
+local function sts_request(opts)
+  local req = { method = "POST", url = "https://sts.eu-south-1.amazonaws.com/",
+    headers = { ["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8",
+                Host = "sts.eu-south-1.amazonaws.com" },
+    body = "Action=GetCallerIdentity&Version=2011-06-15" }
+  if opts.sign then
+    local s = sigv4.sign{ method = "POST", path = "/", query = "", headers = req.headers,
+      body = req.body, region = "eu-south-1", service = "sts",
+      access_key = simlib.DEFAULT_KEY.access_key, secret_key = simlib.DEFAULT_KEY.secret_key,
+      time = opts.time or os.time() }
+    for k, v in pairs(s.headers) do req.headers[k] = v end
+  end
+  return req
+end
+
+function TestWire.test_missing_authentication()
+  local sim = simlib.new{}
+  local resp = sim:handle(sts_request{})
+  lu.assertEquals(resp.status, 403)
+  lu.assertStrContains(resp.body, "<Code>MissingAuthenticationToken</Code>")
+  lu.assertStrContains(resp.body, 'xmlns="https://sts.amazonaws.com/doc/2011-06-15/"')
+end
+
+function TestWire.test_request_time_skew_over_15_minutes()
+  local sim = simlib.new{}
+  local resp = sim:handle(sts_request{ sign = true, time = os.time() - 16 * 60 })
+  lu.assertEquals(resp.status, 403)
+  lu.assertStrContains(resp.body, "<Code>SignatureDoesNotMatch</Code>")
+  lu.assertStrContains(resp.body, "Signature expired")
+  resp = sim:handle(sts_request{ sign = true, time = os.time() - 14 * 60 })
+  lu.assertNotEquals(resp.status, 403)
+end
+
+function TestWire.test_tampered_body_breaks_the_signature()
+  local sim = simlib.new{}
+  local req = sts_request{ sign = true }
+  req.body = req.body .. "&Extra=1"
+  local resp = sim:handle(req)
+  lu.assertEquals(resp.status, 403)
+  lu.assertStrContains(resp.body, "<Code>SignatureDoesNotMatch</Code>")
+end
+
+function TestWire.test_latency_is_spent_on_the_event_loop()
+  local sim = simlib.new{ latency_ms = 150, latency_jitter_ms = 50, seed = 1 }
+  local client = sim:client("ec2", { region = "eu-south-1", access_key = "AKIANOBODY", secret_key = "x",
+    max_attempts = 1 })
+  -- Two calls in parallel take about one latency, not two: the wait is on the loop.
+  local t0 = fo.now()
+  local tasks = {}
+  for i = 1, 2 do
+    tasks[i] = fo.spawn(function() return pcall(client.DescribeVpcs, client, {}) end)
+  end
+  for _, t in ipairs(tasks) do t:join() end
+  local elapsed = fo.now() - t0
+  lu.assertTrue(elapsed >= 0.15, tostring(elapsed))
+  lu.assertTrue(elapsed < 0.3, tostring(elapsed))
+end
+
+function TestWire.test_throttling_is_retried_then_surfaces_with_the_services_code()
+  local sim = simlib.new{ throttle = 1 }
+  local cases = { { "sts", "GetCallerIdentity", {}, "Throttling", 400 },
+                  { "ec2", "DescribeVpcs", {}, "RequestLimitExceeded", 503 },
+                  { "dynamodb", "ListTables", {}, "ThrottlingException", 400 },
+                  { "route53", "ListHostedZones", {}, "Throttling", 400 } }
+  for _, c in ipairs(cases) do
+    local client = sim:client(c[1], { region = "eu-south-1", sleep = no_sleep, max_attempts = 3 })
+    local e = aws_error(client[c[2]], client, c[3])
+    lu.assertEquals(e.code, c[4])
+    lu.assertEquals(e.status, c[5])
+    lu.assertEquals(e.attempts, 3)
+    lu.assertTrue(e.retryable)
+  end
+  lu.assertEquals(sim:count{ code = "Throttling" }, 6)
+end
+
+function TestWire.test_seeded_throttling_is_reproducible_and_retried_to_success()
+  lu.skipIf(not HAVE_CODEC, "server-side codec not built yet")
+  local function run()
+    local sim = simlib.new{ throttle = 0.5, seed = 42 }
+    local client = sim:client("sts", { region = "eu-south-1", sleep = no_sleep, max_attempts = 10 })
+    local attempts = {}
+    for i = 1, 5 do
+      local _, meta = client:GetCallerIdentity{}
+      attempts[i] = meta.attempts
+    end
+    return attempts, sim:count{ code = "Throttling" }
+  end
+  local a, throttled = run()
+  local b = run()
+  lu.assertEquals(a, b)
+  lu.assertTrue(throttled > 0)
+end
+
+function TestWire.test_transient_5xx()
+  local sim = simlib.new{ fail_5xx = 1, seed = 5 }
+  local client = sim:client("sts", { region = "eu-central-1", sleep = no_sleep, max_attempts = 4 })
+  local e = aws_error(client.GetCallerIdentity, client, {})
+  lu.assertEquals(e.attempts, 4)
+  lu.assertTrue(e.code == "InternalFailure" or e.code == "ServiceUnavailable", e.code)
+  lu.assertTrue(e.status == 500 or e.status == 503)
+  local codes = {}
+  for _, c in ipairs(sim:calls{ service = "sts" }) do codes[c.code] = true end
+  lu.assertTrue(codes.InternalFailure and codes.ServiceUnavailable, "both 500 and 503 drawn")
+  local ddb = sim:client("dynamodb", { region = "eu-central-1", sleep = no_sleep, max_attempts = 1 })
+  e = aws_error(ddb.ListTables, ddb, {})
+  lu.assertTrue(e.code == "InternalServerError" or e.code == "ServiceUnavailable", e.code)
+end
+
+function TestWire.test_region_outage_is_a_connection_failure()
+  local sim = simlib.new{ outage = { "eu-south-1" } }
+  local client = sim:client("sts", { region = "eu-south-1", sleep = no_sleep, max_attempts = 2 })
+  local e = aws_error(client.GetCallerIdentity, client, {})
+  lu.assertEquals(e.kind, "transport")
+  lu.assertEquals(e.code, "TransportConnect")
+  lu.assertEquals(e.attempts, 2)
+  lu.assertStrContains(e.message, "outage")
+  -- A raw transport call raises fo.http's structured error.
+  local ok, he = pcall(sim:transport().request, { method = "POST",
+    url = "https://ec2.eu-south-1.amazonaws.com/", headers = { Authorization =
+      "AWS4-HMAC-SHA256 Credential=AKIA/20240101/eu-south-1/ec2/aws4_request, SignedHeaders=host, Signature=00" },
+    body = "" })
+  lu.assertFalse(ok)
+  lu.assertEquals(he.kind, "connect")
+  lu.assertEquals(he.url, "https://ec2.eu-south-1.amazonaws.com/")
+  -- Other regions and the global services still answer; the outage ends.
+  local iam = sim:client("iam", { max_attempts = 1 })
+  local ie = select(2, pcall(iam.ListRoles, iam, {}))
+  lu.assertNotEquals(aws.Error.is(ie) and ie.kind, "transport")
+  sim:set_outage("eu-south-1", false)
+  local again = select(2, pcall(client.GetCallerIdentity, client, {}))
+  lu.assertNotEquals(aws.Error.is(again) and again.kind, "transport")
+end
+
+function TestWire.test_recorder_sees_wire_calls()
+  lu.skipIf(not HAVE_CODEC, "server-side codec not built yet")
+  local sim = simlib.new{}
+  sim:client("sts", { region = "eu-south-1" }):GetCallerIdentity{}
+  sim:client("ssm", { region = "eu-central-1" }):GetParameter{ Name = AL2 }
+  local calls = sim:calls()
+  lu.assertEquals(#calls, 2)
+  lu.assertEquals(calls[1].service, "sts")
+  lu.assertEquals(calls[1].region, "eu-south-1")
+  lu.assertFalse(calls[1].mutating)
+  lu.assertEquals(calls[2].operation, "GetParameter")
+  lu.assertEquals(calls[2].region, "eu-central-1")
+  lu.assertEquals(sim:counts().total, 2)
+end
+
+os.exit(lu.LuaUnit.run())
