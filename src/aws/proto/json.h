@@ -35,4 +35,13 @@ enum fo_json_type fo_json_type_of(lua_State *L, int shape);
 int fo_json_decode(lua_State *L, const fo_op *op, const char *data, size_t len, size_t base,
                    int shape);
 
+/* Pushes the JSON text of the value at `value` for the shape reference `ref` ("{}" when ref
+ * is 0), as requests are written (json_write.c): member locationNames, timestamps in epoch
+ * seconds unless the model says otherwise, blobs in base64, NaN/Infinity as strings. Wrong
+ * Lua types raise "svc.Op: Path: ..." (with output: "svc.Op (output): Path: ..."). */
+void fo_json_encode(lua_State *L, const fo_op *op, int ref, int value, int output);
+
+/* Appends s[0..n) as a JSON string (quoted, escaped); raises when s is not UTF-8. */
+void fo_json_write_string(lua_State *L, fo_buf *b, const char *s, size_t n);
+
 #endif

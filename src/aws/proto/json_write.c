@@ -21,6 +21,7 @@
 typedef struct jwriter {
     lua_State *L;
     const fo_op *op;
+    const char *what; /* "" for requests, " (output)" for the simulator's responses */
     fo_buf *b;
     int depth;
     struct {
@@ -48,8 +49,8 @@ static void fail(jwriter *w, const char *msg)
     luaL_pushresult(&lb);
     const char *path = lua_tostring(L, -1);
     if (*path)
-        luaL_error(L, "%s.%s: %s: %s", w->op->service, w->op->name, path, msg);
-    luaL_error(L, "%s.%s: %s", w->op->service, w->op->name, msg);
+        luaL_error(L, "%s.%s%s: %s: %s", w->op->service, w->op->name, w->what, path, msg);
+    luaL_error(L, "%s.%s%s: %s", w->op->service, w->op->name, w->what, msg);
 }
 
 static void fail_type(jwriter *w, const char *expected, int v)
@@ -73,11 +74,13 @@ static void add(jwriter *w, const char *s)
     fo_buf_adds(w->L, w->b, s);
 }
 
-static void write_string(jwriter *w, const char *s, size_t n)
+/* Appends s[0..n) as a JSON string; returns -1 (leaving b partly written) when s is not
+ * valid UTF-8. */
+static int put_string(lua_State *L, fo_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s, *run = p, *end = p + n;
-    fo_buf_addc(w->L, w->b, '"');
+    fo_buf_addc(L, b, '"');
     while (p < end) {
         unsigned char c = *p;
         if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
@@ -87,11 +90,11 @@ static void write_string(jwriter *w, const char *s, size_t n)
         if (c >= 0x80) {
             size_t len = fo_utf8_seq(p, (size_t)(end - p));
             if (len == 0)
-                fail(w, "string is not valid UTF-8");
+                return -1;
             p += len;
             continue;
         }
-        fo_buf_add(w->L, w->b, (const char *)run, (size_t)(p - run));
+        fo_buf_add(L, b, (const char *)run, (size_t)(p - run));
         char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
         size_t elen = 2;
         switch (c) {
@@ -122,12 +125,25 @@ static void write_string(jwriter *w, const char *s, size_t n)
             esc[5] = hex[c & 15];
             elen = 6;
         }
-        fo_buf_add(w->L, w->b, esc, elen);
+        fo_buf_add(L, b, esc, elen);
         p++;
         run = p;
     }
-    fo_buf_add(w->L, w->b, (const char *)run, (size_t)(p - run));
-    fo_buf_addc(w->L, w->b, '"');
+    fo_buf_add(L, b, (const char *)run, (size_t)(p - run));
+    fo_buf_addc(L, b, '"');
+    return 0;
+}
+
+static void write_string(jwriter *w, const char *s, size_t n)
+{
+    if (put_string(w->L, w->b, s, n) != 0)
+        fail(w, "string is not valid UTF-8");
+}
+
+void fo_json_write_string(lua_State *L, fo_buf *b, const char *s, size_t n)
+{
+    if (put_string(L, b, s, n) != 0)
+        luaL_error(L, "fo.awsproto: a JSON string is not valid UTF-8");
 }
 
 /* The shortest %g form that reads back as the same double. */
@@ -510,6 +526,27 @@ static int push_host_prefix(lua_State *L, const fo_op *op, int params)
     return 1;
 }
 
+void fo_json_encode(lua_State *L, const fo_op *op, int ref, int value, int output)
+{
+    value = lua_absindex(L, value);
+    jwriter *w = lua_newuserdatauv(L, sizeof *w, 0); /* the path is large: not on the C stack */
+    memset(w, 0, sizeof *w);
+    int top = lua_gettop(L);
+    w->L = L;
+    w->op = op;
+    w->what = output ? " (output)" : "";
+    w->b = fo_buf_new(L);
+    if (ref) {
+        fo_shape_push(L, op->shapes, ref);
+        write_value(w, ref, lua_gettop(L), value);
+    } else {
+        fo_buf_adds(L, w->b, "{}");
+    }
+    fo_buf_push(L, w->b);
+    lua_replace(L, top);
+    lua_settop(L, top);
+}
+
 void fo_json_serialize(lua_State *L, const fo_op *op, int params)
 {
     lua_getfield(L, op->model, "metadata");
@@ -520,19 +557,8 @@ void fo_json_serialize(lua_State *L, const fo_op *op, int params)
         luaL_error(L, "%s.%s: the model's metadata lacks targetPrefix or jsonVersion", op->service,
                    op->name);
 
-    jwriter *w = lua_newuserdatauv(L, sizeof *w, 0); /* the path is large: not on the C stack */
-    memset(w, 0, sizeof *w);
-    w->L = L;
-    w->op = op;
-    w->b = fo_buf_new(L);
+    fo_json_encode(L, op, op->input, params, 0);
     int body = lua_gettop(L);
-    if (op->input) {
-        fo_shape_push(L, op->shapes, op->input);
-        write_value(w, op->input, lua_gettop(L), params);
-        lua_pop(L, 1);
-    } else {
-        fo_buf_adds(L, w->b, "{}");
-    }
 
     lua_createtable(L, 0, 6);
     int out = lua_gettop(L);
@@ -554,11 +580,10 @@ void fo_json_serialize(lua_State *L, const fo_op *op, int params)
     lua_setfield(L, -2, "X-Amz-Target");
     lua_setfield(L, out, "headers");
 
-    fo_buf_push(L, w->b);
+    lua_pushvalue(L, body);
     lua_setfield(L, out, "body");
     if (push_host_prefix(L, op, params))
         lua_setfield(L, out, "host_prefix");
     lua_replace(L, meta);
     lua_settop(L, meta);
-    (void)body;
 }

@@ -1,7 +1,9 @@
 /* fo.awsproto: the Lua face of the protocol codecs. Looks up the operation in the model,
- * picks the protocol's codec and hands it the operation's shapes. */
+ * picks the protocol's codec and hands it the operation's shapes. The client side
+ * (validate, serialize, parse, parse_error) and the simulator's side (parse_request,
+ * serialize_response, serialize_error, validate_output; server.h). */
 #include "fo/runtime.h"
-#include "proto.h"
+#include "server.h"
 
 #include <lauxlib.h>
 #include <string.h>
@@ -22,11 +24,13 @@ static enum proto protocol_of(lua_State *L, const char *name)
                                   name ? name : "(none)");
 }
 
-/* Fills op from arguments (model, op_name) at 1 and 2; leaves the lookups on the stack. */
-static enum proto load_op(lua_State *L, fo_op *op)
+/* Fills op from the model at 1 (no operation yet: op->op = 0); leaves the lookups on the
+ * stack. */
+static enum proto load_model(lua_State *L, fo_op *op)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    op->name = luaL_checkstring(L, 2);
+    memset(op, 0, sizeof *op);
+    op->name = "?";
     op->model = 1;
     op->service = fo_field_str(L, 1, "name");
     if (!op->service)
@@ -38,6 +42,14 @@ static enum proto load_op(lua_State *L, fo_op *op)
         luaL_error(L, "fo.awsproto: the model has no metadata");
     op->protocol = fo_field_str(L, -1, "protocol");
     lua_pop(L, 1);
+    return protocol_of(L, op->protocol);
+}
+
+/* Fills op from arguments (model, op_name) at 1 and 2; leaves the lookups on the stack. */
+static enum proto load_op(lua_State *L, fo_op *op)
+{
+    enum proto protocol = load_model(L, op);
+    op->name = luaL_checkstring(L, 2);
     if (lua_getfield(L, 1, "operations") != LUA_TTABLE)
         luaL_error(L, "fo.awsproto: the model has no operations");
     if (lua_getfield(L, -1, op->name) != LUA_TTABLE)
@@ -45,7 +57,7 @@ static enum proto load_op(lua_State *L, fo_op *op)
     op->op = lua_gettop(L);
     op->input = lua_getfield(L, op->op, "input") == LUA_TTABLE ? lua_gettop(L) : 0;
     op->output = lua_getfield(L, op->op, "output") == LUA_TTABLE ? lua_gettop(L) : 0;
-    return protocol_of(L, op->protocol);
+    return protocol;
 }
 
 /* Arguments at 3 (params or resp) must be a table; nil params mean {}. */
@@ -142,12 +154,158 @@ static int l_parse_error(lua_State *L)
     return 1;
 }
 
+/* ---- the simulator's side */
+
+/* The body of parse_request, run protected: (model, req, ctx) → op_name, params. */
+static int parse_request_body(lua_State *L)
+{
+    fo_request_ctx *ctx = lua_touserdata(L, 3);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    fo_op op;
+    switch (load_model(L, &op)) {
+    case P_EC2:
+        fo_query_parse_request(L, &op, 2, 1, ctx);
+        break;
+    case P_QUERY:
+        fo_query_parse_request(L, &op, 2, 0, ctx);
+        break;
+    case P_JSON:
+        fo_json_parse_request(L, &op, 2, ctx);
+        break;
+    case P_RESTXML:
+        fo_restxml_parse_request(L, &op, 2, ctx);
+        break;
+    }
+    lua_pushstring(L, op.name);
+    lua_insert(L, -2);
+    return 2;
+}
+
+/* What follows "response: " in a shared decoder's message ("svc.Op: malformed JSON response:
+ * truncated string at byte 10" → "truncated string at byte 10"), else the message after
+ * its "svc.Op: ". */
+static const char *decoder_detail(const char *msg)
+{
+    const char *at = strstr(msg, "response: ");
+    if (at)
+        return at + strlen("response: ");
+    at = strstr(msg, ": ");
+    return at ? at + 2 : msg;
+}
+
+/* parse_request(model, req) → op_name, params; a request that cannot be read raises
+ * {code=, message=, status=}. */
+static int l_parse_request(lua_State *L)
+{
+    lua_settop(L, 2);
+    fo_request_ctx ctx = {0};
+    lua_pushcfunction(L, parse_request_body);
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_pushlightuserdata(L, &ctx);
+    if (lua_pcall(L, 3, 2, 0) == LUA_OK)
+        return 2;
+    if (ctx.code && lua_type(L, -1) == LUA_TSTRING) /* a shared decoder refused a value */
+        fo_request_error(L, ctx.status, ctx.code, "%s: %s",
+                         ctx.what ? ctx.what : "malformed request",
+                         decoder_detail(lua_tostring(L, -1)));
+    return lua_error(L);
+}
+
+/* opts.request_id, or a fixed id when none is given. */
+static const char *request_id(lua_State *L, int opts)
+{
+    const char *rid = lua_istable(L, opts) ? fo_field_str(L, opts, "request_id") : NULL;
+    return rid ? rid : "00000000-0000-0000-0000-000000000000";
+}
+
+/* serialize_response(model, op_name, output, {request_id=}) → {status=, headers=, body=} */
+static int l_serialize_response(lua_State *L)
+{
+    lua_settop(L, 4);
+    table_arg(L, 1);
+    fo_op op;
+    enum proto protocol = load_op(L, &op);
+    const char *rid = request_id(L, 4);
+    switch (protocol) {
+    case P_EC2:
+        fo_query_serialize_response(L, &op, 3, rid, 1);
+        break;
+    case P_QUERY:
+        fo_query_serialize_response(L, &op, 3, rid, 0);
+        break;
+    case P_JSON:
+        fo_json_serialize_response(L, &op, 3, rid);
+        break;
+    case P_RESTXML:
+        fo_restxml_serialize_response(L, &op, 3, rid);
+        break;
+    }
+    return 1;
+}
+
+/* serialize_error(model, op_name or nil, err, {request_id=}) → {status=, headers=, body=} */
+static int l_serialize_error(lua_State *L)
+{
+    lua_settop(L, 4);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    fo_op op;
+    enum proto protocol = lua_isnil(L, 2) ? load_model(L, &op) : load_op(L, &op);
+    const char *rid = request_id(L, 4);
+    switch (protocol) {
+    case P_EC2:
+        fo_query_serialize_error(L, &op, 3, rid, 1);
+        break;
+    case P_QUERY:
+        fo_query_serialize_error(L, &op, 3, rid, 0);
+        break;
+    case P_JSON:
+        fo_json_serialize_error(L, &op, 3, rid);
+        break;
+    case P_RESTXML:
+        fo_restxml_serialize_error(L, &op, 3, rid);
+        break;
+    }
+    return 1;
+}
+
+/* validate_output(model, op_name, output): the output's types, members, required members and
+ * enums; not the min/max ranges, which the models state for what AWS accepts (shapes are
+ * shared by inputs and outputs) rather than for what it answers. Raises
+ * "svc.Op (output): Path: problem". */
+static int l_validate_output(lua_State *L)
+{
+    lua_settop(L, 3);
+    table_arg(L, 1);
+    fo_op op;
+    load_op(L, &op);
+    int problems;
+    if (op.output) {
+        problems = fo_check_value(L, &op, op.output, 3,
+                                  FO_CHECK_UNKNOWN | FO_CHECK_REQUIRED | FO_CHECK_ENUM);
+    } else {
+        lua_pushnil(L);
+        problems = lua_next(L, 3) != 0;
+        if (problems) {
+            lua_pop(L, 2);
+            lua_pushliteral(L, "this operation has no output");
+        }
+    }
+    if (problems)
+        luaL_error(L, "%s.%s (output): %s", op.service, op.name, lua_tostring(L, -1));
+    return 0;
+}
+
 int luaopen_fo_awsproto(lua_State *L)
 {
     static const luaL_Reg fns[] = {{"validate", l_validate},
                                    {"serialize", l_serialize},
                                    {"parse", l_parse},
                                    {"parse_error", l_parse_error},
+                                   {"parse_request", l_parse_request},
+                                   {"serialize_response", l_serialize_response},
+                                   {"serialize_error", l_serialize_error},
+                                   {"validate_output", l_validate_output},
                                    {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;

@@ -55,9 +55,8 @@ static void push_json_header(lua_State *L, const fo_op *op, const char *text, si
     lua_settop(L, buf);
 }
 
-/* The value of one header for the member `ref`/`shape`. */
-static void push_header_value(lua_State *L, const fo_op *op, int ref, int shape, const char *text,
-                              size_t len)
+void fo_restxml_header_value(lua_State *L, const fo_op *op, int ref, int shape, const char *text,
+                             size_t len)
 {
     const char *type = fo_field_str(L, shape, "type");
     if (type && strcmp(type, "list") == 0) {
@@ -151,7 +150,7 @@ static void parse_located(lua_State *L, const fo_op *op, int shape, int resp, in
             if (push_header(L, headers, name ? name : member)) {
                 size_t len;
                 const char *text = lua_tolstring(L, -1, &len);
-                push_header_value(L, op, ref, mshape, text, len);
+                fo_restxml_header_value(L, op, ref, mshape, text, len);
                 lua_setfield(L, out, member);
             }
         }

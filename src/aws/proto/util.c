@@ -1,11 +1,12 @@
 /* Shared pieces of the protocol codecs: a GC-owned byte buffer, model lookups,
  * timestamps in AWS's three wire forms, base64 and URI percent-encoding. */
 #define _GNU_SOURCE /* timegm */
-#include "proto.h"
+#include "server.h"
 
 #include <lauxlib.h>
 #include <math.h>
 #include <openssl/evp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -518,4 +519,86 @@ void fo_uri_encode(lua_State *L, fo_buf *b, const char *s, size_t n, int keep_sl
             fo_buf_add(L, b, esc, 3);
         }
     }
+}
+
+int fo_uri_decode(lua_State *L, fo_buf *b, const char *s, size_t n, int plus_space)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '+' && plus_space) {
+            c = ' ';
+        } else if (c == '%') {
+            int v = 0;
+            for (size_t k = 1; k <= 2; k++) {
+                char h = i + k < n ? s[i + k] : '\0';
+                int d = h >= '0' && h <= '9'   ? h - '0'
+                        : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                        : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                               : -1;
+                if (d < 0)
+                    return -1;
+                v = v * 16 + d;
+            }
+            c = (char)v;
+            i += 2;
+        }
+        fo_buf_addc(L, b, c);
+    }
+    return 0;
+}
+
+/* ---- the server side's shared pieces (server.h) */
+
+int fo_request_error(lua_State *L, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, code);
+    lua_setfield(L, -2, "code");
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, "message");
+    lua_pushinteger(L, status);
+    lua_setfield(L, -2, "status");
+    return lua_error(L);
+}
+
+void fo_err_info_get(lua_State *L, int err, fo_err_info *e)
+{
+    e->status = (int)fo_field_num(L, err, "status", 400);
+    e->code = fo_field_str(L, err, "code");
+    if (!e->code || !*e->code)
+        luaL_error(L, "fo.awsproto.serialize_error: the error has no code");
+    e->message = fo_field_str(L, err, "message");
+    if (!e->message)
+        e->message = "";
+    e->type = fo_field_str(L, err, "type");
+    if (!e->type)
+        e->type = e->status >= 500 ? "Receiver" : "Sender";
+    e->fields = 0;
+    if (lua_getfield(L, err, "fields") == LUA_TTABLE)
+        e->fields = lua_gettop(L); /* stays on the stack for the caller */
+    else
+        lua_pop(L, 1);
+}
+
+void fo_response_new(lua_State *L, int status, const char *content_type, const char *rid)
+{
+    lua_createtable(L, 0, 3);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "body");
+    lua_pushinteger(L, status);
+    lua_setfield(L, -2, "status");
+    lua_createtable(L, 0, 2);
+    if (content_type) {
+        lua_pushstring(L, content_type);
+        lua_setfield(L, -2, "content-type");
+    }
+    if (rid) {
+        lua_pushstring(L, rid);
+        lua_setfield(L, -2, "x-amzn-requestid");
+    }
+    lua_setfield(L, -2, "headers");
 }

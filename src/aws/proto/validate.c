@@ -1,8 +1,12 @@
 /* Validation of request parameters against the operation's input shape, before anything
  * is serialized or sent: unknown members, wrong types, missing required members, enum
  * values and the model's min/max ranges. Every problem is reported (up to a limit) as
- * "svc.Op: Member.Path: what is wrong", paths in Lua terms (Tags[2].Key). */
-#include "proto.h"
+ * "svc.Op: Member.Path: what is wrong", paths in Lua terms (Tags[2].Key).
+ *
+ * The same checker serves the simulator (server.h: fo_check_value): the types alone for a
+ * request body that was read generically (JSON), and outputs (validate_output) without the
+ * ranges. */
+#include "server.h"
 
 #include <lauxlib.h>
 #include <math.h>
@@ -17,6 +21,7 @@
 struct check {
     lua_State *L;
     int shapes;
+    unsigned what; /* FO_CHECK_* beyond the types */
     fo_buf *out;
     int problems;
     char path[1024];
@@ -126,6 +131,8 @@ static size_t utf8_length(const char *s, size_t n)
 static void check_range(struct check *c, int shape, double value, const char *what)
 {
     lua_State *L = c->L;
+    if (!(c->what & FO_CHECK_RANGES))
+        return;
     double min = fo_field_num(L, shape, "min", NAN), max = fo_field_num(L, shape, "max", NAN);
     if (!isnan(min) && value < min)
         problem(c, "%s %.17g is below the minimum %.17g", what, value, min);
@@ -136,6 +143,8 @@ static void check_range(struct check *c, int shape, double value, const char *wh
 static void check_enum(struct check *c, int shape, int value)
 {
     lua_State *L = c->L;
+    if (!(c->what & FO_CHECK_ENUM))
+        return;
     if (lua_getfield(L, shape, "enum") != LUA_TTABLE) {
         lua_pop(L, 1);
         return;
@@ -211,7 +220,10 @@ static void check_members(struct check *c, int shape, int value, int depth)
             continue;
         }
         set++;
-        if (!lua_istable(L, members) || lua_getfield(L, members, lua_tostring(L, -1)) == LUA_TNIL) {
+        if (!(c->what & FO_CHECK_UNKNOWN)) {
+            /* the caller dropped or allows members the model does not have */
+        } else if (!lua_istable(L, members) ||
+                   lua_getfield(L, members, lua_tostring(L, -1)) == LUA_TNIL) {
             if (lua_istable(L, members))
                 lua_pop(L, 1);
             char names[400];
@@ -223,10 +235,10 @@ static void check_members(struct check *c, int shape, int value, int depth)
             lua_pop(L, 1);
         }
     }
-    if (is_union && set != 1)
+    if (is_union && set != 1 && (c->what & FO_CHECK_REQUIRED))
         problem(c, "exactly one member of this union must be set, got %d", set);
     /* Required members present; each present member checked against its shape. */
-    if (lua_getfield(L, shape, "required") == LUA_TTABLE) {
+    if (lua_getfield(L, shape, "required") == LUA_TTABLE && (c->what & FO_CHECK_REQUIRED)) {
         lua_Integer n = luaL_len(L, -1);
         for (lua_Integer i = 1; i <= n; i++) {
             lua_rawgeti(L, -1, i);
@@ -408,33 +420,43 @@ static void check_value(struct check *c, int shape, int value, int depth)
     }
 }
 
-void fo_validate(lua_State *L, const fo_op *op, int params)
+int fo_check_value(lua_State *L, const fo_op *op, int ref, int value, unsigned what)
 {
+    value = lua_absindex(L, value);
     int top = lua_gettop(L);
-    struct check c = {.L = L, .shapes = op->shapes};
+    struct check c = {.L = L, .shapes = op->shapes, .what = what};
     c.out = fo_buf_new(L);
-    if (!op->input) {
-        if (lua_type(L, params) == LUA_TTABLE) {
+    if (!ref) {
+        if (lua_type(L, value) == LUA_TTABLE) {
             lua_pushnil(L);
-            if (lua_next(L, params)) {
+            if (lua_next(L, value)) {
                 lua_pop(L, 2);
                 problem(&c, "this operation takes no parameters");
             }
         }
     } else {
-        fo_shape_push(L, op->shapes, op->input);
-        check_value(&c, lua_gettop(L), params, 0);
+        fo_shape_push(L, op->shapes, ref);
+        check_value(&c, lua_gettop(L), value, 0);
     }
     if (c.problems == 0) {
         lua_settop(L, top);
-        return;
+        return 0;
     }
-    lua_pushfstring(L, "%s.%s: ", op->service, op->name);
     fo_buf_push(L, c.out);
     if (c.problems > MAX_PROBLEMS)
         lua_pushfstring(L, "; and %d more problems", c.problems - MAX_PROBLEMS);
     else
         lua_pushliteral(L, "");
-    lua_concat(L, 3);
+    lua_concat(L, 2);
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+    return c.problems;
+}
+
+void fo_validate(lua_State *L, const fo_op *op, int params)
+{
+    if (fo_check_value(L, op, op->input, params, FO_CHECK_ALL) == 0)
+        return;
+    lua_pushfstring(L, "%s.%s: %s", op->service, op->name, lua_tostring(L, -1));
     lua_error(L);
 }

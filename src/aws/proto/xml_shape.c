@@ -330,9 +330,8 @@ static void parse_map(lua_State *L, const fo_op *op, int ref, int shape, int nod
     lua_settop(L, out);
 }
 
-/* The element name a member is read from (botocore's _member_key_name). */
-static const char *member_xml_name(lua_State *L, const fo_op *op, int ref, int mshape,
-                                   const char *member)
+const char *fo_xml_member_name(lua_State *L, const fo_op *op, int ref, int mshape,
+                               const char *member)
 {
     const char *type = fo_field_str(L, mshape, "type");
     if (type && strcmp(type, "list") == 0 && fo_trait_bool(L, ref, mshape, "flattened")) {
@@ -401,7 +400,7 @@ void fo_xml_structure(lua_State *L, const fo_op *op, int shape, int node)
             lua_settop(L, ref - 1);
             continue;
         }
-        const char *xml_name = member_xml_name(L, op, ref, mshape, member);
+        const char *xml_name = fo_xml_member_name(L, op, ref, mshape, member);
         const char *type = fo_field_str(L, mshape, "type");
         int flat = type && (strcmp(type, "list") == 0 || strcmp(type, "map") == 0) &&
                    fo_trait_bool(L, ref, mshape, "flattened");

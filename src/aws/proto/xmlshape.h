@@ -27,6 +27,18 @@ void fo_xml_structure(lua_State *L, const fo_op *op, int shape, int node);
 /* Pushes a scalar of shape `shape` read from text (headers, element text). */
 void fo_xml_scalar(lua_State *L, const fo_op *op, int ref, int shape, const char *text, size_t len);
 
+/* The element name of the structure member `member` (reference `ref`, shape `mshape`), as
+ * botocore's _member_key_name: a flattened list's items are named by the list member's
+ * locationName, anything else by the member's locationName or its name. */
+const char *fo_xml_member_name(lua_State *L, const fo_op *op, int ref, int mshape,
+                               const char *member);
+
+/* Pushes the value of a header (or of a request's URI label or query parameter) for the
+ * member `ref`/`shape` (restxml_parse.c): lists comma-separated ("a, b"; RFC 822 dates
+ * keep their comma), jsonvalue strings base64 JSON, scalars as fo_xml_scalar reads them. */
+void fo_restxml_header_value(lua_State *L, const fo_op *op, int ref, int shape, const char *text,
+                             size_t len);
+
 /* Element helpers on fo.xml trees. */
 const char *fo_xml_name(lua_State *L, int node);
 /* Pushes the first child element named `name`; returns 0 (nothing pushed) if none. */

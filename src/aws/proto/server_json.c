@@ -1,0 +1,206 @@
+/* Protocol json (1.0 and 1.1), the server side (DynamoDB, SSM): requests read back into
+ * params, responses and error documents as the JSON services write them.
+ *
+ * Requests: X-Amz-Target "<metadata.targetPrefix>.<Operation>" names the operation; the
+ * body is read with fo's JSON reader along the input shape (json_read.c: unknown members
+ * skipped, timestamps to seconds, blobs from base64) and its types then checked against the
+ * model (validate.c's checker, types only: a number where a string belongs, ...). An empty
+ * body is {}. Errors (the Coral framework's codes, as DynamoDB answers them):
+ *   UnknownOperationException 400  no X-Amz-Target, another service's prefix, or an
+ *                                  operation the model does not have
+ *   SerializationException 400     a body that is not JSON, or a value of the wrong type
+ *
+ * Responses: 200, Content-Type application/x-amz-json-<jsonVersion>, x-amzn-RequestId; the
+ * body is the output written as requests are (json_write.c), "{}" without output.
+ * Errors: {"__type": "<namespace>#<Code>", "message": ..., modelled fields}, with the
+ * header x-amzn-ErrorType: <Code>. The namespace is com.amazon.coral.service for the
+ * framework's own errors (UnknownOperationException, SerializationException, ...;
+ * com.amazon.coral.validate for ValidationException), else com.amazonaws.<endpointPrefix>.
+ * Clients take what follows the '#' (botocore, fo's parse_error). */
+#include "json.h"
+#include "server.h"
+#include "xmlshape.h"
+
+#include <lauxlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* The operation named by X-Amz-Target: fills op (lookups left on the stack). */
+static void find_operation(lua_State *L, fo_op *op, int req)
+{
+    lua_getfield(L, op->model, "metadata");
+    const char *prefix = lua_istable(L, -1) ? fo_field_str(L, -1, "targetPrefix") : NULL;
+    lua_pop(L, 1);
+    const char *target = fo_resp_header(L, req, "x-amz-target");
+    if (!target)
+        fo_request_error(L, 400, "UnknownOperationException",
+                         "The request has no X-Amz-Target header naming the operation");
+    const char *dot = strrchr(target, '.');
+    size_t plen = prefix ? strlen(prefix) : 0;
+    if (!dot || !prefix || (size_t)(dot - target) != plen || strncmp(target, prefix, plen) != 0)
+        fo_request_error(L, 400, "UnknownOperationException",
+                         "X-Amz-Target %s does not name an operation of %s", target, op->service);
+    lua_getfield(L, op->model, "operations");
+    if (lua_getfield(L, -1, dot + 1) != LUA_TTABLE)
+        fo_request_error(L, 400, "UnknownOperationException",
+                         "X-Amz-Target %s does not name an operation of %s", target, op->service);
+    op->name = dot + 1; /* anchored by the request */
+    op->op = lua_gettop(L);
+    op->input = lua_getfield(L, op->op, "input") == LUA_TTABLE ? lua_gettop(L) : 0;
+    op->output = lua_getfield(L, op->op, "output") == LUA_TTABLE ? lua_gettop(L) : 0;
+}
+
+void fo_json_parse_request(lua_State *L, fo_op *op, int req, fo_request_ctx *ctx)
+{
+    find_operation(L, op, req);
+    lua_getfield(L, req, "body");
+    size_t n = 0;
+    const char *body = lua_tolstring(L, -1, &n);
+    int shape = 0;
+    if (op->input) {
+        fo_shape_push(L, op->shapes, op->input);
+        shape = lua_gettop(L);
+    }
+    ctx->code = "SerializationException";
+    ctx->status = 400;
+    ctx->what = "malformed JSON body";
+    int got = body && fo_json_decode(L, op, body, n, 0, shape);
+    ctx->code = NULL;
+    if (!got)
+        lua_newtable(L);
+    int params = lua_gettop(L);
+    if (!lua_istable(L, params))
+        fo_request_error(L, 400, "SerializationException", "the body must be a JSON object, got %s",
+                         luaL_typename(L, params));
+    if (op->input && fo_check_value(L, op, op->input, params, 0) > 0)
+        fo_request_error(L, 400, "SerializationException", "%s", lua_tostring(L, -1));
+    lua_settop(L, params);
+}
+
+static const char *json_content_type(lua_State *L, const fo_op *op)
+{
+    lua_getfield(L, op->model, "metadata");
+    const char *version = lua_istable(L, -1) ? fo_field_str(L, -1, "jsonVersion") : NULL;
+    lua_pop(L, 1);
+    lua_pushfstring(L, "application/x-amz-json-%s", version ? version : "1.0");
+    return lua_tostring(L, -1); /* left on the stack */
+}
+
+void fo_json_serialize_response(lua_State *L, const fo_op *op, int output, const char *rid)
+{
+    int top = lua_gettop(L);
+    const char *ctype = json_content_type(L, op);
+    fo_json_encode(L, op, op->output, output, 1);
+    fo_response_new(L, 200, ctype, rid);
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+}
+
+/* The namespace of an error code's __type (see the header comment). */
+static void push_error_type(lua_State *L, const fo_op *op, const char *code)
+{
+    static const char *const coral[] = {"UnknownOperationException",
+                                        "SerializationException",
+                                        "InternalFailure",
+                                        "AccessDeniedException",
+                                        "IncompleteSignatureException",
+                                        "MissingAuthenticationTokenException",
+                                        "UnrecognizedClientException",
+                                        "InvalidSignatureException",
+                                        "ThrottlingException",
+                                        "RequestExpired",
+                                        "ServiceUnavailableException",
+                                        NULL};
+    if (strcmp(code, "ValidationException") == 0) {
+        lua_pushfstring(L, "com.amazon.coral.validate#%s", code);
+        return;
+    }
+    for (size_t i = 0; coral[i]; i++) {
+        if (strcmp(code, coral[i]) == 0) {
+            lua_pushfstring(L, "com.amazon.coral.service#%s", code);
+            return;
+        }
+    }
+    lua_getfield(L, op->model, "metadata");
+    const char *prefix = lua_istable(L, -1) ? fo_field_str(L, -1, "endpointPrefix") : NULL;
+    lua_pushfstring(L, "com.amazonaws.%s#%s", prefix ? prefix : op->service, code);
+    lua_remove(L, -2);
+}
+
+/* Pushes a shape reference {shape = name} to the model's error shape for code; 0 (nothing
+ * pushed) when there is none. */
+static int push_error_ref(lua_State *L, const fo_op *op, const char *code)
+{
+    if (!fo_error_shape(L, op, code))
+        return 0;
+    int shape = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, op->shapes)) {
+        if (lua_rawequal(L, -1, shape)) {
+            lua_pop(L, 1);
+            lua_createtable(L, 0, 1);
+            lua_insert(L, -2);
+            lua_setfield(L, -2, "shape");
+            lua_remove(L, shape);
+            return 1;
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return 0;
+}
+
+void fo_json_serialize_error(lua_State *L, const fo_op *op, int err, const char *rid)
+{
+    int top = lua_gettop(L);
+    fo_err_info e;
+    fo_err_info_get(L, err, &e);
+    const char *ctype = json_content_type(L, op);
+    fo_buf *b = fo_buf_new(L);
+    fo_buf_adds(L, b, "{\"__type\":");
+    push_error_type(L, op, e.code);
+    fo_json_write_string(L, b, lua_tostring(L, -1), lua_rawlen(L, -1));
+    fo_buf_adds(L, b, ",\"message\":");
+    fo_json_write_string(L, b, e.message, strlen(e.message));
+    /* the modelled fields, written along the error shape (the message is "message") */
+    lua_newtable(L);
+    int fields = lua_gettop(L);
+    int any = 0;
+    if (e.fields) {
+        lua_pushnil(L);
+        while (lua_next(L, e.fields)) {
+            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+            if (k && strcasecmp(k, "message") == 0) {
+                lua_pop(L, 1);
+                continue;
+            }
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, fields);
+            any = 1;
+        }
+    }
+    if (any) {
+        if (!op->op || !push_error_ref(L, op, e.code))
+            luaL_error(L,
+                       "fo.awsproto.serialize_error: error %s has fields but %s models no such "
+                       "error",
+                       e.code, op->service);
+        fo_json_encode(L, op, lua_gettop(L), fields, 1);
+        size_t n;
+        const char *doc = lua_tolstring(L, -1, &n); /* "{...}" */
+        if (n > 2) {
+            fo_buf_addc(L, b, ',');
+            fo_buf_add(L, b, doc + 1, n - 2);
+        }
+    }
+    fo_buf_addc(L, b, '}');
+    fo_buf_push(L, b);
+    fo_response_new(L, e.status, ctype, rid);
+    lua_getfield(L, -1, "headers");
+    lua_pushstring(L, e.code);
+    lua_setfield(L, -2, "x-amzn-errortype");
+    lua_pop(L, 1);
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+}

@@ -1,0 +1,715 @@
+/* Protocol rest-xml, the server side (Route 53): requests routed to their operation and read
+ * back into params, responses and error documents as Route 53 writes them.
+ *
+ * Requests: the operation is the one whose http.method is the request's and whose
+ * requestUri template matches the path ({Label} is one non-empty path segment, {Label+} one
+ * or more) and whose literal query part ("?tagging", "?a=b") the query string has; when
+ * several match, the one with the most literal characters wins ("/hostedzone/{Id}/rrset"
+ * over "/hostedzone/{Id}"). Members come from the URI labels (percent-decoded), the query
+ * string (named members; a querystring map takes the parameters no named member took),
+ * headers (a single header, or every header with a prefix for a "headers" map; the request
+ * headers are lower-case, so such a map's keys are too), and the body: the payload member
+ * (raw for a blob or string, else the XML document read as that member) or the XML document
+ * read as the input structure (xml_shape.c). Errors:
+ *   InvalidAction 404  no operation matches the method and path (Route 53 documents no
+ *                      code for this; InvalidAction is the common error for an action that
+ *                      does not exist, 404 because nothing lives at that URI)
+ *   InvalidInput 400   a body that is not XML, or a value that does not fit its shape
+ *                      (what Route 53 answers for XML that breaks its schema)
+ *
+ * Responses: status http.responseCode (or 200; a statusCode member overrides it); header
+ * members (timestamps in RFC 822 unless the model says otherwise; a "headers" map as
+ * prefix + key); the body is the payload member (raw, or its XML element) or the output's
+ * body members under the root element named by the output's locationName, else
+ * "<Operation>Response", with the service namespace: the output's xmlNamespace, else the
+ * model's, else the one its requests use (an input's xmlNamespace: Route 53's models
+ * declare it there only). An output without body members still gets its (empty) root
+ * element, as Route 53 answers <ChangeTagsForResourceResponse/>. Headers: Content-Type
+ * text/xml, x-amzn-RequestId (Route 53's request id header; fo's parse_error and botocore
+ * also read x-amz-request-id, S3's).
+ * Errors: <ErrorResponse xmlns=ns><Error><Type/><Code/><Message/>fields</Error>
+ * <RequestId/></ErrorResponse>. */
+#include "fo/xml.h"
+#include "server.h"
+#include "xmlshape.h"
+
+#include <lauxlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_LABELS 16
+#define XML_DECL "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+
+/* ---- routing */
+
+typedef struct label {
+    const char *name; /* into the template (not terminated) */
+    size_t name_len;
+    const char *value; /* into the path */
+    size_t value_len;
+} label;
+
+typedef struct match {
+    label labels[MAX_LABELS];
+    int count;
+} match;
+
+/* Does the template t[0..tn) match the path p[0..pn)? Fills m's labels. Backtracks for
+ * greedy labels only ({X} stops at the next '/'). */
+static int match_path(const char *t, size_t tn, const char *p, size_t pn, match *m)
+{
+    while (tn > 0 && *t != '{') {
+        if (pn == 0 || *t != *p)
+            return 0;
+        t++, tn--, p++, pn--;
+    }
+    if (tn == 0)
+        return pn == 0;
+    const char *close = memchr(t, '}', tn);
+    if (!close || m->count >= MAX_LABELS)
+        return 0;
+    size_t len = (size_t)(close - t - 1);
+    int greedy = len > 0 && t[len] == '+';
+    label *l = &m->labels[m->count];
+    l->name = t + 1;
+    l->name_len = greedy ? len - 1 : len;
+    const char *rest = close + 1;
+    size_t rest_n = tn - (size_t)(rest - t);
+    size_t max = 0;
+    while (max < pn && (greedy || p[max] != '/'))
+        max++;
+    for (size_t take = max; take >= 1; take--) {
+        l->value = p;
+        l->value_len = take;
+        m->count++;
+        if (match_path(rest, rest_n, p + take, pn - take, m))
+            return 1;
+        m->count--;
+        if (!greedy)
+            break; /* a segment label takes the whole segment */
+    }
+    return 0;
+}
+
+/* Is every literal query part of the template ("a&b=c") in the query string? */
+static int match_query(lua_State *L, const char *lit, int query)
+{
+    while (lit && *lit) {
+        const char *amp = strchr(lit, '&');
+        size_t n = amp ? (size_t)(amp - lit) : strlen(lit);
+        const char *eq = memchr(lit, '=', n);
+        size_t kn = eq ? (size_t)(eq - lit) : n;
+        lua_pushlstring(L, lit, kn);
+        int found = lua_rawget(L, query) == LUA_TTABLE;
+        if (found && eq) { /* the value must be one of the parameter's */
+            lua_rawgeti(L, -1, 1);
+            found = lua_type(L, -1) == LUA_TSTRING && lua_rawlen(L, -1) == n - kn - 1 &&
+                    memcmp(lua_tostring(L, -1), eq + 1, n - kn - 1) == 0;
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+        if (!found)
+            return 0;
+        lit = amp ? amp + 1 : NULL;
+    }
+    return 1;
+}
+
+/* The query string parsed into name → array of values (percent-decoded, '+' a space). */
+static void parse_query(lua_State *L, int req)
+{
+    lua_newtable(L);
+    int out = lua_gettop(L);
+    lua_getfield(L, req, "query");
+    size_t n = 0;
+    const char *s = lua_tolstring(L, -1, &n);
+    fo_buf *k = fo_buf_new(L), *v = fo_buf_new(L);
+    for (size_t i = 0; s && i < n;) {
+        const char *amp = memchr(s + i, '&', n - i);
+        size_t end = amp ? (size_t)(amp - s) : n;
+        const char *eq = memchr(s + i, '=', end - i);
+        size_t kend = eq ? (size_t)(eq - s) : end;
+        k->len = v->len = 0;
+        if (fo_uri_decode(L, k, s + i, kend - i, 1) != 0 ||
+            (eq && fo_uri_decode(L, v, eq + 1, end - kend - 1, 1) != 0))
+            fo_request_error(L, 400, "InvalidInput", "the query string has a bad %%-escape");
+        if (kend > i) {
+            fo_buf_push(L, k);
+            lua_pushvalue(L, -1);
+            if (lua_rawget(L, out) != LUA_TTABLE) {
+                lua_pop(L, 1);
+                lua_newtable(L);
+                lua_pushvalue(L, -2);
+                lua_pushvalue(L, -2);
+                lua_rawset(L, out);
+            }
+            fo_buf_push(L, v);
+            lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+            lua_pop(L, 2);
+        }
+        i = end + 1;
+    }
+    lua_settop(L, out);
+}
+
+/* Finds the operation for the request; fills op and *m. `query` is the parsed query. */
+static void route(lua_State *L, fo_op *op, int req, int query, match *m)
+{
+    const char *method = fo_field_str(L, req, "method");
+    size_t plen = 0;
+    lua_getfield(L, req, "path");
+    const char *path = lua_tolstring(L, -1, &plen);
+    lua_pop(L, 1); /* anchored by req */
+    if (!method || !path)
+        luaL_error(L, "fo.awsproto.parse_request: the request needs a method and a path");
+    lua_getfield(L, op->model, "operations");
+    int ops = lua_gettop(L);
+    const char **names;
+    size_t n = fo_keys(L, ops, 0, &names);
+    long best = -1;
+    const char *best_name = NULL;
+    for (size_t i = 0; i < n && n != (size_t)-1; i++) {
+        lua_getfield(L, ops, names[i]);
+        const char *m_method = NULL, *uri = NULL;
+        if (lua_istable(L, -1) && lua_getfield(L, -1, "http") == LUA_TTABLE) {
+            m_method = fo_field_str(L, -1, "method");
+            uri = fo_field_str(L, -1, "requestUri");
+        }
+        lua_settop(L, ops + 1);
+        if (!m_method || !uri || strcmp(m_method, method) != 0)
+            continue;
+        const char *q = strchr(uri, '?');
+        size_t tn = q ? (size_t)(q - uri) : strlen(uri);
+        match cand = {.count = 0};
+        if (!match_path(uri, tn, path, plen, &cand) || !match_query(L, q ? q + 1 : NULL, query))
+            continue;
+        long score = (long)strlen(uri);
+        for (int k = 0; k < cand.count; k++)
+            score -= (long)cand.labels[k].name_len + 2;
+        if (score > best) {
+            best = score;
+            best_name = names[i];
+            *m = cand;
+        }
+    }
+    if (!best_name)
+        fo_request_error(L, 404, "InvalidAction", "No operation of %s answers %s %s", op->service,
+                         method, path);
+    op->name = best_name; /* anchored by the operations table */
+    lua_getfield(L, ops, best_name);
+    op->op = lua_gettop(L);
+    op->input = lua_getfield(L, op->op, "input") == LUA_TTABLE ? lua_gettop(L) : 0;
+    op->output = lua_getfield(L, op->op, "output") == LUA_TTABLE ? lua_gettop(L) : 0;
+}
+
+/* ---- members */
+
+/* The header `name` of the request (any case), or NULL. */
+static const char *header(lua_State *L, int req, const char *name)
+{
+    return fo_resp_header(L, req, name);
+}
+
+/* out[member] for a header-map member: every header starting with prefix. */
+static void header_map(lua_State *L, const fo_op *op, int req, int shape, const char *prefix,
+                       int out, const char *member)
+{
+    int top = lua_gettop(L);
+    size_t plen = strlen(prefix);
+    lua_newtable(L);
+    int map = top + 1;
+    lua_getfield(L, shape, "value");
+    int vref = top + 2;
+    fo_shape_push(L, op->shapes, vref);
+    if (lua_getfield(L, req, "headers") == LUA_TTABLE) {
+        int headers = lua_gettop(L);
+        lua_pushnil(L);
+        while (lua_next(L, headers)) {
+            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+            if (k && lua_type(L, -1) == LUA_TSTRING && strlen(k) > plen &&
+                strncasecmp(k, prefix, plen) == 0) {
+                size_t len;
+                const char *text = lua_tolstring(L, -1, &len);
+                fo_restxml_header_value(L, op, vref, vref + 1, text, len);
+                lua_setfield(L, map, k + plen);
+            }
+            lua_pop(L, 1);
+        }
+    }
+    lua_settop(L, map);
+    if (lua_next(L, map) || (lua_pushnil(L), lua_next(L, map))) {
+        lua_settop(L, map);
+        lua_setfield(L, out, member);
+    }
+    lua_settop(L, top);
+}
+
+/* out[member] for a querystring member: a list takes every value, a scalar the first. */
+static void query_member(lua_State *L, const fo_op *op, int query, int ref, int shape,
+                         const char *key, int out, const char *member)
+{
+    int top = lua_gettop(L);
+    if (lua_getfield(L, query, key) != LUA_TTABLE) {
+        lua_settop(L, top);
+        return;
+    }
+    int values = top + 1;
+    const char *type = fo_field_str(L, shape, "type");
+    if (type && strcmp(type, "list") == 0) {
+        lua_newtable(L);
+        lua_getfield(L, shape, "member");
+        fo_shape_push(L, op->shapes, top + 3);
+        lua_Integer n = (lua_Integer)lua_rawlen(L, values);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, values, i);
+            size_t len;
+            const char *text = lua_tolstring(L, -1, &len);
+            fo_xml_scalar(L, op, top + 3, top + 4, text, len);
+            lua_rawseti(L, top + 2, i);
+            lua_pop(L, 1);
+        }
+        lua_pushvalue(L, top + 2);
+    } else {
+        lua_rawgeti(L, values, 1);
+        size_t len;
+        const char *text = lua_tolstring(L, -1, &len);
+        fo_restxml_header_value(L, op, ref, shape, text, len);
+    }
+    lua_setfield(L, out, member);
+    lua_settop(L, top);
+}
+
+/* out[member] for a querystring map: the parameters no named member took. */
+static void query_map(lua_State *L, const fo_op *op, int query, int shape, int named, int out,
+                      const char *member)
+{
+    int top = lua_gettop(L);
+    lua_newtable(L);
+    int map = top + 1;
+    lua_getfield(L, shape, "value");
+    fo_shape_push(L, op->shapes, top + 2);
+    int vshape = top + 3;
+    const char *vtype = fo_field_str(L, vshape, "type");
+    int lists = vtype && strcmp(vtype, "list") == 0;
+    int any = 0;
+    lua_pushnil(L);
+    while (lua_next(L, query)) {
+        lua_pushvalue(L, -2);
+        if (lua_rawget(L, named) != LUA_TNIL || lua_type(L, -3) != LUA_TSTRING) {
+            lua_pop(L, 2);
+            continue;
+        }
+        lua_pop(L, 1);
+        if (lists) {
+            lua_pushvalue(L, -2);
+            lua_pushvalue(L, -2);
+            lua_rawset(L, map);
+        } else {
+            lua_rawgeti(L, -1, 1);
+            lua_pushvalue(L, -3);
+            lua_insert(L, -2);
+            lua_rawset(L, map);
+        }
+        any = 1;
+        lua_pop(L, 1);
+    }
+    if (any) {
+        lua_pushvalue(L, map);
+        lua_setfield(L, out, member);
+    }
+    lua_settop(L, top);
+}
+
+/* The located members of the input: labels, query string, headers. */
+static void read_located(lua_State *L, const fo_op *op, int req, int query, const match *m,
+                         int shape, int out)
+{
+    int top = lua_gettop(L);
+    if (lua_getfield(L, shape, "members") != LUA_TTABLE) {
+        lua_settop(L, top);
+        return;
+    }
+    int members = top + 1;
+    lua_newtable(L);
+    int named = top + 2; /* query keys of named members */
+    for (int pass = 0; pass < 2; pass++) {
+        lua_pushnil(L);
+        while (lua_next(L, members)) {
+            int ref = lua_gettop(L);
+            if (lua_type(L, ref - 1) != LUA_TSTRING || !lua_istable(L, ref)) {
+                lua_pop(L, 1);
+                continue;
+            }
+            const char *member = lua_tostring(L, ref - 1);
+            fo_shape_push(L, op->shapes, ref);
+            int mshape = ref + 1;
+            const char *loc = fo_trait_str(L, ref, mshape, "location");
+            const char *name = fo_trait_str(L, ref, mshape, "locationName");
+            const char *key = name ? name : member;
+            const char *type = fo_field_str(L, mshape, "type");
+            int is_map = type && strcmp(type, "map") == 0;
+            if (!loc) {
+                /* body */
+            } else if (strcmp(loc, "querystring") == 0) {
+                if (pass == 0 && !is_map) {
+                    query_member(L, op, query, ref, mshape, key, out, member);
+                    lua_pushboolean(L, 1);
+                    lua_setfield(L, named, key);
+                } else if (pass == 1 && is_map) {
+                    query_map(L, op, query, mshape, named, out, member);
+                }
+            } else if (pass == 1) {
+                /* the rest in the first pass */
+            } else if (strcmp(loc, "uri") == 0) {
+                for (int i = 0; i < m->count; i++) {
+                    if (m->labels[i].name_len != strlen(key) ||
+                        memcmp(m->labels[i].name, key, m->labels[i].name_len) != 0)
+                        continue;
+                    fo_buf *b = fo_buf_new(L);
+                    if (fo_uri_decode(L, b, m->labels[i].value, m->labels[i].value_len, 0) != 0)
+                        fo_request_error(L, 400, "InvalidInput", "the path has a bad %%-escape");
+                    fo_restxml_header_value(L, op, ref, mshape, b->data, b->len);
+                    lua_setfield(L, out, member);
+                }
+            } else if (strcmp(loc, "header") == 0) {
+                const char *text = header(L, req, key);
+                if (text) {
+                    fo_restxml_header_value(L, op, ref, mshape, text, strlen(text));
+                    lua_setfield(L, out, member);
+                }
+            } else if (strcmp(loc, "headers") == 0) {
+                header_map(L, op, req, mshape, name ? name : "", out, member);
+            }
+            lua_settop(L, ref);
+            lua_pop(L, 1);
+        }
+    }
+    lua_settop(L, top);
+}
+
+static int blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+            return 0;
+    return 1;
+}
+
+/* Pushes the root element of the body; a body that is not XML raises InvalidInput. */
+static void body_document(lua_State *L, const char *body, size_t len)
+{
+    if (fo_xml_body_try(L, body, len) != 0) {
+        fo_xml_error err;
+        fo_xml_parse(L, body, len, FO_XML_MAX_DEPTH, &err);
+        fo_request_error(L, 400, "InvalidInput", "Invalid XML: %s at line %d", err.message,
+                         (int)err.line);
+    }
+}
+
+void fo_restxml_parse_request(lua_State *L, fo_op *op, int req, fo_request_ctx *ctx)
+{
+    parse_query(L, req);
+    int query = lua_gettop(L);
+    match m = {.count = 0};
+    route(L, op, req, query, &m);
+    lua_newtable(L);
+    int out = lua_gettop(L);
+    if (!op->input)
+        return;
+    fo_shape_push(L, op->shapes, op->input);
+    int shape = lua_gettop(L);
+    lua_getfield(L, req, "body");
+    size_t len = 0;
+    const char *body = lua_tolstring(L, -1, &len);
+    ctx->code = "InvalidInput";
+    ctx->status = 400;
+    ctx->what = "invalid request";
+    const char *payload = fo_field_str(L, shape, "payload");
+    if (payload) {
+        if (lua_getfield(L, shape, "members") != LUA_TTABLE ||
+            lua_getfield(L, -1, payload) != LUA_TTABLE)
+            luaL_error(L, "%s.%s: the model's payload member '%s' is missing", op->service,
+                       op->name, payload);
+        int pref = lua_gettop(L);
+        fo_shape_push(L, op->shapes, pref);
+        int pshape = pref + 1;
+        const char *type = fo_field_str(L, pshape, "type");
+        if (type && (strcmp(type, "string") == 0 || strcmp(type, "blob") == 0)) {
+            if (body && len > 0) {
+                lua_pushlstring(L, body, len);
+                lua_setfield(L, out, payload);
+            }
+        } else if (body && !blank(body, len)) {
+            body_document(L, body, len);
+            fo_xml_value(L, op, pref, pshape, lua_gettop(L));
+            lua_setfield(L, out, payload);
+        }
+    } else if (body && !blank(body, len)) {
+        body_document(L, body, len);
+        fo_xml_structure(L, op, shape, lua_gettop(L));
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, out);
+        }
+    }
+    read_located(L, op, req, query, &m, shape, out);
+    ctx->code = NULL;
+    lua_settop(L, out);
+}
+
+/* ---- responses */
+
+/* Pushes the service namespace (see the header comment), or nothing (returns 0). */
+static int push_namespace(lua_State *L, const fo_op *op, int ref, int shape)
+{
+    const char *prefix, *uri = fo_xml_namespace(L, ref, shape, &prefix);
+    if (!uri) {
+        lua_getfield(L, op->model, "metadata");
+        uri = lua_istable(L, -1) ? fo_field_str(L, -1, "xmlNamespace") : NULL;
+        lua_pop(L, 1);
+    }
+    if (!uri) { /* the first input that declares one, in name order */
+        lua_getfield(L, op->model, "operations");
+        int ops = lua_gettop(L);
+        const char **names;
+        size_t n = fo_keys(L, ops, 0, &names);
+        for (size_t i = 0; i < n && n != (size_t)-1 && !uri; i++) {
+            if (lua_getfield(L, ops, names[i]) == LUA_TTABLE &&
+                lua_getfield(L, -1, "input") == LUA_TTABLE)
+                uri = fo_xml_namespace(L, lua_gettop(L), 0, &prefix);
+            lua_settop(L, ops + 1);
+        }
+        lua_settop(L, ops - 1);
+    }
+    if (!uri)
+        return 0;
+    lua_pushstring(L, uri);
+    return 1;
+}
+
+static void open_root(lua_State *L, const fo_op *op, fo_buf *b, const char *name, int ref,
+                      int shape)
+{
+    fo_buf_adds(L, b, XML_DECL "<");
+    fo_buf_adds(L, b, name);
+    if (push_namespace(L, op, ref, shape)) {
+        fo_buf_adds(L, b, " xmlns=\"");
+        fo_xml_escape(L, b, lua_tostring(L, -1), lua_rawlen(L, -1));
+        fo_buf_addc(L, b, '"');
+        lua_pop(L, 1);
+    }
+}
+
+/* The text of a header member's value (lists comma-joined). */
+static void header_text(fo_xw *w, fo_buf *out, int ref, int shape, int value)
+{
+    lua_State *L = w->L;
+    const char *type = fo_field_str(L, shape, "type");
+    if (type && strcmp(type, "list") == 0) {
+        if (!lua_istable(L, value))
+            fo_xw_fail(w, "expected a list, got %s", luaL_typename(L, value));
+        lua_getfield(L, shape, "member");
+        int iref = lua_gettop(L);
+        fo_shape_push(L, w->op->shapes, iref);
+        lua_Integer n = (lua_Integer)lua_rawlen(L, value);
+        for (lua_Integer i = 1; i <= n; i++) {
+            if (i > 1)
+                fo_buf_addc(L, out, ',');
+            lua_rawgeti(L, value, i);
+            fo_xw_scalar_text(w, out, iref, iref + 1, lua_gettop(L), FO_TS_RFC822);
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 2);
+    } else if (fo_trait_bool(L, ref, shape, "jsonvalue")) {
+        lua_getglobal(L, "require");
+        lua_pushliteral(L, "cjson");
+        lua_call(L, 1, 1);
+        lua_getfield(L, -1, "encode");
+        lua_pushvalue(L, value);
+        lua_call(L, 1, 1);
+        size_t n;
+        const char *json = lua_tolstring(L, -1, &n);
+        fo_b64_encode(L, out, (const unsigned char *)json, n);
+        lua_pop(L, 2);
+    } else {
+        fo_xw_scalar_text(w, out, ref, shape, value, FO_TS_RFC822);
+    }
+}
+
+/* Pushes prefix .. name in lower case (response header names are lower-case). */
+static void push_lower(lua_State *L, const char *prefix, const char *name)
+{
+    lua_pushfstring(L, "%s%s", prefix, name);
+    size_t n;
+    const char *s = lua_tolstring(L, -1, &n);
+    fo_buf *b = fo_buf_new(L);
+    for (size_t i = 0; i < n; i++)
+        fo_buf_addc(L, b, s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] - 'A' + 'a') : s[i]);
+    fo_buf_push(L, b);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+}
+
+/* Header and status members of the output: sets headers[...] and *status. */
+static void write_located(fo_xw *w, int shape, int output, int headers, int *status)
+{
+    lua_State *L = w->L;
+    int top = lua_gettop(L);
+    if (lua_getfield(L, shape, "members") != LUA_TTABLE) {
+        lua_settop(L, top);
+        return;
+    }
+    int members = top + 1;
+    lua_pushnil(L);
+    while (lua_next(L, members)) {
+        int ref = lua_gettop(L);
+        if (lua_type(L, ref - 1) != LUA_TSTRING || !lua_istable(L, ref)) {
+            lua_pop(L, 1);
+            continue;
+        }
+        const char *member = lua_tostring(L, ref - 1);
+        fo_shape_push(L, w->op->shapes, ref);
+        int mshape = ref + 1;
+        const char *loc = fo_trait_str(L, ref, mshape, "location");
+        const char *name = fo_trait_str(L, ref, mshape, "locationName");
+        lua_getfield(L, output, member);
+        int v = ref + 2;
+        if (loc && !lua_isnil(L, v)) {
+            size_t mark = w->path->len;
+            fo_buf_adds(L, w->path, member);
+            if (strcmp(loc, "statusCode") == 0) {
+                if (!lua_isinteger(L, v))
+                    fo_xw_fail(w, "expected an integer (HTTP status), got %s", luaL_typename(L, v));
+                *status = (int)lua_tointeger(L, v);
+            } else if (strcmp(loc, "header") == 0) {
+                push_lower(L, name ? name : member, "");
+                fo_buf *text = fo_buf_new(L);
+                header_text(w, text, ref, mshape, v);
+                fo_buf_push(L, text);
+                lua_remove(L, -2);
+                lua_settable(L, headers);
+            } else if (strcmp(loc, "headers") == 0) {
+                lua_getfield(L, mshape, "value");
+                int vref = lua_gettop(L);
+                fo_shape_push(L, w->op->shapes, vref);
+                lua_pushnil(L);
+                while (lua_next(L, v)) {
+                    if (lua_type(L, -2) != LUA_TSTRING)
+                        fo_xw_fail(w, "expected a map with string keys");
+                    push_lower(L, name ? name : "", lua_tostring(L, -2));
+                    fo_buf *text = fo_buf_new(L);
+                    header_text(w, text, vref, vref + 1, lua_gettop(L) - 2);
+                    fo_buf_push(L, text);
+                    lua_remove(L, -2);
+                    lua_settable(L, headers);
+                    lua_pop(L, 1);
+                }
+            }
+            w->path->len = mark;
+        }
+        lua_settop(L, ref - 1);
+    }
+    lua_settop(L, top);
+}
+
+void fo_restxml_serialize_response(lua_State *L, const fo_op *op, int output, const char *rid)
+{
+    int top = lua_gettop(L);
+    fo_xw w;
+    fo_xw_init(&w, L, op, 0);
+    int status = 200;
+    if (lua_getfield(L, op->op, "http") == LUA_TTABLE)
+        status = (int)fo_field_num(L, lua_gettop(L), "responseCode", 200);
+    lua_pop(L, 1);
+    lua_newtable(L);
+    int headers = lua_gettop(L);
+    int has_body = 0;
+    if (op->output) {
+        if (!lua_istable(L, output))
+            luaL_error(L, "%s.%s (output): expected a table, got %s", op->service, op->name,
+                       luaL_typename(L, output));
+        fo_shape_push(L, op->shapes, op->output);
+        int shape = lua_gettop(L);
+        write_located(&w, shape, output, headers, &status);
+        const char *payload = fo_field_str(L, shape, "payload");
+        if (payload) {
+            lua_getfield(L, shape, "members");
+            lua_getfield(L, -1, payload);
+            int pref = lua_gettop(L);
+            fo_shape_push(L, op->shapes, pref);
+            int pshape = pref + 1;
+            lua_getfield(L, output, payload);
+            int v = pref + 2;
+            const char *type = fo_field_str(L, pshape, "type");
+            if (lua_isnil(L, v)) {
+                /* no body */
+            } else if (type && (strcmp(type, "string") == 0 || strcmp(type, "blob") == 0)) {
+                if (lua_type(L, v) != LUA_TSTRING)
+                    luaL_error(L, "%s.%s (output): %s: expected a string, got %s", op->service,
+                               op->name, payload, luaL_typename(L, v));
+                size_t n;
+                const char *p = lua_tolstring(L, v, &n);
+                fo_buf_add(L, w.b, p, n);
+            } else {
+                const char *root = fo_trait_str(L, pref, pshape, "locationName");
+                if (!root)
+                    root = fo_field_str(L, pref, "shape");
+                open_root(L, op, w.b, root, pref, pshape);
+                fo_xw_attributes(&w, pshape, v);
+                fo_buf_addc(L, w.b, '>');
+                fo_xw_members(&w, pshape, v);
+                fo_buf_adds(L, w.b, "</");
+                fo_buf_adds(L, w.b, root);
+                fo_buf_addc(L, w.b, '>');
+                has_body = 1;
+            }
+        } else {
+            const char *root = fo_trait_str(L, op->output, shape, "locationName");
+            if (!root) {
+                lua_pushfstring(L, "%sResponse", op->name);
+                root = lua_tostring(L, -1);
+            }
+            open_root(L, op, w.b, root, op->output, shape);
+            fo_xw_attributes(&w, shape, output);
+            fo_buf_addc(L, w.b, '>');
+            fo_xw_members(&w, shape, output);
+            fo_buf_adds(L, w.b, "</");
+            fo_buf_adds(L, w.b, root);
+            fo_buf_addc(L, w.b, '>');
+            has_body = 1;
+        }
+    }
+    fo_buf_push(L, w.b);
+    fo_response_new(L, status, has_body ? "text/xml" : NULL, rid);
+    lua_getfield(L, -1, "headers");
+    lua_pushnil(L);
+    while (lua_next(L, headers)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -4);
+    }
+    lua_pop(L, 1);
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+}
+
+void fo_restxml_serialize_error(lua_State *L, const fo_op *op, int err, const char *rid)
+{
+    int top = lua_gettop(L);
+    fo_err_info e;
+    fo_err_info_get(L, err, &e);
+    fo_xw w;
+    fo_xw_init(&w, L, op, 0);
+    open_root(L, op, w.b, "ErrorResponse", 0, 0);
+    fo_buf_adds(L, w.b, "><Error>");
+    fo_xml_error_body(&w, &e, 1);
+    fo_buf_adds(L, w.b, "</Error>");
+    fo_xml_element(L, w.b, "RequestId", rid);
+    fo_buf_adds(L, w.b, "</ErrorResponse>");
+    fo_buf_push(L, w.b);
+    fo_response_new(L, e.status, "text/xml", rid);
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+}
