@@ -1,0 +1,463 @@
+-- SNS (regional): topics (idempotent by name, AWS's attribute set and default policy),
+-- subscriptions (email/http(s) wait for confirmation; sqs/lambda/firehose/application are
+-- confirmed at once), tags, and Publish (recorded with its deliveries; fo.sim.sns_state).
+-- Codes and messages as SNS writes them: InvalidParameter "Invalid parameter: <what>",
+-- NotFound "Topic does not exist", ResourceNotFound for tags of a missing topic.
+local state = require "fo.sim.sns_state"
+local crypto = require "fo.crypto"
+
+local M = {}
+
+local PAGE = 100 -- ListTopics and ListSubscriptionsByTopic pages
+
+-- Attributes SetTopicAttributes accepts (and CreateTopic, plus FifoTopic). Delivery-status
+-- logging attributes exist for each protocol.
+local SETTABLE = { DeliveryPolicy = true, DisplayName = true, Policy = true,
+  TracingConfig = true, KmsMasterKeyId = true, SignatureVersion = true,
+  ContentBasedDeduplication = true, ArchivePolicy = true, FifoThroughputScope = true,
+  DataProtectionPolicy = true }
+for _, proto in ipairs{ "HTTP", "Firehose", "Lambda", "Application", "SQS" } do
+  for _, suffix in ipairs{ "SuccessFeedbackRoleArn", "SuccessFeedbackSampleRate",
+    "FailureFeedbackRoleArn" } do
+    SETTABLE[proto .. suffix] = true
+  end
+end
+
+local SUB_ATTRS = { DeliveryPolicy = true, FilterPolicy = true, FilterPolicyScope = true,
+  RawMessageDelivery = true, RedrivePolicy = true, SubscriptionRoleArn = true,
+  ReplayPolicy = true }
+
+local function invalid(ctx, what)
+  ctx:fail("InvalidParameter", "Invalid parameter: " .. what, 400)
+end
+
+local function not_found(ctx, what)
+  ctx:fail("NotFound", what or "Topic does not exist", 404)
+end
+
+local function db_of(ctx)
+  return state.tables(ctx.db)
+end
+
+local function next_seq(db)
+  db.seq = db.seq + 1
+  return db.seq
+end
+
+-- The topic an ARN names in this region and account (NotFound otherwise, as SNS answers
+-- for a well-formed ARN of a missing topic; a malformed one is InvalidParameter).
+local function topic_of(ctx, db, arn, param)
+  local region, account = state.parse_arn(arn)
+  if not region then invalid(ctx, param or "TopicArn") end
+  local t = db.topics[arn]
+  if not t or region ~= ctx.region or account ~= ctx.account or ctx:fresh(t) then
+    not_found(ctx)
+  end
+  return t
+end
+
+local function default_policy(arn, account)
+  return ('{"Version":"2008-10-17","Id":"__default_policy_ID","Statement":[{"Sid":'
+    .. '"__default_statement_ID","Effect":"Allow","Principal":{"AWS":"*"},"Action":['
+    .. '"SNS:GetTopicAttributes","SNS:SetTopicAttributes","SNS:AddPermission",'
+    .. '"SNS:RemovePermission","SNS:DeleteTopic","SNS:Subscribe",'
+    .. '"SNS:ListSubscriptionsByTopic","SNS:Publish"],"Resource":"%s","Condition":'
+    .. '{"StringEquals":{"AWS:SourceOwner":"%s"}}}]}'):format(arn, account)
+end
+
+local EFFECTIVE_DELIVERY_POLICY = '{"http":{"defaultHealthyRetryPolicy":{"minDelayTarget":20,'
+  .. '"maxDelayTarget":20,"numRetries":3,"numMaxDelayRetries":0,"numNoDelayRetries":0,'
+  .. '"numMinDelayRetries":0,"backoffFunction":"linear"},"disableSubscriptionOverrides":false,'
+  .. '"defaultRequestPolicy":{"headerContentType":"text/plain; charset=UTF-8"}}}'
+
+local function json_ok(s)
+  return (pcall(require("cjson").decode, s))
+end
+
+-- Checks one topic attribute value (what SNS refuses beyond the name).
+local function check_attr(ctx, name, value, fifo)
+  if (name == "Policy" or name == "DeliveryPolicy" or name == "DataProtectionPolicy"
+      or name == "ArchivePolicy") and value ~= "" and not json_ok(value) then
+    invalid(ctx, ("Attributes Reason: %s: failed to parse JSON"):format(name))
+  end
+  if name == "ContentBasedDeduplication" and not fifo then
+    invalid(ctx, "ContentBasedDeduplication Reason: Content-based deduplication can only be "
+      .. "set for FIFO topics")
+  end
+  if name == "SignatureVersion" and value ~= "1" and value ~= "2" then
+    invalid(ctx, "SignatureVersion Reason: must be 1 or 2")
+  end
+  if name == "TracingConfig" and value ~= "Active" and value ~= "PassThrough" then
+    invalid(ctx, "TracingConfig Reason: must be Active or PassThrough")
+  end
+end
+
+local function tags_map(list)
+  local t = {}
+  for _, tag in ipairs(list or {}) do t[tag.Key] = tag.Value end
+  return t
+end
+
+local function same_map(a, b)
+  for k, v in pairs(a) do if b[k] ~= v then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+
+local function count(t)
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  return n
+end
+
+-------------------------------------------------------------------------------
+-- Topics
+
+function M.CreateTopic(ctx, p)
+  local db = db_of(ctx)
+  local name = p.Name
+  local attrs = p.Attributes or {}
+  local fifo = attrs.FifoTopic == "true"
+  local base = name:match("^(.*)%.fifo$")
+  if #name < 1 or #name > 256 or not (base or name):match("^[%w_%-]+$")
+      or (base ~= nil) ~= fifo then
+    -- 1..256 of letters, digits, _ and -; FIFO topics end in .fifo and set FifoTopic=true.
+    invalid(ctx, fifo and "Topic Name Reason: FIFO topic names must end with .fifo"
+      or "Topic Name")
+  end
+  for k, v in pairs(attrs) do
+    if not SETTABLE[k] and k ~= "FifoTopic" then
+      invalid(ctx, ("Attributes Reason: Unknown attribute %s"):format(k))
+    end
+    check_attr(ctx, k, v, fifo)
+  end
+  local arn = ctx:arn(name)
+  local existing = db.topics[arn]
+  if existing then
+    -- Idempotent by name: the same ARN, unless the request sets other attribute values or
+    -- other tags than the topic has.
+    for k, v in pairs(attrs) do
+      local cur = existing.attrs[k]
+      if k == "FifoTopic" then cur = existing.fifo and "true" or "false" end
+      if cur ~= v then
+        invalid(ctx, "Attributes Reason: Topic already exists with different attributes")
+      end
+    end
+    if p.Tags and not same_map(tags_map(p.Tags), existing.tags) then
+      invalid(ctx, "Tags Reason: Topic already exists with different tags")
+    end
+    return { TopicArn = arn }
+  end
+  if p.Tags and #p.Tags > 50 then
+    ctx:fail("TagLimitExceeded", "Could not complete request: tag quota of per resource exceeded",
+      400)
+  end
+  local t = { TopicArn = arn, Name = name, attrs = {}, tags = tags_map(p.Tags), fifo = fifo,
+    seq = next_seq(db), deleted_subs = 0 }
+  for k, v in pairs(attrs) do
+    if k ~= "FifoTopic" then t.attrs[k] = v end
+  end
+  db.topics[arn] = t
+  ctx:created(t)
+  return { TopicArn = arn }
+end
+
+function M.GetTopicAttributes(ctx, p)
+  local db = db_of(ctx)
+  local t = topic_of(ctx, db, p.TopicArn)
+  local confirmed, pending = 0, 0
+  for _, s in pairs(db.subscriptions) do
+    if s.TopicArn == t.TopicArn then
+      if s.confirmed then confirmed = confirmed + 1 else pending = pending + 1 end
+    end
+  end
+  local a = { TopicArn = t.TopicArn, Owner = ctx.account,
+    Policy = t.attrs.Policy or default_policy(t.TopicArn, ctx.account),
+    DisplayName = t.attrs.DisplayName or "",
+    SubscriptionsConfirmed = tostring(confirmed), SubscriptionsPending = tostring(pending),
+    SubscriptionsDeleted = tostring(t.deleted_subs or 0),
+    EffectiveDeliveryPolicy = EFFECTIVE_DELIVERY_POLICY }
+  for k, v in pairs(t.attrs) do
+    if a[k] == nil then a[k] = v end
+  end
+  if t.fifo then
+    a.FifoTopic = "true"
+    a.ContentBasedDeduplication = t.attrs.ContentBasedDeduplication or "false"
+  end
+  return { Attributes = a }
+end
+
+function M.SetTopicAttributes(ctx, p)
+  local db = db_of(ctx)
+  local t = topic_of(ctx, db, p.TopicArn)
+  if not SETTABLE[p.AttributeName] then invalid(ctx, "AttributeName") end
+  local v = p.AttributeValue or ""
+  check_attr(ctx, p.AttributeName, v, t.fifo)
+  -- An empty value removes an optional attribute (KmsMasterKeyId "" turns SSE off).
+  if v == "" and p.AttributeName ~= "DisplayName" then v = nil end
+  t.attrs[p.AttributeName] = v
+  return {}
+end
+
+-- Opaque page tokens: the position in the sorted list, base64 so clients do not parse it.
+local function token_of(i) return crypto.base64_encode(("{\"i\":%d}"):format(i)) end
+local function index_of(ctx, tok)
+  if tok == nil or tok == "" then return 1 end
+  local ok, raw = pcall(crypto.base64_decode, tok)
+  local i = ok and raw and tonumber(raw:match('^{"i":(%d+)}$'))
+  if not i or i < 1 then invalid(ctx, "NextToken") end
+  return math.tointeger(i)
+end
+
+function M.ListTopics(ctx, p)
+  local db = db_of(ctx)
+  local list = {}
+  for _, t in pairs(db.topics) do list[#list + 1] = t end
+  table.sort(list, function(a, b) return a.seq < b.seq end)
+  local i = index_of(ctx, p.NextToken)
+  local out = { Topics = {} }
+  for j = i, math.min(#list, i + PAGE - 1) do
+    out.Topics[#out.Topics + 1] = { TopicArn = list[j].TopicArn }
+  end
+  if #list >= i + PAGE then out.NextToken = token_of(i + PAGE) end
+  return out
+end
+
+-- DeleteTopic is idempotent: deleting a topic that does not exist succeeds. Its
+-- subscriptions go with it.
+function M.DeleteTopic(ctx, p)
+  local db = db_of(ctx)
+  if not state.parse_arn(p.TopicArn) then invalid(ctx, "TopicArn") end
+  db.topics[p.TopicArn] = nil
+  db.messages[p.TopicArn] = nil
+  for arn, s in pairs(db.subscriptions) do
+    if s.TopicArn == p.TopicArn then db.subscriptions[arn] = nil end
+  end
+  return {}
+end
+
+-------------------------------------------------------------------------------
+-- Subscriptions
+
+-- protocol → {check of the endpoint, confirmed at once?}
+local PROTOCOLS = {
+  email = { function(e) return e:match("^[^@%s]+@[^@%s]+%.[^@%s]+$") end, false, "Email address" },
+  ["email-json"] = { function(e) return e:match("^[^@%s]+@[^@%s]+%.[^@%s]+$") end, false,
+    "Email address" },
+  http = { function(e) return e:match("^http://[^%s]+$") end, false, "Endpoint" },
+  https = { function(e) return e:match("^https://[^%s]+$") end, false, "Endpoint" },
+  sqs = { function(e) return e:match("^arn:aws:sqs:[%w%-]+:%d+:[%w_%-%.]+$") end, true,
+    "SQS endpoint ARN" },
+  lambda = { function(e) return e:match("^arn:aws:lambda:[%w%-]+:%d+:function:[%w_%-:]+$") end,
+    true, "Lambda endpoint ARN" },
+  firehose = { function(e) return e:match("^arn:aws:firehose:[%w%-]+:%d+:deliverystream/.+$") end,
+    true, "Firehose endpoint ARN" },
+  application = { function(e) return e:match("^arn:aws:sns:[%w%-]+:%d+:endpoint/.+$") end, true,
+    "Application endpoint ARN" },
+  sms = { function(e) return e:match("^%+?%d[%d%-]+$") end, true, "SMS endpoint" },
+}
+
+function M.Subscribe(ctx, p)
+  local db = db_of(ctx)
+  local t = topic_of(ctx, db, p.TopicArn)
+  local spec = PROTOCOLS[p.Protocol]
+  if not spec then invalid(ctx, "Invalid protocol type: " .. tostring(p.Protocol)) end
+  local endpoint = p.Endpoint or ""
+  if not spec[1](endpoint) then invalid(ctx, spec[3]) end
+  local attrs = p.Attributes or {}
+  for k, v in pairs(attrs) do
+    if not SUB_ATTRS[k] then invalid(ctx, ("Attributes Reason: Unknown attribute %s"):format(k)) end
+    if (k == "FilterPolicy" or k == "DeliveryPolicy" or k == "RedrivePolicy")
+        and not json_ok(v) then
+      invalid(ctx, ("%s: failed to parse JSON"):format(k))
+    end
+    if k == "RawMessageDelivery" and v ~= "true" and v ~= "false" then
+      invalid(ctx, "Attributes Reason: RawMessageDelivery: Invalid value [" .. v
+        .. "]. Must be true or false.")
+    end
+  end
+  if p.Protocol == "firehose" and not attrs.SubscriptionRoleArn then
+    invalid(ctx, "Attributes Reason: SubscriptionRoleArn is required for "
+      .. "firehose subscriptions")
+  end
+  -- Subscribing the same endpoint again returns the existing subscription.
+  for _, s in pairs(db.subscriptions) do
+    if s.TopicArn == t.TopicArn and s.Protocol == p.Protocol and s.Endpoint == endpoint then
+      if not same_map(attrs, s.attrs) and next(attrs) then
+        invalid(ctx, "Attributes Reason: Subscription already exists with different attributes")
+      end
+      if not s.confirmed and not p.ReturnSubscriptionArn then
+        return { SubscriptionArn = "pending confirmation" }
+      end
+      return { SubscriptionArn = s.SubscriptionArn }
+    end
+  end
+  local s = { SubscriptionArn = t.TopicArn .. ":" .. state.uuid(ctx), TopicArn = t.TopicArn,
+    Protocol = p.Protocol, Endpoint = endpoint, Owner = ctx.account, confirmed = spec[2],
+    attrs = attrs, seq = next_seq(db) }
+  db.subscriptions[s.SubscriptionArn] = s
+  if not s.confirmed and not p.ReturnSubscriptionArn then
+    return { SubscriptionArn = "pending confirmation" }
+  end
+  return { SubscriptionArn = s.SubscriptionArn }
+end
+
+function M.ListSubscriptionsByTopic(ctx, p)
+  local db = db_of(ctx)
+  local t = topic_of(ctx, db, p.TopicArn)
+  local list = {}
+  for _, s in pairs(db.subscriptions) do
+    if s.TopicArn == t.TopicArn then list[#list + 1] = s end
+  end
+  table.sort(list, function(a, b) return a.seq < b.seq end)
+  local i = index_of(ctx, p.NextToken)
+  local out = { Subscriptions = {} }
+  for j = i, math.min(#list, i + PAGE - 1) do
+    local s = list[j]
+    out.Subscriptions[#out.Subscriptions + 1] = { SubscriptionArn = s.confirmed
+      and s.SubscriptionArn or "PendingConfirmation", Owner = s.Owner, Protocol = s.Protocol,
+      Endpoint = s.Endpoint, TopicArn = s.TopicArn }
+  end
+  if #list >= i + PAGE then out.NextToken = token_of(i + PAGE) end
+  return out
+end
+
+function M.Unsubscribe(ctx, p)
+  local db = db_of(ctx)
+  local arn = p.SubscriptionArn
+  local topic_arn = type(arn) == "string" and arn:match("^(arn:aws:sns:[^:]+:%d+:[^:]+):[%x%-]+$")
+  if not topic_arn then invalid(ctx, "SubscriptionArn") end
+  local s = db.subscriptions[arn]
+  if not s then not_found(ctx, "Subscription does not exist") end
+  db.subscriptions[arn] = nil
+  local t = db.topics[s.TopicArn]
+  if t then t.deleted_subs = (t.deleted_subs or 0) + 1 end
+  return {}
+end
+
+-------------------------------------------------------------------------------
+-- Tags
+
+local function tagged(ctx, db, arn)
+  local t = state.parse_arn(arn) and db.topics[arn]
+  if not t then ctx:fail("ResourceNotFound", "Resource does not exist", 404) end
+  return t
+end
+
+function M.TagResource(ctx, p)
+  local db = db_of(ctx)
+  local t = tagged(ctx, db, p.ResourceArn)
+  local tags = {}
+  for k, v in pairs(t.tags) do tags[k] = v end
+  for _, tag in ipairs(p.Tags) do tags[tag.Key] = tag.Value end
+  if count(tags) > 50 then
+    ctx:fail("TagLimitExceeded", "Could not complete request: tag quota of per resource exceeded",
+      400)
+  end
+  t.tags = tags
+  return {}
+end
+
+function M.UntagResource(ctx, p)
+  local db = db_of(ctx)
+  local t = tagged(ctx, db, p.ResourceArn)
+  for _, k in ipairs(p.TagKeys) do t.tags[k] = nil end
+  return {}
+end
+
+function M.ListTagsForResource(ctx, p)
+  local db = db_of(ctx)
+  local t = tagged(ctx, db, p.ResourceArn)
+  local keys = {}
+  for k in pairs(t.tags) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local out = {}
+  for i, k in ipairs(keys) do out[i] = { Key = k, Value = t.tags[k] } end
+  return { Tags = out }
+end
+
+-------------------------------------------------------------------------------
+-- Publish
+
+local MAX_MESSAGE = 262144 -- 256 KB
+
+-- Message attributes as SNS checks them; Binary values are kept base64 in the record
+-- (the state file is text).
+local function message_attributes(ctx, attrs)
+  if not attrs then return nil end
+  local out = {}
+  for name, a in pairs(attrs) do
+    if not name:match("^[%w_%-%.]+$") or #name > 256 or name:sub(1, 4):lower() == "aws."
+        or name:sub(1, 7):lower() == "amazon." then
+      invalid(ctx, ("The message attribute name '%s' is invalid"):format(name))
+    end
+    local dt = a.DataType or ""
+    local base = dt:match("^([%a%.]+)")
+    if base ~= "String" and base ~= "Number" and base ~= "Binary" and base ~= "String.Array" then
+      invalid(ctx, ("The message attribute '%s' has an invalid message attribute type, the set "
+        .. "of supported type prefixes is Binary, Number, and String."):format(name))
+    end
+    if base == "Binary" then
+      if not a.BinaryValue or a.BinaryValue == "" then
+        invalid(ctx, ("The message attribute '%s' must contain non-empty message attribute "
+          .. "value for message attribute type '%s'."):format(name, dt))
+      end
+      out[name] = { DataType = dt, BinaryValue = crypto.base64_encode(a.BinaryValue) }
+    else
+      if not a.StringValue or a.StringValue == "" then
+        invalid(ctx, ("The message attribute '%s' must contain non-empty message attribute "
+          .. "value for message attribute type '%s'."):format(name, dt))
+      end
+      if base == "Number" and not tonumber(a.StringValue) then
+        invalid(ctx, ("Could not cast message attribute '%s' value to number."):format(name))
+      end
+      out[name] = { DataType = dt, StringValue = a.StringValue }
+    end
+  end
+  return out
+end
+
+function M.Publish(ctx, p)
+  local db = db_of(ctx)
+  if p.PhoneNumber then
+    invalid(ctx, "PhoneNumber Reason: SMS is not supported by the simulator")
+  end
+  local arn = p.TopicArn or p.TargetArn
+  if not arn then invalid(ctx, "TopicArn or TargetArn Reason: no value for required parameter") end
+  if p.TopicArn and p.TargetArn then
+    invalid(ctx, "TopicArn Reason: Only one of TopicArn or TargetArn may be specified")
+  end
+  local t = topic_of(ctx, db, arn, p.TopicArn and "TopicArn" or "TargetArn")
+  if #p.Message == 0 then invalid(ctx, "Empty message") end
+  if #p.Message > MAX_MESSAGE then invalid(ctx, "Message too long") end
+  if p.Subject and (#p.Subject == 0 or #p.Subject > 100 or p.Subject:find("[\r\n]")) then
+    invalid(ctx, "Subject")
+  end
+  if p.MessageStructure then
+    if p.MessageStructure ~= "json" then invalid(ctx, "MessageStructure") end
+    local ok, doc = pcall(require("cjson").decode, p.Message)
+    if not ok or type(doc) ~= "table" then
+      invalid(ctx, "Message Structure - JSON message body failed to parse")
+    end
+    if doc.default == nil then invalid(ctx, "Message Structure - No default entry in JSON message body") end
+  end
+  if t.fifo and not p.MessageGroupId then
+    invalid(ctx, "The MessageGroupId parameter is required for FIFO topics")
+  end
+  if not t.fifo and (p.MessageGroupId or p.MessageDeduplicationId) then
+    invalid(ctx, "MessageGroupId Reason: The request includes MessageGroupId parameter that is "
+      .. "not valid for this topic type")
+  end
+  local attrs = message_attributes(ctx, p.MessageAttributes)
+  local id = state.uuid(ctx)
+  state.publish(db, t, { Message = p.Message, Subject = p.Subject, MessageAttributes = attrs,
+    MessageGroupId = p.MessageGroupId }, id, ctx:now())
+  local out = { MessageId = id }
+  if t.fifo then
+    db.fifo_seq = (db.fifo_seq or 0) + 1
+    out.SequenceNumber = ("%020d"):format(db.fifo_seq)
+  end
+  return out
+end
+
+return M
