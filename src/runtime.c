@@ -26,6 +26,7 @@ static const luaL_Reg native_modules[] = {
     {"fo.xml", luaopen_fo_xml},
     {"fo.awsproto", luaopen_fo_awsproto},
     {"fo.fs", luaopen_fo_fs},
+    {"fo.signal", luaopen_fo_signal},
     {NULL, NULL},
 };
 

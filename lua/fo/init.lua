@@ -22,6 +22,7 @@ local lazy = {
   log = "fo.log",
   aws = "fo.aws",
   fs = "fo.fs",
+  signal = "fo.signal",
   sim = "fo.sim",
 }
 

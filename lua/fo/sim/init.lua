@@ -37,6 +37,7 @@ M.SERVICES = SERVICES
 ---   strict      check handlers' answers against the output shapes (default true)
 ---   handlers    { svc = { Op = function(ctx, params) ... end } }: extra or replacing
 ---               handlers (tests)
+---   load_services  false: use only `handlers`, not lua/fo/sim/services/*.lua (tests)
 ---   knobs       a table of knobs (or the knob names directly in opts): latency_ms,
 ---               latency_jitter_ms, throttle, fail_5xx, consistency_ms, outage
 ---   env         lookup function for FO_SIM_* variables (default os.getenv)
@@ -60,6 +61,7 @@ function M.new(opts)
     keys = keys.table(account, opts.keys),
     strict = opts.strict ~= false,
     overrides = opts.handlers or {},
+    load_services = opts.load_services ~= false,
     handlers = {},
     faults = rng.new(rng.mix(draw_seed ~ 0x5eed1)), -- fault and latency draws
     request_ids = rng.new(rng.mix(draw_seed ~ 0x5eed2)), -- request ids
@@ -78,7 +80,7 @@ function Sim:_handlers(service)
   if h then return h end
   h = {}
   local name = "fo.sim.services." .. service
-  if package.searchpath(name, package.path) then
+  if self.load_services and package.searchpath(name, package.path) then
     for k, v in pairs(require(name)) do h[k] = v end
   end
   for k, v in pairs(self.overrides[service] or {}) do h[k] = v end

@@ -70,7 +70,7 @@ function TestCore.test_params_are_validated_with_the_codes_aws_uses()
 end
 
 function TestCore.test_operation_without_handler_is_the_protocols_unknown_action()
-  local sim = simlib.new{ handlers = { ec2 = {}, dynamodb = {} } }
+  local sim = simlib.new{ load_services = false }
   local ok, e = pcall(sim.invoke, sim, "ec2", "eu-south-1", "DeleteVpc", { VpcId = "vpc-1" })
   lu.assertFalse(ok)
   lu.assertEquals(e.code, "InvalidAction")
