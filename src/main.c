@@ -15,6 +15,10 @@ static const char usage_text[] =
     "\n"
     "options:\n"
     "  -e CODE        run the Lua string CODE (may be repeated; runs before FILE)\n"
+    "  --serve-sim IPV4:PORT\n"
+    "                 serve the AWS simulator over HTTP until SIGINT/SIGTERM (port 0:\n"
+    "                 any free port; the URL and credentials are printed)\n"
+    "  --sim-file F   the simulator's state file (with --serve-sim; default: in memory)\n"
     "  -v, --version  print the version and exit\n"
     "  -h, --help     print this help and exit\n"
     "  --             stop option parsing\n"
@@ -51,6 +55,7 @@ int main(int argc, char **argv)
     const char *codes[64];
     int ncodes = 0;
     int script = argc; /* index of FILE in argv, argc when none */
+    const char *serve_sim = NULL, *sim_file = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--") == 0) {
@@ -62,6 +67,14 @@ int main(int argc, char **argv)
             if (ncodes == 64)
                 return usage_error("too many -e options", NULL);
             codes[ncodes++] = argv[++i];
+        } else if (strcmp(a, "--serve-sim") == 0) {
+            if (i + 1 >= argc)
+                return usage_error("--serve-sim needs IPV4:PORT", NULL);
+            serve_sim = argv[++i];
+        } else if (strcmp(a, "--sim-file") == 0) {
+            if (i + 1 >= argc)
+                return usage_error("--sim-file needs a path", NULL);
+            sim_file = argv[++i];
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(usage_text, stdout);
             return FO_EXIT_OK;
@@ -75,7 +88,11 @@ int main(int argc, char **argv)
             break;
         }
     }
-    if (script >= argc && ncodes == 0)
+    if (sim_file && !serve_sim)
+        return usage_error("--sim-file goes with --serve-sim", NULL);
+    if (serve_sim && script < argc)
+        return usage_error("--serve-sim runs the simulator, not a FILE: ", argv[script]);
+    if (script >= argc && ncodes == 0 && !serve_sim)
         return usage_error("nothing to run: give a FILE or -e CODE", NULL);
 
     signal(SIGPIPE, SIG_IGN);
@@ -98,6 +115,11 @@ int main(int argc, char **argv)
         for (int i = script + 1; i < argc; i++)
             lua_pushstring(L, argv[i]);
         code = fo_runtime_run(rt, argv[script], NULL, argc - script - 1);
+    }
+    if (code == FO_EXIT_OK && serve_sim) {
+        lua_pushstring(L, serve_sim);
+        lua_pushstring(L, sim_file); /* nil when absent */
+        code = fo_runtime_run(rt, "=(--serve-sim)", "return require('fo.sim.server').main(...)", 2);
     }
     fo_runtime_free(rt);
     curl_global_cleanup();

@@ -1,0 +1,50 @@
+-- fo-run --serve-sim HOST:PORT [--sim-file F]: the simulator behind fo.httpd, for the
+-- AWS CLI, botocore or fo clients with an endpoint override. Runs until SIGINT/SIGTERM.
+local log = require "fo.log"
+local keys = require "fo.sim.keys"
+
+local M = {}
+
+--- "127.0.0.1:4566" → host, port (port 0 picks a free one); raises on anything else.
+function M.parse_address(addr)
+  local host, port = tostring(addr):match("^(%d+%.%d+%.%d+%.%d+):(%d+)$")
+  port = tonumber(port)
+  if not host or port > 65535 then
+    error(("--serve-sim wants IPV4:PORT (e.g. 127.0.0.1:4566), got '%s'"):format(tostring(addr)), 0)
+  end
+  return host, port
+end
+
+--- Starts serving a sim; opts: host, port, file (state file), sim (an existing sim).
+--- Returns the httpd server and the sim.
+function M.serve(opts)
+  local sim = opts.sim or require("fo.sim").new{ file = opts.file }
+  local srv = fo.httpd.listen{ host = opts.host, port = opts.port, handler = function(req)
+    local resp, info = sim:handle(req)
+    log.info("sim %s %s.%s region=%s status=%d%s", req.method, info.service, info.operation,
+      info.region, info.status, info.code and (" code=" .. info.code) or "")
+    return resp
+  end }
+  return srv, sim
+end
+
+--- The command: serve, say how to connect, wait for SIGINT/SIGTERM, stop.
+function M.main(addr, file)
+  local host, port = M.parse_address(addr)
+  if os.getenv("FO_LOG") == nil or os.getenv("FO_LOG") == "" then log.set_level("info") end
+  local srv = M.serve{ host = host, port = port, file = file }
+  local url = ("http://%s:%d"):format(host, srv.port)
+  -- The key pair is public test data that unlocks nothing but this simulator; the secret
+  -- is documented in docs/simulator.md rather than printed, so logs never carry it.
+  io.stdout:write(("fo sim listening on %s\n"):format(url),
+    ("  state file: %s\n"):format(file or "none (in memory; gone when it stops)"),
+    ("  credentials: AWS_ACCESS_KEY_ID=%s, AWS_SECRET_ACCESS_KEY: the sim's documented "
+      .. "secret (docs/simulator.md, \"Credentials\")\n"):format(keys.DEFAULT.access_key),
+    ("  e.g. aws --endpoint-url %s --region eu-south-1 sts get-caller-identity\n"):format(url))
+  io.stdout:flush()
+  local sig = fo.signal.wait{ "INT", "TERM" }
+  srv:close()
+  io.stdout:write(("fo sim stopped (SIG%s)\n"):format(sig))
+end
+
+return M
