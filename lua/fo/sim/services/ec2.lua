@@ -1,0 +1,1165 @@
+-- The simulator's EC2: the 45 operations the failover stack uses (docs/aws-operations.md,
+-- EC2), with AWS's behaviour. This file holds availability zones, VPCs, subnets,
+-- internet gateways, route tables, tags and instances; security groups, VPC endpoints
+-- and launch templates live beside it in services/ec2/. The handler contract is in
+-- docs/simulator.md ("Service handlers").
+--
+-- AWS behaviour modelled here (checked against the EC2 API reference):
+--   * a new VPC gets its main route table (the local route for its CIDR) and its
+--     "default" security group (all egress; all ingress from itself); DNS support on,
+--     DNS hostnames off; the VPC CIDR is /16../28 (InvalidVpc.Range);
+--   * subnets lie inside their VPC's CIDR (InvalidSubnet.Range), do not overlap a
+--     sibling (InvalidSubnet.Conflict), are /16../28, in an AZ of the region; they have
+--     size − 5 usable addresses (AWS reserves 5) minus the ENIs in them;
+--   * one internet gateway per VPC (Resource.AlreadyAssociated), detach only from the
+--     VPC it is attached to (Gateway.NotAttached), and not while the VPC has public
+--     addresses mapped (an internet-facing load balancer); delete only when detached;
+--   * routes: RouteAlreadyExists, InvalidRoute.NotFound, a gateway of another VPC →
+--     InvalidParameterValue, the local route is immutable; a route to a detached or
+--     deleted gateway is a "blackhole";
+--   * deletes of things still in use → DependencyViolation (a VPC with subnets, an
+--     attached gateway, security groups, route tables or endpoints; a subnet with ENIs
+--     of load balancers, instances or interface endpoints; a route table with subnets);
+--   * right after a create, Describe by id answers NotFound for the consistency window
+--     (knob consistency_ms), and lists leave the resource out;
+--   * DryRun=true answers 412 DryRunOperation.
+local C = require "fo.sim.services.ec2.common"
+local SG = require "fo.sim.services.ec2.security_groups"
+local EP = require "fo.sim.services.ec2.endpoints"
+local LT = require "fo.sim.services.ec2.launch_templates"
+
+SG.lt_data = LT.data_of
+
+local M = {}
+
+-- AWS's default quotas per region (VPCs, internet gateways).
+local VPCS_PER_REGION = 5
+local IGWS_PER_REGION = 5
+
+local function count(t)
+  local n = 0
+  for _ in pairs(t or {}) do n = n + 1 end
+  return n
+end
+
+local function nil_if_empty(list)
+  return #list > 0 and list or nil
+end
+
+---------------------------------------------------------------------------------------
+-- Availability zones
+
+local AZ_FILTERS = {
+  ["zone-name"] = function(z) return z.ZoneName end,
+  ["zone-id"] = function(z) return z.ZoneId end,
+  ["state"] = function(z) return z.State end,
+  ["region-name"] = function(z) return z.RegionName end,
+  ["zone-type"] = function(z) return z.ZoneType end,
+  ["group-name"] = function(z) return z.GroupName end,
+  ["opt-in-status"] = function(z) return z.OptInStatus end,
+  ["network-border-group"] = function(z) return z.NetworkBorderGroup end,
+}
+
+local function zones(ctx)
+  local out = {}
+  for i, z in ipairs(ctx:azs()) do
+    out[i] = { ZoneName = z.ZoneName, ZoneId = z.ZoneId, RegionName = ctx.region,
+      State = z.State or "available", ZoneType = z.ZoneType or "availability-zone",
+      GroupName = z.GroupName or ctx.region, NetworkBorderGroup = z.NetworkBorderGroup
+        or ctx.region, OptInStatus = z.OptInStatus or "opt-in-not-required",
+      Messages = {} }
+  end
+  return out
+end
+
+function M.DescribeAvailabilityZones(ctx, p)
+  local list = zones(ctx)
+  local function only(values, field)
+    if values == nil or #values == 0 then return end
+    local keep = {}
+    for _, v in ipairs(values) do
+      local hit = false
+      for _, z in ipairs(list) do
+        if z[field] == v then keep[#keep + 1] = z; hit = true end
+      end
+      if not hit then
+        ctx:fail("InvalidParameterValue", ("Invalid availability zone: [%s]"):format(v))
+      end
+    end
+    list = keep
+  end
+  only(p.ZoneNames, "ZoneName")
+  only(p.ZoneIds, "ZoneId")
+  return { AvailabilityZones = C.filter(ctx, list, p.Filters, AZ_FILTERS) }
+end
+
+---------------------------------------------------------------------------------------
+-- VPCs
+
+local function vpc_view(v, state)
+  local assoc = {}
+  for i, a in ipairs(v.CidrBlockAssociationSet) do
+    assoc[i] = { AssociationId = a.AssociationId, CidrBlock = a.CidrBlock,
+      CidrBlockState = { State = a.CidrBlockState.State } }
+  end
+  local v6 = {}
+  for i, a in ipairs(v.Ipv6CidrBlockAssociationSet or {}) do
+    v6[i] = { AssociationId = a.AssociationId, Ipv6CidrBlock = a.Ipv6CidrBlock,
+      Ipv6CidrBlockState = { State = a.Ipv6CidrBlockState.State },
+      NetworkBorderGroup = a.NetworkBorderGroup, Ipv6Pool = a.Ipv6Pool }
+  end
+  return { VpcId = v.VpcId, CidrBlock = v.CidrBlock, CidrBlockAssociationSet = assoc,
+    Ipv6CidrBlockAssociationSet = nil_if_empty(v6), DhcpOptionsId = v.DhcpOptionsId,
+    InstanceTenancy = v.InstanceTenancy, IsDefault = v.IsDefault, OwnerId = v.OwnerId,
+    State = state or v.State, Tags = nil_if_empty(C.copy_tags(v.Tags)) }
+end
+
+-- A block given as a VPC or subnet CIDR: well formed (else InvalidParameterValue), a
+-- network address, /16../28 (else `range_code`).
+local function block(ctx, cidr, range_code)
+  local base, n = C.parse_cidr(cidr)
+  if not base or not C.is_network(base, n) then
+    ctx:fail("InvalidParameterValue",
+      ("Value (%s) for parameter cidrBlock is invalid. This is not a valid CIDR block.")
+        :format(tostring(cidr)))
+  end
+  if n < 16 or n > 28 then
+    ctx:fail(range_code, ("The CIDR '%s' is invalid."):format(cidr))
+  end
+  return base, n
+end
+
+local function main_route_table(ctx, vpc_id)
+  for _, rt in pairs(ctx.db.route_tables or {}) do
+    if rt.VpcId == vpc_id and rt._main then return rt end
+  end
+  return nil
+end
+
+local function new_route_table(ctx, vpc, tags, main)
+  local rt = { RouteTableId = ctx:id("rtb"), VpcId = vpc.VpcId, OwnerId = ctx.account,
+    Routes = { { DestinationCidrBlock = vpc.CidrBlock, GatewayId = "local",
+      Origin = "CreateRouteTable", State = "active" } },
+    Associations = {}, PropagatingVgws = {}, Tags = tags or {}, _main = main }
+  if main then
+    rt.Associations[1] = { Main = true, RouteTableAssociationId = ctx:id("rtbassoc"),
+      RouteTableId = rt.RouteTableId, AssociationState = { State = "associated" } }
+  end
+  C.coll(ctx, "route_tables")[rt.RouteTableId] = rt
+  C.created(ctx, rt)
+  return rt
+end
+
+function M.CreateVpc(ctx, p)
+  if p.CidrBlock == nil then
+    ctx:fail("MissingParameter", "Either 'cidrBlock' or 'ipv4IpamPoolId' should be provided.")
+  end
+  local base, n = block(ctx, p.CidrBlock, "InvalidVpc.Range")
+  local tags = C.tags_from_specs(ctx, p.TagSpecifications, "vpc")
+  if count(ctx.db.vpcs) >= VPCS_PER_REGION then
+    ctx:fail("VpcLimitExceeded", "The maximum number of VPCs has been reached.")
+  end
+  ctx.db.dhcp_options_id = ctx.db.dhcp_options_id or ctx:id("dopt")
+  local cidr = C.ip(base) .. "/" .. n
+  local vpc = { VpcId = ctx:id("vpc"), CidrBlock = cidr, State = "available",
+    OwnerId = ctx.account, InstanceTenancy = p.InstanceTenancy or "default",
+    IsDefault = false, DhcpOptionsId = ctx.db.dhcp_options_id, Tags = tags,
+    CidrBlockAssociationSet = { { AssociationId = ctx:id("vpc-cidr-assoc"), CidrBlock = cidr,
+      CidrBlockState = { State = "associated" } } },
+    _dns_support = true, _dns_hostnames = false, _nau_metrics = false }
+  if p.AmazonProvidedIpv6CidrBlock then
+    local h = C.hash_hex(vpc.VpcId, 6)
+    vpc.Ipv6CidrBlockAssociationSet = { { AssociationId = ctx:id("vpc-cidr-assoc"),
+      Ipv6CidrBlock = ("2a05:d0%s:%s:%s00::/56"):format(h:sub(1, 2), h:sub(3, 6), h:sub(1, 2)),
+      Ipv6CidrBlockState = { State = "associated" }, NetworkBorderGroup = ctx.region,
+      Ipv6Pool = "Amazon" } }
+  end
+  C.coll(ctx, "vpcs")[vpc.VpcId] = vpc
+  C.created(ctx, vpc)
+  new_route_table(ctx, vpc, {}, true)
+  SG.create_group(ctx, vpc, "default", "default VPC security group", {}, true)
+  -- AWS answers a new VPC as "pending"; it is "available" from then on.
+  return { Vpc = vpc_view(vpc, "pending") }
+end
+
+local VPC_FILTERS = {
+  ["vpc-id"] = function(v) return v.VpcId end,
+  ["cidr"] = function(v) return v.CidrBlock end,
+  ["cidr-block-association.cidr-block"] = function(v) return v.CidrBlock end,
+  ["cidr-block-association.association-id"] = function(v)
+    return v.CidrBlockAssociationSet[1].AssociationId
+  end,
+  ["cidr-block-association.state"] = function() return "associated" end,
+  ["dhcp-options-id"] = function(v) return v.DhcpOptionsId end,
+  ["is-default"] = function(v) return v.IsDefault end,
+  ["owner-id"] = function(v) return v.OwnerId end,
+  ["state"] = function(v) return v.State end,
+}
+
+function M.DescribeVpcs(ctx, p)
+  local list = C.filter(ctx, C.candidates(ctx, "vpc", p.VpcIds), p.Filters, VPC_FILTERS)
+  local page, token = C.page(ctx, list, p)
+  local out = {}
+  for i, v in ipairs(page) do out[i] = vpc_view(v) end
+  return { Vpcs = out, NextToken = token }
+end
+
+local VPC_ATTRIBUTES = {
+  EnableDnsSupport = "_dns_support", EnableDnsHostnames = "_dns_hostnames",
+  EnableNetworkAddressUsageMetrics = "_nau_metrics",
+}
+
+function M.ModifyVpcAttribute(ctx, p)
+  local vpc = C.get(ctx, "vpc", p.VpcId)
+  local given = {}
+  for member in pairs(VPC_ATTRIBUTES) do
+    if p[member] ~= nil then given[#given + 1] = member end
+  end
+  table.sort(given)
+  -- AWS modifies one attribute per call.
+  if #given > 1 then
+    local names = {}
+    for i, g in ipairs(given) do names[i] = g:sub(1, 1):lower() .. g:sub(2) end
+    ctx:fail("InvalidParameterCombination",
+      "Fields for multiple attribute types specified: " .. table.concat(names, ", "))
+  end
+  if #given == 0 then
+    ctx:fail("MissingParameter",
+      "The request must contain one of the parameters enableDnsSupport, enableDnsHostnames "
+        .. "or enableNetworkAddressUsageMetrics")
+  end
+  local member = given[1]
+  local value = p[member].Value
+  if value == nil then
+    ctx:fail("MissingParameter", ("The request must contain the parameter %s.value")
+      :format(member:sub(1, 1):lower() .. member:sub(2)))
+  end
+  -- DNS hostnames need DNS resolution in the VPC.
+  if member == "EnableDnsHostnames" and value and not vpc._dns_support then
+    ctx:fail("InvalidParameterValue",
+      "Cannot enable DNS hostnames for a VPC that does not have DNS support enabled.")
+  end
+  vpc[VPC_ATTRIBUTES[member]] = value
+  return {}
+end
+
+function M.DescribeVpcAttribute(ctx, p)
+  local vpc = C.get(ctx, "vpc", p.VpcId)
+  local member = p.Attribute:sub(1, 1):upper() .. p.Attribute:sub(2)
+  local field = VPC_ATTRIBUTES[member]
+  if not field then
+    ctx:fail("InvalidParameterValue",
+      ("Value (%s) for parameter attribute is invalid. Unknown attribute."):format(p.Attribute))
+  end
+  return { VpcId = vpc.VpcId, [member] = { Value = vpc[field] == true } }
+end
+
+-- What keeps a VPC from being deleted (AWS: DependencyViolation until all are gone).
+local function vpc_dependencies(ctx, vpc_id)
+  for _, s in pairs(ctx.db.subnets or {}) do
+    if s.VpcId == vpc_id then return true end
+  end
+  for _, g in pairs(ctx.db.internet_gateways or {}) do
+    for _, a in ipairs(g.Attachments) do
+      if a.VpcId == vpc_id then return true end
+    end
+  end
+  for _, g in pairs(ctx.db.security_groups or {}) do
+    if g.VpcId == vpc_id and not g._default then return true end
+  end
+  for _, rt in pairs(ctx.db.route_tables or {}) do
+    if rt.VpcId == vpc_id and not rt._main then return true end
+  end
+  for _, e in pairs(ctx.db.vpc_endpoints or {}) do
+    if e.VpcId == vpc_id then return true end
+  end
+  for _, lb in ipairs(C.load_balancers(ctx)) do
+    if lb.vpc == vpc_id then return true end
+  end
+  return false
+end
+
+function M.DeleteVpc(ctx, p)
+  local vpc = C.get(ctx, "vpc", p.VpcId)
+  if vpc_dependencies(ctx, vpc.VpcId) then
+    ctx:fail("DependencyViolation",
+      ("The vpc '%s' has dependencies and cannot be deleted."):format(vpc.VpcId))
+  end
+  -- The main route table and the default security group go with the VPC.
+  local rt = main_route_table(ctx, vpc.VpcId)
+  if rt then ctx.db.route_tables[rt.RouteTableId] = nil end
+  for _, g in pairs(C.copy(ctx.db.security_groups or {})) do
+    if g.VpcId == vpc.VpcId then SG.remove_group(ctx, ctx.db.security_groups[g.GroupId]) end
+  end
+  ctx.db.vpcs[vpc.VpcId] = nil
+  return {}
+end
+
+---------------------------------------------------------------------------------------
+-- Subnets
+
+-- ENIs in a subnet: one per load balancer per subnet, one per interface endpoint, one
+-- per instance not terminated. Returns the count.
+local function enis_in(ctx, subnet_id)
+  local n = 0
+  for _, lb in ipairs(C.load_balancers(ctx)) do
+    for _, s in ipairs(lb.subnets) do
+      if s == subnet_id then n = n + 1 end
+    end
+  end
+  for _, e in pairs(ctx.db.vpc_endpoints or {}) do
+    for _, s in ipairs(e.SubnetIds or {}) do
+      if s == subnet_id then n = n + 1 end
+    end
+  end
+  for _, inst in ipairs(C.asg_instances(ctx)) do
+    if inst.subnet == subnet_id and inst.state ~= "terminated" then n = n + 1 end
+  end
+  return n
+end
+
+local function subnet_view(ctx, s)
+  local _, n = C.parse_cidr(s.CidrBlock)
+  -- AWS reserves the first four addresses and the last one of every subnet.
+  local free = (1 << (32 - n)) - 5 - enis_in(ctx, s.SubnetId)
+  return { SubnetId = s.SubnetId, SubnetArn = s.SubnetArn, VpcId = s.VpcId,
+    CidrBlock = s.CidrBlock, AvailabilityZone = s.AvailabilityZone,
+    AvailabilityZoneId = s.AvailabilityZoneId, AvailableIpAddressCount = free,
+    DefaultForAz = false, MapPublicIpOnLaunch = s.MapPublicIpOnLaunch,
+    MapCustomerOwnedIpOnLaunch = false, AssignIpv6AddressOnCreation =
+      s.AssignIpv6AddressOnCreation, Ipv6CidrBlockAssociationSet = {},
+    EnableDns64 = s.EnableDns64, Ipv6Native = false, State = s.State, OwnerId = s.OwnerId,
+    PrivateDnsNameOptionsOnLaunch = C.copy(s.PrivateDnsNameOptionsOnLaunch),
+    Tags = nil_if_empty(C.copy_tags(s.Tags)) }
+end
+
+-- The AZ a subnet goes to: by name or id (they must agree), else the region's first.
+local function subnet_zone(ctx, p)
+  local list = zones(ctx)
+  local names = {}
+  for i, z in ipairs(list) do names[i] = z.ZoneName end
+  local by_name, by_id
+  for _, z in ipairs(list) do
+    if z.ZoneName == p.AvailabilityZone then by_name = z end
+    if z.ZoneId == p.AvailabilityZoneId then by_id = z end
+  end
+  if p.AvailabilityZone and not by_name then
+    ctx:fail("InvalidParameterValue",
+      ("Value (%s) for parameter availabilityZone is invalid. Subnets can currently only be "
+        .. "created in the following availability zones: %s."):format(p.AvailabilityZone,
+        table.concat(names, ", ")))
+  end
+  if p.AvailabilityZoneId and not by_id then
+    ctx:fail("InvalidParameterValue",
+      ("Value (%s) for parameter availabilityZoneId is invalid."):format(p.AvailabilityZoneId))
+  end
+  if by_name and by_id and by_name ~= by_id then
+    ctx:fail("InvalidParameterCombination",
+      "The parameters availabilityZone and availabilityZoneId do not name the same zone.")
+  end
+  return by_name or by_id or list[1]
+end
+
+function M.CreateSubnet(ctx, p)
+  local vpc = C.get(ctx, "vpc", p.VpcId)
+  if p.CidrBlock == nil then
+    ctx:fail("MissingParameter", "The request must contain the parameter cidrBlock")
+  end
+  local base, n = block(ctx, p.CidrBlock, "InvalidSubnet.Range")
+  local vbase, vn = C.parse_cidr(vpc.CidrBlock)
+  if not C.contains(vbase, vn, base, n) then
+    ctx:fail("InvalidSubnet.Range", ("The CIDR '%s' is invalid."):format(p.CidrBlock))
+  end
+  for _, s in pairs(ctx.db.subnets or {}) do
+    if s.VpcId == vpc.VpcId then
+      local sb, sn = C.parse_cidr(s.CidrBlock)
+      if C.overlaps(sb, sn, base, n) then
+        ctx:fail("InvalidSubnet.Conflict",
+          ("The CIDR '%s' conflicts with another subnet"):format(p.CidrBlock))
+      end
+    end
+  end
+  local zone = subnet_zone(ctx, p)
+  local tags = C.tags_from_specs(ctx, p.TagSpecifications, "subnet")
+  local id = ctx:id("subnet")
+  local s = { SubnetId = id, SubnetArn = ctx:arn("subnet/" .. id, { service = "ec2" }),
+    VpcId = vpc.VpcId, CidrBlock = C.ip(base) .. "/" .. n, AvailabilityZone = zone.ZoneName,
+    AvailabilityZoneId = zone.ZoneId, MapPublicIpOnLaunch = false,
+    AssignIpv6AddressOnCreation = false, EnableDns64 = false, State = "available",
+    OwnerId = ctx.account, Tags = tags,
+    PrivateDnsNameOptionsOnLaunch = { HostnameType = "ip-name",
+      EnableResourceNameDnsARecord = false, EnableResourceNameDnsAAAARecord = false } }
+  C.coll(ctx, "subnets")[id] = s
+  C.created(ctx, s)
+  return { Subnet = subnet_view(ctx, s) }
+end
+
+local SUBNET_FILTERS = {
+  ["subnet-id"] = function(s) return s.SubnetId end,
+  ["vpc-id"] = function(s) return s.VpcId end,
+  ["availability-zone"] = function(s) return s.AvailabilityZone end,
+  ["availability-zone-id"] = function(s) return s.AvailabilityZoneId end,
+  ["cidr-block"] = function(s) return s.CidrBlock end,
+  ["default-for-az"] = function() return false end,
+  ["map-public-ip-on-launch"] = function(s) return s.MapPublicIpOnLaunch end,
+  ["owner-id"] = function(s) return s.OwnerId end,
+  ["state"] = function(s) return s.State end,
+  ["subnet-arn"] = function(s) return s.SubnetArn end,
+}
+-- AWS still accepts the old names of cidr-block.
+SUBNET_FILTERS.cidr = SUBNET_FILTERS["cidr-block"]
+SUBNET_FILTERS.cidrBlock = SUBNET_FILTERS["cidr-block"]
+
+function M.DescribeSubnets(ctx, p)
+  local fields = {}
+  for k, f in pairs(SUBNET_FILTERS) do fields[k] = f end
+  fields["available-ip-address-count"] = function(s)
+    return subnet_view(ctx, s).AvailableIpAddressCount
+  end
+  local list = C.filter(ctx, C.candidates(ctx, "subnet", p.SubnetIds), p.Filters, fields)
+  local page, token = C.page(ctx, list, p)
+  local out = {}
+  for i, s in ipairs(page) do out[i] = subnet_view(ctx, s) end
+  return { Subnets = out, NextToken = token }
+end
+
+-- ModifySubnetAttribute: one attribute per call; boolean ones arrive as {Value=}.
+local SUBNET_BOOL_ATTRIBUTES = {
+  MapPublicIpOnLaunch = "MapPublicIpOnLaunch", EnableDns64 = "EnableDns64",
+  AssignIpv6AddressOnCreation = "AssignIpv6AddressOnCreation",
+  EnableResourceNameDnsARecordOnLaunch = "EnableResourceNameDnsARecord",
+  EnableResourceNameDnsAAAARecordOnLaunch = "EnableResourceNameDnsAAAARecord",
+  MapCustomerOwnedIpOnLaunch = false,
+}
+
+function M.ModifySubnetAttribute(ctx, p)
+  local s = C.get(ctx, "subnet", p.SubnetId)
+  local given = {}
+  for k, v in pairs(p) do
+    if k ~= "SubnetId" and k ~= "DryRun" and v ~= nil then given[#given + 1] = k end
+  end
+  if #given > 1 then
+    ctx:fail("InvalidParameterCombination", "You can only modify one attribute at a time.")
+  end
+  if #given == 0 then
+    ctx:fail("MissingParameter", "The request must contain the attribute to modify")
+  end
+  local member = given[1]
+  if member == "PrivateDnsHostnameTypeOnLaunch" then
+    s.PrivateDnsNameOptionsOnLaunch.HostnameType = p[member]
+    return {}
+  end
+  local field = SUBNET_BOOL_ATTRIBUTES[member]
+  if not field then
+    ctx:fail("InvalidParameterValue",
+      ("The attribute %s cannot be modified on this subnet"):format(member))
+  end
+  local value = p[member].Value == true
+  if member == "AssignIpv6AddressOnCreation" and value then
+    ctx:fail("InvalidParameterValue",
+      ("Subnet %s does not have an IPv6 CIDR block"):format(s.SubnetId))
+  end
+  if field == "EnableResourceNameDnsARecord" or field == "EnableResourceNameDnsAAAARecord" then
+    s.PrivateDnsNameOptionsOnLaunch[field] = value
+  else
+    s[field] = value
+  end
+  return {}
+end
+
+function M.DeleteSubnet(ctx, p)
+  local s = C.get(ctx, "subnet", p.SubnetId)
+  if enis_in(ctx, s.SubnetId) > 0 then
+    ctx:fail("DependencyViolation",
+      ("The subnet '%s' has dependencies and cannot be deleted."):format(s.SubnetId))
+  end
+  -- Its route table association goes with it.
+  for _, rt in pairs(ctx.db.route_tables or {}) do
+    local keep = {}
+    for _, a in ipairs(rt.Associations) do
+      if a.SubnetId ~= s.SubnetId then keep[#keep + 1] = a end
+    end
+    rt.Associations = keep
+  end
+  ctx.db.subnets[s.SubnetId] = nil
+  return {}
+end
+
+---------------------------------------------------------------------------------------
+-- Internet gateways
+
+local function igw_view(g)
+  local att = {}
+  -- Real AWS writes an attached gateway's state as "available", which the model's
+  -- AttachmentStatus enum does not list; the sim answers the model's "attached" (its
+  -- strict output check holds handlers to the model). Readers should accept both.
+  for i, a in ipairs(g.Attachments) do att[i] = { State = "attached", VpcId = a.VpcId } end
+  return { InternetGatewayId = g.InternetGatewayId, OwnerId = g.OwnerId, Attachments = att,
+    Tags = nil_if_empty(C.copy_tags(g.Tags)) }
+end
+
+function M.CreateInternetGateway(ctx, p)
+  local tags = C.tags_from_specs(ctx, p.TagSpecifications, "internet-gateway")
+  if count(ctx.db.internet_gateways) >= IGWS_PER_REGION then
+    ctx:fail("InternetGatewayLimitExceeded",
+      "The maximum number of internet gateways has been reached.")
+  end
+  local g = { InternetGatewayId = ctx:id("igw"), OwnerId = ctx.account, Attachments = {},
+    Tags = tags }
+  C.coll(ctx, "internet_gateways")[g.InternetGatewayId] = g
+  C.created(ctx, g)
+  return { InternetGateway = igw_view(g) }
+end
+
+local function igw_of_vpc(ctx, vpc_id)
+  for _, g in pairs(ctx.db.internet_gateways or {}) do
+    for _, a in ipairs(g.Attachments) do
+      if a.VpcId == vpc_id then return g end
+    end
+  end
+  return nil
+end
+
+function M.AttachInternetGateway(ctx, p)
+  local g = C.get(ctx, "igw", p.InternetGatewayId)
+  local vpc = C.get(ctx, "vpc", p.VpcId)
+  if #g.Attachments > 0 then
+    ctx:fail("Resource.AlreadyAssociated", ("resource %s is already attached to network %s")
+      :format(g.InternetGatewayId, g.Attachments[1].VpcId))
+  end
+  local other = igw_of_vpc(ctx, vpc.VpcId)
+  if other then
+    ctx:fail("Resource.AlreadyAssociated",
+      ("network %s already has an internet gateway attached"):format(vpc.VpcId))
+  end
+  g.Attachments[1] = { VpcId = vpc.VpcId, State = "attached" }
+  return {}
+end
+
+function M.DetachInternetGateway(ctx, p)
+  local g = C.get(ctx, "igw", p.InternetGatewayId)
+  C.get(ctx, "vpc", p.VpcId)
+  if #g.Attachments == 0 or g.Attachments[1].VpcId ~= p.VpcId then
+    ctx:fail("Gateway.NotAttached", ("resource %s is not attached to network %s")
+      :format(g.InternetGatewayId, p.VpcId))
+  end
+  -- Public addresses (an internet-facing load balancer's) keep the gateway attached.
+  for _, lb in ipairs(C.load_balancers(ctx)) do
+    if lb.scheme == "internet-facing" then
+      for _, sid in ipairs(lb.subnets) do
+        local s = C.find(ctx, "subnet", sid)
+        if s and s.VpcId == p.VpcId then
+          ctx:fail("DependencyViolation",
+            ("Network %s has some mapped public address(es). Please unmap those public "
+              .. "address(es) before detaching the gateway."):format(p.VpcId))
+        end
+      end
+    end
+  end
+  g.Attachments = {}
+  return {}
+end
+
+local IGW_FILTERS = {
+  ["internet-gateway-id"] = function(g) return g.InternetGatewayId end,
+  ["attachment.vpc-id"] = function(g)
+    return g.Attachments[1] and g.Attachments[1].VpcId or nil
+  end,
+  -- AWS's filter value is "available" for an attached gateway; "attached" as answered.
+  ["attachment.state"] = function(g)
+    return g.Attachments[1] and { "available", "attached" } or nil
+  end,
+  ["owner-id"] = function(g) return g.OwnerId end,
+}
+
+function M.DescribeInternetGateways(ctx, p)
+  local list = C.filter(ctx, C.candidates(ctx, "igw", p.InternetGatewayIds), p.Filters,
+    IGW_FILTERS)
+  local page, token = C.page(ctx, list, p)
+  local out = {}
+  for i, g in ipairs(page) do out[i] = igw_view(g) end
+  return { InternetGateways = out, NextToken = token }
+end
+
+function M.DeleteInternetGateway(ctx, p)
+  local g = C.get(ctx, "igw", p.InternetGatewayId)
+  if #g.Attachments > 0 then
+    ctx:fail("DependencyViolation",
+      ("The internetGateway '%s' has dependencies and cannot be deleted.")
+        :format(g.InternetGatewayId))
+  end
+  ctx.db.internet_gateways[g.InternetGatewayId] = nil
+  return {}
+end
+
+---------------------------------------------------------------------------------------
+-- Route tables
+
+-- A route's state: a gateway route is a "blackhole" once its gateway is detached from
+-- the table's VPC or deleted.
+local function route_state(ctx, rt, r)
+  local gw = r.GatewayId
+  if gw and gw:match("^igw%-") then
+    local g = C.find(ctx, "igw", gw)
+    if not g or not g.Attachments[1] or g.Attachments[1].VpcId ~= rt.VpcId then
+      return "blackhole"
+    end
+  elseif gw and gw:match("^vpce%-") and not C.find(ctx, "vpce", gw) then
+    return "blackhole"
+  end
+  return "active"
+end
+
+local function rtb_view(ctx, rt)
+  local routes, assocs = {}, {}
+  for i, r in ipairs(rt.Routes) do
+    routes[i] = { DestinationCidrBlock = r.DestinationCidrBlock,
+      DestinationIpv6CidrBlock = r.DestinationIpv6CidrBlock,
+      DestinationPrefixListId = r.DestinationPrefixListId, GatewayId = r.GatewayId,
+      NatGatewayId = r.NatGatewayId, Origin = r.Origin, State = route_state(ctx, rt, r) }
+  end
+  for i, a in ipairs(rt.Associations) do
+    assocs[i] = { Main = a.Main == true, RouteTableAssociationId = a.RouteTableAssociationId,
+      RouteTableId = a.RouteTableId, SubnetId = a.SubnetId, GatewayId = a.GatewayId,
+      AssociationState = { State = a.AssociationState.State } }
+  end
+  return { RouteTableId = rt.RouteTableId, VpcId = rt.VpcId, OwnerId = rt.OwnerId,
+    Routes = routes, Associations = assocs, PropagatingVgws = {},
+    Tags = nil_if_empty(C.copy_tags(rt.Tags)) }
+end
+
+function M.CreateRouteTable(ctx, p)
+  local vpc = C.get(ctx, "vpc", p.VpcId)
+  local tags = C.tags_from_specs(ctx, p.TagSpecifications, "route-table")
+  return { RouteTable = rtb_view(ctx, new_route_table(ctx, vpc, tags, false)) }
+end
+
+local function route_targets(rt, fn)
+  local out = {}
+  for _, r in ipairs(rt.Routes) do
+    local v = fn(r)
+    if v ~= nil then out[#out + 1] = v end
+  end
+  return out
+end
+
+local function assoc_values(rt, fn)
+  local out = {}
+  for _, a in ipairs(rt.Associations) do
+    local v = fn(a)
+    if v ~= nil then out[#out + 1] = v end
+  end
+  return out
+end
+
+function M.DescribeRouteTables(ctx, p)
+  local fields = {
+    ["route-table-id"] = function(rt) return rt.RouteTableId end,
+    ["vpc-id"] = function(rt) return rt.VpcId end,
+    ["owner-id"] = function(rt) return rt.OwnerId end,
+    ["association.route-table-association-id"] = function(rt)
+      return assoc_values(rt, function(a) return a.RouteTableAssociationId end)
+    end,
+    ["association.route-table-id"] = function(rt)
+      return assoc_values(rt, function(a) return a.RouteTableId end)
+    end,
+    ["association.subnet-id"] = function(rt)
+      return assoc_values(rt, function(a) return a.SubnetId end)
+    end,
+    ["association.gateway-id"] = function(rt)
+      return assoc_values(rt, function(a) return a.GatewayId end)
+    end,
+    ["association.main"] = function(rt) return rt._main == true end,
+    ["route.destination-cidr-block"] = function(rt)
+      return route_targets(rt, function(r) return r.DestinationCidrBlock end)
+    end,
+    ["route.destination-prefix-list-id"] = function(rt)
+      return route_targets(rt, function(r) return r.DestinationPrefixListId end)
+    end,
+    ["route.gateway-id"] = function(rt)
+      return route_targets(rt, function(r) return r.GatewayId end)
+    end,
+    ["route.origin"] = function(rt)
+      return route_targets(rt, function(r) return r.Origin end)
+    end,
+    ["route.state"] = function(rt)
+      return route_targets(rt, function(r) return route_state(ctx, rt, r) end)
+    end,
+  }
+  local list = C.filter(ctx, C.candidates(ctx, "rtb", p.RouteTableIds), p.Filters, fields)
+  local page, token = C.page(ctx, list, p)
+  local out = {}
+  for i, rt in ipairs(page) do out[i] = rtb_view(ctx, rt) end
+  return { RouteTables = out, NextToken = token }
+end
+
+local function find_association(ctx, assoc_id)
+  for _, rt in pairs(ctx.db.route_tables or {}) do
+    for i, a in ipairs(rt.Associations) do
+      if a.RouteTableAssociationId == assoc_id then return rt, i, a end
+    end
+  end
+  return nil
+end
+
+function M.AssociateRouteTable(ctx, p)
+  local rt = C.get(ctx, "rtb", p.RouteTableId)
+  if (p.SubnetId == nil) == (p.GatewayId == nil) then
+    ctx:fail("InvalidParameterCombination",
+      "The request must contain exactly one of subnetId or gatewayId")
+  end
+  local a = { RouteTableId = rt.RouteTableId, Main = false,
+    AssociationState = { State = "associated" } }
+  if p.SubnetId then
+    local s = C.get(ctx, "subnet", p.SubnetId)
+    if s.VpcId ~= rt.VpcId then
+      ctx:fail("InvalidParameterValue", ("Route table %s and subnet %s belong to different "
+        .. "networks"):format(rt.RouteTableId, s.SubnetId))
+    end
+    for _, other in pairs(ctx.db.route_tables) do
+      for _, have in ipairs(other.Associations) do
+        if have.SubnetId == s.SubnetId then
+          -- A subnet has one explicit association; ReplaceRouteTableAssociation moves it.
+          ctx:fail("Resource.AlreadyAssociated",
+            ("the specified association for route table %s conflicts with an existing "
+              .. "association"):format(rt.RouteTableId))
+        end
+      end
+    end
+    a.SubnetId = s.SubnetId
+  else
+    local g = C.get(ctx, "igw", p.GatewayId)
+    if not g.Attachments[1] or g.Attachments[1].VpcId ~= rt.VpcId then
+      ctx:fail("InvalidParameterValue", ("Route table %s and gateway %s belong to different "
+        .. "networks"):format(rt.RouteTableId, g.InternetGatewayId))
+    end
+    a.GatewayId = g.InternetGatewayId
+  end
+  a.RouteTableAssociationId = ctx:id("rtbassoc")
+  rt.Associations[#rt.Associations + 1] = a
+  return { AssociationId = a.RouteTableAssociationId, AssociationState = { State = "associated" } }
+end
+
+function M.DisassociateRouteTable(ctx, p)
+  local rt, i, a = find_association(ctx, p.AssociationId)
+  if not rt then
+    ctx:fail("InvalidAssociationID.NotFound",
+      ("The association ID '%s' does not exist"):format(p.AssociationId))
+  end
+  if a.Main then
+    ctx:fail("InvalidParameterValue",
+      ("cannot disassociate the main route table association %s"):format(p.AssociationId))
+  end
+  table.remove(rt.Associations, i)
+  return {}
+end
+
+-- The destination a route call names (exactly one kind) and how to match it.
+local function destination(ctx, p)
+  local given = {}
+  if p.DestinationCidrBlock then given[#given + 1] = "DestinationCidrBlock" end
+  if p.DestinationIpv6CidrBlock then given[#given + 1] = "DestinationIpv6CidrBlock" end
+  if p.DestinationPrefixListId then given[#given + 1] = "DestinationPrefixListId" end
+  if #given == 0 then
+    ctx:fail("MissingParameter",
+      "The request must contain the parameter destinationCidrBlock or destinationIpv6CidrBlock")
+  end
+  if #given > 1 then
+    ctx:fail("InvalidParameterCombination",
+      "The request must contain exactly one destination (CIDR block, IPv6 CIDR block or prefix list)")
+  end
+  local key = given[1]
+  local value = p[key]
+  if key == "DestinationCidrBlock" then
+    local base, n = C.parse_cidr(value)
+    if not base then
+      ctx:fail("InvalidParameterValue", ("Value (%s) for parameter destinationCidrBlock is "
+        .. "invalid. This is not a valid CIDR block."):format(value))
+    end
+    -- AWS keeps the network address (10.0.0.1/8 is stored as 10.0.0.0/8).
+    value = C.ip(base & C.mask(n)) .. "/" .. n
+  end
+  return key, value
+end
+
+-- Targets the simulator models; the others name resources it does not have.
+local OTHER_TARGETS = {
+  NatGatewayId = { "InvalidNatGatewayID.NotFound", "The natGateway ID '%s' does not exist" },
+  InstanceId = { "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist" },
+  NetworkInterfaceId = { "InvalidNetworkInterfaceID.NotFound",
+    "The networkInterface ID '%s' does not exist" },
+  VpcPeeringConnectionId = { "InvalidVpcPeeringConnectionID.NotFound",
+    "The vpcPeeringConnection ID '%s' does not exist" },
+  TransitGatewayId = { "InvalidTransitGatewayID.NotFound",
+    "The transitGateway ID '%s' does not exist" },
+  EgressOnlyInternetGatewayId = { "InvalidGatewayID.NotFound",
+    "The gateway ID '%s' does not exist" },
+  LocalGatewayId = { "InvalidLocalGatewayID.NotFound",
+    "The localGateway ID '%s' does not exist" },
+  CarrierGatewayId = { "InvalidCarrierGatewayID.NotFound",
+    "The carrierGateway ID '%s' does not exist" },
+  VpcEndpointId = { "InvalidVpcEndpointId.NotFound", "The Vpc Endpoint Id '%s' does not exist" },
+  CoreNetworkArn = { "InvalidParameterValue", "The core network %s does not exist" },
+}
+
+-- The route target of a create/replace: an internet gateway attached to the table's VPC.
+local function route_target(ctx, rt, p)
+  local n = 0
+  for member in pairs(OTHER_TARGETS) do
+    if p[member] ~= nil then n = n + 1 end
+  end
+  if p.GatewayId ~= nil then n = n + 1 end
+  if n ~= 1 then
+    ctx:fail(n == 0 and "MissingParameter" or "InvalidParameterCombination",
+      "The request must contain exactly one of gatewayId, natGatewayId, networkInterfaceId, "
+        .. "vpcPeeringConnectionId, instanceId, egressOnlyInternetGatewayId, "
+        .. "transitGatewayId, localGatewayId, carrierGatewayId, vpcEndpointId or coreNetworkArn")
+  end
+  for member, err in pairs(OTHER_TARGETS) do
+    if p[member] ~= nil then ctx:fail(err[1], err[2]:format(p[member])) end
+  end
+  local gw = p.GatewayId
+  if gw == "local" then
+    ctx:fail("InvalidParameterValue", "The local route cannot be created or changed this way")
+  end
+  if gw:match("^vpce%-") then
+    -- Gateway endpoints add their routes themselves.
+    ctx:fail("RouteNotSupported", ("Route table contains unsupported route target: %s. VPC "
+      .. "Endpoints of this type cannot be used as route targets."):format(gw))
+  end
+  local g = C.find(ctx, "igw", gw)
+  if not g then
+    ctx:fail("InvalidGatewayID.NotFound", ("The gateway ID '%s' does not exist"):format(gw))
+  end
+  if not g.Attachments[1] or g.Attachments[1].VpcId ~= rt.VpcId then
+    ctx:fail("InvalidParameterValue", ("route table %s and network gateway %s belong to "
+      .. "different networks"):format(rt.RouteTableId, gw))
+  end
+  return gw
+end
+
+local function find_route(rt, key, value)
+  for i, r in ipairs(rt.Routes) do
+    if r[key] == value then return i, r end
+  end
+  return nil
+end
+
+function M.CreateRoute(ctx, p)
+  local rt = C.get(ctx, "rtb", p.RouteTableId)
+  local key, value = destination(ctx, p)
+  if find_route(rt, key, value) then
+    ctx:fail("RouteAlreadyExists", ("The route identified by %s already exists."):format(value))
+  end
+  local gw = route_target(ctx, rt, p)
+  rt.Routes[#rt.Routes + 1] = { [key] = value, GatewayId = gw, Origin = "CreateRoute",
+    State = "active" }
+  return { Return = true }
+end
+
+function M.ReplaceRoute(ctx, p)
+  local rt = C.get(ctx, "rtb", p.RouteTableId)
+  local key, value = destination(ctx, p)
+  local i, r = find_route(rt, key, value)
+  if not i then
+    ctx:fail("InvalidParameterValue", ("There is no route defined for '%s' in the route "
+      .. "table. Use CreateRoute instead."):format(value))
+  end
+  if r.GatewayId == "local" or (r.GatewayId or ""):match("^vpce%-") then
+    ctx:fail("InvalidParameterValue",
+      ("cannot replace route %s in route table %s: it is managed by AWS")
+        :format(value, rt.RouteTableId))
+  end
+  local gw = route_target(ctx, rt, p)
+  rt.Routes[i] = { [key] = value, GatewayId = gw, Origin = "CreateRoute", State = "active" }
+  return {}
+end
+
+function M.DeleteRoute(ctx, p)
+  local rt = C.get(ctx, "rtb", p.RouteTableId)
+  local key, value = destination(ctx, p)
+  local i, r = find_route(rt, key, value)
+  if not i then
+    local kind = key == "DestinationPrefixListId" and "destination-prefix-list-id"
+      or key == "DestinationIpv6CidrBlock" and "destination-ipv6-cidr-block"
+      or "destination-cidr-block"
+    ctx:fail("InvalidRoute.NotFound", ("no route with %s %s in route table %s")
+      :format(kind, value, rt.RouteTableId))
+  end
+  if r.GatewayId == "local" then
+    ctx:fail("InvalidParameterValue", ("cannot remove local route %s in route table %s")
+      :format(value, rt.RouteTableId))
+  end
+  if (r.GatewayId or ""):match("^vpce%-") then
+    ctx:fail("InvalidParameterValue", ("Route %s in route table %s was added by VPC endpoint "
+      .. "%s: remove the route table from the endpoint instead"):format(value, rt.RouteTableId,
+      r.GatewayId))
+  end
+  table.remove(rt.Routes, i)
+  return {}
+end
+
+function M.DeleteRouteTable(ctx, p)
+  local rt = C.get(ctx, "rtb", p.RouteTableId)
+  if rt._main or #rt.Associations > 0 then
+    ctx:fail("DependencyViolation",
+      ("The routeTable '%s' has dependencies and cannot be deleted."):format(rt.RouteTableId))
+  end
+  -- Gateway endpoints forget the table (their routes went with it).
+  for _, e in pairs(ctx.db.vpc_endpoints or {}) do
+    local keep = {}
+    for _, id in ipairs(e.RouteTableIds or {}) do
+      if id ~= rt.RouteTableId then keep[#keep + 1] = id end
+    end
+    e.RouteTableIds = keep
+  end
+  ctx.db.route_tables[rt.RouteTableId] = nil
+  return {}
+end
+
+---------------------------------------------------------------------------------------
+-- Instances (run by the simulated Auto Scaling groups; EC2 only describes them)
+
+local function instance_record(ctx, inst)
+  local data = LT.data_of(ctx, inst.lt) or {}
+  local subnet = inst.subnet and C.find(ctx, "subnet", inst.subnet)
+  local ip = inst.private_ip
+  if not ip and subnet then
+    local base, n = C.parse_cidr(subnet.CidrBlock)
+    local span = (1 << (32 - n)) - 5
+    ip = C.ip(base + 4 + tonumber(C.hash_hex(inst.id, 6), 16) % span)
+  end
+  local groups = {}
+  for _, gid in ipairs(SG.instance_groups(ctx, inst)) do
+    local g = C.find(ctx, "sg", gid)
+    groups[#groups + 1] = { GroupId = gid, GroupName = g and g.GroupName or nil }
+  end
+  -- Tags: those Auto Scaling gave the instance (aws:autoscaling:groupName and the
+  -- group's propagated tags), else the group's name; the launch template's instance
+  -- tags; then tags set on the instance through EC2.
+  local r = { Tags = {} }
+  local function merge(list)
+    for _, t in ipairs(list or {}) do
+      local found = false
+      for _, have in ipairs(r.Tags) do
+        if have.Key == t.Key then have.Value = t.Value or ""; found = true end
+      end
+      if not found then r.Tags[#r.Tags + 1] = { Key = t.Key, Value = t.Value or "" } end
+    end
+  end
+  merge(inst.tags or { { Key = "aws:autoscaling:groupName", Value = inst.asg } })
+  for _, spec in ipairs(data.TagSpecifications or {}) do
+    if spec.ResourceType == "instance" then merge(spec.Tags) end
+  end
+  merge((ctx.db.instance_tags or {})[inst.id])
+  local profile
+  local prof = inst.profile or data.IamInstanceProfile
+  if type(prof) == "table" and (prof.Arn or prof.Name) then
+    local arn = prof.Arn
+      or ("arn:aws:iam::%s:instance-profile/%s"):format(ctx.account, prof.Name)
+    profile = { Arn = arn, Id = "AIPA" .. C.hash_hex(arn, 17):upper() }
+  end
+  local mo = data.MetadataOptions or {}
+  local state = inst.state
+  return {
+    InstanceId = inst.id, ImageId = inst.image_id or data.ImageId, InstanceType = inst.instance_type
+      or data.InstanceType, LaunchTime = inst.launch_time, AmiLaunchIndex = 0,
+    Placement = { AvailabilityZone = inst.az, Tenancy = "default", GroupName = "" },
+    State = { Code = C.STATE_CODES[state] or 16, Name = state },
+    SubnetId = subnet and subnet.SubnetId or inst.subnet, VpcId = subnet and subnet.VpcId or nil,
+    PrivateIpAddress = ip, PrivateDnsName = ip and ("ip-%s.%s.compute.internal")
+      :format(ip:gsub("%.", "-"), ctx.region) or nil,
+    SecurityGroups = groups, Tags = r.Tags, IamInstanceProfile = profile,
+    MetadataOptions = { State = "applied", HttpTokens = mo.HttpTokens or "optional",
+      HttpEndpoint = mo.HttpEndpoint or "enabled",
+      HttpPutResponseHopLimit = mo.HttpPutResponseHopLimit or 1,
+      HttpProtocolIpv6 = mo.HttpProtocolIpv6 or "disabled",
+      InstanceMetadataTags = mo.InstanceMetadataTags or "disabled" },
+    Monitoring = { State = (data.Monitoring and data.Monitoring.Enabled) and "enabled"
+      or "disabled" },
+    Architecture = "x86_64", RootDeviceName = "/dev/xvda", RootDeviceType = "ebs",
+    VirtualizationType = "hvm", Hypervisor = "xen", EbsOptimized = data.EbsOptimized == true,
+    EnaSupport = true, SourceDestCheck = true, PlatformDetails = "Linux/UNIX",
+    UsageOperation = "RunInstances",
+  }
+end
+
+local INSTANCE_FILTERS = {
+  ["instance-id"] = function(i) return i.InstanceId end,
+  ["instance-state-name"] = function(i) return i.State.Name end,
+  ["instance-state-code"] = function(i) return i.State.Code end,
+  ["availability-zone"] = function(i) return i.Placement.AvailabilityZone end,
+  ["subnet-id"] = function(i) return i.SubnetId end,
+  ["vpc-id"] = function(i) return i.VpcId end,
+  ["image-id"] = function(i) return i.ImageId end,
+  ["instance-type"] = function(i) return i.InstanceType end,
+  ["private-ip-address"] = function(i) return i.PrivateIpAddress end,
+  ["iam-instance-profile.arn"] = function(i)
+    return i.IamInstanceProfile and i.IamInstanceProfile.Arn
+  end,
+  ["instance.group-id"] = function(i)
+    local out = {}
+    for _, g in ipairs(i.SecurityGroups) do out[#out + 1] = g.GroupId end
+    return out
+  end,
+  ["metadata-options.http-tokens"] = function(i) return i.MetadataOptions.HttpTokens end,
+}
+
+function M.DescribeInstances(ctx, p)
+  if p.InstanceIds and #p.InstanceIds > 0 and p.MaxResults then
+    ctx:fail("InvalidParameterCombination",
+      "The parameter instancesSet cannot be used with the parameter maxResults")
+  end
+  local all = {}
+  for _, inst in ipairs(C.asg_instances(ctx)) do all[#all + 1] = instance_record(ctx, inst) end
+  local list = all
+  if p.InstanceIds and #p.InstanceIds > 0 then
+    list = {}
+    local missing = {}
+    for _, id in ipairs(p.InstanceIds) do
+      local hit
+      for _, i in ipairs(all) do
+        if i.InstanceId == id then hit = i end
+      end
+      if hit then list[#list + 1] = hit else missing[#missing + 1] = id end
+    end
+    if #missing == 1 then
+      ctx:fail("InvalidInstanceID.NotFound",
+        ("The instance ID '%s' does not exist"):format(missing[1]))
+    elseif #missing > 1 then
+      ctx:fail("InvalidInstanceID.NotFound",
+        ("The instance IDs '%s' do not exist"):format(table.concat(missing, ", ")))
+    end
+  end
+  list = C.filter(ctx, list, p.Filters, INSTANCE_FILTERS)
+  local page, token = C.page(ctx, list, p)
+  -- An Auto Scaling group launches each instance in its own reservation.
+  local reservations = {}
+  for i, inst in ipairs(page) do
+    reservations[i] = { ReservationId = "r-" .. C.hash_hex("reservation:" .. inst.InstanceId),
+      OwnerId = ctx.account, Groups = {}, Instances = { inst } }
+  end
+  return { Reservations = reservations, NextToken = token }
+end
+
+---------------------------------------------------------------------------------------
+-- Tags on any resource
+
+local function instance_exists(ctx, id)
+  for _, inst in ipairs(C.asg_instances(ctx)) do
+    if inst.id == id then return true end
+  end
+  return false
+end
+
+-- The record CreateTags/DeleteTags act on; instances keep EC2-side tags in
+-- db.instance_tags (their records belong to Auto Scaling).
+local function taggable(ctx, id)
+  local prefix = type(id) == "string" and id:match("^(%a+)%-") or nil
+  if prefix == "i" then
+    if not instance_exists(ctx, id) then
+      ctx:fail("InvalidInstanceID.NotFound", ("The instance ID '%s' does not exist"):format(id))
+    end
+    local t = C.coll(ctx, "instance_tags")
+    local rec = { Tags = t[id] or {} }
+    return rec, function() t[id] = rec.Tags end
+  end
+  local kind = prefix and C.BY_PREFIX[prefix]
+  if not kind then
+    ctx:fail("InvalidID", ("The ID '%s' is not valid"):format(tostring(id)))
+  end
+  return C.get(ctx, kind.name, id), function() end
+end
+
+function M.CreateTags(ctx, p)
+  -- Every resource is checked before any is tagged (the call is all or nothing).
+  local targets = {}
+  for _, id in ipairs(p.Resources) do targets[#targets + 1] = { taggable(ctx, id) } end
+  for _, t in ipairs(targets) do
+    C.add_tags(ctx, t[1], p.Tags)
+    t[2]()
+  end
+  return {}
+end
+
+function M.DeleteTags(ctx, p)
+  local targets = {}
+  for _, id in ipairs(p.Resources) do targets[#targets + 1] = { taggable(ctx, id) } end
+  for _, t in ipairs(p.Tags or {}) do
+    if t.Key and t.Key:lower():sub(1, 4) == "aws:" then
+      ctx:fail("InvalidParameterValue",
+        "Tag keys starting with 'aws:' are reserved for internal use")
+    end
+  end
+  for _, t in ipairs(targets) do
+    C.remove_tags(t[1], p.Tags)
+    t[2]()
+  end
+  return {}
+end
+
+local TAG_FILTERS = {
+  key = function(t) return t.Key end,
+  value = function(t) return t.Value end,
+  ["resource-id"] = function(t) return t.ResourceId end,
+  ["resource-type"] = function(t) return t.ResourceType end,
+}
+
+function M.DescribeTags(ctx, p)
+  local resources = {}
+  for _, kind in pairs(C.KINDS) do
+    for _, r in pairs(ctx.db[kind.coll] or {}) do
+      if C.visible(ctx, r) and r.Tags and #r.Tags > 0 then
+        resources[#resources + 1] = { r = r, kind = kind }
+      end
+    end
+  end
+  table.sort(resources, function(a, b) return (a.r._seq or 0) < (b.r._seq or 0) end)
+  local id_member = { vpc = "VpcId", subnet = "SubnetId", igw = "InternetGatewayId",
+    rtb = "RouteTableId", sg = "GroupId", sgr = "SecurityGroupRuleId", vpce = "VpcEndpointId",
+    lt = "LaunchTemplateId" }
+  local items = {}
+  for _, e in ipairs(resources) do
+    local rid = e.r[id_member[e.kind.name]]
+    for _, t in ipairs(e.r.Tags) do
+      -- tag:<key> filters look at the resource's tags, so each item carries them.
+      items[#items + 1] = { Key = t.Key, Value = t.Value, ResourceId = rid,
+        ResourceType = e.kind.rtype, Tags = e.r.Tags }
+    end
+  end
+  for _, inst in ipairs(C.asg_instances(ctx)) do
+    local rec = instance_record(ctx, inst)
+    for _, t in ipairs(rec.Tags) do
+      items[#items + 1] = { Key = t.Key, Value = t.Value, ResourceId = inst.id,
+        ResourceType = "instance", Tags = rec.Tags }
+    end
+  end
+  items = C.filter(ctx, items, p.Filters, TAG_FILTERS)
+  local page, token = C.page(ctx, items, p, { max = 1000 })
+  local out = {}
+  for i, t in ipairs(page) do
+    out[i] = { Key = t.Key, Value = t.Value, ResourceId = t.ResourceId,
+      ResourceType = t.ResourceType }
+  end
+  return { Tags = out, NextToken = token }
+end
+
+---------------------------------------------------------------------------------------
+-- The handlers of the other files, and DryRun for all of them.
+
+for _, mod in ipairs({ SG, EP, LT }) do
+  for name, fn in pairs(mod) do
+    if type(fn) == "function" and name:match("^%u") then M[name] = fn end
+  end
+end
+
+-- DryRun: AWS checks the caller's permission and answers 412 DryRunOperation instead of
+-- acting (the simulator grants every permission).
+for name, fn in pairs(M) do
+  M[name] = function(ctx, p)
+    if p and p.DryRun then ctx:fail("DryRunOperation", C.DRY_RUN, 412) end
+    return fn(ctx, p or {})
+  end
+end
+
+return M
