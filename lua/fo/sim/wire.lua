@@ -90,8 +90,11 @@ local function answer(self, req)
   local service, scope, signing = route(req)
   local info = { service = service or (signing or "?"), operation = "-", region = "-" }
   if not service then
-    local e = SimError.new("UnrecognizedService", ("The fo simulator does not serve '%s'")
-      :format(tostring(signing or req.headers.host)), 400)
+    -- Unsigned and nothing names the service: AWS's answer to an unsigned request.
+    local e = scope and SimError.new("UnrecognizedService",
+        ("The fo simulator does not serve '%s'"):format(tostring(signing)), 400)
+      or SimError.new(codes.MISSING_AUTH.query.code, codes.MISSING_AUTH.query.message,
+        codes.MISSING_AUTH.query.status)
     info.status, info.code = e.status, e.code
     return errdoc.render("query", e, self.request_ids:uuid()), info
   end
@@ -216,17 +219,18 @@ function W:transport()
 end
 
 --- An environment lookup that gives the sim's credentials and nothing else (no profile,
---- no config files, no endpoint overrides, no instance metadata): one per key, kept, so
+--- no config files, no endpoint overrides, no instance metadata): one per key pair, kept, so
 --- the credentials cache of the AWS core (keyed by this function) is reused.
 function W:env_for(key)
   self._envs = self._envs or {}
-  local f = self._envs[key.access_key]
+  local id = key.access_key .. "\0" .. key.secret_key
+  local f = self._envs[id]
   if f then return f end
   local t = { AWS_ACCESS_KEY_ID = key.access_key, AWS_SECRET_ACCESS_KEY = key.secret_key,
     AWS_EC2_METADATA_DISABLED = "true", HOME = "/nonexistent",
     AWS_CONFIG_FILE = "/nonexistent/config", AWS_SHARED_CREDENTIALS_FILE = "/nonexistent/credentials" }
   f = function(name) return t[name] end
-  self._envs[key.access_key] = f
+  self._envs[id] = f
   return f
 end
 
