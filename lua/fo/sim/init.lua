@@ -68,6 +68,8 @@ function M.new(opts)
     created_tables = setmetatable({}, { __mode = "k" }),
     created_ids = {},
   }, Sim)
+  -- The failover model (health checks, alarms) runs on the clock from the saved state.
+  require("fo.sim.failover").attach(self)
   return self
 end
 
@@ -251,6 +253,7 @@ function Sim:reset()
   self.store:reset()
   self.created_tables = setmetatable({}, { __mode = "k" })
   self.created_ids = {}
+  require("fo.sim.failover").arm(self) -- nothing left to evaluate
   self:save()
 end
 
@@ -288,6 +291,9 @@ end
 function Sim:counts(filter)
   return self.recorder:counts(filter)
 end
+
+-- sim:resolve, sim:deliveries, sim:health_check_status: the failover model (failover.lua).
+for k, v in pairs(require("fo.sim.failover").methods) do Sim[k] = v end
 
 -- The wire path lives in its own file; its methods join Sim here.
 for k, v in pairs(require("fo.sim.wire")) do Sim[k] = v end

@@ -1,0 +1,502 @@
+-- The failover model on the sim's virtual clock (issue 4, "Failover model on a virtual
+-- clock"; DOMAIN.md, "Failover timeline"):
+--
+-- * Each Route 53 health check evaluates its endpoint when created and then every
+--   RequestInterval seconds of virtual time. An endpoint is an ALB's DNS name in the
+--   ELBv2 state: it passes when its region is not in outage, the load balancer is active,
+--   it has a listener on the check's port, and that listener forwards to target groups
+--   with at least one healthy target (ELBv2's own DescribeTargetHealth decides, from the
+--   Auto Scaling instances attached). A listener that redirects answers 301, which Route
+--   53 counts as healthy (2xx/3xx). Anything else (unknown name, an IP address) fails.
+--   Inverted flips the result; a Disabled check is healthy. The status flips after
+--   FailureThreshold consecutive results the other way. CALCULATED checks count healthy
+--   children; CLOUDWATCH_METRIC checks follow their alarm.
+-- * Each evaluation publishes HealthCheckStatus (AWS/Route53, dimension HealthCheckId,
+--   1/0) to CloudWatch in us-east-1 of the account, the only region Route 53 publishes to.
+-- * Metric alarms are evaluated every minute (every Period for 10/20/30 s periods) by
+--   fo.sim.metrics; a transition publishes AWS's notification to the topics of the new
+--   state's actions (sim:deliveries(topic_arn) reads them).
+-- * sim:resolve(name, type) answers as Route 53 would (see M.resolve).
+--
+-- One clock job drives it all: it runs at the earliest time something is due (each
+-- health check's eval.next, each alarm's next_eval — both saved with the state, so a
+-- reloaded sim carries on) and re-arms itself. Evaluations are stamped with their own
+-- due time, in time order, so a large sim:advance() replays them exactly.
+local ctx_mod = require "fo.sim.ctx"
+local names = require "fo.sim.route53.names"
+local metrics = require "fo.sim.metrics"
+local sns_state = require "fo.sim.sns_state"
+local rng = require "fo.sim.rng"
+
+local M = {}
+
+M.METRIC_REGION = "us-east-1"
+
+-- Checker status texts (as GetHealthCheckStatus reports them).
+local OK_HTTP = "Success: HTTP Status Code 200, OK"
+local OK_TCP = "Success: TCP connection established"
+local TIMEOUT = "Failure: Connection timed out. The endpoint or the internet connection is "
+  .. "down, or requests are being blocked by your firewall. See "
+  .. "https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/dns-failover-determining-health-of-endpoints.html"
+local NXDOMAIN = "Failure: DNS resolution failed: Rcode NXDomain(3)"
+
+local function ctx_for(sim, account, service, region)
+  return ctx_mod.new{ sim = sim, service = service, operation = "(failover model)",
+    region = region, account = account }
+end
+
+local function r53_db(sim, account)
+  return sim.store:db(account, "global", "route53")
+end
+
+-------------------------------------------------------------------------------
+-- Load balancers
+
+--- The load balancer whose DNS name is `host` (any case, trailing dot, "dualstack."
+--- prefix), searched in the account's ELBv2 state: the region in the name first, then
+--- every region. Returns lb (stored table), region, elbv2 db.
+function M.find_lb(sim, account, host)
+  host = tostring(host):lower():gsub("%.$", ""):gsub("^dualstack%.", "")
+  local hinted = host:match("%.([%w%-]+)%.elb%.amazonaws%.com$")
+  local order = {}
+  if hinted then order[1] = hinted end
+  for _, r in ipairs(require("fo.sim.regions").names()) do
+    if r ~= hinted then order[#order + 1] = r end
+  end
+  local acct = sim.store.data.accounts[account]
+  for _, region in ipairs(order) do
+    local db = acct and acct[region] and acct[region].elbv2
+    for _, lb in pairs(db and db.load_balancers or {}) do
+      if lb.desc and type(lb.desc.DNSName) == "string" and lb.desc.DNSName:lower() == host then
+        return lb, region, db
+      end
+    end
+  end
+end
+
+-- Target groups a listener's default actions forward to.
+local function forwarded(actions)
+  local out = {}
+  for _, a in ipairs(actions or {}) do
+    if a.Type == "forward" then
+      if a.TargetGroupArn then out[#out + 1] = a.TargetGroupArn end
+      for _, t in ipairs(a.ForwardConfig and a.ForwardConfig.TargetGroups or {}) do
+        out[#out + 1] = t.TargetGroupArn
+      end
+    end
+  end
+  return out
+end
+
+local function listeners_of(db, lb_arn)
+  local out = {}
+  for _, l in pairs(db.listeners or {}) do
+    if l.desc and l.desc.LoadBalancerArn == lb_arn then out[#out + 1] = l.desc end
+  end
+  table.sort(out, function(a, b) return (a.Port or 0) < (b.Port or 0) end)
+  return out
+end
+
+-- Healthy targets of a target group, as ELBv2's DescribeTargetHealth reports them (the
+-- handler is called directly: an internal look, not a recorded API call).
+local function healthy_targets(sim, account, region, tg_arn)
+  local h = sim:_handlers("elbv2").DescribeTargetHealth
+  if not h then return 0, 0 end
+  local ok, out = pcall(h, ctx_for(sim, account, "elbv2", region), { TargetGroupArn = tg_arn })
+  if not ok then return 0, 0 end
+  local healthy = 0
+  for _, d in ipairs(out.TargetHealthDescriptions or {}) do
+    if d.TargetHealth and d.TargetHealth.State == "healthy" then healthy = healthy + 1 end
+  end
+  return healthy, #(out.TargetHealthDescriptions or {})
+end
+
+local function lb_active(sim, lb)
+  return not lb.active_at or sim.clock:now() >= lb.active_at
+end
+
+--- True when the load balancer named `host` is healthy as an alias target with
+--- EvaluateTargetHealth (Route 53 developer guide): region up, active, and every target
+--- group its listeners forward to has at least one healthy target (a target group with
+--- no healthy or no registered targets makes it unhealthy). Unknown names are unhealthy.
+function M.lb_healthy(sim, account, host)
+  local lb, region, db = M.find_lb(sim, account, host)
+  if not lb or sim.knobs:in_outage(region) or not lb_active(sim, lb) then return false end
+  local tgs, seen = {}, {}
+  for _, l in ipairs(listeners_of(db, lb.desc.LoadBalancerArn)) do
+    for _, arn in ipairs(forwarded(l.DefaultActions)) do
+      if not seen[arn] then seen[arn] = true; tgs[#tgs + 1] = arn end
+    end
+  end
+  if #tgs == 0 then return false end
+  for _, arn in ipairs(tgs) do
+    if healthy_targets(sim, account, region, arn) == 0 then return false end
+  end
+  return true
+end
+
+--- What a Route 53 checker sees for an endpoint health check configuration: ok (bool)
+--- and the status text.
+function M.probe(sim, account, cfg)
+  local tcp = cfg.Type == "TCP"
+  local host = cfg.FullyQualifiedDomainName
+  if not host then return false, TIMEOUT end -- IP endpoints are not simulated
+  local lb, region, db = M.find_lb(sim, account, host)
+  if not lb or not lb_active(sim, lb) then return false, NXDOMAIN end
+  if sim.knobs:in_outage(region) then return false, TIMEOUT end
+  local listener
+  for _, l in ipairs(listeners_of(db, lb.desc.LoadBalancerArn)) do
+    if l.Port == cfg.Port then listener = l end
+  end
+  if not listener then return false, TIMEOUT end -- nothing listens: the SG drops it
+  if tcp then return true, OK_TCP end
+  local first = listener.DefaultActions and listener.DefaultActions[1] or {}
+  if first.Type == "redirect" then
+    local code = (first.RedirectConfig or {}).StatusCode == "HTTP_302" and 302 or 301
+    return true, ("Success: HTTP Status Code %d, %s"):format(code,
+      code == 302 and "Found" or "Moved Permanently")
+  elseif first.Type == "fixed-response" then
+    local code = tonumber((first.FixedResponseConfig or {}).StatusCode) or 503
+    return code < 400, ("%s: HTTP Status Code %d"):format(code < 400 and "Success" or "Failure", code)
+  end
+  local registered, healthy = 0, 0
+  for _, arn in ipairs(forwarded(listener.DefaultActions)) do
+    local h, n = healthy_targets(sim, account, region, arn)
+    healthy, registered = healthy + h, registered + n
+  end
+  if healthy > 0 then return true, OK_HTTP end
+  -- An ALB with no registered targets answers 503; with only unhealthy ones it fails open
+  -- and forwards anyway, and the broken targets give 502.
+  if registered == 0 then return false, "Failure: HTTP Status Code 503, Service Temporarily Unavailable" end
+  return false, "Failure: HTTP Status Code 502, Bad Gateway"
+end
+
+-------------------------------------------------------------------------------
+-- Health checks
+
+local function put_status(sim, account, hc, t)
+  local db = sim.store:db(account, M.METRIC_REGION, "cloudwatch")
+  metrics.put(db, "AWS/Route53", "HealthCheckStatus", { { Name = "HealthCheckId", Value = hc.Id } },
+    t, hc.eval.healthy and 1.0 or 0.0)
+end
+
+-- The raw result of one evaluation of `hc` at time t: ok, status text.
+local function raw_result(sim, account, hc)
+  local cfg = hc.HealthCheckConfig
+  if cfg.Type == "CALCULATED" then
+    local db, n = r53_db(sim, account), 0
+    for _, id in ipairs(cfg.ChildHealthChecks or {}) do
+      local child = db.health_checks and db.health_checks[id]
+      if child and (not child.eval or child.eval.healthy) then n = n + 1 end
+    end
+    return n >= (cfg.HealthThreshold or 0), ("%d of %d child health checks healthy")
+      :format(n, #(cfg.ChildHealthChecks or {}))
+  elseif cfg.Type == "CLOUDWATCH_METRIC" then
+    local ai = cfg.AlarmIdentifier or {}
+    local cw = sim.store:db(account, ai.Region or M.METRIC_REGION, "cloudwatch")
+    local a = cw.alarms and cw.alarms[ai.Name]
+    local st = a and a.StateValue or "INSUFFICIENT_DATA"
+    if st == "INSUFFICIENT_DATA" then
+      local ins = cfg.InsufficientDataHealthStatus or "LastKnownStatus"
+      if ins == "Healthy" then return true, "Insufficient data: Healthy" end
+      if ins == "Unhealthy" then return false, "Insufficient data: Unhealthy" end
+      return hc.eval.healthy, "Insufficient data: last known status"
+    end
+    return st == "OK", "Alarm state " .. st
+  end
+  return M.probe(sim, account, cfg)
+end
+
+-- One evaluation of health check `hc` of `account` at virtual time t.
+local function evaluate(sim, account, hc, t)
+  local cfg, ev = hc.HealthCheckConfig, hc.eval
+  local ok, text
+  if cfg.Disabled then
+    ok, text = true, "Health check disabled"
+  else
+    ok, text = raw_result(sim, account, hc)
+    if cfg.Inverted then ok = not ok end
+  end
+  if ok then ev.oks, ev.fails = ev.oks + 1, 0 else ev.fails, ev.oks = ev.fails + 1, 0 end
+  local threshold = cfg.FailureThreshold or 3
+  local aggregate = cfg.Type == "CALCULATED" or cfg.Type == "CLOUDWATCH_METRIC" or cfg.Disabled
+  if ev.healthy and (ev.fails >= threshold or (aggregate and not ok)) then
+    ev.healthy, ev.changed_at = false, t
+  elseif not ev.healthy and (ev.oks >= threshold or (aggregate and ok)) then
+    ev.healthy, ev.changed_at = true, t
+  end
+  ev.last = { status = text, t = t }
+  put_status(sim, account, hc, t)
+  ev.next = t + (cfg.RequestInterval or 30)
+end
+
+-------------------------------------------------------------------------------
+-- The driver
+
+local function each_account(sim)
+  local list = {}
+  for account in pairs(sim.store.data.accounts) do list[#list + 1] = account end
+  table.sort(list)
+  return list
+end
+
+local function alarm_dbs(sim, account)
+  local out = {}
+  for region, r in pairs(sim.store.data.accounts[account] or {}) do
+    if region ~= "global" and r.cloudwatch and r.cloudwatch.alarms then
+      out[#out + 1] = { region, r.cloudwatch }
+    end
+  end
+  table.sort(out, function(a, b) return a[1] < b[1] end)
+  return out
+end
+
+local function health_checks(sim, account)
+  local g = sim.store.data.accounts[account] and sim.store.data.accounts[account].global
+  local db = g and g.route53
+  local list = {}
+  for _, hc in pairs(db and db.health_checks or {}) do
+    if hc.eval then list[#list + 1] = hc end
+  end
+  table.sort(list, function(a, b)
+    if a.eval.next ~= b.eval.next then return a.eval.next < b.eval.next end
+    return (a.seq or 0) < (b.seq or 0)
+  end)
+  return list
+end
+
+-- The earliest time anything is due.
+local function earliest(sim)
+  local best
+  for _, account in ipairs(each_account(sim)) do
+    for _, hc in ipairs(health_checks(sim, account)) do
+      if not best or hc.eval.next < best then best = hc.eval.next end
+    end
+    for _, rd in ipairs(alarm_dbs(sim, account)) do
+      for _, a in pairs(rd[2].alarms) do
+        if a.next_eval and (not best or a.next_eval < best) then best = a.next_eval end
+      end
+    end
+  end
+  return best
+end
+
+local tick
+
+--- (Re)schedules the driver at the earliest due time (nothing due: no job).
+function M.arm(sim)
+  local st = rawget(sim, "_failover")
+  if not st then
+    st = {}
+    rawset(sim, "_failover", st)
+  end
+  local t = earliest(sim)
+  if st.job and st.t == t then return end
+  if st.job then st.job.cancel() end
+  st.job, st.t = nil, nil
+  if t then
+    st.t = t
+    st.job = sim.clock:at(t, function(due) tick(sim, due) end)
+  end
+end
+
+-- Runs everything due at `t`: health checks first (their datapoints stamped t), then the
+-- alarms, each at its own due time.
+tick = function(sim, t)
+  local st = rawget(sim, "_failover")
+  if st then st.job, st.t = nil, nil end
+  for _, account in ipairs(each_account(sim)) do
+    for _, hc in ipairs(health_checks(sim, account)) do
+      if hc.eval.next <= t then evaluate(sim, account, hc, hc.eval.next) end
+    end
+    for _, rd in ipairs(alarm_dbs(sim, account)) do
+      metrics.run_alarms(ctx_for(sim, account, "cloudwatch", rd[1]), rd[2], t)
+    end
+  end
+  M.arm(sim)
+end
+
+--- Called by the Route 53 handlers when a health check is created, updated or deleted.
+function M.health_check_changed(ctx, hc, deleted)
+  if not deleted and not hc.eval then
+    -- Route 53 starts checking at once; a new check is healthy until proven otherwise.
+    hc.eval = { healthy = true, fails = 0, oks = 0, next = ctx:now() }
+  end
+  M.arm(ctx.sim)
+end
+
+--- The last checker result of `hc` ({status=, t=}); before the first evaluation, what a
+--- checker would see now.
+function M.last_result(ctx, hc)
+  if hc.eval and hc.eval.last then return hc.eval.last end
+  local ok, text = raw_result(ctx.sim, ctx.account, hc)
+  return { status = text, t = ctx:now() }
+end
+
+--- Starts the model for a sim (fo.sim.new calls it): schedules what the saved state says
+--- is due.
+function M.attach(sim)
+  M.arm(sim)
+end
+
+-------------------------------------------------------------------------------
+-- DNS answers
+
+-- The health of one record of a group, as Route 53 judges it when choosing.
+local function record_health(sim, account, zone, rr, depth)
+  local healthy = true
+  if rr.HealthCheckId then
+    local hc = r53_db(sim, account).health_checks[rr.HealthCheckId]
+    -- A deleted health check: AWS calls the outcome unpredictable; the sim keeps it healthy.
+    if hc and hc.eval then healthy = hc.eval.healthy end
+  end
+  local at = rr.AliasTarget
+  if healthy and at and at.EvaluateTargetHealth then
+    if at.DNSName:find("%.elb%.amazonaws%.com%.$") then
+      healthy = M.lb_healthy(sim, account, at.DNSName)
+    elseif at.HostedZoneId == zone.Id and depth < 8 then
+      local r = M.resolve(sim, at.DNSName, rr.Type, { account = account, depth = depth + 1,
+        draw = 0 })
+      healthy = r.answer ~= nil and #r.answer > 0 and r.healthy ~= false
+    else
+      healthy = false
+    end
+  end
+  return healthy
+end
+
+local function answer_of(sim, rr)
+  if rr.AliasTarget then
+    return { rr.AliasTarget.DNSName }, 60 -- alias records use the target's TTL (ELB: 60)
+  end
+  local vals = {}
+  for i, r in ipairs(rr.ResourceRecords or {}) do vals[i] = r.Value end
+  return vals, rr.TTL
+end
+
+local function draw_of(sim, opts)
+  if opts.draw then return opts.draw end
+  local r = rawget(sim, "_resolve_rng")
+  if not r then
+    r = rng.new(rng.mix(sim.store.data.seed ~ 0x5eed3))
+    rawset(sim, "_resolve_rng", r)
+  end
+  return r:float()
+end
+
+--- Answers a DNS query for `name` and `type` (default "A") as Route 53 would, from the
+--- hosted zones of the account (opts.account, default the sim's): the most specific zone
+--- holding the name; a CNAME at the name answers any type.
+--- Weighted groups (Route 53 developer guide, "How Route 53 chooses records when health
+--- checking is configured"): records are judged healthy (a record with no health check
+--- and no EvaluateTargetHealth alias always is); the choice is among the healthy records
+--- of non-zero weight by weight; if none, among the healthy weight-0 records evenly; if
+--- no record is healthy at all, Route 53 treats them all as healthy (non-zero weights
+--- first again). Every record of weight 0 in an all-zero group shares evenly.
+--- The draw is deterministic: opts.draw in [0, 1) picks the record (cumulative weights in
+--- SetIdentifier order), else a stream seeded from the sim's seed.
+--- Returns {rcode = "NOERROR"|"NXDOMAIN"|"REFUSED", zone =, answer = {values or the alias
+--- target name}, ttl =, record = the chosen record set (copy), chosen = its
+--- SetIdentifier, eligible = {SetIdentifiers chosen among}, records = { {SetIdentifier=,
+--- Weight=, healthy=} }, healthy = false when every record was unhealthy (fail-open)}.
+function M.resolve(sim, name, rtype, opts)
+  opts = opts or {}
+  if not opts.depth then sim.clock:run_due() end
+  rtype = rtype or "A"
+  local account = opts.account or sim.account
+  local qname = names.fqdn(name)
+  local db = r53_db(sim, account)
+  local zone
+  for _, z in pairs(db.zones or {}) do
+    if names.in_zone(qname, z.Name) and (not zone or #z.Name > #zone.Name) then zone = z end
+  end
+  if not zone then return { rcode = "REFUSED", answer = {} } end
+  local group, any = {}, false
+  for _, rr in pairs(zone.records) do
+    if rr.Name == qname then
+      any = true
+      if rr.Type == rtype or (rr.Type == "CNAME" and rtype ~= "CNAME") then
+        group[#group + 1] = rr
+      end
+    end
+  end
+  if #group == 0 then
+    return { rcode = any and "NOERROR" or "NXDOMAIN", zone = zone.Name, answer = {} }
+  end
+  table.sort(group, function(a, b) return (a.SetIdentifier or "") < (b.SetIdentifier or "") end)
+  local depth = opts.depth or 0
+  local infos = {}
+  local any_healthy = false
+  for i, rr in ipairs(group) do
+    infos[i] = { rr = rr, SetIdentifier = rr.SetIdentifier, Weight = rr.Weight,
+      healthy = record_health(sim, account, zone, rr, depth) }
+    any_healthy = any_healthy or infos[i].healthy
+  end
+  -- Fail open: with no healthy record, every record counts as healthy.
+  local function ok(info) return info.healthy or not any_healthy end
+  local pool = {}
+  for _, info in ipairs(infos) do
+    if ok(info) and (info.Weight or 1) > 0 then pool[#pool + 1] = info end
+  end
+  if #pool == 0 then
+    for _, info in ipairs(infos) do
+      if ok(info) then pool[#pool + 1] = info end
+    end
+  end
+  local total = 0
+  for _, info in ipairs(pool) do total = total + (info.Weight or 1) end
+  local d = draw_of(sim, opts)
+  local chosen = pool[#pool]
+  local acc = 0
+  for _, info in ipairs(pool) do
+    local w = total > 0 and (info.Weight or 1) / total or 1 / #pool
+    acc = acc + w
+    if d < acc then chosen = info break end
+  end
+  local answer, ttl = answer_of(sim, chosen.rr)
+  local out = { rcode = "NOERROR", zone = zone.Name, answer = answer, ttl = ttl,
+    record = require("fo.sim.route53.rrsets").copy(chosen.rr), chosen = chosen.SetIdentifier,
+    eligible = {}, records = {}, healthy = any_healthy }
+  for _, info in ipairs(pool) do out.eligible[#out.eligible + 1] = info.SetIdentifier end
+  for i, info in ipairs(infos) do
+    out.records[i] = { SetIdentifier = info.SetIdentifier, Weight = info.Weight,
+      healthy = info.healthy }
+  end
+  return out
+end
+
+-------------------------------------------------------------------------------
+-- Deliveries
+
+--- The messages published to SNS topic `arn` (Publish calls and alarm notifications),
+--- oldest first: {MessageId=, TopicArn=, Subject=, Message=, MessageAttributes=,
+--- Timestamp=, Deliveries = { {SubscriptionArn=, Protocol=, Endpoint=} }}.
+function M.deliveries(sim, arn)
+  sim.clock:run_due()
+  local region, account = sns_state.parse_arn(arn)
+  if not region then error(("sim:deliveries: not an SNS topic ARN: %s"):format(tostring(arn)), 2) end
+  local acct = sim.store.data.accounts[account]
+  local db = acct and acct[region] and acct[region].sns
+  local list = db and db.messages and db.messages[arn] or {}
+  local out = {}
+  for i, m in ipairs(list) do out[i] = require("fo.sim.route53.rrsets").copy(m) end
+  return out
+end
+
+--- The current status of health check `id` (opts.account): {healthy=, fails=, oks=,
+--- last = {status=, t=}, next=, changed_at=} or nil.
+function M.health_check_status(sim, id, opts)
+  sim.clock:run_due()
+  local hc = r53_db(sim, opts and opts.account or sim.account).health_checks
+  hc = hc and hc[id]
+  return hc and hc.eval and require("fo.sim.route53.rrsets").copy(hc.eval) or nil
+end
+
+--- Methods fo.sim adds to every sim.
+M.methods = {
+  resolve = function(sim, name, rtype, opts) return M.resolve(sim, name, rtype, opts) end,
+  deliveries = function(sim, arn) return M.deliveries(sim, arn) end,
+  health_check_status = function(sim, id, opts) return M.health_check_status(sim, id, opts) end,
+}
+
+return M

@@ -1,0 +1,324 @@
+-- CloudWatch (regional): metric alarms (PutMetricAlarm's checks, DescribeAlarms' filters
+-- and paging, DeleteAlarms, SetAlarmState with its actions), alarm tags, and
+-- GetMetricData over the datapoints the simulator records (Route 53's HealthCheckStatus
+-- from the failover model, anything else put in the metrics store). Evaluation and
+-- notifications: fo.sim.metrics; the clock that runs evaluations: fo.sim.failover.
+local metrics = require "fo.sim.metrics"
+local crypto = require "fo.crypto"
+
+local M = {}
+
+-- The members of MetricAlarm (DescribeAlarms answers exactly these).
+local OUTPUT = { "AlarmName", "AlarmArn", "AlarmDescription",
+  "AlarmConfigurationUpdatedTimestamp", "ActionsEnabled", "OKActions", "AlarmActions",
+  "InsufficientDataActions", "StateValue", "StateReason", "StateReasonData",
+  "StateUpdatedTimestamp", "MetricName", "Namespace", "Statistic", "ExtendedStatistic",
+  "Dimensions", "Period", "Unit", "EvaluationPeriods", "DatapointsToAlarm", "Threshold",
+  "ComparisonOperator", "TreatMissingData", "EvaluateLowSampleCountPercentile", "Metrics",
+  "ThresholdMetricId" }
+-- What PutMetricAlarm sets (the configuration; state members are kept on update).
+local CONFIG = { "AlarmDescription", "ActionsEnabled", "OKActions", "AlarmActions",
+  "InsufficientDataActions", "MetricName", "Namespace", "Statistic", "ExtendedStatistic",
+  "Dimensions", "Period", "Unit", "EvaluationPeriods", "DatapointsToAlarm", "Threshold",
+  "ComparisonOperator", "TreatMissingData", "EvaluateLowSampleCountPercentile", "Metrics",
+  "ThresholdMetricId" }
+
+local TREAT = { breaching = true, notBreaching = true, ignore = true, missing = true }
+
+local function copy(v)
+  if type(v) ~= "table" then return v end
+  local t = {}
+  for k, x in pairs(v) do t[k] = copy(x) end
+  return t
+end
+
+local function failover()
+  return require "fo.sim.failover"
+end
+
+local function validation(ctx, msg)
+  ctx:fail("ValidationError", msg, 400)
+end
+
+local function output(a)
+  local o = {}
+  for _, k in ipairs(OUTPUT) do o[k] = copy(a[k]) end
+  return o
+end
+
+-- Action ARNs: SNS topics (and Auto Scaling / EC2 / SSM actions) of the alarm's own
+-- region. CloudWatch checks the syntax and the region, not that the topic exists.
+local function check_actions(ctx, list)
+  for _, arn in ipairs(list or {}) do
+    local service, region = arn:match("^arn:aws[%w%-]*:([%w%-]+):([%w%-]*):")
+    if not service then validation(ctx, ("Invalid arn syntax: %s"):format(arn)) end
+    if region ~= ctx.region and region ~= "" then
+      validation(ctx, ("Invalid region %s specified. Only %s is supported."):format(region,
+        ctx.region))
+    end
+  end
+end
+
+local function check_alarm(ctx, p)
+  if p.Metrics then
+    for _, k in ipairs{ "MetricName", "Namespace", "Statistic", "ExtendedStatistic",
+        "Dimensions", "Period", "Unit" } do
+      if p[k] ~= nil then
+        ctx:fail("InvalidParameterCombination", ("The parameter %s cannot be specified when "
+          .. "Metrics is specified."):format(k), 400)
+      end
+    end
+  else
+    for _, k in ipairs{ "MetricName", "Namespace", "Period" } do
+      if p[k] == nil then
+        ctx:fail("MissingParameter", ("The parameter %s is required."):format(k), 400)
+      end
+    end
+    if p.Statistic and p.ExtendedStatistic then
+      ctx:fail("InvalidParameterCombination", "Only one of Statistic or ExtendedStatistic "
+        .. "may be specified.", 400)
+    end
+    if not p.Statistic and not p.ExtendedStatistic then
+      ctx:fail("MissingParameter", "One of Statistic or ExtendedStatistic must be specified.", 400)
+    end
+    if p.ExtendedStatistic and not p.ExtendedStatistic:match("^p%d%d?%.?%d*$")
+        and p.ExtendedStatistic ~= "p100" then
+      validation(ctx, ("Invalid extended statistic: %s"):format(p.ExtendedStatistic))
+    end
+    local P = p.Period
+    if not (P == 10 or P == 20 or P == 30 or (P >= 60 and P % 60 == 0)) then
+      validation(ctx, ("The parameter Period must be 10, 20, 30, or a multiple of 60 (got %d).")
+        :format(P))
+    end
+    local limit = P < 3600 and 86400 or 604800
+    if P * p.EvaluationPeriods > limit then
+      validation(ctx, ("Metrics cannot be checked across more than a %s (EvaluationPeriods * "
+        .. "Period must be <= %d)"):format(limit == 86400 and "day" or "week", limit))
+    end
+  end
+  if p.Threshold == nil and not p.ThresholdMetricId then
+    ctx:fail("MissingParameter", "The parameter Threshold is required.", 400)
+  end
+  if p.DatapointsToAlarm and p.DatapointsToAlarm > p.EvaluationPeriods then
+    validation(ctx, "DatapointsToAlarm must be less than or equal to EvaluationPeriods")
+  end
+  if p.TreatMissingData and not TREAT[p.TreatMissingData] then
+    validation(ctx, ("TreatMissingData must be one of [breaching, notBreaching, ignore, "
+      .. "missing], got %s"):format(p.TreatMissingData))
+  end
+  if not metrics.COMPARISONS[p.ComparisonOperator] and not p.ThresholdMetricId then
+    validation(ctx, ("ComparisonOperator %s requires ThresholdMetricId"):format(p.ComparisonOperator))
+  end
+  check_actions(ctx, p.AlarmActions)
+  check_actions(ctx, p.OKActions)
+  check_actions(ctx, p.InsufficientDataActions)
+end
+
+-- PutMetricAlarm creates or replaces an alarm's configuration. An update leaves the state
+-- as it is and ignores Tags (API reference); a new alarm starts INSUFFICIENT_DATA.
+function M.PutMetricAlarm(ctx, p)
+  local db = metrics.tables(ctx.db)
+  check_alarm(ctx, p)
+  local now = ctx:now()
+  local a = db.alarms[p.AlarmName]
+  if not a then
+    db.seq = db.seq + 1
+    a = { AlarmName = p.AlarmName, AlarmArn = ctx:arn("alarm:" .. p.AlarmName),
+      StateValue = "INSUFFICIENT_DATA", StateReason = "Unchecked: Initial alarm creation",
+      StateUpdatedTimestamp = now, tags = {}, seq = db.seq }
+    for _, t in ipairs(p.Tags or {}) do a.tags[t.Key] = t.Value end
+    db.alarms[p.AlarmName] = a
+    ctx:created(a)
+  end
+  for _, k in ipairs(CONFIG) do a[k] = copy(p[k]) end
+  if a.ActionsEnabled == nil then a.ActionsEnabled = true end
+  a.OKActions = a.OKActions or {}
+  a.AlarmActions = a.AlarmActions or {}
+  a.InsufficientDataActions = a.InsufficientDataActions or {}
+  a.Dimensions = a.Dimensions or (a.MetricName and {} or nil)
+  a.AlarmConfigurationUpdatedTimestamp = now
+  a.next_eval = metrics.next_eval(a, now)
+  failover().arm(ctx.sim)
+  return {}
+end
+
+-- Page tokens: the index of the next alarm, base64 so clients treat it as opaque.
+local function token_of(i) return crypto.base64_encode(("alarms:%d"):format(i)) end
+local function index_of(ctx, tok)
+  if tok == nil then return 1 end
+  local ok, raw = pcall(crypto.base64_decode, tok)
+  local i = ok and raw and math.tointeger(tonumber(raw:match("^alarms:(%d+)$")))
+  if not i or i < 1 then ctx:fail("InvalidNextToken", "The service cannot complete the request "
+    .. "because the next token is not valid.", 400) end
+  return i
+end
+
+function M.DescribeAlarms(ctx, p)
+  local db = metrics.tables(ctx.db)
+  if p.AlarmNames and p.AlarmNamePrefix then
+    ctx:fail("InvalidParameterCombination", "AlarmNames and AlarmNamePrefix cannot be "
+      .. "specified together.", 400)
+  end
+  local want_metric = true
+  if p.AlarmTypes then
+    want_metric = false
+    for _, t in ipairs(p.AlarmTypes) do if t == "MetricAlarm" then want_metric = true end end
+  end
+  local names
+  if p.AlarmNames then
+    names = {}
+    for _, n in ipairs(p.AlarmNames) do names[n] = true end
+  end
+  local list = {}
+  if want_metric and not p.ChildrenOfAlarmName and not p.ParentsOfAlarmName then
+    for name, a in pairs(db.alarms) do
+      local keep = (not names or names[name])
+        and (not p.AlarmNamePrefix or name:sub(1, #p.AlarmNamePrefix) == p.AlarmNamePrefix)
+        and (not p.StateValue or a.StateValue == p.StateValue) and not ctx:fresh(a)
+      if keep and p.ActionPrefix then
+        keep = false
+        for _, k in ipairs{ "AlarmActions", "OKActions", "InsufficientDataActions" } do
+          for _, arn in ipairs(a[k] or {}) do
+            if arn:sub(1, #p.ActionPrefix) == p.ActionPrefix then keep = true end
+          end
+        end
+      end
+      if keep then list[#list + 1] = a end
+    end
+  end
+  table.sort(list, function(x, y) return x.AlarmName < y.AlarmName end)
+  local max = p.MaxRecords or 50
+  local i = index_of(ctx, p.NextToken)
+  local out = { MetricAlarms = {}, CompositeAlarms = {} }
+  for j = i, math.min(#list, i + max - 1) do out.MetricAlarms[#out.MetricAlarms + 1] = output(list[j]) end
+  if #list >= i + max then out.NextToken = token_of(i + max) end
+  return out
+end
+
+-- Names that match no alarm are ignored; the others are still deleted (API reference).
+function M.DeleteAlarms(ctx, p)
+  local db = metrics.tables(ctx.db)
+  for _, n in ipairs(p.AlarmNames) do db.alarms[n] = nil end
+  return {}
+end
+
+local function alarm_of(ctx, db, name)
+  local a = db.alarms[name]
+  if not a then
+    ctx:fail("ResourceNotFound", ("Alarm %s does not exist."):format(name), 404)
+  end
+  return a
+end
+
+-- SetAlarmState changes the state and runs the new state's actions as a real transition
+-- would; the next evaluation puts the alarm back where its data says.
+function M.SetAlarmState(ctx, p)
+  local db = metrics.tables(ctx.db)
+  local a = alarm_of(ctx, db, p.AlarmName)
+  if p.StateReasonData and not pcall(require("cjson").decode, p.StateReasonData) then
+    ctx:fail("InvalidFormat", "StateReasonData is not valid JSON.", 400)
+  end
+  metrics.set_state(ctx, a, p.StateValue, p.StateReason, p.StateReasonData, ctx:now())
+  return {}
+end
+
+-------------------------------------------------------------------------------
+-- Tags
+
+local function tagged(ctx, db, arn)
+  local region, account, name = arn:match("^arn:aws:cloudwatch:([%w%-]+):(%d+):alarm:(.+)$")
+  if not region then
+    ctx:fail("InvalidParameterValue", ("Invalid ARN: %s"):format(arn), 400)
+  end
+  local a = region == ctx.region and account == ctx.account and db.alarms[name]
+  if not a then
+    ctx:fail("ResourceNotFoundException", ("The specified resource %s does not exist."):format(arn), 404)
+  end
+  return a
+end
+
+function M.TagResource(ctx, p)
+  local db = metrics.tables(ctx.db)
+  local a = tagged(ctx, db, p.ResourceARN)
+  local tags = copy(a.tags or {})
+  for _, t in ipairs(p.Tags) do tags[t.Key] = t.Value end
+  local n = 0
+  for _ in pairs(tags) do n = n + 1 end
+  if n > 50 then
+    ctx:fail("InvalidParameterValue", "A resource can have at most 50 tags.", 400)
+  end
+  a.tags = tags
+  return {}
+end
+
+function M.UntagResource(ctx, p)
+  local db = metrics.tables(ctx.db)
+  local a = tagged(ctx, db, p.ResourceARN)
+  for _, k in ipairs(p.TagKeys) do a.tags[k] = nil end
+  return {}
+end
+
+function M.ListTagsForResource(ctx, p)
+  local db = metrics.tables(ctx.db)
+  local a = tagged(ctx, db, p.ResourceARN)
+  local keys = {}
+  for k in pairs(a.tags or {}) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local out = {}
+  for i, k in ipairs(keys) do out[i] = { Key = k, Value = a.tags[k] } end
+  return { Tags = out }
+end
+
+-------------------------------------------------------------------------------
+-- GetMetricData
+
+function M.GetMetricData(ctx, p)
+  local db = metrics.tables(ctx.db)
+  if p.StartTime >= p.EndTime then
+    validation(ctx, "The parameter StartTime must be less than the parameter EndTime.")
+  end
+  local seen, results = {}, {}
+  for i, q in ipairs(p.MetricDataQueries) do
+    if not q.Id:match("^[a-z][%w_]*$") then
+      validation(ctx, ("The value %s for parameter MetricDataQueries.member.%d.Id is not valid.")
+        :format(q.Id, i))
+    end
+    if seen[q.Id] then
+      validation(ctx, ("The values for parameter id in MetricDataQueries are not unique."))
+    end
+    seen[q.Id] = true
+    if (q.MetricStat == nil) == (q.Expression == nil) then
+      validation(ctx, ("Exactly one element of MetricStat or Expression must be specified in "
+        .. "MetricDataQueries.member.%d."):format(i))
+    end
+    if q.ReturnData ~= false then
+      local r = { Id = q.Id, Timestamps = {}, Values = {}, StatusCode = "Complete",
+        Messages = {} }
+      if q.MetricStat then
+        local m = q.MetricStat.Metric
+        r.Label = q.Label or m.MetricName
+        local ts, vs = metrics.series(db, m.Namespace, m.MetricName, m.Dimensions,
+          q.MetricStat.Stat, q.MetricStat.Period, p.StartTime, p.EndTime)
+        if p.ScanBy ~= "TimestampAscending" then
+          for a, b in ipairs(ts) do r.Timestamps[#ts - a + 1] = b end
+          for a, b in ipairs(vs) do r.Values[#vs - a + 1] = b end
+        else
+          r.Timestamps, r.Values = ts, vs
+        end
+        if p.MaxDatapoints and #r.Values > p.MaxDatapoints then
+          for k = #r.Values, p.MaxDatapoints + 1, -1 do r.Values[k], r.Timestamps[k] = nil, nil end
+          r.StatusCode = "PartialData"
+        end
+      else
+        -- Metric math is not evaluated by the simulator: an empty, labelled result.
+        r.Label = q.Label or q.Id
+        r.Messages = { { Code = "Unsupported",
+          Value = "The fo simulator does not evaluate metric math expressions." } }
+      end
+      results[#results + 1] = r
+    end
+  end
+  return { MetricDataResults = results, Messages = {} }
+end
+
+return M
