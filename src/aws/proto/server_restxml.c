@@ -237,7 +237,8 @@ static void header_map(lua_State *L, const fo_op *op, int req, int shape, const 
         }
     }
     lua_settop(L, map);
-    if (lua_next(L, map) || (lua_pushnil(L), lua_next(L, map))) {
+    lua_pushnil(L);
+    if (lua_next(L, map)) { /* no such headers: the member is absent */
         lua_settop(L, map);
         lua_setfield(L, out, member);
     }

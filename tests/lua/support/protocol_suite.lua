@@ -132,6 +132,7 @@ local function diff(expected, actual, path)
   return nil
 end
 M.diff = diff
+M.read_json, M.ignored, M.clean, M.model_for = read_json, ignored, clean, model_for
 
 local function unescape(s)
   return (s:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
@@ -389,7 +390,7 @@ end
 -- botocore's runner turns the suites' "NaN", "Infinity" and "-Infinity" strings of top-level
 -- params into floats (_convert_strings_to_special_float); same here, for float/double members.
 local SPECIAL_IN = { NaN = 0 / 0, Infinity = math.huge, ["-Infinity"] = -math.huge }
-local function special_floats(model, op_name, params)
+function M.special_floats(model, op_name, params)
   local members = input_members(model, op_name)
   for k, v in pairs(params) do
     local ref = members[k]
@@ -461,7 +462,7 @@ function M.define(tests, file, protocol_name)
         tests[name] = function()
           local model, op_name = model_for(suite, case)
           if direction == "input" then
-            local params = special_floats(model, op_name, clean(case.params) or {})
+            local params = M.special_floats(model, op_name, clean(case.params) or {})
             check_request(protocol, case.serialized, proto.serialize(model, op_name, params),
               model, op_name)
           else
