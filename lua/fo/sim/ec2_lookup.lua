@@ -58,10 +58,10 @@ function M.default_security_group(ctx, vpc_id)
 end
 
 --- true/false when the EC2 state says whether an internet gateway is attached to
---- `vpc_id`; nil when the EC2 db keeps no gateways at all (then nothing can be said).
+--- `vpc_id`; nil when EC2 does not know the VPC (then nothing can be said).
 function M.has_internet_gateway(ctx, vpc_id)
-  local t = tables(ctx:db_of("ec2"), "internet_gateways")
-  if not t then return nil end
+  if not M.vpc(ctx, vpc_id) then return nil end
+  local t = tables(ctx:db_of("ec2"), "internet_gateways") or {}
   for _, igw in pairs(t) do
     for _, a in ipairs(type(igw) == "table" and igw.Attachments or {}) do
       if a.VpcId == vpc_id and (a.State == nil or a.State == "available"
