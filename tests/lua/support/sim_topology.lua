@@ -10,6 +10,8 @@ function M.region(sim, region, desired, opts)
   opts = opts or {}
   local function call(svc, op, p) return sim:invoke(svc, region, op, p) end
   local vpc = call("ec2", "CreateVpc", { CidrBlock = "10.0.0.0/16" }).Vpc.VpcId
+  local igw = call("ec2", "CreateInternetGateway", {}).InternetGateway.InternetGatewayId
+  call("ec2", "AttachInternetGateway", { InternetGatewayId = igw, VpcId = vpc })
   local azs = sim:invoke("ec2", region, "DescribeAvailabilityZones", {}).AvailabilityZones
   local subnets = {}
   for i = 1, 2 do
@@ -46,14 +48,17 @@ function M.global(sim, primary, standby, opts)
     HealthCheckConfig = { Type = "HTTP", FullyQualifiedDomainName = primary.dns, Port = 80,
       ResourcePath = "/health", RequestInterval = opts.interval or 10,
       FailureThreshold = opts.threshold or 3, Inverted = opts.inverted } }).HealthCheck.Id
-  local function alias(id, weight, target, check)
+  local function alias(id, weight, target, check, eth)
     return { Action = "UPSERT", ResourceRecordSet = { Name = "app.trading.example.com",
       Type = "A", SetIdentifier = id, Weight = weight, HealthCheckId = check,
       AliasTarget = { HostedZoneId = target.zone_id, DNSName = target.dns,
-        EvaluateTargetHealth = true } } }
+        EvaluateTargetHealth = eth } } }
   end
+  -- The primary relies on its health check (opts.primary_eth adds EvaluateTargetHealth);
+  -- the standby on its ALB's target health.
   sim:invoke("route53", nil, "ChangeResourceRecordSets", { HostedZoneId = zone,
-    ChangeBatch = { Changes = { alias("primary", 100, primary, hc), alias("standby", 0, standby) } } })
+    ChangeBatch = { Changes = { alias("primary", 100, primary, hc, opts.primary_eth == true),
+      alias("standby", 0, standby, nil, true) } } })
   local topic = sim:invoke("sns", "us-east-1", "CreateTopic", { Name = "failover-global" }).TopicArn
   sim:invoke("cloudwatch", "us-east-1", "PutMetricAlarm", { AlarmName = "hc-primary",
     Namespace = "AWS/Route53", MetricName = "HealthCheckStatus",
