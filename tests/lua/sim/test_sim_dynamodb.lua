@@ -275,6 +275,23 @@ function TestSimDynamoDB:test_a_source_with_the_aws_managed_key_needs_no_replica
   lu.assertStrMatches(rkey, "arn:aws:kms:eu%-central%-1:123456789012:key/.*")
 end
 
+function TestSimDynamoDB:test_deleting_the_replica_table_leaves_the_source_alone()
+  local p, s = self.p, self.s
+  p:CreateTable(create_params())
+  p:wait("TableExists", { TableName = NAME }, { delay = 0.05 })
+  p:UpdateTable{ TableName = NAME, ReplicaUpdates = { { Create = { RegionName = STANDBY, KMSMasterKeyId = KEY2 } } } }
+  s:wait("TableExists", { TableName = NAME }, { delay = 0.05 })
+  -- The replica region never sourced a replica: its table may be deleted directly.
+  lu.assertEquals(s:DeleteTable{ TableName = NAME }.TableDescription.TableStatus, "DELETING")
+  lu.assertEquals(p:DescribeTable{ TableName = NAME }.Table.Replicas[1].ReplicaStatus, "DELETING")
+  s:wait("TableNotExists", { TableName = NAME }, { delay = 0.05 })
+  local t = until_table(p, function(x) return x.TableStatus == "ACTIVE" end, "the source")
+  lu.assertNil(t.Replicas)
+  -- Items written now stay in the primary.
+  p:PutItem{ TableName = NAME, Item = { sessionId = { S = "after" } } }
+  lu.assertEquals(s:ListTables{}.TableNames, {})
+end
+
 -- Items --------------------------------------------------------------------------------------
 
 local function sessions_table(self)

@@ -251,4 +251,16 @@ function TestSimIam:test_list_roles_pages_by_marker_and_path()
   aws_error("ValidationError", iam.ListRoles, iam, { Marker = "not-a-marker" })
 end
 
+function TestSimIam:test_a_new_role_is_not_found_during_the_consistency_window()
+  local sim = simlib.new{ seed = "iam-ec", consistency_ms = 5000 }
+  local iam = sim:client("iam", {})
+  make_role(iam, "eventual")
+  aws_error("NoSuchEntity", iam.GetRole, iam, { RoleName = "eventual" })
+  iam:CreateInstanceProfile{ InstanceProfileName = "eventual-ip" }
+  aws_error("NoSuchEntity", iam.GetInstanceProfile, iam, { InstanceProfileName = "eventual-ip" })
+  sim:advance(6)
+  lu.assertEquals(iam:GetRole{ RoleName = "eventual" }.Role.RoleName, "eventual")
+  lu.assertEquals(iam:GetInstanceProfile{ InstanceProfileName = "eventual-ip" }.InstanceProfile.Roles, {})
+end
+
 os.exit(lu.LuaUnit.run())
