@@ -255,4 +255,31 @@ function TestWire.test_recorder_sees_wire_calls()
   lu.assertEquals(sim:counts().total, 2)
 end
 
+function TestWire.test_consistency_window_seen_by_a_client()
+  lu.skipIf(not HAVE_CODEC, "server-side codec not built yet")
+  local sim = simlib.new{ consistency_ms = 5000, load_services = false, handlers = { ec2 = {
+    CreateVpc = function(ctx, p)
+      local v = { VpcId = ctx:id("vpc"), CidrBlock = p.CidrBlock, State = "available" }
+      ctx.db.vpcs = ctx.db.vpcs or {}
+      ctx.db.vpcs[v.VpcId] = v
+      ctx:created(v)
+      return { Vpc = v }
+    end,
+    DescribeVpcs = function(ctx, p)
+      local v = (ctx.db.vpcs or {})[p.VpcIds[1]]
+      if not v or ctx:fresh(v) then
+        ctx:fail("InvalidVpcID.NotFound", ("The vpc ID '%s' does not exist"):format(p.VpcIds[1]))
+      end
+      return { Vpcs = { v } }
+    end,
+  } } }
+  local ec2 = sim:client("ec2", { region = "eu-south-1", max_attempts = 1 })
+  local id = ec2:CreateVpc{ CidrBlock = "10.0.0.0/16" }.Vpc.VpcId
+  local e = aws_error(ec2.DescribeVpcs, ec2, { VpcIds = { id } })
+  lu.assertEquals(e.code, "InvalidVpcID.NotFound")
+  sim:advance(5)
+  lu.assertEquals(ec2:DescribeVpcs{ VpcIds = { id } }.Vpcs[1].VpcId, id)
+  lu.assertEquals(sim:count{ mutating = true }, 1)
+end
+
 os.exit(lu.LuaUnit.run())
