@@ -360,6 +360,8 @@ local function describe(ctx, rec, region)
   if rec.table_class then
     d.TableClassSummary = { TableClass = rec.table_class }
   end
+  -- Replicas lists the other regions only (a table does not list itself), as AWS's
+  -- DescribeTable does for version 2019.11.21.
   local mem = members(rec, now)
   if #mem > 1 then
     d.GlobalTableVersion = M.GLOBAL_TABLE_VERSION
