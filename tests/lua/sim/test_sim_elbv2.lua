@@ -61,6 +61,18 @@ function TestLoadBalancer.test_alb_is_provisioning_then_active_through_the_waite
   lu.assertEquals(sim:count{ service = "elbv2", operation = "DescribeLoadBalancers" }, attempts)
 end
 
+function TestLoadBalancer.test_new_load_balancer_is_not_found_inside_the_consistency_window()
+  local sim = net.sim{ seed = "consistency", consistency_ms = 200 }
+  local n = net.build(sim, R)
+  sim:advance(1) -- past the window for the network itself
+  local elb = sim:client("elbv2", { region = R })
+  local lb = create_alb(elb, n)
+  net.expect(lu, "LoadBalancerNotFound", nil, elb.DescribeLoadBalancers, elb, { LoadBalancerArns = { lb.LoadBalancerArn } })
+  -- the waiter retries LoadBalancerNotFound, then provisioning, until active
+  local out = elb:wait("LoadBalancerAvailable", { LoadBalancerArns = { lb.LoadBalancerArn } }, { delay = 0.1 })
+  lu.assertEquals(out.LoadBalancers[1].State.Code, "active")
+end
+
 function TestLoadBalancer.test_hosted_zone_id_per_region_as_aws_publishes_it()
   local want = { ["eu-south-1"] = "Z3ULH7SSC9OV64", ["eu-central-1"] = "Z215JYRZR1TBD5",
     ["us-east-1"] = "Z35SXDOTRQ7X7K" }
