@@ -1,0 +1,244 @@
+-- Simulated EC2 instances and tags.
+--   * Instances are run by the simulated Auto Scaling groups (their db, read through
+--     common.asg_instances); EC2 describes them as AWS would: one reservation per
+--     instance, state from the lifecycle (terminated ones stay listed for a while),
+--     the launch template's data (AMI, type, IMDS options, groups, profile), the
+--     subnet's VPC and a private address in it, the tags Auto Scaling gave them;
+--   * CreateTags/DeleteTags take ids of any kind (an unknown id → that kind's NotFound,
+--     an id of no known kind → InvalidID; all or nothing); instances keep their
+--     EC2-side tags in db.instance_tags; DescribeTags lists every tag with the
+--     key/value/resource-id/resource-type filters.
+local C = require "fo.sim.services.ec2.common"
+local SG = require "fo.sim.services.ec2.security_groups"
+local LT = require "fo.sim.services.ec2.launch_templates"
+
+local M = {}
+
+---------------------------------------------------------------------------------------
+-- Instances (run by the simulated Auto Scaling groups; EC2 only describes them)
+
+function M.instance_record(ctx, inst)
+  local data = LT.data_of(ctx, inst.lt) or {}
+  local subnet = inst.subnet and C.find(ctx, "subnet", inst.subnet)
+  local ip = inst.private_ip
+  if not ip and subnet then
+    local base, n = C.parse_cidr(subnet.CidrBlock)
+    local span = (1 << (32 - n)) - 5
+    ip = C.ip(base + 4 + tonumber(C.hash_hex(inst.id, 6), 16) % span)
+  end
+  local groups = {}
+  for _, gid in ipairs(SG.instance_groups(ctx, inst)) do
+    local g = C.find(ctx, "sg", gid)
+    groups[#groups + 1] = { GroupId = gid, GroupName = g and g.GroupName or nil }
+  end
+  -- Tags: those Auto Scaling gave the instance (aws:autoscaling:groupName and the
+  -- group's propagated tags), else the group's name; the launch template's instance
+  -- tags; then tags set on the instance through EC2.
+  local r = { Tags = {} }
+  local function merge(list)
+    for _, t in ipairs(list or {}) do
+      local found = false
+      for _, have in ipairs(r.Tags) do
+        if have.Key == t.Key then have.Value = t.Value or ""; found = true end
+      end
+      if not found then r.Tags[#r.Tags + 1] = { Key = t.Key, Value = t.Value or "" } end
+    end
+  end
+  merge(inst.tags or { { Key = "aws:autoscaling:groupName", Value = inst.asg } })
+  for _, spec in ipairs(data.TagSpecifications or {}) do
+    if spec.ResourceType == "instance" then merge(spec.Tags) end
+  end
+  merge((ctx.db.instance_tags or {})[inst.id])
+  local profile
+  local prof = inst.profile or data.IamInstanceProfile
+  if type(prof) == "table" and (prof.Arn or prof.Name) then
+    local arn = prof.Arn
+      or ("arn:aws:iam::%s:instance-profile/%s"):format(ctx.account, prof.Name)
+    profile = { Arn = arn, Id = "AIPA" .. C.hash_hex(arn, 17):upper() }
+  end
+  local mo = data.MetadataOptions or {}
+  local state = inst.state
+  return {
+    InstanceId = inst.id, ImageId = inst.image_id or data.ImageId, InstanceType = inst.instance_type
+      or data.InstanceType, LaunchTime = inst.launch_time, AmiLaunchIndex = 0,
+    Placement = { AvailabilityZone = inst.az, Tenancy = "default", GroupName = "" },
+    State = { Code = C.STATE_CODES[state] or 16, Name = state },
+    SubnetId = subnet and subnet.SubnetId or inst.subnet, VpcId = subnet and subnet.VpcId or nil,
+    PrivateIpAddress = ip, PrivateDnsName = ip and ("ip-%s.%s.compute.internal")
+      :format(ip:gsub("%.", "-"), ctx.region) or nil,
+    SecurityGroups = groups, Tags = r.Tags, IamInstanceProfile = profile,
+    MetadataOptions = { State = "applied", HttpTokens = mo.HttpTokens or "optional",
+      HttpEndpoint = mo.HttpEndpoint or "enabled",
+      HttpPutResponseHopLimit = mo.HttpPutResponseHopLimit or 1,
+      HttpProtocolIpv6 = mo.HttpProtocolIpv6 or "disabled",
+      InstanceMetadataTags = mo.InstanceMetadataTags or "disabled" },
+    Monitoring = { State = (data.Monitoring and data.Monitoring.Enabled) and "enabled"
+      or "disabled" },
+    Architecture = "x86_64", RootDeviceName = "/dev/xvda", RootDeviceType = "ebs",
+    VirtualizationType = "hvm", Hypervisor = "xen", EbsOptimized = data.EbsOptimized == true,
+    EnaSupport = true, SourceDestCheck = true, PlatformDetails = "Linux/UNIX",
+    UsageOperation = "RunInstances",
+  }
+end
+
+local INSTANCE_FILTERS = {
+  ["instance-id"] = function(i) return i.InstanceId end,
+  ["instance-state-name"] = function(i) return i.State.Name end,
+  ["instance-state-code"] = function(i) return i.State.Code end,
+  ["availability-zone"] = function(i) return i.Placement.AvailabilityZone end,
+  ["subnet-id"] = function(i) return i.SubnetId end,
+  ["vpc-id"] = function(i) return i.VpcId end,
+  ["image-id"] = function(i) return i.ImageId end,
+  ["instance-type"] = function(i) return i.InstanceType end,
+  ["private-ip-address"] = function(i) return i.PrivateIpAddress end,
+  ["iam-instance-profile.arn"] = function(i)
+    return i.IamInstanceProfile and i.IamInstanceProfile.Arn
+  end,
+  ["instance.group-id"] = function(i)
+    local out = {}
+    for _, g in ipairs(i.SecurityGroups) do out[#out + 1] = g.GroupId end
+    return out
+  end,
+  ["metadata-options.http-tokens"] = function(i) return i.MetadataOptions.HttpTokens end,
+}
+
+function M.DescribeInstances(ctx, p)
+  if p.InstanceIds and #p.InstanceIds > 0 and p.MaxResults then
+    ctx:fail("InvalidParameterCombination",
+      "The parameter instancesSet cannot be used with the parameter maxResults")
+  end
+  local all = {}
+  for _, inst in ipairs(C.asg_instances(ctx)) do all[#all + 1] = M.instance_record(ctx, inst) end
+  local list = all
+  if p.InstanceIds and #p.InstanceIds > 0 then
+    list = {}
+    local missing = {}
+    for _, id in ipairs(p.InstanceIds) do
+      local hit
+      for _, i in ipairs(all) do
+        if i.InstanceId == id then hit = i end
+      end
+      if hit then list[#list + 1] = hit else missing[#missing + 1] = id end
+    end
+    if #missing == 1 then
+      ctx:fail("InvalidInstanceID.NotFound",
+        ("The instance ID '%s' does not exist"):format(missing[1]))
+    elseif #missing > 1 then
+      ctx:fail("InvalidInstanceID.NotFound",
+        ("The instance IDs '%s' do not exist"):format(table.concat(missing, ", ")))
+    end
+  end
+  list = C.filter(ctx, list, p.Filters, INSTANCE_FILTERS)
+  local page, token = C.page(ctx, list, p)
+  -- An Auto Scaling group launches each instance in its own reservation.
+  local reservations = {}
+  for i, inst in ipairs(page) do
+    reservations[i] = { ReservationId = "r-" .. C.hash_hex("reservation:" .. inst.InstanceId),
+      OwnerId = ctx.account, Groups = {}, Instances = { inst } }
+  end
+  return { Reservations = reservations, NextToken = token }
+end
+
+---------------------------------------------------------------------------------------
+-- Tags on any resource
+
+local function instance_exists(ctx, id)
+  for _, inst in ipairs(C.asg_instances(ctx)) do
+    if inst.id == id then return true end
+  end
+  return false
+end
+
+-- The record CreateTags/DeleteTags act on; instances keep EC2-side tags in
+-- db.instance_tags (their records belong to Auto Scaling).
+local function taggable(ctx, id)
+  local prefix = type(id) == "string" and id:match("^(%a+)%-") or nil
+  if prefix == "i" then
+    if not instance_exists(ctx, id) then
+      ctx:fail("InvalidInstanceID.NotFound", ("The instance ID '%s' does not exist"):format(id))
+    end
+    local t = C.coll(ctx, "instance_tags")
+    local rec = { Tags = t[id] or {} }
+    return rec, function() t[id] = rec.Tags end
+  end
+  local kind = prefix and C.BY_PREFIX[prefix]
+  if not kind then
+    ctx:fail("InvalidID", ("The ID '%s' is not valid"):format(tostring(id)))
+  end
+  return C.get(ctx, kind.name, id), function() end
+end
+
+function M.CreateTags(ctx, p)
+  -- Every resource is checked before any is tagged (the call is all or nothing).
+  local targets = {}
+  for _, id in ipairs(p.Resources) do targets[#targets + 1] = { taggable(ctx, id) } end
+  for _, t in ipairs(targets) do
+    C.add_tags(ctx, t[1], p.Tags)
+    t[2]()
+  end
+  return {}
+end
+
+function M.DeleteTags(ctx, p)
+  local targets = {}
+  for _, id in ipairs(p.Resources) do targets[#targets + 1] = { taggable(ctx, id) } end
+  for _, t in ipairs(p.Tags or {}) do
+    if t.Key and t.Key:lower():sub(1, 4) == "aws:" then
+      ctx:fail("InvalidParameterValue",
+        "Tag keys starting with 'aws:' are reserved for internal use")
+    end
+  end
+  for _, t in ipairs(targets) do
+    C.remove_tags(t[1], p.Tags)
+    t[2]()
+  end
+  return {}
+end
+
+local TAG_FILTERS = {
+  key = function(t) return t.Key end,
+  value = function(t) return t.Value end,
+  ["resource-id"] = function(t) return t.ResourceId end,
+  ["resource-type"] = function(t) return t.ResourceType end,
+}
+
+function M.DescribeTags(ctx, p)
+  local resources = {}
+  for _, kind in pairs(C.KINDS) do
+    for _, r in pairs(ctx.db[kind.coll] or {}) do
+      if C.visible(ctx, r) and r.Tags and #r.Tags > 0 then
+        resources[#resources + 1] = { r = r, kind = kind }
+      end
+    end
+  end
+  table.sort(resources, function(a, b) return (a.r._seq or 0) < (b.r._seq or 0) end)
+  local id_member = { vpc = "VpcId", subnet = "SubnetId", igw = "InternetGatewayId",
+    rtb = "RouteTableId", sg = "GroupId", sgr = "SecurityGroupRuleId", vpce = "VpcEndpointId",
+    lt = "LaunchTemplateId" }
+  local items = {}
+  for _, e in ipairs(resources) do
+    local rid = e.r[id_member[e.kind.name]]
+    for _, t in ipairs(e.r.Tags) do
+      -- tag:<key> filters look at the resource's tags, so each item carries them.
+      items[#items + 1] = { Key = t.Key, Value = t.Value, ResourceId = rid,
+        ResourceType = e.kind.rtype, Tags = e.r.Tags }
+    end
+  end
+  for _, inst in ipairs(C.asg_instances(ctx)) do
+    local rec = M.instance_record(ctx, inst)
+    for _, t in ipairs(rec.Tags) do
+      items[#items + 1] = { Key = t.Key, Value = t.Value, ResourceId = inst.id,
+        ResourceType = "instance", Tags = rec.Tags }
+    end
+  end
+  items = C.filter(ctx, items, p.Filters, TAG_FILTERS)
+  local page, token = C.page(ctx, items, p, { max = 1000 })
+  local out = {}
+  for i, t in ipairs(page) do
+    out[i] = { Key = t.Key, Value = t.Value, ResourceId = t.ResourceId,
+      ResourceType = t.ResourceType }
+  end
+  return { Tags = out, NextToken = token }
+end
+
+return M
