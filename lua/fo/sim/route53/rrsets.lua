@@ -147,10 +147,10 @@ local function conflict(records, rr, zone_name)
           .. "RRSet of type  CNAME with the same DNS name already exists in zone %s")
           :format(rr.Type, rr.Name, zone_name)
       elseif other.Type == rr.Type and (other.SetIdentifier == nil) ~= (rr.SetIdentifier == nil) then
-        return ("RRSet with DNS name %s, type %s%s cannot be created as %s exist with the same "
+        return ("RRSet with DNS name %s, type %s%s cannot be created as %s with the same "
           .. "name and type"):format(rr.Name, rr.Type,
             rr.SetIdentifier and (", SetIdentifier %s"):format(rr.SetIdentifier) or "",
-            rr.SetIdentifier and "a non-weighted set" or "weighted sets")
+            rr.SetIdentifier and "a non-weighted set exists" or "weighted sets exist")
       elseif other.Type == rr.Type and other.Weight ~= nil and rr.SetIdentifier
           and rr.Weight == nil then
         return ("RRSet with DNS name %s, type %s, SetIdentifier %s cannot be created because "
