@@ -898,6 +898,8 @@ function TestSimEc2.test_dependencies_on_load_balancers_and_instances()
   sim:invoke("autoscaling", REGION, "DeleteAutoScalingGroup", { AutoScalingGroupName = "asg-app",
     ForceDelete = true })
   sim:invoke("elbv2", REGION, "DeleteLoadBalancer", { LoadBalancerArn = lb.LoadBalancerArn })
+  -- A deleted load balancer's ENIs detach a little later (AWS: minutes): retry.
+  assert_code(api, "DeleteSubnet", { SubnetId = pub_a }, "DependencyViolation")
   sim:advance(60)
   local states = {}
   for _, r in ipairs(api:DescribeInstances{}.Reservations) do

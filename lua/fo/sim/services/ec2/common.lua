@@ -13,6 +13,8 @@
 --   client_tokens       "Op|token" → {id=, digest=}
 --   instance_tags       instance id → Tags set with CreateTags on ASG instances
 --   dhcp_options_id     the region's default DHCP option set
+--   lb_enis             load balancer ARN → what EC2 last saw of it (subnets, groups),
+--                       kept a while after its deletion (its ENIs detach late)
 -- Records keep AWS member names for what they answer, and `_`-prefixed fields for the
 -- simulator's own bookkeeping; the view functions copy only output members, so nothing
 -- internal reaches a response (the sim validates outputs against the model).
@@ -495,24 +497,55 @@ local function peer_db(ctx, service)
   return {}
 end
 
---- The load balancers of this region: {arn=, vpc=, scheme=, subnets={id...},
---- security_groups={id...}}; each holds one ENI per subnet, as an ALB does.
+-- How long (virtual seconds) a deleted load balancer's ENIs stay in its subnets and
+-- groups: AWS detaches them minutes after DeleteLoadBalancer, so a destroy that deletes
+-- the subnets right away meets DependencyViolation and must retry (DOMAIN.md). The sim
+-- keeps it short; sim.timing.lb_eni_release overrides.
+local LB_ENI_RELEASE = 5
+
+local function lb_eni_release(ctx)
+  local t = ctx.sim and rawget(ctx.sim, "timing")
+  return type(t) == "table" and type(t.lb_eni_release) == "number" and t.lb_eni_release
+    or LB_ENI_RELEASE
+end
+
+--- The load balancers of this region, and those deleted so recently that their ENIs are
+--- still attached: {arn=, vpc=, scheme=, subnets={id...}, security_groups={id...}}; each
+--- holds one ENI per subnet, as an ALB does. EC2 remembers the load balancers it has seen
+--- (db.lb_enis) to notice a deletion; ELBv2 may also mark one with deleted_at.
 function M.load_balancers(ctx)
-  local out = {}
+  local now = ctx:now()
+  local seen = M.coll(ctx, "lb_enis")
   local lbs = peer_db(ctx, "elbv2").load_balancers or {}
-  local arns = {}
-  for arn in pairs(lbs) do arns[#arns + 1] = arn end
-  table.sort(arns)
-  for _, arn in ipairs(arns) do
-    local d = type(lbs[arn]) == "table" and lbs[arn].desc or nil
+  local live = {}
+  for arn, lb in pairs(lbs) do
+    local d = type(lb) == "table" and lb.desc or nil
     if type(d) == "table" then
       local subnets = {}
       for _, az in ipairs(d.AvailabilityZones or {}) do
         if type(az) == "table" and az.SubnetId then subnets[#subnets + 1] = az.SubnetId end
       end
-      out[#out + 1] = { arn = arn, vpc = d.VpcId, scheme = d.Scheme, subnets = subnets,
-        security_groups = d.SecurityGroups or {} }
+      local rec = { vpc = d.VpcId, scheme = d.Scheme, subnets = subnets,
+        security_groups = M.copy(d.SecurityGroups or {}) }
+      if type(lb.deleted_at) == "number" then rec.gone_at = lb.deleted_at end
+      seen[arn] = rec
+      live[arn] = true
     end
+  end
+  local out, arns = {}, {}
+  for arn, rec in pairs(seen) do
+    if not live[arn] and rec.gone_at == nil then rec.gone_at = now end
+    if rec.gone_at and now >= rec.gone_at + lb_eni_release(ctx) then
+      seen[arn] = nil
+    else
+      arns[#arns + 1] = arn
+    end
+  end
+  table.sort(arns)
+  for _, arn in ipairs(arns) do
+    local rec = seen[arn]
+    out[#out + 1] = { arn = arn, vpc = rec.vpc, scheme = rec.scheme, subnets = rec.subnets,
+      security_groups = rec.security_groups, deleted = rec.gone_at ~= nil }
   end
   return out
 end
