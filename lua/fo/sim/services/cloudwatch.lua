@@ -142,15 +142,16 @@ function M.PutMetricAlarm(ctx, p)
   return {}
 end
 
--- Page tokens: the index of the next alarm, base64 so clients treat it as opaque.
-local function token_of(i) return crypto.base64_encode(("alarms:%d"):format(i)) end
-local function index_of(ctx, tok)
-  if tok == nil then return 1 end
+-- Page tokens name the first alarm of the next page (base64, so clients treat them as
+-- opaque): deleting alarms between pages skips or repeats nothing.
+local function token_of(name) return crypto.base64_encode("alarms:" .. name) end
+local function start_of(ctx, tok)
+  if tok == nil then return nil end
   local ok, raw = pcall(crypto.base64_decode, tok)
-  local i = ok and raw and math.tointeger(tonumber(raw:match("^alarms:(%d+)$")))
-  if not i or i < 1 then ctx:fail("InvalidNextToken", "The service cannot complete the request "
+  local name = ok and raw and raw:match("^alarms:(.+)$")
+  if not name then ctx:fail("InvalidNextToken", "The service cannot complete the request "
     .. "because the next token is not valid.", 400) end
-  return i
+  return name
 end
 
 function M.DescribeAlarms(ctx, p)
@@ -188,10 +189,14 @@ function M.DescribeAlarms(ctx, p)
   end
   table.sort(list, function(x, y) return x.AlarmName < y.AlarmName end)
   local max = p.MaxRecords or 50
-  local i = index_of(ctx, p.NextToken)
+  local from = start_of(ctx, p.NextToken)
   local out = { MetricAlarms = {}, CompositeAlarms = {} }
-  for j = i, math.min(#list, i + max - 1) do out.MetricAlarms[#out.MetricAlarms + 1] = output(list[j]) end
-  if #list >= i + max then out.NextToken = token_of(i + max) end
+  for _, a in ipairs(list) do
+    if not from or a.AlarmName >= from then
+      if #out.MetricAlarms == max then out.NextToken = token_of(a.AlarmName) break end
+      out.MetricAlarms[#out.MetricAlarms + 1] = output(a)
+    end
+  end
   return out
 end
 

@@ -199,14 +199,28 @@ function M.SetTopicAttributes(ctx, p)
   return {}
 end
 
--- Opaque page tokens: the position in the sorted list, base64 so clients do not parse it.
-local function token_of(i) return crypto.base64_encode(("{\"i\":%d}"):format(i)) end
-local function index_of(ctx, tok)
-  if tok == nil or tok == "" then return 1 end
+-- Opaque page tokens naming where the next page starts (the creation sequence number of
+-- its first item), so deleting items between calls neither skips nor repeats any.
+local function token_of(seq) return crypto.base64_encode(("{\"seq\":%d}"):format(seq)) end
+local function start_of(ctx, tok)
+  if tok == nil or tok == "" then return 0 end
   local ok, raw = pcall(crypto.base64_decode, tok)
-  local i = ok and raw and tonumber(raw:match('^{"i":(%d+)}$'))
-  if not i or i < 1 then invalid(ctx, "NextToken") end
-  return math.tointeger(i)
+  local seq = ok and raw and tonumber(raw:match('^{"seq":(%d+)}$'))
+  if not seq then invalid(ctx, "NextToken") end
+  return math.tointeger(seq)
+end
+
+-- One page of `list` (sorted by seq) from the token's position: items, next token.
+local function page(ctx, list, tok)
+  local from = start_of(ctx, tok)
+  local items, nxt = {}, nil
+  for _, x in ipairs(list) do
+    if x.seq >= from then
+      if #items == PAGE then nxt = token_of(x.seq) break end
+      items[#items + 1] = x
+    end
+  end
+  return items, nxt
 end
 
 function M.ListTopics(ctx, p)
@@ -214,12 +228,9 @@ function M.ListTopics(ctx, p)
   local list = {}
   for _, t in pairs(db.topics) do list[#list + 1] = t end
   table.sort(list, function(a, b) return a.seq < b.seq end)
-  local i = index_of(ctx, p.NextToken)
-  local out = { Topics = {} }
-  for j = i, math.min(#list, i + PAGE - 1) do
-    out.Topics[#out.Topics + 1] = { TopicArn = list[j].TopicArn }
-  end
-  if #list >= i + PAGE then out.NextToken = token_of(i + PAGE) end
+  local items, nxt = page(ctx, list, p.NextToken)
+  local out = { Topics = {}, NextToken = nxt }
+  for i, t in ipairs(items) do out.Topics[i] = { TopicArn = t.TopicArn } end
   return out
 end
 
@@ -310,15 +321,13 @@ function M.ListSubscriptionsByTopic(ctx, p)
     if s.TopicArn == t.TopicArn then list[#list + 1] = s end
   end
   table.sort(list, function(a, b) return a.seq < b.seq end)
-  local i = index_of(ctx, p.NextToken)
-  local out = { Subscriptions = {} }
-  for j = i, math.min(#list, i + PAGE - 1) do
-    local s = list[j]
+  local items, nxt = page(ctx, list, p.NextToken)
+  local out = { Subscriptions = {}, NextToken = nxt }
+  for _, s in ipairs(items) do
     out.Subscriptions[#out.Subscriptions + 1] = { SubscriptionArn = s.confirmed
       and s.SubscriptionArn or "PendingConfirmation", Owner = s.Owner, Protocol = s.Protocol,
       Endpoint = s.Endpoint, TopicArn = s.TopicArn }
   end
-  if #list >= i + PAGE then out.NextToken = token_of(i + PAGE) end
   return out
 end
 
