@@ -11,9 +11,8 @@ Prints a JSON array, one entry per case:
 Values in `expected` follow oracle.py's conventions: timestamps as epoch seconds, blobs as
 {"$bytes": base64}. Run with Debian's interpreter (python3-botocore).
 """
-import base64
-import datetime
 import json
+import os
 import sys
 
 import botocore.awsrequest
@@ -21,17 +20,8 @@ import botocore.loaders
 import botocore.model
 import botocore.parsers
 
-
-def jsonable(v):
-    if isinstance(v, dict):
-        return {k: jsonable(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [jsonable(x) for x in v]
-    if isinstance(v, datetime.datetime):
-        return v.timestamp()
-    if isinstance(v, (bytes, bytearray)):
-        return {"$bytes": base64.b64encode(bytes(v)).decode("ascii")}
-    return v
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from oracle import to_jsonable as jsonable  # noqa: E402  (the same value conventions)
 
 
 def differences(want, got, path, out):

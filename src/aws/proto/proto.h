@@ -38,6 +38,17 @@ int fo_field_bool(lua_State *L, int t, const char *key);
 /* t[key] as a number; `dflt` when absent. */
 double fo_field_num(lua_State *L, int t, const char *key, double dflt);
 
+typedef struct fo_op fo_op;
+/* Pushes a map shape's key reference, key shape, value reference and value shape (in that
+ * order); raises "svc.Op: the model's map shape has no key" when the model lacks one. */
+void fo_map_push(lua_State *L, const fo_op *op, int shape);
+
+/* Walks a structure's members table (absolute index) as lua_next does, skipping entries that
+ * are not name → reference: with the previous member name on top (nil to start), pushes the
+ * name, its reference and its shape (shapes[ref.shape]) and returns 1, or returns 0 at the
+ * end (the name popped). Leave the name on top (pop reference and shape) to go on. */
+int fo_next_member(lua_State *L, int shapes, int members);
+
 /* resp.headers[name] for the response table at resp (name in lower case; header names that
  * differ only in case match too), or NULL. The string lives as long as resp. No stack change. */
 const char *fo_resp_header(lua_State *L, int resp, const char *name);
@@ -77,11 +88,14 @@ int fo_b64_decode(lua_State *L, fo_buf *b, const char *s, size_t n);
  * not one: truncated, overlong, a surrogate (U+D800-DFFF) or beyond U+10FFFF. */
 size_t fo_utf8_seq(const unsigned char *p, size_t n);
 
+/* ---- XML text: & < > " ' \r \n escaped (fo_xml_entity), for element text and attributes */
+void fo_xml_escape(lua_State *L, fo_buf *b, const char *s, size_t n);
+
 /* ---- percent-encoding (RFC 3986 unreserved kept; '/' kept when keep_slash) */
 void fo_uri_encode(lua_State *L, fo_buf *b, const char *s, size_t n, int keep_slash);
 
 /* ---- one operation of a model, as the codecs see it (absolute stack indices) */
-typedef struct fo_op {
+struct fo_op {
     int model;            /* the service model table */
     int shapes;           /* model.shapes */
     int op;               /* model.operations[name] */
@@ -90,7 +104,7 @@ typedef struct fo_op {
     const char *name;     /* operation name, e.g. "CreateVpc" */
     const char *service;  /* model.name (fo's module name), e.g. "ec2"; "?" if absent */
     const char *protocol; /* "ec2" | "query" | "json" | "rest-xml" */
-} fo_op;
+};
 
 /* Each protocol implements three entry points; `params`/`resp` are absolute indices.
  *   serialize:   pushes {method=, path=, query=, headers={}, body=}

@@ -44,12 +44,10 @@ static void add_pair(struct ser *s, const char *v, size_t n)
     fo_uri_encode(s->L, s->body, v, n, 0);
 }
 
-/* The serialized name of a member (or list/map element) reference. */
-static const char *ser_name(struct ser *s, int ref, int shape, const char *dflt, char *tmp,
-                            size_t tmpsize)
+const char *fo_query_name(lua_State *L, int ref, int shape, const char *dflt, int ec2, char *tmp,
+                          size_t tmpsize)
 {
-    lua_State *L = s->L;
-    if (s->ec2) {
+    if (ec2) {
         const char *q = fo_trait_str(L, ref, shape, "queryName");
         if (q)
             return q;
@@ -64,6 +62,12 @@ static const char *ser_name(struct ser *s, int ref, int shape, const char *dflt,
     }
     const char *n = fo_trait_str(L, ref, shape, "locationName");
     return n ? n : dflt;
+}
+
+static const char *ser_name(struct ser *s, int ref, int shape, const char *dflt, char *tmp,
+                            size_t tmpsize)
+{
+    return fo_query_name(s->L, ref, shape, dflt, s->ec2, tmp, tmpsize);
 }
 
 static void ser_value(struct ser *s, int ref, int shape, int value, int depth);
@@ -191,14 +195,8 @@ static void ser_map(struct ser *s, int ref, int shape, int value, int depth)
 {
     lua_State *L = s->L;
     int top = lua_gettop(L);
-    if (lua_getfield(L, shape, "key") != LUA_TTABLE ||
-        lua_getfield(L, shape, "value") != LUA_TTABLE)
-        ser_fail(s, "the model's map shape has no key or value", NULL);
-    int kref = top + 1, vref = top + 2;
-    fo_shape_push(L, s->op->shapes, kref);
-    int kshape = lua_gettop(L);
-    fo_shape_push(L, s->op->shapes, vref);
-    int vshape = lua_gettop(L);
+    fo_map_push(L, s->op, shape);
+    int kref = top + 1, kshape = top + 2, vref = top + 3, vshape = top + 4;
     char ktmp[256], vtmp[256];
     const char *ksuffix = ser_name(s, kref, kshape, "key", ktmp, sizeof ktmp);
     const char *vsuffix = ser_name(s, vref, vshape, "value", vtmp, sizeof vtmp);

@@ -313,20 +313,6 @@ static void add_text(ser *s, fo_buf *b, int ref, int shape, int v, enum fo_ts_fo
 
 /* ---- XML body */
 
-static void xml_escaped(lua_State *L, fo_buf *b, const char *p, size_t n)
-{
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *entity = fo_xml_entity(p[i]);
-        if (entity) {
-            fo_buf_add(L, b, p + start, i - start);
-            fo_buf_adds(L, b, entity);
-            start = i + 1;
-        }
-    }
-    fo_buf_add(L, b, p + start, n - start);
-}
-
 /* ` xmlns="uri"` or ` xmlns:prefix="uri"` from the xmlNamespace trait (a table {uri=,
  * prefix=} or, in some models, the uri alone). */
 static void xml_namespace(ser *s, fo_buf *b, int ref, int shape)
@@ -354,7 +340,7 @@ static void xml_namespace(ser *s, fo_buf *b, int ref, int shape)
             fo_buf_adds(L, b, prefix);
         }
         fo_buf_adds(L, b, "=\"");
-        xml_escaped(L, b, uri, strlen(uri));
+        fo_xml_escape(L, b, uri, strlen(uri));
         fo_buf_addc(L, b, '"');
     }
     lua_pop(L, 1);
@@ -424,7 +410,7 @@ static void xml_structure(ser *s, fo_buf *b, int ref, int shape, int v, const ch
             fo_buf_addc(L, b, ' ');
             fo_buf_adds(L, b, attr ? attr : m);
             fo_buf_adds(L, b, "=\"");
-            xml_escaped(L, b, text->data ? text->data : "", text->len);
+            fo_xml_escape(L, b, text->data ? text->data : "", text->len);
             fo_buf_addc(L, b, '"');
             lua_pop(L, 1);
             s->path->len = mark;
@@ -538,7 +524,7 @@ static void xml_value(ser *s, fo_buf *b, int ref, int shape, int v, const char *
         add_text(s, text, ref, shape, v, FO_TS_ISO8601);
         xml_open(s, b, name, ref, shape);
         fo_buf_addc(L, b, '>');
-        xml_escaped(L, b, text->data ? text->data : "", text->len);
+        fo_xml_escape(L, b, text->data ? text->data : "", text->len);
         xml_close(L, b, name);
         lua_pop(L, 1);
     }

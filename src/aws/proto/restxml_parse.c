@@ -283,6 +283,16 @@ void fo_restxml_parse(lua_State *L, const fo_op *op, int resp)
     if (!body)
         len = 0;
     parse_located(L, op, shape, resp, out);
+    fo_restxml_body(L, op, shape, body, len, out);
+    lua_settop(L, out);
+}
+
+void fo_restxml_body(lua_State *L, const fo_op *op, int shape, const char *body, size_t len,
+                     int out)
+{
+    int top = lua_gettop(L);
+    if (!body)
+        len = 0;
     const char *payload = fo_field_str(L, shape, "payload");
     if (payload) {
         if (lua_getfield(L, shape, "members") != LUA_TTABLE ||
@@ -311,7 +321,7 @@ void fo_restxml_parse(lua_State *L, const fo_op *op, int resp)
         fo_xml_structure(L, op, shape, lua_gettop(L));
         merge_into(L, out);
     }
-    lua_settop(L, out);
+    lua_settop(L, top);
 }
 
 void fo_restxml_parse_error(lua_State *L, const fo_op *op, int resp)

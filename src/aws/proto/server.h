@@ -32,6 +32,11 @@ typedef struct fo_request_ctx {
  * escape. */
 int fo_uri_decode(lua_State *L, fo_buf *b, const char *s, size_t n, int plus_space);
 
+/* Decodes the next pair "key=value" of form or query text s[0..n) at *pos into k and v
+ * (percent-decoded, '+' a space; "key" alone has an empty value) and moves *pos past it.
+ * Returns 1, 0 at the end, -1 on a bad %-escape. */
+int fo_form_pair(lua_State *L, const char *s, size_t n, size_t *pos, fo_buf *k, fo_buf *v);
+
 /* ---- checks shared with validate.c */
 enum {
     FO_CHECK_UNKNOWN = 1,  /* members the model does not have */
@@ -53,6 +58,13 @@ typedef struct fo_err_info {
     int fields; /* absolute index of err.fields (a table), 0 when absent */
 } fo_err_info;
 void fo_err_info_get(lua_State *L, int err, fo_err_info *e);
+/* Pushes a copy of the error's fields without a member named message/Message (the message
+ * travels in the protocol's own field); returns how many it has. */
+int fo_err_fields(lua_State *L, const fo_err_info *e);
+/* Pushes a shape reference {shape = name} to the model's error shape for code (a structure
+ * named so, or the one whose error.code is code); raises when there is none (fields given for
+ * an error the model does not have). */
+void fo_error_ref(lua_State *L, const fo_op *op, const char *code);
 
 /* ---- the XML of responses (server_xml.c), shared by ec2, query and rest-xml */
 typedef struct fo_xw {
@@ -66,8 +78,6 @@ typedef struct fo_xw {
 
 /* Starts a writer (pushes its two buffers). */
 void fo_xw_init(fo_xw *w, lua_State *L, const fo_op *op, int ec2);
-/* Text with & < > " ' \r \n escaped (fo_xml_entity). */
-void fo_xml_escape(lua_State *L, fo_buf *b, const char *s, size_t n);
 /* The namespace of a member reference / shape (xmlNamespace: a uri string or {uri=,
  * prefix=}); NULL when none. *prefix is set to the prefix or NULL. */
 const char *fo_xml_namespace(lua_State *L, int ref, int shape, const char **prefix);
@@ -90,6 +100,11 @@ void fo_xml_element(lua_State *L, fo_buf *b, const char *name, const char *text)
  * message/Message is left out: the message is <Message>). Raises when there are fields and
  * the model has no such error. */
 void fo_xml_error_body(fo_xw *w, const fo_err_info *e, int with_type);
+/* Writes the XML declaration and `<name xmlns="ns"` (no '>' yet; no xmlns when ns is NULL). */
+void fo_xml_root(lua_State *L, fo_buf *b, const char *name, const char *ns);
+/* Writes the error document of query and rest-xml: <ErrorResponse xmlns=ns><Error><Type/>
+ * <Code/><Message/>fields</Error><RequestId/></ErrorResponse>. */
+void fo_xml_error_response(fo_xw *w, const fo_err_info *e, const char *ns, const char *rid);
 /* Raises "svc.Op (output): Path: message". */
 int fo_xw_fail(fo_xw *w, const char *fmt, ...);
 

@@ -127,29 +127,6 @@ static void push_error_type(lua_State *L, const fo_op *op, const char *code)
     lua_remove(L, -2);
 }
 
-/* Pushes a shape reference {shape = name} to the model's error shape for code; 0 (nothing
- * pushed) when there is none. */
-static int push_error_ref(lua_State *L, const fo_op *op, const char *code)
-{
-    if (!fo_error_shape(L, op, code))
-        return 0;
-    int shape = lua_gettop(L);
-    lua_pushnil(L);
-    while (lua_next(L, op->shapes)) {
-        if (lua_rawequal(L, -1, shape)) {
-            lua_pop(L, 1);
-            lua_createtable(L, 0, 1);
-            lua_insert(L, -2);
-            lua_setfield(L, -2, "shape");
-            lua_remove(L, shape);
-            return 1;
-        }
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-    return 0;
-}
-
 void fo_json_serialize_error(lua_State *L, const fo_op *op, int err, const char *rid)
 {
     int top = lua_gettop(L);
@@ -163,29 +140,10 @@ void fo_json_serialize_error(lua_State *L, const fo_op *op, int err, const char 
     fo_buf_adds(L, b, ",\"message\":");
     fo_json_write_string(L, b, e.message, strlen(e.message));
     /* the modelled fields, written along the error shape (the message is "message") */
-    lua_newtable(L);
-    int fields = lua_gettop(L);
-    int any = 0;
-    if (e.fields) {
-        lua_pushnil(L);
-        while (lua_next(L, e.fields)) {
-            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-            if (k && strcasecmp(k, "message") == 0) {
-                lua_pop(L, 1);
-                continue;
-            }
-            lua_pushvalue(L, -2);
-            lua_insert(L, -2);
-            lua_rawset(L, fields);
-            any = 1;
-        }
-    }
+    int fields = lua_gettop(L) + 1;
+    int any = fo_err_fields(L, &e) > 0;
     if (any) {
-        if (!op->op || !push_error_ref(L, op, e.code))
-            luaL_error(L,
-                       "fo.awsproto.serialize_error: error %s has fields but %s models no such "
-                       "error",
-                       e.code, op->service);
+        fo_error_ref(L, op, e.code);
         fo_json_encode(L, op, lua_gettop(L), fields, 1);
         size_t n;
         const char *doc = lua_tolstring(L, -1, &n); /* "{...}" */

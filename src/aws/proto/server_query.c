@@ -48,7 +48,6 @@
 #include <strings.h>
 
 #define MAX_DEPTH 64
-#define XML_DECL "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 
 /* ---- reading the form */
 
@@ -56,15 +55,10 @@
 static void read_pairs(lua_State *L, int form, const char *s, size_t n)
 {
     fo_buf *k = fo_buf_new(L), *v = fo_buf_new(L);
-    size_t i = 0;
-    while (i < n) {
-        const char *amp = memchr(s + i, '&', n - i);
-        size_t end = amp ? (size_t)(amp - s) : n;
-        const char *eq = memchr(s + i, '=', end - i);
-        size_t kend = eq ? (size_t)(eq - s) : end;
-        k->len = v->len = 0;
-        if (fo_uri_decode(L, k, s + i, kend - i, 1) != 0 ||
-            (eq && fo_uri_decode(L, v, eq + 1, end - kend - 1, 1) != 0))
+    size_t pos = 0;
+    int rc;
+    while ((rc = fo_form_pair(L, s, n, &pos, k, v)) != 0) {
+        if (rc < 0)
             fo_request_error(L, 404, "MalformedQueryString",
                              "The query string contains a syntax error: a bad %%-escape");
         if (k->len > 0) {
@@ -72,7 +66,6 @@ static void read_pairs(lua_State *L, int form, const char *s, size_t n)
             fo_buf_push(L, v);
             lua_rawset(L, form);
         }
-        i = end + 1;
     }
     lua_pop(L, 2);
 }
@@ -137,26 +130,10 @@ static int bad_value(struct reader *r, const char *text, const char *expected)
                             lua_tostring(r->L, -1), expected);
 }
 
-/* The wire name of a member (query.c's ser_name). */
 static const char *wire_name(struct reader *r, int ref, int shape, const char *member, char *tmp,
                              size_t size)
 {
-    lua_State *L = r->L;
-    if (r->ec2) {
-        const char *q = fo_trait_str(L, ref, shape, "queryName");
-        if (q)
-            return q;
-        const char *n = fo_trait_str(L, ref, shape, "locationName");
-        if (n && *n) {
-            snprintf(tmp, size, "%s", n);
-            if (tmp[0] >= 'a' && tmp[0] <= 'z')
-                tmp[0] = (char)(tmp[0] - 'a' + 'A');
-            return tmp;
-        }
-        return member;
-    }
-    const char *n = fo_trait_str(L, ref, shape, "locationName");
-    return n ? n : member;
+    return fo_query_name(r->L, ref, shape, member, r->ec2, tmp, size);
 }
 
 static int read_value(struct reader *r, int ref, int shape, int depth);
@@ -227,15 +204,9 @@ static int read_structure(struct reader *r, int shape, int depth)
         return (lua_settop(L, out), 1);
     int members = top + 2;
     lua_pushnil(L);
-    while (lua_next(L, members)) {
-        int ref = lua_gettop(L);
-        if (lua_type(L, ref - 1) != LUA_TSTRING || !lua_istable(L, ref)) {
-            lua_pop(L, 1);
-            continue;
-        }
+    while (fo_next_member(L, r->op->shapes, members)) {
+        int ref = lua_gettop(L) - 1, mshape = ref + 1;
         const char *member = lua_tostring(L, ref - 1);
-        fo_shape_push(L, r->op->shapes, ref);
-        int mshape = ref + 1;
         char tmp[256];
         size_t mark = key_push(r, wire_name(r, ref, mshape, member, tmp, sizeof tmp));
         const char *type = fo_field_str(L, mshape, "type");
@@ -319,15 +290,8 @@ static int read_map(struct reader *r, int ref, int shape, int depth)
     int top = lua_gettop(L);
     lua_newtable(L);
     int out = top + 1;
-    if (lua_getfield(L, shape, "key") != LUA_TTABLE ||
-        lua_getfield(L, shape, "value") != LUA_TTABLE)
-        luaL_error(L, "%s.%s: the model's map shape has no key or value", r->op->service,
-                   r->op->name);
-    int kref = top + 2, vref = top + 3;
-    fo_shape_push(L, r->op->shapes, kref);
-    int kshape = lua_gettop(L);
-    fo_shape_push(L, r->op->shapes, vref);
-    int vshape = lua_gettop(L);
+    fo_map_push(L, r->op, shape);
+    int kref = top + 2, kshape = top + 3, vref = top + 4, vshape = top + 5;
     char ktmp[256], vtmp[256];
     const char *kname = wire_name(r, kref, kshape, "key", ktmp, sizeof ktmp);
     const char *vname = wire_name(r, vref, vshape, "value", vtmp, sizeof vtmp);
@@ -476,33 +440,17 @@ void fo_query_parse_request(lua_State *L, fo_op *op, int req, int ec2, fo_reques
 
 /* ---- responses */
 
-/* metadata.xmlNamespace (ec2: with the final '/' EC2 writes); pushes it, or nothing (0). */
-static int push_namespace(lua_State *L, const fo_op *op, int ec2)
+/* metadata.xmlNamespace (ec2: with the final '/' EC2 writes), or NULL. A string it makes
+ * is left on the stack. */
+static const char *xml_namespace(lua_State *L, const fo_op *op, int ec2)
 {
     lua_getfield(L, op->model, "metadata");
     const char *ns = lua_istable(L, -1) ? fo_field_str(L, -1, "xmlNamespace") : NULL;
-    if (!ns) {
-        lua_pop(L, 1);
-        return 0;
-    }
-    size_t n = strlen(ns);
-    lua_pushfstring(L, "%s%s", ns, ec2 && n > 0 && ns[n - 1] != '/' ? "/" : "");
-    lua_remove(L, -2);
-    return 1;
-}
-
-/* Writes `<name xmlns="ns">` (no namespace attribute when the model has none). */
-static void open_root(lua_State *L, const fo_op *op, fo_buf *b, const char *name, int ec2)
-{
-    fo_buf_adds(L, b, XML_DECL "<");
-    fo_buf_adds(L, b, name);
-    if (push_namespace(L, op, ec2)) {
-        fo_buf_adds(L, b, " xmlns=\"");
-        fo_xml_escape(L, b, lua_tostring(L, -1), lua_rawlen(L, -1));
-        fo_buf_addc(L, b, '"');
-        lua_pop(L, 1);
-    }
-    fo_buf_addc(L, b, '>');
+    lua_pop(L, 1); /* the string stays referenced by the model */
+    size_t n = ns ? strlen(ns) : 0;
+    if (ec2 && n > 0 && ns[n - 1] != '/')
+        ns = lua_pushfstring(L, "%s/", ns);
+    return ns;
 }
 
 static const char *content_type(int ec2)
@@ -518,7 +466,8 @@ void fo_query_serialize_response(lua_State *L, const fo_op *op, int output, cons
     fo_xw_init(&w, L, op, ec2);
     lua_pushfstring(L, "%sResponse", op->name);
     const char *root = lua_tostring(L, -1);
-    open_root(L, op, w.b, root, ec2);
+    fo_xml_root(L, w.b, root, xml_namespace(L, op, ec2));
+    fo_buf_addc(L, w.b, '>');
     if (ec2)
         fo_xml_element(L, w.b, "requestId", rid);
     if (op->output) {
@@ -563,18 +512,14 @@ void fo_query_serialize_error(lua_State *L, const fo_op *op, int err, const char
     fo_xw w;
     fo_xw_init(&w, L, op, ec2);
     if (ec2) {
-        fo_buf_adds(L, w.b, XML_DECL "<Response><Errors><Error>");
+        fo_xml_root(L, w.b, "Response", NULL);
+        fo_buf_adds(L, w.b, "><Errors><Error>");
         fo_xml_error_body(&w, &e, 0);
         fo_buf_adds(L, w.b, "</Error></Errors>");
         fo_xml_element(L, w.b, "RequestID", rid);
         fo_buf_adds(L, w.b, "</Response>");
     } else {
-        open_root(L, op, w.b, "ErrorResponse", 0);
-        fo_buf_adds(L, w.b, "<Error>");
-        fo_xml_error_body(&w, &e, 1);
-        fo_buf_adds(L, w.b, "</Error>");
-        fo_xml_element(L, w.b, "RequestId", rid);
-        fo_buf_adds(L, w.b, "</ErrorResponse>");
+        fo_xml_error_response(&w, &e, xml_namespace(L, op, 0), rid);
     }
     fo_buf_push(L, w.b);
     fo_response_new(L, e.status, content_type(ec2), rid);

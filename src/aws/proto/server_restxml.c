@@ -38,7 +38,6 @@
 #include <strings.h>
 
 #define MAX_LABELS 16
-#define XML_DECL "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 
 /* ---- routing */
 
@@ -124,30 +123,25 @@ static void parse_query(lua_State *L, int req)
     size_t n = 0;
     const char *s = lua_tolstring(L, -1, &n);
     fo_buf *k = fo_buf_new(L), *v = fo_buf_new(L);
-    for (size_t i = 0; s && i < n;) {
-        const char *amp = memchr(s + i, '&', n - i);
-        size_t end = amp ? (size_t)(amp - s) : n;
-        const char *eq = memchr(s + i, '=', end - i);
-        size_t kend = eq ? (size_t)(eq - s) : end;
-        k->len = v->len = 0;
-        if (fo_uri_decode(L, k, s + i, kend - i, 1) != 0 ||
-            (eq && fo_uri_decode(L, v, eq + 1, end - kend - 1, 1) != 0))
+    size_t pos = 0;
+    int rc;
+    while (s && (rc = fo_form_pair(L, s, n, &pos, k, v)) != 0) {
+        if (rc < 0)
             fo_request_error(L, 400, "InvalidInput", "the query string has a bad %%-escape");
-        if (kend > i) {
-            fo_buf_push(L, k);
-            lua_pushvalue(L, -1);
-            if (lua_rawget(L, out) != LUA_TTABLE) {
-                lua_pop(L, 1);
-                lua_newtable(L);
-                lua_pushvalue(L, -2);
-                lua_pushvalue(L, -2);
-                lua_rawset(L, out);
-            }
-            fo_buf_push(L, v);
-            lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-            lua_pop(L, 2);
+        if (k->len == 0)
+            continue;
+        fo_buf_push(L, k);
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, out) != LUA_TTABLE) {
+            lua_pop(L, 1);
+            lua_newtable(L);
+            lua_pushvalue(L, -2);
+            lua_pushvalue(L, -2);
+            lua_rawset(L, out);
         }
-        i = end + 1;
+        fo_buf_push(L, v);
+        lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+        lua_pop(L, 2);
     }
     lua_settop(L, out);
 }
@@ -325,25 +319,17 @@ static void query_map(lua_State *L, const fo_op *op, int query, int shape, int n
 static void read_located(lua_State *L, const fo_op *op, int req, int query, const match *m,
                          int shape, int out)
 {
-    int top = lua_gettop(L);
-    if (lua_getfield(L, shape, "members") != LUA_TTABLE) {
-        lua_settop(L, top);
-        return;
+    int top = lua_gettop(L), members = top + 1, named = top + 2; /* query keys of named members */
+    if (lua_getfield(L, shape, "members") != LUA_TTABLE) {       /* no members */
+        lua_pop(L, 1);
+        lua_newtable(L);
     }
-    int members = top + 1;
     lua_newtable(L);
-    int named = top + 2; /* query keys of named members */
     for (int pass = 0; pass < 2; pass++) {
         lua_pushnil(L);
-        while (lua_next(L, members)) {
-            int ref = lua_gettop(L);
-            if (lua_type(L, ref - 1) != LUA_TSTRING || !lua_istable(L, ref)) {
-                lua_pop(L, 1);
-                continue;
-            }
+        while (fo_next_member(L, op->shapes, members)) {
+            int ref = lua_gettop(L) - 1, mshape = ref + 1;
             const char *member = lua_tostring(L, ref - 1);
-            fo_shape_push(L, op->shapes, ref);
-            int mshape = ref + 1;
             const char *loc = fo_trait_str(L, ref, mshape, "location");
             const char *name = fo_trait_str(L, ref, mshape, "locationName");
             const char *key = name ? name : member;
@@ -388,25 +374,6 @@ static void read_located(lua_State *L, const fo_op *op, int req, int query, cons
     lua_settop(L, top);
 }
 
-static int blank(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
-            return 0;
-    return 1;
-}
-
-/* Pushes the root element of the body; a body that is not XML raises InvalidInput. */
-static void body_document(lua_State *L, const char *body, size_t len)
-{
-    if (fo_xml_body_try(L, body, len) != 0) {
-        fo_xml_error err;
-        fo_xml_parse(L, body, len, FO_XML_MAX_DEPTH, &err);
-        fo_request_error(L, 400, "InvalidInput", "Invalid XML: %s at line %d", err.message,
-                         (int)err.line);
-    }
-}
-
 void fo_restxml_parse_request(lua_State *L, fo_op *op, int req, fo_request_ctx *ctx)
 {
     parse_query(L, req);
@@ -424,37 +391,9 @@ void fo_restxml_parse_request(lua_State *L, fo_op *op, int req, fo_request_ctx *
     const char *body = lua_tolstring(L, -1, &len);
     ctx->code = "InvalidInput";
     ctx->status = 400;
+    ctx->what = "invalid request body";
+    fo_restxml_body(L, op, shape, body, len, out);
     ctx->what = "invalid request";
-    const char *payload = fo_field_str(L, shape, "payload");
-    if (payload) {
-        if (lua_getfield(L, shape, "members") != LUA_TTABLE ||
-            lua_getfield(L, -1, payload) != LUA_TTABLE)
-            luaL_error(L, "%s.%s: the model's payload member '%s' is missing", op->service,
-                       op->name, payload);
-        int pref = lua_gettop(L);
-        fo_shape_push(L, op->shapes, pref);
-        int pshape = pref + 1;
-        const char *type = fo_field_str(L, pshape, "type");
-        if (type && (strcmp(type, "string") == 0 || strcmp(type, "blob") == 0)) {
-            if (body && len > 0) {
-                lua_pushlstring(L, body, len);
-                lua_setfield(L, out, payload);
-            }
-        } else if (body && !blank(body, len)) {
-            body_document(L, body, len);
-            fo_xml_value(L, op, pref, pshape, lua_gettop(L));
-            lua_setfield(L, out, payload);
-        }
-    } else if (body && !blank(body, len)) {
-        body_document(L, body, len);
-        fo_xml_structure(L, op, shape, lua_gettop(L));
-        lua_pushnil(L);
-        while (lua_next(L, -2)) {
-            lua_pushvalue(L, -2);
-            lua_insert(L, -2);
-            lua_rawset(L, out);
-        }
-    }
     read_located(L, op, req, query, &m, shape, out);
     ctx->code = NULL;
     lua_settop(L, out);
@@ -462,8 +401,8 @@ void fo_restxml_parse_request(lua_State *L, fo_op *op, int req, fo_request_ctx *
 
 /* ---- responses */
 
-/* Pushes the service namespace (see the header comment), or nothing (returns 0). */
-static int push_namespace(lua_State *L, const fo_op *op, int ref, int shape)
+/* The service namespace (see the header comment), or NULL. */
+static const char *xml_namespace(lua_State *L, const fo_op *op, int ref, int shape)
 {
     const char *prefix, *uri = fo_xml_namespace(L, ref, shape, &prefix);
     if (!uri) {
@@ -482,25 +421,22 @@ static int push_namespace(lua_State *L, const fo_op *op, int ref, int shape)
                 uri = fo_xml_namespace(L, lua_gettop(L), 0, &prefix);
             lua_settop(L, ops + 1);
         }
-        lua_settop(L, ops - 1);
+        lua_settop(L, ops - 1); /* the string stays referenced by the model */
     }
-    if (!uri)
-        return 0;
-    lua_pushstring(L, uri);
-    return 1;
+    return uri;
 }
 
-static void open_root(lua_State *L, const fo_op *op, fo_buf *b, const char *name, int ref,
-                      int shape)
+/* The root element of the body: <name xmlns=...>members</name> for the structure value. */
+static void write_root(fo_xw *w, const char *name, int ref, int shape, int value)
 {
-    fo_buf_adds(L, b, XML_DECL "<");
-    fo_buf_adds(L, b, name);
-    if (push_namespace(L, op, ref, shape)) {
-        fo_buf_adds(L, b, " xmlns=\"");
-        fo_xml_escape(L, b, lua_tostring(L, -1), lua_rawlen(L, -1));
-        fo_buf_addc(L, b, '"');
-        lua_pop(L, 1);
-    }
+    lua_State *L = w->L;
+    fo_xml_root(L, w->b, name, xml_namespace(L, w->op, ref, shape));
+    fo_xw_attributes(w, shape, value);
+    fo_buf_addc(L, w->b, '>');
+    fo_xw_members(w, shape, value);
+    fo_buf_adds(L, w->b, "</");
+    fo_buf_adds(L, w->b, name);
+    fo_buf_addc(L, w->b, '>');
 }
 
 /* The text of a header member's value (lists comma-joined). */
@@ -557,22 +493,15 @@ static void push_lower(lua_State *L, const char *prefix, const char *name)
 static void write_located(fo_xw *w, int shape, int output, int headers, int *status)
 {
     lua_State *L = w->L;
-    int top = lua_gettop(L);
-    if (lua_getfield(L, shape, "members") != LUA_TTABLE) {
-        lua_settop(L, top);
-        return;
+    int top = lua_gettop(L), members = top + 1;
+    if (lua_getfield(L, shape, "members") != LUA_TTABLE) { /* no members */
+        lua_pop(L, 1);
+        lua_newtable(L);
     }
-    int members = top + 1;
     lua_pushnil(L);
-    while (lua_next(L, members)) {
-        int ref = lua_gettop(L);
-        if (lua_type(L, ref - 1) != LUA_TSTRING || !lua_istable(L, ref)) {
-            lua_pop(L, 1);
-            continue;
-        }
+    while (fo_next_member(L, w->op->shapes, members)) {
+        int ref = lua_gettop(L) - 1, mshape = ref + 1;
         const char *member = lua_tostring(L, ref - 1);
-        fo_shape_push(L, w->op->shapes, ref);
-        int mshape = ref + 1;
         const char *loc = fo_trait_str(L, ref, mshape, "location");
         const char *name = fo_trait_str(L, ref, mshape, "locationName");
         lua_getfield(L, output, member);
@@ -657,13 +586,7 @@ void fo_restxml_serialize_response(lua_State *L, const fo_op *op, int output, co
                 const char *root = fo_trait_str(L, pref, pshape, "locationName");
                 if (!root)
                     root = fo_field_str(L, pref, "shape");
-                open_root(L, op, w.b, root, pref, pshape);
-                fo_xw_attributes(&w, pshape, v);
-                fo_buf_addc(L, w.b, '>');
-                fo_xw_members(&w, pshape, v);
-                fo_buf_adds(L, w.b, "</");
-                fo_buf_adds(L, w.b, root);
-                fo_buf_addc(L, w.b, '>');
+                write_root(&w, root, pref, pshape, v);
                 has_body = 1;
             }
         } else {
@@ -672,13 +595,7 @@ void fo_restxml_serialize_response(lua_State *L, const fo_op *op, int output, co
                 lua_pushfstring(L, "%sResponse", op->name);
                 root = lua_tostring(L, -1);
             }
-            open_root(L, op, w.b, root, op->output, shape);
-            fo_xw_attributes(&w, shape, output);
-            fo_buf_addc(L, w.b, '>');
-            fo_xw_members(&w, shape, output);
-            fo_buf_adds(L, w.b, "</");
-            fo_buf_adds(L, w.b, root);
-            fo_buf_addc(L, w.b, '>');
+            write_root(&w, root, op->output, shape, output);
             has_body = 1;
         }
     }
@@ -703,12 +620,7 @@ void fo_restxml_serialize_error(lua_State *L, const fo_op *op, int err, const ch
     fo_err_info_get(L, err, &e);
     fo_xw w;
     fo_xw_init(&w, L, op, 0);
-    open_root(L, op, w.b, "ErrorResponse", 0, 0);
-    fo_buf_adds(L, w.b, "><Error>");
-    fo_xml_error_body(&w, &e, 1);
-    fo_buf_adds(L, w.b, "</Error>");
-    fo_xml_element(L, w.b, "RequestId", rid);
-    fo_buf_adds(L, w.b, "</ErrorResponse>");
+    fo_xml_error_response(&w, &e, xml_namespace(L, op, 0, 0), rid);
     fo_buf_push(L, w.b);
     fo_response_new(L, e.status, "text/xml", rid);
     lua_replace(L, top + 1);

@@ -44,20 +44,6 @@ int fo_xw_fail(fo_xw *w, const char *fmt, ...)
                       w->path->len ? lua_tostring(L, -1) : "(output)", lua_tostring(L, -2));
 }
 
-void fo_xml_escape(lua_State *L, fo_buf *b, const char *s, size_t n)
-{
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *entity = fo_xml_entity(s[i]);
-        if (entity) {
-            fo_buf_add(L, b, s + start, i - start);
-            fo_buf_adds(L, b, entity);
-            start = i + 1;
-        }
-    }
-    fo_buf_add(L, b, s + start, n - start);
-}
-
 const char *fo_xml_namespace(lua_State *L, int ref, int shape, const char **prefix)
 {
     *prefix = NULL;
@@ -240,8 +226,7 @@ static void write_map(fo_xw *w, int ref, int shape, int value, const char *name)
     lua_State *L = w->L;
     expect(w, value, LUA_TTABLE, "a table (map)");
     int top = lua_gettop(L);
-    push_ref(w, shape, "key");
-    push_ref(w, shape, "value");
+    fo_map_push(L, w->op, shape);
     int kref = top + 1, kshape = top + 2, vref = top + 3, vshape = top + 4;
     const char *kname = fo_trait_str(L, kref, kshape, "locationName");
     const char *vname = fo_trait_str(L, vref, vshape, "locationName");
@@ -394,34 +379,36 @@ void fo_xml_error_body(fo_xw *w, const fo_err_info *e, int with_type)
         fo_xml_element(L, w->b, "Type", e->type);
     fo_xml_element(L, w->b, "Code", e->code);
     fo_xml_element(L, w->b, "Message", e->message);
-    if (!e->fields)
-        return;
     int top = lua_gettop(L);
-    lua_pushnil(L);
-    if (!lua_next(L, e->fields)) {
+    int fields = top + 1;
+    if (fo_err_fields(L, e) == 0) {
         lua_settop(L, top);
         return;
     }
-    lua_settop(L, top);
-    if (!w->op->op || !fo_error_shape(L, w->op, e->code))
-        luaL_error(L,
-                   "fo.awsproto.serialize_error: error %s has fields but %s models no such error",
-                   e->code, w->op->service);
+    fo_error_ref(L, w->op, e->code);
+    fo_shape_push(L, w->op->shapes, lua_gettop(L));
     int shape = lua_gettop(L);
-    /* the message travels in <Message>: leave the model's message member out */
-    lua_newtable(L);
-    int fields = lua_gettop(L);
-    lua_pushnil(L);
-    while (lua_next(L, e->fields)) {
-        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-        if (k && strcasecmp(k, "message") == 0) {
-            lua_pop(L, 1);
-            continue;
-        }
-        lua_pushvalue(L, -2);
-        lua_insert(L, -2);
-        lua_rawset(L, fields);
-    }
     fo_xw_members(w, shape, fields);
     lua_settop(L, top);
+}
+
+void fo_xml_root(lua_State *L, fo_buf *b, const char *name, const char *ns)
+{
+    fo_buf_adds(L, b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<");
+    fo_buf_adds(L, b, name);
+    if (ns) {
+        fo_buf_adds(L, b, " xmlns=\"");
+        fo_xml_escape(L, b, ns, strlen(ns));
+        fo_buf_addc(L, b, '"');
+    }
+}
+
+void fo_xml_error_response(fo_xw *w, const fo_err_info *e, const char *ns, const char *rid)
+{
+    fo_xml_root(w->L, w->b, "ErrorResponse", ns);
+    fo_buf_adds(w->L, w->b, "><Error>");
+    fo_xml_error_body(w, e, 1);
+    fo_buf_adds(w->L, w->b, "</Error>");
+    fo_xml_element(w->L, w->b, "RequestId", rid);
+    fo_buf_adds(w->L, w->b, "</ErrorResponse>");
 }

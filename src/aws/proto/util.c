@@ -1,7 +1,9 @@
 /* Shared pieces of the protocol codecs: a GC-owned byte buffer, model lookups,
  * timestamps in AWS's three wire forms, base64 and URI percent-encoding. */
 #define _GNU_SOURCE /* timegm */
+#include "fo/xml.h"
 #include "server.h"
+#include "xmlshape.h"
 
 #include <lauxlib.h>
 #include <math.h>
@@ -136,6 +138,30 @@ const char *fo_resp_header(lua_State *L, int resp, const char *name)
     }
     lua_pop(L, 2); /* the value (or key) and the headers table, which anchors the string */
     return found;
+}
+
+void fo_map_push(lua_State *L, const fo_op *op, int shape)
+{
+    shape = lua_absindex(L, shape);
+    int top = lua_gettop(L);
+    if (lua_getfield(L, shape, "key") != LUA_TTABLE)
+        luaL_error(L, "%s.%s: the model's map shape has no key", op->service, op->name);
+    fo_shape_push(L, op->shapes, top + 1);
+    if (lua_getfield(L, shape, "value") != LUA_TTABLE)
+        luaL_error(L, "%s.%s: the model's map shape has no value", op->service, op->name);
+    fo_shape_push(L, op->shapes, top + 3);
+}
+
+int fo_next_member(lua_State *L, int shapes, int members)
+{
+    while (lua_next(L, members)) {
+        if (lua_type(L, -2) == LUA_TSTRING && lua_istable(L, -1)) {
+            fo_shape_push(L, shapes, lua_gettop(L));
+            return 1;
+        }
+        lua_pop(L, 1);
+    }
+    return 0;
 }
 
 static int compare_strings(const void *a, const void *b)
@@ -504,6 +530,22 @@ size_t fo_utf8_seq(const unsigned char *p, size_t n)
     return len;
 }
 
+/* ---- XML text */
+
+void fo_xml_escape(lua_State *L, fo_buf *b, const char *s, size_t n)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *entity = fo_xml_entity(s[i]);
+        if (entity) {
+            fo_buf_add(L, b, s + start, i - start);
+            fo_buf_adds(L, b, entity);
+            start = i + 1;
+        }
+    }
+    fo_buf_add(L, b, s + start, n - start);
+}
+
 /* ---- URI encoding */
 
 void fo_uri_encode(lua_State *L, fo_buf *b, const char *s, size_t n, int keep_slash)
@@ -547,6 +589,23 @@ int fo_uri_decode(lua_State *L, fo_buf *b, const char *s, size_t n, int plus_spa
     return 0;
 }
 
+int fo_form_pair(lua_State *L, const char *s, size_t n, size_t *pos, fo_buf *k, fo_buf *v)
+{
+    if (*pos >= n)
+        return 0;
+    size_t i = *pos;
+    const char *amp = memchr(s + i, '&', n - i);
+    size_t end = amp ? (size_t)(amp - s) : n;
+    const char *eq = memchr(s + i, '=', end - i);
+    size_t kend = eq ? (size_t)(eq - s) : end;
+    k->len = v->len = 0;
+    *pos = end + 1;
+    if (fo_uri_decode(L, k, s + i, kend - i, 1) != 0 ||
+        (eq && fo_uri_decode(L, v, eq + 1, end - kend - 1, 1) != 0))
+        return -1;
+    return 1;
+}
+
 /* ---- the server side's shared pieces (server.h) */
 
 int fo_request_error(lua_State *L, int status, const char *code, const char *fmt, ...)
@@ -582,6 +641,49 @@ void fo_err_info_get(lua_State *L, int err, fo_err_info *e)
         e->fields = lua_gettop(L); /* stays on the stack for the caller */
     else
         lua_pop(L, 1);
+}
+
+int fo_err_fields(lua_State *L, const fo_err_info *e)
+{
+    lua_newtable(L);
+    int out = lua_gettop(L), n = 0;
+    if (!e->fields)
+        return 0;
+    lua_pushnil(L);
+    while (lua_next(L, e->fields)) {
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        if (k && strcasecmp(k, "message") == 0) {
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, out);
+        n++;
+    }
+    return n;
+}
+
+void fo_error_ref(lua_State *L, const fo_op *op, const char *code)
+{
+    if (!op->op || !fo_error_shape(L, op, code))
+        luaL_error(L,
+                   "fo.awsproto.serialize_error: error %s has fields but %s models no such error",
+                   code, op->service);
+    int shape = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, op->shapes)) {
+        if (lua_rawequal(L, -1, shape)) {
+            lua_pop(L, 1);
+            lua_createtable(L, 0, 1);
+            lua_insert(L, -2);
+            lua_setfield(L, -2, "shape");
+            lua_remove(L, shape);
+            return;
+        }
+        lua_pop(L, 1);
+    }
+    luaL_error(L, "fo.awsproto: the model's error shape for %s has no name", code);
 }
 
 void fo_response_new(lua_State *L, int status, const char *content_type, const char *rid)

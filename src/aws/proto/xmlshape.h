@@ -39,6 +39,19 @@ const char *fo_xml_member_name(lua_State *L, const fo_op *op, int ref, int mshap
 void fo_restxml_header_value(lua_State *L, const fo_op *op, int ref, int shape, const char *text,
                              size_t len);
 
+/* The wire name of a member (or map key/value) reference in a query/ec2 form (query.c):
+ * query: locationName, else dflt; ec2: queryName, else locationName with its first letter
+ * capitalized (written into tmp), else dflt. */
+const char *fo_query_name(lua_State *L, int ref, int shape, const char *dflt, int ec2, char *tmp,
+                          size_t tmpsize);
+
+/* Reads a rest-xml body into out (restxml_parse.c): the payload member (an event stream, the
+ * raw bytes of a blob or string, else the XML document read as that member) or the XML
+ * document read as the structure `shape`. A malformed document raises "svc.Op: malformed
+ * XML response: ...". */
+void fo_restxml_body(lua_State *L, const fo_op *op, int shape, const char *body, size_t len,
+                     int out);
+
 /* Element helpers on fo.xml trees. */
 const char *fo_xml_name(lua_State *L, int node);
 /* Pushes the first child element named `name`; returns 0 (nothing pushed) if none. */

@@ -105,7 +105,7 @@ local function diff(expected, actual, path)
     return ("%s: expected %s, got %s"):format(path, expected, tostring(actual))
   end
   if type(expected) == "number" and type(actual) == "number" then
-    if expected == actual then return nil end
+    if expected == actual or (expected ~= expected and actual ~= actual) then return nil end
     local scale = math.max(math.abs(expected), math.abs(actual), 1)
     if math.abs(expected - actual) / scale < 1e-9 then return nil end
     return ("%s: expected %.17g, got %.17g"):format(path, expected, actual)
@@ -402,11 +402,12 @@ function M.special_floats(model, op_name, params)
   return params
 end
 
-local function lower_headers(h)
+function M.lower_headers(h)
   local out = {}
   for k, v in pairs(h or {}) do out[k:lower()] = v end
   return out
 end
+local lower_headers = M.lower_headers
 
 -- Does the operation's output have an event-stream member?
 local function has_event_stream(model, op_name)
