@@ -244,8 +244,12 @@ function TestServerRoundTrip.test_validate_output()
   lu.assertFalse(ok)
   lu.assertStrContains(err, "ec2.DescribeVpcs (output): ")
   lu.assertStrContains(err, "Vpcs[1].Foo: unknown member")
-  lu.assertStrContains(err, "Vpcs[1].State: 'bogus' is not one of 'pending', 'available'")
   lu.assertStrContains(err, "Vpcs[1].VpcId: expected string, got number")
+  -- enums are not closed: AWS answers values a model lacks (an attached IGW is "available")
+  lu.assertNotStrContains(err, "State")
+  proto.validate_output(ec2, "DescribeInternetGateways",
+    { InternetGateways = { { InternetGatewayId = "igw-1",
+                             Attachments = { { State = "available", VpcId = "vpc-1" } } } } })
   -- required members are checked; ranges are not (shapes serve inputs and outputs)
   local r53 = models.load("route53")
   ok, err = pcall(proto.validate_output, r53, "GetChange", {})

@@ -469,10 +469,9 @@ end
 
 local function igw_view(g)
   local att = {}
-  -- Real AWS writes an attached gateway's state as "available", which the model's
-  -- AttachmentStatus enum does not list; the sim answers the model's "attached" (its
-  -- strict output check holds handlers to the model). Readers should accept both.
-  for i, a in ipairs(g.Attachments) do att[i] = { State = "attached", VpcId = a.VpcId } end
+  -- AWS writes an attached gateway's state as "available", a value the model's
+  -- AttachmentStatus enum lacks (model enums are not closed; the sim answers as AWS does).
+  for i, a in ipairs(g.Attachments) do att[i] = { State = "available", VpcId = a.VpcId } end
   return { InternetGatewayId = g.InternetGatewayId, OwnerId = g.OwnerId, Attachments = att,
     Tags = nil_if_empty(C.copy_tags(g.Tags)) }
 end
@@ -544,9 +543,9 @@ local IGW_FILTERS = {
   ["attachment.vpc-id"] = function(g)
     return g.Attachments[1] and g.Attachments[1].VpcId or nil
   end,
-  -- AWS's filter value is "available" for an attached gateway; "attached" as answered.
+  -- AWS's filter value for an attached gateway is "available", as its state reads.
   ["attachment.state"] = function(g)
-    return g.Attachments[1] and { "available", "attached" } or nil
+    return g.Attachments[1] and "available" or nil
   end,
   ["owner-id"] = function(g) return g.OwnerId end,
 }
