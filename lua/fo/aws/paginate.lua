@@ -53,6 +53,16 @@ local function next_tokens(p, page)
   return any and tokens or nil
 end
 
+-- The page size as the limit member's shape wants it: Route 53's MaxItems is a string.
+local function limit_value(model, op, key, size)
+  local input = model.operations[op].input
+  local shape = input and model.shapes[input.shape]
+  local member = shape and shape.members and shape.members[key]
+  local target = member and model.shapes[member.shape]
+  if target and target.type == "string" then return tostring(math.tointeger(size) or size) end
+  return size
+end
+
 --- Iterator over the pages of client:<op>(params). opts.page_size sets the paginator's
 --- limit_key. A service that answers a token it already gave (a loop) raises after the
 --- page that carried it has been returned.
@@ -66,7 +76,7 @@ function M.pages(client, op, params, opts)
     if not p.limit_key then
       error(("%s.%s has no page size parameter"):format(client.service, op), 0)
     end
-    req[p.limit_key] = opts.page_size
+    req[p.limit_key] = limit_value(client.model, op, p.limit_key, opts.page_size)
   end
   local seen = {}
   do -- a starting token given by the caller counts as seen

@@ -165,6 +165,22 @@ function TestPages.test_an_aws_error_on_a_later_page_reaches_the_loop()
   lu.assertEquals(pages, 1)
 end
 
+function TestPages.test_page_size_takes_the_limit_members_type()
+  -- Route 53's MaxItems is a string in the model: page_size = 2 must be sent as "2".
+  local sim = require("fo.sim").new{ seed = 3 }
+  local r53 = sim:client("route53")
+  for i = 1, 3 do
+    r53:CreateHealthCheck{ CallerReference = "page-" .. i, HealthCheckConfig = {
+      Type = "HTTP", FullyQualifiedDomainName = "a" .. i .. ".example.com", Port = 80,
+      RequestInterval = 30, FailureThreshold = 3 } }
+  end
+  local sizes = {}
+  for page in r53:paginate("ListHealthChecks", {}, { page_size = 2 }) do
+    sizes[#sizes + 1] = #page.HealthChecks
+  end
+  lu.assertEquals(sizes, { 2, 1 })
+end
+
 TestMistakes = {}
 
 local function error_of(fn, ...)
