@@ -2,6 +2,7 @@
  * (temp file in the same directory, fsync, rename, fsync of the directory) — plus
  * mkdir -p and an existence test. Every failure raises an error naming the path. */
 #include "fo/runtime.h"
+#include "lock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -156,6 +157,7 @@ static const luaL_Reg fs_functions[] = {
     {"write_atomic", fs_write_atomic},
     {"mkdir_p", fs_mkdir_p},
     {"exists", fs_exists},
+    {"lock", fo_fs_lock},
     {NULL, NULL},
 };
 
