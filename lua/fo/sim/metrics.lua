@@ -23,6 +23,49 @@ function M.tables(db)
   return db
 end
 
+local function copy(v)
+  if type(v) ~= "table" then return v end
+  local t = {}
+  for k, x in pairs(v) do t[k] = copy(x) end
+  return t
+end
+
+--- What PutMetricAlarm sets (the configuration; state members are kept on update).
+M.ALARM_CONFIG = { "AlarmDescription", "ActionsEnabled", "OKActions", "AlarmActions",
+  "InsufficientDataActions", "MetricName", "Namespace", "Statistic", "ExtendedStatistic",
+  "Dimensions", "Period", "Unit", "EvaluationPeriods", "DatapointsToAlarm", "Threshold",
+  "ComparisonOperator", "TreatMissingData", "EvaluateLowSampleCountPercentile", "Metrics",
+  "ThresholdMetricId" }
+
+--- Stores an alarm as PutMetricAlarm does, in cloudwatch db `db`: a new one (ARN `arn`)
+--- starts INSUFFICIENT_DATA with p.Tags; an existing one gets the new configuration and
+--- keeps its state and tags (API reference). `p`: PutMetricAlarm's params, already
+--- checked. Shared by the CloudWatch handler and the services that own alarms (Auto
+--- Scaling's target tracking alarms), so both store the same shape. Returns the stored
+--- alarm and true when it is new; the caller re-arms evaluation (fo.sim.failover.arm).
+function M.store_alarm(db, p, arn, now)
+  M.tables(db)
+  local a = db.alarms[p.AlarmName]
+  local new = a == nil
+  if new then
+    db.seq = db.seq + 1
+    a = { AlarmName = p.AlarmName, AlarmArn = arn,
+      StateValue = "INSUFFICIENT_DATA", StateReason = "Unchecked: Initial alarm creation",
+      StateUpdatedTimestamp = now, tags = {}, seq = db.seq }
+    for _, t in ipairs(p.Tags or {}) do a.tags[t.Key] = t.Value end
+    db.alarms[p.AlarmName] = a
+  end
+  for _, k in ipairs(M.ALARM_CONFIG) do a[k] = copy(p[k]) end
+  if a.ActionsEnabled == nil then a.ActionsEnabled = true end
+  a.OKActions = a.OKActions or {}
+  a.AlarmActions = a.AlarmActions or {}
+  a.InsufficientDataActions = a.InsufficientDataActions or {}
+  a.Dimensions = a.Dimensions or (a.MetricName and {} or nil)
+  a.AlarmConfigurationUpdatedTimestamp = now
+  a.next_eval = M.next_eval(a, now)
+  return a, new
+end
+
 local function sorted_dims(dims)
   local d = {}
   for i, x in ipairs(dims or {}) do d[i] = { Name = x.Name, Value = x.Value } end

@@ -257,6 +257,114 @@ function TestPolicy.test_target_tracking_policy_with_alarms()
   lu.assertEquals(asg:DescribePolicies{ AutoScalingGroupName = NAME }.ScalingPolicies, {})
 end
 
+-- The region's CloudWatch alarms named `prefix`..., by name.
+local function alarms(cw, prefix)
+  local out = {}
+  for _, a in ipairs(cw:DescribeAlarms{ AlarmNamePrefix = prefix }.MetricAlarms) do out[a.AlarmName] = a end
+  return out
+end
+
+function TestPolicy.test_target_tracking_alarms_exist_in_cloudwatch()
+  local sim, n, asg = setup()
+  create(asg, n)
+  local cw = sim:client("cloudwatch", { region = R })
+  local out = asg:PutScalingPolicy(TT)
+  local high, low = out.Alarms[1].AlarmName, out.Alarms[2].AlarmName
+  local seen = alarms(cw, "TargetTracking-" .. NAME .. "-")
+  lu.assertEquals(#cw:DescribeAlarms{ AlarmNamePrefix = "TargetTracking-" }.MetricAlarms, 2)
+  local h, l = seen[high], seen[low]
+  lu.assertNotNil(h, high)
+  lu.assertNotNil(l, low)
+  lu.assertEquals(h.AlarmArn, out.Alarms[1].AlarmARN)
+  for _, a in ipairs{ h, l } do
+    lu.assertEquals({ a.Namespace, a.MetricName, a.Statistic, a.Period, a.Dimensions, a.AlarmActions, a.OKActions,
+      a.ActionsEnabled, a.StateValue }, { "AWS/EC2", "CPUUtilization", "Average", 60,
+      { { Name = "AutoScalingGroupName", Value = NAME } }, { out.PolicyARN }, {}, true, "INSUFFICIENT_DATA" })
+    lu.assertStrContains(a.AlarmDescription, "DO NOT EDIT OR DELETE. For TargetTrackingScaling policy " .. out.PolicyARN)
+  end
+  lu.assertEquals({ h.ComparisonOperator, h.Threshold, h.EvaluationPeriods, h.DatapointsToAlarm },
+    { "GreaterThanThreshold", 60.5, 3, 3 })
+  lu.assertEquals({ l.ComparisonOperator, l.EvaluationPeriods, l.DatapointsToAlarm }, { "LessThanThreshold", 15, 15 })
+  lu.assertAlmostEquals(l.Threshold, 60.5 * 0.9, 1e-9)
+  -- the alarms are CloudWatch's in this region only
+  lu.assertEquals(sim:client("cloudwatch", { region = "eu-central-1" }):DescribeAlarms{}.MetricAlarms, {})
+  -- ActionPrefix finds them by the policy
+  lu.assertEquals(#cw:DescribeAlarms{ ActionPrefix = out.PolicyARN }.MetricAlarms, 2)
+
+  -- a new target updates them in place (same names, new thresholds)
+  local p = {}
+  for k, v in pairs(TT) do p[k] = v end
+  p.TargetTrackingConfiguration = { PredefinedMetricSpecification = { PredefinedMetricType = "ASGAverageCPUUtilization" },
+    TargetValue = 40 }
+  lu.assertEquals(asg:PutScalingPolicy(p).Alarms, out.Alarms)
+  seen = alarms(cw, "TargetTracking-")
+  lu.assertEquals(seen[high].Threshold, 40.0)
+  lu.assertAlmostEquals(seen[low].Threshold, 36.0, 1e-9)
+  -- without scale-in there is nothing to do on a low metric: AlarmLow goes
+  p.TargetTrackingConfiguration.DisableScaleIn = true
+  local no_low = asg:PutScalingPolicy(p)
+  lu.assertEquals(no_low.Alarms, { out.Alarms[1] })
+  seen = alarms(cw, "TargetTracking-")
+  lu.assertNotNil(seen[high])
+  lu.assertNil(seen[low])
+  lu.assertEquals(asg:DescribePolicies{ AutoScalingGroupName = NAME }.ScalingPolicies[1].Alarms, { out.Alarms[1] })
+  -- scale-in again: a new AlarmLow
+  p.TargetTrackingConfiguration.DisableScaleIn = false
+  local back = asg:PutScalingPolicy(p)
+  lu.assertEquals(#back.Alarms, 2)
+  lu.assertEquals(back.Alarms[1], out.Alarms[1])
+  lu.assertStrMatches(back.Alarms[2].AlarmName, "TargetTracking%-asg%-trading%-app%-prod%-AlarmLow%-.+")
+  lu.assertNotEquals(back.Alarms[2].AlarmName, low)
+  lu.assertEquals(#cw:DescribeAlarms{ AlarmNamePrefix = "TargetTracking-" }.MetricAlarms, 2)
+
+  -- DeletePolicy deletes them; other alarms stay
+  cw:PutMetricAlarm{ AlarmName = "mine", MetricName = "CPUUtilization", Namespace = "AWS/EC2", Statistic = "Average",
+    Period = 60, EvaluationPeriods = 1, Threshold = 90, ComparisonOperator = "GreaterThanThreshold" }
+  asg:DeletePolicy{ AutoScalingGroupName = NAME, PolicyName = "cpu-target-60" }
+  lu.assertEquals(cw:DescribeAlarms{ AlarmNamePrefix = "TargetTracking-" }.MetricAlarms, {})
+  lu.assertEquals(#cw:DescribeAlarms{ AlarmNames = { "mine" } }.MetricAlarms, 1)
+  -- and so does DeletePolicy by ARN
+  local again = asg:PutScalingPolicy(TT)
+  lu.assertEquals(#cw:DescribeAlarms{ AlarmNamePrefix = "TargetTracking-" }.MetricAlarms, 2)
+  asg:DeletePolicy{ PolicyName = again.PolicyARN }
+  lu.assertEquals(cw:DescribeAlarms{ AlarmNamePrefix = "TargetTracking-" }.MetricAlarms, {})
+end
+
+function TestPolicy.test_alarms_go_with_the_group_and_a_simple_policy_has_none()
+  local sim, n, asg = setup()
+  create(asg, n)
+  local cw = sim:client("cloudwatch", { region = R })
+  asg:PutScalingPolicy(TT)
+  asg:PutScalingPolicy{ AutoScalingGroupName = NAME, PolicyName = "simple", AdjustmentType = "ChangeInCapacity",
+    ScalingAdjustment = 1 }
+  lu.assertEquals(#cw:DescribeAlarms{}.MetricAlarms, 2)
+  -- a tracking policy turned into a simple one loses its alarms
+  local p = { AutoScalingGroupName = NAME, PolicyName = "cpu-target-60", PolicyType = "SimpleScaling",
+    AdjustmentType = "ChangeInCapacity", ScalingAdjustment = 1 }
+  lu.assertEquals(asg:PutScalingPolicy(p).Alarms, {})
+  lu.assertEquals(cw:DescribeAlarms{}.MetricAlarms, {})
+  local out = asg:PutScalingPolicy(TT)
+  lu.assertEquals(#cw:DescribeAlarms{}.MetricAlarms, 2)
+  asg:DeleteAutoScalingGroup{ AutoScalingGroupName = NAME, ForceDelete = true }
+  lu.assertEquals(cw:DescribeAlarms{}.MetricAlarms, {})
+  sim:advance(5)
+  lu.assertEquals(cw:DescribeAlarms{ AlarmNames = { out.Alarms[1].AlarmName } }.MetricAlarms, {})
+end
+
+function TestPolicy.test_alb_request_count_alarm_watches_the_target_group()
+  local sim, n, asg = setup()
+  create(asg, n)
+  local label = "app/alb-trading/0123456789abcdef/targetgroup/tg-trading/fedcba9876543210"
+  local out = asg:PutScalingPolicy{ AutoScalingGroupName = NAME, PolicyName = "rps", PolicyType = "TargetTrackingScaling",
+    TargetTrackingConfiguration = { TargetValue = 1000, PredefinedMetricSpecification = {
+      PredefinedMetricType = "ALBRequestCountPerTarget", ResourceLabel = label } } }
+  local a = sim:client("cloudwatch", { region = R }):DescribeAlarms{ AlarmNames = { out.Alarms[1].AlarmName } }
+    .MetricAlarms[1]
+  lu.assertEquals({ a.Namespace, a.MetricName, a.Statistic, a.Dimensions, a.Threshold },
+    { "AWS/ApplicationELB", "RequestCountPerTarget", "Sum",
+      { { Name = "TargetGroup", Value = "targetgroup/tg-trading/fedcba9876543210" } }, 1000.0 })
+end
+
 function TestPolicy.test_policy_validation()
   local _, n, asg = setup()
   create(asg, n)

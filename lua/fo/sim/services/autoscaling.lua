@@ -24,10 +24,12 @@
 --       (propagated tags + aws:autoscaling:groupName), terminate_at / terminated_at }
 --   retired[name#seq] = { AutoScalingGroupName, VPCZoneIdentifier, Tags, Instances }:
 --       the terminated instances of deleted groups, until they are forgotten
---   policies[PolicyARN] = ScalingPolicy (output shape)
+--   policies[PolicyARN] = ScalingPolicy (output shape); a target tracking policy's Alarms
+--       exist in the region's CloudWatch state (fo.sim.metrics), kept in step by sync_alarms
 --   activities = { Activity (output shape) + group_deleted, oldest first }
 local asg_state = require "fo.sim.asg_state"
 local ec2 = require "fo.sim.ec2_lookup"
+local metrics = require "fo.sim.metrics"
 
 local M = {}
 
@@ -459,6 +461,101 @@ local function check_tag_target(ctx, t, name)
   end
 end
 
+-- Target tracking alarms --------------------------------------------------------------
+
+-- The metric a predefined target tracking metric type stands for (what Auto Scaling's
+-- alarms watch): namespace, name, statistic.
+local PREDEFINED = {
+  ASGAverageCPUUtilization = { "AWS/EC2", "CPUUtilization", "Average" },
+  ASGAverageNetworkIn = { "AWS/EC2", "NetworkIn", "Average" },
+  ASGAverageNetworkOut = { "AWS/EC2", "NetworkOut", "Average" },
+  ALBRequestCountPerTarget = { "AWS/ApplicationELB", "RequestCountPerTarget", "Sum" },
+}
+
+-- PutMetricAlarm params of a tracking alarm, without its name: the metric of the policy's
+-- configuration (predefined: the group's, or the target group's for
+-- ALBRequestCountPerTarget; customized: as given, metric math included), 60 s periods, and
+-- the policy as the only action. AlarmHigh breaches above the target for 3
+-- minutes (scale out); AlarmLow below 90% of it for 15 (scale in, more cautiously).
+local function tracking_alarm_params(group, pol, which)
+  local ttc = pol.TargetTrackingConfiguration
+  local high = which == "AlarmHigh"
+  local p = { AlarmDescription = "DO NOT EDIT OR DELETE. For TargetTrackingScaling policy "
+      .. pol.PolicyARN .. ".",
+    ActionsEnabled = true, AlarmActions = { pol.PolicyARN }, OKActions = {},
+    InsufficientDataActions = {}, Period = 60,
+    EvaluationPeriods = high and 3 or 15, DatapointsToAlarm = high and 3 or 15,
+    Threshold = (high and ttc.TargetValue or ttc.TargetValue * 0.9) + 0.0,
+    ComparisonOperator = high and "GreaterThanThreshold" or "LessThanThreshold" }
+  local pre, cust = ttc.PredefinedMetricSpecification, ttc.CustomizedMetricSpecification
+  if pre then
+    local m = PREDEFINED[pre.PredefinedMetricType] or PREDEFINED.ASGAverageCPUUtilization
+    p.Namespace, p.MetricName, p.Statistic = m[1], m[2], m[3]
+    if pre.PredefinedMetricType == "ALBRequestCountPerTarget" then
+      -- ResourceLabel = app/<lb>/<id>/targetgroup/<tg>/<id>; the dimension is its tail
+      p.Dimensions = { { Name = "TargetGroup",
+        Value = pre.ResourceLabel:match("(targetgroup/.*)$") or pre.ResourceLabel } }
+    else
+      p.Dimensions = { { Name = "AutoScalingGroupName", Value = group } }
+    end
+  elseif cust.Metrics then
+    p.Period = nil
+    p.Metrics = {}
+    for i, q in ipairs(cust.Metrics) do
+      local stat = q.MetricStat and { Metric = copy(q.MetricStat.Metric), Stat = q.MetricStat.Stat,
+        Unit = q.MetricStat.Unit, Period = 60 }
+      p.Metrics[i] = { Id = q.Id, Expression = q.Expression, Label = q.Label,
+        ReturnData = q.ReturnData, MetricStat = stat }
+    end
+  else
+    p.Namespace, p.MetricName, p.Statistic = cust.Namespace, cust.MetricName, cust.Statistic
+    p.Dimensions, p.Unit = copy(cust.Dimensions or {}), cust.Unit
+  end
+  return p
+end
+
+-- The CloudWatch alarms Auto Scaling owns for a target tracking policy: AlarmHigh, and
+-- AlarmLow unless scale-in is disabled (Auto Scaling then has nothing to do on a low
+-- metric). An updated policy keeps its alarms' names (`old`: its previous Alarms).
+local function tracking_alarms(ctx, group, ttc, old)
+  local by_kind = {}
+  for _, a in ipairs(old or {}) do
+    local kind = a.AlarmName:match("%-(Alarm%a+)%-[%x%-]+$")
+    if kind then by_kind[kind] = a end
+  end
+  local out = {}
+  for _, which in ipairs{ "AlarmHigh", "AlarmLow" } do
+    if which == "AlarmHigh" or not ttc.DisableScaleIn then
+      local a = by_kind[which]
+      if not a then
+        local name = ("TargetTracking-%s-%s-%s"):format(group, which, uuid(ctx))
+        a = { AlarmName = name, AlarmARN = ctx:arn("alarm:" .. name, { service = "cloudwatch" }) }
+      end
+      out[#out + 1] = copy(a)
+    end
+  end
+  return out
+end
+
+-- Makes the region's CloudWatch alarms match policy `pol` (nil: none): puts each of its
+-- Alarms with the policy's current configuration (created, or updated in place keeping
+-- their state), and deletes those of `old` (previous Alarms) it no longer has. AWS does
+-- this itself, so DescribeAlarms shows what PutScalingPolicy answered.
+local function sync_alarms(ctx, group, pol, old)
+  local cw = metrics.tables(ctx:db_of("cloudwatch"))
+  local keep = {}
+  for _, a in ipairs(pol and pol.Alarms or {}) do
+    keep[a.AlarmName] = true
+    local p = tracking_alarm_params(group, pol, a.AlarmName:match("%-(Alarm%a+)%-[%x%-]+$"))
+    p.AlarmName = a.AlarmName
+    metrics.store_alarm(cw, p, a.AlarmARN, ctx:now())
+  end
+  for _, a in ipairs(old or {}) do
+    if not keep[a.AlarmName] then cw.alarms[a.AlarmName] = nil end
+  end
+  require("fo.sim.failover").arm(ctx.sim)
+end
+
 -- Groups ------------------------------------------------------------------------------
 
 local function check_health_check_type(ctx, v)
@@ -628,6 +725,11 @@ function M.DeleteAutoScalingGroup(ctx, p)
   for _, inst in ipairs(members) do
     if inst.LifecycleState == "InService" then terminate(ctx, db, g, inst, cause, #members, 0) end
   end
+  -- Deleting a group deletes its policies' alarms; the policies themselves go with the
+  -- group (asg_state.settle), which has no CloudWatch state at hand, so the alarms go now.
+  for _, pol in pairs(db.policies) do
+    if pol.AutoScalingGroupName == name then sync_alarms(ctx, name, nil, pol.Alarms) end
+  end
   -- the group stays visible as "Delete in progress" until its instances are gone
   g.delete_at = ctx:now() + math.max(asg_state.timing(ctx, "group_delete"),
     #members > 0 and asg_state.timing(ctx, "instance_terminate") or 0)
@@ -708,17 +810,6 @@ local function check_target_tracking(ctx, ttc)
   end
 end
 
--- The two CloudWatch alarms Auto Scaling creates for a target tracking policy (it owns
--- them: AlarmHigh scales out, AlarmLow scales in).
-local function tracking_alarms(ctx, group)
-  local out = {}
-  for _, which in ipairs{ "AlarmHigh", "AlarmLow" } do
-    local name = ("TargetTracking-%s-%s-%s"):format(group, which, uuid(ctx))
-    out[#out + 1] = { AlarmName = name, AlarmARN = ctx:arn("alarm:" .. name, { service = "cloudwatch" }) }
-  end
-  return out
-end
-
 local POLICY_FIELDS = { "AdjustmentType", "MinAdjustmentStep", "MinAdjustmentMagnitude",
   "ScalingAdjustment", "Cooldown", "MetricAggregationType", "EstimatedInstanceWarmup" }
 
@@ -762,10 +853,11 @@ function M.PutScalingPolicy(ctx, p)
   if ptype == "TargetTrackingScaling" then
     pol.TargetTrackingConfiguration = copy(p.TargetTrackingConfiguration)
     pol.TargetTrackingConfiguration.DisableScaleIn = p.TargetTrackingConfiguration.DisableScaleIn or false
-    pol.Alarms = existing and existing.PolicyType == ptype and copy(existing.Alarms)
-      or tracking_alarms(ctx, g.AutoScalingGroupName)
+    pol.Alarms = tracking_alarms(ctx, g.AutoScalingGroupName, pol.TargetTrackingConfiguration,
+      existing and existing.Alarms)
   end
   db.policies[arn] = pol
+  sync_alarms(ctx, g.AutoScalingGroupName, pol, existing and existing.Alarms)
   return { PolicyARN = arn, Alarms = copy(pol.Alarms) }
 end
 
@@ -801,13 +893,20 @@ function M.DescribePolicies(ctx, p)
   return { ScalingPolicies = items, NextToken = token }
 end
 
+-- Deletes a policy and the alarms Auto Scaling made for it.
+local function drop_policy(ctx, db, arn)
+  local pol = db.policies[arn]
+  db.policies[arn] = nil
+  sync_alarms(ctx, pol.AutoScalingGroupName, nil, pol.Alarms)
+end
+
 function M.DeletePolicy(ctx, p)
   local db = state(ctx)
   if p.PolicyName:sub(1, 4) == "arn:" then
     if not db.policies[p.PolicyName] then
       invalid(ctx, ("Policy %s does not exist"):format(p.PolicyName))
     end
-    db.policies[p.PolicyName] = nil
+    drop_policy(ctx, db, p.PolicyName)
     return {}
   end
   if not p.AutoScalingGroupName then
@@ -816,7 +915,7 @@ function M.DeletePolicy(ctx, p)
   group_of(ctx, db, p.AutoScalingGroupName)
   for arn, pol in pairs(db.policies) do
     if pol.AutoScalingGroupName == p.AutoScalingGroupName and pol.PolicyName == p.PolicyName then
-      db.policies[arn] = nil
+      drop_policy(ctx, db, arn)
       return {}
     end
   end

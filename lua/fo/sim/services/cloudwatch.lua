@@ -16,13 +16,6 @@ local OUTPUT = { "AlarmName", "AlarmArn", "AlarmDescription",
   "Dimensions", "Period", "Unit", "EvaluationPeriods", "DatapointsToAlarm", "Threshold",
   "ComparisonOperator", "TreatMissingData", "EvaluateLowSampleCountPercentile", "Metrics",
   "ThresholdMetricId" }
--- What PutMetricAlarm sets (the configuration; state members are kept on update).
-local CONFIG = { "AlarmDescription", "ActionsEnabled", "OKActions", "AlarmActions",
-  "InsufficientDataActions", "MetricName", "Namespace", "Statistic", "ExtendedStatistic",
-  "Dimensions", "Period", "Unit", "EvaluationPeriods", "DatapointsToAlarm", "Threshold",
-  "ComparisonOperator", "TreatMissingData", "EvaluateLowSampleCountPercentile", "Metrics",
-  "ThresholdMetricId" }
-
 local TREAT = { breaching = true, notBreaching = true, ignore = true, missing = true }
 
 local function copy(v)
@@ -119,25 +112,8 @@ end
 function M.PutMetricAlarm(ctx, p)
   local db = metrics.tables(ctx.db)
   check_alarm(ctx, p)
-  local now = ctx:now()
-  local a = db.alarms[p.AlarmName]
-  if not a then
-    db.seq = db.seq + 1
-    a = { AlarmName = p.AlarmName, AlarmArn = ctx:arn("alarm:" .. p.AlarmName),
-      StateValue = "INSUFFICIENT_DATA", StateReason = "Unchecked: Initial alarm creation",
-      StateUpdatedTimestamp = now, tags = {}, seq = db.seq }
-    for _, t in ipairs(p.Tags or {}) do a.tags[t.Key] = t.Value end
-    db.alarms[p.AlarmName] = a
-    ctx:created(a)
-  end
-  for _, k in ipairs(CONFIG) do a[k] = copy(p[k]) end
-  if a.ActionsEnabled == nil then a.ActionsEnabled = true end
-  a.OKActions = a.OKActions or {}
-  a.AlarmActions = a.AlarmActions or {}
-  a.InsufficientDataActions = a.InsufficientDataActions or {}
-  a.Dimensions = a.Dimensions or (a.MetricName and {} or nil)
-  a.AlarmConfigurationUpdatedTimestamp = now
-  a.next_eval = metrics.next_eval(a, now)
+  local a, new = metrics.store_alarm(db, p, ctx:arn("alarm:" .. p.AlarmName), ctx:now())
+  if new then ctx:created(a) end
   failover().arm(ctx.sim)
   return {}
 end
