@@ -39,7 +39,8 @@ M.SERVICES = SERVICES
 ---               handlers (tests)
 ---   load_services  false: use only `handlers`, not lua/fo/sim/services/*.lua (tests)
 ---   knobs       a table of knobs (or the knob names directly in opts): latency_ms,
----               latency_jitter_ms, throttle, fail_5xx, consistency_ms, outage
+---               latency_jitter_ms, throttle, fail_5xx, consistency_ms, outage,
+---               disabled_regions
 ---   env         lookup function for FO_SIM_* variables (default os.getenv)
 function M.new(opts)
   opts = opts or {}
@@ -272,7 +273,8 @@ function Sim:set_outage(region, on)
   self.knobs:set_outage(region, on == nil or on)
 end
 
---- Changes a knob (latency_ms, latency_jitter_ms, throttle, fail_5xx, consistency_ms).
+--- Changes a knob (latency_ms, latency_jitter_ms, throttle, fail_5xx, consistency_ms,
+--- disabled_regions: the whole list of opt-in regions the account has not enabled).
 function Sim:set_knob(name, value)
   self.knobs:set(name, value)
 end

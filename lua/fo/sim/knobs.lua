@@ -1,7 +1,9 @@
 -- The simulator's fault and timing knobs: latency (fixed + jitter), throttling and
--- transient 5xx probabilities, the eventual-consistency window and the regions in
--- outage. Options win over FO_SIM_* environment variables; bad values are errors that
--- name the knob.
+-- transient 5xx probabilities, the eventual-consistency window, the regions in outage and
+-- the opt-in regions the account has not enabled. Options win over FO_SIM_* environment
+-- variables; bad values are errors that name the knob.
+local regions = require "fo.sim.regions"
+
 local M = {}
 local Knobs = {}
 Knobs.__index = Knobs
@@ -14,7 +16,29 @@ M.SPEC = {
   fail_5xx = { "FO_SIM_FAIL_5XX", "p" },
   consistency_ms = { "FO_SIM_CONSISTENCY_MS", "ms" },
   outage = { "FO_SIM_OUTAGE", "list" },
+  disabled_regions = { "FO_SIM_DISABLED_REGIONS", "list" },
 }
+
+-- Only opt-in regions can be disabled: AWS enables the others for every account.
+local function check_disabled(list, where)
+  for _, r in ipairs(list) do
+    local info = regions.REGIONS[r]
+    if not (info and info.opt_in) then
+      local opt = {}
+      for _, name in ipairs(regions.names()) do
+        if regions.REGIONS[name].opt_in then opt[#opt + 1] = name end
+      end
+      error(("sim knob disabled_regions (%s): %s is not an opt-in region the sim serves "
+        .. "(opt-in: %s)"):format(where, tostring(r), table.concat(opt, ", ")), 0)
+    end
+  end
+end
+
+local function set_of(list)
+  local t = {}
+  for _, r in ipairs(list) do t[r] = true end
+  return t
+end
 
 local function check(name, kind, v, where)
   if kind == "list" then
@@ -44,7 +68,7 @@ end
 function M.new(opts, env)
   opts, env = opts or {}, env or os.getenv
   local k = setmetatable({ latency_ms = 0, latency_jitter_ms = 0, throttle = 0, fail_5xx = 0,
-    consistency_ms = 0, outages = {} }, Knobs)
+    consistency_ms = 0, outages = {}, disabled = {} }, Knobs)
   for name, spec in pairs(M.SPEC) do
     local v, where = opts[name], "option " .. name
     if v == nil then
@@ -54,7 +78,10 @@ function M.new(opts, env)
     if v ~= nil then
       v = check(name, spec[2], v, where)
       if name == "outage" then
-        for _, r in ipairs(v) do k.outages[r] = true end
+        k.outages = set_of(v)
+      elseif name == "disabled_regions" then
+        check_disabled(v, where)
+        k.disabled = set_of(v)
       else
         k[name] = v
       end
@@ -68,9 +95,15 @@ function Knobs:set(name, value)
   local spec = M.SPEC[name]
   if not spec or name == "outage" then
     error(("unknown sim knob '%s' (use latency_ms, latency_jitter_ms, throttle, fail_5xx, "
-      .. "consistency_ms; outages with sim:set_outage)"):format(tostring(name)), 2)
+      .. "consistency_ms, disabled_regions; outages with sim:set_outage)"):format(tostring(name)), 2)
   end
-  self[name] = check(name, spec[2], value, "set")
+  local v = check(name, spec[2], value, "set")
+  if name == "disabled_regions" then
+    check_disabled(v, "set")
+    self.disabled = set_of(v) -- the whole list: regions not named are enabled
+  else
+    self[name] = v
+  end
 end
 
 --- Puts `region` in outage (on = true) or ends it.
@@ -81,6 +114,11 @@ end
 --- True when `region` is in outage.
 function Knobs:in_outage(region)
   return self.outages[region] == true
+end
+
+--- True when `region` is an opt-in region the account has not enabled.
+function Knobs:region_disabled(region)
+  return self.disabled[region] == true
 end
 
 --- Seconds one call waits: fixed + uniform jitter, drawn from `rng`.

@@ -125,6 +125,14 @@ local function answer(self, req)
       SimError.raise(e.code, ("%s (the fo simulator serves %s, not %s)"):format(e.message,
         table.concat(regions.names(), ", "), region), e.status)
     end
+    -- An opt-in region the account has not enabled refuses the credentials, with the
+    -- protocol's unknown-key code (STS and the query services InvalidClientTokenId 403,
+    -- EC2 AuthFailure 401, DynamoDB/SSM UnrecognizedClientException 400), as AWS does.
+    if not regions.GLOBAL_SERVICES[service] and self.knobs:region_disabled(region) then
+      local e = codes.for_service(codes.UNKNOWN_KEY, service)
+      SimError.raise(e.code, ("%s (%s is an opt-in region this account has not enabled: sim "
+        .. "knob disabled_regions)"):format(e.message, region), e.status)
+    end
     if not regions.GLOBAL_SERVICES[service] and self.knobs:in_outage(region) then
       local e = codes.for_service(codes.SERVER, service)[2]
       SimError.raise(e.code, e.message .. " (simulated outage of " .. region .. ")", e.status)
