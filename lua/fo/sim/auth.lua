@@ -1,6 +1,9 @@
--- SigV4 verification of requests reaching the simulator: find the key, check the request
--- time, recompute the signature over what arrived (fo.sigv4) and compare. Failures are
--- fo.sim errors with the code each protocol's AWS service answers.
+-- SigV4 verification of requests reaching the simulator: find the key (and its session
+-- token, for temporary keys), check the request time, recompute the signature over what
+-- arrived (fo.sigv4) and compare. The signature comes in the Authorization header or, for
+-- presigned requests, in the query string (X-Amz-Algorithm, -Credential, -Date, -Expires,
+-- -SignedHeaders, -Security-Token, -Signature). Failures are fo.sim errors with the code
+-- each protocol's AWS service answers.
 local sigv4 = require "fo.sigv4"
 local SimError = require "fo.sim.error"
 local codes = require "fo.sim.codes"
@@ -36,11 +39,53 @@ local function same(a, b)
   return diff == 0
 end
 
---- The parsed Authorization header of `req` ({access_key, date, region, service,
---- signed_headers, signature}), or nil and why.
+local function unescape(s)
+  return (s:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- The query-string parameters that carry a presigned request's signature.
+local QUERY_AUTH = { ["X-Amz-Algorithm"] = true, ["X-Amz-Credential"] = true,
+  ["X-Amz-Date"] = true, ["X-Amz-Expires"] = true, ["X-Amz-SignedHeaders"] = true,
+  ["X-Amz-Security-Token"] = true, ["X-Amz-Signature"] = true }
+
+-- The signature of a presigned request, from its query string, in parse_authorization's
+-- shape plus presigned = true, amz_date, expires, token and rest (the raw query without
+-- the auth parameters: what was signed besides them, and what the codec reads). nil when
+-- the query has no X-Amz-Algorithm; nil and why when it is incomplete.
+local function presigned(query)
+  if not query or not query:find("X-Amz-Algorithm=", 1, true) then return nil end
+  local p, rest = {}, {}
+  for pair in query:gmatch("[^&]+") do
+    local k, v = pair:match("^([^=]*)=?(.*)$")
+    k = unescape(k)
+    if QUERY_AUTH[k] then p[k] = unescape(v) else rest[#rest + 1] = pair end
+  end
+  if p["X-Amz-Algorithm"] ~= "AWS4-HMAC-SHA256" then return nil, "X-Amz-Algorithm must be AWS4-HMAC-SHA256" end
+  local access_key, date, region, service, terminator =
+    (p["X-Amz-Credential"] or ""):match("^([^/]+)/(%d+)/([^/]+)/([^/]+)/([^/]+)$")
+  if not access_key or not p["X-Amz-Date"] or not p["X-Amz-SignedHeaders"] or not p["X-Amz-Signature"] then
+    return nil, "AWS query-string parameters must include 'X-Amz-Algorithm', 'X-Amz-Credential', "
+      .. "'X-Amz-Signature', 'X-Amz-Date', 'X-Amz-SignedHeaders'"
+  end
+  local signed = {}
+  for h in p["X-Amz-SignedHeaders"]:gmatch("[^;]+") do signed[#signed + 1] = h end
+  return { presigned = true, access_key = access_key, date = date, region = region,
+    service = service, terminator = terminator, signed_headers = signed,
+    signature = p["X-Amz-Signature"], amz_date = p["X-Amz-Date"],
+    expires = math.tointeger(tonumber(p["X-Amz-Expires"] or "")),
+    token = p["X-Amz-Security-Token"], rest = table.concat(rest, "&") }
+end
+
+--- The parsed signature of `req` — its Authorization header ({access_key, date, region,
+--- service, terminator, signed_headers, signature}) or its presigned query string (the
+--- same, with presigned = true, amz_date, expires, token, rest) — or nil and why.
 function M.scope(req)
   local value = req.headers.authorization
-  if not value then return nil, "missing" end
+  if not value then
+    local q, err = presigned(req.query)
+    if q then return q end
+    return nil, err or "missing"
+  end
   local a, err = sigv4.parse_authorization(value)
   if not a then return nil, err end
   return a
@@ -54,17 +99,30 @@ function M.verify(req, service, keys, now)
   local auth, why = M.scope(req)
   if not auth then
     if why == "missing" then raise(codes.for_service(codes.MISSING_AUTH, service)) end
+    if not req.headers.authorization then -- an incomplete presigned query string
+      raise(codes.for_service(codes.MISSING_AUTH, service), why .. ". Re-examine the query-string parameters.")
+    end
     raise(codes.for_service(codes.MISSING_AUTH, service),
       "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' (" .. why .. ")")
   end
   local key = keys[auth.access_key]
   if not key then raise(codes.for_service(codes.UNKNOWN_KEY, service)) end
-  local amz_date = req.headers["x-amz-date"]
+  -- A temporary key is valid only with the token it was issued with, and a long-term key
+  -- with none: AWS answers a missing, wrong or superfluous token like an unknown key.
+  local token = auth.token
+  if not auth.presigned then token = req.headers["x-amz-security-token"] end
+  if (token or key.session_token) and not same(token or "", key.session_token or "") then
+    raise(codes.for_service(codes.UNKNOWN_KEY, service))
+  end
+  local amz_date = auth.presigned and auth.amz_date or req.headers["x-amz-date"]
   local t = amz_time(amz_date)
   local bad = codes.for_service(codes.BAD_SIGNATURE, service)
   if not t then
     raise(bad, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header")
   end
+  -- Presigned requests get the same 15-minute window, whatever their X-Amz-Expires: STS
+  -- does not honour a longer one (aws/aws-sdk-go#2167), and an older request is
+  -- "Signature expired" like a header-signed one.
   if math.abs(now - t) > M.MAX_SKEW then
     local skew = codes.for_service(codes.SKEW, service)
     if skew.code == "RequestExpired" then
@@ -78,11 +136,14 @@ function M.verify(req, service, keys, now)
     if req.headers[name] == nil then raise(bad, BAD_SIGNATURE_MESSAGE) end
     headers[name] = req.headers[name]
   end
+  -- Recomputed in the mode it was signed in: a presigned request's auth parameters are
+  -- put back by the signer (the token among them), the rest of the query is as received.
   local ok, s = pcall(sigv4.sign, {
-    method = req.method, path = req.path, query = req.query or "", headers = headers,
-    body = req.body or "", region = auth.region, service = auth.service,
+    method = req.method, path = req.path, query = auth.presigned and auth.rest or req.query or "",
+    headers = headers, body = req.body or "", region = auth.region, service = auth.service,
     access_key = key.access_key, secret_key = key.secret_key, time = amz_date,
-    signed_headers = auth.signed_headers,
+    signed_headers = auth.signed_headers, mode = auth.presigned and "query" or nil,
+    session_token = auth.presigned and token or nil, expires = auth.expires,
   })
   if not ok or auth.terminator ~= "aws4_request" or not same(s.signature, auth.signature)
     or s.credential_scope ~= ("%s/%s/%s/aws4_request"):format(auth.date, auth.region,

@@ -33,7 +33,8 @@ M.SERVICES = SERVICES
 ---               a file's saved seed wins for ids, so a reloaded sim never repeats one)
 ---   file        state file (".fo/<stack>.sim.json"): loaded if present, saved after
 ---               every mutating call
----   keys        more access keys: { {access_key=, secret_key=, account=, user=}, ... }
+---   keys        more access keys: { {access_key=, secret_key=, session_token=, account=,
+---               user=}, ... } (see Sim:add_key)
 ---   strict      check handlers' answers against the output shapes (default true)
 ---   handlers    { svc = { Op = function(ctx, params) ... end } }: extra or replacing
 ---               handlers (tests)
@@ -96,6 +97,17 @@ function Sim:add_handlers(service, t)
   self.overrides[service] = self.overrides[service] or {}
   for k, v in pairs(t) do self.overrides[service][k] = v end
   self.handlers[service] = nil
+end
+
+--- Registers an access key the sim accepts from now on (replacing one of the same id):
+--- k = {access_key=, secret_key=, session_token=, account=, user=, arn=}. With
+--- session_token it is a temporary key (as STS issues them, ASIA…): requests must carry
+--- that token (X-Amz-Security-Token header, or query parameter when presigned), else they
+--- get the protocol's unknown-key code. Returns the key's entry.
+function Sim:add_key(k)
+  local e = keys.entry(k, self.account, "sim:add_key")
+  self.keys[e.access_key] = e
+  return e
 end
 
 -- Eventual consistency -------------------------------------------------------------

@@ -11,25 +11,36 @@ M.DEFAULT = {
   user_id = "AIDAFOSIMULATOR000001",
 }
 
---- The key table of a sim: access key id → {access_key=, secret_key=, account=, user=,
---- user_id=, arn=}. `extra`: an array of {access_key=, secret_key=, account=, user=}.
+--- The key table entry of k = {access_key=, secret_key=, session_token=, account=, user=,
+--- user_id=, arn=} (account defaults to `account`): a temporary key has the session token
+--- it was issued with, and the sim accepts it only with that token. The secret and the
+--- token are registered with fo.log (never logged). `where` names k in errors.
+function M.entry(k, account, where)
+  if type(k) ~= "table" or type(k.access_key) ~= "string" or type(k.secret_key) ~= "string" then
+    error(("%s needs access_key and secret_key strings"):format(where), 3)
+  end
+  if k.session_token ~= nil and (type(k.session_token) ~= "string" or k.session_token == "") then
+    error(("%s: session_token must be a non-empty string"):format(where), 3)
+  end
+  local acct = k.account or account
+  local user = k.user or ("user-" .. k.access_key:lower())
+  require("fo.log").add_secret(k.secret_key)
+  if k.session_token then require("fo.log").add_secret(k.session_token) end
+  return { access_key = k.access_key, secret_key = k.secret_key, session_token = k.session_token,
+    account = acct, user = user, user_id = k.user_id or ("AIDA" .. k.access_key:sub(5):upper()
+      :gsub("[^A-Z0-9]", "X")),
+    arn = k.arn or ("arn:aws:iam::%s:user/%s"):format(acct, user) }
+end
+
+--- The key table of a sim: access key id → entry (M.entry). `extra`: an array of
+--- {access_key=, secret_key=, session_token=, account=, user=}.
 function M.table(account, extra)
   local t = {}
-  local function add(k, i)
-    if type(k) ~= "table" or type(k.access_key) ~= "string" or type(k.secret_key) ~= "string" then
-      error(("fo.sim.new: keys[%d] needs access_key and secret_key strings"):format(i), 3)
-    end
-    local acct = k.account or account
-    local user = k.user or ("user-" .. k.access_key:lower())
-    local entry = { access_key = k.access_key, secret_key = k.secret_key, account = acct,
-      user = user, user_id = k.user_id or ("AIDA" .. k.access_key:sub(5):upper()
-        :gsub("[^A-Z0-9]", "X")),
-      arn = ("arn:aws:iam::%s:user/%s"):format(acct, user) }
-    require("fo.log").add_secret(k.secret_key)
-    t[k.access_key] = entry
+  t[M.DEFAULT.access_key] = M.entry(M.DEFAULT, account, "fo.sim.new: keys[0]")
+  for i, k in ipairs(extra or {}) do
+    local e = M.entry(k, account, ("fo.sim.new: keys[%d]"):format(i))
+    t[e.access_key] = e
   end
-  add(M.DEFAULT, 0)
-  for i, k in ipairs(extra or {}) do add(k, i) end
   return t
 end
 

@@ -108,7 +108,14 @@ local function answer(self, req)
   local proto = require "fo.awsproto"
   local op_name, params, parse_err
   if proto.parse_request then
-    local ok, a, b = pcall(proto.parse_request, model, req)
+    local preq = req
+    if scope and scope.presigned then
+      -- a presigned request's X-Amz-* auth parameters are not the operation's (EC2 would
+      -- call them unknown parameters)
+      preq = { method = req.method, path = req.path, query = scope.rest, headers = req.headers,
+        body = req.body }
+    end
+    local ok, a, b = pcall(proto.parse_request, model, preq)
     if ok then op_name, params = a, b else parse_err = a end
   else
     parse_err = SimError.new("NotImplemented", "this fo-run has no server-side codec "
@@ -231,10 +238,11 @@ end
 --- the credentials cache of the AWS core (keyed by this function) is reused.
 function W:env_for(key)
   self._envs = self._envs or {}
-  local id = key.access_key .. "\0" .. key.secret_key
+  local id = key.access_key .. "\0" .. key.secret_key .. "\0" .. (key.session_token or "")
   local f = self._envs[id]
   if f then return f end
   local t = { AWS_ACCESS_KEY_ID = key.access_key, AWS_SECRET_ACCESS_KEY = key.secret_key,
+    AWS_SESSION_TOKEN = key.session_token,
     AWS_EC2_METADATA_DISABLED = "true", HOME = "/nonexistent",
     AWS_CONFIG_FILE = "/nonexistent/config", AWS_SHARED_CREDENTIALS_FILE = "/nonexistent/credentials" }
   f = function(name) return t[name] end
@@ -244,13 +252,14 @@ end
 
 --- A client of `service` (aws.<service>) whose requests go to this sim in-process. It
 --- keeps AWS's real endpoint URL (the sim routes by the signature). opts: region (default
---- us-east-1), access_key/secret_key (default the sim's key), endpoint (e.g. a served
+--- us-east-1), access_key/secret_key/session_token (default the sim's key), endpoint (e.g. a served
 --- sim's URL: then real HTTP is used), max_attempts, timeout, sleep, random.
 function W:client(service, opts)
   opts = opts or {}
   local key = keys.DEFAULT
   if opts.access_key then
-    key = { access_key = opts.access_key, secret_key = opts.secret_key or "" }
+    key = { access_key = opts.access_key, secret_key = opts.secret_key or "",
+      session_token = opts.session_token }
   end
   local ctor = require("fo.aws")[service]
   if type(ctor) ~= "function" and type(ctor) ~= "table" then

@@ -65,4 +65,133 @@ function TestOptIn.test_only_opt_in_regions_can_be_disabled()
   lu.assertErrorMsgContains("us-east-1 is not an opt-in region", sim.set_knob, sim, "disabled_regions", { "us-east-1" })
 end
 
+TestSessionToken = {}
+
+local TEMP = { access_key = "ASIAFOSIMTEMPORARY01", secret_key = "tempSecret/ForTests+0001",
+  session_token = "IQoJb3JpZ2luX2VjEFoaCXVzLWVhc3QtMSJHMEUCIQDtemp+token/value==" }
+
+local function temp_client(sim, service, token, region)
+  return sim:client(service, { region = region or "eu-south-1", access_key = TEMP.access_key,
+    secret_key = TEMP.secret_key, session_token = token, max_attempts = 1 })
+end
+
+function TestSessionToken.test_temporary_key_works_with_its_token()
+  local sim = simlib.new{}
+  local e = sim:add_key{ access_key = TEMP.access_key, secret_key = TEMP.secret_key,
+    session_token = TEMP.session_token, account = "210987654321", user = "deployer" }
+  lu.assertEquals(e.account, "210987654321")
+  local out = temp_client(sim, "sts", TEMP.session_token):GetCallerIdentity{}
+  lu.assertEquals({ out.Account, out.Arn }, { "210987654321", "arn:aws:iam::210987654321:user/deployer" })
+  lu.assertEquals(temp_client(sim, "dynamodb", TEMP.session_token):ListTables{}.TableNames, {})
+  lu.assertEquals(#temp_client(sim, "ec2", TEMP.session_token):DescribeAvailabilityZones{}.AvailabilityZones, 3)
+end
+
+function TestSessionToken.test_missing_or_wrong_token_per_protocol()
+  local sim = simlib.new{}
+  sim:add_key(TEMP)
+  local cases = {
+    { "sts", "GetCallerIdentity", {}, "InvalidClientTokenId", 403 },
+    { "elbv2", "DescribeLoadBalancers", {}, "InvalidClientTokenId", 403 },
+    { "ec2", "DescribeVpcs", {}, "AuthFailure", 401 },
+    { "dynamodb", "ListTables", {}, "UnrecognizedClientException", 400 },
+    { "route53", "ListHostedZones", {}, "InvalidClientTokenId", 403 },
+  }
+  for _, c in ipairs(cases) do
+    for _, token in ipairs{ false, "not-the-token" } do
+      local client = temp_client(sim, c[1], token or nil)
+      local e = net.aws_error(lu, client[c[2]], client, c[3])
+      lu.assertEquals({ e.code, e.status }, { c[4], c[5] }, c[1] .. " token " .. tostring(token))
+    end
+  end
+end
+
+function TestSessionToken.test_a_long_term_key_refuses_a_token()
+  local sim = simlib.new{}
+  local sts = sim:client("sts", { region = "eu-south-1", access_key = simlib.DEFAULT_KEY.access_key,
+    secret_key = simlib.DEFAULT_KEY.secret_key, session_token = "stray-token", max_attempts = 1 })
+  net.expect(lu, "InvalidClientTokenId", nil, sts.GetCallerIdentity, sts, {})
+end
+
+function TestSessionToken.test_add_key_checks_its_argument()
+  local sim = simlib.new{}
+  lu.assertErrorMsgContains("sim:add_key needs access_key and secret_key", sim.add_key, sim, { access_key = "A" })
+  lu.assertErrorMsgContains("session_token must be a non-empty string", sim.add_key, sim,
+    { access_key = "A", secret_key = "B", session_token = "" })
+end
+
+TestPresigned = {}
+
+-- A presigned GET of `query` (Action=...&Version=...) to `service` in eu-south-1, signed
+-- `age` seconds ago with `key` (default the sim's).
+local function presign(service, host, query, o)
+  o = o or {}
+  local key = o.key or simlib.DEFAULT_KEY
+  local s = sigv4.sign{ method = "GET", path = "/", query = query, headers = { Host = host }, body = "",
+    region = "eu-south-1", service = service, access_key = key.access_key, secret_key = key.secret_key,
+    session_token = o.token, time = os.time() - (o.age or 0), mode = "query", expires = o.expires or 900 }
+  return { method = "GET", url = "https://" .. host .. "/?" .. s.query, headers = { Host = host } }
+end
+
+local STS_HOST = "sts.eu-south-1.amazonaws.com"
+local STS_QUERY = "Action=GetCallerIdentity&Version=2011-06-15"
+
+local function code_of(resp)
+  return resp.body:match("<Code>(.-)</Code>")
+end
+
+function TestPresigned.test_presigned_sts_get_caller_identity()
+  local sim = simlib.new{}
+  local req = presign("sts", STS_HOST, STS_QUERY)
+  lu.assertStrContains(req.url, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=")
+  local resp, info = sim:handle(req)
+  lu.assertEquals(resp.status, 200, resp.body)
+  lu.assertStrContains(resp.body, "<Account>123456789012</Account>")
+  lu.assertEquals({ info.service, info.operation, info.region }, { "sts", "GetCallerIdentity", "eu-south-1" })
+  -- the same URL again, within its window, still works
+  lu.assertEquals(sim:handle(req).status, 200)
+end
+
+function TestPresigned.test_tampered_incomplete_and_expired()
+  local sim = simlib.new{}
+  local req = presign("sts", STS_HOST, STS_QUERY)
+  local tampered = { method = "GET", url = req.url:gsub("Version=2011%-06%-15", "Version=2011-06-15&Extra=1"),
+    headers = req.headers }
+  local resp = sim:handle(tampered)
+  lu.assertEquals({ resp.status, code_of(resp) }, { 403, "SignatureDoesNotMatch" })
+  local cut = { method = "GET", url = req.url:gsub("&X%-Amz%-Signature=%x+", ""), headers = req.headers }
+  resp = sim:handle(cut)
+  lu.assertEquals({ resp.status, code_of(resp) }, { 403, "MissingAuthenticationToken" })
+  lu.assertStrContains(resp.body, "X-Amz-Signature")
+  -- older than AWS's 15 minutes: expired, whatever X-Amz-Expires says
+  resp = sim:handle(presign("sts", STS_HOST, STS_QUERY, { age = 16 * 60, expires = 3600 }))
+  lu.assertEquals({ resp.status, code_of(resp) }, { 403, "SignatureDoesNotMatch" })
+  lu.assertStrContains(resp.body, "Signature expired")
+  lu.assertEquals(sim:handle(presign("sts", STS_HOST, STS_QUERY, { age = 14 * 60 })).status, 200)
+  -- EC2 answers an expired request with its own code
+  resp = sim:handle(presign("ec2", "ec2.eu-south-1.amazonaws.com", "Action=DescribeVpcs&Version=2016-11-15",
+    { age = 20 * 60 }))
+  lu.assertEquals({ resp.status, code_of(resp) }, { 400, "RequestExpired" })
+end
+
+function TestPresigned.test_ec2_reads_the_operation_without_the_auth_parameters()
+  local sim = simlib.new{}
+  local resp = sim:handle(presign("ec2", "ec2.eu-south-1.amazonaws.com", "Action=DescribeVpcs&Version=2016-11-15"))
+  lu.assertEquals(resp.status, 200, resp.body)
+  lu.assertStrContains(resp.body, "<DescribeVpcsResponse")
+end
+
+function TestPresigned.test_presigned_with_a_session_token()
+  local sim = simlib.new{}
+  sim:add_key(TEMP)
+  local req = presign("sts", STS_HOST, STS_QUERY, { key = TEMP, token = TEMP.session_token })
+  lu.assertStrContains(req.url, "&X-Amz-Security-Token=")
+  local resp = sim:handle(req)
+  lu.assertEquals(resp.status, 200, resp.body)
+  lu.assertStrContains(resp.body, "<Arn>arn:aws:iam::123456789012:user/user-asiafosimtemporary01</Arn>")
+  for _, token in ipairs{ false, "other" } do
+    resp = sim:handle(presign("sts", STS_HOST, STS_QUERY, { key = TEMP, token = token or nil }))
+    lu.assertEquals({ resp.status, code_of(resp) }, { 403, "InvalidClientTokenId" })
+  end
+end
+
 os.exit(lu.LuaUnit.run())
