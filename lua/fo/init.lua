@@ -26,8 +26,18 @@ local lazy = {
   sim = "fo.sim",
 }
 
+-- The recipe API (fo.resource, fo.output, fo.config, fo.format, fo.apply, fo.type,
+-- fo.unknown) is lua/fo/engine/api.lua, loaded on first use.
+local engine_api = { resource = true, output = true, config = true, format = true,
+  apply = true, type = true, unknown = true }
+
 return setmetatable(fo, {
   __index = function(t, k)
+    if engine_api[k] then
+      local v = require("fo.engine.api")[k]
+      rawset(t, k, v)
+      return v
+    end
     local name = lazy[k]
     if not name then return nil end
     local m = require(name)

@@ -1,0 +1,66 @@
+-- The recipe API as the `fo` table shows it: fo.resource, fo.output, fo.config, fo.format,
+-- fo.apply, fo.type. Each checks its arguments and names the caller's file:line.
+local recipe = require "fo.engine.recipe"
+local ref = require "fo.engine.ref"
+local errors = require "fo.engine.errors"
+
+local M = {}
+
+-- The config session of the run (set by the engine before the recipe runs).
+local config_session
+
+function M.set_config_session(s)
+  config_session = s
+end
+
+--- fo.resource(type, name, props, opts) → handle (docs/recipes.md).
+function M.resource(type_name, name, props, opts)
+  local where = errors.where(2)
+  return recipe.current("fo.resource"):declare(type_name, name, props, opts, where)
+end
+
+--- fo.output(name, value): publishes a stack output.
+function M.output(name, value)
+  recipe.current("fo.output"):output(name, value, errors.where(2))
+end
+
+--- fo.config{ key = {type=, default=, required=, check=, enum=, doc=, secret=} } → values.
+function M.config(schema)
+  local where = errors.where(2)
+  if not config_session then
+    config_session = require("fo.engine.config").session(nil, {})
+  end
+  return config_session:declare(schema, where)
+end
+
+local function check_no_handle(v, what)
+  if recipe.decl_of(v) then
+    errors.raise("recipe", ("%s: got the resource %s itself; give one of its outputs (e.g. "
+      .. "%s.id)"):format(what, recipe.decl_of(v).name, recipe.decl_of(v).name), errors.where(3))
+  end
+end
+
+--- fo.format(fmt, ...) → a string, or a lazy one when an argument is a reference.
+function M.format(fmt, ...)
+  if type(fmt) ~= "string" then error("fo.format(fmt, ...): fmt must be a string", 2) end
+  local args = table.pack(...)
+  for i = 1, args.n do check_no_handle(args[i], "fo.format") end
+  if not ref.contains(args) then return fmt:format(...) end
+  return ref.derive(args, function(...) return fmt:format(...) end, errors.where(2))
+end
+
+--- fo.apply(value, fn) → fn(value) once value (which may hold references) is known.
+function M.apply(value, fn)
+  if type(fn) ~= "function" then error("fo.apply(value, fn): fn must be a function", 2) end
+  check_no_handle(value, "fo.apply")
+  if not ref.contains(value) then return fn(value) end
+  return ref.derive({ value, n = 1 }, fn, errors.where(2))
+end
+
+--- fo.type(name, definition): registers a resource type (docs/recipes.md).
+M.type = require("fo.engine.types").register
+
+--- The marker of values known only after apply (plan output, custom diffs).
+M.unknown = ref.UNKNOWN
+
+return M

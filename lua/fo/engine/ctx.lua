@@ -1,0 +1,76 @@
+-- What a resource type gets for one operation: the stack and logical name, the tags that
+-- identify what it creates, an idempotency token, clients bound to the stack's target,
+-- and a logger.
+local log = require "fo.log"
+
+local M = {}
+local Ctx = {}
+Ctx.__index = Ctx
+
+--- The idempotency token of the `generation`-th creation of `urn`: the same after a crash
+--- (the intent keeps the generation), different for a replacement. 32 hex digits.
+function M.token(urn, generation)
+  local crypto = require "fo.crypto"
+  return crypto.hex(crypto.sha256(urn .. "#" .. tostring(generation))):sub(1, 32)
+end
+
+--- info: {urn=, type=, name=, region=, generation=, known_ids = {id=true}}.
+function M.new(run, info)
+  local generation = info.generation or 1
+  return setmetatable({
+    stack = run.stack, urn = info.urn, type = info.type, name = info.name,
+    region = info.region, target = run.target.kind, generation = generation,
+    token = M.token(info.urn, generation),
+    tags = { ["fo:stack"] = run.stack, ["fo:name"] = info.name },
+    known_ids = info.known_ids or {},
+    _target = run.target,
+  }, Ctx)
+end
+
+--- A client of `service` (aws.<service> or the simulator's), in `region` (default the
+--- resource's region).
+function Ctx:client(service, region)
+  return self._target:client(service, region or self.region)
+end
+
+--- The tags as AWS lists them: { {Key=, Value=}, ... }, sorted by key.
+function Ctx:tag_list()
+  local keys = {}
+  for k in pairs(self.tags) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local out = {}
+  for i, k in ipairs(keys) do out[i] = { Key = k, Value = self.tags[k] } end
+  return out
+end
+
+--- EC2-style filters that match the tags: { {Name="tag:fo:stack", Values={stack}}, ... }.
+function Ctx:tag_filters()
+  local out = {}
+  for i, t in ipairs(self:tag_list()) do out[i] = { Name = "tag:" .. t.Key, Values = { t.Value } } end
+  return out
+end
+
+--- True when `tags` (a map or an AWS {Key=, Value=} list) carry this resource's tags.
+function Ctx:owns(tags)
+  local map = {}
+  for k, v in pairs(tags or {}) do
+    if type(v) == "table" then map[v.Key] = v.Value else map[k] = v end
+  end
+  for k, v in pairs(self.tags) do
+    if map[k] ~= v then return false end
+  end
+  return true
+end
+
+for _, level in ipairs({ "error", "warn", "info", "debug" }) do
+  Ctx[level] = function(self, fmt, ...)
+    log[level]("%s: " .. fmt, self.urn, ...)
+  end
+end
+
+--- Waits `seconds` on the event loop (other operations go on meanwhile).
+function Ctx:sleep(seconds)
+  require("fo.core").sleep(seconds)
+end
+
+return M

@@ -1,0 +1,339 @@
+-- The engine's entry: runs a recipe for a stack — declarations, lock, state, intents,
+-- refresh, plan, apply (with rollback) or destroy — and returns fo-run's exit code. A file
+-- that declares no resources is a plain script: the engine does nothing after it.
+local errors = require "fo.engine.errors"
+local recipe_mod = require "fo.engine.recipe"
+local config = require "fo.engine.config"
+local api = require "fo.engine.api"
+local state = require "fo.engine.state"
+local lock = require "fo.engine.lock"
+local target = require "fo.engine.target"
+local journal = require "fo.engine.journal"
+local refresh = require "fo.engine.refresh"
+local plan_mod = require "fo.engine.plan"
+local apply = require "fo.engine.apply"
+local rollback = require "fo.engine.rollback"
+local report_mod = require "fo.engine.report"
+local ref = require "fo.engine.ref"
+local diff = require "fo.engine.diff"
+local task = require "fo.task"
+
+local M = {}
+local EXIT = errors.EXIT
+M.EXIT = EXIT
+
+M.MODES = { apply = true, plan = true, destroy = true, refresh = true }
+
+--- The state directory: opts.dir, else $FO_STATE_DIR, else ".fo".
+function M.state_dir(dir)
+  return dir or os.getenv("FO_STATE_DIR") or ".fo"
+end
+
+--- Paths of a stack's files in `dir`.
+function M.paths(dir, stack)
+  local base = dir .. "/" .. stack
+  return { state = base .. ".state.json", config = base .. ".config.json",
+    lock = base .. ".lock", sim = base .. ".sim.json" }
+end
+
+local function default_region()
+  local r = os.getenv("AWS_REGION")
+  if r and r ~= "" then return r end
+  r = os.getenv("AWS_DEFAULT_REGION")
+  if r and r ~= "" then return r end
+  return "us-east-1"
+end
+
+-- Runs the recipe's main chunk with declarations going to `recipe`. Returns nil or the
+-- failure: an engine error, or {traceback=} for anything else.
+local function run_chunk(opts, recipe, session)
+  local chunk = opts.recipe
+  if type(chunk) ~= "function" then
+    local path = chunk
+    local f, err = loadfile(path ~= "-" and path or nil)
+    if not f then return { text = err } end
+    chunk = f
+  end
+  recipe_mod.set_current(recipe)
+  api.set_config_session(session)
+  local args = opts.args or {}
+  local ok, err = xpcall(chunk, function(e)
+    if errors.is(e) then return e end
+    return { text = debug.traceback(task.describe(e), 2) }
+  end, table.unpack(args, 1, args.n or #args))
+  recipe_mod.set_current(nil)
+  api.set_config_session(nil)
+  if not ok then return err end
+  return nil
+end
+
+local function is_tty()
+  -- Lua cannot ask isatty(); the shell's test can, on the stdin we share with it.
+  return os.execute("test -t 0") == true
+end
+
+local function confirm(opts, report, what)
+  if opts.yes then return end
+  if opts.confirm then
+    if opts.confirm(what) then return end
+    errors.raise("usage", "not confirmed: nothing was changed")
+  end
+  if not is_tty() then
+    errors.raise("usage", ("%s against AWS needs --yes when the input is not a terminal; nothing "
+      .. "was changed"):format(what))
+  end
+  report:err("%s against AWS (real resources, real costs). Type 'yes' to go on: ", what)
+  local answer = io.read("l")
+  if answer ~= "yes" then errors.raise("usage", "not confirmed: nothing was changed") end
+end
+
+-- Stack outputs from the recorded outputs of the resources they reference.
+local function outputs_of(recipe, store)
+  local values, order = {}, {}
+  for _, o in ipairs(recipe.outputs) do
+    values[o.name] = ref.resolve(o.value, function(d)
+      local rec = store:resource(d.urn)
+      return rec and rec.outputs
+    end)
+    order[#order + 1] = o.name
+  end
+  return values, order
+end
+
+-- Records a field of the state document when it changed.
+local function set_if_changed(store, field, value)
+  if not diff.equal(store.doc[field], value) then store:set(field, value) end
+end
+
+local function what_failed(run, report, result)
+  report:failure(result.failed)
+end
+
+-- Apply: phase 1 (rollback on failure), phase 2 (deletions), outputs.
+local function do_apply(run, opts, recipe, plan, session)
+  local report, store = run.report, run.store
+  if plan.changed then
+    report:phase(("Applying (up to %d operations at once):"):format(run.parallel))
+  end
+  local r1 = apply.phase1(run, plan)
+  if #r1.failed > 0 then
+    what_failed(run, report, r1)
+    if not opts.rollback then
+      report:summary("failed", "Apply failed; --no-rollback: what was done is kept and recorded "
+        .. "in the state. Fix the cause and rerun.")
+      return EXIT.cloud
+    end
+    report:phase("Rolling back what this run did (reverse dependency order):")
+    local rb = rollback.run(run)
+    if #rb.failed > 0 or #rb.skipped > 0 then
+      for _, n in ipairs(rb.skipped) do
+        report:err("  not rolled back: %s (%s): a rollback step it depends on failed\n",
+          n.step.urn, n.action)
+      end
+      report:failure(rb.failed, "ROLLBACK FAILED: the resources above are left as they are and "
+        .. "the state records them as they are. Fix the cause and rerun (an apply converges them "
+        .. "to the recipe; --destroy removes them).")
+      report:summary("rollback_failed", "Apply failed and could not be fully rolled back.")
+      return EXIT.cloud
+    end
+    report:summary("rolled_back", ("Apply failed; rolled back: the stack is as it was before "
+      .. "this run (%d step%s undone).%s"):format(#rb.done, #rb.done == 1 and "" or "s",
+      #r1.skipped > 0 and (" %d operation%s never started."):format(#r1.skipped,
+        #r1.skipped == 1 and "" or "s") or ""))
+    return EXIT.rolled_back
+  end
+  local declared = {}
+  for _, d in ipairs(recipe.decls) do declared[d.urn] = true end
+  local r2 = apply.phase2(run, declared)
+  if #r2.failed > 0 then
+    report:failure(r2.failed, "Every create and update succeeded; the deletions above did not. "
+      .. "The resources are still recorded in the state: fix the cause and rerun to delete them.")
+    report:summary("failed", "Apply incomplete: deletions failed.")
+    return EXIT.cloud
+  end
+  local values, order = outputs_of(recipe, store)
+  set_if_changed(store, "outputs", values)
+  set_if_changed(store, "config", session:recorded())
+  store:commit()
+  report:outputs(values, order)
+  local counts = { create = 0, update = 0, replace = 0, delete = 0 }
+  for _, n in ipairs(r1.done) do
+    if counts[n.action] then counts[n.action] = counts[n.action] + 1 end
+  end
+  for _, _ in ipairs(r2.done) do counts.delete = counts.delete + 1 end
+  if counts.create + counts.update + counts.replace + counts.delete == 0 then
+    report:summary("ok", "No changes.")
+  else
+    report:summary("ok", ("Apply complete: %d created, %d updated, %d replaced, %d deleted.")
+      :format(counts.create, counts.update, counts.replace, counts.delete))
+  end
+  return EXIT.ok
+end
+
+local function do_destroy(run)
+  local report = run.report
+  report:phase(("Destroying (up to %d operations at once):"):format(run.parallel))
+  local r = apply.phase2(run, {})
+  if #r.failed > 0 then
+    report:failure(r.failed, "Destroy stopped: what is left is still recorded in the state; "
+      .. "fix the cause and rerun --destroy.")
+    report:summary("failed", "Destroy incomplete.")
+    return EXIT.cloud
+  end
+  set_if_changed(run.store, "outputs", {})
+  run.store:commit()
+  report:summary("ok", ("Destroy complete: %d deleted."):format(#r.done))
+  return EXIT.ok
+end
+
+-- Everything after the lock is taken.
+local function locked_run(opts, recipe, session, report, paths)
+  local doc, original = state.read(paths.state)
+  local kind
+  if doc then
+    kind = doc.target
+    if opts.target and opts.target ~= kind then
+      errors.raise("usage", ("stack %s is bound to target %s (%s); a stack cannot change "
+        .. "target: use another --stack for %s"):format(opts.stack, kind, paths.state, opts.target))
+    end
+  else
+    kind = opts.target or "sim"
+    if opts.mode == "destroy" or opts.mode == "refresh" then
+      report:summary("ok", ("Stack %s has no state (%s): nothing to %s."):format(opts.stack,
+        paths.state, opts.mode))
+      return EXIT.ok
+    end
+    if not opts.target then
+      report:notice(("stack %s is new and bound to the embedded simulator (target sim, kept in %s), "
+        .. "NOT to AWS. Use --target aws on a new stack to deploy to AWS.")
+        :format(opts.stack, opts.sim and "memory" or paths.sim))
+    else
+      report:notice(("stack %s is new and bound to target %s"):format(opts.stack, kind))
+    end
+    doc = state.empty(opts.stack, kind)
+    if opts.recipe_path then doc.recipe = opts.recipe_path end
+  end
+  if doc.recipe and opts.recipe_path and doc.recipe ~= opts.recipe_path then
+    report:warn(("stack %s was last applied from %s, this run uses %s: resources the other "
+      .. "recipe declares and this one does not would be deleted"):format(opts.stack, doc.recipe,
+      opts.recipe_path))
+  end
+  local store = state.store(paths.state, doc, original, { readonly = opts.mode == "plan" })
+  local run = { stack = opts.stack, store = store, report = report, parallel = opts.parallel,
+    journal = {}, target = target.open{ kind = kind, dir = opts.dir, stack = opts.stack,
+      sim = opts.sim } }
+  report.doc.target = kind
+  report.run = run
+
+  report:adopted(journal.settle(run))
+  if opts.mode == "refresh" or (opts.refresh ~= false and next(store.doc.resources)) then
+    local drift, r = refresh.run(run)
+    if #r.failed > 0 then
+      report:failure(r.failed, "Refresh failed: nothing was changed.")
+      return EXIT.cloud
+    end
+    report:drift(drift)
+    if opts.mode == "refresh" then
+      store:commit()
+      report:summary("ok", #drift == 0 and "Refresh complete: no drift."
+        or ("Refresh complete: %d resource%s drifted; the state records them as they are now, and "
+          .. "the next apply brings them back to the recipe."):format(#drift, #drift == 1 and "" or "s"))
+      return EXIT.ok
+    end
+    store:commit()
+  end
+
+  local plan = opts.mode == "destroy" and plan_mod.destroy(store) or plan_mod.build(recipe, store)
+  report:plan(plan, { stack = opts.stack, target = kind })
+  if opts.mode == "plan" then
+    report:summary("ok", "Plan only (--plan): nothing was changed.")
+    return EXIT.ok
+  end
+  if plan.changed and kind == "aws" then
+    confirm(opts, report, opts.mode == "destroy" and "Destroying stack " .. opts.stack
+      or "Applying these changes to stack " .. opts.stack)
+  end
+  if opts.mode == "destroy" then return do_destroy(run) end
+  return do_apply(run, opts, recipe, plan, session)
+end
+
+--- Runs a recipe. opts (docs/engine.md): recipe (path or function), recipe_path, args,
+--- stack, target, mode, explicit, yes, parallel, rollback, refresh, config ({key = text}),
+--- json, dir, break_lock, sim, out, err, command, confirm, region. Returns the exit code
+--- and the report document.
+function M.run(opts)
+  opts = opts or {}
+  opts.stack = opts.stack or "dev"
+  opts.mode = opts.mode or "apply"
+  opts.parallel = opts.parallel or 10
+  if opts.rollback == nil then opts.rollback = true end
+  opts.dir = M.state_dir(opts.dir)
+  if type(opts.recipe) == "string" and not opts.recipe_path then opts.recipe_path = opts.recipe end
+  local report = report_mod.new{ json = opts.json, out = opts.out, err = opts.err }
+  report.doc.stack, report.doc.mode = opts.stack, opts.mode
+  local paths = M.paths(opts.dir, opts.stack)
+  local function finish(code)
+    local extra = { state_file = paths.state }
+    if report.run and report.run.target then extra.calls = report.run.target:counts() end
+    report:finish(code, extra)
+    return code, report.doc
+  end
+
+  local session
+  local ok, err = pcall(function()
+    if not opts.stack:match("^[%w][%w_.%-]*$") then
+      errors.raise("usage", ("stack name %q: use letters, digits, _ . -"):format(opts.stack))
+    end
+    session = config.session(paths.config, opts.config)
+  end)
+  if not ok then
+    report:error(err)
+    return finish(errors.is(err) and errors.exit_code(err) or EXIT.recipe)
+  end
+
+  local recipe = recipe_mod.new{ stack = opts.stack, region = opts.region or default_region() }
+  local failure = run_chunk(opts, recipe, session)
+  if failure then
+    if errors.is(failure) then report:error(failure)
+    else
+      report.doc.errors[#report.doc.errors + 1] = { error = failure }
+      report:err("fo-run: %s\n", require("fo.log").redact(failure.text))
+    end
+    return finish(EXIT.recipe)
+  end
+  ok, err = pcall(function()
+    recipe:finish()
+    session:finish()
+  end)
+  if not ok then
+    report:error(err)
+    return finish(errors.is(err) and errors.exit_code(err) or EXIT.recipe)
+  end
+  if #recipe.decls == 0 and #recipe.outputs == 0 and not opts.explicit then
+    return EXIT.ok, nil -- a plain script
+  end
+
+  local lk
+  local code
+  ok, err = xpcall(function()
+    require("fo.fs").mkdir_p(opts.dir, tonumber("700", 8))
+    lk = lock.acquire(paths.lock, opts.stack, opts.command or "fo-run", opts.break_lock)
+    code = locked_run(opts, recipe, session, report, paths)
+  end, function(e)
+    if errors.is(e) then return e end
+    return { text = debug.traceback(task.describe(e), 2) }
+  end)
+  if lk then lk:unlock() end
+  if not ok then
+    if errors.is(err) then
+      report:error(err)
+      return finish(errors.exit_code(err))
+    end
+    report.doc.errors[#report.doc.errors + 1] = { error = err }
+    report:err("fo-run: %s\n", require("fo.log").redact(err.text))
+    return finish(EXIT.recipe)
+  end
+  return finish(code)
+end
+
+return M

@@ -1,0 +1,53 @@
+-- The intent journal: before each create, the state records what is about to be created
+-- (URN, type, idempotency token, inputs). An intent still there when a run starts means a
+-- run died mid-create; the type's adopt() finds what it made (tags, name or token) so it
+-- is taken over instead of created twice.
+local ops = require "fo.engine.ops"
+local types = require "fo.engine.types"
+
+local M = {}
+
+--- Settles every intent left in the state: adopted (the resource is recorded) or
+--- dropped (nothing was made). Returns a list of {urn=, id= or nil, note=}.
+function M.settle(run)
+  local store = run.store
+  local urns = {}
+  for urn in pairs(store.doc.intents) do urns[#urns + 1] = urn end
+  table.sort(urns)
+  local out = {}
+  for _, urn in ipairs(urns) do
+    local intent = store.doc.intents[urn]
+    local tdef = types.need(intent.type, nil, (" (an interrupted create of %s is in the state; "
+      .. "require the module that defines the type)"):format(urn))
+    local rec = ops.record{ urn = urn, type = intent.type, name = intent.name,
+      region = intent.region, inputs = intent.inputs, deps = intent.deps or {},
+      generation = intent.generation }
+    local known = {}
+    local cur = store:resource(urn)
+    if cur then known[cur.id] = true end
+    for _, r in ipairs(store.doc.deposed) do
+      if r.urn == urn then known[r.id] = true end
+    end
+    local item = { urn = urn }
+    if not tdef.adopt then
+      item.note = "the type cannot adopt: if the interrupted create made something, it is not "
+        .. "tracked (check by hand)"
+    else
+      local id, outputs = tdef.adopt(ops.ctx(run, rec, { known_ids = known }), intent.inputs)
+      if id then
+        if cur then
+          -- a record already there is another instance: keep it for deletion
+          store:add_deposed(cur)
+        end
+        store:put(urn, ops.with(rec, { id = id, outputs = outputs or {} }))
+        item.id = id
+      end
+    end
+    store:set_intent(urn, nil)
+    out[#out + 1] = item
+  end
+  if #urns > 0 then store:commit() end
+  return out
+end
+
+return M

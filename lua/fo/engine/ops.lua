@@ -1,0 +1,192 @@
+-- One operation on one resource, with its state bookkeeping: create (after journaling the
+-- intent), update, replace, delete. Each ends with a durable state write and an entry in
+-- the run's journal of what was done (rollback reads it).
+local ref = require "fo.engine.ref"
+local diff = require "fo.engine.diff"
+local schema = require "fo.engine.schema"
+local errors = require "fo.engine.errors"
+local ctx_mod = require "fo.engine.ctx"
+local types = require "fo.engine.types"
+
+local M = {}
+
+local function dep_urns(decl)
+  local out = {}
+  for i, d in ipairs(decl.deps) do out[i] = d.urn end
+  return out
+end
+
+-- A record is replaced, never changed (state.lua caches each record's text).
+local function record(fields)
+  return { urn = fields.urn, type = fields.type, name = fields.name, region = fields.region,
+    id = fields.id, inputs = fields.inputs, outputs = fields.outputs or {}, deps = fields.deps,
+    generation = fields.generation }
+end
+M.record = record
+
+local function with(rec, changes)
+  local r = record(rec)
+  for k, v in pairs(changes) do r[k] = v end
+  return r
+end
+M.with = with
+
+--- The type of a recorded resource (it may no longer be declared).
+function M.type_of(rec)
+  return types.need(rec.type, nil, (" (resource %s in the state; require the module that "
+    .. "defines the type, even after removing the resource from the recipe)"):format(rec.urn))
+end
+
+-- Ids the state knows for `urn` (adopt must not take them for a new resource).
+local function known_ids(store, urn)
+  local out = {}
+  local cur = store:resource(urn)
+  if cur then out[cur.id] = true end
+  for _, r in ipairs(store.doc.deposed) do
+    if r.urn == urn then out[r.id] = true end
+  end
+  return out
+end
+
+local function next_generation(store, urn)
+  local g = 0
+  local cur = store:resource(urn)
+  if cur then g = math.max(g, cur.generation or 1) end
+  for _, r in ipairs(store.doc.deposed) do
+    if r.urn == urn then g = math.max(g, r.generation or 1) end
+  end
+  local intent = store.doc.intents[urn]
+  if intent then g = math.max(g, intent.generation or 1) end
+  return g + 1
+end
+
+function M.ctx(run, rec, extra)
+  local info = { urn = rec.urn, type = rec.type, name = rec.name, region = rec.region,
+    generation = rec.generation, known_ids = extra and extra.known_ids }
+  return ctx_mod.new(run, info)
+end
+
+--- The declaration's properties with every reference resolved from the state (its
+--- dependencies are applied), defaults filled in and checked against the schema.
+function M.resolve(run, decl)
+  local props = ref.resolve(decl.props, function(d)
+    local rec = run.store:resource(d.urn)
+    return rec and rec.outputs
+  end)
+  if ref.has_unknown(props) then
+    errors.raise("recipe", ("%s: a referenced resource has no recorded outputs"):format(decl.urn),
+      decl.where)
+  end
+  props = schema.with_defaults(decl.tdef.schema, props)
+  local problems = schema.problems(decl.type, decl.tdef.schema, props)
+  if #problems > 0 then
+    errors.raise("recipe", ("%s %s: %s"):format(decl.type, decl.name, table.concat(problems, "; ")),
+      decl.where)
+  end
+  return props
+end
+
+local function check_created(tdef, urn, id, outputs, what)
+  if type(id) ~= "string" or id == "" then
+    error(("resource type %s: %s of %s returned no physical id (got %s)"):format(tdef.name, what,
+      urn, type(id)), 0)
+  end
+  if outputs ~= nil and type(outputs) ~= "table" then
+    error(("resource type %s: %s of %s returned outputs that are not a table"):format(tdef.name,
+      what, urn), 0)
+  end
+end
+
+--- Creates a resource from `fields` ({urn=, type=, name=, region=, inputs=, deps=}) with
+--- type `tdef`; when `replaced` (the old record of a create-before-delete replacement) is
+--- given, it moves to the deposed list in the same write as the intent. The intent is
+--- durable before the type's create runs. `entry` (optional) is the journal entry to fill.
+function M.create_from(run, fields, tdef, replaced, entry)
+  local store = run.store
+  local generation = next_generation(store, fields.urn)
+  local rec = record{ urn = fields.urn, type = fields.type, name = fields.name,
+    region = fields.region, inputs = fields.inputs, deps = fields.deps, generation = generation }
+  local c = M.ctx(run, rec, { known_ids = known_ids(store, fields.urn) })
+  if replaced then
+    store:remove(fields.urn)
+    store:add_deposed(replaced)
+  end
+  store:set_intent(fields.urn, { op = "create", urn = fields.urn, type = fields.type,
+    name = fields.name, region = fields.region, token = c.token, generation = generation,
+    inputs = fields.inputs, deps = rec.deps })
+  store:commit()
+  local id, outputs = tdef.create(c, fields.inputs)
+  check_created(tdef, fields.urn, id, outputs, "create")
+  rec = with(rec, { id = id, outputs = outputs or {} })
+  store:put(fields.urn, rec)
+  store:set_intent(fields.urn, nil)
+  if entry then entry.status, entry.rec = "done", rec end
+  store:commit()
+  return rec
+end
+
+--- Creates the declared resource (a create-before-delete replacement of `replaced`).
+function M.create(run, decl, props, replaced)
+  local entry = { kind = "create", urn = decl.urn, type = decl.type, name = decl.name,
+    replaced = replaced, status = "started" }
+  run.journal[#run.journal + 1] = entry
+  return M.create_from(run, { urn = decl.urn, type = decl.type, name = decl.name,
+    region = decl.region, inputs = props, deps = dep_urns(decl) }, decl.tdef, replaced, entry)
+end
+
+--- Deletes a recorded resource (or deposed instance) and forgets it. The type's delete
+--- must treat "already gone" as done (it may run again after a crash).
+function M.delete(run, rec, deposed)
+  local tdef = M.type_of(rec)
+  tdef.delete(M.ctx(run, rec), rec.id, rec.inputs, rec.outputs)
+  if deposed then run.store:remove_deposed(rec)
+  elseif run.store:resource(rec.urn) == rec then run.store:remove(rec.urn) end
+  run.store:commit()
+end
+
+--- Brings the declared resource to its properties: create, update in place, replace
+--- (create-before-delete: the old instance is deleted later with the other deletions) or
+--- nothing. The plan's guess is re-checked now that every referenced value is known.
+--- Returns the action taken and the record.
+function M.converge(run, decl)
+  local store = run.store
+  local props = M.resolve(run, decl)
+  local old = store:resource(decl.urn)
+  if not old then return "create", M.create(run, decl, props) end
+  local changes, replace = diff.resource(decl.tdef, old.inputs, props)
+  if old.region ~= decl.region then replace = true end
+  local deps = dep_urns(decl)
+  if #changes == 0 and not replace then
+    if not diff.equal(old.deps, deps) then
+      store:put(decl.urn, with(old, { deps = deps }))
+      store:commit()
+    end
+    return "noop", old
+  end
+  if replace then return "replace", M.create(run, decl, props, old) end
+  local entry = { kind = "update", urn = decl.urn, old = old, props = props, status = "started" }
+  run.journal[#run.journal + 1] = entry
+  local outputs = decl.tdef.update(M.ctx(run, old), old.id, old.inputs, props, old.outputs)
+  if outputs ~= nil and type(outputs) ~= "table" then
+    error(("resource type %s: update of %s returned outputs that are not a table")
+      :format(decl.type, decl.urn), 0)
+  end
+  local rec = with(old, { inputs = props, outputs = outputs or old.outputs, deps = deps })
+  store:put(decl.urn, rec)
+  entry.status, entry.rec = "done", rec
+  store:commit()
+  return "update", rec
+end
+
+--- The delete half of a delete-first replacement (name-unique resources): the old
+--- instance goes before its replacement is created.
+function M.delete_first(run, urn)
+  local old = run.store:resource(urn)
+  if not old then return end
+  local entry = { kind = "delete", urn = urn, old = old, status = "started" }
+  run.journal[#run.journal + 1] = entry
+  M.delete(run, old)
+  entry.status = "done"
+end
+
+return M

@@ -1,0 +1,384 @@
+-- Test-only resource types over the simulator's real services, to prove the engine:
+-- test:vpc, test:subnet, test:security_group (EC2), test:topic (SNS), test:role (IAM).
+-- Each implements create/read/update/delete/diff-by-schema/adopt-by-tags as a real type
+-- would (the AWS types of the recipe issue follow the same contract).
+local M = {}
+
+local function is(err, ...)
+  for _, code in ipairs({ ... }) do
+    if aws.Error.is(err, code) then return true end
+  end
+  return false
+end
+
+-- Runs fn; an AWS error with one of `codes` (NotFound) gives nil instead.
+local function unless_gone(codes, fn)
+  local ok, v = pcall(fn)
+  if ok then return v end
+  if is(v, table.unpack(codes)) then return nil end
+  error(v, 0)
+end
+
+local function user_tags(tags)
+  local out = {}
+  for _, t in ipairs(tags or {}) do
+    if type(t) == "table" and not t.Key:match("^fo:") then out[t.Key] = t.Value end
+  end
+  for k, v in pairs(tags or {}) do
+    if type(k) == "string" and not k:match("^fo:") then out[k] = v end
+  end
+  return out
+end
+
+-- ctx's tags plus the resource's own, as AWS lists them.
+local function tag_list(ctx, tags)
+  local list = ctx:tag_list()
+  local keys = {}
+  for k in pairs(tags or {}) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do list[#list + 1] = { Key = k, Value = tags[k] } end
+  return list
+end
+
+-- EC2 tag changes: CreateTags for new/changed values, DeleteTags for removed keys.
+local function ec2_retag(ec2, id, old, new)
+  local set, del = {}, {}
+  for k, v in pairs(new or {}) do
+    if (old or {})[k] ~= v then set[#set + 1] = { Key = k, Value = v } end
+  end
+  for k in pairs(old or {}) do
+    if (new or {})[k] == nil then del[#del + 1] = { Key = k } end
+  end
+  table.sort(set, function(a, b) return a.Key < b.Key end)
+  table.sort(del, function(a, b) return a.Key < b.Key end)
+  if #set > 0 then ec2:CreateTags{ Resources = { id }, Tags = set } end
+  if #del > 0 then ec2:DeleteTags{ Resources = { id }, Tags = del } end
+end
+
+-- The first resource tagged for ctx that the state does not already know.
+local function unknown_owned(ctx, list, id_field)
+  for _, r in ipairs(list) do
+    if not ctx.known_ids[r[id_field]] and ctx:owns(r.Tags) then return r end
+  end
+  return nil
+end
+
+-- test:vpc -------------------------------------------------------------------------
+
+local function dns_hostnames(ec2, id)
+  return ec2:DescribeVpcAttribute{ VpcId = id, Attribute = "enableDnsHostnames" }
+    .EnableDnsHostnames.Value == true
+end
+
+fo.type("test:vpc", {
+  doc = "an EC2 VPC",
+  schema = {
+    properties = {
+      cidr = { type = "string", required = true },
+      dns_hostnames = { type = "boolean", default = false },
+      tags = { type = "map", default = {} },
+    },
+    outputs = { "id", "cidr" },
+    replace_on = { "cidr" },
+  },
+  create = function(ctx, p)
+    local ec2 = ctx:client("ec2")
+    local vpc = ec2:CreateVpc{ CidrBlock = p.cidr,
+      TagSpecifications = { { ResourceType = "vpc", Tags = tag_list(ctx, p.tags) } } }.Vpc
+    if p.dns_hostnames then
+      ec2:ModifyVpcAttribute{ VpcId = vpc.VpcId, EnableDnsHostnames = { Value = true } }
+    end
+    return vpc.VpcId, { id = vpc.VpcId, cidr = vpc.CidrBlock }
+  end,
+  read = function(ctx, id)
+    local ec2 = ctx:client("ec2")
+    local out = unless_gone({ "InvalidVpcID.NotFound" }, function()
+      return ec2:DescribeVpcs{ VpcIds = { id } }
+    end)
+    local vpc = out and out.Vpcs[1]
+    if not vpc then return nil end
+    return { id = vpc.VpcId, cidr = vpc.CidrBlock },
+      { cidr = vpc.CidrBlock, dns_hostnames = dns_hostnames(ec2, id), tags = user_tags(vpc.Tags) }
+  end,
+  update = function(ctx, id, old, new, outputs)
+    local ec2 = ctx:client("ec2")
+    if old.dns_hostnames ~= new.dns_hostnames then
+      ec2:ModifyVpcAttribute{ VpcId = id, EnableDnsHostnames = { Value = new.dns_hostnames } }
+    end
+    ec2_retag(ec2, id, old.tags, new.tags)
+    return outputs
+  end,
+  delete = function(ctx, id)
+    local ec2 = ctx:client("ec2")
+    unless_gone({ "InvalidVpcID.NotFound" }, function() return ec2:DeleteVpc{ VpcId = id } end)
+  end,
+  adopt = function(ctx)
+    local vpcs = ctx:client("ec2"):DescribeVpcs{ Filters = ctx:tag_filters() }.Vpcs
+    local vpc = unknown_owned(ctx, vpcs, "VpcId")
+    if vpc then return vpc.VpcId, { id = vpc.VpcId, cidr = vpc.CidrBlock } end
+    return nil
+  end,
+})
+
+-- test:subnet ------------------------------------------------------------------------
+
+local function subnet_outputs(s)
+  return { id = s.SubnetId, az = s.AvailabilityZone }
+end
+
+fo.type("test:subnet", {
+  doc = "an EC2 subnet",
+  schema = {
+    properties = {
+      vpc_id = { type = "string", required = true },
+      cidr = { type = "string", required = true },
+      az = { type = "string" },
+      public_ip = { type = "boolean", default = false },
+      tags = { type = "map", default = {} },
+    },
+    outputs = { "id", "az" },
+    replace_on = { "vpc_id", "cidr", "az" },
+  },
+  create = function(ctx, p)
+    local ec2 = ctx:client("ec2")
+    local s = ec2:CreateSubnet{ VpcId = p.vpc_id, CidrBlock = p.cidr, AvailabilityZone = p.az,
+      TagSpecifications = { { ResourceType = "subnet", Tags = tag_list(ctx, p.tags) } } }.Subnet
+    if p.public_ip then
+      ec2:ModifySubnetAttribute{ SubnetId = s.SubnetId, MapPublicIpOnLaunch = { Value = true } }
+    end
+    return s.SubnetId, subnet_outputs(s)
+  end,
+  read = function(ctx, id, props)
+    local out = unless_gone({ "InvalidSubnetID.NotFound" }, function()
+      return ctx:client("ec2"):DescribeSubnets{ SubnetIds = { id } }
+    end)
+    local s = out and out.Subnets[1]
+    if not s then return nil end
+    return subnet_outputs(s), { vpc_id = s.VpcId, cidr = s.CidrBlock,
+      az = props.az and s.AvailabilityZone or nil, public_ip = s.MapPublicIpOnLaunch == true,
+      tags = user_tags(s.Tags) }
+  end,
+  update = function(ctx, id, old, new, outputs)
+    local ec2 = ctx:client("ec2")
+    if old.public_ip ~= new.public_ip then
+      ec2:ModifySubnetAttribute{ SubnetId = id, MapPublicIpOnLaunch = { Value = new.public_ip } }
+    end
+    ec2_retag(ec2, id, old.tags, new.tags)
+    return outputs
+  end,
+  delete = function(ctx, id)
+    local ec2 = ctx:client("ec2")
+    unless_gone({ "InvalidSubnetID.NotFound" }, function() return ec2:DeleteSubnet{ SubnetId = id } end)
+  end,
+  adopt = function(ctx)
+    local list = ctx:client("ec2"):DescribeSubnets{ Filters = ctx:tag_filters() }.Subnets
+    local s = unknown_owned(ctx, list, "SubnetId")
+    if s then return s.SubnetId, subnet_outputs(s) end
+    return nil
+  end,
+})
+
+-- test:security_group ------------------------------------------------------------------
+
+fo.type("test:security_group", {
+  doc = "an EC2 security group (its name is unique in its VPC: replaced delete-first)",
+  schema = {
+    properties = {
+      vpc_id = { type = "string", required = true },
+      name = { type = "string", required = true },
+      description = { type = "string", default = "managed by fo" },
+      tags = { type = "map", default = {} },
+    },
+    outputs = { "id" },
+    replace_on = { "vpc_id", "name", "description" },
+    delete_first = true,
+  },
+  create = function(ctx, p)
+    local out = ctx:client("ec2"):CreateSecurityGroup{ VpcId = p.vpc_id, GroupName = p.name,
+      Description = p.description,
+      TagSpecifications = { { ResourceType = "security-group", Tags = tag_list(ctx, p.tags) } } }
+    return out.GroupId, { id = out.GroupId }
+  end,
+  read = function(ctx, id)
+    local out = unless_gone({ "InvalidGroup.NotFound" }, function()
+      return ctx:client("ec2"):DescribeSecurityGroups{ GroupIds = { id } }
+    end)
+    local g = out and out.SecurityGroups[1]
+    if not g then return nil end
+    return { id = g.GroupId }, { vpc_id = g.VpcId, name = g.GroupName,
+      description = g.Description, tags = user_tags(g.Tags) }
+  end,
+  update = function(ctx, id, old, new, outputs)
+    ec2_retag(ctx:client("ec2"), id, old.tags, new.tags)
+    return outputs
+  end,
+  delete = function(ctx, id)
+    local ec2 = ctx:client("ec2")
+    unless_gone({ "InvalidGroup.NotFound" }, function()
+      return ec2:DeleteSecurityGroup{ GroupId = id }
+    end)
+  end,
+  adopt = function(ctx)
+    local list = ctx:client("ec2"):DescribeSecurityGroups{ Filters = ctx:tag_filters() }.SecurityGroups
+    local g = unknown_owned(ctx, list, "GroupId")
+    if g then return g.GroupId, { id = g.GroupId } end
+    return nil
+  end,
+})
+
+-- test:topic ---------------------------------------------------------------------------
+
+local function sns_tags(sns, arn)
+  return sns:ListTagsForResource{ ResourceArn = arn }.Tags or {}
+end
+
+fo.type("test:topic", {
+  doc = "an SNS topic",
+  schema = {
+    properties = {
+      name = { type = "string", required = true },
+      display_name = { type = "string", default = "" },
+      tags = { type = "map", default = {} },
+    },
+    outputs = { "arn", "name" },
+    replace_on = { "name" },
+  },
+  create = function(ctx, p)
+    local sns = ctx:client("sns")
+    local arn = sns:CreateTopic{ Name = p.name, Tags = tag_list(ctx, p.tags) }.TopicArn
+    if p.display_name ~= "" then
+      sns:SetTopicAttributes{ TopicArn = arn, AttributeName = "DisplayName",
+        AttributeValue = p.display_name }
+    end
+    return arn, { arn = arn, name = p.name }
+  end,
+  read = function(ctx, arn, props)
+    local sns = ctx:client("sns")
+    local out = unless_gone({ "NotFound" }, function()
+      return sns:GetTopicAttributes{ TopicArn = arn }
+    end)
+    if not out then return nil end
+    return { arn = arn, name = props.name }, { display_name = out.Attributes.DisplayName or "",
+      tags = user_tags(sns_tags(sns, arn)) }
+  end,
+  update = function(ctx, arn, old, new, outputs)
+    local sns = ctx:client("sns")
+    if old.display_name ~= new.display_name then
+      sns:SetTopicAttributes{ TopicArn = arn, AttributeName = "DisplayName",
+        AttributeValue = new.display_name }
+    end
+    local set, del = {}, {}
+    for k, v in pairs(new.tags) do if old.tags[k] ~= v then set[#set + 1] = { Key = k, Value = v } end end
+    for k in pairs(old.tags) do if new.tags[k] == nil then del[#del + 1] = k end end
+    if #set > 0 then sns:TagResource{ ResourceArn = arn, Tags = set } end
+    if #del > 0 then sns:UntagResource{ ResourceArn = arn, TagKeys = del } end
+    return outputs
+  end,
+  delete = function(ctx, arn)
+    ctx:client("sns"):DeleteTopic{ TopicArn = arn } -- deleting a missing topic succeeds at AWS
+  end,
+  adopt = function(ctx, p)
+    local sns = ctx:client("sns")
+    for t in sns:items("ListTopics") do
+      if t.TopicArn:match(":" .. p.name:gsub("%p", "%%%0") .. "$") and not ctx.known_ids[t.TopicArn]
+        and ctx:owns(sns_tags(sns, t.TopicArn)) then
+        return t.TopicArn, { arn = t.TopicArn, name = p.name }
+      end
+    end
+    return nil
+  end,
+})
+
+-- test:role ----------------------------------------------------------------------------
+
+local ASSUME_EC2 = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":'
+  .. '{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+M.ASSUME_EC2 = ASSUME_EC2
+
+local function url_decode(s)
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+fo.type("test:role", {
+  doc = "an IAM role (its name is unique in the account: replaced delete-first)",
+  schema = {
+    properties = {
+      name = { type = "string", required = true },
+      assume_role_policy = { type = "string", default = ASSUME_EC2 },
+      description = { type = "string", default = "" },
+      tags = { type = "map", default = {} },
+    },
+    outputs = { "arn", "name", "id" },
+    replace_on = { "name" },
+    delete_first = true,
+  },
+  create = function(ctx, p)
+    local role = ctx:client("iam"):CreateRole{ RoleName = p.name,
+      AssumeRolePolicyDocument = p.assume_role_policy,
+      Description = p.description ~= "" and p.description or nil,
+      Tags = tag_list(ctx, p.tags) }.Role
+    return role.RoleName, { arn = role.Arn, name = role.RoleName, id = role.RoleId }
+  end,
+  read = function(ctx, name)
+    local out = unless_gone({ "NoSuchEntity" }, function()
+      return ctx:client("iam"):GetRole{ RoleName = name }
+    end)
+    if not out then return nil end
+    local r = out.Role
+    return { arn = r.Arn, name = r.RoleName, id = r.RoleId },
+      { name = r.RoleName, description = r.Description or "",
+        assume_role_policy = url_decode(r.AssumeRolePolicyDocument or ""), tags = user_tags(r.Tags) }
+  end,
+  update = function(ctx, name, old, new, outputs)
+    local iam = ctx:client("iam")
+    if old.description ~= new.description then
+      iam:UpdateRole{ RoleName = name, Description = new.description }
+    end
+    if old.assume_role_policy ~= new.assume_role_policy then
+      iam:UpdateAssumeRolePolicy{ RoleName = name, PolicyDocument = new.assume_role_policy }
+    end
+    local set, del = {}, {}
+    for k, v in pairs(new.tags) do if old.tags[k] ~= v then set[#set + 1] = { Key = k, Value = v } end end
+    for k in pairs(old.tags) do if new.tags[k] == nil then del[#del + 1] = k end end
+    if #set > 0 then iam:TagRole{ RoleName = name, Tags = set } end
+    if #del > 0 then iam:UntagRole{ RoleName = name, TagKeys = del } end
+    return outputs
+  end,
+  delete = function(ctx, name)
+    local iam = ctx:client("iam")
+    unless_gone({ "NoSuchEntity" }, function() return iam:DeleteRole{ RoleName = name } end)
+  end,
+  adopt = function(ctx, p)
+    local out = unless_gone({ "NoSuchEntity" }, function()
+      return ctx:client("iam"):GetRole{ RoleName = p.name }
+    end)
+    local r = out and out.Role
+    if r and not ctx.known_ids[r.RoleName] and ctx:owns(r.Tags) then
+      return r.RoleName, { arn = r.Arn, name = r.RoleName, id = r.RoleId }
+    end
+    return nil
+  end,
+})
+
+--- Makes the k-th mutating call answered by `sim` (counting from now) fail with a
+--- non-retryable AWS error (`code`, default "FoInjectedFault", HTTP 400). Returns a
+--- function that tells how many mutating calls were counted.
+function M.fail_mutating_call(sim, k, code)
+  local SimError = require "fo.sim.error"
+  local Recorder = require "fo.sim.recorder"
+  local n = 0
+  local run_handler = sim._run_handler -- the handler step of the wire path (lua/fo/sim/init.lua)
+  sim._run_handler = function(self, c)
+    if Recorder.is_mutating(c.operation) then
+      n = n + 1
+      if n == k then
+        error(SimError.new(code or "FoInjectedFault",
+          ("injected failure of mutating call %d (%s.%s)"):format(n, c.service, c.operation), 400), 0)
+      end
+    end
+    return run_handler(self, c)
+  end
+  return function() return n end
+end
+
+return M
