@@ -9,9 +9,11 @@
 #include <string.h>
 
 static const char usage_text[] =
-    "usage: fo-run [options] [FILE [args...]]\n"
+    "usage: fo-run [options] [recipe options] [FILE [args...]]\n"
     "\n"
-    "Runs FILE (a Lua 5.4 script or fo recipe) with the fo runtime loaded.\n"
+    "Runs FILE (a Lua 5.4 script or fo recipe) with the fo runtime loaded. When FILE\n"
+    "declares resources (fo.resource), the engine then plans and applies them to the stack;\n"
+    "a file that declares none is a plain script.\n"
     "\n"
     "options:\n"
     "  -e CODE        run the Lua string CODE (may be repeated; runs before FILE)\n"
@@ -23,6 +25,21 @@ static const char usage_text[] =
     "  -h, --help     print this help and exit\n"
     "  --             stop option parsing\n"
     "\n"
+    "recipe options (docs/recipes.md):\n"
+    "  --stack NAME   the stack (default dev); its files are .fo/NAME.*\n"
+    "  --target T     sim (the embedded simulator, default for a new stack) or aws\n"
+    "  --plan         show the plan only; nothing is changed\n"
+    "  --destroy      delete everything the stack owns\n"
+    "  --refresh      read every resource, report drift and record it in the state only\n"
+    "  --no-refresh   plan against the state without reading the resources first\n"
+    "  --yes          do not ask for confirmation (needed for aws when stdin is no terminal)\n"
+    "  --parallel N   operations in flight at most (default 10)\n"
+    "  --no-rollback  on a failure, keep what was done instead of rolling back\n"
+    "  --config K=V   a config value (repeatable)\n"
+    "  --json         print one JSON document instead of the human report\n"
+    "  --break-lock   take the stack's lock from a holder that is dead on this host\n"
+    "  --state-dir D  where the stack's files are (default .fo, or $FO_STATE_DIR)\n"
+    "\n"
     "FILE '-' reads the script from standard input. Inside the script, `arg` and `...`\n"
     "hold the arguments as in the lua interpreter, and the global `fo` is the runtime.\n"
     "\n"
@@ -30,8 +47,31 @@ static const char usage_text[] =
     "  FO_LOG         log level: error, warn, info, debug, trace (one line per AWS call\n"
     "                 from info on)\n"
     "  FO_LUA_DIR     directory of fo's Lua modules (default: found next to fo-run)\n"
+    "  FO_STATE_DIR   where stacks' files are (default .fo)\n"
     "\n"
-    "exit codes: 0 success, 1 the script raised an error, 2 bad command line.\n";
+    "exit codes: 0 success, 1 the script raised an error (or a recipe error), 2 bad command\n"
+    "line, 3 cloud error not rolled back (or rollback failed), 4 cloud error rolled back,\n"
+    "5 the stack is locked by another run.\n";
+
+/* The recipe options, handed to lua/fo/engine/cli.lua, which checks their values. */
+static const struct {
+    const char *name;
+    int takes_value;
+} engine_options[] = {
+    {"--stack", 1},       {"--target", 1},     {"--plan", 0}, {"--destroy", 0},
+    {"--refresh", 0},     {"--no-refresh", 0}, {"--yes", 0},  {"--parallel", 1},
+    {"--no-rollback", 0}, {"--config", 1},     {"--json", 0}, {"--break-lock", 0},
+    {"--state-dir", 1},
+};
+
+/* 1 + takes_value when `a` is a recipe option, else 0. */
+static int engine_option(const char *a)
+{
+    for (size_t i = 0; i < sizeof engine_options / sizeof engine_options[0]; i++)
+        if (strcmp(a, engine_options[i].name) == 0)
+            return 1 + engine_options[i].takes_value;
+    return 0;
+}
 
 static int usage_error(const char *msg, const char *what)
 {
@@ -56,9 +96,19 @@ int main(int argc, char **argv)
     int ncodes = 0;
     int script = argc; /* index of FILE in argv, argc when none */
     const char *serve_sim = NULL, *sim_file = NULL;
+    int engine_args[256], nengine = 0; /* indices in argv of recipe options and values */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--") == 0) {
+        int eo = engine_option(a);
+        if (eo) {
+            if (eo == 2 && i + 1 >= argc)
+                return usage_error("option needs a value: ", a);
+            if (nengine + eo > 256)
+                return usage_error("too many recipe options", NULL);
+            engine_args[nengine++] = i;
+            if (eo == 2)
+                engine_args[nengine++] = ++i;
+        } else if (strcmp(a, "--") == 0) {
             script = i + 1;
             break;
         } else if (strcmp(a, "-e") == 0) {
@@ -94,6 +144,10 @@ int main(int argc, char **argv)
         return usage_error("--serve-sim runs the simulator, not a FILE: ", argv[script]);
     if (script >= argc && ncodes == 0 && !serve_sim)
         return usage_error("nothing to run: give a FILE or -e CODE", NULL);
+    if (nengine > 0 && script >= argc)
+        return usage_error("recipe options need a RECIPE file: ", argv[engine_args[0]]);
+    if (nengine > 0 && serve_sim)
+        return usage_error("--serve-sim takes no recipe options: ", argv[engine_args[0]]);
 
     signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -112,9 +166,21 @@ int main(int argc, char **argv)
     for (int i = 0; i < ncodes && code == FO_EXIT_OK; i++)
         code = fo_runtime_run(rt, "=(command line)", codes[i], 0);
     if (code == FO_EXIT_OK && script < argc) {
-        for (int i = script + 1; i < argc; i++)
+        /* FILE runs through the engine's entry, which runs it and then acts on what it
+         * declared; the entry leaves its exit code in the registry. */
+        lua_createtable(L, nengine, 0);
+        for (int i = 0; i < nengine; i++) {
+            lua_pushstring(L, argv[engine_args[i]]);
+            lua_rawseti(L, -2, i + 1);
+        }
+        for (int i = script; i < argc; i++)
             lua_pushstring(L, argv[i]);
-        code = fo_runtime_run(rt, argv[script], NULL, argc - script - 1);
+        code = fo_runtime_run(rt, "=(fo-run)", "return require('fo.engine.cli').main(...)",
+                              argc - script + 1);
+        lua_getfield(L, LUA_REGISTRYINDEX, "fo.exit_code");
+        if (code == FO_EXIT_OK && lua_isinteger(L, -1))
+            code = (int)lua_tointeger(L, -1);
+        lua_pop(L, 1);
     }
     if (code == FO_EXIT_OK && serve_sim) {
         lua_pushstring(L, serve_sim);

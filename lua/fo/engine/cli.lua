@@ -1,0 +1,90 @@
+-- fo-run's recipe options (--stack, --target, --plan, ...): parsed here from what src/main.c
+-- collected before FILE, then the engine runs FILE. A usage problem is exit code 2.
+local engine = require "fo.engine"
+local errors = require "fo.engine.errors"
+
+local M = {}
+
+-- option → field and kind ("value" takes the next argument, "flag" does not).
+local OPTIONS = {
+  ["--stack"] = { "stack", "value" }, ["--target"] = { "target", "value" },
+  ["--plan"] = { "mode", "flag", "plan" }, ["--destroy"] = { "mode", "flag", "destroy" },
+  ["--refresh"] = { "mode", "flag", "refresh" }, ["--no-refresh"] = { "refresh", "flag", false },
+  ["--yes"] = { "yes", "flag", true }, ["--parallel"] = { "parallel", "value" },
+  ["--no-rollback"] = { "rollback", "flag", false }, ["--config"] = { "config", "value" },
+  ["--json"] = { "json", "flag", true }, ["--break-lock"] = { "break_lock", "flag", true },
+  ["--state-dir"] = { "dir", "value" },
+}
+M.OPTIONS = OPTIONS
+
+--- Options from the argument list; nil and a message on a usage problem.
+function M.parse(args)
+  local opts = { config = {} }
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    local spec = OPTIONS[a]
+    if not spec then return nil, "unknown option " .. tostring(a) end
+    local field, kind, value = spec[1], spec[2], spec[3]
+    if kind == "value" then
+      value = args[i + 1]
+      if value == nil then return nil, a .. " needs a value" end
+      i = i + 1
+    end
+    if field == "mode" then
+      if opts.mode and opts.mode ~= value then
+        return nil, ("--%s and --%s cannot be combined"):format(opts.mode, value)
+      end
+      opts.mode, opts.explicit = value, true
+    elseif field == "config" then
+      local k, v = value:match("^([^=]+)=(.*)$")
+      if not k then return nil, ("--config %s: expected key=value"):format(value) end
+      opts.config[k] = v
+    elseif field == "target" then
+      if not require("fo.engine.target").KINDS[value] then
+        return nil, ("--target %s: use sim or aws"):format(value)
+      end
+      opts.target = value
+    elseif field == "parallel" then
+      local n = math.tointeger(tonumber(value))
+      if not n or n < 1 or n > 1000 then
+        return nil, ("--parallel %s: expected a whole number from 1 to 1000"):format(value)
+      end
+      opts.parallel = n
+    else
+      opts[field] = value
+    end
+    i = i + 1
+  end
+  if opts.mode == "destroy" and opts.rollback == false then
+    return nil, "--no-rollback goes with an apply, not --destroy"
+  end
+  return opts
+end
+
+local function quote(s)
+  if s:match("^[%w_%-%./=:,@]+$") then return s end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+--- fo-run's entry for FILE: args are the recipe options given before it, script the
+--- file ("-" for stdin), ... its own arguments. Leaves the exit code where src/main.c
+--- reads it (registry field "fo.exit_code").
+function M.main(args, script, ...)
+  local opts, err = M.parse(args or {})
+  local code
+  if not opts then
+    io.stderr:write("fo-run: ", err, "\nTry 'fo-run --help'.\n")
+    code = errors.EXIT.usage
+  else
+    opts.recipe, opts.args = script, table.pack(...)
+    local words = { "fo-run" }
+    for _, a in ipairs(args) do words[#words + 1] = quote(a) end
+    words[#words + 1] = quote(script)
+    opts.command = table.concat(words, " ")
+    code = engine.run(opts)
+  end
+  debug.getregistry()["fo.exit_code"] = code
+end
+
+return M
