@@ -106,8 +106,9 @@ function Session:unknown_keys()
   return out
 end
 
-local function strict(values, where)
+local function strict(values, declared, where)
   return setmetatable(values, { __index = function(_, k)
+    if declared[k] then return nil end
     error(("config key '%s' is not declared in fo.config{...} (at %s)"):format(tostring(k),
       where), 2)
   end })
@@ -171,7 +172,7 @@ function Session:declare(schema, where)
     values[key] = v
     self.values[key] = v
   end
-  return strict(values, where)
+  return strict(values, schema, where)
 end
 
 --- After the recipe ran: keys given but never declared are an error naming the known ones.

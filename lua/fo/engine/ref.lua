@@ -63,8 +63,8 @@ end
 -- A reference has no value yet: turning it into a string would silently bake a
 -- placeholder into a resource, so it is an error that says what to do instead.
 Ref.__tostring = function(r)
-  error(("%s is known only after apply: use fo.format(\"...%%s...\", ref) or "
-    .. "fo.apply(ref, fn) to build a value from it"):format(M.describe(r)), 2)
+  errors.raise("recipe", ("%s is known only after apply: use fo.format(\"...%%s...\", ref) or "
+    .. "fo.apply(ref, fn) to build a value from it"):format(M.describe(r)), errors.where(2))
 end
 
 --- "main.id" (the resource's logical name and the output path) for messages.

@@ -230,15 +230,28 @@ function Report:summary(status, text)
   self:out("%s (%.2fs)\n", text, core.now() - self.t0)
 end
 
+-- Fields of the document that are lists: written as [] when empty (the JSON writer
+-- cannot tell an empty list from an empty object).
+local LISTS = { notices = true, operations = true, rollback = true, errors = true,
+  adopted = true, drift = true, steps = true, changes = true }
+local EMPTY_LIST = "\0[]"
+
+local function mark_lists(v, key)
+  if type(v) ~= "table" then return v end
+  if LISTS[key] and next(v) == nil then return EMPTY_LIST end
+  for k, x in pairs(v) do v[k] = mark_lists(x, k) end
+  return v
+end
+
 --- Writes the JSON document (with --json); `extra` fields are added to it.
 function Report:finish(code, extra)
   self.doc.exit_code = code
   for k, v in pairs(extra or {}) do self.doc[k] = v end
   if self.json then
     local json = require "fo.sim.json"
-    local ok, text = pcall(json.encode, json_value(self.doc))
+    local ok, text = pcall(json.encode, mark_lists(json_value(self.doc)))
     if not ok then text = json.encode({ exit_code = code, error = "report: " .. text }) end
-    self.write_out(text .. "\n")
+    self.write_out(text:gsub('"\\u0000%[%]"', "[]") .. "\n")
   end
 end
 

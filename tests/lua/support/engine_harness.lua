@@ -1,0 +1,107 @@
+-- Helpers for the engine tests: run a recipe (a function) in-process against a simulator
+-- with the output captured, list what the simulator holds, read the state file.
+package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
+local testlib = require "support.testlib"
+require "support.test_types"
+local engine = require "fo.engine"
+local json = require "fo.sim.json"
+
+local H = {}
+H.REGION = "us-east-1"
+
+--- A simulator for a test (seeded; opts are fo.sim.new's).
+function H.sim(opts)
+  opts = opts or {}
+  opts.seed = opts.seed or 7
+  return fo.sim.new(opts)
+end
+
+--- A fresh state directory (removed by H.cleanup).
+function H.dir()
+  return testlib.tmpdir()
+end
+
+function H.cleanup(dir)
+  if dir then testlib.rmtree(dir) end
+end
+
+--- Runs `recipe` (a function) with engine.run; opts are engine.run's (sim and dir needed).
+--- Returns code, doc, stdout text, stderr text.
+function H.run(recipe, opts)
+  local out, err = {}, {}
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.recipe = recipe
+  o.out = function(s) out[#out + 1] = s end
+  o.err = function(s) err[#err + 1] = s end
+  local code, doc = engine.run(o)
+  return code, doc, table.concat(out), table.concat(err)
+end
+
+--- Everything the test types can make that the simulator holds in `region`: a sorted
+--- list of "kind id" strings (default VPC security groups left out).
+function H.inventory(sim, region)
+  region = region or H.REGION
+  local out = {}
+  for _, v in ipairs(sim:invoke("ec2", region, "DescribeVpcs", {}).Vpcs) do
+    out[#out + 1] = "vpc " .. v.VpcId
+  end
+  for _, s in ipairs(sim:invoke("ec2", region, "DescribeSubnets", {}).Subnets) do
+    out[#out + 1] = "subnet " .. s.SubnetId
+  end
+  for _, g in ipairs(sim:invoke("ec2", region, "DescribeSecurityGroups", {}).SecurityGroups) do
+    if g.GroupName ~= "default" then out[#out + 1] = "sg " .. g.GroupId end
+  end
+  for _, t in ipairs(sim:invoke("sns", region, "ListTopics", {}).Topics or {}) do
+    out[#out + 1] = "topic " .. t.TopicArn
+  end
+  for _, r in ipairs(sim:invoke("iam", nil, "ListRoles", {}).Roles) do
+    out[#out + 1] = "role " .. r.RoleName
+  end
+  table.sort(out)
+  return out
+end
+
+--- The stack's state document (nil when there is no file) and its text.
+function H.state(dir, stack)
+  local text = testlib.read(("%s/%s.state.json"):format(dir, stack or "dev"))
+  if not text then return nil end
+  return json.decode(text), text
+end
+
+--- Mutating calls the simulator answered since `since` (a count from sim:count).
+function H.mutating(sim)
+  return sim:count({ mutating = true })
+end
+
+--- Names of operations answered, in order, matching `filter` ("Service.Op" strings).
+function H.ops(sim, filter)
+  local out = {}
+  for _, c in ipairs(sim:calls(filter)) do out[#out + 1] = c.service .. "." .. c.operation end
+  return out
+end
+
+--- The position of the first call to service.Op in a list from H.ops (or nil).
+function H.index(list, name)
+  for i, v in ipairs(list) do if v == name then return i end end
+  return nil
+end
+
+--- A small network: a VPC with `n` subnets, a security group, a topic and a role.
+function H.network(opts)
+  opts = opts or {}
+  return function()
+    local vpc = fo.resource("test:vpc", "main", { cidr = opts.cidr or "10.0.0.0/16",
+      tags = opts.vpc_tags })
+    for i = 1, opts.subnets or 2 do
+      fo.resource("test:subnet", "s" .. i, { vpc_id = vpc.id,
+        cidr = (opts.subnet_cidr or "10.0.%d.0/24"):format(i) })
+    end
+    fo.resource("test:security_group", "web", { vpc_id = vpc.id, name = opts.sg_name or "web" })
+    fo.resource("test:topic", "alerts", { name = "alerts", display_name = opts.display or "Alerts" })
+    fo.resource("test:role", "app", { name = opts.role_name or "app" })
+    fo.output("vpc_id", vpc.id)
+  end
+end
+
+return H
