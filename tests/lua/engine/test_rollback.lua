@@ -1,0 +1,163 @@
+-- Rollback on error: after a non-retryable failure nothing new starts, in-flight work ends,
+-- then what the run created is deleted and what it updated restored; the simulator and the
+-- state end as before the run. --no-rollback keeps partial progress; a failed rollback
+-- step is reported and the state keeps the truth.
+package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
+local lu = require "luaunit"
+local H = require "support.engine_harness"
+local types = require "support.test_types"
+
+local sim, dir
+TestRollback = {}
+
+function TestRollback:setUp()
+  sim, dir = H.sim(), H.dir()
+end
+
+function TestRollback:tearDown()
+  H.cleanup(dir)
+end
+
+local function run(recipe, opts)
+  opts = opts or {}
+  opts.sim, opts.dir = sim, dir
+  return H.run(recipe, opts)
+end
+
+-- What the state says the stack owns: URN → {id, inputs}.
+local function owned()
+  local st = H.state(dir)
+  local out = {}
+  for urn, r in pairs(st and st.resources or {}) do out[urn] = { id = r.id, inputs = r.inputs } end
+  return out, st
+end
+
+local function bad_subnet()
+  local vpc = fo.resource("test:vpc", "main", { cidr = "10.0.0.0/16" })
+  fo.resource("test:topic", "alerts", { name = "alerts" })
+  fo.resource("test:subnet", "a", { vpc_id = vpc.id, cidr = "10.9.1.0/24" })
+end
+
+function TestRollback:test_failed_create_rolls_back_everything_this_run_made()
+  local code, doc, out, err = run(bad_subnet)
+  lu.assertEquals(code, 4, out .. err)
+  lu.assertStrContains(err, "Error: test:subnet a (dev::test:subnet::a): create failed: "
+    .. "ec2.CreateSubnet: InvalidSubnet.Range (HTTP 400)")
+  lu.assertStrContains(out, "Rolling back what this run did")
+  lu.assertStrContains(out, "Apply failed; rolled back: the stack is as it was before this run")
+  lu.assertEquals(H.inventory(sim), {})
+  local res, st = owned()
+  lu.assertEquals(res, {})
+  lu.assertEquals(next(st.intents), nil)
+  lu.assertEquals(doc.errors[1].error.code, "InvalidSubnet.Range")
+  lu.assertEquals(#doc.rollback, 3) -- the VPC, the topic, and the failed subnet (nothing left)
+end
+
+-- Every mutating call of an apply fails in turn: each time, nothing is left.
+function TestRollback:test_fault_at_each_mutating_call_of_a_first_apply_leaves_nothing()
+  local recipe = H.network()
+  local clean = H.sim()
+  local d = H.dir()
+  lu.assertEquals((H.run(recipe, { sim = clean, dir = d })), 0)
+  local n = H.mutating(clean)
+  H.cleanup(d)
+  lu.assertIsTrue(n >= 7)
+  for k = 1, n do
+    sim, dir = H.sim(), H.dir()
+    types.fail_mutating_call(sim, k)
+    local code, _, out, err = run(recipe)
+    lu.assertEquals(code, 4, ("k=%d: %s%s"):format(k, out, err))
+    lu.assertStrContains(err, "FoInjectedFault")
+    lu.assertEquals(H.inventory(sim), {}, "k=" .. k)
+    lu.assertEquals(owned(), {}, "k=" .. k)
+    H.cleanup(dir)
+  end
+  dir = H.dir()
+end
+
+-- An update run (update in place, a delete-first replacement, a new resource, a removed
+-- one) fails at each of its mutating calls in turn: the stack is as before.
+function TestRollback:test_fault_at_each_mutating_call_of_an_update_restores_the_stack()
+  local base = H.network{ subnets = 2 }
+  local change = H.network{ subnets = 1, display = "Alarms", sg_name = "web2" }
+  local function fresh()
+    sim, dir = H.sim(), H.dir()
+    lu.assertEquals((run(base)), 0)
+    return H.inventory(sim), owned()
+  end
+  local inv0 = fresh()
+  local before = H.mutating(sim)
+  lu.assertEquals((run(change)), 0)
+  local n = H.mutating(sim) - before
+  H.cleanup(dir)
+  lu.assertIsTrue(n >= 4)
+  for k = 1, n do
+    local inv, res = fresh()
+    lu.assertEquals(#inv, #inv0)
+    types.fail_mutating_call(sim, k)
+    local code, _, out, err = run(change)
+    if k <= n - 1 then
+      -- the last calls are phase 2 deletions (after the commit point) when k hits them
+      lu.assertIsTrue(code == 4 or code == 3, ("k=%d: %s%s"):format(k, out, err))
+    end
+    if code == 4 then
+      local now, st = owned()
+      local ids_before, ids_now = {}, {}
+      for urn, r in pairs(res) do ids_before[urn] = r.inputs end
+      for urn, r in pairs(now) do ids_now[urn] = r.inputs end
+      lu.assertEquals(ids_now, ids_before, "k=" .. k)
+      lu.assertEquals(#H.inventory(sim), #inv, "k=" .. k)
+      lu.assertEquals(#st.deposed, 0)
+      -- the topic's display name is back
+      lu.assertEquals(sim:invoke("sns", H.REGION, "GetTopicAttributes",
+        { TopicArn = res["dev::test:topic::alerts"].id }).Attributes.DisplayName, "Alerts")
+    end
+    H.cleanup(dir)
+  end
+  dir = H.dir()
+end
+
+function TestRollback:test_no_rollback_keeps_partial_progress_and_a_rerun_converges()
+  local code, _, out, err = run(bad_subnet, { rollback = false })
+  lu.assertEquals(code, 3, out .. err)
+  lu.assertStrContains(out, "--no-rollback: what was done is kept")
+  local res = owned()
+  lu.assertNotNil(res["dev::test:vpc::main"])
+  lu.assertNil(res["dev::test:subnet::a"])
+  lu.assertEquals(#H.inventory(sim), 2)
+  -- fixed recipe: the rerun completes what is missing, no duplicates
+  code = run(function()
+    local vpc = fo.resource("test:vpc", "main", { cidr = "10.0.0.0/16" })
+    fo.resource("test:topic", "alerts", { name = "alerts" })
+    fo.resource("test:subnet", "a", { vpc_id = vpc.id, cidr = "10.0.1.0/24" })
+  end)
+  lu.assertEquals(code, 0)
+  lu.assertEquals(#H.inventory(sim), 3)
+end
+
+-- A type whose delete always fails: the rollback cannot delete it.
+fo.type("test:sticky", {
+  schema = { properties = { n = { type = "integer", default = 1 } }, outputs = { "id" } },
+  create = function() return "sticky-1", { id = "sticky-1" } end,
+  read = function() return { id = "sticky-1" } end,
+  delete = function() error(aws.Error.new{ service = "test", operation = "DeleteSticky",
+    code = "StillInUse", message = "something still uses it", status = 400 }) end,
+})
+
+function TestRollback:test_a_failed_rollback_step_is_loud_and_the_state_keeps_the_truth()
+  local code, _, out, err = run(function()
+    fo.resource("test:sticky", "s", {})
+    local vpc = fo.resource("test:vpc", "main", { cidr = "10.0.0.0/16" })
+    fo.resource("test:subnet", "a", { vpc_id = vpc.id, cidr = "10.9.1.0/24" }, { depends_on = "s" })
+  end)
+  lu.assertEquals(code, 3, out .. err)
+  lu.assertStrContains(err, "test:sticky s (dev::test:sticky::s): rollback failed: test.DeleteSticky: "
+    .. "StillInUse (HTTP 400): something still uses it")
+  lu.assertStrContains(err, "ROLLBACK FAILED")
+  local res = owned()
+  lu.assertNotNil(res["dev::test:sticky::s"])     -- still there, still recorded
+  lu.assertNil(res["dev::test:vpc::main"])        -- rolled back
+  lu.assertEquals(H.inventory(sim), {})
+end
+
+os.exit(lu.LuaUnit.run())
