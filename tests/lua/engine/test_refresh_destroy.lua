@@ -1,0 +1,95 @@
+-- Refresh finds drift (a property changed, a resource deleted behind fo's back) and the
+-- next apply repairs it; destroy deletes everything the stack owns, dependents first.
+package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
+local lu = require "luaunit"
+local H = require "support.engine_harness"
+
+local sim, dir
+TestRefreshDestroy = {}
+
+function TestRefreshDestroy:setUp()
+  sim, dir = H.sim(), H.dir()
+  local code = H.run(H.network(), { sim = sim, dir = dir })
+  lu.assertEquals(code, 0)
+end
+
+function TestRefreshDestroy:tearDown()
+  H.cleanup(dir)
+end
+
+local function run(opts)
+  opts = opts or {}
+  opts.sim, opts.dir = sim, dir
+  return H.run(H.network(), opts)
+end
+
+function TestRefreshDestroy:test_refresh_reports_a_changed_property_and_apply_repairs_it()
+  local arn = H.state(dir).resources["dev::test:topic::alerts"].id
+  local sns = sim:client("sns", { region = H.REGION })
+  sns:SetTopicAttributes{ TopicArn = arn, AttributeName = "DisplayName", AttributeValue = "by hand" }
+  local before = H.mutating(sim)
+  local code, doc, out = run({ mode = "refresh", explicit = true })
+  lu.assertEquals(code, 0)
+  lu.assertEquals(H.mutating(sim), before)
+  lu.assertStrContains(out, "dev::test:topic::alerts: changed")
+  lu.assertStrContains(out, 'display_name: "Alerts" → "by hand"')
+  lu.assertEquals(doc.drift[1].urn, "dev::test:topic::alerts")
+  lu.assertEquals(H.state(dir).resources["dev::test:topic::alerts"].inputs.display_name, "by hand")
+  sim.recorder:clear()
+  code, _, out = run()
+  lu.assertEquals(code, 0)
+  lu.assertStrContains(out, 'display_name: "by hand" → "Alerts"')
+  lu.assertEquals(H.ops(sim, { mutating = true }), { "sns.SetTopicAttributes" })
+  code, _, out = run()
+  lu.assertStrContains(out, "No changes.")
+end
+
+function TestRefreshDestroy:test_apply_refreshes_first_and_recreates_a_deleted_resource()
+  local id = H.state(dir).resources["dev::test:subnet::s1"].id
+  sim:invoke("ec2", H.REGION, "DeleteSubnet", { SubnetId = id })
+  sim.recorder:clear()
+  local code, doc, out = run()
+  lu.assertEquals(code, 0)
+  lu.assertStrContains(out, "dev::test:subnet::s1: deleted (was " .. id .. ")")
+  lu.assertEquals(H.ops(sim, { mutating = true }), { "ec2.CreateSubnet" })
+  lu.assertEquals(doc.plan.counts.create, 1)
+  lu.assertNotEquals(H.state(dir).resources["dev::test:subnet::s1"].id, id)
+end
+
+function TestRefreshDestroy:test_no_refresh_plans_against_the_state_only()
+  sim.recorder:clear()
+  local code = run({ refresh = false })
+  lu.assertEquals(code, 0)
+  lu.assertEquals(sim:count(), 0)
+end
+
+function TestRefreshDestroy:test_destroy_leaves_nothing_dependents_first()
+  sim.recorder:clear()
+  local code, doc, out = run({ mode = "destroy", explicit = true })
+  lu.assertEquals(code, 0, out)
+  lu.assertStrContains(out, "Destroy complete: 6 deleted.")
+  lu.assertEquals(H.inventory(sim), {})
+  local ops = H.ops(sim, { mutating = true })
+  lu.assertEquals(ops[#ops], "ec2.DeleteVpc")
+  local st = H.state(dir)
+  lu.assertEquals(next(st.resources), nil)
+  lu.assertEquals(next(st.outputs), nil)
+  lu.assertEquals(#doc.operations, 6)
+  -- destroying again: nothing to do
+  code, _, out = run({ mode = "destroy", explicit = true })
+  lu.assertEquals(code, 0)
+  lu.assertStrContains(out, "Destroy complete: 0 deleted.")
+end
+
+function TestRefreshDestroy:test_destroy_failure_stops_and_keeps_the_rest_recorded()
+  require("support.test_types").fail_mutating_call(sim, 1)
+  local code, _, _, err = run({ mode = "destroy", explicit = true, parallel = 1 })
+  lu.assertEquals(code, 3)
+  lu.assertStrContains(err, "Destroy stopped")
+  local st = H.state(dir)
+  local n = 0
+  for _ in pairs(st.resources) do n = n + 1 end
+  lu.assertEquals(n, #H.inventory(sim))
+end
+
+os.exit(lu.LuaUnit.run())
