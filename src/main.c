@@ -142,10 +142,10 @@ int main(int argc, char **argv)
         return usage_error("--sim-file goes with --serve-sim", NULL);
     if (serve_sim && script < argc)
         return usage_error("--serve-sim runs the simulator, not a FILE: ", argv[script]);
+    if (nengine > 0 && script >= argc && !serve_sim)
+        return usage_error("recipe options need a RECIPE file: ", argv[engine_args[0]]);
     if (script >= argc && ncodes == 0 && !serve_sim)
         return usage_error("nothing to run: give a FILE or -e CODE", NULL);
-    if (nengine > 0 && script >= argc)
-        return usage_error("recipe options need a RECIPE file: ", argv[engine_args[0]]);
     if (nengine > 0 && serve_sim)
         return usage_error("--serve-sim takes no recipe options: ", argv[engine_args[0]]);
 

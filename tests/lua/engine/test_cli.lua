@@ -1,0 +1,174 @@
+-- fo-run with recipes, as a user runs it: plain scripts stay scripts, exit codes per
+-- class of failure, --json, the stack lock, AWS confirmation, kill -9 in the middle of an
+-- apply and the rerun that converges.
+package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
+local lu = require "luaunit"
+local testlib = require "support.testlib"
+local H = require "support.engine_harness"
+local json = require "fo.sim.json"
+
+local dir
+TestCli = {}
+
+function TestCli:setUp()
+  dir = H.dir()
+end
+
+function TestCli:tearDown()
+  H.cleanup(dir)
+end
+
+local PRELUDE = ("package.path = %q .. '/lua/?.lua;' .. package.path\nrequire 'support.test_types'\n")
+  :format(testlib.tests_dir)
+
+local function recipe(name, body)
+  local path = dir .. "/" .. name
+  testlib.write(path, PRELUDE .. body)
+  return path
+end
+
+local NETWORK = [[
+local c = fo.config{ subnet = { type = "string", default = "10.0.1.0/24" } }
+local vpc = fo.resource("test:vpc", "main", { cidr = "10.0.0.0/16" })
+fo.resource("test:subnet", "a", { vpc_id = vpc.id, cidr = c.subnet })
+fo.resource("test:topic", "t", { name = "t" })
+fo.output("vpc", vpc.id)
+]]
+
+local function fo_run(args, env)
+  local e = { FO_STATE_DIR = dir .. "/.fo" }
+  for k, v in pairs(env or {}) do e[k] = v end
+  return testlib.run_fo(args, { env = e })
+end
+
+function TestCli:test_a_file_without_resources_is_a_plain_script()
+  local path = recipe("script.lua", "print('hello', ...)\n")
+  local r = fo_run({ path, "x" })
+  lu.assertEquals(r.code, 0, r.stderr)
+  lu.assertEquals(r.stdout, "hello\tx\n")
+  lu.assertEquals(r.stderr, "")
+  lu.assertIsFalse(fo.fs.exists(dir .. "/.fo"))
+end
+
+function TestCli:test_apply_rerun_plan_and_json()
+  local path = recipe("net.lua", NETWORK)
+  local r = fo_run({ path })
+  lu.assertEquals(r.code, 0, r.stderr)
+  lu.assertStrContains(r.stderr, "stack dev is new and bound to the embedded simulator")
+  lu.assertStrContains(r.stdout, "Apply complete: 3 created")
+  lu.assertStrContains(r.stdout, 'vpc = "vpc-')
+  lu.assertIsTrue(fo.fs.exists(dir .. "/.fo/dev.sim.json"))
+  r = fo_run({ "--json", path })
+  lu.assertEquals(r.code, 0, r.stderr)
+  local doc = json.decode(r.stdout)
+  lu.assertEquals(doc.exit_code, 0)
+  lu.assertEquals(doc.status, "ok")
+  lu.assertEquals(doc.calls.mutating, 0) -- rerun against the sim file: nothing to do
+  lu.assertEquals(doc.plan.counts.noop, 3)
+  lu.assertEquals(doc.operations, {})
+  r = fo_run({ "--plan", "--config", "subnet=10.0.2.0/24", path })
+  lu.assertEquals(r.code, 0, r.stderr)
+  lu.assertStrContains(r.stdout, '-/+ test:subnet a')
+  lu.assertStrContains(r.stdout, "Plan only (--plan): nothing was changed.")
+end
+
+function TestCli:test_exit_codes()
+  local path = recipe("net.lua", NETWORK)
+  -- usage
+  lu.assertEquals(fo_run({ "--target", "gcp", path }).code, 2)
+  lu.assertEquals(fo_run({ "--plan", "--destroy", path }).code, 2)
+  lu.assertEquals(fo_run({ "--parallel", "0", path }).code, 2)
+  local r = fo_run({ "--plan" })
+  lu.assertEquals(r.code, 2)
+  lu.assertStrContains(r.stderr, "recipe options need a RECIPE file")
+  -- recipe error
+  r = fo_run({ recipe("bad.lua", "fo.resource('test:nope', 'x', {})\n") })
+  lu.assertEquals(r.code, 1)
+  lu.assertStrContains(r.stderr, "bad.lua:3: unknown resource type 'test:nope'")
+  r = fo_run({ "--config", "nope=1", path })
+  lu.assertEquals(r.code, 1)
+  lu.assertStrContains(r.stderr, "unknown config key nope; the recipe declares: subnet")
+  -- cloud error, rolled back (a subnet outside its VPC)
+  r = fo_run({ "--config", "subnet=10.9.0.0/24", path })
+  lu.assertEquals(r.code, 4, r.stdout .. r.stderr)
+  lu.assertStrContains(r.stderr, "ec2.CreateSubnet: InvalidSubnet.Range")
+  -- cloud error, not rolled back
+  r = fo_run({ "--no-rollback", "--config", "subnet=10.9.0.0/24", path })
+  lu.assertEquals(r.code, 3)
+  -- then fixed
+  lu.assertEquals(fo_run({ path }).code, 0)
+  lu.assertEquals(fo_run({ "--destroy", path }).code, 0)
+end
+
+function TestCli:test_lock_held_and_broken()
+  local path = recipe("net.lua", NETWORK)
+  lu.assertEquals(fo_run({ path }).code, 0)
+  local lockfile = dir .. "/.fo/dev.lock"
+  -- another process holds the lock
+  local holder = testlib.tmpdir()
+  local script = holder .. "/hold.lua"
+  testlib.write(script, ([[
+    local l = assert(fo.fs.lock(%q, "fo-run --plan other.lua"))
+    local f = io.open(%q, "w") f:write("locked") f:close()
+    fo.sleep(tonumber(arg[1]))
+  ]]):format(lockfile, holder .. "/ready"))
+  local t = fo.spawn(testlib.run_fo, { script, "3" })
+  while not testlib.read(holder .. "/ready") do fo.sleep(0.02) end
+  local r = fo_run({ path })
+  lu.assertEquals(r.code, 5, r.stderr)
+  lu.assertStrMatches(r.stderr, ".*stack dev is locked by pid %d+ on host [^ ]+ since [%dT:%-]+Z "
+    .. "%(fo%-run %-%-plan other%.lua%); wait for it to finish.*")
+  r = fo_run({ "--break-lock", path })
+  lu.assertEquals(r.code, 5)
+  lu.assertStrContains(r.stderr, "--break-lock refused: that process is alive")
+  -- the holder's info names a process that is gone (an inherited descriptor keeps the lock)
+  testlib.write(lockfile, "pid=999999999\nhost=" .. require("fo.engine.lock").this_host()
+    .. "\nstarted=2020-01-01T00:00:00Z\ncommand=fo-run crashed.lua\n")
+  r = fo_run({ path })
+  lu.assertEquals(r.code, 5)
+  lu.assertStrContains(r.stderr, "that process is gone: rerun with --break-lock")
+  r = fo_run({ "--break-lock", path })
+  lu.assertEquals(r.code, 0, r.stderr)
+  lu.assertStrContains(r.stderr, "breaking the lock of stack dev held by dead pid 999999999")
+  t:join()
+  testlib.rmtree(holder)
+end
+
+function TestCli:test_aws_target_needs_yes_without_a_terminal()
+  local path = recipe("net.lua", NETWORK)
+  local r = fo_run({ "--target", "aws", "--stack", "prod", path },
+    { AWS_ACCESS_KEY_ID = "AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY = "x", AWS_REGION = "us-east-1",
+      AWS_ENDPOINT_URL = "http://127.0.0.1:1" })
+  lu.assertEquals(r.code, 2)
+  lu.assertStrContains(r.stderr, "stack prod is new and bound to target aws")
+  lu.assertStrContains(r.stdout, "Plan: 3 to create")
+  lu.assertStrContains(r.stderr, "against AWS needs --yes when the input is not a terminal; "
+    .. "nothing was changed")
+end
+
+function TestCli:test_kill_9_during_apply_then_rerun_converges()
+  local lines = {}
+  for i = 1, 8 do
+    lines[#lines + 1] = ("fo.resource('test:subnet', 's%d', { vpc_id = vpc.id, cidr = '10.0.%d.0/24' })")
+      :format(i, i)
+  end
+  local path = recipe("big.lua", "local vpc = fo.resource('test:vpc', 'main', { cidr = '10.0.0.0/16' })\n"
+    .. table.concat(lines, "\n") .. "\n")
+  local env = { FO_STATE_DIR = dir .. "/.fo", FO_SIM_LATENCY_MS = "40" }
+  for _, at in ipairs({ 0.1, 0.2, 0.3, 0.4, 0.5 }) do
+    -- killed (SIGKILL at the deadline) somewhere in the apply, or done before it
+    pcall(testlib.run_fo, { "--parallel", "2", path }, { timeout = at, env = env })
+    local text = testlib.read(dir .. "/.fo/dev.state.json")
+    if text then lu.assertEquals(json.decode(text).format, "fo-state") end
+    local r = fo_run({ path })
+    lu.assertEquals(r.code, 0, r.stdout .. r.stderr)
+    local sim = fo.sim.new{ file = dir .. "/.fo/dev.sim.json" }
+    lu.assertEquals(#H.inventory(sim), 9, "one VPC and eight subnets, none twice (killed at " .. at .. ")")
+    r = fo_run({ "--destroy", path })
+    lu.assertEquals(r.code, 0, r.stderr)
+    sim = fo.sim.new{ file = dir .. "/.fo/dev.sim.json" }
+    lu.assertEquals(H.inventory(sim), {})
+  end
+end
+
+os.exit(lu.LuaUnit.run())
