@@ -18,7 +18,7 @@ function TestCli:tearDown()
   H.cleanup(dir)
 end
 
-local PRELUDE = ("package.path = %q .. '/lua/?.lua;' .. package.path\nrequire 'support.test_types'\n")
+local PRELUDE = ("package.path = %q .. '/lua/?.lua;' .. package.path\nrequire 'support.engine_types'\n")
   :format(testlib.tests_dir)
 
 local function recipe(name, body)

@@ -82,7 +82,7 @@ function TestRefreshDestroy:test_destroy_leaves_nothing_dependents_first()
 end
 
 function TestRefreshDestroy:test_destroy_failure_stops_and_keeps_the_rest_recorded()
-  require("support.test_types").fail_mutating_call(sim, 1)
+  require("support.engine_types").fail_mutating_call(sim, 1)
   local code, _, _, err = run({ mode = "destroy", explicit = true, parallel = 1 })
   lu.assertEquals(code, 3)
   lu.assertStrContains(err, "Destroy stopped")

@@ -5,7 +5,7 @@
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
 local H = require "support.engine_harness"
-local types = require "support.test_types"
+local types = require "support.engine_types"
 
 local sim, dir
 TestRollback = {}

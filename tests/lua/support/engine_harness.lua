@@ -2,7 +2,7 @@
 -- with the output captured, list what the simulator holds, read the state file.
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local testlib = require "support.testlib"
-require "support.test_types"
+require "support.engine_types"
 local engine = require "fo.engine"
 local json = require "fo.sim.json"
 

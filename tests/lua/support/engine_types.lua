@@ -1,5 +1,6 @@
--- Test-only resource types over the simulator's real services, to prove the engine:
--- test:vpc, test:subnet, test:security_group (EC2), test:topic (SNS), test:role (IAM).
+-- Test-only resource types over the simulator's real services, to prove the engine (not
+-- named test_*.lua: it is no test): test:vpc, test:subnet, test:security_group (EC2),
+-- test:topic (SNS), test:role (IAM).
 -- Each implements create/read/update/delete/diff-by-schema/adopt-by-tags as a real type
 -- would (the AWS types of the recipe issue follow the same contract).
 local M = {}
