@@ -109,6 +109,15 @@ local function what_failed(run, report, result)
   report:failure(result.failed)
 end
 
+-- Phase 2 (deletions of what `declared` lacks); nil after reporting a failure.
+local function deletions(run, declared, what_next, summary)
+  local r = apply.phase2(run, declared)
+  if #r.failed == 0 then return r end
+  run.report:failure(r.failed, what_next)
+  run.report:summary("failed", summary)
+  return nil
+end
+
 -- Apply: phase 1 (rollback on failure), phase 2 (deletions), outputs.
 local function do_apply(run, opts, recipe, plan, session)
   local report, store = run.report, run.store
@@ -144,13 +153,10 @@ local function do_apply(run, opts, recipe, plan, session)
   end
   local declared = {}
   for _, d in ipairs(recipe.decls) do declared[d.urn] = true end
-  local r2 = apply.phase2(run, declared)
-  if #r2.failed > 0 then
-    report:failure(r2.failed, "Every create and update succeeded; the deletions above did not. "
-      .. "The resources are still recorded in the state: fix the cause and rerun to delete them.")
-    report:summary("failed", "Apply incomplete: deletions failed.")
-    return EXIT.cloud
-  end
+  local r2 = deletions(run, declared, "Every create and update succeeded; the deletions above "
+    .. "did not. The resources are still recorded in the state: fix the cause and rerun to delete "
+    .. "them.", "Apply incomplete: deletions failed.")
+  if not r2 then return EXIT.cloud end
   local values, order = outputs_of(recipe, store)
   set_if_changed(store, "outputs", values)
   set_if_changed(store, "config", session:recorded())
@@ -173,13 +179,9 @@ end
 local function do_destroy(run)
   local report = run.report
   report:phase(("Destroying (up to %d operations at once):"):format(run.parallel))
-  local r = apply.phase2(run, {})
-  if #r.failed > 0 then
-    report:failure(r.failed, "Destroy stopped: what is left is still recorded in the state; "
-      .. "fix the cause and rerun --destroy.")
-    report:summary("failed", "Destroy incomplete.")
-    return EXIT.cloud
-  end
+  local r = deletions(run, {}, "Destroy stopped: what is left is still recorded in the state; "
+    .. "fix the cause and rerun --destroy.", "Destroy incomplete.")
+  if not r then return EXIT.cloud end
   set_if_changed(run.store, "outputs", {})
   run.store:commit()
   report:summary("ok", ("Destroy complete: %d deleted."):format(#r.done))

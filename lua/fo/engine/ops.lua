@@ -10,11 +10,7 @@ local types = require "fo.engine.types"
 
 local M = {}
 
-local function dep_urns(decl)
-  local out = {}
-  for i, d in ipairs(decl.deps) do out[i] = d.urn end
-  return out
-end
+local dep_urns = require("fo.engine.recipe").dep_urns
 
 -- A record is replaced, never changed (state.lua caches each record's text).
 local function record(fields)

@@ -22,11 +22,7 @@ local function planned_outputs(step)
   return nil
 end
 
-local function dep_urns(decl)
-  local out = {}
-  for i, d in ipairs(decl.deps) do out[i] = d.urn end
-  return out
-end
+local dep_urns = require("fo.engine.recipe").dep_urns
 
 -- Replacing a delete-first resource deletes it before its replacement exists, so the old
 -- instances of replaced resources that depend on it must go first: they become

@@ -33,6 +33,13 @@ function M.current(what)
   return current
 end
 
+--- The URNs a declaration depends on, in declaration order.
+function M.dep_urns(decl)
+  local out = {}
+  for i, d in ipairs(decl.deps) do out[i] = d.urn end
+  return out
+end
+
 function M.urn(stack, type_name, name)
   return ("%s::%s::%s"):format(stack, type_name, name)
 end

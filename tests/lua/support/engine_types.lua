@@ -64,12 +64,58 @@ local function unknown_owned(ctx, list, id_field)
   return nil
 end
 
+-- The EC2 kinds differ only in names: k = { describe=, list=, ids= (DescribeX ids
+-- parameter), id= (id field), delete=, id_param= (DeleteX/ModifyX id parameter),
+-- notfound=, outputs = fn(record), attribute = {prop=, op=, member=} (one boolean
+-- property updated in place) }. Gives find(ctx, id) → record or nil, and the type's
+-- update, delete and adopt.
+local function ec2_kind(k)
+  local ops = {}
+  function ops.find(ctx, id)
+    local ec2 = ctx:client("ec2")
+    local out = unless_gone({ k.notfound }, function()
+      return ec2[k.describe](ec2, { [k.ids] = { id } })
+    end)
+    return out and out[k.list][1]
+  end
+  function ops.update(ctx, id, old, new, outputs)
+    local ec2 = ctx:client("ec2")
+    local a = k.attribute
+    if a and old[a.prop] ~= new[a.prop] then
+      ec2[a.op](ec2, { [k.id_param] = id, [a.member] = { Value = new[a.prop] } })
+    end
+    ec2_retag(ec2, id, old.tags, new.tags)
+    return outputs
+  end
+  function ops.delete(ctx, id)
+    local ec2 = ctx:client("ec2")
+    unless_gone({ k.notfound }, function() return ec2[k.delete](ec2, { [k.id_param] = id }) end)
+  end
+  function ops.adopt(ctx)
+    local ec2 = ctx:client("ec2")
+    local list = ec2[k.describe](ec2, { Filters = ctx:tag_filters() })[k.list]
+    local r = unknown_owned(ctx, list, k.id)
+    if r then return r[k.id], k.outputs(r) end
+    return nil
+  end
+  return ops
+end
+
 -- test:vpc -------------------------------------------------------------------------
 
 local function dns_hostnames(ec2, id)
   return ec2:DescribeVpcAttribute{ VpcId = id, Attribute = "enableDnsHostnames" }
     .EnableDnsHostnames.Value == true
 end
+
+local function vpc_outputs(v)
+  return { id = v.VpcId, cidr = v.CidrBlock }
+end
+
+local VPC = ec2_kind{ describe = "DescribeVpcs", list = "Vpcs", ids = "VpcIds", id = "VpcId",
+  delete = "DeleteVpc", id_param = "VpcId", notfound = "InvalidVpcID.NotFound",
+  outputs = vpc_outputs,
+  attribute = { prop = "dns_hostnames", op = "ModifyVpcAttribute", member = "EnableDnsHostnames" } }
 
 fo.type("test:vpc", {
   doc = "an EC2 VPC",
@@ -89,36 +135,17 @@ fo.type("test:vpc", {
     if p.dns_hostnames then
       ec2:ModifyVpcAttribute{ VpcId = vpc.VpcId, EnableDnsHostnames = { Value = true } }
     end
-    return vpc.VpcId, { id = vpc.VpcId, cidr = vpc.CidrBlock }
+    return vpc.VpcId, vpc_outputs(vpc)
   end,
   read = function(ctx, id)
-    local ec2 = ctx:client("ec2")
-    local out = unless_gone({ "InvalidVpcID.NotFound" }, function()
-      return ec2:DescribeVpcs{ VpcIds = { id } }
-    end)
-    local vpc = out and out.Vpcs[1]
+    local vpc = VPC.find(ctx, id)
     if not vpc then return nil end
-    return { id = vpc.VpcId, cidr = vpc.CidrBlock },
-      { cidr = vpc.CidrBlock, dns_hostnames = dns_hostnames(ec2, id), tags = user_tags(vpc.Tags) }
+    return vpc_outputs(vpc), { cidr = vpc.CidrBlock,
+      dns_hostnames = dns_hostnames(ctx:client("ec2"), id), tags = user_tags(vpc.Tags) }
   end,
-  update = function(ctx, id, old, new, outputs)
-    local ec2 = ctx:client("ec2")
-    if old.dns_hostnames ~= new.dns_hostnames then
-      ec2:ModifyVpcAttribute{ VpcId = id, EnableDnsHostnames = { Value = new.dns_hostnames } }
-    end
-    ec2_retag(ec2, id, old.tags, new.tags)
-    return outputs
-  end,
-  delete = function(ctx, id)
-    local ec2 = ctx:client("ec2")
-    unless_gone({ "InvalidVpcID.NotFound" }, function() return ec2:DeleteVpc{ VpcId = id } end)
-  end,
-  adopt = function(ctx)
-    local vpcs = ctx:client("ec2"):DescribeVpcs{ Filters = ctx:tag_filters() }.Vpcs
-    local vpc = unknown_owned(ctx, vpcs, "VpcId")
-    if vpc then return vpc.VpcId, { id = vpc.VpcId, cidr = vpc.CidrBlock } end
-    return nil
-  end,
+  update = VPC.update,
+  delete = VPC.delete,
+  adopt = VPC.adopt,
 })
 
 -- test:subnet ------------------------------------------------------------------------
@@ -126,6 +153,11 @@ fo.type("test:vpc", {
 local function subnet_outputs(s)
   return { id = s.SubnetId, az = s.AvailabilityZone }
 end
+
+local SUBNET = ec2_kind{ describe = "DescribeSubnets", list = "Subnets", ids = "SubnetIds",
+  id = "SubnetId", delete = "DeleteSubnet", id_param = "SubnetId",
+  notfound = "InvalidSubnetID.NotFound", outputs = subnet_outputs,
+  attribute = { prop = "public_ip", op = "ModifySubnetAttribute", member = "MapPublicIpOnLaunch" } }
 
 fo.type("test:subnet", {
   doc = "an EC2 subnet",
@@ -150,36 +182,22 @@ fo.type("test:subnet", {
     return s.SubnetId, subnet_outputs(s)
   end,
   read = function(ctx, id, props)
-    local out = unless_gone({ "InvalidSubnetID.NotFound" }, function()
-      return ctx:client("ec2"):DescribeSubnets{ SubnetIds = { id } }
-    end)
-    local s = out and out.Subnets[1]
+    local s = SUBNET.find(ctx, id)
     if not s then return nil end
     return subnet_outputs(s), { vpc_id = s.VpcId, cidr = s.CidrBlock,
       az = props.az and s.AvailabilityZone or nil, public_ip = s.MapPublicIpOnLaunch == true,
       tags = user_tags(s.Tags) }
   end,
-  update = function(ctx, id, old, new, outputs)
-    local ec2 = ctx:client("ec2")
-    if old.public_ip ~= new.public_ip then
-      ec2:ModifySubnetAttribute{ SubnetId = id, MapPublicIpOnLaunch = { Value = new.public_ip } }
-    end
-    ec2_retag(ec2, id, old.tags, new.tags)
-    return outputs
-  end,
-  delete = function(ctx, id)
-    local ec2 = ctx:client("ec2")
-    unless_gone({ "InvalidSubnetID.NotFound" }, function() return ec2:DeleteSubnet{ SubnetId = id } end)
-  end,
-  adopt = function(ctx)
-    local list = ctx:client("ec2"):DescribeSubnets{ Filters = ctx:tag_filters() }.Subnets
-    local s = unknown_owned(ctx, list, "SubnetId")
-    if s then return s.SubnetId, subnet_outputs(s) end
-    return nil
-  end,
+  update = SUBNET.update,
+  delete = SUBNET.delete,
+  adopt = SUBNET.adopt,
 })
 
 -- test:security_group ------------------------------------------------------------------
+
+local SG = ec2_kind{ describe = "DescribeSecurityGroups", list = "SecurityGroups",
+  ids = "GroupIds", id = "GroupId", delete = "DeleteSecurityGroup", id_param = "GroupId",
+  notfound = "InvalidGroup.NotFound", outputs = function(g) return { id = g.GroupId } end }
 
 fo.type("test:security_group", {
   doc = "an EC2 security group (its name is unique in its VPC: replaced delete-first)",
@@ -201,30 +219,14 @@ fo.type("test:security_group", {
     return out.GroupId, { id = out.GroupId }
   end,
   read = function(ctx, id)
-    local out = unless_gone({ "InvalidGroup.NotFound" }, function()
-      return ctx:client("ec2"):DescribeSecurityGroups{ GroupIds = { id } }
-    end)
-    local g = out and out.SecurityGroups[1]
+    local g = SG.find(ctx, id)
     if not g then return nil end
     return { id = g.GroupId }, { vpc_id = g.VpcId, name = g.GroupName,
       description = g.Description, tags = user_tags(g.Tags) }
   end,
-  update = function(ctx, id, old, new, outputs)
-    ec2_retag(ctx:client("ec2"), id, old.tags, new.tags)
-    return outputs
-  end,
-  delete = function(ctx, id)
-    local ec2 = ctx:client("ec2")
-    unless_gone({ "InvalidGroup.NotFound" }, function()
-      return ec2:DeleteSecurityGroup{ GroupId = id }
-    end)
-  end,
-  adopt = function(ctx)
-    local list = ctx:client("ec2"):DescribeSecurityGroups{ Filters = ctx:tag_filters() }.SecurityGroups
-    local g = unknown_owned(ctx, list, "GroupId")
-    if g then return g.GroupId, { id = g.GroupId } end
-    return nil
-  end,
+  update = SG.update,
+  delete = SG.delete,
+  adopt = SG.adopt,
 })
 
 -- test:topic ---------------------------------------------------------------------------
