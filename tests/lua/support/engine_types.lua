@@ -41,17 +41,25 @@ local function tag_list(ctx, tags)
   return list
 end
 
--- EC2 tag changes: CreateTags for new/changed values, DeleteTags for removed keys.
-local function ec2_retag(ec2, id, old, new)
+-- Tag changes from `old` to `new` (maps): tags to set ({Key=, Value=}, sorted) and keys to
+-- remove (sorted).
+local function tag_delta(old, new)
   local set, del = {}, {}
   for k, v in pairs(new or {}) do
     if (old or {})[k] ~= v then set[#set + 1] = { Key = k, Value = v } end
   end
   for k in pairs(old or {}) do
-    if (new or {})[k] == nil then del[#del + 1] = { Key = k } end
+    if (new or {})[k] == nil then del[#del + 1] = k end
   end
   table.sort(set, function(a, b) return a.Key < b.Key end)
-  table.sort(del, function(a, b) return a.Key < b.Key end)
+  table.sort(del)
+  return set, del
+end
+
+-- EC2 tag changes: CreateTags for new/changed values, DeleteTags for removed keys.
+local function ec2_retag(ec2, id, old, new)
+  local set, del = tag_delta(old, new)
+  for i, k in ipairs(del) do del[i] = { Key = k } end
   if #set > 0 then ec2:CreateTags{ Resources = { id }, Tags = set } end
   if #del > 0 then ec2:DeleteTags{ Resources = { id }, Tags = del } end
 end
@@ -270,9 +278,7 @@ fo.type("test:topic", {
       sns:SetTopicAttributes{ TopicArn = arn, AttributeName = "DisplayName",
         AttributeValue = new.display_name }
     end
-    local set, del = {}, {}
-    for k, v in pairs(new.tags) do if old.tags[k] ~= v then set[#set + 1] = { Key = k, Value = v } end end
-    for k in pairs(old.tags) do if new.tags[k] == nil then del[#del + 1] = k end end
+    local set, del = tag_delta(old.tags, new.tags)
     if #set > 0 then sns:TagResource{ ResourceArn = arn, Tags = set } end
     if #del > 0 then sns:UntagResource{ ResourceArn = arn, TagKeys = del } end
     return outputs
@@ -340,9 +346,7 @@ fo.type("test:role", {
     if old.assume_role_policy ~= new.assume_role_policy then
       iam:UpdateAssumeRolePolicy{ RoleName = name, PolicyDocument = new.assume_role_policy }
     end
-    local set, del = {}, {}
-    for k, v in pairs(new.tags) do if old.tags[k] ~= v then set[#set + 1] = { Key = k, Value = v } end end
-    for k in pairs(old.tags) do if new.tags[k] == nil then del[#del + 1] = k end end
+    local set, del = tag_delta(old.tags, new.tags)
     if #set > 0 then iam:TagRole{ RoleName = name, Tags = set } end
     if #del > 0 then iam:UntagRole{ RoleName = name, TagKeys = del } end
     return outputs
