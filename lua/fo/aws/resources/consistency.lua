@@ -1,0 +1,43 @@
+-- AWS's eventual consistency, as data: the situations where a call that failed is expected
+-- to succeed if repeated a little later, with the codes that signal them and how long to
+-- keep trying. One table, so that every resource type retries the same way and the bounds
+-- are reviewed in one place (DOMAIN.md: NotFound right after create, IAM instance profiles
+-- not yet usable, DependencyViolation while ENIs detach).
+--
+-- Each entry: codes (AWS error codes), message (optional Lua pattern the message must
+-- match too), seconds (give up after), delay (first wait; doubles up to max_delay).
+return {
+  -- A Describe/Modify right after the create answers NotFound for a while.
+  not_found_after_create = {
+    codes = {
+      "InvalidVpcID.NotFound", "InvalidSubnetID.NotFound", "InvalidGroup.NotFound",
+      "InvalidRouteTableID.NotFound", "InvalidInternetGatewayID.NotFound",
+      "InvalidVpcEndpointId.NotFound", "InvalidLaunchTemplateId.NotFound",
+      "InvalidLaunchTemplateName.NotFoundException", "InvalidAllocationID.NotFound",
+      "LoadBalancerNotFound", "TargetGroupNotFound", "ListenerNotFound",
+      "NoSuchEntity", "ResourceNotFoundException", "NotFound", "NoSuchHostedZone",
+      "NoSuchHealthCheck",
+    },
+    seconds = 120, delay = 1, max_delay = 8,
+  },
+  -- A new IAM instance profile is not usable by EC2 / Auto Scaling for up to ~2 minutes:
+  -- "Invalid IAM Instance Profile name" (InvalidParameterValue / ValidationError).
+  instance_profile = {
+    codes = { "InvalidParameterValue", "ValidationError", "InvalidParameterCombination" },
+    message = "[Ii]nstance [Pp]rofile",
+    seconds = 180, delay = 2, max_delay = 10,
+  },
+  -- A new IAM role is not yet assumable / visible to other services.
+  iam_propagation = {
+    codes = { "InvalidParameterValue", "ValidationError", "MalformedPolicyDocument",
+              "InvalidInput" },
+    message = "[Rr]ole",
+    seconds = 120, delay = 2, max_delay = 10,
+  },
+  -- Deleting a VPC, subnet, security group or internet gateway while ENIs of a deleted
+  -- load balancer or instance still detach; a target group still used for a moment.
+  dependency_violation = {
+    codes = { "DependencyViolation", "ResourceInUse", "ResourceInUseException" },
+    seconds = 900, delay = 2, max_delay = 15,
+  },
+}
