@@ -40,4 +40,10 @@ return {
     codes = { "DependencyViolation", "ResourceInUse", "ResourceInUseException" },
     seconds = 900, delay = 2, max_delay = 15,
   },
+  -- UpdateContinuousBackups (point-in-time recovery) right after CreateTable: "Backups are
+  -- being enabled for the table ... Please retry later" for a while after it is ACTIVE.
+  continuous_backups = {
+    codes = { "ContinuousBackupsUnavailableException" },
+    seconds = 300, delay = 2, max_delay = 15,
+  },
 }
