@@ -86,6 +86,19 @@ function TestRoute53.test_caller_reference_is_used_once()
   lu.assertEquals(err_of(r53.GetHostedZone, r53, { Id = z.HostedZone.Id }).code, "NoSuchHostedZone")
 end
 
+function TestRoute53.test_update_hosted_zone_comment()
+  local _, r53 = setup()
+  local id = zone(r53).HostedZone.Id
+  local out = r53:UpdateHostedZoneComment{ Id = id, Comment = "new comment" }
+  lu.assertEquals(out.HostedZone.Config.Comment, "new comment")
+  lu.assertEquals(r53:GetHostedZone{ Id = id }.HostedZone.Config.Comment, "new comment")
+  -- no Comment removes it (API reference)
+  r53:UpdateHostedZoneComment{ Id = id }
+  lu.assertNil(r53:GetHostedZone{ Id = id }.HostedZone.Config.Comment)
+  lu.assertEquals(err_of(r53.UpdateHostedZoneComment, r53, { Id = "/hostedzone/ZNOSUCHZONE0000000000" })
+    .code, "NoSuchHostedZone")
+end
+
 function TestRoute53.test_list_zones_paging_and_by_name()
   local _, r53 = setup()
   local ids = {}

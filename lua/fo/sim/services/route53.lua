@@ -243,6 +243,14 @@ function M.ListHostedZonesByName(ctx, p)
   return out
 end
 
+-- UpdateHostedZoneComment: a missing or empty Comment removes the comment (API reference).
+function M.UpdateHostedZoneComment(ctx, p)
+  local db = begin(ctx)
+  local z = get_zone(ctx, db, p.Id)
+  z.Comment = (p.Comment ~= nil and p.Comment ~= "") and p.Comment or nil
+  return { HostedZone = zone_output(z) }
+end
+
 function M.DeleteHostedZone(ctx, p)
   local db = begin(ctx)
   local z = get_zone(ctx, db, p.Id)
