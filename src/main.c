@@ -39,6 +39,8 @@ static const char usage_text[] =
     "  --json         print one JSON document instead of the human report\n"
     "  --break-lock   take the stack's lock from a holder that is dead on this host\n"
     "  --state-dir D  where the stack's files are (default .fo, or $FO_STATE_DIR)\n"
+    "  --drill        apply on the simulator, then a failover drill on its virtual clock:\n"
+    "                 the primary region goes down and comes back (lua/fo/drill.lua)\n"
     "\n"
     "FILE '-' reads the script from standard input. Inside the script, `arg` and `...`\n"
     "hold the arguments as in the lua interpreter, and the global `fo` is the runtime.\n"
@@ -61,7 +63,7 @@ static const struct {
     {"--stack", 1},       {"--target", 1},     {"--plan", 0}, {"--destroy", 0},
     {"--refresh", 0},     {"--no-refresh", 0}, {"--yes", 0},  {"--parallel", 1},
     {"--no-rollback", 0}, {"--config", 1},     {"--json", 0}, {"--break-lock", 0},
-    {"--state-dir", 1},
+    {"--state-dir", 1},   {"--drill", 0},
 };
 
 /* 1 + takes_value when `a` is a recipe option, else 0. */

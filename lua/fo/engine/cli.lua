@@ -13,7 +13,7 @@ local OPTIONS = {
   ["--yes"] = { "yes", "flag", true }, ["--parallel"] = { "parallel", "value" },
   ["--no-rollback"] = { "rollback", "flag", false }, ["--config"] = { "config", "value" },
   ["--json"] = { "json", "flag", true }, ["--break-lock"] = { "break_lock", "flag", true },
-  ["--state-dir"] = { "dir", "value" },
+  ["--state-dir"] = { "dir", "value" }, ["--drill"] = { "drill", "flag", true },
 }
 M.OPTIONS = OPTIONS
 
@@ -59,12 +59,39 @@ function M.parse(args)
   if opts.mode == "destroy" and opts.rollback == false then
     return nil, "--no-rollback goes with an apply, not --destroy"
   end
+  if opts.drill and (opts.mode or opts.json or opts.target == "aws") then
+    return nil, "--drill applies the recipe on the simulator, then drills: it takes no --plan, "
+      .. "--destroy, --refresh, --json or --target aws"
+  end
   return opts
 end
 
 local function quote(s)
   if s:match("^[%w_%-%./=:,@]+$") then return s end
   return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+--- --drill: converges the stack (a sim stack only), then runs lua/fo/drill.lua on its
+--- simulator with the stack's outputs. Exit code: the apply's when it failed, else the
+--- drill's (0 passed, 3 failed).
+function M.drill(opts)
+  local paths = engine.paths(engine.state_dir(opts.dir), opts.stack)
+  local doc = require("fo.engine.state").read(paths.state)
+  if doc and doc.target ~= "sim" then
+    io.stderr:write(("fo-run: --drill runs on the simulator; stack %s is bound to target %s. "
+      .. "On AWS, follow docs/runbook.md instead.\n"):format(opts.stack, doc.target))
+    return errors.EXIT.usage
+  end
+  local code, report = engine.run(opts)
+  if code ~= errors.EXIT.ok then return code end
+  local sim = require("fo.sim").new{ file = paths.sim }
+  local ok, res = pcall(require("fo.drill").main, sim, report and report.outputs or {},
+    function(line) io.stdout:write(line, "\n") end)
+  if not ok then
+    io.stderr:write("fo-run: --drill: ", tostring(res), "\n")
+    return errors.EXIT.cloud
+  end
+  return res
 end
 
 --- fo-run's entry for FILE: args are the recipe options given before it, script the
@@ -82,7 +109,7 @@ function M.main(args, script, ...)
     for _, a in ipairs(args) do words[#words + 1] = quote(a) end
     words[#words + 1] = quote(script)
     opts.command = table.concat(words, " ")
-    code = engine.run(opts)
+    if opts.drill then code = M.drill(opts) else code = engine.run(opts) end
   end
   debug.getregistry()["fo.exit_code"] = code
 end

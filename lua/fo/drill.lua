@@ -1,0 +1,240 @@
+-- The failover drill: on the simulator's virtual clock, take the primary region down and
+-- record when the Route 53 health check turns unhealthy, when DNS answers with the
+-- standby, when the us-east-1 alarm fires and notifies; then end the outage and record
+-- the failback. `fo-run --drill RECIPE` runs it after converging the stack.
+--
+-- It reads a stack's outputs (app_dns_name, primary_alb_dns_name, standby_alb_dns_name,
+-- health_check_id, health_check_alarm_name, global_topic_arn, primary_region) and observes
+-- through the simulator: sim:resolve (Route 53's answer), sim:health_check_status (the
+-- checkers' verdict), CloudWatch DescribeAlarms through fo's client, sim:deliveries (SNS).
+-- It makes no mutating call and does not save the simulator: the stack is left as it was.
+local M = {}
+
+M.INTERVAL, M.THRESHOLD = 10, 3 -- the recipe's health check: detection ≤ 10 × 3 s
+M.LIMIT = 30                     -- DOMAIN.md: failures detected within 30 s
+
+local NEEDED = { "app_dns_name", "primary_alb_dns_name", "standby_alb_dns_name",
+  "health_check_id", "health_check_alarm_name", "global_topic_arn", "primary_region" }
+
+local function norm(name) return (tostring(name or ""):lower():gsub("%.$", "")) end
+
+-- What the world looks like now, through the simulator.
+local function observe(sim, o, cw)
+  local r = sim:resolve(o.app_dns_name, "A")
+  local answer = r.answer and r.answer[1]
+  local side = norm(answer) == norm(o.primary_alb_dns_name) and "primary"
+    or norm(answer) == norm(o.standby_alb_dns_name) and "standby" or "none"
+  local hc = sim:health_check_status(o.health_check_id) or {}
+  local alarm = cw:DescribeAlarms{ AlarmNames = { o.health_check_alarm_name } }.MetricAlarms[1]
+  return { dns = side, answer = answer, healthy = hc.healthy, fails = hc.fails or 0,
+    oks = hc.oks or 0, last = hc.last and hc.last.status, alarm = alarm and alarm.StateValue,
+    reason = alarm and alarm.StateReason, messages = #sim:deliveries(o.global_topic_arn),
+    records = r.records }
+end
+
+local function decode(text)
+  local ok, v = pcall(require("cjson").decode, text)
+  return ok and v or {}
+end
+
+-- Advances the virtual clock a second at a time until done(state) or `limit` seconds,
+-- calling on_change(t, old, new) when something observable changes. Returns the state.
+local function watch(sim, o, cw, t0, limit, state, on_change, done)
+  while not done(state) and sim:now() - t0 < limit do
+    sim:advance(1)
+    local new = observe(sim, o, cw)
+    on_change(sim:now() - t0, state, new)
+    state = new
+  end
+  return state
+end
+
+--- Runs the drill on `sim` for a stack with outputs `o`. opts.print(line) shows the
+--- timeline as it happens (default: nothing). Returns the result: {ok=, events = {{t=,
+--- kind=, text=}}, detection=, dns_switch=, alarm=, notified=, failback = {detection=,
+--- dns=, alarm_ok=, notified=}, problems = {text}} (times in seconds from the outage, or
+--- from the recovery for failback).
+function M.run(sim, o, opts)
+  -- Freeze the real clock under the virtual one, so that only sim:advance moves time and
+  -- the timeline is exact; restored on the way out.
+  local clock = sim.clock
+  local real = clock.real
+  local frozen = real()
+  clock.real = function() return frozen end
+  local ok, res = pcall(M._run, sim, o, opts)
+  clock.offset = clock.offset + frozen - real()
+  clock.real = real
+  if not ok then error(res, 0) end
+  return res
+end
+
+function M._run(sim, o, opts)
+  opts = opts or {}
+  local say = opts.print or function() end
+  for _, k in ipairs(NEEDED) do
+    if o[k] == nil then
+      error(("fo.drill: the stack has no output %s (the drill needs %s)"):format(k,
+        table.concat(NEEDED, ", ")), 0)
+    end
+  end
+  local cw = sim:client("cloudwatch", { region = "us-east-1" })
+  local res = { events = {}, problems = {}, failback = {} }
+  local phase_t0
+  local function event(t, kind, fmt, ...)
+    local text = fmt:format(...)
+    res.events[#res.events + 1] = { t = t, kind = kind, text = text, phase = res.phase }
+    say(("  t+%3ds  %s"):format(math.floor(t + 0.5), text))
+  end
+
+  -- Steady state first: primary answering, check healthy, alarm OK.
+  local t_start = sim:now()
+  local st = watch(sim, o, cw, t_start, 300, observe(sim, o, cw), function() end, function(s)
+    return s.healthy and s.dns == "primary" and s.alarm == "OK"
+  end)
+  if not (st.healthy and st.dns == "primary" and st.alarm == "OK") then
+    error(("fo.drill: the stack is not in its steady state after %ds (health check %s, DNS "
+      .. "answer %s, alarm %s): apply the recipe first"):format(math.floor(sim:now() - t_start),
+      st.healthy and "healthy" or "unhealthy", st.dns, tostring(st.alarm)), 0)
+  end
+  say(("Steady state: %s → %s (primary ALB), health check %s healthy, alarm %s OK.")
+    :format(o.app_dns_name, norm(st.answer), o.health_check_id, o.health_check_alarm_name))
+
+  -- The outage starts right after an evaluation of the check (its worst case: the next
+  -- three evaluations are 10, 20 and 30 s later).
+  local hc = sim:health_check_status(o.health_check_id)
+  if hc and hc.next and hc.next > sim:now() then sim:advance(hc.next - sim:now()) end
+  st = observe(sim, o, cw)
+
+  -- Failure.
+  local region = o.primary_region
+  local function changes(t, old, new)
+    if new.fails > old.fails and new.healthy then
+      event(t, "check_failure", "health check: failure %d of %d (%s)", new.fails, M.THRESHOLD,
+        tostring(new.last))
+    end
+    if new.oks > old.oks and not new.healthy then
+      event(t, "check_success", "health check: success %d of %d", new.oks, M.THRESHOLD)
+    end
+    if new.healthy ~= old.healthy then
+      event(t, new.healthy and "check_healthy" or "check_unhealthy",
+        "health check %s: %s", new.healthy and "HEALTHY" or "UNHEALTHY", tostring(new.last))
+    end
+    if new.dns ~= old.dns then
+      local why = ""
+      for _, r in ipairs(new.records or {}) do
+        why = why .. (" %s(weight %s, %s)"):format(r.SetIdentifier, tostring(r.Weight),
+          r.healthy and "healthy" or "unhealthy")
+      end
+      event(t, "dns_" .. new.dns, "DNS %s → %s (%s ALB);%s", o.app_dns_name, norm(new.answer),
+        new.dns, why)
+    end
+    if new.alarm ~= old.alarm then
+      event(t, "alarm_" .. tostring(new.alarm):lower(), "alarm %s: %s → %s", o.health_check_alarm_name,
+        tostring(old.alarm), tostring(new.alarm))
+    end
+    if new.messages > old.messages then
+      local all = sim:deliveries(o.global_topic_arn)
+      for i = old.messages + 1, new.messages do
+        local doc = decode(all[i].Message)
+        event(t, "notified", "SNS %s notified: %s", o.global_topic_arn:match("[^:]+$"),
+          tostring(all[i].Subject or doc.NewStateValue))
+      end
+    end
+  end
+  local function first(kind, phase)
+    for _, e in ipairs(res.events) do
+      if e.kind == kind and e.phase == phase then return e.t end
+    end
+    return nil
+  end
+
+  say(("Failover: %s goes down."):format(region))
+  res.phase = "failover"
+  phase_t0 = sim:now()
+  res.started_at = phase_t0
+  sim:set_outage(region, true)
+  event(0, "outage", "%s down (simulated region outage)", region)
+  local now = observe(sim, o, cw)
+  changes(0, st, now)
+  now = watch(sim, o, cw, phase_t0, 400, now, changes, function(s)
+    return not s.healthy and s.dns == "standby" and s.alarm == "ALARM" and first("notified", "failover")
+  end)
+  res.detection = first("check_unhealthy", "failover")
+  res.dns_switch = first("dns_standby", "failover")
+  res.alarm = first("alarm_alarm", "failover")
+  res.notified = first("notified", "failover")
+
+  -- Recovery.
+  say(("Failback: %s recovers."):format(region))
+  res.phase = "failback"
+  phase_t0 = sim:now()
+  sim:set_outage(region, false)
+  event(0, "recovered", "%s back", region)
+  local after = observe(sim, o, cw)
+  changes(0, now, after)
+  local seen = #res.events
+  after = watch(sim, o, cw, phase_t0, 400, after, changes, function(s)
+    if not (s.healthy and s.dns == "primary" and s.alarm == "OK") then return false end
+    for i = seen + 1, #res.events do
+      if res.events[i].kind == "notified" then return true end
+    end
+    return false
+  end)
+  res.failback.detection = first("check_healthy", "failback")
+  res.failback.dns = first("dns_primary", "failback")
+  res.failback.alarm_ok = first("alarm_ok", "failback")
+  res.failback.notified = first("notified", "failback")
+  res.phase = nil
+
+  -- Verdict.
+  local function need(cond, text) if not cond then res.problems[#res.problems + 1] = text end end
+  need(res.detection and res.detection <= M.LIMIT, ("health check unhealthy within %ds (got %s)")
+    :format(M.LIMIT, tostring(res.detection)))
+  need(res.dns_switch and res.detection and res.dns_switch <= res.detection,
+    ("DNS answers with the standby at detection at the latest (switch %s, detection %s)")
+    :format(tostring(res.dns_switch), tostring(res.detection)))
+  need(res.alarm ~= nil, "the health-check alarm reaches ALARM")
+  need(res.notified ~= nil, "the us-east-1 topic is notified")
+  need(res.failback.dns ~= nil, "DNS answers with the primary again after recovery")
+  need(res.failback.alarm_ok ~= nil, "the alarm returns to OK after recovery")
+  res.ok = #res.problems == 0
+  return res
+end
+
+local function secs(t) return t and ("%ds"):format(math.floor(t + 0.5)) or "never" end
+
+--- The summary lines of a result.
+function M.summary(res)
+  local lines = {
+    ("Detection: %s after the outage (limit %ds = interval %ds × threshold %d)")
+      :format(secs(res.detection), M.LIMIT, M.INTERVAL, M.THRESHOLD),
+    ("DNS switch to the standby: %s%s"):format(secs(res.dns_switch),
+      res.dns_switch and res.detection and (res.dns_switch < res.detection
+        and " (before the health check's verdict: the primary alias evaluates its ALB's target health)"
+        or res.dns_switch == res.detection and " (at detection)" or "") or ""),
+    ("Alarm in ALARM: %s; SNS notified: %s (the alarm evaluates whole minutes)")
+      :format(secs(res.alarm), secs(res.notified)),
+    ("Failback: health check healthy %s after recovery, DNS back to the primary %s, alarm OK %s, "
+      .. "notified %s"):format(secs(res.failback.detection), secs(res.failback.dns),
+      secs(res.failback.alarm_ok), secs(res.failback.notified)),
+  }
+  if res.ok then
+    lines[#lines + 1] = "Drill passed."
+  else
+    lines[#lines + 1] = "Drill FAILED: " .. table.concat(res.problems, "; ")
+  end
+  return lines
+end
+
+--- fo-run --drill: runs the drill on the simulator of a stack whose outputs are `outputs`
+--- (its state file's). Prints the timeline; returns the exit code (0 passed, 3 failed).
+function M.main(sim, outputs, print_line)
+  print_line = print_line or print
+  print_line("")
+  print_line("Failover drill on the simulator's virtual clock (no real time passes):")
+  local res = M.run(sim, outputs, { print = print_line })
+  for _, l in ipairs(M.summary(res)) do print_line(l) end
+  return res.ok and 0 or 3, res
+end
+
+return M

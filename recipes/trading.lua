@@ -1,0 +1,499 @@
+-- The trading application's multi-region failover topology (../shared/design/DOMAIN.md):
+-- one function builds a region (network, ALB, ASG, alarms), then the global parts.
+--
+--   fo-run recipes/trading.lua                                  # on the embedded simulator
+--   fo-run --target aws --stack prod --config environmentSuffix=prod recipes/trading.lua
+--
+-- Every name is <resource-type>[-<role>]-<environmentSuffix>; every taggable resource
+-- carries Environment=Production and FailoverRole=Primary|Standby (the global parts,
+-- which watch or serve the primary, are Primary). Nothing is retained on destroy.
+require "fo.aws.resources"
+
+-------------------------------------------------------------------------------
+-- Configuration
+
+-- AWS's name limits that the suffix must fit (DOMAIN.md: ELBv2 names ≤ 32 characters).
+local NAME_LIMITS = {
+  elbv2 = 32, iam_role = 64, iam_profile = 128, iam_policy = 128, security_group = 255,
+  launch_template = 128, autoscaling = 255, sns_topic = 256, alarm = 255, dynamodb = 255,
+}
+
+-- The names the recipe derives from a suffix, each with the limit it must fit.
+local function derived_names(s)
+  local list = {}
+  local function add(kind, name) list[#list + 1] = { kind = kind, name = name } end
+  for _, role in ipairs({ "primary", "standby" }) do
+    add("elbv2", ("alb-%s-%s"):format(role, s))
+    add("elbv2", ("tg-%s-%s"):format(role, s))
+    add("security_group", ("alb-sg-%s-%s"):format(role, s))
+    add("security_group", ("app-sg-%s-%s"):format(role, s))
+    add("launch_template", ("lt-%s-%s"):format(role, s))
+    add("autoscaling", ("asg-%s-%s"):format(role, s))
+    add("sns_topic", ("failover-topic-%s-%s"):format(role, s))
+    add("alarm", ("alb-unhealthy-hosts-alarm-%s-%s"):format(role, s))
+  end
+  add("iam_role", "ec2-role-" .. s)
+  add("iam_profile", "ec2-profile-" .. s)
+  add("iam_policy", "ec2-policy-" .. s)
+  add("dynamodb", "trading-sessions-" .. s)
+  add("sns_topic", "failover-topic-global-" .. s)
+  add("alarm", "health-check-alarm-primary-" .. s)
+  return list
+end
+
+--- ok, why: the suffix is lower-case letters, digits and inner hyphens, and every name
+--- derived from it fits AWS's limits.
+local function check_suffix(s)
+  if not s:match("^[a-z0-9][a-z0-9-]*$") or s:match("%-$") or s:match("%-%-") then
+    return false, ("%q: use lower-case letters, digits and single inner hyphens (it goes "
+      .. "into load balancer, table and DNS-visible names)"):format(s)
+  end
+  for _, n in ipairs(derived_names(s)) do
+    local limit = NAME_LIMITS[n.kind]
+    if #n.name > limit then
+      return false, ("%q is too long: the %s name %q would be %d characters, AWS allows %d "
+        .. "(use at most %d characters)"):format(s, n.kind, n.name, #n.name, limit,
+        #s - (#n.name - limit))
+    end
+  end
+  return true
+end
+
+local function check_cidr16(v)
+  local a, b, c, d, bits = v:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)/(%d+)$")
+  if not a or tonumber(bits) ~= 16 or tonumber(c) ~= 0 or tonumber(d) ~= 0
+      or tonumber(a) > 255 or tonumber(b) > 255 then
+    return false, ("%q: expected a /16 such as 10.10.0.0/16 (the subnets are /24s in it)"):format(v)
+  end
+  return true
+end
+
+local function check_arn(v)
+  if v == "" or v:match("^arn:aws[%w-]*:acm:[%w-]+:%d+:certificate/[%w-]+$") then return true end
+  return false, ("%q: expected an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID) "
+    .. "or empty"):format(v)
+end
+
+local function positive(n) return n >= 1, "must be at least 1" end
+
+local cfg = fo.config{
+  environmentSuffix = { type = "string", default = "dev", check = check_suffix,
+    doc = "appended to every resource name (resource-type-<suffix>); at most 20 characters" },
+  primaryRegion = { type = "string", default = "eu-south-1", doc = "normal traffic (opt-in region)" },
+  standbyRegion = { type = "string", default = "eu-central-1", doc = "takes traffic on failover" },
+  domainName = { type = "string", default = "trading.example.com",
+    doc = "the Route 53 hosted zone; the application answers at app.<domainName>" },
+  appSubdomain = { type = "string", default = "app", doc = "the application's record in the zone" },
+  primaryVpcCidr = { type = "string", default = "10.10.0.0/16", check = check_cidr16 },
+  standbyVpcCidr = { type = "string", default = "10.20.0.0/16", check = check_cidr16 },
+  availabilityZones = { type = "list", default = { "a", "b" },
+    check = function(l) return #l == 2 and l[1] ~= l[2], "two different AZ letters, e.g. a,b" end,
+    doc = "AZ letters of the two subnets of each kind, in both regions" },
+  primaryCapacity = { type = "integer", default = 2, check = positive },
+  standbyCapacity = { type = "integer", default = 1, check = positive },
+  maxCapacity = { type = "integer", default = 6, check = positive,
+    doc = "the most instances CPU scaling may run per region" },
+  instanceType = { type = "string", default = "t3.medium" },
+  appPort = { type = "integer", default = 8080,
+    check = function(p) return p >= 1024 and p <= 65535, "1024-65535" end },
+  healthPath = { type = "string", default = "/health",
+    check = function(p) return p:match("^/[%w%-._/]*$") ~= nil, "a path such as /health" end },
+  cpuTarget = { type = "number", default = 60,
+    check = function(n) return n > 0 and n < 100, "a CPU percentage" end },
+  primaryCertificateArn = { type = "string", default = "", check = check_arn,
+    doc = "ACM certificate for app.<domainName> in the primary region: HTTPS when set" },
+  standbyCertificateArn = { type = "string", default = "", check = check_arn,
+    doc = "the same in the standby region (ACM certificates are regional)" },
+  alarmEmail = { type = "string", default = "",
+    doc = "an address subscribed to the three topics (confirm the email AWS sends)" },
+  manualFailover = { type = "boolean", default = false,
+    doc = "true: weights 0 (primary) / 100 (standby) — a planned failover; false to fail back" },
+}
+
+local S = cfg.environmentSuffix
+if cfg.primaryRegion == cfg.standbyRegion then
+  error("config primaryRegion and standbyRegion must differ (both are " .. cfg.primaryRegion .. ")")
+end
+if (cfg.primaryCertificateArn == "") ~= (cfg.standbyCertificateArn == "") then
+  error("config primaryCertificateArn and standbyCertificateArn go together: give both "
+    .. "(HTTPS in both regions) or neither (HTTP)")
+end
+local HTTPS = cfg.primaryCertificateArn ~= ""
+local GLOBAL = "us-east-1" -- IAM and Route 53 are global (signed for us-east-1); its metrics live there
+local FQDN = cfg.appSubdomain .. "." .. cfg.domainName
+local METRIC_NAMESPACE = "Trading/App"
+local AL2_PARAMETER = "/aws/service/ami-amazon-linux-latest/amzn2-ami-hvm-x86_64-gp2"
+
+local function tags(role, name)
+  return { Environment = "Production", FailoverRole = role, Name = name }
+end
+
+-- JSON with sorted keys: the same document on every run, so reruns see no change.
+local function json(v)
+  local t = type(v)
+  if t == "string" then
+    return '"' .. v:gsub('[%c"\\]', function(c)
+      return ({ ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n" })[c] or ("\\u%04x"):format(c:byte())
+    end) .. '"'
+  elseif t == "number" or t == "boolean" then
+    return tostring(v)
+  end
+  if #v > 0 or next(v) == nil then
+    local out = {}
+    for i, x in ipairs(v) do out[i] = json(x) end
+    return "[" .. table.concat(out, ",") .. "]"
+  end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local out = {}
+  for i, k in ipairs(keys) do out[i] = json(k) .. ":" .. json(v[k]) end
+  return "{" .. table.concat(out, ",") .. "}"
+end
+
+-- The instance's user data: a health endpoint on appPort (python ships with AL2), as a
+-- systemd service so it survives reboots. The real application replaces it.
+local function user_data(role)
+  local script = ([[
+#!/bin/bash
+# trading instance bootstrap (%s): health endpoint on port %d, path %s
+set -euo pipefail
+mkdir -p /opt/trading
+cat > /opt/trading/health.py <<'EOF'
+try:
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+except ImportError:
+    from BaseHTTPServer import BaseHTTPRequestHandler, HTTPServer
+class Health(BaseHTTPRequestHandler):
+    def do_GET(self):
+        ok = self.path.split("?")[0] == "%s"
+        body = b'{"status":"ok"}' if ok else b'{"status":"not found"}'
+        self.send_response(200 if ok else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+HTTPServer(("", %d), Health).serve_forever()
+EOF
+cat > /etc/systemd/system/trading-health.service <<'EOF'
+[Unit]
+Description=trading health endpoint
+After=network-online.target
+[Service]
+ExecStart=/usr/bin/python /opt/trading/health.py
+Restart=always
+[Install]
+WantedBy=multi-user.target
+EOF
+systemctl daemon-reload
+systemctl enable --now trading-health.service
+]]):format(role, cfg.appPort, cfg.healthPath, cfg.healthPath, cfg.appPort)
+  return fo.crypto.base64_encode(script)
+end
+
+-------------------------------------------------------------------------------
+-- Global: IAM (needed by both regions' launch templates) and the session table
+
+local TABLE_NAME = "trading-sessions-" .. S
+local sessions = fo.resource("aws:dynamodb:table", "sessions", {
+  table_name = TABLE_NAME,
+  attribute_definitions = { { attribute_name = "sessionId", attribute_type = "S" } },
+  key_schema = { { attribute_name = "sessionId", key_type = "HASH" } },
+  billing_mode = "PAY_PER_REQUEST",
+  stream_view_type = "NEW_AND_OLD_IMAGES",
+  sse_enabled = true, sse_type = "KMS",
+  point_in_time_recovery = true,
+  deletion_protection = false,
+  replicas = { cfg.standbyRegion },
+  tags = tags("Primary", TABLE_NAME),
+}, { region = cfg.primaryRegion })
+
+-- The replica's ARN: the table's, in the standby region.
+local replica_arn = fo.apply(sessions.arn, function(arn)
+  return (arn:gsub("^(arn:[^:]+:dynamodb:)[^:]+", "%1" .. cfg.standbyRegion))
+end)
+
+local role = fo.resource("aws:iam:role", "ec2", {
+  role_name = "ec2-role-" .. S,
+  description = "trading instances in both regions",
+  assume_role_policy_document = json{
+    Version = "2012-10-17",
+    Statement = { { Effect = "Allow", Principal = { Service = "ec2.amazonaws.com" },
+      Action = "sts:AssumeRole" } },
+  },
+  tags = tags("Primary", "ec2-role-" .. S),
+}, { region = GLOBAL })
+
+-- Least privilege: item actions on the table and its replica; PutMetricData (which takes
+-- no resource) only into the application's namespace.
+local DYNAMODB_ACTIONS = { "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem",
+  "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
+  "dynamodb:Query", "dynamodb:UpdateItem" }
+fo.resource("aws:iam:role_policy", "ec2", {
+  role_name = role.name,
+  policy_name = "ec2-policy-" .. S,
+  policy_document = fo.apply({ sessions.arn, replica_arn }, function(arns)
+    return json{
+      Version = "2012-10-17",
+      Statement = {
+        { Sid = "SessionTable", Effect = "Allow", Action = DYNAMODB_ACTIONS,
+          Resource = { arns[1], arns[2] } },
+        { Sid = "AppMetrics", Effect = "Allow", Action = "cloudwatch:PutMetricData",
+          Resource = "*",
+          Condition = { StringEquals = { ["cloudwatch:namespace"] = METRIC_NAMESPACE } } },
+      },
+    }
+  end),
+}, { region = GLOBAL })
+
+local profile = fo.resource("aws:iam:instance_profile", "ec2", {
+  instance_profile_name = "ec2-profile-" .. S,
+  role_name = role.name,
+  tags = tags("Primary", "ec2-profile-" .. S),
+}, { region = GLOBAL })
+
+-------------------------------------------------------------------------------
+-- One region
+
+-- "10.10.0.0/16", 3 → "10.10.3.0/24"
+local function subnet_cidr(vpc_cidr, n)
+  local a, b = vpc_cidr:match("^(%d+)%.(%d+)%.")
+  return ("%s.%s.%d.0/24"):format(a, b, n)
+end
+
+-- The part of an ELBv2 ARN CloudWatch dimensions use: app/NAME/ID, targetgroup/NAME/ID.
+local function arn_suffix(arn, pattern)
+  return fo.apply(arn, function(a) return (a:match(pattern)) end)
+end
+
+--- Builds one region: network, security groups, launch template, ALB, ASG, topic and
+--- alarms. role is "Primary" or "Standby". Returns the handles the global part needs.
+local function build_region(role_name, region, vpc_cidr, capacity, certificate_arn)
+  local r = role_name:lower()
+  local function name(kind) return ("%s-%s-%s"):format(kind, r, S) end
+  local function res(type, logical, props)
+    return fo.resource(type, r .. "/" .. logical, props, { region = region })
+  end
+
+  -- Network
+  local vpc = res("aws:ec2:vpc", "vpc", { cidr_block = vpc_cidr, enable_dns_support = true,
+    enable_dns_hostnames = true, tags = tags(role_name, name("vpc")) })
+  local igw = res("aws:ec2:internet_gateway", "igw", { vpc_id = vpc.id,
+    tags = tags(role_name, name("igw")) })
+  local public_rt = res("aws:ec2:route_table", "public-rt", { vpc_id = vpc.id,
+    tags = tags(role_name, name("public-rt")) })
+  res("aws:ec2:route", "public-default", { route_table_id = public_rt.id,
+    destination_cidr_block = "0.0.0.0/0", gateway_id = igw.id })
+  local public, private, private_rts = {}, {}, {}
+  for i, letter in ipairs(cfg.availabilityZones) do
+    local az = region .. letter
+    public[i] = res("aws:ec2:subnet", "public-" .. i, { vpc_id = vpc.id,
+      cidr_block = subnet_cidr(vpc_cidr, i - 1), availability_zone = az,
+      map_public_ip_on_launch = false, tags = tags(role_name, name("public-subnet-" .. letter)) })
+    res("aws:ec2:route_table_association", "public-" .. i, { route_table_id = public_rt.id,
+      subnet_id = public[i].id })
+    private[i] = res("aws:ec2:subnet", "private-" .. i, { vpc_id = vpc.id,
+      cidr_block = subnet_cidr(vpc_cidr, 10 + i - 1), availability_zone = az,
+      map_public_ip_on_launch = false, tags = tags(role_name, name("private-subnet-" .. letter)) })
+    -- one private route table per AZ: a NAT gateway per AZ slots in without changes
+    private_rts[i] = res("aws:ec2:route_table", "private-rt-" .. i, { vpc_id = vpc.id,
+      tags = tags(role_name, name("private-rt-" .. letter)) })
+    res("aws:ec2:route_table_association", "private-" .. i, { route_table_id = private_rts[i].id,
+      subnet_id = private[i].id })
+  end
+  -- Instances reach DynamoDB privately through the gateway endpoint (no NAT needed for it).
+  res("aws:ec2:vpc_endpoint", "dynamodb", { vpc_id = vpc.id,
+    service_name = ("com.amazonaws.%s.dynamodb"):format(region), vpc_endpoint_type = "Gateway",
+    route_table_ids = { private_rts[1].id, private_rts[2].id },
+    tags = tags(role_name, name("dynamodb-endpoint")) })
+
+  -- Security groups: the ALB admits 80/443 from the internet (clients and Route 53's
+  -- health checkers); instances admit the app port from the ALB only.
+  local alb_sg = res("aws:ec2:security_group", "alb-sg", { vpc_id = vpc.id,
+    group_name = name("alb-sg"), description = "ALB: HTTP and HTTPS from the internet",
+    tags = tags(role_name, name("alb-sg")) })
+  for _, port in ipairs({ 80, 443 }) do
+    res("aws:ec2:security_group_rule", "alb-in-" .. port, { security_group_id = alb_sg.id,
+      type = "ingress", ip_protocol = "tcp", from_port = port, to_port = port,
+      cidr_ipv4 = "0.0.0.0/0", description = "from the internet",
+      tags = tags(role_name, name("alb-in-" .. port)) })
+  end
+  local app_sg = res("aws:ec2:security_group", "app-sg", { vpc_id = vpc.id,
+    group_name = name("app-sg"), description = "instances: the app port from the ALB",
+    tags = tags(role_name, name("app-sg")) })
+  res("aws:ec2:security_group_rule", "app-from-alb", { security_group_id = app_sg.id,
+    type = "ingress", ip_protocol = "tcp", from_port = cfg.appPort, to_port = cfg.appPort,
+    source_security_group_id = alb_sg.id, description = "from the ALB",
+    tags = tags(role_name, name("app-from-alb")) })
+
+  -- Launch template: AL2 from the public SSM parameter, IMDSv2 only, encrypted root volume.
+  local ami = res("aws:ssm:parameter_value", "al2-ami", { name = AL2_PARAMETER })
+  local lt = res("aws:ec2:launch_template", "lt", {
+    launch_template_name = name("lt"),
+    image_id = ami.value,
+    instance_type = cfg.instanceType,
+    iam_instance_profile_arn = profile.arn,
+    security_group_ids = { app_sg.id },
+    metadata_http_tokens = "required",
+    metadata_http_endpoint = "enabled",
+    block_device_mappings = { { device_name = "/dev/xvda", volume_size = 20, volume_type = "gp3",
+      encrypted = true, delete_on_termination = true } },
+    user_data = user_data(r),
+    tags = tags(role_name, name("lt")),
+  })
+
+  -- Load balancer, target group (health check on the app's health path), listener(s).
+  local alb = res("aws:elbv2:load_balancer", "alb", { name = name("alb"), type = "application",
+    scheme = "internet-facing", subnets = { public[1].id, public[2].id },
+    security_groups = { alb_sg.id }, tags = tags(role_name, name("alb")) })
+  local tg = res("aws:elbv2:target_group", "tg", { name = name("tg"), protocol = "HTTP",
+    port = cfg.appPort, vpc_id = vpc.id, target_type = "instance",
+    health_check_protocol = "HTTP", health_check_path = cfg.healthPath,
+    health_check_interval_seconds = 10, health_check_timeout_seconds = 5,
+    healthy_threshold_count = 2, unhealthy_threshold_count = 3, matcher = "200",
+    tags = tags(role_name, name("tg")) })
+  local forward = { { type = "forward", target_group_arn = tg.arn } }
+  if certificate_arn ~= "" then
+    res("aws:elbv2:listener", "https", { load_balancer_arn = alb.arn, protocol = "HTTPS",
+      port = 443, ssl_policy = "ELBSecurityPolicy-TLS13-1-2-2021-06",
+      certificates = { certificate_arn }, default_actions = forward,
+      tags = tags(role_name, name("https-listener")) })
+    res("aws:elbv2:listener", "http", { load_balancer_arn = alb.arn, protocol = "HTTP", port = 80,
+      default_actions = { { type = "redirect", redirect = { protocol = "HTTPS", port = "443",
+        status_code = "HTTP_301" } } },
+      tags = tags(role_name, name("http-listener")) })
+  else
+    res("aws:elbv2:listener", "http", { load_balancer_arn = alb.arn, protocol = "HTTP", port = 80,
+      default_actions = forward, tags = tags(role_name, name("http-listener")) })
+  end
+
+  -- Auto Scaling: in the private subnets, ELB health checks, group metrics, CPU tracking.
+  local asg = res("aws:autoscaling:group", "asg", {
+    auto_scaling_group_name = name("asg"),
+    launch_template_id = lt.id, launch_template_version = "$Latest",
+    min_size = capacity, max_size = math.max(cfg.maxCapacity, capacity),
+    desired_capacity = capacity,
+    vpc_zone_identifier = { private[1].id, private[2].id },
+    target_group_arns = { tg.arn },
+    health_check_type = "ELB", health_check_grace_period = 120,
+    metrics_granularity = "1Minute", enabled_metrics = {},
+    tags = tags(role_name, name("asg")),
+  })
+  res("aws:autoscaling:policy", "cpu", { auto_scaling_group_name = asg.name,
+    policy_name = name("cpu-target"), policy_type = "TargetTrackingScaling",
+    predefined_metric_type = "ASGAverageCPUUtilization", target_value = cfg.cpuTarget })
+
+  -- The region's topic and its alarms (ALB and ASG metrics).
+  local topic = res("aws:sns:topic", "topic", { name = name("failover-topic"),
+    tags = tags(role_name, name("failover-topic")) })
+  if cfg.alarmEmail ~= "" then
+    res("aws:sns:subscription", "email", { topic_arn = topic.arn, protocol = "email",
+      endpoint = cfg.alarmEmail })
+  end
+  local lb_dim = arn_suffix(alb.arn, ":loadbalancer/(.+)$")
+  local tg_dim = arn_suffix(tg.arn, ":(targetgroup/.+)$")
+  local function alarm(logical, props)
+    props.alarm_name = name(logical)
+    props.alarm_actions = { topic.arn }
+    props.ok_actions = { topic.arn }
+    props.tags = tags(role_name, props.alarm_name)
+    return res("aws:cloudwatch:alarm", logical, props)
+  end
+  alarm("alb-unhealthy-hosts-alarm", {
+    alarm_description = "targets failing the ALB health check in " .. region,
+    namespace = "AWS/ApplicationELB", metric_name = "UnHealthyHostCount", statistic = "Maximum",
+    dimensions = { { name = "LoadBalancer", value = lb_dim }, { name = "TargetGroup", value = tg_dim } },
+    period = 60, evaluation_periods = 2, datapoints_to_alarm = 2, threshold = 0,
+    comparison_operator = "GreaterThanThreshold", treat_missing_data = "notBreaching" })
+  alarm("alb-5xx-alarm", {
+    alarm_description = "the ALB answers 5xx itself (no healthy target) in " .. region,
+    namespace = "AWS/ApplicationELB", metric_name = "HTTPCode_ELB_5XX_Count", statistic = "Sum",
+    dimensions = { { name = "LoadBalancer", value = lb_dim } },
+    period = 60, evaluation_periods = 1, datapoints_to_alarm = 1, threshold = 10,
+    comparison_operator = "GreaterThanThreshold", treat_missing_data = "notBreaching" })
+  alarm("asg-in-service-alarm", {
+    alarm_description = "fewer instances in service than desired in " .. region,
+    namespace = "AWS/AutoScaling", metric_name = "GroupInServiceInstances", statistic = "Minimum",
+    dimensions = { { name = "AutoScalingGroupName", value = asg.name } },
+    period = 60, evaluation_periods = 3, datapoints_to_alarm = 3, threshold = capacity,
+    comparison_operator = "LessThanThreshold", treat_missing_data = "breaching" })
+
+  return { alb = alb, topic = topic, region = region, role = role_name }
+end
+
+local primary = build_region("Primary", cfg.primaryRegion, cfg.primaryVpcCidr,
+  cfg.primaryCapacity, cfg.primaryCertificateArn)
+local standby = build_region("Standby", cfg.standbyRegion, cfg.standbyVpcCidr,
+  cfg.standbyCapacity, cfg.standbyCertificateArn)
+
+-------------------------------------------------------------------------------
+-- Global: DNS failover and its alarm
+
+local zone = fo.resource("aws:route53:zone", "zone", { name = cfg.domainName,
+  comment = "trading failover " .. S, tags = tags("Primary", "zone-" .. S) }, { region = GLOBAL })
+
+-- Interval 10 (the fast checkers) × threshold 3: unhealthy about 30 s after a failure.
+local health_check = fo.resource("aws:route53:health_check", "primary", {
+  type = HTTPS and "HTTPS" or "HTTP",
+  fully_qualified_domain_name = primary.alb.dns_name,
+  port = HTTPS and 443 or 80,
+  resource_path = cfg.healthPath,
+  request_interval = 10,
+  failure_threshold = 3,
+  enable_sni = HTTPS or nil,
+  tags = tags("Primary", "health-check-primary-" .. S),
+}, { region = GLOBAL })
+
+local weights = cfg.manualFailover and { 0, 100 } or { 100, 0 }
+for i, side in ipairs({ primary, standby }) do
+  local r = side.role:lower()
+  fo.resource("aws:route53:record", r, {
+    hosted_zone_id = zone.id, name = FQDN, type = "A",
+    set_identifier = ("%s-%s"):format(r, S), weight = weights[i],
+    health_check_id = side == primary and health_check.id or nil,
+    alias_target = { dns_name = side.alb.dns_name,
+      hosted_zone_id = side.alb.canonical_hosted_zone_id, evaluate_target_health = true },
+  }, { region = GLOBAL })
+end
+
+-- Route 53 publishes HealthCheckStatus only in us-east-1, and an alarm notifies topics of
+-- its own region: the alarm and its topic live there.
+local global_topic = fo.resource("aws:sns:topic", "global", { name = "failover-topic-global-" .. S,
+  tags = tags("Primary", "failover-topic-global-" .. S) }, { region = GLOBAL })
+if cfg.alarmEmail ~= "" then
+  fo.resource("aws:sns:subscription", "global-email", { topic_arn = global_topic.arn,
+    protocol = "email", endpoint = cfg.alarmEmail }, { region = GLOBAL })
+end
+-- The metric is the check's own verdict (1/0 after its 3 consecutive results): one
+-- breaching minute is the verdict, so 1 of 1; no data means the checkers are gone.
+local hc_alarm = "health-check-alarm-primary-" .. S
+fo.resource("aws:cloudwatch:alarm", "health-check", {
+  alarm_name = hc_alarm,
+  alarm_description = ("Route 53 health check of the primary ALB (%s) is unhealthy: DNS for %s "
+    .. "now answers with the standby in %s"):format(cfg.primaryRegion, FQDN, cfg.standbyRegion),
+  namespace = "AWS/Route53", metric_name = "HealthCheckStatus",
+  dimensions = { { name = "HealthCheckId", value = health_check.id } },
+  statistic = "Minimum", period = 60, evaluation_periods = 1, datapoints_to_alarm = 1,
+  threshold = 1, comparison_operator = "LessThanThreshold", treat_missing_data = "breaching",
+  alarm_actions = { global_topic.arn }, ok_actions = { global_topic.arn },
+  tags = tags("Primary", hc_alarm),
+}, { region = GLOBAL })
+
+-------------------------------------------------------------------------------
+-- Outputs
+
+fo.output("app_dns_name", FQDN)
+fo.output("primary_alb_dns_name", primary.alb.dns_name)
+fo.output("standby_alb_dns_name", standby.alb.dns_name)
+fo.output("hosted_zone_id", zone.id)
+fo.output("name_servers", zone.name_servers)
+fo.output("health_check_id", health_check.id)
+fo.output("health_check_alarm_name", hc_alarm)
+fo.output("table_name", sessions.table_name)
+fo.output("table_arn", sessions.arn)
+fo.output("replica_arn", replica_arn)
+fo.output("primary_topic_arn", primary.topic.arn)
+fo.output("standby_topic_arn", standby.topic.arn)
+fo.output("global_topic_arn", global_topic.arn)
+fo.output("primary_region", cfg.primaryRegion)
+fo.output("standby_region", cfg.standbyRegion)
