@@ -1,8 +1,13 @@
--- JSON for the simulator's state file. lua-cjson turns every number into a float and
--- writes 2.0 as "2", which would make integer members (Weight, Port) floats after a
--- reload; this codec keeps Lua's integer/float distinction across a save and load.
--- Keys are written sorted, one level per line, so the file diffs well.
+-- JSON for fo's own files (the simulator's state, the engine's state and report, config
+-- files). lua-cjson turns every number into a float and writes 2.0 as "2", which would make
+-- integer members (Weight, Port) floats after a reload; this codec keeps Lua's
+-- integer/float distinction across a save and load. Keys are written sorted, one level per
+-- line, so the files diff well.
 local M = {}
+
+--- Encodes as [] (an empty Lua table is written as {}: it cannot tell a list from a map).
+M.EMPTY_ARRAY = setmetatable({}, { __name = "fo.json.EMPTY_ARRAY",
+  __newindex = function() error("fo.json.EMPTY_ARRAY is read-only", 2) end })
 
 local ESC = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
               ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
@@ -38,6 +43,7 @@ local function encode(v, out, indent, path, seen)
   if tv == "string" then out[#out + 1] = quote(v)
   elseif tv == "number" then out[#out + 1] = number(v, path)
   elseif tv == "boolean" then out[#out + 1] = tostring(v)
+  elseif v == M.EMPTY_ARRAY then out[#out + 1] = "[]"
   elseif tv == "table" then
     if seen[v] then error(path .. ": a cycle cannot be stored in JSON", 0) end
     seen[v] = true
@@ -168,13 +174,42 @@ function decode_value(s, i, depth)
   end
 end
 
---- The value of JSON text s; raises "why at line L (byte B)". null is not accepted (the
---- sim never writes it).
+--- The value of JSON text s; raises "why at line L (byte B)". null is not accepted (fo
+--- never writes it).
 function M.decode(s)
   local v, i = decode_value(s, 1, 0)
   i = skip(s, i)
   if i <= #s then fail(s, i, "text after the document") end
   return v
+end
+
+--- Reads the JSON file at `path`: its value and its text; nil when there is no such file;
+--- nil and why when the file is there but unusable — it cannot be read, is not valid JSON,
+--- or (with `expect` = {format=, version=, what=}) is not an object whose `format` and
+--- `version` members are those (`what` names the document: "an fo state document").
+--- Callers add their own advice to `why`; a file that cannot be used is never "empty".
+function M.read_file(path, expect)
+  local f, err = io.open(path, "rb")
+  if not f then
+    if require("fo.fs").exists(path) then return nil, err end
+    return nil
+  end
+  local text, rerr = f:read("a")
+  f:close()
+  if not text then return nil, ("cannot read %s: %s"):format(path, tostring(rerr)) end
+  local ok, v = pcall(M.decode, text)
+  if not ok then return nil, "invalid JSON: " .. tostring(v) end
+  if expect then
+    if type(v) ~= "table" or v.format ~= expect.format then
+      return nil, ("not %s (format must be %q)"):format(expect.what or "the expected document",
+        expect.format)
+    end
+    if v.version ~= expect.version then
+      return nil, ("schema version %s; this fo reads version %s"):format(tostring(v.version),
+        tostring(expect.version))
+    end
+  end
+  return v, text
 end
 
 return M

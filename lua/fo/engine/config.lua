@@ -2,7 +2,7 @@
 -- secret=} } gives typed values from the schema's defaults, the stack's config file
 -- (.fo/<stack>.config.json) and `--config key=value`, in that order of precedence.
 local errors = require "fo.engine.errors"
-local json = require "fo.sim.json"
+local json = require "fo.json"
 
 local M = {}
 local Session = {}
@@ -15,14 +15,11 @@ local ENTRY_FIELDS = { type = true, default = true, required = true, check = tru
 
 --- Reads a config file: a JSON object of key → value; nil when there is none.
 function M.read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
-  local ok, v = pcall(json.decode, text)
-  if not ok or type(v) ~= "table" then
+  local v, why = json.read_file(path)
+  if v == nil and why == nil then return nil end
+  if type(v) ~= "table" then
     errors.raise("config", ("config file %s is not a JSON object of key → value (%s); fix it "
-      .. "or remove it"):format(path, ok and "got " .. type(v) or v))
+      .. "or remove it"):format(path, why or "got " .. type(v)))
   end
   return v
 end

@@ -5,6 +5,7 @@ local diff = require "fo.engine.diff"
 local schema = require "fo.engine.schema"
 local core = require "fo.core"
 local task = require "fo.task"
+local json = require "fo.json"
 
 local M = {}
 local Report = {}
@@ -234,11 +235,10 @@ end
 -- cannot tell an empty list from an empty object).
 local LISTS = { notices = true, operations = true, rollback = true, errors = true,
   adopted = true, drift = true, steps = true, changes = true }
-local EMPTY_LIST = "\0[]"
 
 local function mark_lists(v, key)
   if type(v) ~= "table" then return v end
-  if LISTS[key] and next(v) == nil then return EMPTY_LIST end
+  if LISTS[key] and next(v) == nil then return json.EMPTY_ARRAY end
   for k, x in pairs(v) do v[k] = mark_lists(x, k) end
   return v
 end
@@ -248,10 +248,9 @@ function Report:finish(code, extra)
   self.doc.exit_code = code
   for k, v in pairs(extra or {}) do self.doc[k] = v end
   if self.json then
-    local json = require "fo.sim.json"
     local ok, text = pcall(json.encode, mark_lists(json_value(self.doc)))
     if not ok then text = json.encode({ exit_code = code, error = "report: " .. text }) end
-    self.write_out(text:gsub('"\\u0000%[%]"', "[]") .. "\n")
+    self.write_out(text .. "\n")
   end
 end
 

@@ -2,7 +2,7 @@
 -- resource its type, region, physical id, inputs, outputs, dependencies — plus the intent
 -- journal and replaced instances awaiting deletion. Written atomically after every
 -- completed operation; the previous version is kept as .bak once per mutating run.
-local json = require "fo.sim.json"
+local json = require "fo.json"
 local errors = require "fo.engine.errors"
 local waitlist = require "fo.engine.waitlist"
 
@@ -32,15 +32,9 @@ end
 local RECORD_FIELDS = { type = "string", name = "string", id = "string", inputs = "table",
   outputs = "table", deps = "table" }
 
--- Checks the document's shape; raises a state error naming what is wrong.
+-- Checks the document's shape (format and version are checked by json.read_file);
+-- raises a state error naming what is wrong.
 local function check(path, doc)
-  if type(doc) ~= "table" or doc.format ~= M.FORMAT then
-    corrupt(path, ("not an fo state document (format must be %q)"):format(M.FORMAT))
-  end
-  if doc.version ~= M.VERSION then
-    corrupt(path, ("schema version %s; this fo reads version %d"):format(tostring(doc.version),
-      M.VERSION))
-  end
   if doc.target ~= "sim" and doc.target ~= "aws" then corrupt(path, "target must be sim or aws") end
   for _, k in ipairs({ "resources", "deposed", "intents", "config", "outputs" }) do
     doc[k] = doc[k] or {}
@@ -59,15 +53,12 @@ end
 --- The document at `path` and its text, or nil when there is no file. An unreadable or
 --- invalid file raises a state error naming the file, the backup and what to do.
 function M.read(path)
-  local f, err = io.open(path, "rb")
-  if not f then
-    if require("fo.fs").exists(path) then corrupt(path, err) end
+  local doc, text = json.read_file(path, { format = M.FORMAT, version = M.VERSION,
+    what = "an fo state document" })
+  if not doc then
+    if text then corrupt(path, text) end
     return nil
   end
-  local text = f:read("a")
-  f:close()
-  local ok, doc = pcall(json.decode, text)
-  if not ok then corrupt(path, "invalid JSON: " .. tostring(doc)) end
   check(path, doc)
   return doc, text
 end

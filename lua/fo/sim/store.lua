@@ -1,7 +1,7 @@
 -- The simulator's state: accounts → regions → services, each a plain table the service
 -- handlers own, plus the id stream. Saved as one JSON document (atomically, through
 -- fo.fs) so that reruns against the sim see what earlier runs created.
-local json = require "fo.sim.json"
+local json = require "fo.json"
 local rng = require "fo.sim.rng"
 
 local M = {}
@@ -93,21 +93,11 @@ end
 --- The store saved at `path`, or nil when there is no such file. A file that cannot be
 --- read back raises an error naming the file and the fix; it is never treated as empty.
 function M.load(path)
-  local f, err = io.open(path, "rb")
-  if not f then
-    if require("fo.fs").exists(path) then corrupt(path, err) end
+  local data, why = json.read_file(path, { format = M.FORMAT, version = M.VERSION,
+    what = "a simulator state document" })
+  if not data then
+    if why then corrupt(path, why) end
     return nil
-  end
-  local text = f:read("a")
-  f:close()
-  local ok, data = pcall(json.decode, text)
-  if not ok then corrupt(path, "invalid JSON: " .. tostring(data)) end
-  if type(data) ~= "table" or data.format ~= M.FORMAT then
-    corrupt(path, ("not a simulator state document (format must be %q)"):format(M.FORMAT))
-  end
-  if data.version ~= M.VERSION then
-    corrupt(path, ("state version %s, this fo reads version %d"):format(tostring(data.version),
-      M.VERSION))
   end
   if math.type(data.seed) ~= "integer" or math.type(data.id_draws) ~= "integer"
     or type(data.accounts) ~= "table" then

@@ -5,7 +5,7 @@ package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. packag
 local lu = require "luaunit"
 local testlib = require "support.testlib"
 local H = require "support.engine_harness"
-local json = require "fo.sim.json"
+local json = require "fo.json"
 
 local dir
 TestCli = {}

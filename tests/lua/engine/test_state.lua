@@ -5,7 +5,7 @@ package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. packag
 local lu = require "luaunit"
 local H = require "support.engine_harness"
 local testlib = require "support.testlib"
-local json = require "fo.sim.json"
+local json = require "fo.json"
 
 local sim, dir
 TestState = {}

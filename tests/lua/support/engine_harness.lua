@@ -4,7 +4,7 @@ package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. packag
 local testlib = require "support.testlib"
 require "support.engine_types"
 local engine = require "fo.engine"
-local json = require "fo.sim.json"
+local json = require "fo.json"
 
 local H = {}
 H.REGION = "us-east-1"
