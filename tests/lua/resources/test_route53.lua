@@ -1,0 +1,384 @@
+-- aws:route53:zone, aws:route53:health_check and aws:route53:record driven by the engine on
+-- the simulator: create (read back through fo's route53 client), rerun without mutating
+-- calls, updates in place, the health check replaced when its interval changes, drift
+-- found by refresh and repaired, destroy leaving nothing, adoption after an interrupted
+-- create (by CallerReference), a CallerReference used by a rolled-back zone, the zone that
+-- still holds records, and weighted records resolving through sim:resolve.
+package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
+local lu = require "luaunit"
+local H = require "support.engine_harness"
+local types = require "support.engine_types"
+local topo = require "support.sim_topology"
+require "fo.aws.resources.route53"
+
+local sim, dir
+
+local function r53() return sim:client("route53", { region = "us-east-1" }) end
+
+local function run(recipe, opts)
+  opts = opts or {}
+  opts.sim, opts.dir = sim, dir
+  return H.run(recipe, opts)
+end
+
+local function apply(recipe, opts)
+  local code, doc, out, err = run(recipe, opts)
+  lu.assertEquals(code, 0, out .. err)
+  return doc, out
+end
+
+local function res(urn_tail)
+  return H.state(dir).resources["dev::" .. urn_tail]
+end
+
+-- A zone, a health check on the primary endpoint, weighted A records 100 / 0.
+local function dns(o)
+  o = o or {}
+  return function()
+    local zone = fo.resource("aws:route53:zone", "main", { name = "example.com",
+      comment = o.comment or "fo test zone", tags = o.zone_tags or { Environment = "Production" } })
+    local hc = fo.resource("aws:route53:health_check", "primary", { type = "HTTP",
+      fqdn = o.fqdn or "primary.example.net", port = 80, resource_path = "/health",
+      request_interval = o.interval or 10, failure_threshold = o.threshold or 3,
+      tags = { Name = "primary", FailoverRole = "Primary" } })
+    fo.resource("aws:route53:record", "primary", { zone_id = zone.id, name = "app.example.com",
+      type = "A", set_identifier = "primary", weight = o.weight or 100, ttl = 60,
+      records = { "192.0.2.10" }, health_check_id = hc.id })
+    fo.resource("aws:route53:record", "standby", { zone_id = zone.id, name = "app.example.com",
+      type = "A", set_identifier = "standby", weight = 0, ttl = 60, records = { "192.0.2.20" } })
+    if not o.no_www then
+      fo.resource("aws:route53:record", "www", { zone_id = zone.id, name = "www.example.com",
+        type = "CNAME", ttl = 300, records = { "app.example.com" } })
+    end
+    fo.output("zone_id", zone.id)
+    fo.output("health_check_id", hc.id)
+  end
+end
+
+local function tags_of(rtype, id)
+  local out = {}
+  for _, t in ipairs(r53():ListTagsForResource{ ResourceType = rtype, ResourceId = id }
+      .ResourceTagSet.Tags) do
+    out[t.Key] = t.Value
+  end
+  return out
+end
+
+local function records(zone_id)
+  local out = {}
+  for _, rr in ipairs(r53():ListResourceRecordSets{ HostedZoneId = zone_id }.ResourceRecordSets) do
+    out[#out + 1] = rr
+  end
+  return out
+end
+
+local function record(zone_id, name, set_id)
+  for _, rr in ipairs(records(zone_id)) do
+    if rr.Name == name and rr.SetIdentifier == set_id then return rr end
+  end
+  return nil
+end
+
+local function zones() return r53():ListHostedZones{}.HostedZones end
+local function checks() return r53():ListHealthChecks{}.HealthChecks end
+
+TestRoute53Types = {}
+
+function TestRoute53Types:setUp()
+  sim, dir = H.sim(), H.dir()
+end
+
+function TestRoute53Types:tearDown()
+  H.cleanup(dir)
+end
+
+function TestRoute53Types:test_create_reads_back_and_rerun_makes_no_mutating_call()
+  local doc = apply(dns())
+  local zone_id = doc.outputs.zone_id
+  lu.assertStrMatches(zone_id, "Z[A-Z0-9]+")
+  local z = r53():GetHostedZone{ Id = zone_id }
+  lu.assertEquals(z.HostedZone.Name, "example.com.")
+  lu.assertEquals(z.HostedZone.Config.Comment, "fo test zone")
+  lu.assertEquals(z.HostedZone.CallerReference, require("fo.engine.ctx").token(
+    "dev::aws:route53:zone::main", 1))
+  lu.assertEquals(res("aws:route53:zone::main").outputs.name_servers, z.DelegationSet.NameServers)
+  lu.assertEquals(tags_of("hostedzone", zone_id), { Environment = "Production",
+    ["fo:name"] = "main", ["fo:stack"] = "dev" })
+
+  local hc = r53():GetHealthCheck{ HealthCheckId = doc.outputs.health_check_id }.HealthCheck
+  local c = hc.HealthCheckConfig
+  lu.assertEquals({ c.Type, c.FullyQualifiedDomainName, c.Port, c.ResourcePath, c.RequestInterval,
+    c.FailureThreshold }, { "HTTP", "primary.example.net", 80, "/health", 10, 3 })
+  lu.assertEquals(tags_of("healthcheck", hc.Id).Name, "primary")
+
+  local p = record(zone_id, "app.example.com.", "primary")
+  lu.assertEquals({ p.Weight, p.TTL, p.HealthCheckId, p.ResourceRecords[1].Value },
+    { 100, 60, hc.Id, "192.0.2.10" })
+  local s = record(zone_id, "app.example.com.", "standby")
+  lu.assertEquals(s.Weight, 0)
+  lu.assertNil(s.HealthCheckId)
+  lu.assertEquals(record(zone_id, "www.example.com.").Type, "CNAME")
+  -- changes were waited for: GetChange answered INSYNC
+  lu.assertTrue(#H.ops(sim, { operation = "GetChange" }) >= 4)
+
+  local before = H.mutating(sim)
+  local _, out = apply(dns())
+  lu.assertStrContains(out, "No changes.")
+  lu.assertEquals(H.mutating(sim), before)
+end
+
+function TestRoute53Types:test_updates_in_place()
+  local doc = apply(dns())
+  local hc_id = doc.outputs.health_check_id
+  sim.recorder:clear()
+  apply(dns{ threshold = 5, weight = 200, comment = "changed", zone_tags = { Environment = "Staging" } })
+  local ops = H.ops(sim, { mutating = true })
+  table.sort(ops)
+  lu.assertEquals(ops, { "route53.ChangeResourceRecordSets", "route53.ChangeTagsForResource",
+    "route53.UpdateHealthCheck", "route53.UpdateHostedZoneComment" })
+  local hc = r53():GetHealthCheck{ HealthCheckId = hc_id }.HealthCheck
+  lu.assertEquals(hc.HealthCheckConfig.FailureThreshold, 5)
+  lu.assertEquals(hc.HealthCheckVersion, 2)
+  local zone_id = doc.outputs.zone_id
+  lu.assertEquals(record(zone_id, "app.example.com.", "primary").Weight, 200)
+  lu.assertEquals(r53():GetHostedZone{ Id = zone_id }.HostedZone.Config.Comment, "changed")
+  lu.assertEquals(tags_of("hostedzone", zone_id).Environment, "Staging")
+  lu.assertEquals(H.state(dir).outputs.health_check_id, hc_id)
+end
+
+function TestRoute53Types:test_changing_the_interval_replaces_the_health_check()
+  local doc = apply(dns())
+  local old = doc.outputs.health_check_id
+  sim.recorder:clear()
+  local code, _, out = run(dns{ interval = 30 }, { mode = "plan" })
+  lu.assertEquals(code, 0)
+  lu.assertStrContains(out, "request_interval: 10 → 30  (forces replacement)")
+  doc = apply(dns{ interval = 30 })
+  local new = doc.outputs.health_check_id
+  lu.assertNotEquals(new, old)
+  local ops = H.ops(sim, { mutating = true })
+  -- create before delete: the record moves to the new check before the old one goes
+  lu.assertEquals(ops[1], "route53.CreateHealthCheck")
+  lu.assertTrue(H.index(ops, "route53.ChangeResourceRecordSets") < H.index(ops, "route53.DeleteHealthCheck"))
+  lu.assertEquals(#checks(), 1)
+  lu.assertEquals(checks()[1].HealthCheckConfig.RequestInterval, 30)
+  lu.assertEquals(record(doc.outputs.zone_id, "app.example.com.", "primary").HealthCheckId, new)
+end
+
+function TestRoute53Types:test_refresh_finds_drift_and_apply_repairs_it()
+  local doc = apply(dns())
+  local zone_id, hc_id = doc.outputs.zone_id, doc.outputs.health_check_id
+  -- by hand: the primary's weight, the health check's threshold, a zone tag; the CNAME deleted
+  local p = record(zone_id, "app.example.com.", "primary")
+  p.Weight = 50
+  local www = record(zone_id, "www.example.com.")
+  r53():ChangeResourceRecordSets{ HostedZoneId = zone_id, ChangeBatch = { Changes = {
+    { Action = "UPSERT", ResourceRecordSet = p }, { Action = "DELETE", ResourceRecordSet = www } } } }
+  local hc = r53():GetHealthCheck{ HealthCheckId = hc_id }.HealthCheck
+  r53():UpdateHealthCheck{ HealthCheckId = hc_id, HealthCheckVersion = hc.HealthCheckVersion,
+    FailureThreshold = 7 }
+  r53():ChangeTagsForResource{ ResourceType = "hostedzone", ResourceId = zone_id,
+    RemoveTagKeys = { "Environment" } }
+  local before = H.mutating(sim)
+  local code, rdoc, out = run(dns(), { mode = "refresh", explicit = true })
+  lu.assertEquals(code, 0, out)
+  lu.assertEquals(H.mutating(sim), before)
+  lu.assertStrContains(out, "weight: 100 → 50")
+  lu.assertStrContains(out, "failure_threshold: 3 → 7")
+  lu.assertStrContains(out, "dev::aws:route53:record::www: deleted")
+  lu.assertEquals(#rdoc.drift, 4)
+  sim.recorder:clear()
+  apply(dns())
+  local ops = H.ops(sim, { mutating = true })
+  table.sort(ops)
+  lu.assertEquals(ops, { "route53.ChangeResourceRecordSets", "route53.ChangeResourceRecordSets",
+    "route53.ChangeTagsForResource", "route53.UpdateHealthCheck" })
+  lu.assertEquals(record(zone_id, "app.example.com.", "primary").Weight, 100)
+  lu.assertEquals(record(zone_id, "www.example.com.").ResourceRecords[1].Value, "app.example.com")
+  lu.assertEquals(r53():GetHealthCheck{ HealthCheckId = hc_id }.HealthCheck.HealthCheckConfig
+    .FailureThreshold, 3)
+  lu.assertEquals(tags_of("hostedzone", zone_id).Environment, "Production")
+  local _, again = apply(dns())
+  lu.assertStrContains(again, "No changes.")
+end
+
+function TestRoute53Types:test_destroy_leaves_nothing()
+  apply(dns())
+  sim.recorder:clear()
+  local code, _, out = run(dns(), { mode = "destroy", explicit = true })
+  lu.assertEquals(code, 0, out)
+  lu.assertStrContains(out, "Destroy complete: 5 deleted.")
+  lu.assertEquals(zones(), {})
+  lu.assertEquals(checks(), {})
+  local ops = H.ops(sim, { mutating = true })
+  lu.assertEquals(ops[#ops], "route53.DeleteHostedZone") -- after its records
+  -- deleting again is "already gone"
+  code = run(dns(), { mode = "destroy", explicit = true })
+  lu.assertEquals(code, 0)
+end
+
+function TestRoute53Types:test_a_record_deleted_by_hand_is_already_gone_on_removal()
+  local doc = apply(dns())
+  local www = record(doc.outputs.zone_id, "www.example.com.")
+  r53():ChangeResourceRecordSets{ HostedZoneId = doc.outputs.zone_id, ChangeBatch = { Changes = {
+    { Action = "DELETE", ResourceRecordSet = www } } } }
+  apply(dns{ no_www = true }, { refresh = false })
+  lu.assertNil(res("aws:route53:record::www"))
+end
+
+local function zone_only()
+  fo.resource("aws:route53:zone", "main", { name = "example.com",
+    tags = { Environment = "Production" } })
+end
+
+local function zone_and_record()
+  local zone = fo.resource("aws:route53:zone", "main", { name = "example.com" })
+  fo.resource("aws:route53:record", "www", { zone_id = zone.id, name = "www.example.com",
+    type = "A", ttl = 60, records = { "192.0.2.1" } })
+  fo.output("zone_id", zone.id)
+end
+
+function TestRoute53Types:test_interrupted_zone_create_is_adopted()
+  -- CreateHostedZone (1) succeeds, its ChangeTagsForResource (2) fails: the run stops with
+  -- the intent recorded (no rollback), as if it had died there
+  types.fail_mutating_call(sim, 2)
+  local code = run(zone_only, { rollback = false })
+  lu.assertEquals(code, 3)
+  lu.assertEquals(#zones(), 1)
+  lu.assertNotNil(H.state(dir).intents["dev::aws:route53:zone::main"])
+  local zone_id = zones()[1].Id:match("([^/]+)$")
+  lu.assertEquals(tags_of("hostedzone", zone_id), {})
+  sim.recorder:clear()
+  local _, out = apply(zone_only)
+  lu.assertStrContains(out, "Adopted dev::aws:route53:zone::main: " .. zone_id)
+  lu.assertEquals(#zones(), 1)
+  lu.assertEquals(H.ops(sim, { operation = "CreateHostedZone" }), {})
+  lu.assertEquals(res("aws:route53:zone::main").id, zone_id)
+  -- the adopted zone gets its tags (drift of the user tags; fo's own ride along)
+  lu.assertEquals(tags_of("hostedzone", zone_id), { Environment = "Production",
+    ["fo:name"] = "main", ["fo:stack"] = "dev" })
+  lu.assertNil(next(H.state(dir).intents))
+  local _, again = apply(zone_only)
+  lu.assertStrContains(again, "No changes.")
+end
+
+function TestRoute53Types:test_interrupted_health_check_create_is_adopted()
+  types.fail_mutating_call(sim, 2)
+  local code = run(function()
+    fo.resource("aws:route53:health_check", "hc", { fqdn = "x.example.net", port = 80 })
+  end, { rollback = false })
+  lu.assertEquals(code, 3)
+  lu.assertEquals(#checks(), 1)
+  local id = checks()[1].Id
+  sim.recorder:clear()
+  local _, out = apply(function()
+    fo.resource("aws:route53:health_check", "hc", { fqdn = "x.example.net", port = 80 })
+  end)
+  lu.assertStrContains(out, "Adopted dev::aws:route53:health_check::hc: " .. id)
+  lu.assertEquals(#checks(), 1)
+  lu.assertEquals(H.ops(sim, { operation = "CreateHealthCheck" }), {})
+end
+
+function TestRoute53Types:test_a_rolled_back_zone_is_created_again_with_a_fresh_reference()
+  -- the record's change (3rd mutating call) fails: the run rolls back, deleting the zone
+  -- whose CallerReference (the token of generation 1) Route 53 will never accept again
+  types.fail_mutating_call(sim, 3)
+  local code = run(zone_and_record)
+  lu.assertEquals(code, 4)
+  lu.assertEquals(zones(), {})
+  local doc = apply(zone_and_record)
+  local z = r53():GetHostedZone{ Id = doc.outputs.zone_id }.HostedZone
+  local token = require("fo.engine.ctx").token("dev::aws:route53:zone::main", 1)
+  lu.assertEquals(z.CallerReference, token .. "-2")
+  lu.assertEquals(#zones(), 1)
+end
+
+function TestRoute53Types:test_a_zone_holding_other_records_is_not_deleted_and_says_why()
+  local doc = apply(dns{ no_www = true })
+  r53():ChangeResourceRecordSets{ HostedZoneId = doc.outputs.zone_id, ChangeBatch = { Changes = {
+    { Action = "CREATE", ResourceRecordSet = { Name = "manual.example.com", Type = "TXT", TTL = 60,
+      ResourceRecords = { { Value = '"by hand"' } } } } } } }
+  local code, _, out, err = run(dns{ no_www = true }, { mode = "destroy", explicit = true })
+  lu.assertEquals(code, 3)
+  lu.assertStrContains(out .. err, "still holds record sets")
+  lu.assertStrContains(out .. err, "manual.example.com. TXT")
+  lu.assertEquals(#zones(), 1)
+  lu.assertNotNil(res("aws:route53:zone::main"))
+end
+
+function TestRoute53Types:test_record_rules_the_sim_enforces()
+  -- a weight without a set identifier is refused before anything is sent
+  local code, _, out, err = run(function()
+    local zone = fo.resource("aws:route53:zone", "main", { name = "example.com" })
+    fo.resource("aws:route53:record", "bad", { zone_id = zone.id, name = "x.example.com",
+      type = "A", weight = 10, ttl = 60, records = { "192.0.2.1" } })
+  end)
+  lu.assertEquals(code, 4)
+  lu.assertStrContains(out .. err, "a weighted record needs a set_identifier")
+  -- Route 53's own check: a name outside the zone
+  code, _, out, err = run(function()
+    local zone = fo.resource("aws:route53:zone", "main", { name = "example.com" })
+    fo.resource("aws:route53:record", "bad", { zone_id = zone.id, name = "x.example.org",
+      type = "A", ttl = 60, records = { "192.0.2.1" } })
+  end)
+  lu.assertEquals(code, 4)
+  lu.assertStrContains(out .. err, "InvalidChangeBatch")
+  lu.assertEquals(zones(), {}) -- rolled back
+  -- a weight out of range is a recipe error
+  code, _, out, err = run(function()
+    fo.resource("aws:route53:record", "bad", { zone_id = "Z1", name = "x.example.com",
+      type = "A", set_identifier = "a", weight = 300, ttl = 60, records = { "192.0.2.1" } })
+  end)
+  lu.assertEquals(code, 1)
+  lu.assertStrContains(out .. err, "weight: 0..255")
+end
+
+function TestRoute53Types:test_weighted_records_fail_over_when_the_health_check_fails()
+  -- the primary's check targets a name no load balancer answers: unhealthy after
+  -- 3 failures, so Route 53 answers the weight-0 standby
+  local doc = apply(dns{ no_www = true, fqdn = "nothing-here.example.net" })
+  lu.assertEquals(sim:resolve("app.example.com", "A").chosen, "primary")
+  sim:advance(31)
+  local r = sim:resolve("app.example.com", "A")
+  lu.assertEquals(r.chosen, "standby")
+  lu.assertEquals(r.answer, { "192.0.2.20" })
+  lu.assertFalse(sim:health_check_status(doc.outputs.health_check_id).healthy)
+end
+
+function TestRoute53Types:test_weighted_alias_records_to_load_balancers()
+  local p = topo.region(sim, "eu-south-1", 2)
+  local s = topo.region(sim, "eu-central-1", 1)
+  sim:advance(5)
+  local function recipe()
+    local zone = fo.resource("aws:route53:zone", "main", { name = "trading.example.com" })
+    local hc = fo.resource("aws:route53:health_check", "primary", { fqdn = p.dns, port = 80,
+      resource_path = "/health", request_interval = 10, failure_threshold = 3 })
+    fo.resource("aws:route53:record", "primary", { zone_id = zone.id, name = "app.trading.example.com",
+      type = "A", set_identifier = "primary", weight = 100, health_check_id = hc.id,
+      alias = { dns_name = p.dns, hosted_zone_id = p.zone_id, evaluate_target_health = true } })
+    fo.resource("aws:route53:record", "standby", { zone_id = zone.id, name = "app.trading.example.com",
+      type = "A", set_identifier = "standby", weight = 0,
+      alias = { dns_name = p.dns == s.dns and "x" or s.dns, hosted_zone_id = s.zone_id,
+        evaluate_target_health = true } })
+  end
+  apply(recipe)
+  local r = sim:resolve("app.trading.example.com", "A")
+  lu.assertEquals(r.chosen, "primary")
+  lu.assertEquals(r.answer, { p.dns:lower() .. "." })
+  -- Route 53 answers the alias target lower-case with a final dot: no drift from that
+  local before = H.mutating(sim)
+  local _, out = apply(recipe)
+  lu.assertStrContains(out, "No changes.")
+  lu.assertEquals(H.mutating(sim), before)
+  sim:set_outage("eu-south-1")
+  sim:advance(31)
+  r = sim:resolve("app.trading.example.com", "A")
+  lu.assertEquals(r.chosen, "standby")
+  lu.assertEquals(r.answer, { s.dns:lower() .. "." })
+  sim:set_outage("eu-south-1", false)
+  local code, _, dout = run(recipe, { mode = "destroy", explicit = true })
+  lu.assertEquals(code, 0, dout)
+  lu.assertEquals(zones(), {})
+end
+
+os.exit(lu.LuaUnit.run())
