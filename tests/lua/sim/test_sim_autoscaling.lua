@@ -427,4 +427,27 @@ function TestState.test_state_survives_a_reload()
   os.remove(path)
 end
 
+TestAttachTargetGroups = {}
+
+function TestAttachTargetGroups.test_target_groups_attach_and_detach_in_place()
+  local sim, n, asg, elb = setup()
+  local tg = elb:CreateTargetGroup{ Name = "tg-attach", Protocol = "HTTP", Port = 80, VpcId = n.vpc }
+    .TargetGroups[1].TargetGroupArn
+  sim:advance(1)
+  create(asg, n)
+  asg:AttachLoadBalancerTargetGroups{ AutoScalingGroupName = NAME, TargetGroupARNs = { tg } }
+  asg:AttachLoadBalancerTargetGroups{ AutoScalingGroupName = NAME, TargetGroupARNs = { tg } }
+  lu.assertEquals(group(asg).TargetGroupARNs, { tg })
+  lu.assertEquals(group(asg).TrafficSources, { { Identifier = tg } })
+  -- its instances are registered (unused: no listener forwards to the group yet)
+  local th = elb:DescribeTargetHealth{ TargetGroupArn = tg }.TargetHealthDescriptions
+  lu.assertEquals(#th, 2)
+  net.expect(lu, "ValidationError", "Provided Target Groups may not be valid. Please ensure they exist "
+    .. "and try again.", asg.AttachLoadBalancerTargetGroups, asg,
+    { AutoScalingGroupName = NAME, TargetGroupARNs = { (tg:gsub("%x+$", "0000000000000000")) } })
+  asg:DetachLoadBalancerTargetGroups{ AutoScalingGroupName = NAME, TargetGroupARNs = { tg } }
+  lu.assertEquals(group(asg).TargetGroupARNs, {})
+  lu.assertEquals(#elb:DescribeTargetHealth{ TargetGroupArn = tg }.TargetHealthDescriptions, 0)
+end
+
 os.exit(lu.LuaUnit.run())

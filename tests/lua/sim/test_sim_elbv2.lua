@@ -458,4 +458,31 @@ function TestTargetHealth.test_teardown_in_dependency_order()
   lu.assertEquals(elb:DescribeTargetGroups{}.TargetGroups, {})
 end
 
+TestSetSubnets = {}
+
+function TestSetSubnets.test_an_albs_subnets_change_in_place_with_the_creation_rules()
+  local sim, n, elb = setup()
+  local lb = create_alb(elb, n)
+  sim:advance(1)
+  local ec2 = sim:client("ec2", { region = R })
+  local azs = ec2:DescribeAvailabilityZones{}.AvailabilityZones
+  local third = ec2:CreateSubnet{ VpcId = n.vpc, CidrBlock = "10.20.30.0/24",
+    AvailabilityZone = azs[3].ZoneName }.Subnet.SubnetId
+  local out = elb:SetSubnets{ LoadBalancerArn = lb.LoadBalancerArn, Subnets = { n.public[1], n.public[2], third } }
+  lu.assertEquals(#out.AvailabilityZones, 3)
+  local d = elb:DescribeLoadBalancers{ LoadBalancerArns = { lb.LoadBalancerArn } }.LoadBalancers[1]
+  local ids = {}
+  for _, z in ipairs(d.AvailabilityZones) do ids[#ids + 1] = z.SubnetId end
+  table.sort(ids)
+  local want = { n.public[1], n.public[2], third }
+  table.sort(want)
+  lu.assertEquals(ids, want)
+  net.expect(lu, "ValidationError", "At least two subnets in two different Availability Zones must be specified",
+    elb.SetSubnets, elb, { LoadBalancerArn = lb.LoadBalancerArn, Subnets = { n.public[1] } })
+  net.expect(lu, "InvalidConfigurationRequest", nil, elb.SetSubnets, elb,
+    { LoadBalancerArn = lb.LoadBalancerArn, Subnets = { n.public[1], n.private[1] } })
+  net.expect(lu, "LoadBalancerNotFound", nil, elb.SetSubnets, elb,
+    { LoadBalancerArn = gone(lb.LoadBalancerArn), Subnets = n.public })
+end
+
 os.exit(lu.LuaUnit.run())

@@ -263,4 +263,14 @@ function TestSimIam:test_a_new_role_is_not_found_during_the_consistency_window()
   lu.assertEquals(iam:GetInstanceProfile{ InstanceProfileName = "eventual-ip" }.InstanceProfile.Roles, {})
 end
 
+function TestSimIam:test_untag_instance_profile()
+  local iam = self.iam
+  iam:CreateInstanceProfile{ InstanceProfileName = "ip-tags", Tags = {
+    { Key = "a", Value = "1" }, { Key = "B", Value = "2" } } }
+  iam:UntagInstanceProfile{ InstanceProfileName = "ip-tags", TagKeys = { "b", "missing" } }
+  lu.assertEquals(iam:ListInstanceProfileTags{ InstanceProfileName = "ip-tags" }.Tags,
+    { { Key = "a", Value = "1" } })
+  aws_error("NoSuchEntity", iam.UntagInstanceProfile, iam, { InstanceProfileName = "nope", TagKeys = { "a" } })
+end
+
 os.exit(lu.LuaUnit.run())

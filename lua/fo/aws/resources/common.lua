@@ -60,6 +60,21 @@ function M.tag_delta(old, new)
   return set, del
 end
 
+--- EC2's TagSpecifications for a create call: ctx's tags plus the user's `tags` map on a
+--- resource of type `rtype` ("vpc", "subnet", "security-group", ...).
+function M.ec2_tag_specs(ctx, rtype, tags)
+  return { { ResourceType = rtype, Tags = M.tag_list(ctx, tags) } }
+end
+
+--- EC2 tag changes on resource `id` from map `old` to map `new` (user tags): CreateTags
+--- for new or changed values, DeleteTags for removed keys; no call when nothing changed.
+function M.ec2_retag(ec2, id, old, new)
+  local set, del = M.tag_delta(old, new)
+  for i, k in ipairs(del) do del[i] = { Key = k } end
+  if #set > 0 then ec2:CreateTags{ Resources = { id }, Tags = set } end
+  if #del > 0 then ec2:DeleteTags{ Resources = { id }, Tags = del } end
+end
+
 --- The first record of `list` tagged for ctx that the state does not already know
 --- (adoption after a crash). `id_field` names the record's id; `tags_of(record)` gives its
 --- tags when they are not in record.Tags.
@@ -104,10 +119,175 @@ function M.retry(ctx, situation_name, fn, ...)
   end
 end
 
---- Runs a model waiter (client:wait) with a bound in seconds; a clear error names the
---- resource when it does not finish.
+-- How often waits poll on the simulator: its transitions take (virtual) seconds where
+-- AWS's take minutes, so the models' delays (15 s for ELBv2) would only slow tests down.
+M.SIM_POLL = 0.25
+
+--- Runs a model waiter (client:wait) with a bound in seconds (default 600). On AWS the
+--- model's delay between polls; on the simulator (ctx.target == "sim") M.SIM_POLL, with
+--- the bound in seconds still the limit.
 function M.wait(ctx, client, waiter, params, seconds)
-  return client:wait(waiter, params, { timeout = seconds or 600 })
+  seconds = seconds or 600
+  local opts = { timeout = seconds }
+  if ctx.target == "sim" then
+    opts.delay = M.SIM_POLL
+    opts.max_attempts = math.ceil(seconds / M.SIM_POLL) + 1
+  end
+  return client:wait(waiter, params, opts)
+end
+
+--- Polls `probe()` until it returns a true value (returned), sleeping on the event loop
+--- between polls (growing from 1 s to 15 s on AWS; M.SIM_POLL on the simulator); after
+--- `seconds` raises "<what> did not finish within N s". For waits the models have no
+--- waiter for (Auto Scaling group deleted, instances in service).
+function M.poll(ctx, what, seconds, probe)
+  local core = require "fo.core"
+  local deadline = core.now() + seconds
+  local delay = ctx.target == "sim" and M.SIM_POLL or 1
+  while true do
+    local v = probe()
+    if v then return v end
+    if core.now() + delay > deadline then
+      error(("%s did not finish within %g s"):format(what, seconds), 0)
+    end
+    ctx:sleep(delay)
+    if ctx.target ~= "sim" then delay = math.min(delay * 2, 15) end
+  end
+end
+
+-- JSON documents (IAM policies, ...) ---------------------------------------------------
+
+local function json_quote(s)
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    local esc = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r",
+      ["\t"] = "\\t" }
+    return esc[c] or ("\\u%04x"):format(c:byte())
+  end) .. '"'
+end
+
+local function json_encode(v, out)
+  local t = type(v)
+  if t == "string" then out[#out + 1] = json_quote(v)
+  elseif t == "boolean" then out[#out + 1] = tostring(v)
+  elseif t == "number" then
+    out[#out + 1] = math.type(v) == "integer" and tostring(v) or ("%.17g"):format(v)
+  elseif t == "table" then
+    local n, count = #v, 0
+    for _ in pairs(v) do count = count + 1 end
+    if n > 0 and n == count then
+      out[#out + 1] = "["
+      for i, x in ipairs(v) do
+        if i > 1 then out[#out + 1] = "," end
+        json_encode(x, out)
+      end
+      out[#out + 1] = "]"
+    else
+      local keys = {}
+      for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+      table.sort(keys)
+      out[#out + 1] = "{"
+      for i, k in ipairs(keys) do
+        if i > 1 then out[#out + 1] = "," end
+        local x = v[k]
+        if x == nil then x = v[tonumber(k)] end
+        out[#out + 1] = json_quote(k) .. ":"
+        json_encode(x, out)
+      end
+      out[#out + 1] = "}"
+    end
+  else
+    error(("a %s cannot be written as JSON"):format(t), 0)
+  end
+end
+
+--- The JSON text of a document given as a Lua table (compact, keys sorted) or already as
+--- JSON text (returned as is).
+function M.json_text(doc)
+  if type(doc) == "string" then return doc end
+  local out = {}
+  json_encode(doc, out)
+  return table.concat(out)
+end
+
+--- Decodes percent-encoding (IAM returns policy documents URL-encoded).
+function M.url_decode(s)
+  return (tostring(s or ""):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+local function deep_equal(a, b)
+  if type(a) == "number" and type(b) == "number" then return a == b end
+  if type(a) ~= "table" or type(b) ~= "table" then return a == b end
+  for k, v in pairs(a) do
+    if not deep_equal(v, b[k]) then return false end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false end
+  end
+  return true
+end
+M.deep_equal = deep_equal
+
+--- True when two JSON documents (Lua tables or JSON texts) have the same content: key
+--- order and white space do not count. Text that is not JSON compares as text.
+function M.json_equal(a, b)
+  local function value(d)
+    if type(d) ~= "string" then return d end
+    local v = require("cjson.safe").decode(d)
+    if v == nil then return d end
+    return v
+  end
+  return deep_equal(value(a), value(b))
+end
+
+-- Comparing what AWS answers with what was declared -------------------------------------
+
+--- True when lists a and b hold the same elements, in any order (AWS answers subnets,
+--- security groups and target groups in its own order).
+function M.same_set(a, b)
+  a, b = a or {}, b or {}
+  if #a ~= #b then return false end
+  local count = {}
+  for _, x in ipairs(a) do count[x] = (count[x] or 0) + 1 end
+  for _, x in ipairs(b) do
+    if not count[x] or count[x] == 0 then return false end
+    count[x] = count[x] - 1
+  end
+  return true
+end
+
+--- For a type's read: the recorded value when `observed` is the same by `equal` (so
+--- refresh reports no drift for a reordering or a reformatting), else `observed`.
+function M.as_recorded(observed, recorded, equal)
+  if recorded ~= nil and (equal or deep_equal)(observed, recorded) then return recorded end
+  return observed
+end
+
+--- A type's diff(old, new) from per-property comparisons: `compare` maps a property to
+--- an equality function (M.same_set, M.json_equal, ...; others compare deeply); a
+--- changed property of `replace_on` forces a replacement. Returns changed property
+--- names and the replace flag, as the engine's type contract asks.
+function M.diff(replace_on, compare)
+  local forces = {}
+  for _, k in ipairs(replace_on or {}) do forces[k] = true end
+  return function(old, new)
+    local keys, seen = {}, {}
+    for _, t in ipairs{ old or {}, new or {} } do
+      for k in pairs(t) do
+        if not seen[k] then seen[k] = true; keys[#keys + 1] = k end
+      end
+    end
+    table.sort(keys)
+    local changed, replace = {}, false
+    for _, k in ipairs(keys) do
+      local eq = (compare or {})[k] or deep_equal
+      local a, b = (old or {})[k], (new or {})[k]
+      if not ((a == nil and b == nil) or (a ~= nil and b ~= nil and eq(a, b))) then
+        changed[#changed + 1] = k
+        if forces[k] then replace = true end
+      end
+    end
+    return changed, replace
+  end
 end
 
 return M

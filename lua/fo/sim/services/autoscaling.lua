@@ -736,6 +736,37 @@ function M.DeleteAutoScalingGroup(ctx, p)
   return {}
 end
 
+-- Target groups attached to / detached from a group in place (UpdateAutoScalingGroup
+-- has no TargetGroupARNs): its instances register with (leave) them, which is what
+-- ELBv2's target health reads from TargetGroupARNs.
+function M.AttachLoadBalancerTargetGroups(ctx, p)
+  local db = state(ctx)
+  local g = group_of(ctx, db, p.AutoScalingGroupName, true)
+  check_target_groups(ctx, p.TargetGroupARNs, g.VpcId)
+  local have = {}
+  for _, arn in ipairs(g.TargetGroupARNs) do have[arn] = true end
+  for _, arn in ipairs(p.TargetGroupARNs) do
+    if not have[arn] then
+      have[arn] = true
+      g.TargetGroupARNs[#g.TargetGroupARNs + 1] = arn
+    end
+  end
+  return {}
+end
+
+function M.DetachLoadBalancerTargetGroups(ctx, p)
+  local db = state(ctx)
+  local g = group_of(ctx, db, p.AutoScalingGroupName, true)
+  local drop = {}
+  for _, arn in ipairs(p.TargetGroupARNs) do drop[arn] = true end
+  local keep = {}
+  for _, arn in ipairs(g.TargetGroupARNs) do
+    if not drop[arn] then keep[#keep + 1] = arn end
+  end
+  g.TargetGroupARNs = keep
+  return {}
+end
+
 function M.DescribeAutoScalingInstances(ctx, p)
   local db = state(ctx)
   local list = {}

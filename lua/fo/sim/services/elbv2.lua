@@ -571,6 +571,29 @@ function M.SetSecurityGroups(ctx, p)
   return { SecurityGroupIds = copy(lb.desc.SecurityGroups) }
 end
 
+-- Changes an ALB's subnets in place (AWS allows it for Application Load Balancers): the
+-- same rules as at creation (known subnets, one per AZ, at least two AZs), in its VPC.
+function M.SetSubnets(ctx, p)
+  local db = state(ctx)
+  local lb = lb_of(ctx, db, p.LoadBalancerArn)
+  if lb.desc.Type ~= "application" then
+    invalid(ctx, "The fo simulator changes the subnets of Application Load Balancers only")
+  end
+  local subnets, vpc = resolve_lb_subnets(ctx, p, lb.desc.Type)
+  if vpc ~= lb.desc.VpcId then
+    ctx:fail("InvalidConfigurationRequest", ("The subnets must belong to the load balancer's VPC "
+      .. "'%s'"):format(lb.desc.VpcId))
+  end
+  local azs = {}
+  for _, s in ipairs(subnets) do
+    azs[#azs + 1] = { ZoneName = s.AvailabilityZone, SubnetId = s.SubnetId, LoadBalancerAddresses = {} }
+  end
+  table.sort(azs, function(a, b) return a.ZoneName < b.ZoneName end)
+  lb.desc.AvailabilityZones = azs
+  if p.IpAddressType then lb.desc.IpAddressType = p.IpAddressType end
+  return { AvailabilityZones = copy(azs), IpAddressType = lb.desc.IpAddressType }
+end
+
 function M.DeleteLoadBalancer(ctx, p)
   local db = state(ctx)
   local lb = db.load_balancers[p.LoadBalancerArn]

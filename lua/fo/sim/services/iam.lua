@@ -530,6 +530,12 @@ function M.TagInstanceProfile(ctx, p)
   return {}
 end
 
+function M.UntagInstanceProfile(ctx, p)
+  local ip = profile_or_fail(ctx, p.InstanceProfileName)
+  ip.tags = remove_tags(ip.tags, p.TagKeys)
+  return {}
+end
+
 function M.ListInstanceProfileTags(ctx, p)
   local ip = profile_or_fail(ctx, p.InstanceProfileName)
   local items, truncated, marker = page(ctx, copy_tags(ip.tags), p)
