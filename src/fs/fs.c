@@ -1,6 +1,7 @@
 /* fo.fs: the file operations whose safety matters to fo's state files — an atomic write
  * (temp file in the same directory, fsync, rename, fsync of the directory) — plus
- * mkdir -p and an existence test. Every failure raises an error naming the path. */
+ * mkdir -p, an existence test and a terminal test. Every failure raises an error naming
+ * the path. */
 #include "fo/runtime.h"
 #include "lock.h"
 
@@ -153,10 +154,31 @@ static int fs_exists(lua_State *L)
     return 1;
 }
 
+/* fo.fs.isatty(f) → true when f, a Lua file (io.stdin) or a descriptor number, is a
+ * terminal; false otherwise (a pipe, a file, an invalid descriptor). */
+static int fs_isatty(lua_State *L)
+{
+    int fd;
+    luaL_Stream *s = (luaL_Stream *)luaL_testudata(L, 1, LUA_FILEHANDLE);
+    if (s) {
+        luaL_argcheck(L, s->closef != NULL, 1, "attempt to use a closed file");
+        fd = fileno(s->f);
+    } else if (lua_type(L, 1) == LUA_TNUMBER) {
+        lua_Integer n = luaL_checkinteger(L, 1);
+        luaL_argcheck(L, n >= INT_MIN && n <= INT_MAX, 1, "descriptor out of range");
+        fd = (int)n;
+    } else {
+        return luaL_typeerror(L, 1, "file or descriptor");
+    }
+    lua_pushboolean(L, fd >= 0 && isatty(fd));
+    return 1;
+}
+
 static const luaL_Reg fs_functions[] = {
     {"write_atomic", fs_write_atomic},
     {"mkdir_p", fs_mkdir_p},
     {"exists", fs_exists},
+    {"isatty", fs_isatty},
     {"lock", fo_fs_lock},
     {NULL, NULL},
 };

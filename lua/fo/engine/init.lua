@@ -67,18 +67,13 @@ local function run_chunk(opts, recipe, session)
   return nil
 end
 
-local function is_tty()
-  -- Lua cannot ask isatty(); the shell's test can, on the stdin we share with it.
-  return os.execute("test -t 0") == true
-end
-
 local function confirm(opts, report, what)
   if opts.yes then return end
   if opts.confirm then
     if opts.confirm(what) then return end
     errors.raise("usage", "not confirmed: nothing was changed")
   end
-  if not is_tty() then
+  if not require("fo.fs").isatty(io.stdin) then
     errors.raise("usage", ("%s against AWS needs --yes when the input is not a terminal; nothing "
       .. "was changed"):format(what))
   end

@@ -146,6 +146,25 @@ function TestCli:test_aws_target_needs_yes_without_a_terminal()
     .. "nothing was changed")
 end
 
+function TestCli:test_aws_target_asks_on_a_terminal_and_no_changes_nothing()
+  lu.skipIf(fo.process.run{ argv = { "sh", "-c", "command -v script" } }.code ~= 0,
+    "script(1) (util-linux) is needed for a pseudo-terminal")
+  local path = recipe("net.lua", NETWORK)
+  -- script(1) puts fo-run on a pseudo-terminal; the answer typed is "no"
+  local r = fo.process.run{ argv = { "sh", "-c", 'printf "no\\n" | script -qec "$0" /dev/null',
+    ("%s --target aws --stack prod %s"):format(testlib.fo_run, path) },
+    env = { FO_STATE_DIR = dir .. "/.fo", AWS_ACCESS_KEY_ID = "AKIDEXAMPLE",
+      AWS_SECRET_ACCESS_KEY = "x", AWS_REGION = "us-east-1",
+      AWS_ENDPOINT_URL = "http://127.0.0.1:1" }, timeout = 30 }
+  lu.assertEquals(r.code, 2, r.stdout .. r.stderr)
+  lu.assertStrContains(r.stdout, "Plan: 3 to create")
+  lu.assertStrContains(r.stdout, "Applying these changes to stack prod against AWS (real "
+    .. "resources, real costs). Type 'yes' to go on: ")
+  lu.assertStrContains(r.stdout, "not confirmed: nothing was changed")
+  lu.assertNotStrContains(r.stdout, "needs --yes")
+  lu.assertIsFalse(fo.fs.exists(dir .. "/.fo/prod.state.json"))
+end
+
 function TestCli:test_kill_9_during_apply_then_rerun_converges()
   local lines = {}
   for i = 1, 8 do

@@ -56,4 +56,30 @@ function TestFs.test_mkdir_p_and_exists()
   t.rmtree(dir)
 end
 
+function TestFs.test_isatty_is_false_off_a_terminal_and_checks_its_argument()
+  local f = io.open(t.tests_dir .. "/lua/runtime/test_fs.lua")
+  lu.assertFalse(fo.fs.isatty(f))
+  f:close()
+  lu.assertErrorMsgContains("attempt to use a closed file", fo.fs.isatty, f)
+  lu.assertFalse(fo.fs.isatty(-1))
+  lu.assertFalse(fo.fs.isatty(999999))
+  lu.assertErrorMsgContains("file or descriptor expected, got string", fo.fs.isatty, "0")
+  lu.assertErrorMsgContains("number has no integer representation", fo.fs.isatty, 1.5)
+  lu.assertErrorMsgContains("descriptor out of range", fo.fs.isatty, math.maxinteger)
+  -- fo.process.run gives a child /dev/null as stdin and pipes as stdout
+  local r = t.run_fo({ "-e", "print(fo.fs.isatty(io.stdin), fo.fs.isatty(0), fo.fs.isatty(1))" })
+  lu.assertEquals(r.stdout, "false\tfalse\tfalse\n", r.stderr)
+end
+
+function TestFs.test_isatty_is_true_on_a_pseudo_terminal()
+  lu.skipIf(fo.process.run{ argv = { "sh", "-c", "command -v script" } }.code ~= 0,
+    "script(1) (util-linux) is needed for a pseudo-terminal")
+  -- script(1) runs the command with stdin, stdout and stderr on a new pseudo-terminal
+  local r = fo.process.run{ argv = { "script", "-qec", t.fo_run
+    .. " -e 'print(fo.fs.isatty(io.stdin), fo.fs.isatty(io.stdout), fo.fs.isatty(2))'",
+    "/dev/null" } }
+  lu.assertEquals(r.code, 0, r.stderr)
+  lu.assertStrContains(r.stdout, "true\ttrue\ttrue")
+end
+
 os.exit(lu.LuaUnit.run())
