@@ -1,0 +1,256 @@
+-- SNS resource types: aws:sns:topic, aws:sns:topic_policy (the topic's access policy, an
+-- attribute of the topic) and aws:sns:subscription.
+--
+-- Facts this file relies on (SNS API reference, DOMAIN.md):
+-- - CreateTopic is idempotent by name: the same name (with the same attributes and tags)
+--   answers the existing topic's ARN, so a create after a crash converges; adoption
+--   finds the topic by name and fo's tags. Tags go in the create call.
+-- - Attributes change one at a time with SetTopicAttributes; an empty value removes an
+--   optional one (KmsMasterKeyId "" turns encryption off).
+-- - Encryption with the AWS-managed key alias/aws/sns stops CloudWatch alarms from
+--   publishing to the topic: alarm topics need a customer-managed key whose policy allows
+--   cloudwatch.amazonaws.com (DOMAIN.md). kms_master_key_id names whichever key.
+-- - A topic's policy is the Policy attribute; without one SNS shows its default policy
+--   (owner-only access). Deleting an aws:sns:topic_policy puts that default back.
+-- - Email, email-json, http and https subscriptions wait for the endpoint to confirm:
+--   Subscribe answers "pending confirmation" (fo asks for ReturnSubscriptionArn so the
+--   resource has an ARN anyway; outputs.pending says whether it is confirmed yet).
+--   Unconfirmed subscriptions expire after 3 days; ListSubscriptionsByTopic shows their
+--   ARN as "PendingConfirmation".
+local common = require "fo.aws.resources.common"
+
+local function sns(ctx) return ctx:client("sns") end
+
+local function topic_name(arn)
+  return (tostring(arn):match(":([^:]+)$"))
+end
+
+local function get_attributes(ctx, arn)
+  local client = sns(ctx)
+  local out = common.unless({ "NotFound" }, client.GetTopicAttributes, client, { TopicArn = arn })
+  return out and out.Attributes
+end
+
+local function topic_tags(ctx, arn)
+  local client = sns(ctx)
+  local out = common.unless({ "ResourceNotFound", "NotFound" }, client.ListTagsForResource,
+    client, { ResourceArn = arn })
+  return out and out.Tags or {}
+end
+
+-- aws:sns:topic ------------------------------------------------------------------------------
+
+-- The attributes the properties set: DisplayName, KmsMasterKeyId and the `attributes` map.
+local function topic_attributes(p)
+  local a = {}
+  for k, v in pairs(p.attributes or {}) do a[k] = v end
+  if p.display_name ~= "" then a.DisplayName = p.display_name end
+  if p.kms_master_key_id ~= "" then a.KmsMasterKeyId = p.kms_master_key_id end
+  return a
+end
+
+local function set_attribute(ctx, arn, name, value)
+  local client = sns(ctx)
+  common.retry(ctx, "not_found_after_create", client.SetTopicAttributes, client,
+    { TopicArn = arn, AttributeName = name, AttributeValue = value })
+end
+
+fo.type("aws:sns:topic", {
+  doc = "an SNS topic (idempotent by name; tagged at creation)",
+  schema = {
+    properties = {
+      name = { type = "string", required = true, check = function(v)
+        local base = v:match("^(.*)%.fifo$") or v
+        return #v <= 256 and base:match("^[%w_%-]+$") ~= nil,
+          "1 to 256 letters, digits, _ and - (FIFO topics end in .fifo)"
+      end },
+      display_name = { type = "string", default = "" },
+      kms_master_key_id = { type = "string", default = "" },
+      -- other topic attributes (DeliveryPolicy, TracingConfig, FifoTopic, ...), as strings
+      attributes = { type = "map", default = {} },
+      tags = { type = "map", default = {} },
+    },
+    outputs = { "arn", "name" },
+    replace_on = { "name" },
+  },
+  create = function(ctx, p)
+    local attrs = topic_attributes(p)
+    local arn = sns(ctx):CreateTopic{ Name = p.name,
+      Attributes = next(attrs) and attrs or nil, Tags = common.tag_list(ctx, p.tags) }.TopicArn
+    return arn, { arn = arn, name = p.name }
+  end,
+  read = function(ctx, arn, props)
+    local a = get_attributes(ctx, arn)
+    if not a then return nil end
+    local attrs = {}
+    for k in pairs(props.attributes or {}) do
+      -- FifoTopic reads back as given; a removed attribute shows as ""
+      attrs[k] = a[k] or ""
+    end
+    return { arn = arn, name = topic_name(arn) }, { name = topic_name(arn),
+      display_name = a.DisplayName or "", kms_master_key_id = a.KmsMasterKeyId or "",
+      attributes = attrs, tags = common.user_tags(topic_tags(ctx, arn)) }
+  end,
+  update = function(ctx, arn, old, new, outputs)
+    local before, after = topic_attributes(old), topic_attributes(new)
+    local names = {}
+    for k in pairs(before) do names[k] = true end
+    for k in pairs(after) do names[k] = true end
+    local sorted = {}
+    for k in pairs(names) do sorted[#sorted + 1] = k end
+    table.sort(sorted)
+    for _, k in ipairs(sorted) do
+      if before[k] ~= after[k] then set_attribute(ctx, arn, k, after[k] or "") end
+    end
+    local set, del = common.tag_delta(old.tags, new.tags)
+    local client = sns(ctx)
+    if #set > 0 then client:TagResource{ ResourceArn = arn, Tags = set } end
+    if #del > 0 then client:UntagResource{ ResourceArn = arn, TagKeys = del } end
+    return outputs
+  end,
+  delete = function(ctx, arn)
+    -- DeleteTopic of a topic that does not exist succeeds (AWS); NotFound is tolerated too.
+    local client = sns(ctx)
+    common.unless({ "NotFound" }, client.DeleteTopic, client, { TopicArn = arn })
+  end,
+  adopt = function(ctx, p)
+    for t in sns(ctx):items("ListTopics") do
+      if topic_name(t.TopicArn) == p.name and not ctx.known_ids[t.TopicArn]
+          and ctx:owns(topic_tags(ctx, t.TopicArn)) then
+        return t.TopicArn, { arn = t.TopicArn, name = p.name }
+      end
+    end
+    return nil
+  end,
+})
+
+-- aws:sns:topic_policy -----------------------------------------------------------------------
+
+--- The policy SNS gives a topic that has none of its own (owner-only access), as SNS
+--- writes it: what deleting an aws:sns:topic_policy restores.
+local function default_policy(arn)
+  local account = tostring(arn):match("^arn:[^:]+:sns:[^:]*:(%d+):") or ""
+  return ('{"Version":"2008-10-17","Id":"__default_policy_ID","Statement":[{"Sid":'
+    .. '"__default_statement_ID","Effect":"Allow","Principal":{"AWS":"*"},"Action":['
+    .. '"SNS:GetTopicAttributes","SNS:SetTopicAttributes","SNS:AddPermission",'
+    .. '"SNS:RemovePermission","SNS:DeleteTopic","SNS:Subscribe",'
+    .. '"SNS:ListSubscriptionsByTopic","SNS:Publish"],"Resource":"%s","Condition":'
+    .. '{"StringEquals":{"AWS:SourceOwner":"%s"}}}]}'):format(arn, account)
+end
+
+fo.type("aws:sns:topic_policy", {
+  doc = "the access policy of an SNS topic (its Policy attribute; deleting it restores SNS's "
+    .. "default owner-only policy)",
+  schema = {
+    properties = {
+      topic_arn = { type = "string", required = true },
+      -- a Lua table (written as JSON) or JSON text
+      policy = { type = "any", required = true, check = function(v)
+        return type(v) == "table" or type(v) == "string", "a table or JSON text"
+      end },
+    },
+    outputs = { "topic_arn" },
+    replace_on = { "topic_arn" },
+  },
+  diff = common.diff({ "topic_arn" }, { policy = common.json_equal }),
+  create = function(ctx, p)
+    set_attribute(ctx, p.topic_arn, "Policy", common.json_text(p.policy))
+    return p.topic_arn, { topic_arn = p.topic_arn }
+  end,
+  read = function(ctx, arn, props)
+    local a = get_attributes(ctx, arn)
+    if not a then return nil end
+    return { topic_arn = arn }, { policy = common.as_recorded(a.Policy, props.policy,
+      common.json_equal) }
+  end,
+  update = function(ctx, arn, _, new, outputs)
+    set_attribute(ctx, arn, "Policy", common.json_text(new.policy))
+    return outputs
+  end,
+  delete = function(ctx, arn)
+    local client = sns(ctx)
+    common.unless({ "NotFound" }, client.SetTopicAttributes, client, { TopicArn = arn,
+      AttributeName = "Policy", AttributeValue = default_policy(arn) })
+  end,
+  adopt = function(ctx, p)
+    -- Setting the attribute again is harmless: the topic is the identity.
+    if ctx.known_ids[p.topic_arn] or not get_attributes(ctx, p.topic_arn) then return nil end
+    return p.topic_arn, { topic_arn = p.topic_arn }
+  end,
+})
+
+-- aws:sns:subscription -----------------------------------------------------------------------
+
+-- The topic's subscription for protocol + endpoint, or nil (also when the topic is gone).
+local function find_subscription(ctx, p)
+  local client = sns(ctx)
+  local ok, err = pcall(function()
+    for s in client:items("ListSubscriptionsByTopic", { TopicArn = p.topic_arn }) do
+      if s.Protocol == p.protocol and s.Endpoint == p.endpoint then error({ found = s }, 0) end
+    end
+  end)
+  if ok then return nil end
+  if type(err) == "table" and err.found then return err.found end
+  if common.is(err, "NotFound") then return nil end
+  error(err, 0)
+end
+
+local PENDING = { "email", "email-json", "http", "https" }
+local function confirms(protocol)
+  for _, p in ipairs(PENDING) do if p == protocol then return true end end
+  return false
+end
+
+fo.type("aws:sns:subscription", {
+  doc = "a subscription of an endpoint to an SNS topic (email/http(s) stay pending until "
+    .. "the endpoint confirms)",
+  schema = {
+    properties = {
+      topic_arn = { type = "string", required = true },
+      protocol = { type = "string", required = true, enum = { "email", "email-json", "http",
+        "https", "sqs", "lambda", "firehose", "application", "sms" } },
+      endpoint = { type = "string", required = true },
+      -- subscription attributes at Subscribe (FilterPolicy, RawMessageDelivery, ...);
+      -- every property forces a new subscription (the type has no update)
+      attributes = { type = "map", default = {} },
+    },
+    outputs = { "arn", "pending" },
+    mutable_outputs = { "pending" },
+    replace_on = { "topic_arn", "protocol", "endpoint", "attributes" },
+  },
+  create = function(ctx, p)
+    local client = sns(ctx)
+    local arn = common.retry(ctx, "not_found_after_create", client.Subscribe, client, {
+      TopicArn = p.topic_arn, Protocol = p.protocol, Endpoint = p.endpoint,
+      Attributes = next(p.attributes) and p.attributes or nil,
+      ReturnSubscriptionArn = true }).SubscriptionArn
+    return arn, { arn = arn, pending = confirms(p.protocol) }
+  end,
+  read = function(ctx, arn, props)
+    local s = find_subscription(ctx, props)
+    if not s then return nil end
+    return { arn = arn, pending = s.SubscriptionArn == "PendingConfirmation" }, {}
+  end,
+  delete = function(ctx, arn, props)
+    local client = sns(ctx)
+    local ok, err = pcall(client.Unsubscribe, client, { SubscriptionArn = arn })
+    if ok or common.is(err, "NotFound") then return end
+    if common.is(err, "InvalidParameter") and confirms(props.protocol) then
+      -- AWS refuses to unsubscribe an unconfirmed subscription; it expires by itself
+      ctx:warn("subscription %s is pending confirmation: AWS removes it after 3 days", arn)
+      return
+    end
+    error(err, 0)
+  end,
+  adopt = function(ctx, p)
+    -- Subscribe is idempotent for the same endpoint: the interrupted create's
+    -- subscription is the one listed for this protocol and endpoint.
+    -- A pending one is listed without its ARN: none is adopted, and the create that
+    -- follows gets the same subscription back from Subscribe.
+    local s = find_subscription(ctx, p)
+    if not s or s.SubscriptionArn == "PendingConfirmation" or ctx.known_ids[s.SubscriptionArn] then
+      return nil
+    end
+    return s.SubscriptionArn, { arn = s.SubscriptionArn, pending = false }
+  end,
+})

@@ -1,0 +1,263 @@
+-- aws:sns:topic, aws:sns:topic_policy and aws:sns:subscription driven by the engine on the
+-- simulator: create (tags in the create call; read back through fo's sns client), rerun
+-- without mutating calls, attributes and tags updated in place, a policy given as a table
+-- or as JSON compared by content, the default policy restored on delete, drift, destroy,
+-- adoption after an interrupted create, pending email subscriptions.
+package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
+local lu = require "luaunit"
+local cjson = require "cjson"
+local H = require "support.engine_harness"
+local types = require "support.engine_types"
+require "fo.aws.resources.sns"
+
+local REGION = "eu-central-1"
+local sim, dir
+
+local function sns() return sim:client("sns", { region = REGION }) end
+
+local function run(recipe, opts)
+  opts = opts or {}
+  opts.sim, opts.dir, opts.region = sim, dir, REGION
+  return H.run(recipe, opts)
+end
+
+local function apply(recipe, opts)
+  local code, doc, out, err = run(recipe, opts)
+  lu.assertEquals(code, 0, out .. err)
+  return doc, out
+end
+
+local function policy_for(arn)
+  return { Version = "2012-10-17", Statement = { { Sid = "cloudwatch", Effect = "Allow",
+    Principal = { Service = "cloudwatch.amazonaws.com" }, Action = "sns:Publish",
+    Resource = arn } } }
+end
+
+local function topics(o)
+  o = o or {}
+  return function()
+    local t = fo.resource("aws:sns:topic", "alerts", { name = "failover-alerts-test",
+      display_name = o.display or "Failover", kms_master_key_id = o.kms or "",
+      attributes = o.attributes, tags = o.tags or { Environment = "Production",
+        FailoverRole = "Standby" } })
+    if not o.no_policy then
+      fo.resource("aws:sns:topic_policy", "alerts", { topic_arn = t.arn,
+        policy = o.policy or fo.apply(t.arn, policy_for) })
+    end
+    if not o.no_sub then
+      fo.resource("aws:sns:subscription", "ops", { topic_arn = t.arn, protocol = "email",
+        endpoint = "ops@example.com" })
+    end
+    fo.output("topic_arn", t.arn)
+  end
+end
+
+local function attrs(arn) return sns():GetTopicAttributes{ TopicArn = arn }.Attributes end
+
+local function tags(arn)
+  local out = {}
+  for _, t in ipairs(sns():ListTagsForResource{ ResourceArn = arn }.Tags) do out[t.Key] = t.Value end
+  return out
+end
+
+local function all_topics()
+  local out = {}
+  for _, t in ipairs(sns():ListTopics{}.Topics) do out[#out + 1] = t.TopicArn end
+  return out
+end
+
+TestSnsTypes = {}
+
+function TestSnsTypes:setUp()
+  sim, dir = H.sim(), H.dir()
+end
+
+function TestSnsTypes:tearDown()
+  H.cleanup(dir)
+end
+
+function TestSnsTypes:test_create_reads_back_and_rerun_makes_no_mutating_call()
+  local doc = apply(topics{ kms = "alias/fo-alarms" })
+  local arn = doc.outputs.topic_arn
+  lu.assertEquals(arn, "arn:aws:sns:eu-central-1:123456789012:failover-alerts-test")
+  local a = attrs(arn)
+  lu.assertEquals(a.DisplayName, "Failover")
+  lu.assertEquals(a.KmsMasterKeyId, "alias/fo-alarms")
+  lu.assertEquals(cjson.decode(a.Policy).Statement[1].Principal.Service, "cloudwatch.amazonaws.com")
+  lu.assertEquals(tags(arn), { Environment = "Production", FailoverRole = "Standby",
+    ["fo:name"] = "alerts", ["fo:stack"] = "dev" })
+  -- tagged in the create call: no TagResource
+  lu.assertEquals(H.ops(sim, { operation = "TagResource" }), {})
+  local subs = sns():ListSubscriptionsByTopic{ TopicArn = arn }.Subscriptions
+  lu.assertEquals(#subs, 1)
+  lu.assertEquals(subs[1].SubscriptionArn, "PendingConfirmation")
+  local sub = H.state(dir).resources["dev::aws:sns:subscription::ops"]
+  lu.assertStrContains(sub.id, arn .. ":")
+  lu.assertIsTrue(sub.outputs.pending)
+
+  local before = H.mutating(sim)
+  local _, out = apply(topics{ kms = "alias/fo-alarms" })
+  lu.assertStrContains(out, "No changes.")
+  lu.assertEquals(H.mutating(sim), before)
+end
+
+function TestSnsTypes:test_attributes_tags_and_policy_update_in_place()
+  local doc = apply(topics())
+  local arn = doc.outputs.topic_arn
+  sim.recorder:clear()
+  apply(topics{ display = "Failover alerts", kms = "alias/fo-alarms",
+    attributes = { TracingConfig = "Active" }, tags = { Environment = "Production" },
+    policy = '{"Version":"2012-10-17","Statement":[]}' })
+  local ops = H.ops(sim, { mutating = true })
+  table.sort(ops)
+  lu.assertEquals(ops, { "sns.SetTopicAttributes", "sns.SetTopicAttributes",
+    "sns.SetTopicAttributes", "sns.SetTopicAttributes", "sns.UntagResource" })
+  local a = attrs(arn)
+  lu.assertEquals({ a.DisplayName, a.KmsMasterKeyId, a.TracingConfig },
+    { "Failover alerts", "alias/fo-alarms", "Active" })
+  lu.assertEquals(cjson.decode(a.Policy).Statement, {})
+  lu.assertNil(tags(arn).FailoverRole)
+  lu.assertEquals(H.state(dir).outputs.topic_arn, arn)
+  -- encryption off again: KmsMasterKeyId "" removes the attribute
+  apply(topics{ display = "Failover alerts", attributes = { TracingConfig = "Active" },
+    tags = { Environment = "Production" }, policy = '{"Version":"2012-10-17","Statement":[]}' })
+  lu.assertNil(attrs(arn).KmsMasterKeyId)
+end
+
+function TestSnsTypes:test_policy_as_json_text_with_other_spacing_is_no_change()
+  local arn = "arn:aws:sns:eu-central-1:123456789012:failover-alerts-test"
+  apply(topics{ policy = policy_for(arn) })
+  local before = H.mutating(sim)
+  local text = cjson.encode(policy_for(arn)):gsub(",", ", ")
+  local code, doc = run(topics{ policy = text }, { mode = "plan" })
+  lu.assertEquals(code, 0)
+  lu.assertEquals(doc.plan.counts.update, 0)
+  lu.assertEquals(H.mutating(sim), before)
+end
+
+function TestSnsTypes:test_deleting_the_policy_restores_the_default()
+  local doc = apply(topics())
+  local arn = doc.outputs.topic_arn
+  apply(topics{ no_policy = true })
+  local p = cjson.decode(attrs(arn).Policy)
+  lu.assertEquals(p.Id, "__default_policy_ID")
+  lu.assertEquals(p.Statement[1].Condition.StringEquals["AWS:SourceOwner"], "123456789012")
+end
+
+function TestSnsTypes:test_refresh_finds_drift_and_apply_repairs_it()
+  local doc = apply(topics())
+  local arn = doc.outputs.topic_arn
+  sns():SetTopicAttributes{ TopicArn = arn, AttributeName = "DisplayName", AttributeValue = "by hand" }
+  sns():SetTopicAttributes{ TopicArn = arn, AttributeName = "Policy",
+    AttributeValue = '{"Version":"2012-10-17","Statement":[]}' }
+  sns():TagResource{ ResourceArn = arn, Tags = { { Key = "Environment", Value = "Dev" } } }
+  local code, rdoc, out = run(topics(), { mode = "refresh", explicit = true })
+  lu.assertEquals(code, 0, out)
+  lu.assertStrContains(out, 'display_name: "Failover" → "by hand"')
+  lu.assertEquals(#rdoc.drift, 2)
+  sim.recorder:clear()
+  apply(topics())
+  lu.assertEquals(attrs(arn).DisplayName, "Failover")
+  lu.assertEquals(tags(arn).Environment, "Production")
+  lu.assertEquals(cjson.decode(attrs(arn).Policy).Statement[1].Sid, "cloudwatch")
+  local _, again = apply(topics())
+  lu.assertStrContains(again, "No changes.")
+end
+
+function TestSnsTypes:test_destroy_leaves_nothing()
+  apply(topics())
+  local code, _, out = run(topics(), { mode = "destroy", explicit = true })
+  lu.assertEquals(code, 0, out)
+  lu.assertStrContains(out, "Destroy complete: 3 deleted.")
+  lu.assertEquals(all_topics(), {})
+  code = run(topics(), { mode = "destroy", explicit = true })
+  lu.assertEquals(code, 0)
+end
+
+function TestSnsTypes:test_a_topic_deleted_by_hand_is_recreated()
+  local doc = apply(topics{ no_sub = true })
+  sns():DeleteTopic{ TopicArn = doc.outputs.topic_arn }
+  local _, out = apply(topics{ no_sub = true })
+  lu.assertStrContains(out, "dev::aws:sns:topic::alerts: deleted")
+  lu.assertStrContains(out, "dev::aws:sns:topic_policy::alerts: deleted")
+  lu.assertEquals(cjson.decode(attrs(doc.outputs.topic_arn).Policy).Statement[1].Sid, "cloudwatch")
+end
+
+function TestSnsTypes:test_interrupted_policy_create_is_adopted_and_repaired()
+  -- CreateTopic (1) succeeds, the policy's SetTopicAttributes (2) fails, no rollback: the
+  -- policy's intent stays in the state
+  types.fail_mutating_call(sim, 2)
+  local code = run(topics{ no_sub = true }, { rollback = false })
+  lu.assertEquals(code, 3)
+  lu.assertNotNil(H.state(dir).intents["dev::aws:sns:topic_policy::alerts"])
+  sim.recorder:clear()
+  local doc, out = apply(topics{ no_sub = true })
+  lu.assertStrContains(out, "Adopted dev::aws:sns:topic_policy::alerts")
+  -- refresh saw the policy missing: the apply set it
+  lu.assertEquals(cjson.decode(attrs(doc.outputs.topic_arn).Policy).Statement[1].Sid, "cloudwatch")
+  lu.assertEquals(#all_topics(), 1)
+  lu.assertEquals(H.ops(sim, { operation = "CreateTopic" }), {})
+  lu.assertStrContains(select(2, apply(topics{ no_sub = true })), "No changes.")
+end
+
+-- A state whose only content is an interrupted create of `urn` with `inputs`.
+local function state_with_intent(type_name, name, inputs)
+  local urn = ("dev::%s::%s"):format(type_name, name)
+  local doc = { format = "fo-state", version = 1, stack = "dev", target = "sim", config = {},
+    outputs = {}, resources = {}, deposed = {}, intents = { [urn] = { op = "create", urn = urn,
+      type = type_name, name = name, region = REGION, token = "t", generation = 1,
+      inputs = inputs, deps = {} } } }
+  fo.fs.mkdir_p(dir)
+  fo.fs.write_atomic(dir .. "/dev.state.json", require("fo.json").encode(doc))
+end
+
+function TestSnsTypes:test_interrupted_topic_create_is_adopted_by_name_and_tags()
+  -- another stack's topic of that name is left alone ...
+  sim:invoke("sns", "us-east-1", "CreateTopic", { Name = "failover-alerts-test",
+    Tags = { { Key = "fo:name", Value = "alerts" }, { Key = "fo:stack", Value = "dev" } } })
+  -- ... the one the interrupted create made (tagged for it, in its region) is adopted
+  local arn = sim:invoke("sns", REGION, "CreateTopic", { Name = "failover-alerts-test",
+    Attributes = { DisplayName = "Failover" }, Tags = { { Key = "Environment", Value = "Production" },
+      { Key = "FailoverRole", Value = "Standby" }, { Key = "fo:name", Value = "alerts" },
+      { Key = "fo:stack", Value = "dev" } } }).TopicArn
+  state_with_intent("aws:sns:topic", "alerts", { name = "failover-alerts-test",
+    display_name = "Failover", kms_master_key_id = "", attributes = {},
+    tags = { Environment = "Production", FailoverRole = "Standby" } })
+  sim.recorder:clear()
+  local _, out = apply(topics{ no_sub = true, no_policy = true })
+  lu.assertStrContains(out, "Adopted dev::aws:sns:topic::alerts: " .. arn)
+  lu.assertEquals(H.mutating(sim), 0)
+  lu.assertEquals(H.state(dir).resources["dev::aws:sns:topic::alerts"].id, arn)
+end
+
+function TestSnsTypes:test_an_untagged_topic_of_that_name_is_not_adopted()
+  sim:invoke("sns", REGION, "CreateTopic", { Name = "failover-alerts-test" })
+  state_with_intent("aws:sns:topic", "alerts", { name = "failover-alerts-test",
+    display_name = "", kms_master_key_id = "", attributes = {}, tags = {} })
+  local code, _, out, err = run(function()
+    fo.resource("aws:sns:topic", "alerts", { name = "failover-alerts-test" })
+  end)
+  -- not adopted; the create then meets SNS's rule: same name, different tags
+  lu.assertStrContains(out, "left nothing behind")
+  lu.assertEquals(code, 4)
+  lu.assertStrContains(out .. err, "Topic already exists with different tags")
+end
+
+function TestSnsTypes:test_sns_rules()
+  -- a name SNS refuses is a recipe error before anything is sent
+  local code, _, out, err = run(function()
+    fo.resource("aws:sns:topic", "bad", { name = "bad name!" })
+  end)
+  lu.assertEquals(code, 1)
+  lu.assertStrContains(out .. err, "letters, digits, _ and -")
+  -- a policy that is not JSON: SNS's InvalidParameter, rolled back
+  code, _, out, err = run(function()
+    local t = fo.resource("aws:sns:topic", "t", { name = "t1" })
+    fo.resource("aws:sns:topic_policy", "p", { topic_arn = t.arn, policy = "{not json" })
+  end)
+  lu.assertEquals(code, 4)
+  lu.assertStrContains(out .. err, "InvalidParameter")
+  lu.assertEquals(all_topics(), {})
+end
+
+os.exit(lu.LuaUnit.run())
