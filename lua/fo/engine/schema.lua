@@ -66,7 +66,9 @@ local function check_value(name, spec, v)
     return ("property %s: %s is not one of %s"):format(name, kind_of(v),
       table.concat(spec.enum, ", "))
   end
-  if spec.check then
+  -- A table holding references (alias = {dns_name = lb.dns_name, ...}) is checked once
+  -- they are resolved, like a reference itself.
+  if spec.check and not ref.contains(v) then
     local ok, why = spec.check(v)
     if not ok then return ("property %s: %s"):format(name, why or "invalid value") end
   end
