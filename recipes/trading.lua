@@ -128,27 +128,23 @@ local function tags(role, name)
   return { Environment = "Production", FailoverRole = role, Name = name }
 end
 
--- JSON with sorted keys: the same document on every run, so reruns see no change.
-local function json(v)
-  local t = type(v)
-  if t == "string" then
-    return '"' .. v:gsub('[%c"\\]', function(c)
-      return ({ ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n" })[c] or ("\\u%04x"):format(c:byte())
-    end) .. '"'
-  elseif t == "number" or t == "boolean" then
-    return tostring(v)
-  end
-  if #v > 0 or next(v) == nil then
-    local out = {}
-    for i, x in ipairs(v) do out[i] = json(x) end
-    return "[" .. table.concat(out, ",") .. "]"
-  end
-  local keys = {}
-  for k in pairs(v) do keys[#keys + 1] = k end
-  table.sort(keys)
-  local out = {}
-  for i, k in ipairs(keys) do out[i] = json(k) .. ":" .. json(v[k]) end
-  return "{" .. table.concat(out, ",") .. "}"
+-- A topic's policy: the owner account as SNS's default policy allows it, and CloudWatch
+-- alarms of this account publishing (the topics are the alarms' actions).
+local function topic_policy(arn)
+  local account = arn:match("^arn:[^:]+:sns:[^:]*:(%d+):")
+  return {
+    Version = "2012-10-17",
+    Statement = {
+      { Sid = "Owner", Effect = "Allow", Principal = { AWS = "*" },
+        Action = { "SNS:GetTopicAttributes", "SNS:SetTopicAttributes", "SNS:AddPermission",
+          "SNS:RemovePermission", "SNS:DeleteTopic", "SNS:Subscribe",
+          "SNS:ListSubscriptionsByTopic", "SNS:Publish" },
+        Resource = arn, Condition = { StringEquals = { ["AWS:SourceOwner"] = account } } },
+      { Sid = "CloudWatchAlarms", Effect = "Allow",
+        Principal = { Service = "cloudwatch.amazonaws.com" }, Action = "SNS:Publish",
+        Resource = arn, Condition = { StringEquals = { ["aws:SourceAccount"] = account } } },
+    },
+  }
 end
 
 -- The instance's user data: a health endpoint on appPort (python ships with AL2), as a
@@ -188,7 +184,7 @@ EOF
 systemctl daemon-reload
 systemctl enable --now trading-health.service
 ]]):format(role, cfg.appPort, cfg.healthPath, cfg.healthPath, cfg.appPort)
-  return fo.crypto.base64_encode(script)
+  return script -- the launch template type base64-encodes it
 end
 
 -------------------------------------------------------------------------------
@@ -214,9 +210,9 @@ local replica_arn = fo.apply(sessions.arn, function(arn)
 end)
 
 local role = fo.resource("aws:iam:role", "ec2", {
-  role_name = "ec2-role-" .. S,
+  name = "ec2-role-" .. S,
   description = "trading instances in both regions",
-  assume_role_policy_document = json{
+  assume_role_policy = {
     Version = "2012-10-17",
     Statement = { { Effect = "Allow", Principal = { Service = "ec2.amazonaws.com" },
       Action = "sts:AssumeRole" } },
@@ -233,7 +229,7 @@ fo.resource("aws:iam:role_policy", "ec2", {
   role_name = role.name,
   policy_name = "ec2-policy-" .. S,
   policy_document = fo.apply({ sessions.arn, replica_arn }, function(arns)
-    return json{
+    return {
       Version = "2012-10-17",
       Statement = {
         { Sid = "SessionTable", Effect = "Allow", Action = DYNAMODB_ACTIONS,
@@ -247,7 +243,7 @@ fo.resource("aws:iam:role_policy", "ec2", {
 }, { region = GLOBAL })
 
 local profile = fo.resource("aws:iam:instance_profile", "ec2", {
-  instance_profile_name = "ec2-profile-" .. S,
+  name = "ec2-profile-" .. S,
   role_name = role.name,
   tags = tags("Primary", "ec2-profile-" .. S),
 }, { region = GLOBAL })
@@ -259,11 +255,6 @@ local profile = fo.resource("aws:iam:instance_profile", "ec2", {
 local function subnet_cidr(vpc_cidr, n)
   local a, b = vpc_cidr:match("^(%d+)%.(%d+)%.")
   return ("%s.%s.%d.0/24"):format(a, b, n)
-end
-
--- The part of an ELBv2 ARN CloudWatch dimensions use: app/NAME/ID, targetgroup/NAME/ID.
-local function arn_suffix(arn, pattern)
-  return fo.apply(arn, function(a) return (a:match(pattern)) end)
 end
 
 --- Builds one region: network, security groups, launch template, ALB, ASG, topic and
@@ -314,7 +305,7 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
     tags = tags(role_name, name("alb-sg")) })
   for _, port in ipairs({ 80, 443 }) do
     res("aws:ec2:security_group_rule", "alb-in-" .. port, { security_group_id = alb_sg.id,
-      type = "ingress", ip_protocol = "tcp", from_port = port, to_port = port,
+      type = "ingress", protocol = "tcp", from_port = port, to_port = port,
       cidr_ipv4 = "0.0.0.0/0", description = "from the internet",
       tags = tags(role_name, name("alb-in-" .. port)) })
   end
@@ -322,22 +313,22 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
     group_name = name("app-sg"), description = "instances: the app port from the ALB",
     tags = tags(role_name, name("app-sg")) })
   res("aws:ec2:security_group_rule", "app-from-alb", { security_group_id = app_sg.id,
-    type = "ingress", ip_protocol = "tcp", from_port = cfg.appPort, to_port = cfg.appPort,
+    type = "ingress", protocol = "tcp", from_port = cfg.appPort, to_port = cfg.appPort,
     source_security_group_id = alb_sg.id, description = "from the ALB",
     tags = tags(role_name, name("app-from-alb")) })
 
   -- Launch template: AL2 from the public SSM parameter, IMDSv2 only, encrypted root volume.
   local ami = res("aws:ssm:parameter_value", "al2-ami", { name = AL2_PARAMETER })
   local lt = res("aws:ec2:launch_template", "lt", {
-    launch_template_name = name("lt"),
+    name = name("lt"),
     image_id = ami.value,
     instance_type = cfg.instanceType,
-    iam_instance_profile_arn = profile.arn,
+    iam_instance_profile = profile.arn,
     security_group_ids = { app_sg.id },
-    metadata_http_tokens = "required",
-    metadata_http_endpoint = "enabled",
-    block_device_mappings = { { device_name = "/dev/xvda", volume_size = 20, volume_type = "gp3",
-      encrypted = true, delete_on_termination = true } },
+    metadata_options = { http_tokens = "required", http_endpoint = "enabled",
+      http_put_response_hop_limit = 1 },
+    block_device_mappings = { { device_name = "/dev/xvda", ebs = { volume_size = 20,
+      volume_type = "gp3", encrypted = true, delete_on_termination = true } } },
     user_data = user_data(r),
     tags = tags(role_name, name("lt")),
   })
@@ -348,19 +339,19 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
     security_groups = { alb_sg.id }, tags = tags(role_name, name("alb")) })
   local tg = res("aws:elbv2:target_group", "tg", { name = name("tg"), protocol = "HTTP",
     port = cfg.appPort, vpc_id = vpc.id, target_type = "instance",
-    health_check_protocol = "HTTP", health_check_path = cfg.healthPath,
-    health_check_interval_seconds = 10, health_check_timeout_seconds = 5,
-    healthy_threshold_count = 2, unhealthy_threshold_count = 3, matcher = "200",
+    -- 10 s × 3: the ALB drops a dead target as fast as Route 53 drops the region
+    health_check = { protocol = "HTTP", path = cfg.healthPath, interval_seconds = 10,
+      timeout_seconds = 5, healthy_threshold = 2, unhealthy_threshold = 3, matcher = "200" },
     tags = tags(role_name, name("tg")) })
   local forward = { { type = "forward", target_group_arn = tg.arn } }
   if certificate_arn ~= "" then
     res("aws:elbv2:listener", "https", { load_balancer_arn = alb.arn, protocol = "HTTPS",
       port = 443, ssl_policy = "ELBSecurityPolicy-TLS13-1-2-2021-06",
-      certificates = { certificate_arn }, default_actions = forward,
+      certificate_arn = certificate_arn, default_actions = forward,
       tags = tags(role_name, name("https-listener")) })
     res("aws:elbv2:listener", "http", { load_balancer_arn = alb.arn, protocol = "HTTP", port = 80,
-      default_actions = { { type = "redirect", redirect = { protocol = "HTTPS", port = "443",
-        status_code = "HTTP_301" } } },
+      default_actions = { { type = "redirect", protocol = "HTTPS", port = 443,
+        status_code = "HTTP_301" } },
       tags = tags(role_name, name("http-listener")) })
   else
     res("aws:elbv2:listener", "http", { load_balancer_arn = alb.arn, protocol = "HTTP", port = 80,
@@ -369,52 +360,52 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
 
   -- Auto Scaling: in the private subnets, ELB health checks, group metrics, CPU tracking.
   local asg = res("aws:autoscaling:group", "asg", {
-    auto_scaling_group_name = name("asg"),
-    launch_template_id = lt.id, launch_template_version = "$Latest",
+    name = name("asg"),
+    launch_template = { id = lt.id, version = "$Latest" },
     min_size = capacity, max_size = math.max(cfg.maxCapacity, capacity),
     desired_capacity = capacity,
     vpc_zone_identifier = { private[1].id, private[2].id },
     target_group_arns = { tg.arn },
     health_check_type = "ELB", health_check_grace_period = 120,
-    metrics_granularity = "1Minute", enabled_metrics = {},
+    metrics_collection = { granularity = "1Minute" }, -- every group metric
     tags = tags(role_name, name("asg")),
   })
-  res("aws:autoscaling:policy", "cpu", { auto_scaling_group_name = asg.name,
-    policy_name = name("cpu-target"), policy_type = "TargetTrackingScaling",
-    predefined_metric_type = "ASGAverageCPUUtilization", target_value = cfg.cpuTarget })
+  res("aws:autoscaling:policy", "cpu", { group_name = asg.name, policy_name = name("cpu-target"),
+    metric_type = "ASGAverageCPUUtilization", target_value = cfg.cpuTarget })
 
   -- The region's topic and its alarms (ALB and ASG metrics).
   local topic = res("aws:sns:topic", "topic", { name = name("failover-topic"),
     tags = tags(role_name, name("failover-topic")) })
+  res("aws:sns:topic_policy", "topic", { topic_arn = topic.arn,
+    policy = fo.apply(topic.arn, topic_policy) })
   if cfg.alarmEmail ~= "" then
     res("aws:sns:subscription", "email", { topic_arn = topic.arn, protocol = "email",
       endpoint = cfg.alarmEmail })
   end
-  local lb_dim = arn_suffix(alb.arn, ":loadbalancer/(.+)$")
-  local tg_dim = arn_suffix(tg.arn, ":(targetgroup/.+)$")
+  local lb_dim, tg_dim = alb.arn_suffix, tg.arn_suffix
   local function alarm(logical, props)
-    props.alarm_name = name(logical)
+    props.name = name(logical)
     props.alarm_actions = { topic.arn }
     props.ok_actions = { topic.arn }
-    props.tags = tags(role_name, props.alarm_name)
+    props.tags = tags(role_name, props.name)
     return res("aws:cloudwatch:alarm", logical, props)
   end
   alarm("alb-unhealthy-hosts-alarm", {
-    alarm_description = "targets failing the ALB health check in " .. region,
+    description = "targets failing the ALB health check in " .. region,
     namespace = "AWS/ApplicationELB", metric_name = "UnHealthyHostCount", statistic = "Maximum",
-    dimensions = { { name = "LoadBalancer", value = lb_dim }, { name = "TargetGroup", value = tg_dim } },
+    dimensions = { LoadBalancer = lb_dim, TargetGroup = tg_dim },
     period = 60, evaluation_periods = 2, datapoints_to_alarm = 2, threshold = 0,
     comparison_operator = "GreaterThanThreshold", treat_missing_data = "notBreaching" })
   alarm("alb-5xx-alarm", {
-    alarm_description = "the ALB answers 5xx itself (no healthy target) in " .. region,
+    description = "the ALB answers 5xx itself (no healthy target) in " .. region,
     namespace = "AWS/ApplicationELB", metric_name = "HTTPCode_ELB_5XX_Count", statistic = "Sum",
-    dimensions = { { name = "LoadBalancer", value = lb_dim } },
+    dimensions = { LoadBalancer = lb_dim },
     period = 60, evaluation_periods = 1, datapoints_to_alarm = 1, threshold = 10,
     comparison_operator = "GreaterThanThreshold", treat_missing_data = "notBreaching" })
   alarm("asg-in-service-alarm", {
-    alarm_description = "fewer instances in service than desired in " .. region,
+    description = "fewer instances in service than desired in " .. region,
     namespace = "AWS/AutoScaling", metric_name = "GroupInServiceInstances", statistic = "Minimum",
-    dimensions = { { name = "AutoScalingGroupName", value = asg.name } },
+    dimensions = { AutoScalingGroupName = asg.name },
     period = 60, evaluation_periods = 3, datapoints_to_alarm = 3, threshold = capacity,
     comparison_operator = "LessThanThreshold", treat_missing_data = "breaching" })
 
@@ -435,7 +426,7 @@ local zone = fo.resource("aws:route53:zone", "zone", { name = cfg.domainName,
 -- Interval 10 (the fast checkers) × threshold 3: unhealthy about 30 s after a failure.
 local health_check = fo.resource("aws:route53:health_check", "primary", {
   type = HTTPS and "HTTPS" or "HTTP",
-  fully_qualified_domain_name = primary.alb.dns_name,
+  fqdn = primary.alb.dns_name,
   port = HTTPS and 443 or 80,
   resource_path = cfg.healthPath,
   request_interval = 10,
@@ -448,10 +439,10 @@ local weights = cfg.manualFailover and { 0, 100 } or { 100, 0 }
 for i, side in ipairs({ primary, standby }) do
   local r = side.role:lower()
   fo.resource("aws:route53:record", r, {
-    hosted_zone_id = zone.id, name = FQDN, type = "A",
+    zone_id = zone.id, name = FQDN, type = "A",
     set_identifier = ("%s-%s"):format(r, S), weight = weights[i],
     health_check_id = side == primary and health_check.id or nil,
-    alias_target = { dns_name = side.alb.dns_name,
+    alias = { dns_name = side.alb.dns_name,
       hosted_zone_id = side.alb.canonical_hosted_zone_id, evaluate_target_health = true },
   }, { region = GLOBAL })
 end
@@ -460,6 +451,8 @@ end
 -- its own region: the alarm and its topic live there.
 local global_topic = fo.resource("aws:sns:topic", "global", { name = "failover-topic-global-" .. S,
   tags = tags("Primary", "failover-topic-global-" .. S) }, { region = GLOBAL })
+fo.resource("aws:sns:topic_policy", "global", { topic_arn = global_topic.arn,
+  policy = fo.apply(global_topic.arn, topic_policy) }, { region = GLOBAL })
 if cfg.alarmEmail ~= "" then
   fo.resource("aws:sns:subscription", "global-email", { topic_arn = global_topic.arn,
     protocol = "email", endpoint = cfg.alarmEmail }, { region = GLOBAL })
@@ -468,11 +461,11 @@ end
 -- breaching minute is the verdict, so 1 of 1; no data means the checkers are gone.
 local hc_alarm = "health-check-alarm-primary-" .. S
 fo.resource("aws:cloudwatch:alarm", "health-check", {
-  alarm_name = hc_alarm,
-  alarm_description = ("Route 53 health check of the primary ALB (%s) is unhealthy: DNS for %s "
+  name = hc_alarm,
+  description = ("Route 53 health check of the primary ALB (%s) is unhealthy: DNS for %s "
     .. "now answers with the standby in %s"):format(cfg.primaryRegion, FQDN, cfg.standbyRegion),
   namespace = "AWS/Route53", metric_name = "HealthCheckStatus",
-  dimensions = { { name = "HealthCheckId", value = health_check.id } },
+  dimensions = { HealthCheckId = health_check.id },
   statistic = "Minimum", period = 60, evaluation_periods = 1, datapoints_to_alarm = 1,
   threshold = 1, comparison_operator = "LessThanThreshold", treat_missing_data = "breaching",
   alarm_actions = { global_topic.arn }, ok_actions = { global_topic.arn },

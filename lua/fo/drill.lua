@@ -27,7 +27,7 @@ local function observe(sim, o, cw)
   local hc = sim:health_check_status(o.health_check_id) or {}
   local alarm = cw:DescribeAlarms{ AlarmNames = { o.health_check_alarm_name } }.MetricAlarms[1]
   return { dns = side, answer = answer, healthy = hc.healthy, fails = hc.fails or 0,
-    oks = hc.oks or 0, last = hc.last and hc.last.status, alarm = alarm and alarm.StateValue,
+    oks = hc.oks or 0, last = hc.last and hc.last.status:match("^[^.]*%.?") or nil, alarm = alarm and alarm.StateValue,
     reason = alarm and alarm.StateReason, messages = #sim:deliveries(o.global_topic_arn),
     records = r.records }
 end
