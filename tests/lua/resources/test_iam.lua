@@ -1,0 +1,217 @@
+-- aws:iam:role, aws:iam:role_policy, aws:iam:instance_profile driven by the engine on the
+-- simulator, read back through fo's IAM client: create (tags in the create call), rerun
+-- without mutating calls, updates in place (trust policy compared as JSON, PutRolePolicy
+-- upsert, the profile's role swapped), replacement delete-first, drift and repair,
+-- destroy, adoption after an interrupted create, and IAM's rules (names, DeleteConflict
+-- from a leftover named in the error).
+package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
+local lu = require "luaunit"
+local H = require "support.engine_harness"
+local T = require "support.type_tests"
+local common = require "fo.aws.resources.common"
+require "fo.aws.resources.iam"
+
+local sim, dir, iam
+
+local TRUST = { Version = "2012-10-17", Statement = { { Effect = "Allow",
+  Principal = { Service = "ec2.amazonaws.com" }, Action = "sts:AssumeRole" } } }
+-- the same trust policy as JSON text, keys in another order and spaced
+local TRUST_TEXT = '{ "Statement": [ { "Action": "sts:AssumeRole", "Principal": '
+  .. '{ "Service": "ec2.amazonaws.com" }, "Effect": "Allow" } ], "Version": "2012-10-17" }'
+
+local function policy(actions)
+  return { Version = "2012-10-17", Statement = {
+    { Effect = "Allow", Action = actions,
+      Resource = "arn:aws:dynamodb:eu-south-1:123456789012:table/trading-sessions-prod" },
+    { Effect = "Allow", Action = "cloudwatch:PutMetricData", Resource = "*",
+      Condition = { StringEquals = { ["cloudwatch:namespace"] = "Trading/App" } } } } }
+end
+
+local function recipe(o)
+  o = o or {}
+  return function()
+    local role = fo.resource("aws:iam:role", "app", { name = o.role or "role-app-prod",
+      path = o.path, assume_role_policy = o.trust or TRUST, description = o.description or "app instances",
+      tags = o.tags or { Environment = "Production" } })
+    fo.resource("aws:iam:role_policy", "app", { role_name = role.name, policy_name = "app-access",
+      policy_document = o.policy or policy({ "dynamodb:GetItem", "dynamodb:PutItem" }) })
+    local other = o.other and fo.resource("aws:iam:role", "other", { name = "role-other-prod",
+      assume_role_policy = TRUST })
+    fo.resource("aws:iam:instance_profile", "app", { name = o.profile or "ip-app-prod",
+      role_name = (o.other and other or role).name, tags = o.profile_tags or { Environment = "Production" } })
+    fo.output("role_arn", role.arn)
+  end
+end
+
+TestIam = {}
+
+function TestIam:setUp()
+  sim, dir = H.sim{ seed = "iam-types" }, H.dir()
+  iam = sim:client("iam", { region = "us-east-1" })
+end
+
+function TestIam:tearDown()
+  H.cleanup(dir)
+end
+
+local function tags_map(list)
+  local out = {}
+  for _, t in ipairs(list or {}) do out[t.Key] = t.Value end
+  return out
+end
+
+function TestIam:test_create_reads_back_and_rerun_makes_no_mutating_call()
+  local doc = T.run(sim, dir, recipe())
+  local r = iam:GetRole{ RoleName = "role-app-prod" }.Role
+  lu.assertEquals(tags_map(r.Tags), { ["fo:stack"] = "dev", ["fo:name"] = "app", Environment = "Production" })
+  lu.assertTrue(common.json_equal(common.url_decode(r.AssumeRolePolicyDocument), TRUST))
+  lu.assertEquals(r.Description, "app instances")
+  lu.assertEquals(doc.outputs.role_arn, r.Arn)
+  local pol = iam:GetRolePolicy{ RoleName = "role-app-prod", PolicyName = "app-access" }
+  lu.assertTrue(common.json_equal(common.url_decode(pol.PolicyDocument),
+    policy({ "dynamodb:GetItem", "dynamodb:PutItem" })))
+  local ip = iam:GetInstanceProfile{ InstanceProfileName = "ip-app-prod" }.InstanceProfile
+  lu.assertEquals(#ip.Roles, 1)
+  lu.assertEquals(ip.Roles[1].RoleName, "role-app-prod")
+  lu.assertEquals(tags_map(ip.Tags)["fo:name"], "app")
+  local rec = T.record(dir, "dev::aws:iam:instance_profile::app")
+  lu.assertEquals(rec.outputs, { arn = ip.Arn, name = "ip-app-prod", id = ip.InstanceProfileId })
+  -- the role's tags were in CreateRole itself: no TagRole call
+  lu.assertNil(T.index(T.mutating(sim), "iam.TagRole"))
+
+  sim.recorder:clear()
+  local _, out = T.run(sim, dir, recipe())
+  lu.assertStrContains(out, "No changes.")
+  lu.assertEquals(T.mutating(sim), {})
+  -- the trust policy as JSON text with the same content is no change either
+  _, out = T.run(sim, dir, recipe{ trust = TRUST_TEXT })
+  lu.assertStrContains(out, "No changes.")
+  lu.assertEquals(T.mutating(sim), {})
+end
+
+function TestIam:test_updates_in_place()
+  T.run(sim, dir, recipe())
+  local arn = iam:GetRole{ RoleName = "role-app-prod" }.Role.Arn
+  sim.recorder:clear()
+  local trust2 = { Version = "2012-10-17", Statement = { { Effect = "Allow",
+    Principal = { Service = { "ec2.amazonaws.com", "ssm.amazonaws.com" } }, Action = "sts:AssumeRole" } } }
+  T.run(sim, dir, recipe{ trust = trust2, description = "app", tags = { Environment = "Staging", Team = "t" },
+    policy = policy({ "dynamodb:GetItem" }), other = true, profile_tags = {} })
+  local ops = T.mutating(sim)
+  table.sort(ops)
+  lu.assertEquals(ops, { "iam.AddRoleToInstanceProfile", "iam.CreateRole", "iam.PutRolePolicy",
+    "iam.RemoveRoleFromInstanceProfile", "iam.TagRole", "iam.UntagInstanceProfile",
+    "iam.UpdateAssumeRolePolicy", "iam.UpdateRole" })
+  local r = iam:GetRole{ RoleName = "role-app-prod" }.Role
+  lu.assertEquals(r.Arn, arn)
+  lu.assertTrue(common.json_equal(common.url_decode(r.AssumeRolePolicyDocument), trust2))
+  lu.assertEquals(r.Description, "app")
+  lu.assertEquals(tags_map(r.Tags).Team, "t")
+  local ip = iam:GetInstanceProfile{ InstanceProfileName = "ip-app-prod" }.InstanceProfile
+  lu.assertEquals(ip.Roles[1].RoleName, "role-other-prod")
+  lu.assertNil(tags_map(ip.Tags).Environment)
+  lu.assertTrue(common.json_equal(common.url_decode(iam:GetRolePolicy{ RoleName = "role-app-prod",
+    PolicyName = "app-access" }.PolicyDocument), policy({ "dynamodb:GetItem" })))
+end
+
+function TestIam:test_rename_replaces_delete_first_and_dependents_follow()
+  T.run(sim, dir, recipe())
+  sim.recorder:clear()
+  T.run(sim, dir, recipe{ role = "role-app2-prod" })
+  local ops = T.mutating(sim)
+  -- the old inline policy and the profile's role go before the old role
+  lu.assertTrue(T.index(ops, "iam.DeleteRolePolicy") < T.index(ops, "iam.DeleteRole"))
+  lu.assertTrue(T.index(ops, "iam.RemoveRoleFromInstanceProfile") < T.index(ops, "iam.DeleteRole"))
+  local names = {}
+  for _, r in ipairs(iam:ListRoles{}.Roles) do names[#names + 1] = r.RoleName end
+  lu.assertEquals(names, { "role-app2-prod" })
+  lu.assertEquals(iam:GetInstanceProfile{ InstanceProfileName = "ip-app-prod" }.InstanceProfile.Roles[1].RoleName,
+    "role-app2-prod")
+  lu.assertEquals(iam:ListRolePolicies{ RoleName = "role-app2-prod" }.PolicyNames, { "app-access" })
+end
+
+function TestIam:test_drift_is_reported_and_repaired()
+  T.run(sim, dir, recipe())
+  iam:UpdateAssumeRolePolicy{ RoleName = "role-app-prod", PolicyDocument = '{"Version":"2012-10-17",'
+    .. '"Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}' }
+  iam:PutRolePolicy{ RoleName = "role-app-prod", PolicyName = "app-access",
+    PolicyDocument = common.json_text(policy({ "dynamodb:*" })) }
+  iam:RemoveRoleFromInstanceProfile{ InstanceProfileName = "ip-app-prod", RoleName = "role-app-prod" }
+  sim.recorder:clear()
+  local doc, out = T.run(sim, dir, recipe(), { mode = "refresh", explicit = true })
+  lu.assertEquals(T.mutating(sim), {})
+  lu.assertEquals(#doc.drift, 3, out)
+  lu.assertStrContains(out, "dev::aws:iam:role::app: changed")
+  lu.assertStrContains(out, "dev::aws:iam:instance_profile::app: changed")
+  T.run(sim, dir, recipe())
+  local ops = T.mutating(sim)
+  table.sort(ops)
+  lu.assertEquals(ops, { "iam.AddRoleToInstanceProfile", "iam.PutRolePolicy", "iam.UpdateAssumeRolePolicy" })
+  sim.recorder:clear()
+  local _, again = T.run(sim, dir, recipe())
+  lu.assertStrContains(again, "No changes.")
+  -- a role deleted behind fo's back is created again
+  iam:DeleteRolePolicy{ RoleName = "role-app-prod", PolicyName = "app-access" }
+  iam:RemoveRoleFromInstanceProfile{ InstanceProfileName = "ip-app-prod", RoleName = "role-app-prod" }
+  iam:DeleteRole{ RoleName = "role-app-prod" }
+  T.run(sim, dir, recipe())
+  lu.assertEquals(iam:ListRolePolicies{ RoleName = "role-app-prod" }.PolicyNames, { "app-access" })
+end
+
+function TestIam:test_destroy_leaves_nothing()
+  T.run(sim, dir, recipe())
+  T.run(sim, dir, recipe(), { mode = "destroy", explicit = true })
+  lu.assertEquals(iam:ListRoles{}.Roles, {})
+  local e = select(2, pcall(iam.GetInstanceProfile, iam, { InstanceProfileName = "ip-app-prod" }))
+  lu.assertEquals(e.code, "NoSuchEntity")
+  lu.assertEquals(next(H.state(dir).resources), nil)
+end
+
+function TestIam:test_interrupted_creates_are_adopted_without_a_mutating_call()
+  T.run(sim, dir, recipe())
+  local want = {}
+  for _, urn in ipairs{ "dev::aws:iam:role::app", "dev::aws:iam:role_policy::app",
+      "dev::aws:iam:instance_profile::app" } do
+    want[urn] = T.interrupt(dir, urn).id
+  end
+  sim.recorder:clear()
+  local doc, out = T.run(sim, dir, recipe())
+  lu.assertEquals(T.mutating(sim), {})
+  lu.assertEquals(#doc.adopted, 3, out)
+  for urn, id in pairs(want) do lu.assertEquals(T.record(dir, urn).id, id) end
+end
+
+function TestIam:test_a_role_of_the_same_name_not_ours_is_not_taken_over()
+  iam:CreateRole{ RoleName = "role-app-prod", AssumeRolePolicyDocument = common.json_text(TRUST) }
+  local _, out, err = T.run(sim, dir, recipe(), nil, 4)
+  lu.assertStrContains(out .. err, 'an IAM role named "role-app-prod" already exists and is not dev::aws:iam:role::app\'s')
+end
+
+function TestIam:test_names_are_checked_before_anything_is_made()
+  local _, out, err = T.run(sim, dir, recipe{ role = "role app" }, nil, 1)
+  lu.assertStrContains(out .. err, "property name: \"role app\": only letters, digits and _+=,.@-")
+  _, out, err = T.run(sim, dir, recipe{ role = ("r"):rep(65) }, nil, 1)
+  lu.assertStrContains(out .. err, "1 to 64 characters")
+  lu.assertEquals(H.mutating(sim), 0)
+end
+
+function TestIam:test_delete_conflict_names_the_leftover()
+  T.run(sim, dir, recipe())
+  iam:AttachRolePolicy{ RoleName = "role-app-prod", PolicyArn = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" }
+  local _, out, err = T.run(sim, dir, recipe(), { mode = "destroy", explicit = true }, 3)
+  lu.assertStrContains(out .. err, "IAM role role-app-prod cannot be deleted: managed policies attached: "
+    .. "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore")
+  iam:DetachRolePolicy{ RoleName = "role-app-prod", PolicyArn = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" }
+  T.run(sim, dir, recipe(), { mode = "destroy", explicit = true })
+  lu.assertEquals(iam:ListRoles{}.Roles, {})
+end
+
+function TestIam:test_a_new_role_not_yet_visible_is_waited_for()
+  sim:set_knob("consistency_ms", 600)
+  T.run(sim, dir, recipe())
+  local waited = H.ops(sim, function(c) return c.operation == "GetRole" and c.code == "NoSuchEntity" end)
+  lu.assertTrue(#waited >= 1, "GetRole polled while the role was not visible")
+  lu.assertEquals(#iam:ListRoles{}.Roles, 1)
+end
+
+os.exit(lu.LuaUnit.run())

@@ -1,0 +1,59 @@
+-- Helpers for the AWS resource type tests (tests/lua/resources/): apply a recipe to a
+-- sim-backed stack, check the exit code, list mutating calls, and turn a recorded resource
+-- back into an interrupted create (an intent, as a crash between the create call and the
+-- state write leaves it) to prove adoption.
+package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
+local lu = require "luaunit"
+local H = require "support.engine_harness"
+local json = require "fo.json"
+
+local T = {}
+
+--- Runs `recipe` on (sim, dir) and asserts exit code `want` (default 0). Returns doc,
+--- stdout, stderr.
+function T.run(sim, dir, recipe, opts, want)
+  opts = opts or {}
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  o.sim, o.dir = sim, dir
+  local code, doc, out, err = H.run(recipe, o)
+  lu.assertEquals(code, want or 0, out .. err)
+  return doc, out, err
+end
+
+--- The mutating calls answered since the recorder was last cleared ("svc.Op" strings),
+--- failed ones included.
+function T.mutating(sim)
+  return H.ops(sim, { mutating = true })
+end
+
+--- The mutating calls that succeeded.
+function T.mutating_ok(sim)
+  return H.ops(sim, function(c) return c.mutating and c.code == nil end)
+end
+
+--- The state record of `urn` in dir's dev stack.
+function T.record(dir, urn)
+  return H.state(dir).resources[urn]
+end
+
+--- Moves the record of `urn` into the intents of the state file, as if the run that
+--- created the resource died before recording it. Returns the record.
+function T.interrupt(dir, urn)
+  local doc = H.state(dir)
+  local rec = assert(doc.resources[urn], "no record of " .. urn)
+  doc.resources[urn] = nil
+  doc.intents = doc.intents or {}
+  if next(doc.intents) == nil then doc.intents = {} end
+  doc.intents[urn] = { op = "create", urn = urn, type = rec.type, name = rec.name,
+    region = rec.region, generation = rec.generation,
+    token = require("fo.engine.ctx").token(urn, rec.generation), inputs = rec.inputs,
+    deps = rec.deps }
+  fo.fs.write_atomic(dir .. "/dev.state.json", json.encode(doc))
+  return rec
+end
+
+--- Position of the first "svc.Op" in `list` (nil when absent).
+T.index = H.index
+
+return T
