@@ -38,7 +38,7 @@ function M.phase1_nodes(run, plan)
       for _, d in ipairs(s.decl.deps) do deps[#deps + 1] = "M " .. d.urn end
       if first[s.urn] then deps[#deps + 1] = "D " .. s.urn end
       nodes[#nodes + 1] = { key = "M " .. s.urn, deps = deps, step = s, inline = s.action == "noop",
-        run = function(node) node.action, node.rec = ops.converge(run, s.decl) end }
+        run = function(node) node.action, node.rec = ops.converge(run, s.decl, node.release) end }
     end
   end
   -- Deletions that must precede a delete-first replacement: dependents' old instances first.

@@ -96,8 +96,10 @@ end
 --- Creates a resource from `fields` ({urn=, type=, name=, region=, inputs=, deps=}) with
 --- type `tdef`; when `replaced` (the old record of a create-before-delete replacement) is
 --- given, it moves to the deposed list in the same write as the intent. The intent is
---- durable before the type's create runs. `entry` (optional) is the journal entry to fill.
-function M.create_from(run, fields, tdef, replaced, entry)
+--- durable before the type's create runs. `entry` (optional) is the journal entry to fill;
+--- `release` (optional) is called once the record is in memory, before it is written (the
+--- scheduler's node.release: dependents start, and their intents join this write).
+function M.create_from(run, fields, tdef, replaced, entry, release)
   local store = run.store
   local generation = next_generation(store, fields.urn)
   local rec = record{ urn = fields.urn, type = fields.type, name = fields.name,
@@ -117,17 +119,19 @@ function M.create_from(run, fields, tdef, replaced, entry)
   store:put(fields.urn, rec)
   store:set_intent(fields.urn, nil)
   if entry then entry.status, entry.rec = "done", rec end
+  if release then release() end
   store:commit()
   return rec
 end
 
 --- Creates the declared resource (a create-before-delete replacement of `replaced`).
-function M.create(run, decl, props, replaced)
+function M.create(run, decl, props, replaced, release)
   local entry = { kind = "create", urn = decl.urn, type = decl.type, name = decl.name,
     replaced = replaced, status = "started" }
   run.journal[#run.journal + 1] = entry
   return M.create_from(run, { urn = decl.urn, type = decl.type, name = decl.name,
-    region = decl.region, inputs = props, deps = dep_urns(decl) }, decl.tdef, replaced, entry)
+    region = decl.region, inputs = props, deps = dep_urns(decl) }, decl.tdef, replaced, entry,
+    release)
 end
 
 --- Deletes a recorded resource (or deposed instance) and forgets it. The type's delete
@@ -143,12 +147,15 @@ end
 --- Brings the declared resource to its properties: create, update in place, replace
 --- (create-before-delete: the old instance is deleted later with the other deletions) or
 --- nothing. The plan's guess is re-checked now that every referenced value is known.
---- Returns the action taken and the record.
-function M.converge(run, decl)
+--- `release` (optional): as create_from's. Returns the action taken and the record.
+--- A dependency's record may not be durable yet when this starts (it released its
+--- dependents early): the first write here (an intent, or the barrier before an update's
+--- calls) makes it durable before any call is made.
+function M.converge(run, decl, release)
   local store = run.store
   local props = M.resolve(run, decl)
   local old = store:resource(decl.urn)
-  if not old then return "create", M.create(run, decl, props) end
+  if not old then return "create", M.create(run, decl, props, nil, release) end
   local changes, replace = diff.resource(decl.tdef, old.inputs, props)
   if old.region ~= decl.region then replace = true end
   local deps = dep_urns(decl)
@@ -159,9 +166,10 @@ function M.converge(run, decl)
     end
     return "noop", old
   end
-  if replace then return "replace", M.create(run, decl, props, old) end
+  if replace then return "replace", M.create(run, decl, props, old, release) end
   local entry = { kind = "update", urn = decl.urn, old = old, props = props, status = "started" }
   run.journal[#run.journal + 1] = entry
+  store:commit() -- what this update's inputs came from is durable before its calls
   local outputs = decl.tdef.update(M.ctx(run, old), old.id, old.inputs, props, old.outputs)
   if outputs ~= nil and type(outputs) ~= "table" then
     error(("resource type %s: update of %s returned outputs that are not a table")
@@ -170,6 +178,7 @@ function M.converge(run, decl)
   local rec = with(old, { inputs = props, outputs = outputs or old.outputs, deps = deps })
   store:put(decl.urn, rec)
   entry.status, entry.rec = "done", rec
+  if release then release() end
   store:commit()
   return "update", rec
 end

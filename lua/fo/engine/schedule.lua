@@ -15,8 +15,12 @@ end
 --- nodes: array of { key=, deps = {keys}, run = function(node) (may wait), inline = bool
 --- (cheap, runs without a task or a parallel slot) }. opts: parallel (default 10),
 --- stop_on_failure, on_start(node), on_done(node). Each node gets started, finished
---- (fo.now() seconds), ok, error, traceback. Returns { done = {...}, failed = {...},
---- skipped = {...} } (nodes, in completion order; skipped in input order).
+--- (fo.now() seconds), ok, error, traceback, and release(): called by a running node, it
+--- lets the nodes that depend on it start now, before it returns (it keeps its slot); they
+--- are started from the caller's task, so they run before the caller's next turn (phase 1
+--- releases once a record is in memory: the dependents' intents join the record's write).
+--- Returns { done = {...}, failed = {...}, skipped = {...} } (nodes, in completion order;
+--- skipped in input order).
 function M.run(nodes, opts)
   opts = opts or {}
   local parallel = opts.parallel or 10
@@ -47,15 +51,22 @@ function M.run(nodes, opts)
   local finished = {}
   local wake = waitlist.new()
 
+  -- The nodes waiting for `node` may start (once).
+  local function release(node)
+    if node.released then return end
+    node.released = true
+    for _, s in ipairs(succ[node] or {}) do
+      waiting[s] = waiting[s] - 1
+      if waiting[s] == 0 then push(s) end
+    end
+  end
+
   local function handle(node)
     node.finished = core.now()
     if opts.on_done then opts.on_done(node) end
     if node.ok then
       result.done[#result.done + 1] = node
-      for _, s in ipairs(succ[node] or {}) do
-        waiting[s] = waiting[s] - 1
-        if waiting[s] == 0 then push(s) end
-      end
+      release(node)
     else
       result.failed[#result.failed + 1] = node
       if opts.stop_on_failure then stopped = true end
@@ -68,8 +79,15 @@ function M.run(nodes, opts)
     if not ok then node.error, node.traceback = err.value, err.traceback end
   end
 
+  local dispatch
+
   local function start(node)
     node.started = core.now()
+    node.release = function()
+      release(node)
+      dispatch(true)
+      wake:wake_all()
+    end
     if opts.on_start then opts.on_start(node) end
     if node.inline then
       execute(node)
@@ -84,12 +102,23 @@ function M.run(nodes, opts)
     end)
   end
 
-  while true do
-    while not stopped and head <= tail and (in_flight < parallel or ready[head].inline) do
+  -- Starts ready nodes while there are slots (inline nodes need none). From a node's task
+  -- (release), inline nodes are left to the scheduler's own task.
+  function dispatch(from_node)
+    while not stopped and head <= tail do
       local n = ready[head]
+      if n.inline then
+        if from_node then break end
+      elseif in_flight >= parallel then
+        break
+      end
       ready[head], head = nil, head + 1
       start(n)
     end
+  end
+
+  while true do
+    dispatch(false)
     if in_flight == 0 and (stopped or head > tail) then break end
     if #finished == 0 then wake:wait() end
     local batch = finished
