@@ -1,0 +1,412 @@
+-- DynamoDB resource type: aws:dynamodb:table, with its replicas as a property (global
+-- tables version 2019.11.21).
+--
+-- Facts this file relies on (DynamoDB developer guide and API reference, DOMAIN.md):
+-- - CreateTable takes the tags, streams, SSE and billing mode in one call; the table is
+--   CREATING, then ACTIVE (waiter TableExists). UpdateTable needs an ACTIVE table
+--   (ResourceInUseException otherwise) and changes one thing at a time: every change here
+--   is followed by a wait for ACTIVE.
+-- - Replicas: UpdateTable ReplicaUpdates Create/Delete, one region per call; the table is
+--   UPDATING and the replica CREATING until both are ACTIVE (minutes on AWS). Replicas need
+--   streams with NEW_AND_OLD_IMAGES and on-demand (or autoscaled) capacity; a table
+--   encrypted with a customer-managed KMS key needs a KMSMasterKeyId for each replica's
+--   region. The replica tables are not tagged by AWS: fo tags each one in its region.
+-- - The waits must survive a crash: read() reports only ACTIVE replicas, so a replica
+--   still CREATING (the run died while waiting) is drift, and the update that follows
+--   waits for it instead of creating it again.
+-- - Destroy removes the replicas first (each waited until gone: a region that sourced a
+--   replica refuses DeleteTable while the group has other members), then the table, and
+--   waits until it is gone (TableNotExists).
+-- - Point-in-time recovery is UpdateContinuousBackups, which answers
+--   ContinuousBackupsUnavailableException for a while after the table is created
+--   (consistency.lua: continuous_backups).
+local common = require "fo.aws.resources.common"
+
+local M = {}
+
+--- How long (seconds) the waits of this type may take.
+M.WAIT = {
+  table = 1200,   -- CREATING/UPDATING → ACTIVE, DELETING → gone
+  replica = 3600, -- a replica CREATING → ACTIVE, DELETING → gone (large tables take long)
+}
+
+local function ddb(ctx, region) return ctx:client("dynamodb", region) end
+
+local function describe(ctx, name, region)
+  local c = ddb(ctx, region)
+  local out = common.unless({ "ResourceNotFoundException" }, c.DescribeTable, c, { TableName = name })
+  return out and out.Table
+end
+
+-- The same table's ARN in another region.
+local function arn_in(arn, region)
+  return (arn:gsub("^(arn:[^:]+:dynamodb:)[^:]*:", "%1" .. region .. ":"))
+end
+
+-- Replicas as declared: a region name or {region_name=, kms_master_key_id=}.
+local function replicas_of(p)
+  local out = {}
+  for _, r in ipairs(p.replicas or {}) do
+    if type(r) == "string" then out[#out + 1] = { region = r }
+    else out[#out + 1] = { region = r.region_name, kms = r.kms_master_key_id } end
+  end
+  return out
+end
+
+local function replica_status(t, region)
+  for _, r in ipairs(t.Replicas or {}) do
+    if r.RegionName == region then return r.ReplicaStatus end
+  end
+  return nil
+end
+
+-- Problems DynamoDB would answer late (after the table exists) or the simulator insists on,
+-- told before any call.
+local function check(ctx, p)
+  local reps = replicas_of(p)
+  local where = ("aws:dynamodb:table %s"):format(p.name)
+  if p.billing_mode == "PROVISIONED" and (not p.read_capacity or not p.write_capacity) then
+    error(where .. ": billing_mode PROVISIONED needs read_capacity and write_capacity", 0)
+  end
+  if #reps > 0 then
+    if p.stream_view_type ~= "NEW_AND_OLD_IMAGES" then
+      error(where .. ': replicas need stream_view_type = "NEW_AND_OLD_IMAGES" (global tables '
+        .. "2019.11.21 replicate through the table's stream)", 0)
+    end
+    if p.billing_mode ~= "PAY_PER_REQUEST" then
+      error(where .. ': replicas need billing_mode = "PAY_PER_REQUEST" (provisioned capacity '
+        .. "would need autoscaling on every replica)", 0)
+    end
+    local seen = {}
+    for _, r in ipairs(reps) do
+      if type(r.region) ~= "string" then
+        error(where .. ": a replica is a region name or {region_name = ..., kms_master_key_id = ...}", 0)
+      end
+      if r.region == ctx.region then
+        error(("%s: replica %s is the table's own region"):format(where, r.region), 0)
+      end
+      if seen[r.region] then error(("%s: replica %s given twice"):format(where, r.region), 0) end
+      seen[r.region] = true
+      if p.sse and p.sse.enabled and p.sse.kms_master_key_id and not r.kms then
+        error(("%s: the table is encrypted with a customer-managed KMS key: replica %s needs "
+          .. "its own key of that region ({region_name = %q, kms_master_key_id = ...})")
+          :format(where, r.region, r.region), 0)
+      end
+    end
+  end
+end
+
+local function key_params(p)
+  local defs = { { AttributeName = p.hash_key.name, AttributeType = p.hash_key.type } }
+  local schema = { { AttributeName = p.hash_key.name, KeyType = "HASH" } }
+  if p.range_key then
+    defs[2] = { AttributeName = p.range_key.name, AttributeType = p.range_key.type }
+    schema[2] = { AttributeName = p.range_key.name, KeyType = "RANGE" }
+  end
+  return defs, schema
+end
+
+local function sse_spec(sse)
+  if not sse or not sse.enabled then return nil end
+  return { Enabled = true, SSEType = "KMS", KMSMasterKeyId = sse.kms_master_key_id }
+end
+
+local function throughput(p)
+  if p.billing_mode ~= "PROVISIONED" then return nil end
+  return { ReadCapacityUnits = p.read_capacity, WriteCapacityUnits = p.write_capacity }
+end
+
+-- Waits until pred(table description) holds; returns the description.
+local function wait_for(ctx, name, what, seconds, pred)
+  return common.poll(ctx, ("DynamoDB table %s: %s"):format(name, what), seconds, function()
+    local t = describe(ctx, name)
+    if not t then error(("DynamoDB table %s disappeared while waiting for %s"):format(name, what), 0) end
+    return pred(t) and t
+  end)
+end
+
+local function active(t) return t.TableStatus == "ACTIVE" end
+
+local function wait_active(ctx, name)
+  return wait_for(ctx, name, "ACTIVE", M.WAIT.table, active)
+end
+
+local function update_table(ctx, name, params)
+  params.TableName = name
+  ddb(ctx):UpdateTable(params)
+  return wait_active(ctx, name)
+end
+
+local function set_pitr(ctx, name, on)
+  local c = ddb(ctx)
+  common.retry(ctx, "continuous_backups", c.UpdateContinuousBackups, c, { TableName = name,
+    PointInTimeRecoverySpecification = { PointInTimeRecoveryEnabled = on } })
+end
+
+local function pitr_enabled(ctx, name)
+  local c = ddb(ctx)
+  local out = common.unless({ "TableNotFoundException", "ResourceNotFoundException" },
+    c.DescribeContinuousBackups, c, { TableName = name })
+  local d = out and out.ContinuousBackupsDescription
+  return d ~= nil and (d.PointInTimeRecoveryDescription or {}).PointInTimeRecoveryStatus == "ENABLED"
+end
+
+local function table_tags(ctx, arn, region)
+  local out = {}
+  for t in ddb(ctx, region):items("ListTagsOfResource", { ResourceArn = arn }) do out[#out + 1] = t end
+  return out
+end
+
+local function retag(ctx, arn, region, old, new)
+  local c = ddb(ctx, region)
+  local set, del = common.tag_delta(old, new)
+  if #set > 0 then c:TagResource{ ResourceArn = arn, Tags = set } end
+  if #del > 0 then c:UntagResource{ ResourceArn = arn, TagKeys = del } end
+end
+
+-- Replicas -------------------------------------------------------------------------------
+
+-- Tags a replica's table in its region (AWS does not carry the table's tags over) unless
+-- it has fo's tags already (a read: an update that finds them makes no call).
+local function tag_replica(ctx, t, region, tags)
+  local c = ddb(ctx, region)
+  local arn = arn_in(t.TableArn, region)
+  local have = common.retry(ctx, "not_found_after_create", table_tags, ctx, arn, region)
+  if ctx:owns(have) then return end
+  common.retry(ctx, "not_found_after_create", c.TagResource, c,
+    { ResourceArn = arn, Tags = common.tag_list(ctx, tags) })
+end
+
+-- Removes the replicas of regions not in `keep` (a set), one at a time, each waited until
+-- it is gone from the table's description.
+local function remove_replicas(ctx, name, keep)
+  local t = wait_active(ctx, name)
+  for _, r in ipairs(t.Replicas or {}) do
+    local region = r.RegionName
+    if not keep[region] then
+      if r.ReplicaStatus ~= "DELETING" then
+        ctx:info("removing replica %s of table %s", region, name)
+        ddb(ctx):UpdateTable{ TableName = name, ReplicaUpdates = { { Delete = { RegionName = region } } } }
+      end
+      wait_for(ctx, name, ("replica %s deleted"):format(region), M.WAIT.replica, function(x)
+        return active(x) and replica_status(x, region) == nil
+      end)
+    end
+  end
+end
+
+-- Creates the declared replicas that do not exist, one at a time, each waited until ACTIVE
+-- (also one an interrupted run left CREATING).
+local function add_replicas(ctx, p)
+  local name = p.name
+  for _, r in ipairs(replicas_of(p)) do
+    local t = wait_active(ctx, name)
+    local st = replica_status(t, r.region)
+    if st == "DELETING" then
+      wait_for(ctx, name, ("replica %s deleted"):format(r.region), M.WAIT.replica, function(x)
+        return active(x) and replica_status(x, r.region) == nil
+      end)
+      st = nil
+    end
+    if st == "CREATION_FAILED" then
+      error(("DynamoDB table %s: replica %s is CREATION_FAILED; remove it from replicas, apply, "
+        .. "then add it again"):format(name, r.region), 0)
+    end
+    if st ~= "ACTIVE" then
+      if st == nil then
+        ctx:info("adding replica %s to table %s", r.region, name)
+        ddb(ctx):UpdateTable{ TableName = name, ReplicaUpdates = { { Create = {
+          RegionName = r.region, KMSMasterKeyId = r.kms } } } }
+      end
+      t = wait_for(ctx, name, ("replica %s ACTIVE"):format(r.region), M.WAIT.replica, function(x)
+        local s = replica_status(x, r.region)
+        if s == "CREATION_FAILED" then
+          error(("DynamoDB table %s: replica %s failed to create"):format(name, r.region), 0)
+        end
+        return active(x) and s == "ACTIVE"
+      end)
+    end
+    -- also a replica an interrupted run created and never tagged
+    tag_replica(ctx, t, r.region, p.tags)
+  end
+end
+
+-- Outputs and observation ---------------------------------------------------------------
+
+local function outputs_of(t)
+  local o = { arn = t.TableArn, name = t.TableName, replica_arns = {} }
+  if t.StreamSpecification and t.StreamSpecification.StreamEnabled then
+    o.stream_arn = t.LatestStreamArn
+  end
+  for _, r in ipairs(t.Replicas or {}) do
+    if r.ReplicaStatus == "ACTIVE" then o.replica_arns[r.RegionName] = arn_in(t.TableArn, r.RegionName) end
+  end
+  return o
+end
+
+local function key_of(t, key_type)
+  local attr
+  for _, k in ipairs(t.KeySchema or {}) do
+    if k.KeyType == key_type then attr = k.AttributeName end
+  end
+  if not attr then return nil end
+  for _, d in ipairs(t.AttributeDefinitions or {}) do
+    if d.AttributeName == attr then return { name = attr, type = d.AttributeType } end
+  end
+  return { name = attr }
+end
+
+-- What the table shows, in the declared form. Absent things that were declared show as
+-- false (a nil would keep the recorded value: no drift seen).
+local function observed(ctx, t, props)
+  local o = { name = t.TableName, hash_key = key_of(t, "HASH"), range_key = key_of(t, "RANGE"),
+    billing_mode = (t.BillingModeSummary or {}).BillingMode or "PROVISIONED" }
+  if o.billing_mode == "PROVISIONED" then
+    o.read_capacity = t.ProvisionedThroughput.ReadCapacityUnits
+    o.write_capacity = t.ProvisionedThroughput.WriteCapacityUnits
+  end
+  if t.StreamSpecification and t.StreamSpecification.StreamEnabled then
+    o.stream_view_type = t.StreamSpecification.StreamViewType
+  elseif props.stream_view_type then
+    o.stream_view_type = false
+  end
+  local enabled = t.SSEDescription ~= nil and (t.SSEDescription.Status == "ENABLED"
+    or t.SSEDescription.Status == "UPDATING")
+  local declared = props.sse ~= nil and props.sse.enabled == true
+  if enabled ~= declared then
+    o.sse = enabled and { enabled = true, kms_master_key_id = t.SSEDescription.KMSMasterKeyArn }
+      or { enabled = false }
+  end
+  o.point_in_time_recovery = pitr_enabled(ctx, t.TableName)
+  -- replicas: the declared ones that are ACTIVE (in declared form and order), then others
+  local status, declared_set = {}, {}
+  for _, r in ipairs(t.Replicas or {}) do status[r.RegionName] = r.ReplicaStatus end
+  local reps = {}
+  for i, r in ipairs(replicas_of(props)) do
+    declared_set[r.region] = true
+    if status[r.region] == "ACTIVE" then reps[#reps + 1] = (props.replicas or {})[i] end
+  end
+  local extra = {}
+  for region in pairs(status) do
+    if not declared_set[region] then extra[#extra + 1] = region end
+  end
+  table.sort(extra)
+  for _, region in ipairs(extra) do reps[#reps + 1] = region end
+  o.replicas = reps
+  o.tags = common.user_tags(table_tags(ctx, t.TableArn))
+  return o
+end
+
+-- The type ----------------------------------------------------------------------------------
+
+local function key_check(v)
+  if type(v.name) ~= "string" or (v.type ~= "S" and v.type ~= "N" and v.type ~= "B") then
+    return false, 'a key is {name = "...", type = "S" | "N" | "B"}'
+  end
+  return true
+end
+
+fo.type("aws:dynamodb:table", {
+  doc = "a DynamoDB table, with replicas in other regions (global tables 2019.11.21)",
+  schema = {
+    properties = {
+      name = { type = "string", required = true, check = function(v)
+        return #v >= 3 and #v <= 255 and v:match("^[%w_.%-]+$") ~= nil,
+          "3 to 255 letters, digits, _ . -"
+      end },
+      hash_key = { type = "table", required = true, check = key_check },
+      range_key = { type = "table", check = key_check },
+      billing_mode = { type = "string", default = "PAY_PER_REQUEST",
+        enum = { "PAY_PER_REQUEST", "PROVISIONED" } },
+      read_capacity = { type = "integer" },
+      write_capacity = { type = "integer" },
+      stream_view_type = { type = "string",
+        enum = { "NEW_AND_OLD_IMAGES", "NEW_IMAGE", "OLD_IMAGE", "KEYS_ONLY" } },
+      -- {enabled = true} (AWS-managed key aws/dynamodb) or {enabled = true,
+      -- kms_master_key_id = "..."}; absent: the AWS-owned key
+      sse = { type = "table" },
+      point_in_time_recovery = { type = "boolean", default = false },
+      -- region names, or {region_name = "...", kms_master_key_id = "..."} (a customer key
+      -- of that region, needed when the table uses one)
+      replicas = { type = "list", default = {} },
+      tags = { type = "map", default = {} },
+    },
+    outputs = { "arn", "name", "stream_arn", "replica_arns" },
+    mutable_outputs = { "stream_arn", "replica_arns" },
+    replace_on = { "name", "hash_key", "range_key" },
+    delete_first = true, -- the name is unique in the region
+  },
+  create = function(ctx, p)
+    check(ctx, p)
+    local c = ddb(ctx)
+    local defs, schema = key_params(p)
+    c:CreateTable{ TableName = p.name, AttributeDefinitions = defs, KeySchema = schema,
+      BillingMode = p.billing_mode, ProvisionedThroughput = throughput(p),
+      StreamSpecification = p.stream_view_type and { StreamEnabled = true,
+        StreamViewType = p.stream_view_type } or nil,
+      SSESpecification = sse_spec(p.sse), Tags = common.tag_list(ctx, p.tags) }
+    common.wait(ctx, c, "TableExists", { TableName = p.name }, M.WAIT.table)
+    if p.point_in_time_recovery then set_pitr(ctx, p.name, true) end
+    add_replicas(ctx, p)
+    return p.name, outputs_of(wait_active(ctx, p.name))
+  end,
+  read = function(ctx, name, props)
+    local t = describe(ctx, name)
+    if not t or t.TableStatus == "DELETING" then return nil end
+    return outputs_of(t), observed(ctx, t, props)
+  end,
+  update = function(ctx, name, old, new)
+    check(ctx, new)
+    -- replicas no longer declared go first (streams cannot be turned off under them)
+    local keep = {}
+    for _, r in ipairs(replicas_of(new)) do keep[r.region] = true end
+    remove_replicas(ctx, name, keep)
+    if old.billing_mode ~= new.billing_mode or old.read_capacity ~= new.read_capacity
+        or old.write_capacity ~= new.write_capacity then
+      update_table(ctx, name, { BillingMode = new.billing_mode, ProvisionedThroughput = throughput(new) })
+    end
+    if (old.stream_view_type or nil) ~= (new.stream_view_type or nil) then
+      local t = wait_active(ctx, name)
+      if t.StreamSpecification and t.StreamSpecification.StreamEnabled then
+        update_table(ctx, name, { StreamSpecification = { StreamEnabled = false } })
+      end
+      if new.stream_view_type then
+        update_table(ctx, name, { StreamSpecification = { StreamEnabled = true,
+          StreamViewType = new.stream_view_type } })
+      end
+    end
+    if not common.deep_equal(old.sse, new.sse) then
+      update_table(ctx, name, { SSESpecification = sse_spec(new.sse) or { Enabled = false } })
+    end
+    if (old.point_in_time_recovery == true) ~= (new.point_in_time_recovery == true) then
+      set_pitr(ctx, name, new.point_in_time_recovery == true)
+    end
+    add_replicas(ctx, new)
+    local t = wait_active(ctx, name)
+    if not common.deep_equal(old.tags, new.tags) then
+      retag(ctx, t.TableArn, nil, old.tags, new.tags)
+      for _, r in ipairs(replicas_of(new)) do
+        retag(ctx, arn_in(t.TableArn, r.region), r.region, old.tags, new.tags)
+      end
+    end
+    return outputs_of(t)
+  end,
+  delete = function(ctx, name)
+    local t = describe(ctx, name)
+    if not t then return end
+    if t.TableStatus ~= "DELETING" then
+      remove_replicas(ctx, name, {})
+      local c = ddb(ctx)
+      common.unless({ "ResourceNotFoundException" }, c.DeleteTable, c, { TableName = name })
+    end
+    common.wait(ctx, ddb(ctx), "TableNotExists", { TableName = name }, M.WAIT.table)
+  end,
+  adopt = function(ctx, p)
+    local t = describe(ctx, p.name)
+    if not t or ctx.known_ids[t.TableName] or t.TableStatus == "DELETING" then return nil end
+    if not ctx:owns(table_tags(ctx, t.TableArn)) then return nil end
+    return t.TableName, outputs_of(t)
+  end,
+})
+
+return M

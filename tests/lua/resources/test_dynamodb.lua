@@ -1,0 +1,262 @@
+-- aws:dynamodb:table driven by the engine on the simulator: the global table of the
+-- failover stack (sessionId key, on-demand, streams NEW_AND_OLD_IMAGES, SSE, PITR, a
+-- replica in the standby region) read back through fo's dynamodb client in both regions;
+-- rerun without mutating calls; updates in place (tags on table and replica, PITR, a
+-- replica added and removed one at a time); drift; destroy (replica first, then the table);
+-- adoption; a wait interrupted mid-replica resumed by the next run; the rules for replicas.
+package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
+local lu = require "luaunit"
+local H = require "support.engine_harness"
+local types = require "support.engine_types"
+local ddb_sim = require "fo.sim.services.dynamodb"
+require "fo.aws.resources.dynamodb"
+
+local PRIMARY, STANDBY, THIRD = "eu-south-1", "eu-central-1", "eu-west-1"
+local sim, dir, saved_timing
+
+local function ddb(region) return sim:client("dynamodb", { region = region or PRIMARY }) end
+
+local function run(recipe, opts)
+  opts = opts or {}
+  opts.sim, opts.dir, opts.region = sim, dir, PRIMARY
+  return H.run(recipe, opts)
+end
+
+local function apply(recipe, opts)
+  local code, doc, out, err = run(recipe, opts)
+  lu.assertEquals(code, 0, out .. err)
+  return doc, out
+end
+
+local function sessions(o)
+  o = o or {}
+  return function()
+    local t = fo.resource("aws:dynamodb:table", "sessions", { name = "trading-sessions-test",
+      hash_key = { name = "sessionId", type = "S" }, billing_mode = "PAY_PER_REQUEST",
+      stream_view_type = o.stream or "NEW_AND_OLD_IMAGES", sse = o.sse or { enabled = true },
+      point_in_time_recovery = o.pitr ~= false, replicas = o.replicas or { STANDBY },
+      tags = o.tags or { Environment = "Production", FailoverRole = "Primary" } })
+    fo.output("arn", t.arn)
+    fo.output("replica_arns", t.replica_arns)
+    fo.output("stream_arn", t.stream_arn)
+  end
+end
+
+local function describe(region)
+  local ok, out = pcall(ddb(region).DescribeTable, ddb(region), { TableName = "trading-sessions-test" })
+  return ok and out.Table or nil
+end
+
+local function tags(arn, region)
+  local out = {}
+  for _, t in ipairs(ddb(region):ListTagsOfResource{ ResourceArn = arn }.Tags) do
+    out[t.Key] = t.Value
+  end
+  return out
+end
+
+local function tables(region) return ddb(region):ListTables{}.TableNames end
+
+TestDynamoDbTypes = {}
+
+function TestDynamoDbTypes:setUp()
+  sim, dir = H.sim(), H.dir()
+  saved_timing = {}
+  for k, v in pairs(ddb_sim.TIMING) do saved_timing[k] = v end
+  -- seconds of the sim's clock (real time here): short, but every wait still sees the
+  -- intermediate states
+  ddb_sim.TIMING.table_create, ddb_sim.TIMING.table_delete = 0.3, 0.3
+  ddb_sim.TIMING.table_update, ddb_sim.TIMING.replica_create = 0.3, 0.6
+  ddb_sim.TIMING.replica_delete = 0.4
+end
+
+function TestDynamoDbTypes:tearDown()
+  for k, v in pairs(saved_timing) do ddb_sim.TIMING[k] = v end
+  H.cleanup(dir)
+end
+
+function TestDynamoDbTypes:test_global_table_created_and_read_back_in_both_regions()
+  local doc = apply(sessions())
+  local t = describe(PRIMARY)
+  lu.assertEquals(t.TableStatus, "ACTIVE")
+  lu.assertEquals(t.KeySchema, { { AttributeName = "sessionId", KeyType = "HASH" } })
+  lu.assertEquals(t.AttributeDefinitions, { { AttributeName = "sessionId", AttributeType = "S" } })
+  lu.assertEquals(t.BillingModeSummary.BillingMode, "PAY_PER_REQUEST")
+  lu.assertEquals(t.StreamSpecification, { StreamEnabled = true, StreamViewType = "NEW_AND_OLD_IMAGES" })
+  lu.assertEquals(t.SSEDescription.Status, "ENABLED")
+  lu.assertEquals(t.GlobalTableVersion, "2019.11.21")
+  lu.assertEquals(t.Replicas[1].RegionName, STANDBY)
+  lu.assertEquals(t.Replicas[1].ReplicaStatus, "ACTIVE")
+  lu.assertEquals(ddb():DescribeContinuousBackups{ TableName = "trading-sessions-test" }
+    .ContinuousBackupsDescription.PointInTimeRecoveryDescription.PointInTimeRecoveryStatus, "ENABLED")
+  local replica = describe(STANDBY)
+  lu.assertEquals(replica.TableStatus, "ACTIVE")
+  -- outputs: ARNs of the table and its replica, the stream
+  lu.assertEquals(doc.outputs.arn, t.TableArn)
+  lu.assertEquals(doc.outputs.replica_arns, { [STANDBY] = replica.TableArn })
+  lu.assertEquals(doc.outputs.stream_arn, t.LatestStreamArn)
+  -- tags on the table (in CreateTable) and on the replica (TagResource in its region)
+  local want = { Environment = "Production", FailoverRole = "Primary",
+    ["fo:name"] = "sessions", ["fo:stack"] = "dev" }
+  lu.assertEquals(tags(t.TableArn), want)
+  lu.assertEquals(tags(replica.TableArn, STANDBY), want)
+  lu.assertEquals(H.ops(sim, { operation = "TagResource", region = PRIMARY }), {})
+  -- an item written in the primary is read in the standby
+  ddb():PutItem{ TableName = "trading-sessions-test", Item = { sessionId = { S = "s-1" } } }
+  lu.assertEquals(ddb(STANDBY):GetItem{ TableName = "trading-sessions-test",
+    Key = { sessionId = { S = "s-1" } } }.Item.sessionId.S, "s-1")
+
+  local before = H.mutating(sim)
+  local _, out = apply(sessions())
+  lu.assertStrContains(out, "No changes.")
+  lu.assertEquals(H.mutating(sim), before)
+end
+
+function TestDynamoDbTypes:test_updates_in_place_tags_pitr_and_replicas_one_at_a_time()
+  apply(sessions())
+  sim.recorder:clear()
+  local doc = apply(sessions{ pitr = false, replicas = { STANDBY, THIRD },
+    tags = { Environment = "Production" } })
+  local t = describe(PRIMARY)
+  lu.assertEquals(#t.Replicas, 2)
+  lu.assertEquals(ddb():DescribeContinuousBackups{ TableName = "trading-sessions-test" }
+    .ContinuousBackupsDescription.PointInTimeRecoveryDescription.PointInTimeRecoveryStatus, "DISABLED")
+  lu.assertEquals(tags(t.TableArn).FailoverRole, nil)
+  lu.assertEquals(tags(describe(STANDBY).TableArn, STANDBY).FailoverRole, nil)
+  lu.assertEquals(tags(describe(THIRD).TableArn, THIRD).Environment, "Production")
+  lu.assertEquals(doc.outputs.replica_arns[THIRD], describe(THIRD).TableArn)
+  lu.assertEquals(H.ops(sim, { operation = "UpdateTable" }), { "dynamodb.UpdateTable" })
+  -- the replica removed again: UpdateTable Delete, waited until gone
+  sim.recorder:clear()
+  doc = apply(sessions{ pitr = false, tags = { Environment = "Production" } })
+  lu.assertEquals(#describe(PRIMARY).Replicas, 1)
+  lu.assertEquals(tables(THIRD), {})
+  lu.assertNil(doc.outputs.replica_arns[THIRD])
+  local _, out = apply(sessions{ pitr = false, tags = { Environment = "Production" } })
+  lu.assertStrContains(out, "No changes.")
+end
+
+function TestDynamoDbTypes:test_stream_view_change_disables_then_enables()
+  apply(sessions{ replicas = {}, stream = "KEYS_ONLY" })
+  local old = describe(PRIMARY).LatestStreamArn
+  sim.recorder:clear()
+  local doc = apply(sessions{ replicas = {}, stream = "NEW_AND_OLD_IMAGES" })
+  lu.assertEquals(H.ops(sim, { mutating = true }), { "dynamodb.UpdateTable", "dynamodb.UpdateTable" })
+  local t = describe(PRIMARY)
+  lu.assertEquals(t.StreamSpecification.StreamViewType, "NEW_AND_OLD_IMAGES")
+  lu.assertEquals(doc.outputs.stream_arn, t.LatestStreamArn)
+  lu.assertNotEquals(doc.outputs.stream_arn, old)
+end
+
+function TestDynamoDbTypes:test_refresh_finds_drift_and_apply_repairs_it()
+  apply(sessions())
+  local t = describe(PRIMARY)
+  ddb():UpdateContinuousBackups{ TableName = "trading-sessions-test",
+    PointInTimeRecoverySpecification = { PointInTimeRecoveryEnabled = false } }
+  ddb():UntagResource{ ResourceArn = t.TableArn, TagKeys = { "Environment" } }
+  local code, rdoc, out = run(sessions(), { mode = "refresh", explicit = true })
+  lu.assertEquals(code, 0, out)
+  lu.assertStrContains(out, "point_in_time_recovery: true → false")
+  lu.assertEquals(#rdoc.drift, 1)
+  apply(sessions())
+  lu.assertEquals(ddb():DescribeContinuousBackups{ TableName = "trading-sessions-test" }
+    .ContinuousBackupsDescription.PointInTimeRecoveryDescription.PointInTimeRecoveryStatus, "ENABLED")
+  lu.assertEquals(tags(t.TableArn).Environment, "Production")
+  -- the replica removed by hand: seen, and added back
+  ddb():UpdateTable{ TableName = "trading-sessions-test",
+    ReplicaUpdates = { { Delete = { RegionName = STANDBY } } } }
+  sim:advance(1)
+  local _, out2 = apply(sessions())
+  lu.assertStrContains(out2, "replicas")
+  lu.assertEquals(describe(PRIMARY).Replicas[1].ReplicaStatus, "ACTIVE")
+  local _, again = apply(sessions())
+  lu.assertStrContains(again, "No changes.")
+end
+
+function TestDynamoDbTypes:test_destroy_removes_the_replica_first_then_the_table()
+  apply(sessions())
+  sim.recorder:clear()
+  local code, _, out = run(sessions(), { mode = "destroy", explicit = true })
+  lu.assertEquals(code, 0, out)
+  local ops = H.ops(sim, { mutating = true })
+  lu.assertEquals(ops, { "dynamodb.UpdateTable", "dynamodb.DeleteTable" })
+  lu.assertEquals(tables(PRIMARY), {})
+  lu.assertEquals(tables(STANDBY), {})
+  code = run(sessions(), { mode = "destroy", explicit = true })
+  lu.assertEquals(code, 0)
+end
+
+function TestDynamoDbTypes:test_a_wait_interrupted_mid_replica_is_resumed_by_the_next_run()
+  -- the run stops while the replica is CREATING (a DescribeTable fails after the
+  -- replica's UpdateTable), as if killed during the wait; no rollback
+  local updated, failed = false, false
+  sim:add_handlers("dynamodb", {
+    UpdateTable = function(ctx, p)
+      if p.ReplicaUpdates then updated = true end
+      return ddb_sim.UpdateTable(ctx, p)
+    end,
+    DescribeTable = function(ctx, p)
+      if updated and not failed then
+        failed = true
+        ctx:fail("InternalServerErrorX", "injected: the run dies here", 400)
+      end
+      return ddb_sim.DescribeTable(ctx, p)
+    end,
+  })
+  local code = run(sessions(), { rollback = false })
+  lu.assertEquals(code, 3)
+  lu.assertEquals(describe(PRIMARY).Replicas[1].ReplicaStatus, "CREATING")
+  lu.assertNotNil(H.state(dir).intents["dev::aws:dynamodb:table::sessions"])
+  sim.recorder:clear()
+  local doc, out = apply(sessions())
+  lu.assertStrContains(out, "Adopted dev::aws:dynamodb:table::sessions: trading-sessions-test")
+  -- no second CreateTable, no second replica create: the run waited for the one in flight
+  lu.assertEquals(H.ops(sim, { mutating = true, service = "dynamodb", region = PRIMARY }),
+    {})
+  lu.assertEquals(describe(PRIMARY).Replicas[1].ReplicaStatus, "ACTIVE")
+  lu.assertEquals(tags(describe(STANDBY).TableArn, STANDBY)["fo:name"], "sessions")
+  lu.assertEquals(doc.outputs.replica_arns[STANDBY], describe(STANDBY).TableArn)
+  local _, again = apply(sessions())
+  lu.assertStrContains(again, "No changes.")
+end
+
+function TestDynamoDbTypes:test_interrupted_create_is_adopted_by_name_and_tags()
+  -- CreateTable (1) succeeds; PITR (2) fails; no rollback
+  types.fail_mutating_call(sim, 2)
+  local code = run(sessions{ replicas = {} }, { rollback = false })
+  lu.assertEquals(code, 3)
+  sim.recorder:clear()
+  local _, out = apply(sessions{ replicas = {} })
+  lu.assertStrContains(out, "Adopted dev::aws:dynamodb:table::sessions")
+  lu.assertEquals(H.ops(sim, { operation = "CreateTable" }), {})
+  lu.assertEquals(H.ops(sim, { mutating = true }), { "dynamodb.UpdateContinuousBackups" })
+end
+
+function TestDynamoDbTypes:test_a_rolled_back_create_deletes_table_and_replica()
+  -- the replica's TagResource (4th mutating call: CreateTable, PITR, UpdateTable, TagResource)
+  -- fails: rollback finds the table by its tags and deletes replica and table
+  types.fail_mutating_call(sim, 4)
+  local code, _, out = run(sessions())
+  lu.assertEquals(code, 4, out)
+  lu.assertEquals(tables(PRIMARY), {})
+  lu.assertEquals(tables(STANDBY), {})
+end
+
+function TestDynamoDbTypes:test_replica_rules_are_checked_before_any_call()
+  local code, _, out, err = run(sessions{ stream = "KEYS_ONLY" })
+  lu.assertEquals(code, 4)
+  lu.assertStrContains(out .. err, 'replicas need stream_view_type = "NEW_AND_OLD_IMAGES"')
+  code, _, out, err = run(sessions{ sse = { enabled = true, kms_master_key_id = "alias/sessions" } })
+  lu.assertEquals(code, 4)
+  lu.assertStrContains(out .. err, "replica eu-central-1 needs its own key of that region")
+  lu.assertEquals(H.ops(sim, { operation = "CreateTable" }), {})
+  -- with a key per replica region it works
+  apply(sessions{ sse = { enabled = true, kms_master_key_id = "alias/sessions" },
+    replicas = { { region_name = STANDBY, kms_master_key_id = "alias/sessions-standby" } } })
+  lu.assertStrContains(describe(STANDBY).SSEDescription.KMSMasterKeyArn, ":" .. STANDBY .. ":")
+  local _, again = apply(sessions{ sse = { enabled = true, kms_master_key_id = "alias/sessions" },
+    replicas = { { region_name = STANDBY, kms_master_key_id = "alias/sessions-standby" } } })
+  lu.assertStrContains(again, "No changes.")
+end
+
+os.exit(lu.LuaUnit.run())
