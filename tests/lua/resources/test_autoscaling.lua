@@ -1,0 +1,236 @@
+-- aws:autoscaling:group and aws:autoscaling:policy driven by the engine on the simulator
+-- (network and launch template built with a sim client: tests/lua/support/sim_net.lua;
+-- the instance profile and target group by their own types), read back through fo's
+-- clients: a new instance profile retried until Auto Scaling accepts it, tags in the
+-- create call, capacity waited for, group metrics, target tracking alarms, rerun without
+-- mutating calls, updates in place (sizes, target groups attached/detached, metrics, the
+-- policy put again), replacement delete-first, drift and repair (desired capacity left to
+-- the scaling policies), destroy waiting until the group is gone before its target group,
+-- and adoption after an interrupted create.
+package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
+local lu = require "luaunit"
+local H = require "support.engine_harness"
+local T = require "support.type_tests"
+local net = require "support.sim_net"
+require "fo.aws.resources.iam"
+require "fo.aws.resources.elbv2"
+require "fo.aws.resources.autoscaling"
+
+local R = "eu-south-1"
+local PROFILE = "ip-app-prod"
+local sim, dir, n, asg, elb, cw
+
+local TRUST = { Version = "2012-10-17", Statement = { { Effect = "Allow",
+  Principal = { Service = "ec2.amazonaws.com" }, Action = "sts:AssumeRole" } } }
+
+local function recipe(o)
+  o = o or {}
+  return function()
+    local role = fo.resource("aws:iam:role", "app", { name = "role-app-prod", assume_role_policy = TRUST })
+    local profile = fo.resource("aws:iam:instance_profile", "app", { name = PROFILE, role_name = role.name })
+    local tgs = {}
+    for _, t in ipairs(o.tgs or { "tg-a" }) do
+      tgs[#tgs + 1] = fo.resource("aws:elbv2:target_group", t, { name = t, port = 8080, vpc_id = n.vpc },
+        { region = R }).arn
+    end
+    local g = fo.resource("aws:autoscaling:group", "app", { name = o.name or "asg-app-prod",
+      launch_template = { id = n.lt, version = "$Latest" },
+      min_size = o.min or 1, max_size = o.max or 4, desired_capacity = o.desired or 2,
+      vpc_zone_identifier = n.private, target_group_arns = tgs,
+      health_check_type = "ELB", health_check_grace_period = 120,
+      metrics_collection = o.metrics or { granularity = "1Minute",
+        metrics = { "GroupInServiceInstances", "GroupDesiredCapacity" } },
+      tags = o.tags or { Environment = "Production", FailoverRole = "Primary" } },
+      { region = R, depends_on = { profile } })
+    fo.resource("aws:autoscaling:policy", "cpu", { group_name = g.name, policy_name = "cpu-target",
+      target_value = o.target or 60 }, { region = R })
+    fo.output("group_arn", g.arn)
+  end
+end
+
+TestAutoScaling = {}
+
+function TestAutoScaling:setUp()
+  sim, dir = net.sim{ seed = "asg-types" }, H.dir()
+  n = net.build(sim, R, { profile = PROFILE })
+  asg, elb = sim:client("autoscaling", { region = R }), sim:client("elbv2", { region = R })
+  cw = sim:client("cloudwatch", { region = R })
+  sim.recorder:clear()
+end
+
+function TestAutoScaling:tearDown()
+  H.cleanup(dir)
+end
+
+local function group(name)
+  return asg:DescribeAutoScalingGroups{ AutoScalingGroupNames = { name or "asg-app-prod" } }.AutoScalingGroups[1]
+end
+
+local function in_service(g)
+  local k = 0
+  for _, i in ipairs(g.Instances) do if i.LifecycleState == "InService" then k = k + 1 end end
+  return k
+end
+
+local function metrics(g)
+  local out = {}
+  for _, m in ipairs(g.EnabledMetrics) do out[#out + 1] = m.Metric end
+  table.sort(out)
+  return out
+end
+
+function TestAutoScaling:test_create_waits_out_the_new_instance_profile_and_reads_back()
+  local doc = T.run(sim, dir, recipe())
+  -- Auto Scaling refused the profile while it was new, then accepted it (one group)
+  local refused = H.ops(sim, function(c) return c.operation == "CreateAutoScalingGroup"
+    and c.code == "ValidationError" end)
+  lu.assertTrue(#refused >= 1, "the too-new instance profile was retried")
+  local g = group()
+  lu.assertEquals(doc.outputs.group_arn, g.AutoScalingGroupARN)
+  lu.assertEquals({ g.MinSize, g.MaxSize, g.DesiredCapacity, g.HealthCheckType, g.HealthCheckGracePeriod },
+    { 1, 4, 2, "ELB", 120 })
+  lu.assertEquals(in_service(g), 2)
+  lu.assertEquals(g.LaunchTemplate.LaunchTemplateId, n.lt)
+  lu.assertEquals(g.TargetGroupARNs, { T.record(dir, "dev::aws:elbv2:target_group::tg-a").id })
+  lu.assertEquals(metrics(g), { "GroupDesiredCapacity", "GroupInServiceInstances" })
+  local tags = {}
+  for _, t in ipairs(g.Tags) do tags[t.Key] = t.PropagateAtLaunch end
+  lu.assertEquals(tags, { ["fo:stack"] = false, ["fo:name"] = false, Environment = true, FailoverRole = true })
+  -- the policy and the alarms Auto Scaling made for it
+  local pol = asg:DescribePolicies{ AutoScalingGroupName = "asg-app-prod" }.ScalingPolicies[1]
+  lu.assertEquals(pol.TargetTrackingConfiguration.PredefinedMetricSpecification.PredefinedMetricType,
+    "ASGAverageCPUUtilization")
+  lu.assertEquals(pol.TargetTrackingConfiguration.TargetValue, 60.0)
+  local rec = T.record(dir, "dev::aws:autoscaling:policy::cpu")
+  lu.assertEquals(rec.id, pol.PolicyARN)
+  lu.assertEquals(#rec.outputs.alarm_names, 2)
+  local alarms = cw:DescribeAlarms{ AlarmNames = rec.outputs.alarm_names }.MetricAlarms
+  lu.assertEquals(#alarms, 2)
+
+  sim.recorder:clear()
+  local _, out = T.run(sim, dir, recipe())
+  lu.assertStrContains(out, "No changes.")
+  lu.assertEquals(T.mutating(sim), {})
+end
+
+function TestAutoScaling:test_updates_in_place()
+  T.run(sim, dir, recipe())
+  local arn = group().AutoScalingGroupARN
+  local pol = T.record(dir, "dev::aws:autoscaling:policy::cpu")
+  sim.recorder:clear()
+  T.run(sim, dir, recipe{ max = 6, desired = 3, tgs = { "tg-b" }, target = 45,
+    metrics = { granularity = "1Minute" }, tags = { Environment = "Production" } })
+  local ops = T.mutating_ok(sim)
+  lu.assertTrue(T.index(ops, "autoscaling.AttachLoadBalancerTargetGroups")
+    < T.index(ops, "autoscaling.DetachLoadBalancerTargetGroups"))
+  lu.assertTrue(T.index(ops, "autoscaling.DetachLoadBalancerTargetGroups") < T.index(ops, "elbv2.DeleteTargetGroup"))
+  lu.assertNil(T.index(ops, "autoscaling.DeleteAutoScalingGroup"))
+  local g = group()
+  lu.assertEquals(g.AutoScalingGroupARN, arn)
+  lu.assertEquals({ g.MaxSize, g.DesiredCapacity }, { 6, 3 })
+  lu.assertEquals(g.TargetGroupARNs, { T.record(dir, "dev::aws:elbv2:target_group::tg-b").id })
+  lu.assertTrue(#metrics(g) >= 13, "every group metric")
+  local keys = {}
+  for _, t in ipairs(g.Tags) do keys[#keys + 1] = t.Key end
+  lu.assertEquals(keys, { "Environment", "fo:name", "fo:stack" })
+  local after = T.record(dir, "dev::aws:autoscaling:policy::cpu")
+  lu.assertEquals(after.id, pol.id)                               -- put again: the same policy
+  lu.assertEquals(after.outputs.alarm_names, pol.outputs.alarm_names)
+  local p = asg:DescribePolicies{ AutoScalingGroupName = "asg-app-prod" }.ScalingPolicies[1]
+  lu.assertEquals(p.TargetTrackingConfiguration.TargetValue, 45.0)
+  sim.recorder:clear()
+  local _, out = T.run(sim, dir, recipe{ max = 6, desired = 3, tgs = { "tg-b" }, target = 45,
+    metrics = { granularity = "1Minute" }, tags = { Environment = "Production" } })
+  lu.assertStrContains(out, "No changes.")
+end
+
+function TestAutoScaling:test_drift_is_repaired_but_desired_capacity_is_the_policies_business()
+  T.run(sim, dir, recipe())
+  asg:UpdateAutoScalingGroup{ AutoScalingGroupName = "asg-app-prod", MaxSize = 9, DesiredCapacity = 3 }
+  asg:DisableMetricsCollection{ AutoScalingGroupName = "asg-app-prod" }
+  sim.recorder:clear()
+  local doc, out = T.run(sim, dir, recipe(), { mode = "refresh", explicit = true })
+  lu.assertEquals(#doc.drift, 1, out)
+  lu.assertStrContains(out, "max_size: 4 → 9")
+  lu.assertNotStrContains(out, "desired_capacity")
+  T.run(sim, dir, recipe())
+  local ops = T.mutating(sim)
+  table.sort(ops)
+  lu.assertEquals(ops, { "autoscaling.EnableMetricsCollection", "autoscaling.UpdateAutoScalingGroup" })
+  local g = group()
+  lu.assertEquals({ g.MaxSize, g.DesiredCapacity }, { 4, 3 })
+  lu.assertEquals(metrics(g), { "GroupDesiredCapacity", "GroupInServiceInstances" })
+  -- a policy deleted by hand is put back
+  asg:DeletePolicy{ AutoScalingGroupName = "asg-app-prod", PolicyName = "cpu-target" }
+  sim.recorder:clear()
+  T.run(sim, dir, recipe())
+  lu.assertEquals(T.mutating(sim), { "autoscaling.PutScalingPolicy" })
+end
+
+function TestAutoScaling:test_destroy_waits_until_the_group_is_gone_before_its_target_group()
+  T.run(sim, dir, recipe())
+  local ids = {}
+  for _, i in ipairs(group().Instances) do ids[#ids + 1] = i.InstanceId end
+  sim.recorder:clear()
+  T.run(sim, dir, recipe(), { mode = "destroy", explicit = true })
+  local calls = sim:calls()
+  local deleted, gone_seen, tg_deleted
+  for k, c in ipairs(calls) do
+    if c.operation == "DeleteAutoScalingGroup" then deleted = k end
+    if deleted and not tg_deleted and c.operation == "DescribeAutoScalingGroups" then gone_seen = k end
+    if c.operation == "DeleteTargetGroup" then tg_deleted = k end
+  end
+  lu.assertTrue(deleted < gone_seen and gone_seen < tg_deleted)
+  lu.assertEquals(asg:DescribeAutoScalingGroups{}.AutoScalingGroups, {})
+  local ec2 = sim:client("ec2", { region = R })
+  for _, r in ipairs(ec2:DescribeInstances{ InstanceIds = ids }.Reservations) do
+    for _, i in ipairs(r.Instances) do lu.assertEquals(i.State.Name, "terminated") end
+  end
+  lu.assertEquals(elb:DescribeTargetGroups{}.TargetGroups, {})
+  lu.assertEquals(cw:DescribeAlarms{}.MetricAlarms, {})
+  lu.assertEquals(sim:client("iam", {}):ListRoles{}.Roles, {})
+end
+
+function TestAutoScaling:test_rename_replaces_delete_first_and_the_policy_follows()
+  T.run(sim, dir, recipe())
+  sim.recorder:clear()
+  T.run(sim, dir, recipe{ name = "asg-app2-prod" })
+  local ops = T.mutating_ok(sim)
+  lu.assertTrue(T.index(ops, "autoscaling.DeletePolicy") < T.index(ops, "autoscaling.DeleteAutoScalingGroup"))
+  lu.assertTrue(T.index(ops, "autoscaling.DeleteAutoScalingGroup") < T.index(ops, "autoscaling.CreateAutoScalingGroup"))
+  local names = {}
+  for _, g in ipairs(asg:DescribeAutoScalingGroups{}.AutoScalingGroups) do names[#names + 1] = g.AutoScalingGroupName end
+  lu.assertEquals(names, { "asg-app2-prod" })
+  lu.assertEquals(#asg:DescribePolicies{ AutoScalingGroupName = "asg-app2-prod" }.ScalingPolicies, 1)
+end
+
+function TestAutoScaling:test_interrupted_creates_are_adopted_without_a_mutating_call()
+  T.run(sim, dir, recipe())
+  local want = {}
+  for _, urn in ipairs{ "dev::aws:autoscaling:group::app", "dev::aws:autoscaling:policy::cpu" } do
+    want[urn] = T.interrupt(dir, urn).id
+  end
+  sim.recorder:clear()
+  local doc, out = T.run(sim, dir, recipe())
+  lu.assertEquals(T.mutating(sim), {})
+  lu.assertEquals(#doc.adopted, 2, out)
+  for urn, id in pairs(want) do lu.assertEquals(T.record(dir, urn).id, id) end
+end
+
+function TestAutoScaling:test_a_group_of_the_same_name_not_ours_is_not_taken_over()
+  local lt = sim:client("ec2", { region = R }):CreateLaunchTemplate{ LaunchTemplateName = "lt-other",
+    LaunchTemplateData = { ImageId = "ami-0abcdef1234567890", InstanceType = "t3.micro" } }
+    .LaunchTemplate.LaunchTemplateId
+  asg:CreateAutoScalingGroup{ AutoScalingGroupName = "asg-app-prod", MinSize = 0, MaxSize = 1,
+    LaunchTemplate = { LaunchTemplateId = lt }, VPCZoneIdentifier = n.private[1] }
+  local _, out, err = T.run(sim, dir, recipe(), nil, 4)
+  lu.assertStrContains(out .. err, 'an Auto Scaling group named "asg-app-prod" already exists in eu-south-1')
+end
+
+function TestAutoScaling:test_schema_rules()
+  local _, out, err = T.run(sim, dir, recipe{ metrics = { granularity = "5Minute" } }, nil, 1)
+  lu.assertStrContains(out .. err, "Auto Scaling publishes group metrics at 1Minute only")
+  lu.assertEquals(H.mutating(sim), 0)
+end
+
+os.exit(lu.LuaUnit.run())
