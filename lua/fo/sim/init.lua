@@ -41,7 +41,7 @@ M.SERVICES = SERVICES
 ---   load_services  false: use only `handlers`, not lua/fo/sim/services/*.lua (tests)
 ---   knobs       a table of knobs (or the knob names directly in opts): latency_ms,
 ---               latency_jitter_ms, throttle, fail_5xx, consistency_ms, outage,
----               disabled_regions
+---               disabled_regions, fail_mutating_call
 ---   env         lookup function for FO_SIM_* variables (default os.getenv)
 function M.new(opts)
   opts = opts or {}
@@ -286,7 +286,8 @@ function Sim:set_outage(region, on)
 end
 
 --- Changes a knob (latency_ms, latency_jitter_ms, throttle, fail_5xx, consistency_ms,
---- disabled_regions: the whole list of opt-in regions the account has not enabled).
+--- disabled_regions: the whole list of opt-in regions the account has not enabled,
+--- fail_mutating_call: k, counted from now; 0 turns it off).
 function Sim:set_knob(name, value)
   self.knobs:set(name, value)
 end

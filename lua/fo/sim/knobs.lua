@@ -1,14 +1,16 @@
 -- The simulator's fault and timing knobs: latency (fixed + jitter), throttling and
--- transient 5xx probabilities, the eventual-consistency window, the regions in outage and
--- the opt-in regions the account has not enabled. Options win over FO_SIM_* environment
--- variables; bad values are errors that name the knob.
+-- transient 5xx probabilities, the eventual-consistency window, the regions in outage,
+-- the opt-in regions the account has not enabled, and an injected failure of the k-th
+-- mutating call. Options win over FO_SIM_* environment variables; bad values are errors
+-- that name the knob.
 local regions = require "fo.sim.regions"
 
 local M = {}
 local Knobs = {}
 Knobs.__index = Knobs
 
--- knob → {environment variable, kind}; kind: "ms" (≥ 0), "p" (0..1), "list".
+-- knob → {environment variable, kind}; kind: "ms" (≥ 0), "p" (0..1), "list", "count" (a
+-- whole number ≥ 0).
 M.SPEC = {
   latency_ms = { "FO_SIM_LATENCY_MS", "ms" },
   latency_jitter_ms = { "FO_SIM_LATENCY_JITTER_MS", "ms" },
@@ -17,7 +19,11 @@ M.SPEC = {
   consistency_ms = { "FO_SIM_CONSISTENCY_MS", "ms" },
   outage = { "FO_SIM_OUTAGE", "list" },
   disabled_regions = { "FO_SIM_DISABLED_REGIONS", "list" },
+  fail_mutating_call = { "FO_SIM_FAIL_MUTATING_CALL", "count" },
 }
+
+-- The error an injected failure answers: a client error no SDK retries.
+M.INJECTED_CODE = "FoInjectedFault"
 
 -- Only opt-in regions can be disabled: AWS enables the others for every account.
 local function check_disabled(list, where)
@@ -56,6 +62,14 @@ local function check(name, kind, v, where)
   if not n or n ~= n then
     error(("sim knob %s (%s): expected a number, got %q"):format(name, where, tostring(v)), 0)
   end
+  if kind == "count" then
+    n = math.tointeger(n)
+    if not n or n < 0 then
+      error(("sim knob %s (%s): %s is not a whole number, 0 or more"):format(name, where,
+        tostring(v)), 0)
+    end
+    return n
+  end
   if n < 0 or (kind == "p" and n > 1) then
     error(("sim knob %s (%s): %s is out of range (%s)"):format(name, where, tostring(v),
       kind == "p" and "a probability, 0 to 1" or "milliseconds, 0 or more"), 0)
@@ -68,7 +82,8 @@ end
 function M.new(opts, env)
   opts, env = opts or {}, env or os.getenv
   local k = setmetatable({ latency_ms = 0, latency_jitter_ms = 0, throttle = 0, fail_5xx = 0,
-    consistency_ms = 0, outages = {}, disabled = {} }, Knobs)
+    consistency_ms = 0, outages = {}, disabled = {}, fail_mutating_call = 0, mutating_seen = 0 },
+    Knobs)
   for name, spec in pairs(M.SPEC) do
     local v, where = opts[name], "option " .. name
     if v == nil then
@@ -95,12 +110,15 @@ function Knobs:set(name, value)
   local spec = M.SPEC[name]
   if not spec or name == "outage" then
     error(("unknown sim knob '%s' (use latency_ms, latency_jitter_ms, throttle, fail_5xx, "
-      .. "consistency_ms, disabled_regions; outages with sim:set_outage)"):format(tostring(name)), 2)
+      .. "consistency_ms, disabled_regions, fail_mutating_call; outages with sim:set_outage)")
+      :format(tostring(name)), 2)
   end
   local v = check(name, spec[2], value, "set")
   if name == "disabled_regions" then
     check_disabled(v, "set")
     self.disabled = set_of(v) -- the whole list: regions not named are enabled
+  elseif name == "fail_mutating_call" then
+    self.fail_mutating_call, self.mutating_seen = v, 0 -- counting starts again now
   else
     self[name] = v
   end
@@ -133,6 +151,17 @@ end
 function Knobs:fault(rng)
   if self.throttle > 0 and rng:float() < self.throttle then return "throttle" end
   if self.fail_5xx > 0 and rng:float() < self.fail_5xx then return "5xx" end
+  return nil
+end
+
+--- Counts one mutating call about to reach its handler; returns its number (counting
+--- from the sim's creation or the last set_knob("fail_mutating_call", k)) when the
+--- fail_mutating_call knob says it must fail, else nil.
+function Knobs:injected_failure()
+  self.mutating_seen = self.mutating_seen + 1
+  if self.fail_mutating_call > 0 and self.mutating_seen == self.fail_mutating_call then
+    return self.mutating_seen
+  end
   return nil
 end
 

@@ -156,6 +156,15 @@ local function answer(self, req)
     if parse_err then error(as_sim_error(parse_err, service), 0) end
     local vok, verr = pcall(proto.validate, model, op_name, params)
     if not vok then error(require("fo.sim").validation_error(service, op_name, verr), 0) end
+    -- The fail_mutating_call knob: the k-th mutating call that would reach its handler
+    -- fails for good (a 400 no client retries); the handler does not run.
+    if require("fo.sim.recorder").is_mutating(op_name) then
+      local n = self.knobs:injected_failure()
+      if n then
+        SimError.raise(require("fo.sim.knobs").INJECTED_CODE, ("fo sim: injected failure of "
+          .. "mutating call %d (%s.%s; sim knob fail_mutating_call)"):format(n, service, op_name), 400)
+      end
+    end
     return self:_run_handler(c)
   end)
 

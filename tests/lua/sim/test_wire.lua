@@ -215,6 +215,51 @@ function TestWire.test_transient_5xx()
   lu.assertTrue(e.code == "InternalServerError" or e.code == "ServiceUnavailable", e.code)
 end
 
+-- fail_mutating_call = k: the k-th mutating call on the wire fails for good (a 400 in the
+-- protocol's format, not retried), its handler not run; reads are not counted.
+function TestWire.test_fail_mutating_call_injects_one_non_retryable_failure()
+  lu.skipIf(not HAVE_CODEC, "server-side codec not built yet")
+  local sim = simlib.new{ fail_mutating_call = 2, seed = 3 }
+  local ec2 = sim:client("ec2", { region = "eu-central-1", sleep = no_sleep })
+  ec2:CreateVpc{ CidrBlock = "10.0.0.0/16" }                      -- call 1
+  lu.assertEquals(#ec2:DescribeVpcs{}.Vpcs, 1)                    -- a read: not counted
+  local e = aws_error(ec2.CreateVpc, ec2, { CidrBlock = "10.1.0.0/16" }) -- call 2
+  lu.assertEquals(e.code, "FoInjectedFault")
+  lu.assertEquals(e.status, 400)
+  lu.assertEquals(e.attempts, 1)
+  lu.assertStrContains(e.message, "injected failure of mutating call 2 (ec2.CreateVpc")
+  lu.assertEquals(#ec2:DescribeVpcs{}.Vpcs, 1)                    -- the handler did not run
+  ec2:CreateVpc{ CidrBlock = "10.2.0.0/16" }                      -- call 3 succeeds
+  lu.assertEquals(sim:count{ mutating = true, code = "FoInjectedFault" }, 1)
+  -- each protocol writes it in its own format; set_knob counts from now
+  for _, case in ipairs({
+    { "sns", "CreateTopic", { Name = "t" } },                               -- query
+    { "dynamodb", "DeleteTable", { TableName = "nope" } },                  -- json
+    { "route53", "CreateHostedZone", { Name = "example.com", CallerReference = "r1" } }, -- rest-xml
+  }) do
+    sim:set_knob("fail_mutating_call", 1)
+    local c = sim:client(case[1], { region = "eu-central-1", sleep = no_sleep })
+    e = aws_error(c[case[2]], c, case[3])
+    lu.assertEquals(e.code, "FoInjectedFault", case[1])
+    lu.assertEquals(e.status, 400, case[1])
+    lu.assertEquals(e.attempts, 1, case[1])
+  end
+  sim:set_knob("fail_mutating_call", 0)
+  sim:client("sns", { region = "eu-central-1" }):CreateTopic{ Name = "t" }
+  -- sim:invoke never injects; bad values name the knob
+  sim:set_knob("fail_mutating_call", 1)
+  sim:invoke("sns", "eu-central-1", "CreateTopic", { Name = "u" })
+  lu.assertEquals(sim.knobs.mutating_seen, 0)
+  local ok, err = pcall(simlib.new, { env = function(n)
+    return n == "FO_SIM_FAIL_MUTATING_CALL" and "1.5" or nil end })
+  lu.assertFalse(ok)
+  lu.assertStrContains(err, "sim knob fail_mutating_call (FO_SIM_FAIL_MUTATING_CALL): 1.5 is not a "
+    .. "whole number")
+  local from_env = simlib.new{ env = function(n)
+    return n == "FO_SIM_FAIL_MUTATING_CALL" and "7" or nil end }
+  lu.assertEquals(from_env.knobs.fail_mutating_call, 7)
+end
+
 function TestWire.test_region_outage_is_a_connection_failure()
   local sim = simlib.new{ outage = { "eu-south-1" } }
   local client = sim:client("sts", { region = "eu-south-1", sleep = no_sleep, max_attempts = 2 })

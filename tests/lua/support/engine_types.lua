@@ -367,25 +367,13 @@ fo.type("test:role", {
   end,
 })
 
---- Makes the k-th mutating call answered by `sim` (counting from now) fail with a
---- non-retryable AWS error (`code`, default "FoInjectedFault", HTTP 400). Returns a
---- function that tells how many mutating calls were counted.
-function M.fail_mutating_call(sim, k, code)
-  local SimError = require "fo.sim.error"
-  local Recorder = require "fo.sim.recorder"
-  local n = 0
-  local run_handler = sim._run_handler -- the handler step of the wire path (lua/fo/sim/init.lua)
-  sim._run_handler = function(self, c)
-    if Recorder.is_mutating(c.operation) then
-      n = n + 1
-      if n == k then
-        error(SimError.new(code or "FoInjectedFault",
-          ("injected failure of mutating call %d (%s.%s)"):format(n, c.service, c.operation), 400), 0)
-      end
-    end
-    return run_handler(self, c)
-  end
-  return function() return n end
+--- Makes the k-th mutating call `sim` answers on the wire (counting from now) fail with
+--- a non-retryable AWS error (FoInjectedFault, HTTP 400): the simulator's
+--- fail_mutating_call knob (docs/simulator.md). Returns a function that tells how many
+--- mutating calls were counted.
+function M.fail_mutating_call(sim, k)
+  sim:set_knob("fail_mutating_call", k)
+  return function() return sim.knobs.mutating_seen end
 end
 
 return M
