@@ -192,14 +192,12 @@ end
 
 local TABLE_NAME = "trading-sessions-" .. S
 local sessions = fo.resource("aws:dynamodb:table", "sessions", {
-  table_name = TABLE_NAME,
-  attribute_definitions = { { attribute_name = "sessionId", attribute_type = "S" } },
-  key_schema = { { attribute_name = "sessionId", key_type = "HASH" } },
+  name = TABLE_NAME,
+  hash_key = { name = "sessionId", type = "S" },
   billing_mode = "PAY_PER_REQUEST",
-  stream_view_type = "NEW_AND_OLD_IMAGES",
-  sse_enabled = true, sse_type = "KMS",
+  stream_view_type = "NEW_AND_OLD_IMAGES",   -- what a replica needs
+  sse = { enabled = true },                  -- KMS, the AWS-managed key aws/dynamodb
   point_in_time_recovery = true,
-  deletion_protection = false,
   replicas = { cfg.standbyRegion },
   tags = tags("Primary", TABLE_NAME),
 }, { region = cfg.primaryRegion })
@@ -482,7 +480,7 @@ fo.output("hosted_zone_id", zone.id)
 fo.output("name_servers", zone.name_servers)
 fo.output("health_check_id", health_check.id)
 fo.output("health_check_alarm_name", hc_alarm)
-fo.output("table_name", sessions.table_name)
+fo.output("table_name", sessions.name)
 fo.output("table_arn", sessions.arn)
 fo.output("replica_arn", replica_arn)
 fo.output("primary_topic_arn", primary.topic.arn)

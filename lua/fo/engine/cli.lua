@@ -75,6 +75,7 @@ end
 --- simulator with the stack's outputs. Exit code: the apply's when it failed, else the
 --- drill's (0 passed, 3 failed).
 function M.drill(opts)
+  opts.stack = opts.stack or "dev"
   local paths = engine.paths(engine.state_dir(opts.dir), opts.stack)
   local doc = require("fo.engine.state").read(paths.state)
   if doc and doc.target ~= "sim" then
