@@ -25,10 +25,12 @@ function M.read_file(path)
 end
 
 --- A session for one run: file values (from `path`) and overrides ({key = "text"} from
---- --config).
-function M.session(path, overrides)
+--- --config). `recorded` (optional, --destroy): the values the state recorded at the last
+--- apply, used for keys neither the file nor --config gives (above the defaults).
+function M.session(path, overrides, recorded)
   return setmetatable({ path = path, file = path and M.read_file(path) or {},
-    overrides = overrides or {}, schema = {}, values = {}, where = {} }, Session)
+    overrides = overrides or {}, from_state = recorded or {}, schema = {}, values = {},
+    where = {} }, Session)
 end
 
 -- "--config key=text" → the typed value, or nil and why.
@@ -145,6 +147,9 @@ function Session:declare(schema, where)
     end
     self.schema[key], self.where[key] = entry, where
     local v, source = entry.default, "default"
+    if self.from_state[key] ~= nil then
+      v, source = self.from_state[key], "the state's recorded config"
+    end
     if self.file[key] ~= nil then v, source = self.file[key], "config file " .. self.path end
     local text = self.overrides[key]
     if text ~= nil then

@@ -16,6 +16,7 @@ local rollback = require "fo.engine.rollback"
 local report_mod = require "fo.engine.report"
 local ref = require "fo.engine.ref"
 local diff = require "fo.engine.diff"
+local types = require "fo.engine.types"
 local task = require "fo.task"
 
 local M = {}
@@ -44,8 +45,22 @@ local function default_region()
   return "us-east-1"
 end
 
--- Runs the recipe's main chunk with declarations going to `recipe`. Returns nil or the
--- failure: an engine error, or {traceback=} for anything else.
+-- Runs fn(...) with declarations going to `recipe` and fo.config to `session`. Returns nil
+-- or the failure: an engine error, or {text=} (with the traceback) for anything else.
+local function in_recipe(recipe, session, fn, ...)
+  recipe_mod.set_current(recipe)
+  api.set_config_session(session)
+  local ok, err = xpcall(fn, function(e)
+    if errors.is(e) then return e end
+    return { text = debug.traceback(task.describe(e), 2) }
+  end, ...)
+  recipe_mod.set_current(nil)
+  api.set_config_session(nil)
+  if not ok then return err end
+  return nil
+end
+
+-- Runs the recipe's main chunk with declarations going to `recipe`; as in_recipe.
 local function run_chunk(opts, recipe, session)
   local chunk = opts.recipe
   if type(chunk) ~= "function" then
@@ -54,17 +69,87 @@ local function run_chunk(opts, recipe, session)
     if not f then return { text = err } end
     chunk = f
   end
-  recipe_mod.set_current(recipe)
-  api.set_config_session(session)
   local args = opts.args or {}
-  local ok, err = xpcall(chunk, function(e)
-    if errors.is(e) then return e end
-    return { text = debug.traceback(task.describe(e), 2) }
-  end, table.unpack(args, 1, args.n or #args))
-  recipe_mod.set_current(nil)
-  api.set_config_session(nil)
-  if not ok then return err end
-  return nil
+  return in_recipe(recipe, session, chunk, table.unpack(args, 1, args.n or #args))
+end
+
+-- Reports a failure from in_recipe (or a run): an engine error, or {text=} with a traceback.
+local function report_failure(report, failure)
+  if errors.is(failure) then return report:error(failure) end
+  report.doc.errors[#report.doc.errors + 1] = { error = failure }
+  report:err("fo-run: %s\n", require("fo.log").redact(failure.text))
+end
+
+-- The types of what the state holds (resources, replaced instances, intents) that are not
+-- registered, sorted.
+local function unregistered_types(doc)
+  local seen, out = {}, {}
+  local function note(t)
+    if not seen[t] and not types.get(t) then seen[t] = true; out[#out + 1] = t end
+  end
+  for _, r in pairs(doc.resources) do note(r.type) end
+  for _, r in ipairs(doc.deposed) do note(r.type) end
+  for _, i in pairs(doc.intents) do note(i.type) end
+  table.sort(out)
+  return out
+end
+
+-- --destroy works from the state: the recipe may no longer load, or want config nobody
+-- has any more. The types the state holds are registered by requiring the modules it
+-- records for them; only when one is still unknown (a type the recipe defines itself) does
+-- the recipe run, with the state's recorded config for the keys not given. Raises a recipe
+-- error naming each type still unknown and why.
+local function destroy_types(opts, doc, report, paths)
+  local names = unregistered_types(doc)
+  if #names == 0 then return end
+  local scratch = recipe_mod.new{ stack = opts.stack, region = opts.region or default_region() }
+  local ok, session = pcall(config.session, paths.config, opts.config, doc.config)
+  local failure
+  if not ok then
+    failure = errors.is(session) and session or { text = tostring(session) }
+    session = config.session(nil, nil, doc.config)
+  end
+  local missing
+  in_recipe(scratch, session, function() missing = types.require_modules(names, doc.types) end)
+  if #missing == 0 then return end
+  if opts.recipe then
+    local f = run_chunk(opts, scratch, session)
+    failure = failure or f
+    local still = {}
+    for _, m in ipairs(missing) do
+      if not types.get(m.type) then still[#still + 1] = m end
+    end
+    missing = still
+  end
+  local recipe_name = type(opts.recipe) == "string" and "recipe " .. opts.recipe or "recipe"
+  local what_failed = failure and require("fo.log").redact(errors.is(failure)
+    and tostring(failure) or failure.text):match("^[^\n]*")
+  if #missing == 0 then
+    if failure then
+      report:warn(("the %s failed (%s), but it registered every type the state holds: destroying "
+        .. "from the state"):format(recipe_name, what_failed))
+    end
+    return
+  end
+  local lines, by_why = {}, {}
+  for _, m in ipairs(missing) do
+    local line = by_why[m.why]
+    if not line then
+      line = { why = m.why }
+      by_why[m.why] = line
+      lines[#lines + 1] = line
+    end
+    line[#line + 1] = m.type
+  end
+  for i, line in ipairs(lines) do
+    lines[i] = ("  %s: %s"):format(table.concat(line, ", "), line.why)
+  end
+  errors.raise("recipe", ("cannot destroy stack %s: the state holds resources of types that no "
+    .. "module registers:\n%s\n%s. Make the modules loadable (on package.path: LUA_PATH, or "
+    .. "the current directory) or fix the recipe, and rerun --destroy; nothing was changed.")
+    :format(opts.stack, table.concat(lines, "\n"), not opts.recipe and "No recipe was given"
+      or failure and ("The %s, run to register them, failed: %s"):format(recipe_name, what_failed)
+      or ("The %s, run to register them, did not register them either"):format(recipe_name)))
 end
 
 local function confirm(opts, report, what)
@@ -210,7 +295,8 @@ local function locked_run(opts, recipe, session, report, paths)
     doc = state.empty(opts.stack, kind)
     if opts.recipe_path then doc.recipe = opts.recipe_path end
   end
-  if doc.recipe and opts.recipe_path and doc.recipe ~= opts.recipe_path then
+  if opts.mode == "destroy" then destroy_types(opts, doc, report, paths)
+  elseif doc.recipe and opts.recipe_path and doc.recipe ~= opts.recipe_path then
     report:warn(("stack %s was last applied from %s, this run uses %s: resources the other "
       .. "recipe declares and this one does not would be deleted"):format(opts.stack, doc.recipe,
       opts.recipe_path))
@@ -281,7 +367,7 @@ function M.run(opts)
     if not opts.stack:match("^[%w][%w_.%-]*$") then
       errors.raise("usage", ("stack name %q: use letters, digits, _ . -"):format(opts.stack))
     end
-    session = config.session(paths.config, opts.config)
+    if opts.mode ~= "destroy" then session = config.session(paths.config, opts.config) end
   end)
   if not ok then
     report:error(err)
@@ -289,25 +375,23 @@ function M.run(opts)
   end
 
   local recipe = recipe_mod.new{ stack = opts.stack, region = opts.region or default_region() }
-  local failure = run_chunk(opts, recipe, session)
-  if failure then
-    if errors.is(failure) then report:error(failure)
-    else
-      report.doc.errors[#report.doc.errors + 1] = { error = failure }
-      report:err("fo-run: %s\n", require("fo.log").redact(failure.text))
+  if opts.mode ~= "destroy" then -- --destroy works from the state (destroy_types)
+    local failure = run_chunk(opts, recipe, session)
+    if failure then
+      report_failure(report, failure)
+      return finish(EXIT.recipe)
     end
-    return finish(EXIT.recipe)
-  end
-  ok, err = pcall(function()
-    recipe:finish()
-    session:finish()
-  end)
-  if not ok then
-    report:error(err)
-    return finish(errors.is(err) and errors.exit_code(err) or EXIT.recipe)
-  end
-  if #recipe.decls == 0 and #recipe.outputs == 0 and not opts.explicit then
-    return EXIT.ok, nil -- a plain script
+    ok, err = pcall(function()
+      recipe:finish()
+      session:finish()
+    end)
+    if not ok then
+      report:error(err)
+      return finish(errors.is(err) and errors.exit_code(err) or EXIT.recipe)
+    end
+    if #recipe.decls == 0 and #recipe.outputs == 0 and not opts.explicit then
+      return EXIT.ok, nil -- a plain script
+    end
   end
 
   local lk
@@ -322,13 +406,8 @@ function M.run(opts)
   end)
   if lk then lk:unlock() end
   if not ok then
-    if errors.is(err) then
-      report:error(err)
-      return finish(errors.exit_code(err))
-    end
-    report.doc.errors[#report.doc.errors + 1] = { error = err }
-    report:err("fo-run: %s\n", require("fo.log").redact(err.text))
-    return finish(EXIT.recipe)
+    report_failure(report, err)
+    return finish(errors.is(err) and errors.exit_code(err) or EXIT.recipe)
   end
   return finish(code)
 end

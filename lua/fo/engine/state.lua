@@ -4,6 +4,7 @@
 -- completed operation; the previous version is kept as .bak once per mutating run.
 local json = require "fo.json"
 local errors = require "fo.engine.errors"
+local types = require "fo.engine.types"
 local waitlist = require "fo.engine.waitlist"
 
 local M = {}
@@ -15,7 +16,7 @@ Store.__index = Store
 --- An empty state document.
 function M.empty(stack, target)
   return { format = M.FORMAT, version = M.VERSION, stack = stack, target = target,
-    config = {}, outputs = {}, resources = {}, deposed = {}, intents = {} }
+    config = {}, outputs = {}, resources = {}, deposed = {}, intents = {}, types = {} }
 end
 
 local function corrupt(path, why)
@@ -36,9 +37,12 @@ local RECORD_FIELDS = { type = "string", name = "string", id = "string", inputs 
 -- raises a state error naming what is wrong.
 local function check(path, doc)
   if doc.target ~= "sim" and doc.target ~= "aws" then corrupt(path, "target must be sim or aws") end
-  for _, k in ipairs({ "resources", "deposed", "intents", "config", "outputs" }) do
+  for _, k in ipairs({ "resources", "deposed", "intents", "config", "outputs", "types" }) do
     doc[k] = doc[k] or {}
     if type(doc[k]) ~= "table" then corrupt(path, k .. " must be a JSON object or array") end
+  end
+  for t, m in pairs(doc.types) do
+    if type(m) ~= "string" then corrupt(path, ("types.%s must be a module name"):format(t)) end
   end
   local function check_record(where, rec)
     if type(rec) ~= "table" then corrupt(path, where .. " is not an object") end
@@ -66,7 +70,9 @@ end
 --- A store over `doc` (read from `path`, whose text was `original`). opts.readonly: commits
 --- write nothing (plan).
 function M.store(path, doc, original, opts)
-  return setmetatable({ path = path, doc = doc, original = original,
+  local modules = {}
+  for t, m in pairs(doc.types or {}) do modules[t] = m end
+  return setmetatable({ path = path, doc = doc, original = original, modules = modules,
     readonly = opts and opts.readonly, fragments = setmetatable({}, { __mode = "k" }),
     changes = 0, written = 0, writers = waitlist.new(), writes = 0 }, Store)
 end
@@ -129,9 +135,27 @@ function Store:_fragment(rec)
   return s
 end
 
+-- doc.types: for each type the state holds (resources, replaced instances, intents), the
+-- module that registers it, so that --destroy can require it without the recipe. Kept in
+-- step with the records at every write; a type a recipe defines itself has no entry.
+function Store:_types()
+  local doc, out = self.doc, {}
+  local function note(t)
+    if out[t] == nil then out[t] = types.module_of(t) or self.modules[t] or false end
+  end
+  for _, r in pairs(doc.resources) do note(r.type) end
+  for _, r in ipairs(doc.deposed) do note(r.type) end
+  for _, i in pairs(doc.intents) do note(i.type) end
+  for t, m in pairs(out) do
+    if not m then out[t] = nil end
+  end
+  return out
+end
+
 --- The document as JSON text (keys sorted, one value per line, so it diffs well).
 function Store:encode()
   local doc = self.doc
+  doc.types = self:_types()
   local keys = {}
   for k in pairs(doc) do keys[#keys + 1] = k end
   table.sort(keys)

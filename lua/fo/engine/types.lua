@@ -1,5 +1,6 @@
 -- The registry of resource types: what a type implements (create, read, update, delete,
--- diff, adopt) and its schema. Types register themselves when their module is required.
+-- diff, adopt) and its schema. Types register themselves when their module is required;
+-- the registry notes which module that was, so --destroy can require it from the state.
 local schema = require "fo.engine.schema"
 local errors = require "fo.engine.errors"
 
@@ -10,6 +11,26 @@ local FIELDS = { schema = "table", create = "function", read = "function",
   update = "function", delete = "function", diff = "function", adopt = "function",
   doc = "string" }
 local REQUIRED = { "schema", "create", "read", "delete" }
+
+-- The module whose loading registers a type: the nearest main chunk on the stack, when
+-- `require` runs it (require passes a chunk the module's name and its file). nil for a
+-- type that a recipe, a -e chunk or a function called later defines.
+local function registering_module()
+  local level = 3
+  while true do
+    local info = debug.getinfo(level, "S")
+    if not info then return nil end
+    if info.what == "main" then
+      local _, name = debug.getlocal(level, -1)
+      local _, file = debug.getlocal(level, -2)
+      if type(name) == "string" and type(file) == "string" and info.source == "@" .. file then
+        return name
+      end
+      return nil
+    end
+    level = level + 1
+  end
+end
 
 --- Registers type `name` ("ns:kind", e.g. "aws:ec2:vpc") with its definition:
 --- { schema = { properties =, outputs =, replace_on =, delete_first =, mutable_outputs = },
@@ -44,8 +65,42 @@ function M.register(name, def)
   local mutable = {}
   for _, k in ipairs(def.schema.mutable_outputs or {}) do mutable[k] = true end
   registry[name] = setmetatable({ name = name, outputs = outputs, replace_on = replace_on,
-    mutable_outputs = mutable, delete_first = def.schema.delete_first == true }, { __index = def })
+    mutable_outputs = mutable, delete_first = def.schema.delete_first == true,
+    module = registering_module() }, { __index = def })
   return registry[name]
+end
+
+--- The module that registered type `name` (what `require` loaded), or nil: not registered,
+--- or defined outside a module (in a recipe).
+function M.module_of(name)
+  local t = registry[name]
+  return t and t.module
+end
+
+--- Registers the types `names` (a list) by requiring the modules that `modules` (type →
+--- module name, as the state records them) gives for them, each once. Returns those still
+--- unknown, sorted, each { type =, module = (or nil), why = (one line) }.
+function M.require_modules(names, modules)
+  local tried, missing = {}, {}
+  for _, name in ipairs(names) do
+    local module = modules[name]
+    if module and not registry[name] and tried[module] == nil then
+      local ok, err = pcall(require, module)
+      tried[module] = ok or ("require %q failed: %s"):format(module,
+        (tostring(err):match("^[^\n]*"):gsub(":$", "")))
+    end
+    if not registry[name] then
+      local why = "the state does not record the module that defines it (a type the recipe "
+        .. "defines itself, or a state written before fo recorded modules)"
+      if module then
+        why = tried[module] == true and ("module %s does not register it"):format(module)
+          or tried[module]
+      end
+      missing[#missing + 1] = { type = name, module = module, why = why }
+    end
+  end
+  table.sort(missing, function(a, b) return a.type < b.type end)
+  return missing
 end
 
 --- The registered type, or nil.

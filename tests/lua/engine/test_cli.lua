@@ -165,6 +165,56 @@ function TestCli:test_aws_target_asks_on_a_terminal_and_no_changes_nothing()
   lu.assertIsFalse(fo.fs.exists(dir .. "/.fo/prod.state.json"))
 end
 
+function TestCli:test_destroy_works_from_the_state_when_the_recipe_no_longer_loads()
+  local path = recipe("net.lua", NETWORK)
+  local r = fo_run({ path })
+  lu.assertEquals(r.code, 0, r.stderr)
+  -- the state names the module that registers each type it holds
+  local st = json.decode(testlib.read(dir .. "/.fo/dev.state.json"))
+  lu.assertEquals(st.types, { ["test:subnet"] = "support.engine_types",
+    ["test:topic"] = "support.engine_types", ["test:vpc"] = "support.engine_types" })
+  testlib.write(path, "this is not Lua (\n")
+  -- the module is not on fo-run's package.path (the recipe added its folder): nothing done
+  r = fo_run({ "--destroy", path })
+  lu.assertEquals(r.code, 1, r.stdout .. r.stderr)
+  lu.assertStrContains(r.stderr, "cannot destroy stack dev: the state holds resources of types "
+    .. "that no module registers:\n  test:subnet, test:topic, test:vpc: require "
+    .. "\"support.engine_types\" failed: module 'support.engine_types' not found\n"
+    .. "The recipe " .. path .. ", run to register them, failed: " .. path .. ":1: ")
+  lu.assertStrContains(r.stderr, "nothing was changed")
+  lu.assertEquals(#H.inventory(fo.sim.new{ file = dir .. "/.fo/dev.sim.json" }), 3)
+  -- with the module on LUA_PATH, the state alone is enough
+  r = fo_run({ "--destroy", path }, { LUA_PATH = testlib.tests_dir .. "/lua/?.lua;;" })
+  lu.assertEquals(r.code, 0, r.stdout .. r.stderr)
+  lu.assertStrContains(r.stdout, "Destroy complete: 3 deleted.")
+  lu.assertEquals(H.inventory(fo.sim.new{ file = dir .. "/.fo/dev.sim.json" }), {})
+end
+
+function TestCli:test_destroy_runs_a_recipe_that_defines_its_types_with_the_recorded_config()
+  local path = recipe("inline.lua", [[
+local c = fo.config{ topic = { type = "string", required = true } }
+fo.type("local:topic", {
+  schema = { properties = { name = { type = "string", required = true } }, outputs = { "arn" } },
+  create = function(ctx, p)
+    local arn = ctx:client("sns"):CreateTopic{ Name = p.name }.TopicArn
+    return arn, { arn = arn }
+  end,
+  read = function(ctx, id, p, o) return o end,
+  delete = function(ctx, id) ctx:client("sns"):DeleteTopic{ TopicArn = id } end,
+})
+fo.resource("local:topic", "t", { name = c.topic })
+]])
+  local r = fo_run({ "--config", "topic=inline", path })
+  lu.assertEquals(r.code, 0, r.stderr)
+  local st = json.decode(testlib.read(dir .. "/.fo/dev.state.json"))
+  lu.assertEquals(st.types, {}) -- defined by the recipe itself: no module to record
+  lu.assertEquals(st.config, { topic = "inline" })
+  r = fo_run({ "--destroy", path })
+  lu.assertEquals(r.code, 0, r.stdout .. r.stderr)
+  lu.assertStrContains(r.stdout, "Destroy complete: 1 deleted.")
+  lu.assertEquals(H.inventory(fo.sim.new{ file = dir .. "/.fo/dev.sim.json" }), {})
+end
+
 function TestCli:test_kill_9_during_apply_then_rerun_converges()
   local lines = {}
   for i = 1, 8 do

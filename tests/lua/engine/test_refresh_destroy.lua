@@ -17,10 +17,14 @@ function TestRefreshDestroy:tearDown()
   H.cleanup(dir)
 end
 
-local function run(opts)
+local function run_recipe(recipe, opts)
   opts = opts or {}
   opts.sim, opts.dir = sim, dir
-  return H.run(H.network(), opts)
+  return H.run(recipe, opts)
+end
+
+local function run(opts)
+  return run_recipe(H.network(), opts)
 end
 
 function TestRefreshDestroy:test_refresh_reports_a_changed_property_and_apply_repairs_it()
@@ -90,6 +94,32 @@ function TestRefreshDestroy:test_destroy_failure_stops_and_keeps_the_rest_record
   local n = 0
   for _ in pairs(st.resources) do n = n + 1 end
   lu.assertEquals(n, #H.inventory(sim))
+end
+
+function TestRefreshDestroy:test_destroy_does_not_run_the_recipe_nor_need_its_config()
+  local ran = 0
+  local function needs_config()
+    ran = ran + 1
+    local c = fo.config{ name = { type = "string", required = true } }
+    fo.resource("test:topic", "extra", { name = c.name })
+  end
+  lu.assertEquals((run_recipe(needs_config, { config = { name = "extra" } })), 0)
+  lu.assertEquals(H.state(dir).config, { name = "extra" })
+  -- without the config, an apply refuses; a destroy needs neither the config nor the recipe
+  local code, _, _, err = run_recipe(needs_config)
+  lu.assertEquals(code, 1)
+  lu.assertStrContains(err, "config name is required")
+  ran = 0
+  code, _, _, err = run_recipe(needs_config, { mode = "destroy", explicit = true })
+  lu.assertEquals(code, 0, err)
+  lu.assertEquals(ran, 0)
+  lu.assertEquals(H.inventory(sim), {})
+  -- a recipe that no longer loads does not matter either
+  lu.assertEquals((run({})), 0)
+  code, _, _, err = run_recipe(function() error("broken recipe") end,
+    { mode = "destroy", explicit = true })
+  lu.assertEquals(code, 0, err)
+  lu.assertEquals(H.inventory(sim), {})
 end
 
 os.exit(lu.LuaUnit.run())

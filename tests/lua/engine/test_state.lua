@@ -52,6 +52,23 @@ function TestState:test_state_file_is_private_versioned_and_backed_up()
   lu.assertEquals(left.stdout, "")
 end
 
+function TestState:test_the_state_names_the_module_of_each_type_it_holds()
+  lu.assertEquals((run(H.network())), 0)
+  local m = "support.engine_types"
+  lu.assertEquals(H.state(dir).types, { ["test:vpc"] = m, ["test:subnet"] = m,
+    ["test:security_group"] = m, ["test:topic"] = m, ["test:role"] = m })
+  -- kept in step with what the state holds
+  lu.assertEquals((run(function() fo.resource("test:topic", "t", { name = "t" }) end)), 0)
+  lu.assertEquals(H.state(dir).types, { ["test:topic"] = m })
+  -- a type defined outside a module (here: by this test file) has no module to record
+  fo.type("test:unmoduled", { schema = { properties = {}, outputs = { "id" } },
+    create = function() return "u-1", { id = "u-1" } end, read = function(_, _, _, o) return o end,
+    delete = function() end })
+  lu.assertNil(require("fo.engine.types").module_of("test:unmoduled"))
+  lu.assertEquals((run(function() fo.resource("test:unmoduled", "u", {}) end)), 0)
+  lu.assertEquals(H.state(dir).types, {})
+end
+
 function TestState:test_state_is_written_after_every_completed_operation()
   local seen
   fo.type("test:observer", {
