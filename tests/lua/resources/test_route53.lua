@@ -262,6 +262,17 @@ function TestRoute53Types:test_interrupted_zone_create_is_adopted()
   lu.assertStrContains(again, "No changes.")
 end
 
+function TestRoute53Types:test_a_record_changed_by_hand_is_deleted_with_its_current_values()
+  local doc = apply(dns())
+  local www = record(doc.outputs.zone_id, "www.example.com.")
+  www.TTL = 999
+  r53():ChangeResourceRecordSets{ HostedZoneId = doc.outputs.zone_id, ChangeBatch = { Changes = {
+    { Action = "UPSERT", ResourceRecordSet = www } } } }
+  -- no refresh: the state still says ttl 300, DELETE must carry 999
+  apply(dns{ no_www = true }, { refresh = false })
+  lu.assertNil(record(doc.outputs.zone_id, "www.example.com."))
+end
+
 function TestRoute53Types:test_interrupted_health_check_create_is_adopted()
   types.fail_mutating_call(sim, 2)
   local code = run(function()

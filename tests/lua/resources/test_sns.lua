@@ -243,6 +243,48 @@ function TestSnsTypes:test_an_untagged_topic_of_that_name_is_not_adopted()
   lu.assertStrContains(out .. err, "Topic already exists with different tags")
 end
 
+function TestSnsTypes:test_subscriptions_confirmed_pending_and_removed()
+  local function recipe(with_sqs, with_email)
+    return function()
+      local t = fo.resource("aws:sns:topic", "t", { name = "fanout-test" })
+      if with_sqs then
+        fo.resource("aws:sns:subscription", "queue", { topic_arn = t.arn, protocol = "sqs",
+          endpoint = "arn:aws:sqs:eu-central-1:123456789012:ops-queue",
+          attributes = { RawMessageDelivery = "true" } })
+      end
+      if with_email then
+        fo.resource("aws:sns:subscription", "mail", { topic_arn = t.arn, protocol = "email",
+          endpoint = "ops@example.com" })
+      end
+      fo.output("topic_arn", t.arn)
+    end
+  end
+  local doc = apply(recipe(true, true))
+  local st = H.state(dir).resources
+  lu.assertIsFalse(st["dev::aws:sns:subscription::queue"].outputs.pending)
+  lu.assertIsTrue(st["dev::aws:sns:subscription::mail"].outputs.pending)
+  local subs = sns():ListSubscriptionsByTopic{ TopicArn = doc.outputs.topic_arn }.Subscriptions
+  lu.assertEquals(#subs, 2)
+  lu.assertEquals(subs[1].SubscriptionArn, st["dev::aws:sns:subscription::queue"].id)
+  local _, out = apply(recipe(true, true))
+  lu.assertStrContains(out, "No changes.")
+  -- removed from the recipe: unsubscribed (the pending one too)
+  sim.recorder:clear()
+  apply(recipe(false, false))
+  lu.assertEquals(H.ops(sim, { mutating = true }), { "sns.Unsubscribe", "sns.Unsubscribe" })
+  lu.assertEquals(sns():ListSubscriptionsByTopic{ TopicArn = doc.outputs.topic_arn }.Subscriptions, {})
+  -- an endpoint change is a new subscription (replace)
+  apply(recipe(true, false))
+  local code, pdoc = run(function()
+    local t = fo.resource("aws:sns:topic", "t", { name = "fanout-test" })
+    fo.resource("aws:sns:subscription", "queue", { topic_arn = t.arn, protocol = "sqs",
+      endpoint = "arn:aws:sqs:eu-central-1:123456789012:other-queue",
+      attributes = { RawMessageDelivery = "true" } })
+  end, { mode = "plan" })
+  lu.assertEquals(code, 0)
+  lu.assertEquals(pdoc.plan.counts.replace, 1)
+end
+
 function TestSnsTypes:test_sns_rules()
   -- a name SNS refuses is a recipe error before anything is sent
   local code, _, out, err = run(function()
