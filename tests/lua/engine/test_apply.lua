@@ -7,19 +7,10 @@ local H = require "support.engine_harness"
 
 local sim, dir
 TestApply = {}
-
-function TestApply:setUp()
-  sim, dir = H.sim(), H.dir()
-end
-
-function TestApply:tearDown()
-  H.cleanup(dir)
-end
+local run = H.fixture(TestApply, function(f) sim, dir = f.sim, f.dir end).run
 
 local function apply(recipe, opts)
-  opts = opts or {}
-  opts.sim, opts.dir = sim, dir
-  local code, doc, out, err = H.run(recipe, opts)
+  local code, doc, out, err = run(recipe, opts)
   lu.assertEquals(code, 0, out .. err)
   return doc, out
 end
@@ -77,8 +68,8 @@ end
 function TestApply:test_plan_shows_property_diffs_and_makes_no_mutating_call()
   apply(H.network())
   local before, _, state_text = H.mutating(sim), nil, select(2, H.state(dir))
-  local code, doc, out = H.run(H.network{ display = "Alarms", cidr = "10.8.0.0/16", subnets = 1,
-    role_name = "app2" }, { sim = sim, dir = dir, mode = "plan" })
+  local code, doc, out = run(H.network{ display = "Alarms", cidr = "10.8.0.0/16", subnets = 1,
+    role_name = "app2" }, { mode = "plan" })
   lu.assertEquals(code, 0)
   lu.assertEquals(H.mutating(sim), before)
   lu.assertEquals(select(2, H.state(dir)), state_text)

@@ -9,14 +9,7 @@ local json = require "fo.json"
 
 local dir
 TestCli = {}
-
-function TestCli:setUp()
-  dir = H.dir()
-end
-
-function TestCli:tearDown()
-  H.cleanup(dir)
-end
+H.fixture(TestCli, function(f) dir = f.dir end)
 
 local PRELUDE = ("package.path = %q .. '/lua/?.lua;' .. package.path\nrequire 'support.engine_types'\n")
   :format(testlib.tests_dir)

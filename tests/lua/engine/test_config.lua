@@ -7,14 +7,7 @@ local testlib = require "support.testlib"
 
 local sim, dir
 TestConfig = {}
-
-function TestConfig:setUp()
-  sim, dir = H.sim(), H.dir()
-end
-
-function TestConfig:tearDown()
-  H.cleanup(dir)
-end
+local run = H.fixture(TestConfig, function(f) sim, dir = f.sim, f.dir end).run
 
 local SCHEMA = {
   cidr = { type = "string", default = "10.0.0.0/16", doc = "the VPC's range" },
@@ -30,13 +23,13 @@ local SCHEMA = {
 -- Runs a recipe that declares SCHEMA and records the values it got.
 local function run_with(overrides, extra_schema)
   local got
-  local code, doc, out, err = H.run(function()
+  local code, doc, out, err = run(function()
     local schema = {}
     for k, v in pairs(SCHEMA) do schema[k] = v end
     for k, v in pairs(extra_schema or {}) do schema[k] = v end
     got = fo.config(schema)
     fo.resource("test:topic", "t", { name = "t", display_name = got.env })
-  end, { sim = sim, dir = dir, config = overrides, mode = "plan" })
+  end, { config = overrides, mode = "plan" })
   return code, got, err, doc
 end
 
@@ -98,19 +91,19 @@ function TestConfig:test_required_key_missing_says_how_to_set_it()
 end
 
 function TestConfig:test_reading_an_undeclared_key_is_an_error()
-  local code, _, _, err = H.run(function()
+  local code, _, _, err = run(function()
     local c = fo.config{ a = { type = "string", default = "x" } }
     fo.resource("test:topic", "t", { name = c.b })
-  end, { sim = sim, dir = dir, mode = "plan" })
+  end, { mode = "plan" })
   lu.assertEquals(code, 1)
   lu.assertStrContains(err, "config key 'b' is not declared in fo.config")
 end
 
 function TestConfig:test_config_is_recorded_in_the_state_without_secrets()
-  local code, _, _, err = H.run(function()
+  local code, _, _, err = run(function()
     local c = fo.config(SCHEMA)
     fo.resource("test:topic", "t", { name = "t", display_name = c.token })
-  end, { sim = sim, dir = dir, config = { token = "s3cr3t-value" } })
+  end, { config = { token = "s3cr3t-value" } })
   lu.assertEquals(code, 0, err)
   local st, text = H.state(dir)
   lu.assertEquals(st.config.cidr, "10.0.0.0/16")

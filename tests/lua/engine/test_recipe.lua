@@ -6,22 +6,14 @@ local H = require "support.engine_harness"
 
 local THIS = debug.getinfo(1, "S").source:sub(2)
 local sim, dir
-
 TestRecipe = {}
-
-function TestRecipe:setUp()
-  sim, dir = H.sim(), H.dir()
-end
-
-function TestRecipe:tearDown()
-  H.cleanup(dir)
-end
+local F = H.fixture(TestRecipe, function(f) sim, dir = f.sim, f.dir end)
 
 local function line() return debug.getinfo(2, "l").currentline end
 
 -- Runs a recipe that must fail; returns stderr.
 local function fails(recipe)
-  local code, doc, out, err = H.run(recipe, { sim = sim, dir = dir })
+  local code, doc, out, err = F.run(recipe)
   lu.assertEquals(code, 1, out .. err)
   lu.assertEquals(H.mutating(sim), 0)
   lu.assertNil(H.state(dir))
@@ -91,10 +83,9 @@ function TestRecipe:test_reference_to_an_undeclared_resource()
     :format(THIS, at))
   -- a handle kept from another run is not a declaration of this one
   local stale
-  H.run(function() stale = fo.resource("test:vpc", "old", { cidr = "10.0.0.0/16" }) end,
-    { sim = sim, dir = dir, mode = "plan" })
-  H.cleanup(dir)
-  dir = H.dir()
+  F.run(function() stale = fo.resource("test:vpc", "old", { cidr = "10.0.0.0/16" }) end,
+    { mode = "plan" })
+  F.renew()
   err = fails(function()
     at = line() + 1
     fo.resource("test:subnet", "a", { vpc_id = stale.id, cidr = "10.0.1.0/24" })
@@ -147,13 +138,13 @@ function TestRecipe:test_a_script_error_is_reported_with_its_traceback()
 end
 
 function TestRecipe:test_derived_values_resolve_after_apply()
-  local code, _, out = H.run(function()
+  local code, _, out = F.run(function()
     local vpc = fo.resource("test:vpc", "main", { cidr = "10.0.0.0/16" })
     local t = fo.resource("test:topic", "t", { name = "alerts",
       display_name = fo.format("net %s", vpc.cidr) })
     fo.resource("test:role", "r", { name = fo.apply(t.name, function(n) return n .. "-role" end) })
     fo.output("joined", vpc.id .. "/" .. vpc.cidr)
-  end, { sim = sim, dir = dir })
+  end)
   lu.assertEquals(code, 0, out)
   local st = H.state(dir)
   lu.assertEquals(st.resources["dev::test:topic::t"].inputs.display_name, "net 10.0.0.0/16")

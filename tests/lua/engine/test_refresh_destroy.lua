@@ -6,22 +6,10 @@ local H = require "support.engine_harness"
 
 local sim, dir
 TestRefreshDestroy = {}
-
-function TestRefreshDestroy:setUp()
-  sim, dir = H.sim(), H.dir()
-  local code = H.run(H.network(), { sim = sim, dir = dir })
-  lu.assertEquals(code, 0)
-end
-
-function TestRefreshDestroy:tearDown()
-  H.cleanup(dir)
-end
-
-local function run_recipe(recipe, opts)
-  opts = opts or {}
-  opts.sim, opts.dir = sim, dir
-  return H.run(recipe, opts)
-end
+local run_recipe = H.fixture(TestRefreshDestroy, function(f)
+  sim, dir = f.sim, f.dir
+  lu.assertEquals((f.run(H.network())), 0)
+end).run
 
 local function run(opts)
   return run_recipe(H.network(), opts)

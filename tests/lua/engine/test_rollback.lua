@@ -9,20 +9,8 @@ local types = require "support.engine_types"
 
 local sim, dir
 TestRollback = {}
-
-function TestRollback:setUp()
-  sim, dir = H.sim(), H.dir()
-end
-
-function TestRollback:tearDown()
-  H.cleanup(dir)
-end
-
-local function run(recipe, opts)
-  opts = opts or {}
-  opts.sim, opts.dir = sim, dir
-  return H.run(recipe, opts)
-end
+local F = H.fixture(TestRollback, function(f) sim, dir = f.sim, f.dir end)
+local run = F.run
 
 -- What the state says the stack owns: URN → {id, inputs}.
 local function owned()
@@ -63,16 +51,14 @@ function TestRollback:test_fault_at_each_mutating_call_of_a_first_apply_leaves_n
   H.cleanup(d)
   lu.assertIsTrue(n >= 7)
   for k = 1, n do
-    sim, dir = H.sim(), H.dir()
+    F.renew()
     types.fail_mutating_call(sim, k)
     local code, _, out, err = run(recipe)
     lu.assertEquals(code, 4, ("k=%d: %s%s"):format(k, out, err))
     lu.assertStrContains(err, "FoInjectedFault")
     lu.assertEquals(H.inventory(sim), {}, "k=" .. k)
     lu.assertEquals(owned(), {}, "k=" .. k)
-    H.cleanup(dir)
   end
-  dir = H.dir()
 end
 
 -- An update run (update in place, a delete-first replacement, a new resource, a removed
@@ -81,7 +67,7 @@ function TestRollback:test_fault_at_each_mutating_call_of_an_update_restores_the
   local base = H.network{ subnets = 2 }
   local change = H.network{ subnets = 1, display = "Alarms", sg_name = "web2" }
   local function fresh()
-    sim, dir = H.sim(), H.dir()
+    F.renew()
     lu.assertEquals((run(base)), 0)
     return H.inventory(sim), owned()
   end
@@ -89,7 +75,6 @@ function TestRollback:test_fault_at_each_mutating_call_of_an_update_restores_the
   local before = H.mutating(sim)
   lu.assertEquals((run(change)), 0)
   local n = H.mutating(sim) - before
-  H.cleanup(dir)
   lu.assertIsTrue(n >= 4)
   for k = 1, n do
     local inv, res = fresh()
@@ -112,9 +97,7 @@ function TestRollback:test_fault_at_each_mutating_call_of_an_update_restores_the
       lu.assertEquals(sim:invoke("sns", H.REGION, "GetTopicAttributes",
         { TopicArn = res["dev::test:topic::alerts"].id }).Attributes.DisplayName, "Alerts")
     end
-    H.cleanup(dir)
   end
-  dir = H.dir()
 end
 
 function TestRollback:test_no_rollback_keeps_partial_progress_and_a_rerun_converges()

@@ -9,20 +9,7 @@ local json = require "fo.json"
 
 local sim, dir
 TestState = {}
-
-function TestState:setUp()
-  sim, dir = H.sim(), H.dir()
-end
-
-function TestState:tearDown()
-  H.cleanup(dir)
-end
-
-local function run(recipe, opts)
-  opts = opts or {}
-  opts.sim, opts.dir = sim, dir
-  return H.run(recipe, opts)
-end
+local run = H.fixture(TestState, function(f) sim, dir = f.sim, f.dir end).run
 
 local function mode_of(path)
   return fo.process.run{ argv = { "stat", "-c", "%a", path } }.stdout:gsub("%s+$", "")

@@ -25,6 +25,31 @@ function H.cleanup(dir)
   if dir then testlib.rmtree(dir) end
 end
 
+--- The per-test fixture of a LuaUnit class: before each test, a fresh simulator and state
+--- directory (f.sim, f.dir) handed to setup(f), which keeps them in the test file's locals
+--- (and may apply a starting stack with f.run); after it, the directory is removed. Returns
+--- f: f.run(recipe, opts) is H.run with the current simulator and directory; f.renew()
+--- replaces both mid-test (the old directory removed) and calls setup again.
+function H.fixture(class, setup)
+  local f = {}
+  function f.run(recipe, opts)
+    local o = { sim = f.sim, dir = f.dir }
+    for k, v in pairs(opts or {}) do o[k] = v end
+    return H.run(recipe, o)
+  end
+  function f.renew()
+    H.cleanup(f.dir)
+    f.sim, f.dir = H.sim(), H.dir()
+    if setup then setup(f) end
+  end
+  function class.setUp() f.renew() end
+  function class.tearDown()
+    H.cleanup(f.dir)
+    f.sim, f.dir = nil, nil
+  end
+  return f
+end
+
 --- Runs `recipe` (a function) with engine.run; opts are engine.run's (sim and dir needed).
 --- Returns code, doc, stdout text, stderr text.
 function H.run(recipe, opts)
