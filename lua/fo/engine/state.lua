@@ -84,12 +84,32 @@ function Store:resource(urn)
   return self.doc.resources[urn]
 end
 
+-- The position of `urn` in the sorted array `order` (or where it would go), and whether
+-- it is there.
+local function find(order, urn)
+  local lo, hi = 1, #order
+  while lo <= hi do
+    local mid = (lo + hi) // 2
+    local m = order[mid]
+    if m == urn then return mid, true end
+    if m < urn then lo = mid + 1 else hi = mid - 1 end
+  end
+  return lo, false
+end
+
 function Store:put(urn, rec)
+  if self.order and self.doc.resources[urn] == nil then
+    table.insert(self.order, (find(self.order, urn)), urn)
+  end
   self.doc.resources[urn] = rec
   self.changes = self.changes + 1
 end
 
 function Store:remove(urn)
+  if self.order and self.doc.resources[urn] ~= nil then
+    local i, found = find(self.order, urn)
+    if found then table.remove(self.order, i) end
+  end
   self.doc.resources[urn] = nil
   self.changes = self.changes + 1
 end
@@ -117,6 +137,7 @@ end
 
 function Store:set(field, value)
   self.doc[field] = value
+  if field == "resources" then self.order = nil end
   self.changes = self.changes + 1
 end
 
@@ -126,13 +147,25 @@ local function indented(v, pad)
   return (json.encode(v):gsub("\n", "\n" .. pad))
 end
 
-function Store:_fragment(rec)
-  local s = self.fragments[rec]
-  if not s then
-    s = indented(rec, "    ")
-    self.fragments[rec] = s
+-- A record's member of "resources" (key and value), cached by the record's identity.
+function Store:_member(urn, rec)
+  local f = self.fragments[rec]
+  if not f or f.urn ~= urn then
+    f = { urn = urn, text = "\n    " .. json.encode(urn) .. ": " .. indented(rec, "    ") }
+    self.fragments[rec] = f
   end
-  return s
+  return f.text
+end
+
+-- The resources' URNs, sorted: kept up to date by put and remove once built.
+function Store:_order()
+  if not self.order then
+    local urns = {}
+    for urn in pairs(self.doc.resources) do urns[#urns + 1] = urn end
+    table.sort(urns)
+    self.order = urns
+  end
+  return self.order
 end
 
 -- doc.types: for each type the state holds (resources, replaced instances, intents), the
@@ -164,15 +197,10 @@ function Store:encode()
     local v = doc[k]
     local sep = i < #keys and "," or ""
     if k == "resources" and next(v) then
-      local urns = {}
-      for urn in pairs(v) do urns[#urns + 1] = urn end
-      table.sort(urns)
-      out[#out + 1] = '\n  "resources": {'
-      for j, urn in ipairs(urns) do
-        out[#out + 1] = ("\n    %s: %s%s"):format(json.encode(urn), self:_fragment(v[urn]),
-          j < #urns and "," or "")
-      end
-      out[#out + 1] = "\n  }" .. sep
+      -- O(resources) per write, but only a concatenation of cached members
+      local members = {}
+      for j, urn in ipairs(self:_order()) do members[j] = self:_member(urn, v[urn]) end
+      out[#out + 1] = '\n  "resources": {' .. table.concat(members, ",") .. "\n  }" .. sep
     else
       out[#out + 1] = ("\n  %s: %s%s"):format(json.encode(k), indented(v, "  "), sep)
     end
