@@ -22,12 +22,8 @@ function M.settle(run)
     local rec = ops.record{ urn = urn, type = intent.type, name = intent.name,
       region = intent.region, inputs = intent.inputs, deps = intent.deps or {},
       generation = intent.generation }
-    local known = {}
+    local known = ops.known_ids(store, urn)
     local cur = store:resource(urn)
-    if cur then known[cur.id] = true end
-    for _, r in ipairs(store.doc.deposed) do
-      if r.urn == urn then known[r.id] = true end
-    end
     local item = { urn = urn }
     if not tdef.adopt then
       item.note = "the type cannot adopt: if the interrupted create made something, it is not "

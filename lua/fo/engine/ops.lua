@@ -33,8 +33,9 @@ function M.type_of(rec)
     .. "defines the type, even after removing the resource from the recipe)"):format(rec.urn))
 end
 
--- Ids the state knows for `urn` (adopt must not take them for a new resource).
-local function known_ids(store, urn)
+--- Ids the state knows for `urn`, current and deposed (adopt must not take them for a new
+--- resource): a set.
+function M.known_ids(store, urn)
   local out = {}
   local cur = store:resource(urn)
   if cur then out[cur.id] = true end
@@ -104,7 +105,7 @@ function M.create_from(run, fields, tdef, replaced, entry, release)
   local generation = next_generation(store, fields.urn)
   local rec = record{ urn = fields.urn, type = fields.type, name = fields.name,
     region = fields.region, inputs = fields.inputs, deps = fields.deps, generation = generation }
-  local c = M.ctx(run, rec, { known_ids = known_ids(store, fields.urn) })
+  local c = M.ctx(run, rec, { known_ids = M.known_ids(store, fields.urn) })
   if replaced then
     store:remove(fields.urn)
     store:add_deposed(replaced)
