@@ -83,8 +83,108 @@ function H.inventory(sim, region)
   for _, r in ipairs(sim:invoke("iam", nil, "ListRoles", {}).Roles) do
     out[#out + 1] = "role " .. r.RoleName
   end
+  for _, z in ipairs(sim:invoke("route53", nil, "ListHostedZones", {}).HostedZones) do
+    out[#out + 1] = "zone " .. z.Id:match("([^/]+)$")
+  end
   table.sort(out)
   return out
+end
+
+local function tag_map(tags)
+  local m = {}
+  for k, v in pairs(tags or {}) do
+    if type(v) == "table" then m[v.Key] = v.Value else m[k] = v end
+  end
+  return m
+end
+
+--- What the test types can make that the simulator holds in `region`, with their tags:
+--- a list of {kind=, id=, tags = {key = value}} (default security groups left out), sorted
+--- by kind and id. Read through the API (sim:invoke), as a user would list them.
+function H.resources(sim, region)
+  region = region or H.REGION
+  local out = {}
+  local function add(kind, id, tags) out[#out + 1] = { kind = kind, id = id, tags = tag_map(tags) } end
+  for _, v in ipairs(sim:invoke("ec2", region, "DescribeVpcs", {}).Vpcs) do add("vpc", v.VpcId, v.Tags) end
+  for _, s in ipairs(sim:invoke("ec2", region, "DescribeSubnets", {}).Subnets) do
+    add("subnet", s.SubnetId, s.Tags)
+  end
+  for _, g in ipairs(sim:invoke("ec2", region, "DescribeSecurityGroups", {}).SecurityGroups) do
+    if g.GroupName ~= "default" then add("sg", g.GroupId, g.Tags) end
+  end
+  for _, t in ipairs(sim:invoke("sns", region, "ListTopics", {}).Topics or {}) do
+    add("topic", t.TopicArn, sim:invoke("sns", region, "ListTagsForResource",
+      { ResourceArn = t.TopicArn }).Tags)
+  end
+  for _, r in ipairs(sim:invoke("iam", nil, "ListRoles", {}).Roles) do
+    add("role", r.RoleName, sim:invoke("iam", nil, "ListRoleTags", { RoleName = r.RoleName }).Tags)
+  end
+  for _, z in ipairs(sim:invoke("route53", nil, "ListHostedZones", {}).HostedZones) do
+    local id = z.Id:match("([^/]+)$")
+    add("zone", id, sim:invoke("route53", nil, "ListTagsForResource",
+      { ResourceType = "hostedzone", ResourceId = id }).ResourceTagSet.Tags)
+  end
+  table.sort(out, function(a, b)
+    if a.kind ~= b.kind then return a.kind < b.kind end
+    return a.id < b.id
+  end)
+  return out
+end
+
+-- Bookkeeping of the simulator that is not a resource nor a property: counters (seq,
+-- _seq), Route 53's rate buckets (virtual clock), change log and used CallerReferences
+-- (a token is spent even when its zone is deleted, as at AWS), and the account's default
+-- DHCP options (AWS has them from the start; the sim makes them on first use).
+local DUMP_IGNORED = { seq = true, _seq = true, rate_buckets = true, changes = true,
+  zone_refs = true, dhcp_options_id = true }
+
+-- Creation times: equal in one run, not across runs (H.sim_dump(sim, {times = false})).
+local TIMES = { CreateDate = true, created_at = true }
+
+local function canonical(v, opts)
+  if v == "" then return nil end -- "" is no value (IAM can set a description empty, not remove it)
+  if type(v) ~= "table" then return v end
+  local out, n = {}, 0
+  for k, x in pairs(v) do
+    if not DUMP_IGNORED[k] and not (opts.times == false and TIMES[k]) then
+      local c = canonical(x, opts)
+      if c ~= nil then out[k] = c; n = n + 1 end
+    end
+  end
+  if n == 0 then return nil end -- an empty table is the same as none (made on first use)
+  -- tag lists in key order (AWS does not order tags)
+  if #out == n and type(out[1]) == "table" and out[1].Key ~= nil then
+    table.sort(out, function(a, b) return tostring(a.Key) < tostring(b.Key) end)
+  end
+  return out
+end
+
+--- A canonical dump of everything the simulator holds (every account, region and
+--- service): resources with their properties and tags, without counters, clocks of rate
+--- limits, empty containers and empty strings; tag lists sorted. Two dumps are equal when the
+--- simulator holds the same things. opts.times = false: without creation times (to
+--- compare two runs).
+function H.sim_dump(sim, opts)
+  return canonical(sim.store.data.accounts, opts or {}) or {}
+end
+
+--- The first difference between two values, as a path and both values (nil when equal).
+function H.first_difference(a, b, path)
+  path = path or "$"
+  if type(a) ~= "table" or type(b) ~= "table" then
+    if a == b then return nil end
+    local function show(v) return v == nil and "(absent)" or require("fo.json").encode(v) end
+    return ("%s: %s vs %s"):format(path, show(a), show(b))
+  end
+  local keys = {}
+  for k in pairs(a) do keys[#keys + 1] = k end
+  for k in pairs(b) do if a[k] == nil then keys[#keys + 1] = k end end
+  table.sort(keys, function(x, y) return tostring(x) < tostring(y) end)
+  for _, k in ipairs(keys) do
+    local d = H.first_difference(a[k], b[k], path .. "." .. tostring(k))
+    if d then return d end
+  end
+  return nil
 end
 
 --- The stack's state document (nil when there is no file) and its text.

@@ -1,6 +1,7 @@
 -- Test-only resource types over the simulator's real services, to prove the engine (not
 -- named test_*.lua: it is no test): test:vpc, test:subnet, test:security_group (EC2),
--- test:topic (SNS), test:role (IAM).
+-- test:topic (SNS), test:role (IAM), test:zone (Route 53: adopted by its idempotency
+-- token, the CallerReference).
 -- Each implements create/read/update/delete/diff-by-schema/adopt-by-tags as a real type
 -- would (the AWS types of the recipe issue follow the same contract).
 local M = {}
@@ -362,6 +363,88 @@ fo.type("test:role", {
     local r = out and out.Role
     if r and not ctx.known_ids[r.RoleName] and ctx:owns(r.Tags) then
       return r.RoleName, { arn = r.Arn, name = r.RoleName, id = r.RoleId }
+    end
+    return nil
+  end,
+})
+
+-- test:zone ----------------------------------------------------------------------------
+-- A public hosted zone. Its CallerReference is ctx.token, so an interrupted create is
+-- adopted by the token even before its tags are on (Route 53 tags after the create).
+-- Route 53 never accepts a reference twice, even after its zone was deleted, and the
+-- token of a create that was rolled back comes again on the next run (same URN and
+-- generation): a used reference retries with "<token>-2", "-3"... and adoption matches
+-- the token as a prefix (as aws:route53:zone does).
+
+local function zone_id(id)
+  return (id:match("([^/]+)$"))
+end
+
+local function zone_tags(r53, id)
+  return r53:ListTagsForResource{ ResourceType = "hostedzone", ResourceId = id }
+    .ResourceTagSet.Tags or {}
+end
+
+local function zone_outputs(z, ds)
+  return { id = zone_id(z.Id), name_server = ds and ds.NameServers[1] or nil }
+end
+
+fo.type("test:zone", {
+  doc = "a Route 53 public hosted zone (CallerReference = the idempotency token)",
+  schema = {
+    properties = {
+      name = { type = "string", required = true },
+      comment = { type = "string", default = "" },
+      tags = { type = "map", default = {} },
+    },
+    outputs = { "id", "name_server" },
+    replace_on = { "name", "comment" },
+  },
+  create = function(ctx, p)
+    local r53 = ctx:client("route53")
+    local out
+    for n = 1, 10 do
+      local ok, v = pcall(r53.CreateHostedZone, r53, { Name = p.name,
+        CallerReference = n == 1 and ctx.token or ("%s-%d"):format(ctx.token, n),
+        HostedZoneConfig = p.comment ~= "" and { Comment = p.comment } or nil })
+      if ok then out = v; break end
+      if not is(v, "HostedZoneAlreadyExists") or n == 10 then error(v, 0) end
+    end
+    local id = zone_id(out.HostedZone.Id)
+    r53:ChangeTagsForResource{ ResourceType = "hostedzone", ResourceId = id,
+      AddTags = tag_list(ctx, p.tags) }
+    return id, zone_outputs(out.HostedZone, out.DelegationSet)
+  end,
+  read = function(ctx, id)
+    local r53 = ctx:client("route53")
+    local out = unless_gone({ "NoSuchHostedZone" }, function() return r53:GetHostedZone{ Id = id } end)
+    if not out then return nil end
+    local z = out.HostedZone
+    return zone_outputs(z, out.DelegationSet), { name = (z.Name:gsub("%.$", "")),
+      comment = z.Config and z.Config.Comment or "", tags = user_tags(zone_tags(r53, id)) }
+  end,
+  update = function(ctx, id, old, new, outputs)
+    local set, del = tag_delta(old.tags, new.tags)
+    if #set > 0 or #del > 0 then
+      ctx:client("route53"):ChangeTagsForResource{ ResourceType = "hostedzone", ResourceId = id,
+        AddTags = #set > 0 and set or nil, RemoveTagKeys = #del > 0 and del or nil }
+    end
+    return outputs
+  end,
+  delete = function(ctx, id)
+    local r53 = ctx:client("route53")
+    unless_gone({ "NoSuchHostedZone" }, function() return r53:DeleteHostedZone{ Id = id } end)
+  end,
+  adopt = function(ctx)
+    local r53 = ctx:client("route53")
+    for z in r53:items("ListHostedZones") do
+      local id = zone_id(z.Id)
+      local ref = z.CallerReference
+      if (ref == ctx.token or ref:sub(1, #ctx.token + 1) == ctx.token .. "-")
+        and not ctx.known_ids[id] then
+        local ds = r53:GetHostedZone{ Id = id }.DelegationSet
+        return id, zone_outputs(z, ds)
+      end
     end
     return nil
   end,

@@ -1,0 +1,211 @@
+-- The fault matrix (issue 5, "Proof"): a 22-resource stack over five services (EC2 VPCs,
+-- subnets and security groups, SNS topics, IAM roles, Route 53 zones), with fan-out (a
+-- VPC's subnets and groups) and fan-in (a group waiting for four subnets, a role naming
+-- two VPCs, tags holding other resources' ids), is applied (v1); then v2 updates in place,
+-- replaces (create-before-delete), creates and deletes. Every mutating call k = 1..N of the
+-- v2 run fails in turn (the simulator's fail_mutating_call knob):
+--   * k in phase 1 (creates, updates, replacements): the run is rolled back (exit 4), the
+--     simulator holds exactly what it held before the run (a canonical dump of every
+--     account, region and service: resources, properties, tags) and the state file is the
+--     pre-run state (resources, ids, inputs, outputs, intents, deposed);
+--   * k in phase 2 (deletions, after the commit point, docs/engine.md): exit 3, every create
+--     and update stands, the state records exactly what the simulator holds;
+-- and in both cases a rerun without the fault converges (to exactly what a clean v2 run
+-- leaves, in phase 2), with nothing leaked or duplicated.
+package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
+local lu = require "luaunit"
+local H = require "support.engine_harness"
+
+TestFaultMatrix = {}
+
+local function stack(version)
+  local v2 = version == 2
+  return function()
+    local main = fo.resource("test:vpc", "main", { cidr = "10.0.0.0/16", dns_hostnames = v2,
+      tags = v2 and {} or { tier = "core" } })
+    local edge = fo.resource("test:vpc", "edge", { cidr = "10.1.0.0/16" })
+    local subnets = {}
+    for i = 1, v2 and 5 or 4 do
+      local cidr = ("10.0.%d.0/24"):format((v2 and i == 3) and 13 or i) -- a3: replaced in v2
+      subnets[i] = fo.resource("test:subnet", "a" .. i, { vpc_id = main.id, cidr = cidr,
+        public_ip = v2 and i == 2 })
+    end
+    local e1 = fo.resource("test:subnet", "e1", { vpc_id = edge.id, cidr = "10.1.1.0/24" })
+    fo.resource("test:subnet", "e2", { vpc_id = edge.id, cidr = "10.1.2.0/24" })
+    if not v2 then
+      local spare = fo.resource("test:vpc", "spare", { cidr = "10.2.0.0/16" })
+      fo.resource("test:subnet", "sp1", { vpc_id = spare.id, cidr = "10.2.1.0/24" })
+      fo.resource("test:topic", "legacy", { name = "legacy" })
+    end
+    fo.resource("test:security_group", "web", { vpc_id = main.id, name = "web",
+      tags = v2 and { role = "web", env = "prod" } or { role = "web" } })
+    fo.resource("test:security_group", "db", { vpc_id = main.id, name = "db" },
+      { depends_on = { subnets[1], subnets[2], subnets[3], subnets[4] } })
+    fo.resource("test:security_group", "edge", { vpc_id = edge.id, name = "edge" })
+    fo.resource("test:topic", "alerts", { name = "alerts", display_name = v2 and "Alarms" or "Alerts" })
+    local audit = fo.resource("test:topic", "audit", { name = "audit", tags = { vpc = main.id } })
+    fo.resource("test:topic", "events", { name = v2 and "events-v2" or "events",
+      display_name = fo.format("events of %s", e1.id) })
+    fo.resource("test:role", "app", { name = "app",
+      description = fo.format("app in %s and %s", main.id, edge.id) })
+    fo.resource("test:role", "worker", { name = "worker", description = v2 and "batch worker" or "" })
+    fo.resource("test:role", "auditor", { name = "auditor",
+      tags = v2 and { topic = audit.arn, level = "high" } or { topic = audit.arn } })
+    fo.resource("test:zone", "public", { name = "example.com",
+      tags = { env = v2 and "prod" or "dev" } })
+    fo.resource("test:zone", "internal", { name = "int.example.com",
+      comment = v2 and "internal v2" or "internal" })
+    if v2 then
+      fo.resource("test:security_group", "cache", { vpc_id = main.id, name = "cache" },
+        { depends_on = subnets[5] })
+      local orders = fo.resource("test:topic", "orders", { name = "orders" })
+      fo.resource("test:role", "orders", { name = "orders",
+        description = fo.format("publishes to %s", orders.arn) })
+    end
+    fo.output("main", main.id)
+  end
+end
+local V1, V2 = stack(1), stack(2)
+
+-- The operations of phase 2 (deletions of resources and of replaced instances).
+local DELETES = { ["ec2.DeleteVpc"] = true, ["ec2.DeleteSubnet"] = true,
+  ["ec2.DeleteSecurityGroup"] = true, ["sns.DeleteTopic"] = true, ["iam.DeleteRole"] = true,
+  ["route53.DeleteHostedZone"] = true }
+
+local function count(t)
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  return n
+end
+
+-- A fresh simulator and state directory with v1 applied.
+local function with_v1()
+  local sim, dir = H.sim(), H.dir()
+  local code, _, out, err = H.run(V1, { sim = sim, dir = dir })
+  lu.assertEquals(code, 0, out .. err)
+  sim.recorder:clear()
+  return sim, dir
+end
+
+-- Nothing leaked, nothing twice: what the simulator holds is exactly what the state
+-- records (ids), and no two resources carry the same type and logical name (but for the
+-- old instances of replaced resources, recorded as deposed until phase 2 deletes them).
+local function assert_no_leak_no_duplicate(sim, dir, what)
+  local st = H.state(dir)
+  local recorded, deposed = {}, {}
+  for _, r in pairs(st.resources) do recorded[r.id] = r.urn end
+  for _, r in ipairs(st.deposed) do recorded[r.id], deposed[r.id] = r.urn, true end
+  local held, names = {}, {}
+  for _, r in ipairs(H.resources(sim)) do
+    held[r.id] = true
+    lu.assertNotNil(recorded[r.id], ("%s: %s %s is in the simulator, not in the state (leaked)")
+      :format(what, r.kind, r.id))
+    local key = deposed[r.id] and r.id or (r.kind .. " " .. tostring(r.tags["fo:name"]))
+    lu.assertNil(names[key], ("%s: two resources %s (%s and %s)"):format(what, key,
+      tostring(names[key]), r.id))
+    names[key] = r.id
+  end
+  for id, urn in pairs(recorded) do
+    lu.assertTrue(held[id], ("%s: the state records %s (%s), the simulator has no such resource")
+      :format(what, urn, id))
+  end
+  lu.assertEquals(next(st.intents), nil, what .. ": intents left")
+end
+
+function TestFaultMatrix:test_fault_at_every_mutating_call_of_an_update_run()
+  -- The clean run: N and where phase 2 begins.
+  local sim, dir = with_v1()
+  local st1 = H.state(dir)
+  lu.assertTrue(count(st1.resources) >= 20, "a graph of at least 20 resources")
+  local code, doc, out, err = H.run(V2, { sim = sim, dir = dir })
+  lu.assertEquals(code, 0, out .. err)
+  local c = doc.plan.counts
+  lu.assertTrue(c.create >= 4 and c.update >= 6 and c.replace >= 3 and c.delete >= 3,
+    require("fo.json").encode(c))
+  local calls = H.ops(sim, { mutating = true })
+  local n = #calls
+  local n1 = 0 -- the last call of phase 1: after it, only deletions
+  for i, op in ipairs(calls) do if not DELETES[op] then n1 = i end end
+  for i = 1, n1 do lu.assertNil(DELETES[calls[i]], "phase 1 deletes nothing: " .. calls[i]) end
+  lu.assertTrue(n1 >= 15 and n - n1 >= 6, ("N = %d, phase 1: %d calls"):format(n, n1))
+  local clean_dump, clean_state = H.sim_dump(sim, { times = false }), H.state(dir)
+  H.cleanup(dir)
+
+  local codes = {}
+  for k = 1, n do
+    local what = ("k=%d (%s)"):format(k, calls[k])
+    sim, dir = with_v1()
+    local dump0, state0 = H.sim_dump(sim), H.state(dir)
+    sim:set_knob("fail_mutating_call", k)
+    code, doc, out, err = H.run(V2, { sim = sim, dir = dir })
+    sim:set_knob("fail_mutating_call", 0)
+    lu.assertStrContains(err, "FoInjectedFault", what)
+    codes[code] = (codes[code] or 0) + 1
+    if k <= n1 then
+      lu.assertEquals(code, 4, what .. ": rolled back\n" .. out .. err)
+      local d = H.first_difference(dump0, H.sim_dump(sim))
+      lu.assertNil(d, what .. ": the simulator is not as before the run: " .. tostring(d))
+      d = H.first_difference(state0, H.state(dir))
+      lu.assertNil(d, what .. ": the state is not as before the run: " .. tostring(d))
+      lu.assertEquals(doc.status, "rolled_back", what)
+    else
+      lu.assertEquals(code, 3, what .. ": a deletion after the commit point\n" .. out .. err)
+      lu.assertNotNil(tostring(doc.errors[1].action):match("^delete"), what)
+      assert_no_leak_no_duplicate(sim, dir, what)
+      -- every create and update of phase 1 stands: the declared resources are v2's
+      local st = H.state(dir)
+      for urn, r in pairs(clean_state.resources) do
+        lu.assertEquals(st.resources[urn] and st.resources[urn].inputs, r.inputs, what .. " " .. urn)
+      end
+    end
+    -- the rerun without the fault converges, and then has nothing to do
+    code, doc, out, err = H.run(V2, { sim = sim, dir = dir })
+    lu.assertEquals(code, 0, what .. ": rerun\n" .. out .. err)
+    assert_no_leak_no_duplicate(sim, dir, what .. " rerun")
+    if k > n1 then
+      local d = H.first_difference(clean_dump, H.sim_dump(sim, { times = false }))
+      lu.assertNil(d, what .. ": the rerun does not end as a clean run: " .. tostring(d))
+      d = H.first_difference(clean_state.resources, H.state(dir).resources)
+      lu.assertNil(d, what .. ": the rerun's state is not a clean run's: " .. tostring(d))
+    end
+    sim.recorder:clear()
+    code, doc = H.run(V2, { sim = sim, dir = dir })
+    lu.assertEquals(code, 0, what)
+    lu.assertEquals(H.mutating(sim), 0, what .. ": a second rerun changes nothing")
+    H.cleanup(dir)
+  end
+  print(("\nfault matrix: N = %d mutating calls (phase 1: k = 1..%d rolled back exactly; "
+    .. "phase 2: k = %d..%d stop after the commit point); exit codes: 4 × %d, 3 × %d")
+    :format(n, n1, n1 + 1, n, codes[4] or 0, codes[3] or 0))
+end
+
+-- The first apply of the same 22 resources fails at each of its mutating calls in turn:
+-- each time the simulator holds exactly what it held before (nothing of the stack) and the
+-- state records nothing; the rerun converges.
+function TestFaultMatrix:test_fault_at_every_mutating_call_of_a_first_apply()
+  local sim, dir = H.sim(), H.dir()
+  local code, _, out, err = H.run(V1, { sim = sim, dir = dir })
+  lu.assertEquals(code, 0, out .. err)
+  local calls = H.ops(sim, { mutating = true })
+  H.cleanup(dir)
+  for k = 1, #calls do
+    local what = ("k=%d (%s)"):format(k, calls[k])
+    sim, dir = H.sim(), H.dir()
+    local dump0 = H.sim_dump(sim)
+    sim:set_knob("fail_mutating_call", k)
+    code, _, out, err = H.run(V1, { sim = sim, dir = dir })
+    sim:set_knob("fail_mutating_call", 0)
+    lu.assertEquals(code, 4, what .. "\n" .. out .. err)
+    local d = H.first_difference(dump0, H.sim_dump(sim))
+    lu.assertNil(d, what .. ": the simulator is not as before the run: " .. tostring(d))
+    local st = H.state(dir)
+    lu.assertEquals({ st.resources, st.deposed, st.intents, st.outputs }, { {}, {}, {}, {} }, what)
+    code, _, out, err = H.run(V1, { sim = sim, dir = dir })
+    lu.assertEquals(code, 0, what .. ": rerun\n" .. out .. err)
+    assert_no_leak_no_duplicate(sim, dir, what .. " rerun")
+    H.cleanup(dir)
+  end
+  print(("\nfault matrix, first apply: k = 1..%d rolled back exactly"):format(#calls))
+end
+
+os.exit(lu.LuaUnit.run())
