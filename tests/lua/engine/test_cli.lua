@@ -140,7 +140,7 @@ function TestCli:test_aws_target_needs_yes_without_a_terminal()
 end
 
 function TestCli:test_aws_target_asks_on_a_terminal_and_no_changes_nothing()
-  lu.skipIf(fo.process.run{ argv = { "sh", "-c", "command -v script" } }.code ~= 0,
+  lu.skipIf(not testlib.has_command("script"),
     "script(1) (util-linux) is needed for a pseudo-terminal")
   local path = recipe("net.lua", NETWORK)
   -- script(1) puts fo-run on a pseudo-terminal; the answer typed is "no"

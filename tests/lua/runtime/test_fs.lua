@@ -72,8 +72,7 @@ function TestFs.test_isatty_is_false_off_a_terminal_and_checks_its_argument()
 end
 
 function TestFs.test_isatty_is_true_on_a_pseudo_terminal()
-  lu.skipIf(fo.process.run{ argv = { "sh", "-c", "command -v script" } }.code ~= 0,
-    "script(1) (util-linux) is needed for a pseudo-terminal")
+  lu.skipIf(not t.has_command("script"), "script(1) (util-linux) is needed for a pseudo-terminal")
   -- script(1) runs the command with stdin, stdout and stderr on a new pseudo-terminal
   local r = fo.process.run{ argv = { "script", "-qec", t.fo_run
     .. " -e 'print(fo.fs.isatty(io.stdin), fo.fs.isatty(io.stdout), fo.fs.isatty(2))'",

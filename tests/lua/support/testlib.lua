@@ -32,6 +32,11 @@ function M.read(path)
   return s
 end
 
+--- True when `name` is a command on PATH (for lu.skipIf).
+function M.has_command(name)
+  return fo.process.run{ argv = { "sh", "-c", 'command -v "$0" >/dev/null', name } }.code == 0
+end
+
 --- Runs fo-run with the given arguments; returns {code=, stdout=, stderr=}.
 function M.run_fo(args, opts)
   opts = opts or {}
