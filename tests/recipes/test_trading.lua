@@ -719,6 +719,17 @@ function TestTradingProof:test_fo_run_drill_prints_the_timeline_and_passes()
   lu.assertStrContains(r.stdout, "Drill passed.")
 end
 
+function TestTradingProof:test_fo_run_drill_refuses_other_modes_and_aws()
+  for _, extra in ipairs({ { "--plan" }, { "--destroy" }, { "--json" }, { "--target", "aws" } }) do
+    local args = { "--drill" }
+    for _, a in ipairs(extra) do args[#args + 1] = a end
+    args[#args + 1] = RECIPE
+    local r = testlib.run_fo(args)
+    lu.assertEquals(r.code, 2, table.concat(extra, " "))
+    lu.assertStrContains(r.stderr, "--drill applies the recipe on the simulator")
+  end
+end
+
 local code = lu.LuaUnit.run("-v")
 if stack then testlib.rmtree(stack.dir) end
 os.exit(code)
