@@ -9,6 +9,7 @@ packages=(
   libcurl4-openssl-dev libssl-dev libexpat1-dev libmicrohttpd-dev libedit-dev
   clang-format openssl
   python3-botocore  # test-only: the oracle of tests/conformance (fo never runs Python)
+  awscli  # test-only: the AWS CLI against the served simulator (tests/lua/sim/test_awscli.lua)
   clang libclang-rt-14-dev  # test-only: the libFuzzer targets (tests/fuzz, tools/fuzz.sh)
 )
 

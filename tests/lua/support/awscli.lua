@@ -1,0 +1,256 @@
+-- The AWS CLI (Debian's awscli, /usr/bin/aws) against a served simulator
+-- (`fo-run --serve-sim`), for tests/lua/sim/test_awscli.lua.
+--
+-- Two ways to run a command, same arguments, same answers:
+--   exec   one /usr/bin/aws process per command (what a user runs; ~1 s of Python
+--          start-up each);
+--   batch  the CLI's own entry point kept warm in one Python process
+--          (support/awscli_server.py, the interpreter of /usr/bin/aws): each command
+--          still goes through awscli.clidriver's AWSCLIEntryPoint().main(argv), models
+--          stay loaded between commands.
+-- The scenario tests use batch (FO_AWSCLI_MODE=exec runs them all through processes);
+-- exit codes, error texts and authentication failures are also checked through exec.
+--
+-- Isolation from the user's own AWS setup: HOME, AWS_CONFIG_FILE and
+-- AWS_SHARED_CREDENTIALS_FILE point into a temp dir, no profile, no instance metadata,
+-- no proxies, and every call carries --endpoint-url (loopback) and --region.
+local cjson = require "cjson"
+local t = require "support.testlib"
+local fake = require "support.fake_aws"
+
+local M = {}
+
+M.AWS = os.getenv("FO_AWS_CLI") or "/usr/bin/aws"
+M.KEY = "AKIAFOSIMULATOR00001"
+M.SECRET = "foSimulatorSecretKey/PublicTestData+0001"
+
+--- The interpreter /usr/bin/aws runs with (its #! line), or nil when it is missing.
+function M.python()
+  local f = io.open(M.AWS, "rb")
+  if not f then return nil end
+  local first = f:read("l") or ""
+  f:close()
+  return first:match("^#!%s*(%S+)")
+end
+
+M.UNKNOWN_KEY = "AKIAFOSIMUNKNOWN0001"
+
+--- Profiles of the credentials file for the authentication failures (an explicit
+--- --profile wins over the AWS_* variables): a wrong secret for the sim's key id, a key
+--- id the sim does not know.
+M.PROFILES = { bad_secret = "fo-sim-bad-secret", unknown_key = "fo-sim-unknown-key" }
+
+--- The CLI's environment: credentials, temp config files, nothing of the user's.
+function M.env(dir, over)
+  t.write(dir .. "/config", "")
+  t.write(dir .. "/credentials", table.concat({
+    "[" .. M.PROFILES.bad_secret .. "]",
+    "aws_access_key_id = " .. M.KEY,
+    "aws_secret_access_key = wrong" .. M.SECRET:sub(6),
+    "[" .. M.PROFILES.unknown_key .. "]",
+    "aws_access_key_id = " .. M.UNKNOWN_KEY,
+    "aws_secret_access_key = " .. M.SECRET, "" }, "\n"), "600")
+  local env = {
+    AWS_ACCESS_KEY_ID = M.KEY, AWS_SECRET_ACCESS_KEY = M.SECRET, AWS_SESSION_TOKEN = false,
+    AWS_SECURITY_TOKEN = false, AWS_PROFILE = false, AWS_DEFAULT_PROFILE = false,
+    AWS_REGION = false, AWS_DEFAULT_REGION = "us-east-1",
+    AWS_CONFIG_FILE = dir .. "/config", AWS_SHARED_CREDENTIALS_FILE = dir .. "/credentials",
+    AWS_EC2_METADATA_DISABLED = "true", AWS_CONTAINER_CREDENTIALS_RELATIVE_URI = false,
+    AWS_CONTAINER_CREDENTIALS_FULL_URI = false, AWS_WEB_IDENTITY_TOKEN_FILE = false,
+    AWS_ENDPOINT_URL = false, AWS_CA_BUNDLE = false, AWS_PAGER = "", AWS_CLI_AUTO_PROMPT = "off",
+    AWS_RETRY_MODE = "standard", AWS_MAX_ATTEMPTS = "1", AWS_DATA_PATH = false,
+    HOME = dir, PYTHONPATH = false, PYTHONHOME = false, PYTHONDONTWRITEBYTECODE = "1",
+    HTTP_PROXY = false, HTTPS_PROXY = false, http_proxy = false, https_proxy = false,
+    ALL_PROXY = false, all_proxy = false, NO_PROXY = "127.0.0.1", no_proxy = "127.0.0.1",
+    LC_ALL = "C.UTF-8",
+  }
+  for k, v in pairs(over or {}) do env[k] = v end
+  return env
+end
+
+-- The served sim --------------------------------------------------------------------
+
+--- Starts `fo-run --serve-sim 127.0.0.1:PORT --sim-file DIR/sim.json` under a shell that
+--- sends SIGTERM once DIR/stop exists. Returns {url=, file=, task=, stop=}.
+function M.start_sim(dir)
+  local port = fake.dead_port()
+  local s = { stop = dir .. "/stop", file = dir .. "/sim.json" }
+  local script = [[port=$1; shift; "$0" --serve-sim 127.0.0.1:$port "$@" & pid=$!
+while [ ! -e "$STOP" ]; do sleep 0.05; done
+kill -TERM $pid; wait $pid; echo "exit=$?"]]
+  s.task = fo.spawn(fo.process.run, { argv = { "sh", "-c", script, t.fo_run, tostring(port),
+    "--sim-file", s.file }, timeout = 600, env = { STOP = s.stop, FO_LOG = "info" } })
+  s.url = "http://127.0.0.1:" .. port
+  local deadline = fo.now() + 20
+  while fo.now() < deadline do
+    if pcall(fo.http.request, { url = s.url .. "/", timeout = 1 }) then return s end
+    if s.task.done then break end
+    fo.sleep(0.05)
+  end
+  error("the served sim did not come up")
+end
+
+--- Stops it; returns fo.process.run's result ({code=, stdout=, stderr=}).
+function M.stop_sim(s)
+  t.write(s.stop, "")
+  return s.task:join()
+end
+
+-- The runner --------------------------------------------------------------------------
+
+local Runner = {}
+Runner.__index = Runner
+
+--- opts: url (the served sim), dir (temp dir), mode ("batch" | "exec"), helpers (batch
+--- processes, default 2: one per core), concurrency (commands in flight at once).
+function M.runner(opts)
+  local r = setmetatable({ url = opts.url, dir = opts.dir, mode = opts.mode or "batch",
+    limit = opts.concurrency or 4, busy = 0, commands = 0, helpers = {} }, Runner)
+  r.env = M.env(opts.dir)
+  if r.mode == "batch" then
+    local starting = {}
+    for i = 1, opts.helpers or 2 do starting[i] = fo.spawn(r.start_helper, r, i) end
+    for i, task in ipairs(starting) do r.helpers[i] = task:join() end
+  end
+  return r
+end
+
+--- Starts batch helper i (support/awscli_server.py); returns {url=, task=, busy=}.
+function Runner:start_helper(i)
+  local portfile = ("%s/awscli-%d.port"):format(self.dir, i)
+  local script = t.tests_dir .. "/lua/support/awscli_server.py"
+  local task = fo.spawn(fo.process.run, { argv = { M.python(), script, portfile },
+    env = self.env, timeout = 600 })
+  local deadline = fo.now() + 30
+  while fo.now() < deadline do
+    local s = t.read(portfile)
+    if s and s:match("^%d+\n$") then
+      return { url = "http://127.0.0.1:" .. s:match("%d+"), task = task, busy = 0 }
+    end
+    if task.done then break end
+    fo.sleep(0.05)
+  end
+  local ok, res = pcall(task.join, task)
+  error("the AWS CLI batch helper did not start: " .. (ok and res.stderr or tostring(res)))
+end
+
+--- Stops the helpers; returns the CPU seconds they used.
+function Runner:close()
+  local cpu = 0
+  for _, h in ipairs(self.helpers) do
+    local ok, resp = pcall(fo.http.request, { method = "POST", url = h.url .. "/quit",
+      body = "{}", timeout = 5 })
+    if ok then cpu = cpu + (cjson.decode(resp.body).cpu or 0) end
+    h.task:join()
+  end
+  self.helpers = {}
+  return cpu
+end
+
+--- The argument list of one command: global options, then `args`.
+function Runner:argv(region, args)
+  local argv = { "--endpoint-url", self.url, "--region", region, "--no-cli-pager",
+    "--output", "json" }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  return argv
+end
+
+--- Runs `aws <global options> args...`; opts.exec forces a process, opts.env adds to its
+--- environment (exec only), opts.waiting: a waiter, mostly asleep (not counted against
+--- the concurrency limit). Returns {rc=, stdout=, stderr=}.
+function Runner:aws(region, args, opts)
+  opts = opts or {}
+  local limited = not opts.waiting
+  if limited then
+    while self.busy >= self.limit do fo.sleep(0.01) end
+    self.busy = self.busy + 1
+  end
+  self.commands = self.commands + 1
+  local ok, res = pcall(function()
+    local argv = self:argv(region, args)
+    if self.mode == "exec" or opts.exec or opts.env then
+      local env = {}
+      for k, v in pairs(self.env) do env[k] = v end
+      env.AWS_DEFAULT_REGION = region
+      for k, v in pairs(opts.env or {}) do env[k] = v end
+      table.insert(argv, 1, M.AWS)
+      local r = fo.process.run{ argv = argv, env = env, timeout = 300 }
+      return { rc = r.code, stdout = r.stdout, stderr = r.stderr }
+    end
+    -- the least busy helper
+    local h = self.helpers[1]
+    for _, x in ipairs(self.helpers) do if x.busy < h.busy then h = x end end
+    h.busy = h.busy + 1
+    local hok, resp = pcall(fo.http.request, { method = "POST", url = h.url .. "/run",
+      headers = { ["Content-Type"] = "application/json" },
+      body = cjson.encode({ argv = argv }), timeout = 300 })
+    h.busy = h.busy - 1
+    if not hok then error(resp, 0) end
+    local r = cjson.decode(resp.body)
+    r.rc = math.tointeger(r.rc) or r.rc
+    return r
+  end)
+  if limited then self.busy = self.busy - 1 end
+  if not ok then error(res, 0) end
+  return res
+end
+
+--- "CreateVpc" → "create-vpc" (botocore's xform_name for these simple names).
+function M.command(op)
+  return (op:gsub("(%l)(%u)", "%1-%2"):gsub("(%d)(%u)", "%1-%2"):lower())
+end
+
+--- The CLI's error line: "An error occurred (Code) when calling the Op operation: msg"
+--- (with " (reached max retries: N)" after "operation" once retries are exhausted).
+function M.parse_error(stderr)
+  local code, op, rest = stderr:match("An error occurred %(([^)]+)%) when calling the (%w+) operation(.*)$")
+  if not code then return nil end
+  local msg = rest:match("^ %(reached max retries: %d+%): (.-)%s*$") or rest:match("^: (.-)%s*$")
+  return code, op, msg
+end
+
+local function result(res, op)
+  if res.rc == 0 then
+    if res.stdout:match("^%s*$") then return true, nil end
+    local ok, v = pcall(cjson.decode, res.stdout)
+    if not ok then return false, { code = "(unreadable output)", message = res.stdout, res = res } end
+    return true, v
+  end
+  local code, eop, msg = M.parse_error(res.stderr)
+  return false, { code = code or ("(exit " .. tostring(res.rc) .. ")"),
+    message = msg or res.stderr, op = eop, rc = res.rc, stderr = res.stderr, want_op = op }
+end
+
+local function input_args(params)
+  if next(params) == nil then return {} end
+  return { "--cli-input-json", cjson.encode(params) }
+end
+
+--- sim_scenarios runner interface: one operation, its input as --cli-input-json, the
+--- checks as --query.
+function Runner:call(region, svc, op, params, query)
+  local args = { svc, M.command(op) }
+  for _, a in ipairs(input_args(params)) do args[#args + 1] = a end
+  if query then args[#args + 1] = "--query"; args[#args + 1] = query end
+  return result(self:aws(region, args), op)
+end
+
+--- A waiter: `aws <svc> wait <name>`.
+function Runner:wait(region, svc, name, params)
+  local args = { svc, "wait", M.command(name) }
+  for _, a in ipairs(input_args(params)) do args[#args + 1] = a end
+  return result(self:aws(region, args, { waiting = true }), name)
+end
+
+--- An expected service error, as the CLI reports it: exit code 254 and the error line
+--- naming the operation.
+function Runner:error_problems(step, err)
+  local out = {}
+  if err.rc ~= 254 then out[#out + 1] = ("exit code %s, want 254"):format(tostring(err.rc)) end
+  if err.op ~= step[2] then
+    out[#out + 1] = ("error line names operation %s, want %s"):format(tostring(err.op), step[2])
+  end
+  return out
+end
+
+return M
