@@ -188,10 +188,55 @@ systemctl enable --now trading-health.service
 end
 
 -------------------------------------------------------------------------------
+-- Preflight: each region answers (DOMAIN.md: probe every region once before creating
+-- anything anywhere). Every other resource depends on both probes, so an account that has
+-- not enabled the opt-in eu-south-1 stops here with zero resources made.
+
+-- What AWS answers in an opt-in region the account has not enabled (STS, JSON APIs, EC2).
+local REFUSED = { InvalidClientTokenId = true, UnrecognizedClientException = true,
+  AuthFailure = true }
+
+local function probe(ctx)
+  local ok, out = pcall(function() return ctx:client("sts"):GetCallerIdentity{} end)
+  if ok then return out.Account end
+  if type(out) == "table" and REFUSED[out.code] then
+    -- The same credentials in us-east-1 (never opt-in) tell a disabled region from bad keys.
+    local fine = pcall(function() return ctx:client("sts", "us-east-1"):GetCallerIdentity{} end)
+    if fine then
+      error(("region %s refuses these credentials (%s) although us-east-1 accepts them: it "
+        .. "is an opt-in region not enabled for this account. Enable it (aws account "
+        .. "enable-region --region-name %s, or the console's AWS Regions page), wait until "
+        .. "aws account get-region-opt-status --region-name %s says ENABLED, then rerun "
+        .. "(docs/deploy-aws.md)"):format(ctx.region, out.code, ctx.region, ctx.region), 0)
+    end
+  end
+  error(out, 0)
+end
+
+fo.type("trading:region_probe", {
+  doc = "STS GetCallerIdentity in a region before anything is created (a read; nothing to delete)",
+  schema = { properties = {}, outputs = { "account" } },
+  create = function(ctx) return ctx.region, { account = probe(ctx) } end,
+  read = function(_, _, _, outputs) return outputs end,
+  update = function(_, _, _, _, outputs) return outputs end,
+  delete = function() end,
+  adopt = function() return nil end, -- a probe makes nothing an interrupted run could leave
+})
+
+local probes = {
+  fo.resource("trading:region_probe", "primary", {}, { region = cfg.primaryRegion }),
+  fo.resource("trading:region_probe", "standby", {}, { region = cfg.standbyRegion }),
+}
+-- A root of the graph (a resource that references no other): it waits for the probes.
+local function declare(type_name, name, props, region)
+  return fo.resource(type_name, name, props, { region = region, depends_on = probes })
+end
+
+-------------------------------------------------------------------------------
 -- Global: IAM (needed by both regions' launch templates) and the session table
 
 local TABLE_NAME = "trading-sessions-" .. S
-local sessions = fo.resource("aws:dynamodb:table", "sessions", {
+local sessions = declare("aws:dynamodb:table", "sessions", {
   name = TABLE_NAME,
   hash_key = { name = "sessionId", type = "S" },
   billing_mode = "PAY_PER_REQUEST",
@@ -200,14 +245,14 @@ local sessions = fo.resource("aws:dynamodb:table", "sessions", {
   point_in_time_recovery = true,
   replicas = { cfg.standbyRegion },
   tags = tags("Primary", TABLE_NAME),
-}, { region = cfg.primaryRegion })
+}, cfg.primaryRegion)
 
 -- The replica's ARN: the table's, in the standby region.
 local replica_arn = fo.apply(sessions.arn, function(arn)
   return (arn:gsub("^(arn:[^:]+:dynamodb:)[^:]+", "%1" .. cfg.standbyRegion))
 end)
 
-local role = fo.resource("aws:iam:role", "ec2", {
+local role = declare("aws:iam:role", "ec2", {
   name = "ec2-role-" .. S,
   description = "trading instances in both regions",
   assume_role_policy = {
@@ -216,7 +261,7 @@ local role = fo.resource("aws:iam:role", "ec2", {
       Action = "sts:AssumeRole" } },
   },
   tags = tags("Primary", "ec2-role-" .. S),
-}, { region = GLOBAL })
+}, GLOBAL)
 
 -- Least privilege: item actions on the table and its replica; PutMetricData (which takes
 -- no resource) only into the application's namespace.
@@ -260,13 +305,15 @@ end
 local function build_region(role_name, region, vpc_cidr, capacity, certificate_arn)
   local r = role_name:lower()
   local function name(kind) return ("%s-%s-%s"):format(kind, r, S) end
-  local function res(type, logical, props)
+  -- root: a resource that depends on nothing else of the recipe waits for the probes
+  local function res(type, logical, props, root)
+    if root then return declare(type, r .. "/" .. logical, props, region) end
     return fo.resource(type, r .. "/" .. logical, props, { region = region })
   end
 
   -- Network
   local vpc = res("aws:ec2:vpc", "vpc", { cidr_block = vpc_cidr, enable_dns_support = true,
-    enable_dns_hostnames = true, tags = tags(role_name, name("vpc")) })
+    enable_dns_hostnames = true, tags = tags(role_name, name("vpc")) }, true)
   local igw = res("aws:ec2:internet_gateway", "igw", { vpc_id = vpc.id,
     tags = tags(role_name, name("igw")) })
   local public_rt = res("aws:ec2:route_table", "public-rt", { vpc_id = vpc.id,
@@ -316,7 +363,7 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
     tags = tags(role_name, name("app-from-alb")) })
 
   -- Launch template: AL2 from the public SSM parameter, IMDSv2 only, encrypted root volume.
-  local ami = res("aws:ssm:parameter_value", "al2-ami", { name = AL2_PARAMETER })
+  local ami = res("aws:ssm:parameter_value", "al2-ami", { name = AL2_PARAMETER }, true)
   local lt = res("aws:ec2:launch_template", "lt", {
     name = name("lt"),
     image_id = ami.value,
@@ -373,7 +420,7 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
 
   -- The region's topic and its alarms (ALB and ASG metrics).
   local topic = res("aws:sns:topic", "topic", { name = name("failover-topic"),
-    tags = tags(role_name, name("failover-topic")) })
+    tags = tags(role_name, name("failover-topic")) }, true)
   res("aws:sns:topic_policy", "topic", { topic_arn = topic.arn,
     policy = fo.apply(topic.arn, topic_policy) })
   if cfg.alarmEmail ~= "" then
@@ -418,8 +465,8 @@ local standby = build_region("Standby", cfg.standbyRegion, cfg.standbyVpcCidr,
 -------------------------------------------------------------------------------
 -- Global: DNS failover and its alarm
 
-local zone = fo.resource("aws:route53:zone", "zone", { name = cfg.domainName,
-  comment = "trading failover " .. S, tags = tags("Primary", "zone-" .. S) }, { region = GLOBAL })
+local zone = declare("aws:route53:zone", "zone", { name = cfg.domainName,
+  comment = "trading failover " .. S, tags = tags("Primary", "zone-" .. S) }, GLOBAL)
 
 -- Interval 10 (the fast checkers) × threshold 3: unhealthy about 30 s after a failure.
 local health_check = fo.resource("aws:route53:health_check", "primary", {
@@ -447,8 +494,8 @@ end
 
 -- Route 53 publishes HealthCheckStatus only in us-east-1, and an alarm notifies topics of
 -- its own region: the alarm and its topic live there.
-local global_topic = fo.resource("aws:sns:topic", "global", { name = "failover-topic-global-" .. S,
-  tags = tags("Primary", "failover-topic-global-" .. S) }, { region = GLOBAL })
+local global_topic = declare("aws:sns:topic", "global", { name = "failover-topic-global-" .. S,
+  tags = tags("Primary", "failover-topic-global-" .. S) }, GLOBAL)
 fo.resource("aws:sns:topic_policy", "global", { topic_arn = global_topic.arn,
   policy = fo.apply(global_topic.arn, topic_policy) }, { region = GLOBAL })
 if cfg.alarmEmail ~= "" then

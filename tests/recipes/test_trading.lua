@@ -609,6 +609,20 @@ function TestTradingRecipe:test_a_suffix_too_long_for_elbv2_names_is_refused_bef
   lu.assertEquals(sim:count{ mutating = true }, 0)
 end
 
+function TestTradingRecipe:test_an_account_without_eu_south_1_enabled_is_told_so_before_anything_is_created()
+  local sim = fo.sim.new{ seed = 2, disabled_regions = { P } }
+  local dir = testlib.tmpdir()
+  local out, err = {}, {}
+  local code = engine.run{ recipe = RECIPE, sim = sim, dir = dir, stack = "optin",
+    out = function(s) out[#out + 1] = s end, err = function(s) err[#err + 1] = s end }
+  testlib.rmtree(dir)
+  local text = table.concat(out) .. table.concat(err)
+  lu.assertEquals(code, 4, text) -- failed and rolled back: nothing was made
+  lu.assertStrContains(text, "region eu-south-1 refuses these credentials (InvalidClientTokenId)")
+  lu.assertStrContains(text, "aws account enable-region --region-name eu-south-1")
+  lu.assertEquals(sim:count{ mutating = true }, 0, "no resource anywhere")
+end
+
 -- The CI proof ------------------------------------------------------------------------
 
 -- What of the stack is left in the simulator: a list of "kind id" strings.
