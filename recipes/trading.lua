@@ -454,7 +454,7 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
     period = 60, evaluation_periods = 3, datapoints_to_alarm = 3, threshold = capacity,
     comparison_operator = "LessThanThreshold", treat_missing_data = "breaching" })
 
-  return { alb = alb, topic = topic, region = region, role = role_name }
+  return { alb = alb, asg = asg, topic = topic, region = region, role = role_name }
 end
 
 local primary = build_region("Primary", cfg.primaryRegion, cfg.primaryVpcCidr,
@@ -478,7 +478,7 @@ local health_check = fo.resource("aws:route53:health_check", "primary", {
   failure_threshold = 3,
   enable_sni = HTTPS or nil,
   tags = tags("Primary", "health-check-primary-" .. S),
-}, { region = GLOBAL })
+}, { region = GLOBAL, depends_on = primary.asg }) -- checked once instances are in service
 
 local weights = cfg.manualFailover and { 0, 100 } or { 100, 0 }
 for i, side in ipairs({ primary, standby }) do

@@ -609,6 +609,41 @@ function TestTradingRecipe:test_a_suffix_too_long_for_elbv2_names_is_refused_bef
   lu.assertEquals(sim:count{ mutating = true }, 0)
 end
 
+function TestTradingRecipe:test_with_certificates_https_listeners_http_redirects_and_an_https_health_check()
+  local w = { sim = fo.sim.new{ seed = "https" }, dir = testlib.tmpdir() }
+  w.sim.timing = FAST
+  local certs = { [P] = "arn:aws:acm:eu-south-1:123456789012:certificate/11111111-2222-3333-4444-555555555555",
+    [S] = "arn:aws:acm:eu-central-1:123456789012:certificate/66666666-7777-8888-9999-000000000000" }
+  local ok, err = pcall(function()
+    deploy(w, { stack = "https", config = { environmentSuffix = "tls",
+      primaryCertificateArn = certs[P], standbyCertificateArn = certs[S] } })
+    lu.assertEquals(w.code, 0, w.out .. w.err)
+    for _, r in ipairs(REGIONS) do
+      local elb = w.sim:client("elbv2", { region = r.region })
+      local lb = elb:DescribeLoadBalancers{ Names = { ("alb-%s-tls"):format(r.role:lower()) } }.LoadBalancers[1]
+      local by_port = {}
+      for _, l in ipairs(elb:DescribeListeners{ LoadBalancerArn = lb.LoadBalancerArn }.Listeners) do
+        by_port[l.Port] = l
+      end
+      lu.assertEquals(by_port[443].Protocol, "HTTPS")
+      lu.assertEquals(by_port[443].Certificates[1].CertificateArn, certs[r.region])
+      lu.assertEquals(by_port[443].DefaultActions[1].Type, "forward")
+      lu.assertEquals(by_port[80].DefaultActions[1].Type, "redirect")
+      lu.assertEquals(by_port[80].DefaultActions[1].RedirectConfig.Protocol, "HTTPS")
+      lu.assertEquals(by_port[80].DefaultActions[1].RedirectConfig.StatusCode, "HTTP_301")
+    end
+    local c = w.sim:client("route53", { region = G }):GetHealthCheck{
+      HealthCheckId = w.doc.outputs.health_check_id }.HealthCheck.HealthCheckConfig
+    lu.assertEquals(c.Type, "HTTPS")
+    lu.assertEquals(c.Port, 443)
+    lu.assertIsTrue(c.EnableSNI)
+    w.sim:advance(30)
+    lu.assertIsTrue(w.sim:health_check_status(w.doc.outputs.health_check_id).healthy)
+  end)
+  testlib.rmtree(w.dir)
+  if not ok then error(err, 0) end
+end
+
 function TestTradingRecipe:test_an_account_without_eu_south_1_enabled_is_told_so_before_anything_is_created()
   local sim = fo.sim.new{ seed = 2, disabled_regions = { P } }
   local dir = testlib.tmpdir()
