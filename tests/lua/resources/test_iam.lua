@@ -130,6 +130,22 @@ function TestIam:test_rename_replaces_delete_first_and_dependents_follow()
   lu.assertEquals(iam:ListRolePolicies{ RoleName = "role-app2-prod" }.PolicyNames, { "app-access" })
 end
 
+function TestIam:test_a_path_change_replaces_the_role_under_the_same_name()
+  T.run(sim, dir, recipe())
+  local old = iam:GetRole{ RoleName = "role-app-prod" }.Role
+  sim.recorder:clear()
+  T.run(sim, dir, recipe{ path = "/app/" })
+  local r = iam:GetRole{ RoleName = "role-app-prod" }.Role
+  lu.assertEquals(r.Path, "/app/")
+  lu.assertNotEquals(r.RoleId, old.RoleId)
+  -- the stack's profile let go of the old role and holds the new one
+  lu.assertEquals(iam:GetInstanceProfile{ InstanceProfileName = "ip-app-prod" }.InstanceProfile.Roles[1].RoleId,
+    r.RoleId)
+  lu.assertEquals(iam:ListRolePolicies{ RoleName = "role-app-prod" }.PolicyNames, { "app-access" })
+  local _, out = T.run(sim, dir, recipe{ path = "/app/" })
+  lu.assertStrContains(out, "No changes.")
+end
+
 function TestIam:test_drift_is_reported_and_repaired()
   T.run(sim, dir, recipe())
   iam:UpdateAssumeRolePolicy{ RoleName = "role-app-prod", PolicyDocument = '{"Version":"2012-10-17",'

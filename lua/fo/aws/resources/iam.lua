@@ -18,6 +18,13 @@ local common = require "fo.aws.resources.common"
 
 local M = {}
 
+-- Instance profiles of this run's stack that a role's delete took the role out of (role
+-- name, lower case → profile names): when the role is replaced under the same name (a path
+-- change), the new role goes back into them at its create — the profile itself sees no
+-- change to apply. In memory: after a crash in between, refresh reports the profile's
+-- missing role as drift and the next apply puts it back.
+local detached = {}
+
 -- IAM is global: one client, whatever the resource's region.
 local function iam(ctx) return ctx:client("iam", "us-east-1") end
 
@@ -57,6 +64,12 @@ local function observed_document(encoded, declared)
 end
 
 -- aws:iam:role ---------------------------------------------------------------------------------
+
+local function profile_roles(ip)
+  local out = {}
+  for _, r in ipairs(ip and ip.Roles or {}) do out[#out + 1] = r.RoleName end
+  return out
+end
 
 local function get_profile(ctx, name)
   local out = not_found(function() return iam(ctx):GetInstanceProfile{ InstanceProfileName = name } end)
@@ -132,6 +145,17 @@ fo.type("aws:iam:role", {
       end
     end
     common.wait(ctx, c, "RoleExists", { RoleName = p.name }, 120)
+    local key = ctx.stack .. "\0" .. p.name:lower()
+    for _, profile in ipairs(detached[key] or {}) do
+      local ip = get_profile(ctx, profile)
+      if ip and #profile_roles(ip) == 0 then
+        ctx:info("putting role %s back into instance profile %s", p.name, profile)
+        common.retry(ctx, "not_found_after_create", function()
+          return c:AddRoleToInstanceProfile{ InstanceProfileName = profile, RoleName = p.name }
+        end)
+      end
+    end
+    detached[key] = nil
     return r.RoleName, role_outputs(r)
   end,
   read = function(ctx, name, props)
@@ -179,6 +203,9 @@ fo.type("aws:iam:role", {
         not_found(function()
           return c:RemoveRoleFromInstanceProfile{ InstanceProfileName = ip.InstanceProfileName, RoleName = name }
         end)
+        local key = ctx.stack .. "\0" .. name:lower()
+        detached[key] = detached[key] or {}
+        table.insert(detached[key], ip.InstanceProfileName)
       end
     end
     local ok, err = pcall(c.DeleteRole, c, { RoleName = name })
@@ -270,12 +297,6 @@ fo.type("aws:iam:role_policy", {
 
 local function profile_outputs(ip)
   return { arn = ip.Arn, name = ip.InstanceProfileName, id = ip.InstanceProfileId }
-end
-
-local function profile_roles(ip)
-  local out = {}
-  for _, r in ipairs(ip and ip.Roles or {}) do out[#out + 1] = r.RoleName end
-  return out
 end
 
 -- Puts role `role` (nil: none) in the profile, taking out any other first (a profile
