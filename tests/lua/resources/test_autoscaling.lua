@@ -233,4 +233,13 @@ function TestAutoScaling:test_schema_rules()
   lu.assertEquals(H.mutating(sim), 0)
 end
 
+function TestAutoScaling:test_a_group_not_yet_visible_after_create_is_waited_for()
+  sim:set_knob("consistency_ms", 800)
+  T.run(sim, dir, recipe())
+  local g = group()
+  lu.assertEquals(in_service(g), 2)
+  lu.assertEquals(metrics(g), { "GroupDesiredCapacity", "GroupInServiceInstances" })
+  lu.assertEquals(T.record(dir, "dev::aws:autoscaling:group::app").outputs.arn, g.AutoScalingGroupARN)
+end
+
 os.exit(lu.LuaUnit.run())

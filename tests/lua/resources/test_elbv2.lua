@@ -292,4 +292,29 @@ function TestElbv2:test_a_target_group_in_use_is_retried_until_free()
   lu.assertEquals(elb:DescribeTargetGroups{}.TargetGroups, {})
 end
 
+function TestElbv2:test_not_found_right_after_create_is_waited_out()
+  sim:set_knob("consistency_ms", 800)
+  T.run(sim, dir, recipe{ tg_attributes = { ["deregistration_delay.timeout_seconds"] = 30 } })
+  local retried = H.ops(sim, function(c)
+    return (c.operation == "ModifyLoadBalancerAttributes" and c.code == "LoadBalancerNotFound")
+      or (c.operation == "ModifyTargetGroupAttributes" and c.code == "TargetGroupNotFound")
+  end)
+  lu.assertTrue(#retried >= 1, "an attribute call met NotFound and was retried")
+  lu.assertEquals(lbs()[1].State.Code, "active")
+  local tg = elb:DescribeTargetGroups{ Names = { "tg-app-prod" } }.TargetGroups[1]
+  lu.assertEquals(attr(elb:DescribeTargetGroupAttributes{ TargetGroupArn = tg.TargetGroupArn }.Attributes,
+    "deregistration_delay.timeout_seconds"), "30")
+end
+
+function TestElbv2:test_a_failed_listener_create_rolls_back_the_load_balancer_and_target_group()
+  local types = require "support.engine_types"
+  -- CreateLoadBalancer, ModifyLoadBalancerAttributes, CreateTargetGroup, then CreateListener
+  types.fail_mutating_call(sim, 4)
+  local _, out = T.run(sim, dir, recipe(), nil, 4)
+  lu.assertStrContains(out, "rolled back")
+  lu.assertEquals(lbs(), {})
+  lu.assertEquals(elb:DescribeTargetGroups{}.TargetGroups, {})
+  lu.assertEquals(next(H.state(dir).resources), nil)
+end
+
 os.exit(lu.LuaUnit.run())
