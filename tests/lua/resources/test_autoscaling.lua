@@ -167,6 +167,18 @@ function TestAutoScaling:test_drift_is_repaired_but_desired_capacity_is_the_poli
   lu.assertEquals(T.mutating(sim), { "autoscaling.PutScalingPolicy" })
 end
 
+function TestAutoScaling:test_a_group_deleted_by_hand_is_created_again_once_it_is_gone()
+  T.run(sim, dir, recipe())
+  asg:DeleteAutoScalingGroup{ AutoScalingGroupName = "asg-app-prod", ForceDelete = true }
+  sim.recorder:clear()
+  local _, out = T.run(sim, dir, recipe())
+  lu.assertStrContains(out, "dev::aws:autoscaling:group::app: deleted")
+  local g = group()
+  lu.assertNil(g.Status)
+  lu.assertEquals(in_service(g), 2)
+  lu.assertEquals(#asg:DescribePolicies{ AutoScalingGroupName = "asg-app-prod" }.ScalingPolicies, 1)
+end
+
 function TestAutoScaling:test_destroy_waits_until_the_group_is_gone_before_its_target_group()
   T.run(sim, dir, recipe())
   local ids = {}

@@ -223,9 +223,16 @@ fo.type("aws:autoscaling:group", {
       TargetGroupARNs = #p.target_group_arns > 0 and p.target_group_arns or nil,
       HealthCheckType = p.health_check_type, HealthCheckGracePeriod = p.health_check_grace_period,
       Tags = tag_entries(p.name, common.tag_list(ctx, p.tags), p.propagate_at_launch) }
-    local ok, err = pcall(common.retry, ctx, "instance_profile", function()
-      return c:CreateAutoScalingGroup(params)
-    end)
+    local function create() return c:CreateAutoScalingGroup(params) end
+    local ok, err = pcall(common.retry, ctx, "instance_profile", create)
+    if not ok and common.is(err, "AlreadyExists") then
+      local old = find(ctx, p.name)
+      if old and old.Status == "Delete in progress" then
+        -- a group of that name is still going away (deleted by hand): wait, then create
+        wait_gone(ctx, p.name)
+        ok, err = pcall(common.retry, ctx, "instance_profile", create)
+      end
+    end
     if not ok then
       if not common.is(err, "AlreadyExists") then error(err, 0) end
       -- made by a call whose answer was lost (or a crashed run): ours only by its tags
@@ -401,6 +408,8 @@ fo.type("aws:autoscaling:policy", {
   read = function(ctx, arn, props)
     local pol = find_policy(ctx, props.group_name, props.policy_name)
     if not pol or pol.PolicyARN ~= arn then return nil end
+    -- a group being deleted takes its policies with it
+    if not find(ctx, props.group_name, true) then return nil end
     local ttc = pol.TargetTrackingConfiguration or {}
     local pre = ttc.PredefinedMetricSpecification or {}
     return policy_outputs(arn, pol.PolicyName, pol.Alarms), {
