@@ -15,6 +15,7 @@
 -- AWS_SHARED_CREDENTIALS_FILE point into a temp dir, no profile, no instance metadata,
 -- no proxies, and every call carries --endpoint-url (loopback) and --region.
 local cjson = require "cjson"
+local core = require "fo.core"
 local t = require "support.testlib"
 local fake = require "support.fake_aws"
 
@@ -90,6 +91,18 @@ kill -TERM $pid; wait $pid; echo "exit=$?"]]
   error("the served sim did not come up")
 end
 
+--- CPU seconds the served sim has used so far (from /proc), or nil.
+function M.sim_cpu(s)
+  local r = fo.process.run{ argv = { "pgrep", "-f", "serve-sim " .. s.url:match("//(.*)$") } }
+  local pid = r.stdout:match("%d+")
+  local stat = pid and t.read("/proc/" .. pid .. "/stat")
+  if not stat then return nil end
+  local fields = {}
+  for f in stat:match("%) (.*)$"):gmatch("%S+") do fields[#fields + 1] = f end
+  -- utime, stime: fields 14 and 15 of stat, 12 and 13 after "pid (comm)"
+  return (tonumber(fields[12]) + tonumber(fields[13])) / 100
+end
+
 --- Stops it; returns fo.process.run's result ({code=, stdout=, stderr=}).
 function M.stop_sim(s)
   t.write(s.stop, "")
@@ -105,7 +118,8 @@ Runner.__index = Runner
 --- processes, default 2: one per core), concurrency (commands in flight at once).
 function M.runner(opts)
   local r = setmetatable({ url = opts.url, dir = opts.dir, mode = opts.mode or "batch",
-    limit = opts.concurrency or 4, busy = 0, commands = 0, helpers = {} }, Runner)
+    limit = opts.concurrency or 4, busy = 0, commands = 0, helpers = {}, queue = {}, seq = 0 },
+    Runner)
   r.env = M.env(opts.dir)
   if r.mode == "batch" then
     local starting = {}
@@ -158,13 +172,37 @@ end
 --- Runs `aws <global options> args...`; opts.exec forces a process, opts.env adds to its
 --- environment (exec only), opts.waiting: a waiter, mostly asleep (not counted against
 --- the concurrency limit). Returns {rc=, stdout=, stderr=}.
+-- At most `limit` commands at once; the others wait their turn, lowest priority number
+-- first, then in arrival order (so scenarios with long waits ahead go first).
+function Runner:acquire(priority)
+  if self.busy < self.limit and #self.queue == 0 then
+    self.busy = self.busy + 1
+    return
+  end
+  self.seq = self.seq + 1
+  local entry = { co = coroutine.running(), priority = priority or 10, seq = self.seq }
+  self.queue[#self.queue + 1] = entry
+  while not entry.granted do core.suspend() end
+end
+
+function Runner:release()
+  self.busy = self.busy - 1
+  if #self.queue > 0 and self.busy < self.limit then
+    table.sort(self.queue, function(a, b)
+      if a.priority ~= b.priority then return a.priority < b.priority end
+      return a.seq < b.seq
+    end)
+    local entry = table.remove(self.queue, 1)
+    entry.granted = true
+    self.busy = self.busy + 1
+    core.wake(entry.co)
+  end
+end
+
 function Runner:aws(region, args, opts)
   opts = opts or {}
   local limited = not opts.waiting
-  if limited then
-    while self.busy >= self.limit do fo.sleep(0.01) end
-    self.busy = self.busy + 1
-  end
+  if limited then self:acquire(opts.priority) end
   self.commands = self.commands + 1
   local ok, res = pcall(function()
     local argv = self:argv(region, args)
@@ -190,7 +228,7 @@ function Runner:aws(region, args, opts)
     r.rc = math.tointeger(r.rc) or r.rc
     return r
   end)
-  if limited then self.busy = self.busy - 1 end
+  if limited then self:release() end
   if not ok then error(res, 0) end
   return res
 end
@@ -228,11 +266,11 @@ end
 
 --- sim_scenarios runner interface: one operation, its input as --cli-input-json, the
 --- checks as --query.
-function Runner:call(region, svc, op, params, query)
+function Runner:call(region, svc, op, params, query, opts)
   local args = { svc, M.command(op) }
   for _, a in ipairs(input_args(params)) do args[#args + 1] = a end
   if query then args[#args + 1] = "--query"; args[#args + 1] = query end
-  return result(self:aws(region, args), op)
+  return result(self:aws(region, args, { priority = opts and opts.priority }), op)
 end
 
 --- A waiter: `aws <svc> wait <name>`.

@@ -25,6 +25,7 @@
 local M = {}
 
 M.REGIONS = { "eu-south-1", "eu-central-1", "us-east-1" }
+M.VPC_QUOTA = 5
 M.ACCOUNT = "123456789012"
 M.AL2 = "/aws/service/ami-amazon-linux-latest/amzn2-ami-hvm-x86_64-gp2"
 
@@ -138,7 +139,12 @@ local function load_balancer(name, region)
 end
 
 -- Scenarios ---------------------------------------------------------------------------
--- name: the test's name after "test_"; global: run once (IAM, Route 53), else per region.
+-- name: the test's name after "test_"; global: run once (IAM, Route 53), else per region;
+-- fixture: uses the shared network (M.fixture); vpc: creates a VPC of its own (AWS's
+-- default quota is 5 VPCs per region, which the sim enforces: VpcLimitExceeded, so at
+-- most M.VPC_QUOTA - 1 of these run at once in a region, beside the shared network);
+-- priority: a runner with a limit on calls in flight serves lower numbers first
+-- (default 10): scenarios with long waits ahead.
 
 M.scenarios = {}
 local function scenario(name, opts, build)
@@ -168,7 +174,7 @@ scenario("ssm_get_parameter_al2_ami", {}, function()
   }
 end)
 
-scenario("ec2_vpc_create_describe_delete", {}, function()
+scenario("ec2_vpc_create_describe_delete", { vpc = true }, function()
   return {
     S("ec2", "DescribeAvailabilityZones", {}, { check = {
       { "AvailabilityZones[0:2].ZoneName", { "${az1}", "${az2}" } },
@@ -196,7 +202,7 @@ scenario("ec2_vpc_create_describe_delete", {}, function()
   }
 end)
 
-scenario("ec2_subnet_create_describe_delete", {}, function()
+scenario("ec2_subnet_create_describe_delete", { vpc = true }, function()
   return {
     vpc("10.1.0.0/16", "scn-subnet"),
     S("ec2", "CreateSubnet", { VpcId = "${vpc}", CidrBlock = "10.1.1.0/24", AvailabilityZone = "${az1}" },
@@ -229,7 +235,7 @@ scenario("ec2_subnet_create_describe_delete", {}, function()
   }
 end)
 
-scenario("ec2_internet_gateway_attach_detach", {}, function()
+scenario("ec2_internet_gateway_attach_detach", { vpc = true }, function()
   return {
     vpc("10.2.0.0/16", "scn-igw"),
     S("ec2", "CreateInternetGateway", {}, { save = { igw = "InternetGateway.InternetGatewayId" },
@@ -253,7 +259,7 @@ scenario("ec2_internet_gateway_attach_detach", {}, function()
   }
 end)
 
-scenario("ec2_route_table_route_association", {}, function()
+scenario("ec2_route_table_route_association", { vpc = true }, function()
   return {
     vpc("10.3.0.0/16", "scn-rtb"),
     S("ec2", "CreateInternetGateway", {}, { save = { igw = "InternetGateway.InternetGatewayId" } }),
@@ -289,7 +295,7 @@ scenario("ec2_route_table_route_association", {}, function()
   }
 end)
 
-scenario("ec2_security_group_ingress", {}, function()
+scenario("ec2_security_group_ingress", { vpc = true }, function()
   return {
     vpc("10.4.0.0/16", "scn-sg"),
     S("ec2", "CreateSecurityGroup", { GroupName = "scn-web", Description = "web tier",
@@ -325,7 +331,7 @@ scenario("ec2_security_group_ingress", {}, function()
   }
 end)
 
-scenario("ec2_vpc_endpoint_dynamodb_gateway", {}, function()
+scenario("ec2_vpc_endpoint_dynamodb_gateway", { vpc = true }, function()
   return {
     vpc("10.5.0.0/16", "scn-vpce"),
     S("ec2", "CreateRouteTable", { VpcId = "${vpc}" }, { save = { rtb = "RouteTable.RouteTableId" } }),
@@ -388,7 +394,7 @@ scenario("ec2_launch_template_versions", {}, function()
   }
 end)
 
-scenario("elbv2_target_group", {}, function()
+scenario("elbv2_target_group", { vpc = true }, function()
   return {
     vpc("10.6.0.0/16", "scn-tg"),
     S("elbv2", "CreateTargetGroup", { Name = "scn-tg-${n}", Protocol = "HTTP", Port = 80,
@@ -418,7 +424,7 @@ scenario("elbv2_target_group", {}, function()
   }
 end)
 
-scenario("elbv2_load_balancer", { fixture = true }, function()
+scenario("elbv2_load_balancer", { priority = 2, fixture = true }, function()
   return {
     -- one subnet (one AZ) is not enough for an ALB
     S("elbv2", "CreateLoadBalancer", { Name = "scn-lb-one-az", Subnets = { "${sub1}" },
@@ -481,7 +487,7 @@ scenario("elbv2_listener", { fixture = true }, function()
   }
 end)
 
-scenario("autoscaling_group_policy_metrics", { fixture = true }, function()
+scenario("autoscaling_group_policy_metrics", { priority = 2, fixture = true }, function()
   return {
     S("ssm", "GetParameter", { Name = "${al2}" }, { save = { ami = "Parameter.Value" } }),
     S("ec2", "CreateLaunchTemplate", { LaunchTemplateName = "scn-asg-lt-${region}",
@@ -546,7 +552,7 @@ scenario("autoscaling_group_policy_metrics", { fixture = true }, function()
   }
 end)
 
-scenario("dynamodb_table_streams_replica_items", {}, function()
+scenario("dynamodb_table_streams_replica_items", { priority = 1 }, function()
   local T = "scn-orders-${region}"
   return {
     S("dynamodb", "CreateTable", { TableName = T, BillingMode = "PAY_PER_REQUEST",
@@ -690,7 +696,7 @@ scenario("iam_role_policy_instance_profile", { global = true }, function()
   }
 end)
 
-scenario("route53_zone_weighted_alias_records", { global = true, fixture = true }, function()
+scenario("route53_zone_weighted_alias_records", { priority = 2, global = true, fixture = true }, function()
   local P, B = "eu-south-1", "eu-central-1"
   local function rr(id, weight, dns, zone)
     return { Name = "app.scn.example.com", Type = "A", SetIdentifier = id, Weight = weight,
@@ -907,7 +913,8 @@ function M.run(scenario, runner, ctx)
       if step.wait then
         ok, got = runner:wait(region, step[1], step[2], params)
       else
-        ok, got = runner:call(region, step[1], step[2], params, query)
+        ok, got = runner:call(region, step[1], step[2], params, query,
+          { priority = scenario.priority })
       end
       if step.error then
         if ok then
@@ -1012,6 +1019,9 @@ function M.start_all(runner, opts)
     if #trouble > 0 then error(table.concat(trouble, "\n"), 0) end
     return ctx
   end
+  -- VPCs in use per region: the shared network's and those of running `vpc` scenarios
+  local vpcs = {}
+  for _, region in ipairs(M.REGIONS) do vpcs[region] = need_fixture and 1 or 0 end
   local runs, dependents = {}, {}
   for _, s in ipairs(M.scenarios) do
     if wanted(s) then
@@ -1019,7 +1029,13 @@ function M.start_all(runner, opts)
       for _, region in ipairs(s.global and { "us-east-1" } or M.REGIONS) do
         local task = fo.spawn(function()
           local ctx = s.fixture and fixture_vars(region) or M.context(region)
-          return M.run(s, runner, ctx)
+          if not s.vpc then return M.run(s, runner, ctx) end
+          while vpcs[region] >= M.VPC_QUOTA do fo.sleep(0.05) end
+          vpcs[region] = vpcs[region] + 1
+          local ok, res = pcall(M.run, s, runner, ctx)
+          vpcs[region] = vpcs[region] - 1
+          if not ok then error(res, 0) end
+          return res
         end)
         table.insert(runs[s.name], { region = region, task = task })
         if s.fixture then dependents[#dependents + 1] = task end
