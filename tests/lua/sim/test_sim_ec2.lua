@@ -820,6 +820,32 @@ function TestSimEc2.test_vpc_endpoints()
   api:DeleteSubnet{ SubnetId = s1 }
 end
 
+function TestSimEc2.test_prefix_lists_of_gateway_services()
+  local api = ec2_api(simlib.new{ seed = 13 })
+  local lists = api:DescribePrefixLists{}.PrefixLists
+  lu.assertEquals(#lists, 2)
+  local ddb = api:DescribePrefixLists{ Filters = { { Name = "prefix-list-name",
+    Values = { "com.amazonaws.eu-south-1.dynamodb" } } } }.PrefixLists
+  lu.assertEquals(#ddb, 1)
+  lu.assertStrMatches(ddb[1].PrefixListId, "pl%-%x+")
+  lu.assertEquals(#ddb[1].Cidrs, 2)
+  -- the list a DynamoDB gateway endpoint routes to
+  local vpc = new_vpc(api)
+  local rt = api:CreateRouteTable{ VpcId = vpc }.RouteTable.RouteTableId
+  api:CreateVpcEndpoint{ VpcId = vpc, ServiceName = "com.amazonaws.eu-south-1.dynamodb",
+    RouteTableIds = { rt } }
+  lu.assertEquals(api:DescribeRouteTables{ RouteTableIds = { rt } }.RouteTables[1].Routes[2]
+    .DestinationPrefixListId, ddb[1].PrefixListId)
+  lu.assertEquals(api:DescribePrefixLists{ PrefixListIds = { ddb[1].PrefixListId } }
+    .PrefixLists[1].PrefixListName, "com.amazonaws.eu-south-1.dynamodb")
+  assert_code(api, "DescribePrefixLists", { PrefixListIds = { "pl-00000000" } },
+    "InvalidPrefixListID.NotFound")
+  -- another region has its own ids
+  local other = ec2_api(simlib.new{ seed = 13 }, "eu-central-1"):DescribePrefixLists{ Filters = {
+    { Name = "prefix-list-name", Values = { "com.amazonaws.eu-central-1.dynamodb" } } } }
+  lu.assertNotEquals(other.PrefixLists[1].PrefixListId, ddb[1].PrefixListId)
+end
+
 ---------------------------------------------------------------------------------------
 -- With the other simulated services: load balancers and Auto Scaling instances hold
 -- ENIs in subnets and use security groups.

@@ -12,6 +12,7 @@ return {
     codes = {
       "InvalidVpcID.NotFound", "InvalidSubnetID.NotFound", "InvalidGroup.NotFound",
       "InvalidRouteTableID.NotFound", "InvalidInternetGatewayID.NotFound",
+      "InvalidGatewayID.NotFound", -- CreateRoute to a gateway created a moment ago
       "InvalidVpcEndpointId.NotFound", "InvalidLaunchTemplateId.NotFound",
       "InvalidLaunchTemplateName.NotFoundException", "InvalidAllocationID.NotFound",
       "LoadBalancerNotFound", "TargetGroupNotFound", "ListenerNotFound",

@@ -7,7 +7,10 @@
 --     subnet cannot be deleted while they exist); private DNS needs the VPC's DNS
 --     support and hostnames;
 --   * the default policy is full access; ClientToken makes a create idempotent;
---   * DeleteVpcEndpoints answers ids it cannot delete in Unsuccessful, not as an error.
+--   * DeleteVpcEndpoints answers ids it cannot delete in Unsuccessful, not as an error;
+--   * DescribePrefixLists lists the AWS-managed prefix list of each gateway service
+--     (com.amazonaws.<region>.dynamodb / .s3): what a security group egress rule names
+--     to reach the service through a gateway endpoint.
 local C = require "fo.sim.services.ec2.common"
 
 local M = {}
@@ -31,6 +34,13 @@ local AVAILABLE = "available"
 --- region and service (AWS's are per region too, e.g. pl-xxxxxxxx).
 function M.prefix_list(region, service)
   return "pl-" .. C.hash_hex("prefix-list:" .. region .. ":" .. service, 8)
+end
+
+-- Illustrative public ranges of a prefix list (AWS's change over time; only the shape
+-- matters here): two /24 blocks derived from the list's id.
+local function prefix_list_cidrs(id)
+  local h = tonumber(C.hash_hex(id, 4), 16)
+  return { ("52.94.%d.0/24"):format(h % 256), ("3.218.%d.0/24"):format((h >> 8) % 256) }
 end
 
 local function service_of(ctx, name)
@@ -290,6 +300,39 @@ function M.ModifyVpcEndpoint(ctx, p)
     e.PolicyDocument = p.PolicyDocument
   end
   return { Return = true }
+end
+
+local PREFIX_LIST_FILTERS = {
+  ["prefix-list-id"] = function(pl) return pl.PrefixListId end,
+  ["prefix-list-name"] = function(pl) return pl.PrefixListName end,
+}
+
+function M.DescribePrefixLists(ctx, p)
+  local all, by_id = {}, {}
+  local services = {}
+  for svc in pairs(GATEWAY_SERVICES) do services[#services + 1] = svc end
+  table.sort(services)
+  for _, svc in ipairs(services) do
+    local id = M.prefix_list(ctx.region, svc)
+    local pl = { PrefixListId = id, PrefixListName = ("com.amazonaws.%s.%s"):format(ctx.region, svc),
+      Cidrs = prefix_list_cidrs(id) }
+    all[#all + 1] = pl
+    by_id[id] = pl
+  end
+  local list = all
+  if p.PrefixListIds and #p.PrefixListIds > 0 then
+    list = {}
+    for _, id in ipairs(p.PrefixListIds) do
+      if not by_id[id] then
+        ctx:fail("InvalidPrefixListID.NotFound",
+          ("The prefix list ID '%s' does not exist"):format(id))
+      end
+      list[#list + 1] = by_id[id]
+    end
+  end
+  list = C.filter(ctx, list, p.Filters, PREFIX_LIST_FILTERS)
+  local page, token = C.page(ctx, list, p)
+  return { PrefixLists = C.copy(page), NextToken = token }
 end
 
 --- Removes an endpoint and the routes it added.

@@ -1,0 +1,14 @@
+-- Every AWS resource type of recipes (docs/aws-types.md): `require "fo.aws.resources"`
+-- registers them all. One line per area module.
+require "fo.aws.resources.ec2_network"
+require "fo.aws.resources.ec2_launch"
+require "fo.aws.resources.ssm"
+require "fo.aws.resources.route53"
+require "fo.aws.resources.sns"
+require "fo.aws.resources.cloudwatch"
+require "fo.aws.resources.dynamodb"
+require "fo.aws.resources.iam"
+require "fo.aws.resources.elbv2"
+require "fo.aws.resources.autoscaling"
+
+return true

@@ -1,0 +1,476 @@
+-- The EC2 network types (aws:ec2:vpc, subnet, internet_gateway, route_table, route,
+-- route_table_association, security_group, security_group_rule, vpc_endpoint) driven by
+-- the engine on the simulator: create (read back through fo's ec2 client), rerun without
+-- mutating calls, updates in place, replacements (delete-first where names or
+-- associations are unique), drift found by refresh and repaired, destroy leaving nothing,
+-- adoption after interrupted creates, and the AWS rules: security group names, CIDR
+-- blocks, an internet gateway that cannot be detached while a deleted load balancer's
+-- addresses remain, NotFound right after create.
+package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
+local lu = require "luaunit"
+local H = require "support.engine_harness"
+local types = require "support.engine_types"
+local interrupt = require "support.interrupt"
+require "fo.aws.resources"
+
+local sim, dir
+
+local function ec2() return sim:client("ec2", { region = H.REGION }) end
+
+local function run(recipe, opts)
+  opts = opts or {}
+  opts.sim, opts.dir = sim, dir
+  return H.run(recipe, opts)
+end
+
+local function apply(recipe, opts)
+  local code, doc, out, err = run(recipe, opts)
+  lu.assertEquals(code, 0, out .. err)
+  return doc, out
+end
+
+local function res(urn_tail)
+  return H.state(dir).resources["dev::" .. urn_tail]
+end
+
+local function id_of(urn_tail)
+  return assert(res(urn_tail), urn_tail).id
+end
+
+local function tags(list)
+  local out = {}
+  for _, t in ipairs(list or {}) do out[t.Key] = t.Value end
+  return out
+end
+
+-- A region's network as the trading stack builds it: a VPC, a public and a private subnet
+-- in two AZs, an internet gateway with the public default route, a private route table
+-- with the DynamoDB gateway endpoint, the ALB's and the app's security groups and rules.
+local function network(o)
+  o = o or {}
+  return function()
+    local vpc = fo.resource("aws:ec2:vpc", "vpc", { cidr_block = "10.0.0.0/16",
+      enable_dns_hostnames = o.hostnames ~= false,
+      tags = o.vpc_tags or { Environment = "Production", FailoverRole = "Primary" } })
+    local igw = fo.resource("aws:ec2:internet_gateway", "igw", { vpc_id = vpc.id,
+      tags = { Environment = "Production" } })
+    local public_rt = fo.resource("aws:ec2:route_table", "public", { vpc_id = vpc.id })
+    fo.resource("aws:ec2:route", "default", { route_table_id = public_rt.id,
+      destination_cidr_block = "0.0.0.0/0", gateway_id = igw.id })
+    local public = fo.resource("aws:ec2:subnet", "public", { vpc_id = vpc.id,
+      cidr_block = o.public_cidr or "10.0.0.0/24", availability_zone = "us-east-1a",
+      map_public_ip_on_launch = o.public_ip ~= false })
+    fo.resource("aws:ec2:route_table_association", "public", { route_table_id = public_rt.id,
+      subnet_id = public.id })
+    local private = fo.resource("aws:ec2:subnet", "private", { vpc_id = vpc.id,
+      cidr_block = "10.0.10.0/24", availability_zone = "us-east-1b" })
+    local private_rt = fo.resource("aws:ec2:route_table", "private", { vpc_id = vpc.id })
+    fo.resource("aws:ec2:route_table_association", "private", { route_table_id = private_rt.id,
+      subnet_id = private.id })
+    local rts = { private_rt.id }
+    if o.endpoint_on_public then rts[2] = public_rt.id end
+    local ddb = fo.resource("aws:ec2:vpc_endpoint", "dynamodb", { vpc_id = vpc.id,
+      service_name = "com.amazonaws.us-east-1.dynamodb", route_table_ids = rts,
+      policy_document = o.policy })
+    local alb = fo.resource("aws:ec2:security_group", "alb", { vpc_id = vpc.id,
+      group_name = o.alb_name or "alb-sg-test", description = "ALB: HTTP from the internet" })
+    fo.resource("aws:ec2:security_group_rule", "alb-in-80", { security_group_id = alb.id,
+      type = "ingress", protocol = "tcp", from_port = 80, to_port = 80,
+      cidr_ipv4 = "0.0.0.0/0", description = "from the internet" })
+    local app = fo.resource("aws:ec2:security_group", "app", { vpc_id = vpc.id,
+      group_name = "app-sg-test", revoke_default_egress = true })
+    fo.resource("aws:ec2:security_group_rule", "app-from-alb", { security_group_id = app.id,
+      type = "ingress", from_port = 8080, to_port = 8080, source_security_group_id = alb.id,
+      description = "from the ALB" })
+    fo.resource("aws:ec2:security_group_rule", "app-to-dynamodb", { security_group_id = app.id,
+      type = "egress", from_port = 443, to_port = 443, prefix_list_id = ddb.prefix_list_id,
+      tags = { Purpose = "dynamodb" } })
+    fo.output("vpc_id", vpc.id)
+    fo.output("prefix_list_id", ddb.prefix_list_id)
+  end
+end
+
+-- What the stack could have left in the region: "kind id" strings (the main route table
+-- and default security group of a VPC go with it).
+local function inventory()
+  local c, out = ec2(), {}
+  for _, v in ipairs(c:DescribeVpcs{}.Vpcs) do out[#out + 1] = "vpc " .. v.VpcId end
+  for _, s in ipairs(c:DescribeSubnets{}.Subnets) do out[#out + 1] = "subnet " .. s.SubnetId end
+  for _, g in ipairs(c:DescribeInternetGateways{}.InternetGateways) do
+    out[#out + 1] = "igw " .. g.InternetGatewayId
+  end
+  for _, rt in ipairs(c:DescribeRouteTables{}.RouteTables) do
+    local main = false
+    for _, a in ipairs(rt.Associations or {}) do main = main or a.Main end
+    if not main then out[#out + 1] = "rtb " .. rt.RouteTableId end
+  end
+  for _, g in ipairs(c:DescribeSecurityGroups{}.SecurityGroups) do
+    if g.GroupName ~= "default" then out[#out + 1] = "sg " .. g.GroupId end
+  end
+  for _, e in ipairs(c:DescribeVpcEndpoints{}.VpcEndpoints) do
+    out[#out + 1] = "vpce " .. e.VpcEndpointId
+  end
+  table.sort(out)
+  return out
+end
+
+local function route_table(id)
+  return ec2():DescribeRouteTables{ RouteTableIds = { id } }.RouteTables[1]
+end
+
+local function rules(group_id, egress)
+  local out = {}
+  for _, r in ipairs(ec2():DescribeSecurityGroupRules{ Filters = {
+    { Name = "group-id", Values = { group_id } } } }.SecurityGroupRules) do
+    if r.IsEgress == egress then out[#out + 1] = r end
+  end
+  return out
+end
+
+local function dns_hostnames(vpc_id)
+  return ec2():DescribeVpcAttribute{ VpcId = vpc_id, Attribute = "enableDnsHostnames" }
+    .EnableDnsHostnames.Value
+end
+
+TestEc2Network = {}
+
+function TestEc2Network:setUp()
+  sim, dir = H.sim(), H.dir()
+end
+
+function TestEc2Network:tearDown()
+  H.cleanup(dir)
+end
+
+function TestEc2Network:test_create_reads_back_and_rerun_makes_no_mutating_call()
+  local doc = apply(network())
+  local c = ec2()
+  local vpc = c:DescribeVpcs{ VpcIds = { doc.outputs.vpc_id } }.Vpcs[1]
+  lu.assertEquals(vpc.CidrBlock, "10.0.0.0/16")
+  lu.assertEquals(tags(vpc.Tags), { Environment = "Production", FailoverRole = "Primary",
+    ["fo:stack"] = "dev", ["fo:name"] = "vpc" })
+  lu.assertIsTrue(dns_hostnames(vpc.VpcId))
+
+  local public = c:DescribeSubnets{ SubnetIds = { id_of("aws:ec2:subnet::public") } }.Subnets[1]
+  local private = c:DescribeSubnets{ SubnetIds = { id_of("aws:ec2:subnet::private") } }.Subnets[1]
+  lu.assertEquals({ public.AvailabilityZone, public.MapPublicIpOnLaunch, public.VpcId },
+    { "us-east-1a", true, vpc.VpcId })
+  lu.assertEquals({ private.AvailabilityZone, private.MapPublicIpOnLaunch },
+    { "us-east-1b", false })
+  lu.assertEquals(res("aws:ec2:subnet::public").outputs.availability_zone, "us-east-1a")
+
+  local igw = c:DescribeInternetGateways{ InternetGatewayIds = { id_of("aws:ec2:internet_gateway::igw") } }
+    .InternetGateways[1]
+  lu.assertEquals(igw.Attachments[1].VpcId, vpc.VpcId)
+  lu.assertEquals(tags(igw.Tags)["fo:name"], "igw")
+
+  -- public: 0.0.0.0/0 → the gateway, associated with the public subnet
+  local prt = route_table(id_of("aws:ec2:route_table::public"))
+  local default
+  for _, r in ipairs(prt.Routes) do
+    if r.DestinationCidrBlock == "0.0.0.0/0" then default = r end
+  end
+  lu.assertEquals({ default.GatewayId, default.State }, { igw.InternetGatewayId, "active" })
+  lu.assertEquals(id_of("aws:ec2:route::default"), prt.RouteTableId .. "_0.0.0.0/0")
+  lu.assertEquals(prt.Associations[1].SubnetId, public.SubnetId)
+  lu.assertEquals(prt.Associations[1].RouteTableAssociationId,
+    id_of("aws:ec2:route_table_association::public"))
+
+  -- private: the endpoint's route to DynamoDB's prefix list
+  local vpce_id = id_of("aws:ec2:vpc_endpoint::dynamodb")
+  local pl = doc.outputs.prefix_list_id
+  lu.assertStrMatches(pl, "pl%-%x+")
+  local via_endpoint
+  for _, r in ipairs(route_table(id_of("aws:ec2:route_table::private")).Routes) do
+    if r.DestinationPrefixListId == pl then via_endpoint = r.GatewayId end
+  end
+  lu.assertEquals(via_endpoint, vpce_id)
+  local e = c:DescribeVpcEndpoints{ VpcEndpointIds = { vpce_id } }.VpcEndpoints[1]
+  lu.assertEquals({ e.VpcEndpointType, e.ServiceName }, { "Gateway", "com.amazonaws.us-east-1.dynamodb" })
+
+  -- security groups: the ALB admits 80 from anywhere; the app admits 8080 from the ALB
+  -- and reaches only DynamoDB's prefix list (the default allow-all egress is revoked)
+  local alb = c:DescribeSecurityGroups{ GroupIds = { id_of("aws:ec2:security_group::alb") } }
+    .SecurityGroups[1]
+  lu.assertEquals({ alb.GroupName, alb.Description }, { "alb-sg-test", "ALB: HTTP from the internet" })
+  local alb_in = rules(alb.GroupId, false)
+  lu.assertEquals(#alb_in, 1)
+  lu.assertEquals({ alb_in[1].IpProtocol, alb_in[1].FromPort, alb_in[1].CidrIpv4,
+    alb_in[1].SecurityGroupRuleId }, { "tcp", 80, "0.0.0.0/0", id_of("aws:ec2:security_group_rule::alb-in-80") })
+  lu.assertEquals(#rules(alb.GroupId, true), 1, "a group keeps AWS's default egress")
+  local app_id = id_of("aws:ec2:security_group::app")
+  local app_in, app_out = rules(app_id, false), rules(app_id, true)
+  lu.assertEquals(#app_in, 1)
+  lu.assertEquals({ app_in[1].ReferencedGroupInfo.GroupId, app_in[1].FromPort, app_in[1].Description },
+    { alb.GroupId, 8080, "from the ALB" })
+  lu.assertEquals(#app_out, 1)
+  lu.assertEquals({ app_out[1].PrefixListId, app_out[1].ToPort }, { pl, 443 })
+  lu.assertEquals(tags(app_out[1].Tags), { Purpose = "dynamodb", ["fo:stack"] = "dev",
+    ["fo:name"] = "app-to-dynamodb" })
+
+  -- everything that takes tags carries fo's
+  for _, item in ipairs(inventory()) do
+    local id = item:match(" (.*)$")
+    local t = {}
+    for _, d in ipairs(c:DescribeTags{ Filters = { { Name = "resource-id", Values = { id } } } }.Tags) do
+      t[d.Key] = d.Value
+    end
+    lu.assertEquals(t["fo:stack"], "dev", item)
+  end
+
+  local before = H.mutating(sim)
+  local _, out = apply(network())
+  lu.assertEquals(H.mutating(sim), before)
+  lu.assertStrContains(out, "No changes.")
+end
+
+function TestEc2Network:test_updates_in_place_keep_the_ids()
+  apply(network())
+  local before = H.state(dir).resources
+  sim.recorder:clear()
+  apply(network{ hostnames = false, public_ip = false, endpoint_on_public = true,
+    vpc_tags = { Environment = "Staging" },
+    policy = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*",'
+      .. '"Action":"dynamodb:GetItem","Resource":"*"}]}' })
+  local ops = H.ops(sim, { mutating = true })
+  table.sort(ops)
+  lu.assertEquals(ops, { "ec2.CreateTags", "ec2.DeleteTags", "ec2.ModifySubnetAttribute",
+    "ec2.ModifyVpcAttribute", "ec2.ModifyVpcEndpoint" })
+  local after = H.state(dir).resources
+  for urn, rec in pairs(after) do lu.assertEquals(rec.id, before[urn].id, urn) end
+  local c = ec2()
+  local vpc_id = id_of("aws:ec2:vpc::vpc")
+  lu.assertIsFalse(dns_hostnames(vpc_id))
+  lu.assertEquals(tags(c:DescribeVpcs{ VpcIds = { vpc_id } }.Vpcs[1].Tags),
+    { Environment = "Staging", ["fo:stack"] = "dev", ["fo:name"] = "vpc" })
+  lu.assertIsFalse(c:DescribeSubnets{ SubnetIds = { id_of("aws:ec2:subnet::public") } }
+    .Subnets[1].MapPublicIpOnLaunch)
+  local e = c:DescribeVpcEndpoints{ VpcEndpointIds = { id_of("aws:ec2:vpc_endpoint::dynamodb") } }
+    .VpcEndpoints[1]
+  local rts = e.RouteTableIds
+  table.sort(rts)
+  local want = { id_of("aws:ec2:route_table::private"), id_of("aws:ec2:route_table::public") }
+  table.sort(want)
+  lu.assertEquals(rts, want)
+  lu.assertStrContains(e.PolicyDocument, "dynamodb:GetItem")
+
+  -- back again: the endpoint leaves the public table and gets AWS's default policy back
+  sim.recorder:clear()
+  apply(network())
+  lu.assertIsTrue(dns_hostnames(vpc_id))
+  e = c:DescribeVpcEndpoints{ VpcEndpointIds = { e.VpcEndpointId } }.VpcEndpoints[1]
+  lu.assertEquals(e.RouteTableIds, { id_of("aws:ec2:route_table::private") })
+  lu.assertStrContains(e.PolicyDocument, '"Action":"*"')
+  local _, out = apply(network())
+  lu.assertStrContains(out, "No changes.")
+end
+
+function TestEc2Network:test_replacements_delete_first_where_aws_wants_uniqueness()
+  apply(network())
+  local old = H.state(dir).resources
+  sim.recorder:clear()
+  -- a new subnet block replaces the subnet (its association too: a subnet has one); a
+  -- renamed group is deleted before it is made again, after the rule naming it
+  apply(network{ public_cidr = "10.0.1.0/24", alb_name = "alb-sg-renamed" })
+  local new = H.state(dir).resources
+  for _, urn in ipairs({ "dev::aws:ec2:subnet::public", "dev::aws:ec2:route_table_association::public",
+    "dev::aws:ec2:security_group::alb", "dev::aws:ec2:security_group_rule::alb-in-80",
+    "dev::aws:ec2:security_group_rule::app-from-alb" }) do
+    lu.assertNotEquals(new[urn].id, old[urn].id, urn)
+  end
+  lu.assertEquals(new["dev::aws:ec2:subnet::private"].id, old["dev::aws:ec2:subnet::private"].id)
+  local ops = H.ops(sim, { mutating = true })
+  lu.assertIsTrue(H.index(ops, "ec2.RevokeSecurityGroupIngress") < H.index(ops, "ec2.DeleteSecurityGroup"))
+  lu.assertIsTrue(H.index(ops, "ec2.DeleteSecurityGroup") < H.index(ops, "ec2.CreateSecurityGroup"))
+  lu.assertIsTrue(H.index(ops, "ec2.DisassociateRouteTable") < H.index(ops, "ec2.AssociateRouteTable"))
+  lu.assertIsTrue(H.index(ops, "ec2.CreateSubnet") < H.index(ops, "ec2.DeleteSubnet"))
+  local prt = route_table(id_of("aws:ec2:route_table::public"))
+  lu.assertEquals(prt.Associations[1].SubnetId, new["dev::aws:ec2:subnet::public"].id)
+  lu.assertEquals(#inventory(), 9)
+  local _, out = apply(network{ public_cidr = "10.0.1.0/24", alb_name = "alb-sg-renamed" })
+  lu.assertStrContains(out, "No changes.")
+end
+
+function TestEc2Network:test_refresh_finds_drift_and_apply_repairs_it()
+  apply(network())
+  local c = ec2()
+  local vpc_id = id_of("aws:ec2:vpc::vpc")
+  c:ModifyVpcAttribute{ VpcId = vpc_id, EnableDnsHostnames = { Value = false } }
+  c:DeleteTags{ Resources = { vpc_id }, Tags = { { Key = "FailoverRole" } } }
+  c:ModifySubnetAttribute{ SubnetId = id_of("aws:ec2:subnet::public"),
+    MapPublicIpOnLaunch = { Value = false } }
+  c:DeleteRoute{ RouteTableId = id_of("aws:ec2:route_table::public"),
+    DestinationCidrBlock = "0.0.0.0/0" }
+  c:DisassociateRouteTable{ AssociationId = id_of("aws:ec2:route_table_association::private") }
+  c:ModifyVpcEndpoint{ VpcEndpointId = id_of("aws:ec2:vpc_endpoint::dynamodb"),
+    AddRouteTableIds = { id_of("aws:ec2:route_table::public") } }
+  c:RevokeSecurityGroupIngress{ GroupId = id_of("aws:ec2:security_group::alb"),
+    SecurityGroupRuleIds = { id_of("aws:ec2:security_group_rule::alb-in-80") } }
+
+  local code, doc = run(network(), { mode = "refresh" })
+  lu.assertEquals(code, 0)
+  local drift = {}
+  for _, d in ipairs(doc.drift) do drift[#drift + 1] = d.urn:match("::([^:]+:[^:]+:[^:]+::.*)$") .. " " .. d.kind end
+  table.sort(drift)
+  lu.assertEquals(drift, {
+    "aws:ec2:route::default deleted",
+    "aws:ec2:route_table_association::private deleted",
+    "aws:ec2:security_group_rule::alb-in-80 deleted",
+    "aws:ec2:subnet::public changed",
+    "aws:ec2:vpc::vpc changed",
+    "aws:ec2:vpc_endpoint::dynamodb changed",
+  })
+
+  apply(network())
+  lu.assertIsTrue(dns_hostnames(vpc_id))
+  lu.assertEquals(tags(c:DescribeVpcs{ VpcIds = { vpc_id } }.Vpcs[1].Tags).FailoverRole, "Primary")
+  lu.assertIsTrue(c:DescribeSubnets{ SubnetIds = { id_of("aws:ec2:subnet::public") } }
+    .Subnets[1].MapPublicIpOnLaunch)
+  local prt = route_table(id_of("aws:ec2:route_table::public"))
+  local routes = {}
+  for _, r in ipairs(prt.Routes) do routes[#routes + 1] = r.DestinationCidrBlock or r.DestinationPrefixListId end
+  table.sort(routes)
+  lu.assertEquals(routes, { "0.0.0.0/0", "10.0.0.0/16" }, "the endpoint left the public table")
+  lu.assertEquals(route_table(id_of("aws:ec2:route_table::private")).Associations[1].SubnetId,
+    id_of("aws:ec2:subnet::private"))
+  lu.assertEquals(#rules(id_of("aws:ec2:security_group::alb"), false), 1)
+  local _, out = apply(network())
+  lu.assertStrContains(out, "No changes.")
+end
+
+function TestEc2Network:test_destroy_leaves_nothing()
+  apply(network())
+  lu.assertEquals(#inventory(), 9)
+  local code, _, out, err = run(network(), { mode = "destroy" })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(inventory(), {})
+  lu.assertEquals(next(H.state(dir).resources), nil)
+  -- deleting again what is already gone is success
+  code = run(network(), { mode = "destroy" })
+  lu.assertEquals(code, 0)
+end
+
+function TestEc2Network:test_every_kind_is_adopted_after_an_interrupted_create()
+  apply(network())
+  local ids = {}
+  for urn, rec in pairs(H.state(dir).resources) do ids[urn] = rec.id end
+  local urns = interrupt.forget_as_intents(dir)
+  lu.assertEquals(#urns, 15)
+  sim.recorder:clear()
+  local doc, out = apply(network())
+  lu.assertEquals(H.ops(sim, { mutating = true }), {}, out)
+  lu.assertEquals(#doc.adopted, 15)
+  for urn, id in pairs(ids) do
+    lu.assertStrContains(out, ("Adopted %s: %s"):format(urn, id))
+    lu.assertEquals(H.state(dir).resources[urn].id, id)
+  end
+  lu.assertEquals(next(H.state(dir).intents), nil)
+end
+
+function TestEc2Network:test_gateway_created_but_not_attached_is_adopted_and_attached()
+  local function recipe()
+    local vpc = fo.resource("aws:ec2:vpc", "vpc", { cidr_block = "10.1.0.0/16" })
+    fo.resource("aws:ec2:internet_gateway", "igw", { vpc_id = vpc.id })
+  end
+  -- CreateVpc (1), CreateInternetGateway (2) succeed; AttachInternetGateway (3) fails and
+  -- the run stops there, the intent recorded
+  types.fail_mutating_call(sim, 3)
+  local code = run(recipe, { rollback = false })
+  lu.assertEquals(code, 3)
+  local gws = ec2():DescribeInternetGateways{}.InternetGateways
+  lu.assertEquals(#gws, 1)
+  lu.assertEquals(gws[1].Attachments, {})
+  sim.recorder:clear()
+  local _, out = apply(recipe)
+  lu.assertStrContains(out, "Adopted dev::aws:ec2:internet_gateway::igw: " .. gws[1].InternetGatewayId)
+  lu.assertEquals(H.ops(sim, { mutating = true }), { "ec2.AttachInternetGateway" })
+  gws = ec2():DescribeInternetGateways{}.InternetGateways
+  lu.assertEquals(gws[1].Attachments[1].VpcId, id_of("aws:ec2:vpc::vpc"))
+  local _, again = apply(recipe)
+  lu.assertStrContains(again, "No changes.")
+end
+
+function TestEc2Network:test_a_failed_gateway_create_is_rolled_back_without_leftovers()
+  types.fail_mutating_call(sim, 3)
+  local code, _, out, err = run(function()
+    local vpc = fo.resource("aws:ec2:vpc", "vpc", { cidr_block = "10.1.0.0/16" })
+    fo.resource("aws:ec2:internet_gateway", "igw", { vpc_id = vpc.id })
+  end)
+  lu.assertEquals(code, 4, out .. err)
+  lu.assertEquals(inventory(), {})
+end
+
+function TestEc2Network:test_security_group_names_and_cidr_blocks_are_checked_before_any_call()
+  local code, _, out, err = run(function()
+    local vpc = fo.resource("aws:ec2:vpc", "vpc", { cidr_block = "10.0.0.0/16" })
+    fo.resource("aws:ec2:security_group", "web", { vpc_id = vpc.id, group_name = "sg-web" })
+  end)
+  lu.assertEquals(code, 1)
+  lu.assertStrContains(out .. err, 'property group_name: "sg-web": a security group name may not start with "sg-"')
+  code, _, out, err = run(function()
+    fo.resource("aws:ec2:vpc", "vpc", { cidr_block = "10.0.0.1/16" })
+  end)
+  lu.assertEquals(code, 1)
+  lu.assertStrContains(out .. err, "host bits set; the network is 10.0.0.0/16")
+  code, _, out, err = run(function()
+    fo.resource("aws:ec2:vpc", "vpc", { cidr_block = "10.0.0.0/8" })
+  end)
+  lu.assertEquals(code, 1)
+  lu.assertStrContains(out .. err, "the prefix length must be /16 to /28")
+  lu.assertEquals(sim:count(), 0)
+end
+
+function TestEc2Network:test_a_route_needs_exactly_one_target()
+  local code, _, out, err = run(function()
+    local vpc = fo.resource("aws:ec2:vpc", "vpc", { cidr_block = "10.0.0.0/16" })
+    local igw = fo.resource("aws:ec2:internet_gateway", "igw", { vpc_id = vpc.id })
+    local rt = fo.resource("aws:ec2:route_table", "rt", { vpc_id = vpc.id })
+    fo.resource("aws:ec2:route", "r", { route_table_id = rt.id,
+      destination_cidr_block = "0.0.0.0/0", gateway_id = igw.id, nat_gateway_id = "nat-0123" })
+  end)
+  lu.assertEquals(code, 4)
+  lu.assertStrContains(out .. err, "give exactly one target")
+  lu.assertEquals(inventory(), {})
+end
+
+function TestEc2Network:test_destroy_waits_while_a_deleted_load_balancer_keeps_its_addresses()
+  sim.timing = { lb_eni_release = 1.5 }
+  local function recipe()
+    local vpc = fo.resource("aws:ec2:vpc", "vpc", { cidr_block = "10.0.0.0/16" })
+    fo.resource("aws:ec2:internet_gateway", "igw", { vpc_id = vpc.id })
+    fo.resource("aws:ec2:subnet", "a", { vpc_id = vpc.id, cidr_block = "10.0.0.0/24",
+      availability_zone = "us-east-1a" })
+    fo.resource("aws:ec2:subnet", "b", { vpc_id = vpc.id, cidr_block = "10.0.1.0/24",
+      availability_zone = "us-east-1b" })
+  end
+  apply(recipe)
+  -- an internet-facing ALB made and deleted outside the stack: its ENIs (and public
+  -- addresses) stay a while after the delete
+  local elb = sim:client("elbv2", { region = H.REGION })
+  local lb = elb:CreateLoadBalancer{ Name = "lb-test", Scheme = "internet-facing",
+    Subnets = { id_of("aws:ec2:subnet::a"), id_of("aws:ec2:subnet::b") } }.LoadBalancers[1]
+  ec2():DescribeSubnets{} -- EC2 sees the load balancer's ENIs
+  elb:DeleteLoadBalancer{ LoadBalancerArn = lb.LoadBalancerArn }
+  sim.recorder:clear()
+  local code, _, out, err = run(recipe, { mode = "destroy" })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(inventory(), {})
+  local detach, subnet = {}, {}
+  for _, c in ipairs(sim:calls{ operation = "DetachInternetGateway" }) do detach[#detach + 1] = c.code or "ok" end
+  for _, c in ipairs(sim:calls{ operation = "DeleteSubnet" }) do subnet[#subnet + 1] = c.code or "ok" end
+  lu.assertEquals(detach[1], "DependencyViolation")
+  lu.assertEquals(detach[#detach], "ok")
+  lu.assertEquals(subnet[1], "DependencyViolation")
+end
+
+function TestEc2Network:test_new_resources_invisible_for_a_while_are_waited_for()
+  sim:set_knob("consistency_ms", 1200)
+  apply(network())
+  lu.assertEquals(#inventory(), 9)
+  lu.assertIsTrue(#sim:calls{ code = "InvalidVpcID.NotFound" } > 0, "the window was met")
+  sim:set_knob("consistency_ms", 0)
+  local _, out = apply(network())
+  lu.assertStrContains(out, "No changes.")
+end
+
+os.exit(lu.LuaUnit.run())
