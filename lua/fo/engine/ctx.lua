@@ -7,20 +7,33 @@ local M = {}
 local Ctx = {}
 Ctx.__index = Ctx
 
---- The idempotency token of the `generation`-th creation of `urn`: the same after a crash
---- (the intent keeps the generation), different for a replacement. 32 hex digits.
-function M.token(urn, generation)
+--- The idempotency token of one create of `urn`: 32 hex digits from the URN, the
+--- generation and the create's `nonce` (M.nonce(); without one, from the URN and generation
+--- alone). A create journals its token with its intent, so adoption after a crash looks for
+--- the same token; every other create — a replacement, a create again after a rollback or a
+--- destroy — has a new one: APIs remember tokens (Route 53 refuses a used CallerReference
+--- forever; EC2 answers a repeated ClientToken with the first call's resource).
+function M.token(urn, generation, nonce)
   local crypto = require "fo.crypto"
-  return crypto.hex(crypto.sha256(urn .. "#" .. tostring(generation))):sub(1, 32)
+  local seed = urn .. "#" .. tostring(generation)
+  if nonce then seed = seed .. "#" .. nonce end
+  return crypto.hex(crypto.sha256(seed)):sub(1, 32)
 end
 
---- info: {urn=, type=, name=, region=, generation=, known_ids = {id=true}}.
+--- A fresh nonce for M.token (16 hex digits).
+function M.nonce()
+  local crypto = require "fo.crypto"
+  return crypto.hex(crypto.random(8))
+end
+
+--- info: {urn=, type=, name=, region=, generation=, known_ids = {id=true}, token= (a
+--- create's, or the intent's for adopt; default M.token(urn, generation))}.
 function M.new(run, info)
   local generation = info.generation or 1
   return setmetatable({
     stack = run.stack, urn = info.urn, type = info.type, name = info.name,
     region = info.region, target = run.target.kind, generation = generation,
-    token = M.token(info.urn, generation),
+    token = info.token or M.token(info.urn, generation),
     tags = { ["fo:stack"] = run.stack, ["fo:name"] = info.name },
     known_ids = info.known_ids or {},
     _target = run.target,

@@ -29,7 +29,8 @@ function M.settle(run)
       item.note = "the type cannot adopt: if the interrupted create made something, it is not "
         .. "tracked (check by hand)"
     else
-      local id, outputs = tdef.adopt(ops.ctx(run, rec, { known_ids = known }), intent.inputs)
+      local id, outputs = tdef.adopt(ops.ctx(run, rec, { known_ids = known, token = intent.token }),
+        intent.inputs)
       if id then
         if cur then
           -- a record already there is another instance: keep it for deletion

@@ -59,7 +59,8 @@ end
 
 function M.ctx(run, rec, extra)
   local info = { urn = rec.urn, type = rec.type, name = rec.name, region = rec.region,
-    generation = rec.generation, known_ids = extra and extra.known_ids }
+    generation = rec.generation, known_ids = extra and extra.known_ids,
+    token = extra and extra.token }
   return ctx_mod.new(run, info)
 end
 
@@ -105,7 +106,8 @@ function M.create_from(run, fields, tdef, replaced, entry, release)
   local generation = next_generation(store, fields.urn)
   local rec = record{ urn = fields.urn, type = fields.type, name = fields.name,
     region = fields.region, inputs = fields.inputs, deps = fields.deps, generation = generation }
-  local c = M.ctx(run, rec, { known_ids = M.known_ids(store, fields.urn) })
+  local c = M.ctx(run, rec, { known_ids = M.known_ids(store, fields.urn),
+    token = ctx_mod.token(fields.urn, generation, ctx_mod.nonce()) })
   if replaced then
     store:remove(fields.urn)
     store:add_deposed(replaced)

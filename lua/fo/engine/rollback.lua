@@ -27,7 +27,8 @@ local function undo_started_create(run, e, node)
         generation = intent.generation }
       local known = {}
       if e.replaced then known[e.replaced.id] = true end
-      local id, outputs = tdef.adopt(ops.ctx(run, rec, { known_ids = known }), intent.inputs)
+      local id, outputs = tdef.adopt(ops.ctx(run, rec, { known_ids = known, token = intent.token }),
+        intent.inputs)
       if id then
         node.detail = "deleted what the interrupted create left: " .. id
         tdef.delete(ops.ctx(run, rec), id, intent.inputs, outputs or {})

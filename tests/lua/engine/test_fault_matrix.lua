@@ -1,8 +1,7 @@
--- The fault matrix (issue 5, "Proof"): a 22-resource stack over five services (EC2 VPCs,
--- subnets and security groups, SNS topics, IAM roles, Route 53 zones), with fan-out (a
--- VPC's subnets and groups) and fan-in (a group waiting for four subnets, a role naming
--- two VPCs, tags holding other resources' ids), is applied (v1); then v2 updates in place,
--- replaces (create-before-delete), creates and deletes. Every mutating call k = 1..N of the
+-- The fault matrix (issue 5, "Proof"): a 22-resource stack over four services (EC2 VPCs,
+-- subnets and security groups, SNS topics, IAM roles, Route 53 zones: support.engine_graph),
+-- with fan-out and fan-in, is applied (v1); then v2 updates in place, replaces
+-- (create-before-delete), creates and deletes. Every mutating call k = 1..N of the
 -- v2 run fails in turn (the simulator's fail_mutating_call knob):
 --   * k in phase 1 (creates, updates, replacements): the run is rolled back (exit 4), the
 --     simulator holds exactly what it held before the run (a canonical dump of every
@@ -15,57 +14,11 @@
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
 local H = require "support.engine_harness"
+local G = require "support.engine_graph"
 
 TestFaultMatrix = {}
 
-local function stack(version)
-  local v2 = version == 2
-  return function()
-    local main = fo.resource("test:vpc", "main", { cidr = "10.0.0.0/16", dns_hostnames = v2,
-      tags = v2 and {} or { tier = "core" } })
-    local edge = fo.resource("test:vpc", "edge", { cidr = "10.1.0.0/16" })
-    local subnets = {}
-    for i = 1, v2 and 5 or 4 do
-      local cidr = ("10.0.%d.0/24"):format((v2 and i == 3) and 13 or i) -- a3: replaced in v2
-      subnets[i] = fo.resource("test:subnet", "a" .. i, { vpc_id = main.id, cidr = cidr,
-        public_ip = v2 and i == 2 })
-    end
-    local e1 = fo.resource("test:subnet", "e1", { vpc_id = edge.id, cidr = "10.1.1.0/24" })
-    fo.resource("test:subnet", "e2", { vpc_id = edge.id, cidr = "10.1.2.0/24" })
-    if not v2 then
-      local spare = fo.resource("test:vpc", "spare", { cidr = "10.2.0.0/16" })
-      fo.resource("test:subnet", "sp1", { vpc_id = spare.id, cidr = "10.2.1.0/24" })
-      fo.resource("test:topic", "legacy", { name = "legacy" })
-    end
-    fo.resource("test:security_group", "web", { vpc_id = main.id, name = "web",
-      tags = v2 and { role = "web", env = "prod" } or { role = "web" } })
-    fo.resource("test:security_group", "db", { vpc_id = main.id, name = "db" },
-      { depends_on = { subnets[1], subnets[2], subnets[3], subnets[4] } })
-    fo.resource("test:security_group", "edge", { vpc_id = edge.id, name = "edge" })
-    fo.resource("test:topic", "alerts", { name = "alerts", display_name = v2 and "Alarms" or "Alerts" })
-    local audit = fo.resource("test:topic", "audit", { name = "audit", tags = { vpc = main.id } })
-    fo.resource("test:topic", "events", { name = v2 and "events-v2" or "events",
-      display_name = fo.format("events of %s", e1.id) })
-    fo.resource("test:role", "app", { name = "app",
-      description = fo.format("app in %s and %s", main.id, edge.id) })
-    fo.resource("test:role", "worker", { name = "worker", description = v2 and "batch worker" or "" })
-    fo.resource("test:role", "auditor", { name = "auditor",
-      tags = v2 and { topic = audit.arn, level = "high" } or { topic = audit.arn } })
-    fo.resource("test:zone", "public", { name = "example.com",
-      tags = { env = v2 and "prod" or "dev" } })
-    fo.resource("test:zone", "internal", { name = "int.example.com",
-      comment = v2 and "internal v2" or "internal" })
-    if v2 then
-      fo.resource("test:security_group", "cache", { vpc_id = main.id, name = "cache" },
-        { depends_on = subnets[5] })
-      local orders = fo.resource("test:topic", "orders", { name = "orders" })
-      fo.resource("test:role", "orders", { name = "orders",
-        description = fo.format("publishes to %s", orders.arn) })
-    end
-    fo.output("main", main.id)
-  end
-end
-local V1, V2 = stack(1), stack(2)
+local V1, V2 = G.recipe(1), G.recipe(2)
 
 -- The operations of phase 2 (deletions of resources and of replaced instances).
 local DELETES = { ["ec2.DeleteVpc"] = true, ["ec2.DeleteSubnet"] = true,
@@ -87,29 +40,10 @@ local function with_v1()
   return sim, dir
 end
 
--- Nothing leaked, nothing twice: what the simulator holds is exactly what the state
--- records (ids), and no two resources carry the same type and logical name (but for the
--- old instances of replaced resources, recorded as deposed until phase 2 deletes them).
+-- Nothing leaked, nothing twice, nothing recorded that is not there (H.ownership_problems).
 local function assert_no_leak_no_duplicate(sim, dir, what)
-  local st = H.state(dir)
-  local recorded, deposed = {}, {}
-  for _, r in pairs(st.resources) do recorded[r.id] = r.urn end
-  for _, r in ipairs(st.deposed) do recorded[r.id], deposed[r.id] = r.urn, true end
-  local held, names = {}, {}
-  for _, r in ipairs(H.resources(sim)) do
-    held[r.id] = true
-    lu.assertNotNil(recorded[r.id], ("%s: %s %s is in the simulator, not in the state (leaked)")
-      :format(what, r.kind, r.id))
-    local key = deposed[r.id] and r.id or (r.kind .. " " .. tostring(r.tags["fo:name"]))
-    lu.assertNil(names[key], ("%s: two resources %s (%s and %s)"):format(what, key,
-      tostring(names[key]), r.id))
-    names[key] = r.id
-  end
-  for id, urn in pairs(recorded) do
-    lu.assertTrue(held[id], ("%s: the state records %s (%s), the simulator has no such resource")
-      :format(what, urn, id))
-  end
-  lu.assertEquals(next(st.intents), nil, what .. ": intents left")
+  local problems = H.ownership_problems(sim, H.state(dir))
+  lu.assertEquals(problems, {}, what .. ": " .. table.concat(problems, "; "))
 end
 
 function TestFaultMatrix:test_fault_at_every_mutating_call_of_an_update_run()

@@ -118,6 +118,32 @@ function TestRollback:test_no_rollback_keeps_partial_progress_and_a_rerun_conver
   lu.assertEquals(#H.inventory(sim), 3)
 end
 
+-- Regression: every create gets a new idempotency token, a create again after a rollback
+-- or a destroy included (tokens were made of URN and generation alone, the same again:
+-- Route 53 refuses a used CallerReference forever, HostedZoneAlreadyExists).
+function TestRollback:test_a_create_made_again_after_a_rollback_or_a_destroy_has_a_new_token()
+  local zone = function() fo.resource("test:zone", "z", { name = "example.com" }) end
+  types.fail_mutating_call(sim, 2) -- the tags after CreateHostedZone: the zone is deleted
+  local code, _, out, err = run(zone)
+  lu.assertEquals(code, 4, out .. err)
+  lu.assertEquals(H.inventory(sim), {})
+  for i = 1, 3 do
+    code, _, out, err = run(zone)
+    lu.assertEquals(code, 0, ("apply %d: %s%s"):format(i, out, err))
+    lu.assertEquals(#H.inventory(sim), 1)
+    code, _, out, err = run(zone, { mode = "destroy", explicit = true })
+    lu.assertEquals(code, 0, out .. err)
+  end
+  local refs = {}
+  for _, c in ipairs(sim:calls{ operation = "CreateHostedZone" }) do
+    lu.assertNil(c.code, "every CreateHostedZone succeeded")
+  end
+  for ref in pairs(sim.store.data.accounts[fo.sim.DEFAULT_ACCOUNT].global.route53.zone_refs) do
+    refs[#refs + 1] = ref
+  end
+  lu.assertEquals(#refs, 4) -- four creates, four references
+end
+
 -- A type whose delete always fails: the rollback cannot delete it.
 fo.type("test:sticky", {
   schema = { properties = { n = { type = "integer", default = 1 } }, outputs = { "id" } },

@@ -131,6 +131,40 @@ function H.resources(sim, region)
   return out
 end
 
+--- Leaks and duplicates: what the simulator holds (H.resources) against the state document
+--- `st`. Returns a list of problems (empty when none): a resource the simulator holds that
+--- the state does not record (leaked), a recorded one the simulator does not hold, two
+--- resources with the same kind and fo:name tag (duplicate; the old instances of replaced
+--- resources, recorded as deposed until phase 2 deletes them, are not), an intent left.
+function H.ownership_problems(sim, st)
+  local problems = {}
+  local recorded, deposed = {}, {}
+  for _, r in pairs(st.resources) do recorded[r.id] = r.urn end
+  for _, r in ipairs(st.deposed) do recorded[r.id], deposed[r.id] = r.urn, true end
+  local held, names = {}, {}
+  for _, r in ipairs(H.resources(sim)) do
+    held[r.id] = true
+    if not recorded[r.id] then
+      problems[#problems + 1] = ("leaked: %s %s (fo:name %s) is in the simulator, not in the state")
+        :format(r.kind, r.id, tostring(r.tags["fo:name"]))
+    end
+    local key = deposed[r.id] and r.id or (r.kind .. " " .. tostring(r.tags["fo:name"]))
+    if names[key] then
+      problems[#problems + 1] = ("duplicate: two resources %s (%s and %s)"):format(key, names[key], r.id)
+    end
+    names[key] = r.id
+  end
+  for id, urn in pairs(recorded) do
+    if not held[id] then
+      problems[#problems + 1] = ("the state records %s (%s), the simulator has no such resource")
+        :format(urn, id)
+    end
+  end
+  for urn in pairs(st.intents) do problems[#problems + 1] = "intent left: " .. urn end
+  table.sort(problems)
+  return problems
+end
+
 -- Bookkeeping of the simulator that is not a resource nor a property: counters (seq,
 -- _seq), Route 53's rate buckets (virtual clock), change log and used CallerReferences
 -- (a token is spent even when its zone is deleted, as at AWS), and the account's default
@@ -138,8 +172,9 @@ end
 local DUMP_IGNORED = { seq = true, _seq = true, rate_buckets = true, changes = true,
   zone_refs = true, dhcp_options_id = true }
 
--- Creation times: equal in one run, not across runs (H.sim_dump(sim, {times = false})).
-local TIMES = { CreateDate = true, created_at = true }
+-- What differs between two runs that made the same things: creation times and the
+-- idempotency tokens of creates (H.sim_dump(sim, {times = false})).
+local TIMES = { CreateDate = true, created_at = true, CallerReference = true }
 
 local function canonical(v, opts)
   if v == "" then return nil end -- "" is no value (IAM can set a description empty, not remove it)
@@ -162,8 +197,8 @@ end
 --- A canonical dump of everything the simulator holds (every account, region and
 --- service): resources with their properties and tags, without counters, clocks of rate
 --- limits, empty containers and empty strings; tag lists sorted. Two dumps are equal when the
---- simulator holds the same things. opts.times = false: without creation times (to
---- compare two runs).
+--- simulator holds the same things. opts.times = false: without creation times and
+--- idempotency tokens (to compare two runs).
 function H.sim_dump(sim, opts)
   return canonical(sim.store.data.accounts, opts or {}) or {}
 end
