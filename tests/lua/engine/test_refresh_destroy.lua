@@ -110,4 +110,78 @@ function TestRefreshDestroy:test_destroy_does_not_run_the_recipe_nor_need_its_co
   lu.assertEquals(H.inventory(sim), {})
 end
 
+-- Drift on every kind of the 22-resource graph (support.engine_graph): properties and tags
+-- changed by hand on a VPC, a subnet, a security group, a topic, a role and a zone, and a
+-- subnet, a topic, a role and a zone deleted behind fo's back. --refresh reports each of
+-- them (and changes nothing), the apply repairs them; afterwards a refresh sees no drift,
+-- a rerun makes no mutating call, the simulator holds exactly what the state records, and
+-- --destroy leaves nothing.
+function TestRefreshDestroy:test_drift_on_every_kind_is_reported_and_repaired_then_destroy()
+  local sim = H.sim() -- the graph's names (topic alerts, role app) are the network's too
+  local recipe = require("support.engine_graph").recipe(1)
+  local function run_graph(opts)
+    opts = opts or {}
+    opts.stack, opts.sim = "graph", sim
+    return run_recipe(recipe, opts)
+  end
+  local code, _, out, err = run_graph()
+  lu.assertEquals(code, 0, out .. err)
+  local ids = {}
+  for urn, r in pairs(H.state(dir, "graph").resources) do ids[urn:match("^[^:]+::(.*)$")] = r.id end
+  local R = H.REGION
+  sim:invoke("ec2", R, "ModifyVpcAttribute", { VpcId = ids["test:vpc::main"],
+    EnableDnsHostnames = { Value = true } })
+  sim:invoke("ec2", R, "ModifySubnetAttribute", { SubnetId = ids["test:subnet::a1"],
+    MapPublicIpOnLaunch = { Value = true } })
+  sim:invoke("ec2", R, "DeleteTags", { Resources = { ids["test:security_group::web"] },
+    Tags = { { Key = "role" } } })
+  sim:invoke("sns", R, "SetTopicAttributes", { TopicArn = ids["test:topic::alerts"],
+    AttributeName = "DisplayName", AttributeValue = "by hand" })
+  sim:invoke("iam", nil, "UpdateRole", { RoleName = "worker", Description = "by hand" })
+  sim:invoke("route53", nil, "ChangeTagsForResource", { ResourceType = "hostedzone",
+    ResourceId = ids["test:zone::public"], AddTags = { { Key = "env", Value = "by-hand" } } })
+  sim:invoke("ec2", R, "DeleteSubnet", { SubnetId = ids["test:subnet::e2"] })
+  sim:invoke("sns", R, "DeleteTopic", { TopicArn = ids["test:topic::legacy"] })
+  sim:invoke("iam", nil, "DeleteRole", { RoleName = "auditor" })
+  sim:invoke("route53", nil, "DeleteHostedZone", { Id = ids["test:zone::internal"] })
+  local expected = {
+    ["graph::test:vpc::main"] = "changed", ["graph::test:subnet::a1"] = "changed",
+    ["graph::test:security_group::web"] = "changed", ["graph::test:topic::alerts"] = "changed",
+    ["graph::test:role::worker"] = "changed", ["graph::test:zone::public"] = "changed",
+    ["graph::test:subnet::e2"] = "deleted", ["graph::test:topic::legacy"] = "deleted",
+    ["graph::test:role::auditor"] = "deleted", ["graph::test:zone::internal"] = "deleted",
+  }
+  sim.recorder:clear()
+  local doc
+  code, doc, out, err = run_graph({ mode = "refresh", explicit = true })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(H.mutating(sim), 0, "refresh changes nothing in the cloud")
+  local got = {}
+  for _, d in ipairs(doc.drift) do got[d.urn] = d.kind end
+  lu.assertEquals(got, expected, out)
+  lu.assertStrContains(out, 'display_name: "Alerts" → "by hand"')
+  lu.assertStrContains(out, "graph::test:zone::internal: deleted (was " .. ids["test:zone::internal"] .. ")")
+  -- the apply repairs: 6 updates back, 4 re-created
+  code, doc, out, err = run_graph()
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals({ doc.plan.counts.update, doc.plan.counts.create }, { 6, 4 }, out)
+  lu.assertEquals(sim:invoke("sns", R, "GetTopicAttributes", { TopicArn = ids["test:topic::alerts"] })
+    .Attributes.DisplayName, "Alerts")
+  code, doc, out = run_graph({ mode = "refresh", explicit = true })
+  lu.assertEquals(code, 0)
+  lu.assertEquals(doc.drift, {}, out)
+  sim.recorder:clear()
+  code, _, out = run_graph()
+  lu.assertEquals(code, 0)
+  lu.assertStrContains(out, "No changes.")
+  lu.assertEquals(H.mutating(sim), 0)
+  local problems = H.ownership_problems(sim, H.state(dir, "graph"))
+  lu.assertEquals(problems, {}, table.concat(problems, "; "))
+  -- destroy leaves nothing
+  code, _, out = run_graph({ mode = "destroy", explicit = true })
+  lu.assertEquals(code, 0, out)
+  lu.assertStrContains(out, "Destroy complete: 22 deleted.")
+  lu.assertEquals(H.resources(sim), {})
+end
+
 os.exit(lu.LuaUnit.run())
