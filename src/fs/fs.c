@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -154,24 +155,45 @@ static int fs_exists(lua_State *L)
     return 1;
 }
 
+/* The descriptor of argument 1: a Lua file (not closed) or a descriptor number. */
+static int check_fd(lua_State *L)
+{
+    luaL_Stream *s = (luaL_Stream *)luaL_testudata(L, 1, LUA_FILEHANDLE);
+    if (s) {
+        luaL_argcheck(L, s->closef != NULL, 1, "attempt to use a closed file");
+        return fileno(s->f);
+    }
+    if (lua_type(L, 1) == LUA_TNUMBER) {
+        lua_Integer n = luaL_checkinteger(L, 1);
+        luaL_argcheck(L, n >= INT_MIN && n <= INT_MAX, 1, "descriptor out of range");
+        return (int)n;
+    }
+    return luaL_typeerror(L, 1, "file or descriptor");
+}
+
 /* fo.fs.isatty(f) → true when f, a Lua file (io.stdin) or a descriptor number, is a
  * terminal; false otherwise (a pipe, a file, an invalid descriptor). */
 static int fs_isatty(lua_State *L)
 {
-    int fd;
-    luaL_Stream *s = (luaL_Stream *)luaL_testudata(L, 1, LUA_FILEHANDLE);
-    if (s) {
-        luaL_argcheck(L, s->closef != NULL, 1, "attempt to use a closed file");
-        fd = fileno(s->f);
-    } else if (lua_type(L, 1) == LUA_TNUMBER) {
-        lua_Integer n = luaL_checkinteger(L, 1);
-        luaL_argcheck(L, n >= INT_MIN && n <= INT_MAX, 1, "descriptor out of range");
-        fd = (int)n;
-    } else {
-        return luaL_typeerror(L, 1, "file or descriptor");
-    }
+    int fd = check_fd(L);
     lua_pushboolean(L, fd >= 0 && isatty(fd));
     return 1;
+}
+
+/* fo.fs.termsize(f) → columns, rows of the terminal f (a Lua file or a descriptor), or nil
+ * when f is no terminal or the size is unknown (0). Cheap: asked again on every redraw, so
+ * a resized window is followed without a SIGWINCH handler. */
+static int fs_termsize(lua_State *L)
+{
+    int fd = check_fd(L);
+    struct winsize ws;
+    if (fd < 0 || ioctl(fd, TIOCGWINSZ, &ws) != 0 || ws.ws_col == 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushinteger(L, ws.ws_col);
+    lua_pushinteger(L, ws.ws_row);
+    return 2;
 }
 
 static const luaL_Reg fs_functions[] = {
@@ -179,6 +201,7 @@ static const luaL_Reg fs_functions[] = {
     {"mkdir_p", fs_mkdir_p},
     {"exists", fs_exists},
     {"isatty", fs_isatty},
+    {"termsize", fs_termsize},
     {"lock", fo_fs_lock},
     {NULL, NULL},
 };

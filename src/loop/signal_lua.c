@@ -143,8 +143,29 @@ static int signal_wait(lua_State *L)
     return fo_loop_yield(L, 0, resumed);
 }
 
+/* fo.signal.cancel() → true when a task was waiting: its wait returns nil and the signals'
+ * previous handlers are back; false when none was. The engine arms a wait for the length of
+ * an apply and cancels it after, so the loop does not stay alive for it. */
+static int signal_cancel(lua_State *L)
+{
+    if (!waiter.active) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    restore_handlers();
+    fo_loop_remove_watch(waiter.loop, &waiter.watch);
+    fo_loop_release(waiter.loop);
+    waiter.active = 0;
+    lua_State *co = fo_loop_thread(waiter.loop, waiter.ref);
+    lua_pushnil(co);
+    fo_loop_ready(waiter.loop, waiter.ref, 1);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static const luaL_Reg signal_functions[] = {
     {"wait", signal_wait},
+    {"cancel", signal_cancel},
     {NULL, NULL},
 };
 
