@@ -1,7 +1,7 @@
 /* fo.fs: the file operations whose safety matters to fo's state files — an atomic write
- * (temp file in the same directory, fsync, rename, fsync of the directory) — plus
- * mkdir -p, an existence test and a terminal test. Every failure raises an error naming
- * the path. */
+ * (temp file in the same directory, fsync, rename, fsync of the directory) and a durable
+ * append (write, fsync) — plus mkdir -p, an existence test and a terminal test. Every
+ * failure raises an error naming the path. */
 #include "fo/runtime.h"
 #include "lock.h"
 
@@ -114,6 +114,55 @@ static int fs_write_atomic(lua_State *L)
     return 1;
 }
 
+/* fo.fs.append(path, data [, mode]) → size: appends data to the file at path (created with
+ * mode, default 0600, when missing) in one write, then fsyncs it (and its directory when the
+ * file was created). Returns the file's size after the append. After a crash, the file
+ * holds its old content followed by a prefix of data (possibly all, possibly none): a
+ * reader must detect a torn tail (fo's state log checksums each line). */
+static int fs_append(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t n;
+    const char *data = luaL_checklstring(L, 2, &n);
+    mode_t mode = check_mode(L, 3, 0600);
+    int created = 1;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0 && errno == EEXIST) {
+        created = 0;
+        fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    }
+    if (fd < 0)
+        return luaL_error(L, "fo.fs.append: cannot open '%s': %s", path, strerror(errno));
+    const char *step = NULL;
+    struct stat st;
+    if (created && fchmod(fd, mode) != 0) /* the umask does not narrow it */
+        step = "set the mode of";
+    else if (write_all(fd, data, n) != 0)
+        step = "write";
+    else if (fsync(fd) != 0)
+        step = "flush (fsync)";
+    else if (fstat(fd, &st) != 0)
+        step = "stat";
+    int saved = errno;
+    if (close(fd) != 0 && !step) {
+        step = "close";
+        saved = errno;
+    }
+    if (step)
+        return luaL_error(L, "fo.fs.append: cannot %s '%s': %s", step, path, strerror(saved));
+    if (created) {
+        char dir[PATH_MAX];
+        dir_of(path, dir, sizeof dir);
+        if (fsync_dir(dir) != 0)
+            return luaL_error(L,
+                              "fo.fs.append: created '%s' but cannot flush its directory "
+                              "'%s': %s",
+                              path, dir, strerror(errno));
+    }
+    lua_pushinteger(L, (lua_Integer)st.st_size);
+    return 1;
+}
+
 /* fo.fs.mkdir_p(path [, mode]) → true: creates the directory and missing parents
  * (mode default 0700, for the new ones only); an existing directory is fine. */
 static int fs_mkdir_p(lua_State *L)
@@ -198,6 +247,7 @@ static int fs_termsize(lua_State *L)
 
 static const luaL_Reg fs_functions[] = {
     {"write_atomic", fs_write_atomic},
+    {"append", fs_append},
     {"mkdir_p", fs_mkdir_p},
     {"exists", fs_exists},
     {"isatty", fs_isatty},

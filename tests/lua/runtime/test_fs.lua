@@ -1,5 +1,5 @@
--- fo.fs: atomic writes (content, mode, no temp file left, errors naming the path),
--- mkdir_p and exists.
+-- fo.fs: atomic writes (content, mode, no temp file left, errors naming the path), durable
+-- appends, mkdir_p and exists.
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
 local t = require "support.testlib"
@@ -39,6 +39,23 @@ function TestFs.test_write_atomic_errors_name_the_path()
   lu.assertFalse(ok)
   lu.assertStrContains(e, "rename")
   lu.assertEquals(listing(dir), "target.json\n") -- the temp file was removed
+  t.rmtree(dir)
+end
+
+function TestFs.test_append_adds_to_the_end_creates_0600_and_returns_the_size()
+  local dir = t.tmpdir()
+  local path = dir .. "/state.log"
+  lu.assertEquals(fo.fs.append(path, "one\n"), 4)
+  lu.assertEquals(mode_of(path), "600")
+  lu.assertEquals(fo.fs.append(path, "two\0\n"), 9)
+  lu.assertEquals(t.read(path), "one\ntwo\0\n")
+  lu.assertEquals(fo.fs.append(path, ""), 9)
+  fo.fs.append(dir .. "/pub", "x", tonumber("640", 8))
+  lu.assertEquals(mode_of(dir .. "/pub"), "640")
+  local ok, e = pcall(fo.fs.append, dir .. "/missing/state.log", "x")
+  lu.assertFalse(ok)
+  lu.assertStrContains(e, dir .. "/missing/state.log")
+  lu.assertStrContains(e, "No such file or directory")
   t.rmtree(dir)
 end
 
