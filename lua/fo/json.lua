@@ -38,7 +38,7 @@ local function is_array(t)
   return count == n
 end
 
-local function encode(v, out, indent, path, seen)
+local function encode(v, out, indent, path, seen, line)
   local tv = type(v)
   if tv == "string" then out[#out + 1] = quote(v)
   elseif tv == "number" then out[#out + 1] = number(v, path)
@@ -47,14 +47,15 @@ local function encode(v, out, indent, path, seen)
   elseif tv == "table" then
     if seen[v] then error(path .. ": a cycle cannot be stored in JSON", 0) end
     seen[v] = true
-    local pad = "\n" .. ("  "):rep(indent + 1)
+    local pad = line and "" or "\n" .. ("  "):rep(indent + 1)
+    local close = line and "" or "\n" .. ("  "):rep(indent)
     if is_array(v) then
       out[#out + 1] = "["
       for i, x in ipairs(v) do
         out[#out + 1] = (i > 1 and "," or "") .. pad
-        encode(x, out, indent + 1, ("%s[%d]"):format(path, i), seen)
+        encode(x, out, indent + 1, ("%s[%d]"):format(path, i), seen, line)
       end
-      out[#out + 1] = "\n" .. ("  "):rep(indent) .. "]"
+      out[#out + 1] = close .. "]"
     else
       local keys = {}
       for k in pairs(v) do
@@ -64,15 +65,20 @@ local function encode(v, out, indent, path, seen)
         end
         keys[#keys + 1] = k
       end
-      table.sort(keys)
+      local lead = line and indent == 0 and line.lead
+      table.sort(keys, lead and function(a, b)
+        local ra, rb = lead[a] or math.huge, lead[b] or math.huge
+        if ra ~= rb then return ra < rb end
+        return a < b
+      end or nil)
       if #keys == 0 then out[#out + 1] = "{}"
       else
         out[#out + 1] = "{"
         for i, k in ipairs(keys) do
-          out[#out + 1] = (i > 1 and "," or "") .. pad .. quote(k) .. ": "
-          encode(v[k], out, indent + 1, path .. "." .. k, seen)
+          out[#out + 1] = (i > 1 and "," or "") .. pad .. quote(k) .. (line and ":" or ": ")
+          encode(v[k], out, indent + 1, path .. "." .. k, seen, line)
         end
-        out[#out + 1] = "\n" .. ("  "):rep(indent) .. "}"
+        out[#out + 1] = close .. "}"
       end
     end
     seen[v] = nil
@@ -85,6 +91,16 @@ end
 function M.encode(v)
   local out = {}
   encode(v, out, 0, "$", {})
+  return table.concat(out)
+end
+
+--- JSON text of v on one line, no spaces (JSON Lines); the top-level keys named in `lead`
+--- (an array) come first in that order, the others sorted.
+function M.line(v, lead)
+  local rank = {}
+  for i, k in ipairs(lead or {}) do rank[k] = i end
+  local out = {}
+  encode(v, out, 0, "$", {}, { lead = rank })
   return table.concat(out)
 end
 

@@ -181,6 +181,12 @@ return function(req)
     log.debug("aws retry service=%s operation=%s attempt=%d reason=%s class=%s delay_ms=%d",
       service, operation, attempt, failure.code or failure.kind, class,
       math.floor(delay * 1000 + 0.5))
+    if req.on_retry then
+      -- an observer (the engine's report): its failure must not change the call's outcome
+      pcall(req.on_retry, { service = service, operation = operation, region = region,
+        attempt = attempt, reason = failure.code or failure.kind, class = class,
+        status = failure.status, delay = delay })
+    end
     if delay > 0 then sleep(delay) end
   end
 end

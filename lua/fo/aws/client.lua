@@ -18,7 +18,7 @@ local ClientMT = { __name = "fo.aws.Client" }
 local FIELDS = { service = true, region = true, profile = true, endpoint = true, model = true }
 
 -- Options passed through to aws.call unchanged; env/http/sleep/random are test hooks.
-local CALL_OPTIONS = { "max_attempts", "timeout", "env", "http", "sleep", "random" }
+local CALL_OPTIONS = { "max_attempts", "timeout", "env", "http", "sleep", "random", "on_retry" }
 
 -- A random UUID (version 4) for idempotency-token members left empty, as the SDKs do,
 -- so that aws.call's retries of one call reuse one token.
@@ -216,7 +216,8 @@ function Client:wait(name, params, opts)
 end
 
 --- A client of `service` (one of the names in fo.aws.services). opts: region, profile,
---- endpoint, max_attempts, timeout (per attempt); proto (a codec with fo.awsproto's API)
+--- endpoint, max_attempts, timeout (per attempt), on_retry (called with {service, operation,
+--- region, attempt, reason, class, status, delay} before each retry); proto (a codec with fo.awsproto's API)
 --- and env/http/sleep/random are hooks for tests.
 function M.new(service, opts)
   if opts ~= nil and type(opts) ~= "table" then

@@ -102,18 +102,29 @@ local function hooks(run)
     parallel = run.parallel, stop_on_failure = true,
     on_start = function(node) run.report:op_start(node) end,
     on_done = function(node) run.report:op_done(node) end,
+    stop = function() return run.interrupted end, -- the first Ctrl-C (interrupt.lua)
   }
 end
 M.hooks = hooks
 
+-- Tells the report how many operations (not the inline no-ops) the stage runs, and runs them.
+local function run_nodes(run, nodes)
+  local n = 0
+  for _, node in ipairs(nodes) do
+    if not node.inline then n = n + 1 end
+  end
+  run.report:expect(n)
+  return schedule.run(nodes, hooks(run))
+end
+
 --- Runs phase 1; returns the scheduler's result.
 function M.phase1(run, plan)
-  return schedule.run(M.phase1_nodes(run, plan), hooks(run))
+  return run_nodes(run, M.phase1_nodes(run, plan))
 end
 
 --- Runs phase 2 (deletions); returns the scheduler's result.
 function M.phase2(run, declared)
-  return schedule.run(M.deletion_nodes(run, declared), hooks(run))
+  return run_nodes(run, M.deletion_nodes(run, declared))
 end
 
 return M

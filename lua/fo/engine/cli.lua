@@ -14,6 +14,7 @@ local OPTIONS = {
   ["--no-rollback"] = { "rollback", "flag", false }, ["--config"] = { "config", "value" },
   ["--json"] = { "json", "flag", true }, ["--break-lock"] = { "break_lock", "flag", true },
   ["--state-dir"] = { "dir", "value" }, ["--drill"] = { "drill", "flag", true },
+  ["--graph"] = { "graph", "value" },
 }
 M.OPTIONS = OPTIONS
 
@@ -58,6 +59,10 @@ function M.parse(args)
   end
   if opts.mode == "destroy" and opts.rollback == false then
     return nil, "--no-rollback goes with an apply, not --destroy"
+  end
+  if opts.graph and (opts.mode or opts.drill) then
+    return nil, "--graph writes the dependency graph and does nothing else: it takes no --plan, "
+      .. "--destroy, --refresh or --drill"
   end
   if opts.drill and (opts.mode or opts.json or opts.target == "aws") then
     return nil, "--drill applies the recipe on the simulator, then drills: it takes no --plan, "
@@ -106,6 +111,7 @@ function M.main(args, script, ...)
     code = errors.EXIT.usage
   else
     opts.recipe, opts.args = script, table.pack(...)
+    opts.interrupt = true -- the first Ctrl-C stops an apply cleanly (engine.md)
     local words = { "fo-run" }
     for _, a in ipairs(args) do words[#words + 1] = quote(a) end
     words[#words + 1] = quote(script)

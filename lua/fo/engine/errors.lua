@@ -10,6 +10,7 @@ M.EXIT = {
   cloud = 3,       -- a cloud error left partial progress (--no-rollback, a failed delete or rollback)
   rolled_back = 4, -- a cloud error, and everything this run did was undone
   lock = 5,        -- another run holds the stack's lock
+  interrupted = 130, -- the first Ctrl-C stopped an apply or a destroy (128 + SIGINT, as shells say)
 }
 
 -- kind → exit code

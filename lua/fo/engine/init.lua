@@ -13,6 +13,7 @@ local refresh = require "fo.engine.refresh"
 local plan_mod = require "fo.engine.plan"
 local apply = require "fo.engine.apply"
 local rollback = require "fo.engine.rollback"
+local interrupt = require "fo.engine.interrupt"
 local report_mod = require "fo.engine.report"
 local ref = require "fo.engine.ref"
 local diff = require "fo.engine.diff"
@@ -76,8 +77,7 @@ end
 -- Reports a failure from in_recipe (or a run): an engine error, or {text=} with a traceback.
 local function report_failure(report, failure)
   if errors.is(failure) then return report:error(failure) end
-  report.doc.errors[#report.doc.errors + 1] = { error = failure }
-  report:err("fo-run: %s\n", require("fo.log").redact(failure.text))
+  report:crash(failure, require("fo.log").redact(failure.text))
 end
 
 -- The types of what the state holds (resources, replaced instances, intents) that are not
@@ -202,17 +202,27 @@ end
 local function do_apply(run, opts, recipe, plan, session)
   local report, store = run.report, run.store
   if plan.changed then
-    report:phase(("Applying (up to %d operations at once):"):format(run.parallel))
+    report:phase(("Applying (up to %d operations at once):"):format(run.parallel), "apply")
+  else
+    report:phase(nil, "apply")
   end
   local r1 = apply.phase1(run, plan)
-  if #r1.failed > 0 then
+  local stopped = run.interrupted
+  if #r1.failed > 0 or stopped then
     what_failed(run, report, r1)
     if not opts.rollback then
+      store:commit()
+      if stopped then
+        report:summary("interrupted", ("Apply interrupted; --no-rollback: what was done is kept "
+          .. "and recorded in the state (%d operation%s never started). Rerun to finish.")
+          :format(#r1.skipped, #r1.skipped == 1 and "" or "s"))
+        return EXIT.interrupted
+      end
       report:summary("failed", "Apply failed; --no-rollback: what was done is kept and recorded "
         .. "in the state. Fix the cause and rerun.")
       return EXIT.cloud
     end
-    report:phase("Rolling back what this run did (reverse dependency order):")
+    report:phase("Rolling back what this run did (reverse dependency order):", "rollback")
     local rb = rollback.run(run)
     if #rb.failed > 0 or #rb.skipped > 0 then
       for _, n in ipairs(rb.skipped) do
@@ -222,21 +232,31 @@ local function do_apply(run, opts, recipe, plan, session)
       report:failure(rb.failed, "ROLLBACK FAILED: the resources above are left as they are and "
         .. "the state records them as they are. Fix the cause and rerun (an apply converges them "
         .. "to the recipe; --destroy removes them).")
-      report:summary("rollback_failed", "Apply failed and could not be fully rolled back.")
+      report:summary("rollback_failed", ("Apply %s and could not be fully rolled back.")
+        :format(stopped and "interrupted" or "failed"))
       return EXIT.cloud
     end
-    report:summary("rolled_back", ("Apply failed; rolled back: the stack is as it was before "
-      .. "this run (%d step%s undone).%s"):format(#rb.done, #rb.done == 1 and "" or "s",
+    report:summary(stopped and "interrupted" or "rolled_back", ("Apply %s; rolled back: the "
+      .. "stack is as it was before this run (%d step%s undone).%s"):format(
+      stopped and "interrupted" or "failed", #rb.done, #rb.done == 1 and "" or "s",
       #r1.skipped > 0 and (" %d operation%s never started."):format(#r1.skipped,
         #r1.skipped == 1 and "" or "s") or ""))
-    return EXIT.rolled_back
+    return stopped and EXIT.interrupted or EXIT.rolled_back
   end
   local declared = {}
   for _, d in ipairs(recipe.decls) do declared[d.urn] = true end
+  report:phase(nil, "delete")
   local r2 = deletions(run, declared, "Every create and update succeeded; the deletions above "
     .. "did not. The resources are still recorded in the state: fix the cause and rerun to delete "
     .. "them.", "Apply incomplete: deletions failed.")
   if not r2 then return EXIT.cloud end
+  if run.interrupted then
+    store:commit()
+    report:summary("interrupted", ("Apply interrupted during the deletions: every create and "
+      .. "update is done and recorded; %d deletion%s did not run. Rerun to finish them.")
+      :format(#r2.skipped, #r2.skipped == 1 and "" or "s"))
+    return EXIT.interrupted
+  end
   local values, order = outputs_of(recipe, store)
   set_if_changed(store, "outputs", values)
   set_if_changed(store, "config", session:recorded())
@@ -258,10 +278,16 @@ end
 
 local function do_destroy(run)
   local report = run.report
-  report:phase(("Destroying (up to %d operations at once):"):format(run.parallel))
+  report:phase(("Destroying (up to %d operations at once):"):format(run.parallel), "destroy")
   local r = deletions(run, {}, "Destroy stopped: what is left is still recorded in the state; "
     .. "fix the cause and rerun --destroy.", "Destroy incomplete.")
   if not r then return EXIT.cloud end
+  if run.interrupted then
+    run.store:commit()
+    report:summary("interrupted", ("Destroy interrupted: %d deleted, %d not started; what is "
+      .. "left is recorded in the state. Rerun --destroy to finish."):format(#r.done, #r.skipped))
+    return EXIT.interrupted
+  end
   set_if_changed(run.store, "outputs", {})
   run.store:commit()
   report:summary("ok", ("Destroy complete: %d deleted."):format(#r.done))
@@ -270,7 +296,8 @@ end
 
 -- Everything after the lock is taken.
 local function locked_run(opts, recipe, session, report, paths)
-  local doc, original = state.read(paths.state)
+  local doc, original, read_info = state.read(paths.state)
+  for _, text in ipairs(read_info.notices) do report:notice(text) end
   local kind
   if doc then
     kind = doc.target
@@ -301,10 +328,11 @@ local function locked_run(opts, recipe, session, report, paths)
       .. "recipe declares and this one does not would be deleted"):format(opts.stack, doc.recipe,
       opts.recipe_path))
   end
-  local store = state.store(paths.state, doc, original, { readonly = opts.mode == "plan" })
+  local store = state.store(paths.state, doc, original, { readonly = opts.mode == "plan",
+    log = read_info.log })
   local run = { stack = opts.stack, store = store, report = report, parallel = opts.parallel,
     journal = {}, target = target.open{ kind = kind, dir = opts.dir, stack = opts.stack,
-      sim = opts.sim } }
+      sim = opts.sim, on_retry = function(info) report:retry(info) end } }
   report.doc.target = kind
   report.run = run
 
@@ -336,13 +364,22 @@ local function locked_run(opts, recipe, session, report, paths)
     confirm(opts, report, opts.mode == "destroy" and "Destroying stack " .. opts.stack
       or "Applying these changes to stack " .. opts.stack)
   end
+  -- fo-run's Ctrl-C: the first stops scheduling (interrupt.lua), a second exits at once.
+  local disarm = opts.interrupt and interrupt.arm(run, function(name)
+    report:interrupted(name, "Ctrl-C: no new operation starts; those in flight finish and are "
+      .. "recorded, then " .. (opts.mode == "destroy" and "the destroy stops"
+        or opts.rollback and "this run is rolled back" or "what was done is kept (--no-rollback)")
+      .. ". Press Ctrl-C again to exit at once (the next run recovers from the journal).")
+  end)
+  local _ <close> = disarm and setmetatable({}, { __close = disarm })
   if opts.mode == "destroy" then return do_destroy(run) end
   return do_apply(run, opts, recipe, plan, session)
 end
 
 --- Runs a recipe. opts (docs/engine.md): recipe (path or function), recipe_path, args,
 --- stack, target, mode, explicit, yes, parallel, rollback, refresh, config ({key = text}),
---- json, dir, break_lock, sim, out, err, command, confirm, region. Returns the exit code
+--- json, dir, break_lock, sim, out, err, command, confirm, region, interrupt (handle Ctrl-C:
+--- fo-run sets it), graph (write the dependency graph to this file instead of planning). Returns the exit code
 --- and the report document.
 function M.run(opts)
   opts = opts or {}
@@ -352,7 +389,8 @@ function M.run(opts)
   if opts.rollback == nil then opts.rollback = true end
   opts.dir = M.state_dir(opts.dir)
   if type(opts.recipe) == "string" and not opts.recipe_path then opts.recipe_path = opts.recipe end
-  local report = report_mod.new{ json = opts.json, out = opts.out, err = opts.err }
+  local report = report_mod.new{ json = opts.json, out = opts.out, err = opts.err,
+    stack = opts.stack, mode = opts.mode }
   report.doc.stack, report.doc.mode = opts.stack, opts.mode
   local paths = M.paths(opts.dir, opts.stack)
   local function finish(code)
@@ -389,6 +427,17 @@ function M.run(opts)
       report:error(err)
       return finish(errors.is(err) and errors.exit_code(err) or EXIT.recipe)
     end
+    if opts.graph then
+      local written, why = require("fo.engine.dot").write(recipe, opts.graph,
+        { name = opts.stack, source = opts.command })
+      if not written then
+        report:error(errors.new("usage", why))
+        return finish(EXIT.recipe)
+      end
+      report:summary("ok", ("Dependency graph of %d resource%s written to %s; nothing was planned "
+        .. "or changed."):format(#recipe.decls, #recipe.decls == 1 and "" or "s", opts.graph))
+      return finish(EXIT.ok)
+    end
     if #recipe.decls == 0 and #recipe.outputs == 0 and not opts.explicit then
       return EXIT.ok, nil -- a plain script
     end
@@ -400,6 +449,11 @@ function M.run(opts)
     require("fo.fs").mkdir_p(opts.dir, tonumber("700", 8))
     lk = lock.acquire(paths.lock, opts.stack, opts.command or "fo-run", opts.break_lock)
     code = locked_run(opts, recipe, session, report, paths)
+    -- the state log is folded into the state file, under the lock (a failure is no error:
+    -- the log holds every change, and the next run folds it)
+    local store = report.run and report.run.store
+    local folded, why = pcall(function() if store then store:finish() end end)
+    if not folded then report:warn(errors.is(why) and why.message or tostring(why)) end
   end, function(e)
     if errors.is(e) then return e end
     return { text = debug.traceback(task.describe(e), 2) }

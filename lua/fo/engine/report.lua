@@ -1,8 +1,11 @@
--- What a run tells people: the plan table, a progress line per operation with timing, the
--- failure (resource, operation, AWS code and message) and rollback, a summary, outputs.
--- With --json, the same facts as one JSON document on stdout at the end.
+-- What a run tells people and programs. Human: the plan (grouped by action, properties
+-- aligned, colours on a terminal), progress (a live view of the operations in flight on a
+-- terminal, else one plain line per operation start and end), failures, rollback, outputs,
+-- a summary. --json: one JSON event per line (docs/json-events.md). The facts are also kept
+-- in report.doc, which engine.run returns to in-process callers.
 local diff = require "fo.engine.diff"
 local schema = require "fo.engine.schema"
+local term = require "fo.engine.term"
 local core = require "fo.core"
 local task = require "fo.task"
 local json = require "fo.json"
@@ -11,7 +14,12 @@ local M = {}
 local Report = {}
 Report.__index = Report
 
+--- The version of the event schema (docs/json-events.schema.json): bumped when a field
+--- changes meaning or goes away; new events and fields keep it.
+M.EVENTS_VERSION = 1
+
 local SYMBOL = { create = "+", update = "~", replace = "-/+", delete = "-", noop = " " }
+local COLOR = { create = "green", update = "yellow", replace = "magenta", delete = "red" }
 local PAST = { create = "created", update = "updated", replace = "replaced", delete = "deleted",
   noop = "unchanged", read = "read", rollback = "rolled back",
   ["delete (replace)"] = "deleted (to replace it)", ["delete (replaced)"] = "deleted (replaced)" }
@@ -19,25 +27,92 @@ local ING = { create = "creating", update = "updating", replace = "replacing", d
   noop = "checking", read = "reading", rollback = "rolling back",
   ["delete (replace)"] = "deleting (to replace it)", ["delete (replaced)"] = "deleting (replaced)" }
 
---- opts: json (bool), out(text), err(text) writers (default stdout/stderr).
+local function stdout_write(s)
+  io.stdout:write(s)
+  io.stdout:flush()
+end
+
+--- opts: json (bool), out(text), err(text) writers (default stdout/stderr), live (bool: the
+--- live view; default when stdout is a terminal and no writer is given), color (bool;
+--- default: stdout is a terminal, NO_COLOR unset), size() → columns, rows (the live view's
+--- terminal size; default fo.fs.termsize(stdout)), stack, mode.
 function M.new(opts)
   opts = opts or {}
+  local tty = opts.out == nil and not opts.json and require("fo.fs").isatty(io.stdout)
+  local color = opts.color
+  if color == nil then color = opts.out == nil and not opts.json and term.color_wanted(io.stdout) end
   local self = setmetatable({
-    json = opts.json, t0 = core.now(),
-    write_out = opts.out or function(s) io.stdout:write(s) end,
+    json = opts.json, t0 = core.now(), style = term.style(color),
+    write_out = opts.out or stdout_write,
     write_err = opts.err or function(s) io.stderr:write(s) end,
-    doc = { notices = {}, operations = {}, rollback = {}, errors = {} },
+    doc = { notices = {}, operations = {}, rollback = {}, errors = {}, stack = opts.stack,
+      mode = opts.mode },
+    stage = "refresh", -- refresh reads come first; phase() moves it on
   }, Report)
+  local live = opts.live
+  if live == nil then live = tty end
+  if live and not opts.json then
+    self.view = require("fo.engine.progress").new{ write = self.write_out, style = self.style,
+      size = opts.size or function() return require("fo.fs").termsize(io.stdout) end }
+  end
   return self
 end
 
-function Report:out(fmt, ...)
-  if self.json then return end
-  self.write_out(select("#", ...) > 0 and fmt:format(...) or fmt)
+-- Events ---------------------------------------------------------------------------
+
+local LEAD = { "v", "event", "t" }
+
+-- Lists in event payloads: written as [] when empty (JSON cannot tell from a Lua table).
+local LISTS = { steps = true, changes = true, resources = true, items = true }
+
+local function plain(v, key)
+  local ref = require "fo.engine.ref"
+  if v == ref.UNKNOWN then return "(known after apply)" end
+  if type(v) ~= "table" or v == json.EMPTY_ARRAY then return v end
+  if LISTS[key] and next(v) == nil then return json.EMPTY_ARRAY end
+  local t = {}
+  for k, x in pairs(v) do t[k] = plain(x, k) end
+  return t
+end
+M.plain = plain
+
+--- Writes one event (with --json): {"v":1,"event":name,"t":seconds since the start, ...}.
+function Report:emit(name, fields)
+  if not self.json then return end
+  if not self.started_event and name ~= "run" then
+    self.started_event = true
+    self:emit("run", { stack = self.doc.stack, mode = self.doc.mode,
+      fo_version = require("fo").version })
+  end
+  self.started_event = true
+  local e = plain(fields or {})
+  e.v, e.event = M.EVENTS_VERSION, name
+  e.t = math.floor((core.now() - self.t0) * 1000 + 0.5) / 1000
+  local ok, text = pcall(json.line, e, LEAD)
+  if not ok then
+    text = json.line({ v = M.EVENTS_VERSION, event = "error", t = e.t,
+      error = { text = "report: " .. tostring(text) } }, LEAD)
+  end
+  self.write_out(text .. "\n")
 end
 
+-- Human text -------------------------------------------------------------------------
+
+--- Human text on stdout (nothing with --json); through the live view when there is one.
+function Report:out(fmt, ...)
+  if self.json then return end
+  local text = select("#", ...) > 0 and fmt:format(...) or fmt
+  if self.view then self.view:print(text) else self.write_out(text) end
+end
+
+--- Text on stderr (also with --json); the live view steps aside for it.
 function Report:err(fmt, ...)
-  self.write_err(select("#", ...) > 0 and fmt:format(...) or fmt)
+  local text = select("#", ...) > 0 and fmt:format(...) or fmt
+  if self.view then
+    self.view:around(function() self.write_err(text) end)
+  else
+    self.write_err(text)
+  end
 end
 
 local function label(step)
@@ -59,17 +134,20 @@ end
 --- A loud line (a new stack's target, a broken lock, ...), on stderr so it shows with --json.
 function Report:notice(text)
   table.insert(self.doc.notices, text)
-  self:err("fo: %s\n", text)
+  self:emit("notice", { level = "notice", text = text })
+  self:err("%s %s\n", self.style.bold("fo:"), text)
 end
 
 function Report:warn(text)
   table.insert(self.doc.notices, text)
-  self:err("fo: warning: %s\n", text)
+  self:emit("notice", { level = "warning", text = text })
+  self:err("%s %s\n", self.style.yellow("fo: warning:"), text)
 end
 
 function Report:adopted(items)
   self.doc.adopted = items
   for _, it in ipairs(items) do
+    self:emit("adopted", { urn = it.urn, id = it.id, note = it.note })
     if it.id then
       self:out("Adopted %s: %s (a run was interrupted after creating it)\n", it.urn, it.id)
     elseif it.note then
@@ -85,7 +163,7 @@ function Report:drift(items)
   if #items == 0 then return end
   self:out("Drift (changed outside fo since the last run):\n")
   for _, d in ipairs(items) do
-    local entry = { urn = d.urn, kind = d.kind, changes = {} }
+    local entry = { urn = d.urn, kind = d.kind, id = d.id, changes = {} }
     if d.kind == "deleted" then
       self:out("  %s: deleted (was %s)\n", d.urn, d.id)
     else
@@ -97,6 +175,7 @@ function Report:drift(items)
     end
     table.insert(self.doc.drift, entry)
   end
+  self:emit("drift", { resources = self.doc.drift })
 end
 
 local function secret(step, key)
@@ -104,79 +183,138 @@ local function secret(step, key)
   return tdef and key and schema.is_secret(tdef.schema, key)
 end
 
-local function shown(step, c, v)
-  if secret(step, c.key) then return "(sensitive)" end
+-- The plan ----------------------------------------------------------------------------
+
+-- Actions in the order the plan shows its groups.
+local GROUPS = { "create", "update", "replace", "delete" }
+
+local function what_of(s)
+  if s.action == "replace" then
+    return s.delete_first and "replace (delete first)" or "replace (create before delete)"
+  elseif s.action == "update" then return "update in place"
+  elseif s.deposed then return "delete (old instance of a replaced resource)" end
+  return s.action
+end
+
+-- A value in the plan: unknowns and secrets dimmed.
+function Report:value(step, c, v)
+  local st = self.style
+  if secret(step, c.key) then return st.dim("(sensitive)") end
+  local ref = require "fo.engine.ref"
+  if v == ref.UNKNOWN then return st.dim("(known after apply)") end
   return diff.show(v)
 end
 
-local function json_value(v)
-  local ref = require "fo.engine.ref"
-  if v == ref.UNKNOWN then return "(known after apply)" end
-  if type(v) == "table" then
-    local t = {}
-    for k, x in pairs(v) do t[k] = json_value(x) end
-    return t
+-- The property lines of one step, aligned on the widest path.
+function Report:plan_changes(s)
+  local st = self.style
+  local width = 0
+  for _, c in ipairs(s.changes or {}) do width = math.max(width, term.width(c.path)) end
+  for _, c in ipairs(s.changes or {}) do
+    local path = term.pad(c.path, width)
+    local forces = s.forcing and s.forcing[c.key] and s.action == "replace"
+    local tail = forces and "  " .. st.red("(forces replacement)") or ""
+    if s.action == "create" then
+      self:out("        %s = %s\n", path, self:value(s, c, c.new))
+    elseif c.changed then
+      self:out("        %s: changed%s\n", c.path, tail)
+    else
+      self:out("        %s %s%s → %s%s\n", c.path .. ":", (" "):rep(width - term.width(c.path)),
+        self:value(s, c, c.old), self:value(s, c, c.new), tail)
+    end
   end
-  return v
 end
 
---- The plan table.
+--- The plan: resources grouped by action (create, update, replace, delete), each with its
+--- property changes, and the summary line.
 function Report:plan(plan, info)
+  local st = self.style
   local rows = {}
   self:out("Plan for stack %s (target %s):\n", info.stack, info.target)
+  local by_action = {}
   for _, s in ipairs(plan.steps) do
     local row = { urn = s.urn, action = s.action, type = s.type, name = s.name,
       deposed = s.deposed or nil, delete_first = s.delete_first or nil, changes = {} }
     rows[#rows + 1] = row
-    if s.action ~= "noop" then
-      local what = s.action
-      if s.action == "replace" then
-        what = s.delete_first and "replace (delete first)" or "replace (create before delete)"
-      elseif s.action == "update" then what = "update in place"
-      elseif s.deposed then what = "delete (old instance of a replaced resource)" end
-      self:out("  %-3s %-40s %s\n", SYMBOL[s.action], label(s), what)
-      for _, c in ipairs(s.changes or {}) do
-        local secret_value = secret(s, c.key)
-        row.changes[#row.changes + 1] = { path = c.path,
-          old = secret_value and "(sensitive)" or json_value(c.old),
-          new = secret_value and "(sensitive)" or json_value(c.new),
-          forces_replacement = s.forcing and s.forcing[c.key] or nil }
-        if s.action == "create" then
-          self:out("        %s = %s\n", c.path, shown(s, c, c.new))
-        elseif c.changed then
-          self:out("        %s: changed%s\n", c.path,
-            s.forcing and s.forcing[c.key] and "  (forces replacement)" or "")
-        else
-          self:out("        %s: %s → %s%s\n", c.path, shown(s, c, c.old), shown(s, c, c.new),
-            s.action == "replace" and s.forcing[c.key] and "  (forces replacement)" or "")
-        end
-      end
+    for _, c in ipairs(s.changes or {}) do
+      local hidden = secret(s, c.key)
+      row.changes[#row.changes + 1] = { path = c.path,
+        old = hidden and "(sensitive)" or c.old, new = hidden and "(sensitive)" or c.new,
+        forces_replacement = s.forcing and s.forcing[c.key] or nil }
+    end
+    by_action[s.action] = by_action[s.action] or {}
+    table.insert(by_action[s.action], s)
+  end
+  local lw = 40
+  for _, s in ipairs(plan.steps) do
+    if s.action ~= "noop" then lw = math.max(lw, term.width(label(s))) end
+  end
+  for _, action in ipairs(GROUPS) do
+    for _, s in ipairs(by_action[action] or {}) do
+      local color = st[COLOR[action]]
+      self:out("  %s %s %s\n", color(("%-3s"):format(SYMBOL[action])), term.pad(label(s), lw),
+        color(what_of(s)))
+      self:plan_changes(s)
     end
   end
   local n = plan.counts
   self.doc.plan = { steps = rows, counts = n }
+  self:emit("plan", { stack = info.stack, target = info.target, steps = rows, counts = n,
+    changed = plan.changed })
   if not plan.changed then
     self:out("No changes. The stack matches the recipe (%d resource%s).\n", n.noop,
       n.noop == 1 and "" or "s")
   else
-    self:out("Plan: %d to create, %d to update, %d to replace, %d to delete, %d unchanged.\n",
-      n.create, n.update, n.replace, n.delete, n.noop)
+    self:out("%s %s to add, %s to change, %s to replace, %s to destroy.%s\n", st.bold("Plan:"),
+      st.green(tostring(n.create)), st.yellow(tostring(n.update)),
+      st.magenta(tostring(n.replace)), st.red(tostring(n.delete)),
+      n.noop > 0 and (" %d unchanged."):format(n.noop) or "")
   end
 end
 
-function Report:phase(text)
-  self:out("%s\n", text)
+-- Progress ----------------------------------------------------------------------------
+
+--- A stage of the run begins: `name` is apply, delete, destroy or rollback; `text` its
+--- heading for people (nil: none); `total` the operations it will run (nil: not known ahead).
+function Report:phase(text, name, total)
+  self.stage = name or self.stage
+  self:emit("phase", { phase = self.stage, text = text, total = total })
+  if text then self:out("%s\n", text) end
+  if self.view then
+    self.view:reopen()
+    self.view:begin(total)
+  end
+end
+
+--- The number of operations the current stage will run (known once its graph is built).
+function Report:expect(total)
+  if self.view then self.view.total = total end
+end
+
+local function stage_of(self, node)
+  return node.action == "rollback" and "rollback" or self.stage
 end
 
 function Report:op_start(node)
   if node.quiet then return end
   node.action = node.action or (node.step and node.step.action)
   if node.inline then return end
-  self:out("  [%7.2fs] %s: %s…\n", node.started - self.t0, label(node.step), ING[node.action] or node.action)
+  self.running = self.running or {}
+  self.running[node] = true
+  self:emit("op_start", { phase = stage_of(self, node), urn = node.step.urn, type = node.step.type,
+    name = node.step.name, action = node.action })
+  if self.view then
+    self.view:started(node, ("%s %s"):format(ING[node.action] or node.action, label(node.step)))
+    return
+  end
+  self:out("  [%7.2fs] %s: %s…\n", node.started - self.t0, label(node.step),
+    ING[node.action] or node.action)
 end
 
 function Report:op_done(node)
+  if self.running then self.running[node] = nil end
   if node.quiet and node.ok then return end
+  local st = self.style
   local took = node.finished - node.started
   local entry = { urn = node.step.urn, action = node.action, ok = node.ok,
     started = node.started - self.t0, seconds = took, id = node.rec and node.rec.id or nil,
@@ -185,17 +323,48 @@ function Report:op_done(node)
   if node.ok then
     if node.action == "noop" then return end
     list[#list + 1] = entry
+    self:emit("op_end", { phase = stage_of(self, node), urn = entry.urn, type = node.step.type,
+      name = node.step.name, action = node.action, ok = true, seconds = took, id = entry.id,
+      detail = node.detail })
     local tail = node.rec and node.rec.id and (" " .. node.rec.id) or ""
     if node.detail then tail = tail .. ": " .. node.detail end
-    self:out("  [%7.2fs] %s: %s%s (%.2fs)\n", node.finished - self.t0, label(node.step),
-      PAST[node.action] or node.action, tail, took)
+    local line = ("  [%7.2fs] %s: %s%s (%.2fs)\n"):format(node.finished - self.t0,
+      label(node.step), st.green(PAST[node.action] or node.action), tail, took)
+    if self.view then self.view:finished(node, true, not self.json and line or nil)
+    elseif not self.json then self.write_out(line) end
   else
     entry.error = M.describe_error(node.error)
     list[#list + 1] = entry
-    self:err("  [%7.2fs] %s: %s FAILED after %.2fs: %s\n", node.finished - self.t0,
-      label(node.step), node.action or "operation", took, entry.error.text)
+    self:emit("op_end", { phase = stage_of(self, node), urn = entry.urn, type = node.step.type,
+      name = node.step.name, action = node.action, ok = false, seconds = took,
+      error = entry.error })
+    if self.view then self.view:finished(node, false) end
+    self:err("  [%7.2fs] %s: %s %s after %.2fs: %s\n", node.finished - self.t0,
+      label(node.step), node.action or "operation", st.red("FAILED"), took, entry.error.text)
     require("fo.log").debug("%s", node.traceback or "")
   end
+end
+
+--- A retry of an AWS call (the client's on_retry): an event, and a note on the operation
+--- in flight in the live view. The operation is the one whose task made the call.
+function Report:retry(info)
+  local co, node = coroutine.running(), nil
+  for n in pairs(self.running or {}) do
+    if n.co == co then node = n; break end
+  end
+  self:emit("retry", { urn = node and node.step.urn, service = info.service,
+    operation = info.operation, region = info.region, attempt = info.attempt,
+    reason = info.reason, class = info.class, status = info.status, delay = info.delay })
+  if self.view and node then
+    self.view:note(node, ("retry %d: %s"):format(info.attempt, tostring(info.reason)))
+  end
+end
+
+--- The first Ctrl-C: said at once, on stderr.
+function Report:interrupted(signal, what)
+  self.doc.interrupted = true
+  self:emit("interrupt", { signal = signal, text = what })
+  self:err("\n%s %s\n", self.style.yellow("fo: interrupted:"), what)
 end
 
 --- The failure that stopped a run, one paragraph per failed operation.
@@ -205,7 +374,8 @@ function Report:failure(failed, what_next)
     local text = ("%s (%s): %s failed: %s"):format(label(node.step), node.step.urn,
       node.action or "operation", e.text)
     self.doc.errors[#self.doc.errors + 1] = { urn = node.step.urn, action = node.action, error = e }
-    self:err("Error: %s\n", text)
+    self:emit("error", { urn = node.step.urn, action = node.action, error = e })
+    self:err("%s %s\n", self.style.red("Error:"), text)
   end
   if what_next then self:err("%s\n", what_next) end
 end
@@ -214,11 +384,20 @@ end
 function Report:error(e)
   local d = M.describe_error(e)
   self.doc.errors[#self.doc.errors + 1] = { error = d }
+  self:emit("error", { error = d })
   self:err("fo: %s\n", d.text)
+end
+
+--- An error that is not an engine error ({text=}, with a traceback), for people.
+function Report:crash(failure, text)
+  self.doc.errors[#self.doc.errors + 1] = { error = failure }
+  self:emit("error", { error = { text = text } })
+  self:err("fo-run: %s\n", text)
 end
 
 function Report:outputs(values, order)
   self.doc.outputs = values
+  self:emit("outputs", { outputs = values })
   if #order == 0 then return end
   self:out("Outputs:\n")
   for _, name in ipairs(order) do self:out("  %s = %s\n", name, diff.show(values[name], 200)) end
@@ -226,31 +405,45 @@ end
 
 --- The last line: what happened and how long it took.
 function Report:summary(status, text)
+  if self.view then self.view:close() end
   self.doc.status = status
+  self.doc.summary = text
   self.doc.seconds = core.now() - self.t0
-  self:out("%s (%.2fs)\n", text, core.now() - self.t0)
+  local st = self.style
+  local color = status == "ok" and st.green or status == "rolled_back" and st.yellow
+    or status == "interrupted" and st.yellow or st.red
+  self:out("%s (%.2fs)\n", color(text), core.now() - self.t0)
 end
 
--- Fields of the document that are lists: written as [] when empty (the JSON writer
--- cannot tell an empty list from an empty object).
-local LISTS = { notices = true, operations = true, rollback = true, errors = true,
+-- Fields of the document that are lists: written as [] when empty.
+local DOC_LISTS = { notices = true, operations = true, rollback = true, errors = true,
   adopted = true, drift = true, steps = true, changes = true }
 
 local function mark_lists(v, key)
   if type(v) ~= "table" then return v end
-  if LISTS[key] and next(v) == nil then return json.EMPTY_ARRAY end
+  if DOC_LISTS[key] and next(v) == nil then return json.EMPTY_ARRAY end
   for k, x in pairs(v) do v[k] = mark_lists(x, k) end
   return v
 end
+M.mark_lists = mark_lists
 
---- Writes the JSON document (with --json); `extra` fields are added to it.
+--- The end of the run: with --json, the summary event (status, exit code, seconds, counts
+--- of what was done, calls on the sim, the state file); `extra` fields join the document.
 function Report:finish(code, extra)
+  if self.view then self.view:close() end
   self.doc.exit_code = code
   for k, v in pairs(extra or {}) do self.doc[k] = v end
+  local d = self.doc
   if self.json then
-    local ok, text = pcall(json.encode, mark_lists(json_value(self.doc)))
-    if not ok then text = json.encode({ exit_code = code, error = "report: " .. text }) end
-    self.write_out(text .. "\n")
+    local done = { create = 0, update = 0, replace = 0, delete = 0, rollback = #d.rollback }
+    for _, o in ipairs(d.operations) do
+      local a = o.action and o.action:match("^delete") and "delete" or o.action
+      if o.ok and done[a] then done[a] = done[a] + 1 end
+    end
+    self:emit("summary", { status = d.status or (code == 0 and "ok" or "error"),
+      text = d.summary, exit_code = code, seconds = core.now() - self.t0, stack = d.stack,
+      mode = d.mode, target = d.target, done = done, failed = #d.errors,
+      calls = d.calls, state_file = d.state_file, interrupted = d.interrupted or nil })
   end
 end
 

@@ -14,13 +14,15 @@ end
 
 --- nodes: array of { key=, deps = {keys}, run = function(node) (may wait), inline = bool
 --- (cheap, runs without a task or a parallel slot) }. opts: parallel (default 10),
---- stop_on_failure, on_start(node), on_done(node). Each node gets started, finished
+--- stop_on_failure, on_start(node), on_done(node), stop() (true: start nothing more, as
+--- after a failure; an interrupt). Each node gets started, finished
 --- (fo.now() seconds), ok, error, traceback, and release(): called by a running node, it
 --- lets the nodes that depend on it start now, before it returns (it keeps its slot); they
 --- are started from the caller's task, so they run before the caller's next turn (phase 1
 --- releases once a record is in memory: the dependents' intents join the record's write).
 --- Returns { done = {...}, failed = {...}, skipped = {...} } (nodes, in completion order;
---- skipped in input order).
+--- skipped in input order), interrupted = true when stop() ended it. Each running node's
+--- task is node.co (the report ties AWS retries to their operation with it).
 function M.run(nodes, opts)
   opts = opts or {}
   local parallel = opts.parallel or 10
@@ -74,6 +76,7 @@ function M.run(nodes, opts)
   end
 
   local function execute(node)
+    node.co = coroutine.running()
     local ok, err = xpcall(node.run, capture, node)
     node.ok = ok
     if not ok then node.error, node.traceback = err.value, err.traceback end
@@ -105,6 +108,9 @@ function M.run(nodes, opts)
   -- Starts ready nodes while there are slots (inline nodes need none). From a node's task
   -- (release), inline nodes are left to the scheduler's own task.
   function dispatch(from_node)
+    if not stopped and opts.stop and head <= tail and opts.stop() then
+      stopped, result.interrupted = true, true
+    end
     while not stopped and head <= tail do
       local n = ready[head]
       if n.inline then

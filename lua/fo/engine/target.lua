@@ -7,9 +7,9 @@ Target.__index = Target
 M.KINDS = { sim = true, aws = true }
 
 --- opts: kind ("sim"|"aws"), dir, stack, sim (a simulator to use instead of the stack's
---- file, for tests).
+--- file, for tests), on_retry (given to every client: told of each retry of a call).
 function M.open(opts)
-  local t = setmetatable({ kind = opts.kind, clients = {} }, Target)
+  local t = setmetatable({ kind = opts.kind, clients = {}, on_retry = opts.on_retry }, Target)
   if opts.kind == "sim" then
     t.sim = opts.sim or require("fo.sim").new{ file = ("%s/%s.sim.json"):format(opts.dir, opts.stack) }
   end
@@ -22,11 +22,11 @@ function Target:client(service, region)
   local c = self.clients[key]
   if c then return c end
   if self.kind == "sim" then
-    c = self.sim:client(service, { region = region })
+    c = self.sim:client(service, { region = region, on_retry = self.on_retry })
   else
     local ctor = require("fo.aws")[service]
     if not ctor then error(("no AWS client for service '%s'"):format(tostring(service)), 2) end
-    c = ctor{ region = region }
+    c = ctor{ region = region, on_retry = self.on_retry }
   end
   self.clients[key] = c
   return c

@@ -81,7 +81,7 @@ function TestApply:test_plan_shows_property_diffs_and_makes_no_mutating_call()
   lu.assertStrContains(out, "→ (known after apply)  (forces replacement)")
   lu.assertStrContains(out, "replace (delete first)")
   lu.assertStrContains(out, "-   test:subnet s2")
-  lu.assertStrContains(out, "Plan: 0 to create, 1 to update, 4 to replace, 1 to delete, 0 unchanged.")
+  lu.assertStrContains(out, "Plan: 0 to add, 1 to change, 4 to replace, 1 to destroy.\n")
   lu.assertEquals(doc.plan.counts, { create = 0, update = 1, replace = 4, delete = 1, noop = 0 })
 end
 

@@ -6,6 +6,7 @@ local lu = require "luaunit"
 local testlib = require "support.testlib"
 local H = require "support.engine_harness"
 local json = require "fo.json"
+local json_events = require "support.json_events"
 
 local dir
 TestCli = {}
@@ -53,12 +54,13 @@ function TestCli:test_apply_rerun_plan_and_json()
   lu.assertIsTrue(fo.fs.exists(dir .. "/.fo/dev.sim.json"))
   r = fo_run({ "--json", path })
   lu.assertEquals(r.code, 0, r.stderr)
-  local doc = json.decode(r.stdout)
-  lu.assertEquals(doc.exit_code, 0)
-  lu.assertEquals(doc.status, "ok")
-  lu.assertEquals(doc.calls.mutating, 0) -- rerun against the sim file: nothing to do
-  lu.assertEquals(doc.plan.counts.noop, 3)
-  lu.assertEquals(doc.operations, {})
+  local events = json_events.parse(r.stdout) -- one event per line (docs/json-events.md)
+  local summary = json_events.last(events, "summary")
+  lu.assertEquals(summary.exit_code, 0)
+  lu.assertEquals(summary.status, "ok")
+  lu.assertEquals(summary.calls.mutating, 0) -- rerun against the sim file: nothing to do
+  lu.assertEquals(json_events.last(events, "plan").counts.noop, 3)
+  lu.assertNil(json_events.last(events, "op_start"))
   r = fo_run({ "--plan", "--config", "subnet=10.0.2.0/24", path })
   lu.assertEquals(r.code, 0, r.stderr)
   lu.assertStrContains(r.stdout, '-/+ test:subnet a')
@@ -134,7 +136,7 @@ function TestCli:test_aws_target_needs_yes_without_a_terminal()
       AWS_ENDPOINT_URL = "http://127.0.0.1:1" })
   lu.assertEquals(r.code, 2)
   lu.assertStrContains(r.stderr, "stack prod is new and bound to target aws")
-  lu.assertStrContains(r.stdout, "Plan: 3 to create")
+  lu.assertStrContains(r.stdout, "Plan: 3 to add, 0 to change, 0 to replace, 0 to destroy.")
   lu.assertStrContains(r.stderr, "against AWS needs --yes when the input is not a terminal; "
     .. "nothing was changed")
 end
@@ -146,11 +148,11 @@ function TestCli:test_aws_target_asks_on_a_terminal_and_no_changes_nothing()
   -- script(1) puts fo-run on a pseudo-terminal; the answer typed is "no"
   local r = fo.process.run{ argv = { "sh", "-c", 'printf "no\\n" | script -qec "$0" /dev/null',
     ("%s --target aws --stack prod %s"):format(testlib.fo_run, path) },
-    env = { FO_STATE_DIR = dir .. "/.fo", AWS_ACCESS_KEY_ID = "AKIDEXAMPLE",
+    env = { FO_STATE_DIR = dir .. "/.fo", NO_COLOR = "1", AWS_ACCESS_KEY_ID = "AKIDEXAMPLE",
       AWS_SECRET_ACCESS_KEY = "x", AWS_REGION = "us-east-1",
       AWS_ENDPOINT_URL = "http://127.0.0.1:1" }, timeout = 30 }
   lu.assertEquals(r.code, 2, r.stdout .. r.stderr)
-  lu.assertStrContains(r.stdout, "Plan: 3 to create")
+  lu.assertStrContains(r.stdout, "Plan: 3 to add, 0 to change, 0 to replace, 0 to destroy.")
   lu.assertStrContains(r.stdout, "Applying these changes to stack prod against AWS (real "
     .. "resources, real costs). Type 'yes' to go on: ")
   lu.assertStrContains(r.stdout, "not confirmed: nothing was changed")
