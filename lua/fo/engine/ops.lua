@@ -127,14 +127,16 @@ function M.create_from(run, fields, tdef, replaced, entry, release)
   return rec
 end
 
---- Creates the declared resource (a create-before-delete replacement of `replaced`).
+--- Creates the declared resource (a create-before-delete replacement of `replaced`). The
+--- journal entry names its dependencies from the start: a create that fails midway has no
+--- record, and its rollback (deleting what it made) must still come before theirs.
 function M.create(run, decl, props, replaced, release)
+  local deps = dep_urns(decl)
   local entry = { kind = "create", urn = decl.urn, type = decl.type, name = decl.name,
-    replaced = replaced, status = "started" }
+    replaced = replaced, deps = deps, status = "started" }
   run.journal[#run.journal + 1] = entry
   return M.create_from(run, { urn = decl.urn, type = decl.type, name = decl.name,
-    region = decl.region, inputs = props, deps = dep_urns(decl) }, decl.tdef, replaced, entry,
-    release)
+    region = decl.region, inputs = props, deps = deps }, decl.tdef, replaced, entry, release)
 end
 
 --- Deletes a recorded resource (or deposed instance) and forgets it. The type's delete

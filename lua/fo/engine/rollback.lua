@@ -66,10 +66,14 @@ local function undo(run, e, node)
   end
 end
 
+-- What the entry's resource depends on: the entry's own deps (a create's, known before it
+-- has a record: one that failed midway has none) and those of its records — new, old,
+-- replaced, whichever there are.
 local function deps_of(e)
   local out = {}
-  for _, r in ipairs({ e.rec, e.old, e.replaced }) do
-    for _, d in ipairs(r.deps or {}) do out[#out + 1] = d end
+  for _, list in ipairs({ e.deps or {}, e.rec and e.rec.deps or {}, e.old and e.old.deps or {},
+    e.replaced and e.replaced.deps or {} }) do
+    for _, d in ipairs(list) do out[#out + 1] = d end
   end
   return out
 end

@@ -169,4 +169,63 @@ function TestRollback:test_a_failed_rollback_step_is_loud_and_the_state_keeps_th
   lu.assertEquals(H.inventory(sim), {})
 end
 
+-- An internet gateway attached to its VPC by its create; with fail = true the create
+-- fails after both calls took effect (a half-made gateway: created, tagged, attached).
+-- Its adopt waits a little first, so that a VPC delete not ordered after this undo would
+-- run while the gateway is still attached.
+fo.type("test:gateway", {
+  schema = { properties = { vpc_id = { type = "string", required = true },
+    fail = { type = "boolean", default = false } }, outputs = { "id" } },
+  create = function(ctx, p)
+    local ec2 = ctx:client("ec2")
+    local id = ec2:CreateInternetGateway{ TagSpecifications = { { ResourceType = "internet-gateway",
+      Tags = ctx:tag_list() } } }.InternetGateway.InternetGatewayId
+    ec2:AttachInternetGateway{ InternetGatewayId = id, VpcId = p.vpc_id }
+    if p.fail then
+      error(aws.Error.new{ service = "ec2", operation = "CreateRoute", code = "InvalidRoute",
+        message = "the gateway's route failed", status = 400 })
+    end
+    return id, { id = id }
+  end,
+  read = function(_, id) return { id = id } end,
+  delete = function(ctx, id, p)
+    local ec2 = ctx:client("ec2")
+    ec2:DetachInternetGateway{ InternetGatewayId = id, VpcId = p.vpc_id }
+    ec2:DeleteInternetGateway{ InternetGatewayId = id }
+  end,
+  adopt = function(ctx)
+    fo.sleep(0.05)
+    local list = ctx:client("ec2"):DescribeInternetGateways{ Filters = ctx:tag_filters() }
+      .InternetGateways
+    for _, g in ipairs(list) do
+      if not ctx.known_ids[g.InternetGatewayId] then return g.InternetGatewayId, { id = g.InternetGatewayId } end
+    end
+    return nil
+  end,
+})
+
+-- Regression: the undo of a create that failed midway waits for nothing of its own, but
+-- what it depends on waits for it. Its journal entry had no record, so no dependencies:
+-- the VPC was deleted while the half-made gateway was still attached (DependencyViolation).
+function TestRollback:test_a_create_that_failed_midway_is_undone_before_its_dependencies()
+  local code, doc, out, err = run(function()
+    local vpc = fo.resource("test:vpc", "main", { cidr = "10.0.0.0/16" })
+    fo.resource("test:gateway", "igw", { vpc_id = vpc.id, fail = true })
+  end)
+  lu.assertEquals(code, 4, out .. err)
+  lu.assertStrContains(err, "test:gateway igw (dev::test:gateway::igw): create failed: "
+    .. "ec2.CreateRoute: InvalidRoute")
+  lu.assertStrContains(out, "Apply failed; rolled back")
+  lu.assertEquals(H.inventory(sim), {})
+  lu.assertEquals(sim:invoke("ec2", H.REGION, "DescribeInternetGateways", {}).InternetGateways, {})
+  lu.assertEquals(owned(), {})
+  lu.assertEquals(#doc.rollback, 2)
+  local calls = H.ops(sim)
+  local detach, delete_vpc = H.index(calls, "ec2.DetachInternetGateway"),
+    H.index(calls, "ec2.DeleteVpc")
+  lu.assertNotNil(detach, table.concat(calls, " "))
+  lu.assertTrue(delete_vpc > detach, table.concat(calls, " "))
+  lu.assertEquals(#sim:calls{ code = "DependencyViolation" }, 0)
+end
+
 os.exit(lu.LuaUnit.run())
