@@ -36,7 +36,10 @@ static const char usage_text[] =
     "  --parallel N   operations in flight at most (default 10)\n"
     "  --no-rollback  on a failure, keep what was done instead of rolling back\n"
     "  --config K=V   a config value (repeatable)\n"
-    "  --json         print one JSON document instead of the human report\n"
+    "  --json         print one JSON event per line instead of the human report\n"
+    "                 (docs/json-events.md)\n"
+    "  --graph FILE   write the dependency graph as Graphviz DOT (FILE.svg/.png: drawn\n"
+    "                 with dot) and do nothing else\n"
     "  --break-lock   take the stack's lock from a holder that is dead on this host\n"
     "  --state-dir D  where the stack's files are (default .fo, or $FO_STATE_DIR)\n"
     "  --drill        apply on the simulator, then a failover drill on its virtual clock:\n"
@@ -53,17 +56,19 @@ static const char usage_text[] =
     "\n"
     "exit codes: 0 success, 1 the script raised an error (or a recipe error), 2 bad command\n"
     "line, 3 cloud error not rolled back (or rollback failed), 4 cloud error rolled back,\n"
-    "5 the stack is locked by another run.\n";
+    "5 the stack is locked by another run, 130 interrupted by Ctrl-C (the first Ctrl-C\n"
+    "stops scheduling, lets operations in flight finish, then rolls back; a second one\n"
+    "exits at once).\n";
 
 /* The recipe options, handed to lua/fo/engine/cli.lua, which checks their values. */
 static const struct {
     const char *name;
     int takes_value;
 } engine_options[] = {
-    {"--stack", 1},       {"--target", 1},     {"--plan", 0}, {"--destroy", 0},
-    {"--refresh", 0},     {"--no-refresh", 0}, {"--yes", 0},  {"--parallel", 1},
-    {"--no-rollback", 0}, {"--config", 1},     {"--json", 0}, {"--break-lock", 0},
-    {"--state-dir", 1},   {"--drill", 0},
+    {"--stack", 1},       {"--target", 1},     {"--plan", 0},  {"--destroy", 0},
+    {"--refresh", 0},     {"--no-refresh", 0}, {"--yes", 0},   {"--parallel", 1},
+    {"--no-rollback", 0}, {"--config", 1},     {"--json", 0},  {"--break-lock", 0},
+    {"--state-dir", 1},   {"--drill", 0},      {"--graph", 1},
 };
 
 /* 1 + takes_value when `a` is a recipe option, else 0. */
