@@ -4,14 +4,13 @@
 -- Route 53 is global: every call goes to route53.amazonaws.com signed for us-east-1,
 -- whatever the resource's region. Facts this file relies on (DOMAIN.md, Route 53 API
 -- reference):
--- - CreateHostedZone and CreateHealthCheck take a CallerReference: ctx.token (from the URN
---   and generation). CreateHostedZone is not idempotent by it: a reference it has seen is
---   HostedZoneAlreadyExists even after that zone was deleted (a rollback deleted it, then
---   the same generation is created again). So adoption lists zones and matches the
---   reference, and a create that meets a used reference retries with "<token>-2", "-3"...
---   (still found by adoption, which matches the token as a prefix). CreateHealthCheck with
---   a used reference and the same settings returns that check; the reference of a deleted
---   check is refused likewise.
+-- - CreateHostedZone and CreateHealthCheck take a CallerReference: ctx.token, which the
+--   engine makes new for every create (URN, generation and a random nonce) and journals
+--   with the intent, so a create after a rollback or a destroy never reuses one. That
+--   matters: Route 53 refuses a reference it has seen forever (HostedZoneAlreadyExists, even
+--   after that zone was deleted; a used health check reference with other settings, or of
+--   a deleted check, is HealthCheckAlreadyExists). Adoption after an interrupted create
+--   (the intent's token) lists zones or checks and matches the reference exactly.
 -- - Zones and health checks cannot be tagged in the create call: ChangeTagsForResource
 --   follows (at most 10 tags per call); their identity for adoption is the CallerReference.
 -- - A health check's RequestInterval (10|30), Type and MeasureLatency cannot change after
@@ -89,22 +88,9 @@ local function retag(ctx, rtype, id, old, new)
   change_tags(ctx, rtype, id, add, del)
 end
 
--- True when a CallerReference was made from ctx.token (the token or "<token>-N").
+-- True when a CallerReference is this create's (or, for adopt, the interrupted create's).
 local function my_reference(ctx, ref)
-  return ref == ctx.token or (type(ref) == "string" and ref:sub(1, #ctx.token + 1) == ctx.token .. "-")
-end
-
--- Runs create(reference) with ctx.token, then "<token>-2", ... while Route 53 answers that
--- the reference was used (by a resource deleted since: a live one is adopted first).
-local function with_reference(ctx, code, create)
-  for n = 1, 20 do
-    local reference = n == 1 and ctx.token or ("%s-%d"):format(ctx.token, n)
-    local ok, v = pcall(create, reference)
-    if ok then return v end
-    if not common.is(v, code) then error(v, 0) end
-    ctx:debug("CallerReference %s already used; trying another", reference)
-  end
-  error(("%s: 20 CallerReferences from this resource's token are used up"):format(ctx.urn), 0)
+  return ref == ctx.token
 end
 
 -- aws:route53:zone --------------------------------------------------------------------------
@@ -142,10 +128,8 @@ fo.type("aws:route53:zone", {
   },
   create = function(ctx, p)
     local client = r53(ctx)
-    local out = with_reference(ctx, "HostedZoneAlreadyExists", function(reference)
-      return client:CreateHostedZone{ Name = p.name, CallerReference = reference,
-        HostedZoneConfig = p.comment ~= "" and { Comment = p.comment } or nil }
-    end)
+    local out = client:CreateHostedZone{ Name = p.name, CallerReference = ctx.token,
+      HostedZoneConfig = p.comment ~= "" and { Comment = p.comment } or nil }
     local id = bare_id(out.HostedZone.Id)
     change_tags(ctx, "hostedzone", id, common.tag_list(ctx, p.tags), {})
     wait_change(ctx, out.ChangeInfo)
@@ -303,10 +287,8 @@ fo.type("aws:route53:health_check", {
   },
   create = function(ctx, p)
     local client = r53(ctx)
-    local hc = with_reference(ctx, "HealthCheckAlreadyExists", function(reference)
-      return client:CreateHealthCheck{ CallerReference = reference,
-        HealthCheckConfig = hc_config(p) }.HealthCheck
-    end)
+    local hc = client:CreateHealthCheck{ CallerReference = ctx.token,
+      HealthCheckConfig = hc_config(p) }.HealthCheck
     change_tags(ctx, "healthcheck", hc.Id, common.tag_list(ctx, p.tags), {})
     return hc.Id, { id = hc.Id }
   end,
