@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage_text[] =
     "usage: fo-run [options] [recipe options] [FILE [args...]]\n"
@@ -21,6 +22,8 @@ static const char usage_text[] =
     "                 serve the AWS simulator over HTTP until SIGINT/SIGTERM (port 0:\n"
     "                 any free port; the URL and credentials are printed)\n"
     "  --sim-file F   the simulator's state file (with --serve-sim; default: in memory)\n"
+    "  -i             interactive: the REPL (docs/repl.md) after -e and FILE; also what\n"
+    "                 fo-run with no arguments does on a terminal\n"
     "  -v, --version  print the version and exit\n"
     "  -h, --help     print this help and exit\n"
     "  --             stop option parsing\n"
@@ -103,6 +106,7 @@ int main(int argc, char **argv)
     int ncodes = 0;
     int script = argc; /* index of FILE in argv, argc when none */
     const char *serve_sim = NULL, *sim_file = NULL;
+    int interactive = argc == 1 && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
     int engine_args[256], nengine = 0; /* indices in argv of recipe options and values */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -118,6 +122,8 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--") == 0) {
             script = i + 1;
             break;
+        } else if (strcmp(a, "-i") == 0) {
+            interactive = 1;
         } else if (strcmp(a, "-e") == 0) {
             if (i + 1 >= argc)
                 return usage_error("-e needs a Lua string", NULL);
@@ -151,7 +157,7 @@ int main(int argc, char **argv)
         return usage_error("--serve-sim runs the simulator, not a FILE: ", argv[script]);
     if (nengine > 0 && script >= argc && !serve_sim)
         return usage_error("recipe options need a RECIPE file: ", argv[engine_args[0]]);
-    if (script >= argc && ncodes == 0 && !serve_sim)
+    if (script >= argc && ncodes == 0 && !serve_sim && !interactive)
         return usage_error("nothing to run: give a FILE or -e CODE", NULL);
     if (nengine > 0 && serve_sim)
         return usage_error("--serve-sim takes no recipe options: ", argv[engine_args[0]]);
@@ -189,6 +195,8 @@ int main(int argc, char **argv)
             code = (int)lua_tointeger(L, -1);
         lua_pop(L, 1);
     }
+    if (code == FO_EXIT_OK && interactive && !serve_sim)
+        code = fo_runtime_run(rt, "=(repl)", "return require('fo.repl').main()", 0);
     if (code == FO_EXIT_OK && serve_sim) {
         lua_pushstring(L, serve_sim);
         lua_pushstring(L, sim_file); /* nil when absent */

@@ -27,6 +27,7 @@ static const luaL_Reg native_modules[] = {
     {"fo.awsproto", luaopen_fo_awsproto},
     {"fo.fs", luaopen_fo_fs},
     {"fo.signal", luaopen_fo_signal},
+    {"fo.edit", luaopen_fo_edit},
     {NULL, NULL},
 };
 

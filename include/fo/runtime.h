@@ -35,5 +35,6 @@ int luaopen_fo_xml(lua_State *L);
 int luaopen_fo_awsproto(lua_State *L);
 int luaopen_fo_fs(lua_State *L);
 int luaopen_fo_signal(lua_State *L);
+int luaopen_fo_edit(lua_State *L);
 
 #endif

@@ -31,7 +31,13 @@ local lazy = {
 local engine_api = { resource = true, output = true, config = true, format = true,
   apply = true, type = true, unknown = true }
 
+-- The names loaded on first use, for the REPL's completion (lua/fo/repl/complete.lua).
+local names = {}
+for k in pairs(lazy) do names[#names + 1] = k end
+for k in pairs(engine_api) do names[#names + 1] = k end
+
 return setmetatable(fo, {
+  __complete = names,
   __index = function(t, k)
     if engine_api[k] then
       local v = require("fo.engine.api")[k]

@@ -23,7 +23,12 @@ for i, name in ipairs(require "fo.aws.services") do
   M[name] = function(opts) return require("fo.aws.client").new(name, opts) end
 end
 
+-- The names loaded on first use, for the REPL's completion (lua/fo/repl/complete.lua).
+local names = {}
+for k in pairs(lazy) do names[#names + 1] = k end
+
 return setmetatable(M, {
+  __complete = names,
   __index = function(t, k)
     local name = lazy[k]
     if name == nil then return nil end
