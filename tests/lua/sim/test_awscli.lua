@@ -22,8 +22,8 @@ assert(cli.python(), cli.AWS .. " is missing: install Debian's awscli (tools/boo
 
 local t0 = fo.now()
 local dir = t.tmpdir()
-local sim = cli.start_sim(dir)
 local mode = os.getenv("FO_AWSCLI_MODE") or "batch"
+local sim = cli.start_sim(dir, mode == "exec" and 3600 or 600)
 scn.POLL_INTERVAL = 1.5 -- each poll is a CLI command
 local runner = cli.runner{ url = sim.url, dir = dir, mode = mode,
   concurrency = 4 }

@@ -181,6 +181,7 @@ scenario("ec2_vpc_create_describe_delete", { vpc = true }, function()
       { "AvailabilityZones[0:2].ZoneId", { "${azid1}", "${azid2}" } },
       { "AvailabilityZones[0].RegionName", "${region}" } } }),
     vpc("10.0.0.0/16", "scn-vpc"),
+    S("ec2", "VpcAvailable", { VpcIds = { "${vpc}" } }, { wait = true }),
     S("ec2", "DescribeVpcs", { VpcIds = { "${vpc}" } }, { check = {
       { "Vpcs[0].CidrBlock", "10.0.0.0/16" }, { "Vpcs[0].State", "available" },
       { "Vpcs[0].IsDefault", false }, { "Vpcs[0].OwnerId", "${account}" },
@@ -207,6 +208,7 @@ scenario("ec2_subnet_create_describe_delete", { vpc = true }, function()
     vpc("10.1.0.0/16", "scn-subnet"),
     S("ec2", "CreateSubnet", { VpcId = "${vpc}", CidrBlock = "10.1.1.0/24", AvailabilityZone = "${az1}" },
       { save = { sub1 = "Subnet.SubnetId" } }),
+    S("ec2", "SubnetAvailable", { SubnetIds = { "${sub1}" } }, { wait = true }),
     S("ec2", "CreateSubnet", { VpcId = "${vpc}", CidrBlock = "10.1.2.0/24", AvailabilityZoneId = "${azid2}" },
       { save = { sub2 = "Subnet.SubnetId" }, check = { { "Subnet.AvailabilityZone", "${az2}" } } }),
     S("ec2", "DescribeSubnets", { SubnetIds = { "${sub1}" } }, { check = {
@@ -240,6 +242,7 @@ scenario("ec2_internet_gateway_attach_detach", { vpc = true }, function()
     vpc("10.2.0.0/16", "scn-igw"),
     S("ec2", "CreateInternetGateway", {}, { save = { igw = "InternetGateway.InternetGatewayId" },
       check = { { "length(InternetGateway.Attachments)", 0 } } }),
+    S("ec2", "InternetGatewayExists", { InternetGatewayIds = { "${igw}" } }, { wait = true }),
     S("ec2", "AttachInternetGateway", { InternetGatewayId = "${igw}", VpcId = "${vpc}" }),
     S("ec2", "DescribeInternetGateways", { InternetGatewayIds = { "${igw}" } }, { check = {
       { "InternetGateways[0].Attachments[0].VpcId", "${vpc}" },
@@ -300,6 +303,7 @@ scenario("ec2_security_group_ingress", { vpc = true }, function()
     vpc("10.4.0.0/16", "scn-sg"),
     S("ec2", "CreateSecurityGroup", { GroupName = "scn-web", Description = "web tier",
       VpcId = "${vpc}" }, { save = { sg = "GroupId" } }),
+    S("ec2", "SecurityGroupExists", { GroupIds = { "${sg}" } }, { wait = true }),
     S("ec2", "AuthorizeSecurityGroupIngress", { GroupId = "${sg}", IpPermissions = { {
       IpProtocol = "tcp", FromPort = 80, ToPort = 80,
       IpRanges = { { CidrIp = "0.0.0.0/0", Description = "http" } } } } },
@@ -452,6 +456,7 @@ scenario("elbv2_load_balancer", { priority = 2, fixture = true }, function()
       { check = { { "LoadBalancers[0].State.Code", "active" } } }),
     S("elbv2", "DeleteLoadBalancer", { LoadBalancerArn = "${lb}" }, { always = true }),
     S("elbv2", "DescribeLoadBalancers", { Names = { "scn-lb-${n}" } }, { error = "LoadBalancerNotFound" }),
+    S("elbv2", "LoadBalancersDeleted", { LoadBalancerArns = { "${lb}" } }, { wait = true }),
   }
 end)
 
@@ -512,6 +517,11 @@ scenario("autoscaling_group_policy_metrics", { priority = 2, fixture = true }, f
         { "AutoScalingGroups[0].AutoScalingGroupARN",
           M.match("^arn:aws:autoscaling:${region}:${account}:autoScalingGroup:[%x%-]+:autoScalingGroupName/scn%-asg%-${region}$") },
         { "length(AutoScalingGroups[0].Instances)", 2 } } }),
+    -- the group registers its instances in the target group; no load balancer uses it yet
+    S("elbv2", "DescribeTargetHealth", { TargetGroupArn = "${tg}" }, { poll = 10, check = {
+      { "length(TargetHealthDescriptions)", 2 },
+      { "TargetHealthDescriptions[*].TargetHealth.State", { "unused", "unused" } },
+      { "TargetHealthDescriptions[0].TargetHealth.Reason", "Target.NotInUse" } } }),
     S("autoscaling", "CreateAutoScalingGroup", { AutoScalingGroupName = "scn-asg-${region}",
       MinSize = 0, MaxSize = 1, VPCZoneIdentifier = "${sub1}",
       LaunchTemplate = { LaunchTemplateId = "${lt}" } }, { error = "AlreadyExists" }),
@@ -597,6 +607,7 @@ scenario("dynamodb_table_streams_replica_items", { priority = 1 }, function()
     S("dynamodb", "DeleteTable", { TableName = T }, { always = true,
       check = { { "TableDescription.TableStatus", "DELETING" } } }),
     S("dynamodb", "DescribeTable", { TableName = T }, { poll = 20, error = "ResourceNotFoundException" }),
+    S("dynamodb", "TableNotExists", { TableName = T }, { wait = true }),
   }
 end)
 
@@ -627,20 +638,24 @@ scenario("sns_topic_subscription_publish", {}, function()
   }
 end)
 
+-- TreatMissingData "ignore": with no data (no such health check) each minute's evaluation
+-- keeps the state, so the checks below do not depend on when it runs.
 scenario("cloudwatch_alarm_state", {}, function()
   return {
     S("sns", "CreateTopic", { Name = "scn-alarm-topic" }, { save = { topic = "TopicArn" } }),
     S("cloudwatch", "PutMetricAlarm", { AlarmName = "scn-primary-health", Namespace = "AWS/Route53",
       MetricName = "HealthCheckStatus", Dimensions = { { Name = "HealthCheckId", Value = "0d4c5b0f-1111-4f8e-9c55-3f1f1c2a7b01" } },
       Statistic = "Minimum", Period = 60, EvaluationPeriods = 1, Threshold = 1,
-      ComparisonOperator = "LessThanThreshold", TreatMissingData = "breaching",
+      ComparisonOperator = "LessThanThreshold", TreatMissingData = "ignore",
       AlarmActions = { "${topic}" }, OKActions = { "${topic}" } }),
+    S("cloudwatch", "AlarmExists", { AlarmNames = { "scn-primary-health" } }, { wait = true }),
     S("cloudwatch", "DescribeAlarms", { AlarmNames = { "scn-primary-health" } }, { check = {
       { "MetricAlarms[0].AlarmName", "scn-primary-health" },
       { "MetricAlarms[0].AlarmArn", "arn:aws:cloudwatch:${region}:${account}:alarm:scn-primary-health" },
       { "MetricAlarms[0].Namespace", "AWS/Route53" }, { "MetricAlarms[0].MetricName", "HealthCheckStatus" },
       { "MetricAlarms[0].Threshold", 1 }, { "MetricAlarms[0].ComparisonOperator", "LessThanThreshold" },
       { "MetricAlarms[0].AlarmActions", { "${topic}" } }, { "MetricAlarms[0].ActionsEnabled", true },
+      { "MetricAlarms[0].TreatMissingData", "ignore" },
       { "MetricAlarms[0].StateValue", "INSUFFICIENT_DATA" } } }),
     S("cloudwatch", "SetAlarmState", { AlarmName = "scn-primary-health", StateValue = "ALARM",
       StateReason = "testing the notification path" }),
@@ -666,6 +681,7 @@ scenario("iam_role_policy_instance_profile", { global = true }, function()
       Description = "app instances" }, { save = { role_arn = "Role.Arn" }, check = {
         { "Role.Arn", "arn:aws:iam::${account}:role/fo/scn-app-role" },
         { "Role.RoleId", M.match("^AROA[A-Z0-9]+$") } } }),
+    S("iam", "RoleExists", { RoleName = "scn-app-role" }, { wait = true }),
     S("iam", "CreateRole", { RoleName = "scn-app-role", AssumeRolePolicyDocument = TRUST },
       { error = "EntityAlreadyExists", message = "scn-app-role" }),
     S("iam", "GetRole", { RoleName = "scn-app-role" }, { check = {
@@ -678,6 +694,7 @@ scenario("iam_role_policy_instance_profile", { global = true }, function()
     S("iam", "CreateInstanceProfile", { InstanceProfileName = "scn-app-profile", Path = "/fo/" },
       { check = { { "InstanceProfile.Arn", "arn:aws:iam::${account}:instance-profile/fo/scn-app-profile" },
         { "length(InstanceProfile.Roles)", 0 } } }),
+    S("iam", "InstanceProfileExists", { InstanceProfileName = "scn-app-profile" }, { wait = true }),
     S("iam", "AddRoleToInstanceProfile", { InstanceProfileName = "scn-app-profile", RoleName = "scn-app-role" }),
     S("iam", "GetInstanceProfile", { InstanceProfileName = "scn-app-profile" }, { check = {
       { "InstanceProfile.Roles[*].RoleName", { "scn-app-role" } },
