@@ -55,10 +55,33 @@ local function decode_policies(v)
   return v
 end
 
-function Runner:call(region, svc, op, params, query)
+-- Every page of op, merged as the CLI merges them: lists concatenated, the rest from the
+-- first page.
+local function all_pages(c, op, params, page_size)
+  local merged
+  for page in c:paginate(op, params, { page_size = page_size }) do
+    if not merged then
+      merged = page
+    else
+      for k, v in pairs(page) do
+        if type(v) == "table" and type(merged[k]) == "table" and (v[1] ~= nil or next(v) == nil) then
+          for _, x in ipairs(v) do table.insert(merged[k], x) end
+        end
+      end
+    end
+  end
+  return merged or {}
+end
+
+function Runner:call(region, svc, op, params, query, opts)
   self.calls = self.calls + 1
   local c = self:client(svc, region)
-  local ok, out = pcall(c[op], c, params)
+  local ok, out
+  if opts and opts.page_size then
+    ok, out = pcall(all_pages, c, op, params, opts.page_size)
+  else
+    ok, out = pcall(c[op], c, params)
+  end
   if not ok then return false, failure(out) end
   if svc == "iam" then decode_policies(out) end
   if query then return true, jmespath.search(query, out) end

@@ -271,6 +271,9 @@ function Runner:call(region, svc, op, params, query, opts)
   local args = { svc, M.command(op) }
   for _, a in ipairs(input_args(params)) do args[#args + 1] = a end
   if query then args[#args + 1] = "--query"; args[#args + 1] = query end
+  if opts and opts.page_size then
+    args[#args + 1] = "--page-size"; args[#args + 1] = tostring(opts.page_size)
+  end
   return result(self:aws(region, args, { priority = opts and opts.priority }), op)
 end
 

@@ -20,6 +20,8 @@
 --   always = true                            cleanup: runs even after a failed step
 --   async  = "name"                          runs in its own task; {join = "name"} waits
 --   region = "..."                           another region than the scenario's
+--   page_size = n                            read every page, n items a page (the CLI's
+--                                            --page-size; fo's client:paginate), merged
 -- Strings in params, checks and regions may hold "${name}": saved values and the context
 -- (region, other = the next region, az1, az2, azid1, azid2, n = 1..3, al2 = SSM path).
 local M = {}
@@ -755,6 +757,11 @@ scenario("route53_zone_weighted_alias_records", { priority = 2, global = true, f
         { "ResourceRecordSets[?SetIdentifier=='standby'].AliasTarget.HostedZoneId | [0]", M.ALB_ZONE[B] },
         { "ResourceRecordSets[?SetIdentifier=='standby'].AliasTarget.EvaluateTargetHealth | [0]", true },
         { "ResourceRecordSets[0].Name", "app.scn.example.com." } } }),
+    -- one record a page: NextRecordName, NextRecordType and NextRecordIdentifier (the
+    -- weighted records share name and type) carry the reader through all four
+    S("route53", "ListResourceRecordSets", { HostedZoneId = "${zone}" }, { page_size = 1, check = {
+      { "ResourceRecordSets[*].Type", { "NS", "SOA", "A", "A" } },
+      { "sort(ResourceRecordSets[?Type=='A'].SetIdentifier)", { "primary", "standby" } } } }),
     -- a weighted record without its SetIdentifier, a weight over 255 (the CLI lets both through)
     S("route53", "ChangeResourceRecordSets", { HostedZoneId = "${zone}", ChangeBatch = { Changes = {
       { Action = "CREATE", ResourceRecordSet = { Name = "x.scn.example.com", Type = "A", Weight = 10,
@@ -931,7 +938,7 @@ function M.run(scenario, runner, ctx)
         ok, got = runner:wait(region, step[1], step[2], params)
       else
         ok, got = runner:call(region, step[1], step[2], params, query,
-          { priority = scenario.priority })
+          { priority = scenario.priority, page_size = step.page_size })
       end
       if step.error then
         if ok then
