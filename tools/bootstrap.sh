@@ -11,6 +11,7 @@ packages=(
   python3-botocore  # test-only: the oracle of tests/conformance (fo never runs Python)
   awscli  # test-only: the AWS CLI against the served simulator (tests/lua/sim/test_awscli.lua)
   clang libclang-rt-14-dev  # test-only: the libFuzzer targets (tests/fuzz, tools/fuzz.sh)
+  graphviz  # test-only: fo-run --graph FILE.svg draws with dot (tests/lua/engine/test_dot.lua)
 )
 
 missing=()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine and runs every test: the warnings-as-errors build,
-# the style check, the whole suite, a bounded fuzzing run of the response parsers, then the
-# whole suite again under ASan + UBSan.
+# the style check, the main job in a fresh clone of the repository, the whole suite, a
+# bounded fuzzing run of the response parsers, then the whole suite again under ASan + UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/bootstrap.sh
@@ -11,6 +11,25 @@ bash tools/build.sh build
 
 echo "== style (.clang-format)"
 git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
+
+echo "== first run from a fresh clone (README command 1: tools/run.sh, the main job on the simulator)"
+# What a new user gets: the committed tree cloned into an empty directory, set up, built and
+# the trading recipe applied there; then a rerun changes nothing.
+fresh=$(mktemp -d)
+trap 'rm -rf "$fresh"' EXIT
+git clone -q --no-local . "$fresh/fo"
+if ! (cd "$fresh/fo" && bash tools/run.sh >"$fresh/run.log" 2>&1); then
+  tail -40 "$fresh/run.log"
+  echo "tools/run.sh failed in a fresh clone" >&2
+  exit 1
+fi
+grep -q "^Apply complete: " "$fresh/run.log" || { tail -20 "$fresh/run.log"; exit 1; }
+(cd "$fresh/fo" && ./build/fo-run recipes/trading.lua) >"$fresh/rerun.log" 2>&1
+grep -q "^No changes\." "$fresh/rerun.log" \
+  || { tail -20 "$fresh/rerun.log"; echo "the rerun in the fresh clone changed something" >&2; exit 1; }
+tail -1 "$fresh/run.log"
+rm -rf "$fresh"
+trap - EXIT
 
 echo "== tests"
 (cd build && ctest -j2 --output-on-failure --timeout 300)
