@@ -48,12 +48,13 @@ end
 --- values), else as statements. Returns the function; or nil, "incomplete" when more
 --- lines could complete it; or nil and the syntax error.
 function M.compile(src, env)
-  local f = load("return " .. src, "=stdin", "t", env)
+  local f, err_expr = load("return " .. src, "=stdin", "t", env)
   if f then return f end
   local err
   f, err = load(keep_locals(src), "=stdin", "t", env)
   if f then return f end
-  if err:match("<eof>$") then return nil, "incomplete" end
+  -- "1 +" is an unfinished expression, "for i = 1, 2 do" an unfinished statement
+  if err:match("<eof>$") or err_expr:match("<eof>$") then return nil, "incomplete" end
   return nil, err
 end
 
@@ -172,7 +173,10 @@ function Session:loop()
   while true do
     local line, why = edit.read(buffer and M.PROMPT2 or M.PROMPT)
     if line == nil then
-      if why == "eof" then break end
+      if why == "eof" then
+        if buffer then err_out("error: the input ended inside an unfinished chunk (dropped)") end
+        break
+      end
       buffer = nil -- Ctrl-C: the pending input is dropped
     else
       self:add_history(line)

@@ -119,6 +119,30 @@ static int stdin_readable(void)
     return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
 }
 
+/* libedit's getc: never blocks. Ctrl-C flushes the terminal's input queue, so bytes poll
+ * reported may be gone by the time libedit reads: a blocking read would then stall the
+ * loop until the next key. With nothing to read it returns NUL (set-mark in emacs mode, a
+ * no-op on the screen); at the end of input, EOF. */
+static int getc_nonblocking(FILE *f)
+{
+    (void)f;
+    unsigned char c;
+    int flags = fcntl(STDIN_FILENO, F_GETFL);
+    if (flags >= 0 && !(flags & O_NONBLOCK))
+        fcntl(STDIN_FILENO, F_SETFL, flags | O_NONBLOCK);
+    ssize_t n;
+    do
+        n = read(STDIN_FILENO, &c, 1);
+    while (n < 0 && errno == EINTR);
+    if (flags >= 0 && !(flags & O_NONBLOCK))
+        fcntl(STDIN_FILENO, F_SETFL, flags);
+    if (n == 1)
+        return c;
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+        return EOF;
+    return 0;
+}
+
 /* Terminal input: one character at a time through libedit until a line is complete. */
 static void on_tty_input(short revents)
 {
@@ -386,6 +410,7 @@ static int edit_open(lua_State *L)
         rl_basic_word_break_characters = " \t\n\"'`@$><=;|&{(,+-*/%^#~[]})";
         rl_attempted_completion_function = complete;
         rl_completion_append_character = '\0';
+        rl_getc_function = getc_nonblocking;
         rl_initialize();
         stifle_history(ed.history_max);
         if (ed.history)

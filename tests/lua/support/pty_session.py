@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Drives a program under a pseudo-terminal for the REPL tests: reads a JSON script on
-stdin ({"argv": [...], "env": {...}, "steps": [...]}) and prints a JSON report.
+"""Drives a program under a pseudo-terminal for the REPL tests: reads a JSON script from
+the file named by its argument, or stdin ({"argv": [...], "env": {...}, "steps": [...]}),
+and prints a JSON report.
 
 Steps: {"send": "text"} writes keystrokes (\\t TAB, \\x03 Ctrl-C, \\x04 Ctrl-D);
 {"expect": "regex", "timeout": s} waits until the screen text (escape sequences and
@@ -25,7 +26,11 @@ def clean(raw):
 
 
 def main():
-    spec = json.load(sys.stdin)
+    if len(sys.argv) > 1:
+        with open(sys.argv[1]) as f:
+            spec = json.load(f)
+    else:
+        spec = json.load(sys.stdin)
     env = dict(os.environ)
     env.update(spec.get("env", {}))
     env.setdefault("TERM", "xterm")
@@ -109,8 +114,6 @@ def main():
         except ProcessLookupError:
             pass
         reap(True)
-        if report["ok"]:
-            pass
     end = time.monotonic() + 0.2
     while pump(end) and time.monotonic() < end:
         pass
