@@ -25,8 +25,7 @@ local dir = t.tmpdir()
 local mode = os.getenv("FO_AWSCLI_MODE") or "batch"
 local sim = cli.start_sim(dir, mode == "exec" and 3600 or 600)
 scn.POLL_INTERVAL = 1.5 -- each poll is a CLI command
-local runner = cli.runner{ url = sim.url, dir = dir, mode = mode,
-  concurrency = 4 }
+local runner = cli.runner{ url = sim.url, dir = dir, mode = mode, concurrency = 4 }
 
 -- Every scenario in each of its regions, concurrently.
 local runs = scn.start_all(runner)

@@ -4,16 +4,18 @@
 -- Two ways to run a command, same arguments, same answers:
 --   exec   one /usr/bin/aws process per command (what a user runs; ~1 s of Python
 --          start-up each);
---   batch  the CLI's own entry point kept warm in one Python process
---          (support/awscli_server.py, the interpreter of /usr/bin/aws): each command
---          still goes through awscli.clidriver's AWSCLIEntryPoint().main(argv), models
---          stay loaded between commands.
+--   batch  the CLI's own entry point kept warm in Python processes (two helpers,
+--          support/awscli_server.py, run by the interpreter of /usr/bin/aws): each
+--          command still goes through awscli.clidriver's AWSCLIEntryPoint().main(argv)
+--          with a new driver and session; the models stay loaded between commands.
 -- The scenario tests use batch (FO_AWSCLI_MODE=exec runs them all through processes);
--- exit codes, error texts and authentication failures are also checked through exec.
+-- output, exit codes and error texts are also checked through exec.
 --
 -- Isolation from the user's own AWS setup: HOME, AWS_CONFIG_FILE and
--- AWS_SHARED_CREDENTIALS_FILE point into a temp dir, no profile, no instance metadata,
--- no proxies, and every call carries --endpoint-url (loopback) and --region.
+-- AWS_SHARED_CREDENTIALS_FILE point into a temp dir (the credentials file holds only the
+-- profiles of the authentication-failure cases), no instance metadata, no proxies, and
+-- every call carries --endpoint-url (loopback) and --region. AWS_RETRY_MODE=standard and
+-- AWS_MAX_ATTEMPTS=1: an error is the sim's first answer (the sim draws no faults here).
 local cjson = require "cjson"
 local core = require "fo.core"
 local t = require "support.testlib"
