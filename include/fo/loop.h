@@ -36,11 +36,8 @@ fo_loop *fo_loop_of(lua_State *L);
 CURLM *fo_loop_multi(fo_loop *loop);
 double fo_loop_now(fo_loop *loop);
 
-/* Runs until no coroutine is ready and nothing is pending, or until fo_loop_stop. */
+/* Runs until no coroutine is ready and nothing is pending. */
 void fo_loop_run(fo_loop *loop);
-/* Makes fo_loop_run return once the running batch is done, even with work pending: the
- * parked coroutines stay parked (the REPL's exit leaves an interrupted sleep behind). */
-void fo_loop_stop(fo_loop *loop);
 
 /* Raises a Lua error unless L is a coroutine the loop runs (so it can park). Primitives
  * call it before starting any I/O on L's behalf. */

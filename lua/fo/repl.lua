@@ -1,6 +1,5 @@
 -- fo-run -i: the REPL. Reads lines through fo.edit (libedit on a terminal) without
 -- blocking the event loop, runs each chunk as a task, prints its values; Ctrl-C interrupts.
-local core = require "fo.core"
 local task = require "fo.task"
 local edit = require "fo.edit"
 local pretty = require "fo.repl.pretty"
@@ -203,8 +202,8 @@ function Session:loop()
   end
 end
 
---- fo-run -i: the session until Ctrl-D (or .exit); exit code 0. Work still pending on the
---- loop (an interrupted sleep, background tasks) is dropped when it ends.
+--- fo-run -i: the session until Ctrl-D (or .exit), then the process exits with code 0;
+--- work still pending on the loop (an interrupted sleep, background tasks) is dropped.
 function M.main()
   local env = M.environment()
   local tty = edit.open{ history = M.history_path(), history_max = M.HISTORY_MAX,
@@ -216,9 +215,13 @@ function M.main()
   local ok, err = pcall(session.loop, session)
   edit.close()
   if tty then out("") end
-  core.stop()
   if not ok then error(err, 0) end
-  return 0
+  -- Leaving ends the process at once, as lua's REPL does: an interrupted sleep or call,
+  -- background tasks and servers started in the session end with it (the loop would
+  -- otherwise wait for them).
+  io.stdout:flush()
+  io.stderr:flush()
+  os.exit(0, false)
 end
 
 return M

@@ -42,7 +42,6 @@ struct fo_loop {
     unsigned long timer_seq;
 
     int holds;
-    int stopping; /* fo_loop_stop: return from fo_loop_run after this batch */
     fo_watch *watches;
     fo_transfer_done_fn transfer_done;
 };
@@ -409,20 +408,13 @@ static void poll_once(fo_loop *loop)
     fire_timers(loop);
 }
 
-void fo_loop_stop(fo_loop *loop)
-{
-    loop->stopping = 1;
-}
-
 void fo_loop_run(fo_loop *loop)
 {
-    loop->stopping = 0;
-    while (alive(loop) && !loop->stopping) {
+    while (alive(loop)) {
         if (loop->ready_len > 0)
             run_ready(loop);
-        if (!alive(loop) || loop->stopping)
+        if (!alive(loop))
             break;
         poll_once(loop);
     }
-    loop->stopping = 0;
 }

@@ -111,19 +111,16 @@ static int core_on_abandon(lua_State *L)
     return 0;
 }
 
-/* core.stop(): fo_loop_run returns after the running batch, whatever is still pending. */
-static int core_stop(lua_State *L)
-{
-    fo_loop_stop(fo_loop_of(L));
-    return 0;
-}
-
 static const luaL_Reg core_funcs[] = {
-    {"stop", core_stop},       {"on_abandon", core_on_abandon},
-    {"suspend", core_suspend}, {"wake", core_wake},
-    {"start", core_start},     {"sleep", core_sleep},
-    {"now", core_now},         {"time", core_time},
-    {"in_task", core_in_task}, {NULL, NULL},
+    {"on_abandon", core_on_abandon},
+    {"suspend", core_suspend},
+    {"wake", core_wake},
+    {"start", core_start},
+    {"sleep", core_sleep},
+    {"now", core_now},
+    {"time", core_time},
+    {"in_task", core_in_task},
+    {NULL, NULL},
 };
 
 int luaopen_fo_core(lua_State *L)
