@@ -296,7 +296,8 @@ end
 
 -- Everything after the lock is taken.
 local function locked_run(opts, recipe, session, report, paths)
-  local doc, original = state.read(paths.state)
+  local doc, original, read_info = state.read(paths.state)
+  for _, text in ipairs(read_info.notices) do report:notice(text) end
   local kind
   if doc then
     kind = doc.target
@@ -327,7 +328,8 @@ local function locked_run(opts, recipe, session, report, paths)
       .. "recipe declares and this one does not would be deleted"):format(opts.stack, doc.recipe,
       opts.recipe_path))
   end
-  local store = state.store(paths.state, doc, original, { readonly = opts.mode == "plan" })
+  local store = state.store(paths.state, doc, original, { readonly = opts.mode == "plan",
+    log = read_info.log })
   local run = { stack = opts.stack, store = store, report = report, parallel = opts.parallel,
     journal = {}, target = target.open{ kind = kind, dir = opts.dir, stack = opts.stack,
       sim = opts.sim, on_retry = function(info) report:retry(info) end } }
@@ -447,6 +449,11 @@ function M.run(opts)
     require("fo.fs").mkdir_p(opts.dir, tonumber("700", 8))
     lk = lock.acquire(paths.lock, opts.stack, opts.command or "fo-run", opts.break_lock)
     code = locked_run(opts, recipe, session, report, paths)
+    -- the state log is folded into the state file, under the lock (a failure is no error:
+    -- the log holds every change, and the next run folds it)
+    local store = report.run and report.run.store
+    local folded, why = pcall(function() if store then store:finish() end end)
+    if not folded then report:warn(errors.is(why) and why.message or tostring(why)) end
   end, function(e)
     if errors.is(e) then return e end
     return { text = debug.traceback(task.describe(e), 2) }

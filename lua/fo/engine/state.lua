@@ -1,17 +1,53 @@
--- The stack's state file (.fo/<stack>.state.json, mode 0600): what the stack owns — per
--- resource its type, region, physical id, inputs, outputs, dependencies — plus the intent
--- journal and replaced instances awaiting deletion. Written atomically after every
--- completed operation; the previous version is kept as .bak once per mutating run.
+-- The stack's state: a snapshot (.fo/<stack>.state.json, mode 0600) — what the stack owns,
+-- per resource its type, region, physical id, inputs, outputs, dependencies, plus the intent
+-- journal and replaced instances awaiting deletion — and an append-only change log next to
+-- it (.fo/<stack>.state.log, 0600). Each durable write (a group commit: the changes of the
+-- operations that finished in one turn of the loop) appends one self-checking line to the
+-- log and fsyncs it; reading replays the log's valid lines onto the snapshot (a torn last
+-- line is dropped with a notice). The log is folded into the snapshot (atomically, the
+-- previous snapshot kept as .bak once per mutating run) at the first write of a run whose
+-- log is not empty, when it outgrows the snapshot, and at the end of a run.
+--
+-- Log format: a header line {"base": sha256 of the snapshot it extends, "format":
+-- "fo-state-log", "version": 1}, then one line per commit:
+--   {"n":<1, 2, ...>,"sum":"<sha256 of BODY, 16 hex>","len":<bytes of BODY>,"changes":BODY}
+-- with BODY a JSON array of changes: {"put":URN,"rec":{...}}, {"remove":URN},
+-- {"intent":URN,"value":{...}} (no value: cleared), {"depose":{...}},
+-- {"undepose":{"urn":..,"id":..}}, {"set":FIELD,"value":..}, {"type":T,"module":M}.
+-- A log whose base is not the snapshot's hash is stale (a compaction died between writing
+-- the snapshot and resetting the log): the snapshot already holds its changes.
 local json = require "fo.json"
 local errors = require "fo.engine.errors"
 local types = require "fo.engine.types"
 local waitlist = require "fo.engine.waitlist"
+local fs = require "fo.fs"
 
 local M = {}
 M.FORMAT, M.VERSION = "fo-state", 1
+M.LOG_FORMAT, M.LOG_VERSION = "fo-state-log", 1
+--- The log is folded into the snapshot once its records outgrow the snapshot, and not
+--- before they reach this many bytes (tests lower it).
+M.LOG_MIN_BYTES = 1 << 20
+
+local MODE = tonumber("600", 8)
 
 local Store = {}
 Store.__index = Store
+
+--- The log next to the state file at `path` (x.state.json → x.state.log).
+function M.log_path(path)
+  return (path:gsub("%.json$", "")) .. ".log"
+end
+
+local function sha256_hex(text)
+  local crypto = require "fo.crypto"
+  return crypto.hex(crypto.sha256(text))
+end
+
+-- JSON on one line: fo.json writes one value per line, and escapes newlines in strings.
+local function flat(text)
+  return (text:gsub("\n *", ""))
+end
 
 --- An empty state document.
 function M.empty(stack, target)
@@ -21,7 +57,7 @@ end
 
 local function corrupt(path, why)
   local bak = path .. ".bak"
-  local has_bak = require("fo.fs").exists(bak)
+  local has_bak = fs.exists(bak)
   errors.raise("state", ("state file %s cannot be used: %s. fo never overwrites a state file it "
     .. "cannot read, so nothing was done. %s, or repair the file by hand; without a usable state, "
     .. "fo would create the stack's resources a second time."):format(path, why, has_bak
@@ -30,17 +66,35 @@ local function corrupt(path, why)
       or ("There is no backup (%s)"):format(bak)))
 end
 
+-- A damaged log: not a torn tail (that is dropped with a notice), but a record that cannot
+-- be used with valid ones after it, or a record that passes its checksum and means nothing.
+local function log_corrupt(path, lpath, line, why)
+  errors.raise("state", ("state log %s cannot be used: line %d: %s. It holds the changes made "
+    .. "since the snapshot %s was written, in order; fo never skips one, so nothing was done. "
+    .. "Keeping only the lines before line %d (`head -n %d %s > %s.tmp && mv %s.tmp %s`) "
+    .. "loses the changes after it: the next run then adopts what their creates made (tags, "
+    .. "names, tokens), but check the stack by hand (the intact snapshot and log are best kept "
+    .. "as a copy first)."):format(lpath, line, why, path, line, line - 1, lpath, lpath, lpath,
+      lpath))
+end
+
 local RECORD_FIELDS = { type = "string", name = "string", id = "string", inputs = "table",
   outputs = "table", deps = "table" }
+local MEMBERS = { "resources", "deposed", "intents", "config", "outputs", "types" }
+
+-- The document's members default to empty; raises a state error when one is not a table.
+local function fill(path, doc)
+  for _, k in ipairs(MEMBERS) do
+    doc[k] = doc[k] or {}
+    if type(doc[k]) ~= "table" then corrupt(path, k .. " must be a JSON object or array") end
+  end
+end
 
 -- Checks the document's shape (format and version are checked by json.read_file);
 -- raises a state error naming what is wrong.
 local function check(path, doc)
   if doc.target ~= "sim" and doc.target ~= "aws" then corrupt(path, "target must be sim or aws") end
-  for _, k in ipairs({ "resources", "deposed", "intents", "config", "outputs", "types" }) do
-    doc[k] = doc[k] or {}
-    if type(doc[k]) ~= "table" then corrupt(path, k .. " must be a JSON object or array") end
-  end
+  fill(path, doc)
   for t, m in pairs(doc.types) do
     if type(m) ~= "string" then corrupt(path, ("types.%s must be a module name"):format(t)) end
   end
@@ -54,73 +108,235 @@ local function check(path, doc)
   for i, rec in ipairs(doc.deposed) do check_record("deposed[" .. i .. "]", rec) end
 end
 
---- The document at `path` and its text, or nil when there is no file. An unreadable or
---- invalid file raises a state error naming the file, the backup and what to do.
+-- The log ------------------------------------------------------------------------------
+
+-- Applies one change of a log record to `doc`; returns nil, or why it is not a change.
+local function apply_change(doc, c)
+  if type(c) ~= "table" then return "a change is not a JSON object" end
+  if c.put ~= nil then
+    if type(c.put) ~= "string" or type(c.rec) ~= "table" then return "a bad put" end
+    doc.resources[c.put] = c.rec
+  elseif c.remove ~= nil then
+    if type(c.remove) ~= "string" then return "a bad remove" end
+    doc.resources[c.remove] = nil
+  elseif c.intent ~= nil then
+    if type(c.intent) ~= "string" or (c.value ~= nil and type(c.value) ~= "table") then
+      return "a bad intent"
+    end
+    doc.intents[c.intent] = c.value
+  elseif c.depose ~= nil then
+    if type(c.depose) ~= "table" then return "a bad depose" end
+    doc.deposed[#doc.deposed + 1] = c.depose
+  elseif c.undepose ~= nil then
+    local r = math.type(c.undepose) == "integer" and doc.deposed[c.undepose]
+    if not r or r.urn ~= c.urn or r.id ~= c.id then
+      return "an undepose of a replaced instance that is not there"
+    end
+    table.remove(doc.deposed, c.undepose)
+  elseif c.set ~= nil then
+    if type(c.set) ~= "string" or c.set == "format" or c.set == "version" then
+      return "a bad set"
+    end
+    doc[c.set] = c.value
+  elseif c.type ~= nil then
+    if type(c.type) ~= "string" or type(c.module) ~= "string" then return "a bad type" end
+    doc.types[c.type] = c.module
+  else
+    return "an unknown change"
+  end
+  return nil
+end
+
+-- The changes of a record line (the n-th record), or nil and why it is not a valid one.
+local function parse_record(line, n)
+  local seq, sum, len, start = line:match('^{"n":(%d+),"sum":"(%x+)","len":(%d+),"changes":()')
+  if not seq then return nil, "not a log record" end
+  seq, len = tonumber(seq), tonumber(len)
+  local body = line:sub(start, start + len - 1)
+  if #body ~= len or line:sub(start + len) ~= "}" then
+    return nil, "its length does not match (a torn write)"
+  end
+  if sha256_hex(body):sub(1, #sum) ~= sum or #sum ~= 16 then
+    return nil, "its checksum does not match"
+  end
+  if seq ~= n then return nil, ("record %d where %d was expected"):format(seq, n) end
+  local ok, changes = pcall(json.decode, body)
+  if not ok or type(changes) ~= "table" then return nil, "its changes are not a JSON array" end
+  return changes
+end
+
+-- Reads the log `lpath` of the state file `path`, whose text is `snap_text`. Returns
+-- { exists =, bytes =, header_bytes =, batches = {changes...}, torn = why or nil,
+-- torn_at = line, stale = bool, clean = bool (a header for this snapshot and nothing
+-- else: appending may go on) }. Raises a state error for damage that is not a torn tail.
+local function read_log(path, lpath, snap_text)
+  local out = { exists = false, bytes = 0, header_bytes = 0, batches = {} }
+  local f = io.open(lpath, "rb")
+  if not f then
+    if fs.exists(lpath) then log_corrupt(path, lpath, 1, "it cannot be read") end
+    return out
+  end
+  local text = f:read("a") or ""
+  f:close()
+  out.exists, out.bytes = true, #text
+  local pos, lineno = 1, 0
+  local function next_line()
+    local e = text:find("\n", pos, true)
+    if not e then return nil end
+    local line = text:sub(pos, e - 1)
+    pos, lineno = e + 1, lineno + 1
+    return line
+  end
+  local header_line = next_line()
+  if not header_line then
+    -- the header is written atomically: an empty file is a log that never started
+    if #text > 0 then out.torn, out.torn_at = "a header line with no end", 1 end
+    return out
+  end
+  local ok, h = pcall(json.decode, header_line)
+  if not ok or type(h) ~= "table" or h.format ~= M.LOG_FORMAT then
+    log_corrupt(path, lpath, 1, "it is not an fo state log header")
+  end
+  if h.version ~= M.LOG_VERSION then
+    log_corrupt(path, lpath, 1, ("log version %s; this fo reads version %d"):format(
+      tostring(h.version), M.LOG_VERSION))
+  end
+  out.header_bytes = pos - 1
+  if not snap_text or h.base ~= sha256_hex(snap_text) then
+    -- a compaction wrote the snapshot and died before resetting the log: the snapshot
+    -- holds what the log says (or the snapshot was replaced by hand)
+    out.stale = true
+    return out
+  end
+  local first_bad, why
+  while true do
+    local line = next_line()
+    if not line then break end
+    local changes, bad = parse_record(line, lineno - 1) -- record n is line n + 1
+    if changes then
+      if first_bad then
+        log_corrupt(path, lpath, first_bad, why .. ", and valid records follow it (not a torn "
+          .. "last write)")
+      end
+      out.batches[#out.batches + 1] = changes
+    elseif not first_bad then
+      first_bad, why = lineno, bad
+    end
+  end
+  if pos <= #text and not first_bad then
+    first_bad, why = lineno + 1, "an unfinished line"
+  end
+  if first_bad then out.torn, out.torn_at = why, first_bad end
+  out.clean = not out.torn and #out.batches == 0
+  return out
+end
+
+--- The document at `path` with its log replayed, the text of the state as it was read
+--- (the snapshot's, or the replayed document encoded), and { log = (read_log's),
+--- notices = {text...} }; nil (and that) when there is no state file. An unreadable or
+--- invalid file raises a state error naming the file, the backup and what to do; a torn
+--- last record of the log is dropped with a notice.
 function M.read(path)
   local doc, text = json.read_file(path, { format = M.FORMAT, version = M.VERSION,
     what = "an fo state document" })
+  local lpath = M.log_path(path)
+  local info = { notices = {} }
   if not doc then
     if text then corrupt(path, text) end
-    return nil
+    if fs.exists(lpath) then
+      info.notices[1] = ("the state log %s has no state file %s next to it: ignored (it is "
+        .. "replaced at the next write)"):format(lpath, path)
+    end
+    return nil, nil, info
+  end
+  fill(path, doc)
+  local log = read_log(path, lpath, text)
+  info.log = log
+  if log.stale and log.bytes > log.header_bytes then
+    info.notices[#info.notices + 1] = ("the state log %s predates the state file (a fold of the "
+      .. "log into it was interrupted, after the state file was written): the state file holds "
+      .. "its changes, so it was ignored"):format(lpath)
+  end
+  for i, changes in ipairs(log.batches) do
+    for _, c in ipairs(changes) do
+      local why = apply_change(doc, c)
+      if why then log_corrupt(path, lpath, i + 1, why) end
+    end
+  end
+  if log.torn then
+    info.notices[#info.notices + 1] = ("the state log %s ends with a torn record (line %d: %s), "
+      .. "dropped: the run that wrote it was killed before that write was durable, so nothing "
+      .. "had relied on it (an interrupted create is found by its intent)"):format(lpath,
+        log.torn_at, log.torn)
   end
   check(path, doc)
-  return doc, text
+  if #log.batches > 0 then
+    text = M.store(path, doc, nil, { readonly = true }):encode()
+  end
+  return doc, text, info
 end
 
---- A store over `doc` (read from `path`, whose text was `original`). opts.readonly: commits
---- write nothing (plan).
+--- A store over `doc` (read from `path`, whose state text was `original`). opts.readonly:
+--- commits write nothing (plan); opts.log: read_log's result for the state read (from
+--- M.read's info), without which the first write folds everything into a new snapshot.
 function M.store(path, doc, original, opts)
+  opts = opts or {}
   local modules = {}
   for t, m in pairs(doc.types or {}) do modules[t] = m end
-  return setmetatable({ path = path, doc = doc, original = original, modules = modules,
-    readonly = opts and opts.readonly, fragments = setmetatable({}, { __mode = "k" }),
-    changes = 0, written = 0, writers = waitlist.new(), writes = 0 }, Store)
+  local log = opts.log or {}
+  return setmetatable({ path = path, log_path = M.log_path(path), doc = doc,
+    original = original, modules = modules, readonly = opts.readonly,
+    fragments = setmetatable({}, { __mode = "k" }), changes = 0, written = 0,
+    writers = waitlist.new(), writes = 0, compactions = 0, pending = {}, logged_types = {},
+    seq = 0, log_clean = log.clean, log_bytes = log.bytes or 0,
+    header_bytes = log.header_bytes or 0, snapshot_bytes = original and #original or 0 }, Store)
 end
 
 -- Changes (records are replaced, never changed in place: the encoded text of each record
--- is cached by identity, so a write costs what changed plus a concatenation).
+-- is cached by identity). Each is made in memory and queued for the log.
 
 function Store:resource(urn)
   return self.doc.resources[urn]
 end
 
--- The position of `urn` in the sorted array `order` (or where it would go), and whether
--- it is there.
-local function find(order, urn)
-  local lo, hi = 1, #order
-  while lo <= hi do
-    local mid = (lo + hi) // 2
-    local m = order[mid]
-    if m == urn then return mid, true end
-    if m < urn then lo = mid + 1 else hi = mid - 1 end
-  end
-  return lo, false
+function Store:_log(change)
+  if self.readonly then return end
+  self.pending[#self.pending + 1] = change
+end
+
+-- The first change of this log that involves type `t` records the module that registers it
+-- (doc.types, for --destroy without the recipe).
+function Store:_note_type(t)
+  if self.readonly or self.logged_types[t] then return end
+  self.logged_types[t] = true
+  local m = types.module_of(t) or self.modules[t]
+  if m then self:_log({ type = t, module = m }) end
 end
 
 function Store:put(urn, rec)
-  if self.order and self.doc.resources[urn] == nil then
-    table.insert(self.order, (find(self.order, urn)), urn)
-  end
   self.doc.resources[urn] = rec
+  self:_note_type(rec.type)
+  self:_log({ put = urn, rec = rec })
   self.changes = self.changes + 1
 end
 
 function Store:remove(urn)
-  if self.order and self.doc.resources[urn] ~= nil then
-    local i, found = find(self.order, urn)
-    if found then table.remove(self.order, i) end
-  end
   self.doc.resources[urn] = nil
+  self:_log({ remove = urn })
   self.changes = self.changes + 1
 end
 
 function Store:set_intent(urn, intent)
   self.doc.intents[urn] = intent
+  if intent then self:_note_type(intent.type) end
+  self:_log({ intent = urn, value = intent })
   self.changes = self.changes + 1
 end
 
 function Store:add_deposed(rec)
   table.insert(self.doc.deposed, rec)
+  self:_note_type(rec.type)
+  self:_log({ depose = rec })
   self.changes = self.changes + 1
 end
 
@@ -128,6 +344,7 @@ function Store:remove_deposed(rec)
   for i, r in ipairs(self.doc.deposed) do
     if r == rec then
       table.remove(self.doc.deposed, i)
+      self:_log({ undepose = i, urn = rec.urn, id = rec.id })
       self.changes = self.changes + 1
       return true
     end
@@ -137,7 +354,7 @@ end
 
 function Store:set(field, value)
   self.doc[field] = value
-  if field == "resources" then self.order = nil end
+  self:_log({ set = field, value = value })
   self.changes = self.changes + 1
 end
 
@@ -147,30 +364,38 @@ local function indented(v, pad)
   return (json.encode(v):gsub("\n", "\n" .. pad))
 end
 
--- A record's member of "resources" (key and value), cached by the record's identity.
-function Store:_member(urn, rec)
+-- A record's encodings, cached by its identity: raw (fo.json's), and once asked for, its
+-- member of "resources" in the snapshot and its one-line form for the log.
+function Store:_fragment(rec)
   local f = self.fragments[rec]
-  if not f or f.urn ~= urn then
-    f = { urn = urn, text = "\n    " .. json.encode(urn) .. ": " .. indented(rec, "    ") }
+  if not f then
+    f = { raw = json.encode(rec) }
     self.fragments[rec] = f
+  end
+  return f
+end
+
+function Store:_member(urn, rec)
+  local f = self:_fragment(rec)
+  if f.urn ~= urn then
+    f.urn, f.text = urn, "\n    " .. json.encode(urn) .. ": " .. f.raw:gsub("\n", "\n    ")
   end
   return f.text
 end
 
--- The resources' URNs, sorted: kept up to date by put and remove once built.
-function Store:_order()
-  if not self.order then
-    local urns = {}
-    for urn in pairs(self.doc.resources) do urns[#urns + 1] = urn end
-    table.sort(urns)
-    self.order = urns
+-- A change as one line of JSON.
+function Store:_change_text(c)
+  if c.put then
+    local f = self:_fragment(c.rec)
+    f.flat = f.flat or flat(f.raw)
+    return '{"put":' .. json.encode(c.put) .. ',"rec":' .. f.flat .. "}"
   end
-  return self.order
+  return flat(json.encode(c))
 end
 
 -- doc.types: for each type the state holds (resources, replaced instances, intents), the
 -- module that registers it, so that --destroy can require it without the recipe. Kept in
--- step with the records at every write; a type a recipe defines itself has no entry.
+-- step with the records at every snapshot; a type a recipe defines itself has no entry.
 function Store:_types()
   local doc, out = self.doc, {}
   local function note(t)
@@ -197,10 +422,12 @@ function Store:encode()
     local v = doc[k]
     local sep = i < #keys and "," or ""
     if k == "resources" and next(v) then
-      -- O(resources) per write, but only a concatenation of cached members
-      local members = {}
-      for j, urn in ipairs(self:_order()) do members[j] = self:_member(urn, v[urn]) end
-      out[#out + 1] = '\n  "resources": {' .. table.concat(members, ",") .. "\n  }" .. sep
+      -- a sort and a concatenation of cached members
+      local urns = {}
+      for urn in pairs(v) do urns[#urns + 1] = urn end
+      table.sort(urns)
+      for j, urn in ipairs(urns) do urns[j] = self:_member(urn, v[urn]) end
+      out[#out + 1] = '\n  "resources": {' .. table.concat(urns, ",") .. "\n  }" .. sep
     else
       out[#out + 1] = ("\n  %s: %s%s"):format(json.encode(k), indented(v, "  "), sep)
     end
@@ -211,17 +438,50 @@ end
 
 -- Writing -----------------------------------------------------------------------------
 
-function Store:_write()
-  local fs = require "fo.fs"
-  if not self.backed_up then
-    if self.original then fs.write_atomic(self.path .. ".bak", self.original, tonumber("600", 8)) end
-    self.backed_up = true
-  end
+-- Folds the log into the snapshot: the whole document is written atomically, then the log
+-- is replaced by a header naming the new snapshot (a crash in between leaves a log whose
+-- base is not the snapshot: ignored, the snapshot holds its changes).
+function Store:_compact()
   local text = self:encode()
-  if text ~= self.last_text then
-    fs.write_atomic(self.path, text, tonumber("600", 8))
-    self.last_text = text
-    self.writes = self.writes + 1
+  fs.write_atomic(self.path, text, MODE)
+  local header = flat(json.encode({ format = M.LOG_FORMAT, version = M.LOG_VERSION,
+    base = sha256_hex(text) })) .. "\n"
+  fs.write_atomic(self.log_path, header, MODE)
+  self.snapshot_bytes, self.header_bytes, self.log_bytes = #text, #header, #header
+  self.pending, self.logged_types, self.seq, self.log_clean = {}, {}, 0, true
+  self.writes, self.compactions = self.writes + 1, self.compactions + 1
+end
+
+-- The first write of a run saves the state as it was read to .bak.
+function Store:_backup()
+  if self.backed_up then return end
+  if self.original then fs.write_atomic(self.path .. ".bak", self.original, MODE) end
+  self.backed_up = true
+end
+
+-- Makes the pending changes durable: one line appended to the log and fsync'd. The first
+-- write of a run whose log is not clean (records of an interrupted run, a torn tail, a
+-- stale or missing log or snapshot) folds everything into a new snapshot instead, so
+-- appends always follow a header for the snapshot next to them.
+function Store:_write()
+  self:_backup()
+  if not self.log_clean then return self:_compact() end
+  if #self.pending == 0 then return end
+  local parts = {}
+  for i, c in ipairs(self.pending) do parts[i] = self:_change_text(c) end
+  self.pending = {}
+  local body = "[" .. table.concat(parts, ",") .. "]"
+  self.seq = self.seq + 1
+  local line = ('{"n":%d,"sum":"%s","len":%d,"changes":%s}\n'):format(self.seq,
+    sha256_hex(body):sub(1, 16), #body, body)
+  self.log_bytes = fs.append(self.log_path, line, MODE)
+  self.writes = self.writes + 1
+  if self.log_bytes == #line then
+    -- the log was gone (removed behind fo's back): this line has no header
+    return self:_compact()
+  end
+  if self.log_bytes - self.header_bytes > math.max(M.LOG_MIN_BYTES, self.snapshot_bytes) then
+    self:_compact()
   end
 end
 
@@ -249,11 +509,28 @@ function Store:commit()
   end)
   self.writing = false
   if not ok then
-    self.failed = ("cannot write the state file %s: %s (the last written state is still there; "
-      .. "what happened since is not recorded)"):format(self.path, tostring(err))
+    self.failed = ("cannot write the state of stack files %s and %s: %s (what was written "
+      .. "before is still there; what happened since is not recorded)"):format(self.path,
+      self.log_path, tostring(err))
   end
   self.writers:wake_all()
   if self.failed then errors.raise("state", self.failed) end
+end
+
+--- The end of a run: the log is folded into the snapshot when it holds records (or was
+--- not clean when read), so that between runs the state file alone is the state. Raises
+--- a state error when that write fails (the log still holds every change).
+function Store:finish()
+  if self.readonly or self.failed then return end
+  self:commit()
+  if not self.log_clean or self.log_bytes > self.header_bytes then
+    self:_backup()
+    local ok, err = pcall(self._compact, self)
+    if not ok then
+      errors.raise("state", ("cannot fold the state log %s into %s: %s (the log holds every "
+        .. "change; the next run folds it)"):format(self.log_path, self.path, tostring(err)))
+    end
+  end
 end
 
 return M

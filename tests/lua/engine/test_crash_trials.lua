@@ -3,12 +3,16 @@
 -- with SIGKILL at random points, seeded (FO_CRASH_SEED, printed):
 --   * at chosen operation boundaries, by the child itself (support.crash_points): before a
 --     mutating call takes effect, after it took effect but before the engine saw the answer,
---     before a state write, after a state write — the n-th of its kind, n drawn among those
---     a clean run reaches;
+--     before a state write, after a state write (an append to the state log or a write of a
+--     fold into the state file), in the middle of an append to the log (a torn last record,
+--     as a power cut leaves it) — the n-th of its kind, n drawn among those a clean run
+--     reaches;
 --   * after a random delay, with simulated latency (wherever that lands).
 -- The trials cycle through a first apply of v1, an update to v2 (creates, updates,
 -- replacements, deletions) and an update back to v1, on one stack. After each kill: the
--- state file parses (fo.json and cjson); a rerun converges (exit 0, then a second rerun
+-- state parses — the state file (fo.json and cjson), every line of its log but a torn last
+-- one (cjson), the state file with the log replayed (the engine's reader: a torn tail is
+-- a notice, never an error); a rerun converges (exit 0, then a second rerun
 -- makes no mutating call); the simulator holds no duplicate and no leaked resource
 -- (exactly what the state records, which is the recipe's resources). Before each first
 -- apply and at the end, --destroy leaves nothing in the simulator. The distribution of
@@ -25,7 +29,8 @@ TestCrashTrials = {}
 
 local TRIALS = tonumber(os.getenv("FO_CRASH_TRIALS") or "") or 34
 local SEED = tonumber(os.getenv("FO_CRASH_SEED") or "") or 20250605
-local POINTS = { "call.before", "call.after", "state.before", "state.after", "timer" }
+local POINTS = { "call.before", "call.after", "state.before", "state.after", "state.torn", "timer" }
+local COUNTED = { "call.before", "call.after", "state.before", "state.after", "state.torn" }
 local TIMER_ENV = { FO_SIM_LATENCY_MS = "15" }
 
 local RECIPE = ([[
@@ -70,8 +75,8 @@ local function clean_counts()
     lu.assertEquals(r.code, 0, r.stdout .. r.stderr)
     local counts = {}
     for k, v in (testlib.read(log) or ""):gmatch("(%S+) (%d+)") do counts[k] = tonumber(v) end
-    for _, p in ipairs({ "call.before", "call.after", "state.before", "state.after" }) do
-      local min = p:match("^call") and 15 or 5 -- state writes are grouped (group commit)
+    for _, p in ipairs(COUNTED) do
+      local min = p:match("^call") and 15 or 3 -- state writes are grouped (group commit)
       lu.assertTrue((counts[p] or 0) >= min, ("a clean %s run reaches %s %s times")
         :format(kind.name, p, tostring(counts[p])))
     end
@@ -85,16 +90,63 @@ local function sim_of(dir)
   return fo.sim.new{ file = dir .. "/.fo/trial.sim.json" }
 end
 
+local function state_path(dir)
+  return dir .. "/.fo/trial.state.json"
+end
+
 local function state_of(dir)
-  return testlib.read(dir .. "/.fo/trial.state.json")
+  return testlib.read(state_path(dir))
+end
+
+-- The state as the engine reads it (the state file with its log replayed) and the read's
+-- notices.
+local function read_state(dir)
+  local doc, _, info = require("fo.engine.state").read(state_path(dir))
+  return doc, info.notices
+end
+
+-- The state parses: the state file (fo.json, cjson), each line of its log but a torn last
+-- one (cjson; the first is the header), and both together (the engine's reader, whose
+-- only notice may be a dropped torn tail or a log older than the state file). Returns
+-- the notices.
+local function check_state_parses(dir, what)
+  local text = state_of(dir)
+  local ok, doc = pcall(json.decode, text)
+  lu.assertTrue(ok, what .. ": state file does not parse (fo.json): " .. tostring(doc))
+  lu.assertEquals(doc.format, "fo-state", what)
+  ok = pcall(cjson.decode, text)
+  lu.assertTrue(ok, what .. ": state file does not parse (cjson)")
+  local log = testlib.read(dir .. "/.fo/trial.state.log") or ""
+  local lines = {}
+  for line in log:gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
+  local tail = log:match("[^\n]*$")
+  for i, line in ipairs(lines) do
+    local good, v = pcall(cjson.decode, line)
+    if not good then
+      -- only the last line may be damaged (a torn write), with nothing after it
+      lu.assertTrue(i == #lines and tail == "", ("%s: state log line %d of %d does not parse: %s")
+        :format(what, i, #lines, line:sub(1, 80)))
+    elseif i == 1 then
+      lu.assertEquals(v.format, "fo-state-log", what)
+    end
+  end
+  local read_ok, st, notices = pcall(read_state, dir)
+  lu.assertTrue(read_ok, what .. ": the state with its log replayed does not read: "
+    .. tostring(st))
+  lu.assertEquals(st.format, "fo-state", what)
+  for _, n in ipairs(notices) do
+    lu.assertTrue((n:find("torn record", 1, true) or n:find("predates the state file", 1, true))
+      ~= nil,
+      what .. ": unexpected notice: " .. n)
+  end
+  return notices
 end
 
 local function destroy(dir, path, what)
   local r = fo_run(dir, path, { "--destroy" })
   lu.assertEquals(r.code, 0, what .. ": destroy\n" .. r.stdout .. r.stderr)
   lu.assertEquals(H.resources(sim_of(dir)), {}, what .. ": destroy left something")
-  local text = state_of(dir)
-  if text then lu.assertEquals(next(json.decode(text).resources), nil, what) end
+  if state_of(dir) then lu.assertEquals(next(read_state(dir).resources), nil, what) end
 end
 
 function TestCrashTrials:test_sigkill_at_random_points_then_rerun_converges()
@@ -111,7 +163,7 @@ function TestCrashTrials:test_sigkill_at_random_points_then_rerun_converges()
   local dir = H.dir()
   local path = dir .. "/stack.lua"
   testlib.write(path, RECIPE)
-  local landed, by_op, kills = {}, {}, 0
+  local landed, by_op, kills, torn_dropped = {}, {}, 0, 0
   for trial = 1, TRIALS do
     local ki = (trial - 1) % #KINDS + 1
     local kind = KINDS[ki]
@@ -148,14 +200,14 @@ function TestCrashTrials:test_sigkill_at_random_points_then_rerun_converges()
     landed[key] = (landed[key] or 0) + 1
     if killed then kills = kills + 1 end
 
-    -- the state file always parses
-    local text = state_of(dir)
-    if text then
-      local ok, doc = pcall(json.decode, text)
-      lu.assertTrue(ok, what .. ": state file does not parse (fo.json): " .. tostring(doc))
-      lu.assertEquals(doc.format, "fo-state", what)
-      ok = pcall(cjson.decode, text)
-      lu.assertTrue(ok, what .. ": state file does not parse (cjson)")
+    -- the state always parses
+    if state_of(dir) then
+      local notices = check_state_parses(dir, what)
+      if point == "state.torn" then
+        lu.assertEquals(#notices, 1, what .. ": the torn record is not reported")
+        lu.assertStrContains(notices[1], "torn record", what)
+        torn_dropped = torn_dropped + 1
+      end
     else
       lu.assertEquals(kind.name, "first", what .. ": the state file is gone")
     end
@@ -168,7 +220,8 @@ function TestCrashTrials:test_sigkill_at_random_points_then_rerun_converges()
       what .. ": the second rerun changed something")
     -- nothing leaked, nothing twice: the simulator holds exactly what the state records,
     -- which is the recipe's resources
-    local st = json.decode(state_of(dir))
+    local st = read_state(dir)
+    lu.assertEquals(st, json.decode(state_of(dir)), what .. ": the rerun left the log unfolded")
     local problems = H.ownership_problems(sim_of(dir), st)
     lu.assertEquals(problems, {}, what .. ": " .. table.concat(problems, "; "))
     local n = 0
@@ -179,16 +232,16 @@ function TestCrashTrials:test_sigkill_at_random_points_then_rerun_converges()
   destroy(dir, path, "at the end")
   H.cleanup(dir)
   local out = {}
-  for _, p in ipairs({ "call.before", "call.after", "state.before", "state.after", "timer",
-    "timer (finished first)" }) do
+  for _, p in ipairs({ "call.before", "call.after", "state.before", "state.after", "state.torn",
+    "timer", "timer (finished first)" }) do
     local ops = {}
     for op, c in pairs(by_op[p] or {}) do ops[#ops + 1] = ("%s ×%d"):format(op, c) end
     table.sort(ops)
     out[#out + 1] = ("  %-22s %2d%s"):format(p, landed[p] or 0,
       #ops > 0 and ("  (" .. table.concat(ops, ", ") .. ")") or "")
   end
-  print(("crash trials: %d kills in %d trials; kill points reached:\n%s")
-    :format(kills, TRIALS, table.concat(out, "\n")))
+  print(("crash trials: %d kills in %d trials (%d torn log records dropped); kill points "
+    .. "reached:\n%s"):format(kills, TRIALS, torn_dropped, table.concat(out, "\n")))
   lu.assertTrue(kills >= 30, ("only %d kills landed (at least 30 wanted)"):format(kills))
 end
 
@@ -206,12 +259,12 @@ function TestCrashTrials:test_kill_after_each_types_create_call_then_rerun_adopt
     local r = fo_run(dir, path, version_args(1), { FO_TEST_CRASH = "call.after:1:" .. op,
       FO_TEST_CRASH_LOG = dir .. "/crash.log" })
     lu.assertEquals(r.signal, 9, what .. ": not killed\n" .. r.stdout .. r.stderr)
-    local st = json.decode(state_of(dir))
+    local st = read_state(dir)
     lu.assertNotNil(next(st.intents), what .. ": an intent is left")
     r = fo_run(dir, path, version_args(1))
     lu.assertEquals(r.code, 0, what .. ": rerun\n" .. r.stdout .. r.stderr)
     lu.assertStrContains(r.stdout, "Adopted", what)
-    st = json.decode(state_of(dir))
+    st = read_state(dir)
     local problems = H.ownership_problems(sim_of(dir), st)
     lu.assertEquals(problems, {}, what .. ": " .. table.concat(problems, "; "))
     destroy(dir, path, what)

@@ -1,6 +1,9 @@
 -- The state file: mode 0600, format and schema version, written after every completed
 -- operation, a backup of the previous version, a clear refusal of a corrupt file, and the
--- intent journal: an interrupted create is adopted, not made twice.
+-- intent journal: an interrupted create is adopted, not made twice. The state log: one line
+-- appended per durable write, folded into the state file at the end of a run and when it
+-- outgrows it, a torn last record dropped with a notice, a damaged one refused, a log
+-- older than its state file ignored, and the lock held over both.
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
 local H = require "support.engine_harness"
@@ -110,6 +113,11 @@ local function one_vpc()
   fo.resource("test:vpc", "main", { cidr = "10.0.0.0/16" })
 end
 
+local function one_vpc_and_topic()
+  local vpc = fo.resource("test:vpc", "main", { cidr = "10.0.0.0/16" })
+  fo.resource("test:topic", "alerts", { name = "alerts" }, { depends_on = { vpc } })
+end
+
 function TestState:test_an_interrupted_create_is_adopted_not_repeated()
   -- as if a run created the VPC (tagged) and died before recording it
   local vpc = sim:invoke("ec2", H.REGION, "CreateVpc", { CidrBlock = "10.0.0.0/16",
@@ -149,6 +157,250 @@ function TestState:test_a_stack_keeps_its_target()
   local code, _, _, err = run(one_vpc, { target = "aws" })
   lu.assertEquals(code, 2)
   lu.assertStrContains(err, "stack dev is bound to target sim")
+end
+
+-- The state log ---------------------------------------------------------------------------
+
+local state_mod = require "fo.engine.state"
+local Store = getmetatable(state_mod.store("/nonexistent/x.state.json", state_mod.empty("dev", "sim")))
+
+local function log_path() return dir .. "/dev.state.log" end
+local function state_path() return dir .. "/dev.state.json" end
+
+-- The log's lines (without their newlines) and what follows the last newline.
+local function log_lines()
+  local text = testlib.read(log_path()) or ""
+  local lines = {}
+  for line in text:gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
+  return lines, text:match("[^\n]*$")
+end
+
+-- Runs with the end-of-run fold of the log into the state file switched off: the files are
+-- as a run killed right after its last write leaves them.
+local function run_unfolded(recipe, opts)
+  local finish = Store.finish
+  Store.finish = function() end
+  local r = table.pack(pcall(run, recipe, opts))
+  Store.finish = finish
+  if not r[1] then error(r[2], 0) end
+  return table.unpack(r, 2, r.n)
+end
+
+-- The state file alone (without its log).
+local function snapshot()
+  return json.decode(testlib.read(state_path()))
+end
+
+local function count(t)
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  return n
+end
+
+function TestState:test_each_write_appends_to_the_log_and_the_end_of_a_run_folds_it()
+  lu.assertEquals((run(one_vpc)), 0)
+  -- between runs, the state file is the whole state: the log is a header for it
+  local lines, tail = log_lines()
+  lu.assertEquals(#lines, 1)
+  lu.assertEquals(tail, "")
+  local header = json.decode(lines[1])
+  lu.assertEquals(header.format, "fo-state-log")
+  lu.assertEquals(header.base, fo.crypto.hex(fo.crypto.sha256(testlib.read(state_path()))))
+  lu.assertEquals(mode_of(log_path()), "600")
+  -- during a run, each durable write is one line appended to the log; the state file stays
+  local before = testlib.read(state_path())
+  local code = run_unfolded(H.network())
+  lu.assertEquals(code, 0)
+  lu.assertEquals(testlib.read(state_path()), before)
+  lines = log_lines()
+  lu.assertTrue(#lines >= 4, #lines .. " lines")
+  for i = 2, #lines do
+    local rec = json.decode(lines[i])
+    lu.assertEquals(rec.n, i - 1)
+    lu.assertEquals(type(rec.changes), "table")
+  end
+  lu.assertEquals(count(snapshot().resources), 1)
+  local st = H.state(dir)
+  lu.assertEquals(count(st.resources), 6) -- replayed: vpc, 2 subnets, sg, topic, role
+  lu.assertEquals(next(st.intents), nil)
+  lu.assertEquals(st.types["test:subnet"], "support.engine_types")
+  -- a plan reads the log and writes nothing
+  local log_text = testlib.read(log_path())
+  lu.assertEquals((run(H.network(), { mode = "plan" })), 0)
+  lu.assertEquals(testlib.read(log_path()), log_text)
+  lu.assertEquals(testlib.read(state_path()), before)
+  -- a run with nothing to do folds the log: the state file is the replayed state, the .bak
+  -- too (the state as that run read it)
+  sim.recorder:clear()
+  local _, _, out = run(H.network())
+  lu.assertStrContains(out, "No changes.")
+  lu.assertEquals(H.mutating(sim), 0)
+  lu.assertEquals(#log_lines(), 1)
+  lu.assertEquals(snapshot(), st)
+  lu.assertEquals(json.decode(testlib.read(state_path() .. ".bak")), st)
+end
+
+-- What a power cut in the middle of an append leaves: the last line of the log is cut
+-- short. It is dropped with a notice (never an error): that write was not durable, so
+-- nothing relied on it; the interrupted create's intent (an earlier line) makes the next
+-- run adopt what it made.
+function TestState:test_a_torn_last_record_is_dropped_with_a_notice()
+  local vpc_only = function() fo.resource("test:vpc", "main", { cidr = "10.0.0.0/16" }) end
+  lu.assertEquals((run(vpc_only)), 0)
+  lu.assertEquals((run_unfolded(one_vpc_and_topic)), 0)
+  local lines = log_lines()
+  -- the last line records the topic; the one before holds its intent
+  lu.assertStrContains(lines[#lines], '"put":"dev::test:topic::alerts"')
+  local intact = table.concat(lines, "\n", 1, #lines - 1) .. "\n"
+  for _, torn in ipairs({
+    lines[#lines]:sub(1, #lines[#lines] // 2),                    -- cut short, no newline
+    lines[#lines]:gsub('"alerts"', '"alertz"', 1) .. "\n",        -- whole, checksum wrong
+  }) do
+    testlib.write(log_path(), intact .. torn)
+    local st, _, notices = H.state(dir)
+    lu.assertEquals(#notices, 1)
+    lu.assertStrContains(notices[1], "ends with a torn record (line " .. #lines)
+    lu.assertNil(st.resources["dev::test:topic::alerts"])
+    lu.assertNotNil(st.intents["dev::test:topic::alerts"])
+  end
+  sim.recorder:clear()
+  local code, _, out, err = run(one_vpc_and_topic)
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertStrContains(err, "ends with a torn record")
+  lu.assertStrContains(out, "Adopted dev::test:topic::alerts")
+  lu.assertEquals(H.mutating(sim), 0) -- adopted, not created again
+  lu.assertEquals(#H.inventory(sim), 2)
+  lu.assertEquals(#log_lines(), 1) -- folded
+  lu.assertNotNil(snapshot().resources["dev::test:topic::alerts"])
+end
+
+-- A damaged record with valid ones after it is no torn tail: fo refuses the state (exit 1)
+-- and changes nothing, naming the log, the line and what to do.
+function TestState:test_a_bad_record_followed_by_valid_ones_is_refused()
+  lu.assertEquals((run(one_vpc)), 0)
+  lu.assertEquals((run_unfolded(H.network())), 0)
+  local lines = log_lines()
+  lu.assertTrue(#lines >= 4)
+  lines[2] = lines[2]:gsub("dev::test:", "dev::tost:", 1)
+  local damaged = table.concat(lines, "\n") .. "\n"
+  testlib.write(log_path(), damaged)
+  local snap = testlib.read(state_path())
+  sim.recorder:clear()
+  local code, _, _, err = run(H.network())
+  lu.assertEquals(code, 1, err)
+  lu.assertStrContains(err, "state log " .. log_path() .. " cannot be used: line 2: its checksum "
+    .. "does not match, and valid records follow it")
+  lu.assertStrContains(err, "head -n 1 " .. log_path())
+  lu.assertEquals(H.mutating(sim), 0)
+  lu.assertEquals(testlib.read(log_path()), damaged)
+  lu.assertEquals(testlib.read(state_path()), snap)
+  -- a record that passes its checksum but is no change is refused too
+  local body = '[{"frobnicate":1}]'
+  lines = log_lines()
+  testlib.write(log_path(), lines[1] .. "\n" .. ('{"n":1,"sum":"%s","len":%d,"changes":%s}\n')
+    :format(fo.crypto.hex(fo.crypto.sha256(body)):sub(1, 16), #body, body))
+  code, _, _, err = run(H.network())
+  lu.assertEquals(code, 1)
+  lu.assertStrContains(err, "line 2: an unknown change")
+end
+
+-- A fold writes the state file, then resets the log: killed in between, the log's header
+-- names the previous state file. Its records are in the new state file already: it is
+-- ignored (replaying it again would depose a replaced instance twice).
+function TestState:test_a_log_older_than_the_state_file_is_ignored()
+  lu.assertEquals((run(one_vpc)), 0)
+  -- a replacement: the old VPC is deposed, then deleted
+  lu.assertEquals((run_unfolded(function()
+    fo.resource("test:vpc", "main", { cidr = "10.1.0.0/16" })
+  end)), 0)
+  local st = H.state(dir)
+  local log_text = testlib.read(log_path())
+  lu.assertStrContains(log_text, '"depose"')
+  -- the fold's first write, not its second
+  fo.fs.write_atomic(state_path(), state_mod.store(state_path(), st):encode())
+  lu.assertEquals(testlib.read(log_path()), log_text)
+  local again, _, notices = H.state(dir)
+  lu.assertEquals(again, st)
+  lu.assertEquals(#notices, 1)
+  lu.assertStrContains(notices[1], "predates the state file")
+  local code, _, out, err = run(function() fo.resource("test:vpc", "main", { cidr = "10.1.0.0/16" }) end)
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertStrContains(out, "No changes.")
+  lu.assertEquals(#log_lines(), 1)
+  lu.assertEquals(#H.inventory(sim), 1)
+end
+
+-- The log is folded into the state file when its records outgrow it (and reach
+-- LOG_MIN_BYTES), so it stays within a constant factor of the state: bytes written per
+-- run stay linear.
+function TestState:test_the_log_is_folded_when_it_outgrows_the_state_file()
+  local min = state_mod.LOG_MIN_BYTES
+  local write_atomic, folds = fo.fs.write_atomic, 0
+  fo.fs.write_atomic = function(path, ...)
+    if path == state_path() then folds = folds + 1 end
+    return write_atomic(path, ...)
+  end
+  local function many(n)
+    return function()
+      for i = 1, n do fo.resource("test:topic", "t" .. i, { name = "t" .. i }) end
+    end
+  end
+  local ok, err = pcall(function()
+    state_mod.LOG_MIN_BYTES = 1 << 20
+    lu.assertEquals((run(many(40), { parallel = 4 })), 0)
+    lu.assertEquals(folds, 2) -- a new stack's first write, and the end of the run
+    state_mod.LOG_MIN_BYTES = 0
+    folds = 0
+    lu.assertEquals((run_unfolded(many(80), { parallel = 4 })), 0)
+    -- the state doubles: a fold when the log's records outgrow the state file, then
+    -- appending goes on
+    lu.assertTrue(folds >= 1 and folds <= 4, folds .. " folds")
+    local text = testlib.read(state_path())
+    local lines = log_lines()
+    local header = json.decode(lines[1])
+    lu.assertEquals(header.base, fo.crypto.hex(fo.crypto.sha256(text)))
+    lu.assertTrue(#lines >= 2)
+    lu.assertTrue(#(testlib.read(log_path())) - #lines[1] - 1 <= #text + 4096)
+    lu.assertEquals(count(H.state(dir).resources), 80)
+  end)
+  fo.fs.write_atomic, state_mod.LOG_MIN_BYTES = write_atomic, min
+  if not ok then error(err, 0) end
+  lu.assertEquals(#H.inventory(sim), 80)
+end
+
+-- The stack's lock is taken before the state and its log are read and held until the log
+-- is folded: a second run (apply, plan, or --break-lock while the holder lives) is refused
+-- and touches neither file.
+function TestState:test_the_lock_covers_the_log()
+  lu.assertEquals((run(one_vpc)), 0)
+  local seen = {}
+  fo.type("test:probe", {
+    schema = { properties = {}, outputs = { "id" } },
+    create = function()
+      -- mid-run: this create's intent is in the log, not in the state file
+      local log_text, snap = testlib.read(log_path()), testlib.read(state_path())
+      lu.assertStrContains(log_text, '"intent": "dev::test:probe::p"')
+      for _, o in ipairs({ {}, { mode = "plan" }, { break_lock = true } }) do
+        local code, _, _, err = run(one_vpc, o)
+        seen[#seen + 1] = { code = code, err = err }
+      end
+      lu.assertEquals(testlib.read(log_path()), log_text)
+      lu.assertEquals(testlib.read(state_path()), snap)
+      return "probe-1", { id = "probe-1" }
+    end,
+    read = function() return { id = "probe-1" } end,
+    delete = function() end,
+  })
+  local code, _, out, err = run(function() one_vpc(); fo.resource("test:probe", "p", {}) end)
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(#seen, 3)
+  for _, r in ipairs(seen) do
+    lu.assertEquals(r.code, 5, r.err)
+    lu.assertStrContains(r.err, "stack dev is locked by pid")
+  end
+  lu.assertStrContains(seen[3].err, "--break-lock refused: that process is alive")
+  lu.assertEquals(#log_lines(), 1)
+  lu.assertNotNil(snapshot().resources["dev::test:probe::p"])
 end
 
 os.exit(lu.LuaUnit.run())

@@ -5,8 +5,10 @@
 --                 create/update/delete never happened)
 --   call.after    the n-th mutating call took effect and the simulator saved it, the answer
 --                 never reaches the engine (between the call and the state write)
---   state.before  the n-th write of the stack's state file is about to start
+--   state.before  the n-th write of the stack's state (an append to its log, or one of the
+--                 two writes of a fold into the state file) is about to start
 --   state.after   the n-th state write is durable, nothing after it ran
+--   state.torn    the n-th append to the state log writes a part of its line, then dies
 -- "<point>:<n>:<svc.Op>" counts only the calls of that operation (call points).
 -- FO_TEST_CRASH="count" kills nothing and keeps the number of each point reached in the file
 -- FO_TEST_CRASH_LOG. Before a kill, the point and what it was at ("call.after 7
@@ -20,7 +22,8 @@ n = tonumber(n)
 if only == "" then only = nil end
 assert(counting or (point and n), "FO_TEST_CRASH: expected count or <point>:<n>, got " .. spec)
 
-local seen = { ["call.before"] = 0, ["call.after"] = 0, ["state.before"] = 0, ["state.after"] = 0 }
+local seen = { ["call.before"] = 0, ["call.after"] = 0, ["state.before"] = 0, ["state.after"] = 0,
+  ["state.torn"] = 0 }
 
 local function pid()
   local f = assert(io.open("/proc/self/stat"))
@@ -39,12 +42,14 @@ local function save_counts()
   assert(os.rename(log_path .. ".tmp", log_path))
 end
 
--- Counts one occurrence of `p`; kills the process when it is the chosen one.
-local function reached(p, what)
+-- Counts one occurrence of `p`; kills the process when it is the chosen one (after
+-- calling last(), when given).
+local function reached(p, what, last)
   if only and p:match("^call") and what ~= only then return end
   seen[p] = seen[p] + 1
   if counting then save_counts(); return end
   if p ~= point or seen[p] ~= n then return end
+  if last then last() end
   local f = assert(io.open(log_path, "a"))
   f:write(("%s %d %s\n"):format(p, n, what))
   f:close()
@@ -69,15 +74,37 @@ Sim._finish = function(self, c, status, code)
   end
 end
 
--- The state file: fo.fs.write_atomic of <stack>.state.json (not its .bak, not the sim's).
+-- State writes: an append to <stack>.state.log (a group commit), and the two atomic writes
+-- of a fold of the log into the snapshot (<stack>.state.json, then the log's new header) —
+-- not the .bak, not the sim's file.
 local fs = require "fo.fs"
-local write_atomic = fs.write_atomic
-fs.write_atomic = function(path, ...)
-  local is_state = path:match("%.state%.json$") ~= nil
-  if is_state then reached("state.before", path:match("[^/]*$")) end
-  local r = table.pack(write_atomic(path, ...))
-  if is_state then reached("state.after", path:match("[^/]*$")) end
-  return table.unpack(r, 1, r.n)
+local function hook(name, is_state)
+  local real = fs[name]
+  fs[name] = function(path, ...)
+    local state = is_state(path)
+    local what = name .. " " .. path:match("[^/]*$")
+    if state then reached("state.before", what) end
+    local r = table.pack(real(path, ...))
+    if state then reached("state.after", what) end
+    return table.unpack(r, 1, r.n)
+  end
+end
+hook("write_atomic", function(path)
+  return path:match("%.state%.json$") ~= nil or path:match("%.state%.log$") ~= nil
+end)
+hook("append", function(path) return path:match("%.state%.log$") ~= nil end)
+
+-- A torn append (what a power cut can leave, which SIGKILL cannot: the kernel finishes a
+-- write): the n-th append to the state log writes only the first part of its line (two
+-- thirds, at least a byte short), then the process dies.
+local append = fs.append
+fs.append = function(path, data, mode)
+  if path:match("%.state%.log$") then
+    reached("state.torn", "append " .. path:match("[^/]*$"), function()
+      append(path, data:sub(1, math.max(1, #data * 2 // 3)), mode)
+    end)
+  end
+  return append(path, data, mode)
 end
 
 return {}

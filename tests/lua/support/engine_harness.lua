@@ -4,7 +4,6 @@ package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. packag
 local testlib = require "support.testlib"
 require "support.engine_types"
 local engine = require "fo.engine"
-local json = require "fo.json"
 
 local H = {}
 H.REGION = "us-east-1"
@@ -222,11 +221,14 @@ function H.first_difference(a, b, path)
   return nil
 end
 
---- The stack's state document (nil when there is no file) and its text.
+--- The stack's state document (nil when there is no file) — the state file with its log
+--- replayed, as the engine reads it — its text (the state file's, or the replayed document
+--- encoded when the log holds records), and the read's notices (a torn log tail).
 function H.state(dir, stack)
-  local text = testlib.read(("%s/%s.state.json"):format(dir, stack or "dev"))
-  if not text then return nil end
-  return json.decode(text), text
+  local path = ("%s/%s.state.json"):format(dir, stack or "dev")
+  if not testlib.read(path) then return nil end
+  local doc, text, info = require("fo.engine.state").read(path)
+  return doc, text, info.notices
 end
 
 --- Mutating calls the simulator answered since `since` (a count from sim:count).
