@@ -242,9 +242,12 @@ function W:transport()
   return self._transport
 end
 
---- An environment lookup that gives the sim's credentials and nothing else (no profile,
---- no config files, no endpoint overrides, no instance metadata): one per key pair, kept, so
---- the credentials cache of the AWS core (keyed by this function) is reused.
+-- Settings of the process environment a sim client still honours.
+local PASSED_THROUGH = { AWS_MAX_ATTEMPTS = true, AWS_RETRY_MODE = true }
+
+--- An environment lookup that gives the sim's credentials (no profile, no config files, no
+--- endpoint overrides, no instance metadata) and the retry settings: one per key pair, kept,
+--- so the credentials cache of the AWS core (keyed by this function) is reused.
 function W:env_for(key)
   self._envs = self._envs or {}
   local id = key.access_key .. "\0" .. key.secret_key .. "\0" .. (key.session_token or "")
@@ -254,7 +257,12 @@ function W:env_for(key)
     AWS_SESSION_TOKEN = key.session_token,
     AWS_EC2_METADATA_DISABLED = "true", HOME = "/nonexistent",
     AWS_CONFIG_FILE = "/nonexistent/config", AWS_SHARED_CREDENTIALS_FILE = "/nonexistent/credentials" }
-  f = function(name) return t[name] end
+  -- The sim's identity and no profile, config file or endpoint override from the process;
+  -- the retry settings are the user's to choose, against the sim as against AWS.
+  f = function(name)
+    if PASSED_THROUGH[name] then return os.getenv(name) end
+    return t[name]
+  end
   self._envs[id] = f
   return f
 end

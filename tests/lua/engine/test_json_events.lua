@@ -77,7 +77,9 @@ end
 
 function TestJsonEvents:test_apply_failure_rollback_refresh_and_destroy_events_validate()
   -- a first apply under throttling: retries are events tied to their operation
-  local r = fo_run({ "--parallel", "4" }, { FO_SIM_THROTTLE = "0.2" })
+  -- (10 attempts: with the default 3, a 0.2 throttle fails some call of the ~40 about one
+  -- run in three — 0.2^3 per call — and the apply would roll back)
+  local r = fo_run({ "--parallel", "4" }, { FO_SIM_THROTTLE = "0.2", AWS_MAX_ATTEMPTS = "10" })
   lu.assertEquals(r.code, 0, r.stderr)
   local ev = events_of(r, "apply")
   lu.assertEquals(count(ev, "op_start"), 22)
