@@ -6,72 +6,9 @@
 -- would (the AWS types of the recipe issue follow the same contract).
 local M = {}
 
-local function is(err, ...)
-  for _, code in ipairs({ ... }) do
-    if aws.Error.is(err, code) then return true end
-  end
-  return false
-end
-
--- Runs fn; an AWS error with one of `codes` (NotFound) gives nil instead.
-local function unless_gone(codes, fn)
-  local ok, v = pcall(fn)
-  if ok then return v end
-  if is(v, table.unpack(codes)) then return nil end
-  error(v, 0)
-end
-
-local function user_tags(tags)
-  local out = {}
-  for _, t in ipairs(tags or {}) do
-    if type(t) == "table" and not t.Key:match("^fo:") then out[t.Key] = t.Value end
-  end
-  for k, v in pairs(tags or {}) do
-    if type(k) == "string" and not k:match("^fo:") then out[k] = v end
-  end
-  return out
-end
-
--- ctx's tags plus the resource's own, as AWS lists them.
-local function tag_list(ctx, tags)
-  local list = ctx:tag_list()
-  local keys = {}
-  for k in pairs(tags or {}) do keys[#keys + 1] = k end
-  table.sort(keys)
-  for _, k in ipairs(keys) do list[#list + 1] = { Key = k, Value = tags[k] } end
-  return list
-end
-
--- Tag changes from `old` to `new` (maps): tags to set ({Key=, Value=}, sorted) and keys to
--- remove (sorted).
-local function tag_delta(old, new)
-  local set, del = {}, {}
-  for k, v in pairs(new or {}) do
-    if (old or {})[k] ~= v then set[#set + 1] = { Key = k, Value = v } end
-  end
-  for k in pairs(old or {}) do
-    if (new or {})[k] == nil then del[#del + 1] = k end
-  end
-  table.sort(set, function(a, b) return a.Key < b.Key end)
-  table.sort(del)
-  return set, del
-end
-
--- EC2 tag changes: CreateTags for new/changed values, DeleteTags for removed keys.
-local function ec2_retag(ec2, id, old, new)
-  local set, del = tag_delta(old, new)
-  for i, k in ipairs(del) do del[i] = { Key = k } end
-  if #set > 0 then ec2:CreateTags{ Resources = { id }, Tags = set } end
-  if #del > 0 then ec2:DeleteTags{ Resources = { id }, Tags = del } end
-end
-
--- The first resource tagged for ctx that the state does not already know.
-local function unknown_owned(ctx, list, id_field)
-  for _, r in ipairs(list) do
-    if not ctx.known_ids[r[id_field]] and ctx:owns(r.Tags) then return r end
-  end
-  return nil
-end
+local C = require "fo.aws.resources.common"
+local tag_list, tag_delta, user_tags = C.tag_list, C.tag_delta, C.user_tags
+local unless_gone, unknown_owned, ec2_retag = C.unless, C.unknown_owned, C.ec2_retag
 
 -- The EC2 kinds differ only in names: k = { describe=, list=, ids= (DescribeX ids
 -- parameter), id= (id field), delete=, id_param= (DeleteX/ModifyX id parameter),
@@ -140,7 +77,7 @@ fo.type("test:vpc", {
   create = function(ctx, p)
     local ec2 = ctx:client("ec2")
     local vpc = ec2:CreateVpc{ CidrBlock = p.cidr,
-      TagSpecifications = { { ResourceType = "vpc", Tags = tag_list(ctx, p.tags) } } }.Vpc
+      TagSpecifications = C.ec2_tag_specs(ctx, "vpc", p.tags) }.Vpc
     if p.dns_hostnames then
       ec2:ModifyVpcAttribute{ VpcId = vpc.VpcId, EnableDnsHostnames = { Value = true } }
     end
@@ -184,7 +121,7 @@ fo.type("test:subnet", {
   create = function(ctx, p)
     local ec2 = ctx:client("ec2")
     local s = ec2:CreateSubnet{ VpcId = p.vpc_id, CidrBlock = p.cidr, AvailabilityZone = p.az,
-      TagSpecifications = { { ResourceType = "subnet", Tags = tag_list(ctx, p.tags) } } }.Subnet
+      TagSpecifications = C.ec2_tag_specs(ctx, "subnet", p.tags) }.Subnet
     if p.public_ip then
       ec2:ModifySubnetAttribute{ SubnetId = s.SubnetId, MapPublicIpOnLaunch = { Value = true } }
     end
@@ -224,7 +161,7 @@ fo.type("test:security_group", {
   create = function(ctx, p)
     local out = ctx:client("ec2"):CreateSecurityGroup{ VpcId = p.vpc_id, GroupName = p.name,
       Description = p.description,
-      TagSpecifications = { { ResourceType = "security-group", Tags = tag_list(ctx, p.tags) } } }
+      TagSpecifications = C.ec2_tag_specs(ctx, "security-group", p.tags) }
     return out.GroupId, { id = out.GroupId }
   end,
   read = function(ctx, id)
@@ -305,10 +242,6 @@ local ASSUME_EC2 = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Prin
   .. '{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
 M.ASSUME_EC2 = ASSUME_EC2
 
-local function url_decode(s)
-  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
-end
-
 fo.type("test:role", {
   doc = "an IAM role (its name is unique in the account: replaced delete-first)",
   schema = {
@@ -337,7 +270,7 @@ fo.type("test:role", {
     local r = out.Role
     return { arn = r.Arn, name = r.RoleName, id = r.RoleId },
       { name = r.RoleName, description = r.Description or "",
-        assume_role_policy = url_decode(r.AssumeRolePolicyDocument or ""), tags = user_tags(r.Tags) }
+        assume_role_policy = C.url_decode(r.AssumeRolePolicyDocument), tags = user_tags(r.Tags) }
   end,
   update = function(ctx, name, old, new, outputs)
     local iam = ctx:client("iam")
