@@ -7,6 +7,7 @@ package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. packag
 local lu = require "luaunit"
 local cjson = require "cjson"
 local H = require "support.engine_harness"
+local T = require "support.type_tests"
 local types = require "support.engine_types"
 require "fo.aws.resources.route53"
 require "fo.aws.resources.sns"
@@ -16,18 +17,7 @@ local sim, dir
 
 local function cw(region) return sim:client("cloudwatch", { region = region or "us-east-1" }) end
 
-local function run(recipe, opts)
-  opts = opts or {}
-  opts.sim, opts.dir = sim, dir
-  opts.region = opts.region or "us-east-1"
-  return H.run(recipe, opts)
-end
-
-local function apply(recipe, opts)
-  local code, doc, out, err = run(recipe, opts)
-  lu.assertEquals(code, 0, out .. err)
-  return doc, out
-end
+local run, apply = T.runner(function() return sim, dir end, "us-east-1")
 
 -- A health check, a us-east-1 topic and the HealthCheckStatus alarm on it.
 local function alarm(o)
@@ -54,11 +44,7 @@ local function get(name, region)
 end
 
 local function tags(arn, region)
-  local out = {}
-  for _, t in ipairs(cw(region):ListTagsForResource{ ResourceARN = arn }.Tags) do
-    out[t.Key] = t.Value
-  end
-  return out
+  return T.tag_map(cw(region):ListTagsForResource{ ResourceARN = arn }.Tags)
 end
 
 TestCloudWatchTypes = {}

@@ -7,6 +7,7 @@
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
 local H = require "support.engine_harness"
+local T = require "support.type_tests"
 local types = require "support.engine_types"
 local ddb_sim = require "fo.sim.services.dynamodb"
 require "fo.aws.resources.dynamodb"
@@ -16,17 +17,7 @@ local sim, dir, saved_timing
 
 local function ddb(region) return sim:client("dynamodb", { region = region or PRIMARY }) end
 
-local function run(recipe, opts)
-  opts = opts or {}
-  opts.sim, opts.dir, opts.region = sim, dir, PRIMARY
-  return H.run(recipe, opts)
-end
-
-local function apply(recipe, opts)
-  local code, doc, out, err = run(recipe, opts)
-  lu.assertEquals(code, 0, out .. err)
-  return doc, out
-end
+local run, apply = T.runner(function() return sim, dir end, PRIMARY)
 
 local function sessions(o)
   o = o or {}
@@ -48,11 +39,7 @@ local function describe(region)
 end
 
 local function tags(arn, region)
-  local out = {}
-  for _, t in ipairs(ddb(region):ListTagsOfResource{ ResourceArn = arn }.Tags) do
-    out[t.Key] = t.Value
-  end
-  return out
+  return T.tag_map(ddb(region):ListTagsOfResource{ ResourceArn = arn }.Tags)
 end
 
 local function tables(region) return ddb(region):ListTables{}.TableNames end

@@ -7,6 +7,7 @@
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
 local H = require "support.engine_harness"
+local T = require "support.type_tests"
 local interrupt = require "support.interrupt"
 local amis = require "fo.sim.amis"
 require "fo.aws.resources"
@@ -16,21 +17,7 @@ local sim, dir
 
 local function ec2() return sim:client("ec2", { region = REGION }) end
 
-local function run(recipe, opts)
-  opts = opts or {}
-  opts.sim, opts.dir, opts.region = sim, dir, REGION
-  return H.run(recipe, opts)
-end
-
-local function apply(recipe, opts)
-  local code, doc, out, err = run(recipe, opts)
-  lu.assertEquals(code, 0, out .. err)
-  return doc, out
-end
-
-local function res(urn_tail)
-  return H.state(dir).resources["dev::" .. urn_tail]
-end
+local run, apply, res = T.runner(function() return sim, dir end, REGION)
 
 local USER_DATA = "#!/bin/bash\nyum install -y python3\npython3 -m http.server 8080 &\n"
 
@@ -64,11 +51,7 @@ local function default_data(id)
     .LaunchTemplateVersions[1]
 end
 
-local function tags(list)
-  local out = {}
-  for _, t in ipairs(list or {}) do out[t.Key] = t.Value end
-  return out
-end
+local tags = T.tag_map
 
 TestEc2Launch = {}
 

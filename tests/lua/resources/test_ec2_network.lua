@@ -9,6 +9,7 @@
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
 local H = require "support.engine_harness"
+local T = require "support.type_tests"
 local types = require "support.engine_types"
 local interrupt = require "support.interrupt"
 require "fo.aws.resources"
@@ -17,31 +18,13 @@ local sim, dir
 
 local function ec2() return sim:client("ec2", { region = H.REGION }) end
 
-local function run(recipe, opts)
-  opts = opts or {}
-  opts.sim, opts.dir = sim, dir
-  return H.run(recipe, opts)
-end
-
-local function apply(recipe, opts)
-  local code, doc, out, err = run(recipe, opts)
-  lu.assertEquals(code, 0, out .. err)
-  return doc, out
-end
-
-local function res(urn_tail)
-  return H.state(dir).resources["dev::" .. urn_tail]
-end
+local run, apply, res = T.runner(function() return sim, dir end)
 
 local function id_of(urn_tail)
   return assert(res(urn_tail), urn_tail).id
 end
 
-local function tags(list)
-  local out = {}
-  for _, t in ipairs(list or {}) do out[t.Key] = t.Value end
-  return out
-end
+local tags = T.tag_map
 
 -- A region's network as the trading stack builds it: a VPC, a public and a private subnet
 -- in two AZs, an internet gateway with the public default route, a private route table

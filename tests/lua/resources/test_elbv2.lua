@@ -57,11 +57,7 @@ local function lbs()
 end
 
 local function tags_of(arn)
-  local out = {}
-  for _, t in ipairs(elb:DescribeTags{ ResourceArns = { arn } }.TagDescriptions[1].Tags or {}) do
-    out[t.Key] = t.Value
-  end
-  return out
+  return T.tag_map(elb:DescribeTags{ ResourceArns = { arn } }.TagDescriptions[1].Tags)
 end
 
 local function attr(list, key)

@@ -54,11 +54,7 @@ function TestIam:tearDown()
   H.cleanup(dir)
 end
 
-local function tags_map(list)
-  local out = {}
-  for _, t in ipairs(list or {}) do out[t.Key] = t.Value end
-  return out
-end
+local tags_map = T.tag_map
 
 function TestIam:test_create_reads_back_and_rerun_makes_no_mutating_call()
   local doc = T.run(sim, dir, recipe())

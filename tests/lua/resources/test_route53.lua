@@ -7,6 +7,7 @@
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
 local H = require "support.engine_harness"
+local T = require "support.type_tests"
 local types = require "support.engine_types"
 local topo = require "support.sim_topology"
 require "fo.aws.resources.route53"
@@ -15,21 +16,7 @@ local sim, dir
 
 local function r53() return sim:client("route53", { region = "us-east-1" }) end
 
-local function run(recipe, opts)
-  opts = opts or {}
-  opts.sim, opts.dir = sim, dir
-  return H.run(recipe, opts)
-end
-
-local function apply(recipe, opts)
-  local code, doc, out, err = run(recipe, opts)
-  lu.assertEquals(code, 0, out .. err)
-  return doc, out
-end
-
-local function res(urn_tail)
-  return H.state(dir).resources["dev::" .. urn_tail]
-end
+local run, apply, res = T.runner(function() return sim, dir end)
 
 -- A zone, a health check on the primary endpoint, weighted A records 100 / 0.
 local function dns(o)

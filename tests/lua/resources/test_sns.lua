@@ -7,6 +7,7 @@ package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. packag
 local lu = require "luaunit"
 local cjson = require "cjson"
 local H = require "support.engine_harness"
+local T = require "support.type_tests"
 local types = require "support.engine_types"
 require "fo.aws.resources.sns"
 
@@ -15,17 +16,7 @@ local sim, dir
 
 local function sns() return sim:client("sns", { region = REGION }) end
 
-local function run(recipe, opts)
-  opts = opts or {}
-  opts.sim, opts.dir, opts.region = sim, dir, REGION
-  return H.run(recipe, opts)
-end
-
-local function apply(recipe, opts)
-  local code, doc, out, err = run(recipe, opts)
-  lu.assertEquals(code, 0, out .. err)
-  return doc, out
-end
+local run, apply = T.runner(function() return sim, dir end, REGION)
 
 local function policy_for(arn)
   return { Version = "2012-10-17", Statement = { { Sid = "cloudwatch", Effect = "Allow",
@@ -55,9 +46,7 @@ end
 local function attrs(arn) return sns():GetTopicAttributes{ TopicArn = arn }.Attributes end
 
 local function tags(arn)
-  local out = {}
-  for _, t in ipairs(sns():ListTagsForResource{ ResourceArn = arn }.Tags) do out[t.Key] = t.Value end
-  return out
+  return T.tag_map(sns():ListTagsForResource{ ResourceArn = arn }.Tags)
 end
 
 local function all_topics()

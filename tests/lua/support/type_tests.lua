@@ -53,6 +53,37 @@ function T.interrupt(dir, urn)
   return rec
 end
 
+--- A test file's run, apply and res, for the sim and dir its setUp makes anew: `env()`
+--- returns them; `region` is the runs' region unless opts.region names one (nil: H's).
+--- run(recipe, opts) gives H.run's code, doc, stdout, stderr; apply(recipe, opts) asserts
+--- exit 0 and gives doc, stdout; res(urn_tail) is the record of "dev::<urn_tail>".
+function T.runner(env, region)
+  local function run(recipe, opts)
+    local o = {}
+    for k, v in pairs(opts or {}) do o[k] = v end
+    o.sim, o.dir = env()
+    o.region = o.region or region
+    return H.run(recipe, o)
+  end
+  local function apply(recipe, opts)
+    local code, doc, out, err = run(recipe, opts)
+    lu.assertEquals(code, 0, out .. err)
+    return doc, out
+  end
+  local function res(urn_tail)
+    local _, dir = env()
+    return H.state(dir).resources["dev::" .. urn_tail]
+  end
+  return run, apply, res
+end
+
+--- A tag list ({Key=, Value=}, ...) as a map, fo's own tags included.
+function T.tag_map(list)
+  local out = {}
+  for _, t in ipairs(list or {}) do out[t.Key] = t.Value end
+  return out
+end
+
 --- Position of the first "svc.Op" in `list` (nil when absent).
 T.index = H.index
 
