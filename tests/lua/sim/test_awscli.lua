@@ -51,33 +51,8 @@ local smoke = {
   bad_secret = exec("eu-central-1", { "--profile", cli.PROFILES.bad_secret, "ec2", "describe-vpcs" }),
 }
 
-local function check(name)
-  local problems = {}
-  for _, r in ipairs(runs[name]) do
-    local ok, res = pcall(r.task.join, r.task)
-    if not ok then
-      problems[#problems + 1] = r.region .. ": " .. tostring(res)
-    else
-      for _, p in ipairs(res.problems) do problems[#problems + 1] = p end
-    end
-  end
-  if #problems > 0 then
-    lu.fail(("%s: %d problem(s)\n  %s"):format(name, #problems, table.concat(problems, "\n  ")))
-  end
-end
-
 TestAwsCli = {}
-
-for _, s in ipairs(scn.scenarios) do
-  TestAwsCli["test_" .. s.name] = function() check(s.name) end
-end
-
---- The network shared by the load balancer, listener, Auto Scaling and Route 53
---- scenarios goes once they are done (retrying DependencyViolation while the ALBs'
---- interfaces and the instances go).
-function TestAwsCli.test_ec2_shared_network_teardown()
-  check("network fixture teardown")
-end
+scn.add_tests(TestAwsCli, runs)
 
 --- A wrong secret for the sim's key id and an unknown key id, per protocol: exit 254 and
 --- the code AWS answers (query/rest-xml SignatureDoesNotMatch, InvalidClientTokenId; ec2

@@ -100,30 +100,8 @@ function Runner:error_problems() return {} end
 
 local runs = scn.start_all(Runner)
 
-local function check(name)
-  local problems = {}
-  for _, r in ipairs(runs[name]) do
-    local ok, res = pcall(r.task.join, r.task)
-    if not ok then
-      problems[#problems + 1] = r.region .. ": " .. tostring(res)
-    else
-      for _, p in ipairs(res.problems) do problems[#problems + 1] = p end
-    end
-  end
-  if #problems > 0 then
-    lu.fail(("%s: %d problem(s)\n  %s"):format(name, #problems, table.concat(problems, "\n  ")))
-  end
-end
-
 TestSimScenarios = {}
-
-for _, s in ipairs(scn.scenarios) do
-  TestSimScenarios["test_" .. s.name] = function() check(s.name) end
-end
-
-function TestSimScenarios.test_ec2_shared_network_teardown()
-  check("network fixture teardown")
-end
+scn.add_tests(TestSimScenarios, runs)
 
 --- Authentication failures per protocol, as the CLI test checks them.
 function TestSimScenarios.test_error_bad_signature_and_unknown_key_per_protocol()

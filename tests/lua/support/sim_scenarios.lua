@@ -1086,4 +1086,30 @@ function M.start_all(runner, opts)
   return runs
 end
 
+--- Adds to `suite` (a LuaUnit test table) a test_<name> per scenario and
+--- test_ec2_shared_network_teardown (the network shared by the load balancer, listener,
+--- Auto Scaling and Route 53 scenarios goes once they are done), each joining its runs
+--- of `runs` (M.start_all's) and failing with their problems in every region.
+function M.add_tests(suite, runs)
+  local lu = require "luaunit"
+  local function check(name)
+    local problems = {}
+    for _, r in ipairs(runs[name]) do
+      local ok, res = pcall(r.task.join, r.task)
+      if not ok then
+        problems[#problems + 1] = r.region .. ": " .. tostring(res)
+      else
+        for _, p in ipairs(res.problems) do problems[#problems + 1] = p end
+      end
+    end
+    if #problems > 0 then
+      lu.fail(("%s: %d problem(s)\n  %s"):format(name, #problems, table.concat(problems, "\n  ")))
+    end
+  end
+  for _, s in ipairs(M.scenarios) do
+    suite["test_" .. s.name] = function() check(s.name) end
+  end
+  suite.test_ec2_shared_network_teardown = function() check("network fixture teardown") end
+end
+
 return M
