@@ -10,6 +10,7 @@
 --   metrics = { [key] = {Namespace=, MetricName=, Dimensions=, points = { {t, v}, ... }} },
 --   seq = n }
 local sns_state = require "fo.sim.sns_state"
+local records = require "fo.sim.records"
 
 local M = {}
 
@@ -23,12 +24,7 @@ function M.tables(db)
   return db
 end
 
-local function copy(v)
-  if type(v) ~= "table" then return v end
-  local t = {}
-  for k, x in pairs(v) do t[k] = copy(x) end
-  return t
-end
+local copy = records.copy
 
 --- What PutMetricAlarm sets (the configuration; state members are kept on update).
 M.ALARM_CONFIG = { "AlarmDescription", "ActionsEnabled", "OKActions", "AlarmActions",

@@ -22,12 +22,7 @@ local function invalid(ctx, msg)
   ctx:fail("InvalidInput", msg, 400)
 end
 
-local function copy(v)
-  if type(v) ~= "table" then return v end
-  local t = {}
-  for k, x in pairs(v) do t[k] = copy(x) end
-  return t
-end
+local copy = require("fo.sim.records").copy
 
 -- Checks a complete configuration (after defaults and updates).
 local function check(ctx, c)

@@ -5,6 +5,7 @@
 -- problem: "[Tried to create resource record set [name='a.example.com.', type='A'] but
 -- it already exists]"; malformed record sets are InvalidInput "Invalid request: ...").
 local names = require "fo.sim.route53.names"
+local records = require "fo.sim.records"
 
 local M = {}
 
@@ -17,12 +18,7 @@ function M.key(rr)
   return rr.Name .. "|" .. rr.Type .. "|" .. (rr.SetIdentifier or "")
 end
 
-local function deep_copy(v)
-  if type(v) ~= "table" then return v end
-  local t = {}
-  for k, x in pairs(v) do t[k] = deep_copy(x) end
-  return t
-end
+local deep_copy = records.copy
 M.copy = deep_copy
 
 -- "[name='a.example.com.', type='A']" or with ", set-identifier='x'" as AWS writes it.

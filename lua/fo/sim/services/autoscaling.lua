@@ -30,6 +30,7 @@
 local asg_state = require "fo.sim.asg_state"
 local ec2 = require "fo.sim.ec2_lookup"
 local metrics = require "fo.sim.metrics"
+local records = require "fo.sim.records"
 
 local M = {}
 
@@ -57,12 +58,7 @@ for _, m in ipairs(METRICS) do METRIC_SET[m] = true end
 
 local function invalid(ctx, message) ctx:fail("ValidationError", message) end
 
-local function copy(v)
-  if type(v) ~= "table" then return v end
-  local o = {}
-  for k, x in pairs(v) do o[k] = copy(x) end
-  return o
-end
+local copy = records.copy
 
 local function iso(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t)) end
 
@@ -73,10 +69,7 @@ local function uuid(ctx)
     h:sub(21, 32))
 end
 
-local function next_seq(db)
-  db.seq = (db.seq or 0) + 1
-  return db.seq
-end
+local next_seq = records.next_seq
 
 -- The db with its tables, after applying the transitions due now.
 local function state(ctx)
@@ -111,14 +104,8 @@ local function page(ctx, items, token, max, default, limit)
     invalid(ctx, ("1 validation error detected: Value '%d' at 'maxRecords' failed to satisfy "
       .. "constraint: Member must have value less than or equal to %d"):format(max, limit))
   end
-  local start = 1
-  if token then
-    start = math.tointeger(tonumber(token:match("^tok%-(%d+)$") or ""))
-    if not start or start < 1 then ctx:fail("InvalidNextToken", "The token '" .. token .. "' is invalid.") end
-  end
-  local out = {}
-  for i = start, math.min(#items, start + max - 1) do out[#out + 1] = items[i] end
-  local next_token = (start + max <= #items) and ("tok-" .. (start + max)) or nil
+  local out, next_token = records.page(items, token, "tok-", max)
+  if not out then ctx:fail("InvalidNextToken", "The token '" .. token .. "' is invalid.") end
   return out, next_token
 end
 

@@ -4,6 +4,7 @@
 -- from the failover model, anything else put in the metrics store). Evaluation and
 -- notifications: fo.sim.metrics; the clock that runs evaluations: fo.sim.failover.
 local metrics = require "fo.sim.metrics"
+local records = require "fo.sim.records"
 local crypto = require "fo.crypto"
 
 local M = {}
@@ -18,12 +19,7 @@ local OUTPUT = { "AlarmName", "AlarmArn", "AlarmDescription",
   "ThresholdMetricId" }
 local TREAT = { breaching = true, notBreaching = true, ignore = true, missing = true }
 
-local function copy(v)
-  if type(v) ~= "table" then return v end
-  local t = {}
-  for k, x in pairs(v) do t[k] = copy(x) end
-  return t
-end
+local copy = records.copy
 
 local function failover()
   return require "fo.sim.failover"

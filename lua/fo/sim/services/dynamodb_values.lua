@@ -232,12 +232,7 @@ function M.check(v, fail, depth)
 end
 
 --- A deep copy of a stored value (handlers never hand out their stored tables).
-function M.copy(v)
-  if type(v) ~= "table" then return v end
-  local out = {}
-  for k, x in pairs(v) do out[k] = M.copy(x) end
-  return out
-end
+M.copy = require("fo.sim.records").copy
 
 -- Sets are unordered: equal when they hold the same members.
 local function set_equal(a, b)

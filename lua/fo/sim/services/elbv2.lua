@@ -12,6 +12,7 @@
 --   listeners[arn]      = { desc = Listener, tags, seq }
 local asg_state = require "fo.sim.asg_state"
 local ec2 = require "fo.sim.ec2_lookup"
+local records = require "fo.sim.records"
 
 local M = {}
 
@@ -153,12 +154,7 @@ local DEFAULT_SSL_POLICY = "ELBSecurityPolicy-2016-08"
 
 local function invalid(ctx, message) ctx:fail("ValidationError", message) end
 
-local function copy(v)
-  if type(v) ~= "table" then return v end
-  local o = {}
-  for k, x in pairs(v) do o[k] = copy(x) end
-  return o
-end
+local copy = records.copy
 
 -- A canonical text of a value (sorted keys): "same settings" comparisons.
 local function canon(v)
@@ -184,10 +180,7 @@ end
 -- 16 hex digits, the id part of every ELBv2 ARN.
 local function hex16(ctx) return ctx:id(nil, 16) end
 
-local function next_seq(db)
-  db.seq = (db.seq or 0) + 1
-  return db.seq
-end
+local next_seq = records.next_seq
 
 local function state(ctx)
   local db = ctx.db
@@ -207,15 +200,9 @@ end
 
 -- Paging with ELBv2's Marker/NextMarker (opaque to clients; an index here).
 local function page(ctx, items, marker, size)
-  size = size or 400
-  local start = 1
-  if marker then
-    start = math.tointeger(tonumber(marker:match("^m%-(%d+)$") or ""))
-    if not start or start < 1 then invalid(ctx, "The marker '" .. marker .. "' is not valid.") end
-  end
-  local out = {}
-  for i = start, math.min(#items, start + size - 1) do out[#out + 1] = items[i] end
-  return out, (start + size <= #items) and ("m-" .. (start + size)) or nil
+  local out, next_marker = records.page(items, marker, "m-", size or 400)
+  if not out then invalid(ctx, "The marker '" .. marker .. "' is not valid.") end
+  return out, next_marker
 end
 
 -- Names -------------------------------------------------------------------------------

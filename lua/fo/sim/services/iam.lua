@@ -12,6 +12,8 @@
 -- created_at/role_added_at let EC2 and Auto Scaling model AWS's propagation delay: a
 -- profile used within seconds of its creation (or of getting its role) is refused with
 -- InvalidParameterValue "Invalid IAM Instance Profile name" on AWS.
+local records = require "fo.sim.records"
+
 local M = {}
 
 M.MAX_TAGS = 50
@@ -174,17 +176,10 @@ end
 
 -- Paging: Marker is the position of the next item, opaque to callers.
 local function page(ctx, list, p)
-  local start = 1
-  if p.Marker then
-    start = tonumber(p.Marker:match("^fo%-sim%-marker%-(%d+)$") or "")
-    if not start or start < 1 then fail(ctx, "ValidationError", "Invalid Marker.") end
-  end
-  local max = p.MaxItems or M.DEFAULT_MAX_ITEMS
-  local out = {}
-  for i = start, math.min(#list, start + max - 1) do out[#out + 1] = list[i] end
-  local nxt = start + max
-  if nxt <= #list then return out, true, "fo-sim-marker-" .. nxt end
-  return out, false, nil
+  local out, nxt = records.page(list, p.Marker, "fo-sim-marker-",
+    p.MaxItems or M.DEFAULT_MAX_ITEMS)
+  if not out then fail(ctx, "ValidationError", "Invalid Marker.") end
+  return out, nxt ~= nil, nxt
 end
 
 -- Tags ------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ local names = require "fo.sim.route53.names"
 local rrsets = require "fo.sim.route53.rrsets"
 local health = require "fo.sim.route53.health"
 local throttle = require "fo.sim.route53.throttle"
+local records = require "fo.sim.records"
 
 local M = {}
 
@@ -36,10 +37,7 @@ local function tables(db)
   return db
 end
 
-local function next_seq(db)
-  db.seq = db.seq + 1
-  return db.seq
-end
+local next_seq = records.next_seq
 
 -- Every handler: the rate limit first (a throttled call does nothing), then the tables.
 local function begin(ctx)

@@ -5,6 +5,7 @@
 -- NotFound "Topic does not exist", ResourceNotFound for tags of a missing topic.
 local state = require "fo.sim.sns_state"
 local crypto = require "fo.crypto"
+local records = require "fo.sim.records"
 
 local M = {}
 
@@ -39,10 +40,7 @@ local function db_of(ctx)
   return state.tables(ctx.db)
 end
 
-local function next_seq(db)
-  db.seq = db.seq + 1
-  return db.seq
-end
+local next_seq = records.next_seq
 
 -- The topic an ARN names in this region and account (NotFound otherwise, as SNS answers
 -- for a well-formed ARN of a missing topic; a malformed one is InvalidParameter).

@@ -51,12 +51,7 @@ end
 
 --- A shallow-to-deep copy of plain data (records hold only strings, numbers, booleans
 --- and tables).
-function M.copy(v)
-  if type(v) ~= "table" then return v end
-  local out = {}
-  for k, x in pairs(v) do out[k] = M.copy(x) end
-  return out
-end
+M.copy = require("fo.sim.records").copy
 
 --- Deterministic lower-case hex derived from `text` (ids that must stay the same for the
 --- same input: reservation ids, private IPs, prefix lists).
