@@ -54,6 +54,19 @@ static void fail(jreader *r, const char *what)
     fail_at(r, r->p, what);
 }
 
+/* The JSON reading of each model type; those not listed (a document structure
+ * included) read as generic JSON. */
+static const struct {
+    const char *name;
+    enum fo_json_type type;
+} JSON_TYPES[] = {
+    {"structure", FO_JT_STRUCT}, {"string", FO_JT_STRING}, {"character", FO_JT_STRING},
+    {"list", FO_JT_LIST},        {"map", FO_JT_MAP},       {"integer", FO_JT_INT},
+    {"long", FO_JT_INT},         {"short", FO_JT_INT},     {"byte", FO_JT_INT},
+    {"boolean", FO_JT_BOOL},     {"blob", FO_JT_BLOB},     {"float", FO_JT_FLOAT},
+    {"double", FO_JT_FLOAT},     {"timestamp", FO_JT_TS},
+};
+
 enum fo_json_type fo_json_type_of(lua_State *L, int shape)
 {
     if (!shape)
@@ -61,53 +74,12 @@ enum fo_json_type fo_json_type_of(lua_State *L, int shape)
     const char *t = fo_field_str(L, shape, "type");
     if (!t)
         return FO_JT_GENERIC;
-    switch (t[0]) {
-    case 's':
-        if (strcmp(t, "structure") == 0)
-            return fo_field_bool(L, shape, "document") ? FO_JT_GENERIC : FO_JT_STRUCT;
-        if (strcmp(t, "string") == 0)
-            return FO_JT_STRING;
-        if (strcmp(t, "short") == 0)
-            return FO_JT_INT;
-        break;
-    case 'l':
-        if (strcmp(t, "list") == 0)
-            return FO_JT_LIST;
-        if (strcmp(t, "long") == 0)
-            return FO_JT_INT;
-        break;
-    case 'm':
-        if (strcmp(t, "map") == 0)
-            return FO_JT_MAP;
-        break;
-    case 'i':
-        if (strcmp(t, "integer") == 0)
-            return FO_JT_INT;
-        break;
-    case 'b':
-        if (strcmp(t, "boolean") == 0)
-            return FO_JT_BOOL;
-        if (strcmp(t, "blob") == 0)
-            return FO_JT_BLOB;
-        if (strcmp(t, "byte") == 0)
-            return FO_JT_INT;
-        break;
-    case 'f':
-        if (strcmp(t, "float") == 0)
-            return FO_JT_FLOAT;
-        break;
-    case 'd':
-        if (strcmp(t, "double") == 0)
-            return FO_JT_FLOAT;
-        break;
-    case 't':
-        if (strcmp(t, "timestamp") == 0)
-            return FO_JT_TS;
-        break;
-    case 'c':
-        if (strcmp(t, "character") == 0)
-            return FO_JT_STRING;
-        break;
+    for (size_t i = 0; i < sizeof JSON_TYPES / sizeof JSON_TYPES[0]; i++) {
+        if (strcmp(t, JSON_TYPES[i].name) != 0)
+            continue;
+        if (JSON_TYPES[i].type == FO_JT_STRUCT && fo_field_bool(L, shape, "document"))
+            return FO_JT_GENERIC;
+        return JSON_TYPES[i].type;
     }
     return FO_JT_GENERIC;
 }
