@@ -257,28 +257,24 @@ end
 
 -- Lookups -----------------------------------------------------------------------------
 
+-- The record `arn` of `map`, or the error `code` with `message` (a format of the ARN);
+-- a record created this instant is not visible yet (ctx:fresh).
+local function lookup(ctx, map, arn, code, message)
+  local r = map[arn]
+  if not r or ctx:fresh(r) then ctx:fail(code, message:format(arn)) end
+  return r
+end
+
 local function lb_of(ctx, db, arn)
-  local lb = db.load_balancers[arn]
-  if not lb or ctx:fresh(lb) then
-    ctx:fail("LoadBalancerNotFound", ("Load balancer '%s' not found"):format(arn))
-  end
-  return lb
+  return lookup(ctx, db.load_balancers, arn, "LoadBalancerNotFound", "Load balancer '%s' not found")
 end
 
 local function tg_of(ctx, db, arn)
-  local tg = db.target_groups[arn]
-  if not tg or ctx:fresh(tg) then
-    ctx:fail("TargetGroupNotFound", ("Target groups '%s' not found"):format(arn))
-  end
-  return tg
+  return lookup(ctx, db.target_groups, arn, "TargetGroupNotFound", "Target groups '%s' not found")
 end
 
 local function listener_of(ctx, db, arn)
-  local l = db.listeners[arn]
-  if not l or ctx:fresh(l) then
-    ctx:fail("ListenerNotFound", ("Listener '%s' not found"):format(arn))
-  end
-  return l
+  return lookup(ctx, db.listeners, arn, "ListenerNotFound", "Listener '%s' not found")
 end
 
 -- Target group ARNs an action list forwards to.
