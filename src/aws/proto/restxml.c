@@ -44,6 +44,13 @@ static int fail(ser *s, const char *fmt, ...)
                       lua_tostring(L, -2));
 }
 
+/* Raises unless the value at v is a table; `what` names the shape ("list", "map", ...). */
+static void need_table(ser *s, int v, const char *what)
+{
+    if (lua_type(s->L, v) != LUA_TTABLE)
+        fail(s, "expected a table (%s), got %s", what, luaL_typename(s->L, v));
+}
+
 /* ---- member paths */
 
 static size_t path_member(ser *s, const char *name)
@@ -353,6 +360,13 @@ static void xml_open(ser *s, fo_buf *b, const char *name, int ref, int shape)
     xml_namespace(s, b, ref, shape);
 }
 
+/* The start tag of `name`, closed: the element has no attributes. */
+static void xml_start(ser *s, fo_buf *b, const char *name, int ref, int shape)
+{
+    xml_open(s, b, name, ref, shape);
+    fo_buf_addc(s->L, b, '>');
+}
+
 static void xml_close(lua_State *L, fo_buf *b, const char *name)
 {
     fo_buf_adds(L, b, "</");
@@ -383,8 +397,7 @@ static void xml_structure(ser *s, fo_buf *b, int ref, int shape, int v, const ch
                           int body_only)
 {
     lua_State *L = s->L;
-    if (lua_type(L, v) != LUA_TTABLE)
-        fail(s, "expected a table (structure), got %s", luaL_typename(L, v));
+    need_table(s, v, "structure");
     int top = lua_gettop(L);
     if (lua_getfield(L, shape, "members") != LUA_TTABLE)
         fail(s, "the model's structure has no members");
@@ -440,8 +453,7 @@ static void xml_structure(ser *s, fo_buf *b, int ref, int shape, int v, const ch
 static void xml_list(ser *s, fo_buf *b, int ref, int shape, int v, const char *name)
 {
     lua_State *L = s->L;
-    if (lua_type(L, v) != LUA_TTABLE)
-        fail(s, "expected a table (list), got %s", luaL_typename(L, v));
+    need_table(s, v, "list");
     int top = lua_gettop(L);
     push_ref(s, shape, "member");
     int iref = top + 1, ishape = top + 2;
@@ -451,8 +463,7 @@ static void xml_list(ser *s, fo_buf *b, int ref, int shape, int v, const char *n
         item = trait(L, iref, ishape, "locationName");
         if (!item)
             item = "member";
-        xml_open(s, b, name, ref, shape);
-        fo_buf_addc(L, b, '>');
+        xml_start(s, b, name, ref, shape);
     }
     lua_Integer n = (lua_Integer)lua_rawlen(L, v);
     for (lua_Integer i = 1; i <= n; i++) {
@@ -470,8 +481,7 @@ static void xml_list(ser *s, fo_buf *b, int ref, int shape, int v, const char *n
 static void xml_map(ser *s, fo_buf *b, int ref, int shape, int v, const char *name)
 {
     lua_State *L = s->L;
-    if (lua_type(L, v) != LUA_TTABLE)
-        fail(s, "expected a table (map), got %s", luaL_typename(L, v));
+    need_table(s, v, "map");
     int top = lua_gettop(L);
     push_ref(s, shape, "key");
     int kref = top + 1, kshape = top + 2;
@@ -483,8 +493,7 @@ static void xml_map(ser *s, fo_buf *b, int ref, int shape, int v, const char *na
     size_t n = sorted_keys(s, v);
     fo_buf *keys = lua_touserdata(L, -1);
     if (!flat) {
-        xml_open(s, b, name, ref, shape);
-        fo_buf_addc(L, b, '>');
+        xml_start(s, b, name, ref, shape);
     }
     for (size_t i = 0; i < n; i++) {
         const char *k = key_at(keys, i);
@@ -522,8 +531,7 @@ static void xml_value(ser *s, fo_buf *b, int ref, int shape, int v, const char *
     } else {
         fo_buf *text = fo_buf_new(L);
         add_text(s, text, ref, shape, v, FO_TS_ISO8601);
-        xml_open(s, b, name, ref, shape);
-        fo_buf_addc(L, b, '>');
+        xml_start(s, b, name, ref, shape);
         fo_xml_escape(L, b, text->data ? text->data : "", text->len);
         xml_close(L, b, name);
         lua_pop(L, 1);
@@ -549,8 +557,7 @@ static void query_value(ser *s, fo_buf *q, const char *key, int ref, int shape, 
     lua_State *L = s->L;
     int top = lua_gettop(L);
     if (strcmp(shape_type(s, shape), "list") == 0) {
-        if (lua_type(L, v) != LUA_TTABLE)
-            fail(s, "expected a table (list), got %s", luaL_typename(L, v));
+        need_table(s, v, "list");
         push_ref(s, shape, "member");
         lua_Integer n = (lua_Integer)lua_rawlen(L, v);
         for (lua_Integer i = 1; i <= n; i++) {
@@ -572,8 +579,7 @@ static void query_value(ser *s, fo_buf *q, const char *key, int ref, int shape, 
 static void query_map(ser *s, fo_buf *q, int shape, int v, int named)
 {
     lua_State *L = s->L;
-    if (lua_type(L, v) != LUA_TTABLE)
-        fail(s, "expected a table (map), got %s", luaL_typename(L, v));
+    need_table(s, v, "map");
     int top = lua_gettop(L);
     push_ref(s, shape, "value");
     size_t n = sorted_keys(s, v);
@@ -602,8 +608,7 @@ static void header_value(ser *s, fo_buf *h, int ref, int shape, int v)
     int top = lua_gettop(L);
     const char *type = shape_type(s, shape);
     if (strcmp(type, "list") == 0) {
-        if (lua_type(L, v) != LUA_TTABLE)
-            fail(s, "expected a table (list), got %s", luaL_typename(L, v));
+        need_table(s, v, "list");
         push_ref(s, shape, "member");
         int iref = top + 1, ishape = top + 2;
         int quote = strcmp(shape_type(s, ishape), "string") == 0;
@@ -644,8 +649,7 @@ static void header_value(ser *s, fo_buf *h, int ref, int shape, int v)
 static void header_map(ser *s, int headers, const char *prefix, int shape, int v)
 {
     lua_State *L = s->L;
-    if (lua_type(L, v) != LUA_TTABLE)
-        fail(s, "expected a table (map), got %s", luaL_typename(L, v));
+    need_table(s, v, "map");
     int top = lua_gettop(L);
     push_ref(s, shape, "value");
     size_t n = sorted_keys(s, v);
