@@ -74,6 +74,10 @@ static void add(jwriter *w, const char *s)
     fo_buf_adds(w->L, w->b, s);
 }
 
+/* JSON's two-character escapes ('\n' → "\\n"); other control characters are written \u00XX. */
+static const char SHORT_ESCAPE[0x80] = {['"'] = '"',  ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f',
+                                        ['\n'] = 'n', ['\r'] = 'r',  ['\t'] = 't'};
+
 /* Appends s[0..n) as a JSON string; returns -1 (leaving b partly written) when s is not
  * valid UTF-8. */
 static int put_string(lua_State *L, fo_buf *b, const char *s, size_t n)
@@ -95,31 +99,9 @@ static int put_string(lua_State *L, fo_buf *b, const char *s, size_t n)
             continue;
         }
         fo_buf_add(L, b, (const char *)run, (size_t)(p - run));
-        char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
+        char esc[7] = {'\\', SHORT_ESCAPE[c], 0, 0, 0, 0, 0};
         size_t elen = 2;
-        switch (c) {
-        case '"':
-            esc[1] = '"';
-            break;
-        case '\\':
-            esc[1] = '\\';
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default:
+        if (!esc[1]) {
             memcpy(esc + 1, "u00", 3);
             esc[4] = hex[c >> 4];
             esc[5] = hex[c & 15];
