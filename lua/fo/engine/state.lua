@@ -365,7 +365,7 @@ local function indented(v, pad)
 end
 
 -- A record's encodings, cached by its identity: raw (fo.json's), and once asked for, its
--- member of "resources" in the snapshot and its one-line form for the log.
+-- member of "resources" in the snapshot.
 function Store:_fragment(rec)
   local f = self.fragments[rec]
   if not f then
@@ -386,9 +386,7 @@ end
 -- A change as one line of JSON.
 function Store:_change_text(c)
   if c.put then
-    local f = self:_fragment(c.rec)
-    f.flat = f.flat or flat(f.raw)
-    return '{"put":' .. json.encode(c.put) .. ',"rec":' .. f.flat .. "}"
+    return '{"put":' .. json.encode(c.put) .. ',"rec":' .. flat(self:_fragment(c.rec).raw) .. "}"
   end
   return flat(json.encode(c))
 end
@@ -465,7 +463,8 @@ end
 -- appends always follow a header for the snapshot next to them.
 function Store:_write()
   self:_backup()
-  if not self.log_clean then return self:_compact() end
+  -- a log removed behind fo's back: appending would start a log with no header
+  if not self.log_clean or not fs.exists(self.log_path) then return self:_compact() end
   if #self.pending == 0 then return end
   local parts = {}
   for i, c in ipairs(self.pending) do parts[i] = self:_change_text(c) end
@@ -476,10 +475,6 @@ function Store:_write()
     sha256_hex(body):sub(1, 16), #body, body)
   self.log_bytes = fs.append(self.log_path, line, MODE)
   self.writes = self.writes + 1
-  if self.log_bytes == #line then
-    -- the log was gone (removed behind fo's back): this line has no header
-    return self:_compact()
-  end
   if self.log_bytes - self.header_bytes > math.max(M.LOG_MIN_BYTES, self.snapshot_bytes) then
     self:_compact()
   end

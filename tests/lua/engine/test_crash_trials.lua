@@ -27,6 +27,12 @@ local json_events = require "support.json_events"
 
 TestCrashTrials = {}
 
+-- This process lists the simulator's resources after every trial (H.resources) with plain
+-- sim:invoke calls, which do not retry: its Route 53 rate limits (token buckets on the real
+-- clock, saved with the simulator, shared with the fo-run children that do retry) would
+-- throttle those lists once trials run faster than the buckets refill.
+require("fo.sim.route53.throttle").enabled = false
+
 local TRIALS = tonumber(os.getenv("FO_CRASH_TRIALS") or "") or 34
 local SEED = tonumber(os.getenv("FO_CRASH_SEED") or "") or 20250605
 local POINTS = { "call.before", "call.after", "state.before", "state.after", "state.torn", "timer" }
@@ -60,18 +66,19 @@ local KINDS = { { name = "first", version = 1 }, { name = "v1->v2", version = 2 
   { name = "v2->v1", version = 1 } }
 
 -- The counts of each crash point a clean run of each kind reaches, and the wall time of
--- the first apply.
+-- a first apply with the timer trials' simulated latency. A first apply runs on a new stack (trial 1) or after a destroy (the
+-- others), which differ: a new stack's first write is a fold of the state (two atomic
+-- writes), a destroyed one's an append to its log. Its counts are the smaller of the two.
 local function clean_counts()
   local dir = H.dir()
   local path = dir .. "/stack.lua"
   testlib.write(path, RECIPE)
   local out, seconds = {}, nil
-  for i, kind in ipairs(KINDS) do
+  local function count(i, kind)
     local log = dir .. "/counts" .. i
-    local t0 = fo.now()
+    os.remove(log)
     local r = fo_run(dir, path, version_args(kind.version),
       { FO_TEST_CRASH = "count", FO_TEST_CRASH_LOG = log })
-    seconds = seconds or (fo.now() - t0)
     lu.assertEquals(r.code, 0, r.stdout .. r.stderr)
     local counts = {}
     for k, v in (testlib.read(log) or ""):gmatch("(%S+) (%d+)") do counts[k] = tonumber(v) end
@@ -79,9 +86,17 @@ local function clean_counts()
       local min = p:match("^call") and 15 or 3 -- state writes are grouped (group commit)
       lu.assertTrue((counts[p] or 0) >= min, ("a clean %s run reaches %s %s times")
         :format(kind.name, p, tostring(counts[p])))
+      if out[i] then counts[p] = math.min(counts[p], out[i][p]) end
     end
     out[i] = counts
   end
+  for i, kind in ipairs(KINDS) do count(i, kind) end
+  lu.assertEquals(fo_run(dir, path, { "--destroy" }).code, 0)
+  count(1, KINDS[1])
+  lu.assertEquals(fo_run(dir, path, { "--destroy" }).code, 0)
+  local t0 = fo.now()
+  lu.assertEquals(fo_run(dir, path, version_args(1), TIMER_ENV).code, 0)
+  seconds = fo.now() - t0
   H.cleanup(dir)
   return out, seconds
 end
@@ -174,7 +189,7 @@ function TestCrashTrials:test_sigkill_at_random_points_then_rerun_converges()
     local what
     local killed = false
     if point == "timer" then
-      local at = 0.03 + math.random() * timed
+      local at = 0.03 + math.random() * timed * 0.9 -- within a run with this latency
       what = ("trial %d: %s, SIGKILL after %.3fs (sim latency %s ms)"):format(trial, kind.name, at,
         TIMER_ENV.FO_SIM_LATENCY_MS)
       local ok, r = pcall(fo_run, dir, path, version_args(kind.version), TIMER_ENV, at)

@@ -368,6 +368,32 @@ function TestState:test_the_log_is_folded_when_it_outgrows_the_state_file()
   lu.assertEquals(#H.inventory(sim), 80)
 end
 
+-- A log removed mid-run (by hand): the next write folds everything into the state file
+-- instead of starting a log with no header.
+function TestState:test_a_log_removed_mid_run_is_written_again_by_a_fold()
+  lu.assertEquals((run(one_vpc)), 0)
+  fo.type("test:remover", {
+    schema = { properties = {}, outputs = { "id" } },
+    create = function()
+      os.remove(log_path())
+      return "rm-1", { id = "rm-1" }
+    end,
+    read = function() return { id = "rm-1" } end,
+    delete = function() end,
+  })
+  local code = run_unfolded(function()
+    local vpc = fo.resource("test:vpc", "main", { cidr = "10.0.0.0/16" })
+    local r = fo.resource("test:remover", "r", {}, { depends_on = { vpc } })
+    fo.resource("test:topic", "alerts", { name = "alerts" }, { depends_on = { r } })
+  end)
+  lu.assertEquals(code, 0)
+  local st, _, notices = H.state(dir)
+  lu.assertEquals(notices, {})
+  lu.assertNotNil(st.resources["dev::test:remover::r"])
+  lu.assertNotNil(st.resources["dev::test:topic::alerts"])
+  lu.assertEquals(json.decode(log_lines()[1]).format, "fo-state-log")
+end
+
 -- The stack's lock is taken before the state and its log are read and held until the log
 -- is folded: a second run (apply, plan, or --break-lock while the holder lives) is refused
 -- and touches neither file.

@@ -94,8 +94,8 @@ hook("write_atomic", function(path)
 end)
 hook("append", function(path) return path:match("%.state%.log$") ~= nil end)
 
--- A torn append (what a power cut can leave, which SIGKILL cannot: the kernel finishes a
--- write): the n-th append to the state log writes only the first part of its line (two
+-- A torn append (what a power cut leaves, or a SIGKILL in the middle of a write of several
+-- pages): the n-th append to the state log writes only the first part of its line (two
 -- thirds, at least a byte short), then the process dies.
 local append = fs.append
 fs.append = function(path, data, mode)

@@ -134,7 +134,8 @@ end
 --- `st`. Returns a list of problems (empty when none): a resource the simulator holds that
 --- the state does not record (leaked), a recorded one the simulator does not hold, two
 --- resources with the same kind and fo:name tag (duplicate; the old instances of replaced
---- resources, recorded as deposed until phase 2 deletes them, are not), an intent left.
+--- resources, recorded as deposed until phase 2 deletes them, are not; an untagged one
+--- goes by the URN the state records it under), an intent left.
 function H.ownership_problems(sim, st)
   local problems = {}
   local recorded, deposed = {}, {}
@@ -147,7 +148,10 @@ function H.ownership_problems(sim, st)
       problems[#problems + 1] = ("leaked: %s %s (fo:name %s) is in the simulator, not in the state")
         :format(r.kind, r.id, tostring(r.tags["fo:name"]))
     end
-    local key = deposed[r.id] and r.id or (r.kind .. " " .. tostring(r.tags["fo:name"]))
+    -- untagged (a zone whose create died before its ChangeTagsForResource, then adopted
+    -- by its token): named by the URN the state records it under
+    local key = deposed[r.id] and r.id
+      or (r.kind .. " " .. tostring(r.tags["fo:name"] or recorded[r.id] or r.id))
     if names[key] then
       problems[#problems + 1] = ("duplicate: two resources %s (%s and %s)"):format(key, names[key], r.id)
     end
