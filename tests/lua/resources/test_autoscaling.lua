@@ -217,16 +217,8 @@ function TestAutoScaling:test_rename_replaces_delete_first_and_the_policy_follow
 end
 
 function TestAutoScaling:test_interrupted_creates_are_adopted_without_a_mutating_call()
-  T.run(sim, dir, recipe())
-  local want = {}
-  for _, urn in ipairs{ "dev::aws:autoscaling:group::app", "dev::aws:autoscaling:policy::cpu" } do
-    want[urn] = T.interrupt(dir, urn).id
-  end
-  sim.recorder:clear()
-  local doc, out = T.run(sim, dir, recipe())
-  lu.assertEquals(T.mutating(sim), {})
-  lu.assertEquals(#doc.adopted, 2, out)
-  for urn, id in pairs(want) do lu.assertEquals(T.record(dir, urn).id, id) end
+  T.assert_adopted(sim, dir, recipe(),
+    { "dev::aws:autoscaling:group::app", "dev::aws:autoscaling:policy::cpu" })
 end
 
 function TestAutoScaling:test_a_group_of_the_same_name_not_ours_is_not_taken_over()

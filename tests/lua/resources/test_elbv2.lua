@@ -225,17 +225,8 @@ function TestElbv2:test_destroy_leaves_nothing_and_enis_release_for_the_subnets(
 end
 
 function TestElbv2:test_interrupted_creates_are_adopted_without_a_mutating_call()
-  T.run(sim, dir, recipe())
-  local want = {}
-  for _, urn in ipairs{ "dev::aws:elbv2:load_balancer::alb", "dev::aws:elbv2:target_group::tg",
-      "dev::aws:elbv2:listener::http" } do
-    want[urn] = T.interrupt(dir, urn).id
-  end
-  sim.recorder:clear()
-  local doc, out = T.run(sim, dir, recipe())
-  lu.assertEquals(T.mutating(sim), {})
-  lu.assertEquals(#doc.adopted, 3, out)
-  for urn, id in pairs(want) do lu.assertEquals(T.record(dir, urn).id, id) end
+  T.assert_adopted(sim, dir, recipe(), { "dev::aws:elbv2:load_balancer::alb",
+    "dev::aws:elbv2:target_group::tg", "dev::aws:elbv2:listener::http" })
 end
 
 function TestElbv2:test_a_name_taken_by_someone_else_is_an_error()

@@ -180,17 +180,8 @@ function TestIam:test_destroy_leaves_nothing()
 end
 
 function TestIam:test_interrupted_creates_are_adopted_without_a_mutating_call()
-  T.run(sim, dir, recipe())
-  local want = {}
-  for _, urn in ipairs{ "dev::aws:iam:role::app", "dev::aws:iam:role_policy::app",
-      "dev::aws:iam:instance_profile::app" } do
-    want[urn] = T.interrupt(dir, urn).id
-  end
-  sim.recorder:clear()
-  local doc, out = T.run(sim, dir, recipe())
-  lu.assertEquals(T.mutating(sim), {})
-  lu.assertEquals(#doc.adopted, 3, out)
-  for urn, id in pairs(want) do lu.assertEquals(T.record(dir, urn).id, id) end
+  T.assert_adopted(sim, dir, recipe(), { "dev::aws:iam:role::app",
+    "dev::aws:iam:role_policy::app", "dev::aws:iam:instance_profile::app" })
 end
 
 function TestIam:test_a_role_of_the_same_name_not_ours_is_not_taken_over()

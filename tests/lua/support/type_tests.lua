@@ -84,6 +84,20 @@ function T.tag_map(list)
   return out
 end
 
+--- Applies `recipe`, turns the records of `urns` back into interrupted creates
+--- (T.interrupt) and applies it again: asserts the rerun adopts each, with the same id,
+--- and makes no mutating call.
+function T.assert_adopted(sim, dir, recipe, urns)
+  T.run(sim, dir, recipe)
+  local want = {}
+  for _, urn in ipairs(urns) do want[urn] = T.interrupt(dir, urn).id end
+  sim.recorder:clear()
+  local doc, out = T.run(sim, dir, recipe)
+  lu.assertEquals(T.mutating(sim), {})
+  lu.assertEquals(#doc.adopted, #urns, out)
+  for urn, id in pairs(want) do lu.assertEquals(T.record(dir, urn).id, id) end
+end
+
 --- Position of the first "svc.Op" in `list` (nil when absent).
 T.index = H.index
 
