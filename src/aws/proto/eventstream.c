@@ -175,3 +175,18 @@ void fo_es_header_members(lua_State *L, const fo_op *op, int shape, int headers,
     }
     lua_settop(L, top);
 }
+
+int fo_es_event_shape(lua_State *L, const fo_op *op, int stream, int headers, const char *name)
+{
+    int top = lua_gettop(L);
+    if (lua_getfield(L, stream, "members") != LUA_TTABLE ||
+        lua_getfield(L, -1, name) != LUA_TTABLE) {
+        lua_settop(L, top);
+        return 0;
+    }
+    fo_shape_push(L, op->shapes, lua_gettop(L));
+    int shape = lua_gettop(L);
+    lua_newtable(L);
+    fo_es_header_members(L, op, shape, headers, shape + 1);
+    return shape;
+}

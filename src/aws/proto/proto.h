@@ -162,5 +162,10 @@ const char *fo_es_event_type(lua_State *L, const fo_op *op, int headers, const f
  * eventheader that the headers table has; timestamps become seconds (ms / 1000), as botocore
  * does. Absolute indices; no stack change. */
 void fo_es_header_members(lua_State *L, const fo_op *op, int shape, int headers, int out);
+/* The event of type `name` of the stream shape at `stream`: pushes its shape and a new table
+ * (the event's members) holding the message's header members (fo_es_header_members), and
+ * returns the shape's index (the table is at index + 1); 0, with the stack as it was, when
+ * the stream has no such event. */
+int fo_es_event_shape(lua_State *L, const fo_op *op, int stream, int headers, const char *name);
 
 #endif

@@ -206,16 +206,10 @@ static void push_event(lua_State *L, const fo_op *op, int stream, int headers, c
 {
     lua_newtable(L);
     int event = lua_gettop(L);
-    if (lua_getfield(L, stream, "members") != LUA_TTABLE ||
-        lua_getfield(L, -1, name) != LUA_TTABLE) {
-        lua_settop(L, event);
+    int shape = fo_es_event_shape(L, op, stream, headers, name);
+    if (!shape)
         return;
-    }
-    fo_shape_push(L, op->shapes, lua_gettop(L));
-    int shape = lua_gettop(L);
-    lua_newtable(L);
-    int inner = lua_gettop(L);
-    fo_es_header_members(L, op, shape, headers, inner);
+    int inner = shape + 1;
     int has_payload_member = 0;
     if (lua_getfield(L, shape, "members") == LUA_TTABLE) {
         int members = lua_gettop(L);
