@@ -12,12 +12,7 @@ local json_events = require "support.json_events"
 
 TestInterrupt = {}
 
-local RECIPE = ([[
-package.path = %q .. '/lua/?.lua;' .. package.path
-require 'support.engine_types'
-local c = fo.config{ version = { type = "integer", default = 1 } }
-require('support.engine_graph').declare(c.version)
-]]):format(testlib.tests_dir)
+local RECIPE = require("support.engine_graph").stack_file(testlib.tests_dir)
 
 local LATENCY = { FO_SIM_LATENCY_MS = "60" }
 

@@ -59,4 +59,16 @@ function M.recipe(version)
   return function() M.declare(version) end
 end
 
+--- The text of a stack file declaring the graph, its version the config value `version`
+--- (default 1; fo-run --config version=2): for tests that run fo-run on a file. `tests_dir`
+--- holds lua/support/.
+function M.stack_file(tests_dir)
+  return ([[
+package.path = %q .. '/lua/?.lua;' .. package.path
+require 'support.engine_types'
+local c = fo.config{ version = { type = "integer", default = 1 } }
+require('support.engine_graph').declare(c.version)
+]]):format(tests_dir)
+end
+
 return M
