@@ -85,4 +85,9 @@ function Ctx:outage(region)
   return self.sim.knobs:in_outage(region or self.region)
 end
 
+--- When `region`'s last outage started and ended (virtual times, nil when unknown).
+function Ctx:outage_times(region)
+  return self.sim.knobs:outage_times_of(region or self.region)
+end
+
 return M

@@ -116,12 +116,14 @@ local function lb_active(sim, lb)
 end
 
 --- True when the load balancer named `host` is healthy as an alias target with
---- EvaluateTargetHealth (Route 53 developer guide): region up, active, and every target
---- group its listeners forward to has at least one healthy target (a target group with
---- no healthy or no registered targets makes it unhealthy). Unknown names are unhealthy.
+--- EvaluateTargetHealth (Route 53 developer guide): active, and every target group its
+--- listeners forward to has at least one healthy target (a target group with no healthy or
+--- no registered targets makes it unhealthy). Unknown names are unhealthy. A region outage
+--- shows through the targets, which the ALB's own checks mark unhealthy only after their
+--- UnhealthyThresholdCount × interval (services/elbv2.lua), as on AWS.
 function M.lb_healthy(sim, account, host)
   local lb, region, db = M.find_lb(sim, account, host)
-  if not lb or sim.knobs:in_outage(region) or not lb_active(sim, lb) then return false end
+  if not lb or not lb_active(sim, lb) then return false end
   local tgs, seen = {}, {}
   for _, l in ipairs(listeners_of(db, lb.desc.LoadBalancerArn)) do
     for _, arn in ipairs(forwarded(l.DefaultActions)) do

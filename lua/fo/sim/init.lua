@@ -282,7 +282,7 @@ end
 
 --- Puts `region` in outage (on defaults to true) or ends it.
 function Sim:set_outage(region, on)
-  self.knobs:set_outage(region, on == nil or on)
+  self.knobs:set_outage(region, on == nil or on, self:now())
 end
 
 --- Changes a knob (latency_ms, latency_jitter_ms, throttle, fail_5xx, consistency_ms,

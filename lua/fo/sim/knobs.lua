@@ -124,9 +124,26 @@ function Knobs:set(name, value)
   end
 end
 
---- Puts `region` in outage (on = true) or ends it.
-function Knobs:set_outage(region, on)
+--- Puts `region` in outage (on = true) or ends it, at virtual time `now` (recorded so that
+--- the load balancers' own health checks can take their time to notice, see outage_times).
+function Knobs:set_outage(region, on, now)
+  local was = self.outages[region] == true
   self.outages[region] = on and true or nil
+  self.outage_times = self.outage_times or {}
+  local t = self.outage_times[region] or {}
+  if on and not was then
+    t.started, t.ended = now, nil
+  elseif not on and was then
+    t.ended = now
+  end
+  self.outage_times[region] = t
+end
+
+--- When the region's last outage started and ended (virtual times; nil when unknown or
+--- still going on).
+function Knobs:outage_times_of(region)
+  local t = (self.outage_times or {})[region] or {}
+  return t.started, t.ended
 end
 
 --- True when `region` is in outage.

@@ -418,12 +418,23 @@ function TestTargetHealth.test_outage_turns_targets_unhealthy()
   local ok, err = pcall(elb.DescribeTargetHealth, elb, { TargetGroupArn = tg.TargetGroupArn })
   lu.assertFalse(ok)
   lu.assertStrContains(tostring(err), "outage")
-  local d = sim:invoke("elbv2", R, "DescribeTargetHealth", { TargetGroupArn = tg.TargetGroupArn }).TargetHealthDescriptions
-  lu.assertEquals(#d, 2)
-  for _, x in ipairs(d) do
-    lu.assertEquals(x.TargetHealth, { State = "unhealthy", Reason = "Target.Timeout", Description = "Request timed out" })
+  local function health()
+    local d = sim:invoke("elbv2", R, "DescribeTargetHealth", { TargetGroupArn = tg.TargetGroupArn }).TargetHealthDescriptions
+    lu.assertEquals(#d, 2)
+    lu.assertEquals(d[1].TargetHealth, d[2].TargetHealth)
+    return d[1].TargetHealth
   end
+  -- the ALB's own checks notice after UnhealthyThresholdCount (3) failures 10 s apart
+  -- (the failed wire call above spent real seconds on retries: the clock moved a little)
+  lu.assertEquals(health().State, "healthy")
+  sim:advance(20)
+  lu.assertEquals(health().State, "healthy")
+  sim:advance(10)
+  lu.assertEquals(health(), { State = "unhealthy", Reason = "Target.Timeout", Description = "Request timed out" })
+  -- and come back after HealthyThresholdCount (2) good checks once the region is back
   sim:set_outage(R, false)
+  lu.assertEquals(health().State, "unhealthy")
+  sim:advance(20)
   lu.assertEquals(states(elb, tg), { "healthy", "healthy" })
 end
 

@@ -111,12 +111,14 @@ function TestFailover.test_outage_detected_after_30s_and_failback()
   lu.assertEquals(doc.Trigger.TreatMissingData, "breaching")
   lu.assertEquals(fired[1].msg.Subject, 'ALARM: "hc-primary" in US East (N. Virginia)')
 
-  -- Failback: the outage ends at B+185; passes at B+195, 205, 215 → healthy at +30.
+  -- Failback: the outage ends at B+185; the ALB's targets pass 2 checks 10 s apart first
+  -- (healthy at B+205), so the health check fails at B+195 and passes at B+205, 215, 225
+  -- → healthy at +40.
   advance_to(sim, B + 185)
   sim:set_outage("eu-south-1", false)
-  advance_to(sim, B + 214)
+  advance_to(sim, B + 224)
   lu.assertEquals(sim:resolve("app.trading.example.com").chosen, "standby")
-  advance_to(sim, B + 215)
+  advance_to(sim, B + 225)
   lu.assertTrue(sim:health_check_status(g.hc).healthy)
   lu.assertEquals(sim:resolve("app.trading.example.com").chosen, "primary")
   -- The alarm clears when a whole minute of 1s is in: [B+240, B+300) at B+300.
@@ -176,15 +178,23 @@ function TestFailover.test_no_targets_is_unhealthy()
   lu.assertStrContains(st.last.status, "HTTP Status Code 50")
 end
 
--- EvaluateTargetHealth on the primary alias follows ELBv2's target health, which the sim
--- marks unhealthy as soon as the region is out: the answer switches before the check.
+-- EvaluateTargetHealth on the primary alias follows ELBv2's target health: the ALB's own
+-- checks (3 failures 10 s apart) mark its targets unhealthy 30 s into the outage — about
+-- when the Route 53 check (10 s × 3, evaluated at B+15, 25, 35) reaches its verdict.
 function TestFailover.test_evaluate_target_health_on_primary()
   local sim, _, _, g = world{ primary_eth = true }
   advance_to(sim, B + 10)
   lu.assertEquals(sim:resolve("app.trading.example.com").chosen, "primary")
   sim:set_outage("eu-south-1")
+  advance_to(sim, B + 34)
   lu.assertTrue(sim:health_check_status(g.hc).healthy)
+  lu.assertEquals(sim:resolve("app.trading.example.com").chosen, "primary")
+  advance_to(sim, B + 40)
+  lu.assertFalse(sim:health_check_status(g.hc).healthy)
   lu.assertEquals(sim:resolve("app.trading.example.com").chosen, "standby")
+  local failover = require "fo.sim.failover"
+  local dns = sim:invoke("elbv2", "eu-south-1", "DescribeLoadBalancers", {}).LoadBalancers[1].DNSName
+  lu.assertFalse(failover.lb_healthy(sim, "123456789012", dns), "the ALB's targets are down by now")
 end
 
 -- Both regions down: no healthy record, Route 53 fails open and answers by weight.

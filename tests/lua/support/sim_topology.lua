@@ -22,7 +22,10 @@ function M.region(sim, region, desired, opts)
   local lb = call("elbv2", "CreateLoadBalancer", { Name = name, Subnets = subnets,
     Type = "application", Scheme = "internet-facing" }).LoadBalancers[1]
   local tg = call("elbv2", "CreateTargetGroup", { Name = "tg-" .. region, Protocol = "HTTP",
-    Port = 80, VpcId = vpc, TargetType = "instance", HealthCheckPath = "/health" }).TargetGroups[1]
+    Port = 80, VpcId = vpc, TargetType = "instance", HealthCheckPath = "/health",
+    -- the trading recipe's checks: down after 3 × 10 s, up again after 2 × 10 s
+    HealthCheckIntervalSeconds = 10, UnhealthyThresholdCount = 3, HealthyThresholdCount = 2,
+  }).TargetGroups[1]
   call("elbv2", "CreateListener", { LoadBalancerArn = lb.LoadBalancerArn, Protocol = "HTTP",
     Port = 80, DefaultActions = { { Type = "forward", TargetGroupArn = tg.TargetGroupArn } } })
   local lt = call("ec2", "CreateLaunchTemplate", { LaunchTemplateName = "lt-" .. region,

@@ -1039,6 +1039,21 @@ end
 
 -- Target health -----------------------------------------------------------------------
 
+-- Does a region outage make the group's targets unhealthy now? The ALB's own checks take
+-- their time, as on AWS: a target turns unhealthy after UnhealthyThresholdCount failed
+-- checks HealthCheckIntervalSeconds apart, and healthy again after HealthyThresholdCount
+-- good ones once the region is back. (An outage of unknown start counts as long past.)
+local function outage_unhealthy(ctx, tg)
+  local started, ended = ctx:outage_times(ctx.region)
+  local interval = tg.desc.HealthCheckIntervalSeconds or 30
+  local down_after = (tg.desc.UnhealthyThresholdCount or 2) * interval
+  if ctx:outage(ctx.region) then
+    return started == nil or ctx:now() - started >= down_after
+  end
+  if not (started and ended) or ended - started < down_after then return false end
+  return ctx:now() - ended < (tg.desc.HealthyThresholdCount or 5) * interval
+end
+
 -- The health of one registered instance, as the ALB's health checks would report it.
 local function instance_health(ctx, db, tg, inst)
   if inst.LifecycleState ~= "InService" then
@@ -1053,7 +1068,7 @@ local function instance_health(ctx, db, tg, inst)
     return { State = "unavailable", Reason = "Target.HealthCheckDisabled",
       Description = "Health checks are disabled" }
   end
-  if ctx:outage(ctx.region) then
+  if outage_unhealthy(ctx, tg) then
     -- nothing in the region answers its health checks
     return { State = "unhealthy", Reason = "Target.Timeout", Description = "Request timed out" }
   end
