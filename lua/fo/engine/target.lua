@@ -6,12 +6,47 @@ Target.__index = Target
 
 M.KINDS = { sim = true, aws = true }
 
+-- The stack's simulator knobs from its config file `<dir>/<stack>.sim-knobs.json` (a JSON
+-- object of knob names → values, docs/simulator.md "Knobs"), or nil when there is none.
+-- FO_SIM_* variables still apply to the knobs the file does not set.
+local function knobs_file(dir, stack)
+  local errors = require "fo.engine.errors"
+  local path = ("%s/%s.sim-knobs.json"):format(dir, stack)
+  local v, why = require("fo.json").read_file(path)
+  if v == nil and why then
+    errors.raise("config", ("%s: %s (fix it or delete it: it holds the simulator's knobs)")
+      :format(path, why))
+  end
+  if v ~= nil and type(v) ~= "table" then
+    errors.raise("config", ("%s: expected a JSON object of sim knobs, e.g. {\"latency_ms\": 100}")
+      :format(path))
+  end
+  if v ~= nil then -- the same checks as fo.sim.new's, named after the file
+    local spec = require("fo.sim.knobs").SPEC
+    for name in pairs(v) do
+      if not spec[name] then
+        local known = {}
+        for k in pairs(spec) do known[#known + 1] = k end
+        table.sort(known)
+        errors.raise("config", ("%s: unknown sim knob '%s' (known: %s)"):format(path,
+          tostring(name), table.concat(known, ", ")))
+      end
+    end
+    local ok, err = pcall(require("fo.sim.knobs").new, v, function() return nil end)
+    if not ok then errors.raise("config", ("%s: %s"):format(path, tostring(err))) end
+  end
+  return v
+end
+
 --- opts: kind ("sim"|"aws"), dir, stack, sim (a simulator to use instead of the stack's
 --- file, for tests), on_retry (given to every client: told of each retry of a call).
 function M.open(opts)
   local t = setmetatable({ kind = opts.kind, clients = {}, on_retry = opts.on_retry }, Target)
   if opts.kind == "sim" then
-    t.sim = opts.sim or require("fo.sim").new{ file = ("%s/%s.sim.json"):format(opts.dir, opts.stack) }
+    t.sim = opts.sim or require("fo.sim").new{
+      file = ("%s/%s.sim.json"):format(opts.dir, opts.stack),
+      knobs = knobs_file(opts.dir, opts.stack),
+    }
   end
   return t
 end

@@ -235,4 +235,29 @@ function TestCli:test_kill_9_during_apply_then_rerun_converges()
   end
 end
 
+function TestCli:test_sim_knobs_come_from_the_stack_knobs_file()
+  -- .fo/<stack>.sim-knobs.json sets the stack's simulator knobs: 150 ms per call
+  local path = recipe("knobs.lua", 'fo.resource("test:topic", "t", { name = "t" })\n')
+  fo.fs.mkdir_p(dir .. "/.fo", tonumber("700", 8))
+  testlib.write(dir .. "/.fo/dev.sim-knobs.json", '{"latency_ms": 150}')
+  local r = fo_run({ "--json", path })
+  lu.assertEquals(r.code, 0, r.stderr)
+  local create_seconds
+  for line in r.stdout:gmatch("[^\n]+") do
+    local e = json.decode(line)
+    if e.event == "op_end" and e.urn and e.urn:match("test:topic::t$") then create_seconds = e.seconds end
+  end
+  lu.assertNotNil(create_seconds, r.stdout)
+  lu.assertTrue(create_seconds >= 0.15, "the create did not wait the knob's latency: " .. create_seconds)
+  -- a bad file is a config error (exit 1) naming the file and the knob
+  testlib.write(dir .. "/.fo/dev.sim-knobs.json", '{"latency_ms": "slow"}')
+  r = fo_run({ "--plan", path })
+  lu.assertEquals(r.code, 1)
+  lu.assertStrContains(r.stderr, "dev.sim-knobs.json: sim knob latency_ms")
+  testlib.write(dir .. "/.fo/dev.sim-knobs.json", '{"latency": 1}')
+  r = fo_run({ "--plan", path })
+  lu.assertEquals(r.code, 1)
+  lu.assertStrContains(r.stderr, "unknown sim knob 'latency' (known: consistency_ms")
+end
+
 os.exit(lu.LuaUnit.run())
