@@ -400,6 +400,23 @@ local function lb_settings(d)
   return canon{ d.Type, d.Scheme, d.IpAddressType, subnets, sorted_copy(d.SecurityGroups) }
 end
 
+-- CreateLoadBalancer and CreateTargetGroup are idempotent by name: the same settings answer
+-- the existing resource (its tags merged in); other settings are the Duplicate* error.
+-- Returns the existing record, or nil when the name is free.
+local function same_named(ctx, records, name_key, name, settings, desc, code, what, tags, arn_key)
+  for _, other in pairs(records) do
+    if other.desc[name_key] == name then
+      if settings(other.desc) ~= settings(desc) then
+        ctx:fail(code, ("%s with the same name '%s' exists, but with different settings")
+          :format(what, name))
+      end
+      merge_tags(ctx, other, tags, other.desc[arn_key])
+      return other
+    end
+  end
+  return nil
+end
+
 function M.CreateLoadBalancer(ctx, p)
   local db = state(ctx)
   local lb_type = p.Type or "application"
@@ -429,17 +446,9 @@ function M.CreateLoadBalancer(ctx, p)
   local desc = { Type = lb_type, Scheme = scheme, IpAddressType = p.IpAddressType or "ipv4",
     AvailabilityZones = azs, SecurityGroups = sgs }
 
-  for _, other in pairs(db.load_balancers) do
-    if other.desc.LoadBalancerName == p.Name then
-      if lb_settings(other.desc) == lb_settings(desc) then
-        -- CreateLoadBalancer is idempotent: the same settings answer the existing one
-        merge_tags(ctx, other, p.Tags, other.desc.LoadBalancerArn)
-        return { LoadBalancers = { lb_view(ctx, other) } }
-      end
-      ctx:fail("DuplicateLoadBalancerName", ("A load balancer with the same name '%s' exists, but "
-        .. "with different settings"):format(p.Name))
-    end
-  end
+  local same = same_named(ctx, db.load_balancers, "LoadBalancerName", p.Name, lb_settings, desc,
+    "DuplicateLoadBalancerName", "A load balancer", p.Tags, "LoadBalancerArn")
+  if same then return { LoadBalancers = { lb_view(ctx, same) } } end
 
   desc.LoadBalancerArn = ctx:arn(("loadbalancer/%s/%s/%s"):format(TYPE_PATH[lb_type], p.Name, hex16(ctx)))
   desc.DNSName = dns_name(ctx, p.Name, lb_type, scheme)
@@ -681,17 +690,9 @@ function M.CreateTargetGroup(ctx, p)
   d.IpAddressType = p.IpAddressType or "ipv4"
   check_health(ctx, d)
 
-  for _, other in pairs(db.target_groups) do
-    if other.desc.TargetGroupName == p.Name then
-      if tg_settings(other.desc) == tg_settings(d) then
-        -- idempotent, as CreateLoadBalancer: the same settings answer the existing group
-        merge_tags(ctx, other, p.Tags, other.desc.TargetGroupArn)
-        return { TargetGroups = { tg_view(db, other) } }
-      end
-      ctx:fail("DuplicateTargetGroupName", ("A target group with the same name '%s' exists, but "
-        .. "with different settings"):format(p.Name))
-    end
-  end
+  local same = same_named(ctx, db.target_groups, "TargetGroupName", p.Name, tg_settings, d,
+    "DuplicateTargetGroupName", "A target group", p.Tags, "TargetGroupArn")
+  if same then return { TargetGroups = { tg_view(db, same) } } end
   d.TargetGroupArn = ctx:arn(("targetgroup/%s/%s"):format(p.Name, hex16(ctx)))
   local tg = { desc = d, attributes = default_attributes(TG_ATTRIBUTES), tags = {}, seq = next_seq(db) }
   merge_tags(ctx, tg, p.Tags, d.TargetGroupArn)
