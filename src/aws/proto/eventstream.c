@@ -190,3 +190,23 @@ int fo_es_event_shape(lua_State *L, const fo_op *op, int stream, int headers, co
     fo_es_header_members(L, op, shape, headers, shape + 1);
     return shape;
 }
+
+int fo_es_payload_member(lua_State *L, int shape)
+{
+    if (lua_getfield(L, shape, "members") != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    int members = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, members)) {
+        if (lua_type(L, -2) == LUA_TSTRING && lua_istable(L, -1) &&
+            fo_field_bool(L, lua_gettop(L), "eventpayload")) {
+            lua_remove(L, members); /* leaves name, ref */
+            return 1;
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return 0;
+}

@@ -252,28 +252,17 @@ static void es_event(lua_State *L, const fo_op *op, int stream, int headers, con
     if (!shape)
         return;
     int inner = shape + 1;
-    int has_payload_member = 0;
-    if (lua_getfield(L, shape, "members") == LUA_TTABLE) {
-        int members = lua_gettop(L);
-        lua_pushnil(L);
-        while (lua_next(L, members)) {
-            int ref = lua_gettop(L);
-            if (lua_istable(L, ref) && fo_field_bool(L, ref, "eventpayload")) {
-                has_payload_member = 1;
-                fo_shape_push(L, op->shapes, ref);
-                enum fo_json_type t = fo_json_type_of(L, lua_gettop(L));
-                lua_pushvalue(L, ref - 1);
-                if (t == FO_JT_BLOB || t == FO_JT_STRING)
-                    lua_pushlstring(L, payload, plen);
-                else if (!fo_json_decode(L, op, payload, plen, poff, ref + 1))
-                    lua_pushnil(L);
-                lua_rawset(L, inner);
-            }
-            lua_settop(L, ref);
-            lua_pop(L, 1);
-        }
-    }
-    if (!has_payload_member && fo_json_decode(L, op, payload, plen, poff, shape)) {
+    if (fo_es_payload_member(L, shape)) {
+        int ref = lua_gettop(L);
+        fo_shape_push(L, op->shapes, ref);
+        enum fo_json_type t = fo_json_type_of(L, lua_gettop(L));
+        lua_pushvalue(L, ref - 1);
+        if (t == FO_JT_BLOB || t == FO_JT_STRING)
+            lua_pushlstring(L, payload, plen);
+        else if (!fo_json_decode(L, op, payload, plen, poff, ref + 1))
+            lua_pushnil(L);
+        lua_rawset(L, inner);
+    } else if (fo_json_decode(L, op, payload, plen, poff, shape)) {
         lua_pushnil(L);
         while (lua_next(L, -2)) {
             lua_pushvalue(L, -2);

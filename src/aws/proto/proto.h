@@ -167,5 +167,9 @@ void fo_es_header_members(lua_State *L, const fo_op *op, int shape, int headers,
  * returns the shape's index (the table is at index + 1); 0, with the stack as it was, when
  * the stream has no such event. */
 int fo_es_event_shape(lua_State *L, const fo_op *op, int stream, int headers, const char *name);
+/* The member of the event structure `shape` marked eventpayload: pushes its name and its
+ * shape reference and returns 1; 0, pushing nothing, when the event has none (then the
+ * whole payload is the event's document). */
+int fo_es_payload_member(lua_State *L, int shape);
 
 #endif

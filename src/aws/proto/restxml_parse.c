@@ -210,30 +210,19 @@ static void push_event(lua_State *L, const fo_op *op, int stream, int headers, c
     if (!shape)
         return;
     int inner = shape + 1;
-    int has_payload_member = 0;
-    if (lua_getfield(L, shape, "members") == LUA_TTABLE) {
-        int members = lua_gettop(L);
-        lua_pushnil(L);
-        while (!has_payload_member && lua_next(L, members)) {
-            int ref = lua_gettop(L);
-            if (lua_type(L, ref - 1) == LUA_TSTRING && lua_istable(L, ref) &&
-                fo_field_bool(L, ref, "eventpayload")) {
-                has_payload_member = 1;
-                fo_shape_push(L, op->shapes, ref);
-                int pshape = lua_gettop(L);
-                const char *type = fo_field_str(L, pshape, "type");
-                if (type && (strcmp(type, "blob") == 0 || strcmp(type, "string") == 0)) {
-                    lua_pushlstring(L, m->payload, m->payload_len);
-                } else {
-                    push_event_document(L, op, m);
-                    fo_xml_value(L, op, ref, pshape, lua_gettop(L));
-                }
-                lua_setfield(L, inner, lua_tostring(L, ref - 1));
-            }
-            lua_settop(L, ref - 1);
+    if (fo_es_payload_member(L, shape)) {
+        int ref = lua_gettop(L);
+        fo_shape_push(L, op->shapes, ref);
+        int pshape = lua_gettop(L);
+        const char *type = fo_field_str(L, pshape, "type");
+        if (type && (strcmp(type, "blob") == 0 || strcmp(type, "string") == 0)) {
+            lua_pushlstring(L, m->payload, m->payload_len);
+        } else {
+            push_event_document(L, op, m);
+            fo_xml_value(L, op, ref, pshape, lua_gettop(L));
         }
-    }
-    if (!has_payload_member) {
+        lua_setfield(L, inner, lua_tostring(L, ref - 1));
+    } else {
         push_event_document(L, op, m);
         fo_xml_structure(L, op, shape, lua_gettop(L));
         merge_into(L, inner);
