@@ -4,45 +4,22 @@
 -- The expected requests below were produced by Debian's python3-botocore (1.29.27) with a
 -- route53 client whose before-send hook captured the prepared request (method, URL, headers,
 -- body); they are hardcoded here so the test needs no Python. botocore writes XML elements
--- and query parameters in the order of the caller's dict; fo's models keep no member order,
--- so fo writes members in name order: XML is compared as trees with differently named
--- siblings in name order (list items keep theirs), query strings as sets of encoded parts.
+-- and query parameters in the order of the caller's dict, fo in the model's member order
+-- (memberOrder): XML is compared as trees with differently named siblings in name order
+-- (list items keep theirs), query strings as sets of encoded parts; one test pins fo's exact
+-- bytes.
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
 local proto = require "fo.awsproto"
+local suite = require "support.protocol_suite"
 
 local load_model = require("fo.aws.models").load
 
 local route53 = load_model("route53")
 
-local function tree(s)
-  local doc, err = fo.xml.decode(s)
-  assert(doc, "not XML: " .. tostring(err) .. ": " .. s)
-  local function norm(node)
-    if type(node) ~= "table" then return node end
-    local out = { name = node.name, attr = node.attr }
-    for i, child in ipairs(node) do out[i] = norm(child) end
-    local elements = true
-    for _, child in ipairs(out) do elements = elements and type(child) == "table" end
-    if elements then
-      for i, child in ipairs(out) do child.index = i end
-      table.sort(out, function(a, b)
-        if a.name ~= b.name then return a.name < b.name end
-        return a.index < b.index
-      end)
-      for _, child in ipairs(out) do child.index = nil end
-    end
-    return out
-  end
-  return norm(doc)
-end
-
-local function parts(q)
-  local out = {}
-  for p in (q or ""):gmatch("[^&]+") do out[#out + 1] = p end
-  table.sort(out)
-  return out
-end
+-- XML as trees with differently named siblings in name order, query strings as sorted sets
+-- of encoded parts: the protocol suites' comparisons.
+local tree, parts = suite.xml_tree, suite.query_parts
 
 -- Compares fo's request for (op, params) with botocore's: method, URL (https://host + path
 -- + "?" + query), body (XML trees) and no Content-Type (botocore sends none).

@@ -152,8 +152,9 @@ end
 -- XML trees compared with whitespace-only text dropped. Sibling elements with different
 -- names are put in name order (stable, so repeated elements such as list items keep their
 -- order): botocore writes members in the order of the caller's params (an OrderedDict read
--- from the suite), while fo's models and Lua tables keep no member order, so fo writes
--- them in member-name order (as the Go SDK v1 does); everything else must match.
+-- from the suite), fo in the model's memberOrder, which the suites' shape fragments (read
+-- with cjson) do not carry, so fo falls back to name order there; everything else must
+-- match.
 local function xml_tree(s)
   local doc, err = fo.xml.decode(s)
   assert(doc, "not XML: " .. tostring(err) .. ": " .. s)
@@ -179,6 +180,7 @@ local function xml_tree(s)
   end
   return strip(doc)
 end
+M.xml_tree = xml_tree
 
 -- Form pairs with the entries of each (non-flattened) map keyed by their content instead of
 -- their number: botocore numbers map entries in the order of the caller's dict (an
@@ -319,6 +321,7 @@ local function query_parts(s)
   table.sort(out)
   return out
 end
+M.query_parts = query_parts
 
 -- The headers that go on the wire: the serializer's, plus Content-Length, which the
 -- transport adds from the body (libcurl here; botocore's AWSRequest preparation there) for
