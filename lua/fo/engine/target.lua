@@ -21,18 +21,8 @@ local function knobs_file(dir, stack)
     errors.raise("config", ("%s: expected a JSON object of sim knobs, e.g. {\"latency_ms\": 100}")
       :format(path))
   end
-  if v ~= nil then -- the same checks as fo.sim.new's, named after the file
-    local spec = require("fo.sim.knobs").SPEC
-    for name in pairs(v) do
-      if not spec[name] then
-        local known = {}
-        for k in pairs(spec) do known[#known + 1] = k end
-        table.sort(known)
-        errors.raise("config", ("%s: unknown sim knob '%s' (known: %s)"):format(path,
-          tostring(name), table.concat(known, ", ")))
-      end
-    end
-    local ok, err = pcall(require("fo.sim.knobs").new, v, function() return nil end)
+  if v ~= nil then -- the knobs' own checks, named after the file
+    local ok, err = pcall(require("fo.sim.knobs").check_table, v)
     if not ok then errors.raise("config", ("%s: %s"):format(path, tostring(err))) end
   end
   return v

@@ -77,6 +77,21 @@ local function check(name, kind, v, where)
   return n
 end
 
+--- Checks a table that holds only knobs (a stack's knobs file): raises naming the first key
+--- that is no knob, with the known names; then the values as M.new checks them.
+function M.check_table(t)
+  for name in pairs(t) do
+    if not M.SPEC[name] then
+      local known = {}
+      for k in pairs(M.SPEC) do known[#known + 1] = k end
+      table.sort(known)
+      error(("unknown sim knob '%s' (known: %s)"):format(tostring(name),
+        table.concat(known, ", ")), 0)
+    end
+  end
+  M.new(t, function() return nil end)
+end
+
 --- Knobs from options (a table with the knob names) over environment variables read
 --- through `env` (default os.getenv).
 function M.new(opts, env)
