@@ -44,6 +44,10 @@ static const char usage_text[] =
     "  --graph FILE   write the dependency graph as Graphviz DOT (FILE.svg/.png: drawn\n"
     "                 with dot) and do nothing else\n"
     "  --break-lock   take the stack's lock from a holder that is dead on this host\n"
+    "  --rebind-account  let a stack bound to another AWS account go on in this one (it moved)\n"
+    "  --rebind-recipe   let a stack bound to another recipe file go on with this one\n"
+    "  --accept-removals forget resources a refresh reads as gone even when they are most of\n"
+    "                 the stack (else fo suspects a wrong account, region or endpoint)\n"
     "  --state-dir D  where the stack's files are (default .fo, or $FO_STATE_DIR)\n"
     "  --drill        apply on the simulator, then a failover drill on its virtual clock:\n"
     "                 the primary region goes down and comes back (lua/fo/drill.lua)\n"
@@ -68,10 +72,11 @@ static const struct {
     const char *name;
     int takes_value;
 } engine_options[] = {
-    {"--stack", 1},       {"--target", 1},     {"--plan", 0},  {"--destroy", 0},
-    {"--refresh", 0},     {"--no-refresh", 0}, {"--yes", 0},   {"--parallel", 1},
-    {"--no-rollback", 0}, {"--config", 1},     {"--json", 0},  {"--break-lock", 0},
-    {"--state-dir", 1},   {"--drill", 0},      {"--graph", 1},
+    {"--stack", 1},         {"--target", 1},          {"--plan", 0},  {"--destroy", 0},
+    {"--refresh", 0},       {"--no-refresh", 0},      {"--yes", 0},   {"--parallel", 1},
+    {"--no-rollback", 0},   {"--config", 1},          {"--json", 0},  {"--break-lock", 0},
+    {"--state-dir", 1},     {"--drill", 0},           {"--graph", 1}, {"--rebind-account", 0},
+    {"--rebind-recipe", 0}, {"--accept-removals", 0},
 };
 
 /* 1 + takes_value when `a` is a recipe option, else 0. */

@@ -15,6 +15,9 @@ local OPTIONS = {
   ["--json"] = { "json", "flag", true }, ["--break-lock"] = { "break_lock", "flag", true },
   ["--state-dir"] = { "dir", "value" }, ["--drill"] = { "drill", "flag", true },
   ["--graph"] = { "graph", "value" },
+  ["--rebind-account"] = { "rebind_account", "flag", true },
+  ["--rebind-recipe"] = { "rebind_recipe", "flag", true },
+  ["--accept-removals"] = { "accept_removals", "flag", true },
 }
 M.OPTIONS = OPTIONS
 
@@ -81,7 +84,7 @@ end
 --- drill's (0 passed, 3 failed).
 function M.drill(opts)
   opts.stack = opts.stack or "dev"
-  local paths = engine.paths(engine.state_dir(opts.dir), opts.stack)
+  local paths = engine.paths(engine.state_dir(opts.dir, opts.recipe), opts.stack)
   local doc = require("fo.engine.state").read(paths.state)
   if doc and doc.target ~= "sim" then
     io.stderr:write(("fo-run: --drill runs on the simulator; stack %s is bound to target %s. "
