@@ -213,14 +213,14 @@ local function probe(ctx)
   error(out, 0)
 end
 
+-- A data type: it only reads, so --destroy forgets it without needing this recipe.
 fo.type("trading:region_probe", {
   doc = "STS GetCallerIdentity in a region before anything is created (a read; nothing to delete)",
+  data = true,
   schema = { properties = {}, outputs = { "account" } },
   create = function(ctx) return ctx.region, { account = probe(ctx) } end,
   read = function(_, _, _, outputs) return outputs end,
   update = function(_, _, _, _, outputs) return outputs end,
-  delete = function() end,
-  adopt = function() return nil end, -- a probe makes nothing an interrupted run could leave
 })
 
 local probes = {

@@ -25,7 +25,9 @@ function M.settle(run)
     local known = ops.known_ids(store, urn)
     local cur = store:resource(urn)
     local item = { urn = urn }
-    if not tdef.adopt then
+    if tdef.data then
+      -- a data type makes nothing: there is nothing to take over
+    elseif not tdef.adopt then
       item.note = "the type cannot adopt: if the interrupted create made something, it is not "
         .. "tracked (check by hand)"
     else
