@@ -1,4 +1,4 @@
--- The trading application's multi-region failover topology (../shared/design/DOMAIN.md):
+-- The trading application's multi-region failover topology (docs/architecture.md):
 -- one function builds a region (network, ALB, ASG, alarms), then the global parts.
 --
 --   fo-run recipes/trading.lua                                  # on the embedded simulator
@@ -12,7 +12,7 @@ require "fo.aws.resources"
 -------------------------------------------------------------------------------
 -- Configuration
 
--- AWS's name limits that the suffix must fit (DOMAIN.md: ELBv2 names ≤ 32 characters).
+-- AWS's name limits that the suffix must fit (ELBv2 names ≤ 32 characters).
 local NAME_LIMITS = {
   elbv2 = 32, iam_role = 64, iam_profile = 128, iam_policy = 128, security_group = 255,
   launch_template = 128, autoscaling = 255, sns_topic = 256, alarm = 255, dynamodb = 255,
@@ -188,9 +188,9 @@ systemctl enable --now trading-health.service
 end
 
 -------------------------------------------------------------------------------
--- Preflight: each region answers (DOMAIN.md: probe every region once before creating
--- anything anywhere). Every other resource depends on both probes, so an account that has
--- not enabled the opt-in eu-south-1 stops here with zero resources made.
+-- Preflight: each region answers (probe every region once before creating anything
+-- anywhere). Every other resource depends on both probes, so an account that has not
+-- enabled the opt-in eu-south-1 stops here with zero resources made.
 
 -- What AWS answers in an opt-in region the account has not enabled (STS, JSON APIs, EC2).
 local REFUSED = { InvalidClientTokenId = true, UnrecognizedClientException = true,

@@ -178,6 +178,11 @@ int main(int argc, char **argv)
         curl_global_cleanup();
         return FO_EXIT_ERROR;
     }
+    if (fo_runtime_check_modules(rt) != FO_EXIT_OK) {
+        fo_runtime_free(rt);
+        curl_global_cleanup();
+        return FO_EXIT_ERROR;
+    }
     lua_State *L = fo_runtime_lua(rt);
     set_arg(L, argv, argc, script < argc ? script : 0);
     int code = FO_EXIT_OK;

@@ -1,8 +1,9 @@
 -- aws:cloudwatch:alarm driven by the engine on the simulator: the Route 53 HealthCheckStatus
--- alarm in us-east-1 with a us-east-1 topic (DOMAIN.md), read back through fo's cloudwatch
--- client; rerun without mutating calls; update in place (PutMetricAlarm, tags apart);
--- drift; destroy; adoption; the region rules checked before any call; someone else's alarm
--- of the same name left alone; the alarm firing and notifying when the check fails.
+-- alarm in us-east-1 (the metric's only region) with a us-east-1 topic, read back through
+-- fo's cloudwatch client; rerun without mutating calls; update in place (PutMetricAlarm,
+-- tags apart); drift; destroy; adoption; the region rules checked before any call; someone
+-- else's alarm of the same name left alone; the alarm firing and notifying when the check
+-- fails.
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
 local cjson = require "cjson"

@@ -1,7 +1,7 @@
 -- Auto Scaling resource types: aws:autoscaling:group and aws:autoscaling:policy (target
 -- tracking).
 --
--- AWS facts they keep (DOMAIN.md, "ELBv2 and Auto Scaling"; "IAM"):
+-- AWS facts they keep (Auto Scaling API reference and user guide):
 -- - a group's launch template may name an instance profile created seconds ago, which
 --   Auto Scaling refuses for a while ("Invalid IAM Instance Profile name"): create and
 --   update retry that as the "instance_profile" situation of consistency.lua;

@@ -1,6 +1,6 @@
 -- CloudWatch resource type: aws:cloudwatch:alarm (a metric alarm).
 --
--- Facts this file relies on (CloudWatch API reference, DOMAIN.md):
+-- Facts this file relies on (CloudWatch API reference and user guide):
 -- - PutMetricAlarm creates or replaces an alarm by name: it is the create and the update.
 --   On update it ignores Tags (TagResource/UntagResource change them), and it keeps the
 --   alarm's state. An alarm's name is its identity in its region: fo refuses to create
@@ -10,8 +10,9 @@
 --   Only Y is supported."). Route 53 health-check metrics (AWS/Route53 HealthCheckStatus)
 --   exist only in us-east-1: their alarms are declared with region = "us-east-1", with a
 --   us-east-1 SNS topic as action. Both are checked before any call, with a clear message.
--- - For HealthCheckStatus: statistic Minimum, period 60, threshold 1, LessThanThreshold,
---   treat_missing_data "breaching" (DOMAIN.md).
+-- - For HealthCheckStatus (1 healthy, 0 unhealthy, one datapoint a minute): statistic
+--   Minimum, period 60, threshold 1, LessThanThreshold, treat_missing_data "breaching" (a
+--   check that stopped reporting is not a healthy one).
 local common = require "fo.aws.resources.common"
 
 local function cw(ctx) return ctx:client("cloudwatch") end

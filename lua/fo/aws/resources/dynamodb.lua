@@ -1,7 +1,7 @@
 -- DynamoDB resource type: aws:dynamodb:table, with its replicas as a property (global
 -- tables version 2019.11.21).
 --
--- Facts this file relies on (DynamoDB developer guide and API reference, DOMAIN.md):
+-- Facts this file relies on (DynamoDB developer guide and API reference):
 -- - CreateTable takes the tags, streams, SSE and billing mode in one call; the table is
 --   CREATING, then ACTIVE (waiter TableExists). UpdateTable needs an ACTIVE table
 --   (ResourceInUseException otherwise) and changes one thing at a time: every change here

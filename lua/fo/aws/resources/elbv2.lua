@@ -1,7 +1,7 @@
 -- Elastic Load Balancing v2 resource types: aws:elbv2:load_balancer (an Application Load
 -- Balancer), aws:elbv2:target_group, aws:elbv2:listener.
 --
--- AWS facts they keep (DOMAIN.md, "ELBv2 and Auto Scaling"):
+-- AWS facts they keep (Elastic Load Balancing API reference and user guide):
 -- - load balancer and target group names: 1-32 characters, alphanumerics and hyphens, no
 --   hyphen at either end, a load balancer's not beginning with "internal-"; unique per
 --   region and account, so both are replaced delete-first and adopted by name + fo tags;

@@ -1,6 +1,6 @@
 -- IAM resource types: aws:iam:role, aws:iam:role_policy (inline), aws:iam:instance_profile.
 --
--- AWS facts they keep (DOMAIN.md, "IAM"):
+-- AWS facts they keep (IAM API reference and user guide):
 -- - IAM is global (its clients sign for us-east-1 whatever the resource's region) and
 --   eventually consistent: a role or profile just created may be NoSuchEntity for a
 --   moment (waiters RoleExists / InstanceProfileExists; the "not_found_after_create"

@@ -2,8 +2,8 @@
 -- and aws:route53:record (one resource record set: plain or alias, simple or weighted).
 --
 -- Route 53 is global: every call goes to route53.amazonaws.com signed for us-east-1,
--- whatever the resource's region. Facts this file relies on (DOMAIN.md, Route 53 API
--- reference):
+-- whatever the resource's region. Facts this file relies on (Route 53 API reference and
+-- developer guide):
 -- - CreateHostedZone and CreateHealthCheck take a CallerReference: ctx.token, which the
 --   engine makes new for every create (URN, generation and a random nonce) and journals
 --   with the intent, so a create after a rollback or a destroy never reuses one. That

@@ -1,7 +1,7 @@
 -- SNS resource types: aws:sns:topic, aws:sns:topic_policy (the topic's access policy, an
 -- attribute of the topic) and aws:sns:subscription.
 --
--- Facts this file relies on (SNS API reference, DOMAIN.md):
+-- Facts this file relies on (SNS API reference and developer guide):
 -- - CreateTopic is idempotent by name: the same name (with the same attributes and tags)
 --   answers the existing topic's ARN, so a create after a crash converges; adoption
 --   finds the topic by name and fo's tags. Tags go in the create call.
@@ -9,7 +9,8 @@
 --   optional one (KmsMasterKeyId "" turns encryption off).
 -- - Encryption with the AWS-managed key alias/aws/sns stops CloudWatch alarms from
 --   publishing to the topic: alarm topics need a customer-managed key whose policy allows
---   cloudwatch.amazonaws.com (DOMAIN.md). kms_master_key_id names whichever key.
+--   cloudwatch.amazonaws.com (SNS developer guide, "Enable compatibility between event
+--   sources from AWS services and encrypted topics"). kms_master_key_id names whichever key.
 -- - A topic's policy is the Policy attribute; without one SNS shows its default policy
 --   (owner-only access). Deleting an aws:sns:topic_policy puts that default back.
 -- - Email, email-json, http and https subscriptions wait for the endpoint to confirm:
