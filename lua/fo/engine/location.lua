@@ -17,11 +17,15 @@ end
 --- The project root of a recipe file: walking up from the file's directory, the first
 --- directory that holds a `.fo` (the stack directory already made), or else the first that
 --- holds `.git` (the search stops at a repository's root, as git's own does); the recipe's
---- own directory when neither is found. nil when the file cannot be resolved.
+--- own directory when neither is found. nil when neither the file nor its folder exists.
 function M.root(recipe_path)
-  local abs = fs.realpath(recipe_path)
-  if not abs then return nil end
-  local start = parent(abs)
+  local start = fs.realpath(recipe_path)
+  start = start and parent(start)
+  if not start then -- a recipe that is gone (--destroy needs none): its folder may be there
+    local folder = recipe_path:match("^(.*)/[^/]*$")
+    start = fs.realpath(folder == nil and "." or folder == "" and "/" or folder)
+    if not start then return nil end
+  end
   local dir = start
   while dir do
     local here = dir == "/" and "" or dir
