@@ -13,6 +13,8 @@ local M = {}
 local dep_urns = require("fo.engine.recipe").dep_urns
 
 -- A record is replaced, never changed (state.lua caches each record's text).
+-- (`deleting`, ops.delete's mark, is not copied: a record made from another is not being
+-- deleted.)
 local function record(fields)
   return { urn = fields.urn, type = fields.type, name = fields.name, region = fields.region,
     id = fields.id, inputs = fields.inputs, outputs = fields.outputs or {}, deps = fields.deps,
@@ -140,10 +142,27 @@ function M.create(run, decl, props, replaced, release)
 end
 
 --- Deletes a recorded resource (or deposed instance) and forgets it. The type's delete
---- must treat "already gone" as done (it may run again after a crash).
+--- must treat "already gone" as done (it may run again after a crash). The record is marked
+--- `deleting` (durably) first: a run killed after the delete took effect leaves a record
+--- that the next refresh finds gone, and the mark tells it that fo itself deleted it
+--- (forgotten without asking), not someone behind its back (refresh.lua).
 function M.delete(run, rec, deposed)
   local tdef = M.type_of(rec)
-  tdef.delete(M.ctx(run, rec), rec.id, rec.inputs, rec.outputs)
+  local store = run.store
+  if not deposed and not tdef.data and store:resource(rec.urn) == rec then
+    local unmarked = rec
+    rec = with(rec, { deleting = true })
+    store:put(rec.urn, rec)
+    store:commit()
+    local ok, err = pcall(tdef.delete, M.ctx(run, rec), rec.id, rec.inputs, rec.outputs)
+    if not ok then
+      -- still there: a later disappearance would be someone else's doing
+      if store:resource(rec.urn) == rec then store:put(rec.urn, unmarked) end
+      error(err, 0)
+    end
+  else
+    tdef.delete(M.ctx(run, rec), rec.id, rec.inputs, rec.outputs)
+  end
   if deposed then run.store:remove_deposed(rec)
   elseif run.store:resource(rec.urn) == rec then run.store:remove(rec.urn) end
   run.store:commit()

@@ -29,7 +29,10 @@ function M.run(run)
         local tdef = ops.type_of(rec)
         local outputs, observed = tdef.read(ops.ctx(run, rec), rec.id, rec.inputs, rec.outputs)
         if outputs == nil then
+          -- gone: a replaced instance, or one an interrupted run of fo was deleting, is
+          -- simply done; anything else is drift that the user agrees to forget
           if r.deposed then store:remove_deposed(rec)
+          elseif rec.deleting then store:remove(rec.urn)
           else
             drift[#drift + 1] = { urn = rec.urn, kind = "deleted", id = rec.id, rec = rec }
           end
@@ -70,7 +73,7 @@ function M.gone(drift)
   return out
 end
 
---- True when `gone` (M.gone's) is most of the stack: at least two resources and more than
+--- True when `gone` (M.gone's) is most of the stack: at least three resources and more than
 --- half of those the state holds, data types (reads, not resources) left out. That is more
 --- likely a wrong account, region or endpoint than deletions by hand.
 function M.most_of_stack(store, gone)
@@ -86,7 +89,7 @@ function M.most_of_stack(store, gone)
   for _, d in ipairs(gone) do
     if counts(d.rec) then n = n + 1 end
   end
-  return n >= 2 and n * 2 > total, n, total
+  return n >= 3 and n * 2 > total, n, total
 end
 
 --- Forgets the resources of `gone` (M.gone's) that the state still holds as read.

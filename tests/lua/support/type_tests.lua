@@ -16,6 +16,7 @@ function T.run(sim, dir, recipe, opts, want)
   local o = {}
   for k, v in pairs(opts) do o[k] = v end
   o.sim, o.dir = sim, dir
+  if o.yes == nil then o.yes = true end -- as T.runner's
   local code, doc, out, err = H.run(recipe, o)
   lu.assertEquals(code, want or 0, out .. err)
   return doc, out, err
@@ -63,6 +64,9 @@ function T.runner(env, region)
     for k, v in pairs(opts or {}) do o[k] = v end
     o.sim, o.dir = env()
     o.region = o.region or region
+    -- resources deleted by hand are the types' drift tests: agree to forget them (the
+    -- engine's asking is tested in tests/lua/engine)
+    if o.yes == nil then o.yes = true end
     return H.run(recipe, o)
   end
   local function apply(recipe, opts)
