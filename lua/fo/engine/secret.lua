@@ -54,6 +54,8 @@ end
 function M.wrap(v)
   if M.is(v) then return v end
   local s = setmetatable({}, Secret)
+  -- one secret holds plain values: a table built with secrets inside is secret as a whole
+  v = M.reveal(v)
   data[s] = { value = v, known = true }
   note(v)
   return s
