@@ -14,9 +14,9 @@ local json_events = require "support.json_events"
 
 local CANARY = "canary-7f3e9a-SECRET"
 
-local dir
+local dir, sim
 TestSecrets = {}
-H.fixture(TestSecrets, function(f) dir = f.dir end)
+local run = H.fixture(TestSecrets, function(f) dir, sim = f.dir, f.sim end).run
 local streams -- everything fo-run printed in the current test
 local fixture_setup = TestSecrets.setUp
 function TestSecrets.setUp()
@@ -252,6 +252,26 @@ function TestSecrets:test_a_key_file_others_can_read_or_a_missing_one_is_refused
   r = fo_run({ "--plan", "--config", tok, path })
   lu.assertEquals(r.code, 2, r.stderr)
   lu.assertStrContains(r.stderr, "which is missing")
+end
+
+-- Drift of a secret property: read from AWS in clear, shown and recorded as a secret.
+function TestSecrets:test_drift_of_a_secret_property_stays_secret()
+  local function recipe_fn()
+    local c = fo.config{ token = { type = "string", secret = true } }
+    fo.resource("test:topic", "t", { name = "t", display_name = fo.format("x-%s", c.token) })
+  end
+  local code, _, _, err = run(recipe_fn, { config = { token = CANARY } })
+  lu.assertEquals(code, 0, err)
+  local arn = sim:invoke("sns", H.REGION, "ListTopics", {}).Topics[1].TopicArn
+  sim:invoke("sns", H.REGION, "SetTopicAttributes", { TopicArn = arn,
+    AttributeName = "DisplayName", AttributeValue = "x-" .. CANARY .. "-changed" })
+  local doc, out
+  code, doc, out, err = run(recipe_fn, { config = { token = CANARY } })
+  lu.assertEquals(code, 0, err)
+  lu.assertStrContains(out, "display_name: [secret] → [secret]")
+  lu.assertEquals(#doc.drift, 1)
+  lu.assertIsFalse(hits(out .. err))
+  lu.assertIsFalse(hits(testlib.read(dir .. "/dev.state.json")))
 end
 
 os.exit(lu.LuaUnit.run())
