@@ -25,6 +25,9 @@ local CHECK_TEXT = "fo secrets check"
 local Secret = { __name = "fo.Secret" }
 -- wrapper → { value = plain value (once known), sealed = "v1:...", keys = keyring }; weak.
 local data = setmetatable({}, { __mode = "k" })
+-- Secrets made so far in this process: while none, the walks below are skipped (a stack
+-- without secrets pays nothing for them).
+local made = 0
 
 local function crypto()
   return require "fo.crypto"
@@ -54,6 +57,7 @@ end
 function M.wrap(v)
   if M.is(v) then return v end
   local s = setmetatable({}, Secret)
+  made = made + 1
   -- one secret holds plain values: a table built with secrets inside is secret as a whole
   v = M.reveal(v)
   data[s] = { value = v, known = true }
@@ -72,6 +76,7 @@ end
 
 --- True when `v` holds a secret anywhere (plain tables walked).
 function M.contains(v, seen)
+  if made == 0 then return false end
   if M.is(v) then return true end
   if not plain_table(v) then return false end
   seen = seen or {}
@@ -176,6 +181,7 @@ end
 --- secret, and so does a string that equals or contains a secret string of `sources`
 --- (e.g. an output echoing a secret input).
 function M.mark(v, like, ...)
+  if made == 0 then return v end
   local strings = {}
   for i = 1, select("#", ...) do secret_strings(select(i, ...), strings) end
   secret_strings(like, strings)
@@ -262,6 +268,7 @@ function M.unseal(v, keys)
   local text = sealed_text(v)
   if text then
     local s = setmetatable({}, Secret)
+    made = made + 1
     data[s] = { sealed = text, keys = keys, known = false }
     return s
   end
