@@ -222,6 +222,20 @@ static int fs_realpath(lua_State *L)
     return 1;
 }
 
+/* mode(path) → the permission bits of the file (an integer, e.g. 384 for 0600), or nil when
+ * it does not exist. Key files are refused when others can read them. */
+static int fs_mode(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        luaL_pushfail(L);
+        return 1;
+    }
+    lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
+    return 1;
+}
+
 /* The descriptor of argument 1: a Lua file (not closed) or a descriptor number. */
 static int check_fd(lua_State *L)
 {
@@ -269,6 +283,7 @@ static const luaL_Reg fs_functions[] = {
     {"mkdir_p", fs_mkdir_p},
     {"exists", fs_exists},
     {"realpath", fs_realpath},
+    {"mode", fs_mode},
     {"isatty", fs_isatty},
     {"termsize", fs_termsize},
     {"lock", fo_fs_lock},

@@ -18,6 +18,7 @@ local report_mod = require "fo.engine.report"
 local ref = require "fo.engine.ref"
 local diff = require "fo.engine.diff"
 local types = require "fo.engine.types"
+local secret = require "fo.engine.secret"
 local task = require "fo.task"
 local location = require "fo.engine.location"
 local binding = require "fo.engine.binding"
@@ -38,7 +39,7 @@ end
 function M.paths(dir, stack)
   local base = dir .. "/" .. stack
   return { state = base .. ".state.json", config = base .. ".config.json",
-    lock = base .. ".lock", sim = base .. ".sim.json" }
+    lock = base .. ".lock", sim = base .. ".sim.json", key = base .. ".key" }
 end
 
 local function default_region()
@@ -360,6 +361,9 @@ end
 local function locked_run(opts, recipe, session, report, paths)
   local doc, original, read_info = state.read(paths.state)
   for _, text in ipairs(read_info.notices) do report:notice(text) end
+  -- secret values in the state are decrypted when first needed (secret.lua)
+  local keys = secret.keyring{ stack = opts.stack, key_path = paths.key, meta = doc and doc.secrets }
+  if doc then secret.unseal(doc, keys) end
   local kind
   if doc then
     kind = doc.target
@@ -383,10 +387,13 @@ local function locked_run(opts, recipe, session, report, paths)
     end
     doc = state.empty(opts.stack, kind)
   end
+  local new_secrets = keys:prepare(doc, session and session:has_secrets(),
+    opts.mode ~= "plan")
   if opts.mode == "destroy" then destroy_types(opts, doc, report, paths)
   end
   local store = state.store(paths.state, doc, original, { readonly = opts.mode == "plan",
-    log = read_info.log })
+    log = read_info.log, keys = keys })
+  if new_secrets then store:set("secrets", new_secrets) end
   local run = { stack = opts.stack, store = store, report = report, parallel = opts.parallel,
     journal = {}, target = target.open{ kind = kind, dir = opts.dir, stack = opts.stack,
       sim = opts.sim, on_retry = function(info) report:retry(info) end } }
@@ -488,7 +495,7 @@ function M.run(opts)
     end
     if opts.graph then
       local written, why = require("fo.engine.dot").write(recipe, opts.graph,
-        { name = opts.stack, source = opts.command })
+        { name = opts.stack, source = opts.command and secret.scrub(opts.command) })
       if not written then
         report:error(errors.new("usage", why))
         return finish(EXIT.recipe)
@@ -506,7 +513,9 @@ function M.run(opts)
   local code
   ok, err = xpcall(function()
     require("fo.fs").mkdir_p(opts.dir, tonumber("700", 8))
-    lk = lock.acquire(paths.lock, opts.stack, opts.command or "fo-run", opts.break_lock)
+    -- the command line may hold a secret (--config key=value): masked (secret.lua)
+    lk = lock.acquire(paths.lock, opts.stack, secret.scrub(opts.command or "fo-run"),
+      opts.break_lock)
     code = locked_run(opts, recipe, session, report, paths)
     -- the state log is folded into the state file, under the lock (a failure is no error:
     -- the log holds every change, and the next run folds it)

@@ -87,9 +87,12 @@ function M.register(name, def)
   for _, k in ipairs(def.schema.replace_on or {}) do replace_on[k] = true end
   local mutable = {}
   for _, k in ipairs(def.schema.mutable_outputs or {}) do mutable[k] = true end
-  registry[name] = setmetatable({ name = name, outputs = outputs, replace_on = replace_on,
+  local entry = { name = name, outputs = outputs, replace_on = replace_on,
     mutable_outputs = mutable, delete_first = def.schema.delete_first == true,
-    delete = def.delete or forget, module = registering_module() }, { __index = def })
+    delete = def.delete or forget, module = registering_module() }
+  -- the type gets plain values; what it returns keeps the secret marks (secret.lua)
+  for k, f in pairs(require("fo.engine.secret").type_calls(def)) do entry[k] = f end
+  registry[name] = setmetatable(entry, { __index = def })
   return registry[name]
 end
 
