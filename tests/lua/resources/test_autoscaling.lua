@@ -95,7 +95,8 @@ function TestAutoScaling:test_create_waits_out_the_new_instance_profile_and_read
   lu.assertEquals(metrics(g), { "GroupDesiredCapacity", "GroupInServiceInstances" })
   local tags = {}
   for _, t in ipairs(g.Tags) do tags[t.Key] = t.PropagateAtLaunch end
-  lu.assertEquals(tags, { ["fo:stack"] = false, ["fo:name"] = false, Environment = true, FailoverRole = true })
+  lu.assertEquals(tags, { ["fo:stack"] = false, ["fo:name"] = false, ["fo:token"] = false,
+    Environment = true, FailoverRole = true })
   -- the policy and the alarms Auto Scaling made for it
   local pol = asg:DescribePolicies{ AutoScalingGroupName = "asg-app-prod" }.ScalingPolicies[1]
   lu.assertEquals(pol.TargetTrackingConfiguration.PredefinedMetricSpecification.PredefinedMetricType,
@@ -132,7 +133,7 @@ function TestAutoScaling:test_updates_in_place()
   lu.assertTrue(#metrics(g) >= 13, "every group metric")
   local keys = {}
   for _, t in ipairs(g.Tags) do keys[#keys + 1] = t.Key end
-  lu.assertEquals(keys, { "Environment", "fo:name", "fo:stack" })
+  lu.assertEquals(keys, { "Environment", "fo:name", "fo:stack", "fo:token" })
   local after = T.record(dir, "dev::aws:autoscaling:policy::cpu")
   lu.assertEquals(after.id, pol.id)                               -- put again: the same policy
   lu.assertEquals(after.outputs.alarm_names, pol.outputs.alarm_names)

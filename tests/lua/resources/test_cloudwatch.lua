@@ -66,7 +66,8 @@ function TestCloudWatchTypes:test_create_reads_back_and_rerun_makes_no_mutating_
   lu.assertEquals(a.Dimensions, { { Name = "HealthCheckId", Value = doc.outputs.health_check_id } })
   lu.assertEquals(a.AlarmActions, { doc.outputs.topic_arn })
   lu.assertEquals(tags(a.AlarmArn), { Environment = "Production", FailoverRole = "Primary",
-    ["fo:name"] = "primary_health", ["fo:stack"] = "dev" })
+    ["fo:name"] = "primary_health", ["fo:stack"] = "dev",
+    ["fo:token"] = T.record(dir, "dev::aws:cloudwatch:alarm::primary_health").token })
   lu.assertEquals(H.ops(sim, { service = "cloudwatch", mutating = true }), { "cloudwatch.PutMetricAlarm" })
   local rec = H.state(dir).resources["dev::aws:cloudwatch:alarm::primary_health"]
   lu.assertEquals(rec.outputs.arn, a.AlarmArn)

@@ -84,7 +84,8 @@ function TestDynamoDbTypes:test_global_table_created_and_read_back_in_both_regio
   lu.assertEquals(doc.outputs.stream_arn, t.LatestStreamArn)
   -- tags on the table (in CreateTable) and on the replica (TagResource in its region)
   local want = { Environment = "Production", FailoverRole = "Primary",
-    ["fo:name"] = "sessions", ["fo:stack"] = "dev" }
+    ["fo:name"] = "sessions", ["fo:stack"] = "dev",
+    ["fo:token"] = T.record(dir, "dev::aws:dynamodb:table::sessions").token }
   lu.assertEquals(tags(t.TableArn), want)
   lu.assertEquals(tags(replica.TableArn, STANDBY), want)
   lu.assertEquals(H.ops(sim, { operation = "TagResource", region = PRIMARY }), {})

@@ -75,7 +75,8 @@ function TestElbv2:test_create_reads_back_and_rerun_makes_no_mutating_call()
   -- the region's own zone (eu-south-1's ALB zone), never a hard-coded one
   lu.assertEquals(doc.outputs.zone, "Z3ULH7SSC9OV64")
   lu.assertEquals(lb.CanonicalHostedZoneId, doc.outputs.zone)
-  lu.assertEquals(tags_of(lb.LoadBalancerArn), { ["fo:stack"] = "dev", ["fo:name"] = "alb", Environment = "Production" })
+  lu.assertEquals(tags_of(lb.LoadBalancerArn), { ["fo:stack"] = "dev", ["fo:name"] = "alb",
+    ["fo:token"] = T.record(dir, "dev::aws:elbv2:load_balancer::alb").token, Environment = "Production" })
   lu.assertEquals(attr(elb:DescribeLoadBalancerAttributes{ LoadBalancerArn = lb.LoadBalancerArn }.Attributes,
     "idle_timeout.timeout_seconds"), "120")
   local tg = elb:DescribeTargetGroups{ Names = { "tg-app-prod" } }.TargetGroups[1]

@@ -59,7 +59,8 @@ local tags_map = T.tag_map
 function TestIam:test_create_reads_back_and_rerun_makes_no_mutating_call()
   local doc = T.run(sim, dir, recipe())
   local r = iam:GetRole{ RoleName = "role-app-prod" }.Role
-  lu.assertEquals(tags_map(r.Tags), { ["fo:stack"] = "dev", ["fo:name"] = "app", Environment = "Production" })
+  lu.assertEquals(tags_map(r.Tags), { ["fo:stack"] = "dev", ["fo:name"] = "app",
+    ["fo:token"] = T.record(dir, "dev::aws:iam:role::app").token, Environment = "Production" })
   lu.assertTrue(common.json_equal(common.url_decode(r.AssumeRolePolicyDocument), TRUST))
   lu.assertEquals(r.Description, "app instances")
   lu.assertEquals(doc.outputs.role_arn, r.Arn)
