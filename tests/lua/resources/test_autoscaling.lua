@@ -228,8 +228,23 @@ function TestAutoScaling:test_a_group_of_the_same_name_not_ours_is_not_taken_ove
     .LaunchTemplate.LaunchTemplateId
   asg:CreateAutoScalingGroup{ AutoScalingGroupName = "asg-app-prod", MinSize = 0, MaxSize = 1,
     LaunchTemplate = { LaunchTemplateId = lt }, VPCZoneIdentifier = n.private[1] }
-  local _, out, err = T.run(sim, dir, recipe(), nil, 4)
-  lu.assertStrContains(out .. err, 'an Auto Scaling group named "asg-app-prod" already exists in eu-south-1')
+  local arn = group().AutoScalingGroupARN
+  local out = T.assert_conflict(sim, dir, recipe(), arn)
+  lu.assertStrContains(out, 'an Auto Scaling group named "asg-app-prod" in eu-south-1')
+end
+
+function TestAutoScaling:test_another_copy_of_the_stacks_group_is_not_taken_over()
+  local lt = sim:client("ec2", { region = R }):CreateLaunchTemplate{ LaunchTemplateName = "lt-other",
+    LaunchTemplateData = { ImageId = "ami-0abcdef1234567890", InstanceType = "t3.micro" } }
+    .LaunchTemplate.LaunchTemplateId
+  local tags = {}
+  for i, t in ipairs(T.other_copy_tags("app")) do
+    tags[i] = { ResourceId = "asg-app-prod", ResourceType = "auto-scaling-group", Key = t.Key,
+      Value = t.Value, PropagateAtLaunch = false }
+  end
+  asg:CreateAutoScalingGroup{ AutoScalingGroupName = "asg-app-prod", MinSize = 0, MaxSize = 1,
+    LaunchTemplate = { LaunchTemplateId = lt }, VPCZoneIdentifier = n.private[1], Tags = tags }
+  T.assert_conflict(sim, dir, recipe(), group().AutoScalingGroupARN)
 end
 
 function TestAutoScaling:test_schema_rules()

@@ -173,7 +173,7 @@ end
 -- (a token is spent even when its zone is deleted, as at AWS), and the account's default
 -- DHCP options (AWS has them from the start; the sim makes them on first use).
 local DUMP_IGNORED = { seq = true, _seq = true, rate_buckets = true, changes = true,
-  zone_refs = true, dhcp_options_id = true }
+  zone_refs = true, hc_refs = true, dhcp_options_id = true }
 
 -- What differs between two runs that made the same things: creation times and the
 -- idempotency tokens of creates (H.sim_dump(sim, {times = false})).

@@ -114,9 +114,11 @@ end
 --- (error kind "conflict") naming the id and what to do; the simulator then holds exactly
 --- what it held before (the existing resource unchanged, tags included, and not deleted;
 --- what the run created rolled back), the state's records are as before and no intent is
---- left. Returns the run's output.
-function T.assert_conflict(sim, dir, recipe, existing, opts)
-  local before, recs = H.sim_dump(sim), {}
+--- left. `snapshot(sim)` (default H.sim_dump) is what must be the same before and after.
+--- Returns the run's output.
+function T.assert_conflict(sim, dir, recipe, existing, opts, snapshot)
+  snapshot = snapshot or H.sim_dump
+  local before, recs = snapshot(sim), {}
   for urn, rec in pairs((H.state(dir) or { resources = {} }).resources) do recs[urn] = rec.id end
   local o = { sim = sim, dir = dir }
   for k, v in pairs(opts or {}) do o[k] = v end
@@ -129,7 +131,7 @@ function T.assert_conflict(sim, dir, recipe, existing, opts)
   local kinds = {}
   for _, e in ipairs(doc.errors) do kinds[#kinds + 1] = e.error.kind end
   lu.assertEquals(kinds, { "conflict" }, text)
-  local d = H.first_difference(before, H.sim_dump(sim))
+  local d = H.first_difference(before, snapshot(sim))
   lu.assertNil(d, d)
   local st = H.state(dir)
   local after = {}
