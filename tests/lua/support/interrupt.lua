@@ -7,7 +7,8 @@ local M = {}
 
 --- Rewrites the state of `stack` (default "dev") in `dir`: each resource whose URN is in
 --- `urns` (all when nil) leaves `resources` and becomes an intent with its inputs,
---- generation, dependencies and the token it was created with (what adoption looks for). Returns the URNs turned into intents, sorted.
+--- generation, dependencies and the token it was created with (what adoption looks for).
+--- Returns the URNs turned into intents, sorted.
 function M.forget_as_intents(dir, urns, stack)
   local path = ("%s/%s.state.json"):format(dir, stack or "dev")
   local f = assert(io.open(path, "rb"))

@@ -76,8 +76,8 @@ function M.ec2_retag(ec2, id, old, new)
 end
 
 --- The first record of `list` tagged for ctx (its token included) that the state does not
---- already know (adoption after a crash). `id_field` names the record's id; `tags_of(record)` gives its
---- tags when they are not in record.Tags.
+--- already know (adoption after a crash). `id_field` names the record's id; `tags_of(record)`
+--- gives its tags when they are not in record.Tags.
 function M.unknown_owned(ctx, list, id_field, tags_of)
   for _, r in ipairs(list or {}) do
     local tags = tags_of and tags_of(r) or r.Tags

@@ -230,7 +230,8 @@ fo.type("aws:elbv2:load_balancer", {
       Scheme = p.scheme, Type = p.type, Tags = common.tag_list(ctx, p.tags) })
     if not ok then
       -- made in the meantime with other settings
-      local other = common.is(out, "DuplicateLoadBalancerName") and find_lb(ctx, { Names = { p.name } })
+      local other = common.is(out, "DuplicateLoadBalancerName")
+        and find_lb(ctx, { Names = { p.name } })
       if other then claim(ctx, what, other.LoadBalancerArn) end
       error(out, 0)
     end
@@ -417,7 +418,8 @@ fo.type("aws:elbv2:target_group", {
     local c = elb(ctx)
     local ok, out = pcall(c.CreateTargetGroup, c, params)
     if not ok then
-      local other = common.is(out, "DuplicateTargetGroupName") and find_tg(ctx, { Names = { p.name } })
+      local other = common.is(out, "DuplicateTargetGroupName")
+        and find_tg(ctx, { Names = { p.name } })
       if other then claim(ctx, what, other.TargetGroupArn) end
       error(out, 0)
     end
