@@ -18,7 +18,7 @@ local dep_urns = require("fo.engine.recipe").dep_urns
 local function record(fields)
   return { urn = fields.urn, type = fields.type, name = fields.name, region = fields.region,
     id = fields.id, inputs = fields.inputs, outputs = fields.outputs or {}, deps = fields.deps,
-    generation = fields.generation }
+    generation = fields.generation, token = fields.token }
 end
 M.record = record
 
@@ -62,7 +62,7 @@ end
 function M.ctx(run, rec, extra)
   local info = { urn = rec.urn, type = rec.type, name = rec.name, region = rec.region,
     generation = rec.generation, known_ids = extra and extra.known_ids,
-    token = extra and extra.token }
+    token = extra and extra.token or rec.token }
   return ctx_mod.new(run, info)
 end
 
@@ -107,9 +107,9 @@ function M.create_from(run, fields, tdef, replaced, entry, release)
   local store = run.store
   local generation = next_generation(store, fields.urn)
   local rec = record{ urn = fields.urn, type = fields.type, name = fields.name,
-    region = fields.region, inputs = fields.inputs, deps = fields.deps, generation = generation }
-  local c = M.ctx(run, rec, { known_ids = M.known_ids(store, fields.urn),
-    token = ctx_mod.token(fields.urn, generation, ctx_mod.nonce()) })
+    region = fields.region, inputs = fields.inputs, deps = fields.deps, generation = generation,
+    token = ctx_mod.token(fields.urn, generation, ctx_mod.nonce()) }
+  local c = M.ctx(run, rec, { known_ids = M.known_ids(store, fields.urn) })
   if replaced then
     store:remove(fields.urn)
     store:add_deposed(replaced)
@@ -118,7 +118,16 @@ function M.create_from(run, fields, tdef, replaced, entry, release)
     name = fields.name, region = fields.region, token = c.token, generation = generation,
     inputs = fields.inputs, deps = rec.deps })
   store:commit()
-  local id, outputs = tdef.create(c, fields.inputs)
+  local ok, id, outputs = pcall(tdef.create, c, fields.inputs)
+  if not ok then
+    if errors.is(id, "conflict") then
+      -- The resource there is not this create's and it made nothing: no intent is left
+      -- for a rollback or a later run to adopt (they would find only the other resource).
+      store:set_intent(fields.urn, nil)
+      store:commit()
+    end
+    error(id, 0)
+  end
   check_created(tdef, fields.urn, id, outputs, "create")
   rec = with(rec, { id = id, outputs = outputs or {} })
   store:put(fields.urn, rec)
