@@ -19,12 +19,16 @@ end
 --- Returns the httpd server and the sim.
 function M.serve(opts)
   local sim = opts.sim or require("fo.sim").new{ file = opts.file }
-  local srv = fo.httpd.listen{ host = opts.host, port = opts.port, handler = function(req)
-    local resp, info = sim:handle(req)
+  local function logged(req, resp, info)
     log.info("sim %s %s.%s region=%s status=%d%s", req.method, info.service, info.operation,
       info.region, info.status, info.code and (" code=" .. info.code) or "")
     return resp
-  end }
+  end
+  local srv = fo.httpd.listen{ host = opts.host, port = opts.port,
+    handler = function(req) return logged(req, sim:handle(req)) end,
+    -- bodies over the service's cap are refused before they are read (fo.sim.limits)
+    max_body = sim.body_limit,
+    too_large = function(req, max, got) return logged(req, sim:too_large(req, max, got)) end }
   return srv, sim
 end
 
