@@ -271,7 +271,8 @@ static size_t body_limit(struct server *srv, struct request *r, const char *meth
 }
 
 /* Fills r's response with the refusal of a body over the cap: the too_large hook's answer
- * (req, max, got: the bytes announced or received so far), else a plain 413. */
+ * (req, max, got: the size announced by Content-Length; nil, SIZE_MAX here, for a body
+ * without one that passed the cap while streaming), else a plain 413. */
 static void refuse(struct server *srv, struct request *r, const char *method, size_t got)
 {
     r->refused = 1;
@@ -281,7 +282,10 @@ static void refuse(struct server *srv, struct request *r, const char *method, si
         lua_rawgeti(L, LUA_REGISTRYINDEX, srv->too_large_ref);
         push_request(L, r, method, 0);
         lua_pushinteger(L, (lua_Integer)r->limit);
-        lua_pushinteger(L, (lua_Integer)got);
+        if (got == SIZE_MAX)
+            lua_pushnil(L);
+        else
+            lua_pushinteger(L, (lua_Integer)got);
         if (lua_pcall(L, 3, 1, 0) == LUA_OK && lua_istable(L, -1)) {
             take_response(r, L);
             lua_settop(L, top);
@@ -373,7 +377,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         if (n > r->limit - r->body_len) {
-            refuse(srv, r, method, r->body_len + n);
+            refuse(srv, r, method, SIZE_MAX);
             free(r->body);
             r->body = NULL;
             r->body_len = r->body_cap = 0;

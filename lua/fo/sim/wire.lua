@@ -91,15 +91,15 @@ function W.body_limit(req)
   return limits.body((route(req)))
 end
 
--- The refusal of a body over the cap (`got`: its size, or what arrived before the cap was
--- passed) in the protocol's error document, recorded like any answered call (operation
--- "-"). Returns the response and the log summary.
+-- The refusal of a body over the cap (`got`: its size; nil when it streamed in without one
+-- and passed the cap) in the protocol's error document, recorded like any answered call
+-- (operation "-"). Returns the response and the log summary.
 local function refuse_body(self, req, max, got)
   local service, scope, signing = route(req)
   local e = codes.for_service(codes.TOO_LARGE, service or "sts")
   local err = SimError.new(e.code, ("Request Entity Too Large: the request body is %s bytes; "
     .. "%s accepts at most %d (the fo sim's body cap)"):format(
-      got > max and tostring(got) or "more than " .. max, service or "a request naming no service",
+      got and tostring(got) or "more than " .. max, service or "a request naming no service",
       max), e.status)
   local request_id = service and self:_request_id(service) or self.request_ids:uuid()
   local resp = error_response(service or "sts", service and models.load(service), nil, err,
@@ -112,7 +112,7 @@ local function refuse_body(self, req, max, got)
 end
 
 --- The answer to a request whose body is over its cap, before the body is read (fo.httpd's
---- too_large hook; `got`: the announced size, or what arrived before the cap was passed).
+--- too_large hook; `got`: the size Content-Length announced, nil for a streamed body).
 --- Returns {status=, headers=, body=} and the log summary, as handle() does.
 function W:too_large(req, max, got)
   return refuse_body(self, normalize(req), max, got)
