@@ -211,6 +211,10 @@ int main(int argc, char **argv)
         lua_pushstring(L, serve_sim);
         lua_pushstring(L, sim_file); /* nil when absent */
         code = fo_runtime_run(rt, "=(--serve-sim)", "return require('fo.sim.server').main(...)", 2);
+        lua_getfield(L, LUA_REGISTRYINDEX, "fo.exit_code"); /* 5: the sim file is locked */
+        if (code == FO_EXIT_OK && lua_isinteger(L, -1))
+            code = (int)lua_tointeger(L, -1);
+        lua_pop(L, 1);
     }
     fo_runtime_free(rt);
     curl_global_cleanup();

@@ -1,5 +1,8 @@
-/* fo.httpd: an HTTP server on the event loop (libmicrohttpd in external-epoll mode).
- * Each request runs its Lua handler as a task; the connection is suspended meanwhile. */
+/* fo.httpd: an HTTP server on the event loop (libmicrohttpd in external-epoll mode: no
+ * thread of its own; MHD_run reads whatever each socket has ready, never blocking, so a
+ * client trickling its body holds only its own connection). Each request runs its Lua
+ * handler as a task; the connection is suspended meanwhile. A body cap (max_body) is checked
+ * on Content-Length before the body is read, and while it streams in when there is none. */
 #include "fo/loop.h"
 #include "fo/runtime.h"
 
@@ -8,6 +11,8 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -15,6 +20,9 @@
 
 #define SERVER_MT "fo.httpd.Server"
 #define WRAPPER_KEY "fo.httpd.wrapper"
+/* A body refused while streaming is read on (and thrown away) up to this much, so that the
+ * client gets the refusal; past it the connection is cut. */
+#define DRAIN_MAX ((size_t)64 << 20)
 
 struct server {
     struct MHD_Daemon *daemon;
@@ -22,6 +30,9 @@ struct server {
     lua_State *L;
     fo_watch watch;
     int handler_ref;
+    int max_body_ref;  /* function(req) -> bytes, or LUA_NOREF */
+    size_t max_body;   /* the cap when max_body is a number (SIZE_MAX: none) */
+    int too_large_ref; /* function(req, max, got) -> response, or LUA_NOREF */
     int needs_run;
     int closing;
     int active;     /* requests whose handler has not finished */
@@ -39,7 +50,11 @@ struct request {
     char *target;
     char *body;
     size_t body_len, body_cap;
+    size_t limit;     /* the body cap of this request (SIZE_MAX: none) */
+    size_t discarded; /* bytes thrown away after the cap was passed */
     int started, dispatched, done;
+    int refused;  /* the body passed the cap: the refusal is in response */
+    int queued;   /* the refusal is queued */
     int orphaned; /* MHD finished with the connection while the handler still ran */
     int status;
     struct header *headers;
@@ -183,12 +198,11 @@ static void on_handler_done(void *data, lua_State *co, int status, int nres)
     srv->needs_run = 1;
 }
 
-static void dispatch(struct server *srv, struct request *r, const char *method)
+/* Pushes the request table {method, target, path, query, body, headers, remote}; the body
+ * only when with_body (the cap hooks run before it is read). */
+static void push_request(lua_State *L, struct request *r, const char *method, int with_body)
 {
-    lua_State *L = srv->L;
-    lua_getfield(L, LUA_REGISTRYINDEX, WRAPPER_KEY);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, srv->handler_ref);
-    lua_createtable(L, 0, 6);
+    lua_createtable(L, 0, 7);
     lua_pushstring(L, method);
     lua_setfield(L, -2, "method");
     lua_pushstring(L, r->target);
@@ -204,8 +218,10 @@ static void dispatch(struct server *srv, struct request *r, const char *method)
         lua_pushliteral(L, "");
     }
     lua_setfield(L, -2, "query");
-    lua_pushlstring(L, r->body ? r->body : "", r->body_len);
-    lua_setfield(L, -2, "body");
+    if (with_body) {
+        lua_pushlstring(L, r->body ? r->body : "", r->body_len);
+        lua_setfield(L, -2, "body");
+    }
     lua_newtable(L);
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, push_header, L);
     lua_setfield(L, -2, "headers");
@@ -219,6 +235,14 @@ static void dispatch(struct server *srv, struct request *r, const char *method)
         lua_pushfstring(L, "%s:%d", ip, (int)ntohs(in->sin_port));
         lua_setfield(L, -2, "remote");
     }
+}
+
+static void dispatch(struct server *srv, struct request *r, const char *method)
+{
+    lua_State *L = srv->L;
+    lua_getfield(L, LUA_REGISTRYINDEX, WRAPPER_KEY);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, srv->handler_ref);
+    push_request(L, r, method, 1);
     srv->active++;
     srv->unfinished++;
     r->dispatched = 1;
@@ -226,8 +250,81 @@ static void dispatch(struct server *srv, struct request *r, const char *method)
     fo_loop_start(srv->loop, L, 2, on_handler_done, r);
 }
 
+/* The body cap of a request: the max_body function's answer (called before the body is
+ * read; it must not yield), else the fixed cap. A failing hook is reported and the request
+ * gets the fixed cap. */
+static size_t body_limit(struct server *srv, struct request *r, const char *method)
+{
+    if (srv->max_body_ref == LUA_NOREF)
+        return srv->max_body;
+    lua_State *L = srv->L;
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, srv->max_body_ref);
+    push_request(L, r, method, 0);
+    size_t limit = srv->max_body;
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK)
+        fprintf(stderr, "fo.httpd: max_body failed: %s\n", lua_tostring(L, -1));
+    else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 0)
+        limit = (size_t)lua_tointeger(L, -1);
+    lua_settop(L, top);
+    return limit;
+}
+
+/* Fills r's response with the refusal of a body over the cap: the too_large hook's answer
+ * (req, max, got: the size announced by Content-Length; nil, SIZE_MAX here, for a body
+ * without one that passed the cap while streaming), else a plain 413. */
+static void refuse(struct server *srv, struct request *r, const char *method, size_t got)
+{
+    r->refused = 1;
+    lua_State *L = srv->L;
+    int top = lua_gettop(L);
+    if (srv->too_large_ref != LUA_NOREF) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, srv->too_large_ref);
+        push_request(L, r, method, 0);
+        lua_pushinteger(L, (lua_Integer)r->limit);
+        if (got == SIZE_MAX)
+            lua_pushnil(L);
+        else
+            lua_pushinteger(L, (lua_Integer)got);
+        if (lua_pcall(L, 3, 1, 0) == LUA_OK && lua_istable(L, -1)) {
+            take_response(r, L);
+            lua_settop(L, top);
+            return;
+        }
+        fprintf(stderr, "fo.httpd: too_large failed: %s\n",
+                lua_isstring(L, -1) ? lua_tostring(L, -1) : "it returned no table");
+        lua_settop(L, top);
+    }
+    static const char text[] = "request body too large\n";
+    free(r->response);
+    r->response = malloc(sizeof text - 1);
+    r->response_len = r->response ? sizeof text - 1 : 0;
+    if (r->response)
+        memcpy(r->response, text, sizeof text - 1);
+    r->status = 413;
+}
+
+/* The Content-Length header as a number; SIZE_MAX when it does not fit, 0 when absent. */
+static size_t content_length(struct MHD_Connection *conn, int *present)
+{
+    const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    *present = v != NULL;
+    if (!v)
+        return 0;
+    size_t n = 0;
+    for (const char *c = v; *c >= '0' && *c <= '9'; c++) {
+        if (n > (SIZE_MAX - 9) / 10)
+            return SIZE_MAX;
+        n = n * 10 + (size_t)(*c - '0');
+    }
+    return n;
+}
+
 static enum MHD_Result send_response(struct request *r)
 {
+    if (r->queued)
+        return MHD_YES;
+    r->queued = 1;
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(r->response_len, r->response, MHD_RESPMEM_MUST_COPY);
     if (!resp)
@@ -252,14 +349,42 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     r->conn = conn;
     if (!r->started) {
         r->started = 1;
+        r->limit = body_limit(srv, r, method);
+        int present = 0;
+        size_t announced = content_length(conn, &present);
+        if (present && announced > r->limit) {
+            /* Refused before a byte of the body is read: MHD sends no 100 Continue, closes
+             * the connection after the answer and never reads the body. */
+            refuse(srv, r, method, announced);
+            return send_response(r);
+        }
         return MHD_YES;
     }
     if (r->done)
         return send_response(r);
     if (r->dispatched)
         return MHD_YES;
+    if (r->refused) {
+        /* Past the cap while streaming: what follows is thrown away, never stored; the
+         * refusal goes out once the client stops sending, or the connection is cut when
+         * it sends more than DRAIN_MAX. */
+        if (*upload_data_size == 0)
+            return send_response(r);
+        r->discarded += *upload_data_size;
+        *upload_data_size = 0;
+        return r->discarded > DRAIN_MAX ? MHD_NO : MHD_YES;
+    }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
+        if (n > r->limit - r->body_len) {
+            refuse(srv, r, method, SIZE_MAX);
+            free(r->body);
+            r->body = NULL;
+            r->body_len = r->body_cap = 0;
+            r->discarded = n;
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
         if (r->body_len + n > r->body_cap) {
             size_t cap = r->body_cap ? r->body_cap * 2 : 4096;
             while (cap < r->body_len + n)
@@ -286,9 +411,12 @@ static void stop(struct server *srv)
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;
     }
-    if (srv->handler_ref != LUA_NOREF) {
-        luaL_unref(srv->L, LUA_REGISTRYINDEX, srv->handler_ref);
-        srv->handler_ref = LUA_NOREF;
+    int *refs[] = {&srv->handler_ref, &srv->max_body_ref, &srv->too_large_ref};
+    for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
+        if (*refs[i] != LUA_NOREF) {
+            luaL_unref(srv->L, LUA_REGISTRYINDEX, *refs[i]);
+            *refs[i] = LUA_NOREF;
+        }
     }
 }
 
@@ -322,7 +450,9 @@ static long on_timeout(fo_watch *w)
     return -1;
 }
 
-/* httpd.listen{host=, port=, handler=} → server (server.port is the bound port). */
+/* httpd.listen{host=, port=, handler=, max_body=, too_large=} → server (server.port is the
+ * bound port). max_body: a byte count or function(req) -> bytes (req without body), the cap
+ * on request bodies; too_large: function(req, max, got) -> the response refusing one. */
 static int httpd_listen(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -342,6 +472,18 @@ static int httpd_listen(lua_State *L)
     const char *tls_key = lua_tostring(L, -1);
     if (!tls_cert != !tls_key)
         return luaL_error(L, "fo.httpd.listen: tls_cert and tls_key (PEM text) go together");
+    lua_getfield(L, 1, "max_body");
+    int max_body_type = lua_type(L, -1);
+    if (max_body_type != LUA_TNIL && max_body_type != LUA_TFUNCTION &&
+        !(lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 0))
+        return luaL_error(L, "fo.httpd.listen: max_body must be a byte count or a "
+                             "function(req) -> bytes");
+    lua_Integer max_body_n = max_body_type == LUA_TNUMBER ? lua_tointeger(L, -1) : -1;
+    lua_getfield(L, 1, "too_large");
+    if (!lua_isnil(L, -1) && !lua_isfunction(L, -1))
+        return luaL_error(L, "fo.httpd.listen: too_large must be a function(req, max, got) -> "
+                             "response");
+    lua_pop(L, 2);
     lua_settop(L, 4);
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
@@ -356,6 +498,9 @@ static int httpd_listen(lua_State *L)
     struct server *srv = lua_newuserdatauv(L, sizeof *srv, 0);
     memset(srv, 0, sizeof *srv);
     srv->handler_ref = LUA_NOREF;
+    srv->max_body_ref = LUA_NOREF;
+    srv->too_large_ref = LUA_NOREF;
+    srv->max_body = max_body_n >= 0 ? (size_t)max_body_n : SIZE_MAX;
     luaL_setmetatable(L, SERVER_MT);
     srv->loop = loop;
     /* Handlers are started from the loop's top level, on the main thread. */
@@ -384,6 +529,15 @@ static int httpd_listen(lua_State *L)
     info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
     lua_pushvalue(L, -2);
     srv->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (max_body_type == LUA_TFUNCTION) {
+        lua_getfield(L, 1, "max_body");
+        srv->max_body_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    lua_getfield(L, 1, "too_large");
+    if (lua_isfunction(L, -1))
+        srv->too_large_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    else
+        lua_pop(L, 1);
     srv->watch = (fo_watch){.fd = info ? info->epoll_fd : -1,
                             .events = POLLIN,
                             .keeps_alive = 1,

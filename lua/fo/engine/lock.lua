@@ -26,10 +26,12 @@ function M.pid_alive(pid)
   return pid ~= nil and fs.exists("/proc/" .. math.tointeger(pid))
 end
 
+--- "pid 12 on host h since 2024-…Z (command)": who holds a lock, from parse_holder's table.
 local function describe(h)
   return ("pid %s on host %s since %s (%s)"):format(tostring(h.pid or "?"), h.host or "?",
     h.started or "?", h.command ~= "" and h.command or "command unknown")
 end
+M.describe = describe
 
 --- Takes the lock at `path` for `command`; returns the lock (lock:unlock()). When held:
 --- with break_dead, a holder that is dead on this host loses the lock; otherwise a lock

@@ -131,6 +131,13 @@ function M.verify(req, service, keys, now)
     raise(skew, ("Signature expired: %s is now earlier than %s (%s - 15 min.)"):format(
       amz_date, amz_format(now - M.MAX_SKEW), amz_format(now)))
   end
+  -- An unsigned Host would let a signature be replayed against another endpoint: AWS
+  -- refuses it (after the time checks), header-signed or presigned alike.
+  local host_signed = false
+  for _, name in ipairs(auth.signed_headers) do
+    if name:lower() == "host" then host_signed = true end
+  end
+  if not host_signed then raise(bad, codes.HOST_NOT_SIGNED) end
   local headers = {}
   for _, name in ipairs(auth.signed_headers) do
     if req.headers[name] == nil then raise(bad, BAD_SIGNATURE_MESSAGE) end

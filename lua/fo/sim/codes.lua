@@ -88,6 +88,20 @@ M.SKEW = {
   json = { code = "InvalidSignatureException", status = 400 },
 }
 
+-- A request body over the service's cap (fo.sim.limits). AWS documents the limits, not the
+-- answer to a body over them; its front ends answer HTTP 413 Request Entity Too Large, here
+-- in the protocol's error document (JSON services: the ...Exception form of the code).
+M.TOO_LARGE = {
+  ec2 = { code = "RequestEntityTooLarge", status = 413 },
+  query = { code = "RequestEntityTooLarge", status = 413 },
+  ["rest-xml"] = { code = "RequestEntityTooLarge", status = 413 },
+  json = { code = "RequestEntityTooLargeException", status = 413 },
+}
+
+-- SigV4 requests must sign the Host header: AWS refuses a SignedHeaders without it, with
+-- the protocol's bad-signature code (BAD_SIGNATURE) and this message.
+M.HOST_NOT_SIGNED = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
+
 --- The entry of table t for `service` (by service, then by protocol).
 function M.for_service(t, service)
   return t[service] or t[M.PROTOCOL[service]]

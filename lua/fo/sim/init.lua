@@ -42,6 +42,8 @@ M.SERVICES = SERVICES
 ---   knobs       a table of knobs (or the knob names directly in opts): latency_ms,
 ---               latency_jitter_ms, throttle, fail_5xx, consistency_ms, outage,
 ---               disabled_regions, fail_mutating_call
+---   record_calls  how many calls the recorder keeps (the last ones; default 10000, else
+---               FO_SIM_RECORD_CALLS); its counts cover every call
 ---   env         lookup function for FO_SIM_* variables (default os.getenv)
 function M.new(opts)
   opts = opts or {}
@@ -59,7 +61,7 @@ function M.new(opts)
     store = store, file = opts.file, account = account,
     clock = Clock.new{ time = opts.time },
     knobs = Knobs.new(opts.knobs or opts, env),
-    recorder = Recorder.new(),
+    recorder = Recorder.new(M.record_calls(opts.record_calls, env)),
     keys = keys.table(account, opts.keys),
     strict = opts.strict ~= false,
     overrides = opts.handlers or {},
@@ -73,6 +75,23 @@ function M.new(opts)
   -- The failover model (health checks, alarms) runs on the clock from the saved state.
   require("fo.sim.failover").attach(self)
   return self
+end
+
+--- The recorder's size: the option, else FO_SIM_RECORD_CALLS, else the default (nil); a
+--- value that is not a whole number ≥ 1 is an error naming where it came from.
+function M.record_calls(option, env)
+  local where, v = "option record_calls", option
+  if v == nil then
+    local e = (env or os.getenv)("FO_SIM_RECORD_CALLS")
+    if e == nil or e == "" then return nil end
+    where, v = "FO_SIM_RECORD_CALLS", math.tointeger(tonumber(e))
+    if v == nil then v = e end
+  end
+  if math.type(v) ~= "integer" or v < 1 then
+    error(("fo.sim: %s must be a whole number of calls ≥ 1, got %s"):format(where,
+      tostring(v)), 0)
+  end
+  return v
 end
 
 -- Handlers --------------------------------------------------------------------------

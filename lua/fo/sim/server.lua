@@ -19,19 +19,63 @@ end
 --- Returns the httpd server and the sim.
 function M.serve(opts)
   local sim = opts.sim or require("fo.sim").new{ file = opts.file }
-  local srv = fo.httpd.listen{ host = opts.host, port = opts.port, handler = function(req)
-    local resp, info = sim:handle(req)
+  local function logged(req, resp, info)
     log.info("sim %s %s.%s region=%s status=%d%s", req.method, info.service, info.operation,
       info.region, info.status, info.code and (" code=" .. info.code) or "")
     return resp
-  end }
+  end
+  local srv = fo.httpd.listen{ host = opts.host, port = opts.port,
+    handler = function(req) return logged(req, sim:handle(req)) end,
+    -- bodies over the service's cap are refused before they are read (fo.sim.limits)
+    max_body = sim.body_limit,
+    too_large = function(req, max, got) return logged(req, sim:too_large(req, max, got)) end }
   return srv, sim
 end
 
---- The command: serve, say how to connect, wait for SIGINT/SIGTERM, stop.
+--- The lock a served sim takes on its state file: a stack's file "<dir>/<stack>.sim.json"
+--- → "<dir>/<stack>.lock" (the engine's lock of that stack, fo.engine.lock) and the stack;
+--- any other file F → "F.lock".
+function M.lock_path(file)
+  local dir, stack = file:match("^(.-)([^/]+)%.sim%.json$")
+  if stack then return dir .. stack .. ".lock", stack end
+  return file .. ".lock", nil
+end
+
+-- Takes the lock of `file` for `command`; returns it, or nil and the message naming its
+-- holder (as the engine words it for a stack's file).
+local function lock_file(file, command)
+  local lock = require "fo.engine.lock"
+  local path, stack = M.lock_path(file)
+  local dir = path:match("^(.*)/[^/]*$")
+  if dir and dir ~= "" then require("fo.fs").mkdir_p(dir, tonumber("700", 8)) end
+  if stack then
+    local ok, lk = pcall(lock.acquire, path, stack, command, false)
+    if ok then return lk end
+    if require("fo.engine.errors").is(lk, "lock") then return nil, lk.message end
+    error(lk, 0)
+  end
+  local lk, holder = fo.fs.lock(path, command)
+  if lk then return lk end
+  return nil, ("sim file %s is locked by %s; wait for it to finish (lock file %s)"):format(
+    file, lock.describe(lock.parse_holder(holder)), path)
+end
+
+--- The command: take the state file's lock, serve, say how to connect, wait for
+--- SIGINT/SIGTERM, stop. A state file locked by another process (a run of its stack,
+--- another served sim) is exit code 5, as the engine's lock is.
 function M.main(addr, file)
   local host, port = M.parse_address(addr)
   if os.getenv("FO_LOG") == nil or os.getenv("FO_LOG") == "" then log.set_level("info") end
+  local lk
+  if file then
+    local why
+    lk, why = lock_file(file, ("fo-run --serve-sim %s --sim-file %s"):format(addr, file))
+    if not lk then
+      io.stderr:write("fo: ", why, "\n")
+      debug.getregistry()["fo.exit_code"] = require("fo.engine.errors").EXIT.lock
+      return
+    end
+  end
   local srv = M.serve{ host = host, port = port, file = file }
   local url = ("http://%s:%d"):format(host, srv.port)
   -- The key pair is public test data that unlocks nothing but this simulator; the secret
@@ -44,6 +88,7 @@ function M.main(addr, file)
   io.stdout:flush()
   local sig = fo.signal.wait{ "INT", "TERM" }
   srv:close()
+  if lk then lk:unlock() end
   io.stdout:write(("fo sim stopped (SIG%s)\n"):format(sig))
 end
 

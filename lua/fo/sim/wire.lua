@@ -11,6 +11,7 @@ local errdoc = require "fo.sim.errdoc"
 local regions = require "fo.sim.regions"
 local keys = require "fo.sim.keys"
 local core = require "fo.core"
+local limits = require "fo.sim.limits"
 
 local W = {}
 
@@ -84,11 +85,48 @@ local function as_sim_error(e, service)
     "simulator error: " .. tostring(e), 500)
 end
 
+--- The body cap of a request (fo.sim.limits): read before its body, from its signature's
+--- scope, X-Amz-Target or host. req: lower-case headers, path, query.
+function W.body_limit(req)
+  return limits.body((route(req)))
+end
+
+-- The refusal of a body over the cap (`got`: its size; nil when it streamed in without one
+-- and passed the cap) in the protocol's error document, recorded like any answered call
+-- (operation "-"). Returns the response and the log summary.
+local function refuse_body(self, req, max, got)
+  local service, scope, signing = route(req)
+  local e = codes.for_service(codes.TOO_LARGE, service or "sts")
+  local err = SimError.new(e.code, ("Request Entity Too Large: the request body is %s bytes; "
+    .. "%s accepts at most %d (the fo sim's body cap)"):format(
+      got and tostring(got) or "more than " .. max, service or "a request naming no service",
+      max), e.status)
+  local request_id = service and self:_request_id(service) or self.request_ids:uuid()
+  local resp = error_response(service or "sts", service and models.load(service), nil, err,
+    request_id)
+  local info = { service = service or signing or "?", operation = "-",
+    region = scope and scope.region or "-", status = resp.status, code = err.code }
+  self:_finish({ service = info.service, region = info.region, operation = "-",
+    request_id = request_id }, resp.status, err.code)
+  return resp, info
+end
+
+--- The answer to a request whose body is over its cap, before the body is read (fo.httpd's
+--- too_large hook; `got`: the size Content-Length announced, nil for a streamed body).
+--- Returns {status=, headers=, body=} and the log summary, as handle() does.
+function W:too_large(req, max, got)
+  return refuse_body(self, normalize(req), max, got)
+end
+
 -- One call on the wire. Returns the response and {service=, operation=, region=,
 -- status=, code=} for the server's log line.
 local function answer(self, req)
   local service, scope, signing = route(req)
   local info = { service = service or (signing or "?"), operation = "-", region = "-" }
+  local cap = limits.body(service)
+  if #req.body > cap then -- what a served sim refuses before reading it (fo.httpd max_body)
+    return refuse_body(self, req, cap, #req.body)
+  end
   if not service then
     -- Unsigned and nothing names the service: AWS's answer to an unsigned request.
     local e = scope and SimError.new("UnrecognizedService",

@@ -194,4 +194,55 @@ function TestPresigned.test_presigned_with_a_session_token()
   end
 end
 
+TestHostSigned = {}
+
+-- A request of `service` signed without Host among its SignedHeaders (the signature is
+-- otherwise right): header-signed POST of `body`, or presigned GET of `query`.
+local function without_host(service, host, o)
+  local key = simlib.DEFAULT_KEY
+  local headers = { Host = host, ["X-Fo-Test"] = "1" }
+  if o.body then headers["Content-Type"] = o.content_type end
+  local s = sigv4.sign{ method = o.body and "POST" or "GET", path = "/", query = o.query or "",
+    headers = headers, body = o.body or "", region = "eu-south-1", service = service,
+    access_key = key.access_key, secret_key = key.secret_key, time = os.time(),
+    mode = not o.body and "query" or nil, expires = 900,
+    signed_headers = o.body and { "content-type", "x-amz-date", "x-fo-test" } or { "x-fo-test" } }
+  for k, v in pairs(s.headers or {}) do headers[k] = v end
+  if o.target then headers["X-Amz-Target"] = o.target end
+  return { method = o.body and "POST" or "GET", headers = headers,
+    url = "https://" .. host .. "/" .. (o.body and "" or "?" .. s.query), body = o.body }
+end
+
+local HOST_MESSAGE = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
+local HOST_MESSAGE_XML = "<Message>" .. HOST_MESSAGE:gsub("'", "&apos;") .. "</Message>"
+
+function TestHostSigned.test_header_signed_without_host_is_refused()
+  local sim = simlib.new{}
+  local req = without_host("sts", STS_HOST, { body = STS_QUERY,
+    content_type = "application/x-www-form-urlencoded; charset=utf-8" })
+  lu.assertStrContains(req.headers.Authorization, "SignedHeaders=content-type;x-amz-date;x-fo-test,")
+  local resp, info = sim:handle(req)
+  lu.assertEquals({ resp.status, code_of(resp) }, { 403, "SignatureDoesNotMatch" })
+  lu.assertStrContains(resp.body, HOST_MESSAGE_XML)
+  lu.assertEquals(info.operation, "GetCallerIdentity")
+  -- the JSON protocol's bad-signature code
+  req = without_host("dynamodb", "dynamodb.eu-south-1.amazonaws.com", { body = "{}",
+    content_type = "application/x-amz-json-1.0", target = "DynamoDB_20120810.ListTables" })
+  resp = sim:handle(req)
+  lu.assertEquals(resp.status, 400, resp.body)
+  local doc = require("cjson").decode(resp.body)
+  lu.assertStrContains(doc.__type, "InvalidSignatureException")
+  lu.assertEquals(doc.message, HOST_MESSAGE)
+  lu.assertEquals(sim:count{ code = "SignatureDoesNotMatch" } + sim:count{ code = "InvalidSignatureException" }, 2)
+end
+
+function TestHostSigned.test_presigned_without_host_is_refused()
+  local sim = simlib.new{}
+  local req = without_host("sts", STS_HOST, { query = STS_QUERY })
+  lu.assertStrContains(req.url, "X-Amz-SignedHeaders=x-fo-test&")
+  local resp = sim:handle(req)
+  lu.assertEquals({ resp.status, code_of(resp) }, { 403, "SignatureDoesNotMatch" })
+  lu.assertStrContains(resp.body, HOST_MESSAGE_XML)
+end
+
 os.exit(lu.LuaUnit.run())

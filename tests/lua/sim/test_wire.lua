@@ -300,6 +300,66 @@ function TestWire.test_recorder_sees_wire_calls()
   lu.assertEquals(sim:counts().total, 2)
 end
 
+function TestWire.test_body_over_the_service_cap_is_413_in_the_protocols_document()
+  local MiB = 1024 * 1024 -- the caps of fo.sim.limits: SNS 1 MiB, DynamoDB 16 MiB
+  local sim = simlib.new{}
+  -- an SNS Publish whose form body passes SNS's cap (a 256 KiB message, form-encoded, fits)
+  local sns = sim:client("sns", { region = "eu-south-1", max_attempts = 1 })
+  local arn = sns:CreateTopic{ Name = "big" }.TopicArn
+  lu.assertNotNil(sns:Publish{ TopicArn = arn, Message = ("%"):rep(256 * 1024) }.MessageId)
+  local e = aws_error(sns.Publish, sns, { TopicArn = arn, Message = ("%"):rep(MiB // 3 + 1) })
+  lu.assertEquals({ e.status, e.code }, { 413, "RequestEntityTooLarge" })
+  lu.assertStrContains(e.message, "sns accepts at most 1048576")
+  -- DynamoDB's 16 MB: a 2 MiB body is read (and answered by the codec), a larger one refused
+  local ddb = sim:client("dynamodb", { region = "eu-south-1", max_attempts = 1 })
+  local function put(n) return { TableName = "none", Item = { pk = { S = ("t"):rep(n) } } } end
+  e = aws_error(ddb.PutItem, ddb, put(2 * 1024 * 1024))
+  lu.assertEquals(e.code, "ResourceNotFoundException")
+  e = aws_error(ddb.PutItem, ddb, put(16 * MiB))
+  lu.assertEquals({ e.status, e.code }, { 413, "RequestEntityTooLargeException" })
+  lu.assertEquals(sim:count{ status = 413 }, 2)
+end
+
+function TestWire.test_recorder_keeps_the_last_calls_and_counts_them_all()
+  local sim = simlib.new{ record_calls = 3 }
+  local sts = sim:client("sts", { region = "eu-south-1" })
+  local ssm = sim:client("ssm", { region = "eu-central-1" })
+  for _ = 1, 5 do sts:GetCallerIdentity{} end
+  ssm:GetParameter{ Name = AL2 }
+  sts:GetCallerIdentity{}
+  -- the calls themselves: the last three, oldest first
+  local calls = sim:calls()
+  lu.assertEquals(#calls, 3)
+  lu.assertEquals({ calls[1].service, calls[2].service, calls[3].service }, { "sts", "ssm", "sts" })
+  lu.assertEquals(#sim:calls{ service = "sts" }, 2)
+  -- the counts: every call since the start
+  lu.assertEquals(sim:count(), 7)
+  lu.assertEquals(sim:count{ service = "sts", region = "eu-south-1" }, 6)
+  local c = sim:counts()
+  lu.assertEquals({ c.total, c.mutating }, { 7, 0 })
+  lu.assertEquals(c.by_operation, { ["sts.GetCallerIdentity"] = 6, ["ssm.GetParameter"] = 1 })
+  -- a filter on what only each call has (its request id, a function) looks at the kept ones
+  lu.assertEquals(sim:count{ request_id = calls[2].request_id }, 1)
+  lu.assertEquals(sim:count(function(call) return call.service == "sts" end), 2)
+  lu.assertEquals({ sim.recorder:sizes() }, { 7, 3 })
+  sim.recorder:clear()
+  lu.assertEquals({ sim:count(), #sim:calls() }, { 0, 0 })
+end
+
+function TestWire.test_recorder_size_default_environment_and_bad_values()
+  lu.assertEquals(simlib.new{ env = function() return nil end }.recorder.max, 10000)
+  local sim = simlib.new{ env = function(k) return k == "FO_SIM_RECORD_CALLS" and "2" or nil end }
+  lu.assertEquals(sim.recorder.max, 2)
+  for _ = 1, 50 do sim:invoke("sts", "eu-south-1", "GetCallerIdentity", {}) end
+  lu.assertEquals({ #sim:calls(), sim:count() }, { 2, 50 })
+  local ok, e = pcall(simlib.new, { env = function(k) return k == "FO_SIM_RECORD_CALLS" and "lots" or nil end })
+  lu.assertFalse(ok)
+  lu.assertStrContains(e, "FO_SIM_RECORD_CALLS must be a whole number of calls ≥ 1, got lots")
+  ok, e = pcall(simlib.new, { record_calls = 0 })
+  lu.assertFalse(ok)
+  lu.assertStrContains(e, "record_calls must be a whole number of calls ≥ 1, got 0")
+end
+
 function TestWire.test_consistency_window_seen_by_a_client()
   lu.skipIf(not HAVE_CODEC, "server-side codec not built yet")
   local sim = simlib.new{ consistency_ms = 5000, load_services = false, handlers = { ec2 = {
