@@ -5,6 +5,7 @@
 local schedule = require "fo.engine.schedule"
 local ops = require "fo.engine.ops"
 local types = require "fo.engine.types"
+local diff = require "fo.engine.diff"
 
 local M = {}
 
@@ -75,6 +76,30 @@ local function renamed_value(v, renamed)
   return v
 end
 
+-- A delete that failed may have done part of its work (a global table loses its replicas
+-- before the table goes): what is left is read and updated back to the recorded
+-- properties. Returns false when nothing is left (the delete went through after all).
+local function restore_partly_deleted(run, e, node)
+  local cur = run.store:resource(e.urn)
+  if not cur then return false end
+  local tdef = ops.type_of(cur)
+  local outputs, observed = tdef.read(ops.ctx(run, cur), cur.id, cur.inputs, cur.outputs)
+  if outputs == nil then
+    run.store:remove(e.urn)
+    return false
+  end
+  local now = {}
+  for k, v in pairs(cur.inputs) do now[k] = v end
+  for k, v in pairs(observed or {}) do now[k] = v end
+  if #diff.changes(now, cur.inputs) > 0 then
+    outputs = tdef.update(ops.ctx(run, cur), cur.id, now, cur.inputs, outputs) or outputs
+    node.detail = "restored what its failed delete had removed"
+  end
+  if not diff.equal(cur.outputs, outputs) then run.store:put(e.urn, ops.with(cur, { outputs = outputs })) end
+  run.store:commit()
+  return true
+end
+
 local function undo(run, e, node, renamed)
   local store = run.store
   if e.kind == "create" and e.status == "done" then
@@ -94,7 +119,8 @@ local function undo(run, e, node, renamed)
     store:put(e.urn, ops.with(e.old, { inputs = to, outputs = outputs or e.old.outputs }))
     store:commit()
     node.detail = "restored its previous properties"
-  elseif e.kind == "delete" and e.status == "done" then
+  elseif e.kind == "delete" then
+    if e.status ~= "done" and restore_partly_deleted(run, e, node) then return end
     local old = ops.with(e.old, { inputs = renamed_value(e.old.inputs, renamed) })
     local rec = ops.create_from(run, old, ops.type_of(old))
     add_renames(renamed, e.old, rec)
@@ -109,7 +135,7 @@ local function repoint(run, urn, node, renamed)
   if not cur then return end
   local to = renamed_value(cur.inputs, renamed)
   local tdef = ops.type_of(cur)
-  local changes, replace = require("fo.engine.diff").resource(tdef, cur.inputs, to)
+  local changes, replace = diff.resource(tdef, cur.inputs, to)
   if #changes == 0 then return end
   if replace or not tdef.update then
     error(("%s names a re-created resource by its old id in %s, which it cannot change "
@@ -166,11 +192,9 @@ function M.run(run)
   local undos, recreates, order = {}, {}, {}
   for _, e in ipairs(run.journal) do
     if e.kind == "delete" then
-      -- a delete that failed changed nothing to undo
-      if e.status == "done" then
-        recreates[e.urn] = e
-        if not undos[e.urn] and not order[e.urn] then order[#order + 1], order[e.urn] = e.urn, true end
-      end
+      -- (one that failed may have done part of its work: it is checked too)
+      recreates[e.urn] = e
+      if not order[e.urn] then order[#order + 1], order[e.urn] = e.urn, true end
     else
       if not undos[e.urn] then
         undos[e.urn] = {}
