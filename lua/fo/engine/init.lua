@@ -446,7 +446,7 @@ function M.run(opts)
   local lk
   local code
   ok, err = xpcall(function()
-    require("fo.fs").mkdir_p(opts.dir, tonumber("700", 8))
+    require("fo.engine.statedir").prepare(opts.dir, paths.state)
     lk = lock.acquire(paths.lock, opts.stack, opts.command or "fo-run", opts.break_lock)
     code = locked_run(opts, recipe, session, report, paths)
     -- the state log is folded into the state file, under the lock (a failure is no error:
