@@ -512,7 +512,7 @@ function M.run(opts)
   local lk
   local code
   ok, err = xpcall(function()
-    require("fo.fs").mkdir_p(opts.dir, tonumber("700", 8))
+    require("fo.engine.statedir").prepare(opts.dir, paths.state)
     -- the command line may hold a secret (--config key=value): masked (secret.lua)
     lk = lock.acquire(paths.lock, opts.stack, secret.scrub(opts.command or "fo-run"),
       opts.break_lock)

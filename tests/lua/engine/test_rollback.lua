@@ -228,4 +228,80 @@ function TestRollback:test_a_create_that_failed_midway_is_undone_before_its_depe
   lu.assertEquals(#sim:calls{ code = "DependencyViolation" }, 0)
 end
 
+-- Delete-first replacements rolled back (issue 10): a VPC replaced delete-first takes its
+-- subnets and security group with it (replaced delete-first too: they name it); a topic
+-- tagged with its id is updated. The rollback re-creates the old VPC first, then its
+-- dependents with their old properties naming the re-created VPC (a new id), and puts the
+-- topic's old tags back naming it too. Failing at every mutating call of the update, the
+-- stack ends as before the run: the same resources with the same properties, but for the
+-- ids of what was re-created.
+local function vpc_stack(cidr, sg_name)
+  return function()
+    local vpc = fo.resource("test:vpc", "main", { cidr = cidr }, { delete_first = true })
+    fo.resource("test:subnet", "a", { vpc_id = vpc.id, cidr = cidr:gsub("0%.0/16$", "1.0/24") })
+    fo.resource("test:security_group", "web", { vpc_id = vpc.id, name = sg_name })
+    fo.resource("test:topic", "alerts", { name = "alerts", tags = { vpc = vpc.id } })
+  end
+end
+
+-- The state's inputs with every id of `renamed` (new id → old id) written back as before.
+local function inputs_as_before(st, renamed)
+  local text = require("fo.json").encode((function()
+    local out = {}
+    for urn, r in pairs(st.resources) do out[urn] = r.inputs end
+    return out
+  end)())
+  for new, old in pairs(renamed) do text = text:gsub(new:gsub("%p", "%%%0"), (old:gsub("%%", "%%%%"))) end
+  return require("fo.json").decode(text)
+end
+
+function TestRollback:test_rolling_back_delete_first_replacements_restores_them_and_their_dependents()
+  local v1, v2 = vpc_stack("10.0.0.0/16", "web"), vpc_stack("10.5.0.0/16", "web2")
+  local function fresh()
+    F.renew()
+    lu.assertEquals((run(v1)), 0)
+    return owned()
+  end
+  fresh()
+  local before = H.mutating(sim)
+  local code, doc = run(v2)
+  lu.assertEquals(code, 0)
+  lu.assertEquals(doc.plan.counts.replace, 3)
+  local n = H.mutating(sim) - before
+  local deletes = 0
+  for _, op in ipairs(H.ops(sim, { mutating = true })) do
+    if op:match("Delete") then deletes = deletes + 1 end
+  end
+  for k = 1, n do
+    local what = "k=" .. k
+    local res0 = fresh()
+    types.fail_mutating_call(sim, k)
+    local out, err
+    code, doc, out, err = run(v2)
+    lu.assertEquals(code, 4, ("%s: %s%s"):format(what, out, err))
+    local res, st = owned()
+    -- the same resources; re-created ones have new ids, which their dependents now name
+    local renamed = {}
+    for urn, r in pairs(res) do
+      lu.assertNotNil(res0[urn], what .. " " .. urn)
+      if r.id ~= res0[urn].id then renamed[r.id] = res0[urn].id end
+    end
+    local inputs0 = {}
+    for urn, r in pairs(res0) do inputs0[urn] = r.inputs end
+    lu.assertEquals(inputs_as_before(st, renamed), inputs0, what)
+    lu.assertEquals(H.ownership_problems(sim, st), {}, what)
+    lu.assertEquals(#st.deposed, 0, what)
+    local vpc = res["dev::test:vpc::main"].id
+    lu.assertEquals(res["dev::test:subnet::a"].inputs.vpc_id, vpc, what)
+    lu.assertEquals(res["dev::test:topic::alerts"].inputs.tags.vpc, vpc, what)
+    lu.assertEquals(sim:invoke("ec2", H.REGION, "DescribeSubnets",
+      { SubnetIds = { res["dev::test:subnet::a"].id } }).Subnets[1].VpcId, vpc, what)
+    -- and the rerun converges
+    code, _, out, err = run(v2)
+    lu.assertEquals(code, 0, what .. " rerun: " .. out .. err)
+    lu.assertEquals(H.ownership_problems(sim, H.state(dir)), {}, what)
+  end
+  lu.assertTrue(deletes >= 3)
+end
+
 os.exit(lu.LuaUnit.run())
