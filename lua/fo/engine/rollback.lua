@@ -5,6 +5,7 @@
 local schedule = require "fo.engine.schedule"
 local ops = require "fo.engine.ops"
 local types = require "fo.engine.types"
+local secret = require "fo.engine.secret"
 local diff = require "fo.engine.diff"
 
 local M = {}
@@ -70,7 +71,7 @@ local function renamed_value(v, renamed)
       if v:find(r[1], 1, true) then v = v:gsub(plain(r[1]), (r[2]:gsub("%%", "%%%%"))) end
     end
     return v
-  elseif type(v) == "table" then
+  elseif type(v) == "table" and not secret.is(v) then -- a secret is kept whole (secret.lua)
     local out = {}
     for k, x in pairs(v) do out[k] = renamed_value(x, renamed) end
     return setmetatable(out, getmetatable(v))
