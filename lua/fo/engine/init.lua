@@ -434,8 +434,11 @@ function M.run(opts)
         report:error(errors.new("usage", why))
         return finish(EXIT.recipe)
       end
-      report:summary("ok", ("Dependency graph of %d resource%s written to %s; nothing was planned "
-        .. "or changed."):format(#recipe.decls, #recipe.decls == 1 and "" or "s", opts.graph))
+      if opts.graph ~= "-" then -- else standard output is the DOT text alone
+        report:summary("ok", ("Dependency graph of %d resource%s written to %s; nothing was "
+          .. "planned or changed."):format(#recipe.decls, #recipe.decls == 1 and "" or "s",
+          opts.graph))
+      end
       return finish(EXIT.ok)
     end
     if #recipe.decls == 0 and #recipe.outputs == 0 and not opts.explicit then
