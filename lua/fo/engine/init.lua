@@ -262,11 +262,7 @@ local function do_apply(run, opts, recipe, plan, session)
   set_if_changed(store, "config", session:recorded())
   store:commit()
   report:outputs(values, order)
-  local counts = { create = 0, update = 0, replace = 0, delete = 0 }
-  for _, n in ipairs(r1.done) do
-    if counts[n.action] then counts[n.action] = counts[n.action] + 1 end
-  end
-  for _, _ in ipairs(r2.done) do counts.delete = counts.delete + 1 end
+  local counts = report_mod.done_counts(report.doc.operations) -- as the plan counts
   if counts.create + counts.update + counts.replace + counts.delete == 0 then
     report:summary("ok", "No changes.")
   else
