@@ -125,6 +125,72 @@ function TestCli:test_graph_dash_writes_the_dot_to_stdout()
   lu.assertStrContains(r.stderr, "--graph - writes the DOT text to standard output: it takes no --json")
 end
 
+local TRADING = testlib.tests_dir .. "/../recipes/trading.lua"
+
+local function count(text, plain)
+  local n, at = 0, 1
+  while true do
+    local i = text:find(plain, at, true)
+    if not i then return n end
+    n, at = n + 1, i + #plain
+  end
+end
+
+function TestCli:test_a_recipe_s_check_of_its_config_is_one_line_without_a_traceback()
+  -- fo.fail: the recipe's file:line, no traceback
+  local r = fo_run({ "--plan", "--config", "primaryRegion=eu-central-1", TRADING })
+  lu.assertEquals(r.code, 1, r.stdout .. r.stderr)
+  lu.assertStrMatches(r.stderr, "fo: [^\n]*/recipes/trading%.lua:%d+: config primaryRegion and "
+    .. "standbyRegion must differ %(both are eu%-central%-1%): give one of them another region, "
+    .. "e%.g%. %-%-config standbyRegion=eu%-west%-1\n")
+  lu.assertEquals(r.stdout, "")
+  local path = recipe("fails.lua", "local c = fo.config{ n = { type = 'integer', default = 1 } }\n"
+    .. "if c.n > 0 then fo.fail('n must be 0 here: --config n=0') end\n")
+  r = fo_run({ path })
+  lu.assertEquals(r.code, 1)
+  lu.assertEquals(r.stderr, "fo: " .. path .. ":4: n must be 0 here: --config n=0\n")
+end
+
+function TestCli:test_a_bad_sim_knob_in_the_environment_is_one_config_error()
+  local path = recipe("net.lua", NETWORK)
+  local r = fo_run({ "--plan", path }, { FO_SIM_THROTTLE = "abc" })
+  lu.assertEquals(r.code, 1)
+  lu.assertStrContains(r.stderr, 'fo: sim knob throttle (FO_SIM_THROTTLE): expected a number, '
+    .. 'got "abc"; fix or unset the variable\n')
+  lu.assertEquals(count(r.stderr, "FO_SIM_THROTTLE"), 1)
+  lu.assertNotStrContains(r.stderr, "traceback")
+  r = fo_run({ "--plan", path }, { FO_SIM_OUTAGE = "eu-south1" })
+  lu.assertEquals(r.code, 1)
+  lu.assertStrContains(r.stderr, "fo: sim knob outage (FO_SIM_OUTAGE): eu-south1 is not a region "
+    .. "the sim serves (eu-central-1, eu-south-1")
+  lu.assertNotStrContains(r.stderr, "traceback")
+end
+
+function TestCli:test_a_failed_operation_is_reported_once()
+  local path = recipe("net.lua", NETWORK)
+  local r = fo_run({ "--config", "subnet=10.9.0.0/24", path })
+  lu.assertEquals(r.code, 4, r.stdout .. r.stderr)
+  lu.assertEquals(count(r.stdout .. r.stderr, "InvalidSubnet.Range"), 1, r.stdout .. r.stderr)
+  lu.assertStrContains(r.stderr, "Error: test:subnet a (dev::test:subnet::a): create failed: "
+    .. "ec2.CreateSubnet: InvalidSubnet.Range (HTTP 400)")
+  r = fo_run({ "--json", "--config", "subnet=10.9.0.0/24", path })
+  lu.assertEquals(r.code, 4)
+  lu.assertEquals(count(r.stderr, "InvalidSubnet.Range"), 1, r.stderr)
+  local events = json_events.parse(r.stdout)
+  lu.assertEquals(#json_events.all(events, "error"), 1)
+  lu.assertEquals(json_events.last(events, "summary").failed, 1)
+end
+
+function TestCli:test_a_connection_error_names_the_endpoint()
+  local path = recipe("net.lua", NETWORK)
+  local r = fo_run({ "--target", "aws", "--stack", "prod", "--yes", path },
+    { AWS_ACCESS_KEY_ID = "AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY = "x", AWS_REGION = "us-east-1",
+      AWS_ENDPOINT_URL = "http://127.0.0.1:1", AWS_MAX_ATTEMPTS = "1" })
+  lu.assertNotEquals(r.code, 0)
+  lu.assertStrContains(r.stderr, "TransportConnect")
+  lu.assertStrContains(r.stderr, "[endpoint http://127.0.0.1:1]")
+end
+
 function TestCli:test_exit_codes()
   local path = recipe("net.lua", NETWORK)
   -- usage
