@@ -199,12 +199,13 @@ static int unknown_option(const char *word)
             count++;
         }
     }
+    int shown = (int)strcspn(word, "="); /* the option, not its value */
     if (count > 1)
-        return usage_error("unknown option %s; did you mean %s?", word, list);
+        return usage_error("unknown option %.*s; did you mean %s?", shown, word, list);
     const char *near = nearest_option(word);
     if (near)
-        return usage_error("unknown option %s; did you mean --%s?", word, near);
-    return usage_error("unknown option %s", word);
+        return usage_error("unknown option %.*s; did you mean --%s?", shown, word, near);
+    return usage_error("unknown option %.*s", shown, word);
 }
 
 /* The command line, parsed. */
@@ -227,15 +228,14 @@ static int parse(int argc, char **argv, struct command *c)
     opterr = 0;
     optind = 1;
     for (;;) {
-        int longindex = -1;
+        /* Returning in order (no permutation), getopt_long works on argv[optind]: the word
+         * holding the option it returns; a value given separately is the word after it. */
+        int at = optind, longindex = -1;
         int ch = getopt_long(argc, argv, short_options, long_options, &longindex);
         if (ch == -1)
             break;
-        /* The word holding the option: its value, when separate, is the word after it. */
-        const char *word = argv[optind - 1];
-        int separate = optarg != NULL && optarg == argv[optind - 1] && ch != 1;
-        if (separate)
-            word = argv[optind - 2];
+        const char *word = argv[at];
+        int separate = ch != 1 && optarg != NULL && at + 1 < argc && optarg == argv[at + 1];
         if (longindex >= 0) {
             /* getopt_long takes any unambiguous prefix (--pl for --plan); fo-run acts only
              * on what is typed in full. */
@@ -295,6 +295,8 @@ static int parse(int argc, char **argv, struct command *c)
                         return usage_error("%s: --%s takes no value", word, o->name);
                 return unknown_option(word);
             }
+            if (strlen(word) > 2) /* -stack: meant as --stack, not as -s -t -a ... */
+                return unknown_option(word);
             char opt[3] = {'-', (char)optopt, '\0'};
             return unknown_option(opt);
         }

@@ -35,7 +35,7 @@ function test_unknown_option_suggests_the_nearest_exits_two_and_runs_nothing()
   local e = ("io.open(%q, 'w'):close()"):format(marker)
   -- before FILE, after it, joined with a value; and a prefix of several options
   for _, case in ipairs({ { "--pln", { "-e", e, "--pln", script } },
-      { "--pln", { "-e", e, script, "--pln" } }, { "--pln=x", { script, "--pln=x" } },
+      { "--pln", { "-e", e, script, "--pln" } }, { "--pln", { script, "--pln=x" } },
       { "--plna", { script, "x", "--plna" } } }) do
     local word, args = case[1], case[2]
     local r = run(args)
@@ -47,6 +47,9 @@ function test_unknown_option_suggests_the_nearest_exits_two_and_runs_nothing()
   local r = run({ "--no", script })
   lu.assertEquals(r.code, 2)
   lu.assertStrContains(r.stderr, "unknown option --no; did you mean --no-refresh or --no-rollback?")
+  r = run({ "-stack", "x", script })
+  lu.assertEquals(r.code, 2)
+  lu.assertStrContains(r.stderr, "unknown option -stack; did you mean --stack?")
   -- a prefix is not taken for the option (what runs is what is typed)
   r = run({ "--pla", script })
   lu.assertEquals(r.code, 2)
