@@ -77,12 +77,16 @@ function M.write(recipe, path, opts)
   end
   local ext = path:match("%.(%w+)$")
   local format = ext and FORMATS[ext:lower()]
-  if not format then
-    require("fo.fs").write_atomic(path, text, tonumber("644", 8))
-    return true
+  local function write(file, mode)
+    local ok, why = pcall(require("fo.fs").write_atomic, file, text, tonumber(mode, 8))
+    if ok then return true end
+    return nil, ("--graph %s: cannot write it: %s"):format(path,
+      tostring(why):gsub("^[^\n]-%.lua:%d+: ", ""))
   end
+  if not format then return write(path, "644") end
   local tmp = path .. ".fo-tmp.dot"
-  require("fo.fs").write_atomic(tmp, text, tonumber("600", 8))
+  local written, why = write(tmp, "600")
+  if not written then return nil, why end
   local ok, r = pcall(require("fo.process").run, { argv = { "dot", "-T" .. format, tmp, "-o", path },
     timeout = 120 })
   os.remove(tmp)

@@ -445,7 +445,12 @@ function M.run(opts)
   local lk
   local code
   ok, err = xpcall(function()
-    require("fo.fs").mkdir_p(opts.dir, tonumber("700", 8))
+    local made, why = pcall(require("fo.fs").mkdir_p, opts.dir, tonumber("700", 8))
+    if not made then
+      errors.raise("state", ("cannot create the state directory %s (--state-dir, $FO_STATE_DIR, "
+        .. "else .fo): %s; give one this user can write"):format(opts.dir,
+        tostring(why):gsub("^[^\n]-%.lua:%d+: ", "")))
+    end
     lk = lock.acquire(paths.lock, opts.stack, opts.command or "fo-run", opts.break_lock)
     code = locked_run(opts, recipe, session, report, paths)
     -- the state log is folded into the state file, under the lock (a failure is no error:

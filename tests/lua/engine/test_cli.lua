@@ -166,6 +166,20 @@ function TestCli:test_a_bad_sim_knob_in_the_environment_is_one_config_error()
   lu.assertNotStrContains(r.stderr, "traceback")
 end
 
+function TestCli:test_paths_that_cannot_be_written_are_one_line_without_a_traceback()
+  local path = recipe("net.lua", NETWORK)
+  local r = fo_run({ "--graph", dir .. "/no/such/dir/g.dot", path })
+  lu.assertEquals(r.code, 1)
+  lu.assertStrContains(r.stderr, "fo: --graph " .. dir .. "/no/such/dir/g.dot: cannot write it: ")
+  lu.assertNotStrContains(r.stderr, "traceback")
+  testlib.write(dir .. "/file", "")
+  r = fo_run({ "--plan", "--state-dir", dir .. "/file/.fo", path })
+  lu.assertEquals(r.code, 1)
+  lu.assertStrContains(r.stderr, "fo: cannot create the state directory " .. dir .. "/file/.fo "
+    .. "(--state-dir, $FO_STATE_DIR, else .fo): ")
+  lu.assertNotStrContains(r.stderr, "traceback")
+end
+
 function TestCli:test_a_failed_operation_is_reported_once()
   local path = recipe("net.lua", NETWORK)
   local r = fo_run({ "--config", "subnet=10.9.0.0/24", path })
