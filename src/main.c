@@ -403,7 +403,17 @@ static int run(int argc, char **argv, struct command *c)
             }
             lua_rawseti(L, -2, i + 1);
         }
-        code = run_entry(rt, "=(fo-run)", "return require('fo.engine.cli').prepare(...)", 1);
+        /* and the table's recipe options, {name = takes a value}: cli.lua checks that it
+         * gives each a meaning (the two lists cannot drift apart) */
+        lua_newtable(L);
+        for (const struct option *o = long_options; o->name; o++) {
+            if (o->val == OPT_RECIPE) {
+                lua_pushfstring(L, "--%s", o->name);
+                lua_pushboolean(L, o->has_arg == required_argument);
+                lua_settable(L, -3);
+            }
+        }
+        code = run_entry(rt, "=(fo-run)", "return require('fo.engine.cli').prepare(...)", 2);
     }
     for (int i = 0; i < c->ncodes && code == FO_EXIT_OK; i++)
         code = fo_runtime_run(rt, "=(command line)", c->codes[i], 0);

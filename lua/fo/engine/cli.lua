@@ -105,10 +105,26 @@ end
 -- The recipe options of this run, checked by M.prepare before anything runs.
 local prepared
 
+-- src/main.c's recipe options ({name = takes a value}) and OPTIONS must name the same
+-- options, and a flag here must be one without a value there: raises (fo's bug) if not.
+local function check_table(c_options)
+  for name, takes_value in pairs(c_options) do
+    local spec = OPTIONS[name]
+    assert(spec, "fo.engine.cli: src/main.c's option " .. name .. " has no meaning here")
+    assert((spec[2] == nil) == takes_value,
+      "fo.engine.cli: option " .. name .. " takes a value in one table, not in the other")
+  end
+  for name in pairs(OPTIONS) do
+    assert(c_options[name] ~= nil, "fo.engine.cli: option " .. name .. " is not in src/main.c")
+  end
+end
+
 --- fo-run's first step when a FILE is given: checks the recipe options (pairs as M.parse
---- takes them) before -e code or FILE runs. Leaves the exit code where src/main.c reads it
---- (registry field "fo.exit_code"): 0, or 2 after saying what is wrong.
-function M.prepare(pairs_)
+--- takes them) before -e code or FILE runs; c_options: src/main.c's table of them. Leaves
+--- the exit code where src/main.c reads it (registry field "fo.exit_code"): 0, or 2 after
+--- saying what is wrong.
+function M.prepare(pairs_, c_options)
+  if c_options then check_table(c_options) end
   local opts, err = M.parse(pairs_ or {})
   local code = errors.EXIT.ok
   if not opts then
