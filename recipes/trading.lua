@@ -1,4 +1,4 @@
--- The trading application's multi-region failover topology (../shared/design/DOMAIN.md):
+-- The trading application's multi-region failover topology (docs/architecture.md):
 -- one function builds a region (network, ALB, ASG, alarms), then the global parts.
 --
 --   fo-run recipes/trading.lua                                  # on the embedded simulator
@@ -12,7 +12,7 @@ require "fo.aws.resources"
 -------------------------------------------------------------------------------
 -- Configuration
 
--- AWS's name limits that the suffix must fit (DOMAIN.md: ELBv2 names ≤ 32 characters).
+-- AWS's name limits that the suffix must fit (ELBv2 names ≤ 32 characters).
 local NAME_LIMITS = {
   elbv2 = 32, iam_role = 64, iam_profile = 128, iam_policy = 128, security_group = 255,
   launch_template = 128, autoscaling = 255, sns_topic = 256, alarm = 255, dynamodb = 255,
@@ -190,9 +190,9 @@ systemctl enable --now trading-health.service
 end
 
 -------------------------------------------------------------------------------
--- Preflight: each region answers (DOMAIN.md: probe every region once before creating
--- anything anywhere). Every other resource depends on both probes, so an account that has
--- not enabled the opt-in eu-south-1 stops here with zero resources made.
+-- Preflight: each region answers (probe every region once before creating anything
+-- anywhere). Every other resource depends on both probes, so an account that has not
+-- enabled the opt-in eu-south-1 stops here with zero resources made.
 
 -- What AWS answers in an opt-in region the account has not enabled (STS, JSON APIs, EC2).
 local REFUSED = { InvalidClientTokenId = true, UnrecognizedClientException = true,
@@ -215,14 +215,14 @@ local function probe(ctx)
   error(out, 0)
 end
 
+-- A data type: it only reads, so --destroy forgets it without needing this recipe.
 fo.type("trading:region_probe", {
   doc = "STS GetCallerIdentity in a region before anything is created (a read; nothing to delete)",
+  data = true,
   schema = { properties = {}, outputs = { "account" } },
   create = function(ctx) return ctx.region, { account = probe(ctx) } end,
   read = function(_, _, _, outputs) return outputs end,
   update = function(_, _, _, _, outputs) return outputs end,
-  delete = function() end,
-  adopt = function() return nil end, -- a probe makes nothing an interrupted run could leave
 })
 
 local probes = {

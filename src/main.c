@@ -61,6 +61,10 @@ static const char usage_text[] =
     "  --graph FILE   write the dependency graph as Graphviz DOT (FILE.svg/.png: drawn\n"
     "                 with dot; -: to standard output) and do nothing else\n"
     "  --break-lock   take the stack's lock from a holder that is dead on this host\n"
+    "  --rebind-account  let a stack bound to another AWS account go on in this one (it moved)\n"
+    "  --rebind-recipe   let a stack bound to another recipe file go on with this one\n"
+    "  --accept-removals forget resources a refresh reads as gone even when they are most of\n"
+    "                 the stack (else fo suspects a wrong account, region or endpoint)\n"
     "  --state-dir D  where the stack's files are (default .fo, or $FO_STATE_DIR)\n"
     "  --drill        apply on the simulator, then a failover drill on its virtual clock:\n"
     "                 the primary region goes down and comes back (lua/fo/drill.lua)\n"
@@ -111,6 +115,9 @@ static const struct option long_options[] = {
     {"break-lock", no_argument, NULL, OPT_RECIPE},
     {"state-dir", required_argument, NULL, OPT_RECIPE},
     {"drill", no_argument, NULL, OPT_RECIPE},
+    {"rebind-account", no_argument, NULL, OPT_RECIPE},
+    {"rebind-recipe", no_argument, NULL, OPT_RECIPE},
+    {"accept-removals", no_argument, NULL, OPT_RECIPE},
     {NULL, 0, NULL, 0},
 };
 
@@ -384,6 +391,11 @@ static int run(int argc, char **argv, struct command *c)
     fo_runtime *rt = fo_runtime_new(argv[0]);
     if (!rt) {
         fputs("fo-run: could not create the Lua runtime\n", stderr);
+        curl_global_cleanup();
+        return FO_EXIT_ERROR;
+    }
+    if (fo_runtime_check_modules(rt) != FO_EXIT_OK) {
+        fo_runtime_free(rt);
         curl_global_cleanup();
         return FO_EXIT_ERROR;
     }

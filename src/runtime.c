@@ -43,6 +43,14 @@ static int open_aws_services(lua_State *L)
     return 1;
 }
 
+/* Lua modules fo's own modules require that come from Debian packages, not from fo: each
+ * with the package that installs it (tools/bootstrap.sh lists the same). */
+static const struct {
+    const char *module, *package;
+} system_modules[] = {
+    {"cjson", "lua-cjson"},
+};
+
 /* The directory of fo's Lua modules: $FO_LUA_DIR, the source tree when running from the
  * build tree, else <prefix>/share/fo/lua relative to the installed executable. */
 static void lua_dir(char *out, size_t size)
@@ -148,6 +156,25 @@ fo_runtime *fo_runtime_new(const char *progname)
         return NULL;
     }
     return rt;
+}
+
+int fo_runtime_check_modules(fo_runtime *rt)
+{
+    lua_State *L = rt->L;
+    for (size_t i = 0; i < sizeof system_modules / sizeof system_modules[0]; i++) {
+        lua_getglobal(L, "require");
+        lua_pushstring(L, system_modules[i].module);
+        int status = lua_pcall(L, 1, 0, 0);
+        if (status != LUA_OK) {
+            lua_pop(L, 1); /* Lua's "not found" lists every path tried: not for users */
+            fprintf(stderr,
+                    "fo-run: cannot load the Lua module %s: install the Debian package %s "
+                    "(apt-get install %s)\n",
+                    system_modules[i].module, system_modules[i].package, system_modules[i].package);
+            return FO_EXIT_ERROR;
+        }
+    }
+    return FO_EXIT_OK;
 }
 
 void fo_runtime_free(fo_runtime *rt)

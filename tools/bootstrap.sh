@@ -1,18 +1,42 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages fo needs to build and test, if any is missing.
+# Installs the Debian 12 packages fo needs, if any is missing: tools/bootstrap.sh [--test]
+#   (no option)  what building and running fo needs (tools/run.sh)
+#   --test       that plus what the tests run (tools/test.sh)
 # Safe to rerun: it does nothing when everything is present. Needs root (or sudo).
 set -euo pipefail
 
-packages=(
-  build-essential cmake pkg-config ca-certificates git
-  liblua5.4-dev lua-cjson lua-unit
+# Building fo-run and running it: the compiler and build tools, the C libraries it links,
+# lua-cjson (fo's Lua modules require "cjson"), and the CA certificates real AWS endpoints
+# are verified with.
+run_packages=(
+  build-essential cmake pkg-config ca-certificates
+  liblua5.4-dev lua-cjson
   libcurl4-openssl-dev libssl-dev libexpat1-dev libmicrohttpd-dev libedit-dev
-  clang-format openssl
-  python3-botocore  # test-only: the oracle of tests/conformance (fo never runs Python)
-  awscli  # test-only: the AWS CLI against the served simulator (tests/lua/sim/test_awscli.lua)
-  clang libclang-rt-14-dev  # test-only: the libFuzzer targets (tests/fuzz, tools/fuzz.sh)
-  graphviz  # test-only: fo-run --graph FILE.svg draws with dot (tests/lua/engine/test_dot.lua)
 )
+
+# Only the tests use these (fo itself never runs them).
+test_packages=(
+  lua-unit  # the suites are LuaUnit (tests/lua, tests/recipes)
+  git  # tools/test.sh: the first run in a fresh clone, the style check's file list
+  clang-format  # tools/test.sh: the style check (.clang-format)
+  openssl  # the openssl CLI makes a self-signed certificate (tests/lua/runtime/test_http.lua)
+  python3  # its pty module drives the REPL on a terminal (tests/lua/repl/test_repl.lua)
+  python3-botocore  # the oracle of tests/conformance, Debian's /usr/bin/python3 with botocore
+  python3-jsonschema  # checks --json events against their schema (tests/lua/engine/test_json_events.lua)
+  awscli  # the AWS CLI against the served simulator (tests/lua/sim/test_awscli.lua)
+  clang libclang-rt-14-dev  # the libFuzzer targets (tests/fuzz, tools/fuzz.sh)
+  graphviz  # fo-run --graph FILE.svg draws with dot (tests/lua/engine/test_dot.lua)
+)
+
+packages=("${run_packages[@]}")
+case "${1:-}" in
+  "") ;;
+  --test) packages+=("${test_packages[@]}") ;;
+  *)
+    echo "usage: tools/bootstrap.sh [--test]" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

@@ -4,7 +4,7 @@
 # bounded fuzzing run of the response parsers, then the whole suite again under ASan + UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/bootstrap.sh
+bash tools/bootstrap.sh --test
 
 echo "== build (warnings are errors)"
 bash tools/build.sh build

@@ -16,6 +16,10 @@ typedef struct fo_runtime fo_runtime;
 /* Creates the state; `progname` is argv[0]. NULL on allocation failure. */
 fo_runtime *fo_runtime_new(const char *progname);
 void fo_runtime_free(fo_runtime *rt);
+
+/* Loads the Lua modules that come from Debian packages (lua-cjson). When one cannot be
+ * loaded, prints one line naming the package to install and returns FO_EXIT_ERROR. */
+int fo_runtime_check_modules(fo_runtime *rt);
 lua_State *fo_runtime_lua(fo_runtime *rt);
 
 /* Runs a chunk as the main task, then the loop until all work is done. The values on top

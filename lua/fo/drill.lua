@@ -11,7 +11,7 @@
 local M = {}
 
 M.INTERVAL, M.THRESHOLD = 10, 3 -- the recipe's health check: detection ≤ 10 × 3 s
-M.LIMIT = 30                     -- DOMAIN.md: failures detected within 30 s
+M.LIMIT = 30                     -- the requirement: failures detected within 30 s
 
 local NEEDED = { "app_dns_name", "primary_alb_dns_name", "standby_alb_dns_name",
   "health_check_id", "health_check_alarm_name", "global_topic_arn", "primary_region" }

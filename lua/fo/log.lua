@@ -34,21 +34,22 @@ function M.enabled(level)
   return LEVELS[level] <= current
 end
 
---- Registers a value that must never be printed (secret keys, session tokens).
-function M.add_secret(s)
-  if type(s) == "string" and #s >= 4 then secrets[s] = true end
+--- Registers a value that must never be printed (secret keys, session tokens; the engine's
+--- secret config values, masked as "[secret]"), shown as `mask` (default "****").
+function M.add_secret(s, mask)
+  if type(s) == "string" and #s >= 4 then secrets[s] = secrets[s] or mask or "****" end
 end
 
---- Replaces every registered secret in s by "****" (plain text, not patterns).
+--- Replaces every registered secret in s by its mask (plain text, not patterns).
 function M.redact(s)
   s = tostring(s)
-  for secret in pairs(secrets) do
+  for secret, mask in pairs(secrets) do
     local out, pos = {}, 1
     while true do
       local i, j = s:find(secret, pos, true)
       if not i then break end
       out[#out + 1] = s:sub(pos, i - 1)
-      out[#out + 1] = "****"
+      out[#out + 1] = mask
       pos = j + 1
     end
     if pos > 1 then

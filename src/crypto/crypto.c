@@ -1,9 +1,13 @@
 /* fo.crypto: the hashing and encoding primitives Lua code needs (SHA-256, HMAC-SHA256,
- * hex, base64, random bytes), on OpenSSL. */
+ * hex, base64, random bytes), the authenticated cipher of the engine's secrets
+ * (AES-256-GCM) and key derivation from a passphrase (PBKDF2-HMAC-SHA256), on OpenSSL. */
 #include "fo/runtime.h"
 
 #include <lauxlib.h>
+#include <limits.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <string.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -97,6 +101,107 @@ static int crypto_random(lua_State *L)
     return 1;
 }
 
+enum { GCM_KEY = 32, GCM_NONCE = 12, GCM_TAG = 16 };
+
+/* One AES-256-GCM pass over `in` (n bytes) into `out`; for decryption `tag` is checked.
+ * Returns 1 on success, 0 when OpenSSL fails or (decrypting) the tag does not match. */
+static int gcm(int encrypt, const unsigned char *key, const unsigned char *nonce,
+               const unsigned char *aad, size_t aadlen, const unsigned char *in, size_t n,
+               unsigned char *out, unsigned char *tag)
+{
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int len = 0, ok = c != NULL;
+    ok = ok && EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, encrypt) == 1;
+    ok = ok && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, GCM_NONCE, NULL) == 1;
+    ok = ok && EVP_CipherInit_ex(c, NULL, NULL, key, nonce, encrypt) == 1;
+    ok = ok && (aadlen == 0 || EVP_CipherUpdate(c, NULL, &len, aad, (int)aadlen) == 1);
+    ok = ok && (n == 0 || EVP_CipherUpdate(c, out, &len, in, (int)n) == 1);
+    if (ok && !encrypt)
+        ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, GCM_TAG, tag) == 1;
+    /* GCM writes nothing at the end; the final call checks the tag when decrypting */
+    ok = ok && EVP_CipherFinal_ex(c, out + n, &len) == 1;
+    if (ok && encrypt)
+        ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, GCM_TAG, tag) == 1;
+    EVP_CIPHER_CTX_free(c);
+    return ok;
+}
+
+static const unsigned char *check_sized(lua_State *L, int arg, size_t want, const char *what)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, arg, &n);
+    if (n != want)
+        luaL_argerror(L, arg, lua_pushfstring(L, "%s must be %d bytes", what, (int)want));
+    return (const unsigned char *)s;
+}
+
+/* gcm_seal(key32, nonce12, plaintext [, aad]) → ciphertext .. tag (16 bytes). The caller
+ * never reuses a nonce with a key (fo draws a random one per value). */
+static int crypto_gcm_seal(lua_State *L)
+{
+    const unsigned char *key = check_sized(L, 1, GCM_KEY, "key");
+    const unsigned char *nonce = check_sized(L, 2, GCM_NONCE, "nonce");
+    size_t n, aadlen;
+    const unsigned char *in = (const unsigned char *)luaL_checklstring(L, 3, &n);
+    const unsigned char *aad = (const unsigned char *)luaL_optlstring(L, 4, "", &aadlen);
+    luaL_argcheck(L, n <= (size_t)INT_MAX - GCM_TAG && aadlen <= (size_t)INT_MAX, 3, "too long");
+    luaL_Buffer b;
+    unsigned char *out = (unsigned char *)luaL_buffinitsize(L, &b, n + GCM_TAG);
+    if (!gcm(1, key, nonce, aad, aadlen, in, n, out, out + n))
+        return luaL_error(L, "fo.crypto.gcm_seal: OpenSSL failed");
+    luaL_pushresultsize(&b, n + GCM_TAG);
+    return 1;
+}
+
+/* gcm_open(key32, nonce12, ciphertext .. tag [, aad]) → plaintext, or nil and a message
+ * when the tag does not match (a wrong key, or data changed). */
+static int crypto_gcm_open(lua_State *L)
+{
+    const unsigned char *key = check_sized(L, 1, GCM_KEY, "key");
+    const unsigned char *nonce = check_sized(L, 2, GCM_NONCE, "nonce");
+    size_t n, aadlen;
+    const unsigned char *in = (const unsigned char *)luaL_checklstring(L, 3, &n);
+    const unsigned char *aad = (const unsigned char *)luaL_optlstring(L, 4, "", &aadlen);
+    if (n < GCM_TAG || n > (size_t)INT_MAX || aadlen > (size_t)INT_MAX) {
+        luaL_pushfail(L);
+        lua_pushliteral(L, "ciphertext too short or too long");
+        return 2;
+    }
+    n -= GCM_TAG;
+    unsigned char tag[GCM_TAG];
+    memcpy(tag, in + n, GCM_TAG);
+    luaL_Buffer b;
+    unsigned char *out = (unsigned char *)luaL_buffinitsize(L, &b, n + 1);
+    if (!gcm(0, key, nonce, aad, aadlen, in, n, out, tag)) {
+        OPENSSL_cleanse(out, n);
+        luaL_pushfail(L);
+        lua_pushliteral(L, "authentication failed (wrong key, or the data was changed)");
+        return 2;
+    }
+    luaL_pushresultsize(&b, n);
+    return 1;
+}
+
+/* pbkdf2_sha256(passphrase, salt, iterations, length) → key bytes. */
+static int crypto_pbkdf2_sha256(lua_State *L)
+{
+    size_t plen, slen;
+    const char *pass = luaL_checklstring(L, 1, &plen);
+    const unsigned char *salt = (const unsigned char *)luaL_checklstring(L, 2, &slen);
+    lua_Integer iter = luaL_checkinteger(L, 3);
+    lua_Integer len = luaL_checkinteger(L, 4);
+    luaL_argcheck(L, iter >= 1 && iter <= 100000000, 3, "1..100000000 iterations");
+    luaL_argcheck(L, len >= 1 && len <= 1024, 4, "1..1024 bytes");
+    luaL_argcheck(L, plen <= (size_t)INT_MAX && slen <= (size_t)INT_MAX, 1, "too long");
+    unsigned char out[1024];
+    if (PKCS5_PBKDF2_HMAC(pass, (int)plen, salt, (int)slen, (int)iter, EVP_sha256(), (int)len,
+                          out) != 1)
+        return luaL_error(L, "fo.crypto.pbkdf2_sha256: OpenSSL failed");
+    lua_pushlstring(L, (const char *)out, (size_t)len);
+    OPENSSL_cleanse(out, (size_t)len);
+    return 1;
+}
+
 static const luaL_Reg crypto_funcs[] = {
     {"sha256", crypto_sha256},
     {"hmac_sha256", crypto_hmac_sha256},
@@ -104,6 +209,9 @@ static const luaL_Reg crypto_funcs[] = {
     {"base64_encode", crypto_base64_encode},
     {"base64_decode", crypto_base64_decode},
     {"random", crypto_random},
+    {"gcm_seal", crypto_gcm_seal},
+    {"gcm_open", crypto_gcm_open},
+    {"pbkdf2_sha256", crypto_pbkdf2_sha256},
     {NULL, NULL},
 };
 

@@ -2,6 +2,7 @@
  * (temp file in the same directory, fsync, rename, fsync of the directory) and a durable
  * append (write, fsync) — plus mkdir -p, an existence test and a terminal test. Every
  * failure raises an error naming the path. */
+#define _XOPEN_SOURCE 700 /* realpath(3) */
 #include "fo/runtime.h"
 #include "lock.h"
 
@@ -204,6 +205,37 @@ static int fs_exists(lua_State *L)
     return 1;
 }
 
+/* fo.fs.realpath(path) → the absolute path with symbolic links, "." and ".." resolved, or
+ * nil and a message (liolib style) when it does not exist or cannot be read. */
+static int fs_realpath(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    char *abs = realpath(path, NULL);
+    if (!abs) {
+        int saved = errno;
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", path, strerror(saved));
+        return 2;
+    }
+    lua_pushstring(L, abs);
+    free(abs);
+    return 1;
+}
+
+/* mode(path) → the permission bits of the file (an integer, e.g. 384 for 0600), or nil when
+ * it does not exist. Key files are refused when others can read them. */
+static int fs_mode(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        luaL_pushfail(L);
+        return 1;
+    }
+    lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
+    return 1;
+}
+
 /* The descriptor of argument 1: a Lua file (not closed) or a descriptor number. */
 static int check_fd(lua_State *L)
 {
@@ -250,6 +282,8 @@ static const luaL_Reg fs_functions[] = {
     {"append", fs_append},
     {"mkdir_p", fs_mkdir_p},
     {"exists", fs_exists},
+    {"realpath", fs_realpath},
+    {"mode", fs_mode},
     {"isatty", fs_isatty},
     {"termsize", fs_termsize},
     {"lock", fo_fs_lock},

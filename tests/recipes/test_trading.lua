@@ -772,8 +772,7 @@ function TestTradingProof:test_the_apply_summary_counts_what_the_plan_counted()
         .. "deleted."):format(p.create, p.update, p.replace, p.delete))
     end
     check(w, { 77, 0, 0, 0 })
-    local first, before = 0, {}
-    for _, s in ipairs(w.doc.plan.steps) do before[s.urn] = true end
+    local first = 0
     deploy(w, { stack = "counts", config = { environmentSuffix = SUFFIX .. "2" } })
     for _, s in ipairs(w.doc.plan.steps) do
       if s.action == "replace" and s.delete_first then first = first + 1 end
@@ -782,6 +781,63 @@ function TestTradingProof:test_the_apply_summary_counts_what_the_plan_counted()
       "both kinds of replacement: " .. first .. " delete-first")
     check(w, { 0, w.doc.plan.counts.update, w.doc.plan.counts.replace, 0 })
     lu.assertTrue(w.doc.plan.counts.replace > 0 and w.doc.plan.counts.update > 0)
+  end)
+  testlib.rmtree(w.dir)
+  if not ok then error(err, 0) end
+end
+
+-- What the simulator holds (H.sim_dump) but for metric data points, which the health
+-- checks and alarms keep adding as the virtual clock runs, and EC2's memo of the load
+-- balancers' ENIs, filled by whichever EC2 call comes first (the load balancers themselves
+-- are compared in ELBv2's data).
+local function holdings(sim)
+  local d = require("support.engine_harness").sim_dump(sim)
+  for _, account in pairs(d) do
+    for _, region in pairs(account) do
+      if type(region) == "table" and region.cloudwatch then region.cloudwatch.metrics = nil end
+      if type(region) == "table" and region.ec2 then region.ec2.lb_enis = nil end
+    end
+  end
+  return d
+end
+
+-- Moves the stack's state files (ci.state.*) out of `dir`, as a second checkout or a lost
+-- .fo directory leaves things: the resources are there, no state of this stack records them.
+local function move_state_away(dir)
+  local r = fo.process.run{ argv = { "sh", "-c", 'mkdir -p "$1/away" && mv "$1"/ci.state.* "$1/away/"',
+    "sh", dir } }
+  lu.assertEquals(r.code, 0, r.stderr)
+end
+
+-- The first deployment is left exactly as it was: every resource the second apply meets is
+-- a conflict (DynamoDB table, topics, roles, ...), and the rollback deletes only what the
+-- second apply created itself.
+local function assert_first_deployment_survives(w, before)
+  lu.assertEquals(w.code, 4, w.out .. w.err)
+  local text = w.out .. w.err
+  lu.assertStrContains(text, 'conflict: a DynamoDB table named "trading-sessions-' .. SUFFIX .. '"')
+  lu.assertStrContains(text, 'tagged as resource "sessions" of stack "ci"')
+  lu.assertStrContains(text, "Remove it, or rename the resource in the recipe")
+  lu.assertStrContains(text, "Apply failed; rolled back")
+  local d = require("support.engine_harness").first_difference(before, holdings(w.sim))
+  lu.assertNil(d, d)
+end
+
+function TestTradingProof:test_a_state_moved_away_never_deletes_the_first_deployment()
+  local w = deploy()
+  local ok, err = pcall(function()
+    lu.assertEquals(w.code, 0, w.out .. w.err)
+    local before = holdings(w.sim)
+    move_state_away(w.dir)
+    deploy(w)
+    assert_first_deployment_survives(w, before)
+    -- and the first deployment's state still drives its stack: nothing to change
+    local r = fo.process.run{ argv = { "sh", "-c", 'mv "$1"/ci.state.* "$1/" 2>/dev/null; '
+      .. 'mv "$1"/away/ci.state.* "$1/"', "sh", w.dir } }
+    lu.assertEquals(r.code, 0, r.stderr)
+    deploy(w)
+    lu.assertEquals(w.code, 0, w.out .. w.err)
+    lu.assertStrContains(w.out, "No changes.")
   end)
   testlib.rmtree(w.dir)
   if not ok then error(err, 0) end

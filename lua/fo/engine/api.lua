@@ -3,6 +3,7 @@
 local recipe = require "fo.engine.recipe"
 local ref = require "fo.engine.ref"
 local errors = require "fo.engine.errors"
+local secret = require "fo.engine.secret"
 
 local M = {}
 
@@ -45,7 +46,9 @@ function M.format(fmt, ...)
   if type(fmt) ~= "string" then error("fo.format(fmt, ...): fmt must be a string", 2) end
   local args = table.pack(...)
   for i = 1, args.n do check_no_handle(args[i], "fo.format") end
-  if not ref.contains(args) then return fmt:format(...) end
+  if not ref.contains(args) then
+    return secret.lift(function(...) return fmt:format(...) end, ...)
+  end
   return ref.derive(args, function(...) return fmt:format(...) end, errors.where(2))
 end
 
@@ -53,7 +56,7 @@ end
 function M.apply(value, fn)
   if type(fn) ~= "function" then error("fo.apply(value, fn): fn must be a function", 2) end
   check_no_handle(value, "fo.apply")
-  if not ref.contains(value) then return fn(value) end
+  if not ref.contains(value) then return secret.lift(fn, value) end
   return ref.derive({ value, n = 1 }, fn, errors.where(2))
 end
 

@@ -18,6 +18,9 @@ local OPTIONS = {
   ["--json"] = { "json", true }, ["--break-lock"] = { "break_lock", true },
   ["--state-dir"] = { "dir" }, ["--drill"] = { "drill", true },
   ["--graph"] = { "graph" },
+  ["--rebind-account"] = { "rebind_account", true },
+  ["--rebind-recipe"] = { "rebind_recipe", true },
+  ["--accept-removals"] = { "accept_removals", true },
 }
 M.OPTIONS = OPTIONS
 
@@ -83,7 +86,7 @@ end
 --- drill's (0 passed, 3 failed).
 function M.drill(opts)
   opts.stack = opts.stack or "dev"
-  local paths = engine.paths(engine.state_dir(opts.dir), opts.stack)
+  local paths = engine.paths(engine.state_dir(opts.dir, opts.recipe), opts.stack)
   local doc = require("fo.engine.state").read(paths.state)
   if doc and doc.target ~= "sim" then
     io.stderr:write(("fo-run: --drill runs on the simulator; stack %s is bound to target %s. "

@@ -3,6 +3,7 @@
 -- (.fo/<stack>.config.json) and `--config key=value`, in that order of precedence.
 local errors = require "fo.engine.errors"
 local json = require "fo.json"
+local secret = require "fo.engine.secret"
 
 local M = {}
 local Session = {}
@@ -70,26 +71,28 @@ local function type_ok(v, t)
   return check(v)
 end
 
--- Checks one value against its entry; raises a config error naming the key and source.
+-- Checks one value against its entry; raises a config error naming the key and source
+-- (never quoting a secret value).
 local function validate(key, entry, v, source, where)
   local t = entry.type or "string"
+  local shown = entry.secret and secret.TEXT or tostring(v)
   if not type_ok(v, t) then
     errors.raise("config", ("config %s (%s): expected %s, got %s"):format(key, source, t,
-      type(v) == "table" and "a table" or tostring(v)), where)
+      type(v) == "table" and "a table" or shown), where)
   end
   if entry.enum then
     local found = false
     for _, e in ipairs(entry.enum) do found = found or e == v end
     if not found then
       errors.raise("config", ("config %s (%s): %s is not one of %s"):format(key, source,
-        tostring(v), table.concat(entry.enum, ", ")), where)
+        shown, table.concat(entry.enum, ", ")), where)
     end
   end
   if entry.check then
     local ok, why = entry.check(v)
     if not ok then
       errors.raise("config", ("config %s (%s): %s"):format(key, source,
-        why or "rejected by its check"), where)
+        secret.scrub(why or "rejected by its check")), where)
     end
   end
 end
@@ -153,9 +156,11 @@ function Session:declare(schema, where)
     if self.file[key] ~= nil then v, source = self.file[key], "config file " .. self.path end
     local text = self.overrides[key]
     if text ~= nil then
+      if entry.secret then secret.note(text) end -- masked in every message from now on
       local conv, why = convert(text, t)
       if conv == nil then
-        errors.raise("config", ("--config %s=%s: %s"):format(key, text, why), where)
+        errors.raise("config", ("--config %s=%s: %s"):format(key,
+          entry.secret and secret.TEXT or text, entry.secret and secret.scrub(why) or why), where)
       end
       v, source = conv, "--config"
     end
@@ -168,8 +173,13 @@ function Session:declare(schema, where)
           where)
       end
     else
-      validate(key, entry, v, source, where)
-      if entry.secret and type(v) == "string" then require("fo.log").add_secret(v) end
+      -- a secret is a wrapped value (secret.lua); one recorded in the state stays secret
+      if entry.secret or secret.is(v) then
+        v = secret.wrap(v)
+        validate(key, entry, secret.reveal(v), source, where)
+      else
+        validate(key, entry, v, source, where)
+      end
     end
     values[key] = v
     self.values[key] = v
@@ -190,13 +200,19 @@ function Session:finish()
     #known > 0 and table.concat(known, ", ") or "no config (no fo.config{...} call)"))
 end
 
---- The values to record in the state (secrets left out).
+--- The values to record in the state (secrets are wrapped: the state holds them encrypted).
 function Session:recorded()
   local out = {}
-  for k, v in pairs(self.values) do
-    if not self.schema[k].secret then out[k] = v end
-  end
+  for k, v in pairs(self.values) do out[k] = v end
   return out
+end
+
+--- True when a value of this run is secret (the stack needs its key).
+function Session:has_secrets()
+  for _, v in pairs(self.values) do
+    if secret.is(v) then return true end
+  end
+  return false
 end
 
 return M

@@ -27,14 +27,20 @@ function M.nonce()
 end
 
 --- info: {urn=, type=, name=, region=, generation=, known_ids = {id=true}, token= (a
---- create's, or the intent's for adopt; default M.token(urn, generation))}.
+--- create's, the intent's for adopt, the one a record was created with; default
+--- M.token(urn, generation))}. A given token is also the tag fo:token, next to fo:stack
+--- and fo:name: what carries it was made by that very create, and adoption takes nothing
+--- else (another copy of the stack tags its resources with the same stack and name).
+--- Records written before fo kept tokens have none: their tags stay stack and name.
 function M.new(run, info)
   local generation = info.generation or 1
+  local tags = { ["fo:stack"] = run.stack, ["fo:name"] = info.name }
+  if info.token then tags["fo:token"] = info.token end
   return setmetatable({
     stack = run.stack, urn = info.urn, type = info.type, name = info.name,
     region = info.region, target = run.target.kind, generation = generation,
     token = info.token or M.token(info.urn, generation),
-    tags = { ["fo:stack"] = run.stack, ["fo:name"] = info.name },
+    tags = tags,
     known_ids = info.known_ids or {},
     _target = run.target,
   }, Ctx)
@@ -63,7 +69,9 @@ function Ctx:tag_filters()
   return out
 end
 
---- True when `tags` (a map or an AWS {Key=, Value=} list) carry this resource's tags.
+--- True when `tags` (a map or an AWS {Key=, Value=} list) carry this resource's tags —
+--- fo:token included when the ctx has a token (a create, an adopt, a record that kept its
+--- token): true then means this very create made the resource.
 function Ctx:owns(tags)
   local map = {}
   for k, v in pairs(tags or {}) do

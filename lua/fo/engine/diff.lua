@@ -2,17 +2,20 @@
 -- changed (old → new) and whether the change forces a replacement (the type's replace_on,
 -- or its own diff).
 local ref = require "fo.engine.ref"
+local secret = require "fo.engine.secret"
 
 local M = {}
 
 local function plain_table(v)
-  return type(v) == "table" and v ~= ref.UNKNOWN and not ref.is(v)
+  return type(v) == "table" and v ~= ref.UNKNOWN and not ref.is(v) and not secret.is(v)
 end
 
 --- Deep equality of plain values; an unknown value equals nothing.
 function M.equal(a, b)
   if a == ref.UNKNOWN or b == ref.UNKNOWN then return false end
   if a == b then return true end
+  -- a secret is compared by its value (the state's is decrypted for it)
+  if secret.is(a) or secret.is(b) then return M.equal(secret.reveal(a), secret.reveal(b)) end
   if not (plain_table(a) and plain_table(b)) then
     -- 1 and 1.0 are the same value to AWS
     return type(a) == "number" and type(b) == "number" and a == b
@@ -114,6 +117,7 @@ function M.show(v, max)
   local s
   if v == ref.UNKNOWN then return "(known after apply)" end
   if v == nil then return "(none)" end
+  if secret.is(v) then return secret.TEXT end
   if type(v) == "string" then s = ("%q"):format(v):gsub("\\\n", "\\n")
   elseif type(v) == "table" then
     local parts = {}

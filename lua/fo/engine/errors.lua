@@ -15,7 +15,7 @@ M.EXIT = {
 
 -- kind → exit code
 local CODE = { recipe = M.EXIT.recipe, config = M.EXIT.recipe, state = M.EXIT.recipe,
-  usage = M.EXIT.usage, lock = M.EXIT.lock, cloud = M.EXIT.cloud }
+  usage = M.EXIT.usage, lock = M.EXIT.lock, cloud = M.EXIT.cloud, conflict = M.EXIT.cloud }
 
 local Error = {}
 Error.__index = Error
@@ -26,8 +26,10 @@ function Error.__tostring(e)
   return e.message
 end
 
---- An engine error: kind (recipe, config, state, usage, lock, cloud), message, where
---- ("file:line" of the declaration it is about, or nil).
+--- An engine error: kind (recipe, config, state, usage, lock, cloud, conflict), message,
+--- where ("file:line" of the declaration it is about, or nil). A conflict is a create that
+--- found the resource already there, made by something other than this create (another
+--- stack or copy of it, a person): the operation fails, nothing is taken over.
 function M.new(kind, message, where)
   return setmetatable({ kind = kind, message = message, where = where }, Error)
 end

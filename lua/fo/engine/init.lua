@@ -18,7 +18,10 @@ local report_mod = require "fo.engine.report"
 local ref = require "fo.engine.ref"
 local diff = require "fo.engine.diff"
 local types = require "fo.engine.types"
+local secret = require "fo.engine.secret"
 local task = require "fo.task"
+local location = require "fo.engine.location"
+local binding = require "fo.engine.binding"
 
 local M = {}
 local EXIT = errors.EXIT
@@ -26,16 +29,17 @@ M.EXIT = EXIT
 
 M.MODES = { apply = true, plan = true, destroy = true, refresh = true }
 
---- The state directory: opts.dir, else $FO_STATE_DIR, else ".fo".
-function M.state_dir(dir)
-  return dir or os.getenv("FO_STATE_DIR") or ".fo"
+--- The state directory: `dir` (--state-dir), else $FO_STATE_DIR, else `.fo` in the project
+--- root of the recipe file `recipe_path` (location.lua), else `.fo` here.
+function M.state_dir(dir, recipe_path)
+  return location.state_dir(dir, recipe_path)
 end
 
 --- Paths of a stack's files in `dir`.
 function M.paths(dir, stack)
   local base = dir .. "/" .. stack
   return { state = base .. ".state.json", config = base .. ".config.json",
-    lock = base .. ".lock", sim = base .. ".sim.json" }
+    lock = base .. ".lock", sim = base .. ".sim.json", key = base .. ".key" }
 end
 
 local function default_region()
@@ -152,19 +156,52 @@ local function destroy_types(opts, doc, report, paths)
       or ("The %s, run to register them, did not register them either"):format(recipe_name)))
 end
 
-local function confirm(opts, report, what)
+-- Asks the user to agree to `what` (--yes agrees; opts.confirm answers for tests); raises a
+-- usage error when they do not. `prompt` is what a terminal is asked, `needs` what a run
+-- without a terminal is told it needs.
+local function agree(opts, report, what, prompt, needs)
   if opts.yes then return end
   if opts.confirm then
     if opts.confirm(what) then return end
     errors.raise("usage", "not confirmed: nothing was changed")
   end
-  if not require("fo.fs").isatty(io.stdin) then
-    errors.raise("usage", ("%s against AWS needs --yes when the input is not a terminal; nothing "
-      .. "was changed"):format(what))
-  end
-  report:err("%s against AWS (real resources, real costs). Type 'yes' to go on: ", what)
+  if not require("fo.fs").isatty(io.stdin) then errors.raise("usage", needs) end
+  report:err("%s Type 'yes' to go on: ", prompt)
   local answer = io.read("l")
   if answer ~= "yes" then errors.raise("usage", "not confirmed: nothing was changed") end
+end
+
+local function confirm(opts, report, what)
+  agree(opts, report, what, what .. " against AWS (real resources, real costs).",
+    ("%s against AWS needs --yes when the input is not a terminal; nothing was changed")
+      :format(what))
+end
+
+-- Resources a refresh read as gone are forgotten only when the user agrees (--yes), and
+-- never when they are most of the stack unless --accept-removals says they really are gone:
+-- a wrong account, region or endpoint reads everything as gone. A --plan records nothing,
+-- so it only shows them (forgotten in memory: the plan re-creates them); a --destroy wants
+-- them gone.
+local function settle_removals(opts, run, gone)
+  if #gone == 0 then return end
+  local most, n, total = refresh.most_of_stack(run.store, gone)
+  if most and not opts.accept_removals then
+    errors.raise("usage", ("refresh read %d of the %d resources of stack %s as gone at once. "
+      .. "That is more likely the wrong AWS account, region or endpoint (AWS_PROFILE, AWS_REGION, "
+      .. "AWS_ENDPOINT_URL*, ~/.aws/config) than deletions; nothing was recorded or changed. "
+      .. "Check where this run points; if the resources really were deleted outside fo, rerun "
+      .. "with --accept-removals to forget them."):format(n, total, opts.stack))
+  end
+  -- a destroy wants them gone: its own confirmation (against AWS) covers them
+  if opts.mode ~= "plan" and opts.mode ~= "destroy" then
+    agree(opts, run.report, "forget resources read as gone",
+      ("Refresh found %d resource%s gone (listed above); fo will forget %s (remove %s from the "
+        .. "state)%s."):format(#gone, #gone == 1 and "" or "s", #gone == 1 and "it" or "them",
+        #gone == 1 and "it" or "them", opts.mode == "apply" and " and create them again" or ""),
+      ("refresh found %d resource%s gone (listed above): recording that needs --yes (or a "
+        .. "terminal to confirm on); nothing was changed"):format(#gone, #gone == 1 and "" or "s"))
+  end
+  refresh.forget(run, gone)
 end
 
 -- Stack outputs from the recorded outputs of the resources they reference.
@@ -290,10 +327,39 @@ local function do_destroy(run)
   return EXIT.ok
 end
 
+-- Checks that this run's account (and recipe) are the stack's, before any call that could
+-- change something; records them when the stack has none yet. A new stack is written at
+-- once, even by --plan, so that its binding holds from its first run.
+local function bind(opts, run, doc, original, paths)
+  local ok, now = pcall(binding.identity, run.target, opts.region or default_region())
+  if not ok then
+    errors.raise("cloud", ("cannot tell which AWS account the credentials belong to (STS "
+      .. "GetCallerIdentity): %s. Nothing was changed."):format(require("fo.log").redact(
+      tostring(now))))
+  end
+  now.recipe = location.recipe_name(opts.recipe_path, opts.dir)
+  local set, notices = binding.check(doc, now, { stack = opts.stack, state_path = paths.state,
+    rebind_account = opts.rebind_account, rebind_recipe = opts.rebind_recipe,
+    check_recipe = opts.mode ~= "destroy" })
+  for _, text in ipairs(notices) do run.report:notice(text) end
+  if not next(set) then return end
+  local store = run.store
+  if store.readonly then
+    if original then return end -- --plan on a bound stack records nothing
+    store = state.store(paths.state, doc, nil, {})
+  end
+  for k, v in pairs(set) do store:set(k, v) end
+  store:commit()
+  if store ~= run.store then store:finish() end
+end
+
 -- Everything after the lock is taken.
 local function locked_run(opts, recipe, session, report, paths)
   local doc, original, read_info = state.read(paths.state)
   for _, text in ipairs(read_info.notices) do report:notice(text) end
+  -- secret values in the state are decrypted when first needed (secret.lua)
+  local keys = secret.keyring{ stack = opts.stack, key_path = paths.key, meta = doc and doc.secrets }
+  if doc then secret.unseal(doc, keys) end
   local kind
   if doc then
     kind = doc.target
@@ -316,21 +382,20 @@ local function locked_run(opts, recipe, session, report, paths)
       report:notice(("stack %s is new and bound to target %s"):format(opts.stack, kind))
     end
     doc = state.empty(opts.stack, kind)
-    if opts.recipe_path then doc.recipe = opts.recipe_path end
   end
+  local new_secrets = keys:prepare(doc, session and session:has_secrets(),
+    opts.mode ~= "plan")
   if opts.mode == "destroy" then destroy_types(opts, doc, report, paths)
-  elseif doc.recipe and opts.recipe_path and doc.recipe ~= opts.recipe_path then
-    report:warn(("stack %s was last applied from %s, this run uses %s: resources the other "
-      .. "recipe declares and this one does not would be deleted"):format(opts.stack, doc.recipe,
-      opts.recipe_path))
   end
   local store = state.store(paths.state, doc, original, { readonly = opts.mode == "plan",
-    log = read_info.log })
+    log = read_info.log, keys = keys })
+  if new_secrets then store:set("secrets", new_secrets) end
   local run = { stack = opts.stack, store = store, report = report, parallel = opts.parallel,
     journal = {}, target = target.open{ kind = kind, dir = opts.dir, stack = opts.stack,
       sim = opts.sim, on_retry = function(info) report:retry(info) end } }
   report.doc.target = kind
   report.run = run
+  bind(opts, run, doc, original, paths)
 
   report:adopted(journal.settle(run))
   if opts.mode == "refresh" or (opts.refresh ~= false and next(store.doc.resources)) then
@@ -340,6 +405,7 @@ local function locked_run(opts, recipe, session, report, paths)
       return EXIT.cloud
     end
     report:drift(drift)
+    settle_removals(opts, run, refresh.gone(drift))
     if opts.mode == "refresh" then
       store:commit()
       report:summary("ok", #drift == 0 and "Refresh complete: no drift."
@@ -383,8 +449,8 @@ function M.run(opts)
   opts.mode = opts.mode or "apply"
   opts.parallel = opts.parallel or 10
   if opts.rollback == nil then opts.rollback = true end
-  opts.dir = M.state_dir(opts.dir)
   if type(opts.recipe) == "string" and not opts.recipe_path then opts.recipe_path = opts.recipe end
+  opts.dir = M.state_dir(opts.dir, opts.recipe_path)
   local report = report_mod.new{ json = opts.json, out = opts.out, err = opts.err,
     stack = opts.stack, mode = opts.mode }
   report.doc.stack, report.doc.mode = opts.stack, opts.mode
@@ -425,7 +491,7 @@ function M.run(opts)
     end
     if opts.graph then
       local written, why = require("fo.engine.dot").write(recipe, opts.graph,
-        { name = opts.stack, source = opts.command })
+        { name = opts.stack, source = opts.command and secret.scrub(opts.command) })
       if not written then
         report:error(errors.new("usage", why))
         return finish(EXIT.recipe)
@@ -451,7 +517,9 @@ function M.run(opts)
         .. "else .fo): %s; give one this user can write"):format(opts.dir,
         tostring(why):gsub("^[^\n]-%.lua:%d+: ", "")))
     end
-    lk = lock.acquire(paths.lock, opts.stack, opts.command or "fo-run", opts.break_lock)
+    -- the command line may hold a secret (--config key=value): masked (secret.lua)
+    lk = lock.acquire(paths.lock, opts.stack, secret.scrub(opts.command or "fo-run"),
+      opts.break_lock)
     code = locked_run(opts, recipe, session, report, paths)
     -- the state log is folded into the state file, under the lock (a failure is no error:
     -- the log holds every change, and the next run folds it)

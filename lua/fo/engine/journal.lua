@@ -1,7 +1,8 @@
 -- The intent journal: before each create, the state records what is about to be created
 -- (URN, type, idempotency token, inputs). An intent still there when a run starts means a
--- run died mid-create; the type's adopt() finds what it made (tags, name or token) so it
--- is taken over instead of created twice.
+-- run died mid-create; the type's adopt() finds what it made — what carries the intent's
+-- token (tag fo:token, or the API's own token) — so it is taken over instead of created
+-- twice. A resource merely tagged with the stack and name is another create's: not adopted.
 local ops = require "fo.engine.ops"
 local types = require "fo.engine.types"
 
@@ -21,16 +22,17 @@ function M.settle(run)
       .. "require the module that defines the type)"):format(urn))
     local rec = ops.record{ urn = urn, type = intent.type, name = intent.name,
       region = intent.region, inputs = intent.inputs, deps = intent.deps or {},
-      generation = intent.generation }
+      generation = intent.generation, token = intent.token }
     local known = ops.known_ids(store, urn)
     local cur = store:resource(urn)
     local item = { urn = urn }
-    if not tdef.adopt then
+    if tdef.data then
+      -- a data type makes nothing: there is nothing to take over
+    elseif not tdef.adopt then
       item.note = "the type cannot adopt: if the interrupted create made something, it is not "
         .. "tracked (check by hand)"
     else
-      local id, outputs = tdef.adopt(ops.ctx(run, rec, { known_ids = known, token = intent.token }),
-        intent.inputs)
+      local id, outputs = tdef.adopt(ops.ctx(run, rec, { known_ids = known }), intent.inputs)
       if id then
         if cur then
           -- a record already there is another instance: keep it for deletion

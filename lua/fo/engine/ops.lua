@@ -13,10 +13,12 @@ local M = {}
 local dep_urns = require("fo.engine.recipe").dep_urns
 
 -- A record is replaced, never changed (state.lua caches each record's text).
+-- (`deleting`, ops.delete's mark, is not copied: a record made from another is not being
+-- deleted.)
 local function record(fields)
   return { urn = fields.urn, type = fields.type, name = fields.name, region = fields.region,
     id = fields.id, inputs = fields.inputs, outputs = fields.outputs or {}, deps = fields.deps,
-    generation = fields.generation }
+    generation = fields.generation, token = fields.token }
 end
 M.record = record
 
@@ -60,7 +62,7 @@ end
 function M.ctx(run, rec, extra)
   local info = { urn = rec.urn, type = rec.type, name = rec.name, region = rec.region,
     generation = rec.generation, known_ids = extra and extra.known_ids,
-    token = extra and extra.token }
+    token = extra and extra.token or rec.token }
   return ctx_mod.new(run, info)
 end
 
@@ -105,9 +107,9 @@ function M.create_from(run, fields, tdef, replaced, entry, release)
   local store = run.store
   local generation = next_generation(store, fields.urn)
   local rec = record{ urn = fields.urn, type = fields.type, name = fields.name,
-    region = fields.region, inputs = fields.inputs, deps = fields.deps, generation = generation }
-  local c = M.ctx(run, rec, { known_ids = M.known_ids(store, fields.urn),
-    token = ctx_mod.token(fields.urn, generation, ctx_mod.nonce()) })
+    region = fields.region, inputs = fields.inputs, deps = fields.deps, generation = generation,
+    token = ctx_mod.token(fields.urn, generation, ctx_mod.nonce()) }
+  local c = M.ctx(run, rec, { known_ids = M.known_ids(store, fields.urn) })
   if replaced then
     store:remove(fields.urn)
     store:add_deposed(replaced)
@@ -116,7 +118,16 @@ function M.create_from(run, fields, tdef, replaced, entry, release)
     name = fields.name, region = fields.region, token = c.token, generation = generation,
     inputs = fields.inputs, deps = rec.deps })
   store:commit()
-  local id, outputs = tdef.create(c, fields.inputs)
+  local ok, id, outputs = pcall(tdef.create, c, fields.inputs)
+  if not ok then
+    if errors.is(id, "conflict") then
+      -- The resource there is not this create's and it made nothing: no intent is left
+      -- for a rollback or a later run to adopt (they would find only the other resource).
+      store:set_intent(fields.urn, nil)
+      store:commit()
+    end
+    error(id, 0)
+  end
   check_created(tdef, fields.urn, id, outputs, "create")
   rec = with(rec, { id = id, outputs = outputs or {} })
   store:put(fields.urn, rec)
@@ -140,10 +151,27 @@ function M.create(run, decl, props, replaced, release)
 end
 
 --- Deletes a recorded resource (or deposed instance) and forgets it. The type's delete
---- must treat "already gone" as done (it may run again after a crash).
+--- must treat "already gone" as done (it may run again after a crash). The record is marked
+--- `deleting` (durably) first: a run killed after the delete took effect leaves a record
+--- that the next refresh finds gone, and the mark tells it that fo itself deleted it
+--- (forgotten without asking), not someone behind its back (refresh.lua).
 function M.delete(run, rec, deposed)
   local tdef = M.type_of(rec)
-  tdef.delete(M.ctx(run, rec), rec.id, rec.inputs, rec.outputs)
+  local store = run.store
+  if not deposed and not tdef.data and store:resource(rec.urn) == rec then
+    local unmarked = rec
+    rec = with(rec, { deleting = true })
+    store:put(rec.urn, rec)
+    store:commit()
+    local ok, err = pcall(tdef.delete, M.ctx(run, rec), rec.id, rec.inputs, rec.outputs)
+    if not ok then
+      -- still there: a later disappearance would be someone else's doing
+      if store:resource(rec.urn) == rec then store:put(rec.urn, unmarked) end
+      error(err, 0)
+    end
+  else
+    tdef.delete(M.ctx(run, rec), rec.id, rec.inputs, rec.outputs)
+  end
   if deposed then run.store:remove_deposed(rec)
   elseif run.store:resource(rec.urn) == rec then run.store:remove(rec.urn) end
   run.store:commit()

@@ -3,6 +3,7 @@
 -- properties hold one makes it depend on the referenced resources; the value is known
 -- only once they are applied.
 local errors = require "fo.engine.errors"
+local secret = require "fo.engine.secret"
 
 local M = {}
 
@@ -109,7 +110,7 @@ end
 
 local function resolve(value, outputs_of)
   if type(value) ~= "table" then return value end
-  if value == M.UNKNOWN then return value end
+  if value == M.UNKNOWN or secret.is(value) then return value end
   local d = data[value]
   if not d then
     local out, any_unknown = {}, false
@@ -129,6 +130,16 @@ local function resolve(value, outputs_of)
           .. "this path is not in them)"):format(M.describe(value), d.decl.name,
           table.concat(d.path, ".", 1, i)), d.where)
       end
+      if secret.is(v) then
+        -- a path into a secret output: the value found there is secret too
+        local plain = secret.reveal(v)
+        for j = i, #d.path do plain = type(plain) == "table" and plain[d.path[j]] or nil end
+        if plain == nil then
+          errors.raise("recipe", ("%s has no value: resource %s has no output '%s'")
+            :format(M.describe(value), d.decl.urn, table.concat(d.path, ".")), d.where)
+        end
+        return secret.wrap(plain)
+      end
       v = v[k]
       if v == M.UNKNOWN then return v end
     end
@@ -144,9 +155,11 @@ local function resolve(value, outputs_of)
     if r == M.UNKNOWN or (type(r) == "table" and M.has_unknown(r)) then return M.UNKNOWN end
     args[i] = r
   end
-  local ok, v = pcall(d.fn, table.unpack(args, 1, d.n))
+  -- a value computed from a secret is secret (its function gets the plain values)
+  local ok, v = pcall(secret.lift, d.fn, table.unpack(args, 1, d.n))
   if not ok then
-    errors.raise("recipe", "computing a derived value failed: " .. tostring(v), d.where)
+    errors.raise("recipe", "computing a derived value failed: " .. secret.scrub(tostring(v)),
+      d.where)
   end
   if M.is(v) then return resolve(v, outputs_of) end
   return v

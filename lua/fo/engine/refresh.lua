@@ -1,6 +1,8 @@
 -- Refresh: read every recorded resource from the cloud (the type's read) and record what
 -- is there — changed properties and outputs, resources deleted behind fo's back. The
--- differences are the drift that the next apply repairs.
+-- differences are the drift that the next apply repairs. Resources read as gone are not
+-- forgotten here: the caller shows them and forgets them (M.forget) only once the user
+-- agreed, since a wrong account, region or endpoint reads a whole stack as gone.
 local schedule = require "fo.engine.schedule"
 local ops = require "fo.engine.ops"
 local diff = require "fo.engine.diff"
@@ -27,10 +29,12 @@ function M.run(run)
         local tdef = ops.type_of(rec)
         local outputs, observed = tdef.read(ops.ctx(run, rec), rec.id, rec.inputs, rec.outputs)
         if outputs == nil then
+          -- gone: a replaced instance, or one an interrupted run of fo was deleting, is
+          -- simply done; anything else is drift that the user agrees to forget
           if r.deposed then store:remove_deposed(rec)
+          elseif rec.deleting then store:remove(rec.urn)
           else
-            store:remove(rec.urn)
-            drift[#drift + 1] = { urn = rec.urn, kind = "deleted", id = rec.id }
+            drift[#drift + 1] = { urn = rec.urn, kind = "deleted", id = rec.id, rec = rec }
           end
           return
         end
@@ -58,6 +62,41 @@ function M.run(run)
   local result = schedule.run(nodes, { parallel = run.parallel, stop_on_failure = true })
   table.sort(drift, function(a, b) return a.urn < b.urn end)
   return drift, result
+end
+
+--- The drift entries of resources read as gone.
+function M.gone(drift)
+  local out = {}
+  for _, d in ipairs(drift) do
+    if d.kind == "deleted" then out[#out + 1] = d end
+  end
+  return out
+end
+
+--- True when `gone` (M.gone's) is most of the stack: at least three resources and more than
+--- half of those the state holds, data types (reads, not resources) left out. That is more
+--- likely a wrong account, region or endpoint than deletions by hand.
+function M.most_of_stack(store, gone)
+  local types = require "fo.engine.types"
+  local function counts(rec)
+    local t = types.get(rec.type)
+    return not (t and t.data)
+  end
+  local total, n = 0, 0
+  for _, rec in pairs(store.doc.resources) do
+    if counts(rec) then total = total + 1 end
+  end
+  for _, d in ipairs(gone) do
+    if counts(d.rec) then n = n + 1 end
+  end
+  return n >= 3 and n * 2 > total, n, total
+end
+
+--- Forgets the resources of `gone` (M.gone's) that the state still holds as read.
+function M.forget(run, gone)
+  for _, d in ipairs(gone) do
+    if run.store:resource(d.urn) == d.rec then run.store:remove(d.urn) end
+  end
 end
 
 return M

@@ -9,6 +9,7 @@ local term = require "fo.engine.term"
 local core = require "fo.core"
 local task = require "fo.task"
 local json = require "fo.json"
+local secret = require "fo.engine.secret"
 
 local M = {}
 local Report = {}
@@ -43,8 +44,9 @@ function M.new(opts)
   if color == nil then color = opts.out == nil and not opts.json and term.color_wanted(io.stdout) end
   local self = setmetatable({
     json = opts.json, t0 = core.now(), style = term.style(color),
-    write_out = opts.out or stdout_write,
-    write_err = opts.err or function(s) io.stderr:write(s) end,
+    -- every line goes out with the secret values masked, a second line of defence
+    write_out = secret.masked(opts.out or stdout_write),
+    write_err = secret.masked(opts.err or function(s) io.stderr:write(s) end),
     doc = { notices = {}, operations = {}, rollback = {}, errors = {}, stack = opts.stack,
       mode = opts.mode },
     stage = "refresh", -- refresh reads come first; phase() moves it on
@@ -68,6 +70,7 @@ local LISTS = { steps = true, changes = true, resources = true, items = true }
 local function plain(v, key)
   local ref = require "fo.engine.ref"
   if v == ref.UNKNOWN then return "(known after apply)" end
+  if secret.is(v) then return secret.TEXT end
   if type(v) ~= "table" or v == json.EMPTY_ARRAY then return v end
   if LISTS[key] and next(v) == nil then return json.EMPTY_ARRAY end
   local t = {}
@@ -121,6 +124,7 @@ end
 
 --- An error value as a table for people and JSON: AWS errors keep their fields.
 function M.describe_error(e)
+  if secret.is(e) then return { text = secret.TEXT } end
   if type(e) == "table" and e.code and e.service then
     return { service = e.service, operation = e.operation, code = e.code, message = e.message,
       status = e.status, request_id = e.request_id, region = e.region, text = tostring(e) }

@@ -21,7 +21,9 @@ local function undo_started_create(run, e, node)
   local intent = run.store.doc.intents[e.urn]
   if intent then
     local tdef = types.get(intent.type)
-    if tdef and tdef.adopt then
+    if tdef and tdef.data then
+      node.detail = "a data type: nothing was made"
+    elseif tdef and tdef.adopt then
       local rec = ops.record{ urn = e.urn, type = intent.type, name = intent.name,
         region = intent.region, inputs = intent.inputs, deps = intent.deps,
         generation = intent.generation }

@@ -3,6 +3,7 @@
 -- checked once resolved) and fills in defaults.
 local ref = require "fo.engine.ref"
 local errors = require "fo.engine.errors"
+local secret = require "fo.engine.secret"
 
 local M = {}
 
@@ -57,6 +58,12 @@ end
 -- One property's value against its spec: nil, or a problem.
 local function check_value(name, spec, v)
   if ref.is(v) or v == ref.UNKNOWN then return nil end -- checked once resolved
+  if secret.contains(v) then
+    -- checked on the plain value; a problem never quotes it
+    local why = check_value(name, spec, secret.reveal(v))
+    return why and secret.scrub(why:gsub("^(property [^:]*): expected (%S+), got .*$",
+      "%1: expected %2, got " .. secret.TEXT))
+  end
   local t = spec.type or "any"
   if not CHECK[t](v) then
     return ("property %s: expected %s, got %s"):format(name, t, kind_of(v))
@@ -103,7 +110,7 @@ function M.problems(type_name, schema, props)
 end
 
 local function copy(v)
-  if type(v) ~= "table" or ref.is(v) or v == ref.UNKNOWN then return v end
+  if type(v) ~= "table" or ref.is(v) or v == ref.UNKNOWN or secret.is(v) then return v end
   local t = {}
   for k, x in pairs(v) do t[k] = copy(x) end
   return t
@@ -115,6 +122,10 @@ function M.with_defaults(schema, props)
   local out = copy(props)
   for k, spec in pairs(schema.properties) do
     if out[k] == nil and spec.default ~= nil then out[k] = copy(spec.default) end
+    -- a property the type marks secret is kept like a secret config value
+    if spec.secret and out[k] ~= nil and out[k] ~= ref.UNKNOWN and not ref.is(out[k]) then
+      out[k] = secret.wrap(out[k])
+    end
   end
   return out
 end

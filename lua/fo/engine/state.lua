@@ -21,6 +21,7 @@ local errors = require "fo.engine.errors"
 local types = require "fo.engine.types"
 local waitlist = require "fo.engine.waitlist"
 local fs = require "fo.fs"
+local seal = require("fo.engine.secret").seal
 
 local M = {}
 M.FORMAT, M.VERSION = "fo-state", 1
@@ -278,14 +279,15 @@ end
 
 --- A store over `doc` (read from `path`, whose state text was `original`). opts.readonly:
 --- commits write nothing (plan); opts.log: read_log's result for the state read (from
---- M.read's info), without which the first write folds everything into a new snapshot.
+--- M.read's info), without which the first write folds everything into a new snapshot;
+--- opts.keys: the stack's keyring (secret.lua), which seals the secret values it writes.
 function M.store(path, doc, original, opts)
   opts = opts or {}
   local modules = {}
   for t, m in pairs(doc.types or {}) do modules[t] = m end
   local log = opts.log or {}
   return setmetatable({ path = path, log_path = M.log_path(path), doc = doc,
-    original = original, modules = modules, readonly = opts.readonly,
+    original = original, modules = modules, readonly = opts.readonly, keys = opts.keys,
     fragments = setmetatable({}, { __mode = "k" }), changes = 0, written = 0,
     writers = waitlist.new(), writes = 0, compactions = 0, pending = {}, logged_types = {},
     seq = 0, log_clean = log.clean, log_bytes = log.bytes or 0,
@@ -369,7 +371,7 @@ end
 function Store:_fragment(rec)
   local f = self.fragments[rec]
   if not f then
-    f = { raw = json.encode(rec) }
+    f = { raw = json.encode(seal(rec, self.keys)) }
     self.fragments[rec] = f
   end
   return f
@@ -388,7 +390,7 @@ function Store:_change_text(c)
   if c.put then
     return '{"put":' .. json.encode(c.put) .. ',"rec":' .. flat(self:_fragment(c.rec).raw) .. "}"
   end
-  return flat(json.encode(c))
+  return flat(json.encode(seal(c, self.keys)))
 end
 
 -- doc.types: for each type the state holds (resources, replaced instances, intents), the
@@ -427,7 +429,8 @@ function Store:encode()
       for j, urn in ipairs(urns) do urns[j] = self:_member(urn, v[urn]) end
       out[#out + 1] = '\n  "resources": {' .. table.concat(urns, ",") .. "\n  }" .. sep
     else
-      out[#out + 1] = ("\n  %s: %s%s"):format(json.encode(k), indented(v, "  "), sep)
+      out[#out + 1] = ("\n  %s: %s%s"):format(json.encode(k), indented(seal(v, self.keys), "  "),
+        sep)
     end
   end
   out[#out + 1] = "\n}\n"

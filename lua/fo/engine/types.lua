@@ -9,8 +9,27 @@ local registry = {}
 
 local FIELDS = { schema = "table", create = "function", read = "function",
   update = "function", delete = "function", diff = "function", adopt = "function",
-  doc = "string" }
-local REQUIRED = { "schema", "create", "read", "delete" }
+  doc = "string", data = "boolean" }
+local REQUIRED = { "schema", "create", "read" }
+
+--- What the state records as the module of a data type (docs/recipes.md, "Data types")
+--- defined outside a module, e.g. in the recipe: --destroy needs nothing of it but to
+--- forget its records, so it registers a stand-in instead of running the recipe.
+M.DATA_MODULE = "fo.engine.data"
+
+local function forget() end
+
+-- The stand-in for a data type whose definition is not loaded: it only reads back what the
+-- state recorded, and deleting it forgets it.
+local function data_stand_in(name)
+  return { data = true, doc = "a data type (" .. name .. ") known from the state only",
+    schema = { properties = {} },
+    create = function()
+      error(("data type %s is known from the state only; run the recipe that defines it")
+        :format(name), 0)
+    end,
+    read = function(_, _, _, outputs) return outputs end }
+end
 
 -- The module whose loading registers a type: the nearest main chunk on the stack, when
 -- `require` runs it (require passes a chunk the module's name and its file). nil for a
@@ -55,6 +74,10 @@ function M.register(name, def)
   for _, k in ipairs(REQUIRED) do
     if def[k] == nil then error(("resource type %s: %s is required"):format(name, k), 2) end
   end
+  if def.delete == nil and not def.data then
+    error(("resource type %s: delete is required (or data = true: a type that only reads, "
+      .. "whose records destroy forgets)"):format(name), 2)
+  end
   schema.check_definition(name, def.schema)
   local outputs = {}
   for k, v in pairs(def.schema.outputs or {}) do
@@ -64,17 +87,21 @@ function M.register(name, def)
   for _, k in ipairs(def.schema.replace_on or {}) do replace_on[k] = true end
   local mutable = {}
   for _, k in ipairs(def.schema.mutable_outputs or {}) do mutable[k] = true end
-  registry[name] = setmetatable({ name = name, outputs = outputs, replace_on = replace_on,
+  local entry = { name = name, outputs = outputs, replace_on = replace_on,
     mutable_outputs = mutable, delete_first = def.schema.delete_first == true,
-    module = registering_module() }, { __index = def })
+    delete = def.delete or forget, module = registering_module() }
+  -- the type gets plain values; what it returns keeps the secret marks (secret.lua)
+  for k, f in pairs(require("fo.engine.secret").type_calls(def)) do entry[k] = f end
+  registry[name] = setmetatable(entry, { __index = def })
   return registry[name]
 end
 
---- The module that registered type `name` (what `require` loaded), or nil: not registered,
---- or defined outside a module (in a recipe).
+--- The module that registered type `name` (what `require` loaded); M.DATA_MODULE for a data
+--- type defined outside a module; nil: not registered, or another type defined outside a
+--- module (in a recipe).
 function M.module_of(name)
   local t = registry[name]
-  return t and t.module
+  return t and (t.module or t.data and M.DATA_MODULE or nil)
 end
 
 --- Registers the types `names` (a list) by requiring the modules that `modules` (type →
@@ -84,7 +111,9 @@ function M.require_modules(names, modules)
   local tried, missing = {}, {}
   for _, name in ipairs(names) do
     local module = modules[name]
-    if module and not registry[name] and tried[module] == nil then
+    if module == M.DATA_MODULE and not registry[name] then
+      M.register(name, data_stand_in(name))
+    elseif module and not registry[name] and tried[module] == nil then
       local ok, err = pcall(require, module)
       tried[module] = ok or ("require %q failed: %s"):format(module,
         (tostring(err):match("^[^\n]*"):gsub(":$", "")))

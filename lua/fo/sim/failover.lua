@@ -1,5 +1,5 @@
--- The failover model on the sim's virtual clock (issue 4, "Failover model on a virtual
--- clock"; DOMAIN.md, "Failover timeline"):
+-- The failover model on the sim's virtual clock (docs/sim-failover.md; the timeline it
+-- plays is in docs/architecture.md, "Traffic and failover"):
 --
 -- * Each Route 53 health check evaluates its endpoint when created and then every
 --   RequestInterval seconds of virtual time. An endpoint is an ALB's DNS name in the

@@ -7,7 +7,7 @@ local cjson = require "cjson"
 local testlib = require "support.testlib"
 local sigv4 = fo.sigv4
 
-local suite = (os.getenv("FO_TESTDATA") or "../shared/testdata") .. "/aws-sigv4-suite"
+local suite = testlib.data_dir .. "/aws-sigv4-suite"
 
 local function case_names()
   local r = fo.process.run{ argv = { "find", suite, "-mindepth", "1", "-maxdepth", "1", "-type", "d" } }

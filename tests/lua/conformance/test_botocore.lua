@@ -232,7 +232,7 @@ do
   if not ok then
     oracle_error = ("could not run %s: %s"):format(PYTHON, tostring(type(r) == "table" and r.message or r))
   elseif r.code ~= 0 then
-    oracle_error = ("%s %s failed (exit %d); install python3-botocore (tools/bootstrap.sh):\n%s")
+    oracle_error = ("%s %s failed (exit %d); install python3-botocore (tools/bootstrap.sh --test):\n%s")
       :format(PYTHON, ORACLE, r.code, r.stderr)
   else
     local okj, doc = pcall(cjson.decode, r.stdout)

@@ -74,7 +74,10 @@ function TestCli:test_options_after_the_recipe_are_fo_s_a_plan_changes_nothing()
   lu.assertStrContains(r.stdout, "Plan: 3 to add, 0 to change, 0 to replace, 0 to destroy.")
   lu.assertStrContains(r.stdout, "Plan only (--plan): nothing was changed.")
   lu.assertNotStrContains(r.stdout, "Apply complete")
-  lu.assertIsFalse(fo.fs.exists(dir .. "/.fo/dev.state.json"))
+  -- nothing made: the state (if the plan bound the stack) records no resource, and the sim
+  -- holds nothing to save
+  local st = testlib.read(dir .. "/.fo/dev.state.json")
+  lu.assertEquals(st and json.decode(st).resources or {}, {})
   lu.assertIsFalse(fo.fs.exists(dir .. "/.fo/dev.sim.json"))
   -- --opt=value as well as --opt value, anywhere before `--`
   r = fo_run({ "--stack=other", path, "--config=subnet=10.0.3.0/24", "--json", "--plan" })
@@ -92,7 +95,6 @@ function TestCli:test_options_after_the_recipe_are_fo_s_a_plan_changes_nothing()
   local cidr
   for _, c in ipairs(subnet.changes) do if c.path == "cidr" then cidr = c.new end end
   lu.assertEquals(cidr, "10.0.3.0/24")
-  lu.assertIsFalse(fo.fs.exists(dir .. "/.fo/other.state.json"))
 end
 
 function TestCli:test_an_unknown_option_after_the_recipe_runs_nothing()
@@ -267,12 +269,21 @@ function TestCli:test_lock_held_and_broken()
   testlib.rmtree(holder)
 end
 
+-- The environment of a --target aws run against a simulator served by this process (the
+-- stack binds to the account that STS GetCallerIdentity names before anything else).
+local function aws_env()
+  local srv = require("fo.sim.server").serve{ host = "127.0.0.1", port = 0 }
+  local k = require("fo.sim.keys").DEFAULT
+  return { AWS_ACCESS_KEY_ID = k.access_key, AWS_SECRET_ACCESS_KEY = k.secret_key,
+    AWS_REGION = "us-east-1", AWS_ENDPOINT_URL = ("http://127.0.0.1:%d"):format(srv.port) }, srv
+end
+
 function TestCli:test_aws_target_needs_yes_without_a_terminal()
   local path = recipe("net.lua", NETWORK)
-  local r = fo_run({ "--target", "aws", "--stack", "prod", path },
-    { AWS_ACCESS_KEY_ID = "AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY = "x", AWS_REGION = "us-east-1",
-      AWS_ENDPOINT_URL = "http://127.0.0.1:1" })
-  lu.assertEquals(r.code, 2)
+  local env, srv = aws_env()
+  local r = fo_run({ "--target", "aws", "--stack", "prod", path }, env)
+  srv:close()
+  lu.assertEquals(r.code, 2, r.stderr)
   lu.assertStrContains(r.stderr, "stack prod is new and bound to target aws")
   lu.assertStrContains(r.stdout, "Plan: 3 to add, 0 to change, 0 to replace, 0 to destroy.")
   lu.assertStrContains(r.stderr, "against AWS needs --yes when the input is not a terminal; "
@@ -284,18 +295,20 @@ function TestCli:test_aws_target_asks_on_a_terminal_and_no_changes_nothing()
     "script(1) (util-linux) is needed for a pseudo-terminal")
   local path = recipe("net.lua", NETWORK)
   -- script(1) puts fo-run on a pseudo-terminal; the answer typed is "no"
+  local env, srv = aws_env()
+  env.FO_STATE_DIR, env.NO_COLOR = dir .. "/.fo", "1"
   local r = fo.process.run{ argv = { "sh", "-c", 'printf "no\\n" | script -qec "$0" /dev/null',
-    ("%s --target aws --stack prod %s"):format(testlib.fo_run, path) },
-    env = { FO_STATE_DIR = dir .. "/.fo", NO_COLOR = "1", AWS_ACCESS_KEY_ID = "AKIDEXAMPLE",
-      AWS_SECRET_ACCESS_KEY = "x", AWS_REGION = "us-east-1",
-      AWS_ENDPOINT_URL = "http://127.0.0.1:1" }, timeout = 30 }
+    ("%s --target aws --stack prod %s"):format(testlib.fo_run, path) }, env = env, timeout = 30 }
+  srv:close()
   lu.assertEquals(r.code, 2, r.stdout .. r.stderr)
   lu.assertStrContains(r.stdout, "Plan: 3 to add, 0 to change, 0 to replace, 0 to destroy.")
   lu.assertStrContains(r.stdout, "Applying these changes to stack prod against AWS (real "
     .. "resources, real costs). Type 'yes' to go on: ")
   lu.assertStrContains(r.stdout, "not confirmed: nothing was changed")
   lu.assertNotStrContains(r.stdout, "needs --yes")
-  lu.assertIsFalse(fo.fs.exists(dir .. "/.fo/prod.state.json"))
+  -- the stack is bound (target, account) but holds nothing
+  local st = json.decode(testlib.read(dir .. "/.fo/prod.state.json"))
+  lu.assertEquals({ st.target, st.account, next(st.resources) }, { "aws", "123456789012", nil })
 end
 
 function TestCli:test_destroy_works_from_the_state_when_the_recipe_no_longer_loads()

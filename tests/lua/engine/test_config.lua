@@ -99,7 +99,7 @@ function TestConfig:test_reading_an_undeclared_key_is_an_error()
   lu.assertStrContains(err, "config key 'b' is not declared in fo.config")
 end
 
-function TestConfig:test_config_is_recorded_in_the_state_without_secrets()
+function TestConfig:test_config_is_recorded_in_the_state_with_secrets_encrypted()
   local code, _, _, err = run(function()
     local c = fo.config(SCHEMA)
     fo.resource("test:topic", "t", { name = "t", display_name = c.token })
@@ -107,8 +107,9 @@ function TestConfig:test_config_is_recorded_in_the_state_without_secrets()
   lu.assertEquals(code, 0, err)
   local st, text = H.state(dir)
   lu.assertEquals(st.config.cidr, "10.0.0.0/16")
-  lu.assertNil(st.config.token)
-  lu.assertIsTrue(text:find("s3cr3t-value", 1, true) ~= nil) -- the property holds it, as given
+  lu.assertStrContains(st.config.token["fo:secret"], "v1:")
+  lu.assertStrContains(st.resources["dev::test:topic::t"].inputs.display_name["fo:secret"], "v1:")
+  lu.assertNil(text:find("s3cr3t-value", 1, true)) -- nor the property derived from it
 end
 
 os.exit(lu.LuaUnit.run())

@@ -41,6 +41,17 @@ local function with_v1()
 end
 
 -- Nothing leaked, nothing twice, nothing recorded that is not there (H.ownership_problems).
+-- State records without the tokens of their creates (new for every create).
+local function without_tokens(resources)
+  local out = {}
+  for urn, r in pairs(resources) do
+    local c = {}
+    for k, v in pairs(r) do if k ~= "token" then c[k] = v end end
+    out[urn] = c
+  end
+  return out
+end
+
 local function assert_no_leak_no_duplicate(sim, dir, what)
   local problems = H.ownership_problems(sim, H.state(dir))
   lu.assertEquals(problems, {}, what .. ": " .. table.concat(problems, "; "))
@@ -99,7 +110,8 @@ function TestFaultMatrix:test_fault_at_every_mutating_call_of_an_update_run()
     if k > n1 then
       local d = H.first_difference(clean_dump, H.sim_dump(sim, { times = false }))
       lu.assertNil(d, what .. ": the rerun does not end as a clean run: " .. tostring(d))
-      d = H.first_difference(clean_state.resources, H.state(dir).resources)
+      d = H.first_difference(without_tokens(clean_state.resources),
+        without_tokens(H.state(dir).resources))
       lu.assertNil(d, what .. ": the rerun's state is not a clean run's: " .. tostring(d))
     end
     sim.recorder:clear()

@@ -109,7 +109,7 @@ function TestJsonEvents:test_apply_failure_rollback_refresh_and_destroy_events_v
   lu.assertNotNil(topic)
   sim:invoke("sns", H.REGION, "DeleteTopic", { TopicArn = topic.id })
   sim:save()
-  r = fo_run({ "--refresh" })
+  r = fo_run({ "--refresh", "--yes" })
   lu.assertEquals(r.code, 0, r.stderr)
   ev = events_of(r, "refresh")
   lu.assertEquals(je.last(ev, "drift").resources[1].kind, "deleted")

@@ -3,6 +3,7 @@
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
 local H = require "support.engine_harness"
+local testlib = require "support.testlib"
 
 local sim, dir
 TestRefreshDestroy = {}
@@ -40,7 +41,14 @@ function TestRefreshDestroy:test_apply_refreshes_first_and_recreates_a_deleted_r
   local id = H.state(dir).resources["dev::test:subnet::s1"].id
   sim:invoke("ec2", H.REGION, "DeleteSubnet", { SubnetId = id })
   sim.recorder:clear()
-  local code, doc, out = run()
+  -- what a refresh reads as gone is forgotten only when the user agrees
+  local code, doc, out, err = run()
+  lu.assertEquals(code, 2, out .. err)
+  lu.assertStrContains(err, "refresh found 1 resource gone (listed above): recording that needs "
+    .. "--yes")
+  lu.assertEquals(H.mutating(sim), 0)
+  lu.assertEquals(H.state(dir).resources["dev::test:subnet::s1"].id, id)
+  code, doc, out = run({ yes = true })
   lu.assertEquals(code, 0)
   lu.assertStrContains(out, "dev::test:subnet::s1: deleted (was " .. id .. ")")
   lu.assertEquals(H.ops(sim, { mutating = true }), { "ec2.CreateSubnet" })
@@ -52,7 +60,8 @@ function TestRefreshDestroy:test_no_refresh_plans_against_the_state_only()
   sim.recorder:clear()
   local code = run({ refresh = false })
   lu.assertEquals(code, 0)
-  lu.assertEquals(sim:count(), 0)
+  -- only the stack's account check (docs/engine.md, "Stack identity")
+  lu.assertEquals(H.ops(sim), { "sts.GetCallerIdentity" })
 end
 
 function TestRefreshDestroy:test_destroy_leaves_nothing_dependents_first()
@@ -153,7 +162,12 @@ function TestRefreshDestroy:test_drift_on_every_kind_is_reported_and_repaired_th
   }
   sim.recorder:clear()
   local doc
+  local before = testlib.read(dir .. "/graph.state.json")
   code, doc, out, err = run_graph({ mode = "refresh", explicit = true })
+  lu.assertEquals(code, 2, out .. err)
+  lu.assertStrContains(err, "refresh found 4 resources gone")
+  lu.assertEquals(testlib.read(dir .. "/graph.state.json"), before, "nothing recorded")
+  code, doc, out, err = run_graph({ mode = "refresh", explicit = true, yes = true })
   lu.assertEquals(code, 0, out .. err)
   lu.assertEquals(H.mutating(sim), 0, "refresh changes nothing in the cloud")
   local got = {}

@@ -122,7 +122,8 @@ function TestState:test_an_interrupted_create_is_adopted_not_repeated()
   -- as if a run created the VPC (tagged) and died before recording it
   local vpc = sim:invoke("ec2", H.REGION, "CreateVpc", { CidrBlock = "10.0.0.0/16",
     TagSpecifications = { { ResourceType = "vpc", Tags = {
-      { Key = "fo:name", Value = "main" }, { Key = "fo:stack", Value = "dev" } } } } }).Vpc
+      { Key = "fo:name", Value = "main" }, { Key = "fo:stack", Value = "dev" },
+      { Key = "fo:token", Value = "t" } } } } }).Vpc
   state_with_intent(VPC_INPUTS)
   sim.recorder:clear()
   local code, doc, out = run(one_vpc)

@@ -95,7 +95,8 @@ function TestAutoScaling:test_create_waits_out_the_new_instance_profile_and_read
   lu.assertEquals(metrics(g), { "GroupDesiredCapacity", "GroupInServiceInstances" })
   local tags = {}
   for _, t in ipairs(g.Tags) do tags[t.Key] = t.PropagateAtLaunch end
-  lu.assertEquals(tags, { ["fo:stack"] = false, ["fo:name"] = false, Environment = true, FailoverRole = true })
+  lu.assertEquals(tags, { ["fo:stack"] = false, ["fo:name"] = false, ["fo:token"] = false,
+    Environment = true, FailoverRole = true })
   -- the policy and the alarms Auto Scaling made for it
   local pol = asg:DescribePolicies{ AutoScalingGroupName = "asg-app-prod" }.ScalingPolicies[1]
   lu.assertEquals(pol.TargetTrackingConfiguration.PredefinedMetricSpecification.PredefinedMetricType,
@@ -132,7 +133,7 @@ function TestAutoScaling:test_updates_in_place()
   lu.assertTrue(#metrics(g) >= 13, "every group metric")
   local keys = {}
   for _, t in ipairs(g.Tags) do keys[#keys + 1] = t.Key end
-  lu.assertEquals(keys, { "Environment", "fo:name", "fo:stack" })
+  lu.assertEquals(keys, { "Environment", "fo:name", "fo:stack", "fo:token" })
   local after = T.record(dir, "dev::aws:autoscaling:policy::cpu")
   lu.assertEquals(after.id, pol.id)                               -- put again: the same policy
   lu.assertEquals(after.outputs.alarm_names, pol.outputs.alarm_names)
@@ -227,8 +228,23 @@ function TestAutoScaling:test_a_group_of_the_same_name_not_ours_is_not_taken_ove
     .LaunchTemplate.LaunchTemplateId
   asg:CreateAutoScalingGroup{ AutoScalingGroupName = "asg-app-prod", MinSize = 0, MaxSize = 1,
     LaunchTemplate = { LaunchTemplateId = lt }, VPCZoneIdentifier = n.private[1] }
-  local _, out, err = T.run(sim, dir, recipe(), nil, 4)
-  lu.assertStrContains(out .. err, 'an Auto Scaling group named "asg-app-prod" already exists in eu-south-1')
+  local arn = group().AutoScalingGroupARN
+  local out = T.assert_conflict(sim, dir, recipe(), arn)
+  lu.assertStrContains(out, 'an Auto Scaling group named "asg-app-prod" in eu-south-1')
+end
+
+function TestAutoScaling:test_another_copy_of_the_stacks_group_is_not_taken_over()
+  local lt = sim:client("ec2", { region = R }):CreateLaunchTemplate{ LaunchTemplateName = "lt-other",
+    LaunchTemplateData = { ImageId = "ami-0abcdef1234567890", InstanceType = "t3.micro" } }
+    .LaunchTemplate.LaunchTemplateId
+  local tags = {}
+  for i, t in ipairs(T.other_copy_tags("app")) do
+    tags[i] = { ResourceId = "asg-app-prod", ResourceType = "auto-scaling-group", Key = t.Key,
+      Value = t.Value, PropagateAtLaunch = false }
+  end
+  asg:CreateAutoScalingGroup{ AutoScalingGroupName = "asg-app-prod", MinSize = 0, MaxSize = 1,
+    LaunchTemplate = { LaunchTemplateId = lt }, VPCZoneIdentifier = n.private[1], Tags = tags }
+  T.assert_conflict(sim, dir, recipe(), group().AutoScalingGroupARN)
 end
 
 function TestAutoScaling:test_schema_rules()

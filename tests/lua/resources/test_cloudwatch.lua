@@ -1,8 +1,9 @@
 -- aws:cloudwatch:alarm driven by the engine on the simulator: the Route 53 HealthCheckStatus
--- alarm in us-east-1 with a us-east-1 topic (DOMAIN.md), read back through fo's cloudwatch
--- client; rerun without mutating calls; update in place (PutMetricAlarm, tags apart);
--- drift; destroy; adoption; the region rules checked before any call; someone else's alarm
--- of the same name left alone; the alarm firing and notifying when the check fails.
+-- alarm in us-east-1 (the metric's only region) with a us-east-1 topic, read back through
+-- fo's cloudwatch client; rerun without mutating calls; update in place (PutMetricAlarm,
+-- tags apart); drift; destroy; adoption; the region rules checked before any call; someone
+-- else's alarm of the same name left alone; the alarm firing and notifying when the check
+-- fails.
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
 local cjson = require "cjson"
@@ -66,7 +67,8 @@ function TestCloudWatchTypes:test_create_reads_back_and_rerun_makes_no_mutating_
   lu.assertEquals(a.Dimensions, { { Name = "HealthCheckId", Value = doc.outputs.health_check_id } })
   lu.assertEquals(a.AlarmActions, { doc.outputs.topic_arn })
   lu.assertEquals(tags(a.AlarmArn), { Environment = "Production", FailoverRole = "Primary",
-    ["fo:name"] = "primary_health", ["fo:stack"] = "dev" })
+    ["fo:name"] = "primary_health", ["fo:stack"] = "dev",
+    ["fo:token"] = T.record(dir, "dev::aws:cloudwatch:alarm::primary_health").token })
   lu.assertEquals(H.ops(sim, { service = "cloudwatch", mutating = true }), { "cloudwatch.PutMetricAlarm" })
   local rec = H.state(dir).resources["dev::aws:cloudwatch:alarm::primary_health"]
   lu.assertEquals(rec.outputs.arn, a.AlarmArn)
@@ -155,14 +157,35 @@ function TestCloudWatchTypes:test_actions_must_be_in_the_alarm_region()
   lu.assertStrContains(out .. err, "10, 20, 30 or a multiple of 60")
 end
 
+-- The simulator's content but for metric data (the run's health check published some while
+-- it lived: data points stay, as in CloudWatch).
+local function without_metrics(s)
+  local d = H.sim_dump(s)
+  for _, account in pairs(d) do
+    for _, region in pairs(account) do
+      if type(region) == "table" and region.cloudwatch then region.cloudwatch.metrics = nil end
+    end
+  end
+  return d
+end
+
 function TestCloudWatchTypes:test_an_alarm_of_the_same_name_not_ours_is_not_overwritten()
   cw():PutMetricAlarm{ AlarmName = "primary-health-test", Namespace = "AWS/EC2",
     MetricName = "CPUUtilization", Statistic = "Average", Period = 60, EvaluationPeriods = 1,
     Threshold = 50, ComparisonOperator = "GreaterThanThreshold" }
-  local code, _, out, err = run(alarm())
-  lu.assertEquals(code, 4)
-  lu.assertStrContains(out .. err, "already exists in us-east-1 and is not this resource's")
+  local out = T.assert_conflict(sim, dir, alarm(), get("primary-health-test").AlarmArn,
+    { region = "us-east-1" }, without_metrics)
+  lu.assertStrContains(out, 'a CloudWatch alarm named "primary-health-test" in us-east-1')
   lu.assertEquals(get("primary-health-test").Namespace, "AWS/EC2")
+end
+
+function TestCloudWatchTypes:test_another_copy_of_the_stacks_alarm_is_not_overwritten()
+  cw():PutMetricAlarm{ AlarmName = "primary-health-test", Namespace = "AWS/EC2",
+    MetricName = "CPUUtilization", Statistic = "Average", Period = 60, EvaluationPeriods = 1,
+    Threshold = 50, ComparisonOperator = "GreaterThanThreshold",
+    Tags = T.other_copy_tags("primary_health") }
+  T.assert_conflict(sim, dir, alarm(), get("primary-health-test").AlarmArn, { region = "us-east-1" },
+    without_metrics)
 end
 
 function TestCloudWatchTypes:test_interrupted_create_is_adopted()

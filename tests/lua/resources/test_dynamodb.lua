@@ -84,7 +84,8 @@ function TestDynamoDbTypes:test_global_table_created_and_read_back_in_both_regio
   lu.assertEquals(doc.outputs.stream_arn, t.LatestStreamArn)
   -- tags on the table (in CreateTable) and on the replica (TagResource in its region)
   local want = { Environment = "Production", FailoverRole = "Primary",
-    ["fo:name"] = "sessions", ["fo:stack"] = "dev" }
+    ["fo:name"] = "sessions", ["fo:stack"] = "dev",
+    ["fo:token"] = T.record(dir, "dev::aws:dynamodb:table::sessions").token }
   lu.assertEquals(tags(t.TableArn), want)
   lu.assertEquals(tags(replica.TableArn, STANDBY), want)
   lu.assertEquals(H.ops(sim, { operation = "TagResource", region = PRIMARY }), {})
@@ -244,6 +245,42 @@ function TestDynamoDbTypes:test_replica_rules_are_checked_before_any_call()
   local _, again = apply(sessions{ sse = { enabled = true, kms_master_key_id = "alias/sessions" },
     replicas = { { region_name = STANDBY, kms_master_key_id = "alias/sessions-standby" } } })
   lu.assertStrContains(again, "No changes.")
+end
+
+-- A table of the name, with an item, made outside the stack (tags: nil or another copy's).
+local function existing_table(tags)
+  local arn = ddb():CreateTable{ TableName = "trading-sessions-test",
+    AttributeDefinitions = { { AttributeName = "sessionId", AttributeType = "S" } },
+    KeySchema = { { AttributeName = "sessionId", KeyType = "HASH" } },
+    BillingMode = "PAY_PER_REQUEST", Tags = tags }.TableDescription.TableArn
+  while describe(PRIMARY).TableStatus ~= "ACTIVE" do require("fo.core").sleep(0.05) end
+  ddb():PutItem{ TableName = "trading-sessions-test", Item = { sessionId = { S = "kept" } } }
+  return arn
+end
+
+-- The sessions table after a test topic this run creates first.
+local function sessions_after_probe()
+  local probe = fo.resource("test:topic", "probe", { name = "probe-created-first" })
+  fo.resource("aws:dynamodb:table", "sessions", { name = "trading-sessions-test",
+    hash_key = { name = "sessionId", type = "S" }, stream_view_type = "NEW_AND_OLD_IMAGES",
+    replicas = { STANDBY } },
+    { depends_on = probe })
+end
+
+function TestDynamoDbTypes:test_a_table_made_outside_the_stack_is_a_conflict_left_as_it_is()
+  local arn = existing_table()
+  T.assert_conflict(sim, dir, sessions_after_probe, arn, { region = PRIMARY })
+  lu.assertEquals(ddb():GetItem{ TableName = "trading-sessions-test",
+    Key = { sessionId = { S = "kept" } } }.Item, { sessionId = { S = "kept" } })
+end
+
+function TestDynamoDbTypes:test_another_copy_of_the_stacks_table_is_neither_adopted_nor_deleted()
+  -- the reproducer of a state moved away: same stack and name in the tags, another token
+  local arn = existing_table(T.other_copy_tags("sessions"))
+  local out = T.assert_conflict(sim, dir, sessions_after_probe, arn, { region = PRIMARY })
+  lu.assertStrContains(out, 'tagged as resource "sessions" of stack "dev"')
+  lu.assertEquals(ddb():GetItem{ TableName = "trading-sessions-test",
+    Key = { sessionId = { S = "kept" } } }.Item, { sessionId = { S = "kept" } })
 end
 
 os.exit(lu.LuaUnit.run())

@@ -74,7 +74,8 @@ function TestEc2Launch:test_create_reads_back_and_rerun_makes_no_mutating_call()
     .LaunchTemplates[1]
   lu.assertEquals(lt.LaunchTemplateName, "lt-test")
   lu.assertEquals(tags(lt.Tags), { Environment = "Production", FailoverRole = "Primary",
-    ["fo:stack"] = "dev", ["fo:name"] = "lt" })
+    ["fo:stack"] = "dev", ["fo:name"] = "lt",
+    ["fo:token"] = H.state(dir).resources["dev::aws:ec2:launch_template::lt"].token })
   local v = default_data(lt.LaunchTemplateId)
   lu.assertEquals(v.VersionNumber, 1)
   local d = v.LaunchTemplateData

@@ -24,6 +24,11 @@ local function id_of(urn_tail)
   return assert(res(urn_tail), urn_tail).id
 end
 
+-- The token the resource was created with (its fo:token tag).
+local function token_of(urn_tail)
+  return assert(res(urn_tail), urn_tail).token
+end
+
 local tags = T.tag_map
 
 -- A region's network as the trading stack builds it: a VPC, a public and a private subnet
@@ -131,7 +136,7 @@ function TestEc2Network:test_create_reads_back_and_rerun_makes_no_mutating_call(
   local vpc = c:DescribeVpcs{ VpcIds = { doc.outputs.vpc_id } }.Vpcs[1]
   lu.assertEquals(vpc.CidrBlock, "10.0.0.0/16")
   lu.assertEquals(tags(vpc.Tags), { Environment = "Production", FailoverRole = "Primary",
-    ["fo:stack"] = "dev", ["fo:name"] = "vpc" })
+    ["fo:stack"] = "dev", ["fo:name"] = "vpc", ["fo:token"] = token_of("aws:ec2:vpc::vpc") })
   lu.assertIsTrue(dns_hostnames(vpc.VpcId))
 
   local public = c:DescribeSubnets{ SubnetIds = { id_of("aws:ec2:subnet::public") } }.Subnets[1]
@@ -189,7 +194,8 @@ function TestEc2Network:test_create_reads_back_and_rerun_makes_no_mutating_call(
   lu.assertEquals(#app_out, 1)
   lu.assertEquals({ app_out[1].PrefixListId, app_out[1].ToPort }, { pl, 443 })
   lu.assertEquals(tags(app_out[1].Tags), { Purpose = "dynamodb", ["fo:stack"] = "dev",
-    ["fo:name"] = "app-to-dynamodb" })
+    ["fo:name"] = "app-to-dynamodb",
+    ["fo:token"] = token_of("aws:ec2:security_group_rule::app-to-dynamodb") })
 
   -- everything that takes tags carries fo's
   for _, item in ipairs(inventory()) do
@@ -225,7 +231,8 @@ function TestEc2Network:test_updates_in_place_keep_the_ids()
   local vpc_id = id_of("aws:ec2:vpc::vpc")
   lu.assertIsFalse(dns_hostnames(vpc_id))
   lu.assertEquals(tags(c:DescribeVpcs{ VpcIds = { vpc_id } }.Vpcs[1].Tags),
-    { Environment = "Staging", ["fo:stack"] = "dev", ["fo:name"] = "vpc" })
+    { Environment = "Staging", ["fo:stack"] = "dev", ["fo:name"] = "vpc",
+      ["fo:token"] = token_of("aws:ec2:vpc::vpc") })
   lu.assertIsFalse(c:DescribeSubnets{ SubnetIds = { id_of("aws:ec2:subnet::public") } }
     .Subnets[1].MapPublicIpOnLaunch)
   local e = c:DescribeVpcEndpoints{ VpcEndpointIds = { id_of("aws:ec2:vpc_endpoint::dynamodb") } }

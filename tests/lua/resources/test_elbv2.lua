@@ -75,7 +75,8 @@ function TestElbv2:test_create_reads_back_and_rerun_makes_no_mutating_call()
   -- the region's own zone (eu-south-1's ALB zone), never a hard-coded one
   lu.assertEquals(doc.outputs.zone, "Z3ULH7SSC9OV64")
   lu.assertEquals(lb.CanonicalHostedZoneId, doc.outputs.zone)
-  lu.assertEquals(tags_of(lb.LoadBalancerArn), { ["fo:stack"] = "dev", ["fo:name"] = "alb", Environment = "Production" })
+  lu.assertEquals(tags_of(lb.LoadBalancerArn), { ["fo:stack"] = "dev", ["fo:name"] = "alb",
+    ["fo:token"] = T.record(dir, "dev::aws:elbv2:load_balancer::alb").token, Environment = "Production" })
   lu.assertEquals(attr(elb:DescribeLoadBalancerAttributes{ LoadBalancerArn = lb.LoadBalancerArn }.Attributes,
     "idle_timeout.timeout_seconds"), "120")
   local tg = elb:DescribeTargetGroups{ Names = { "tg-app-prod" } }.TargetGroups[1]
@@ -230,10 +231,21 @@ function TestElbv2:test_interrupted_creates_are_adopted_without_a_mutating_call(
 end
 
 function TestElbv2:test_a_name_taken_by_someone_else_is_an_error()
-  elb:CreateLoadBalancer{ Name = "alb-app-prod", Subnets = n.public, SecurityGroups = { n.alb_sg } }
-  local _, out, err = T.run(sim, dir, recipe{ no_listener = true }, nil, 4)
-  lu.assertStrContains(out .. err, 'a load balancer named "alb-app-prod" already exists in eu-south-1 and is not '
-    .. "dev::aws:elbv2:load_balancer::alb's")
+  local arn = elb:CreateLoadBalancer{ Name = "alb-app-prod", Subnets = n.public,
+    SecurityGroups = { n.alb_sg } }.LoadBalancers[1].LoadBalancerArn
+  local out = T.assert_conflict(sim, dir, recipe{ no_listener = true }, arn)
+  lu.assertStrContains(out, 'a load balancer named "alb-app-prod" in eu-south-1')
+end
+
+function TestElbv2:test_another_copy_of_the_stacks_load_balancer_or_target_group_is_not_taken_over()
+  -- the same settings: CreateLoadBalancer would answer it as if new
+  local arn = elb:CreateLoadBalancer{ Name = "alb-app-prod", Subnets = n.public,
+    SecurityGroups = { n.alb_sg }, Tags = T.other_copy_tags("alb") }.LoadBalancers[1].LoadBalancerArn
+  T.assert_conflict(sim, dir, recipe{ no_listener = true }, arn)
+  elb:DeleteLoadBalancer{ LoadBalancerArn = arn }
+  local tg = elb:CreateTargetGroup{ Name = "tg-app-prod", Protocol = "HTTP", Port = 8080,
+    VpcId = n.vpc, Tags = T.other_copy_tags("tg") }.TargetGroups[1].TargetGroupArn
+  T.assert_conflict(sim, dir, recipe{ no_listener = true }, tg)
 end
 
 function TestElbv2:test_names_and_deletion_protection_are_checked_before_anything_is_made()
@@ -282,11 +294,14 @@ end
 function TestElbv2:test_not_found_right_after_create_is_waited_out()
   sim:set_knob("consistency_ms", 800)
   T.run(sim, dir, recipe{ tg_attributes = { ["deregistration_delay.timeout_seconds"] = 30 } })
+  -- the first call after a create (the check of its tags, then the attributes) may meet it
   local retried = H.ops(sim, function(c)
-    return (c.operation == "ModifyLoadBalancerAttributes" and c.code == "LoadBalancerNotFound")
-      or (c.operation == "ModifyTargetGroupAttributes" and c.code == "TargetGroupNotFound")
+    return ((c.operation == "ModifyLoadBalancerAttributes" or c.operation == "DescribeTags")
+        and c.code == "LoadBalancerNotFound")
+      or ((c.operation == "ModifyTargetGroupAttributes" or c.operation == "DescribeTags")
+        and c.code == "TargetGroupNotFound")
   end)
-  lu.assertTrue(#retried >= 1, "an attribute call met NotFound and was retried")
+  lu.assertTrue(#retried >= 1, "a call after the create met NotFound and was retried")
   lu.assertEquals(lbs()[1].State.Code, "active")
   local tg = elb:DescribeTargetGroups{ Names = { "tg-app-prod" } }.TargetGroups[1]
   lu.assertEquals(attr(elb:DescribeTargetGroupAttributes{ TargetGroupArn = tg.TargetGroupArn }.Attributes,

@@ -59,7 +59,8 @@ local tags_map = T.tag_map
 function TestIam:test_create_reads_back_and_rerun_makes_no_mutating_call()
   local doc = T.run(sim, dir, recipe())
   local r = iam:GetRole{ RoleName = "role-app-prod" }.Role
-  lu.assertEquals(tags_map(r.Tags), { ["fo:stack"] = "dev", ["fo:name"] = "app", Environment = "Production" })
+  lu.assertEquals(tags_map(r.Tags), { ["fo:stack"] = "dev", ["fo:name"] = "app",
+    ["fo:token"] = T.record(dir, "dev::aws:iam:role::app").token, Environment = "Production" })
   lu.assertTrue(common.json_equal(common.url_decode(r.AssumeRolePolicyDocument), TRUST))
   lu.assertEquals(r.Description, "app instances")
   lu.assertEquals(doc.outputs.role_arn, r.Arn)
@@ -185,9 +186,34 @@ function TestIam:test_interrupted_creates_are_adopted_without_a_mutating_call()
 end
 
 function TestIam:test_a_role_of_the_same_name_not_ours_is_not_taken_over()
-  iam:CreateRole{ RoleName = "role-app-prod", AssumeRolePolicyDocument = common.json_text(TRUST) }
-  local _, out, err = T.run(sim, dir, recipe(), nil, 4)
-  lu.assertStrContains(out .. err, 'an IAM role named "role-app-prod" already exists and is not dev::aws:iam:role::app\'s')
+  local arn = iam:CreateRole{ RoleName = "role-app-prod",
+    AssumeRolePolicyDocument = common.json_text(TRUST) }.Role.Arn
+  local out = T.assert_conflict(sim, dir, recipe(), arn)
+  lu.assertStrContains(out, 'an IAM role named "role-app-prod"')
+end
+
+function TestIam:test_another_copy_of_the_stacks_role_and_profile_are_not_taken_over()
+  local arn = iam:CreateRole{ RoleName = "role-app-prod", Tags = T.other_copy_tags("app"),
+    AssumeRolePolicyDocument = common.json_text(TRUST) }.Role.Arn
+  T.assert_conflict(sim, dir, recipe(), arn)
+  -- a profile of another copy: the role this run created first is rolled back, not it
+  iam:DeleteRole{ RoleName = "role-app-prod" }
+  local ip = iam:CreateInstanceProfile{ InstanceProfileName = "ip-app-prod",
+    Tags = T.other_copy_tags("app") }.InstanceProfile.Arn
+  local out = T.assert_conflict(sim, dir, recipe(), ip)
+  lu.assertStrContains(out, "rolled back")
+end
+
+function TestIam:test_an_inline_policy_the_state_does_not_record_is_not_overwritten()
+  T.run(sim, dir, recipe())
+  -- the policy's record is lost (a state restored from an old backup): it is not this
+  -- run's to overwrite, nor to delete on rollback
+  local doc = H.state(dir)
+  doc.resources["dev::aws:iam:role_policy::app"] = nil
+  fo.fs.write_atomic(dir .. "/dev.state.json", require("fo.json").encode(doc))
+  local out = T.assert_conflict(sim, dir, recipe{ policy = policy({ "dynamodb:Query" }) },
+    "role-app-prod:app-access")
+  lu.assertStrContains(out, 'an inline policy "app-access" of IAM role "role-app-prod"')
 end
 
 function TestIam:test_names_are_checked_before_anything_is_made()

@@ -89,7 +89,8 @@ function TestRoute53Types:test_create_reads_back_and_rerun_makes_no_mutating_cal
   lu.assertStrMatches(z.HostedZone.CallerReference, ("%x"):rep(32)) -- the create's ctx.token
   lu.assertEquals(res("aws:route53:zone::main").outputs.name_servers, z.DelegationSet.NameServers)
   lu.assertEquals(tags_of("hostedzone", zone_id), { Environment = "Production",
-    ["fo:name"] = "main", ["fo:stack"] = "dev" })
+    ["fo:name"] = "main", ["fo:stack"] = "dev",
+    ["fo:token"] = res("aws:route53:zone::main").token })
 
   local hc = r53():GetHealthCheck{ HealthCheckId = doc.outputs.health_check_id }.HealthCheck
   local c = hc.HealthCheckConfig
@@ -242,7 +243,8 @@ function TestRoute53Types:test_interrupted_zone_create_is_adopted()
   lu.assertEquals(res("aws:route53:zone::main").id, zone_id)
   -- the adopted zone gets its tags (drift of the user tags; fo's own ride along)
   lu.assertEquals(tags_of("hostedzone", zone_id), { Environment = "Production",
-    ["fo:name"] = "main", ["fo:stack"] = "dev" })
+    ["fo:name"] = "main", ["fo:stack"] = "dev",
+    ["fo:token"] = res("aws:route53:zone::main").token })
   lu.assertNil(next(H.state(dir).intents))
   local _, again = apply(zone_only)
   lu.assertStrContains(again, "No changes.")

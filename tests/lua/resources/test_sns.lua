@@ -74,7 +74,8 @@ function TestSnsTypes:test_create_reads_back_and_rerun_makes_no_mutating_call()
   lu.assertEquals(a.KmsMasterKeyId, "alias/fo-alarms")
   lu.assertEquals(cjson.decode(a.Policy).Statement[1].Principal.Service, "cloudwatch.amazonaws.com")
   lu.assertEquals(tags(arn), { Environment = "Production", FailoverRole = "Standby",
-    ["fo:name"] = "alerts", ["fo:stack"] = "dev" })
+    ["fo:name"] = "alerts", ["fo:stack"] = "dev",
+    ["fo:token"] = H.state(dir).resources["dev::aws:sns:topic::alerts"].token })
   -- tagged in the create call: no TagResource
   lu.assertEquals(H.ops(sim, { operation = "TagResource" }), {})
   local subs = sns():ListSubscriptionsByTopic{ TopicArn = arn }.Subscriptions
@@ -208,7 +209,7 @@ function TestSnsTypes:test_interrupted_topic_create_is_adopted_by_name_and_tags(
   local arn = sim:invoke("sns", REGION, "CreateTopic", { Name = "failover-alerts-test",
     Attributes = { DisplayName = "Failover" }, Tags = { { Key = "Environment", Value = "Production" },
       { Key = "FailoverRole", Value = "Standby" }, { Key = "fo:name", Value = "alerts" },
-      { Key = "fo:stack", Value = "dev" } } }).TopicArn
+      { Key = "fo:stack", Value = "dev" }, { Key = "fo:token", Value = "t" } } }).TopicArn
   state_with_intent("aws:sns:topic", "alerts", { name = "failover-alerts-test",
     display_name = "Failover", kms_master_key_id = "", attributes = {},
     tags = { Environment = "Production", FailoverRole = "Standby" } })
@@ -219,17 +220,46 @@ function TestSnsTypes:test_interrupted_topic_create_is_adopted_by_name_and_tags(
   lu.assertEquals(H.state(dir).resources["dev::aws:sns:topic::alerts"].id, arn)
 end
 
-function TestSnsTypes:test_an_untagged_topic_of_that_name_is_not_adopted()
-  sim:invoke("sns", REGION, "CreateTopic", { Name = "failover-alerts-test" })
+-- A topic of the name (created first) and a test topic this run creates before it.
+local function alerts_after_probe()
+  local probe = fo.resource("test:topic", "probe", { name = "probe-created-first" })
+  fo.resource("aws:sns:topic", "alerts", { name = "failover-alerts-test" },
+    { depends_on = probe })
+end
+
+function TestSnsTypes:test_an_untagged_topic_of_that_name_is_neither_adopted_nor_taken_over()
+  local arn = sim:invoke("sns", REGION, "CreateTopic", { Name = "failover-alerts-test" }).TopicArn
   state_with_intent("aws:sns:topic", "alerts", { name = "failover-alerts-test",
     display_name = "", kms_master_key_id = "", attributes = {}, tags = {} })
-  local code, _, out, err = run(function()
-    fo.resource("aws:sns:topic", "alerts", { name = "failover-alerts-test" })
-  end)
-  -- not adopted; the create then meets SNS's rule: same name, different tags
+  -- not adopted; the create meets SNS's rule (same name, different tags): a conflict
+  local out = T.assert_conflict(sim, dir, alerts_after_probe, arn, { region = REGION })
   lu.assertStrContains(out, "left nothing behind")
-  lu.assertEquals(code, 4)
-  lu.assertStrContains(out .. err, "Topic already exists with different tags")
+  lu.assertStrContains(out, "it was made outside fo")
+end
+
+function TestSnsTypes:test_another_copy_of_the_stacks_topic_is_neither_adopted_nor_deleted()
+  -- same stack and name in its tags (a second checkout, a state moved away), another token
+  local arn = sim:invoke("sns", REGION, "CreateTopic", { Name = "failover-alerts-test",
+    Tags = T.other_copy_tags("alerts") }).TopicArn
+  local out = T.assert_conflict(sim, dir, alerts_after_probe, arn, { region = REGION })
+  lu.assertStrContains(out, 'tagged as resource "alerts" of stack "dev"')
+end
+
+function TestSnsTypes:test_an_existing_topic_answered_as_if_new_is_a_conflict()
+  -- an API that answers CreateTopic with an existing topic whatever its tags (SNS refuses
+  -- other tags; emulators may not): the create checks the answer carries its token
+  local arn = sim:invoke("sns", REGION, "CreateTopic", { Name = "failover-alerts-test",
+    Tags = T.other_copy_tags("alerts") }).TopicArn
+  local real = require("fo.sim.services.sns").CreateTopic
+  sim:add_handlers("sns", { CreateTopic = function(ctx, p)
+    if p.Name == "failover-alerts-test" then return { TopicArn = arn } end
+    return real(ctx, p)
+  end })
+  sim.recorder:clear()
+  T.assert_conflict(sim, dir, alerts_after_probe, arn, { region = REGION })
+  -- both creates were answered as successes: the check after the call found the conflict
+  lu.assertEquals(H.ops(sim, function(c) return c.operation == "CreateTopic" and c.code == nil end),
+    { "sns.CreateTopic", "sns.CreateTopic" })
 end
 
 function TestSnsTypes:test_subscriptions_confirmed_pending_and_removed()

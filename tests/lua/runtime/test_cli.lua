@@ -105,6 +105,24 @@ function test_serve_sim_off_loopback_needs_the_public_flag()
   lu.assertStrContains(r.stderr, "--serve-sim-public goes with --serve-sim")
 end
 
+-- lua-cjson comes from Debian, not from fo: without it, fo-run says which package to
+-- install in one line and runs nothing (no Lua traceback from deep inside a run).
+function test_missing_lua_cjson_names_the_package_and_runs_nothing()
+  local dir = testlib.tmpdir()
+  local script = dir .. "/s.lua"
+  testlib.write(script, "print('ran')\n")
+  -- Lua's search paths without the system's directories (fo adds its own in front).
+  local env = { LUA_CPATH_5_4 = dir .. "/?.so", LUA_PATH_5_4 = dir .. "/?.lua" }
+  for _, argv in ipairs{ { "-e", "print('ran')" }, { script }, { "--plan", script } } do
+    local r = run(argv, { env = env })
+    lu.assertEquals(r.code, 1, table.concat(argv, " "))
+    lu.assertEquals(r.stdout, "")
+    lu.assertEquals(r.stderr, "fo-run: cannot load the Lua module cjson: install the Debian "
+      .. "package lua-cjson (apt-get install lua-cjson)\n")
+  end
+  testlib.rmtree(dir)
+end
+
 function test_e_runs_code_with_fo_loaded()
   local r = run({ "-e", "fo.sleep(0.01) print(type(fo.spawn), type(fo.http.request))" })
   lu.assertEquals(r.code, 0, r.stderr)

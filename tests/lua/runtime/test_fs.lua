@@ -1,5 +1,5 @@
 -- fo.fs: atomic writes (content, mode, no temp file left, errors naming the path), durable
--- appends, mkdir_p and exists.
+-- appends, mkdir_p, exists and mode.
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
 local t = require "support.testlib"
@@ -56,6 +56,17 @@ function TestFs.test_append_adds_to_the_end_creates_0600_and_returns_the_size()
   lu.assertFalse(ok)
   lu.assertStrContains(e, dir .. "/missing/state.log")
   lu.assertStrContains(e, "No such file or directory")
+  t.rmtree(dir)
+end
+
+function TestFs.test_mode_gives_permission_bits_or_nil()
+  local dir = t.tmpdir()
+  local path = dir .. "/key"
+  lu.assertNil(fo.fs.mode(path))
+  fo.fs.write_atomic(path, "x", tonumber("600", 8))
+  lu.assertEquals(fo.fs.mode(path), tonumber("600", 8))
+  fo.process.run{ argv = { "chmod", "644", path } }
+  lu.assertEquals(fo.fs.mode(path), tonumber("644", 8))
   t.rmtree(dir)
 end
 

@@ -18,7 +18,7 @@ local t = require "support.testlib"
 local cli = require "support.awscli"
 local scn = require "support.sim_scenarios"
 
-assert(cli.python(), cli.AWS .. " is missing: install Debian's awscli (tools/bootstrap.sh)")
+assert(cli.python(), cli.AWS .. " is missing: install Debian's awscli (tools/bootstrap.sh --test)")
 
 local t0 = fo.now()
 local dir = t.tmpdir()

@@ -7,7 +7,8 @@ local M = {}
 
 --- Rewrites the state of `stack` (default "dev") in `dir`: each resource whose URN is in
 --- `urns` (all when nil) leaves `resources` and becomes an intent with its inputs,
---- generation and dependencies. Returns the URNs turned into intents, sorted.
+--- generation, dependencies and the token it was created with (what adoption looks for).
+--- Returns the URNs turned into intents, sorted.
 function M.forget_as_intents(dir, urns, stack)
   local path = ("%s/%s.state.json"):format(dir, stack or "dev")
   local f = assert(io.open(path, "rb"))
@@ -22,7 +23,8 @@ function M.forget_as_intents(dir, urns, stack)
   for urn, rec in pairs(doc.resources) do
     if not wanted or wanted[urn] then
       doc.intents[urn] = { op = "create", urn = urn, type = rec.type, name = rec.name,
-        region = rec.region, token = "t", generation = rec.generation, inputs = rec.inputs,
+        region = rec.region, token = assert(rec.token, urn .. ": no token in the record"),
+        generation = rec.generation, inputs = rec.inputs,
         deps = rec.deps }
       doc.resources[urn] = nil
       done[#done + 1] = urn

@@ -1,14 +1,15 @@
--- AWS's protocol compliance tests (../shared/testdata/aws-protocol-tests) as LuaUnit
+-- AWS's protocol compliance tests (tests/data/aws-protocol-tests) as LuaUnit
 -- tests of fo.awsproto: every input case serializes params to the exact request, every
 -- output case parses the response to the expected result or error. Cases botocore itself
 -- skips (protocol-tests-ignore-list.json) are skipped here too, and only those.
 local cjson = require "cjson"
 local proto = require "fo.awsproto"
 local lu = require "luaunit"
+local testlib = require "support.testlib"
 
 local M = {}
 
-M.root = (os.getenv("FO_TESTDATA") or "../shared/testdata") .. "/aws-protocol-tests"
+M.root = testlib.data_dir .. "/aws-protocol-tests"
 
 local function read_json(path)
   local f = assert(io.open(path, "rb"), "cannot open " .. path)

@@ -4,6 +4,8 @@ local M = {}
 
 M.tests_dir = os.getenv("FO_TESTS_DIR") or (arg and arg[0]:match("^(.*)/lua/")) or "tests"
 M.fo_run = os.getenv("FO_RUN") or "fo-run"
+-- AWS's test suites kept in the repository (tests/data/README.md); FO_TESTDATA overrides.
+M.data_dir = os.getenv("FO_TESTDATA") or (M.tests_dir .. "/data")
 
 --- A fresh temporary directory (removed by the OS's tmp cleaning; tests remove theirs).
 function M.tmpdir()

@@ -16,6 +16,7 @@ function T.run(sim, dir, recipe, opts, want)
   local o = {}
   for k, v in pairs(opts) do o[k] = v end
   o.sim, o.dir = sim, dir
+  if o.yes == nil then o.yes = true end -- as T.runner's
   local code, doc, out, err = H.run(recipe, o)
   lu.assertEquals(code, want or 0, out .. err)
   return doc, out, err
@@ -47,7 +48,7 @@ function T.interrupt(dir, urn)
   if next(doc.intents) == nil then doc.intents = {} end
   doc.intents[urn] = { op = "create", urn = urn, type = rec.type, name = rec.name,
     region = rec.region, generation = rec.generation,
-    token = require("fo.engine.ctx").token(urn, rec.generation), inputs = rec.inputs,
+    token = assert(rec.token, "the record of " .. urn .. " keeps no token"), inputs = rec.inputs,
     deps = rec.deps }
   fo.fs.write_atomic(dir .. "/dev.state.json", json.encode(doc))
   return rec
@@ -63,6 +64,9 @@ function T.runner(env, region)
     for k, v in pairs(opts or {}) do o[k] = v end
     o.sim, o.dir = env()
     o.region = o.region or region
+    -- resources deleted by hand are the types' drift tests: agree to forget them (the
+    -- engine's asking is tested in tests/lua/engine)
+    if o.yes == nil then o.yes = true end
     return H.run(recipe, o)
   end
   local function apply(recipe, opts)
@@ -96,6 +100,49 @@ function T.assert_adopted(sim, dir, recipe, urns)
   lu.assertEquals(T.mutating(sim), {})
   lu.assertEquals(#doc.adopted, #urns, out)
   for urn, id in pairs(want) do lu.assertEquals(T.record(dir, urn).id, id) end
+end
+
+--- The tags another copy of the stack (another checkout, a state moved away) puts on its
+--- resource `name`: the same fo:stack and fo:name, another create's fo:token. As AWS lists
+--- them ({Key=, Value=}); `extra` (a list) is appended.
+function T.other_copy_tags(name, extra)
+  local out = { { Key = "fo:name", Value = name }, { Key = "fo:stack", Value = "dev" },
+    { Key = "fo:token", Value = ("0"):rep(32) } }
+  for _, t in ipairs(extra or {}) do out[#out + 1] = t end
+  return out
+end
+
+--- The proof that a create never takes over what it did not make: `existing` (the id of a
+--- resource made outside the stack, untagged or tagged by another copy of it) is in `sim`
+--- already; applying `recipe` on (sim, dir) — `opts` for H.run — exits 4 with a conflict
+--- (error kind "conflict") naming the id and what to do; the simulator then holds exactly
+--- what it held before (the existing resource unchanged, tags included, and not deleted;
+--- what the run created rolled back), the state's records are as before and no intent is
+--- left. `snapshot(sim)` (default H.sim_dump) is what must be the same before and after.
+--- Returns the run's output.
+function T.assert_conflict(sim, dir, recipe, existing, opts, snapshot)
+  snapshot = snapshot or H.sim_dump
+  local before, recs = snapshot(sim), {}
+  for urn, rec in pairs((H.state(dir) or { resources = {} }).resources) do recs[urn] = rec.id end
+  local o = { sim = sim, dir = dir }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  local code, doc, out, err = H.run(recipe, o)
+  local text = out .. err
+  lu.assertEquals(code, 4, text)
+  lu.assertStrContains(text, "conflict: ")
+  lu.assertStrContains(text, "(" .. existing .. ")")
+  lu.assertStrContains(text, "Remove it, or rename the resource in the recipe")
+  local kinds = {}
+  for _, e in ipairs(doc.errors) do kinds[#kinds + 1] = e.error.kind end
+  lu.assertEquals(kinds, { "conflict" }, text)
+  local d = H.first_difference(before, snapshot(sim))
+  lu.assertNil(d, d)
+  local st = H.state(dir)
+  local after = {}
+  for urn, rec in pairs(st.resources) do after[urn] = rec.id end
+  lu.assertEquals(after, recs)
+  lu.assertEquals(next(st.intents), nil)
+  return text
 end
 
 --- Position of the first "svc.Op" in `list` (nil when absent).

@@ -1,11 +1,12 @@
 -- Auto Scaling resource types: aws:autoscaling:group and aws:autoscaling:policy (target
 -- tracking).
 --
--- AWS facts they keep (DOMAIN.md, "ELBv2 and Auto Scaling"; "IAM"):
+-- AWS facts they keep (Auto Scaling API reference and user guide):
 -- - a group's launch template may name an instance profile created seconds ago, which
 --   Auto Scaling refuses for a while ("Invalid IAM Instance Profile name"): create and
 --   update retry that as the "instance_profile" situation of consistency.lua;
--- - group names are unique per region (replaced delete-first, adopted by name + fo tags);
+-- - group names are unique per region (replaced delete-first, adopted by name + fo tags,
+--   fo:token included; a group of that name that is not this create's is a conflict);
 --   tags go in the create call, fo's own not propagated to instances, the user's with
 --   propagate_at_launch;
 -- - target groups attach and detach in place (AttachLoadBalancerTargetGroups /
@@ -235,12 +236,11 @@ fo.type("aws:autoscaling:group", {
     end
     if not ok then
       if not common.is(err, "AlreadyExists") then error(err, 0) end
-      -- made by a call whose answer was lost (or a crashed run): ours only by its tags
+      -- made by a call of this create whose answer was lost (its token), or a conflict
       local g = find(ctx, p.name, true)
-      if not (g and not ctx.known_ids[p.name] and ctx:owns(g.Tags)) then
-        error(("an Auto Scaling group named %q already exists in %s and is not %s's: group "
-          .. "names are unique per region"):format(p.name, ctx.region, ctx.urn), 0)
-      end
+      if not g then error(err, 0) end
+      common.claim(ctx, ("an Auto Scaling group named %q in %s"):format(p.name, ctx.region),
+        g.AutoScalingGroupARN, g.Tags)
     end
     local g = common.poll(ctx, ("Auto Scaling group %s to be visible"):format(p.name), 120, function()
       return find(ctx, p.name, true)
@@ -401,7 +401,13 @@ fo.type("aws:autoscaling:policy", {
     replace_on = { "group_name", "policy_name" },
   },
   create = function(ctx, p)
-    -- an upsert: a retry after a crash puts the same policy again
+    -- an upsert: a policy of that name already in the group is not this create's (policies
+    -- carry no tags; after a crash, adopt takes the interrupted one)
+    local have = find_policy(ctx, p.group_name, p.policy_name)
+    if have then
+      common.conflict(ctx, ("a scaling policy named %q of Auto Scaling group %q"):format(
+        p.policy_name, p.group_name), have.PolicyARN)
+    end
     local out = asg(ctx):PutScalingPolicy(policy_params(p))
     return out.PolicyARN, policy_outputs(out.PolicyARN, p.policy_name, out.Alarms)
   end,

@@ -1,17 +1,19 @@
 -- CloudWatch resource type: aws:cloudwatch:alarm (a metric alarm).
 --
--- Facts this file relies on (CloudWatch API reference, DOMAIN.md):
+-- Facts this file relies on (CloudWatch API reference and user guide):
 -- - PutMetricAlarm creates or replaces an alarm by name: it is the create and the update.
 --   On update it ignores Tags (TagResource/UntagResource change them), and it keeps the
---   alarm's state. An alarm's name is its identity in its region: fo refuses to create
---   over an alarm it does not own (Auto Scaling's target tracking alarms, someone else's),
---   and the type is replaced delete-first.
+--   alarm's state. An alarm's name is its identity in its region: an alarm of that name
+--   that does not carry this create's fo:token (Auto Scaling's target tracking alarms,
+--   someone else's, another copy of the stack's) is a conflict, checked before the call;
+--   the type is replaced delete-first.
 -- - An alarm's actions must be in the alarm's own region ("Invalid region X specified.
 --   Only Y is supported."). Route 53 health-check metrics (AWS/Route53 HealthCheckStatus)
 --   exist only in us-east-1: their alarms are declared with region = "us-east-1", with a
 --   us-east-1 SNS topic as action. Both are checked before any call, with a clear message.
--- - For HealthCheckStatus: statistic Minimum, period 60, threshold 1, LessThanThreshold,
---   treat_missing_data "breaching" (DOMAIN.md).
+-- - For HealthCheckStatus (1 healthy, 0 unhealthy, one datapoint a minute): statistic
+--   Minimum, period 60, threshold 1, LessThanThreshold, treat_missing_data "breaching" (a
+--   check that stopped reporting is not a healthy one).
 local common = require "fo.aws.resources.common"
 
 local function cw(ctx) return ctx:client("cloudwatch") end
@@ -144,17 +146,17 @@ fo.type("aws:cloudwatch:alarm", {
   create = function(ctx, p)
     check(ctx, p)
     local existing = find(ctx, p.name)
-    if existing and not ctx:owns(alarm_tags(ctx, existing.AlarmArn)) then
-      error(("aws:cloudwatch:alarm %s: an alarm of that name already exists in %s and is not "
-        .. "this resource's (PutMetricAlarm would overwrite it); choose another name")
-        :format(p.name, ctx.region), 0)
+    if existing then
+      -- PutMetricAlarm would overwrite it: only this create's own (its token) is taken
+      common.claim(ctx, ("a CloudWatch alarm named %q in %s"):format(p.name, ctx.region),
+        existing.AlarmArn, alarm_tags(ctx, existing.AlarmArn))
     end
     local client = cw(ctx)
     local put = params(p)
     put.Tags = common.tag_list(ctx, p.tags)
     client:PutMetricAlarm(put)
     if existing then
-      -- an alarm of an interrupted create: PutMetricAlarm ignored the tags
+      -- this create's alarm (a retried call): PutMetricAlarm ignored the tags
       local set = common.tag_delta(common.user_tags(alarm_tags(ctx, existing.AlarmArn)), p.tags)
       if #set > 0 then client:TagResource{ ResourceARN = existing.AlarmArn, Tags = set } end
     end

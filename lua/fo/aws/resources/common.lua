@@ -22,8 +22,8 @@ function M.unless(codes, fn, ...)
   error(v, 0)
 end
 
---- The tags of what a type creates: ctx's fo:stack/fo:name plus the resource's own map,
---- as AWS lists them ({Key=, Value=}, sorted by key after the fo: ones).
+--- The tags of what a type creates: ctx's fo:stack/fo:name/fo:token plus the resource's own
+--- map, as AWS lists them ({Key=, Value=}, sorted by key after the fo: ones).
 function M.tag_list(ctx, tags)
   local list = ctx:tag_list()
   local keys = {}
@@ -75,15 +75,56 @@ function M.ec2_retag(ec2, id, old, new)
   if #del > 0 then ec2:DeleteTags{ Resources = { id }, Tags = del } end
 end
 
---- The first record of `list` tagged for ctx that the state does not already know
---- (adoption after a crash). `id_field` names the record's id; `tags_of(record)` gives its
---- tags when they are not in record.Tags.
+--- The first record of `list` tagged for ctx (its token included) that the state does not
+--- already know (adoption after a crash). `id_field` names the record's id; `tags_of(record)`
+--- gives its tags when they are not in record.Tags.
 function M.unknown_owned(ctx, list, id_field, tags_of)
   for _, r in ipairs(list or {}) do
     local tags = tags_of and tags_of(r) or r.Tags
     if not ctx.known_ids[r[id_field]] and ctx:owns(tags or {}) then return r end
   end
   return nil
+end
+
+-- Conflicts: what a create finds already there ---------------------------------------------
+
+local function tag_map(tags)
+  local map = {}
+  for k, v in pairs(tags or {}) do
+    if type(v) == "table" then map[v.Key] = v.Value else map[k] = v end
+  end
+  return map
+end
+
+--- Raises the conflict of a create that found `what` (e.g. 'a DynamoDB table named
+--- "trades" in eu-south-1') already there, with physical id `id`, not made by this create.
+--- `tags` (a map or an AWS {Key=, Value=} list; nil for a resource without tags) say whose
+--- it is. The error is fo.engine.errors' kind "conflict" (field id): the operation fails and
+--- the run rolls back what it created. A type raises it only when its create made nothing:
+--- the intent is dropped, nothing is adopted, and the resource is left as it is.
+function M.conflict(ctx, what, id, tags)
+  local map = tag_map(tags)
+  local whose
+  if map["fo:stack"] then
+    whose = ("it is tagged as resource %q of stack %q, so another copy of the stack (another "
+      .. "checkout, or a state file moved away or lost) created it"):format(
+      tostring(map["fo:name"]), tostring(map["fo:stack"]))
+  else
+    whose = "it was made outside fo"
+  end
+  local e = require("fo.engine.errors").new("conflict", ("conflict: %s already exists (%s) "
+    .. "and no create of this stack made it: %s. fo never changes or deletes what it did not "
+    .. "create. Remove it, or rename the resource in the recipe, then rerun")
+    :format(what, tostring(id), whose))
+  e.id = id
+  error(e, 0)
+end
+
+--- For a create that meets an existing resource (an error saying it exists, a pre-check,
+--- or an API that answers an existing resource as if new): returns when `tags` carry this
+--- create's fo:token (a retried call of this very create made it), else raises M.conflict.
+function M.claim(ctx, what, id, tags)
+  if not ctx:owns(tags or {}) then M.conflict(ctx, what, id, tags) end
 end
 
 local function matches(situation, err)

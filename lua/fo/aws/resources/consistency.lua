@@ -1,8 +1,8 @@
 -- AWS's eventual consistency, as data: the situations where a call that failed is expected
 -- to succeed if repeated a little later, with the codes that signal them and how long to
 -- keep trying. One table, so that every resource type retries the same way and the bounds
--- are reviewed in one place (DOMAIN.md: NotFound right after create, IAM instance profiles
--- not yet usable, DependencyViolation while ENIs detach).
+-- are reviewed in one place (NotFound right after create, IAM instance profiles not yet
+-- usable, DependencyViolation while a deleted load balancer's ENIs detach).
 --
 -- Each entry: codes (AWS error codes), message (optional Lua pattern the message must
 -- match too), seconds (give up after), delay (first wait; doubles up to max_delay).

@@ -1,7 +1,10 @@
 -- DynamoDB resource type: aws:dynamodb:table, with its replicas as a property (global
 -- tables version 2019.11.21).
 --
--- Facts this file relies on (DynamoDB developer guide and API reference, DOMAIN.md):
+-- Facts this file relies on (DynamoDB developer guide and API reference):
+-- - Table names are unique per region: CreateTable of a taken name fails
+--   (ResourceInUseException); unless the table carries this create's fo:token, that is a
+--   conflict — fo never adopts, changes or deletes a table it did not create.
 -- - CreateTable takes the tags, streams, SSE and billing mode in one call; the table is
 --   CREATING, then ACTIVE (waiter TableExists). UpdateTable needs an ACTIVE table
 --   (ResourceInUseException otherwise) and changes one thing at a time: every change here
@@ -340,11 +343,18 @@ fo.type("aws:dynamodb:table", {
     check(ctx, p)
     local c = ddb(ctx)
     local defs, schema = key_params(p)
-    c:CreateTable{ TableName = p.name, AttributeDefinitions = defs, KeySchema = schema,
-      BillingMode = p.billing_mode, ProvisionedThroughput = throughput(p),
+    local ok, err = pcall(c.CreateTable, c, { TableName = p.name, AttributeDefinitions = defs,
+      KeySchema = schema, BillingMode = p.billing_mode, ProvisionedThroughput = throughput(p),
       StreamSpecification = p.stream_view_type and { StreamEnabled = true,
         StreamViewType = p.stream_view_type } or nil,
-      SSESpecification = sse_spec(p.sse), Tags = common.tag_list(ctx, p.tags) }
+      SSESpecification = sse_spec(p.sse), Tags = common.tag_list(ctx, p.tags) })
+    if not ok then
+      -- the name is taken: by this create (a retried call) or by a table that is not its own
+      local t = common.is(err, "ResourceInUseException") and describe(ctx, p.name)
+      if not t then error(err, 0) end
+      common.claim(ctx, ("a DynamoDB table named %q in %s"):format(p.name, ctx.region),
+        t.TableArn, table_tags(ctx, t.TableArn))
+    end
     common.wait(ctx, c, "TableExists", { TableName = p.name }, M.WAIT.table)
     if p.point_in_time_recovery then set_pitr(ctx, p.name, true) end
     add_replicas(ctx, p)

@@ -1,6 +1,8 @@
 -- aws:ec2:launch_template: what Auto Scaling launches (AMI, type, instance profile,
 -- groups, user data, IMDS options, block devices). A change makes a new version and
--- makes it the default; the template's name is unique per region (replaced delete-first).
+-- makes it the default; the template's name is unique per region (replaced delete-first):
+-- a template of that name that this create's ClientToken did not make is a conflict
+-- (InvalidLaunchTemplateName.AlreadyExistsException), never taken over.
 local common = require "fo.aws.resources.common"
 local net = require "fo.aws.resources.ec2_network"
 
@@ -169,6 +171,14 @@ local function create_token(ctx, name)
   return ctx.token .. "-" .. crypto.hex(crypto.sha256(name)):sub(1, 16)
 end
 
+-- The template named `name` in ctx's region, or nil.
+local function by_name(ctx, name)
+  local ec2 = ctx:client("ec2")
+  local out = common.unless({ LT_NAME_NF }, ec2.DescribeLaunchTemplates, ec2,
+    { LaunchTemplateNames = { name } })
+  return out and out.LaunchTemplates and out.LaunchTemplates[1]
+end
+
 local function same_data(a, b)
   local x, y = {}, {}
   canonical(a, x)
@@ -201,11 +211,21 @@ fo.type("aws:ec2:launch_template", {
   create = function(ctx, p)
     local ec2 = ctx:client("ec2")
     -- An instance profile created a moment ago may not be usable yet (where AWS checks).
-    local lt = common.retry(ctx, "instance_profile", ec2.CreateLaunchTemplate, ec2, {
+    local ok, out = pcall(common.retry, ctx, "instance_profile", ec2.CreateLaunchTemplate, ec2, {
       LaunchTemplateName = p.name, LaunchTemplateData = template_data(p),
       ClientToken = create_token(ctx, p.name),
       TagSpecifications = common.ec2_tag_specs(ctx, "launch-template", p.tags),
-    }).LaunchTemplate
+    })
+    local lt = ok and out.LaunchTemplate
+    if not ok then
+      -- the name is taken by a template this create's token did not make
+      local other = common.is(out, "InvalidLaunchTemplateName.AlreadyExistsException")
+        and by_name(ctx, p.name)
+      if not other then error(out, 0) end
+      common.claim(ctx, ("a launch template named %q in %s"):format(p.name, ctx.region),
+        other.LaunchTemplateId, other.Tags)
+      lt = other
+    end
     local id = lt.LaunchTemplateId
     -- The token may give back a template made earlier whose tags were lost since.
     if not ctx:owns(lt.Tags or {}) then
@@ -246,10 +266,7 @@ fo.type("aws:ec2:launch_template", {
   end,
   adopt = function(ctx, p)
     -- The name is the template's identity in its region.
-    local ec2 = ctx:client("ec2")
-    local out = common.unless({ LT_NAME_NF }, ec2.DescribeLaunchTemplates, ec2,
-      { LaunchTemplateNames = { p.name } })
-    local lt = out and out.LaunchTemplates and out.LaunchTemplates[1]
+    local lt = by_name(ctx, p.name)
     if lt and not ctx.known_ids[lt.LaunchTemplateId] and ctx:owns(lt.Tags or {}) then
       return lt.LaunchTemplateId, lt_outputs(lt)
     end

@@ -676,9 +676,20 @@ fo.type("aws:ec2:security_group", {
   },
   create = function(ctx, p)
     local ec2 = ctx:client("ec2")
-    local id = fresh_call(ctx, ec2, "CreateSecurityGroup", { VpcId = p.vpc_id,
+    local ok, out = pcall(fresh_call, ctx, ec2, "CreateSecurityGroup", { VpcId = p.vpc_id,
       GroupName = p.group_name, Description = p.description,
-      TagSpecifications = common.ec2_tag_specs(ctx, "security-group", p.tags) }).GroupId
+      TagSpecifications = common.ec2_tag_specs(ctx, "security-group", p.tags) })
+    local id = ok and out.GroupId
+    if not ok then
+      -- the name is taken in the VPC: by this create (a retried call) or a conflict
+      local other = common.is(out, "InvalidGroup.Duplicate") and ec2:DescribeSecurityGroups{
+        Filters = { { Name = "vpc-id", Values = { p.vpc_id } },
+          { Name = "group-name", Values = { p.group_name } } } }.SecurityGroups[1]
+      if not other then error(out, 0) end
+      common.claim(ctx, ("a security group named %q in %s"):format(p.group_name, p.vpc_id),
+        other.GroupId, other.Tags)
+      id = other.GroupId
+    end
     local g = M.await(ctx, "security group " .. id, function() return find_sg(ctx, id) end,
       function(x) return x ~= nil end)
     if p.revoke_default_egress then set_default_egress(ctx, ec2, id, true) end

@@ -1,10 +1,13 @@
 -- Elastic Load Balancing v2 resource types: aws:elbv2:load_balancer (an Application Load
 -- Balancer), aws:elbv2:target_group, aws:elbv2:listener.
 --
--- AWS facts they keep (DOMAIN.md, "ELBv2 and Auto Scaling"):
+-- AWS facts they keep (Elastic Load Balancing API reference and user guide):
 -- - load balancer and target group names: 1-32 characters, alphanumerics and hyphens, no
 --   hyphen at either end, a load balancer's not beginning with "internal-"; unique per
---   region and account, so both are replaced delete-first and adopted by name + fo tags;
+--   region and account, so both are replaced delete-first and adopted by name + fo tags
+--   (fo:token included). Their creates are idempotent by name when the settings match (the
+--   existing one is answered as if new): one of that name that does not carry this create's
+--   token is a conflict, looked for before the call and checked again on what it answers;
 -- - an ALB needs subnets in at least two AZs (AWS checks it; the schema checks there are
 --   two); its subnets and security groups change in place (SetSubnets,
 --   SetSecurityGroups); create waits until it is `active` (LoadBalancerAvailable), delete
@@ -60,6 +63,13 @@ end
 local function user_tags_of(ctx, arn)
   local out = elb(ctx):DescribeTags{ ResourceArns = { arn } }.TagDescriptions
   return out[1] and out[1].Tags or {}
+end
+
+-- A load balancer or target group of that name met by a create (found before the call, or
+-- answered by it: ELBv2 creates are idempotent by name when the settings match) is this
+-- create's only if it carries its token; else a conflict.
+local function claim(ctx, what, arn)
+  common.claim(ctx, what, arn, common.retry(ctx, "not_found_after_create", user_tags_of, ctx, arn))
 end
 
 local function retag(ctx, arn, old, new)
@@ -210,15 +220,24 @@ fo.type("aws:elbv2:load_balancer", {
     subnets = common.same_set, security_groups = common.same_set, attributes = attrs_equal,
   }),
   create = function(ctx, p)
+    local what = ("a load balancer named %q in %s (names are unique per region)"):format(
+      p.name, ctx.region)
     local existing = find_lb(ctx, { Names = { p.name } })
-    if existing and not ctx:owns(user_tags_of(ctx, existing.LoadBalancerArn)) then
-      error(("a load balancer named %q already exists in %s and is not %s's: ELBv2 names are "
-        .. "unique per region"):format(p.name, ctx.region, ctx.urn), 0)
-    end
-    -- idempotent: the same name and settings answer the load balancer a crashed run made
-    local d = elb(ctx):CreateLoadBalancer{ Name = p.name, Subnets = p.subnets,
+    if existing then claim(ctx, what, existing.LoadBalancerArn) end
+    local c = elb(ctx)
+    local ok, out = pcall(c.CreateLoadBalancer, c, { Name = p.name, Subnets = p.subnets,
       SecurityGroups = #p.security_groups > 0 and p.security_groups or nil,
-      Scheme = p.scheme, Type = p.type, Tags = common.tag_list(ctx, p.tags) }.LoadBalancers[1]
+      Scheme = p.scheme, Type = p.type, Tags = common.tag_list(ctx, p.tags) })
+    if not ok then
+      -- made in the meantime with other settings
+      local other = common.is(out, "DuplicateLoadBalancerName")
+        and find_lb(ctx, { Names = { p.name } })
+      if other then claim(ctx, what, other.LoadBalancerArn) end
+      error(out, 0)
+    end
+    local d = out.LoadBalancers[1]
+    -- the same name and settings answer an existing load balancer as if new
+    if not existing then claim(ctx, what, d.LoadBalancerArn) end
     set_lb_attributes(ctx, d.LoadBalancerArn, attr_delta(ctx, {}, p.attributes, LB_DEFAULTS))
     d = wait_available(ctx, d.LoadBalancerArn) or d
     return d.LoadBalancerArn, lb_outputs(d)
@@ -388,17 +407,25 @@ fo.type("aws:elbv2:target_group", {
     })(old, new)
   end,
   create = function(ctx, p)
+    local what = ("a target group named %q in %s (names are unique per region)"):format(
+      p.name, ctx.region)
     local existing = find_tg(ctx, { Names = { p.name } })
-    if existing and not ctx:owns(user_tags_of(ctx, existing.TargetGroupArn)) then
-      error(("a target group named %q already exists in %s and is not %s's: ELBv2 names are "
-        .. "unique per region"):format(p.name, ctx.region, ctx.urn), 0)
-    end
+    if existing then claim(ctx, what, existing.TargetGroupArn) end
     local params = health_params(p.health_check, p.protocol)
     params.Name, params.Protocol, params.Port, params.VpcId, params.TargetType = p.name, p.protocol,
       p.port, p.vpc_id, p.target_type
     params.Tags = common.tag_list(ctx, p.tags)
-    -- idempotent with the same settings (a retry after a crash answers the same group)
-    local d = elb(ctx):CreateTargetGroup(params).TargetGroups[1]
+    local c = elb(ctx)
+    local ok, out = pcall(c.CreateTargetGroup, c, params)
+    if not ok then
+      local other = common.is(out, "DuplicateTargetGroupName")
+        and find_tg(ctx, { Names = { p.name } })
+      if other then claim(ctx, what, other.TargetGroupArn) end
+      error(out, 0)
+    end
+    local d = out.TargetGroups[1]
+    -- the same name and settings answer an existing target group as if new
+    if not existing then claim(ctx, what, d.TargetGroupArn) end
     set_tg_attributes(ctx, d.TargetGroupArn, attr_delta(ctx, {}, p.attributes, TG_DEFAULTS))
     return d.TargetGroupArn, tg_outputs(d)
   end,

@@ -1,14 +1,16 @@
 -- IAM resource types: aws:iam:role, aws:iam:role_policy (inline), aws:iam:instance_profile.
 --
--- AWS facts they keep (DOMAIN.md, "IAM"):
+-- AWS facts they keep (IAM API reference and user guide):
 -- - IAM is global (its clients sign for us-east-1 whatever the resource's region) and
 --   eventually consistent: a role or profile just created may be NoSuchEntity for a
 --   moment (waiters RoleExists / InstanceProfileExists; the "not_found_after_create"
 --   retry), and a new instance profile is not usable by EC2 / Auto Scaling for up to
 --   minutes — their types retry that ("instance_profile");
 -- - role and instance profile names are unique in the account (regardless of case):
---   replaced delete-first, adopted by name + fo tags; inline policies are identified by
---   role and policy name (PutRolePolicy is an upsert);
+--   replaced delete-first, adopted by name + fo tags (the intent's fo:token included); a
+--   name taken by a role or profile that is not this create's is a conflict; inline
+--   policies are identified by role and policy name (PutRolePolicy is an upsert: a policy
+--   of that name already on the role is a conflict, checked before the call);
 -- - policy documents are JSON: given as a Lua table or a JSON text, compared by content
 --   (IAM answers them URL-encoded and reformatted: decoded before comparing for drift);
 -- - a role is deleted only when it has no inline or managed policies and no instance
@@ -137,12 +139,11 @@ fo.type("aws:iam:role", {
       r = out.Role
     else
       if not common.is(out, "EntityAlreadyExists") then error(out, 0) end
-      -- a crashed run's role is ours (by its tags); anyone else's is a clear error
+      -- a retried call of this create made it (its token); any other role is a conflict
       r = get_role(ctx, p.name)
-      if not (r and not ctx.known_ids[r.RoleName] and ctx:owns(r.Tags or {})) then
-        error(("an IAM role named %q already exists and is not %s's: role names are unique "
-          .. "in the account"):format(p.name, ctx.urn), 0)
-      end
+      if not r then error(out, 0) end
+      common.claim(ctx, ("an IAM role named %q (names are unique in the account)"):format(p.name),
+        r.Arn, r.Tags)
     end
     common.wait(ctx, c, "RoleExists", { RoleName = p.name }, 120)
     local key = ctx.stack .. "\0" .. p.name:lower()
@@ -263,6 +264,13 @@ fo.type("aws:iam:role_policy", {
   },
   diff = common.diff({ "role_name", "policy_name" }, { policy_document = common.json_equal }),
   create = function(ctx, p)
+    -- PutRolePolicy would overwrite a policy of that name: one there is not this create's
+    -- (inline policies carry no tags; after a crash, adopt takes the interrupted one)
+    -- (a role just created may not be visible yet: it has no policy then)
+    if get_role_policy(ctx, p.role_name, p.policy_name) then
+      common.conflict(ctx, ("an inline policy %q of IAM role %q"):format(p.policy_name,
+        p.role_name), policy_id(p.role_name, p.policy_name))
+    end
     put_role_policy(ctx, p)
     return policy_id(p.role_name, p.policy_name), role_policy_outputs(p)
   end,
@@ -344,10 +352,9 @@ fo.type("aws:iam:instance_profile", {
     else
       if not common.is(out, "EntityAlreadyExists") then error(out, 0) end
       ip = get_profile(ctx, p.name)
-      if not (ip and not ctx.known_ids[ip.InstanceProfileName] and ctx:owns(ip.Tags or {})) then
-        error(("an IAM instance profile named %q already exists and is not %s's: names are "
-          .. "unique in the account"):format(p.name, ctx.urn), 0)
-      end
+      if not ip then error(out, 0) end
+      common.claim(ctx, ("an IAM instance profile named %q (names are unique in the account)")
+        :format(p.name), ip.Arn, ip.Tags)
     end
     common.wait(ctx, c, "InstanceProfileExists", { InstanceProfileName = p.name }, 120)
     set_profile_role(ctx, p.name, p.role_name)

@@ -2,21 +2,25 @@
 -- and aws:route53:record (one resource record set: plain or alias, simple or weighted).
 --
 -- Route 53 is global: every call goes to route53.amazonaws.com signed for us-east-1,
--- whatever the resource's region. Facts this file relies on (DOMAIN.md, Route 53 API
--- reference):
+-- whatever the resource's region. Facts this file relies on (Route 53 API reference and
+-- developer guide):
 -- - CreateHostedZone and CreateHealthCheck take a CallerReference: ctx.token, which the
 --   engine makes new for every create (URN, generation and a random nonce) and journals
 --   with the intent, so a create after a rollback or a destroy never reuses one. That
 --   matters: Route 53 refuses a reference it has seen forever (HostedZoneAlreadyExists, even
 --   after that zone was deleted; a used health check reference with other settings, or of
 --   a deleted check, is HealthCheckAlreadyExists). Adoption after an interrupted create
---   (the intent's token) lists zones or checks and matches the reference exactly.
+--   (the intent's token) lists zones or checks and matches the reference exactly. A fresh
+--   reference makes a second zone of a name that has one: a public zone of that name this
+--   create did not make is a conflict (a duplicate would silently split delegation).
 -- - Zones and health checks cannot be tagged in the create call: ChangeTagsForResource
 --   follows (at most 10 tags per call); their identity for adoption is the CallerReference.
 -- - A health check's RequestInterval (10|30), Type and MeasureLatency cannot change after
 --   creation (replace_on); the rest is UpdateHealthCheck with HealthCheckVersion.
 -- - Record sets: UPSERT creates and updates, DELETE must name the current values exactly;
 --   changes are PENDING until GetChange says INSYNC (waiter ResourceRecordSetsChanged).
+--   A create finds no record set of its identity first (else a conflict): UPSERT would
+--   overwrite one made outside the stack.
 --   Identity: name + type + set identifier. Names are stored lower-case, fully qualified,
 --   with "*" as "\052".
 local common = require "fo.aws.resources.common"
@@ -115,6 +119,21 @@ local function find_zone_by_reference(ctx)
   return nil
 end
 
+-- The public zones named `name` (ListHostedZonesByName lists zones in name order from it).
+local function public_zones_named(ctx, name)
+  local client, want, out = r53(ctx), fqdn(name), {}
+  local params = { DNSName = want }
+  while true do
+    local page = client:ListHostedZonesByName(params)
+    for _, z in ipairs(page.HostedZones or {}) do
+      if fqdn(z.Name) ~= want then return out end
+      if not (z.Config or {}).PrivateZone then out[#out + 1] = z end
+    end
+    if not page.IsTruncated then return out end
+    params = { DNSName = page.NextDNSName, HostedZoneId = page.NextHostedZoneId }
+  end
+end
+
 fo.type("aws:route53:zone", {
   doc = "a public Route 53 hosted zone (CallerReference = the resource's token)",
   schema = {
@@ -128,6 +147,16 @@ fo.type("aws:route53:zone", {
   },
   create = function(ctx, p)
     local client = r53(ctx)
+    -- A fresh CallerReference makes another zone of the same name: two public zones of a
+    -- name split its delegation, so one this create did not make (not its reference, not
+    -- an instance the state records) is a conflict.
+    for _, z in ipairs(public_zones_named(ctx, p.name)) do
+      local id = bare_id(z.Id)
+      if not my_reference(ctx, z.CallerReference) and not ctx.known_ids[id] then
+        common.conflict(ctx, ("a public hosted zone named %q"):format(fqdn(p.name)), id,
+          list_tags(ctx, "hostedzone", id))
+      end
+    end
     local out = client:CreateHostedZone{ Name = p.name, CallerReference = ctx.token,
       HostedZoneConfig = p.comment ~= "" and { Comment = p.comment } or nil }
     local id = bare_id(out.HostedZone.Id)
@@ -448,6 +477,13 @@ fo.type("aws:route53:record", {
   },
   create = function(ctx, p)
     check_record(p)
+    -- UPSERT would overwrite a record set of this identity: one there is not this create's
+    -- (record sets carry no tags; after a crash, adopt takes the interrupted one)
+    if find_record(ctx, p) then
+      common.conflict(ctx, ("a %s record set %q%s in hosted zone %s"):format(p.type,
+        fqdn(p.name), p.set_identifier and (" (set identifier " .. p.set_identifier .. ")") or "",
+        bare_id(p.zone_id)), record_id(p))
+    end
     change(ctx, p.zone_id, "UPSERT", rrset(p))
     return record_id(p), record_outputs(p)
   end,

@@ -1,15 +1,20 @@
 -- SNS resource types: aws:sns:topic, aws:sns:topic_policy (the topic's access policy, an
 -- attribute of the topic) and aws:sns:subscription.
 --
--- Facts this file relies on (SNS API reference, DOMAIN.md):
--- - CreateTopic is idempotent by name: the same name (with the same attributes and tags)
---   answers the existing topic's ARN, so a create after a crash converges; adoption
---   finds the topic by name and fo's tags. Tags go in the create call.
+-- Facts this file relies on (SNS API reference and developer guide):
+-- - CreateTopic is idempotent by name: the same name with the same attributes and tags
+--   answers the existing topic's ARN; other tags or attributes are refused
+--   (InvalidParameter "... Topic already exists with different tags"). Tags go in the
+--   create call, fo:token among them: a topic of that name that is not this create's is
+--   refused by SNS, or (an API that answers it anyway) found by its tags after the call, and
+--   reported as a conflict, never taken over. Adoption finds the topic by name and fo's
+--   tags, the intent's token included.
 -- - Attributes change one at a time with SetTopicAttributes; an empty value removes an
 --   optional one (KmsMasterKeyId "" turns encryption off).
 -- - Encryption with the AWS-managed key alias/aws/sns stops CloudWatch alarms from
 --   publishing to the topic: alarm topics need a customer-managed key whose policy allows
---   cloudwatch.amazonaws.com (DOMAIN.md). kms_master_key_id names whichever key.
+--   cloudwatch.amazonaws.com (SNS developer guide, "Enable compatibility between event
+--   sources from AWS services and encrypted topics"). kms_master_key_id names whichever key.
 -- - A topic's policy is the Policy attribute; without one SNS shows its default policy
 --   (owner-only access). Deleting an aws:sns:topic_policy puts that default back.
 -- - Email, email-json, http and https subscriptions wait for the endpoint to confirm:
@@ -38,6 +43,14 @@ local function topic_tags(ctx, arn)
   return out and out.Tags or {}
 end
 
+-- The ARN of the topic named `name` in the client's region, or nil.
+local function find_topic(ctx, name)
+  for t in sns(ctx):items("ListTopics") do
+    if topic_name(t.TopicArn) == name then return t.TopicArn end
+  end
+  return nil
+end
+
 -- aws:sns:topic ------------------------------------------------------------------------------
 
 -- The attributes the properties set: DisplayName, KmsMasterKeyId and the `attributes` map.
@@ -56,7 +69,8 @@ local function set_attribute(ctx, arn, name, value)
 end
 
 fo.type("aws:sns:topic", {
-  doc = "an SNS topic (idempotent by name; tagged at creation)",
+  doc = "an SNS topic (tagged at creation; a topic of that name not made by this create is a "
+    .. "conflict)",
   schema = {
     properties = {
       name = { type = "string", required = true, check = function(v)
@@ -75,8 +89,22 @@ fo.type("aws:sns:topic", {
   },
   create = function(ctx, p)
     local attrs = topic_attributes(p)
-    local arn = sns(ctx):CreateTopic{ Name = p.name,
-      Attributes = next(attrs) and attrs or nil, Tags = common.tag_list(ctx, p.tags) }.TopicArn
+    local client = sns(ctx)
+    local what = ("an SNS topic named %q in %s"):format(p.name, ctx.region)
+    local ok, out = pcall(client.CreateTopic, client, { Name = p.name,
+      Attributes = next(attrs) and attrs or nil, Tags = common.tag_list(ctx, p.tags) })
+    if not ok then
+      if common.is(out, "InvalidParameter") and tostring(out.message):find("already exists") then
+        local arn = find_topic(ctx, p.name)
+        common.conflict(ctx, what, arn or p.name, arn and topic_tags(ctx, arn))
+      end
+      error(out, 0)
+    end
+    local arn = out.TopicArn
+    -- an existing topic answered as if new is this create's only if it carries its token
+    local tags = common.retry(ctx, "not_found_after_create", client.ListTagsForResource, client,
+      { ResourceArn = arn }).Tags
+    common.claim(ctx, what, arn, tags)
     return arn, { arn = arn, name = p.name }
   end,
   read = function(ctx, arn, props)

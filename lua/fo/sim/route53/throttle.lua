@@ -1,5 +1,5 @@
 -- Route 53's API rate limits: token buckets per account on the sim's virtual clock (Route
--- 53 developer guide, "throttling-api-requests"; docs/../DOMAIN.md). Every call takes a
+-- 53 developer guide, "throttling-api-requests"). Every call takes a
 -- token from the account bucket; some operations also from their own. A call that finds
 -- a bucket empty is refused with 400 Throttling "Rate exceeded" and takes nothing.
 local M = {}

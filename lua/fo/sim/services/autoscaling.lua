@@ -118,7 +118,7 @@ local LT_PREFIX = "You must use a valid fully-formed launch template. "
 -- Raises the error EC2 gives for launch template data naming an instance profile that
 -- does not exist or is too new to be used: IAM is eventually consistent, and AWS refuses
 -- a profile used seconds after its creation (or after getting its role) with "Invalid
--- IAM Instance Profile name" (DOMAIN.md). Reads lua/fo/sim/services/iam.lua's state:
+-- IAM Instance Profile name". Reads lua/fo/sim/services/iam.lua's state:
 -- instance_profiles[<lower-case name>] = {InstanceProfileName, Arn, created_at,
 -- role_added_at, ...}.
 local function check_instance_profile(ctx, data)

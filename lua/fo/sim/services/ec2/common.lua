@@ -494,7 +494,7 @@ end
 
 -- How long (virtual seconds) a deleted load balancer's ENIs stay in its subnets and
 -- groups: AWS detaches them minutes after DeleteLoadBalancer, so a destroy that deletes
--- the subnets right away meets DependencyViolation and must retry (DOMAIN.md). The sim
+-- the subnets right away meets DependencyViolation and must retry. The sim
 -- keeps it short; sim.timing.lb_eni_release overrides.
 local LB_ENI_RELEASE = 5
 
