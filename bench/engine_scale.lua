@@ -104,7 +104,7 @@ local results = {}
 for _, kind in ipairs({ "sim", "local" }) do
   results[kind] = {}
   for _, n in ipairs(sizes) do
-    local r = fo.process.run{ argv = { fo_run, arg[0], "--one", kind, tostring(n),
+    local r = fo.process.run{ argv = { fo_run, arg[0], "--", "--one", kind, tostring(n),
       tostring(parallel) }, timeout = 3600 }
     local line = r.stdout:match("RESULT[^\n]*")
     assert(r.code == 0 and line, ("child %s %d failed (%s):\n%s%s"):format(kind, n,

@@ -112,10 +112,12 @@ local cfg = fo.config{
 
 local S = cfg.environmentSuffix
 if cfg.primaryRegion == cfg.standbyRegion then
-  error("config primaryRegion and standbyRegion must differ (both are " .. cfg.primaryRegion .. ")")
+  fo.fail(("config primaryRegion and standbyRegion must differ (both are %s): give one of them "
+    .. "another region, e.g. --config standbyRegion=%s"):format(cfg.primaryRegion,
+    cfg.primaryRegion == "eu-central-1" and "eu-west-1" or "eu-central-1"))
 end
 if (cfg.primaryCertificateArn == "") ~= (cfg.standbyCertificateArn == "") then
-  error("config primaryCertificateArn and standbyCertificateArn go together: give both "
+  fo.fail("config primaryCertificateArn and standbyCertificateArn go together: give both "
     .. "(HTTPS in both regions) or neither (HTTP)")
 end
 local HTTPS = cfg.primaryCertificateArn ~= ""

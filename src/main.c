@@ -1,32 +1,49 @@
 /* fo-run: the command line. Runs a Lua file or string with the fo runtime loaded.
- * Options are parsed here; everything else happens in the runtime. */
+ * Every option is parsed here, by getopt_long from one table, wherever it stands before
+ * `--`; the engine's options are then handed to lua/fo/engine/cli.lua as name/value pairs,
+ * which checks their values. Nothing runs before the whole command line is known good. */
 #include "fo/runtime.h"
 
 #include <curl/curl.h>
+#include <getopt.h>
 #include <lauxlib.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 static const char usage_text[] =
-    "usage: fo-run [options] [recipe options] [FILE [args...]]\n"
+    "usage: fo-run [options] [FILE [args...]] [-- args...]\n"
     "\n"
     "Runs FILE (a Lua 5.4 script or fo recipe) with the fo runtime loaded. When FILE\n"
     "declares resources (fo.resource), the engine then plans and applies them to the stack;\n"
     "a file that declares none is a plain script.\n"
     "\n"
+    "Options may stand anywhere before `--`, also after FILE: `fo-run recipe.lua --plan`\n"
+    "plans. Every word that starts with '-' before `--` is an option of fo-run; the other\n"
+    "words after FILE, and every word after `--`, are the script's arguments\n"
+    "(`fo-run script.lua -- --plan` gives --plan to the script). An option's value may\n"
+    "follow it or be joined with '=' (--stack prod, --stack=prod).\n"
+    "\n"
     "options:\n"
     "  -e CODE        run the Lua string CODE (may be repeated; runs before FILE)\n"
     "  --serve-sim IPV4:PORT\n"
     "                 serve the AWS simulator over HTTP until SIGINT/SIGTERM (port 0:\n"
-    "                 any free port; the URL and credentials are printed)\n"
+    "                 any free port; the URL and credentials are printed). A non-loopback\n"
+    "                 address also needs --serve-sim-public\n"
+    "  --serve-sim-public\n"
+    "                 allow --serve-sim on an address other machines reach: the\n"
+    "                 simulator's access key is public, so whoever reaches the port can\n"
+    "                 act on it\n"
     "  --sim-file F   the simulator's state file (with --serve-sim; default: in memory)\n"
     "  -i             interactive: the REPL (docs/repl.md) after -e and FILE; also what\n"
     "                 fo-run with no arguments does on a terminal\n"
     "  -v, --version  print the version and exit\n"
     "  -h, --help     print this help and exit\n"
-    "  --             stop option parsing\n"
+    "  --             end of the options: what follows is FILE (if not given yet) and\n"
+    "                 the script's arguments\n"
     "\n"
     "recipe options (docs/recipes.md):\n"
     "  --stack NAME   the stack (default dev); its files are .fo/NAME.*\n"
@@ -42,7 +59,7 @@ static const char usage_text[] =
     "  --json         print one JSON event per line instead of the human report\n"
     "                 (docs/json-events.md)\n"
     "  --graph FILE   write the dependency graph as Graphviz DOT (FILE.svg/.png: drawn\n"
-    "                 with dot) and do nothing else\n"
+    "                 with dot; -: to standard output) and do nothing else\n"
     "  --break-lock   take the stack's lock from a holder that is dead on this host\n"
     "  --rebind-account  let a stack bound to another AWS account go on in this one (it moved)\n"
     "  --rebind-recipe   let a stack bound to another recipe file go on with this one\n"
@@ -67,105 +84,304 @@ static const char usage_text[] =
     "stops scheduling, lets operations in flight finish, then rolls back; a second one\n"
     "exits at once).\n";
 
-/* The recipe options, handed to lua/fo/engine/cli.lua, which checks their values. */
-static const struct {
-    const char *name;
-    int takes_value;
-} engine_options[] = {
-    {"--stack", 1},         {"--target", 1},          {"--plan", 0},  {"--destroy", 0},
-    {"--refresh", 0},       {"--no-refresh", 0},      {"--yes", 0},   {"--parallel", 1},
-    {"--no-rollback", 0},   {"--config", 1},          {"--json", 0},  {"--break-lock", 0},
-    {"--state-dir", 1},     {"--drill", 0},           {"--graph", 1}, {"--rebind-account", 0},
-    {"--rebind-recipe", 0}, {"--accept-removals", 0},
+/* getopt_long's values for the options without a short form. */
+enum {
+    OPT_SERVE_SIM = 256,
+    OPT_SERVE_SIM_PUBLIC,
+    OPT_SIM_FILE,
+    OPT_RECIPE, /* a recipe option: handed to lua/fo/engine/cli.lua */
 };
 
-/* 1 + takes_value when `a` is a recipe option, else 0. */
-static int engine_option(const char *a)
-{
-    for (size_t i = 0; i < sizeof engine_options / sizeof engine_options[0]; i++)
-        if (strcmp(a, engine_options[i].name) == 0)
-            return 1 + engine_options[i].takes_value;
-    return 0;
-}
+/* The one table of fo-run's long options. The recipe options' meanings and value checks
+ * are lua/fo/engine/cli.lua's (keyed by these names). */
+static const struct option long_options[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'v'},
+    {"serve-sim", required_argument, NULL, OPT_SERVE_SIM},
+    {"serve-sim-public", no_argument, NULL, OPT_SERVE_SIM_PUBLIC},
+    {"sim-file", required_argument, NULL, OPT_SIM_FILE},
+    {"stack", required_argument, NULL, OPT_RECIPE},
+    {"target", required_argument, NULL, OPT_RECIPE},
+    {"plan", no_argument, NULL, OPT_RECIPE},
+    {"destroy", no_argument, NULL, OPT_RECIPE},
+    {"refresh", no_argument, NULL, OPT_RECIPE},
+    {"no-refresh", no_argument, NULL, OPT_RECIPE},
+    {"yes", no_argument, NULL, OPT_RECIPE},
+    {"parallel", required_argument, NULL, OPT_RECIPE},
+    {"no-rollback", no_argument, NULL, OPT_RECIPE},
+    {"config", required_argument, NULL, OPT_RECIPE},
+    {"json", no_argument, NULL, OPT_RECIPE},
+    {"graph", required_argument, NULL, OPT_RECIPE},
+    {"break-lock", no_argument, NULL, OPT_RECIPE},
+    {"state-dir", required_argument, NULL, OPT_RECIPE},
+    {"drill", no_argument, NULL, OPT_RECIPE},
+    {"rebind-account", no_argument, NULL, OPT_RECIPE},
+    {"rebind-recipe", no_argument, NULL, OPT_RECIPE},
+    {"accept-removals", no_argument, NULL, OPT_RECIPE},
+    {NULL, 0, NULL, 0},
+};
 
-static int usage_error(const char *msg, const char *what)
+/* '-' first: non-options come back in order as option 1 (FILE, then the script's
+ * arguments), whatever POSIXLY_CORRECT says; ':' next: a missing value is ':'. */
+static const char short_options[] = "-:e:ihv";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* "fo-run: <message>" and the hint, on stderr; returns the usage exit code. */
+static int usage_error(const char *fmt, ...)
 {
-    fprintf(stderr, "fo-run: %s%s\nTry 'fo-run --help'.\n", msg, what ? what : "");
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("fo-run: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nTry 'fo-run --help'.\n", stderr);
     return FO_EXIT_USAGE;
 }
 
-/* Sets the global `arg` as lua.c does: arg[0] the script, negative indices before it. */
-static void set_arg(lua_State *L, char **argv, int argc, int script)
+/* Edit distance of a and b (the first n bytes of a), case-insensitive; as fo.aws.suggest. */
+static size_t distance(const char *a, size_t n, const char *b)
 {
-    lua_createtable(L, argc - script - 1, script + 1);
-    for (int i = 0; i < argc; i++) {
-        lua_pushstring(L, argv[i]);
-        lua_rawseti(L, -2, i - script);
+    size_t m = strlen(b), prev[64], cur[64];
+    if (n >= 63 || m >= 63)
+        return (size_t)-1;
+    for (size_t j = 0; j <= m; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= m; j++) {
+            size_t cost = (a[i - 1] | 0x20) == (b[j - 1] | 0x20) ? 0 : 1;
+            size_t best = prev[j] + 1;
+            if (cur[j - 1] + 1 < best)
+                best = cur[j - 1] + 1;
+            if (prev[j - 1] + cost < best)
+                best = prev[j - 1] + cost;
+            cur[j] = best;
+        }
+        memcpy(prev, cur, (m + 1) * sizeof prev[0]);
+    }
+    return prev[m];
+}
+
+/* The long option nearest to `word` (after its dashes, before any '='): the only one it
+ * is a prefix of, else the closest by edit distance when near enough; NULL when none. */
+static const char *nearest_option(const char *word)
+{
+    while (*word == '-')
+        word++;
+    size_t n = strcspn(word, "=");
+    const char *prefixed = NULL;
+    int prefixes = 0;
+    for (const struct option *o = long_options; o->name; o++) {
+        if (n > 0 && strncmp(o->name, word, n) == 0) {
+            prefixed = o->name;
+            prefixes++;
+        }
+    }
+    if (prefixes == 1)
+        return prefixed;
+    const char *best = NULL;
+    size_t best_d = (n / 4 > 2 ? n / 4 : 2) + 1;
+    for (const struct option *o = long_options; o->name; o++) {
+        size_t d = distance(word, n, o->name);
+        if (d < best_d) {
+            best = o->name;
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+static int unknown_option(const char *word)
+{
+    /* A prefix of several options (--no): name them all. */
+    const char *name = word + strspn(word, "-");
+    size_t n = strcspn(name, "="), len = 0;
+    char list[512];
+    int count = 0;
+    for (const struct option *o = long_options; n > 0 && o->name; o++) {
+        if (strncmp(o->name, name, n) == 0 && len + strlen(o->name) + 5 < sizeof list) {
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s--%s", count ? " or " : "",
+                                    o->name);
+            count++;
+        }
+    }
+    int shown = (int)strcspn(word, "="); /* the option, not its value */
+    if (count > 1)
+        return usage_error("unknown option %.*s; did you mean %s?", shown, word, list);
+    const char *near = nearest_option(word);
+    if (near)
+        return usage_error("unknown option %.*s; did you mean --%s?", shown, word, near);
+    return usage_error("unknown option %.*s", shown, word);
+}
+
+/* The command line, parsed. */
+struct command {
+    const char *codes[64];
+    int ncodes;
+    const char *serve_sim, *sim_file;
+    int serve_sim_public, interactive;
+    int *recipe_opts; /* long_options index of each recipe option, in order */
+    const char **recipe_values;
+    int nrecipe;
+    int *positional; /* argv indices: FILE, then the script's arguments */
+    int npositional;
+    int *is_positional; /* per argv index */
+};
+
+/* Parses argv into `c`; returns -1 when fine, else the exit code (help, version, usage). */
+static int parse(int argc, char **argv, struct command *c)
+{
+    opterr = 0;
+    optind = 1;
+    for (;;) {
+        /* Returning in order (no permutation), getopt_long works on argv[optind]: the word
+         * holding the option it returns; a value given separately is the word after it. */
+        int at = optind, longindex = -1;
+        int ch = getopt_long(argc, argv, short_options, long_options, &longindex);
+        if (ch == -1)
+            break;
+        const char *word = argv[at];
+        int separate = ch != 1 && optarg != NULL && at + 1 < argc && optarg == argv[at + 1];
+        if (longindex >= 0) {
+            /* getopt_long takes any unambiguous prefix (--pl for --plan); fo-run acts only
+             * on what is typed in full. */
+            const char *name = word + 2;
+            size_t n = strcspn(name, "=");
+            if (strncmp(word, "--", 2) != 0 || n != strlen(long_options[longindex].name) ||
+                strncmp(name, long_options[longindex].name, n) != 0)
+                return unknown_option(word);
+            /* `--stack --plan` is a forgotten value, not a stack named --plan. */
+            if (separate && optarg[0] == '-' && optarg[1] != '\0')
+                return usage_error("%s needs a value, got '%s' (an option?); if that is the "
+                                   "value, join it with '=': --%s=%s",
+                                   word, optarg, long_options[longindex].name, optarg);
+        }
+        switch (ch) {
+        case 1:
+            c->positional[c->npositional++] = optind - 1;
+            c->is_positional[optind - 1] = 1;
+            break;
+        case 'e':
+            if (c->ncodes == 64)
+                return usage_error("too many -e options (at most 64)");
+            c->codes[c->ncodes++] = optarg;
+            break;
+        case 'i':
+            c->interactive = 1;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return FO_EXIT_OK;
+        case 'v':
+            printf("fo-run %s (%s, %s)\n", FO_VERSION, LUA_RELEASE, curl_version());
+            return FO_EXIT_OK;
+        case OPT_SERVE_SIM:
+            c->serve_sim = optarg;
+            break;
+        case OPT_SERVE_SIM_PUBLIC:
+            c->serve_sim_public = 1;
+            break;
+        case OPT_SIM_FILE:
+            c->sim_file = optarg;
+            break;
+        case OPT_RECIPE:
+            c->recipe_opts[c->nrecipe] = longindex;
+            c->recipe_values[c->nrecipe++] = optarg;
+            break;
+        case ':':
+            if (optopt == 'e')
+                return usage_error("-e needs a Lua string");
+            return usage_error("%s needs a value", word);
+        default: /* '?': unknown, or a value given to an option that takes none */
+            if (strncmp(word, "--", 2) == 0) {
+                const char *eq = strchr(word, '=');
+                for (const struct option *o = long_options; eq && o->name; o++)
+                    if (strlen(o->name) == (size_t)(eq - word - 2) &&
+                        strncmp(o->name, word + 2, (size_t)(eq - word - 2)) == 0)
+                        return usage_error("%s: --%s takes no value", word, o->name);
+                return unknown_option(word);
+            }
+            if (strlen(word) > 2) /* -stack: meant as --stack, not as -s -t -a ... */
+                return unknown_option(word);
+            char opt[3] = {'-', (char)optopt, '\0'};
+            return unknown_option(opt);
+        }
+    }
+    /* After `--`: FILE (when not given yet) and the script's arguments. */
+    for (int i = optind; i < argc; i++) {
+        c->positional[c->npositional++] = i;
+        c->is_positional[i] = 1;
+    }
+    return -1;
+}
+
+/* Sets the global `arg` as lua.c does: arg[0] the script, arg[1..] its arguments, and at
+ * negative indices fo-run and the words that were not the script's (options, values, `--`).
+ * Without a script, arg[0] is fo-run and the options follow it. */
+static void set_arg(lua_State *L, char **argv, int argc, const struct command *c)
+{
+    if (c->npositional == 0) {
+        lua_createtable(L, argc, 1);
+        for (int i = 0; i < argc; i++) {
+            lua_pushstring(L, argv[i]);
+            lua_rawseti(L, -2, i);
+        }
+        lua_setglobal(L, "arg");
+        return;
+    }
+    int before = argc - c->npositional;
+    lua_createtable(L, c->npositional - 1, before + 1);
+    for (int i = 0, k = -before; i < argc; i++) {
+        if (!c->is_positional[i]) {
+            lua_pushstring(L, argv[i]);
+            lua_rawseti(L, -2, k++);
+        }
+    }
+    for (int i = 0; i < c->npositional; i++) {
+        lua_pushstring(L, argv[c->positional[i]]);
+        lua_rawseti(L, -2, i);
     }
     lua_setglobal(L, "arg");
 }
 
-int main(int argc, char **argv)
+/* Runs a Lua entry point of fo-run; its exit code is what it left in the registry field
+ * "fo.exit_code" (when it finished without raising). */
+static int run_entry(fo_runtime *rt, const char *name, const char *source, int nargs)
 {
-    const char *codes[64];
-    int ncodes = 0;
-    int script = argc; /* index of FILE in argv, argc when none */
-    const char *serve_sim = NULL, *sim_file = NULL;
-    int interactive = argc == 1 && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
-    int engine_args[256], nengine = 0; /* indices in argv of recipe options and values */
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int eo = engine_option(a);
-        if (eo) {
-            if (eo == 2 && i + 1 >= argc)
-                return usage_error("option needs a value: ", a);
-            if (nengine + eo > 256)
-                return usage_error("too many recipe options", NULL);
-            engine_args[nengine++] = i;
-            if (eo == 2)
-                engine_args[nengine++] = ++i;
-        } else if (strcmp(a, "--") == 0) {
-            script = i + 1;
-            break;
-        } else if (strcmp(a, "-i") == 0) {
-            interactive = 1;
-        } else if (strcmp(a, "-e") == 0) {
-            if (i + 1 >= argc)
-                return usage_error("-e needs a Lua string", NULL);
-            if (ncodes == 64)
-                return usage_error("too many -e options", NULL);
-            codes[ncodes++] = argv[++i];
-        } else if (strcmp(a, "--serve-sim") == 0) {
-            if (i + 1 >= argc)
-                return usage_error("--serve-sim needs IPV4:PORT", NULL);
-            serve_sim = argv[++i];
-        } else if (strcmp(a, "--sim-file") == 0) {
-            if (i + 1 >= argc)
-                return usage_error("--sim-file needs a path", NULL);
-            sim_file = argv[++i];
-        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            fputs(usage_text, stdout);
-            return FO_EXIT_OK;
-        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--version") == 0) {
-            printf("fo-run %s (%s, %s)\n", FO_VERSION, LUA_RELEASE, curl_version());
-            return FO_EXIT_OK;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            return usage_error("unknown option ", a);
-        } else {
-            script = i;
-            break;
-        }
-    }
-    if (sim_file && !serve_sim)
-        return usage_error("--sim-file goes with --serve-sim", NULL);
-    if (serve_sim && script < argc)
-        return usage_error("--serve-sim runs the simulator, not a FILE: ", argv[script]);
-    if (nengine > 0 && script >= argc && !serve_sim)
-        return usage_error("recipe options need a RECIPE file: ", argv[engine_args[0]]);
-    if (script >= argc && ncodes == 0 && !serve_sim && !interactive)
-        return usage_error("nothing to run: give a FILE or -e CODE", NULL);
-    if (nengine > 0 && serve_sim)
-        return usage_error("--serve-sim takes no recipe options: ", argv[engine_args[0]]);
+    lua_State *L = fo_runtime_lua(rt);
+    lua_pushnil(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, "fo.exit_code");
+    int code = fo_runtime_run(rt, name, source, nargs);
+    lua_getfield(L, LUA_REGISTRYINDEX, "fo.exit_code");
+    if (code == FO_EXIT_OK && lua_isinteger(L, -1))
+        code = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return code;
+}
+
+static int run(int argc, char **argv, struct command *c)
+{
+    int code = parse(argc, argv, c);
+    if (code >= 0)
+        return code;
+    int has_file = c->npositional > 0;
+    if (argc == 1)
+        c->interactive = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+    const char *first_recipe = c->nrecipe > 0 ? long_options[c->recipe_opts[0]].name : NULL;
+    if (c->sim_file && !c->serve_sim)
+        return usage_error("--sim-file goes with --serve-sim");
+    if (c->serve_sim_public && !c->serve_sim)
+        return usage_error("--serve-sim-public goes with --serve-sim");
+    if (c->serve_sim && has_file)
+        return usage_error("--serve-sim runs the simulator, not a FILE: %s",
+                           argv[c->positional[0]]);
+    if (c->nrecipe > 0 && c->serve_sim)
+        return usage_error("--serve-sim takes no recipe options: --%s", first_recipe);
+    if (c->nrecipe > 0 && !has_file)
+        return usage_error("recipe options need a RECIPE file: --%s", first_recipe);
+    if (!has_file && c->ncodes == 0 && !c->serve_sim && !c->interactive)
+        return usage_error("nothing to run: give a FILE or -e CODE");
 
     signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -184,39 +400,71 @@ int main(int argc, char **argv)
         return FO_EXIT_ERROR;
     }
     lua_State *L = fo_runtime_lua(rt);
-    set_arg(L, argv, argc, script < argc ? script : 0);
-    int code = FO_EXIT_OK;
-    for (int i = 0; i < ncodes && code == FO_EXIT_OK; i++)
-        code = fo_runtime_run(rt, "=(command line)", codes[i], 0);
-    if (code == FO_EXIT_OK && script < argc) {
-        /* FILE runs through the engine's entry, which runs it and then acts on what it
-         * declared; the entry leaves its exit code in the registry. */
-        lua_createtable(L, nengine, 0);
-        for (int i = 0; i < nengine; i++) {
-            lua_pushstring(L, argv[engine_args[i]]);
+    set_arg(L, argv, argc, c);
+    code = FO_EXIT_OK;
+    if (has_file) {
+        /* The recipe options' values are checked before anything runs (-e included). */
+        lua_createtable(L, c->nrecipe, 0);
+        for (int i = 0; i < c->nrecipe; i++) {
+            lua_createtable(L, 2, 0);
+            lua_pushfstring(L, "--%s", long_options[c->recipe_opts[i]].name);
+            lua_rawseti(L, -2, 1);
+            if (c->recipe_values[i]) {
+                lua_pushstring(L, c->recipe_values[i]);
+                lua_rawseti(L, -2, 2);
+            }
             lua_rawseti(L, -2, i + 1);
         }
-        for (int i = script; i < argc; i++)
-            lua_pushstring(L, argv[i]);
-        code = fo_runtime_run(rt, "=(fo-run)", "return require('fo.engine.cli').main(...)",
-                              argc - script + 1);
-        lua_getfield(L, LUA_REGISTRYINDEX, "fo.exit_code");
-        if (code == FO_EXIT_OK && lua_isinteger(L, -1))
-            code = (int)lua_tointeger(L, -1);
-        lua_pop(L, 1);
+        /* and the table's recipe options, {name = takes a value}: cli.lua checks that it
+         * gives each a meaning (the two lists cannot drift apart) */
+        lua_newtable(L);
+        for (const struct option *o = long_options; o->name; o++) {
+            if (o->val == OPT_RECIPE) {
+                lua_pushfstring(L, "--%s", o->name);
+                lua_pushboolean(L, o->has_arg == required_argument);
+                lua_settable(L, -3);
+            }
+        }
+        code = run_entry(rt, "=(fo-run)", "return require('fo.engine.cli').prepare(...)", 2);
     }
-    if (code == FO_EXIT_OK && interactive && !serve_sim)
+    for (int i = 0; i < c->ncodes && code == FO_EXIT_OK; i++)
+        code = fo_runtime_run(rt, "=(command line)", c->codes[i], 0);
+    if (code == FO_EXIT_OK && has_file) {
+        /* FILE runs through the engine's entry, which runs it and then acts on what it
+         * declared. */
+        for (int i = 0; i < c->npositional; i++)
+            lua_pushstring(L, argv[c->positional[i]]);
+        code =
+            run_entry(rt, "=(fo-run)", "return require('fo.engine.cli').main(...)", c->npositional);
+    }
+    if (code == FO_EXIT_OK && c->interactive && !c->serve_sim)
         code = fo_runtime_run(rt, "=(repl)", "return require('fo.repl').main()", 0);
-    if (code == FO_EXIT_OK && serve_sim) {
-        lua_pushstring(L, serve_sim);
-        lua_pushstring(L, sim_file); /* nil when absent */
-        code = fo_runtime_run(rt, "=(--serve-sim)", "return require('fo.sim.server').main(...)", 2);
-        lua_getfield(L, LUA_REGISTRYINDEX, "fo.exit_code"); /* 5: the sim file is locked */
-        if (code == FO_EXIT_OK && lua_isinteger(L, -1))
-            code = (int)lua_tointeger(L, -1);
-        lua_pop(L, 1);
+    if (code == FO_EXIT_OK && c->serve_sim) {
+        lua_pushstring(L, c->serve_sim);
+        lua_pushstring(L, c->sim_file); /* nil when absent */
+        lua_pushboolean(L, c->serve_sim_public);
+        code = run_entry(rt, "=(--serve-sim)", "return require('fo.sim.server').main(...)", 3);
     }
     fo_runtime_free(rt);
     curl_global_cleanup();
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    struct command c = {0};
+    c.recipe_opts = calloc((size_t)argc, sizeof *c.recipe_opts);
+    c.recipe_values = calloc((size_t)argc, sizeof *c.recipe_values);
+    c.positional = calloc((size_t)argc, sizeof *c.positional);
+    c.is_positional = calloc((size_t)argc, sizeof *c.is_positional);
+    int code = FO_EXIT_ERROR;
+    if (c.recipe_opts && c.recipe_values && c.positional && c.is_positional)
+        code = run(argc, argv, &c);
+    else
+        fputs("fo-run: out of memory\n", stderr);
+    free(c.recipe_opts);
+    free((void *)c.recipe_values);
+    free(c.positional);
+    free(c.is_positional);
     return code;
 }

@@ -756,6 +756,36 @@ function TestTradingProof:test_apply_rerun_without_mutating_calls_drill_destroy_
   if not ok then error(err, 0) end
 end
 
+-- The apply's summary counts what its plan counted, the same way: per resource, a
+-- replacement one `replace` whichever way it went (the suffix renames resources: some are
+-- replaced delete-first, being unique by name, others create-before-delete).
+function TestTradingProof:test_the_apply_summary_counts_what_the_plan_counted()
+  local w = deploy(nil, { stack = "counts" })
+  local ok, err = pcall(function()
+    local function check(world, want)
+      lu.assertEquals(world.code, 0, world.out .. world.err)
+      local p = world.doc.plan.counts
+      lu.assertEquals({ p.create, p.update, p.replace, p.delete }, want)
+      lu.assertStrContains(world.out, ("Plan: %d to add, %d to change, %d to replace, %d to "
+        .. "destroy."):format(p.create, p.update, p.replace, p.delete))
+      lu.assertStrContains(world.out, ("Apply complete: %d created, %d updated, %d replaced, %d "
+        .. "deleted."):format(p.create, p.update, p.replace, p.delete))
+    end
+    check(w, { 77, 0, 0, 0 })
+    local first = 0
+    deploy(w, { stack = "counts", config = { environmentSuffix = SUFFIX .. "2" } })
+    for _, s in ipairs(w.doc.plan.steps) do
+      if s.action == "replace" and s.delete_first then first = first + 1 end
+    end
+    lu.assertTrue(first > 0 and first < w.doc.plan.counts.replace,
+      "both kinds of replacement: " .. first .. " delete-first")
+    check(w, { 0, w.doc.plan.counts.update, w.doc.plan.counts.replace, 0 })
+    lu.assertTrue(w.doc.plan.counts.replace > 0 and w.doc.plan.counts.update > 0)
+  end)
+  testlib.rmtree(w.dir)
+  if not ok then error(err, 0) end
+end
+
 -- What the simulator holds (H.sim_dump) but for metric data points, which the health
 -- checks and alarms keep adding as the virtual clock runs, and EC2's memo of the load
 -- balancers' ENIs, filled by whichever EC2 call comes first (the load balancers themselves

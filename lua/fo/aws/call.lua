@@ -176,6 +176,9 @@ return function(req)
         message = log.redact(failure.message or ""), status = failure.status,
         request_id = failure.request_id, retryable = class ~= nil, attempts = attempt,
         kind = failure.kind and "transport" or "service", why = why,
+        -- where a connection failed (a mistyped AWS_ENDPOINT_URL, a stopped --serve-sim),
+        -- without any user:password part
+        endpoint = failure.kind and (ep.url:gsub("^(%a+://)[^/@]*@", "%1")) or nil,
       }, 0)
     end
     log.debug("aws retry service=%s operation=%s attempt=%d reason=%s class=%s delay_ms=%d",

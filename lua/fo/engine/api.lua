@@ -1,5 +1,5 @@
 -- The recipe API as the `fo` table shows it: fo.resource, fo.output, fo.config, fo.format,
--- fo.apply, fo.type. Each checks its arguments and names the caller's file:line.
+-- fo.apply, fo.type, fo.fail. Each checks its arguments and names the caller's file:line.
 local recipe = require "fo.engine.recipe"
 local ref = require "fo.engine.ref"
 local errors = require "fo.engine.errors"
@@ -58,6 +58,14 @@ function M.apply(value, fn)
   check_no_handle(value, "fo.apply")
   if not ref.contains(value) then return secret.lift(fn, value) end
   return ref.derive({ value, n = 1 }, fn, errors.where(2))
+end
+
+--- fo.fail(message): stops the recipe with a recipe error (exit 1) that names the caller's
+--- file:line and says `message`, without a traceback: for a mistake of whoever runs the
+--- recipe (two config values that do not go together), not of the recipe's code.
+function M.fail(message)
+  if type(message) ~= "string" then error("fo.fail(message): message must be a string", 2) end
+  errors.raise("recipe", message, errors.where(2))
 end
 
 --- fo.type(name, definition): registers a resource type (docs/recipes.md).

@@ -1,40 +1,40 @@
--- fo-run's recipe options (--stack, --target, --plan, ...): parsed here from what src/main.c
--- collected before FILE, then the engine runs FILE. A usage problem is exit code 2.
+-- fo-run's recipe options (--stack, --target, --plan, ...): src/main.c parses the command
+-- line (getopt_long, one table of options) and hands them here as name/value pairs; this
+-- file gives them their meaning and checks their values, then the engine runs FILE. A usage
+-- problem is exit code 2.
 local engine = require "fo.engine"
 local errors = require "fo.engine.errors"
 
 local M = {}
 
--- option → field and kind ("value" takes the next argument, "flag" does not).
+-- option → field, and the value a flag sets (nil: the option's value, which src/main.c
+-- requires for exactly these options).
 local OPTIONS = {
-  ["--stack"] = { "stack", "value" }, ["--target"] = { "target", "value" },
-  ["--plan"] = { "mode", "flag", "plan" }, ["--destroy"] = { "mode", "flag", "destroy" },
-  ["--refresh"] = { "mode", "flag", "refresh" }, ["--no-refresh"] = { "refresh", "flag", false },
-  ["--yes"] = { "yes", "flag", true }, ["--parallel"] = { "parallel", "value" },
-  ["--no-rollback"] = { "rollback", "flag", false }, ["--config"] = { "config", "value" },
-  ["--json"] = { "json", "flag", true }, ["--break-lock"] = { "break_lock", "flag", true },
-  ["--state-dir"] = { "dir", "value" }, ["--drill"] = { "drill", "flag", true },
-  ["--graph"] = { "graph", "value" },
-  ["--rebind-account"] = { "rebind_account", "flag", true },
-  ["--rebind-recipe"] = { "rebind_recipe", "flag", true },
-  ["--accept-removals"] = { "accept_removals", "flag", true },
+  ["--stack"] = { "stack" }, ["--target"] = { "target" },
+  ["--plan"] = { "mode", "plan" }, ["--destroy"] = { "mode", "destroy" },
+  ["--refresh"] = { "mode", "refresh" }, ["--no-refresh"] = { "refresh", false },
+  ["--yes"] = { "yes", true }, ["--parallel"] = { "parallel" },
+  ["--no-rollback"] = { "rollback", false }, ["--config"] = { "config" },
+  ["--json"] = { "json", true }, ["--break-lock"] = { "break_lock", true },
+  ["--state-dir"] = { "dir" }, ["--drill"] = { "drill", true },
+  ["--graph"] = { "graph" },
+  ["--rebind-account"] = { "rebind_account", true },
+  ["--rebind-recipe"] = { "rebind_recipe", true },
+  ["--accept-removals"] = { "accept_removals", true },
 }
 M.OPTIONS = OPTIONS
 
---- Options from the argument list; nil and a message on a usage problem.
-function M.parse(args)
+--- Options from the pairs src/main.c parsed ({ {"--stack", "prod"}, {"--plan"}, ... }, in
+--- command-line order); nil and a message on a usage problem.
+function M.parse(pairs_)
   local opts = { config = {} }
-  local i = 1
-  while i <= #args do
-    local a = args[i]
+  for _, pair in ipairs(pairs_) do
+    local a = pair[1]
     local spec = OPTIONS[a]
     if not spec then return nil, "unknown option " .. tostring(a) end
-    local field, kind, value = spec[1], spec[2], spec[3]
-    if kind == "value" then
-      value = args[i + 1]
-      if value == nil then return nil, a .. " needs a value" end
-      i = i + 1
-    end
+    local field, value = spec[1], spec[2]
+    if value == nil then value = pair[2] end
+    if value == nil then return nil, a .. " needs a value" end
     if field == "mode" then
       if opts.mode and opts.mode ~= value then
         return nil, ("--%s and --%s cannot be combined"):format(opts.mode, value)
@@ -58,7 +58,6 @@ function M.parse(args)
     else
       opts[field] = value
     end
-    i = i + 1
   end
   if opts.mode == "destroy" and opts.rollback == false then
     return nil, "--no-rollback goes with an apply, not --destroy"
@@ -66,6 +65,9 @@ function M.parse(args)
   if opts.graph and (opts.mode or opts.drill) then
     return nil, "--graph writes the dependency graph and does nothing else: it takes no --plan, "
       .. "--destroy, --refresh or --drill"
+  end
+  if opts.graph == "-" and opts.json then
+    return nil, "--graph - writes the DOT text to standard output: it takes no --json"
   end
   if opts.drill and (opts.mode or opts.json or opts.target == "aws") then
     return nil, "--drill applies the recipe on the simulator, then drills: it takes no --plan, "
@@ -103,24 +105,58 @@ function M.drill(opts)
   return res
 end
 
---- fo-run's entry for FILE: args are the recipe options given before it, script the
---- file ("-" for stdin), ... its own arguments. Leaves the exit code where src/main.c
---- reads it (registry field "fo.exit_code").
-function M.main(args, script, ...)
-  local opts, err = M.parse(args or {})
-  local code
+-- The recipe options of this run, checked by M.prepare before anything runs.
+local prepared
+
+-- src/main.c's recipe options ({name = takes a value}) and OPTIONS must name the same
+-- options, and a flag here must be one without a value there: raises (fo's bug) if not.
+local function check_table(c_options)
+  for name, takes_value in pairs(c_options) do
+    local spec = OPTIONS[name]
+    assert(spec, "fo.engine.cli: src/main.c's option " .. name .. " has no meaning here")
+    assert((spec[2] == nil) == takes_value,
+      "fo.engine.cli: option " .. name .. " takes a value in one table, not in the other")
+  end
+  for name in pairs(OPTIONS) do
+    assert(c_options[name] ~= nil, "fo.engine.cli: option " .. name .. " is not in src/main.c")
+  end
+end
+
+--- fo-run's first step when a FILE is given: checks the recipe options (pairs as M.parse
+--- takes them) before -e code or FILE runs; c_options: src/main.c's table of them. Leaves
+--- the exit code where src/main.c reads it (registry field "fo.exit_code"): 0, or 2 after
+--- saying what is wrong.
+function M.prepare(pairs_, c_options)
+  if c_options then check_table(c_options) end
+  local opts, err = M.parse(pairs_ or {})
+  local code = errors.EXIT.ok
   if not opts then
     io.stderr:write("fo-run: ", err, "\nTry 'fo-run --help'.\n")
     code = errors.EXIT.usage
   else
-    opts.recipe, opts.args = script, table.pack(...)
-    opts.interrupt = true -- the first Ctrl-C stops an apply cleanly (engine.md)
     local words = { "fo-run" }
-    for _, a in ipairs(args) do words[#words + 1] = quote(a) end
-    words[#words + 1] = quote(script)
-    opts.command = table.concat(words, " ")
-    if opts.drill then code = M.drill(opts) else code = engine.run(opts) end
+    for _, pair in ipairs(pairs_ or {}) do
+      for _, w in ipairs(pair) do words[#words + 1] = quote(w) end
+    end
+    opts.words = words
+    prepared = opts
   end
+  debug.getregistry()["fo.exit_code"] = code
+end
+
+--- fo-run's entry for FILE, after M.prepare: script is the file ("-" for stdin), ... its
+--- own arguments. Leaves the exit code in the registry, as M.prepare.
+function M.main(script, ...)
+  local opts = assert(prepared, "fo.engine.cli.main: the options were not prepared")
+  prepared = nil
+  local code
+  opts.recipe, opts.args = script, table.pack(...)
+  opts.interrupt = true -- the first Ctrl-C stops an apply cleanly (engine.md)
+  local words = opts.words
+  opts.words = nil
+  words[#words + 1] = quote(script)
+  opts.command = table.concat(words, " ")
+  if opts.drill then code = M.drill(opts) else code = engine.run(opts) end
   debug.getregistry()["fo.exit_code"] = code
 end
 

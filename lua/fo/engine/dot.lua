@@ -1,6 +1,6 @@
--- A recipe's dependency graph as Graphviz DOT (fo-run --graph FILE): one node per declared
--- resource (type and name), one cluster per region, an edge from each resource to those
--- that depend on it (creation order): solid for a reference, dashed for depends_on only.
+-- A recipe's dependency graph as Graphviz DOT (fo-run --graph FILE; - for stdout): one node
+-- per declared resource (type and name), one cluster per region, an edge from each resource
+-- to those that depend on it (creation order): solid for a reference, dashed for depends_on only.
 local ref = require "fo.engine.ref"
 
 local M = {}
@@ -65,18 +65,28 @@ end
 
 local FORMATS = { svg = "svg", png = "png" }
 
---- Writes the graph of `recipe` to `path`: DOT text, or for .svg/.png the picture drawn by
---- Graphviz's `dot` (must be on PATH). Returns true, or nil and a message for people.
+--- Writes the graph of `recipe` to `path`: DOT text ("-": to standard output), or for
+--- .svg/.png the picture drawn by Graphviz's `dot` (must be on PATH). Returns true, or nil
+--- and a message for people.
 function M.write(recipe, path, opts)
   local text = M.render(recipe, opts)
-  local ext = path:match("%.(%w+)$")
-  local format = ext and FORMATS[ext:lower()]
-  if not format then
-    require("fo.fs").write_atomic(path, text, tonumber("644", 8))
+  if path == "-" then
+    io.stdout:write(text)
+    io.stdout:flush()
     return true
   end
+  local ext = path:match("%.(%w+)$")
+  local format = ext and FORMATS[ext:lower()]
+  local function write(file, mode)
+    local ok, why = pcall(require("fo.fs").write_atomic, file, text, tonumber(mode, 8))
+    if ok then return true end
+    return nil, ("--graph %s: cannot write it: %s"):format(path,
+      tostring(why):gsub("^[^\n]-%.lua:%d+: ", ""))
+  end
+  if not format then return write(path, "644") end
   local tmp = path .. ".fo-tmp.dot"
-  require("fo.fs").write_atomic(tmp, text, tonumber("600", 8))
+  local written, why = write(tmp, "600")
+  if not written then return nil, why end
   local ok, r = pcall(require("fo.process").run, { argv = { "dot", "-T" .. format, tmp, "-o", path },
     timeout = 120 })
   os.remove(tmp)

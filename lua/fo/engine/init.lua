@@ -299,11 +299,7 @@ local function do_apply(run, opts, recipe, plan, session)
   set_if_changed(store, "config", session:recorded())
   store:commit()
   report:outputs(values, order)
-  local counts = { create = 0, update = 0, replace = 0, delete = 0 }
-  for _, n in ipairs(r1.done) do
-    if counts[n.action] then counts[n.action] = counts[n.action] + 1 end
-  end
-  for _, _ in ipairs(r2.done) do counts.delete = counts.delete + 1 end
+  local counts = report_mod.done_counts(report.doc.operations) -- as the plan counts
   if counts.create + counts.update + counts.replace + counts.delete == 0 then
     report:summary("ok", "No changes.")
   else
@@ -500,8 +496,11 @@ function M.run(opts)
         report:error(errors.new("usage", why))
         return finish(EXIT.recipe)
       end
-      report:summary("ok", ("Dependency graph of %d resource%s written to %s; nothing was planned "
-        .. "or changed."):format(#recipe.decls, #recipe.decls == 1 and "" or "s", opts.graph))
+      if opts.graph ~= "-" then -- else standard output is the DOT text alone
+        report:summary("ok", ("Dependency graph of %d resource%s written to %s; nothing was "
+          .. "planned or changed."):format(#recipe.decls, #recipe.decls == 1 and "" or "s",
+          opts.graph))
+      end
       return finish(EXIT.ok)
     end
     if #recipe.decls == 0 and #recipe.outputs == 0 and not opts.explicit then

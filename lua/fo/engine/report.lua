@@ -315,6 +315,12 @@ function Report:op_start(node)
     ING[node.action] or node.action)
 end
 
+-- "type name (urn): action failed: error" — the one line of a failed operation.
+local function failure_text(node, e)
+  return ("%s (%s): %s failed: %s"):format(label(node.step), node.step.urn,
+    node.action or "operation", e.text)
+end
+
 function Report:op_done(node)
   if self.running then self.running[node] = nil end
   if node.quiet and node.ok then return end
@@ -343,8 +349,9 @@ function Report:op_done(node)
       name = node.step.name, action = node.action, ok = false, seconds = took,
       error = entry.error })
     if self.view then self.view:finished(node, false) end
-    self:err("  [%7.2fs] %s: %s %s after %.2fs: %s\n", node.finished - self.t0,
-      label(node.step), node.action or "operation", st.red("FAILED"), took, entry.error.text)
+    -- said here, as it happens, and only here: Report:failure does not repeat it
+    node.reported = true
+    self:err("%s %s\n", st.red("Error:"), failure_text(node, entry.error))
     require("fo.log").debug("%s", node.traceback or "")
   end
 end
@@ -371,15 +378,16 @@ function Report:interrupted(signal, what)
   self:err("\n%s %s\n", self.style.yellow("fo: interrupted:"), what)
 end
 
---- The failure that stopped a run, one paragraph per failed operation.
+--- The failure that stopped a run: each failed operation as an error (the document, an
+--- `error` event), its line on stderr unless op_done already printed it; then what next.
 function Report:failure(failed, what_next)
   for _, node in ipairs(failed) do
     local e = M.describe_error(node.error)
-    local text = ("%s (%s): %s failed: %s"):format(label(node.step), node.step.urn,
-      node.action or "operation", e.text)
     self.doc.errors[#self.doc.errors + 1] = { urn = node.step.urn, action = node.action, error = e }
     self:emit("error", { urn = node.step.urn, action = node.action, error = e })
-    self:err("%s %s\n", self.style.red("Error:"), text)
+    if not node.reported then
+      self:err("%s %s\n", self.style.red("Error:"), failure_text(node, e))
+    end
   end
   if what_next then self:err("%s\n", what_next) end
 end
@@ -431,6 +439,33 @@ local function mark_lists(v, key)
 end
 M.mark_lists = mark_lists
 
+--- What the run's operations did, counted per resource as the plan counts them
+--- ({create, update, replace, delete}): a replacement is one `replace` whichever way it
+--- went — delete first (a `delete (replace)`, then a create) or create before delete (a
+--- replace, then the old instance's `delete (replaced)`, which is part of it); a deposed
+--- instance left by an earlier run is a `delete`, as in the plan. Successful operations of
+--- the apply, delete and destroy stages (`operations`), not rollback steps.
+function M.done_counts(operations)
+  local by_urn = {}
+  for _, o in ipairs(operations) do
+    if o.ok then
+      local u = by_urn[o.urn] or {}
+      by_urn[o.urn] = u
+      u[o.action] = (u[o.action] or 0) + 1
+    end
+  end
+  local n = { create = 0, update = 0, replace = 0, delete = 0 }
+  for _, u in pairs(by_urn) do
+    local replaced = (u.replace or 0) + ((u["delete (replace)"] and u.create) and 1 or 0)
+    n.replace = n.replace + replaced
+    if not u["delete (replace)"] then n.create = n.create + (u.create or 0) end
+    n.update = n.update + (u.update or 0)
+    n.delete = n.delete + (u.delete or 0) + math.max(0, (u["delete (replaced)"] or 0)
+      - (u.replace or 0))
+  end
+  return n
+end
+
 --- The end of the run: with --json, the summary event (status, exit code, seconds, counts
 --- of what was done, calls on the sim, the state file); `extra` fields join the document.
 function Report:finish(code, extra)
@@ -439,11 +474,8 @@ function Report:finish(code, extra)
   for k, v in pairs(extra or {}) do self.doc[k] = v end
   local d = self.doc
   if self.json then
-    local done = { create = 0, update = 0, replace = 0, delete = 0, rollback = #d.rollback }
-    for _, o in ipairs(d.operations) do
-      local a = o.action and o.action:match("^delete") and "delete" or o.action
-      if o.ok and done[a] then done[a] = done[a] + 1 end
-    end
+    local done = M.done_counts(d.operations)
+    done.rollback = #d.rollback
     self:emit("summary", { status = d.status or (code == 0 and "ok" or "error"),
       text = d.summary, exit_code = code, seconds = core.now() - self.t0, stack = d.stack,
       mode = d.mode, target = d.target, done = done, failed = #d.errors,

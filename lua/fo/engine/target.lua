@@ -32,11 +32,18 @@ end
 --- file, for tests), on_retry (given to every client: told of each retry of a call).
 function M.open(opts)
   local t = setmetatable({ kind = opts.kind, clients = {}, on_retry = opts.on_retry }, Target)
-  if opts.kind == "sim" then
-    t.sim = opts.sim or require("fo.sim").new{
-      file = ("%s/%s.sim.json"):format(opts.dir, opts.stack),
-      knobs = knobs_file(opts.dir, opts.stack),
-    }
+  if opts.kind == "sim" and not opts.sim then
+    local knobs = knobs_file(opts.dir, opts.stack)
+    -- FO_SIM_* fill what the file leaves out: a bad one is the user's config error too
+    local ok, err = pcall(require("fo.sim.knobs").new, knobs)
+    if not ok then
+      require("fo.engine.errors").raise("config", ("%s; fix or unset the variable"):format(
+        tostring(err)))
+    end
+    t.sim = require("fo.sim").new{ file = ("%s/%s.sim.json"):format(opts.dir, opts.stack),
+      knobs = knobs }
+  else
+    t.sim = opts.sim
   end
   return t
 end

@@ -108,6 +108,12 @@ function M.new(opts, env)
     if v ~= nil then
       v = check(name, spec[2], v, where)
       if name == "outage" then
+        for _, r in ipairs(v) do -- a misspelt region would silently be no outage at all
+          if not regions.REGIONS[r] then
+            error(("sim knob outage (%s): %s is not a region the sim serves (%s)"):format(where,
+              tostring(r), table.concat(regions.names(), ", ")), 0)
+          end
+        end
         k.outages = set_of(v)
       elseif name == "disabled_regions" then
         check_disabled(v, where)

@@ -9,7 +9,9 @@ local M = {}
 function M.parse_address(addr)
   local host, port = tostring(addr):match("^(%d+%.%d+%.%d+%.%d+):(%d+)$")
   port = tonumber(port)
-  if not host or port > 65535 then
+  local octets_ok = host ~= nil
+  for o in (host or ""):gmatch("%d+") do octets_ok = octets_ok and tonumber(o) <= 255 end
+  if not octets_ok or port > 65535 then
     error(("--serve-sim wants IPV4:PORT (e.g. 127.0.0.1:4566), got '%s'"):format(tostring(addr)), 0)
   end
   return host, port
@@ -61,14 +63,30 @@ local function lock_file(file, command)
 end
 
 --- The command: take the state file's lock, serve, say how to connect, wait for
---- SIGINT/SIGTERM, stop. A state file locked by another process (a run of its stack,
---- another served sim) is exit code 5, as the engine's lock is.
-function M.main(addr, file)
-  local host, port = M.parse_address(addr)
+--- SIGINT/SIGTERM, stop. A usage problem (a bad address; one off loopback without `public`,
+--- --serve-sim-public) is exit code 2; a state file locked by another process (a run of its
+--- stack, another served sim) is 5, as the engine's lock is.
+function M.main(addr, file, public)
+  local ok, host, port = pcall(M.parse_address, addr)
+  local why = not ok and host
+  if ok and not host:match("^127%.") and not public then
+    why = ("--serve-sim %s: other machines may reach this address, and the simulator's "
+      .. "access key is public; add --serve-sim-public to serve it there anyway, or use "
+      .. "127.0.0.1"):format(addr)
+  end
+  if why then
+    io.stderr:write("fo-run: ", tostring(why), "\nTry 'fo-run --help'.\n")
+    debug.getregistry()["fo.exit_code"] = 2
+    return
+  end
+  if not host:match("^127%.") then
+    io.stderr:write(("fo-run: warning: the simulator listens on %s, off loopback; its access "
+      .. "key is public (docs/simulator.md), so anyone who reaches this port can act on it\n")
+      :format(addr))
+  end
   if os.getenv("FO_LOG") == nil or os.getenv("FO_LOG") == "" then log.set_level("info") end
   local lk
   if file then
-    local why
     lk, why = lock_file(file, ("fo-run --serve-sim %s --sim-file %s"):format(addr, file))
     if not lk then
       io.stderr:write("fo: ", why, "\n")
@@ -76,7 +94,14 @@ function M.main(addr, file)
       return
     end
   end
-  local srv = M.serve{ host = host, port = port, file = file }
+  local served, srv = pcall(M.serve, { host = host, port = port, file = file })
+  if not served then -- the port taken, an unreadable --sim-file: said once, no traceback
+    if lk then lk:unlock() end
+    io.stderr:write("fo-run: --serve-sim ", addr, ": ",
+      (tostring(srv):gsub("^[^\n]-%.lua:%d+: ", "")), "\n")
+    debug.getregistry()["fo.exit_code"] = 1
+    return
+  end
   local url = ("http://%s:%d"):format(host, srv.port)
   -- The key pair is public test data that unlocks nothing but this simulator; the secret
   -- is documented in docs/simulator.md rather than printed, so logs never carry it.

@@ -158,12 +158,17 @@ function TestCalls:test_throttling_that_does_not_end_is_retryable_and_says_so()
   lu.assertEquals(#s.requests, 2)
 end
 
-function TestCalls:test_transport_failure_is_a_structured_error()
-  local ec2 = self:client(nil, { endpoint = "http://127.0.0.1:" .. fake.dead_port(),
+function TestCalls:test_transport_failure_is_a_structured_error_naming_the_endpoint()
+  local port = fake.dead_port()
+  local ec2 = self:client(nil, { endpoint = "http://user:pw@127.0.0.1:" .. port,
                                  max_attempts = 1 })
   local err = error_of(ec2.DescribeVpcs, ec2, {})
   lu.assertTrue(aws.Error.is(err, "TransportConnect"))
   lu.assertEquals(err.kind, "transport")
+  -- which address did not answer, without what the URL carried before the host
+  lu.assertEquals(err.endpoint, "http://127.0.0.1:" .. port)
+  lu.assertStrContains(tostring(err), "[endpoint http://127.0.0.1:" .. port .. "]")
+  lu.assertNotStrContains(tostring(err), "pw")
 end
 
 function TestCalls:test_operation_without_input_takes_no_params()

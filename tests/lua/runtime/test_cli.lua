@@ -13,6 +13,8 @@ function test_version_and_help_exit_zero()
   lu.assertEquals(r.code, 0)
   lu.assertStrContains(r.stdout, "usage: fo-run")
   lu.assertStrContains(r.stdout, "exit codes")
+  lu.assertStrContains(r.stdout, "`fo-run script.lua -- --plan` gives --plan to the script")
+  lu.assertStrContains(r.stdout, "--serve-sim-public")
 end
 
 function test_usage_errors_exit_two()
@@ -24,6 +26,83 @@ function test_usage_errors_exit_two()
   lu.assertStrContains(r.stderr, "unknown option --bogus")
   r = run({ "-e" })
   lu.assertEquals(r.code, 2)
+end
+
+function test_unknown_option_suggests_the_nearest_exits_two_and_runs_nothing()
+  local dir = testlib.tmpdir()
+  local marker, script = dir .. "/ran", dir .. "/s.lua"
+  testlib.write(script, ("io.open(%q, 'w'):close()\n"):format(marker))
+  local e = ("io.open(%q, 'w'):close()"):format(marker)
+  -- before FILE, after it, joined with a value; and a prefix of several options
+  for _, case in ipairs({ { "--pln", { "-e", e, "--pln", script } },
+      { "--pln", { "-e", e, script, "--pln" } }, { "--pln", { script, "--pln=x" } },
+      { "--plna", { script, "x", "--plna" } } }) do
+    local word, args = case[1], case[2]
+    local r = run(args)
+    lu.assertEquals(r.code, 2, table.concat(args, " "))
+    lu.assertStrContains(r.stderr, "unknown option " .. word .. "; did you mean --plan?")
+    lu.assertNotStrContains(r.stderr, "traceback")
+    lu.assertIsFalse(fo.fs.exists(marker), "nothing runs: " .. table.concat(args, " "))
+  end
+  local r = run({ "--no", script })
+  lu.assertEquals(r.code, 2)
+  lu.assertStrContains(r.stderr, "unknown option --no; did you mean --no-refresh or --no-rollback?")
+  r = run({ "-stack", "x", script })
+  lu.assertEquals(r.code, 2)
+  lu.assertStrContains(r.stderr, "unknown option -stack; did you mean --stack?")
+  -- a prefix is not taken for the option (what runs is what is typed)
+  r = run({ "--pla", script })
+  lu.assertEquals(r.code, 2)
+  lu.assertStrContains(r.stderr, "unknown option --pla; did you mean --plan?")
+  -- a bad value of a recipe option: exit 2 before -e runs
+  r = run({ "-e", e, "--parallel", "0", script })
+  lu.assertEquals(r.code, 2)
+  lu.assertStrContains(r.stderr, "--parallel 0: expected a whole number from 1 to 1000")
+  lu.assertIsFalse(fo.fs.exists(marker))
+  -- a forgotten value is not filled with the next option
+  r = run({ "--stack", "--plan", script })
+  lu.assertEquals(r.code, 2)
+  lu.assertStrContains(r.stderr, "--stack needs a value, got '--plan'")
+  r = run({ "--plan=yes", script })
+  lu.assertEquals(r.code, 2)
+  lu.assertStrContains(r.stderr, "--plan=yes: --plan takes no value")
+  lu.assertIsFalse(fo.fs.exists(marker))
+  testlib.rmtree(dir)
+end
+
+function test_double_dash_ends_the_options_and_the_rest_is_the_script_s()
+  local dir = testlib.tmpdir()
+  local script = dir .. "/s.lua"
+  testlib.write(script, "print(select('#', ...), ...)\nprint(arg[-1], arg[0], arg[1])\n")
+  local r = run({ script, "a", "--", "--plan", "-e", "b" })
+  lu.assertEquals(r.code, 0, r.stderr)
+  lu.assertEquals(r.stdout, "4\ta\t--plan\t-e\tb\n--\t" .. script .. "\ta\n")
+  -- `--` before FILE: the next word is FILE even when it starts with '-'
+  r = run({ "--", script, "--json" })
+  lu.assertEquals(r.code, 0, r.stderr)
+  lu.assertEquals(r.stdout, "1\t--json\n--\t" .. script .. "\t--json\n")
+  testlib.rmtree(dir)
+end
+
+function test_serve_sim_off_loopback_needs_the_public_flag()
+  -- 192.0.2.1 (TEST-NET-1) is on no interface: with the flag, the listen fails, after the
+  -- warning; without it, nothing is tried
+  for _, addr in ipairs({ "192.0.2.1:0", "0.0.0.0:0" }) do
+    local r = run({ "--serve-sim", addr }, { timeout = 20 })
+    lu.assertEquals(r.code, 2, addr)
+    lu.assertStrContains(r.stderr, "--serve-sim " .. addr .. ": other machines may reach this "
+      .. "address, and the simulator's access key is public; add --serve-sim-public")
+    lu.assertEquals(r.stdout, "")
+  end
+  local r = run({ "--serve-sim=192.0.2.1:0", "--serve-sim-public" }, { timeout = 20 })
+  lu.assertEquals(r.code, 1)
+  lu.assertStrContains(r.stderr, "fo-run: warning: the simulator listens on 192.0.2.1:0, off "
+    .. "loopback; its access key is public")
+  lu.assertStrContains(r.stderr, "--serve-sim 192.0.2.1:0: fo.httpd.listen: cannot listen")
+  lu.assertNotStrContains(r.stderr, "traceback")
+  r = run({ "--serve-sim-public", "-e", "print(1)" })
+  lu.assertEquals(r.code, 2)
+  lu.assertStrContains(r.stderr, "--serve-sim-public goes with --serve-sim")
 end
 
 -- lua-cjson comes from Debian, not from fo: without it, fo-run says which package to

@@ -69,8 +69,12 @@ function TestServe.test_bad_command_lines()
   lu.assertEquals(r.code, 2)
   lu.assertStrContains(r.stderr, "--sim-file goes with --serve-sim")
   r = t.run_fo{ "--serve-sim", "localhost" }
-  lu.assertEquals(r.code, 1)
+  lu.assertEquals(r.code, 2)
   lu.assertStrContains(r.stderr, "--serve-sim wants IPV4:PORT")
+  r = t.run_fo{ "--serve-sim", "127.0.0.256:0" }
+  lu.assertEquals(r.code, 2)
+  lu.assertStrContains(r.stderr, "--serve-sim wants IPV4:PORT")
+  lu.assertNotStrContains(r.stderr, "traceback")
   r = t.run_fo{ "--serve-sim" }
   lu.assertEquals(r.code, 2)
 end
