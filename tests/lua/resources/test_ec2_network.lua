@@ -390,6 +390,34 @@ function TestEc2Network:test_a_failed_gateway_create_is_rolled_back_without_left
   lu.assertEquals(inventory(), {})
 end
 
+-- A security group "app-sg-test" in a VPC made outside the stack, after a subnet the stack
+-- makes there first (so the run has something of its own to roll back).
+local function group_in(vpc_id)
+  return function()
+    local s = fo.resource("aws:ec2:subnet", "s", { vpc_id = vpc_id, cidr_block = "10.0.1.0/24" })
+    fo.resource("aws:ec2:security_group", "app", { vpc_id = vpc_id, group_name = "app-sg-test",
+      tags = { Subnet = s.id } })
+  end
+end
+
+function TestEc2Network:test_a_security_group_of_the_same_name_in_the_vpc_not_ours_is_a_conflict()
+  local vpc = ec2():CreateVpc{ CidrBlock = "10.0.0.0/16" }.Vpc.VpcId
+  -- made outside fo (untagged), then by another copy of the stack (its tags, another token)
+  for _, tags in ipairs({ {}, T.other_copy_tags("app", { { Key = "Owner", Value = "ops" } }) }) do
+    local g = ec2():CreateSecurityGroup{ VpcId = vpc, GroupName = "app-sg-test",
+      Description = "made by hand",
+      TagSpecifications = tags[1] and { { ResourceType = "security-group", Tags = tags } } or nil,
+    }.GroupId
+    ec2():AuthorizeSecurityGroupIngress{ GroupId = g, IpPermissions = { { IpProtocol = "tcp",
+      FromPort = 22, ToPort = 22, IpRanges = { { CidrIp = "192.0.2.0/24" } } } } }
+    sim.recorder:clear()
+    local out = T.assert_conflict(sim, dir, group_in(vpc), g)
+    lu.assertStrContains(out, ('a security group named "app-sg-test" in %s'):format(vpc))
+    T.assert_rolled_back(sim, { { "ec2.CreateSubnet", "ec2.DeleteSubnet" } })
+    ec2():DeleteSecurityGroup{ GroupId = g }
+  end
+end
+
 function TestEc2Network:test_security_group_names_and_cidr_blocks_are_checked_before_any_call()
   local code, _, out, err = run(function()
     local vpc = fo.resource("aws:ec2:vpc", "vpc", { cidr_block = "10.0.0.0/16" })
