@@ -250,7 +250,8 @@ end
 function TestAutoScaling:test_a_scaling_policy_of_the_same_name_not_ours_is_a_conflict()
   -- a group made outside the stack, with its own policy "cpu-target" (PutScalingPolicy is an
   -- upsert: a create that called it would overwrite that policy and its alarms)
-  local lt = sim:client("ec2", { region = R }):CreateLaunchTemplate{ LaunchTemplateName = "lt-other",
+  local lt = sim:client("ec2", { region = R }):CreateLaunchTemplate{
+    LaunchTemplateName = "lt-other",
     LaunchTemplateData = { ImageId = "ami-0abcdef1234567890", InstanceType = "t3.micro" } }
     .LaunchTemplate.LaunchTemplateId
   asg:CreateAutoScalingGroup{ AutoScalingGroupName = "asg-other", MinSize = 0, MaxSize = 1,

@@ -437,7 +437,8 @@ function TestEc2Network:test_a_route_already_in_a_table_not_ours_is_a_conflict()
   local rt = c:CreateRouteTable{ VpcId = vpc }.RouteTable.RouteTableId
   c:CreateRoute{ RouteTableId = rt, DestinationCidrBlock = "0.0.0.0/0", GatewayId = igw }
   -- the same route, then the destination to another target
-  for _, target in ipairs({ { gateway_id = igw }, { vpc_peering_connection_id = "pcx-0123456789abcdef0" } }) do
+  for _, target in ipairs({ { gateway_id = igw },
+      { vpc_peering_connection_id = "pcx-0123456789abcdef0" } }) do
     sim.recorder:clear()
     local out = T.assert_conflict(sim, dir, after_a_subnet(vpc, function(s)
       local p = { route_table_id = rt, destination_cidr_block = "0.0.0.0/0" }
