@@ -786,19 +786,9 @@ function TestTradingProof:test_the_apply_summary_counts_what_the_plan_counted()
   if not ok then error(err, 0) end
 end
 
--- What the simulator holds (H.sim_dump) but for metric data points, which the health
--- checks and alarms keep adding as the virtual clock runs, and EC2's memo of the load
--- balancers' ENIs, filled by whichever EC2 call comes first (the load balancers themselves
--- are compared in ELBv2's data).
+-- What the simulator holds but for what it changes by itself (H.sim_holdings).
 local function holdings(sim)
-  local d = require("support.engine_harness").sim_dump(sim)
-  for _, account in pairs(d) do
-    for _, region in pairs(account) do
-      if type(region) == "table" and region.cloudwatch then region.cloudwatch.metrics = nil end
-      if type(region) == "table" and region.ec2 then region.ec2.lb_enis = nil end
-    end
-  end
-  return d
+  return require("support.engine_harness").sim_holdings(sim)
 end
 
 -- Moves the stack's state files (ci.state.*) out of `dir`, as a second checkout or a lost

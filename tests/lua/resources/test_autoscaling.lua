@@ -247,6 +247,32 @@ function TestAutoScaling:test_another_copy_of_the_stacks_group_is_not_taken_over
   T.assert_conflict(sim, dir, recipe(), group().AutoScalingGroupARN)
 end
 
+function TestAutoScaling:test_a_scaling_policy_of_the_same_name_not_ours_is_a_conflict()
+  -- a group made outside the stack, with its own policy "cpu-target" (PutScalingPolicy is an
+  -- upsert: a create that called it would overwrite that policy and its alarms)
+  local lt = sim:client("ec2", { region = R }):CreateLaunchTemplate{
+    LaunchTemplateName = "lt-other",
+    LaunchTemplateData = { ImageId = "ami-0abcdef1234567890", InstanceType = "t3.micro" } }
+    .LaunchTemplate.LaunchTemplateId
+  asg:CreateAutoScalingGroup{ AutoScalingGroupName = "asg-other", MinSize = 0, MaxSize = 1,
+    LaunchTemplate = { LaunchTemplateId = lt }, VPCZoneIdentifier = n.private[1] }
+  local arn = asg:PutScalingPolicy{ AutoScalingGroupName = "asg-other", PolicyName = "cpu-target",
+    PolicyType = "TargetTrackingScaling", TargetTrackingConfiguration = {
+      PredefinedMetricSpecification = { PredefinedMetricType = "ASGAverageCPUUtilization" },
+      TargetValue = 40.0 } }.PolicyARN
+  sim.recorder:clear()
+  -- the stack makes a target group first, then declares a policy of that name on the group
+  local out = T.assert_conflict(sim, dir, function()
+    local tg = fo.resource("aws:elbv2:target_group", "tg", { name = "tg-a", port = 8080,
+      vpc_id = n.vpc }, { region = R })
+    fo.resource("aws:autoscaling:policy", "cpu", { group_name = "asg-other",
+      policy_name = "cpu-target", target_value = 60 }, { region = R, depends_on = { tg } })
+  end, arn, { region = R })
+  lu.assertStrContains(out, 'a scaling policy named "cpu-target" of Auto Scaling group "asg-other"')
+  T.assert_rolled_back(sim, { { "elbv2.CreateTargetGroup", "elbv2.DeleteTargetGroup" } })
+  lu.assertEquals(H.ops(sim, { operation = "PutScalingPolicy" }), {})
+end
+
 function TestAutoScaling:test_schema_rules()
   local _, out, err = T.run(sim, dir, recipe{ metrics = { granularity = "5Minute" } }, nil, 1)
   lu.assertStrContains(out .. err, "Auto Scaling publishes group metrics at 1Minute only")

@@ -188,6 +188,24 @@ function TestEc2Launch:test_an_interrupted_create_is_adopted_by_name_and_tags()
   lu.assertEquals(H.ops(sim, { mutating = true }), {})
 end
 
+function TestEc2Launch:test_a_template_of_the_same_name_not_ours_is_a_conflict()
+  -- made outside fo (untagged), then by another copy of the stack (its tags, another token)
+  for _, tags in ipairs({ {}, T.other_copy_tags("lt", { { Key = "Owner", Value = "ops" } }) }) do
+    local lt = ec2():CreateLaunchTemplate{ LaunchTemplateName = "lt-test",
+      LaunchTemplateData = { ImageId = amis.al2(REGION), InstanceType = "t3.micro" },
+      TagSpecifications = tags[1] and { { ResourceType = "launch-template", Tags = tags } } or nil,
+    }.LaunchTemplate
+    sim.recorder:clear()
+    local out = T.assert_conflict(sim, dir, template(), lt.LaunchTemplateId, { region = REGION })
+    lu.assertStrContains(out, 'a launch template named "lt-test" in eu-south-1')
+    -- the VPC and security group the template needed were made, then rolled back
+    T.assert_rolled_back(sim, { { "ec2.CreateVpc", "ec2.DeleteVpc" },
+      { "ec2.CreateSecurityGroup", "ec2.DeleteSecurityGroup" } })
+    lu.assertEquals(#H.ops(sim, { operation = "CreateLaunchTemplateVersion" }), 0)
+    ec2():DeleteLaunchTemplate{ LaunchTemplateId = lt.LaunchTemplateId }
+  end
+end
+
 function TestEc2Launch:test_schema_checks_name_options_and_user_data_at_declaration()
   local code, _, out, err = run(template{ metadata = { http_tokenz = "required" } })
   lu.assertEquals(code, 1)

@@ -390,6 +390,88 @@ function TestEc2Network:test_a_failed_gateway_create_is_rolled_back_without_left
   lu.assertEquals(inventory(), {})
 end
 
+-- A security group "app-sg-test" in a VPC made outside the stack, after a subnet the stack
+-- makes there first (so the run has something of its own to roll back).
+local function group_in(vpc_id)
+  return function()
+    local s = fo.resource("aws:ec2:subnet", "s", { vpc_id = vpc_id, cidr_block = "10.0.1.0/24" })
+    fo.resource("aws:ec2:security_group", "app", { vpc_id = vpc_id, group_name = "app-sg-test",
+      tags = { Subnet = s.id } })
+  end
+end
+
+function TestEc2Network:test_a_security_group_of_the_same_name_in_the_vpc_not_ours_is_a_conflict()
+  local vpc = ec2():CreateVpc{ CidrBlock = "10.0.0.0/16" }.Vpc.VpcId
+  -- made outside fo (untagged), then by another copy of the stack (its tags, another token)
+  for _, tags in ipairs({ {}, T.other_copy_tags("app", { { Key = "Owner", Value = "ops" } }) }) do
+    local g = ec2():CreateSecurityGroup{ VpcId = vpc, GroupName = "app-sg-test",
+      Description = "made by hand",
+      TagSpecifications = tags[1] and { { ResourceType = "security-group", Tags = tags } } or nil,
+    }.GroupId
+    ec2():AuthorizeSecurityGroupIngress{ GroupId = g, IpPermissions = { { IpProtocol = "tcp",
+      FromPort = 22, ToPort = 22, IpRanges = { { CidrIp = "192.0.2.0/24" } } } } }
+    sim.recorder:clear()
+    local out = T.assert_conflict(sim, dir, group_in(vpc), g)
+    lu.assertStrContains(out, ('a security group named "app-sg-test" in %s'):format(vpc))
+    T.assert_rolled_back(sim, { { "ec2.CreateSubnet", "ec2.DeleteSubnet" } })
+    ec2():DeleteSecurityGroup{ GroupId = g }
+  end
+end
+
+-- A subnet the stack makes in `vpc_id` first, then `declare()` after it (so the run has
+-- something of its own to roll back).
+local function after_a_subnet(vpc_id, declare)
+  return function()
+    local s = fo.resource("aws:ec2:subnet", "s", { vpc_id = vpc_id, cidr_block = "10.0.1.0/24" })
+    declare(s)
+  end
+end
+
+function TestEc2Network:test_a_route_already_in_a_table_not_ours_is_a_conflict()
+  -- routes carry no tags: CreateRoute refuses the destination (RouteAlreadyExists), and
+  -- the rollback of a create that failed must not take the route there for its own
+  local c = ec2()
+  local vpc = c:CreateVpc{ CidrBlock = "10.0.0.0/16" }.Vpc.VpcId
+  local igw = c:CreateInternetGateway{}.InternetGateway.InternetGatewayId
+  c:AttachInternetGateway{ InternetGatewayId = igw, VpcId = vpc }
+  local rt = c:CreateRouteTable{ VpcId = vpc }.RouteTable.RouteTableId
+  c:CreateRoute{ RouteTableId = rt, DestinationCidrBlock = "0.0.0.0/0", GatewayId = igw }
+  -- the same route, then the destination to another target
+  for _, target in ipairs({ { gateway_id = igw },
+      { vpc_peering_connection_id = "pcx-0123456789abcdef0" } }) do
+    sim.recorder:clear()
+    local out = T.assert_conflict(sim, dir, after_a_subnet(vpc, function(s)
+      local p = { route_table_id = rt, destination_cidr_block = "0.0.0.0/0" }
+      for k, v in pairs(target) do p[k] = v end
+      fo.resource("aws:ec2:route", "default", p, { depends_on = { s } })
+    end), rt .. "_0.0.0.0/0")
+    lu.assertStrContains(out, ("a route to 0.0.0.0/0 in route table %s"):format(rt))
+    T.assert_rolled_back(sim, { { "ec2.CreateSubnet", "ec2.DeleteSubnet" } })
+    lu.assertEquals(H.ops(sim, { operation = "DeleteRoute" }), {})
+  end
+end
+
+function TestEc2Network:test_a_subnet_already_associated_by_someone_else_is_a_conflict()
+  local c = ec2()
+  local vpc = c:CreateVpc{ CidrBlock = "10.0.0.0/16" }.Vpc.VpcId
+  local rt = c:CreateRouteTable{ VpcId = vpc }.RouteTable.RouteTableId
+  local other = c:CreateRouteTable{ VpcId = vpc }.RouteTable.RouteTableId
+  local subnet = c:CreateSubnet{ VpcId = vpc, CidrBlock = "10.0.2.0/24" }.Subnet.SubnetId
+  local assoc = c:AssociateRouteTable{ RouteTableId = rt, SubnetId = subnet }.AssociationId
+  -- associated with the very table the recipe names, then with the one it does not
+  for _, table_id in ipairs({ rt, other }) do
+    sim.recorder:clear()
+    local out = T.assert_conflict(sim, dir, after_a_subnet(vpc, function(s)
+      fo.resource("aws:ec2:route_table_association", "a", { route_table_id = table_id,
+        subnet_id = subnet }, { depends_on = { s } })
+    end), assoc)
+    lu.assertStrContains(out, ("an association of subnet %s with route table %s"):format(
+      subnet, rt))
+    T.assert_rolled_back(sim, { { "ec2.CreateSubnet", "ec2.DeleteSubnet" } })
+    lu.assertEquals(H.ops(sim, { operation = "DisassociateRouteTable" }), {})
+  end
+end
+
 function TestEc2Network:test_security_group_names_and_cidr_blocks_are_checked_before_any_call()
   local code, _, out, err = run(function()
     local vpc = fo.resource("aws:ec2:vpc", "vpc", { cidr_block = "10.0.0.0/16" })

@@ -237,6 +237,32 @@ function TestElbv2:test_a_name_taken_by_someone_else_is_an_error()
   lu.assertStrContains(out, 'a load balancer named "alb-app-prod" in eu-south-1')
 end
 
+function TestElbv2:test_a_listener_on_the_port_not_ours_is_a_conflict()
+  -- a load balancer made outside the stack with its listener on port 80; the stack makes a
+  -- target group and declares a listener on that port: the same settings (CreateListener
+  -- would answer the existing listener as if new), then other ones (DuplicateListener)
+  local lb = elb:CreateLoadBalancer{ Name = "alb-other", Subnets = n.public,
+    SecurityGroups = { n.alb_sg } }.LoadBalancers[1].LoadBalancerArn
+  local listener = elb:CreateListener{ LoadBalancerArn = lb, Port = 80, Protocol = "HTTP",
+    DefaultActions = { { Type = "fixed-response", FixedResponseConfig = { StatusCode = "404",
+      ContentType = "text/plain" } } }, Tags = { { Key = "Owner", Value = "ops" } } }
+    .Listeners[1].ListenerArn
+  for _, action in ipairs({ { type = "fixed_response", status_code = "404",
+      content_type = "text/plain" }, "forward" }) do
+    sim.recorder:clear()
+    local out = T.assert_conflict(sim, dir, function()
+      local tg = fo.resource("aws:elbv2:target_group", "tg", { name = "tg-app-prod",
+        port = 8080, vpc_id = n.vpc }, { region = R })
+      fo.resource("aws:elbv2:listener", "http", { load_balancer_arn = lb, port = 80,
+        default_actions = { action == "forward" and { type = "forward",
+          target_group_arn = tg.arn } or action } }, { region = R, depends_on = { tg } })
+    end, listener, { region = R })
+    lu.assertStrContains(out, "a listener on port 80 of load balancer app/alb-other/")
+    T.assert_rolled_back(sim, { { "elbv2.CreateTargetGroup", "elbv2.DeleteTargetGroup" } })
+    lu.assertEquals(H.ops(sim, { operation = "DeleteListener" }), {})
+  end
+end
+
 function TestElbv2:test_another_copy_of_the_stacks_load_balancer_or_target_group_is_not_taken_over()
   -- the same settings: CreateLoadBalancer would answer it as if new
   local arn = elb:CreateLoadBalancer{ Name = "alb-app-prod", Subnets = n.public,

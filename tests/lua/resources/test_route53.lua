@@ -225,6 +225,70 @@ local function zone_and_record()
   fo.output("zone_id", zone.id)
 end
 
+-- A health check the stack makes first, then the zone "example.com" (so the run has
+-- something of its own to roll back when the zone is a conflict).
+local function check_then_zone()
+  local hc = fo.resource("aws:route53:health_check", "primary", { fqdn = "primary.example.net",
+    port = 80 })
+  fo.resource("aws:route53:zone", "main", { name = "example.com" }, { depends_on = { hc } })
+end
+
+function TestRoute53Types:test_a_public_zone_of_the_same_name_not_ours_is_a_conflict()
+  -- made outside fo (untagged), then by another copy of the stack (its tags, another token)
+  for i, tags in ipairs({ {}, T.other_copy_tags("main") }) do
+    local z = r53():CreateHostedZone{ Name = "example.com", CallerReference = "by-hand-" .. i }
+    local id = z.HostedZone.Id:match("([^/]+)$")
+    if tags[1] then
+      r53():ChangeTagsForResource{ ResourceType = "hostedzone", ResourceId = id, AddTags = tags }
+    end
+    sim.recorder:clear()
+    local out = T.assert_conflict(sim, dir, check_then_zone, id)
+    lu.assertStrContains(out, 'a public hosted zone named "example.com."')
+    T.assert_rolled_back(sim, { { "route53.CreateHealthCheck", "route53.DeleteHealthCheck" } })
+    -- no second zone of the name was made (it would split the domain's delegation)
+    lu.assertEquals(H.ops(sim, { operation = "CreateHostedZone" }), {})
+    lu.assertEquals(#zones(), 1)
+    r53():DeleteHostedZone{ Id = id }
+  end
+end
+
+-- The zone and its www record; with `api`, a health check and the weighted record
+-- api.example.com A (set identifier "blue") that uses it.
+local function zone_and_api(api)
+  return function()
+    local zone = fo.resource("aws:route53:zone", "main", { name = "example.com" })
+    fo.resource("aws:route53:record", "www", { zone_id = zone.id, name = "www.example.com",
+      type = "A", ttl = 60, records = { "192.0.2.1" } })
+    if api then
+      local hc = fo.resource("aws:route53:health_check", "api", { fqdn = "api.example.net",
+        port = 80 })
+      fo.resource("aws:route53:record", "api", { zone_id = zone.id, name = "API.example.com",
+        type = "A", set_identifier = "blue", weight = 50, ttl = 60, records = { "192.0.2.7" },
+        health_check_id = hc.id })
+    end
+    fo.output("zone_id", zone.id)
+  end
+end
+
+function TestRoute53Types:test_a_record_set_in_our_zone_not_ours_is_a_conflict()
+  local zone_id = apply(zone_and_api(false)).outputs.zone_id
+  -- someone adds api.example.com A "blue" to the stack's zone by hand
+  r53():ChangeResourceRecordSets{ HostedZoneId = zone_id, ChangeBatch = { Changes = { {
+    Action = "CREATE", ResourceRecordSet = { Name = "api.example.com", Type = "A",
+      SetIdentifier = "blue", Weight = 10, TTL = 300,
+      ResourceRecords = { { Value = "198.51.100.7" } } } } } } }
+  sim.recorder:clear()
+  local out = T.assert_conflict(sim, dir, zone_and_api(true),
+    zone_id .. "_api.example.com_A_blue")
+  lu.assertStrContains(out, ('a A record set "api.example.com." (set identifier blue) in '
+    .. 'hosted zone %s'):format(zone_id))
+  T.assert_rolled_back(sim, { { "route53.CreateHealthCheck", "route53.DeleteHealthCheck" } })
+  -- the only change batch was the one made by hand: nothing written over it
+  lu.assertEquals(H.ops(sim, { operation = "ChangeResourceRecordSets" }), {})
+  lu.assertEquals(record(zone_id, "api.example.com.", "blue").ResourceRecords,
+    { { Value = "198.51.100.7" } })
+end
+
 function TestRoute53Types:test_interrupted_zone_create_is_adopted()
   -- CreateHostedZone (1) succeeds, its ChangeTagsForResource (2) fails: the run stops with
   -- the intent recorded (no rollback), as if it had died there

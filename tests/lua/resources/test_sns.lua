@@ -262,6 +262,25 @@ function TestSnsTypes:test_an_existing_topic_answered_as_if_new_is_a_conflict()
     { "sns.CreateTopic", "sns.CreateTopic" })
 end
 
+function TestSnsTypes:test_a_subscription_already_on_the_topic_not_ours_is_a_conflict()
+  -- a topic made outside the stack with its queue subscription; Subscribe answers the same
+  -- protocol and endpoint with that subscription as if new (subscriptions carry no tags)
+  local arn = sns():CreateTopic{ Name = "ops-events" }.TopicArn
+  local sub = sns():Subscribe{ TopicArn = arn, Protocol = "sqs", ReturnSubscriptionArn = true,
+    Endpoint = "arn:aws:sqs:eu-central-1:123456789012:ops-queue" }.SubscriptionArn
+  sim.recorder:clear()
+  local out = T.assert_conflict(sim, dir, function()
+    local probe = fo.resource("test:topic", "probe", { name = "probe-created-first" })
+    fo.resource("aws:sns:subscription", "queue", { topic_arn = arn, protocol = "sqs",
+      endpoint = "arn:aws:sqs:eu-central-1:123456789012:ops-queue" }, { depends_on = probe })
+  end, sub, { region = REGION })
+  lu.assertStrContains(out, ("a sqs subscription of arn:aws:sqs:eu-central-1:123456789012:"
+    .. "ops-queue to topic %s"):format(arn))
+  T.assert_rolled_back(sim, { { "sns.CreateTopic", "sns.DeleteTopic" } })
+  lu.assertEquals(H.ops(sim, { operation = "Subscribe" }), {})
+  lu.assertEquals(H.ops(sim, { operation = "Unsubscribe" }), {})
+end
+
 function TestSnsTypes:test_subscriptions_confirmed_pending_and_removed()
   local function recipe(with_sqs, with_email)
     return function()

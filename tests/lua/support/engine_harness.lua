@@ -214,6 +214,22 @@ function H.sim_dump(sim, opts)
   return canonical(sim.store.data.accounts, opts or {}) or {}
 end
 
+--- What the simulator holds (H.sim_dump(sim, opts)) but for what it changes by itself as
+--- the virtual clock runs or as calls come: CloudWatch metric data points (health checks
+--- and Auto Scaling groups keep adding them; a deleted health check's stay, as at AWS) and
+--- EC2's memo of the load balancers' ENIs, filled by whichever EC2 call comes first (the
+--- load balancers themselves are compared in ELBv2's data).
+function H.sim_holdings(sim, opts)
+  local d = H.sim_dump(sim, opts)
+  for _, account in pairs(d) do
+    for _, region in pairs(type(account) == "table" and account or {}) do
+      if type(region) == "table" and region.cloudwatch then region.cloudwatch.metrics = nil end
+      if type(region) == "table" and region.ec2 then region.ec2.lb_enis = nil end
+    end
+  end
+  return canonical(d, opts or {}) or {} -- what is left empty is the same as none
+end
+
 --- The first difference between two values, as a path and both values (nil when equal).
 function H.first_difference(a, b, path)
   path = path or "$"

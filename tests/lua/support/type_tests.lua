@@ -118,10 +118,10 @@ end
 --- (error kind "conflict") naming the id and what to do; the simulator then holds exactly
 --- what it held before (the existing resource unchanged, tags included, and not deleted;
 --- what the run created rolled back), the state's records are as before and no intent is
---- left. `snapshot(sim)` (default H.sim_dump) is what must be the same before and after.
---- Returns the run's output.
+--- left. `snapshot(sim)` (default H.sim_holdings: all but the metric points the simulator
+--- adds by itself) is what must be the same before and after. Returns the run's output.
 function T.assert_conflict(sim, dir, recipe, existing, opts, snapshot)
-  snapshot = snapshot or H.sim_dump
+  snapshot = snapshot or H.sim_holdings
   local before, recs = snapshot(sim), {}
   for urn, rec in pairs((H.state(dir) or { resources = {} }).resources) do recs[urn] = rec.id end
   local o = { sim = sim, dir = dir }
@@ -143,6 +143,19 @@ function T.assert_conflict(sim, dir, recipe, existing, opts, snapshot)
   lu.assertEquals(after, recs)
   lu.assertEquals(next(st.intents), nil)
   return text
+end
+
+--- After T.assert_conflict on a sim whose recorder was cleared before the run: the run did
+--- make its own resources before it met the conflict and its rollback deleted them.
+--- `steps` lists { "svc.CreateX", "svc.DeleteX" }: both answered without error.
+function T.assert_rolled_back(sim, steps)
+  local ok = T.mutating_ok(sim)
+  for _, p in ipairs(steps) do
+    local made, undone = T.index(ok, p[1]), T.index(ok, p[2])
+    lu.assertNotNil(made, p[1] .. " was not called: " .. table.concat(ok, " "))
+    lu.assertNotNil(undone, p[2] .. " was not called: " .. table.concat(ok, " "))
+    lu.assertTrue(made < undone, table.concat(ok, " "))
+  end
 end
 
 --- Position of the first "svc.Op" in `list` (nil when absent).

@@ -512,8 +512,19 @@ fo.type("aws:ec2:route", {
       "destination_prefix_list_id" },
   },
   create = function(ctx, p)
-    local id = route_id(p)
-    fresh_call(ctx, ctx:client("ec2"), "CreateRoute", route_params(p, true))
+    local id, d = route_id(p)
+    -- Routes carry no tags: a route to this destination already in the table is not this
+    -- create's (CreateRoute would refuse it; after a crash, adopt takes the interrupted one).
+    local what = ("a route to %s in route table %s"):format(p[d.prop], p.route_table_id)
+    if find_route(ctx, p) then common.conflict(ctx, what, id) end
+    local ok, err = pcall(fresh_call, ctx, ctx:client("ec2"), "CreateRoute", route_params(p, true))
+    if not ok then
+      -- none was there a moment ago: a retried call of this create made it (its target),
+      -- or someone else just did
+      local r = common.is(err, "RouteAlreadyExists") and find_route(ctx, p)
+      if not r then error(err, 0) end
+      if not same_target(p, r) then common.conflict(ctx, what, id) end
+    end
     return id, { id = id }
   end,
   read = function(ctx, id, props)
@@ -563,6 +574,21 @@ local function find_association(ctx, id)
   return nil
 end
 
+-- The explicit association the subnet has (with any route table), or nil.
+local function subnet_association(ctx, subnet_id)
+  local out = ctx:client("ec2"):DescribeRouteTables{ Filters = {
+    { Name = "association.subnet-id", Values = { subnet_id } } } }
+  for _, rt in ipairs(out.RouteTables or {}) do
+    for _, a in ipairs(rt.Associations or {}) do
+      if a.SubnetId == subnet_id and not a.Main and not (a.AssociationState
+          and a.AssociationState.State == "disassociated") then
+        return a
+      end
+    end
+  end
+  return nil
+end
+
 fo.type("aws:ec2:route_table_association", {
   doc = "the association of a subnet with a route table",
   schema = {
@@ -575,9 +601,25 @@ fo.type("aws:ec2:route_table_association", {
     delete_first = true,
   },
   create = function(ctx, p)
-    local id = fresh_call(ctx, ctx:client("ec2"), "AssociateRouteTable",
-      { RouteTableId = p.route_table_id, SubnetId = p.subnet_id }).AssociationId
-    return id, { id = id }
+    -- An association carries no tags: one the subnet already has is not this create's
+    -- (AssociateRouteTable would refuse it; after a crash, adopt takes the interrupted one).
+    local function conflict(a)
+      common.conflict(ctx, ("an association of subnet %s with route table %s"):format(
+        p.subnet_id, a.RouteTableId), a.RouteTableAssociationId)
+    end
+    local a = subnet_association(ctx, p.subnet_id)
+    if a then conflict(a) end
+    local ok, out = pcall(fresh_call, ctx, ctx:client("ec2"), "AssociateRouteTable",
+      { RouteTableId = p.route_table_id, SubnetId = p.subnet_id })
+    if not ok then
+      -- none was there a moment ago: a retried call of this create made it, or someone
+      -- else just did
+      a = common.is(out, "Resource.AlreadyAssociated") and subnet_association(ctx, p.subnet_id)
+      if not a then error(out, 0) end
+      if a.RouteTableId ~= p.route_table_id then conflict(a) end
+      return a.RouteTableAssociationId, { id = a.RouteTableAssociationId }
+    end
+    return out.AssociationId, { id = out.AssociationId }
   end,
   read = function(ctx, id)
     local a = find_association(ctx, id)

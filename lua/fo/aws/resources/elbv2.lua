@@ -602,6 +602,18 @@ local function find_listener(ctx, arn)
   return out and out.Listeners[1]
 end
 
+-- The listener on `port` of the load balancer (nil when none, or the load balancer is not
+-- there yet or any more).
+local function listener_on(ctx, lb_arn, port)
+  local out = common.unless({ "LoadBalancerNotFound" }, function()
+    return elb(ctx):DescribeListeners{ LoadBalancerArn = lb_arn }
+  end)
+  for _, l in ipairs(out and out.Listeners or {}) do
+    if l.Port == port then return l end
+  end
+  return nil
+end
+
 fo.type("aws:elbv2:listener", {
   doc = "a listener of a load balancer (forward, redirect or fixed response)",
   schema = {
@@ -621,12 +633,26 @@ fo.type("aws:elbv2:listener", {
   diff = common.diff({ "load_balancer_arn" }, { default_actions = actions_equal }),
   create = function(ctx, p)
     local certs, policy = tls_params(p)
-    -- the same listener again (a retry after a crash) answers the existing one
-    local l = common.retry(ctx, "not_found_after_create", function()
+    -- A port takes one listener. CreateListener answers one there with the same settings
+    -- as if new (else DuplicateListener): one that does not carry this create's token is a
+    -- conflict, looked for before the call and checked again on what it answers.
+    local what = ("a listener on port %d of load balancer %s"):format(p.port,
+      arn_suffix(p.load_balancer_arn))
+    local existing = listener_on(ctx, p.load_balancer_arn, p.port)
+    if existing then claim(ctx, what, existing.ListenerArn) end
+    local ok, out = pcall(common.retry, ctx, "not_found_after_create", function()
       return elb(ctx):CreateListener{ LoadBalancerArn = p.load_balancer_arn, Port = p.port,
         Protocol = p.protocol, Certificates = certs, SslPolicy = policy,
         DefaultActions = api_actions(p.default_actions), Tags = common.tag_list(ctx, p.tags) }
-    end).Listeners[1]
+    end)
+    if not ok then
+      local other = common.is(out, "DuplicateListener")
+        and listener_on(ctx, p.load_balancer_arn, p.port)
+      if other then claim(ctx, what, other.ListenerArn) end
+      error(out, 0)
+    end
+    local l = out.Listeners[1]
+    if not existing then claim(ctx, what, l.ListenerArn) end
     return l.ListenerArn, listener_outputs(l)
   end,
   read = function(ctx, arn, props)

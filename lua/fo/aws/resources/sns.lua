@@ -248,6 +248,15 @@ fo.type("aws:sns:subscription", {
   },
   create = function(ctx, p)
     local client = sns(ctx)
+    -- Subscribe answers the topic's subscription of this protocol and endpoint as if new,
+    -- and subscriptions carry no tags: a confirmed one already there is not this create's
+    -- (after a crash, adopt takes the interrupted one). A pending one is listed without
+    -- its ARN, so nothing tells whose it is: Subscribe gives it back (as adopt expects).
+    local s = find_subscription(ctx, p)
+    if s and s.SubscriptionArn ~= "PendingConfirmation" then
+      common.conflict(ctx, ("a %s subscription of %s to topic %s"):format(p.protocol,
+        p.endpoint, p.topic_arn), s.SubscriptionArn)
+    end
     local arn = common.retry(ctx, "not_found_after_create", client.Subscribe, client, {
       TopicArn = p.topic_arn, Protocol = p.protocol, Endpoint = p.endpoint,
       Attributes = next(p.attributes) and p.attributes or nil,
