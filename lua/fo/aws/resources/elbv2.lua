@@ -72,6 +72,28 @@ local function claim(ctx, what, arn)
   common.claim(ctx, what, arn, common.retry(ctx, "not_found_after_create", user_tags_of, ctx, arn))
 end
 
+-- Creates a load balancer or target group named `name` with `op` (CreateLoadBalancer,
+-- CreateTargetGroup) and `params`, claiming it (above) whether it was there before the
+-- call, made in the meantime with other settings (`duplicate`, the code ELBv2 answers
+-- then), or answered by the call although it existed. `find(ctx, filter)` describes one by
+-- name and `arn_field` names its ARN. Returns the description the call answered.
+local function create_named(ctx, kind, name, op, params, duplicate, find, arn_field, list)
+  local what = ("a %s named %q in %s (names are unique per region)"):format(kind, name,
+    ctx.region)
+  local existing = find(ctx, { Names = { name } })
+  if existing then claim(ctx, what, existing[arn_field]) end
+  local c = elb(ctx)
+  local ok, out = pcall(c[op], c, params)
+  if not ok then
+    local other = common.is(out, duplicate) and find(ctx, { Names = { name } })
+    if other then claim(ctx, what, other[arn_field]) end
+    error(out, 0)
+  end
+  local d = out[list][1]
+  if not existing then claim(ctx, what, d[arn_field]) end
+  return d
+end
+
 local function retag(ctx, arn, old, new)
   local set, del = common.tag_delta(old, new)
   if #set > 0 then elb(ctx):AddTags{ ResourceArns = { arn }, Tags = set } end
@@ -220,24 +242,10 @@ fo.type("aws:elbv2:load_balancer", {
     subnets = common.same_set, security_groups = common.same_set, attributes = attrs_equal,
   }),
   create = function(ctx, p)
-    local what = ("a load balancer named %q in %s (names are unique per region)"):format(
-      p.name, ctx.region)
-    local existing = find_lb(ctx, { Names = { p.name } })
-    if existing then claim(ctx, what, existing.LoadBalancerArn) end
-    local c = elb(ctx)
-    local ok, out = pcall(c.CreateLoadBalancer, c, { Name = p.name, Subnets = p.subnets,
-      SecurityGroups = #p.security_groups > 0 and p.security_groups or nil,
-      Scheme = p.scheme, Type = p.type, Tags = common.tag_list(ctx, p.tags) })
-    if not ok then
-      -- made in the meantime with other settings
-      local other = common.is(out, "DuplicateLoadBalancerName")
-        and find_lb(ctx, { Names = { p.name } })
-      if other then claim(ctx, what, other.LoadBalancerArn) end
-      error(out, 0)
-    end
-    local d = out.LoadBalancers[1]
-    -- the same name and settings answer an existing load balancer as if new
-    if not existing then claim(ctx, what, d.LoadBalancerArn) end
+    local d = create_named(ctx, "load balancer", p.name, "CreateLoadBalancer", { Name = p.name,
+      Subnets = p.subnets, SecurityGroups = #p.security_groups > 0 and p.security_groups or nil,
+      Scheme = p.scheme, Type = p.type, Tags = common.tag_list(ctx, p.tags) },
+      "DuplicateLoadBalancerName", find_lb, "LoadBalancerArn", "LoadBalancers")
     set_lb_attributes(ctx, d.LoadBalancerArn, attr_delta(ctx, {}, p.attributes, LB_DEFAULTS))
     d = wait_available(ctx, d.LoadBalancerArn) or d
     return d.LoadBalancerArn, lb_outputs(d)
@@ -407,25 +415,12 @@ fo.type("aws:elbv2:target_group", {
     })(old, new)
   end,
   create = function(ctx, p)
-    local what = ("a target group named %q in %s (names are unique per region)"):format(
-      p.name, ctx.region)
-    local existing = find_tg(ctx, { Names = { p.name } })
-    if existing then claim(ctx, what, existing.TargetGroupArn) end
     local params = health_params(p.health_check, p.protocol)
     params.Name, params.Protocol, params.Port, params.VpcId, params.TargetType = p.name, p.protocol,
       p.port, p.vpc_id, p.target_type
     params.Tags = common.tag_list(ctx, p.tags)
-    local c = elb(ctx)
-    local ok, out = pcall(c.CreateTargetGroup, c, params)
-    if not ok then
-      local other = common.is(out, "DuplicateTargetGroupName")
-        and find_tg(ctx, { Names = { p.name } })
-      if other then claim(ctx, what, other.TargetGroupArn) end
-      error(out, 0)
-    end
-    local d = out.TargetGroups[1]
-    -- the same name and settings answer an existing target group as if new
-    if not existing then claim(ctx, what, d.TargetGroupArn) end
+    local d = create_named(ctx, "target group", p.name, "CreateTargetGroup", params,
+      "DuplicateTargetGroupName", find_tg, "TargetGroupArn", "TargetGroups")
     set_tg_attributes(ctx, d.TargetGroupArn, attr_delta(ctx, {}, p.attributes, TG_DEFAULTS))
     return d.TargetGroupArn, tg_outputs(d)
   end,
