@@ -74,19 +74,21 @@ local function sending_rate(self, t)
   return (self.sent_tail - h + 1) / M.WINDOW
 end
 
--- Longest sleep between looks at the bucket: a rate that grows meanwhile is felt this soon.
+-- Longest sleep between looks at the bucket: a rate that grows meanwhile is felt this soon;
+-- and the shortest (a timer's granularity).
 M.MAX_NAP = 0.25
+M.MIN_NAP = 0.001
 
 --- Waits (on the event loop) until a request may be sent; returns the seconds waited.
 function Limiter:acquire()
   local started = self.now()
   while self.enabled do
     refill(self)
-    if self.capacity >= 1 then
+    if self.capacity >= 1 - 1e-9 then -- (refills of computed sleeps fall short by rounding)
       self.capacity = self.capacity - 1
       break
     end
-    self.sleep(math.min((1 - self.capacity) / self.fill_rate, M.MAX_NAP))
+    self.sleep(math.max(math.min((1 - self.capacity) / self.fill_rate, M.MAX_NAP), M.MIN_NAP))
   end
   local t = self.now()
   sending_rate(self, t)
