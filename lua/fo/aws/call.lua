@@ -5,6 +5,7 @@ local endpoints = require "fo.aws.endpoints"
 local region_mod = require "fo.aws.region"
 local credentials = require "fo.aws.credentials"
 local retry = require "fo.aws.retry"
+local ratelimit = require "fo.aws.ratelimit"
 local Error = require "fo.aws.error"
 local log = require "fo.log"
 local sigv4 = require "fo.sigv4"
@@ -84,7 +85,8 @@ local function transport_code(kind)
 end
 
 --- aws.call{service=, operation=, region=, profile=, method=, path=, query=, headers=,
---- body=, parse_error=, endpoint=, max_attempts=, timeout=}
+--- body=, parse_error=, endpoint=, max_attempts=, retry_mode=, retry_defaults=, retry=
+--- (settings already resolved by fo.aws.retry.config), timeout=}
 --- → {status=, headers=, body=, attempts=, latency= (seconds)} for a 2xx answer;
 --- raises fo.aws.Error otherwise. Test hooks: env (lookup function), http, sleep, random.
 --- Configuration problems (no region, no credentials, a bad endpoint) raise a string.
@@ -98,8 +100,12 @@ return function(req)
   local region = region_mod.resolve{ region = req.region, profile = req.profile, env = env }
   local ep = endpoints.resolve(service, region,
     { endpoint = req.endpoint, env = env, profile = req.profile })
-  local policy = retry.policy{ max_attempts = retry.max_attempts(req, env),
+  local settings = req.retry or retry.config(req, env)
+  local policy = retry.policy{ max_attempts = settings.max_attempts,
+                               max_transient = settings.max_transient,
                                quota = retry.quota_for(ep.url), random = req.random }
+  -- adaptive mode: one rate limiter per endpoint (service and region) and credentials
+  local limiter = settings.mode == "adaptive" and ratelimit.for_endpoint(env, service, ep.url)
   local provider = credentials.for_profile(req.profile, env)
   local parse_error = req.parse_error or default_parse_error
   local http = req.http or require("fo.http")
@@ -132,6 +138,13 @@ return function(req)
     if log.enabled("trace") then
       log.trace("aws send headers %s body_bytes=%d", show_headers(headers), #(req.body or ""))
     end
+    if limiter then
+      local waited = limiter:acquire()
+      if waited > 0 then
+        log.debug("aws rate limit service=%s operation=%s region=%s waited_ms=%d", service,
+          operation, region, math.floor(waited * 1000 + 0.5))
+      end
+    end
     local ok, resp = pcall(http.request, { method = method, url = url, headers = headers,
       body = req.body, timeout = req.timeout })
 
@@ -141,6 +154,7 @@ return function(req)
       failure = { kind = resp.kind, message = resp.message }
       log.trace("aws recv transport error kind=%s %s", resp.kind, tostring(resp.message))
     elseif resp.status >= 200 and resp.status < 300 then
+      if limiter then limiter:record(false) end
       policy:succeeded()
       trace(resp.status)
       resp.attempts, resp.latency = attempt, core.now() - started
@@ -157,6 +171,7 @@ return function(req)
       end
     end
 
+    if limiter then limiter:record(retry.classify(failure) == "throttle") end
     local delay, why, class
     if failure.code and retry.EXPIRED_CREDENTIALS[failure.code] and not refreshed then
       -- One refresh and one attempt of its own, outside the retry budget: the fault is

@@ -18,7 +18,22 @@ local ClientMT = { __name = "fo.aws.Client" }
 local FIELDS = { service = true, region = true, profile = true, endpoint = true, model = true }
 
 -- Options passed through to aws.call unchanged; env/http/sleep/random are test hooks.
-local CALL_OPTIONS = { "max_attempts", "timeout", "env", "http", "sleep", "random", "on_retry" }
+-- (max_attempts, retry_mode and retry_defaults go in as the client's resolved settings.)
+local CALL_OPTIONS = { "timeout", "env", "http", "sleep", "random", "on_retry" }
+
+-- The client's retry settings (fo.aws.retry.config), resolved on its first call and kept:
+-- the profile is read once, and a bad setting is reported when a call is made.
+local function retry_settings(client)
+  local r = rawget(client, "_retry")
+  if not r then
+    local o = client._options
+    r = require("fo.aws.retry").config({ max_attempts = o.max_attempts,
+      retry_mode = o.retry_mode, retry_defaults = o.retry_defaults, profile = client.profile },
+      o.env)
+    rawset(client, "_retry", r)
+  end
+  return r
+end
 
 -- A random UUID (version 4) for idempotency-token members left empty, as the SDKs do,
 -- so that aws.call's retries of one call reuse one token.
@@ -105,6 +120,7 @@ function Client:_invoke(op_name, params)
     end,
   }
   for _, k in ipairs(CALL_OPTIONS) do call_req[k] = self._options[k] end
+  call_req.retry = retry_settings(self)
   local ok, resp = pcall(require "fo.aws.call", call_req)
   if not ok then
     if AwsError.is(resp) and resp.kind == "service" and parsed_error then
@@ -216,7 +232,9 @@ function Client:wait(name, params, opts)
 end
 
 --- A client of `service` (one of the names in fo.aws.services). opts: region, profile,
---- endpoint, max_attempts, timeout (per attempt), on_retry (called with {service, operation,
+--- endpoint, max_attempts, retry_mode ("standard", "adaptive"; both default to AWS_MAX_ATTEMPTS,
+--- AWS_RETRY_MODE, the profile's settings, then retry_defaults = {mode=, max_attempts=,
+--- max_transient=}, then standard with 3 attempts), timeout (per attempt), on_retry (called with {service, operation,
 --- region, attempt, reason, class, status, delay} before each retry); proto (a codec with fo.awsproto's API)
 --- and env/http/sleep/random are hooks for tests.
 function M.new(service, opts)

@@ -90,14 +90,14 @@ function M.quota_for(url)
   return q
 end
 
---- Max attempts from the option, AWS_MAX_ATTEMPTS, or 3; raises on a bad value.
-function M.max_attempts(opts, env)
-  local v, where = opts and opts.max_attempts, "max_attempts"
-  if v == nil then
-    local e = (env or os.getenv)("AWS_MAX_ATTEMPTS")
-    if e and e ~= "" then v, where = e, "AWS_MAX_ATTEMPTS" end
-  end
-  if v == nil then return M.DEFAULT_MAX_ATTEMPTS end
+-- The retry modes a user can choose (AWS_RETRY_MODE, the profile's retry_mode, the
+-- retry_mode option). "legacy" is accepted for configurations written for older SDKs and
+-- behaves as "standard" (fo has no other); "adaptive" adds the client-side rate limiter
+-- (fo.aws.ratelimit).
+M.MODES = { standard = true, adaptive = true, legacy = true }
+M.DEFAULT_MODE = "standard"
+
+local function check_attempts(v, where)
   local n = tonumber(v)
   if not n or n < 1 or n ~= math.floor(n) then
     error(("%s must be a positive integer, got '%s'"):format(where, tostring(v)), 0)
@@ -105,17 +105,88 @@ function M.max_attempts(opts, env)
   return math.tointeger(n)
 end
 
+local function check_mode(v, where)
+  if type(v) ~= "string" or not M.MODES[v] then
+    error(("%s must be standard, adaptive or legacy, got '%s'"):format(where, tostring(v)), 0)
+  end
+  return v == "legacy" and "standard" or v
+end
+
+local function set(v)
+  return v ~= nil and v ~= ""
+end
+
+--- The retry settings of a client (or of one aws.call): { mode = "standard"|"adaptive",
+--- max_attempts = n, max_transient = n or nil, source = {mode=, max_attempts=} (where each
+--- came from) }. Each setting is taken from, first found: the option (opts.retry_mode,
+--- opts.max_attempts), AWS_RETRY_MODE / AWS_MAX_ATTEMPTS, `retry_mode` / `max_attempts` in
+--- the profile (opts.profile or the selected one) of the shared config file, then
+--- opts.retry_defaults ({mode=, max_attempts=, max_transient=}: a caller's own defaults,
+--- the engine's), then the SDKs' (standard, 3 attempts). max_transient (a smaller budget
+--- for failures other than throttling) comes only with the defaults, never with a user's
+--- max_attempts. Raises a message naming the setting for a bad value.
+function M.config(opts, env)
+  opts, env = opts or {}, env or os.getenv
+  local mode, mode_from = opts.retry_mode, "retry_mode"
+  local attempts, attempts_from = opts.max_attempts, "max_attempts"
+  if mode == nil and set(env("AWS_RETRY_MODE")) then
+    mode, mode_from = env("AWS_RETRY_MODE"), "AWS_RETRY_MODE"
+  end
+  if attempts == nil and set(env("AWS_MAX_ATTEMPTS")) then
+    attempts, attempts_from = env("AWS_MAX_ATTEMPTS"), "AWS_MAX_ATTEMPTS"
+  end
+  if mode == nil or attempts == nil then
+    local settings, files, profile = require("fo.aws.credentials").profile_settings{ env = env,
+      profile = opts.profile }
+    settings = settings or {}
+    if mode == nil and type(settings.retry_mode) == "string" and set(settings.retry_mode) then
+      mode, mode_from = settings.retry_mode,
+        ("retry_mode in profile '%s' (%s)"):format(profile, files)
+    end
+    if attempts == nil and type(settings.max_attempts) == "string"
+        and set(settings.max_attempts) then
+      attempts, attempts_from = settings.max_attempts,
+        ("max_attempts in profile '%s' (%s)"):format(profile, files)
+    end
+  end
+  local defaults = opts.retry_defaults or {}
+  local max_transient
+  if mode == nil then mode, mode_from = defaults.mode or M.DEFAULT_MODE, "default" end
+  if attempts == nil then
+    attempts, attempts_from = defaults.max_attempts or M.DEFAULT_MAX_ATTEMPTS, "default"
+    max_transient = defaults.max_transient
+  end
+  return { mode = check_mode(mode, mode_from),
+           max_attempts = check_attempts(attempts, attempts_from), max_transient = max_transient,
+           source = { mode = mode_from, max_attempts = attempts_from } }
+end
+
+--- Max attempts from the option, AWS_MAX_ATTEMPTS, the profile, or 3; raises on a bad value.
+function M.max_attempts(opts, env)
+  return M.config(opts, env).max_attempts
+end
+
 --- The retry state of one call: policy:decide(failure, attempt) → delay in seconds, or
 --- nil and why not ("not retryable", "attempts exhausted", "retry quota exhausted");
---- policy:succeeded() refunds the quota. opts: max_attempts, quota, random.
+--- policy:succeeded() refunds the quota. opts: max_attempts (all attempts), max_transient
+--- (optional: the failures other than throttling after which the call gives up, so that a
+--- large budget for throttling does not keep retrying a service that is down), quota,
+--- random.
 function M.policy(opts)
   local p = { max_attempts = opts.max_attempts or M.DEFAULT_MAX_ATTEMPTS,
+              max_transient = opts.max_transient,
               quota = opts.quota or M.new_quota(), random = opts.random or math.random,
-              held = nil }
+              held = nil, transient_failures = 0 }
   function p:decide(failure, attempt)
     local class = M.classify(failure)
     if not class then return nil, "not retryable" end
     if attempt >= self.max_attempts then return nil, "attempts exhausted", class end
+    if class ~= "throttle" and self.max_transient then
+      self.transient_failures = self.transient_failures + 1
+      if self.transient_failures >= self.max_transient then
+        return nil, "attempts exhausted", class
+      end
+    end
     local cost = self.quota:acquire(class)
     if not cost then return nil, "retry quota exhausted", class end
     self.held = cost

@@ -8,7 +8,10 @@
 --   pathAny  the argument is a list and some element equals expected
 --   status   the HTTP status equals expected (also for error answers)
 --   error    the call failed with the error code expected (true: any error, false: none)
--- A failed call that no acceptor matches ends the wait at once (an unexpected error).
+-- A failed call that no acceptor matches ends the wait at once (an unexpected error),
+-- except a retryable one (throttling, 5xx, a timeout or refused connection) that the
+-- client's own retries did not get past: the service is slow, not saying no, so the wait
+-- goes on polling (state "retry") until its attempts or timeout run out.
 local jmespath = require "fo.aws.jmespath"
 local suggest = require "fo.aws.suggest"
 local AwsError = require "fo.aws.error"
@@ -170,7 +173,10 @@ function M.wait(client, name, params, opts)
     if state == "failure" then
       fail("failure", "failure", describe_acceptor(acceptor) .. ": " .. last, err)
     end
-    if not state and not ok then fail("error", "error", tostring(result), err) end
+    if not state and not ok then
+      if not result.retryable then fail("error", "error", tostring(result), err) end
+      state = "retry"
+    end
     state = state or "pending"
     if attempt >= max_attempts then fail("max_attempts", state, last, err) end
     if deadline and core.now() + delay > deadline then fail("timeout", state, last, err) end

@@ -9,6 +9,27 @@ local diff = require "fo.engine.diff"
 
 local M = {}
 
+-- A read that fails with a retryable AWS error (throttling, 5xx, timeout) after the
+-- client's own retries is read again, up to READ_TRIES times with READ_DELAY s, 2× that,
+-- ... between; any other error fails the read at once. One resource's failed read does
+-- not stop the others': the refresh reports every resource it could not read.
+M.READ_TRIES = 3
+M.READ_DELAY = 1
+
+local function read(tdef, ctx, rec)
+  local tries = 0
+  while true do
+    tries = tries + 1
+    local r = table.pack(pcall(tdef.read, ctx, rec.id, rec.inputs, rec.outputs))
+    if r[1] then return table.unpack(r, 2, r.n) end
+    local err = r[2]
+    if tries >= M.READ_TRIES or not (require("fo.aws.error").is(err) and err.retryable) then
+      error(err, 0)
+    end
+    ctx:sleep(M.READ_DELAY * 2 ^ (tries - 1))
+  end
+end
+
 --- Reads every resource and deposed instance; updates the store (not committed).
 --- Returns the drift: { {urn=, kind = "changed"|"deleted", changes=} }, and the scheduler
 --- result (failed reads).
@@ -27,7 +48,7 @@ function M.run(run)
       action = "read", quiet = true,
       run = function()
         local tdef = ops.type_of(rec)
-        local outputs, observed = tdef.read(ops.ctx(run, rec), rec.id, rec.inputs, rec.outputs)
+        local outputs, observed = read(tdef, ops.ctx(run, rec), rec)
         if outputs == nil then
           -- gone: a replaced instance, or one an interrupted run of fo was deleting, is
           -- simply done; anything else is drift that the user agrees to forget
@@ -59,7 +80,7 @@ function M.run(run)
         end
       end }
   end
-  local result = schedule.run(nodes, { parallel = run.parallel, stop_on_failure = true })
+  local result = schedule.run(nodes, { parallel = run.parallel })
   table.sort(drift, function(a, b) return a.urn < b.urn end)
   return drift, result
 end

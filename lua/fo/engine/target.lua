@@ -6,6 +6,16 @@ Target.__index = Target
 
 M.KINDS = { sim = true, aws = true }
 
+-- The retry settings of the engine's clients when the user chose none (docs/engine.md,
+-- "Retries"): an apply makes hundreds of calls, often in bursts on one account, so the
+-- SDKs' 3 attempts are too few (IaC tools choose their own budget: Terraform's AWS
+-- provider retries 25 times). Throttling is retried up to 25 attempts, slowed down by the
+-- adaptive mode's client-side rate limiter; other failures (5xx, timeouts, refused
+-- connections) up to 5, so that a service that is down is reported in seconds, not
+-- minutes. AWS_MAX_ATTEMPTS / AWS_RETRY_MODE or max_attempts / retry_mode in the profile
+-- replace them.
+M.RETRY_DEFAULTS = { mode = "adaptive", max_attempts = 25, max_transient = 5 }
+
 -- The stack's simulator knobs from its config file `<dir>/<stack>.sim-knobs.json` (a JSON
 -- object of knob names → values, docs/simulator.md "Knobs"), or nil when there is none.
 -- FO_SIM_* variables still apply to the knobs the file does not set.
@@ -54,11 +64,12 @@ function Target:client(service, region)
   local c = self.clients[key]
   if c then return c end
   if self.kind == "sim" then
-    c = self.sim:client(service, { region = region, on_retry = self.on_retry })
+    c = self.sim:client(service, { region = region, on_retry = self.on_retry,
+      retry_defaults = M.RETRY_DEFAULTS })
   else
     local ctor = require("fo.aws")[service]
     if not ctor then error(("no AWS client for service '%s'"):format(tostring(service)), 2) end
-    c = ctor{ region = region, on_retry = self.on_retry }
+    c = ctor{ region = region, on_retry = self.on_retry, retry_defaults = M.RETRY_DEFAULTS }
   end
   self.clients[key] = c
   return c

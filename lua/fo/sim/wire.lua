@@ -308,7 +308,8 @@ end
 --- A client of `service` (aws.<service>) whose requests go to this sim in-process. It
 --- keeps AWS's real endpoint URL (the sim routes by the signature). opts: region (default
 --- us-east-1), access_key/secret_key/session_token (default the sim's key), endpoint (e.g. a served
---- sim's URL: then real HTTP is used), max_attempts, timeout, sleep, random, on_retry.
+--- sim's URL: then real HTTP is used), max_attempts, retry_mode, retry_defaults, timeout, sleep,
+--- random, on_retry.
 function W:client(service, opts)
   opts = opts or {}
   local key = keys.DEFAULT
@@ -323,7 +324,8 @@ function W:client(service, opts)
   return ctor{
     region = opts.region or "us-east-1", env = self:env_for(key),
     http = not opts.endpoint and self:transport() or nil, endpoint = opts.endpoint,
-    max_attempts = opts.max_attempts, timeout = opts.timeout, sleep = opts.sleep,
+    max_attempts = opts.max_attempts, retry_mode = opts.retry_mode,
+    retry_defaults = opts.retry_defaults, timeout = opts.timeout, sleep = opts.sleep,
     random = opts.random, on_retry = opts.on_retry,
   }
 end

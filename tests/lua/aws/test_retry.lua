@@ -128,6 +128,176 @@ function TestRetryLogic.test_max_attempts_sources()
   lu.assertErrorMsgContains("got '1.5'", retry.max_attempts, { max_attempts = 1.5 }, fake.env{})
 end
 
+-- Retry settings: option > AWS_RETRY_MODE/AWS_MAX_ATTEMPTS > the profile's retry_mode /
+-- max_attempts (shared config file) > a caller's defaults (the engine's) > standard, 3.
+local testlib = require "support.testlib"
+
+local function with_config(text, vars)
+  local dir = testlib.tmpdir()
+  testlib.write(dir .. "/config", text)
+  local t = { HOME = "/nonexistent", AWS_CONFIG_FILE = dir .. "/config",
+              AWS_SHARED_CREDENTIALS_FILE = dir .. "/none" }
+  for k, v in pairs(vars or {}) do t[k] = v end
+  return fake.env(t), dir
+end
+
+function TestRetryLogic.test_settings_default_to_standard_with_3_attempts()
+  local c = retry.config({}, fake.env{ HOME = "/nonexistent" })
+  lu.assertEquals({ c.mode, c.max_attempts, c.max_transient }, { "standard", 3, nil })
+  lu.assertEquals(c.source, { mode = "default", max_attempts = "default" })
+end
+
+function TestRetryLogic.test_settings_from_the_profile()
+  local env, dir = with_config("[default]\nretry_mode = adaptive\nmax_attempts = 7\n"
+    .. "[profile ci]\nretry_mode = legacy\nmax_attempts = 2\n")
+  local c = retry.config({}, env)
+  lu.assertEquals({ c.mode, c.max_attempts }, { "adaptive", 7 })
+  lu.assertStrContains(c.source.max_attempts, "max_attempts in profile 'default'")
+  -- the profile option selects another profile; legacy behaves as standard
+  c = retry.config({ profile = "ci" }, env)
+  lu.assertEquals({ c.mode, c.max_attempts }, { "standard", 2 })
+  testlib.rmtree(dir)
+end
+
+function TestRetryLogic.test_environment_beats_profile_and_option_beats_both()
+  local env, dir = with_config("[default]\nretry_mode = adaptive\nmax_attempts = 7\n",
+    { AWS_RETRY_MODE = "standard", AWS_MAX_ATTEMPTS = "4" })
+  local c = retry.config({}, env)
+  lu.assertEquals({ c.mode, c.max_attempts }, { "standard", 4 })
+  lu.assertEquals(c.source, { mode = "AWS_RETRY_MODE", max_attempts = "AWS_MAX_ATTEMPTS" })
+  c = retry.config({ retry_mode = "adaptive", max_attempts = 9 }, env)
+  lu.assertEquals({ c.mode, c.max_attempts }, { "adaptive", 9 })
+  testlib.rmtree(dir)
+end
+
+function TestRetryLogic.test_a_callers_defaults_apply_only_to_what_the_user_left_unset()
+  local defaults = { mode = "adaptive", max_attempts = 25, max_transient = 5 }
+  local none = fake.env{ HOME = "/nonexistent" }
+  local c = retry.config({ retry_defaults = defaults }, none)
+  lu.assertEquals({ c.mode, c.max_attempts, c.max_transient }, { "adaptive", 25, 5 })
+  -- the user's max attempts win, and with them no separate budget for 5xx
+  c = retry.config({ retry_defaults = defaults }, fake.env{ HOME = "/nonexistent",
+    AWS_MAX_ATTEMPTS = "3" })
+  lu.assertEquals({ c.mode, c.max_attempts, c.max_transient }, { "adaptive", 3, nil })
+  local env, dir = with_config("[default]\nretry_mode = standard\n")
+  c = retry.config({ retry_defaults = defaults }, env)
+  lu.assertEquals({ c.mode, c.max_attempts, c.max_transient }, { "standard", 25, 5 })
+  testlib.rmtree(dir)
+end
+
+function TestRetryLogic.test_bad_settings_name_where_they_come_from()
+  lu.assertErrorMsgContains("AWS_RETRY_MODE must be standard, adaptive or legacy, got 'fast'",
+    retry.config, {}, fake.env{ HOME = "/nonexistent", AWS_RETRY_MODE = "fast" })
+  lu.assertErrorMsgContains("retry_mode must be standard, adaptive or legacy, got 'x'",
+    retry.config, { retry_mode = "x" }, fake.env{ HOME = "/nonexistent" })
+  local env, dir = with_config("[profile ci]\nmax_attempts = many\n", { AWS_PROFILE = "ci" })
+  lu.assertErrorMsgContains("max_attempts in profile 'ci' (", retry.config, {}, env)
+  lu.assertErrorMsgContains("must be a positive integer, got 'many'", retry.config, {}, env)
+  testlib.rmtree(dir)
+end
+
+function TestRetryLogic.test_a_separate_budget_for_failures_other_than_throttling()
+  local p = retry.policy{ max_attempts = 25, max_transient = 3, quota = retry.new_quota(),
+    random = always(0) }
+  local throttled, unavailable = { code = "Throttling", status = 400 }, { code = "503", status = 503 }
+  local attempt = 0
+  local function decide(f) attempt = attempt + 1; return (p:decide(f, attempt)) end
+  for _ = 1, 10 do lu.assertNotNil(decide(throttled)) end
+  lu.assertNotNil(decide(unavailable))
+  lu.assertNotNil(decide(unavailable))
+  lu.assertNotNil(decide(throttled), "throttling still has its budget")
+  lu.assertEquals({ p:decide(unavailable, attempt + 1) }, { nil, "attempts exhausted", "transient" })
+  -- throttling alone stops at max_attempts
+  local q = retry.policy{ max_attempts = 25, max_transient = 3, random = always(0) }
+  lu.assertNotNil(q:decide(throttled, 24))
+  lu.assertEquals({ q:decide(throttled, 25) }, { nil, "attempts exhausted", "throttle" })
+end
+
+---------------------------------------------------------------------------------------
+-- The adaptive mode's rate limiter, on a fake clock.
+local ratelimit = require "fo.aws.ratelimit"
+
+local function fake_clock()
+  local c = { t = 1000, slept = 0 }
+  c.now = function() return c.t end
+  c.sleep = function(d) c.t = c.t + d; c.slept = c.slept + d end
+  return c
+end
+
+TestRateLimiter = {}
+
+function TestRateLimiter.test_limits_nothing_before_the_first_throttling_answer()
+  local c = fake_clock()
+  local l = ratelimit.new{ now = c.now, sleep = c.sleep }
+  for _ = 1, 100 do
+    lu.assertEquals(l:acquire(), 0)
+    lu.assertEquals(l:record(false), 0)
+  end
+  lu.assertEquals(c.slept, 0)
+end
+
+function TestRateLimiter.test_a_throttling_answer_cuts_the_rate_to_70_percent_of_the_sending_rate()
+  local c = fake_clock()
+  local l = ratelimit.new{ now = c.now, sleep = c.sleep }
+  for _ = 1, 10 do l:acquire() end -- 10 requests within the last second
+  lu.assertAlmostEquals(l:record(true), 7, 1e-9)
+  -- more throttling answers within the same second do not cut it again
+  lu.assertAlmostEquals(l:record(true), 7, 1e-9)
+  -- from now on requests go at 7/s: 14 more take about 2 s
+  local start = c.t
+  for _ = 1, 14 do l:acquire() end
+  lu.assertTrue(c.t - start > 1.5 and c.t - start < 2.1, tostring(c.t - start))
+  -- a throttling answer a second later cuts again, from what was really sent (≤ 7/s)
+  lu.assertTrue(l:record(true) <= 7 * 0.7 + 1e-9)
+end
+
+function TestRateLimiter.test_the_rate_recovers_slowly_then_faster()
+  local c = fake_clock()
+  local l = ratelimit.new{ now = c.now, sleep = c.sleep }
+  for _ = 1, 10 do l:acquire() end
+  l:record(true) -- w_max 10, rate 7
+  local rates = {}
+  for s = 1, 6 do
+    c.t = c.t + 1
+    rates[s] = l:record(false)
+  end
+  -- CUBIC: below 10 until K = (10 × 0.3 / 0.4)^(1/3) ≈ 1.96 s, then growing ever faster
+  lu.assertTrue(rates[1] > 7 and rates[1] < 10, tostring(rates[1]))
+  lu.assertTrue(rates[3] > 10, tostring(rates[3]))
+  lu.assertTrue(rates[6] - rates[5] > rates[4] - rates[3])
+  lu.assertTrue(rates[6] > 20, tostring(rates[6]))
+end
+
+function TestRateLimiter.test_never_slower_than_the_minimum_rate()
+  local c = fake_clock()
+  local l = ratelimit.new{ now = c.now, sleep = c.sleep }
+  l:acquire()
+  for _ = 1, 20 do
+    c.t = c.t + 1.5
+    lu.assertTrue(l:record(true) >= ratelimit.MIN_RATE)
+  end
+  lu.assertEquals(l.fill_rate, ratelimit.MIN_RATE)
+end
+
+function TestRateLimiter.test_a_documented_rate_holds_from_the_start()
+  local c = fake_clock()
+  local l = ratelimit.new{ now = c.now, sleep = c.sleep, rate = 10, burst = 50 }
+  for _ = 1, 50 do l:acquire() end
+  lu.assertEquals(c.slept, 0, "the burst is free")
+  for _ = 1, 20 do l:acquire() end
+  lu.assertAlmostEquals(c.slept, 2, 0.01) -- then 10 per second
+end
+
+function TestRateLimiter.test_one_limiter_per_endpoint_and_credentials()
+  local env1, env2 = fake.env{}, fake.env{}
+  local a = ratelimit.for_endpoint(env1, "ec2", "https://ec2.eu-south-1.amazonaws.com")
+  lu.assertIs(ratelimit.for_endpoint(env1, "ec2", "https://ec2.eu-south-1.amazonaws.com"), a)
+  lu.assertNotIs(ratelimit.for_endpoint(env1, "ec2", "https://ec2.eu-central-1.amazonaws.com"), a)
+  lu.assertNotIs(ratelimit.for_endpoint(env2, "ec2", "https://ec2.eu-south-1.amazonaws.com"), a)
+  local r53 = ratelimit.for_endpoint(env1, "route53", "https://route53.amazonaws.com")
+  lu.assertEquals({ r53.fill_rate, r53.max_capacity }, { 10, 50 })
+end
+
 ---------------------------------------------------------------------------------------
 -- aws.call against loopback servers. sleep is injected (recording the delays) unless a
 -- test wants real time to pass.

@@ -151,6 +151,39 @@ function TestWait.test_an_error_no_acceptor_expects_ends_the_wait_at_once()
     .. "1 attempt; last state: error (ec2.DescribeVpcs: UnauthorizedOperation (HTTP 403)")
 end
 
+function TestWait.test_a_503_past_the_clients_retries_does_not_end_the_wait()
+  -- max_attempts = 1: the client does not retry, so the 503s reach the waiter itself
+  local s = polls("DescribeVpcs", { codec_mod.error(503, "Unavailable", "busy"),
+    codec_mod.error(400, "RequestLimitExceeded", "slow down"), vpcs("available") })
+  local ec2 = client("ec2", s, { max_attempts = 1 })
+  local out, attempts = ec2:wait("VpcAvailable", {}, { delay = 0 })
+  s.close()
+  lu.assertEquals(attempts, 3)
+  lu.assertEquals(out.Vpcs[1].State, "available")
+end
+
+function TestWait.test_retryable_errors_until_the_end_are_reported_with_the_last_one()
+  local s = polls("DescribeVpcs", { codec_mod.error(500, "InternalError", "oops") })
+  local ec2 = client("ec2", s, { max_attempts = 1 })
+  local err = wait_error(ec2, "VpcAvailable", {}, { delay = 0, max_attempts = 4 })
+  s.close()
+  lu.assertEquals(err.reason, "max_attempts")
+  lu.assertEquals(err.attempts, 4)
+  lu.assertEquals(err.state, "retry")
+  lu.assertTrue(aws.Error.is(err.error, "InternalError"))
+  lu.assertStrContains(tostring(err), "last state: retry (error InternalError, HTTP 500)")
+end
+
+function TestWait.test_the_waiters_calls_go_through_the_clients_retries()
+  local s = polls("DescribeVpcs", { codec_mod.error(503, "Unavailable", "busy"),
+    codec_mod.error(503, "Unavailable", "busy"), vpcs("available") })
+  local ec2 = client("ec2", s, { max_attempts = 3 })
+  local _, attempts = ec2:wait("VpcAvailable", {}, { delay = 0 })
+  s.close()
+  lu.assertEquals(attempts, 1, "one poll: the client retried the 503s")
+  lu.assertEquals(#s.requests, 3)
+end
+
 function TestWait.test_errors_before_sending_are_raised_unchanged()
   local ec2 = aws.ec2(codec_mod.client_options(codec_mod.new{ reject = { Bad = "expected string, got number" } }, nil))
   local ok, err = pcall(ec2.wait, ec2, "VpcAvailable", { Bad = 1 }, { delay = 0 })

@@ -179,18 +179,24 @@ end
 
 --- Polls `probe()` until it returns a true value (returned), sleeping on the event loop
 --- between polls (growing from 1 s to 15 s on AWS; M.SIM_POLL on the simulator); after
---- `seconds` raises "<what> did not finish within N s". For waits the models have no
+--- `seconds` raises "<what> did not finish within N s". A probe that fails with a
+--- retryable AWS error (throttling, 5xx, timeout, the client's retries used up) is polled
+--- again, as a waiter does; other errors end the poll. For waits the models have no
 --- waiter for (Auto Scaling group deleted, instances in service).
 function M.poll(ctx, what, seconds, probe)
   local core = require "fo.core"
+  local Error = require "fo.aws.error"
   local deadline = core.now() + seconds
   local delay = ctx.target == "sim" and M.SIM_POLL or 1
   while true do
-    local v = probe()
-    if v then return v end
+    local ok, v = pcall(probe)
+    if not ok and not (Error.is(v) and v.retryable) then error(v, 0) end
+    if ok and v then return v end
     if core.now() + delay > deadline then
+      if not ok then error(v, 0) end
       error(("%s did not finish within %g s"):format(what, seconds), 0)
     end
+    if not ok then ctx:debug("%s: %s, polling again in %gs", what, tostring(v.code), delay) end
     ctx:sleep(delay)
     if ctx.target ~= "sim" then delay = math.min(delay * 2, 15) end
   end

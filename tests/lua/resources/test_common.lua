@@ -1,0 +1,49 @@
+-- resources/common.lua's poll: a probe that fails with a retryable AWS error (throttling,
+-- 5xx past the client's retries) is polled again; any other error ends the poll at once.
+package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
+local lu = require "luaunit"
+local common = require "fo.aws.resources.common"
+local AwsError = require "fo.aws.error"
+
+-- A ctx as the engine gives resource types, on the simulator (short polls), quiet.
+local ctx = { target = "sim", sleep = function() end, debug = function() end }
+
+local function aws_error(code, retryable)
+  return AwsError.new{ service = "autoscaling", operation = "DescribeAutoScalingGroups",
+    region = "eu-south-1", code = code, message = "x", status = retryable and 503 or 400,
+    retryable = retryable, attempts = 1, kind = "service" }
+end
+
+TestPoll = {}
+
+function TestPoll.test_retryable_errors_are_polled_through()
+  local n = 0
+  local v = common.poll(ctx, "group deleted", 60, function()
+    n = n + 1
+    if n <= 2 then error(aws_error("ServiceUnavailable", true), 0) end
+    return n == 4 and "done"
+  end)
+  lu.assertEquals(v, "done")
+  lu.assertEquals(n, 4)
+end
+
+function TestPoll.test_other_errors_end_the_poll_at_once()
+  local n = 0
+  local ok, err = pcall(common.poll, ctx, "group deleted", 60, function()
+    n = n + 1
+    error(aws_error("AccessDenied", false), 0)
+  end)
+  lu.assertFalse(ok)
+  lu.assertTrue(AwsError.is(err, "AccessDenied"))
+  lu.assertEquals(n, 1)
+end
+
+function TestPoll.test_a_retryable_error_at_the_deadline_is_raised()
+  local ok, err = pcall(common.poll, ctx, "group deleted", 0, function()
+    error(aws_error("Throttling", true), 0)
+  end)
+  lu.assertFalse(ok)
+  lu.assertTrue(AwsError.is(err, "Throttling"))
+end
+
+os.exit(lu.LuaUnit.run())
