@@ -308,9 +308,10 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
   local r = role_name:lower()
   local function name(kind) return ("%s-%s-%s"):format(kind, r, S) end
   -- root: a resource that depends on nothing else of the recipe waits for the probes
-  local function res(type, logical, props, root)
+  local function res(type, logical, props, root, depends_on)
     if root then return declare(type, r .. "/" .. logical, props, region) end
-    return fo.resource(type, r .. "/" .. logical, props, { region = region })
+    return fo.resource(type, r .. "/" .. logical, props, { region = region,
+      depends_on = depends_on })
   end
 
   -- Network
@@ -381,9 +382,12 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
   })
 
   -- Load balancer, target group (health check on the app's health path), listener(s).
+  -- An internet-facing load balancer needs its VPC's internet gateway attached
+  -- (CreateLoadBalancer: InvalidSubnet "VPC ... has no internet gateway"): nothing of its
+  -- properties names the gateway, so the dependency is said.
   local alb = res("aws:elbv2:load_balancer", "alb", { name = name("alb"), type = "application",
     scheme = "internet-facing", subnets = { public[1].id, public[2].id },
-    security_groups = { alb_sg.id }, tags = tags(role_name, name("alb")) })
+    security_groups = { alb_sg.id }, tags = tags(role_name, name("alb")) }, false, { igw })
   local tg = res("aws:elbv2:target_group", "tg", { name = name("tg"), protocol = "HTTP",
     port = cfg.appPort, vpc_id = vpc.id, target_type = "instance",
     -- 10 s × 3: the ALB drops a dead target as fast as Route 53 drops the region
