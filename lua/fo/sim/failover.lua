@@ -27,6 +27,7 @@ local names = require "fo.sim.route53.names"
 local metrics = require "fo.sim.metrics"
 local sns_state = require "fo.sim.sns_state"
 local rng = require "fo.sim.rng"
+local plane = require "fo.sim.metrics_plane"
 
 local M = {}
 
@@ -75,7 +76,7 @@ function M.find_lb(sim, account, host)
 end
 
 -- Target groups a listener's default actions forward to.
-local function forwarded(actions)
+function M.forwarded(actions)
   local out = {}
   for _, a in ipairs(actions or {}) do
     if a.Type == "forward" then
@@ -88,7 +89,7 @@ local function forwarded(actions)
   return out
 end
 
-local function listeners_of(db, lb_arn)
+function M.listeners_of(db, lb_arn)
   local out = {}
   for _, l in pairs(db.listeners or {}) do
     if l.desc and l.desc.LoadBalancerArn == lb_arn then out[#out + 1] = l.desc end
@@ -99,6 +100,8 @@ end
 
 -- Healthy targets of a target group, as ELBv2's DescribeTargetHealth reports them (the
 -- handler is called directly: an internal look, not a recorded API call).
+local forwarded, listeners_of = M.forwarded, M.listeners_of
+
 local function healthy_targets(sim, account, region, tg_arn)
   local h = sim:_handlers("elbv2").DescribeTargetHealth
   if not h then return 0, 0 end
@@ -267,10 +270,24 @@ local function health_checks(sim, account)
   return list
 end
 
+-- Regions of `account` whose services publish metrics: {region, record, due}, by region.
+local function planes(sim, account)
+  local out = {}
+  for region, r in pairs(sim.store.data.accounts[account] or {}) do
+    local due = plane.due(sim, account, region, r, sim.clock:now())
+    if due then out[#out + 1] = { region, r, due } end
+  end
+  table.sort(out, function(a, b) return a[1] < b[1] end)
+  return out
+end
+
 -- The earliest time anything is due.
 local function earliest(sim)
   local best
   for _, account in ipairs(each_account(sim)) do
+    for _, p in ipairs(planes(sim, account)) do
+      if not best or p[3] < best then best = p[3] end
+    end
     for _, hc in ipairs(health_checks(sim, account)) do
       if not best or hc.eval.next < best then best = hc.eval.next end
     end
@@ -303,13 +320,20 @@ function M.arm(sim)
 end
 
 -- Runs everything due at `t`: health checks first (their datapoints stamped t), then the
--- alarms, each at its own due time.
+-- services' own metrics (fo.sim.metrics_plane), then the alarms, each at its own due time.
 tick = function(sim, t)
   local st = rawget(sim, "_failover")
   if st then st.job, st.t = nil, nil end
   for _, account in ipairs(each_account(sim)) do
     for _, hc in ipairs(health_checks(sim, account)) do
       if hc.eval.next <= t then evaluate(sim, account, hc, hc.eval.next) end
+    end
+    for _, p in ipairs(planes(sim, account)) do
+      local cw = p[2].cloudwatch
+      while cw.plane_next <= t do
+        plane.publish(sim, account, p[1], p[2], cw.plane_next)
+        cw.plane_next = cw.plane_next + plane.INTERVAL
+      end
     end
     for _, rd in ipairs(alarm_dbs(sim, account)) do
       metrics.run_alarms(ctx_for(sim, account, "cloudwatch", rd[1]), rd[2], t)

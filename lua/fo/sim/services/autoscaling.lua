@@ -618,6 +618,7 @@ function M.CreateAutoScalingGroup(ctx, p)
   ctx:created(name)
   reconcile(ctx, db, g, ("At %s a user request created an AutoScalingGroup changing the desired "
     .. "capacity from 0 to %d."):format(iso(ctx:now()), desired))
+  require("fo.sim.failover").arm(ctx.sim) -- its instances' metrics (fo.sim.metrics_plane)
   return {}
 end
 
@@ -963,10 +964,13 @@ function M.EnableMetricsCollection(ctx, p)
   local have = {}
   for _, m in ipairs(g.enabled_metrics) do have[m] = true end
   for _, m in ipairs(want) do have[m] = true end
+  -- group metrics start from now (fo.sim.metrics_plane publishes them every minute)
+  if #g.enabled_metrics == 0 then g.metrics_since = ctx:now() end
   g.enabled_metrics = {}
   for _, m in ipairs(METRICS) do
     if have[m] then g.enabled_metrics[#g.enabled_metrics + 1] = m end
   end
+  require("fo.sim.failover").arm(ctx.sim)
   return {}
 end
 

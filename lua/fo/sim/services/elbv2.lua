@@ -462,6 +462,7 @@ function M.CreateLoadBalancer(ctx, p)
   merge_tags(ctx, lb, p.Tags, desc.LoadBalancerArn)
   db.load_balancers[desc.LoadBalancerArn] = lb
   ctx:created(lb)
+  require("fo.sim.failover").arm(ctx.sim) -- its metrics (fo.sim.metrics_plane)
   return { LoadBalancers = { lb_view(ctx, lb) } }
 end
 
