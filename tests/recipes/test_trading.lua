@@ -701,6 +701,34 @@ end
 
 TestTradingProof = {}
 
+-- A few minutes after the apply, every alarm of the stack reads OK through fo's CloudWatch
+-- client: the ALB host counts, the Auto Scaling group metrics (the recipe enables their
+-- collection), the EC2 CPU behind the target tracking alarms and Route 53's
+-- HealthCheckStatus all have datapoints, as on AWS. And no topic was sent an ALARM
+-- notification on the way. (A target tracking policy's AlarmLow is Auto Scaling's own:
+-- after 15 idle minutes at minimum capacity it sits in ALARM on AWS too, so the clock stops
+-- well before.)
+local function assert_steady_state_alarms_ok(w)
+  local o = w.doc.outputs
+  w.sim:advance(240)
+  local n = 0
+  for _, region in ipairs{ P, S, G } do
+    local alarms = w.sim:client("cloudwatch", { region = region }):DescribeAlarms{}.MetricAlarms
+    for _, a in ipairs(alarms) do
+      n = n + 1
+      lu.assertEquals(a.StateValue, "OK", region .. " " .. a.AlarmName .. ": " .. a.StateReason)
+    end
+  end
+  lu.assertEquals(n, 11, "4 alarms per region (2 of them target tracking) and 1 in us-east-1")
+  for _, topic in ipairs{ o.primary_topic_arn, o.standby_topic_arn, o.global_topic_arn } do
+    for _, m in ipairs(w.sim:deliveries(topic)) do
+      local doc = cjson.decode(m.Message)
+      lu.assertNotEquals(doc.NewStateValue, "ALARM", topic .. ": " .. tostring(doc.AlarmName)
+        .. " " .. tostring(doc.NewStateReason))
+    end
+  end
+end
+
 function TestTradingProof:test_apply_rerun_without_mutating_calls_drill_destroy_leaves_nothing()
   local w = deploy()
   local ok, err = pcall(function()
@@ -712,6 +740,8 @@ function TestTradingProof:test_apply_rerun_without_mutating_calls_drill_destroy_
     lu.assertEquals(w.code, 0, w.out .. w.err)
     lu.assertStrContains(w.out, "No changes.")
     lu.assertEquals(w.sim:count{ mutating = true }, before, "a rerun makes no mutating call")
+    -- steady state: every alarm has the data AWS would publish and is OK, no topic got ALARM
+    assert_steady_state_alarms_ok(w)
     -- drill: the timeline
     local lines = {}
     local res = drill.run(w.sim, w.doc.outputs, { print = function(l) lines[#lines + 1] = l end })
