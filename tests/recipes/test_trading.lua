@@ -771,6 +771,13 @@ function TestTradingProof:test_apply_rerun_without_mutating_calls_drill_destroy_
     lu.assertTrue(res.failback.detection <= 60, tostring(res.failback.detection))
     lu.assertEquals(res.failback.dns, res.failback.detection, "failback at the healthy verdict")
     lu.assertStrContains(text, "health check UNHEALTHY")
+    -- the primary's targets fail the ALB's checks: its host-count alarm fires and notifies
+    -- the primary's topic; no other regional alarm does (the groups keep their instances)
+    local fired = {}
+    for i, a in ipairs(res.regional_alarms) do fired[i] = a.name end
+    lu.assertEquals(fired, { "alb-unhealthy-hosts-alarm-primary-" .. SUFFIX }, text)
+    lu.assertTrue(res.regional_alarms[1].t > res.detection, text)
+    lu.assertTrue(pos("failback:recovered") < pos("failback:regional_ok"))
     lu.assertStrContains(text, "DNS " .. APP .. " → " .. w.doc.outputs.standby_alb_dns_name:lower())
     -- the drill changed nothing: a rerun still has nothing to do
     before = w.sim:count{ mutating = true }
@@ -873,6 +880,8 @@ function TestTradingProof:test_fo_run_drill_prints_the_timeline_and_passes()
   lu.assertStrContains(r.stdout, "Failover drill on the simulator's virtual clock")
   lu.assertStrMatches(r.stdout, ".*t%+ *30s  health check UNHEALTHY.*")
   lu.assertStrContains(r.stdout, "Detection: 30s after the outage")
+  lu.assertStrContains(r.stdout, "Regional alarms in ALARM during the outage: "
+    .. "alb-unhealthy-hosts-alarm-primary-clidrill (")
   lu.assertStrContains(r.stdout, "Drill passed.")
 end
 
