@@ -150,7 +150,11 @@ local function publish_load_balancers(sim, account, region, cw, elb, asdb, t)
     end
     table.sort(tgs)
     for _, tg_arn in ipairs(tgs) do
-      local ok, out = pcall(health, ctx, { TargetGroupArn = tg_arn })
+      local tg = (elb.target_groups or {})[tg_arn]
+      -- host counts are reported only for target groups with health checks enabled
+      local checked = tg and tg.desc and tg.desc.HealthCheckEnabled ~= false
+      local ok, out = false, nil
+      if checked then ok, out = pcall(health, ctx, { TargetGroupArn = tg_arn }) end
       if ok then
         local total = { healthy = 0, unhealthy = 0 }
         local per_az = {}
