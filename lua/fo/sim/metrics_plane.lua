@@ -55,7 +55,12 @@ end
 --- when nothing in it publishes. A region that starts publishing is due at the next
 --- minute boundary after `now`.
 function M.due(sim, account, region, r, now)
-  if region == "global" or not has_sources(r) then return nil end
+  if region == "global" then return nil end
+  if not has_sources(r) then
+    -- nothing left: a source created later starts afresh, with no minutes to catch up on
+    if r.cloudwatch then r.cloudwatch.plane_next = nil end
+    return nil
+  end
   local cw = r.cloudwatch or sim.store:db(account, region, "cloudwatch")
   if not cw.plane_next then
     cw.plane_next = (math.floor(now / M.INTERVAL) + 1) * M.INTERVAL

@@ -192,6 +192,31 @@ function TestMetricsPlane.test_alb_host_counts_per_target_group_and_per_zone_and
   lu.assertEquals(listed(w, "AWS/ApplicationELB", { MetricName = "RequestCount" }), {})
 end
 
+function TestMetricsPlane.test_a_region_that_had_nothing_to_publish_for_a_while_does_not_replay_the_idle_minutes()
+  local w = world()
+  w.sim:advance(120)
+  w.sim:invoke("autoscaling", R, "DeleteAutoScalingGroup", { AutoScalingGroupName = w.asg,
+    ForceDelete = true })
+  w.sim:invoke("elbv2", R, "DeleteLoadBalancer", { LoadBalancerArn = w.lb_arn })
+  w.sim:advance(600)
+  local t0 = w.sim:now()
+  local subnets = {}
+  for _, sn in ipairs(w.sim:invoke("ec2", R, "DescribeSubnets", {}).Subnets) do
+    subnets[#subnets + 1] = sn.SubnetId
+  end
+  w.sim:invoke("autoscaling", R, "CreateAutoScalingGroup", { AutoScalingGroupName = "later",
+    MinSize = 1, MaxSize = 1, LaunchTemplate = { LaunchTemplateName = "lt-" .. R },
+    VPCZoneIdentifier = table.concat(subnets, ",") })
+  w.sim:advance(180)
+  local pts = w.cw:GetMetricStatistics{ Namespace = "AWS/EC2", MetricName = "CPUUtilization",
+    Dimensions = { { Name = "AutoScalingGroupName", Value = "later" } }, StartTime = B,
+    EndTime = t0 + 180, Period = 60, Statistics = { "SampleCount" } }.Datapoints
+  table.sort(pts, function(a, b) return a.Timestamp < b.Timestamp end)
+  lu.assertEquals(#pts, 3)
+  lu.assertTrue(pts[1].Timestamp >= t0, "nothing stamped before the group existed")
+  for _, d in ipairs(pts) do lu.assertEquals(d.SampleCount, 1, "one sample a minute, no replay") end
+end
+
 function TestMetricsPlane.test_list_metrics_filters_by_dimension_name_and_value()
   local w = world{ metrics = true }
   w.sim:advance(120)
