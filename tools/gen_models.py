@@ -18,6 +18,7 @@ reproduce newer models, and that is not a defect of the tree.
 usage: tools/gen_models.py [--data DIR] [--out DIR] [--check]
 """
 import argparse
+import gzip
 import hashlib
 import json
 import os
@@ -38,11 +39,25 @@ SERVICES = {
     "sts": "sts",
 }
 
-# The protocols fo's codecs implement, by botocore's names. A model that lists several
-# (metadata.protocols, in AWS's order of preference) gets the first one fo implements as
-# its metadata.protocol, which is what fo's client, the simulator and the conformance
-# oracle read: CloudWatch lists smithy-rpc-v2-cbor, json, query and is spoken as query.
-FO_PROTOCOLS = ("ec2", "query", "rest-xml", "json")
+# The protocol fo speaks with each service, by botocore's name: the one place that choice
+# is made. It becomes the model's metadata.protocol, which fo's client, the simulator and
+# the conformance oracle all read; metadata.protocols keeps the list AWS offers (in its order
+# of preference), and the generator refuses a choice that list does not contain. fo's codecs
+# implement ec2, query, rest-xml and json. CloudWatch offers smithy-rpc-v2-cbor, json and
+# query; fo keeps it on query (its JSON form reports errors the awsQueryCompatible way,
+# which fo's json codec does not read).
+PROTOCOL = {
+    "ec2": "ec2",
+    "elbv2": "query",
+    "autoscaling": "query",
+    "route53": "rest-xml",
+    "dynamodb": "json",
+    "sns": "query",
+    "cloudwatch": "query",
+    "iam": "query",
+    "ssm": "json",
+    "sts": "query",
+}
 
 MANIFEST = "generated-from.json"
 
@@ -73,10 +88,10 @@ def botocore_version(data_dir):
 
 def choose_protocol(name, metadata):
     offered = metadata.get("protocols") or [metadata.get("protocol")]
-    for p in offered:
-        if p in FO_PROTOCOLS:
-            return p
-    sys.exit(f"gen_models: {name} offers protocols {offered}, fo implements {list(FO_PROTOCOLS)}")
+    if PROTOCOL[name] not in offered:
+        sys.exit(f"gen_models: {name} no longer offers {PROTOCOL[name]} (it offers {offered}); "
+                 "choose one fo implements in PROTOCOL")
+    return PROTOCOL[name]
 
 
 def strip(node):
@@ -99,17 +114,23 @@ def with_member_order(shapes):
 
 def latest_version(service_dir):
     versions = sorted(d for d in os.listdir(service_dir)
-                      if os.path.isfile(os.path.join(service_dir, d, "service-2.json")))
+                      if any(os.path.isfile(os.path.join(service_dir, d, "service-2.json" + z))
+                             for z in ("", ".gz")))
     if not versions:
         sys.exit(f"gen_models: no service-2.json under {service_dir}")
     return versions[-1]
 
 
 def load(path, key=None):
-    if not os.path.exists(path):
+    """A botocore data file, plain or (newer botocores) gzipped; {} when there is none."""
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    elif os.path.exists(path + ".gz"):
+        with gzip.open(path + ".gz", "rt", encoding="utf-8") as f:
+            doc = json.load(f)
+    else:
         return {}
-    with open(path, encoding="utf-8") as f:
-        doc = json.load(f)
     return doc.get(key, {}) if key else doc
 
 
