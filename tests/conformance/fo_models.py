@@ -30,6 +30,7 @@ def load(service):
         model = json.load(f)
     metadata = dict(model["metadata"])
     metadata["protocols"] = [metadata["protocol"]]
+    shapes = in_member_order(model["shapes"])
     return botocore.model.ServiceModel(
-        {"metadata": metadata, "operations": model["operations"], "shapes": in_member_order(model["shapes"])},
+        {"metadata": metadata, "operations": model["operations"], "shapes": shapes},
         service_name=service)

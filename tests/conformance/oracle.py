@@ -18,6 +18,7 @@ For every entry of tests/conformance/operations.json this prints what botocore d
             error code) with botocore's parse of it: code, message, type, request id and
             the modelled error members.
 
+botocore works on fo's own models (fo_models.py), so its version does not matter.
 Run with Debian's interpreter (python3-botocore): /usr/bin/python3 oracle.py [FILE]
 Output: one JSON document on stdout, {"botocore": version, "operations": [...]}.
 

@@ -76,7 +76,8 @@ local function rtb_view(ctx, rt)
 end
 
 function M.CreateRouteTable(ctx, p)
-  local existing = C.token_lookup(ctx, p) and C.find(ctx, "rtb", C.token_lookup(ctx, p))
+  local token_id = C.token_lookup(ctx, p)
+  local existing = token_id and C.find(ctx, "rtb", token_id)
   if existing then return { RouteTable = rtb_view(ctx, existing), ClientToken = p.ClientToken } end
   local vpc = C.get(ctx, "vpc", p.VpcId)
   local tags = C.tags_from_specs(ctx, p.TagSpecifications, "route-table")
