@@ -29,7 +29,9 @@ function M.region(sim, region, desired, opts)
   call("elbv2", "CreateListener", { LoadBalancerArn = lb.LoadBalancerArn, Protocol = "HTTP",
     Port = 80, DefaultActions = { { Type = "forward", TargetGroupArn = tg.TargetGroupArn } } })
   local lt = call("ec2", "CreateLaunchTemplate", { LaunchTemplateName = "lt-" .. region,
-    LaunchTemplateData = { ImageId = "ami-0123456789abcdef0", InstanceType = "t3.medium" } })
+    -- the VPC's default group (ALB and instances) admits itself; the user data serves /health
+    LaunchTemplateData = { ImageId = "ami-0123456789abcdef0", InstanceType = "t3.medium",
+      UserData = require("support.health_user_data").base64(80, "/health") } })
   local asg = "asg-" .. region
   call("autoscaling", "CreateAutoScalingGroup", { AutoScalingGroupName = asg, MinSize = 0,
     MaxSize = 4, DesiredCapacity = desired,
