@@ -160,7 +160,10 @@ function M.servers(user_data_b64)
         local program = words[1]
         local major = M.IMAGE_PYTHONS[program]
         if not major then
-          if files[program] then
+          if program:sub(1, 1) ~= "/" then
+            notes[#notes + 1] = ("unit %s: ExecStart %s is not an absolute path, which the "
+              .. "image's systemd refuses"):format(u, program)
+          elseif files[program] then
             notes[#notes + 1] = ("unit %s runs %s, a program the simulator does not read (it "
               .. "reads Python servers run by the image's python)"):format(u, program)
           else

@@ -18,7 +18,8 @@ end
 
 --- Builds the network of `region` (default eu-south-1); returns
 --- {vpc=, public={subnet ids}, private={subnet ids}, azs={2 names}, alb_sg=, app_sg=,
---- lt= (launch template id), lt_name=, igw=}.
+--- lt= (launch template id), lt_name=, igw=}. opts.user_data: the launch template's
+--- base64 user data instead of the health server's (false: none).
 function M.build(sim, region, opts)
   opts = opts or {}
   region = region or "eu-south-1"
@@ -44,7 +45,8 @@ function M.build(sim, region, opts)
     FromPort = 8080, ToPort = 8080, UserIdGroupPairs = { { GroupId = n.alb_sg } } } } }
   local data = { ImageId = "ami-0abcdef1234567890", InstanceType = "t3.medium",
     SecurityGroupIds = { n.app_sg }, MetadataOptions = { HttpTokens = "required" },
-    UserData = require("support.health_user_data").base64(8080, "/health") }
+    UserData = opts.user_data or require("support.health_user_data").base64(8080, "/health") }
+  if opts.user_data == false then data.UserData = nil end
   if opts.profile then data.IamInstanceProfile = { Name = opts.profile } end
   n.lt_name = opts.lt_name or "lt-app"
   n.lt = ec2:CreateLaunchTemplate{ LaunchTemplateName = n.lt_name, LaunchTemplateData = data }
