@@ -6,7 +6,8 @@
 --   ELBv2 state: it passes when its region is not in outage, the load balancer is active,
 --   it has a listener on the check's port, and that listener forwards to target groups
 --   with at least one healthy target (ELBv2's own DescribeTargetHealth decides, from the
---   Auto Scaling instances attached). A listener that redirects answers 301, which Route
+--   Auto Scaling instances attached, their security groups and what their user data
+--   serves: fo.sim.target_checks). A listener that redirects answers 301, which Route
 --   53 counts as healthy (2xx/3xx). Anything else (unknown name, an IP address) fails.
 --   Inverted flips the result; a Disabled check is healthy. The status flips after
 --   FailureThreshold consecutive results the other way. CALCULATED checks count healthy
