@@ -132,6 +132,7 @@ function M.check(ctx, tg, lb, inst, port)
   if not server then return FAILED end
   if (tg.HealthCheckProtocol or tg.Protocol) ~= "HTTP" then return FAILED end
   local code = server.answer(tg.HealthCheckPath or "/")
+  if not code then return FAILED end -- the handler sends nothing: a malformed response
   local matcher = tg.Matcher and tg.Matcher.HttpCode or "200"
   if not matches(matcher, code) then
     return { State = "unhealthy", Reason = "Target.ResponseCodeMismatch",

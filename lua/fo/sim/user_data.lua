@@ -13,7 +13,8 @@
 --   * that script is a standard-library HTTP server: `HTTPServer((HOST, PORT), Handler)`
 --     with literal HOST and PORT, importing http.server (Python 3) or BaseHTTPServer
 --     (Python 2); its do_GET answers `send_response(A if … else B)` where the condition
---     compares `self.path` (optionally `.split("?")[0]`) with a literal path, or
+--     compares `self.path` (optionally `.split("?")[0]`) with a literal path, or `if
+--     <that comparison>:` … `send_response(A)` … `send_response(B)` (or send_error), or
 --     `send_response(A)` for every path.
 --
 -- Anything else serves nothing the simulator can see, as an instance whose bootstrap
@@ -108,21 +109,33 @@ local function python_server(text, major, script)
   if not port then
     return nil, ("%s starts no HTTPServer((HOST, PORT), …) with a literal host and port"):format(script)
   end
-  local code_ok, code_else = text:match("send_response%s*%(%s*(%d+)%s+if%s+.-%s+else%s+(%d+)%s*%)")
-  local single = text:match("send_response%s*%(%s*(%d+)%s*%)")
-  local modifier, _, want = text:match("self%.path([^=\n]-)%s*==%s*(['\"])(.-)%2")
-  local has_get = text:find("def%s+do_GET") ~= nil
-  local function answer(path)
-    if not has_get then return 501 end -- BaseHTTPRequestHandler: "Unsupported method"
-    if code_ok and want then
-      local seen = path
-      if modifier and (modifier:find("split", 1, true) or modifier:find("partition", 1, true)) then
-        seen = path:match("^[^?]*")
-      end
-      return tonumber(seen == want and code_ok or code_else)
+  local get_at = text:find("def%s+do_GET")
+  local body = get_at and text:sub(get_at) or ""
+  local code_ok, code_else = body:match("send_response%s*%(%s*(%d+)%s+if%s+.-%s+else%s+(%d+)%s*%)")
+  -- literal codes in order: send_response(N) / send_error(N)
+  local codes = {}
+  for _, call in ipairs({ "send_response", "send_error" }) do
+    for pos, n in body:gmatch("()" .. call .. "%s*%(%s*(%d+)%s*[,)]") do
+      codes[#codes + 1] = { pos = pos, code = tonumber(n) }
     end
-    if code_ok then return tonumber(code_ok) end
-    return tonumber(single) or 501
+  end
+  table.sort(codes, function(a, b) return a.pos < b.pos end)
+  local modifier, _, want = body:match("self%.path([^=\n]-)%s*==%s*(['\"])(.-)%2")
+  local strips_query = modifier ~= nil and (modifier:find("split", 1, true) ~= nil
+    or modifier:find("partition", 1, true) ~= nil or modifier:find(".path", 1, true) ~= nil)
+  -- The status code a GET of `path` gets, nil when the handler sends none (a malformed
+  -- response for the load balancer).
+  local function answer(path)
+    if not get_at then return 501 end -- BaseHTTPRequestHandler: "Unsupported method"
+    local matched = want ~= nil and (strips_query and path:match("^[^?]*") or path) == want
+    if code_ok then
+      if want == nil then return tonumber(code_ok) end
+      return tonumber(matched and code_ok or code_else)
+    end
+    if want == nil then return codes[1] and codes[1].code end
+    -- `if <path comparison>: send_response(A) … else: send_response(B)` (or send_error)
+    if matched then return codes[1] and codes[1].code end
+    return codes[2] and codes[2].code
   end
   return { host = host, port = tonumber(port), answer = answer }
 end

@@ -162,6 +162,29 @@ function TestTargetHealthUserData.test_python2_with_the_fallback_import_serves()
   lu.assertEquals(w.health(), HEALTHY)
 end
 
+-- The handler's other recognised shape: `if <path comparison>:` … `else:` with literal codes.
+local function if_else(script, else_line)
+  local out, n = script:gsub("        ok = ([^\n]*)\n        self.send_response%(200 if ok else 404%)\n",
+    "        if %1:\n            self.send_response(200)\n        else:\n" .. else_line .. "\n")
+  lu.assertEquals(n, 1)
+  return require("fo.crypto").base64_encode(out)
+end
+
+function TestTargetHealthUserData.test_an_if_else_handler_answers_per_path()
+  local w = stack({ user_data = if_else(health_ud.script(8080, "/health"),
+    "            self.send_error(404, 'not found')"), tg = { HealthCheckPath = "/ready" } })
+  lu.assertEquals(w.health(), { State = "unhealthy", Reason = "Target.ResponseCodeMismatch",
+    Description = "Health checks failed with these codes: [404]" })
+  w.elb:ModifyTargetGroup{ TargetGroupArn = w.tg.TargetGroupArn, HealthCheckPath = "/health" }
+  lu.assertEquals(w.health(), HEALTHY)
+end
+
+function TestTargetHealthUserData.test_a_handler_that_sends_nothing_for_the_path_fails()
+  local w = stack({ user_data = if_else(health_ud.script(8080, "/health"), "            pass"),
+    tg = { HealthCheckPath = "/ready" } })
+  lu.assertEquals(w.health(), FAILED)
+end
+
 function TestTargetHealthUserData.test_the_user_data_is_the_one_the_instance_launched_with()
   local w = stack()
   -- a new template version with a broken server: running instances keep what they booted
