@@ -116,19 +116,36 @@ function M.check_port(tg, port)
   return tonumber(p)
 end
 
+-- The server of `inst` that the load balancer reaches on `port`, or nil.
+local function listening(ctx, inst, port)
+  for _, s in ipairs(user_data.servers(M.user_data_of(ctx, inst))) do
+    if s.port == port and (s.host == "" or s.host == "0.0.0.0" or s.host == "::"
+        or s.host == inst.PrivateIpAddress) then
+      return s
+    end
+  end
+  return nil
+end
+
+--- What the load balancer gets when it forwards a GET of `path` to `inst` on `port` (the
+--- target's traffic port) for target group `tg` (description): the target's status code,
+--- or nil and "timeout" (dropped) or "error" (refused, failed handshake, no response).
+function M.request(ctx, tg, lb, inst, port, path)
+  if not M.reachable(ctx, lb, inst, port) then return nil, "timeout" end
+  local server = listening(ctx, inst, port)
+  if not server or tg.Protocol ~= "HTTP" then return nil, "error" end
+  local code = server.answer(path)
+  if not code then return nil, "error" end
+  return code
+end
+
 --- The result of the health check of `tg` (description) from load balancer `lb`
 --- (description) on instance `inst` registered on `port`: nil when it passes, else the
 --- TargetHealth DescribeTargetHealth reports.
 function M.check(ctx, tg, lb, inst, port)
   local hc_port = M.check_port(tg, port)
   if not hc_port or not M.reachable(ctx, lb, inst, hc_port) then return TIMEOUT end
-  local server
-  for _, s in ipairs(user_data.servers(M.user_data_of(ctx, inst))) do
-    if s.port == hc_port and (s.host == "" or s.host == "0.0.0.0" or s.host == "::"
-        or s.host == inst.PrivateIpAddress) then
-      server = s
-    end
-  end
+  local server = listening(ctx, inst, hc_port)
   if not server then return FAILED end
   if (tg.HealthCheckProtocol or tg.Protocol) ~= "HTTP" then return FAILED end
   local code = server.answer(tg.HealthCheckPath or "/")

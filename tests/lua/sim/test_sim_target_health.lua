@@ -216,6 +216,25 @@ function TestTargetHealthFailover.test_a_broken_primary_fails_its_check_and_dns_
     { SetIdentifier = "standby", Weight = 0, healthy = true } })
 end
 
+-- Healthy targets, but the Route 53 check asks the ALB for a path the servers do not
+-- serve: the request reaches a target, whose 404 fails the check.
+function TestTargetHealthFailover.test_the_route53_path_reaches_a_target_through_the_alb()
+  local B = math.ceil(os.time() / 60) * 60 + 60
+  local sim = simlib.new{ seed = 42, time = function() return B end }
+  local p = topo.region(sim, "eu-south-1", 2)
+  sim:advance(5)
+  local function check(path)
+    local id = sim:invoke("route53", nil, "CreateHealthCheck", { CallerReference = "hc" .. path,
+      HealthCheckConfig = { Type = "HTTP", FullyQualifiedDomainName = p.dns, Port = 80,
+        ResourcePath = path, RequestInterval = 10, FailureThreshold = 3 } }).HealthCheck.Id
+    sim:advance(0)
+    return sim:health_check_status(id).last.status
+  end
+  lu.assertEquals(check("/health"), "Success: HTTP Status Code 200, OK")
+  lu.assertEquals(check("/health?from=route53"), "Success: HTTP Status Code 200, OK")
+  lu.assertEquals(check("/healthz"), "Failure: HTTP Status Code 404, Not Found")
+end
+
 TestTargetHealthTradingRecipe = {}
 
 local FAST = { lb_provisioning = 0.3, instance_terminate = 0.2, group_delete = 0.3,
