@@ -19,7 +19,8 @@ local user_data = require "fo.sim.user_data"
 
 local M = {}
 
-local TIMEOUT = { State = "unhealthy", Reason = "Target.Timeout", Description = "Request timed out" }
+local TIMEOUT = { State = "unhealthy", Reason = "Target.Timeout",
+  Description = "Request timed out" }
 local FAILED = { State = "unhealthy", Reason = "Target.FailedHealthChecks",
   Description = "Health checks failed" }
 

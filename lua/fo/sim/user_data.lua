@@ -107,7 +107,8 @@ local function python_server(text, major, script)
   end
   local _, host, port = text:match("HTTPServer%s*%(%s*%(%s*(['\"])(.-)%1%s*,%s*(%d+)%s*%)")
   if not port then
-    return nil, ("%s starts no HTTPServer((HOST, PORT), …) with a literal host and port"):format(script)
+    return nil, ("%s starts no HTTPServer((HOST, PORT), …) with a literal host and port")
+      :format(script)
   end
   local get_at = text:find("def%s+do_GET")
   local body = get_at and text:sub(get_at) or ""
@@ -160,7 +161,9 @@ function M.servers(user_data_b64)
     for l in (text:gsub("\r\n", "\n") .. "\n"):gmatch("([^\n]*)\n") do lines[#lines + 1] = l end
     local files, commands = written_files(lines)
     local units = started_units(commands)
-    if #units == 0 then notes[#notes + 1] = "the user data starts no systemd unit (systemctl enable --now / start)" end
+    if #units == 0 then
+      notes[#notes + 1] = "the user data starts no systemd unit (systemctl enable --now / start)"
+    end
     for _, u in ipairs(units) do
       local path = "/etc/systemd/system/" .. u
       local unit = files[path]

@@ -56,7 +56,7 @@ local FAILED = { State = "unhealthy", Reason = "Target.FailedHealthChecks",
 
 local function ingress(w, group, perm) w.ec2:AuthorizeSecurityGroupIngress{ GroupId = group, IpPermissions = { perm } } end
 local function revoke_ingress(w, group, perm) w.ec2:RevokeSecurityGroupIngress{ GroupId = group, IpPermissions = { perm } } end
-local FROM_ALB = function(w, port)
+local from_alb = function(w, port)
   return { IpProtocol = "tcp", FromPort = port or 8080, ToPort = port or 8080,
     UserIdGroupPairs = { { GroupId = w.n.alb_sg } } }
 end
@@ -70,10 +70,10 @@ end
 
 function TestTargetHealthNetwork.test_timeout_when_the_instance_group_does_not_admit_the_alb()
   local w = stack()
-  revoke_ingress(w, w.n.app_sg, FROM_ALB(w))
+  revoke_ingress(w, w.n.app_sg, from_alb(w))
   lu.assertEquals(w.health(), TIMEOUT)
   -- admitting the ALB's group on another port does not help
-  ingress(w, w.n.app_sg, FROM_ALB(w, 8081))
+  ingress(w, w.n.app_sg, from_alb(w, 8081))
   lu.assertEquals(w.health(), TIMEOUT)
   -- a CIDR over one of the ALB's two subnets leaves the other node's checks dropped
   ingress(w, w.n.app_sg, { IpProtocol = "tcp", FromPort = 8080, ToPort = 8080,
@@ -100,7 +100,7 @@ TestTargetHealthCheckSettings = {}
 function TestTargetHealthCheckSettings.test_another_port_times_out_then_finds_nothing_listening()
   local w = stack({ tg = { HealthCheckPort = "9090" } })
   lu.assertEquals(w.health(), TIMEOUT, "the app group admits 8080 only")
-  ingress(w, w.n.app_sg, FROM_ALB(w, 9090))
+  ingress(w, w.n.app_sg, from_alb(w, 9090))
   lu.assertEquals(w.health(), FAILED, "nothing listens on 9090")
   -- back to the traffic port
   w.elb:ModifyTargetGroup{ TargetGroupArn = w.tg.TargetGroupArn, HealthCheckPort = "traffic-port" }
