@@ -21,7 +21,8 @@
 --       shutting-down, terminated), HealthStatus = "Healthy" | "Unhealthy",
 --       ProtectedFromScaleIn, LaunchTime, PrivateIpAddress, SecurityGroups = {ids},
 --       IamInstanceProfile = {Arn=|Name=} | nil, InstanceTags = {{Key, Value}}
---       (propagated tags + aws:autoscaling:groupName), terminate_at / terminated_at }
+--       (propagated tags + aws:autoscaling:groupName), UserData = the launch template
+--       version's base64 user data ("" for none), terminate_at / terminated_at }
 --   retired[name#seq] = { AutoScalingGroupName, VPCZoneIdentifier, Tags, Instances }:
 --       the terminated instances of deleted groups, until they are forgotten
 --   policies[PolicyARN] = ScalingPolicy (output shape); a target tracking policy's Alarms
@@ -287,6 +288,8 @@ local function launch(ctx, db, g, data, version_n, cause)
     LaunchTime = ctx:now(), PrivateIpAddress = private_ip(ctx, db, subnet.SubnetId),
     SecurityGroups = sgs, IamInstanceProfile = copy(data.IamInstanceProfile),
     InstanceTags = tags,
+    -- what the instance runs at boot is fixed at launch (ELBv2's target health reads it)
+    UserData = data.UserData or "",
   }
   table.insert(g.Instances, inst)
   record_activity(ctx, db, g, {
