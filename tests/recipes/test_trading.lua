@@ -54,16 +54,7 @@ local function outputs() return applied().doc.outputs end
 
 -- Helpers -----------------------------------------------------------------------------
 
-local function tagmap(list)
-  local m = {}
-  for _, t in ipairs(list or {}) do m[t.Key] = t.Value end
-  return m
-end
-
-local function url_decode(s)
-  if s:sub(1, 1) == "{" then return s end
-  return (s:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
-end
+local tagmap = testing.tag_map
 
 local function as_list(v) return type(v) == "table" and v or { v } end
 
@@ -120,8 +111,7 @@ local function role_policy()
   local role = "ec2-role-" .. SUFFIX
   local names = iam:ListRolePolicies{ RoleName = role }.PolicyNames
   lu.assertEquals(names, { "ec2-policy-" .. SUFFIX })
-  return cjson.decode(url_decode(iam:GetRolePolicy{ RoleName = role, PolicyName = names[1] }
-    .PolicyDocument))
+  return testing.policy(iam:GetRolePolicy{ RoleName = role, PolicyName = names[1] }.PolicyDocument)
 end
 
 -- Everything taggable the stack made, read from the simulator: { {what=, region=, tags={}} }.
@@ -719,7 +709,7 @@ function TestTradingRecipe:test_iam_policy_least_privilege_no_wildcard_action_na
   local o = outputs()
   local iam = client("iam", G)
   local role = iam:GetRole{ RoleName = "ec2-role-" .. SUFFIX }.Role
-  local trust = cjson.decode(url_decode(role.AssumeRolePolicyDocument))
+  local trust = testing.policy(role.AssumeRolePolicyDocument)
   lu.assertEquals(trust.Statement[1].Principal.Service, "ec2.amazonaws.com")
   lu.assertEquals(trust.Statement[1].Action, "sts:AssumeRole")
   local profile = iam:GetInstanceProfile{ InstanceProfileName = "ec2-profile-" .. SUFFIX }.InstanceProfile
