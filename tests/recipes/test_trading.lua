@@ -513,9 +513,8 @@ function TestTradingRecipe:test_global_table_key_session_id_replica_in_standby_s
   lu.assertEquals(t.SSEDescription.Status, "ENABLED")
   lu.assertEquals(t.SSEDescription.SSEType, "KMS")
   -- Nothing is retained on destroy, so no deletion protection (DeleteTable refuses a
-  -- protected table). fo's DynamoDB model predates DescribeTable's
-  -- DeletionProtectionEnabled, so no read can tell: the destroy itself shows it
-  -- (TestTradingProof, and TestTradingSharedStack in the fast+destroy mode).
+  -- protected table), in either region.
+  lu.assertIsFalse(t.DeletionProtectionEnabled)
   local replicas = {}
   for _, rep in ipairs(t.Replicas or {}) do replicas[rep.RegionName] = rep.ReplicaStatus end
   lu.assertEquals(replicas[S], "ACTIVE")
@@ -524,6 +523,7 @@ function TestTradingRecipe:test_global_table_key_session_id_replica_in_standby_s
   local rep = client("dynamodb", S):DescribeTable{ TableName = t.TableName }.Table
   lu.assertEquals(rep.TableStatus, "ACTIVE")
   lu.assertEquals(rep.TableArn, outputs().replica_arn)
+  lu.assertIsFalse(rep.DeletionProtectionEnabled)
   lu.assertEquals(rep.SSEDescription and rep.SSEDescription.Status, "ENABLED", "the replica is encrypted too")
 end
 

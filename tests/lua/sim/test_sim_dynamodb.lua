@@ -182,6 +182,20 @@ function TestSimDynamoDB:test_global_table_build_and_teardown()
   lu.assertEquals(e.message, "Requested resource not found: Table: " .. NAME .. " not found")
 end
 
+-- A protected table cannot be deleted until UpdateTable turns the protection off
+-- (DeleteTable: ValidationException); DescribeTable tells which.
+function TestSimDynamoDB:test_deletion_protection()
+  local p = self.p
+  p:CreateTable(create_params({ DeletionProtectionEnabled = true }))
+  local t = until_table(p, function(t) return t and t.TableStatus == "ACTIVE" end, "ACTIVE")
+  lu.assertIsTrue(t.DeletionProtectionEnabled)
+  local e = aws_error("ValidationException", p.DeleteTable, p, { TableName = NAME })
+  lu.assertStrContains(e.message, "protected against deletion")
+  p:UpdateTable{ TableName = NAME, DeletionProtectionEnabled = false }
+  lu.assertIsFalse(p:DescribeTable{ TableName = NAME }.Table.DeletionProtectionEnabled)
+  lu.assertEquals(p:DeleteTable{ TableName = NAME }.TableDescription.TableStatus, "DELETING")
+end
+
 function TestSimDynamoDB:test_table_errors()
   local p = self.p
   p:CreateTable(create_params())

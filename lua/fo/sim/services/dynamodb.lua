@@ -337,6 +337,7 @@ local function describe(ctx, rec, region)
     ItemCount = count,
     TableArn = rec.arn,
     TableId = rec.id,
+    DeletionProtectionEnabled = rec.deletion_protection == true,
   }
   if rec.billing == "PAY_PER_REQUEST" then
     d.BillingModeSummary = { BillingMode = "PAY_PER_REQUEST",
@@ -386,7 +387,7 @@ local function new_table(ctx, p, region)
     created = now, active_at = now + M.TIMING.table_create,
     attrs = V.copy(p.AttributeDefinitions), key_schema = V.copy(p.KeySchema),
     items = {}, tags = {}, pitr = { enabled = false },
-    table_class = p.TableClass,
+    table_class = p.TableClass, deletion_protection = p.DeletionProtectionEnabled == true,
   }
   rec.hash = p.KeySchema[1].AttributeName
   rec.range = p.KeySchema[2] and p.KeySchema[2].AttributeName
@@ -527,7 +528,8 @@ function M.UpdateTable(ctx, p)
   local rec = table_or_fail(ctx, p.TableName)
   if status(rec, ctx:now()) ~= "ACTIVE" then in_use(ctx) end
   if not (p.ProvisionedThroughput or p.BillingMode or p.StreamSpecification
-    or p.GlobalSecondaryIndexUpdates or p.SSESpecification or p.ReplicaUpdates or p.TableClass) then
+    or p.GlobalSecondaryIndexUpdates or p.SSESpecification or p.ReplicaUpdates or p.TableClass
+    or p.DeletionProtectionEnabled ~= nil) then
     invalid(ctx, "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, "
       .. "GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required")
   end
@@ -577,6 +579,8 @@ function M.UpdateTable(ctx, p)
     rec.table_class = p.TableClass
     changed = true
   end
+  -- a setting of the table itself: no UPDATING phase
+  if p.DeletionProtectionEnabled ~= nil then rec.deletion_protection = p.DeletionProtectionEnabled end
   for _, u in ipairs(p.ReplicaUpdates or {}) do
     if u.Create then create_replica(ctx, rec, u.Create)
     elseif u.Delete then delete_replica(ctx, rec, u.Delete)
@@ -599,6 +603,10 @@ function M.DeleteTable(ctx, p)
   if st == "DELETING" then return { TableDescription = describe(ctx, rec) } end
   -- DeleteTable documents ResourceInUseException for CREATING and UPDATING tables.
   if st ~= "ACTIVE" then in_use(ctx) end
+  if rec.deletion_protection then
+    invalid(ctx, "Resource cannot be deleted as it is currently protected against deletion. "
+      .. "Disable deletion protection first.")
+  end
   local others = #members(rec, now) > 1
   if others and rec.sourced_at and now - rec.sourced_at < M.SOURCE_DELETE_BLOCK then
     invalid(ctx, "Replica cannot be deleted because it has acted as a source region for new "
