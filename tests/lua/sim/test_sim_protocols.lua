@@ -129,6 +129,51 @@ function TestSimProtocols.test_errors_before_the_operation_are_cbor()
     "UnknownOperationException")
 end
 
+-- PutMetricData and GetMetricStatistics (the statistics of the recorded datapoints), in CBOR;
+-- AWS/ namespaces are CloudWatch's own; at most 1440 datapoints per GetMetricStatistics.
+function TestSimProtocols.test_metric_data_and_statistics_in_cbor()
+  local sim = simlib.new{}
+  local now = os.time()
+  local dims = { { Name = "Host", Value = "a" } }
+  local resp, model = call(sim, "cbor", "PutMetricData", { Namespace = "Fo/Test", MetricData = {
+    { MetricName = "Latency", Dimensions = dims, Timestamp = now - 60, Value = 3.5 },
+    { MetricName = "Latency", Dimensions = dims, Timestamp = now - 60, Values = { 6.5, 1 },
+      Counts = { 1, 2 } } } })
+  lu.assertEquals(resp.status, 200, resp.body)
+  resp = call(sim, "cbor", "GetMetricStatistics", { Namespace = "Fo/Test", MetricName = "Latency",
+    Dimensions = dims, StartTime = now - 3600, EndTime = now + 60, Period = 3600 * 2,
+    Statistics = { "SampleCount", "Sum", "Minimum", "Maximum", "Average" } })
+  lu.assertEquals(resp.status, 200, resp.body)
+  local out = proto.parse(model, "GetMetricStatistics", resp)
+  lu.assertEquals(out.Label, "Latency")
+  lu.assertEquals(#out.Datapoints, 1)
+  local d = out.Datapoints[1]
+  lu.assertEquals({ d.SampleCount, d.Sum, d.Minimum, d.Maximum, d.Average },
+    { 4, 12, 1, 6.5, 3 })
+  -- other dimensions: another metric
+  out = proto.parse(model, "GetMetricStatistics", call(sim, "cbor", "GetMetricStatistics", {
+    Namespace = "Fo/Test", MetricName = "Latency", StartTime = now - 3600, EndTime = now + 60,
+    Period = 3600, Statistics = { "Sum" } }))
+  lu.assertEquals(out.Datapoints or {}, {})
+
+  local function code_of(op, params)
+    local r = call(sim, "cbor", op, params)
+    lu.assertEquals(r.status, 400, op)
+    return proto.parse_error(model, op, r).code
+  end
+  lu.assertEquals(code_of("PutMetricData", { Namespace = "AWS/EC2",
+    MetricData = { { MetricName = "X", Value = 1 } } }), "InvalidParameterValue")
+  lu.assertEquals(code_of("PutMetricData", { Namespace = "Fo/Test",
+    MetricData = { { MetricName = "X", Value = 1, Values = { 2 } } } }),
+    "InvalidParameterCombination")
+  lu.assertEquals(code_of("GetMetricStatistics", { Namespace = "Fo/Test", MetricName = "X",
+    StartTime = now - 86400 * 2, EndTime = now, Period = 60, Statistics = { "Sum" } }),
+    "InvalidParameterCombination")
+  lu.assertEquals(code_of("GetMetricStatistics", { Namespace = "Fo/Test", MetricName = "X",
+    StartTime = now, EndTime = now - 60, Period = 60, Statistics = { "Sum" } }),
+    "InvalidParameterValue")
+end
+
 -- The query protocol is served as before, on the same sim and data.
 function TestSimProtocols.test_query_and_cbor_share_the_alarms()
   local sim = simlib.new{}

@@ -1,7 +1,7 @@
 -- CloudWatch (regional): metric alarms (PutMetricAlarm's checks, DescribeAlarms' filters
--- and paging, DeleteAlarms, SetAlarmState with its actions), alarm tags, and
--- GetMetricData over the datapoints the simulator records (Route 53's HealthCheckStatus
--- from the failover model, anything else put in the metrics store). Evaluation and
+-- and paging, DeleteAlarms, SetAlarmState with its actions), alarm tags, PutMetricData,
+-- and GetMetricData / GetMetricStatistics over the datapoints the simulator records
+-- (Route 53's HealthCheckStatus from the failover model, what PutMetricData puts). Evaluation and
 -- notifications: fo.sim.metrics; the clock that runs evaluations: fo.sim.failover.
 local metrics = require "fo.sim.metrics"
 local records = require "fo.sim.records"
@@ -244,6 +244,124 @@ function M.ListTagsForResource(ctx, p)
   local out = {}
   for i, k in ipairs(keys) do out[i] = { Key = k, Value = a.tags[k] } end
   return { Tags = out }
+end
+
+-------------------------------------------------------------------------------
+-- PutMetricData, GetMetricStatistics
+
+local function invalid(ctx, msg)
+  ctx:fail("InvalidParameterValue", msg, 400)
+end
+
+-- Each datum is recorded as its values: Value, or Values each Counts[i] times (default
+-- once). StatisticValues (a pre-aggregated set) cannot be kept as datapoints: refused.
+function M.PutMetricData(ctx, p)
+  local db = metrics.tables(ctx.db)
+  if p.Namespace:sub(1, 4) == "AWS/" then
+    invalid(ctx, ("The value %s for parameter Namespace is invalid."):format(p.Namespace))
+  end
+  local now = ctx:now()
+  local data = p.MetricData or {}
+  for i, d in ipairs(data) do
+    local at = "MetricData.member." .. i
+    if d.Value ~= nil and d.StatisticValues ~= nil then
+      ctx:fail("InvalidParameterCombination", ("The parameters %s.Value and "
+        .. "%s.StatisticValues are mutually exclusive and you have specified both.")
+        :format(at, at), 400)
+    end
+    if d.Value ~= nil and d.Values ~= nil then
+      ctx:fail("InvalidParameterCombination", ("The parameters %s.Value and %s.Values are "
+        .. "mutually exclusive and you have specified both."):format(at, at), 400)
+    end
+    if d.StatisticValues ~= nil then
+      invalid(ctx, ("%s.StatisticValues: the fo simulator records datapoints, not "
+        .. "pre-aggregated statistics; send Value or Values/Counts"):format(at))
+    end
+    if d.Counts and #d.Counts ~= #(d.Values or {}) then
+      invalid(ctx, ("The parameters %s.Values and %s.Counts must be of the same size.")
+        :format(at, at))
+    end
+    if d.Value == nil and d.Values == nil then
+      ctx:fail("MissingParameter", ("The parameter %s.Value is required."):format(at), 400)
+    end
+    local t = d.Timestamp or now
+    if t < now - 14 * 86400 or t > now + 2 * 3600 then
+      invalid(ctx, ("The parameter %s.Timestamp must specify a time no more than two weeks "
+        .. "in the past and no more than two hours in the future."):format(at))
+    end
+  end
+  for _, d in ipairs(data) do
+    local t = d.Timestamp or now
+    if d.Value ~= nil then
+      metrics.put(db, p.Namespace, d.MetricName, d.Dimensions, t, d.Value + 0.0)
+    else
+      for k, v in ipairs(d.Values) do
+        local n = math.min(math.floor((d.Counts and d.Counts[k]) or 1), metrics.MAX_POINTS)
+        for _ = 1, n do metrics.put(db, p.Namespace, d.MetricName, d.Dimensions, t, v + 0.0) end
+      end
+    end
+  end
+  return {}
+end
+
+local STATISTICS = { SampleCount = true, Average = true, Sum = true, Minimum = true,
+  Maximum = true }
+
+-- Statistics per Period over [StartTime, EndTime), periods aligned to the epoch; periods
+-- without data are left out. At most 1440 datapoints per call, as at AWS.
+function M.GetMetricStatistics(ctx, p)
+  local db = metrics.tables(ctx.db)
+  local stats, ext = p.Statistics or {}, p.ExtendedStatistics or {}
+  if #stats == 0 and #ext == 0 then
+    ctx:fail("MissingParameter", "Must specify either Statistics or ExtendedStatistics", 400)
+  end
+  if #stats > 0 and #ext > 0 then
+    ctx:fail("InvalidParameterCombination", "Statistics and ExtendedStatistics are mutually "
+      .. "exclusive; specify only one of them.", 400)
+  end
+  for _, s in ipairs(stats) do
+    if not STATISTICS[s] then
+      invalid(ctx, ("The value %s for parameter Statistics is not valid."):format(s))
+    end
+  end
+  for _, s in ipairs(ext) do
+    local pct = tonumber(s:match("^p(%d+%.?%d*)$") or "")
+    if not pct or pct < 0 or pct > 100 then
+      invalid(ctx, ("The value %s for parameter ExtendedStatistics is not valid."):format(s))
+    end
+  end
+  if p.StartTime >= p.EndTime then
+    invalid(ctx, "The parameter StartTime must be less than the parameter EndTime.")
+  end
+  local period = p.Period
+  if period < 60 and period ~= 1 and period ~= 5 and period ~= 10 and period ~= 30
+      or period >= 60 and period % 60 ~= 0 then
+    invalid(ctx, "The parameter Period must be a multiple of 60.")
+  end
+  local from, to = p.StartTime, p.EndTime
+  local n = math.ceil((to - math.floor(from / period) * period) / period)
+  if n > 1440 then
+    ctx:fail("InvalidParameterCombination", ("You have requested up to %d datapoints, which "
+      .. "exceeds the limit of 1440. You may reduce the datapoints requested by increasing "
+      .. "Period, or decreasing the time range."):format(n), 400)
+  end
+  local points = {}
+  local t = math.floor(from / period) * period
+  while t < to do
+    local vals = metrics.values(db, p.Namespace, p.MetricName, p.Dimensions, math.max(t, from),
+      math.min(t + period, to))
+    if #vals > 0 then
+      local dp = { Timestamp = t, Unit = p.Unit or "None" }
+      for _, s in ipairs(stats) do dp[s] = metrics.statistic(vals, s) end
+      if #ext > 0 then
+        dp.ExtendedStatistics = {}
+        for _, s in ipairs(ext) do dp.ExtendedStatistics[s] = metrics.statistic(vals, s) end
+      end
+      points[#points + 1] = dp
+    end
+    t = t + period
+  end
+  return { Label = p.MetricName, Datapoints = points }
 end
 
 -------------------------------------------------------------------------------
