@@ -150,7 +150,9 @@ local function topic_policy(arn)
 end
 
 -- The instance's user data: a health endpoint on appPort (python ships with AL2), as a
--- systemd service so it survives reboots. The real application replaces it.
+-- systemd service so it survives reboots. The real application replaces it. The simulator
+-- reads this form to decide target health (docs/simulator.md, "What the simulator reads
+-- from user data"): keep the unit, ExecStart and server in this shape.
 local function user_data(role)
   local script = ([[
 #!/bin/bash

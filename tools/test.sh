@@ -12,6 +12,11 @@ bash tools/build.sh build
 echo "== style (.clang-format)"
 git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
 
+echo "== AWS models (the committed ones match lua/fo/aws/models/generated-from.json)"
+# With the botocore version the manifest names this also regenerates and compares; with
+# another (Debian's python3-botocore) it checks the hashes only (docs/aws-services.md#models).
+python3 tools/gen_models.py --check
+
 echo "== first run from a fresh clone (README command 1: tools/run.sh, the main job on the simulator)"
 # What a new user gets: the committed tree cloned into an empty directory, set up, built and
 # the trading recipe applied there; then a rerun changes nothing.

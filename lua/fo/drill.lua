@@ -4,7 +4,9 @@
 -- the failback. `fo-run --drill RECIPE` runs it after converging the stack.
 --
 -- It reads a stack's outputs (app_dns_name, primary_alb_dns_name, standby_alb_dns_name,
--- health_check_id, health_check_alarm_name, global_topic_arn, primary_region) and observes
+-- health_check_id, health_check_alarm_name, global_topic_arn, primary_region; and, when
+-- the stack has them, primary_topic_arn / standby_topic_arn, whose notifications show
+-- which of the regions' own alarms fire) and observes
 -- through the simulator: sim:resolve (Route 53's answer), sim:health_check_status (the
 -- checkers' verdict), CloudWatch DescribeAlarms through fo's client, sim:deliveries (SNS).
 -- It makes no mutating call and does not save the simulator: the stack is left as it was.
@@ -12,11 +14,23 @@ local M = {}
 
 M.INTERVAL, M.THRESHOLD = 10, 3 -- the recipe's health check: detection ≤ 10 × 3 s
 M.LIMIT = 30                     -- the requirement: failures detected within 30 s
+-- The outage lasts at least this long, so that the regions' per-minute alarms (ALB host
+-- counts, Auto Scaling group metrics: two or three whole minutes) have time to fire.
+M.HOLD = 180
 
 local NEEDED = { "app_dns_name", "primary_alb_dns_name", "standby_alb_dns_name",
   "health_check_id", "health_check_alarm_name", "global_topic_arn", "primary_region" }
 
 local function norm(name) return (tostring(name or ""):lower():gsub("%.$", "")) end
+
+-- The regions' own topics (their alarms' actions), when the stack outputs them.
+local function regional_topics(o)
+  local out = {}
+  for _, k in ipairs{ "primary_topic_arn", "standby_topic_arn" } do
+    if o[k] then out[#out + 1] = o[k] end
+  end
+  return out
+end
 
 -- What the world looks like now, through the simulator.
 local function observe(sim, o, cw)
@@ -26,7 +40,9 @@ local function observe(sim, o, cw)
     or norm(answer) == norm(o.standby_alb_dns_name) and "standby" or "none"
   local hc = sim:health_check_status(o.health_check_id) or {}
   local alarm = cw:DescribeAlarms{ AlarmNames = { o.health_check_alarm_name } }.MetricAlarms[1]
-  return { dns = side, answer = answer, healthy = hc.healthy, fails = hc.fails or 0,
+  local regional = {}
+  for i, arn in ipairs(regional_topics(o)) do regional[i] = #sim:deliveries(arn) end
+  return { regional = regional, dns = side, answer = answer, healthy = hc.healthy, fails = hc.fails or 0,
     oks = hc.oks or 0, last = hc.last and hc.last.status:match("^[^.]*%.?") or nil, alarm = alarm and alarm.StateValue,
     reason = alarm and alarm.StateReason, messages = #sim:deliveries(o.global_topic_arn),
     records = r.records }
@@ -132,6 +148,18 @@ function M._run(sim, o, opts)
       event(t, "alarm_" .. tostring(new.alarm):lower(), "alarm %s: %s → %s", o.health_check_alarm_name,
         tostring(old.alarm), tostring(new.alarm))
     end
+    for i, arn in ipairs(regional_topics(o)) do
+      if (new.regional[i] or 0) > (old.regional[i] or 0) then
+        local all = sim:deliveries(arn)
+        for k = old.regional[i] + 1, new.regional[i] do
+          local doc = decode(all[k].Message)
+          local kind = "regional_" .. tostring(doc.NewStateValue):lower()
+          event(t, kind, "alarm %s: %s → %s (SNS %s notified)", tostring(doc.AlarmName),
+            tostring(doc.OldStateValue), tostring(doc.NewStateValue), arn:match("[^:]+$"))
+          res.events[#res.events].alarm = doc.AlarmName
+        end
+      end
+    end
     if new.messages > old.messages then
       local all = sim:deliveries(o.global_topic_arn)
       for i = old.messages + 1, new.messages do
@@ -158,11 +186,19 @@ function M._run(sim, o, opts)
   changes(0, st, now)
   now = watch(sim, o, cw, phase_t0, 400, now, changes, function(s)
     return not s.healthy and s.dns == "standby" and s.alarm == "ALARM" and first("notified", "failover")
+      and sim:now() - phase_t0 >= M.HOLD
   end)
   res.detection = first("check_unhealthy", "failover")
   res.dns_switch = first("dns_standby", "failover")
   res.alarm = first("alarm_alarm", "failover")
   res.notified = first("notified", "failover")
+  -- the regions' alarms that went to ALARM during the outage
+  res.regional_alarms = {}
+  for _, e in ipairs(res.events) do
+    if e.phase == "failover" and e.kind == "regional_alarm" then
+      res.regional_alarms[#res.regional_alarms + 1] = { t = e.t, name = e.alarm }
+    end
+  end
 
   -- Recovery.
   say(("Failback: %s recovers."):format(region))
@@ -214,6 +250,12 @@ function M.summary(res)
         or res.dns_switch == res.detection and " (at detection)" or "") or ""),
     ("Alarm in ALARM: %s; SNS notified: %s (the alarm evaluates whole minutes)")
       :format(secs(res.alarm), secs(res.notified)),
+    ("Regional alarms in ALARM during the outage: %s"):format(#(res.regional_alarms or {}) == 0
+      and "none" or (function()
+        local parts = {}
+        for i, a in ipairs(res.regional_alarms) do parts[i] = ("%s (%s)"):format(a.name, secs(a.t)) end
+        return table.concat(parts, ", ")
+      end)()),
     ("Failback: health check healthy %s after recovery, DNS back to the primary %s, alarm OK %s, "
       .. "notified %s"):format(secs(res.failback.detection), secs(res.failback.dns),
       secs(res.failback.alarm_ok), secs(res.failback.notified)),

@@ -18,6 +18,7 @@ For every entry of tests/conformance/operations.json this prints what botocore d
             error code) with botocore's parse of it: code, message, type, request id and
             the modelled error members.
 
+botocore works on fo's own models (fo_models.py), so its version does not matter.
 Run with Debian's interpreter (python3-botocore): /usr/bin/python3 oracle.py [FILE]
 Output: one JSON document on stdout, {"botocore": version, "operations": [...]}.
 
@@ -44,11 +45,12 @@ from urllib.parse import urlsplit
 
 import botocore
 import botocore.awsrequest
-import botocore.loaders
 import botocore.model
 import botocore.parsers
 import botocore.serialize
 import botocore.validate
+
+import fo_models
 
 ENDPOINTS = {
     "ec2": "https://ec2.eu-south-1.amazonaws.com",
@@ -563,16 +565,15 @@ def parse_error(service_model, op_model, parser, resp):
 
 # ---------------------------------------------------------------- main
 
-def run_entry(entry, models, loader):
+def run_entry(entry, models):
     svc, opname = entry["service"], entry["operation"]
     if svc not in models:
-        models[svc] = botocore.model.ServiceModel(
-            loader.load_service_model(svc, "service-2"), service_name=svc)
+        models[svc] = fo_models.load(svc)
     sm = models[svc]
     try:
         op = sm.operation_model(opname)
     except botocore.model.OperationNotFoundError:
-        raise OracleError(f"{svc}.{opname}: no such operation in botocore's model")
+        raise OracleError(f"{svc}.{opname}: no such operation in fo's model")
     params = from_params(entry.get("params", {}), op.input_shape)
     protocol = sm.metadata["protocol"]
     parser = botocore.parsers.create_parser(protocol)
@@ -632,12 +633,11 @@ def main():
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "operations.json")
     with open(path, encoding="utf-8") as f:
         entries = json.load(f)["operations"]
-    loader = botocore.loaders.create_loader()
     models = {}
     out, failures = [], []
     for entry in entries:
         try:
-            out.append(run_entry(entry, models, loader))
+            out.append(run_entry(entry, models))
         except OracleError as e:
             failures.append(str(e))
         except Exception as e:  # noqa: BLE001 - report which entry broke botocore

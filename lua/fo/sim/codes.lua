@@ -3,11 +3,14 @@
 -- authentication failures. Data only, so one table says what each service does.
 local M = {}
 
--- Protocol of each service (as the models say).
-M.PROTOCOL = {
-  ec2 = "ec2", elbv2 = "query", autoscaling = "query", sns = "query", cloudwatch = "query",
-  iam = "query", sts = "query", dynamodb = "json", ssm = "json", route53 = "rest-xml",
-}
+-- Protocol of each service: its model's metadata.protocol, the one tools/gen_models.py
+-- chose (CloudWatch's model offers several; fo speaks query). nil for a service without one.
+M.PROTOCOL = setmetatable({}, { __index = function(t, service)
+  local ok, model = pcall(require("fo.aws.models").load, service)
+  local protocol = ok and model.metadata.protocol or nil
+  rawset(t, service, protocol)
+  return protocol
+end })
 
 -- Throttling: EC2 answers 503 RequestLimitExceeded; the query services and Route 53 400
 -- Throttling "Rate exceeded"; the JSON services 400 ThrottlingException.

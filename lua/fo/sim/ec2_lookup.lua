@@ -9,6 +9,9 @@
 --   subnets[SubnetId]    = {SubnetId, VpcId, AvailabilityZone, CidrBlock, ...}
 --   sgs[GroupId]         = {GroupId, GroupName, VpcId, _default = true for "default"}
 --   igws[Id]             = {InternetGatewayId, Attachments = {{VpcId=, State=}}}
+--   security_group_rules[SecurityGroupRuleId] = {GroupId, IsEgress, IpProtocol ("tcp",
+--                           "-1", ...), FromPort, ToPort, CidrIpv4 | ReferencedGroupInfo
+--                           = {GroupId=} | ...}
 --   lts[Id]              = {LaunchTemplateId, LaunchTemplateName, DefaultVersionNumber,
 --                           LatestVersionNumber, _versions = {[n] = {VersionNumber=,
 --                           LaunchTemplateData = {...}}}}
@@ -45,6 +48,17 @@ end
 function M.vpc(ctx, id) return find(ctx, "vpcs", id, "VpcId") end
 function M.subnet(ctx, id) return find(ctx, "subnets", id, "SubnetId") end
 function M.security_group(ctx, id) return find(ctx, "security_groups", id, "GroupId") end
+
+--- The rules of security group `group_id`, ingress (egress false) or egress (true).
+function M.security_group_rules(ctx, group_id, egress)
+  local out = {}
+  for _, r in pairs(ctx:db_of("ec2").security_group_rules or {}) do
+    if type(r) == "table" and r.GroupId == group_id and (r.IsEgress == true) == egress then
+      out[#out + 1] = r
+    end
+  end
+  return out
+end
 
 --- The default security group of `vpc_id` (every VPC has one, named "default").
 function M.default_security_group(ctx, vpc_id)

@@ -6,7 +6,9 @@
 --   ELBv2 state: it passes when its region is not in outage, the load balancer is active,
 --   it has a listener on the check's port, and that listener forwards to target groups
 --   with at least one healthy target (ELBv2's own DescribeTargetHealth decides, from the
---   Auto Scaling instances attached). A listener that redirects answers 301, which Route
+--   Auto Scaling instances attached, their security groups and what their user data
+--   serves: fo.sim.target_checks), and the check's own path, forwarded to a healthy
+--   target, gets a 2xx/3xx there. A listener that redirects answers 301, which Route
 --   53 counts as healthy (2xx/3xx). Anything else (unknown name, an IP address) fails.
 --   Inverted flips the result; a Disabled check is healthy. The status flips after
 --   FailureThreshold consecutive results the other way. CALCULATED checks count healthy
@@ -27,13 +29,14 @@ local names = require "fo.sim.route53.names"
 local metrics = require "fo.sim.metrics"
 local sns_state = require "fo.sim.sns_state"
 local rng = require "fo.sim.rng"
+local target_checks = require "fo.sim.target_checks"
+local plane = require "fo.sim.metrics_plane"
 
 local M = {}
 
 M.METRIC_REGION = "us-east-1"
 
 -- Checker status texts (as GetHealthCheckStatus reports them).
-local OK_HTTP = "Success: HTTP Status Code 200, OK"
 local OK_TCP = "Success: TCP connection established"
 local TIMEOUT = "Failure: Connection timed out. The endpoint or the internet connection is "
   .. "down, or requests are being blocked by your firewall. See "
@@ -75,7 +78,7 @@ function M.find_lb(sim, account, host)
 end
 
 -- Target groups a listener's default actions forward to.
-local function forwarded(actions)
+function M.forwarded(actions)
   local out = {}
   for _, a in ipairs(actions or {}) do
     if a.Type == "forward" then
@@ -88,7 +91,7 @@ local function forwarded(actions)
   return out
 end
 
-local function listeners_of(db, lb_arn)
+function M.listeners_of(db, lb_arn)
   local out = {}
   for _, l in pairs(db.listeners or {}) do
     if l.desc and l.desc.LoadBalancerArn == lb_arn then out[#out + 1] = l.desc end
@@ -97,18 +100,52 @@ local function listeners_of(db, lb_arn)
   return out
 end
 
+local forwarded, listeners_of = M.forwarded, M.listeners_of
+
 -- Healthy targets of a target group, as ELBv2's DescribeTargetHealth reports them (the
--- handler is called directly: an internal look, not a recorded API call).
+-- handler is called directly: an internal look, not a recorded API call): healthy count,
+-- registered count, the descriptions.
 local function healthy_targets(sim, account, region, tg_arn)
   local h = sim:_handlers("elbv2").DescribeTargetHealth
-  if not h then return 0, 0 end
+  if not h then return 0, 0, {} end
   local ok, out = pcall(h, ctx_for(sim, account, "elbv2", region), { TargetGroupArn = tg_arn })
-  if not ok then return 0, 0 end
+  if not ok then return 0, 0, {} end
   local healthy = 0
   for _, d in ipairs(out.TargetHealthDescriptions or {}) do
     if d.TargetHealth and d.TargetHealth.State == "healthy" then healthy = healthy + 1 end
   end
-  return healthy, #(out.TargetHealthDescriptions or {})
+  return healthy, #(out.TargetHealthDescriptions or {}), out.TargetHealthDescriptions or {}
+end
+
+-- Reason phrases of the status codes a checker may report.
+local PHRASES = { [200] = "OK", [201] = "Created", [204] = "No Content",
+  [301] = "Moved Permanently", [302] = "Found", [400] = "Bad Request", [403] = "Forbidden",
+  [404] = "Not Found", [500] = "Internal Server Error", [501] = "Not Implemented",
+  [502] = "Bad Gateway", [503] = "Service Temporarily Unavailable", [504] = "Gateway Time-out" }
+
+local function http_status(code)
+  local ok = code >= 200 and code < 400
+  local phrase = PHRASES[code]
+  return ok, ("%s: HTTP Status Code %d%s"):format(ok and "Success" or "Failure", code,
+    phrase and (", " .. phrase) or "")
+end
+
+-- The status the ALB answers for a GET of `path` forwarded to a healthy target of target
+-- group `tg_arn`: the target's own code passes through; a dropped request is 504, a
+-- refused or malformed one 502 (fo.sim.target_checks).
+local function forward_status(sim, account, region, db, lb, tg_arn, descs, path)
+  local pick
+  for _, d in ipairs(descs) do
+    if d.TargetHealth.State == "healthy" then pick = d break end
+  end
+  local tg = db.target_groups and db.target_groups[tg_arn]
+  local asdb = sim.store:db(account, region, "autoscaling")
+  local inst = pick and tg and require("fo.sim.asg_state").instance(asdb, pick.Target.Id)
+  if not inst then return 502 end
+  local code, failure = target_checks.request(ctx_for(sim, account, "elbv2", region), tg.desc,
+    lb.desc, inst, pick.Target.Port, path)
+  if code then return code end
+  return failure == "timeout" and 504 or 502
 end
 
 local function lb_active(sim, lb)
@@ -161,16 +198,23 @@ function M.probe(sim, account, cfg)
     local code = tonumber((first.FixedResponseConfig or {}).StatusCode) or 503
     return code < 400, ("%s: HTTP Status Code %d"):format(code < 400 and "Success" or "Failure", code)
   end
-  local registered, healthy = 0, 0
+  local registered, best = 0, nil
   for _, arn in ipairs(forwarded(listener.DefaultActions)) do
-    local h, n = healthy_targets(sim, account, region, arn)
-    healthy, registered = healthy + h, registered + n
+    local h, n, descs = healthy_targets(sim, account, region, arn)
+    registered = registered + n
+    if n > 0 and (not best or (h > 0 and best.h == 0)) then
+      best = { arn = arn, h = h, descs = descs }
+    end
   end
-  if healthy > 0 then return true, OK_HTTP end
-  -- An ALB with no registered targets answers 503; with only unhealthy ones it fails open
-  -- and forwards anyway, and the broken targets give 502.
+  -- An ALB with no registered targets answers 503 itself.
   if registered == 0 then return false, "Failure: HTTP Status Code 503, Service Temporarily Unavailable" end
-  return false, "Failure: HTTP Status Code 502, Bad Gateway"
+  -- With only unhealthy targets an ALB fails open and forwards anyway; the simulator
+  -- answers 502 then (the broken targets' answer; it does not replay them).
+  if best.h == 0 then return false, "Failure: HTTP Status Code 502, Bad Gateway" end
+  -- Otherwise the check's request reaches a healthy target: what it answers for the
+  -- check's own path and the target's traffic port decides.
+  return http_status(forward_status(sim, account, region, db, lb, best.arn, best.descs,
+    cfg.ResourcePath or "/"))
 end
 
 -------------------------------------------------------------------------------
@@ -267,10 +311,24 @@ local function health_checks(sim, account)
   return list
 end
 
+-- Regions of `account` whose services publish metrics: {region, record, due}, by region.
+local function planes(sim, account)
+  local out = {}
+  for region, r in pairs(sim.store.data.accounts[account] or {}) do
+    local due = plane.due(sim, account, region, r, sim.clock:now())
+    if due then out[#out + 1] = { region, r, due } end
+  end
+  table.sort(out, function(a, b) return a[1] < b[1] end)
+  return out
+end
+
 -- The earliest time anything is due.
 local function earliest(sim)
   local best
   for _, account in ipairs(each_account(sim)) do
+    for _, p in ipairs(planes(sim, account)) do
+      if not best or p[3] < best then best = p[3] end
+    end
     for _, hc in ipairs(health_checks(sim, account)) do
       if not best or hc.eval.next < best then best = hc.eval.next end
     end
@@ -303,13 +361,20 @@ function M.arm(sim)
 end
 
 -- Runs everything due at `t`: health checks first (their datapoints stamped t), then the
--- alarms, each at its own due time.
+-- services' own metrics (fo.sim.metrics_plane), then the alarms, each at its own due time.
 tick = function(sim, t)
   local st = rawget(sim, "_failover")
   if st then st.job, st.t = nil, nil end
   for _, account in ipairs(each_account(sim)) do
     for _, hc in ipairs(health_checks(sim, account)) do
       if hc.eval.next <= t then evaluate(sim, account, hc, hc.eval.next) end
+    end
+    for _, p in ipairs(planes(sim, account)) do
+      local cw = p[2].cloudwatch
+      while cw.plane_next <= t do
+        plane.publish(sim, account, p[1], p[2], cw.plane_next)
+        cw.plane_next = cw.plane_next + plane.INTERVAL
+      end
     end
     for _, rd in ipairs(alarm_dbs(sim, account)) do
       metrics.run_alarms(ctx_for(sim, account, "cloudwatch", rd[1]), rd[2], t)

@@ -76,8 +76,9 @@ function M.key(ns, name, dims)
   return table.concat(parts, "|")
 end
 
---- Records datapoint `value` of a metric at time `t` (points stay in time order).
-function M.put(db, ns, name, dims, t, value)
+--- Records datapoint `value` of a metric at time `t` (points stay in time order); `unit`
+--- (optional) is the metric's unit as GetMetricStatistics reports it.
+function M.put(db, ns, name, dims, t, value, unit)
   M.tables(db)
   local k = M.key(ns, name, dims)
   local m = db.metrics[k]
@@ -85,6 +86,7 @@ function M.put(db, ns, name, dims, t, value)
     m = { Namespace = ns, MetricName = name, Dimensions = sorted_dims(dims), points = {} }
     db.metrics[k] = m
   end
+  if unit then m.Unit = unit end
   local pts = m.points
   local i = #pts
   while i > 0 and pts[i][1] > t do i = i - 1 end

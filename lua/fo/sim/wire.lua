@@ -104,7 +104,7 @@ local function refuse_body(self, req, max, got)
       got and tostring(got) or "more than " .. max, service or "a request naming no service",
       max), e.status)
   local request_id = service and self:_request_id(service) or self.request_ids:uuid()
-  local model, alternative = protocols.model_for(service, service and models.load(service), req)
+  local model, alternative = protocols.model_for(service and models.load(service), req)
   local resp = error_response(service or "sts", model, nil, err, request_id, alternative)
   local info = { service = service or signing or "?", operation = "-",
     region = scope and scope.region or "-", status = resp.status, code = err.code }
@@ -138,7 +138,7 @@ local function answer(self, req)
     info.status, info.code = e.status, e.code
     return errdoc.render("query", e, self.request_ids:uuid()), info
   end
-  local model, alternative = protocols.model_for(service, models.load(service), req)
+  local model, alternative = protocols.model_for(models.load(service), req)
   local request_id = self:_request_id(service)
   local region = scope and require("fo.sim").call_region(service, scope.region) or "-"
   info.region = region

@@ -231,8 +231,9 @@ end
 function TestNames.test_operations_are_the_models_sorted()
   local sts = aws.sts{ region = "eu-south-1" }
   lu.assertEquals(sts:operations(), { "AssumeRole", "AssumeRoleWithSAML",
-    "AssumeRoleWithWebIdentity", "DecodeAuthorizationMessage", "GetAccessKeyInfo",
-    "GetCallerIdentity", "GetFederationToken", "GetSessionToken" })
+    "AssumeRoleWithWebIdentity", "AssumeRoot", "DecodeAuthorizationMessage", "GetAccessKeyInfo",
+    "GetCallerIdentity", "GetDelegatedAccessToken", "GetFederationToken", "GetSessionToken",
+    "GetWebIdentityToken" })
   local ec2 = aws.ec2{ region = "eu-south-1" }
   local ops = ec2:operations()
   local n = 0
@@ -264,7 +265,7 @@ function TestHelp.test_help_bounds_depth_and_recursion()
   local h = ddb:help("PutItem")
   lu.assertStrContains(h, "  Item (required): map of string (length <= 65535) to structure AttributeValue")
   lu.assertStrContains(h, "    L: list of structure AttributeValue\n      (AttributeValue, recursive: see above)")
-  lu.assertStrContains(h, "TableName (required): string (length 3..255)")
+  lu.assertStrContains(h, "TableName (required): string (length 1..1024)")
   local shallow = ddb:help("PutItem", { depth = 1 })
   lu.assertNotStrContains(shallow, "    L: ")
   lu.assertStrContains(shallow, "  Item (required)")

@@ -247,7 +247,9 @@ function TestMistakes.test_bad_options()
 end
 
 function TestMistakes.test_waiters_lists_the_models()
-  lu.assertEquals(aws.dynamodb{ region = "eu-south-1" }:waiters(), { "TableExists", "TableNotExists" })
+  lu.assertEquals(aws.dynamodb{ region = "eu-south-1" }:waiters(), { "ContributorInsightsEnabled",
+    "ExportCompleted", "ImportCompleted", "KinesisStreamingDestinationActive", "TableExists",
+    "TableNotExists" })
 end
 
 os.exit(lu.LuaUnit.run())

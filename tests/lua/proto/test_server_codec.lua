@@ -44,8 +44,8 @@ end
 
 -- What a round trip of `params` through the client may change on the way (documented
 -- wire facts, not codec choices): Route 53's ids keep what follows their last '/'
--- (customize.c, as the SDKs send them), the ec2 protocol sends no empty list and neither
--- query protocol an empty map.
+-- (customize.c, as the SDKs send them), the ec2 protocol sends no empty list, and neither
+-- query protocol an empty map or a structure with nothing in it.
 local function expected_params(model, op_name, params)
   local input = model.operations[op_name].input
   if not input then return {} end
@@ -65,6 +65,11 @@ local function expected_params(model, op_name, params)
       for k, x in pairs(v) do out[k] = walk(shape.members[k], x, false) end
       if top then
         for k, x in pairs(v) do out[k] = walk(shape.members[k], x, true) end
+      end
+      -- a structure with nothing in it writes no query parameter at all
+      if not top and next(out) == nil and
+          (model.metadata.protocol == "ec2" or model.metadata.protocol == "query") then
+        return nil
       end
     elseif shape.type == "list" then
       if #v == 0 and model.metadata.protocol == "ec2" then return nil end

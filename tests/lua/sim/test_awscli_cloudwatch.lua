@@ -40,7 +40,7 @@ from awscli.clidriver import main
 sys.exit(main())
 ]]
 
-TestAwsCliCurrent = {}
+TestAwsCliCloudWatch = {}
 
 local dir, sim, env
 if HAVE then
@@ -161,12 +161,12 @@ for _, pass in ipairs{ { "default", protocol }, { "smithy-rpc-v2-cbor", "smithy-
       f(pass[2])
     end
   end
-  TestAwsCliCurrent["test_" .. name .. "_a_alarms"] = with(alarms)
-  TestAwsCliCurrent["test_" .. name .. "_b_metric_data_and_statistics"] = with(metric_data)
-  TestAwsCliCurrent["test_" .. name .. "_c_errors_carry_the_query_codes"] = with(errors)
+  TestAwsCliCloudWatch["test_" .. name .. "_a_alarms"] = with(alarms)
+  TestAwsCliCloudWatch["test_" .. name .. "_b_metric_data_and_statistics"] = with(metric_data)
+  TestAwsCliCloudWatch["test_" .. name .. "_c_errors_carry_the_query_codes"] = with(errors)
 end
 
-function TestAwsCliCurrent.test_z_stop_the_sim()
+function TestAwsCliCloudWatch.test_z_stop_the_sim()
   lu.skipIf(not HAVE, SKIP)
   local res = cli.stop_sim(sim)
   lu.assertStrContains(res.stdout .. res.stderr, "exit=0")

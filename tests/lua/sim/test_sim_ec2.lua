@@ -540,6 +540,25 @@ function TestSimEc2.test_routes_and_associations()
   assert_code(api, "DescribeRouteTables", { RouteTableIds = { rt } }, "InvalidRouteTableID.NotFound")
 end
 
+-- CreateRouteTable's ClientToken (botocore 1.43's model; the 2022 model had none, so the
+-- sim answered UnknownParameter): the same token with the same parameters answers the
+-- table the first call made; with other parameters, IdempotentParameterMismatch.
+function TestSimEc2.test_create_route_table_client_token_is_idempotent()
+  local api = ec2_api(simlib.new{ seed = 5 })
+  local vpc, vpc2 = new_vpc(api, "10.10.0.0/16"), new_vpc(api, "10.20.0.0/16")
+  local first = api:CreateRouteTable{ VpcId = vpc, ClientToken = "rtb-token-1" }
+  lu.assertEquals(first.ClientToken, "rtb-token-1")
+  local again = api:CreateRouteTable{ VpcId = vpc, ClientToken = "rtb-token-1" }
+  lu.assertEquals(again.RouteTable.RouteTableId, first.RouteTable.RouteTableId)
+  assert_code(api, "CreateRouteTable", { VpcId = vpc2, ClientToken = "rtb-token-1" },
+    "IdempotentParameterMismatch")
+  local other = api:CreateRouteTable{ VpcId = vpc, ClientToken = "rtb-token-2" }
+  lu.assertNotEquals(other.RouteTable.RouteTableId, first.RouteTable.RouteTableId)
+  -- two tables besides the VPC's main one
+  lu.assertEquals(#api:DescribeRouteTables{ Filters = {
+    { Name = "vpc-id", Values = { vpc } } } }.RouteTables, 3)
+end
+
 function TestSimEc2.test_security_group_rules_and_errors()
   local api = ec2_api(simlib.new{ seed = 6 })
   local vpc = new_vpc(api)

@@ -1,6 +1,7 @@
 -- A region's network in a simulator, built through the simulated EC2 with fo's client as
 -- the failover stack builds it: VPC, two public + two private subnets in two AZs, an
--- internet gateway, the ALB's and the app's security groups and a launch template.
+-- internet gateway, the ALB's and the app's security groups (the app's admits 8080 from
+-- the ALB's) and a launch template whose user data serves /health on 8080.
 local M = {}
 
 --- Short transition windows for tests (virtual seconds; see fo.sim.asg_state and the
@@ -17,7 +18,8 @@ end
 
 --- Builds the network of `region` (default eu-south-1); returns
 --- {vpc=, public={subnet ids}, private={subnet ids}, azs={2 names}, alb_sg=, app_sg=,
---- lt= (launch template id), lt_name=, igw=}.
+--- lt= (launch template id), lt_name=, igw=}. opts.user_data: the launch template's
+--- base64 user data instead of the health server's (false: none).
 function M.build(sim, region, opts)
   opts = opts or {}
   region = region or "eu-south-1"
@@ -38,8 +40,13 @@ function M.build(sim, region, opts)
   end
   n.alb_sg = ec2:CreateSecurityGroup{ GroupName = "alb-sg", Description = "ALB", VpcId = vpc }.GroupId
   n.app_sg = ec2:CreateSecurityGroup{ GroupName = "app-sg", Description = "app", VpcId = vpc }.GroupId
+  -- the instances admit the app port from the ALB and serve /health there
+  ec2:AuthorizeSecurityGroupIngress{ GroupId = n.app_sg, IpPermissions = { { IpProtocol = "tcp",
+    FromPort = 8080, ToPort = 8080, UserIdGroupPairs = { { GroupId = n.alb_sg } } } } }
   local data = { ImageId = "ami-0abcdef1234567890", InstanceType = "t3.medium",
-    SecurityGroupIds = { n.app_sg }, MetadataOptions = { HttpTokens = "required" } }
+    SecurityGroupIds = { n.app_sg }, MetadataOptions = { HttpTokens = "required" },
+    UserData = opts.user_data or require("support.health_user_data").base64(8080, "/health") }
+  if opts.user_data == false then data.UserData = nil end
   if opts.profile then data.IamInstanceProfile = { Name = opts.profile } end
   n.lt_name = opts.lt_name or "lt-app"
   n.lt = ec2:CreateLaunchTemplate{ LaunchTemplateName = n.lt_name, LaunchTemplateData = data }

@@ -21,7 +21,8 @@
 --       shutting-down, terminated), HealthStatus = "Healthy" | "Unhealthy",
 --       ProtectedFromScaleIn, LaunchTime, PrivateIpAddress, SecurityGroups = {ids},
 --       IamInstanceProfile = {Arn=|Name=} | nil, InstanceTags = {{Key, Value}}
---       (propagated tags + aws:autoscaling:groupName), terminate_at / terminated_at }
+--       (propagated tags + aws:autoscaling:groupName), UserData = the launch template
+--       version's base64 user data ("" for none), terminate_at / terminated_at }
 --   retired[name#seq] = { AutoScalingGroupName, VPCZoneIdentifier, Tags, Instances }:
 --       the terminated instances of deleted groups, until they are forgotten
 --   policies[PolicyARN] = ScalingPolicy (output shape); a target tracking policy's Alarms
@@ -287,6 +288,8 @@ local function launch(ctx, db, g, data, version_n, cause)
     LaunchTime = ctx:now(), PrivateIpAddress = private_ip(ctx, db, subnet.SubnetId),
     SecurityGroups = sgs, IamInstanceProfile = copy(data.IamInstanceProfile),
     InstanceTags = tags,
+    -- what the instance runs at boot is fixed at launch (ELBv2's target health reads it)
+    UserData = data.UserData or "",
   }
   table.insert(g.Instances, inst)
   record_activity(ctx, db, g, {
@@ -618,6 +621,7 @@ function M.CreateAutoScalingGroup(ctx, p)
   ctx:created(name)
   reconcile(ctx, db, g, ("At %s a user request created an AutoScalingGroup changing the desired "
     .. "capacity from 0 to %d."):format(iso(ctx:now()), desired))
+  require("fo.sim.failover").arm(ctx.sim) -- its instances' metrics (fo.sim.metrics_plane)
   return {}
 end
 
@@ -963,10 +967,13 @@ function M.EnableMetricsCollection(ctx, p)
   local have = {}
   for _, m in ipairs(g.enabled_metrics) do have[m] = true end
   for _, m in ipairs(want) do have[m] = true end
+  -- group metrics start from now (fo.sim.metrics_plane publishes them every minute)
+  if #g.enabled_metrics == 0 then g.metrics_since = ctx:now() end
   g.enabled_metrics = {}
   for _, m in ipairs(METRICS) do
     if have[m] then g.enabled_metrics[#g.enabled_metrics + 1] = m end
   end
+  require("fo.sim.failover").arm(ctx.sim)
   return {}
 end
 

@@ -1,7 +1,8 @@
 -- CloudWatch (regional): metric alarms (PutMetricAlarm's checks, DescribeAlarms' filters
--- and paging, DeleteAlarms, SetAlarmState with its actions), alarm tags, PutMetricData,
--- and GetMetricData / GetMetricStatistics over the datapoints the simulator records
--- (Route 53's HealthCheckStatus from the failover model, what PutMetricData puts). Evaluation and
+-- and paging, DeleteAlarms, SetAlarmState with its actions), alarm tags, and
+-- GetMetricData, GetMetricStatistics and ListMetrics over the datapoints the simulator
+-- records (Route 53's HealthCheckStatus from the failover model, the services' own
+-- metrics from fo.sim.metrics_plane, custom metrics from PutMetricData). Evaluation and
 -- notifications: fo.sim.metrics; the clock that runs evaluations: fo.sim.failover.
 local metrics = require "fo.sim.metrics"
 local records = require "fo.sim.records"
@@ -247,124 +248,6 @@ function M.ListTagsForResource(ctx, p)
 end
 
 -------------------------------------------------------------------------------
--- PutMetricData, GetMetricStatistics
-
-local function invalid(ctx, msg)
-  ctx:fail("InvalidParameterValue", msg, 400)
-end
-
--- Each datum is recorded as its values: Value, or Values each Counts[i] times (default
--- once). StatisticValues (a pre-aggregated set) cannot be kept as datapoints: refused.
-function M.PutMetricData(ctx, p)
-  local db = metrics.tables(ctx.db)
-  if p.Namespace:sub(1, 4) == "AWS/" then
-    invalid(ctx, ("The value %s for parameter Namespace is invalid."):format(p.Namespace))
-  end
-  local now = ctx:now()
-  local data = p.MetricData or {}
-  for i, d in ipairs(data) do
-    local at = "MetricData.member." .. i
-    if d.Value ~= nil and d.StatisticValues ~= nil then
-      ctx:fail("InvalidParameterCombination", ("The parameters %s.Value and "
-        .. "%s.StatisticValues are mutually exclusive and you have specified both.")
-        :format(at, at), 400)
-    end
-    if d.Value ~= nil and d.Values ~= nil then
-      ctx:fail("InvalidParameterCombination", ("The parameters %s.Value and %s.Values are "
-        .. "mutually exclusive and you have specified both."):format(at, at), 400)
-    end
-    if d.StatisticValues ~= nil then
-      invalid(ctx, ("%s.StatisticValues: the fo simulator records datapoints, not "
-        .. "pre-aggregated statistics; send Value or Values/Counts"):format(at))
-    end
-    if d.Counts and #d.Counts ~= #(d.Values or {}) then
-      invalid(ctx, ("The parameters %s.Values and %s.Counts must be of the same size.")
-        :format(at, at))
-    end
-    if d.Value == nil and d.Values == nil then
-      ctx:fail("MissingParameter", ("The parameter %s.Value is required."):format(at), 400)
-    end
-    local t = d.Timestamp or now
-    if t < now - 14 * 86400 or t > now + 2 * 3600 then
-      invalid(ctx, ("The parameter %s.Timestamp must specify a time no more than two weeks "
-        .. "in the past and no more than two hours in the future."):format(at))
-    end
-  end
-  for _, d in ipairs(data) do
-    local t = d.Timestamp or now
-    if d.Value ~= nil then
-      metrics.put(db, p.Namespace, d.MetricName, d.Dimensions, t, d.Value + 0.0)
-    else
-      for k, v in ipairs(d.Values) do
-        local n = math.min(math.floor((d.Counts and d.Counts[k]) or 1), metrics.MAX_POINTS)
-        for _ = 1, n do metrics.put(db, p.Namespace, d.MetricName, d.Dimensions, t, v + 0.0) end
-      end
-    end
-  end
-  return {}
-end
-
-local STATISTICS = { SampleCount = true, Average = true, Sum = true, Minimum = true,
-  Maximum = true }
-
--- Statistics per Period over [StartTime, EndTime), periods aligned to the epoch; periods
--- without data are left out. At most 1440 datapoints per call, as at AWS.
-function M.GetMetricStatistics(ctx, p)
-  local db = metrics.tables(ctx.db)
-  local stats, ext = p.Statistics or {}, p.ExtendedStatistics or {}
-  if #stats == 0 and #ext == 0 then
-    ctx:fail("MissingParameter", "Must specify either Statistics or ExtendedStatistics", 400)
-  end
-  if #stats > 0 and #ext > 0 then
-    ctx:fail("InvalidParameterCombination", "Statistics and ExtendedStatistics are mutually "
-      .. "exclusive; specify only one of them.", 400)
-  end
-  for _, s in ipairs(stats) do
-    if not STATISTICS[s] then
-      invalid(ctx, ("The value %s for parameter Statistics is not valid."):format(s))
-    end
-  end
-  for _, s in ipairs(ext) do
-    local pct = tonumber(s:match("^p(%d+%.?%d*)$") or "")
-    if not pct or pct < 0 or pct > 100 then
-      invalid(ctx, ("The value %s for parameter ExtendedStatistics is not valid."):format(s))
-    end
-  end
-  if p.StartTime >= p.EndTime then
-    invalid(ctx, "The parameter StartTime must be less than the parameter EndTime.")
-  end
-  local period = p.Period
-  if period < 60 and period ~= 1 and period ~= 5 and period ~= 10 and period ~= 30
-      or period >= 60 and period % 60 ~= 0 then
-    invalid(ctx, "The parameter Period must be a multiple of 60.")
-  end
-  local from, to = p.StartTime, p.EndTime
-  local n = math.ceil((to - math.floor(from / period) * period) / period)
-  if n > 1440 then
-    ctx:fail("InvalidParameterCombination", ("You have requested up to %d datapoints, which "
-      .. "exceeds the limit of 1440. You may reduce the datapoints requested by increasing "
-      .. "Period, or decreasing the time range."):format(n), 400)
-  end
-  local points = {}
-  local t = math.floor(from / period) * period
-  while t < to do
-    local vals = metrics.values(db, p.Namespace, p.MetricName, p.Dimensions, math.max(t, from),
-      math.min(t + period, to))
-    if #vals > 0 then
-      local dp = { Timestamp = t, Unit = p.Unit or "None" }
-      for _, s in ipairs(stats) do dp[s] = metrics.statistic(vals, s) end
-      if #ext > 0 then
-        dp.ExtendedStatistics = {}
-        for _, s in ipairs(ext) do dp.ExtendedStatistics[s] = metrics.statistic(vals, s) end
-      end
-      points[#points + 1] = dp
-    end
-    t = t + period
-  end
-  return { Label = p.MetricName, Datapoints = points }
-end
-
--------------------------------------------------------------------------------
 -- GetMetricData
 
 function M.GetMetricData(ctx, p)
@@ -414,6 +297,163 @@ function M.GetMetricData(ctx, p)
     end
   end
   return { MetricDataResults = results, Messages = {} }
+end
+
+-------------------------------------------------------------------------------
+-- ListMetrics, GetMetricStatistics, PutMetricData
+
+-- ListMetrics lists metrics with datapoints in the last two weeks (three hours with
+-- RecentlyActive = PT3H), 500 a page (API reference).
+local LIST_PAGE, TWO_WEEKS, RECENT = 500, 14 * 86400, 3 * 3600
+
+local function dims_match(dims, filters)
+  for _, f in ipairs(filters or {}) do
+    local found = false
+    for _, d in ipairs(dims) do
+      if d.Name == f.Name and (f.Value == nil or d.Value == f.Value) then found = true end
+    end
+    if not found then return false end
+  end
+  return true
+end
+
+local function list_token(key) return crypto.base64_encode("metrics:" .. key) end
+
+function M.ListMetrics(ctx, p)
+  local db = metrics.tables(ctx.db)
+  if p.RecentlyActive and p.RecentlyActive ~= "PT3H" then
+    validation(ctx, "The parameter RecentlyActive must be PT3H.")
+  end
+  local since = ctx:now() - (p.RecentlyActive and RECENT or TWO_WEEKS)
+  local from
+  if p.NextToken then
+    local ok, raw = pcall(crypto.base64_decode, p.NextToken)
+    from = ok and raw and raw:match("^metrics:(.+)$")
+    if not from then
+      ctx:fail("InvalidNextToken", "The service cannot complete the request because the next "
+        .. "token is not valid.", 400)
+    end
+  end
+  local keys = {}
+  for k, m in pairs(db.metrics) do
+    local last = m.points[#m.points]
+    if (not p.Namespace or m.Namespace == p.Namespace)
+        and (not p.MetricName or m.MetricName == p.MetricName)
+        and dims_match(m.Dimensions, p.Dimensions) and last and last[1] >= since
+        and (not from or k >= from) then
+      keys[#keys + 1] = k
+    end
+  end
+  table.sort(keys)
+  local out = { Metrics = {} }
+  for _, k in ipairs(keys) do
+    if #out.Metrics == LIST_PAGE then out.NextToken = list_token(k) break end
+    local m = db.metrics[k]
+    out.Metrics[#out.Metrics + 1] = { Namespace = m.Namespace, MetricName = m.MetricName,
+      Dimensions = copy(m.Dimensions) }
+  end
+  return out
+end
+
+local STATISTICS = { SampleCount = true, Average = true, Sum = true, Minimum = true,
+  Maximum = true }
+
+-- GetMetricStatistics: a datapoint per period with data, each with the statistics asked
+-- for; the metric is matched exactly (namespace, name and every dimension).
+function M.GetMetricStatistics(ctx, p)
+  local db = metrics.tables(ctx.db)
+  if p.StartTime >= p.EndTime then
+    validation(ctx, "The parameter StartTime must be less than the parameter EndTime.")
+  end
+  local stats, ext = p.Statistics or {}, p.ExtendedStatistics or {}
+  if #stats == 0 and #ext == 0 then
+    ctx:fail("MissingParameter", "Must specify either Statistics or ExtendedStatistics.", 400)
+  end
+  if #stats > 0 and #ext > 0 then
+    ctx:fail("InvalidParameterCombination", "Must specify either Statistics or "
+      .. "ExtendedStatistics, but not both.", 400)
+  end
+  for _, s in ipairs(stats) do
+    if not STATISTICS[s] then
+      validation(ctx, ("The value %s for parameter Statistics is not valid."):format(s))
+    end
+  end
+  local P = p.Period
+  if not (P == 1 or P == 5 or P == 10 or P == 20 or P == 30 or (P >= 60 and P % 60 == 0)) then
+    ctx:fail("InvalidParameterValue", "The parameter Period must be a multiple of 60 (or 1, 5, "
+      .. "10, 20, 30 for high-resolution metrics).", 400)
+  end
+  if (p.EndTime - p.StartTime) / P > 1440 then
+    ctx:fail("InvalidParameterCombination", "You have requested up to 1,440 datapoints, which "
+      .. "exceeds the limit of 1,440. You may reduce the datapoints requested by increasing "
+      .. "Period, or decreasing the time range.", 400)
+  end
+  local m = db.metrics[metrics.key(p.Namespace, p.MetricName, p.Dimensions)]
+  local unit = p.Unit or (m and m.Unit) or "None"
+  local points = {}
+  local t = math.floor(p.StartTime / P) * P
+  while m and t < p.EndTime do
+    local vals = metrics.values(db, p.Namespace, p.MetricName, p.Dimensions,
+      math.max(t, p.StartTime), math.min(t + P, p.EndTime))
+    if #vals > 0 then
+      local d = { Timestamp = t, Unit = unit }
+      for _, s in ipairs(stats) do d[s] = metrics.statistic(vals, s) end
+      if #ext > 0 then
+        d.ExtendedStatistics = {}
+        for _, s in ipairs(ext) do d.ExtendedStatistics[s] = metrics.statistic(vals, s) end
+      end
+      points[#points + 1] = d
+    end
+    t = t + P
+  end
+  return { Label = p.MetricName, Datapoints = points }
+end
+
+-- PutMetricData: custom metrics only (the AWS/ namespaces are AWS's own); a datum is a
+-- Value, Values (each repeated Counts times) or StatisticValues (stored as their
+-- average, SampleCount times at most 1000), stamped Timestamp or now.
+function M.PutMetricData(ctx, p)
+  local db = metrics.tables(ctx.db)
+  if p.Namespace:match("^AWS/") then
+    ctx:fail("InvalidParameterValue", ("The value %s for parameter Namespace is invalid.")
+      :format(p.Namespace), 400)
+  end
+  if #p.MetricData > 1000 then
+    ctx:fail("InvalidParameterValue", "The collection MetricData must not have a size greater "
+      .. "than 1000.", 400)
+  end
+  for i, d in ipairs(p.MetricData) do
+    local given = (d.Value ~= nil and 1 or 0) + (d.Values and 1 or 0) + (d.StatisticValues and 1 or 0)
+    if given > 1 then
+      ctx:fail("InvalidParameterCombination", ("The parameters MetricData.member.%d.Value, "
+        .. "MetricData.member.%d.Values and MetricData.member.%d.StatisticValues are mutually "
+        .. "exclusive and you have specified more than one."):format(i, i, i), 400)
+    end
+    if #(d.Dimensions or {}) > 30 then
+      ctx:fail("InvalidParameterValue", ("The collection MetricData.member.%d.Dimensions must "
+        .. "not have a size greater than 30."):format(i), 400)
+    end
+    if d.Counts and (not d.Values or #d.Counts ~= #d.Values) then
+      ctx:fail("InvalidParameterValue", ("The parameters MetricData.member.%d.Values and "
+        .. "MetricData.member.%d.Counts must be of the same size."):format(i, i), 400)
+    end
+  end
+  local now = ctx:now()
+  for _, d in ipairs(p.MetricData) do
+    local t = d.Timestamp or now
+    local function put(v) metrics.put(db, p.Namespace, d.MetricName, d.Dimensions, t, v + 0.0, d.Unit) end
+    if d.Values then
+      for i, v in ipairs(d.Values) do
+        for _ = 1, math.max(1, math.floor(d.Counts and d.Counts[i] or 1)) do put(v) end
+      end
+    elseif d.StatisticValues then
+      local s = d.StatisticValues
+      for _ = 1, math.min(1000, math.max(1, math.floor(s.SampleCount))) do put(s.Sum / math.max(s.SampleCount, 1)) end
+    elseif d.Value ~= nil then
+      put(d.Value)
+    end
+  end
+  return {}
 end
 
 return M

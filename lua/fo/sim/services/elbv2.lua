@@ -13,6 +13,7 @@
 local asg_state = require "fo.sim.asg_state"
 local ec2 = require "fo.sim.ec2_lookup"
 local records = require "fo.sim.records"
+local target_checks = require "fo.sim.target_checks"
 
 local M = {}
 
@@ -462,6 +463,7 @@ function M.CreateLoadBalancer(ctx, p)
   merge_tags(ctx, lb, p.Tags, desc.LoadBalancerArn)
   db.load_balancers[desc.LoadBalancerArn] = lb
   ctx:created(lb)
+  require("fo.sim.failover").arm(ctx.sim) -- its metrics (fo.sim.metrics_plane)
   return { LoadBalancers = { lb_view(ctx, lb) } }
 end
 
@@ -1055,13 +1057,16 @@ local function outage_unhealthy(ctx, tg)
   return ctx:now() - ended < (tg.desc.HealthyThresholdCount or 5) * interval
 end
 
--- The health of one registered instance, as the ALB's health checks would report it.
-local function instance_health(ctx, db, tg, inst)
+-- The health of one registered instance (on `port`), as the load balancer's health
+-- checks would report it: through the security groups to what the instance's user data
+-- serves (fo.sim.target_checks).
+local function instance_health(ctx, db, tg, inst, port)
   if inst.LifecycleState ~= "InService" then
     return { State = "draining", Reason = "Target.DeregistrationInProgress",
       Description = "Target deregistration is in progress" }
   end
-  if #lbs_using(db, tg.desc.TargetGroupArn) == 0 then
+  local lbs = lbs_using(db, tg.desc.TargetGroupArn)
+  if #lbs == 0 then
     return { State = "unused", Reason = "Target.NotInUse",
       Description = "Target group is not configured to receive traffic from the load balancer" }
   end
@@ -1077,6 +1082,9 @@ local function instance_health(ctx, db, tg, inst)
     return { State = "unhealthy", Reason = "Target.FailedHealthChecks",
       Description = "Health checks failed" }
   end
+  local lb = db.load_balancers[lbs[1]]
+  local failed = lb and target_checks.check(ctx, tg.desc, lb.desc, inst, port)
+  if failed then return copy(failed) end
   return { State = "healthy" }
 end
 
@@ -1108,7 +1116,8 @@ function M.DescribeTargetHealth(ctx, p)
   local out = {}
   local function add(inst, target_port)
     out[#out + 1] = { Target = { Id = inst.InstanceId, Port = target_port or port },
-      HealthCheckPort = hc_port, TargetHealth = instance_health(ctx, db, tg, inst) }
+      HealthCheckPort = hc_port,
+      TargetHealth = instance_health(ctx, db, tg, inst, target_port or port) }
   end
   if p.Targets and #p.Targets > 0 then
     local by_id = {}

@@ -7,7 +7,9 @@
 --     one, DeleteRoute of a missing one → InvalidRoute.NotFound; the target must be an
 --     internet gateway attached to the table's VPC (else InvalidParameterValue "... belong
 --     to different networks"); a route whose gateway is detached or deleted is a
---     "blackhole"; routes added by a gateway endpoint belong to the endpoint.
+--     "blackhole"; routes added by a gateway endpoint belong to the endpoint;
+--   * CreateRouteTable's ClientToken makes the create idempotent (IdempotentParameterMismatch
+--     for the same token with other parameters) and comes back in the answer.
 local C = require "fo.sim.services.ec2.common"
 
 local M = {}
@@ -74,9 +76,14 @@ local function rtb_view(ctx, rt)
 end
 
 function M.CreateRouteTable(ctx, p)
+  local token_id = C.token_lookup(ctx, p)
+  local existing = token_id and C.find(ctx, "rtb", token_id)
+  if existing then return { RouteTable = rtb_view(ctx, existing), ClientToken = p.ClientToken } end
   local vpc = C.get(ctx, "vpc", p.VpcId)
   local tags = C.tags_from_specs(ctx, p.TagSpecifications, "route-table")
-  return { RouteTable = rtb_view(ctx, M.new_route_table(ctx, vpc, tags, false)) }
+  local rt = M.new_route_table(ctx, vpc, tags, false)
+  C.token_store(ctx, p, rt.RouteTableId)
+  return { RouteTable = rtb_view(ctx, rt), ClientToken = p.ClientToken }
 end
 
 local function route_targets(rt, fn)
