@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (build-fuzz/) and runs each for SECONDS over a
 # working copy of its seed corpus: tools/fuzz.sh [SECONDS] [TARGET...]
-# TARGET is json or xml (default: both). New inputs go to build-fuzz/corpus/<target>/,
+# TARGET is json, xml or cbor (default: all three). New inputs go to build-fuzz/corpus/<target>/,
 # crashes to build-fuzz/crashes/<target>/ (the run then fails). See docs/fuzzing.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(json xml)
+[ ${#targets[@]} -gt 0 ] || targets=(json xml cbor)
 dir=${FO_FUZZ_DIR:-build-fuzz}
 CC=${CC:-clang} cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFO_FUZZ=ON >/dev/null
 for t in "${targets[@]}"; do

@@ -241,6 +241,11 @@ static int process_run(lua_State *L)
     if (!lua_isnil(L, env_idx) && !lua_istable(L, env_idx))
         return luaL_error(L, "fo.process.run: env must be a table");
 
+    /* Each argument stays on the stack until the spawn: room for all of them (beyond
+     * LUA_MINSTACK the Lua stack must be grown first, or pushes write past its end). */
+    if (argc > 100000)
+        return luaL_error(L, "fo.process.run: too many arguments (%d)", (int)argc);
+    luaL_checkstack(L, (int)argc + 8, "fo.process.run: too many arguments");
     char **argv = lua_newuserdatauv(L, (argc + 1) * sizeof *argv, 0);
     for (size_t i = 0; i < argc; i++) {
         lua_rawgeti(L, argv_idx, (lua_Integer)i + 1);

@@ -12,6 +12,7 @@ local regions = require "fo.sim.regions"
 local keys = require "fo.sim.keys"
 local core = require "fo.core"
 local limits = require "fo.sim.limits"
+local protocols = require "fo.sim.protocols"
 
 local W = {}
 
@@ -63,11 +64,12 @@ local function namespace(service, model)
   return model and model.metadata.xmlNamespace
 end
 
--- The error answer: the codec's when it knows the operation, else errdoc's envelope.
-local function error_response(service, model, op_name, err, request_id)
+-- The error answer: the codec's when it knows the operation (or the request came in one of
+-- the service's alternative protocols, fo.sim.protocols), else errdoc's envelope.
+local function error_response(service, model, op_name, err, request_id, alternative)
   local proto = require "fo.awsproto"
   local protocol = codes.PROTOCOL[service] or "query"
-  if op_name and proto.serialize_error then
+  if (op_name or alternative) and proto.serialize_error then
     local ok, resp = pcall(proto.serialize_error, model, op_name, err, { request_id = request_id })
     if ok then return resp end
   end
@@ -102,8 +104,8 @@ local function refuse_body(self, req, max, got)
       got and tostring(got) or "more than " .. max, service or "a request naming no service",
       max), e.status)
   local request_id = service and self:_request_id(service) or self.request_ids:uuid()
-  local resp = error_response(service or "sts", service and models.load(service), nil, err,
-    request_id)
+  local model, alternative = protocols.model_for(service and models.load(service), req)
+  local resp = error_response(service or "sts", model, nil, err, request_id, alternative)
   local info = { service = service or signing or "?", operation = "-",
     region = scope and scope.region or "-", status = resp.status, code = err.code }
   self:_finish({ service = info.service, region = info.region, operation = "-",
@@ -136,7 +138,7 @@ local function answer(self, req)
     info.status, info.code = e.status, e.code
     return errdoc.render("query", e, self.request_ids:uuid()), info
   end
-  local model = models.load(service)
+  local model, alternative = protocols.model_for(models.load(service), req)
   local request_id = self:_request_id(service)
   local region = scope and require("fo.sim").call_region(service, scope.region) or "-"
   info.region = region
@@ -221,7 +223,7 @@ local function answer(self, req)
   end
   if not ok then
     out = as_sim_error(out, service)
-    resp = error_response(service, model, op_name, out, request_id)
+    resp = error_response(service, model, op_name, out, request_id, alternative)
     info.code = out.code
   end
   info.status = resp.status

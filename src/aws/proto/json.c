@@ -35,13 +35,20 @@ static int l_decode(lua_State *L)
     op.shapes = 2; /* absolute indices are per call frame */
     size_t n;
     const char *s = lua_tolstring(L, 3, &n);
-    if (!fo_json_decode(L, &op, s, n, 0, lua_istable(L, 4) ? 4 : 0))
+    const fo_doc_decoder *decode = lua_touserdata(L, 5);
+    if (!(*decode)(L, &op, s, n, lua_istable(L, 4) ? 4 : 0))
         lua_pushnil(L);
     return 1;
 }
 
-/* Pushes the decoded body (shape 0: generic), or nil when it is not valid JSON. */
-static void decode_protected(lua_State *L, const fo_op *op, int body, int shape)
+static int json_doc(lua_State *L, const fo_op *op, const char *s, size_t n, int shape)
+{
+    return fo_json_decode(L, op, s, n, 0, shape);
+}
+
+/* Pushes the decoded body (shape 0: generic), or nil when it cannot be decoded. */
+static void decode_protected(lua_State *L, const fo_op *op, int body, int shape,
+                             const fo_doc_decoder *decode)
 {
     lua_pushcfunction(L, l_decode);
     lua_pushlightuserdata(L, (void *)op);
@@ -51,7 +58,8 @@ static void decode_protected(lua_State *L, const fo_op *op, int body, int shape)
         lua_pushvalue(L, shape);
     else
         lua_pushnil(L);
-    if (lua_pcall(L, 4, 1, 0) != LUA_OK) {
+    lua_pushlightuserdata(L, (void *)decode);
+    if (lua_pcall(L, 5, 1, 0) != LUA_OK) {
         lua_pop(L, 1);
         lua_pushnil(L);
     }
@@ -114,13 +122,18 @@ static int push_error_shape(lua_State *L, const fo_op *op, const char *code)
 
 void fo_json_parse_error(lua_State *L, const fo_op *op, int resp)
 {
+    fo_rpc_parse_error(L, op, resp, json_doc);
+}
+
+void fo_rpc_parse_error(lua_State *L, const fo_op *op, int resp, fo_doc_decoder decode)
+{
     int base = lua_gettop(L);
     if (lua_getfield(L, resp, "body") != LUA_TSTRING) {
         lua_pop(L, 1);
         lua_pushliteral(L, "");
     }
     int body = lua_gettop(L);
-    decode_protected(L, op, body, 0);
+    decode_protected(L, op, body, 0, &decode);
     int doc = lua_gettop(L);
 
     lua_createtable(L, 0, 5);
@@ -179,7 +192,7 @@ void fo_json_parse_error(lua_State *L, const fo_op *op, int resp)
     if (lua_isstring(L, -1) && push_error_shape(L, op, lua_tostring(L, -1)))
         shape = lua_gettop(L);
     if (shape && lua_istable(L, doc)) {
-        decode_protected(L, op, body, shape);
+        decode_protected(L, op, body, shape, &decode);
         if (!lua_istable(L, -1)) {
             lua_pop(L, 1);
             lua_newtable(L);

@@ -44,4 +44,13 @@ void fo_json_encode(lua_State *L, const fo_op *op, int ref, int value, int outpu
 /* Appends s[0..n) as a JSON string (quoted, escaped); raises when s is not UTF-8. */
 void fo_json_write_string(lua_State *L, fo_buf *b, const char *s, size_t n);
 
+/* A decoder of error documents for fo_rpc_parse_error: pushes the document s[0..n) decoded
+ * (shape 0: generically, else along the shape at that absolute index) and returns 1, or
+ * returns 0 (nothing pushed) when it is empty; raises on a malformed document. */
+typedef int (*fo_doc_decoder)(lua_State *L, const fo_op *op, const char *s, size_t n, int shape);
+
+/* parse_error of the RPC protocols whose errors are a document with __type and message
+ * (json, smithy-rpc-v2-cbor), the document read with `decode` (see json.c). */
+void fo_rpc_parse_error(lua_State *L, const fo_op *op, int resp, fo_doc_decoder decode);
+
 #endif

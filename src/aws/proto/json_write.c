@@ -560,6 +560,13 @@ void fo_json_serialize(lua_State *L, const fo_op *op, int params)
     lua_setfield(L, -2, "Content-Type");
     lua_pushfstring(L, "%s.%s", prefix, op->name);
     lua_setfield(L, -2, "X-Amz-Target");
+    /* A service that moved from the query protocol (awsQueryCompatible) is told so: it then
+     * answers errors with the x-amzn-query-error header carrying the query error code. */
+    if (lua_getfield(L, meta, "awsQueryCompatible") != LUA_TNIL) {
+        lua_pushliteral(L, "true");
+        lua_setfield(L, -3, "x-amzn-query-mode");
+    }
+    lua_pop(L, 1);
     lua_setfield(L, out, "headers");
 
     lua_pushvalue(L, body);

@@ -103,7 +103,7 @@ struct fo_op {
     int output;           /* op.output, 0 when none */
     const char *name;     /* operation name, e.g. "CreateVpc" */
     const char *service;  /* model.name (fo's module name), e.g. "ec2"; "?" if absent */
-    const char *protocol; /* "ec2" | "query" | "json" | "rest-xml" */
+    const char *protocol; /* "ec2" | "query" | "json" | "rest-xml" | "smithy-rpc-v2-cbor" */
 };
 
 /* Each protocol implements three entry points; `params`/`resp` are absolute indices.
@@ -120,6 +120,9 @@ void fo_json_parse_error(lua_State *L, const fo_op *op, int resp);
 void fo_restxml_serialize(lua_State *L, const fo_op *op, int params);
 void fo_restxml_parse(lua_State *L, const fo_op *op, int resp);
 void fo_restxml_parse_error(lua_State *L, const fo_op *op, int resp);
+void fo_rpcv2cbor_serialize(lua_State *L, const fo_op *op, int params);
+void fo_rpcv2cbor_parse(lua_State *L, const fo_op *op, int resp);
+void fo_rpcv2cbor_parse_error(lua_State *L, const fo_op *op, int resp);
 
 /* The SDKs' parameter customizations (Route 53 ids): may replace the table at `params`
  * by a fixed copy. Applied before validate and serialize. */

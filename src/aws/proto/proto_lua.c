@@ -3,12 +3,13 @@
  * (validate, serialize, parse, parse_error) and the simulator's side (parse_request,
  * serialize_response, serialize_error, validate_output; server.h). */
 #include "fo/runtime.h"
+#include "cbor.h"
 #include "server.h"
 
 #include <lauxlib.h>
 #include <string.h>
 
-enum proto { P_EC2, P_QUERY, P_JSON, P_RESTXML };
+enum proto { P_EC2, P_QUERY, P_JSON, P_RESTXML, P_CBOR };
 
 static enum proto protocol_of(lua_State *L, const char *name)
 {
@@ -20,6 +21,8 @@ static enum proto protocol_of(lua_State *L, const char *name)
         return P_JSON;
     if (name && strcmp(name, "rest-xml") == 0)
         return P_RESTXML;
+    if (name && strcmp(name, "smithy-rpc-v2-cbor") == 0)
+        return P_CBOR;
     return (enum proto)luaL_error(L, "fo.awsproto: protocol '%s' is not supported",
                                   name ? name : "(none)");
 }
@@ -104,6 +107,9 @@ static int l_serialize(lua_State *L)
     case P_RESTXML:
         fo_restxml_serialize(L, &op, 3);
         break;
+    case P_CBOR:
+        fo_rpcv2cbor_serialize(L, &op, 3);
+        break;
     }
     return 1;
 }
@@ -127,6 +133,9 @@ static int l_parse(lua_State *L)
     case P_RESTXML:
         fo_restxml_parse(L, &op, 3);
         break;
+    case P_CBOR:
+        fo_rpcv2cbor_parse(L, &op, 3);
+        break;
     }
     return 1;
 }
@@ -149,6 +158,9 @@ static int l_parse_error(lua_State *L)
         break;
     case P_RESTXML:
         fo_restxml_parse_error(L, &op, 3);
+        break;
+    case P_CBOR:
+        fo_rpcv2cbor_parse_error(L, &op, 3);
         break;
     }
     return 1;
@@ -174,6 +186,9 @@ static int parse_request_body(lua_State *L)
         break;
     case P_RESTXML:
         fo_restxml_parse_request(L, &op, 2, ctx);
+        break;
+    case P_CBOR:
+        fo_rpcv2cbor_parse_request(L, &op, 2, ctx);
         break;
     }
     lua_pushstring(L, op.name);
@@ -240,6 +255,9 @@ static int l_serialize_response(lua_State *L)
     case P_RESTXML:
         fo_restxml_serialize_response(L, &op, 3, rid);
         break;
+    case P_CBOR:
+        fo_rpcv2cbor_serialize_response(L, &op, 3, rid);
+        break;
     }
     return 1;
 }
@@ -264,6 +282,9 @@ static int l_serialize_error(lua_State *L)
         break;
     case P_RESTXML:
         fo_restxml_serialize_error(L, &op, 3, rid);
+        break;
+    case P_CBOR:
+        fo_rpcv2cbor_serialize_error(L, &op, 3, rid);
         break;
     }
     return 1;
@@ -297,6 +318,21 @@ static int l_validate_output(lua_State *L)
     return 0;
 }
 
+/* cbor_decode(bytes) → the value (fo_cbor_decode: maps and arrays as tables, null as nil);
+ * malformed CBOR raises. For tests and tools that look into CBOR bodies. */
+static int l_cbor_decode(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    fo_op op;
+    memset(&op, 0, sizeof op);
+    op.service = "cbor";
+    op.name = "decode";
+    if (!fo_cbor_decode(L, &op, s, n))
+        lua_pushnil(L);
+    return 1;
+}
+
 int luaopen_fo_awsproto(lua_State *L)
 {
     static const luaL_Reg fns[] = {{"validate", l_validate},
@@ -307,6 +343,7 @@ int luaopen_fo_awsproto(lua_State *L)
                                    {"serialize_response", l_serialize_response},
                                    {"serialize_error", l_serialize_error},
                                    {"validate_output", l_validate_output},
+                                   {"cbor_decode", l_cbor_decode},
                                    {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;

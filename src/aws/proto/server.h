@@ -113,16 +113,19 @@ int fo_xw_fail(fo_xw *w, const char *fmt, ...);
 void fo_query_parse_request(lua_State *L, fo_op *op, int req, int ec2, fo_request_ctx *ctx);
 void fo_json_parse_request(lua_State *L, fo_op *op, int req, fo_request_ctx *ctx);
 void fo_restxml_parse_request(lua_State *L, fo_op *op, int req, fo_request_ctx *ctx);
+void fo_rpcv2cbor_parse_request(lua_State *L, fo_op *op, int req, fo_request_ctx *ctx);
 /* serialize_response: pushes {status=, headers=, body=}. */
 void fo_query_serialize_response(lua_State *L, const fo_op *op, int output, const char *rid,
                                  int ec2);
 void fo_json_serialize_response(lua_State *L, const fo_op *op, int output, const char *rid);
 void fo_restxml_serialize_response(lua_State *L, const fo_op *op, int output, const char *rid);
+void fo_rpcv2cbor_serialize_response(lua_State *L, const fo_op *op, int output, const char *rid);
 /* serialize_error: err = {code=, message=, status=, type=, fields=}; op->op is 0 when the
  * operation is unknown. Pushes {status=, headers=, body=}. */
 void fo_query_serialize_error(lua_State *L, const fo_op *op, int err, const char *rid, int ec2);
 void fo_json_serialize_error(lua_State *L, const fo_op *op, int err, const char *rid);
 void fo_restxml_serialize_error(lua_State *L, const fo_op *op, int err, const char *rid);
+void fo_rpcv2cbor_serialize_error(lua_State *L, const fo_op *op, int err, const char *rid);
 
 /* Pops the body (a string on the stack top) and pushes the response {status=, headers=,
  * body=} with the headers content-type and x-amzn-requestid (when rid is not NULL); a NULL

@@ -16,7 +16,9 @@
  * header x-amzn-ErrorType: <Code>. The namespace is com.amazon.coral.service for the
  * framework's own errors (UnknownOperationException, SerializationException, ...;
  * com.amazon.coral.validate for ValidationException), else com.amazonaws.<endpointPrefix>.
- * Clients take what follows the '#' (botocore, fo's parse_error). */
+ * Clients take what follows the '#' (botocore, fo's parse_error). A service marked
+ * awsQueryCompatible (one that moved from the query protocol) adds the header
+ * x-amzn-query-error: <Code>;<Sender|Receiver>, the code its query clients know. */
 #include "json.h"
 #include "server.h"
 #include "xmlshape.h"
@@ -158,6 +160,15 @@ void fo_json_serialize_error(lua_State *L, const fo_op *op, int err, const char 
     lua_getfield(L, -1, "headers");
     lua_pushstring(L, e.code);
     lua_setfield(L, -2, "x-amzn-errortype");
+    /* a service that moved from query: the query error code for clients in query mode */
+    int headers = lua_gettop(L);
+    int qc = lua_getfield(L, op->model, "metadata") == LUA_TTABLE &&
+             lua_getfield(L, -1, "awsQueryCompatible") != LUA_TNIL;
+    lua_settop(L, headers);
+    if (qc) {
+        lua_pushfstring(L, "%s;%s", e.code, e.type);
+        lua_setfield(L, -2, "x-amzn-query-error");
+    }
     lua_pop(L, 1);
     lua_replace(L, top + 1);
     lua_settop(L, top + 1);

@@ -15,6 +15,18 @@ function test_arguments_are_not_interpreted_by_a_shell()
   lu.assertEquals(r.stdout, "a b|$HOME|;x|")
 end
 
+-- More arguments than the Lua stack's guaranteed slots (each stays on it until the spawn):
+-- the stack grows first (it used to be written past its end: heap corruption, an abort).
+function test_many_arguments()
+  local argv = { "sh", "-c", 'echo "$#" "$300"', "sh" }
+  for i = 1, 300 do argv[#argv + 1] = "arg" .. i end
+  for _ = 1, 3 do
+    local r = fo.process.run{ argv = argv }
+    collectgarbage()
+    lu.assertEquals(r.stdout, "300 arg300\n")
+  end
+end
+
 function test_large_output_is_read_fully()
   local r = fo.process.run{ argv = { "head", "-c", "1000000", "/dev/zero" } }
   lu.assertEquals(#r.stdout, 1000000)

@@ -283,8 +283,22 @@ local function body_ref(model, op_name)
   return input
 end
 
+-- A CBOR body compared by its decoded value (map entries have no order; fo writes a
+-- structure's members in name order, botocore in the caller's). The suites store the
+-- expected body in base64.
+local function compare_cbor_body(expected, actual)
+  local want = assert(fo.crypto.base64_decode(expected))
+  local e = want == "" and {} or proto.cbor_decode(want)
+  local a = actual == "" and {} or proto.cbor_decode(actual)
+  local d = diff(e, a, "body")
+  if d then
+    lu.fail(d .. "\nexpected body: " .. cjson.encode(e) .. "\nactual body:   " .. cjson.encode(a))
+  end
+end
+
 local function compare_body(protocol, expected, actual, model, op_name)
   expected, actual = expected or "", actual or ""
+  if protocol == "smithy-rpc-v2-cbor" then return compare_cbor_body(expected, actual) end
   if expected == actual then return end
   if protocol == "json" or protocol == "rest-json" then
     local e = expected == "" and {} or cjson.decode(expected)
@@ -427,8 +441,8 @@ end
 local function check_output(model, op_name, case)
   local resp = { status = case.response.status_code, headers = lower_headers(case.response.headers),
                  body = case.response.body or "" }
-  if has_event_stream(model, op_name) then
-    -- The binary event stream is stored in base64; botocore's runner decodes it before
+  if has_event_stream(model, op_name) or model.metadata.protocol == "smithy-rpc-v2-cbor" then
+    -- The binary event stream (and any CBOR body) is stored in base64; botocore's runner decodes it before
     -- parsing (MockRawResponse), and so does this one.
     resp.body = assert(fo.crypto.base64_decode(resp.body))
   end
@@ -480,17 +494,19 @@ function M.define(tests, file, protocol_name)
   return defined, skipped
 end
 
---- Defines every case of the protocol's current and legacy suites (input and output) as
---- TestProtocol and runs LuaUnit; the exit status is the test result.
-function M.run(protocol)
+--- Defines every case of the suite's current and legacy files (input and output) as
+--- TestProtocol and runs LuaUnit; the exit status is the test result. `suite` names the
+--- files (e.g. "json_1_0-query-compatible"), `protocol` the entry of botocore's ignore list
+--- that applies (default: the suite's name).
+function M.run(suite, protocol)
   TestProtocol = {}
   local total = 0
   for _, file in ipairs{ "input/", "output/", "legacy/input/", "legacy/output/" } do
-    local path = file .. protocol .. ".json"
+    local path = file .. suite .. ".json"
     local f = io.open(M.root .. "/" .. path)
     if f then
       f:close()
-      total = total + M.define(TestProtocol, path, protocol)
+      total = total + M.define(TestProtocol, path, protocol or suite)
     end
   end
   assert(total > 0, "no protocol test cases found under " .. M.root)
