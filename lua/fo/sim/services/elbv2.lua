@@ -13,6 +13,7 @@
 local asg_state = require "fo.sim.asg_state"
 local ec2 = require "fo.sim.ec2_lookup"
 local records = require "fo.sim.records"
+local elb_zones = require "fo.sim.elb_zones"
 
 local M = {}
 
@@ -25,18 +26,6 @@ local function provisioning_seconds(ctx)
   local t = ctx.sim and rawget(ctx.sim, "timing")
   return type(t) == "table" and t.lb_provisioning or PROVISIONING_SECONDS
 end
-
--- Route 53 hosted zone ids of the load balancers' DNS names, per region and type, as AWS
--- publishes them ("Elastic Load Balancing endpoints and quotas"): ALB (and Classic) and
--- NLB columns differ.
-local HOSTED_ZONE = {
-  application = { ["eu-south-1"] = "Z3ULH7SSC9OV64", ["eu-central-1"] = "Z215JYRZR1TBD5",
-    ["us-east-1"] = "Z35SXDOTRQ7X7K", ["us-west-2"] = "Z1H1FL5HABSF5",
-    ["eu-west-1"] = "Z32O12XQLNTSW2" },
-  network = { ["eu-south-1"] = "Z23146JA1KNAFP", ["eu-central-1"] = "Z3F0SRJ5LGBH90",
-    ["us-east-1"] = "Z26RNL4JYFTOTI", ["us-west-2"] = "Z18D5FSROUN65G",
-    ["eu-west-1"] = "Z2IFOLAFXWLO4F" },
-}
 
 local MAX_TAGS = 50
 local TYPE_PATH = { application = "app", network = "net" }
@@ -452,7 +441,7 @@ function M.CreateLoadBalancer(ctx, p)
 
   desc.LoadBalancerArn = ctx:arn(("loadbalancer/%s/%s/%s"):format(TYPE_PATH[lb_type], p.Name, hex16(ctx)))
   desc.DNSName = dns_name(ctx, p.Name, lb_type, scheme)
-  desc.CanonicalHostedZoneId = HOSTED_ZONE[lb_type][ctx.region] or HOSTED_ZONE[lb_type]["us-east-1"]
+  desc.CanonicalHostedZoneId = elb_zones.canonical(lb_type, ctx.region)
   desc.CreatedTime = ctx:now()
   desc.LoadBalancerName = p.Name
   desc.VpcId = vpc

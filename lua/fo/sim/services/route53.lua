@@ -131,6 +131,9 @@ function M.CreateHostedZone(ctx, p)
   if not names.valid_domain(name) then
     ctx:fail("InvalidDomainName", ("%s is not a valid domain name"):format(p.Name), 400)
   end
+  if names.reserved(name) then
+    ctx:fail("InvalidDomainName", ("%s is reserved by AWS!"):format(name:sub(1, -2)), 400)
+  end
   -- A CallerReference is used once, even after its zone was deleted (API reference:
   -- HostedZoneAlreadyExists "has already been created with the specified CallerReference").
   if db.zone_refs[p.CallerReference] then
