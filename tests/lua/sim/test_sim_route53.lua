@@ -313,6 +313,10 @@ function TestRoute53.test_reserved_domain_names_are_refused()
     lu.assertEquals(e.code, "InvalidDomainName", name)
     lu.assertEquals(e.message, name:lower():gsub("%.$", "") .. " is reserved by AWS!")
   end
+  -- a top-level domain alone cannot be a hosted zone
+  local e = err_of(zone, r53, "com", "tld")
+  lu.assertEquals(e.code, "InvalidDomainName")
+  lu.assertEquals(e.message, "com is reserved by AWS!")
   -- names that merely look alike are ordinary domains
   for i, name in ipairs{ "myexample.com", "example.co", "example.com.au", "example-com.test" } do
     lu.assertEquals(zone(r53, name, "ok-" .. i).HostedZone.Name, name .. ".")
@@ -401,6 +405,35 @@ function TestRoute53.test_health_check_validation()
   e = err_of(r53.CreateHealthCheck, r53, { CallerReference = "a",
     HealthCheckConfig = { Type = "HTTP_STR_MATCH", FullyQualifiedDomainName = "x.example-com.test" } })
   lu.assertStrContains(e.message, "SearchString")
+end
+
+-- The endpoint rules of the API reference (HealthCheckConfig): a TCP check by IP address
+-- names no domain; an address in a local, private, non-routable or multicast range (RFC
+-- 5735, RFC 6598, RFC 5156) cannot be checked — on create and on update.
+function TestRoute53.test_health_check_endpoint_rules()
+  local _, r53 = setup()
+  local function create(ref, cfg)
+    return r53:CreateHealthCheck{ CallerReference = ref, HealthCheckConfig = cfg }
+  end
+  local e = err_of(create, "tcp", { Type = "TCP", Port = 5432, IPAddress = "8.8.8.8",
+    FullyQualifiedDomainName = "db.example-com.test" })
+  lu.assertEquals(e.code, "InvalidInput")
+  lu.assertEquals(e.message, "TCP health checks that have IP address must not have a fully "
+    .. "qualified domain name specified.")
+  for _, ip in ipairs{ "10.1.2.3", "172.31.0.5", "192.168.1.1", "127.0.0.1", "169.254.169.254",
+      "100.64.0.1", "192.0.2.44", "224.0.0.1", "0.1.2.3", "fd00::1", "::1", "2001:db8::1" } do
+    e = err_of(create, "ip-" .. ip, { Type = "HTTP", IPAddress = ip, Port = 80 })
+    lu.assertEquals(e.code, "InvalidInput", ip)
+    lu.assertStrContains(e.message, "local, private, non-routable, or multicast range", false, ip)
+  end
+  e = err_of(create, "bad-ip", { Type = "HTTP", IPAddress = "300.1.1.1", Port = 80 })
+  lu.assertStrContains(e.message, "not a valid IPv4 address")
+  -- public addresses (and a TCP check by name, or by address alone) are fine
+  create("tcp-name", { Type = "TCP", Port = 5432, FullyQualifiedDomainName = "db.example-com.test" })
+  local hc = create("ok", { Type = "HTTP", IPAddress = "172.32.0.1", Port = 80 }).HealthCheck
+  create("ok6", { Type = "HTTP", IPAddress = "2600:1f18::1", Port = 80 })
+  e = err_of(r53.UpdateHealthCheck, r53, { HealthCheckId = hc.Id, IPAddress = "10.0.0.1" })
+  lu.assertStrContains(e.message, "IPAddress 10.0.0.1 is in a local, private")
 end
 
 function TestRoute53.test_health_check_caller_reference()

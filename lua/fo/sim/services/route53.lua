@@ -131,7 +131,9 @@ function M.CreateHostedZone(ctx, p)
   if not names.valid_domain(name) then
     ctx:fail("InvalidDomainName", ("%s is not a valid domain name"):format(p.Name), 400)
   end
-  if names.reserved(name) then
+  -- (a single label is a top-level domain: the API reference says no zone for one, and
+  -- Route 53 answers it as reserved)
+  if names.reserved(name) or not name:sub(1, -2):find(".", 1, true) then
     ctx:fail("InvalidDomainName", ("%s is reserved by AWS!"):format(name:sub(1, -2)), 400)
   end
   -- A CallerReference is used once, even after its zone was deleted (API reference:
