@@ -364,6 +364,33 @@ function TestListener.test_target_group_in_use_and_one_load_balancer_per_group()
   net.expect(lu, "TargetGroupNotFound", nil, elb.DescribeTargetGroups, elb, { TargetGroupArns = { tg.TargetGroupArn } })
 end
 
+-- DescribeRules: a listener's default rule (its default actions, priority "default"),
+-- by listener or by rule ARN; unknown ones are RuleNotFound / ListenerNotFound.
+function TestListener.test_describe_rules_answers_the_default_rule()
+  local _, n, elb = setup()
+  local lb, tg = create_alb(elb, n), create_tg(elb, n)
+  local l = elb:CreateListener{ LoadBalancerArn = lb.LoadBalancerArn, Protocol = "HTTP", Port = 80,
+    DefaultActions = forward(tg) }.Listeners[1]
+  local rules = elb:DescribeRules{ ListenerArn = l.ListenerArn }.Rules
+  lu.assertEquals(#rules, 1)
+  local r = rules[1]
+  lu.assertEquals({ r.Priority, r.IsDefault }, { "default", true })
+  lu.assertEquals(r.Conditions, {})
+  lu.assertEquals(r.Actions, l.DefaultActions)
+  lu.assertStrMatches(r.RuleArn, "arn:aws:elasticloadbalancing:eu%-south%-1:123456789012:listener%-rule/app/"
+    .. "alb%-trading%-prod/%x+/%x+/" .. ("%x"):rep(16))
+  lu.assertEquals(elb:DescribeRules{ RuleArns = { r.RuleArn } }.Rules[1], r)
+  -- the rule follows the listener's default actions
+  local tg2 = create_tg(elb, n, "tg-other")
+  elb:ModifyListener{ ListenerArn = l.ListenerArn, DefaultActions = forward(tg2) }
+  lu.assertEquals(elb:DescribeRules{ ListenerArn = l.ListenerArn }.Rules[1].Actions[1].TargetGroupArn,
+    tg2.TargetGroupArn)
+  net.expect(lu, "RuleNotFound", "One or more rules not found", elb.DescribeRules, elb,
+    { RuleArns = { gone(r.RuleArn) } })
+  net.expect(lu, "ListenerNotFound", nil, elb.DescribeRules, elb, { ListenerArn = gone(l.ListenerArn) })
+  net.expect(lu, "ValidationError", nil, elb.DescribeRules, elb, {})
+end
+
 TestTargetHealth = {}
 
 -- The stack in one region: ALB, target group, HTTP listener, ASG of 2 on the private

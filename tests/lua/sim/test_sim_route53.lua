@@ -75,6 +75,16 @@ function TestRoute53.test_create_zone_ids_soa_ns_delegation()
   lu.assertEquals(got.DelegationSet.NameServers, ns)
 end
 
+function TestRoute53.test_get_hosted_zone_count()
+  local _, r53 = setup()
+  lu.assertEquals(r53:GetHostedZoneCount{}.HostedZoneCount, 0)
+  local z = zone(r53, "one.test", "c1").HostedZone.Id
+  zone(r53, "two.test", "c2")
+  lu.assertEquals(r53:GetHostedZoneCount{}.HostedZoneCount, 2)
+  r53:DeleteHostedZone{ Id = z }
+  lu.assertEquals(r53:GetHostedZoneCount{}.HostedZoneCount, 1)
+end
+
 function TestRoute53.test_caller_reference_is_used_once()
   local _, r53 = setup()
   local z = zone(r53)

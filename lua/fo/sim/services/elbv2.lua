@@ -968,6 +968,41 @@ function M.ModifyListener(ctx, p)
   return { Listeners = { copy(l.desc) } }
 end
 
+-- Rules: a listener has its default rule (its DefaultActions, priority "default"); the
+-- simulator models no other rules (CreateRule is not implemented). The default rule's ARN
+-- is stable, derived from the listener's.
+local function default_rule(l)
+  local crypto = require "fo.crypto"
+  local arn = l.desc.ListenerArn:gsub(":listener/", ":listener-rule/", 1) .. "/"
+    .. crypto.hex(crypto.sha256("default rule " .. l.desc.ListenerArn)):sub(1, 16)
+  return { RuleArn = arn, Priority = "default", Conditions = {},
+    Actions = copy(l.desc.DefaultActions), IsDefault = true }
+end
+
+function M.DescribeRules(ctx, p)
+  local db = state(ctx)
+  local rules = {}
+  if p.RuleArns and #p.RuleArns > 0 then
+    local by_arn = {}
+    for _, l in pairs(db.listeners) do
+      local r = default_rule(l)
+      by_arn[r.RuleArn] = r
+    end
+    for _, arn in ipairs(p.RuleArns) do
+      if not by_arn[arn] then ctx:fail("RuleNotFound", "One or more rules not found") end
+      rules[#rules + 1] = by_arn[arn]
+    end
+  elseif p.ListenerArn then
+    local l = db.listeners[p.ListenerArn]
+    if not l or ctx:fresh(l) then ctx:fail("ListenerNotFound", "One or more listeners not found") end
+    rules[1] = default_rule(l)
+  else
+    invalid(ctx, "You must specify either listener ARN or rule ARNs")
+  end
+  local items, marker = page(ctx, rules, p.Marker, p.PageSize)
+  return { Rules = items, NextMarker = marker }
+end
+
 function M.DeleteListener(ctx, p)
   local db = state(ctx)
   listener_of(ctx, db, p.ListenerArn)

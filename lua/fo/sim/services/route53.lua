@@ -246,6 +246,15 @@ function M.ListHostedZonesByName(ctx, p)
   return out
 end
 
+-- GetHostedZoneCount: the account's hosted zones (public and private; the simulator has
+-- public ones only).
+function M.GetHostedZoneCount(ctx)
+  local db = begin(ctx)
+  local n = 0
+  for _ in pairs(db.zones) do n = n + 1 end
+  return { HostedZoneCount = n }
+end
+
 -- UpdateHostedZoneComment: a missing or empty Comment removes the comment (API reference).
 function M.UpdateHostedZoneComment(ctx, p)
   local db = begin(ctx)
