@@ -298,4 +298,37 @@ function M.GetMetricData(ctx, p)
   return { MetricDataResults = results, Messages = {} }
 end
 
+
+-- DescribeAlarmsForMetric: the metric alarms on one metric (namespace and name), narrowed
+-- by the statistic, dimensions (the alarm's exact set), period and unit when given. Alarms
+-- on metric math (Metrics) are not alarms "for" a metric and are left out.
+local function same_dimensions(a, b)
+  local function key(list)
+    local parts = {}
+    for _, d in ipairs(list or {}) do parts[#parts + 1] = d.Name .. "=" .. d.Value end
+    table.sort(parts)
+    return table.concat(parts, "\n")
+  end
+  return key(a) == key(b)
+end
+
+function M.DescribeAlarmsForMetric(ctx, p)
+  local db = metrics.tables(ctx.db)
+  local list = {}
+  for _, a in pairs(db.alarms) do
+    if not ctx:fresh(a) and a.MetricName == p.MetricName and a.Namespace == p.Namespace
+        and (p.Statistic == nil or a.Statistic == p.Statistic)
+        and (p.ExtendedStatistic == nil or a.ExtendedStatistic == p.ExtendedStatistic)
+        and (p.Dimensions == nil or same_dimensions(a.Dimensions, p.Dimensions))
+        and (p.Period == nil or a.Period == p.Period)
+        and (p.Unit == nil or a.Unit == p.Unit) then
+      list[#list + 1] = a
+    end
+  end
+  table.sort(list, function(x, y) return x.AlarmName < y.AlarmName end)
+  local out = {}
+  for i, a in ipairs(list) do out[i] = output(a) end
+  return { MetricAlarms = out }
+end
+
 return M
