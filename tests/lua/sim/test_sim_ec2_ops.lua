@@ -120,4 +120,35 @@ function TestEc2Ops.test_max_results_ranges()
   ec2:DescribeTags{ MaxResults = 5 }
 end
 
+-- The AWS services a VPC endpoint can reach, as DescribeVpcEndpointServices lists them.
+function TestEc2Ops.test_describe_vpc_endpoint_services()
+  local _, ec2 = setup()
+  local all = ec2:DescribeVpcEndpointServices{}
+  local ssm = "com.amazonaws.eu-south-1.ssm"
+  local s3 = "com.amazonaws.eu-south-1.s3"
+  local has = {}
+  for _, n in ipairs(all.ServiceNames) do has[n] = (has[n] or 0) + 1 end
+  lu.assertEquals(has[ssm], 1)
+  lu.assertEquals(has[s3], 1)
+  local out = ec2:DescribeVpcEndpointServices{ ServiceNames = { s3 } }
+  lu.assertEquals(out.ServiceNames, { s3 })
+  lu.assertEquals(#out.ServiceDetails, 2) -- Gateway and Interface
+  lu.assertEquals(out.ServiceDetails[1].ServiceType, { { ServiceType = "Gateway" } })
+  lu.assertEquals(out.ServiceDetails[2].ServiceType, { { ServiceType = "Interface" } })
+  lu.assertEquals(out.ServiceDetails[2].PrivateDnsName, "s3.eu-south-1.amazonaws.com")
+  lu.assertEquals(out.ServiceDetails[1].Owner, "amazon")
+  lu.assertStrMatches(out.ServiceDetails[1].ServiceId, "vpce%-svc%-" .. ("%x"):rep(17))
+  lu.assertEquals(#out.ServiceDetails[1].AvailabilityZones, 3)
+  local gw = ec2:DescribeVpcEndpointServices{ Filters = { { Name = "service-type", Values = { "Gateway" } } } }
+  table.sort(gw.ServiceNames)
+  lu.assertEquals(gw.ServiceNames, { "com.amazonaws.eu-south-1.dynamodb", s3 })
+  local e = err_of(ec2.DescribeVpcEndpointServices, ec2, { ServiceNames = { "com.amazonaws.eu-south-1.nope" } })
+  lu.assertEquals(e.code, "InvalidServiceName")
+  lu.assertEquals(e.message, "The Vpc Endpoint Service 'com.amazonaws.eu-south-1.nope' does not exist")
+  -- every service listed is one CreateVpcEndpoint accepts
+  local page = ec2:DescribeVpcEndpointServices{ MaxResults = 5 }
+  lu.assertEquals(#page.ServiceDetails, 5)
+  lu.assertNotNil(page.NextToken)
+end
+
 os.exit(lu.LuaUnit.run())
