@@ -1,5 +1,6 @@
 -- The simulator's CloudWatch alarm queries beyond DescribeAlarms: DescribeAlarmsForMetric
--- (the alarms on one metric, narrowed by statistic, exact dimensions, period and unit).
+-- (the alarms on one metric, narrowed by statistic, exact dimensions, period and unit) and
+-- DescribeAlarmHistory (creation, updates and state changes, newest first, filters, pages).
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
 local simlib = require "fo.sim"
@@ -45,6 +46,44 @@ function TestAlarmQueries.test_describe_alarms_for_metric()
   local a = cw:DescribeAlarmsForMetric(m).MetricAlarms[2]
   lu.assertEquals(a.AlarmArn, "arn:aws:cloudwatch:us-east-1:123456789012:alarm:b-hc1")
   lu.assertEquals(a.StateValue, "INSUFFICIENT_DATA")
+end
+
+function TestAlarmQueries.test_describe_alarm_history()
+  local sim, cw = setup()
+  local cjson = require "cjson"
+  cw:PutMetricAlarm(alarm("hc"))
+  sim:advance(5)
+  cw:PutMetricAlarm(alarm("hc", { EvaluationPeriods = 2 }))
+  cw:PutMetricAlarm(alarm("other"))
+  sim:advance(5)
+  cw:SetAlarmState{ AlarmName = "hc", StateValue = "ALARM", StateReason = "drill" }
+  cw:SetAlarmState{ AlarmName = "hc", StateValue = "OK", StateReason = "back" }
+  local h = cw:DescribeAlarmHistory{ AlarmName = "hc" }.AlarmHistoryItems
+  local summaries = {}
+  for i, x in ipairs(h) do summaries[i] = x.HistorySummary end
+  lu.assertEquals(summaries, { "Alarm updated from ALARM to OK",
+    "Alarm updated from INSUFFICIENT_DATA to ALARM", 'Alarm "hc" updated', 'Alarm "hc" created' })
+  lu.assertEquals(h[1].HistoryItemType, "StateUpdate")
+  lu.assertEquals(h[1].AlarmType, "MetricAlarm")
+  local data = cjson.decode(h[1].HistoryData)
+  lu.assertEquals(data.oldState, { stateValue = "ALARM", stateReason = "drill" })
+  lu.assertEquals(data.newState.stateValue, "OK")
+  lu.assertEquals(data.newState.stateReason, "back")
+  lu.assertTrue(h[1].Timestamp >= h[4].Timestamp)
+  -- filters: item type, time, order, all alarms; pages
+  lu.assertEquals(#cw:DescribeAlarmHistory{ HistoryItemType = "ConfigurationUpdate" }.AlarmHistoryItems, 3)
+  local asc = cw:DescribeAlarmHistory{ ScanBy = "TimestampAscending" }.AlarmHistoryItems
+  lu.assertEquals(asc[1].HistorySummary, 'Alarm "hc" created')
+  lu.assertEquals(#asc, 5)
+  local p1 = cw:DescribeAlarmHistory{ MaxRecords = 2 }
+  lu.assertEquals(#p1.AlarmHistoryItems, 2)
+  local p2 = cw:DescribeAlarmHistory{ MaxRecords = 2, NextToken = p1.NextToken }
+  local p3 = cw:DescribeAlarmHistory{ MaxRecords = 2, NextToken = p2.NextToken }
+  lu.assertEquals(#p3.AlarmHistoryItems, 1)
+  lu.assertNil(p3.NextToken)
+  lu.assertEquals(#cw:DescribeAlarmHistory{ AlarmTypes = { "CompositeAlarm" } }.AlarmHistoryItems, 0)
+  lu.assertEquals(#cw:DescribeAlarmHistory{ StartDate = h[2].Timestamp - 0.5, AlarmName = "hc",
+    HistoryItemType = "StateUpdate" }.AlarmHistoryItems, 2)
 end
 
 os.exit(lu.LuaUnit.run())
