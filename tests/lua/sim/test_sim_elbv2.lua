@@ -391,6 +391,22 @@ function TestListener.test_describe_rules_answers_the_default_rule()
   net.expect(lu, "ValidationError", nil, elb.DescribeRules, elb, {})
 end
 
+-- DescribeSSLPolicies: the predefined policies with the TLS versions each allows.
+function TestListener.test_describe_ssl_policies()
+  local _, _, elb = setup()
+  local all = elb:DescribeSSLPolicies{}.SslPolicies
+  lu.assertEquals(#all, 18)
+  local one = elb:DescribeSSLPolicies{ Names = { "ELBSecurityPolicy-TLS13-1-2-2021-06" } }.SslPolicies
+  lu.assertEquals(one[1].SslProtocols, { "TLSv1.2", "TLSv1.3" })
+  lu.assertEquals(one[1].SupportedLoadBalancerTypes, { "application", "network" })
+  lu.assertEquals(elb:DescribeSSLPolicies{ Names = { "ELBSecurityPolicy-2016-08" } }.SslPolicies[1]
+    .SslProtocols, { "TLSv1", "TLSv1.1", "TLSv1.2" })
+  net.expect(lu, "SSLPolicyNotFound", nil, elb.DescribeSSLPolicies, elb, { Names = { "Mine" } })
+  local p1 = elb:DescribeSSLPolicies{ PageSize = 10 }
+  lu.assertEquals(#p1.SslPolicies, 10)
+  lu.assertEquals(#elb:DescribeSSLPolicies{ PageSize = 10, Marker = p1.NextMarker }.SslPolicies, 8)
+end
+
 TestTargetHealth = {}
 
 -- The stack in one region: ALB, target group, HTTP listener, ASG of 2 on the private

@@ -1003,6 +1003,53 @@ function M.DescribeRules(ctx, p)
   return { Rules = items, NextMarker = marker }
 end
 
+-- DescribeSSLPolicies: the predefined policies (SSL_POLICIES) with the TLS versions each
+-- allows, as the ELB user guide lists them. Ciphers are not listed (see docs/simulator.md).
+local TLS10, TLS11, TLS12, TLS13 = "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"
+local POLICY_PROTOCOLS = {
+  ["ELBSecurityPolicy-2016-08"] = { TLS10, TLS11, TLS12 },
+  ["ELBSecurityPolicy-TLS13-1-2-2021-06"] = { TLS12, TLS13 },
+  ["ELBSecurityPolicy-TLS13-1-2-Res-2021-06"] = { TLS12, TLS13 },
+  ["ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06"] = { TLS12, TLS13 },
+  ["ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06"] = { TLS12, TLS13 },
+  ["ELBSecurityPolicy-TLS13-1-1-2021-06"] = { TLS11, TLS12, TLS13 },
+  ["ELBSecurityPolicy-TLS13-1-0-2021-06"] = { TLS10, TLS11, TLS12, TLS13 },
+  ["ELBSecurityPolicy-TLS13-1-3-2021-06"] = { TLS13 },
+  ["ELBSecurityPolicy-TLS-1-2-2017-01"] = { TLS12 },
+  ["ELBSecurityPolicy-TLS-1-2-Ext-2018-06"] = { TLS12 },
+  ["ELBSecurityPolicy-TLS-1-1-2017-01"] = { TLS11, TLS12 },
+  ["ELBSecurityPolicy-FS-2018-06"] = { TLS10, TLS11, TLS12 },
+  ["ELBSecurityPolicy-FS-1-1-2019-08"] = { TLS11, TLS12 },
+  ["ELBSecurityPolicy-FS-1-2-2019-08"] = { TLS12 },
+  ["ELBSecurityPolicy-FS-1-2-Res-2019-08"] = { TLS12 },
+  ["ELBSecurityPolicy-FS-1-2-Res-2020-10"] = { TLS12 },
+  ["ELBSecurityPolicy-2015-05"] = { TLS10, TLS11, TLS12 },
+  ["ELBSecurityPolicy-TLS-1-0-2015-04"] = { TLS10, TLS11, TLS12 },
+}
+
+function M.DescribeSSLPolicies(ctx, p)
+  local names = {}
+  if p.Names and #p.Names > 0 then
+    for _, n in ipairs(p.Names) do
+      if not SSL_POLICIES[n] then ctx:fail("SSLPolicyNotFound", "One or more ssl policies not found") end
+      names[#names + 1] = n
+    end
+  else
+    for n in pairs(SSL_POLICIES) do names[#names + 1] = n end
+    table.sort(names)
+  end
+  if p.LoadBalancerType == "gateway" then names = {} end
+  local list = {}
+  for _, n in ipairs(names) do
+    local protocols = {}
+    for i, v in ipairs(POLICY_PROTOCOLS[n] or { TLS12 }) do protocols[i] = v end
+    list[#list + 1] = { Name = n, SslProtocols = protocols,
+      SupportedLoadBalancerTypes = { "application", "network" } }
+  end
+  local items, marker = page(ctx, list, p.Marker, p.PageSize)
+  return { SslPolicies = items, NextMarker = marker }
+end
+
 function M.DeleteListener(ctx, p)
   local db = state(ctx)
   listener_of(ctx, db, p.ListenerArn)
