@@ -66,15 +66,19 @@ end
 function TestEc2Ops.test_describe_instance_status()
   local sim, ec2 = setup()
   group(sim, ec2, 3)
-  -- pending instances are left out unless IncludeAllInstances
+  -- instances not running are left out unless IncludeAllInstances
   local st = ec2:DescribeInstanceStatus{}.InstanceStatuses
   local all = ec2:DescribeInstanceStatus{ IncludeAllInstances = true }.InstanceStatuses
   lu.assertEquals(#all, 3)
+  local running = 0
   for _, s in ipairs(all) do
     if s.InstanceState.Name ~= "running" then
       lu.assertEquals(s.InstanceStatus.Status, "not-applicable")
+    else
+      running = running + 1
     end
   end
+  lu.assertEquals(#st, running)
   sim:advance(60)
   st = ec2:DescribeInstanceStatus{}.InstanceStatuses
   lu.assertEquals(#st, 3)

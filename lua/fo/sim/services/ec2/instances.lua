@@ -266,15 +266,9 @@ M.STATUS_INITIALIZING_SECONDS = 120
 
 local function status_of(ctx, inst)
   local running = inst.State.Name == "running"
-  local summary, detail
-  if not running then
-    summary = { Status = "not-applicable" }
-  else
-    local st, d = "ok", "passed"
-    if (inst.LaunchTime or 0) + M.STATUS_INITIALIZING_SECONDS > ctx:now() then
-      st, d = "initializing", "initializing"
-    end
-    summary, detail = st, d
+  local summary, detail = "ok", "passed"
+  if (inst.LaunchTime or 0) + M.STATUS_INITIALIZING_SECONDS > ctx:now() then
+    summary, detail = "initializing", "initializing"
   end
   local function check(name)
     if not running then return { Status = "not-applicable" } end
