@@ -11,9 +11,9 @@
 --                           attributes = {key = value}, tags, seq }
 --   listeners[arn]      = { desc = Listener, tags, seq }
 local asg_state = require "fo.sim.asg_state"
+local elb_zones = require "fo.sim.elb_zones"
 local ec2 = require "fo.sim.ec2_lookup"
 local records = require "fo.sim.records"
-local elb_zones = require "fo.sim.elb_zones"
 
 local M = {}
 
