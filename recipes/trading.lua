@@ -74,6 +74,19 @@ local function check_arn(v)
     .. "or empty"):format(v)
 end
 
+-- Route 53 refuses the documentation domains RFC 2606 reserves (InvalidDomainName "... is
+-- reserved by AWS!"): said before anything is created rather than half-way through a run.
+local function check_domain(v)
+  local name = v:lower():gsub("%.$", "")
+  for _, r in ipairs{ "example.com", "example.net", "example.org" } do
+    if name == r or name:sub(-#r - 1) == "." .. r then
+      return false, ("%q: Route 53 refuses %s and every name below it (reserved by AWS); set a "
+        .. "domain you own"):format(v, r)
+    end
+  end
+  return true
+end
+
 local function positive(n) return n >= 1, "must be at least 1" end
 
 local cfg = fo.config{
@@ -81,8 +94,11 @@ local cfg = fo.config{
     doc = "appended to every resource name (resource-type-<suffix>); at most 20 characters" },
   primaryRegion = { type = "string", default = "eu-south-1", doc = "normal traffic (opt-in region)" },
   standbyRegion = { type = "string", default = "eu-central-1", doc = "takes traffic on failover" },
-  domainName = { type = "string", default = "trading.example.com",
-    doc = "the Route 53 hosted zone; the application answers at app.<domainName>" },
+  -- The default is under .test (RFC 6761: reserved for testing, nobody's domain) and
+  -- serves the simulator; on AWS the user sets a domain they own.
+  domainName = { type = "string", default = "trading.fo.test", check = check_domain,
+    doc = "the Route 53 hosted zone (for --target aws: a domain you own); the application "
+      .. "answers at app.<domainName>" },
   appSubdomain = { type = "string", default = "app", doc = "the application's record in the zone" },
   primaryVpcCidr = { type = "string", default = "10.10.0.0/16", check = check_cidr16 },
   standbyVpcCidr = { type = "string", default = "10.20.0.0/16", check = check_cidr16 },

@@ -21,7 +21,7 @@ local P, S, G = "eu-south-1", "eu-central-1", "us-east-1"
 local REGIONS = { { region = P, role = "Primary", desired = 2, cidr = "10.10.0.0/16" },
   { region = S, role = "Standby", desired = 1, cidr = "10.20.0.0/16" } }
 local AL2 = "/aws/service/ami-amazon-linux-latest/amzn2-ami-hvm-x86_64-gp2"
-local APP = "app.trading.example.com"
+local APP = "app.trading.fo.test"
 
 --- A stack applied from the recipe (fo.testing): world.sim, .dir, .code, .doc, .out, .err.
 --- With `world` (a stack of fo.testing) the engine runs again on its simulator.
@@ -1105,6 +1105,21 @@ function TestTradingProof:test_fo_run_drill_refuses_other_modes_and_aws()
     lu.assertEquals(r.code, 2, table.concat(extra, " "))
     lu.assertStrContains(r.stderr, "--drill applies the recipe on the simulator")
   end
+end
+
+-- Route 53 refuses example.com / .net / .org and their subdomains (reserved by AWS): the
+-- recipe says so before anything is created, naming the key and the fix.
+function TestTradingProof:test_a_reserved_domain_is_refused_before_anything_is_created()
+  local dir = testlib.tmpdir()
+  local r = testlib.run_fo({ "--state-dir", dir, "--config", "domainName=trading.Example.NET",
+    "--config", "environmentSuffix=reserved", RECIPE }, { timeout = 60 })
+  testlib.rmtree(dir)
+  lu.assertEquals(r.code, 1, r.stdout .. r.stderr)
+  lu.assertStrContains(r.stderr, "domainName")
+  lu.assertStrContains(r.stderr, "Route 53 refuses example.net and every name below it")
+  lu.assertStrContains(r.stderr, "set a domain you own")
+  lu.assertNotStrContains(r.stderr, "stack traceback")
+  lu.assertNotStrContains(r.stdout, "created")
 end
 
 -- The fast mode's proof on the shared stack (after its read-back tests: the class sorts

@@ -70,7 +70,7 @@ function TestTradingOwnership:test_a_state_moved_away_leaves_the_first_deploymen
   for _, what in ipairs({
     'a DynamoDB table named "trading-sessions-' .. SUFFIX .. '"',
     'an IAM role named "ec2-role-' .. SUFFIX .. '"',
-    'a public hosted zone named "trading.example.com."' }) do
+    'a public hosted zone named "trading.fo.test."' }) do
     lu.assertStrContains(text, "conflict: " .. what)
   end
   lu.assertStrContains(text, 'tagged as resource "sessions" of stack "prod"')

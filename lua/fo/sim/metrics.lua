@@ -59,6 +59,9 @@ function M.store_alarm(db, p, arn, now)
   a.Dimensions = a.Dimensions or (a.MetricName and {} or nil)
   a.AlarmConfigurationUpdatedTimestamp = now
   a.next_eval = M.next_eval(a, now)
+  M.add_history(db, a, "ConfigurationUpdate", ('Alarm "%s" %s'):format(a.AlarmName,
+    new and "created" or "updated"), require("cjson").encode({ version = "1.0",
+      type = new and "Create" or "Update" }), now)
   return a, new
 end
 
@@ -302,6 +305,18 @@ end
 local ACTIONS = { ALARM = "AlarmActions", OK = "OKActions",
   INSUFFICIENT_DATA = "InsufficientDataActions" }
 
+-- Alarm history (DescribeAlarmHistory): db.history, oldest first, at most HISTORY_MAX
+-- items (AWS keeps two weeks of it; the simulator keeps the latest items instead).
+M.HISTORY_MAX = 1000
+
+--- Appends an AlarmHistoryItem to cloudwatch db `db`.
+function M.add_history(db, alarm, kind, summary, data, now)
+  db.history = db.history or {}
+  db.history[#db.history + 1] = { AlarmName = alarm.AlarmName, AlarmType = "MetricAlarm",
+    HistoryItemType = kind, HistorySummary = summary, HistoryData = data, Timestamp = now }
+  if #db.history > M.HISTORY_MAX then table.remove(db.history, 1) end
+end
+
 --- Puts `alarm` (stored in the cloudwatch db of ctx's account and region) in `state`;
 --- on a change of state, runs the new state's actions: each SNS topic that exists gets
 --- AWS's notification (subject 'ALARM: "name" in Region'). Returns true when the state
@@ -310,8 +325,20 @@ function M.set_state(ctx, alarm, state, reason, data, now)
   local old = alarm.StateValue
   alarm.StateReason, alarm.StateReasonData = reason, data
   if old == state then return false end
+  local old_reason = alarm.history_reason
   alarm.StateValue = state
   alarm.StateUpdatedTimestamp = now
+  alarm.history_reason = reason
+  do
+    local cjson = require "cjson"
+    local new_state = { stateValue = state, stateReason = reason }
+    local ok, decoded = pcall(cjson.decode, data or "")
+    if ok and type(decoded) == "table" then new_state.stateReasonData = decoded end
+    M.add_history(ctx.sim.store:db(ctx.account, ctx.region, "cloudwatch"), alarm, "StateUpdate",
+      ("Alarm updated from %s to %s"):format(old, state), cjson.encode({ version = "1.0",
+        oldState = { stateValue = old, stateReason = old_reason
+          or "Unchecked: Initial alarm creation" }, newState = new_state }), now)
+  end
   if alarm.ActionsEnabled == false then return true end
   local message = M.notification(alarm, old, ctx.account, ctx.region, now)
   local region_name = M.REGION_NAMES[ctx.region] or ctx.region

@@ -122,7 +122,7 @@ end
 -- or a destroy included (tokens were made of URN and generation alone, the same again:
 -- Route 53 refuses a used CallerReference forever, HostedZoneAlreadyExists).
 function TestRollback:test_a_create_made_again_after_a_rollback_or_a_destroy_has_a_new_token()
-  local zone = function() fo.resource("test:zone", "z", { name = "example.com" }) end
+  local zone = function() fo.resource("test:zone", "z", { name = "example-com.test" }) end
   types.fail_mutating_call(sim, 2) -- the tags after CreateHostedZone: the zone is deleted
   local code, _, out, err = run(zone)
   lu.assertEquals(code, 4, out .. err)

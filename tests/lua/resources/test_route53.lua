@@ -22,20 +22,20 @@ local run, apply, res = T.runner(function() return sim, dir end)
 local function dns(o)
   o = o or {}
   return function()
-    local zone = fo.resource("aws:route53:zone", "main", { name = "example.com",
+    local zone = fo.resource("aws:route53:zone", "main", { name = "example-com.test",
       comment = o.comment or "fo test zone", tags = o.zone_tags or { Environment = "Production" } })
     local hc = fo.resource("aws:route53:health_check", "primary", { type = "HTTP",
-      fqdn = o.fqdn or "primary.example.net", port = 80, resource_path = "/health",
+      fqdn = o.fqdn or "primary.example-net.test", port = 80, resource_path = "/health",
       request_interval = o.interval or 10, failure_threshold = o.threshold or 3,
       tags = { Name = "primary", FailoverRole = "Primary" } })
-    fo.resource("aws:route53:record", "primary", { zone_id = zone.id, name = "app.example.com",
+    fo.resource("aws:route53:record", "primary", { zone_id = zone.id, name = "app.example-com.test",
       type = "A", set_identifier = "primary", weight = o.weight or 100, ttl = 60,
       records = { "192.0.2.10" }, health_check_id = hc.id })
-    fo.resource("aws:route53:record", "standby", { zone_id = zone.id, name = "app.example.com",
+    fo.resource("aws:route53:record", "standby", { zone_id = zone.id, name = "app.example-com.test",
       type = "A", set_identifier = "standby", weight = 0, ttl = 60, records = { "192.0.2.20" } })
     if not o.no_www then
-      fo.resource("aws:route53:record", "www", { zone_id = zone.id, name = "www.example.com",
-        type = "CNAME", ttl = 300, records = { "app.example.com" } })
+      fo.resource("aws:route53:record", "www", { zone_id = zone.id, name = "www.example-com.test",
+        type = "CNAME", ttl = 300, records = { "app.example-com.test" } })
     end
     fo.output("zone_id", zone.id)
     fo.output("health_check_id", hc.id)
@@ -84,7 +84,7 @@ function TestRoute53Types:test_create_reads_back_and_rerun_makes_no_mutating_cal
   local zone_id = doc.outputs.zone_id
   lu.assertStrMatches(zone_id, "Z[A-Z0-9]+")
   local z = r53():GetHostedZone{ Id = zone_id }
-  lu.assertEquals(z.HostedZone.Name, "example.com.")
+  lu.assertEquals(z.HostedZone.Name, "example-com.test.")
   lu.assertEquals(z.HostedZone.Config.Comment, "fo test zone")
   lu.assertStrMatches(z.HostedZone.CallerReference, ("%x"):rep(32)) -- the create's ctx.token
   lu.assertEquals(res("aws:route53:zone::main").outputs.name_servers, z.DelegationSet.NameServers)
@@ -95,16 +95,16 @@ function TestRoute53Types:test_create_reads_back_and_rerun_makes_no_mutating_cal
   local hc = r53():GetHealthCheck{ HealthCheckId = doc.outputs.health_check_id }.HealthCheck
   local c = hc.HealthCheckConfig
   lu.assertEquals({ c.Type, c.FullyQualifiedDomainName, c.Port, c.ResourcePath, c.RequestInterval,
-    c.FailureThreshold }, { "HTTP", "primary.example.net", 80, "/health", 10, 3 })
+    c.FailureThreshold }, { "HTTP", "primary.example-net.test", 80, "/health", 10, 3 })
   lu.assertEquals(tags_of("healthcheck", hc.Id).Name, "primary")
 
-  local p = record(zone_id, "app.example.com.", "primary")
+  local p = record(zone_id, "app.example-com.test.", "primary")
   lu.assertEquals({ p.Weight, p.TTL, p.HealthCheckId, p.ResourceRecords[1].Value },
     { 100, 60, hc.Id, "192.0.2.10" })
-  local s = record(zone_id, "app.example.com.", "standby")
+  local s = record(zone_id, "app.example-com.test.", "standby")
   lu.assertEquals(s.Weight, 0)
   lu.assertNil(s.HealthCheckId)
-  lu.assertEquals(record(zone_id, "www.example.com.").Type, "CNAME")
+  lu.assertEquals(record(zone_id, "www.example-com.test.").Type, "CNAME")
   -- changes were waited for: GetChange answered INSYNC
   lu.assertTrue(#H.ops(sim, { operation = "GetChange" }) >= 4)
 
@@ -127,7 +127,7 @@ function TestRoute53Types:test_updates_in_place()
   lu.assertEquals(hc.HealthCheckConfig.FailureThreshold, 5)
   lu.assertEquals(hc.HealthCheckVersion, 2)
   local zone_id = doc.outputs.zone_id
-  lu.assertEquals(record(zone_id, "app.example.com.", "primary").Weight, 200)
+  lu.assertEquals(record(zone_id, "app.example-com.test.", "primary").Weight, 200)
   lu.assertEquals(r53():GetHostedZone{ Id = zone_id }.HostedZone.Config.Comment, "changed")
   lu.assertEquals(tags_of("hostedzone", zone_id).Environment, "Staging")
   lu.assertEquals(H.state(dir).outputs.health_check_id, hc_id)
@@ -149,16 +149,16 @@ function TestRoute53Types:test_changing_the_interval_replaces_the_health_check()
   lu.assertTrue(H.index(ops, "route53.ChangeResourceRecordSets") < H.index(ops, "route53.DeleteHealthCheck"))
   lu.assertEquals(#checks(), 1)
   lu.assertEquals(checks()[1].HealthCheckConfig.RequestInterval, 30)
-  lu.assertEquals(record(doc.outputs.zone_id, "app.example.com.", "primary").HealthCheckId, new)
+  lu.assertEquals(record(doc.outputs.zone_id, "app.example-com.test.", "primary").HealthCheckId, new)
 end
 
 function TestRoute53Types:test_refresh_finds_drift_and_apply_repairs_it()
   local doc = apply(dns())
   local zone_id, hc_id = doc.outputs.zone_id, doc.outputs.health_check_id
   -- by hand: the primary's weight, the health check's threshold, a zone tag; the CNAME deleted
-  local p = record(zone_id, "app.example.com.", "primary")
+  local p = record(zone_id, "app.example-com.test.", "primary")
   p.Weight = 50
-  local www = record(zone_id, "www.example.com.")
+  local www = record(zone_id, "www.example-com.test.")
   r53():ChangeResourceRecordSets{ HostedZoneId = zone_id, ChangeBatch = { Changes = {
     { Action = "UPSERT", ResourceRecordSet = p }, { Action = "DELETE", ResourceRecordSet = www } } } }
   local hc = r53():GetHealthCheck{ HealthCheckId = hc_id }.HealthCheck
@@ -180,8 +180,8 @@ function TestRoute53Types:test_refresh_finds_drift_and_apply_repairs_it()
   table.sort(ops)
   lu.assertEquals(ops, { "route53.ChangeResourceRecordSets", "route53.ChangeResourceRecordSets",
     "route53.ChangeTagsForResource", "route53.UpdateHealthCheck" })
-  lu.assertEquals(record(zone_id, "app.example.com.", "primary").Weight, 100)
-  lu.assertEquals(record(zone_id, "www.example.com.").ResourceRecords[1].Value, "app.example.com")
+  lu.assertEquals(record(zone_id, "app.example-com.test.", "primary").Weight, 100)
+  lu.assertEquals(record(zone_id, "www.example-com.test.").ResourceRecords[1].Value, "app.example-com.test")
   lu.assertEquals(r53():GetHealthCheck{ HealthCheckId = hc_id }.HealthCheck.HealthCheckConfig
     .FailureThreshold, 3)
   lu.assertEquals(tags_of("hostedzone", zone_id).Environment, "Production")
@@ -206,7 +206,7 @@ end
 
 function TestRoute53Types:test_a_record_deleted_by_hand_is_already_gone_on_removal()
   local doc = apply(dns())
-  local www = record(doc.outputs.zone_id, "www.example.com.")
+  local www = record(doc.outputs.zone_id, "www.example-com.test.")
   r53():ChangeResourceRecordSets{ HostedZoneId = doc.outputs.zone_id, ChangeBatch = { Changes = {
     { Action = "DELETE", ResourceRecordSet = www } } } }
   apply(dns{ no_www = true }, { refresh = false })
@@ -214,36 +214,36 @@ function TestRoute53Types:test_a_record_deleted_by_hand_is_already_gone_on_remov
 end
 
 local function zone_only()
-  fo.resource("aws:route53:zone", "main", { name = "example.com",
+  fo.resource("aws:route53:zone", "main", { name = "example-com.test",
     tags = { Environment = "Production" } })
 end
 
 local function zone_and_record()
-  local zone = fo.resource("aws:route53:zone", "main", { name = "example.com" })
-  fo.resource("aws:route53:record", "www", { zone_id = zone.id, name = "www.example.com",
+  local zone = fo.resource("aws:route53:zone", "main", { name = "example-com.test" })
+  fo.resource("aws:route53:record", "www", { zone_id = zone.id, name = "www.example-com.test",
     type = "A", ttl = 60, records = { "192.0.2.1" } })
   fo.output("zone_id", zone.id)
 end
 
--- A health check the stack makes first, then the zone "example.com" (so the run has
+-- A health check the stack makes first, then the zone "example-com.test" (so the run has
 -- something of its own to roll back when the zone is a conflict).
 local function check_then_zone()
-  local hc = fo.resource("aws:route53:health_check", "primary", { fqdn = "primary.example.net",
+  local hc = fo.resource("aws:route53:health_check", "primary", { fqdn = "primary.example-net.test",
     port = 80 })
-  fo.resource("aws:route53:zone", "main", { name = "example.com" }, { depends_on = { hc } })
+  fo.resource("aws:route53:zone", "main", { name = "example-com.test" }, { depends_on = { hc } })
 end
 
 function TestRoute53Types:test_a_public_zone_of_the_same_name_not_ours_is_a_conflict()
   -- made outside fo (untagged), then by another copy of the stack (its tags, another token)
   for i, tags in ipairs({ {}, T.other_copy_tags("main") }) do
-    local z = r53():CreateHostedZone{ Name = "example.com", CallerReference = "by-hand-" .. i }
+    local z = r53():CreateHostedZone{ Name = "example-com.test", CallerReference = "by-hand-" .. i }
     local id = z.HostedZone.Id:match("([^/]+)$")
     if tags[1] then
       r53():ChangeTagsForResource{ ResourceType = "hostedzone", ResourceId = id, AddTags = tags }
     end
     sim.recorder:clear()
     local out = T.assert_conflict(sim, dir, check_then_zone, id)
-    lu.assertStrContains(out, 'a public hosted zone named "example.com."')
+    lu.assertStrContains(out, 'a public hosted zone named "example-com.test."')
     T.assert_rolled_back(sim, { { "route53.CreateHealthCheck", "route53.DeleteHealthCheck" } })
     -- no second zone of the name was made (it would split the domain's delegation)
     lu.assertEquals(H.ops(sim, { operation = "CreateHostedZone" }), {})
@@ -253,16 +253,16 @@ function TestRoute53Types:test_a_public_zone_of_the_same_name_not_ours_is_a_conf
 end
 
 -- The zone and its www record; with `api`, a health check and the weighted record
--- api.example.com A (set identifier "blue") that uses it.
+-- api.example-com.test A (set identifier "blue") that uses it.
 local function zone_and_api(api)
   return function()
-    local zone = fo.resource("aws:route53:zone", "main", { name = "example.com" })
-    fo.resource("aws:route53:record", "www", { zone_id = zone.id, name = "www.example.com",
+    local zone = fo.resource("aws:route53:zone", "main", { name = "example-com.test" })
+    fo.resource("aws:route53:record", "www", { zone_id = zone.id, name = "www.example-com.test",
       type = "A", ttl = 60, records = { "192.0.2.1" } })
     if api then
-      local hc = fo.resource("aws:route53:health_check", "api", { fqdn = "api.example.net",
+      local hc = fo.resource("aws:route53:health_check", "api", { fqdn = "api.example-net.test",
         port = 80 })
-      fo.resource("aws:route53:record", "api", { zone_id = zone.id, name = "API.example.com",
+      fo.resource("aws:route53:record", "api", { zone_id = zone.id, name = "API.example-com.test",
         type = "A", set_identifier = "blue", weight = 50, ttl = 60, records = { "192.0.2.7" },
         health_check_id = hc.id })
     end
@@ -272,20 +272,20 @@ end
 
 function TestRoute53Types:test_a_record_set_in_our_zone_not_ours_is_a_conflict()
   local zone_id = apply(zone_and_api(false)).outputs.zone_id
-  -- someone adds api.example.com A "blue" to the stack's zone by hand
+  -- someone adds api.example-com.test A "blue" to the stack's zone by hand
   r53():ChangeResourceRecordSets{ HostedZoneId = zone_id, ChangeBatch = { Changes = { {
-    Action = "CREATE", ResourceRecordSet = { Name = "api.example.com", Type = "A",
+    Action = "CREATE", ResourceRecordSet = { Name = "api.example-com.test", Type = "A",
       SetIdentifier = "blue", Weight = 10, TTL = 300,
       ResourceRecords = { { Value = "198.51.100.7" } } } } } } }
   sim.recorder:clear()
   local out = T.assert_conflict(sim, dir, zone_and_api(true),
-    zone_id .. "_api.example.com_A_blue")
-  lu.assertStrContains(out, ('a A record set "api.example.com." (set identifier blue) in '
+    zone_id .. "_api.example-com.test_A_blue")
+  lu.assertStrContains(out, ('a A record set "api.example-com.test." (set identifier blue) in '
     .. 'hosted zone %s'):format(zone_id))
   T.assert_rolled_back(sim, { { "route53.CreateHealthCheck", "route53.DeleteHealthCheck" } })
   -- the only change batch was the one made by hand: nothing written over it
   lu.assertEquals(H.ops(sim, { operation = "ChangeResourceRecordSets" }), {})
-  lu.assertEquals(record(zone_id, "api.example.com.", "blue").ResourceRecords,
+  lu.assertEquals(record(zone_id, "api.example-com.test.", "blue").ResourceRecords,
     { { Value = "198.51.100.7" } })
 end
 
@@ -316,26 +316,26 @@ end
 
 function TestRoute53Types:test_a_record_changed_by_hand_is_deleted_with_its_current_values()
   local doc = apply(dns())
-  local www = record(doc.outputs.zone_id, "www.example.com.")
+  local www = record(doc.outputs.zone_id, "www.example-com.test.")
   www.TTL = 999
   r53():ChangeResourceRecordSets{ HostedZoneId = doc.outputs.zone_id, ChangeBatch = { Changes = {
     { Action = "UPSERT", ResourceRecordSet = www } } } }
   -- no refresh: the state still says ttl 300, DELETE must carry 999
   apply(dns{ no_www = true }, { refresh = false })
-  lu.assertNil(record(doc.outputs.zone_id, "www.example.com."))
+  lu.assertNil(record(doc.outputs.zone_id, "www.example-com.test."))
 end
 
 function TestRoute53Types:test_interrupted_health_check_create_is_adopted()
   types.fail_mutating_call(sim, 2)
   local code = run(function()
-    fo.resource("aws:route53:health_check", "hc", { fqdn = "x.example.net", port = 80 })
+    fo.resource("aws:route53:health_check", "hc", { fqdn = "x.example-net.test", port = 80 })
   end, { rollback = false })
   lu.assertEquals(code, 3)
   lu.assertEquals(#checks(), 1)
   local id = checks()[1].Id
   sim.recorder:clear()
   local _, out = apply(function()
-    fo.resource("aws:route53:health_check", "hc", { fqdn = "x.example.net", port = 80 })
+    fo.resource("aws:route53:health_check", "hc", { fqdn = "x.example-net.test", port = 80 })
   end)
   lu.assertStrContains(out, "Adopted dev::aws:route53:health_check::hc: " .. id)
   lu.assertEquals(#checks(), 1)
@@ -361,12 +361,12 @@ end
 function TestRoute53Types:test_a_zone_holding_other_records_is_not_deleted_and_says_why()
   local doc = apply(dns{ no_www = true })
   r53():ChangeResourceRecordSets{ HostedZoneId = doc.outputs.zone_id, ChangeBatch = { Changes = {
-    { Action = "CREATE", ResourceRecordSet = { Name = "manual.example.com", Type = "TXT", TTL = 60,
+    { Action = "CREATE", ResourceRecordSet = { Name = "manual.example-com.test", Type = "TXT", TTL = 60,
       ResourceRecords = { { Value = '"by hand"' } } } } } } }
   local code, _, out, err = run(dns{ no_www = true }, { mode = "destroy", explicit = true })
   lu.assertEquals(code, 3)
   lu.assertStrContains(out .. err, "still holds record sets")
-  lu.assertStrContains(out .. err, "manual.example.com. TXT")
+  lu.assertStrContains(out .. err, "manual.example-com.test. TXT")
   lu.assertEquals(#zones(), 1)
   lu.assertNotNil(res("aws:route53:zone::main"))
 end
@@ -374,16 +374,16 @@ end
 function TestRoute53Types:test_record_rules_the_sim_enforces()
   -- a weight without a set identifier is refused before anything is sent
   local code, _, out, err = run(function()
-    local zone = fo.resource("aws:route53:zone", "main", { name = "example.com" })
-    fo.resource("aws:route53:record", "bad", { zone_id = zone.id, name = "x.example.com",
+    local zone = fo.resource("aws:route53:zone", "main", { name = "example-com.test" })
+    fo.resource("aws:route53:record", "bad", { zone_id = zone.id, name = "x.example-com.test",
       type = "A", weight = 10, ttl = 60, records = { "192.0.2.1" } })
   end)
   lu.assertEquals(code, 4)
   lu.assertStrContains(out .. err, "a weighted record needs a set_identifier")
   -- Route 53's own check: a name outside the zone
   code, _, out, err = run(function()
-    local zone = fo.resource("aws:route53:zone", "main", { name = "example.com" })
-    fo.resource("aws:route53:record", "bad", { zone_id = zone.id, name = "x.example.org",
+    local zone = fo.resource("aws:route53:zone", "main", { name = "example-com.test" })
+    fo.resource("aws:route53:record", "bad", { zone_id = zone.id, name = "x.example-org.test",
       type = "A", ttl = 60, records = { "192.0.2.1" } })
   end)
   lu.assertEquals(code, 4)
@@ -391,7 +391,7 @@ function TestRoute53Types:test_record_rules_the_sim_enforces()
   lu.assertEquals(zones(), {}) -- rolled back
   -- a weight out of range is a recipe error
   code, _, out, err = run(function()
-    fo.resource("aws:route53:record", "bad", { zone_id = "Z1", name = "x.example.com",
+    fo.resource("aws:route53:record", "bad", { zone_id = "Z1", name = "x.example-com.test",
       type = "A", set_identifier = "a", weight = 300, ttl = 60, records = { "192.0.2.1" } })
   end)
   lu.assertEquals(code, 1)
@@ -401,10 +401,10 @@ end
 function TestRoute53Types:test_weighted_records_fail_over_when_the_health_check_fails()
   -- the primary's check targets a name no load balancer answers: unhealthy after
   -- 3 failures, so Route 53 answers the weight-0 standby
-  local doc = apply(dns{ no_www = true, fqdn = "nothing-here.example.net" })
-  lu.assertEquals(sim:resolve("app.example.com", "A").chosen, "primary")
+  local doc = apply(dns{ no_www = true, fqdn = "nothing-here.example-net.test" })
+  lu.assertEquals(sim:resolve("app.example-com.test", "A").chosen, "primary")
   sim:advance(31)
-  local r = sim:resolve("app.example.com", "A")
+  local r = sim:resolve("app.example-com.test", "A")
   lu.assertEquals(r.chosen, "standby")
   lu.assertEquals(r.answer, { "192.0.2.20" })
   lu.assertFalse(sim:health_check_status(doc.outputs.health_check_id).healthy)
@@ -415,19 +415,19 @@ function TestRoute53Types:test_weighted_alias_records_to_load_balancers()
   local s = topo.region(sim, "eu-central-1", 1)
   sim:advance(5)
   local function recipe()
-    local zone = fo.resource("aws:route53:zone", "main", { name = "trading.example.com" })
+    local zone = fo.resource("aws:route53:zone", "main", { name = "trading.fo.test" })
     local hc = fo.resource("aws:route53:health_check", "primary", { fqdn = p.dns, port = 80,
       resource_path = "/health", request_interval = 10, failure_threshold = 3 })
-    fo.resource("aws:route53:record", "primary", { zone_id = zone.id, name = "app.trading.example.com",
+    fo.resource("aws:route53:record", "primary", { zone_id = zone.id, name = "app.trading.fo.test",
       type = "A", set_identifier = "primary", weight = 100, health_check_id = hc.id,
       alias = { dns_name = p.dns, hosted_zone_id = p.zone_id, evaluate_target_health = true } })
-    fo.resource("aws:route53:record", "standby", { zone_id = zone.id, name = "app.trading.example.com",
+    fo.resource("aws:route53:record", "standby", { zone_id = zone.id, name = "app.trading.fo.test",
       type = "A", set_identifier = "standby", weight = 0,
       alias = { dns_name = p.dns == s.dns and "x" or s.dns, hosted_zone_id = s.zone_id,
         evaluate_target_health = true } })
   end
   apply(recipe)
-  local r = sim:resolve("app.trading.example.com", "A")
+  local r = sim:resolve("app.trading.fo.test", "A")
   lu.assertEquals(r.chosen, "primary")
   lu.assertEquals(r.answer, { p.dns:lower() .. "." })
   -- Route 53 answers the alias target lower-case with a final dot: no drift from that
@@ -437,7 +437,7 @@ function TestRoute53Types:test_weighted_alias_records_to_load_balancers()
   lu.assertEquals(H.mutating(sim), before)
   sim:set_outage("eu-south-1")
   sim:advance(31)
-  r = sim:resolve("app.trading.example.com", "A")
+  r = sim:resolve("app.trading.fo.test", "A")
   lu.assertEquals(r.chosen, "standby")
   lu.assertEquals(r.answer, { s.dns:lower() .. "." })
   sim:set_outage("eu-south-1", false)

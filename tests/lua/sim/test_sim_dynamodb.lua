@@ -514,6 +514,56 @@ function TestSimDynamoDB:test_query_sort_key_conditions_filters_and_paging()
   lu.assertEquals(out.Count, 2)
 end
 
+-- Scan: every item, Limit pages (LastEvaluatedKey / ExclusiveStartKey), FilterExpression
+-- after reading (Count vs ScannedCount), projections, Select COUNT, parallel segments.
+function TestSimDynamoDB:test_scan_filters_pages_and_segments()
+  local p = sessions_table(self)
+  for u = 1, 4 do
+    for i = 1, 3 do
+      p:PutItem{ TableName = "sessions-by-user", Item = { userId = { S = "u" .. u },
+        startedAt = { N = tostring(i) }, kind = { S = i == 2 and "web" or "api" } } }
+    end
+  end
+  local out = p:Scan{ TableName = "sessions-by-user" }
+  lu.assertEquals(out.Count, 12)
+  lu.assertEquals(out.ScannedCount, 12)
+  lu.assertNil(out.LastEvaluatedKey)
+  out = p:Scan{ TableName = "sessions-by-user", FilterExpression = "#k = :w",
+    ExpressionAttributeNames = { ["#k"] = "kind" }, ExpressionAttributeValues = { [":w"] = { S = "web" } },
+    ProjectionExpression = "userId" }
+  lu.assertEquals(out.Count, 4)
+  lu.assertEquals(out.ScannedCount, 12)
+  lu.assertEquals(out.Items[1], { userId = out.Items[1].userId })
+  lu.assertEquals(p:Scan{ TableName = "sessions-by-user", Select = "COUNT" }.Count, 12)
+  -- pages of 5: every item once
+  local seen, start, pages = {}, nil, 0
+  repeat
+    local page = p:Scan{ TableName = "sessions-by-user", Limit = 5, ExclusiveStartKey = start }
+    pages = pages + 1
+    for _, it in ipairs(page.Items or {}) do
+      local k = it.userId.S .. "/" .. it.startedAt.N
+      lu.assertNil(seen[k], k)
+      seen[k] = true
+    end
+    start = page.LastEvaluatedKey
+  until not start
+  local n = 0
+  for _ in pairs(seen) do n = n + 1 end
+  lu.assertEquals(n, 12)
+  lu.assertEquals(pages, 3)
+  -- parallel scan: the segments split the items, each item in one
+  local total = 0
+  for seg = 0, 2 do
+    total = total + p:Scan{ TableName = "sessions-by-user", Segment = seg, TotalSegments = 3 }.Count
+  end
+  lu.assertEquals(total, 12)
+  local e = aws_error("ValidationException", p.Scan, p, { TableName = "sessions-by-user",
+    Segment = 3, TotalSegments = 3 })
+  lu.assertStrContains(e.message, "Segment: 3 is out of bounds of TotalSegments: 3")
+  aws_error("ValidationException", p.Scan, p, { TableName = "sessions-by-user", Segment = 0 })
+  aws_error("ResourceNotFoundException", p.Scan, p, { TableName = "nope" })
+end
+
 function TestSimDynamoDB:test_list_tables_pages()
   local p = self.p
   for i = 1, 5 do p:CreateTable(create_params{ TableName = ("table-%d"):format(i) }) end

@@ -364,6 +364,49 @@ function TestListener.test_target_group_in_use_and_one_load_balancer_per_group()
   net.expect(lu, "TargetGroupNotFound", nil, elb.DescribeTargetGroups, elb, { TargetGroupArns = { tg.TargetGroupArn } })
 end
 
+-- DescribeRules: a listener's default rule (its default actions, priority "default"),
+-- by listener or by rule ARN; unknown ones are RuleNotFound / ListenerNotFound.
+function TestListener.test_describe_rules_answers_the_default_rule()
+  local _, n, elb = setup()
+  local lb, tg = create_alb(elb, n), create_tg(elb, n)
+  local l = elb:CreateListener{ LoadBalancerArn = lb.LoadBalancerArn, Protocol = "HTTP", Port = 80,
+    DefaultActions = forward(tg) }.Listeners[1]
+  local rules = elb:DescribeRules{ ListenerArn = l.ListenerArn }.Rules
+  lu.assertEquals(#rules, 1)
+  local r = rules[1]
+  lu.assertEquals({ r.Priority, r.IsDefault }, { "default", true })
+  lu.assertEquals(r.Conditions, {})
+  lu.assertEquals(r.Actions, l.DefaultActions)
+  lu.assertStrMatches(r.RuleArn, "arn:aws:elasticloadbalancing:eu%-south%-1:123456789012:listener%-rule/app/"
+    .. "alb%-trading%-prod/%x+/%x+/" .. ("%x"):rep(16))
+  lu.assertEquals(elb:DescribeRules{ RuleArns = { r.RuleArn } }.Rules[1], r)
+  -- the rule follows the listener's default actions
+  local tg2 = create_tg(elb, n, "tg-other")
+  elb:ModifyListener{ ListenerArn = l.ListenerArn, DefaultActions = forward(tg2) }
+  lu.assertEquals(elb:DescribeRules{ ListenerArn = l.ListenerArn }.Rules[1].Actions[1].TargetGroupArn,
+    tg2.TargetGroupArn)
+  net.expect(lu, "RuleNotFound", "One or more rules not found", elb.DescribeRules, elb,
+    { RuleArns = { gone(r.RuleArn) } })
+  net.expect(lu, "ListenerNotFound", nil, elb.DescribeRules, elb, { ListenerArn = gone(l.ListenerArn) })
+  net.expect(lu, "ValidationError", nil, elb.DescribeRules, elb, {})
+end
+
+-- DescribeSSLPolicies: the predefined policies with the TLS versions each allows.
+function TestListener.test_describe_ssl_policies()
+  local _, _, elb = setup()
+  local all = elb:DescribeSSLPolicies{}.SslPolicies
+  lu.assertEquals(#all, 18)
+  local one = elb:DescribeSSLPolicies{ Names = { "ELBSecurityPolicy-TLS13-1-2-2021-06" } }.SslPolicies
+  lu.assertEquals(one[1].SslProtocols, { "TLSv1.2", "TLSv1.3" })
+  lu.assertEquals(one[1].SupportedLoadBalancerTypes, { "application", "network" })
+  lu.assertEquals(elb:DescribeSSLPolicies{ Names = { "ELBSecurityPolicy-2016-08" } }.SslPolicies[1]
+    .SslProtocols, { "TLSv1", "TLSv1.1", "TLSv1.2" })
+  net.expect(lu, "SSLPolicyNotFound", nil, elb.DescribeSSLPolicies, elb, { Names = { "Mine" } })
+  local p1 = elb:DescribeSSLPolicies{ PageSize = 10 }
+  lu.assertEquals(#p1.SslPolicies, 10)
+  lu.assertEquals(#elb:DescribeSSLPolicies{ PageSize = 10, Marker = p1.NextMarker }.SslPolicies, 8)
+end
+
 TestTargetHealth = {}
 
 -- The stack in one region: ALB, target group, HTTP listener, ASG of 2 on the private

@@ -55,7 +55,7 @@ function TestFailover.test_outage_detected_after_30s_and_failback()
   local st = sim:health_check_status(g.hc)
   lu.assertTrue(st.healthy)
   lu.assertEquals(st.next, B + 105)
-  local r = sim:resolve("app.trading.example.com", "A")
+  local r = sim:resolve("app.trading.fo.test", "A")
   lu.assertEquals(r.chosen, "primary")
   lu.assertEquals(r.answer, { p.dns:lower() .. "." })
   lu.assertEquals(r.eligible, { "primary" })
@@ -68,13 +68,13 @@ function TestFailover.test_outage_detected_after_30s_and_failback()
   st = sim:health_check_status(g.hc)
   lu.assertTrue(st.healthy)
   lu.assertEquals(st.fails, 2)
-  lu.assertEquals(sim:resolve("app.trading.example.com").chosen, "primary")
+  lu.assertEquals(sim:resolve("app.trading.fo.test").chosen, "primary")
   advance_to(sim, t + 30)  -- third consecutive failure
   st = sim:health_check_status(g.hc)
   lu.assertFalse(st.healthy)
   lu.assertEquals(st.changed_at, t + 30)
   lu.assertStrContains(st.last.status, "Connection timed out")
-  r = sim:resolve("app.trading.example.com", "A")
+  r = sim:resolve("app.trading.fo.test", "A")
   lu.assertEquals(r.chosen, "standby")
   lu.assertEquals(r.answer, { s.dns:lower() .. "." })
   lu.assertEquals(r.eligible, { "standby" })
@@ -117,10 +117,10 @@ function TestFailover.test_outage_detected_after_30s_and_failback()
   advance_to(sim, B + 185)
   sim:set_outage("eu-south-1", false)
   advance_to(sim, B + 224)
-  lu.assertEquals(sim:resolve("app.trading.example.com").chosen, "standby")
+  lu.assertEquals(sim:resolve("app.trading.fo.test").chosen, "standby")
   advance_to(sim, B + 225)
   lu.assertTrue(sim:health_check_status(g.hc).healthy)
-  lu.assertEquals(sim:resolve("app.trading.example.com").chosen, "primary")
+  lu.assertEquals(sim:resolve("app.trading.fo.test").chosen, "primary")
   -- The alarm clears when a whole minute of 1s is in: [B+240, B+300) at B+300.
   advance_to(sim, B + 299)
   lu.assertEquals(alarm_state(sim, g.alarm).StateValue, "ALARM")
@@ -151,7 +151,7 @@ function TestFailover.test_interval_30_takes_90s()
   lu.assertTrue(sim:health_check_status(g.hc).healthy)
   advance_to(sim, B + 125)
   lu.assertFalse(sim:health_check_status(g.hc).healthy)
-  lu.assertEquals(sim:resolve("app.trading.example.com").chosen, "standby")
+  lu.assertEquals(sim:resolve("app.trading.fo.test").chosen, "standby")
 end
 
 -- Inverted: a reachable endpoint counts as a failure, an outage as a pass.
@@ -184,14 +184,14 @@ end
 function TestFailover.test_evaluate_target_health_on_primary()
   local sim, _, _, g = world{ primary_eth = true }
   advance_to(sim, B + 10)
-  lu.assertEquals(sim:resolve("app.trading.example.com").chosen, "primary")
+  lu.assertEquals(sim:resolve("app.trading.fo.test").chosen, "primary")
   sim:set_outage("eu-south-1")
   advance_to(sim, B + 34)
   lu.assertTrue(sim:health_check_status(g.hc).healthy)
-  lu.assertEquals(sim:resolve("app.trading.example.com").chosen, "primary")
+  lu.assertEquals(sim:resolve("app.trading.fo.test").chosen, "primary")
   advance_to(sim, B + 40)
   lu.assertFalse(sim:health_check_status(g.hc).healthy)
-  lu.assertEquals(sim:resolve("app.trading.example.com").chosen, "standby")
+  lu.assertEquals(sim:resolve("app.trading.fo.test").chosen, "standby")
   local failover = require "fo.sim.failover"
   local dns = sim:invoke("elbv2", "eu-south-1", "DescribeLoadBalancers", {}).LoadBalancers[1].DNSName
   lu.assertFalse(failover.lb_healthy(sim, "123456789012", dns), "the ALB's targets are down by now")
@@ -203,7 +203,7 @@ function TestFailover.test_all_unhealthy_fails_open()
   sim:set_outage("eu-south-1")
   sim:set_outage("eu-central-1")
   advance_to(sim, B + 40)
-  local r = sim:resolve("app.trading.example.com")
+  local r = sim:resolve("app.trading.fo.test")
   lu.assertFalse(r.healthy)
   lu.assertEquals(r.chosen, "primary")
   lu.assertEquals(r.eligible, { "primary" })
@@ -224,7 +224,7 @@ function TestFailover.test_state_reload_keeps_evaluating()
   again:set_outage("eu-south-1")
   again:advance(30)
   lu.assertFalse(again:health_check_status(g.hc).healthy)
-  lu.assertEquals(again:resolve("app.trading.example.com").chosen, "standby")
+  lu.assertEquals(again:resolve("app.trading.fo.test").chosen, "standby")
   os.remove(file)
 end
 
@@ -235,7 +235,7 @@ end
 local function weighted(records)
   local sim = new_sim()
   local r53 = sim:client("route53")
-  local zone = r53:CreateHostedZone{ Name = "w.example.com", CallerReference = "w" }.HostedZone.Id
+  local zone = r53:CreateHostedZone{ Name = "w.example-com.test", CallerReference = "w" }.HostedZone.Id
   local changes = {}
   for i, r in ipairs(records) do
     local hc
@@ -244,7 +244,7 @@ local function weighted(records)
         Type = "HTTP", FullyQualifiedDomainName = "nowhere.invalid", RequestInterval = 10,
         FailureThreshold = 1, Inverted = r.health } }.HealthCheck.Id
     end
-    changes[i] = { Action = "CREATE", ResourceRecordSet = { Name = "x.w.example.com", Type = "A",
+    changes[i] = { Action = "CREATE", ResourceRecordSet = { Name = "x.w.example-com.test", Type = "A",
       SetIdentifier = r.id, Weight = r.weight, TTL = 60, HealthCheckId = hc,
       ResourceRecords = { { Value = r.ip } } } }
   end
@@ -256,11 +256,11 @@ end
 function TestFailover.test_weighted_by_weight_with_draw()
   local sim = weighted{ { id = "a", weight = 1, ip = "10.0.0.1" },
     { id = "b", weight = 3, ip = "10.0.0.2" } }
-  lu.assertEquals(sim:resolve("x.w.example.com", "A", { draw = 0.2 }).answer, { "10.0.0.1" })
-  lu.assertEquals(sim:resolve("x.w.example.com", "A", { draw = 0.3 }).answer, { "10.0.0.2" })
+  lu.assertEquals(sim:resolve("x.w.example-com.test", "A", { draw = 0.2 }).answer, { "10.0.0.1" })
+  lu.assertEquals(sim:resolve("x.w.example-com.test", "A", { draw = 0.3 }).answer, { "10.0.0.2" })
   local counts = { a = 0, b = 0 }
   for _ = 1, 400 do
-    local r = sim:resolve("x.w.example.com")
+    local r = sim:resolve("x.w.example-com.test")
     counts[r.chosen] = counts[r.chosen] + 1
   end
   lu.assertTrue(counts.b > 2 * counts.a, ("a=%d b=%d"):format(counts.a, counts.b))
@@ -269,10 +269,10 @@ end
 function TestFailover.test_weight_zero_only_when_nonzero_unhealthy()
   local sim = weighted{ { id = "main", weight = 10, ip = "10.0.0.1", health = true },
     { id = "spare", weight = 0, ip = "10.0.0.2" } }
-  lu.assertEquals(sim:resolve("x.w.example.com").eligible, { "main" })
+  lu.assertEquals(sim:resolve("x.w.example-com.test").eligible, { "main" })
   sim = weighted{ { id = "main", weight = 10, ip = "10.0.0.1", health = false },
     { id = "spare", weight = 0, ip = "10.0.0.2" } }
-  local r = sim:resolve("x.w.example.com")
+  local r = sim:resolve("x.w.example-com.test")
   lu.assertEquals(r.eligible, { "spare" })
   lu.assertEquals(r.answer, { "10.0.0.2" })
 end
@@ -281,33 +281,33 @@ function TestFailover.test_unhealthy_weight_zero_still_excluded()
   local sim = weighted{ { id = "main", weight = 10, ip = "10.0.0.1", health = false },
     { id = "spare1", weight = 0, ip = "10.0.0.2", health = false },
     { id = "spare2", weight = 0, ip = "10.0.0.3", health = true } }
-  lu.assertEquals(sim:resolve("x.w.example.com").eligible, { "spare2" })
+  lu.assertEquals(sim:resolve("x.w.example-com.test").eligible, { "spare2" })
 end
 
 function TestFailover.test_all_zero_splits_evenly()
   local sim = weighted{ { id = "a", weight = 0, ip = "10.0.0.1" },
     { id = "b", weight = 0, ip = "10.0.0.2" } }
-  local r = sim:resolve("x.w.example.com", "A", { draw = 0.49 })
+  local r = sim:resolve("x.w.example-com.test", "A", { draw = 0.49 })
   lu.assertEquals(r.eligible, { "a", "b" })
   lu.assertEquals(r.chosen, "a")
-  lu.assertEquals(sim:resolve("x.w.example.com", "A", { draw = 0.51 }).chosen, "b")
+  lu.assertEquals(sim:resolve("x.w.example-com.test", "A", { draw = 0.51 }).chosen, "b")
 end
 
 function TestFailover.test_all_unhealthy_considered_healthy()
   local sim = weighted{ { id = "a", weight = 5, ip = "10.0.0.1", health = false },
     { id = "b", weight = 0, ip = "10.0.0.2", health = false } }
-  local r = sim:resolve("x.w.example.com")
+  local r = sim:resolve("x.w.example-com.test")
   lu.assertFalse(r.healthy)
   lu.assertEquals(r.eligible, { "a" })
 end
 
 function TestFailover.test_resolve_simple_and_missing_names()
   local sim = weighted{ { id = "a", weight = 1, ip = "10.0.0.1" } }
-  lu.assertEquals(sim:resolve("nope.w.example.com").rcode, "NXDOMAIN")
-  lu.assertEquals(sim:resolve("x.w.example.com", "AAAA").rcode, "NOERROR")
-  lu.assertEquals(#sim:resolve("x.w.example.com", "AAAA").answer, 0)
-  lu.assertEquals(sim:resolve("example.org").rcode, "REFUSED")
-  local ns = sim:resolve("w.example.com", "NS")
+  lu.assertEquals(sim:resolve("nope.w.example-com.test").rcode, "NXDOMAIN")
+  lu.assertEquals(sim:resolve("x.w.example-com.test", "AAAA").rcode, "NOERROR")
+  lu.assertEquals(#sim:resolve("x.w.example-com.test", "AAAA").answer, 0)
+  lu.assertEquals(sim:resolve("example-org.test").rcode, "REFUSED")
+  local ns = sim:resolve("w.example-com.test", "NS")
   lu.assertEquals(#ns.answer, 4)
   lu.assertEquals(ns.ttl, 172800)
 end

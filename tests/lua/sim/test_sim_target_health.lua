@@ -210,7 +210,7 @@ function TestTargetHealthFailover.test_a_broken_primary_fails_its_check_and_dns_
   local st = sim:health_check_status(g.hc)
   lu.assertFalse(st.healthy)
   lu.assertStrContains(st.last.status, "HTTP Status Code 502")
-  local r = sim:resolve("app.trading.example.com", "A")
+  local r = sim:resolve("app.trading.fo.test", "A")
   lu.assertEquals(r.chosen, "standby")
   lu.assertEquals(r.records, { { SetIdentifier = "primary", Weight = 100, healthy = false },
     { SetIdentifier = "standby", Weight = 0, healthy = true } })

@@ -235,7 +235,7 @@ function TestWire.test_fail_mutating_call_injects_one_non_retryable_failure()
   for _, case in ipairs({
     { "sns", "CreateTopic", { Name = "t" } },                               -- query
     { "dynamodb", "DeleteTable", { TableName = "nope" } },                  -- json
-    { "route53", "CreateHostedZone", { Name = "example.com", CallerReference = "r1" } }, -- rest-xml
+    { "route53", "CreateHostedZone", { Name = "example-com.test", CallerReference = "r1" } }, -- rest-xml
   }) do
     sim:set_knob("fail_mutating_call", 1)
     local c = sim:client(case[1], { region = "eu-central-1", sleep = no_sleep })

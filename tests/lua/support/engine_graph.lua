@@ -40,9 +40,9 @@ function M.declare(version)
   fo.resource("test:role", "worker", { name = "worker", description = v2 and "batch worker" or "" })
   fo.resource("test:role", "auditor", { name = "auditor",
     tags = v2 and { topic = audit.arn, level = "high" } or { topic = audit.arn } })
-  fo.resource("test:zone", "public", { name = "example.com",
+  fo.resource("test:zone", "public", { name = "example-com.test",
     tags = { env = v2 and "prod" or "dev" } })
-  fo.resource("test:zone", "internal", { name = "int.example.com",
+  fo.resource("test:zone", "internal", { name = "int.example-com.test",
     comment = v2 and "internal v2" or "internal" })
   if v2 then
     fo.resource("test:security_group", "cache", { vpc_id = main.id, name = "cache" },

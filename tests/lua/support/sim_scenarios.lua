@@ -718,7 +718,7 @@ end)
 scenario("route53_zone_weighted_alias_records", { priority = 2, global = true, fixture = true }, function()
   local P, B = "eu-south-1", "eu-central-1"
   local function rr(id, weight, dns, zone)
-    return { Name = "app.scn.example.com", Type = "A", SetIdentifier = id, Weight = weight,
+    return { Name = "app.scn.example-com.test", Type = "A", SetIdentifier = id, Weight = weight,
       AliasTarget = { HostedZoneId = zone, DNSName = dns, EvaluateTargetHealth = true } }
   end
   local steps = {}
@@ -731,14 +731,14 @@ scenario("route53_zone_weighted_alias_records", { priority = 2, global = true, f
     steps[#steps + 1] = lb
   end
   local zone_steps = {
-    S("route53", "CreateHostedZone", { Name = "scn.example.com", CallerReference = "scn-zone-1",
+    S("route53", "CreateHostedZone", { Name = "scn.example-com.test", CallerReference = "scn-zone-1",
       HostedZoneConfig = { Comment = "scenario" } }, { save = { zone = "HostedZone.Id" }, check = {
-        { "HostedZone.Id", M.match("^/hostedzone/Z[A-Z0-9]+$") }, { "HostedZone.Name", "scn.example.com." },
+        { "HostedZone.Id", M.match("^/hostedzone/Z[A-Z0-9]+$") }, { "HostedZone.Name", "scn.example-com.test." },
         { "ChangeInfo.Status", "PENDING" }, { "length(DelegationSet.NameServers)", 4 } } }),
     S("route53", "GetHostedZone", { Id = "${zone}" }, { check = {
       { "HostedZone.Config.Comment", "scenario" }, { "HostedZone.ResourceRecordSetCount", 2 },
       { "HostedZone.Config.PrivateZone", false } } }),
-    S("route53", "CreateHostedZone", { Name = "scn.example.com", CallerReference = "scn-zone-1" },
+    S("route53", "CreateHostedZone", { Name = "scn.example-com.test", CallerReference = "scn-zone-1" },
       { error = "HostedZoneAlreadyExists" }),
     S("route53", "ChangeResourceRecordSets", { HostedZoneId = "${zone}", ChangeBatch = {
       Comment = "failover pair", Changes = {
@@ -748,7 +748,7 @@ scenario("route53_zone_weighted_alias_records", { priority = 2, global = true, f
         { "ChangeInfo.Comment", "failover pair" } } }),
     S("route53", "ResourceRecordSetsChanged", { Id = "${change}" }, { wait = true }),
     S("route53", "GetChange", { Id = "${change}" }, { check = { { "ChangeInfo.Status", "INSYNC" } } }),
-    S("route53", "ListResourceRecordSets", { HostedZoneId = "${zone}", StartRecordName = "app.scn.example.com",
+    S("route53", "ListResourceRecordSets", { HostedZoneId = "${zone}", StartRecordName = "app.scn.example-com.test",
       StartRecordType = "A" }, { check = {
         { "ResourceRecordSets[?SetIdentifier=='primary'].Weight | [0]", 100 },
         { "ResourceRecordSets[?SetIdentifier=='standby'].Weight | [0]", 0 },
@@ -756,7 +756,7 @@ scenario("route53_zone_weighted_alias_records", { priority = 2, global = true, f
         { "ResourceRecordSets[?SetIdentifier=='primary'].AliasTarget.HostedZoneId | [0]", M.ALB_ZONE[P] },
         { "ResourceRecordSets[?SetIdentifier=='standby'].AliasTarget.HostedZoneId | [0]", M.ALB_ZONE[B] },
         { "ResourceRecordSets[?SetIdentifier=='standby'].AliasTarget.EvaluateTargetHealth | [0]", true },
-        { "ResourceRecordSets[0].Name", "app.scn.example.com." } } }),
+        { "ResourceRecordSets[0].Name", "app.scn.example-com.test." } } }),
     -- one record a page: NextRecordName, NextRecordType and NextRecordIdentifier (the
     -- weighted records share name and type) carry the reader through all four
     S("route53", "ListResourceRecordSets", { HostedZoneId = "${zone}" }, { page_size = 1, check = {
@@ -764,7 +764,7 @@ scenario("route53_zone_weighted_alias_records", { priority = 2, global = true, f
       { "sort(ResourceRecordSets[?Type=='A'].SetIdentifier)", { "primary", "standby" } } } }),
     -- a weighted record without its SetIdentifier, a weight over 255 (the CLI lets both through)
     S("route53", "ChangeResourceRecordSets", { HostedZoneId = "${zone}", ChangeBatch = { Changes = {
-      { Action = "CREATE", ResourceRecordSet = { Name = "x.scn.example.com", Type = "A", Weight = 10,
+      { Action = "CREATE", ResourceRecordSet = { Name = "x.scn.example-com.test", Type = "A", Weight = 10,
         TTL = 60, ResourceRecords = { { Value = "192.0.2.1" } } } } } } }, { error = "InvalidInput" }),
     S("route53", "ChangeResourceRecordSets", { HostedZoneId = "${zone}", ChangeBatch = { Changes = {
       { Action = "CREATE", ResourceRecordSet = rr("primary", 100, "${dns_p}", "${zone_p}") } } } },
@@ -788,7 +788,7 @@ scenario("route53_zone_weighted_alias_records", { priority = 2, global = true, f
 end)
 
 scenario("route53_health_check", { global = true }, function()
-  local config = { Type = "HTTP", FullyQualifiedDomainName = "primary.scn.example.com", Port = 80,
+  local config = { Type = "HTTP", FullyQualifiedDomainName = "primary.scn.example-com.test", Port = 80,
     ResourcePath = "/health", RequestInterval = 10, FailureThreshold = 3 }
   local bad, other = {}, {}
   for k, v in pairs(config) do bad[k], other[k] = v, v end
@@ -802,7 +802,7 @@ scenario("route53_health_check", { global = true }, function()
         { "HealthCheck.HealthCheckConfig.FailureThreshold", 3 }, { "HealthCheck.HealthCheckVersion", 1 } } }),
     S("route53", "GetHealthCheck", { HealthCheckId = "${hc}" }, { check = {
       { "HealthCheck.HealthCheckConfig.Type", "HTTP" },
-      { "HealthCheck.HealthCheckConfig.FullyQualifiedDomainName", "primary.scn.example.com" },
+      { "HealthCheck.HealthCheckConfig.FullyQualifiedDomainName", "primary.scn.example-com.test" },
       { "HealthCheck.HealthCheckConfig.ResourcePath", "/health" },
       { "HealthCheck.HealthCheckConfig.Port", 80 }, { "HealthCheck.HealthCheckConfig.RequestInterval", 10 },
       { "HealthCheck.HealthCheckConfig.FailureThreshold", 3 }, { "HealthCheck.CallerReference", "scn-hc-1" } } }),

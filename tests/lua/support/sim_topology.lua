@@ -48,14 +48,14 @@ end
 --- HealthCheckStatus alarm. Returns {zone=, hc=, topic=, alarm=}.
 function M.global(sim, primary, standby, opts)
   opts = opts or {}
-  local zone = sim:invoke("route53", nil, "CreateHostedZone", { Name = "trading.example.com",
+  local zone = sim:invoke("route53", nil, "CreateHostedZone", { Name = "trading.fo.test",
     CallerReference = "zone-1" }).HostedZone.Id
   local hc = sim:invoke("route53", nil, "CreateHealthCheck", { CallerReference = "hc-1",
     HealthCheckConfig = { Type = "HTTP", FullyQualifiedDomainName = primary.dns, Port = 80,
       ResourcePath = "/health", RequestInterval = opts.interval or 10,
       FailureThreshold = opts.threshold or 3, Inverted = opts.inverted } }).HealthCheck.Id
   local function alias(id, weight, target, check, eth)
-    return { Action = "UPSERT", ResourceRecordSet = { Name = "app.trading.example.com",
+    return { Action = "UPSERT", ResourceRecordSet = { Name = "app.trading.fo.test",
       Type = "A", SetIdentifier = id, Weight = weight, HealthCheckId = check,
       AliasTarget = { HostedZoneId = target.zone_id, DNSName = target.dns,
         EvaluateTargetHealth = eth } } }

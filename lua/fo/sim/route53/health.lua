@@ -24,6 +24,45 @@ end
 
 local copy = require("fo.sim.records").copy
 
+-- IPv4 ranges Route 53 cannot check (API reference, HealthCheckConfig.IPAddress: "local,
+-- private, non-routable, or multicast ranges", RFC 5735 and RFC 6598): {first octets, bits}.
+local UNCHECKABLE_V4 = {
+  { { 0 }, 8 }, { { 10 }, 8 }, { { 100, 64 }, 10 }, { { 127 }, 8 }, { { 169, 254 }, 16 },
+  { { 172, 16 }, 12 }, { { 192, 0, 0 }, 24 }, { { 192, 0, 2 }, 24 }, { { 192, 88, 99 }, 24 },
+  { { 192, 168 }, 16 }, { { 198, 18 }, 15 }, { { 198, 51, 100 }, 24 }, { { 203, 0, 113 }, 24 },
+  { { 224 }, 4 }, { { 240 }, 4 },
+}
+
+local function v4_value(o) return ((o[1] or 0) << 24) | ((o[2] or 0) << 16) | ((o[3] or 0) << 8) | (o[4] or 0) end
+
+-- nil when `ip` is a checkable public address, else why not.
+local function ip_problem(ip)
+  local o = { ip:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$") }
+  if #o == 4 then
+    for i = 1, 4 do
+      o[i] = tonumber(o[i])
+      if o[i] > 255 then return "is not a valid IPv4 address" end
+    end
+    local v = v4_value(o)
+    for _, r in ipairs(UNCHECKABLE_V4) do
+      local mask = (0xFFFFFFFF << (32 - r[2])) & 0xFFFFFFFF
+      if v & mask == v4_value(r[1]) & mask then
+        return "is in a local, private, non-routable, or multicast range"
+      end
+    end
+    return nil
+  end
+  if ip:find(":") and ip:match("^[%x:%.]+$") then
+    local l = ip:lower()
+    if l == "::" or l == "::1" or l:match("^fe[89ab]%x?:") or l:match("^f[cd]%x%x:")
+        or l:match("^ff") or l:match("^2001:0?db8:") then
+      return "is in a local, private, non-routable, or multicast range"
+    end
+    return nil
+  end
+  return "is not a valid IPv4 or IPv6 address"
+end
+
 -- Checks a complete configuration (after defaults and updates).
 local function check(ctx, c)
   if c.RequestInterval ~= 10 and c.RequestInterval ~= 30 then
@@ -43,6 +82,16 @@ local function check(ctx, c)
     end
     if c.Port == nil then
       invalid(ctx, "Invalid parameter : Port must be specified for health check type " .. c.Type)
+    end
+    -- (InvalidInput, AWS's wording)
+    if c.Type == "TCP" and c.IPAddress and c.FullyQualifiedDomainName then
+      invalid(ctx, "TCP health checks that have IP address must not have a fully qualified "
+        .. "domain name specified.")
+    end
+    local why = c.IPAddress and ip_problem(c.IPAddress)
+    if why then
+      invalid(ctx, ("Invalid parameter : IPAddress %s %s: Route 53 cannot check its health")
+        :format(c.IPAddress, why))
     end
     if c.Type:find("_STR_MATCH$") and (c.SearchString == nil or c.SearchString == "") then
       invalid(ctx, "Invalid parameter : SearchString must be specified for health check type "

@@ -43,4 +43,15 @@ function M.valid_domain(name)
   return true
 end
 
+-- Names Route 53 refuses to host (InvalidDomainName "<name> is reserved by AWS!"): the
+-- second-level domains RFC 2606 reserves for documentation, and every name below them.
+M.RESERVED = { "example.com.", "example.net.", "example.org." }
+
+--- The reserved domain `name` (fully qualified) lies in, or nil.
+function M.reserved(name)
+  for _, r in ipairs(M.RESERVED) do
+    if M.in_zone(name, r) then return r end
+  end
+end
+
 return M

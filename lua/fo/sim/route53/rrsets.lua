@@ -6,6 +6,7 @@
 -- it already exists]"; malformed record sets are InvalidInput "Invalid request: ...").
 local names = require "fo.sim.route53.names"
 local records = require "fo.sim.records"
+local alias = require "fo.sim.route53.alias"
 
 local M = {}
 
@@ -181,6 +182,9 @@ function M.apply(ctx, zone, changes, health_exists)
       problem = ("RRSet with DNS name %s is not permitted in zone %s"):format(rr.Name, zone.Name)
     else
       problem = rdata_problem(rr)
+      if not problem and rr.AliasTarget and (action == "CREATE" or action == "UPSERT") then
+        problem = alias.problem(ctx, zone, rr, work)
+      end
     end
     if not problem then
       local apex_default = rr.Name == zone.Name and (rr.Type == "SOA" or rr.Type == "NS")

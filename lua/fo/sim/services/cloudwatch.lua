@@ -456,4 +456,74 @@ function M.PutMetricData(ctx, p)
   return {}
 end
 
+
+
+-- DescribeAlarmsForMetric: the metric alarms on one metric (namespace and name), narrowed
+-- by the statistic, dimensions (the alarm's exact set), period and unit when given. Alarms
+-- on metric math (Metrics) are not alarms "for" a metric and are left out.
+local function same_dimensions(a, b)
+  local function key(list)
+    local parts = {}
+    for _, d in ipairs(list or {}) do parts[#parts + 1] = d.Name .. "=" .. d.Value end
+    table.sort(parts)
+    return table.concat(parts, "\n")
+  end
+  return key(a) == key(b)
+end
+
+function M.DescribeAlarmsForMetric(ctx, p)
+  local db = metrics.tables(ctx.db)
+  local list = {}
+  for _, a in pairs(db.alarms) do
+    if not ctx:fresh(a) and a.MetricName == p.MetricName and a.Namespace == p.Namespace
+        and (p.Statistic == nil or a.Statistic == p.Statistic)
+        and (p.ExtendedStatistic == nil or a.ExtendedStatistic == p.ExtendedStatistic)
+        and (p.Dimensions == nil or same_dimensions(a.Dimensions, p.Dimensions))
+        and (p.Period == nil or a.Period == p.Period)
+        and (p.Unit == nil or a.Unit == p.Unit) then
+      list[#list + 1] = a
+    end
+  end
+  table.sort(list, function(x, y) return x.AlarmName < y.AlarmName end)
+  local out = {}
+  for i, a in ipairs(list) do out[i] = output(a) end
+  return { MetricAlarms = out }
+end
+
+-- DescribeAlarmHistory: the history items the simulator recorded (creation and updates of
+-- an alarm, its state changes), newest first unless ScanBy is TimestampAscending, narrowed
+-- by alarm name, item type and time; pages of MaxRecords (default 100).
+function M.DescribeAlarmHistory(ctx, p)
+  local db = metrics.tables(ctx.db)
+  local want_metric = true
+  if p.AlarmTypes then
+    want_metric = false
+    for _, t in ipairs(p.AlarmTypes) do if t == "MetricAlarm" then want_metric = true end end
+  end
+  local list = {}
+  for i, h in ipairs(want_metric and db.history or {}) do
+    if (not p.AlarmName or h.AlarmName == p.AlarmName)
+        and (not p.HistoryItemType or h.HistoryItemType == p.HistoryItemType)
+        and (not p.StartDate or h.Timestamp >= p.StartDate)
+        and (not p.EndDate or h.Timestamp <= p.EndDate) then
+      list[#list + 1] = { i = i, item = h }
+    end
+  end
+  if p.ScanBy ~= "TimestampAscending" then
+    table.sort(list, function(a, b) return a.i > b.i end)
+  end
+  local first = 1
+  if p.NextToken then
+    first = math.tointeger(tonumber((p.NextToken:match("^h(%d+)$"))))
+    if not first then ctx:fail("InvalidNextToken", "The service couldn't process the NextToken.", 400) end
+  end
+  local max = p.MaxRecords or 100
+  local out = { AlarmHistoryItems = {} }
+  for j = first, math.min(#list, first + max - 1) do
+    out.AlarmHistoryItems[#out.AlarmHistoryItems + 1] = copy(list[j].item)
+  end
+  if first + max <= #list then out.NextToken = "h" .. (first + max) end
+  return out
+end
+
 return M

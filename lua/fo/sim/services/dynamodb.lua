@@ -992,4 +992,88 @@ function M.Query(ctx, p)
   }
 end
 
+-- Scan: every item of the table in a stable order (by key), 1 MB of items read per page at
+-- most (DynamoDB's page size), Limit items read per page, FilterExpression applied after
+-- reading (Count after the filter, ScannedCount before), parallel scans by
+-- Segment/TotalSegments (each item in exactly one segment).
+local SCAN_PAGE_BYTES = 1024 * 1024
+
+-- The segment of a parallel scan an item belongs to: from its partition key, as DynamoDB
+-- splits by partition.
+local function segment_of(item, hash, total)
+  local crypto = require "fo.crypto"
+  local h = crypto.hex(crypto.sha256(V.key_string(item, hash))):sub(1, 8)
+  return tonumber(h, 16) % total
+end
+
+function M.Scan(ctx, p)
+  no_legacy(ctx, p)
+  if p.ScanFilter then
+    invalid(ctx, "the fo simulator implements expressions only; use the expression parameter "
+      .. "instead of the legacy parameter ScanFilter")
+  end
+  local rec = table_for_items(ctx, p.TableName)
+  if p.IndexName then
+    invalid(ctx, "The table does not have the specified index: " .. p.IndexName)
+  end
+  if (p.Segment == nil) ~= (p.TotalSegments == nil) then
+    invalid(ctx, p.Segment == nil and "The Segment parameter is required but was not present "
+      .. "in the request when parameter TotalSegments is present"
+      or "The TotalSegments parameter is required but was not present in the request when "
+      .. "Segment parameter is present")
+  end
+  if p.Segment and p.Segment >= p.TotalSegments then
+    invalid(ctx, ("The Segment parameter is zero-based and must be less than parameter "
+      .. "TotalSegments: Segment: %d is out of bounds of TotalSegments: %d")
+      :format(p.Segment, p.TotalSegments))
+  end
+  local select = p.Select or (p.ProjectionExpression and "SPECIFIC_ATTRIBUTES" or "ALL_ATTRIBUTES")
+  if select == "ALL_PROJECTED_ATTRIBUTES" then
+    invalid(ctx, "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName")
+  end
+  if select == "ALL_ATTRIBUTES" and p.ProjectionExpression then
+    invalid(ctx, "Cannot specify the ProjectionExpression when choosing to get ALL_ATTRIBUTES")
+  end
+  if select == "SPECIFIC_ATTRIBUTES" and not p.ProjectionExpression then
+    invalid(ctx, "Select type SPECIFIC_ATTRIBUTES requires a ProjectionExpression")
+  end
+  local env = X.env(p, failer(ctx))
+  local filter = X.condition(env, p.FilterExpression, "FilterExpression")
+  local proj = X.projection(env, p.ProjectionExpression)
+  X.finish(env)
+  local start
+  if p.ExclusiveStartKey then
+    start = keystr(rec, check_key(ctx, rec, p.ExclusiveStartKey,
+      "The provided starting key is invalid: "))
+  end
+  local keys = {}
+  for k in pairs(rec.items) do
+    if (not start or k > start) and (not p.Segment
+        or segment_of(rec.items[k], rec.hash, p.TotalSegments) == p.Segment) then
+      keys[#keys + 1] = k
+    end
+  end
+  table.sort(keys)
+  local items, scanned, size, last = {}, 0, 0, nil
+  for i, k in ipairs(keys) do
+    local item = rec.items[k]
+    scanned = scanned + 1
+    size = size + item_size(item)
+    if not filter or X.eval(filter, item) then items[#items + 1] = X.project(proj, item) end
+    -- (Limit reached: the key even of the last item, as DynamoDB answers)
+    if (p.Limit and scanned == p.Limit) or (i < #keys and size >= SCAN_PAGE_BYTES) then
+      last = { [rec.hash] = V.copy(item[rec.hash]) }
+      if rec.range then last[rec.range] = V.copy(item[rec.range]) end
+      break
+    end
+  end
+  return {
+    Items = select ~= "COUNT" and items or nil,
+    Count = #items,
+    ScannedCount = scanned,
+    LastEvaluatedKey = last,
+    ConsumedCapacity = capacity(rec, p, read_units(size, p.ConsistentRead)),
+  }
+end
+
 return M

@@ -11,6 +11,7 @@
 --                           attributes = {key = value}, tags, seq }
 --   listeners[arn]      = { desc = Listener, tags, seq }
 local asg_state = require "fo.sim.asg_state"
+local elb_zones = require "fo.sim.elb_zones"
 local ec2 = require "fo.sim.ec2_lookup"
 local records = require "fo.sim.records"
 local target_checks = require "fo.sim.target_checks"
@@ -26,18 +27,6 @@ local function provisioning_seconds(ctx)
   local t = ctx.sim and rawget(ctx.sim, "timing")
   return type(t) == "table" and t.lb_provisioning or PROVISIONING_SECONDS
 end
-
--- Route 53 hosted zone ids of the load balancers' DNS names, per region and type, as AWS
--- publishes them ("Elastic Load Balancing endpoints and quotas"): ALB (and Classic) and
--- NLB columns differ.
-local HOSTED_ZONE = {
-  application = { ["eu-south-1"] = "Z3ULH7SSC9OV64", ["eu-central-1"] = "Z215JYRZR1TBD5",
-    ["us-east-1"] = "Z35SXDOTRQ7X7K", ["us-west-2"] = "Z1H1FL5HABSF5",
-    ["eu-west-1"] = "Z32O12XQLNTSW2" },
-  network = { ["eu-south-1"] = "Z23146JA1KNAFP", ["eu-central-1"] = "Z3F0SRJ5LGBH90",
-    ["us-east-1"] = "Z26RNL4JYFTOTI", ["us-west-2"] = "Z18D5FSROUN65G",
-    ["eu-west-1"] = "Z2IFOLAFXWLO4F" },
-}
 
 local MAX_TAGS = 50
 local TYPE_PATH = { application = "app", network = "net" }
@@ -453,7 +442,7 @@ function M.CreateLoadBalancer(ctx, p)
 
   desc.LoadBalancerArn = ctx:arn(("loadbalancer/%s/%s/%s"):format(TYPE_PATH[lb_type], p.Name, hex16(ctx)))
   desc.DNSName = dns_name(ctx, p.Name, lb_type, scheme)
-  desc.CanonicalHostedZoneId = HOSTED_ZONE[lb_type][ctx.region] or HOSTED_ZONE[lb_type]["us-east-1"]
+  desc.CanonicalHostedZoneId = elb_zones.canonical(lb_type, ctx.region)
   desc.CreatedTime = ctx:now()
   desc.LoadBalancerName = p.Name
   desc.VpcId = vpc
@@ -979,6 +968,88 @@ function M.ModifyListener(ctx, p)
   l.desc.DefaultActions = actions
   if p.AlpnPolicy then l.desc.AlpnPolicy = copy(p.AlpnPolicy) end
   return { Listeners = { copy(l.desc) } }
+end
+
+-- Rules: a listener has its default rule (its DefaultActions, priority "default"); the
+-- simulator models no other rules (CreateRule is not implemented). The default rule's ARN
+-- is stable, derived from the listener's.
+local function default_rule(l)
+  local crypto = require "fo.crypto"
+  local arn = l.desc.ListenerArn:gsub(":listener/", ":listener-rule/", 1) .. "/"
+    .. crypto.hex(crypto.sha256("default rule " .. l.desc.ListenerArn)):sub(1, 16)
+  return { RuleArn = arn, Priority = "default", Conditions = {},
+    Actions = copy(l.desc.DefaultActions), IsDefault = true }
+end
+
+function M.DescribeRules(ctx, p)
+  local db = state(ctx)
+  local rules = {}
+  if p.RuleArns and #p.RuleArns > 0 then
+    local by_arn = {}
+    for _, l in pairs(db.listeners) do
+      local r = default_rule(l)
+      by_arn[r.RuleArn] = r
+    end
+    for _, arn in ipairs(p.RuleArns) do
+      if not by_arn[arn] then ctx:fail("RuleNotFound", "One or more rules not found") end
+      rules[#rules + 1] = by_arn[arn]
+    end
+  elseif p.ListenerArn then
+    local l = db.listeners[p.ListenerArn]
+    if not l or ctx:fresh(l) then ctx:fail("ListenerNotFound", "One or more listeners not found") end
+    rules[1] = default_rule(l)
+  else
+    invalid(ctx, "You must specify either listener ARN or rule ARNs")
+  end
+  local items, marker = page(ctx, rules, p.Marker, p.PageSize)
+  return { Rules = items, NextMarker = marker }
+end
+
+-- DescribeSSLPolicies: the predefined policies (SSL_POLICIES) with the TLS versions each
+-- allows, as the ELB user guide lists them. Ciphers are not listed (see docs/simulator.md).
+local TLS10, TLS11, TLS12, TLS13 = "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"
+local POLICY_PROTOCOLS = {
+  ["ELBSecurityPolicy-2016-08"] = { TLS10, TLS11, TLS12 },
+  ["ELBSecurityPolicy-TLS13-1-2-2021-06"] = { TLS12, TLS13 },
+  ["ELBSecurityPolicy-TLS13-1-2-Res-2021-06"] = { TLS12, TLS13 },
+  ["ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06"] = { TLS12, TLS13 },
+  ["ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06"] = { TLS12, TLS13 },
+  ["ELBSecurityPolicy-TLS13-1-1-2021-06"] = { TLS11, TLS12, TLS13 },
+  ["ELBSecurityPolicy-TLS13-1-0-2021-06"] = { TLS10, TLS11, TLS12, TLS13 },
+  ["ELBSecurityPolicy-TLS13-1-3-2021-06"] = { TLS13 },
+  ["ELBSecurityPolicy-TLS-1-2-2017-01"] = { TLS12 },
+  ["ELBSecurityPolicy-TLS-1-2-Ext-2018-06"] = { TLS12 },
+  ["ELBSecurityPolicy-TLS-1-1-2017-01"] = { TLS11, TLS12 },
+  ["ELBSecurityPolicy-FS-2018-06"] = { TLS10, TLS11, TLS12 },
+  ["ELBSecurityPolicy-FS-1-1-2019-08"] = { TLS11, TLS12 },
+  ["ELBSecurityPolicy-FS-1-2-2019-08"] = { TLS12 },
+  ["ELBSecurityPolicy-FS-1-2-Res-2019-08"] = { TLS12 },
+  ["ELBSecurityPolicy-FS-1-2-Res-2020-10"] = { TLS12 },
+  ["ELBSecurityPolicy-2015-05"] = { TLS10, TLS11, TLS12 },
+  ["ELBSecurityPolicy-TLS-1-0-2015-04"] = { TLS10, TLS11, TLS12 },
+}
+
+function M.DescribeSSLPolicies(ctx, p)
+  local names = {}
+  if p.Names and #p.Names > 0 then
+    for _, n in ipairs(p.Names) do
+      if not SSL_POLICIES[n] then ctx:fail("SSLPolicyNotFound", "One or more ssl policies not found") end
+      names[#names + 1] = n
+    end
+  else
+    for n in pairs(SSL_POLICIES) do names[#names + 1] = n end
+    table.sort(names)
+  end
+  if p.LoadBalancerType == "gateway" then names = {} end
+  local list = {}
+  for _, n in ipairs(names) do
+    local protocols = {}
+    for i, v in ipairs(POLICY_PROTOCOLS[n] or { TLS12 }) do protocols[i] = v end
+    list[#list + 1] = { Name = n, SslProtocols = protocols,
+      SupportedLoadBalancerTypes = { "application", "network" } }
+  end
+  local items, marker = page(ctx, list, p.Marker, p.PageSize)
+  return { SslPolicies = items, NextMarker = marker }
 end
 
 function M.DeleteListener(ctx, p)

@@ -131,6 +131,11 @@ function M.CreateHostedZone(ctx, p)
   if not names.valid_domain(name) then
     ctx:fail("InvalidDomainName", ("%s is not a valid domain name"):format(p.Name), 400)
   end
+  -- (a single label is a top-level domain: the API reference says no zone for one, and
+  -- Route 53 answers it as reserved)
+  if names.reserved(name) or not name:sub(1, -2):find(".", 1, true) then
+    ctx:fail("InvalidDomainName", ("%s is reserved by AWS!"):format(name:sub(1, -2)), 400)
+  end
   -- A CallerReference is used once, even after its zone was deleted (API reference:
   -- HostedZoneAlreadyExists "has already been created with the specified CallerReference").
   if db.zone_refs[p.CallerReference] then
@@ -239,6 +244,15 @@ function M.ListHostedZonesByName(ctx, p)
     out.HostedZones[#out.HostedZones + 1] = zone_output(list[j])
   end
   return out
+end
+
+-- GetHostedZoneCount: the account's hosted zones (public and private; the simulator has
+-- public ones only).
+function M.GetHostedZoneCount(ctx)
+  local db = begin(ctx)
+  local n = 0
+  for _ in pairs(db.zones) do n = n + 1 end
+  return { HostedZoneCount = n }
 end
 
 -- UpdateHostedZoneComment: a missing or empty Comment removes the comment (API reference).

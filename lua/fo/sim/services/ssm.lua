@@ -1,5 +1,8 @@
--- SSM handlers: the public parameters the failover stack reads (the Amazon Linux 2 AMI
--- id per region). Anything else is ParameterNotFound, as for a parameter nobody created.
+-- SSM Parameter Store handlers: the public parameters the failover stack reads (the Amazon
+-- Linux 2 AMI id per region) and the account's own parameters (PutParameter, versions,
+-- selectors "name:3", DeleteParameter, GetParametersByPath). A SecureString's value is
+-- answered as an opaque ciphertext unless WithDecryption is true, as AWS does (the
+-- simulator has no KMS: the default key is assumed).
 local amis = require "fo.sim.amis"
 
 local M = {}
@@ -9,36 +12,187 @@ local PUBLIC = {
   [amis.AL2_PARAMETER] = function(ctx) return amis.al2(ctx.region) end,
 }
 
--- "name", "name:3" (version) or "name:label" → name (selectors are not kept apart here:
--- public parameters have one current version).
-local function base_name(name)
-  return name:match("^(.-):[^/:]*$") or name
+local TYPES = { String = true, StringList = true, SecureString = true }
+local MAX_LEVELS = 15
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+local function invalid(ctx, msg) ctx:fail("ValidationException", msg) end
+
+local function db(ctx)
+  ctx.db.parameters = ctx.db.parameters or {}
+  return ctx.db.parameters
 end
 
-local function parameter(ctx, name)
-  local value = PUBLIC[base_name(name)]
+-- "name", "name:3" (a version) or "name:label" → name, selector (":3" / ":label" / nil).
+local function split(name)
+  local base, sel = name:match("^(.-)(:[^/:]*)$")
+  if base and base ~= "" then return base, sel end
+  return name, nil
+end
+
+local function arn(ctx, name)
+  return ctx:arn("parameter" .. (name:sub(1, 1) == "/" and "" or "/") .. name)
+end
+
+-- The Parameter output of version `v` of stored parameter `param`.
+local function output(ctx, param, v, selector, decrypt)
+  local value = v.Value
+  if param.Type == "SecureString" and not decrypt then value = v.cipher end
+  return { Name = param.Name, Type = param.Type, Value = value, Version = v.Version,
+    Selector = selector, LastModifiedDate = v.LastModifiedDate, ARN = arn(ctx, param.Name),
+    DataType = param.DataType }
+end
+
+local function public(ctx, name, selector)
+  local value = PUBLIC[name]
   if not value then return nil end
   return {
-    Name = base_name(name), Type = "String", Value = value(ctx),
+    Name = name, Type = "String", Value = value(ctx), Selector = selector,
     Version = amis.AL2_PARAMETER_VERSION, LastModifiedDate = amis.AL2_MODIFIED,
     -- Public parameters belong to no account: the ARN's account field is empty.
-    ARN = ctx:arn("parameter" .. base_name(name), { account = "" }), DataType = "text",
+    ARN = ctx:arn("parameter" .. name, { account = "" }), DataType = "text",
   }
 end
 
+-- The parameter `full` names (with its selector), or nil and the error to answer.
+local function lookup(ctx, full, decrypt)
+  local name, selector = split(full)
+  local pub = public(ctx, name, selector)
+  if pub then return pub end
+  local param = db(ctx)[name]
+  if not param then return nil, "ParameterNotFound", "" end
+  local v = param.versions[#param.versions]
+  if selector then
+    local n = math.tointeger(tonumber(selector:sub(2)))
+    v = nil
+    for _, x in ipairs(param.versions) do
+      if (n and x.Version == n) or (not n and x.labels and x.labels[selector:sub(2)]) then v = x end
+    end
+    if not v then
+      return nil, "ParameterVersionNotFound", ("Systems Manager could not find version %s of "
+        .. "%s. Verify the version and try again."):format(selector:sub(2), name)
+    end
+  end
+  return output(ctx, param, v, selector, decrypt)
+end
+
 function M.GetParameter(ctx, p)
-  local param = parameter(ctx, p.Name)
-  if not param then ctx:fail("ParameterNotFound", "") end
+  local param, code, msg = lookup(ctx, p.Name, p.WithDecryption)
+  if not param then ctx:fail(code, msg) end
   return { Parameter = param }
 end
 
 function M.GetParameters(ctx, p)
-  local found, invalid = {}, {}
+  local found, invalid_names = {}, {}
   for _, name in ipairs(p.Names) do
-    local param = parameter(ctx, name)
-    if param then found[#found + 1] = param else invalid[#invalid + 1] = name end
+    local param, code, msg = lookup(ctx, name, p.WithDecryption)
+    if param then found[#found + 1] = param
+    elseif code == "ParameterNotFound" then invalid_names[#invalid_names + 1] = name
+    else ctx:fail(code, msg) end
   end
-  return { Parameters = found, InvalidParameters = invalid }
+  return { Parameters = found, InvalidParameters = invalid_names }
+end
+
+-- Name rules of PutParameter (API reference, "Parameter name requirements").
+local function check_name(ctx, name)
+  local lower = name:lower():gsub("^/", "")
+  if lower:sub(1, 3) == "aws" or lower:sub(1, 3) == "ssm" then
+    invalid(ctx, "Parameter name: can't be prefixed with \"aws\" or \"ssm\" (case-insensitive).")
+  end
+  if not name:match("^[%w_%.%-/]+$") then
+    invalid(ctx, ("Parameter name %s is not valid: it can consist of letters, numbers and the "
+      .. "symbols . - _ and, as a path, sub-paths divided by /"):format(name))
+  end
+  if name:find("/", 1, true) then
+    if name:sub(1, 1) ~= "/" then invalid(ctx, "Parameter name must be a fully qualified name.") end
+    local _, levels = name:gsub("/", "")
+    if levels > MAX_LEVELS then
+      ctx:fail("HierarchyLevelLimitExceededException", "A hierarchy can have a maximum of "
+        .. MAX_LEVELS .. " levels.")
+    end
+  end
+end
+
+function M.PutParameter(ctx, p)
+  check_name(ctx, p.Name)
+  local params = db(ctx)
+  local param = params[p.Name]
+  if p.Type ~= nil and not TYPES[p.Type] then
+    ctx:fail("UnsupportedParameterType", ("Parameter type %s is not supported."):format(p.Type))
+  end
+  if param and not p.Overwrite then
+    ctx:fail("ParameterAlreadyExists", "The parameter already exists. To overwrite this value, "
+      .. "set the overwrite option in the request to true.")
+  end
+  if param and p.Tags then
+    invalid(ctx, "Invalid request: tags and overwrite can't be used together. To create a "
+      .. "parameter with tags, please remove overwrite flag. To update tags for an existing "
+      .. "parameter, please use AddTagsToResource or RemoveTagsFromResource.")
+  end
+  if not param and p.Type == nil then
+    invalid(ctx, "A parameter type is required when you create a parameter.")
+  end
+  if param and p.Type and p.Type ~= param.Type and (p.Type == "SecureString"
+      or param.Type == "SecureString") then
+    ctx:fail("HierarchyTypeMismatchException", "Parameter Type cannot be changed from "
+      .. param.Type .. " to " .. p.Type .. ".")
+  end
+  if not param then
+    param = { Name = p.Name, Type = p.Type, DataType = p.DataType or "text", versions = {},
+      tags = {} }
+    for _, t in ipairs(p.Tags or {}) do param.tags[t.Key] = t.Value end
+    params[p.Name] = param
+    ctx:created(param)
+  elseif p.Type then
+    param.Type = p.Type
+  end
+  -- At most 100 versions: the oldest goes (labels, which would keep it, are not modelled).
+  if #param.versions >= 100 then table.remove(param.versions, 1) end
+  local n = #param.versions > 0 and param.versions[#param.versions].Version + 1 or 1
+  param.versions[#param.versions + 1] = { Version = n, Value = p.Value,
+    LastModifiedDate = ctx:now(), Description = p.Description,
+    cipher = "AQICAHg" .. ctx:chars(120, B64) }
+  return { Version = n, Tier = "Standard" }
+end
+
+function M.DeleteParameter(ctx, p)
+  local params = db(ctx)
+  if not params[p.Name] then ctx:fail("ParameterNotFound", "") end
+  params[p.Name] = nil
+  return {}
+end
+
+-- GetParametersByPath: Path is a hierarchy ("/app/prod"); without Recursive only the
+-- parameters directly below it. Pages of MaxResults (1..10, default 10), by name.
+function M.GetParametersByPath(ctx, p)
+  local path = p.Path
+  if path:sub(1, 1) ~= "/" then
+    invalid(ctx, "The parameter doesn't meet the parameter name requirements. The parameter "
+      .. "name must begin with a forward slash \"/\".")
+  end
+  local prefix = path:gsub("/+$", "") .. "/"
+  local names = {}
+  for name in pairs(db(ctx)) do
+    if name:sub(1, #prefix) == prefix and (p.Recursive
+        or not name:sub(#prefix + 1):find("/", 1, true)) then
+      names[#names + 1] = name
+    end
+  end
+  table.sort(names)
+  local start = 1
+  if p.NextToken then
+    start = math.tointeger(tonumber((p.NextToken:match("^fo%-ssm%-(%d+)$"))))
+    if not start then ctx:fail("InvalidNextToken", "The specified token is not valid.") end
+  end
+  local size = p.MaxResults or 10
+  local out = { Parameters = {} }
+  for i = start, math.min(#names, start + size - 1) do
+    local param = db(ctx)[names[i]]
+    out.Parameters[#out.Parameters + 1] = output(ctx, param, param.versions[#param.versions],
+      nil, p.WithDecryption)
+  end
+  if start + size <= #names then out.NextToken = "fo-ssm-" .. (start + size) end
+  return out
 end
 
 return M

@@ -347,10 +347,35 @@ end
 -- Pagination: MaxResults/NextToken. The token is opaque to clients (base64 of the
 -- offset and the operation, so a token of another operation is refused).
 
+-- MaxResults ranges the API reference documents for operations whose model leaves the
+-- member a plain integer (the modelled ranges, 5..1000 for DescribeVpcs and the like, are
+-- checked with the rest of the input). A value outside is InvalidParameterValue in AWS's
+-- words ("Value ( 1 ) for parameter maxResults is invalid. Expecting a value greater than
+-- 5."); DescribeLaunchTemplateVersions words it its own way.
+local MAX_RESULTS = {
+  DescribeInstances = { 5, 1000 }, DescribeTags = { 5, 1000 },
+  DescribeInstanceStatus = { 5, 1000 }, DescribePrefixLists = { 5, 1000 },
+  DescribeLaunchTemplateVersions = { 1, 200,
+    message = "Maximum results allowed are between 1 and 200" },
+}
+M.MAX_RESULTS = MAX_RESULTS
+
+local function check_max_results(ctx, n)
+  local r = MAX_RESULTS[ctx.operation]
+  if n == nil or not r or (n >= r[1] and n <= r[2]) then return end
+  local msg = r.message or (n < r[1]
+    and ("Value ( %d ) for parameter maxResults is invalid. Expecting a value greater than %d.")
+      :format(n, r[1])
+    or ("Value ( %d ) for parameter maxResults is invalid. Expecting a value less than or "
+      .. "equal to %d."):format(n, r[2]))
+  ctx:fail("InvalidParameterValue", msg)
+end
+
 --- The slice of `items` for this page and the NextToken (nil on the last page).
 --- opts.max caps MaxResults (AWS answers at most that many items per call).
 function M.page(ctx, items, p, opts)
   opts = opts or {}
+  check_max_results(ctx, p.MaxResults)
   local start = 1
   if p.NextToken ~= nil then
     local ok, raw = pcall(crypto.base64_decode, p.NextToken)

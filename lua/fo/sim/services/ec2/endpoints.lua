@@ -355,4 +355,68 @@ function M.DeleteVpcEndpoints(ctx, p)
   return { Unsuccessful = failed }
 end
 
+---------------------------------------------------------------------------------------
+-- DescribeVpcEndpointServices: the AWS services of the region one can make an endpoint
+-- to (those CreateVpcEndpoint accepts). A service offering both types (s3, dynamodb) is
+-- listed once per type, as AWS does; ServiceNames lists each name once.
+
+local SERVICE_FILTERS = {
+  ["service-name"] = function(d) return d.ServiceName end,
+  ["service-type"] = function(d) return d.ServiceType[1].ServiceType end,
+  owner = function(d) return d.Owner end,
+}
+
+local function service_details(ctx)
+  local names = {}
+  for svc in pairs(INTERFACE_SERVICES) do names[#names + 1] = svc end
+  table.sort(names)
+  local azs = {}
+  for _, az in ipairs(ctx:azs(ctx.region)) do azs[#azs + 1] = az.ZoneName or az end
+  local out = {}
+  for _, svc in ipairs(names) do
+    local name = ("com.amazonaws.%s.%s"):format(ctx.region, svc)
+    local host = ("%s.%s.amazonaws.com"):format(svc, ctx.region)
+    local types = GATEWAY_SERVICES[svc] and { "Gateway", "Interface" } or { "Interface" }
+    for _, t in ipairs(types) do
+      local d = { ServiceName = name, ServiceType = { { ServiceType = t } },
+        ServiceId = "vpce-svc-" .. C.hash_hex("endpoint-service:" .. name .. ":" .. t, 17),
+        Owner = "amazon", AvailabilityZones = C.copy(azs), BaseEndpointDnsNames = { host },
+        VpcEndpointPolicySupported = true, AcceptanceRequired = false,
+        ManagesVpcEndpoints = false, SupportedIpAddressTypes = { "ipv4" }, Tags = {} }
+      if t == "Interface" then
+        d.PrivateDnsName = host
+        d.PrivateDnsNames = { { PrivateDnsName = host } }
+        d.PrivateDnsNameVerificationState = "verified"
+      end
+      out[#out + 1] = d
+    end
+  end
+  return out
+end
+
+function M.DescribeVpcEndpointServices(ctx, p)
+  local details = service_details(ctx)
+  if p.ServiceNames and #p.ServiceNames > 0 then
+    local want = {}
+    for _, n in ipairs(p.ServiceNames) do want[n] = true end
+    local kept, seen = {}, {}
+    for _, d in ipairs(details) do
+      if want[d.ServiceName] then kept[#kept + 1] = d; seen[d.ServiceName] = true end
+    end
+    for _, n in ipairs(p.ServiceNames) do
+      if not seen[n] then
+        ctx:fail("InvalidServiceName", ("The Vpc Endpoint Service '%s' does not exist"):format(n))
+      end
+    end
+    details = kept
+  end
+  details = C.filter(ctx, details, p.Filters, SERVICE_FILTERS)
+  local page, token = C.page(ctx, details, p, { max = 1000 })
+  local names, seen = {}, {}
+  for _, d in ipairs(page) do
+    if not seen[d.ServiceName] then seen[d.ServiceName] = true; names[#names + 1] = d.ServiceName end
+  end
+  return { ServiceNames = names, ServiceDetails = page, NextToken = token }
+end
+
 return M

@@ -241,4 +241,130 @@ function M.DescribeTags(ctx, p)
   return { Tags = out, NextToken = token }
 end
 
+---------------------------------------------------------------------------------------
+-- Instance status: the status checks of the running instances (IncludeAllInstances: of
+-- every instance). A running instance passes both checks; one that has just started is
+-- "initializing" (the simulator models no impaired instance: an outage takes the whole
+-- region's API away).
+
+local STATUS_FILTERS = {
+  ["availability-zone"] = function(s) return s.AvailabilityZone end,
+  ["instance-state-name"] = function(s) return s.InstanceState.Name end,
+  ["instance-state-code"] = function(s) return s.InstanceState.Code end,
+  ["instance-status.status"] = function(s) return s.InstanceStatus.Status end,
+  ["system-status.status"] = function(s) return s.SystemStatus.Status end,
+  ["instance-status.reachability"] = function(s)
+    return s.InstanceStatus.Details and s.InstanceStatus.Details[1].Status
+  end,
+  ["system-status.reachability"] = function(s)
+    return s.SystemStatus.Details and s.SystemStatus.Details[1].Status
+  end,
+}
+
+-- Seconds a started instance's checks stay "initializing" (AWS: a few minutes).
+M.STATUS_INITIALIZING_SECONDS = 120
+
+local function status_of(ctx, inst)
+  local running = inst.State.Name == "running"
+  local summary, detail = "ok", "passed"
+  if (inst.LaunchTime or 0) + M.STATUS_INITIALIZING_SECONDS > ctx:now() then
+    summary, detail = "initializing", "initializing"
+  end
+  local function check(name)
+    if not running then return { Status = "not-applicable" } end
+    return { Status = summary, Details = { { Name = name, Status = detail } } }
+  end
+  return { InstanceId = inst.InstanceId, AvailabilityZone = inst.Placement.AvailabilityZone,
+    InstanceState = { Code = inst.State.Code, Name = inst.State.Name },
+    InstanceStatus = check("reachability"), SystemStatus = check("reachability") }
+end
+
+function M.DescribeInstanceStatus(ctx, p)
+  if p.InstanceIds and #p.InstanceIds > 0 and p.MaxResults then
+    ctx:fail("InvalidParameterCombination",
+      "The parameter instancesSet cannot be used with the parameter maxResults")
+  end
+  local by_id, all = {}, {}
+  for _, inst in ipairs(C.asg_instances(ctx)) do
+    local r = M.instance_record(ctx, inst)
+    by_id[r.InstanceId] = r
+    all[#all + 1] = r
+  end
+  local list = {}
+  if p.InstanceIds and #p.InstanceIds > 0 then
+    local missing = {}
+    for _, id in ipairs(p.InstanceIds) do
+      if by_id[id] then list[#list + 1] = by_id[id] else missing[#missing + 1] = id end
+    end
+    if #missing > 0 then
+      ctx:fail("InvalidInstanceID.NotFound", (#missing == 1 and "The instance ID '%s' does not "
+        .. "exist" or "The instance IDs '%s' do not exist"):format(table.concat(missing, ", ")))
+    end
+  else
+    list = all
+  end
+  local statuses = {}
+  for _, r in ipairs(list) do
+    if p.IncludeAllInstances or r.State.Name == "running" then
+      statuses[#statuses + 1] = status_of(ctx, r)
+    end
+  end
+  statuses = C.filter(ctx, statuses, p.Filters, STATUS_FILTERS)
+  local page, token = C.page(ctx, statuses, p)
+  return { InstanceStatuses = page, NextToken = token }
+end
+
+---------------------------------------------------------------------------------------
+-- Images: the public images the simulator publishes (the Amazon Linux 2 AMI of the
+-- region, fo.sim.amis); the account owns none.
+
+local amis = require "fo.sim.amis"
+
+local IMAGE_FILTERS = {
+  ["image-id"] = function(i) return i.ImageId end,
+  name = function(i) return i.Name end,
+  ["owner-alias"] = function(i) return i.ImageOwnerAlias end,
+  ["owner-id"] = function(i) return i.OwnerId end,
+  state = function(i) return i.State end,
+  architecture = function(i) return i.Architecture end,
+  ["is-public"] = function(i) return tostring(i.Public) end,
+  ["image-type"] = function(i) return i.ImageType end,
+  ["virtualization-type"] = function(i) return i.VirtualizationType end,
+  ["root-device-type"] = function(i) return i.RootDeviceType end,
+  ["platform-details"] = function(i) return i.PlatformDetails end,
+}
+
+function M.DescribeImages(ctx, p)
+  local images = { amis.al2_image(ctx.region) }
+  if p.ImageIds and #p.ImageIds > 0 then
+    local found, missing = {}, {}
+    for _, id in ipairs(p.ImageIds) do
+      if not C.well_formed(id, "ami") then
+        ctx:fail("InvalidAMIID.Malformed", ("Invalid id: \"%s\" (expecting \"ami-...\")"):format(id))
+      end
+      local hit
+      for _, i in ipairs(images) do if i.ImageId == id then hit = i end end
+      if hit then found[#found + 1] = hit else missing[#missing + 1] = id end
+    end
+    if #missing > 0 then
+      ctx:fail("InvalidAMIID.NotFound", ("The image id%s '[%s]' %s"):format(
+        #missing > 1 and "s" or "", table.concat(missing, ", "),
+        #missing > 1 and "do not exist" or "does not exist"))
+    end
+    images = found
+  end
+  if p.Owners and #p.Owners > 0 then
+    local kept = {}
+    for _, i in ipairs(images) do
+      for _, o in ipairs(p.Owners) do
+        if o == i.ImageOwnerAlias or o == i.OwnerId then kept[#kept + 1] = i; break end
+      end
+    end
+    images = kept
+  end
+  images = C.filter(ctx, images, p.Filters, IMAGE_FILTERS)
+  local page, token = C.page(ctx, images, p)
+  return { Images = page, NextToken = token }
+end
+
 return M
