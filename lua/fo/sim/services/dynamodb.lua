@@ -910,16 +910,9 @@ function M.DeleteItem(ctx, p)
     ConsumedCapacity = capacity(rec, p, write_units(old)) }
 end
 
-function M.Query(ctx, p)
-  no_legacy(ctx, p)
-  local rec = table_for_items(ctx, p.TableName)
-  if p.IndexName then
-    invalid(ctx, "The table does not have the specified index: " .. p.IndexName)
-  end
-  if not p.KeyConditionExpression then
-    invalid(ctx, "Either the KeyConditions or KeyConditionExpression parameter must be "
-      .. "specified in the request.")
-  end
+-- Query's and Scan's Select, checked against ProjectionExpression as DynamoDB does (no
+-- secondary indexes here, so ALL_PROJECTED_ATTRIBUTES never applies).
+local function checked_select(ctx, p)
   local select = p.Select or (p.ProjectionExpression and "SPECIFIC_ATTRIBUTES" or "ALL_ATTRIBUTES")
   if select == "ALL_PROJECTED_ATTRIBUTES" then
     invalid(ctx, "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName")
@@ -930,6 +923,20 @@ function M.Query(ctx, p)
   if select == "SPECIFIC_ATTRIBUTES" and not p.ProjectionExpression then
     invalid(ctx, "Select type SPECIFIC_ATTRIBUTES requires a ProjectionExpression")
   end
+  return select
+end
+
+function M.Query(ctx, p)
+  no_legacy(ctx, p)
+  local rec = table_for_items(ctx, p.TableName)
+  if p.IndexName then
+    invalid(ctx, "The table does not have the specified index: " .. p.IndexName)
+  end
+  if not p.KeyConditionExpression then
+    invalid(ctx, "Either the KeyConditions or KeyConditionExpression parameter must be "
+      .. "specified in the request.")
+  end
+  local select = checked_select(ctx, p)
   local env = X.env(p, failer(ctx))
   local kc = X.key_condition(env, p.KeyConditionExpression, rec.hash, rec.range)
   local filter = X.condition(env, p.FilterExpression, "FilterExpression")
@@ -1027,16 +1034,7 @@ function M.Scan(ctx, p)
       .. "TotalSegments: Segment: %d is out of bounds of TotalSegments: %d")
       :format(p.Segment, p.TotalSegments))
   end
-  local select = p.Select or (p.ProjectionExpression and "SPECIFIC_ATTRIBUTES" or "ALL_ATTRIBUTES")
-  if select == "ALL_PROJECTED_ATTRIBUTES" then
-    invalid(ctx, "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName")
-  end
-  if select == "ALL_ATTRIBUTES" and p.ProjectionExpression then
-    invalid(ctx, "Cannot specify the ProjectionExpression when choosing to get ALL_ATTRIBUTES")
-  end
-  if select == "SPECIFIC_ATTRIBUTES" and not p.ProjectionExpression then
-    invalid(ctx, "Select type SPECIFIC_ATTRIBUTES requires a ProjectionExpression")
-  end
+  local select = checked_select(ctx, p)
   local env = X.env(p, failer(ctx))
   local filter = X.condition(env, p.FilterExpression, "FilterExpression")
   local proj = X.projection(env, p.ProjectionExpression)
