@@ -154,6 +154,11 @@ end
 
 local function from_env(opts)
   local env = opts.env
+  if opts.profile and not opts.sourcing then
+    -- botocore: a profile given explicitly (not through AWS_PROFILE) wins over the
+    -- environment's keys
+    return nil, ("skipped: profile '%s' was given"):format(opts.profile)
+  end
   local id, secret = nonempty(env, "AWS_ACCESS_KEY_ID"), nonempty(env, "AWS_SECRET_ACCESS_KEY")
   if not id then return nil, "AWS_ACCESS_KEY_ID not set" end
   if not secret then return nil, "AWS_SECRET_ACCESS_KEY not set" end
@@ -342,10 +347,14 @@ end
 function M.provider(opts)
   opts = opts or {}
   local clock = opts.clock or core.time
-  local p = { cached = nil, pending = nil }
+  local p = { cached = nil, pending = nil, force = false }
 
   local function refresh(previous)
-    local ok, c = pcall(M.resolve, opts)
+    -- after a service said "expired", cached assumed roles are not trusted either
+    local o = opts
+    if p.force then o = setmetatable({ force_refresh = true }, { __index = opts }) end
+    p.force = false
+    local ok, c = pcall(M.resolve, o)
     if ok then return c end
     if previous and previous.expiration and previous.expiration > clock() then
       log.warn("credentials refresh failed, using the current ones until they expire: %s",
@@ -374,7 +383,7 @@ function M.provider(opts)
   end
 
   --- Forgets the cached credentials (after the service said they expired).
-  function p:invalidate() self.cached = nil end
+  function p:invalidate() self.cached, self.force = nil, true end
   return p
 end
 

@@ -44,7 +44,7 @@ end
 --- clientSecret, registrationExpiresAt, startUrl, region).
 function M.login(sim, opts)
   local s = state(sim)
-  local client = "cli" .. sim.store:chars(20)
+  local client = "cli" .. sim.store:chars(20, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
   local secret = "sec" .. sim.store:chars(60, B64)
   log.add_secret(secret)
   s.clients[client] = secret
@@ -87,13 +87,13 @@ local function get_role_credentials(sim, req)
   if not ok then
     return respond(403, { message = "No access" }, "ForbiddenException"), "ForbiddenException"
   end
-  local key = "ASIA" .. sim.store:chars(16)
+  local key = "ASIA" .. sim.store:chars(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
   local secret = sim.store:chars(40, B64)
   local session = "IQoJb3JpZ2luX2Vj" .. sim.store:chars(200, B64)
   local expires = sim.clock:now() + M.ROLE_SECONDS
   local role_name = ("AWSReservedSSO_%s_%s"):format(role, sim.store:chars(16, "0123456789abcdef"))
   sim:add_key{ access_key = key, secret_key = secret, session_token = session, account = account,
-    user = role_name, user_id = "AROA" .. sim.store:chars(17) .. ":" .. t.user,
+    user = role_name, user_id = "AROA" .. sim.store:chars(17, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") .. ":" .. t.user,
     arn = ("arn:aws:sts::%s:assumed-role/%s/%s"):format(account, role_name, t.user),
     expires = expires }
   return respond(200, { roleCredentials = { accessKeyId = key, secretAccessKey = secret,
@@ -121,7 +121,9 @@ local function create_token(sim, req)
       "InvalidGrantException"), "InvalidGrantException"
   end
   s.refresh[p.refreshToken] = nil -- refresh tokens are single-use
-  local access, refresh, expires = new_token(sim, r)
+  -- a refreshed token lives the default life, whatever the login's was
+  local access, refresh, expires = new_token(sim, { assignments = r.assignments, user = r.user,
+    client = r.client })
   return respond(200, { accessToken = access, tokenType = "Bearer",
     expiresIn = math.floor(expires - sim.clock:now()), refreshToken = refresh })
 end

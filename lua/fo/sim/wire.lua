@@ -60,8 +60,9 @@ local function route(req)
   local prefix = (req.headers.host or ""):match("^([%w-]+)%.")
   if prefix and BY_PREFIX[prefix] then return BY_PREFIX[prefix], nil end
   -- an unsigned STS call sent to an endpoint override (a served sim on 127.0.0.1)
-  if req.method == "POST" and (req.body:match("^Action=AssumeRoleWithWebIdentity&")
-      or req.body:match("&Action=AssumeRoleWithWebIdentity&")) then
+  local body = req.body or "" -- nil when routed before the body is read (body caps)
+  if req.method == "POST" and (body:match("^Action=AssumeRoleWithWebIdentity&")
+      or body:match("&Action=AssumeRoleWithWebIdentity&")) then
     return "sts", nil
   end
   return nil, nil

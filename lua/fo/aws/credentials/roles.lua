@@ -80,7 +80,8 @@ local function source_of(opts, config, name, settings, visited)
       error(("profile '%s': credential_source '%s' is not one of Environment, "
         .. "Ec2InstanceMetadata, EcsContainer"):format(name, cred_source), 0)
     end
-    local c, why = fn(opts)
+    -- the named source itself, even when a profile was given (from_env skips then)
+    local c, why = fn(setmetatable({ sourcing = true }, { __index = opts }))
     if not c then
       error(("profile '%s': credential_source %s gave no credentials (%s)"):format(name,
         cred_source, why or "nothing found"), 0)
@@ -140,7 +141,8 @@ function M.assume(opts, config, name, visited)
   local key = table.concat({ args.RoleArn, args.ExternalId or "", args.SerialNumber or "",
     tostring(duration or ""), args.RoleSessionName or "", source.access_key }, "\0")
   local hit = cache[key]
-  if hit and hit.expiration and hit.expiration - creds.REFRESH_BEFORE > now(opts) then
+  if hit and not opts.force_refresh
+      and hit.expiration and hit.expiration - creds.REFRESH_BEFORE > now(opts) then
     return hit
   end
   args.RoleSessionName = args.RoleSessionName
