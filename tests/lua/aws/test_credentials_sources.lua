@@ -442,4 +442,33 @@ function TestCredentialSources.test_refresh_before_expiry_for_temporary_sources(
   lu.assertEquals(sim:count{ service = "sts", operation = "AssumeRole" }, 2)
 end
 
+-- AWS_CA_BUNDLE / ca_bundle ----------------------------------------------------------------
+
+function TestCredentialSources.test_ca_bundle_is_trusted_by_every_https_call()
+  -- the sim served over TLS with a self-signed certificate for 127.0.0.1
+  local r = fo.process.run{ argv = { "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+    "-keyout", dir .. "/key.pem", "-out", dir .. "/cert.pem", "-days", "1",
+    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1" } }
+  lu.assertEquals(r.code, 0, r.stderr)
+  local tls = fo.httpd.listen{ host = "127.0.0.1", port = 0, tls_cert = testlib.read(dir .. "/cert.pem"),
+    tls_key = testlib.read(dir .. "/key.pem"), handler = function(req) return (sim:handle(req)) end }
+  local https = ("https://127.0.0.1:%d"):format(tls.port)
+  local arn = create_role("deploy", account_may_assume())
+  creds_file(static_profile("base"))
+  config(("[profile deploy]\nrole_arn = %s\nsource_profile = base\nrole_session_name = tls\n"
+    .. "[profile bundled]\nrole_arn = %s\nsource_profile = base\nrole_session_name = tls\n"
+    .. "ca_bundle = %s/cert.pem\n"):format(arn, arn, dir))
+  -- not in the system store: the chain's own AssumeRole is refused by TLS verification
+  local err = resolve_error{ profile = "deploy", env = env{ AWS_ENDPOINT_URL = https } }
+  lu.assertStrContains(err, "AssumeRole of " .. arn .. " failed")
+  lu.assertStrContains(err, "TransportTls")
+  -- trusted through AWS_CA_BUNDLE, then through the profile's ca_bundle
+  local expected = "arn:aws:sts::" .. ACCOUNT .. ":assumed-role/deploy/tls"
+  lu.assertEquals(whoami("deploy", env{ AWS_ENDPOINT_URL = https,
+    AWS_CA_BUNDLE = dir .. "/cert.pem" }), expected)
+  roles.clear_cache()
+  lu.assertEquals(whoami("bundled", env{ AWS_ENDPOINT_URL = https }), expected)
+  tls:close()
+end
+
 os.exit(lu.LuaUnit.run(table.unpack(arg)))
