@@ -138,4 +138,66 @@ role_session_name = via-sso
   testlib.rmtree(dir)
 end
 
+-- The AWS CLI's assume-role cache (~/.aws/cli/cache, the pip awscli on botocore 1.43):
+-- a role session fo assumed is reused by `aws`, and one `aws` assumed is reused by fo —
+-- one AssumeRole (and one MFA code) per session for both.
+function test_fo_and_the_aws_cli_share_the_assume_role_cache()
+  local dir = testlib.tmpdir()
+  local srv, sim = require("fo.sim.server").serve{ host = "127.0.0.1", port = 0 }
+  local key = require("fo.sim").DEFAULT_KEY
+  for _, name in ipairs({ "first", "second" }) do
+    sim:invoke("iam", "us-east-1", "CreateRole", { RoleName = name,
+      AssumeRolePolicyDocument = json.encode{ Version = "2012-10-17", Statement = {
+        { Effect = "Allow", Action = "sts:AssumeRole", Principal = { AWS = ACCOUNT } } } } })
+  end
+  fo.fs.mkdir_p(dir .. "/.aws", tonumber("700", 8))
+  testlib.write(dir .. "/.aws/credentials", ("[base]\naws_access_key_id = %s\n"
+    .. "aws_secret_access_key = %s\n"):format(key.access_key, key.secret_key))
+  testlib.write(dir .. "/.aws/config", ([[
+[profile first]
+role_arn = arn:aws:iam::%s:role/first
+source_profile = base
+duration_seconds = 3600
+[profile second]
+role_arn = arn:aws:iam::%s:role/second
+source_profile = base
+external_id = shared-7
+]]):format(ACCOUNT, ACCOUNT))
+  local env = { HOME = dir, AWS_ENDPOINT_URL = ("http://127.0.0.1:%d"):format(srv.port),
+    AWS_REGION = "us-east-1", AWS_DEFAULT_REGION = "us-east-1", AWS_EC2_METADATA_DISABLED = "true",
+    AWS_ACCESS_KEY_ID = false, AWS_SECRET_ACCESS_KEY = false, AWS_SESSION_TOKEN = false,
+    AWS_PROFILE = false, AWS_CONFIG_FILE = false, AWS_SHARED_CREDENTIALS_FILE = false,
+    AWS_CA_BUNDLE = false, AWS_WEB_IDENTITY_TOKEN_FILE = false, AWS_PAGER = "",
+    AWS_CONTAINER_CREDENTIALS_RELATIVE_URI = false, AWS_CONTAINER_CREDENTIALS_FULL_URI = false }
+  local function cli(profile)
+    local r = fo.process.run{ argv = { "python3", "-m", "awscli", "sts", "get-caller-identity",
+      "--profile", profile, "--output", "json" }, env = env, timeout = 120 }
+    lu.assertEquals(r.code, 0, r.stderr)
+    return json.decode(r.stdout).Arn
+  end
+  local function fo_arn(profile)
+    return require("fo.aws").sts{ region = "us-east-1", profile = profile,
+      env = function(k) return env[k] or nil end }:GetCallerIdentity{}.Arn
+  end
+  local function assumed() return sim:count{ service = "sts", operation = "AssumeRole" } end
+  -- fo first: the CLI reuses fo's session
+  local mine = fo_arn("first")
+  lu.assertStrMatches(mine, ".*:assumed%-role/first/fo%-session%-%d+")
+  lu.assertEquals(assumed(), 1)
+  lu.assertEquals(cli("first"), mine)
+  lu.assertEquals(assumed(), 1, "the CLI used fo's cached session")
+  -- the CLI first: fo reuses the CLI's session
+  local theirs = cli("second")
+  lu.assertStrMatches(theirs, ".*:assumed%-role/second/botocore%-session%-%d+")
+  lu.assertEquals(assumed(), 2)
+  require("fo.aws.credentials.roles").clear_cache()
+  lu.assertEquals(fo_arn("second"), theirs)
+  lu.assertEquals(assumed(), 2, "fo used the CLI's cached session")
+  -- the cache files are the user's alone
+  local r = fo.process.run{ argv = { "sh", "-c", "stat -c %a " .. dir .. "/.aws/cli/cache/*.json" } }
+  lu.assertStrMatches(r.stdout, "^600\n600\n$")
+  srv:close()
+  testlib.rmtree(dir)
+end
+
 os.exit(lu.LuaUnit.run())

@@ -4,7 +4,9 @@
 -- role_session_name, duration_seconds and mfa_serial (the code is asked on the terminal).
 -- Assumed credentials are cached in-process by the call's arguments and source key, so a
 -- chain or two profiles of one role call AssumeRole (and ask for an MFA code) once per
--- session rather than once per use.
+-- session rather than once per use; and in the AWS CLI's file cache (~/.aws/cli/cache,
+-- same file names and format), so that fo and `aws` share a role session (and its MFA
+-- code) across processes.
 local sts = require "fo.aws.credentials.sts"
 
 local M = {}
@@ -31,6 +33,67 @@ end
 function M.clear_cache() cache = {} end
 
 local function now(opts) return (opts.clock or require("fo.core").time)() end
+
+M.FILE_CACHE_WINDOW = 15 * 60 -- botocore's: a cached session with less left is not used
+
+-- Python's json.dumps of a string (ensure_ascii): nil for what is not plain ASCII, which
+-- then just is not file-cached.
+local function py_string(v)
+  if type(v) ~= "string" or v:find("[^\32-\126]") then return nil end
+  return '"' .. v:gsub('[\\"]', "\\%0") .. '"'
+end
+
+-- The CLI's cache file name: sha1 of json.dumps(args, sort_keys=True), args being the
+-- AssumeRole parameters without a generated RoleSessionName.
+function M.cli_cache_key(args)
+  local names = {}
+  for k in pairs(args) do names[#names + 1] = k end
+  table.sort(names)
+  local parts = {}
+  for _, k in ipairs(names) do
+    local v = args[k]
+    local enc = math.type(v) == "integer" and tostring(v) or py_string(v)
+    if not enc then return nil end
+    parts[#parts + 1] = ('"%s": %s'):format(k, enc)
+  end
+  local crypto = require "fo.crypto"
+  return crypto.hex(crypto.sha1("{" .. table.concat(parts, ", ") .. "}"))
+end
+
+local function cli_cache_file(opts, key)
+  local home = require("fo.aws.credentials").nonempty(opts.env, "HOME")
+  return home and key and ("%s/.aws/cli/cache/%s.json"):format(home, key) or nil
+end
+
+-- A session from the CLI's cache with more than FILE_CACHE_WINDOW left, or nil.
+local function from_cli_cache(opts, path, source)
+  local f = path and io.open(path, "rb")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  local ok, doc = pcall(require("fo.json").decode, text)
+  local c = ok and type(doc) == "table" and type(doc.Credentials) == "table" and doc.Credentials
+  if not c or type(c.AccessKeyId) ~= "string" or type(c.SecretAccessKey) ~= "string" then
+    return nil
+  end
+  local creds = require "fo.aws.credentials"
+  local exp = creds.epoch_of(c.Expiration)
+  if not exp or exp - now(opts) < M.FILE_CACHE_WINDOW then return nil end
+  return creds.make(c.AccessKeyId, c.SecretAccessKey, c.SessionToken, exp, source)
+end
+
+local function to_cli_cache(path, c)
+  if not path then return end
+  local doc = { Credentials = { AccessKeyId = c.access_key, SecretAccessKey = c.secret_key,
+    SessionToken = c.session_token,
+    Expiration = os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(c.expiration)) } }
+  local fs = require "fo.fs"
+  -- a cache that cannot be written costs a later AssumeRole, nothing more
+  pcall(function()
+    fs.mkdir_p(path:match("^(.*)/"), tonumber("700", 8))
+    fs.write_atomic(path, require("fo.json").encode(doc), tonumber("600", 8))
+  end)
+end
 
 -- The MFA code for `serial`: opts.mfa_prompt (tests, embedders), else asked on the
 -- terminal; without one, a message naming the profile and what to do instead.
@@ -145,16 +208,25 @@ function M.assume(opts, config, name, visited)
       and hit.expiration and hit.expiration - creds.REFRESH_BEFORE > now(opts) then
     return hit
   end
+  local label = ("assume-role profile '%s' (%s)"):format(name, args.RoleArn)
+  local file = cli_cache_file(opts, M.cli_cache_key(args))
+  if not opts.force_refresh then
+    local cached = from_cli_cache(opts, file, label)
+    if cached then
+      cache[key] = cached
+      return cached
+    end
+  end
   args.RoleSessionName = args.RoleSessionName
     or (M.SESSION_PREFIX .. math.floor(now(opts)))
   if args.SerialNumber then
     local code = mfa_code(opts, args.SerialNumber, name)
     args.TokenCode = code
   end
-  local c = sts.call(opts, "AssumeRole", args, source,
-    ("assume-role profile '%s' (%s)"):format(name, args.RoleArn),
+  local c = sts.call(opts, "AssumeRole", args, source, label,
     ("profile '%s': AssumeRole of %s failed"):format(name, args.RoleArn))
   cache[key] = c
+  if c.expiration then to_cli_cache(file, c) end
   return c
 end
 
