@@ -471,4 +471,32 @@ function TestCredentialSources.test_ca_bundle_is_trusted_by_every_https_call()
   tls:close()
 end
 
+-- The MFA prompt on a real terminal: a child fo-run under a pseudo-terminal asks for the
+-- code, reads it, and the role is assumed with it.
+function TestCredentialSources.test_mfa_code_is_asked_on_the_terminal()
+  local arn = create_role("admin", account_may_assume{
+    Bool = { ["aws:MultiFactorAuthPresent"] = "true" } })
+  creds_file(static_profile("base"))
+  config(("[profile adm]\nrole_arn = %s\nsource_profile = base\nrole_session_name = alice\n"
+    .. "mfa_serial = arn:aws:iam::123456789012:mfa/alice\n"):format(arn))
+  testlib.write(dir .. "/child.lua", 'print("identity " .. fo.aws.sts{ region = "us-east-1" }'
+    .. ':GetCallerIdentity{}.Arn)')
+  local spec = { argv = { testlib.fo_run, dir .. "/child.lua" }, env = { HOME = dir,
+    AWS_PROFILE = "adm", AWS_ENDPOINT_URL = url, AWS_REGION = "us-east-1",
+    AWS_EC2_METADATA_DISABLED = "true", AWS_ACCESS_KEY_ID = "", AWS_SECRET_ACCESS_KEY = "",
+    AWS_CONFIG_FILE = dir .. "/.aws/config", AWS_SHARED_CREDENTIALS_FILE = dir .. "/.aws/credentials" },
+    steps = { { expect = "Enter MFA code for arn:aws:iam::123456789012:mfa/alice: ", timeout = 30 },
+      { send = "123456\r" },
+      { expect = "identity arn:aws:sts::123456789012:assumed-role/admin/alice", timeout = 30 },
+      { exit = true, timeout = 30 } } }
+  testlib.write(dir .. "/pty.json", json.encode(spec))
+  local r = fo.process.run{ argv = { "/usr/bin/python3",
+    testlib.tests_dir .. "/lua/support/pty_session.py", dir .. "/pty.json" }, timeout = 90 }
+  lu.assertEquals(r.code, 0, r.stderr)
+  local report = require("cjson").decode(r.stdout)
+  lu.assertTrue(report.ok, report.screen)
+  lu.assertEquals(report.code, 0, report.screen)
+  lu.assertEquals(sim:count{ service = "sts", operation = "AssumeRole", status = 200 }, 1)
+end
+
 os.exit(lu.LuaUnit.run(table.unpack(arg)))
