@@ -400,6 +400,15 @@ function TestCredentialSources.test_container_hosts_allowed_as_botocore()
   lu.assertEquals(asked.url, "http://169.254.170.2/v2/creds/abc")
   lu.assertEquals(asked.headers.Authorization, "tok-plain")
   lu.assertEquals(c.access_key, "ASIACONTAINER")
+  -- a token that would split the header is refused before anything is sent
+  asked = nil
+  err = resolve_error{ env = env{ AWS_CONTAINER_CREDENTIALS_RELATIVE_URI = "/v2/creds/abc",
+    AWS_CONTAINER_AUTHORIZATION_TOKEN = "tok\r\nX-Evil: 1" }, http = { request = function(r)
+      asked = r
+      return { status = 500, headers = {}, body = "" }
+    end } }
+  lu.assertStrContains(err, "the container authorization token contains a line break")
+  lu.assertNil(asked)
 end
 
 -- Expiry during a long run --------------------------------------------------------------
