@@ -22,6 +22,18 @@ static int crypto_sha256(lua_State *L)
     return 1;
 }
 
+/* SHA-1 only names files the AWS CLI names with it (the SSO token cache), never for
+ * security. */
+static int crypto_sha1(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    unsigned char md[SHA_DIGEST_LENGTH];
+    SHA1((const unsigned char *)s, n, md);
+    lua_pushlstring(L, (const char *)md, sizeof md);
+    return 1;
+}
+
 static int crypto_hmac_sha256(lua_State *L)
 {
     size_t klen, n;
@@ -204,6 +216,7 @@ static int crypto_pbkdf2_sha256(lua_State *L)
 
 static const luaL_Reg crypto_funcs[] = {
     {"sha256", crypto_sha256},
+    {"sha1", crypto_sha1},
     {"hmac_sha256", crypto_hmac_sha256},
     {"hex", crypto_hex},
     {"base64_encode", crypto_base64_encode},

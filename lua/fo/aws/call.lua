@@ -14,7 +14,8 @@ local core = require "fo.core"
 local TRACE_BODY = 1024 -- bytes of an error body shown at trace level
 -- Headers whose values are never formatted, whatever the level (the primary defence;
 -- redaction of registered secrets is the second).
-local HIDDEN = { authorization = true, ["x-amz-security-token"] = true }
+local HIDDEN = { authorization = true, ["x-amz-security-token"] = true,
+  ["x-amz-sso_bearer_token"] = true }
 
 local function text_of(node)
   return node and type(node[1]) == "string" and node[1] or nil
@@ -89,6 +90,8 @@ end
 --- (settings already resolved by fo.aws.retry.config), timeout=}
 --- → {status=, headers=, body=, attempts=, latency= (seconds)} for a 2xx answer;
 --- raises fo.aws.Error otherwise. Test hooks: env (lookup function), http, sleep, random.
+--- The credentials chain's own calls (STS, SSO) pass credentials (a provider: get(),
+--- invalidate()) or unsigned = true instead of using the profile's provider.
 --- Configuration problems (no region, no credentials, a bad endpoint) raise a string.
 return function(req)
   if type(req) ~= "table" then error("aws.call: expected a table of request fields", 2) end
@@ -106,7 +109,9 @@ return function(req)
                                quota = retry.quota_for(ep.url), random = req.random }
   -- adaptive mode: one rate limiter per endpoint (service and region) and credentials
   local limiter = settings.mode == "adaptive" and ratelimit.for_endpoint(env, service, ep.url)
-  local provider = credentials.for_profile(req.profile, env)
+  local provider = req.credentials or (not req.unsigned and credentials.for_profile(req.profile, env))
+  -- AWS_CA_BUNDLE or the profile's ca_bundle: the trust store of every HTTPS call
+  local ca_file = credentials.ca_bundle{ env = env, profile = req.profile }
   local parse_error = req.parse_error or default_parse_error
   local http = req.http or require("fo.http")
   local sleep = req.sleep or core.sleep
@@ -122,16 +127,18 @@ return function(req)
 
   while true do
     attempt = attempt + 1
-    local creds = provider:get()
     local headers = { Host = host_of(ep.url) }
     for k, v in pairs(req.headers or {}) do headers[k] = v end
-    local signed = sigv4.sign{
-      method = method, path = req.path or "/", query = req.query,
-      headers = headers, body = req.body or "", region = ep.signing_region,
-      service = ep.signing_name, access_key = creds.access_key, secret_key = creds.secret_key,
-      session_token = creds.session_token, time = os.time(),
-    }
-    for k, v in pairs(signed.headers) do headers[k] = v end
+    if provider then
+      local creds = provider:get()
+      local signed = sigv4.sign{
+        method = method, path = req.path or "/", query = req.query,
+        headers = headers, body = req.body or "", region = ep.signing_region,
+        service = ep.signing_name, access_key = creds.access_key, secret_key = creds.secret_key,
+        session_token = creds.session_token, time = os.time(),
+      }
+      for k, v in pairs(signed.headers) do headers[k] = v end
+    end
     headers.Host = nil -- curl sends Host from the URL; it was signed with the same value
     log.debug("aws send service=%s operation=%s %s %s attempt=%d", service, operation, method,
       url, attempt)
@@ -146,7 +153,7 @@ return function(req)
       end
     end
     local ok, resp = pcall(http.request, { method = method, url = url, headers = headers,
-      body = req.body, timeout = req.timeout })
+      body = req.body, timeout = req.timeout, ca_file = ca_file })
 
     local failure
     if not ok then
@@ -173,7 +180,7 @@ return function(req)
 
     if limiter then limiter:record(retry.classify(failure) == "throttle") end
     local delay, why, class
-    if failure.code and retry.EXPIRED_CREDENTIALS[failure.code] and not refreshed then
+    if failure.code and retry.EXPIRED_CREDENTIALS[failure.code] and not refreshed and provider then
       -- One refresh and one attempt of its own, outside the retry budget: the fault is
       -- ours (stale credentials), not the service's.
       refreshed = true
