@@ -25,6 +25,7 @@
 -- reloaded sim carries on) and re-arms itself. Evaluations are stamped with their own
 -- due time, in time order, so a large sim:advance() replays them exactly.
 local ctx_mod = require "fo.sim.ctx"
+local elb_rules = require "fo.sim.elb_rules"
 local names = require "fo.sim.route53.names"
 local metrics = require "fo.sim.metrics"
 local sns_state = require "fo.sim.sns_state"
@@ -100,6 +101,20 @@ function M.listeners_of(db, lb_arn)
   return out
 end
 
+--- Target groups listener `l` (description) forwards to, by its default actions or any
+--- of its rules, each once.
+function M.listener_tgs(db, l)
+  local out, seen = {}, {}
+  local lists = { l.DefaultActions }
+  for _, r in ipairs(elb_rules.listener_rules(db, l.ListenerArn)) do lists[#lists + 1] = r.Actions end
+  for _, actions in ipairs(lists) do
+    for _, arn in ipairs(M.forwarded(actions)) do
+      if not seen[arn] then seen[arn] = true; out[#out + 1] = arn end
+    end
+  end
+  return out
+end
+
 local forwarded, listeners_of = M.forwarded, M.listeners_of
 
 -- Healthy targets of a target group, as ELBv2's DescribeTargetHealth reports them (the
@@ -163,7 +178,7 @@ function M.lb_healthy(sim, account, host)
   if not lb or not lb_active(sim, lb) then return false end
   local tgs, seen = {}, {}
   for _, l in ipairs(listeners_of(db, lb.desc.LoadBalancerArn)) do
-    for _, arn in ipairs(forwarded(l.DefaultActions)) do
+    for _, arn in ipairs(M.listener_tgs(db, l)) do
       if not seen[arn] then seen[arn] = true; tgs[#tgs + 1] = arn end
     end
   end
@@ -189,7 +204,14 @@ function M.probe(sim, account, cfg)
   end
   if not listener then return false, TIMEOUT end -- nothing listens: the SG drops it
   if tcp then return true, OK_TCP end
-  local first = listener.DefaultActions and listener.DefaultActions[1] or {}
+  -- The listener's rules decide what the check's request gets (a GET of ResourcePath with
+  -- the Host header FullyQualifiedDomainName, from an address the simulator does not
+  -- model: source-ip conditions do not match it); otherwise its default actions.
+  local path, query = elb_rules.split_target(cfg.ResourcePath or "/")
+  local actions = elb_rules.route(listener, elb_rules.listener_rules(db, listener.ListenerArn), {
+    method = "GET", host = host, path = path, query = query,
+    headers = { host = host, ["user-agent"] = "Amazon-Route53-Health-Check-Service" } })
+  local first = actions and actions[#actions] or {}
   if first.Type == "redirect" then
     local code = (first.RedirectConfig or {}).StatusCode == "HTTP_302" and 302 or 301
     return true, ("Success: HTTP Status Code %d, %s"):format(code,
@@ -199,7 +221,7 @@ function M.probe(sim, account, cfg)
     return code < 400, ("%s: HTTP Status Code %d"):format(code < 400 and "Success" or "Failure", code)
   end
   local registered, best = 0, nil
-  for _, arn in ipairs(forwarded(listener.DefaultActions)) do
+  for _, arn in ipairs(forwarded(actions)) do
     local h, n, descs = healthy_targets(sim, account, region, arn)
     registered = registered + n
     if n > 0 and (not best or (h > 0 and best.h == 0)) then

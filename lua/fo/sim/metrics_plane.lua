@@ -149,7 +149,7 @@ local function publish_load_balancers(sim, account, region, cw, elb, asdb, t)
     local stamp = math.max(t - M.INTERVAL, lb.active_at or 0)
     local tgs, seen = {}, {}
     for _, l in ipairs(failover.listeners_of(elb, lb.desc.LoadBalancerArn)) do
-      for _, arn in ipairs(failover.forwarded(l.DefaultActions)) do
+      for _, arn in ipairs(failover.listener_tgs(elb, l)) do
         if not seen[arn] then seen[arn] = true; tgs[#tgs + 1] = arn end
       end
     end
