@@ -145,22 +145,30 @@ local function http_status(code)
     phrase and (", " .. phrase) or "")
 end
 
--- The status the ALB answers for a GET of `path` forwarded to a healthy target of target
--- group `tg_arn`: the target's own code passes through; a dropped request is 504, a
--- refused or malformed one 502 (fo.sim.target_checks).
+-- The status the ALB answers for a GET of `path` forwarded to a target of target group
+-- `tg_arn`: a healthy one, or with none an unhealthy one (an ALB fails open: "If a target
+-- group contains only unhealthy registered targets, the load balancer routes requests to
+-- all those targets"). The target's own code passes through; a dropped request is 504, a
+-- refused or malformed one 502 (fo.sim.target_checks). Returns the code and whether the
+-- target (not the load balancer) answered it.
 local function forward_status(sim, account, region, db, lb, tg_arn, descs, path)
   local pick
   for _, d in ipairs(descs) do
     if d.TargetHealth.State == "healthy" then pick = d break end
   end
+  if not pick then
+    for _, d in ipairs(descs) do
+      if d.TargetHealth.State == "unhealthy" then pick = d break end
+    end
+  end
   local tg = db.target_groups and db.target_groups[tg_arn]
   local asdb = sim.store:db(account, region, "autoscaling")
   local inst = pick and tg and require("fo.sim.asg_state").instance(asdb, pick.Target.Id)
-  if not inst then return 502 end
+  if not inst then return 502, false end
   local code, failure = target_checks.request(ctx_for(sim, account, "elbv2", region), tg.desc,
     lb.desc, inst, pick.Target.Port, path)
-  if code then return code end
-  return failure == "timeout" and 504 or 502
+  if code then return code, true end
+  return failure == "timeout" and 504 or 502, false
 end
 
 local function lb_active(sim, lb)
@@ -189,8 +197,11 @@ function M.lb_healthy(sim, account, host)
   return true
 end
 
---- What a Route 53 checker sees for an endpoint health check configuration: ok (bool)
---- and the status text.
+--- What a Route 53 checker sees for an endpoint health check configuration: ok (bool),
+--- the status text and, when its HTTP request reached a load balancer's listener, what
+--- the load balancer made of it: { region=, lb= ARN, tg= target group ARN it went to or
+--- nil, elb= the code the load balancer answered itself or nil, target= the target's
+--- code or nil, counted= false for a 503 given before any target was chosen }.
 function M.probe(sim, account, cfg)
   local tcp = cfg.Type == "TCP"
   local host = cfg.FullyQualifiedDomainName
@@ -211,14 +222,18 @@ function M.probe(sim, account, cfg)
   local actions = elb_rules.route(listener, elb_rules.listener_rules(db, listener.ListenerArn), {
     method = "GET", host = host, path = path, query = query,
     headers = { host = host, ["user-agent"] = "Amazon-Route53-Health-Check-Service" } })
+  local req = { region = region, lb = lb.desc.LoadBalancerArn, counted = true }
   local first = actions and actions[#actions] or {}
   if first.Type == "redirect" then
     local code = (first.RedirectConfig or {}).StatusCode == "HTTP_302" and 302 or 301
+    req.elb = code
     return true, ("Success: HTTP Status Code %d, %s"):format(code,
-      code == 302 and "Found" or "Moved Permanently")
+      code == 302 and "Found" or "Moved Permanently"), req
   elseif first.Type == "fixed-response" then
     local code = tonumber((first.FixedResponseConfig or {}).StatusCode) or 503
-    return code < 400, ("%s: HTTP Status Code %d"):format(code < 400 and "Success" or "Failure", code)
+    req.elb = code
+    return code < 400, ("%s: HTTP Status Code %d"):format(code < 400 and "Success" or "Failure", code),
+      req
   end
   local registered, best = 0, nil
   for _, arn in ipairs(forwarded(actions)) do
@@ -228,15 +243,20 @@ function M.probe(sim, account, cfg)
       best = { arn = arn, h = h, descs = descs }
     end
   end
-  -- An ALB with no registered targets answers 503 itself.
-  if registered == 0 then return false, "Failure: HTTP Status Code 503, Service Temporarily Unavailable" end
-  -- With only unhealthy targets an ALB fails open and forwards anyway; the simulator
-  -- answers 502 then (the broken targets' answer; it does not replay them).
-  if best.h == 0 then return false, "Failure: HTTP Status Code 502, Bad Gateway" end
-  -- Otherwise the check's request reaches a healthy target: what it answers for the
-  -- check's own path and the target's traffic port decides.
-  return http_status(forward_status(sim, account, region, db, lb, best.arn, best.descs,
-    cfg.ResourcePath or "/"))
+  -- An ALB with no registered targets answers 503 itself, before choosing any target.
+  if registered == 0 then
+    req.elb, req.counted = 503, false
+    return false, "Failure: HTTP Status Code 503, Service Temporarily Unavailable", req
+  end
+  -- Otherwise the check's request reaches a target (healthy, or unhealthy when there is
+  -- no healthy one): what it answers for the check's own path on the target's traffic
+  -- port decides.
+  local code, by_target = forward_status(sim, account, region, db, lb, best.arn, best.descs,
+    cfg.ResourcePath or "/")
+  req.tg = best.arn
+  if by_target then req.target = code else req.elb = code end
+  local ok, text = http_status(code)
+  return ok, text, req
 end
 
 -------------------------------------------------------------------------------
@@ -275,14 +295,26 @@ local function raw_result(sim, account, hc)
   return M.probe(sim, account, cfg)
 end
 
+-- The requests of one evaluation reach the load balancer: one from each checker region
+-- (fo.sim.route53.health), recorded in the ELBv2 state of the load balancer's region for
+-- the metrics plane (request metrics, fo.sim.metrics_plane).
+local function record_requests(sim, account, hc, req, t)
+  local db = sim.store:db(account, req.region, "elbv2")
+  db.traffic = db.traffic or {}
+  local n = #(hc.HealthCheckConfig.Regions or require("fo.sim.route53.health").CHECKERS)
+  db.traffic[#db.traffic + 1] = { t = t, lb = req.lb, tg = req.tg, elb = req.elb,
+    target = req.target, counted = req.counted, n = n }
+end
+
 -- One evaluation of health check `hc` of `account` at virtual time t.
 local function evaluate(sim, account, hc, t)
   local cfg, ev = hc.HealthCheckConfig, hc.eval
-  local ok, text
+  local ok, text, req
   if cfg.Disabled then
     ok, text = true, "Health check disabled"
   else
-    ok, text = raw_result(sim, account, hc)
+    ok, text, req = raw_result(sim, account, hc)
+    if req then record_requests(sim, account, hc, req, t) end
     if cfg.Inverted then ok = not ok end
   end
   if ok then ev.oks, ev.fails = ev.oks + 1, 0 else ev.fails, ev.oks = ev.fails + 1, 0 end
