@@ -113,6 +113,8 @@ function TestRules.test_condition_rules()
   bad({ { Field = "source-ip", SourceIpConfig = { Values = { "10.0.0.*" } } } }, "a CIDR block")
   bad({ { Field = "http-header", HttpHeaderConfig = { HttpHeaderName = "X-*", Values = { "1" } } } },
     "HTTP header name 'X-*' is not valid")
+  bad({ { Field = "host-header", HostHeaderConfig = { RegexValues = { "^a+$" } } } },
+    "RegexValues")
   -- at most 5 condition values and 5 wildcards in a rule
   bad({ { Field = "path-pattern", PathPatternConfig = { Values = { "/a", "/b", "/c" } } },
         { Field = "host-header", HostHeaderConfig = { Values = { "a.test", "b.test", "c.test" } } } },
@@ -120,6 +122,10 @@ function TestRules.test_condition_rules()
   bad({ { Field = "path-pattern", PathPatternConfig = { Values = { "/*/*/*" } } },
         { Field = "host-header", HostHeaderConfig = { Values = { "*.?.*" } } } },
     "at most 5 wildcards")
+  expect(lu, "ValidationError", "transforms are not supported", s.elb.CreateRule, s.elb, {
+    ListenerArn = s.l.ListenerArn, Priority = 1, Conditions = { { Field = "path-pattern", Values = { "/a" } } },
+    Actions = { { Type = "fixed-response", FixedResponseConfig = { StatusCode = "200" } } },
+    Transforms = { { Type = "url-rewrite", UrlRewriteConfig = { Rewrites = { { Regex = "^/a", Replace = "/b" } } } } } })
   -- the *Config forms of every field
   local r = s.elb:CreateRule{ ListenerArn = s.l.ListenerArn, Priority = 1, Conditions = {
       { Field = "http-request-method", HttpRequestMethodConfig = { Values = { "GET", "HEAD" } } },

@@ -1054,6 +1054,13 @@ local function conditions(ctx, list)
   return elb_rules.normalize(list, function(msg) invalid(ctx, msg) end)
 end
 
+-- Rule transforms (host header and URL rewrites) are not simulated: refused, not ignored.
+local function no_transforms(ctx, p)
+  if (p.Transforms and #p.Transforms > 0) or p.ResetTransforms then
+    invalid(ctx, "Rule transforms are not supported by the simulator")
+  end
+end
+
 function M.CreateRule(ctx, p)
   local db = state(ctx)
   local l = listener_of(ctx, db, p.ListenerArn)
@@ -1063,6 +1070,7 @@ function M.CreateRule(ctx, p)
       .. "Balancers; listener '%s' uses protocol '%s'"):format(p.ListenerArn, l.desc.Protocol))
   end
   check_tags(ctx, p.Tags)
+  no_transforms(ctx, p)
   check_priority(ctx, p.Priority)
   local conds = conditions(ctx, p.Conditions)
   local actions = normalize_actions(ctx, db, lb, l.desc.Protocol, p.Actions, "A rule's actions")
@@ -1120,6 +1128,7 @@ function M.ModifyRule(ctx, p)
   if (not r or ctx:fresh(r)) and not owner then rule_not_found(ctx, p.RuleArn) end
   local l = owner or listener_of(ctx, db, r.listener)
   local lb = lb_of(ctx, db, l.desc.LoadBalancerArn)
+  no_transforms(ctx, p)
   if owner then
     if p.Conditions and #p.Conditions > 0 then
       ctx:fail("OperationNotPermitted", ("The conditions of default rule '%s' cannot be "
