@@ -4,12 +4,16 @@
 -- * Each Route 53 health check evaluates its endpoint when created and then every
 --   RequestInterval seconds of virtual time. An endpoint is an ALB's DNS name in the
 --   ELBv2 state: it passes when its region is not in outage, the load balancer is active,
---   it has a listener on the check's port, and that listener forwards to target groups
---   with at least one healthy target (ELBv2's own DescribeTargetHealth decides, from the
---   Auto Scaling instances attached, their security groups and what their user data
---   serves: fo.sim.target_checks), and the check's own path, forwarded to a healthy
---   target, gets a 2xx/3xx there. A listener that redirects answers 301, which Route
---   53 counts as healthy (2xx/3xx). Anything else (unknown name, an IP address) fails.
+--   it has a listener on the check's port, and the check's request, routed by that
+--   listener's rules (fo.sim.elb_rules) or default actions, gets a 2xx/3xx: a redirect
+--   (301/302), a fixed response, or the answer of a target of the target group it is
+--   forwarded to for the check's path — a healthy target (ELBv2's own
+--   DescribeTargetHealth decides, from the Auto Scaling instances attached, their
+--   security groups and what their user data serves: fo.sim.target_checks), else an
+--   unhealthy one (the ALB fails open); no registered target is the ALB's own 503.
+--   Anything else (unknown name, an IP address) fails. Each evaluation is one request per
+--   checker region to the load balancer, kept for its request metrics
+--   (fo.sim.metrics_plane).
 --   Inverted flips the result; a Disabled check is healthy. The status flips after
 --   FailureThreshold consecutive results the other way. CALCULATED checks count healthy
 --   children; CLOUDWATCH_METRIC checks follow their alarm.
@@ -158,7 +162,9 @@ local function forward_status(sim, account, region, db, lb, tg_arn, descs, path)
   end
   if not pick then
     for _, d in ipairs(descs) do
-      if d.TargetHealth.State == "unhealthy" then pick = d break end
+      -- (targets of a group with health checks disabled take requests too)
+      local st = d.TargetHealth.State
+      if st == "unhealthy" or st == "unavailable" then pick = d break end
     end
   end
   local tg = db.target_groups and db.target_groups[tg_arn]
