@@ -19,6 +19,7 @@ M.SERVICES = {
   iam = { global = "https://iam.amazonaws.com", signing = "iam", id = "IAM" },
   ssm = { prefix = "ssm", signing = "ssm", id = "SSM" },
   sts = { prefix = "sts", signing = "sts", id = "STS" },
+  kms = { prefix = "kms", signing = "kms", id = "KMS" },
 }
 M.PARTITION = "aws"
 M.DNS_SUFFIX = "amazonaws.com"

@@ -24,7 +24,8 @@ M.DEFAULT_ACCOUNT = keys.DEFAULT_ACCOUNT
 M.DEFAULT_KEY = { access_key = keys.DEFAULT.access_key, secret_key = keys.DEFAULT.secret_key }
 
 local SERVICES = { ec2 = true, elbv2 = true, autoscaling = true, route53 = true, dynamodb = true,
-  sns = true, cloudwatch = true, iam = true, ssm = true, sts = true }
+  sns = true, cloudwatch = true, iam = true, ssm = true, sts = true,
+  kms = true }
 M.SERVICES = SERVICES
 
 --- A simulator. opts (all optional):
