@@ -291,6 +291,16 @@ function TestKmsCrypto.test_key_material_survives_a_saved_state()
   os.remove(file)
 end
 
+function TestKmsCrypto.test_managed_key_made_by_a_read_is_saved()
+  local file = os.tmpname()
+  os.remove(file)
+  local kms = simlib.new{ seed = 7, file = file }:client("kms", { region = "eu-south-1" })
+  local id = kms:DescribeKey{ KeyId = "alias/aws/sns" }.KeyMetadata.KeyId
+  local again = simlib.new{ file = file }:client("kms", { region = "eu-south-1" })
+  lu.assertEquals(again:DescribeKey{ KeyId = "alias/aws/sns" }.KeyMetadata.KeyId, id)
+  os.remove(file)
+end
+
 TestKmsGrants = {}
 
 local ROLE = "arn:aws:iam::" .. ACCOUNT .. ":role/worker"

@@ -88,6 +88,7 @@ local function managed(ctx, db, account, region, name)
   local t = ctx:now()
   db.aliases[name] = { AliasName = name, TargetKeyId = k.KeyId, CreationDate = t,
     LastUpdatedDate = t }
+  ctx.changed_state = true -- made by a read (DescribeKey): the sim saves it all the same
   return k
 end
 
