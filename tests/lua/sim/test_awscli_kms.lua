@@ -25,7 +25,7 @@ local function clis()
     if root then env.PYENV_ROOT = os.getenv("PYENV_ROOT") or root end
     out.current = { aws = current, env = env }
   end
-  if io.open(cli.AWS, "rb") then out.debian = { aws = cli.AWS, env = cli.env(dir) } end
+  if cli.python() then out.debian = { aws = cli.AWS, env = cli.env(dir) } end
   return out
 end
 
