@@ -85,6 +85,12 @@ local function scenario(which)
     "--query", "KeyId" }
   lu.assertEquals(code, 0, err)
   lu.assertEquals(out, arn)
+  -- an AWS managed key is usable only through its service
+  code, _, err = aws{ "kms", "encrypt", "--key-id", "alias/aws/s3", "--plaintext",
+    "fileb://" .. dir .. "/plain-" .. which }
+  lu.assertNotEquals(code, 0)
+  lu.assertStrContains(err, "AccessDeniedException")
+  lu.assertStrContains(err, "is not authorized to perform: kms:Encrypt")
   -- reserved alias prefix
   code, _, err = aws{ "kms", "create-alias", "--alias-name", "alias/aws/" .. which,
     "--target-key-id", id }
