@@ -360,6 +360,10 @@ function TestKmsGrants.test_equals_constraint_and_retire()
   lu.assertEquals(err_of(worker.GenerateDataKey, worker, { KeyId = md.KeyId, NumberOfBytes = 8,
     EncryptionContext = { app = "orders", more = "1" } }).code, "AccessDeniedException")
   lu.assertEquals(err_of(worker.RetireGrant, worker, { GrantToken = "AQpAM2nope" }).code, "InvalidGrantTokenException")
+  local retirable = kms:ListRetirableGrants{ RetiringPrincipal = ROLE }.Grants
+  lu.assertEquals(#retirable, 1)
+  lu.assertEquals({ retirable[1].GrantId, retirable[1].KeyId }, { g.GrantId, md.Arn })
+  lu.assertEquals(kms:ListRetirableGrants{ RetiringPrincipal = "arn:aws:iam::" .. ACCOUNT .. ":role/other" }.Grants, {})
   worker:RetireGrant{ GrantToken = g.GrantToken }
   lu.assertEquals(kms:ListGrants{ KeyId = md.KeyId }.Grants, {})
   -- a grant the worker may not retire

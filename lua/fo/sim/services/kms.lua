@@ -404,6 +404,20 @@ function M.ListGrants(ctx, p)
   return { Grants = out, NextMarker = marker, Truncated = marker ~= nil }
 end
 
+-- The grants of the account's keys in this region that `RetiringPrincipal` may retire.
+function M.ListRetirableGrants(ctx, p)
+  local db = keys.db(ctx.sim, ctx.account, ctx.region)
+  keys.purge(db, ctx:now())
+  local items = {}
+  for _, k in ipairs(keys.sorted(db)) do
+    for _, g in ipairs(k.grants) do
+      if g.RetiringPrincipal == p.RetiringPrincipal then items[#items + 1] = grant_entry(k, g) end
+    end
+  end
+  local out, marker = page(ctx, items, p)
+  return { Grants = out, NextMarker = marker, Truncated = marker ~= nil }
+end
+
 local function remove_grant(k, g)
   for i, x in ipairs(k.grants) do
     if x == g then table.remove(k.grants, i); return end
