@@ -1,31 +1,39 @@
--- Issue 4's first proof: the AWS CLI (Debian's awscli) against the served simulator
--- (`fo-run --serve-sim`, state in a temp --sim-file). For each resource kind of the
--- failover stack: create → describe (values checked through the CLI's --query) → delete
--- → gone, in eu-south-1, eu-central-1 and us-east-1 (IAM and Route 53 once), with the
--- error cases AWS answers (duplicate names, bad health-check interval, DependencyViolation,
--- an ALB in one AZ, ...) checked as the CLI reports them: exit code 254 and
--- "An error occurred (Code) when calling the Op operation: ...". The scenarios are data
--- (tests/lua/support/sim_scenarios.lua), shared with test_sim_scenarios.lua (fo's own
--- clients in-process).
+-- Issue 4's first proof, issue 11's for the current CLI: the AWS CLI against the served
+-- simulator (`fo-run --serve-sim`, state in a temp --sim-file), once per CLI (FO_AWSCLI;
+-- ctest runs one entry each, side by side, each with its own served sim):
+--   debian   Debian's awscli, /usr/bin/aws (AWS CLI v2.9, botocore 1.29);
+--   current  the `aws` first on PATH, the pip awscli (AWS CLI v1.45, botocore 1.43 — what
+--            fo's models are generated from; CloudWatch over JSON 1.0).
+-- For each resource kind of the failover stack: create → describe (values checked through
+-- the CLI's --query) → delete → gone, in eu-south-1, eu-central-1 and us-east-1 (IAM and
+-- Route 53 once), with the error cases AWS answers (duplicate names, bad health-check
+-- interval, DependencyViolation, an ALB in one AZ, ...) checked as the CLI reports them: its
+-- exit code for a service error (v2 254, v1 255) and "An error occurred (Code) when calling
+-- the Op operation: ...". The scenarios are data (tests/lua/support/sim_scenarios.lua),
+-- shared with test_sim_scenarios.lua (fo's own clients in-process).
 --
 -- Speed: every scenario × region starts at once (fo.spawn) and each test joins its own;
 -- the CLI runs warm (support/awscli.lua, "batch"); FO_AWSCLI_MODE=exec runs every command
--- as its own /usr/bin/aws process instead. A few calls always go through /usr/bin/aws
--- processes: output, exit codes and error texts as a user sees them.
+-- as its own CLI process instead. A few calls always go through CLI processes: output,
+-- exit codes and error texts as a user sees them.
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
 local t = require "support.testlib"
 local cli = require "support.awscli"
 local scn = require "support.sim_scenarios"
 
-assert(cli.python(), cli.AWS .. " is missing: install Debian's awscli (tools/bootstrap.sh --test)")
+local WHICH = os.getenv("FO_AWSCLI") or "debian"
+local CLI, missing = cli.cli(WHICH)
+assert(CLI, tostring(missing) .. (WHICH == "debian"
+  and ": install Debian's awscli (tools/bootstrap.sh --test)"
+  or ": install the current AWS CLI (pip install awscli) so that `aws` on PATH runs it"))
 
 local t0 = fo.now()
 local dir = t.tmpdir()
 local mode = os.getenv("FO_AWSCLI_MODE") or "batch"
 local sim = cli.start_sim(dir, mode == "exec" and 3600 or 600)
 scn.POLL_INTERVAL = 1.5 -- each poll is a CLI command
-local runner = cli.runner{ url = sim.url, dir = dir, mode = mode, concurrency = 4 }
+local runner = cli.runner{ cli = CLI, url = sim.url, dir = dir, mode = mode, concurrency = 4 }
 
 -- Every scenario in each of its regions, concurrently.
 local runs = scn.start_all(runner)
@@ -39,7 +47,7 @@ for _, c in ipairs(scn.auth_cases) do
   end
 end
 
--- /usr/bin/aws processes, started now too.
+-- CLI processes, started now too.
 local function exec(region, args)
   return fo.spawn(runner.aws, runner, region, args, { exec = true })
 end
@@ -54,7 +62,8 @@ local smoke = {
 TestAwsCli = {}
 scn.add_tests(TestAwsCli, runs)
 
---- A wrong secret for the sim's key id and an unknown key id, per protocol: exit 254 and
+--- A wrong secret for the sim's key id and an unknown key id, per protocol: the CLI's exit
+--- code for a service error and
 --- the code AWS answers (query/rest-xml SignatureDoesNotMatch, InvalidClientTokenId; ec2
 --- AuthFailure; json InvalidSignatureException, UnrecognizedClientException).
 function TestAwsCli.test_error_bad_signature_and_unknown_key_per_protocol()
@@ -63,33 +72,34 @@ function TestAwsCli.test_error_bad_signature_and_unknown_key_per_protocol()
     local res = a.task:join()
     local want = a.case[a.kind]
     local code, op = cli.parse_error(res.stderr)
-    if res.rc ~= 254 or code ~= want or op ~= a.case[2] then
-      problems[#problems + 1] = ("%s %s.%s: want exit 254 and %s from %s, got exit %s: %s"):format(
-        a.kind, a.case[1], a.case[2], want, a.case[2], tostring(res.rc), res.stderr)
+    if res.rc ~= CLI.rc_service or code ~= want or op ~= a.case[2] then
+      problems[#problems + 1] = ("%s %s.%s: want exit %d and %s from %s, got exit %s: %s"):format(
+        a.kind, a.case[1], a.case[2], CLI.rc_service, want, a.case[2], tostring(res.rc), res.stderr)
     end
   end
   if #problems > 0 then lu.fail(table.concat(problems, "\n")) end
 end
 
---- What a user sees from /usr/bin/aws itself: output, a service error (254 and its line),
---- a value the CLI's own model check refuses before sending (252), a wrong secret.
-function TestAwsCli.test_exec_usr_bin_aws_exit_codes_and_texts()
+--- What a user sees from the CLI's own process: output, a service error (v2 254, v1 255,
+--- and its line), a value the CLI's own model check refuses before sending (v2 252, v1
+--- 255), a wrong secret.
+function TestAwsCli.test_exec_cli_process_exit_codes_and_texts()
   local r = smoke.identity:join()
   lu.assertEquals(r.rc, 0, r.stderr)
   lu.assertEquals(r.stdout, '"' .. scn.ACCOUNT .. '"\n')
   r = smoke.not_found:join()
-  lu.assertEquals(r.rc, 254)
+  lu.assertEquals(r.rc, CLI.rc_service)
   lu.assertStrContains(r.stderr, "An error occurred (TargetGroupNotFound) when calling the "
     .. "DescribeTargetGroups operation (reached max retries: 0): One or more target groups not found")
   -- RequestInterval 5 is below the model's minimum (10): the CLI refuses it itself, so
   -- the sim's InvalidInput for 20 (allowed by the model, refused by Route 53) is what the
   -- route53_health_check scenario checks.
   r = smoke.client_side:join()
-  lu.assertEquals(r.rc, 252)
+  lu.assertEquals(r.rc, CLI.rc_refused)
   lu.assertStrContains(r.stderr, "Invalid value for parameter HealthCheckConfig.RequestInterval, "
     .. "value: 5, valid min value: 10")
   r = smoke.bad_secret:join()
-  lu.assertEquals(r.rc, 254)
+  lu.assertEquals(r.rc, CLI.rc_service)
   lu.assertStrContains(r.stderr, "An error occurred (SignatureDoesNotMatch) when calling the "
     .. "DescribeVpcs operation (reached max retries: 0): The request signature we calculated "
     .. "does not match the signature you provided.")
@@ -116,8 +126,8 @@ function TestAwsCli.test_zz_served_sim_log_and_stop()
     end
     per[#per + 1] = ("%-40s %3d commands, done at %4.1f s"):format(s.name, calls, ended - t0)
   end
-  print(("\nawscli: %d commands (%s; CPU: CLI helpers %.1f s, sim %s s), %d requests served, %.1f s\n  %s")
-    :format(runner.commands, mode, cpu, tostring(sim_cpu), n, elapsed, table.concat(per, "\n  ")))
+  print(("\nawscli %s (%s, aws-cli/%s): %d commands (%s; CPU: CLI helpers %.1f s, sim %s s), "
+    .. "%d requests served, %.1f s\n  %s"):format(CLI.name, CLI.aws, CLI.version, runner.commands, mode, cpu, tostring(sim_cpu), n, elapsed, table.concat(per, "\n  ")))
   lu.assertStrContains(res.stdout, "exit=0")
   lu.assertNotStrContains(res.stdout .. res.stderr, cli.SECRET)
   lu.assertStrContains(res.stderr, "code=SignatureDoesNotMatch")
