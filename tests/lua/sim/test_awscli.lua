@@ -18,6 +18,7 @@
 -- exit codes and error texts as a user sees them.
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
+local cjson = require "cjson"
 local t = require "support.testlib"
 local cli = require "support.awscli"
 local scn = require "support.sim_scenarios"
@@ -51,7 +52,25 @@ end
 local function exec(region, args)
   return fo.spawn(runner.aws, runner, region, args, { exec = true })
 end
+-- What the CLI's botocore speaks to CloudWatch (the other services have one protocol each):
+-- Debian's (1.29) the query protocol, botocore 1.43 JSON 1.0 in query-compatible mode.
+local probe = fo.process.run{ argv = { CLI.python, "-c", [[
+import awscli, botocore.session
+m = botocore.session.get_session().get_service_model("cloudwatch")
+print(getattr(m, "resolved_protocol", None) or m.protocol)]] }, env = runner.env }
+assert(probe.code == 0, "cannot read the CLI's CloudWatch model: " .. probe.stderr)
+local CW_PROTOCOL = probe.stdout:match("%S+")
+-- What the CLI's --debug log shows of a DescribeAlarms request in that protocol.
+local CW_SIGNS = {
+  query = { "'Action': 'DescribeAlarms'" },
+  json = { "'X-Amz-Target': 'GraniteServiceVersion20100801.DescribeAlarms'",
+    "'x-amzn-query-mode': 'true'" },
+  ["smithy-rpc-v2-cbor"] = { "/service/GraniteServiceVersion20100801/operation/DescribeAlarms" },
+}
+
 local smoke = {
+  cloudwatch = exec("us-east-1", { "--debug", "cloudwatch", "describe-alarms", "--alarm-names",
+    "scn-no-such-alarm" }),
   identity = exec("eu-south-1", { "sts", "get-caller-identity", "--query", "Account" }),
   not_found = exec("us-east-1", { "elbv2", "describe-target-groups", "--names", "scn-no-such-tg" }),
   client_side = exec("us-east-1", { "route53", "create-health-check", "--caller-reference", "scn-hc-5",
@@ -105,6 +124,17 @@ function TestAwsCli.test_exec_cli_process_exit_codes_and_texts()
     .. "does not match the signature you provided.")
 end
 
+--- CloudWatch in the protocol this CLI's botocore chooses (the scenarios' alarms went the
+--- same way), answered in it: the request as the --debug log shows it, the output parsed.
+function TestAwsCli.test_exec_cloudwatch_in_the_cli_protocol()
+  local signs = CW_SIGNS[CW_PROTOCOL]
+  lu.assertNotNil(signs, "CloudWatch protocol " .. tostring(CW_PROTOCOL))
+  local r = smoke.cloudwatch:join()
+  lu.assertEquals(r.rc, 0, r.stderr:sub(-2000))
+  for _, sign in ipairs(signs) do lu.assertStrContains(r.stderr, sign) end
+  lu.assertEquals(cjson.decode(r.stdout).MetricAlarms, {})
+end
+
 --- Last (LuaUnit runs tests by name): the sim logged every call and stops cleanly.
 function TestAwsCli.test_zz_served_sim_log_and_stop()
   for _, list in pairs(runs) do for _, r in ipairs(list) do r.task:wait() end end
@@ -126,15 +156,16 @@ function TestAwsCli.test_zz_served_sim_log_and_stop()
     end
     per[#per + 1] = ("%-40s %3d commands, done at %4.1f s"):format(s.name, calls, ended - t0)
   end
-  print(("\nawscli %s (%s, aws-cli/%s): %d commands (%s; CPU: CLI helpers %.1f s, sim %s s), "
-    .. "%d requests served, %.1f s\n  %s"):format(CLI.name, CLI.aws, CLI.version, runner.commands, mode, cpu, tostring(sim_cpu), n, elapsed, table.concat(per, "\n  ")))
+  print(("\nawscli %s (%s, aws-cli/%s, CloudWatch over %s): %d commands (%s; CPU: CLI "
+    .. "helpers %.1f s, sim %s s), %d requests served, %.1f s\n  %s"):format(CLI.name, CLI.aws, CLI.version, CW_PROTOCOL,
+    runner.commands, mode, cpu, tostring(sim_cpu), n, elapsed, table.concat(per, "\n  ")))
   lu.assertStrContains(res.stdout, "exit=0")
   lu.assertNotStrContains(res.stdout .. res.stderr, cli.SECRET)
   lu.assertStrContains(res.stderr, "code=SignatureDoesNotMatch")
   lu.assertTrue(n >= runner.commands - #auth, "requests logged")
-  -- Speed is reported, not asserted: on an idle 2-core machine the run takes ~40 s
-  -- (about 60 s of CPU: the CLI ~40, the sim and the /usr/bin/aws processes the rest);
-  -- on a loaded one, ctest's timeout is the limit.
+  -- Speed is reported, not asserted: on an idle 2-core machine a run takes ~40 s per CLI
+  -- (about 60 s of CPU: the CLI ~40, the sim and the CLI processes the rest); on a loaded
+  -- one, ctest's timeout is the limit.
 end
 
 os.exit(lu.LuaUnit.run())
