@@ -75,6 +75,14 @@ function M.cli(name)
   else
     error(("unknown CLI %q (FO_AWSCLI: debian or current)"):format(tostring(name)))
   end
+  if name == "current" and aws then
+    -- Debian's again would prove nothing about the current CLI
+    local r = fo.process.run{ argv = { "readlink", "-f", aws, "/usr/bin/aws" } }
+    local real, debian = r.stdout:match("^(.-)\n(.-)\n")
+    if real and real == debian then
+      return nil, ("current: `aws` on PATH is Debian's %s, not the current CLI"):format(aws)
+    end
+  end
   local python = aws and interpreter(aws)
   if not python then
     return nil, ("%s: no AWS CLI at %s"):format(name, tostring(aws))
