@@ -224,7 +224,9 @@ function M.decompress(s, max)
     error(err, 0)
   end
   local parts = {}
-  for i = 1, #out, 4096 do parts[#parts + 1] = char(table.unpack(out, i, math.min(i + 4095, #out))) end
+  for i = 1, #out, 4096 do
+    parts[#parts + 1] = char(table.unpack(out, i, math.min(i + 4095, #out)))
+  end
   return concat(parts)
 end
 

@@ -53,13 +53,16 @@ local function exec(region, args)
   return fo.spawn(runner.aws, runner, region, args, { exec = true })
 end
 -- What the CLI's botocore speaks to CloudWatch (the other services have one protocol each):
--- Debian's (1.29) the query protocol, botocore 1.43 JSON 1.0 in query-compatible mode.
+-- Debian's (1.29) the query protocol, botocore 1.43 JSON 1.0 in query-compatible mode; and
+-- whether it compresses PutMetricData (requestcompression, botocore >= 1.31: gzip).
 local probe = fo.process.run{ argv = { CLI.python, "-c", [[
 import awscli, botocore.session
 m = botocore.session.get_session().get_service_model("cloudwatch")
-print(getattr(m, "resolved_protocol", None) or m.protocol)]] }, env = runner.env }
+print(getattr(m, "resolved_protocol", None) or m.protocol)
+rc = getattr(m.operation_model("PutMetricData"), "request_compression", None) or {}
+print("gzip" if "gzip" in (rc.get("encodings") or []) else "none")]] }, env = runner.env }
 assert(probe.code == 0, "cannot read the CLI's CloudWatch model: " .. probe.stderr)
-local CW_PROTOCOL = probe.stdout:match("%S+")
+local CW_PROTOCOL, CW_COMPRESSION = probe.stdout:match("^(%S+)\n(%S+)")
 -- What the CLI's --debug log shows of a DescribeAlarms request in that protocol.
 local CW_SIGNS = {
   query = { "'Action': 'DescribeAlarms'" },
@@ -68,7 +71,16 @@ local CW_SIGNS = {
   ["smithy-rpc-v2-cbor"] = { "/service/GraniteServiceVersion20100801/operation/DescribeAlarms" },
 }
 
+-- 100 metrics (about 16 KB): over botocore's 10,240-byte compression threshold.
+local big = {}
+for i = 1, 100 do
+  big[i] = { MetricName = "Latency", Value = i, Dimensions = {
+    { Name = "Host", Value = ("smoke-host-%04d-large-request"):format(i) } } }
+end
+
 local smoke = {
+  put_metric_data = exec("us-east-1", { "--debug", "cloudwatch", "put-metric-data", "--namespace",
+    "Scn/Smoke", "--metric-data", cjson.encode(big) }),
   cloudwatch = exec("us-east-1", { "--debug", "cloudwatch", "describe-alarms", "--alarm-names",
     "scn-no-such-alarm" }),
   identity = exec("eu-south-1", { "sts", "get-caller-identity", "--query", "Account" }),
@@ -135,6 +147,22 @@ function TestAwsCli.test_exec_cloudwatch_in_the_cli_protocol()
   lu.assertEquals(cjson.decode(r.stdout).MetricAlarms, {})
 end
 
+--- A PutMetricData over the compression threshold: gzip-compressed by a CLI whose botocore
+--- compresses it (the current one), plain by Debian's; accepted either way, every metric there.
+function TestAwsCli.test_exec_large_put_metric_data_compressed_or_not()
+  local r = smoke.put_metric_data:join()
+  lu.assertEquals(r.rc, 0, r.stderr:sub(-2000))
+  if CW_COMPRESSION == "gzip" then
+    lu.assertStrContains(r.stderr, "'Content-Encoding': 'gzip'")
+  else
+    lu.assertNotStrContains(r.stderr, "'Content-Encoding': 'gzip'")
+  end
+  r = runner:aws("us-east-1", { "cloudwatch", "list-metrics", "--namespace", "Scn/Smoke",
+    "--query", "length(Metrics)" }, { exec = true })
+  lu.assertEquals(r.rc, 0, r.stderr)
+  lu.assertEquals(r.stdout, "100\n")
+end
+
 --- Last (LuaUnit runs tests by name): the sim logged every call and stops cleanly.
 function TestAwsCli.test_zz_served_sim_log_and_stop()
   for _, list in pairs(runs) do for _, r in ipairs(list) do r.task:wait() end end
@@ -156,9 +184,11 @@ function TestAwsCli.test_zz_served_sim_log_and_stop()
     end
     per[#per + 1] = ("%-40s %3d commands, done at %4.1f s"):format(s.name, calls, ended - t0)
   end
-  print(("\nawscli %s (%s, aws-cli/%s, CloudWatch over %s): %d commands (%s; CPU: CLI "
-    .. "helpers %.1f s, sim %s s), %d requests served, %.1f s\n  %s"):format(CLI.name, CLI.aws, CLI.version, CW_PROTOCOL,
-    runner.commands, mode, cpu, tostring(sim_cpu), n, elapsed, table.concat(per, "\n  ")))
+  print(("\nawscli %s (%s, aws-cli/%s, CloudWatch over %s, PutMetricData %s): %d commands "
+    .. "(%s; CPU: CLI helpers %.1f s, sim %s s), %d requests served, %.1f s\n  %s"):format(
+    CLI.name, CLI.aws, CLI.version, CW_PROTOCOL,
+    CW_COMPRESSION, runner.commands, mode, cpu, tostring(sim_cpu), n, elapsed,
+    table.concat(per, "\n  ")))
   lu.assertStrContains(res.stdout, "exit=0")
   lu.assertNotStrContains(res.stdout .. res.stderr, cli.SECRET)
   lu.assertStrContains(res.stderr, "code=SignatureDoesNotMatch")

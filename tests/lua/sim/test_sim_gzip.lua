@@ -108,7 +108,7 @@ local function call(sim, protocol, op, params, opts)
     body = body }
 end
 
--- 100 datapoints of 100 metrics: about 20 KB, over botocore's 10,240-byte threshold.
+-- n datapoints, one per metric (100: about 16 KB, over botocore's 10,240-byte threshold).
 local function metric_data(n)
   local data = {}
   for i = 1, n do
@@ -129,7 +129,8 @@ function TestSimGzip.test_put_metric_data_gzip_json_and_query()
   local sim = simlib.new{}
   for _, protocol in ipairs({ "json", "query" }) do
     local ns = "Fo/Gzip/" .. protocol
-    local resp = call(sim, protocol, "PutMetricData", { Namespace = ns, MetricData = metric_data(100) })
+    local resp = call(sim, protocol, "PutMetricData",
+      { Namespace = ns, MetricData = metric_data(100) })
     lu.assertEquals(resp.status, 200, resp.body)
     lu.assertEquals(metric_count(sim, ns), 100)
   end
