@@ -59,10 +59,13 @@ local probe = fo.process.run{ argv = { CLI.python, "-c", [[
 import awscli, botocore.session
 m = botocore.session.get_session().get_service_model("cloudwatch")
 print(getattr(m, "resolved_protocol", None) or m.protocol)
-rc = getattr(m.operation_model("PutMetricData"), "request_compression", None) or {}
-print("gzip" if "gzip" in (rc.get("encodings") or []) else "none")]] }, env = runner.env }
+op = m.operation_model("PutMetricData")
+rc = getattr(op, "request_compression", None) or {}
+print("gzip" if "gzip" in (rc.get("encodings") or []) else "none")
+print("required" if "MetricData" in op.input_shape.required_members else "optional")]] },
+  env = runner.env }
 assert(probe.code == 0, "cannot read the CLI's CloudWatch model: " .. probe.stderr)
-local CW_PROTOCOL, CW_COMPRESSION = probe.stdout:match("^(%S+)\n(%S+)")
+local CW_PROTOCOL, CW_COMPRESSION, CW_METRIC_DATA = probe.stdout:match("^(%S+)\n(%S+)\n(%S+)")
 -- What the CLI's --debug log shows of a DescribeAlarms request in that protocol.
 local CW_SIGNS = {
   query = { "'Action': 'DescribeAlarms'" },
@@ -79,6 +82,8 @@ for i = 1, 100 do
 end
 
 local smoke = {
+  no_metric_data = exec("us-east-1",
+    { "cloudwatch", "put-metric-data", "--namespace", "Scn/Empty" }),
   put_metric_data = exec("us-east-1", { "--debug", "cloudwatch", "put-metric-data", "--namespace",
     "Scn/Smoke", "--metric-data", cjson.encode(big) }),
   cloudwatch = exec("us-east-1", { "--debug", "cloudwatch", "describe-alarms", "--alarm-names",
@@ -161,6 +166,20 @@ function TestAwsCli.test_exec_large_put_metric_data_compressed_or_not()
     "--query", "length(Metrics)" }, { exec = true })
   lu.assertEquals(r.rc, 0, r.stderr)
   lu.assertEquals(r.stdout, "100\n")
+end
+
+--- put-metric-data with no data: Debian's botocore (MetricData required) refuses it itself;
+--- botocore 1.43 (MetricData optional: EntityMetricData may carry the data) sends it, and the
+--- answer is AWS's MissingParameter.
+function TestAwsCli.test_exec_put_metric_data_without_data()
+  local r = smoke.no_metric_data:join()
+  lu.assertEquals(r.rc, CW_METRIC_DATA == "required" and CLI.rc_refused or CLI.rc_service, r.stderr)
+  if CW_METRIC_DATA == "required" then
+    lu.assertStrContains(r.stderr, 'Missing required parameter in input: "MetricData"')
+  else
+    lu.assertStrContains(r.stderr, "An error occurred (MissingParameter) when calling the "
+      .. "PutMetricData operation (reached max retries: 0): The parameter MetricData is required.")
+  end
 end
 
 --- Last (LuaUnit runs tests by name): the sim logged every call and stops cleanly.
