@@ -2,7 +2,7 @@
 -- EC2), with AWS's behaviour. The handler contract is in docs/simulator.md ("Service
 -- handlers"). This file holds availability zones, VPCs, subnets and internet gateways;
 -- beside it in services/ec2/: route_tables.lua, security_groups.lua, endpoints.lua,
--- launch_templates.lua, instances.lua (DescribeInstances and tags) and common.lua
+-- launch_templates.lua, instances.lua (DescribeInstances and tags), flow_logs.lua and common.lua
 -- (lookups, tags, filters, paging, CIDRs, other services' state).
 --
 -- AWS behaviour modelled here (checked against the EC2 API reference):
@@ -27,6 +27,7 @@ local EP = require "fo.sim.services.ec2.endpoints"
 local LT = require "fo.sim.services.ec2.launch_templates"
 local RT = require "fo.sim.services.ec2.route_tables"
 local INST = require "fo.sim.services.ec2.instances"
+local FL = require "fo.sim.services.ec2.flow_logs"
 
 SG.lt_data = LT.data_of
 
@@ -573,7 +574,7 @@ end
 ---------------------------------------------------------------------------------------
 -- The handlers of the other files, and DryRun for all of them.
 
-for _, mod in ipairs({ SG, EP, LT, RT, INST }) do
+for _, mod in ipairs({ SG, EP, LT, RT, INST, FL }) do
   for name, fn in pairs(mod) do
     if type(fn) == "function" and name:match("^%u") then M[name] = fn end
   end
