@@ -359,4 +359,30 @@ function TestLogEvents.test_filter_log_events_terms_streams_and_paging()
   lu.assertEquals(#logs:FilterLogEvents{ logGroupIdentifier = arn }.events, 4)
 end
 
+TestLogState = {}
+
+function TestLogState.test_groups_streams_events_and_tags_survive_a_saved_state()
+  local file = os.tmpname()
+  os.remove(file)
+  local sim = simlib.new{ seed = 5, file = file }
+  local logs = sim:client("logs", { region = REGION, max_attempts = 1 })
+  logs:CreateLogGroup{ logGroupName = "kept" }
+  logs:CreateLogGroup{ logGroupName = "tagged", tags = { ["1"] = "one", env = "prod" } }
+  logs:CreateLogStream{ logGroupName = "kept", logStreamName = "empty" }
+  logs:CreateLogStream{ logGroupName = "kept", logStreamName = "s" }
+  logs:PutLogEvents{ logGroupName = "kept", logStreamName = "s",
+    logEvents = { { timestamp = ms(sim), message = "line" } } }
+  local again = simlib.new{ file = file }:client("logs", { region = REGION, max_attempts = 1 })
+  lu.assertEquals(again:ListTagsLogGroup{ logGroupName = "kept" }.tags, nil)
+  lu.assertEquals(again:ListTagsLogGroup{ logGroupName = "tagged" }.tags, { ["1"] = "one", env = "prod" })
+  lu.assertEquals(#again:DescribeLogStreams{ logGroupName = "kept" }.logStreams, 2)
+  lu.assertEquals(again:GetLogEvents{ logGroupName = "kept", logStreamName = "s" }.events[1].message, "line")
+  -- the reloaded state takes new tags, streams and events
+  again:TagLogGroup{ logGroupName = "kept", tags = { a = "b" } }
+  again:PutLogEvents{ logGroupName = "kept", logStreamName = "empty",
+    logEvents = { { timestamp = ms(sim), message = "more" } } }
+  lu.assertEquals(again:ListTagsLogGroup{ logGroupName = "kept" }.tags, { a = "b" })
+  os.remove(file)
+end
+
 os.exit(lu.LuaUnit.run())
