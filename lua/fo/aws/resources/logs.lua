@@ -32,7 +32,8 @@ local function tag_map(ctx, tags)
   return out
 end
 
--- The group named `name` as DescribeLogGroups answers it, or nil.
+-- The group named `name` as DescribeLogGroups answers it, or nil. The groups are listed by
+-- name, so the one named exactly the prefix is the first of the first page.
 local function find_group(ctx, name)
   local out = logs(ctx):DescribeLogGroups{ logGroupNamePrefix = name }
   for _, g in ipairs(out.logGroups or {}) do
@@ -250,7 +251,14 @@ fo.type("aws:ec2:flow_log", {
         .. "fo:token): fo deletes only flow logs its own create made. Check it, then remove "
         .. "it from the state or delete it yourself"):format(id, ctx.region), 0)
     end
-    ec2(ctx):DeleteFlowLogs{ FlowLogIds = { id } }
+    -- DeleteFlowLogs answers a failure in Unsuccessful, not as an error
+    local out = ec2(ctx):DeleteFlowLogs{ FlowLogIds = { id } }
+    local u = out.Unsuccessful and out.Unsuccessful[1]
+    local e = u and u.Error or {}
+    if u and e.Code ~= "InvalidFlowLogId.NotFound" then
+      error(require("fo.aws.error").new{ code = e.Code or "Unsuccessful",
+        message = ("DeleteFlowLogs %s: %s"):format(id, e.Message or "refused") }, 0)
+    end
   end,
   adopt = function(ctx, p)
     local out = ec2(ctx):DescribeFlowLogs{ Filter = { { Name = "resource-id", Values = { p.resource_id } } } }
