@@ -231,6 +231,17 @@ function TestFlowLogType:test_create_rerun_tags_in_place_replace_and_destroy()
   lu.assertEquals(ec2():DescribeFlowLogs{}.FlowLogs, {})
 end
 
+function TestFlowLogType:test_a_change_to_the_same_destination_deletes_the_old_flow_log_first()
+  -- AWS refuses a second flow log of the same resource, traffic type and destination
+  -- (FlowLogAlreadyExists): the old one must go before the new one is made
+  local doc = apply(flow_recipe())
+  sim.recorder:clear()
+  local doc2 = apply(flow_recipe{ interval = 60 })
+  lu.assertEquals(T.mutating(sim), { "ec2.DeleteFlowLogs", "ec2.CreateFlowLogs" })
+  lu.assertNotEquals(doc2.outputs.flow_log_id, doc.outputs.flow_log_id)
+  lu.assertEquals(flow(doc2.outputs.flow_log_id).MaxAggregationInterval, 60)
+end
+
 function TestFlowLogType:test_a_role_that_cannot_deliver_shows_in_the_status_output()
   local doc = apply(flow_recipe{ no_perms = true })
   lu.assertEquals(doc.outputs.status, "FAILED")

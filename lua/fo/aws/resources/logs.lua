@@ -11,7 +11,9 @@
 --   tags say this stack's create made it.
 -- - CreateFlowLogs answers per resource: a failure comes in Unsuccessful, not as an
 --   error; ClientToken makes a retried create answer the same flow log. A flow log cannot
---   be modified (only its tags): any other change makes a new one. A delivery role that
+--   be modified (only its tags): any other change makes a new one, after the old one is
+--   deleted (a second flow log of the same resource, traffic type and destination is
+--   FlowLogAlreadyExists). A delivery role that
 --   cannot deliver still gives a flow log, with DeliverLogsStatus FAILED ("Access error"):
 --   the type reports that status as an output.
 local common = require "fo.aws.resources.common"
@@ -201,6 +203,8 @@ fo.type("aws:ec2:flow_log", {
     },
     outputs = { "id", "deliver_logs_status" },
     mutable_outputs = { "deliver_logs_status" },
+    -- AWS refuses a second flow log of the same resource, traffic type and destination
+    delete_first = true,
     replace_on = { "resource_id", "traffic_type", "log_group_name", "role_arn",
       "max_aggregation_interval" },
   },
@@ -218,8 +222,9 @@ fo.type("aws:ec2:flow_log", {
     if not id then
       local u = out.Unsuccessful and out.Unsuccessful[1] or {}
       local e = u.Error or {}
-      error(require("fo.aws.error").new{ code = e.Code or "Unsuccessful",
-        message = ("CreateFlowLogs for %s: %s"):format(p.resource_id, e.Message or "refused") }, 0)
+      error(require("fo.aws.error").new{ service = "ec2", operation = "CreateFlowLogs",
+        region = ctx.region, code = e.Code or "Unsuccessful",
+        message = ("%s: %s"):format(p.resource_id, e.Message or "refused") }, 0)
     end
     local f = common.retry(ctx, "not_found_after_create", function()
       local found = describe_flow_log(ctx, id)
@@ -256,8 +261,9 @@ fo.type("aws:ec2:flow_log", {
     local u = out.Unsuccessful and out.Unsuccessful[1]
     local e = u and u.Error or {}
     if u and e.Code ~= "InvalidFlowLogId.NotFound" then
-      error(require("fo.aws.error").new{ code = e.Code or "Unsuccessful",
-        message = ("DeleteFlowLogs %s: %s"):format(id, e.Message or "refused") }, 0)
+      error(require("fo.aws.error").new{ service = "ec2", operation = "DeleteFlowLogs",
+        region = ctx.region, code = e.Code or "Unsuccessful",
+        message = ("%s: %s"):format(id, e.Message or "refused") }, 0)
     end
   end,
   adopt = function(ctx, p)
