@@ -281,8 +281,12 @@ function TestConformance.test_every_operation_is_documented()
     local heading = line:match("^## (.*)$")
     if heading then
       current = nil
+      -- the longest heading that matches ("CloudWatch Logs" before "CloudWatch")
+      local best = 0
       for prefix, svc in pairs(headings) do
-        if heading == prefix or heading:sub(1, #prefix + 1) == prefix .. " " then current = svc end
+        if (heading == prefix or heading:sub(1, #prefix + 1) == prefix .. " ") and #prefix > best then
+          current, best = svc, #prefix
+        end
       end
     elseif current then
       sections[current] = (sections[current] or "") .. line .. "\n"
