@@ -211,4 +211,35 @@ function TestS3Policy.test_log_delivery_and_other_accounts_need_an_allow()
     Body = "v" }).code, "AccessDenied")
 end
 
+TestS3Served = {}
+
+-- fo's client over real HTTP to a sim served in this process, each request's headers seen.
+function TestS3Served.test_large_put_expects_100_continue_and_head_has_the_size()
+  local sim = simlib.new{ seed = 12 }
+  local seen = {}
+  local srv = fo.httpd.listen{ host = "127.0.0.1", port = 0, max_body = sim.body_limit,
+    handler = function(req)
+      seen[#seen + 1] = req
+      local resp = sim:handle(req)
+      if req.method == "HEAD" and resp.head_length then resp.body = ("\0"):rep(resp.head_length) end
+      return resp
+    end }
+  local s3 = sim:client("s3", { region = "eu-west-1", endpoint = "http://127.0.0.1:" .. srv.port,
+    max_attempts = 1 })
+  s3:CreateBucket{ Bucket = "served-bucket", CreateBucketConfiguration = { LocationConstraint = "eu-west-1" } }
+  local body = ("0123456789abcdef"):rep(128 * 1024) -- 2 MiB
+  s3:PutObject{ Bucket = "served-bucket", Key = "big", Body = body }
+  s3:PutObject{ Bucket = "served-bucket", Key = "small", Body = "s" }
+  local function header(req, name)
+    for k, v in pairs(req.headers) do if k:lower() == name then return v end end
+  end
+  lu.assertEquals(seen[2].path, "/served-bucket/big") -- path-style: the endpoint is an IP
+  lu.assertEquals(header(seen[2], "expect"), "100-continue")
+  lu.assertNil(header(seen[3], "expect"))
+  lu.assertEquals(s3:HeadObject{ Bucket = "served-bucket", Key = "big" }.ContentLength, #body)
+  lu.assertEquals(s3:GetObject{ Bucket = "served-bucket", Key = "big" }.Body, body)
+  lu.assertEquals(err_of(s3.HeadObject, s3, { Bucket = "served-bucket", Key = "none" }).status, 404)
+  srv:close()
+end
+
 os.exit(lu.LuaUnit.run())
