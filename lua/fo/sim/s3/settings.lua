@@ -106,7 +106,7 @@ end
 
 -- Tags --------------------------------------------------------------------------------------
 
-local function check_tags(ctx, set, max)
+function M.check_tags(ctx, set, max)
   local seen = {}
   if #set > max then
     ctx:fail(max == 10 and "BadRequest" or "InvalidTag", ("Object tags cannot be greater than %d"):format(max), 400)
@@ -127,7 +127,7 @@ end
 
 function M.PutBucketTagging(ctx, p)
   local b = state.bucket(ctx, p.Bucket, p)
-  check_tags(ctx, p.Tagging.TagSet, 50)
+  M.check_tags(ctx, p.Tagging.TagSet, 50)
   b.tags = p.Tagging.TagSet
   return {}
 end
@@ -166,7 +166,7 @@ end
 
 function M.PutObjectTagging(ctx, p)
   local b, v = object_version(ctx, p)
-  check_tags(ctx, p.Tagging.TagSet, 10)
+  M.check_tags(ctx, p.Tagging.TagSet, 10)
   v.tag_set = p.Tagging.TagSet
   v.tagging = nil
   return { VersionId = b.versioning and v.version_id or nil }

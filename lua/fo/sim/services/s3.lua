@@ -179,7 +179,10 @@ function M.CreateBucket(ctx, p)
       .. "namespace is shared by all users of the system. Please select a different name and try again.",
       409, { BucketName = name })
   end
+  local tags = cfg and cfg.Tags
+  if tags then require("fo.sim.s3.settings").check_tags(ctx, tags, 50) end
   buckets[name] = { name = name, account = ctx.account, region = ctx.region,
+    tags = tags and #tags > 0 and tags or nil,
     created = math.floor(ctx:now()), objects = {}, uploads = {},
     object_lock = p.ObjectLockEnabledForBucket or nil,
     versioning = p.ObjectLockEnabledForBucket and "Enabled" or nil }
