@@ -37,33 +37,62 @@ local function query_has(query, name)
   return false
 end
 
--- The object-level operation of a request (the ones sharing one requestUri).
-local function object_operation(method, query, headers)
-  local q = function(n) return query_has(query, n) end
-  local copy = headers["x-amz-copy-source"] ~= nil
-  if method == "PUT" then
-    if q("partNumber") and q("uploadId") then return copy and "UploadPartCopy" or "UploadPart" end
-    if q("tagging") then return "PutObjectTagging" end
-    if q("acl") then return "PutObjectAcl" end
-    return copy and "CopyObject" or "PutObject"
-  elseif method == "POST" then
-    if q("uploads") then return "CreateMultipartUpload" end
-    if q("uploadId") then return "CompleteMultipartUpload" end
-    if q("restore") then return "RestoreObject" end
-  elseif method == "GET" then
-    if q("uploadId") then return "ListParts" end
-    if q("tagging") then return "GetObjectTagging" end
-    if q("acl") then return "GetObjectAcl" end
-    if q("attributes") then return "GetObjectAttributes" end
-    return "GetObject"
-  elseif method == "DELETE" then
-    if q("uploadId") then return "AbortMultipartUpload" end
-    if q("tagging") then return "DeleteObjectTagging" end
-    return "DeleteObject"
-  elseif method == "HEAD" then
-    return "HeadObject"
+-- The operations of the model by method and level ("root" /, "bucket" /{Bucket},
+-- "object" /{Bucket}/{Key+}), each with the literal query keys of its requestUri and the
+-- query parameters and headers it requires: S3 tells apart operations that share a URI by
+-- those (UploadPart needs partNumber and uploadId, CopyObject x-amz-copy-source, ListParts
+-- uploadId, GetBucketAnalyticsConfiguration id, ...).
+local routes
+local function route_table()
+  if routes then return routes end
+  routes = {}
+  local model = require("fo.aws.models").load("s3")
+  for name, op in pairs(model.operations) do
+    local uri = op.http.requestUri
+    local path, q = uri:match("^([^?]*)%??(.*)$")
+    local level = path == "/" and "root" or path:find("{Key+}", 1, true) and "object" or "bucket"
+    local literal = {}
+    for pair in q:gmatch("[^&]+") do literal[#literal + 1] = pair:match("^([^=]*)") end
+    local required = {}
+    local input = op.input and model.shapes[op.input.shape]
+    for _, m in ipairs(input and input.required or {}) do
+      local ref = input.members[m]
+      if ref.location == "querystring" then
+        required[#required + 1] = { query = ref.locationName }
+      elseif ref.location == "header" then
+        required[#required + 1] = { header = ref.locationName:lower() }
+      end
+    end
+    local key = op.http.method .. " " .. level
+    routes[key] = routes[key] or {}
+    table.insert(routes[key], { name = name, literal = literal, required = required,
+      deprecated = op.deprecated and true or false })
   end
-  return nil
+  return routes
+end
+
+-- The operation a request names: among the operations of its method and level whose
+-- literal query keys it has and whose required query parameters and headers it carries,
+-- the one with the most literal keys, then the most such requirements, then not deprecated.
+local function operation_of(method, level, query, headers)
+  local keys = {}
+  for pair in (query or ""):gmatch("[^&]+") do keys[pair:match("^([^=]*)")] = true end
+  local best, best_score
+  for _, c in ipairs(route_table()[method .. " " .. level] or {}) do
+    local fits = true
+    for _, k in ipairs(c.literal) do fits = fits and keys[k] == true end
+    for _, r in ipairs(c.required) do
+      if r.query then fits = fits and keys[r.query] == true
+      else fits = fits and headers[r.header] ~= nil end
+    end
+    if fits then
+      local score = #c.literal * 10000 + #c.required * 10 + (c.deprecated and 0 or 1)
+      if not best_score or score > best_score or (score == best_score and c.name < best) then
+        best, best_score = c.name, score
+      end
+    end
+  end
+  return best
 end
 
 -- Decodes an aws-chunked body: "<hex size>[;chunk-signature=...]\r\n<data>\r\n" ... a
@@ -96,7 +125,7 @@ function M.decode_chunked(body)
 end
 
 --- The request the codec reads: {method, path (path-style), query, headers, body (decoded),
---- operation (nil: the codec's own routing)} plus bucket and key. req: the wire request
+--- operation (nil when none fits: the codec answers that no operation matches)}. req: the wire request
 --- (lower-case headers); its signature was checked over what arrived.
 function M.prepare(req)
   local headers = {}
@@ -126,11 +155,10 @@ function M.prepare(req)
     end
   end
   checksums.verify(body, headers)
-  local b, key = path:match("^/([^/]+)/(.+)$")
-  local op
-  if b then op = object_operation(req.method, req.query, headers) end
+  local b = path:match("^/([^/]+)/.")
+  local level = b and "object" or path:match("^/[^/]+/?$") and "bucket" or "root"
   return { method = req.method, path = path, query = req.query, headers = headers, body = body,
-    operation = op }, b or path:match("^/([^/]+)/?$")
+    operation = operation_of(req.method, level, req.query, headers) }
 end
 
 return M
