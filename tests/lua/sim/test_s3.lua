@@ -112,6 +112,10 @@ function TestS3Client.test_redirect_to_the_buckets_region_once()
   lu.assertEquals(#sent, 2)
   lu.assertEquals(sent[1].url, "https://west-bucket.s3.us-east-1.amazonaws.com/k")
   lu.assertEquals(sent[2].url, "https://west-bucket.s3.eu-west-1.amazonaws.com/k")
+  -- HEAD: no body, the region in the x-amz-bucket-region header alone
+  lu.assertEquals(east:HeadBucket{ Bucket = "west-bucket" }.BucketRegion, "eu-west-1")
+  lu.assertEquals(sent[3].url, "https://west-bucket.s3.us-east-1.amazonaws.com/")
+  lu.assertEquals(sent[4].url, "https://west-bucket.s3.eu-west-1.amazonaws.com/")
 end
 
 TestS3Buckets = {}
@@ -217,6 +221,12 @@ function TestS3Objects.test_conditional_reads()
   lu.assertEquals(err_of(s3.GetObject, s3, { Bucket = "read-bucket", Key = "k", IfMatch = '"00"' }).status, 412)
   lu.assertEquals(err_of(s3.GetObject, s3, { Bucket = "read-bucket", Key = "k", IfNoneMatch = put.ETag }).status, 304)
   lu.assertEquals(s3:GetObject{ Bucket = "read-bucket", Key = "k", IfMatch = put.ETag }.Body, "v")
+  local modified = s3:HeadObject{ Bucket = "read-bucket", Key = "k" }.LastModified
+  lu.assertEquals(err_of(s3.GetObject, s3, { Bucket = "read-bucket", Key = "k",
+    IfModifiedSince = modified }).status, 304)
+  lu.assertEquals(s3:GetObject{ Bucket = "read-bucket", Key = "k", IfModifiedSince = modified - 60 }.Body, "v")
+  lu.assertEquals(err_of(s3.GetObject, s3, { Bucket = "read-bucket", Key = "k",
+    IfUnmodifiedSince = modified - 60 }).status, 412)
 end
 
 function TestS3Objects.test_versioning_and_delete_markers()
@@ -322,6 +332,21 @@ function TestS3Wire.test_every_operation_routes_to_itself()
     n = n + 1
   end
   lu.assertTrue(n > 100)
+end
+
+function TestS3Wire.test_wrong_signing_region_at_the_right_endpoint()
+  local sim, s3 = setup()
+  make_bucket(s3, "region-bucket")
+  local resp = raw(sim, "GET", "https://region-bucket.s3.eu-west-1.amazonaws.com/?list-type=2",
+    nil, nil, nil, "us-east-1")
+  lu.assertEquals(resp.status, 400)
+  lu.assertStrContains(resp.body, "<Code>AuthorizationHeaderMalformed</Code>")
+  lu.assertStrContains(resp.body, "<Region>eu-west-1</Region>")
+  lu.assertEquals(resp.headers["x-amz-bucket-region"], "eu-west-1")
+  -- a client configured for the wrong region follows the hint
+  local east, sent = client(sim, "us-east-1", { endpoint = "https://s3.eu-west-1.amazonaws.com" })
+  lu.assertEquals(east:ListObjectsV2{ Bucket = "region-bucket" }.KeyCount, 0)
+  lu.assertEquals(#sent, 2)
 end
 
 function TestS3Wire.test_error_document_is_s3s()

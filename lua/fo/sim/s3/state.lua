@@ -42,6 +42,16 @@ function M.bucket(ctx, name, params, action)
     SimError.raise("NoSuchBucket", "The specified bucket does not exist", 404, { BucketName = name })
   end
   if b.region ~= ctx.region then
+    -- sent to the bucket's regional endpoint but signed for another region: S3 names the
+    -- region the signature should have used
+    local host = ctx.http and ctx.http.headers.host or ""
+    if host:match("s3[.-]" .. b.region:gsub("%-", "%%-") .. "%.amazonaws%.com") then
+      local e = SimError.new("AuthorizationHeaderMalformed", ("The authorization header is "
+        .. "malformed; the region '%s' is wrong; expecting '%s'"):format(ctx.region, b.region),
+        400, { Region = b.region })
+      e.headers = { ["x-amz-bucket-region"] = b.region }
+      error(e, 0)
+    end
     local e = SimError.new("PermanentRedirect", "The bucket you are attempting to access must be "
       .. "addressed using the specified endpoint. Please send all future requests to this "
       .. "endpoint.", 301, { Bucket = name, Endpoint = ("%s.s3.%s.amazonaws.com"):format(name, b.region) })
