@@ -257,6 +257,30 @@ function TestS3Objects.test_versioning_and_delete_markers()
     "NoSuchVersion")
 end
 
+function TestS3Objects.test_list_object_versions_pages()
+  local _, s3 = setup()
+  make_bucket(s3, "pages-bucket")
+  s3:PutBucketVersioning{ Bucket = "pages-bucket", VersioningConfiguration = { Status = "Enabled" } }
+  local want = {}
+  for _, k in ipairs{ "a", "b", "c" } do
+    local ids = {}
+    for i = 1, 3 do
+      ids[#ids + 1] = s3:PutObject{ Bucket = "pages-bucket", Key = k, Body = k .. i }.VersionId
+    end
+    for i = 3, 1, -1 do want[#want + 1] = k .. " " .. ids[i] end
+  end
+  local got, km, vm, pages = {}, nil, nil, 0
+  repeat
+    local page = s3:ListObjectVersions{ Bucket = "pages-bucket", MaxKeys = 2, KeyMarker = km,
+      VersionIdMarker = vm }
+    pages = pages + 1
+    for _, v in ipairs(page.Versions or {}) do got[#got + 1] = v.Key .. " " .. v.VersionId end
+    km, vm = page.NextKeyMarker, page.NextVersionIdMarker
+  until not page.IsTruncated
+  lu.assertEquals(got, want)
+  lu.assertEquals(pages, 5)
+end
+
 function TestS3Objects.test_list_objects_v2_prefix_delimiter_pages()
   local _, s3 = setup()
   make_bucket(s3, "list-bucket")

@@ -436,7 +436,7 @@ function M.DeleteObject(ctx, p)
 end
 
 function M.DeleteObjects(ctx, p)
-  local b = state.bucket(ctx, p.Bucket, p)
+  state.bucket(ctx, p.Bucket, p)
   local deleted, errors = {}, {}
   local quiet = p.Delete and p.Delete.Quiet
   for _, o in ipairs(p.Delete and p.Delete.Objects or {}) do
@@ -453,7 +453,6 @@ function M.DeleteObjects(ctx, p)
         Message = type(out) == "table" and out.message or tostring(out) }
     end
   end
-  local _ = b
   return { Deleted = #deleted > 0 and deleted or nil, Errors = #errors > 0 and errors or nil }
 end
 
@@ -563,38 +562,42 @@ function M.ListObjects(ctx, p)
     NextMarker = truncated and p.Delimiter and last or nil, EncodingType = p.EncodingType }
 end
 
+-- ListObjectVersions: newest version first within a key; every version, delete marker and
+-- common prefix counts against max-keys; the next page starts after the last one returned
+-- (NextKeyMarker and NextVersionIdMarker name it).
 function M.ListObjectVersions(ctx, p)
   local b = state.bucket(ctx, p.Bucket, p)
   local max = listing.max_keys(p.MaxKeys)
   local keys = {}
   for k in pairs(b.objects) do keys[#keys + 1] = k end
   table.sort(keys)
-  -- walk keys; each version counts against max-keys
   local versions, markers, prefixes, seen = {}, {}, {}, {}
-  local count, truncated, next_key, next_vid = 0, false, nil, nil
+  local count, truncated, last_key, last_vid = 0, false, nil, nil
   local prefix, delim = p.Prefix or "", p.Delimiter
   if delim == "" then delim = nil end
-  local started = p.KeyMarker == nil
   for _, k in ipairs(keys) do
+    if truncated then break end
     if k:sub(1, #prefix) == prefix and (not p.KeyMarker or k >= p.KeyMarker) then
-      local cp = delim and k:find(delim, #prefix + 1, true) and k:sub(1, k:find(delim, #prefix + 1, true) + #delim - 1)
+      local at = delim and k:find(delim, #prefix + 1, true)
+      local cp = at and k:sub(1, at + #delim - 1)
       if cp then
         if not seen[cp] and not (p.KeyMarker and cp <= p.KeyMarker) then
-          if count >= max then truncated = true; next_key = cp; break end
+          if count >= max then truncated = true break end
           seen[cp] = true
           prefixes[#prefixes + 1] = { Prefix = cp }
-          count = count + 1
+          count, last_key, last_vid = count + 1, cp, nil
         end
       else
         local list = b.objects[k]
-        local skip = p.KeyMarker ~= nil and k == p.KeyMarker
-        local skipping_to = skip and p.VersionIdMarker
-        for i = #list, 1, -1 do -- newest first
+        -- the marker's key: all of it was listed (no version marker), or up to that version
+        local skipping = p.KeyMarker ~= nil and k == p.KeyMarker
+        local skip_to = skipping and p.VersionIdMarker or nil
+        for i = #list, 1, -1 do
           local v = list[i]
-          if skipping_to then
-            if v.version_id == skipping_to then skipping_to = nil end
-          elseif not (skip and not p.VersionIdMarker) then
-            if count >= max then truncated = true; next_key, next_vid = k, list[i + 1].version_id; break end
+          if skip_to then
+            if v.version_id == skip_to then skip_to = nil end
+          elseif not (skipping and not p.VersionIdMarker) then
+            if count >= max then truncated = true break end
             local e = { Key = k, VersionId = v.version_id, IsLatest = i == #list,
               LastModified = v.last_modified, Owner = owner(v.owner or b.account) }
             if v.delete_marker then
@@ -603,17 +606,16 @@ function M.ListObjectVersions(ctx, p)
               e.ETag, e.Size, e.StorageClass = v.etag, v.size, v.storage_class or "STANDARD"
               versions[#versions + 1] = e
             end
-            count = count + 1
+            count, last_key, last_vid = count + 1, k, v.version_id
           end
         end
-        if truncated then break end
       end
     end
   end
-  local _ = started
   return { Name = b.name, Prefix = p.Prefix or "", Delimiter = p.Delimiter, MaxKeys = max,
     KeyMarker = p.KeyMarker or "", VersionIdMarker = p.VersionIdMarker or "",
-    IsTruncated = truncated, NextKeyMarker = next_key, NextVersionIdMarker = next_vid,
+    IsTruncated = truncated, NextKeyMarker = truncated and last_key or nil,
+    NextVersionIdMarker = truncated and last_vid or nil,
     Versions = #versions > 0 and versions or nil, DeleteMarkers = #markers > 0 and markers or nil,
     CommonPrefixes = #prefixes > 0 and prefixes or nil, EncodingType = p.EncodingType }
 end
