@@ -1,7 +1,7 @@
 -- S3 of the served simulator driven by the AWS CLI, both the current one (the `aws` on PATH,
 -- or FO_AWS_CLI_CURRENT: botocore 1.43, CRC32 checksums in aws-chunked trailers by default)
 -- and Debian's (/usr/bin/aws, 2.9): s3api bucket/object/versioning calls, conditional
--- writes, errors, a bucket policy, and `s3 cp` of a small file and of one over the 8 MiB
+-- writes, errors, a bucket policy, a presigned URL, and `s3 cp` of a small file and of one over the 8 MiB
 -- multipart threshold (uploaded in parts, downloaded in ranges) and back, `s3 ls`.
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
@@ -113,6 +113,10 @@ local function scenario(which)
   end
   -- s3 cp: small, then over the multipart threshold, and back
   ok(which, { "s3", "cp", "--no-progress", one, "s3://" .. bucket .. "/small/one.txt" })
+  -- a presigned URL (the signature in the query string) fetched without credentials
+  local url = ok(which, { "s3", "presign", "s3://" .. bucket .. "/small/one.txt" })
+  local got = fo.http.request{ url = url }
+  lu.assertEquals({ got.status, got.body }, { 200, "first version\n" })
   local data = big_data()
   local big = write_file(which .. "-big.bin", data)
   ok(which, { "s3", "cp", "--no-progress", big, "s3://" .. bucket .. "/big/big.bin" })
