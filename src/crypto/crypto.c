@@ -25,6 +25,18 @@ static int crypto_sha256(lua_State *L)
     return 1;
 }
 
+/* SHA-1 for S3's x-amz-checksum-sha1 and to name files the AWS CLI names with it (the SSO
+ * token cache), never for security. */
+static int crypto_sha1(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    unsigned char md[SHA_DIGEST_LENGTH];
+    SHA1((const unsigned char *)s, n, md);
+    lua_pushlstring(L, (const char *)md, sizeof md);
+    return 1;
+}
+
 static int crypto_hmac_sha256(lua_State *L)
 {
     size_t klen, n;
@@ -216,16 +228,6 @@ static int crypto_md5(lua_State *L)
     if (!EVP_Digest(s, n, md, &len, EVP_md5(), NULL))
         return luaL_error(L, "fo.crypto.md5: OpenSSL failed");
     lua_pushlstring(L, (const char *)md, len);
-    return 1;
-}
-
-static int crypto_sha1(lua_State *L)
-{
-    size_t n;
-    const char *s = luaL_checklstring(L, 1, &n);
-    unsigned char md[SHA_DIGEST_LENGTH];
-    SHA1((const unsigned char *)s, n, md);
-    lua_pushlstring(L, (const char *)md, sizeof md);
     return 1;
 }
 

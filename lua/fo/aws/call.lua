@@ -14,7 +14,8 @@ local core = require "fo.core"
 local TRACE_BODY = 1024 -- bytes of an error body shown at trace level
 -- Headers whose values are never formatted, whatever the level (the primary defence;
 -- redaction of registered secrets is the second).
-local HIDDEN = { authorization = true, ["x-amz-security-token"] = true }
+local HIDDEN = { authorization = true, ["x-amz-security-token"] = true,
+  ["x-amz-sso_bearer_token"] = true }
 
 local function text_of(node)
   return node and type(node[1]) == "string" and node[1] or nil
@@ -89,6 +90,8 @@ end
 --- (settings already resolved by fo.aws.retry.config), timeout=}
 --- → {status=, headers=, body=, attempts=, latency= (seconds)} for a 2xx answer;
 --- raises fo.aws.Error otherwise. Test hooks: env (lookup function), http, sleep, random.
+--- The credentials chain's own calls (STS, SSO) pass credentials (a provider: get(),
+--- invalidate()) or unsigned = true instead of using the profile's provider.
 --- Configuration problems (no region, no credentials, a bad endpoint) raise a string.
 return function(req)
   if type(req) ~= "table" then error("aws.call: expected a table of request fields", 2) end
@@ -106,7 +109,9 @@ return function(req)
                                quota = retry.quota_for(ep.url), random = req.random }
   -- adaptive mode: one rate limiter per endpoint (service and region) and credentials
   local limiter = settings.mode == "adaptive" and ratelimit.for_endpoint(env, service, ep.url)
-  local provider = credentials.for_profile(req.profile, env)
+  local provider = req.credentials or (not req.unsigned and credentials.for_profile(req.profile, env))
+  -- AWS_CA_BUNDLE or the profile's ca_bundle: the trust store of every HTTPS call
+  local ca_file = credentials.ca_bundle{ env = env, profile = req.profile }
   local parse_error = req.parse_error or default_parse_error
   local http = req.http or require("fo.http")
   local sleep = req.sleep or core.sleep
@@ -132,19 +137,21 @@ return function(req)
 
   while true do
     attempt = attempt + 1
-    local creds = provider:get()
     local headers = { Host = host_of(url) }
     for k, v in pairs(req.headers or {}) do headers[k] = v end
-    local signed = sigv4.sign{
-      method = method, path = path, query = req.query,
-      headers = headers, body = req.body or "", region = ep.signing_region,
-      service = ep.signing_name, access_key = creds.access_key, secret_key = creds.secret_key,
-      session_token = creds.session_token, time = os.time(),
-      -- S3 signs the path as sent and requires x-amz-content-sha256 on every request
-      normalize = not s3, sign_body = s3 and true or nil,
-      payload_hash = s3 and (headers["x-amz-content-sha256"] or s3.payload_hash(req.body)) or nil,
-    }
-    for k, v in pairs(signed.headers) do headers[k] = v end
+    if provider then
+      local creds = provider:get()
+      local signed = sigv4.sign{
+        method = method, path = path, query = req.query,
+        headers = headers, body = req.body or "", region = ep.signing_region,
+        service = ep.signing_name, access_key = creds.access_key, secret_key = creds.secret_key,
+        session_token = creds.session_token, time = os.time(),
+        -- S3 signs the path as sent and requires x-amz-content-sha256 on every request
+        normalize = not s3, sign_body = s3 and true or nil,
+        payload_hash = s3 and (headers["x-amz-content-sha256"] or s3.payload_hash(req.body)) or nil,
+      }
+      for k, v in pairs(signed.headers) do headers[k] = v end
+    end
     if s3 and #(req.body or "") >= s3.EXPECT_CONTINUE_BYTES then
       -- S3 may refuse a large upload (a wrong region, a denied PUT) before its body is
       -- sent; unsigned, as the SDKs send it
@@ -164,7 +171,7 @@ return function(req)
       end
     end
     local ok, resp = pcall(http.request, { method = method, url = url, headers = headers,
-      body = req.body, timeout = req.timeout })
+      body = req.body, timeout = req.timeout, ca_file = ca_file })
 
     local failure
     if not ok then
@@ -205,7 +212,7 @@ return function(req)
       if ep.overridden then ep.url = url_before end
       locate()
       delay, class = 0, "redirect"
-    elseif failure.code and retry.EXPIRED_CREDENTIALS[failure.code] and not refreshed then
+    elseif failure.code and retry.EXPIRED_CREDENTIALS[failure.code] and not refreshed and provider then
       -- One refresh and one attempt of its own, outside the retry budget: the fault is
       -- ours (stale credentials), not the service's.
       refreshed = true

@@ -1,6 +1,9 @@
--- The AWS credentials chain in the SDKs' order: environment, shared files (static keys,
--- credential_process), EC2 IMDSv2. Caches per profile, refreshes before expiry, and
--- when nothing yields credentials says what each source answered.
+-- The AWS credentials chain in botocore's order: environment, assume-role profiles
+-- (role_arn with source_profile or credential_source), web identity (AssumeRoleWithWebIdentity
+-- from a token file), IAM Identity Center (SSO) profiles, shared files (static keys,
+-- credential_process), container credentials (ECS/EKS), EC2 IMDSv2. Caches per profile,
+-- refreshes before expiry, and when nothing yields credentials says what each source
+-- answered. The sources that call AWS live in fo.aws.credentials.* (roles, sso, container).
 local ini = require "fo.aws.ini"
 local log = require "fo.log"
 local core = require "fo.core"
@@ -37,7 +40,9 @@ local function make(access_key, secret_key, token, expiration, source)
   log.add_secret(secret_key)
   log.add_secret(token)
   local exp
-  if str(expiration) then
+  if math.type(expiration) == "integer" then -- already epoch seconds (STS, SSO answers)
+    exp = expiration
+  elseif str(expiration) then
     exp = epoch_of(expiration)
     if not exp then
       error(("%s: Expiration '%s' is not an ISO 8601 UTC time"):format(source, expiration), 0)
@@ -47,11 +52,15 @@ local function make(access_key, secret_key, token, expiration, source)
            expiration = exp, source = source }
 end
 
+M.make = make
+M.str = str
+
 local function nonempty(env, name)
   local v = env(name)
   if v == nil or v == "" then return nil end
   return v
 end
+M.nonempty = nonempty
 
 -- botocore splits credential_process like shlex: whitespace, quotes, backslashes.
 local function split_command(s)
@@ -101,25 +110,55 @@ end
 --- the profile is in neither file), "credentials-file or config-file", profile name.
 function M.profile_settings(opts)
   local where = M.locate(opts)
-  local name = where.profile
-  local settings, found = {}, false
+  local all = M.load_config(opts, where)
+  return all.profiles[where.profile], all.files, where.profile, where.explicit
+end
+
+--- Every profile of both files as botocore's full_config sees them: {profiles = {name →
+--- merged settings}, sso_sessions = {name → settings}, files = "credentials or config"}.
+--- `where`: M.locate(opts) when already known.
+function M.load_config(opts, where)
+  where = where or M.locate(opts)
+  local profiles, sessions = {}, {}
+  local function merge(name, section)
+    local p = profiles[name] or {}
+    for k, v in pairs(section) do p[k] = v end
+    profiles[name] = p
+  end
   local config = ini.read(where.config_file)
   if config then
-    local section = config[name == "default" and "default" or ("profile " .. name)]
-      or (name == "default" and config["profile default"])
-    if section then found = true; for k, v in pairs(section) do settings[k] = v end end
+    -- "[profile default]" counts, "[default]" wins over it, as in botocore
+    for section_name, section in pairs(config) do
+      local pname = section_name:match("^profile%s+(%S+)$")
+      if pname then merge(pname, section) end
+      local sname = section_name:match("^sso%-session%s+(%S+)$")
+      if sname then sessions[sname] = section end
+    end
+    if config.default then merge("default", config.default) end
   end
   local creds = ini.read(where.credentials_file)
-  if creds and creds[name] then
-    found = true
-    for k, v in pairs(creds[name]) do settings[k] = v end
-  end
-  return found and settings or nil, ("%s or %s"):format(where.credentials_file, where.config_file),
-    name, where.explicit
+  for name, section in pairs(creds or {}) do merge(name, section) end
+  return { profiles = profiles, sso_sessions = sessions,
+    files = ("%s or %s"):format(where.credentials_file, where.config_file) }
+end
+
+--- The CA bundle HTTPS calls trust instead of the system store: AWS_CA_BUNDLE, else the
+--- profile's ca_bundle (nil: the system store). opts: env, profile.
+function M.ca_bundle(opts)
+  local env = opts.env or os.getenv
+  local v = nonempty(env, "AWS_CA_BUNDLE")
+  if v then return v end
+  local ok, settings = pcall(M.profile_settings, opts)
+  return ok and settings and str(settings.ca_bundle) or nil
 end
 
 local function from_env(opts)
   local env = opts.env
+  if opts.profile and not opts.sourcing then
+    -- botocore: a profile given explicitly (not through AWS_PROFILE) wins over the
+    -- environment's keys
+    return nil, ("skipped: profile '%s' was given"):format(opts.profile)
+  end
   local id, secret = nonempty(env, "AWS_ACCESS_KEY_ID"), nonempty(env, "AWS_SECRET_ACCESS_KEY")
   if not id then return nil, "AWS_ACCESS_KEY_ID not set" end
   if not secret then return nil, "AWS_SECRET_ACCESS_KEY not set" end
@@ -163,16 +202,8 @@ local function from_process(opts, command, profile)
     "credential_process (profile " .. profile .. ")")
 end
 
-local function from_files(opts)
-  local settings, files, profile, explicit = M.profile_settings(opts)
-  if not settings then
-    -- An explicitly chosen profile that does not exist is a mistake to report, not a
-    -- reason to fall through to the instance's role (botocore: ProfileNotFound).
-    if explicit then
-      error(("AWS profile '%s' not found in %s"):format(profile, files), 0)
-    end
-    return nil, ("profile '%s' not in %s"):format(profile, files)
-  end
+-- Static keys or credential_process of one profile's settings; nil, why when it has neither.
+local function from_profile_keys(opts, settings, profile)
   local id, secret = str(settings.aws_access_key_id), str(settings.aws_secret_access_key)
   if id and secret then
     return make(id, secret, settings.aws_session_token, nil,
@@ -185,7 +216,47 @@ local function from_files(opts)
     .. "credential_process"):format(profile)
 end
 
-local function from_imds(opts)
+local function from_files(opts)
+  local settings, files, profile, explicit = M.profile_settings(opts)
+  if not settings then
+    -- An explicitly chosen profile that does not exist is a mistake to report, not a
+    -- reason to fall through to the instance's role (botocore: ProfileNotFound).
+    if explicit then
+      error(("AWS profile '%s' not found in %s"):format(profile, files), 0)
+    end
+    return nil, ("profile '%s' not in %s"):format(profile, files)
+  end
+  return from_profile_keys(opts, settings, profile)
+end
+
+--- The credentials of profile `name` from the providers that read a profile (web
+--- identity, SSO, static keys, credential_process), as botocore resolves a source_profile;
+--- nil, why when it has none of them.
+function M.from_profile(opts, config, name)
+  local settings = config.profiles[name]
+  if not settings then return nil, ("profile '%s' not in %s"):format(name, config.files) end
+  local c, why = require("fo.aws.credentials.web_identity").from_profile(opts, settings, name)
+  if c then return c end
+  c = require("fo.aws.credentials.sso").from_profile(opts, config, settings, name)
+  if c then return c end
+  return from_profile_keys(opts, settings, name)
+end
+
+local from_imds
+local function from_assume_role(opts)
+  return require("fo.aws.credentials.roles").from_selected(opts)
+end
+local function from_web_identity(opts)
+  return require("fo.aws.credentials.web_identity").from_selected(opts)
+end
+local function from_sso(opts)
+  return require("fo.aws.credentials.sso").from_selected(opts)
+end
+local function from_container(opts)
+  return require("fo.aws.credentials.container").resolve(opts)
+end
+
+function from_imds(opts)
   local env = opts.env
   if (env("AWS_EC2_METADATA_DISABLED") or ""):lower() == "true" then
     return nil, "disabled by AWS_EC2_METADATA_DISABLED"
@@ -236,9 +307,17 @@ end
 -- The chain, in order: name for the message, function returning creds or nil, why.
 M.SOURCES = {
   { name = "environment", fn = from_env },
+  { name = "assume-role profile", fn = from_assume_role },
+  { name = "web identity", fn = from_web_identity },
+  { name = "SSO", fn = from_sso },
   { name = "shared files", fn = from_files },
+  { name = "container", fn = from_container },
   { name = "IMDS", fn = from_imds },
 }
+
+-- What a profile's credential_source names (botocore's canonical names).
+M.CREDENTIAL_SOURCES = { Environment = from_env, Ec2InstanceMetadata = from_imds,
+  EcsContainer = from_container }
 
 --- Runs the chain once; returns credentials or raises one message naming every source.
 --- opts: profile, env (lookup function, default os.getenv), and for tests http,
@@ -268,10 +347,14 @@ end
 function M.provider(opts)
   opts = opts or {}
   local clock = opts.clock or core.time
-  local p = { cached = nil, pending = nil }
+  local p = { cached = nil, pending = nil, force = false }
 
   local function refresh(previous)
-    local ok, c = pcall(M.resolve, opts)
+    -- after a service said "expired", cached assumed roles are not trusted either
+    local o = opts
+    if p.force then o = setmetatable({ force_refresh = true }, { __index = opts }) end
+    p.force = false
+    local ok, c = pcall(M.resolve, o)
     if ok then return c end
     if previous and previous.expiration and previous.expiration > clock() then
       log.warn("credentials refresh failed, using the current ones until they expire: %s",
@@ -300,7 +383,7 @@ function M.provider(opts)
   end
 
   --- Forgets the cached credentials (after the service said they expired).
-  function p:invalidate() self.cached = nil end
+  function p:invalidate() self.cached, self.force = nil, true end
   return p
 end
 

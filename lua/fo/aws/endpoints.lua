@@ -23,6 +23,13 @@ M.SERVICES = {
   -- s3.amazonaws.com); the bucket goes into the host or the path: fo.aws.s3_address
   s3 = { prefix = "s3", signing = "s3", id = "S3" },
 }
+-- Services the credentials chain calls without a client of its own (IAM Identity Center's
+-- portal and OIDC token service); the same override variables apply (AWS_ENDPOINT_URL_SSO,
+-- AWS_ENDPOINT_URL_SSO_OIDC).
+M.CREDENTIAL_SERVICES = {
+  sso = { prefix = "portal.sso", signing = "awsssoportal", id = "SSO" },
+  sso_oidc = { prefix = "oidc", signing = "sso-oauth", id = "SSO_OIDC" },
+}
 M.PARTITION = "aws"
 M.DNS_SUFFIX = "amazonaws.com"
 M.GLOBAL_SIGNING_REGION = "us-east-1"
@@ -66,7 +73,7 @@ end
 function M.resolve(service, region, opts)
   opts = opts or {}
   local env = opts.env or os.getenv
-  local s = M.SERVICES[service]
+  local s = M.SERVICES[service] or M.CREDENTIAL_SERVICES[service]
   if not s then
     local known = {}
     for k in pairs(M.SERVICES) do known[#known + 1] = k end

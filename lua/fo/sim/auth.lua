@@ -94,8 +94,10 @@ end
 --- Verifies `req` (lower-case header names) for `service` against `keys` (access key →
 --- entry). Returns the caller's key entry; raises a fo.sim.Error otherwise. `now`: the
 --- real wall clock (request times are checked against real time, not the virtual clock,
---- since clients sign with theirs).
-function M.verify(req, service, keys, now)
+--- since clients sign with theirs). `sim_now`: the sim's virtual time, against which a
+--- temporary key's expiration is checked (after the signature: AWS says "expired" only
+--- to a caller who proved the key).
+function M.verify(req, service, keys, now, sim_now)
   local auth, why = M.scope(req)
   if not auth then
     if why == "missing" then raise(codes.for_service(codes.MISSING_AUTH, service)) end
@@ -167,6 +169,9 @@ function M.verify(req, service, keys, now)
     or s.credential_scope ~= ("%s/%s/%s/aws4_request"):format(auth.date, auth.region,
       auth.service) then
     raise(bad, BAD_SIGNATURE_MESSAGE)
+  end
+  if key.expires and sim_now and sim_now >= key.expires then
+    raise(codes.for_service(codes.EXPIRED_TOKEN, service))
   end
   if s3 and (payload_hash == "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
       or payload_hash == "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER") then

@@ -92,6 +92,19 @@ M.SKEW = {
   json = { code = "InvalidSignatureException", status = 400 },
 }
 
+-- A temporary key (STS, SSO) used after its expiration: the query services and Route 53 403
+-- ExpiredToken, the JSON services 400 ExpiredTokenException, EC2 400 RequestExpired (the
+-- three codes the SDKs refresh credentials on).
+M.EXPIRED_TOKEN = {
+  ec2 = { code = "RequestExpired", status = 400, message = "Request has expired." },
+  query = { code = "ExpiredToken", status = 403,
+            message = "The security token included in the request is expired" },
+  ["rest-xml"] = { code = "ExpiredToken", status = 403,
+                   message = "The security token included in the request is expired" },
+  json = { code = "ExpiredTokenException", status = 400,
+           message = "The security token included in the request is expired" },
+}
+
 -- A request body over the service's cap (fo.sim.limits). AWS documents the limits, not the
 -- answer to a body over them; its front ends answer HTTP 413 Request Entity Too Large, here
 -- in the protocol's error document (JSON services: the ...Exception form of the code).

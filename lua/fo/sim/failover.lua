@@ -4,12 +4,16 @@
 -- * Each Route 53 health check evaluates its endpoint when created and then every
 --   RequestInterval seconds of virtual time. An endpoint is an ALB's DNS name in the
 --   ELBv2 state: it passes when its region is not in outage, the load balancer is active,
---   it has a listener on the check's port, and that listener forwards to target groups
---   with at least one healthy target (ELBv2's own DescribeTargetHealth decides, from the
---   Auto Scaling instances attached, their security groups and what their user data
---   serves: fo.sim.target_checks), and the check's own path, forwarded to a healthy
---   target, gets a 2xx/3xx there. A listener that redirects answers 301, which Route
---   53 counts as healthy (2xx/3xx). Anything else (unknown name, an IP address) fails.
+--   it has a listener on the check's port, and the check's request, routed by that
+--   listener's rules (fo.sim.elb_rules) or default actions, gets a 2xx/3xx: a redirect
+--   (301/302), a fixed response, or the answer of a target of the target group it is
+--   forwarded to for the check's path — a healthy target (ELBv2's own
+--   DescribeTargetHealth decides, from the Auto Scaling instances attached, their
+--   security groups and what their user data serves: fo.sim.target_checks), else an
+--   unhealthy one (the ALB fails open); no registered target is the ALB's own 503.
+--   Anything else (unknown name, an IP address) fails. Each evaluation is one request per
+--   checker region to the load balancer, kept for its request metrics
+--   (fo.sim.metrics_plane).
 --   Inverted flips the result; a Disabled check is healthy. The status flips after
 --   FailureThreshold consecutive results the other way. CALCULATED checks count healthy
 --   children; CLOUDWATCH_METRIC checks follow their alarm.
@@ -25,6 +29,7 @@
 -- reloaded sim carries on) and re-arms itself. Evaluations are stamped with their own
 -- due time, in time order, so a large sim:advance() replays them exactly.
 local ctx_mod = require "fo.sim.ctx"
+local elb_rules = require "fo.sim.elb_rules"
 local names = require "fo.sim.route53.names"
 local metrics = require "fo.sim.metrics"
 local sns_state = require "fo.sim.sns_state"
@@ -100,6 +105,20 @@ function M.listeners_of(db, lb_arn)
   return out
 end
 
+--- Target groups listener `l` (description) forwards to, by its default actions or any
+--- of its rules, each once.
+function M.listener_tgs(db, l)
+  local out, seen = {}, {}
+  local lists = { l.DefaultActions }
+  for _, r in ipairs(elb_rules.listener_rules(db, l.ListenerArn)) do lists[#lists + 1] = r.Actions end
+  for _, actions in ipairs(lists) do
+    for _, arn in ipairs(M.forwarded(actions)) do
+      if not seen[arn] then seen[arn] = true; out[#out + 1] = arn end
+    end
+  end
+  return out
+end
+
 local forwarded, listeners_of = M.forwarded, M.listeners_of
 
 -- Healthy targets of a target group, as ELBv2's DescribeTargetHealth reports them (the
@@ -130,22 +149,32 @@ local function http_status(code)
     phrase and (", " .. phrase) or "")
 end
 
--- The status the ALB answers for a GET of `path` forwarded to a healthy target of target
--- group `tg_arn`: the target's own code passes through; a dropped request is 504, a
--- refused or malformed one 502 (fo.sim.target_checks).
+-- The status the ALB answers for a GET of `path` forwarded to a target of target group
+-- `tg_arn`: a healthy one, or with none an unhealthy one (an ALB fails open: "If a target
+-- group contains only unhealthy registered targets, the load balancer routes requests to
+-- all those targets"). The target's own code passes through; a dropped request is 504, a
+-- refused or malformed one 502 (fo.sim.target_checks). Returns the code and whether the
+-- target (not the load balancer) answered it.
 local function forward_status(sim, account, region, db, lb, tg_arn, descs, path)
   local pick
   for _, d in ipairs(descs) do
     if d.TargetHealth.State == "healthy" then pick = d break end
   end
+  if not pick then
+    for _, d in ipairs(descs) do
+      -- (targets of a group with health checks disabled take requests too)
+      local st = d.TargetHealth.State
+      if st == "unhealthy" or st == "unavailable" then pick = d break end
+    end
+  end
   local tg = db.target_groups and db.target_groups[tg_arn]
   local asdb = sim.store:db(account, region, "autoscaling")
   local inst = pick and tg and require("fo.sim.asg_state").instance(asdb, pick.Target.Id)
-  if not inst then return 502 end
+  if not inst then return 502, false end
   local code, failure = target_checks.request(ctx_for(sim, account, "elbv2", region), tg.desc,
     lb.desc, inst, pick.Target.Port, path)
-  if code then return code end
-  return failure == "timeout" and 504 or 502
+  if code then return code, true end
+  return failure == "timeout" and 504 or 502, false
 end
 
 local function lb_active(sim, lb)
@@ -163,7 +192,7 @@ function M.lb_healthy(sim, account, host)
   if not lb or not lb_active(sim, lb) then return false end
   local tgs, seen = {}, {}
   for _, l in ipairs(listeners_of(db, lb.desc.LoadBalancerArn)) do
-    for _, arn in ipairs(forwarded(l.DefaultActions)) do
+    for _, arn in ipairs(M.listener_tgs(db, l)) do
       if not seen[arn] then seen[arn] = true; tgs[#tgs + 1] = arn end
     end
   end
@@ -174,8 +203,11 @@ function M.lb_healthy(sim, account, host)
   return true
 end
 
---- What a Route 53 checker sees for an endpoint health check configuration: ok (bool)
---- and the status text.
+--- What a Route 53 checker sees for an endpoint health check configuration: ok (bool),
+--- the status text and, when its HTTP request reached a load balancer's listener, what
+--- the load balancer made of it: { region=, lb= ARN, tg= target group ARN it went to or
+--- nil, elb= the code the load balancer answered itself or nil, target= the target's
+--- code or nil, counted= false for a 503 given before any target was chosen }.
 function M.probe(sim, account, cfg)
   local tcp = cfg.Type == "TCP"
   local host = cfg.FullyQualifiedDomainName
@@ -189,32 +221,48 @@ function M.probe(sim, account, cfg)
   end
   if not listener then return false, TIMEOUT end -- nothing listens: the SG drops it
   if tcp then return true, OK_TCP end
-  local first = listener.DefaultActions and listener.DefaultActions[1] or {}
+  -- The listener's rules decide what the check's request gets (a GET of ResourcePath with
+  -- the Host header FullyQualifiedDomainName, from an address the simulator does not
+  -- model: source-ip conditions do not match it); otherwise its default actions.
+  local path, query = elb_rules.split_target(cfg.ResourcePath or "/")
+  local actions = elb_rules.route(listener, elb_rules.listener_rules(db, listener.ListenerArn), {
+    method = "GET", host = host, path = path, query = query,
+    headers = { host = host, ["user-agent"] = "Amazon-Route53-Health-Check-Service" } })
+  local req = { region = region, lb = lb.desc.LoadBalancerArn, counted = true }
+  local first = actions and actions[#actions] or {}
   if first.Type == "redirect" then
     local code = (first.RedirectConfig or {}).StatusCode == "HTTP_302" and 302 or 301
+    req.elb = code
     return true, ("Success: HTTP Status Code %d, %s"):format(code,
-      code == 302 and "Found" or "Moved Permanently")
+      code == 302 and "Found" or "Moved Permanently"), req
   elseif first.Type == "fixed-response" then
     local code = tonumber((first.FixedResponseConfig or {}).StatusCode) or 503
-    return code < 400, ("%s: HTTP Status Code %d"):format(code < 400 and "Success" or "Failure", code)
+    req.elb = code
+    return code < 400, ("%s: HTTP Status Code %d"):format(code < 400 and "Success" or "Failure", code),
+      req
   end
   local registered, best = 0, nil
-  for _, arn in ipairs(forwarded(listener.DefaultActions)) do
+  for _, arn in ipairs(forwarded(actions)) do
     local h, n, descs = healthy_targets(sim, account, region, arn)
     registered = registered + n
     if n > 0 and (not best or (h > 0 and best.h == 0)) then
       best = { arn = arn, h = h, descs = descs }
     end
   end
-  -- An ALB with no registered targets answers 503 itself.
-  if registered == 0 then return false, "Failure: HTTP Status Code 503, Service Temporarily Unavailable" end
-  -- With only unhealthy targets an ALB fails open and forwards anyway; the simulator
-  -- answers 502 then (the broken targets' answer; it does not replay them).
-  if best.h == 0 then return false, "Failure: HTTP Status Code 502, Bad Gateway" end
-  -- Otherwise the check's request reaches a healthy target: what it answers for the
-  -- check's own path and the target's traffic port decides.
-  return http_status(forward_status(sim, account, region, db, lb, best.arn, best.descs,
-    cfg.ResourcePath or "/"))
+  -- An ALB with no registered targets answers 503 itself, before choosing any target.
+  if registered == 0 then
+    req.elb, req.counted = 503, false
+    return false, "Failure: HTTP Status Code 503, Service Temporarily Unavailable", req
+  end
+  -- Otherwise the check's request reaches a target (healthy, or unhealthy when there is
+  -- no healthy one): what it answers for the check's own path on the target's traffic
+  -- port decides.
+  local code, by_target = forward_status(sim, account, region, db, lb, best.arn, best.descs,
+    cfg.ResourcePath or "/")
+  req.tg = best.arn
+  if by_target then req.target = code else req.elb = code end
+  local ok, text = http_status(code)
+  return ok, text, req
 end
 
 -------------------------------------------------------------------------------
@@ -253,14 +301,26 @@ local function raw_result(sim, account, hc)
   return M.probe(sim, account, cfg)
 end
 
+-- The requests of one evaluation reach the load balancer: one from each checker region
+-- (fo.sim.route53.health), recorded in the ELBv2 state of the load balancer's region for
+-- the metrics plane (request metrics, fo.sim.metrics_plane).
+local function record_requests(sim, account, hc, req, t)
+  local db = sim.store:db(account, req.region, "elbv2")
+  db.traffic = db.traffic or {}
+  local n = #(hc.HealthCheckConfig.Regions or require("fo.sim.route53.health").CHECKERS)
+  db.traffic[#db.traffic + 1] = { t = t, lb = req.lb, tg = req.tg, elb = req.elb,
+    target = req.target, counted = req.counted, n = n }
+end
+
 -- One evaluation of health check `hc` of `account` at virtual time t.
 local function evaluate(sim, account, hc, t)
   local cfg, ev = hc.HealthCheckConfig, hc.eval
-  local ok, text
+  local ok, text, req
   if cfg.Disabled then
     ok, text = true, "Health check disabled"
   else
-    ok, text = raw_result(sim, account, hc)
+    ok, text, req = raw_result(sim, account, hc)
+    if req then record_requests(sim, account, hc, req, t) end
     if cfg.Inverted then ok = not ok end
   end
   if ok then ev.oks, ev.fails = ev.oks + 1, 0 else ev.fails, ev.oks = ev.fails + 1, 0 end

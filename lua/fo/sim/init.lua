@@ -129,6 +129,13 @@ function Sim:add_key(k)
   return e
 end
 
+--- Stands in for `aws sso login` against the simulated IAM Identity Center (fo.sim.sso):
+--- opts = {assignments = {{account=, role=}}, user=, seconds=, start_url=, region=}.
+--- Returns the token cache document the AWS CLI writes to ~/.aws/sso/cache.
+function Sim:sso_login(opts)
+  return require("fo.sim.sso").login(self, opts or {})
+end
+
 -- Eventual consistency -------------------------------------------------------------
 
 function Sim:_mark_created(res)

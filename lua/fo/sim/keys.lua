@@ -12,7 +12,7 @@ M.DEFAULT = {
 }
 
 --- The key table entry of k = {access_key=, secret_key=, session_token=, account=, user=,
---- user_id=, arn=} (account defaults to `account`): a temporary key has the session token
+--- user_id=, arn=, expires= (virtual time after which the sim answers ExpiredToken)} (account defaults to `account`): a temporary key has the session token
 --- it was issued with, and the sim accepts it only with that token. The secret and the
 --- token are registered with fo.log (never logged). `where` names k in errors.
 function M.entry(k, account, where)
@@ -29,7 +29,8 @@ function M.entry(k, account, where)
   return { access_key = k.access_key, secret_key = k.secret_key, session_token = k.session_token,
     account = acct, user = user, user_id = k.user_id or ("AIDA" .. k.access_key:sub(5):upper()
       :gsub("[^A-Z0-9]", "X")),
-    arn = k.arn or ("arn:aws:iam::%s:user/%s"):format(acct, user) }
+    arn = k.arn or ("arn:aws:iam::%s:user/%s"):format(acct, user), expires = k.expires,
+    mfa = k.mfa }
 end
 
 --- The key table of a sim: access key id → entry (M.entry). `extra`: an array of

@@ -8,9 +8,11 @@
 --   (AutoScalingGroupName, the average of its running instances): a steady idle value.
 -- * AWS/ApplicationELB: HealthyHostCount and UnHealthyHostCount per (LoadBalancer,
 --   TargetGroup) and per (LoadBalancer, TargetGroup, AvailabilityZone), from ELBv2's own
---   target health. The simulator sends no traffic through load balancers, and AWS
---   publishes request metrics (RequestCount, HTTPCode_*, TargetResponseTime) only for
---   periods with requests: there are none.
+--   target health; request metrics (RequestCount, HTTPCode_ELB_*, HTTPCode_Target_*,
+--   TargetResponseTime) for the minutes with requests, and the only requests the
+--   simulator sends through load balancers are Route 53 health checkers' (fo.sim.failover
+--   records them in the ELBv2 state's `traffic`; the load balancer's own target health
+--   checks are not requests, as AWS excludes them).
 --
 -- A sample taken at the minute boundary t describes the minute that just ended and is
 -- stamped at its start (t - 60, or when the source appeared if later), as CloudWatch
@@ -26,6 +28,9 @@ local M = {}
 M.INTERVAL = 60
 --- CPUUtilization (percent) of a running instance: the simulator runs no workload.
 M.IDLE_CPU = 2.0
+--- TargetResponseTime (seconds) of a request a target answers: the servers the
+--- simulator reads from user data answer at once; this is a LAN round trip.
+M.TARGET_RESPONSE_TIME = 0.002
 
 --- Auto Scaling's group metrics and the value of each for group `g` (members: its
 --- instances that are not Terminated). Warm pool metrics are left out (no warm pools).
@@ -127,6 +132,88 @@ end
 function M.lb_dimension(arn) return arn:match(":loadbalancer/(.+)$") end
 function M.tg_dimension(arn) return arn:match(":(targetgroup/.+)$") end
 
+-- The code class of an HTTP status: "2XX" … "5XX".
+local function class(code) return math.floor(code / 100) .. "XX" end
+
+-- Request metrics of load balancer `lb` from the requests recorded before t, each summed
+-- into the minute it fell in, with AWS's dimension sets: the load balancer's own answers
+-- (HTTPCode_ELB_*) by LoadBalancer and LoadBalancer+AvailabilityZone; RequestCount,
+-- HTTPCode_Target_* and TargetResponseTime also by TargetGroup+LoadBalancer and
+-- TargetGroup+AvailabilityZone+LoadBalancer. The requests of an evaluation are spread
+-- over the load balancer's zones (DNS hands out every node's address).
+local function publish_requests(cw, elb, lb, t)
+  local lb_arn = lb.desc.LoadBalancerArn
+  local keep, sums, order = {}, {}, {}
+  local zones = {}
+  for _, az in ipairs(lb.desc.AvailabilityZones or {}) do zones[#zones + 1] = az.ZoneName end
+  table.sort(zones)
+  local function add(minute, name, dims, value, unit, sample)
+    local key = minute .. "|" .. name .. "|" .. metrics.key("", name, dims)
+    local e = sums[key]
+    if not e then
+      e = { minute = minute, name = name, dims = dims, unit = unit, sum = 0, samples = {} }
+      sums[key] = e
+      order[#order + 1] = key
+    end
+    if sample then e.samples[#e.samples + 1] = value else e.sum = e.sum + value end
+  end
+  for _, r in ipairs(elb.traffic or {}) do
+    if r.lb ~= lb_arn then
+      -- another load balancer's
+    elseif r.t >= t then
+      keep[#keep + 1] = r
+    else
+      local minute = math.floor(r.t / M.INTERVAL) * M.INTERVAL
+      for j = 1, r.n do
+        local lb_dims = { { Name = "LoadBalancer", Value = M.lb_dimension(lb_arn) } }
+        local sets = { lb_dims }
+        if #zones > 0 then
+          sets[2] = { lb_dims[1], { Name = "AvailabilityZone", Value = zones[(j - 1) % #zones + 1] } }
+        end
+        local all = {}
+        for _, d in ipairs(sets) do all[#all + 1] = d end
+        if r.tg then
+          for _, d in ipairs(sets) do
+            local x = { { Name = "TargetGroup", Value = M.tg_dimension(r.tg) } }
+            for _, y in ipairs(d) do x[#x + 1] = y end
+            all[#all + 1] = x
+          end
+        end
+        for _, d in ipairs(all) do
+          if r.counted then add(minute, "RequestCount", d, 1, "Count") end
+          if r.target then
+            add(minute, "HTTPCode_Target_" .. class(r.target) .. "_Count", d, 1, "Count")
+            add(minute, "TargetResponseTime", d, M.TARGET_RESPONSE_TIME, "Seconds", true)
+          end
+        end
+        if r.elb then
+          for _, d in ipairs(sets) do
+            add(minute, "HTTPCode_ELB_" .. class(r.elb) .. "_Count", d, 1, "Count")
+            if r.elb == 500 or r.elb == 502 or r.elb == 503 or r.elb == 504 then
+              add(minute, "HTTPCode_ELB_" .. r.elb .. "_Count", d, 1, "Count")
+            end
+          end
+        end
+      end
+    end
+  end
+  -- the other load balancers' requests stay for their turn
+  for _, r in ipairs(elb.traffic or {}) do
+    if r.lb ~= lb_arn then keep[#keep + 1] = r end
+  end
+  elb.traffic = #keep > 0 and keep or nil
+  for _, key in ipairs(order) do
+    local e = sums[key]
+    if #e.samples > 0 then
+      for _, v in ipairs(e.samples) do
+        metrics.put(cw, "AWS/ApplicationELB", e.name, e.dims, e.minute, v, e.unit)
+      end
+    else
+      metrics.put(cw, "AWS/ApplicationELB", e.name, e.dims, e.minute, e.sum + 0.0, e.unit)
+    end
+  end
+end
+
 local function publish_load_balancers(sim, account, region, cw, elb, asdb, t)
   local failover = require "fo.sim.failover"
   local health = sim:_handlers("elbv2").DescribeTargetHealth
@@ -144,12 +231,21 @@ local function publish_load_balancers(sim, account, region, cw, elb, asdb, t)
     end
   end
   table.sort(lbs, function(a, b) return a.desc.LoadBalancerArn < b.desc.LoadBalancerArn end)
+  -- requests to a load balancer deleted since are not published
+  if elb.traffic then
+    local live = {}
+    for _, r in ipairs(elb.traffic) do
+      if (elb.load_balancers or {})[r.lb] then live[#live + 1] = r end
+    end
+    elb.traffic = #live > 0 and live or nil
+  end
   for _, lb in ipairs(lbs) do
+    publish_requests(cw, elb, lb, t)
     local lb_dim = M.lb_dimension(lb.desc.LoadBalancerArn)
     local stamp = math.max(t - M.INTERVAL, lb.active_at or 0)
     local tgs, seen = {}, {}
     for _, l in ipairs(failover.listeners_of(elb, lb.desc.LoadBalancerArn)) do
-      for _, arn in ipairs(failover.forwarded(l.DefaultActions)) do
+      for _, arn in ipairs(failover.listener_tgs(elb, l)) do
         if not seen[arn] then seen[arn] = true; tgs[#tgs + 1] = arn end
       end
     end

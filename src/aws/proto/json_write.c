@@ -18,56 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct jwriter {
-    lua_State *L;
-    const fo_op *op;
-    const char *what; /* "" for requests, " (output)" for the simulator's responses */
-    fo_buf *b;
-    int depth;
-    struct {
-        const char *name; /* member name or map key; NULL for a list index */
-        lua_Integer index;
-    } path[FO_JSON_MAX_DEPTH + 2];
-} jwriter;
-
-/* Raises "svc.Op: A.B[2].C: <msg>" (msg is on the stack top or given). */
-static void fail(jwriter *w, const char *msg)
-{
-    lua_State *L = w->L;
-    luaL_Buffer lb;
-    luaL_buffinit(L, &lb);
-    for (int i = 0; i < w->depth; i++) {
-        if (w->path[i].name) {
-            if (i > 0)
-                luaL_addchar(&lb, '.');
-            luaL_addstring(&lb, w->path[i].name);
-        } else {
-            lua_pushfstring(L, "[%I]", w->path[i].index);
-            luaL_addvalue(&lb);
-        }
-    }
-    luaL_pushresult(&lb);
-    const char *path = lua_tostring(L, -1);
-    if (*path)
-        luaL_error(L, "%s.%s%s: %s: %s", w->op->service, w->op->name, w->what, path, msg);
-    luaL_error(L, "%s.%s%s: %s", w->op->service, w->op->name, w->what, msg);
-}
-
-static void fail_type(jwriter *w, const char *expected, int v)
-{
-    lua_pushfstring(w->L, "expected %s, got %s", expected, luaL_typename(w->L, v));
-    fail(w, lua_tostring(w->L, -1));
-}
-
-static void push_path(jwriter *w, const char *name, lua_Integer index)
-{
-    if (w->depth >= FO_JSON_MAX_DEPTH)
-        fail(w, "nesting too deep (a table that contains itself?)");
-    w->path[w->depth].name = name;
-    w->path[w->depth].index = index;
-    w->depth++;
-    luaL_checkstack(w->L, 16, "parameters nest too deep");
-}
+typedef fo_writer jwriter;
 
 static void add(jwriter *w, const char *s)
 {
@@ -119,7 +70,7 @@ static int put_string(lua_State *L, fo_buf *b, const char *s, size_t n)
 static void write_string(jwriter *w, const char *s, size_t n)
 {
     if (put_string(w->L, w->b, s, n) != 0)
-        fail(w, "string is not valid UTF-8");
+        fo_writer_fail(w, "string is not valid UTF-8");
 }
 
 void fo_json_write_string(lua_State *L, fo_buf *b, const char *s, size_t n)
@@ -170,7 +121,7 @@ static const char **sorted_keys(jwriter *w, int t, size_t *count)
             lua_pop(L, 1);
             lua_pushfstring(L, "expected a table with string keys, got a %s key",
                             luaL_typename(L, -1));
-            fail(w, lua_tostring(L, -1));
+            fo_writer_fail(w, lua_tostring(L, -1));
         }
         if (!is_null(L, -1)) {
             const char *k = lua_tostring(L, -2);
@@ -217,7 +168,7 @@ static void write_plain(jwriter *w, int v)
         } else {
             double d = (double)lua_tonumber(L, v);
             if (!isfinite(d))
-                fail(w, "a document cannot hold NaN or infinity");
+                fo_writer_fail(w, "a document cannot hold NaN or infinity");
             write_double(w, d);
         }
         return;
@@ -240,7 +191,7 @@ static void write_plain(jwriter *w, int v)
             for (lua_Integer i = 1; i <= n; i++) {
                 if (i > 1)
                     fo_buf_addc(L, w->b, ',');
-                push_path(w, NULL, i);
+                fo_writer_push(w, NULL, i);
                 lua_rawgeti(L, v, i);
                 write_plain(w, lua_gettop(L));
                 lua_pop(L, 1);
@@ -257,7 +208,7 @@ static void write_plain(jwriter *w, int v)
                 fo_buf_addc(L, w->b, ',');
             write_string(w, keys[i], strlen(keys[i]));
             fo_buf_addc(L, w->b, ':');
-            push_path(w, keys[i], 0);
+            fo_writer_push(w, keys[i], 0);
             lua_getfield(L, v, keys[i]);
             write_plain(w, lua_gettop(L));
             lua_pop(L, 1);
@@ -270,14 +221,14 @@ static void write_plain(jwriter *w, int v)
     default:
         break;
     }
-    fail_type(w, "a document value (boolean, number, string or table)", v);
+    fo_writer_fail_type(w, "a document value (boolean, number, string or table)", v);
 }
 
 static void write_structure(jwriter *w, int shape, int v)
 {
     lua_State *L = w->L;
     if (!lua_istable(L, v))
-        fail_type(w, "table", v);
+        fo_writer_fail_type(w, "table", v);
     int top = lua_gettop(L);
     int members = lua_getfield(L, shape, "members") == LUA_TTABLE ? lua_gettop(L) : 0;
     size_t count;
@@ -285,9 +236,9 @@ static void write_structure(jwriter *w, int shape, int v)
     int base = lua_gettop(L);
     fo_buf_addc(L, w->b, '{');
     for (size_t i = 0; i < count; i++) {
-        push_path(w, keys[i], 0);
+        fo_writer_push(w, keys[i], 0);
         if (!members || lua_getfield(L, members, keys[i]) != LUA_TTABLE)
-            fail(w, "unknown member");
+            fo_writer_fail(w, "unknown member");
         int ref = lua_gettop(L);
         const char *wire = fo_field_str(L, ref, "locationName");
         if (i > 0)
@@ -309,22 +260,22 @@ static void write_list(jwriter *w, int shape, int v)
     lua_State *L = w->L;
     lua_Integer n;
     if (!lua_istable(L, v))
-        fail_type(w, "table (a list)", v);
+        fo_writer_fail_type(w, "table (a list)", v);
     if (!is_sequence(L, v, &n)) {
         lua_pushnil(L);
         if (lua_next(L, v))
-            fail(w, "expected a list (a Lua array), got a table with other keys");
+            fo_writer_fail(w, "expected a list (a Lua array), got a table with other keys");
         n = 0;
     }
     if (lua_getfield(L, shape, "member") != LUA_TTABLE)
-        fail(w, "the model's list has no member shape");
+        fo_writer_fail(w, "the model's list has no member shape");
     int ref = lua_gettop(L);
     fo_shape_push(L, w->op->shapes, ref);
     fo_buf_addc(L, w->b, '[');
     for (lua_Integer i = 1; i <= n; i++) {
         if (i > 1)
             fo_buf_addc(L, w->b, ',');
-        push_path(w, NULL, i);
+        fo_writer_push(w, NULL, i);
         lua_rawgeti(L, v, i);
         if (is_null(L, -1))
             add(w, "null");
@@ -341,9 +292,9 @@ static void write_map(jwriter *w, int shape, int v)
 {
     lua_State *L = w->L;
     if (!lua_istable(L, v))
-        fail_type(w, "table (a map)", v);
+        fo_writer_fail_type(w, "table (a map)", v);
     if (lua_getfield(L, shape, "value") != LUA_TTABLE)
-        fail(w, "the model's map has no value shape");
+        fo_writer_fail(w, "the model's map has no value shape");
     int ref = lua_gettop(L);
     fo_shape_push(L, w->op->shapes, ref);
     size_t count;
@@ -355,7 +306,7 @@ static void write_map(jwriter *w, int shape, int v)
             fo_buf_addc(L, w->b, ',');
         write_string(w, keys[i], strlen(keys[i]));
         fo_buf_addc(L, w->b, ':');
-        push_path(w, keys[i], 0);
+        fo_writer_push(w, keys[i], 0);
         lua_getfield(L, v, keys[i]);
         write_value(w, ref, ref + 1, lua_gettop(L));
         lua_settop(L, base);
@@ -396,7 +347,7 @@ static void write_value(jwriter *w, int ref, int shape, int v)
         return;
     case FO_JT_STRING: {
         if (lua_type(L, v) != LUA_TSTRING)
-            fail_type(w, "string", v);
+            fo_writer_fail_type(w, "string", v);
         size_t n;
         const char *s = lua_tolstring(L, v, &n);
         write_string(w, s, n);
@@ -409,9 +360,10 @@ static void write_value(jwriter *w, int ref, int shape, int v)
         } else if (lua_type(L, v) == LUA_TNUMBER) {
             double d = (double)lua_tonumber(L, v);
             if (d != floor(d) || !lua_numbertointeger(d, &i))
-                fail(w, "expected an integer, got a number with a fraction or out of range");
+                fo_writer_fail(w,
+                               "expected an integer, got a number with a fraction or out of range");
         } else {
-            fail_type(w, "integer", v);
+            fo_writer_fail_type(w, "integer", v);
             return;
         }
         write_integer(w, i);
@@ -421,7 +373,7 @@ static void write_value(jwriter *w, int ref, int shape, int v)
         const char *special;
         if (lua_type(L, v) != LUA_TNUMBER &&
             !(lua_type(L, v) == LUA_TSTRING && special_float(L, v)))
-            fail_type(w, "number", v);
+            fo_writer_fail_type(w, "number", v);
         if ((special = special_float(L, v)) != NULL)
             write_string(w, special, strlen(special));
         else if (lua_isinteger(L, v))
@@ -432,16 +384,17 @@ static void write_value(jwriter *w, int ref, int shape, int v)
     }
     case FO_JT_BOOL:
         if (!lua_isboolean(L, v))
-            fail_type(w, "boolean", v);
+            fo_writer_fail_type(w, "boolean", v);
         add(w, lua_toboolean(L, v) ? "true" : "false");
         return;
     case FO_JT_TS: {
         double t;
         if (fo_ts_from_lua(L, v, &t) != 0) {
             if (lua_type(L, v) == LUA_TSTRING)
-                fail(w, "expected a timestamp (epoch seconds or an ISO 8601 string), got a "
-                        "string that is neither");
-            fail_type(w, "timestamp (epoch seconds or an ISO 8601 string)", v);
+                fo_writer_fail(w,
+                               "expected a timestamp (epoch seconds or an ISO 8601 string), got a "
+                               "string that is neither");
+            fo_writer_fail_type(w, "timestamp (epoch seconds or an ISO 8601 string)", v);
         }
         const char *fmt_name = ref ? fo_field_str(L, ref, "timestampFormat") : NULL;
         if (!fmt_name)
@@ -457,7 +410,7 @@ static void write_value(jwriter *w, int ref, int shape, int v)
     }
     case FO_JT_BLOB: {
         if (lua_type(L, v) != LUA_TSTRING)
-            fail_type(w, "string (a blob)", v);
+            fo_writer_fail_type(w, "string (a blob)", v);
         size_t n;
         const char *s = lua_tolstring(L, v, &n);
         fo_buf_addc(L, w->b, '"');
@@ -511,13 +464,8 @@ static int push_host_prefix(lua_State *L, const fo_op *op, int params)
 void fo_json_encode(lua_State *L, const fo_op *op, int ref, int value, int output)
 {
     value = lua_absindex(L, value);
-    jwriter *w = lua_newuserdatauv(L, sizeof *w, 0); /* the path is large: not on the C stack */
-    memset(w, 0, sizeof *w);
-    int top = lua_gettop(L);
-    w->L = L;
-    w->op = op;
-    w->what = output ? " (output)" : "";
-    w->b = fo_buf_new(L);
+    int top = lua_gettop(L) + 1;
+    jwriter *w = fo_writer_new(L, op, output);
     if (ref) {
         fo_shape_push(L, op->shapes, ref);
         write_value(w, ref, lua_gettop(L), value);

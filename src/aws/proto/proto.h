@@ -106,6 +106,32 @@ struct fo_op {
     const char *protocol; /* "ec2" | "query" | "json" | "rest-xml" | "smithy-rpc-v2-cbor" */
 };
 
+/* ---- writers that walk the model (json, smithy-rpc-v2-cbor): the member path they are at,
+ * so an error names it ("svc.Op: A.B[2].C: expected string, got number"). */
+#define FO_WRITER_MAX_DEPTH 256
+typedef struct fo_writer {
+    lua_State *L;
+    const fo_op *op;
+    const char *what; /* "" for requests, " (output)" for the simulator's responses */
+    fo_buf *b;
+    int depth;
+    struct {
+        const char *name; /* member name or map key; NULL for a list index */
+        lua_Integer index;
+    } path[FO_WRITER_MAX_DEPTH + 2];
+} fo_writer;
+
+/* Pushes a writer (a userdata: its path is too large for the C stack) with a new buffer
+ * (pushed after it) for `op`; `output` marks the simulator's responses. */
+fo_writer *fo_writer_new(lua_State *L, const fo_op *op, int output);
+/* Raises "svc.Op: A.B[2].C: msg" (just "svc.Op: msg" at the top). */
+void fo_writer_fail(fo_writer *w, const char *msg);
+/* Raises "...: expected <expected>, got <type of value v>". */
+void fo_writer_fail_type(fo_writer *w, const char *expected, int v);
+/* Enters member `name` (or list index `index` when name is NULL); the caller leaves with
+ * w->depth--. Raises past FO_WRITER_MAX_DEPTH (a table that contains itself). */
+void fo_writer_push(fo_writer *w, const char *name, lua_Integer index);
+
 /* Each protocol implements three entry points; `params`/`resp` are absolute indices.
  *   serialize:   pushes {method=, path=, query=, headers={}, body=}
  *   parse:       pushes the output table (resp = {status=, headers={lower-case}, body=})

@@ -18,63 +18,14 @@
 
 /* ---- encoding along the model */
 
-typedef struct cwriter {
-    lua_State *L;
-    const fo_op *op;
-    const char *what; /* "" for requests, " (output)" for the simulator's responses */
-    fo_buf *b;
-    int depth;
-    struct {
-        const char *name; /* member name or map key; NULL for a list index */
-        lua_Integer index;
-    } path[FO_CBOR_MAX_DEPTH + 2];
-} cwriter;
-
-/* Raises "svc.Op: A.B[2].C: msg". */
-static void wfail(cwriter *w, const char *msg)
-{
-    lua_State *L = w->L;
-    luaL_Buffer lb;
-    luaL_buffinit(L, &lb);
-    for (int i = 0; i < w->depth; i++) {
-        if (w->path[i].name) {
-            if (i > 0)
-                luaL_addchar(&lb, '.');
-            luaL_addstring(&lb, w->path[i].name);
-        } else {
-            lua_pushfstring(L, "[%I]", w->path[i].index);
-            luaL_addvalue(&lb);
-        }
-    }
-    luaL_pushresult(&lb);
-    const char *path = lua_tostring(L, -1);
-    if (*path)
-        luaL_error(L, "%s.%s%s: %s: %s", w->op->service, w->op->name, w->what, path, msg);
-    luaL_error(L, "%s.%s%s: %s", w->op->service, w->op->name, w->what, msg);
-}
-
-static void wfail_type(cwriter *w, const char *expected, int v)
-{
-    lua_pushfstring(w->L, "expected %s, got %s", expected, luaL_typename(w->L, v));
-    wfail(w, lua_tostring(w->L, -1));
-}
-
-static void push_path(cwriter *w, const char *name, lua_Integer index)
-{
-    if (w->depth >= FO_CBOR_MAX_DEPTH)
-        wfail(w, "nesting too deep (a table that contains itself?)");
-    w->path[w->depth].name = name;
-    w->path[w->depth].index = index;
-    w->depth++;
-    luaL_checkstack(w->L, 16, "parameters nest too deep");
-}
+typedef fo_writer cwriter;
 
 static const char **keys_of(cwriter *w, int v, size_t *count)
 {
     const char **keys;
     *count = fo_keys(w->L, v, 0, &keys);
     if (*count == (size_t)-1)
-        wfail(w, "expected a table with string keys");
+        fo_writer_fail(w, "expected a table with string keys");
     return keys;
 }
 
@@ -84,7 +35,7 @@ static void write_structure(cwriter *w, int shape, int v)
 {
     lua_State *L = w->L;
     if (!lua_istable(L, v))
-        wfail_type(w, "table", v);
+        fo_writer_fail_type(w, "table", v);
     int top = lua_gettop(L);
     int members = lua_getfield(L, shape, "members") == LUA_TTABLE ? lua_gettop(L) : 0;
     size_t count;
@@ -92,9 +43,9 @@ static void write_structure(cwriter *w, int shape, int v)
     int base = lua_gettop(L);
     fo_cbor_head(L, w->b, 5, count);
     for (size_t i = 0; i < count; i++) {
-        push_path(w, keys[i], 0);
+        fo_writer_push(w, keys[i], 0);
         if (!members || lua_getfield(L, members, keys[i]) != LUA_TTABLE)
-            wfail(w, "unknown member");
+            fo_writer_fail(w, "unknown member");
         int ref = lua_gettop(L);
         fo_cbor_text(L, w->b, keys[i], strlen(keys[i]));
         fo_shape_push(L, w->op->shapes, ref);
@@ -110,7 +61,7 @@ static void write_list(cwriter *w, int shape, int v)
 {
     lua_State *L = w->L;
     if (!lua_istable(L, v))
-        wfail_type(w, "table (a list)", v);
+        fo_writer_fail_type(w, "table (a list)", v);
     lua_Integer n = (lua_Integer)lua_rawlen(L, v);
     lua_Integer keys = 0;
     lua_pushnil(L);
@@ -119,14 +70,14 @@ static void write_list(cwriter *w, int shape, int v)
         lua_pop(L, 1);
     }
     if (keys != n)
-        wfail(w, "expected a list (a Lua array), got a table with other keys");
+        fo_writer_fail(w, "expected a list (a Lua array), got a table with other keys");
     if (lua_getfield(L, shape, "member") != LUA_TTABLE)
-        wfail(w, "the model's list has no member shape");
+        fo_writer_fail(w, "the model's list has no member shape");
     int ref = lua_gettop(L);
     fo_shape_push(L, w->op->shapes, ref);
     fo_cbor_head(L, w->b, 4, (uint64_t)n);
     for (lua_Integer i = 1; i <= n; i++) {
-        push_path(w, NULL, i);
+        fo_writer_push(w, NULL, i);
         lua_rawgeti(L, v, i);
         write_value(w, ref + 1, lua_gettop(L));
         lua_pop(L, 1);
@@ -139,9 +90,9 @@ static void write_map(cwriter *w, int shape, int v)
 {
     lua_State *L = w->L;
     if (!lua_istable(L, v))
-        wfail_type(w, "table (a map)", v);
+        fo_writer_fail_type(w, "table (a map)", v);
     if (lua_getfield(L, shape, "value") != LUA_TTABLE)
-        wfail(w, "the model's map has no value shape");
+        fo_writer_fail(w, "the model's map has no value shape");
     int ref = lua_gettop(L);
     fo_shape_push(L, w->op->shapes, ref);
     size_t count;
@@ -150,7 +101,7 @@ static void write_map(cwriter *w, int shape, int v)
     fo_cbor_head(L, w->b, 5, count);
     for (size_t i = 0; i < count; i++) {
         fo_cbor_text(L, w->b, keys[i], strlen(keys[i]));
-        push_path(w, keys[i], 0);
+        fo_writer_push(w, keys[i], 0);
         lua_getfield(L, v, keys[i]);
         write_value(w, ref + 1, lua_gettop(L));
         lua_settop(L, base);
@@ -176,7 +127,7 @@ static void write_value(cwriter *w, int shape, int v)
     case FO_JT_STRING:
     case FO_JT_BLOB: {
         if (lua_type(L, v) != LUA_TSTRING)
-            wfail_type(w, "string", v);
+            fo_writer_fail_type(w, "string", v);
         size_t n;
         const char *s = lua_tolstring(L, v, &n);
         if (fo_json_type_of(L, shape) == FO_JT_BLOB) {
@@ -185,7 +136,7 @@ static void write_value(cwriter *w, int shape, int v)
             for (size_t i = 0; i < n;) {
                 size_t k = fo_utf8_seq((const unsigned char *)s + i, n - i);
                 if (!k)
-                    wfail(w, "string is not UTF-8");
+                    fo_writer_fail(w, "string is not UTF-8");
                 i += k;
             }
             fo_cbor_text(L, w->b, s, n);
@@ -199,28 +150,29 @@ static void write_value(cwriter *w, int shape, int v)
         } else if (lua_type(L, v) == LUA_TNUMBER) {
             double d = (double)lua_tonumber(L, v);
             if (d != floor(d) || !lua_numbertointeger(d, &i))
-                wfail(w, "expected an integer, got a number with a fraction or out of range");
+                fo_writer_fail(w,
+                               "expected an integer, got a number with a fraction or out of range");
         } else {
-            wfail_type(w, "integer", v);
+            fo_writer_fail_type(w, "integer", v);
         }
         fo_cbor_int(L, w->b, (int64_t)i);
         return;
     }
     case FO_JT_FLOAT: {
         if (lua_type(L, v) != LUA_TNUMBER)
-            wfail_type(w, "number", v);
+            fo_writer_fail_type(w, "number", v);
         fo_cbor_float(L, w->b, (double)lua_tonumber(L, v), type && strcmp(type, "float") == 0);
         return;
     }
     case FO_JT_BOOL:
         if (!lua_isboolean(L, v))
-            wfail_type(w, "boolean", v);
+            fo_writer_fail_type(w, "boolean", v);
         fo_cbor_bool(L, w->b, lua_toboolean(L, v));
         return;
     case FO_JT_TS: {
         double t;
         if (fo_ts_from_lua(L, v, &t) != 0)
-            wfail_type(w, "timestamp (seconds since the epoch or an ISO 8601 string)", v);
+            fo_writer_fail_type(w, "timestamp (seconds since the epoch or an ISO 8601 string)", v);
         fo_cbor_epoch(L, w->b, t);
         return;
     }
@@ -229,18 +181,13 @@ static void write_value(cwriter *w, int shape, int v)
     }
     lua_pushfstring(L, "the smithy-rpc-v2-cbor codec has no encoding for shapes of type '%s'",
                     type ? type : "(none)");
-    wfail(w, lua_tostring(L, -1));
+    fo_writer_fail(w, lua_tostring(L, -1));
 }
 
 void fo_cbor_encode(lua_State *L, const fo_op *op, int ref, int value, int output)
 {
     int top = lua_gettop(L);
-    cwriter *w = lua_newuserdatauv(L, sizeof *w, 0); /* the path is large: not on the C stack */
-    memset(w, 0, sizeof *w);
-    w->L = L;
-    w->op = op;
-    w->what = output ? " (output)" : "";
-    w->b = fo_buf_new(L);
+    cwriter *w = fo_writer_new(L, op, output);
     if (!ref) {
         fo_cbor_head(L, w->b, 5, 0);
     } else {

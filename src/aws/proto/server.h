@@ -66,6 +66,15 @@ int fo_err_fields(lua_State *L, const fo_err_info *e);
  * an error the model does not have). */
 void fo_error_ref(lua_State *L, const fo_op *op, const char *code);
 
+/* Pushes an error code's __type for the JSON-shaped protocols (json, smithy-rpc-v2-cbor):
+ * the request framework's own errors in com.amazon.coral.service (ValidationException in
+ * com.amazon.coral.validate), the service's in com.amazonaws.<endpointPrefix>. */
+void fo_push_error_type(lua_State *L, const fo_op *op, const char *code);
+/* A service that moved from query (metadata.awsQueryCompatible) also answers the query
+ * error code, for clients in query mode: headers[x-amzn-query-error] = "Code;Type".
+ * `headers` is the response's headers table (absolute index); no stack change. */
+void fo_query_error_header(lua_State *L, const fo_op *op, const fo_err_info *e, int headers);
+
 /* ---- the XML of responses (server_xml.c), shared by ec2, query and rest-xml */
 typedef struct fo_xw {
     lua_State *L;

@@ -98,37 +98,6 @@ void fo_json_serialize_response(lua_State *L, const fo_op *op, int output, const
     lua_settop(L, top + 1);
 }
 
-/* The namespace of an error code's __type (see the header comment). */
-static void push_error_type(lua_State *L, const fo_op *op, const char *code)
-{
-    static const char *const coral[] = {"UnknownOperationException",
-                                        "SerializationException",
-                                        "InternalFailure",
-                                        "AccessDeniedException",
-                                        "IncompleteSignatureException",
-                                        "MissingAuthenticationTokenException",
-                                        "UnrecognizedClientException",
-                                        "InvalidSignatureException",
-                                        "ThrottlingException",
-                                        "RequestExpired",
-                                        "ServiceUnavailableException",
-                                        NULL};
-    if (strcmp(code, "ValidationException") == 0) {
-        lua_pushfstring(L, "com.amazon.coral.validate#%s", code);
-        return;
-    }
-    for (size_t i = 0; coral[i]; i++) {
-        if (strcmp(code, coral[i]) == 0) {
-            lua_pushfstring(L, "com.amazon.coral.service#%s", code);
-            return;
-        }
-    }
-    lua_getfield(L, op->model, "metadata");
-    const char *prefix = lua_istable(L, -1) ? fo_field_str(L, -1, "endpointPrefix") : NULL;
-    lua_pushfstring(L, "com.amazonaws.%s#%s", prefix ? prefix : op->service, code);
-    lua_remove(L, -2);
-}
-
 void fo_json_serialize_error(lua_State *L, const fo_op *op, int err, const char *rid)
 {
     int top = lua_gettop(L);
@@ -137,7 +106,7 @@ void fo_json_serialize_error(lua_State *L, const fo_op *op, int err, const char 
     const char *ctype = json_content_type(L, op);
     fo_buf *b = fo_buf_new(L);
     fo_buf_adds(L, b, "{\"__type\":");
-    push_error_type(L, op, e.code);
+    fo_push_error_type(L, op, e.code);
     fo_json_write_string(L, b, lua_tostring(L, -1), lua_rawlen(L, -1));
     fo_buf_adds(L, b, ",\"message\":");
     fo_json_write_string(L, b, e.message, strlen(e.message));
@@ -160,15 +129,7 @@ void fo_json_serialize_error(lua_State *L, const fo_op *op, int err, const char 
     lua_getfield(L, -1, "headers");
     lua_pushstring(L, e.code);
     lua_setfield(L, -2, "x-amzn-errortype");
-    /* a service that moved from query: the query error code for clients in query mode */
-    int headers = lua_gettop(L);
-    int qc = lua_getfield(L, op->model, "metadata") == LUA_TTABLE &&
-             lua_getfield(L, -1, "awsQueryCompatible") != LUA_TNIL;
-    lua_settop(L, headers);
-    if (qc) {
-        lua_pushfstring(L, "%s;%s", e.code, e.type);
-        lua_setfield(L, -2, "x-amzn-query-error");
-    }
+    fo_query_error_header(L, op, &e, lua_gettop(L));
     lua_pop(L, 1);
     lua_replace(L, top + 1);
     lua_settop(L, top + 1);

@@ -86,24 +86,6 @@ void fo_rpcv2cbor_serialize_response(lua_State *L, const fo_op *op, int output, 
     protocol_headers(L);
 }
 
-/* The namespace of an error's __type: the framework's own errors as json's (server_json.c),
- * the service's in com.amazonaws.<endpointPrefix>. */
-static void push_error_type(lua_State *L, const fo_op *op, const char *code)
-{
-    static const char *const coral[] = {"UnknownOperationException", "SerializationException",
-                                        "InternalFailure", "ThrottlingException", NULL};
-    for (size_t i = 0; coral[i]; i++) {
-        if (strcmp(code, coral[i]) == 0) {
-            lua_pushfstring(L, "com.amazon.coral.service#%s", code);
-            return;
-        }
-    }
-    lua_getfield(L, op->model, "metadata");
-    const char *prefix = lua_istable(L, -1) ? fo_field_str(L, -1, "endpointPrefix") : NULL;
-    lua_pushfstring(L, "com.amazonaws.%s#%s", prefix ? prefix : op->service, code);
-    lua_remove(L, -2);
-}
-
 void fo_rpcv2cbor_serialize_error(lua_State *L, const fo_op *op, int err, const char *rid)
 {
     int top = lua_gettop(L);
@@ -112,7 +94,7 @@ void fo_rpcv2cbor_serialize_error(lua_State *L, const fo_op *op, int err, const 
     fo_buf *b = fo_buf_new(L);
     fo_buf_addc(L, b, (char)0xbf); /* a map of indefinite length: the fields join it */
     fo_cbor_text(L, b, "__type", 6);
-    push_error_type(L, op, e.code);
+    fo_push_error_type(L, op, e.code);
     fo_cbor_text(L, b, lua_tostring(L, -1), lua_rawlen(L, -1));
     fo_cbor_text(L, b, "message", 7);
     fo_cbor_text(L, b, e.message, strlen(e.message));
@@ -131,16 +113,9 @@ void fo_rpcv2cbor_serialize_error(lua_State *L, const fo_op *op, int err, const 
     fo_buf_push(L, b);
     fo_response_new(L, e.status, "application/cbor", rid);
     protocol_headers(L);
-    int resp = lua_gettop(L);
-    int qc = lua_getfield(L, op->model, "metadata") == LUA_TTABLE &&
-             lua_getfield(L, -1, "awsQueryCompatible") != LUA_TNIL;
-    lua_settop(L, resp);
-    if (qc) {
-        lua_getfield(L, -1, "headers");
-        lua_pushfstring(L, "%s;%s", e.code, e.type);
-        lua_setfield(L, -2, "x-amzn-query-error");
-        lua_pop(L, 1);
-    }
+    lua_getfield(L, -1, "headers");
+    fo_query_error_header(L, op, &e, lua_gettop(L));
+    lua_pop(L, 1);
     lua_replace(L, top + 1);
     lua_settop(L, top + 1);
 }

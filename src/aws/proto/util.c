@@ -704,3 +704,98 @@ void fo_response_new(lua_State *L, int status, const char *content_type, const c
     }
     lua_setfield(L, -2, "headers");
 }
+
+/* ---- writers that walk the model */
+
+fo_writer *fo_writer_new(lua_State *L, const fo_op *op, int output)
+{
+    fo_writer *w = lua_newuserdatauv(L, sizeof *w, 0);
+    memset(w, 0, sizeof *w);
+    w->L = L;
+    w->op = op;
+    w->what = output ? " (output)" : "";
+    w->b = fo_buf_new(L);
+    return w;
+}
+
+void fo_writer_fail(fo_writer *w, const char *msg)
+{
+    lua_State *L = w->L;
+    luaL_Buffer lb;
+    luaL_buffinit(L, &lb);
+    for (int i = 0; i < w->depth; i++) {
+        if (w->path[i].name) {
+            if (i > 0)
+                luaL_addchar(&lb, '.');
+            luaL_addstring(&lb, w->path[i].name);
+        } else {
+            lua_pushfstring(L, "[%I]", w->path[i].index);
+            luaL_addvalue(&lb);
+        }
+    }
+    luaL_pushresult(&lb);
+    const char *path = lua_tostring(L, -1);
+    if (*path)
+        luaL_error(L, "%s.%s%s: %s: %s", w->op->service, w->op->name, w->what, path, msg);
+    luaL_error(L, "%s.%s%s: %s", w->op->service, w->op->name, w->what, msg);
+}
+
+void fo_writer_fail_type(fo_writer *w, const char *expected, int v)
+{
+    lua_pushfstring(w->L, "expected %s, got %s", expected, luaL_typename(w->L, v));
+    fo_writer_fail(w, lua_tostring(w->L, -1));
+}
+
+void fo_writer_push(fo_writer *w, const char *name, lua_Integer index)
+{
+    if (w->depth >= FO_WRITER_MAX_DEPTH)
+        fo_writer_fail(w, "nesting too deep (a table that contains itself?)");
+    w->path[w->depth].name = name;
+    w->path[w->depth].index = index;
+    w->depth++;
+    luaL_checkstack(w->L, 16, "parameters nest too deep");
+}
+
+/* ---- errors of the JSON-shaped protocols */
+
+void fo_push_error_type(lua_State *L, const fo_op *op, const char *code)
+{
+    static const char *const coral[] = {"UnknownOperationException",
+                                        "SerializationException",
+                                        "InternalFailure",
+                                        "AccessDeniedException",
+                                        "IncompleteSignatureException",
+                                        "MissingAuthenticationTokenException",
+                                        "UnrecognizedClientException",
+                                        "InvalidSignatureException",
+                                        "ThrottlingException",
+                                        "RequestExpired",
+                                        "ServiceUnavailableException",
+                                        NULL};
+    if (strcmp(code, "ValidationException") == 0) {
+        lua_pushfstring(L, "com.amazon.coral.validate#%s", code);
+        return;
+    }
+    for (size_t i = 0; coral[i]; i++) {
+        if (strcmp(code, coral[i]) == 0) {
+            lua_pushfstring(L, "com.amazon.coral.service#%s", code);
+            return;
+        }
+    }
+    lua_getfield(L, op->model, "metadata");
+    const char *prefix = lua_istable(L, -1) ? fo_field_str(L, -1, "endpointPrefix") : NULL;
+    lua_pushfstring(L, "com.amazonaws.%s#%s", prefix ? prefix : op->service, code);
+    lua_remove(L, -2);
+}
+
+void fo_query_error_header(lua_State *L, const fo_op *op, const fo_err_info *e, int headers)
+{
+    int top = lua_gettop(L);
+    int qc = lua_getfield(L, op->model, "metadata") == LUA_TTABLE &&
+             lua_getfield(L, -1, "awsQueryCompatible") != LUA_TNIL;
+    lua_settop(L, top);
+    if (qc) {
+        lua_pushfstring(L, "%s;%s", e->code, e->type);
+        lua_setfield(L, headers, "x-amzn-query-error");
+    }
+}

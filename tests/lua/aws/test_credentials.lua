@@ -146,7 +146,11 @@ function TestCredentials.test_message_format_lists_sources_in_order()
   local ok, err = pcall(credentials.resolve, { env = env_of(base_env()) })
   lu.assertFalse(ok)
   lu.assertStrMatches(err, "no AWS credentials found: environment: AWS_ACCESS_KEY_ID not set; "
-    .. "shared files: profile 'default' not in .-; IMDS: disabled by AWS_EC2_METADATA_DISABLED%..*")
+    .. "assume%-role profile: profile 'default' has no role_arn; web identity: no "
+    .. "AWS_WEB_IDENTITY_TOKEN_FILE or web_identity_token_file; SSO: profile 'default' has no "
+    .. "sso_%* settings; shared files: profile 'default' not in .-; container: "
+    .. "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI/FULL_URI not set; IMDS: disabled by "
+    .. "AWS_EC2_METADATA_DISABLED%..*")
 end
 
 function TestCredentials.test_empty_or_partial_environment_falls_through()

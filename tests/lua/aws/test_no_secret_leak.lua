@@ -141,4 +141,140 @@ exit 3
   end
 end
 
+-- The temporary sources: a child fo-run with FO_LOG=trace assumes a role (a chain through
+-- a source profile), exchanges a web identity token, reads and refreshes an SSO token and
+-- fetches container credentials, all from a sim served by this process (so the child
+-- learns every secret over the wire and must register it itself), then fails in each of
+-- them; none of the secrets involved appears in anything it prints.
+local TEMP_CHILD = [[
+local dir, agent = ...
+local function env_with(t)
+  return function(k) if t[k] ~= nil then return t[k] or nil end return os.getenv(k) end
+end
+local function try(label, opts)
+  local ok, c = pcall(fo.aws.credentials.resolve, opts)
+  print(label, ok, ok and (c.access_key .. " " .. c.source) or tostring(c))
+  if ok then
+    local sts = fo.aws.sts{ region = "us-east-1", profile = opts.profile, env = opts.env }
+    local cok, who = pcall(sts.GetCallerIdentity, sts, {})
+    print(label, "identity", cok and who.Arn or tostring(who))
+    fo.log.error("%s loaded %s %s", label, tostring(c.secret_key), tostring(c.session_token))
+  end
+end
+try("assume-role", { profile = "chain", env = env_with{} })
+try("web-identity", { env = env_with{ AWS_WEB_IDENTITY_TOKEN_FILE = dir .. "/token",
+  AWS_ROLE_ARN = "arn:aws:iam::123456789012:role/leak" } })
+try("web-identity-denied", { env = env_with{ AWS_WEB_IDENTITY_TOKEN_FILE = dir .. "/token",
+  AWS_ROLE_ARN = "arn:aws:iam::123456789012:role/nope" } })
+try("sso", { profile = "dev", env = env_with{} })
+try("sso-denied", { profile = "ops", env = env_with{} })
+try("container", { env = env_with{ AWS_CONTAINER_CREDENTIALS_FULL_URI = "http://127.0.0.1:" .. agent,
+  AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE = dir .. "/agent-token" } })
+error("the end")
+]]
+
+function test_temporary_credential_sources_never_leak()
+  local json = require "fo.json"
+  local dir = testlib.tmpdir()
+  local srv, sim = require("fo.sim.server").serve{ host = "127.0.0.1", port = 0 }
+  local url = ("http://127.0.0.1:%d"):format(srv.port)
+  local key = require("fo.sim").DEFAULT_KEY
+  local root = '{"AWS":"arn:aws:iam::123456789012:root"}'
+  for _, name in ipairs({ "leak", "leak2" }) do
+    sim:invoke("iam", "us-east-1", "CreateRole", { RoleName = name, AssumeRolePolicyDocument =
+      '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Principal":'
+      .. root .. '}]}' })
+  end
+  local provider = sim:invoke("iam", "us-east-1", "CreateOpenIDConnectProvider",
+    { Url = "https://oidc.leak.test", ClientIDList = { "fo" } }).OpenIDConnectProviderArn
+  sim:invoke("iam", "us-east-1", "UpdateAssumeRolePolicy", { RoleName = "leak", PolicyDocument =
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Principal":'
+    .. root .. '},{"Effect":"Allow","Action":"sts:AssumeRoleWithWebIdentity","Principal":'
+    .. '{"Federated":"' .. provider .. '"}}]}' })
+  local function b64url(x)
+    return (fo.crypto.base64_encode(x):gsub("+", "-"):gsub("/", "_"):gsub("=+$", ""))
+  end
+  local token = b64url(json.encode{ alg = "RS256" }) .. "." .. b64url(json.encode{
+    iss = "https://oidc.leak.test", aud = "fo", sub = "leak-subject", exp = os.time() + 600 })
+    .. "." .. b64url("signature-bytes-of-the-leak-test")
+  testlib.write(dir .. "/token", token)
+  local sso = sim:sso_login{ assignments = { { account = "123456789012", role = "Dev" } },
+    seconds = 120 }
+  fo.fs.mkdir_p(dir .. "/.aws/sso/cache", tonumber("700", 8))
+  local cache = dir .. "/.aws/sso/cache/" .. fo.crypto.hex(fo.crypto.sha1("acme")) .. ".json"
+  testlib.write(cache, json.encode(sso))
+  testlib.write(dir .. "/.aws/config", ([[
+[profile base]
+aws_access_key_id = %s
+aws_secret_access_key = %s
+[profile mid]
+role_arn = arn:aws:iam::123456789012:role/leak2
+source_profile = base
+[profile chain]
+role_arn = arn:aws:iam::123456789012:role/leak
+source_profile = mid
+[sso-session acme]
+sso_start_url = https://acme.awsapps.com/start
+sso_region = us-east-1
+[profile dev]
+sso_session = acme
+sso_account_id = 123456789012
+sso_role_name = Dev
+[profile ops]
+sso_session = acme
+sso_account_id = 123456789012
+sso_role_name = Ops
+]]):format(key.access_key, key.secret_key))
+  local agent_secret = "containerLEAKsecret0123456789abcdefghijk"
+  local agent_token_value = "containerAGENTtokenLEAK0123456789"
+  testlib.write(dir .. "/agent-token", agent_token_value)
+  local agent = fo.httpd.listen{ host = "127.0.0.1", port = 0, handler = function()
+    return { status = 200, body = json.encode{ AccessKeyId = "ASIACONTAINERLEAK",
+      SecretAccessKey = agent_secret, Token = "containerLEAKsessionToken0123456789abc",
+      Expiration = "2099-01-01T00:00:00Z" } }
+  end }
+  testlib.write(dir .. "/child.lua", TEMP_CHILD)
+  local r = testlib.run_fo({ dir .. "/child.lua", dir, tostring(agent.port) },
+    { env = { FO_LOG = "trace", HOME = dir, AWS_ENDPOINT_URL = url, AWS_REGION = "us-east-1",
+      AWS_EC2_METADATA_DISABLED = "true", AWS_ACCESS_KEY_ID = false, AWS_SECRET_ACCESS_KEY = false,
+      AWS_SESSION_TOKEN = false, AWS_PROFILE = false, AWS_CONFIG_FILE = false,
+      AWS_SHARED_CREDENTIALS_FILE = false, AWS_MAX_ATTEMPTS = "1" } })
+  srv:close()
+  agent:close()
+  local refreshed = json.decode(testlib.read(cache))
+  testlib.rmtree(dir)
+  local out = r.stdout .. r.stderr
+  lu.assertEquals(r.code, 1, out)
+  -- every scenario ran, over the wire
+  lu.assertStrContains(out, "aws call service=sts operation=AssumeRole ")
+  lu.assertStrContains(out, "aws call service=sts operation=AssumeRoleWithWebIdentity ")
+  lu.assertStrContains(out, "aws call service=sso_oidc operation=CreateToken ")
+  lu.assertStrContains(out, "aws call service=sso operation=GetRoleCredentials ")
+  lu.assertStrContains(out, "assume-role\tidentity\tarn:aws:sts::123456789012:assumed-role/leak/")
+  lu.assertStrContains(out, "web-identity\tidentity\tarn:aws:sts::123456789012:assumed-role/leak/")
+  lu.assertStrContains(out, "sso\tidentity\tarn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev_")
+  lu.assertStrContains(out, "container\ttrue\tASIACONTAINERLEAK")
+  lu.assertStrContains(out, "web-identity-denied\tfalse")
+  lu.assertStrContains(out, "sso-denied\tfalse")
+  lu.assertNotEquals(refreshed.accessToken, sso.accessToken, "the SSO token was refreshed")
+  local secrets = { web_identity_token = token, sso_access = sso.accessToken,
+    sso_refresh = sso.refreshToken, sso_client_secret = sso.clientSecret,
+    sso_new_access = refreshed.accessToken, sso_new_refresh = refreshed.refreshToken,
+    agent_secret = agent_secret, agent_token = agent_token_value }
+  local n = 0
+  for id, k in pairs(sim.keys) do
+    if k.session_token then
+      n = n + 1
+      secrets["issued_secret_" .. id] = k.secret_key
+      secrets["issued_token_" .. id] = k.session_token
+    end
+  end
+  lu.assertTrue(n >= 4, "the sim issued the role, web identity and SSO keys")
+  for name, secret in pairs(secrets) do
+    lu.assertNotStrContains(out, secret, false, name .. " leaked")
+    lu.assertNotStrContains(out, secret:sub(1, 20), false, name .. " (prefix) leaked")
+    lu.assertNotStrContains(out, secret:sub(-20), false, name .. " (suffix) leaked")
+  end
+end
+
 os.exit(lu.LuaUnit.run())

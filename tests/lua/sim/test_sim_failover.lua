@@ -111,14 +111,15 @@ function TestFailover.test_outage_detected_after_30s_and_failback()
   lu.assertEquals(doc.Trigger.TreatMissingData, "breaching")
   lu.assertEquals(fired[1].msg.Subject, 'ALARM: "hc-primary" in US East (N. Virginia)')
 
-  -- Failback: the outage ends at B+185; the ALB's targets pass 2 checks 10 s apart first
-  -- (healthy at B+205), so the health check fails at B+195 and passes at B+205, 215, 225
-  -- → healthy at +40.
+  -- Failback: the outage ends at B+185. The ALB's targets pass 2 checks 10 s apart
+  -- before it calls them healthy (B+205), but with no healthy target it fails open and
+  -- forwards to them: the health check passes at B+195, 205, 215 → healthy at +30, when
+  -- the alias's target health is back too.
   advance_to(sim, B + 185)
   sim:set_outage("eu-south-1", false)
-  advance_to(sim, B + 224)
+  advance_to(sim, B + 214)
   lu.assertEquals(sim:resolve("app.trading.fo.test").chosen, "standby")
-  advance_to(sim, B + 225)
+  advance_to(sim, B + 215)
   lu.assertTrue(sim:health_check_status(g.hc).healthy)
   lu.assertEquals(sim:resolve("app.trading.fo.test").chosen, "primary")
   -- The alarm clears when a whole minute of 1s is in: [B+240, B+300) at B+300.

@@ -259,4 +259,109 @@ function TestMetricsPlane.test_put_metric_data_custom_metrics_and_get_metric_dat
   lu.assertEquals(e.code, "MissingParameter")
 end
 
+-- Route 53's checkers are clients of the load balancer: each HTTP evaluation is one request
+-- from each of the 8 checker regions, and the ALB publishes its request metrics for the
+-- minutes with requests, with AWS's dimension sets.
+local function health_check(w, path)
+  return w.sim:invoke("route53", nil, "CreateHealthCheck", { CallerReference = "hc-" .. path,
+    HealthCheckConfig = { Type = "HTTP", FullyQualifiedDomainName = w.sim:invoke("elbv2", R,
+      "DescribeLoadBalancers", { LoadBalancerArns = { w.lb_arn } }).LoadBalancers[1].DNSName,
+      Port = 80, ResourcePath = path, RequestInterval = 10, FailureThreshold = 3 } }).HealthCheck.Id
+end
+
+local function sum(w, name, dims, from, to)
+  local d = w.cw:GetMetricStatistics{ Namespace = "AWS/ApplicationELB", MetricName = name,
+    Dimensions = dims, StartTime = from, EndTime = to, Period = to - from,
+    Statistics = { "Sum", "SampleCount", "Average" } }.Datapoints
+  return d[1] and d[1].Sum or 0, d[1]
+end
+
+function TestMetricsPlane.test_route53_checkers_requests_give_the_alb_request_metrics()
+  local w = world()
+  w.sim:advance(5) -- the load balancer is active
+  health_check(w, "/health") -- evaluations at B+5, B+15, …
+  w.sim:advance(175)
+  local lb = { { Name = "LoadBalancer", Value = w.lb_dim } }
+  local by_tg = { { Name = "LoadBalancer", Value = w.lb_dim }, { Name = "TargetGroup", Value = w.tg_dim } }
+  local names = {}
+  for _, m in ipairs(listed(w, "AWS/ApplicationELB")) do
+    if not m:find("HostCount", 1, true) then names[#names + 1] = m end
+  end
+  lu.assertEquals(names, {
+    "HTTPCode_Target_2XX_Count AvailabilityZone+LoadBalancer",
+    "HTTPCode_Target_2XX_Count AvailabilityZone+LoadBalancer",
+    "HTTPCode_Target_2XX_Count AvailabilityZone+LoadBalancer+TargetGroup",
+    "HTTPCode_Target_2XX_Count AvailabilityZone+LoadBalancer+TargetGroup",
+    "HTTPCode_Target_2XX_Count LoadBalancer",
+    "HTTPCode_Target_2XX_Count LoadBalancer+TargetGroup",
+    "RequestCount AvailabilityZone+LoadBalancer",
+    "RequestCount AvailabilityZone+LoadBalancer",
+    "RequestCount AvailabilityZone+LoadBalancer+TargetGroup",
+    "RequestCount AvailabilityZone+LoadBalancer+TargetGroup",
+    "RequestCount LoadBalancer",
+    "RequestCount LoadBalancer+TargetGroup",
+    "TargetResponseTime AvailabilityZone+LoadBalancer",
+    "TargetResponseTime AvailabilityZone+LoadBalancer",
+    "TargetResponseTime AvailabilityZone+LoadBalancer+TargetGroup",
+    "TargetResponseTime AvailabilityZone+LoadBalancer+TargetGroup",
+    "TargetResponseTime LoadBalancer",
+    "TargetResponseTime LoadBalancer+TargetGroup" })
+  -- a whole minute: 6 evaluations × 8 checkers, half through each zone's node
+  lu.assertEquals(sum(w, "RequestCount", lb, B + 60, B + 120), 48)
+  lu.assertEquals(sum(w, "RequestCount", by_tg, B + 60, B + 120), 48)
+  local zone = w.sim:invoke("ec2", R, "DescribeAvailabilityZones", {}).AvailabilityZones[1].ZoneName
+  lu.assertEquals(sum(w, "RequestCount", { lb[1], { Name = "AvailabilityZone", Value = zone } },
+    B + 60, B + 120), 24)
+  local _, rt = sum(w, "TargetResponseTime", lb, B + 60, B + 120)
+  lu.assertEquals(rt.SampleCount, 48)
+  lu.assertEquals(rt.Unit, "Seconds")
+  lu.assertTrue(rt.Average > 0 and rt.Average < 0.1)
+  lu.assertEquals(listed(w, "AWS/ApplicationELB", { MetricName = "HTTPCode_ELB_5XX_Count" }), {})
+  -- the health check's status metric goes to us-east-1 only
+  lu.assertEquals(listed(w, "AWS/Route53"), {})
+  local east = w.sim:client("cloudwatch", { region = "us-east-1", max_attempts = 1 })
+  lu.assertEquals(#east:ListMetrics{ Namespace = "AWS/Route53", MetricName = "HealthCheckStatus" }.Metrics, 1)
+end
+
+function TestMetricsPlane.test_the_albs_own_5xx_answers_and_the_recipes_5xx_alarm()
+  local w = world()
+  w.sim:advance(5)
+  -- the trading recipe's alarm: more than 10 of the ALB's own 5xx in a minute
+  alarm(w, "alb-5xx", { Namespace = "AWS/ApplicationELB", MetricName = "HTTPCode_ELB_5XX_Count",
+    Statistic = "Sum", EvaluationPeriods = 1, DatapointsToAlarm = 1, Threshold = 10,
+    ComparisonOperator = "GreaterThanThreshold", TreatMissingData = "notBreaching",
+    Dimensions = { { Name = "LoadBalancer", Value = w.lb_dim } } })
+  health_check(w, "/health")
+  w.sim:advance(115)
+  lu.assertEquals(state(w, "alb-5xx"), "OK")
+  -- a listener rule answers the check's path with a fixed 503 from B+120 on
+  local l = w.sim:invoke("elbv2", R, "DescribeListeners", { LoadBalancerArn = w.lb_arn }).Listeners[1]
+  w.sim:invoke("elbv2", R, "CreateRule", { ListenerArn = l.ListenerArn, Priority = 1,
+    Conditions = { { Field = "path-pattern", Values = { "/health" } } },
+    Actions = { { Type = "fixed-response", FixedResponseConfig = { StatusCode = "503" } } } })
+  w.sim:advance(65)
+  local lb = { { Name = "LoadBalancer", Value = w.lb_dim } }
+  lu.assertEquals(sum(w, "HTTPCode_ELB_5XX_Count", lb, B + 120, B + 180), 48)
+  lu.assertEquals(sum(w, "HTTPCode_ELB_503_Count", lb, B + 120, B + 180), 48)
+  lu.assertEquals(sum(w, "RequestCount", lb, B + 120, B + 180), 48)
+  lu.assertEquals(sum(w, "HTTPCode_Target_2XX_Count", lb, B + 120, B + 180), 0)
+  -- the load balancer's own answers carry no TargetGroup dimension
+  lu.assertEquals(listed(w, "AWS/ApplicationELB", { MetricName = "HTTPCode_ELB_5XX_Count" }),
+    { "HTTPCode_ELB_5XX_Count AvailabilityZone+LoadBalancer",
+      "HTTPCode_ELB_5XX_Count AvailabilityZone+LoadBalancer", "HTTPCode_ELB_5XX_Count LoadBalancer" })
+  lu.assertEquals(state(w, "alb-5xx"), "ALARM")
+end
+
+function TestMetricsPlane.test_no_registered_target_503s_are_not_requests()
+  local w = world()
+  w.sim:invoke("autoscaling", R, "UpdateAutoScalingGroup", { AutoScalingGroupName = w.asg,
+    MinSize = 0, DesiredCapacity = 0 })
+  w.sim:advance(5)
+  health_check(w, "/health")
+  w.sim:advance(175)
+  local lb = { { Name = "LoadBalancer", Value = w.lb_dim } }
+  lu.assertEquals(sum(w, "HTTPCode_ELB_503_Count", lb, B + 60, B + 120), 48)
+  lu.assertEquals(listed(w, "AWS/ApplicationELB", { MetricName = "RequestCount" }), {})
+end
+
 os.exit(lu.LuaUnit.run())

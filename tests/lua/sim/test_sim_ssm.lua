@@ -109,4 +109,101 @@ function TestSsm.test_delete_and_get_by_path()
   lu.assertEquals(names(ssm:GetParametersByPath{ Path = "/app/prod" }), { "/app/prod/b" })
 end
 
+function TestSsm.test_labels_attach_move_limit_and_selectors()
+  local _, ssm = setup()
+  for i = 1, 3 do
+    ssm:PutParameter{ Name = "/app/url", Value = "v" .. i, Type = "String", Overwrite = i > 1 }
+  end
+  -- no ParameterVersion: the latest; invalid labels are answered, not attached
+  local r = ssm:LabelParameterVersion{ Name = "/app/url", Labels = { "prod", "1st", "AWSx",
+    "ssm-x", "bad label", "ok.v-1_x" } }
+  lu.assertEquals(r.ParameterVersion, 3)
+  lu.assertEquals(r.InvalidLabels, { "1st", "AWSx", "ssm-x", "bad label" })
+  lu.assertEquals(ssm:GetParameter{ Name = "/app/url:prod" }.Parameter.Value, "v3")
+  lu.assertEquals(ssm:GetParameter{ Name = "/app/url:prod" }.Parameter.Selector, ":prod")
+  -- moving a label: it leaves version 3 for version 1
+  r = ssm:LabelParameterVersion{ Name = "/app/url", ParameterVersion = 1, Labels = { "prod" } }
+  lu.assertEquals(r.ParameterVersion, 1)
+  lu.assertNil(r.InvalidLabels)
+  lu.assertEquals(ssm:GetParameter{ Name = "/app/url:prod" }.Parameter.Value, "v1")
+  -- GetParameters: unknown versions and labels are invalid parameters, results by name
+  local got = ssm:GetParameters{ Names = { "/app/url:prod", "/app/url:9", "/app/url:nolabel",
+    "/app/url:ok.v-1_x" } }
+  lu.assertEquals(got.InvalidParameters, { "/app/url:9", "/app/url:nolabel" })
+  lu.assertEquals({ got.Parameters[1].Version, got.Parameters[2].Version }, { 1, 3 })
+  lu.assertEquals(err_of(ssm.GetParameter, ssm, { Name = "/app/url:nolabel" }).code,
+    "ParameterVersionNotFound")
+  -- at most 10 labels on a version
+  local ten = {}
+  for i = 1, 9 do ten[i] = "l" .. i end
+  ssm:LabelParameterVersion{ Name = "/app/url", ParameterVersion = 2, Labels = ten }
+  ssm:LabelParameterVersion{ Name = "/app/url", ParameterVersion = 2, Labels = { "l10", "l1" } }
+  local e = err_of(ssm.LabelParameterVersion, ssm, { Name = "/app/url", ParameterVersion = 2,
+    Labels = { "l11" } })
+  lu.assertEquals(e.code, "ParameterVersionLabelLimitExceeded")
+  lu.assertEquals(err_of(ssm.LabelParameterVersion, ssm, { Name = "/app/url", ParameterVersion = 7,
+    Labels = { "x" } }).code, "ParameterVersionNotFound")
+  lu.assertEquals(err_of(ssm.LabelParameterVersion, ssm, { Name = "/nope", Labels = { "x" } }).code,
+    "ParameterNotFound")
+  -- unlabel: removed ones and the ones that version did not have
+  r = ssm:UnlabelParameterVersion{ Name = "/app/url", ParameterVersion = 1, Labels = { "prod", "l1" } }
+  lu.assertEquals(r.RemovedLabels, { "prod" })
+  lu.assertEquals(r.InvalidLabels, { "l1" })
+  lu.assertEquals(err_of(ssm.GetParameter, ssm, { Name = "/app/url:prod" }).code,
+    "ParameterVersionNotFound")
+end
+
+function TestSsm.test_parameter_history_pages_labels_and_decryption()
+  local _, ssm = setup()
+  for i = 1, 5 do
+    ssm:PutParameter{ Name = "/db/pw", Value = "secret-" .. i, Type = "SecureString", Overwrite = i > 1,
+      Description = "d" .. i }
+  end
+  ssm:LabelParameterVersion{ Name = "/db/pw", ParameterVersion = 2, Labels = { "b", "a" } }
+  local h = ssm:GetParameterHistory{ Name = "/db/pw", MaxResults = 2 }
+  lu.assertEquals(#h.Parameters, 2)
+  lu.assertEquals({ h.Parameters[1].Version, h.Parameters[2].Version }, { 1, 2 })
+  lu.assertEquals(h.Parameters[2].Labels, { "a", "b" })
+  lu.assertNil(h.Parameters[1].Labels)
+  lu.assertNotStrContains(h.Parameters[1].Value, "secret")
+  lu.assertEquals(h.Parameters[1].Description, "d1")
+  lu.assertEquals(h.Parameters[1].KeyId, "alias/aws/ssm")
+  lu.assertNotNil(h.NextToken)
+  local rest = ssm:GetParameterHistory{ Name = "/db/pw", WithDecryption = true, NextToken = h.NextToken }
+  lu.assertEquals(#rest.Parameters, 3)
+  lu.assertEquals(rest.Parameters[3].Value, "secret-5")
+  lu.assertNil(rest.NextToken)
+  lu.assertEquals(err_of(ssm.GetParameterHistory, ssm, { Name = "/db/pw", NextToken = "zzz" }).code,
+    "InvalidNextToken")
+  lu.assertEquals(err_of(ssm.GetParameterHistory, ssm, { Name = "/nope" }).code, "ParameterNotFound")
+  -- by ARN too
+  local arn = ssm:GetParameter{ Name = "/db/pw" }.Parameter.ARN
+  lu.assertEquals(#ssm:GetParameterHistory{ Name = arn }.Parameters, 5)
+end
+
+function TestSsm.test_hundred_versions_oldest_dropped_unless_labelled()
+  local _, ssm = setup()
+  for i = 1, 100 do
+    ssm:PutParameter{ Name = "/v", Value = tostring(i), Type = "String", Overwrite = i > 1 }
+  end
+  lu.assertEquals(ssm:PutParameter{ Name = "/v", Value = "101", Overwrite = true }.Version, 101)
+  lu.assertEquals(err_of(ssm.GetParameter, ssm, { Name = "/v:1" }).code, "ParameterVersionNotFound")
+  lu.assertEquals(ssm:GetParameter{ Name = "/v:2" }.Parameter.Value, "2")
+  ssm:LabelParameterVersion{ Name = "/v", ParameterVersion = 2, Labels = { "keep" } }
+  local e = err_of(ssm.PutParameter, ssm, { Name = "/v", Value = "102", Overwrite = true })
+  lu.assertEquals(e.code, "ParameterMaxVersionLimitExceeded")
+  lu.assertStrContains(e.message, "Version 2, the oldest version, can't be deleted")
+  lu.assertEquals(ssm:GetParameter{ Name = "/v" }.Parameter.Version, 101)
+  -- moving the label frees it
+  ssm:LabelParameterVersion{ Name = "/v", Labels = { "keep" } }
+  lu.assertEquals(ssm:PutParameter{ Name = "/v", Value = "102", Overwrite = true }.Version, 102)
+  local n = 0
+  local page = { NextToken = nil }
+  repeat
+    page = ssm:GetParameterHistory{ Name = "/v", NextToken = page.NextToken }
+    n = n + #page.Parameters
+  until not page.NextToken
+  lu.assertEquals(n, 100)
+end
+
 os.exit(lu.LuaUnit.run())

@@ -10,7 +10,10 @@
 --   target_groups[arn]  = { desc = TargetGroup (LoadBalancerArns computed on read),
 --                           attributes = {key = value}, tags, seq }
 --   listeners[arn]      = { desc = Listener, tags, seq }
+--   rules[arn]          = { desc = Rule (Priority a string), listener = ListenerArn, tags, seq }
+--                         (a listener's default rule is not stored: it is its DefaultActions)
 local asg_state = require "fo.sim.asg_state"
+local elb_rules = require "fo.sim.elb_rules"
 local elb_zones = require "fo.sim.elb_zones"
 local ec2 = require "fo.sim.ec2_lookup"
 local records = require "fo.sim.records"
@@ -177,6 +180,7 @@ local function state(ctx)
   db.load_balancers = db.load_balancers or {}
   db.target_groups = db.target_groups or {}
   db.listeners = db.listeners or {}
+  db.rules = db.rules or {}
   return db
 end
 
@@ -282,16 +286,22 @@ local function forwarded_tgs(actions)
   return out
 end
 
--- The load balancers whose listeners forward to target group `arn`.
+-- The load balancers whose listeners (default actions or rules) forward to target group
+-- `arn`.
 local function lbs_using(db, arn)
   local out, seen = {}, {}
-  for _, l in ipairs(ordered(db.listeners)) do
-    for _, t in ipairs(forwarded_tgs(l.desc.DefaultActions)) do
-      if t == arn and not seen[l.desc.LoadBalancerArn] then
-        seen[l.desc.LoadBalancerArn] = true
-        out[#out + 1] = l.desc.LoadBalancerArn
+  local function scan(lb_arn, actions)
+    for _, t in ipairs(forwarded_tgs(actions)) do
+      if t == arn and not seen[lb_arn] then
+        seen[lb_arn] = true
+        out[#out + 1] = lb_arn
       end
     end
+  end
+  for _, l in ipairs(ordered(db.listeners)) do scan(l.desc.LoadBalancerArn, l.desc.DefaultActions) end
+  for _, r in ipairs(ordered(db.rules or {})) do
+    local l = db.listeners[r.listener]
+    if l then scan(l.desc.LoadBalancerArn, r.desc.Actions) end
   end
   return out
 end
@@ -585,9 +595,12 @@ function M.DeleteLoadBalancer(ctx, p)
     ctx:fail("OperationNotPermitted", ("Load balancer '%s' cannot be deleted because deletion "
       .. "protection is enabled"):format(p.LoadBalancerArn))
   end
-  -- its listeners go with it
+  -- its listeners go with it, and their rules
   for arn, l in pairs(db.listeners) do
     if l.desc.LoadBalancerArn == p.LoadBalancerArn then db.listeners[arn] = nil end
+  end
+  for arn, r in pairs(db.rules) do
+    if not db.listeners[r.listener] then db.rules[arn] = nil end
   end
   db.load_balancers[p.LoadBalancerArn] = nil
   return {}
@@ -793,8 +806,29 @@ local REDIRECT_DEFAULTS = { Protocol = "#{protocol}", Port = "#{port}", Host = "
 -- Normalizes and validates a listener's DefaultActions as ELBv2 stores them: forward
 -- actions carry both TargetGroupArn (single group) and ForwardConfig; redirects get
 -- their defaults. Returns the actions and the target group ARNs they use.
-local function normalize_actions(ctx, db, lb, protocol, actions)
+local function normalize_actions(ctx, db, lb, protocol, actions, what)
   local out, terminal = {}, 0
+  -- Order: required when there are several actions, each its own; they run lowest first
+  -- and the forward/redirect/fixed-response one must come last.
+  if #actions > 1 then
+    local orders = {}
+    for _, a in ipairs(actions) do
+      if a.Order == nil then
+        invalid(ctx, "The action order must be specified when there are multiple actions")
+      end
+      if orders[a.Order] then
+        invalid(ctx, ("The action order '%d' is specified more than once"):format(a.Order))
+      end
+      orders[a.Order] = true
+    end
+    actions = copy(actions)
+    table.sort(actions, function(a, b) return a.Order < b.Order end)
+    local last = actions[#actions].Type
+    if last ~= "forward" and last ~= "redirect" and last ~= "fixed-response" then
+      ctx:fail("InvalidLoadBalancerAction", "The last action must be a forward, redirect or "
+        .. "fixed-response action")
+    end
+  end
   for _, a in ipairs(actions) do
     local n = copy(a)
     if a.Type == "forward" then
@@ -852,8 +886,8 @@ local function normalize_actions(ctx, db, lb, protocol, actions)
     out[#out + 1] = n
   end
   if terminal ~= 1 then
-    ctx:fail("InvalidLoadBalancerAction", "A listener's default actions must include exactly one "
-      .. "forward, redirect or fixed-response action")
+    ctx:fail("InvalidLoadBalancerAction", ("%s must include exactly one forward, redirect or "
+      .. "fixed-response action"):format(what or "A listener's default actions"))
   end
   return out
 end
@@ -970,9 +1004,12 @@ function M.ModifyListener(ctx, p)
   return { Listeners = { copy(l.desc) } }
 end
 
--- Rules: a listener has its default rule (its DefaultActions, priority "default"); the
--- simulator models no other rules (CreateRule is not implemented). The default rule's ARN
--- is stable, derived from the listener's.
+-- Rules: a listener's default rule (its DefaultActions, priority "default", not stored;
+-- its ARN is stable, derived from the listener's) and the rules CreateRule adds, each
+-- with a priority 1..50000 unique in its listener, conditions (fo.sim.elb_rules) and
+-- actions. An Application Load Balancer has at most 100 rules besides the default ones.
+local MAX_RULES = 100
+
 local function default_rule(l)
   local crypto = require "fo.crypto"
   local arn = l.desc.ListenerArn:gsub(":listener/", ":listener-rule/", 1) .. "/"
@@ -981,28 +1018,175 @@ local function default_rule(l)
     Actions = copy(l.desc.DefaultActions), IsDefault = true }
 end
 
+-- The listener whose default rule `arn` is, or nil.
+local function default_rule_owner(db, arn)
+  local listener_arn = arn:gsub(":listener%-rule/", ":listener/", 1):gsub("/%x+$", "")
+  local l = db.listeners[listener_arn]
+  if l and default_rule(l).RuleArn == arn then return l end
+  return nil
+end
+
+local function rule_not_found(ctx, arn)
+  ctx:fail("RuleNotFound", ("One or more rules not found: '%s'"):format(arn))
+end
+
+-- The stored rules of listener `arn`, by priority.
+local function rules_of(db, arn)
+  local out = {}
+  for _, r in pairs(db.rules) do
+    if r.listener == arn then out[#out + 1] = r end
+  end
+  table.sort(out, function(a, b) return tonumber(a.desc.Priority) < tonumber(b.desc.Priority) end)
+  return out
+end
+
+local function check_priority(ctx, priority)
+  if math.type(priority) ~= "integer" or priority < 1 or priority > 50000 then
+    invalid(ctx, ("Priority '%s' must be between 1 and 50000"):format(tostring(priority)))
+  end
+end
+
+local function priority_in_use(ctx, priority)
+  ctx:fail("PriorityInUse", ("Priority '%d' is currently in use"):format(priority))
+end
+
+local function conditions(ctx, list)
+  return elb_rules.normalize(list, function(msg) invalid(ctx, msg) end)
+end
+
+-- Rule transforms (host header and URL rewrites) are not simulated: refused, not ignored.
+local function no_transforms(ctx, p)
+  if (p.Transforms and #p.Transforms > 0) or p.ResetTransforms then
+    invalid(ctx, "Rule transforms are not supported by the simulator")
+  end
+end
+
+function M.CreateRule(ctx, p)
+  local db = state(ctx)
+  local l = listener_of(ctx, db, p.ListenerArn)
+  local lb = lb_of(ctx, db, l.desc.LoadBalancerArn)
+  if lb.desc.Type ~= "application" then
+    ctx:fail("UnsupportedProtocol", ("Listener rules are supported only on Application Load "
+      .. "Balancers; listener '%s' uses protocol '%s'"):format(p.ListenerArn, l.desc.Protocol))
+  end
+  check_tags(ctx, p.Tags)
+  no_transforms(ctx, p)
+  check_priority(ctx, p.Priority)
+  local conds = conditions(ctx, p.Conditions)
+  local actions = normalize_actions(ctx, db, lb, l.desc.Protocol, p.Actions, "A rule's actions")
+  for _, r in ipairs(rules_of(db, p.ListenerArn)) do
+    if tonumber(r.desc.Priority) == p.Priority then priority_in_use(ctx, p.Priority) end
+  end
+  local n = 0
+  for _, r in pairs(db.rules) do
+    local owner = db.listeners[r.listener]
+    if owner and owner.desc.LoadBalancerArn == lb.desc.LoadBalancerArn then n = n + 1 end
+  end
+  if n >= MAX_RULES then
+    ctx:fail("TooManyRules", ("The load balancer '%s' already has the maximum of %d rules")
+      :format(lb.desc.LoadBalancerArn, MAX_RULES))
+  end
+  local arn = p.ListenerArn:gsub(":listener/", ":listener-rule/", 1) .. "/" .. hex16(ctx)
+  local desc = { RuleArn = arn, Priority = tostring(p.Priority), Conditions = conds,
+    Actions = actions, IsDefault = false }
+  local r = { desc = desc, listener = p.ListenerArn, tags = {}, seq = next_seq(db) }
+  merge_tags(ctx, r, p.Tags, arn)
+  db.rules[arn] = r
+  ctx:created(r)
+  return { Rules = { copy(desc) } }
+end
+
 function M.DescribeRules(ctx, p)
   local db = state(ctx)
   local rules = {}
   if p.RuleArns and #p.RuleArns > 0 then
-    local by_arn = {}
-    for _, l in pairs(db.listeners) do
-      local r = default_rule(l)
-      by_arn[r.RuleArn] = r
-    end
     for _, arn in ipairs(p.RuleArns) do
-      if not by_arn[arn] then ctx:fail("RuleNotFound", "One or more rules not found") end
-      rules[#rules + 1] = by_arn[arn]
+      local r, owner = db.rules[arn], default_rule_owner(db, arn)
+      if r and not ctx:fresh(r) then rules[#rules + 1] = copy(r.desc)
+      elseif owner and not ctx:fresh(owner) then rules[#rules + 1] = default_rule(owner)
+      else ctx:fail("RuleNotFound", "One or more rules not found") end
     end
   elseif p.ListenerArn then
     local l = db.listeners[p.ListenerArn]
     if not l or ctx:fresh(l) then ctx:fail("ListenerNotFound", "One or more listeners not found") end
-    rules[1] = default_rule(l)
+    for _, r in ipairs(rules_of(db, p.ListenerArn)) do
+      if not ctx:fresh(r) then rules[#rules + 1] = copy(r.desc) end
+    end
+    rules[#rules + 1] = default_rule(l)
   else
     invalid(ctx, "You must specify either listener ARN or rule ARNs")
   end
   local items, marker = page(ctx, rules, p.Marker, p.PageSize)
   return { Rules = items, NextMarker = marker }
+end
+
+-- ModifyRule: replaces the conditions and/or actions given. The default rule takes new
+-- actions (they become its listener's default actions) but no conditions.
+function M.ModifyRule(ctx, p)
+  local db = state(ctx)
+  local r, owner = db.rules[p.RuleArn], default_rule_owner(db, p.RuleArn)
+  if (not r or ctx:fresh(r)) and not owner then rule_not_found(ctx, p.RuleArn) end
+  local l = owner or listener_of(ctx, db, r.listener)
+  local lb = lb_of(ctx, db, l.desc.LoadBalancerArn)
+  no_transforms(ctx, p)
+  if owner then
+    if p.Conditions and #p.Conditions > 0 then
+      ctx:fail("OperationNotPermitted", ("The conditions of default rule '%s' cannot be "
+        .. "modified"):format(p.RuleArn))
+    end
+    if p.Actions then
+      l.desc.DefaultActions = normalize_actions(ctx, db, lb, l.desc.Protocol, p.Actions)
+    end
+    return { Rules = { default_rule(l) } }
+  end
+  local conds = p.Conditions and conditions(ctx, p.Conditions) or nil
+  local actions = p.Actions
+    and normalize_actions(ctx, db, lb, l.desc.Protocol, p.Actions, "A rule's actions") or nil
+  if conds then r.desc.Conditions = conds end
+  if actions then r.desc.Actions = actions end
+  return { Rules = { copy(r.desc) } }
+end
+
+function M.DeleteRule(ctx, p)
+  local db = state(ctx)
+  if default_rule_owner(db, p.RuleArn) then
+    ctx:fail("OperationNotPermitted", ("Default rule '%s' cannot be deleted"):format(p.RuleArn))
+  end
+  local r = db.rules[p.RuleArn]
+  if not r or ctx:fresh(r) then rule_not_found(ctx, p.RuleArn) end
+  db.rules[p.RuleArn] = nil
+  return {}
+end
+
+-- SetRulePriorities: all or nothing; the new priorities may swap existing ones, but no
+-- two rules of a listener may end up sharing one.
+function M.SetRulePriorities(ctx, p)
+  local db = state(ctx)
+  local new = {}
+  for _, pair in ipairs(p.RulePriorities) do
+    if default_rule_owner(db, pair.RuleArn) then
+      ctx:fail("OperationNotPermitted", ("The priority of default rule '%s' cannot be changed")
+        :format(pair.RuleArn))
+    end
+    local r = db.rules[pair.RuleArn]
+    if not r or ctx:fresh(r) then rule_not_found(ctx, pair.RuleArn) end
+    check_priority(ctx, pair.Priority)
+    new[pair.RuleArn] = pair.Priority
+  end
+  local taken = {}
+  for arn, r in pairs(db.rules) do
+    local prio = new[arn] or tonumber(r.desc.Priority)
+    local key = r.listener .. "#" .. prio
+    if taken[key] then priority_in_use(ctx, prio) end
+    taken[key] = true
+  end
+  local out = {}
+  for _, pair in ipairs(p.RulePriorities) do
+    local r = db.rules[pair.RuleArn]
+    r.desc.Priority = tostring(pair.Priority)
+    out[#out + 1] = copy(r.desc)
+  end
+  return { Rules = out }
 end
 
 -- DescribeSSLPolicies: the predefined policies (SSL_POLICIES) with the TLS versions each
@@ -1056,6 +1240,10 @@ function M.DeleteListener(ctx, p)
   local db = state(ctx)
   listener_of(ctx, db, p.ListenerArn)
   db.listeners[p.ListenerArn] = nil
+  -- its rules go with it
+  for arn, r in pairs(db.rules) do
+    if r.listener == p.ListenerArn then db.rules[arn] = nil end
+  end
   return {}
 end
 
@@ -1067,7 +1255,9 @@ local function resource_of(ctx, db, arn)
   if arn:find(":targetgroup/", 1, true) then return tg_of(ctx, db, arn) end
   if arn:find(":listener/", 1, true) then return listener_of(ctx, db, arn) end
   if arn:find(":listener%-rule/") then
-    ctx:fail("RuleNotFound", ("Rule '%s' not found"):format(arn))
+    local r = db.rules[arn]
+    if not r or ctx:fresh(r) then ctx:fail("RuleNotFound", ("Rule '%s' not found"):format(arn)) end
+    return r
   end
   invalid(ctx, ("'%s' is not a valid Elastic Load Balancing resource ARN"):format(arn))
 end

@@ -537,4 +537,9 @@ function M.ListInstanceProfileTags(ctx, p)
   return { Tags = items, IsTruncated = truncated, Marker = marker }
 end
 
+-- OpenID Connect providers (for STS AssumeRoleWithWebIdentity) live in their own file.
+for k, v in pairs(require("fo.sim.services.iam_oidc")) do
+  if k:match("^%u") then M[k] = v end
+end
+
 return M

@@ -1,6 +1,7 @@
 -- SSM Parameter Store handlers: the public parameters the failover stack reads (the Amazon
--- Linux 2 AMI id per region) and the account's own parameters (PutParameter, versions,
--- selectors "name:3", DeleteParameter, GetParametersByPath). A SecureString's value is
+-- Linux 2 AMI id per region) and the account's own parameters (PutParameter, versions and
+-- their history, labels, selectors "name:3" / "name:label", DeleteParameter,
+-- GetParametersByPath). A SecureString's value is
 -- answered as an opaque ciphertext unless WithDecryption is true, as AWS does (the
 -- simulator has no KMS: the default key is assumed).
 local amis = require "fo.sim.amis"
@@ -14,6 +15,10 @@ local PUBLIC = {
 
 local TYPES = { String = true, StringList = true, SecureString = true }
 local MAX_LEVELS = 15
+-- Parameter Store keeps the 100 latest versions of a parameter; a version has at most 10
+-- labels (API reference, PutParameter and LabelParameterVersion).
+local MAX_VERSIONS = 100
+local MAX_LABELS = 10
 local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 local function invalid(ctx, msg) ctx:fail("ValidationException", msg) end
@@ -86,10 +91,18 @@ function M.GetParameters(ctx, p)
   local found, invalid_names = {}, {}
   for _, name in ipairs(p.Names) do
     local param, code, msg = lookup(ctx, name, p.WithDecryption)
+    -- a name nobody created and a version or label it does not have are both invalid
+    -- here (GetParameter fails on them instead)
     if param then found[#found + 1] = param
-    elseif code == "ParameterNotFound" then invalid_names[#invalid_names + 1] = name
+    elseif code == "ParameterNotFound" or code == "ParameterVersionNotFound" then
+      invalid_names[#invalid_names + 1] = name
     else ctx:fail(code, msg) end
   end
+  -- "The results for GetParameters requests are listed in alphabetical order"
+  table.sort(found, function(a, b)
+    if a.Name ~= b.Name then return a.Name < b.Name end
+    return a.Version < b.Version
+  end)
   return { Parameters = found, InvalidParameters = invalid_names }
 end
 
@@ -146,12 +159,21 @@ function M.PutParameter(ctx, p)
   elseif p.Type then
     param.Type = p.Type
   end
-  -- At most 100 versions: the oldest goes (labels, which would keep it, are not modelled).
-  if #param.versions >= 100 then table.remove(param.versions, 1) end
+  -- At most 100 versions: the oldest goes, unless a label holds it.
+  if #param.versions >= MAX_VERSIONS then
+    local oldest = param.versions[1]
+    if next(oldest.labels or {}) then
+      ctx:fail("ParameterMaxVersionLimitExceeded", ("You attempted to create a new version of %s "
+        .. "by calling the PutParameter API with the overwrite flag. Version %d, the oldest "
+        .. "version, can't be deleted because it has a label associated with it. Move the label "
+        .. "to another version of the parameter, and try again."):format(p.Name, oldest.Version))
+    end
+    table.remove(param.versions, 1)
+  end
   local n = #param.versions > 0 and param.versions[#param.versions].Version + 1 or 1
   param.versions[#param.versions + 1] = { Version = n, Value = p.Value,
     LastModifiedDate = ctx:now(), Description = p.Description,
-    cipher = "AQICAHg" .. ctx:chars(120, B64) }
+    cipher = "AQICAHg" .. ctx:chars(120, B64), user = ctx.caller and ctx.caller.arn }
   return { Version = n, Tier = "Standard" }
 end
 
@@ -192,6 +214,113 @@ function M.GetParametersByPath(ctx, p)
       nil, p.WithDecryption)
   end
   if start + size <= #names then out.NextToken = "fo-ssm-" .. (start + size) end
+  return out
+end
+
+-- Labels -----------------------------------------------------------------------------
+
+-- The stored parameter `name` and its version `n` (the latest when nil), or the error.
+local function version_of(ctx, name, n)
+  local param = db(ctx)[name]
+  if not param then ctx:fail("ParameterNotFound", "") end
+  if n == nil then return param, param.versions[#param.versions] end
+  for _, v in ipairs(param.versions) do
+    if v.Version == n then return param, v end
+  end
+  ctx:fail("ParameterVersionNotFound", ("Systems Manager could not find version %d of %s. "
+    .. "Verify the version and try again."):format(n, name))
+end
+
+-- A label's rules (LabelParameterVersion): 1..100 letters, digits, "." "-" "_"; not
+-- starting with a digit, "aws" or "ssm" (any case).
+local function valid_label(l)
+  if #l < 1 or #l > 100 or not l:match("^[%w%._%-]+$") or l:match("^%d") then return false end
+  local head = l:sub(1, 3):lower()
+  return head ~= "aws" and head ~= "ssm"
+end
+
+local function sorted_labels(v)
+  local out = {}
+  for l in pairs(v.labels or {}) do out[#out + 1] = l end
+  table.sort(out)
+  return out
+end
+
+-- LabelParameterVersion: attaches the valid labels to the version (the latest when no
+-- ParameterVersion), moving any of them from the version that had it; invalid ones are
+-- answered in InvalidLabels and attached nowhere.
+function M.LabelParameterVersion(ctx, p)
+  local param, v = version_of(ctx, p.Name, p.ParameterVersion)
+  local good, bad = {}, {}
+  for _, l in ipairs(p.Labels) do
+    if valid_label(l) then good[#good + 1] = l else bad[#bad + 1] = l end
+  end
+  local after = {}
+  for l in pairs(v.labels or {}) do after[l] = true end
+  for _, l in ipairs(good) do after[l] = true end
+  local n = 0
+  for _ in pairs(after) do n = n + 1 end
+  if n > MAX_LABELS then
+    ctx:fail("ParameterVersionLabelLimitExceeded", "A parameter version can have a maximum of "
+      .. "ten labels.")
+  end
+  for _, l in ipairs(good) do
+    for _, other in ipairs(param.versions) do
+      if other.labels then other.labels[l] = nil end
+    end
+  end
+  v.labels = after
+  return { InvalidLabels = #bad > 0 and bad or nil, ParameterVersion = v.Version }
+end
+
+-- UnlabelParameterVersion: removes the labels version ParameterVersion has; the others
+-- are answered in InvalidLabels.
+function M.UnlabelParameterVersion(ctx, p)
+  local _, v = version_of(ctx, p.Name, p.ParameterVersion)
+  local removed, bad = {}, {}
+  for _, l in ipairs(p.Labels) do
+    if v.labels and v.labels[l] then
+      v.labels[l] = nil
+      removed[#removed + 1] = l
+    else
+      bad[#bad + 1] = l
+    end
+  end
+  return { RemovedLabels = #removed > 0 and removed or nil, InvalidLabels = #bad > 0 and bad or nil }
+end
+
+-- GetParameterHistory: every kept version, oldest first, with its labels; pages of
+-- MaxResults (1..50, default 50). Name may be the parameter's ARN.
+function M.GetParameterHistory(ctx, p)
+  local name = p.Name
+  local from_arn = name:match("^arn:aws[%w%-]*:ssm:[%w%-]+:%d+:parameter(/.*)$")
+  if from_arn then
+    name = db(ctx)[from_arn] and from_arn or from_arn:sub(2)
+  end
+  local param = db(ctx)[name]
+  if not param then ctx:fail("ParameterNotFound", "") end
+  local size = p.MaxResults or 50
+  local start = 1
+  if p.NextToken then
+    start = math.tointeger(tonumber((p.NextToken:match("^fo%-ssmh%-(%d+)$"))))
+    if not start or start > #param.versions then
+      ctx:fail("InvalidNextToken", "The specified token is not valid.")
+    end
+  end
+  local out = { Parameters = {} }
+  for i = start, math.min(#param.versions, start + size - 1) do
+    local v = param.versions[i]
+    local value = v.Value
+    if param.Type == "SecureString" and not p.WithDecryption then value = v.cipher end
+    local labels = sorted_labels(v)
+    out.Parameters[#out.Parameters + 1] = { Name = param.Name, Type = param.Type,
+      KeyId = param.Type == "SecureString" and "alias/aws/ssm" or nil,
+      LastModifiedDate = v.LastModifiedDate, LastModifiedUser = v.user,
+      Description = v.Description, Value = value, Version = v.Version,
+      Labels = #labels > 0 and labels or nil, Tier = "Standard", Policies = {},
+      DataType = param.DataType }
+  end
+  if start + size <= #param.versions then out.NextToken = "fo-ssmh-" .. (start + size) end
   return out
 end
 
