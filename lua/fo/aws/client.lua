@@ -261,6 +261,12 @@ function M.new(service, opts)
     error(("aws.%s{...}: expected a table of options, got %s"):format(service, type(opts)), 2)
   end
   opts = opts or {}
+  local style = opts.addressing_style
+  if style ~= nil and (service ~= "s3" or (style ~= "auto" and style ~= "virtual" and style ~= "path")) then
+    error(service ~= "s3" and ("aws.%s{...}: addressing_style is an option of aws.s3 only"):format(service)
+      or ("aws.s3{...}: addressing_style must be \"auto\", \"virtual\" or \"path\", got %s")
+        :format(tostring(style)), 2)
+  end
   local model = models.load(service)
   local region = region_mod.resolve{ region = opts.region, profile = opts.profile, env = opts.env }
   local client = {

@@ -93,6 +93,13 @@ function TestS3Client.test_path_style_when_the_name_or_endpoint_rules_out_a_host
   lu.assertEquals(sent3[2].url, "https://s3.eu-west-1.amazonaws.com/plain-bucket")
 end
 
+function TestS3Client.test_addressing_style_is_checked()
+  lu.assertErrorMsgContains('addressing_style must be "auto", "virtual" or "path", got host',
+    aws.s3, { region = "eu-west-1", addressing_style = "host" })
+  lu.assertErrorMsgContains("addressing_style is an option of aws.s3 only",
+    aws.sts, { region = "eu-west-1", addressing_style = "path" })
+end
+
 function TestS3Client.test_checksum_required_operations_send_content_md5()
   local _, s3, sent = setup()
   make_bucket(s3, "v-bucket")
