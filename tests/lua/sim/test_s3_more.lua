@@ -98,6 +98,26 @@ function TestS3Multipart.test_conditional_complete()
   lu.assertEquals(s3:GetObject{ Bucket = "mp-bucket", Key = "state" }.Body, "x")
 end
 
+function TestS3Multipart.test_single_put_over_the_sims_object_cap_is_entity_too_large()
+  local _, s3 = setup()
+  local limits = require "fo.sim.limits"
+  local cap = limits.S3_OBJECT
+  limits.S3_OBJECT = 1024 -- the rule, without 64 MiB of test data
+  local ok, e = pcall(s3.PutObject, s3, { Bucket = "mp-bucket", Key = "big", Body = ("x"):rep(1025) })
+  local ok2, e2 = pcall(function()
+    local id = s3:CreateMultipartUpload{ Bucket = "mp-bucket", Key = "big" }.UploadId
+    return s3:UploadPart{ Bucket = "mp-bucket", Key = "big", UploadId = id, PartNumber = 1,
+      Body = ("x"):rep(1025) }
+  end)
+  local fits = pcall(s3.PutObject, s3, { Bucket = "mp-bucket", Key = "ok", Body = ("x"):rep(1024) })
+  limits.S3_OBJECT = cap
+  lu.assertFalse(ok)
+  lu.assertEquals({ e.code, e.status }, { "EntityTooLarge", 400 })
+  lu.assertFalse(ok2)
+  lu.assertEquals(e2.code, "EntityTooLarge")
+  lu.assertTrue(fits)
+end
+
 TestS3Settings = {}
 
 function TestS3Settings.test_default_encryption_applies_to_new_objects()
