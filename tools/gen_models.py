@@ -37,6 +37,7 @@ SERVICES = {
     "iam": "iam",
     "ssm": "ssm",
     "sts": "sts",
+    "kms": "kms",
     "s3": "s3",
 }
 
@@ -58,6 +59,7 @@ PROTOCOL = {
     "iam": "query",
     "ssm": "json",
     "sts": "query",
+    "kms": "json",
     "s3": "rest-xml",
 }
 

@@ -63,6 +63,7 @@ ENDPOINTS = {
     "iam": "https://iam.amazonaws.com",
     "ssm": "https://ssm.eu-south-1.amazonaws.com",
     "sts": "https://sts.eu-south-1.amazonaws.com",
+    "kms": "https://kms.eu-south-1.amazonaws.com",
 }
 
 # XML namespaces the services answer with.

@@ -24,7 +24,8 @@ M.DEFAULT_ACCOUNT = keys.DEFAULT_ACCOUNT
 M.DEFAULT_KEY = { access_key = keys.DEFAULT.access_key, secret_key = keys.DEFAULT.secret_key }
 
 local SERVICES = { ec2 = true, elbv2 = true, autoscaling = true, route53 = true, dynamodb = true,
-  sns = true, cloudwatch = true, iam = true, ssm = true, sts = true, s3 = true }
+  sns = true, cloudwatch = true, iam = true, ssm = true, sts = true,
+  kms = true, s3 = true }
 M.SERVICES = SERVICES
 
 --- A simulator. opts (all optional):
@@ -206,6 +207,8 @@ function Sim:_run_handler(c)
     if SimError.is(e) then return e end
     return { bug = tostring(e), traceback = debug.traceback(tostring(e), 2) }
   end, ctx, c.params)
+  -- a read that changed the state (KMS makes AWS managed keys on first use) is saved too
+  c.changed_state = ctx.changed_state
   if not ok then
     if SimError.is(out) then error(out, 0) end
     log.error("sim handler %s.%s failed: %s", c.service, c.operation, out.traceback)
@@ -237,7 +240,7 @@ function Sim:_finish(c, status, code)
   self.recorder:add{ service = c.service, operation = c.operation, region = c.region,
     mutating = mutating, status = status, code = code, t = self.clock:now(),
     request_id = c.request_id }
-  if mutating and self.file and status < 500 then self:save() end
+  if (mutating or c.changed_state) and self.file and status < 500 then self:save() end
 end
 
 --- Normalizes a region for `service`: the global services answer in "us-east-1" (their

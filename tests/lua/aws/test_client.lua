@@ -7,8 +7,8 @@ local lu = require "luaunit"
 local fake = require "support.fake_aws"
 local codec_mod = require "support.fake_codec"
 
-local TEN = { "ec2", "elbv2", "autoscaling", "route53", "dynamodb", "sns", "cloudwatch", "iam",
-              "ssm", "sts", "s3" }
+local SERVICES = { "ec2", "elbv2", "autoscaling", "route53", "dynamodb", "sns", "cloudwatch", "iam",
+              "ssm", "sts", "kms", "s3" }
 
 local function error_of(fn, ...)
   local ok, err = pcall(fn, ...)
@@ -21,8 +21,8 @@ TestGlobal = {}
 function TestGlobal.test_aws_is_global_and_is_fo_aws_with_the_core_still_there()
   lu.assertIs(aws, fo.aws)
   lu.assertIs(require "fo.aws", aws)
-  lu.assertEquals(aws.services, TEN)
-  for _, name in ipairs(TEN) do lu.assertIsFunction(aws[name], name) end
+  lu.assertEquals(aws.services, SERVICES)
+  for _, name in ipairs(SERVICES) do lu.assertIsFunction(aws[name], name) end
   lu.assertIsFunction(aws.call)
   lu.assertIsFunction(aws.region.resolve)
   lu.assertIsFunction(aws.endpoints.resolve)
@@ -32,7 +32,7 @@ function TestGlobal.test_aws_is_global_and_is_fo_aws_with_the_core_still_there()
 end
 
 function TestGlobal.test_every_service_has_a_client_with_its_model()
-  for _, name in ipairs(TEN) do
+  for _, name in ipairs(SERVICES) do
     local c = aws[name]{ region = "eu-central-1" }
     lu.assertEquals(c.service, name)
     lu.assertEquals(c.region, "eu-central-1")

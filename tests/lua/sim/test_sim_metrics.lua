@@ -201,7 +201,9 @@ function TestMetricsPlane.test_a_region_that_had_nothing_to_publish_for_a_while_
   w.sim:advance(600)
   local t0 = w.sim:now()
   local subnets = {}
-  for _, sn in ipairs(w.sim:invoke("ec2", R, "DescribeSubnets", {}).Subnets) do
+  -- the world's subnets (not the default VPC's)
+  for _, sn in ipairs(w.sim:invoke("ec2", R, "DescribeSubnets", { Filters = {
+    { Name = "default-for-az", Values = { "false" } } } }).Subnets) do
     subnets[#subnets + 1] = sn.SubnetId
   end
   w.sim:invoke("autoscaling", R, "CreateAutoScalingGroup", { AutoScalingGroupName = "later",

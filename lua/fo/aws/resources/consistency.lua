@@ -18,6 +18,7 @@ return {
       "LoadBalancerNotFound", "TargetGroupNotFound", "ListenerNotFound",
       "NoSuchEntity", "ResourceNotFoundException", "NotFound", "NoSuchHostedZone",
       "NoSuchHealthCheck",
+      "NotFoundException", -- KMS: a key or alias read right after its create
     },
     seconds = 120, delay = 1, max_delay = 8,
   },

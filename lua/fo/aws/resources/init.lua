@@ -3,6 +3,7 @@
 require "fo.aws.resources.ec2_network"
 require "fo.aws.resources.ec2_launch"
 require "fo.aws.resources.ssm"
+require "fo.aws.resources.kms"
 require "fo.aws.resources.route53"
 require "fo.aws.resources.sns"
 require "fo.aws.resources.cloudwatch"
