@@ -182,7 +182,7 @@ end
 TestS3Objects = {}
 
 function TestS3Objects.test_put_get_head_with_metadata_and_encryption()
-  local _, s3 = setup()
+  local sim, s3 = setup()
   make_bucket(s3, "obj-bucket")
   local put = s3:PutObject{ Bucket = "obj-bucket", Key = "dir/file.json", Body = "{\"a\":1}",
     ContentType = "application/json", Metadata = { Owner = "team-a" } }
@@ -193,15 +193,39 @@ function TestS3Objects.test_put_get_head_with_metadata_and_encryption()
     { "{\"a\":1}", "application/json", "team-a", put.ETag, 7 })
   local head = s3:HeadObject{ Bucket = "obj-bucket", Key = "dir/file.json" }
   lu.assertEquals({ head.ContentLength, head.ETag }, { 7, put.ETag })
+  local key = sim:client("kms", { region = "eu-west-1" }):CreateKey{}.KeyMetadata
   local kms = s3:PutObject{ Bucket = "obj-bucket", Key = "secret", Body = "s",
-    ServerSideEncryption = "aws:kms", SSEKMSKeyId = "1234abcd-12ab-34cd-56ef-1234567890ab" }
-  lu.assertEquals(kms.SSEKMSKeyId,
-    "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab")
+    ServerSideEncryption = "aws:kms", SSEKMSKeyId = key.KeyId }
+  lu.assertEquals(kms.SSEKMSKeyId, key.Arn)
   lu.assertEquals(s3:HeadObject{ Bucket = "obj-bucket", Key = "secret" }.ServerSideEncryption, "aws:kms")
+  lu.assertEquals(s3:GetObject{ Bucket = "obj-bucket", Key = "secret" }.Body, "s")
   local e = err_of(s3.GetObject, s3, { Bucket = "obj-bucket", Key = "missing" })
   lu.assertEquals({ e.code, e.status }, { "NoSuchKey", 404 })
   lu.assertEquals(err_of(s3.GetObject, s3, { Bucket = "no-such-bucket", Key = "k" }).code, "NoSuchBucket")
   lu.assertEquals(s3:GetObject{ Bucket = "obj-bucket", Key = "dir/file.json", Range = "bytes=1-3" }.Body, "\"a\"")
+end
+
+-- SSE-KMS asks KMS as S3 does (fo.sim.kms_use): the key must exist and be enabled, for the
+-- write (GenerateDataKey) and for every read (Decrypt).
+function TestS3Objects.test_sse_kms_uses_the_key_through_kms()
+  local sim, s3 = setup()
+  make_bucket(s3, "kms-bucket")
+  local kms = sim:client("kms", { region = "eu-west-1" })
+  local e = err_of(s3.PutObject, s3, { Bucket = "kms-bucket", Key = "k", Body = "v",
+    ServerSideEncryption = "aws:kms", SSEKMSKeyId = "alias/no-such-key" })
+  lu.assertEquals({ e.code, e.status }, { "KMS.NotFoundException", 400 })
+  -- no key named: the account's AWS managed key aws/s3, made on first use
+  local put = s3:PutObject{ Bucket = "kms-bucket", Key = "managed", Body = "v", ServerSideEncryption = "aws:kms" }
+  lu.assertEquals(put.SSEKMSKeyId, kms:DescribeKey{ KeyId = "alias/aws/s3" }.KeyMetadata.Arn)
+  local key = kms:CreateKey{}.KeyMetadata
+  kms:CreateAlias{ AliasName = "alias/objects", TargetKeyId = key.KeyId }
+  s3:PutObject{ Bucket = "kms-bucket", Key = "k", Body = "v", ServerSideEncryption = "aws:kms",
+    SSEKMSKeyId = "alias/objects" }
+  kms:DisableKey{ KeyId = key.KeyId }
+  e = err_of(s3.GetObject, s3, { Bucket = "kms-bucket", Key = "k" })
+  lu.assertEquals(e.code, "KMS.DisabledException")
+  kms:EnableKey{ KeyId = key.KeyId }
+  lu.assertEquals(s3:GetObject{ Bucket = "kms-bucket", Key = "k" }.Body, "v")
 end
 
 function TestS3Objects.test_conditional_writes()

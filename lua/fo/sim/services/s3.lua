@@ -36,21 +36,36 @@ end
 
 -- Server-side encryption ----------------------------------------------------------------
 
---- The KMS key S3 encrypts with for `key_id` (an id, alias or ARN; nil: the account's
---- aws/s3 key). The ONE place S3 asks KMS: today it only turns the id into an ARN; key
---- policy and key state checks go here.
-function M.kms_key_for(ctx, key_id)
-  if key_id == nil or key_id == "" then
-    return ctx:arn("alias/aws/s3", { service = "kms" })
+--- The KMS key S3 uses for `key_id` (an id, alias or ARN; nil or "": the account's AWS
+--- managed key aws/s3): the ONE place S3 asks KMS. With `use` = {action = "kms:GenerateDataKey"
+--- | "kms:Decrypt", arn = the S3 ARN of the encryption context}, KMS is asked as S3 asks it
+--- on the caller's behalf (fo.sim.kms_use: the key must exist and be enabled, and its policy
+--- must let the caller use it via S3), and its refusal is S3's answer (KMS.NotFoundException,
+--- KMS.DisabledException, AccessDenied ...). Without `use` (PutBucketEncryption, which
+--- checks no key) the id only becomes an ARN. Returns the key's ARN.
+function M.kms_key_for(ctx, key_id, use)
+  if key_id == "" then key_id = nil end
+  if use then
+    local arn, code, message, status = require("fo.sim.kms_use").use(ctx, { key = key_id,
+      action = use.action, service = "s3.amazonaws.com", context = { ["aws:s3:arn"] = use.arn } })
+    if not arn then fail(ctx, code, message, status) end
+    return arn
   end
+  if key_id == nil then return ctx:arn("alias/aws/s3", { service = "kms" }) end
   if key_id:match("^arn:") then return key_id end
   if key_id:match("^alias/") then return ctx:arn(key_id, { service = "kms" }) end
   return ctx:arn("key/" .. key_id, { service = "kms" })
 end
 
+-- The encryption context S3 gives KMS: the object's ARN, or the bucket's with a bucket key.
+local function context_arn(bucket, key, bucket_key)
+  if bucket_key then return "arn:aws:s3:::" .. bucket.name end
+  return ("arn:aws:s3:::%s/%s"):format(bucket.name, key)
+end
+
 -- The encryption of a new object: the request's headers, else the bucket's default, else
 -- SSE-S3 (AES256), as S3 encrypts every new object since January 2023.
-local function encryption(ctx, bucket, p)
+local function encryption(ctx, bucket, p, key_name)
   local sse, key, bucket_key = p.ServerSideEncryption, p.SSEKMSKeyId, p.BucketKeyEnabled
   if sse == nil then
     local rule = bucket.encryption and bucket.encryption.Rules and bucket.encryption.Rules[1]
@@ -68,8 +83,9 @@ local function encryption(ctx, bucket, p)
   end
   local e = { sse = sse }
   if sse ~= "AES256" then
-    e.kms_key = M.kms_key_for(ctx, key)
     e.bucket_key = bucket_key or nil
+    e.kms_key = M.kms_key_for(ctx, key, { action = "kms:GenerateDataKey",
+      arn = context_arn(bucket, key_name or p.Key, e.bucket_key) })
   end
   return e
 end
@@ -391,6 +407,9 @@ function M.GetObject(ctx, p)
   local b = state.bucket(ctx, p.Bucket, p)
   local v = read_version(ctx, b, p, true)
   check_read_conditions(ctx, v, p)
+  if v.kms_key then -- reading an SSE-KMS object decrypts its data key
+    M.kms_key_for(ctx, v.kms_key, { action = "kms:Decrypt", arn = context_arn(b, v.key, v.bucket_key) })
+  end
   local body = state.body(v)
   local out = with_checksum(object_headers(b, v), v, p)
   local i, j = byte_range(ctx, p.Range, #body)
@@ -492,6 +511,9 @@ function M.CopyObject(ctx, p)
   local params = replace and p or { ContentType = src.content_type, ContentEncoding = src.content_encoding,
     ContentDisposition = src.content_disposition, ContentLanguage = src.content_language,
     CacheControl = src.cache_control, Metadata = src.metadata, StorageClass = p.StorageClass }
+  if src.kms_key then
+    M.kms_key_for(ctx, src.kms_key, { action = "kms:Decrypt", arn = context_arn(sb, src.key, src.bucket_key) })
+  end
   local body = state.body(src)
   local v = new_version(ctx, b, p.Key, body, params, encryption(ctx, b, p))
   v.tagging = p.TaggingDirective == "REPLACE" and p.Tagging or src.tagging
