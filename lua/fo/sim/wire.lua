@@ -13,6 +13,7 @@ local keys = require "fo.sim.keys"
 local core = require "fo.core"
 local limits = require "fo.sim.limits"
 local protocols = require "fo.sim.protocols"
+local gzip = require "fo.sim.gzip"
 
 local W = {}
 
@@ -132,6 +133,44 @@ function W:too_large(req, max, got)
   return refuse_body(self, normalize(req), max, got)
 end
 
+-- Whether `model` has an operation that takes gzip-compressed requests (the
+-- `requestcompression` trait: CloudWatch PutMetricData). Cached per model.
+local GZIP_MODELS = setmetatable({}, { __mode = "k" })
+local function takes_gzip(model)
+  local v = GZIP_MODELS[model]
+  if v == nil then
+    v = false
+    for _, op in pairs(model and model.operations or {}) do
+      for _, e in ipairs(op.requestcompression and op.requestcompression.encodings or {}) do
+        if e == "gzip" then v = true end
+      end
+    end
+    GZIP_MODELS[model] = v
+  end
+  return v
+end
+
+-- The body the codec reads: a `Content-Encoding: gzip` body inflated (at most the
+-- service's body cap) when the service takes compressed requests, as AWS does; the
+-- signature stays over the bytes sent. Returns the body, or nil and the error to answer.
+local function decoded_body(req, service, model)
+  local enc = req.headers["content-encoding"]
+  if not enc or not takes_gzip(model) or not enc:lower():match("gzip%s*$") then
+    return req.body
+  end
+  local cap = limits.body(service)
+  local data, why, too_large = gzip.decompress(req.body, cap)
+  if data then return data end
+  if too_large then
+    local e = codes.for_service(codes.TOO_LARGE, service)
+    return nil, SimError.new(e.code, ("Request Entity Too Large: the gzip request body %s; "
+      .. "%s accepts at most %d bytes (the fo sim's body cap)"):format(why, service, cap), e.status)
+  end
+  return nil, SimError.new(codes.VALIDATION_BY_SERVICE[service]
+    or codes.for_service(codes.VALIDATION, service), "The request body is sent with "
+    .. "Content-Encoding: gzip but is not valid gzip data: " .. why, 400)
+end
+
 -- One call on the wire. Returns the response and {service=, operation=, region=,
 -- status=, code=} for the server's log line.
 local function answer(self, req)
@@ -172,20 +211,26 @@ local function answer(self, req)
   local op_name, params, parse_err
   -- S3: the virtual-hosted bucket, aws-chunked bodies, checksums and the operation
   -- (fo.sim.s3.request); the signature is still checked over the request as it arrived.
-  local s3req
+  -- Other services: a gzip body (requestcompression) decompressed.
+  local s3req, body, body_err
   if service == "s3" then
     local sok, r = pcall(require("fo.sim.s3.request").prepare, req)
-    if sok then s3req = r else parse_err = r end
+    if sok then s3req, body = r, r.body else body_err = r end
+  else
+    body, body_err = decoded_body(req, service, model)
   end
-  if parse_err then
-    -- reported after authentication, as any parse failure
+  if body_err then
+    parse_err = body_err -- reported after authentication, as any parse failure
   elseif proto.parse_request then
     local preq = s3req or req
     if scope and scope.presigned then
       -- a presigned request's X-Amz-* auth parameters are not the operation's (EC2 would
       -- call them unknown parameters)
       preq = { method = preq.method, path = preq.path, query = scope.rest,
-        headers = preq.headers, body = preq.body, operation = preq.operation }
+        headers = preq.headers, body = body, operation = preq.operation }
+    elseif body ~= preq.body then
+      preq = { method = req.method, path = req.path, query = req.query, headers = req.headers,
+        body = body }
     end
     local ok, a, b = pcall(proto.parse_request, model, preq)
     if ok then op_name, params = a, b else parse_err = a end

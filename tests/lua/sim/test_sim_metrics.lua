@@ -366,4 +366,22 @@ function TestMetricsPlane.test_no_registered_target_503s_are_not_requests()
   lu.assertEquals(listed(w, "AWS/ApplicationELB", { MetricName = "RequestCount" }), {})
 end
 
+-- MetricData is optional in botocore 1.43's model (EntityMetricData may carry the data
+-- instead), so the current AWS CLI sends `put-metric-data --namespace X` as it is: AWS's
+-- MissingParameter, not a handler crash (500); entity data alone is accepted (not kept).
+function TestMetricsPlane.test_put_metric_data_without_metric_data()
+  local w = world()
+  local inputs = { { Namespace = "Trading/App" }, { Namespace = "Trading/App", MetricData = {} } }
+  for _, p in ipairs(inputs) do
+    local ok, e = pcall(w.cw.PutMetricData, w.cw, p)
+    lu.assertFalse(ok)
+    lu.assertTrue(aws.Error.is(e), tostring(e))
+    lu.assertEquals(e.code, "MissingParameter")
+    lu.assertEquals(e.message, "The parameter MetricData is required.")
+  end
+  w.cw:PutMetricData{ Namespace = "Trading/App", EntityMetricData = { { Entity = {
+    KeyAttributes = { Type = "Service", Name = "api", Environment = "prod" } },
+    MetricData = { { MetricName = "Latency", Value = 1 } } } } }
+end
+
 os.exit(lu.LuaUnit.run())

@@ -677,8 +677,25 @@ end)
 
 -- TreatMissingData "ignore": with no data (no such health check) each minute's evaluation
 -- keeps the state, so the checks below do not depend on when it runs.
+-- PutMetricData of 100 metrics, about 16 KB of input: over botocore's 10,240-byte threshold,
+-- so the current AWS CLI (botocore >= 1.31) sends it gzip-compressed (Content-Encoding:
+-- gzip, the operation's requestcompression trait), as AWS accepts.
+local function large_metric_data()
+  local data = {}
+  for i = 1, 100 do
+    data[i] = { MetricName = "Latency", Value = i, Unit = "Milliseconds",
+      Dimensions = { { Name = "Host", Value = ("scn-host-%04d-large-request"):format(i) },
+        { Name = "AvailabilityZone", Value = "${region}a" } } }
+  end
+  return data
+end
+
 scenario("cloudwatch_alarm_state", {}, function()
   return {
+    S("cloudwatch", "PutMetricData", { Namespace = "Scn/Large", MetricData = large_metric_data() }),
+    S("cloudwatch", "ListMetrics", { Namespace = "Scn/Large", MetricName = "Latency" }, { check = {
+      { "length(Metrics)", 100 },
+      { "length(Metrics[?Dimensions[?Name=='Host' && Value=='scn-host-0042-large-request']])", 1 } } }),
     S("sns", "CreateTopic", { Name = "scn-alarm-topic" }, { save = { topic = "TopicArn" } }),
     S("cloudwatch", "PutMetricAlarm", { AlarmName = "scn-primary-health", Namespace = "AWS/Route53",
       MetricName = "HealthCheckStatus", Dimensions = { { Name = "HealthCheckId", Value = "0d4c5b0f-1111-4f8e-9c55-3f1f1c2a7b01" } },
