@@ -228,6 +228,16 @@ function TestS3Objects.test_sse_kms_uses_the_key_through_kms()
   lu.assertEquals(s3:GetObject{ Bucket = "kms-bucket", Key = "k" }.Body, "v")
 end
 
+-- A gzip Content-Encoding is the object's own: S3 keeps the bytes as sent.
+function TestS3Objects.test_gzip_content_encoding_is_stored_not_decoded()
+  local _, s3 = setup()
+  make_bucket(s3, "gzip-bucket")
+  local bytes = "\31\139\8\0\0\0\0\0\0\3not really gzip"
+  s3:PutObject{ Bucket = "gzip-bucket", Key = "k.gz", Body = bytes, ContentEncoding = "gzip" }
+  local got = s3:GetObject{ Bucket = "gzip-bucket", Key = "k.gz" }
+  lu.assertEquals({ got.Body, got.ContentEncoding }, { bytes, "gzip" })
+end
+
 function TestS3Objects.test_conditional_writes()
   local _, s3 = setup()
   make_bucket(s3, "cond-bucket")
