@@ -13,28 +13,12 @@ local M = {}
 local dir, CLIS, sim
 
 
--- The CLIs found here: {name, path, env}.
-local function clis()
-  local out = {}
-  local current = os.getenv("FO_AWS_CLI_CURRENT")
-  if not current then
-    local r = fo.process.run{ argv = { "sh", "-c", "command -v aws" } }
-    current = r.code == 0 and r.stdout:match("^%s*(.-)%s*$") or nil
-  end
-  if current and current ~= "" then
-    local env = cli.env(dir)
-    local root = current:match("^(.*)/shims/aws$")
-    if root then env.PYENV_ROOT = os.getenv("PYENV_ROOT") or root end
-    out.current = { path = current, env = env }
-  end
-  local f = io.open(cli.AWS, "rb")
-  if f then
-    f:close()
-    out.debian = { path = cli.AWS, env = cli.env(dir) }
-  end
-  return out
+-- The CLI `which` here (support.awscli's cli()): {path, env}, or nil and why.
+local function find_cli(which)
+  local c, why = cli.cli(which)
+  if not c then return nil, why end
+  return { path = c.aws, env = cli.env(dir) }
 end
-
 
 local function run(which, args)
   local c = CLIS[which]
@@ -146,9 +130,13 @@ end
 --- with its result; skipped when that CLI is not here.
 function M.main(which)
   dir = t.tmpdir()
-  CLIS = clis()
-  sim = CLIS[which] and cli.start_sim(dir, 600)
-  _G.TestAwsCliS3 = { ["test_" .. which .. "_cli"] = function() scenario(which) end }
+  local c, why = find_cli(which)
+  CLIS = { [which] = c }
+  sim = c and cli.start_sim(dir, 600)
+  _G.TestAwsCliS3 = { ["test_" .. which .. "_cli"] = function()
+    lu.skipIf(not c, tostring(why))
+    scenario(which)
+  end }
   local rc = lu.LuaUnit.run()
   if sim then
     local r = cli.stop_sim(sim)
