@@ -38,6 +38,7 @@ SERVICES = {
     "ssm": "ssm",
     "sts": "sts",
     "kms": "kms",
+    "logs": "logs",
     "s3": "s3",
 }
 
@@ -60,6 +61,7 @@ PROTOCOL = {
     "ssm": "json",
     "sts": "query",
     "kms": "json",
+    "logs": "json",
     "s3": "rest-xml",
 }
 

@@ -42,7 +42,8 @@ M.VALIDATION = {
   ["rest-xml"] = "InvalidInput",
 }
 -- S3 has no InvalidInput: its generic answer to a bad value is InvalidArgument.
-M.VALIDATION_BY_SERVICE = { sns = "InvalidParameter", s3 = "InvalidArgument" }
+M.VALIDATION_BY_SERVICE = { sns = "InvalidParameter", logs = "InvalidParameterException",
+  s3 = "InvalidArgument" }
 -- EC2 names a missing required parameter separately.
 M.EC2_MISSING = "MissingParameter"
 

@@ -102,6 +102,24 @@ function M.cli(name)
   return c
 end
 
+--- A plain command runner for CLI `name` against the served sim at `url` (one process per
+--- command, text output: for the short per-service proofs): run{args...} → exit code,
+--- trimmed stdout, stderr; and the CLI's description ("aws-cli/1.45.11 ..."). Raises, naming
+--- why, when the CLI is missing (a requirement of the suite, not a reason to skip).
+function M.text_runner(name, dir, url, region)
+  local c, why = M.cli(name)
+  if not c then error(why, 0) end
+  local env = M.env(dir)
+  local function run(args)
+    local argv = { c.aws, "--endpoint-url", url, "--region", region or "eu-south-1", "--output", "text" }
+    if c.major >= 2 then argv[#argv + 1] = "--no-cli-pager" end
+    for _, a in ipairs(args) do argv[#argv + 1] = a end
+    local r = fo.process.run{ argv = argv, env = env, timeout = 120 }
+    return r.code, r.stdout:match("^%s*(.-)%s*$"), r.stderr
+  end
+  return run, ("%s %s (%s)"):format(name, c.version, c.aws)
+end
+
 M.UNKNOWN_KEY = "AKIAFOSIMUNKNOWN0001"
 
 --- Profiles of the credentials file for the authentication failures (an explicit

@@ -4,8 +4,8 @@
 -- beside it in services/ec2/: route_tables.lua, security_groups.lua, endpoints.lua,
 -- launch_templates.lua, instances.lua (DescribeInstances and tags), run_instances.lua
 -- (RunInstances, TerminateInstances), default_vpc.lua (the default VPC every region has,
--- made on the region's first call; account attributes, network ACLs, DHCP options) and
--- common.lua (lookups, tags, filters, paging, CIDRs, other services' state).
+-- made on the region's first call; account attributes, network ACLs, DHCP options),
+-- flow_logs.lua and common.lua (lookups, tags, filters, paging, CIDRs, other services' state).
 --
 -- AWS behaviour modelled here (checked against the EC2 API reference):
 --   * a new VPC gets its main route table (the local route for its CIDR) and its
@@ -31,6 +31,7 @@ local RT = require "fo.sim.services.ec2.route_tables"
 local INST = require "fo.sim.services.ec2.instances"
 local DEFAULT = require "fo.sim.services.ec2.default_vpc"
 local RUN = require "fo.sim.services.ec2.run_instances"
+local FL = require "fo.sim.services.ec2.flow_logs"
 
 SG.lt_data = LT.data_of
 
@@ -596,7 +597,7 @@ end
 ---------------------------------------------------------------------------------------
 -- The handlers of the other files, and DryRun for all of them.
 
-for _, mod in ipairs({ SG, EP, LT, RT, INST, DEFAULT, RUN }) do
+for _, mod in ipairs({ SG, EP, LT, RT, INST, DEFAULT, RUN, FL }) do
   for name, fn in pairs(mod) do
     if type(fn) == "function" and name:match("^%u") then M[name] = fn end
   end

@@ -7,7 +7,7 @@
 -- State layout (ctx.db of service "ec2", per account and region; JSON-safe):
 --   seq                 counter giving every resource its creation order (_seq)
 --   vpcs, subnets, internet_gateways, route_tables, security_groups,
---   security_group_rules, vpc_endpoints, launch_templates      maps id → record
+--   security_group_rules, vpc_endpoints, launch_templates, flow_logs   maps id → record
 --     (names and record fields read by lua/fo/sim/ec2_lookup.lua for ELBv2 and Auto
 --     Scaling; a launch template keeps versions[n] = {VersionNumber, LaunchTemplateData})
 --   client_tokens       "Op|token" → {id=, digest=}
@@ -100,6 +100,10 @@ M.KINDS = {
     malformed = "InvalidLaunchTemplateId.Malformed",
     one = "The specified launch template, with template ID %s, does not exist.",
     many = "The specified launch templates, with template IDs %s, do not exist." },
+  fl = { coll = "flow_logs", rtype = "vpc-flow-log", prefix = "fl",
+    notfound = "InvalidFlowLogId.NotFound", malformed = "InvalidFlowLogId.Malformed",
+    one = "These flow log ids in the input list are not found: [TotalCount: 1] %s",
+    many = "These flow log ids in the input list are not found: %s" },
 }
 -- Id prefix → kind (CreateTags/DeleteTags take ids of any kind).
 M.BY_PREFIX = {}
