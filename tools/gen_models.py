@@ -39,6 +39,7 @@ SERVICES = {
     "sts": "sts",
     "kms": "kms",
     "logs": "logs",
+    "s3": "s3",
 }
 
 # The protocol fo speaks with each service, by botocore's name: the one place that choice
@@ -61,6 +62,7 @@ PROTOCOL = {
     "sts": "query",
     "kms": "json",
     "logs": "json",
+    "s3": "rest-xml",
 }
 
 MANIFEST = "generated-from.json"

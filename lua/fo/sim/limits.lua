@@ -26,7 +26,12 @@ M.BODY = {
   -- PutLogEvents: 1,048,576 bytes of events (messages + 26 each), up to 10,000 of them,
   -- JSON-escaped and each with its member names.
   logs = 4 * MiB,
+  -- S3: the sim keeps objects in memory, so it takes single PUTs (and multipart parts) of
+  -- up to 64 MiB (AWS: 5 GiB), plus room for aws-chunked framing and trailers.
+  s3 = 65 * MiB,
 }
+-- The largest object body a single S3 PutObject or UploadPart may carry in the sim.
+M.S3_OBJECT = 64 * MiB
 
 --- The body cap of `service` (nil: a request that names none) in bytes.
 function M.body(service)
