@@ -6,7 +6,7 @@ local recipe_mod = require "fo.engine.recipe"
 local config = require "fo.engine.config"
 local api = require "fo.engine.api"
 local state = require "fo.engine.state"
-local lock = require "fo.engine.lock"
+local backend_mod = require "fo.engine.backend"
 local target = require "fo.engine.target"
 local journal = require "fo.engine.journal"
 local refresh = require "fo.engine.refresh"
@@ -37,9 +37,19 @@ end
 
 --- Paths of a stack's files in `dir`.
 function M.paths(dir, stack)
-  local base = dir .. "/" .. stack
-  return { state = base .. ".state.json", config = base .. ".config.json",
-    lock = base .. ".lock", sim = base .. ".sim.json", key = base .. ".key" }
+  return require("fo.engine.backend.local").paths(dir, stack)
+end
+
+-- The config session of a run: the local backend's config file; the S3 backend's config
+-- object, under the local config file's values (which may name the backend itself).
+local function session_for(be, paths, overrides, recorded)
+  if be.kind == "local" then return config.session(paths.config, overrides, recorded) end
+  be:prepare()
+  local values = be:config_values() or {}
+  local here = config.read_file(paths.config)
+  for k, v in pairs(here or {}) do values[k] = v end
+  return config.session(be.config_where .. (here and " and " .. paths.config or ""), overrides,
+    recorded, values)
 end
 
 local function default_region()
@@ -107,7 +117,7 @@ local function destroy_types(opts, doc, report, paths)
   local names = unregistered_types(doc)
   if #names == 0 then return end
   local scratch = recipe_mod.new{ stack = opts.stack, region = opts.region or default_region() }
-  local ok, session = pcall(config.session, paths.config, opts.config, doc.config)
+  local ok, session = pcall(session_for, paths.backend, paths, opts.config, doc.config)
   local failure
   if not ok then
     failure = errors.is(session) and session or { text = tostring(session) }
@@ -338,7 +348,7 @@ local function bind(opts, run, doc, original, paths)
       tostring(now))))
   end
   now.recipe = location.recipe_name(opts.recipe_path, opts.dir)
-  local set, notices = binding.check(doc, now, { stack = opts.stack, state_path = paths.state,
+  local set, notices = binding.check(doc, now, { stack = opts.stack, state_path = paths.backend.where,
     rebind_account = opts.rebind_account, rebind_recipe = opts.rebind_recipe,
     check_recipe = opts.mode ~= "destroy" })
   for _, text in ipairs(notices) do run.report:notice(text) end
@@ -346,7 +356,7 @@ local function bind(opts, run, doc, original, paths)
   local store = run.store
   if store.readonly then
     if original then return end -- --plan on a bound stack records nothing
-    store = state.store(paths.state, doc, nil, {})
+    store = paths.backend:store(doc, nil, {})
   end
   for k, v in pairs(set) do store:set(k, v) end
   store:commit()
@@ -355,23 +365,28 @@ end
 
 -- Everything after the lock is taken.
 local function locked_run(opts, recipe, session, report, paths)
-  local doc, original, read_info = state.read(paths.state)
+  local be = paths.backend
+  local doc, original, read_info = be:read_state()
   for _, text in ipairs(read_info.notices) do report:notice(text) end
   -- secret values in the state are decrypted when first needed (secret.lua)
-  local keys = secret.keyring{ stack = opts.stack, key_path = paths.key, meta = doc and doc.secrets }
+  -- a remote backend makes no key file (it would be this machine's only), but a stack
+  -- moved there with one (fo-run state migrate) still opens with it
+  local keys = secret.keyring{ stack = opts.stack, key_path = paths.key,
+    meta = doc and doc.secrets, provider = paths.settings.secrets_provider,
+    region = opts.region or default_region(), no_key_file = be.kind ~= "local", kms = opts.kms }
   if doc then secret.unseal(doc, keys) end
   local kind
   if doc then
     kind = doc.target
     if opts.target and opts.target ~= kind then
       errors.raise("usage", ("stack %s is bound to target %s (%s); a stack cannot change "
-        .. "target: use another --stack for %s"):format(opts.stack, kind, paths.state, opts.target))
+        .. "target: use another --stack for %s"):format(opts.stack, kind, be.where, opts.target))
     end
   else
     kind = opts.target or "sim"
     if opts.mode == "destroy" or opts.mode == "refresh" then
       report:summary("ok", ("Stack %s has no state (%s): nothing to %s."):format(opts.stack,
-        paths.state, opts.mode))
+        be.where, opts.mode))
       return EXIT.ok
     end
     if not opts.target then
@@ -387,7 +402,7 @@ local function locked_run(opts, recipe, session, report, paths)
     opts.mode ~= "plan")
   if opts.mode == "destroy" then destroy_types(opts, doc, report, paths)
   end
-  local store = state.store(paths.state, doc, original, { readonly = opts.mode == "plan",
+  local store = be:store(doc, original, { readonly = opts.mode == "plan",
     log = read_info.log, keys = keys })
   if new_secrets then store:set("secrets", new_secrets) end
   local run = { stack = opts.stack, store = store, report = report, parallel = opts.parallel,
@@ -456,7 +471,7 @@ function M.run(opts)
   report.doc.stack, report.doc.mode = opts.stack, opts.mode
   local paths = M.paths(opts.dir, opts.stack)
   local function finish(code)
-    local extra = { state_file = paths.state }
+    local extra = { state_file = paths.backend and paths.backend.where or paths.state }
     if report.run and report.run.target then extra.calls = report.run.target:counts() end
     report:finish(code, extra)
     return code, report.doc
@@ -467,7 +482,15 @@ function M.run(opts)
     if not opts.stack:match("^[%w][%w_.%-]*$") then
       errors.raise("usage", ("stack name %q: use letters, digits, _ . -"):format(opts.stack))
     end
-    if opts.mode ~= "destroy" then session = config.session(paths.config, opts.config) end
+    -- fo's settings in the stack's config file (backend, secrets_provider, lease_seconds)
+    local file = config.read_file(paths.config)
+    paths.settings = backend_mod.take_settings(file or {}, paths.config)
+    paths.backend = backend_mod.open{ spec = opts.backend, settings = paths.settings,
+      dir = opts.dir, stack = opts.stack, region = opts.region or default_region(),
+      unsafe_ok = opts.backend_unsafe_ok, objects = opts.objects, client = opts.s3_client }
+    if opts.mode ~= "destroy" then
+      session = session_for(paths.backend, paths, opts.config)
+    end
   end)
   if not ok then
     report:error(err)
@@ -511,10 +534,11 @@ function M.run(opts)
   local lk
   local code
   ok, err = xpcall(function()
-    require("fo.engine.statedir").prepare(opts.dir, paths.state)
+    paths.backend:prepare()
     -- the command line may hold a secret (--config key=value): masked (secret.lua)
-    lk = lock.acquire(paths.lock, opts.stack, secret.scrub(opts.command or "fo-run"),
-      opts.break_lock)
+    lk = paths.backend:lock(secret.scrub(opts.command or "fo-run"), { break_lock = opts.break_lock,
+      yes = opts.yes, timeout = opts.lock_timeout,
+      recipe = location.recipe_name(opts.recipe_path, opts.dir) })
     code = locked_run(opts, recipe, session, report, paths)
     -- the state log is folded into the state file, under the lock (a failure is no error:
     -- the log holds every change, and the next run folds it)
