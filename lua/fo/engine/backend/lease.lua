@@ -127,7 +127,7 @@ function Lease:acquire(opts)
       end
       if expired or breaking then
         io.stderr:write(("fo: %s the lease of stack %s held by %s\n"):format(expired
-          and "taking over the expired" or "breaking (--break-lock --yes)", self.stack,
+          and "the lease expired: taking over" or "--break-lock --yes: breaking", self.stack,
           M.describe(h)))
         -- only the lease that was read goes: a run that took it in between keeps it
         self.objects:delete(self.key, { if_match = etag })
