@@ -37,6 +37,7 @@ SERVICES = {
     "iam": "iam",
     "ssm": "ssm",
     "sts": "sts",
+    "s3": "s3",
 }
 
 # The protocol fo speaks with each service, by botocore's name: the one place that choice
@@ -57,6 +58,7 @@ PROTOCOL = {
     "iam": "query",
     "ssm": "json",
     "sts": "query",
+    "s3": "rest-xml",
 }
 
 MANIFEST = "generated-from.json"

@@ -85,7 +85,7 @@ local function transport_code(kind)
 end
 
 --- aws.call{service=, operation=, region=, profile=, method=, path=, query=, headers=,
---- body=, parse_error=, endpoint=, max_attempts=, retry_mode=, retry_defaults=, retry=
+--- body=, parse_error=, endpoint=, bucket= and addressing_style= (S3: fo.aws.s3_address), max_attempts=, retry_mode=, retry_defaults=, retry=
 --- (settings already resolved by fo.aws.retry.config), timeout=}
 --- → {status=, headers=, body=, attempts=, latency= (seconds)} for a 2xx answer;
 --- raises fo.aws.Error otherwise. Test hooks: env (lookup function), http, sleep, random.
@@ -110,7 +110,17 @@ return function(req)
   local parse_error = req.parse_error or default_parse_error
   local http = req.http or require("fo.http")
   local sleep = req.sleep or core.sleep
-  local url = url_of(ep.url, req.path, req.query)
+  local s3 = service == "s3" and require("fo.aws.s3_address") or nil
+  local path = req.path or "/"
+  local url
+  -- S3: the bucket goes into the host or stays in the path (fo.aws.s3_address)
+  local function locate()
+    local base = ep.url
+    if s3 then base, path = s3.address(ep, req.bucket, req.path or "/", req.addressing_style) end
+    url = url_of(base, path, req.query)
+  end
+  locate()
+  local redirected = false
   local started = core.now()
   local attempt, refreshed = 0, false
 
@@ -123,13 +133,16 @@ return function(req)
   while true do
     attempt = attempt + 1
     local creds = provider:get()
-    local headers = { Host = host_of(ep.url) }
+    local headers = { Host = host_of(url) }
     for k, v in pairs(req.headers or {}) do headers[k] = v end
     local signed = sigv4.sign{
-      method = method, path = req.path or "/", query = req.query,
+      method = method, path = path, query = req.query,
       headers = headers, body = req.body or "", region = ep.signing_region,
       service = ep.signing_name, access_key = creds.access_key, secret_key = creds.secret_key,
       session_token = creds.session_token, time = os.time(),
+      -- S3 signs the path as sent and requires x-amz-content-sha256 on every request
+      normalize = not s3, sign_body = s3 and true or nil,
+      payload_hash = s3 and (headers["x-amz-content-sha256"] or s3.payload_hash(req.body)) or nil,
     }
     for k, v in pairs(signed.headers) do headers[k] = v end
     headers.Host = nil -- curl sends Host from the URL; it was signed with the same value
@@ -173,7 +186,21 @@ return function(req)
 
     if limiter then limiter:record(retry.classify(failure) == "throttle") end
     local delay, why, class
-    if failure.code and retry.EXPIRED_CREDENTIALS[failure.code] and not refreshed then
+    local hint = s3 and failure.headers and failure.headers["x-amz-bucket-region"]
+    if hint and not redirected and hint ~= ep.signing_region and s3.REDIRECT_CODES[failure.code] then
+      -- The bucket lives in another region (301 PermanentRedirect, 400
+      -- AuthorizationHeaderMalformed naming it): once, to the region S3 names, as the SDKs do.
+      redirected = true
+      log.debug("aws redirect service=s3 operation=%s from=%s to=%s", operation,
+        ep.signing_region, hint)
+      region = hint
+      local url_before = ep.url
+      ep = endpoints.resolve(service, region,
+        { endpoint = req.endpoint, env = env, profile = req.profile })
+      if ep.overridden then ep.url = url_before end
+      locate()
+      delay, class = 0, "redirect"
+    elseif failure.code and retry.EXPIRED_CREDENTIALS[failure.code] and not refreshed then
       -- One refresh and one attempt of its own, outside the retry budget: the fault is
       -- ours (stale credentials), not the service's.
       refreshed = true

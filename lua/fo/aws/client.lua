@@ -105,6 +105,21 @@ function Client:_invoke(op_name, params)
   local proto = codec(self)
   codec_step(proto.validate, model, service, op_name, params)
   local req = codec_step(proto.serialize, model, service, op_name, params)
+  -- Operations whose model requires a body checksum (S3's PutBucketPolicy,
+  -- PutBucketVersioning, DeleteObjects...): Content-MD5, which S3 accepts for all of them.
+  local hc = op.httpChecksum
+  if (op.httpChecksumRequired or (hc and hc.requestChecksumRequired)) and req.body then
+    local has = false
+    for k in pairs(req.headers or {}) do
+      local l = k:lower()
+      if l == "content-md5" or l:match("^x%-amz%-checksum%-") then has = true end
+    end
+    if not has then
+      req.headers = req.headers or {}
+      local crypto = require "fo.crypto"
+      req.headers["Content-MD5"] = crypto.base64_encode(crypto.md5(req.body))
+    end
+  end
 
   -- The codec knows the protocol's error documents; keep its whole answer (modelled
   -- error members) to attach to the error aws.call raises.
@@ -113,6 +128,8 @@ function Client:_invoke(op_name, params)
     service = service, operation = op_name, region = self.region, profile = self.profile,
     endpoint = self.endpoint, method = req.method, path = req.path, query = req.query,
     headers = req.headers, body = req.body,
+    bucket = service == "s3" and params.Bucket or nil,
+    addressing_style = self._options.addressing_style,
     parse_error = function(resp)
       local ok, e = pcall(proto.parse_error, model, op_name, resp)
       parsed_error = ok and type(e) == "table" and e or nil
@@ -236,7 +253,9 @@ end
 --- AWS_RETRY_MODE, the profile's settings, then retry_defaults = {mode=, max_attempts=,
 --- max_transient=}, then standard with 3 attempts), timeout (per attempt), on_retry (called with {service, operation,
 --- region, attempt, reason, class, status, delay} before each retry); proto (a codec with fo.awsproto's API)
---- and env/http/sleep/random are hooks for tests.
+--- and env/http/sleep/random are hooks for tests. S3 only: addressing_style ("auto", the
+--- default: virtual-hosted unless the bucket name or endpoint rules it out; "virtual";
+--- "path"), see fo.aws.s3_address.
 function M.new(service, opts)
   if opts ~= nil and type(opts) ~= "table" then
     error(("aws.%s{...}: expected a table of options, got %s"):format(service, type(opts)), 2)

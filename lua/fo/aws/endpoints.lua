@@ -19,6 +19,9 @@ M.SERVICES = {
   iam = { global = "https://iam.amazonaws.com", signing = "iam", id = "IAM" },
   ssm = { prefix = "ssm", signing = "ssm", id = "SSM" },
   sts = { prefix = "sts", signing = "sts", id = "STS" },
+  -- regional (s3.us-east-1.amazonaws.com too, as current SDKs use, not the legacy global
+  -- s3.amazonaws.com); the bucket goes into the host or the path: fo.aws.s3_address
+  s3 = { prefix = "s3", signing = "s3", id = "S3" },
 }
 M.PARTITION = "aws"
 M.DNS_SUFFIX = "amazonaws.com"

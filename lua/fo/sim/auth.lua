@@ -145,8 +145,19 @@ function M.verify(req, service, keys, now)
   end
   -- Recomputed in the mode it was signed in: a presigned request's auth parameters are
   -- put back by the signer (the token among them), the rest of the query is as received.
+  -- S3 signs the path as sent and the payload hash it names in x-amz-content-sha256 (a
+  -- SHA-256, UNSIGNED-PAYLOAD or a STREAMING-* mode; fo.sim.s3.request checks the body).
+  local s3 = auth.service == "s3"
+  local payload_hash
+  if s3 then
+    payload_hash = auth.presigned and "UNSIGNED-PAYLOAD" or req.headers["x-amz-content-sha256"]
+    if not payload_hash then
+      SimError.raise("InvalidRequest", "Missing required header for this request: x-amz-content-sha256", 400)
+    end
+  end
   local ok, s = pcall(sigv4.sign, {
     method = req.method, path = req.path, query = auth.presigned and auth.rest or req.query or "",
+    normalize = not s3, payload_hash = payload_hash,
     headers = headers, body = req.body or "", region = auth.region, service = auth.service,
     access_key = key.access_key, secret_key = key.secret_key, time = amz_date,
     signed_headers = auth.signed_headers, mode = auth.presigned and "query" or nil,
@@ -156,6 +167,11 @@ function M.verify(req, service, keys, now)
     or s.credential_scope ~= ("%s/%s/%s/aws4_request"):format(auth.date, auth.region,
       auth.service) then
     raise(bad, BAD_SIGNATURE_MESSAGE)
+  end
+  if s3 and payload_hash:match("^%x+$") and #payload_hash == 64
+      and require("fo.crypto").hex(require("fo.crypto").sha256(req.body or "")) ~= payload_hash:lower() then
+    SimError.raise("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does "
+      .. "not match what was computed.", 400)
   end
   return key, auth
 end

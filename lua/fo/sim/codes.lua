@@ -41,7 +41,8 @@ M.VALIDATION = {
   ec2 = "InvalidParameterValue", query = "ValidationError", json = "ValidationException",
   ["rest-xml"] = "InvalidInput",
 }
-M.VALIDATION_BY_SERVICE = { sns = "InvalidParameter" }
+-- S3 has no InvalidInput: its generic answer to a bad value is InvalidArgument.
+M.VALIDATION_BY_SERVICE = { sns = "InvalidParameter", s3 = "InvalidArgument" }
 -- EC2 names a missing required parameter separately.
 M.EC2_MISSING = "MissingParameter"
 

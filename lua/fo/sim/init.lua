@@ -24,7 +24,7 @@ M.DEFAULT_ACCOUNT = keys.DEFAULT_ACCOUNT
 M.DEFAULT_KEY = { access_key = keys.DEFAULT.access_key, secret_key = keys.DEFAULT.secret_key }
 
 local SERVICES = { ec2 = true, elbv2 = true, autoscaling = true, route53 = true, dynamodb = true,
-  sns = true, cloudwatch = true, iam = true, ssm = true, sts = true }
+  sns = true, cloudwatch = true, iam = true, ssm = true, sts = true, s3 = true }
 M.SERVICES = SERVICES
 
 --- A simulator. opts (all optional):
@@ -170,6 +170,10 @@ end
 function M.validation_error(service, op, message)
   local code = codes.VALIDATION_BY_SERVICE[service] or codes.for_service(codes.VALIDATION, service)
   message = strip_op(message, service, op)
+  if service == "s3" and message:match("LocationConstraint") then
+    -- an unknown region named as a bucket's location
+    return SimError.new("InvalidLocationConstraint", "The specified location-constraint is not valid")
+  end
   if service == "ec2" and message:match("required member is missing") and
     not message:find(";", 1, true) then
     return SimError.new(codes.EC2_MISSING, ("The request must contain the parameter %s")
@@ -190,7 +194,7 @@ function Sim:_run_handler(c)
   end
   local ctx = ctx_mod.new{ sim = self, service = c.service, operation = c.operation,
     region = c.region, account = c.caller and c.caller.account or self.account,
-    request_id = c.request_id, caller = c.caller }
+    request_id = c.request_id, caller = c.caller, http = c.http }
   local ok, out = xpcall(handler, function(e)
     if SimError.is(e) then return e end
     return { bug = tostring(e), traceback = debug.traceback(tostring(e), 2) }

@@ -23,7 +23,12 @@ M.BODY = {
   -- policies 2,048), EC2 user data (16 KB), SSM parameters (8 KB): all far below.
   iam = 1 * MiB, sts = 1 * MiB, ec2 = 1 * MiB, ssm = 1 * MiB, elbv2 = 1 * MiB,
   autoscaling = 1 * MiB,
+  -- S3: the sim keeps objects in memory, so it takes single PUTs (and multipart parts) of
+  -- up to 64 MiB (AWS: 5 GiB), plus room for aws-chunked framing and trailers.
+  s3 = 65 * MiB,
 }
+-- The largest object body a single S3 PutObject or UploadPart may carry in the sim.
+M.S3_OBJECT = 64 * MiB
 
 --- The body cap of `service` (nil: a request that names none) in bytes.
 function M.body(service)

@@ -22,6 +22,9 @@ end
 function M.serve(opts)
   local sim = opts.sim or require("fo.sim").new{ file = opts.file }
   local function logged(req, resp, info)
+    -- HEAD: the HTTP server announces the body's length and sends none (S3's HeadObject
+    -- gives the object's size so: fo.sim.s3.response)
+    if req.method == "HEAD" and resp.head_length then resp.body = ("\0"):rep(resp.head_length) end
     log.info("sim %s %s.%s region=%s status=%d%s", req.method, info.service, info.operation,
       info.region, info.status, info.code and (" code=" .. info.code) or "")
     return resp

@@ -66,7 +66,8 @@ end
 
 -- The error answer: the codec's when it knows the operation (or the request came in one of
 -- the service's alternative protocols, fo.sim.protocols), else errdoc's envelope.
-local function error_response(service, model, op_name, err, request_id, alternative)
+local function error_response(service, model, op_name, err, request_id, alternative, method)
+  if service == "s3" then return require("fo.sim.s3.errors").render(err, request_id, method) end
   local proto = require "fo.awsproto"
   local protocol = codes.PROTOCOL[service] or "query"
   if (op_name or alternative) and proto.serialize_error then
@@ -105,7 +106,8 @@ local function refuse_body(self, req, max, got)
       max), e.status)
   local request_id = service and self:_request_id(service) or self.request_ids:uuid()
   local model, alternative = protocols.model_for(service and models.load(service), req)
-  local resp = error_response(service or "sts", model, nil, err, request_id, alternative)
+  local resp = error_response(service or "sts", model, nil, err, request_id, alternative,
+    req.method)
   local info = { service = service or signing or "?", operation = "-",
     region = scope and scope.region or "-", status = resp.status, code = err.code }
   self:_finish({ service = info.service, region = info.region, operation = "-",
@@ -147,13 +149,22 @@ local function answer(self, req)
   -- authentication failure still wins over a parse failure, as at AWS.
   local proto = require "fo.awsproto"
   local op_name, params, parse_err
-  if proto.parse_request then
-    local preq = req
+  -- S3: the virtual-hosted bucket, aws-chunked bodies, checksums and the operation
+  -- (fo.sim.s3.request); the signature is still checked over the request as it arrived.
+  local s3req
+  if service == "s3" then
+    local sok, r = pcall(require("fo.sim.s3.request").prepare, req)
+    if sok then s3req = r else parse_err = r end
+  end
+  if parse_err then
+    -- reported after authentication, as any parse failure
+  elseif proto.parse_request then
+    local preq = s3req or req
     if scope and scope.presigned then
       -- a presigned request's X-Amz-* auth parameters are not the operation's (EC2 would
       -- call them unknown parameters)
-      preq = { method = req.method, path = req.path, query = scope.rest, headers = req.headers,
-        body = req.body }
+      preq = { method = preq.method, path = preq.path, query = scope.rest,
+        headers = preq.headers, body = preq.body, operation = preq.operation }
     end
     local ok, a, b = pcall(proto.parse_request, model, preq)
     if ok then op_name, params = a, b else parse_err = a end
@@ -163,7 +174,7 @@ local function answer(self, req)
   end
   info.operation = op_name or "-"
   local c = { service = service, region = region, operation = op_name, params = params,
-    request_id = request_id }
+    request_id = request_id, http = s3req }
 
   local ok, out = pcall(function()
     c.caller = auth.verify(req, service, self.keys, os.time())
@@ -223,8 +234,10 @@ local function answer(self, req)
   end
   if not ok then
     out = as_sim_error(out, service)
-    resp = error_response(service, model, op_name, out, request_id, alternative)
+    resp = error_response(service, model, op_name, out, request_id, alternative, req.method)
     info.code = out.code
+  elseif service == "s3" then
+    resp = require("fo.sim.s3.response").finish(resp, out, request_id, req.method)
   end
   info.status = resp.status
   c.operation = op_name or "-" -- unparsed calls are recorded too (as reads)

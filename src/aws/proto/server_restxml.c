@@ -1,4 +1,4 @@
-/* Protocol rest-xml, the server side (Route 53): requests routed to their operation and read
+/* Protocol rest-xml, the server side (Route 53, S3): requests routed to their operation and read
  * back into params, responses and error documents as Route 53 writes them.
  *
  * Requests: the operation is the one whose http.method is the request's and whose
@@ -158,6 +158,11 @@ static void route(lua_State *L, fo_op *op, int req, int query, match *m)
         luaL_error(L, "fo.awsproto.parse_request: the request needs a method and a path");
     lua_getfield(L, op->model, "operations");
     int ops = lua_gettop(L);
+    /* S3 answers several operations at one method and URI (PutObject, UploadPart, CopyObject
+     * at PUT /{Bucket}/{Key+}) and tells them apart by query parameters and headers the
+     * model does not put in requestUri: the caller names the operation then (req.operation),
+     * and only its template is matched. */
+    const char *only = fo_field_str(L, req, "operation");
     const char **names;
     size_t n = fo_keys(L, ops, 0, &names);
     long best = -1;
@@ -170,7 +175,8 @@ static void route(lua_State *L, fo_op *op, int req, int query, match *m)
             uri = fo_field_str(L, -1, "requestUri");
         }
         lua_settop(L, ops + 1);
-        if (!m_method || !uri || strcmp(m_method, method) != 0)
+        if (!m_method || !uri || strcmp(m_method, method) != 0 ||
+            (only && strcmp(only, names[i]) != 0))
             continue;
         const char *q = strchr(uri, '?');
         size_t tn = q ? (size_t)(q - uri) : strlen(uri);

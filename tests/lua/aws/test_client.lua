@@ -1,4 +1,4 @@
--- Service clients: the global `aws` and its ten constructors, a call's path through the
+-- Service clients: the global `aws` and its constructors (one per service module), a call's path through the
 -- codec (validate → serialize → aws.call → parse) against a loopback server, local
 -- validation errors (nothing sent), structured AWS errors, unknown operations, help and
 -- the operation list. The codec is a stand-in with fo.awsproto's API (support/fake_codec).
@@ -8,7 +8,7 @@ local fake = require "support.fake_aws"
 local codec_mod = require "support.fake_codec"
 
 local TEN = { "ec2", "elbv2", "autoscaling", "route53", "dynamodb", "sns", "cloudwatch", "iam",
-              "ssm", "sts" }
+              "ssm", "sts", "s3" }
 
 local function error_of(fn, ...)
   local ok, err = pcall(fn, ...)
