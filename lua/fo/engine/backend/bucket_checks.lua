@@ -9,27 +9,40 @@ local function aws_code(e)
   return type(e) == "table" and e.code or nil
 end
 
--- Calls s3:op(input); returns the output, or nil and the error code for "not configured"
--- codes; raises anything else.
-local function read(s3, op, input, absent)
-  local ok, out = pcall(s3[op], s3, input)
-  if ok then return out end
-  if absent[aws_code(out) or ""] then return nil, aws_code(out) end
-  error(out, 0)
-end
+-- The IAM action that allows each read.
+local ACTIONS = { GetBucketVersioning = "s3:GetBucketVersioning",
+  GetBucketEncryption = "s3:GetEncryptionConfiguration",
+  GetPublicAccessBlock = "s3:GetBucketPublicAccessBlock" }
 
 --- The problems of `bucket` (a list of {what=, fix=}; empty when it is fit), read with the
---- S3 client `s3` (GetBucketVersioning, GetBucketEncryption, GetPublicAccessBlock).
+--- S3 client `s3` (GetBucketVersioning, GetBucketEncryption, GetPublicAccessBlock). A
+--- setting that cannot be read is a problem too (fo cannot tell that it is right); a
+--- bucket that is not there raises.
 function M.problems(s3, bucket)
   local out = {}
-  local v = read(s3, "GetBucketVersioning", { Bucket = bucket }, {})
-  if not v or v.Status ~= "Enabled" then
+  -- s3:op(input): the output, or nil for the "not configured" codes in `absent`
+  local function read(op, input, absent)
+    local ok, res = pcall(s3[op], s3, input)
+    if ok then return res end
+    local code = aws_code(res) or ""
+    if absent[code] then return nil end
+    -- no bucket, no credentials, no network: nothing can be checked
+    if code == "NoSuchBucket" or code == "" then error(res, 0) end
+    out[#out + 1] = { unread = true, what = ("%s cannot be read (%s)"):format(op,
+      require("fo.log").redact(require("fo.task").describe(res))),
+      fix = code == "AccessDenied"
+        and ("allow %s on arn:aws:s3:::%s to these credentials"):format(ACTIONS[op], bucket)
+        or ("use an S3 endpoint that answers %s"):format(op) }
+    return false
+  end
+  local v = read("GetBucketVersioning", { Bucket = bucket }, {})
+  if v ~= false and (not v or v.Status ~= "Enabled") then
     out[#out + 1] = { what = ("versioning is %s (it must be Enabled: a damaged or deleted "
       .. "state is recovered from an earlier version)"):format(v and v.Status or "off"),
       fix = ("aws s3api put-bucket-versioning --bucket %s --versioning-configuration "
         .. "Status=Enabled"):format(bucket) }
   end
-  local enc = read(s3, "GetBucketEncryption", { Bucket = bucket },
+  local enc = read("GetBucketEncryption", { Bucket = bucket },
     { ServerSideEncryptionConfigurationNotFoundError = true })
   local algo
   for _, rule in ipairs(enc and enc.ServerSideEncryptionConfiguration
@@ -37,13 +50,13 @@ function M.problems(s3, bucket)
     local d = rule.ApplyServerSideEncryptionByDefault
     if d and d.SSEAlgorithm then algo = d.SSEAlgorithm end
   end
-  if not algo then
+  if not algo and enc ~= false then
     out[#out + 1] = { what = "it has no default encryption (SSE-KMS is expected)",
       fix = ("aws s3api put-bucket-encryption --bucket %s --server-side-encryption-configuration "
         .. "'{\"Rules\":[{\"ApplyServerSideEncryptionByDefault\":{\"SSEAlgorithm\":\"aws:kms\"},"
         .. "\"BucketKeyEnabled\":true}]}'"):format(bucket) }
   end
-  local pab = read(s3, "GetPublicAccessBlock", { Bucket = bucket },
+  local pab = read("GetPublicAccessBlock", { Bucket = bucket },
     { NoSuchPublicAccessBlockConfiguration = true })
   local c = pab and pab.PublicAccessBlockConfiguration or {}
   local off = {}
@@ -51,7 +64,7 @@ function M.problems(s3, bucket)
     "RestrictPublicBuckets" }) do
     if c[k] ~= true then off[#off + 1] = k end
   end
-  if #off > 0 then
+  if #off > 0 and pab ~= false then
     out[#out + 1] = { what = ("its public access block does not set %s to true"):format(
       table.concat(off, ", ")),
       fix = ("aws s3api put-public-access-block --bucket %s --public-access-block-configuration "
