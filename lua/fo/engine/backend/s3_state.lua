@@ -108,7 +108,7 @@ function M.read(objects, stack)
   local keys = M.keys(stack)
   local where = ("%s/%s"):format(objects.where, keys.state)
   local info = { notices = {}, log = { clean = true, bytes = 0, header_bytes = 0 },
-    medium = { seq = 0, last = 0, folded = {} } }
+    medium = { seq = 0, last = 0, folded = {}, stale = {} } }
   local text, etag = objects:get(keys.state)
   local logs = objects:list(keys.log)
   local doc, seq
@@ -132,7 +132,8 @@ function M.read(objects, stack)
     local n = tonumber(key:match("(%d+)%.json$"))
     if not n then corrupt(where, ("%s is not a commit of the change log"):format(key)) end
     if n <= seq then
-      info.medium.folded[#info.medium.folded + 1] = key -- folded, not yet removed
+      -- folded by a run that died before it removed them
+      info.medium.stale[#info.medium.stale + 1] = key
     else
       if n ~= expect then
         corrupt(where, ("the change log jumps from commit %d to %d (%s/%s is missing)")
@@ -176,6 +177,12 @@ end
 function M.store(objects, stack, doc, original, info, opts)
   opts = opts or {}
   local medium = M.medium(objects, stack, info, opts.lease)
+  if not opts.readonly and info and #info.stale > 0 then
+    -- under the lease: the commits a dead run folded and left are removed
+    medium:_check()
+    for _, key in ipairs(info.stale) do pcall(objects.delete, objects, key) end
+    info.stale = {}
+  end
   return state.store(medium.where, doc, original, { readonly = opts.readonly, log = opts.log,
     keys = opts.keys, medium = medium })
 end
