@@ -70,6 +70,8 @@ static const char usage_text[] =
     "                 docs/state-backends.md)\n"
     "  --backend-unsafe-ok  use a state bucket without versioning, encryption or a full\n"
     "                 public access block (refused by default)\n"
+    "  --migrate-state URL  move the stack's state and config to URL (s3://BUCKET/PREFIX\n"
+    "                 or local), verified, under both locks; the recipe does not run\n"
     "  --rebind-account  let a stack bound to another AWS account go on in this one (it moved)\n"
     "  --rebind-recipe   let a stack bound to another recipe file go on with this one\n"
     "  --accept-removals forget resources a refresh reads as gone even when they are most of\n"
@@ -130,6 +132,7 @@ static const struct option long_options[] = {
     {"backend", required_argument, NULL, OPT_RECIPE},
     {"backend-unsafe-ok", no_argument, NULL, OPT_RECIPE},
     {"lock-timeout", required_argument, NULL, OPT_RECIPE},
+    {"migrate-state", required_argument, NULL, OPT_RECIPE},
     {NULL, 0, NULL, 0},
 };
 

@@ -22,7 +22,7 @@ local OPTIONS = {
   ["--rebind-recipe"] = { "rebind_recipe", true },
   ["--accept-removals"] = { "accept_removals", true },
   ["--backend"] = { "backend" }, ["--backend-unsafe-ok"] = { "backend_unsafe_ok", true },
-  ["--lock-timeout"] = { "lock_timeout" },
+  ["--lock-timeout"] = { "lock_timeout" }, ["--migrate-state"] = { "migrate_to" },
 }
 
 --- Seconds from a duration: "90", "90s", "5m", "1h"; nil when it is not one.
@@ -63,6 +63,10 @@ function M.parse(pairs_)
       local ok, why = require("fo.engine.backend").check_spec(value)
       if not ok then return nil, ("--backend %s: %s"):format(value, why) end
       opts.backend = value
+    elseif field == "migrate_to" then
+      local ok, why = require("fo.engine.backend").check_spec(value)
+      if not ok then return nil, ("--migrate-state %s: %s"):format(value, why) end
+      opts.migrate_to = value
     elseif field == "lock_timeout" then
       local s = M.duration(value)
       if not s then
@@ -81,6 +85,10 @@ function M.parse(pairs_)
   end
   if opts.mode == "destroy" and opts.rollback == false then
     return nil, "--no-rollback goes with an apply, not --destroy"
+  end
+  if opts.migrate_to and (opts.mode or opts.drill or opts.graph or opts.json) then
+    return nil, "--migrate-state moves the stack's state and does nothing else: it takes no "
+      .. "--plan, --destroy, --refresh, --drill, --graph or --json"
   end
   if opts.graph and (opts.mode or opts.drill) then
     return nil, "--graph writes the dependency graph and does nothing else: it takes no --plan, "

@@ -485,16 +485,30 @@ function M.run(opts)
     -- fo's settings in the stack's config file (backend, secrets_provider, lease_seconds)
     local file = config.read_file(paths.config)
     paths.settings = backend_mod.take_settings(file or {}, paths.config)
+    paths.region = opts.region or default_region()
     paths.backend = backend_mod.open{ spec = opts.backend, settings = paths.settings,
       dir = opts.dir, stack = opts.stack, region = opts.region or default_region(),
       unsafe_ok = opts.backend_unsafe_ok, objects = opts.objects, client = opts.s3_client }
-    if opts.mode ~= "destroy" then
+    if opts.mode ~= "destroy" and not opts.migrate_to then
       session = session_for(paths.backend, paths, opts.config)
     end
   end)
   if not ok then
     report:error(err)
     return finish(errors.is(err) and errors.exit_code(err) or EXIT.recipe)
+  end
+  if opts.migrate_to then -- the state moves; the recipe does not run (migrate.lua)
+    local code
+    ok, err = xpcall(function() code = require("fo.engine.migrate").run(opts, paths, report) end,
+      function(e)
+        if errors.is(e) then return e end
+        return { text = debug.traceback(task.describe(e), 2) }
+      end)
+    if not ok then
+      report_failure(report, err)
+      return finish(errors.is(err) and errors.exit_code(err) or EXIT.recipe)
+    end
+    return finish(code)
   end
 
   local recipe = recipe_mod.new{ stack = opts.stack, region = opts.region or default_region() }

@@ -302,4 +302,57 @@ function TestBackend:test_new_secrets_on_a_shared_backend_need_a_passphrase_or_k
   lu.assertEquals(code, 0, err)
 end
 
+function TestBackend:test_migrate_a_local_stack_to_s3_and_back_without_loss()
+  local testlib = require "support.testlib"
+  testlib.write(dir .. "/dev.config.json", json.encode({ display = "From the file" }))
+  local recipe = function()
+    local c = fo.config{ display = { type = "string" } }
+    fo.resource("test:topic", "t", { name = "t", display_name = c.display })
+    H.network()()
+  end
+  local code, _, _, err = run(recipe)
+  lu.assertEquals(code, 0, err)
+  local before = H.state(dir)
+  local n = 0
+  for _ in pairs(before.resources) do n = n + 1 end
+  -- to S3: the copy verified, the source marked, this machine's config names the bucket
+  local out
+  code, _, out, err = run(nil, { migrate_to = SPEC, migrate_objects = objects })
+  lu.assertEquals(code, 0, err)
+  lu.assertStrContains(out, ("Stack dev migrated from %s/dev.state.json to %s/dev/state.json (%d "
+    .. "resources; sha256 "):format(dir, SPEC, n))
+  lu.assertEquals(read().resources, before.resources)
+  lu.assertNil(objects:get("dev/lock.json"))
+  lu.assertEquals(json.decode((objects:get("dev/config.json"))), { display = "From the file" })
+  lu.assertEquals(json.decode(testlib.read(dir .. "/dev.config.json")), { backend = SPEC })
+  lu.assertNil(fo.fs.exists(dir .. "/dev.state.json") or nil)
+  lu.assertNotNil(testlib.read(dir .. "/dev.state.json.migrated"))
+  -- the next run goes to the bucket (the config file's backend) and has nothing to do
+  code, _, out, err = run(recipe, { objects = objects })
+  lu.assertEquals(code, 0, err)
+  lu.assertStrContains(out, "No changes.")
+  -- the old place refuses, naming the new one
+  code, _, _, err = run(recipe, { backend = "local", config = { display = "From the file" } })
+  lu.assertEquals(code, 2, err)
+  lu.assertStrContains(err, "stack dev was moved to " .. SPEC)
+  -- a second migration to the same place is refused
+  code, _, _, err = run(nil, { objects = objects, migrate_to = SPEC })
+  lu.assertEquals(code, 2, err)
+  lu.assertStrContains(err, "already kept in")
+  -- and back to the local directory
+  code, _, out, err = run(nil, { objects = objects, migrate_to = "local" })
+  lu.assertEquals(code, 0, err)
+  lu.assertStrContains(out, "migrated from " .. SPEC .. "/dev/state.json to " .. dir)
+  lu.assertEquals(H.state(dir).resources, before.resources)
+  lu.assertEquals(json.decode(testlib.read(dir .. "/dev.config.json")), { display = "From the file" })
+  lu.assertNil(objects:get("dev/state.json"))
+  lu.assertNotNil(objects:get("dev/moved.json"))
+  code, _, out, err = run(recipe)
+  lu.assertEquals(code, 0, err)
+  lu.assertStrContains(out, "No changes.")
+  code, _, _, err = run(recipe, { objects = objects, backend = SPEC })
+  lu.assertEquals(code, 2)
+  lu.assertStrContains(err, "stack dev was moved to local")
+end
+
 os.exit(lu.LuaUnit.run())

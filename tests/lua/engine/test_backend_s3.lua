@@ -225,6 +225,46 @@ function TestBackendS3:test_two_writers_race_on_a_commit_in_the_simulators_s3()
   lu.assertEquals(fo_run("a", { "--destroy" }).code, 0)
 end
 
+-- fo-run without --backend: the stack directory of the machine (or the config file's).
+local function fo_local(machine, args)
+  local argv = { testlib.fo_run, "--stack", "trial", "--target", "aws", "--yes" }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  argv[#argv + 1] = root .. "/" .. machine .. "/stack.lua"
+  return fo.process.run{ argv = argv, env = env(machine), timeout = 120 }
+end
+
+function TestBackendS3:test_migrate_a_local_stack_to_s3_where_the_other_machine_finds_it()
+  local r = fo_local("a", {})
+  lu.assertEquals(r.code, 0, r.stderr)
+  local before = require("fo.engine.state").read(root .. "/a/.fo/trial.state.json")
+  local args = { "--migrate-state", SPEC }
+  for _, a in ipairs(extra) do args[#args + 1] = a end
+  r = fo_local("a", args)
+  lu.assertEquals(r.code, 0, r.stderr)
+  lu.assertStrContains(r.stdout, "Stack trial migrated from " .. root .. "/a/.fo/trial.state.json to "
+    .. SPEC .. "/trial/state.json (22 resources; sha256 ")
+  lu.assertEquals(read_state().resources, before.resources)
+  -- machine a's next run goes to the bucket by its config file; b names the bucket
+  local n = changes()
+  r = fo_local("a", extra)
+  lu.assertEquals(r.code, 0, r.stderr)
+  lu.assertStrContains(r.stdout, "No changes.")
+  r = fo_run("b", {})
+  lu.assertEquals(r.code, 0, r.stderr)
+  lu.assertStrContains(r.stdout, "No changes.")
+  lu.assertEquals(changes(), n)
+  -- and back
+  r = fo_local("a", { "--migrate-state", "local", table.unpack(extra) })
+  lu.assertEquals(r.code, 0, r.stderr)
+  lu.assertEquals(require("fo.engine.state").read(root .. "/a/.fo/trial.state.json").resources,
+    before.resources)
+  r = fo_run("b", {})
+  lu.assertEquals(r.code, 2, r.stderr)
+  lu.assertStrContains(r.stderr, "stack trial was moved to local")
+  lu.assertEquals(fo_local("a", { "--destroy" }).code, 0)
+  lu.assertEquals(H.resources(sim), {})
+end
+
 -- The crash trials on the S3 backend ------------------------------------------------------
 
 local KINDS = { { name = "first", version = 1 }, { name = "v1->v2", version = 2 },

@@ -53,8 +53,44 @@ function Backend:lock(command, opts)
   end
 end
 
+-- The mark of a stack moved elsewhere (fo-run --migrate-state), next to its old files.
+function Backend:_moved_path()
+  return self.dir .. "/" .. self.stack .. ".moved.json"
+end
+
 function Backend:read_state()
+  local moved = require("fo.json").read_file(self:_moved_path())
+  if type(moved) == "table" then
+    errors.raise("usage", ("stack %s was moved to %s (fo-run --migrate-state, %s; mark %s): run "
+      .. "it with --backend %s, or `backend = \"%s\"` in %s"):format(self.stack,
+      tostring(moved.to), tostring(moved.at), self:_moved_path(), tostring(moved.to),
+      tostring(moved.to), self.config_where))
+  end
   return state.read(self.paths.state)
+end
+
+--- Marks the stack as moved to `to`: its state and log are renamed *.migrated (kept), and
+--- the mark names where it went.
+function Backend:mark_moved(to, hash)
+  local fs = require "fo.fs"
+  fs.write_atomic(self:_moved_path(), require("fo.json").encode({ to = to, sha256 = hash,
+    at = os.date("!%Y-%m-%dT%H:%M:%SZ") }), tonumber("600", 8))
+  for _, p in ipairs({ self.paths.state, state.log_path(self.paths.state) }) do
+    if fs.exists(p) then assert(os.rename(p, p .. ".migrated")) end
+  end
+end
+
+function Backend:clear_moved()
+  os.remove(self:_moved_path())
+end
+
+--- Writes the stack's config values into its config file (fo's settings there kept).
+function Backend:write_config(values)
+  local file = require("fo.engine.config").read_file(self.paths.config) or {}
+  for k, v in pairs(values) do file[k] = v end
+  require("fo.fs").mkdir_p(self.dir, tonumber("700", 8))
+  require("fo.fs").write_atomic(self.paths.config, require("fo.json").encode(file),
+    tonumber("600", 8))
 end
 
 --- A store over `doc` (opts as state.store's).

@@ -99,6 +99,15 @@ function Backend:lock(command, opts)
 end
 
 function Backend:read_state()
+  local body = self.objects:get(self.keys.base .. "moved.json")
+  if body then
+    local ok, moved = pcall(require("fo.json").decode, body)
+    moved = ok and type(moved) == "table" and moved or {}
+    errors.raise("usage", ("stack %s was moved to %s (fo-run --migrate-state, %s; mark %s/%s): "
+      .. "run it with --backend %s, or `backend = \"%s\"` in the stack's config file")
+      :format(self.stack, tostring(moved.to), tostring(moved.at), self.objects.where,
+      self.keys.base .. "moved.json", tostring(moved.to), tostring(moved.to)))
+  end
   local doc, text, info = s3_state.read(self.objects, self.stack)
   self.read_info = info.medium
   return doc, text, info
@@ -110,6 +119,26 @@ function Backend:store(doc, original, opts)
   opts = opts or {}
   return s3_state.store(self.objects, self.stack, doc, original, self.read_info,
     { readonly = opts.readonly, log = opts.log, keys = opts.keys, lease = self.lease })
+end
+
+--- Marks the stack as moved to `to`: the mark first, then its snapshot and commits are
+--- deleted (the bucket's versioning keeps them).
+function Backend:mark_moved(to, hash)
+  self.lease:check()
+  assert(self.objects:put(self.keys.base .. "moved.json", require("fo.json").encode({ to = to,
+    sha256 = hash, at = os.date("!%Y-%m-%dT%H:%M:%SZ") })))
+  for _, key in ipairs(self.objects:list(self.keys.log)) do self.objects:delete(key) end
+  self.objects:delete(self.keys.state)
+end
+
+function Backend:clear_moved()
+  self.objects:delete(self.keys.base .. "moved.json")
+end
+
+--- Writes the stack's config values to the bucket (<stack>/config.json).
+function Backend:write_config(values)
+  self.lease:check()
+  assert(self.objects:put(self.keys.config, require("fo.json").encode(values)))
 end
 
 --- The stack's config values kept in the bucket (<stack>/config.json), or nil.
