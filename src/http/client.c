@@ -293,7 +293,7 @@ static int http_request(lua_State *L)
     }
     /* Headers curl would add on its own are removed unless the caller set them, so the
      * bytes sent are the bytes that were signed. */
-    int has_ct = 0, has_accept = 0;
+    int has_ct = 0, has_accept = 0, has_expect = 0;
     if (lua_istable(L, hidx)) {
         lua_pushnil(L);
         while (lua_next(L, hidx)) {
@@ -306,6 +306,8 @@ static int http_request(lua_State *L)
                 has_ct = 1;
             if (strcasecmp(name, "accept") == 0)
                 has_accept = 1;
+            if (strcasecmp(name, "expect") == 0) /* S3's Expect: 100-continue for large PUTs */
+                has_expect = 1;
             if (add_header(t, name, lua_tostring(L, -1)) != 0) {
                 transfer_free(t);
                 return luaL_error(L, "fo.http.request: out of memory");
@@ -314,7 +316,8 @@ static int http_request(lua_State *L)
         }
     }
     if ((!has_ct && remove_header(t, "Content-Type") != 0) ||
-        (!has_accept && remove_header(t, "Accept") != 0) || remove_header(t, "Expect") != 0) {
+        (!has_accept && remove_header(t, "Accept") != 0) ||
+        (!has_expect && remove_header(t, "Expect") != 0)) {
         transfer_free(t);
         return luaL_error(L, "fo.http.request: out of memory");
     }

@@ -145,6 +145,11 @@ return function(req)
       payload_hash = s3 and (headers["x-amz-content-sha256"] or s3.payload_hash(req.body)) or nil,
     }
     for k, v in pairs(signed.headers) do headers[k] = v end
+    if s3 and #(req.body or "") >= s3.EXPECT_CONTINUE_BYTES then
+      -- S3 may refuse a large upload (a wrong region, a denied PUT) before its body is
+      -- sent; unsigned, as the SDKs send it
+      headers.Expect = "100-continue"
+    end
     headers.Host = nil -- curl sends Host from the URL; it was signed with the same value
     log.debug("aws send service=%s operation=%s %s %s attempt=%d", service, operation, method,
       url, attempt)

@@ -53,6 +53,10 @@ function M.payload_hash(body)
   return crypto.hex(crypto.sha256(body or ""))
 end
 
+-- Bodies from this size on are sent with Expect: 100-continue (S3 answers before the body
+-- is sent when it refuses the request).
+M.EXPECT_CONTINUE_BYTES = 1024 * 1024
+
 -- Answers that name the bucket's region in x-amz-bucket-region: the call is sent again,
 -- once, to that region.
 M.REDIRECT_CODES = { PermanentRedirect = true, AuthorizationHeaderMalformed = true,

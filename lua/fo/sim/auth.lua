@@ -168,6 +168,11 @@ function M.verify(req, service, keys, now)
       auth.service) then
     raise(bad, BAD_SIGNATURE_MESSAGE)
   end
+  if s3 and (payload_hash == "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+      or payload_hash == "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER") then
+    require("fo.sim.s3.chunks").verify(req.body or "", key.secret_key, amz_date,
+      s.credential_scope, auth.signature, payload_hash:match("TRAILER$") ~= nil)
+  end
   if s3 and payload_hash:match("^%x+$") and #payload_hash == 64
       and require("fo.crypto").hex(require("fo.crypto").sha256(req.body or "")) ~= payload_hash:lower() then
     SimError.raise("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does "

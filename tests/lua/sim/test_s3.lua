@@ -332,4 +332,61 @@ function TestS3Wire.test_aws_chunked_body_with_trailing_checksum()
   lu.assertStrContains(resp.body, "<Code>BadDigest</Code>")
 end
 
+-- The example of the S3 API reference ("Signature Calculations for the Authorization Header:
+-- Transferring Payload in Multiple Chunks"): 66,560 bytes of 'a' in chunks of 64 KiB and 1 KiB.
+local DOC_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+local DOC_SEED = "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9"
+local function doc_body(first_sig)
+  return ("10000;chunk-signature=%s\r\n%s\r\n"
+    .. "400;chunk-signature=0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497\r\n%s\r\n"
+    .. "0;chunk-signature=b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9\r\n\r\n")
+    :format(first_sig, ("a"):rep(65536), ("a"):rep(1024))
+end
+
+function TestS3Wire.test_chunk_signatures_of_awss_example()
+  local chunks = require "fo.sim.s3.chunks"
+  chunks.verify(doc_body("ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648"), DOC_SECRET,
+    "20130524T000000Z", "20130524/us-east-1/s3/aws4_request", DOC_SEED, false)
+  local ok, e = pcall(chunks.verify, doc_body(("0"):rep(64)), DOC_SECRET, "20130524T000000Z",
+    "20130524/us-east-1/s3/aws4_request", DOC_SEED, false)
+  lu.assertFalse(ok)
+  lu.assertEquals({ e.code, e.status }, { "SignatureDoesNotMatch", 403 })
+end
+
+-- A signed aws-chunked PUT as an SDK sends it (seed: the request's signature).
+local function signed_chunked(sim, url, data, tamper)
+  local key = simlib.DEFAULT_KEY
+  local h = { Host = url:match("^https?://([^/]+)"), ["Content-Encoding"] = "aws-chunked",
+    ["x-amz-decoded-content-length"] = tostring(#data),
+    ["x-amz-content-sha256"] = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" }
+  local path = url:match("^https?://[^/]+(/.*)$")
+  local s = fo.sigv4.sign{ method = "PUT", path = path, headers = h, region = "eu-west-1",
+    service = "s3", access_key = key.access_key, secret_key = key.secret_key, normalize = false,
+    payload_hash = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" }
+  for k, v in pairs(s.headers) do h[k] = v end
+  local skey = fo.sigv4.signing_key(key.secret_key, s.amz_date:sub(1, 8), "eu-west-1", "s3")
+  local prev, out = s.signature, {}
+  local empty = fo.crypto.hex(fo.crypto.sha256(""))
+  for _, chunk in ipairs{ data, "" } do
+    local sts = table.concat({ "AWS4-HMAC-SHA256-PAYLOAD", s.amz_date, s.credential_scope, prev,
+      empty, fo.crypto.hex(fo.crypto.sha256(chunk)) }, "\n")
+    prev = fo.crypto.hex(fo.crypto.hmac_sha256(skey, sts))
+    out[#out + 1] = ("%x;chunk-signature=%s\r\n%s\r\n"):format(#chunk, prev,
+      tamper and chunk ~= "" and chunk:upper() or chunk)
+  end
+  return sim:handle{ method = "PUT", url = url, headers = h, body = table.concat(out) }
+end
+
+function TestS3Wire.test_signed_chunked_upload()
+  local sim, s3 = setup()
+  make_bucket(s3, "signed-bucket")
+  local resp = signed_chunked(sim, "https://signed-bucket.s3.eu-west-1.amazonaws.com/k", "chunked data")
+  lu.assertEquals(resp.status, 200, resp.body)
+  lu.assertEquals(s3:GetObject{ Bucket = "signed-bucket", Key = "k" }.Body, "chunked data")
+  resp = signed_chunked(sim, "https://signed-bucket.s3.eu-west-1.amazonaws.com/k", "chunked data", true)
+  lu.assertEquals(resp.status, 403)
+  lu.assertStrContains(resp.body, "<Code>SignatureDoesNotMatch</Code>")
+  lu.assertEquals(s3:GetObject{ Bucket = "signed-bucket", Key = "k" }.Body, "chunked data")
+end
+
 os.exit(lu.LuaUnit.run())

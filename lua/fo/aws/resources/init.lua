@@ -10,5 +10,6 @@ require "fo.aws.resources.dynamodb"
 require "fo.aws.resources.iam"
 require "fo.aws.resources.elbv2"
 require "fo.aws.resources.autoscaling"
+require "fo.aws.resources.s3"
 
 return true

@@ -17,20 +17,45 @@ function M.buckets(ctx)
   return db.buckets
 end
 
---- The bucket `name` the caller may use, or raises NoSuchBucket (404); another account's
---- bucket is AccessDenied (403), one in another region a 301 PermanentRedirect naming it.
-function M.bucket(ctx, name)
+-- The IAM action of each operation where it is not "s3:" .. the operation's name; false:
+-- parts of a multipart upload, allowed to the bucket's owner (the policy was evaluated for
+-- CreateMultipartUpload, whose headers carry the encryption the conditions look at).
+M.ACTIONS = { ListObjects = "s3:ListBucket", ListObjectsV2 = "s3:ListBucket",
+  ListObjectVersions = "s3:ListBucketVersions", HeadObject = "s3:GetObject",
+  HeadBucket = "s3:ListBucket", CopyObject = "s3:PutObject", CreateMultipartUpload = "s3:PutObject",
+  UploadPart = false, UploadPartCopy = false, CompleteMultipartUpload = false,
+  AbortMultipartUpload = "s3:AbortMultipartUpload", ListParts = "s3:ListMultipartUploadParts",
+  ListMultipartUploads = "s3:ListBucketMultipartUploads", DeleteObjects = "s3:DeleteObject",
+  PutBucketEncryption = "s3:PutEncryptionConfiguration", GetBucketEncryption = "s3:GetEncryptionConfiguration",
+  DeleteBucketEncryption = "s3:PutEncryptionConfiguration",
+  PutPublicAccessBlock = "s3:PutBucketPublicAccessBlock", GetPublicAccessBlock = "s3:GetBucketPublicAccessBlock",
+  DeletePublicAccessBlock = "s3:PutBucketPublicAccessBlock", GetBucketTagging = "s3:GetBucketTagging",
+  DeleteBucketTagging = "s3:PutBucketTagging", DeleteObjectTagging = "s3:DeleteObjectTagging" }
+
+--- The bucket `name` the caller may use for this call, or raises NoSuchBucket (404); one in
+--- another region is a 301 PermanentRedirect naming it; the bucket policy (fo.sim.s3.policy)
+--- decides the rest (403 AccessDenied). params: the call's (key and headers for the
+--- policy's conditions); action: the IAM action, default the operation's.
+function M.bucket(ctx, name, params, action)
   local b = M.buckets(ctx)[name]
   if not b then
     SimError.raise("NoSuchBucket", "The specified bucket does not exist", 404, { BucketName = name })
   end
-  if b.account ~= ctx.account then SimError.raise("AccessDenied", "Access Denied", 403) end
   if b.region ~= ctx.region then
     local e = SimError.new("PermanentRedirect", "The bucket you are attempting to access must be "
       .. "addressed using the specified endpoint. Please send all future requests to this "
       .. "endpoint.", 301, { Bucket = name, Endpoint = ("%s.s3.%s.amazonaws.com"):format(name, b.region) })
     e.headers = { ["x-amz-bucket-region"] = b.region }
     error(e, 0)
+  end
+  if action == nil then
+    action = M.ACTIONS[ctx.operation]
+    if action == nil then action = "s3:" .. tostring(ctx.operation) end
+  end
+  if action then
+    require("fo.sim.s3.policy").authorize(ctx, b, action, params)
+  elseif b.account ~= ctx.account then
+    SimError.raise("AccessDenied", "Access Denied", 403)
   end
   b.objects = b.objects or {}
   return b

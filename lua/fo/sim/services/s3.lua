@@ -179,7 +179,10 @@ function M.CreateBucket(ctx, p)
       .. "namespace is shared by all users of the system. Please select a different name and try again.",
       409, { BucketName = name })
   end
+  local tags = cfg and cfg.Tags
+  if tags then require("fo.sim.s3.settings").check_tags(ctx, tags, 50) end
   buckets[name] = { name = name, account = ctx.account, region = ctx.region,
+    tags = tags and #tags > 0 and tags or nil,
     created = math.floor(ctx:now()), objects = {}, uploads = {},
     object_lock = p.ObjectLockEnabledForBucket or nil,
     versioning = p.ObjectLockEnabledForBucket and "Enabled" or nil }
@@ -187,7 +190,7 @@ function M.CreateBucket(ctx, p)
 end
 
 function M.HeadBucket(ctx, p)
-  local b = state.bucket(ctx, p.Bucket)
+  local b = state.bucket(ctx, p.Bucket, p)
   return { BucketRegion = b.region, BucketArn = ("arn:aws:s3:::%s"):format(b.name) }
 end
 
@@ -216,7 +219,7 @@ function M.ListBuckets(ctx, p)
 end
 
 function M.DeleteBucket(ctx, p)
-  local b = state.bucket(ctx, p.Bucket)
+  local b = state.bucket(ctx, p.Bucket, p)
   if state.has_objects(b) then
     fail(ctx, "BucketNotEmpty", "The bucket you tried to delete is not empty", 409, { BucketName = b.name })
   end
@@ -226,7 +229,7 @@ end
 
 function M.GetBucketLocation(ctx, p)
   local b = state.buckets(ctx)[p.Bucket]
-  if not b then state.bucket(ctx, p.Bucket) end -- NoSuchBucket
+  if not b then state.bucket(ctx, p.Bucket, p) end -- NoSuchBucket
   if b.account ~= ctx.account then fail(ctx, "AccessDenied", "Access Denied", 403) end
   -- answered from any region; us-east-1 is the empty constraint
   return { LocationConstraint = b.region ~= "us-east-1" and b.region or nil }
@@ -235,7 +238,7 @@ end
 -- Versioning ------------------------------------------------------------------------------
 
 function M.PutBucketVersioning(ctx, p)
-  local b = state.bucket(ctx, p.Bucket)
+  local b = state.bucket(ctx, p.Bucket, p)
   local status = p.VersioningConfiguration and p.VersioningConfiguration.Status
   if status ~= "Enabled" and status ~= "Suspended" then
     fail(ctx, "MalformedXML", "The XML you provided was not well-formed or did not validate "
@@ -252,7 +255,7 @@ function M.PutBucketVersioning(ctx, p)
 end
 
 function M.GetBucketVersioning(ctx, p)
-  local b = state.bucket(ctx, p.Bucket)
+  local b = state.bucket(ctx, p.Bucket, p)
   return { Status = b.versioning }
 end
 
@@ -293,7 +296,7 @@ local function request_checksum(ctx, p)
 end
 
 function M.PutObject(ctx, p)
-  local b = state.bucket(ctx, p.Bucket)
+  local b = state.bucket(ctx, p.Bucket, p)
   local body = p.Body or ""
   local limit = require("fo.sim.limits").S3_OBJECT
   if #body > limit then
@@ -301,7 +304,6 @@ function M.PutObject(ctx, p)
       .. "sim takes single PUTs of up to %d bytes; use a multipart upload)"):format(limit), 400,
       { ProposedSize = #body, MaxSizeAllowed = limit })
   end
-  require("fo.sim.s3.policy").authorize(ctx, b, "s3:PutObject", p)
   M.check_write_conditions(ctx, b, p.Key, p)
   local enc = encryption(ctx, b, p)
   local v = new_version(ctx, b, p.Key, body, p, enc)
@@ -386,7 +388,7 @@ local function byte_range(ctx, range, size)
 end
 
 function M.GetObject(ctx, p)
-  local b = state.bucket(ctx, p.Bucket)
+  local b = state.bucket(ctx, p.Bucket, p)
   local v = read_version(ctx, b, p, true)
   check_read_conditions(ctx, v, p)
   local body = state.body(v)
@@ -403,14 +405,14 @@ function M.GetObject(ctx, p)
 end
 
 function M.HeadObject(ctx, p)
-  local b = state.bucket(ctx, p.Bucket)
+  local b = state.bucket(ctx, p.Bucket, p)
   local v = read_version(ctx, b, p, true)
   check_read_conditions(ctx, v, p)
   return with_checksum(object_headers(b, v), v, p)
 end
 
 function M.DeleteObject(ctx, p)
-  local b = state.bucket(ctx, p.Bucket)
+  local b = state.bucket(ctx, p.Bucket, p)
   if p.IfMatch ~= nil then
     local cur = state.current(b, p.Key)
     if not cur or cur.delete_marker then
@@ -434,7 +436,7 @@ function M.DeleteObject(ctx, p)
 end
 
 function M.DeleteObjects(ctx, p)
-  local b = state.bucket(ctx, p.Bucket)
+  local b = state.bucket(ctx, p.Bucket, p)
   local deleted, errors = {}, {}
   local quiet = p.Delete and p.Delete.Quiet
   for _, o in ipairs(p.Delete and p.Delete.Objects or {}) do
@@ -470,9 +472,9 @@ end
 M.parse_copy_source = parse_copy_source
 
 function M.CopyObject(ctx, p)
-  local b = state.bucket(ctx, p.Bucket)
+  local b = state.bucket(ctx, p.Bucket, p)
   local sb_name, skey, svid = parse_copy_source(ctx, p.CopySource)
-  local sb = state.bucket(ctx, sb_name)
+  local sb = state.bucket(ctx, sb_name, { Key = skey }, "s3:GetObject")
   local src = read_version(ctx, sb, { Key = skey, VersionId = svid }, false)
   if p.CopySourceIfMatch and not etag_matches(p.CopySourceIfMatch, src.etag) then
     precondition_failed(ctx, "x-amz-copy-source-If-Match")
@@ -487,7 +489,6 @@ function M.CopyObject(ctx, p)
       .. "object to itself without changing the object's metadata, storage class, website "
       .. "redirect location or encryption attributes.", 400)
   end
-  require("fo.sim.s3.policy").authorize(ctx, b, "s3:PutObject", p)
   M.check_write_conditions(ctx, b, p.Key, p)
   local params = replace and p or { ContentType = src.content_type, ContentEncoding = src.content_encoding,
     ContentDisposition = src.content_disposition, ContentLanguage = src.content_language,
@@ -500,6 +501,12 @@ function M.CopyObject(ctx, p)
     VersionId = b.versioning and v.version_id or nil,
     CopySourceVersionId = sb.versioning and src.version_id or nil }, v)
 end
+
+-- Shared with fo.sim.s3.multipart and fo.sim.s3.settings.
+M.encryption, M.sse_fields, M.new_version, M.read_version = encryption, sse_fields, new_version,
+  read_version
+M.request_checksum, M.etag_matches, M.precondition_failed = request_checksum, etag_matches,
+  precondition_failed
 
 -- Listings --------------------------------------------------------------------------------
 
@@ -522,7 +529,7 @@ local function split(b, entries, fetch_owner)
 end
 
 function M.ListObjectsV2(ctx, p)
-  local b = state.bucket(ctx, p.Bucket)
+  local b = state.bucket(ctx, p.Bucket, p)
   local max = listing.max_keys(p.MaxKeys)
   local after = p.StartAfter
   if p.ContinuationToken ~= nil then
@@ -544,7 +551,7 @@ function M.ListObjectsV2(ctx, p)
 end
 
 function M.ListObjects(ctx, p)
-  local b = state.bucket(ctx, p.Bucket)
+  local b = state.bucket(ctx, p.Bucket, p)
   local max = listing.max_keys(p.MaxKeys)
   local entries, truncated, last = listing.walk(state.live_keys(b), { prefix = p.Prefix,
     delimiter = p.Delimiter, after = p.Marker, max_keys = max })
@@ -557,7 +564,7 @@ function M.ListObjects(ctx, p)
 end
 
 function M.ListObjectVersions(ctx, p)
-  local b = state.bucket(ctx, p.Bucket)
+  local b = state.bucket(ctx, p.Bucket, p)
   local max = listing.max_keys(p.MaxKeys)
   local keys = {}
   for k in pairs(b.objects) do keys[#keys + 1] = k end
