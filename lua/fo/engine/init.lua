@@ -236,9 +236,22 @@ local function what_failed(run, report, result)
   report:failure(result.failed)
 end
 
+-- A run whose lease was lost (backend/lease.lua) stops where it is: another run holds the
+-- stack now, so this one neither rolls back nor records anything more (the other adopts
+-- what it did, by tags and intents). True after reporting it.
+local function lease_lost(run)
+  local lost = run.lock and run.lock.lost
+  if not lost then return false end
+  run.report:summary("failed", ("%s. This run stopped: no new operation started and nothing "
+    .. "was rolled back (the stack's next run adopts what this one made, by its tags and "
+    .. "intents)."):format(lost))
+  return true
+end
+
 -- Phase 2 (deletions of what `declared` lacks); nil after reporting a failure.
 local function deletions(run, declared, what_next, summary)
   local r = apply.phase2(run, declared)
+  if lease_lost(run) then return nil end
   if #r.failed == 0 then return r end
   run.report:failure(r.failed, what_next)
   run.report:summary("failed", summary)
@@ -254,6 +267,7 @@ local function do_apply(run, opts, recipe, plan, session)
     report:phase(nil, "apply")
   end
   local r1 = apply.phase1(run, plan)
+  if lease_lost(run) then return EXIT.lock end
   local stopped = run.interrupted
   if #r1.failed > 0 or stopped then
     what_failed(run, report, r1)
@@ -296,7 +310,7 @@ local function do_apply(run, opts, recipe, plan, session)
   local r2 = deletions(run, declared, "Every create and update succeeded; the deletions above "
     .. "did not. The resources are still recorded in the state: fix the cause and rerun to delete "
     .. "them.", "Apply incomplete: deletions failed.")
-  if not r2 then return EXIT.cloud end
+  if not r2 then return run.lock and run.lock.lost and EXIT.lock or EXIT.cloud end
   if run.interrupted then
     store:commit()
     report:summary("interrupted", ("Apply interrupted during the deletions: every create and "
@@ -324,7 +338,7 @@ local function do_destroy(run)
   report:phase(("Destroying (up to %d operations at once):"):format(run.parallel), "destroy")
   local r = deletions(run, {}, "Destroy stopped: what is left is still recorded in the state; "
     .. "fix the cause and rerun --destroy.", "Destroy incomplete.")
-  if not r then return EXIT.cloud end
+  if not r then return run.lock and run.lock.lost and EXIT.lock or EXIT.cloud end
   if run.interrupted then
     run.store:commit()
     report:summary("interrupted", ("Destroy interrupted: %d deleted, %d not started; what is "
@@ -406,7 +420,7 @@ local function locked_run(opts, recipe, session, report, paths)
     log = read_info.log, keys = keys })
   if new_secrets then store:set("secrets", new_secrets) end
   local run = { stack = opts.stack, store = store, report = report, parallel = opts.parallel,
-    journal = {}, target = target.open{ kind = kind, dir = opts.dir, stack = opts.stack,
+    journal = {}, lock = paths.lock_held, target = target.open{ kind = kind, dir = opts.dir, stack = opts.stack,
       sim = opts.sim, on_retry = function(info) report:retry(info) end } }
   report.doc.target = kind
   report.run = run
@@ -553,6 +567,7 @@ function M.run(opts)
     lk = paths.backend:lock(secret.scrub(opts.command or "fo-run"), { break_lock = opts.break_lock,
       yes = opts.yes, timeout = opts.lock_timeout,
       recipe = location.recipe_name(opts.recipe_path, opts.dir) })
+    paths.lock_held = lk
     code = locked_run(opts, recipe, session, report, paths)
     -- the state log is folded into the state file, under the lock (a failure is no error:
     -- the log holds every change, and the next run folds it)

@@ -227,6 +227,34 @@ function TestBackend:test_a_stalled_writer_past_its_lease_writes_nothing()
   lu.assertEquals(read().outputs, { by = "ann" })
 end
 
+-- A type whose create takes the stack's lease away (as `--break-lock --yes` on another
+-- machine would), then works on long enough for the holder's renewal to find it gone.
+fo.type("test:lease_thief", { schema = { properties = {}, outputs = { "id" } },
+  create = function()
+    objects:put("dev/lock.json", foreign_lease("dev", 60))
+    fo.sleep(0.8)
+    return "thief-1", { id = "thief-1" }
+  end,
+  read = function(_, _, _, o) return o end, delete = function() end })
+
+function TestBackend:test_a_run_that_loses_its_lease_stops_and_does_not_roll_back()
+  require("support.testlib").write(dir .. "/dev.config.json", json.encode({ lease_seconds = 0.6 }))
+  local recipe = function()
+    local vpc = fo.resource("test:vpc", "main", { cidr = "10.0.0.0/16" })
+    local thief = fo.resource("test:lease_thief", "t", {})
+    fo.resource("test:subnet", "after", { vpc_id = vpc.id, cidr = "10.0.1.0/24",
+      tags = { after = thief.id } })
+  end
+  local code, _, out, err = s3run(recipe)
+  lu.assertEquals(code, 5, out .. err)
+  lu.assertStrContains(out .. err, "the lease of stack dev was lost (now held by alice@build-7 pid 4242")
+  lu.assertStrContains(out .. err, "nothing was rolled back")
+  -- the VPC it made is left for the next holder to adopt; nothing after the loss started
+  lu.assertEquals(H.ops(sim, { mutating = true }), { "ec2.CreateVpc" })
+  -- the thief's lease is untouched
+  lu.assertStrContains(objects:get("dev/lock.json"), "build-7")
+end
+
 function TestBackend:test_bucket_checks_name_what_is_missing_and_the_fix()
   local checks = require "fo.engine.backend.bucket_checks"
   local function client(v, enc, pab)

@@ -161,7 +161,7 @@ function Lease:renew()
   local body, expires = self:_document(self.acquired)
   local etag = self.objects:put(self.key, body, { if_match = self.etag })
   if not etag then
-    self.lost = ("the lease of stack %s was lost: %s holds it now"):format(self.stack,
+    self.lost = ("the lease of stack %s was lost (now held by %s)"):format(self.stack,
       self:holder_text())
     return false
   end
