@@ -242,6 +242,7 @@ function TestBackendS3:test_two_writers_race_on_a_commit_in_the_simulators_s3()
     lu.assertEquals(won, { first }, "round " .. round)
     for i = 1, 2 do stores[i]:finish() end
     lu.assertEquals(read_state().outputs, { round = round, writer = first })
+    lu.assertEquals(objects:list("trial/log/"), {}, "the fold removes the commits it holds")
     wins = wins + #won
   end
   lu.assertEquals(wins, 50)

@@ -40,6 +40,11 @@ function Store:delete(key, cond)
   return true
 end
 
+function Store:delete_many(keys)
+  for _, k in ipairs(keys) do self.objects[k] = nil end
+  return true
+end
+
 function Store:list(prefix)
   local out = {}
   for k in pairs(self.objects) do

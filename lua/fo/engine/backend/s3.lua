@@ -127,7 +127,7 @@ function Backend:mark_moved(to, hash)
   self.lease:check()
   assert(self.objects:put(self.keys.base .. "moved.json", require("fo.json").encode({ to = to,
     sha256 = hash, at = os.date("!%Y-%m-%dT%H:%M:%SZ") })))
-  for _, key in ipairs(self.objects:list(self.keys.log)) do self.objects:delete(key) end
+  self.objects:delete_many(self.objects:list(self.keys.log))
   self.objects:delete(self.keys.state)
 end
 

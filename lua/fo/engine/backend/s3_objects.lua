@@ -64,6 +64,22 @@ function Objects:delete(key, cond)
   error(out, 0)
 end
 
+--- Deletes `keys` (unconditionally) in batches of 1000 (DeleteObjects); raises when one
+--- of them cannot be deleted.
+function Objects:delete_many(keys)
+  for first = 1, #keys, 1000 do
+    local batch = {}
+    for i = first, math.min(#keys, first + 999) do
+      batch[#batch + 1] = { Key = self.prefix .. keys[i] }
+    end
+    local out = self.s3:DeleteObjects{ Bucket = self.bucket, Delete = { Objects = batch,
+      Quiet = true } }
+    local e = out.Errors and out.Errors[1]
+    if e then error(("DeleteObjects: %s: %s %s"):format(e.Key, e.Code, e.Message or ""), 0) end
+  end
+  return true
+end
+
 function Objects:list(prefix)
   local out, token = {}, nil
   repeat

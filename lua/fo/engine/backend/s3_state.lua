@@ -15,6 +15,7 @@
 --   objects:put(key, body, {if_none_match = true} | {if_match = etag} | nil)
 --     -> etag | nil, "precondition" (412)
 --   objects:delete(key, {if_match = etag} | nil) -> true | nil, "precondition"
+--   objects:delete_many(keys) -> true (unconditional deletes, batched)
 --   objects:list(prefix) -> the keys under prefix, sorted
 --   objects.where -> "s3://bucket/prefix" (for messages)
 -- Other failures raise.
@@ -85,7 +86,7 @@ function Medium:compact(store)
   if not etag then self:_lost("the snapshot", self.keys.state) end
   self.etag, self.seq = etag, self.last
   -- the folded commits are removed (the snapshot holds them; a leftover is ignored)
-  for _, key in ipairs(self.folded) do pcall(self.objects.delete, self.objects, key) end
+  if #self.folded > 0 then pcall(self.objects.delete_many, self.objects, self.folded) end
   self.folded = {}
   return #text, 0
 end
@@ -180,7 +181,7 @@ function M.store(objects, stack, doc, original, info, opts)
   if not opts.readonly and info and #info.stale > 0 then
     -- under the lease: the commits a dead run folded and left are removed
     medium:_check()
-    for _, key in ipairs(info.stale) do pcall(objects.delete, objects, key) end
+    pcall(objects.delete_many, objects, info.stale)
     info.stale = {}
   end
   return state.store(medium.where, doc, original, { readonly = opts.readonly, log = opts.log,
