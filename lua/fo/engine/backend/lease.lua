@@ -159,7 +159,13 @@ function Lease:renew()
   if self.lost then return false end
   if self.released then return true end
   local body, expires = self:_document(self.acquired)
-  local etag = self.objects:put(self.key, body, { if_match = self.etag })
+  -- one renewal at a time (the timer's and a state write's), and none under a release
+  while self.renewing do require("fo.core").sleep(0.01) end
+  if self.released or self.lost then return not self.lost end
+  self.renewing = true
+  local ok, etag = pcall(self.objects.put, self.objects, self.key, body, { if_match = self.etag })
+  self.renewing = false
+  if not ok then error(etag, 0) end
   if not etag then
     self.lost = ("the lease of stack %s was lost (now held by %s)"):format(self.stack,
       self:holder_text())
@@ -213,6 +219,8 @@ end
 function Lease:unlock()
   if self.released then return end
   self.released = true
+  -- a renewal in flight changes the ETag: the delete waits for it
+  while self.renewing do require("fo.core").sleep(0.01) end
   if self.lost then return end
   pcall(self.objects.delete, self.objects, self.key, { if_match = self.etag })
 end
