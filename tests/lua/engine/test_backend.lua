@@ -255,6 +255,22 @@ function TestBackend:test_a_run_that_loses_its_lease_stops_and_does_not_roll_bac
   lu.assertStrContains(objects:get("dev/lock.json"), "build-7")
 end
 
+function TestBackend:test_the_local_backend_waits_with_lock_timeout()
+  local lk = assert(fo.fs.lock(dir .. "/dev.lock", "fo-run other-run"))
+  -- refused at once, then after waiting a second
+  local code, _, _, err = run(H.network())
+  lu.assertEquals(code, 5)
+  lu.assertStrContains(err, "stack dev is locked by pid")
+  lu.assertStrContains(err, "other-run")
+  code, _, _, err = run(H.network(), { lock_timeout = 1 })
+  lu.assertEquals(code, 5)
+  lu.assertStrContains(err, "other-run")
+  -- the holder ends while this run waits: it goes on
+  fo.spawn(function() fo.sleep(0.3); lk:unlock() end)
+  code, _, _, err = run(H.network(), { lock_timeout = 30 })
+  lu.assertEquals(code, 0, err)
+end
+
 function TestBackend:test_bucket_checks_name_what_is_missing_and_the_fix()
   local checks = require "fo.engine.backend.bucket_checks"
   local function client(v, enc, pab)
