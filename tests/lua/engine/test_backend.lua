@@ -136,6 +136,21 @@ function TestBackend:test_two_writers_race_on_a_commit_and_exactly_one_wins()
   lu.assertEquals(wins, { append = 50, fold = 50 })
 end
 
+function TestBackend:test_a_fold_that_missed_another_writers_commit_is_refused()
+  lu.assertEquals((s3run(H.network())), 0)
+  local doc, text, info = read()
+  local folding = s3_state.store(objects, "dev", doc, text, info.medium, { log = { clean = false } })
+  doc, text, info = read()
+  local appending = s3_state.store(objects, "dev", doc, text, info.medium, { log = info.log })
+  appending:set("outputs", { by = "appender" })
+  appending:commit()
+  folding:set("outputs", { by = "folder" })
+  local ok, e = pcall(folding.commit, folding)
+  lu.assertFalse(ok)
+  lu.assertStrContains(e.message, "lost update prevented: commit ")
+  lu.assertEquals(read().outputs, { by = "appender" })
+end
+
 function TestBackend:test_a_second_run_is_refused_with_the_holder_named_exit_5()
   objects:put("dev/lock.json", foreign_lease("dev", 60), { if_none_match = true })
   local code, _, _, err = s3run(H.network())

@@ -76,6 +76,13 @@ end
 
 function Medium:compact(store)
   self:_check()
+  -- a commit after the last this run knows (another writer's) would be replayed onto a
+  -- snapshot that does not hold it: refused, as a commit of the same number would be
+  local after = self.objects:list(self.keys.log)
+  local newest = after[#after] and tonumber(after[#after]:match("(%d+)%.json$"))
+  if newest and newest > self.last then
+    self:_lost("commit " .. newest, after[#after])
+  end
   local doc = store.doc
   doc.log_seq = self.last
   local ok, text = pcall(store.encode, store)
