@@ -68,7 +68,8 @@ function Backend:prepare()
   end
   if #problems == 0 then return end
   if self.unsafe_ok then
-    io.stderr:write(("fo: warning: --backend-unsafe-ok: %s\n"):format(
+    io.stderr:write(("fo: warning: --backend-unsafe-ok: state bucket %s is used although it "
+      .. "is not fit to hold a stack's state:\n%s\n"):format(self.bucket,
       checks.message(self.bucket, problems):match("^[^\n]*\n(.-)\nNothing")))
     return
   end
