@@ -27,13 +27,31 @@ local function now_default()
   return require("fo.core").time()
 end
 
+-- The user name of this process: $USER or $LOGNAME, else its uid's entry in /etc/passwd.
+local function user_name()
+  local name = os.getenv("USER") or os.getenv("LOGNAME")
+  if name and name ~= "" then return name end
+  local f = io.open("/proc/self/status", "rb")
+  local uid = f and (f:read("a") or ""):match("\nUid:%s*(%d+)")
+  if f then f:close() end
+  local p = uid and io.open("/etc/passwd", "rb")
+  if p then
+    for line in p:lines() do
+      local n, id = line:match("^([^:]*):[^:]*:(%d+):")
+      if id == uid then name = n; break end
+    end
+    p:close()
+  end
+  return name or (uid and "uid " .. uid) or "?"
+end
+
 --- This process's identity: {user=, host=, pid=}.
 function M.who()
   local lock = require "fo.engine.lock"
   local f = io.open("/proc/self/stat", "rb")
   local pid = f and tonumber((f:read("l") or ""):match("^(%d+)"))
   if f then f:close() end
-  return { user = os.getenv("USER") or os.getenv("LOGNAME") or "?", host = lock.this_host(),
+  return { user = user_name(), host = lock.this_host(),
     pid = pid }
 end
 
