@@ -240,7 +240,11 @@ function Lease:unlock()
   -- a renewal in flight changes the ETag: the delete waits for it
   while self.renewing do require("fo.core").sleep(0.01) end
   if self.lost then return end
-  pcall(self.objects.delete, self.objects, self.key, { if_match = self.etag })
+  -- read first: an endpoint that ignores If-Match on DELETE must not remove another's lease
+  local ok, _, etag = pcall(self.objects.get, self.objects, self.key)
+  if ok and etag == self.etag then
+    pcall(self.objects.delete, self.objects, self.key, { if_match = self.etag })
+  end
 end
 
 return M
