@@ -362,8 +362,8 @@ local function bind(opts, run, doc, original, paths)
       tostring(now))))
   end
   now.recipe = location.recipe_name(opts.recipe_path, opts.dir)
-  local set, notices = binding.check(doc, now, { stack = opts.stack, state_path = paths.backend.where,
-    rebind_account = opts.rebind_account, rebind_recipe = opts.rebind_recipe,
+  local set, notices = binding.check(doc, now, { stack = opts.stack,
+    state_path = paths.backend.where, rebind_account = opts.rebind_account, rebind_recipe = opts.rebind_recipe,
     check_recipe = opts.mode ~= "destroy" })
   for _, text in ipairs(notices) do run.report:notice(text) end
   if not next(set) then return end
@@ -384,7 +384,7 @@ local function locked_run(opts, recipe, session, report, paths)
   for _, text in ipairs(read_info.notices) do report:notice(text) end
   -- secret values in the state are decrypted when first needed (secret.lua)
   -- a remote backend makes no key file (it would be this machine's only), but a stack
-  -- moved there with one (fo-run state migrate) still opens with it
+  -- moved there with one (--migrate-state) still opens with it
   local keys = secret.keyring{ stack = opts.stack, key_path = paths.key,
     meta = doc and doc.secrets, provider = paths.settings.secrets_provider,
     region = opts.region or default_region(), no_key_file = be.kind ~= "local", kms = opts.kms }
