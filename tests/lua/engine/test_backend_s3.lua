@@ -294,6 +294,41 @@ function TestBackendS3:test_migrate_a_local_stack_to_s3_where_the_other_machine_
   lu.assertEquals(H.resources(sim), {})
 end
 
+function TestBackendS3:test_secrets_sealed_with_a_kms_key_open_on_both_machines()
+  lu.skipIf(not require("fo.aws").kms, "this fo-run has no KMS client")
+  local kms = sim:client("kms", { region = H.REGION })
+  local key = kms:CreateKey{ Description = "fo state secrets" }.KeyMetadata.KeyId
+  kms:CreateAlias{ AliasName = "alias/fo-state", TargetKeyId = key }
+  local recipe = ([[
+package.path = %q .. '/lua/?.lua;' .. package.path
+require 'support.engine_types'
+local c = fo.config{ token = { type = "string", secret = true, required = true } }
+fo.resource("test:topic", "t", { name = "sealed", display_name = c.token })
+]]):format(testlib.tests_dir)
+  local function run_on(machine)
+    fo.fs.mkdir_p(root .. "/" .. machine .. "/.fo")
+    testlib.write(root .. "/" .. machine .. "/.fo/sealed.config.json", require("fo.json").encode({
+      backend = SPEC, secrets_provider = "awskms://alias/fo-state" }))
+    testlib.write(root .. "/" .. machine .. "/sealed.lua", recipe)
+    return fo.process.run{ argv = { testlib.fo_run, "--stack", "sealed", "--target", "aws",
+      "--yes", "--config", "token=s3cr3t-Value", root .. "/" .. machine .. "/sealed.lua" },
+      env = env(machine), timeout = 120 }
+  end
+  local r = run_on("a")
+  lu.assertEquals(r.code, 0, r.stdout .. r.stderr)
+  local text = objects:get("sealed/state.json")
+  lu.assertNotStrContains(text, "s3cr3t-Value")
+  local st = require("fo.json").decode(text)
+  lu.assertEquals({ st.secrets.key, st.secrets.kms_key }, { "awskms", "alias/fo-state" })
+  lu.assertEquals(sim:count{ service = "kms", operation = "GenerateDataKey" }, 1)
+  -- the other machine unwraps the data key with KMS: the plan diffs the plain value
+  r = run_on("b")
+  lu.assertEquals(r.code, 0, r.stdout .. r.stderr)
+  lu.assertStrContains(r.stdout, "No changes.")
+  lu.assertTrue(sim:count{ service = "kms", operation = "Decrypt" } >= 1)
+  lu.assertNil(fo.fs.exists(root .. "/a/.fo/sealed.key") or nil, "no key file")
+end
+
 -- The crash trials on the S3 backend ------------------------------------------------------
 
 local KINDS = { { name = "first", version = 1 }, { name = "v1->v2", version = 2 },
