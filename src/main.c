@@ -60,7 +60,18 @@ static const char usage_text[] =
     "                 (docs/json-events.md)\n"
     "  --graph FILE   write the dependency graph as Graphviz DOT (FILE.svg/.png: drawn\n"
     "                 with dot; -: to standard output) and do nothing else\n"
-    "  --break-lock   take the stack's lock from a holder that is dead on this host\n"
+    "  --break-lock   take the stack's lock from a holder that is dead on this host (with\n"
+    "                 an S3 backend: a live lease only with --yes as well)\n"
+    "  --lock-timeout DURATION\n"
+    "                 wait up to DURATION (30s, 5m) for the stack's lock (default: refuse\n"
+    "                 at once, exit 5)\n"
+    "  --backend URL  where the stack's state, lock and config are: s3://BUCKET/PREFIX or\n"
+    "                 local (the default; also `backend` in the stack's config file;\n"
+    "                 docs/state-backends.md)\n"
+    "  --backend-unsafe-ok  use a state bucket without versioning, encryption or a full\n"
+    "                 public access block (refused by default)\n"
+    "  --migrate-state URL  move the stack's state and config to URL (s3://BUCKET/PREFIX\n"
+    "                 or local), verified, under both locks; the recipe does not run\n"
     "  --rebind-account  let a stack bound to another AWS account go on in this one (it moved)\n"
     "  --rebind-recipe   let a stack bound to another recipe file go on with this one\n"
     "  --accept-removals forget resources a refresh reads as gone even when they are most of\n"
@@ -118,6 +129,10 @@ static const struct option long_options[] = {
     {"rebind-account", no_argument, NULL, OPT_RECIPE},
     {"rebind-recipe", no_argument, NULL, OPT_RECIPE},
     {"accept-removals", no_argument, NULL, OPT_RECIPE},
+    {"backend", required_argument, NULL, OPT_RECIPE},
+    {"backend-unsafe-ok", no_argument, NULL, OPT_RECIPE},
+    {"lock-timeout", required_argument, NULL, OPT_RECIPE},
+    {"migrate-state", required_argument, NULL, OPT_RECIPE},
     {NULL, 0, NULL, 0},
 };
 

@@ -102,7 +102,9 @@ local function hooks(run)
     parallel = run.parallel, stop_on_failure = true,
     on_start = function(node) run.report:op_start(node) end,
     on_done = function(node) run.report:op_done(node) end,
-    stop = function() return run.interrupted end, -- the first Ctrl-C (interrupt.lua)
+    -- the first Ctrl-C (interrupt.lua), or a lost lease (backend/lease.lua: another run
+    -- holds the stack now)
+    stop = function() return run.interrupted or (run.lock and run.lock.lost) end,
   }
 end
 M.hooks = hooks

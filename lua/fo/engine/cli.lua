@@ -21,7 +21,17 @@ local OPTIONS = {
   ["--rebind-account"] = { "rebind_account", true },
   ["--rebind-recipe"] = { "rebind_recipe", true },
   ["--accept-removals"] = { "accept_removals", true },
+  ["--backend"] = { "backend" }, ["--backend-unsafe-ok"] = { "backend_unsafe_ok", true },
+  ["--lock-timeout"] = { "lock_timeout" }, ["--migrate-state"] = { "migrate_to" },
 }
+
+--- Seconds from a duration: "90", "90s", "5m", "1h"; nil when it is not one.
+function M.duration(text)
+  local n, unit = tostring(text):match("^(%d+%.?%d*)([smh]?)$")
+  n = tonumber(n)
+  if not n then return nil end
+  return n * ({ [""] = 1, s = 1, m = 60, h = 3600 })[unit]
+end
 M.OPTIONS = OPTIONS
 
 --- Options from the pairs src/main.c parsed ({ {"--stack", "prod"}, {"--plan"}, ... }, in
@@ -49,6 +59,20 @@ function M.parse(pairs_)
         return nil, ("--target %s: use sim or aws"):format(value)
       end
       opts.target = value
+    elseif field == "backend" then
+      local ok, why = require("fo.engine.backend").check_spec(value)
+      if not ok then return nil, ("--backend %s: %s"):format(value, why) end
+      opts.backend = value
+    elseif field == "migrate_to" then
+      local ok, why = require("fo.engine.backend").check_spec(value)
+      if not ok then return nil, ("--migrate-state %s: %s"):format(value, why) end
+      opts.migrate_to = value
+    elseif field == "lock_timeout" then
+      local s = M.duration(value)
+      if not s then
+        return nil, ("--lock-timeout %s: expected a duration (30s, 5m, 1h)"):format(value)
+      end
+      opts.lock_timeout = s
     elseif field == "parallel" then
       local n = math.tointeger(tonumber(value))
       if not n or n < 1 or n > 1000 then
@@ -61,6 +85,10 @@ function M.parse(pairs_)
   end
   if opts.mode == "destroy" and opts.rollback == false then
     return nil, "--no-rollback goes with an apply, not --destroy"
+  end
+  if opts.migrate_to and (opts.mode or opts.drill or opts.graph or opts.json) then
+    return nil, "--migrate-state moves the stack's state and does nothing else: it takes no "
+      .. "--plan, --destroy, --refresh, --drill, --graph or --json"
   end
   if opts.graph and (opts.mode or opts.drill) then
     return nil, "--graph writes the dependency graph and does nothing else: it takes no --plan, "

@@ -27,9 +27,14 @@ end
 
 --- A session for one run: file values (from `path`) and overrides ({key = "text"} from
 --- --config). `recorded` (optional, --destroy): the values the state recorded at the last
---- apply, used for keys neither the file nor --config gives (above the defaults).
-function M.session(path, overrides, recorded)
-  return setmetatable({ path = path, file = path and M.read_file(path) or {},
+--- apply, used for keys neither the file nor --config gives (above the defaults). `file`
+--- (optional): the file values already read (the backend's, backend/init.lua), `path`
+--- then only names where they are. The keys that are fo's settings (backend/init.lua's
+--- SETTINGS) are not config values.
+function M.session(path, overrides, recorded, file)
+  if file == nil then file = path and M.read_file(path) or {} end
+  require("fo.engine.backend").take_settings(file, path)
+  return setmetatable({ path = path, file = file,
     overrides = overrides or {}, from_state = recorded or {}, schema = {}, values = {},
     where = {} }, Session)
 end

@@ -6,7 +6,7 @@ local recipe_mod = require "fo.engine.recipe"
 local config = require "fo.engine.config"
 local api = require "fo.engine.api"
 local state = require "fo.engine.state"
-local lock = require "fo.engine.lock"
+local backend_mod = require "fo.engine.backend"
 local target = require "fo.engine.target"
 local journal = require "fo.engine.journal"
 local refresh = require "fo.engine.refresh"
@@ -37,9 +37,19 @@ end
 
 --- Paths of a stack's files in `dir`.
 function M.paths(dir, stack)
-  local base = dir .. "/" .. stack
-  return { state = base .. ".state.json", config = base .. ".config.json",
-    lock = base .. ".lock", sim = base .. ".sim.json", key = base .. ".key" }
+  return require("fo.engine.backend.local").paths(dir, stack)
+end
+
+-- The config session of a run: the local backend's config file; the S3 backend's config
+-- object, under the local config file's values (which may name the backend itself).
+local function session_for(be, paths, overrides, recorded)
+  if be.kind == "local" then return config.session(paths.config, overrides, recorded) end
+  be:prepare()
+  local values = be:config_values() or {}
+  local here = config.read_file(paths.config)
+  for k, v in pairs(here or {}) do values[k] = v end
+  return config.session(be.config_where .. (here and " and " .. paths.config or ""), overrides,
+    recorded, values)
 end
 
 local function default_region()
@@ -107,7 +117,7 @@ local function destroy_types(opts, doc, report, paths)
   local names = unregistered_types(doc)
   if #names == 0 then return end
   local scratch = recipe_mod.new{ stack = opts.stack, region = opts.region or default_region() }
-  local ok, session = pcall(config.session, paths.config, opts.config, doc.config)
+  local ok, session = pcall(session_for, paths.backend, paths, opts.config, doc.config)
   local failure
   if not ok then
     failure = errors.is(session) and session or { text = tostring(session) }
@@ -226,9 +236,22 @@ local function what_failed(run, report, result)
   report:failure(result.failed)
 end
 
+-- A run whose lease was lost (backend/lease.lua) stops where it is: another run holds the
+-- stack now, so this one neither rolls back nor records anything more (the other adopts
+-- what it did, by tags and intents). True after reporting it.
+local function lease_lost(run)
+  local lost = run.lock and run.lock.lost
+  if not lost then return false end
+  run.report:summary("failed", ("%s. This run stopped: no new operation started and nothing "
+    .. "was rolled back (the stack's next run adopts what this one made, by its tags and "
+    .. "intents)."):format(lost))
+  return true
+end
+
 -- Phase 2 (deletions of what `declared` lacks); nil after reporting a failure.
 local function deletions(run, declared, what_next, summary)
   local r = apply.phase2(run, declared)
+  if lease_lost(run) then return nil end
   if #r.failed == 0 then return r end
   run.report:failure(r.failed, what_next)
   run.report:summary("failed", summary)
@@ -244,6 +267,7 @@ local function do_apply(run, opts, recipe, plan, session)
     report:phase(nil, "apply")
   end
   local r1 = apply.phase1(run, plan)
+  if lease_lost(run) then return EXIT.lock end
   local stopped = run.interrupted
   if #r1.failed > 0 or stopped then
     what_failed(run, report, r1)
@@ -286,7 +310,7 @@ local function do_apply(run, opts, recipe, plan, session)
   local r2 = deletions(run, declared, "Every create and update succeeded; the deletions above "
     .. "did not. The resources are still recorded in the state: fix the cause and rerun to delete "
     .. "them.", "Apply incomplete: deletions failed.")
-  if not r2 then return EXIT.cloud end
+  if not r2 then return run.lock and run.lock.lost and EXIT.lock or EXIT.cloud end
   if run.interrupted then
     store:commit()
     report:summary("interrupted", ("Apply interrupted during the deletions: every create and "
@@ -314,7 +338,7 @@ local function do_destroy(run)
   report:phase(("Destroying (up to %d operations at once):"):format(run.parallel), "destroy")
   local r = deletions(run, {}, "Destroy stopped: what is left is still recorded in the state; "
     .. "fix the cause and rerun --destroy.", "Destroy incomplete.")
-  if not r then return EXIT.cloud end
+  if not r then return run.lock and run.lock.lost and EXIT.lock or EXIT.cloud end
   if run.interrupted then
     run.store:commit()
     report:summary("interrupted", ("Destroy interrupted: %d deleted, %d not started; what is "
@@ -338,15 +362,15 @@ local function bind(opts, run, doc, original, paths)
       tostring(now))))
   end
   now.recipe = location.recipe_name(opts.recipe_path, opts.dir)
-  local set, notices = binding.check(doc, now, { stack = opts.stack, state_path = paths.state,
-    rebind_account = opts.rebind_account, rebind_recipe = opts.rebind_recipe,
+  local set, notices = binding.check(doc, now, { stack = opts.stack,
+    state_path = paths.backend.where, rebind_account = opts.rebind_account, rebind_recipe = opts.rebind_recipe,
     check_recipe = opts.mode ~= "destroy" })
   for _, text in ipairs(notices) do run.report:notice(text) end
   if not next(set) then return end
   local store = run.store
   if store.readonly then
     if original then return end -- --plan on a bound stack records nothing
-    store = state.store(paths.state, doc, nil, {})
+    store = paths.backend:store(doc, nil, {})
   end
   for k, v in pairs(set) do store:set(k, v) end
   store:commit()
@@ -355,23 +379,28 @@ end
 
 -- Everything after the lock is taken.
 local function locked_run(opts, recipe, session, report, paths)
-  local doc, original, read_info = state.read(paths.state)
+  local be = paths.backend
+  local doc, original, read_info = be:read_state()
   for _, text in ipairs(read_info.notices) do report:notice(text) end
   -- secret values in the state are decrypted when first needed (secret.lua)
-  local keys = secret.keyring{ stack = opts.stack, key_path = paths.key, meta = doc and doc.secrets }
+  -- a remote backend makes no key file (it would be this machine's only), but a stack
+  -- moved there with one (--migrate-state) still opens with it
+  local keys = secret.keyring{ stack = opts.stack, key_path = paths.key,
+    meta = doc and doc.secrets, provider = paths.settings.secrets_provider,
+    region = opts.region or default_region(), no_key_file = be.kind ~= "local", kms = opts.kms }
   if doc then secret.unseal(doc, keys) end
   local kind
   if doc then
     kind = doc.target
     if opts.target and opts.target ~= kind then
       errors.raise("usage", ("stack %s is bound to target %s (%s); a stack cannot change "
-        .. "target: use another --stack for %s"):format(opts.stack, kind, paths.state, opts.target))
+        .. "target: use another --stack for %s"):format(opts.stack, kind, be.where, opts.target))
     end
   else
     kind = opts.target or "sim"
     if opts.mode == "destroy" or opts.mode == "refresh" then
       report:summary("ok", ("Stack %s has no state (%s): nothing to %s."):format(opts.stack,
-        paths.state, opts.mode))
+        be.where, opts.mode))
       return EXIT.ok
     end
     if not opts.target then
@@ -387,11 +416,11 @@ local function locked_run(opts, recipe, session, report, paths)
     opts.mode ~= "plan")
   if opts.mode == "destroy" then destroy_types(opts, doc, report, paths)
   end
-  local store = state.store(paths.state, doc, original, { readonly = opts.mode == "plan",
+  local store = be:store(doc, original, { readonly = opts.mode == "plan",
     log = read_info.log, keys = keys })
   if new_secrets then store:set("secrets", new_secrets) end
   local run = { stack = opts.stack, store = store, report = report, parallel = opts.parallel,
-    journal = {}, target = target.open{ kind = kind, dir = opts.dir, stack = opts.stack,
+    journal = {}, lock = paths.lock_held, target = target.open{ kind = kind, dir = opts.dir, stack = opts.stack,
       sim = opts.sim, on_retry = function(info) report:retry(info) end } }
   report.doc.target = kind
   report.run = run
@@ -456,7 +485,7 @@ function M.run(opts)
   report.doc.stack, report.doc.mode = opts.stack, opts.mode
   local paths = M.paths(opts.dir, opts.stack)
   local function finish(code)
-    local extra = { state_file = paths.state }
+    local extra = { state_file = paths.backend and paths.backend.where or paths.state }
     if report.run and report.run.target then extra.calls = report.run.target:counts() end
     report:finish(code, extra)
     return code, report.doc
@@ -467,11 +496,33 @@ function M.run(opts)
     if not opts.stack:match("^[%w][%w_.%-]*$") then
       errors.raise("usage", ("stack name %q: use letters, digits, _ . -"):format(opts.stack))
     end
-    if opts.mode ~= "destroy" then session = config.session(paths.config, opts.config) end
+    -- fo's settings in the stack's config file (backend, secrets_provider, lease_seconds)
+    local file = config.read_file(paths.config)
+    paths.settings = backend_mod.take_settings(file or {}, paths.config)
+    paths.region = opts.region or default_region()
+    paths.backend = backend_mod.open{ spec = opts.backend, settings = paths.settings,
+      dir = opts.dir, stack = opts.stack, region = opts.region or default_region(),
+      unsafe_ok = opts.backend_unsafe_ok, objects = opts.objects, client = opts.s3_client }
+    if opts.mode ~= "destroy" and not opts.migrate_to then
+      session = session_for(paths.backend, paths, opts.config)
+    end
   end)
   if not ok then
     report:error(err)
     return finish(errors.is(err) and errors.exit_code(err) or EXIT.recipe)
+  end
+  if opts.migrate_to then -- the state moves; the recipe does not run (migrate.lua)
+    local code
+    ok, err = xpcall(function() code = require("fo.engine.migrate").run(opts, paths, report) end,
+      function(e)
+        if errors.is(e) then return e end
+        return { text = debug.traceback(task.describe(e), 2) }
+      end)
+    if not ok then
+      report_failure(report, err)
+      return finish(errors.is(err) and errors.exit_code(err) or EXIT.recipe)
+    end
+    return finish(code)
   end
 
   local recipe = recipe_mod.new{ stack = opts.stack, region = opts.region or default_region() }
@@ -511,10 +562,12 @@ function M.run(opts)
   local lk
   local code
   ok, err = xpcall(function()
-    require("fo.engine.statedir").prepare(opts.dir, paths.state)
+    paths.backend:prepare()
     -- the command line may hold a secret (--config key=value): masked (secret.lua)
-    lk = lock.acquire(paths.lock, opts.stack, secret.scrub(opts.command or "fo-run"),
-      opts.break_lock)
+    lk = paths.backend:lock(secret.scrub(opts.command or "fo-run"), { break_lock = opts.break_lock,
+      yes = opts.yes, timeout = opts.lock_timeout,
+      recipe = location.recipe_name(opts.recipe_path, opts.dir) })
+    paths.lock_held = lk
     code = locked_run(opts, recipe, session, report, paths)
     -- the state log is folded into the state file, under the lock (a failure is no error:
     -- the log holds every change, and the next run folds it)

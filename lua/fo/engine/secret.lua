@@ -300,10 +300,46 @@ local MODE = tonumber("600", 8)
 
 --- The keys of a stack: opts = { stack =, key_path = (.fo/<stack>.key), meta = (the state's
 --- `secrets` member, nil for a stack that never held one), getenv = (default os.getenv) }.
+--- provider = (the stack's secrets_provider setting: "awskms://KEY" or "passphrase"),
+--- region = (KMS's), no_key_file = (a backend shared by machines: a new stack gets no key
+--- file), kms = (a KMS client, for tests).
 --- Nothing is read or derived before a value is sealed or opened, or unlock() is called.
 function M.keyring(opts)
   return setmetatable({ stack = opts.stack, key_path = opts.key_path, meta = opts.meta,
-    getenv = opts.getenv or os.getenv }, Keyring)
+    getenv = opts.getenv or os.getenv, provider = opts.provider, region = opts.region,
+    no_key_file = opts.no_key_file, kms = opts.kms }, Keyring)
+end
+
+M.KMS_PREFIX = "awskms://"
+
+--- The KMS key named by a secrets_provider "awskms://alias/x" (or a key id or ARN), or nil.
+function M.kms_key(provider)
+  if type(provider) ~= "string" or provider:sub(1, #M.KMS_PREFIX) ~= M.KMS_PREFIX then
+    return nil
+  end
+  local key = provider:sub(#M.KMS_PREFIX + 1)
+  return key ~= "" and key or nil
+end
+
+-- The KMS client of the keyring (fo.aws.kms; the region of the key's ARN when it has one).
+function Keyring:_kms(key_id)
+  if self.kms then return self.kms end
+  local ctor = require("fo.aws").kms
+  if not ctor then
+    errors.raise("usage", ("secrets_provider awskms://%s: this fo-run has no KMS client; use "
+      .. "FO_CONFIG_PASSPHRASE instead; nothing was changed"):format(key_id))
+  end
+  self.kms = ctor{ region = tostring(key_id):match("^arn:[^:]+:kms:([^:]+):") or self.region }
+  return self.kms
+end
+
+-- Calls KMS; a failure is a cloud error naming the key (never the data key).
+function Keyring:_kms_call(op, key_id, input)
+  local ok, out = pcall(function() return self:_kms(key_id)[op](self:_kms(key_id), input) end)
+  if ok then return out end
+  if errors.is(out) then error(out, 0) end
+  errors.raise("cloud", ("KMS %s with key %s for the secrets of stack %s failed: %s; nothing was "
+    .. "changed"):format(op, key_id, self.stack, log.redact(require("fo.task").describe(out))))
 end
 
 local function usage(fmt, ...)
@@ -389,11 +425,31 @@ function Keyring:unlock()
   if meta == nil then
     local pass = self:passphrase()
     local new = { cipher = "aes-256-gcm" }
-    if pass then
+    local kms_key = M.kms_key(self.provider)
+    if self.provider and not kms_key and self.provider ~= "passphrase" then
+      usage("secrets_provider %s of stack %s: use awskms://KEY (a KMS key id, ARN or alias/NAME) "
+        .. "or passphrase; nothing was changed", self.provider, self.stack)
+    end
+    if kms_key then
+      -- envelope encryption: a data key from KMS, kept in the state wrapped by the KMS key
+      new.key, new.kms_key = "awskms", kms_key
+      local out = self:_kms_call("GenerateDataKey", kms_key, { KeyId = kms_key,
+        KeySpec = "AES_256" })
+      self.key = out.Plaintext
+      new.wrapped = crypto().base64_encode(out.CiphertextBlob)
+    elseif self.provider == "passphrase" and not pass then
+      usage("stack %s's secrets_provider is passphrase: set FO_CONFIG_PASSPHRASE (or "
+        .. "FO_CONFIG_PASSPHRASE_FILE); nothing was changed", self.stack)
+    elseif pass then
       new.key, new.kdf, new.iterations = "passphrase", "pbkdf2-hmac-sha256", M.ITERATIONS
       local salt = crypto().random(16)
       new.salt = crypto().base64_encode(salt)
       self.key = crypto().pbkdf2_sha256(pass, salt, new.iterations, 32)
+    elseif self.no_key_file then
+      usage("stack %s needs a key for its secrets, and its state is shared (a remote backend): a "
+        .. "key file on this machine would be this machine's only. Set secrets_provider = "
+        .. "\"awskms://alias/NAME\" in the stack's config file (a KMS key wraps the data key), or "
+        .. "FO_CONFIG_PASSPHRASE; nothing was changed", self.stack)
     else
       new.key = "file"
       self.key = self:file_key(true)
@@ -422,6 +478,17 @@ function Keyring:unlock()
         .. "its secrets were encrypted with; nothing was changed", self.stack,
         (self.getenv("FO_CONFIG_PASSPHRASE_FILE") or "") ~= "" and "_FILE" or "")
     end
+  elseif meta.key == "awskms" then
+    local wrapped = type(meta.wrapped) == "string" and crypto().base64_decode(meta.wrapped)
+    if not wrapped or type(meta.kms_key) ~= "string" then
+      state_error(self, "its KMS-wrapped data key or key id is missing")
+    end
+    key = self:_kms_call("Decrypt", meta.kms_key, { KeyId = meta.kms_key,
+      CiphertextBlob = wrapped }).Plaintext
+    if type(key) ~= "string" or #key ~= 32 or self:_open_with(key, meta.check) ~= CHECK_TEXT then
+      state_error(self, ("the data key KMS key %s unwrapped does not open its check value"):format(
+        meta.kms_key))
+    end
   elseif meta.key == "file" then
     key = self:file_key(false)
     if not key then
@@ -434,7 +501,7 @@ function Keyring:unlock()
         .. "the right one; nothing was changed", self.key_path, self.stack)
     end
   else
-    state_error(self, ("its key scheme %s is unknown (passphrase or file)"):format(
+    state_error(self, ("its key scheme %s is unknown (passphrase, file or awskms)"):format(
       tostring(meta.key)))
   end
   self.key = key

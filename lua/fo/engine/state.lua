@@ -57,6 +57,14 @@ function M.empty(stack, target)
 end
 
 local function corrupt(path, why)
+  local bucket, key = path:match("^s3://([^/]+)/(.*)$")
+  if bucket then -- the S3 backend: the bucket's versioning keeps the earlier snapshots
+    errors.raise("state", ("state object %s cannot be used: %s. fo never overwrites a state it "
+      .. "cannot read, so nothing was done. The bucket keeps the earlier versions of the object "
+      .. "(`aws s3api list-object-versions --bucket %s --prefix %s`): restore the last good one, "
+      .. "or repair it by hand; without a usable state, fo would create the stack's resources a "
+      .. "second time."):format(path, why, bucket, key))
+  end
   local bak = path .. ".bak"
   local has_bak = fs.exists(bak)
   errors.raise("state", ("state file %s cannot be used: %s. fo never overwrites a state file it "
@@ -280,13 +288,15 @@ end
 --- A store over `doc` (read from `path`, whose state text was `original`). opts.readonly:
 --- commits write nothing (plan); opts.log: read_log's result for the state read (from
 --- M.read's info), without which the first write folds everything into a new snapshot;
---- opts.keys: the stack's keyring (secret.lua), which seals the secret values it writes.
+--- opts.keys: the stack's keyring (secret.lua), which seals the secret values it writes;
+--- opts.medium: where the writes go (default: the file medium of `path`).
 function M.store(path, doc, original, opts)
   opts = opts or {}
+  local medium = opts.medium or M.file_medium(path)
   local modules = {}
   for t, m in pairs(doc.types or {}) do modules[t] = m end
   local log = opts.log or {}
-  return setmetatable({ path = path, log_path = M.log_path(path), doc = doc,
+  return setmetatable({ path = path, medium = medium, doc = doc,
     original = original, modules = modules, readonly = opts.readonly, keys = opts.keys,
     fragments = setmetatable({}, { __mode = "k" }), changes = 0, written = 0,
     writers = waitlist.new(), writes = 0, compactions = 0, pending = {}, logged_types = {},
@@ -439,44 +449,78 @@ end
 
 -- Writing -----------------------------------------------------------------------------
 
+-- Where a store's writes go: a medium. The file medium (below) is the local state
+-- directory; the S3 backend has its own (backend/s3_state.lua). A medium has
+-- compact(store) (write the whole document, start a new log; returns the snapshot's and
+-- the new log's bytes), append(store, body) (one group commit; returns the log's bytes),
+-- backup(store) (keep the state as it was read, once per mutating run), usable(store)
+-- (false when the log is gone behind fo's back), and `where` (for messages).
+local FileMedium = {}
+FileMedium.__index = FileMedium
+
+--- The file medium of the state file `path` (its log next to it).
+function M.file_medium(path)
+  return setmetatable({ path = path, log_path = M.log_path(path),
+    where = ("files %s and %s"):format(path, M.log_path(path)) }, FileMedium)
+end
+
 -- Folds the log into the snapshot: the whole document is written atomically, then the log
 -- is replaced by a header naming the new snapshot (a crash in between leaves a log whose
 -- base is not the snapshot: ignored, the snapshot holds its changes).
-function Store:_compact()
-  local text = self:encode()
+function FileMedium:compact(store)
+  local text = store:encode()
   fs.write_atomic(self.path, text, MODE)
   local header = flat(json.encode({ format = M.LOG_FORMAT, version = M.LOG_VERSION,
     base = sha256_hex(text) })) .. "\n"
   fs.write_atomic(self.log_path, header, MODE)
-  self.snapshot_bytes, self.header_bytes, self.log_bytes = #text, #header, #header
+  return #text, #header
+end
+
+function FileMedium:append(store, body)
+  local line = ('{"n":%d,"sum":"%s","len":%d,"changes":%s}\n'):format(store.seq,
+    sha256_hex(body):sub(1, 16), #body, body)
+  return fs.append(self.log_path, line, MODE)
+end
+
+-- The state as it was read goes to .bak.
+function FileMedium:backup(store)
+  if store.original then fs.write_atomic(self.path .. ".bak", store.original, MODE) end
+end
+
+-- a log removed behind fo's back: appending would start a log with no header
+function FileMedium:usable()
+  return fs.exists(self.log_path)
+end
+
+function Store:_compact()
+  local snapshot_bytes, header_bytes = self.medium:compact(self)
+  self.snapshot_bytes, self.header_bytes, self.log_bytes = snapshot_bytes, header_bytes,
+    header_bytes
   self.pending, self.logged_types, self.seq, self.log_clean = {}, {}, 0, true
   self.writes, self.compactions = self.writes + 1, self.compactions + 1
 end
 
--- The first write of a run saves the state as it was read to .bak.
+-- The first write of a run saves the state as it was read (the file medium: to .bak).
 function Store:_backup()
   if self.backed_up then return end
-  if self.original then fs.write_atomic(self.path .. ".bak", self.original, MODE) end
+  self.medium:backup(self)
   self.backed_up = true
 end
 
--- Makes the pending changes durable: one line appended to the log and fsync'd. The first
--- write of a run whose log is not clean (records of an interrupted run, a torn tail, a
--- stale or missing log or snapshot) folds everything into a new snapshot instead, so
--- appends always follow a header for the snapshot next to them.
+-- Makes the pending changes durable: one record appended to the log (a line, fsync'd).
+-- The first write of a run whose log is not clean (records of an interrupted run, a torn
+-- tail, a stale or missing log or snapshot) folds everything into a new snapshot instead,
+-- so appends always follow a header for the snapshot next to them.
 function Store:_write()
   self:_backup()
-  -- a log removed behind fo's back: appending would start a log with no header
-  if not self.log_clean or not fs.exists(self.log_path) then return self:_compact() end
+  if not self.log_clean or not self.medium:usable(self) then return self:_compact() end
   if #self.pending == 0 then return end
   local parts = {}
   for i, c in ipairs(self.pending) do parts[i] = self:_change_text(c) end
   self.pending = {}
   local body = "[" .. table.concat(parts, ",") .. "]"
   self.seq = self.seq + 1
-  local line = ('{"n":%d,"sum":"%s","len":%d,"changes":%s}\n'):format(self.seq,
-    sha256_hex(body):sub(1, 16), #body, body)
-  self.log_bytes = fs.append(self.log_path, line, MODE)
+  self.log_bytes = self.medium:append(self, body)
   self.writes = self.writes + 1
   if self.log_bytes - self.header_bytes > math.max(M.LOG_MIN_BYTES, self.snapshot_bytes) then
     self:_compact()
@@ -507,9 +551,9 @@ function Store:commit()
   end)
   self.writing = false
   if not ok then
-    self.failed = ("cannot write the state of stack files %s and %s: %s (what was written "
-      .. "before is still there; what happened since is not recorded)"):format(self.path,
-      self.log_path, tostring(err))
+    self.failed = ("cannot write the stack's state in %s: %s (what was written "
+      .. "before is still there; what happened since is not recorded)"):format(self.medium.where,
+      require("fo.task").describe(err))
   end
   self.writers:wake_all()
   if self.failed then errors.raise("state", self.failed) end
@@ -525,10 +569,15 @@ function Store:finish()
     self:_backup()
     local ok, err = pcall(self._compact, self)
     if not ok then
-      errors.raise("state", ("cannot fold the state log %s into %s: %s (the log holds every "
-        .. "change; the next run folds it)"):format(self.log_path, self.path, tostring(err)))
+      errors.raise("state", ("cannot fold the state log into the snapshot in %s: %s (the log holds "
+        .. "every change; the next run folds it)"):format(self.medium.where,
+        require("fo.task").describe(err)))
     end
   end
 end
+
+-- For the other media's readers (backend/s3_state.lua): the record format and the checks.
+M.parse_record, M.apply_change, M.check, M.sha256_hex, M.flat = parse_record, apply_change,
+  check, sha256_hex, flat
 
 return M

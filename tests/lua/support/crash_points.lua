@@ -94,6 +94,23 @@ hook("write_atomic", function(path)
 end)
 hook("append", function(path) return path:match("%.state%.log$") ~= nil end)
 
+-- The S3 backend's state writes (backend/s3_objects.lua): a PUT of a change-log commit
+-- (<stack>/log/N.json) or of the snapshot (<stack>/state.json) — not the lease's. An S3
+-- PUT is atomic: no torn write.
+do
+  local objects = require("fo.engine.backend.s3_objects")
+  local Objects = getmetatable(objects.new{ bucket = "x", client = {} }).__index
+  local put = Objects.put
+  Objects.put = function(self, key, ...)
+    local state = key:match("/log/%d+%.json$") or key:match("/state%.json$")
+    local what = "put " .. key
+    if state then reached("state.before", what) end
+    local r = table.pack(put(self, key, ...))
+    if state and r[1] then reached("state.after", what) end
+    return table.unpack(r, 1, r.n)
+  end
+end
+
 -- A torn append (what a power cut leaves, or a SIGKILL in the middle of a write of several
 -- pages): the n-th append to the state log writes only the first part of its line (two
 -- thirds, at least a byte short), then the process dies.
