@@ -38,6 +38,7 @@ SERVICES = {
     "ssm": "ssm",
     "sts": "sts",
     "kms": "kms",
+    "acm": "acm",
 }
 
 # The protocol fo speaks with each service, by botocore's name: the one place that choice
@@ -59,6 +60,7 @@ PROTOCOL = {
     "ssm": "json",
     "sts": "query",
     "kms": "json",
+    "acm": "json",
 }
 
 MANIFEST = "generated-from.json"
