@@ -137,7 +137,7 @@ function TestEndpoints.test_bad_overrides_are_rejected_with_their_source()
 end
 
 function TestEndpoints.test_unknown_service_lists_known_ones()
-  lu.assertErrorMsgContains("unknown AWS service 's3' (known: autoscaling, cloudwatch, dynamodb",
+  lu.assertErrorMsgContains("unknown AWS service 's3' (known: acm, autoscaling, cloudwatch, dynamodb",
     endpoints.resolve, "s3", "eu-south-1", { env = env() })
 end
 
