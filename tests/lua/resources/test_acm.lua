@@ -114,6 +114,22 @@ function TestAcmType:test_tags_in_place_and_a_name_change_replaces_create_first(
   lu.assertEquals(records, { [www.Name] = www.Value })
 end
 
+function TestAcmType:test_tag_drift_is_found_and_repaired_and_a_deleted_certificate_is_gone()
+  local doc = apply(recipe())
+  local arn = doc.outputs.arn
+  acm():AddTagsToCertificate{ CertificateArn = arn, Tags = { { Key = "Team", Value = "by hand" } } }
+  local code, rdoc, out = run(recipe(), { mode = "refresh", explicit = true })
+  lu.assertEquals(code, 0, out)
+  lu.assertEquals(#rdoc.drift, 1)
+  apply(recipe())
+  lu.assertEquals(tags(arn).Team, "trading")
+  -- deleted outside fo: the next run requests a new one (the record in place validates it)
+  acm():DeleteCertificate{ CertificateArn = arn }
+  doc = apply(recipe())
+  lu.assertNotEquals(doc.outputs.arn, arn)
+  lu.assertEquals(describe(doc.outputs.arn).Status, "ISSUED")
+end
+
 function TestAcmType:test_an_undelegated_zone_is_a_clear_error_and_leaves_nothing()
   sim:set_knob("registered_domains", {})
   local code, _, out, err = run(recipe{ zone = "trading.fo.test", timeout = 1 })

@@ -274,9 +274,10 @@ fo.type("aws:acm:certificate", {
       domain_name = props.domain_name and props.domain_name:lower() == c.DomainName
         and props.domain_name or c.DomainName,
       subject_alternative_names = common.as_recorded(sans, declared, function(a, b)
-        return common.same_set(a, sans_of{ domain_name = "", subject_alternative_names = b })
+        return common.same_set(a, sans_of{ domain_name = c.DomainName, subject_alternative_names = b })
       end),
-      key_algorithm = c.KeyAlgorithm,
+      -- (the model's enum is RSA_2048; answers written RSA-2048 are the same algorithm)
+      key_algorithm = (c.KeyAlgorithm or "RSA_2048"):gsub("%-", "_"),
       -- where the records went: nothing on ACM to compare
       validation_zone_id = props.validation_zone_id,
       validation_timeout = props.validation_timeout,
