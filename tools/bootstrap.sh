@@ -4,6 +4,7 @@
 #   --test       that plus what the tests run (tools/test.sh)
 # Safe to rerun: it does nothing when everything is present. Needs root (or sudo).
 set -euo pipefail
+. "$(dirname "$0")/current-cli.sh"
 
 # Building fo-run and running it: the compiler and build tools, the C libraries it links,
 # lua-cjson (fo's Lua modules require "cjson"), and the CA certificates real AWS endpoints
@@ -42,12 +43,21 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
-fi
-echo "bootstrap: installing ${missing[*]}"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The tests' second oracle, the current AWS CLI (pip's awscli with the newest botocore), when
+# the machine has none first on PATH: into a virtual environment that sees Debian's Python
+# packages (jsonschema), so that only botocore and the CLI are pip's.
+if [ "${1:-}" = "--test" ] && ! current_cli_on_path && [ ! -x "$FO_CURRENT_CLI_VENV/bin/aws" ]; then
+  echo "bootstrap: installing the current AWS CLI (pip awscli) into $FO_CURRENT_CLI_VENV"
+  $SUDO apt-get install -y -qq --no-install-recommends python3-venv python3-pip >/dev/null
+  $SUDO python3 -m venv --system-site-packages "$FO_CURRENT_CLI_VENV"
+  $SUDO "$FO_CURRENT_CLI_VENV/bin/pip" install -q awscli
+fi

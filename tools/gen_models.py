@@ -38,6 +38,7 @@ SERVICES = {
     "ssm": "ssm",
     "sts": "sts",
     "kms": "kms",
+    "logs": "logs",
     "acm": "acm",
 }
 
@@ -60,6 +61,7 @@ PROTOCOL = {
     "ssm": "json",
     "sts": "query",
     "kms": "json",
+    "logs": "json",
     "acm": "json",
 }
 

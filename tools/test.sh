@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/bootstrap.sh --test
+. tools/current-cli.sh
+use_current_cli # the current AWS CLI first on PATH when bootstrap installed it
 
 echo "== build (warnings are errors)"
 bash tools/build.sh build

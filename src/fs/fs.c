@@ -1,6 +1,6 @@
 /* fo.fs: the file operations whose safety matters to fo's state files — an atomic write
  * (temp file in the same directory, fsync, rename, fsync of the directory) and a durable
- * append (write, fsync) — plus mkdir -p, an existence test and a terminal test. Every
+ * append (write, fsync) — plus mkdir -p, an existence test and terminal helpers. Every
  * failure raises an error naming the path. */
 #define _XOPEN_SOURCE 700 /* realpath(3) */
 #include "fo/runtime.h"
@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 /* Optional mode argument at `arg` (an integer such as tonumber("600", 8)), else `def`. */
@@ -277,6 +278,40 @@ static int fs_termsize(lua_State *L)
     return 2;
 }
 
+/* fo.fs.read_hidden(f, prompt) → the next line of terminal f (a Lua file, e.g. io.stdin),
+ * read with echo off, as getpass does (an MFA code or a passphrase is not left on the
+ * screen), or nil at end of file. Echo goes off before the prompt is written to stderr, so
+ * nothing typed after the prompt shows; the terminal's settings are restored (without
+ * discarding input) before returning. */
+static int fs_read_hidden(lua_State *L)
+{
+    luaL_Stream *s = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+    luaL_argcheck(L, s->closef != NULL, 1, "attempt to use a closed file");
+    const char *prompt = luaL_optstring(L, 2, "");
+    int fd = fileno(s->f);
+    struct termios old, quiet;
+    int restore = tcgetattr(fd, &old) == 0;
+    if (restore) {
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        quiet.c_lflag |= ECHONL; /* the user's Enter still ends the line on screen */
+        restore = tcsetattr(fd, TCSANOW, &quiet) == 0;
+    }
+    fputs(prompt, stderr);
+    fflush(stderr);
+    char line[1024];
+    char *got = fgets(line, sizeof line, s->f);
+    if (restore)
+        tcsetattr(fd, TCSANOW, &old);
+    if (!got) {
+        lua_pushnil(L);
+        return 1;
+    }
+    line[strcspn(line, "\r\n")] = '\0';
+    lua_pushstring(L, line);
+    return 1;
+}
+
 static const luaL_Reg fs_functions[] = {
     {"write_atomic", fs_write_atomic},
     {"append", fs_append},
@@ -286,6 +321,7 @@ static const luaL_Reg fs_functions[] = {
     {"mode", fs_mode},
     {"isatty", fs_isatty},
     {"termsize", fs_termsize},
+    {"read_hidden", fs_read_hidden},
     {"lock", fo_fs_lock},
     {NULL, NULL},
 };

@@ -64,6 +64,7 @@ ENDPOINTS = {
     "ssm": "https://ssm.eu-south-1.amazonaws.com",
     "sts": "https://sts.eu-south-1.amazonaws.com",
     "kms": "https://kms.eu-south-1.amazonaws.com",
+    "logs": "https://logs.eu-south-1.amazonaws.com",
 }
 
 # XML namespaces the services answer with.

@@ -71,11 +71,38 @@ local function one(list, what)
   return list[1]
 end
 
+-- Every region has its default VPC (AWS makes it with the account): not the stack's.
+local NOT_DEFAULT_VPC = { { Name = "is-default", Values = { "false" } } }
+
 local function vpc_of(region)
-  return one(client("ec2", region):DescribeVpcs{}.Vpcs, "one VPC in " .. region)
+  return one(client("ec2", region):DescribeVpcs{ Filters = NOT_DEFAULT_VPC }.Vpcs,
+    "one VPC in " .. region)
 end
 
 local function by_vpc(vpc_id) return { { Name = "vpc-id", Values = { vpc_id } } } end
+
+-- The ids of the region's default VPC and of what AWS made with it (default subnets,
+-- gateway, main route table, default group), to leave out of what the stack made.
+local function aws_defaults(ec2)
+  local ids = {}
+  for _, v in ipairs(ec2:DescribeVpcs{ Filters = { { Name = "is-default", Values = { "true" } } } }
+      .Vpcs) do
+    ids[v.VpcId] = true
+    local f = by_vpc(v.VpcId)
+    for _, x in ipairs(ec2:DescribeSubnets{ Filters = f }.Subnets) do ids[x.SubnetId] = true end
+    for _, x in ipairs(ec2:DescribeSecurityGroups{ Filters = f }.SecurityGroups) do
+      ids[x.GroupId] = true
+    end
+    for _, x in ipairs(ec2:DescribeRouteTables{ Filters = f }.RouteTables) do
+      ids[x.RouteTableId] = true
+    end
+    for _, x in ipairs(ec2:DescribeInternetGateways{ Filters = { { Name = "attachment.vpc-id",
+      Values = { v.VpcId } } } }.InternetGateways) do
+      ids[x.InternetGatewayId] = true
+    end
+  end
+  return ids
+end
 
 local function load_balancer(region, role)
   return client("elbv2", region):DescribeLoadBalancers{ Names = {
@@ -121,10 +148,17 @@ local function taggable()
   local function add(what, region, tags) out[#out + 1] = { what = what, region = region, tags = tags } end
   for _, r in ipairs(REGIONS) do
     local ec2, region = client("ec2", r.region), r.region
-    for _, v in ipairs(ec2:DescribeVpcs{}.Vpcs) do add("vpc " .. v.VpcId, region, tagmap(v.Tags)) end
-    for _, s in ipairs(ec2:DescribeSubnets{}.Subnets) do add("subnet " .. s.SubnetId, region, tagmap(s.Tags)) end
+    local aws = aws_defaults(ec2)
+    for _, v in ipairs(ec2:DescribeVpcs{}.Vpcs) do
+      if not aws[v.VpcId] then add("vpc " .. v.VpcId, region, tagmap(v.Tags)) end
+    end
+    for _, s in ipairs(ec2:DescribeSubnets{}.Subnets) do
+      if not aws[s.SubnetId] then add("subnet " .. s.SubnetId, region, tagmap(s.Tags)) end
+    end
     for _, g in ipairs(ec2:DescribeInternetGateways{}.InternetGateways) do
-      add("igw " .. g.InternetGatewayId, region, tagmap(g.Tags))
+      if not aws[g.InternetGatewayId] then
+        add("igw " .. g.InternetGatewayId, region, tagmap(g.Tags))
+      end
     end
     for _, rt in ipairs(ec2:DescribeRouteTables{}.RouteTables) do
       local main = false
@@ -228,7 +262,8 @@ function TestTradingRecipe:test_two_vpcs_one_per_region_with_their_cidrs()
     local v = vpc_of(r.region)
     lu.assertEquals(v.CidrBlock, r.cidr)
   end
-  lu.assertEquals(#client("ec2", G):DescribeVpcs{}.Vpcs, 0, "no VPC in us-east-1")
+  lu.assertEquals(#client("ec2", G):DescribeVpcs{ Filters = NOT_DEFAULT_VPC }.Vpcs, 0,
+    "no VPC in us-east-1")
 end
 
 function TestTradingRecipe:test_each_vpc_has_two_public_and_two_private_subnets_in_different_azs_with_the_right_routes()
@@ -884,10 +919,13 @@ local function leftovers(sim)
   local function c(svc, region) return sim:client(svc, { region = region }) end
   for _, region in ipairs({ P, S, G }) do
     local ec2 = c("ec2", region)
-    for _, v in ipairs(ec2:DescribeVpcs{}.Vpcs) do add("vpc", v.VpcId) end
-    for _, s in ipairs(ec2:DescribeSubnets{}.Subnets) do add("subnet", s.SubnetId) end
-    for _, g in ipairs(ec2:DescribeInternetGateways{}.InternetGateways) do add("igw", g.InternetGatewayId) end
-    for _, g in ipairs(ec2:DescribeSecurityGroups{}.SecurityGroups) do add("sg", g.GroupId) end
+    -- the default VPC and what came with it are AWS's: left out (and left alone by fo)
+    local aws = aws_defaults(ec2)
+    local function add_ec2(kind, id) if not aws[id] then add(kind, id) end end
+    for _, v in ipairs(ec2:DescribeVpcs{}.Vpcs) do add_ec2("vpc", v.VpcId) end
+    for _, s in ipairs(ec2:DescribeSubnets{}.Subnets) do add_ec2("subnet", s.SubnetId) end
+    for _, g in ipairs(ec2:DescribeInternetGateways{}.InternetGateways) do add_ec2("igw", g.InternetGatewayId) end
+    for _, g in ipairs(ec2:DescribeSecurityGroups{}.SecurityGroups) do add_ec2("sg", g.GroupId) end
     for _, e in ipairs(ec2:DescribeVpcEndpoints{}.VpcEndpoints) do add("endpoint", e.VpcEndpointId) end
     for _, t in ipairs(ec2:DescribeLaunchTemplates{}.LaunchTemplates) do add("lt", t.LaunchTemplateName) end
     for _, r in ipairs(ec2:DescribeInstances{}.Reservations) do
@@ -1139,9 +1177,23 @@ end
 
 function TestTradingSharedStack:test_2_destroy_leaves_nothing()
   local w = applied()
+  local function default_vpcs()
+    local out = {}
+    for _, region in ipairs({ P, S, G }) do
+      local ids = {}
+      for id in pairs(aws_defaults(w.sim:client("ec2", { region = region }))) do ids[#ids + 1] = id end
+      table.sort(ids)
+      out[region] = ids
+    end
+    return out
+  end
+  local defaults = default_vpcs()
+  lu.assertTrue(#defaults[P] >= 5, "the default VPC, its subnets, gateway, table and group")
   w:destroy()
   lu.assertEquals(w.code, 0, w.out .. w.err)
   lu.assertEquals(leftovers(w.sim), {})
+  -- the account's default VPCs are not the stack's: all still there
+  lu.assertEquals(default_vpcs(), defaults)
 end
 
 if FAST_MODE then

@@ -20,6 +20,7 @@ M.SERVICES = {
   ssm = { prefix = "ssm", signing = "ssm", id = "SSM" },
   sts = { prefix = "sts", signing = "sts", id = "STS" },
   kms = { prefix = "kms", signing = "kms", id = "KMS" },
+  logs = { prefix = "logs", signing = "logs", id = "CLOUDWATCH_LOGS" },
   acm = { prefix = "acm", signing = "acm", id = "ACM" },
 }
 -- Services the credentials chain calls without a client of its own (IAM Identity Center's

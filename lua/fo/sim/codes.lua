@@ -41,7 +41,7 @@ M.VALIDATION = {
   ec2 = "InvalidParameterValue", query = "ValidationError", json = "ValidationException",
   ["rest-xml"] = "InvalidInput",
 }
-M.VALIDATION_BY_SERVICE = { sns = "InvalidParameter" }
+M.VALIDATION_BY_SERVICE = { sns = "InvalidParameter", logs = "InvalidParameterException" }
 -- EC2 names a missing required parameter separately.
 M.EC2_MISSING = "MissingParameter"
 

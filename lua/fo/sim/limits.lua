@@ -23,6 +23,9 @@ M.BODY = {
   -- policies 2,048), EC2 user data (16 KB), SSM parameters (8 KB): all far below.
   iam = 1 * MiB, sts = 1 * MiB, ec2 = 1 * MiB, ssm = 1 * MiB, elbv2 = 1 * MiB,
   autoscaling = 1 * MiB,
+  -- PutLogEvents: 1,048,576 bytes of events (messages + 26 each), up to 10,000 of them,
+  -- JSON-escaped and each with its member names.
+  logs = 4 * MiB,
 }
 
 --- The body cap of `service` (nil: a request that names none) in bytes.

@@ -13,6 +13,7 @@ local keys = require "fo.sim.keys"
 local core = require "fo.core"
 local limits = require "fo.sim.limits"
 local protocols = require "fo.sim.protocols"
+local gzip = require "fo.sim.gzip"
 
 local W = {}
 
@@ -23,7 +24,7 @@ for svc, s in pairs(endpoints.SERVICES) do
   BY_PREFIX[s.prefix or svc] = svc
 end
 local BY_TARGET = { DynamoDB_20120810 = "dynamodb", AmazonSSM = "ssm",
-  TrentService = "kms", CertificateManager = "acm" }
+  TrentService = "kms", Logs_20140328 = "logs", CertificateManager = "acm" }
 -- Operations AWS answers without a signature (the caller has no credentials yet).
 local UNSIGNED = { sts = { AssumeRoleWithWebIdentity = true } }
 local ROUTE53_NS = "https://route53.amazonaws.com/doc/2013-04-01/"
@@ -130,6 +131,44 @@ function W:too_large(req, max, got)
   return refuse_body(self, normalize(req), max, got)
 end
 
+-- Whether `model` has an operation that takes gzip-compressed requests (the
+-- `requestcompression` trait: CloudWatch PutMetricData). Cached per model.
+local GZIP_MODELS = setmetatable({}, { __mode = "k" })
+local function takes_gzip(model)
+  local v = GZIP_MODELS[model]
+  if v == nil then
+    v = false
+    for _, op in pairs(model and model.operations or {}) do
+      for _, e in ipairs(op.requestcompression and op.requestcompression.encodings or {}) do
+        if e == "gzip" then v = true end
+      end
+    end
+    GZIP_MODELS[model] = v
+  end
+  return v
+end
+
+-- The body the codec reads: a `Content-Encoding: gzip` body inflated (at most the
+-- service's body cap) when the service takes compressed requests, as AWS does; the
+-- signature stays over the bytes sent. Returns the body, or nil and the error to answer.
+local function decoded_body(req, service, model)
+  local enc = req.headers["content-encoding"]
+  if not enc or not takes_gzip(model) or not enc:lower():match("gzip%s*$") then
+    return req.body
+  end
+  local cap = limits.body(service)
+  local data, why, too_large = gzip.decompress(req.body, cap)
+  if data then return data end
+  if too_large then
+    local e = codes.for_service(codes.TOO_LARGE, service)
+    return nil, SimError.new(e.code, ("Request Entity Too Large: the gzip request body %s; "
+      .. "%s accepts at most %d bytes (the fo sim's body cap)"):format(why, service, cap), e.status)
+  end
+  return nil, SimError.new(codes.VALIDATION_BY_SERVICE[service]
+    or codes.for_service(codes.VALIDATION, service), "The request body is sent with "
+    .. "Content-Encoding: gzip but is not valid gzip data: " .. why, 400)
+end
+
 -- One call on the wire. Returns the response and {service=, operation=, region=,
 -- status=, code=} for the server's log line.
 local function answer(self, req)
@@ -168,13 +207,19 @@ local function answer(self, req)
   -- authentication failure still wins over a parse failure, as at AWS.
   local proto = require "fo.awsproto"
   local op_name, params, parse_err
-  if proto.parse_request then
+  local body, body_err = decoded_body(req, service, model)
+  if body_err then
+    parse_err = body_err
+  elseif proto.parse_request then
     local preq = req
     if scope and scope.presigned then
       -- a presigned request's X-Amz-* auth parameters are not the operation's (EC2 would
       -- call them unknown parameters)
       preq = { method = req.method, path = req.path, query = scope.rest, headers = req.headers,
-        body = req.body }
+        body = body }
+    elseif body ~= req.body then
+      preq = { method = req.method, path = req.path, query = req.query, headers = req.headers,
+        body = body }
     end
     local ok, a, b = pcall(proto.parse_request, model, preq)
     if ok then op_name, params = a, b else parse_err = a end

@@ -481,7 +481,7 @@ function TestCredentialSources.test_ca_bundle_is_trusted_by_every_https_call()
 end
 
 -- The MFA prompt on a real terminal: a child fo-run under a pseudo-terminal asks for the
--- code, reads it, and the role is assumed with it.
+-- code, reads it without echoing it (as botocore's getpass), and the role is assumed with it.
 function TestCredentialSources.test_mfa_code_is_asked_on_the_terminal()
   local arn = create_role("admin", account_may_assume{
     Bool = { ["aws:MultiFactorAuthPresent"] = "true" } })
@@ -495,7 +495,7 @@ function TestCredentialSources.test_mfa_code_is_asked_on_the_terminal()
     AWS_EC2_METADATA_DISABLED = "true", AWS_ACCESS_KEY_ID = "", AWS_SECRET_ACCESS_KEY = "",
     AWS_CONFIG_FILE = dir .. "/.aws/config", AWS_SHARED_CREDENTIALS_FILE = dir .. "/.aws/credentials" },
     steps = { { expect = "Enter MFA code for arn:aws:iam::123456789012:mfa/alice: ", timeout = 30 },
-      { send = "123456\r" },
+      { send = "987650\r" },
       { expect = "identity arn:aws:sts::123456789012:assumed-role/admin/alice", timeout = 30 },
       { exit = true, timeout = 30 } } }
   testlib.write(dir .. "/pty.json", json.encode(spec))
@@ -505,6 +505,7 @@ function TestCredentialSources.test_mfa_code_is_asked_on_the_terminal()
   local report = require("cjson").decode(r.stdout)
   lu.assertTrue(report.ok, report.screen)
   lu.assertEquals(report.code, 0, report.screen)
+  lu.assertNotStrContains(report.screen, "987650")
   lu.assertEquals(sim:count{ service = "sts", operation = "AssumeRole", status = 200 }, 1)
 end
 

@@ -261,7 +261,7 @@ function TestConformance.test_oracle_runs_and_covers_every_listed_operation()
     per_service[e.service] = (per_service[e.service] or 0) + 1
   end
   for _, svc in ipairs{ "ec2", "elbv2", "autoscaling", "route53", "dynamodb", "sns",
-    "cloudwatch", "iam", "ssm", "sts", "kms" } do
+    "cloudwatch", "iam", "ssm", "sts", "kms", "logs" } do
     lu.assertTrue((per_service[svc] or 0) > 0, "no operation of " .. svc)
   end
 end
@@ -274,14 +274,19 @@ function TestConformance.test_every_operation_is_documented()
   local headings = { ["EC2"] = "ec2", ["Elastic Load Balancing"] = "elbv2",
     ["Auto Scaling"] = "autoscaling", ["Route 53"] = "route53", ["DynamoDB"] = "dynamodb",
     ["SNS"] = "sns", ["CloudWatch"] = "cloudwatch", ["IAM"] = "iam", ["KMS"] = "kms",
+    ["CloudWatch Logs"] = "logs",
     ["SSM and STS"] = "*" }
   local sections, current = {}, nil
   for line in doc:gmatch("[^\n]*") do
     local heading = line:match("^## (.*)$")
     if heading then
       current = nil
+      -- the longest heading that matches ("CloudWatch Logs" before "CloudWatch")
+      local best = 0
       for prefix, svc in pairs(headings) do
-        if heading == prefix or heading:sub(1, #prefix + 1) == prefix .. " " then current = svc end
+        if (heading == prefix or heading:sub(1, #prefix + 1) == prefix .. " ") and #prefix > best then
+          current, best = svc, #prefix
+        end
       end
     elseif current then
       sections[current] = (sections[current] or "") .. line .. "\n"

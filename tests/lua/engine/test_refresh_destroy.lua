@@ -66,10 +66,14 @@ end
 
 function TestRefreshDestroy:test_destroy_leaves_nothing_dependents_first()
   sim.recorder:clear()
+  local default_vpc = H.default_vpc(sim)
+  lu.assertStrMatches(default_vpc, "vpc%-%x+ subnets=%d+ igw=igw%-%x+ tags=0")
   local code, doc, out = run({ mode = "destroy", explicit = true })
   lu.assertEquals(code, 0, out)
   lu.assertStrContains(out, "Destroy complete: 6 deleted.")
   lu.assertEquals(H.inventory(sim), {})
+  -- the account's default VPC is not the stack's: left whole, untagged
+  lu.assertEquals(H.default_vpc(sim), default_vpc)
   local ops = H.ops(sim, { mutating = true })
   lu.assertEquals(ops[#ops], "ec2.DeleteVpc")
   local st = H.state(dir)

@@ -217,7 +217,11 @@ function TestRollback:test_a_create_that_failed_midway_is_undone_before_its_depe
     .. "ec2.CreateRoute: InvalidRoute")
   lu.assertStrContains(out, "Apply failed; rolled back")
   lu.assertEquals(H.inventory(sim), {})
-  lu.assertEquals(sim:invoke("ec2", H.REGION, "DescribeInternetGateways", {}).InternetGateways, {})
+  -- no gateway but the default VPC's
+  local gws = sim:invoke("ec2", H.REGION, "DescribeInternetGateways", {}).InternetGateways
+  lu.assertEquals(#gws, 1)
+  lu.assertEquals(gws[1].Attachments[1].VpcId, sim:invoke("ec2", H.REGION, "DescribeAccountAttributes",
+    { AttributeNames = { "default-vpc" } }).AccountAttributes[1].AttributeValues[1].AttributeValue)
   lu.assertEquals(owned(), {})
   lu.assertEquals(#doc.rollback, 2)
   local calls = H.ops(sim)

@@ -23,7 +23,7 @@ local suite = require "support.protocol_suite"
 local sample = require "support.shape_sample"
 
 local SERVICES = { "ec2", "elbv2", "autoscaling", "route53", "dynamodb", "sns", "cloudwatch",
-  "iam", "ssm", "sts", "kms", "acm" }
+  "iam", "ssm", "sts", "kms", "logs", "acm" }
 local RID = "5f0e1d2c-3b4a-4968-8776-655443322110"
 
 ---------------------------------------------------------------- helpers
@@ -128,6 +128,15 @@ local function round_trip_output(model, op_name, output)
   return resp
 end
 
+-- True when the operation answers with an event stream (a member of eventstream shape).
+local function streams_events(model, op)
+  local out = op.output and model.shapes[op.output.shape]
+  for _, m in pairs(out and out.members or {}) do
+    if model.shapes[m.shape] and model.shapes[m.shape].eventstream then return true end
+  end
+  return false
+end
+
 local function read_operations()
   return suite.read_json(testlib.tests_dir .. "/conformance/operations.json").operations
 end
@@ -164,8 +173,11 @@ for _, svc in ipairs(SERVICES) do
       function()
         local model = models.load(svc)
         for op_name, op in pairs(model.operations) do
-          local output = op.output and sample.value(model, op.output, { sparse = sparse }) or {}
-          round_trip_output(model, op_name, output)
+          -- an event-stream answer (logs StartLiveTail) is not one the server codec writes
+          if not streams_events(model, op) then
+            local output = op.output and sample.value(model, op.output, { sparse = sparse }) or {}
+            round_trip_output(model, op_name, output)
+          end
         end
       end
   end

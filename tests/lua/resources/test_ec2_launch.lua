@@ -174,7 +174,8 @@ function TestEc2Launch:test_rename_replaces_delete_first_and_destroy_leaves_noth
   local code, _, out, err = run(template{ name = "lt-renamed" }, { mode = "destroy" })
   lu.assertEquals(code, 0, out .. err)
   lu.assertEquals(ec2():DescribeLaunchTemplates{}.LaunchTemplates, {})
-  lu.assertEquals(ec2():DescribeVpcs{}.Vpcs, {})
+  lu.assertEquals(ec2():DescribeVpcs{ Filters = { { Name = "is-default", Values = { "false" } } } }
+    .Vpcs, {})
 end
 
 function TestEc2Launch:test_an_interrupted_create_is_adopted_by_name_and_tags()

@@ -78,13 +78,45 @@ local function network(o)
   end
 end
 
+-- The ids of the region's default VPC, its default subnets and its gateway: AWS's, not
+-- the stack's.
+local function aws_defaults()
+  local c, ids = ec2(), {}
+  for _, v in ipairs(c:DescribeVpcs{ Filters = { { Name = "is-default", Values = { "true" } } } }
+      .Vpcs) do
+    ids[v.VpcId] = true
+    for _, s in ipairs(c:DescribeSubnets{ Filters = { { Name = "vpc-id", Values = { v.VpcId } } } }
+        .Subnets) do
+      ids[s.SubnetId] = true
+    end
+    for _, g in ipairs(c:DescribeInternetGateways{ Filters = { { Name = "attachment.vpc-id",
+      Values = { v.VpcId } } } }.InternetGateways) do
+      ids[g.InternetGatewayId] = true
+    end
+  end
+  return ids
+end
+
+-- The internet gateways of the region but the default VPC's.
+local function gateways()
+  local aws, out = aws_defaults(), {}
+  for _, g in ipairs(ec2():DescribeInternetGateways{}.InternetGateways) do
+    if not aws[g.InternetGatewayId] then out[#out + 1] = g end
+  end
+  return out
+end
+
 -- What the stack could have left in the region: "kind id" strings (the main route table
--- and default security group of a VPC go with it).
+-- and default security group of a VPC go with it; the default VPC is AWS's).
 local function inventory()
-  local c, out = ec2(), {}
-  for _, v in ipairs(c:DescribeVpcs{}.Vpcs) do out[#out + 1] = "vpc " .. v.VpcId end
-  for _, s in ipairs(c:DescribeSubnets{}.Subnets) do out[#out + 1] = "subnet " .. s.SubnetId end
-  for _, g in ipairs(c:DescribeInternetGateways{}.InternetGateways) do
+  local c, out, aws = ec2(), {}, aws_defaults()
+  for _, v in ipairs(c:DescribeVpcs{}.Vpcs) do
+    if not aws[v.VpcId] then out[#out + 1] = "vpc " .. v.VpcId end
+  end
+  for _, s in ipairs(c:DescribeSubnets{}.Subnets) do
+    if not aws[s.SubnetId] then out[#out + 1] = "subnet " .. s.SubnetId end
+  end
+  for _, g in ipairs(gateways()) do
     out[#out + 1] = "igw " .. g.InternetGatewayId
   end
   for _, rt in ipairs(c:DescribeRouteTables{}.RouteTables) do
@@ -367,14 +399,14 @@ function TestEc2Network:test_gateway_created_but_not_attached_is_adopted_and_att
   types.fail_mutating_call(sim, 3)
   local code = run(recipe, { rollback = false })
   lu.assertEquals(code, 3)
-  local gws = ec2():DescribeInternetGateways{}.InternetGateways
+  local gws = gateways()
   lu.assertEquals(#gws, 1)
   lu.assertEquals(gws[1].Attachments, {})
   sim.recorder:clear()
   local _, out = apply(recipe)
   lu.assertStrContains(out, "Adopted dev::aws:ec2:internet_gateway::igw: " .. gws[1].InternetGatewayId)
   lu.assertEquals(H.ops(sim, { mutating = true }), { "ec2.AttachInternetGateway" })
-  gws = ec2():DescribeInternetGateways{}.InternetGateways
+  gws = gateways()
   lu.assertEquals(gws[1].Attachments[1].VpcId, id_of("aws:ec2:vpc::vpc"))
   local _, again = apply(recipe)
   lu.assertStrContains(again, "No changes.")

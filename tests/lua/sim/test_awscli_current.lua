@@ -63,6 +63,43 @@ function TestAwsCliCurrent.test_create_route_table_with_client_token()
   lu.assertEquals(out, "2") -- the main table and this one
 end
 
+-- An operator's first instance: the default VPC's subnet (no --subnet-id), then
+-- describe and terminate it, as `aws ec2 run-instances` does them.
+function TestAwsCliCurrent.test_run_describe_terminate_in_the_default_vpc()
+  lu.skipIf(not AWS, "no aws on PATH")
+  local code, vpc, err = aws{ "ec2", "describe-account-attributes", "--attribute-names",
+    "default-vpc", "--query", "AccountAttributes[0].AttributeValues[0].AttributeValue" }
+  lu.assertEquals(code, 0, err)
+  lu.assertStrMatches(vpc, "vpc%-%x+")
+  local ami = require("fo.sim.amis").al2("eu-south-1")
+  local out
+  code, out, err = aws{ "ec2", "run-instances", "--image-id", ami, "--instance-type", "t3.micro",
+    "--count", "2", "--metadata-options", "HttpTokens=required",
+    "--tag-specifications", "ResourceType=instance,Tags=[{Key=Name,Value=cli}]",
+    "--query", "[ReservationId, Instances[0].InstanceId, Instances[0].State.Name, Instances[0].VpcId]" }
+  lu.assertEquals(code, 0, err)
+  local rid, id, state, in_vpc = out:match("^(r%-%x+)%s+(i%-%x+)%s+(%S+)%s+(vpc%-%x+)$")
+  lu.assertNotNil(rid, out)
+  lu.assertEquals(state, "pending")
+  lu.assertEquals(in_vpc, vpc)
+  code, out, err = aws{ "ec2", "describe-instances", "--filters", "Name=tag:Name,Values=cli",
+    "--query", "Reservations[].Instances[].[NetworkInterfaces[0].SubnetId, "
+      .. "BlockDeviceMappings[0].DeviceName, MetadataOptions.HttpTokens]" }
+  lu.assertEquals(code, 0, err)
+  local lines = {}
+  for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
+  lu.assertEquals(#lines, 2, out)
+  lu.assertStrMatches(lines[1], "subnet%-%x+%s+/dev/xvda%s+required")
+  code, out, err = aws{ "ec2", "terminate-instances", "--instance-ids", id, "--query",
+    "TerminatingInstances[0].[PreviousState.Name, CurrentState.Name]" }
+  lu.assertEquals(code, 0, err)
+  lu.assertStrMatches(out, "^%S+%s+shutting%-down$")
+  code, out, err = aws{ "ec2", "run-instances", "--image-id", ami, "--count", "1",
+    "--security-group-ids", "sg-0123456789abcdef0" }
+  lu.assertNotEquals(code, 0)
+  lu.assertStrContains(err, "InvalidGroup.NotFound")
+end
+
 local rc = lu.LuaUnit.run()
 if sim then
   local r = cli.stop_sim(sim)

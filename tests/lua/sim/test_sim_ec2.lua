@@ -10,6 +10,9 @@ local simlib = require "fo.sim"
 local HAVE_CODEC = require("fo.awsproto").parse_request ~= nil
 local REGION = "eu-south-1"
 local ID17 = ("%x"):rep(17)
+-- Every region has its default VPC (with a subnet per AZ, a gateway, a default group):
+-- filters that leave it out.
+local OWN_VPCS = { Name = "is-default", Values = { "false" } }
 
 -- An EC2 API for `region`: api:Op{params} → output (raises the AWS error).
 local function ec2_api(sim, region)
@@ -184,7 +187,7 @@ function TestSimEc2.test_region_network_build_describe_teardown()
     { Name = "tag:Tier", Values = { "public" } } } }.Subnets
   lu.assertEquals(ids(subs, "SubnetId"), sorted{ pub_a, pub_b })
   for _, s in ipairs(subs) do lu.assertTrue(s.MapPublicIpOnLaunch) end
-  lu.assertEquals(ids(api:DescribeSubnets{ Filters = {
+  lu.assertEquals(ids(api:DescribeSubnets{ Filters = { { Name = "vpc-id", Values = { vpc } },
     { Name = "availability-zone", Values = { az_a } } } }.Subnets, "SubnetId"),
     sorted{ pub_a, priv_a })
   lu.assertEquals(ids(api:DescribeSubnets{ Filters = {
@@ -396,8 +399,9 @@ function TestSimEc2.test_region_network_build_describe_teardown()
   assert_code(api, "DescribeVpcs", { VpcIds = { vpc } }, "InvalidVpcID.NotFound",
     ("The vpc ID '%s' does not exist"):format(vpc))
   -- Its main route table and default group went with it.
-  lu.assertEquals(api:DescribeRouteTables{}.RouteTables, {})
-  lu.assertEquals(api:DescribeSecurityGroups{}.SecurityGroups, {})
+  local in_vpc = { { Name = "vpc-id", Values = { vpc } } }
+  lu.assertEquals(api:DescribeRouteTables{ Filters = in_vpc }.RouteTables, {})
+  lu.assertEquals(api:DescribeSecurityGroups{ Filters = in_vpc }.SecurityGroups, {})
   lu.assertEquals(api:DescribeTags{}.Tags, {})
   assert_code(api, "DeleteVpc", { VpcId = vpc }, "InvalidVpcID.NotFound")
 end
@@ -416,7 +420,8 @@ function TestSimEc2.test_vpc_cidr_validation_and_limits()
   assert_code(api, "CreateVpc", { CidrBlock = "10.0.0.1/16" }, "InvalidParameterValue")
   assert_code(api, "CreateVpc", {}, "MissingParameter")
   lu.assertStrMatches(new_vpc(api, "10.0.0.0/28"), "vpc%-" .. ID17)
-  for i = 1, 4 do new_vpc(api, ("10.%d.0.0/16"):format(i)) end
+  -- The default VPC counts against the quota of 5, as on AWS.
+  for i = 1, 3 do new_vpc(api, ("10.%d.0.0/16"):format(i)) end
   assert_code(api, "CreateVpc", { CidrBlock = "10.9.0.0/16" }, "VpcLimitExceeded")
   -- Another region has its own VPCs and quota.
   lu.assertStrMatches(new_vpc(ec2_api(sim, "eu-central-1")), "vpc%-" .. ID17)
@@ -485,7 +490,7 @@ function TestSimEc2.test_internet_gateway_errors()
     VpcId = vpc }, "InvalidInternetGatewayID.NotFound")
   assert_code(api, "DescribeInternetGateways", { InternetGatewayIds = { "igw-0c1d2e3f4a5b6c7d8" } },
     "InvalidInternetGatewayID.NotFound")
-  lu.assertEquals(#api:DescribeInternetGateways{ Filters = {
+  lu.assertEquals(#api:DescribeInternetGateways{ Filters = { { Name = "attachment.vpc-id", Values = { vpc } },
     { Name = "attachment.state", Values = { "available" } } } }.InternetGateways, 1)
   api:DeleteInternetGateway{ InternetGatewayId = igw2 }
 end
@@ -638,7 +643,7 @@ function TestSimEc2.test_tags()
     "'subnet' is not a valid taggable resource type for this operation.")
   assert_code(api, "CreateVpc", { CidrBlock = "10.0.0.0/16",
     TagSpecifications = spec("vpc", { ["aws:owner"] = "x" }) }, "InvalidParameterValue", "aws:")
-  lu.assertEquals(api:DescribeVpcs{}.Vpcs, {}) -- nothing was created by the refused calls
+  lu.assertEquals(api:DescribeVpcs{ Filters = { OWN_VPCS } }.Vpcs, {}) -- nothing was created by the refused calls
   local vpc = new_vpc(api, "10.0.0.0/16", "a")
   local s = new_subnet(api, vpc, "10.0.1.0/24")
   api:CreateTags{ Resources = { vpc, s }, Tags = { { Key = "Environment", Value = "Production" },
@@ -686,7 +691,7 @@ function TestSimEc2.test_eventual_consistency_window()
   local api = ec2_api(sim)
   local vpc = new_vpc(api)
   assert_code(api, "DescribeVpcs", { VpcIds = { vpc } }, "InvalidVpcID.NotFound")
-  lu.assertEquals(api:DescribeVpcs{}.Vpcs, {})
+  lu.assertEquals(api:DescribeVpcs{ Filters = { OWN_VPCS } }.Vpcs, {})
   -- The resource exists: mutations and dependent creates work.
   api:ModifyVpcAttribute{ VpcId = vpc, EnableDnsHostnames = { Value = true } }
   local s = new_subnet(api, vpc, "10.10.1.0/24")
@@ -704,10 +709,11 @@ function TestSimEc2.test_pagination()
   local vpc = new_vpc(api)
   local made = {}
   for i = 1, 7 do made[i] = new_subnet(api, vpc, ("10.10.%d.0/24"):format(i)) end
-  local p1 = api:DescribeSubnets{ MaxResults = 5 }
+  local in_vpc = { { Name = "vpc-id", Values = { vpc } } }
+  local p1 = api:DescribeSubnets{ MaxResults = 5, Filters = in_vpc }
   lu.assertEquals(#p1.Subnets, 5)
   lu.assertNotNil(p1.NextToken)
-  local p2 = api:DescribeSubnets{ MaxResults = 5, NextToken = p1.NextToken }
+  local p2 = api:DescribeSubnets{ MaxResults = 5, NextToken = p1.NextToken, Filters = in_vpc }
   lu.assertEquals(#p2.Subnets, 2)
   lu.assertNil(p2.NextToken)
   local all = {}
@@ -727,7 +733,7 @@ function TestSimEc2.test_dry_run()
   local e = assert_code(api, "CreateVpc", { CidrBlock = "10.0.0.0/16", DryRun = true },
     "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
   lu.assertEquals(e.status, 412)
-  lu.assertEquals(api:DescribeVpcs{}.Vpcs, {})
+  lu.assertEquals(api:DescribeVpcs{ Filters = { OWN_VPCS } }.Vpcs, {})
   assert_code(api, "DescribeVpcs", { DryRun = true }, "DryRunOperation")
 end
 
@@ -974,7 +980,8 @@ function TestSimEc2.test_state_survives_save_and_reload()
   local v = api2:DescribeLaunchTemplateVersions{ LaunchTemplateId = lt }.LaunchTemplateVersions[1]
   lu.assertEquals(v.LaunchTemplateData.BlockDeviceMappings[1].Ebs.VolumeSize, 20)
   lu.assertEquals(math.type(v.LaunchTemplateData.BlockDeviceMappings[1].Ebs.VolumeSize), "integer")
-  lu.assertEquals(#api2:DescribeSecurityGroups{}.SecurityGroups, 1)
+  lu.assertEquals(#api2:DescribeSecurityGroups{ Filters = { { Name = "vpc-id", Values = { vpc } } } }
+    .SecurityGroups, 1)
   os.remove(file)
 end
 

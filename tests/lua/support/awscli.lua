@@ -1,13 +1,20 @@
--- The AWS CLI (Debian's awscli, /usr/bin/aws) against a served simulator
--- (`fo-run --serve-sim`), for tests/lua/sim/test_awscli.lua.
+-- An AWS CLI against a served simulator (`fo-run --serve-sim`), for
+-- tests/lua/sim/test_awscli.lua. Two CLIs (M.cli(name)):
+--   debian   Debian's awscli, /usr/bin/aws: AWS CLI v2 (2.9, its own botocore 1.29);
+--   current  the `aws` first on PATH (FO_AWS_CLI_CURRENT overrides), the pip awscli: AWS
+--            CLI v1 (1.45, botocore 1.43, what fo's models are generated from).
+-- They differ in what the tests must say explicitly, not in what they assert: v2 has a
+-- pager (--no-cli-pager; v1 has neither pager nor option) and exits 254 on a service
+-- error and 252 when its own model check refuses a value; v1 exits 255 for both. Both get
+-- --output json, AWS_PAGER="" and cli_timestamp_format = iso8601 (v1 would print a
+-- timestamp as the wire carried it, v2 as ISO 8601).
 --
 -- Two ways to run a command, same arguments, same answers:
---   exec   one /usr/bin/aws process per command (what a user runs; ~1 s of Python
---          start-up each);
+--   exec   one CLI process per command (what a user runs; ~1 s of Python start-up each);
 --   batch  the CLI's own entry point kept warm in Python processes (two helpers,
---          support/awscli_server.py, run by the interpreter of /usr/bin/aws): each
---          command still goes through awscli.clidriver's AWSCLIEntryPoint().main(argv)
---          with a new driver and session; the models stay loaded between commands.
+--          support/awscli_server.py, run by the CLI's own interpreter): each command
+--          still goes through awscli.clidriver's main(argv) with a new driver and
+--          session; the models stay loaded between commands.
 -- The scenario tests use batch (FO_AWSCLI_MODE=exec runs them all through processes);
 -- output, exit codes and error texts are also checked through exec.
 --
@@ -23,17 +30,94 @@ local fake = require "support.fake_aws"
 
 local M = {}
 
-M.AWS = os.getenv("FO_AWS_CLI") or "/usr/bin/aws"
 M.KEY = "AKIAFOSIMULATOR00001"
 M.SECRET = "foSimulatorSecretKey/PublicTestData+0001"
 
---- The interpreter /usr/bin/aws runs with (its #! line), or nil when it is missing.
-function M.python()
-  local f = io.open(M.AWS, "rb")
+-- The interpreter of a script (its #! line; `#!/usr/bin/env python3` looked up on PATH).
+local function interpreter(path)
+  local f = io.open(path, "rb")
   if not f then return nil end
   local first = f:read("l") or ""
   f:close()
-  return first:match("^#!%s*(%S+)")
+  local prog, arg1 = first:match("^#!%s*(%S+)%s*(%S*)")
+  if prog and prog:match("/env$") and arg1 ~= "" then
+    local r = fo.process.run{ argv = { "sh", "-c", 'command -v "$0"', arg1 } }
+    prog = r.code == 0 and r.stdout:match("^%s*(.-)%s*$") or nil
+  end
+  return prog
+end
+
+-- The `aws` first on PATH (or FO_AWS_CLI_CURRENT); for a pyenv shim, the script the shim
+-- runs (`pyenv which aws`), so that it runs with the CLI's own interpreter whatever HOME is.
+local function current_path()
+  local aws = os.getenv("FO_AWS_CLI_CURRENT")
+  if not aws or aws == "" then
+    local r = fo.process.run{ argv = { "sh", "-c", "command -v aws" } }
+    aws = r.code == 0 and r.stdout:match("^%s*(.-)%s*$") or nil
+  end
+  if aws and aws:match("/shims/aws$") then
+    local r = fo.process.run{ argv = { "sh", "-c", "pyenv which aws" } }
+    aws = r.code == 0 and r.stdout:match("^%s*(.-)%s*$") or nil
+  end
+  return aws
+end
+
+--- The CLI `name` ("debian" | "current"): {name=, aws= (the program), python= (its
+--- interpreter), version=, major=, global= (options every command gets), rc_service= (exit
+--- code of a service error), rc_refused= (a value the CLI's own model check refuses)}.
+--- Returns nil and why when it is missing.
+function M.cli(name)
+  local aws
+  if name == "debian" then
+    aws = os.getenv("FO_AWS_CLI") or "/usr/bin/aws"
+  elseif name == "current" then
+    aws = current_path()
+  else
+    error(("unknown CLI %q (FO_AWSCLI: debian or current)"):format(tostring(name)))
+  end
+  if name == "current" and aws then
+    -- Debian's again would prove nothing about the current CLI
+    local r = fo.process.run{ argv = { "readlink", "-f", aws, "/usr/bin/aws" } }
+    local real, debian = r.stdout:match("^(.-)\n(.-)\n")
+    if real and real == debian then
+      return nil, ("current: `aws` on PATH is Debian's %s, not the current CLI"):format(aws)
+    end
+  end
+  local python = aws and interpreter(aws)
+  if not python then
+    return nil, ("%s: no AWS CLI at %s"):format(name, tostring(aws))
+  end
+  local r = fo.process.run{ argv = { aws, "--version" } }
+  local version = (r.stdout .. r.stderr):match("aws%-cli/(%S+)")
+  if r.code ~= 0 or not version then
+    return nil, ("%s: %s --version failed: %s"):format(name, aws, r.stdout .. r.stderr)
+  end
+  local c = { name = name, aws = aws, python = python, version = version,
+    major = tonumber(version:match("^(%d+)")) }
+  if c.major >= 2 then
+    c.global, c.rc_service, c.rc_refused = { "--no-cli-pager", "--output", "json" }, 254, 252
+  else
+    c.global, c.rc_service, c.rc_refused = { "--output", "json" }, 255, 255
+  end
+  return c
+end
+
+--- A plain command runner for CLI `name` against the served sim at `url` (one process per
+--- command, text output: for the short per-service proofs): run{args...} → exit code,
+--- trimmed stdout, stderr; and the CLI's description ("aws-cli/1.45.11 ..."). Raises, naming
+--- why, when the CLI is missing (a requirement of the suite, not a reason to skip).
+function M.text_runner(name, dir, url, region)
+  local c, why = M.cli(name)
+  if not c then error(why, 0) end
+  local env = M.env(dir)
+  local function run(args)
+    local argv = { c.aws, "--endpoint-url", url, "--region", region or "eu-south-1", "--output", "text" }
+    if c.major >= 2 then argv[#argv + 1] = "--no-cli-pager" end
+    for _, a in ipairs(args) do argv[#argv + 1] = a end
+    local r = fo.process.run{ argv = argv, env = env, timeout = 120 }
+    return r.code, r.stdout:match("^%s*(.-)%s*$"), r.stderr
+  end
+  return run, ("%s %s (%s)"):format(name, c.version, c.aws)
 end
 
 M.UNKNOWN_KEY = "AKIAFOSIMUNKNOWN0001"
@@ -45,7 +129,13 @@ M.PROFILES = { bad_secret = "fo-sim-bad-secret", unknown_key = "fo-sim-unknown-k
 
 --- The CLI's environment: credentials, temp config files, nothing of the user's.
 function M.env(dir, over)
-  t.write(dir .. "/config", "")
+  -- Timestamps printed as ISO 8601 by both CLIs, for every profile.
+  local config = {}
+  for _, section in ipairs({ "default", "profile " .. M.PROFILES.bad_secret,
+    "profile " .. M.PROFILES.unknown_key }) do
+    config[#config + 1] = "[" .. section .. "]\ncli_timestamp_format = iso8601\n"
+  end
+  t.write(dir .. "/config", table.concat(config))
   t.write(dir .. "/credentials", table.concat({
     "[" .. M.PROFILES.bad_secret .. "]",
     "aws_access_key_id = " .. M.KEY,
@@ -120,10 +210,10 @@ end
 local Runner = {}
 Runner.__index = Runner
 
---- opts: url (the served sim), dir (temp dir), mode ("batch" | "exec"), helpers (batch
---- processes, default 2: one per core), concurrency (commands in flight at once).
+--- opts: cli (M.cli's), url (the served sim), dir (temp dir), mode ("batch" | "exec"),
+--- helpers (batch processes, default 2: one per core), concurrency (commands in flight).
 function M.runner(opts)
-  local r = setmetatable({ url = opts.url, dir = opts.dir, mode = opts.mode or "batch",
+  local r = setmetatable({ cli = opts.cli, url = opts.url, dir = opts.dir, mode = opts.mode or "batch",
     limit = opts.concurrency or 4, busy = 0, commands = 0, helpers = {}, queue = {}, seq = 0 },
     Runner)
   r.env = M.env(opts.dir)
@@ -139,7 +229,7 @@ end
 function Runner:start_helper(i)
   local portfile = ("%s/awscli-%d.port"):format(self.dir, i)
   local script = t.tests_dir .. "/lua/support/awscli_server.py"
-  local task = fo.spawn(fo.process.run, { argv = { M.python(), script, portfile },
+  local task = fo.spawn(fo.process.run, { argv = { self.cli.python, script, portfile },
     env = self.env, timeout = 600 })
   local deadline = fo.now() + 30
   while fo.now() < deadline do
@@ -169,8 +259,8 @@ end
 
 --- The argument list of one command: global options, then `args`.
 function Runner:argv(region, args)
-  local argv = { "--endpoint-url", self.url, "--region", region, "--no-cli-pager",
-    "--output", "json" }
+  local argv = { "--endpoint-url", self.url, "--region", region }
+  for _, a in ipairs(self.cli.global) do argv[#argv + 1] = a end
   for _, a in ipairs(args) do argv[#argv + 1] = a end
   return argv
 end
@@ -217,7 +307,7 @@ function Runner:aws(region, args, opts)
       for k, v in pairs(self.env) do env[k] = v end
       env.AWS_DEFAULT_REGION = region
       for k, v in pairs(opts.env or {}) do env[k] = v end
-      table.insert(argv, 1, M.AWS)
+      table.insert(argv, 1, self.cli.aws)
       local r = fo.process.run{ argv = argv, env = env, timeout = 300 }
       return { rc = r.code, stdout = r.stdout, stderr = r.stderr }
     end
@@ -289,11 +379,13 @@ function Runner:wait(region, svc, name, params)
   return result(self:aws(region, args, { waiting = true }), name)
 end
 
---- An expected service error, as the CLI reports it: exit code 254 and the error line
---- naming the operation.
+--- An expected service error, as the CLI reports it: its exit code for one (v2 254, v1
+--- 255) and the error line naming the operation.
 function Runner:error_problems(step, err)
   local out = {}
-  if err.rc ~= 254 then out[#out + 1] = ("exit code %s, want 254"):format(tostring(err.rc)) end
+  if err.rc ~= self.cli.rc_service then
+    out[#out + 1] = ("exit code %s, want %d"):format(tostring(err.rc), self.cli.rc_service)
+  end
   if err.op ~= step[2] then
     out[#out + 1] = ("error line names operation %s, want %s"):format(tostring(err.op), step[2])
   end

@@ -1,9 +1,12 @@
-# The AWS CLI's own entry point (awscli.clidriver, what /usr/bin/aws runs) kept warm in one
-# Python process and driven over loopback HTTP by tests/lua/sim/test_awscli.lua.
+# The AWS CLI's own entry point (awscli.clidriver, what the `aws` script runs) kept warm in
+# one Python process and driven over loopback HTTP by tests/lua/sim/test_awscli.lua. Run by
+# the CLI's own interpreter: Debian's /usr/bin/python3 for its awscli (v2), the pip
+# awscli's python for the current one (v1).
 #
 # Why: each `aws` process spends ~1 s importing botocore and loading a service model
 # before it sends a byte; hundreds of calls would take minutes. Here every command still
-# goes through AWSCLIEntryPoint().main(argv) — argument parsing, the CLI's customizations,
+# goes through the CLI's main(argv) (v2: AWSCLIEntryPoint(driver).main(argv); v1:
+# create_clidriver().main(argv)) — argument parsing, the CLI's customizations,
 # --query, waiters, error handlers and their exit codes — but the service models are
 # loaded once. awscli's own test harness runs the CLI in-process the same way
 # (awscli.testutils patches sys.stdout/sys.stderr around driver.main). Each command gets a
@@ -23,7 +26,14 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from awscli.clidriver import AWSCLIEntryPoint, create_clidriver
+import inspect
+
+from awscli.clidriver import create_clidriver
+
+try:  # AWS CLI v2
+    from awscli.clidriver import AWSCLIEntryPoint
+except ImportError:  # v1: the driver's main is the entry point
+    AWSCLIEntryPoint = None
 
 # After awscli: it puts its own botocore first on the path (Debian's awscli 2 carries one).
 import awscli.utils  # noqa: E402
@@ -44,10 +54,11 @@ for _k in list(os.environ):
         del os.environ[_k]
 
 
-# The CLI builds one OutputStreamFactory per service command (hundreds per command line),
-# each with a copy of os.environ (for the pager, which never runs here: output is not a
+# v2 builds one OutputStreamFactory per service command (hundreds per command line), each
+# with a copy of os.environ (for the pager, which never runs here: output is not a
 # terminal and --no-cli-pager is given). A copy of a plain dict snapshot is the same
-# mapping, made ~100 times faster; the helper's environment does not change.
+# mapping, made ~100 times faster; the helper's environment does not change. (v1 has no
+# pager: its factory takes no environment.)
 _environ = dict(os.environ)
 _osf_init = awscli.utils.OutputStreamFactory.__init__
 
@@ -58,7 +69,8 @@ def _osf_init_snapshot(self, session, popen=None, environ=None, default_less_fla
     _osf_init(self, session, popen, environ, default_less_flags)
 
 
-awscli.utils.OutputStreamFactory.__init__ = _osf_init_snapshot
+if "environ" in inspect.signature(_osf_init).parameters:
+    awscli.utils.OutputStreamFactory.__init__ = _osf_init_snapshot
 
 
 class _Routed:
@@ -90,7 +102,10 @@ def _run(argv):
     # build a command's arguments, so a reused driver would carry them to the next one.
     _local.out, _local.err = io.StringIO(), io.StringIO()
     try:
-        rc = AWSCLIEntryPoint(create_clidriver(argv)).main(argv)
+        if AWSCLIEntryPoint is not None:
+            rc = AWSCLIEntryPoint(create_clidriver(argv)).main(argv)
+        else:
+            rc = create_clidriver().main(argv)
         out, err = _local.out.getvalue(), _local.err.getvalue()
     finally:
         _local.out = _local.err = None

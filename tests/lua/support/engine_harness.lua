@@ -62,15 +62,20 @@ function H.run(recipe, opts)
   return code, doc, table.concat(out), table.concat(err)
 end
 
+-- Filters leaving out the region's default VPC and its default subnets: AWS made them,
+-- not the tests (H.default_vpc tells whether they are still whole).
+local NOT_DEFAULT_VPC = { Filters = { { Name = "is-default", Values = { "false" } } } }
+local NOT_DEFAULT_SUBNET = { Filters = { { Name = "default-for-az", Values = { "false" } } } }
+
 --- Everything the test types can make that the simulator holds in `region`: a sorted
---- list of "kind id" strings (default VPC security groups left out).
+--- list of "kind id" strings (default VPC security groups and the default VPC left out).
 function H.inventory(sim, region)
   region = region or H.REGION
   local out = {}
-  for _, v in ipairs(sim:invoke("ec2", region, "DescribeVpcs", {}).Vpcs) do
+  for _, v in ipairs(sim:invoke("ec2", region, "DescribeVpcs", NOT_DEFAULT_VPC).Vpcs) do
     out[#out + 1] = "vpc " .. v.VpcId
   end
-  for _, s in ipairs(sim:invoke("ec2", region, "DescribeSubnets", {}).Subnets) do
+  for _, s in ipairs(sim:invoke("ec2", region, "DescribeSubnets", NOT_DEFAULT_SUBNET).Subnets) do
     out[#out + 1] = "subnet " .. s.SubnetId
   end
   for _, g in ipairs(sim:invoke("ec2", region, "DescribeSecurityGroups", {}).SecurityGroups) do
@@ -89,6 +94,21 @@ function H.inventory(sim, region)
   return out
 end
 
+--- The region's default VPC as the simulator holds it: "vpc-… subnets=N igw=igw-… tags=N"
+--- (or "none"), to compare before and after a run that must leave it alone.
+function H.default_vpc(sim, region)
+  region = region or H.REGION
+  local v = sim:invoke("ec2", region, "DescribeVpcs",
+    { Filters = { { Name = "is-default", Values = { "true" } } } }).Vpcs[1]
+  if not v then return "none" end
+  local by_vpc = { Filters = { { Name = "vpc-id", Values = { v.VpcId } } } }
+  local subnets = sim:invoke("ec2", region, "DescribeSubnets", by_vpc).Subnets
+  local igw = sim:invoke("ec2", region, "DescribeInternetGateways",
+    { Filters = { { Name = "attachment.vpc-id", Values = { v.VpcId } } } }).InternetGateways[1]
+  return ("%s subnets=%d igw=%s tags=%d"):format(v.VpcId, #subnets,
+    igw and igw.InternetGatewayId or "none", #(v.Tags or {}))
+end
+
 local function tag_map(tags)
   local m = {}
   for k, v in pairs(tags or {}) do
@@ -104,8 +124,10 @@ function H.resources(sim, region)
   region = region or H.REGION
   local out = {}
   local function add(kind, id, tags) out[#out + 1] = { kind = kind, id = id, tags = tag_map(tags) } end
-  for _, v in ipairs(sim:invoke("ec2", region, "DescribeVpcs", {}).Vpcs) do add("vpc", v.VpcId, v.Tags) end
-  for _, s in ipairs(sim:invoke("ec2", region, "DescribeSubnets", {}).Subnets) do
+  for _, v in ipairs(sim:invoke("ec2", region, "DescribeVpcs", NOT_DEFAULT_VPC).Vpcs) do
+    add("vpc", v.VpcId, v.Tags)
+  end
+  for _, s in ipairs(sim:invoke("ec2", region, "DescribeSubnets", NOT_DEFAULT_SUBNET).Subnets) do
     add("subnet", s.SubnetId, s.Tags)
   end
   for _, g in ipairs(sim:invoke("ec2", region, "DescribeSecurityGroups", {}).SecurityGroups) do

@@ -144,7 +144,8 @@ end
 -- name: the test's name after "test_"; global: run once (IAM, Route 53), else per region;
 -- fixture: uses the shared network (M.fixture); vpc: creates a VPC of its own (AWS's
 -- default quota is 5 VPCs per region, which the sim enforces: VpcLimitExceeded, so at
--- most M.VPC_QUOTA - 1 of these run at once in a region, beside the shared network);
+-- most M.VPC_QUOTA - 2 of these run at once in a region, beside the default VPC and the
+-- shared network);
 -- priority: a runner with a limit on calls in flight serves lower numbers first
 -- (default 10): scenarios with long waits ahead.
 
@@ -400,6 +401,40 @@ scenario("ec2_launch_template_versions", {}, function()
   }
 end)
 
+-- An instance of its own, as an operator runs one: into the default VPC (no subnet
+-- given), waited for, described, terminated.
+scenario("ec2_run_terminate_instances", {}, function()
+  local by_name = { { Name = "tag:Name", Values = { "scn-run-${region}" } } }
+  return {
+    S("ssm", "GetParameter", { Name = "${al2}" }, { save = { ami = "Parameter.Value" } }),
+    S("ec2", "DescribeAccountAttributes", { AttributeNames = { "default-vpc" } },
+      { save = { dvpc = "AccountAttributes[0].AttributeValues[0].AttributeValue" }, check = {
+        { "AccountAttributes[0].AttributeValues[0].AttributeValue", M.match("^vpc%-%x+$") } } }),
+    S("ec2", "RunInstances", { ImageId = "${ami}", InstanceType = "t3.micro", MinCount = 1,
+      MaxCount = 1, Placement = { AvailabilityZone = "${az2}" },
+      MetadataOptions = { HttpTokens = "required" },
+      TagSpecifications = { { ResourceType = "instance", Tags = { { Key = "Name",
+        Value = "scn-run-${region}" } } } } },
+      { save = { inst = "Instances[0].InstanceId" }, check = {
+        { "Instances[0].State.Name", "pending" }, { "Instances[0].VpcId", "${dvpc}" },
+        { "Instances[0].Placement.AvailabilityZone", "${az2}" },
+        { "Instances[0].InstanceId", M.match("^i%-%x+$") } } }),
+    S("ec2", "InstanceRunning", { InstanceIds = { "${inst}" } }, { wait = true }),
+    S("ec2", "DescribeInstances", { Filters = by_name }, { check = {
+      { "length(Reservations[].Instances[])", 1 },
+      { "Reservations[0].Instances[0].State.Name", "running" },
+      { "Reservations[0].Instances[0].MetadataOptions.HttpTokens", "required" },
+      { "Reservations[0].Instances[0].NetworkInterfaces[0].VpcId", "${dvpc}" },
+      { "Reservations[0].Instances[0].BlockDeviceMappings[0].DeviceName", "/dev/xvda" },
+      { "Reservations[0].Instances[0].PublicIpAddress", M.present } } }),
+    S("ec2", "TerminateInstances", { InstanceIds = { "${inst}" } }, { always = true, check = {
+      { "TerminatingInstances[0].CurrentState.Name", "shutting-down" } } }),
+    S("ec2", "InstanceTerminated", { InstanceIds = { "${inst}" } }, { wait = true }),
+    S("ec2", "TerminateInstances", { InstanceIds = { "i-0123456789abcdef0" } },
+      { error = "InvalidInstanceID.NotFound" }),
+  }
+end)
+
 scenario("elbv2_target_group", { vpc = true }, function()
   return {
     vpc("10.6.0.0/16", "scn-tg"),
@@ -642,8 +677,25 @@ end)
 
 -- TreatMissingData "ignore": with no data (no such health check) each minute's evaluation
 -- keeps the state, so the checks below do not depend on when it runs.
+-- PutMetricData of 100 metrics, about 16 KB of input: over botocore's 10,240-byte threshold,
+-- so the current AWS CLI (botocore >= 1.31) sends it gzip-compressed (Content-Encoding:
+-- gzip, the operation's requestcompression trait), as AWS accepts.
+local function large_metric_data()
+  local data = {}
+  for i = 1, 100 do
+    data[i] = { MetricName = "Latency", Value = i, Unit = "Milliseconds",
+      Dimensions = { { Name = "Host", Value = ("scn-host-%04d-large-request"):format(i) },
+        { Name = "AvailabilityZone", Value = "${region}a" } } }
+  end
+  return data
+end
+
 scenario("cloudwatch_alarm_state", {}, function()
   return {
+    S("cloudwatch", "PutMetricData", { Namespace = "Scn/Large", MetricData = large_metric_data() }),
+    S("cloudwatch", "ListMetrics", { Namespace = "Scn/Large", MetricName = "Latency" }, { check = {
+      { "length(Metrics)", 100 },
+      { "length(Metrics[?Dimensions[?Name=='Host' && Value=='scn-host-0042-large-request']])", 1 } } }),
     S("sns", "CreateTopic", { Name = "scn-alarm-topic" }, { save = { topic = "TopicArn" } }),
     S("cloudwatch", "PutMetricAlarm", { AlarmName = "scn-primary-health", Namespace = "AWS/Route53",
       MetricName = "HealthCheckStatus", Dimensions = { { Name = "HealthCheckId", Value = "0d4c5b0f-1111-4f8e-9c55-3f1f1c2a7b01" } },
@@ -1043,9 +1095,10 @@ function M.start_all(runner, opts)
     if #trouble > 0 then error(table.concat(trouble, "\n"), 0) end
     return ctx
   end
-  -- VPCs in use per region: the shared network's and those of running `vpc` scenarios
+  -- VPCs in use per region: the default VPC (every region has one, and it counts against
+  -- the quota), the shared network's and those of running `vpc` scenarios
   local vpcs = {}
-  for _, region in ipairs(M.REGIONS) do vpcs[region] = need_fixture and 1 or 0 end
+  for _, region in ipairs(M.REGIONS) do vpcs[region] = need_fixture and 2 or 1 end
   local runs, dependents = {}, {}
   for _, s in ipairs(M.scenarios) do
     if wanted(s) then

@@ -105,9 +105,8 @@ local function mfa_code(opts, serial, profile)
       .. "last), or use a profile without mfa_serial in CI (web identity, SSO)")
       :format(profile, serial), 0)
   end
-  io.stderr:write(("Enter MFA code for %s: "):format(serial))
-  io.stderr:flush()
-  local code = io.stdin:read("l")
+  -- not echoed, as botocore's getpass
+  local code = fo.fs.read_hidden(io.stdin, ("Enter MFA code for %s: "):format(serial))
   code = code and code:match("^%s*(%d+)%s*$")
   if not code then error(("profile '%s': the MFA code must be digits"):format(profile), 0) end
   return code

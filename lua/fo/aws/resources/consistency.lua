@@ -19,6 +19,7 @@ return {
       "NoSuchEntity", "ResourceNotFoundException", "NotFound", "NoSuchHostedZone",
       "NoSuchHealthCheck",
       "NotFoundException", -- KMS: a key or alias read right after its create
+      "InvalidFlowLogId.NotFound",
     },
     seconds = 120, delay = 1, max_delay = 8,
   },

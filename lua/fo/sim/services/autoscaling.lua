@@ -354,6 +354,27 @@ local function reconcile(ctx, db, g, cause)
   end
 end
 
+--- EC2's TerminateInstances of member `inst` of group `g` (db: this region's Auto Scaling
+--- db): the instance starts terminating and, the group's capacity being short, the
+--- group launches its replacement (AWS's EC2 health check notices the termination).
+function M.instance_terminated(ctx, db, g, inst)
+  local at = iso(ctx:now())
+  inst.LifecycleState = "Terminating"
+  inst.HealthStatus = "Unhealthy"
+  inst.terminate_at = ctx:now() + asg_state.timing(ctx, "instance_terminate")
+  record_activity(ctx, db, g, {
+    Description = "Terminating EC2 instance: " .. inst.InstanceId,
+    Cause = ("At %s an instance was taken out of service in response to an EC2 health check "
+      .. "indicating it has been terminated or stopped."):format(at),
+    Details = ('{"Subnet ID":"%s","Availability Zone":"%s"}'):format(inst.SubnetId,
+      inst.AvailabilityZone),
+  })
+  if not g.delete_at then
+    reconcile(ctx, db, g, ("At %s an instance was taken out of service in response to an EC2 "
+      .. "health check indicating it has been terminated or stopped."):format(at))
+  end
+end
+
 -- Output ------------------------------------------------------------------------------
 
 local function tag_descriptions(g)

@@ -418,6 +418,12 @@ function M.PutMetricData(ctx, p)
     ctx:fail("InvalidParameterValue", ("The value %s for parameter Namespace is invalid.")
       :format(p.Namespace), 400)
   end
+  -- botocore 1.43's model no longer requires MetricData (EntityMetricData may carry the
+  -- data instead; the simulator keeps no entity data): with neither, AWS's answer.
+  if not p.MetricData or #p.MetricData == 0 then
+    if p.EntityMetricData and #p.EntityMetricData > 0 then return {} end
+    ctx:fail("MissingParameter", "The parameter MetricData is required.", 400)
+  end
   if #p.MetricData > 1000 then
     ctx:fail("InvalidParameterValue", "The collection MetricData must not have a size greater "
       .. "than 1000.", 400)

@@ -2,8 +2,10 @@
 -- EC2), with AWS's behaviour. The handler contract is in docs/simulator.md ("Service
 -- handlers"). This file holds availability zones, VPCs, subnets and internet gateways;
 -- beside it in services/ec2/: route_tables.lua, security_groups.lua, endpoints.lua,
--- launch_templates.lua, instances.lua (DescribeInstances and tags) and common.lua
--- (lookups, tags, filters, paging, CIDRs, other services' state).
+-- launch_templates.lua, instances.lua (DescribeInstances and tags), run_instances.lua
+-- (RunInstances, TerminateInstances), default_vpc.lua (the default VPC every region has,
+-- made on the region's first call; account attributes, network ACLs, DHCP options),
+-- flow_logs.lua and common.lua (lookups, tags, filters, paging, CIDRs, other services' state).
 --
 -- AWS behaviour modelled here (checked against the EC2 API reference):
 --   * a new VPC gets its main route table (the local route for its CIDR) and its
@@ -27,6 +29,9 @@ local EP = require "fo.sim.services.ec2.endpoints"
 local LT = require "fo.sim.services.ec2.launch_templates"
 local RT = require "fo.sim.services.ec2.route_tables"
 local INST = require "fo.sim.services.ec2.instances"
+local DEFAULT = require "fo.sim.services.ec2.default_vpc"
+local RUN = require "fo.sim.services.ec2.run_instances"
+local FL = require "fo.sim.services.ec2.flow_logs"
 
 SG.lt_data = LT.data_of
 
@@ -129,6 +134,23 @@ local function block(ctx, cidr, range_code)
   return base, n
 end
 
+-- A new VPC with its main route table and default security group (AWS makes both with
+-- it); CreateVpc and the default VPC (ec2/default_vpc.lua) build through here.
+local function new_vpc(ctx, cidr, tags, is_default)
+  local vpc = { VpcId = ctx:id("vpc"), CidrBlock = cidr, State = "available",
+    OwnerId = ctx.account, InstanceTenancy = "default",
+    IsDefault = is_default, DhcpOptionsId = DEFAULT.dhcp_options_id(ctx), Tags = tags or {},
+    CidrBlockAssociationSet = { { AssociationId = ctx:id("vpc-cidr-assoc"), CidrBlock = cidr,
+      CidrBlockState = { State = "associated" } } },
+    -- the default VPC has DNS hostnames on, a new one off
+    _dns_support = true, _dns_hostnames = is_default, _nau_metrics = false }
+  C.coll(ctx, "vpcs")[vpc.VpcId] = vpc
+  C.created(ctx, vpc)
+  RT.new_route_table(ctx, vpc, {}, true)
+  SG.create_group(ctx, vpc, "default", "default VPC security group", {}, true)
+  return vpc
+end
+
 function M.CreateVpc(ctx, p)
   if p.CidrBlock == nil then
     ctx:fail("MissingParameter", "Either 'cidrBlock' or 'ipv4IpamPoolId' should be provided.")
@@ -138,14 +160,8 @@ function M.CreateVpc(ctx, p)
   if count(ctx.db.vpcs) >= VPCS_PER_REGION then
     ctx:fail("VpcLimitExceeded", "The maximum number of VPCs has been reached.")
   end
-  ctx.db.dhcp_options_id = ctx.db.dhcp_options_id or ctx:id("dopt")
-  local cidr = C.ip(base) .. "/" .. n
-  local vpc = { VpcId = ctx:id("vpc"), CidrBlock = cidr, State = "available",
-    OwnerId = ctx.account, InstanceTenancy = p.InstanceTenancy or "default",
-    IsDefault = false, DhcpOptionsId = ctx.db.dhcp_options_id, Tags = tags,
-    CidrBlockAssociationSet = { { AssociationId = ctx:id("vpc-cidr-assoc"), CidrBlock = cidr,
-      CidrBlockState = { State = "associated" } } },
-    _dns_support = true, _dns_hostnames = false, _nau_metrics = false }
+  local vpc = new_vpc(ctx, C.ip(base) .. "/" .. n, tags, false)
+  if p.InstanceTenancy then vpc.InstanceTenancy = p.InstanceTenancy end
   if p.AmazonProvidedIpv6CidrBlock then
     local h = C.hash_hex(vpc.VpcId, 6)
     vpc.Ipv6CidrBlockAssociationSet = { { AssociationId = ctx:id("vpc-cidr-assoc"),
@@ -153,10 +169,6 @@ function M.CreateVpc(ctx, p)
       Ipv6CidrBlockState = { State = "associated" }, NetworkBorderGroup = ctx.region,
       Ipv6Pool = "Amazon" } }
   end
-  C.coll(ctx, "vpcs")[vpc.VpcId] = vpc
-  C.created(ctx, vpc)
-  RT.new_route_table(ctx, vpc, {}, true)
-  SG.create_group(ctx, vpc, "default", "default VPC security group", {}, true)
   -- AWS answers a new VPC as "pending"; it is "available" from then on.
   return { Vpc = vpc_view(vpc, "pending") }
 end
@@ -291,7 +303,7 @@ local function enis_in(ctx, subnet_id)
       if s == subnet_id then n = n + 1 end
     end
   end
-  for _, inst in ipairs(C.asg_instances(ctx)) do
+  for _, inst in ipairs(C.instances(ctx)) do
     if inst.subnet == subnet_id and inst.state ~= "terminated" then n = n + 1 end
   end
   return n
@@ -304,7 +316,7 @@ local function subnet_view(ctx, s)
   return { SubnetId = s.SubnetId, SubnetArn = s.SubnetArn, VpcId = s.VpcId,
     CidrBlock = s.CidrBlock, AvailabilityZone = s.AvailabilityZone,
     AvailabilityZoneId = s.AvailabilityZoneId, AvailableIpAddressCount = free,
-    DefaultForAz = false, MapPublicIpOnLaunch = s.MapPublicIpOnLaunch,
+    DefaultForAz = s.DefaultForAz == true, MapPublicIpOnLaunch = s.MapPublicIpOnLaunch,
     MapCustomerOwnedIpOnLaunch = false, AssignIpv6AddressOnCreation =
       s.AssignIpv6AddressOnCreation, Ipv6CidrBlockAssociationSet = {},
     EnableDns64 = s.EnableDns64, Ipv6Native = false, State = s.State, OwnerId = s.OwnerId,
@@ -339,6 +351,23 @@ local function subnet_zone(ctx, p)
   return by_name or by_id or list[1]
 end
 
+-- A new subnet record (CreateSubnet's, and the default VPC's default subnets: those map
+-- public addresses on launch).
+local function new_subnet(ctx, vpc, cidr, zone, tags, default_for_az)
+  local id = ctx:id("subnet")
+  local s = { SubnetId = id, SubnetArn = ctx:arn("subnet/" .. id, { service = "ec2" }),
+    VpcId = vpc.VpcId, CidrBlock = cidr, AvailabilityZone = zone.ZoneName,
+    AvailabilityZoneId = zone.ZoneId, MapPublicIpOnLaunch = default_for_az,
+    DefaultForAz = default_for_az or nil,
+    AssignIpv6AddressOnCreation = false, EnableDns64 = false, State = "available",
+    OwnerId = ctx.account, Tags = tags or {},
+    PrivateDnsNameOptionsOnLaunch = { HostnameType = "ip-name",
+      EnableResourceNameDnsARecord = false, EnableResourceNameDnsAAAARecord = false } }
+  C.coll(ctx, "subnets")[id] = s
+  C.created(ctx, s)
+  return s
+end
+
 function M.CreateSubnet(ctx, p)
   local vpc = C.get(ctx, "vpc", p.VpcId)
   if p.CidrBlock == nil then
@@ -360,16 +389,7 @@ function M.CreateSubnet(ctx, p)
   end
   local zone = subnet_zone(ctx, p)
   local tags = C.tags_from_specs(ctx, p.TagSpecifications, "subnet")
-  local id = ctx:id("subnet")
-  local s = { SubnetId = id, SubnetArn = ctx:arn("subnet/" .. id, { service = "ec2" }),
-    VpcId = vpc.VpcId, CidrBlock = C.ip(base) .. "/" .. n, AvailabilityZone = zone.ZoneName,
-    AvailabilityZoneId = zone.ZoneId, MapPublicIpOnLaunch = false,
-    AssignIpv6AddressOnCreation = false, EnableDns64 = false, State = "available",
-    OwnerId = ctx.account, Tags = tags,
-    PrivateDnsNameOptionsOnLaunch = { HostnameType = "ip-name",
-      EnableResourceNameDnsARecord = false, EnableResourceNameDnsAAAARecord = false } }
-  C.coll(ctx, "subnets")[id] = s
-  C.created(ctx, s)
+  local s = new_subnet(ctx, vpc, C.ip(base) .. "/" .. n, zone, tags, false)
   return { Subnet = subnet_view(ctx, s) }
 end
 
@@ -379,7 +399,7 @@ local SUBNET_FILTERS = {
   ["availability-zone"] = function(s) return s.AvailabilityZone end,
   ["availability-zone-id"] = function(s) return s.AvailabilityZoneId end,
   ["cidr-block"] = function(s) return s.CidrBlock end,
-  ["default-for-az"] = function() return false end,
+  ["default-for-az"] = function(s) return s.DefaultForAz == true end,
   ["map-public-ip-on-launch"] = function(s) return s.MapPublicIpOnLaunch end,
   ["owner-id"] = function(s) return s.OwnerId end,
   ["state"] = function(s) return s.State end,
@@ -476,17 +496,21 @@ local function igw_view(g)
     Tags = nil_if_empty(C.copy_tags(g.Tags)) }
 end
 
+local function new_igw(ctx, tags)
+  local g = { InternetGatewayId = ctx:id("igw"), OwnerId = ctx.account, Attachments = {},
+    Tags = tags or {} }
+  C.coll(ctx, "internet_gateways")[g.InternetGatewayId] = g
+  C.created(ctx, g)
+  return g
+end
+
 function M.CreateInternetGateway(ctx, p)
   local tags = C.tags_from_specs(ctx, p.TagSpecifications, "internet-gateway")
   if count(ctx.db.internet_gateways) >= IGWS_PER_REGION then
     ctx:fail("InternetGatewayLimitExceeded",
       "The maximum number of internet gateways has been reached.")
   end
-  local g = { InternetGatewayId = ctx:id("igw"), OwnerId = ctx.account, Attachments = {},
-    Tags = tags }
-  C.coll(ctx, "internet_gateways")[g.InternetGatewayId] = g
-  C.created(ctx, g)
-  return { InternetGateway = igw_view(g) }
+  return { InternetGateway = igw_view(new_igw(ctx, tags)) }
 end
 
 local function igw_of_vpc(ctx, vpc_id)
@@ -573,7 +597,7 @@ end
 ---------------------------------------------------------------------------------------
 -- The handlers of the other files, and DryRun for all of them.
 
-for _, mod in ipairs({ SG, EP, LT, RT, INST }) do
+for _, mod in ipairs({ SG, EP, LT, RT, INST, DEFAULT, RUN, FL }) do
   for name, fn in pairs(mod) do
     if type(fn) == "function" and name:match("^%u") then M[name] = fn end
   end
@@ -581,8 +605,22 @@ end
 
 -- DryRun: AWS checks the caller's permission and answers 412 DryRunOperation instead of
 -- acting (the simulator grants every permission).
+-- The default VPC's constructors (ec2/default_vpc.lua builds it on a region's first call).
+local BUILD_DEFAULT = {
+  vpc = function(ctx, cidr) return new_vpc(ctx, cidr, {}, true) end,
+  subnet = function(ctx, vpc, cidr, zone) return new_subnet(ctx, vpc, cidr, zone, {}, true) end,
+  igw = function(ctx, vpc)
+    local g = new_igw(ctx, {})
+    g.Attachments[1] = { VpcId = vpc.VpcId, State = "attached" }
+    local rt = RT.main_route_table(ctx, vpc.VpcId)
+    rt.Routes[#rt.Routes + 1] = { DestinationCidrBlock = "0.0.0.0/0",
+      GatewayId = g.InternetGatewayId, Origin = "CreateRoute", State = "active" }
+  end,
+}
+
 for name, fn in pairs(M) do
   M[name] = function(ctx, p)
+    DEFAULT.ensure(ctx, BUILD_DEFAULT)
     if p and p.DryRun then ctx:fail("DryRunOperation", C.DRY_RUN, 412) end
     return fn(ctx, p or {})
   end

@@ -7,11 +7,14 @@
 -- State layout (ctx.db of service "ec2", per account and region; JSON-safe):
 --   seq                 counter giving every resource its creation order (_seq)
 --   vpcs, subnets, internet_gateways, route_tables, security_groups,
---   security_group_rules, vpc_endpoints, launch_templates      maps id → record
+--   security_group_rules, vpc_endpoints, launch_templates, flow_logs   maps id → record
 --     (names and record fields read by lua/fo/sim/ec2_lookup.lua for ELBv2 and Auto
 --     Scaling; a launch template keeps versions[n] = {VersionNumber, LaunchTemplateData})
 --   client_tokens       "Op|token" → {id=, digest=}
 --   instance_tags       instance id → Tags set with CreateTags on ASG instances
+--   instances           instance id → an instance RunInstances started (layout at the
+--                       top of ec2/run_instances.lua)
+--   default_vpc         {id = the default VPC's id} once made (ec2/default_vpc.lua)
 --   dhcp_options_id     the region's default DHCP option set
 --   lb_enis             load balancer ARN → what EC2 last saw of it (subnets, groups),
 --                       kept a while after its deletion (its ENIs detach late)
@@ -97,6 +100,10 @@ M.KINDS = {
     malformed = "InvalidLaunchTemplateId.Malformed",
     one = "The specified launch template, with template ID %s, does not exist.",
     many = "The specified launch templates, with template IDs %s, do not exist." },
+  fl = { coll = "flow_logs", rtype = "vpc-flow-log", prefix = "fl",
+    notfound = "InvalidFlowLogId.NotFound", malformed = "InvalidFlowLogId.Malformed",
+    one = "These flow log ids in the input list are not found: [TotalCount: 1] %s",
+    many = "These flow log ids in the input list are not found: %s" },
 }
 -- Id prefix → kind (CreateTags/DeleteTags take ids of any kind).
 M.BY_PREFIX = {}
@@ -619,6 +626,55 @@ function M.asg_instances(ctx)
     local ta, tb = a.launch_time or 0, b.launch_time or 0
     if ta ~= tb then return ta < tb end
     return a.id < b.id
+  end)
+  return out
+end
+
+-- How long (virtual seconds) an instance RunInstances started stays "pending";
+-- sim.timing.instance_start overrides (shutting-down → terminated takes Auto Scaling's
+-- instance_terminate, terminated ones stay listed for its terminated_visible).
+M.INSTANCE_START = 5
+
+function M.timing(ctx, key)
+  local t = ctx.sim and rawget(ctx.sim, "timing")
+  if type(t) == "table" and type(t[key]) == "number" then return t[key] end
+  if key == "instance_start" then return M.INSTANCE_START end
+  return asg_state.timing(ctx, key)
+end
+
+--- The instances RunInstances started (db.instances, id → record), their states brought
+--- to `now`: pending → running at running_at, shutting-down → terminated at
+--- terminated_at; terminated ones are forgotten after terminated_visible.
+function M.own_instances(ctx)
+  local now, visible = ctx:now(), M.timing(ctx, "terminated_visible")
+  local t = ctx.db.instances or {}
+  local out = {}
+  for id, inst in pairs(t) do
+    if inst.state == "pending" and now >= inst.running_at then inst.state = "running" end
+    if inst.state == "shutting-down" and now >= inst.terminated_at then
+      inst.state = "terminated"
+    end
+    if inst.state == "terminated" and now >= inst.terminated_at + visible then
+      t[id] = nil
+    else
+      out[#out + 1] = inst
+    end
+  end
+  return out
+end
+
+--- Every instance of the region (Auto Scaling's and RunInstances'), in launch order
+--- (one reservation's in launch index order); the records of asg_instances, those of
+--- RunInstances carrying own = true and more (services/ec2/run_instances.lua).
+function M.instances(ctx)
+  local out = M.asg_instances(ctx)
+  for _, inst in ipairs(M.own_instances(ctx)) do out[#out + 1] = inst end
+  table.sort(out, function(a, b)
+    local ta, tb = a.launch_time or 0, b.launch_time or 0
+    if ta ~= tb then return ta < tb end
+    local ra, rb = a.reservation or a.id, b.reservation or b.id
+    if ra ~= rb then return ra < rb end
+    return (a.launch_index or 0) < (b.launch_index or 0)
   end)
   return out
 end

@@ -17,8 +17,37 @@ local M = {}
 ---------------------------------------------------------------------------------------
 -- Instances (run by the simulated Auto Scaling groups; EC2 only describes them)
 
+-- The volumes of an Auto Scaling instance: the image's root device as its launch
+-- template's mappings shape it, ids derived from the instance's.
+local function asg_volumes(inst, data)
+  local vols = { { DeviceName = "/dev/xvda", DeleteOnTermination = true } }
+  for _, m in ipairs(data.BlockDeviceMappings or {}) do
+    if m.Ebs and not m.NoDevice then
+      local v
+      for _, x in ipairs(vols) do if x.DeviceName == m.DeviceName then v = x end end
+      if not v then
+        v = { DeviceName = m.DeviceName, DeleteOnTermination = true }
+        vols[#vols + 1] = v
+      end
+      if m.Ebs.DeleteOnTermination ~= nil then v.DeleteOnTermination = m.Ebs.DeleteOnTermination end
+    end
+  end
+  for _, v in ipairs(vols) do v.VolumeId = "vol-" .. C.hash_hex("vol " .. inst.id .. v.DeviceName) end
+  return vols
+end
+
+local function dns_name(ip, region)
+  return ("ip-%s.%s.compute.internal"):format(ip:gsub("%.", "-"), region)
+end
+
+local function public_dns(ip, region)
+  local where = region == "us-east-1" and "compute-1" or (region .. ".compute")
+  return ("ec2-%s.%s.amazonaws.com"):format(ip:gsub("%.", "-"), where)
+end
+
 function M.instance_record(ctx, inst)
-  local data = LT.data_of(ctx, inst.lt) or {}
+  -- RunInstances' instances carry their launch data; Auto Scaling's read their template.
+  local data = inst.own and inst.data or LT.data_of(ctx, inst.lt) or {}
   local subnet = inst.subnet and C.find(ctx, "subnet", inst.subnet)
   local ip = inst.private_ip
   if not ip and subnet then
@@ -33,7 +62,8 @@ function M.instance_record(ctx, inst)
   end
   -- Tags: those Auto Scaling gave the instance (aws:autoscaling:groupName and the
   -- group's propagated tags), else the group's name; the launch template's instance
-  -- tags; then tags set on the instance through EC2.
+  -- tags and AWS's aws:ec2launchtemplate:id/version; then tags set on the instance
+  -- through EC2. RunInstances' instances keep the tags they launched with.
   local r = { Tags = {} }
   local function merge(list)
     for _, t in ipairs(list or {}) do
@@ -44,9 +74,18 @@ function M.instance_record(ctx, inst)
       if not found then r.Tags[#r.Tags + 1] = { Key = t.Key, Value = t.Value or "" } end
     end
   end
-  merge(inst.tags or { { Key = "aws:autoscaling:groupName", Value = inst.asg } })
-  for _, spec in ipairs(data.TagSpecifications or {}) do
-    if spec.ResourceType == "instance" then merge(spec.Tags) end
+  if inst.own then
+    merge(inst.tags)
+  else
+    merge(inst.tags or { { Key = "aws:autoscaling:groupName", Value = inst.asg } })
+    for _, spec in ipairs(data.TagSpecifications or {}) do
+      if spec.ResourceType == "instance" then merge(spec.Tags) end
+    end
+    local lt = type(inst.lt) == "table" and inst.lt or {}
+    if lt.LaunchTemplateId and math.tointeger(tonumber(lt.Version)) then
+      merge({ { Key = "aws:ec2launchtemplate:id", Value = lt.LaunchTemplateId },
+        { Key = "aws:ec2launchtemplate:version", Value = tostring(lt.Version) } })
+    end
   end
   merge((ctx.db.instance_tags or {})[inst.id])
   local profile
@@ -54,20 +93,67 @@ function M.instance_record(ctx, inst)
   if type(prof) == "table" and (prof.Arn or prof.Name) then
     local arn = prof.Arn
       or ("arn:aws:iam::%s:instance-profile/%s"):format(ctx.account, prof.Name)
-    profile = { Arn = arn, Id = "AIPA" .. C.hash_hex(arn, 17):upper() }
+    profile = { Arn = arn, Id = prof.Id or ("AIPA" .. C.hash_hex(arn, 17):upper()) }
   end
   local mo = data.MetadataOptions or {}
   local state = inst.state
+  local gone = state == "terminated"
+  local launched = inst.launch_time
+  -- The primary network interface and the volumes go with the instance; a terminated
+  -- one lists neither (nor its public address).
+  local nis, bdms, public
+  if not gone and subnet then
+    public = inst.public_ip
+    local eni = inst.eni or ("eni-" .. C.hash_hex("eni " .. inst.id))
+    local h = C.hash_hex("mac " .. inst.id, 10)
+    local mac = "0a:" .. h:gsub("(%x%x)", "%1:"):sub(1, 14)
+    nis = { {
+      NetworkInterfaceId = eni, SubnetId = subnet.SubnetId, VpcId = subnet.VpcId,
+      Description = "", OwnerId = ctx.account, Status = "in-use", MacAddress = mac,
+      PrivateIpAddress = ip, PrivateDnsName = dns_name(ip, ctx.region),
+      SourceDestCheck = true, InterfaceType = "interface", Groups = C.copy(groups),
+      Ipv6Addresses = {},
+      Attachment = { AttachmentId = inst.eni_attachment
+          or ("eni-attach-" .. C.hash_hex("eni-attach " .. inst.id)),
+        AttachTime = launched, DeleteOnTermination = true, DeviceIndex = 0,
+        NetworkCardIndex = 0, Status = "attached" },
+      PrivateIpAddresses = { { Primary = true, PrivateIpAddress = ip,
+        PrivateDnsName = dns_name(ip, ctx.region) } },
+    } }
+    if public then
+      local assoc = { PublicIp = public, PublicDnsName = public_dns(public, ctx.region),
+        IpOwnerId = "amazon" }
+      nis[1].Association = assoc
+      nis[1].PrivateIpAddresses[1].Association = C.copy(assoc)
+    end
+    bdms = {}
+    for i, v in ipairs(inst.volumes or asg_volumes(inst, data)) do
+      bdms[i] = { DeviceName = v.DeviceName, Ebs = { VolumeId = v.VolumeId,
+        Status = state == "shutting-down" and "detaching" or "attached", AttachTime = launched,
+        DeleteOnTermination = v.DeleteOnTermination ~= false } }
+    end
+  end
   return {
     InstanceId = inst.id, ImageId = inst.image_id or data.ImageId, InstanceType = inst.instance_type
-      or data.InstanceType, LaunchTime = inst.launch_time, AmiLaunchIndex = 0,
-    Placement = { AvailabilityZone = inst.az, Tenancy = "default", GroupName = "" },
+      or data.InstanceType, LaunchTime = launched, AmiLaunchIndex = inst.launch_index or 0,
+    Placement = { AvailabilityZone = inst.az, AvailabilityZoneId = subnet
+        and subnet.AvailabilityZoneId or inst.az_id, Tenancy = data.Tenancy or "default",
+      GroupName = "" },
     State = { Code = C.STATE_CODES[state] or 16, Name = state },
-    SubnetId = subnet and subnet.SubnetId or inst.subnet, VpcId = subnet and subnet.VpcId or nil,
-    PrivateIpAddress = ip, PrivateDnsName = ip and ("ip-%s.%s.compute.internal")
-      :format(ip:gsub("%.", "-"), ctx.region) or nil,
-    SecurityGroups = groups, Tags = r.Tags, IamInstanceProfile = profile,
-    MetadataOptions = { State = "applied", HttpTokens = mo.HttpTokens or "optional",
+    -- (Auto Scaling's terminations are the service's, those through EC2 the user's)
+    StateTransitionReason = gone and ("%s initiated (%s)"):format(inst.own and "User" or "Service",
+      os.date("!%Y-%m-%d %H:%M:%S GMT", math.floor(inst.terminate_at or launched or 0))) or "",
+    -- a terminated instance has left its subnet: no address, subnet, VPC or groups
+    SubnetId = not gone and (subnet and subnet.SubnetId or inst.subnet) or nil,
+    VpcId = not gone and subnet and subnet.VpcId or nil,
+    PrivateIpAddress = not gone and ip or nil,
+    PrivateDnsName = (not gone and ip) and dns_name(ip, ctx.region) or "",
+    PublicIpAddress = public, PublicDnsName = public and public_dns(public, ctx.region) or "",
+    NetworkInterfaces = nis or {}, BlockDeviceMappings = bdms or {},
+    SecurityGroups = gone and {} or groups, Tags = r.Tags, IamInstanceProfile = profile,
+    KeyName = data.KeyName, ClientToken = inst.client_token or "",
+    MetadataOptions = { State = (inst.own and state == "pending") and "pending" or "applied",
+      HttpTokens = mo.HttpTokens or "optional",
       HttpEndpoint = mo.HttpEndpoint or "enabled",
       HttpPutResponseHopLimit = mo.HttpPutResponseHopLimit or 1,
       HttpProtocolIpv6 = mo.HttpProtocolIpv6 or "disabled",
@@ -100,7 +186,36 @@ local INSTANCE_FILTERS = {
     return out
   end,
   ["metadata-options.http-tokens"] = function(i) return i.MetadataOptions.HttpTokens end,
+  ["ip-address"] = function(i) return i.PublicIpAddress end,
+  ["key-name"] = function(i) return i.KeyName end,
+  ["client-token"] = function(i) return i.ClientToken end,
+  ["root-device-type"] = function(i) return i.RootDeviceType end,
+  ["network-interface.network-interface-id"] = function(i)
+    return i.NetworkInterfaces[1] and i.NetworkInterfaces[1].NetworkInterfaceId
+  end,
+  ["network-interface.subnet-id"] = function(i)
+    return i.NetworkInterfaces[1] and i.NetworkInterfaces[1].SubnetId
+  end,
+  ["block-device-mapping.volume-id"] = function(i)
+    local out = {}
+    for _, b in ipairs(i.BlockDeviceMappings) do out[#out + 1] = b.Ebs.VolumeId end
+    return out
+  end,
+  ["block-device-mapping.device-name"] = function(i)
+    local out = {}
+    for _, b in ipairs(i.BlockDeviceMappings) do out[#out + 1] = b.DeviceName end
+    return out
+  end,
 }
+
+-- Reservation id of each described instance (set by DescribeInstances for its call):
+-- RunInstances' reservation, else one per Auto Scaling instance.
+local reservation_of = {}
+INSTANCE_FILTERS["reservation-id"] = function(i) return reservation_of[i.InstanceId] end
+
+local function reservation_id(inst)
+  return inst.reservation or ("r-" .. C.hash_hex("reservation:" .. inst.id))
+end
 
 function M.DescribeInstances(ctx, p)
   if p.InstanceIds and #p.InstanceIds > 0 and p.MaxResults then
@@ -108,12 +223,19 @@ function M.DescribeInstances(ctx, p)
       "The parameter instancesSet cannot be used with the parameter maxResults")
   end
   local all = {}
-  for _, inst in ipairs(C.asg_instances(ctx)) do all[#all + 1] = M.instance_record(ctx, inst) end
+  reservation_of = {}
+  for _, inst in ipairs(C.instances(ctx)) do
+    all[#all + 1] = M.instance_record(ctx, inst)
+    reservation_of[inst.id] = reservation_id(inst)
+  end
   local list = all
   if p.InstanceIds and #p.InstanceIds > 0 then
     list = {}
     local missing = {}
     for _, id in ipairs(p.InstanceIds) do
+      if not C.well_formed(id, "i") then
+        ctx:fail("InvalidInstanceID.Malformed", ('Invalid id: "%s"'):format(tostring(id)))
+      end
       local hit
       for _, i in ipairs(all) do
         if i.InstanceId == id then hit = i end
@@ -130,11 +252,18 @@ function M.DescribeInstances(ctx, p)
   end
   list = C.filter(ctx, list, p.Filters, INSTANCE_FILTERS)
   local page, token = C.page(ctx, list, p)
-  -- An Auto Scaling group launches each instance in its own reservation.
+  -- An Auto Scaling group launches each instance in its own reservation; the instances
+  -- of one RunInstances call share theirs.
   local reservations = {}
-  for i, inst in ipairs(page) do
-    reservations[i] = { ReservationId = "r-" .. C.hash_hex("reservation:" .. inst.InstanceId),
-      OwnerId = ctx.account, Groups = {}, Instances = { inst } }
+  for _, inst in ipairs(page) do
+    local rid = reservation_of[inst.InstanceId]
+    local last = reservations[#reservations]
+    if last and last.ReservationId == rid then
+      last.Instances[#last.Instances + 1] = inst
+    else
+      reservations[#reservations + 1] = { ReservationId = rid, OwnerId = ctx.account,
+        Groups = {}, Instances = { inst } }
+    end
   end
   return { Reservations = reservations, NextToken = token }
 end
@@ -143,7 +272,7 @@ end
 -- Tags on any resource
 
 local function instance_exists(ctx, id)
-  for _, inst in ipairs(C.asg_instances(ctx)) do
+  for _, inst in ipairs(C.instances(ctx)) do
     if inst.id == id then return true end
   end
   return false
@@ -224,7 +353,7 @@ function M.DescribeTags(ctx, p)
         ResourceType = e.kind.rtype, Tags = e.r.Tags }
     end
   end
-  for _, inst in ipairs(C.asg_instances(ctx)) do
+  for _, inst in ipairs(C.instances(ctx)) do
     local rec = M.instance_record(ctx, inst)
     for _, t in ipairs(rec.Tags) do
       items[#items + 1] = { Key = t.Key, Value = t.Value, ResourceId = inst.id,
@@ -285,7 +414,7 @@ function M.DescribeInstanceStatus(ctx, p)
       "The parameter instancesSet cannot be used with the parameter maxResults")
   end
   local by_id, all = {}, {}
-  for _, inst in ipairs(C.asg_instances(ctx)) do
+  for _, inst in ipairs(C.instances(ctx)) do
     local r = M.instance_record(ctx, inst)
     by_id[r.InstanceId] = r
     all[#all + 1] = r

@@ -65,6 +65,8 @@ local function target(ctx, p)
     "The request must contain the parameter launchTemplateName or launchTemplateId")
 end
 
+M.target = target
+
 local function version_not_found(ctx, lt, v)
   ctx:fail("InvalidLaunchTemplateId.VersionNotFound",
     ("Could not find launch template version %s for launch template %s")
@@ -113,6 +115,8 @@ local function check_data(ctx, data)
     end
   end
 end
+
+M.check_user_data = check_data
 
 local function new_version(ctx, lt, data, description)
   check_data(ctx, data)

@@ -353,10 +353,12 @@ end
 local NAME_CHARS = "^[%w %._%-:/%(%)#,@%[%]%+=&;{}!%$%*]+$"
 
 function M.CreateSecurityGroup(ctx, p)
-  if p.VpcId == nil then
+  -- Without a VpcId the group goes to the default VPC, if the region still has one.
+  local vpc_id = p.VpcId or require("fo.sim.services.ec2.default_vpc").id(ctx)
+  if vpc_id == nil then
     ctx:fail("VPCIdNotSpecified", "No default VPC for this user")
   end
-  local vpc = C.get(ctx, "vpc", p.VpcId)
+  local vpc = C.get(ctx, "vpc", vpc_id)
   local name, desc = p.GroupName, p.Description
   if #name == 0 or #name > 255 or not name:match(NAME_CHARS) then
     ctx:fail("InvalidParameterValue",
@@ -479,7 +481,7 @@ local function group_in_use(ctx, g)
       if grp.GroupId == g.GroupId then return true end
     end
   end
-  for _, inst in ipairs(C.asg_instances(ctx)) do
+  for _, inst in ipairs(C.instances(ctx)) do
     if inst.state ~= "terminated" then
       for _, id in ipairs(M.instance_groups(ctx, inst)) do
         if id == g.GroupId then return true end
@@ -513,14 +515,27 @@ function M.instance_groups(ctx, inst)
 end
 
 function M.DeleteSecurityGroup(ctx, p)
+  local g
   if p.GroupId == nil then
-    if p.GroupName then
+    -- A name names a group of the default VPC.
+    local vpc_id = require("fo.sim.services.ec2.default_vpc").id(ctx)
+    if p.GroupName and vpc_id == nil then
       ctx:fail("VPCIdNotSpecified",
         "No default VPC for this user. GroupName is only supported for EC2-Classic and default VPC.")
     end
-    ctx:fail("MissingParameter", "The request must contain the parameter groupId")
+    if p.GroupName == nil then
+      ctx:fail("MissingParameter", "The request must contain the parameter groupId")
+    end
+    for _, x in pairs(ctx.db.security_groups or {}) do
+      if x.VpcId == vpc_id and x.GroupName == p.GroupName then g = x end
+    end
+    if g == nil then
+      ctx:fail("InvalidGroup.NotFound", ("The security group '%s' does not exist in default VPC '%s'")
+        :format(p.GroupName, vpc_id))
+    end
+  else
+    g = C.get(ctx, "sg", p.GroupId)
   end
-  local g = C.get(ctx, "sg", p.GroupId)
   if g._default then
     ctx:fail("CannotDelete",
       ('the specified group: "%s" name: "default" cannot be deleted by a user'):format(g.GroupId))
