@@ -1,6 +1,6 @@
 -- The AWS CLI's `aws acm` (and `aws route53` for the validation record) against the served
--- simulator, with both CLIs a user may have: the current one (the `aws` on PATH, or
--- FO_AWS_CLI_CURRENT) and Debian's (/usr/bin/aws, or FO_AWS_CLI). A DNS-validated
+-- simulator, with both CLIs a user may have (support.awscli): the current one (the `aws`
+-- on PATH, or FO_AWS_CLI_CURRENT) and Debian's (/usr/bin/aws). A DNS-validated
 -- certificate requested (idempotency token honoured), its validation record polled for,
 -- listed while pending, GetCertificate refused until it is issued, issued once the record
 -- is in the zone of a registered domain (FO_SIM_REGISTERED_DOMAINS), refused quota, deleted.
@@ -11,45 +11,10 @@ local cli = require "support.awscli"
 
 local dir = t.tmpdir()
 
--- name → {aws = path, env = environment} of each CLI found.
-local function clis()
-  local out = {}
-  local current = os.getenv("FO_AWS_CLI_CURRENT")
-  if not current then
-    local r = fo.process.run{ argv = { "sh", "-c", "command -v aws" } }
-    current = r.code == 0 and r.stdout:match("^%s*(.-)%s*$") or nil
-  end
-  if current and current ~= "" then
-    local env = cli.env(dir)
-    local root = current:match("^(.*)/shims/aws$")
-    if root then env.PYENV_ROOT = os.getenv("PYENV_ROOT") or root end
-    out.current = { aws = current, env = env }
-  end
-  if cli.python() then out.debian = { aws = cli.AWS, env = cli.env(dir) } end
-  return out
-end
-
-local CLIS = clis()
-local sim = next(CLIS) and cli.start_sim(dir, 300, { FO_SIM_REGISTERED_DOMAINS = "fo.test" })
-
-local function runner(which)
-  local c = CLIS[which]
-  return function(args)
-    local argv = { c.aws, "--endpoint-url", sim.url, "--region", "eu-south-1", "--output", "text" }
-    for _, a in ipairs(args) do argv[#argv + 1] = a end
-    local r = fo.process.run{ argv = argv, env = c.env, timeout = 120 }
-    return r.code, r.stdout:match("^%s*(.-)%s*$"), r.stderr
-  end
-end
-
-local function version(which)
-  local r = fo.process.run{ argv = { CLIS[which].aws, "--version" }, env = CLIS[which].env }
-  return ((r.stdout or "") .. (r.stderr or "")):match("^%s*(.-)%s*$")
-end
+local sim = cli.start_sim(dir, 900, { FO_SIM_REGISTERED_DOMAINS = "fo.test" })
 
 local function scenario(which)
-  lu.skipIf(not CLIS[which], "no " .. which .. " aws CLI here")
-  local aws = runner(which)
+  local aws, version = cli.text_runner(which, dir, sim.url)
   local domain = which .. ".fo.test"
   local code, out, err = aws{ "acm", "request-certificate", "--domain-name", domain,
     "--validation-method", "DNS", "--subject-alternative-names", domain, "*." .. domain,
@@ -134,7 +99,7 @@ local function scenario(which)
   code, _, err = aws{ "acm", "describe-certificate", "--certificate-arn", arn }
   lu.assertNotEquals(code, 0)
   lu.assertStrContains(err, "ResourceNotFoundException")
-  print(("  %s: %s"):format(which, version(which)))
+  print("  " .. version)
 end
 
 TestAwsCliAcm = {}
