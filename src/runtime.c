@@ -29,7 +29,7 @@ static const luaL_Reg native_modules[] = {
  * come from lua/fo/aws/models/<name>.json (the client is lua/fo/aws/client.lua). */
 static const char *const aws_services[] = {
     "ec2", "elbv2", "autoscaling", "route53", "dynamodb", "sns", "cloudwatch",
-    "iam", "ssm",   "sts",         "kms",     "logs",     "s3",
+    "iam", "ssm",   "sts",         "kms",     "logs",     "s3",  "acm",
 };
 
 /* require "fo.aws.services": the list above, as a Lua array. */

@@ -40,6 +40,7 @@ SERVICES = {
     "kms": "kms",
     "logs": "logs",
     "s3": "s3",
+    "acm": "acm",
 }
 
 # The protocol fo speaks with each service, by botocore's name: the one place that choice
@@ -63,6 +64,7 @@ PROTOCOL = {
     "kms": "json",
     "logs": "json",
     "s3": "rest-xml",
+    "acm": "json",
 }
 
 MANIFEST = "generated-from.json"

@@ -57,7 +57,9 @@ Stack.__index = Stack
 --- Applies `recipe` (a path) on a new simulator. opts: config ({key = value}, the
 --- recipe's fo.config overrides), stack (default "test"), seed (the simulator's, default
 --- "fo.testing"), fast (default true: M.FAST timings), sim_options (more fo.sim.new
---- options: knobs, disabled_regions, ...). Returns a stack: st.code (the exit code),
+--- options: knobs, disabled_regions, ...), before (fn(sim, config) called on the new
+--- simulator before the apply: what the account holds already, e.g. an issued ACM
+--- certificate whose ARN it puts in config). Returns a stack: st.code (the exit code),
 --- st.doc (the report document), st.outputs, st.out and st.err (the text printed),
 --- st.sim, st.dir. An apply that fails is returned too (st.code ~= 0): assert on it, or
 --- st:check().
@@ -70,6 +72,7 @@ function M.apply(recipe, opts)
   st.sim = fo.sim.new(sim_opts)
   if st.fast then st.sim.timing = M.FAST end
   st.dir = M.tmpdir()
+  if opts.before then opts.before(st.sim, st.config) end
   st:run()
   return st
 end

@@ -29,7 +29,8 @@ local function deploy(world, opts)
   opts = opts or {}
   if not world then
     return testing.apply(RECIPE, { seed = opts.seed or ("trading-" .. SUFFIX),
-      stack = opts.stack or "ci", config = opts.config or { environmentSuffix = SUFFIX } })
+      stack = opts.stack or "ci", config = opts.config or { environmentSuffix = SUFFIX },
+      before = opts.before })
   end
   world:run{ mode = opts.mode, config = opts.config }
   return world
@@ -862,10 +863,14 @@ function TestTradingOptions:test_a_suffix_too_long_for_elbv2_names_is_refused_be
 end
 
 function TestTradingOptions:test_with_certificates_https_listeners_http_redirects_and_an_https_health_check()
-  local certs = { [P] = "arn:aws:acm:eu-south-1:123456789012:certificate/11111111-2222-3333-4444-555555555555",
-    [S] = "arn:aws:acm:eu-central-1:123456789012:certificate/66666666-7777-8888-9999-000000000000" }
-  local w = deploy(nil, { seed = "https", stack = "https", config = { environmentSuffix = "tls",
-    primaryCertificateArn = certs[P], standbyCertificateArn = certs[S] } })
+  -- issued ACM certificates, one per region, already in the account
+  local certs = {}
+  local w = deploy(nil, { seed = "https", stack = "https", config = { environmentSuffix = "tls" },
+    before = function(sim, config)
+      local issued = require("support.acm").issued
+      certs[P], certs[S] = issued(sim, P), issued(sim, S)
+      config.primaryCertificateArn, config.standbyCertificateArn = certs[P], certs[S]
+    end })
   local ok, err = pcall(function()
     lu.assertEquals(w.code, 0, w.out .. w.err)
     for _, r in ipairs(REGIONS) do

@@ -24,6 +24,7 @@ M.SERVICES = {
   -- regional (s3.us-east-1.amazonaws.com too, as current SDKs use, not the legacy global
   -- s3.amazonaws.com); the bucket goes into the host or the path: fo.aws.s3_address
   s3 = { prefix = "s3", signing = "s3", id = "S3" },
+  acm = { prefix = "acm", signing = "acm", id = "ACM" },
 }
 -- Services the credentials chain calls without a client of its own (IAM Identity Center's
 -- portal and OIDC token service); the same override variables apply (AWS_ENDPOINT_URL_SSO,

@@ -9,8 +9,8 @@ local M = {}
 local Knobs = {}
 Knobs.__index = Knobs
 
--- knob → {environment variable, kind}; kind: "ms" (≥ 0), "p" (0..1), "list", "count" (a
--- whole number ≥ 0).
+-- knob → {environment variable, kind}; kind: "ms" (≥ 0), "p" (0..1), "list" (of regions),
+-- "domains" (a list of domain names), "count" (a whole number ≥ 0).
 M.SPEC = {
   latency_ms = { "FO_SIM_LATENCY_MS", "ms" },
   latency_jitter_ms = { "FO_SIM_LATENCY_JITTER_MS", "ms" },
@@ -20,6 +20,8 @@ M.SPEC = {
   outage = { "FO_SIM_OUTAGE", "list" },
   disabled_regions = { "FO_SIM_DISABLED_REGIONS", "list" },
   fail_mutating_call = { "FO_SIM_FAIL_MUTATING_CALL", "count" },
+  -- domains whose registrar points at the sim's Route 53 (fo.sim.acm.dns)
+  registered_domains = { "FO_SIM_REGISTERED_DOMAINS", "domains" },
 }
 
 -- The error an injected failure answers: a client error no SDK retries.
@@ -47,14 +49,15 @@ local function set_of(list)
 end
 
 local function check(name, kind, v, where)
-  if kind == "list" then
+  if kind == "list" or kind == "domains" then
     if type(v) == "string" then
       local t = {}
       for r in v:gmatch("[^,%s]+") do t[#t + 1] = r end
       v = t
     end
     if type(v) ~= "table" then
-      error(("sim knob %s (%s): expected a list of regions"):format(name, where), 0)
+      error(("sim knob %s (%s): expected a list of %s"):format(name, where,
+        kind == "list" and "regions" or "domain names"), 0)
     end
     return v
   end
@@ -97,7 +100,8 @@ end
 function M.new(opts, env)
   opts, env = opts or {}, env or os.getenv
   local k = setmetatable({ latency_ms = 0, latency_jitter_ms = 0, throttle = 0, fail_5xx = 0,
-    consistency_ms = 0, outages = {}, disabled = {}, fail_mutating_call = 0, mutating_seen = 0 },
+    consistency_ms = 0, outages = {}, disabled = {}, fail_mutating_call = 0, mutating_seen = 0,
+    registered_domains = {} },
     Knobs)
   for name, spec in pairs(M.SPEC) do
     local v, where = opts[name], "option " .. name
@@ -131,7 +135,7 @@ function Knobs:set(name, value)
   local spec = M.SPEC[name]
   if not spec or name == "outage" then
     error(("unknown sim knob '%s' (use latency_ms, latency_jitter_ms, throttle, fail_5xx, "
-      .. "consistency_ms, disabled_regions, fail_mutating_call; outages with sim:set_outage)")
+      .. "consistency_ms, disabled_regions, fail_mutating_call, registered_domains; outages with sim:set_outage)")
       :format(tostring(name)), 2)
   end
   local v = check(name, spec[2], value, "set")

@@ -138,7 +138,7 @@ function TestEndpoints.test_bad_overrides_are_rejected_with_their_source()
 end
 
 function TestEndpoints.test_unknown_service_lists_known_ones()
-  lu.assertErrorMsgContains("unknown AWS service 'sqs' (known: autoscaling, cloudwatch, dynamodb",
+  lu.assertErrorMsgContains("unknown AWS service 'sqs' (known: acm, autoscaling, cloudwatch, dynamodb",
     endpoints.resolve, "sqs", "eu-south-1", { env = env() })
 end
 

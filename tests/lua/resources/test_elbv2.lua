@@ -161,7 +161,7 @@ function TestElbv2:test_http_to_https_redirect_and_the_certificate_rule()
   local _, o2, e2 = T.run(sim, dir, recipe{ actions = redirect, protocol = "HTTPS", port = 443 }, nil, 4)
   lu.assertStrContains(o2 .. e2, "an HTTPS listener needs certificate_arn")
   -- with one: the default TLS 1.3 policy
-  local cert = "arn:aws:acm:eu-south-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+  local cert = require("support.acm").issued(sim, "eu-south-1")
   T.run(sim, dir, recipe{ protocol = "HTTPS", port = 443, certificate_arn = cert })
   l = elb:DescribeListeners{ LoadBalancerArn = lbs()[1].LoadBalancerArn }.Listeners[1]
   lu.assertEquals({ l.Protocol, l.Port, l.SslPolicy, l.Certificates[1].CertificateArn },

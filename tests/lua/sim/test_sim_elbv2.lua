@@ -9,7 +9,7 @@ local lu = require "luaunit"
 local net = require "support.sim_net"
 
 local R = "eu-south-1"
-local CERT = "arn:aws:acm:eu-south-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+local acm_support = require "support.acm"
 
 local function setup(region)
   local sim = net.sim()
@@ -308,7 +308,8 @@ function TestListener.test_http_forward_and_describe()
 end
 
 function TestListener.test_https_needs_a_certificate_and_a_known_policy()
-  local _, n, elb = setup()
+  local sim, n, elb = setup()
+  local CERT = acm_support.issued(sim, R)
   local lb, tg = create_alb(elb, n), create_tg(elb, n)
   local base = { LoadBalancerArn = lb.LoadBalancerArn, Protocol = "HTTPS", Port = 443, DefaultActions = forward(tg) }
   net.expect(lu, "ValidationError", "A certificate must be specified for HTTPS listeners", elb.CreateListener, elb, base)

@@ -164,16 +164,19 @@ end
 -- The served sim --------------------------------------------------------------------
 
 --- Starts `fo-run --serve-sim 127.0.0.1:PORT --sim-file DIR/sim.json` under a shell that
---- sends SIGTERM once DIR/stop exists; `timeout`: seconds it may run (default 600).
+--- sends SIGTERM once DIR/stop exists; `timeout`: seconds it may run (default 600); `env`:
+--- more environment variables for it (FO_SIM_* knobs).
 --- Returns {url=, file=, task=, stop=}.
-function M.start_sim(dir, timeout)
+function M.start_sim(dir, timeout, env)
   local port = fake.dead_port()
+  local vars = { STOP = dir .. "/stop", FO_LOG = "info" }
+  for k, v in pairs(env or {}) do vars[k] = v end
   local s = { stop = dir .. "/stop", file = dir .. "/sim.json" }
   local script = [[port=$1; shift; "$0" --serve-sim 127.0.0.1:$port "$@" & pid=$!
 while [ ! -e "$STOP" ]; do sleep 0.05; done
 kill -TERM $pid; wait $pid; echo "exit=$?"]]
   s.task = fo.spawn(fo.process.run, { argv = { "sh", "-c", script, t.fo_run, tostring(port),
-    "--sim-file", s.file }, timeout = timeout or 600, env = { STOP = s.stop, FO_LOG = "info" } })
+    "--sim-file", s.file }, timeout = timeout or 600, env = vars })
   s.url = "http://127.0.0.1:" .. port
   local deadline = fo.now() + 20
   while fo.now() < deadline do

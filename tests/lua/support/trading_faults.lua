@@ -37,10 +37,19 @@ M.KINDS = {
   -- the groups' sizes: updates in place
   capacity = { config = { primaryCapacity = 3, standbyCapacity = 2, maxCapacity = 8 } },
   -- HTTPS: a 443 listener with the certificate, port 80 redirects, an HTTPS health check
-  certificate = { config = {
-    primaryCertificateArn = "arn:aws:acm:eu-south-1:123456789012:certificate/11111111-2222-3333-4444-555555555555",
-    standbyCertificateArn = "arn:aws:acm:eu-central-1:123456789012:certificate/66666666-7777-8888-9999-000000000000" } },
+  -- (the certificates: issued ACM certificates the account holds before the stack is built)
+  certificate = { certificates = true },
 }
+
+-- config of `kind` on the snapshot `snap`
+local function config_of(kind, snap)
+  local k = M.KINDS[kind]
+  if k.certificates then
+    return { primaryCertificateArn = snap.certs["eu-south-1"],
+      standbyCertificateArn = snap.certs["eu-central-1"] }
+  end
+  return k.config
+end
 
 local function run(sim, dir, config, mode)
   local out, err = {}, {}
@@ -56,12 +65,17 @@ local function run(sim, dir, config, mode)
 end
 
 -- The applied stack, kept as files: { sim = path, state = text, log = text or nil }.
-local function snapshot()
+local function snapshot(with_certificates)
   local sim, dir = fo.sim.new{ seed = "trading-faults" }, H.dir()
   sim.timing = TIMING
+  local certs = {}
+  if with_certificates then
+    local issued = require("support.acm").issued
+    certs["eu-south-1"], certs["eu-central-1"] = issued(sim, "eu-south-1"), issued(sim, "eu-central-1")
+  end
   local code, _, out, err = run(sim, dir, {})
   lu.assertEquals(code, 0, out .. err)
-  local snap = { dir = H.dir() }
+  local snap = { dir = H.dir(), certs = certs }
   snap.sim = snap.dir .. "/sim.json"
   sim.store:save(snap.sim)
   snap.state = testlib.read(dir .. "/dev.state.json")
@@ -230,8 +244,8 @@ end
 
 --- Runs the matrix of update `kind` (a key of M.KINDS). Returns { n =, phase1 =, runs = }.
 function M.matrix(kind)
-  local config = M.KINDS[kind].config
-  local snap = snapshot()
+  local snap = snapshot(M.KINDS[kind].certificates)
+  local config = config_of(kind, snap)
   -- the clean update: N, and what it leaves
   local sim, dir = restore(snap)
   local dump0, st0 = dump(sim), H.state(dir)

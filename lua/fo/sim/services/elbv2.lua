@@ -786,14 +786,14 @@ end
 
 -- Listeners ---------------------------------------------------------------------------
 
--- Certificates must look like ACM (or IAM server) certificate ARNs of this account and,
--- for ACM, this region: the sim keeps no ACM state, so this is what it can check.
+-- A listener's certificate is an ISSUED ACM certificate of this account and region
+-- (fo.sim.acm.certs), or an IAM server certificate ARN of this account (not simulated: its
+-- form is what the sim checks).
 local function check_certificates(ctx, certs)
   for _, c in ipairs(certs or {}) do
     local arn = c.CertificateArn or ""
-    local region, account = arn:match("^arn:aws:acm:([%w%-]+):(%d+):certificate/[%x%-]+$")
     local iam_account = arn:match("^arn:aws:iam::(%d+):server%-certificate/.+$")
-    if not ((region == ctx.region and account == ctx.account) or iam_account == ctx.account) then
+    if not (require("fo.sim.acm.certs").usable(ctx, arn) or iam_account == ctx.account) then
       ctx:fail("CertificateNotFound", ("Certificate '%s' not found"):format(arn))
     end
   end
