@@ -21,6 +21,7 @@ local OPTIONS = {
   ["--rebind-account"] = { "rebind_account", true },
   ["--rebind-recipe"] = { "rebind_recipe", true },
   ["--accept-removals"] = { "accept_removals", true },
+  ["--print-policy"] = { "print_policy", true },
 }
 M.OPTIONS = OPTIONS
 
@@ -72,6 +73,12 @@ function M.parse(pairs_)
   if opts.drill and (opts.mode or opts.json or opts.target == "aws") then
     return nil, "--drill applies the recipe on the simulator, then drills: it takes no --plan, "
       .. "--destroy, --refresh, --json or --target aws"
+  end
+  if opts.print_policy and (opts.mode or opts.drill or opts.graph or opts.json
+      or opts.target == "aws") then
+    return nil, "--print-policy runs the recipe's lifecycle on a private simulator and prints "
+      .. "the deployer's IAM policy: it takes no --plan, --destroy, --refresh, --drill, "
+      .. "--graph, --json or --target aws"
   end
   return opts
 end
@@ -156,7 +163,13 @@ function M.main(script, ...)
   opts.words = nil
   words[#words + 1] = quote(script)
   opts.command = table.concat(words, " ")
-  if opts.drill then code = M.drill(opts) else code = engine.run(opts) end
+  if opts.print_policy then
+    code = require("fo.engine.deployer_policy").main(opts)
+  elseif opts.drill then
+    code = M.drill(opts)
+  else
+    code = engine.run(opts)
+  end
   debug.getregistry()["fo.exit_code"] = code
 end
 
