@@ -125,4 +125,11 @@ function TestDeployerPolicy:test_without_one_action_the_apply_is_denied_naming_i
   testlib.rmtree(dir)
 end
 
+function TestDeployerPolicy:test_print_policy_does_nothing_else()
+  local r = testlib.run_fo({ "--print-policy", "--destroy", RECIPE })
+  lu.assertEquals(r.code, 2, r.stderr)
+  lu.assertStrContains(r.stderr, "--print-policy runs the recipe's lifecycle on a private simulator")
+  lu.assertEquals(r.stdout, "")
+end
+
 os.exit(lu.LuaUnit.run())
