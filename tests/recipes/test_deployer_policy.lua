@@ -81,6 +81,8 @@ function TestDeployerPolicy:test_the_printed_policy_is_scoped_to_the_stack()
   lu.assertStrContains(cjson.encode(by_action["dynamodb:UpdateTable"].Resource),
     "table\\/trading-sessions-dev")
   lu.assertEquals(by_action["ec2:CreateVpc"].Resource, "*")
+  lu.assertEquals(by_action["ec2:CreateVpc"].Condition,
+    { StringEquals = { ["aws:RequestTag/fo:stack"] = "dev" } })
   -- what the lifecycle's update and rollback call is there, what fo never calls is not
   lu.assertNotNil(by_action["autoscaling:UpdateAutoScalingGroup"])
   lu.assertNil(by_action["sts:GetCallerIdentity"]) -- IAM never checks it
@@ -102,6 +104,16 @@ function TestDeployerPolicy:test_the_policy_alone_deploys_updates_and_destroys()
   lu.assertEquals(err.code, "AuthorizationError")
   lu.assertStrContains(err.message, "sns:ListTopics")
   lu.assertStrContains(tostring(key.access_key), "ASIA")
+  -- EC2 creates are allowed only for resources tagged as the stack's
+  local ec2 = sim:client("ec2", { region = "eu-south-1" })
+  local function create_vpc(stack)
+    return pcall(ec2.CreateVpc, ec2, { CidrBlock = "10.99.0.0/16", TagSpecifications = { {
+      ResourceType = "vpc", Tags = { { Key = "fo:stack", Value = stack } } } } })
+  end
+  ok, err = create_vpc("other")
+  lu.assertFalse(ok)
+  lu.assertEquals(err.code, "UnauthorizedOperation")
+  lu.assertTrue((create_vpc("dev")))
   testlib.rmtree(dir)
 end
 

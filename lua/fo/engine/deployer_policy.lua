@@ -146,6 +146,25 @@ function M.document(actions, account)
       elseif a.service == "autoscaling" then add("autoscaling:CreateOrUpdateTags", "*") end
     end
   end
+  -- EC2 creates whose every call tags the new resource fo:stack = <the stack>: allowed only
+  -- with that tag in the request (aws:RequestTag), in a statement of their own
+  local ec2_creates = {}
+  for _, a in ipairs(actions) do
+    if a.service == "ec2" and a.operation:match("^Create") then
+      local v = a.request_tags["aws:RequestTag/fo:stack"]
+      local was = ec2_creates[a.action]
+      if v == nil or (was ~= nil and was ~= v) then ec2_creates[a.action] = false
+      elseif was == nil then ec2_creates[a.action] = v end
+    end
+  end
+  local tagged_creates = {}
+  for action, v in pairs(ec2_creates) do
+    if v then
+      tagged_creates[#tagged_creates + 1] = action
+      by_action[action] = nil
+    end
+  end
+  table.sort(tagged_creates)
   -- group the actions by their resource lists: one statement per list
   local groups, order = {}, {}
   local names = {}
@@ -171,6 +190,11 @@ function M.document(actions, account)
     count[g.prefix] = (count[g.prefix] or 0) + 1
     statements[#statements + 1] = { Sid = sid(g.prefix, count[g.prefix]), Effect = "Allow",
       Action = g.actions, Resource = #g.resources == 1 and g.resources[1] or g.resources }
+  end
+  if #tagged_creates > 0 then
+    statements[#statements + 1] = { Sid = "Ec2CreateStackTagged", Effect = "Allow",
+      Action = tagged_creates, Resource = "*", Condition = { StringEquals = {
+        ["aws:RequestTag/fo:stack"] = ec2_creates[tagged_creates[1]] } } }
   end
   if #tag_on_create > 0 then
     local seen, ops = {}, {}

@@ -164,7 +164,10 @@ function M.check(sim, c)
       if u.Create then replicas[u.Create.RegionName] = "Create" end
       if u.Delete then replicas[u.Delete.RegionName] = "Delete" end
     end
+    local tags = {}
+    request_tags(c.params, tags)
     sim.actions[#sim.actions + 1] = { action = action, resource = resource, service = c.service,
+      request_tags = tags,
       operation = c.operation, region = c.region, replicas = replicas,
       tagged = next(c.params.Tags or {}) ~= nil or next(c.params.TagSpecifications or {}) ~= nil }
   end
