@@ -60,6 +60,18 @@ local function lifecycle(recipe, opts)
   local sim = require("fo.sim").new{ seed = "fo-print-policy", record_actions = true }
   sim.timing = TIMING
   local dir = testing.tmpdir()
+  -- the stack's config file (.fo/<stack>.config.json), when it has one: read, copied into
+  -- the private directory, so that the lifecycle runs with the values the real runs get
+  local engine = require "fo.engine"
+  local found, state_dir = pcall(engine.state_dir, opts.dir, recipe)
+  local src = found and io.open(engine.paths(state_dir, stack).config, "rb")
+  if src then
+    local text = src:read("a")
+    src:close()
+    local f = assert(io.open(engine.paths(dir, stack).config, "w"))
+    f:write(text)
+    f:close()
+  end
   local function step(what, config, mode, want)
     local ok, code, out = pcall(run, sim, dir, recipe, stack, config, mode)
     if not ok then testing.rmtree(dir); error(code, 0) end
