@@ -7,12 +7,13 @@
 -- converges, and a destroy. The sim records each authenticated call's IAM action and the
 -- resource it is authorized on (fo.sim.authz); the policy allows exactly those, scoped to
 -- the ARNs where AWS authorizes the action on one (IAM roles and instance profiles,
--- DynamoDB tables, SNS topics) and "*" where it authorizes on none, plus what AWS checks
+-- DynamoDB tables, SNS topics, the SSM parameter) and "*" where it authorizes on none, plus what AWS checks
 -- without fo calling it (iam:PassRole of the instance role, the service-linked roles
 -- Elastic Load Balancing, Auto Scaling and DynamoDB replication create, the DynamoDB
 -- replica permissions in the replica's region). Running the lifecycle at print time
 -- (rather than reading a recorded profile) keeps the policy true to the recipe and config
--- as they are now; it takes a few seconds of virtual-time simulation.
+-- as they are now; transitions take no virtual time there, so it takes about a second.
+-- EC2 creates are allowed only with the stack's fo:stack tag in the request.
 local authz = require "fo.sim.authz"
 local errors = require "fo.engine.errors"
 
@@ -129,7 +130,7 @@ function M.document(actions, account)
     by_action[action] = set
     set[(resource:gsub(":" .. account .. ":", ":${aws:PrincipalAccount}:"))] = true
   end
-  local prefixes, roles, replica_regions, linked = {}, {}, {}, {}
+  local prefixes, roles, linked = {}, {}, {}
   for _, a in ipairs(actions) do
     add(a.action, a.resource)
     prefixes[a.action:match("^([^:]+)")] = true
@@ -143,7 +144,6 @@ function M.document(actions, account)
         for _, act in ipairs(kind == "Create" and REPLICA_CREATE or REPLICA_DELETE) do
           add(act, arn)
         end
-        replica_regions[region] = true
         linked["replication.dynamodb.amazonaws.com"] = true
       end
     end
