@@ -79,6 +79,8 @@ static const char usage_text[] =
     "  --state-dir D  where the stack's files are (default .fo, or $FO_STATE_DIR)\n"
     "  --drill        apply on the simulator, then a failover drill on its virtual clock:\n"
     "                 the primary region goes down and comes back (lua/fo/drill.lua)\n"
+    "  --print-policy print the IAM policy (JSON) a deployer needs for FILE: the actions\n"
+    "                 its whole lifecycle calls on a private simulator, scoped to its ARNs\n"
     "\n"
     "FILE '-' reads the script from standard input. Inside the script, `arg` and `...`\n"
     "hold the arguments as in the lua interpreter, and the global `fo` is the runtime.\n"
@@ -133,6 +135,7 @@ static const struct option long_options[] = {
     {"backend-unsafe-ok", no_argument, NULL, OPT_RECIPE},
     {"lock-timeout", required_argument, NULL, OPT_RECIPE},
     {"migrate-state", required_argument, NULL, OPT_RECIPE},
+    {"print-policy", no_argument, NULL, OPT_RECIPE},
     {NULL, 0, NULL, 0},
 };
 

@@ -23,6 +23,7 @@ local OPTIONS = {
   ["--accept-removals"] = { "accept_removals", true },
   ["--backend"] = { "backend" }, ["--backend-unsafe-ok"] = { "backend_unsafe_ok", true },
   ["--lock-timeout"] = { "lock_timeout" }, ["--migrate-state"] = { "migrate_to" },
+  ["--print-policy"] = { "print_policy", true },
 }
 
 --- Seconds from a duration: "90", "90s", "5m", "1h"; nil when it is not one.
@@ -100,6 +101,12 @@ function M.parse(pairs_)
   if opts.drill and (opts.mode or opts.json or opts.target == "aws") then
     return nil, "--drill applies the recipe on the simulator, then drills: it takes no --plan, "
       .. "--destroy, --refresh, --json or --target aws"
+  end
+  if opts.print_policy and (opts.mode or opts.drill or opts.graph or opts.json
+      or opts.target == "aws") then
+    return nil, "--print-policy runs the recipe's lifecycle on a private simulator and prints "
+      .. "the deployer's IAM policy: it takes no --plan, --destroy, --refresh, --drill, "
+      .. "--graph, --json or --target aws"
   end
   return opts
 end
@@ -184,7 +191,13 @@ function M.main(script, ...)
   opts.words = nil
   words[#words + 1] = quote(script)
   opts.command = table.concat(words, " ")
-  if opts.drill then code = M.drill(opts) else code = engine.run(opts) end
+  if opts.print_policy then
+    code = require("fo.engine.deployer_policy").main(opts)
+  elseif opts.drill then
+    code = M.drill(opts)
+  else
+    code = engine.run(opts)
+  end
   debug.getregistry()["fo.exit_code"] = code
 end
 

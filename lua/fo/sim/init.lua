@@ -47,6 +47,9 @@ M.SERVICES = SERVICES
 ---   record_calls  how many calls the recorder keeps (the last ones; default 10000, else
 ---               FO_SIM_RECORD_CALLS); its counts cover every call
 ---   env         lookup function for FO_SIM_* variables (default os.getenv)
+---   record_actions  true: keep the IAM action and resource of every authenticated call
+---               in sim.actions ({action=, resource=, service=, operation=, region=};
+---               fo.sim.authz), as fo-run --print-policy reads them
 function M.new(opts)
   opts = opts or {}
   if type(opts) ~= "table" then error("fo.sim.new{...}: expected a table of options", 2) end
@@ -73,6 +76,7 @@ function M.new(opts)
     request_ids = rng.new(rng.mix(draw_seed ~ 0x5eed2)), -- request ids
     created_tables = setmetatable({}, { __mode = "k" }),
     created_ids = {},
+    actions = opts.record_actions and {} or nil,
   }, Sim)
   -- The failover model (health checks, alarms) runs on the clock from the saved state.
   require("fo.sim.failover").attach(self)

@@ -20,6 +20,8 @@ local function like(pattern, value, fold)
   return value:match(p) ~= nil
 end
 
+M.like = like
+
 local function action_matches(stmt, action)
   for _, a in ipairs(list(stmt.Action)) do
     if type(a) == "string" and like(a, action, true) then return true end
@@ -85,7 +87,9 @@ local function block_matches(op, block, context)
   return true
 end
 
-local function conditions_match(stmt, context)
+--- True when statement `stmt`'s Condition holds in `context` (lower-case keys): shared with
+--- the identity-policy evaluator (fo.sim.iam_policy).
+function M.conditions_match(stmt, context)
   if stmt.Condition == nil then return true end
   if type(stmt.Condition) ~= "table" then return false end
   for op, block in pairs(stmt.Condition) do
@@ -106,7 +110,7 @@ function M.allows(doc, action, principal, context)
   local allowed = false
   for _, s in ipairs(list(stmts)) do
     if type(s) == "table" and action_matches(s, action) and principal_matches(s, principal)
-        and conditions_match(s, ctx) then
+        and M.conditions_match(s, ctx) then
       if s.Effect == "Deny" then return false end
       if s.Effect == "Allow" then allowed = true end
     end

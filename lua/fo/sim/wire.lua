@@ -275,6 +275,8 @@ local function answer(self, req)
     if parse_err then error(as_sim_error(parse_err, service), 0) end
     local vok, verr = pcall(proto.validate, model, op_name, params)
     if not vok then error(require("fo.sim").validation_error(service, op_name, verr), 0) end
+    -- the caller's identity policies, when its role has any (fo.sim.authz)
+    if c.caller then require("fo.sim.authz").check(self, c) end
     -- The fail_mutating_call knob: the k-th mutating call that would reach its handler
     -- fails for good (a 400 no client retries); the handler does not run.
     if require("fo.sim.recorder").is_mutating(op_name) then
@@ -390,12 +392,13 @@ end
 
 --- A client of `service` (aws.<service>) whose requests go to this sim in-process. It
 --- keeps AWS's real endpoint URL (the sim routes by the signature). opts: region (default
---- us-east-1), access_key/secret_key/session_token (default the sim's key), endpoint (e.g. a served
+--- us-east-1), access_key/secret_key/session_token (default sim.client_key when set, else
+--- the sim's key), endpoint (e.g. a served
 --- sim's URL: then real HTTP is used), max_attempts, retry_mode, retry_defaults, timeout, sleep,
 --- random, on_retry.
 function W:client(service, opts)
   opts = opts or {}
-  local key = keys.DEFAULT
+  local key = self.client_key or keys.DEFAULT
   if opts.access_key then
     key = { access_key = opts.access_key, secret_key = opts.secret_key or "",
       session_token = opts.session_token }
