@@ -197,6 +197,33 @@ local function taggable()
     for _, g in ipairs(client("autoscaling", region):DescribeAutoScalingGroups{}.AutoScalingGroups) do
       add("asg " .. g.AutoScalingGroupName, region, tagmap(g.Tags))
     end
+    -- what the groups launched: instances, and each one's volumes and network interfaces
+    -- (the ids its description names, their tags read through EC2)
+    local volumes, enis = {}, {}
+    for _, v in ipairs(ec2:DescribeVolumes{}.Volumes) do volumes[v.VolumeId] = v end
+    for _, n in ipairs(ec2:DescribeNetworkInterfaces{}.NetworkInterfaces) do
+      enis[n.NetworkInterfaceId] = n
+    end
+    local running = 0
+    for _, res in ipairs(ec2:DescribeInstances{ Filters = { { Name = "instance-state-name",
+        Values = { "pending", "running" } } } }.Reservations) do
+      for _, i in ipairs(res.Instances) do
+        running = running + 1
+        add("instance " .. i.InstanceId, region, tagmap(i.Tags))
+        lu.assertTrue(#i.BlockDeviceMappings >= 1, i.InstanceId .. " has its root volume")
+        for _, b in ipairs(i.BlockDeviceMappings) do
+          local v = volumes[b.Ebs.VolumeId]
+          lu.assertNotNil(v, "volume " .. b.Ebs.VolumeId .. " of " .. i.InstanceId)
+          add("volume " .. b.Ebs.VolumeId, region, tagmap(v.Tags))
+        end
+        for _, n in ipairs(i.NetworkInterfaces) do
+          local eni = enis[n.NetworkInterfaceId]
+          lu.assertNotNil(eni, "network interface " .. n.NetworkInterfaceId .. " of " .. i.InstanceId)
+          add("network interface " .. n.NetworkInterfaceId, region, tagmap(eni.TagSet))
+        end
+      end
+    end
+    lu.assertEquals(running, r.desired, "the instances of " .. region)
   end
   for _, region in ipairs({ P, S, G }) do
     local sns = client("sns", region)
@@ -210,10 +237,14 @@ local function taggable()
       end
     end
   end
-  local ddb = client("dynamodb", P)
-  for _, name in ipairs(ddb:ListTables{}.TableNames) do
-    local arn = ddb:DescribeTable{ TableName = name }.Table.TableArn
-    add("table " .. name, P, tagmap(ddb:ListTagsOfResource{ ResourceArn = arn }.Tags))
+  -- the table and its replica: each tagged in its own region
+  for _, region in ipairs({ P, S }) do
+    local ddb = client("dynamodb", region)
+    for _, name in ipairs(ddb:ListTables{}.TableNames) do
+      local arn = ddb:DescribeTable{ TableName = name }.Table.TableArn
+      add("table " .. name .. " in " .. region, region,
+        tagmap(ddb:ListTagsOfResource{ ResourceArn = arn }.Tags))
+    end
   end
   local iam = client("iam", G)
   for _, r in ipairs(iam:ListRoles{}.Roles) do
@@ -560,6 +591,13 @@ function TestTradingRecipe:test_global_table_key_session_id_replica_in_standby_s
   lu.assertEquals(rep.TableArn, outputs().replica_arn)
   lu.assertIsFalse(rep.DeletionProtectionEnabled)
   lu.assertEquals(rep.SSEDescription and rep.SSEDescription.Status, "ENABLED", "the replica is encrypted too")
+  -- point-in-time recovery is the replica's own, read in its region: the standby's copy
+  -- is restorable too
+  local rep_pitr = client("dynamodb", S):DescribeContinuousBackups{ TableName = t.TableName }
+    .ContinuousBackupsDescription.PointInTimeRecoveryDescription
+  lu.assertEquals(rep_pitr.PointInTimeRecoveryStatus, "ENABLED", "PITR on the replica")
+  lu.assertEquals(tagmap(client("dynamodb", S):ListTagsOfResource{ ResourceArn = rep.TableArn }
+    .Tags).FailoverRole, "Standby")
 end
 
 function TestTradingRecipe:test_sns_topics_in_each_region_and_us_east_1()
@@ -803,8 +841,15 @@ end
 function TestTradingRecipe:test_every_taggable_resource_has_environment_and_failover_role()
   local list = taggable()
   lu.assertTrue(#list >= 50, ("found %d taggable resources"):format(#list))
+  local kinds = {}
+  for _, r in ipairs(list) do kinds[r.what:match("^(.-) [^ ]+$") or r.what] = true end
+  for _, kind in ipairs({ "instance", "volume", "network interface", "launch template",
+      "vpc endpoint", "asg" }) do
+    lu.assertTrue(kinds[kind], "the list holds a " .. kind)
+  end
   for _, r in ipairs(list) do
     lu.assertEquals(r.tags.Environment, "Production", r.what)
+    lu.assertNotNil(r.tags.Name, r.what .. " has a Name")
     local expect = r.region == S and "Standby" or "Primary"
     lu.assertEquals(r.tags.FailoverRole, expect, r.what)
   end
