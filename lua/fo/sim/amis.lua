@@ -58,6 +58,13 @@ function M.al2023_image(region)
   return img
 end
 
+--- The family ("al2", "al2023") of image `id` in `region` (nil: not a public image).
+function M.family(region, id)
+  if id == M.al2(region) then return "al2" end
+  if id == M.al2023(region) then return "al2023" end
+  return nil
+end
+
 --- Every public image of `region`.
 function M.images(region) return { M.al2_image(region), M.al2023_image(region) } end
 
