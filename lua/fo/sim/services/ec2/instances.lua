@@ -60,10 +60,11 @@ function M.instance_record(ctx, inst)
     local g = C.find(ctx, "sg", gid)
     groups[#groups + 1] = { GroupId = gid, GroupName = g and g.GroupName or nil }
   end
-  -- Tags: those Auto Scaling gave the instance (aws:autoscaling:groupName and the
-  -- group's propagated tags), else the group's name; the launch template's instance
-  -- tags and AWS's aws:ec2launchtemplate:id/version; then tags set on the instance
-  -- through EC2. RunInstances' instances keep the tags they launched with.
+  -- Tags: the launch template's instance tags, then those Auto Scaling gave the instance
+  -- (aws:autoscaling:groupName and the group's propagated tags, which win over the
+  -- template's for the same key, as AWS documents), else the group's name; AWS's
+  -- aws:ec2launchtemplate:id/version; then tags set on the instance through EC2.
+  -- RunInstances' instances keep the tags they launched with.
   local r = { Tags = {} }
   local function merge(list)
     for _, t in ipairs(list or {}) do
@@ -77,10 +78,10 @@ function M.instance_record(ctx, inst)
   if inst.own then
     merge(inst.tags)
   else
-    merge(inst.tags or { { Key = "aws:autoscaling:groupName", Value = inst.asg } })
     for _, spec in ipairs(data.TagSpecifications or {}) do
       if spec.ResourceType == "instance" then merge(spec.Tags) end
     end
+    merge(inst.tags or { { Key = "aws:autoscaling:groupName", Value = inst.asg } })
     local lt = type(inst.lt) == "table" and inst.lt or {}
     if lt.LaunchTemplateId and math.tointeger(tonumber(lt.Version)) then
       merge({ { Key = "aws:ec2launchtemplate:id", Value = lt.LaunchTemplateId },
