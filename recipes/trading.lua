@@ -89,6 +89,17 @@ end
 
 local function positive(n) return n >= 1, "must be at least 1" end
 
+-- The Amazon Linux families the instances may run: the public SSM parameter naming the
+-- region's latest image, the end of standard support (AWS's published dates), and the
+-- Python the health endpoint runs with (AL2023 has only python3).
+local AMI_FAMILIES = {
+  al2 = { label = "Amazon Linux 2", end_of_support = "2026-06-30", python = "/usr/bin/python",
+    parameter = "/aws/service/ami-amazon-linux-latest/amzn2-ami-hvm-x86_64-gp2" },
+  al2023 = { label = "Amazon Linux 2023", end_of_support = "2029-06-30",
+    python = "/usr/bin/python3",
+    parameter = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64" },
+}
+
 local cfg = fo.config{
   environmentSuffix = { type = "string", default = "dev", check = check_suffix,
     doc = "appended to every resource name (resource-type-<suffix>); at most 20 characters" },
@@ -110,6 +121,9 @@ local cfg = fo.config{
   maxCapacity = { type = "integer", default = 6, check = positive,
     doc = "the most instances CPU scaling may run per region" },
   instanceType = { type = "string", default = "t3.medium" },
+  ami_family = { type = "string", default = "al2", enum = { "al2", "al2023" },
+    doc = "al2 (Amazon Linux 2, past its end of support on 2026-06-30: the plan warns) or "
+      .. "al2023 (Amazon Linux 2023)" },
   appPort = { type = "integer", default = 8080,
     check = function(p) return p >= 1024 and p <= 65535, "1024-65535" end },
   healthPath = { type = "string", default = "/health",
@@ -140,7 +154,14 @@ local HTTPS = cfg.primaryCertificateArn ~= ""
 local GLOBAL = "us-east-1" -- IAM and Route 53 are global (signed for us-east-1); its metrics live there
 local FQDN = cfg.appSubdomain .. "." .. cfg.domainName
 local METRIC_NAMESPACE = "Trading/App"
-local AL2_PARAMETER = "/aws/service/ami-amazon-linux-latest/amzn2-ami-hvm-x86_64-gp2"
+local AMI = AMI_FAMILIES[cfg.ami_family]
+-- Past the family's end of support (today's UTC date against AWS's published date): said
+-- with the plan, the run goes on (the request asks for AL2).
+if os.date("!%Y-%m-%d") > AMI.end_of_support then
+  fo.warn(("ami_family %s: %s reached its end of support on %s (no more security updates); "
+    .. "set --config ami_family=al2023 to move to Amazon Linux 2023"):format(cfg.ami_family,
+    AMI.label, AMI.end_of_support))
+end
 
 local function tags(role, name)
   return { Environment = "Production", FailoverRole = role, Name = name }
@@ -165,7 +186,8 @@ local function topic_policy(arn)
   }
 end
 
--- The instance's user data: a health endpoint on appPort (python ships with AL2), as a
+-- The instance's user data: a health endpoint on appPort (the family's Python; the script
+-- runs on Python 2 and 3, and uses nothing AL2023 lacks, such as yum-cron), as a
 -- systemd service so it survives reboots. The real application replaces it. The simulator
 -- reads this form to decide target health (docs/simulator.md, "What the simulator reads
 -- from user data"): keep the unit, ExecStart and server in this shape.
@@ -196,14 +218,14 @@ cat > /etc/systemd/system/trading-health.service <<'EOF'
 Description=trading health endpoint
 After=network-online.target
 [Service]
-ExecStart=/usr/bin/python /opt/trading/health.py
+ExecStart=%s /opt/trading/health.py
 Restart=always
 [Install]
 WantedBy=multi-user.target
 EOF
 systemctl daemon-reload
 systemctl enable --now trading-health.service
-]]):format(role, cfg.appPort, cfg.healthPath, cfg.healthPath, cfg.appPort)
+]]):format(role, cfg.appPort, cfg.healthPath, cfg.healthPath, cfg.appPort, AMI.python)
   return script -- the launch template type base64-encodes it
 end
 
@@ -263,7 +285,8 @@ local sessions = declare("aws:dynamodb:table", "sessions", {
   stream_view_type = "NEW_AND_OLD_IMAGES",   -- what a replica needs
   sse = { enabled = true },                  -- KMS, the AWS-managed key aws/dynamodb
   point_in_time_recovery = true,
-  replicas = { cfg.standbyRegion },
+  -- the replica's PITR and tags are its own, set in its region (the table's PITR, its role)
+  replicas = { { region_name = cfg.standbyRegion, tags = { FailoverRole = "Standby" } } },
   tags = tags("Primary", TABLE_NAME),
 }, cfg.primaryRegion)
 
@@ -383,8 +406,9 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
     source_security_group_id = alb_sg.id, description = "from the ALB",
     tags = tags(role_name, name("app-from-alb")) })
 
-  -- Launch template: AL2 from the public SSM parameter, IMDSv2 only, encrypted root volume.
-  local ami = res("aws:ssm:parameter_value", "al2-ami", { name = AL2_PARAMETER }, true)
+  -- Launch template: the family's latest image from its public SSM parameter, IMDSv2 only,
+  -- encrypted root volume; what it launches (instance, volume, network interface) tagged.
+  local ami = res("aws:ssm:parameter_value", "al2-ami", { name = AMI.parameter }, true)
   local lt = res("aws:ec2:launch_template", "lt", {
     name = name("lt"),
     image_id = ami.value,
@@ -396,6 +420,9 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
     block_device_mappings = { { device_name = "/dev/xvda", ebs = { volume_size = 20,
       volume_type = "gp3", encrypted = true, delete_on_termination = true } } },
     user_data = user_data(r),
+    resource_tags = { instance = tags(role_name, name("instance")),
+      volume = tags(role_name, name("volume")),
+      ["network-interface"] = tags(role_name, name("eni")) },
     tags = tags(role_name, name("lt")),
   })
 
@@ -430,7 +457,8 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
   -- Auto Scaling: in the private subnets, ELB health checks, group metrics, CPU tracking.
   local asg = res("aws:autoscaling:group", "asg", {
     name = name("asg"),
-    launch_template = { id = lt.id, version = "$Latest" },
+    -- pinned to the template's version number: both regions run the image it names
+    launch_template = { id = lt.id, version = lt.latest_version },
     min_size = capacity, max_size = math.max(cfg.maxCapacity, capacity),
     desired_capacity = capacity,
     vpc_zone_identifier = { private[1].id, private[2].id },

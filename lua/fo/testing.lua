@@ -18,7 +18,7 @@ local M = {}
 -- waiters still see every intermediate state. M.FAST is per simulator (sim.timing),
 -- M.FAST_DYNAMODB process-wide (set around each run of the engine, then restored).
 M.FAST = { lb_provisioning = 0.3, instance_terminate = 0.2, group_delete = 0.3,
-  profile_propagation = 1 }
+  profile_propagation = 1, refresh_batch = 0.3 }
 M.FAST_DYNAMODB = { table_create = 0.3, table_delete = 0.3, table_update = 0.2,
   replica_create = 1, replica_delete = 0.5 }
 

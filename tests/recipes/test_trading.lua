@@ -198,6 +198,33 @@ local function taggable()
     for _, g in ipairs(client("autoscaling", region):DescribeAutoScalingGroups{}.AutoScalingGroups) do
       add("asg " .. g.AutoScalingGroupName, region, tagmap(g.Tags))
     end
+    -- what the groups launched: instances, and each one's volumes and network interfaces
+    -- (the ids its description names, their tags read through EC2)
+    local volumes, enis = {}, {}
+    for _, v in ipairs(ec2:DescribeVolumes{}.Volumes) do volumes[v.VolumeId] = v end
+    for _, n in ipairs(ec2:DescribeNetworkInterfaces{}.NetworkInterfaces) do
+      enis[n.NetworkInterfaceId] = n
+    end
+    local running = 0
+    for _, res in ipairs(ec2:DescribeInstances{ Filters = { { Name = "instance-state-name",
+        Values = { "pending", "running" } } } }.Reservations) do
+      for _, i in ipairs(res.Instances) do
+        running = running + 1
+        add("instance " .. i.InstanceId, region, tagmap(i.Tags))
+        lu.assertTrue(#i.BlockDeviceMappings >= 1, i.InstanceId .. " has its root volume")
+        for _, b in ipairs(i.BlockDeviceMappings) do
+          local v = volumes[b.Ebs.VolumeId]
+          lu.assertNotNil(v, "volume " .. b.Ebs.VolumeId .. " of " .. i.InstanceId)
+          add("volume " .. b.Ebs.VolumeId, region, tagmap(v.Tags))
+        end
+        for _, n in ipairs(i.NetworkInterfaces) do
+          local eni = enis[n.NetworkInterfaceId]
+          lu.assertNotNil(eni, "network interface " .. n.NetworkInterfaceId .. " of " .. i.InstanceId)
+          add("network interface " .. n.NetworkInterfaceId, region, tagmap(eni.TagSet))
+        end
+      end
+    end
+    lu.assertEquals(running, r.desired, "the instances of " .. region)
   end
   for _, region in ipairs({ P, S, G }) do
     local sns = client("sns", region)
@@ -211,10 +238,14 @@ local function taggable()
       end
     end
   end
-  local ddb = client("dynamodb", P)
-  for _, name in ipairs(ddb:ListTables{}.TableNames) do
-    local arn = ddb:DescribeTable{ TableName = name }.Table.TableArn
-    add("table " .. name, P, tagmap(ddb:ListTagsOfResource{ ResourceArn = arn }.Tags))
+  -- the table and its replica: each tagged in its own region
+  for _, region in ipairs({ P, S }) do
+    local ddb = client("dynamodb", region)
+    for _, name in ipairs(ddb:ListTables{}.TableNames) do
+      local arn = ddb:DescribeTable{ TableName = name }.Table.TableArn
+      add("table " .. name .. " in " .. region, region,
+        tagmap(ddb:ListTagsOfResource{ ResourceArn = arn }.Tags))
+    end
   end
   local iam = client("iam", G)
   for _, r in ipairs(iam:ListRoles{}.Roles) do
@@ -452,6 +483,14 @@ function TestTradingRecipe:test_auto_scaling_groups_desired_2_and_1_with_cpu_sca
     lu.assertEquals(g.MinSize, r.desired)
     lu.assertEquals(g.HealthCheckType, "ELB")
     lu.assertEquals(#g.Instances, r.desired)
+    -- pinned to the template's version number (not $Latest/$Default), which its
+    -- instances run
+    local lt = one(client("ec2", r.region):DescribeLaunchTemplates{ LaunchTemplateIds = {
+      g.LaunchTemplate.LaunchTemplateId } }.LaunchTemplates, "the group's template")
+    lu.assertEquals(g.LaunchTemplate.Version, tostring(lt.LatestVersionNumber))
+    for _, i in ipairs(g.Instances) do
+      lu.assertEquals(i.LaunchTemplate.Version, g.LaunchTemplate.Version, i.InstanceId)
+    end
     local lb = load_balancer(r.region, r.role)
     local tg = client("elbv2", r.region):DescribeTargetGroups{ LoadBalancerArn = lb.LoadBalancerArn }
       .TargetGroups[1]
@@ -561,6 +600,13 @@ function TestTradingRecipe:test_global_table_key_session_id_replica_in_standby_s
   lu.assertEquals(rep.TableArn, outputs().replica_arn)
   lu.assertIsFalse(rep.DeletionProtectionEnabled)
   lu.assertEquals(rep.SSEDescription and rep.SSEDescription.Status, "ENABLED", "the replica is encrypted too")
+  -- point-in-time recovery is the replica's own, read in its region: the standby's copy
+  -- is restorable too
+  local rep_pitr = client("dynamodb", S):DescribeContinuousBackups{ TableName = t.TableName }
+    .ContinuousBackupsDescription.PointInTimeRecoveryDescription
+  lu.assertEquals(rep_pitr.PointInTimeRecoveryStatus, "ENABLED", "PITR on the replica")
+  lu.assertEquals(tagmap(client("dynamodb", S):ListTagsOfResource{ ResourceArn = rep.TableArn }
+    .Tags).FailoverRole, "Standby")
 end
 
 function TestTradingRecipe:test_sns_topics_in_each_region_and_us_east_1()
@@ -804,8 +850,15 @@ end
 function TestTradingRecipe:test_every_taggable_resource_has_environment_and_failover_role()
   local list = taggable()
   lu.assertTrue(#list >= 50, ("found %d taggable resources"):format(#list))
+  local kinds = {}
+  for _, r in ipairs(list) do kinds[r.what:match("^(.-) [^ ]+$") or r.what] = true end
+  for _, kind in ipairs({ "instance", "volume", "network interface", "launch template",
+      "vpc endpoint", "asg" }) do
+    lu.assertTrue(kinds[kind], "the list holds a " .. kind)
+  end
   for _, r in ipairs(list) do
     lu.assertEquals(r.tags.Environment, "Production", r.what)
+    lu.assertNotNil(r.tags.Name, r.what .. " has a Name")
     local expect = r.region == S and "Standby" or "Primary"
     lu.assertEquals(r.tags.FailoverRole, expect, r.what)
   end
@@ -897,6 +950,118 @@ function TestTradingOptions:test_with_certificates_https_listeners_http_redirect
   end)
   w:close()
   if not ok then error(err, 0) end
+end
+
+-- Each instance's image, read through EC2, per region.
+local function images_in_service(w)
+  local out = {}
+  for _, r in ipairs(REGIONS) do
+    local ids = {}
+    for _, res in ipairs(w.sim:client("ec2", { region = r.region }):DescribeInstances{ Filters = {
+        { Name = "instance-state-name", Values = { "pending", "running" } } } }.Reservations) do
+      for _, i in ipairs(res.Instances) do ids[i.ImageId] = true end
+    end
+    out[r.region] = ids
+  end
+  return out
+end
+
+local AL2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+
+-- ami_family = al2023: the AL2023 image in both regions, a health endpoint AL2023 can run
+-- (python3: AL2023 has no /usr/bin/python), healthy targets, no end-of-support warning
+-- (before AL2023's own, 2029-06-30); back to al2: a new template version that the groups
+-- pin, and an instance refresh puts every instance on it.
+function TestTradingOptions:test_ami_family_al2023_then_back_to_al2_rolls_the_instances()
+  local w = deploy(nil, { seed = "al2023", stack = "al2023", config = { environmentSuffix = "al23",
+    ami_family = "al2023" } })
+  local ok, err = pcall(function()
+    lu.assertEquals(w.code, 0, w.out .. w.err)
+    if os.date("!%Y-%m-%d") <= "2029-06-30" then
+      lu.assertNotStrContains(w.err, "end of support")
+    end
+    local want = {}
+    for _, r in ipairs(REGIONS) do
+      local ssm = w.sim:client("ssm", { region = r.region })
+      local ami = ssm:GetParameter{ Name = AL2023 }.Parameter.Value
+      lu.assertNotEquals(ami, ssm:GetParameter{ Name = AL2 }.Parameter.Value)
+      want[r.region] = { [ami] = true }
+      local v = w.sim:client("ec2", { region = r.region }):DescribeLaunchTemplateVersions{
+        LaunchTemplateName = ("lt-%s-al23"):format(r.role:lower()), Versions = { "$Latest" } }
+        .LaunchTemplateVersions[1].LaunchTemplateData
+      lu.assertEquals(v.ImageId, ami)
+      local script = require("fo.crypto").base64_decode(v.UserData)
+      lu.assertStrContains(script, "ExecStart=/usr/bin/python3 /opt/trading/health.py")
+      lu.assertNotStrContains(script, "yum")
+    end
+    lu.assertEquals(images_in_service(w), want)
+    w.sim:advance(30)
+    lu.assertIsTrue(w.sim:health_check_status(w.doc.outputs.health_check_id).healthy)
+
+    w:run{ config = { environmentSuffix = "al23", ami_family = "al2" } }
+    lu.assertEquals(w.code, 0, w.out .. w.err)
+    lu.assertStrContains(w.err, "Amazon Linux 2 reached its end of support on 2026-06-30")
+    for _, r in ipairs(REGIONS) do
+      local ami = w.sim:client("ssm", { region = r.region }):GetParameter{ Name = AL2 }.Parameter.Value
+      want[r.region] = { [ami] = true }
+      local auto = w.sim:client("autoscaling", { region = r.region })
+      local g = auto:DescribeAutoScalingGroups{ AutoScalingGroupNames = {
+        ("asg-%s-al23"):format(r.role:lower()) } }.AutoScalingGroups[1]
+      lu.assertEquals(g.LaunchTemplate.Version, "2")
+      local refresh = auto:DescribeInstanceRefreshes{ AutoScalingGroupName =
+        g.AutoScalingGroupName }.InstanceRefreshes
+      lu.assertEquals(#refresh, 1)
+      lu.assertEquals(refresh[1].Status, "Successful")
+      lu.assertEquals(refresh[1].Preferences.MinHealthyPercentage, 90)
+    end
+    lu.assertEquals(images_in_service(w), want, "every instance on the new version's image")
+    w.sim:advance(30)
+    lu.assertIsTrue(w.sim:health_check_status(w.doc.outputs.health_check_id).healthy)
+    -- a rerun changes nothing (no second refresh)
+    w:run{}
+    lu.assertEquals(w.code, 0, w.out .. w.err)
+    lu.assertStrContains(w.out, "No changes.")
+  end)
+  w:close()
+  if not ok then error(err, 0) end
+end
+
+-- The default domain is one Route 53 accepts (the simulator refuses the reserved
+-- example.* names as Route 53 does): a plan-free apply of the defaults made the zone.
+function TestTradingOptions:test_the_default_domain_is_one_route53_accepts()
+  local r53 = client("route53", G)
+  local names = {}
+  for _, z in ipairs(r53:ListHostedZones{}.HostedZones) do names[#names + 1] = z.Name end
+  lu.assertEquals(names, { "trading.fo.test." })
+  -- and Route 53 (the simulator) does refuse a reserved one
+  local ok, e = pcall(r53.CreateHostedZone, r53, { Name = "trading.example.com",
+    CallerReference = "reserved-check" })
+  lu.assertFalse(ok)
+  lu.assertEquals(e.code, "InvalidDomainName")
+end
+
+-- On a fresh stack the plan warns that Amazon Linux 2 is past its end of support, in the
+-- text output and as a --json notice event.
+function TestTradingOptions:test_the_plan_warns_that_al2_is_past_end_of_support()
+  local dir = testlib.tmpdir()
+  local r = testlib.run_fo({ "--state-dir", dir, "--plan", "--config", "environmentSuffix=eol", RECIPE },
+    { timeout = 120 })
+  local j = testlib.run_fo({ "--state-dir", dir, "--plan", "--json", "--config",
+    "environmentSuffix=eol", RECIPE }, { timeout = 120 })
+  testlib.rmtree(dir)
+  lu.assertEquals(r.code, 0, r.stdout .. r.stderr)
+  lu.assertStrContains(r.stderr, "fo: warning: ami_family al2: Amazon Linux 2 reached its end "
+    .. "of support on 2026-06-30")
+  lu.assertStrContains(r.stderr, "ami_family=al2023")
+  local found = false
+  for line in j.stdout:gmatch("[^\n]+") do
+    local ok, ev = pcall(cjson.decode, line)
+    if ok and ev.event == "notice" and ev.level == "warning"
+        and tostring(ev.text):find("end of support", 1, true) then
+      found = true
+    end
+  end
+  lu.assertTrue(found, "a warning notice event: " .. j.stdout:sub(1, 2000))
 end
 
 function TestTradingOptions:test_an_account_without_eu_south_1_enabled_is_told_so_before_anything_is_created()

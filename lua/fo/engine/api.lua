@@ -1,5 +1,5 @@
 -- The recipe API as the `fo` table shows it: fo.resource, fo.output, fo.config, fo.format,
--- fo.apply, fo.type, fo.fail. Each checks its arguments and names the caller's file:line.
+-- fo.apply, fo.type, fo.fail, fo.warn. Each checks its arguments and names the caller's file:line.
 local recipe = require "fo.engine.recipe"
 local ref = require "fo.engine.ref"
 local errors = require "fo.engine.errors"
@@ -66,6 +66,15 @@ end
 function M.fail(message)
   if type(message) ~= "string" then error("fo.fail(message): message must be a string", 2) end
   errors.raise("recipe", message, errors.where(2))
+end
+
+--- fo.warn(text): a warning about the recipe's choices (an image past its end of support),
+--- shown with the plan and the run ("fo: warning: ...") and as a --json notice event; the
+--- run goes on.
+function M.warn(text)
+  if type(text) ~= "string" then error("fo.warn(text): text must be a string", 2) end
+  local r = recipe.current("fo.warn")
+  r.warnings[#r.warnings + 1] = text
 end
 
 --- fo.type(name, definition): registers a resource type (docs/recipes.md).

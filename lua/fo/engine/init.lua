@@ -532,6 +532,7 @@ function M.run(opts)
       report_failure(report, failure)
       return finish(EXIT.recipe)
     end
+    for _, text in ipairs(recipe.warnings) do report:warn(text) end
     ok, err = pcall(function()
       recipe:finish()
       session:finish()

@@ -16,7 +16,7 @@ local current -- the recipe being run (fo.resource adds to it)
 --- A new, empty recipe for `stack`; opts.region: the default region of its resources.
 function M.new(opts)
   return setmetatable({ stack = opts.stack, region = opts.region, decls = {}, by_urn = {},
-    outputs = {}, output_names = {} }, Recipe)
+    outputs = {}, output_names = {}, warnings = {} }, Recipe)
 end
 
 --- Makes `r` the recipe that fo.resource/fo.output declare into (nil: none).

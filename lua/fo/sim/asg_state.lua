@@ -12,6 +12,7 @@ M.DEFAULTS = {
   group_delete = 3,           -- Status "Delete in progress" → gone
   profile_propagation = 5,    -- a new IAM instance profile is not yet usable by EC2
   terminated_visible = 3600,  -- EC2 still lists a terminated instance this long
+  refresh_batch = 5,          -- an instance refresh's batch at most (its InstanceWarmup on AWS)
 }
 
 --- The duration `key` for this ctx's sim.

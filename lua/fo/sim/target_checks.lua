@@ -119,7 +119,8 @@ end
 
 -- The server of `inst` that the load balancer reaches on `port`, or nil.
 local function listening(ctx, inst, port)
-  for _, s in ipairs(user_data.servers(M.user_data_of(ctx, inst))) do
+  local family = require("fo.sim.amis").family(ctx.region, inst.ImageId)
+  for _, s in ipairs(user_data.servers(M.user_data_of(ctx, inst), family)) do
     if s.port == port and (s.host == "" or s.host == "0.0.0.0" or s.host == "::"
         or s.host == inst.PrivateIpAddress) then
       return s

@@ -23,10 +23,15 @@ local crypto = require "fo.crypto"
 
 local M = {}
 
---- Programs of the simulated image (Amazon Linux 2) that can run a server, with the
---- Python major version each one is.
-M.IMAGE_PYTHONS = { ["/usr/bin/python"] = 2, ["/usr/bin/python2"] = 2,
-  ["/usr/bin/python2.7"] = 2, ["/usr/bin/python3"] = 3, ["/usr/bin/python3.7"] = 3 }
+--- Programs of each simulated image family that can run a server, with the Python major
+--- version each one is: Amazon Linux 2 has Python 2.7 as python and 3.7 as python3;
+--- Amazon Linux 2023 has only Python 3.9 (no /usr/bin/python).
+M.PYTHONS = {
+  al2 = { ["/usr/bin/python"] = 2, ["/usr/bin/python2"] = 2, ["/usr/bin/python2.7"] = 2,
+    ["/usr/bin/python3"] = 3, ["/usr/bin/python3.7"] = 3 },
+  al2023 = { ["/usr/bin/python3"] = 3, ["/usr/bin/python3.9"] = 3 },
+}
+M.IMAGE_PYTHONS = M.PYTHONS.al2
 
 -- Here-documents: {path = body} of the files the script writes.
 local function written_files(lines)
@@ -146,12 +151,16 @@ local by_text = {}
 
 --- The servers the user data (base64, as the launch template holds it; nil = none)
 --- starts: a list of {port=, host=, answer = function(path) → HTTP status, unit=}, and
---- notes = {texts} saying why what it starts serves nothing.
-function M.servers(user_data_b64)
-  local key = user_data_b64 or ""
+--- notes = {texts} saying why what it starts serves nothing. family: the image's family
+--- ("al2" default, "al2023"), whose Python programs the units may run.
+function M.servers(user_data_b64, family)
+  family = M.PYTHONS[family] and family or "al2"
+  local pythons = M.PYTHONS[family]
+  local text_key = user_data_b64 or ""
+  local key = family .. " " .. text_key
   if by_text[key] then return by_text[key].servers, by_text[key].notes end
   local servers, notes = {}, {}
-  local ok, text = pcall(crypto.base64_decode, key)
+  local ok, text = pcall(crypto.base64_decode, text_key)
   if not ok or text == "" then
     notes[1] = "the instance has no user data: nothing serves on it"
   elseif text:sub(1, 2) ~= "#!" then
@@ -174,7 +183,7 @@ function M.servers(user_data_b64)
         notes[#notes + 1] = ("unit %s has no ExecStart in [Service]"):format(u)
       else
         local program = words[1]
-        local major = M.IMAGE_PYTHONS[program]
+        local major = pythons[program]
         if not major then
           if program:sub(1, 1) ~= "/" then
             notes[#notes + 1] = ("unit %s: ExecStart %s is not an absolute path, which the "

@@ -153,6 +153,22 @@ function TestCli:test_a_recipe_s_check_of_its_config_is_one_line_without_a_trace
   lu.assertEquals(r.stderr, "fo: " .. path .. ":4: n must be 0 here: --config n=0\n")
 end
 
+-- fo.warn: the run goes on; the warning is on stderr before the plan, and a notice event
+-- of level warning with --json; a non-string is the recipe's bug.
+function TestCli:test_fo_warn_is_a_warning_the_run_goes_on()
+  local path = recipe("warns.lua", "fo.warn('image x is past its end of support')\n")
+  local r = fo_run({ "--plan", path })
+  lu.assertEquals(r.code, 0, r.stderr)
+  lu.assertStrContains(r.stderr, "fo: warning: image x is past its end of support\n")
+  r = fo_run({ "--plan", "--json", path })
+  lu.assertEquals(r.code, 0, r.stderr)
+  lu.assertStrContains(r.stdout, '"level":"warning","text":"image x is past its end of support"')
+  path = recipe("warns_badly.lua", "fo.warn(42)\n")
+  r = fo_run({ "--plan", path })
+  lu.assertEquals(r.code, 1)
+  lu.assertStrContains(r.stderr, "fo.warn(text): text must be a string")
+end
+
 function TestCli:test_a_bad_sim_knob_in_the_environment_is_one_config_error()
   local path = recipe("net.lua", NETWORK)
   local r = fo_run({ "--plan", path }, { FO_SIM_THROTTLE = "abc" })

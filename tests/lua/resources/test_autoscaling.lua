@@ -34,7 +34,7 @@ local function recipe(o)
         { region = R }).arn
     end
     local g = fo.resource("aws:autoscaling:group", "app", { name = o.name or "asg-app-prod",
-      launch_template = { id = n.lt, version = "$Latest" },
+      launch_template = { id = n.lt, version = o.version or "$Latest" },
       min_size = o.min or 1, max_size = o.max or 4, desired_capacity = o.desired or 2,
       vpc_zone_identifier = n.private, target_group_arns = tgs,
       health_check_type = "ELB", health_check_grace_period = 120,
@@ -143,6 +143,38 @@ function TestAutoScaling:test_updates_in_place()
   local _, out = T.run(sim, dir, recipe{ max = 6, desired = 3, tgs = { "tg-b" }, target = 45,
     metrics = { granularity = "1Minute" }, tags = { Environment = "Production" } })
   lu.assertStrContains(out, "No changes.")
+end
+
+-- A new launch template version: the group moves to it and an instance refresh replaces
+-- the instances on the old one (SkipMatching, 90% minimum healthy), waited for; a rerun
+-- starts no second refresh.
+function TestAutoScaling:test_a_new_template_version_rolls_the_instances()
+  local ec2 = sim:client("ec2", { region = R })
+  T.run(sim, dir, recipe{ version = "1" })
+  local before = {}
+  for _, i in ipairs(group().Instances) do before[i.InstanceId] = true end
+  ec2:CreateLaunchTemplateVersion{ LaunchTemplateId = n.lt, SourceVersion = "1",
+    LaunchTemplateData = { InstanceType = "t3.large" } }
+  sim.recorder:clear()
+  T.run(sim, dir, recipe{ version = "2" })
+  local r = asg:DescribeInstanceRefreshes{ AutoScalingGroupName = "asg-app-prod" }.InstanceRefreshes
+  lu.assertEquals(#r, 1)
+  lu.assertEquals(r[1].Status, "Successful")
+  lu.assertEquals(r[1].Preferences.MinHealthyPercentage, 90)
+  lu.assertIsTrue(r[1].Preferences.SkipMatching)
+  local g = group()
+  lu.assertEquals(g.LaunchTemplate.Version, "2")
+  lu.assertEquals(in_service(g), 2)
+  for _, i in ipairs(g.Instances) do
+    if i.LifecycleState == "InService" then
+      lu.assertEquals(i.LaunchTemplate.Version, "2")
+      lu.assertNil(before[i.InstanceId], "replaced: " .. i.InstanceId)
+    end
+  end
+  local _, out = T.run(sim, dir, recipe{ version = "2" })
+  lu.assertStrContains(out, "No changes.")
+  lu.assertEquals(#asg:DescribeInstanceRefreshes{ AutoScalingGroupName = "asg-app-prod" }
+    .InstanceRefreshes, 1)
 end
 
 function TestAutoScaling:test_drift_is_repaired_but_desired_capacity_is_the_policies_business()

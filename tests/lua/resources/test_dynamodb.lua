@@ -161,6 +161,43 @@ function TestDynamoDbTypes:test_refresh_finds_drift_and_apply_repairs_it()
   lu.assertStrContains(again, "No changes.")
 end
 
+local function pitr_status(region)
+  return ddb(region):DescribeContinuousBackups{ TableName = "trading-sessions-test" }
+    .ContinuousBackupsDescription.PointInTimeRecoveryDescription.PointInTimeRecoveryStatus
+end
+
+function TestDynamoDbTypes:test_pitr_tags_and_sse_are_set_and_read_in_the_replicas_region()
+  -- PITR and tags are the replica's own (AWS carries neither over): set in its region
+  local replica = { region_name = STANDBY, tags = { FailoverRole = "Standby" } }
+  apply(sessions{ replicas = { replica } })
+  lu.assertEquals(pitr_status(PRIMARY), "ENABLED")
+  lu.assertEquals(pitr_status(STANDBY), "ENABLED")
+  local t, r = describe(PRIMARY), describe(STANDBY)
+  lu.assertEquals(tags(t.TableArn).FailoverRole, "Primary")
+  lu.assertEquals(tags(r.TableArn, STANDBY).FailoverRole, "Standby")
+  lu.assertEquals(tags(r.TableArn, STANDBY).Environment, "Production")
+  lu.assertEquals(r.SSEDescription.Status, "ENABLED")
+  local _, again = apply(sessions{ replicas = { replica } })
+  lu.assertStrContains(again, "No changes.")
+  -- the replica's PITR turned off and its tag changed by hand, in its region: drift, fixed
+  ddb(STANDBY):UpdateContinuousBackups{ TableName = "trading-sessions-test",
+    PointInTimeRecoverySpecification = { PointInTimeRecoveryEnabled = false } }
+  ddb(STANDBY):TagResource{ ResourceArn = r.TableArn,
+    Tags = { { Key = "FailoverRole", Value = "Primary" } } }
+  local code, rdoc, out = run(sessions{ replicas = { replica } }, { mode = "refresh", explicit = true })
+  lu.assertEquals(code, 0, out)
+  lu.assertEquals(#rdoc.drift, 1)
+  lu.assertStrContains(out, "replicas")
+  apply(sessions{ replicas = { replica } })
+  lu.assertEquals(pitr_status(STANDBY), "ENABLED")
+  lu.assertEquals(tags(r.TableArn, STANDBY).FailoverRole, "Standby")
+  -- a replica may turn its own PITR off; the table keeps its own
+  apply(sessions{ replicas = { { region_name = STANDBY, point_in_time_recovery = false } } })
+  lu.assertEquals(pitr_status(STANDBY), "DISABLED")
+  lu.assertEquals(pitr_status(PRIMARY), "ENABLED")
+  lu.assertEquals(tags(r.TableArn, STANDBY).FailoverRole, "Primary") -- the table's again
+end
+
 function TestDynamoDbTypes:test_destroy_removes_the_replica_first_then_the_table()
   apply(sessions())
   sim.recorder:clear()

@@ -38,6 +38,7 @@ local function template(o)
         http_put_response_hop_limit = 2 },
       block_device_mappings = { { device_name = "/dev/xvda", ebs = { volume_size = 20,
         volume_type = "gp3", encrypted = true, delete_on_termination = true } } },
+      resource_tags = o.resource_tags,
       tags = o.tags or { Environment = "Production", FailoverRole = "Primary" },
     })
     fo.output("lt_id", lt.id)
@@ -145,6 +146,28 @@ function TestEc2Launch:test_a_default_version_changed_by_hand_is_drift_and_repai
   lu.assertEquals({ d.InstanceType, d.MetadataOptions.HttpTokens }, { "t3.medium", "required" })
   local _, again = apply(template())
   lu.assertStrContains(again, "No changes.")
+end
+
+-- resource_tags: the template's TagSpecifications (instance, volume, network interface),
+-- read back as declared; a change is a new default version; an unknown type is refused.
+function TestEc2Launch:test_resource_tags_are_the_templates_tag_specifications()
+  local rt = { instance = { Name = "i" }, volume = { Name = "v", Env = "p" },
+    ["network-interface"] = { Name = "n" } }
+  local doc = apply(template{ resource_tags = rt })
+  local specs = default_data(doc.outputs.lt_id).LaunchTemplateData.TagSpecifications
+  lu.assertEquals(specs, {
+    { ResourceType = "instance", Tags = { { Key = "Name", Value = "i" } } },
+    { ResourceType = "network-interface", Tags = { { Key = "Name", Value = "n" } } },
+    { ResourceType = "volume", Tags = { { Key = "Env", Value = "p" }, { Key = "Name", Value = "v" } } } })
+  local _, again = apply(template{ resource_tags = rt })
+  lu.assertStrContains(again, "No changes.")
+  rt.volume = nil
+  doc = apply(template{ resource_tags = rt })
+  lu.assertEquals(doc.outputs.default_version, 2)
+  lu.assertEquals(#default_data(doc.outputs.lt_id).LaunchTemplateData.TagSpecifications, 2)
+  local code, _, out, err = run(template{ resource_tags = { snapshot = { Name = "x" } } })
+  lu.assertEquals(code, 1)
+  lu.assertStrContains(out .. err, "a launch template tags instance, volume, network-interface")
 end
 
 function TestEc2Launch:test_a_new_ami_reaches_the_template_as_a_new_version()

@@ -459,6 +459,45 @@ function TestRunInstances.test_terminating_an_asg_instance_gets_it_replaced()
   lu.assertTrue(found)
 end
 
+-- What an Auto Scaling instance is tagged with: the template's instance tags, the group's
+-- propagated tags over them (same key: the group's, as AWS documents); its volumes and
+-- network interface carry the template's volume / network-interface tags only (Auto
+-- Scaling never propagates to volumes), read through DescribeVolumes and
+-- DescribeNetworkInterfaces.
+function TestRunInstances.test_asg_instance_volume_and_interface_tags()
+  local sim, ec2 = setup()
+  local subnet = ec2:DescribeSubnets{ Filters = { { Name = "default-for-az",
+    Values = { "true" } } } }.Subnets[1].SubnetId
+  local function spec(rtype, name)
+    return { ResourceType = rtype, Tags = { { Key = "Name", Value = name },
+      { Key = "Env", Value = "prod" } } }
+  end
+  local lt = ec2:CreateLaunchTemplate{ LaunchTemplateName = "tagged", LaunchTemplateData = {
+    ImageId = AMI, InstanceType = "t3.micro", TagSpecifications = { spec("instance", "from-lt"),
+      spec("volume", "vol-name"), spec("network-interface", "eni-name") } } }.LaunchTemplate
+  sim:invoke("autoscaling", REGION, "CreateAutoScalingGroup", { AutoScalingGroupName = "asg",
+    MinSize = 1, MaxSize = 1, DesiredCapacity = 1, VPCZoneIdentifier = subnet,
+    LaunchTemplate = { LaunchTemplateId = lt.LaunchTemplateId, Version = "1" },
+    Tags = { { Key = "Name", Value = "from-asg", PropagateAtLaunch = true },
+      { Key = "Team", Value = "t", PropagateAtLaunch = true } } })
+  local i = ec2:DescribeInstances{}.Reservations[1].Instances[1]
+  lu.assertEquals({ tag(i.Tags, "Name"), tag(i.Tags, "Env"), tag(i.Tags, "Team") },
+    { "from-asg", "prod", "t" })
+  local vols = ec2:DescribeVolumes{ Filters = { { Name = "attachment.instance-id",
+    Values = { i.InstanceId } } } }.Volumes
+  lu.assertEquals(#vols, 1)
+  lu.assertEquals(vols[1].VolumeId, i.BlockDeviceMappings[1].Ebs.VolumeId)
+  lu.assertEquals(vols[1].Attachments[1].InstanceId, i.InstanceId)
+  lu.assertEquals({ tag(vols[1].Tags, "Name"), tag(vols[1].Tags, "Env"), tag(vols[1].Tags, "Team") },
+    { "vol-name", "prod", nil })
+  local eni = ec2:DescribeNetworkInterfaces{ NetworkInterfaceIds = {
+    i.NetworkInterfaces[1].NetworkInterfaceId } }.NetworkInterfaces[1]
+  lu.assertEquals(eni.Attachment.InstanceId, i.InstanceId)
+  lu.assertEquals({ tag(eni.TagSet, "Name"), tag(eni.TagSet, "Team") }, { "eni-name", nil })
+  lu.assertEquals(code_of(ec2.DescribeVolumes, ec2, { VolumeIds = { "vol-0123456789abcdef0" } }),
+    "InvalidVolume.NotFound")
+end
+
 function TestRunInstances.test_describe_instances_paging()
   local _, ec2 = setup()
   ec2:RunInstances{ ImageId = AMI, MinCount = 7, MaxCount = 7 }

@@ -38,13 +38,16 @@ end
 
 TestEc2Ops = {}
 
-function TestEc2Ops.test_describe_images_the_public_al2_image()
+function TestEc2Ops.test_describe_images_the_public_al2_and_al2023_images()
   local _, ec2 = setup()
   local id = amis.al2(REGION)
   local all = ec2:DescribeImages{ Owners = { "amazon" } }.Images
-  lu.assertEquals(#all, 1)
-  lu.assertEquals(all[1].ImageId, id)
+  lu.assertEquals(#all, 2)
+  lu.assertEquals({ all[1].ImageId, all[2].ImageId }, { id, amis.al2023(REGION) })
   lu.assertEquals(all[1].Name, amis.AL2_NAME)
+  lu.assertEquals(all[2].Name, amis.AL2023_NAME)
+  lu.assertEquals(#ec2:DescribeImages{ Owners = { amis.OWNER }, Filters = {
+    { Name = "name", Values = { "al2023-ami-2023.*-kernel-6.1-x86_64" } } } }.Images, 1)
   lu.assertEquals(ec2:DescribeImages{ ImageIds = { id } }.Images[1].OwnerId, amis.OWNER)
   -- the way operators look the image up: by name pattern and owner
   local found = ec2:DescribeImages{ Owners = { amis.OWNER }, Filters = {

@@ -51,6 +51,21 @@ function TestSsm.test_put_get_overwrite_versions_and_selectors()
   lu.assertStrContains(e.message, "parameter type is required")
 end
 
+-- The public parameters of both Amazon Linux families name each region's image, one EC2
+-- describes and launches.
+function TestSsm.test_public_parameters_of_al2_and_al2023()
+  local sim, ssm = setup()
+  local ec2 = sim:client("ec2", { region = "eu-central-1", max_attempts = 1 })
+  local p2 = ssm:GetParameter{ Name = amis.AL2_PARAMETER }.Parameter
+  local p23 = ssm:GetParameter{ Name = amis.AL2023_PARAMETER }.Parameter
+  lu.assertEquals(p2.Value, amis.al2("eu-central-1"))
+  lu.assertEquals(p23.Value, amis.al2023("eu-central-1"))
+  lu.assertNotEquals(p23.Value, p2.Value)
+  lu.assertEquals(p23.Version, amis.AL2023_PARAMETER_VERSION)
+  lu.assertEquals(p23.ARN, "arn:aws:ssm:eu-central-1::parameter" .. amis.AL2023_PARAMETER)
+  lu.assertEquals(ec2:DescribeImages{ ImageIds = { p23.Value } }.Images[1].Name, amis.AL2023_NAME)
+end
+
 function TestSsm.test_secure_string_is_ciphertext_unless_decrypted()
   local _, ssm = setup()
   ssm:PutParameter{ Name = "/app/db/password", Value = "hunter2-secret", Type = "SecureString" }

@@ -193,6 +193,35 @@ function TestTargetHealthUserData.test_the_user_data_is_the_one_the_instance_lau
   lu.assertEquals(w.health(), HEALTHY)
 end
 
+-- Amazon Linux 2023 has no /usr/bin/python (only python3): a unit running it fails on an
+-- AL2023 instance, python3 serves. The instances move to each new version by an instance
+-- refresh (the group pinned to the version number).
+function TestTargetHealthUserData.test_al2023_has_python3_only()
+  local amis = require "fo.sim.amis"
+  local w = stack()
+  local asg = w.sim:client("autoscaling", { region = R })
+  local function roll(version, program)
+    w.ec2:CreateLaunchTemplateVersion{ LaunchTemplateId = w.n.lt, SourceVersion = "1",
+      LaunchTemplateData = { ImageId = amis.al2023(R),
+        UserData = health_ud.base64(8080, "/health", { program = program }) } }
+    asg:UpdateAutoScalingGroup{ AutoScalingGroupName = "asg-th",
+      LaunchTemplate = { LaunchTemplateId = w.n.lt, Version = tostring(version) } }
+    asg:StartInstanceRefresh{ AutoScalingGroupName = "asg-th",
+      Preferences = { MinHealthyPercentage = 50, SkipMatching = true, InstanceWarmup = 1 } }
+    w.sim:advance(10)
+    local r = asg:DescribeInstanceRefreshes{ AutoScalingGroupName = "asg-th" }.InstanceRefreshes[1]
+    lu.assertEquals({ r.Status, r.InstancesToUpdate, r.PercentageComplete }, { "Successful", 0, 100 })
+    for _, i in ipairs(asg:DescribeAutoScalingGroups{ AutoScalingGroupNames = { "asg-th" } }
+        .AutoScalingGroups[1].Instances) do
+      if i.LifecycleState == "InService" then lu.assertEquals(i.LaunchTemplate.Version, tostring(version)) end
+    end
+  end
+  roll(2, "/usr/bin/python")
+  lu.assertEquals(w.health(), FAILED)
+  roll(3, "/usr/bin/python3")
+  lu.assertEquals(w.health(), HEALTHY)
+end
+
 TestTargetHealthFailover = {}
 
 -- Route 53's HTTP check through the primary ALB fails when no target is healthy, and
@@ -294,7 +323,7 @@ end
 
 function TestTargetHealthTradingRecipe.test_user_data_running_a_program_the_image_lacks_is_unhealthy()
   local src = assert(io.open(testlib.tests_dir .. "/../recipes/trading.lua")):read("a")
-  local broken, n = src:gsub("ExecStart=/usr/bin/python ", "ExecStart=/usr/bin/python3.11 ")
+  local broken, n = src:gsub('python = "/usr/bin/python",', 'python = "/usr/bin/python3.11",')
   lu.assertEquals(n, 1)
   local path = testlib.tmpdir() .. "/trading.lua"
   local f = assert(io.open(path, "w"))

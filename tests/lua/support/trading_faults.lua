@@ -139,8 +139,9 @@ local ISO_TIME = "%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d[%.%d]*"
 -- out: what happened, not what is configured — Auto Scaling activities, a health check's
 -- version and evaluation, spent idempotency tokens (health checks' CallerReferences, EC2
 -- ClientTokens: AWS keeps them), alarms' states (their metrics and the clock decide them),
--- metric data points, the load balancers' request log the request metrics come from (Route 53's
--- checkers' requests), SNS deliveries and alarm history (CloudWatch keeps it).
+-- metric data points, SNS deliveries and alarm history (CloudWatch keeps it), the requests
+-- Route 53's checkers sent to the load balancers (the wall clock decides how many fall
+-- within a run).
 local HISTORY = { activities = true, ip_counter = true, lb_enis = true, HealthCheckVersion = true,
   retired = true, hc_refs = true, StateValue = true, StateReason = true, StateReasonData = true,
   metrics = true, eval = true, messages = true, client_tokens = true, history = true,

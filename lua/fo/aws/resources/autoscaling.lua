@@ -17,11 +17,20 @@
 -- - delete: ForceDelete (or, with force_delete = false, scale to 0 and wait for the
 --   instances first), then wait until the group is gone — its instances terminated — so
 --   that the launch template, target group and subnets can go after it;
+-- - instances keep the launch template version they were launched from: a group whose
+--   template or version changes starts an instance refresh (StartInstanceRefresh, Rolling,
+--   SkipMatching: only instances not on the new version are replaced; MinHealthyPercentage
+--   = refresh_min_healthy_percentage) and the update waits until it is Successful, so that
+--   every instance runs the declared version (a refresh already in progress, e.g. of an
+--   interrupted run, is waited for first);
 -- - PutScalingPolicy is an upsert: a policy is updated in place by putting it again (same
 --   ARN, same alarms); the alarms Auto Scaling makes for it are outputs.
 local common = require "fo.aws.resources.common"
 
 local M = {}
+
+--- How long (seconds) the waits of this type may take.
+M.WAIT = { refresh = 7200 } -- an instance refresh: batches × warmup
 
 local function asg(ctx) return ctx:client("autoscaling") end
 
@@ -182,6 +191,46 @@ local function wait_capacity(ctx, name, seconds)
   end)
 end
 
+-- Waits for the group's refresh `id` (nil: the newest) to end; raises unless Successful.
+local function wait_refresh(ctx, name, id)
+  local c = asg(ctx)
+  local r = common.poll(ctx, ("instance refresh of Auto Scaling group %s"):format(name), M.WAIT.refresh,
+    function()
+      local list = c:DescribeInstanceRefreshes{ AutoScalingGroupName = name,
+        InstanceRefreshIds = id and { id } or nil }.InstanceRefreshes or {}
+      local r = list[1]
+      if not r then return { Status = "Successful" } end
+      if r.Status == "Pending" or r.Status == "InProgress" or r.Status == "Cancelling"
+          or r.Status == "RollbackInProgress" or r.Status == "Baking" then
+        return false
+      end
+      return r
+    end)
+  if r.Status ~= "Successful" then
+    error(("Auto Scaling group %s: instance refresh %s ended %s%s"):format(name,
+      tostring(r.InstanceRefreshId), tostring(r.Status),
+      r.StatusReason and (": " .. r.StatusReason) or ""), 0)
+  end
+end
+
+-- Replaces the instances not on the group's launch template version (a rolling instance
+-- refresh that keeps min_healthy percent of the capacity in service) and waits for it.
+local function refresh_instances(ctx, name, min_healthy, warmup)
+  local c = asg(ctx)
+  local params = { AutoScalingGroupName = name, Strategy = "Rolling",
+    Preferences = { MinHealthyPercentage = min_healthy, SkipMatching = true, InstanceWarmup = warmup } }
+  local ok, out = pcall(c.StartInstanceRefresh, c, params)
+  if not ok and common.is(out, "InstanceRefreshInProgress") then
+    ctx:info("Auto Scaling group %s: waiting for the instance refresh in progress", name)
+    wait_refresh(ctx, name, nil)
+    ok, out = pcall(c.StartInstanceRefresh, c, params)
+  end
+  if not ok then error(out, 0) end
+  ctx:info("Auto Scaling group %s: instance refresh %s replaces the instances of the old "
+    .. "launch template version", name, out.InstanceRefreshId)
+  wait_refresh(ctx, name, out.InstanceRefreshId)
+end
+
 local function wait_gone(ctx, name)
   common.poll(ctx, ("deletion of Auto Scaling group %s"):format(name), 1800, function()
     return find(ctx, name) == nil
@@ -207,6 +256,10 @@ fo.type("aws:autoscaling:group", {
       propagate_at_launch = { type = "boolean", default = true },
       force_delete = { type = "boolean", default = true },
       wait_for_capacity_timeout = { type = "integer", default = 600 },
+      -- a change of launch template or version replaces the instances (instance refresh)
+      -- keeping this percentage of the capacity in service
+      refresh_min_healthy_percentage = { type = "integer", default = 90, check = function(v)
+        return v >= 0 and v <= 100, "a percentage, 0 to 100" end },
     },
     outputs = { "name", "arn" },
     replace_on = { "name" },
@@ -297,6 +350,10 @@ fo.type("aws:autoscaling:group", {
     end
     if any then
       common.retry(ctx, "instance_profile", function() return c:UpdateAutoScalingGroup(params) end)
+    end
+    if params.LaunchTemplate then
+      refresh_instances(ctx, name, new.refresh_min_healthy_percentage or 90,
+        new.health_check_grace_period)
     end
     -- target groups: attach the new ones before detaching the old (no gap in service)
     local had, has = {}, {}

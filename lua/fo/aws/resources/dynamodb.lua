@@ -13,7 +13,13 @@
 --   UPDATING and the replica CREATING until both are ACTIVE (minutes on AWS). Replicas need
 --   streams with NEW_AND_OLD_IMAGES and on-demand (or autoscaled) capacity; a table
 --   encrypted with a customer-managed KMS key needs a KMSMasterKeyId for each replica's
---   region. The replica tables are not tagged by AWS: fo tags each one in its region.
+--   region.
+-- - Tags and point-in-time recovery belong to each replica, not to the global table: AWS
+--   carries neither over to a new replica (its PITR starts DISABLED, it has no tags), and
+--   TagResource / UpdateContinuousBackups / DescribeContinuousBackups act on the replica
+--   only when called in the replica's region. fo sets and reads both in every replica's
+--   region (a replica may declare its own tags and point_in_time_recovery; by default it has
+--   the table's). SSE is reported per replica too (DescribeTable in its region).
 -- - The waits must survive a crash: read() reports only ACTIVE replicas, so a replica
 --   still CREATING (the run died while waiting) is drift, and the update that follows
 --   waits for it instead of creating it again.
@@ -46,12 +52,23 @@ local function arn_in(arn, region)
   return (arn:gsub("^(arn:[^:]+:dynamodb:)[^:]*:", "%1" .. region .. ":"))
 end
 
--- Replicas as declared: a region name or {region_name=, kms_master_key_id=}.
+-- Replicas as declared: a region name or {region_name=, kms_master_key_id=, tags=,
+-- point_in_time_recovery=}; each with its effective tags (the table's, overridden by the
+-- replica's own) and point-in-time recovery (the replica's, else the table's).
 local function replicas_of(p)
   local out = {}
   for _, r in ipairs(p.replicas or {}) do
-    if type(r) == "string" then out[#out + 1] = { region = r }
-    else out[#out + 1] = { region = r.region_name, kms = r.kms_master_key_id } end
+    local e = type(r) == "string" and { region = r }
+      or { region = r.region_name, kms = r.kms_master_key_id, own_tags = r.tags,
+        own_pitr = r.point_in_time_recovery }
+    e.tags = {}
+    for k, v in pairs(p.tags or {}) do e.tags[k] = v end
+    if type(e.own_tags) == "table" then
+      for k, v in pairs(e.own_tags) do e.tags[k] = v end
+    end
+    if e.own_pitr ~= nil then e.pitr = e.own_pitr == true
+    else e.pitr = p.point_in_time_recovery == true end
+    out[#out + 1] = e
   end
   return out
 end
@@ -83,7 +100,14 @@ local function check(ctx, p)
     local seen = {}
     for _, r in ipairs(reps) do
       if type(r.region) ~= "string" then
-        error(where .. ": a replica is a region name or {region_name = ..., kms_master_key_id = ...}", 0)
+        error(where .. ": a replica is a region name or {region_name = ..., kms_master_key_id "
+          .. "= ..., tags = {...}, point_in_time_recovery = true|false}", 0)
+      end
+      if r.own_tags ~= nil and type(r.own_tags) ~= "table" then
+        error(("%s: replica %s: tags is a map of tag keys to values"):format(where, r.region), 0)
+      end
+      if r.own_pitr ~= nil and type(r.own_pitr) ~= "boolean" then
+        error(("%s: replica %s: point_in_time_recovery is true or false"):format(where, r.region), 0)
       end
       if r.region == ctx.region then
         error(("%s: replica %s is the table's own region"):format(where, r.region), 0)
@@ -140,14 +164,15 @@ local function update_table(ctx, name, params)
   return wait_active(ctx, name)
 end
 
-local function set_pitr(ctx, name, on)
-  local c = ddb(ctx)
+-- region: a replica's region (default the table's own)
+local function set_pitr(ctx, name, on, region)
+  local c = ddb(ctx, region)
   common.retry(ctx, "continuous_backups", c.UpdateContinuousBackups, c, { TableName = name,
     PointInTimeRecoverySpecification = { PointInTimeRecoveryEnabled = on } })
 end
 
-local function pitr_enabled(ctx, name)
-  local c = ddb(ctx)
+local function pitr_enabled(ctx, name, region)
+  local c = ddb(ctx, region)
   local out = common.unless({ "TableNotFoundException", "ResourceNotFoundException" },
     c.DescribeContinuousBackups, c, { TableName = name })
   local d = out and out.ContinuousBackupsDescription
@@ -169,15 +194,23 @@ end
 
 -- Replicas -------------------------------------------------------------------------------
 
--- Tags a replica's table in its region (AWS does not carry the table's tags over) unless
--- it has fo's tags already (a read: an update that finds them makes no call).
-local function tag_replica(ctx, t, region, tags)
-  local c = ddb(ctx, region)
-  local arn = arn_in(t.TableArn, region)
-  local have = common.retry(ctx, "not_found_after_create", table_tags, ctx, arn, region)
-  if ctx:owns(have) then return end
-  common.retry(ctx, "not_found_after_create", c.TagResource, c,
-    { ResourceArn = arn, Tags = common.tag_list(ctx, tags) })
+-- Brings a replica's own settings, in its region, to what is declared: its tags (AWS does
+-- not carry the table's over; a replica without fo's tags gets them all) and its
+-- point-in-time recovery (a new replica starts DISABLED). Reads first: a replica that is
+-- as declared costs no write.
+local function settle_replica(ctx, t, r)
+  local c = ddb(ctx, r.region)
+  local arn = arn_in(t.TableArn, r.region)
+  local have = common.retry(ctx, "not_found_after_create", table_tags, ctx, arn, r.region)
+  if not ctx:owns(have) then
+    common.retry(ctx, "not_found_after_create", c.TagResource, c,
+      { ResourceArn = arn, Tags = common.tag_list(ctx, r.tags) })
+  else
+    retag(ctx, arn, r.region, common.user_tags(have), r.tags)
+  end
+  if pitr_enabled(ctx, t.TableName, r.region) ~= r.pitr then
+    set_pitr(ctx, t.TableName, r.pitr, r.region)
+  end
 end
 
 -- Removes the replicas of regions not in `keep` (a set), one at a time, each waited until
@@ -230,7 +263,7 @@ local function add_replicas(ctx, p)
       end)
     end
     -- also a replica an interrupted run created and never tagged
-    tag_replica(ctx, t, r.region, p.tags)
+    settle_replica(ctx, t, r)
   end
 end
 
@@ -257,6 +290,23 @@ local function key_of(t, key_type)
     if d.AttributeName == attr then return { name = attr, type = d.AttributeType } end
   end
   return { name = attr }
+end
+
+-- A replica as its region shows it: the declared entry when its tags, point-in-time
+-- recovery and encryption are as declared, else an entry with what it has (drift).
+local function observed_replica(ctx, t, r, declared, props)
+  local arn = arn_in(t.TableArn, r.region)
+  local tags = common.user_tags(table_tags(ctx, arn, r.region))
+  local pitr = pitr_enabled(ctx, t.TableName, r.region)
+  local rt = describe(ctx, t.TableName, r.region) or {}
+  local sse = rt.SSEDescription ~= nil and (rt.SSEDescription.Status == "ENABLED"
+    or rt.SSEDescription.Status == "UPDATING")
+  local want_sse = props.sse ~= nil and props.sse.enabled == true
+  if common.deep_equal(tags, r.tags) and pitr == r.pitr and sse == want_sse then
+    return declared
+  end
+  return { region_name = r.region, kms_master_key_id = r.kms, tags = tags,
+    point_in_time_recovery = pitr, sse = sse ~= want_sse and { enabled = sse } or nil }
 end
 
 -- What the table shows, in the declared form. Absent things that were declared show as
@@ -287,7 +337,9 @@ local function observed(ctx, t, props)
   local reps = {}
   for i, r in ipairs(replicas_of(props)) do
     declared_set[r.region] = true
-    if status[r.region] == "ACTIVE" then reps[#reps + 1] = (props.replicas or {})[i] end
+    if status[r.region] == "ACTIVE" then
+      reps[#reps + 1] = observed_replica(ctx, t, r, (props.replicas or {})[i], props)
+    end
   end
   local extra = {}
   for region in pairs(status) do
@@ -329,8 +381,10 @@ fo.type("aws:dynamodb:table", {
       -- kms_master_key_id = "..."}; absent: the AWS-owned key
       sse = { type = "table" },
       point_in_time_recovery = { type = "boolean", default = false },
-      -- region names, or {region_name = "...", kms_master_key_id = "..."} (a customer key
-      -- of that region, needed when the table uses one)
+      -- region names, or {region_name = "...", kms_master_key_id = "...", tags = {...},
+      -- point_in_time_recovery = bool}: a customer key of that region (needed when the
+      -- table uses one), the replica's tags over the table's, its own PITR (default the
+      -- table's); both are set and read in the replica's region
       replicas = { type = "list", default = {} },
       tags = { type = "map", default = {} },
     },
@@ -391,13 +445,10 @@ fo.type("aws:dynamodb:table", {
     if (old.point_in_time_recovery == true) ~= (new.point_in_time_recovery == true) then
       set_pitr(ctx, name, new.point_in_time_recovery == true)
     end
-    add_replicas(ctx, new)
+    add_replicas(ctx, new) -- also settles each replica's tags and PITR in its region
     local t = wait_active(ctx, name)
     if not common.deep_equal(old.tags, new.tags) then
       retag(ctx, t.TableArn, nil, old.tags, new.tags)
-      for _, r in ipairs(replicas_of(new)) do
-        retag(ctx, arn_in(t.TableArn, r.region), r.region, old.tags, new.tags)
-      end
     end
     return outputs_of(t)
   end,

@@ -46,7 +46,50 @@ local function template_data(p)
       and { Arn = p.iam_instance_profile } or { Name = p.iam_instance_profile }
   end
   if p.monitoring ~= nil then data.Monitoring = { Enabled = p.monitoring } end
+  -- resource_tags: what each launched resource is tagged with (instance, volume,
+  -- network-interface): TagSpecifications in the template, applied at launch by EC2
+  local types = {}
+  for rtype in pairs(p.resource_tags or {}) do types[#types + 1] = rtype end
+  table.sort(types)
+  if #types > 0 then
+    data.TagSpecifications = {}
+    for _, rtype in ipairs(types) do
+      local list = {}
+      for k, v in pairs(p.resource_tags[rtype]) do list[#list + 1] = { Key = k, Value = v } end
+      table.sort(list, function(a, b) return a.Key < b.Key end)
+      data.TagSpecifications[#data.TagSpecifications + 1] = { ResourceType = rtype, Tags = list }
+    end
+  end
   return data
+end
+
+-- The resource_tags a version's TagSpecifications show (nil when it has none).
+local function resource_tags_of(specs)
+  if not specs or #specs == 0 then return nil end
+  local out = {}
+  for _, s in ipairs(specs) do
+    local m = out[s.ResourceType] or {}
+    for _, t in ipairs(s.Tags or {}) do m[t.Key] = t.Value end
+    out[s.ResourceType] = m
+  end
+  return out
+end
+
+-- Resource types a launch template's TagSpecifications take (CreateLaunchTemplate).
+local LAUNCH_TAG_TYPES = { instance = true, volume = true, ["network-interface"] = true,
+  ["spot-instances-request"] = true, ["elastic-gpu"] = true }
+
+local function resource_tags_check(v)
+  for rtype, tags in pairs(v) do
+    if not LAUNCH_TAG_TYPES[rtype] then
+      return false, ("%s: a launch template tags instance, volume, network-interface or "
+        .. "spot-instances-request at launch"):format(tostring(rtype))
+    end
+    if type(tags) ~= "table" then
+      return false, ("%s: a map of tag keys to values"):format(rtype)
+    end
+  end
+  return true
 end
 
 -- A schema check of a nested property against the API model (unknown members, value
@@ -116,6 +159,7 @@ local function observed_props(p, lt, data)
       convert(data.BlockDeviceMappings, snake_key)),
     ebs_optimized = data.EbsOptimized,
     monitoring = data.Monitoring and data.Monitoring.Enabled,
+    resource_tags = resource_tags_of(data.TagSpecifications),
     tags = common.user_tags(lt.Tags),
   }
   for k, v in pairs(p) do
@@ -201,6 +245,9 @@ fo.type("aws:ec2:launch_template", {
       block_device_mappings = { type = "list", check = data_check("BlockDeviceMappings") },
       ebs_optimized = { type = "boolean" },
       monitoring = { type = "boolean" },
+      -- {instance = {K = V}, volume = {...}, ["network-interface"] = {...}}: tags EC2
+      -- puts on what it launches from the template (its TagSpecifications)
+      resource_tags = { type = "map", check = resource_tags_check },
       tags = { type = "map", default = {} },
     },
     outputs = { "id", "name", "latest_version", "default_version" },

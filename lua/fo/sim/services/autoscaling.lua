@@ -722,6 +722,116 @@ function M.UpdateAutoScalingGroup(ctx, p)
   return {}
 end
 
+-- Instance refresh ------------------------------------------------------------------------
+-- Simplified (docs/simulator.md): a Rolling refresh replaces, at StartInstanceRefresh, every
+-- in-service instance not on the group's launch template version (all of them unless
+-- Preferences.SkipMatching), in batches sized by MinHealthyPercentage (default 90): a batch
+-- is at most DesiredCapacity × (100 − MinHealthyPercentage) / 100 instances, at least one,
+-- so that at least MinHealthyPercentage of the capacity stays in service; each batch's old
+-- instances start terminating and their replacements launch from the group's current
+-- version. The refresh reports InProgress for InstanceWarmup (default the group's
+-- HealthCheckGracePeriod) seconds per batch, at most sim.timing.refresh_batch (the sim
+-- keeps AWS's minutes short), then Successful. One refresh at a time per
+-- group (InstanceRefreshInProgress). Checkpoints, rollback, DesiredConfiguration and
+-- MaxHealthyPercentage above 100 are not modelled.
+
+-- The refresh's status at `now` (InProgress until its batches' warmups have passed).
+local function refresh_status(r, now)
+  if r.Status ~= "InProgress" then return r.Status end
+  if now >= r.end_at then
+    r.Status, r.EndTime, r.PercentageComplete = "Successful", r.end_at, 100
+    r.StatusReason = nil
+  end
+  return r.Status
+end
+
+local function refresh_view(r, now)
+  local status = refresh_status(r, now)
+  local pct = r.PercentageComplete
+  if status == "InProgress" and r.batches > 0 then
+    pct = math.floor(100 * math.min(r.batches, math.floor((now - r.StartTime) / r.warmup)) / r.batches)
+  end
+  return { InstanceRefreshId = r.InstanceRefreshId, AutoScalingGroupName = r.AutoScalingGroupName,
+    Status = status, StatusReason = r.StatusReason, StartTime = r.StartTime, EndTime = r.EndTime,
+    PercentageComplete = pct, InstancesToUpdate = status == "InProgress" and r.to_update or 0,
+    Strategy = "Rolling", Preferences = copy(r.Preferences) }
+end
+
+function M.StartInstanceRefresh(ctx, p)
+  local db = state(ctx)
+  local g = group_of(ctx, db, p.AutoScalingGroupName, true)
+  if p.Strategy ~= nil and p.Strategy ~= "Rolling" then
+    invalid(ctx, ("1 validation error detected: Value '%s' at 'strategy' failed to satisfy "
+      .. "constraint: Member must satisfy enum value set: [Rolling, ReplaceRootVolume]")
+      :format(tostring(p.Strategy)))
+  end
+  if p.DesiredConfiguration ~= nil then
+    invalid(ctx, "the fo simulator does not model DesiredConfiguration: update the group's "
+      .. "launch template, then start the refresh")
+  end
+  local prefs = copy(p.Preferences or {})
+  local min_healthy = prefs.MinHealthyPercentage or 90
+  if type(min_healthy) ~= "number" or min_healthy < 0 or min_healthy > 100 then
+    invalid(ctx, "MinHealthyPercentage must be between 0 and 100")
+  end
+  db.refreshes = db.refreshes or {}
+  for _, r in ipairs(db.refreshes) do
+    if r.AutoScalingGroupName == g.AutoScalingGroupName and refresh_status(r, ctx:now()) == "InProgress" then
+      ctx:fail("InstanceRefreshInProgress", ("An Instance Refresh is already in progress and "
+        .. "blocks the execution of this Instance Refresh."), 400)
+    end
+  end
+  local _, data, n = resolve_template(ctx, { LaunchTemplateId = g.LaunchTemplate.LaunchTemplateId,
+    Version = g.LaunchTemplate.Version })
+  local stale = {}
+  for _, i in ipairs(asg_state.members(db, g.AutoScalingGroupName)) do
+    if i.LifecycleState == "InService" and (not prefs.SkipMatching
+        or i.LaunchTemplate.LaunchTemplateId ~= g.LaunchTemplate.LaunchTemplateId
+        or i.LaunchTemplate.Version ~= tostring(n)) then
+      stale[#stale + 1] = i
+    end
+  end
+  local batch = math.max(1, math.floor(g.DesiredCapacity * (100 - min_healthy) / 100))
+  local warmup = prefs.InstanceWarmup or g.HealthCheckGracePeriod or 300
+  prefs.MinHealthyPercentage, prefs.InstanceWarmup = min_healthy, warmup
+  warmup = math.max(0.1, math.min(warmup, asg_state.timing(ctx, "refresh_batch")))
+  local now = ctx:now()
+  local id = uuid(ctx)
+  local cause = ("At %s an instance refresh %s replaced the instance."):format(iso(now), id)
+  local count = #asg_state.members(db, g.AutoScalingGroupName)
+  for k, inst in ipairs(stale) do
+    terminate(ctx, db, g, inst, cause, count, count - 1)
+    launch(ctx, db, g, data, n, cause)
+    if k % batch == 0 then count = #asg_state.members(db, g.AutoScalingGroupName) end
+  end
+  local batches = math.ceil(#stale / batch)
+  db.refreshes[#db.refreshes + 1] = { InstanceRefreshId = id,
+    AutoScalingGroupName = g.AutoScalingGroupName, Status = "InProgress", StartTime = now,
+    end_at = now + batches * warmup, batches = batches, warmup = warmup, to_update = #stale,
+    PercentageComplete = 0, Preferences = prefs }
+  return { InstanceRefreshId = id }
+end
+
+function M.DescribeInstanceRefreshes(ctx, p)
+  local db = state(ctx)
+  group_of(ctx, db, p.AutoScalingGroupName)
+  local wanted
+  if p.InstanceRefreshIds and #p.InstanceRefreshIds > 0 then
+    wanted = {}
+    for _, id in ipairs(p.InstanceRefreshIds) do wanted[id] = true end
+  end
+  local out = {}
+  local list = db.refreshes or {}
+  for k = #list, 1, -1 do -- newest first, as AWS lists them
+    local r = list[k]
+    if r.AutoScalingGroupName == p.AutoScalingGroupName and (not wanted or wanted[r.InstanceRefreshId]) then
+      out[#out + 1] = refresh_view(r, ctx:now())
+    end
+  end
+  local items, token = page(ctx, out, p.NextToken, p.MaxRecords, 50, 100)
+  return { InstanceRefreshes = items, NextToken = token }
+end
+
 function M.DeleteAutoScalingGroup(ctx, p)
   local db = state(ctx)
   local name = p.AutoScalingGroupName

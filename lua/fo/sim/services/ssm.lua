@@ -9,9 +9,7 @@ local amis = require "fo.sim.amis"
 local M = {}
 
 -- Public parameter name → function(ctx) returning its value.
-local PUBLIC = {
-  [amis.AL2_PARAMETER] = function(ctx) return amis.al2(ctx.region) end,
-}
+local PUBLIC = amis.PARAMETERS
 
 local TYPES = { String = true, StringList = true, SecureString = true }
 local MAX_LEVELS = 15
@@ -49,11 +47,11 @@ local function output(ctx, param, v, selector, decrypt)
 end
 
 local function public(ctx, name, selector)
-  local value = PUBLIC[name]
-  if not value then return nil end
+  local p = PUBLIC[name]
+  if not p then return nil end
   return {
-    Name = name, Type = "String", Value = value(ctx), Selector = selector,
-    Version = amis.AL2_PARAMETER_VERSION, LastModifiedDate = amis.AL2_MODIFIED,
+    Name = name, Type = "String", Value = p.value(ctx.region), Selector = selector,
+    Version = p.version, LastModifiedDate = p.modified,
     -- Public parameters belong to no account: the ARN's account field is empty.
     ARN = ctx:arn("parameter" .. name, { account = "" }), DataType = "text",
   }

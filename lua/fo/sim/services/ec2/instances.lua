@@ -60,10 +60,11 @@ function M.instance_record(ctx, inst)
     local g = C.find(ctx, "sg", gid)
     groups[#groups + 1] = { GroupId = gid, GroupName = g and g.GroupName or nil }
   end
-  -- Tags: those Auto Scaling gave the instance (aws:autoscaling:groupName and the
-  -- group's propagated tags), else the group's name; the launch template's instance
-  -- tags and AWS's aws:ec2launchtemplate:id/version; then tags set on the instance
-  -- through EC2. RunInstances' instances keep the tags they launched with.
+  -- Tags: the launch template's instance tags, then those Auto Scaling gave the instance
+  -- (aws:autoscaling:groupName and the group's propagated tags, which win over the
+  -- template's for the same key, as AWS documents), else the group's name; AWS's
+  -- aws:ec2launchtemplate:id/version; then tags set on the instance through EC2.
+  -- RunInstances' instances keep the tags they launched with.
   local r = { Tags = {} }
   local function merge(list)
     for _, t in ipairs(list or {}) do
@@ -77,10 +78,10 @@ function M.instance_record(ctx, inst)
   if inst.own then
     merge(inst.tags)
   else
-    merge(inst.tags or { { Key = "aws:autoscaling:groupName", Value = inst.asg } })
     for _, spec in ipairs(data.TagSpecifications or {}) do
       if spec.ResourceType == "instance" then merge(spec.Tags) end
     end
+    merge(inst.tags or { { Key = "aws:autoscaling:groupName", Value = inst.asg } })
     local lt = type(inst.lt) == "table" and inst.lt or {}
     if lt.LaunchTemplateId and math.tointeger(tonumber(lt.Version)) then
       merge({ { Key = "aws:ec2launchtemplate:id", Value = lt.LaunchTemplateId },
@@ -266,6 +267,97 @@ function M.DescribeInstances(ctx, p)
     end
   end
   return { Reservations = reservations, NextToken = token }
+end
+
+---------------------------------------------------------------------------------------
+-- Volumes and network interfaces of instances (read-only: they exist only with their
+-- instance, made and deleted with it). Their tags are those EC2 applied at launch: the
+-- launch template's or RunInstances' TagSpecifications of ResourceType volume /
+-- network-interface (Auto Scaling propagates its group's tags to instances only, never
+-- to volumes: AWS's documented behaviour).
+
+local function launch_tags(ctx, inst, rtype)
+  if inst.own then
+    return rtype == "volume" and nil or inst.eni_tags
+  end
+  local data = LT.data_of(ctx, inst.lt) or {}
+  local out = {}
+  for _, spec in ipairs(data.TagSpecifications or {}) do
+    if spec.ResourceType == rtype then
+      for _, t in ipairs(spec.Tags or {}) do out[#out + 1] = { Key = t.Key, Value = t.Value or "" } end
+    end
+  end
+  return out
+end
+
+local function by_ids(ctx, list, ids, field, code, what)
+  if not ids or #ids == 0 then return list end
+  local out = {}
+  for _, id in ipairs(ids) do
+    local hit
+    for _, x in ipairs(list) do if x[field] == id then hit = x end end
+    if not hit then ctx:fail(code, ("The %s '%s' does not exist."):format(what, id)) end
+    out[#out + 1] = hit
+  end
+  return out
+end
+
+local VOLUME_FILTERS = {
+  ["volume-id"] = function(v) return v.VolumeId end,
+  ["attachment.instance-id"] = function(v) return v.Attachments[1].InstanceId end,
+  ["status"] = function(v) return v.State end,
+}
+
+function M.DescribeVolumes(ctx, p)
+  local list = {}
+  for _, inst in ipairs(C.instances(ctx)) do
+    local rec = M.instance_record(ctx, inst)
+    local own = {}
+    for _, v in ipairs(inst.volumes or {}) do own[v.VolumeId] = v end
+    local tags = launch_tags(ctx, inst, "volume")
+    for _, b in ipairs(rec.BlockDeviceMappings) do
+      local v = own[b.Ebs.VolumeId]
+      list[#list + 1] = { VolumeId = b.Ebs.VolumeId, AvailabilityZone = rec.Placement.AvailabilityZone,
+        State = "in-use", CreateTime = rec.LaunchTime, Size = v and v.VolumeSize or 8,
+        VolumeType = v and v.VolumeType or "gp2", Encrypted = v and v.Encrypted or false,
+        Tags = C.copy(v and v.Tags or tags or {}),
+        Attachments = { { VolumeId = b.Ebs.VolumeId, InstanceId = rec.InstanceId,
+          Device = b.DeviceName, State = b.Ebs.Status, AttachTime = b.Ebs.AttachTime,
+          DeleteOnTermination = b.Ebs.DeleteOnTermination } } }
+    end
+  end
+  list = by_ids(ctx, list, p.VolumeIds, "VolumeId", "InvalidVolume.NotFound", "volume")
+  list = C.filter(ctx, list, p.Filters, VOLUME_FILTERS)
+  local page, token = C.page(ctx, list, p)
+  return { Volumes = page, NextToken = token }
+end
+
+local ENI_FILTERS = {
+  ["network-interface-id"] = function(n) return n.NetworkInterfaceId end,
+  ["attachment.instance-id"] = function(n) return n.Attachment.InstanceId end,
+  ["subnet-id"] = function(n) return n.SubnetId end,
+  ["vpc-id"] = function(n) return n.VpcId end,
+}
+
+--- The network interfaces of instances (load balancers' and endpoints' are not listed).
+function M.DescribeNetworkInterfaces(ctx, p)
+  local list = {}
+  for _, inst in ipairs(C.instances(ctx)) do
+    local rec = M.instance_record(ctx, inst)
+    for _, n in ipairs(rec.NetworkInterfaces) do
+      local eni = C.copy(n)
+      eni.AvailabilityZone = rec.Placement.AvailabilityZone
+      eni.Attachment.InstanceId = rec.InstanceId
+      eni.Attachment.InstanceOwnerId = ctx.account
+      eni.TagSet = C.copy(launch_tags(ctx, inst, "network-interface") or {})
+      list[#list + 1] = eni
+    end
+  end
+  list = by_ids(ctx, list, p.NetworkInterfaceIds, "NetworkInterfaceId",
+    "InvalidNetworkInterfaceID.NotFound", "network interface")
+  list = C.filter(ctx, list, p.Filters, ENI_FILTERS)
+  local page, token = C.page(ctx, list, p)
+  return { NetworkInterfaces = page, NextToken = token }
 end
 
 ---------------------------------------------------------------------------------------
@@ -464,7 +556,7 @@ local IMAGE_FILTERS = {
 }
 
 function M.DescribeImages(ctx, p)
-  local images = { amis.al2_image(ctx.region) }
+  local images = amis.images(ctx.region)
   if p.ImageIds and #p.ImageIds > 0 then
     local found, missing = {}, {}
     for _, id in ipairs(p.ImageIds) do

@@ -98,10 +98,11 @@ local function check_image(ctx, id)
   if not C.well_formed(id, "ami") then
     ctx:fail("InvalidAMIID.Malformed", ('Invalid id: "%s" (expecting "ami-...")'):format(id))
   end
-  if id ~= amis.al2(ctx.region) then
+  local image = amis.image(ctx.region, id)
+  if not image then
     ctx:fail("InvalidAMIID.NotFound", ("The image id '[%s]' does not exist"):format(id))
   end
-  return amis.al2_image(ctx.region)
+  return image
 end
 
 -- The subnet the instances go to (and the network interface spec, if any).
@@ -355,6 +356,7 @@ function M.RunInstances(ctx, p)
         DisableApiTermination = data.DisableApiTermination,
         Tenancy = data.Placement and data.Placement.Tenancy },
       volumes = vs, client_token = p.ClientToken,
+      eni_tags = tags_for(ctx, data.TagSpecifications, "network-interface"),
       eni = ctx:id("eni"), eni_attachment = ctx:id("eni-attach"),
       lt = lt and { LaunchTemplateId = lt.LaunchTemplateId,
         LaunchTemplateName = lt.LaunchTemplateName, Version = tostring(version) } or nil }
