@@ -107,13 +107,4 @@ TestAwsCliAcm = {}
 function TestAwsCliAcm.test_current_cli() scenario("current") end
 function TestAwsCliAcm.test_debian_cli() scenario("debian") end
 
-local rc = lu.LuaUnit.run()
-if sim then
-  local r = cli.stop_sim(sim)
-  if not tostring(r.stdout):find("exit=0", 1, true) then
-    print("the served sim did not stop cleanly: " .. tostring(r.stdout) .. tostring(r.stderr))
-    rc = 1
-  end
-end
-t.rmtree(dir)
-os.exit(rc)
+cli.finish(lu, sim, dir)

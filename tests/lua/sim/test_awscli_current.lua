@@ -100,13 +100,4 @@ function TestAwsCliCurrent.test_run_describe_terminate_in_the_default_vpc()
   lu.assertStrContains(err, "InvalidGroup.NotFound")
 end
 
-local rc = lu.LuaUnit.run()
-if sim then
-  local r = cli.stop_sim(sim)
-  if not tostring(r.stdout):find("exit=0", 1, true) then
-    print("the served sim did not stop cleanly: " .. tostring(r.stdout) .. tostring(r.stderr))
-    rc = 1
-  end
-end
-t.rmtree(dir)
-os.exit(rc)
+cli.finish(lu, sim, dir)

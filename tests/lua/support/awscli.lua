@@ -114,10 +114,25 @@ function M.text_runner(name, dir, url, region)
     local argv = { c.aws, "--endpoint-url", url, "--region", region or "eu-south-1", "--output", "text" }
     if c.major >= 2 then argv[#argv + 1] = "--no-cli-pager" end
     for _, a in ipairs(args) do argv[#argv + 1] = a end
-    local r = fo.process.run{ argv = argv, env = env, timeout = 120 }
+    local r = fo.process.run{ argv = argv, env = env, timeout = 180, cwd = dir }
     return r.code, r.stdout:match("^%s*(.-)%s*$"), r.stderr
   end
   return run, ("%s %s (%s)"):format(name, c.version, c.aws)
+end
+
+--- The end of a CLI suite's script: runs its LuaUnit tests, stops the served sim (one that
+--- does not stop cleanly fails the run), removes `dir` and exits with the result.
+function M.finish(lu, sim, dir)
+  local rc = lu.LuaUnit.run()
+  if sim then
+    local r = M.stop_sim(sim)
+    if not tostring(r.stdout):find("exit=0", 1, true) then
+      print("the served sim did not stop cleanly: " .. tostring(r.stdout) .. tostring(r.stderr))
+      rc = 1
+    end
+  end
+  t.rmtree(dir)
+  os.exit(rc)
 end
 
 M.UNKNOWN_KEY = "AKIAFOSIMUNKNOWN0001"

@@ -10,22 +10,10 @@ local t = require "support.testlib"
 local cli = require "support.awscli"
 
 local M = {}
-local dir, CLIS, sim
-
-
--- The CLI `which` here (support.awscli's cli()): {path, env}, or nil and why.
-local function find_cli(which)
-  local c, why = cli.cli(which)
-  if not c then return nil, why end
-  return { path = c.aws, env = cli.env(dir) }
-end
+local dir, RUN, sim
 
 local function run(which, args)
-  local c = CLIS[which]
-  local argv = { c.path, "--endpoint-url", sim.url, "--region", "eu-south-1", "--output", "text" }
-  for _, a in ipairs(args) do argv[#argv + 1] = a end
-  local r = fo.process.run{ argv = argv, env = c.env, timeout = 180, cwd = dir }
-  return r.code, r.stdout:match("^%s*(.-)%s*$"), r.stderr
+  return RUN[which](args)
 end
 
 local function ok(which, args)
@@ -66,7 +54,6 @@ local function big_data()
 end
 
 local function scenario(which)
-  lu.skipIf(not CLIS[which], "no " .. which .. " aws CLI here")
   local bucket = "cli-" .. which .. "-bucket"
   ok(which, { "s3api", "create-bucket", "--bucket", bucket,
     "--create-bucket-configuration", "LocationConstraint=eu-south-1" })
@@ -127,26 +114,13 @@ local function scenario(which)
 end
 
 --- Runs the scenario with CLI `which` ("current" or "debian") as a LuaUnit suite and exits
---- with its result; skipped when that CLI is not here.
+--- with its result; a missing CLI fails the suite, naming why.
 function M.main(which)
   dir = t.tmpdir()
-  local c, why = find_cli(which)
-  CLIS = { [which] = c }
-  sim = c and cli.start_sim(dir, 600)
-  _G.TestAwsCliS3 = { ["test_" .. which .. "_cli"] = function()
-    lu.skipIf(not c, tostring(why))
-    scenario(which)
-  end }
-  local rc = lu.LuaUnit.run()
-  if sim then
-    local r = cli.stop_sim(sim)
-    if not tostring(r.stdout):find("exit=0", 1, true) then
-      print("the served sim did not stop cleanly: " .. tostring(r.stdout) .. tostring(r.stderr))
-      rc = 1
-    end
-  end
-  t.rmtree(dir)
-  os.exit(rc)
+  sim = cli.start_sim(dir, 600)
+  RUN = { [which] = cli.text_runner(which, dir, sim.url) }
+  _G.TestAwsCliS3 = { ["test_" .. which .. "_cli"] = function() scenario(which) end }
+  cli.finish(lu, sim, dir)
 end
 
 return M
