@@ -10,6 +10,7 @@
 --   metrics = { [key] = {Namespace=, MetricName=, Dimensions=, points = { {t, v}, ... }} },
 --   seq = n }
 local sns_state = require "fo.sim.sns_state"
+local kms_use = require "fo.sim.kms_use"
 local records = require "fo.sim.records"
 
 local M = {}
@@ -317,6 +318,35 @@ function M.add_history(db, alarm, kind, summary, data, now)
   if #db.history > M.HISTORY_MAX then table.remove(db.history, 1) end
 end
 
+--- Whether CloudWatch may publish `alarm`'s notification to `topic` (in `account` and
+--- `region`): an encrypted topic needs kms:GenerateDataKey and kms:Decrypt on its key for
+--- the service principal cloudwatch.amazonaws.com (never so for alias/aws/sns, whose policy
+--- names only the account's own callers through SNS). On a refusal the action fails: no
+--- message, and an Action item in the alarm history with the error as AWS records it.
+function M.topic_key_usable(ctx, alarm, topic, account, region, now)
+  local key = sns_state.kms_key(topic)
+  if not key then return true end
+  -- the key is the topic's: found in the topic's account and region
+  local kctx = setmetatable({ account = account, region = region }, { __index = ctx })
+  for _, action in ipairs{ "kms:GenerateDataKey", "kms:Decrypt" } do
+    local ok, _, _, status, kms_code = kms_use.use(kctx, { key = key, action = action,
+      service = "sns.amazonaws.com", caller = "cloudwatch.amazonaws.com",
+      context = { ["aws:sns:topicArn"] = topic.TopicArn },
+      source_arn = alarm.AlarmArn, source_account = ctx.account })
+    if not ok then
+      local err = ("null (Service: AWSKMS; Status Code: %d; Error Code: %s; Request ID: %s; "
+        .. "Proxy: null)"):format(status, kms_code, sns_state.uuid(ctx))
+      local cjson = require "cjson"
+      M.add_history(ctx.sim.store:db(ctx.account, ctx.region, "cloudwatch"), alarm, "Action",
+        ("Failed to execute action %s. Received error: \"%s\""):format(topic.TopicArn, err),
+        cjson.encode({ actionState = "Failed", stateUpdateTimestamp = now,
+          notificationResource = topic.TopicArn, error = err }), now)
+      return false
+    end
+  end
+  return true
+end
+
 --- Puts `alarm` (stored in the cloudwatch db of ctx's account and region) in `state`;
 --- on a change of state, runs the new state's actions: each SNS topic that exists gets
 --- AWS's notification (subject 'ALARM: "name" in Region'). Returns true when the state
@@ -350,7 +380,7 @@ function M.set_state(ctx, alarm, state, reason, data, now)
       local sdb = sns_state.tables(ctx.sim.store:db(account, region, "sns"))
       local topic = sdb.topics[arn]
       -- A missing topic: the action fails (CloudWatch records it in the alarm history).
-      if topic then
+      if topic and M.topic_key_usable(ctx, alarm, topic, account, region, now) then
         sns_state.publish(sdb, topic, { Message = message, Subject = subject },
           sns_state.uuid(ctx), now)
       end

@@ -30,6 +30,13 @@ function M.parse_arn(arn)
   return region, account, name
 end
 
+--- The KMS key a topic is encrypted with (its KmsMasterKeyId: id, ARN or alias), or nil.
+function M.kms_key(topic)
+  local k = topic.attrs and topic.attrs.KmsMasterKeyId
+  if k == nil or k == "" then return nil end
+  return k
+end
+
 --- A lower-case version-4 UUID from the sim's id stream (message and subscription ids).
 function M.uuid(ctx_or_store)
   local h = ctx_or_store:chars(32, "0123456789abcdef")

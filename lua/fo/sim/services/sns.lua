@@ -6,6 +6,7 @@
 local state = require "fo.sim.sns_state"
 local crypto = require "fo.crypto"
 local records = require "fo.sim.records"
+local kms_use = require "fo.sim.kms_use"
 
 local M = {}
 
@@ -456,6 +457,17 @@ function M.Publish(ctx, p)
       .. "not valid for this topic type")
   end
   local attrs = message_attributes(ctx, p.MessageAttributes)
+  -- An encrypted topic: SNS generates a data key and decrypts it on the publisher's behalf,
+  -- so the publisher needs both on the topic's key (KMSNotFound, KMSAccessDenied ... else).
+  -- The key is checked here, not when it is set (AWS stores KmsMasterKeyId unchecked).
+  local key = state.kms_key(t)
+  if key then
+    for _, action in ipairs{ "kms:GenerateDataKey", "kms:Decrypt" } do
+      local ok, code, msg, status = kms_use.use(ctx, { key = key, action = action,
+        service = "sns.amazonaws.com", context = { ["aws:sns:topicArn"] = t.TopicArn } })
+      if not ok then ctx:fail(code, msg, status) end
+    end
+  end
   local id = state.uuid(ctx)
   state.publish(db, t, { Message = p.Message, Subject = p.Subject, MessageAttributes = attrs,
     MessageGroupId = p.MessageGroupId }, id, ctx:now())
