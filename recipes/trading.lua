@@ -275,6 +275,52 @@ local function declare(type_name, name, props, region)
 end
 
 -------------------------------------------------------------------------------
+-- The topics' keys: one customer managed key per region that has a topic. SNS encrypts
+-- topics at rest, and CloudWatch alarms publish to an encrypted topic only with
+-- kms:GenerateDataKey* and kms:Decrypt on its key: the AWS managed key alias/aws/sns never
+-- allows CloudWatch (its policy cannot be changed), so the key is the stack's own, its
+-- policy naming CloudWatch for this account's alarms of the key's region. The account's
+-- root administers it (the account's IAM policies decide for its users and roles, SNS
+-- included). Rotation yearly; destroying the stack schedules the key's deletion after 7
+-- days, as short as AWS allows.
+local function topic_key_policy(region)
+  return function(account)
+    return {
+      Version = "2012-10-17",
+      Statement = {
+        { Sid = "AccountAdministers", Effect = "Allow",
+          Principal = { AWS = "arn:aws:iam::" .. account .. ":root" }, Action = "kms:*",
+          Resource = "*" },
+        { Sid = "CloudWatchAlarmsPublish", Effect = "Allow",
+          Principal = { Service = "cloudwatch.amazonaws.com" },
+          Action = { "kms:Decrypt", "kms:GenerateDataKey*" }, Resource = "*",
+          Condition = { StringEquals = { ["aws:SourceAccount"] = account },
+            ArnLike = { ["aws:SourceArn"] = ("arn:aws:cloudwatch:%s:%s:alarm:*"):format(region,
+              account) } } },
+      },
+    }
+  end
+end
+
+local topic_keys = {}
+--- The topics' key of `region` (made once per region; r names it, role_name tags it), with
+--- its alias alias/failover-topics-<r>-<suffix>.
+local function topic_key(region, r, role_name)
+  if topic_keys[region] then return topic_keys[region] end
+  local key = fo.resource("aws:kms:key", r .. "/topic-key", {
+    description = ("failover topics in %s (%s)"):format(region, S),
+    policy = fo.apply(probes[1].account, topic_key_policy(region)),
+    enable_key_rotation = true, deletion_window_in_days = 7,
+    tags = tags(role_name, ("failover-topics-key-%s-%s"):format(r, S)),
+  }, { region = region, depends_on = probes })
+  fo.resource("aws:kms:alias", r .. "/topic-key", {
+    name = ("alias/failover-topics-%s-%s"):format(r, S), target_key_id = key.key_id,
+  }, { region = region })
+  topic_keys[region] = key
+  return key
+end
+
+-------------------------------------------------------------------------------
 -- Global: IAM (needed by both regions' launch templates) and the session table
 
 local TABLE_NAME = "trading-sessions-" .. S
@@ -470,8 +516,9 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
   res("aws:autoscaling:policy", "cpu", { group_name = asg.name, policy_name = name("cpu-target"),
     metric_type = "ASGAverageCPUUtilization", target_value = cfg.cpuTarget })
 
-  -- The region's topic and its alarms (ALB and ASG metrics).
+  -- The region's topic (encrypted with the region's key) and its alarms (ALB and ASG metrics).
   local topic = res("aws:sns:topic", "topic", { name = name("failover-topic"),
+    kms_master_key_id = topic_key(region, r, role_name).arn,
     tags = tags(role_name, name("failover-topic")) }, true)
   res("aws:sns:topic_policy", "topic", { topic_arn = topic.arn,
     policy = fo.apply(topic.arn, topic_policy) })
@@ -547,6 +594,7 @@ end
 -- Route 53 publishes HealthCheckStatus only in us-east-1, and an alarm notifies topics of
 -- its own region: the alarm and its topic live there.
 local global_topic = declare("aws:sns:topic", "global", { name = "failover-topic-global-" .. S,
+  kms_master_key_id = topic_key(GLOBAL, "global", "Primary").arn,
   tags = tags("Primary", "failover-topic-global-" .. S) }, GLOBAL)
 fo.resource("aws:sns:topic_policy", "global", { topic_arn = global_topic.arn,
   policy = fo.apply(global_topic.arn, topic_policy) }, { region = GLOBAL })

@@ -187,4 +187,22 @@ return {
     find = "volume = tags(role_name, name(\"volume\")),", replace = "",
     why = "the instances' EBS volumes carry no tags (Auto Scaling propagates tags to "
       .. "instances only): their cost belongs to nobody" },
+  -- encryption of the topics
+  { name = "topic-under-aws-managed-key",
+    find = "kms_master_key_id = topic_key(region, r, role_name).arn,",
+    replace = "kms_master_key_id = \"alias/aws/sns\",",
+    why = "alias/aws/sns's policy cannot admit CloudWatch: the regional alarms' notifications "
+      .. "fail (\"Failed to execute action ... AccessDeniedException\"), nobody is told" },
+  { name = "topic-key-policy-without-cloudwatch",
+    find = "Principal = { Service = \"cloudwatch.amazonaws.com\" },\n          Action = { \"kms:Decrypt\"",
+    replace = "Principal = { Service = \"events.amazonaws.com\" },\n          Action = { \"kms:Decrypt\"",
+    why = "CloudWatch may not use the topics' keys: every alarm notification fails" },
+  { name = "topic-key-policy-other-region",
+    find = "(\"arn:aws:cloudwatch:%s:%s:alarm:*\"):format(region,",
+    replace = "(\"arn:aws:cloudwatch:%s:%s:alarm:*\"):format(GLOBAL,",
+    why = "each key admits only us-east-1's alarms: the regional alarms cannot notify" },
+  { name = "topic-key-rotation-off",
+    find = "enable_key_rotation = true, deletion_window_in_days = 7,",
+    replace = "enable_key_rotation = false, deletion_window_in_days = 7,",
+    why = "the topics' keys never rotate (security baselines such as CIS require rotation)" },
 }

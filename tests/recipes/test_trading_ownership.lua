@@ -76,14 +76,15 @@ function TestTradingOwnership:test_a_state_moved_away_leaves_the_first_deploymen
   lu.assertStrContains(text, 'tagged as resource "sessions" of stack "prod"')
   lu.assertStrContains(text, "Remove it, or rename the resource in the recipe")
   lu.assertStrContains(text, "Apply failed; rolled back")
-  local d = H.first_difference(before, H.sim_holdings(sim))
+  -- (the topics' keys the second apply made are pending deletion: KMS deletes none at once)
+  local d = H.first_difference(before, H.without_new_pending_keys(before, H.sim_holdings(sim)))
   lu.assertNil(d, d)
   -- the first deployment's state still drives its stack
   sh('rm -f "$1"/prod.state.* && mv "$1"/away/prod.state.* "$1/"')
   r, text = apply()
   lu.assertEquals(r.code, 0, text)
   lu.assertStrContains(r.stdout, "No changes.")
-  d = H.first_difference(before, H.sim_holdings(sim))
+  d = H.first_difference(before, H.without_new_pending_keys(before, H.sim_holdings(sim)))
   lu.assertNil(d, d)
 end
 

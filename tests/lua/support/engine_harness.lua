@@ -258,6 +258,24 @@ function H.sim_holdings(sim, opts)
   return canonical(d, opts or {}) or {} -- what is left empty is the same as none
 end
 
+--- `after` (a dump of H.sim_holdings) without the KMS keys `before` did not hold that are
+--- pending deletion: KMS deletes no key at once, so a rollback or destroy leaves the keys it
+--- undid scheduled for deletion (as good as gone). Any other new key stays (a difference).
+function H.without_new_pending_keys(before, after)
+  for account, regions in pairs(after) do
+    for region, services in pairs(type(regions) == "table" and regions or {}) do
+      local keys = type(services) == "table" and services.kms and services.kms.keys
+      local had = ((before[account] or {})[region] or {}).kms
+      for id, k in pairs(keys or {}) do
+        if k.KeyState == "PendingDeletion" and not (had and had.keys and had.keys[id]) then
+          keys[id] = nil
+        end
+      end
+    end
+  end
+  return after
+end
+
 --- The first difference between two values, as a path and both values (nil when equal).
 function H.first_difference(a, b, path)
   path = path or "$"
