@@ -27,6 +27,7 @@ local function derived_names(s)
     add("elbv2", ("tg-%s-%s"):format(role, s))
     add("security_group", ("alb-sg-%s-%s"):format(role, s))
     add("security_group", ("app-sg-%s-%s"):format(role, s))
+    add("security_group", ("vpce-sg-%s-%s"):format(role, s))
     add("launch_template", ("lt-%s-%s"):format(role, s))
     add("autoscaling", ("asg-%s-%s"):format(role, s))
     add("sns_topic", ("failover-topic-%s-%s"):format(role, s))
@@ -353,10 +354,17 @@ local role = declare("aws:iam:role", "ec2", {
 }, GLOBAL)
 
 -- Least privilege: item actions on the table and its replica; PutMetricData (which takes
--- no resource) only into the application's namespace.
+-- no resource) only into the application's namespace; what SSM Agent needs to register
+-- the instance and run Session Manager, inline (AmazonSSMManagedInstanceCore grants more:
+-- documents, associations, inventory, parameters). These actions take no resource ARN.
 local DYNAMODB_ACTIONS = { "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem",
   "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
   "dynamodb:Query", "dynamodb:UpdateItem" }
+local SSM_AGENT_ACTIONS = { "ssm:UpdateInstanceInformation",
+  "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+  "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
+  "ec2messages:AcknowledgeMessage", "ec2messages:DeleteMessage", "ec2messages:FailMessage",
+  "ec2messages:GetEndpoint", "ec2messages:GetMessages", "ec2messages:SendReply" }
 fo.resource("aws:iam:role_policy", "ec2", {
   role_name = role.name,
   policy_name = "ec2-policy-" .. S,
@@ -369,6 +377,7 @@ fo.resource("aws:iam:role_policy", "ec2", {
         { Sid = "AppMetrics", Effect = "Allow", Action = "cloudwatch:PutMetricData",
           Resource = "*",
           Condition = { StringEquals = { ["cloudwatch:namespace"] = METRIC_NAMESPACE } } },
+        { Sid = "SsmAgent", Effect = "Allow", Action = SSM_AGENT_ACTIONS, Resource = "*" },
       },
     }
   end),
@@ -382,6 +391,10 @@ local profile = fo.resource("aws:iam:instance_profile", "ec2", {
 
 -------------------------------------------------------------------------------
 -- One region
+
+-- The AWS services the instances reach through interface endpoints: SSM Agent (ssm,
+-- ssmmessages, ec2messages), CloudWatch metrics (monitoring) and Logs (logs).
+local INTERFACE_ENDPOINTS = { "ssm", "ssmmessages", "ec2messages", "monitoring", "logs" }
 
 -- "10.10.0.0/16", 3 → "10.10.3.0/24"
 local function subnet_cidr(vpc_cidr, n)
@@ -451,6 +464,31 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
     type = "ingress", protocol = "tcp", from_port = cfg.appPort, to_port = cfg.appPort,
     source_security_group_id = alb_sg.id, description = "from the ALB",
     tags = tags(role_name, name("app-from-alb")) })
+
+  -- Private egress without the internet: interface endpoints (one network interface in
+  -- each private subnet, private DNS so the SDKs' default hostnames resolve to them) for
+  -- SSM Agent, CloudWatch metrics and Logs; their group admits HTTPS from the instances
+  -- only. The S3 gateway endpoint serves the package repositories (AL2's are in S3).
+  -- Replaced create-before-delete (its name carries the suffix, so old and new differ):
+  -- the endpoints, updated in place, move to the new group before the old one can go.
+  local vpce_sg = fo.resource("aws:ec2:security_group", r .. "/vpce-sg", { vpc_id = vpc.id,
+    group_name = name("vpce-sg"), description = "interface endpoints: HTTPS from the instances",
+    tags = tags(role_name, name("vpce-sg")) }, { region = region, delete_first = false })
+  res("aws:ec2:security_group_rule", "vpce-from-app", { security_group_id = vpce_sg.id,
+    type = "ingress", protocol = "tcp", from_port = 443, to_port = 443,
+    source_security_group_id = app_sg.id, description = "HTTPS from the instances",
+    tags = tags(role_name, name("vpce-from-app")) })
+  for _, svc in ipairs(INTERFACE_ENDPOINTS) do
+    res("aws:ec2:vpc_endpoint", svc, { vpc_id = vpc.id,
+      service_name = ("com.amazonaws.%s.%s"):format(region, svc),
+      vpc_endpoint_type = "Interface", subnet_ids = { private[1].id, private[2].id },
+      security_group_ids = { vpce_sg.id }, private_dns_enabled = true,
+      tags = tags(role_name, name(svc .. "-endpoint")) })
+  end
+  res("aws:ec2:vpc_endpoint", "s3", { vpc_id = vpc.id,
+    service_name = ("com.amazonaws.%s.s3"):format(region), vpc_endpoint_type = "Gateway",
+    route_table_ids = { private_rts[1].id, private_rts[2].id },
+    tags = tags(role_name, name("s3-endpoint")) })
 
   -- Launch template: the family's latest image from its public SSM parameter, IMDSv2 only,
   -- encrypted root volume; what it launches (instance, volume, network interface) tagged.

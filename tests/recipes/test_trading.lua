@@ -303,7 +303,9 @@ function TestTradingRecipe:test_each_vpc_has_two_public_and_two_private_subnets_
     local vpc = vpc_of(r.region).VpcId
     local igw = one(ec2:DescribeInternetGateways{ Filters = { { Name = "attachment.vpc-id",
       Values = { vpc } } } }.InternetGateways, "one attached IGW").InternetGatewayId
-    local endpoint = one(ec2:DescribeVpcEndpoints{ Filters = by_vpc(vpc) }.VpcEndpoints, "one endpoint")
+    local endpoint = one(ec2:DescribeVpcEndpoints{ Filters = { by_vpc(vpc)[1], { Name =
+      "service-name", Values = { "com.amazonaws." .. r.region .. ".dynamodb" } } } }.VpcEndpoints,
+      "one DynamoDB endpoint")
     lu.assertEquals(endpoint.ServiceName, "com.amazonaws." .. r.region .. ".dynamodb")
     lu.assertEquals(endpoint.VpcEndpointType, "Gateway")
     local on_endpoint = {}
@@ -344,6 +346,72 @@ function TestTradingRecipe:test_each_vpc_has_two_public_and_two_private_subnets_
         lu.assertStrMatches(s.AvailabilityZone, r.region:gsub("%-", "%%-") .. "%l")
       end
     end
+  end
+end
+
+-- Private subnets have no route to the internet: SSM Agent, CloudWatch metrics and Logs
+-- are reached through interface endpoints (private DNS, so the default hostnames resolve
+-- to them), the package repositories (S3) through a gateway endpoint.
+local INTERFACE_SERVICES = { "ec2messages", "logs", "monitoring", "ssm", "ssmmessages" }
+
+function TestTradingRecipe:test_private_subnets_reach_ssm_monitoring_logs_and_s3_through_endpoints_only()
+  for _, r in ipairs(REGIONS) do
+    local ec2 = client("ec2", r.region)
+    local vpc = vpc_of(r.region).VpcId
+    local lt = ec2:DescribeLaunchTemplateVersions{ LaunchTemplateName =
+      ("lt-%s-%s"):format(r.role:lower(), SUFFIX), Versions = { "$Latest" } }.LaunchTemplateVersions[1]
+    local app_sg = one(lt.LaunchTemplateData.SecurityGroupIds, "one instance SG")
+    -- the private subnets: those the Auto Scaling group launches into
+    local asg = asg_of(r.region, r.role)
+    local private = {}
+    for id in asg.VPCZoneIdentifier:gmatch("[^,]+") do private[#private + 1] = id end
+    private = sorted(private)
+    lu.assertEquals(#private, 2)
+    local by_service, groups = {}, {}
+    for _, e in ipairs(ec2:DescribeVpcEndpoints{ Filters = by_vpc(vpc) }.VpcEndpoints) do
+      lu.assertEquals(e.State, "available")
+      if e.VpcEndpointType == "Interface" then
+        local svc = e.ServiceName:match("^com%.amazonaws%." .. r.region:gsub("%-", "%%-") .. "%.(.+)$")
+        lu.assertNotNil(svc, e.ServiceName)
+        by_service[svc] = e
+        lu.assertIsTrue(e.PrivateDnsEnabled, svc .. ": private DNS")
+        lu.assertEquals(sorted(e.SubnetIds), private, svc .. ": in both private subnets")
+        for _, g in ipairs(e.Groups) do groups[g.GroupId] = true end
+        lu.assertEquals(#e.Groups, 1, svc .. ": one security group")
+      end
+    end
+    local services = {}
+    for svc in pairs(by_service) do services[#services + 1] = svc end
+    lu.assertEquals(sorted(services), INTERFACE_SERVICES, r.region .. " interface endpoints")
+    -- their group admits HTTPS from the instances' group, nothing else
+    local ids = {}
+    for id in pairs(groups) do ids[#ids + 1] = id end
+    lu.assertEquals(#ids, 1, "one endpoint security group")
+    lu.assertNotEquals(ids[1], app_sg)
+    local sg = one(ec2:DescribeSecurityGroups{ GroupIds = ids }.SecurityGroups, "endpoint SG")
+    local perm = one(sg.IpPermissions, "one ingress rule on the endpoints")
+    lu.assertEquals({ perm.IpProtocol, perm.FromPort, perm.ToPort }, { "tcp", 443, 443 })
+    lu.assertEquals(#(perm.IpRanges or {}), 0, "no CIDR reaches the endpoints")
+    lu.assertEquals(#(perm.Ipv6Ranges or {}), 0, "no IPv6 CIDR reaches the endpoints")
+    lu.assertEquals(#(perm.PrefixListIds or {}), 0)
+    lu.assertEquals(one(perm.UserIdGroupPairs, "one source group").GroupId, app_sg)
+    -- S3 (the package repositories) through a gateway endpoint on the private route tables
+    local s3 = one(ec2:DescribeVpcEndpoints{ Filters = { by_vpc(vpc)[1],
+      { Name = "service-name", Values = { "com.amazonaws." .. r.region .. ".s3" } },
+      { Name = "vpc-endpoint-type", Values = { "Gateway" } } } }.VpcEndpoints, "one S3 gateway endpoint")
+    local private_rts = {}
+    for _, id in ipairs(private) do
+      local rt = one(ec2:DescribeRouteTables{ Filters = { { Name = "association.subnet-id",
+        Values = { id } } } }.RouteTables, "the route table of " .. id)
+      private_rts[#private_rts + 1] = rt.RouteTableId
+      local routed = false
+      for _, route in ipairs(rt.Routes) do
+        lu.assertNotEquals(route.DestinationCidrBlock, "0.0.0.0/0", "no default route from a private subnet")
+        routed = routed or route.GatewayId == s3.VpcEndpointId
+      end
+      lu.assertIsTrue(routed, rt.RouteTableId .. " routes S3's prefix list to the endpoint")
+    end
+    lu.assertEquals(sorted(s3.RouteTableIds), sorted(private_rts))
   end
 end
 
@@ -818,6 +886,14 @@ function TestTradingRecipe:test_the_alarms_fire_on_a_failure_and_stay_ok_at_stea
   lu.assertEquals(hc.TreatMissingData, "breaching")
 end
 
+-- What SSM Agent calls (AWS Systems Manager's reference "ec2messages, ssmmessages and
+-- other API operations"): registration, Session Manager's channels, Run Command's messages.
+local SSM_AGENT_ACTIONS = sorted({ "ssm:UpdateInstanceInformation",
+  "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+  "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
+  "ec2messages:AcknowledgeMessage", "ec2messages:DeleteMessage", "ec2messages:FailMessage",
+  "ec2messages:GetEndpoint", "ec2messages:GetMessages", "ec2messages:SendReply" })
+
 function TestTradingRecipe:test_iam_policy_least_privilege_no_wildcard_action_names_table_and_replica()
   local o = outputs()
   local iam = client("iam", G)
@@ -843,7 +919,7 @@ function TestTradingRecipe:test_iam_policy_least_privilege_no_wildcard_action_na
   local ITEM_ACTIONS = { "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem",
     "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem",
     "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem" }
-  local dynamodb_actions, metrics = {}, 0
+  local dynamodb_actions, ssm_actions, metrics = {}, {}, 0
   for _, st in ipairs(doc.Statement) do
     lu.assertEquals(st.Effect, "Allow")
     lu.assertIsNil(st.NotAction, "NotAction grants everything else")
@@ -855,6 +931,10 @@ function TestTradingRecipe:test_iam_policy_least_privilege_no_wildcard_action_na
         dynamodb_actions[#dynamodb_actions + 1] = action
         lu.assertEquals(sorted(as_list(st.Resource)), sorted(want_resources),
           "DynamoDB actions on the table and its replica only")
+      elseif action:match("^ssm:") or action:match("^ssmmessages:")
+        or action:match("^ec2messages:") then
+        ssm_actions[#ssm_actions + 1] = action
+        lu.assertEquals(st.Resource, "*") -- the agent's actions take no resource ARN
       else
         lu.assertEquals(action, "cloudwatch:PutMetricData", "no action the instances do not need")
         lu.assertEquals(#actions, 1)
@@ -876,6 +956,9 @@ function TestTradingRecipe:test_iam_policy_least_privilege_no_wildcard_action_na
   lu.assertEquals(sorted(dynamodb_actions), ITEM_ACTIONS,
     "item actions only: no DeleteTable, UpdateTable, Scan of the whole table ...")
   lu.assertEquals(metrics, 1)
+  -- SSM Agent's own actions (registration, Session Manager's channels, Run Command's
+  -- messages), not AmazonSSMManagedInstanceCore's documents, parameters and inventory
+  lu.assertEquals(sorted(ssm_actions), SSM_AGENT_ACTIONS)
 end
 
 function TestTradingRecipe:test_every_taggable_resource_has_environment_and_failover_role()
@@ -1267,7 +1350,7 @@ function TestTradingProof:test_the_apply_summary_counts_what_the_plan_counted()
       lu.assertStrContains(world.out, ("Apply complete: %d created, %d updated, %d replaced, %d "
         .. "deleted."):format(p.create, p.update, p.replace, p.delete))
     end
-    check(w, { 83, 0, 0, 0 })
+    check(w, { 99, 0, 0, 0 })
     local first = 0
     deploy(w, { stack = "counts", config = { environmentSuffix = SUFFIX .. "2" } })
     for _, s in ipairs(w.doc.plan.steps) do

@@ -577,4 +577,92 @@ function TestEc2Network:test_new_resources_invisible_for_a_while_are_waited_for(
   lu.assertStrContains(out, "No changes.")
 end
 
+-- An interface endpoint (SSM) in two subnets of different AZs with its own security
+-- group and private DNS, as the trading stack's private subnets reach AWS services.
+local function interface_endpoint(o)
+  o = o or {}
+  return function()
+    local vpc = fo.resource("aws:ec2:vpc", "vpc", { cidr_block = "10.0.0.0/16",
+      enable_dns_support = true, enable_dns_hostnames = true })
+    local a = fo.resource("aws:ec2:subnet", "a", { vpc_id = vpc.id, cidr_block = "10.0.10.0/24",
+      availability_zone = "us-east-1a" })
+    local b = fo.resource("aws:ec2:subnet", "b", { vpc_id = vpc.id, cidr_block = "10.0.11.0/24",
+      availability_zone = "us-east-1b" })
+    local sg = fo.resource("aws:ec2:security_group", "vpce", { vpc_id = vpc.id,
+      group_name = "vpce-sg-test" })
+    local other = fo.resource("aws:ec2:security_group", "other", { vpc_id = vpc.id,
+      group_name = "other-sg-test" })
+    local e = fo.resource("aws:ec2:vpc_endpoint", "ssm", { vpc_id = vpc.id,
+      service_name = "com.amazonaws.us-east-1.ssm", vpc_endpoint_type = "Interface",
+      subnet_ids = o.one_subnet and { a.id } or { a.id, b.id },
+      security_group_ids = { o.other_group and other.id or sg.id },
+      private_dns_enabled = o.private_dns ~= false,
+      route_table_ids = o.route_table_ids })
+    fo.output("endpoint", e.id)
+  end
+end
+
+function TestEc2Network:test_an_interface_endpoint_has_its_subnets_group_and_private_dns_and_changes_in_place()
+  local doc = apply(interface_endpoint())
+  local c = ec2()
+  local e = c:DescribeVpcEndpoints{ VpcEndpointIds = { doc.outputs.endpoint } }.VpcEndpoints[1]
+  lu.assertEquals(e.VpcEndpointType, "Interface")
+  lu.assertEquals(e.ServiceName, "com.amazonaws.us-east-1.ssm")
+  lu.assertIsTrue(e.PrivateDnsEnabled)
+  local subnets = e.SubnetIds
+  table.sort(subnets)
+  local want = { id_of("aws:ec2:subnet::a"), id_of("aws:ec2:subnet::b") }
+  table.sort(want)
+  lu.assertEquals(subnets, want)
+  lu.assertEquals(#e.Groups, 1)
+  lu.assertEquals(e.Groups[1].GroupId, id_of("aws:ec2:security_group::vpce"))
+  lu.assertIsNil(res("aws:ec2:vpc_endpoint::ssm").outputs.prefix_list_id,
+    "an interface endpoint is not reached through a prefix list")
+  sim.recorder:clear()
+  local _, out = apply(interface_endpoint())
+  lu.assertStrContains(out, "No changes.")
+  lu.assertEquals(T.mutating(sim), {})
+
+  -- one subnet fewer, another group, private DNS off: one ModifyVpcEndpoint, same id
+  sim.recorder:clear()
+  apply(interface_endpoint{ one_subnet = true, other_group = true, private_dns = false })
+  lu.assertEquals(H.ops(sim, { mutating = true }), { "ec2.ModifyVpcEndpoint" })
+  e = c:DescribeVpcEndpoints{ VpcEndpointIds = { doc.outputs.endpoint } }.VpcEndpoints[1]
+  lu.assertEquals(e.SubnetIds, { id_of("aws:ec2:subnet::a") })
+  lu.assertEquals(e.Groups[1].GroupId, id_of("aws:ec2:security_group::other"))
+  lu.assertEquals(#e.Groups, 1)
+  lu.assertIsFalse(e.PrivateDnsEnabled)
+
+  -- private DNS turned off behind the stack's back: refresh sees it, apply repairs it
+  apply(interface_endpoint())
+  c:ModifyVpcEndpoint{ VpcEndpointId = e.VpcEndpointId, PrivateDnsEnabled = false }
+  local code, rdoc = run(interface_endpoint(), { mode = "refresh" })
+  lu.assertEquals(code, 0)
+  lu.assertEquals(#rdoc.drift, 1)
+  lu.assertStrContains(rdoc.drift[1].urn, "aws:ec2:vpc_endpoint::ssm")
+  apply(interface_endpoint())
+  lu.assertIsTrue(c:DescribeVpcEndpoints{ VpcEndpointIds = { e.VpcEndpointId } }
+    .VpcEndpoints[1].PrivateDnsEnabled)
+end
+
+function TestEc2Network:test_an_interface_endpoint_with_route_tables_is_refused_before_any_call()
+  local code, _, out, err = run(interface_endpoint{ route_table_ids = { "rtb-0123" } })
+  lu.assertEquals(code, 4)
+  lu.assertStrContains(out .. err, "an Interface endpoint takes subnet_ids, not route_table_ids")
+  lu.assertEquals(inventory(), {})
+end
+
+function TestEc2Network:test_a_gateway_endpoint_recorded_before_interface_endpoints_plans_no_change()
+  apply(network())
+  -- a state written before aws:ec2:vpc_endpoint knew subnets, groups and private DNS
+  local doc = H.state(dir)
+  local rec = doc.resources["dev::aws:ec2:vpc_endpoint::dynamodb"]
+  rec.inputs.subnet_ids, rec.inputs.security_group_ids, rec.inputs.private_dns_enabled = nil, nil, nil
+  fo.fs.write_atomic(dir .. "/dev.state.json", require("fo.json").encode(doc))
+  sim.recorder:clear()
+  local _, out = apply(network())
+  lu.assertStrContains(out, "No changes.")
+  lu.assertEquals(T.mutating(sim), {})
+end
+
 os.exit(lu.LuaUnit.run())

@@ -839,6 +839,11 @@ function TestSimEc2.test_vpc_endpoints()
     .VpcEndpoint
   lu.assertEquals(#i.NetworkInterfaceIds, 1)
   lu.assertEquals(#i.Groups, 1) -- the VPC's default group
+  -- adding a group the endpoint has already changes nothing (a retried or rolled-back
+  -- ModifyVpcEndpoint must not list it twice)
+  api:ModifyVpcEndpoint{ VpcEndpointId = i.VpcEndpointId, AddSecurityGroupIds = { i.Groups[1].GroupId } }
+  lu.assertEquals(api:DescribeVpcEndpoints{ VpcEndpointIds = { i.VpcEndpointId } }.VpcEndpoints[1].Groups,
+    i.Groups)
   lu.assertEquals(api:DescribeSubnets{ SubnetIds = { s1 } }.Subnets[1].AvailableIpAddressCount, 250)
   assert_code(api, "DeleteSubnet", { SubnetId = s1 }, "DependencyViolation")
   api:DeleteVpcEndpoints{ VpcEndpointIds = { i.VpcEndpointId } }

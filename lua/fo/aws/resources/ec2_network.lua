@@ -910,7 +910,7 @@ fo.type("aws:ec2:security_group_rule", {
 })
 
 ---------------------------------------------------------------------------------------
--- aws:ec2:vpc_endpoint (Gateway endpoints: DynamoDB, S3)
+-- aws:ec2:vpc_endpoint (Gateway endpoints: DynamoDB, S3; Interface endpoints: SSM, logs, ...)
 
 local VPCE_NF = "InvalidVpcEndpointId.NotFound"
 
@@ -941,18 +941,63 @@ end
 local VPCE_BAD_STATES = { failed = true, rejected = true, expired = true }
 
 local function vpce_outputs(ctx, e)
-  return { id = e.VpcEndpointId, prefix_list_id = prefix_list_id(ctx, e.ServiceName) }
+  -- Only a gateway endpoint is reached through the service's prefix list.
+  return { id = e.VpcEndpointId, prefix_list_id = e.VpcEndpointType == "Gateway"
+    and prefix_list_id(ctx, e.ServiceName) or nil }
+end
+
+-- What the type of endpoint allows: route tables for a Gateway, subnets (one per AZ),
+-- security groups and private DNS for an Interface (AWS refuses the others).
+local function vpce_check(p)
+  local gw = p.vpc_endpoint_type == "Gateway"
+  if gw and (#p.subnet_ids > 0 or #p.security_group_ids > 0 or p.private_dns_enabled ~= nil) then
+    error("aws:ec2:vpc_endpoint: subnet_ids, security_group_ids and private_dns_enabled "
+      .. "are for vpc_endpoint_type = \"Interface\"; a Gateway endpoint takes route_table_ids", 0)
+  end
+  if not gw and #p.route_table_ids > 0 then
+    error("aws:ec2:vpc_endpoint: an Interface endpoint takes subnet_ids, not route_table_ids", 0)
+  end
+  if not gw and #p.subnet_ids == 0 then
+    error("aws:ec2:vpc_endpoint: an Interface endpoint needs subnet_ids (one subnet per AZ)", 0)
+  end
+end
+
+--- The members to add to and remove from a set going from list old to list new.
+local function set_changes(old, new)
+  local before, after = {}, {}
+  for _, x in ipairs(old or {}) do before[x] = true end
+  for _, x in ipairs(new or {}) do after[x] = true end
+  local add, remove = {}, {}
+  for _, x in ipairs(new or {}) do
+    if not before[x] then add[#add + 1] = x end
+  end
+  for _, x in ipairs(old or {}) do
+    if not after[x] then remove[#remove + 1] = x end
+  end
+  return add, remove
+end
+
+local function group_ids(e)
+  local out = {}
+  for i, g in ipairs(e.Groups or {}) do out[i] = g.GroupId end
+  return out
 end
 
 fo.type("aws:ec2:vpc_endpoint", {
-  doc = "a gateway VPC endpoint (e.g. com.amazonaws.<region>.dynamodb) routed from the "
-    .. "given route tables; route tables and policy change in place",
+  doc = "a VPC endpoint: Gateway (com.amazonaws.<region>.dynamodb / .s3) routed from the "
+    .. "given route tables, or Interface (e.g. com.amazonaws.<region>.ssm) with one network "
+    .. "interface in each given subnet, its security groups and private DNS; route tables, "
+    .. "subnets, security groups, private DNS and policy change in place",
   schema = {
     properties = {
       vpc_id = { type = "string", required = true },
       service_name = { type = "string", required = true },
-      vpc_endpoint_type = { type = "string", default = "Gateway", enum = { "Gateway" } },
+      vpc_endpoint_type = { type = "string", default = "Gateway",
+        enum = { "Gateway", "Interface" } },
       route_table_ids = { type = "list", default = {} },
+      subnet_ids = { type = "list", default = {} },
+      security_group_ids = { type = "list", default = {} },
+      private_dns_enabled = { type = "boolean" },
       policy_document = { type = "string", check = json_check },
       tags = { type = "map", default = {} },
     },
@@ -960,10 +1005,14 @@ fo.type("aws:ec2:vpc_endpoint", {
     replace_on = { "vpc_id", "service_name", "vpc_endpoint_type" },
   },
   create = function(ctx, p)
+    vpce_check(p)
     local ec2 = ctx:client("ec2")
     local e = fresh_call(ctx, ec2, "CreateVpcEndpoint", { VpcId = p.vpc_id,
       ServiceName = p.service_name, VpcEndpointType = p.vpc_endpoint_type,
       RouteTableIds = #p.route_table_ids > 0 and p.route_table_ids or nil,
+      SubnetIds = #p.subnet_ids > 0 and p.subnet_ids or nil,
+      SecurityGroupIds = #p.security_group_ids > 0 and p.security_group_ids or nil,
+      PrivateDnsEnabled = p.private_dns_enabled,
       PolicyDocument = p.policy_document, ClientToken = ctx.token,
       TagSpecifications = common.ec2_tag_specs(ctx, "vpc-endpoint", p.tags) }).VpcEndpoint
     local id = e.VpcEndpointId
@@ -982,11 +1031,20 @@ fo.type("aws:ec2:vpc_endpoint", {
   read = function(ctx, id, props)
     local e = find_vpce(ctx, id)
     if not e then return nil end
+    -- Left out, private DNS is AWS's default (on for AWS services): not compared.
+    local private_dns
+    if props.private_dns_enabled ~= nil then private_dns = e.PrivateDnsEnabled == true end
     return vpce_outputs(ctx, e), { vpc_id = e.VpcId, service_name = e.ServiceName,
       vpc_endpoint_type = e.VpcEndpointType,
       -- AWS keeps no order of the route tables.
       route_table_ids = common.as_recorded(e.RouteTableIds or {}, props.route_table_ids,
         common.same_set),
+      subnet_ids = common.as_recorded(e.SubnetIds or {}, props.subnet_ids, common.same_set),
+      -- Without groups AWS gives the VPC's default group: compared only when given.
+      security_group_ids = #(props.security_group_ids or {}) > 0
+        and common.as_recorded(group_ids(e), props.security_group_ids, common.same_set)
+        or {},
+      private_dns_enabled = private_dns,
       -- A policy the recipe leaves out is AWS's default (full access): not compared.
       policy_document = props.policy_document ~= nil
         and common.as_recorded(e.PolicyDocument, props.policy_document, common.json_equal)
@@ -994,20 +1052,18 @@ fo.type("aws:ec2:vpc_endpoint", {
       tags = common.user_tags(e.Tags) }
   end,
   update = function(ctx, id, old, new, outputs)
+    vpce_check(new)
     local ec2 = ctx:client("ec2")
     local params, change = { VpcEndpointId = id }, false
-    local before, after = {}, {}
-    for _, x in ipairs(old.route_table_ids or {}) do before[x] = true end
-    for _, x in ipairs(new.route_table_ids or {}) do after[x] = true end
-    local add, remove = {}, {}
-    for _, x in ipairs(new.route_table_ids or {}) do
-      if not before[x] then add[#add + 1] = x end
+    for _, m in ipairs({ { "route_table_ids", "RouteTableIds" }, { "subnet_ids", "SubnetIds" },
+      { "security_group_ids", "SecurityGroupIds" } }) do
+      local add, remove = set_changes(old[m[1]], new[m[1]])
+      if #add > 0 then params["Add" .. m[2]], change = add, true end
+      if #remove > 0 then params["Remove" .. m[2]], change = remove, true end
     end
-    for _, x in ipairs(old.route_table_ids or {}) do
-      if not after[x] then remove[#remove + 1] = x end
+    if new.private_dns_enabled ~= nil and new.private_dns_enabled ~= old.private_dns_enabled then
+      params.PrivateDnsEnabled, change = new.private_dns_enabled, true
     end
-    if #add > 0 then params.AddRouteTableIds, change = add, true end
-    if #remove > 0 then params.RemoveRouteTableIds, change = remove, true end
     if not (old.policy_document == nil and new.policy_document == nil
       or old.policy_document ~= nil and new.policy_document ~= nil
       and common.json_equal(old.policy_document, new.policy_document)) then

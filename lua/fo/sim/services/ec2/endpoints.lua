@@ -5,7 +5,7 @@
 --     a route table with a route to that prefix list already → RouteAlreadyExists;
 --   * Interface endpoints take one subnet per AZ and hold one ENI per subnet (so the
 --     subnet cannot be deleted while they exist); private DNS needs the VPC's DNS
---     support and hostnames;
+--     support and hostnames; adding a security group the endpoint has already is a no-op;
 --   * the default policy is full access; ClientToken makes a create idempotent;
 --   * DeleteVpcEndpoints answers ids it cannot delete in Unsuccessful, not as an error;
 --   * DescribePrefixLists lists the AWS-managed prefix list of each gateway service
@@ -160,7 +160,10 @@ local function add_groups(ctx, e, ids)
       ctx:fail("InvalidParameter",
         ("Security group %s does not belong to VPC %s"):format(gid, e.VpcId))
     end
-    e.Groups[#e.Groups + 1] = { GroupId = g.GroupId, GroupName = g.GroupName }
+    -- a group the endpoint has already is not added twice
+    local have = false
+    for _, x in ipairs(e.Groups) do have = have or x.GroupId == g.GroupId end
+    if not have then e.Groups[#e.Groups + 1] = { GroupId = g.GroupId, GroupName = g.GroupName } end
   end
 end
 
