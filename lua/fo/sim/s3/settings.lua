@@ -82,12 +82,17 @@ function M.PutBucketPolicy(ctx, p)
   return {}
 end
 
-function M.GetBucketPolicy(ctx, p)
+-- The bucket's policy document (text), or S3's 404 when it has none.
+local function policy_text(ctx, p)
   local b = state.bucket(ctx, p.Bucket, p)
   if not b.policy then
     ctx:fail("NoSuchBucketPolicy", "The bucket policy does not exist", 404, { BucketName = b.name })
   end
-  return { Policy = b.policy }
+  return b.policy
+end
+
+function M.GetBucketPolicy(ctx, p)
+  return { Policy = policy_text(ctx, p) }
 end
 
 function M.DeleteBucketPolicy(ctx, p)
@@ -97,11 +102,7 @@ function M.DeleteBucketPolicy(ctx, p)
 end
 
 function M.GetBucketPolicyStatus(ctx, p)
-  local b = state.bucket(ctx, p.Bucket, p)
-  if not b.policy then
-    ctx:fail("NoSuchBucketPolicy", "The bucket policy does not exist", 404, { BucketName = b.name })
-  end
-  return { PolicyStatus = { IsPublic = policy.is_public(cjson.decode(b.policy)) } }
+  return { PolicyStatus = { IsPublic = policy.is_public(cjson.decode(policy_text(ctx, p))) } }
 end
 
 -- Tags --------------------------------------------------------------------------------------
