@@ -1154,9 +1154,10 @@ function TestTradingOptions:test_the_default_domain_is_one_route53_accepts()
   lu.assertEquals(e.code, "InvalidDomainName")
 end
 
--- On a fresh stack the plan warns that Amazon Linux 2 is past its end of support, in the
--- text output and as a --json notice event.
-function TestTradingOptions:test_the_plan_warns_that_al2_is_past_end_of_support()
+-- On a fresh stack the plan shows what keeps the private subnets off the internet (the
+-- interface and gateway endpoints) and the regions' keys, and warns that Amazon Linux 2 is
+-- past its end of support, in the text output and as a --json notice event.
+function TestTradingOptions:test_the_plan_shows_endpoints_and_keys_and_warns_that_al2_is_past_end_of_support()
   local dir = testlib.tmpdir()
   local r = testlib.run_fo({ "--state-dir", dir, "--plan", "--config", "environmentSuffix=eol", RECIPE },
     { timeout = 120 })
@@ -1164,6 +1165,17 @@ function TestTradingOptions:test_the_plan_warns_that_al2_is_past_end_of_support(
     "environmentSuffix=eol", RECIPE }, { timeout = 120 })
   testlib.rmtree(dir)
   lu.assertEquals(r.code, 0, r.stdout .. r.stderr)
+  for _, role in ipairs({ "primary", "standby" }) do
+    local region = role == "primary" and P or S
+    for _, svc in ipairs({ "ssm", "ssmmessages", "ec2messages", "monitoring", "logs" }) do
+      lu.assertStrMatches(r.stdout, ".*%+%s+aws:ec2:vpc_endpoint " .. role .. "/" .. svc
+        .. "%s+create\n[^+]-service_name%s+= \"com%.amazonaws%." .. region:gsub("%-", "%%-")
+        .. "%." .. svc .. "\".*")
+    end
+    lu.assertStrMatches(r.stdout, ".*%+%s+aws:ec2:vpc_endpoint " .. role .. "/s3%s+create\n.*")
+    lu.assertStrMatches(r.stdout, ".*%+%s+aws:kms:key " .. role
+      .. "/topic%-key%s+create\n[^+]-enable_key_rotation%s+= true.*")
+  end
   lu.assertStrContains(r.stderr, "fo: warning: ami_family al2: Amazon Linux 2 reached its end "
     .. "of support on 2026-06-30")
   lu.assertStrContains(r.stderr, "ami_family=al2023")
