@@ -80,7 +80,7 @@ function M.run(run)
         if #changes > 0 and not r.deposed then
           drift[#drift + 1] = { urn = rec.urn, kind = "changed", changes = changes }
         end
-        if #changes > 0 or not diff.equal(rec.outputs, outputs) then
+        if not diff.equal(rec.inputs, inputs) or not diff.equal(rec.outputs, outputs) then
           local new = ops.with(rec, { inputs = inputs, outputs = outputs })
           if r.deposed then
             store:remove_deposed(rec)

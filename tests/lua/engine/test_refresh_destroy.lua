@@ -52,6 +52,8 @@ function TestRefreshDestroy:test_a_property_the_record_lacks_that_reads_as_its_d
   lu.assertEquals(code, 0, out)
   lu.assertEquals(d.drift, {}, out)
   lu.assertStrContains(out, "Refresh complete: no drift.")
+  -- and the state records it now, so the plan compares it with the recipe's
+  lu.assertEquals(H.state(dir).resources["dev::test:topic::alerts"].inputs.tags, {})
   -- a property the record lacks that reads as something else is drift, from the default
   inputs.display_name = nil
   testlib.write(dir .. "/dev.state.json", cjson.encode(doc))
