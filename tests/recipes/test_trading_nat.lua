@@ -7,6 +7,8 @@ package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. packag
 local lu = require "luaunit"
 local testlib = require "support.testlib"
 local testing = require "fo.testing"
+local engine = require "fo.engine"
+local cjson = require "cjson"
 
 local RECIPE = os.getenv("FO_RECIPE") or (testlib.tests_dir .. "/../recipes/trading.lua")
 local SUFFIX = "nattest"
@@ -168,6 +170,64 @@ function TestTradingNat:test_the_plan_with_nat_lists_the_gateways_and_not_the_in
   end
   lu.assertNotStrContains(r.stdout, "primary/ssmmessages")
   lu.assertNotStrContains(r.stdout, "vpce-sg")
+end
+
+-- The deployer's policy for this option: the address and gateway actions, their creates
+-- only with the stack's tag, tagging on those creates.
+function TestTradingNat:test_the_deployer_policy_covers_the_addresses_and_gateways()
+  local r = testlib.run_fo({ "--print-policy", "--config", "private_egress=nat", RECIPE },
+    { timeout = 300 })
+  lu.assertEquals(r.code, 0, r.stderr)
+  local doc = cjson.decode(r.stdout)
+  local by_sid = {}
+  for _, st in ipairs(doc.Statement) do by_sid[st.Sid] = st end
+  local function has(list, x)
+    for _, v in ipairs(type(list) == "table" and list or { list }) do
+      if v == x then return true end
+    end
+    return false
+  end
+  local tagged = by_sid.Ec2CreateStackTagged
+  for _, a in ipairs({ "ec2:AllocateAddress", "ec2:CreateNatGateway" }) do
+    lu.assertIsTrue(has(tagged.Action, a), a .. " only with the stack's tag")
+  end
+  for _, op in ipairs({ "AllocateAddress", "CreateNatGateway" }) do
+    lu.assertIsTrue(has(by_sid.Ec2TagOnCreate.Condition.StringEquals["ec2:CreateAction"], op),
+      "ec2:CreateTags on " .. op)
+  end
+  local all = {}
+  for _, st in pairs(by_sid) do
+    for _, a in ipairs(type(st.Action) == "table" and st.Action or { st.Action }) do all[a] = true end
+  end
+  for _, a in ipairs({ "ec2:DescribeAddresses", "ec2:ReleaseAddress", "ec2:DescribeNatGateways",
+    "ec2:DeleteNatGateway" }) do
+    lu.assertIsTrue(all[a] == true, a)
+  end
+
+  -- a role holding exactly that policy applies and destroys the stack with NAT egress (the
+  -- simulator evaluates the role's policy for every call)
+  local sim = fo.sim.new{ seed = "nat-deployer" }
+  sim.timing = testing.FAST
+  local iam, sts = sim:client("iam"), sim:client("sts")
+  iam:CreateRole{ RoleName = "deployer", MaxSessionDuration = 43200,
+    AssumeRolePolicyDocument = cjson.encode{ Version = "2012-10-17", Statement = { {
+      Effect = "Allow", Principal = { AWS = "arn:aws:iam::" .. sim.account .. ":root" },
+      Action = "sts:AssumeRole" } } } }
+  iam:PutRolePolicy{ RoleName = "deployer", PolicyName = "fo-deployer",
+    PolicyDocument = cjson.encode(doc) }
+  local c = sts:AssumeRole{ RoleArn = ("arn:aws:iam::%s:role/deployer"):format(sim.account),
+    RoleSessionName = "ci", DurationSeconds = 43200 }.Credentials
+  sim.client_key = { access_key = c.AccessKeyId, secret_key = c.SecretAccessKey,
+    session_token = c.SessionToken }
+  local dir = testlib.tmpdir()
+  for _, mode in ipairs({ "apply", "destroy" }) do
+    local out = {}
+    local code = engine.run{ recipe = RECIPE, sim = sim, dir = dir, mode = mode ~= "apply" and mode
+      or nil, config = { private_egress = "nat" }, out = function(x) out[#out + 1] = x end,
+      err = function(x) out[#out + 1] = x end }
+    lu.assertEquals(code, 0, table.concat(out))
+  end
+  testlib.rmtree(dir)
 end
 
 os.exit(lu.LuaUnit.run("-v", table.unpack(arg or {})))
