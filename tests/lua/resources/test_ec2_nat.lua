@@ -29,7 +29,7 @@ local function egress(o)
     local vpc = fo.resource("aws:ec2:vpc", "vpc", { cidr_block = "10.0.0.0/16" })
     local igw = fo.resource("aws:ec2:internet_gateway", "igw", { vpc_id = vpc.id })
     local public = fo.resource("aws:ec2:subnet", "public", { vpc_id = vpc.id,
-      cidr_block = "10.0.0.0/24", availability_zone = "us-east-1a" })
+      cidr_block = o.public_cidr or "10.0.0.0/24", availability_zone = "us-east-1a" })
     local eip = fo.resource("aws:ec2:eip", "nat-a", { tags = o.eip_tags or { Name = "eip-nat-a" } })
     local nat = fo.resource("aws:ec2:nat_gateway", "a", { subnet_id = public.id,
       allocation_id = eip.id, tags = o.nat_tags or { Name = "nat-a", Environment = "Production" } },
@@ -108,6 +108,32 @@ function TestEc2Nat:test_tags_change_in_place()
     .Addresses[1].Tags).Name, "eip-renamed")
   lu.assertNil(tags(c:DescribeNatGateways{ NatGatewayIds = { id_of("aws:ec2:nat_gateway::a") } }
     .NatGateways[1].Tags).Environment)
+end
+
+function TestEc2Nat:test_a_new_subnet_replaces_the_gateway_delete_first_with_the_same_address()
+  apply(egress())
+  local old_nat, alloc = id_of("aws:ec2:nat_gateway::a"), id_of("aws:ec2:eip::nat-a")
+  sim.recorder:clear()
+  apply(egress{ public_cidr = "10.0.1.0/24" })
+  local ops = H.ops(sim, { mutating = true })
+  -- the address is held by one gateway at a time: the old one goes first
+  lu.assertTrue(H.index(ops, "ec2.DeleteNatGateway") < H.index(ops, "ec2.CreateNatGateway"))
+  lu.assertNil(H.index(ops, "ec2.ReleaseAddress"))
+  local new_nat = id_of("aws:ec2:nat_gateway::a")
+  lu.assertNotEquals(new_nat, old_nat)
+  local c = ec2()
+  local g = c:DescribeNatGateways{ NatGatewayIds = { new_nat } }.NatGateways[1]
+  lu.assertEquals({ g.State, g.SubnetId, g.NatGatewayAddresses[1].AllocationId },
+    { "available", id_of("aws:ec2:subnet::public"), alloc })
+  local rt = c:DescribeRouteTables{ RouteTableIds = { id_of("aws:ec2:route_table::private") } }
+    .RouteTables[1]
+  for _, r in ipairs(rt.Routes) do
+    if r.DestinationCidrBlock == "0.0.0.0/0" then
+      lu.assertEquals({ r.NatGatewayId, r.State }, { new_nat, "active" })
+    end
+  end
+  local _, out = apply(egress{ public_cidr = "10.0.1.0/24" })
+  lu.assertStrContains(out, "No changes.")
 end
 
 function TestEc2Nat:test_every_kind_is_adopted_after_an_interrupted_create()

@@ -130,6 +130,8 @@ fo.type("aws:ec2:nat_gateway", {
     },
     outputs = { "id", "public_ip", "private_ip" },
     replace_on = { "subnet_id", "allocation_id", "connectivity_type" },
+    -- an address is held by one gateway at a time: the old one lets go of it first
+    delete_first = true,
   },
   create = function(ctx, p)
     if (p.connectivity_type == "public") ~= (p.allocation_id ~= nil) then
