@@ -1,4 +1,4 @@
--- The simulator's EC2: the 52 operations the failover stack uses (docs/aws-operations.md,
+-- The simulator's EC2: the 55 operations the failover stack uses (docs/aws-operations.md,
 -- EC2), with AWS's behaviour. The handler contract is in docs/simulator.md ("Service
 -- handlers"). This file holds availability zones, VPCs, subnets and internet gateways;
 -- beside it in services/ec2/: route_tables.lua, security_groups.lua, endpoints.lua,
