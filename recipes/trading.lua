@@ -125,6 +125,10 @@ local cfg = fo.config{
   ami_family = { type = "string", default = "al2", enum = { "al2", "al2023" },
     doc = "al2 (Amazon Linux 2, past its end of support on 2026-06-30: the plan warns) or "
       .. "al2023 (Amazon Linux 2023)" },
+  private_egress = { type = "string", default = "endpoints", enum = { "endpoints", "nat" },
+    doc = "how the private subnets reach AWS: endpoints (interface endpoints, no internet) or "
+      .. "nat (a NAT gateway with an Elastic IP per AZ: the internet too; docs/deploy-aws.md "
+      .. "compares their cost)" },
   appPort = { type = "integer", default = 8080,
     check = function(p) return p >= 1024 and p <= 65535, "1024-65535" end },
   healthPath = { type = "string", default = "/health",
@@ -434,11 +438,21 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
     private[i] = res("aws:ec2:subnet", "private-" .. i, { vpc_id = vpc.id,
       cidr_block = subnet_cidr(vpc_cidr, 10 + i - 1), availability_zone = az,
       map_public_ip_on_launch = false, tags = tags(role_name, name("private-subnet-" .. letter)) })
-    -- one private route table per AZ: a NAT gateway per AZ slots in without changes
+    -- one private route table per AZ, so that each can route to its AZ's NAT gateway
     private_rts[i] = res("aws:ec2:route_table", "private-rt-" .. i, { vpc_id = vpc.id,
       tags = tags(role_name, name("private-rt-" .. letter)) })
     res("aws:ec2:route_table_association", "private-" .. i, { route_table_id = private_rts[i].id,
       subnet_id = private[i].id })
+    if cfg.private_egress == "nat" then
+      -- the AZ's NAT gateway in its public subnet (after the internet gateway: AWS fails a
+      -- public NAT gateway in a VPC without one), the AZ's private default route to it
+      local eip = res("aws:ec2:eip", "nat-eip-" .. i,
+        { tags = tags(role_name, name("nat-eip-" .. letter)) })
+      local nat = res("aws:ec2:nat_gateway", "nat-" .. i, { subnet_id = public[i].id,
+        allocation_id = eip.id, tags = tags(role_name, name("nat-" .. letter)) }, false, { igw })
+      res("aws:ec2:route", "private-default-" .. i, { route_table_id = private_rts[i].id,
+        destination_cidr_block = "0.0.0.0/0", nat_gateway_id = nat.id })
+    end
   end
   -- Instances reach DynamoDB privately through the gateway endpoint (no NAT needed for it).
   res("aws:ec2:vpc_endpoint", "dynamodb", { vpc_id = vpc.id,
@@ -471,19 +485,22 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
   -- only. The S3 gateway endpoint serves the package repositories (AL2's are in S3).
   -- Replaced create-before-delete (its name carries the suffix, so old and new differ):
   -- the endpoints, updated in place, move to the new group before the old one can go.
-  local vpce_sg = fo.resource("aws:ec2:security_group", r .. "/vpce-sg", { vpc_id = vpc.id,
-    group_name = name("vpce-sg"), description = "interface endpoints: HTTPS from the instances",
-    tags = tags(role_name, name("vpce-sg")) }, { region = region, delete_first = false })
-  res("aws:ec2:security_group_rule", "vpce-from-app", { security_group_id = vpce_sg.id,
-    type = "ingress", protocol = "tcp", from_port = 443, to_port = 443,
-    source_security_group_id = app_sg.id, description = "HTTPS from the instances",
-    tags = tags(role_name, name("vpce-from-app")) })
-  for _, svc in ipairs(INTERFACE_ENDPOINTS) do
-    res("aws:ec2:vpc_endpoint", svc, { vpc_id = vpc.id,
-      service_name = ("com.amazonaws.%s.%s"):format(region, svc),
-      vpc_endpoint_type = "Interface", subnet_ids = { private[1].id, private[2].id },
-      security_group_ids = { vpce_sg.id }, private_dns_enabled = true,
-      tags = tags(role_name, name(svc .. "-endpoint")) })
+  -- With private_egress = "nat" the NAT gateways (above) carry that traffic instead.
+  if cfg.private_egress == "endpoints" then
+    local vpce_sg = fo.resource("aws:ec2:security_group", r .. "/vpce-sg", { vpc_id = vpc.id,
+      group_name = name("vpce-sg"), description = "interface endpoints: HTTPS from the instances",
+      tags = tags(role_name, name("vpce-sg")) }, { region = region, delete_first = false })
+    res("aws:ec2:security_group_rule", "vpce-from-app", { security_group_id = vpce_sg.id,
+      type = "ingress", protocol = "tcp", from_port = 443, to_port = 443,
+      source_security_group_id = app_sg.id, description = "HTTPS from the instances",
+      tags = tags(role_name, name("vpce-from-app")) })
+    for _, svc in ipairs(INTERFACE_ENDPOINTS) do
+      res("aws:ec2:vpc_endpoint", svc, { vpc_id = vpc.id,
+        service_name = ("com.amazonaws.%s.%s"):format(region, svc),
+        vpc_endpoint_type = "Interface", subnet_ids = { private[1].id, private[2].id },
+        security_group_ids = { vpce_sg.id }, private_dns_enabled = true,
+        tags = tags(role_name, name(svc .. "-endpoint")) })
+    end
   end
   res("aws:ec2:vpc_endpoint", "s3", { vpc_id = vpc.id,
     service_name = ("com.amazonaws.%s.s3"):format(region), vpc_endpoint_type = "Gateway",

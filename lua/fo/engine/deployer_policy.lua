@@ -148,11 +148,16 @@ function M.document(actions, account)
       end
     end
   end
+  -- calls that create a resource: Create*, and EC2's AllocateAddress (an Elastic IP)
+  local function creates(a)
+    return a.operation:match("^Create") ~= nil
+      or (a.service == "ec2" and a.operation == "AllocateAddress")
+  end
   -- tags set by a create call need the tagging action too (EC2: ec2:CreateTags, limited
   -- to create calls by ec2:CreateAction; ELB: AddTags; Auto Scaling: CreateOrUpdateTags)
   local tag_on_create = {}
   for _, a in ipairs(actions) do
-    if a.tagged and a.operation:match("^Create") then
+    if a.tagged and creates(a) then
       if a.service == "ec2" then tag_on_create[#tag_on_create + 1] = a.operation
       elseif a.service == "elbv2" then add("elasticloadbalancing:AddTags", "*")
       elseif a.service == "autoscaling" then add("autoscaling:CreateOrUpdateTags", "*") end
@@ -162,7 +167,7 @@ function M.document(actions, account)
   -- with that tag in the request (aws:RequestTag), in a statement of their own
   local ec2_creates = {}
   for _, a in ipairs(actions) do
-    if a.service == "ec2" and a.operation:match("^Create") then
+    if a.service == "ec2" and creates(a) then
       local v = a.request_tags["aws:RequestTag/fo:stack"]
       local was = ec2_creates[a.action]
       if v == nil or (was ~= nil and was ~= v) then ec2_creates[a.action] = false
