@@ -219,6 +219,22 @@ return {
     find = "(\"arn:aws:cloudwatch:%s:%s:alarm:*\"):format(region,",
     replace = "(\"arn:aws:cloudwatch:%s:%s:alarm:*\"):format(GLOBAL,",
     why = "each key admits only us-east-1's alarms: the regional alarms cannot notify" },
+  -- encryption of the session table (tableEncryption = "cmk")
+  { name = "table-default-aws-owned-key",
+    find = "tableEncryption = { type = \"string\", default = \"cmk\",",
+    replace = "tableEncryption = { type = \"string\", default = \"aws-owned\",",
+    why = "the session table is under a key the bank cannot see, audit, rotate or revoke: "
+      .. "its data outlives a revoked key" },
+  { name = "table-replica-under-the-primarys-key",
+    find = "kms_master_key_id = TABLE_CMK and topic_key(cfg.standbyRegion, \"standby\", \"Standby\").arn",
+    replace = "kms_master_key_id = TABLE_CMK and topic_key(cfg.primaryRegion, \"primary\", \"Primary\").arn",
+    why = "a replica's key must be in the replica's region: DynamoDB refuses the replica "
+      .. "(ValidationException), the standby region has no copy of the sessions" },
+  { name = "table-replica-on-the-aws-managed-key",
+    find = "kms_master_key_id = TABLE_CMK and topic_key(cfg.standbyRegion, \"standby\", \"Standby\").arn\n      or nil } },",
+    replace = "kms_master_key_id = TABLE_CMK and \"alias/aws/dynamodb\" or nil } },",
+    why = "the standby's copy of the sessions is under aws/dynamodb, a key whose policy the "
+      .. "bank cannot change: after a failover the live data is outside its key control" },
   { name = "topic-key-rotation-off",
     find = "enable_key_rotation = true, deletion_window_in_days = 7,",
     replace = "enable_key_rotation = false, deletion_window_in_days = 7,",
