@@ -1410,6 +1410,49 @@ function TestTradingProof:test_the_apply_summary_counts_what_the_plan_counted()
   if not ok then error(err, 0) end
 end
 
+-- tableEncryption changed on a deployed stack: the session table and its replica move
+-- between the AWS managed key, each region's customer managed key and the AWS owned key in
+-- place (the same table in both regions, nothing replaced), read back in each region.
+function TestTradingProof:test_table_encryption_switches_in_place()
+  local cfg = { environmentSuffix = SUFFIX, tableEncryption = "aws-managed" }
+  local w = deploy(nil, { stack = "tablekey", config = cfg })
+  local ok, err = pcall(function()
+    lu.assertEquals(w.code, 0, w.out .. w.err)
+    local name = "trading-sessions-" .. SUFFIX
+    local function table_in(region)
+      return w:client("dynamodb", region):DescribeTable{ TableName = name }.Table
+    end
+    local ids = { [P] = table_in(P).TableId, [S] = table_in(S).TableId }
+    local function key_of(region)
+      local d = table_in(region).SSEDescription
+      return d and d.KMSMasterKeyArn
+    end
+    local function region_key(region, role)
+      return w:client("kms", region):DescribeKey{ KeyId = ("alias/failover-topics-%s-%s")
+        :format(role, SUFFIX) }.KeyMetadata.Arn
+    end
+    lu.assertEquals(key_of(P), w:client("kms", P):DescribeKey{ KeyId = "alias/aws/dynamodb" }
+      .KeyMetadata.Arn)
+    for _, mode in ipairs({ "cmk", "aws-owned" }) do
+      cfg.tableEncryption = mode
+      deploy(w, { config = cfg })
+      lu.assertEquals(w.code, 0, w.out .. w.err)
+      lu.assertEquals(w.doc.plan.counts.replace, 0, mode)
+      lu.assertEquals(w.doc.plan.counts.create, 0, mode)
+      lu.assertTrue(w.doc.plan.counts.update >= 1, mode)
+      lu.assertEquals({ table_in(P).TableId, table_in(S).TableId }, { ids[P], ids[S] }, mode)
+      if mode == "cmk" then
+        lu.assertEquals({ key_of(P), key_of(S) },
+          { region_key(P, "primary"), region_key(S, "standby") })
+      else
+        lu.assertEquals({ key_of(P), key_of(S) }, {})
+      end
+    end
+  end)
+  w:close()
+  if not ok then error(err, 0) end
+end
+
 -- What the simulator holds but for what it changes by itself (H.sim_holdings).
 local function holdings(sim)
   return require("support.engine_harness").sim_holdings(sim)
