@@ -84,23 +84,25 @@ return {
     why = "the root volume holds session data unencrypted at rest" },
   -- DynamoDB
   { name = "table-sse-off",
-    find = "sse = { enabled = true },", replace = "sse = { enabled = false },",
+    find = "sse = TABLE_CMK and { enabled = true,", replace = "sse = TABLE_CMK and { enabled = false,",
     why = "no KMS key: the table is not encrypted with the customer-visible key AWS audits" },
   { name = "table-pitr-off",
     find = "point_in_time_recovery = true,", replace = "point_in_time_recovery = false,",
     why = "no point-in-time recovery: a bad write cannot be undone" },
   { name = "table-replica-missing",
-    find = "replicas = { { region_name = cfg.standbyRegion, tags = { FailoverRole = \"Standby\" } } },",
+    find = "replicas = { { region_name = cfg.standbyRegion, tags = { FailoverRole = \"Standby\" },\n"
+      .. "    kms_master_key_id = TABLE_CMK and topic_key(cfg.standbyRegion, \"standby\", \"Standby\").arn\n"
+      .. "      or nil } },",
     replace = "replicas = {},",
     why = "no replica in the standby region: failover has no session data" },
   { name = "table-replica-pitr-off",
-    find = "tags = { FailoverRole = \"Standby\" } } },",
-    replace = "tags = { FailoverRole = \"Standby\" }, point_in_time_recovery = false } },",
+    find = "tags = { FailoverRole = \"Standby\" },\n    kms_master_key_id",
+    replace = "tags = { FailoverRole = \"Standby\" }, point_in_time_recovery = false,\n    kms_master_key_id",
     why = "the standby's copy has no point-in-time recovery: after losing the primary region "
       .. "the surviving table cannot be restored to a point in time" },
   { name = "table-replica-tagged-primary",
-    find = "{ region_name = cfg.standbyRegion, tags = { FailoverRole = \"Standby\" } }",
-    replace = "cfg.standbyRegion",
+    find = "tags = { FailoverRole = \"Standby\" },\n    kms_master_key_id",
+    replace = "\n    kms_master_key_id",
     why = "the replica carries the table's FailoverRole=Primary: cost and ownership reports "
       .. "put the standby's data in the primary" },
   -- IAM
