@@ -141,6 +141,9 @@ local cfg = fo.config{
     doc = "the same in the standby region (ACM certificates are regional)" },
   alarmEmail = { type = "string", default = "",
     doc = "an address subscribed to the three topics (confirm the email AWS sends)" },
+  tableEncryption = { type = "string", default = "cmk", enum = { "cmk", "aws-managed", "aws-owned" },
+    doc = "the session table at rest: cmk (each replica under its region's customer managed "
+      .. "key, the topics' key), aws-managed (aws/dynamodb) or aws-owned (DynamoDB's default)" },
   manualFailover = { type = "boolean", default = false,
     doc = "true: weights 0 (primary) / 100 (standby) — a planned failover; false to fail back" },
 }
@@ -156,6 +159,7 @@ if (cfg.primaryCertificateArn == "") ~= (cfg.standbyCertificateArn == "") then
     .. "(HTTPS in both regions) or neither (HTTP)")
 end
 local HTTPS = cfg.primaryCertificateArn ~= ""
+local TABLE_CMK = cfg.tableEncryption == "cmk"
 local GLOBAL = "us-east-1" -- IAM and Route 53 are global (signed for us-east-1); its metrics live there
 local FQDN = cfg.appSubdomain .. "." .. cfg.domainName
 local METRIC_NAMESPACE = "Trading/App"
@@ -290,7 +294,7 @@ end
 -- days, as short as AWS allows.
 local function topic_key_policy(region)
   return function(account)
-    return {
+    local doc = {
       Version = "2012-10-17",
       Statement = {
         { Sid = "AccountAdministers", Effect = "Allow",
@@ -304,6 +308,17 @@ local function topic_key_policy(region)
               account) } } },
       },
     }
+    -- tableEncryption = "cmk": the session table's replica of this region is under this key.
+    -- DynamoDB uses it as its callers (DescribeKey and CreateGrant when the table is put
+    -- under it, then data keys): this account's principals, only through DynamoDB here.
+    if TABLE_CMK and (region == cfg.primaryRegion or region == cfg.standbyRegion) then
+      doc.Statement[#doc.Statement + 1] = { Sid = "SessionTableThroughDynamoDB", Effect = "Allow",
+        Principal = { AWS = "*" }, Action = { "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*",
+          "kms:GenerateDataKey*", "kms:DescribeKey", "kms:CreateGrant" }, Resource = "*",
+        Condition = { StringEquals = { ["kms:CallerAccount"] = account,
+          ["kms:ViaService"] = ("dynamodb.%s.amazonaws.com"):format(region) } } }
+    end
+    return doc
   end
 end
 
@@ -334,10 +349,14 @@ local sessions = declare("aws:dynamodb:table", "sessions", {
   hash_key = { name = "sessionId", type = "S" },
   billing_mode = "PAY_PER_REQUEST",
   stream_view_type = "NEW_AND_OLD_IMAGES",   -- what a replica needs
-  sse = { enabled = true },                  -- KMS, the AWS-managed key aws/dynamodb
+  -- cmk: each replica under its region's key (the topics'); else aws/dynamodb or AWS owned
+  sse = TABLE_CMK and { enabled = true, kms_master_key_id = topic_key(cfg.primaryRegion,
+    "primary", "Primary").arn } or { enabled = cfg.tableEncryption == "aws-managed" },
   point_in_time_recovery = true,
-  -- the replica's PITR and tags are its own, set in its region (the table's PITR, its role)
-  replicas = { { region_name = cfg.standbyRegion, tags = { FailoverRole = "Standby" } } },
+  -- the replica's PITR, tags and key are its own, set in its region (the table's PITR, its role)
+  replicas = { { region_name = cfg.standbyRegion, tags = { FailoverRole = "Standby" },
+    kms_master_key_id = TABLE_CMK and topic_key(cfg.standbyRegion, "standby", "Standby").arn
+      or nil } },
   tags = tags("Primary", TABLE_NAME),
 }, cfg.primaryRegion)
 

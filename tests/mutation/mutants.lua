@@ -84,23 +84,25 @@ return {
     why = "the root volume holds session data unencrypted at rest" },
   -- DynamoDB
   { name = "table-sse-off",
-    find = "sse = { enabled = true },", replace = "sse = { enabled = false },",
+    find = "sse = TABLE_CMK and { enabled = true,", replace = "sse = TABLE_CMK and { enabled = false,",
     why = "no KMS key: the table is not encrypted with the customer-visible key AWS audits" },
   { name = "table-pitr-off",
     find = "point_in_time_recovery = true,", replace = "point_in_time_recovery = false,",
     why = "no point-in-time recovery: a bad write cannot be undone" },
   { name = "table-replica-missing",
-    find = "replicas = { { region_name = cfg.standbyRegion, tags = { FailoverRole = \"Standby\" } } },",
+    find = "replicas = { { region_name = cfg.standbyRegion, tags = { FailoverRole = \"Standby\" },\n"
+      .. "    kms_master_key_id = TABLE_CMK and topic_key(cfg.standbyRegion, \"standby\", \"Standby\").arn\n"
+      .. "      or nil } },",
     replace = "replicas = {},",
     why = "no replica in the standby region: failover has no session data" },
   { name = "table-replica-pitr-off",
-    find = "tags = { FailoverRole = \"Standby\" } } },",
-    replace = "tags = { FailoverRole = \"Standby\" }, point_in_time_recovery = false } },",
+    find = "tags = { FailoverRole = \"Standby\" },\n    kms_master_key_id",
+    replace = "tags = { FailoverRole = \"Standby\" }, point_in_time_recovery = false,\n    kms_master_key_id",
     why = "the standby's copy has no point-in-time recovery: after losing the primary region "
       .. "the surviving table cannot be restored to a point in time" },
   { name = "table-replica-tagged-primary",
-    find = "{ region_name = cfg.standbyRegion, tags = { FailoverRole = \"Standby\" } }",
-    replace = "cfg.standbyRegion",
+    find = "tags = { FailoverRole = \"Standby\" },\n    kms_master_key_id",
+    replace = "\n    kms_master_key_id",
     why = "the replica carries the table's FailoverRole=Primary: cost and ownership reports "
       .. "put the standby's data in the primary" },
   -- IAM
@@ -219,6 +221,22 @@ return {
     find = "(\"arn:aws:cloudwatch:%s:%s:alarm:*\"):format(region,",
     replace = "(\"arn:aws:cloudwatch:%s:%s:alarm:*\"):format(GLOBAL,",
     why = "each key admits only us-east-1's alarms: the regional alarms cannot notify" },
+  -- encryption of the session table (tableEncryption = "cmk")
+  { name = "table-default-aws-owned-key",
+    find = "tableEncryption = { type = \"string\", default = \"cmk\",",
+    replace = "tableEncryption = { type = \"string\", default = \"aws-owned\",",
+    why = "the session table is under a key the bank cannot see, audit, rotate or revoke: "
+      .. "its data outlives a revoked key" },
+  { name = "table-replica-under-the-primarys-key",
+    find = "kms_master_key_id = TABLE_CMK and topic_key(cfg.standbyRegion, \"standby\", \"Standby\").arn",
+    replace = "kms_master_key_id = TABLE_CMK and topic_key(cfg.primaryRegion, \"primary\", \"Primary\").arn",
+    why = "a replica's key must be in the replica's region: DynamoDB refuses the replica "
+      .. "(ValidationException), the standby region has no copy of the sessions" },
+  { name = "table-replica-on-the-aws-managed-key",
+    find = "kms_master_key_id = TABLE_CMK and topic_key(cfg.standbyRegion, \"standby\", \"Standby\").arn\n      or nil } },",
+    replace = "kms_master_key_id = TABLE_CMK and \"alias/aws/dynamodb\" or nil } },",
+    why = "the standby's copy of the sessions is under aws/dynamodb, a key whose policy the "
+      .. "bank cannot change: after a failover the live data is outside its key control" },
   { name = "topic-key-rotation-off",
     find = "enable_key_rotation = true, deletion_window_in_days = 7,",
     replace = "enable_key_rotation = false, deletion_window_in_days = 7,",

@@ -725,6 +725,51 @@ function TestTradingRecipe:test_topics_encrypted_with_a_rotating_key_of_their_re
   end
 end
 
+-- The session table at rest (tableEncryption = "cmk", the default): each replica under the
+-- customer managed key of its own region (the region's topics' key, alias
+-- failover-topics-<role>-<suffix>), read in that region; the key's policy lets this
+-- account's principals use it only through DynamoDB of that region (the instances' item
+-- calls and the deployer's table changes), and an item written in one region is read in
+-- the other.
+function TestTradingRecipe:test_session_table_replicas_under_their_regions_customer_managed_key()
+  local name = "trading-sessions-" .. SUFFIX
+  local keys = {}
+  for _, r in ipairs(REGIONS) do
+    local kms = client("kms", r.region)
+    local md = kms:DescribeKey{ KeyId = ("alias/failover-topics-%s-%s"):format(r.role:lower(),
+      SUFFIX) }.KeyMetadata
+    keys[r.region] = md.Arn
+    local t = client("dynamodb", r.region):DescribeTable{ TableName = name }.Table
+    lu.assertEquals(t.TableStatus, "ACTIVE", r.region)
+    lu.assertEquals(t.SSEDescription and t.SSEDescription.SSEType, "KMS", r.region)
+    lu.assertEquals(t.SSEDescription.Status, "ENABLED", r.region)
+    lu.assertEquals(t.SSEDescription.KMSMasterKeyArn, md.Arn,
+      r.region .. ": the replica is under its region's own key")
+    lu.assertEquals(md.KeyManager, "CUSTOMER")
+    lu.assertEquals(md.KeyState, "Enabled")
+    local policy = cjson.decode(kms:GetKeyPolicy{ KeyId = md.KeyId, PolicyName = "default" }.Policy)
+    local via
+    for _, st in ipairs(policy.Statement) do
+      local cond = st.Condition and st.Condition.StringEquals
+      if st.Effect == "Allow" and cond and cond["kms:ViaService"] then
+        local actions = {}
+        for _, a in ipairs(as_list(st.Action)) do actions[a] = true end
+        if actions["kms:CreateGrant"] and actions["kms:Decrypt"] then via = cond end
+      end
+    end
+    lu.assertNotNil(via, md.Arn .. ": DynamoDB may use the key")
+    lu.assertEquals(via["kms:ViaService"], "dynamodb." .. r.region .. ".amazonaws.com")
+    lu.assertStrMatches(via["kms:CallerAccount"], "%d+")
+  end
+  lu.assertNotEquals(keys[P], keys[S])
+  local t = client("dynamodb", P):DescribeTable{ TableName = name }.Table
+  lu.assertEquals(t.Replicas[1].KMSMasterKeyId, keys[S])
+  client("dynamodb", S):PutItem{ TableName = name, Item = { sessionId = { S = "key-check" } } }
+  lu.assertEquals(client("dynamodb", P):GetItem{ TableName = name,
+    Key = { sessionId = { S = "key-check" } } }.Item, { sessionId = { S = "key-check" } })
+  client("dynamodb", P):DeleteItem{ TableName = name, Key = { sessionId = { S = "key-check" } } }
+end
+
 function TestTradingRecipe:test_alarm_on_the_health_check_in_us_east_1_and_per_region_alarms_to_their_topics()
   local o = outputs()
   local a = one(client("cloudwatch", G):DescribeAlarms{}.MetricAlarms, "one alarm in us-east-1")
@@ -1377,6 +1422,49 @@ function TestTradingProof:test_the_apply_summary_counts_what_the_plan_counted()
   if not ok then error(err, 0) end
 end
 
+-- tableEncryption changed on a deployed stack: the session table and its replica move
+-- between the AWS managed key, each region's customer managed key and the AWS owned key in
+-- place (the same table in both regions, nothing replaced), read back in each region.
+function TestTradingProof:test_table_encryption_switches_in_place()
+  local cfg = { environmentSuffix = SUFFIX, tableEncryption = "aws-managed" }
+  local w = deploy(nil, { stack = "tablekey", config = cfg })
+  local ok, err = pcall(function()
+    lu.assertEquals(w.code, 0, w.out .. w.err)
+    local name = "trading-sessions-" .. SUFFIX
+    local function table_in(region)
+      return w:client("dynamodb", region):DescribeTable{ TableName = name }.Table
+    end
+    local ids = { [P] = table_in(P).TableId, [S] = table_in(S).TableId }
+    local function key_of(region)
+      local d = table_in(region).SSEDescription
+      return d and d.KMSMasterKeyArn
+    end
+    local function region_key(region, role)
+      return w:client("kms", region):DescribeKey{ KeyId = ("alias/failover-topics-%s-%s")
+        :format(role, SUFFIX) }.KeyMetadata.Arn
+    end
+    lu.assertEquals(key_of(P), w:client("kms", P):DescribeKey{ KeyId = "alias/aws/dynamodb" }
+      .KeyMetadata.Arn)
+    for _, mode in ipairs({ "cmk", "aws-owned" }) do
+      cfg.tableEncryption = mode
+      deploy(w, { config = cfg })
+      lu.assertEquals(w.code, 0, w.out .. w.err)
+      lu.assertEquals(w.doc.plan.counts.replace, 0, mode)
+      lu.assertEquals(w.doc.plan.counts.create, 0, mode)
+      lu.assertTrue(w.doc.plan.counts.update >= 1, mode)
+      lu.assertEquals({ table_in(P).TableId, table_in(S).TableId }, { ids[P], ids[S] }, mode)
+      if mode == "cmk" then
+        lu.assertEquals({ key_of(P), key_of(S) },
+          { region_key(P, "primary"), region_key(S, "standby") })
+      else
+        lu.assertEquals({ key_of(P), key_of(S) }, {})
+      end
+    end
+  end)
+  w:close()
+  if not ok then error(err, 0) end
+end
+
 -- What the simulator holds but for what it changes by itself (H.sim_holdings).
 local function holdings(sim)
   return require("support.engine_harness").sim_holdings(sim)
@@ -1391,13 +1479,13 @@ local function move_state_away(dir)
 end
 
 -- The first deployment is left exactly as it was: every resource the second apply meets is
--- a conflict (DynamoDB table, topics, roles, ...), and the rollback deletes only what the
--- second apply created itself.
+-- a conflict (roles, the zone, key aliases, ...: the first ones met stop the run), and the
+-- rollback deletes only what the second apply created itself.
 local function assert_first_deployment_survives(w, before)
   lu.assertEquals(w.code, 4, w.out .. w.err)
   local text = w.out .. w.err
-  lu.assertStrContains(text, 'conflict: a DynamoDB table named "trading-sessions-' .. SUFFIX .. '"')
-  lu.assertStrContains(text, 'tagged as resource "sessions" of stack "ci"')
+  lu.assertStrContains(text, 'conflict: an IAM role named "ec2-role-' .. SUFFIX .. '"')
+  lu.assertStrContains(text, 'tagged as resource "ec2" of stack "ci"')
   lu.assertStrContains(text, "Remove it, or rename the resource in the recipe")
   lu.assertStrContains(text, "Apply failed; rolled back")
   -- KMS deletes no key at once: the keys the second apply made are left pending deletion
