@@ -8,7 +8,8 @@
 -- resource it is authorized on (fo.sim.authz); the policy allows exactly those, scoped to
 -- the ARNs where AWS authorizes the action on one (IAM roles and instance profiles,
 -- DynamoDB tables, SNS topics, the SSM parameter) and "*" where it authorizes on none, plus what AWS checks
--- without fo calling it (iam:PassRole of the instance role, the service-linked roles
+-- without fo calling it (iam:PassRole of the instance role and of flow logs' delivery
+-- roles, the service-linked roles
 -- Elastic Load Balancing, Auto Scaling and DynamoDB replication create, the DynamoDB
 -- replica permissions in the replica's region). Running the lifecycle at print time
 -- (rather than reading a recorded profile) keeps the policy true to the recipe and config
@@ -97,6 +98,16 @@ local function lifecycle(recipe, opts)
       any = true
     end
   end
+  -- a number whose recipe refuses one higher (one of a fixed set, such as a log retention
+  -- period) keeps its value: a plan names the key its config check refuses
+  while any do
+    local code, out = run(sim, dir, recipe, stack, bumped, "plan")
+    local refused = code == 1 and out:match("config ([%w_]+) %(%-%-config%)")
+    if not refused or bumped[refused] == nil or opts.config[refused] ~= nil then break end
+    bumped[refused] = nil
+    any = false
+    for k in pairs(bumped) do any = any or opts.config[k] == nil end
+  end
   if any then
     local before = sim:count{ mutating = true }
     step("update", bumped)
@@ -130,11 +141,12 @@ function M.document(actions, account)
     by_action[action] = set
     set[(resource:gsub(":" .. account .. ":", ":${aws:PrincipalAccount}:"))] = true
   end
-  local prefixes, roles, linked = {}, {}, {}
+  local prefixes, roles, linked, flow_roles = {}, {}, {}, {}
   for _, a in ipairs(actions) do
     add(a.action, a.resource)
     prefixes[a.action:match("^([^:]+)")] = true
     if a.action == "iam:CreateRole" then roles[a.resource] = true end
+    if a.passed_role then flow_roles[a.passed_role] = true end
   end
   -- DynamoDB replicas: what AWS checks in the replica's region (the table's ARN there)
   for _, a in ipairs(actions) do
@@ -226,13 +238,24 @@ function M.document(actions, account)
   -- the instance role, passed to EC2 by the launch templates / instances
   local passed = {}
   for r in pairs(roles) do
-    passed[#passed + 1] = (r:gsub(":" .. account .. ":", ":${aws:PrincipalAccount}:"))
+    if not flow_roles[r] then passed[#passed + 1] = (r:gsub(":" .. account .. ":", ":${aws:PrincipalAccount}:")) end
   end
   table.sort(passed)
   if #passed > 0 and (prefixes.ec2 or prefixes.autoscaling) then
     statements[#statements + 1] = { Sid = "PassInstanceRole", Effect = "Allow",
       Action = "iam:PassRole", Resource = #passed == 1 and passed[1] or passed,
       Condition = { StringEquals = { ["iam:PassedToService"] = "ec2.amazonaws.com" } } }
+  end
+  -- the flow logs' delivery roles, passed with CreateFlowLogs (the VPC User Guide's
+  -- permission: iam:PassRole on the role)
+  local flow_passed = {}
+  for r in pairs(flow_roles) do
+    flow_passed[#flow_passed + 1] = (r:gsub(":" .. account .. ":", ":${aws:PrincipalAccount}:"))
+  end
+  table.sort(flow_passed)
+  if #flow_passed > 0 then
+    statements[#statements + 1] = { Sid = "PassFlowLogsRoles", Effect = "Allow",
+      Action = "iam:PassRole", Resource = #flow_passed == 1 and flow_passed[1] or flow_passed }
   end
   for prefix, name in pairs(SERVICE_LINKED) do
     if prefixes[prefix] then linked[name] = true end
