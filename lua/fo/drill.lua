@@ -71,13 +71,17 @@ end
 --- dns=, alarm_ok=, notified=}, problems = {text}} (times in seconds from the outage, or
 --- from the recovery for failback).
 function M.run(sim, o, opts)
-  -- Freeze the real clock under the virtual one, so that only sim:advance moves time and
-  -- the timeline is exact; restored on the way out.
+  return M.frozen(sim, M._run, sim, o, opts)
+end
+
+--- Calls fn(...) with the real clock frozen under the virtual one, so that only
+--- sim:advance moves time and the timeline is exact; restored on the way out.
+function M.frozen(sim, fn, ...)
   local clock = sim.clock
   local real = clock.real
   local frozen = real()
   clock.real = function() return frozen end
-  local ok, res = pcall(M._run, sim, o, opts)
+  local ok, res = pcall(fn, ...)
   clock.offset = clock.offset + frozen - real()
   clock.real = real
   if not ok then error(res, 0) end
@@ -270,12 +274,29 @@ end
 
 --- fo-run --drill: runs the drill on the simulator of a stack whose outputs are `outputs`
 --- (its state file's). Prints the timeline; returns the exit code (0 passed, 3 failed).
-function M.main(sim, outputs, print_line)
+--- opts.scenario (fo.drill.scenarios; default "region": the drill above), opts.runs,
+--- opts.seed; opts.json: prints nothing, the caller reports the result.
+function M.main(sim, outputs, print_line, opts)
+  opts = opts or {}
   print_line = print_line or print
+  if opts.json then print_line = function() end end
+  local scenario = opts.scenario or "region"
   print_line("")
-  print_line("Failover drill on the simulator's virtual clock (no real time passes):")
-  local res = M.run(sim, outputs, { print = print_line })
-  for _, l in ipairs(M.summary(res)) do print_line(l) end
+  print_line(("Failover drill on the simulator's virtual clock (no real time passes)%s:")
+    :format(scenario == "region" and "" or (", scenario " .. scenario)))
+  local res, lines
+  if scenario == "region" then
+    res = M.run(sim, outputs, { print = print_line })
+    res.scenario = "region"
+    lines = M.summary(res)
+  else
+    local scenarios = require "fo.drill.scenarios"
+    res = scenarios.run(sim, outputs, scenario, { print = print_line, runs = opts.runs,
+      seed = opts.seed })
+    lines = scenarios.summary(res)
+  end
+  for _, l in ipairs(lines) do print_line(l) end
+  res.summary = lines
   return res.ok and 0 or 3, res
 end
 

@@ -230,7 +230,7 @@ function M.probe(sim, account, cfg, checker)
   if not lb or not lb_active(sim, lb) then return false, NXDOMAIN end
   if sim.knobs:in_outage(region) then return false, TIMEOUT end
   -- a path problem between this checker's region and the endpoint's (the drill's knob)
-  for _, c in ipairs(checker and sim.knobs:fault(region, "checkers") or {}) do
+  for _, c in ipairs(checker and sim.knobs:fault_of(region, "checkers") or {}) do
     if c == checker then return false, TIMEOUT end
   end
   local listener
@@ -260,7 +260,7 @@ function M.probe(sim, account, cfg, checker)
       req
   end
   -- the load balancer answers 5xx itself while its targets stay healthy (the drill's knob)
-  local bad = sim.knobs:fault(region, "alb_5xx")
+  local bad = sim.knobs:fault_of(region, "alb_5xx")
   if bad then
     req.elb = bad
     local _, text = http_status(bad)

@@ -201,7 +201,7 @@ function Knobs:set_fault(region, kind, value, now)
 end
 
 --- The fault `kind` of `region`: its value (nil when none), when it last started and ended.
-function Knobs:fault(region, kind)
+function Knobs:fault_of(region, kind)
   local f = (self.faults or {})[region]
   if not f then return nil end
   local t = f[kind .. "_times"] or {}

@@ -137,8 +137,8 @@ function M.request(ctx, tg, lb, inst, port, path)
   -- the drill's faults (fo.sim.knobs FAULTS): the instance's AZ is down, or its application
   -- answers 500 to everything while EC2 runs
   local knobs = ctx.sim.knobs
-  if knobs:fault(ctx.region, "az") == inst.AvailabilityZone then return nil, "timeout" end
-  if knobs:fault(ctx.region, "app") then return 500 end
+  if knobs:fault_of(ctx.region, "az") == inst.AvailabilityZone then return nil, "timeout" end
+  if knobs:fault_of(ctx.region, "app") then return 500 end
   local server = listening(ctx, inst, port)
   if not server or tg.Protocol ~= "HTTP" then return nil, "error" end
   local code = server.answer(path)

@@ -1327,14 +1327,14 @@ end
 -- its AZ down (Target.Timeout) or its application answering 500 (ResponseCodeMismatch).
 local function fault_unhealthy(ctx, tg, inst)
   local knobs = ctx.sim.knobs
-  local az, started, ended = knobs:fault(ctx.region, "az")
+  local az, started, ended = knobs:fault_of(ctx.region, "az")
   local last_az = az or (ended and knobs.faults[ctx.region].az_last)
   if (az or ended) and inst.AvailabilityZone == (az or last_az)
       and noticed(ctx, tg, az ~= nil, started, ended) then
     return { State = "unhealthy", Reason = "Target.Timeout", Description = "Request timed out" }
   end
   local app
-  app, started, ended = knobs:fault(ctx.region, "app")
+  app, started, ended = knobs:fault_of(ctx.region, "app")
   if (app or ended) and noticed(ctx, tg, app ~= nil, started, ended) then
     return { State = "unhealthy", Reason = "Target.ResponseCodeMismatch",
       Description = "Health checks failed with these codes: [500]" }
