@@ -213,7 +213,9 @@ function M._run(sim, o, opts)
   local after = observe(sim, o, cw)
   changes(0, now, after)
   local seen = #res.events
-  after = watch(sim, o, cw, phase_t0, 400, after, changes, function(s)
+  -- (a failback hold-down, recipes/trading.lua failbackHoldMinutes, delays it N minutes)
+  local hold = 60 * (tonumber(o.failback_hold_minutes) or 0)
+  after = watch(sim, o, cw, phase_t0, 400 + hold, after, changes, function(s)
     if not (s.healthy and s.dns == "primary" and s.alarm == "OK") then return false end
     for i = seen + 1, #res.events do
       if res.events[i].kind == "notified" then return true end
@@ -298,6 +300,20 @@ function M.main(sim, outputs, print_line, opts)
   for _, l in ipairs(lines) do print_line(l) end
   res.summary = lines
   return res.ok and 0 or 3, res
+end
+
+--- The `drill` event of `fo-run --drill --json` (docs/json-events.md): the scenario, the
+--- verdict, its summary lines and the whole result (timeline events, figures), one line.
+function M.json_event(res, t)
+  local json = require "fo.json"
+  local result = {}
+  for k, v in pairs(res) do
+    if k ~= "summary" and k ~= "ok" and k ~= "scenario" and k ~= "phase" then result[k] = v end
+  end
+  if result.problems and #result.problems == 0 then result.problems = json.EMPTY_ARRAY end
+  return json.line({ v = 1, event = "drill", t = math.floor(t * 1000 + 0.5) / 1000,
+    scenario = res.scenario, ok = res.ok, summary = res.summary, result = result },
+    { "v", "event", "t" })
 end
 
 return M

@@ -99,7 +99,8 @@ local function recorder(sim, say)
     local t = sim:now() - rec.t0
     local text = fmt:format(...)
     rec.events[#rec.events + 1] = { t = t, kind = kind, text = text }
-    say(("  t+%3ds  %s"):format(math.floor(t + 0.5), text))
+    local whole = math.floor(t + 0.5)
+    say(("  t%s%3ds  %s"):format(whole < 0 and "-" or "+", math.abs(whole), text))
   end
   -- Advances a second at a time for up to `limit` s (or until done(state)), recording the
   -- changes of the check's verdict, its checkers and the DNS answer. Returns the state.
@@ -380,9 +381,16 @@ function S.flapping(sim, o, opts, say)
   end
   local res = { flap = flap, dns_switches = switches, seconds_failing_region_answered = served_failing,
     seconds_standby_while_primary_up = served_standby_healthy, events = rec.events,
-    final_dns = st.dns, problems = {} }
-  rec.watch(o, st, 900, function(s) return s.healthy and s.dns == "primary" end)
+    hold_minutes = tonumber(o.failback_hold_minutes) or 0, problems = {} }
+  -- the last recovery: when DNS is back on the primary for good
+  local last_up = sim:now() - rec.t0 - flap.up
+  if st.dns ~= "primary" then
+    rec.watch(o, st, 900 + 60 * res.hold_minutes, function(s) return s.dns == "primary" end, tick)
+  end
+  local back = rec.first("dns_primary", last_up)
+  res.failback_after_last_recovery = back and back - last_up
   res.events = rec.events
+  if not back then res.problems[#res.problems + 1] = "DNS never came back to the primary" end
   return res
 end
 
@@ -429,6 +437,10 @@ function M.run(sim, o, name, opts)
   local say = opts.print or function() end
   return require("fo.drill").frozen(sim, function()
     steady(sim, o)
+    -- like the region drill, the fault starts right after an evaluation of the check (the
+    -- worst case for detection); the phase scenario draws its own moments
+    local hc = sim:health_check_status(o.health_check_id)
+    if hc and hc.next and hc.next > sim:now() then sim:advance(hc.next - sim:now()) end
     local res = fn(sim, o, opts, say)
     res.scenario = name
     res.ok = #res.problems == 0
@@ -477,6 +489,10 @@ function M.summary(res)
       .. "region for %ds, with the standby while the primary was up for %ds"):format(
       res.flap.cycles, res.flap.down, res.flap.up, res.dns_switches,
       res.seconds_failing_region_answered, res.seconds_standby_while_primary_up)
+    l[#l + 1] = ("Failback after the last recovery: %s (%s)"):format(
+      secs(res.failback_after_last_recovery), res.hold_minutes > 0
+        and ("failback hold-down of %d minutes"):format(res.hold_minutes)
+        or "no hold-down: Route 53 fails back after 3 good checks")
     l[#l + 1] = "(clients caching the 60 s alias answer add up to a minute per switch)"
   elseif n == "checkers" then
     local parts = {}
