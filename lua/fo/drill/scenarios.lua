@@ -189,6 +189,11 @@ function S.phase(sim, o, opts, say)
     sim:advance(interval + r:float() * interval) -- every checker past its new phase once
     local st = observe(sim, o)
     local t0 = sim:now()
+    -- when each checker next evaluates, from the start of the outage
+    local due = {}
+    for i, c in ipairs(sim:health_check_status(o.health_check_id).checkers or {}) do
+      due[i] = c.next - t0
+    end
     sim:set_outage(o.primary_region, true)
     local first_checker, dns
     while st.healthy and sim:now() - t0 < 3 * threshold * interval do
@@ -201,7 +206,7 @@ function S.phase(sim, o, opts, say)
     sim:set_outage(o.primary_region, false)
     steady(sim, o)
     res.runs[k] = { detection = detection, dns = dns, first_checker = first_checker,
-      offsets = offsets }
+      offsets = offsets, due = due }
     say(("  run %2d: first checker UNHEALTHY at %s, check UNHEALTHY at %s, DNS → standby at %s")
       :format(k, first_checker and ("%ds"):format(first_checker) or "never",
         detection and ("%.1fs"):format(detection) or "never", dns and ("%ds"):format(dns) or "never"))
