@@ -288,7 +288,10 @@ end
 function TestDrillScenarios.test_json_event()
   local res = run("alb5xx")
   res.summary = scenarios.summary(res)
-  local doc = cjson.decode(drill.json_event(res, 12.3456))
+  local line = drill.json_event(res, 12.3456)
+  local events = require "support.json_events"
+  lu.assertEquals(events.problems(events.parse(line)), {}, "valid against docs/json-events.schema.json")
+  local doc = cjson.decode(line)
   lu.assertEquals({ doc.v, doc.event, doc.t, doc.scenario, doc.ok }, { 1, "drill", 12.346, "alb5xx", true })
   lu.assertEquals(doc.result.detection, 30)
   lu.assertEquals(doc.result.events[1].kind, "fault")
