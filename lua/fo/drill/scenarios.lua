@@ -25,8 +25,9 @@ local M = {}
 
 M.NAMES = { "region", "phase", "az", "app", "alb5xx", "standby-down", "flapping", "checkers" }
 M.DEFAULT_RUNS, M.DEFAULT_SEED = 25, 1
--- flapping: seconds down, seconds up, cycles
-M.FLAP = { down = 60, up = 60, cycles = 4 }
+-- flapping: seconds down, seconds up, cycles (down long enough for a failback hold-down
+-- to engage in any phase: its alarm closes a minute, its check follows within 30 s)
+M.FLAP = { down = 120, up = 60, cycles = 4 }
 
 local function norm(name) return (tostring(name or ""):lower():gsub("%.$", "")) end
 

@@ -49,7 +49,7 @@ local function world(opts)
     end
     o.failback_hold_minutes = opts.hold
   end
-  sim:advance(120)
+  sim:advance(120 + (opts.shift or 0)) -- (shift: another phase against the minute)
   return sim, o
 end
 
@@ -164,7 +164,7 @@ function TestDrillScenarios.test_standby_down_fails_open_to_the_primary()
   lu.assertStrContains(text, "Route 53 fails open")
 end
 
--- Flapping (60 s down, 60 s up, 4 cycles): Route 53 fails back after 3 good checks each
+-- Flapping (120 s down, 60 s up, 4 cycles): Route 53 fails back after 3 good checks each
 -- time. The cost: 8 DNS switches, 30 s of answers with the failing region per cycle.
 function TestDrillScenarios.test_flapping_fails_over_and_back_every_cycle()
   local res, text = run("flapping")
@@ -180,7 +180,13 @@ end
 -- The same flapping with the failback hold-down (5 minutes): one switch, the failing region
 -- answered only before the first detection, failback only after 5 clean minutes; failover
 -- itself is as fast as without it (the CALCULATED check follows its endpoint child at once).
+-- Whatever the phase of the outage against the alarm's minutes.
 function TestDrillScenarios.test_flapping_with_failback_hold_down_switches_once()
+  for shift = 0, 50, 10 do
+    local res, text = run("flapping", nil, { hold = 5, shift = shift })
+    lu.assertEquals(res.dns_switches, 1, "shift " .. shift .. "\n" .. text)
+    lu.assertEquals(res.seconds_failing_region_answered, 30, "shift " .. shift)
+  end
   local res, text = run("flapping", nil, { hold = 5 })
   lu.assertIsTrue(res.ok, text)
   lu.assertEquals(res.dns_switches, 1, text)
