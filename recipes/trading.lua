@@ -628,7 +628,7 @@ local health_check = fo.resource("aws:route53:health_check", "primary", {
 -- check (both children healthy) gates the primary record: failover stays immediate (the
 -- endpoint check alone turns the gate unhealthy), failback waits N minutes (docs/runbook.md
 -- "Failback hold-down").
-local primary_check = health_check
+local gate -- the primary record's check when failback is held
 if cfg.failbackHoldMinutes > 0 then
   local hold_alarm = "failback-hold-alarm-primary-" .. S
   local alarm = fo.resource("aws:cloudwatch:alarm", "failback-hold", {
@@ -638,7 +638,7 @@ if cfg.failbackHoldMinutes > 0 then
     namespace = "AWS/Route53", metric_name = "HealthCheckStatus",
     dimensions = { HealthCheckId = health_check.id },
     statistic = "Minimum", period = 60, evaluation_periods = cfg.failbackHoldMinutes,
-    datapoints_to_alarm = 1, threshold = 1, comparison_operator = "LessThanThreshold",
+    datapoints_to_alarm = 1, comparison_operator = "LessThanThreshold", threshold = 1,
     treat_missing_data = "notBreaching", tags = tags("Primary", hold_alarm),
   }, { region = GLOBAL })
   local hold = fo.resource("aws:route53:health_check", "failback-hold", {
@@ -646,7 +646,7 @@ if cfg.failbackHoldMinutes > 0 then
     insufficient_data_health_status = "LastKnownStatus",
     tags = tags("Primary", "health-check-failback-hold-" .. S),
   }, { region = GLOBAL, depends_on = alarm }) -- (named, not referenced: say the order)
-  primary_check = fo.resource("aws:route53:health_check", "primary-gate", {
+  gate = fo.resource("aws:route53:health_check", "primary-gate", {
     type = "CALCULATED", child_health_checks = { health_check.id, hold.id }, health_threshold = 2,
     tags = tags("Primary", "health-check-primary-gate-" .. S),
   }, { region = GLOBAL })
@@ -656,10 +656,11 @@ end
 local weights = cfg.manualFailover and { 0, 100 } or { 100, 0 }
 for i, side in ipairs({ primary, standby }) do
   local r = side.role:lower()
+  local health_check = gate or health_check
   fo.resource("aws:route53:record", r, {
     zone_id = zone.id, name = FQDN, type = "A",
     set_identifier = ("%s-%s"):format(r, S), weight = weights[i],
-    health_check_id = side == primary and primary_check.id or nil,
+    health_check_id = side == primary and health_check.id or nil,
     alias = { dns_name = side.alb.dns_name,
       hosted_zone_id = side.alb.canonical_hosted_zone_id, evaluate_target_health = true },
   }, { region = GLOBAL })
