@@ -183,6 +183,16 @@ function TestS3Types:test_empty_on_destroy_deletes_every_version_then_the_bucket
   lu.assertEquals(#H.ops(sim, { operation = "DeleteObjects" }), 2) -- 1,008 entries
 end
 
+function TestS3Types:test_a_replacement_plan_says_the_old_bucket_is_emptied()
+  apply(bucket{ no_policy = true, empty = true })
+  local code, doc, out, err = run(bucket{ no_policy = true, empty = true, name = NAME .. "-2" },
+    { mode = "plan" })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(doc.plan.steps[1].action, "replace")
+  lu.assertStrContains(out, "replace (create before delete); the old one: empties (every object "
+    .. "version) and deletes bucket " .. NAME)
+end
+
 function TestS3Types:test_without_empty_on_destroy_the_plan_says_plain_delete()
   apply(bucket{ no_policy = true })
   local code, doc, out, err = run(bucket{ no_policy = true }, { mode = "destroy" })
