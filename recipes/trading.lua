@@ -8,6 +8,7 @@
 -- carries Environment=Production and FailoverRole=Primary|Standby (the global parts,
 -- which watch or serve the primary, are Primary). Nothing is retained on destroy.
 require "fo.aws.resources"
+local elb_log_delivery = require "fo.aws.elb_log_delivery"
 
 -------------------------------------------------------------------------------
 -- Configuration
@@ -654,13 +655,34 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
     tags = tags(role_name, name("lt")),
   })
 
+  -- ALB access logs: a bucket in the ALB's region (ELB delivers only there), encrypted with
+  -- SSE-S3 (the only encryption ALB log delivery supports), versioned, public access
+  -- blocked; its policy lets the region's ELB log deliverer put under alb/AWSLogs/<account>/
+  -- and refuses any request without TLS. Named with the account and region (bucket names
+  -- are global). Destroy empties it: the logs go with the stack.
+  local probe = region == cfg.primaryRegion and probes[1] or probes[2] -- (root: waits for both)
+  local function log_bucket(account) return ("alb-logs-%s-%s-%s"):format(account, region, S) end
+  local alb_logs = res("aws:s3:bucket", "alb-logs", { name = fo.apply(probe.account, log_bucket),
+    versioning = true, encryption = "AES256", block_public_access = true, empty_on_destroy = true,
+    policy = fo.apply(probe.account, function(account)
+      local arn = "arn:aws:s3:::" .. log_bucket(account)
+      return { Version = "2012-10-17", Statement = {
+        { Sid = "ELBAccessLogDelivery", Effect = "Allow", Principal = elb_log_delivery.principal(region),
+          Action = "s3:PutObject", Resource = ("%s/alb/AWSLogs/%s/*"):format(arn, account) },
+        { Sid = "DenyWithoutTLS", Effect = "Deny", Principal = "*", Action = "s3:*",
+          Resource = { arn, arn .. "/*" }, Condition = { Bool = { ["aws:SecureTransport"] = "false" } } } } }
+    end),
+    tags = tags(role_name, name("alb-logs")) }, true)
+
   -- Load balancer, target group (health check on the app's health path), listener(s).
   -- An internet-facing load balancer needs its VPC's internet gateway attached
   -- (CreateLoadBalancer: InvalidSubnet "VPC ... has no internet gateway"): nothing of its
   -- properties names the gateway, so the dependency is said.
   local alb = res("aws:elbv2:load_balancer", "alb", { name = name("alb"), type = "application",
     scheme = "internet-facing", subnets = { public[1].id, public[2].id },
-    security_groups = { alb_sg.id }, tags = tags(role_name, name("alb")) }, false, { igw })
+    security_groups = { alb_sg.id }, tags = tags(role_name, name("alb")),
+    attributes = { ["access_logs.s3.enabled"] = "true", ["access_logs.s3.bucket"] = alb_logs.name,
+      ["access_logs.s3.prefix"] = "alb" } }, false, { igw })
   local tg = res("aws:elbv2:target_group", "tg", { name = name("tg"), protocol = "HTTP",
     port = cfg.appPort, vpc_id = vpc.id, target_type = "instance",
     -- 10 s × 3: the ALB drops a dead target as fast as Route 53 drops the region

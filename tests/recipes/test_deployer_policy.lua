@@ -93,6 +93,18 @@ function TestDeployerPolicy:test_the_printed_policy_is_scoped_to_the_stack()
   lu.assertNotNil(by_action["autoscaling:UpdateAutoScalingGroup"])
   lu.assertNil(by_action["sts:GetCallerIdentity"]) -- IAM never checks it
   lu.assertNil(by_action["ec2:RunInstances"]) -- Auto Scaling launches them
+  -- S3's IAM actions are not all its operations' names: HeadBucket is s3:ListBucket,
+  -- GetBucketEncryption s3:GetEncryptionConfiguration, deleting versions (the log buckets'
+  -- emptying) s3:DeleteObjectVersion after s3:ListBucketVersions; tags in CreateBucket
+  -- need s3:TagResource
+  for _, a in ipairs({ "s3:ListBucket", "s3:GetEncryptionConfiguration", "s3:ListBucketVersions",
+      "s3:DeleteObjectVersion", "s3:PutBucketPublicAccessBlock", "s3:TagResource" }) do
+    lu.assertNotNil(by_action[a], a)
+  end
+  for _, a in ipairs({ "s3:HeadBucket", "s3:GetBucketEncryption", "s3:DeleteObjects",
+      "s3:ListObjectVersions", "s3:PutPublicAccessBlock" }) do
+    lu.assertNil(by_action[a], a .. " is no IAM action")
+  end
 end
 
 function TestDeployerPolicy:test_the_policy_alone_deploys_updates_and_destroys()

@@ -246,6 +246,11 @@ local function taggable()
       end
     end
   end
+  -- the buckets, each read in its own region
+  for _, b in ipairs(client("s3", P):ListBuckets{}.Buckets or {}) do
+    local region = client("s3", P):GetBucketLocation{ Bucket = b.Name }.LocationConstraint or G
+    add("bucket " .. b.Name, region, tagmap(client("s3", region):GetBucketTagging{ Bucket = b.Name }.TagSet))
+  end
   -- the table and its replica: each tagged in its own region
   for _, region in ipairs({ P, S }) do
     local ddb = client("dynamodb", region)
@@ -1164,7 +1169,7 @@ function TestTradingRecipe:test_every_taggable_resource_has_environment_and_fail
   local kinds = {}
   for _, r in ipairs(list) do kinds[r.what:match("^(.-) [^ ]+$") or r.what] = true end
   for _, kind in ipairs({ "instance", "volume", "network interface", "launch template",
-      "vpc endpoint", "asg", "log group", "flow log" }) do
+      "vpc endpoint", "asg", "log group", "flow log", "bucket" }) do
     lu.assertTrue(kinds[kind], "the list holds a " .. kind)
   end
   for _, r in ipairs(list) do
@@ -1172,6 +1177,49 @@ function TestTradingRecipe:test_every_taggable_resource_has_environment_and_fail
     lu.assertNotNil(r.tags.Name, r.what .. " has a Name")
     local expect = r.region == S and "Standby" or "Primary"
     lu.assertEquals(r.tags.FailoverRole, expect, r.what)
+  end
+end
+
+-- The ELB account AWS documents for each region's access log delivery (ALB user guide).
+local ELB_LOG_ACCOUNT = { [P] = "635631232127", [S] = "054676820928" }
+
+function TestTradingRecipe:test_each_alb_logs_to_a_versioned_sse_s3_bucket_of_its_region_that_admits_its_elb()
+  local account = client("sts", P):GetCallerIdentity{}.Account
+  for _, r in ipairs(REGIONS) do
+    local elb, s3 = client("elbv2", r.region), client("s3", r.region)
+    local lb = one(elb:DescribeLoadBalancers{}.LoadBalancers, "one ALB in " .. r.region)
+    local attrs = {}
+    for _, a in ipairs(elb:DescribeLoadBalancerAttributes{ LoadBalancerArn = lb.LoadBalancerArn }.Attributes) do
+      attrs[a.Key] = a.Value
+    end
+    local bucket = attrs["access_logs.s3.bucket"]
+    lu.assertEquals({ attrs["access_logs.s3.enabled"], bucket, attrs["access_logs.s3.prefix"] },
+      { "true", ("alb-logs-%s-%s-%s"):format(account, r.region, SUFFIX), "alb" })
+    lu.assertEquals(s3:GetBucketLocation{ Bucket = bucket }.LocationConstraint, r.region)
+    lu.assertEquals(s3:GetBucketVersioning{ Bucket = bucket }.Status, "Enabled")
+    local rule = s3:GetBucketEncryption{ Bucket = bucket }.ServerSideEncryptionConfiguration.Rules[1]
+    lu.assertEquals(rule.ApplyServerSideEncryptionByDefault.SSEAlgorithm, "AES256", "SSE-S3: all ALB logs take")
+    local block = s3:GetPublicAccessBlock{ Bucket = bucket }.PublicAccessBlockConfiguration
+    lu.assertEquals({ block.BlockPublicAcls, block.IgnorePublicAcls, block.BlockPublicPolicy,
+      block.RestrictPublicBuckets }, { true, true, true, true })
+    local arn = "arn:aws:s3:::" .. bucket
+    local allow, deny = {}, {}
+    for _, st in ipairs(as_list(cjson.decode(s3:GetBucketPolicy{ Bucket = bucket }.Policy).Statement)) do
+      if st.Effect == "Allow" then allow[#allow + 1] = st else deny[#deny + 1] = st end
+    end
+    local a = one(allow, "one Allow: the region's ELB log delivery")
+    lu.assertEquals(as_list(a.Principal.AWS), { "arn:aws:iam::" .. ELB_LOG_ACCOUNT[r.region] .. ":root" })
+    lu.assertEquals(as_list(a.Action), { "s3:PutObject" })
+    lu.assertEquals(as_list(a.Resource), { ("%s/alb/AWSLogs/%s/*"):format(arn, account) })
+    local d = one(deny, "one Deny: requests without TLS")
+    lu.assertEquals(d.Principal, "*")
+    lu.assertEquals(tostring(d.Condition.Bool["aws:SecureTransport"]), "false")
+    lu.assertEquals(sorted(as_list(d.Resource)), { arn, arn .. "/*" })
+    -- ELB wrote its test object when the logs were turned on
+    local test_file = s3:GetObject{ Bucket = bucket, Key = ("alb/AWSLogs/%s/ELBAccessLogTestFile"):format(account) }
+    lu.assertStrContains(test_file.Body, lb.LoadBalancerName)
+    local tags = tagmap(s3:GetBucketTagging{ Bucket = bucket }.TagSet)
+    lu.assertEquals({ tags.Environment, tags.FailoverRole }, { "Production", r.role })
   end
 end
 
@@ -1444,6 +1492,7 @@ local function leftovers(sim)
       if not a.AliasName:match("^alias/aws/") then add("alias", a.AliasName) end
     end
   end
+  for _, b in ipairs(c("s3", P):ListBuckets{}.Buckets or {}) do add("bucket", b.Name) end
   local iam, r53 = c("iam", G), c("route53", G)
   for _, r in ipairs(iam:ListRoles{}.Roles) do add("role", r.RoleName) end
   -- (the simulator has no ListInstanceProfiles: the profile is looked up by name)
@@ -1564,7 +1613,7 @@ function TestTradingProof:test_the_apply_summary_counts_what_the_plan_counted()
       lu.assertStrContains(world.out, ("Apply complete: %d created, %d updated, %d replaced, %d "
         .. "deleted."):format(p.create, p.update, p.replace, p.delete))
     end
-    check(w, { 111, 0, 0, 0 })
+    check(w, { 113, 0, 0, 0 })
     local first = 0
     deploy(w, { stack = "counts", config = { environmentSuffix = SUFFIX .. "2" } })
     for _, s in ipairs(w.doc.plan.steps) do

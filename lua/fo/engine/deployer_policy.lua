@@ -166,7 +166,8 @@ function M.document(actions, account)
       or (a.service == "ec2" and a.operation == "AllocateAddress")
   end
   -- tags set by a create call need the tagging action too (EC2: ec2:CreateTags, limited
-  -- to create calls by ec2:CreateAction; ELB: AddTags; Auto Scaling: CreateOrUpdateTags)
+  -- to create calls by ec2:CreateAction; ELB: AddTags; Auto Scaling: CreateOrUpdateTags;
+  -- S3: TagResource)
   local tag_on_create = {}
   for _, a in ipairs(actions) do
     if a.tagged and creates(a) then
@@ -174,6 +175,8 @@ function M.document(actions, account)
       elseif a.service == "elbv2" then add("elasticloadbalancing:AddTags", "*")
       elseif a.service == "autoscaling" then add("autoscaling:CreateOrUpdateTags", "*") end
     end
+    -- S3: a bucket tagged in CreateBucket (fo's always is) needs s3:TagResource
+    if a.action == "s3:CreateBucket" then add("s3:TagResource", "*") end
   end
   -- EC2 creates whose every call tags the new resource fo:stack = <the stack>: allowed only
   -- with that tag in the request (aws:RequestTag), in a statement of their own

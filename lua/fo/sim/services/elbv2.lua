@@ -12,6 +12,7 @@
 --   listeners[arn]      = { desc = Listener, tags, seq }
 --   rules[arn]          = { desc = Rule (Priority a string), listener = ListenerArn, tags, seq }
 --                         (a listener's default rule is not stored: it is its DefaultActions)
+local access_logs = require "fo.sim.elb_access_logs"
 local asg_state = require "fo.sim.asg_state"
 local elb_rules = require "fo.sim.elb_rules"
 local elb_zones = require "fo.sim.elb_zones"
@@ -550,7 +551,23 @@ function M.ModifyLoadBalancerAttributes(ctx, p)
       end
     end
   end
+  local before = {}
+  for k, v in pairs(lb.attributes) do before[k] = v end
   modify_attributes(ctx, p.Attributes, lb.attributes, key_set(defaults), ATTRIBUTE_CHECKS, "Load balancer")
+  -- access logs turned on (or moved while on): ELB checks the bucket and writes its test
+  -- object; a refusal changes nothing
+  local touches_logs = false
+  for _, a in ipairs(p.Attributes) do
+    if a.Key:match("^access_logs%.s3%.") then touches_logs = true end
+  end
+  if touches_logs and lb.attributes["access_logs.s3.enabled"] == "true" then
+    local ok, err = pcall(access_logs.enable, ctx, lb.desc.LoadBalancerName,
+      lb.attributes["access_logs.s3.bucket"], lb.attributes["access_logs.s3.prefix"])
+    if not ok then
+      lb.attributes = before
+      error(err, 0)
+    end
+  end
   return { Attributes = attribute_list(defaults, lb.attributes) }
 end
 
