@@ -13,7 +13,8 @@ local ROOT = testlib.tests_dir .. "/.."
 local RECIPE = os.getenv("FO_RECIPE") or (ROOT .. "/recipes/trading.lua")
 -- FO_RECIPE_TESTS=fast: only what one shared apply can tell (its read-back and the drill
 -- on it; "fast+destroy": and its destroy leaves nothing), for the mutation suite; the other
--- stacks (reruns, updates, HTTPS, fo-run --drill) are left out.
+-- stacks (reruns, updates, HTTPS, fo-run --drill) are left out. "https": only the read-back
+-- of a stack applied with https=true (the mutants of the HTTPS parts).
 local MODE = os.getenv("FO_RECIPE_TESTS") or ""
 local FAST_MODE = MODE:match("^fast") ~= nil
 local SUFFIX = "citest"
@@ -30,7 +31,7 @@ local function deploy(world, opts)
   if not world then
     return testing.apply(RECIPE, { seed = opts.seed or ("trading-" .. SUFFIX),
       stack = opts.stack or "ci", config = opts.config or { environmentSuffix = SUFFIX },
-      before = opts.before })
+      before = opts.before, sim_options = opts.sim_options })
   end
   world:run{ mode = opts.mode, config = opts.config }
   return world
@@ -455,7 +456,10 @@ function TestTradingRecipe:test_security_groups_admit_the_internet_to_the_alb_an
       lu.assertEquals(p.IpRanges[1].CidrIp, "0.0.0.0/0")
       ports[#ports + 1] = p.FromPort
     end
-    lu.assertEquals(sorted(ports), { 80, 443 })
+    -- https off (the default): no HTTPS listener, so 443 stays closed; the plan said why
+    lu.assertEquals(sorted(ports), { 80 })
+    lu.assertStrContains(applied().err, "fo: warning: https off: clients reach " .. APP
+      .. " over plain HTTP")
     local lt = client("ec2", r.region):DescribeLaunchTemplateVersions{ LaunchTemplateName =
       ("lt-%s-%s"):format(r.role:lower(), SUFFIX), Versions = { "$Latest" } }.LaunchTemplateVersions[1]
     local app_sg = one(ec2:DescribeSecurityGroups{ GroupIds = lt.LaunchTemplateData.SecurityGroupIds }
@@ -1191,6 +1195,19 @@ end
 
 -- The CI proof ------------------------------------------------------------------------
 
+-- The ACM certificates of `region`, every status and key type (DescribeCertificate's).
+local function certificates(sim, region)
+  local acm = sim:client("acm", { region = region })
+  local out = {}
+  for _, s in ipairs(acm:ListCertificates{ CertificateStatuses = { "PENDING_VALIDATION", "ISSUED",
+      "INACTIVE", "EXPIRED", "VALIDATION_TIMED_OUT", "REVOKED", "FAILED" },
+      Includes = { keyTypes = { "RSA_2048", "EC_prime256v1", "EC_secp384r1" } } }
+      .CertificateSummaryList) do
+    out[#out + 1] = acm:DescribeCertificate{ CertificateArn = s.CertificateArn }.Certificate
+  end
+  return out
+end
+
 -- What of the stack is left in the simulator: a list of "kind id" strings.
 local function leftovers(sim)
   local out = {}
@@ -1229,6 +1246,7 @@ local function leftovers(sim)
     for _, a in ipairs(kms:ListAliases{}.Aliases) do
       if not a.AliasName:match("^alias/aws/") then add("alias", a.AliasName) end
     end
+    for _, cert in ipairs(certificates(sim, region)) do add("certificate", cert.CertificateArn) end
   end
   local iam, r53 = c("iam", G), c("route53", G)
   for _, r in ipairs(iam:ListRoles{}.Roles) do add("role", r.RoleName) end
@@ -1350,7 +1368,7 @@ function TestTradingProof:test_the_apply_summary_counts_what_the_plan_counted()
       lu.assertStrContains(world.out, ("Apply complete: %d created, %d updated, %d replaced, %d "
         .. "deleted."):format(p.create, p.update, p.replace, p.delete))
     end
-    check(w, { 99, 0, 0, 0 })
+    check(w, { 97, 0, 0, 0 })
     local first = 0
     deploy(w, { stack = "counts", config = { environmentSuffix = SUFFIX .. "2" } })
     for _, s in ipairs(w.doc.plan.steps) do
@@ -1494,8 +1512,188 @@ function TestTradingSharedStack:test_2_destroy_leaves_nothing()
   lu.assertEquals(default_vpcs(), defaults)
 end
 
-if FAST_MODE then
-  TestTradingProof, TestTradingOptions = nil, nil
+-- HTTPS (config https=true): the stack's own certificates, validated in its zone. ACM
+-- issues them only when public DNS answers the validation records: the simulator's
+-- registrar points trading.fo.test at the stack's zone (knob registered_domains), as a
+-- delegated domain does on AWS.
+TestTradingHttps = {}
+local DELEGATED = { registered_domains = { "trading.fo.test" } }
+local TLS13 = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+
+local tls -- the https stack the tests of this class share, in their order
+local function tls_stack(config)
+  if not tls then
+    tls = deploy(nil, { seed = "tls", stack = "tls", sim_options = DELEGATED,
+      config = { environmentSuffix = "tls", https = "true" } })
+  elseif config then
+    tls:run{ config = config }
+  end
+  lu.assertEquals(tls.code, 0, tls.out:sub(-3000) .. tls.err:sub(-3000))
+  return tls
+end
+
+-- The ALB of `role` in `region` of stack `w`, its listeners by port and the ports its
+-- security groups open to the internet (sorted).
+local function alb_front(w, region, role, suffix)
+  local elb = w.sim:client("elbv2", { region = region })
+  local lb = elb:DescribeLoadBalancers{ Names = { ("alb-%s-%s"):format(role:lower(), suffix) } }
+    .LoadBalancers[1]
+  local by_port, open = {}, {}
+  for _, l in ipairs(elb:DescribeListeners{ LoadBalancerArn = lb.LoadBalancerArn }.Listeners) do
+    by_port[l.Port] = l
+  end
+  local groups = w.sim:client("ec2", { region = region }):DescribeSecurityGroups{
+    GroupIds = lb.SecurityGroups }.SecurityGroups
+  for _, g in ipairs(groups) do
+    for _, perm in ipairs(g.IpPermissions) do
+      for _, range in ipairs(perm.IpRanges or {}) do
+        if range.CidrIp == "0.0.0.0/0" then open[#open + 1] = perm.FromPort end
+      end
+    end
+  end
+  return lb, by_port, sorted(open)
+end
+
+-- The zone's CNAME records of stack `w`: {name = value}.
+local function cnames(w)
+  local r53 = w.sim:client("route53", { region = G })
+  local out = {}
+  for _, z in ipairs(r53:ListHostedZones{}.HostedZones) do
+    for _, rr in ipairs(r53:ListResourceRecordSets{ HostedZoneId = z.Id }.ResourceRecordSets) do
+      if rr.Type == "CNAME" then out[rr.Name] = rr.ResourceRecords[1].Value end
+    end
+  end
+  return out
+end
+
+local function hc_config(w)
+  return w.sim:client("route53", { region = G }):GetHealthCheck{
+    HealthCheckId = w.doc.outputs.health_check_id }.HealthCheck.HealthCheckConfig
+end
+
+-- HTTPS in both regions, read back through ACM, ELBv2, EC2 and Route 53.
+local function assert_https(w)
+  local records = cnames(w)
+  for _, r in ipairs(REGIONS) do
+    local cert = one(certificates(w.sim, r.region), "one certificate in " .. r.region)
+    lu.assertEquals(cert.DomainName, APP)
+    lu.assertEquals(cert.Status, "ISSUED")
+    local v = one(cert.DomainValidationOptions, "one name validated")
+    lu.assertEquals(v.ValidationMethod, "DNS")
+    lu.assertEquals(v.ValidationStatus, "SUCCESS")
+    lu.assertEquals(records[v.ResourceRecord.Name], v.ResourceRecord.Value,
+      "the validation CNAME is in the stack's zone")
+    local lb, by_port, open = alb_front(w, r.region, r.role, "tls")
+    lu.assertEquals(by_port[443].Protocol, "HTTPS")
+    lu.assertEquals(by_port[443].SslPolicy, TLS13)
+    lu.assertEquals(one(by_port[443].Certificates, "one certificate").CertificateArn,
+      cert.CertificateArn)
+    lu.assertEquals(by_port[443].DefaultActions[1].Type, "forward")
+    local redirect = one(by_port[80].DefaultActions, "one action on 80")
+    lu.assertEquals(by_port[80].Protocol, "HTTP")
+    lu.assertEquals(redirect.Type, "redirect")
+    lu.assertEquals(redirect.RedirectConfig.Protocol, "HTTPS")
+    lu.assertEquals(tostring(redirect.RedirectConfig.Port), "443")
+    lu.assertEquals(redirect.RedirectConfig.StatusCode, "HTTP_301")
+    lu.assertEquals(open, { 80, 443 }, "80 for the redirect, 443 for the HTTPS listener")
+    lu.assertItemsEquals(cert.InUseBy, { lb.LoadBalancerArn })
+  end
+  local c = hc_config(w)
+  lu.assertEquals(c.Type, "HTTPS")
+  lu.assertEquals(c.Port, 443)
+  lu.assertIsTrue(c.EnableSNI)
+  lu.assertEquals(c.FullyQualifiedDomainName, (alb_front(w, P, "Primary", "tls")).DNSName)
+  lu.assertEquals(c.ResourcePath, "/health")
+  lu.assertEquals(c.RequestInterval, 10)
+  lu.assertEquals(c.FailureThreshold, 3)
+  w.sim:advance(30)
+  lu.assertIsTrue(w.sim:health_check_status(w.doc.outputs.health_check_id).healthy,
+    "Route 53's checkers pass over HTTPS")
+end
+
+function TestTradingHttps:test_1_https_on_issues_certificates_and_serves_tls13_redirect_https_health_check()
+  local w = tls_stack()
+  lu.assertNil(w.err:find("https off", 1, true), "no plain-HTTP warning with https on")
+  assert_https(w)
+end
+
+function TestTradingHttps:test_2_https_off_again_removes_certificates_records_and_443()
+  local w = tls_stack{ environmentSuffix = "tls", https = "false" }
+  lu.assertStrContains(w.err, "fo: warning: https off: clients reach " .. APP .. " over plain HTTP")
+  lu.assertStrContains(w.err, "--config https=true")
+  for _, r in ipairs(REGIONS) do
+    lu.assertEquals(certificates(w.sim, r.region), {}, "no certificate left in " .. r.region)
+    local _, by_port, open = alb_front(w, r.region, r.role, "tls")
+    lu.assertIsNil(by_port[443], "no HTTPS listener")
+    lu.assertEquals(by_port[80].DefaultActions[1].Type, "forward")
+    lu.assertEquals(open, { 80 }, "443 closed without an HTTPS listener")
+  end
+  lu.assertEquals(cnames(w), {}, "the validation records are gone")
+  local c = hc_config(w)
+  lu.assertEquals({ c.Type, c.Port }, { "HTTP", 80 })
+  w.sim:advance(30)
+  lu.assertIsTrue(w.sim:health_check_status(w.doc.outputs.health_check_id).healthy)
+  local before = w:mutating_calls()
+  tls_stack{ environmentSuffix = "tls", https = "false" }
+  lu.assertStrContains(w.out, "No changes.")
+  lu.assertEquals(w:mutating_calls(), before, "converged: a rerun makes no mutating call")
+end
+
+function TestTradingHttps:test_3_https_on_again_then_destroy_leaves_nothing()
+  local w = tls_stack{ environmentSuffix = "tls", https = "true" }
+  assert_https(w)
+  w:destroy()
+  lu.assertEquals(w.code, 0, w.out .. w.err)
+  lu.assertEquals(leftovers(w.sim), {}, "certificates included")
+  lu.assertEquals(cnames(w), {})
+  w:close()
+end
+
+-- https on while the zone is not delegated: the certificate's message says what is missing,
+-- the run rolls back, and the stack an earlier run built is left exactly as it was.
+function TestTradingHttps:test_https_on_an_undelegated_zone_stops_clearly_and_keeps_the_stack()
+  local w = deploy(nil, { seed = "nodns", stack = "nodns", config = { environmentSuffix = "nodns" } })
+  local ok, err = pcall(function()
+    lu.assertEquals(w.code, 0, w.out .. w.err)
+    local H = require "support.engine_harness"
+    local before = holdings(w.sim)
+    deploy(w, { config = { environmentSuffix = "nodns", https = "true", certificateTimeout = "2" } })
+    local text = w.out .. w.err
+    lu.assertEquals(w.code, 4, text)
+    lu.assertStrContains(text, "ACM certificate for " .. APP .. " is still PENDING_VALIDATION after 2 s")
+    lu.assertStrContains(text, "the zone trading.fo.test is not delegated")
+    -- (ACM remembers the request's idempotency token for an hour: not a resource)
+    local after = holdings(w.sim)
+    for _, regions in pairs(after) do
+      for _, services in pairs(type(regions) == "table" and regions or {}) do
+        local acm = type(services) == "table" and services.acm
+        if acm then
+          acm.tokens = nil
+          if next(acm) == nil then services.acm = nil end
+        end
+      end
+    end
+    local d = H.first_difference(before, after)
+    lu.assertNil(d, d)
+    for _, r in ipairs(REGIONS) do lu.assertEquals(certificates(w.sim, r.region), {}) end
+    deploy(w, { config = { environmentSuffix = "nodns" } })
+    lu.assertEquals(w.code, 0, w.out .. w.err)
+    lu.assertStrContains(w.out, "No changes.")
+  end)
+  w:close()
+  if not ok then error(err, 0) end
+end
+
+if MODE == "https" then
+  -- the mutation suite's mutants of the HTTPS parts: the https stack's read-back only
+  TestTradingRecipe, TestTradingProof, TestTradingOptions, TestTradingSharedStack = nil, nil, nil, nil
+  for name in pairs(TestTradingHttps) do
+    if name ~= "test_1_https_on_issues_certificates_and_serves_tls13_redirect_https_health_check" then
+      TestTradingHttps[name] = nil
+    end
+  end
+elseif FAST_MODE then
+  TestTradingProof, TestTradingOptions, TestTradingHttps = nil, nil, nil
   if not MODE:find("+destroy", 1, true) then TestTradingSharedStack.test_2_destroy_leaves_nothing = nil end
 else
   TestTradingSharedStack = nil
@@ -1503,4 +1701,5 @@ end
 
 local code = lu.LuaUnit.run("-v", table.unpack(arg or {}))
 if stack then stack:close() end
+if tls then tls:close() end
 os.exit(code)
