@@ -1171,6 +1171,12 @@ function TestTradingOptions:test_the_plan_warns_that_al2_is_past_end_of_support(
   lu.assertStrContains(r.stderr, "fo: warning: ami_family al2: Amazon Linux 2 reached its end "
     .. "of support on 2026-06-30")
   lu.assertStrContains(r.stderr, "ami_family=al2023")
+  -- https off (the default): plain HTTP, why, and the fix
+  lu.assertStrContains(r.stderr, "fo: warning: https off: clients reach " .. APP .. " over plain "
+    .. "HTTP (port 80, unencrypted). HTTPS needs an ACM certificate, and ACM validates it by DNS: "
+    .. "the zone trading.fo.test must be delegated")
+  lu.assertStrContains(r.stderr, "Delegate it, then rerun with --config https=true")
+  lu.assertNil(r.stdout:find("aws:acm:certificate", 1, true))
   local found = false
   for line in j.stdout:gmatch("[^\n]+") do
     local ok, ev = pcall(cjson.decode, line)
@@ -1180,6 +1186,32 @@ function TestTradingOptions:test_the_plan_warns_that_al2_is_past_end_of_support(
     end
   end
   lu.assertTrue(found, "a warning notice event: " .. j.stdout:sub(1, 2000))
+end
+
+-- With https=true the plan shows each region's certificate for the application's name in
+-- the stack's zone, the HTTPS listener and 443 opened, and no plain-HTTP warning; https=true
+-- with certificate ARNs is refused before anything is created.
+function TestTradingOptions:test_the_plan_with_https_shows_the_certificates_and_refuses_two_sources()
+  local dir = testlib.tmpdir()
+  local r = testlib.run_fo({ "--state-dir", dir, "--plan", "--config", "environmentSuffix=tls",
+    "--config", "https=true", RECIPE }, { timeout = 120 })
+  local both = testlib.run_fo({ "--state-dir", dir, "--plan", "--config", "environmentSuffix=tls",
+    "--config", "https=true", "--config", "primaryCertificateArn="
+    .. "arn:aws:acm:eu-south-1:123456789012:certificate/abc", "--config", "standbyCertificateArn="
+    .. "arn:aws:acm:eu-central-1:123456789012:certificate/def", RECIPE }, { timeout = 120 })
+  testlib.rmtree(dir)
+  lu.assertEquals(r.code, 0, r.stdout .. r.stderr)
+  for _, role in ipairs({ "primary", "standby" }) do
+    lu.assertStrMatches(r.stdout, ".*%+%s+aws:acm:certificate " .. role .. "/certificate%s+create\n"
+      .. "[^+]-domain_name%s+= \"app%.trading%.fo%.test\".*")
+    lu.assertStrMatches(r.stdout, ".*%+%s+aws:elbv2:listener " .. role .. "/https%s+create\n.*")
+    lu.assertStrMatches(r.stdout, ".*%+%s+aws:ec2:security_group_rule " .. role
+      .. "/alb%-in%-443%s+create\n.*")
+  end
+  lu.assertNil(r.stderr:find("https off", 1, true))
+  lu.assertEquals(both.code, 1, both.stdout .. both.stderr)
+  lu.assertStrContains(both.stderr, "config https=true makes the stack's own certificates; "
+    .. "primaryCertificateArn and standbyCertificateArn bring your own: give one or the other")
 end
 
 function TestTradingOptions:test_an_account_without_eu_south_1_enabled_is_told_so_before_anything_is_created()
