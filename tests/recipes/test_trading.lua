@@ -1610,6 +1610,10 @@ local function assert_https(w)
     local cert = one(certificates(w.sim, r.region), "one certificate in " .. r.region)
     lu.assertEquals(cert.DomainName, APP)
     lu.assertEquals(cert.Status, "ISSUED")
+    local t = tagmap(w.sim:client("acm", { region = r.region }):ListTagsForCertificate{
+      CertificateArn = cert.CertificateArn }.Tags)
+    lu.assertEquals({ t.Environment, t.FailoverRole, t.Name }, { "Production", r.role,
+      ("certificate-%s-tls"):format(r.role:lower()) })
     local v = one(cert.DomainValidationOptions, "one name validated")
     lu.assertEquals(v.ValidationMethod, "DNS")
     lu.assertEquals(v.ValidationStatus, "SUCCESS")
