@@ -226,6 +226,16 @@ return {
     find = "{ domain_name = FQDN,", replace = "{ domain_name = cfg.domainName,",
     why = "the certificate names trading.<domain>, clients ask for app.<domain>: every "
       .. "browser refuses the connection" },
+  { name = "https-redirect-before-the-listener", https = true,
+    find = "tags = tags(role_name, name(\"http-listener\")) }, false, { listener })",
+    replace = "tags = tags(role_name, name(\"http-listener\")) })",
+    why = "turning https on redirects port 80 to a 443 that does not serve yet (or never, "
+      .. "when the certificate cannot be issued): clients get connection errors meanwhile" },
+  { name = "https-health-check-before-the-listener", https = true,
+    find = "depends_on = { primary.asg, primary.listener } })",
+    replace = "depends_on = primary.asg })",
+    why = "turning https on points Route 53 at a 443 that does not serve yet: the primary "
+      .. "fails its check and DNS fails over to the standby for nothing" },
   -- launch template
   { name = "asg-template-version-latest",
     find = "launch_template = { id = lt.id, version = lt.latest_version },",
