@@ -34,6 +34,9 @@ local function derived_names(s)
     add("alarm", ("alb-unhealthy-hosts-alarm-%s-%s"):format(role, s))
   end
   add("iam_role", "ec2-role-" .. s)
+  for _, role in ipairs({ "primary", "standby" }) do
+    add("iam_role", ("flow-logs-role-%s-%s"):format(role, s))
+  end
   add("iam_profile", "ec2-profile-" .. s)
   add("iam_policy", "ec2-policy-" .. s)
   add("dynamodb", "trading-sessions-" .. s)
@@ -91,13 +94,14 @@ end
 local function positive(n) return n >= 1, "must be at least 1" end
 
 -- The Amazon Linux families the instances may run: the public SSM parameter naming the
--- region's latest image, the end of standard support (AWS's published dates), and the
--- Python the health endpoint runs with (AL2023 has only python3).
+-- region's latest image, the end of standard support (AWS's published dates), the
+-- Python the health endpoint runs with (AL2023 has only python3) and the package manager.
 local AMI_FAMILIES = {
   al2 = { label = "Amazon Linux 2", end_of_support = "2026-06-30", python = "/usr/bin/python",
+    packages = "yum",
     parameter = "/aws/service/ami-amazon-linux-latest/amzn2-ami-hvm-x86_64-gp2" },
   al2023 = { label = "Amazon Linux 2023", end_of_support = "2029-06-30",
-    python = "/usr/bin/python3",
+    python = "/usr/bin/python3", packages = "dnf",
     parameter = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64" },
 }
 
@@ -125,6 +129,10 @@ local cfg = fo.config{
   ami_family = { type = "string", default = "al2", enum = { "al2", "al2023" },
     doc = "al2 (Amazon Linux 2, past its end of support on 2026-06-30: the plan warns) or "
       .. "al2023 (Amazon Linux 2023)" },
+  private_egress = { type = "string", default = "endpoints", enum = { "endpoints", "nat" },
+    doc = "how the private subnets reach AWS: endpoints (interface endpoints, no internet) or "
+      .. "nat (a NAT gateway with an Elastic IP per AZ: the internet too; docs/deploy-aws.md "
+      .. "compares their cost)" },
   appPort = { type = "integer", default = 8080,
     check = function(p) return p >= 1024 and p <= 65535, "1024-65535" end },
   healthPath = { type = "string", default = "/health",
@@ -147,6 +155,16 @@ local cfg = fo.config{
     doc = "the same in the standby region (ACM certificates are regional)" },
   alarmEmail = { type = "string", default = "",
     doc = "an address subscribed to the three topics (confirm the email AWS sends)" },
+  tableEncryption = { type = "string", default = "cmk", enum = { "cmk", "aws-managed", "aws-owned" },
+    doc = "the session table at rest: cmk (each replica under its region's customer managed "
+      .. "key, the topics' key), aws-managed (aws/dynamodb) or aws-owned (DynamoDB's default)" },
+  logRetentionDays = { type = "integer", default = 90, check = function(d)
+      for _, ok in ipairs(require("fo.aws.resources.logs").RETENTION_DAYS) do
+        if d == ok then return true end
+      end
+      return false, "one of CloudWatch Logs' retention periods: "
+        .. table.concat(require("fo.aws.resources.logs").RETENTION_DAYS, ", ") .. " (days)"
+    end, doc = "days the log groups (flow logs, application, health service) keep events" },
   manualFailover = { type = "boolean", default = false,
     doc = "true: weights 0 (primary) / 100 (standby) — a planned failover; false to fail back" },
 }
@@ -166,6 +184,7 @@ if cfg.https and cfg.primaryCertificateArn ~= "" then
     .. "standbyCertificateArn bring your own: give one or the other")
 end
 local HTTPS = cfg.https or cfg.primaryCertificateArn ~= ""
+local TABLE_CMK = cfg.tableEncryption == "cmk"
 local GLOBAL = "us-east-1" -- IAM and Route 53 are global (signed for us-east-1); its metrics live there
 local FQDN = cfg.appSubdomain .. "." .. cfg.domainName
 local METRIC_NAMESPACE = "Trading/App"
@@ -186,6 +205,16 @@ end
 
 local function tags(role, name)
   return { Environment = "Production", FailoverRole = role, Name = name }
+end
+
+-- The log groups of each region (r: primary or standby): the VPC's flow logs, the
+-- application's log and the health service's log, /trading/<suffix>/<r>/<kind>.
+local LOG_KINDS = { "vpc-flow-logs", "app", "health" }
+local LOG_REGIONS = { { cfg.primaryRegion, "primary" }, { cfg.standbyRegion, "standby" } }
+local function log_group_name(r, kind) return ("/trading/%s/%s/%s"):format(S, r, kind) end
+-- The group's ARN as IAM and KMS name it (without the ":*" that also covers its streams).
+local function log_group_arn(region, account, r, kind)
+  return ("arn:aws:logs:%s:%s:log-group:%s"):format(region, account, log_group_name(r, kind))
 end
 
 -- A topic's policy: the owner account as SNS's default policy allows it, and CloudWatch
@@ -211,14 +240,20 @@ end
 -- runs on Python 2 and 3, and uses nothing AL2023 lacks, such as yum-cron), as a
 -- systemd service so it survives reboots. The real application replaces it. The simulator
 -- reads this form to decide target health (docs/simulator.md, "What the simulator reads
--- from user data"): keep the unit, ExecStart and server in this shape.
+-- from user data"): keep the unit, ExecStart and server in this shape. The health service
+-- writes its request log to /var/log/trading/health.log, the application its own to
+-- app.log; the CloudWatch agent (Amazon Linux's package, from the repositories in S3
+-- through the gateway endpoint) ships both to the region's log groups through the logs
+-- interface endpoint (private DNS: the default endpoint name resolves to it).
 local function user_data(role)
   local script = ([[
 #!/bin/bash
 # trading instance bootstrap (%s): health endpoint on port %d, path %s
 set -euo pipefail
-mkdir -p /opt/trading
+mkdir -p /opt/trading /var/log/trading
 cat > /opt/trading/health.py <<'EOF'
+import sys
+sys.stderr = open("/var/log/trading/health.log", "a", 1)  # the request log, line-buffered
 try:
     from http.server import BaseHTTPRequestHandler, HTTPServer
 except ImportError:
@@ -246,7 +281,28 @@ WantedBy=multi-user.target
 EOF
 systemctl daemon-reload
 systemctl enable --now trading-health.service
-]]):format(role, cfg.appPort, cfg.healthPath, cfg.healthPath, cfg.appPort, AMI.python)
+%s install -y amazon-cloudwatch-agent
+cat > /opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json <<'EOF'
+{
+  "agent": { "run_as_user": "root" },
+  "logs": {
+    "logs_collected": {
+      "files": {
+        "collect_list": [
+          { "file_path": "/var/log/trading/app.log", "log_group_name": "%s",
+            "log_stream_name": "{instance_id}" },
+          { "file_path": "/var/log/trading/health.log", "log_group_name": "%s",
+            "log_stream_name": "{instance_id}" }
+        ]
+      }
+    }
+  }
+}
+EOF
+/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s \
+  -c file:/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json
+]]):format(role, cfg.appPort, cfg.healthPath, cfg.healthPath, cfg.appPort, AMI.python,
+    AMI.packages, log_group_name(role, "app"), log_group_name(role, "health"))
   return script -- the launch template type base64-encodes it
 end
 
@@ -303,10 +359,25 @@ end
 -- policy naming CloudWatch for this account's alarms of the key's region. The account's
 -- root administers it (the account's IAM policies decide for its users and roles, SNS
 -- included). Rotation yearly; destroying the stack schedules the key's deletion after 7
--- days, as short as AWS allows.
+-- days, as short as AWS allows. In the primary and standby regions the key also encrypts
+-- the log groups: CloudWatch Logs (logs.<region>.amazonaws.com) may use it for this stack's
+-- groups only (the encryption context aws:logs:arn names the group, as AWS documents).
+local function logs_key_statement(region, account)
+  local arns = {}
+  for _, lr in ipairs(LOG_REGIONS) do
+    for _, kind in ipairs(lr[1] == region and LOG_KINDS or {}) do
+      arns[#arns + 1] = log_group_arn(region, account, lr[2], kind)
+    end
+  end
+  return #arns > 0 and { Sid = "CloudWatchLogsEncrypt", Effect = "Allow",
+    Principal = { Service = ("logs.%s.amazonaws.com"):format(region) },
+    Action = { "kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+      "kms:Describe*" }, Resource = "*",
+    Condition = { ArnEquals = { ["kms:EncryptionContext:aws:logs:arn"] = arns } } } or nil
+end
 local function topic_key_policy(region)
   return function(account)
-    return {
+    local doc = {
       Version = "2012-10-17",
       Statement = {
         { Sid = "AccountAdministers", Effect = "Allow",
@@ -318,8 +389,20 @@ local function topic_key_policy(region)
           Condition = { StringEquals = { ["aws:SourceAccount"] = account },
             ArnLike = { ["aws:SourceArn"] = ("arn:aws:cloudwatch:%s:%s:alarm:*"):format(region,
               account) } } },
+        logs_key_statement(region, account), -- last: nil (no log groups) leaves it out
       },
     }
+    -- tableEncryption = "cmk": the session table's replica of this region is under this key.
+    -- DynamoDB uses it as its callers (DescribeKey and CreateGrant when the table is put
+    -- under it, then data keys): this account's principals, only through DynamoDB here.
+    if TABLE_CMK and (region == cfg.primaryRegion or region == cfg.standbyRegion) then
+      doc.Statement[#doc.Statement + 1] = { Sid = "SessionTableThroughDynamoDB", Effect = "Allow",
+        Principal = { AWS = "*" }, Action = { "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*",
+          "kms:GenerateDataKey*", "kms:DescribeKey", "kms:CreateGrant" }, Resource = "*",
+        Condition = { StringEquals = { ["kms:CallerAccount"] = account,
+          ["kms:ViaService"] = ("dynamodb.%s.amazonaws.com"):format(region) } } }
+    end
+    return doc
   end
 end
 
@@ -329,7 +412,8 @@ local topic_keys = {}
 local function topic_key(region, r, role_name)
   if topic_keys[region] then return topic_keys[region] end
   local key = fo.resource("aws:kms:key", r .. "/topic-key", {
-    description = ("failover topics in %s (%s)"):format(region, S),
+    description = ("failover topics%s in %s (%s)"):format(
+      logs_key_statement(region, "0") and " and log groups" or "", region, S),
     policy = fo.apply(probes[1].account, topic_key_policy(region)),
     enable_key_rotation = true, deletion_window_in_days = 7,
     tags = tags(role_name, ("failover-topics-key-%s-%s"):format(r, S)),
@@ -350,10 +434,14 @@ local sessions = declare("aws:dynamodb:table", "sessions", {
   hash_key = { name = "sessionId", type = "S" },
   billing_mode = "PAY_PER_REQUEST",
   stream_view_type = "NEW_AND_OLD_IMAGES",   -- what a replica needs
-  sse = { enabled = true },                  -- KMS, the AWS-managed key aws/dynamodb
+  -- cmk: each replica under its region's key (the topics'); else aws/dynamodb or AWS owned
+  sse = TABLE_CMK and { enabled = true, kms_master_key_id = topic_key(cfg.primaryRegion,
+    "primary", "Primary").arn } or { enabled = cfg.tableEncryption == "aws-managed" },
   point_in_time_recovery = true,
-  -- the replica's PITR and tags are its own, set in its region (the table's PITR, its role)
-  replicas = { { region_name = cfg.standbyRegion, tags = { FailoverRole = "Standby" } } },
+  -- the replica's PITR, tags and key are its own, set in its region (the table's PITR, its role)
+  replicas = { { region_name = cfg.standbyRegion, tags = { FailoverRole = "Standby" },
+    kms_master_key_id = TABLE_CMK and topic_key(cfg.standbyRegion, "standby", "Standby").arn
+      or nil } },
   tags = tags("Primary", TABLE_NAME),
 }, cfg.primaryRegion)
 
@@ -388,7 +476,15 @@ local SSM_AGENT_ACTIONS = { "ssm:UpdateInstanceInformation",
 fo.resource("aws:iam:role_policy", "ec2", {
   role_name = role.name,
   policy_name = "ec2-policy-" .. S,
-  policy_document = fo.apply({ sessions.arn, replica_arn }, function(arns)
+  policy_document = fo.apply({ sessions.arn, replica_arn, probes[1].account }, function(arns)
+    -- the CloudWatch agent writes the app's and health service's logs: its streams in those
+    -- groups only (":*" covers the group's streams), never creating or retaining groups
+    local log_arns = {}
+    for _, lr in ipairs(LOG_REGIONS) do
+      for _, kind in ipairs({ "app", "health" }) do
+        log_arns[#log_arns + 1] = log_group_arn(lr[1], arns[3], lr[2], kind) .. ":*"
+      end
+    end
     return {
       Version = "2012-10-17",
       Statement = {
@@ -398,6 +494,8 @@ fo.resource("aws:iam:role_policy", "ec2", {
           Resource = "*",
           Condition = { StringEquals = { ["cloudwatch:namespace"] = METRIC_NAMESPACE } } },
         { Sid = "SsmAgent", Effect = "Allow", Action = SSM_AGENT_ACTIONS, Resource = "*" },
+        { Sid = "InstanceLogs", Effect = "Allow", Action = { "logs:CreateLogStream",
+          "logs:DescribeLogStreams", "logs:PutLogEvents" }, Resource = log_arns },
       },
     }
   end),
@@ -455,11 +553,21 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
     private[i] = res("aws:ec2:subnet", "private-" .. i, { vpc_id = vpc.id,
       cidr_block = subnet_cidr(vpc_cidr, 10 + i - 1), availability_zone = az,
       map_public_ip_on_launch = false, tags = tags(role_name, name("private-subnet-" .. letter)) })
-    -- one private route table per AZ: a NAT gateway per AZ slots in without changes
+    -- one private route table per AZ, so that each can route to its AZ's NAT gateway
     private_rts[i] = res("aws:ec2:route_table", "private-rt-" .. i, { vpc_id = vpc.id,
       tags = tags(role_name, name("private-rt-" .. letter)) })
     res("aws:ec2:route_table_association", "private-" .. i, { route_table_id = private_rts[i].id,
       subnet_id = private[i].id })
+    if cfg.private_egress == "nat" then
+      -- the AZ's NAT gateway in its public subnet (after the internet gateway: AWS fails a
+      -- public NAT gateway in a VPC without one), the AZ's private default route to it
+      local eip = res("aws:ec2:eip", "nat-eip-" .. i,
+        { tags = tags(role_name, name("nat-eip-" .. letter)) })
+      local nat = res("aws:ec2:nat_gateway", "nat-" .. i, { subnet_id = public[i].id,
+        allocation_id = eip.id, tags = tags(role_name, name("nat-" .. letter)) }, false, { igw })
+      res("aws:ec2:route", "private-default-" .. i, { route_table_id = private_rts[i].id,
+        destination_cidr_block = "0.0.0.0/0", nat_gateway_id = nat.id })
+    end
   end
   -- Instances reach DynamoDB privately through the gateway endpoint (no NAT needed for it).
   res("aws:ec2:vpc_endpoint", "dynamodb", { vpc_id = vpc.id,
@@ -493,24 +601,56 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
   -- only. The S3 gateway endpoint serves the package repositories (AL2's are in S3).
   -- Replaced create-before-delete (its name carries the suffix, so old and new differ):
   -- the endpoints, updated in place, move to the new group before the old one can go.
-  local vpce_sg = fo.resource("aws:ec2:security_group", r .. "/vpce-sg", { vpc_id = vpc.id,
-    group_name = name("vpce-sg"), description = "interface endpoints: HTTPS from the instances",
-    tags = tags(role_name, name("vpce-sg")) }, { region = region, delete_first = false })
-  res("aws:ec2:security_group_rule", "vpce-from-app", { security_group_id = vpce_sg.id,
-    type = "ingress", protocol = "tcp", from_port = 443, to_port = 443,
-    source_security_group_id = app_sg.id, description = "HTTPS from the instances",
-    tags = tags(role_name, name("vpce-from-app")) })
-  for _, svc in ipairs(INTERFACE_ENDPOINTS) do
-    res("aws:ec2:vpc_endpoint", svc, { vpc_id = vpc.id,
-      service_name = ("com.amazonaws.%s.%s"):format(region, svc),
-      vpc_endpoint_type = "Interface", subnet_ids = { private[1].id, private[2].id },
-      security_group_ids = { vpce_sg.id }, private_dns_enabled = true,
-      tags = tags(role_name, name(svc .. "-endpoint")) })
+  -- With private_egress = "nat" the NAT gateways (above) carry that traffic instead.
+  if cfg.private_egress == "endpoints" then
+    local vpce_sg = fo.resource("aws:ec2:security_group", r .. "/vpce-sg", { vpc_id = vpc.id,
+      group_name = name("vpce-sg"), description = "interface endpoints: HTTPS from the instances",
+      tags = tags(role_name, name("vpce-sg")) }, { region = region, delete_first = false })
+    res("aws:ec2:security_group_rule", "vpce-from-app", { security_group_id = vpce_sg.id,
+      type = "ingress", protocol = "tcp", from_port = 443, to_port = 443,
+      source_security_group_id = app_sg.id, description = "HTTPS from the instances",
+      tags = tags(role_name, name("vpce-from-app")) })
+    for _, svc in ipairs(INTERFACE_ENDPOINTS) do
+      res("aws:ec2:vpc_endpoint", svc, { vpc_id = vpc.id,
+        service_name = ("com.amazonaws.%s.%s"):format(region, svc),
+        vpc_endpoint_type = "Interface", subnet_ids = { private[1].id, private[2].id },
+        security_group_ids = { vpce_sg.id }, private_dns_enabled = true,
+        tags = tags(role_name, name(svc .. "-endpoint")) })
+    end
   end
   res("aws:ec2:vpc_endpoint", "s3", { vpc_id = vpc.id,
     service_name = ("com.amazonaws.%s.s3"):format(region), vpc_endpoint_type = "Gateway",
     route_table_ids = { private_rts[1].id, private_rts[2].id },
     tags = tags(role_name, name("s3-endpoint")) })
+
+  -- Logs: the region's groups (encrypted with the region's key, events kept
+  -- logRetentionDays) and the VPC's flow logs of all traffic, delivered by a role that
+  -- trusts this account's flow logs of this region and may only write to its group.
+  local groups = {}
+  for _, kind in ipairs(LOG_KINDS) do
+    groups[kind] = res("aws:logs:log_group", "logs-" .. kind, { name = log_group_name(r, kind),
+      retention_in_days = cfg.logRetentionDays, kms_key_id = topic_key(region, r, role_name).arn,
+      tags = tags(role_name, name(kind .. "-logs")) })
+  end
+  local flow_role = fo.resource("aws:iam:role", r .. "/flow-logs", { name = name("flow-logs-role"),
+    description = "VPC flow logs of " .. region .. " deliver to their log group",
+    assume_role_policy = fo.apply(probes[1].account, function(account) return {
+      Version = "2012-10-17",
+      Statement = { { Effect = "Allow", Principal = { Service = "vpc-flow-logs.amazonaws.com" },
+        Action = "sts:AssumeRole", Condition = { StringEquals = { ["aws:SourceAccount"] = account },
+          ArnLike = { ["aws:SourceArn"] = ("arn:aws:ec2:%s:%s:vpc-flow-log/*"):format(region,
+            account) } } } } } end),
+    tags = tags(role_name, name("flow-logs-role")) }, { region = GLOBAL })
+  local flow_grant = fo.resource("aws:iam:role_policy", r .. "/flow-logs", {
+    role_name = flow_role.name, policy_name = name("flow-logs-policy"),
+    policy_document = fo.apply(groups["vpc-flow-logs"].arn, function(arn) return {
+      Version = "2012-10-17",
+      Statement = { { Sid = "DeliverToTheGroup", Effect = "Allow", Action = {
+        "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents" },
+        Resource = arn .. ":*" } } } end) }, { region = GLOBAL })
+  res("aws:ec2:flow_log", "vpc", { resource_id = vpc.id, traffic_type = "ALL",
+    log_group_name = groups["vpc-flow-logs"].name, role_arn = flow_role.arn,
+    tags = tags(role_name, name("vpc-flow-log")) }, false, { flow_grant })
 
   -- Launch template: the family's latest image from its public SSM parameter, IMDSv2 only,
   -- encrypted root volume; what it launches (instance, volume, network interface) tagged.

@@ -63,18 +63,24 @@ TestDeployerPolicy = {}
 function TestDeployerPolicy:test_the_printed_policy_is_scoped_to_the_stack()
   local doc = policy()
   lu.assertEquals(doc.Version, "2012-10-17")
-  local by_action = {}
+  local by_action, by_sid = {}, {}
   for _, s in ipairs(doc.Statement) do
     lu.assertEquals(s.Effect, "Allow")
+    if s.Sid then by_sid[s.Sid] = s end
     for _, a in ipairs(type(s.Action) == "table" and s.Action or { s.Action }) do
       by_action[a] = s
     end
   end
   local role = "arn:aws:iam::${aws:PrincipalAccount}:role/ec2-role-dev"
-  lu.assertEquals(by_action["iam:CreateRole"].Resource, role)
-  lu.assertEquals(by_action["iam:PassRole"].Resource, role)
-  lu.assertEquals(by_action["iam:PassRole"].Condition,
+  local flow_roles = { "arn:aws:iam::${aws:PrincipalAccount}:role/flow-logs-role-primary-dev",
+    "arn:aws:iam::${aws:PrincipalAccount}:role/flow-logs-role-standby-dev" }
+  lu.assertItemsEquals(by_action["iam:CreateRole"].Resource, { role, flow_roles[1], flow_roles[2] })
+  -- the instance role is passed to EC2 only; the flow logs' roles with CreateFlowLogs
+  lu.assertEquals(by_sid.PassInstanceRole.Resource, role)
+  lu.assertEquals(by_sid.PassInstanceRole.Condition,
     { StringEquals = { ["iam:PassedToService"] = "ec2.amazonaws.com" } })
+  lu.assertEquals(by_sid.PassFlowLogsRoles.Action, "iam:PassRole")
+  lu.assertItemsEquals(by_sid.PassFlowLogsRoles.Resource, flow_roles)
   lu.assertItemsEquals(by_action["iam:CreateServiceLinkedRole"].Condition.StringEquals["iam:AWSServiceName"],
     { "autoscaling.amazonaws.com", "elasticloadbalancing.amazonaws.com",
       "replication.dynamodb.amazonaws.com" })

@@ -200,6 +200,14 @@ local function taggable()
     for _, g in ipairs(client("autoscaling", region):DescribeAutoScalingGroups{}.AutoScalingGroups) do
       add("asg " .. g.AutoScalingGroupName, region, tagmap(g.Tags))
     end
+    for _, f in ipairs(ec2:DescribeFlowLogs{}.FlowLogs) do
+      add("flow log " .. f.FlowLogId, region, tagmap(f.Tags))
+    end
+    local logs = client("logs", region)
+    for _, g in ipairs(logs:DescribeLogGroups{}.logGroups) do
+      add("log group " .. g.logGroupName, region,
+        logs:ListTagsForResource{ resourceArn = g.logGroupArn }.tags or {})
+    end
     -- what the groups launched: instances, and each one's volumes and network interfaces
     -- (the ids its description names, their tags read through EC2)
     local volumes, enis = {}, {}
@@ -251,7 +259,9 @@ local function taggable()
   end
   local iam = client("iam", G)
   for _, r in ipairs(iam:ListRoles{}.Roles) do
-    add("role " .. r.RoleName, G, tagmap(iam:ListRoleTags{ RoleName = r.RoleName }.Tags))
+    -- IAM is global; a role serving one region (its flow logs' delivery) is that region's
+    add("role " .. r.RoleName, r.RoleName:match("%-standby%-") and S or G,
+      tagmap(iam:ListRoleTags{ RoleName = r.RoleName }.Tags))
   end
   for _, r in ipairs(iam:ListRoles{}.Roles) do
     for _, p in ipairs(iam:ListInstanceProfilesForRole{ RoleName = r.RoleName }.InstanceProfiles) do
@@ -730,6 +740,51 @@ function TestTradingRecipe:test_topics_encrypted_with_a_rotating_key_of_their_re
   end
 end
 
+-- The session table at rest (tableEncryption = "cmk", the default): each replica under the
+-- customer managed key of its own region (the region's topics' key, alias
+-- failover-topics-<role>-<suffix>), read in that region; the key's policy lets this
+-- account's principals use it only through DynamoDB of that region (the instances' item
+-- calls and the deployer's table changes), and an item written in one region is read in
+-- the other.
+function TestTradingRecipe:test_session_table_replicas_under_their_regions_customer_managed_key()
+  local name = "trading-sessions-" .. SUFFIX
+  local keys = {}
+  for _, r in ipairs(REGIONS) do
+    local kms = client("kms", r.region)
+    local md = kms:DescribeKey{ KeyId = ("alias/failover-topics-%s-%s"):format(r.role:lower(),
+      SUFFIX) }.KeyMetadata
+    keys[r.region] = md.Arn
+    local t = client("dynamodb", r.region):DescribeTable{ TableName = name }.Table
+    lu.assertEquals(t.TableStatus, "ACTIVE", r.region)
+    lu.assertEquals(t.SSEDescription and t.SSEDescription.SSEType, "KMS", r.region)
+    lu.assertEquals(t.SSEDescription.Status, "ENABLED", r.region)
+    lu.assertEquals(t.SSEDescription.KMSMasterKeyArn, md.Arn,
+      r.region .. ": the replica is under its region's own key")
+    lu.assertEquals(md.KeyManager, "CUSTOMER")
+    lu.assertEquals(md.KeyState, "Enabled")
+    local policy = cjson.decode(kms:GetKeyPolicy{ KeyId = md.KeyId, PolicyName = "default" }.Policy)
+    local via
+    for _, st in ipairs(policy.Statement) do
+      local cond = st.Condition and st.Condition.StringEquals
+      if st.Effect == "Allow" and cond and cond["kms:ViaService"] then
+        local actions = {}
+        for _, a in ipairs(as_list(st.Action)) do actions[a] = true end
+        if actions["kms:CreateGrant"] and actions["kms:Decrypt"] then via = cond end
+      end
+    end
+    lu.assertNotNil(via, md.Arn .. ": DynamoDB may use the key")
+    lu.assertEquals(via["kms:ViaService"], "dynamodb." .. r.region .. ".amazonaws.com")
+    lu.assertStrMatches(via["kms:CallerAccount"], "%d+")
+  end
+  lu.assertNotEquals(keys[P], keys[S])
+  local t = client("dynamodb", P):DescribeTable{ TableName = name }.Table
+  lu.assertEquals(t.Replicas[1].KMSMasterKeyId, keys[S])
+  client("dynamodb", S):PutItem{ TableName = name, Item = { sessionId = { S = "key-check" } } }
+  lu.assertEquals(client("dynamodb", P):GetItem{ TableName = name,
+    Key = { sessionId = { S = "key-check" } } }.Item, { sessionId = { S = "key-check" } })
+  client("dynamodb", P):DeleteItem{ TableName = name, Key = { sessionId = { S = "key-check" } } }
+end
+
 function TestTradingRecipe:test_alarm_on_the_health_check_in_us_east_1_and_per_region_alarms_to_their_topics()
   local o = outputs()
   local a = one(client("cloudwatch", G):DescribeAlarms{}.MetricAlarms, "one alarm in us-east-1")
@@ -940,6 +995,9 @@ function TestTradingRecipe:test_iam_policy_least_privilege_no_wildcard_action_na
         or action:match("^ec2messages:") then
         ssm_actions[#ssm_actions + 1] = action
         lu.assertEquals(st.Resource, "*") -- the agent's actions take no resource ARN
+      elseif action:match("^logs:") then
+        -- the CloudWatch agent's, on the stack's groups: test_instances_ship_the_app_...
+        lu.assertNotEquals(st.Resource, "*")
       else
         lu.assertEquals(action, "cloudwatch:PutMetricData", "no action the instances do not need")
         lu.assertEquals(#actions, 1)
@@ -966,13 +1024,152 @@ function TestTradingRecipe:test_iam_policy_least_privilege_no_wildcard_action_na
   lu.assertEquals(sorted(ssm_actions), SSM_AGENT_ACTIONS)
 end
 
+-- Logging (issue 13 item 8), read back from CloudWatch Logs, EC2, KMS and IAM.
+local LOG_KINDS = { "app", "health", "vpc-flow-logs" }
+local LOG_ACTIONS = { "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents" }
+
+-- The stack's log groups of region r as CloudWatch Logs lists them: {kind = group}.
+local function log_groups(r)
+  local prefix = ("/trading/%s/%s/"):format(SUFFIX, r.role:lower())
+  local out, kinds = {}, {}
+  for _, g in ipairs(client("logs", r.region):DescribeLogGroups{ logGroupNamePrefix = prefix }
+      .logGroups) do
+    local kind = g.logGroupName:sub(#prefix + 1)
+    out[kind] = g
+    kinds[#kinds + 1] = kind
+  end
+  lu.assertEquals(sorted(kinds), LOG_KINDS, r.region .. ": the log groups under " .. prefix)
+  return out
+end
+
+-- The ARN of the key that encrypts the region's topic (the region's key).
+local function region_key_arn(region, topic_arn)
+  local ref = client("sns", region):GetTopicAttributes{ TopicArn = topic_arn }.Attributes.KmsMasterKeyId
+  return client("kms", region):DescribeKey{ KeyId = ref }.KeyMetadata.Arn
+end
+
+function TestTradingRecipe:test_log_groups_kept_90_days_encrypted_with_the_region_key_only_for_them()
+  local o = outputs()
+  local account = client("sts", P):GetCallerIdentity{}.Account
+  for _, r in ipairs(REGIONS) do
+    local key = region_key_arn(r.region, r.role == "Primary" and o.primary_topic_arn or o.standby_topic_arn)
+    local arns = {}
+    for kind, g in pairs(log_groups(r)) do
+      lu.assertEquals(g.retentionInDays, 90, g.logGroupName .. ": the default retention")
+      lu.assertEquals(g.kmsKeyId, key, g.logGroupName .. ": encrypted with the region's key")
+      lu.assertEquals(g.logGroupArn, ("arn:aws:logs:%s:%s:log-group:%s"):format(r.region,
+        account, g.logGroupName), kind)
+      arns[#arns + 1] = g.logGroupArn
+    end
+    -- the key policy: CloudWatch Logs of this region, for exactly these groups
+    local kms = client("kms", r.region)
+    local policy = cjson.decode(kms:GetKeyPolicy{ KeyId = key, PolicyName = "default" }.Policy)
+    local found = 0
+    for _, st in ipairs(policy.Statement) do
+      local svc = st.Principal and st.Principal.Service
+      for _, sv in ipairs(as_list(svc or {})) do
+        lu.assertNil(tostring(sv):match("^logs%.") and sv ~= "logs." .. r.region .. ".amazonaws.com"
+          or nil, "only this region's CloudWatch Logs: " .. tostring(sv))
+        if sv == "logs." .. r.region .. ".amazonaws.com" then
+          found = found + 1
+          lu.assertEquals(st.Effect, "Allow")
+          local cond = st.Condition or {}
+          local ctx = (cond.ArnEquals or cond.ArnLike or {})["kms:EncryptionContext:aws:logs:arn"]
+          lu.assertNotNil(ctx, "the statement is conditioned on the group's ARN")
+          lu.assertEquals(sorted(as_list(ctx)), sorted(arns), "exactly the stack's groups")
+        end
+      end
+    end
+    lu.assertEquals(found, 1, r.region .. ": one key policy statement for CloudWatch Logs")
+  end
+  -- the global region's key encrypts no group: its policy names no CloudWatch Logs
+  local gkey = region_key_arn(G, o.global_topic_arn)
+  local gpolicy = client("kms", G):GetKeyPolicy{ KeyId = gkey, PolicyName = "default" }.Policy
+  lu.assertNotStrContains(gpolicy, "logs.")
+end
+
+function TestTradingRecipe:test_vpc_flow_logs_all_traffic_to_their_group_by_a_role_scoped_to_it()
+  local account = client("sts", P):GetCallerIdentity{}.Account
+  local iam = client("iam", G)
+  for _, r in ipairs(REGIONS) do
+    local group = log_groups(r)["vpc-flow-logs"]
+    local vpc = vpc_of(r.region).VpcId
+    local f = one(client("ec2", r.region):DescribeFlowLogs{ Filter = { { Name = "resource-id",
+      Values = { vpc } } } }.FlowLogs, "one flow log of the VPC in " .. r.region)
+    lu.assertEquals({ f.TrafficType, f.LogDestinationType, f.LogGroupName, f.FlowLogStatus,
+      f.DeliverLogsStatus }, { "ALL", "cloud-watch-logs", group.logGroupName, "ACTIVE", "SUCCESS" })
+    lu.assertIsNil(f.DeliverLogsErrorMessage)
+    -- the delivery role: trusts the flow-logs service for this account's flow logs of this
+    -- region, may write only to the group
+    local name = f.DeliverLogsPermissionArn:match(":role/(.+)$")
+    local role = iam:GetRole{ RoleName = name }.Role
+    local trust = testing.policy(role.AssumeRolePolicyDocument)
+    local st = one(trust.Statement, name .. ": one trust statement")
+    lu.assertEquals({ st.Effect, st.Principal.Service, st.Action },
+      { "Allow", "vpc-flow-logs.amazonaws.com", "sts:AssumeRole" })
+    lu.assertEquals(st.Condition.StringEquals["aws:SourceAccount"], account)
+    lu.assertEquals(st.Condition.ArnLike["aws:SourceArn"],
+      ("arn:aws:ec2:%s:%s:vpc-flow-log/*"):format(r.region, account))
+    lu.assertEquals(#iam:ListAttachedRolePolicies{ RoleName = name }.AttachedPolicies, 0)
+    local pname = one(iam:ListRolePolicies{ RoleName = name }.PolicyNames, name .. ": one inline policy")
+    local doc = testing.policy(iam:GetRolePolicy{ RoleName = name, PolicyName = pname }.PolicyDocument)
+    local grant = one(doc.Statement, pname .. ": one statement")
+    lu.assertEquals(grant.Effect, "Allow")
+    lu.assertEquals(sorted(as_list(grant.Action)), LOG_ACTIONS)
+    lu.assertEquals(as_list(grant.Resource), { group.logGroupArn .. ":*" })
+    lu.assertIsNil(grant.Condition)
+  end
+end
+
+function TestTradingRecipe:test_instances_ship_the_app_and_health_logs_to_their_groups_with_scoped_grants()
+  -- the instance role writes to the app and health groups of both regions, nothing else
+  local want = {}
+  for _, r in ipairs(REGIONS) do
+    local g = log_groups(r)
+    want[#want + 1] = g.app.logGroupArn .. ":*"
+    want[#want + 1] = g.health.logGroupArn .. ":*"
+  end
+  local logs_statements = 0
+  for _, st in ipairs(role_policy().Statement) do
+    local actions = as_list(st.Action)
+    if actions[1]:match("^logs:") then
+      logs_statements = logs_statements + 1
+      lu.assertEquals(sorted(actions), LOG_ACTIONS, "no CreateLogGroup, retention or delete")
+      lu.assertEquals(sorted(as_list(st.Resource)), sorted(want))
+    end
+  end
+  lu.assertEquals(logs_statements, 1)
+  -- the user data installs, configures and starts the CloudWatch agent for those groups,
+  -- and the health service writes the log the agent reads
+  local CONFIG = "/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json"
+  for _, r in ipairs(REGIONS) do
+    local g = log_groups(r)
+    local v = client("ec2", r.region):DescribeLaunchTemplateVersions{ LaunchTemplateName =
+      ("lt-%s-%s"):format(r.role:lower(), SUFFIX), Versions = { "$Latest" } }.LaunchTemplateVersions[1]
+    local script = testing.user_data(v.LaunchTemplateData.UserData)
+    local b = bootstrap(script)
+    lu.assertStrContains(script, "\nyum install -y amazon-cloudwatch-agent\n")
+    lu.assertNotNil(b.files[CONFIG], "the user data writes the agent's configuration")
+    lu.assertStrContains(script, "amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s \\\n  -c file:"
+      .. CONFIG .. "\n")
+    local files = {}
+    for _, c in ipairs(cjson.decode(b.files[CONFIG]).logs.logs_collected.files.collect_list) do
+      files[c.log_group_name] = c.file_path
+    end
+    lu.assertEquals(files, { [g.app.logGroupName] = "/var/log/trading/app.log",
+      [g.health.logGroupName] = "/var/log/trading/health.log" })
+    lu.assertStrContains(b.files["/opt/trading/health.py"],
+      'sys.stderr = open("/var/log/trading/health.log", "a", 1)')
+  end
+end
+
 function TestTradingRecipe:test_every_taggable_resource_has_environment_and_failover_role()
   local list = taggable()
   lu.assertTrue(#list >= 50, ("found %d taggable resources"):format(#list))
   local kinds = {}
   for _, r in ipairs(list) do kinds[r.what:match("^(.-) [^ ]+$") or r.what] = true end
   for _, kind in ipairs({ "instance", "volume", "network interface", "launch template",
-      "vpc endpoint", "asg" }) do
+      "vpc endpoint", "asg", "log group", "flow log" }) do
     lu.assertTrue(kinds[kind], "the list holds a " .. kind)
   end
   for _, r in ipairs(list) do
@@ -1112,6 +1309,7 @@ function TestTradingOptions:test_ami_family_al2023_then_back_to_al2_rolls_the_in
       local script = require("fo.crypto").base64_decode(v.UserData)
       lu.assertStrContains(script, "ExecStart=/usr/bin/python3 /opt/trading/health.py")
       lu.assertNotStrContains(script, "yum")
+      lu.assertStrContains(script, "\ndnf install -y amazon-cloudwatch-agent\n")
     end
     lu.assertEquals(images_in_service(w), want)
     w.sim:advance(30)
@@ -1159,9 +1357,10 @@ function TestTradingOptions:test_the_default_domain_is_one_route53_accepts()
   lu.assertEquals(e.code, "InvalidDomainName")
 end
 
--- On a fresh stack the plan warns that Amazon Linux 2 is past its end of support, in the
--- text output and as a --json notice event.
-function TestTradingOptions:test_the_plan_warns_that_al2_is_past_end_of_support()
+-- On a fresh stack the plan shows what keeps the private subnets off the internet (the
+-- interface and gateway endpoints) and the regions' keys, and warns that Amazon Linux 2 is
+-- past its end of support, in the text output and as a --json notice event.
+function TestTradingOptions:test_the_plan_shows_endpoints_and_keys_and_warns_that_al2_is_past_end_of_support()
   local dir = testlib.tmpdir()
   local r = testlib.run_fo({ "--state-dir", dir, "--plan", "--config", "environmentSuffix=eol", RECIPE },
     { timeout = 120 })
@@ -1169,6 +1368,17 @@ function TestTradingOptions:test_the_plan_warns_that_al2_is_past_end_of_support(
     "environmentSuffix=eol", RECIPE }, { timeout = 120 })
   testlib.rmtree(dir)
   lu.assertEquals(r.code, 0, r.stdout .. r.stderr)
+  for _, role in ipairs({ "primary", "standby" }) do
+    local region = role == "primary" and P or S
+    for _, svc in ipairs({ "ssm", "ssmmessages", "ec2messages", "monitoring", "logs" }) do
+      lu.assertStrMatches(r.stdout, ".*%+%s+aws:ec2:vpc_endpoint " .. role .. "/" .. svc
+        .. "%s+create\n[^+]-service_name%s+= \"com%.amazonaws%." .. region:gsub("%-", "%%-")
+        .. "%." .. svc .. "\".*")
+    end
+    lu.assertStrMatches(r.stdout, ".*%+%s+aws:ec2:vpc_endpoint " .. role .. "/s3%s+create\n.*")
+    lu.assertStrMatches(r.stdout, ".*%+%s+aws:kms:key " .. role
+      .. "/topic%-key%s+create\n[^+]-enable_key_rotation%s+= true.*")
+  end
   lu.assertStrContains(r.stderr, "fo: warning: ami_family al2: Amazon Linux 2 reached its end "
     .. "of support on 2026-06-30")
   lu.assertStrContains(r.stderr, "ami_family=al2023")
@@ -1256,6 +1466,10 @@ local function leftovers(sim)
     for _, g in ipairs(ec2:DescribeInternetGateways{}.InternetGateways) do add_ec2("igw", g.InternetGatewayId) end
     for _, g in ipairs(ec2:DescribeSecurityGroups{}.SecurityGroups) do add_ec2("sg", g.GroupId) end
     for _, e in ipairs(ec2:DescribeVpcEndpoints{}.VpcEndpoints) do add("endpoint", e.VpcEndpointId) end
+    for _, f in ipairs(ec2:DescribeFlowLogs{}.FlowLogs) do add("flow log", f.FlowLogId) end
+    for _, g in ipairs(c("logs", region):DescribeLogGroups{}.logGroups) do
+      add("log group", g.logGroupName)
+    end
     for _, t in ipairs(ec2:DescribeLaunchTemplates{}.LaunchTemplates) do add("lt", t.LaunchTemplateName) end
     for _, r in ipairs(ec2:DescribeInstances{}.Reservations) do
       for _, i in ipairs(r.Instances) do
@@ -1401,7 +1615,7 @@ function TestTradingProof:test_the_apply_summary_counts_what_the_plan_counted()
       lu.assertStrContains(world.out, ("Apply complete: %d created, %d updated, %d replaced, %d "
         .. "deleted."):format(p.create, p.update, p.replace, p.delete))
     end
-    check(w, { 97, 0, 0, 0 })
+    check(w, { 109, 0, 0, 0 })
     local first = 0
     deploy(w, { stack = "counts", config = { environmentSuffix = SUFFIX .. "2" } })
     for _, s in ipairs(w.doc.plan.steps) do
@@ -1411,6 +1625,49 @@ function TestTradingProof:test_the_apply_summary_counts_what_the_plan_counted()
       "both kinds of replacement: " .. first .. " delete-first")
     check(w, { 0, w.doc.plan.counts.update, w.doc.plan.counts.replace, 0 })
     lu.assertTrue(w.doc.plan.counts.replace > 0 and w.doc.plan.counts.update > 0)
+  end)
+  w:close()
+  if not ok then error(err, 0) end
+end
+
+-- tableEncryption changed on a deployed stack: the session table and its replica move
+-- between the AWS managed key, each region's customer managed key and the AWS owned key in
+-- place (the same table in both regions, nothing replaced), read back in each region.
+function TestTradingProof:test_table_encryption_switches_in_place()
+  local cfg = { environmentSuffix = SUFFIX, tableEncryption = "aws-managed" }
+  local w = deploy(nil, { stack = "tablekey", config = cfg })
+  local ok, err = pcall(function()
+    lu.assertEquals(w.code, 0, w.out .. w.err)
+    local name = "trading-sessions-" .. SUFFIX
+    local function table_in(region)
+      return w:client("dynamodb", region):DescribeTable{ TableName = name }.Table
+    end
+    local ids = { [P] = table_in(P).TableId, [S] = table_in(S).TableId }
+    local function key_of(region)
+      local d = table_in(region).SSEDescription
+      return d and d.KMSMasterKeyArn
+    end
+    local function region_key(region, role)
+      return w:client("kms", region):DescribeKey{ KeyId = ("alias/failover-topics-%s-%s")
+        :format(role, SUFFIX) }.KeyMetadata.Arn
+    end
+    lu.assertEquals(key_of(P), w:client("kms", P):DescribeKey{ KeyId = "alias/aws/dynamodb" }
+      .KeyMetadata.Arn)
+    for _, mode in ipairs({ "cmk", "aws-owned" }) do
+      cfg.tableEncryption = mode
+      deploy(w, { config = cfg })
+      lu.assertEquals(w.code, 0, w.out .. w.err)
+      lu.assertEquals(w.doc.plan.counts.replace, 0, mode)
+      lu.assertEquals(w.doc.plan.counts.create, 0, mode)
+      lu.assertTrue(w.doc.plan.counts.update >= 1, mode)
+      lu.assertEquals({ table_in(P).TableId, table_in(S).TableId }, { ids[P], ids[S] }, mode)
+      if mode == "cmk" then
+        lu.assertEquals({ key_of(P), key_of(S) },
+          { region_key(P, "primary"), region_key(S, "standby") })
+      else
+        lu.assertEquals({ key_of(P), key_of(S) }, {})
+      end
+    end
   end)
   w:close()
   if not ok then error(err, 0) end
@@ -1430,13 +1687,13 @@ local function move_state_away(dir)
 end
 
 -- The first deployment is left exactly as it was: every resource the second apply meets is
--- a conflict (DynamoDB table, topics, roles, ...), and the rollback deletes only what the
--- second apply created itself.
+-- a conflict (roles, the zone, key aliases, ...: the first ones met stop the run), and the
+-- rollback deletes only what the second apply created itself.
 local function assert_first_deployment_survives(w, before)
   lu.assertEquals(w.code, 4, w.out .. w.err)
   local text = w.out .. w.err
-  lu.assertStrContains(text, 'conflict: a DynamoDB table named "trading-sessions-' .. SUFFIX .. '"')
-  lu.assertStrContains(text, 'tagged as resource "sessions" of stack "ci"')
+  lu.assertStrContains(text, 'conflict: an IAM role named "ec2-role-' .. SUFFIX .. '"')
+  lu.assertStrContains(text, 'tagged as resource "ec2" of stack "ci"')
   lu.assertStrContains(text, "Remove it, or rename the resource in the recipe")
   lu.assertStrContains(text, "Apply failed; rolled back")
   -- KMS deletes no key at once: the keys the second apply made are left pending deletion

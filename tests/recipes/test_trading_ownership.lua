@@ -68,12 +68,11 @@ function TestTradingOwnership:test_a_state_moved_away_leaves_the_first_deploymen
   r, text = apply()
   lu.assertEquals(r.code, 4, text)
   for _, what in ipairs({
-    'a DynamoDB table named "trading-sessions-' .. SUFFIX .. '"',
     'an IAM role named "ec2-role-' .. SUFFIX .. '"',
     'a public hosted zone named "trading.fo.test."' }) do
     lu.assertStrContains(text, "conflict: " .. what)
   end
-  lu.assertStrContains(text, 'tagged as resource "sessions" of stack "prod"')
+  lu.assertStrContains(text, 'tagged as resource "ec2" of stack "prod"')
   lu.assertStrContains(text, "Remove it, or rename the resource in the recipe")
   lu.assertStrContains(text, "Apply failed; rolled back")
   -- (the topics' keys the second apply made are pending deletion: KMS deletes none at once)

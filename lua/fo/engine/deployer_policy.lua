@@ -8,7 +8,8 @@
 -- resource it is authorized on (fo.sim.authz); the policy allows exactly those, scoped to
 -- the ARNs where AWS authorizes the action on one (IAM roles and instance profiles,
 -- DynamoDB tables, SNS topics, the SSM parameter) and "*" where it authorizes on none, plus what AWS checks
--- without fo calling it (iam:PassRole of the instance role, the service-linked roles
+-- without fo calling it (iam:PassRole of the instance role and of flow logs' delivery
+-- roles, the service-linked roles
 -- Elastic Load Balancing, Auto Scaling and DynamoDB replication create, the DynamoDB
 -- replica permissions in the replica's region). Running the lifecycle at print time
 -- (rather than reading a recorded profile) keeps the policy true to the recipe and config
@@ -100,6 +101,16 @@ local function lifecycle(recipe, opts)
       any = true
     end
   end
+  -- a number whose recipe refuses one higher (one of a fixed set, such as a log retention
+  -- period) keeps its value: a plan names the key its config check refuses
+  while any do
+    local code, out = run(sim, dir, recipe, stack, bumped, "plan")
+    local refused = code == 1 and out:match("config ([%w_]+) %(%-%-config%)")
+    if not refused or bumped[refused] == nil or opts.config[refused] ~= nil then break end
+    bumped[refused] = nil
+    any = false
+    for k in pairs(bumped) do any = any or opts.config[k] == nil end
+  end
   if any then
     local before = sim:count{ mutating = true }
     step("update", bumped)
@@ -133,11 +144,12 @@ function M.document(actions, account)
     by_action[action] = set
     set[(resource:gsub(":" .. account .. ":", ":${aws:PrincipalAccount}:"))] = true
   end
-  local prefixes, roles, linked = {}, {}, {}
+  local prefixes, roles, linked, flow_roles = {}, {}, {}, {}
   for _, a in ipairs(actions) do
     add(a.action, a.resource)
     prefixes[a.action:match("^([^:]+)")] = true
     if a.action == "iam:CreateRole" then roles[a.resource] = true end
+    if a.passed_role then flow_roles[a.passed_role] = true end
   end
   -- DynamoDB replicas: what AWS checks in the replica's region (the table's ARN there)
   for _, a in ipairs(actions) do
@@ -151,11 +163,16 @@ function M.document(actions, account)
       end
     end
   end
+  -- calls that create a resource: Create*, and EC2's AllocateAddress (an Elastic IP)
+  local function creates(a)
+    return a.operation:match("^Create") ~= nil
+      or (a.service == "ec2" and a.operation == "AllocateAddress")
+  end
   -- tags set by a create call need the tagging action too (EC2: ec2:CreateTags, limited
   -- to create calls by ec2:CreateAction; ELB: AddTags; Auto Scaling: CreateOrUpdateTags)
   local tag_on_create = {}
   for _, a in ipairs(actions) do
-    if a.tagged and a.operation:match("^Create") then
+    if a.tagged and creates(a) then
       if a.service == "ec2" then tag_on_create[#tag_on_create + 1] = a.operation
       elseif a.service == "elbv2" then add("elasticloadbalancing:AddTags", "*")
       elseif a.service == "autoscaling" then add("autoscaling:CreateOrUpdateTags", "*") end
@@ -165,7 +182,7 @@ function M.document(actions, account)
   -- with that tag in the request (aws:RequestTag), in a statement of their own
   local ec2_creates = {}
   for _, a in ipairs(actions) do
-    if a.service == "ec2" and a.operation:match("^Create") then
+    if a.service == "ec2" and creates(a) then
       local v = a.request_tags["aws:RequestTag/fo:stack"]
       local was = ec2_creates[a.action]
       if v == nil or (was ~= nil and was ~= v) then ec2_creates[a.action] = false
@@ -224,13 +241,24 @@ function M.document(actions, account)
   -- the instance role, passed to EC2 by the launch templates / instances
   local passed = {}
   for r in pairs(roles) do
-    passed[#passed + 1] = (r:gsub(":" .. account .. ":", ":${aws:PrincipalAccount}:"))
+    if not flow_roles[r] then passed[#passed + 1] = (r:gsub(":" .. account .. ":", ":${aws:PrincipalAccount}:")) end
   end
   table.sort(passed)
   if #passed > 0 and (prefixes.ec2 or prefixes.autoscaling) then
     statements[#statements + 1] = { Sid = "PassInstanceRole", Effect = "Allow",
       Action = "iam:PassRole", Resource = #passed == 1 and passed[1] or passed,
       Condition = { StringEquals = { ["iam:PassedToService"] = "ec2.amazonaws.com" } } }
+  end
+  -- the flow logs' delivery roles, passed with CreateFlowLogs (the VPC User Guide's
+  -- permission: iam:PassRole on the role)
+  local flow_passed = {}
+  for r in pairs(flow_roles) do
+    flow_passed[#flow_passed + 1] = (r:gsub(":" .. account .. ":", ":${aws:PrincipalAccount}:"))
+  end
+  table.sort(flow_passed)
+  if #flow_passed > 0 then
+    statements[#statements + 1] = { Sid = "PassFlowLogsRoles", Effect = "Allow",
+      Action = "iam:PassRole", Resource = #flow_passed == 1 and flow_passed[1] or flow_passed }
   end
   for prefix, name in pairs(SERVICE_LINKED) do
     if prefixes[prefix] then linked[name] = true end

@@ -41,15 +41,34 @@ function M.paths(dir, stack)
 end
 
 -- The config session of a run: the local backend's config file; the S3 backend's config
--- object, under the local config file's values (which may name the backend itself).
+-- object. With S3 the local config file holds fo's settings (it may name the backend
+-- itself); a recipe value there that the bucket lacks or holds otherwise would make this
+-- machine's runs differ from the team's without anyone seeing it, so it is refused.
 local function session_for(be, paths, overrides, recorded)
   if be.kind == "local" then return config.session(paths.config, overrides, recorded) end
   be:prepare()
   local values = be:config_values() or {}
-  local here = config.read_file(paths.config)
-  for k, v in pairs(here or {}) do values[k] = v end
-  return config.session(be.config_where .. (here and " and " .. paths.config or ""), overrides,
-    recorded, values)
+  local here = config.read_file(paths.config) or {}
+  require("fo.engine.backend").take_settings(here, paths.config)
+  local keys = {}
+  for k, v in pairs(here) do
+    if not diff.equal(values[k], v) then keys[#keys + 1] = k end
+  end
+  table.sort(keys)
+  if #keys > 0 then
+    local what = {}
+    for _, k in ipairs(keys) do
+      -- values unshown: the schema that would say which are secret is the recipe's
+      what[#what + 1] = k .. (values[k] == nil and " (not set in the bucket)"
+        or " (the bucket holds another value)")
+    end
+    errors.raise("config", ("%s holds config values of the recipe that differ from the stack's "
+      .. "config in %s, which every machine's run uses: %s. Remove them from %s (the stack's "
+      .. "values are the bucket's: change them there, for everyone), or give a value for one run "
+      .. "with --config KEY=VALUE"):format(paths.config, be.config_where,
+        table.concat(what, ", "), paths.config))
+  end
+  return config.session(be.config_where, overrides, recorded, values)
 end
 
 local function default_region()

@@ -16,6 +16,12 @@ local M = {}
 M.READ_TRIES = 3
 M.READ_DELAY = 1
 
+-- The default the type's schema gives property k (nil when it has none).
+local function schema_default(tdef, k)
+  local prop = tdef.schema and tdef.schema.properties and tdef.schema.properties[k]
+  return prop and prop.default
+end
+
 local function read(tdef, ctx, rec)
   local tries = 0
   while true do
@@ -59,17 +65,22 @@ function M.run(run)
           end
           return
         end
-        local inputs = rec.inputs
+        local inputs, recorded = rec.inputs, rec.inputs
         if observed then
-          inputs = {}
-          for k, v in pairs(rec.inputs) do inputs[k] = v end
-          for k, v in pairs(observed) do inputs[k] = v end
+          inputs, recorded = {}, {}
+          for k, v in pairs(rec.inputs) do inputs[k], recorded[k] = v, v end
+          for k, v in pairs(observed) do
+            inputs[k] = v
+            -- A property the record lacks (written by an fo whose type did not have it yet)
+            -- that reads as the type's default is not a change made outside fo.
+            if recorded[k] == nil then recorded[k] = schema_default(tdef, k) end
+          end
         end
-        local changes = diff.changes(rec.inputs, inputs)
+        local changes = diff.changes(recorded, inputs)
         if #changes > 0 and not r.deposed then
           drift[#drift + 1] = { urn = rec.urn, kind = "changed", changes = changes }
         end
-        if #changes > 0 or not diff.equal(rec.outputs, outputs) then
+        if not diff.equal(rec.inputs, inputs) or not diff.equal(rec.outputs, outputs) then
           local new = ops.with(rec, { inputs = inputs, outputs = outputs })
           if r.deposed then
             store:remove_deposed(rec)

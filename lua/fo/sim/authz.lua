@@ -169,6 +169,8 @@ function M.check(sim, c)
     sim.actions[#sim.actions + 1] = { action = action, resource = resource, service = c.service,
       request_tags = tags,
       operation = c.operation, region = c.region, replicas = replicas,
+      -- the role a flow log's delivery uses: AWS checks iam:PassRole on it
+      passed_role = c.operation == "CreateFlowLogs" and c.params.DeliverLogsPermissionArn or nil,
       tagged = next(c.params.Tags or {}) ~= nil or next(c.params.TagSpecifications or {}) ~= nil }
   end
   if M.UNCHECKED[action] then return end

@@ -294,6 +294,37 @@ function TestBackendS3:test_migrate_a_local_stack_to_s3_where_the_other_machine_
   lu.assertEquals(H.resources(sim), {})
 end
 
+-- The stack's config values are the bucket's: a recipe value in one machine's local config
+-- file that the bucket lacks or holds otherwise is refused (naming the key, never the
+-- value), not silently used by that machine alone.
+function TestBackendS3:test_a_local_config_value_that_differs_from_the_buckets_is_refused()
+  objects:put("trial/config.json", require("fo.json").encode({ version = 1 }))
+  lu.assertEquals(fo_run("a", {}).code, 0)
+  local n = changes()
+  local function with_local(values)
+    fo.fs.mkdir_p(root .. "/b/.fo")
+    testlib.write(root .. "/b/.fo/trial.config.json", require("fo.json").encode(values))
+    return fo_run("b", {})
+  end
+  local r = with_local({ backend = SPEC, version = 2 })
+  lu.assertEquals(r.code, 1, r.stdout .. r.stderr)
+  lu.assertStrContains(r.stderr, root .. "/b/.fo/trial.config.json holds config values of the "
+    .. "recipe that differ from the stack's config in " .. SPEC .. "/trial/config.json")
+  lu.assertStrContains(r.stderr, "version (the bucket holds another value)")
+  r = with_local({ backend = SPEC, version = 1, region_hint = "x" })
+  lu.assertEquals(r.code, 1, r.stdout .. r.stderr)
+  lu.assertStrContains(r.stderr, "region_hint (not set in the bucket)")
+  lu.assertNotStrContains(r.stderr, "version (")
+  lu.assertEquals(changes(), n)
+  -- the same value, or fo's settings only: the run goes on
+  r = with_local({ backend = SPEC, version = 1 })
+  lu.assertEquals(r.code, 0, r.stdout .. r.stderr)
+  lu.assertStrContains(r.stdout, "No changes.")
+  r = with_local({ backend = SPEC, lease_seconds = 30 })
+  lu.assertEquals(r.code, 0, r.stdout .. r.stderr)
+  lu.assertEquals(fo_run("a", { "--destroy" }).code, 0)
+end
+
 function TestBackendS3:test_secrets_sealed_with_a_kms_key_open_on_both_machines()
   lu.skipIf(not require("fo.aws").kms, "this fo-run has no KMS client")
   local kms = sim:client("kms", { region = H.REGION })

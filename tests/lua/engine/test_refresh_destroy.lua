@@ -37,6 +37,34 @@ function TestRefreshDestroy:test_refresh_reports_a_changed_property_and_apply_re
   lu.assertStrContains(out, "No changes.")
 end
 
+-- A record written by an fo whose type did not have a property yet lacks it; the refresh
+-- reads the property's default there, which nobody changed: no drift, and the plan is empty.
+function TestRefreshDestroy:test_a_property_the_record_lacks_that_reads_as_its_default_is_no_drift()
+  local cjson = require "cjson"
+  local _, text = H.state(dir)
+  local doc = cjson.decode(text)
+  local inputs = doc.resources["dev::test:topic::alerts"].inputs
+  lu.assertEquals(inputs.tags, {})
+  inputs.tags = nil
+  testlib.write(dir .. "/dev.state.json", cjson.encode(doc))
+  os.remove(dir .. "/dev.state.log")
+  local code, d, out = run({ mode = "refresh", explicit = true })
+  lu.assertEquals(code, 0, out)
+  lu.assertEquals(d.drift, {}, out)
+  lu.assertStrContains(out, "Refresh complete: no drift.")
+  -- and the state records it now, so the plan compares it with the recipe's
+  lu.assertEquals(H.state(dir).resources["dev::test:topic::alerts"].inputs.tags, {})
+  -- a property the record lacks that reads as something else is drift, from the default
+  inputs.display_name = nil
+  testlib.write(dir .. "/dev.state.json", cjson.encode(doc))
+  local sns = sim:client("sns", { region = H.REGION })
+  sns:SetTopicAttributes{ TopicArn = doc.resources["dev::test:topic::alerts"].id,
+    AttributeName = "DisplayName", AttributeValue = "by hand" }
+  code, d, out = run({ mode = "refresh", explicit = true })
+  lu.assertEquals(code, 0, out)
+  lu.assertStrContains(out, 'display_name: "" → "by hand"')
+end
+
 function TestRefreshDestroy:test_apply_refreshes_first_and_recreates_a_deleted_resource()
   local id = H.state(dir).resources["dev::test:subnet::s1"].id
   sim:invoke("ec2", H.REGION, "DeleteSubnet", { SubnetId = id })

@@ -209,12 +209,21 @@ function TestKmsPolicy.test_explicit_deny_wins()
 end
 
 function TestKmsPolicy.test_rotation_status()
-  local _, kms = setup()
+  local sim, kms = setup()
   local md = new_key(kms)
   lu.assertFalse(kms:GetKeyRotationStatus{ KeyId = md.KeyId }.KeyRotationEnabled)
   kms:EnableKeyRotation{ KeyId = md.KeyId, RotationPeriodInDays = 180 }
   local st = kms:GetKeyRotationStatus{ KeyId = md.KeyId }
   lu.assertEquals({ st.KeyRotationEnabled, st.RotationPeriodInDays, st.KeyId }, { true, 180, md.Arn })
+  -- AWS's range for the period is 90-2560 days (the model's, checked by the simulator)
+  for _, days in ipairs({ 89, 2561 }) do
+    local ok, e = pcall(sim.invoke, sim, "kms", "eu-south-1", "EnableKeyRotation",
+      { KeyId = md.KeyId, RotationPeriodInDays = days })
+    lu.assertFalse(ok)
+    lu.assertEquals(e.code, "ValidationException")
+    lu.assertStrContains(e.message, days < 90 and "minimum 90" or "maximum 2560")
+  end
+  lu.assertEquals(kms:GetKeyRotationStatus{ KeyId = md.KeyId }.RotationPeriodInDays, 180)
   kms:DisableKeyRotation{ KeyId = md.KeyId }
   lu.assertFalse(kms:GetKeyRotationStatus{ KeyId = md.KeyId }.KeyRotationEnabled)
   kms:DisableKey{ KeyId = md.KeyId }

@@ -43,6 +43,12 @@ return {
     codes = { "DependencyViolation", "ResourceInUse", "ResourceInUseException" },
     seconds = 900, delay = 2, max_delay = 15,
   },
+  -- ReleaseAddress while a NAT gateway deleted a moment ago still holds the address
+  -- (it is freed when the gateway reaches "deleted", minutes on AWS).
+  address_in_use = {
+    codes = { "InvalidIPAddress.InUse" },
+    seconds = 900, delay = 2, max_delay = 15,
+  },
   -- UpdateContinuousBackups (point-in-time recovery) right after CreateTable: "Backups are
   -- being enabled for the table ... Please retry later" for a while after it is ACTIVE.
   continuous_backups = {

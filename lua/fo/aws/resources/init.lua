@@ -1,6 +1,7 @@
 -- Every AWS resource type of recipes (docs/aws-types.md): `require "fo.aws.resources"`
 -- registers them all. One line per area module.
 require "fo.aws.resources.ec2_network"
+require "fo.aws.resources.ec2_nat"
 require "fo.aws.resources.ec2_launch"
 require "fo.aws.resources.ssm"
 require "fo.aws.resources.kms"

@@ -1,11 +1,11 @@
--- The simulator's EC2: the 46 operations the failover stack uses (docs/aws-operations.md,
+-- The simulator's EC2: the 55 operations the failover stack uses (docs/aws-operations.md,
 -- EC2), with AWS's behaviour. The handler contract is in docs/simulator.md ("Service
 -- handlers"). This file holds availability zones, VPCs, subnets and internet gateways;
 -- beside it in services/ec2/: route_tables.lua, security_groups.lua, endpoints.lua,
 -- launch_templates.lua, instances.lua (DescribeInstances and tags), run_instances.lua
 -- (RunInstances, TerminateInstances), default_vpc.lua (the default VPC every region has,
 -- made on the region's first call; account attributes, network ACLs, DHCP options),
--- flow_logs.lua and common.lua (lookups, tags, filters, paging, CIDRs, other services' state).
+-- flow_logs.lua, nat_gateways.lua (Elastic IPs, NAT gateways) and common.lua (lookups, tags, filters, paging, CIDRs, other services' state).
 --
 -- AWS behaviour modelled here (checked against the EC2 API reference):
 --   * a new VPC gets its main route table (the local route for its CIDR) and its
@@ -18,8 +18,10 @@
 --     VPC it is attached to (Gateway.NotAttached), and not while the VPC has public
 --     addresses mapped (an internet-facing load balancer); delete only when detached;
 --   * deletes of things still in use → DependencyViolation (a VPC with subnets, an
---     attached gateway, security groups, route tables, endpoints or load balancers; a
---     subnet with ENIs of load balancers, instances or interface endpoints);
+--     attached gateway, security groups, route tables, endpoints, NAT gateways or load
+--     balancers; a subnet with ENIs of load balancers, instances, interface endpoints or
+--     NAT gateways); the internet gateway stays attached while a NAT gateway maps a
+--     public address in its VPC;
 --   * right after a create, Describe by id answers NotFound for the consistency window
 --     (knob consistency_ms), and lists leave the resource out;
 --   * DryRun=true answers 412 DryRunOperation for every operation.
@@ -32,6 +34,7 @@ local INST = require "fo.sim.services.ec2.instances"
 local DEFAULT = require "fo.sim.services.ec2.default_vpc"
 local RUN = require "fo.sim.services.ec2.run_instances"
 local FL = require "fo.sim.services.ec2.flow_logs"
+local NAT = require "fo.sim.services.ec2.nat_gateways"
 
 SG.lt_data = LT.data_of
 
@@ -267,6 +270,7 @@ local function vpc_dependencies(ctx, vpc_id)
   for _, lb in ipairs(C.load_balancers(ctx)) do
     if lb.vpc == vpc_id then return true end
   end
+  if #NAT.live(ctx, function(g) return g.VpcId == vpc_id end) > 0 then return true end
   return false
 end
 
@@ -290,7 +294,7 @@ end
 -- Subnets
 
 -- ENIs in a subnet: one per load balancer per subnet, one per interface endpoint, one
--- per instance not terminated. Returns the count.
+-- per instance not terminated, one per NAT gateway not deleted. Returns the count.
 local function enis_in(ctx, subnet_id)
   local n = 0
   for _, lb in ipairs(C.load_balancers(ctx)) do
@@ -306,6 +310,7 @@ local function enis_in(ctx, subnet_id)
   for _, inst in ipairs(C.instances(ctx)) do
     if inst.subnet == subnet_id and inst.state ~= "terminated" then n = n + 1 end
   end
+  n = n + #NAT.live(ctx, function(g) return g.SubnetId == subnet_id end)
   return n
 end
 
@@ -545,7 +550,16 @@ function M.DetachInternetGateway(ctx, p)
     ctx:fail("Gateway.NotAttached", ("resource %s is not attached to network %s")
       :format(g.InternetGatewayId, p.VpcId))
   end
-  -- Public addresses (an internet-facing load balancer's) keep the gateway attached.
+  -- Public addresses (an internet-facing load balancer's, a public NAT gateway's) keep the
+  -- gateway attached.
+  local mapped = NAT.live(ctx, function(n)
+    return n.VpcId == p.VpcId and n.ConnectivityType == "public"
+  end)
+  if #mapped > 0 then
+    ctx:fail("DependencyViolation",
+      ("Network %s has some mapped public address(es). Please unmap those public "
+        .. "address(es) before detaching the gateway."):format(p.VpcId))
+  end
   for _, lb in ipairs(C.load_balancers(ctx)) do
     if lb.scheme == "internet-facing" then
       for _, sid in ipairs(lb.subnets) do
@@ -597,7 +611,7 @@ end
 ---------------------------------------------------------------------------------------
 -- The handlers of the other files, and DryRun for all of them.
 
-for _, mod in ipairs({ SG, EP, LT, RT, INST, DEFAULT, RUN, FL }) do
+for _, mod in ipairs({ SG, EP, LT, RT, INST, DEFAULT, RUN, FL, NAT }) do
   for name, fn in pairs(mod) do
     if type(fn) == "function" and name:match("^%u") then M[name] = fn end
   end

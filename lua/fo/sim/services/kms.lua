@@ -121,23 +121,27 @@ function M.ListKeys(ctx, p)
   return { Keys = out, NextMarker = marker, Truncated = marker ~= nil }
 end
 
-function M.UpdateKeyDescription(ctx, p)
-  local k = key_for(ctx, p.KeyId, "kms:UpdateKeyDescription")
+-- The key p.KeyId names, allowed `action`, not pending deletion (what AWS requires of a
+-- key whose description or state changes).
+local function live_key(ctx, p, action)
+  local k = key_for(ctx, p.KeyId, action)
   fail_if(ctx, access.not_pending(k))
-  k.Description = p.Description
+  return k
+end
+
+function M.UpdateKeyDescription(ctx, p)
+  live_key(ctx, p, "kms:UpdateKeyDescription").Description = p.Description
   return {}
 end
 
 function M.EnableKey(ctx, p)
-  local k = key_for(ctx, p.KeyId, "kms:EnableKey")
-  fail_if(ctx, access.not_pending(k))
+  local k = live_key(ctx, p, "kms:EnableKey")
   k.Enabled, k.KeyState = true, "Enabled"
   return {}
 end
 
 function M.DisableKey(ctx, p)
-  local k = key_for(ctx, p.KeyId, "kms:DisableKey")
-  fail_if(ctx, access.not_pending(k))
+  local k = live_key(ctx, p, "kms:DisableKey")
   k.Enabled, k.KeyState = false, "Disabled"
   return {}
 end

@@ -7,7 +7,8 @@
 -- State layout (ctx.db of service "ec2", per account and region; JSON-safe):
 --   seq                 counter giving every resource its creation order (_seq)
 --   vpcs, subnets, internet_gateways, route_tables, security_groups,
---   security_group_rules, vpc_endpoints, launch_templates, flow_logs   maps id → record
+--   security_group_rules, vpc_endpoints, launch_templates, flow_logs,
+--   addresses, nat_gateways                                             maps id → record
 --     (names and record fields read by lua/fo/sim/ec2_lookup.lua for ELBv2 and Auto
 --     Scaling; a launch template keeps versions[n] = {VersionNumber, LaunchTemplateData})
 --   client_tokens       "Op|token" → {id=, digest=}
@@ -104,6 +105,13 @@ M.KINDS = {
     notfound = "InvalidFlowLogId.NotFound", malformed = "InvalidFlowLogId.Malformed",
     one = "These flow log ids in the input list are not found: [TotalCount: 1] %s",
     many = "These flow log ids in the input list are not found: %s" },
+  eipalloc = { coll = "addresses", rtype = "elastic-ip", prefix = "eipalloc",
+    notfound = "InvalidAllocationID.NotFound", malformed = "InvalidAllocationID.Malformed",
+    one = "The allocation ID '%s' does not exist",
+    many = "The allocation IDs '%s' do not exist" },
+  nat = { coll = "nat_gateways", rtype = "natgateway", prefix = "nat",
+    notfound = "NatGatewayNotFound", malformed = "NatGatewayMalformed",
+    one = "The Nat Gateway %s was not found", many = "The Nat Gateways %s were not found" },
 }
 -- Id prefix → kind (CreateTags/DeleteTags take ids of any kind).
 M.BY_PREFIX = {}

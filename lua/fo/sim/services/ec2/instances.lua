@@ -435,7 +435,7 @@ function M.DescribeTags(ctx, p)
   table.sort(resources, function(a, b) return (a.r._seq or 0) < (b.r._seq or 0) end)
   local id_member = { vpc = "VpcId", subnet = "SubnetId", igw = "InternetGatewayId",
     rtb = "RouteTableId", sg = "GroupId", sgr = "SecurityGroupRuleId", vpce = "VpcEndpointId",
-    lt = "LaunchTemplateId" }
+    lt = "LaunchTemplateId", eipalloc = "AllocationId", nat = "NatGatewayId" }
   local items = {}
   for _, e in ipairs(resources) do
     local rid = e.r[id_member[e.kind.name]]

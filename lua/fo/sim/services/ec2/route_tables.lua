@@ -5,12 +5,14 @@
 --     associations cannot be deleted (DependencyViolation);
 --   * routes: one per destination (RouteAlreadyExists), ReplaceRoute only of an existing
 --     one, DeleteRoute of a missing one → InvalidRoute.NotFound; the target must be an
---     internet gateway attached to the table's VPC (else InvalidParameterValue "... belong
---     to different networks"); a route whose gateway is detached or deleted is a
+--     internet gateway attached to the table's VPC or a NAT gateway in it (else
+--     InvalidParameterValue "... belong to different networks"); a route whose gateway is
+--     detached or deleted, or whose NAT gateway is deleting, deleted or failed, is a
 --     "blackhole"; routes added by a gateway endpoint belong to the endpoint;
 --   * CreateRouteTable's ClientToken makes the create idempotent (IdempotentParameterMismatch
 --     for the same token with other parameters) and comes back in the answer.
 local C = require "fo.sim.services.ec2.common"
+local NAT = require "fo.sim.services.ec2.nat_gateways"
 
 local M = {}
 
@@ -53,6 +55,9 @@ local function route_state(ctx, rt, r)
     end
   elseif gw and gw:match("^vpce%-") and not C.find(ctx, "vpce", gw) then
     return "blackhole"
+  elseif r.NatGatewayId then
+    local g = C.find(ctx, "nat", r.NatGatewayId)
+    if not g or g.State == "deleting" or not NAT.holds_eni(g) then return "blackhole" end
   end
   return "active"
 end
@@ -138,6 +143,10 @@ function M.DescribeRouteTables(ctx, p)
       return route_targets(rt, function(r) return route_state(ctx, rt, r) end)
     end,
   }
+  fields["route.nat-gateway-id"] = function(rt)
+    return route_targets(rt, function(r) return r.NatGatewayId end)
+  end
+  NAT.settle(ctx)
   local list = C.filter(ctx, C.candidates(ctx, "rtb", p.RouteTableIds), p.Filters, fields)
   local page, token = C.page(ctx, list, p)
   local out = {}
@@ -236,7 +245,6 @@ end
 
 -- Targets the simulator models; the others name resources it does not have.
 local OTHER_TARGETS = {
-  NatGatewayId = { "InvalidNatGatewayID.NotFound", "The natGateway ID '%s' does not exist" },
   InstanceId = { "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist" },
   NetworkInterfaceId = { "InvalidNetworkInterfaceID.NotFound",
     "The networkInterface ID '%s' does not exist" },
@@ -254,13 +262,33 @@ local OTHER_TARGETS = {
   CoreNetworkArn = { "InvalidParameterValue", "The core network %s does not exist" },
 }
 
--- The route target of a create/replace: an internet gateway attached to the table's VPC.
+-- A NAT gateway target: one in the table's VPC, not deleted (AWS: the ID does not exist).
+local function nat_target(ctx, rt, id)
+  NAT.settle(ctx)
+  local g = C.find(ctx, "nat", id)
+  if not g or g.State == "deleted" or g.State == "deleting" then
+    if not g and not C.well_formed(id, "nat") then
+      ctx:fail("InvalidNatGatewayID.Malformed", ('Invalid id: "%s" (expecting "nat-...")')
+        :format(tostring(id)))
+    end
+    ctx:fail("InvalidNatGatewayID.NotFound", ("The natGateway ID '%s' does not exist"):format(id))
+  end
+  if g.VpcId ~= rt.VpcId then
+    ctx:fail("InvalidParameterValue", ("route table %s and NAT gateway %s belong to "
+      .. "different networks"):format(rt.RouteTableId, id))
+  end
+  return "NatGatewayId", id
+end
+
+-- The route target of a create/replace (member, id): an internet gateway attached to the
+-- table's VPC, or a NAT gateway in it.
 local function route_target(ctx, rt, p)
   local n = 0
   for member in pairs(OTHER_TARGETS) do
     if p[member] ~= nil then n = n + 1 end
   end
   if p.GatewayId ~= nil then n = n + 1 end
+  if p.NatGatewayId ~= nil then n = n + 1 end
   if n ~= 1 then
     ctx:fail(n == 0 and "MissingParameter" or "InvalidParameterCombination",
       "The request must contain exactly one of gatewayId, natGatewayId, networkInterfaceId, "
@@ -270,6 +298,7 @@ local function route_target(ctx, rt, p)
   for member, err in pairs(OTHER_TARGETS) do
     if p[member] ~= nil then ctx:fail(err[1], err[2]:format(p[member])) end
   end
+  if p.NatGatewayId ~= nil then return nat_target(ctx, rt, p.NatGatewayId) end
   local gw = p.GatewayId
   if gw == "local" then
     ctx:fail("InvalidParameterValue", "The local route cannot be created or changed this way")
@@ -287,7 +316,7 @@ local function route_target(ctx, rt, p)
     ctx:fail("InvalidParameterValue", ("route table %s and network gateway %s belong to "
       .. "different networks"):format(rt.RouteTableId, gw))
   end
-  return gw
+  return "GatewayId", gw
 end
 
 local function find_route(rt, key, value)
@@ -303,8 +332,8 @@ function M.CreateRoute(ctx, p)
   if find_route(rt, key, value) then
     ctx:fail("RouteAlreadyExists", ("The route identified by %s already exists."):format(value))
   end
-  local gw = route_target(ctx, rt, p)
-  rt.Routes[#rt.Routes + 1] = { [key] = value, GatewayId = gw, Origin = "CreateRoute",
+  local member, target = route_target(ctx, rt, p)
+  rt.Routes[#rt.Routes + 1] = { [key] = value, [member] = target, Origin = "CreateRoute",
     State = "active" }
   return { Return = true }
 end
@@ -322,8 +351,8 @@ function M.ReplaceRoute(ctx, p)
       ("cannot replace route %s in route table %s: it is managed by AWS")
         :format(value, rt.RouteTableId))
   end
-  local gw = route_target(ctx, rt, p)
-  rt.Routes[i] = { [key] = value, GatewayId = gw, Origin = "CreateRoute", State = "active" }
+  local member, target = route_target(ctx, rt, p)
+  rt.Routes[i] = { [key] = value, [member] = target, Origin = "CreateRoute", State = "active" }
   return {}
 end
 
