@@ -167,6 +167,10 @@ local cfg = fo.config{
     end, doc = "days the log groups (flow logs, application, health service) keep events" },
   manualFailover = { type = "boolean", default = false,
     doc = "true: weights 0 (primary) / 100 (standby) — a planned failover; false to fail back" },
+  failbackHoldMinutes = { type = "integer", default = 0,
+    check = function(n) return n >= 0 and n <= 60, "0 (fail back at once) to 60 minutes" end,
+    doc = "0: DNS fails back as soon as the primary passes 3 checks; N: only after N whole "
+      .. "minutes without a failed verdict (a calculated health check gates the primary record)" },
 }
 
 local S = cfg.environmentSuffix
@@ -799,9 +803,42 @@ local health_check = fo.resource("aws:route53:health_check", "primary", {
   tags = tags("Primary", "health-check-primary-" .. S),
 }, { region = GLOBAL, depends_on = { primary.asg, primary.listener } }) -- checked once it serves
 
+-- Failback hold-down (failbackHoldMinutes = N > 0): Route 53 fails back after 3 good checks
+-- with no hold-down, so a flapping primary takes the traffic back each time it answers. An
+-- alarm on the check's own verdict goes to ALARM on 1 unhealthy minute out of N and back
+-- to OK only after N clean minutes; a CLOUDWATCH_METRIC check follows it, and a CALCULATED
+-- check (both children healthy) gates the primary record: failover stays immediate (the
+-- endpoint check alone turns the gate unhealthy), failback waits N minutes (docs/runbook.md
+-- "Failback hold-down").
+local gate -- the primary record's check when failback is held
+if cfg.failbackHoldMinutes > 0 then
+  local hold_alarm = "failback-hold-alarm-primary-" .. S
+  local alarm = fo.resource("aws:cloudwatch:alarm", "failback-hold", {
+    name = hold_alarm,
+    description = ("The primary's health check failed within the last %d minutes: DNS for %s "
+      .. "stays on the standby until it has not"):format(cfg.failbackHoldMinutes, FQDN),
+    namespace = "AWS/Route53", metric_name = "HealthCheckStatus",
+    dimensions = { HealthCheckId = health_check.id },
+    statistic = "Minimum", period = 60, evaluation_periods = cfg.failbackHoldMinutes,
+    datapoints_to_alarm = 1, comparison_operator = "LessThanThreshold", threshold = 1,
+    treat_missing_data = "notBreaching", tags = tags("Primary", hold_alarm),
+  }, { region = GLOBAL })
+  local hold = fo.resource("aws:route53:health_check", "failback-hold", {
+    type = "CLOUDWATCH_METRIC", alarm_identifier = { region = GLOBAL, name = hold_alarm },
+    insufficient_data_health_status = "LastKnownStatus",
+    tags = tags("Primary", "health-check-failback-hold-" .. S),
+  }, { region = GLOBAL, depends_on = alarm }) -- (named, not referenced: say the order)
+  gate = fo.resource("aws:route53:health_check", "primary-gate", {
+    type = "CALCULATED", child_health_checks = { health_check.id, hold.id }, health_threshold = 2,
+    tags = tags("Primary", "health-check-primary-gate-" .. S),
+  }, { region = GLOBAL })
+  fo.output("failback_hold_minutes", cfg.failbackHoldMinutes)
+end
+
 local weights = cfg.manualFailover and { 0, 100 } or { 100, 0 }
 for i, side in ipairs({ primary, standby }) do
   local r = side.role:lower()
+  local health_check = gate or health_check
   fo.resource("aws:route53:record", r, {
     zone_id = zone.id, name = FQDN, type = "A",
     set_identifier = ("%s-%s"):format(r, S), weight = weights[i],

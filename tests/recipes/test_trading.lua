@@ -1738,8 +1738,74 @@ function TestTradingProof:test_fo_run_drill_prints_the_timeline_and_passes()
   lu.assertStrContains(r.stdout, "Drill passed.")
 end
 
+-- failbackHoldMinutes: the primary record is gated by a CALCULATED check of the endpoint
+-- check and a CLOUDWATCH_METRIC check of an N-minute alarm on its verdict; a flapping
+-- primary then takes the traffic back once, after N clean minutes (issue 14).
+function TestTradingProof:test_failback_hold_down_gates_the_primary_record()
+  local w = deploy(nil, { stack = "hold", config = { environmentSuffix = "hold",
+    failbackHoldMinutes = "3" } })
+  local ok, err = pcall(function()
+    lu.assertEquals(w.code, 0, w.out .. w.err)
+    local o = w.doc.outputs
+    lu.assertEquals(o.failback_hold_minutes, 3)
+    local r53 = w.sim:client("route53", { region = G })
+    local gate
+    for _, rr in ipairs(r53:ListResourceRecordSets{ HostedZoneId = o.hosted_zone_id }.ResourceRecordSets) do
+      if rr.SetIdentifier == "primary-hold" then gate = rr.HealthCheckId end
+    end
+    local cfg = r53:GetHealthCheck{ HealthCheckId = gate }.HealthCheck.HealthCheckConfig
+    lu.assertEquals(cfg.Type, "CALCULATED")
+    lu.assertEquals(cfg.HealthThreshold, 2)
+    lu.assertEquals(#cfg.ChildHealthChecks, 2)
+    local hold
+    for _, id in ipairs(cfg.ChildHealthChecks) do
+      if id ~= o.health_check_id then hold = id end
+    end
+    lu.assertNotNil(hold, "the endpoint check is a child")
+    local hcfg = r53:GetHealthCheck{ HealthCheckId = hold }.HealthCheck.HealthCheckConfig
+    lu.assertEquals(hcfg.Type, "CLOUDWATCH_METRIC")
+    lu.assertEquals(hcfg.AlarmIdentifier, { Region = G, Name = "failback-hold-alarm-primary-hold" })
+    local alarm = w.sim:client("cloudwatch", { region = G }):DescribeAlarms{
+      AlarmNames = { "failback-hold-alarm-primary-hold" } }.MetricAlarms[1]
+    lu.assertEquals({ alarm.EvaluationPeriods, alarm.DatapointsToAlarm, alarm.Period },
+      { 3, 1, 60 })
+    -- a rerun has nothing to do (the aggregate checks read back as declared)
+    local before = w.sim:count{ mutating = true }
+    deploy(w, { config = { environmentSuffix = "hold", failbackHoldMinutes = "3" } })
+    lu.assertStrContains(w.out, "No changes.")
+    lu.assertEquals(w.sim:count{ mutating = true }, before)
+    -- flapping: one switch, the failing region answered only until the first detection
+    local res = require("fo.drill.scenarios").run(w.sim, o, "flapping")
+    lu.assertIsTrue(res.ok, table.concat(res.problems, "; "))
+    lu.assertEquals(res.dns_switches, 1)
+    lu.assertEquals(res.seconds_failing_region_answered, 30)
+    lu.assertTrue(res.failback_after_last_recovery >= 3 * 60, tostring(res.failback_after_last_recovery))
+  end)
+  w:close()
+  if not ok then error(err, 0) end
+end
+
+-- fo-run --drill --drill-scenario ... --json: the apply's events, then one drill event.
+function TestTradingProof:test_fo_run_drill_scenario_json()
+  local dir = testlib.tmpdir()
+  local r = testlib.run_fo({ "--drill", "--drill-scenario", "alb5xx", "--json", "--state-dir",
+    dir, "--config", "environmentSuffix=clijson", RECIPE }, { timeout = 110 })
+  testlib.rmtree(dir)
+  lu.assertEquals(r.code, 0, r.stdout .. r.stderr)
+  local events = require "support.json_events"
+  local all = events.parse(r.stdout)
+  lu.assertEquals(events.problems(all), {}, "every event valid against the schema")
+  local last = all[#all]
+  lu.assertEquals(all[#all - 1].event, "summary")
+  lu.assertEquals({ last.event, last.scenario, last.ok }, { "drill", "alb5xx", true })
+  lu.assertEquals(last.result.detection, 30)
+  lu.assertEquals(last.result.capacity_during, 2)
+  lu.assertEquals(last.summary[#last.summary], "Scenario passed.")
+end
+
 function TestTradingProof:test_fo_run_drill_refuses_other_modes_and_aws()
-  for _, extra in ipairs({ { "--plan" }, { "--destroy" }, { "--json" }, { "--target", "aws" } }) do
+  -- (--json is taken: the apply's events, then a drill event)
+  for _, extra in ipairs({ { "--plan" }, { "--destroy" }, { "--target", "aws" } }) do
     local args = { "--drill" }
     for _, a in ipairs(extra) do args[#args + 1] = a end
     args[#args + 1] = RECIPE
