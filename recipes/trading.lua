@@ -140,8 +140,18 @@ local cfg = fo.config{
     check = function(p) return p:match("^/[%w%-._/]*$") ~= nil, "a path such as /health" end },
   cpuTarget = { type = "number", default = 60,
     check = function(n) return n > 0 and n < 100, "a CPU percentage" end },
+  -- Off by default: ACM issues a certificate only once public DNS answers its validation
+  -- record, and the default domain is delegated to nobody.
+  https = { type = "boolean", default = false,
+    doc = "true: an ACM certificate per region for app.<domainName>, validated by DNS in the "
+      .. "stack's zone (which must be delegated: docs/deploy-aws.md), HTTPS:443 with TLS 1.3, "
+      .. "80 redirecting, an HTTPS health check; false: plain HTTP on 80 (the plan warns)" },
+  certificateTimeout = { type = "integer", default = 1800, check = positive,
+    doc = "with https: seconds to wait for ACM to issue each certificate once its validation "
+      .. "record is in the zone (minutes once the zone is delegated), then stop naming what is missing" },
   primaryCertificateArn = { type = "string", default = "", check = check_arn,
-    doc = "ACM certificate for app.<domainName> in the primary region: HTTPS when set" },
+    doc = "instead of https: your own issued ACM certificate for app.<domainName> in the "
+      .. "primary region (HTTPS when set)" },
   standbyCertificateArn = { type = "string", default = "", check = check_arn,
     doc = "the same in the standby region (ACM certificates are regional)" },
   alarmEmail = { type = "string", default = "",
@@ -174,11 +184,21 @@ if (cfg.primaryCertificateArn == "") ~= (cfg.standbyCertificateArn == "") then
   fo.fail("config primaryCertificateArn and standbyCertificateArn go together: give both "
     .. "(HTTPS in both regions) or neither (HTTP)")
 end
-local HTTPS = cfg.primaryCertificateArn ~= ""
+if cfg.https and cfg.primaryCertificateArn ~= "" then
+  fo.fail("config https=true makes the stack's own certificates; primaryCertificateArn and "
+    .. "standbyCertificateArn bring your own: give one or the other")
+end
+local HTTPS = cfg.https or cfg.primaryCertificateArn ~= ""
 local TABLE_CMK = cfg.tableEncryption == "cmk"
 local GLOBAL = "us-east-1" -- IAM and Route 53 are global (signed for us-east-1); its metrics live there
 local FQDN = cfg.appSubdomain .. "." .. cfg.domainName
 local METRIC_NAMESPACE = "Trading/App"
+if not HTTPS then
+  fo.warn(("https off: clients reach %s over plain HTTP (port 80, unencrypted). HTTPS needs an "
+    .. "ACM certificate, and ACM validates it by DNS: the zone %s must be delegated (its "
+    .. "registrar or parent zone lists the name servers of output name_servers). Delegate it, "
+    .. "then rerun with --config https=true (docs/deploy-aws.md)"):format(FQDN, cfg.domainName))
+end
 local AMI = AMI_FAMILIES[cfg.ami_family]
 -- Past the family's end of support (today's UTC date against AWS's published date): said
 -- with the plan, the run goes on (the request asks for AL2).
@@ -508,6 +528,7 @@ end
 --- Builds one region: network, security groups, launch template, ALB, ASG, topic and
 --- alarms. role is "Primary" or "Standby". Returns the handles the global part needs.
 local function build_region(role_name, region, vpc_cidr, capacity, certificate_arn)
+  -- certificate_arn: the HTTPS listener's certificate (nil: HTTP only)
   local r = role_name:lower()
   local function name(kind) return ("%s-%s-%s"):format(kind, r, S) end
   -- root: a resource that depends on nothing else of the recipe waits for the probes
@@ -559,12 +580,13 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
     route_table_ids = { private_rts[1].id, private_rts[2].id },
     tags = tags(role_name, name("dynamodb-endpoint")) })
 
-  -- Security groups: the ALB admits 80/443 from the internet (clients and Route 53's
-  -- health checkers); instances admit the app port from the ALB only.
+  -- Security groups: the ALB admits 80 from the internet (clients and Route 53's health
+  -- checkers; with HTTPS, for the redirect) and 443 only when it has an HTTPS listener;
+  -- instances admit the app port from the ALB only.
   local alb_sg = res("aws:ec2:security_group", "alb-sg", { vpc_id = vpc.id,
     group_name = name("alb-sg"), description = "ALB: HTTP and HTTPS from the internet",
     tags = tags(role_name, name("alb-sg")) })
-  for _, port in ipairs({ 80, 443 }) do
+  for _, port in ipairs(certificate_arn and { 80, 443 } or { 80 }) do
     res("aws:ec2:security_group_rule", "alb-in-" .. port, { security_group_id = alb_sg.id,
       type = "ingress", protocol = "tcp", from_port = port, to_port = port,
       cidr_ipv4 = "0.0.0.0/0", description = "from the internet",
@@ -690,18 +712,20 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
       timeout_seconds = 5, healthy_threshold = 2, unhealthy_threshold = 3, matcher = "200" },
     tags = tags(role_name, name("tg")) })
   local forward = { { type = "forward", target_group_arn = tg.arn } }
-  if certificate_arn ~= "" then
-    res("aws:elbv2:listener", "https", { load_balancer_arn = alb.arn, protocol = "HTTPS",
-      port = 443, ssl_policy = "ELBSecurityPolicy-TLS13-1-2-2021-06",
+  local listener -- the one clients and Route 53's checkers use
+  if certificate_arn then
+    -- TLS 1.2 and 1.3 only (the policy AWS recommends); 80 redirects once 443 serves
+    listener = res("aws:elbv2:listener", "https", { load_balancer_arn = alb.arn,
+      protocol = "HTTPS", port = 443, ssl_policy = "ELBSecurityPolicy-TLS13-1-2-2021-06",
       certificate_arn = certificate_arn, default_actions = forward,
       tags = tags(role_name, name("https-listener")) })
     res("aws:elbv2:listener", "http", { load_balancer_arn = alb.arn, protocol = "HTTP", port = 80,
       default_actions = { { type = "redirect", protocol = "HTTPS", port = 443,
         status_code = "HTTP_301" } },
-      tags = tags(role_name, name("http-listener")) })
+      tags = tags(role_name, name("http-listener")) }, false, { listener })
   else
-    res("aws:elbv2:listener", "http", { load_balancer_arn = alb.arn, protocol = "HTTP", port = 80,
-      default_actions = forward, tags = tags(role_name, name("http-listener")) })
+    listener = res("aws:elbv2:listener", "http", { load_balancer_arn = alb.arn, protocol = "HTTP",
+      port = 80, default_actions = forward, tags = tags(role_name, name("http-listener")) })
   end
 
   -- Auto Scaling: in the private subnets, ELB health checks, group metrics, CPU tracking.
@@ -757,21 +781,39 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
     period = 60, evaluation_periods = 3, datapoints_to_alarm = 3, threshold = capacity,
     comparison_operator = "LessThanThreshold", treat_missing_data = "breaching" })
 
-  return { alb = alb, asg = asg, topic = topic, region = region, role = role_name }
+  return { alb = alb, asg = asg, listener = listener, topic = topic, region = region,
+    role = role_name }
 end
-
-local primary = build_region("Primary", cfg.primaryRegion, cfg.primaryVpcCidr,
-  cfg.primaryCapacity, cfg.primaryCertificateArn)
-local standby = build_region("Standby", cfg.standbyRegion, cfg.standbyVpcCidr,
-  cfg.standbyCapacity, cfg.standbyCertificateArn)
-
--------------------------------------------------------------------------------
--- Global: DNS failover and its alarm
 
 local zone = declare("aws:route53:zone", "zone", { name = cfg.domainName,
   comment = "trading failover " .. S, tags = tags("Primary", "zone-" .. S) }, GLOBAL)
 
+-- The listener's certificate of a region: with https, the stack's own for FQDN (ACM's are
+-- regional), validated by the CNAME fo puts in the zone and waited for until ISSUED (the
+-- zone must be delegated, else the run stops naming its name servers); the ARN given in
+-- config otherwise; nil for HTTP only.
+local function certificate(r, region, role_name, arn)
+  if not cfg.https then return arn ~= "" and arn or nil end
+  return fo.resource("aws:acm:certificate", r .. "/certificate", { domain_name = FQDN,
+    validation_zone_id = zone.id, validation_timeout = cfg.certificateTimeout,
+    tags = tags(role_name, ("certificate-%s-%s"):format(r, S)) },
+    { region = region }).arn
+end
+
+local primary = build_region("Primary", cfg.primaryRegion, cfg.primaryVpcCidr,
+  cfg.primaryCapacity, certificate("primary", cfg.primaryRegion, "Primary",
+    cfg.primaryCertificateArn))
+local standby = build_region("Standby", cfg.standbyRegion, cfg.standbyVpcCidr,
+  cfg.standbyCapacity, certificate("standby", cfg.standbyRegion, "Standby",
+    cfg.standbyCertificateArn))
+
+-------------------------------------------------------------------------------
+-- Global: DNS failover and its alarm
+
 -- Interval 10 (the fast checkers) × threshold 3: unhealthy about 30 s after a failure.
+-- With HTTPS the checkers use the 443 listener (80 only redirects); SNI sends the ALB's
+-- name, the ALB answers with its default certificate, and Route 53 does not validate
+-- certificates, so the check passes although app.<domainName> is the certificate's name.
 local health_check = fo.resource("aws:route53:health_check", "primary", {
   type = HTTPS and "HTTPS" or "HTTP",
   fqdn = primary.alb.dns_name,
@@ -781,7 +823,7 @@ local health_check = fo.resource("aws:route53:health_check", "primary", {
   failure_threshold = 3,
   enable_sni = HTTPS or nil,
   tags = tags("Primary", "health-check-primary-" .. S),
-}, { region = GLOBAL, depends_on = primary.asg }) -- checked once instances are in service
+}, { region = GLOBAL, depends_on = { primary.asg, primary.listener } }) -- checked once it serves
 
 -- Failback hold-down (failbackHoldMinutes = N > 0): Route 53 fails back after 3 good checks
 -- with no hold-down, so a flapping primary takes the traffic back each time it answers. An

@@ -2,12 +2,19 @@
 -- text; `find` must occur exactly once in the recipe) and why AWS punishes it. The recipe's
 -- tests (tests/recipes/test_trading.lua) must fail on every one (tests/mutation/run.lua).
 -- destroy = true: only the destroy shows it (run with FO_RECIPE_TESTS=fast+destroy).
+-- https = true: it mutates what only config https=true builds (run with FO_RECIPE_TESTS=https:
+-- the read-back of a stack applied with HTTPS on).
 -- pending = "reason": it needs what the simulator does not model yet; listed, not counted.
 return {
   -- network and security groups
   { name = "alb-sg-port-80-closed",
-    find = "for _, port in ipairs({ 80, 443 }) do", replace = "for _, port in ipairs({ 8080, 443 }) do",
+    find = "ipairs(certificate_arn and { 80, 443 } or { 80 }) do",
+    replace = "ipairs(certificate_arn and { 8080, 443 } or { 8080 }) do",
     why = "the ALB's group does not admit its HTTP listener: clients and Route 53 time out" },
+  { name = "alb-sg-443-open-without-https",
+    find = "or { 80 }) do", replace = "or { 80, 443 }) do",
+    why = "443 is open to the internet with nothing serving it: an open port a scanner flags "
+      .. "and the bank's baseline refuses" },
   { name = "instances-open-to-the-internet",
     find = "source_security_group_id = alb_sg.id, description = \"from the ALB\"",
     replace = "cidr_ipv4 = \"0.0.0.0/0\", description = \"from the ALB\"",
@@ -197,6 +204,40 @@ return {
   { name = "asg-ec2-health-checks",
     find = "health_check_type = \"ELB\",", replace = "health_check_type = \"EC2\",",
     why = "an instance whose application died stays in service: never replaced" },
+  -- HTTPS (config https=true)
+  { name = "https-sg-443-closed", https = true,
+    find = "certificate_arn and { 80, 443 }", replace = "certificate_arn and { 80 }",
+    why = "the HTTPS listener is unreachable: redirected clients and Route 53's checkers time "
+      .. "out, DNS fails over to a standby that is just as closed" },
+  { name = "https-health-check-left-http", https = true,
+    find = "type = HTTPS and \"HTTPS\" or \"HTTP\",\n  fqdn = primary.alb.dns_name,\n"
+      .. "  port = HTTPS and 443 or 80,",
+    replace = "type = \"HTTP\",\n  fqdn = primary.alb.dns_name,\n  port = 80,",
+    why = "the check gets port 80's 301 and Route 53 counts a 3xx as healthy: it never sees the "
+      .. "application, a dead primary keeps the traffic" },
+  { name = "https-redirect-removed", https = true,
+    find = "default_actions = { { type = \"redirect\", protocol = \"HTTPS\", port = 443,\n"
+      .. "        status_code = \"HTTP_301\" } },",
+    replace = "default_actions = forward,",
+    why = "http:// keeps serving the application in plain text: sessions travel unencrypted" },
+  { name = "https-tls-policy-2016", https = true,
+    find = "ssl_policy = \"ELBSecurityPolicy-TLS13-1-2-2021-06\"",
+    replace = "ssl_policy = \"ELBSecurityPolicy-2016-08\"",
+    why = "TLS 1.0 and 1.1 with CBC ciphers are accepted: fails PCI DSS and the bank's baseline" },
+  { name = "https-certificate-for-the-apex", https = true,
+    find = "{ domain_name = FQDN,", replace = "{ domain_name = cfg.domainName,",
+    why = "the certificate names trading.<domain>, clients ask for app.<domain>: every "
+      .. "browser refuses the connection" },
+  { name = "https-redirect-before-the-listener", https = true,
+    find = "tags = tags(role_name, name(\"http-listener\")) }, false, { listener })",
+    replace = "tags = tags(role_name, name(\"http-listener\")) })",
+    why = "turning https on redirects port 80 to a 443 that does not serve yet (or never, "
+      .. "when the certificate cannot be issued): clients get connection errors meanwhile" },
+  { name = "https-health-check-before-the-listener", https = true,
+    find = "depends_on = { primary.asg, primary.listener } })",
+    replace = "depends_on = primary.asg })",
+    why = "turning https on points Route 53 at a 443 that does not serve yet: the primary "
+      .. "fails its check and DNS fails over to the standby for nothing" },
   -- launch template
   { name = "asg-template-version-latest",
     find = "launch_template = { id = lt.id, version = lt.latest_version },",

@@ -155,6 +155,25 @@ function TestDeployerPolicy:test_without_one_action_the_apply_is_denied_naming_i
   testlib.rmtree(dir)
 end
 
+-- With https=true the lifecycle makes the certificates too (its private simulator has every
+-- zone delegated, else ACM would never issue them): the policy holds the ACM actions and
+-- alone deploys and destroys the HTTPS stack in an account whose domain is delegated.
+function TestDeployerPolicy:test_with_https_the_policy_holds_acm_and_alone_deploys_and_destroys()
+  local r = testlib.run_fo({ "--print-policy", "--config", "https=true", RECIPE }, { timeout = 120 })
+  lu.assertEquals(r.code, 0, r.stderr)
+  for _, a in ipairs{ "acm:RequestCertificate", "acm:DescribeCertificate", "acm:DeleteCertificate" } do
+    lu.assertStrContains(r.stdout, '"' .. a .. '"')
+  end
+  local sim = as_deployer(cjson.decode(r.stdout))
+  sim:set_knob("registered_domains", { "trading.fo.test" })
+  local dir = testlib.tmpdir()
+  local code, out = run(sim, dir, { https = "true" })
+  lu.assertEquals(code, 0, out)
+  code, out = run(sim, dir, { https = "true" }, "destroy")
+  lu.assertEquals(code, 0, out)
+  testlib.rmtree(dir)
+end
+
 function TestDeployerPolicy:test_print_policy_does_nothing_else()
   local r = testlib.run_fo({ "--print-policy", "--destroy", RECIPE })
   lu.assertEquals(r.code, 2, r.stderr)

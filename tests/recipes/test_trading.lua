@@ -13,7 +13,9 @@ local ROOT = testlib.tests_dir .. "/.."
 local RECIPE = os.getenv("FO_RECIPE") or (ROOT .. "/recipes/trading.lua")
 -- FO_RECIPE_TESTS=fast: only what one shared apply can tell (its read-back and the drill
 -- on it; "fast+destroy": and its destroy leaves nothing), for the mutation suite; the other
--- stacks (reruns, updates, HTTPS, fo-run --drill) are left out.
+-- stacks (reruns, updates, HTTPS, fo-run --drill) are left out. "https": only the read-back
+-- of a stack applied with https=true and the run turning https on in an undelegated zone
+-- (the mutants of the HTTPS parts).
 local MODE = os.getenv("FO_RECIPE_TESTS") or ""
 local FAST_MODE = MODE:match("^fast") ~= nil
 local SUFFIX = "citest"
@@ -30,7 +32,7 @@ local function deploy(world, opts)
   if not world then
     return testing.apply(RECIPE, { seed = opts.seed or ("trading-" .. SUFFIX),
       stack = opts.stack or "ci", config = opts.config or { environmentSuffix = SUFFIX },
-      before = opts.before })
+      before = opts.before, sim_options = opts.sim_options })
   end
   world:run{ mode = opts.mode, config = opts.config }
   return world
@@ -470,7 +472,10 @@ function TestTradingRecipe:test_security_groups_admit_the_internet_to_the_alb_an
       lu.assertEquals(p.IpRanges[1].CidrIp, "0.0.0.0/0")
       ports[#ports + 1] = p.FromPort
     end
-    lu.assertEquals(sorted(ports), { 80, 443 })
+    -- https off (the default): no HTTPS listener, so 443 stays closed; the plan said why
+    lu.assertEquals(sorted(ports), { 80 })
+    lu.assertStrContains(applied().err, "fo: warning: https off: clients reach " .. APP
+      .. " over plain HTTP")
     local lt = client("ec2", r.region):DescribeLaunchTemplateVersions{ LaunchTemplateName =
       ("lt-%s-%s"):format(r.role:lower(), SUFFIX), Versions = { "$Latest" } }.LaunchTemplateVersions[1]
     local app_sg = one(ec2:DescribeSecurityGroups{ GroupIds = lt.LaunchTemplateData.SecurityGroupIds }
@@ -1425,6 +1430,12 @@ function TestTradingOptions:test_the_plan_shows_endpoints_and_keys_and_warns_tha
   lu.assertStrContains(r.stderr, "fo: warning: ami_family al2: Amazon Linux 2 reached its end "
     .. "of support on 2026-06-30")
   lu.assertStrContains(r.stderr, "ami_family=al2023")
+  -- https off (the default): plain HTTP, why, and the fix
+  lu.assertStrContains(r.stderr, "fo: warning: https off: clients reach " .. APP .. " over plain "
+    .. "HTTP (port 80, unencrypted). HTTPS needs an ACM certificate, and ACM validates it by DNS: "
+    .. "the zone trading.fo.test must be delegated")
+  lu.assertStrContains(r.stderr, "Delegate it, then rerun with --config https=true")
+  lu.assertNil(r.stdout:find("aws:acm:certificate", 1, true))
   local found = false
   for line in j.stdout:gmatch("[^\n]+") do
     local ok, ev = pcall(cjson.decode, line)
@@ -1434,6 +1445,32 @@ function TestTradingOptions:test_the_plan_shows_endpoints_and_keys_and_warns_tha
     end
   end
   lu.assertTrue(found, "a warning notice event: " .. j.stdout:sub(1, 2000))
+end
+
+-- With https=true the plan shows each region's certificate for the application's name in
+-- the stack's zone, the HTTPS listener and 443 opened, and no plain-HTTP warning; https=true
+-- with certificate ARNs is refused before anything is created.
+function TestTradingOptions:test_the_plan_with_https_shows_the_certificates_and_refuses_two_sources()
+  local dir = testlib.tmpdir()
+  local r = testlib.run_fo({ "--state-dir", dir, "--plan", "--config", "environmentSuffix=tls",
+    "--config", "https=true", RECIPE }, { timeout = 120 })
+  local both = testlib.run_fo({ "--state-dir", dir, "--plan", "--config", "environmentSuffix=tls",
+    "--config", "https=true", "--config", "primaryCertificateArn="
+    .. "arn:aws:acm:eu-south-1:123456789012:certificate/abc", "--config", "standbyCertificateArn="
+    .. "arn:aws:acm:eu-central-1:123456789012:certificate/def", RECIPE }, { timeout = 120 })
+  testlib.rmtree(dir)
+  lu.assertEquals(r.code, 0, r.stdout .. r.stderr)
+  for _, role in ipairs({ "primary", "standby" }) do
+    lu.assertStrMatches(r.stdout, ".*%+%s+aws:acm:certificate " .. role .. "/certificate%s+create\n"
+      .. "[^+]-domain_name%s+= \"app%.trading%.fo%.test\".*")
+    lu.assertStrMatches(r.stdout, ".*%+%s+aws:elbv2:listener " .. role .. "/https%s+create\n.*")
+    lu.assertStrMatches(r.stdout, ".*%+%s+aws:ec2:security_group_rule " .. role
+      .. "/alb%-in%-443%s+create\n.*")
+  end
+  lu.assertNil(r.stderr:find("https off", 1, true))
+  lu.assertEquals(both.code, 1, both.stdout .. both.stderr)
+  lu.assertStrContains(both.stderr, "config https=true makes the stack's own certificates; "
+    .. "primaryCertificateArn and standbyCertificateArn bring your own: give one or the other")
 end
 
 function TestTradingOptions:test_an_account_without_eu_south_1_enabled_is_told_so_before_anything_is_created()
@@ -1448,6 +1485,19 @@ function TestTradingOptions:test_an_account_without_eu_south_1_enabled_is_told_s
 end
 
 -- The CI proof ------------------------------------------------------------------------
+
+-- The ACM certificates of `region`, every status and key type (DescribeCertificate's).
+local function certificates(sim, region)
+  local acm = sim:client("acm", { region = region })
+  local out = {}
+  for _, s in ipairs(acm:ListCertificates{ CertificateStatuses = { "PENDING_VALIDATION", "ISSUED",
+      "INACTIVE", "EXPIRED", "VALIDATION_TIMED_OUT", "REVOKED", "FAILED" },
+      Includes = { keyTypes = { "RSA_2048", "EC_prime256v1", "EC_secp384r1" } } }
+      .CertificateSummaryList) do
+    out[#out + 1] = acm:DescribeCertificate{ CertificateArn = s.CertificateArn }.Certificate
+  end
+  return out
+end
 
 -- What of the stack is left in the simulator: a list of "kind id" strings.
 local function leftovers(sim)
@@ -1491,6 +1541,7 @@ local function leftovers(sim)
     for _, a in ipairs(kms:ListAliases{}.Aliases) do
       if not a.AliasName:match("^alias/aws/") then add("alias", a.AliasName) end
     end
+    for _, cert in ipairs(certificates(sim, region)) do add("certificate", cert.CertificateArn) end
   end
   for _, b in ipairs(c("s3", P):ListBuckets{}.Buckets or {}) do add("bucket", b.Name) end
   local iam, r53 = c("iam", G), c("route53", G)
@@ -1613,7 +1664,7 @@ function TestTradingProof:test_the_apply_summary_counts_what_the_plan_counted()
       lu.assertStrContains(world.out, ("Apply complete: %d created, %d updated, %d replaced, %d "
         .. "deleted."):format(p.create, p.update, p.replace, p.delete))
     end
-    check(w, { 113, 0, 0, 0 })
+    check(w, { 111, 0, 0, 0 })
     local first = 0
     deploy(w, { stack = "counts", config = { environmentSuffix = SUFFIX .. "2" } })
     for _, s in ipairs(w.doc.plan.steps) do
@@ -1866,8 +1917,210 @@ function TestTradingSharedStack:test_2_destroy_leaves_nothing()
   lu.assertEquals(default_vpcs(), defaults)
 end
 
-if FAST_MODE then
-  TestTradingProof, TestTradingOptions = nil, nil
+-- HTTPS (config https=true): the stack's own certificates, validated in its zone. ACM
+-- issues them only when public DNS answers the validation records: the simulator's
+-- registrar points trading.fo.test at the stack's zone (knob registered_domains), as a
+-- delegated domain does on AWS.
+TestTradingHttps = {}
+local DELEGATED = { registered_domains = { "trading.fo.test" } }
+local TLS13 = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+
+local tls -- the https stack the tests of this class share, in their order
+local function tls_stack(config)
+  if not tls then
+    tls = deploy(nil, { seed = "tls", stack = "tls", sim_options = DELEGATED,
+      config = { environmentSuffix = "tls", https = "true" } })
+  elseif config then
+    tls:run{ config = config }
+  end
+  lu.assertEquals(tls.code, 0, tls.out:sub(-3000) .. tls.err:sub(-3000))
+  return tls
+end
+
+-- The ALB of `role` in `region` of stack `w`, its listeners by port and the ports its
+-- security groups open to the internet (sorted).
+local function alb_front(w, region, role, suffix)
+  local elb = w.sim:client("elbv2", { region = region })
+  local lb = elb:DescribeLoadBalancers{ Names = { ("alb-%s-%s"):format(role:lower(), suffix) } }
+    .LoadBalancers[1]
+  local by_port, open = {}, {}
+  for _, l in ipairs(elb:DescribeListeners{ LoadBalancerArn = lb.LoadBalancerArn }.Listeners) do
+    by_port[l.Port] = l
+  end
+  local groups = w.sim:client("ec2", { region = region }):DescribeSecurityGroups{
+    GroupIds = lb.SecurityGroups }.SecurityGroups
+  for _, g in ipairs(groups) do
+    for _, perm in ipairs(g.IpPermissions) do
+      for _, range in ipairs(perm.IpRanges or {}) do
+        if range.CidrIp == "0.0.0.0/0" then open[#open + 1] = perm.FromPort end
+      end
+    end
+  end
+  return lb, by_port, sorted(open)
+end
+
+-- The zone's CNAME records of stack `w`: {name = value}.
+local function cnames(w)
+  local r53 = w.sim:client("route53", { region = G })
+  local out = {}
+  for _, z in ipairs(r53:ListHostedZones{}.HostedZones) do
+    for _, rr in ipairs(r53:ListResourceRecordSets{ HostedZoneId = z.Id }.ResourceRecordSets) do
+      if rr.Type == "CNAME" then out[rr.Name] = rr.ResourceRecords[1].Value end
+    end
+  end
+  return out
+end
+
+local function hc_config(w)
+  return w.sim:client("route53", { region = G }):GetHealthCheck{
+    HealthCheckId = w.doc.outputs.health_check_id }.HealthCheck.HealthCheckConfig
+end
+
+-- HTTPS in both regions, read back through ACM, ELBv2, EC2 and Route 53.
+local function assert_https(w)
+  local records = cnames(w)
+  for _, r in ipairs(REGIONS) do
+    local cert = one(certificates(w.sim, r.region), "one certificate in " .. r.region)
+    lu.assertEquals(cert.DomainName, APP)
+    lu.assertEquals(cert.Status, "ISSUED")
+    local t = tagmap(w.sim:client("acm", { region = r.region }):ListTagsForCertificate{
+      CertificateArn = cert.CertificateArn }.Tags)
+    lu.assertEquals({ t.Environment, t.FailoverRole, t.Name }, { "Production", r.role,
+      ("certificate-%s-tls"):format(r.role:lower()) })
+    local v = one(cert.DomainValidationOptions, "one name validated")
+    lu.assertEquals(v.ValidationMethod, "DNS")
+    lu.assertEquals(v.ValidationStatus, "SUCCESS")
+    lu.assertEquals(records[v.ResourceRecord.Name], v.ResourceRecord.Value,
+      "the validation CNAME is in the stack's zone")
+    local lb, by_port, open = alb_front(w, r.region, r.role, "tls")
+    lu.assertEquals(by_port[443].Protocol, "HTTPS")
+    lu.assertEquals(by_port[443].SslPolicy, TLS13)
+    lu.assertEquals(one(by_port[443].Certificates, "one certificate").CertificateArn,
+      cert.CertificateArn)
+    lu.assertEquals(by_port[443].DefaultActions[1].Type, "forward")
+    local redirect = one(by_port[80].DefaultActions, "one action on 80")
+    lu.assertEquals(by_port[80].Protocol, "HTTP")
+    lu.assertEquals(redirect.Type, "redirect")
+    lu.assertEquals(redirect.RedirectConfig.Protocol, "HTTPS")
+    lu.assertEquals(tostring(redirect.RedirectConfig.Port), "443")
+    lu.assertEquals(redirect.RedirectConfig.StatusCode, "HTTP_301")
+    lu.assertEquals(open, { 80, 443 }, "80 for the redirect, 443 for the HTTPS listener")
+    lu.assertItemsEquals(cert.InUseBy, { lb.LoadBalancerArn })
+  end
+  local c = hc_config(w)
+  lu.assertEquals(c.Type, "HTTPS")
+  lu.assertEquals(c.Port, 443)
+  lu.assertIsTrue(c.EnableSNI)
+  lu.assertEquals(c.FullyQualifiedDomainName, (alb_front(w, P, "Primary", "tls")).DNSName)
+  lu.assertEquals(c.ResourcePath, "/health")
+  lu.assertEquals(c.RequestInterval, 10)
+  lu.assertEquals(c.FailureThreshold, 3)
+  w.sim:advance(30)
+  lu.assertIsTrue(w.sim:health_check_status(w.doc.outputs.health_check_id).healthy,
+    "Route 53's checkers pass over HTTPS")
+end
+
+function TestTradingHttps:test_1_https_on_issues_certificates_and_serves_tls13_redirect_https_health_check()
+  local w = tls_stack()
+  lu.assertNil(w.err:find("https off", 1, true), "no plain-HTTP warning with https on")
+  assert_https(w)
+end
+
+function TestTradingHttps:test_2_https_off_again_removes_certificates_records_and_443()
+  local w = tls_stack{ environmentSuffix = "tls", https = "false" }
+  lu.assertStrContains(w.err, "fo: warning: https off: clients reach " .. APP .. " over plain HTTP")
+  lu.assertStrContains(w.err, "--config https=true")
+  for _, r in ipairs(REGIONS) do
+    lu.assertEquals(certificates(w.sim, r.region), {}, "no certificate left in " .. r.region)
+    local _, by_port, open = alb_front(w, r.region, r.role, "tls")
+    lu.assertIsNil(by_port[443], "no HTTPS listener")
+    lu.assertEquals(by_port[80].DefaultActions[1].Type, "forward")
+    lu.assertEquals(open, { 80 }, "443 closed without an HTTPS listener")
+  end
+  lu.assertEquals(cnames(w), {}, "the validation records are gone")
+  local c = hc_config(w)
+  lu.assertEquals({ c.Type, c.Port }, { "HTTP", 80 })
+  w.sim:advance(30)
+  lu.assertIsTrue(w.sim:health_check_status(w.doc.outputs.health_check_id).healthy)
+  local before = w:mutating_calls()
+  tls_stack{ environmentSuffix = "tls", https = "false" }
+  lu.assertStrContains(w.out, "No changes.")
+  lu.assertEquals(w:mutating_calls(), before, "converged: a rerun makes no mutating call")
+end
+
+function TestTradingHttps:test_3_https_on_again_then_destroy_leaves_nothing()
+  local w = tls_stack{ environmentSuffix = "tls", https = "true" }
+  assert_https(w)
+  w:destroy()
+  lu.assertEquals(w.code, 0, w.out .. w.err)
+  lu.assertEquals(leftovers(w.sim), {}, "certificates included")
+  lu.assertEquals(cnames(w), {})
+  w:close()
+end
+
+-- What stack `w` (suffix "nodns") serves from, read back through the AWS APIs: every
+-- resource of the stack (leftovers' list), each ALB's listeners and open ports, the health
+-- checks and the zone's records.
+local function front(w)
+  local out = { inventory = leftovers(w.sim) }
+  for _, r in ipairs(REGIONS) do
+    local _, by_port, open = alb_front(w, r.region, r.role, "nodns")
+    local ls = {}
+    for port, l in pairs(by_port) do
+      ls[#ls + 1] = { port, l.ListenerArn, l.Protocol, l.DefaultActions[1].Type }
+    end
+    table.sort(ls, function(a, b) return a[1] < b[1] end)
+    out[r.region] = { listeners = ls, open = open }
+  end
+  local r53 = w.sim:client("route53", { region = G })
+  out.health_checks = r53:ListHealthChecks{}.HealthChecks
+  for _, z in ipairs(r53:ListHostedZones{}.HostedZones) do
+    out[z.Name] = r53:ListResourceRecordSets{ HostedZoneId = z.Id }.ResourceRecordSets
+  end
+  return out
+end
+
+-- https on while the zone is not delegated: the certificate's message says what is missing,
+-- the run rolls back, and the stack an earlier run built is left exactly as it was.
+function TestTradingHttps:test_https_on_an_undelegated_zone_stops_clearly_and_keeps_the_stack()
+  local w = deploy(nil, { seed = "nodns", stack = "nodns", config = { environmentSuffix = "nodns" } })
+  local ok, err = pcall(function()
+    lu.assertEquals(w.code, 0, w.out .. w.err)
+    local before, calls = front(w), w.sim:counts{ mutating = true }.by_operation
+    deploy(w, { config = { environmentSuffix = "nodns", https = "true", certificateTimeout = "2" } })
+    local text = w.out .. w.err
+    lu.assertEquals(w.code, 4, text)
+    -- the redirect and the HTTPS health check wait for the HTTPS listener, which waits for
+    -- the certificate: the running front was never touched, not even undone afterwards
+    local now = w.sim:counts{ mutating = true }.by_operation
+    for _, op in ipairs{ "elbv2.ModifyListener", "elbv2.CreateListener", "route53.CreateHealthCheck",
+        "route53.UpdateHealthCheck", "route53.DeleteHealthCheck" } do
+      lu.assertEquals(now[op] or 0, calls[op] or 0, op)
+    end
+    lu.assertStrContains(text, "ACM certificate for " .. APP .. " is still PENDING_VALIDATION after 2 s")
+    lu.assertStrContains(text, "the zone trading.fo.test is not delegated")
+    w.sim:advance(120) -- (nothing compared changes with the clock)
+    lu.assertEquals(front(w), before, "the stack is as the earlier run left it")
+    for _, r in ipairs(REGIONS) do lu.assertEquals(certificates(w.sim, r.region), {}) end
+    deploy(w, { config = { environmentSuffix = "nodns" } })
+    lu.assertEquals(w.code, 0, w.out .. w.err)
+    lu.assertStrContains(w.out, "No changes.")
+  end)
+  w:close()
+  if not ok then error(err, 0) end
+end
+
+if MODE == "https" then
+  -- the mutation suite's mutants of the HTTPS parts: the https stack's read-back only
+  TestTradingRecipe, TestTradingProof, TestTradingOptions, TestTradingSharedStack = nil, nil, nil, nil
+  for name in pairs(TestTradingHttps) do
+    if name ~= "test_1_https_on_issues_certificates_and_serves_tls13_redirect_https_health_check"
+        and name ~= "test_https_on_an_undelegated_zone_stops_clearly_and_keeps_the_stack" then
+      TestTradingHttps[name] = nil
+    end
+  end
+elseif FAST_MODE then
+  TestTradingProof, TestTradingOptions, TestTradingHttps = nil, nil, nil
   if not MODE:find("+destroy", 1, true) then TestTradingSharedStack.test_2_destroy_leaves_nothing = nil end
 else
   TestTradingSharedStack = nil
@@ -1875,4 +2128,5 @@ end
 
 local code = lu.LuaUnit.run("-v", table.unpack(arg or {}))
 if stack then stack:close() end
+if tls then tls:close() end
 os.exit(code)

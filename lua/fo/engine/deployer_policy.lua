@@ -59,7 +59,10 @@ end
 local function lifecycle(recipe, opts)
   local testing = require "fo.testing"
   local stack = opts.stack or "dev"
-  local sim = require("fo.sim").new{ seed = "fo-print-policy", record_actions = true }
+  -- every zone delegated (registered_domains "*"): what needs public DNS, such as ACM's
+  -- validation of a recipe's certificates, works as in an account whose domain is delegated
+  local sim = require("fo.sim").new{ seed = "fo-print-policy", record_actions = true,
+    registered_domains = { "*" } }
   sim.timing = TIMING
   local dir = testing.tmpdir()
   -- the stack's config file (.fo/<stack>.config.json), when it has one: read, copied into
