@@ -12,13 +12,16 @@ M.PROTOCOL = setmetatable({}, { __index = function(t, service)
   return protocol
 end })
 
--- Throttling: EC2 answers 503 RequestLimitExceeded; the query services and Route 53 400
--- Throttling "Rate exceeded"; the JSON services 400 ThrottlingException.
+-- Throttling: EC2 answers 503 RequestLimitExceeded, S3 503 SlowDown; the query services and
+-- Route 53 400 Throttling "Rate exceeded"; the JSON services 400 ThrottlingException.
 M.THROTTLE = {
   ec2 = { code = "RequestLimitExceeded", status = 503, message = "Request limit exceeded." },
   query = { code = "Throttling", status = 400, message = "Rate exceeded" },
   ["rest-xml"] = { code = "Throttling", status = 400, message = "Rate exceeded" },
   json = { code = "ThrottlingException", status = 400, message = "Rate exceeded" },
+  -- S3 slows a client down with 503 SlowDown, never a 400: a HEAD answer has no body,
+  -- so its status is all a client sees, and 400 would not be retried.
+  s3 = { code = "SlowDown", status = 503, message = "Please reduce your request rate." },
 }
 
 -- Transient server errors, drawn 500 or 503 with equal odds.
@@ -35,6 +38,10 @@ M.SERVER = {
            { code = "ServiceUnavailable", status = 503, message = "Service Unavailable" } },
 }
 M.SERVER["rest-xml"] = M.SERVER.query
+M.SERVER.s3 = { { code = "InternalError", status = 500,
+                  message = "We encountered an internal error. Please try again." },
+                { code = "ServiceUnavailable", status = 503,
+                  message = "Reduce your request rate." } }
 
 -- Input that breaks the model (what AWS's server-side validation answers).
 M.VALIDATION = {

@@ -177,7 +177,8 @@ function TestWire.test_throttling_is_retried_then_surfaces_with_the_services_cod
   local cases = { { "sts", "GetCallerIdentity", {}, "Throttling", 400 },
                   { "ec2", "DescribeVpcs", {}, "RequestLimitExceeded", 503 },
                   { "dynamodb", "ListTables", {}, "ThrottlingException", 400 },
-                  { "route53", "ListHostedZones", {}, "Throttling", 400 } }
+                  { "route53", "ListHostedZones", {}, "Throttling", 400 },
+                  { "s3", "ListBuckets", {}, "SlowDown", 503 } }
   for _, c in ipairs(cases) do
     local client = sim:client(c[1], { region = "eu-south-1", sleep = no_sleep, max_attempts = 3 })
     local e = aws_error(client[c[2]], client, c[3])
@@ -187,6 +188,10 @@ function TestWire.test_throttling_is_retried_then_surfaces_with_the_services_cod
     lu.assertTrue(e.retryable)
   end
   lu.assertEquals(sim:count{ code = "Throttling" }, 6)
+  -- a HEAD answer has no body: S3's 503 is what makes it retryable
+  local s3 = sim:client("s3", { region = "eu-south-1", sleep = no_sleep, max_attempts = 3 })
+  local e = aws_error(s3.HeadBucket, s3, { Bucket = "any-bucket" })
+  lu.assertEquals({ e.status, e.attempts, e.retryable }, { 503, 3, true })
 end
 
 function TestWire.test_seeded_throttling_is_reproducible_and_retried_to_success()
