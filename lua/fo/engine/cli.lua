@@ -24,6 +24,7 @@ local OPTIONS = {
   ["--backend"] = { "backend" }, ["--backend-unsafe-ok"] = { "backend_unsafe_ok", true },
   ["--lock-timeout"] = { "lock_timeout" }, ["--migrate-state"] = { "migrate_to" },
   ["--print-policy"] = { "print_policy", true },
+  ["--readiness"] = { "readiness", true },
 }
 
 --- Seconds from a duration: "90", "90s", "5m", "1h"; nil when it is not one.
@@ -107,6 +108,10 @@ function M.parse(pairs_)
     return nil, "--print-policy runs the recipe's lifecycle on a private simulator and prints "
       .. "the deployer's IAM policy: it takes no --plan, --destroy, --refresh, --drill, "
       .. "--graph, --json or --target aws"
+  end
+  if opts.readiness and (opts.mode or opts.drill or opts.graph or opts.print_policy) then
+    return nil, "--readiness reads the stack and AWS, and changes nothing: it takes no --plan, "
+      .. "--destroy, --refresh, --drill, --graph or --print-policy"
   end
   return opts
 end
@@ -195,6 +200,8 @@ function M.main(script, ...)
     code = require("fo.engine.deployer_policy").main(opts)
   elseif opts.drill then
     code = M.drill(opts)
+  elseif opts.readiness then
+    code = require("fo.readiness_cli").main(opts)
   else
     code = engine.run(opts)
   end
