@@ -1,0 +1,256 @@
+-- `fo-run --readiness` (lua/fo/readiness.lua) on recipes/trading.lua: a fresh deployment is
+-- ready (every check ok); each thing broken through the AWS API (never through the recipe)
+-- is found, with its region, resource and what to do, and the run exits 3; the check makes
+-- no mutating call. Then the same through `fo-run --target aws` at a served simulator: the
+-- same findings as the in-process run on that simulator.
+package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
+local lu = require "luaunit"
+local testlib = require "support.testlib"
+local testing = require "fo.testing"
+local cjson = require "cjson"
+local readiness_cli = require "fo.readiness_cli"
+
+local RECIPE = testlib.tests_dir .. "/../recipes/trading.lua"
+local SUFFIX = "rdy"
+local P, S, G = "eu-south-1", "eu-central-1", "us-east-1"
+
+local stack -- the shared applied stack
+
+-- Every topic of the stack gets a confirmed subscription (an operator's queue): a stack
+-- nobody is notified by is a warning, which a fresh deploy should not show.
+local function subscribe_all(sim, outputs)
+  for _, k in ipairs({ "primary_topic_arn", "standby_topic_arn", "global_topic_arn" }) do
+    local arn = outputs[k]
+    local region = arn:match("^arn:aws:sns:([^:]+):")
+    sim:client("sns", { region = region }):Subscribe{ TopicArn = arn, Protocol = "sqs",
+      Endpoint = ("arn:aws:sqs:%s:123456789012:oncall"):format(region) }
+  end
+end
+
+local function applied()
+  if not stack then
+    stack = testing.apply(RECIPE, { seed = "readiness", stack = "ci",
+      config = { environmentSuffix = SUFFIX } })
+    stack:check()
+    subscribe_all(stack.sim, stack.outputs)
+    stack:advance(180) -- the alarms' first whole minutes (the health-check alarm starts in ALARM)
+  end
+  return stack
+end
+
+local function client(service, region) return applied():client(service, region) end
+
+-- `fo-run --readiness --json` in process on the stack's simulator: the exit code and the
+-- JSON document; asserts that it made no mutating call.
+local function readiness()
+  local st = applied()
+  local before = st:mutating_calls()
+  local out = {}
+  local code = readiness_cli.main({ stack = st.stack, dir = st.dir, sim = st.sim, json = true,
+    recipe = RECIPE }, function(s) out[#out + 1] = s end)
+  lu.assertEquals(st:mutating_calls(), before, "the readiness check made a mutating call")
+  local text = table.concat(out)
+  lu.assertEquals(select(2, text:gsub("\n", "")), 1, "one JSON document: " .. text)
+  return code, cjson.decode(text), text
+end
+
+local function failures(doc)
+  local out = {}
+  for _, f in ipairs(doc.findings) do
+    if f.severity ~= "ok" then out[#out + 1] = f end
+  end
+  return out
+end
+
+-- `s` as a Lua pattern that matches it literally.
+local function lit(s) return (s:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0")) end
+
+-- The one failure of the document (the others all ok), asserted to be about `pattern`.
+local function the_failure(code, doc, text, pattern)
+  lu.assertEquals(code, 3, text)
+  lu.assertEquals(doc.status, "failed")
+  local fs = failures(doc)
+  local whats = {}
+  for i, f in ipairs(fs) do whats[i] = f.severity .. ": " .. f.what end
+  local found
+  for _, f in ipairs(fs) do
+    if f.what:match(pattern) then found = f end
+  end
+  lu.assertNotNil(found, ("no finding matches %q in:\n%s"):format(pattern, table.concat(whats, "\n")))
+  lu.assertEquals(found.severity, "fail")
+  lu.assertStrContains(found.fix, "")
+  lu.assertTrue(#found.fix > 10, "a finding says what to do")
+  return found, fs
+end
+
+local function assert_ready()
+  local code, doc, text = readiness()
+  local fs = failures(doc)
+  lu.assertEquals(#fs, 0, text)
+  lu.assertEquals(code, 0, text)
+  lu.assertEquals(doc.status, "ok")
+  return doc
+end
+
+-- Runs check(); then restore() whatever happened, so that a failed test leaves the next
+-- one a ready stack.
+local function broken(check, restore)
+  local ok, err = pcall(check)
+  restore()
+  if not ok then error(err, 0) end
+  assert_ready()
+end
+
+TestReadiness = {}
+
+function TestReadiness:test_1_a_fresh_deployment_is_ready()
+  local doc = assert_ready()
+  lu.assertEquals(doc.v, 1)
+  lu.assertEquals(doc.event, "readiness")
+  lu.assertEquals(doc.primary_region, P)
+  lu.assertEquals(doc.standby_region, S)
+  lu.assertEquals(doc.counts.fail, 0)
+  lu.assertEquals(doc.counts.warning, 0)
+  -- every kind of check ran and passed
+  local checks = {}
+  for _, f in ipairs(doc.findings) do checks[f.check] = (checks[f.check] or 0) + 1 end
+  for _, c in ipairs({ "alike", "data", "health", "alarms", "capacity" }) do
+    lu.assertTrue((checks[c] or 0) > 0, "no " .. c .. " finding")
+  end
+  -- alike: ALB, listeners, target group, template, group, 3 groups, 3 alarm pairs
+  lu.assertEquals(checks.alike, 11)
+  -- the vCPU quota is said not to be checked, with the command that checks it
+  lu.assertEquals(#doc.not_checked, 1)
+  lu.assertStrContains(doc.not_checked[1].fix, "L-1216C47A")
+end
+
+function TestReadiness:test_2_a_listener_changed_in_one_region()
+  local elb = client("elbv2", S)
+  local lb = elb:DescribeLoadBalancers{ Names = { "alb-standby-" .. SUFFIX } }.LoadBalancers[1]
+  local l = elb:DescribeListeners{ LoadBalancerArn = lb.LoadBalancerArn }.Listeners[1]
+  elb:ModifyListener{ ListenerArn = l.ListenerArn, Port = 8081 }
+  broken(function()
+    local code, doc, text = readiness()
+    local f = the_failure(code, doc, text, "^listeners of load balancer alb differs")
+    lu.assertEquals(f.region, S)
+    lu.assertStrContains(f.what, "HTTP:80")
+    lu.assertStrContains(f.what, "HTTP:8081")
+  end, function() elb:ModifyListener{ ListenerArn = l.ListenerArn, Port = 80 } end)
+end
+
+function TestReadiness:test_3_pitr_disabled_on_the_replica()
+  local ddb = client("dynamodb", S)
+  local name = "trading-sessions-" .. SUFFIX
+  ddb:UpdateContinuousBackups{ TableName = name,
+    PointInTimeRecoverySpecification = { PointInTimeRecoveryEnabled = false } }
+  broken(function()
+    local code, doc, text = readiness()
+    local f = the_failure(code, doc, text,
+      lit(("point-in-time recovery of %s is DISABLED in %s"):format(name, S)))
+    lu.assertEquals(f.region, S)
+    lu.assertEquals(f.resource, name)
+    lu.assertStrContains(f.fix, "update-continuous-backups --region " .. S)
+  end, function()
+    ddb:UpdateContinuousBackups{ TableName = name,
+      PointInTimeRecoverySpecification = { PointInTimeRecoveryEnabled = true } }
+  end)
+end
+
+function TestReadiness:test_4_standby_max_below_the_primary_desired()
+  local as = client("autoscaling", S)
+  local name = "asg-standby-" .. SUFFIX
+  as:UpdateAutoScalingGroup{ AutoScalingGroupName = name, MaxSize = 1 }
+  broken(function()
+    local code, doc, text = readiness()
+    local f = the_failure(code, doc, text, "^" .. lit(("standby group %s may grow to 1 "
+      .. "instances; the primary runs 2"):format(name)))
+    lu.assertEquals(f.check, "capacity")
+    lu.assertEquals(f.region, S)
+    lu.assertEquals(f.resource, name)
+    lu.assertStrContains(f.fix, "--max-size")
+  end, function() as:UpdateAutoScalingGroup{ AutoScalingGroupName = name, MaxSize = 6 } end)
+end
+
+function TestReadiness:test_5_an_alarm_in_alarm()
+  local cw = client("cloudwatch", S)
+  local name = "alb-5xx-alarm-standby-" .. SUFFIX
+  cw:SetAlarmState{ AlarmName = name, StateValue = "ALARM", StateReason = "readiness test" }
+  broken(function()
+    local code, doc, text = readiness()
+    local f = the_failure(code, doc, text, "^" .. lit(("alarm %s is in ALARM"):format(name)))
+    lu.assertEquals(f.region, S)
+    lu.assertEquals(f.check, "alarms")
+  end, function()
+    cw:SetAlarmState{ AlarmName = name, StateValue = "OK", StateReason = "readiness test" }
+  end)
+end
+
+function TestReadiness:test_6_standby_targets_unhealthy()
+  local elb = client("elbv2", S)
+  local tg = elb:DescribeTargetGroups{ Names = { "tg-standby-" .. SUFFIX } }.TargetGroups[1]
+  -- the instances answer 404 there: the ALB marks them unhealthy after 3 checks 10 s apart
+  elb:ModifyTargetGroup{ TargetGroupArn = tg.TargetGroupArn, HealthCheckPath = "/nothing" }
+  applied():advance(40)
+  broken(function()
+    local code, doc, text = readiness()
+    local f = the_failure(code, doc, text, "^standby target group tg%-standby%-" .. SUFFIX
+      .. ": 0 of 1 targets healthy")
+    lu.assertEquals(f.region, S)
+    lu.assertEquals(f.resource, tg.TargetGroupArn)
+    -- and the two regions' target groups no longer judge targets alike
+    the_failure(code, doc, text, "^target group tg differs between the regions: HealthCheckPath")
+  end, function()
+    elb:ModifyTargetGroup{ TargetGroupArn = tg.TargetGroupArn, HealthCheckPath = "/health" }
+    applied():advance(200) -- healthy again, and the regions' alarms back to OK
+  end)
+end
+
+function TestReadiness:test_7_the_health_check_failing_in_a_region_outage()
+  local st = applied()
+  st.sim:set_outage(P, true)
+  st:advance(40)
+  broken(function()
+    local code, doc, text = readiness()
+    local f = the_failure(code, doc, text,
+      "^health check [%x%-]+: 0 of %d+ checkers report success")
+    lu.assertEquals(f.resource, st.outputs.health_check_id)
+  end, function()
+    st.sim:set_outage(P, false)
+    st:advance(240)
+  end)
+end
+
+function TestReadiness:test_8_a_subscription_pending()
+  local arn = applied().outputs.standby_topic_arn
+  client("sns", S):Subscribe{ TopicArn = arn, Protocol = "email", Endpoint = "ops@example.com" }
+  local code, doc, text = readiness()
+  local f = the_failure(code, doc, text, "^topic failover%-topic%-standby%-" .. SUFFIX
+    .. ": 1 subscription pending confirmation %(email ops@example.com%)")
+  lu.assertEquals(f.region, S)
+  lu.assertEquals(f.resource, arn)
+end
+
+function TestReadiness:test_9_text_report_for_an_operator()
+  local st = applied()
+  local out = {}
+  local code = readiness_cli.main({ stack = st.stack, dir = st.dir, sim = st.sim, recipe = RECIPE },
+    function(s) out[#out + 1] = s end)
+  local text = table.concat(out)
+  lu.assertEquals(code, 3, text)
+  lu.assertStrContains(text, "Readiness of stack ci (target sim): primary eu-south-1, standby eu-central-1")
+  -- failures first, each followed by what to do
+  lu.assertStrMatches(text, "^[^\n]*\n  FAIL  alarms   topic failover%-topic%-standby%-rdy: 1 subscription "
+    .. "pending confirmation %(email ops@example.com%) %[eu%-central%-1 arn:[^\n]*\n                 do: confirm it.*")
+  lu.assertStrContains(text, "not checked: EC2 On-Demand Standard instances vCPU quota (L-1216C47A)")
+  lu.assertStrContains(text, "Readiness: 1 failed, 0 warnings, ")
+  lu.assertStrContains(text, "NOT ready.")
+end
+
+function TestReadiness:test_usage_a_stack_with_no_state()
+  local st = applied()
+  local code = readiness_cli.main({ stack = "nope", dir = st.dir, sim = st.sim, recipe = RECIPE },
+    function() end)
+  lu.assertEquals(code, 2)
+end
+
+os.exit(lu.LuaUnit.run("-v"))
