@@ -253,4 +253,86 @@ function TestReadiness:test_usage_a_stack_with_no_state()
   lu.assertEquals(code, 2)
 end
 
+-- `fo-run --target aws` at a served simulator ------------------------------------------
+
+-- Short AWS transition windows: the served sim's clock runs in real time while fo-run
+-- (target aws) polls as it would at AWS.
+local FAST = { lb_provisioning = 0.3, instance_terminate = 0.2, group_delete = 0.3,
+  profile_propagation = 1 }
+local DDB_FAST = { table_create = 0.3, table_delete = 0.3, table_update = 0.2,
+  replica_create = 1, replica_delete = 0.5 }
+
+TestReadinessServed = {}
+
+function TestReadinessServed:test_target_aws_gives_the_same_findings()
+  local dir = testlib.tmpdir()
+  local srv, sim = require("fo.sim.server").serve{ host = "127.0.0.1", port = 0 }
+  sim.timing = FAST
+  local ddb = require "fo.sim.services.dynamodb"
+  local saved = ddb.TIMING
+  local t = {}
+  for k, v in pairs(saved) do t[k] = v end
+  for k, v in pairs(DDB_FAST) do t[k] = v end
+  ddb.TIMING = t
+  local ok, err = pcall(function()
+    local k = require("fo.sim.keys").DEFAULT
+    local env = { FO_STATE_DIR = dir .. "/.fo", AWS_ACCESS_KEY_ID = k.access_key,
+      AWS_SECRET_ACCESS_KEY = k.secret_key, AWS_REGION = "us-east-1",
+      AWS_ENDPOINT_URL = ("http://127.0.0.1:%d"):format(srv.port), NO_COLOR = "1" }
+    local r = testlib.run_fo({ "--target", "aws", "--yes", "--stack", "prod", "--config",
+      "environmentSuffix=" .. SUFFIX, RECIPE }, { env = env, timeout = 400 })
+    lu.assertEquals(r.code, 0, r.stdout .. r.stderr)
+    local doc = require("fo.engine.state").read(dir .. "/.fo/prod.state.json")
+    subscribe_all(sim, doc.outputs)
+    sim:advance(180)
+    -- the virtual clock alone moves from here: both runs see the same world
+    local frozen = sim.clock.real()
+    sim.clock.real = function() return frozen end
+    -- two things broken through the API
+    sim:client("dynamodb", { region = S }):UpdateContinuousBackups{
+      TableName = "trading-sessions-" .. SUFFIX,
+      PointInTimeRecoverySpecification = { PointInTimeRecoveryEnabled = false } }
+    sim:client("autoscaling", { region = S }):UpdateAutoScalingGroup{
+      AutoScalingGroupName = "asg-standby-" .. SUFFIX, MaxSize = 1 }
+
+    local before = sim:count{ mutating = true }
+    r = testlib.run_fo({ "--readiness", "--json", "--stack", "prod", RECIPE },
+      { env = env, timeout = 120 })
+    lu.assertEquals(sim:count{ mutating = true }, before, "the readiness check made a mutating call")
+    lu.assertEquals(r.code, 3, r.stdout .. r.stderr)
+    local served = cjson.decode(r.stdout)
+    lu.assertEquals(served.target, "aws")
+    lu.assertEquals(served.counts.fail, 2, r.stdout)
+
+    -- the same check in process, through the simulator's own clients
+    local here = require("fo.readiness").run(doc, function(service, region)
+      return sim:client(service, { region = region })
+    end)
+    local function rows(list)
+      local out = {}
+      for i, f in ipairs(list) do
+        out[i] = table.concat({ f.severity, f.check, f.what, tostring(f.region),
+          tostring(f.resource) }, " | ")
+      end
+      return out
+    end
+    lu.assertEquals(rows(served.findings), rows(here.findings))
+    -- and the text report on a terminal-less stdout
+    r = testlib.run_fo({ "--readiness", "--target", "aws", "--stack", "prod", RECIPE },
+      { env = env, timeout = 120 })
+    lu.assertEquals(r.code, 3, r.stdout .. r.stderr)
+    lu.assertStrContains(r.stdout, "Readiness of stack prod (target aws)")
+    lu.assertStrContains(r.stdout, "Readiness: 2 failed, 0 warnings")
+    -- --target sim on a stack bound to aws is a usage error
+    r = testlib.run_fo({ "--readiness", "--target", "sim", "--stack", "prod", RECIPE },
+      { env = env, timeout = 60 })
+    lu.assertEquals(r.code, 2, r.stdout .. r.stderr)
+    lu.assertStrContains(r.stderr, "stack prod is bound to target aws, not sim")
+  end)
+  srv:close()
+  ddb.TIMING = saved
+  testlib.rmtree(dir)
+  if not ok then error(err, 0) end
+end
+
 os.exit(lu.LuaUnit.run("-v"))
