@@ -343,7 +343,7 @@ function Check:groups_alike()
         HealthCheckGracePeriod = g.HealthCheckGracePeriod, DefaultCooldown = g.DefaultCooldown,
         EnabledMetrics = metrics, TargetGroups = #(g.TargetGroupARNs or {}),
         LoadBalancers = #(g.LoadBalancerNames or {}),
-        Subnets = #(tostring(g.VPCZoneIdentifier or ""):gsub("[^,]+", "")) ,
+        Subnets = select(2, tostring(g.VPCZoneIdentifier or ""):gsub("[^,]+", "")),
         TerminationPolicies = g.TerminationPolicies, CapacityRebalance = g.CapacityRebalance,
         MaxInstanceLifetime = g.MaxInstanceLifetime,
         NewInstancesProtectedFromScaleIn = g.NewInstancesProtectedFromScaleIn,
