@@ -245,6 +245,30 @@ function TestReadiness:test_9_text_report_for_an_operator()
   lu.assertStrContains(text, "NOT ready.")
 end
 
+function TestReadiness:test_8b_a_rule_and_a_group_setting_changed_in_one_region()
+  local ec2, as = client("ec2", P), client("autoscaling", S)
+  local sg = ec2:DescribeSecurityGroups{ Filters = { { Name = "group-name",
+    Values = { "alb-sg-primary-" .. SUFFIX } } } }.SecurityGroups[1]
+  local perm = { { IpProtocol = "tcp", FromPort = 22, ToPort = 22,
+    IpRanges = { { CidrIp = "0.0.0.0/0" } } } }
+  ec2:AuthorizeSecurityGroupIngress{ GroupId = sg.GroupId, IpPermissions = perm }
+  as:UpdateAutoScalingGroup{ AutoScalingGroupName = "asg-standby-" .. SUFFIX,
+    HealthCheckGracePeriod = 600 }
+  local code, doc, text = readiness()
+  local ok, err = pcall(function()
+    local f = the_failure(code, doc, text, "^security group alb%-sg differs between the regions")
+    lu.assertStrContains(f.what, "tcp 22-22 from 0.0.0.0/0")
+    f = the_failure(code, doc, text, "^Auto Scaling group asg differs between the regions")
+    lu.assertStrContains(f.what, "HealthCheckGracePeriod: 120 (eu-south-1) vs 600 (eu-central-1)")
+    -- the pending subscription of the test before, and these two
+    lu.assertEquals(doc.counts.fail, 3, text)
+  end)
+  ec2:RevokeSecurityGroupIngress{ GroupId = sg.GroupId, IpPermissions = perm }
+  as:UpdateAutoScalingGroup{ AutoScalingGroupName = "asg-standby-" .. SUFFIX,
+    HealthCheckGracePeriod = 120 }
+  if not ok then error(err, 0) end
+end
+
 function TestReadiness:test_usage_a_stack_with_no_state()
   local st = applied()
   local code = readiness_cli.main({ stack = "nope", dir = st.dir, sim = st.sim, recipe = RECIPE },
