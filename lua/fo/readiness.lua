@@ -137,9 +137,11 @@ local function listener_actions(n, actions, role)
   return out
 end
 
-local function attribute_map(list)
+-- ELB attributes as a map; values naming the region's own things (a log bucket or prefix
+-- with the role word or region in it) compare as the text normalizer makes them.
+local function attribute_map(n, list, role)
   local m = {}
-  for _, a in ipairs(list or {}) do m[a.Key] = a.Value end
+  for _, a in ipairs(list or {}) do m[a.Key] = n:text(a.Value, role) end
   return m
 end
 
@@ -213,11 +215,11 @@ function Check:load_balancers()
       local attrs = c:DescribeLoadBalancerAttributes{ LoadBalancerArn = rec.id }.Attributes
       return c, d, attrs
     end
-    self:compare("load balancer", key, by[key], function(rec)
+    self:compare("load balancer", key, by[key], function(rec, role)
       local _, d, attrs = lb(rec)
       return { Scheme = d.Scheme, Type = d.Type, IpAddressType = d.IpAddressType,
         AvailabilityZones = #(d.AvailabilityZones or {}), SecurityGroups = #(d.SecurityGroups or {}),
-        Attributes = attribute_map(attrs) }
+        Attributes = attribute_map(self.norm, attrs, role) }
     end, "make the load balancers' settings the same (the recipe sets them alike: fo-run "
       .. "--refresh then an apply puts them back)")
     self:compare("listeners of load balancer", key, by[key], function(rec, role)
@@ -239,7 +241,7 @@ end
 function Check:target_groups()
   local by, order = pairs_of(self.doc, self.regions, "aws:elbv2:target_group")
   for _, key in ipairs(order) do
-    self:compare("target group", key, by[key], function(rec)
+    self:compare("target group", key, by[key], function(rec, role)
       local c = self:client("elbv2", rec.region)
       local g = c:DescribeTargetGroups{ TargetGroupArns = { rec.id } }.TargetGroups[1]
       local attrs = c:DescribeTargetGroupAttributes{ TargetGroupArn = rec.id }.Attributes
@@ -251,7 +253,7 @@ function Check:target_groups()
         HealthCheckTimeoutSeconds = g.HealthCheckTimeoutSeconds,
         HealthyThresholdCount = g.HealthyThresholdCount,
         UnhealthyThresholdCount = g.UnhealthyThresholdCount, Matcher = g.Matcher,
-        Attributes = attribute_map(attrs) }
+        Attributes = attribute_map(self.norm, attrs, role) }
     end, "make the target groups' health checks the same: the standby's targets must be judged "
       .. "as the primary's are")
   end
