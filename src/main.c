@@ -85,6 +85,9 @@ static const char usage_text[] =
     "                 checkers (docs/runbook.md, \"Other outages\")\n"
     "  --print-policy print the IAM policy (JSON) a deployer needs for FILE: the actions\n"
     "                 its whole lifecycle calls on a private simulator, scoped to its ARNs\n"
+    "  --readiness    read-only: is the standby ready? both regions configured alike, the\n"
+    "                 replica, health, alarms, subscriptions, capacity (exit 3: a check\n"
+    "                 failed; docs/runbook.md)\n"
     "\n"
     "FILE '-' reads the script from standard input. Inside the script, `arg` and `...`\n"
     "hold the arguments as in the lua interpreter, and the global `fo` is the runtime.\n"
@@ -143,6 +146,7 @@ static const struct option long_options[] = {
     {"lock-timeout", required_argument, NULL, OPT_RECIPE},
     {"migrate-state", required_argument, NULL, OPT_RECIPE},
     {"print-policy", no_argument, NULL, OPT_RECIPE},
+    {"readiness", no_argument, NULL, OPT_RECIPE},
     {NULL, 0, NULL, 0},
 };
 

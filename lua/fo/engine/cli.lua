@@ -26,6 +26,7 @@ local OPTIONS = {
   ["--print-policy"] = { "print_policy", true },
   ["--drill-scenario"] = { "drill_scenario" }, ["--drill-runs"] = { "drill_runs" },
   ["--drill-seed"] = { "drill_seed" },
+  ["--readiness"] = { "readiness", true },
 }
 
 --- Seconds from a duration: "90", "90s", "5m", "1h"; nil when it is not one.
@@ -131,6 +132,10 @@ function M.parse(pairs_)
       .. "the deployer's IAM policy: it takes no --plan, --destroy, --refresh, --drill, "
       .. "--graph, --json or --target aws"
   end
+  if opts.readiness and (opts.mode or opts.drill or opts.graph or opts.print_policy) then
+    return nil, "--readiness reads the stack and AWS, and changes nothing: it takes no --plan, "
+      .. "--destroy, --refresh, --drill, --graph or --print-policy"
+  end
   return opts
 end
 
@@ -225,6 +230,8 @@ function M.main(script, ...)
     code = require("fo.engine.deployer_policy").main(opts)
   elseif opts.drill then
     code = M.drill(opts)
+  elseif opts.readiness then
+    code = require("fo.readiness_cli").main(opts)
   else
     code = engine.run(opts)
   end
