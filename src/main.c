@@ -79,6 +79,9 @@ static const char usage_text[] =
     "  --state-dir D  where the stack's files are (default .fo, or $FO_STATE_DIR)\n"
     "  --drill        apply on the simulator, then a failover drill on its virtual clock:\n"
     "                 the primary region goes down and comes back (lua/fo/drill.lua)\n"
+    "  --game-day     on a stack deployed on AWS: invert its primary Route 53 health check,\n"
+    "                 measure the failover and failback from Route 53's answers, probe the\n"
+    "                 standby, set the check back (also on error or Ctrl-C; asks, or --yes)\n"
     "  --print-policy print the IAM policy (JSON) a deployer needs for FILE: the actions\n"
     "                 its whole lifecycle calls on a private simulator, scoped to its ARNs\n"
     "\n"
@@ -136,6 +139,7 @@ static const struct option long_options[] = {
     {"lock-timeout", required_argument, NULL, OPT_RECIPE},
     {"migrate-state", required_argument, NULL, OPT_RECIPE},
     {"print-policy", no_argument, NULL, OPT_RECIPE},
+    {"game-day", no_argument, NULL, OPT_RECIPE},
     {NULL, 0, NULL, 0},
 };
 

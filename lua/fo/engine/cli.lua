@@ -24,6 +24,7 @@ local OPTIONS = {
   ["--backend"] = { "backend" }, ["--backend-unsafe-ok"] = { "backend_unsafe_ok", true },
   ["--lock-timeout"] = { "lock_timeout" }, ["--migrate-state"] = { "migrate_to" },
   ["--print-policy"] = { "print_policy", true },
+  ["--game-day"] = { "game_day", true },
 }
 
 --- Seconds from a duration: "90", "90s", "5m", "1h"; nil when it is not one.
@@ -107,6 +108,12 @@ function M.parse(pairs_)
     return nil, "--print-policy runs the recipe's lifecycle on a private simulator and prints "
       .. "the deployer's IAM policy: it takes no --plan, --destroy, --refresh, --drill, "
       .. "--graph, --json or --target aws"
+  end
+  if opts.game_day and (opts.mode or opts.drill or opts.graph or opts.print_policy
+      or opts.migrate_to or opts.target == "sim") then
+    return nil, "--game-day runs on a stack deployed on AWS and does nothing else: it takes "
+      .. "no --plan, --destroy, --refresh, --drill, --graph, --print-policy, --migrate-state "
+      .. "or --target sim"
   end
   return opts
 end
@@ -195,6 +202,8 @@ function M.main(script, ...)
     code = require("fo.engine.deployer_policy").main(opts)
   elseif opts.drill then
     code = M.drill(opts)
+  elseif opts.game_day then
+    code = require("fo.game_day").main(opts)
   else
     code = engine.run(opts)
   end
