@@ -150,7 +150,7 @@ local function stack_facts(opts)
     stop(EXIT.usage, ("health check %s (output health_check_id) is not a resource of stack %s: "
       .. "the game day changes nothing the stack did not create"):format(o.health_check_id, stack))
   end
-  return stack, doc, o
+  return stack, doc, o, paths
 end
 
 -- Asks for the go-ahead: --yes, or the stack's name typed on a terminal.
@@ -172,9 +172,12 @@ local function agree(opts, out, stack, account, hc_id)
   if answer ~= stack then stop(EXIT.usage, "not confirmed: nothing was changed") end
 end
 
--- The HTTP request to the standby's load balancer: GET of the health check's path, as a
--- client the DNS sent there would. With an endpoint override (a served simulator) it goes
--- to that endpoint, naming the load balancer in Host, as the simulator expects.
+-- The HTTP request to the standby's load balancer: GET of the health check's path on port
+-- 80, as Route 53's checkers ask the primary (Host: the load balancer's name). Plain HTTP
+-- even when the stack serves HTTPS: the certificate names the app, not the load balancer,
+-- and the port-80 listener's redirect (3xx) is then the answer, as it is for the checkers.
+-- With an endpoint override (a served simulator) it goes to that endpoint, naming the load
+-- balancer in Host, as the simulator expects.
 local function probe(o, cfg)
   local ep = require("fo.aws.endpoints").resolve("elbv2", o.standby_region)
   local host = tostring(o.standby_alb_dns_name):gsub("%.$", "")
@@ -183,8 +186,7 @@ local function probe(o, cfg)
   if ep.overridden then
     url = ep.url:gsub("/+$", "") .. path
   else
-    local https = cfg.Type == "HTTPS" or cfg.Type == "HTTPS_STR_MATCH"
-    url = ("%s://%s%s"):format(https and "https" or "http", host, path)
+    url = ("http://%s%s"):format(host, path)
   end
   local ok, resp = pcall(fo.http.request, { method = "GET", url = url,
     headers = { Host = host, ["User-Agent"] = "fo-game-day" }, timeout = 10,
@@ -283,8 +285,14 @@ function M.main(opts)
   local summary = {}
   out.emit("run", { stack = facts.stack, mode = "game-day", fo_version = require("fo").version })
   local ok, err = pcall(function()
-    local stack, doc, o = stack_facts(opts)
+    local stack, doc, o, paths = stack_facts(opts)
     facts.stack = stack
+    -- the stack's lock for the game day's length: an apply meanwhile would set the check
+    -- back (to it, the inversion is drift) and spoil the measure
+    local got, lock = pcall(require("fo.engine.lock").acquire, paths.lock, stack,
+      opts.command or "fo-run --game-day", false)
+    if not got then stop(EXIT.lock, require("fo.engine.report").describe_error(lock)) end
+    facts.lock = lock
     hc_id = o.health_check_id
     r53 = require("fo.aws").route53{ region = "us-east-1" }
     local me = require("fo.aws").sts{ region = o.primary_region }:GetCallerIdentity{}
@@ -404,19 +412,21 @@ function M.main(opts)
     end
     summary.to_healthy, summary.to_failback = follow(restored.at, false, true, true, "failback")
   end)
-  watching = false
-  signal.cancel()
   local code = EXIT.ok
   if not ok then
     local e = type(err) == "table" and err.game_day and err or { code = EXIT.cloud,
       text = require("fo.engine.report").describe_error(err) }
     code = e.code
+    -- (still watching signals: a second Ctrl-C does not cut the restore short)
     local restored_ok = restore(e.text)
     if not restored_ok then code = EXIT.cloud end
     out.emit("error", { error = { text = e.text } })
     out.err(("fo-run: --game-day: %s%s\n"):format(e.text, inverted_version and (restored_ok
       and "; the health check was set back" or "") or ""))
   end
+  watching = false
+  signal.cancel()
+  if facts.lock then facts.lock:unlock() end
   local function secs(v) return v and ("%.1f s"):format(v) or "-" end
   local text
   if code == EXIT.ok then
@@ -437,7 +447,8 @@ function M.main(opts)
     seconds_to_failback = r(summary.to_failback), restored = restored ~= nil or nil,
     exit_code = code, text = text })
   out.emit("summary", { status = code == EXIT.ok and "ok" or code == INTERRUPTED
-    and "interrupted" or code == EXIT.usage and "error" or "failed", text = text,
+    and "interrupted" or (code == EXIT.usage or code == EXIT.lock) and "error" or "failed",
+    text = text,
     exit_code = code, seconds = math.floor((fo.time() - out.t0) * 1000 + 0.5) / 1000,
     stack = facts.stack, mode = "game-day", target = "aws",
     done = { create = 0, update = 0, replace = 0, delete = 0, rollback = 0 },

@@ -174,20 +174,28 @@ local function wait_for(text)
   lu.fail("the child never wrote " .. text)
 end
 
-function TestGameDay:test_ctrl_c_sets_the_health_check_back()
+-- Ctrl-C (SIGINT) or SIGTERM while Route 53 is switching: the check is set back first.
+local function interrupted(sig)
   local hc0 = health_check()
   local t, pid = start()
   wait_for('"step":"inverted"')
   lu.assertTrue(health_check().HealthCheckConfig.Inverted)
-  fo.process.run{ argv = { "kill", "-INT", tostring(pid) } }
+  if sig == "TERM" then
+    -- the game day holds the stack's lock: an apply now (which would set the check back)
+    -- is refused
+    local r = fo_run({ "--yes" })
+    lu.assertEquals(r.code, 5, r.stdout .. r.stderr)
+    lu.assertStrContains(r.stderr, "stack prod is locked by")
+  end
+  fo.process.run{ argv = { "kill", "-" .. sig, tostring(pid) } }
   local r = t:join()
   child = nil
   lu.assertEquals(r.code, 130, r.stdout .. r.stderr)
-  lu.assertStrContains(r.stderr, "SIGINT: setting the health check back first")
+  lu.assertStrContains(r.stderr, "SIG" .. sig .. ": setting the health check back first")
   local events = json_events.parse(r.stdout)
   lu.assertEquals(json_events.problems(events), {})
   lu.assertEquals(json_events.last(events, "summary").status, "interrupted")
-  lu.assertEquals(json_events.last(events, "interrupt").signal, "INT")
+  lu.assertEquals(json_events.last(events, "interrupt").signal, sig)
   local restored
   for _, e in ipairs(json_events.all(events, "game_day")) do
     if e.step == "restored" then restored = e end
@@ -196,6 +204,25 @@ function TestGameDay:test_ctrl_c_sets_the_health_check_back()
   local hc = health_check()
   lu.assertFalse(hc.HealthCheckConfig.Inverted)
   lu.assertEquals(hc.HealthCheckVersion, hc0.HealthCheckVersion + 2)
+end
+
+function TestGameDay:test_ctrl_c_sets_the_health_check_back() interrupted("INT") end
+function TestGameDay:test_sigterm_sets_the_health_check_back() interrupted("TERM") end
+
+function TestGameDay:test_a_terminal_must_type_the_stack_name()
+  lu.skipIf(not testlib.has_command("script"),
+    "script(1) (util-linux) is needed for a pseudo-terminal")
+  local before = mutating_route53()
+  -- "yes" is not the stack's name
+  local r = fo.process.run{ argv = { "sh", "-c", 'printf "yes\\n" | script -qec "$0" /dev/null',
+    ("%s --game-day --target aws --stack %s %s"):format(testlib.fo_run, STACK, RECIPE) },
+    env = env(), timeout = 60 }
+  lu.assertEquals(r.code, 2, r.stdout .. r.stderr)
+  lu.assertStrContains(r.stdout, "The game day inverts Route 53 health check "
+    .. outputs.health_check_id .. " of stack prod in account 123456789012")
+  lu.assertStrContains(r.stdout, "Type the stack's name (prod) to go on: ")
+  lu.assertStrContains(r.stdout, "not confirmed: nothing was changed")
+  lu.assertEquals(mutating_route53(), before)
 end
 
 function TestGameDay:test_a_failed_probe_sets_the_health_check_back()
