@@ -12,7 +12,6 @@
 -- HealthCheckVersion. Whatever ends the run early — an error, a timeout, a failed probe,
 -- SIGINT or SIGTERM — sets Inverted back before anything else.
 local json = require "fo.json"
-local core = require "fo.core"
 
 local M = {}
 
@@ -291,7 +290,7 @@ function M.main(opts)
     -- back (to it, the inversion is drift) and spoil the measure
     local got, lock = pcall(require("fo.engine.lock").acquire, paths.lock, stack,
       opts.command or "fo-run --game-day", false)
-    if not got then stop(EXIT.lock, require("fo.engine.report").describe_error(lock)) end
+    if not got then stop(EXIT.lock, require("fo.engine.report").describe_error(lock).text) end
     facts.lock = lock
     hc_id = o.health_check_id
     r53 = require("fo.aws").route53{ region = "us-east-1" }
@@ -349,9 +348,18 @@ function M.main(opts)
 
     watch()
     check_stop()
-    local up = r53:UpdateHealthCheck{ HealthCheckId = hc_id,
-      HealthCheckVersion = original.version, Inverted = true }.HealthCheck
-    inverted_version = up.HealthCheckVersion
+    local changed, up = pcall(r53.UpdateHealthCheck, r53, { HealthCheckId = hc_id,
+      HealthCheckVersion = original.version, Inverted = true })
+    if not changed then
+      -- the answer was lost (a timeout, a dropped connection) but the change may be made:
+      -- read it, so that the way out sets it back
+      local read, cur = pcall(r53.GetHealthCheck, r53, { HealthCheckId = hc_id })
+      if read and cur.HealthCheck.HealthCheckConfig.Inverted then
+        inverted_version = cur.HealthCheck.HealthCheckVersion
+      end
+      error(up, 0)
+    end
+    inverted_version = up.HealthCheck.HealthCheckVersion
     local t_inv = fo.time()
     out.step("inverted", t_inv, t_inv, ("health check inverted (version %d): Route 53 now "
       .. "reads the primary's success as a failure"):format(inverted_version),
@@ -414,13 +422,19 @@ function M.main(opts)
   end)
   local code = EXIT.ok
   if not ok then
-    local e = type(err) == "table" and err.game_day and err or { code = EXIT.cloud,
-      text = require("fo.engine.report").describe_error(err) }
+    local e = err
+    if not (type(err) == "table" and err.game_day) then
+      local d = require("fo.engine.report").describe_error(err)
+      -- an engine error (an unreadable state file: 1) keeps its kind's exit code; an AWS
+      -- or transport error is a cloud error
+      local errors = require "fo.engine.errors"
+      e = { code = d.kind and errors.exit_code(d) or EXIT.cloud, text = d.text, detail = d }
+    end
     code = e.code
     -- (still watching signals: a second Ctrl-C does not cut the restore short)
     local restored_ok = restore(e.text)
     if not restored_ok then code = EXIT.cloud end
-    out.emit("error", { error = { text = e.text } })
+    out.emit("error", { error = e.detail or { text = e.text } })
     out.err(("fo-run: --game-day: %s%s\n"):format(e.text, inverted_version and (restored_ok
       and "; the health check was set back" or "") or ""))
   end

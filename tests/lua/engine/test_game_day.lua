@@ -19,7 +19,9 @@ local RECIPE = testlib.tests_dir .. "/../recipes/trading.lua"
 local STACK = "prod"
 
 local dir, sim, srv, outputs
-local fault -- a function(req) → response or nil: what the served simulator answers instead
+-- a function(req, answer) → response or nil: what the served simulator answers instead
+-- (answer() lets the simulator handle the request first)
+local fault
 local child
 
 local function env()
@@ -43,7 +45,7 @@ local function stack()
   sim = fo.sim.new{ seed = 14 }
   local handle = sim.handle
   sim.handle = function(self, req)
-    local r = fault and fault(req)
+    local r = fault and fault(req, function() return handle(self, req) end)
     if r then return r, { service = "-", operation = "(test fault)", region = "-",
       status = r.status } end
     return handle(self, req)
@@ -149,6 +151,7 @@ end
 local function start()
   local pidfile = dir .. "/pid"
   os.remove(pidfile)
+  os.remove(pidfile .. ".out") -- (the previous child's: wait_for must not read it)
   local e = env()
   local argv = { "sh", "-c", 'echo $$ > "$0.tmp" && mv "$0.tmp" "$0" && exec "$@" > "$0.out"',
     pidfile, testlib.fo_run, "--stack", STACK, "--target", "aws", "--game-day", "--yes",
@@ -241,6 +244,30 @@ function TestGameDay:test_a_failed_probe_sets_the_health_check_back()
   lu.assertStrContains(r.stderr, "the standby did not serve: GET ")
   lu.assertStrContains(r.stderr, "answered 503; the health check was set back")
   lu.assertStrContains(r.stdout, "health check set back: Inverted false")
+  local hc = health_check()
+  lu.assertFalse(hc.HealthCheckConfig.Inverted)
+  lu.assertEquals(hc.HealthCheckVersion, hc0.HealthCheckVersion + 2)
+end
+
+-- The inversion is made but its answer is lost (a 503 after the change; the client's retry
+-- then meets HealthCheckVersionMismatch): the game day reads the check, finds it inverted
+-- and sets it back.
+function TestGameDay:test_a_lost_answer_to_the_inversion_is_set_back()
+  local hc0 = health_check()
+  local lost = false
+  fault = function(req, answer)
+    if not lost and req.method == "POST" and tostring(req.path):find("/healthcheck/", 1, true)
+        and tostring(req.body):find("<Inverted>true</Inverted>", 1, true) then
+      lost = true
+      answer()
+      return { status = 503, headers = {}, body = "" }
+    end
+  end
+  local r = fo_run({ "--game-day", "--yes" })
+  lu.assertTrue(lost)
+  lu.assertEquals(r.code, 3, r.stdout .. r.stderr)
+  lu.assertStrContains(r.stderr, "HealthCheckVersionMismatch")
+  lu.assertStrContains(r.stderr, "the health check was set back")
   local hc = health_check()
   lu.assertFalse(hc.HealthCheckConfig.Inverted)
   lu.assertEquals(hc.HealthCheckVersion, hc0.HealthCheckVersion + 2)
