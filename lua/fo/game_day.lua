@@ -12,11 +12,11 @@
 -- HealthCheckVersion. Whatever ends the run early — an error, a timeout, a failed probe,
 -- SIGINT or SIGTERM — sets Inverted back before anything else.
 local json = require "fo.json"
+local verdict = require "fo.game_day_verdict"
 
 local M = {}
 
 M.POLL = 2           -- seconds between two reads of Route 53's answers
-M.HEALTHY_SHARE = 0.18 -- Route 53: healthy while more than 18 % of checkers say so
 -- How long to wait for a switch beyond RequestInterval × FailureThreshold: Route 53 says
 -- DNS changes reach its name servers within 60 s; the rest is margin for a slow account.
 M.SLACK = 120
@@ -66,47 +66,6 @@ local function new_out(opts)
     o.say("  %s  %s  %s", iso(at), since and ("+%5.1fs"):format(at - since) or "       ", text)
   end
   return o
-end
-
--------------------------------------------------------------------------------
--- Reading Route 53's answers
-
--- Each checker's verdict from its observations (GetHealthCheckStatus): a checker changes
--- its mind after `threshold` consecutive results the other way; a result is a Success or
--- Failure status, turned over while the check is inverted. Only results checked after
--- `since` count (earlier ones were made under the previous settings).
-local function new_tracker(threshold, healthy, since, inverted)
-  return { threshold = threshold, initial = healthy, since = since, inverted = inverted,
-    checkers = {} }
-end
-
-local function track(tr, observations)
-  local healthy, total, latest = 0, 0, nil
-  for _, o in ipairs(observations or {}) do
-    local key = tostring(o.Region) .. "/" .. tostring(o.IPAddress)
-    local c = tr.checkers[key]
-    if not c then
-      c = { healthy = tr.initial, run = 0 }
-      tr.checkers[key] = c
-    end
-    local rep = o.StatusReport or {}
-    local t = tonumber(rep.CheckedTime)
-    if t and t > tr.since and t ~= c.last then
-      c.last = t
-      local ok = tostring(rep.Status or ""):match("^Success") ~= nil
-      if tr.inverted then ok = not ok end
-      if ok ~= c.healthy then c.run = c.run + 1 else c.run = 0 end
-      if c.run >= tr.threshold then c.healthy, c.run, c.flipped = ok, 0, t end
-    end
-    if t and (not latest or t > latest) then latest = t end
-    total = total + 1
-    if c.healthy then healthy = healthy + 1 end
-  end
-  local flipped
-  for _, c in pairs(tr.checkers) do
-    if c.flipped and (not flipped or c.flipped > flipped) then flipped = c.flipped end
-  end
-  return healthy, total, total > 0 and healthy / total > M.HEALTHY_SHARE, flipped, latest
 end
 
 local function overlaps(a, b)
@@ -330,7 +289,7 @@ function M.main(opts)
     end
     -- before: healthy, and the answer is the primary's
     local before, rcode = dns()
-    local _, n, healthy = track(new_tracker(threshold, true, 0, false), observations())
+    local _, n, healthy = verdict.track(verdict.new(threshold, true, 0, false), observations())
     if #before == 0 or rcode ~= "NOERROR" or not healthy then
       stop(EXIT.usage, ("the primary is not serving now (Route 53: %s of the checkers; DNS "
         .. "%s %s): a game day starts from a healthy stack; nothing was changed")
@@ -367,7 +326,7 @@ function M.main(opts)
 
     -- Wait for Route 53 to call it unhealthy and for the answer to move.
     local function follow(since, inverted, want_healthy, want_primary, what)
-      local tr = new_tracker(threshold, not want_healthy, since, inverted)
+      local tr = verdict.new(threshold, not want_healthy, since, inverted)
       local seen_h, seen_dns, last_count
       while not (seen_h and seen_dns) do
         if fo.time() - since > limit then
@@ -375,8 +334,8 @@ function M.main(opts)
             not seen_h and (want_healthy and "call the check healthy" or "call the check unhealthy")
             or "move the DNS answer", limit, seen_h and "the check flipped" or "no flip"))
         end
-        local h, total, verdict, flipped = track(tr, observations())
-        local flips = not seen_h and verdict == want_healthy
+        local h, total, says_healthy, flipped = verdict.track(tr, observations())
+        local flips = not seen_h and says_healthy == want_healthy
         if h ~= last_count and not flips then
           out.step("checkers", fo.time(), since, ("checkers: %d of %d see it healthy"):format(h,
             total), { healthy_checkers = h, checkers = total })
@@ -470,7 +429,5 @@ function M.main(opts)
   if code == EXIT.ok then out.say("%s", text) else out.err(text .. "\n") end
   return code
 end
-
-M._track, M._new_tracker = track, new_tracker
 
 return M
