@@ -279,13 +279,27 @@ function M.main(opts)
     end
     local interval, threshold = cfg.RequestInterval or 30, cfg.FailureThreshold or 3
     local limit = interval * threshold + M.SLACK
+    -- Route 53 throttles these reads (GetHealthCheckStatus is "not for high query rates"):
+    -- a read refused after the client's own retries is tried again at the next poll, up to
+    -- ten polls, rather than ending the game day.
+    local function patient(op, input)
+      for attempt = 1, 10 do
+        local ok, res = pcall(r53[op], r53, input)
+        if ok then return res end
+        if not (type(res) == "table" and res.code == "Throttling") or attempt == 10 then
+          error(res, 0)
+        end
+        pause(M.POLL)
+      end
+    end
     local function dns()
-      local a = r53:TestDNSAnswer{ HostedZoneId = o.hosted_zone_id, RecordName = o.app_dns_name,
-        RecordType = "A" }
+      local a = patient("TestDNSAnswer", { HostedZoneId = o.hosted_zone_id,
+        RecordName = o.app_dns_name, RecordType = "A" })
       return a.RecordData or {}, a.ResponseCode
     end
     local function observations()
-      return r53:GetHealthCheckStatus{ HealthCheckId = hc_id }.HealthCheckObservations or {}
+      return patient("GetHealthCheckStatus", { HealthCheckId = hc_id }).HealthCheckObservations
+        or {}
     end
     -- before: healthy, and the answer is the primary's
     local before, rcode = dns()
