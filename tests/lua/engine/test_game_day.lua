@@ -233,13 +233,24 @@ function TestGameDay:test_a_failed_probe_sets_the_health_check_back()
   local standby = outputs.standby_alb_dns_name:lower():gsub("%.$", "")
   -- the standby's load balancer answers 503 to clients (its health as Route 53 sees it is
   -- unchanged, so the answer still moves to it)
+  -- and Route 53 throttles the first four reads of the checkers after the inversion (more
+  -- than the client's three attempts): the game day reads again at its next poll
+  local throttled, inverted = 0, false
   fault = function(req)
     local host = tostring((req.headers or {}).host or (req.headers or {}).Host or "")
     if host:lower():gsub(":%d+$", "") == standby then
       return { status = 503, headers = {}, body = "down\n" }
     end
+    local path = tostring(req.path)
+    if req.method == "POST" and path:find("/healthcheck/", 1, true) then inverted = true end
+    if inverted and throttled < 4 and path:find("/status$") then
+      throttled = throttled + 1
+      return { status = 400, headers = { ["Content-Type"] = "text/xml" }, body = [[<?xml version="1.0"?>
+<ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>0f0e0d0c-0b0a-4909-8807-060504030201</RequestId></ErrorResponse>]] }
+    end
   end
   local r = fo_run({ "--game-day", "--yes" })
+  lu.assertEquals(throttled, 4)
   lu.assertEquals(r.code, 3, r.stdout .. r.stderr)
   lu.assertStrContains(r.stderr, "the standby did not serve: GET ")
   lu.assertStrContains(r.stderr, "answered 503; the health check was set back")
