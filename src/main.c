@@ -83,6 +83,9 @@ static const char usage_text[] =
     "  --drill-scenario NAME  another outage: phase (random moment, over --drill-runs N\n"
     "                 seeded by --drill-seed S), az, app, alb5xx, standby-down, flapping,\n"
     "                 checkers (docs/runbook.md, \"Other outages\")\n"
+    "  --game-day     on a stack deployed on AWS: invert its primary Route 53 health check,\n"
+    "                 measure the failover and failback from Route 53's answers, probe the\n"
+    "                 standby, set the check back (also on error or Ctrl-C; asks, or --yes)\n"
     "  --print-policy print the IAM policy (JSON) a deployer needs for FILE: the actions\n"
     "                 its whole lifecycle calls on a private simulator, scoped to its ARNs\n"
     "  --readiness    read-only: is the standby ready? both regions configured alike, the\n"
@@ -147,6 +150,7 @@ static const struct option long_options[] = {
     {"migrate-state", required_argument, NULL, OPT_RECIPE},
     {"print-policy", no_argument, NULL, OPT_RECIPE},
     {"readiness", no_argument, NULL, OPT_RECIPE},
+    {"game-day", no_argument, NULL, OPT_RECIPE},
     {NULL, 0, NULL, 0},
 };
 

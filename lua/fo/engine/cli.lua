@@ -27,6 +27,7 @@ local OPTIONS = {
   ["--drill-scenario"] = { "drill_scenario" }, ["--drill-runs"] = { "drill_runs" },
   ["--drill-seed"] = { "drill_seed" },
   ["--readiness"] = { "readiness", true },
+  ["--game-day"] = { "game_day", true },
 }
 
 --- Seconds from a duration: "90", "90s", "5m", "1h"; nil when it is not one.
@@ -136,6 +137,12 @@ function M.parse(pairs_)
     return nil, "--readiness reads the stack and AWS, and changes nothing: it takes no --plan, "
       .. "--destroy, --refresh, --drill, --graph or --print-policy"
   end
+  if opts.game_day and (opts.mode or opts.drill or opts.graph or opts.print_policy
+      or opts.migrate_to or opts.target == "sim") then
+    return nil, "--game-day runs on a stack deployed on AWS and does nothing else: it takes "
+      .. "no --plan, --destroy, --refresh, --drill, --graph, --print-policy, --migrate-state "
+      .. "or --target sim"
+  end
   return opts
 end
 
@@ -232,6 +239,8 @@ function M.main(script, ...)
     code = M.drill(opts)
   elseif opts.readiness then
     code = require("fo.readiness_cli").main(opts)
+  elseif opts.game_day then
+    code = require("fo.game_day").main(opts)
   else
     code = engine.run(opts)
   end

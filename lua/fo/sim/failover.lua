@@ -451,6 +451,8 @@ evaluate = function(sim, account, hc, t)
   else
     ok, text, req = raw_result(sim, account, hc)
     if req then record_requests(sim, account, hc, req, t) end
+    -- (GetHealthCheckLastFailureReason: the checkers' latest failed request)
+    if not ok then ev.last_failure = { status = text, t = t } end
     if cfg.Inverted then ok = not ok end
   end
   if ok then ev.oks, ev.fails = ev.oks + 1, 0 else ev.fails, ev.oks = ev.fails + 1, 0 end
@@ -671,7 +673,7 @@ end
 
 --- Answers a DNS query for `name` and `type` (default "A") as Route 53 would, from the
 --- hosted zones of the account (opts.account, default the sim's): the most specific zone
---- holding the name; a CNAME at the name answers any type.
+--- holding the name (opts.zone_id: that zone only); a CNAME at the name answers any type.
 --- Weighted groups (Route 53 developer guide, "How Route 53 chooses records when health
 --- checking is configured"): records are judged healthy (a record with no health check
 --- and no EvaluateTargetHealth alias always is); the choice is among the healthy records
@@ -693,7 +695,8 @@ function M.resolve(sim, name, rtype, opts)
   local db = r53_db(sim, account)
   local zone
   for _, z in pairs(db.zones or {}) do
-    if names.in_zone(qname, z.Name) and (not zone or #z.Name > #zone.Name) then zone = z end
+    if names.in_zone(qname, z.Name) and (not zone or #z.Name > #zone.Name)
+        and (not opts.zone_id or z.Id == opts.zone_id) then zone = z end
   end
   if not zone then return { rcode = "REFUSED", answer = {} } end
   local group, any = {}, false

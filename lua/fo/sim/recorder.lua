@@ -28,10 +28,11 @@ function M.new(max)
   return self
 end
 
---- Operations named Describe*, List*, Get*, Head* read; everything else mutates.
+--- Operations named Describe*, List*, Get*, Head*, Test* read; everything else mutates.
 function M.is_mutating(operation)
   return not (operation:match("^Describe") or operation:match("^List") or operation:match("^Get")
-    or operation:match("^Head")) -- S3's HeadBucket, HeadObject
+    or operation:match("^Head") -- S3's HeadBucket, HeadObject
+    or operation:match("^Test")) -- Route 53's TestDNSAnswer
 end
 
 local function shape_key(call)

@@ -321,7 +321,11 @@ end
 --- status=, code=}.
 function W:handle(req)
   self.clock:run_due()
-  return answer(self, normalize(req))
+  local r = normalize(req)
+  -- a client's request to a load balancer's DNS name (fo.sim.lb_front), not an API call
+  local resp, info = require("fo.sim.lb_front").answer(self, r)
+  if resp then return resp, info end
+  return answer(self, r)
 end
 
 -- The region a signed request is for, if it is in outage (global services never are).

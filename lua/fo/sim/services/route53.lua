@@ -401,6 +401,60 @@ function M.GetHealthCheckStatus(ctx, p)
   return { HealthCheckObservations = health.observations(hc, failover().last_result(ctx, hc)) }
 end
 
+-- GetHealthCheckLastFailureReason: per checker, the latest request that failed (its status
+-- text and time, whatever Inverted makes of it); no observation before the first failure.
+-- Like GetHealthCheckStatus, not for calculated, metric or recovery-control checks.
+function M.GetHealthCheckLastFailureReason(ctx, p)
+  local db = begin(ctx)
+  local hc = get_hc(ctx, db, p.HealthCheckId)
+  local t = hc.HealthCheckConfig.Type
+  if t == "CALCULATED" or t == "CLOUDWATCH_METRIC" or t == "RECOVERY_CONTROL" then
+    ctx:fail("InvalidInput", ("GetHealthCheckLastFailureReason is not supported for health "
+      .. "checks of type %s"):format(t), 400)
+  end
+  local last = hc.eval and hc.eval.last_failure
+  return { HealthCheckObservations = last and health.observations(hc, last) or {} }
+end
+
+-- TestDNSAnswer: what one of the zone's name servers answers for RecordName and RecordType,
+-- as Route 53 chooses among the record sets (health checks, weights, alias targets'
+-- health: fo.sim.failover's resolve). An alias to a load balancer answers its addresses
+-- (fo.sim.lb_front), an alias to a record set of the zone that record's values. ResolverIP
+-- and the EDNS0 client subnet are accepted and change nothing (no geolocation or latency
+-- records here).
+function M.TestDNSAnswer(ctx, p)
+  local db = begin(ctx)
+  local z = get_zone(ctx, db, p.HostedZoneId)
+  if p.EDNS0ClientSubnetMask ~= nil and p.EDNS0ClientSubnetIP == nil then
+    ctx:fail("InvalidInput", "Invalid request: EDNS0ClientSubnetMask requires "
+      .. "EDNS0ClientSubnetIP", 400)
+  end
+  local rtype = p.RecordType
+  local data, rcode = {}, "NOERROR"
+  local name = names.fqdn(p.RecordName)
+  for _ = 1, 8 do -- alias chains inside the zone, bounded
+    local r = failover().resolve(ctx.sim, name, rtype, { account = ctx.account, zone_id = z.Id })
+    if r.rcode ~= "NOERROR" then
+      rcode = r.rcode == "REFUSED" and "REFUSED" or r.rcode
+      break
+    end
+    local at = r.record and r.record.AliasTarget
+    if not at then
+      data = r.answer or {}
+      break
+    end
+    if at.DNSName:lower():find("%.elb%.amazonaws%.com%.?$") then
+      if rtype == "A" then
+        data = require("fo.sim.lb_front").addresses(ctx.sim, ctx.account, at.DNSName) or {}
+      end
+      break
+    end
+    name = names.fqdn(at.DNSName)
+  end
+  return { Nameserver = z.NameServers[1], RecordName = p.RecordName, RecordType = rtype,
+    RecordData = data, ResponseCode = rcode, Protocol = "UDP" }
+end
+
 -- Current AWS lets a health check be deleted while records still name it (the API
 -- reference warns that their routing then becomes unpredictable; HealthCheckInUse is no
 -- longer returned for that).
