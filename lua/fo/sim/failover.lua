@@ -410,6 +410,11 @@ local function evaluate_checkers(sim, account, hc, t)
           if not shared then shared = req end
           reqs = reqs + 1
         end
+        -- (GetHealthCheckLastFailureReason: each checker's latest failed request)
+        if not ok then
+          c.last_failure = { status = text, t = at }
+          ev.last_failure = c.last_failure
+        end
         if cfg.Inverted then ok = not ok end
         if ok then c.oks, c.fails = c.oks + 1, 0 else c.fails, c.oks = c.fails + 1, 0 end
         if c.healthy and c.fails >= threshold then c.healthy = false

@@ -189,11 +189,12 @@ end
 --- GetHealthCheckStatus' observations: one per checker region (the configured Regions or
 --- Route 53's default set), each the last result the failover model recorded (`last`:
 --- {status=, t=}), or each checker's own last result when the model keeps them
---- (hc.eval.checkers: each checker region on its own clock).
-function M.observations(hc, last)
+--- (hc.eval.checkers: each checker region on its own clock). `field` names the checker's
+--- result to report: "last" (default) or "last_failure" (GetHealthCheckLastFailureReason).
+function M.observations(hc, last, field)
   local own = {}
   for _, c in ipairs(hc.eval and hc.eval.checkers or {}) do
-    if c.last then own[c.region] = c.last end
+    if c[field or "last"] then own[c.region] = c[field or "last"] end
   end
   local regions = hc.HealthCheckConfig.Regions
   local list = {}

@@ -413,7 +413,7 @@ function M.GetHealthCheckLastFailureReason(ctx, p)
       .. "checks of type %s"):format(t), 400)
   end
   local last = hc.eval and hc.eval.last_failure
-  return { HealthCheckObservations = last and health.observations(hc, last) or {} }
+  return { HealthCheckObservations = last and health.observations(hc, last, "last_failure") or {} }
 end
 
 -- TestDNSAnswer: what one of the zone's name servers answers for RecordName and RecordType,
