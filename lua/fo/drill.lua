@@ -21,6 +21,9 @@ M.HOLD = 180
 local NEEDED = { "app_dns_name", "primary_alb_dns_name", "standby_alb_dns_name",
   "health_check_id", "health_check_alarm_name", "global_topic_arn", "primary_region" }
 
+-- The traffic model's hook (fo.drill.report) of the run in progress: fed every second.
+local traffic
+
 local function norm(name) return (tostring(name or ""):lower():gsub("%.$", "")) end
 
 -- The regions' own topics (their alarms' actions), when the stack outputs them.
@@ -59,6 +62,7 @@ local function watch(sim, o, cw, t0, limit, state, on_change, done)
   while not done(state) and sim:now() - t0 < limit do
     sim:advance(1)
     local new = observe(sim, o, cw)
+    if traffic then traffic.tick(new) end
     on_change(sim:now() - t0, state, new)
     state = new
   end
@@ -78,6 +82,7 @@ function M.run(sim, o, opts)
   local frozen = real()
   clock.real = function() return frozen end
   local ok, res = pcall(M._run, sim, o, opts)
+  traffic = nil
   clock.offset = clock.offset + frozen - real()
   clock.real = real
   if not ok then error(res, 0) end
@@ -181,12 +186,14 @@ function M._run(sim, o, opts)
   phase_t0 = sim:now()
   res.started_at = phase_t0
   sim:set_outage(region, true)
+  traffic = require("fo.drill.report").start(sim, o, opts)
+  if traffic then traffic.outage(phase_t0) end
   event(0, "outage", "%s down (simulated region outage)", region)
   local now = observe(sim, o, cw)
   changes(0, st, now)
-  now = watch(sim, o, cw, phase_t0, 400, now, changes, function(s)
+  now = watch(sim, o, cw, phase_t0, traffic and 3600 or 400, now, changes, function(s)
     return not s.healthy and s.dns == "standby" and s.alarm == "ALARM" and first("notified", "failover")
-      and sim:now() - phase_t0 >= M.HOLD
+      and sim:now() - phase_t0 >= M.HOLD and (not traffic or traffic.settled())
   end)
   res.detection = first("check_unhealthy", "failover")
   res.dns_switch = first("dns_standby", "failover")
@@ -205,6 +212,7 @@ function M._run(sim, o, opts)
   res.phase = "failback"
   phase_t0 = sim:now()
   sim:set_outage(region, false)
+  if traffic then traffic.recovered(phase_t0) end
   event(0, "recovered", "%s back", region)
   local after = observe(sim, o, cw)
   changes(0, now, after)
@@ -221,6 +229,7 @@ function M._run(sim, o, opts)
   res.failback.alarm_ok = first("alarm_ok", "failback")
   res.failback.notified = first("notified", "failback")
   res.phase = nil
+  res.traffic = traffic and traffic.result()
 
   -- Verdict.
   local function need(cond, text) if not cond then res.problems[#res.problems + 1] = text end end
@@ -233,6 +242,7 @@ function M._run(sim, o, opts)
   need(res.notified ~= nil, "the us-east-1 topic is notified")
   need(res.failback.dns ~= nil, "DNS answers with the primary again after recovery")
   need(res.failback.alarm_ok ~= nil, "the alarm returns to OK after recovery")
+  for _, p in ipairs(require("fo.drill.report").problems(res)) do need(false, p) end
   res.ok = #res.problems == 0
   return res
 end
@@ -260,6 +270,7 @@ function M.summary(res)
       .. "notified %s"):format(secs(res.failback.detection), secs(res.failback.dns),
       secs(res.failback.alarm_ok), secs(res.failback.notified)),
   }
+  for _, l in ipairs(require("fo.drill.report").summary(res)) do lines[#lines + 1] = l end
   if res.ok then
     lines[#lines + 1] = "Drill passed."
   else

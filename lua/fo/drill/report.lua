@@ -1,0 +1,134 @@
+-- The drill's traffic part, between fo.drill and its model (fo.drill.traffic): starts the
+-- model on the simulator at the outage, feeds it every second the drill watches, prints
+-- its decisions in the drill's timeline, checks what it measured against the promises
+-- (client-visible recovery ≤ detection + TTL, the standby at the primary's capacity
+-- within the modelled delays, sessions lost ≤ writes inside the lag window) and writes
+-- the summary lines and the JSON document.
+local traffic = require "fo.drill.traffic"
+local world = require "fo.drill.world"
+
+local M = {}
+
+--- A hook for one drill run on `sim`: nil when opts.traffic is false. Its methods:
+--- outage(t), recovered(t), tick(obs) (after each virtual second), settled(), result().
+function M.start(sim, o, opts)
+  if opts.traffic == false then return nil end
+  local p = opts.traffic_params
+  if not p then
+    local err
+    p, err = traffic.params(opts.traffic)
+    if not p then error("fo.drill: " .. err, 0) end
+  end
+  local say = opts.print or function() end
+  local h = { sim = sim, o = o }
+  local model
+  local printed = 0
+  local function flush()
+    for i = printed + 1, #model.events do
+      local e = model.events[i]
+      if e.kind ~= "outage" and e.kind ~= "recovered" then
+        local base = (model.recovered_at and model.recovered_at - model.t0) or 0
+        say(("  t+%3ds  %s"):format(math.floor(e.t - base + 0.5), e.text))
+      end
+    end
+    printed = #model.events
+  end
+  function h.outage(t)
+    model = traffic.new(p, world.setup(sim, o, t))
+    h.model = model
+    model:outage(t)
+    printed = #model.events
+  end
+  function h.recovered(t) if model then model:recovered(t); printed = #model.events end end
+  function h.tick(obs)
+    if not model then return end
+    model:tick(sim:now(), world.now(sim, o, obs))
+    flush()
+  end
+  function h.settled() return not model or model:settled(sim:now()) end
+  function h.result()
+    if not model then return nil end
+    local r = model:result()
+    r.events, r.series = model.events, model.series
+    return r
+  end
+  return h
+end
+
+local function secs(t) return t and ("%ds"):format(math.floor(t + 0.5)) or "never" end
+
+--- The promises the traffic figures must keep, for drill result `res` (res.traffic set):
+--- a list of problems (empty: kept).
+function M.problems(res)
+  local tr, out = res.traffic, {}
+  if not tr then return out end
+  local switch = res.dns_switch or res.detection
+  if tr.recovery.max and switch then
+    local limit = math.max(res.detection or switch, switch) + tr.ttl
+    if tr.recovery.max > limit then
+      out[#out + 1] = ("client-visible recovery within detection + TTL (%s; slowest client %s)")
+        :format(secs(limit), secs(tr.recovery.max))
+    end
+  elseif tr.recovery.n == 0 and tr.clients > 0 then
+    out[#out + 1] = "clients recover during the outage (none did)"
+  end
+  local c = tr.capacity
+  if not c.restored then
+    out[#out + 1] = ("the standby reaches the primary's capacity (%d instances; it has %d, maximum "
+      .. "reached or too slow)"):format(c.primary, c.standby_final)
+  elseif c.loaded and c.restored - c.loaded > c.bound then
+    out[#out + 1] = ("the standby at the primary's capacity within %s of taking load (took %s)")
+      :format(secs(c.bound), secs(c.restored - c.loaded))
+  end
+  local s = tr.sessions
+  if s and s.lost > s.writes_in_window then
+    out[#out + 1] = ("sessions lost (%d) ≤ writes inside the replication lag (%d)")
+      :format(s.lost, s.writes_in_window)
+  end
+  return out
+end
+
+--- The summary lines of the traffic figures.
+function M.summary(res)
+  local tr = res.traffic
+  if not tr then return {} end
+  local rq, c, s = tr.requests, tr.capacity, tr.sessions
+  local lines = {
+    ("Client-visible recovery over %d clients (TTL %ds): p50 %s, p99 %s, slowest %s after the outage%s")
+      :format(tr.recovery.n, tr.ttl, secs(tr.recovery.p50), secs(tr.recovery.p99),
+        secs(tr.recovery.max), tr.ignoring.n > 0
+          and ("; %d clients ignoring the TTL: slowest %s"):format(tr.ignoring.n, secs(tr.ignoring.max)) or ""),
+    ("Errors served: %d of %d requests failed (%d timed out at the failed region, %d shed for "
+      .. "capacity)"):format(math.floor(rq.failed), math.floor(rq.failed + rq.served),
+        math.floor(rq.timed_out), math.floor(rq.shed)),
+    ("Capacity restored: the standby serves with %d instances (the primary's %d) %s after the "
+      .. "outage, %s after taking load (bound %s: %d × %ds datapoints + %ds period, boot %ds, "
+      .. "target healthy %ds%s)"):format(c.standby_final, c.primary, secs(c.restored),
+        secs(c.restored and c.loaded and c.restored - c.loaded), secs(c.bound), c.datapoints,
+        c.metric_period, c.metric_period, c.boot, c.register,
+        c.steps > 1 and (", warm-up %ds × %d more steps"):format(c.warmup, c.steps - 1) or ""),
+  }
+  if s then
+    lines[#lines + 1] = ("Sessions lost: %d of %d read from the standby (writes inside the %gs "
+      .. "replication lag: %d, one every %gs per client)"):format(s.lost, s.read, s.lag,
+      s.writes_in_window, s.interval)
+  end
+  return lines
+end
+
+--- The drill result as one JSON document (no per-second series unless `series`).
+function M.json(res, series)
+  local copy = {}
+  for k, v in pairs(res) do copy[k] = v end
+  if res.traffic then
+    local tr = {}
+    for k, v in pairs(res.traffic) do tr[k] = v end
+    if not series then tr.series = nil end
+    copy.traffic = tr
+  end
+  local cjson = require "cjson"
+  if cjson.encode_empty_table_as_object then cjson.encode_empty_table_as_object(false) end
+  return cjson.encode(copy)
+end
+
+return M
