@@ -9,6 +9,10 @@ local world = require "fo.drill.world"
 
 local M = {}
 
+--- Seconds the outage goes on once the standby is at the primary's capacity (the picture
+--- shows it serving at full capacity).
+M.AFTER = 60
+
 --- A hook for one drill run on `sim`: nil when opts.traffic is false. Its methods:
 --- outage(t), recovered(t), tick(obs) (after each virtual second), settled(), result().
 function M.start(sim, o, opts)
@@ -45,7 +49,12 @@ function M.start(sim, o, opts)
     model:tick(sim:now(), world.now(sim, o, obs))
     flush()
   end
-  function h.settled() return not model or model:settled(sim:now()) end
+  -- the outage lasts until the standby has served at full capacity for a minute
+  function h.settled()
+    if not model then return true end
+    if model.restored then return sim:now() - model.outage_at >= model.restored + M.AFTER end
+    return model:settled(sim:now())
+  end
   function h.result()
     if not model then return nil end
     local r = model:result()
