@@ -79,6 +79,8 @@ static const char usage_text[] =
     "  --state-dir D  where the stack's files are (default .fo, or $FO_STATE_DIR)\n"
     "  --drill        apply on the simulator, then a failover drill on its virtual clock:\n"
     "                 the primary region goes down and comes back (lua/fo/drill.lua)\n"
+    "  --plot FILE    with --drill: draw the drill (SVG) into FILE\n"
+    "  --traffic K=V  with --drill: a knob of its traffic model (repeatable; docs/runbook.md)\n"
     "  --print-policy print the IAM policy (JSON) a deployer needs for FILE: the actions\n"
     "                 its whole lifecycle calls on a private simulator, scoped to its ARNs\n"
     "\n"
@@ -128,6 +130,8 @@ static const struct option long_options[] = {
     {"break-lock", no_argument, NULL, OPT_RECIPE},
     {"state-dir", required_argument, NULL, OPT_RECIPE},
     {"drill", no_argument, NULL, OPT_RECIPE},
+    {"plot", required_argument, NULL, OPT_RECIPE},
+    {"traffic", required_argument, NULL, OPT_RECIPE},
     {"rebind-account", no_argument, NULL, OPT_RECIPE},
     {"rebind-recipe", no_argument, NULL, OPT_RECIPE},
     {"accept-removals", no_argument, NULL, OPT_RECIPE},

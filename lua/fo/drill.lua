@@ -281,12 +281,17 @@ end
 
 --- fo-run --drill: runs the drill on the simulator of a stack whose outputs are `outputs`
 --- (its state file's). Prints the timeline; returns the exit code (0 passed, 3 failed).
-function M.main(sim, outputs, print_line)
+--- opts: json (one JSON line instead of the text), plot (an SVG file to draw), traffic
+--- (the traffic model's knobs, {name = text}).
+function M.main(sim, outputs, print_line, opts)
+  opts = opts or {}
   print_line = print_line or print
-  print_line("")
-  print_line("Failover drill on the simulator's virtual clock (no real time passes):")
-  local res = M.run(sim, outputs, { print = print_line })
-  for _, l in ipairs(M.summary(res)) do print_line(l) end
+  local say = opts.json and function() end or print_line
+  say("")
+  say("Failover drill on the simulator's virtual clock (no real time passes):")
+  local res = M.run(sim, outputs, { print = say, traffic = opts.traffic })
+  for _, l in ipairs(M.summary(res)) do say(l) end
+  require("fo.drill.report").finish(res, opts, print_line)
   return res.ok and 0 or 3, res
 end
 

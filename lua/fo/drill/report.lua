@@ -52,6 +52,7 @@ function M.start(sim, o, opts)
   -- the outage lasts until the standby has served at full capacity for a minute
   function h.settled()
     if not model then return true end
+    if model:enough(sim:now()) then return true end
     if model.restored then return sim:now() - model.outage_at >= model.restored + M.AFTER end
     return model:settled(sim:now())
   end
@@ -82,7 +83,9 @@ function M.problems(res)
     out[#out + 1] = "clients recover during the outage (none did)"
   end
   local c = tr.capacity
-  if not c.restored then
+  if c.enough then
+    -- the standby serves everything under its target: nothing to restore
+  elseif not c.restored then
     out[#out + 1] = ("the standby reaches the primary's capacity (%d instances; it has %d, maximum "
       .. "reached or too slow)"):format(c.primary, c.standby_final)
   elseif c.loaded and c.restored - c.loaded > c.bound then
@@ -110,12 +113,16 @@ function M.summary(res)
     ("Errors served: %d of %d requests failed (%d timed out at the failed region, %d shed for "
       .. "capacity)"):format(math.floor(rq.failed), math.floor(rq.failed + rq.served),
         math.floor(rq.timed_out), math.floor(rq.shed)),
+    c.enough and ("Capacity: the standby serves all its load under the %g%% CPU target with %d "
+      .. "instance%s (the primary runs %d): no scale-out needed"):format(c.target, c.standby_final,
+        c.standby_final == 1 and "" or "s", c.primary) or
     ("Capacity restored: the standby serves with %d instances (the primary's %d) %s after the "
       .. "outage, %s after taking load (bound %s: %d × %ds datapoints + %ds period, boot %ds, "
       .. "target healthy %ds%s)"):format(c.standby_final, c.primary, secs(c.restored),
         secs(c.restored and c.loaded and c.restored - c.loaded), secs(c.bound), c.datapoints,
         c.metric_period, c.metric_period, c.boot, c.register,
-        c.steps > 1 and (", warm-up %ds × %d more steps"):format(c.warmup, c.steps - 1) or ""),
+        c.steps > 1 and (", then %d more step%s of boot + warm-up %ds + a datapoint"):format(c.steps - 1,
+          c.steps == 2 and "" or "s", c.warmup) or ""),
   }
   if s then
     lines[#lines + 1] = ("Sessions lost: %d of %d read from the standby (writes inside the %gs "
@@ -125,8 +132,24 @@ function M.summary(res)
   return lines
 end
 
---- The drill result as one JSON document (no per-second series unless `series`).
-function M.json(res, series)
+--- After the drill: draws opts.plot (SVG), prints the JSON line with opts.json.
+function M.finish(res, opts, print_line)
+  if opts.plot and res.traffic then
+    local f, err = io.open(opts.plot, "w")
+    if not f then error(("--plot %s: cannot write it (%s)"):format(opts.plot, err), 0) end
+    f:write(require("fo.drill.plot").svg(res, "Failover drill: " .. (opts.title or "primary region outage")))
+    f:close()
+    if not opts.json then print_line(("Picture: %s"):format(opts.plot)) end
+  end
+  if opts.json then
+    local t = opts.t0 and math.floor((require("fo.core").now() - opts.t0) * 1000 + 0.5) / 1000 or 0
+    print_line(M.json(res, false, t))
+  end
+end
+
+--- The drill result as one JSON line ({"v":1,"event":"drill","ok":…, detection, dns_switch,
+--- failback, events, traffic, problems}; the per-second series only with `series`).
+function M.json(res, series, t)
   local copy = {}
   for k, v in pairs(res) do copy[k] = v end
   if res.traffic then
@@ -135,9 +158,9 @@ function M.json(res, series)
     if not series then tr.series = nil end
     copy.traffic = tr
   end
-  local cjson = require "cjson"
-  if cjson.encode_empty_table_as_object then cjson.encode_empty_table_as_object(false) end
-  return cjson.encode(copy)
+  copy.v, copy.event, copy.t, copy.phase = 1, "drill", t or 0, nil
+  copy.problems = #res.problems > 0 and res.problems or require("fo.json").EMPTY_ARRAY
+  return require("fo.json").line(copy, { "v", "event", "t", "ok" })
 end
 
 return M

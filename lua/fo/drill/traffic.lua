@@ -249,6 +249,14 @@ function M:tick(t, world)
     if name == "standby" and d > 0 and not self.loaded and outage then
       self.loaded = t - self.outage_at
     end
+    -- the standby carries its load without shedding, under the target: no scaling needed
+    if name == "standby" and outage then
+      if d > 0 and served >= d and cpu <= g.target then
+        self.adequate_since = self.adequate_since or t
+      else
+        self.adequate_since = nil
+      end
+    end
     -- the CPU datapoint of the period ending at t
     g.window.sum, g.window.n = g.window.sum + cpu, g.window.n + 1
     if math.floor(t / p.metric_period) > math.floor(prev / p.metric_period) then
@@ -264,6 +272,14 @@ end
 function M:settled(t)
   local g = self.regions.standby
   return self.restored ~= nil or (g.desired >= g.max and serving(g, t) == #g.instances)
+    or self:enough(t)
+end
+
+--- True at t when the standby has served all its load under the CPU target for longer than
+--- target tracking's alarm looks back (it will not scale: it does not need to).
+function M:enough(t)
+  local p = self.p
+  return self.adequate_since ~= nil and t - self.adequate_since >= (p.datapoints + 1) * p.metric_period
 end
 
 local function percentile(sorted, q)
@@ -289,19 +305,21 @@ function M:result()
   end
   table.sort(resp)
   local g, p = self.regions.standby, self.p
-  -- one scaling step: the datapoints above the target (plus the period the load starts
-  -- in), boot, registration; each further step adds a warm-up
+  -- the first step waits for the datapoints above the target (plus the period the load
+  -- starts in); each further one for the last step's instances to boot and warm up (then
+  -- counted) and a datapoint; the last step's instances then boot and turn healthy
   local steps = 0
   for _, e in ipairs(self.events) do if e.kind == "scale_out" and e.region == "standby" then steps = steps + 1 end end
   local bound = (p.datapoints + 1) * p.metric_period + p.boot + g.register
-    + math.max(0, steps - 1) * (g.warmup + p.metric_period)
+    + math.max(0, steps - 1) * (p.boot + g.warmup + p.metric_period)
   return {
     clients = #self.clients, ttl = self.ttl,
     recovery = { p50 = percentile(resp, 50), p99 = percentile(resp, 99), max = resp[#resp], n = #resp },
     ignoring = ign,
     requests = { served = self.totals.served, failed = self.totals.failed,
       timed_out = self.totals.timed_out, shed = self.totals.shed },
-    capacity = { restored = self.restored, loaded = self.loaded, bound = bound, steps = steps,
+    capacity = { restored = self.restored, enough = self.restored == nil and self.last ~= nil
+        and self:enough(self.last) or nil, loaded = self.loaded, bound = bound, steps = steps,
       primary = self.initial.primary, standby_initial = self.initial.standby,
       standby_final = g.desired, warmup = g.warmup, register = g.register, boot = p.boot,
       target = g.target, metric_period = p.metric_period, datapoints = p.datapoints },

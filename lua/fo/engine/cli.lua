@@ -17,6 +17,7 @@ local OPTIONS = {
   ["--no-rollback"] = { "rollback", false }, ["--config"] = { "config" },
   ["--json"] = { "json", true }, ["--break-lock"] = { "break_lock", true },
   ["--state-dir"] = { "dir" }, ["--drill"] = { "drill", true },
+  ["--plot"] = { "plot" }, ["--traffic"] = { "traffic" },
   ["--graph"] = { "graph" },
   ["--rebind-account"] = { "rebind_account", true },
   ["--rebind-recipe"] = { "rebind_recipe", true },
@@ -55,6 +56,11 @@ function M.parse(pairs_)
       local k, v = value:match("^([^=]+)=(.*)$")
       if not k then return nil, ("--config %s: expected key=value"):format(value) end
       opts.config[k] = v
+    elseif field == "traffic" then
+      local k, v = value:match("^([^=]+)=(.*)$")
+      if not k then return nil, ("--traffic %s: expected knob=value"):format(value) end
+      opts.traffic = opts.traffic or {}
+      opts.traffic[k] = v
     elseif field == "target" then
       if not require("fo.engine.target").KINDS[value] then
         return nil, ("--target %s: use sim or aws"):format(value)
@@ -98,9 +104,16 @@ function M.parse(pairs_)
   if opts.graph == "-" and opts.json then
     return nil, "--graph - writes the DOT text to standard output: it takes no --json"
   end
-  if opts.drill and (opts.mode or opts.json or opts.target == "aws") then
+  if opts.drill and (opts.mode or opts.target == "aws") then
     return nil, "--drill applies the recipe on the simulator, then drills: it takes no --plan, "
-      .. "--destroy, --refresh, --json or --target aws"
+      .. "--destroy, --refresh or --target aws"
+  end
+  if (opts.plot or opts.traffic) and not opts.drill then
+    return nil, (opts.plot and "--plot" or "--traffic") .. " goes with --drill"
+  end
+  if opts.traffic then
+    local ok, err = require("fo.drill.traffic").params(opts.traffic)
+    if not ok then return nil, err end
   end
   if opts.print_policy and (opts.mode or opts.drill or opts.graph or opts.json
       or opts.target == "aws") then
@@ -128,11 +141,13 @@ function M.drill(opts)
       .. "On AWS, follow docs/runbook.md instead.\n"):format(opts.stack, doc.target))
     return errors.EXIT.usage
   end
+  local t0 = require("fo.core").now()
   local code, report = engine.run(opts)
   if code ~= errors.EXIT.ok then return code end
   local sim = require("fo.sim").new{ file = paths.sim }
   local ok, res = pcall(require("fo.drill").main, sim, report and report.outputs or {},
-    function(line) io.stdout:write(line, "\n") end)
+    function(line) io.stdout:write(line, "\n") end,
+    { json = opts.json, plot = opts.plot, traffic = opts.traffic, t0 = t0 })
   if not ok then
     io.stderr:write("fo-run: --drill: ", tostring(res), "\n")
     return errors.EXIT.cloud
