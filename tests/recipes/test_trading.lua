@@ -1443,7 +1443,7 @@ function TestTradingProof:test_fo_run_drill_prints_the_timeline_and_passes()
 end
 
 function TestTradingProof:test_fo_run_drill_refuses_other_modes_and_aws()
-  for _, extra in ipairs({ { "--plan" }, { "--destroy" }, { "--json" }, { "--target", "aws" } }) do
+  for _, extra in ipairs({ { "--plan" }, { "--destroy" }, { "--target", "aws" } }) do
     local args = { "--drill" }
     for _, a in ipairs(extra) do args[#args + 1] = a end
     args[#args + 1] = RECIPE
