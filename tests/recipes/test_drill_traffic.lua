@@ -148,8 +148,9 @@ function TestDrillTraffic:test_3_fo_run_drill_json_and_plot()
   lu.assertEquals(doc.traffic.clients, 1500)
   lu.assertTrue(doc.traffic.recovery.max <= doc.detection + doc.traffic.ttl)
   lu.assertIsNil(doc.traffic.series)
-  -- every other line is one of the apply's events
-  for line in r.stdout:gmatch("[^\n]+") do lu.assertEquals(line:sub(1, 6), '{"v":1') end
+  -- every line, the apply's events and the drill's, validates against the event schema
+  local events = require "support.json_events"
+  lu.assertEquals(events.problems(events.parse(r.stdout)), {})
   lu.assertNotNil(picture)
   lu.assertEquals(xml.decode(picture).name, "svg")
 end

@@ -195,7 +195,7 @@ end
 function M:tick(t, world)
   local p = self.p
   local prev = self.last or self.t0
-  self.last = t
+  self.last, self.world = t, world
   local demand = { primary = 0, standby = 0 }
   local outage = self.outage_at and t > self.outage_at
   for _, c in ipairs(self.clients) do
@@ -268,11 +268,11 @@ function M:tick(t, world)
 end
 
 --- True at t once the standby has reached the primary's capacity, or cannot: it is at its
---- maximum size with every instance serving.
+--- maximum size with every instance serving, or it does not answer at all.
 function M:settled(t)
   local g = self.regions.standby
   return self.restored ~= nil or (g.desired >= g.max and serving(g, t) == #g.instances)
-    or self:enough(t)
+    or self:enough(t) or (self.world ~= nil and not self.world.up.standby)
 end
 
 --- True at t when the standby has served all its load under the CPU target for longer than
