@@ -37,18 +37,18 @@ local function approx(a, b) return math.abs(a - b) < 0.051 end
 TestDrillTraffic = {}
 
 function TestDrillTraffic:test_1_the_drill_measures_recovery_capacity_and_sessions()
-  local res, lines = applied():drill({ traffic = { clients = "2000", replication_lag = "2" } })
+  local res, lines = applied():drill({ traffic = { replication_lag = "2" } })
   local text = table.concat(lines, "\n")
   lu.assertIsTrue(res.ok, table.concat(res.problems, "; ") .. "\n" .. text)
   local tr = res.traffic
-  lu.assertEquals(tr.clients, 2000)
+  lu.assertEquals(tr.clients, 1000)
   lu.assertEquals(tr.ttl, 60) -- alias to an ALB: the ELB's TTL
   -- client-visible recovery ≤ detection + TTL (every client honouring the TTL)
   lu.assertTrue(tr.recovery.max <= res.detection + tr.ttl,
     ("slowest %s, detection %s"):format(tr.recovery.max, res.detection))
   lu.assertTrue(tr.recovery.p50 >= res.dns_switch, "nobody recovers before the switch")
   lu.assertTrue(tr.recovery.p99 <= tr.recovery.max)
-  -- the recipe's standby (1 instance) takes 2000 req/s at 900 per instance: it scales out
+  -- the recipe's standby (1 instance) takes 1000 req/s at 900 per instance: it scales out
   -- to the primary's 2 on its target tracking policy (target 60%, read from the sim)
   local c = tr.capacity
   lu.assertEquals(c.primary, 2)
@@ -62,7 +62,7 @@ function TestDrillTraffic:test_1_the_drill_measures_recovery_capacity_and_sessio
   lu.assertTrue(c.restored - c.loaded >= 3 * 60 - 60 + c.boot + c.register)
   lu.assertTrue(tr.requests.shed > 0, "the lone standby instance shed load before the scale-out")
   lu.assertTrue(tr.requests.timed_out > 0, "requests to the failed region timed out")
-  -- sessions: 2000 clients writing every 30 s, 2 s of lag
+  -- sessions: 1000 clients writing every 30 s, 2 s of lag
   local s = tr.sessions
   lu.assertTrue(s.lost <= s.writes_in_window)
   lu.assertTrue(s.writes_in_window > 0)
@@ -146,6 +146,12 @@ function TestDrillTraffic:test_3_fo_run_drill_json_and_plot()
   lu.assertEquals(doc.v, 1)
   lu.assertIsTrue(doc.ok)
   lu.assertEquals(doc.traffic.clients, 1500)
+  -- 1500 req/s need 3 primary instances under 60%: the standby follows in two steps
+  lu.assertEquals(doc.traffic.capacity.primary, 3)
+  lu.assertEquals(doc.traffic.capacity.sized, { from = 2, to = 3 })
+  lu.assertEquals(doc.traffic.capacity.standby_final, 3)
+  lu.assertEquals(doc.traffic.capacity.steps, 2)
+  lu.assertTrue(doc.traffic.capacity.restored - doc.traffic.capacity.loaded <= doc.traffic.capacity.bound)
   lu.assertTrue(doc.traffic.recovery.max <= doc.detection + doc.traffic.ttl)
   lu.assertIsNil(doc.traffic.series)
   -- every line, the apply's events and the drill's, validates against the event schema

@@ -116,6 +116,9 @@ function M.summary(res)
     c.enough and ("Capacity: the standby serves all its load under the %g%% CPU target with %d "
       .. "instance%s (the primary runs %d): no scale-out needed"):format(c.target, c.standby_final,
         c.standby_final == 1 and "" or "s", c.primary) or
+    not c.restored and ("Capacity NOT restored: the standby has %d instance%s (desired) when the "
+      .. "outage ends, the primary ran %d"):format(c.standby_final, c.standby_final == 1 and "" or "s",
+        c.primary) or
     ("Capacity restored: the standby serves with %d instances (the primary's %d) %s after the "
       .. "outage, %s after taking load (bound %s: %d × %ds datapoints + %ds period, boot %ds, "
       .. "target healthy %ds%s)"):format(c.standby_final, c.primary, secs(c.restored),
@@ -124,6 +127,12 @@ function M.summary(res)
         c.steps > 1 and (", then %d more step%s of boot + warm-up %ds + a datapoint"):format(c.steps - 1,
           c.steps == 2 and "" or "s", c.warmup) or ""),
   }
+  if c.sized then
+    table.insert(lines, 3, ("Load: %d clients × %g req/s need %d primary instances under the %g%% "
+      .. "target (the stack runs %d; the drill starts the primary at %d, as its target tracking "
+      .. "would hold it)"):format(tr.clients, tr.params.rate, c.sized.to, c.target, c.sized.from,
+        c.sized.to))
+  end
   if s then
     lines[#lines + 1] = ("Sessions lost: %d of %d read from the standby (writes inside the %gs "
       .. "replication lag: %d, one every %gs per client)"):format(s.lost, s.read, s.lag,

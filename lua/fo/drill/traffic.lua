@@ -92,8 +92,18 @@ function M.new(p, setup)
       warmup = p.warmup or cfg.warmup or 300, register = p.register or cfg.register or 20,
       target = p.target or cfg.target or 60, instances = {}, points = {}, alarm = false,
       window = { sum = 0, n = 0 } }
+    -- The primary carries the whole load before the outage: its target tracking policy
+    -- would hold it at the size that keeps CPU under the target (within its maximum).
+    if name == "primary" then
+      local per = p.capacity * math.max(1, g.target - p.idle_cpu) / 100
+      local need = math.min(g.max, math.ceil(p.clients * p.rate / per - 1e-9))
+      if need > g.desired then
+        self.sized = { from = g.desired, to = need }
+        g.desired = need
+      end
+    end
     -- the instances running before the drill are past boot and warm-up
-    for _ = 1, cfg.desired do
+    for _ = 1, g.desired do
       g.instances[#g.instances + 1] = { launched = -math.huge, in_service = -math.huge,
         serving = -math.huge, counted = -math.huge }
     end
@@ -318,7 +328,7 @@ function M:result()
     ignoring = ign,
     requests = { served = self.totals.served, failed = self.totals.failed,
       timed_out = self.totals.timed_out, shed = self.totals.shed },
-    capacity = { restored = self.restored, enough = self.restored == nil and self.last ~= nil
+    capacity = { sized = self.sized, restored = self.restored, enough = self.restored == nil and self.last ~= nil
         and self:enough(self.last) or nil, loaded = self.loaded, bound = bound, steps = steps,
       primary = self.initial.primary, standby_initial = self.initial.standby,
       standby_final = g.desired, warmup = g.warmup, register = g.register, boot = p.boot,

@@ -108,6 +108,23 @@ function TestTraffic:test_warm_up_delays_the_second_step_by_its_difference()
   lu.assertEquals(b.capacity.restored - a.capacity.restored, 120)
 end
 
+function TestTraffic:test_the_primary_is_sized_for_the_load_within_its_maximum()
+  -- 4000 req/s need 8 instances under 60% (522 req/s each): the primary holds its maximum
+  -- of 6; the standby climbs 1 → 2 → 4 → 6 (its CPU capped at 100%, a step per warm-up)
+  local r, m = run({ clients = 4000 }, { sizes = { primary = 2, standby = 1, max = 6 }, seconds = 2400 })
+  local c = r.capacity
+  lu.assertEquals(c.sized, { from = 2, to = 6 })
+  lu.assertEquals(c.primary, 6)
+  lu.assertEquals(c.standby_final, 6)
+  lu.assertEquals(c.steps, 3)
+  lu.assertEquals(c.bound, 4 * 60 + 75 + 20 + 2 * (75 + 300 + 60))
+  lu.assertTrue(c.restored - c.loaded <= c.bound, ("took %d, bound %d"):format(c.restored - c.loaded, c.bound))
+  -- at its maximum the standby serves everything, above the target (4000 / 6 / 900 → 76%)
+  local s = m.series.standby
+  lu.assertEquals(s.failed[#s.failed], 0)
+  lu.assertTrue(s.cpu[#s.cpu] > 60)
+end
+
 function TestTraffic:test_a_standby_under_its_target_is_enough_without_scaling()
   local r, m = run({ clients = 400 })
   lu.assertEquals(r.capacity.steps, 0)
