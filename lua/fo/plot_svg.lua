@@ -169,11 +169,15 @@ function M.render(d)
   text(out, LEFT + (W - LEFT - RIGHT) / 2, y + 36, d.xlabel or "seconds", ' class="axis" text-anchor="middle"')
   -- markers across every panel, their labels listed under the axis
   out[#out + 1] = '<g class="markers">'
+  local last_x, shift = nil, 0
   for k, m in ipairs(d.markers or {}) do
     local x = X(m.t)
+    -- numbers of markers at (nearly) the same time sit side by side
+    if last_x and x - last_x < 12 then shift = shift + 12 else shift = 0 end
+    last_x = x
     out[#out + 1] = ('<line x1="%s" x2="%s" y1="%d" y2="%s" stroke="%s" class="marker" data-t="%s"><title>%s</title></line>')
       :format(num(x), num(x), TOP, num(y), m.color or "#555", num(m.t), escape(m.label))
-    text(out, x + 2, TOP - 4, tostring(k), (' class="mlabel" fill="%s"'):format(m.color or "#555"))
+    text(out, x + 2 + shift, TOP - 4, tostring(k), (' class="mlabel" fill="%s"'):format(m.color or "#555"))
     if k <= 14 then
       label_rows = label_rows + 1
       text(out, LEFT, y + 52 + 18 * (label_rows - 1), ("%d  t=%ss  %s"):format(k, num(m.t), m.label),
