@@ -82,6 +82,7 @@ function M.run(sim, o, opts)
   local frozen = real()
   clock.real = function() return frozen end
   local ok, res = pcall(M._run, sim, o, opts)
+  if traffic then traffic.stop() end
   traffic = nil
   clock.offset = clock.offset + frozen - real()
   clock.real = real

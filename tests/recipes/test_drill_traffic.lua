@@ -70,6 +70,17 @@ function TestDrillTraffic:test_1_the_drill_measures_recovery_capacity_and_sessio
   -- the timeline and summary show the decisions and figures
   lu.assertStrMatches(text, ".*t%+%s*%d+s  standby scales out 1 → 2 %(CPU 100%% of 1 counted instance, target 60%%%).*")
   lu.assertStrContains(text, "standby at the primary's capacity")
+  -- the simulator's metrics plane published the clients' CPU: the standby group's own
+  -- target tracking alarm (Auto Scaling's AlarmHigh in the sim) went to ALARM at the
+  -- second the model scaled out
+  local scale, alarm
+  for _, e in ipairs(tr.events) do
+    if e.kind == "scale_out" and not scale then scale = e end
+    if e.kind == "sim_alarm" and e.region == "standby" and e.text:find("→ ALARM$") and not alarm then alarm = e end
+  end
+  lu.assertNotNil(alarm, text)
+  lu.assertStrMatches(alarm.text, "CloudWatch alarm TargetTracking%-asg%-standby%-drt%-AlarmHigh%-.*: OK → ALARM")
+  lu.assertEquals(alarm.t, scale.t)
   local summary = table.concat(require("fo.drill").summary(res), "\n")
   lu.assertStrContains(summary, ("Client-visible recovery over %d clients (TTL 60s): p50 %ds, p99 %ds")
     :format(tr.recovery.n, math.floor(tr.recovery.p50 + 0.5), math.floor(tr.recovery.p99 + 0.5)))

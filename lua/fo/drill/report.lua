@@ -37,16 +37,41 @@ function M.start(sim, o, opts)
     end
     printed = #model.events
   end
+  local setup
+  local alarms = {}
   function h.outage(t)
-    model = traffic.new(p, world.setup(sim, o, t))
+    setup = world.setup(sim, o, t)
+    model = traffic.new(p, setup)
     h.model = model
     model:outage(t)
     printed = #model.events
+    -- the simulator's metrics plane publishes the CPU the clients cause, so that the
+    -- groups' own target tracking alarms (fo.sim's, as Auto Scaling creates them) see it
+    rawset(sim, "_cpu_load", function(region, group, _, from, to)
+      for side, r in pairs(setup.regions) do
+        if r.region == region and r.group == group then return model:cpu(side, from, to) end
+      end
+      return nil
+    end)
+    for side, r in pairs(setup.regions) do alarms[side] = world.alarm_state(sim, r.region, r.alarm_high) end
+  end
+  function h.stop() rawset(sim, "_cpu_load", nil) end
+  -- transitions of the simulator's target tracking high alarms, in the timeline
+  local function watch_alarms()
+    for side, r in pairs(setup.regions) do
+      local st = world.alarm_state(sim, r.region, r.alarm_high)
+      if st ~= alarms[side] and (st == "ALARM" or alarms[side] == "ALARM") then
+        model:event(sim:now(), "sim_alarm", ("CloudWatch alarm %s: %s → %s"):format(r.alarm_high,
+          tostring(alarms[side]), tostring(st)), side)
+      end
+      alarms[side] = st
+    end
   end
   function h.recovered(t) if model then model:recovered(t); printed = #model.events end end
   function h.tick(obs)
     if not model then return end
     model:tick(sim:now(), world.now(sim, o, obs))
+    watch_alarms()
     flush()
   end
   -- the outage lasts until the standby has served at full capacity for a minute

@@ -277,6 +277,18 @@ function M:tick(t, world)
   end
 end
 
+--- The average CPU of a serving instance of region `side` ("primary"/"standby") over the
+--- virtual seconds in (from, to], nil before the model's first second.
+function M:cpu(side, from, to)
+  local s, sum, n = self.series, 0, 0
+  for i = #s.t, 1, -1 do
+    local at = self.t0 + s.t[i]
+    if at <= from then break end
+    if at <= to then sum, n = sum + s[side].cpu[i], n + 1 end
+  end
+  return n > 0 and sum / n or nil
+end
+
 --- True at t once the standby has reached the primary's capacity, or cannot: it is at its
 --- maximum size with every instance serving, or it does not answer at all.
 function M:settled(t)

@@ -37,7 +37,7 @@ local function region_setup(sim, dns)
   local g, tg, region, asdb = group_behind(sim, dns)
   if not g then return { desired = 1, max = 1 }, region end
   local out = { desired = #asg_state.members(asdb, g.AutoScalingGroupName), max = g.MaxSize,
-    region = region }
+    region = region, group = g.AutoScalingGroupName }
   local warmup = g.DefaultInstanceWarmup or g.DefaultCooldown
   for _, pol in pairs(asdb.policies or {}) do
     local ttc = pol.TargetTrackingConfiguration
@@ -45,6 +45,9 @@ local function region_setup(sim, dns)
         and (ttc.PredefinedMetricSpecification or {}).PredefinedMetricType == "ASGAverageCPUUtilization" then
       out.target = ttc.TargetValue
       warmup = pol.EstimatedInstanceWarmup or warmup
+      for _, a in ipairs(pol.Alarms or {}) do
+        if a.AlarmName:find("-AlarmHigh-", 1, true) then out.alarm_high = a.AlarmName end
+      end
     end
   end
   out.warmup = warmup
@@ -61,6 +64,14 @@ function M.setup(sim, o, t0)
   local r = sim:resolve(o.app_dns_name, "A")
   return { t0 = t0, ttl = r.ttl, regions = { primary = primary, standby = standby },
     names = { primary = pr, standby = sr } }
+end
+
+--- The state of the simulator's CloudWatch alarm `name` in `region` (nil when none).
+function M.alarm_state(sim, region, name)
+  if not (region and name) then return nil end
+  local cw = sim.store:db(sim.account, region, "cloudwatch")
+  local a = cw.alarms and cw.alarms[name]
+  return a and a.StateValue
 end
 
 --- The world at this second for a drill observation `obs` (fo.drill's observe: dns,
