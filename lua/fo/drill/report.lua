@@ -104,7 +104,7 @@ function M.problems(res)
       out[#out + 1] = ("client-visible recovery within detection + TTL (%s; slowest client %s)")
         :format(secs(limit), secs(tr.recovery.max))
     end
-  elseif tr.recovery.n == 0 and tr.clients > 0 then
+  elseif tr.recovery.n + tr.ignoring.n == 0 and tr.clients > 0 then
     out[#out + 1] = "clients recover during the outage (none did)"
   end
   local c = tr.capacity
@@ -114,7 +114,7 @@ function M.problems(res)
     out[#out + 1] = ("the standby reaches the primary's capacity (%d instances; it has %d, maximum "
       .. "reached or too slow)"):format(c.primary, c.standby_final)
   elseif c.loaded and c.restored - c.loaded > c.bound then
-    out[#out + 1] = ("the standby at the primary's capacity within %s of taking load (took %s)")
+    out[#out + 1] = ("the standby at the primary's capacity within %s of its CPU passing the target (took %s)")
       :format(secs(c.bound), secs(c.restored - c.loaded))
   end
   local s = tr.sessions
@@ -130,11 +130,13 @@ function M.summary(res)
   local tr = res.traffic
   if not tr then return {} end
   local rq, c, s = tr.requests, tr.capacity, tr.sessions
+  local ignoring = tr.ignoring.n > 0
+    and ("%d clients ignoring the TTL: slowest %s"):format(tr.ignoring.n, secs(tr.ignoring.max)) or ""
   local lines = {
+    tr.recovery.n == 0 and ("Client-visible recovery: no client honours the TTL; " .. ignoring) or
     ("Client-visible recovery over %d clients (TTL %ds): p50 %s, p99 %s, slowest %s after the outage%s")
       :format(tr.recovery.n, tr.ttl, secs(tr.recovery.p50), secs(tr.recovery.p99),
-        secs(tr.recovery.max), tr.ignoring.n > 0
-          and ("; %d clients ignoring the TTL: slowest %s"):format(tr.ignoring.n, secs(tr.ignoring.max)) or ""),
+        secs(tr.recovery.max), ignoring ~= "" and "; " .. ignoring or ""),
     ("Errors served: %d of %d requests failed (%d timed out at the failed region, %d shed for "
       .. "capacity)"):format(math.floor(rq.failed), math.floor(rq.failed + rq.served),
         math.floor(rq.timed_out), math.floor(rq.shed)),
@@ -145,7 +147,7 @@ function M.summary(res)
       .. "outage ends, the primary ran %d"):format(c.standby_final, c.standby_final == 1 and "" or "s",
         c.primary) or
     ("Capacity restored: the standby serves with %d instances (the primary's %d) %s after the "
-      .. "outage, %s after taking load (bound %s: %d × %ds datapoints + %ds period, boot %ds, "
+      .. "outage, %s after its CPU passed the target (bound %s: %d × %ds datapoints + %ds period, boot %ds, "
       .. "target healthy %ds%s)"):format(c.standby_final, c.primary, secs(c.restored),
         secs(c.restored and c.loaded and c.restored - c.loaded), secs(c.bound), c.datapoints,
         c.metric_period, c.metric_period, c.boot, c.register,

@@ -256,7 +256,8 @@ function M:tick(t, world)
       self.restored = t - self.outage_at
       self:event(t, "capacity", ("standby at the primary's capacity: %d instances serving"):format(n), name)
     end
-    if name == "standby" and d > 0 and not self.loaded and outage then
+    -- the load needs more capacity from the first second the standby runs above its target
+    if name == "standby" and cpu > g.target and not self.loaded and outage then
       self.loaded = t - self.outage_at
     end
     -- the standby carries its load without shedding, under the target: no scaling needed
