@@ -125,6 +125,8 @@ function M._run(sim, o, opts)
   -- three evaluations are 10, 20 and 30 s later).
   local hc = sim:health_check_status(o.health_check_id)
   if hc and hc.next and hc.next > sim:now() then sim:advance(hc.next - sim:now()) end
+  traffic = require("fo.drill.report").start(sim, o, opts)
+  if traffic then traffic.before(M.INTERVAL) end -- sessions written; still right after a check
   st = observe(sim, o, cw)
 
   -- Failure.
@@ -187,7 +189,6 @@ function M._run(sim, o, opts)
   phase_t0 = sim:now()
   res.started_at = phase_t0
   sim:set_outage(region, true)
-  traffic = require("fo.drill.report").start(sim, o, opts)
   if traffic then traffic.outage(phase_t0) end
   event(0, "outage", "%s down (simulated region outage)", region)
   local now = observe(sim, o, cw)

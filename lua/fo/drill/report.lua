@@ -6,6 +6,7 @@
 -- the summary lines and the JSON document.
 local traffic = require "fo.drill.traffic"
 local world = require "fo.drill.world"
+local sessions = require "fo.drill.sessions"
 
 local M = {}
 
@@ -39,10 +40,37 @@ function M.start(sim, o, opts)
   end
   local setup
   local alarms = {}
-  function h.outage(t)
-    setup = world.setup(sim, o, t)
+  local function create(t0)
+    setup = world.setup(sim, o, t0)
     model = traffic.new(p, setup)
     h.model = model
+  end
+  --- Before the outage (the clock right after a health-check evaluation, `interval` s
+  --- apart): the clients write their sessions to the table in the primary for a whole
+  --- session interval, a second at a time, with the replication lag on; the clock ends a
+  --- whole number of intervals later, so still right after an evaluation.
+  function h.before(interval)
+    if not o.table_name then return end
+    local n = math.ceil((p.session_interval + 1) / interval) * interval
+    local t0 = sim:now() + n
+    create(t0)
+    rawset(sim, "_replication_lag", p.replication_lag)
+    local put = sessions.writer(sim, o, setup.names.primary)
+    if not put then return end
+    model.sessions_table = o.table_name
+    -- writes half a second past each whole second, `d - 0.5` s before the outage
+    sim:advance(0.5)
+    for d = n, 1, -1 do
+      if d < n then sim:advance(1) end
+      for i, c in ipairs(model.clients) do
+        if d >= c.last and (d - c.last) % p.session_interval == 0 then put(i, d) end
+      end
+    end
+    model.read_session = sessions.reader(sim, o, setup.names.standby)
+    sim:advance(0.5)
+  end
+  function h.outage(t)
+    if not model or math.abs(model.t0 - t) > 1e-6 then create(t) end
     model:outage(t)
     printed = #model.events
     -- the simulator's metrics plane publishes the CPU the clients cause, so that the
@@ -55,7 +83,10 @@ function M.start(sim, o, opts)
     end)
     for side, r in pairs(setup.regions) do alarms[side] = world.alarm_state(sim, r.region, r.alarm_high) end
   end
-  function h.stop() rawset(sim, "_cpu_load", nil) end
+  function h.stop()
+    rawset(sim, "_cpu_load", nil)
+    rawset(sim, "_replication_lag", nil)
+  end
   -- transitions of the simulator's target tracking high alarms, in the timeline
   local function watch_alarms()
     for side, r in pairs(setup.regions) do

@@ -115,9 +115,11 @@ function M.new(p, setup)
   -- every client has resolved the app name some time in the last TTL: expiries spread
   for i = 1, p.clients do
     local ignores = r:float() < p.ignore_ttl
+    -- its last session write was `last` - 0.5 s before the outage (`last` from 1 to the
+    -- interval: the drill writes half a second past each whole second)
     self.clients[i] = { region = "primary", ignores = ignores,
       expires = setup.t0 + r:float() * (ignores and p.stale_for or ttl),
-      phase = r:float() * p.session_interval }
+      last = 1 + math.floor(r:float() * p.session_interval) }
   end
   self.totals = { served = 0, failed = 0, shed = 0, timed_out = 0 }
   self.initial = { primary = #self.regions.primary.instances,
@@ -147,12 +149,10 @@ function M:outage(t)
   self.outage_at = t
   local p, window, writes = self.p, 0, 0
   for _, c in ipairs(self.clients) do
-    -- the client's writes at phase + k × interval; those in [t - lag, t)
-    local lo, hi = t - p.replication_lag, t
-    local k0 = math.ceil((lo - c.phase) / p.session_interval)
-    local k1 = math.ceil((hi - c.phase) / p.session_interval) - 1
-    local n = math.max(0, k1 - k0 + 1)
-    if p.replication_lag == 0 then n = 0 end
+    -- the client's writes last - 0.5 + k × interval seconds before t; those in [t - lag, t)
+    local age = c.last - 0.5
+    local n = p.replication_lag >= age
+      and math.floor((p.replication_lag - age) / p.session_interval) + 1 or 0
     c.unreplicated = n > 0
     writes = writes + n
     if n > 0 then window = window + 1 end
@@ -208,7 +208,7 @@ function M:tick(t, world)
   self.last, self.world = t, world
   local demand = { primary = 0, standby = 0 }
   local outage = self.outage_at and t > self.outage_at
-  for _, c in ipairs(self.clients) do
+  for i, c in ipairs(self.clients) do
     if t >= c.expires and (world.dns == "primary" or world.dns == "standby") then
       c.region = world.dns
       c.expires = t + (c.ignores and p.stale_for or self.ttl)
@@ -217,8 +217,12 @@ function M:tick(t, world)
     if outage and not c.recovered and world.up[c.region] then
       c.recovered = t - self.outage_at
       if c.region == "standby" and self.sessions then
+        -- it reads its session from the standby: from the table when the drill wrote them
+        -- (self.read_session), else by the model
         self.sessions.read = self.sessions.read + 1
-        if c.unreplicated then self.sessions.lost = self.sessions.lost + 1 end
+        local lost = c.unreplicated
+        if self.read_session then lost = not self.read_session(i, c) end
+        if lost then self.sessions.lost = self.sessions.lost + 1 end
       end
     end
   end
@@ -349,7 +353,8 @@ function M:result()
     sessions = self.sessions and {
       writes_in_window = self.sessions.writes_in_window, lost = self.sessions.lost,
       read = self.sessions.read, lag = p.replication_lag, interval = p.session_interval,
-      clients_in_window = self.sessions.clients_in_window } or nil,
+      clients_in_window = self.sessions.clients_in_window,
+      table = self.sessions_table } or nil,
     params = p,
   }
 end
