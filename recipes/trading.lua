@@ -8,6 +8,7 @@
 -- carries Environment=Production and FailoverRole=Primary|Standby (the global parts,
 -- which watch or serve the primary, are Primary). Nothing is retained on destroy.
 require "fo.aws.resources"
+local elb_log_delivery = require "fo.aws.elb_log_delivery"
 
 -------------------------------------------------------------------------------
 -- Configuration
@@ -34,6 +35,9 @@ local function derived_names(s)
     add("alarm", ("alb-unhealthy-hosts-alarm-%s-%s"):format(role, s))
   end
   add("iam_role", "ec2-role-" .. s)
+  for _, role in ipairs({ "primary", "standby" }) do
+    add("iam_role", ("flow-logs-role-%s-%s"):format(role, s))
+  end
   add("iam_profile", "ec2-profile-" .. s)
   add("iam_policy", "ec2-policy-" .. s)
   add("dynamodb", "trading-sessions-" .. s)
@@ -91,13 +95,14 @@ end
 local function positive(n) return n >= 1, "must be at least 1" end
 
 -- The Amazon Linux families the instances may run: the public SSM parameter naming the
--- region's latest image, the end of standard support (AWS's published dates), and the
--- Python the health endpoint runs with (AL2023 has only python3).
+-- region's latest image, the end of standard support (AWS's published dates), the
+-- Python the health endpoint runs with (AL2023 has only python3) and the package manager.
 local AMI_FAMILIES = {
   al2 = { label = "Amazon Linux 2", end_of_support = "2026-06-30", python = "/usr/bin/python",
+    packages = "yum",
     parameter = "/aws/service/ami-amazon-linux-latest/amzn2-ami-hvm-x86_64-gp2" },
   al2023 = { label = "Amazon Linux 2023", end_of_support = "2029-06-30",
-    python = "/usr/bin/python3",
+    python = "/usr/bin/python3", packages = "dnf",
     parameter = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64" },
 }
 
@@ -135,14 +140,38 @@ local cfg = fo.config{
     check = function(p) return p:match("^/[%w%-._/]*$") ~= nil, "a path such as /health" end },
   cpuTarget = { type = "number", default = 60,
     check = function(n) return n > 0 and n < 100, "a CPU percentage" end },
+  -- Off by default: ACM issues a certificate only once public DNS answers its validation
+  -- record, and the default domain is delegated to nobody.
+  https = { type = "boolean", default = false,
+    doc = "true: an ACM certificate per region for app.<domainName>, validated by DNS in the "
+      .. "stack's zone (which must be delegated: docs/deploy-aws.md), HTTPS:443 with TLS 1.3, "
+      .. "80 redirecting, an HTTPS health check; false: plain HTTP on 80 (the plan warns)" },
+  certificateTimeout = { type = "integer", default = 1800, check = positive,
+    doc = "with https: seconds to wait for ACM to issue each certificate once its validation "
+      .. "record is in the zone (minutes once the zone is delegated), then stop naming what is missing" },
   primaryCertificateArn = { type = "string", default = "", check = check_arn,
-    doc = "ACM certificate for app.<domainName> in the primary region: HTTPS when set" },
+    doc = "instead of https: your own issued ACM certificate for app.<domainName> in the "
+      .. "primary region (HTTPS when set)" },
   standbyCertificateArn = { type = "string", default = "", check = check_arn,
     doc = "the same in the standby region (ACM certificates are regional)" },
   alarmEmail = { type = "string", default = "",
     doc = "an address subscribed to the three topics (confirm the email AWS sends)" },
+  tableEncryption = { type = "string", default = "cmk", enum = { "cmk", "aws-managed", "aws-owned" },
+    doc = "the session table at rest: cmk (each replica under its region's customer managed "
+      .. "key, the topics' key), aws-managed (aws/dynamodb) or aws-owned (DynamoDB's default)" },
+  logRetentionDays = { type = "integer", default = 90, check = function(d)
+      for _, ok in ipairs(require("fo.aws.resources.logs").RETENTION_DAYS) do
+        if d == ok then return true end
+      end
+      return false, "one of CloudWatch Logs' retention periods: "
+        .. table.concat(require("fo.aws.resources.logs").RETENTION_DAYS, ", ") .. " (days)"
+    end, doc = "days the log groups (flow logs, application, health service) keep events" },
   manualFailover = { type = "boolean", default = false,
     doc = "true: weights 0 (primary) / 100 (standby) — a planned failover; false to fail back" },
+  failbackHoldMinutes = { type = "integer", default = 0,
+    check = function(n) return n >= 0 and n <= 60, "0 (fail back at once) to 60 minutes" end,
+    doc = "0: DNS fails back as soon as the primary passes 3 checks; N: only after N whole "
+      .. "minutes without a failed verdict (a calculated health check gates the primary record)" },
 }
 
 local S = cfg.environmentSuffix
@@ -155,10 +184,21 @@ if (cfg.primaryCertificateArn == "") ~= (cfg.standbyCertificateArn == "") then
   fo.fail("config primaryCertificateArn and standbyCertificateArn go together: give both "
     .. "(HTTPS in both regions) or neither (HTTP)")
 end
-local HTTPS = cfg.primaryCertificateArn ~= ""
+if cfg.https and cfg.primaryCertificateArn ~= "" then
+  fo.fail("config https=true makes the stack's own certificates; primaryCertificateArn and "
+    .. "standbyCertificateArn bring your own: give one or the other")
+end
+local HTTPS = cfg.https or cfg.primaryCertificateArn ~= ""
+local TABLE_CMK = cfg.tableEncryption == "cmk"
 local GLOBAL = "us-east-1" -- IAM and Route 53 are global (signed for us-east-1); its metrics live there
 local FQDN = cfg.appSubdomain .. "." .. cfg.domainName
 local METRIC_NAMESPACE = "Trading/App"
+if not HTTPS then
+  fo.warn(("https off: clients reach %s over plain HTTP (port 80, unencrypted). HTTPS needs an "
+    .. "ACM certificate, and ACM validates it by DNS: the zone %s must be delegated (its "
+    .. "registrar or parent zone lists the name servers of output name_servers). Delegate it, "
+    .. "then rerun with --config https=true (docs/deploy-aws.md)"):format(FQDN, cfg.domainName))
+end
 local AMI = AMI_FAMILIES[cfg.ami_family]
 -- Past the family's end of support (today's UTC date against AWS's published date): said
 -- with the plan, the run goes on (the request asks for AL2).
@@ -170,6 +210,16 @@ end
 
 local function tags(role, name)
   return { Environment = "Production", FailoverRole = role, Name = name }
+end
+
+-- The log groups of each region (r: primary or standby): the VPC's flow logs, the
+-- application's log and the health service's log, /trading/<suffix>/<r>/<kind>.
+local LOG_KINDS = { "vpc-flow-logs", "app", "health" }
+local LOG_REGIONS = { { cfg.primaryRegion, "primary" }, { cfg.standbyRegion, "standby" } }
+local function log_group_name(r, kind) return ("/trading/%s/%s/%s"):format(S, r, kind) end
+-- The group's ARN as IAM and KMS name it (without the ":*" that also covers its streams).
+local function log_group_arn(region, account, r, kind)
+  return ("arn:aws:logs:%s:%s:log-group:%s"):format(region, account, log_group_name(r, kind))
 end
 
 -- A topic's policy: the owner account as SNS's default policy allows it, and CloudWatch
@@ -195,14 +245,20 @@ end
 -- runs on Python 2 and 3, and uses nothing AL2023 lacks, such as yum-cron), as a
 -- systemd service so it survives reboots. The real application replaces it. The simulator
 -- reads this form to decide target health (docs/simulator.md, "What the simulator reads
--- from user data"): keep the unit, ExecStart and server in this shape.
+-- from user data"): keep the unit, ExecStart and server in this shape. The health service
+-- writes its request log to /var/log/trading/health.log, the application its own to
+-- app.log; the CloudWatch agent (Amazon Linux's package, from the repositories in S3
+-- through the gateway endpoint) ships both to the region's log groups through the logs
+-- interface endpoint (private DNS: the default endpoint name resolves to it).
 local function user_data(role)
   local script = ([[
 #!/bin/bash
 # trading instance bootstrap (%s): health endpoint on port %d, path %s
 set -euo pipefail
-mkdir -p /opt/trading
+mkdir -p /opt/trading /var/log/trading
 cat > /opt/trading/health.py <<'EOF'
+import sys
+sys.stderr = open("/var/log/trading/health.log", "a", 1)  # the request log, line-buffered
 try:
     from http.server import BaseHTTPRequestHandler, HTTPServer
 except ImportError:
@@ -230,7 +286,28 @@ WantedBy=multi-user.target
 EOF
 systemctl daemon-reload
 systemctl enable --now trading-health.service
-]]):format(role, cfg.appPort, cfg.healthPath, cfg.healthPath, cfg.appPort, AMI.python)
+%s install -y amazon-cloudwatch-agent
+cat > /opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json <<'EOF'
+{
+  "agent": { "run_as_user": "root" },
+  "logs": {
+    "logs_collected": {
+      "files": {
+        "collect_list": [
+          { "file_path": "/var/log/trading/app.log", "log_group_name": "%s",
+            "log_stream_name": "{instance_id}" },
+          { "file_path": "/var/log/trading/health.log", "log_group_name": "%s",
+            "log_stream_name": "{instance_id}" }
+        ]
+      }
+    }
+  }
+}
+EOF
+/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s \
+  -c file:/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json
+]]):format(role, cfg.appPort, cfg.healthPath, cfg.healthPath, cfg.appPort, AMI.python,
+    AMI.packages, log_group_name(role, "app"), log_group_name(role, "health"))
   return script -- the launch template type base64-encodes it
 end
 
@@ -287,10 +364,25 @@ end
 -- policy naming CloudWatch for this account's alarms of the key's region. The account's
 -- root administers it (the account's IAM policies decide for its users and roles, SNS
 -- included). Rotation yearly; destroying the stack schedules the key's deletion after 7
--- days, as short as AWS allows.
+-- days, as short as AWS allows. In the primary and standby regions the key also encrypts
+-- the log groups: CloudWatch Logs (logs.<region>.amazonaws.com) may use it for this stack's
+-- groups only (the encryption context aws:logs:arn names the group, as AWS documents).
+local function logs_key_statement(region, account)
+  local arns = {}
+  for _, lr in ipairs(LOG_REGIONS) do
+    for _, kind in ipairs(lr[1] == region and LOG_KINDS or {}) do
+      arns[#arns + 1] = log_group_arn(region, account, lr[2], kind)
+    end
+  end
+  return #arns > 0 and { Sid = "CloudWatchLogsEncrypt", Effect = "Allow",
+    Principal = { Service = ("logs.%s.amazonaws.com"):format(region) },
+    Action = { "kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+      "kms:Describe*" }, Resource = "*",
+    Condition = { ArnEquals = { ["kms:EncryptionContext:aws:logs:arn"] = arns } } } or nil
+end
 local function topic_key_policy(region)
   return function(account)
-    return {
+    local doc = {
       Version = "2012-10-17",
       Statement = {
         { Sid = "AccountAdministers", Effect = "Allow",
@@ -302,8 +394,20 @@ local function topic_key_policy(region)
           Condition = { StringEquals = { ["aws:SourceAccount"] = account },
             ArnLike = { ["aws:SourceArn"] = ("arn:aws:cloudwatch:%s:%s:alarm:*"):format(region,
               account) } } },
+        logs_key_statement(region, account), -- last: nil (no log groups) leaves it out
       },
     }
+    -- tableEncryption = "cmk": the session table's replica of this region is under this key.
+    -- DynamoDB uses it as its callers (DescribeKey and CreateGrant when the table is put
+    -- under it, then data keys): this account's principals, only through DynamoDB here.
+    if TABLE_CMK and (region == cfg.primaryRegion or region == cfg.standbyRegion) then
+      doc.Statement[#doc.Statement + 1] = { Sid = "SessionTableThroughDynamoDB", Effect = "Allow",
+        Principal = { AWS = "*" }, Action = { "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*",
+          "kms:GenerateDataKey*", "kms:DescribeKey", "kms:CreateGrant" }, Resource = "*",
+        Condition = { StringEquals = { ["kms:CallerAccount"] = account,
+          ["kms:ViaService"] = ("dynamodb.%s.amazonaws.com"):format(region) } } }
+    end
+    return doc
   end
 end
 
@@ -313,7 +417,8 @@ local topic_keys = {}
 local function topic_key(region, r, role_name)
   if topic_keys[region] then return topic_keys[region] end
   local key = fo.resource("aws:kms:key", r .. "/topic-key", {
-    description = ("failover topics in %s (%s)"):format(region, S),
+    description = ("failover topics%s in %s (%s)"):format(
+      logs_key_statement(region, "0") and " and log groups" or "", region, S),
     policy = fo.apply(probes[1].account, topic_key_policy(region)),
     enable_key_rotation = true, deletion_window_in_days = 7,
     tags = tags(role_name, ("failover-topics-key-%s-%s"):format(r, S)),
@@ -334,10 +439,14 @@ local sessions = declare("aws:dynamodb:table", "sessions", {
   hash_key = { name = "sessionId", type = "S" },
   billing_mode = "PAY_PER_REQUEST",
   stream_view_type = "NEW_AND_OLD_IMAGES",   -- what a replica needs
-  sse = { enabled = true },                  -- KMS, the AWS-managed key aws/dynamodb
+  -- cmk: each replica under its region's key (the topics'); else aws/dynamodb or AWS owned
+  sse = TABLE_CMK and { enabled = true, kms_master_key_id = topic_key(cfg.primaryRegion,
+    "primary", "Primary").arn } or { enabled = cfg.tableEncryption == "aws-managed" },
   point_in_time_recovery = true,
-  -- the replica's PITR and tags are its own, set in its region (the table's PITR, its role)
-  replicas = { { region_name = cfg.standbyRegion, tags = { FailoverRole = "Standby" } } },
+  -- the replica's PITR, tags and key are its own, set in its region (the table's PITR, its role)
+  replicas = { { region_name = cfg.standbyRegion, tags = { FailoverRole = "Standby" },
+    kms_master_key_id = TABLE_CMK and topic_key(cfg.standbyRegion, "standby", "Standby").arn
+      or nil } },
   tags = tags("Primary", TABLE_NAME),
 }, cfg.primaryRegion)
 
@@ -372,7 +481,15 @@ local SSM_AGENT_ACTIONS = { "ssm:UpdateInstanceInformation",
 fo.resource("aws:iam:role_policy", "ec2", {
   role_name = role.name,
   policy_name = "ec2-policy-" .. S,
-  policy_document = fo.apply({ sessions.arn, replica_arn }, function(arns)
+  policy_document = fo.apply({ sessions.arn, replica_arn, probes[1].account }, function(arns)
+    -- the CloudWatch agent writes the app's and health service's logs: its streams in those
+    -- groups only (":*" covers the group's streams), never creating or retaining groups
+    local log_arns = {}
+    for _, lr in ipairs(LOG_REGIONS) do
+      for _, kind in ipairs({ "app", "health" }) do
+        log_arns[#log_arns + 1] = log_group_arn(lr[1], arns[3], lr[2], kind) .. ":*"
+      end
+    end
     return {
       Version = "2012-10-17",
       Statement = {
@@ -382,6 +499,8 @@ fo.resource("aws:iam:role_policy", "ec2", {
           Resource = "*",
           Condition = { StringEquals = { ["cloudwatch:namespace"] = METRIC_NAMESPACE } } },
         { Sid = "SsmAgent", Effect = "Allow", Action = SSM_AGENT_ACTIONS, Resource = "*" },
+        { Sid = "InstanceLogs", Effect = "Allow", Action = { "logs:CreateLogStream",
+          "logs:DescribeLogStreams", "logs:PutLogEvents" }, Resource = log_arns },
       },
     }
   end),
@@ -409,6 +528,7 @@ end
 --- Builds one region: network, security groups, launch template, ALB, ASG, topic and
 --- alarms. role is "Primary" or "Standby". Returns the handles the global part needs.
 local function build_region(role_name, region, vpc_cidr, capacity, certificate_arn)
+  -- certificate_arn: the HTTPS listener's certificate (nil: HTTP only)
   local r = role_name:lower()
   local function name(kind) return ("%s-%s-%s"):format(kind, r, S) end
   -- root: a resource that depends on nothing else of the recipe waits for the probes
@@ -460,12 +580,13 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
     route_table_ids = { private_rts[1].id, private_rts[2].id },
     tags = tags(role_name, name("dynamodb-endpoint")) })
 
-  -- Security groups: the ALB admits 80/443 from the internet (clients and Route 53's
-  -- health checkers); instances admit the app port from the ALB only.
+  -- Security groups: the ALB admits 80 from the internet (clients and Route 53's health
+  -- checkers; with HTTPS, for the redirect) and 443 only when it has an HTTPS listener;
+  -- instances admit the app port from the ALB only.
   local alb_sg = res("aws:ec2:security_group", "alb-sg", { vpc_id = vpc.id,
     group_name = name("alb-sg"), description = "ALB: HTTP and HTTPS from the internet",
     tags = tags(role_name, name("alb-sg")) })
-  for _, port in ipairs({ 80, 443 }) do
+  for _, port in ipairs(certificate_arn and { 80, 443 } or { 80 }) do
     res("aws:ec2:security_group_rule", "alb-in-" .. port, { security_group_id = alb_sg.id,
       type = "ingress", protocol = "tcp", from_port = port, to_port = port,
       cidr_ipv4 = "0.0.0.0/0", description = "from the internet",
@@ -507,6 +628,35 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
     route_table_ids = { private_rts[1].id, private_rts[2].id },
     tags = tags(role_name, name("s3-endpoint")) })
 
+  -- Logs: the region's groups (encrypted with the region's key, events kept
+  -- logRetentionDays) and the VPC's flow logs of all traffic, delivered by a role that
+  -- trusts this account's flow logs of this region and may only write to its group.
+  local groups = {}
+  for _, kind in ipairs(LOG_KINDS) do
+    groups[kind] = res("aws:logs:log_group", "logs-" .. kind, { name = log_group_name(r, kind),
+      retention_in_days = cfg.logRetentionDays, kms_key_id = topic_key(region, r, role_name).arn,
+      tags = tags(role_name, name(kind .. "-logs")) })
+  end
+  local flow_role = fo.resource("aws:iam:role", r .. "/flow-logs", { name = name("flow-logs-role"),
+    description = "VPC flow logs of " .. region .. " deliver to their log group",
+    assume_role_policy = fo.apply(probes[1].account, function(account) return {
+      Version = "2012-10-17",
+      Statement = { { Effect = "Allow", Principal = { Service = "vpc-flow-logs.amazonaws.com" },
+        Action = "sts:AssumeRole", Condition = { StringEquals = { ["aws:SourceAccount"] = account },
+          ArnLike = { ["aws:SourceArn"] = ("arn:aws:ec2:%s:%s:vpc-flow-log/*"):format(region,
+            account) } } } } } end),
+    tags = tags(role_name, name("flow-logs-role")) }, { region = GLOBAL })
+  local flow_grant = fo.resource("aws:iam:role_policy", r .. "/flow-logs", {
+    role_name = flow_role.name, policy_name = name("flow-logs-policy"),
+    policy_document = fo.apply(groups["vpc-flow-logs"].arn, function(arn) return {
+      Version = "2012-10-17",
+      Statement = { { Sid = "DeliverToTheGroup", Effect = "Allow", Action = {
+        "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents" },
+        Resource = arn .. ":*" } } } end) }, { region = GLOBAL })
+  res("aws:ec2:flow_log", "vpc", { resource_id = vpc.id, traffic_type = "ALL",
+    log_group_name = groups["vpc-flow-logs"].name, role_arn = flow_role.arn,
+    tags = tags(role_name, name("vpc-flow-log")) }, false, { flow_grant })
+
   -- Launch template: the family's latest image from its public SSM parameter, IMDSv2 only,
   -- encrypted root volume; what it launches (instance, volume, network interface) tagged.
   local ami = res("aws:ssm:parameter_value", "al2-ami", { name = AMI.parameter }, true)
@@ -527,13 +677,34 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
     tags = tags(role_name, name("lt")),
   })
 
+  -- ALB access logs: a bucket in the ALB's region (ELB delivers only there), encrypted with
+  -- SSE-S3 (the only encryption ALB log delivery supports), versioned, public access
+  -- blocked; its policy lets the region's ELB log deliverer put under alb/AWSLogs/<account>/
+  -- and refuses any request without TLS. Named with the account and region (bucket names
+  -- are global). Destroy empties it: the logs go with the stack.
+  local probe = region == cfg.primaryRegion and probes[1] or probes[2] -- (root: waits for both)
+  local function log_bucket(account) return ("alb-logs-%s-%s-%s"):format(account, region, S) end
+  local alb_logs = res("aws:s3:bucket", "alb-logs", { name = fo.apply(probe.account, log_bucket),
+    versioning = true, encryption = "AES256", block_public_access = true, empty_on_destroy = true,
+    policy = fo.apply(probe.account, function(account)
+      local arn = "arn:aws:s3:::" .. log_bucket(account)
+      return { Version = "2012-10-17", Statement = {
+        { Sid = "ELBAccessLogDelivery", Effect = "Allow", Principal = elb_log_delivery.principal(region),
+          Action = "s3:PutObject", Resource = ("%s/alb/AWSLogs/%s/*"):format(arn, account) },
+        { Sid = "DenyWithoutTLS", Effect = "Deny", Principal = "*", Action = "s3:*",
+          Resource = { arn, arn .. "/*" }, Condition = { Bool = { ["aws:SecureTransport"] = "false" } } } } }
+    end),
+    tags = tags(role_name, name("alb-logs")) }, true)
+
   -- Load balancer, target group (health check on the app's health path), listener(s).
   -- An internet-facing load balancer needs its VPC's internet gateway attached
   -- (CreateLoadBalancer: InvalidSubnet "VPC ... has no internet gateway"): nothing of its
   -- properties names the gateway, so the dependency is said.
   local alb = res("aws:elbv2:load_balancer", "alb", { name = name("alb"), type = "application",
     scheme = "internet-facing", subnets = { public[1].id, public[2].id },
-    security_groups = { alb_sg.id }, tags = tags(role_name, name("alb")) }, false, { igw })
+    security_groups = { alb_sg.id }, tags = tags(role_name, name("alb")),
+    attributes = { ["access_logs.s3.enabled"] = "true", ["access_logs.s3.bucket"] = alb_logs.name,
+      ["access_logs.s3.prefix"] = "alb" } }, false, { igw })
   local tg = res("aws:elbv2:target_group", "tg", { name = name("tg"), protocol = "HTTP",
     port = cfg.appPort, vpc_id = vpc.id, target_type = "instance",
     -- 10 s × 3: the ALB drops a dead target as fast as Route 53 drops the region
@@ -541,18 +712,20 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
       timeout_seconds = 5, healthy_threshold = 2, unhealthy_threshold = 3, matcher = "200" },
     tags = tags(role_name, name("tg")) })
   local forward = { { type = "forward", target_group_arn = tg.arn } }
-  if certificate_arn ~= "" then
-    res("aws:elbv2:listener", "https", { load_balancer_arn = alb.arn, protocol = "HTTPS",
-      port = 443, ssl_policy = "ELBSecurityPolicy-TLS13-1-2-2021-06",
+  local listener -- the one clients and Route 53's checkers use
+  if certificate_arn then
+    -- TLS 1.2 and 1.3 only (the policy AWS recommends); 80 redirects once 443 serves
+    listener = res("aws:elbv2:listener", "https", { load_balancer_arn = alb.arn,
+      protocol = "HTTPS", port = 443, ssl_policy = "ELBSecurityPolicy-TLS13-1-2-2021-06",
       certificate_arn = certificate_arn, default_actions = forward,
       tags = tags(role_name, name("https-listener")) })
     res("aws:elbv2:listener", "http", { load_balancer_arn = alb.arn, protocol = "HTTP", port = 80,
       default_actions = { { type = "redirect", protocol = "HTTPS", port = 443,
         status_code = "HTTP_301" } },
-      tags = tags(role_name, name("http-listener")) })
+      tags = tags(role_name, name("http-listener")) }, false, { listener })
   else
-    res("aws:elbv2:listener", "http", { load_balancer_arn = alb.arn, protocol = "HTTP", port = 80,
-      default_actions = forward, tags = tags(role_name, name("http-listener")) })
+    listener = res("aws:elbv2:listener", "http", { load_balancer_arn = alb.arn, protocol = "HTTP",
+      port = 80, default_actions = forward, tags = tags(role_name, name("http-listener")) })
   end
 
   -- Auto Scaling: in the private subnets, ELB health checks, group metrics, CPU tracking.
@@ -608,21 +781,39 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
     period = 60, evaluation_periods = 3, datapoints_to_alarm = 3, threshold = capacity,
     comparison_operator = "LessThanThreshold", treat_missing_data = "breaching" })
 
-  return { alb = alb, asg = asg, topic = topic, region = region, role = role_name }
+  return { alb = alb, asg = asg, listener = listener, topic = topic, region = region,
+    role = role_name }
 end
-
-local primary = build_region("Primary", cfg.primaryRegion, cfg.primaryVpcCidr,
-  cfg.primaryCapacity, cfg.primaryCertificateArn)
-local standby = build_region("Standby", cfg.standbyRegion, cfg.standbyVpcCidr,
-  cfg.standbyCapacity, cfg.standbyCertificateArn)
-
--------------------------------------------------------------------------------
--- Global: DNS failover and its alarm
 
 local zone = declare("aws:route53:zone", "zone", { name = cfg.domainName,
   comment = "trading failover " .. S, tags = tags("Primary", "zone-" .. S) }, GLOBAL)
 
+-- The listener's certificate of a region: with https, the stack's own for FQDN (ACM's are
+-- regional), validated by the CNAME fo puts in the zone and waited for until ISSUED (the
+-- zone must be delegated, else the run stops naming its name servers); the ARN given in
+-- config otherwise; nil for HTTP only.
+local function certificate(r, region, role_name, arn)
+  if not cfg.https then return arn ~= "" and arn or nil end
+  return fo.resource("aws:acm:certificate", r .. "/certificate", { domain_name = FQDN,
+    validation_zone_id = zone.id, validation_timeout = cfg.certificateTimeout,
+    tags = tags(role_name, ("certificate-%s-%s"):format(r, S)) },
+    { region = region }).arn
+end
+
+local primary = build_region("Primary", cfg.primaryRegion, cfg.primaryVpcCidr,
+  cfg.primaryCapacity, certificate("primary", cfg.primaryRegion, "Primary",
+    cfg.primaryCertificateArn))
+local standby = build_region("Standby", cfg.standbyRegion, cfg.standbyVpcCidr,
+  cfg.standbyCapacity, certificate("standby", cfg.standbyRegion, "Standby",
+    cfg.standbyCertificateArn))
+
+-------------------------------------------------------------------------------
+-- Global: DNS failover and its alarm
+
 -- Interval 10 (the fast checkers) × threshold 3: unhealthy about 30 s after a failure.
+-- With HTTPS the checkers use the 443 listener (80 only redirects); SNI sends the ALB's
+-- name, the ALB answers with its default certificate, and Route 53 does not validate
+-- certificates, so the check passes although app.<domainName> is the certificate's name.
 local health_check = fo.resource("aws:route53:health_check", "primary", {
   type = HTTPS and "HTTPS" or "HTTP",
   fqdn = primary.alb.dns_name,
@@ -632,11 +823,44 @@ local health_check = fo.resource("aws:route53:health_check", "primary", {
   failure_threshold = 3,
   enable_sni = HTTPS or nil,
   tags = tags("Primary", "health-check-primary-" .. S),
-}, { region = GLOBAL, depends_on = primary.asg }) -- checked once instances are in service
+}, { region = GLOBAL, depends_on = { primary.asg, primary.listener } }) -- checked once it serves
+
+-- Failback hold-down (failbackHoldMinutes = N > 0): Route 53 fails back after 3 good checks
+-- with no hold-down, so a flapping primary takes the traffic back each time it answers. An
+-- alarm on the check's own verdict goes to ALARM on 1 unhealthy minute out of N and back
+-- to OK only after N clean minutes; a CLOUDWATCH_METRIC check follows it, and a CALCULATED
+-- check (both children healthy) gates the primary record: failover stays immediate (the
+-- endpoint check alone turns the gate unhealthy), failback waits N minutes (docs/runbook.md
+-- "Failback hold-down").
+local gate -- the primary record's check when failback is held
+if cfg.failbackHoldMinutes > 0 then
+  local hold_alarm = "failback-hold-alarm-primary-" .. S
+  local alarm = fo.resource("aws:cloudwatch:alarm", "failback-hold", {
+    name = hold_alarm,
+    description = ("The primary's health check failed within the last %d minutes: DNS for %s "
+      .. "stays on the standby until it has not"):format(cfg.failbackHoldMinutes, FQDN),
+    namespace = "AWS/Route53", metric_name = "HealthCheckStatus",
+    dimensions = { HealthCheckId = health_check.id },
+    statistic = "Minimum", period = 60, evaluation_periods = cfg.failbackHoldMinutes,
+    datapoints_to_alarm = 1, comparison_operator = "LessThanThreshold", threshold = 1,
+    treat_missing_data = "notBreaching", tags = tags("Primary", hold_alarm),
+  }, { region = GLOBAL })
+  local hold = fo.resource("aws:route53:health_check", "failback-hold", {
+    type = "CLOUDWATCH_METRIC", alarm_identifier = { region = GLOBAL, name = hold_alarm },
+    insufficient_data_health_status = "LastKnownStatus",
+    tags = tags("Primary", "health-check-failback-hold-" .. S),
+  }, { region = GLOBAL, depends_on = alarm }) -- (named, not referenced: say the order)
+  gate = fo.resource("aws:route53:health_check", "primary-gate", {
+    type = "CALCULATED", child_health_checks = { health_check.id, hold.id }, health_threshold = 2,
+    tags = tags("Primary", "health-check-primary-gate-" .. S),
+  }, { region = GLOBAL })
+  fo.output("failback_hold_minutes", cfg.failbackHoldMinutes)
+end
 
 local weights = cfg.manualFailover and { 0, 100 } or { 100, 0 }
 for i, side in ipairs({ primary, standby }) do
   local r = side.role:lower()
+  local health_check = gate or health_check
   fo.resource("aws:route53:record", r, {
     zone_id = zone.id, name = FQDN, type = "A",
     set_identifier = ("%s-%s"):format(r, S), weight = weights[i],

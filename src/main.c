@@ -78,7 +78,11 @@ static const char usage_text[] =
     "                 the stack (else fo suspects a wrong account, region or endpoint)\n"
     "  --state-dir D  where the stack's files are (default .fo, or $FO_STATE_DIR)\n"
     "  --drill        apply on the simulator, then a failover drill on its virtual clock:\n"
-    "                 the primary region goes down and comes back (lua/fo/drill.lua)\n"
+    "                 the primary region goes down and comes back (lua/fo/drill.lua);\n"
+    "                 with --json, the apply's events then one `drill` event\n"
+    "  --drill-scenario NAME  another outage: phase (random moment, over --drill-runs N\n"
+    "                 seeded by --drill-seed S), az, app, alb5xx, standby-down, flapping,\n"
+    "                 checkers (docs/runbook.md, \"Other outages\")\n"
     "  --plot FILE    with --drill: draw the drill (SVG) into FILE\n"
     "  --traffic K=V  with --drill: a knob of its traffic model (repeatable; docs/runbook.md)\n"
     "  --print-policy print the IAM policy (JSON) a deployer needs for FILE: the actions\n"
@@ -130,6 +134,9 @@ static const struct option long_options[] = {
     {"break-lock", no_argument, NULL, OPT_RECIPE},
     {"state-dir", required_argument, NULL, OPT_RECIPE},
     {"drill", no_argument, NULL, OPT_RECIPE},
+    {"drill-scenario", required_argument, NULL, OPT_RECIPE},
+    {"drill-runs", required_argument, NULL, OPT_RECIPE},
+    {"drill-seed", required_argument, NULL, OPT_RECIPE},
     {"plot", required_argument, NULL, OPT_RECIPE},
     {"traffic", required_argument, NULL, OPT_RECIPE},
     {"rebind-account", no_argument, NULL, OPT_RECIPE},

@@ -75,15 +75,21 @@ end
 --- dns=, alarm_ok=, notified=}, problems = {text}} (times in seconds from the outage, or
 --- from the recovery for failback).
 function M.run(sim, o, opts)
-  -- Freeze the real clock under the virtual one, so that only sim:advance moves time and
-  -- the timeline is exact; restored on the way out.
+  local ok, res = pcall(M.frozen, sim, M._run, sim, o, opts)
+  if traffic then traffic.stop() end
+  traffic = nil
+  if not ok then error(res, 0) end
+  return res
+end
+
+--- Calls fn(...) with the real clock frozen under the virtual one, so that only
+--- sim:advance moves time and the timeline is exact; restored on the way out.
+function M.frozen(sim, fn, ...)
   local clock = sim.clock
   local real = clock.real
   local frozen = real()
   clock.real = function() return frozen end
-  local ok, res = pcall(M._run, sim, o, opts)
-  if traffic then traffic.stop() end
-  traffic = nil
+  local ok, res = pcall(fn, ...)
   clock.offset = clock.offset + frozen - real()
   clock.real = real
   if not ok then error(res, 0) end
@@ -219,7 +225,9 @@ function M._run(sim, o, opts)
   local after = observe(sim, o, cw)
   changes(0, now, after)
   local seen = #res.events
-  after = watch(sim, o, cw, phase_t0, 400, after, changes, function(s)
+  -- (a failback hold-down, recipes/trading.lua failbackHoldMinutes, delays it N minutes)
+  local hold = 60 * (tonumber(o.failback_hold_minutes) or 0)
+  after = watch(sim, o, cw, phase_t0, 400 + hold, after, changes, function(s)
     if not (s.healthy and s.dns == "primary" and s.alarm == "OK") then return false end
     for i = seen + 1, #res.events do
       if res.events[i].kind == "notified" then return true end
@@ -283,18 +291,48 @@ end
 
 --- fo-run --drill: runs the drill on the simulator of a stack whose outputs are `outputs`
 --- (its state file's). Prints the timeline; returns the exit code (0 passed, 3 failed).
---- opts: json (one JSON line instead of the text), plot (an SVG file to draw), traffic
---- (the traffic model's knobs, {name = text}).
+--- opts.scenario (fo.drill.scenarios; default "region": the drill above), opts.runs,
+--- opts.seed; opts.traffic (the region drill's traffic knobs, {name = text}), opts.plot (an
+--- SVG file to draw the region drill into); opts.json: prints nothing, the caller reports
+--- the result.
 function M.main(sim, outputs, print_line, opts)
   opts = opts or {}
   print_line = print_line or print
-  local say = opts.json and function() end or print_line
-  say("")
-  say("Failover drill on the simulator's virtual clock (no real time passes):")
-  local res = M.run(sim, outputs, { print = say, traffic = opts.traffic })
-  for _, l in ipairs(M.summary(res)) do say(l) end
-  require("fo.drill.report").finish(res, opts, print_line)
+  local out = print_line
+  if opts.json then print_line = function() end end
+  local scenario = opts.scenario or "region"
+  print_line("")
+  print_line(("Failover drill on the simulator's virtual clock (no real time passes)%s:")
+    :format(scenario == "region" and "" or (", scenario " .. scenario)))
+  local res, lines
+  if scenario == "region" then
+    res = M.run(sim, outputs, { print = print_line, traffic = opts.traffic })
+    res.scenario = "region"
+    lines = M.summary(res)
+  else
+    local scenarios = require "fo.drill.scenarios"
+    res = scenarios.run(sim, outputs, scenario, { print = print_line, runs = opts.runs,
+      seed = opts.seed })
+    lines = scenarios.summary(res)
+  end
+  for _, l in ipairs(lines) do print_line(l) end
+  res.summary = lines
+  require("fo.drill.report").finish(res, opts, opts.json and print_line or out)
   return res.ok and 0 or 3, res
+end
+
+--- The `drill` event of `fo-run --drill --json` (docs/json-events.md): the scenario, the
+--- verdict, its summary lines and the whole result (timeline events, figures), one line.
+function M.json_event(res, t)
+  local json = require "fo.json"
+  local result = {}
+  for k, v in pairs(res) do
+    if k ~= "summary" and k ~= "ok" and k ~= "scenario" and k ~= "phase" then result[k] = v end
+  end
+  if result.problems and #result.problems == 0 then result.problems = json.EMPTY_ARRAY end
+  return json.line({ v = 1, event = "drill", t = math.floor(t * 1000 + 0.5) / 1000,
+    scenario = res.scenario, ok = res.ok, summary = res.summary, result = result },
+    { "v", "event", "t" })
 end
 
 return M

@@ -2,12 +2,19 @@
 -- text; `find` must occur exactly once in the recipe) and why AWS punishes it. The recipe's
 -- tests (tests/recipes/test_trading.lua) must fail on every one (tests/mutation/run.lua).
 -- destroy = true: only the destroy shows it (run with FO_RECIPE_TESTS=fast+destroy).
+-- https = true: it mutates what only config https=true builds (run with FO_RECIPE_TESTS=https:
+-- the read-back of a stack applied with HTTPS on).
 -- pending = "reason": it needs what the simulator does not model yet; listed, not counted.
 return {
   -- network and security groups
   { name = "alb-sg-port-80-closed",
-    find = "for _, port in ipairs({ 80, 443 }) do", replace = "for _, port in ipairs({ 8080, 443 }) do",
+    find = "ipairs(certificate_arn and { 80, 443 } or { 80 }) do",
+    replace = "ipairs(certificate_arn and { 8080, 443 } or { 8080 }) do",
     why = "the ALB's group does not admit its HTTP listener: clients and Route 53 time out" },
+  { name = "alb-sg-443-open-without-https",
+    find = "or { 80 }) do", replace = "or { 80, 443 }) do",
+    why = "443 is open to the internet with nothing serving it: an open port a scanner flags "
+      .. "and the bank's baseline refuses" },
   { name = "instances-open-to-the-internet",
     find = "source_security_group_id = alb_sg.id, description = \"from the ALB\"",
     replace = "cidr_ipv4 = \"0.0.0.0/0\", description = \"from the ALB\"",
@@ -25,12 +32,12 @@ return {
     replace = "health_check = { protocol = \"HTTP\", path = \"/healthz\",",
     why = "the health server answers 404 on /healthz: every target unhealthy" },
   { name = "health-server-other-port",
-    find = "]]):format(role, cfg.appPort, cfg.healthPath, cfg.healthPath, cfg.appPort, AMI.python)",
-    replace = "]]):format(role, cfg.appPort, cfg.healthPath, cfg.healthPath, 8081, AMI.python)",
+    find = "]]):format(role, cfg.appPort, cfg.healthPath, cfg.healthPath, cfg.appPort, AMI.python,",
+    replace = "]]):format(role, cfg.appPort, cfg.healthPath, cfg.healthPath, 8081, AMI.python,",
     why = "the health server listens on 8081, the target group checks 8080: all targets unhealthy" },
   { name = "health-server-other-path",
-    find = "]]):format(role, cfg.appPort, cfg.healthPath, cfg.healthPath, cfg.appPort, AMI.python)",
-    replace = "]]):format(role, cfg.appPort, cfg.healthPath, \"/status\", cfg.appPort, AMI.python)",
+    find = "]]):format(role, cfg.appPort, cfg.healthPath, cfg.healthPath, cfg.appPort, AMI.python,",
+    replace = "]]):format(role, cfg.appPort, cfg.healthPath, \"/status\", cfg.appPort, AMI.python,",
     why = "the health server answers 200 on /status only: /health is 404, targets unhealthy" },
   { name = "systemd-binary-missing",
     find = "python = \"/usr/bin/python\",", replace = "python = \"/usr/bin/python3.11\",",
@@ -84,23 +91,25 @@ return {
     why = "the root volume holds session data unencrypted at rest" },
   -- DynamoDB
   { name = "table-sse-off",
-    find = "sse = { enabled = true },", replace = "sse = { enabled = false },",
+    find = "sse = TABLE_CMK and { enabled = true,", replace = "sse = TABLE_CMK and { enabled = false,",
     why = "no KMS key: the table is not encrypted with the customer-visible key AWS audits" },
   { name = "table-pitr-off",
     find = "point_in_time_recovery = true,", replace = "point_in_time_recovery = false,",
     why = "no point-in-time recovery: a bad write cannot be undone" },
   { name = "table-replica-missing",
-    find = "replicas = { { region_name = cfg.standbyRegion, tags = { FailoverRole = \"Standby\" } } },",
+    find = "replicas = { { region_name = cfg.standbyRegion, tags = { FailoverRole = \"Standby\" },\n"
+      .. "    kms_master_key_id = TABLE_CMK and topic_key(cfg.standbyRegion, \"standby\", \"Standby\").arn\n"
+      .. "      or nil } },",
     replace = "replicas = {},",
     why = "no replica in the standby region: failover has no session data" },
   { name = "table-replica-pitr-off",
-    find = "tags = { FailoverRole = \"Standby\" } } },",
-    replace = "tags = { FailoverRole = \"Standby\" }, point_in_time_recovery = false } },",
+    find = "tags = { FailoverRole = \"Standby\" },\n    kms_master_key_id",
+    replace = "tags = { FailoverRole = \"Standby\" }, point_in_time_recovery = false,\n    kms_master_key_id",
     why = "the standby's copy has no point-in-time recovery: after losing the primary region "
       .. "the surviving table cannot be restored to a point in time" },
   { name = "table-replica-tagged-primary",
-    find = "{ region_name = cfg.standbyRegion, tags = { FailoverRole = \"Standby\" } }",
-    replace = "cfg.standbyRegion",
+    find = "tags = { FailoverRole = \"Standby\" },\n    kms_master_key_id",
+    replace = "\n    kms_master_key_id",
     why = "the replica carries the table's FailoverRole=Primary: cost and ownership reports "
       .. "put the standby's data in the primary" },
   -- IAM
@@ -195,6 +204,40 @@ return {
   { name = "asg-ec2-health-checks",
     find = "health_check_type = \"ELB\",", replace = "health_check_type = \"EC2\",",
     why = "an instance whose application died stays in service: never replaced" },
+  -- HTTPS (config https=true)
+  { name = "https-sg-443-closed", https = true,
+    find = "certificate_arn and { 80, 443 }", replace = "certificate_arn and { 80 }",
+    why = "the HTTPS listener is unreachable: redirected clients and Route 53's checkers time "
+      .. "out, DNS fails over to a standby that is just as closed" },
+  { name = "https-health-check-left-http", https = true,
+    find = "type = HTTPS and \"HTTPS\" or \"HTTP\",\n  fqdn = primary.alb.dns_name,\n"
+      .. "  port = HTTPS and 443 or 80,",
+    replace = "type = \"HTTP\",\n  fqdn = primary.alb.dns_name,\n  port = 80,",
+    why = "the check gets port 80's 301 and Route 53 counts a 3xx as healthy: it never sees the "
+      .. "application, a dead primary keeps the traffic" },
+  { name = "https-redirect-removed", https = true,
+    find = "default_actions = { { type = \"redirect\", protocol = \"HTTPS\", port = 443,\n"
+      .. "        status_code = \"HTTP_301\" } },",
+    replace = "default_actions = forward,",
+    why = "http:// keeps serving the application in plain text: sessions travel unencrypted" },
+  { name = "https-tls-policy-2016", https = true,
+    find = "ssl_policy = \"ELBSecurityPolicy-TLS13-1-2-2021-06\"",
+    replace = "ssl_policy = \"ELBSecurityPolicy-2016-08\"",
+    why = "TLS 1.0 and 1.1 with CBC ciphers are accepted: fails PCI DSS and the bank's baseline" },
+  { name = "https-certificate-for-the-apex", https = true,
+    find = "{ domain_name = FQDN,", replace = "{ domain_name = cfg.domainName,",
+    why = "the certificate names trading.<domain>, clients ask for app.<domain>: every "
+      .. "browser refuses the connection" },
+  { name = "https-redirect-before-the-listener", https = true,
+    find = "tags = tags(role_name, name(\"http-listener\")) }, false, { listener })",
+    replace = "tags = tags(role_name, name(\"http-listener\")) })",
+    why = "turning https on redirects port 80 to a 443 that does not serve yet (or never, "
+      .. "when the certificate cannot be issued): clients get connection errors meanwhile" },
+  { name = "https-health-check-before-the-listener", https = true,
+    find = "depends_on = { primary.asg, primary.listener } })",
+    replace = "depends_on = primary.asg })",
+    why = "turning https on points Route 53 at a 443 that does not serve yet: the primary "
+      .. "fails its check and DNS fails over to the standby for nothing" },
   -- launch template
   { name = "asg-template-version-latest",
     find = "launch_template = { id = lt.id, version = lt.latest_version },",
@@ -219,8 +262,94 @@ return {
     find = "(\"arn:aws:cloudwatch:%s:%s:alarm:*\"):format(region,",
     replace = "(\"arn:aws:cloudwatch:%s:%s:alarm:*\"):format(GLOBAL,",
     why = "each key admits only us-east-1's alarms: the regional alarms cannot notify" },
+  -- encryption of the session table (tableEncryption = "cmk")
+  { name = "table-default-aws-owned-key",
+    find = "tableEncryption = { type = \"string\", default = \"cmk\",",
+    replace = "tableEncryption = { type = \"string\", default = \"aws-owned\",",
+    why = "the session table is under a key the bank cannot see, audit, rotate or revoke: "
+      .. "its data outlives a revoked key" },
+  { name = "table-replica-under-the-primarys-key",
+    find = "kms_master_key_id = TABLE_CMK and topic_key(cfg.standbyRegion, \"standby\", \"Standby\").arn",
+    replace = "kms_master_key_id = TABLE_CMK and topic_key(cfg.primaryRegion, \"primary\", \"Primary\").arn",
+    why = "a replica's key must be in the replica's region: DynamoDB refuses the replica "
+      .. "(ValidationException), the standby region has no copy of the sessions" },
+  { name = "table-replica-on-the-aws-managed-key",
+    find = "kms_master_key_id = TABLE_CMK and topic_key(cfg.standbyRegion, \"standby\", \"Standby\").arn\n      or nil } },",
+    replace = "kms_master_key_id = TABLE_CMK and \"alias/aws/dynamodb\" or nil } },",
+    why = "the standby's copy of the sessions is under aws/dynamodb, a key whose policy the "
+      .. "bank cannot change: after a failover the live data is outside its key control" },
   { name = "topic-key-rotation-off",
     find = "enable_key_rotation = true, deletion_window_in_days = 7,",
     replace = "enable_key_rotation = false, deletion_window_in_days = 7,",
     why = "the topics' keys never rotate (security baselines such as CIS require rotation)" },
+  -- logging
+  { name = "log-group-retention-removed",
+    find = "retention_in_days = cfg.logRetentionDays, ", replace = "",
+    why = "the groups keep every event forever: storage grows without end, past what the "
+      .. "bank's retention rules allow" },
+  { name = "log-group-unencrypted",
+    find = "kms_key_id = topic_key(region, r, role_name).arn,", replace = "",
+    why = "flow logs and application logs at rest under CloudWatch Logs' own key, not the "
+      .. "region's customer managed key" },
+  { name = "log-key-policy-without-logs-principal",
+    find = "Principal = { Service = (\"logs.%s.amazonaws.com\"):format(region) },",
+    replace = "Principal = { Service = \"cloudwatch.amazonaws.com\" },",
+    why = "CloudWatch Logs may not use the key: CreateLogGroup is refused "
+      .. "(AccessDeniedException), nothing is logged" },
+  { name = "log-key-policy-any-group",
+    find = "Condition = { ArnEquals = { [\"kms:EncryptionContext:aws:logs:arn\"] = arns } } } or nil",
+    replace = "} or nil",
+    why = "any log group of the account (or another's, through CloudWatch Logs) may use the key" },
+  { name = "flow-log-on-nothing",
+    find = "res(\"aws:ec2:flow_log\", \"vpc\", {", replace = "local _ = select(1, {",
+    why = "no flow log: the VPC's traffic is not recorded" },
+  { name = "flow-log-rejected-traffic-only",
+    find = "resource_id = vpc.id, traffic_type = \"ALL\",",
+    replace = "resource_id = vpc.id, traffic_type = \"REJECT\",",
+    why = "accepted connections are not recorded: an intrusion through an open port leaves no trace" },
+  { name = "flow-role-trust-other-region",
+    find = "(\"arn:aws:ec2:%s:%s:vpc-flow-log/*\"):format(region,",
+    replace = "(\"arn:aws:ec2:%s:%s:vpc-flow-log/*\"):format(GLOBAL,",
+    why = "the flow-logs service cannot assume the role for this region's flow logs: "
+      .. "DeliverLogsStatus FAILED, nothing delivered" },
+  { name = "flow-role-writes-any-group",
+    find = "Resource = arn .. \":*\" } } } end) }", replace = "Resource = \"*\" } } } end) }",
+    why = "the delivery role may write into every log group of the account" },
+  { name = "instance-role-logs-any-group",
+    find = "Resource = log_arns },", replace = "Resource = \"*\" },",
+    why = "the instances may write into (and flood) every log group of the account" },
+  { name = "agent-ships-health-log-to-app-group",
+    find = "log_group_name(role, \"app\"), log_group_name(role, \"health\"))",
+    replace = "log_group_name(role, \"app\"), log_group_name(role, \"app\"))",
+    why = "the health service's log lands in the application's group" },
+  -- ALB access logs
+  { name = "alb-logs-other-regions-elb",
+    find = "Principal = elb_log_delivery.principal(region),",
+    replace = "Principal = elb_log_delivery.principal(cfg.primaryRegion),",
+    why = "the standby bucket admits eu-south-1's ELB account: eu-central-1's ELB cannot deliver "
+      .. "(ModifyLoadBalancerAttributes: Access Denied for bucket)" },
+  { name = "alb-logs-bucket-kms",
+    find = "versioning = true, encryption = \"AES256\", block_public_access = true, empty_on_destroy = true,",
+    replace = "versioning = true, encryption = \"aws:kms\", block_public_access = true, empty_on_destroy = true,",
+    why = "ALB access logs support only SSE-S3 buckets: enabling them is refused" },
+  { name = "alb-logs-bucket-unversioned",
+    find = "versioning = true, encryption = \"AES256\", block_public_access = true, empty_on_destroy = true,",
+    replace = "versioning = false, encryption = \"AES256\", block_public_access = true, empty_on_destroy = true,",
+    why = "a log deleted or overwritten is gone for good (the request asks for a versioned bucket)" },
+  { name = "alb-logs-policy-other-prefix",
+    find = "Action = \"s3:PutObject\", Resource = (\"%s/alb/AWSLogs/%s/*\"):format(arn, account) },",
+    replace = "Action = \"s3:PutObject\", Resource = (\"%s/logs/AWSLogs/%s/*\"):format(arn, account) },",
+    why = "the policy admits another prefix than the ALB writes to: enabling the logs is refused" },
+  { name = "alb-logs-disabled",
+    find = "attributes = { [\"access_logs.s3.enabled\"] = \"true\",",
+    replace = "attributes = { [\"access_logs.s3.enabled\"] = \"false\",",
+    why = "no access logs: requests to the ALB leave no trace" },
+  { name = "alb-logs-plain-http-allowed",
+    find = "{ Sid = \"DenyWithoutTLS\", Effect = \"Deny\",",
+    replace = "{ Sid = \"DenyWithoutTLS\", Effect = \"Allow\",",
+    why = "the bucket no longer refuses requests without TLS (aws:SecureTransport false)" },
+  { name = "alb-logs-kept-on-destroy", destroy = true,
+    find = "versioning = true, encryption = \"AES256\", block_public_access = true, empty_on_destroy = true,",
+    replace = "versioning = true, encryption = \"AES256\", block_public_access = true, empty_on_destroy = false,",
+    why = "destroy stops at the log bucket (BucketNotEmpty): the stack cannot be destroyed" },
 }

@@ -2,7 +2,8 @@
 -- wrong. Each mutant of tests/mutation/mutants.lua (one find/replace that real AWS would
 -- punish) is applied to a copy of the recipe, and tests/recipes/test_trading.lua runs on
 -- that copy (FO_RECIPE) in its fast mode (one shared apply: read-back and drill;
--- fast+destroy for the mutants that say destroy = true). Tests failing = KILLED; passing =
+-- fast+destroy for the mutants that say destroy = true; https for those that say https =
+-- true: the read-back of a stack applied with https=true). Tests failing = KILLED; passing =
 -- SURVIVED, which fails this suite. The tests stop at their first failure. A find string not in the recipe exactly once is an
 -- error: the mutant must really mutate. The unmutated recipe runs first and must pass, so
 -- that a broken test run is not counted as kills.
@@ -51,13 +52,13 @@ end
 local dir = testing.tmpdir()
 
 -- Runs the recipe's fast tests on `text`: passed (bool), the failing tests' names.
-local function run_tests(name, text, destroy)
+local function run_tests(name, text, mode)
   local path = ("%s/%s.lua"):format(dir, name)
   testlib.write(path, text)
   -- -f: LuaUnit stops at the first failure (the mutant is killed; the drill, which takes
   -- longest on a broken stack, need not run)
   local r = testlib.run_fo({ SUITE, "--", "-f" }, { timeout = 300, env = { FO_RECIPE = path,
-    FO_RECIPE_TESTS = destroy and "fast+destroy" or "fast", FO_TESTS_DIR = TESTS } })
+    FO_RECIPE_TESTS = mode, FO_TESTS_DIR = TESTS } })
   local failed = {}
   for test in r.stdout:gmatch("\n%s*(Test[%w_]+%.[%w_]+) %.%.%. [FE]") do failed[#failed + 1] = test end
   if r.code ~= 0 and #failed == 0 then failed[1] = "(exit " .. r.code .. ") " .. r.stderr:sub(-300) end
@@ -68,7 +69,8 @@ local ok, err = pcall(function()
   for _, m in ipairs(mutants) do mutate(m) end -- every find string checked before any run
 
   local started = fo.now()
-  local passed, failed = run_tests("unmutated", source, true)
+  local passed, failed = run_tests("unmutated", source, "fast+destroy")
+  if passed then passed, failed = run_tests("unmutated-https", source, "https") end
   if not passed then
     error("the recipe's fast tests fail on the unmutated recipe: " .. table.concat(failed, ", "), 0)
   end
@@ -81,7 +83,8 @@ local ok, err = pcall(function()
       next_i = next_i + 1
       local m = mutants[i]
       local t0 = fo.now()
-      local survived, why = run_tests(m.name, mutate(m), m.destroy)
+      local survived, why = run_tests(m.name, mutate(m),
+        m.https and "https" or m.destroy and "fast+destroy" or "fast")
       results[i] = { m = m, killed = not survived, by = why, secs = fo.now() - t0 }
       local res = results[i]
       print(("%-40s %s%s (%.1f s)"):format(m.name, res.killed and "KILLED" or

@@ -43,7 +43,7 @@ function TestConvergence.test_apply_under_faults_converges_in_one_run_and_reruns
     if e.event == "retry" and e.class == "transient" then failed5xx = failed5xx + 1 end
   end
   lu.assertEquals(summary.event, "summary")
-  lu.assertEquals(summary.done.create, 99)
+  lu.assertEquals(summary.done.create, 111)
   -- the faults were really there, and retried
   lu.assertTrue(throttled > 20 and failed5xx > 0, ("seed %s: %d throttled, %d 5xx retries")
     :format(SEED, throttled, failed5xx))

@@ -63,18 +63,24 @@ TestDeployerPolicy = {}
 function TestDeployerPolicy:test_the_printed_policy_is_scoped_to_the_stack()
   local doc = policy()
   lu.assertEquals(doc.Version, "2012-10-17")
-  local by_action = {}
+  local by_action, by_sid = {}, {}
   for _, s in ipairs(doc.Statement) do
     lu.assertEquals(s.Effect, "Allow")
+    if s.Sid then by_sid[s.Sid] = s end
     for _, a in ipairs(type(s.Action) == "table" and s.Action or { s.Action }) do
       by_action[a] = s
     end
   end
   local role = "arn:aws:iam::${aws:PrincipalAccount}:role/ec2-role-dev"
-  lu.assertEquals(by_action["iam:CreateRole"].Resource, role)
-  lu.assertEquals(by_action["iam:PassRole"].Resource, role)
-  lu.assertEquals(by_action["iam:PassRole"].Condition,
+  local flow_roles = { "arn:aws:iam::${aws:PrincipalAccount}:role/flow-logs-role-primary-dev",
+    "arn:aws:iam::${aws:PrincipalAccount}:role/flow-logs-role-standby-dev" }
+  lu.assertItemsEquals(by_action["iam:CreateRole"].Resource, { role, flow_roles[1], flow_roles[2] })
+  -- the instance role is passed to EC2 only; the flow logs' roles with CreateFlowLogs
+  lu.assertEquals(by_sid.PassInstanceRole.Resource, role)
+  lu.assertEquals(by_sid.PassInstanceRole.Condition,
     { StringEquals = { ["iam:PassedToService"] = "ec2.amazonaws.com" } })
+  lu.assertEquals(by_sid.PassFlowLogsRoles.Action, "iam:PassRole")
+  lu.assertItemsEquals(by_sid.PassFlowLogsRoles.Resource, flow_roles)
   lu.assertItemsEquals(by_action["iam:CreateServiceLinkedRole"].Condition.StringEquals["iam:AWSServiceName"],
     { "autoscaling.amazonaws.com", "elasticloadbalancing.amazonaws.com",
       "replication.dynamodb.amazonaws.com" })
@@ -87,6 +93,18 @@ function TestDeployerPolicy:test_the_printed_policy_is_scoped_to_the_stack()
   lu.assertNotNil(by_action["autoscaling:UpdateAutoScalingGroup"])
   lu.assertNil(by_action["sts:GetCallerIdentity"]) -- IAM never checks it
   lu.assertNil(by_action["ec2:RunInstances"]) -- Auto Scaling launches them
+  -- S3's IAM actions are not all its operations' names: HeadBucket is s3:ListBucket,
+  -- GetBucketEncryption s3:GetEncryptionConfiguration, deleting versions (the log buckets'
+  -- emptying) s3:DeleteObjectVersion after s3:ListBucketVersions; tags in CreateBucket
+  -- need s3:TagResource
+  for _, a in ipairs({ "s3:ListBucket", "s3:GetEncryptionConfiguration", "s3:ListBucketVersions",
+      "s3:DeleteObjectVersion", "s3:PutBucketPublicAccessBlock", "s3:TagResource" }) do
+    lu.assertNotNil(by_action[a], a)
+  end
+  for _, a in ipairs({ "s3:HeadBucket", "s3:GetBucketEncryption", "s3:DeleteObjects",
+      "s3:ListObjectVersions", "s3:PutPublicAccessBlock" }) do
+    lu.assertNil(by_action[a], a .. " is no IAM action")
+  end
 end
 
 function TestDeployerPolicy:test_the_policy_alone_deploys_updates_and_destroys()
@@ -134,6 +152,25 @@ function TestDeployerPolicy:test_without_one_action_the_apply_is_denied_naming_i
   lu.assertTrue(code == 4 or code == 3, ("exit %d:\n%s"):format(code, out))
   lu.assertStrContains(out, "UnauthorizedOperation")
   lu.assertStrContains(out, "is not authorized to perform: ec2:CreateSubnet")
+  testlib.rmtree(dir)
+end
+
+-- With https=true the lifecycle makes the certificates too (its private simulator has every
+-- zone delegated, else ACM would never issue them): the policy holds the ACM actions and
+-- alone deploys and destroys the HTTPS stack in an account whose domain is delegated.
+function TestDeployerPolicy:test_with_https_the_policy_holds_acm_and_alone_deploys_and_destroys()
+  local r = testlib.run_fo({ "--print-policy", "--config", "https=true", RECIPE }, { timeout = 120 })
+  lu.assertEquals(r.code, 0, r.stderr)
+  for _, a in ipairs{ "acm:RequestCertificate", "acm:DescribeCertificate", "acm:DeleteCertificate" } do
+    lu.assertStrContains(r.stdout, '"' .. a .. '"')
+  end
+  local sim = as_deployer(cjson.decode(r.stdout))
+  sim:set_knob("registered_domains", { "trading.fo.test" })
+  local dir = testlib.tmpdir()
+  local code, out = run(sim, dir, { https = "true" })
+  lu.assertEquals(code, 0, out)
+  code, out = run(sim, dir, { https = "true" }, "destroy")
+  lu.assertEquals(code, 0, out)
   testlib.rmtree(dir)
 end
 

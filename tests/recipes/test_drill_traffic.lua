@@ -162,10 +162,12 @@ function TestDrillTraffic:test_3_fo_run_drill_json_and_plot()
   lu.assertEquals(r.code, 0, r.stdout:sub(-3000) .. r.stderr)
   local last
   for line in r.stdout:gmatch("[^\n]+") do last = line end
-  local doc = cjson.decode(last)
-  lu.assertEquals(doc.event, "drill")
-  lu.assertEquals(doc.v, 1)
-  lu.assertIsTrue(doc.ok)
+  local ev = cjson.decode(last)
+  lu.assertEquals(ev.event, "drill")
+  lu.assertEquals(ev.v, 1)
+  lu.assertIsTrue(ev.ok)
+  lu.assertStrContains(table.concat(ev.summary, "\n"), "Capacity restored: the standby serves with 3 instances")
+  local doc = ev.result
   lu.assertEquals(doc.traffic.clients, 1500)
   -- 1500 req/s need 3 primary instances under 60%: the standby follows in two steps
   lu.assertEquals(doc.traffic.capacity.primary, 3)

@@ -67,13 +67,14 @@ function TestTradingOwnership:test_a_state_moved_away_leaves_the_first_deploymen
   sh('mkdir "$1/away" && mv "$1"/prod.state.* "$1/away/"')
   r, text = apply()
   lu.assertEquals(r.code, 4, text)
+  -- the first creates after the probes (what else started before the first conflict stopped
+  -- the run depends on timing: the hosted zone, declared last, may not have)
   for _, what in ipairs({
-    'a DynamoDB table named "trading-sessions-' .. SUFFIX .. '"',
     'an IAM role named "ec2-role-' .. SUFFIX .. '"',
-    'a public hosted zone named "trading.fo.test."' }) do
+    'an S3 bucket named "alb-logs-123456789012-eu-south-1-' .. SUFFIX .. '"' }) do
     lu.assertStrContains(text, "conflict: " .. what)
   end
-  lu.assertStrContains(text, 'tagged as resource "sessions" of stack "prod"')
+  lu.assertStrContains(text, 'tagged as resource "ec2" of stack "prod"')
   lu.assertStrContains(text, "Remove it, or rename the resource in the recipe")
   lu.assertStrContains(text, "Apply failed; rolled back")
   -- (the topics' keys the second apply made are pending deletion: KMS deletes none at once)

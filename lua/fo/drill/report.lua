@@ -199,35 +199,17 @@ function M.summary(res)
   return lines
 end
 
---- After the drill: draws opts.plot (SVG), prints the JSON line with opts.json.
+--- After the drill: draws opts.plot (SVG) and says where; then drops the per-second series
+--- from the result (its JSON event carries the figures, not the series).
 function M.finish(res, opts, print_line)
   if opts.plot and res.traffic then
     local f, err = io.open(opts.plot, "w")
     if not f then error(("--plot %s: cannot write it (%s)"):format(opts.plot, err), 0) end
-    f:write(require("fo.drill.plot").svg(res, "Failover drill: " .. (opts.title or "primary region outage")))
+    f:write(require("fo.drill.plot").svg(res, "Failover drill: primary region outage"))
     f:close()
-    if not opts.json then print_line(("Picture: %s"):format(opts.plot)) end
+    print_line(("Picture: %s"):format(opts.plot))
   end
-  if opts.json then
-    local t = opts.t0 and math.floor((require("fo.core").now() - opts.t0) * 1000 + 0.5) / 1000 or 0
-    print_line(M.json(res, false, t))
-  end
-end
-
---- The drill result as one JSON line ({"v":1,"event":"drill","ok":…, detection, dns_switch,
---- failback, events, traffic, problems}; the per-second series only with `series`).
-function M.json(res, series, t)
-  local copy = {}
-  for k, v in pairs(res) do copy[k] = v end
-  if res.traffic then
-    local tr = {}
-    for k, v in pairs(res.traffic) do tr[k] = v end
-    if not series then tr.series = nil end
-    copy.traffic = tr
-  end
-  copy.v, copy.event, copy.t, copy.phase = 1, "drill", t or 0, nil
-  copy.problems = #res.problems > 0 and res.problems or require("fo.json").EMPTY_ARRAY
-  return require("fo.json").line(copy, { "v", "event", "t", "ok" })
+  if res.traffic then res.traffic.series = nil end
 end
 
 return M

@@ -25,6 +25,8 @@ local OPTIONS = {
   ["--backend"] = { "backend" }, ["--backend-unsafe-ok"] = { "backend_unsafe_ok", true },
   ["--lock-timeout"] = { "lock_timeout" }, ["--migrate-state"] = { "migrate_to" },
   ["--print-policy"] = { "print_policy", true },
+  ["--drill-scenario"] = { "drill_scenario" }, ["--drill-runs"] = { "drill_runs" },
+  ["--drill-seed"] = { "drill_seed" },
 }
 
 --- Seconds from a duration: "90", "90s", "5m", "1h"; nil when it is not one.
@@ -80,6 +82,21 @@ function M.parse(pairs_)
         return nil, ("--lock-timeout %s: expected a duration (30s, 5m, 1h)"):format(value)
       end
       opts.lock_timeout = s
+    elseif field == "drill_scenario" then
+      local names = require("fo.drill.scenarios").NAMES
+      local known = false
+      for _, n in ipairs(names) do known = known or n == value end
+      if not known then
+        return nil, ("--drill-scenario %s: use %s"):format(value, table.concat(names, ", "))
+      end
+      opts.drill_scenario = value
+    elseif field == "drill_runs" or field == "drill_seed" then
+      local n = math.tointeger(tonumber(value))
+      local lo, hi = field == "drill_runs" and 1 or 0, field == "drill_runs" and 10000 or 2^31 - 1
+      if not n or n < lo or n > hi then
+        return nil, ("%s %s: expected a whole number from %d to %d"):format(a, value, lo, hi)
+      end
+      opts[field] = n
     elseif field == "parallel" then
       local n = math.tointeger(tonumber(value))
       if not n or n < 1 or n > 1000 then
@@ -108,8 +125,18 @@ function M.parse(pairs_)
     return nil, "--drill applies the recipe on the simulator, then drills: it takes no --plan, "
       .. "--destroy, --refresh or --target aws"
   end
+  if (opts.drill_scenario or opts.drill_runs or opts.drill_seed) and not opts.drill then
+    return nil, "--drill-scenario, --drill-runs and --drill-seed go with --drill"
+  end
+  if (opts.drill_runs or opts.drill_seed) and opts.drill_scenario ~= "phase" then
+    return nil, "--drill-runs and --drill-seed go with --drill-scenario phase (the random moment)"
+  end
   if (opts.plot or opts.traffic) and not opts.drill then
     return nil, (opts.plot and "--plot" or "--traffic") .. " goes with --drill"
+  end
+  if (opts.plot or opts.traffic) and opts.drill_scenario and opts.drill_scenario ~= "region" then
+    return nil, (opts.plot and "--plot" or "--traffic") .. " goes with the region drill (clients, "
+      .. "capacity and sessions follow a regional outage): leave out --drill-scenario"
   end
   if opts.traffic then
     local ok, err = require("fo.drill.traffic").params(opts.traffic)
@@ -141,16 +168,22 @@ function M.drill(opts)
       .. "On AWS, follow docs/runbook.md instead.\n"):format(opts.stack, doc.target))
     return errors.EXIT.usage
   end
-  local t0 = require("fo.core").now()
   local code, report = engine.run(opts)
   if code ~= errors.EXIT.ok then return code end
   local sim = require("fo.sim").new{ file = paths.sim }
-  local ok, res = pcall(require("fo.drill").main, sim, report and report.outputs or {},
-    function(line) io.stdout:write(line, "\n") end,
-    { json = opts.json, plot = opts.plot, traffic = opts.traffic, t0 = t0 })
+  local t0 = require("fo.core").now()
+  local ok, res, result = pcall(require("fo.drill").main, sim, report and report.outputs or {},
+    function(line) io.stdout:write(line, "\n") end, { scenario = opts.drill_scenario,
+      runs = opts.drill_runs, seed = opts.drill_seed, json = opts.json, plot = opts.plot,
+      traffic = opts.traffic })
   if not ok then
     io.stderr:write("fo-run: --drill: ", tostring(res), "\n")
     return errors.EXIT.cloud
+  end
+  if opts.json then
+    -- one more event after the apply's (docs/json-events.md, "drill")
+    local t = (report and report.seconds or 0) + require("fo.core").now() - t0
+    io.stdout:write(require("fo.drill").json_event(result, t), "\n")
   end
   return res
 end

@@ -8,7 +8,8 @@
 -- resource it is authorized on (fo.sim.authz); the policy allows exactly those, scoped to
 -- the ARNs where AWS authorizes the action on one (IAM roles and instance profiles,
 -- DynamoDB tables, SNS topics, the SSM parameter) and "*" where it authorizes on none, plus what AWS checks
--- without fo calling it (iam:PassRole of the instance role, the service-linked roles
+-- without fo calling it (iam:PassRole of the instance role and of flow logs' delivery
+-- roles, the service-linked roles
 -- Elastic Load Balancing, Auto Scaling and DynamoDB replication create, the DynamoDB
 -- replica permissions in the replica's region). Running the lifecycle at print time
 -- (rather than reading a recorded profile) keeps the policy true to the recipe and config
@@ -58,7 +59,10 @@ end
 local function lifecycle(recipe, opts)
   local testing = require "fo.testing"
   local stack = opts.stack or "dev"
-  local sim = require("fo.sim").new{ seed = "fo-print-policy", record_actions = true }
+  -- every zone delegated (registered_domains "*"): what needs public DNS, such as ACM's
+  -- validation of a recipe's certificates, works as in an account whose domain is delegated
+  local sim = require("fo.sim").new{ seed = "fo-print-policy", record_actions = true,
+    registered_domains = { "*" } }
   sim.timing = TIMING
   local dir = testing.tmpdir()
   -- the stack's config file (.fo/<stack>.config.json), when it has one: read, copied into
@@ -97,6 +101,16 @@ local function lifecycle(recipe, opts)
       any = true
     end
   end
+  -- a number whose recipe refuses one higher (one of a fixed set, such as a log retention
+  -- period) keeps its value: a plan names the key its config check refuses
+  while any do
+    local code, out = run(sim, dir, recipe, stack, bumped, "plan")
+    local refused = code == 1 and out:match("config ([%w_]+) %(%-%-config%)")
+    if not refused or bumped[refused] == nil or opts.config[refused] ~= nil then break end
+    bumped[refused] = nil
+    any = false
+    for k in pairs(bumped) do any = any or opts.config[k] == nil end
+  end
   if any then
     local before = sim:count{ mutating = true }
     step("update", bumped)
@@ -130,11 +144,12 @@ function M.document(actions, account)
     by_action[action] = set
     set[(resource:gsub(":" .. account .. ":", ":${aws:PrincipalAccount}:"))] = true
   end
-  local prefixes, roles, linked = {}, {}, {}
+  local prefixes, roles, linked, flow_roles = {}, {}, {}, {}
   for _, a in ipairs(actions) do
     add(a.action, a.resource)
     prefixes[a.action:match("^([^:]+)")] = true
     if a.action == "iam:CreateRole" then roles[a.resource] = true end
+    if a.passed_role then flow_roles[a.passed_role] = true end
   end
   -- DynamoDB replicas: what AWS checks in the replica's region (the table's ARN there)
   for _, a in ipairs(actions) do
@@ -154,7 +169,8 @@ function M.document(actions, account)
       or (a.service == "ec2" and a.operation == "AllocateAddress")
   end
   -- tags set by a create call need the tagging action too (EC2: ec2:CreateTags, limited
-  -- to create calls by ec2:CreateAction; ELB: AddTags; Auto Scaling: CreateOrUpdateTags)
+  -- to create calls by ec2:CreateAction; ELB: AddTags; Auto Scaling: CreateOrUpdateTags;
+  -- S3: TagResource)
   local tag_on_create = {}
   for _, a in ipairs(actions) do
     if a.tagged and creates(a) then
@@ -162,6 +178,8 @@ function M.document(actions, account)
       elseif a.service == "elbv2" then add("elasticloadbalancing:AddTags", "*")
       elseif a.service == "autoscaling" then add("autoscaling:CreateOrUpdateTags", "*") end
     end
+    -- S3: a bucket tagged in CreateBucket (fo's always is) needs s3:TagResource
+    if a.action == "s3:CreateBucket" then add("s3:TagResource", "*") end
   end
   -- EC2 creates whose every call tags the new resource fo:stack = <the stack>: allowed only
   -- with that tag in the request (aws:RequestTag), in a statement of their own
@@ -226,13 +244,24 @@ function M.document(actions, account)
   -- the instance role, passed to EC2 by the launch templates / instances
   local passed = {}
   for r in pairs(roles) do
-    passed[#passed + 1] = (r:gsub(":" .. account .. ":", ":${aws:PrincipalAccount}:"))
+    if not flow_roles[r] then passed[#passed + 1] = (r:gsub(":" .. account .. ":", ":${aws:PrincipalAccount}:")) end
   end
   table.sort(passed)
   if #passed > 0 and (prefixes.ec2 or prefixes.autoscaling) then
     statements[#statements + 1] = { Sid = "PassInstanceRole", Effect = "Allow",
       Action = "iam:PassRole", Resource = #passed == 1 and passed[1] or passed,
       Condition = { StringEquals = { ["iam:PassedToService"] = "ec2.amazonaws.com" } } }
+  end
+  -- the flow logs' delivery roles, passed with CreateFlowLogs (the VPC User Guide's
+  -- permission: iam:PassRole on the role)
+  local flow_passed = {}
+  for r in pairs(flow_roles) do
+    flow_passed[#flow_passed + 1] = (r:gsub(":" .. account .. ":", ":${aws:PrincipalAccount}:"))
+  end
+  table.sort(flow_passed)
+  if #flow_passed > 0 then
+    statements[#statements + 1] = { Sid = "PassFlowLogsRoles", Effect = "Allow",
+      Action = "iam:PassRole", Resource = #flow_passed == 1 and flow_passed[1] or flow_passed }
   end
   for prefix, name in pairs(SERVICE_LINKED) do
     if prefixes[prefix] then linked[name] = true end

@@ -5,6 +5,7 @@ local ref = require "fo.engine.ref"
 local diff = require "fo.engine.diff"
 local graph = require "fo.engine.graph"
 local schema = require "fo.engine.schema"
+local types = require "fo.engine.types"
 
 local M = {}
 
@@ -45,6 +46,14 @@ local function propagate_delete_first(steps)
   end
 end
 
+-- What the plan says of deleting `rec` beyond "delete", from its type (delete_note: e.g.
+-- the data that goes with it); nil when the type says nothing or is not loaded.
+local function delete_note(rec)
+  local tdef = types.get(rec.type)
+  local f = tdef and tdef.delete_note
+  return f and f(rec.inputs or {}) or nil
+end
+
 local function deletions(store, steps, by_urn, keep)
   local doc = store.doc
   local urns = {}
@@ -54,12 +63,13 @@ local function deletions(store, steps, by_urn, keep)
   table.sort(urns)
   for _, urn in ipairs(urns) do
     local rec = doc.resources[urn]
-    local s = { urn = urn, action = "delete", type = rec.type, name = rec.name, old = rec }
+    local s = { urn = urn, action = "delete", type = rec.type, name = rec.name, old = rec,
+      note = delete_note(rec) }
     steps[#steps + 1], by_urn[urn] = s, s
   end
   for _, rec in ipairs(doc.deposed) do
     steps[#steps + 1] = { urn = rec.urn, action = "delete", type = rec.type, name = rec.name,
-      old = rec, deposed = true }
+      old = rec, deposed = true, note = delete_note(rec) }
   end
 end
 
@@ -99,6 +109,7 @@ function M.build(recipe, store)
       s.changes, s.forcing = changes, forcing
       s.action = #changes == 0 and "noop" or replace and "replace" or "update"
       if s.action == "replace" then
+        s.note = delete_note(old)
         if decl.delete_first ~= nil then s.delete_first = decl.delete_first
         else s.delete_first = tdef.delete_first end
       end

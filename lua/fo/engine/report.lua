@@ -194,10 +194,13 @@ local GROUPS = { "create", "update", "replace", "delete" }
 
 local function what_of(s)
   if s.action == "replace" then
-    return s.delete_first and "replace (delete first)" or "replace (create before delete)"
+    return (s.delete_first and "replace (delete first)" or "replace (create before delete)")
+      .. (s.note and "; the old one: " .. s.note or "")
   elseif s.action == "update" then return "update in place"
-  elseif s.deposed then return "delete (old instance of a replaced resource)" end
-  return s.action
+  elseif s.deposed then
+    return "delete (old instance of a replaced resource)" .. (s.note and "; " .. s.note or "")
+  end
+  return s.action == "delete" and s.note or s.action
 end
 
 -- A value in the plan: unknowns and secrets dimmed.
@@ -238,7 +241,8 @@ function Report:plan(plan, info)
   local by_action = {}
   for _, s in ipairs(plan.steps) do
     local row = { urn = s.urn, action = s.action, type = s.type, name = s.name,
-      deposed = s.deposed or nil, delete_first = s.delete_first or nil, changes = {} }
+      deposed = s.deposed or nil, delete_first = s.delete_first or nil, note = s.note,
+      changes = {} }
     rows[#rows + 1] = row
     for _, c in ipairs(s.changes or {}) do
       local hidden = secret(s, c.key)

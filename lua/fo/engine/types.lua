@@ -9,7 +9,7 @@ local registry = {}
 
 local FIELDS = { schema = "table", create = "function", read = "function",
   update = "function", delete = "function", diff = "function", adopt = "function",
-  doc = "string", data = "boolean" }
+  doc = "string", data = "boolean", delete_note = "function" }
 local REQUIRED = { "schema", "create", "read" }
 
 --- What the state records as the module of a data type (docs/recipes.md, "Data types")

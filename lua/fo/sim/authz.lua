@@ -26,8 +26,11 @@ M.PREFIX = { elbv2 = "elasticloadbalancing" }
 -- Actions IAM never checks (any valid credentials may call them).
 M.UNCHECKED = { ["sts:GetCallerIdentity"] = true }
 
---- The IAM action of an operation: "ec2:CreateVpc", "elasticloadbalancing:CreateListener".
-function M.action(service, operation)
+--- The IAM action of an operation: "ec2:CreateVpc", "elasticloadbalancing:CreateListener";
+--- S3's are not all named after the operation (HeadBucket is s3:ListBucket ...: params tell
+--- versioned ones apart).
+function M.action(service, operation, params)
+  if service == "s3" then return require("fo.sim.s3.state").iam_action(operation, params) end
   return (M.PREFIX[service] or service) .. ":" .. operation
 end
 
@@ -153,7 +156,7 @@ end
 --- identity policies; raises the service's access-denied error. Records {action, resource}
 --- in sim.actions (when the sim keeps them: fo.sim.new{record_actions = true}).
 function M.check(sim, c)
-  local action = M.action(c.service, c.operation)
+  local action = M.action(c.service, c.operation, c.params)
   local account = c.caller.account or sim.account
   local resource
   if sim.actions then
@@ -169,6 +172,8 @@ function M.check(sim, c)
     sim.actions[#sim.actions + 1] = { action = action, resource = resource, service = c.service,
       request_tags = tags,
       operation = c.operation, region = c.region, replicas = replicas,
+      -- the role a flow log's delivery uses: AWS checks iam:PassRole on it
+      passed_role = c.operation == "CreateFlowLogs" and c.params.DeliverLogsPermissionArn or nil,
       tagged = next(c.params.Tags or {}) ~= nil or next(c.params.TagSpecifications or {}) ~= nil }
   end
   if M.UNCHECKED[action] then return end

@@ -11,12 +11,16 @@
 --   DescribeTargetHealth decides, from the Auto Scaling instances attached, their
 --   security groups and what their user data serves: fo.sim.target_checks), else an
 --   unhealthy one (the ALB fails open); no registered target is the ALB's own 503.
---   Anything else (unknown name, an IP address) fails. Each evaluation is one request per
---   checker region to the load balancer, kept for its request metrics
+--   Anything else (unknown name, an IP address) fails. Each checker region (the check's
+--   Regions, else Route 53's default eight) evaluates on its own clock: by default all
+--   start when the check is created, sim:set_checker_phases gives each its own phase.
+--   Each evaluation is one request to the load balancer, kept for its request metrics
 --   (fo.sim.metrics_plane).
---   Inverted flips the result; a Disabled check is healthy. The status flips after
---   FailureThreshold consecutive results the other way. CALCULATED checks count healthy
---   children; CLOUDWATCH_METRIC checks follow their alarm.
+--   Inverted flips the result; a Disabled check is healthy. A checker's verdict flips
+--   after FailureThreshold consecutive results the other way, and the check is healthy
+--   while more than 18% of its checkers say so (Route 53's rule). CALCULATED checks count
+--   healthy children, again as soon as a child changes; CLOUDWATCH_METRIC checks follow
+--   their alarm.
 -- * Each evaluation publishes HealthCheckStatus (AWS/Route53, dimension HealthCheckId,
 --   1/0) to CloudWatch in us-east-1 of the account, the only region Route 53 publishes to.
 -- * Metric alarms are evaluated every minute (every Period for 10/20/30 s periods) by
@@ -156,9 +160,19 @@ end
 -- refused or malformed one 502 (fo.sim.target_checks). Returns the code and whether the
 -- target (not the load balancer) answered it.
 local function forward_status(sim, account, region, db, lb, tg_arn, descs, path)
-  local pick
+  -- healthy targets take requests in turn (round robin), so that a target its group has
+  -- not yet found dead (an AZ just lost) gets its share
+  local healthy = {}
   for _, d in ipairs(descs) do
-    if d.TargetHealth.State == "healthy" then pick = d break end
+    if d.TargetHealth.State == "healthy" then healthy[#healthy + 1] = d end
+  end
+  local pick
+  if #healthy > 0 then
+    local turns = rawget(sim, "_lb_turns") or {}
+    rawset(sim, "_lb_turns", turns)
+    local k = turns[tg_arn] or 0
+    turns[tg_arn] = k + 1
+    pick = healthy[k % #healthy + 1]
   end
   if not pick then
     for _, d in ipairs(descs) do
@@ -208,13 +222,17 @@ end
 --- the load balancer made of it: { region=, lb= ARN, tg= target group ARN it went to or
 --- nil, elb= the code the load balancer answered itself or nil, target= the target's
 --- code or nil, counted= false for a 503 given before any target was chosen }.
-function M.probe(sim, account, cfg)
+function M.probe(sim, account, cfg, checker)
   local tcp = cfg.Type == "TCP"
   local host = cfg.FullyQualifiedDomainName
   if not host then return false, TIMEOUT end -- IP endpoints are not simulated
   local lb, region, db = M.find_lb(sim, account, host)
   if not lb or not lb_active(sim, lb) then return false, NXDOMAIN end
   if sim.knobs:in_outage(region) then return false, TIMEOUT end
+  -- a path problem between this checker's region and the endpoint's (the drill's knob)
+  for _, c in ipairs(checker and sim.knobs:fault_of(region, "checkers") or {}) do
+    if c == checker then return false, TIMEOUT end
+  end
   local listener
   for _, l in ipairs(listeners_of(db, lb.desc.LoadBalancerArn)) do
     if l.Port == cfg.Port then listener = l end
@@ -240,6 +258,13 @@ function M.probe(sim, account, cfg)
     req.elb = code
     return code < 400, ("%s: HTTP Status Code %d"):format(code < 400 and "Success" or "Failure", code),
       req
+  end
+  -- the load balancer answers 5xx itself while its targets stay healthy (the drill's knob)
+  local bad = sim.knobs:fault_of(region, "alb_5xx")
+  if bad then
+    req.elb = bad
+    local _, text = http_status(bad)
+    return false, text, req
   end
   local registered, best = 0, nil
   for _, arn in ipairs(forwarded(actions)) do
@@ -275,7 +300,7 @@ local function put_status(sim, account, hc, t)
 end
 
 -- The raw result of one evaluation of `hc` at time t: ok, status text.
-local function raw_result(sim, account, hc)
+local function raw_result(sim, account, hc, checker)
   local cfg = hc.HealthCheckConfig
   if cfg.Type == "CALCULATED" then
     local db, n = r53_db(sim, account), 0
@@ -298,23 +323,128 @@ local function raw_result(sim, account, hc)
     end
     return st == "OK", "Alarm state " .. st
   end
-  return M.probe(sim, account, cfg)
+  return M.probe(sim, account, cfg, checker)
 end
 
 -- The requests of one evaluation reach the load balancer: one from each checker region
 -- (fo.sim.route53.health), recorded in the ELBv2 state of the load balancer's region for
 -- the metrics plane (request metrics, fo.sim.metrics_plane).
-local function record_requests(sim, account, hc, req, t)
+local function record_requests(sim, account, hc, req, t, n)
   local db = sim.store:db(account, req.region, "elbv2")
   db.traffic = db.traffic or {}
-  local n = #(hc.HealthCheckConfig.Regions or require("fo.sim.route53.health").CHECKERS)
+  n = n or #(hc.HealthCheckConfig.Regions or require("fo.sim.route53.health").CHECKERS)
   db.traffic[#db.traffic + 1] = { t = t, lb = req.lb, tg = req.tg, elb = req.elb,
     target = req.target, counted = req.counted, n = n }
 end
 
--- One evaluation of health check `hc` of `account` at virtual time t.
-local function evaluate(sim, account, hc, t)
+local function aggregate_type(cfg)
+  return cfg.Type == "CALCULATED" or cfg.Type == "CLOUDWATCH_METRIC" or cfg.Disabled
+end
+
+-- The checker regions of `hc`, in order.
+local function checker_regions(hc)
+  local regions = hc.HealthCheckConfig.Regions
+  if regions and #regions > 0 then return regions end
+  local out = {}
+  for i, c in ipairs(require("fo.sim.route53.health").CHECKERS) do out[i] = c[1] end
+  return out
+end
+
+-- hc.eval.checkers: one {region=, next=, fails=, oks=, healthy=, last=} per checker region
+-- (made from the check's own counters when a saved state or a changed Regions list lacks
+-- them: all on the check's clock).
+local function checkers_of(hc)
+  local ev, regions = hc.eval, checker_regions(hc)
+  local list = ev.checkers
+  local same = list and #list == #regions
+  for i = 1, same and #regions or 0 do
+    if list[i].region ~= regions[i] then same = false end
+  end
+  if not same then
+    list = {}
+    for i, r in ipairs(regions) do
+      list[i] = { region = r, next = ev.next, fails = ev.fails, oks = ev.oks,
+        healthy = ev.healthy, last = ev.last }
+    end
+    ev.checkers = list
+  end
+  return list
+end
+
+-- Route 53's rule: healthy while more than 18% of the checkers report healthy.
+M.HEALTHY_SHARE = 0.18
+
+local evaluate
+
+-- A CALCULATED check follows its children at once (it has no interval of its own): called
+-- when child `id` changed status at t.
+local function follow_parents(sim, account, id, t)
+  local db = r53_db(sim, account)
+  for _, parent in pairs(db.health_checks or {}) do
+    local cfg = parent.HealthCheckConfig
+    if parent.eval and cfg.Type == "CALCULATED" then
+      for _, child in ipairs(cfg.ChildHealthChecks or {}) do
+        if child == id then evaluate(sim, account, parent, t) break end
+      end
+    end
+  end
+end
+
+-- The evaluations of endpoint check `hc` due by t, checker by checker in time order
+-- (checkers due at the same moment see the same endpoint: one probe).
+local function evaluate_checkers(sim, account, hc, t)
   local cfg, ev = hc.HealthCheckConfig, hc.eval
+  local list = checkers_of(hc)
+  local threshold = cfg.FailureThreshold or 3
+  while true do
+    local at
+    for _, c in ipairs(list) do
+      if c.next <= t and (not at or c.next < at) then at = c.next end
+    end
+    if not at then break end
+    local shared, reqs = nil, 0
+    for _, c in ipairs(list) do
+      if c.next == at then
+        local ok, text, req = raw_result(sim, account, hc, c.region)
+        if req then
+          if not shared then shared = req end
+          reqs = reqs + 1
+        end
+        if cfg.Inverted then ok = not ok end
+        if ok then c.oks, c.fails = c.oks + 1, 0 else c.fails, c.oks = c.fails + 1, 0 end
+        if c.healthy and c.fails >= threshold then c.healthy = false
+        elseif not c.healthy and c.oks >= threshold then c.healthy = true end
+        c.last = { status = text, t = at }
+        c.next = at + (cfg.RequestInterval or 30)
+        ev.last = c.last
+      end
+    end
+    if shared then record_requests(sim, account, hc, shared, at, reqs) end
+    local up, fails, oks = 0, 0, 0
+    for _, c in ipairs(list) do
+      if c.healthy then up = up + 1 end
+      fails, oks = math.max(fails, c.fails), math.max(oks, c.oks)
+    end
+    ev.fails, ev.oks, ev.healthy_checkers, ev.checker_count = fails, oks, up, #list
+    local healthy = up > M.HEALTHY_SHARE * #list
+    local changed = healthy ~= ev.healthy
+    if changed then ev.healthy, ev.changed_at = healthy, at end
+    put_status(sim, account, hc, at)
+    if changed then follow_parents(sim, account, hc.Id, at) end
+  end
+  local next
+  for _, c in ipairs(list) do
+    if not next or c.next < next then next = c.next end
+  end
+  ev.next = next
+end
+
+-- One evaluation of health check `hc` of `account` at virtual time t (an endpoint check:
+-- every checker due by t).
+evaluate = function(sim, account, hc, t)
+  local cfg, ev = hc.HealthCheckConfig, hc.eval
+  if not aggregate_type(cfg) then return evaluate_checkers(sim, account, hc, t) end
+  ev.checkers = nil -- (a disabled check's checkers start again from its state when enabled)
   local ok, text, req
   if cfg.Disabled then
     ok, text = true, "Health check disabled"
@@ -324,16 +454,16 @@ local function evaluate(sim, account, hc, t)
     if cfg.Inverted then ok = not ok end
   end
   if ok then ev.oks, ev.fails = ev.oks + 1, 0 else ev.fails, ev.oks = ev.fails + 1, 0 end
-  local threshold = cfg.FailureThreshold or 3
-  local aggregate = cfg.Type == "CALCULATED" or cfg.Type == "CLOUDWATCH_METRIC" or cfg.Disabled
-  if ev.healthy and (ev.fails >= threshold or (aggregate and not ok)) then
+  local was = ev.healthy
+  if ev.healthy and not ok then
     ev.healthy, ev.changed_at = false, t
-  elseif not ev.healthy and (ev.oks >= threshold or (aggregate and ok)) then
+  elseif not ev.healthy and ok then
     ev.healthy, ev.changed_at = true, t
   end
   ev.last = { status = text, t = t }
   put_status(sim, account, hc, t)
   ev.next = t + (cfg.RequestInterval or 30)
+  if was ~= ev.healthy then follow_parents(sim, account, hc.Id, t) end
 end
 
 -------------------------------------------------------------------------------
@@ -427,7 +557,9 @@ tick = function(sim, t)
   if st then st.job, st.t = nil, nil end
   for _, account in ipairs(each_account(sim)) do
     for _, hc in ipairs(health_checks(sim, account)) do
-      if hc.eval.next <= t then evaluate(sim, account, hc, hc.eval.next) end
+      if hc.eval.next <= t then
+        evaluate(sim, account, hc, aggregate_type(hc.HealthCheckConfig) and hc.eval.next or t)
+      end
     end
     for _, p in ipairs(planes(sim, account)) do
       local cw = p[2].cloudwatch
@@ -450,6 +582,32 @@ function M.health_check_changed(ctx, hc, deleted)
     hc.eval = { healthy = true, fails = 0, oks = 0, next = ctx:now() }
   end
   M.arm(ctx.sim)
+end
+
+--- Gives each checker region of endpoint health check `id` (opts.account) its own phase:
+--- checker i next evaluates `offsets[i]` seconds from now (0 ≤ offset < RequestInterval),
+--- keeping its verdict and counts. Route 53's checkers are not synchronised; the drill
+--- draws the offsets from its seed. Returns the check's checker regions.
+function M.set_checker_phases(sim, id, offsets, opts)
+  sim.clock:run_due()
+  local hc = r53_db(sim, opts and opts.account or sim.account).health_checks
+  hc = hc and hc[id]
+  if not (hc and hc.eval) or aggregate_type(hc.HealthCheckConfig) then
+    error(("sim:set_checker_phases: %s is not an endpoint health check"):format(tostring(id)), 2)
+  end
+  local list, now = checkers_of(hc), sim:now()
+  local regions = {}
+  for i, c in ipairs(list) do
+    c.next = now + (offsets[i] or 0)
+    regions[i] = c.region
+  end
+  local next
+  for _, c in ipairs(list) do
+    if not next or c.next < next then next = c.next end
+  end
+  hc.eval.next = next
+  M.arm(sim)
+  return regions
 end
 
 --- The last checker result of `hc` ({status=, t=}); before the first evaluation, what a
@@ -611,7 +769,9 @@ function M.deliveries(sim, arn)
 end
 
 --- The current status of health check `id` (opts.account): {healthy=, fails=, oks=,
---- last = {status=, t=}, next=, changed_at=} or nil.
+--- last = {status=, t=}, next=, changed_at=, checkers = { {region=, healthy=, fails=,
+--- oks=, next=, last=} } (endpoint checks), healthy_checkers=, checker_count=} or nil
+--- (fails and oks: the longest run among the checkers).
 function M.health_check_status(sim, id, opts)
   sim.clock:run_due()
   local hc = r53_db(sim, opts and opts.account or sim.account).health_checks
@@ -624,6 +784,9 @@ M.methods = {
   resolve = function(sim, name, rtype, opts) return M.resolve(sim, name, rtype, opts) end,
   deliveries = function(sim, arn) return M.deliveries(sim, arn) end,
   health_check_status = function(sim, id, opts) return M.health_check_status(sim, id, opts) end,
+  set_checker_phases = function(sim, id, offsets, opts)
+    return M.set_checker_phases(sim, id, offsets, opts)
+  end,
 }
 
 return M

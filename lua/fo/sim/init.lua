@@ -323,6 +323,13 @@ function Sim:set_outage(region, on)
   self.knobs:set_outage(region, on == nil or on, self:now())
 end
 
+--- Injects a fault short of a region outage in `region` (fo.sim.knobs FAULTS: "az" =
+--- zone name, "app" = true, "alb_5xx" = status code, "checkers" = list of Route 53
+--- checker regions that cannot reach it); value nil ends it.
+function Sim:set_fault(region, kind, value)
+  self.knobs:set_fault(region, kind, value, self:now())
+end
+
 --- Changes a knob (latency_ms, latency_jitter_ms, throttle, fail_5xx, consistency_ms,
 --- disabled_regions: the whole list of opt-in regions the account has not enabled,
 --- fail_mutating_call: k, counted from now; 0 turns it off).

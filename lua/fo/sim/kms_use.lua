@@ -46,6 +46,8 @@ end
 ---            service principal ("cloudwatch.amazonaws.com") when a service publishes
 ---   caller_account  the IAM caller's account (default: from its ARN, else ctx.account)
 ---   context  the encryption context {k = v}
+---   region   the key's region when the service acts in another region than the call's (a
+---            DynamoDB replica's key): key lookup and kms:ViaService use it (default ctx.region)
 ---   source_arn, source_account  aws:SourceArn / aws:SourceAccount (service principals)
 --- Returns the key's ARN and its KeyMetadata; or nil, the error code as `service` answers
 --- it, the message, the HTTP status, and KMS's own error code.
@@ -60,7 +62,8 @@ function M.use(ctx, opts)
       .. tostring(opts.action), 2)
   end
   local ref = opts.key or ("alias/aws/" .. svc)
-  local k, code, msg = keys.resolve(ctx, ctx.account, ctx.region, ref)
+  local region = opts.region or ctx.region
+  local k, code, msg = keys.resolve(ctx, ctx.account, region, ref)
   if not k then return failure(svc, code, msg) end
   code, msg = access.usable(k)
   if code then return failure(svc, code, msg) end
@@ -73,7 +76,7 @@ function M.use(ctx, opts)
       or (type(caller) == "string" and caller:match("^arn:aws:[%w-]+::(%d+):")) or ctx.account }
   end
   code, msg = access.check(k, { action = opts.action, principal = who,
-    via = ("%s.%s.amazonaws.com"):format(svc, ctx.region), context = opts.context,
+    via = ("%s.%s.amazonaws.com"):format(svc, region), context = opts.context,
     source_arn = opts.source_arn, source_account = opts.source_account })
   if code then return failure(svc, code, msg) end
   return k.Arn, keys.metadata(k)

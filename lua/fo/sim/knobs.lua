@@ -171,6 +171,43 @@ function Knobs:outage_times_of(region)
   return t.started, t.ended
 end
 
+-- Faults short of a region outage (the drill's scenarios, docs/sim-failover.md "Partial
+-- outages"), per region: "az" = an Availability Zone name whose instances stop answering;
+-- "app" = true, the instances' application answers 500 to every path while EC2 runs;
+-- "alb_5xx" = a status code the load balancer answers to every request while its targets
+-- stay healthy; "checkers" = a list of Route 53 checker regions that cannot reach the
+-- region's endpoints (a path problem). value nil ends the fault. Start and end times are
+-- kept, as for outages, so the load balancers' own checks take their time to notice.
+M.FAULTS = { az = "string", app = "boolean", alb_5xx = "number", checkers = "table" }
+
+function Knobs:set_fault(region, kind, value, now)
+  local want = M.FAULTS[kind]
+  if not want then
+    error(("sim fault '%s': use az, app, alb_5xx or checkers"):format(tostring(kind)), 2)
+  end
+  if value ~= nil and type(value) ~= want then
+    error(("sim fault %s for %s: expected a %s"):format(kind, tostring(region), want), 2)
+  end
+  if value == false then value = nil end
+  self.faults = self.faults or {}
+  local f = self.faults[region] or {}
+  self.faults[region] = f
+  local was = f[kind]
+  local t = f[kind .. "_times"] or {}
+  if value ~= nil and was == nil then t.started, t.ended = now, nil
+  elseif value == nil and was ~= nil then t.ended = now end
+  if kind == "az" and was ~= nil then f.az_last = was end
+  f[kind], f[kind .. "_times"] = value, t
+end
+
+--- The fault `kind` of `region`: its value (nil when none), when it last started and ended.
+function Knobs:fault_of(region, kind)
+  local f = (self.faults or {})[region]
+  if not f then return nil end
+  local t = f[kind .. "_times"] or {}
+  return f[kind], t.started, t.ended
+end
+
 --- True when `region` is in outage.
 function Knobs:in_outage(region)
   return self.outages[region] == true

@@ -134,6 +134,11 @@ end
 --- or nil and "timeout" (dropped) or "error" (refused, failed handshake, no response).
 function M.request(ctx, tg, lb, inst, port, path)
   if not M.reachable(ctx, lb, inst, port) then return nil, "timeout" end
+  -- the drill's faults (fo.sim.knobs FAULTS): the instance's AZ is down, or its application
+  -- answers 500 to everything while EC2 runs
+  local knobs = ctx.sim.knobs
+  if knobs:fault_of(ctx.region, "az") == inst.AvailabilityZone then return nil, "timeout" end
+  if knobs:fault_of(ctx.region, "app") then return 500 end
   local server = listening(ctx, inst, port)
   if not server or tg.Protocol ~= "HTTP" then return nil, "error" end
   local code = server.answer(path)

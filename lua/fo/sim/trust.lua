@@ -56,8 +56,14 @@ local OPERATORS = {
   StringLike = function(want, have) return like(want, have) end,
   StringNotLike = function(want, have) return not like(want, have) end,
   Bool = function(want, have) return want:lower() == have:lower() end,
+  -- ARN operators (IAM: ArnEquals and ArnLike both take * and ? wildcards)
+  ArnEquals = function(want, have) return like(want, have) end,
+  ArnLike = function(want, have) return like(want, have) end,
+  ArnNotEquals = function(want, have) return not like(want, have) end,
+  ArnNotLike = function(want, have) return not like(want, have) end,
 }
-local NEGATED = { StringNotEquals = true, StringNotLike = true }
+local NEGATED = { StringNotEquals = true, StringNotLike = true, ArnNotEquals = true,
+  ArnNotLike = true }
 
 -- One operator's block: every key must match (values OR-ed; a negated operator needs
 -- none of them to match). An absent key fails, except with ...IfExists.

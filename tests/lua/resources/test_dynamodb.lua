@@ -267,6 +267,63 @@ function TestDynamoDbTypes:test_a_rolled_back_create_deletes_table_and_replica()
   lu.assertEquals(tables(STANDBY), {})
 end
 
+-- A customer managed key of `region` (the sim's default key policy: the account decides),
+-- with alias `alias` when given; returns its ARN.
+local function key_with_alias(region, alias)
+  local kms = sim:client("kms", { region = region })
+  local k = kms:CreateKey{}.KeyMetadata
+  if alias then kms:CreateAlias{ AliasName = alias, TargetKeyId = k.KeyId } end
+  return k.Arn
+end
+
+local function sse_key(region)
+  local d = describe(region).SSEDescription
+  return d and d.KMSMasterKeyArn
+end
+
+function TestDynamoDbTypes:test_customer_managed_keys_per_replica_updated_in_place()
+  local k1, k2 = key_with_alias(PRIMARY), key_with_alias(STANDBY, "alias/sessions-standby")
+  local cmk = { sse = { enabled = true, kms_master_key_id = k1 },
+    replicas = { { region_name = STANDBY, kms_master_key_id = "alias/sessions-standby" } } }
+  -- from the AWS managed key to each region's own key: one UpdateTable, in place
+  apply(sessions())
+  local id = describe(PRIMARY).TableId
+  sim.recorder:clear()
+  apply(sessions(cmk))
+  lu.assertEquals(H.ops(sim, { operation = "UpdateTable" }), { "dynamodb.UpdateTable" })
+  lu.assertEquals(H.ops(sim, { operation = "CreateTable" }), {})
+  lu.assertEquals(describe(PRIMARY).TableId, id)
+  lu.assertEquals(sse_key(PRIMARY), k1)
+  lu.assertEquals(sse_key(STANDBY), k2)
+  lu.assertEquals(describe(PRIMARY).Replicas[1].KMSMasterKeyId, k2)
+  local _, again = apply(sessions(cmk))
+  lu.assertStrContains(again, "No changes.")
+  -- the replica's key changed by hand: drift read in its region, put back
+  local other = key_with_alias(STANDBY)
+  ddb():UpdateTable{ TableName = "trading-sessions-test",
+    ReplicaUpdates = { { Update = { RegionName = STANDBY, KMSMasterKeyId = other } } } }
+  sim:advance(1)
+  local code, rdoc, out = run(sessions(cmk), { mode = "refresh", explicit = true })
+  lu.assertEquals(code, 0, out)
+  lu.assertEquals(#rdoc.drift, 1)
+  lu.assertStrContains(out, other)
+  apply(sessions(cmk))
+  lu.assertEquals(sse_key(STANDBY), k2)
+  lu.assertEquals(sse_key(PRIMARY), k1)
+  -- another key for the replica alone: only a ReplicaUpdates Update
+  sim.recorder:clear()
+  apply(sessions{ sse = cmk.sse, replicas = { { region_name = STANDBY, kms_master_key_id = other } } })
+  lu.assertEquals(sse_key(STANDBY), other)
+  lu.assertEquals(sse_key(PRIMARY), k1)
+  -- back to the AWS owned key: no SSEDescription in either region, the same table
+  apply(sessions{ sse = { enabled = false } })
+  lu.assertNil(describe(PRIMARY).SSEDescription)
+  lu.assertNil(describe(STANDBY).SSEDescription)
+  lu.assertEquals(describe(PRIMARY).TableId, id)
+  _, again = apply(sessions{ sse = { enabled = false } })
+  lu.assertStrContains(again, "No changes.")
+end
+
 function TestDynamoDbTypes:test_replica_rules_are_checked_before_any_call()
   local code, _, out, err = run(sessions{ stream = "KEYS_ONLY" })
   lu.assertEquals(code, 4)
@@ -275,7 +332,16 @@ function TestDynamoDbTypes:test_replica_rules_are_checked_before_any_call()
   lu.assertEquals(code, 4)
   lu.assertStrContains(out .. err, "replica eu-central-1 needs its own key of that region")
   lu.assertEquals(H.ops(sim, { operation = "CreateTable" }), {})
+  -- a replica key without the table's
+  code, _, out, err = run(sessions{ replicas = { { region_name = STANDBY,
+    kms_master_key_id = "alias/sessions-standby" } } })
+  lu.assertEquals(code, 4)
+  lu.assertStrContains(out .. err, "replica eu-central-1 has a kms_master_key_id but the table "
+    .. "is not encrypted with a customer-managed key")
+  lu.assertEquals(H.ops(sim, { operation = "CreateTable" }), {})
   -- with a key per replica region it works
+  key_with_alias(PRIMARY, "alias/sessions")
+  key_with_alias(STANDBY, "alias/sessions-standby")
   apply(sessions{ sse = { enabled = true, kms_master_key_id = "alias/sessions" },
     replicas = { { region_name = STANDBY, kms_master_key_id = "alias/sessions-standby" } } })
   lu.assertStrContains(describe(STANDBY).SSEDescription.KMSMasterKeyArn, ":" .. STANDBY .. ":")

@@ -133,6 +133,46 @@ function TestRoute53Types:test_updates_in_place()
   lu.assertEquals(H.state(dir).outputs.health_check_id, hc_id)
 end
 
+-- A CALCULATED check of an endpoint check and a CLOUDWATCH_METRIC check of an alarm (the
+-- trading recipe's failback hold-down): sent without checker settings, read back without
+-- drift, the children and threshold updated in place.
+local function aggregate(o)
+  return function()
+    local ep = fo.resource("aws:route53:health_check", "ep", { fqdn = "primary.example-net.test",
+      port = 80, request_interval = 10 })
+    local hold = fo.resource("aws:route53:health_check", "hold", { type = "CLOUDWATCH_METRIC",
+      alarm_identifier = { region = "us-east-1", name = "hold-alarm" },
+      insufficient_data_health_status = "LastKnownStatus" })
+    local gate = fo.resource("aws:route53:health_check", "gate", { type = "CALCULATED",
+      child_health_checks = o.one and { ep.id } or { ep.id, hold.id },
+      health_threshold = o.one and 1 or 2 })
+    fo.output("gate", gate.id)
+    fo.output("hold", hold.id)
+    fo.output("ep", ep.id)
+  end
+end
+
+function TestRoute53Types:test_calculated_and_metric_health_checks()
+  local doc = apply(aggregate{})
+  local g = r53():GetHealthCheck{ HealthCheckId = doc.outputs.gate }.HealthCheck.HealthCheckConfig
+  lu.assertEquals({ g.Type, g.HealthThreshold, g.ChildHealthChecks },
+    { "CALCULATED", 2, { doc.outputs.ep, doc.outputs.hold } })
+  local h = r53():GetHealthCheck{ HealthCheckId = doc.outputs.hold }.HealthCheck.HealthCheckConfig
+  lu.assertEquals({ h.Type, h.AlarmIdentifier, h.InsufficientDataHealthStatus },
+    { "CLOUDWATCH_METRIC", { Region = "us-east-1", Name = "hold-alarm" }, "LastKnownStatus" })
+  -- no failure threshold was sent (the declared default, 3, would show)
+  lu.assertNotEquals(g.FailureThreshold, 3)
+  local before = H.mutating(sim)
+  local _, out = apply(aggregate{})
+  lu.assertStrContains(out, "No changes.")
+  lu.assertEquals(H.mutating(sim), before)
+  sim.recorder:clear()
+  apply(aggregate{ one = true })
+  lu.assertEquals(H.ops(sim, { mutating = true }), { "route53.UpdateHealthCheck" })
+  g = r53():GetHealthCheck{ HealthCheckId = doc.outputs.gate }.HealthCheck.HealthCheckConfig
+  lu.assertEquals({ g.HealthThreshold, g.ChildHealthChecks }, { 1, { doc.outputs.ep } })
+end
+
 function TestRoute53Types:test_changing_the_interval_replaces_the_health_check()
   local doc = apply(dns())
   local old = doc.outputs.health_check_id

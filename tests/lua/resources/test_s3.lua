@@ -2,7 +2,9 @@
 -- LocationConstraint, versioning, encryption, public access block, policy) read back through
 -- fo's s3 client, a rerun without mutating calls, updates in place, drift repaired, a
 -- name another account or another copy of the stack holds as a conflict, adoption after an
--- interrupted create, and a destroy that never deletes data.
+-- interrupted create, a destroy that never deletes data unless empty_on_destroy says so
+-- (then every version and delete marker goes, only of the bucket this stack created, and the
+-- plan says so).
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
 local cjson = require "cjson"
@@ -33,7 +35,7 @@ local function bucket(o)
       bucket_key = o.bucket_key == nil and true or o.bucket_key,
       block_public_access = o.block == nil and true or o.block,
       policy = o.policy or (o.no_policy and "" or policy_for("arn:aws:s3:::" .. (o.name or NAME))),
-      tags = o.tags or { Purpose = "state" } })
+      tags = o.tags or { Purpose = "state" }, empty_on_destroy = o.empty })
     fo.output("bucket_arn", b.arn)
     fo.output("domain", b.domain_name)
   end
@@ -155,6 +157,68 @@ function TestS3Types:test_destroy_deletes_an_empty_bucket_and_never_data()
   code = run(bucket{ no_policy = true, versioning = false }, { mode = "destroy" })
   lu.assertEquals(code, 0)
   lu.assertFalse(pcall(s3().HeadBucket, s3(), { Bucket = NAME }))
+end
+
+-- Versions, a delete marker and more objects than one DeleteObjects call takes.
+local function fill()
+  local c = s3()
+  c:PutObject{ Bucket = NAME, Key = "a", Body = "1" }
+  c:PutObject{ Bucket = NAME, Key = "a", Body = "2" }
+  c:DeleteObject{ Bucket = NAME, Key = "a" }
+  for i = 1, 1005 do c:PutObject{ Bucket = NAME, Key = ("log/%04d"):format(i), Body = "x" } end
+  local v = c:ListObjectVersions{ Bucket = NAME }
+  lu.assertEquals(#v.DeleteMarkers, 1)
+end
+
+function TestS3Types:test_empty_on_destroy_deletes_every_version_then_the_bucket_and_the_plan_says_so()
+  local recipe = bucket{ no_policy = true, empty = true }
+  apply(recipe)
+  fill()
+  local code, doc, out, err = run(recipe, { mode = "destroy" })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertStrContains(out, "empties (every object version) and deletes bucket " .. NAME)
+  lu.assertEquals(doc.plan.steps[1].note, "empties (every object version) and deletes bucket " .. NAME)
+  lu.assertFalse(pcall(s3().HeadBucket, s3(), { Bucket = NAME }))
+  -- in batches of at most 1,000 keys (AWS's limit)
+  lu.assertEquals(#H.ops(sim, { operation = "DeleteObjects" }), 2) -- 1,008 entries
+end
+
+function TestS3Types:test_a_replacement_plan_says_the_old_bucket_is_emptied()
+  apply(bucket{ no_policy = true, empty = true })
+  local code, doc, out, err = run(bucket{ no_policy = true, empty = true, name = NAME .. "-2" },
+    { mode = "plan" })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(doc.plan.steps[1].action, "replace")
+  lu.assertStrContains(out, "replace (create before delete); the old one: empties (every object "
+    .. "version) and deletes bucket " .. NAME)
+end
+
+function TestS3Types:test_without_empty_on_destroy_the_plan_says_plain_delete()
+  apply(bucket{ no_policy = true })
+  local code, doc, out, err = run(bucket{ no_policy = true }, { mode = "destroy" })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertNil(doc.plan.steps[1].note)
+  lu.assertNotStrContains(out, "empties")
+end
+
+function TestS3Types:test_empty_on_destroy_never_empties_a_bucket_this_create_did_not_make()
+  local recipe = bucket{ no_policy = true, empty = true }
+  apply(recipe)
+  s3():PutObject{ Bucket = NAME, Key = "theirs", Body = "keep" }
+  -- the tags no longer say this create made it (someone retagged it)
+  local t = tags()
+  t["fo:token"] = "someone-else"
+  s3():PutBucketTagging{ Bucket = NAME, Tagging = { TagSet = (function()
+    local l = {}
+    for k, v in pairs(t) do l[#l + 1] = { Key = k, Value = v } end
+    return l
+  end)() } }
+  sim.recorder:clear()
+  local code, _, out, err = run(recipe, { mode = "destroy" })
+  lu.assertNotEquals(code, 0)
+  lu.assertStrContains(out .. err, "fo empties only a bucket its stack created")
+  lu.assertEquals(s3():GetObject{ Bucket = NAME, Key = "theirs" }.Body, "keep")
+  lu.assertEquals(H.ops(sim, { operation = "DeleteObjects" }), {})
 end
 
 function TestS3Types:test_bad_names_are_refused_before_any_call()

@@ -199,6 +199,23 @@ function TestAcmValidation.test_a_child_zone_validates_once_its_parent_delegates
   lu.assertEquals(describe(acm, arn).Status, "ISSUED")
 end
 
+-- "*": every zone is reached under its own name, and delegations below it still count.
+function TestAcmValidation.test_registered_domains_star_reaches_every_zone_by_its_own_name()
+  local sim, acm, r53 = setup()
+  local zid = zone(r53, "trading.fo.test")
+  local arn = request(acm, "app.trading.fo.test")
+  put_record(r53, zid, records_of(sim, acm, arn)[1])
+  lu.assertEquals(describe(acm, arn).Status, "PENDING_VALIDATION")
+  sim:set_knob("registered_domains", { "*" })
+  lu.assertEquals(describe(acm, arn).Status, "ISSUED")
+  -- a zone of a deeper name, not delegated to by the zone above it: DNS goes through the
+  -- shallowest zone (trading.fo.test), which answers nothing for it
+  local deep = zone(r53, "eu.trading.fo.test")
+  local arn2 = request(acm, "x.eu.trading.fo.test")
+  put_record(r53, deep, records_of(sim, acm, arn2)[1])
+  lu.assertEquals(describe(acm, arn2).Status, "PENDING_VALIDATION")
+end
+
 function TestAcmValidation.test_email_validation_is_never_completed()
   local sim, acm = setup()
   sim:set_knob("registered_domains", { "fo.test" })

@@ -9,8 +9,12 @@ local ddb_mod = require "fo.sim.services.dynamodb"
 
 local PRIMARY, STANDBY = "eu-south-1", "eu-central-1"
 local NAME = "trading-sessions-test"
-local KEY1 = "arn:aws:kms:eu-south-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-local KEY2 = "arn:aws:kms:eu-central-1:123456789012:key/5678abcd-12ab-34cd-56ef-1234567890ab"
+-- Customer managed keys of each region (made by make_keys in the sim of each test).
+local KEY1, KEY2
+local function make_keys(sim)
+  KEY1 = sim:client("kms", { region = PRIMARY }):CreateKey{}.KeyMetadata.Arn
+  KEY2 = sim:client("kms", { region = STANDBY }):CreateKey{}.KeyMetadata.Arn
+end
 local FAST = { table_create = 0.2, table_delete = 0.2, table_update = 0.1,
   replica_create = 0.4, replica_delete = 0.3, replication_lag = 0 }
 
@@ -64,6 +68,7 @@ TestSimDynamoDB = {}
 function TestSimDynamoDB:setUp()
   fast_timing()
   self.sim = simlib.new{ seed = "dynamodb" }
+  make_keys(self.sim)
   self.p = self.sim:client("dynamodb", { region = PRIMARY })
   self.s = self.sim:client("dynamodb", { region = STANDBY })
 end
@@ -612,6 +617,7 @@ function TestSimDynamoDB:test_state_survives_a_reload_with_binary_items()
   local dir = require("support.testlib").tmpdir()
   local file = dir .. "/stack.sim.json"
   local sim = simlib.new{ seed = 3, file = file }
+  make_keys(sim)
   local c = sim:client("dynamodb", { region = PRIMARY })
   c:CreateTable(create_params())
   c:wait("TableExists", { TableName = NAME }, { delay = 0.05 })

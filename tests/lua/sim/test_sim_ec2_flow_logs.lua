@@ -101,6 +101,43 @@ function TestFlowLogs.test_a_missing_role_or_wrong_trust_or_permissions_fails_de
   lu.assertEquals(one(t.ec2, out.FlowLogIds[1]).DeliverLogsStatus, "SUCCESS")
 end
 
+-- Least privilege as AWS documents it for flow logs: a trust scoped to this account's flow
+-- logs (aws:SourceAccount, aws:SourceArn) and the three delivery actions on the group only.
+-- A trust naming another account's or region's flow logs, or grants on another group, fail.
+function TestFlowLogs.test_a_scoped_role_delivers_only_to_its_group_for_its_flow_logs()
+  local t = setup()
+  local function trust(account, region)
+    return json.encode{ Version = "2012-10-17", Statement = { { Effect = "Allow",
+      Principal = { Service = "vpc-flow-logs.amazonaws.com" }, Action = "sts:AssumeRole",
+      Condition = { StringEquals = { ["aws:SourceAccount"] = account },
+        ArnLike = { ["aws:SourceArn"] = ("arn:aws:ec2:%s:%s:vpc-flow-log/*"):format(region, account) } } } } }
+  end
+  local function grants(group)
+    return json.encode{ Version = "2012-10-17", Statement = { { Effect = "Allow",
+      Action = { "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams" },
+      Resource = ("arn:aws:logs:%s:%s:log-group:%s:*"):format(REGION, ACCOUNT, group) } } }
+  end
+  local cases = {
+    { "scoped", trust(ACCOUNT, REGION), grants("/fo/mine"), "SUCCESS" },
+    { "otheraccount", trust("210987654321", REGION), grants("/fo/mine"), "FAILED" },
+    { "otherregion", trust(ACCOUNT, "eu-west-1"), grants("/fo/mine"), "FAILED" },
+    { "othergroup", trust(ACCOUNT, REGION), grants("/fo/other"), "FAILED" },
+    -- the group's ARN without ":*" names the group only, not what delivery acts on
+    { "bare", trust(ACCOUNT, REGION), json.encode{ Version = "2012-10-17", Statement = { {
+      Effect = "Allow", Action = { "logs:CreateLogStream", "logs:PutLogEvents",
+        "logs:DescribeLogStreams" },
+      Resource = ("arn:aws:logs:%s:%s:log-group:/fo/mine"):format(REGION, ACCOUNT) } } }, "FAILED" },
+  }
+  for _, c in ipairs(cases) do
+    local role = t.role(c[1], c[2], c[3])
+    local out = t.ec2:CreateFlowLogs{ ResourceType = "VPC", ResourceIds = { t.vpc },
+      TrafficType = "ALL", LogGroupName = "/fo/mine", DeliverLogsPermissionArn = role }
+    local f = one(t.ec2, out.FlowLogIds[1])
+    lu.assertEquals(f.DeliverLogsStatus, c[4], c[1])
+    t.ec2:DeleteFlowLogs{ FlowLogIds = { f.FlowLogId } }
+  end
+end
+
 function TestFlowLogs.test_unknown_resources_and_bad_parameters()
   local t = setup()
   local role = t.role("flow", TRUST, DELIVER)

@@ -205,7 +205,8 @@ local DUMP_IGNORED = { seq = true, _seq = true, rate_buckets = true, changes = t
 
 -- What differs between two runs that made the same things: creation times and the
 -- idempotency tokens of creates (H.sim_dump(sim, {times = false})).
-local TIMES = { CreateDate = true, created_at = true, CallerReference = true }
+local TIMES = { CreateDate = true, created_at = true, created = true, CreationTime = true,
+  CallerReference = true }
 
 local function canonical(v, opts)
   if v == "" then return nil end -- "" is no value (IAM can set a description empty, not remove it)

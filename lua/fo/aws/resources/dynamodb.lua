@@ -119,6 +119,11 @@ local function check(ctx, p)
           .. "its own key of that region ({region_name = %q, kms_master_key_id = ...})")
           :format(where, r.region, r.region), 0)
       end
+      if r.kms ~= nil and not (p.sse and p.sse.enabled and p.sse.kms_master_key_id) then
+        error(("%s: replica %s has a kms_master_key_id but the table is not encrypted with a "
+          .. "customer-managed key: give the table's too (sse = {enabled = true, "
+          .. "kms_master_key_id = ...}) or drop the replica's"):format(where, r.region), 0)
+      end
     end
   end
 end
@@ -136,6 +141,30 @@ end
 local function sse_spec(sse)
   if not sse or not sse.enabled then return nil end
   return { Enabled = true, SSEType = "KMS", KMSMasterKeyId = sse.kms_master_key_id }
+end
+
+-- The key ARN a KMSMasterKeyId (key ARN, key id, alias name or alias ARN) names in
+-- `region`: an ARN as it is, else as KMS's DescribeKey answers (the id itself when KMS
+-- cannot say: it then shows as drift rather than failing the read).
+local function key_arn(ctx, id, region)
+  if id:match("^arn:aws[%w-]*:kms:[^:]+:%d+:key/") then return id end
+  local ok, out = pcall(function()
+    return ctx:client("kms", region):DescribeKey{ KeyId = id }
+  end)
+  return ok and out.KeyMetadata.Arn or id
+end
+
+-- Does the table's (or replica's) encryption in `region`, its SSEDescription `d`, match
+-- what is declared: `sse` (nil/disabled: the AWS owned key, no SSEDescription; enabled
+-- without a key: the AWS managed key, not compared further) and `kms` (a customer-managed
+-- key; default sse's own)?
+local function sse_matches(ctx, d, sse, kms, region)
+  local on = d ~= nil and (d.Status == "ENABLED" or d.Status == "UPDATING")
+  local want = sse ~= nil and sse.enabled == true
+  if on ~= want then return false end
+  kms = kms or (want and sse.kms_master_key_id)
+  if not kms then return true end
+  return d.KMSMasterKeyArn == key_arn(ctx, kms, region)
 end
 
 local function throughput(p)
@@ -190,6 +219,31 @@ local function retag(ctx, arn, region, old, new)
   local set, del = common.tag_delta(old, new)
   if #set > 0 then c:TagResource{ ResourceArn = arn, Tags = set } end
   if #del > 0 then c:UntagResource{ ResourceArn = arn, TagKeys = del } end
+end
+
+-- Brings the table's encryption and each ACTIVE replica's key to what is declared, in one
+-- UpdateTable: SSESpecification for the table's own region, ReplicaUpdates Update
+-- KMSMasterKeyId for every replica whose key (read in its region) is another. One call,
+-- because DynamoDB moves a global table to customer-managed keys only with a key for
+-- every replica; a move to the AWS owned or managed key takes the replicas along.
+local function settle_sse(ctx, name, old, new)
+  local t = wait_active(ctx, name)
+  local params = {}
+  if not common.deep_equal(old.sse, new.sse)
+      or not sse_matches(ctx, t.SSEDescription, new.sse, nil, ctx.region) then
+    params.SSESpecification = sse_spec(new.sse) or { Enabled = false }
+  end
+  local updates = {}
+  for _, r in ipairs(replicas_of(new)) do
+    if r.kms and replica_status(t, r.region) == "ACTIVE" then
+      local rt = describe(ctx, name, r.region)
+      if not sse_matches(ctx, rt and rt.SSEDescription, new.sse, r.kms, r.region) then
+        updates[#updates + 1] = { Update = { RegionName = r.region, KMSMasterKeyId = r.kms } }
+      end
+    end
+  end
+  if #updates > 0 then params.ReplicaUpdates = updates end
+  if next(params) then update_table(ctx, name, params) end
 end
 
 -- Replicas -------------------------------------------------------------------------------
@@ -299,14 +353,16 @@ local function observed_replica(ctx, t, r, declared, props)
   local tags = common.user_tags(table_tags(ctx, arn, r.region))
   local pitr = pitr_enabled(ctx, t.TableName, r.region)
   local rt = describe(ctx, t.TableName, r.region) or {}
-  local sse = rt.SSEDescription ~= nil and (rt.SSEDescription.Status == "ENABLED"
-    or rt.SSEDescription.Status == "UPDATING")
-  local want_sse = props.sse ~= nil and props.sse.enabled == true
-  if common.deep_equal(tags, r.tags) and pitr == r.pitr and sse == want_sse then
+  local d = rt.SSEDescription
+  local sse_ok = sse_matches(ctx, d, props.sse, r.kms, r.region)
+  if common.deep_equal(tags, r.tags) and pitr == r.pitr and sse_ok then
     return declared
   end
-  return { region_name = r.region, kms_master_key_id = r.kms, tags = tags,
-    point_in_time_recovery = pitr, sse = sse ~= want_sse and { enabled = sse } or nil }
+  -- its key as its region has it (a replica encrypted otherwise than declared is drift)
+  local kms = r.kms
+  if not sse_ok then kms = d and d.KMSMasterKeyArn or false end
+  return { region_name = r.region, kms_master_key_id = kms, tags = tags,
+    point_in_time_recovery = pitr }
 end
 
 -- What the table shows, in the declared form. Absent things that were declared show as
@@ -323,12 +379,9 @@ local function observed(ctx, t, props)
   elseif props.stream_view_type then
     o.stream_view_type = false
   end
-  local enabled = t.SSEDescription ~= nil and (t.SSEDescription.Status == "ENABLED"
-    or t.SSEDescription.Status == "UPDATING")
-  local declared = props.sse ~= nil and props.sse.enabled == true
-  if enabled ~= declared then
-    o.sse = enabled and { enabled = true, kms_master_key_id = t.SSEDescription.KMSMasterKeyArn }
-      or { enabled = false }
+  if not sse_matches(ctx, t.SSEDescription, props.sse, nil, ctx.region) then
+    o.sse = t.SSEDescription and { enabled = true,
+      kms_master_key_id = t.SSEDescription.KMSMasterKeyArn } or { enabled = false }
   end
   o.point_in_time_recovery = pitr_enabled(ctx, t.TableName)
   -- replicas: the declared ones that are ACTIVE (in declared form and order), then others
@@ -439,9 +492,7 @@ fo.type("aws:dynamodb:table", {
           StreamViewType = new.stream_view_type } })
       end
     end
-    if not common.deep_equal(old.sse, new.sse) then
-      update_table(ctx, name, { SSESpecification = sse_spec(new.sse) or { Enabled = false } })
-    end
+    settle_sse(ctx, name, old, new)
     if (old.point_in_time_recovery == true) ~= (new.point_in_time_recovery == true) then
       set_pitr(ctx, name, new.point_in_time_recovery == true)
     end

@@ -211,7 +211,10 @@ fo.type("aws:route53:zone", {
 
 -- aws:route53:health_check ------------------------------------------------------------------
 
-local HC_TYPES = { "HTTP", "HTTPS", "HTTP_STR_MATCH", "HTTPS_STR_MATCH", "TCP" }
+local HC_TYPES = { "HTTP", "HTTPS", "HTTP_STR_MATCH", "HTTPS_STR_MATCH", "TCP", "CALCULATED",
+  "CLOUDWATCH_METRIC" }
+-- Checks of other checks or of an alarm: no checker of their own (no interval, threshold).
+local HC_AGGREGATE = { CALCULATED = true, CLOUDWATCH_METRIC = true }
 
 local function default_port(t)
   if t == "HTTPS" or t == "HTTPS_STR_MATCH" then return 443 end
@@ -224,11 +227,17 @@ local function default_sni(t)
 end
 
 local function hc_config(p)
+  local aggregate = HC_AGGREGATE[p.type]
+  local ai = p.alarm_identifier
   return { Type = p.type, FullyQualifiedDomainName = p.fqdn, IPAddress = p.ip_address,
     Port = p.port, ResourcePath = p.resource_path, SearchString = p.search_string,
-    RequestInterval = p.request_interval, FailureThreshold = p.failure_threshold,
-    MeasureLatency = p.measure_latency, Regions = p.regions, Inverted = p.inverted,
-    Disabled = p.disabled, EnableSNI = p.enable_sni }
+    RequestInterval = not aggregate and p.request_interval or nil,
+    FailureThreshold = not aggregate and p.failure_threshold or nil,
+    MeasureLatency = not aggregate and p.measure_latency or nil, Regions = p.regions,
+    Inverted = p.inverted, Disabled = p.disabled, EnableSNI = p.enable_sni,
+    ChildHealthChecks = p.child_health_checks, HealthThreshold = p.health_threshold,
+    AlarmIdentifier = ai and { Region = ai.region, Name = ai.name } or nil,
+    InsufficientDataHealthStatus = p.insufficient_data_health_status }
 end
 
 local function get_hc(ctx, id)
@@ -255,6 +264,20 @@ local function hc_observed(c, props)
     o.enable_sni = c.EnableSNI
   end
   if c.Regions then o.regions = common.as_recorded(c.Regions, props.regions, common.same_set) end
+  if HC_AGGREGATE[c.Type] then
+    -- (no checker of their own: what Route 53 reports of these is not theirs to set)
+    o.request_interval, o.failure_threshold = props.request_interval, props.failure_threshold
+    o.measure_latency = props.measure_latency
+  end
+  if c.ChildHealthChecks then
+    o.child_health_checks = common.as_recorded(c.ChildHealthChecks, props.child_health_checks,
+      common.same_set)
+  end
+  o.health_threshold = c.HealthThreshold
+  if c.AlarmIdentifier then
+    o.alarm_identifier = { region = c.AlarmIdentifier.Region, name = c.AlarmIdentifier.Name }
+  end
+  o.insufficient_data_health_status = c.InsufficientDataHealthStatus
   return o
 end
 
@@ -262,9 +285,11 @@ end
 local HC_UPDATABLE = { fqdn = "FullyQualifiedDomainName", ip_address = "IPAddress",
   port = "Port", resource_path = "ResourcePath", search_string = "SearchString",
   failure_threshold = "FailureThreshold", inverted = "Inverted", disabled = "Disabled",
-  enable_sni = "EnableSNI", regions = "Regions" }
+  enable_sni = "EnableSNI", regions = "Regions", child_health_checks = "ChildHealthChecks",
+  health_threshold = "HealthThreshold",
+  insufficient_data_health_status = "InsufficientDataHealthStatus" }
 local HC_RESETTABLE = { fqdn = "FullyQualifiedDomainName", regions = "Regions",
-  resource_path = "ResourcePath" }
+  resource_path = "ResourcePath", child_health_checks = "ChildHealthChecks" }
 
 local function hc_update_params(old, new)
   local p, any = {}, false
@@ -308,11 +333,19 @@ fo.type("aws:route53:health_check", {
       inverted = { type = "boolean", default = false },
       disabled = { type = "boolean", default = false },
       enable_sni = { type = "boolean" },
+      -- CALCULATED: healthy while at least health_threshold of the child checks are
+      child_health_checks = { type = "list" },
+      health_threshold = { type = "integer",
+        check = function(v) return v >= 0 and v <= 256, "0..256" end },
+      -- CLOUDWATCH_METRIC: healthy while the alarm { region =, name = } is OK
+      alarm_identifier = { type = "map" },
+      insufficient_data_health_status = { type = "string",
+        enum = { "Healthy", "Unhealthy", "LastKnownStatus" } },
       tags = { type = "map", default = {} },
     },
     outputs = { "id" },
     -- Route 53 cannot change these after creation: a new health check.
-    replace_on = { "type", "request_interval", "measure_latency" },
+    replace_on = { "type", "request_interval", "measure_latency", "alarm_identifier" },
   },
   create = function(ctx, p)
     local client = r53(ctx)

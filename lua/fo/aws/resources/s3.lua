@@ -17,8 +17,12 @@
 --   here so that the bucket says what the recipe says. The block is put before the policy
 --   (BlockPublicPolicy refuses a public one).
 -- - DeleteBucket refuses a bucket that still holds objects, versions or delete markers
---   (BucketNotEmpty): fo never deletes data, so destroying a non-empty bucket stops with
---   that message until someone empties it.
+--   (BucketNotEmpty). By default fo never deletes data: destroying a non-empty bucket stops
+--   with that message until someone empties it. With empty_on_destroy = true (typed by the
+--   user, per bucket) the delete first removes every object version and delete marker
+--   (ListObjectVersions, DeleteObjects in batches of up to 1,000 keys, AWS's limit), and
+--   only of a bucket that carries this stack's tags and the token of the create that made
+--   it; the plan of the deletion says "empties and deletes" so the operator sees the data go.
 local common = require "fo.aws.resources.common"
 
 local M = {}
@@ -53,6 +57,28 @@ local function encryption_config(p)
   if p.encryption ~= "AES256" and p.kms_key_id ~= "" then d.KMSMasterKeyID = p.kms_key_id end
   return { Rules = { { ApplyServerSideEncryptionByDefault = d,
     BucketKeyEnabled = p.encryption ~= "AES256" and p.bucket_key or nil } } }
+end
+
+-- Every object version and delete marker of the bucket, deleted; returns how many.
+-- Each round deletes the first page of what is left, so it ends when a listing is empty.
+local function empty(ctx, name)
+  local client = s3(ctx)
+  local n = 0
+  while true do
+    local out = client:ListObjectVersions{ Bucket = name, MaxKeys = 1000 }
+    local objects = {}
+    for _, list in ipairs({ out.Versions or {}, out.DeleteMarkers or {} }) do
+      for _, v in ipairs(list) do objects[#objects + 1] = { Key = v.Key, VersionId = v.VersionId } end
+    end
+    if #objects == 0 then return n end
+    local res = client:DeleteObjects{ Bucket = name, Delete = { Objects = objects, Quiet = true } }
+    local e = res.Errors and res.Errors[1]
+    if e then
+      error(("S3 bucket %s: deleting object %s (version %s) failed: %s: %s"):format(name,
+        e.Key, tostring(e.VersionId), tostring(e.Code), tostring(e.Message)), 0)
+    end
+    n = n + #objects
+  end
 end
 
 local BLOCK_ALL = { BlockPublicAcls = true, IgnorePublicAcls = true, BlockPublicPolicy = true,
@@ -108,6 +134,9 @@ fo.type("aws:s3:bucket", {
         return type(v) == "table" or type(v) == "string", "a table or JSON text"
       end },
       tags = { type = "map", default = {} },
+      -- destroy (or a replacement) deletes every object version and delete marker first;
+      -- only ever of the bucket this stack's create made (its tags and token say so)
+      empty_on_destroy = { type = "boolean", default = false },
     },
     outputs = { "name", "arn", "region", "domain_name" },
     replace_on = { "name" },
@@ -174,8 +203,25 @@ fo.type("aws:s3:bucket", {
     end
     return outs
   end,
-  delete = function(ctx, name)
+  delete_note = function(props)
+    if props.empty_on_destroy then
+      return ("empties (every object version) and deletes bucket %s"):format(props.name)
+    end
+  end,
+  delete = function(ctx, name, props)
     local client = s3(ctx)
+    if props and props.empty_on_destroy then
+      local tags = common.unless({ "NoSuchBucket" }, bucket_tags, ctx, name)
+      if tags and not ctx:owns(tags) then
+        error(("S3 bucket %s does not carry the tags of the create that made it (fo:stack, "
+          .. "fo:token): fo empties only a bucket its stack created. Empty it yourself (every version and "
+          .. "delete marker), then rerun"):format(name), 0)
+      end
+      if tags then
+        local n = empty(ctx, name)
+        if n > 0 then ctx:info("emptied bucket %s: %d object versions and delete markers", name, n) end
+      end
+    end
     local ok, err = pcall(client.DeleteBucket, client, { Bucket = name })
     if ok or common.is(err, "NoSuchBucket") then return end
     if common.is(err, "BucketNotEmpty") then

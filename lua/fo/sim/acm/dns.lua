@@ -65,8 +65,17 @@ end
 --- delegation on the way names servers no hosted zone has).
 function M.authoritative(store, registered, name, account)
   local domain = registration(registered, name)
-  if not domain then return nil, "unregistered" end
   local zones = all_zones(store, account)
+  for _, d in ipairs(domain and {} or registered or {}) do
+    -- "*": every hosted zone's own name is registered to it (a simulator playing an account
+    -- whose domains are all delegated: fo-run --print-policy's)
+    if d == "*" then
+      for _, z in ipairs(zones) do
+        if names.in_zone(name, z.Name) and (not domain or #z.Name < #domain) then domain = z.Name end
+      end
+    end
+  end
+  if not domain then return nil, "unregistered" end
   local zone
   for _, z in ipairs(zones) do
     if z.Name == domain then zone = z break end

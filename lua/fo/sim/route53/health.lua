@@ -188,8 +188,13 @@ end
 
 --- GetHealthCheckStatus' observations: one per checker region (the configured Regions or
 --- Route 53's default set), each the last result the failover model recorded (`last`:
---- {status=, t=}). Every simulated checker sees the same endpoint, so they agree.
+--- {status=, t=}), or each checker's own last result when the model keeps them
+--- (hc.eval.checkers: each checker region on its own clock).
 function M.observations(hc, last)
+  local own = {}
+  for _, c in ipairs(hc.eval and hc.eval.checkers or {}) do
+    if c.last then own[c.region] = c.last end
+  end
   local regions = hc.HealthCheckConfig.Regions
   local list = {}
   if regions then
@@ -199,8 +204,9 @@ function M.observations(hc, last)
   end
   local out = {}
   for i, c in ipairs(list) do
+    local mine = own[c[1]] or last
     out[i] = { Region = c[1], IPAddress = c[2],
-      StatusReport = { Status = last.status, CheckedTime = last.t } }
+      StatusReport = { Status = mine.status, CheckedTime = mine.t } }
   end
   return out
 end

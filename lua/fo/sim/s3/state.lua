@@ -32,6 +32,25 @@ M.ACTIONS = { ListObjects = "s3:ListBucket", ListObjectsV2 = "s3:ListBucket",
   DeletePublicAccessBlock = "s3:PutBucketPublicAccessBlock", GetBucketTagging = "s3:GetBucketTagging",
   DeleteBucketTagging = "s3:PutBucketTagging", DeleteObjectTagging = "s3:DeleteObjectTagging" }
 
+--- The IAM action an identity policy must allow for S3 operation `op` with `params`: the
+--- operation's own (M.ACTIONS, else "s3:" .. op); a multipart part is s3:PutObject; naming
+--- a version needs the ...Version action (s3:GetObjectVersion, s3:DeleteObjectVersion), and
+--- DeleteObjects listing any version needs s3:DeleteObjectVersion.
+function M.iam_action(op, params)
+  params = params or {}
+  local a = M.ACTIONS[op]
+  if a == false then return "s3:PutObject" end
+  a = a or ("s3:" .. tostring(op))
+  local versioned = params.VersionId ~= nil
+  if op == "DeleteObjects" then
+    for _, o in ipairs(params.Delete and params.Delete.Objects or {}) do
+      versioned = versioned or o.VersionId ~= nil
+    end
+  end
+  if versioned and (a == "s3:GetObject" or a == "s3:DeleteObject") then a = a .. "Version" end
+  return a
+end
+
 --- The bucket `name` the caller may use for this call, or raises NoSuchBucket (404); one in
 --- another region is a 301 PermanentRedirect naming it; the bucket policy (fo.sim.s3.policy)
 --- decides the rest (403 AccessDenied). params: the call's (key and headers for the

@@ -11,6 +11,9 @@
 local V = require "fo.sim.services.dynamodb_values"
 local X = require "fo.sim.services.dynamodb_expr"
 local regions = require "fo.sim.regions"
+local kms_use = require "fo.sim.kms_use"
+local kms_keys = require "fo.sim.kms.keys"
+local kms_access = require "fo.sim.kms.access"
 
 local M = {}
 
@@ -132,29 +135,66 @@ local function table_arn(ctx, name, region)
 end
 
 -- KMS ---------------------------------------------------------------------------------
-
--- The key ARN for a KMSMasterKeyId (key id, key ARN, alias name or alias ARN) in
--- `region`; nil id = the AWS-managed key aws/dynamodb. Aliases get a key id fabricated
--- once per region, so the same alias always answers the same ARN.
-local function kms_arn(ctx, id, region)
-  local db = region == ctx.region and ctx.db or ctx:db_of("dynamodb", region)
-  db.kms_keys = db.kms_keys or {}
-  if id == nil then id = "alias/aws/dynamodb" end
-  if id:match("^arn:aws:kms:[^:]*:%d+:key/") then return id end
-  local alias = id:match("^arn:aws:kms:[^:]*:%d+:(alias/.+)$") or id:match("^(alias/.+)$")
-  local key_id = id
-  if alias then
-    key_id = db.kms_keys[alias]
-    if not key_id then
-      key_id = uuid(ctx)
-      db.kms_keys[alias] = key_id
-    end
-  end
-  return ctx:arn("key/" .. key_id, { service = "kms", region = region })
-end
+-- A table (each replica in its region) is encrypted under the AWS owned key (no
+-- SSEDescription), the AWS managed key aws/dynamodb, or a customer managed key of its own
+-- region. DynamoDB asks KMS as the caller, through dynamodb.<region>.amazonaws.com, when it
+-- puts a table under a key (DescribeKey, then CreateGrant for the grant it works with), so
+-- the key must exist in that region, be enabled, and its policy must let the caller do
+-- both via DynamoDB. AWS answers a missing, disabled or pending key with a
+-- ValidationException naming KMS's error, and a refusing policy with AccessDeniedException.
 
 local function kms_region(id)
   return type(id) == "string" and id:match("^arn:aws:kms:([^:]*):")
+end
+
+-- The key ARN for a KMSMasterKeyId (key id, key ARN, alias name or alias ARN; nil = the
+-- AWS managed key aws/dynamodb) in `region`, after KMS's checks for the caller.
+local function use_key(ctx, id, region)
+  local r = kms_region(id)
+  if r and r ~= region then
+    pinvalid(ctx, ("KMSMasterKeyId %s is not in region %s: a table or replica is encrypted "
+      .. "with a key of its own region"):format(id, region))
+  end
+  local arn
+  for _, action in ipairs({ "kms:DescribeKey", "kms:CreateGrant" }) do
+    local got, _, msg, _, code = kms_use.use(ctx, { key = id, action = action,
+      service = "dynamodb.amazonaws.com", region = region })
+    if not got then
+      if code == "AccessDeniedException" then
+        fail(ctx, "AccessDeniedException", "KMS key access denied error: " .. msg)
+      end
+      invalid(ctx, ("KMS validation error: %s: %s"):format(code, msg))
+    end
+    arn = got
+  end
+  return arn
+end
+
+-- When the key of `sse` (a customer managed key in `region`) is unusable (disabled,
+-- pending deletion, deleted): KMS's error code; nil while it is usable. AWS managed keys
+-- cannot be disabled.
+local function key_unusable(ctx, sse, region)
+  if not sse or not sse.custom then return nil end
+  local k, code = kms_keys.resolve(ctx, ctx.account, region, sse.key_arn)
+  if not k then return code end
+  return (kms_access.usable(k))
+end
+
+-- Records (or clears) when DynamoDB saw the table's key unusable: SSEDescription's
+-- InaccessibleEncryptionDateTime. True while it is.
+local function inaccessible(ctx, rec, region)
+  if not key_unusable(ctx, rec.sse, region) then
+    if rec.sse and rec.sse.inaccessible_at then
+      rec.sse.inaccessible_at = nil
+      ctx.changed_state = true
+    end
+    return false
+  end
+  if not rec.sse.inaccessible_at then
+    rec.sse.inaccessible_at = ctx:now()
+    ctx.changed_state = true -- seen by a read: saved all the same
+  end
+  return true
 end
 
 -- Key schema and table parameters ------------------------------------------------------
@@ -247,7 +287,7 @@ local function new_stream(ctx, rec, spec, region)
 end
 
 -- SSE from an SSESpecification: nil (AWS owned key: no SSEDescription) or {type, key_arn,
--- custom = true when the caller named the key}.
+-- custom = true when the caller named the key}, the key checked through KMS in `region`.
 local function new_sse(ctx, spec, region)
   if not spec or spec.Enabled == false then
     if spec and spec.KMSMasterKeyId then
@@ -259,11 +299,7 @@ local function new_sse(ctx, spec, region)
   if kind ~= "KMS" then
     pinvalid(ctx, "Unsupported SSEType " .. kind .. ": only KMS is supported")
   end
-  local r = kms_region(spec.KMSMasterKeyId)
-  if r and r ~= region then
-    pinvalid(ctx, ("KMSMasterKeyId %s is not in region %s"):format(spec.KMSMasterKeyId, region))
-  end
-  return { type = "KMS", key_arn = kms_arn(ctx, spec.KMSMasterKeyId, region),
+  return { type = "KMS", key_arn = use_key(ctx, spec.KMSMasterKeyId, region),
     custom = spec.KMSMasterKeyId ~= nil }
 end
 
@@ -379,8 +415,14 @@ local function describe(ctx, rec, region)
     d.LatestStreamLabel = rec.old_stream.label
   end
   if rec.sse then
-    d.SSEDescription = { Status = "ENABLED", SSEType = rec.sse.type,
-      KMSMasterKeyArn = rec.sse.key_arn }
+    d.SSEDescription = { Status = now < (rec.sse.updating_until or 0) and "UPDATING" or "ENABLED",
+      SSEType = rec.sse.type, KMSMasterKeyArn = rec.sse.key_arn }
+    -- a customer managed key disabled or pending deletion: the table cannot be read or
+    -- written (AWS notices within minutes; here at once), and says since when
+    if st == "ACTIVE" and inaccessible(ctx, rec, region) then
+      d.TableStatus = "INACCESSIBLE_ENCRYPTION_CREDENTIALS"
+      d.SSEDescription.InaccessibleEncryptionDateTime = rec.sse.inaccessible_at
+    end
   end
   if rec.table_class then
     d.TableClassSummary = { TableClass = rec.table_class }
@@ -394,8 +436,10 @@ local function describe(ctx, rec, region)
     for _, r in ipairs(mem) do
       if r ~= region then
         local e = rec.group[r]
-        d.Replicas[#d.Replicas + 1] = { RegionName = r, ReplicaStatus = replica_status(e, now),
-          KMSMasterKeyId = e.kms }
+        local rs = replica_status(e, now)
+        local other = rs == "ACTIVE" and e.kms and lookup(ctx, rec.name, r)
+        if other and key_unusable(ctx, other.sse, r) then rs = "INACCESSIBLE_ENCRYPTION_CREDENTIALS" end
+        d.Replicas[#d.Replicas + 1] = { RegionName = r, ReplicaStatus = rs, KMSMasterKeyId = e.kms }
       end
     end
   end
@@ -501,23 +545,22 @@ local function create_replica(ctx, rec, c)
   if rec.sse and rec.sse.custom and not c.KMSMasterKeyId then
     pinvalid(ctx, "KMSMasterKeyId must be specified for each replica.")
   end
-  local r = kms_region(c.KMSMasterKeyId)
-  if r and r ~= region then
-    pinvalid(ctx, ("KMSMasterKeyId %s is not in region %s"):format(c.KMSMasterKeyId, region))
+  if not rec.sse and c.KMSMasterKeyId then
+    pinvalid(ctx, "KMSMasterKeyId can only be specified when SSE is enabled")
   end
+  -- the replica's key, checked in its region before anything is made
+  local rep_sse = rec.sse and { type = "KMS", key_arn = use_key(ctx, c.KMSMasterKeyId, region),
+    custom = c.KMSMasterKeyId ~= nil }
   local rep = new_table(ctx, { TableName = rec.name, AttributeDefinitions = rec.attrs,
     KeySchema = rec.key_schema, TableClass = rec.table_class }, region)
   rep.active_at = now + M.TIMING.replica_create
   rep.billing, rep.ppr_since = rec.billing, now
   rep.stream = new_stream(ctx, rep, { StreamEnabled = true, StreamViewType = rec.stream.view }, region)
-  if rec.sse then
-    rep.sse = { type = "KMS", key_arn = kms_arn(ctx, c.KMSMasterKeyId, region),
-      custom = c.KMSMasterKeyId ~= nil }
-  end
+  rep.sse = rep_sse
   for k, item in pairs(rec.items) do rep.items[k] = V.copy(item) end
   tables_of(ctx:db_of("dynamodb", region))[rec.name] = rep
   local group = V.copy(rec.group or { [ctx.region] = { active_at = rec.active_at } })
-  group[region] = { active_at = rep.active_at, kms = c.KMSMasterKeyId }
+  group[region] = { active_at = rep.active_at, kms = rep_sse and rep_sse.custom and rep_sse.key_arn or nil }
   rec.group = group
   rec.update_until = math.max(rec.update_until or 0, rep.active_at)
   rec.sourced_at = now
@@ -548,6 +591,71 @@ local function delete_replica(ctx, rec, d)
   write_group(ctx, rec.name, group)
 end
 
+-- The encryption an UpdateTable asks for, region → new SSE (false: the AWS owned key), or
+-- nil when it changes none. SSESpecification sets the table's own; ReplicaUpdates Update
+-- KMSMasterKeyId a replica's customer managed key. The encryption type is the global
+-- table's: a switch to the AWS owned or managed key takes every replica along (each to its
+-- region's aws/dynamodb), and a switch to customer managed keys needs one for every replica
+-- that has none (the simulator's reading of "KMSMasterKeyId must be specified for each
+-- replica").
+local function plan_sse(ctx, rec, p)
+  local plan, any = {}, false
+  local mine = rec.sse
+  if p.SSESpecification then
+    mine = new_sse(ctx, p.SSESpecification, ctx.region)
+    plan[ctx.region], any = mine or false, true
+  end
+  local now = ctx:now()
+  for _, u in ipairs(p.ReplicaUpdates or {}) do
+    local x = u.Update
+    if x and x.KMSMasterKeyId ~= nil then
+      local e = rec.group and rec.group[x.RegionName]
+      if not e or e.delete_at or x.RegionName == ctx.region then
+        invalid(ctx, ("Update global table operation failed because one or more replicas were "
+          .. "not part of the global table. Replica: %s"):format(x.RegionName))
+      end
+      if not (mine and mine.custom) then
+        pinvalid(ctx, "KMSMasterKeyId can only be specified for a replica when the table is "
+          .. "encrypted with a customer managed key")
+      end
+      plan[x.RegionName] = { type = "KMS", key_arn = use_key(ctx, x.KMSMasterKeyId, x.RegionName),
+        custom = true }
+      any = true
+    end
+  end
+  if p.SSESpecification then
+    for _, region in ipairs(members(rec, now)) do
+      local other = region ~= ctx.region and not rec.group[region].delete_at
+        and lookup(ctx, rec.name, region)
+      if other and plan[region] == nil then
+        if not mine then plan[region] = false
+        elseif not mine.custom then
+          plan[region] = { type = "KMS", key_arn = use_key(ctx, nil, region), custom = false }
+        elseif not (other.sse and other.sse.custom) then
+          pinvalid(ctx, ("KMSMasterKeyId must be specified for each replica: give replica %s "
+            .. "its key of that region (ReplicaUpdates Update KMSMasterKeyId)"):format(region))
+        end
+      end
+    end
+  end
+  return any and plan or nil
+end
+
+-- Puts each region's table of the plan under its new encryption (UPDATING for a moment),
+-- and records the replicas' customer managed keys in the group.
+local function apply_sse(ctx, rec, plan)
+  local now = ctx:now()
+  local group = rec.group and V.copy(rec.group)
+  for region, sse in pairs(plan) do
+    local t = region == ctx.region and rec or lookup(ctx, rec.name, region)
+    if sse then sse.updating_until = now + M.TIMING.table_update end
+    t.sse = sse or nil
+    if t ~= rec then t.update_until = math.max(t.update_until or 0, now + M.TIMING.table_update) end
+    if group and group[region] then group[region].kms = sse and sse.custom and sse.key_arn or nil end
+  end
+  if group then write_group(ctx, rec.name, group) end
+end
+
 function M.UpdateTable(ctx, p)
   local rec = table_or_fail(ctx, p.TableName)
   if status(rec, ctx:now()) ~= "ACTIVE" then in_use(ctx) end
@@ -562,6 +670,8 @@ function M.UpdateTable(ctx, p)
   end
   local now = ctx:now()
   local changed = false
+  -- keys first: a key KMS refuses leaves the table as it was
+  local sse_plan = plan_sse(ctx, rec, p)
   if p.BillingMode or p.ProvisionedThroughput then
     local mode, rcu, wcu = check_billing(ctx, p.BillingMode, p.ProvisionedThroughput, rec.billing)
     if mode == "PROVISIONED" and rec.group then
@@ -595,8 +705,8 @@ function M.UpdateTable(ctx, p)
     end
     changed = true
   end
-  if p.SSESpecification then
-    rec.sse = new_sse(ctx, p.SSESpecification, ctx.region)
+  if sse_plan then
+    apply_sse(ctx, rec, sse_plan)
     changed = true
   end
   if p.TableClass then

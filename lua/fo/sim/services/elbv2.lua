@@ -12,6 +12,7 @@
 --   listeners[arn]      = { desc = Listener, tags, seq }
 --   rules[arn]          = { desc = Rule (Priority a string), listener = ListenerArn, tags, seq }
 --                         (a listener's default rule is not stored: it is its DefaultActions)
+local access_logs = require "fo.sim.elb_access_logs"
 local asg_state = require "fo.sim.asg_state"
 local elb_rules = require "fo.sim.elb_rules"
 local elb_zones = require "fo.sim.elb_zones"
@@ -550,7 +551,23 @@ function M.ModifyLoadBalancerAttributes(ctx, p)
       end
     end
   end
+  local before = {}
+  for k, v in pairs(lb.attributes) do before[k] = v end
   modify_attributes(ctx, p.Attributes, lb.attributes, key_set(defaults), ATTRIBUTE_CHECKS, "Load balancer")
+  -- access logs turned on (or moved while on): ELB checks the bucket and writes its test
+  -- object; a refusal changes nothing
+  local touches_logs = false
+  for _, a in ipairs(p.Attributes) do
+    if a.Key:match("^access_logs%.s3%.") then touches_logs = true end
+  end
+  if touches_logs and lb.attributes["access_logs.s3.enabled"] == "true" then
+    local ok, err = pcall(access_logs.enable, ctx, lb.desc.LoadBalancerName,
+      lb.attributes["access_logs.s3.bucket"], lb.attributes["access_logs.s3.prefix"])
+    if not ok then
+      lb.attributes = before
+      error(err, 0)
+    end
+  end
   return { Attributes = attribute_list(defaults, lb.attributes) }
 end
 
@@ -1307,15 +1324,38 @@ end
 -- their time, as on AWS: a target turns unhealthy after UnhealthyThresholdCount failed
 -- checks HealthCheckIntervalSeconds apart, and healthy again after HealthyThresholdCount
 -- good ones once the region is back. (An outage of unknown start counts as long past.)
-local function outage_unhealthy(ctx, tg)
-  local started, ended = ctx:outage_times(ctx.region)
+-- The same timing for any failure that is `on` now or was between `started` and `ended`.
+local function noticed(ctx, tg, on, started, ended)
   local interval = tg.desc.HealthCheckIntervalSeconds or 30
   local down_after = (tg.desc.UnhealthyThresholdCount or 2) * interval
-  if ctx:outage(ctx.region) then
+  if on then
     return started == nil or ctx:now() - started >= down_after
   end
   if not (started and ended) or ended - started < down_after then return false end
   return ctx:now() - ended < (tg.desc.HealthyThresholdCount or 5) * interval
+end
+
+local function outage_unhealthy(ctx, tg)
+  local started, ended = ctx:outage_times(ctx.region)
+  return noticed(ctx, tg, ctx:outage(ctx.region), started, ended)
+end
+
+-- A fault of the drill (fo.sim.knobs FAULTS) the group's checks have noticed on `inst`:
+-- its AZ down (Target.Timeout) or its application answering 500 (ResponseCodeMismatch).
+local function fault_unhealthy(ctx, tg, inst)
+  local knobs = ctx.sim.knobs
+  local az, started, ended = knobs:fault_of(ctx.region, "az")
+  local last_az = az or (ended and knobs.faults[ctx.region].az_last)
+  if (az or ended) and inst.AvailabilityZone == (az or last_az)
+      and noticed(ctx, tg, az ~= nil, started, ended) then
+    return { State = "unhealthy", Reason = "Target.Timeout", Description = "Request timed out" }
+  end
+  local app
+  app, started, ended = knobs:fault_of(ctx.region, "app")
+  if (app or ended) and noticed(ctx, tg, app ~= nil, started, ended) then
+    return { State = "unhealthy", Reason = "Target.ResponseCodeMismatch",
+      Description = "Health checks failed with these codes: [500]" }
+  end
 end
 
 -- The health of one registered instance (on `port`), as the load balancer's health
@@ -1339,6 +1379,8 @@ local function instance_health(ctx, db, tg, inst, port)
     -- nothing in the region answers its health checks
     return { State = "unhealthy", Reason = "Target.Timeout", Description = "Request timed out" }
   end
+  local faulty = fault_unhealthy(ctx, tg, inst)
+  if faulty then return faulty end
   if inst.HealthStatus ~= "Healthy" then
     return { State = "unhealthy", Reason = "Target.FailedHealthChecks",
       Description = "Health checks failed" }

@@ -4,8 +4,9 @@
 --     the same traffic type and destination, is answered in Unsuccessful, not as an error;
 --   * to CloudWatch Logs (the default destination type) by LogGroupName or a log-group
 --     LogDestination ARN, with DeliverLogsPermissionArn: the role must exist, trust
---     vpc-flow-logs.amazonaws.com and grant logs:CreateLogStream, logs:PutLogEvents,
---     logs:DescribeLogGroups and logs:DescribeLogStreams; otherwise the flow log is still
+--     vpc-flow-logs.amazonaws.com (with aws:SourceAccount and aws:SourceArn, the flow log's
+--     ARN, as the service passes them) and grant logs:CreateLogStream, logs:PutLogEvents
+--     and logs:DescribeLogStreams on the destination group; otherwise the flow log is still
 --     created, with DeliverLogsStatus FAILED and DeliverLogsErrorMessage "Access error";
 --   * MaxAggregationInterval 60 or 600 (default 600); the default log format;
 --     TagSpecifications (vpc-flow-log); ClientToken makes a create idempotent;
@@ -14,6 +15,7 @@
 -- The simulator writes no flow records (docs/simulator.md, known differences).
 local C = require "fo.sim.services.ec2.common"
 local trust = require "fo.sim.trust"
+local iam_policy = require "fo.sim.iam_policy"
 
 local M = {}
 
@@ -21,10 +23,12 @@ M.DEFAULT_FORMAT = "${version} ${account-id} ${interface-id} ${srcaddr} ${dstadd
   .. "${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} "
   .. "${log-status}"
 
--- The permissions a delivery role must grant (VPC User Guide, "IAM role for publishing
--- flow logs to CloudWatch Logs").
-local DELIVERY_ACTIONS = { "logs:CreateLogStream", "logs:PutLogEvents",
-  "logs:DescribeLogGroups", "logs:DescribeLogStreams" }
+-- The permissions a delivery role must grant to deliver to an existing log group, each on
+-- the group (its ARN with ":*", which IAM matches for the group and its streams). The VPC
+-- User Guide's example role also grants logs:CreateLogGroup and logs:DescribeLogGroups on
+-- "*"; these three on the group are what delivery uses (the AWS CDK's FlowLog grants
+-- exactly them).
+local DELIVERY_ACTIONS = { "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams" }
 
 local RESOURCE_KIND = { VPC = "vpc", Subnet = "subnet", NetworkInterface = "eni" }
 
@@ -57,52 +61,22 @@ local function missing(ctx, rtype, id)
   return { Code = kind.notfound, Message = kind.one:format(id) }
 end
 
--- IAM policy statements as a list (a single statement object, a list, or nothing).
-local function statements(doc)
-  local ok, policy = pcall(require("cjson.safe").decode, doc or "")
-  if not ok or type(policy) ~= "table" then return {} end
-  local s = policy.Statement
-  if type(s) ~= "table" then return {} end
-  if s.Effect then return { s } end
-  return s
-end
-
-local function like(pattern, value)
-  local p = "^" .. pattern:lower():gsub("[%^%$%(%)%%%.%[%]%+%-]", "%%%0"):gsub("%*", ".*")
-    :gsub("%?", ".") .. "$"
-  return value:lower():match(p) ~= nil
-end
-
-local function grants(docs, action)
-  local allowed = false
-  for _, doc in ipairs(docs) do
-    for _, s in ipairs(statements(doc)) do
-      local acts = type(s.Action) == "table" and s.Action or { s.Action }
-      for _, a in ipairs(acts) do
-        if type(a) == "string" and like(a, action) then
-          if s.Effect == "Deny" then return false end
-          if s.Effect == "Allow" then allowed = true end
-        end
-      end
-    end
-  end
-  return allowed
-end
-
 -- AWS managed policies that grant the delivery actions (the simulator knows their
 -- content only for these).
 local MANAGED_LOGS = { CloudWatchLogsFullAccess = true, AdministratorAccess = true }
 
--- True when the role `arn` can deliver flow logs: it exists, trusts the flow-logs service
--- and grants the delivery actions (inline policies, or the managed ones above).
-local function role_can_deliver(ctx, arn)
+-- True when the role `arn` can deliver the flow log `flow_arn` to the group `group_arn`:
+-- it exists, trusts the flow-logs service for this account and flow log, and grants the
+-- delivery actions on the group (inline policies, or the managed ones above).
+local function role_can_deliver(ctx, arn, flow_arn, group_arn)
   local account, name = (arn or ""):match("^arn:aws:iam::(%d+):role/(.+)$")
   if not name or account ~= ctx.account then return false end
   name = name:match("([^/]+)$")
   local role = (ctx:db_of("iam").roles or {})[name:lower()]
   if not role then return false end
   if not trust.allows(role.AssumeRolePolicyDocument, "sts:AssumeRole",
-      { service = "vpc-flow-logs.amazonaws.com" }, { ["aws:SourceAccount"] = ctx.account }) then
+      { service = "vpc-flow-logs.amazonaws.com" },
+      { ["aws:SourceAccount"] = ctx.account, ["aws:SourceArn"] = flow_arn }) then
     return false
   end
   for _, a in ipairs(role.attached or {}) do
@@ -111,7 +85,7 @@ local function role_can_deliver(ctx, arn)
   local docs = {}
   for _, doc in pairs(role.inline or {}) do docs[#docs + 1] = doc end
   for _, action in ipairs(DELIVERY_ACTIONS) do
-    if not grants(docs, action) then return false end
+    if iam_policy.decide(docs, action, group_arn .. ":*") ~= "allow" then return false end
   end
   return true
 end
@@ -176,7 +150,6 @@ function M.CreateFlowLogs(ctx, p)
   end
   local dtype, group, arn = destination(ctx, p)
   local tags = C.tags_from_specs(ctx, p.TagSpecifications, "vpc-flow-log")
-  local deliver = role_can_deliver(ctx, p.DeliverLogsPermissionArn)
   local ids, unsuccessful = {}, {}
   for _, rid in ipairs(p.ResourceIds) do
     local err = missing(ctx, p.ResourceType, rid)
@@ -191,7 +164,10 @@ function M.CreateFlowLogs(ctx, p)
     if err then
       unsuccessful[#unsuccessful + 1] = { ResourceId = rid, Error = err }
     else
-      local f = C.created(ctx, { FlowLogId = ctx:id("fl"), CreationTime = ctx:now(), ResourceId = rid,
+      local id = ctx:id("fl")
+      local deliver = role_can_deliver(ctx, p.DeliverLogsPermissionArn,
+        ctx:arn("vpc-flow-log/" .. id), (arn:gsub(":%*$", "")))
+      local f = C.created(ctx, { FlowLogId = id, CreationTime = ctx:now(), ResourceId = rid,
         TrafficType = p.TrafficType, LogDestinationType = dtype, LogDestination = arn,
         LogGroupName = group, DeliverLogsPermissionArn = p.DeliverLogsPermissionArn,
         DeliverLogsStatus = deliver and "SUCCESS" or "FAILED",
