@@ -10,6 +10,8 @@
 -- through the simulator: sim:resolve (Route 53's answer), sim:health_check_status (the
 -- checkers' verdict), CloudWatch DescribeAlarms through fo's client, sim:deliveries (SNS).
 -- It makes no mutating call and does not save the simulator: the stack is left as it was.
+-- Meanwhile clients use the app, the standby scales and sessions replicate
+-- (fo.drill.report: the traffic model, its timeline lines, figures and verdict).
 local M = {}
 
 M.INTERVAL, M.THRESHOLD = 10, 3 -- the recipe's health check: detection ≤ 10 × 3 s

@@ -1,9 +1,9 @@
--- The drill's traffic part, between fo.drill and its model (fo.drill.traffic): starts the
--- model on the simulator at the outage, feeds it every second the drill watches, prints
--- its decisions in the drill's timeline, checks what it measured against the promises
--- (client-visible recovery ≤ detection + TTL, the standby at the primary's capacity
--- within the modelled delays, sessions lost ≤ writes inside the lag window) and writes
--- the summary lines and the JSON document.
+-- The drill's traffic part, between fo.drill and its model (fo.drill.traffic): writes the
+-- clients' sessions before the outage (fo.drill.sessions), starts the model at the outage,
+-- feeds it every second the drill watches, prints its decisions in the drill's timeline,
+-- checks what it measured against the promises (client-visible recovery ≤ detection +
+-- TTL, the standby at the primary's capacity within the modelled delays, sessions lost ≤
+-- writes inside the lag window), writes the summary lines and draws the picture.
 local traffic = require "fo.drill.traffic"
 local world = require "fo.drill.world"
 local sessions = require "fo.drill.sessions"
