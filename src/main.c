@@ -83,6 +83,8 @@ static const char usage_text[] =
     "  --drill-scenario NAME  another outage: phase (random moment, over --drill-runs N\n"
     "                 seeded by --drill-seed S), az, app, alb5xx, standby-down, flapping,\n"
     "                 checkers (docs/runbook.md, \"Other outages\")\n"
+    "  --plot FILE    with --drill: draw the drill (SVG) into FILE\n"
+    "  --traffic K=V  with --drill: a knob of its traffic model (repeatable; docs/runbook.md)\n"
     "  --game-day     on a stack deployed on AWS: invert its primary Route 53 health check,\n"
     "                 measure the failover and failback from Route 53's answers, probe the\n"
     "                 standby, set the check back (also on error or Ctrl-C; asks, or --yes)\n"
@@ -141,6 +143,8 @@ static const struct option long_options[] = {
     {"drill-scenario", required_argument, NULL, OPT_RECIPE},
     {"drill-runs", required_argument, NULL, OPT_RECIPE},
     {"drill-seed", required_argument, NULL, OPT_RECIPE},
+    {"plot", required_argument, NULL, OPT_RECIPE},
+    {"traffic", required_argument, NULL, OPT_RECIPE},
     {"rebind-account", no_argument, NULL, OPT_RECIPE},
     {"rebind-recipe", no_argument, NULL, OPT_RECIPE},
     {"accept-removals", no_argument, NULL, OPT_RECIPE},

@@ -10,6 +10,8 @@
 -- through the simulator: sim:resolve (Route 53's answer), sim:health_check_status (the
 -- checkers' verdict), CloudWatch DescribeAlarms through fo's client, sim:deliveries (SNS).
 -- It makes no mutating call and does not save the simulator: the stack is left as it was.
+-- Meanwhile clients use the app, the standby scales and sessions replicate
+-- (fo.drill.report: the traffic model, its timeline lines, figures and verdict).
 local M = {}
 
 M.INTERVAL, M.THRESHOLD = 10, 3 -- the recipe's health check: detection ≤ 10 × 3 s
@@ -20,6 +22,9 @@ M.HOLD = 180
 
 local NEEDED = { "app_dns_name", "primary_alb_dns_name", "standby_alb_dns_name",
   "health_check_id", "health_check_alarm_name", "global_topic_arn", "primary_region" }
+
+-- The traffic model's hook (fo.drill.report) of the run in progress: fed every second.
+local traffic
 
 local function norm(name) return (tostring(name or ""):lower():gsub("%.$", "")) end
 
@@ -59,6 +64,7 @@ local function watch(sim, o, cw, t0, limit, state, on_change, done)
   while not done(state) and sim:now() - t0 < limit do
     sim:advance(1)
     local new = observe(sim, o, cw)
+    if traffic then traffic.tick(new) end
     on_change(sim:now() - t0, state, new)
     state = new
   end
@@ -71,7 +77,11 @@ end
 --- dns=, alarm_ok=, notified=}, problems = {text}} (times in seconds from the outage, or
 --- from the recovery for failback).
 function M.run(sim, o, opts)
-  return M.frozen(sim, M._run, sim, o, opts)
+  local ok, res = pcall(M.frozen, sim, M._run, sim, o, opts)
+  if traffic then traffic.stop() end
+  traffic = nil
+  if not ok then error(res, 0) end
+  return res
 end
 
 --- Calls fn(...) with the real clock frozen under the virtual one, so that only
@@ -123,6 +133,8 @@ function M._run(sim, o, opts)
   -- three evaluations are 10, 20 and 30 s later).
   local hc = sim:health_check_status(o.health_check_id)
   if hc and hc.next and hc.next > sim:now() then sim:advance(hc.next - sim:now()) end
+  traffic = require("fo.drill.report").start(sim, o, opts)
+  if traffic then traffic.before(M.INTERVAL) end -- sessions written; still right after a check
   st = observe(sim, o, cw)
 
   -- Failure.
@@ -185,12 +197,13 @@ function M._run(sim, o, opts)
   phase_t0 = sim:now()
   res.started_at = phase_t0
   sim:set_outage(region, true)
+  if traffic then traffic.outage(phase_t0) end
   event(0, "outage", "%s down (simulated region outage)", region)
   local now = observe(sim, o, cw)
   changes(0, st, now)
-  now = watch(sim, o, cw, phase_t0, 400, now, changes, function(s)
+  now = watch(sim, o, cw, phase_t0, traffic and 3600 or 400, now, changes, function(s)
     return not s.healthy and s.dns == "standby" and s.alarm == "ALARM" and first("notified", "failover")
-      and sim:now() - phase_t0 >= M.HOLD
+      and sim:now() - phase_t0 >= M.HOLD and (not traffic or traffic.settled())
   end)
   res.detection = first("check_unhealthy", "failover")
   res.dns_switch = first("dns_standby", "failover")
@@ -209,6 +222,7 @@ function M._run(sim, o, opts)
   res.phase = "failback"
   phase_t0 = sim:now()
   sim:set_outage(region, false)
+  if traffic then traffic.recovered(phase_t0) end
   event(0, "recovered", "%s back", region)
   local after = observe(sim, o, cw)
   changes(0, now, after)
@@ -227,6 +241,7 @@ function M._run(sim, o, opts)
   res.failback.alarm_ok = first("alarm_ok", "failback")
   res.failback.notified = first("notified", "failback")
   res.phase = nil
+  res.traffic = traffic and traffic.result()
 
   -- Verdict.
   local function need(cond, text) if not cond then res.problems[#res.problems + 1] = text end end
@@ -239,6 +254,7 @@ function M._run(sim, o, opts)
   need(res.notified ~= nil, "the us-east-1 topic is notified")
   need(res.failback.dns ~= nil, "DNS answers with the primary again after recovery")
   need(res.failback.alarm_ok ~= nil, "the alarm returns to OK after recovery")
+  for _, p in ipairs(require("fo.drill.report").problems(res)) do need(false, p) end
   res.ok = #res.problems == 0
   return res
 end
@@ -266,6 +282,7 @@ function M.summary(res)
       .. "notified %s"):format(secs(res.failback.detection), secs(res.failback.dns),
       secs(res.failback.alarm_ok), secs(res.failback.notified)),
   }
+  for _, l in ipairs(require("fo.drill.report").summary(res)) do lines[#lines + 1] = l end
   if res.ok then
     lines[#lines + 1] = "Drill passed."
   else
@@ -277,10 +294,13 @@ end
 --- fo-run --drill: runs the drill on the simulator of a stack whose outputs are `outputs`
 --- (its state file's). Prints the timeline; returns the exit code (0 passed, 3 failed).
 --- opts.scenario (fo.drill.scenarios; default "region": the drill above), opts.runs,
---- opts.seed; opts.json: prints nothing, the caller reports the result.
+--- opts.seed; opts.traffic (the region drill's traffic knobs, {name = text}), opts.plot (an
+--- SVG file to draw the region drill into); opts.json: prints nothing, the caller reports
+--- the result.
 function M.main(sim, outputs, print_line, opts)
   opts = opts or {}
   print_line = print_line or print
+  local out = print_line
   if opts.json then print_line = function() end end
   local scenario = opts.scenario or "region"
   print_line("")
@@ -288,7 +308,7 @@ function M.main(sim, outputs, print_line, opts)
     :format(scenario == "region" and "" or (", scenario " .. scenario)))
   local res, lines
   if scenario == "region" then
-    res = M.run(sim, outputs, { print = print_line })
+    res = M.run(sim, outputs, { print = print_line, traffic = opts.traffic })
     res.scenario = "region"
     lines = M.summary(res)
   else
@@ -299,6 +319,7 @@ function M.main(sim, outputs, print_line, opts)
   end
   for _, l in ipairs(lines) do print_line(l) end
   res.summary = lines
+  require("fo.drill.report").finish(res, opts, opts.json and print_line or out)
   return res.ok and 0 or 3, res
 end
 

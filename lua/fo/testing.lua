@@ -120,10 +120,13 @@ function Stack:advance(seconds) self.sim:advance(seconds) end
 function Stack:mutating_calls() return self.sim:count{ mutating = true } end
 
 --- The failover drill (lua/fo/drill.lua) on the stack's outputs: returns its result
---- (res.ok, res.problems, res.detection, ...) and the timeline's lines.
-function Stack:drill()
+--- (res.ok, res.problems, res.detection, res.traffic, ...) and the timeline's lines. opts:
+--- drill.run's (traffic = {knob = value}, or false for none).
+function Stack:drill(opts)
   local lines = {}
-  local res = drill.run(self.sim, self.outputs, { print = function(l) lines[#lines + 1] = l end })
+  local o = { print = function(l) lines[#lines + 1] = l end }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  local res = drill.run(self.sim, self.outputs, o)
   return res, lines
 end
 

@@ -17,6 +17,7 @@ local OPTIONS = {
   ["--no-rollback"] = { "rollback", false }, ["--config"] = { "config" },
   ["--json"] = { "json", true }, ["--break-lock"] = { "break_lock", true },
   ["--state-dir"] = { "dir" }, ["--drill"] = { "drill", true },
+  ["--plot"] = { "plot" }, ["--traffic"] = { "traffic" },
   ["--graph"] = { "graph" },
   ["--rebind-account"] = { "rebind_account", true },
   ["--rebind-recipe"] = { "rebind_recipe", true },
@@ -59,6 +60,11 @@ function M.parse(pairs_)
       local k, v = value:match("^([^=]+)=(.*)$")
       if not k then return nil, ("--config %s: expected key=value"):format(value) end
       opts.config[k] = v
+    elseif field == "traffic" then
+      local k, v = value:match("^([^=]+)=(.*)$")
+      if not k then return nil, ("--traffic %s: expected knob=value"):format(value) end
+      opts.traffic = opts.traffic or {}
+      opts.traffic[k] = v
     elseif field == "target" then
       if not require("fo.engine.target").KINDS[value] then
         return nil, ("--target %s: use sim or aws"):format(value)
@@ -127,6 +133,17 @@ function M.parse(pairs_)
   if (opts.drill_runs or opts.drill_seed) and opts.drill_scenario ~= "phase" then
     return nil, "--drill-runs and --drill-seed go with --drill-scenario phase (the random moment)"
   end
+  if (opts.plot or opts.traffic) and not opts.drill then
+    return nil, (opts.plot and "--plot" or "--traffic") .. " goes with --drill"
+  end
+  if (opts.plot or opts.traffic) and opts.drill_scenario and opts.drill_scenario ~= "region" then
+    return nil, (opts.plot and "--plot" or "--traffic") .. " goes with the region drill (clients, "
+      .. "capacity and sessions follow a regional outage): leave out --drill-scenario"
+  end
+  if opts.traffic then
+    local ok, err = require("fo.drill.traffic").params(opts.traffic)
+    if not ok then return nil, err end
+  end
   if opts.print_policy and (opts.mode or opts.drill or opts.graph or opts.json
       or opts.target == "aws") then
     return nil, "--print-policy runs the recipe's lifecycle on a private simulator and prints "
@@ -169,7 +186,8 @@ function M.drill(opts)
   local t0 = require("fo.core").now()
   local ok, res, result = pcall(require("fo.drill").main, sim, report and report.outputs or {},
     function(line) io.stdout:write(line, "\n") end, { scenario = opts.drill_scenario,
-      runs = opts.drill_runs, seed = opts.drill_seed, json = opts.json })
+      runs = opts.drill_runs, seed = opts.drill_seed, json = opts.json, plot = opts.plot,
+      traffic = opts.traffic })
   if not ok then
     io.stderr:write("fo-run: --drill: ", tostring(res), "\n")
     return errors.EXIT.cloud

@@ -5,7 +5,8 @@
 -- * AWS/AutoScaling: the group metrics EnableMetricsCollection turned on (only those, only
 --   while on), dimension AutoScalingGroupName.
 -- * AWS/EC2: CPUUtilization of each running instance (InstanceId) and of each group
---   (AutoScalingGroupName, the average of its running instances): a steady idle value.
+--   (AutoScalingGroupName, the average of its running instances): a steady idle value, or
+--   the load of fo-run --drill's clients while they run (M.cpu).
 -- * AWS/ApplicationELB: HealthyHostCount and UnHealthyHostCount per (LoadBalancer,
 --   TargetGroup) and per (LoadBalancer, TargetGroup, AvailabilityZone), from ELBv2's own
 --   target health; request metrics (RequestCount, HTTPCode_ELB_*, HTTPCode_Target_*,
@@ -26,8 +27,17 @@ local metrics = require "fo.sim.metrics"
 local M = {}
 
 M.INTERVAL = 60
---- CPUUtilization (percent) of a running instance: the simulator runs no workload.
+--- CPUUtilization (percent) of a running instance: the simulator runs no workload, unless
+--- a load model says otherwise (M.cpu).
 M.IDLE_CPU = 2.0
+
+--- CPUUtilization of instance `inst` of group `group` in `region` over the minute [from, t):
+--- a load model's (sim._cpu_load(region, group, inst, from, t), set while fo-run --drill's
+--- traffic runs: its clients' load) or idle.
+function M.cpu(sim, region, group, inst, from, t)
+  local f = sim and rawget(sim, "_cpu_load")
+  return f and f(region, group, inst, from, t) or M.IDLE_CPU
+end
 --- TargetResponseTime (seconds) of a request a target answers: the servers the
 --- simulator reads from user data answer at once; this is a LAN round trip.
 M.TARGET_RESPONSE_TIME = 0.002
@@ -90,7 +100,7 @@ local function running(i)
   return s == "InService" or s:match("^Pending") or s:match("^Standby") ~= nil
 end
 
-local function publish_groups(cw, asdb, t)
+local function publish_groups(sim, region, cw, asdb, t)
   local from = t - M.INTERVAL
   local names = {}
   for name in pairs(asdb.groups or {}) do names[#names + 1] = name end
@@ -115,9 +125,10 @@ local function publish_groups(cw, asdb, t)
     for _, i in ipairs(members) do
       if running(i) then
         local stamp = math.max(from, i.LaunchTime or from)
+        local v = M.cpu(sim, region, name, i, from, t)
         metrics.put(cw, "AWS/EC2", "CPUUtilization", { { Name = "InstanceId", Value = i.InstanceId } },
-          stamp, M.IDLE_CPU, "Percent")
-        cpu[#cpu + 1] = M.IDLE_CPU
+          stamp, v, "Percent")
+        cpu[#cpu + 1] = v
         first = math.min(first or stamp, stamp)
       end
     end
@@ -295,7 +306,7 @@ function M.publish(sim, account, region, r, t)
   local cw = metrics.tables(r.cloudwatch or sim.store:db(account, region, "cloudwatch"))
   local asdb = r.autoscaling or {}
   asg_state.settle(asdb, t, asg_state.timing({ sim = sim }, "terminated_visible"))
-  publish_groups(cw, asdb, t)
+  publish_groups(sim, region, cw, asdb, t)
   if r.elbv2 then publish_load_balancers(sim, account, region, cw, r.elbv2, asdb, t) end
 end
 

@@ -16,7 +16,7 @@ local function make_keys(sim)
   KEY2 = sim:client("kms", { region = STANDBY }):CreateKey{}.KeyMetadata.Arn
 end
 local FAST = { table_create = 0.2, table_delete = 0.2, table_update = 0.1,
-  replica_create = 0.4, replica_delete = 0.3 }
+  replica_create = 0.4, replica_delete = 0.3, replication_lag = 0 }
 
 -- Short transitions so the waiters finish in a fraction of a second of real time.
 local saved_timing
@@ -309,6 +309,38 @@ function TestSimDynamoDB:test_deleting_the_replica_table_leaves_the_source_alone
   -- Items written now stay in the primary.
   p:PutItem{ TableName = NAME, Item = { sessionId = { S = "after" } } }
   lu.assertEquals(s:ListTables{}.TableNames, {})
+end
+
+-- A write reaches the replica after TIMING.replication_lag; one still in a region that
+-- goes down arrives when the region is back (the failover drill's sessions lost).
+function TestSimDynamoDB:test_replication_lag_and_writes_held_by_an_outage()
+  local p, s = self.p, self.s
+  p:CreateTable(create_params())
+  p:wait("TableExists", { TableName = NAME }, { delay = 0.05 })
+  p:UpdateTable{ TableName = NAME, ReplicaUpdates = { { Create = { RegionName = STANDBY, KMSMasterKeyId = KEY2 } } } }
+  s:wait("TableExists", { TableName = NAME }, { delay = 0.05 })
+  ddb_mod.TIMING.replication_lag = 2
+  local function at_standby(id)
+    return s:GetItem{ TableName = NAME, Key = { sessionId = { S = id } } }.Item
+  end
+  p:PutItem{ TableName = NAME, Item = { sessionId = { S = "a" } } }
+  lu.assertNotNil(p:GetItem{ TableName = NAME, Key = { sessionId = { S = "a" } } }.Item)
+  lu.assertNil(at_standby("a"))
+  self.sim:advance(2)
+  lu.assertNotNil(at_standby("a"))
+  -- written 1 s before the primary fails: still there when it goes down
+  p:PutItem{ TableName = NAME, Item = { sessionId = { S = "b" } } }
+  self.sim:advance(1)
+  self.sim:set_outage(PRIMARY, true)
+  self.sim:advance(10)
+  lu.assertNil(at_standby("b"))
+  self.sim:set_outage(PRIMARY, false)
+  lu.assertNotNil(at_standby("b"))
+  -- the standby's own writes replicate back after the lag too
+  s:PutItem{ TableName = NAME, Item = { sessionId = { S = "c" } } }
+  lu.assertNil(p:GetItem{ TableName = NAME, Key = { sessionId = { S = "c" } } }.Item)
+  self.sim:advance(2)
+  lu.assertNotNil(p:GetItem{ TableName = NAME, Key = { sessionId = { S = "c" } } }.Item)
 end
 
 -- Items --------------------------------------------------------------------------------------

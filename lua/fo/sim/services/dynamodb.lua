@@ -26,6 +26,10 @@ M.TIMING = {
   table_update = 1,     -- UPDATING → ACTIVE after a stream/SSE/billing change
   replica_create = 10,  -- replica CREATING → ACTIVE (source table UPDATING meanwhile)
   replica_delete = 5,   -- replica DELETING → gone
+  -- A write reaches the other replicas this long after it is made (AWS: typically within
+  -- a second); 0: at once. A sim's own `_replication_lag` (set by fo-run --drill's
+  -- traffic) overrides it.
+  replication_lag = 0,
 }
 
 -- Source regions refuse DeleteTable this long after they sourced a new replica.
@@ -60,6 +64,25 @@ end
 M.status = status
 
 -- The table `name` in `region`'s state (default the call's), or nil; drops deleted ones.
+-- Replicated writes that have arrived by now (rec.incoming: {due=, k=, item=, from=}, in
+-- write order). A write still in its source region when that region went down arrives when
+-- the region is back (global tables replicate what the failed region holds once it
+-- recovers); until then readers of this replica do not see it.
+local function settle_incoming(ctx, rec)
+  local list = rec.incoming
+  if not list then return end
+  local now, keep = ctx:now(), {}
+  for _, w in ipairs(list) do
+    local arrives = w.due
+    local started, ended = ctx.sim.knobs:outage_times_of(w.from)
+    if started and started <= w.due and (not ended or ended > w.due) then
+      arrives = ended or math.huge
+    end
+    if arrives <= now then rec.items[w.k] = w.item else keep[#keep + 1] = w end
+  end
+  rec.incoming = #keep > 0 and keep or nil
+end
+
 local function lookup(ctx, name, region)
   local db = region and region ~= ctx.region and ctx:db_of("dynamodb", region) or ctx.db
   local t = tables_of(db)
@@ -68,6 +91,7 @@ local function lookup(ctx, name, region)
     t[name] = nil
     return nil
   end
+  if rec then settle_incoming(ctx, rec) end
   return rec
 end
 
@@ -907,11 +931,19 @@ local function keystr(rec, item)
   return V.key_string(item, rec.hash, rec.range)
 end
 
--- Stores (or with nil, deletes) an item here and in every replica.
+-- Stores (or with nil, deletes) an item here and in every replica (after the replication
+-- lag, when there is one).
 local function write_item(ctx, rec, k, item)
   rec.items[k] = item
+  local lag = rawget(ctx.sim, "_replication_lag") or M.TIMING.replication_lag or 0
   for _, other in ipairs(replica_tables(ctx, rec)) do
-    other.items[k] = item and V.copy(item) or nil
+    if lag > 0 then
+      other.incoming = other.incoming or {}
+      table.insert(other.incoming, { due = ctx:now() + lag, k = k, item = item and V.copy(item),
+        from = ctx.region })
+    else
+      other.items[k] = item and V.copy(item) or nil
+    end
   end
 end
 
