@@ -102,28 +102,41 @@ function M.cli(name)
   return c
 end
 
---- A plain command runner for CLI `name` against the served sim at `url` (one process per
---- command, text output: for the short per-service proofs): run{args...} → exit code,
---- trimmed stdout, stderr; and the CLI's description ("aws-cli/1.45.11 ..."). Raises, naming
---- why, when the CLI is missing (a requirement of the suite, not a reason to skip).
+-- The batch runners the text runners started (M.finish stops them).
+local open_runners = {}
+
+--- A plain command runner for CLI `name` against the served sim at `url` (text output: for
+--- the short per-service proofs): run{args...} → exit code, trimmed stdout, stderr; and the
+--- CLI's description ("aws-cli/1.45.11 ..."). Commands go through one batch helper (the
+--- CLI's main(argv), see above), or one process each with FO_AWSCLI_MODE=exec (and always
+--- for `aws s3`). Raises,
+--- naming why, when the CLI is missing (a requirement of the suite, not a reason to skip).
 function M.text_runner(name, dir, url, region)
   local c, why = M.cli(name)
   if not c then error(why, 0) end
-  local env = M.env(dir)
+  local mode = os.getenv("FO_AWSCLI_MODE") == "exec" and "exec" or "batch"
+  local runner
   local function run(args)
-    local argv = { c.aws, "--endpoint-url", url, "--region", region or "eu-south-1", "--output", "text" }
+    local argv = { "--endpoint-url", url, "--region", region or "eu-south-1", "--output", "text" }
     if c.major >= 2 then argv[#argv + 1] = "--no-cli-pager" end
     for _, a in ipairs(args) do argv[#argv + 1] = a end
-    local r = fo.process.run{ argv = argv, env = env, timeout = 180, cwd = dir }
-    return r.code, r.stdout:match("^%s*(.-)%s*$"), r.stderr
+    if not runner then
+      runner = M.runner{ cli = c, url = url, dir = dir, mode = mode, helpers = 1 }
+      open_runners[#open_runners + 1] = runner
+    end
+    -- `aws s3 ...` (the transfer commands) print from the transfer's worker threads, which
+    -- a batch helper cannot route to the command's output: one process each
+    local r = runner:send(argv, region or "eu-south-1", { exec = args[1] == "s3" })
+    return r.rc, r.stdout:match("^%s*(.-)%s*$"), r.stderr
   end
-  return run, ("%s %s (%s)"):format(name, c.version, c.aws)
+  return run, ("%s %s (%s, %s)"):format(name, c.version, c.aws, mode)
 end
 
 --- The end of a CLI suite's script: runs its LuaUnit tests, stops the served sim (one that
 --- does not stop cleanly fails the run), removes `dir` and exits with the result.
 function M.finish(lu, sim, dir)
   local rc = lu.LuaUnit.run()
+  for _, r in ipairs(open_runners) do r:close() end
   if sim then
     local r = M.stop_sim(sim)
     if not tostring(r.stdout):find("exit=0", 1, true) then
@@ -240,9 +253,13 @@ function M.runner(opts)
   return r
 end
 
+local helper_files = 0
+
 --- Starts batch helper i (support/awscli_server.py); returns {url=, task=, busy=}.
 function Runner:start_helper(i)
-  local portfile = ("%s/awscli-%d.port"):format(self.dir, i)
+  -- one file per helper of the process (several runners may share `dir`)
+  helper_files = helper_files + 1
+  local portfile = ("%s/awscli-%d-%d.port"):format(self.dir, helper_files, i)
   local script = t.tests_dir .. "/lua/support/awscli_server.py"
   local task = fo.spawn(fo.process.run, { argv = { self.cli.python, script, portfile },
     env = self.env, timeout = 600 })
@@ -311,12 +328,16 @@ function Runner:release()
 end
 
 function Runner:aws(region, args, opts)
+  return self:send(self:argv(region, args), region, opts)
+end
+
+--- Runs `aws argv...` (the whole argument list after `aws`) as Runner:aws does.
+function Runner:send(argv, region, opts)
   opts = opts or {}
   local limited = not opts.waiting
   if limited then self:acquire(opts.priority) end
   self.commands = self.commands + 1
   local ok, res = pcall(function()
-    local argv = self:argv(region, args)
     if self.mode == "exec" or opts.exec or opts.env then
       local env = {}
       for k, v in pairs(self.env) do env[k] = v end
