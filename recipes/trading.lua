@@ -412,19 +412,25 @@ local function topic_key_policy(region)
 end
 
 local topic_keys = {}
---- The topics' key of `region` (made once per region; r names it, role_name tags it), with
---- its alias alias/failover-topics-<r>-<suffix>.
+--- The customer managed key of `region` (made once per region; r names it, role_name tags
+--- it), with its alias alias/trading-data-<r>-<suffix>: the topics', and in the primary
+--- and standby regions also the session table's (tableEncryption = cmk) and the log
+--- groups'. (Its logical name stays <r>/topic-key: renaming it would replace the key.)
 local function topic_key(region, r, role_name)
   if topic_keys[region] then return topic_keys[region] end
+  local uses = { "failover topics" }
+  if TABLE_CMK and (region == cfg.primaryRegion or region == cfg.standbyRegion) then
+    uses[#uses + 1] = "session table"
+  end
+  if logs_key_statement(region, "0") then uses[#uses + 1] = "log groups" end
   local key = fo.resource("aws:kms:key", r .. "/topic-key", {
-    description = ("failover topics%s in %s (%s)"):format(
-      logs_key_statement(region, "0") and " and log groups" or "", region, S),
+    description = ("trading %s in %s: %s"):format(S, region, table.concat(uses, ", ")),
     policy = fo.apply(probes[1].account, topic_key_policy(region)),
     enable_key_rotation = true, deletion_window_in_days = 7,
-    tags = tags(role_name, ("failover-topics-key-%s-%s"):format(r, S)),
+    tags = tags(role_name, ("trading-data-key-%s-%s"):format(r, S)),
   }, { region = region, depends_on = probes })
   fo.resource("aws:kms:alias", r .. "/topic-key", {
-    name = ("alias/failover-topics-%s-%s"):format(r, S), target_key_id = key.key_id,
+    name = ("alias/trading-data-%s-%s"):format(r, S), target_key_id = key.key_id,
   }, { region = region })
   topic_keys[region] = key
   return key

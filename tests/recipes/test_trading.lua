@@ -747,7 +747,7 @@ end
 
 -- The session table at rest (tableEncryption = "cmk", the default): each replica under the
 -- customer managed key of its own region (the region's topics' key, alias
--- failover-topics-<role>-<suffix>), read in that region; the key's policy lets this
+-- trading-data-<role>-<suffix>), read in that region; the key's policy lets this
 -- account's principals use it only through DynamoDB of that region (the instances' item
 -- calls and the deployer's table changes), and an item written in one region is read in
 -- the other.
@@ -756,7 +756,7 @@ function TestTradingRecipe:test_session_table_replicas_under_their_regions_custo
   local keys = {}
   for _, r in ipairs(REGIONS) do
     local kms = client("kms", r.region)
-    local md = kms:DescribeKey{ KeyId = ("alias/failover-topics-%s-%s"):format(r.role:lower(),
+    local md = kms:DescribeKey{ KeyId = ("alias/trading-data-%s-%s"):format(r.role:lower(),
       SUFFIX) }.KeyMetadata
     keys[r.region] = md.Arn
     local t = client("dynamodb", r.region):DescribeTable{ TableName = name }.Table
@@ -1697,7 +1697,7 @@ function TestTradingProof:test_table_encryption_switches_in_place()
       return d and d.KMSMasterKeyArn
     end
     local function region_key(region, role)
-      return w:client("kms", region):DescribeKey{ KeyId = ("alias/failover-topics-%s-%s")
+      return w:client("kms", region):DescribeKey{ KeyId = ("alias/trading-data-%s-%s")
         :format(role, SUFFIX) }.KeyMetadata.Arn
     end
     lu.assertEquals(key_of(P), w:client("kms", P):DescribeKey{ KeyId = "alias/aws/dynamodb" }
