@@ -137,9 +137,13 @@ function TestLogGroupType:test_destroy_deletes_only_what_this_stack_made()
   H.cleanup(dir)
   dir = H.dir()
   apply(recipe())
-  code, _, out = run(recipe(), { mode = "destroy", explicit = true })
+  local rdoc
+  code, rdoc, out = run(recipe(), { mode = "destroy", explicit = true })
   lu.assertEquals(code, 0, out)
   lu.assertNil(describe("/fo/app"))
+  -- the plan said the events go with it
+  lu.assertStrContains(out, "deletes log group /fo/app with every event in it")
+  lu.assertEquals(rdoc.plan.steps[1].note, "deletes log group /fo/app with every event in it")
 end
 
 function TestLogGroupType:test_a_group_made_elsewhere_is_a_conflict()

@@ -106,6 +106,11 @@ fo.type("aws:logs:log_group", {
     end
     return p.name, group_outputs(created_group(ctx, p.name))
   end,
+  -- The plan of a destroy says the events go with the group (an operator may want to
+  -- export them first).
+  delete_note = function(props)
+    return ("deletes log group %s with every event in it"):format(props.name)
+  end,
   read = function(ctx, name)
     local g = find_group(ctx, name)
     if not g then return nil end
