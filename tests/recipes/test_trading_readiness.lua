@@ -219,6 +219,27 @@ function TestReadiness:test_7_the_health_check_failing_in_a_region_outage()
   end)
 end
 
+-- A check left disabled (Route 53 then calls it healthy whatever the primary does) or
+-- inverted (a game day interrupted by hand) is found, each with the command that undoes it.
+function TestReadiness:test_7b_the_health_check_disabled_or_inverted()
+  local st = applied()
+  local id = st.outputs.health_check_id
+  local r53 = client("route53", "us-east-1")
+  for _, case in ipairs({ { field = "Disabled", word = "disabled", fix = "--no-disabled" },
+    { field = "Inverted", word = "inverted", fix = "--no-inverted" } }) do
+    r53:UpdateHealthCheck{ HealthCheckId = id, [case.field] = true }
+    broken(function()
+      local code, doc, text = readiness()
+      local f = the_failure(code, doc, text, "^health check " .. lit(id) .. " is " .. case.word)
+      lu.assertEquals(f.resource, id)
+      lu.assertStrContains(f.fix, case.fix)
+    end, function()
+      r53:UpdateHealthCheck{ HealthCheckId = id, [case.field] = false }
+      st:advance(60)
+    end)
+  end
+end
+
 function TestReadiness:test_8_a_subscription_pending()
   local arn = applied().outputs.standby_topic_arn
   client("sns", S):Subscribe{ TopicArn = arn, Protocol = "email", Endpoint = "ops@example.com" }
