@@ -674,6 +674,9 @@ local function build_region(role_name, region, vpc_cidr, capacity, certificate_a
     security_group_ids = { app_sg.id },
     metadata_options = { http_tokens = "required", http_endpoint = "enabled",
       http_put_response_hop_limit = 1 },
+    -- detailed monitoring: CPUUtilization every minute, so target tracking scales the
+    -- standby out after 3 minutes above the target, not 3 × 5 (basic monitoring)
+    monitoring = true,
     block_device_mappings = { { device_name = "/dev/xvda", ebs = { volume_size = 20,
       volume_type = "gp3", encrypted = true, delete_on_termination = true } } },
     user_data = user_data(r),

@@ -85,6 +85,10 @@ return {
   { name = "imds-tokens-optional",
     find = "http_tokens = \"required\"", replace = "http_tokens = \"optional\"",
     why = "IMDSv1 answers unauthenticated GETs: SSRF steals the role's credentials" },
+  { name = "basic-monitoring",
+    find = "monitoring = true,", replace = "monitoring = false,",
+    why = "CPU every 5 minutes: target tracking scales the standby out 12 minutes later in a "
+      .. "failover" },
   { name = "ebs-unencrypted",
     find = "encrypted = true, delete_on_termination = true",
     replace = "encrypted = false, delete_on_termination = true",

@@ -500,6 +500,8 @@ function TestTradingRecipe:test_launch_templates_use_the_al2_ami_from_ssm_t3_med
     lu.assertEquals(d.ImageId, ami)
     lu.assertEquals(d.InstanceType, "t3.medium")
     lu.assertEquals(d.MetadataOptions.HttpTokens, "required")
+    -- one-minute CPU datapoints: what target tracking's scale-out time rests on
+    lu.assertEquals(d.Monitoring, { Enabled = true })
     lu.assertIsTrue(d.BlockDeviceMappings[1].Ebs.Encrypted)
     lu.assertStrContains(d.IamInstanceProfile.Arn or d.IamInstanceProfile.Name, "ec2-profile-" .. SUFFIX)
   end
