@@ -161,7 +161,9 @@ function TestBackendS3:test_an_unfit_bucket_is_refused_naming_each_fix()
 end
 
 function TestBackendS3:test_one_machine_applies_the_other_is_refused_then_waits()
-  delay = 0.03 -- an apply of a few seconds
+  -- an apply of about ten seconds: b's refused run and its start with --lock-timeout must
+  -- fall inside it even on a loaded machine under the sanitizers
+  delay = 0.1
   local a = fo.spawn(fo_run, "a", {})
   wait_until("a's lease", lock_object)
   local r = fo_run("b", {})

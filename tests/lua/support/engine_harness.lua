@@ -256,6 +256,11 @@ function H.sim_holdings(sim, opts)
       if type(region) == "table" and region.ec2 then region.ec2.lb_enis = nil end
       -- the requests Route 53's checkers sent the load balancers: the clock decides how many
       if type(region) == "table" and region.elbv2 then region.elbv2.traffic = nil end
+      -- and the health checks' evaluations (each checker's last result, on that clock)
+      for _, hc in pairs(type(region) == "table" and region.route53
+          and region.route53.health_checks or {}) do
+        if type(hc) == "table" then hc.eval = nil end
+      end
     end
   end
   return canonical(d, opts or {}) or {} -- what is left empty is the same as none
