@@ -260,9 +260,11 @@ function TestCli:test_lock_held_and_broken()
   testlib.write(script, ([[
     local l = assert(fo.fs.lock(%q, "fo-run --plan other.lua"))
     local f = io.open(%q, "w") f:write("locked") f:close()
-    fo.sleep(tonumber(arg[1]))
-  ]]):format(lockfile, holder .. "/ready"))
-  local t = fo.spawn(testlib.run_fo, { script, "3" })
+    -- holds the lock until the test says so (a fixed sleep ran out under load)
+    local deadline = fo.now() + 120
+    while not io.open(%q) and fo.now() < deadline do fo.sleep(0.02) end
+  ]]):format(lockfile, holder .. "/ready", holder .. "/release"))
+  local t = fo.spawn(testlib.run_fo, { script })
   while not testlib.read(holder .. "/ready") do fo.sleep(0.02) end
   local r = fo_run({ path })
   lu.assertEquals(r.code, 5, r.stderr)
@@ -280,6 +282,7 @@ function TestCli:test_lock_held_and_broken()
   r = fo_run({ "--break-lock", path })
   lu.assertEquals(r.code, 0, r.stderr)
   lu.assertStrContains(r.stderr, "breaking the lock of stack dev held by dead pid 999999999")
+  testlib.write(holder .. "/release", "")
   t:join()
   testlib.rmtree(holder)
 end

@@ -149,22 +149,9 @@ end
 -- Starts the game day in the background (stdout to a file read while it runs); returns
 -- the task and the pid.
 local function start()
-  local pidfile = dir .. "/pid"
-  os.remove(pidfile)
-  os.remove(pidfile .. ".out") -- (the previous child's: wait_for must not read it)
-  local e = env()
-  local argv = { "sh", "-c", 'echo $$ > "$0.tmp" && mv "$0.tmp" "$0" && exec "$@" > "$0.out"',
-    pidfile, testlib.fo_run, "--stack", STACK, "--target", "aws", "--game-day", "--yes",
-    "--json", RECIPE }
-  local t = fo.spawn(function()
-    local r = fo.process.run{ argv = argv, env = e, timeout = 300 }
-    r.stdout = testlib.read(pidfile .. ".out") or ""
-    return r
-  end)
-  local deadline = fo.now() + 10
-  while not testlib.read(pidfile) and fo.now() < deadline do fo.sleep(0.01) end
-  child = tonumber((testlib.read(pidfile) or ""):match("%d+"))
-  lu.assertNotNil(child, "the child did not start")
+  local t
+  t, child = testlib.spawn_fo({ "--stack", STACK, "--target", "aws", "--game-day", "--yes",
+    "--json", RECIPE }, { env = env(), pidfile = dir .. "/pid", timeout = 300 })
   return t, child
 end
 

@@ -47,6 +47,31 @@ function M.run_fo(args, opts)
   return fo.process.run{ argv = argv, env = opts.env, timeout = opts.timeout or 60 }
 end
 
+--- Starts `fo-run ARGS` in the background, its stdout and stderr going to `pidfile`.out
+--- and `pidfile`.err so a test can read them while it runs (the report flushes each line).
+--- The shell execs fo-run, so the pid it writes to `pidfile` is fo-run's, the one to signal.
+--- Returns the task (fo.process.run's result, with stdout and stderr read back from the
+--- files) and the pid.
+function M.spawn_fo(args, opts)
+  local pidfile = assert(opts.pidfile, "spawn_fo needs opts.pidfile")
+  for _, f in ipairs({ pidfile, pidfile .. ".out", pidfile .. ".err" }) do os.remove(f) end
+  local argv = { "sh", "-c",
+    'echo $$ > "$0.tmp" && mv "$0.tmp" "$0" && exec "$@" > "$0.out" 2> "$0.err"', pidfile,
+    M.fo_run }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  local task = fo.spawn(function()
+    local r = fo.process.run{ argv = argv, env = opts.env, timeout = opts.timeout or 120 }
+    r.stdout = M.read(pidfile .. ".out") or ""
+    r.stderr = M.read(pidfile .. ".err") or ""
+    return r
+  end)
+  local deadline = fo.now() + 20
+  while not M.read(pidfile) and fo.now() < deadline and not task.done do fo.sleep(0.01) end
+  local pid = tonumber((M.read(pidfile) or ""):match("%d+"))
+  assert(pid, "fo-run did not start")
+  return task, pid
+end
+
 --- Starts fo-run on `script` in the background (a task); waits until the script writes
 --- its port to the file given as its first argument. Returns port, task.
 function M.start_server(script, args, opts)
