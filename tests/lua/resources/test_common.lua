@@ -46,4 +46,23 @@ function TestPoll.test_a_retryable_error_at_the_deadline_is_raised()
   lu.assertTrue(AwsError.is(err, "Throttling"))
 end
 
+-- describe_one on the simulator's EC2: the record of an id, nil for an id AWS does not know
+-- (its NotFound code named as "gone"), any other error raised.
+TestDescribeOne = {}
+
+function TestDescribeOne.test_finds_the_record_and_takes_not_found_as_gone()
+  local H = require "support.engine_harness"
+  local ec2 = H.sim():client("ec2", { region = H.REGION })
+  local id = ec2:CreateVpc{ CidrBlock = "10.0.0.0/16" }.Vpc.VpcId
+  local v = common.describe_one(ec2, "DescribeVpcs", { VpcIds = { id } }, "Vpcs",
+    { "InvalidVpcID.NotFound" })
+  lu.assertEquals({ v.VpcId, v.CidrBlock }, { id, "10.0.0.0/16" })
+  lu.assertNil(common.describe_one(ec2, "DescribeVpcs", { VpcIds = { "vpc-0123456789abcdef0" } },
+    "Vpcs", { "InvalidVpcID.NotFound" }))
+  local ok, err = pcall(common.describe_one, ec2, "DescribeVpcs",
+    { VpcIds = { "vpc-0123456789abcdef0" } }, "Vpcs", { "InvalidSubnetID.NotFound" })
+  lu.assertFalse(ok)
+  lu.assertTrue(AwsError.is(err, "InvalidVpcID.NotFound"))
+end
+
 os.exit(lu.LuaUnit.run())

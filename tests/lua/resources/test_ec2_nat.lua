@@ -14,12 +14,8 @@ local sim, dir
 
 local function ec2() return sim:client("ec2", { region = H.REGION }) end
 
-local run, apply, res = T.runner(function() return sim, dir end)
+local run, apply, res, id_of = T.runner(function() return sim, dir end)
 local tags = T.tag_map
-
-local function id_of(urn_tail)
-  return assert(res(urn_tail), urn_tail).id
-end
 
 -- A VPC with its internet gateway, a public subnet holding the NAT gateway and its
 -- address, and a private route table whose default route goes to the gateway.

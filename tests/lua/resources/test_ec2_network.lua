@@ -18,11 +18,7 @@ local sim, dir
 
 local function ec2() return sim:client("ec2", { region = H.REGION }) end
 
-local run, apply, res = T.runner(function() return sim, dir end)
-
-local function id_of(urn_tail)
-  return assert(res(urn_tail), urn_tail).id
-end
+local run, apply, res, id_of = T.runner(function() return sim, dir end)
 
 -- The token the resource was created with (its fo:token tag).
 local function token_of(urn_tail)

@@ -57,7 +57,8 @@ end
 --- A test file's run, apply and res, for the sim and dir its setUp makes anew: `env()`
 --- returns them; `region` is the runs' region unless opts.region names one (nil: H's).
 --- run(recipe, opts) gives H.run's code, doc, stdout, stderr; apply(recipe, opts) asserts
---- exit 0 and gives doc, stdout; res(urn_tail) is the record of "dev::<urn_tail>".
+--- exit 0 and gives doc, stdout; res(urn_tail) is the record of "dev::<urn_tail>" and
+--- id_of(urn_tail) its id (the record must exist).
 function T.runner(env, region)
   local function run(recipe, opts)
     local o = {}
@@ -78,7 +79,10 @@ function T.runner(env, region)
     local _, dir = env()
     return H.state(dir).resources["dev::" .. urn_tail]
   end
-  return run, apply, res
+  local function id_of(urn_tail)
+    return assert(res(urn_tail), urn_tail).id
+  end
+  return run, apply, res, id_of
 end
 
 --- A tag list ({Key=, Value=}, ...) as a map, fo's own tags included.

@@ -22,6 +22,14 @@ function M.unless(codes, fn, ...)
   error(v, 0)
 end
 
+--- The one record a Describe call lists for a resource (`client[op](client, params)`,
+--- params naming it, e.g. { VpcIds = { id } }; the records in out[list_member]), or nil
+--- when AWS answers one of the codes of the list `gone` (it does not exist) or lists none.
+function M.describe_one(client, op, params, list_member, gone)
+  local out = M.unless(gone, client[op], client, params)
+  return out and out[list_member] and out[list_member][1] or nil
+end
+
 --- The tags of what a type creates: ctx's fo:stack/fo:name/fo:token plus the resource's own
 --- map, as AWS lists them ({Key=, Value=}, sorted by key after the fo: ones).
 function M.tag_list(ctx, tags)

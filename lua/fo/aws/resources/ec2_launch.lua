@@ -174,10 +174,8 @@ local function lt_outputs(lt)
 end
 
 local function find_lt(ctx, id)
-  local ec2 = ctx:client("ec2")
-  local out = common.unless({ LT_NF }, ec2.DescribeLaunchTemplates, ec2,
-    { LaunchTemplateIds = { id } })
-  return out and out.LaunchTemplates and out.LaunchTemplates[1] or nil
+  return common.describe_one(ctx:client("ec2"), "DescribeLaunchTemplates",
+    { LaunchTemplateIds = { id } }, "LaunchTemplates", { LT_NF })
 end
 
 -- A canonical text of a data table (sorted keys), for the version's idempotency token.
@@ -217,10 +215,8 @@ end
 
 -- The template named `name` in ctx's region, or nil.
 local function by_name(ctx, name)
-  local ec2 = ctx:client("ec2")
-  local out = common.unless({ LT_NAME_NF }, ec2.DescribeLaunchTemplates, ec2,
-    { LaunchTemplateNames = { name } })
-  return out and out.LaunchTemplates and out.LaunchTemplates[1]
+  return common.describe_one(ctx:client("ec2"), "DescribeLaunchTemplates",
+    { LaunchTemplateNames = { name } }, "LaunchTemplates", { LT_NAME_NF })
 end
 
 local function same_data(a, b)

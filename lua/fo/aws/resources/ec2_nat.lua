@@ -23,9 +23,8 @@ local NAT_NF = "NatGatewayNotFound"
 -- aws:ec2:eip
 
 local function find_eip(ctx, id)
-  local ec2 = ctx:client("ec2")
-  local out = common.unless({ EIP_NF }, ec2.DescribeAddresses, ec2, { AllocationIds = { id } })
-  return out and out.Addresses and out.Addresses[1] or nil
+  return common.describe_one(ctx:client("ec2"), "DescribeAddresses", { AllocationIds = { id } },
+    "Addresses", { EIP_NF })
 end
 
 local function eip_outputs(a)
@@ -75,9 +74,8 @@ fo.type("aws:ec2:eip", {
 -- aws:ec2:nat_gateway
 
 local function find_nat(ctx, id)
-  local ec2 = ctx:client("ec2")
-  local out = common.unless({ NAT_NF }, ec2.DescribeNatGateways, ec2, { NatGatewayIds = { id } })
-  return out and out.NatGateways and out.NatGateways[1] or nil
+  return common.describe_one(ctx:client("ec2"), "DescribeNatGateways",
+    { NatGatewayIds = { id } }, "NatGateways", { NAT_NF })
 end
 
 local function primary_address(g)

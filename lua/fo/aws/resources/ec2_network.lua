@@ -45,9 +45,8 @@ end
 
 --- The one record `op` describes for id, or nil when AWS says it does not exist.
 local function describe_one(ctx, op, ids_member, list_member, notfound, id)
-  local ec2 = ctx:client("ec2")
-  local out = common.unless({ notfound }, ec2[op], ec2, { [ids_member] = { id } })
-  return out and out[list_member] and out[list_member][1] or nil
+  return common.describe_one(ctx:client("ec2"), op, { [ids_member] = { id } }, list_member,
+    { notfound })
 end
 
 --- Every record of a paginated Describe with `params`.

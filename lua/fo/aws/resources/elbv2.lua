@@ -203,10 +203,8 @@ local function lb_outputs(d)
 end
 
 local function find_lb(ctx, params)
-  local out = common.unless({ "LoadBalancerNotFound" }, function()
-    return elb(ctx):DescribeLoadBalancers(params)
-  end)
-  return out and out.LoadBalancers[1]
+  return common.describe_one(elb(ctx), "DescribeLoadBalancers", params, "LoadBalancers",
+    { "LoadBalancerNotFound" })
 end
 
 local function wait_available(ctx, arn)
@@ -372,10 +370,8 @@ local function tg_outputs(d)
 end
 
 local function find_tg(ctx, params)
-  local out = common.unless({ "TargetGroupNotFound" }, function()
-    return elb(ctx):DescribeTargetGroups(params)
-  end)
-  return out and out.TargetGroups[1]
+  return common.describe_one(elb(ctx), "DescribeTargetGroups", params, "TargetGroups",
+    { "TargetGroupNotFound" })
 end
 
 local function set_tg_attributes(ctx, arn, changes)
@@ -591,10 +587,8 @@ local function listener_outputs(l)
 end
 
 local function find_listener(ctx, arn)
-  local out = common.unless({ "ListenerNotFound", "LoadBalancerNotFound" }, function()
-    return elb(ctx):DescribeListeners{ ListenerArns = { arn } }
-  end)
-  return out and out.Listeners[1]
+  return common.describe_one(elb(ctx), "DescribeListeners", { ListenerArns = { arn } },
+    "Listeners", { "ListenerNotFound", "LoadBalancerNotFound" })
 end
 
 -- The listener on `port` of the load balancer (nil when none, or the load balancer is not

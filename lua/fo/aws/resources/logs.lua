@@ -175,9 +175,8 @@ local TRAFFIC = { ACCEPT = true, REJECT = true, ALL = true }
 local function ec2(ctx) return ctx:client("ec2") end
 
 local function describe_flow_log(ctx, id)
-  local out = common.unless({ "InvalidFlowLogId.NotFound" }, ec2(ctx).DescribeFlowLogs, ec2(ctx),
-    { FlowLogIds = { id } })
-  return out and out.FlowLogs and out.FlowLogs[1] or nil
+  return common.describe_one(ec2(ctx), "DescribeFlowLogs", { FlowLogIds = { id } }, "FlowLogs",
+    { "InvalidFlowLogId.NotFound" })
 end
 
 local function flow_outputs(f)
