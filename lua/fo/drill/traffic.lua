@@ -15,7 +15,8 @@
 -- * An instance serves once it is InService (boot) and its target group has seen
 --   HealthyThresholdCount successful checks (× HealthCheckIntervalSeconds).
 -- * EC2 publishes CPUUtilization every minute with detailed monitoring, every 5 minutes
---   with basic monitoring (metric_period).
+--   with basic monitoring (metric_period): a launch template's Monitoring.Enabled true is
+--   detailed, anything else basic (EC2 API reference, LaunchTemplatesMonitoringRequest).
 -- * DynamoDB global tables replicate asynchronously, typically within a second: writes
 --   made in the failed region inside the lag before it failed are not in the standby.
 local rng = require "fo.sim.rng"
@@ -36,7 +37,7 @@ M.KNOBS = {
   register = { nil, "seconds from InService to healthy in the target group (default: the target group's HealthyThresholdCount x interval)" },
   warmup = { nil, "instance warm-up seconds (default: the policy's, else the group's)" },
   target = { nil, "target tracking CPU target (default: the group's policy)" },
-  metric_period = { 60, "seconds per CPU datapoint (60 detailed monitoring, 300 basic)" },
+  metric_period = { nil, "seconds per CPU datapoint (default: the group's launch template's, 60 with detailed monitoring, 300 basic)" },
   datapoints = { 3, "datapoints above the target before scaling out (the policy's AlarmHigh)" },
   session_interval = { 30, "seconds between a client's session writes" },
   replication_lag = { 1, "seconds a write takes to reach the other region's replica" },
@@ -79,7 +80,8 @@ local REGIONS = { "primary", "standby" }
 M.REGIONS = REGIONS
 
 --- A model for `setup`: { t0 = virtual time, ttl =, regions = { primary = {desired=,
---- max=, warmup=, register=, target=}, standby = {...} } } with knobs `p` (M.params).
+--- max=, warmup=, register=, target=, metric_period=}, standby = {...} } } with knobs `p`
+--- (M.params). A region's metric_period defaults to basic monitoring's 300 s.
 function M.new(p, setup)
   local self = setmetatable({ p = p, t0 = setup.t0, events = {}, series = { t = {} },
     regions = {}, clients = {} }, { __index = M })
@@ -90,7 +92,8 @@ function M.new(p, setup)
     local cfg = setup.regions[name]
     local g = { name = name, desired = cfg.desired, max = math.max(cfg.max or cfg.desired, cfg.desired),
       warmup = p.warmup or cfg.warmup or 300, register = p.register or cfg.register or 20,
-      target = p.target or cfg.target or 60, instances = {}, points = {}, alarm = false,
+      target = p.target or cfg.target or 60, metric_period = p.metric_period or cfg.metric_period
+        or 300, instances = {}, points = {}, alarm = false,
       window = { sum = 0, n = 0 } }
     -- The primary carries the whole load before the outage: its target tracking policy
     -- would hold it at the size that keeps CPU under the target (within its maximum).
@@ -274,7 +277,7 @@ function M:tick(t, world)
     end
     -- the CPU datapoint of the period ending at t
     g.window.sum, g.window.n = g.window.sum + cpu, g.window.n + 1
-    if math.floor(t / p.metric_period) > math.floor(prev / p.metric_period) then
+    if math.floor(t / g.metric_period) > math.floor(prev / g.metric_period) then
       local point = g.window.sum / g.window.n
       g.window.sum, g.window.n = 0, 0
       scale(self, g, t, point)
@@ -305,8 +308,8 @@ end
 --- True at t when the standby has served all its load under the CPU target for longer than
 --- target tracking's alarm looks back (it will not scale: it does not need to).
 function M:enough(t)
-  local p = self.p
-  return self.adequate_since ~= nil and t - self.adequate_since >= (p.datapoints + 1) * p.metric_period
+  local p, g = self.p, self.regions.standby
+  return self.adequate_since ~= nil and t - self.adequate_since >= (p.datapoints + 1) * g.metric_period
 end
 
 local function percentile(sorted, q)
@@ -337,8 +340,8 @@ function M:result()
   -- counted) and a datapoint; the last step's instances then boot and turn healthy
   local steps = 0
   for _, e in ipairs(self.events) do if e.kind == "scale_out" and e.region == "standby" then steps = steps + 1 end end
-  local bound = (p.datapoints + 1) * p.metric_period + p.boot + g.register
-    + math.max(0, steps - 1) * (p.boot + g.warmup + p.metric_period)
+  local bound = (p.datapoints + 1) * g.metric_period + p.boot + g.register
+    + math.max(0, steps - 1) * (p.boot + g.warmup + g.metric_period)
   return {
     clients = #self.clients, ttl = self.ttl,
     recovery = { p50 = percentile(resp, 50), p99 = percentile(resp, 99), max = resp[#resp], n = #resp },
@@ -349,7 +352,7 @@ function M:result()
         and self:enough(self.last) or nil, loaded = self.loaded, bound = bound, steps = steps,
       primary = self.initial.primary, standby_initial = self.initial.standby,
       standby_final = g.desired, warmup = g.warmup, register = g.register, boot = p.boot,
-      target = g.target, metric_period = p.metric_period, datapoints = p.datapoints },
+      target = g.target, metric_period = g.metric_period, datapoints = p.datapoints },
     sessions = self.sessions and {
       writes_in_window = self.sessions.writes_in_window, lost = self.sessions.lost,
       read = self.sessions.read, lag = p.replication_lag, interval = p.session_interval,

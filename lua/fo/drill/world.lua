@@ -1,10 +1,13 @@
 -- What the traffic model (fo.drill.traffic) needs from the simulator: each region's Auto
 -- Scaling group behind the stack's load balancer (desired and maximum size, its target
 -- tracking policy's target and warm-up, its target group's time to mark a new target
--- healthy), and, every second, whether each region answers requests and how Route 53 judges
--- its record. Read-only: internal looks at the sim's state, no API call.
+-- healthy, its launch template's monitoring: the period of the CPU metric), and, every
+-- second, whether each region answers requests and how Route 53 judges its record.
+-- Read-only: internal looks at the sim's state, no API call.
 local failover = require "fo.sim.failover"
 local asg_state = require "fo.sim.asg_state"
+local ec2_lookup = require "fo.sim.ec2_lookup"
+local ctx_mod = require "fo.sim.ctx"
 
 local M = {}
 
@@ -32,12 +35,25 @@ local function group_behind(sim, dns)
   return nil, nil, region
 end
 
--- One region's setup for the model: {desired=, max=, target=, warmup=, register=}.
+-- The seconds between the CPUUtilization datapoints of group g's instances in `region`:
+-- 60 when its launch template version turns detailed monitoring on (Monitoring.Enabled),
+-- else 300 (basic monitoring, EC2's default).
+local function metric_period(sim, region, g)
+  local spec = g.LaunchTemplate or {}
+  local ctx = ctx_mod.new{ sim = sim, service = "ec2", region = region, account = sim.account }
+  local lt = ec2_lookup.launch_template(ctx, spec.LaunchTemplateId, spec.LaunchTemplateName)
+  local v = lt and ec2_lookup.launch_template_version(lt, spec.Version)
+  local monitoring = v and (v.LaunchTemplateData or {}).Monitoring
+  return monitoring and monitoring.Enabled == true and 60 or 300
+end
+
+-- One region's setup for the model: {desired=, max=, target=, warmup=, register=,
+-- metric_period=}.
 local function region_setup(sim, dns)
   local g, tg, region, asdb = group_behind(sim, dns)
   if not g then return { desired = 1, max = 1 }, region end
   local out = { desired = #asg_state.members(asdb, g.AutoScalingGroupName), max = g.MaxSize,
-    region = region, group = g.AutoScalingGroupName }
+    region = region, group = g.AutoScalingGroupName, metric_period = metric_period(sim, region, g) }
   local warmup = g.DefaultInstanceWarmup or g.DefaultCooldown
   for _, pol in pairs(asdb.policies or {}) do
     local ttc = pol.TargetTrackingConfiguration

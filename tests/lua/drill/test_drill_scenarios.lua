@@ -13,15 +13,16 @@ local cjson = require "cjson"
 
 local B = math.ceil(os.time() / 60) * 60 + 60
 
--- The world, settled two minutes. opts.hold = N: the trading recipe's failback hold-down
+-- The world, settled two minutes. opts.monitoring: the launch templates' detailed
+-- monitoring (Monitoring.Enabled; nil: not set). opts.hold = N: the trading recipe's failback hold-down
 -- (failbackHoldMinutes), built from the same primitives: an N-minute alarm on the check's
 -- HealthCheckStatus, a CLOUDWATCH_METRIC check of it, a CALCULATED check of both children
 -- on the primary record.
 local function world(opts)
   opts = opts or {}
   local sim = simlib.new{ seed = 42, time = function() return B end }
-  local p = topo.region(sim, "eu-south-1", 2)
-  local s = topo.region(sim, "eu-central-1", 1)
+  local p = topo.region(sim, "eu-south-1", 2, { monitoring = opts.monitoring })
+  local s = topo.region(sim, "eu-central-1", 1, { monitoring = opts.monitoring })
   sim:advance(5)
   local g = topo.global(sim, p, s)
   local o = { app_dns_name = "app.trading.fo.test", primary_alb_dns_name = p.dns,
@@ -260,6 +261,33 @@ function TestDrillScenarios.test_checker_phases_spread_the_requests()
   lu.assertErrorMsgContains("is not an endpoint health check", function()
     sim:set_checker_phases("nope", {})
   end)
+end
+
+-- Target tracking acts on the instances' CPU datapoints: one a minute with the launch
+-- template's detailed monitoring, one every 5 minutes with basic monitoring (Enabled false,
+-- or not set: EC2's default). The drill takes the period from the standby group's template,
+-- so without detailed monitoring its 3 datapoints above the target come at least
+-- 3 × (300 - 60) s later, and so does the standby's capacity.
+function TestDrillScenarios.test_the_metric_period_follows_the_launch_templates_monitoring()
+  local function capacity(monitoring)
+    local sim, o = world{ monitoring = monitoring }
+    local res = drill.run(sim, o, { print = function() end, traffic = {} })
+    lu.assertIsTrue(res.ok, table.concat(res.problems, "; "))
+    return res.traffic.capacity
+  end
+  local detailed, basic = capacity(true), capacity(false)
+  lu.assertEquals({ detailed.metric_period, basic.metric_period }, { 60, 300 })
+  lu.assertEquals({ detailed.steps, basic.steps }, { 1, 1 })
+  lu.assertNotNil(basic.restored)
+  lu.assertTrue(basic.restored - detailed.restored >= 3 * (300 - 60),
+    ("restored at %s s with detailed monitoring, %s s with basic"):format(detailed.restored,
+      basic.restored))
+  lu.assertTrue(basic.restored - basic.loaded <= basic.bound)
+  -- a template that does not say is basic monitoring
+  local sim, o = world()
+  local setup = require("fo.drill.world").setup(sim, o, sim:now())
+  lu.assertEquals({ setup.regions.primary.metric_period, setup.regions.standby.metric_period },
+    { 300, 300 })
 end
 
 function TestDrillScenarios.test_unknown_fault_is_refused()

@@ -11,8 +11,10 @@ local function result(knobs, opts)
   local p = assert(traffic.params(knobs or {}))
   local t0, switch = 1000, opts.switch or 30
   local m = traffic.new(p, { t0 = t0, ttl = 60, regions = {
-    primary = { desired = 2, max = 6, target = 60, warmup = 300, register = 20 },
-    standby = { desired = 1, max = opts.max or 6, target = 60, warmup = 300, register = 20 } } })
+    primary = { desired = 2, max = 6, target = 60, warmup = 300, register = 20,
+      metric_period = 60 },
+    standby = { desired = 1, max = opts.max or 6, target = 60, warmup = 300, register = 20,
+      metric_period = 60 } } })
   m:outage(t0)
   for t = t0 + 1, t0 + 900 do
     local dns = t - t0 >= switch and "standby" or "primary"

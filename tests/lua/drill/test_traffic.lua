@@ -14,8 +14,10 @@ local function run(knobs, opts)
   local t0, switch = 1000, opts.switch or 30
   local sizes = opts.sizes or { primary = 2, standby = 1, max = 6 }
   local m = traffic.new(p, { t0 = t0, ttl = 60, regions = {
-    primary = { desired = sizes.primary, max = sizes.max, target = 60, warmup = 300, register = 20 },
-    standby = { desired = sizes.standby, max = sizes.max, target = 60, warmup = 300, register = 20 } } })
+    primary = { desired = sizes.primary, max = sizes.max, target = 60, warmup = 300, register = 20,
+      metric_period = 60 },
+    standby = { desired = sizes.standby, max = sizes.max, target = 60, warmup = 300, register = 20,
+      metric_period = 60 } } })
   m:outage(t0)
   for t = t0 + 1, t0 + (opts.seconds or 1200) do
     local dns = t - t0 >= switch and "standby" or "primary"

@@ -6,7 +6,8 @@
 local M = {}
 
 --- One region's ALB and ASG. Returns {dns=, zone_id=, lb_arn=, tg_arn=, asg=}.
---- opts.user_data: the instances' base64 user data instead of the health server on 80.
+--- opts.user_data: the instances' base64 user data instead of the health server on 80;
+--- opts.monitoring: the launch template's Monitoring.Enabled (nil: not given, basic).
 function M.region(sim, region, desired, opts)
   opts = opts or {}
   local function call(svc, op, p) return sim:invoke(svc, region, op, p) end
@@ -32,7 +33,8 @@ function M.region(sim, region, desired, opts)
   local lt = call("ec2", "CreateLaunchTemplate", { LaunchTemplateName = "lt-" .. region,
     -- the VPC's default group (ALB and instances) admits itself; the user data serves /health
     LaunchTemplateData = { ImageId = "ami-0123456789abcdef0", InstanceType = "t3.medium",
-      UserData = opts.user_data or require("support.health_user_data").base64(80, "/health") } })
+      UserData = opts.user_data or require("support.health_user_data").base64(80, "/health"),
+      Monitoring = opts.monitoring ~= nil and { Enabled = opts.monitoring } or nil } })
   local asg = "asg-" .. region
   call("autoscaling", "CreateAutoScalingGroup", { AutoScalingGroupName = asg, MinSize = 0,
     MaxSize = 4, DesiredCapacity = desired,
