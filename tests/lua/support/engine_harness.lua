@@ -244,25 +244,10 @@ function H.sim_dump(sim, opts)
 end
 
 --- What the simulator holds (H.sim_dump(sim, opts)) but for what it changes by itself as
---- the virtual clock runs or as calls come: CloudWatch metric data points (health checks
---- and Auto Scaling groups keep adding them; a deleted health check's stay, as at AWS) and
---- EC2's memo of the load balancers' ENIs, filled by whichever EC2 call comes first (the
---- load balancers themselves are compared in ELBv2's data).
+--- the virtual clock runs or as calls come (support.sim_clock_data: metric data points,
+--- the load balancers' ENIs, health checkers' requests and evaluations).
 function H.sim_holdings(sim, opts)
-  local d = H.sim_dump(sim, opts)
-  for _, account in pairs(d) do
-    for _, region in pairs(type(account) == "table" and account or {}) do
-      if type(region) == "table" and region.cloudwatch then region.cloudwatch.metrics = nil end
-      if type(region) == "table" and region.ec2 then region.ec2.lb_enis = nil end
-      -- the requests Route 53's checkers sent the load balancers: the clock decides how many
-      if type(region) == "table" and region.elbv2 then region.elbv2.traffic = nil end
-      -- and the health checks' evaluations (each checker's last result, on that clock)
-      for _, hc in pairs(type(region) == "table" and region.route53
-          and region.route53.health_checks or {}) do
-        if type(hc) == "table" then hc.eval = nil end
-      end
-    end
-  end
+  local d = require("support.sim_clock_data").strip(H.sim_dump(sim, opts))
   return canonical(d, opts or {}) or {} -- what is left empty is the same as none
 end
 

@@ -136,17 +136,20 @@ local ISO_TIME = "%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d[%.%d]*"
 
 -- `v` with every renamed string (in keys and values) back to its old value, times (epoch
 -- seconds, ISO stamps) replaced by "T" and the simulator's history and bookkeeping left
--- out: what happened, not what is configured — Auto Scaling activities, a health check's
--- version and evaluation, spent idempotency tokens (health checks' CallerReferences, EC2
+-- out: what happened, not what is configured — what the simulator changes by itself
+-- (support.sim_clock_data: metric data points, the load balancers' ENIs, the requests
+-- Route 53's checkers sent them and the checks' evaluations), Auto Scaling activities, a
+-- health check's version, spent idempotency tokens (health checks' CallerReferences, EC2
 -- ClientTokens: AWS keeps them), alarms' states (their metrics and the clock decide them),
--- metric data points, SNS deliveries and alarm history (CloudWatch keeps it), the requests
--- Route 53's checkers sent to the load balancers (the wall clock decides how many fall
--- within a run), and the ELBAccessLogTestFile objects ELB writes when a load balancer turns
--- its access logs on (a rollback that re-creates one writes another version).
-local HISTORY = { activities = true, ip_counter = true, lb_enis = true, HealthCheckVersion = true,
-  retired = true, hc_refs = true, StateValue = true, StateReason = true, StateReasonData = true,
-  metrics = true, eval = true, messages = true, client_tokens = true, history = true,
-  history_reason = true, traffic = true }
+-- SNS deliveries and alarm history (CloudWatch keeps it), and the ELBAccessLogTestFile
+-- objects ELB writes when a load balancer turns its access logs on (a rollback that
+-- re-creates one writes another version).
+local HISTORY = require("support.sim_clock_data").keys()
+for _, k in ipairs{ "activities", "ip_counter", "HealthCheckVersion", "retired", "hc_refs",
+    "StateValue", "StateReason", "StateReasonData", "messages", "client_tokens", "history",
+    "history_reason" } do
+  HISTORY[k] = true
+end
 local normalize
 
 -- An Auto Scaling group's instances are its capacity: which instances a scale-out and the

@@ -122,8 +122,9 @@ end
 --- (error kind "conflict") naming the id and what to do; the simulator then holds exactly
 --- what it held before (the existing resource unchanged, tags included, and not deleted;
 --- what the run created rolled back), the state's records are as before and no intent is
---- left. `snapshot(sim)` (default H.sim_holdings: all but the metric points the simulator
---- adds by itself) is what must be the same before and after. Returns the run's output.
+--- left. `snapshot(sim)` (default H.sim_holdings: all but what the simulator changes by
+--- itself, support.sim_clock_data) is what must be the same before and after. Returns the
+--- run's output.
 function T.assert_conflict(sim, dir, recipe, existing, opts, snapshot)
   snapshot = snapshot or H.sim_holdings
   local before, recs = snapshot(sim), {}
