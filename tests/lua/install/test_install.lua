@@ -157,6 +157,44 @@ fo.resource("test:subnet", "a", { vpc_id = vpc.id, cidr = "10.0.1.0/24" })
   testlib.rmtree(dir)
 end
 
+-- The same through the zsh completion (dist/completion/_fo-run), run as zsh's completion
+-- system runs it: BUFFER, CURSOR and words set; compadd and _files record what it offers.
+local function zsh_complete(dir, line)
+  local script = [==[
+cd "$1" || exit 1
+compadd() { shift; print -rl -- "$@"; }
+_files() { print -r -- "<files>"; }
+BUFFER=$3
+CURSOR=${#BUFFER}
+words=(${=BUFFER})
+source "$2"
+]==]
+  local r = fo.process.run{ argv = { "zsh", "-f", "-c", script, "zsh", dir,
+    source .. "/dist/completion/_fo-run", testlib.fo_run .. " " .. line },
+    env = { FO_STATE_DIR = false } }
+  assert_ok(r, "zsh completion of " .. line)
+  local list = {}
+  for c in r.stdout:gmatch("[^\n]+") do list[#list + 1] = c end
+  return list
+end
+
+function test_zsh_completes_options_stacks_and_urns()
+  lu.skipIf(not testlib.has_command("zsh"), "no zsh")
+  local dir = testlib.tmpdir()
+  testlib.write(dir .. "/net.lua", ([[
+package.path = %q .. '/lua/?.lua;' .. package.path
+require 'support.engine_types'
+fo.resource("test:vpc", "main", { cidr = "10.0.0.0/16" })
+]]):format(testlib.tests_dir))
+  assert_ok(sh('cd "$1" && exec "$2" net.lua --stack blue', dir, testlib.fo_run), "apply")
+  lu.assertEquals(zsh_complete(dir, "--no-r"), { "--no-refresh", "--no-rollback" })
+  lu.assertEquals(zsh_complete(dir, "net.lua --stack=b"), { "--stack=blue" })
+  lu.assertEquals(zsh_complete(dir, "net.lua --stack blue --only blue::"),
+    { "blue::test:vpc::main" })
+  lu.assertEquals(zsh_complete(dir, "ne"), { "<files>" })
+  testlib.rmtree(dir)
+end
+
 function test_cpack_builds_a_deb_that_runs_unpacked()
   local r = sh('cd "$1" && exec cpack -G DEB', build)
   assert_ok(r, "cpack")
