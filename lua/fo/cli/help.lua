@@ -111,8 +111,9 @@ function M.options(doc, text)
   return { list = list, value = value }
 end
 
---- The subcommands the synopsis shows ("fo-run state list|show URN": state), each with the
---- words that may follow it ({ state = { "list", "show" } }), in order.
+--- The subcommands the synopsis shows ("fo-run state list|show URN|rm URN": state), each
+--- with the words that may follow it ({ state = { "list", "show", "rm" } }: the first word
+--- of each '|' alternative, when it is a word and no placeholder), in order.
 function M.commands(doc)
   local names, follow = {}, {}
   for _, line in ipairs(doc.synopsis) do
@@ -121,9 +122,9 @@ function M.commands(doc)
       names[#names + 1] = cmd
       follow[cmd] = {}
     end
-    if cmd then
-      local first = rest:match("^[%[]?([%l|%d-]+)")
-      for w in (first or ""):gmatch("[^|]+") do follow[cmd][#follow[cmd] + 1] = w end
+    for alternative in (cmd and rest or ""):gmatch("[^|]+") do
+      local w = alternative:match("^%s*(%l[%l%d-]*)%f[%s%z]")
+      if w then follow[cmd][#follow[cmd] + 1] = w end
     end
   end
   return names, follow
