@@ -5,20 +5,23 @@ local help = require "fo.cli.help"
 local M = {}
 
 -- Text for roff: backslashes escaped, a line starting with '.' or "'" not a request, and
--- the dashes that start an option (--plan, -e) as \- so that they copy as ASCII.
+-- the dashes of an option (--serve-sim-public, -e) as \- so that they copy as ASCII.
 local function roff(text)
   text = text:gsub("\\", "\\e")
-  text = ("\n" .. text):gsub("([%s%(%[`'\"/|,=])(%-+)", function(before, dashes)
-    return before .. dashes:gsub("%-", "\\-")
+  text = ("\n" .. text):gsub("([%s%(%[`'\"/|,=])(%-+[%w-]*)", function(before, option)
+    return before .. option:gsub("%-", "\\-")
   end):sub(2)
   return (text:gsub("\n([%.'])", "\n\\&%1"):gsub("^([%.'])", "\\&%1"))
 end
 
--- An entry's term: options in bold, value placeholders in italics.
+-- An entry's term: options (and an environment variable's name) in bold, value
+-- placeholders in italics.
 local function term(t)
+  local n = 0
   return (t:gsub("%S+", function(w)
+    n = n + 1
     local word, comma = w:match("^(.-)(,?)$")
-    local font = word:match("^%-") and "B" or "I"
+    local font = (n == 1 or word:match("^%-")) and "B" or "I"
     return ("\\f%s%s\\fR%s"):format(font, roff(" " .. word):sub(2), comma)
   end))
 end
