@@ -27,6 +27,7 @@ test_packages=(
   awscli  # the AWS CLI against the served simulator (tests/lua/sim/test_awscli.lua)
   clang libclang-rt-14-dev  # the libFuzzer targets (tests/fuzz, tools/fuzz.sh)
   graphviz  # fo-run --graph FILE.svg draws with dot (tests/lua/engine/test_dot.lua)
+  man-db  # man -l renders the generated fo-run.1 (tests/lua/install/test_install.lua)
 )
 
 packages=("${run_packages[@]}")

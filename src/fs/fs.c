@@ -1,11 +1,12 @@
 /* fo.fs: the file operations whose safety matters to fo's state files — an atomic write
  * (temp file in the same directory, fsync, rename, fsync of the directory) and a durable
- * append (write, fsync) — plus mkdir -p, an existence test and terminal helpers. Every
- * failure raises an error naming the path. */
+ * append (write, fsync) — plus mkdir -p, an existence test, a directory listing and
+ * terminal helpers. Every failure raises an error naming the path. */
 #define _XOPEN_SOURCE 700 /* realpath(3) */
 #include "fo/runtime.h"
 #include "lock.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
@@ -206,6 +207,30 @@ static int fs_exists(lua_State *L)
     return 1;
 }
 
+/* fo.fs.listdir(path) → the names in a directory (without "." and ".."), unordered, or nil
+ * and a message (liolib style) when it cannot be read. */
+static int fs_listdir(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    DIR *d = opendir(path);
+    if (!d) {
+        int saved = errno;
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", path, strerror(saved));
+        return 2;
+    }
+    lua_newtable(L);
+    lua_Integer n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        lua_pushstring(L, e->d_name);
+        lua_rawseti(L, -2, ++n);
+    }
+    closedir(d);
+    return 1;
+}
+
 /* fo.fs.realpath(path) → the absolute path with symbolic links, "." and ".." resolved, or
  * nil and a message (liolib style) when it does not exist or cannot be read. */
 static int fs_realpath(lua_State *L)
@@ -318,6 +343,7 @@ static const luaL_Reg fs_functions[] = {
     {"mkdir_p", fs_mkdir_p},
     {"exists", fs_exists},
     {"realpath", fs_realpath},
+    {"listdir", fs_listdir},
     {"mode", fs_mode},
     {"isatty", fs_isatty},
     {"termsize", fs_termsize},

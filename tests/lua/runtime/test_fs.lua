@@ -1,5 +1,5 @@
 -- fo.fs: atomic writes (content, mode, no temp file left, errors naming the path), durable
--- appends, mkdir_p, exists and mode.
+-- appends, mkdir_p, exists, listdir and mode.
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
 local t = require "support.testlib"
@@ -81,6 +81,21 @@ function TestFs.test_mkdir_p_and_exists()
   local ok, e = pcall(fo.fs.mkdir_p, dir .. "/file/sub")
   lu.assertFalse(ok)
   lu.assertStrContains(e, "a file of that name exists")
+  t.rmtree(dir)
+end
+
+function TestFs.test_listdir_names_every_entry_or_says_why_not()
+  local dir = t.tmpdir()
+  lu.assertEquals(fo.fs.listdir(dir), {})
+  t.write(dir .. "/b.state.json", "{}")
+  t.write(dir .. "/.hidden", "")
+  fo.fs.mkdir_p(dir .. "/sub")
+  local names = fo.fs.listdir(dir)
+  table.sort(names)
+  lu.assertEquals(names, { ".hidden", "b.state.json", "sub" })
+  local none, why = fo.fs.listdir(dir .. "/missing")
+  lu.assertNil(none)
+  lu.assertEquals(why, dir .. "/missing: No such file or directory")
   t.rmtree(dir)
 end
 
