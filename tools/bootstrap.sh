@@ -28,6 +28,7 @@ test_packages=(
   clang libclang-rt-14-dev  # the libFuzzer targets (tests/fuzz, tools/fuzz.sh)
   graphviz  # fo-run --graph FILE.svg draws with dot (tests/lua/engine/test_dot.lua)
   man-db  # man -l renders the generated fo-run.1 (tests/lua/install/test_install.lua)
+  zsh  # the zsh completion is run in zsh (tests/lua/install/test_install.lua)
 )
 
 packages=("${run_packages[@]}")
