@@ -58,7 +58,9 @@ local function running(ec2)
     for _, r in ipairs(page.Reservations or {}) do
       for _, i in ipairs(r.Instances or {}) do
         -- Spot, scheduled and Capacity Block instances count against other quotas
-        if i.InstanceLifecycle == nil then out[#out + 1] = { id = i.InstanceId, type = i.InstanceType } end
+        if i.InstanceLifecycle == nil then
+          out[#out + 1] = { id = i.InstanceId, type = i.InstanceType }
+        end
       end
     end
     token = page.NextToken

@@ -185,8 +185,10 @@ end
 -- needs at the primary's desired capacity: a failure naming the value to ask for.
 function TestReadiness:test_4b_the_vcpu_quota_below_the_need()
   local st = applied()
-  for _, case in ipairs({ { quota = 8, short = "the standby cannot grow to the primary's max size" },
-    { quota = 3, short = "the standby cannot even take the primary's current load" } }) do
+  for _, case in ipairs({
+    { quota = 8, short = "the standby cannot grow to the primary's max size" },
+    { quota = 3, short = "the standby cannot even take the primary's current load" },
+  }) do
     st.sim.knobs:set("ec2_vcpu_quota", case.quota)
     broken(function()
       local code, doc, text = readiness()

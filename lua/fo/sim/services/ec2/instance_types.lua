@@ -52,7 +52,7 @@ end
 -- The InstanceTypeInfo AWS answers for `name`.
 local function info(name, t)
   local i = {
-    InstanceType = name, CurrentGeneration = not t.previous, BareMetal = t.metal,
+    InstanceType = name, CurrentGeneration = not t.previous, BareMetal = t.metal == true,
     Hypervisor = not t.metal and (t.previous and "xen" or "nitro") or nil,
     SupportedUsageClasses = { "on-demand", "spot" },
     SupportedRootDeviceTypes = t.previous and { "ebs", "instance-store" } or { "ebs" },
