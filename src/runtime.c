@@ -28,8 +28,8 @@ static const luaL_Reg native_modules[] = {
 /* The AWS service modules: each name gets a constructor aws.<name>{...} whose operations
  * come from lua/fo/aws/models/<name>.json (the client is lua/fo/aws/client.lua). */
 static const char *const aws_services[] = {
-    "ec2", "elbv2", "autoscaling", "route53", "dynamodb", "sns", "cloudwatch",
-    "iam", "ssm",   "sts",         "kms",     "logs",     "s3",  "acm",
+    "ec2", "elbv2", "autoscaling", "route53", "dynamodb", "sns", "cloudwatch",    "iam",
+    "ssm", "sts",   "kms",         "logs",    "s3",       "acm", "servicequotas",
 };
 
 /* require "fo.aws.services": the list above, as a Lua array. */

@@ -41,6 +41,7 @@ SERVICES = {
     "logs": "logs",
     "s3": "s3",
     "acm": "acm",
+    "servicequotas": "service-quotas",
 }
 
 # The protocol fo speaks with each service, by botocore's name: the one place that choice
@@ -65,6 +66,7 @@ PROTOCOL = {
     "logs": "json",
     "s3": "rest-xml",
     "acm": "json",
+    "servicequotas": "json",
 }
 
 MANIFEST = "generated-from.json"

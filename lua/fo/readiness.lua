@@ -10,7 +10,9 @@
 --             success, as Route 53 decides), neither inverted nor disabled, healthy
 --             targets behind both load balancers;
 --   alarms    every alarm of the stack in OK; topics' subscriptions confirmed;
---   capacity  the standby group may grow to the primary's desired capacity (its max size).
+--   capacity  the standby group may grow to the primary's desired capacity (its max size),
+--             and the account's EC2 vCPU quota in the standby region lets it run at the
+--             primary's max size (lua/fo/readiness_quota.lua).
 --
 -- The stack's state says which resources are the stack's (their ids, their regions, the
 -- outputs); what they are is read from AWS (or the simulator) through fo's clients: the
@@ -644,19 +646,10 @@ function Check:capacity()
           .. "--max-size %d)"):format(p.DesiredCapacity, self.regions.standby,
           s.AutoScalingGroupName, math.max(p.DesiredCapacity, p.MaxSize)))
     end
-    -- The vCPU quota: EC2's DescribeAccountAttributes max-instances no longer reflects it
-    -- (AWS's API reference); the quota is Service Quotas', for which fo has no client.
-    self.not_checked[#self.not_checked + 1] = {
-      what = ("EC2 On-Demand Standard instances vCPU quota (L-1216C47A) in %s: the standby "
-        .. "needs %d instances of its type at the primary's max size"):format(self.regions.standby,
-        p.MaxSize),
-      why = "fo has no Service Quotas client, and EC2's max-instances attribute no longer "
-        .. "reflects the vCPU quota",
-      fix = ("aws service-quotas get-service-quota --region %s --service-code ec2 --quota-code "
-        .. "L-1216C47A (compare with %d × the instance type's vCPUs, plus what else runs there)")
-        :format(self.regions.standby, p.MaxSize),
-    }
   end)
+  -- the groups as read above (a group that could not be read is already a finding)
+  local ok, p, s = pcall(function() return self:group("primary"), self:group("standby") end)
+  if ok and p and s then require("fo.readiness_quota").check(self, p, s) end
 end
 
 --- Runs every check. doc: the stack's state document (its resources and outputs); clients:

@@ -65,6 +65,7 @@ ENDPOINTS = {
     "sts": "https://sts.eu-south-1.amazonaws.com",
     "kms": "https://kms.eu-south-1.amazonaws.com",
     "logs": "https://logs.eu-south-1.amazonaws.com",
+    "servicequotas": "https://servicequotas.eu-central-1.amazonaws.com",
 }
 
 # XML namespaces the services answer with.

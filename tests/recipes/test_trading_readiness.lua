@@ -118,9 +118,19 @@ function TestReadiness:test_1_a_fresh_deployment_is_ready()
   end
   -- alike: ALB, listeners, target group, template, group, 3 groups, 3 alarm pairs
   lu.assertEquals(checks.alike, 11)
-  -- the vCPU quota is said not to be checked, with the command that checks it
-  lu.assertEquals(#doc.not_checked, 1)
-  lu.assertStrContains(doc.not_checked[1].fix, "L-1216C47A")
+  -- the vCPU quota is checked: the simulator's default 32 vCPUs hold the standby at the
+  -- primary's max size (6 × t3.medium, 2 vCPUs each)
+  lu.assertEquals(#doc.not_checked, 0)
+  local quota
+  for _, f in ipairs(doc.findings) do
+    if f.what:match("^EC2 vCPU quota") then quota = f end
+  end
+  lu.assertNotNil(quota, "no quota finding")
+  lu.assertEquals({ quota.severity, quota.check, quota.region }, { "ok", "capacity", S })
+  lu.assertStrContains(quota.what, ("EC2 vCPU quota L-1216C47A in %s is 32 vCPUs; the standby "
+    .. "at the primary's max size needs 12 (6 × t3.medium of 2 vCPUs, plus 0 vCPUs of 0 other "
+    .. "running On-Demand Standard instances there), at the primary's desired capacity 4")
+    :format(S))
 end
 
 function TestReadiness:test_2_a_listener_changed_in_one_region()
@@ -168,6 +178,67 @@ function TestReadiness:test_4_standby_max_below_the_primary_desired()
     lu.assertEquals(f.resource, name)
     lu.assertStrContains(f.fix, "--max-size")
   end, function() as:UpdateAutoScalingGroup{ AutoScalingGroupName = name, MaxSize = 6 } end)
+end
+
+-- The account's vCPU quota in the standby region (Service Quotas L-1216C47A, the sim's knob
+-- ec2_vcpu_quota) below what the standby needs at the primary's max size, then below what it
+-- needs at the primary's desired capacity: a failure naming the value to ask for.
+function TestReadiness:test_4b_the_vcpu_quota_below_the_need()
+  local st = applied()
+  for _, case in ipairs({
+    { quota = 8, short = "the standby cannot grow to the primary's max size" },
+    { quota = 3, short = "the standby cannot even take the primary's current load" },
+  }) do
+    st.sim.knobs:set("ec2_vcpu_quota", case.quota)
+    broken(function()
+      local code, doc, text = readiness()
+      local f = the_failure(code, doc, text, "^" .. lit(("EC2 vCPU quota L-1216C47A in %s is %d "
+        .. "vCPUs; the standby at the primary's max size needs 12"):format(S, case.quota)))
+      lu.assertEquals(f.check, "capacity")
+      lu.assertEquals(f.region, S)
+      lu.assertEquals(f.resource, "asg-standby-" .. SUFFIX)
+      lu.assertStrContains(f.what, case.short)
+      lu.assertStrContains(f.fix, "request an increase of L-1216C47A in Service Quotas to at "
+        .. "least 12 vCPUs in " .. S)
+      lu.assertStrContains(f.fix, "--region " .. S .. " --service-code ec2 --quota-code "
+        .. "L-1216C47A --desired-value 12")
+      lu.assertEquals(doc.counts.fail, 1, text)
+    end, function() st.sim.knobs:set("ec2_vcpu_quota", 32) end)
+  end
+end
+
+-- Other On-Demand Standard instances running in the standby region use the same quota,
+-- each by its type's vCPUs (DescribeInstanceTypes); instances of another region do not.
+function TestReadiness:test_4c_other_instances_in_the_region_count()
+  local st = applied()
+  local ec2 = client("ec2", S)
+  local ids = {}
+  for _, i in ipairs(ec2:RunInstances{ ImageId = require("fo.sim.amis").al2(S),
+    InstanceType = "m5.xlarge", MinCount = 2, MaxCount = 2 }.Instances) do
+    ids[#ids + 1] = i.InstanceId
+  end
+  local elsewhere = client("ec2", P):RunInstances{ ImageId = require("fo.sim.amis").al2(P),
+    InstanceType = "c5.9xlarge", MinCount = 1, MaxCount = 1 }.Instances[1].InstanceId
+  local ok, err = pcall(function()
+    local _, doc = readiness()
+    local quota
+    for _, f in ipairs(doc.findings) do
+      if f.what:match("^EC2 vCPU quota") then quota = f end
+    end
+    lu.assertEquals(quota.severity, "ok", quota.what)
+    lu.assertStrContains(quota.what, "needs 20 (6 × t3.medium of 2 vCPUs, plus 8 vCPUs of 2 "
+      .. "other running On-Demand Standard instances there), at the primary's desired capacity 12")
+    st.sim.knobs:set("ec2_vcpu_quota", 16)
+    local code, doc2, text = readiness()
+    local f = the_failure(code, doc2, text, "^EC2 vCPU quota L%-1216C47A in " .. lit(S)
+      .. " is 16 vCPUs; the standby at the primary's max size needs 20")
+    lu.assertStrContains(f.fix, "--desired-value 20")
+  end)
+  st.sim.knobs:set("ec2_vcpu_quota", 32)
+  ec2:TerminateInstances{ InstanceIds = ids }
+  client("ec2", P):TerminateInstances{ InstanceIds = { elsewhere } }
+  if not ok then error(err, 0) end
+  assert_ready()
 end
 
 function TestReadiness:test_5_an_alarm_in_alarm()
@@ -261,7 +332,7 @@ function TestReadiness:test_9_text_report_for_an_operator()
   -- failures first, each followed by what to do
   lu.assertStrMatches(text, "^[^\n]*\n  FAIL  alarms   topic failover%-topic%-standby%-rdy: 1 subscription "
     .. "pending confirmation %(email ops@example.com%) %[eu%-central%-1 arn:[^\n]*\n                 do: confirm it.*")
-  lu.assertStrContains(text, "not checked: EC2 On-Demand Standard instances vCPU quota (L-1216C47A)")
+  lu.assertNotStrContains(text, "not checked")
   lu.assertStrContains(text, "Readiness: 1 failed, 0 warnings, ")
   lu.assertStrContains(text, "NOT ready.")
 end
@@ -345,6 +416,8 @@ function TestReadinessServed:test_target_aws_gives_the_same_findings()
       PointInTimeRecoverySpecification = { PointInTimeRecoveryEnabled = false } }
     sim:client("autoscaling", { region = S }):UpdateAutoScalingGroup{
       AutoScalingGroupName = "asg-standby-" .. SUFFIX, MaxSize = 1 }
+    -- and the account's vCPU quota there (Service Quotas, read over the wire) too low
+    sim.knobs:set("ec2_vcpu_quota", 8)
 
     local before = sim:count{ mutating = true }
     r = testlib.run_fo({ "--readiness", "--json", "--stack", "prod", RECIPE },
@@ -353,7 +426,13 @@ function TestReadinessServed:test_target_aws_gives_the_same_findings()
     lu.assertEquals(r.code, 3, r.stdout .. r.stderr)
     local served = cjson.decode(r.stdout)
     lu.assertEquals(served.target, "aws")
-    lu.assertEquals(served.counts.fail, 2, r.stdout)
+    lu.assertEquals(served.counts.fail, 3, r.stdout)
+    local quota
+    for _, f in ipairs(served.findings) do
+      if f.what:match("^EC2 vCPU quota") then quota = f end
+    end
+    lu.assertEquals(quota.severity, "fail", r.stdout)
+    lu.assertStrContains(quota.what, "EC2 vCPU quota L-1216C47A in " .. S .. " is 8 vCPUs")
 
     -- the same check in process, through the simulator's own clients
     local here = require("fo.readiness").run(doc, function(service, region)
@@ -373,7 +452,7 @@ function TestReadinessServed:test_target_aws_gives_the_same_findings()
       { env = env, timeout = 120 })
     lu.assertEquals(r.code, 3, r.stdout .. r.stderr)
     lu.assertStrContains(r.stdout, "Readiness of stack prod (target aws)")
-    lu.assertStrContains(r.stdout, "Readiness: 2 failed, 0 warnings")
+    lu.assertStrContains(r.stdout, "Readiness: 3 failed, 0 warnings")
     -- --target sim on a stack bound to aws is a usage error
     r = testlib.run_fo({ "--readiness", "--target", "sim", "--stack", "prod", RECIPE },
       { env = env, timeout = 60 })

@@ -25,6 +25,7 @@ M.SERVICES = {
   -- s3.amazonaws.com); the bucket goes into the host or the path: fo.aws.s3_address
   s3 = { prefix = "s3", signing = "s3", id = "S3" },
   acm = { prefix = "acm", signing = "acm", id = "ACM" },
+  servicequotas = { prefix = "servicequotas", signing = "servicequotas", id = "SERVICE_QUOTAS" },
 }
 -- Services the credentials chain calls without a client of its own (IAM Identity Center's
 -- portal and OIDC token service); the same override variables apply (AWS_ENDPOINT_URL_SSO,

@@ -26,7 +26,7 @@ M.DEFAULT_KEY = { access_key = keys.DEFAULT.access_key, secret_key = keys.DEFAUL
 local SERVICES = { ec2 = true, elbv2 = true, autoscaling = true, route53 = true, dynamodb = true,
   sns = true, cloudwatch = true, iam = true, ssm = true, sts = true,
   kms = true, logs = true, s3 = true,
-  acm = true }
+  acm = true, servicequotas = true }
 M.SERVICES = SERVICES
 
 --- A simulator. opts (all optional):

@@ -22,7 +22,14 @@ M.SPEC = {
   fail_mutating_call = { "FO_SIM_FAIL_MUTATING_CALL", "count" },
   -- domains whose registrar points at the sim's Route 53 (fo.sim.acm.dns)
   registered_domains = { "FO_SIM_REGISTERED_DOMAINS", "domains" },
+  -- the account's applied EC2 On-Demand Standard vCPU quota (L-1216C47A) in every region
+  -- (fo.sim.services.servicequotas)
+  ec2_vcpu_quota = { "FO_SIM_EC2_VCPU_QUOTA", "count" },
 }
+
+-- The applied vCPU quota when the knob is not set: what an account that has run
+-- workloads for a while has (a new account starts lower; GetAWSDefaultServiceQuota).
+M.DEFAULT_EC2_VCPU_QUOTA = 32
 
 -- The error an injected failure answers: a client error no SDK retries.
 M.INJECTED_CODE = "FoInjectedFault"
@@ -101,7 +108,7 @@ function M.new(opts, env)
   opts, env = opts or {}, env or os.getenv
   local k = setmetatable({ latency_ms = 0, latency_jitter_ms = 0, throttle = 0, fail_5xx = 0,
     consistency_ms = 0, outages = {}, disabled = {}, fail_mutating_call = 0, mutating_seen = 0,
-    registered_domains = {} },
+    registered_domains = {}, ec2_vcpu_quota = M.DEFAULT_EC2_VCPU_QUOTA },
     Knobs)
   for name, spec in pairs(M.SPEC) do
     local v, where = opts[name], "option " .. name
@@ -135,7 +142,7 @@ function Knobs:set(name, value)
   local spec = M.SPEC[name]
   if not spec or name == "outage" then
     error(("unknown sim knob '%s' (use latency_ms, latency_jitter_ms, throttle, fail_5xx, "
-      .. "consistency_ms, disabled_regions, fail_mutating_call, registered_domains; outages with sim:set_outage)")
+      .. "consistency_ms, disabled_regions, fail_mutating_call, registered_domains, ec2_vcpu_quota; outages with sim:set_outage)")
       :format(tostring(name)), 2)
   end
   local v = check(name, spec[2], value, "set")

@@ -24,7 +24,8 @@ for svc, s in pairs(endpoints.SERVICES) do
   BY_PREFIX[s.prefix or svc] = svc
 end
 local BY_TARGET = { DynamoDB_20120810 = "dynamodb", AmazonSSM = "ssm",
-  TrentService = "kms", Logs_20140328 = "logs", CertificateManager = "acm" }
+  TrentService = "kms", Logs_20140328 = "logs", CertificateManager = "acm",
+  ServiceQuotasV20190624 = "servicequotas" }
 -- Operations AWS answers without a signature (the caller has no credentials yet).
 local UNSIGNED = { sts = { AssumeRoleWithWebIdentity = true } }
 local ROUTE53_NS = "https://route53.amazonaws.com/doc/2013-04-01/"

@@ -8,7 +8,7 @@ local fake = require "support.fake_aws"
 local codec_mod = require "support.fake_codec"
 
 local SERVICES = { "ec2", "elbv2", "autoscaling", "route53", "dynamodb", "sns", "cloudwatch", "iam",
-              "ssm", "sts", "kms", "logs", "s3", "acm" }
+              "ssm", "sts", "kms", "logs", "s3", "acm", "servicequotas" }
 
 local function error_of(fn, ...)
   local ok, err = pcall(fn, ...)

@@ -58,7 +58,7 @@ function TestEndpoints.test_every_service_has_its_documented_variable()
   local ids = { ec2 = "EC2", elbv2 = "ELASTIC_LOAD_BALANCING_V2", autoscaling = "AUTO_SCALING",
     route53 = "ROUTE_53", dynamodb = "DYNAMODB", sns = "SNS", cloudwatch = "CLOUDWATCH",
     iam = "IAM", ssm = "SSM", sts = "STS", kms = "KMS", logs = "CLOUDWATCH_LOGS",
-    s3 = "S3" }
+    s3 = "S3", acm = "ACM", servicequotas = "SERVICE_QUOTAS" }
   for service, id in pairs(ids) do
     local ep = endpoints.resolve(service, "eu-south-1",
       { env = env{ ["AWS_ENDPOINT_URL_" .. id] = "http://127.0.0.1:4566" } })

@@ -261,7 +261,7 @@ function TestConformance.test_oracle_runs_and_covers_every_listed_operation()
     per_service[e.service] = (per_service[e.service] or 0) + 1
   end
   for _, svc in ipairs{ "ec2", "elbv2", "autoscaling", "route53", "dynamodb", "sns",
-    "cloudwatch", "iam", "ssm", "sts", "kms", "logs" } do
+    "cloudwatch", "iam", "ssm", "sts", "kms", "logs", "servicequotas" } do
     lu.assertTrue((per_service[svc] or 0) > 0, "no operation of " .. svc)
   end
 end
@@ -274,7 +274,7 @@ function TestConformance.test_every_operation_is_documented()
   local headings = { ["EC2"] = "ec2", ["Elastic Load Balancing"] = "elbv2",
     ["Auto Scaling"] = "autoscaling", ["Route 53"] = "route53", ["DynamoDB"] = "dynamodb",
     ["SNS"] = "sns", ["CloudWatch"] = "cloudwatch", ["IAM"] = "iam", ["KMS"] = "kms",
-    ["CloudWatch Logs"] = "logs",
+    ["CloudWatch Logs"] = "logs", ["Service Quotas"] = "servicequotas",
     ["SSM and STS"] = "*" }
   local sections, current = {}, nil
   for line in doc:gmatch("[^\n]*") do

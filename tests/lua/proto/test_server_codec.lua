@@ -23,7 +23,7 @@ local suite = require "support.protocol_suite"
 local sample = require "support.shape_sample"
 
 local SERVICES = { "ec2", "elbv2", "autoscaling", "route53", "dynamodb", "sns", "cloudwatch",
-  "iam", "ssm", "sts", "kms", "logs", "acm" }
+  "iam", "ssm", "sts", "kms", "logs", "acm", "servicequotas" }
 local RID = "5f0e1d2c-3b4a-4968-8776-655443322110"
 
 ---------------------------------------------------------------- helpers

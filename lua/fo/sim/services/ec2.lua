@@ -5,7 +5,8 @@
 -- launch_templates.lua, instances.lua (DescribeInstances and tags), run_instances.lua
 -- (RunInstances, TerminateInstances), default_vpc.lua (the default VPC every region has,
 -- made on the region's first call; account attributes, network ACLs, DHCP options),
--- flow_logs.lua, nat_gateways.lua (Elastic IPs, NAT gateways) and common.lua (lookups, tags, filters, paging, CIDRs, other services' state).
+-- flow_logs.lua, nat_gateways.lua (Elastic IPs, NAT gateways), instance_types.lua
+-- (DescribeInstanceTypes) and common.lua (lookups, tags, filters, paging, CIDRs, other services' state).
 --
 -- AWS behaviour modelled here (checked against the EC2 API reference):
 --   * a new VPC gets its main route table (the local route for its CIDR) and its
@@ -35,6 +36,7 @@ local DEFAULT = require "fo.sim.services.ec2.default_vpc"
 local RUN = require "fo.sim.services.ec2.run_instances"
 local FL = require "fo.sim.services.ec2.flow_logs"
 local NAT = require "fo.sim.services.ec2.nat_gateways"
+local TYPES = require "fo.sim.services.ec2.instance_types"
 
 SG.lt_data = LT.data_of
 
@@ -611,7 +613,7 @@ end
 ---------------------------------------------------------------------------------------
 -- The handlers of the other files, and DryRun for all of them.
 
-for _, mod in ipairs({ SG, EP, LT, RT, INST, DEFAULT, RUN, FL, NAT }) do
+for _, mod in ipairs({ SG, EP, LT, RT, INST, DEFAULT, RUN, FL, NAT, TYPES }) do
   for name, fn in pairs(mod) do
     if type(fn) == "function" and name:match("^%u") then M[name] = fn end
   end
