@@ -50,7 +50,7 @@ local function ignore_paths(decl, list, where)
   end
   local out = {}
   for _, p in ipairs(list) do
-    if type(p) ~= "string" or not p:match("^[^.]+[^.]*$") or p:match("%.%.") or p:match("%.$") then
+    if type(p) ~= "string" or p == "" or p:match("^%.") or p:match("%.%.") or p:match("%.$") then
       fail(decl, where, "ignore_changes: %s is not a property path (name or name.key.key)",
         type(p) == "string" and ("%q"):format(p) or type(p))
     end

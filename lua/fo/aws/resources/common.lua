@@ -199,8 +199,8 @@ function M.poll(ctx, what, seconds, probe)
     if ok and v then return v end
     if core.now() + delay > deadline then
       if not ok then error(v, 0) end
-      error(("%s did not finish within %g s%s"):format(what, seconds, ctx.timeout
-        and (" (the resource's custom timeout: %g s)"):format(ctx.timeout) or ""), 0)
+      error(("%s did not finish within %g s%s"):format(what, ctx.timeout or seconds,
+        ctx.timeout and " (the resource's custom timeout)" or ""), 0)
     end
     if not ok then ctx:debug("%s: %s, polling again in %gs", what, tostring(v.code), delay) end
     ctx:sleep(delay)
