@@ -202,7 +202,8 @@ local function what_of(s)
       or "")
   elseif s.action == "replace" then
     return (s.delete_first and "replace (delete first)" or "replace (create before delete)")
-      .. (s.note and "; the old one: " .. s.note or "")
+      .. (s.retain and "; the old one retained (forgotten, not deleted)"
+        or s.note and "; the old one: " .. s.note or "")
   elseif s.action == "update" then return "update in place"
   elseif s.deposed then
     return "delete (old instance of a replaced resource)" .. (s.note and "; " .. s.note or "")

@@ -89,6 +89,7 @@ function TestLifecycle:test_protect_is_a_json_plan_field_and_an_error_event()
     { json = true })
   lu.assertEquals(code, 1)
   local lines = json_events.parse(out)
+  lu.assertEquals(json_events.problems(lines), {}, "the events follow the schema")
   local plan = json_events.last(lines, "plan")
   local step
   for _, s in ipairs(plan.steps) do if s.urn == TOPIC then step = s end end
@@ -142,6 +143,7 @@ function TestLifecycle:test_destroy_forgets_retained_resources_and_deletes_the_r
   lu.assertEquals(code, 0, out)
   lu.assertEquals(H.ops(sim, { mutating = true }), { "sns.DeleteTopic" })
   local events = json_events.parse(out)
+  lu.assertEquals(json_events.problems(events), {}, "the events follow the schema")
   local step
   for _, s in ipairs(json_events.last(events, "plan").steps) do
     if s.urn == VPC then step = s end
@@ -152,6 +154,35 @@ function TestLifecycle:test_destroy_forgets_retained_resources_and_deletes_the_r
   lu.assertEquals(doc.plan.counts.retain, 1)
   lu.assertIsNil(next(H.state(dir).resources))
   lu.assertEquals(count_kind("vpc"), 1)
+end
+
+function TestLifecycle:test_a_retained_resource_replaced_keeps_its_old_instance()
+  apply(stack{ vpc_opts = { retain_on_delete = true } })
+  local old = H.state(dir).resources[VPC].id
+  local code, _, out = run(stack{ cidr = "10.8.0.0/16", vpc_opts = { retain_on_delete = true } })
+  lu.assertEquals(code, 0, out)
+  lu.assertStrContains(out, "replace (create before delete); the old one retained (forgotten, "
+    .. "not deleted)")
+  lu.assertStrContains(out, "retained (forgotten, not deleted)")
+  local new = H.state(dir).resources[VPC].id
+  lu.assertNotEquals(new, old)
+  lu.assertEquals(#H.state(dir).deposed, 0)
+  lu.assertIsTrue(H.index(H.inventory(sim), "vpc " .. old) ~= nil, "the old VPC is kept")
+  lu.assertEquals(count_kind("vpc"), 2)
+  -- a delete-first replacement would forget the old one, then make one with its name
+  apply(function()
+    fo.resource("test:role", "app", { name = "app" }, { retain_on_delete = true })
+  end)
+  local before = H.mutating(sim)
+  local err
+  code, _, _, err = run(function()
+    fo.resource("test:role", "app", { name = "app" }, { retain_on_delete = true,
+      region = "eu-west-1" })
+  end)
+  lu.assertEquals(code, 1)
+  lu.assertStrContains(err, "dev::test:role::app has retain_on_delete: its replacement would "
+    .. "forget the old one")
+  lu.assertEquals(H.mutating(sim), before)
 end
 
 -- ignore_changes ---------------------------------------------------------------------------
@@ -376,7 +407,9 @@ fo.resource("aws:sns:topic", "kept", { name = "lc-kept" }, { retain_on_delete = 
   r = fo_run({ "--yes", "--json", path })
   lu.assertEquals(r.code, 1, r.stdout .. r.stderr)
   lu.assertStrContains(r.stderr, "dev::aws:sns:topic::guarded is protected")
-  local plan = json_events.last(json_events.parse(r.stdout), "plan")
+  local events = json_events.parse(r.stdout)
+  lu.assertEquals(json_events.problems(events), {}, "the events follow the schema")
+  local plan = json_events.last(events, "plan")
   lu.assertEquals(plan.steps[#plan.steps].lifecycle, "protected")
   r = fo_run({ "--destroy", "--yes", path })
   lu.assertEquals(r.code, 1)
