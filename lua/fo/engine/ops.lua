@@ -123,7 +123,8 @@ function M.create_from(run, fields, tdef, replaced, entry, release)
   end
   store:set_intent(fields.urn, { op = "create", urn = fields.urn, type = fields.type,
     name = fields.name, region = fields.region, token = c.token, generation = generation,
-    inputs = fields.inputs, deps = rec.deps })
+    inputs = fields.inputs, deps = rec.deps, protect = rec.protect, retain = rec.retain,
+    timeouts = rec.timeouts })
   store:commit()
   local ok, id, outputs = pcall(tdef.create, c, fields.inputs)
   if not ok then

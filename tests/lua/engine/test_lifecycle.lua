@@ -83,6 +83,26 @@ function TestLifecycle:test_protect_refuses_removal_replacement_and_destroy_befo
   lu.assertEquals(count_kind("vpc"), 0)
 end
 
+function TestLifecycle:test_what_an_interrupted_create_made_is_adopted_protected()
+  apply(stack{ vpc_opts = { protect = true } })
+  -- the state as a run killed during the VPC's create leaves it: the intent, no record
+  local cjson = require "cjson"
+  local _, text = H.state(dir)
+  local doc = cjson.decode(text)
+  local rec = doc.resources[VPC]
+  doc.resources[VPC] = nil
+  doc.intents = { [VPC] = { op = "create", urn = VPC, type = rec.type, name = rec.name,
+    region = rec.region, token = rec.token, generation = rec.generation, inputs = rec.inputs,
+    deps = {}, protect = true } }
+  testlib.write(dir .. "/dev.state.json", cjson.encode(doc))
+  os.remove(dir .. "/dev.state.log")
+  local code, _, out, err = run(stack{ with_vpc = false })
+  lu.assertEquals(code, 1, out .. err)
+  lu.assertStrContains(out, "Adopted " .. VPC)
+  lu.assertStrContains(err, VPC .. " is protected")
+  lu.assertEquals(count_kind("vpc"), 1)
+end
+
 function TestLifecycle:test_protect_is_a_json_plan_field_and_an_error_event()
   apply(stack{ topic_opts = { protect = true } })
   local code, _, out = run(stack{ topic_name = "alerts2", topic_opts = { protect = true } },
