@@ -320,6 +320,15 @@ function TestLifecycle:test_replace_triggered_by_replaces_when_the_trigger_chang
   ops = H.ops(sim, { mutating = true })
   lu.assertIsTrue(H.index(ops, "ec2.CreateVpc") ~= nil)
   lu.assertIsTrue(H.index(ops, "sns.DeleteTopic") < H.index(ops, "sns.CreateTopic"))
+  -- a reference to one of its outputs means the resource
+  local code2, doc2, out2 = run(function()
+    local vpc = fo.resource("test:vpc", "main", { cidr = "10.6.0.0/16", tags = { a = "b" } })
+    fo.resource("test:topic", "alerts", { name = "alerts" },
+      { replace_triggered_by = vpc.id, delete_before_replace = true })
+  end, { mode = "plan" })
+  lu.assertEquals(code2, 0, out2)
+  lu.assertEquals(doc2.plan.counts.replace, 2, out2)
+  lu.assertStrContains(out2, '"' .. VPC .. ' replaced"')
   -- and nothing changed: nothing replaced
   sim.recorder:clear()
   apply(function()
