@@ -103,6 +103,19 @@ function TestLifecycle:test_what_an_interrupted_create_made_is_adopted_protected
   lu.assertEquals(count_kind("vpc"), 1)
 end
 
+function TestLifecycle:test_a_state_whose_protect_is_not_a_boolean_is_refused()
+  apply(stack{ vpc_opts = { protect = true } })
+  local cjson = require "cjson"
+  local doc = cjson.decode((select(2, H.state(dir))))
+  doc.resources[VPC].protect = "no"
+  testlib.write(dir .. "/dev.state.json", cjson.encode(doc))
+  os.remove(dir .. "/dev.state.log")
+  local code, _, _, err = run(stack{ with_vpc = false })
+  lu.assertEquals(code, 1)
+  lu.assertStrContains(err, "resources." .. VPC .. ".protect must be a boolean")
+  lu.assertEquals(count_kind("vpc"), 1)
+end
+
 function TestLifecycle:test_protect_is_a_json_plan_field_and_an_error_event()
   apply(stack{ topic_opts = { protect = true } })
   local code, _, out = run(stack{ topic_name = "alerts2", topic_opts = { protect = true } },
