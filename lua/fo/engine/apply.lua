@@ -4,6 +4,7 @@
 -- in reverse dependency order, once nothing needs them.
 local schedule = require "fo.engine.schedule"
 local ops = require "fo.engine.ops"
+local lifecycle = require "fo.engine.lifecycle"
 
 local M = {}
 
@@ -62,7 +63,8 @@ function M.phase1_nodes(run, plan)
 end
 
 --- Phase 2 nodes: every recorded resource not declared, and every deposed instance,
---- deleted after all that depend on it.
+--- deleted after all that depend on it (forgotten instead when retained: lifecycle.lua).
+--- `declared`: URN → its declaration (or true).
 function M.deletion_nodes(run, declared)
   local store = run.store
   local recs = {}
@@ -75,10 +77,17 @@ function M.deletion_nodes(run, declared)
   for _, rec in ipairs(store.doc.deposed) do recs[#recs + 1] = { rec = rec, deposed = true } end
   local nodes = {}
   for i, r in ipairs(recs) do
+    local decl = declared[r.rec.urn]
+    local how = lifecycle.on_delete(r.rec, r.deposed, type(decl) == "table" and decl or nil)
     nodes[i] = { key = i, rec = r.rec, deposed = r.deposed, deps = {},
       step = { urn = r.rec.urn, type = r.rec.type, name = r.rec.name, deposed = r.deposed },
-      action = r.deposed and "delete (replaced)" or "delete",
-      run = function() ops.delete(run, r.rec, r.deposed) end }
+      action = how == "retain" and "retain" or r.deposed and "delete (replaced)" or "delete",
+      run = function()
+        -- (the plan refused protected ones; this holds should the state have changed since)
+        if how == "protected" then error(("%s is protected: not deleted"):format(r.rec.urn), 0) end
+        if how == "retain" then return lifecycle.forget(run, r.rec, r.deposed) end
+        ops.delete(run, r.rec, r.deposed)
+      end }
   end
   -- a waits for b when b depends on a's URN (b still uses a); indexed by URN so that
   -- destroying thousands of resources stays linear in the edges.

@@ -28,7 +28,7 @@ end
 
 --- info: {urn=, type=, name=, region=, generation=, known_ids = {id=true}, token= (a
 --- create's, the intent's for adopt, the one a record was created with; default
---- M.token(urn, generation))}. A given token is also the tag fo:token, next to fo:stack
+--- M.token(urn, generation)), timeout = seconds (the operation's custom timeout)}. A given token is also the tag fo:token, next to fo:stack
 --- and fo:name: what carries it was made by that very create, and adoption takes nothing
 --- else (another copy of the stack tags its resources with the same stack and name).
 --- Records written before fo kept tokens have none: their tags stay stack and name.
@@ -42,6 +42,10 @@ function M.new(run, info)
     token = info.token or M.token(info.urn, generation),
     tags = tags,
     known_ids = info.known_ids or {},
+    -- the operation's custom timeout (lifecycle option timeouts): every wait of the
+    -- operation ends by this deadline (fo.aws.resources.common)
+    timeout = info.timeout,
+    deadline = info.timeout and require("fo.core").now() + info.timeout or nil,
     _target = run.target,
   }, Ctx)
 end

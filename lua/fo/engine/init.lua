@@ -324,7 +324,7 @@ local function do_apply(run, opts, recipe, plan, session)
     return stopped and EXIT.interrupted or EXIT.rolled_back
   end
   local declared = {}
-  for _, d in ipairs(recipe.decls) do declared[d.urn] = true end
+  for _, d in ipairs(recipe.decls) do declared[d.urn] = d end
   report:phase(nil, "delete")
   local r2 = deletions(run, declared, "Every create and update succeeded; the deletions above "
     .. "did not. The resources are still recorded in the state: fix the cause and rerun to delete "
@@ -343,11 +343,12 @@ local function do_apply(run, opts, recipe, plan, session)
   store:commit()
   report:outputs(values, order)
   local counts = report_mod.done_counts(report.doc.operations) -- as the plan counts
-  if counts.create + counts.update + counts.replace + counts.delete == 0 then
+  if counts.create + counts.update + counts.replace + counts.delete + (counts.retain or 0) == 0 then
     report:summary("ok", "No changes.")
   else
-    report:summary("ok", ("Apply complete: %d created, %d updated, %d replaced, %d deleted.")
-      :format(counts.create, counts.update, counts.replace, counts.delete))
+    report:summary("ok", ("Apply complete: %d created, %d updated, %d replaced, %d deleted%s.")
+      :format(counts.create, counts.update, counts.replace, counts.delete, counts.retain
+        and (", %d retained (forgotten, not deleted)"):format(counts.retain) or ""))
   end
   return EXIT.ok
 end
@@ -366,7 +367,13 @@ local function do_destroy(run)
   end
   set_if_changed(run.store, "outputs", {})
   run.store:commit()
-  report:summary("ok", ("Destroy complete: %d deleted."):format(#r.done))
+  local retained = 0
+  for _, n in ipairs(r.done) do
+    if n.action == "retain" then retained = retained + 1 end
+  end
+  report:summary("ok", ("Destroy complete: %d deleted.%s"):format(#r.done - retained,
+    retained > 0 and (" %d retained (forgotten, not deleted: retain_on_delete)."):format(retained)
+      or ""))
   return EXIT.ok
 end
 
@@ -466,6 +473,7 @@ local function locked_run(opts, recipe, session, report, paths)
 
   local plan = opts.mode == "destroy" and plan_mod.destroy(store) or plan_mod.build(recipe, store)
   report:plan(plan, { stack = opts.stack, target = kind })
+  require("fo.engine.lifecycle").check(plan, opts.mode) -- protect: before any change
   if opts.mode == "plan" then
     report:summary("ok", "Plan only (--plan): nothing was changed.")
     return EXIT.ok

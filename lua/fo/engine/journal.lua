@@ -22,7 +22,9 @@ function M.settle(run)
       .. "require the module that defines the type)"):format(urn))
     local rec = ops.record{ urn = urn, type = intent.type, name = intent.name,
       region = intent.region, inputs = intent.inputs, deps = intent.deps or {},
-      generation = intent.generation, token = intent.token }
+      generation = intent.generation, token = intent.token,
+      -- (the lifecycle options hold for what an interrupted create made)
+      protect = intent.protect, retain = intent.retain, timeouts = intent.timeouts }
     local known = ops.known_ids(store, urn)
     local cur = store:resource(urn)
     local item = { urn = urn }

@@ -7,6 +7,7 @@ local schema = require "fo.engine.schema"
 local errors = require "fo.engine.errors"
 local ctx_mod = require "fo.engine.ctx"
 local types = require "fo.engine.types"
+local lifecycle = require "fo.engine.lifecycle"
 
 local M = {}
 
@@ -18,7 +19,9 @@ local dep_urns = require("fo.engine.recipe").dep_urns
 local function record(fields)
   return { urn = fields.urn, type = fields.type, name = fields.name, region = fields.region,
     id = fields.id, inputs = fields.inputs, outputs = fields.outputs or {}, deps = fields.deps,
-    generation = fields.generation, token = fields.token }
+    generation = fields.generation, token = fields.token,
+    -- lifecycle options a deletion must honour without the declaration (lifecycle.lua)
+    protect = fields.protect, retain = fields.retain, timeouts = fields.timeouts }
 end
 M.record = record
 
@@ -60,9 +63,12 @@ local function next_generation(store, urn)
 end
 
 function M.ctx(run, rec, extra)
+  local op = extra and extra.op
+  local timeouts = extra and extra.timeouts or rec.timeouts
   local info = { urn = rec.urn, type = rec.type, name = rec.name, region = rec.region,
     generation = rec.generation, known_ids = extra and extra.known_ids,
-    token = extra and extra.token or rec.token }
+    token = extra and extra.token or rec.token,
+    timeout = op and timeouts and timeouts[op] }
   return ctx_mod.new(run, info)
 end
 
@@ -108,15 +114,17 @@ function M.create_from(run, fields, tdef, replaced, entry, release)
   local generation = next_generation(store, fields.urn)
   local rec = record{ urn = fields.urn, type = fields.type, name = fields.name,
     region = fields.region, inputs = fields.inputs, deps = fields.deps, generation = generation,
-    token = ctx_mod.token(fields.urn, generation, ctx_mod.nonce()) }
-  local c = M.ctx(run, rec, { known_ids = M.known_ids(store, fields.urn) })
+    token = ctx_mod.token(fields.urn, generation, ctx_mod.nonce()), protect = fields.protect,
+    retain = fields.retain, timeouts = fields.timeouts }
+  local c = M.ctx(run, rec, { known_ids = M.known_ids(store, fields.urn), op = "create" })
   if replaced then
     store:remove(fields.urn)
     store:add_deposed(replaced)
   end
   store:set_intent(fields.urn, { op = "create", urn = fields.urn, type = fields.type,
     name = fields.name, region = fields.region, token = c.token, generation = generation,
-    inputs = fields.inputs, deps = rec.deps })
+    inputs = fields.inputs, deps = rec.deps, protect = rec.protect, retain = rec.retain,
+    timeouts = rec.timeouts })
   store:commit()
   local ok, id, outputs = pcall(tdef.create, c, fields.inputs)
   if not ok then
@@ -146,8 +154,10 @@ function M.create(run, decl, props, replaced, release)
   local entry = { kind = "create", urn = decl.urn, type = decl.type, name = decl.name,
     replaced = replaced, deps = deps, status = "started" }
   run.journal[#run.journal + 1] = entry
+  local lc = lifecycle.recorded(decl)
   return M.create_from(run, { urn = decl.urn, type = decl.type, name = decl.name,
-    region = decl.region, inputs = props, deps = deps }, decl.tdef, replaced, entry, release)
+    region = decl.region, inputs = props, deps = deps, protect = lc.protect, retain = lc.retain,
+    timeouts = lc.timeouts }, decl.tdef, replaced, entry, release)
 end
 
 --- Deletes a recorded resource (or deposed instance) and forgets it. The type's delete
@@ -163,14 +173,15 @@ function M.delete(run, rec, deposed)
     rec = with(rec, { deleting = true })
     store:put(rec.urn, rec)
     store:commit()
-    local ok, err = pcall(tdef.delete, M.ctx(run, rec), rec.id, rec.inputs, rec.outputs)
+    local ok, err = pcall(tdef.delete, M.ctx(run, rec, { op = "delete" }), rec.id, rec.inputs,
+      rec.outputs)
     if not ok then
       -- still there: a later disappearance would be someone else's doing
       if store:resource(rec.urn) == rec then store:put(rec.urn, unmarked) end
       error(err, 0)
     end
   else
-    tdef.delete(M.ctx(run, rec), rec.id, rec.inputs, rec.outputs)
+    tdef.delete(M.ctx(run, rec, { op = "delete" }), rec.id, rec.inputs, rec.outputs)
   end
   if deposed then run.store:remove_deposed(rec)
   elseif run.store:resource(rec.urn) == rec then run.store:remove(rec.urn) end
@@ -189,12 +200,16 @@ function M.converge(run, decl, release)
   local props = M.resolve(run, decl)
   local old = store:resource(decl.urn)
   if not old then return "create", M.create(run, decl, props, nil, release) end
+  props = lifecycle.desired(decl, old.inputs, props)
   local changes, replace = diff.resource(decl.tdef, old.inputs, props)
   if old.region ~= decl.region then replace = true end
+  if lifecycle.triggered(decl, function(urn) return lifecycle.done_action(run, urn) end) then
+    replace = true
+  end
   local deps = dep_urns(decl)
   if #changes == 0 and not replace then
-    if not diff.equal(old.deps, deps) then
-      store:put(decl.urn, with(old, { deps = deps }))
+    if not diff.equal(old.deps, deps) or lifecycle.record_differs(old, decl) then
+      store:put(decl.urn, lifecycle.with(with(old, { deps = deps }), decl))
       store:commit()
     end
     return "noop", old
@@ -203,12 +218,15 @@ function M.converge(run, decl, release)
   local entry = { kind = "update", urn = decl.urn, old = old, props = props, status = "started" }
   run.journal[#run.journal + 1] = entry
   store:commit() -- what this update's inputs came from is durable before its calls
-  local outputs = decl.tdef.update(M.ctx(run, old), old.id, old.inputs, props, old.outputs)
+  local lc = lifecycle.recorded(decl)
+  local outputs = decl.tdef.update(M.ctx(run, old, { op = "update", timeouts = lc.timeouts }),
+    old.id, old.inputs, props, old.outputs)
   if outputs ~= nil and type(outputs) ~= "table" then
     error(("resource type %s: update of %s returned outputs that are not a table")
       :format(decl.type, decl.urn), 0)
   end
-  local rec = with(old, { inputs = props, outputs = outputs or old.outputs, deps = deps })
+  local rec = lifecycle.with(with(old, { inputs = props, outputs = outputs or old.outputs,
+    deps = deps }), decl)
   store:put(decl.urn, rec)
   entry.status, entry.rec = "done", rec
   if release then release() end

@@ -6,6 +6,7 @@ local diff = require "fo.engine.diff"
 local graph = require "fo.engine.graph"
 local schema = require "fo.engine.schema"
 local types = require "fo.engine.types"
+local lifecycle = require "fo.engine.lifecycle"
 
 local M = {}
 
@@ -69,15 +70,22 @@ local function deletions(store, steps, by_urn, keep)
   end
   for _, rec in ipairs(doc.deposed) do
     steps[#steps + 1] = { urn = rec.urn, action = "delete", type = rec.type, name = rec.name,
-      old = rec, deposed = true, note = delete_note(rec) }
+      old = rec, deposed = true, note = delete_note(rec),
+      declared = type(keep[rec.urn]) == "table" and keep[rec.urn] or nil }
   end
 end
 
 local function count(p)
+  lifecycle.mark(p)
   local counts = { create = 0, update = 0, replace = 0, delete = 0, noop = 0 }
-  for _, s in ipairs(p.steps) do counts[s.action] = counts[s.action] + 1 end
+  for _, s in ipairs(p.steps) do
+    -- a retained resource is forgotten, not destroyed: counted apart
+    local k = s.action == "delete" and s.retain and "retain" or s.action
+    counts[k] = (counts[k] or 0) + 1
+  end
   p.counts = counts
-  p.changed = counts.create + counts.update + counts.replace + counts.delete > 0
+  p.changed = counts.create + counts.update + counts.replace + counts.delete
+    + (counts.retain or 0) > 0
   return p
 end
 
@@ -99,12 +107,21 @@ function M.build(recipe, store)
     if not old then
       s.action, s.changes, s.forcing = "create", diff.changes({}, props), {}
     else
+      props = lifecycle.desired(decl, old.inputs, props)
+      s.props = props
       local changes, replace, forcing = diff.resource(tdef, old.inputs, props)
       if old.region ~= decl.region then
         replace = true
         table.insert(changes, 1, { path = "(region)", key = "(region)", old = old.region,
           new = decl.region })
         forcing["(region)"] = true
+      end
+      local trigger, how = lifecycle.triggered(decl, function(urn)
+        return by_urn[urn] and by_urn[urn].action
+      end)
+      if trigger then
+        table.insert(changes, 1, lifecycle.trigger_change(trigger, how))
+        replace, forcing["(replace_triggered_by)"] = true, true
       end
       s.changes, s.forcing = changes, forcing
       s.action = #changes == 0 and "noop" or replace and "replace" or "update"
@@ -114,7 +131,7 @@ function M.build(recipe, store)
         else s.delete_first = tdef.delete_first end
       end
     end
-    by_urn[decl.urn], keep[decl.urn] = s, true
+    by_urn[decl.urn], keep[decl.urn] = s, decl
     planned[#planned + 1] = s
   end
   -- Display and schedule in declaration order.

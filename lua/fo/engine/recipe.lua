@@ -6,6 +6,7 @@ local types = require "fo.engine.types"
 local schema = require "fo.engine.schema"
 local errors = require "fo.engine.errors"
 local graph = require "fo.engine.graph"
+local lifecycle = require "fo.engine.lifecycle"
 
 local M = {}
 local Recipe = {}
@@ -75,6 +76,7 @@ end
 -- Declarations ----------------------------------------------------------------------
 
 local OPTS = { depends_on = true, region = true, delete_first = true }
+for k in pairs(lifecycle.OPTS) do OPTS[k] = true end
 local NAME = "^[%w_][%w_%.%-/]*$"
 
 -- A handle put where a value belongs: say what to write instead.
@@ -127,6 +129,7 @@ function Recipe:declare(type_name, name, props, opts, where)
     name = name, tdef = tdef, props = props, where = where,
     region = opts.region or self.region, delete_first = opts.delete_first }
   reject_handles(props, decl, where)
+  lifecycle.declare(decl, opts, where)
   local problems = schema.problems(type_name, tdef.schema, props)
   if #problems > 0 then
     errors.raise("recipe", ("%s %s: %s"):format(type_name, name, table.concat(problems, "; ")),
@@ -215,6 +218,7 @@ function Recipe:finish()
       end
       decl.dep_set[d], decl.dep_where[d] = true, decl.where
     end
+    lifecycle.finish(decl, function(s) return self:_by_name(s) end, names)
     local deps = {}
     for d in pairs(decl.dep_set) do
       check_ref(decl, d, decl.dep_where[d])

@@ -23,10 +23,12 @@ local SYMBOL = { create = "+", update = "~", replace = "-/+", delete = "-", noop
 local COLOR = { create = "green", update = "yellow", replace = "magenta", delete = "red" }
 local PAST = { create = "created", update = "updated", replace = "replaced", delete = "deleted",
   noop = "unchanged", read = "read", rollback = "rolled back",
-  ["delete (replace)"] = "deleted (to replace it)", ["delete (replaced)"] = "deleted (replaced)" }
+  ["delete (replace)"] = "deleted (to replace it)", ["delete (replaced)"] = "deleted (replaced)",
+  retain = "retained (forgotten, not deleted)" }
 local ING = { create = "creating", update = "updating", replace = "replacing", delete = "deleting",
   noop = "checking", read = "reading", rollback = "rolling back",
-  ["delete (replace)"] = "deleting (to replace it)", ["delete (replaced)"] = "deleting (replaced)" }
+  ["delete (replace)"] = "deleting (to replace it)", ["delete (replaced)"] = "deleting (replaced)",
+  retain = "forgetting (retained)" }
 
 local function stdout_write(s)
   io.stdout:write(s)
@@ -193,9 +195,15 @@ end
 local GROUPS = { "create", "update", "replace", "delete" }
 
 local function what_of(s)
-  if s.action == "replace" then
+  if s.protected then
+    return s.action .. " REFUSED: protected (lifecycle option protect)"
+  elseif s.retain and s.action == "delete" then
+    return "retain (forget, not deleted)" .. (s.deposed and ": old instance of a replaced resource"
+      or "")
+  elseif s.action == "replace" then
     return (s.delete_first and "replace (delete first)" or "replace (create before delete)")
-      .. (s.note and "; the old one: " .. s.note or "")
+      .. (s.retain and "; the old one retained (forgotten, not deleted)"
+        or s.note and "; the old one: " .. s.note or "")
   elseif s.action == "update" then return "update in place"
   elseif s.deposed then
     return "delete (old instance of a replaced resource)" .. (s.note and "; " .. s.note or "")
@@ -242,7 +250,7 @@ function Report:plan(plan, info)
   for _, s in ipairs(plan.steps) do
     local row = { urn = s.urn, action = s.action, type = s.type, name = s.name,
       deposed = s.deposed or nil, delete_first = s.delete_first or nil, note = s.note,
-      changes = {} }
+      lifecycle = s.lifecycle, changes = {} }
     rows[#rows + 1] = row
     for _, c in ipairs(s.changes or {}) do
       local hidden = secret(s, c.key)
@@ -273,9 +281,10 @@ function Report:plan(plan, info)
     self:out("No changes. The stack matches the recipe (%d resource%s).\n", n.noop,
       n.noop == 1 and "" or "s")
   else
-    self:out("%s %s to add, %s to change, %s to replace, %s to destroy.%s\n", st.bold("Plan:"),
+    self:out("%s %s to add, %s to change, %s to replace, %s to destroy%s.%s\n", st.bold("Plan:"),
       st.green(tostring(n.create)), st.yellow(tostring(n.update)),
       st.magenta(tostring(n.replace)), st.red(tostring(n.delete)),
+      n.retain and (", %d to forget (retain_on_delete)"):format(n.retain) or "",
       n.noop > 0 and (" %d unchanged."):format(n.noop) or "")
   end
 end
@@ -466,6 +475,8 @@ function M.done_counts(operations)
     n.update = n.update + (u.update or 0)
     n.delete = n.delete + (u.delete or 0) + math.max(0, (u["delete (replaced)"] or 0)
       - (u.replace or 0))
+    -- a resource forgotten (retain_on_delete); not the old instance of one replaced here
+    if u.retain and not u.replace then n.retain = (n.retain or 0) + u.retain end
   end
   return n
 end

@@ -89,6 +89,7 @@ end
 
 local RECORD_FIELDS = { type = "string", name = "string", id = "string", inputs = "table",
   outputs = "table", deps = "table" }
+local LIFECYCLE_FIELDS = { protect = "boolean", retain = "boolean", timeouts = "table" }
 local MEMBERS = { "resources", "deposed", "intents", "config", "outputs", "types" }
 
 -- The document's members default to empty; raises a state error when one is not a table.
@@ -111,6 +112,12 @@ local function check(path, doc)
     if type(rec) ~= "table" then corrupt(path, where .. " is not an object") end
     for f, t in pairs(RECORD_FIELDS) do
       if type(rec[f]) ~= t then corrupt(path, ("%s.%s must be a %s"):format(where, f, t)) end
+    end
+    -- lifecycle options (lifecycle.lua): absent, or of their type
+    for f, t in pairs(LIFECYCLE_FIELDS) do
+      if rec[f] ~= nil and type(rec[f]) ~= t then
+        corrupt(path, ("%s.%s must be a %s"):format(where, f, t))
+      end
     end
   end
   for urn, rec in pairs(doc.resources) do check_record("resources." .. urn, rec) end

@@ -174,10 +174,13 @@ M.SIM_POLL = 0.25
 
 --- Runs a model waiter (client:wait) with a bound in seconds (default 600). On AWS the
 --- model's delay between polls; on the simulator (ctx.target == "sim") M.SIM_POLL, with
---- the bound in seconds still the limit.
+--- the bound in seconds still the limit. A resource's custom timeout (lifecycle option
+--- `timeouts`) replaces the bound: the wait ends when the operation's time is up, however
+--- many polls that takes.
 function M.wait(ctx, client, waiter, params, seconds)
-  seconds = seconds or 600
+  seconds = require("fo.engine.lifecycle").bound(ctx, seconds or 600)
   local opts = { timeout = seconds }
+  if ctx.deadline then opts.max_attempts = 1e9 end
   if ctx.target == "sim" then
     opts.delay = M.SIM_POLL
     opts.max_attempts = math.ceil(seconds / M.SIM_POLL) + 1
@@ -189,11 +192,13 @@ end
 --- between polls (growing from 1 s to 15 s on AWS; M.SIM_POLL on the simulator); after
 --- `seconds` raises "<what> did not finish within N s". A probe that fails with a
 --- retryable AWS error (throttling, 5xx, timeout, the client's retries used up) is polled
---- again, as a waiter does; other errors end the poll. For waits the models have no
+--- again, as a waiter does; other errors end the poll. A resource's custom timeout
+--- (lifecycle option `timeouts`) replaces `seconds` by the time its operation has left. For waits the models have no
 --- waiter for (Auto Scaling group deleted, instances in service).
 function M.poll(ctx, what, seconds, probe)
   local core = require "fo.core"
   local Error = require "fo.aws.error"
+  seconds = require("fo.engine.lifecycle").bound(ctx, seconds)
   local deadline = core.now() + seconds
   local delay = ctx.target == "sim" and M.SIM_POLL or 1
   while true do
@@ -202,7 +207,8 @@ function M.poll(ctx, what, seconds, probe)
     if ok and v then return v end
     if core.now() + delay > deadline then
       if not ok then error(v, 0) end
-      error(("%s did not finish within %g s"):format(what, seconds), 0)
+      error(("%s did not finish within %g s%s"):format(what, ctx.timeout or seconds,
+        ctx.timeout and " (the resource's custom timeout)" or ""), 0)
     end
     if not ok then ctx:debug("%s: %s, polling again in %gs", what, tostring(v.code), delay) end
     ctx:sleep(delay)
