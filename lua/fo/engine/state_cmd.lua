@@ -48,9 +48,17 @@ function M.resolve(doc, stack, word)
     usage("%s names %d resources of stack %s (%s): give type::name", word, #found, stack,
       table.concat(found, ", "))
   end
-  local urns = sorted_urns(doc)
+  -- the closest by any of its spellings: URN, type::name, name
+  local urns, spellings, urn_of = sorted_urns(doc), {}, {}
+  for _, u in ipairs(urns) do
+    local rec = doc.resources[u]
+    for _, w in ipairs({ u, rec.type .. "::" .. rec.name, rec.name }) do
+      spellings[#spellings + 1], urn_of[w] = w, urn_of[w] or u
+    end
+  end
+  local best = require("fo.aws.suggest").closest(word, spellings)
   usage("stack %s has no resource %s%s (`fo-run state list --stack %s` lists its %d)", stack,
-    word, errors.did_you_mean(word, urns), stack, #urns)
+    word, best and (" (did you mean %s?)"):format(urn_of[best]) or "", stack, #urns)
 end
 
 -- A --type/--region/--id filter: exact, or a glob with * (any run of characters).
