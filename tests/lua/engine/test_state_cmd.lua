@@ -394,6 +394,90 @@ function TestStateCmd:test_the_lock_is_held_while_a_command_writes()
   lu.assertNotNil(state().resources["dev::test:vpc::core"])
 end
 
+-- In this process: a command that dies at any of its state writes (before it, after it, or
+-- in the middle of an append: a torn line) leaves the state as it was or as it asked —
+-- never a mix, never unreadable. (An error raised there stands for the death: what is on
+-- disk is what a killed process leaves.)
+function TestStateCmd:test_a_command_stopped_at_any_state_write_leaves_the_old_or_the_new_state()
+  applied()
+  local fodir = dir .. "/.fo"
+  testlib.write(dir .. "/b.json", testlib.read(fodir .. "/dev.state.json"))
+  lu.assertEquals(fo_run({ "state", "rm", "t" }).code, 0) -- the backup is one change behind
+  local saved = {}
+  for _, f in ipairs({ "dev.state.json", "dev.state.log", "dev.state.json.bak" }) do
+    saved[f] = testlib.read(fodir .. "/" .. f)
+  end
+  local function restore()
+    for f, text in pairs(saved) do testlib.write(fodir .. "/" .. f, text) end
+  end
+  local state_mod = require "fo.engine.state"
+  local function resources()
+    return (state_mod.read(fodir .. "/dev.state.json")).resources
+  end
+  local commands = require "fo.engine.commands"
+  local fs = fo.fs
+  local write_atomic, append = fs.write_atomic, fs.append
+  local count, stop_at, how
+  local function stop(k, path)
+    if k == stop_at and path:match("%.state%.") then error("stopped at write " .. k, 0) end
+  end
+  fs.write_atomic = function(path, ...)
+    if not path:match("%.state%.json$") and not path:match("%.state%.log$") then
+      return write_atomic(path, ...)
+    end
+    count = count + 1
+    if how == "before" then stop(count, path) end
+    local r = write_atomic(path, ...)
+    if how == "after" then stop(count, path) end
+    return r
+  end
+  fs.append = function(path, data, mode)
+    count = count + 1
+    if how == "before" then stop(count, path) end
+    if how == "torn" and count == stop_at then
+      append(path, data:sub(1, #data * 2 // 3), mode)
+      stop(count, path)
+    end
+    local r = append(path, data, mode)
+    if how == "after" then stop(count, path) end
+    return r
+  end
+  local ok, err = pcall(function()
+    for _, cmd in ipairs({ { "state", "mv", "main", "core" }, { "state", "push", dir .. "/b.json", "--force" } }) do
+      local pairs_, words = { { "--state-dir", fodir } }, {}
+      for _, w in ipairs(cmd) do
+        if w:match("^%-%-") then pairs_[#pairs_ + 1] = { w } else words[#words + 1] = w end
+      end
+      local function run()
+        local report = require("fo.engine.report").new{ out = function() end, err = function() end }
+        local name, opts, args = commands.parse(pairs_, words)
+        return commands.run(name, opts, args, report)
+      end
+      restore()
+      local old = resources()
+      count, stop_at, how = 0, nil, nil
+      lu.assertEquals(run(), 0)
+      local new, writes = resources(), count
+      lu.assertNotEquals(new, old)
+      lu.assertTrue(writes >= 2, table.concat(cmd, " "))
+      for k = 1, writes do
+        for _, h in ipairs({ "before", "after", "torn" }) do
+          restore()
+          count, stop_at, how = 0, k, h
+          local code = run()
+          local got = resources()
+          local what = ("%s, stopped %s write %d: exit %d"):format(table.concat(cmd, " "), h, k, code)
+          lu.assertTrue(code == 0 or code == 1, what)
+          lu.assertTrue(require("fo.engine.diff").equal(got, old) or
+            require("fo.engine.diff").equal(got, new), what)
+        end
+      end
+    end
+  end)
+  fs.write_atomic, fs.append = write_atomic, append
+  if not ok then error(err, 0) end
+end
+
 -- --target aws on a served simulator, the state in its S3 (the S3 backend).
 function TestStateCmd:test_commands_on_an_aws_stack_with_the_s3_backend()
   local sim = fo.sim.new{ seed = 5 }
