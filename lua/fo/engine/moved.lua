@@ -81,6 +81,10 @@ function M.settle(run, recipe)
         .. "stays"):format(m.from, from_type, m.to, d.type), m.where)
     end
     local old = recipe_mod.urn(recipe.stack, from_type, from_name)
+    if recipe.by_urn[old] then
+      errors.raise("recipe", ("fo.moved: %s is still declared (at %s): a moved resource is "
+        .. "declared under its new name only"):format(m.from, recipe.by_urn[old].where), m.where)
+    end
     if doc.resources[old] then
       local why = state_cmd.taken(doc, d.urn) or doc.intents[old]
         and "the state holds an interrupted create of " .. old

@@ -177,6 +177,14 @@ function M.rm(st, doc, original, info, words)
   for _, x in ipairs(rows) do
     r:out("Forgot %s (%s %s, in %s).\n", x.urn, x.type, x.id, x.region or "?")
   end
+  for _, urn in ipairs(sorted_urns(doc)) do
+    for _, d in ipairs(doc.resources[urn].deps or {}) do
+      if seen[d] then
+        r:warn(("%s depends on %s, which stack %s no longer manages"):format(urn, d,
+          st.opts.stack))
+      end
+    end
+  end
   local one = #rows == 1
   r:summary("ok", ("Forgot %d resource%s: %s still in the cloud, no longer managed by stack "
     .. "%s (nothing was deleted). If the recipe still declares %s, its next apply creates %s "

@@ -155,6 +155,8 @@ function TestStateCmd:test_rm_forgets_without_deleting_and_mv_renames_without_a_
   local r = fo_run({ "state", "rm", "t", "nope" })
   lu.assertEquals(r.code, 2, r.stderr)
   lu.assertEquals(state().resources, before.resources)
+  r = fo_run({ "state", "rm", "main", "--plan" })
+  lu.assertEquals(r.code, 2)
   r = fo_run({ "state", "rm", "t", "--json" })
   lu.assertEquals(r.code, 0, r.stderr)
   lu.assertEquals(json_events.last(events(r), "state").resources[1].id, topic.id)
@@ -187,6 +189,12 @@ function TestStateCmd:test_rm_forgets_without_deleting_and_mv_renames_without_a_
   r = fo_run({ "--plan", path })
   lu.assertStrMatches(r.stdout, ".*%+ +test:vpc main +create\n.*")
   lu.assertStrMatches(r.stdout, ".*%+ +test:topic t +create\n.*")
+  -- forgetting what others depend on says so
+  r = fo_run({ "state", "rm", "core" })
+  lu.assertEquals(r.code, 0, r.stderr)
+  lu.assertStrContains(r.stderr, "dev::test:subnet::b depends on dev::test:vpc::core, which "
+    .. "stack dev no longer manages")
+  lu.assertEquals(sim_text(), sim_before)
 end
 
 function TestStateCmd:test_fo_moved_adopts_the_old_record_no_delete_no_create()
@@ -226,6 +234,16 @@ function TestStateCmd:test_fo_moved_adopts_the_old_record_no_delete_no_create()
   r = fo_run({ path })
   lu.assertEquals(r.code, 1)
   lu.assertStrContains(r.stderr, 'net.lua:9: fo.moved: to = "nowhere" names no resource of the recipe')
+  recipe(network("core", 'fo.moved{ from = "test:subnet::a", to = "core" }'))
+  r = fo_run({ path })
+  lu.assertEquals(r.code, 1)
+  lu.assertStrContains(r.stderr, "fo.moved: test:subnet::a is a test:subnet and core a test:vpc: a move renames")
+  recipe(network("core", 'fo.resource("test:vpc", "main", { cidr = "10.1.0.0/16" })\n'
+    .. 'fo.moved{ from = "main", to = "core" }'))
+  r = fo_run({ path })
+  lu.assertEquals(r.code, 1)
+  lu.assertStrContains(r.stderr, "fo.moved: main is still declared (at ")
+  lu.assertEquals(sim_text(), sim_before)
 end
 
 function TestStateCmd:test_pull_and_push_refuse_another_stack_or_a_stale_backup()
