@@ -143,7 +143,7 @@ function TestStateCmd:test_usage_errors_name_the_command()
   lu.assertEquals({ r.code, r.stdout }, { 0, "the script, list\n" }, r.stderr)
   r = fo_run({ "--help" })
   lu.assertStrContains(r.stdout, "  state rm URN...  forget resources")
-  lu.assertStrContains(r.stdout, "  outputs [NAME] the stack's outputs")
+  lu.assertStrContains(r.stdout, "  outputs [NAME]  the stack's outputs")
 end
 
 function TestStateCmd:test_rm_forgets_without_deleting_and_mv_renames_without_a_cloud_call()
