@@ -16,6 +16,8 @@
 
 static const char usage_text[] =
     "usage: fo-run [options] [FILE [args...]] [-- args...]\n"
+    "       fo-run state list|show|rm|mv|pull|push ... [options]\n"
+    "       fo-run outputs [NAME] [options]\n"
     "\n"
     "Runs FILE (a Lua 5.4 script or fo recipe) with the fo runtime loaded. When FILE\n"
     "declares resources (fo.resource), the engine then plans and applies them to the stack;\n"
@@ -94,6 +96,25 @@ static const char usage_text[] =
     "                 replica, health, alarms, subscriptions, capacity (exit 3: a check\n"
     "                 failed; docs/runbook.md)\n"
     "\n"
+    "commands (docs/recipes.md, \"Outputs and state commands\"):\n"
+    "  state list [--type T] [--region R] [--id ID]  the stack's resources: URN,\n"
+    "                 region, id (* in T, R, ID matches any text)\n"
+    "  state show URN  one resource as the state records it (secret values: [secret])\n"
+    "  state rm URN...  forget resources: the stack no longer manages them; nothing is\n"
+    "                 deleted in the cloud\n"
+    "  state mv OLD NEW  rename a resource in the state, without a cloud call (in a\n"
+    "                 recipe: fo.moved)\n"
+    "  state pull [FILE]  write the state to FILE (default: standard output; an existing\n"
+    "                 FILE only with --force)\n"
+    "  state push FILE  replace the state by FILE, checked first; refused for another\n"
+    "                 stack, target, account or key, or a lower serial, unless --force\n"
+    "  outputs [NAME]  the stack's outputs (a secret one: [secret] unless --show-secrets)\n"
+    "\n"
+    "The first word that is no option names a command only when it is `state` or\n"
+    "`outputs`: run a script so named as ./state. A command takes --stack, --state-dir,\n"
+    "--backend and --json; a state command holds the stack's lock (exit 5 when another\n"
+    "run holds it; --lock-timeout, --break-lock).\n"
+    "\n"
     "FILE '-' reads the script from standard input. Inside the script, `arg` and `...`\n"
     "hold the arguments as in the lua interpreter, and the global `fo` is the runtime.\n"
     "\n"
@@ -114,8 +135,12 @@ enum {
     OPT_SERVE_SIM = 256,
     OPT_SERVE_SIM_PUBLIC,
     OPT_SIM_FILE,
-    OPT_RECIPE, /* a recipe option: handed to lua/fo/engine/cli.lua */
+    OPT_RECIPE,  /* a recipe option: handed to lua/fo/engine/cli.lua */
+    OPT_COMMAND, /* an option of the state/outputs commands only (lua/fo/engine/commands.lua) */
 };
+
+/* The first words that name a command instead of a FILE (lua/fo/engine/commands.lua). */
+static const char *const command_words[] = {"state", "outputs", NULL};
 
 /* The one table of fo-run's long options. The recipe options' meanings and value checks
  * are lua/fo/engine/cli.lua's (keyed by these names). */
@@ -155,6 +180,11 @@ static const struct option long_options[] = {
     {"print-policy", no_argument, NULL, OPT_RECIPE},
     {"readiness", no_argument, NULL, OPT_RECIPE},
     {"game-day", no_argument, NULL, OPT_RECIPE},
+    {"type", required_argument, NULL, OPT_COMMAND},
+    {"region", required_argument, NULL, OPT_COMMAND},
+    {"id", required_argument, NULL, OPT_COMMAND},
+    {"force", no_argument, NULL, OPT_COMMAND},
+    {"show-secrets", no_argument, NULL, OPT_COMMAND},
     {NULL, 0, NULL, 0},
 };
 
@@ -323,6 +353,7 @@ static int parse(int argc, char **argv, struct command *c)
             c->sim_file = optarg;
             break;
         case OPT_RECIPE:
+        case OPT_COMMAND:
             c->recipe_opts[c->nrecipe] = longindex;
             c->recipe_values[c->nrecipe++] = optarg;
             break;
@@ -406,6 +437,18 @@ static int run(int argc, char **argv, struct command *c)
     if (argc == 1)
         c->interactive = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
     const char *first_recipe = c->nrecipe > 0 ? long_options[c->recipe_opts[0]].name : NULL;
+    const char *command = NULL;
+    for (int i = 0; has_file && command_words[i]; i++)
+        if (strcmp(argv[c->positional[0]], command_words[i]) == 0)
+            command = command_words[i];
+    for (int i = 0; i < c->nrecipe && !command; i++)
+        if (long_options[c->recipe_opts[i]].val == OPT_COMMAND)
+            return usage_error("--%s goes with the state and outputs commands (fo-run state "
+                               "list --%s ...)",
+                               long_options[c->recipe_opts[i]].name,
+                               long_options[c->recipe_opts[i]].name);
+    if (command && (c->ncodes > 0 || c->interactive))
+        return usage_error("fo-run %s takes no -e or -i", command);
     if (c->sim_file && !c->serve_sim)
         return usage_error("--sim-file goes with --serve-sim");
     if (c->serve_sim_public && !c->serve_sim)
@@ -452,6 +495,17 @@ static int run(int argc, char **argv, struct command *c)
             }
             lua_rawseti(L, -2, i + 1);
         }
+    }
+    if (command) { /* the options' pairs, then the command's words */
+        for (int i = 0; i < c->npositional; i++)
+            lua_pushstring(L, argv[c->positional[i]]);
+        code = run_entry(rt, "=(fo-run)", "return require('fo.engine.commands').main(...)",
+                         c->npositional + 1);
+        fo_runtime_free(rt);
+        curl_global_cleanup();
+        return code;
+    }
+    if (has_file) {
         /* and the table's recipe options, {name = takes a value}: cli.lua checks that it
          * gives each a meaning (the two lists cannot drift apart) */
         lua_newtable(L);

@@ -1,5 +1,5 @@
 -- The recipe API as the `fo` table shows it: fo.resource, fo.output, fo.config, fo.format,
--- fo.apply, fo.type, fo.fail, fo.warn. Each checks its arguments and names the caller's file:line.
+-- fo.apply, fo.moved, fo.type, fo.fail, fo.warn. Each checks its arguments and names the caller's file:line.
 local recipe = require "fo.engine.recipe"
 local ref = require "fo.engine.ref"
 local errors = require "fo.engine.errors"
@@ -76,6 +76,10 @@ function M.warn(text)
   local r = recipe.current("fo.warn")
   r.warnings[#r.warnings + 1] = text
 end
+
+--- fo.moved{ from = "old name", to = "new name" }: a renamed resource keeps its record
+--- (moved.lua).
+M.moved = require("fo.engine.moved").declare
 
 --- fo.type(name, definition): registers a resource type (docs/recipes.md).
 M.type = require("fo.engine.types").register

@@ -453,6 +453,7 @@ local function locked_run(opts, recipe, session, report, paths)
   bind(opts, run, doc, original, paths)
 
   report:adopted(journal.settle(run))
+  if opts.mode ~= "destroy" then require("fo.engine.moved").settle(run, recipe) end
   if opts.mode == "refresh" or (opts.refresh ~= false and next(store.doc.resources)) then
     local drift, r = refresh.run(run)
     if #r.failed > 0 then

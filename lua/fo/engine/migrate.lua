@@ -69,6 +69,7 @@ function M.run(opts, paths, report)
 
   -- the copy: one snapshot, written as the first write of a new stack
   local store = target:store(copy(doc), nil, {})
+  store.serial_counted = true -- a copy is the same version of the state: its serial stays
   store:set("stack", doc.stack)
   store:commit()
   store:finish()

@@ -1,7 +1,8 @@
 -- The stack's state: a snapshot (.fo/<stack>.state.json, mode 0600) — what the stack owns,
 -- per resource its type, region, physical id, inputs, outputs, dependencies, plus the intent
 -- journal and replaced instances awaiting deletion — and an append-only change log next to
--- it (.fo/<stack>.state.log, 0600). Each durable write (a group commit: the changes of the
+-- it (.fo/<stack>.state.log, 0600). `serial` counts the stores that wrote the state (one
+-- per run or state command that changed it). Each durable write (a group commit: the changes of the
 -- operations that finished in one turn of the loop) appends one self-checking line to the
 -- log and fsyncs it; reading replays the log's valid lines onto the snapshot (a torn last
 -- line is dropped with a notice). The log is folded into the snapshot (atomically, the
@@ -548,6 +549,12 @@ function Store:commit()
     return
   end
   self.writing = true
+  -- the first write of a store counts one more version of the state (`serial`): a backup
+  -- pushed back (fo-run state push) must not be older than what it replaces
+  if not self.serial_counted then
+    self.serial_counted = true
+    self:set("serial", (math.tointeger(self.doc.serial) or 0) + 1)
+  end
   require("fo.core").sleep(0) -- let operations ending in this turn join the write
   local ok, err = pcall(function()
     while self.written < self.changes do
