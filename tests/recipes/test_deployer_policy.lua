@@ -135,6 +135,144 @@ function TestDeployerPolicy:test_the_policy_alone_deploys_updates_and_destroys()
   testlib.rmtree(dir)
 end
 
+-- The actions AWS's Service Authorization Reference authorizes on no resource type (their
+-- Resource element must be "*"): the only ones the policy may allow on "*" unconditionally.
+-- A change that widens another action to "*" fails here.
+local NO_RESOURCE_TYPE = {
+  "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribePolicies",
+  "ec2:DescribeFlowLogs", "ec2:DescribeInternetGateways", "ec2:DescribeLaunchTemplateVersions",
+  "ec2:DescribeLaunchTemplates", "ec2:DescribePrefixLists", "ec2:DescribeRouteTables",
+  "ec2:DescribeSecurityGroupRules", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets",
+  "ec2:DescribeVpcAttribute", "ec2:DescribeVpcEndpoints", "ec2:DescribeVpcs",
+  "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeLoadBalancerAttributes",
+  "elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeTags",
+  "elasticloadbalancing:DescribeTargetGroups",
+  "kms:CreateKey", "kms:ListAliases",
+  "logs:DescribeLogGroups",
+  "route53:CreateHealthCheck", "route53:CreateHostedZone", "route53:ListHostedZonesByName",
+}
+
+function TestDeployerPolicy:test_no_action_aws_scopes_to_a_resource_is_allowed_on_star()
+  local allowed = {}
+  for _, a in ipairs(NO_RESOURCE_TYPE) do allowed[a] = true end
+  local seen = {}
+  for _, s in ipairs(policy().Statement) do
+    local resources = type(s.Resource) == "table" and s.Resource or { s.Resource }
+    local star = false
+    for _, r in ipairs(resources) do star = star or r == "*" end
+    if star then
+      local cond = s.Condition and s.Condition.StringEquals or {}
+      for _, a in ipairs(type(s.Action) == "table" and s.Action or { s.Action }) do
+        if cond["aws:RequestTag/fo:stack"] == "dev" then
+          -- EC2 creates: only with the stack's tag in the request
+          lu.assertStrMatches(a, "ec2:Create.*")
+        elseif cond["ec2:CreateAction"] then
+          lu.assertEquals(a, "ec2:CreateTags") -- tagging only within those creates
+        else
+          lu.assertTrue(allowed[a], a .. " is allowed on \"*\" but AWS authorizes it on a resource")
+          seen[a] = true
+        end
+      end
+    end
+  end
+  lu.assertItemsEquals(NO_RESOURCE_TYPE, (function()
+    local out = {}
+    for a in pairs(seen) do out[#out + 1] = a end
+    return out
+  end)())
+  -- EC2 actions on existing resources: the types' ARNs, only with the stack's tag
+  local by_action = {}
+  for _, s in ipairs(policy().Statement) do
+    for _, a in ipairs(type(s.Action) == "table" and s.Action or { s.Action }) do
+      by_action[a] = by_action[a] or {}
+      table.insert(by_action[a], s)
+    end
+  end
+  for _, a in ipairs{ "ec2:DeleteVpc", "ec2:AuthorizeSecurityGroupIngress", "ec2:AssociateRouteTable",
+      "ec2:DeleteSecurityGroup", "ec2:CreateRoute", "kms:ScheduleKeyDeletion" } do
+    lu.assertEquals(#by_action[a], 1, a)
+    local s = by_action[a][1]
+    lu.assertEquals(s.Condition.StringEquals["aws:ResourceTag/fo:stack"], "dev", a)
+  end
+  local function set(resources)
+    local out = {}
+    for _, r in ipairs(type(resources) == "table" and resources or { resources }) do out[r] = true end
+    return out
+  end
+  local tagged = set(by_action["ec2:DeleteVpc"][1].Resource)
+  for _, t in ipairs{ "vpc", "subnet", "route-table", "security-group", "internet-gateway" } do
+    lu.assertTrue(tagged["arn:aws:ec2:*:${aws:PrincipalAccount}:" .. t .. "/*"], t)
+  end
+  lu.assertItemsEquals(by_action["ec2:DeleteVpc"][1].Condition.StringEquals["aws:RequestedRegion"],
+    { "eu-central-1", "eu-south-1", "us-east-1" })
+  -- named resources: the stack's names (generated ids as "*")
+  local named = set(by_action["elasticloadbalancing:DeleteLoadBalancer"][1].Resource)
+  local acct = "${aws:PrincipalAccount}"
+  for _, arn in ipairs{
+      "arn:aws:elasticloadbalancing:eu-south-1:" .. acct .. ":loadbalancer/app/alb-primary-dev/*",
+      "arn:aws:autoscaling:eu-south-1:" .. acct .. ":autoScalingGroup:*:autoScalingGroupName/asg-primary-dev",
+      "arn:aws:cloudwatch:eu-south-1:" .. acct .. ":alarm:alb-5xx-alarm-primary-dev",
+      "arn:aws:logs:eu-south-1:" .. acct .. ":log-group:/trading/dev/primary/app:*",
+      "arn:aws:s3:::alb-logs-" .. acct .. "-eu-south-1-dev",
+      "arn:aws:route53:::hostedzone/*" } do
+    lu.assertTrue(named[arn], arn)
+  end
+  -- Route 53 has no aws:ResourceTag: its zones and checks are scoped by type only
+  lu.assertNil(by_action["route53:DeleteHostedZone"][1].Condition)
+  -- IAM's limit for a role's inline policies: 10,240 characters without white space
+  lu.assertTrue(#cjson.encode(policy()) <= 10240, #cjson.encode(policy()))
+end
+
+-- The deployer acts on the EC2 resources tagged as the stack's only: a VPC and a security
+-- group made by hand in the same account (untagged, or another stack's) are refused with
+-- EC2's UnauthorizedOperation; the same calls on resources tagged fo:stack = dev succeed.
+function TestDeployerPolicy:test_the_deployer_cannot_touch_what_its_stack_did_not_tag()
+  local sim, key = as_deployer(policy())
+  local region = "eu-south-1"
+  sim.client_key = nil -- the account's administrator
+  local admin = sim:client("ec2", { region = region })
+  local function make(tags)
+    local spec = tags and { { ResourceType = "vpc", Tags = tags } } or nil
+    local vpc = admin:CreateVpc{ CidrBlock = "10.42.0.0/16", TagSpecifications = spec }.Vpc.VpcId
+    local sg = admin:CreateSecurityGroup{ GroupName = "hand-made", Description = "by hand",
+      VpcId = vpc, TagSpecifications = tags and { { ResourceType = "security-group", Tags = tags } }
+        or nil }.GroupId
+    return vpc, sg
+  end
+  local untagged_vpc, untagged_sg = make(nil)
+  local other_vpc, other_sg = make({ { Key = "fo:stack", Value = "prod" } })
+  local own_vpc, own_sg = make({ { Key = "fo:stack", Value = "dev" } })
+  sim.client_key = key
+  local ec2 = sim:client("ec2", { region = region })
+  local function try(op, params)
+    return pcall(ec2[op], ec2, params)
+  end
+  for _, ids in ipairs{ { untagged_vpc, untagged_sg }, { other_vpc, other_sg } } do
+    local vpc, sg = ids[1], ids[2]
+    for _, call in ipairs{
+        { "AuthorizeSecurityGroupIngress", { GroupId = sg, IpPermissions = { { IpProtocol = "tcp",
+          FromPort = 22, ToPort = 22, IpRanges = { { CidrIp = "0.0.0.0/0" } } } } } },
+        { "DeleteSecurityGroup", { GroupId = sg } },
+        { "ModifyVpcAttribute", { VpcId = vpc, EnableDnsHostnames = { Value = true } } },
+        { "DeleteVpc", { VpcId = vpc } } } do
+      local ok, err = try(call[1], call[2])
+      lu.assertFalse(ok, call[1] .. " on a resource the stack did not tag")
+      lu.assertEquals(err.code, "UnauthorizedOperation", call[1])
+      lu.assertStrContains(err.message, "is not authorized to perform: ec2:" .. call[1])
+    end
+  end
+  -- still there: the refused calls changed nothing
+  sim.client_key = nil
+  lu.assertEquals(#admin:DescribeSecurityGroups{ GroupIds = { untagged_sg, other_sg } }.SecurityGroups, 2)
+  sim.client_key = key
+  -- the stack's own (tagged fo:stack = dev): allowed
+  lu.assertTrue((try("AuthorizeSecurityGroupIngress", { GroupId = own_sg, IpPermissions = { {
+    IpProtocol = "tcp", FromPort = 443, ToPort = 443, IpRanges = { { CidrIp = "10.0.0.0/8" } } } } })))
+  lu.assertTrue((try("ModifyVpcAttribute", { VpcId = own_vpc, EnableDnsHostnames = { Value = true } })))
+  lu.assertTrue((try("DeleteSecurityGroup", { GroupId = own_sg })))
+  lu.assertTrue((try("DeleteVpc", { VpcId = own_vpc })))
+end
+
 function TestDeployerPolicy:test_without_one_action_the_apply_is_denied_naming_it()
   local doc = cjson.decode(cjson.encode(policy()))
   local removed = false
