@@ -20,6 +20,8 @@ local errors = require "fo.engine.errors"
 
 local M = {}
 
+M.MAX_INLINE = 10240 -- IAM: characters of a role's inline policies together
+
 -- Actions AWS checks that fo does not call itself.
 local SERVICE_LINKED = { elasticloadbalancing = "elasticloadbalancing.amazonaws.com",
   autoscaling = "autoscaling.amazonaws.com" }
@@ -371,6 +373,14 @@ function M.main(opts)
     return errors.exit_code(text)
   end
   io.stdout:write(text, "\n")
+  -- IAM's quota for a role's inline policies together (white space not counted)
+  local size = #(text:gsub("%s", ""))
+  if size > M.MAX_INLINE then
+    io.stderr:write(("fo-run: warning: this policy is %d characters (without white space); "
+      .. "IAM allows %d for a role's inline policies together: attach its statements as "
+      .. "customer managed policies instead (at most 6,144 characters each)\n"):format(size,
+      M.MAX_INLINE))
+  end
   return errors.EXIT.ok
 end
 
