@@ -271,6 +271,28 @@ function TestDeployerPolicy:test_the_deployer_cannot_touch_what_its_stack_did_no
   lu.assertTrue((try("AuthorizeSecurityGroupIngress", { GroupId = own_sg, IpPermissions = { {
     IpProtocol = "tcp", FromPort = 443, ToPort = 443, IpRanges = { { CidrIp = "10.0.0.0/8" } } } } })))
   lu.assertTrue((try("ModifyVpcAttribute", { VpcId = own_vpc, EnableDnsHostnames = { Value = true } })))
+  -- AssociateRouteTable acts on the route table and the subnet: both must be the stack's
+  sim.client_key = nil
+  local function tagged(rtype) return { { ResourceType = rtype, Tags = { { Key = "fo:stack", Value = "dev" } } } } end
+  local rtb = admin:CreateRouteTable{ VpcId = own_vpc, TagSpecifications = tagged("route-table") }
+    .RouteTable.RouteTableId
+  local own_subnet = admin:CreateSubnet{ VpcId = own_vpc, CidrBlock = "10.42.1.0/24",
+    TagSpecifications = tagged("subnet") }.Subnet.SubnetId
+  local bare_subnet = admin:CreateSubnet{ VpcId = own_vpc, CidrBlock = "10.42.2.0/24" }.Subnet.SubnetId
+  sim.client_key = key
+  local ok, err = try("AssociateRouteTable", { RouteTableId = rtb, SubnetId = bare_subnet })
+  lu.assertFalse(ok)
+  lu.assertEquals(err.code, "UnauthorizedOperation")
+  lu.assertStrContains(err.message, "subnet/" .. bare_subnet)
+  local assoc
+  ok, assoc = try("AssociateRouteTable", { RouteTableId = rtb, SubnetId = own_subnet })
+  lu.assertTrue(ok, tostring(assoc and assoc.message))
+  lu.assertTrue((try("DisassociateRouteTable", { AssociationId = assoc.AssociationId })))
+  lu.assertTrue((try("DeleteSubnet", { SubnetId = own_subnet })))
+  lu.assertTrue((try("DeleteRouteTable", { RouteTableId = rtb })))
+  sim.client_key = nil
+  admin:DeleteSubnet{ SubnetId = bare_subnet }
+  sim.client_key = key
   lu.assertTrue((try("DeleteSecurityGroup", { GroupId = own_sg })))
   lu.assertTrue((try("DeleteVpc", { VpcId = own_vpc })))
   -- a KMS key is scoped by its fo:stack tag too (KMS answers AccessDeniedException); an
@@ -278,7 +300,7 @@ function TestDeployerPolicy:test_the_deployer_cannot_touch_what_its_stack_did_no
   sim.client_key = nil
   local key_id = sim:client("kms", { region = region }):CreateKey{}.KeyMetadata.KeyId
   sim.client_key = key
-  local ok, err = pcall(function()
+  ok, err = pcall(function()
     return sim:client("kms", { region = region }):ScheduleKeyDeletion{ KeyId = key_id,
       PendingWindowInDays = 7 }
   end)

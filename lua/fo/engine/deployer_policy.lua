@@ -5,16 +5,17 @@
 -- config one higher: sizes, counts and thresholds change in place), an update back
 -- that fails half-way and rolls back (the sim's fail_mutating_call knob), a rerun that
 -- converges, and a destroy. The sim records each authenticated call's IAM action and the
--- resource it is authorized on (fo.sim.authz); the policy allows exactly those, scoped to
--- the ARNs where AWS authorizes the action on one (IAM roles and instance profiles,
--- DynamoDB tables, SNS topics, the SSM parameter) and "*" where it authorizes on none, plus what AWS checks
--- without fo calling it (iam:PassRole of the instance role and of flow logs' delivery
--- roles, the service-linked roles
--- Elastic Load Balancing, Auto Scaling and DynamoDB replication create, the DynamoDB
--- replica permissions in the replica's region). Running the lifecycle at print time
--- (rather than reading a recorded profile) keeps the policy true to the recipe and config
--- as they are now; transitions take no virtual time there, so it takes about a second.
--- EC2 creates are allowed only with the stack's fo:stack tag in the request.
+-- resources it is authorized on (fo.sim.authz, fo.sim.authz_resources); the policy allows
+-- exactly those: on the ARNs AWS authorizes each action on (the stack's names, generated
+-- ids as "*"; EC2 resources, KMS keys and ACM certificates by type, only when tagged
+-- fo:stack = <stack>) and on "*" only where AWS authorizes on no resource, plus what AWS
+-- checks without fo calling it (iam:PassRole of the instance role and of flow logs'
+-- delivery roles, the service-linked roles Elastic Load Balancing, Auto Scaling and
+-- DynamoDB replication create, the DynamoDB replica permissions in the replica's region).
+-- Running the lifecycle at print time (rather than reading a recorded profile) keeps the
+-- policy true to the recipe and config as they are now; transitions take no virtual time
+-- there, so it takes about a second. EC2 creates are allowed only with the stack's
+-- fo:stack tag in the request.
 local authz = require "fo.sim.authz"
 local errors = require "fo.engine.errors"
 

@@ -7,13 +7,14 @@
 --
 -- Each call is one IAM action (M.action) on the resources AWS authorizes it on
 -- (M.resources): the ARN of the role, instance profile, DynamoDB table, SNS topic or SSM
--- parameter (GetParameter) the request names (M.resource), the EC2 resources, load
--- balancers, groups, alarms, log groups, keys, zones and buckets it names
--- (fo.sim.authz_resources, which also gives EC2 resources' and KMS keys' tags for
--- aws:ResourceTag/<key>), else "*" — which only a statement with Resource "*" matches, as
--- for the actions AWS authorizes on no resource ARN. Every resource must be allowed. The implicit checks AWS adds (iam:PassRole when a launch template or
--- instance names a profile, iam:CreateServiceLinkedRole when a service creates its role)
--- are not made. A denied call gets the service's answer: EC2 UnauthorizedOperation with an
+-- parameter (GetParameter) the request names (M.resource); the EC2 resources, load
+-- balancers, groups, alarms, log groups, keys, certificates, zones and buckets it names
+-- (fo.sim.authz_resources, which also gives EC2 resources', KMS keys' and certificates'
+-- tags as aws:ResourceTag/<key>); else "*" — which only a statement with Resource "*"
+-- matches, as for the actions AWS authorizes on no resource ARN. Every resource must be
+-- allowed. The implicit checks AWS adds (iam:PassRole when a launch template or instance
+-- names a profile, iam:CreateServiceLinkedRole when a service creates its role) are not
+-- made. A denied call gets the service's answer: EC2 UnauthorizedOperation with an
 -- encoded message, SNS AuthorizationError, the JSON services AccessDeniedException, the
 -- others AccessDenied.
 local iam_policy = require "fo.sim.iam_policy"
@@ -154,7 +155,7 @@ local function refuse(service, caller, action, resource, decision)
   SimError.raise("AccessDenied", msg, 403)
 end
 
---- The resources call c is authorized on (fo.sim.authz_resources): {arn, scope, tags}...
+--- The resources call c is authorized on: {arn=, scope=, tags=} (fo.sim.authz_resources).
 function M.resources(sim, c, account)
   local single = M.resource(sim, c.service, c.operation, c.params, c.region, account)
   return require("fo.sim.authz_resources").of(sim, c.service, c.operation, c.params, c.region,

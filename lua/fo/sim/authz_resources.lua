@@ -244,6 +244,16 @@ local function route53(operation, params)
   return #out > 0 and out or STAR
 end
 
+-- ACM: certificates by generated id (aws:ResourceTag applies); RequestCertificate and
+-- ListCertificates on no resource
+local function acm(sim, params, region, account)
+  local arn = params.CertificateArn
+  if type(arn) ~= "string" then return STAR end
+  local c = (sim.store:db(account, region, "acm").certs or {})[arn]
+  return { one(arn, ("arn:aws:acm:%s:%s:certificate/*"):format(region, account),
+    tag_map(c and c.tags)) }
+end
+
 -- S3: buckets by name (global: no region or account), objects under them ---------------
 local function s3(operation, params)
   if type(params.Bucket) ~= "string" then return STAR end
@@ -270,6 +280,7 @@ function M.of(sim, service, operation, params, region, account, single)
   elseif service == "kms" then return kms(sim, operation, params, region, account)
   elseif service == "route53" then return route53(operation, params)
   elseif service == "s3" then return s3(operation, params)
+  elseif service == "acm" then return acm(sim, params, region, account)
   end
   return { one(single) }
 end
