@@ -30,7 +30,7 @@ local REPLICA_CREATE = { "dynamodb:CreateTable", "dynamodb:CreateTableReplica", 
   "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem",
   "dynamodb:DeleteItem", "dynamodb:BatchWriteItem" }
 -- Services whose actions keep a statement per resource list (see M.document).
-local SEPARATE = { iam = true, dynamodb = true }
+local SEPARATE = { dynamodb = true }
 local REPLICA_DELETE = { "dynamodb:DeleteTable", "dynamodb:DeleteTableReplica" }
 
 local function copy(t)
@@ -146,8 +146,11 @@ function M.document(actions, account)
   -- evaluates aws:ResourceTag for the action), or false: the scope is allowed unconditionally
   local by_action = {}
   local function generic(arn) return (arn:gsub(account, "${aws:PrincipalAccount}")) end
-  local function add(action, r)
+  local called_in = {} -- action → the regions it was called in (aws:RequestedRegion)
+  local function add(action, r, region)
     if authz.UNCHECKED[action] then return end
+    called_in[action] = called_in[action] or {}
+    if region then called_in[action][region] = true end
     if type(r) == "string" then r = { arn = r } end
     local set = by_action[action] or {}
     by_action[action] = set
@@ -156,12 +159,12 @@ function M.document(actions, account)
     if set[scope] == nil then set[scope] = stack
     elseif set[scope] ~= stack then set[scope] = false end
   end
-  local function add_all(action, resources)
-    for _, r in ipairs(resources) do add(action, r) end
+  local function add_all(action, resources, region)
+    for _, r in ipairs(resources) do add(action, r, region) end
   end
   local prefixes, roles, linked, flow_roles = {}, {}, {}, {}
   for _, a in ipairs(actions) do
-    add_all(a.action, a.resources or { { arn = a.resource } })
+    add_all(a.action, a.resources or { { arn = a.resource } }, a.region)
     prefixes[a.action:match("^([^:]+)")] = true
     if a.action == "iam:CreateRole" then roles[a.resource] = true end
     if a.passed_role then flow_roles[a.passed_role] = true end
@@ -172,7 +175,7 @@ function M.document(actions, account)
       for region, kind in pairs(a.replicas) do
         local arn = a.resource:gsub("^(arn:aws:dynamodb:)[^:]+", "%1" .. region)
         for _, act in ipairs(kind == "Create" and REPLICA_CREATE or REPLICA_DELETE) do
-          add(act, arn)
+          add(act, arn, region)
         end
         linked["replication.dynamodb.amazonaws.com"] = true
       end
@@ -190,13 +193,13 @@ function M.document(actions, account)
   for _, a in ipairs(actions) do
     if a.tagged and creates(a) then
       if a.service == "ec2" then tag_on_create[#tag_on_create + 1] = a.operation
-      elseif a.service == "elbv2" then add_all("elasticloadbalancing:AddTags", a.resources)
+      elseif a.service == "elbv2" then add_all("elasticloadbalancing:AddTags", a.resources, a.region)
       elseif a.service == "autoscaling" then
-        add_all("autoscaling:CreateOrUpdateTags", a.resources)
+        add_all("autoscaling:CreateOrUpdateTags", a.resources, a.region)
       end
     end
     -- S3: a bucket tagged in CreateBucket (fo's always is) needs s3:TagResource
-    if a.action == "s3:CreateBucket" then add_all("s3:TagResource", a.resources) end
+    if a.action == "s3:CreateBucket" then add_all("s3:TagResource", a.resources, a.region) end
   end
   -- EC2 creates whose every call tags the new resource fo:stack = <the stack>: allowed only
   -- with that tag in the request (aws:RequestTag), in a statement of their own
@@ -224,9 +227,10 @@ function M.document(actions, account)
   --   (EC2 resources, KMS keys), each type's ARN with any id, only with the stack's fo:stack
   --   tag, in the stack's regions (aws:RequestedRegion: a regional call acts in its region);
   -- - StackResources: the other actions on the ARNs the lifecycle used (names the stack
-  --   chose, generated ids as "*");
-  -- - IAM and DynamoDB: a statement per resource list (their actions differ by role or by
-  --   table region). A resource of a type an action is not authorized on grants that action
+  --   chose, generated ids as "*"), in the regions the actions were called in (the ARNs'
+  --   region as "*" and aws:RequestedRegion: the names carry the stack's region role);
+  -- - DynamoDB: a statement per resource list (its actions differ by table region: the
+  --   replica's permissions are checked in the replica's region only). A resource of a type an action is not authorized on grants that action
   --   nothing, so one resource list serves many actions of several services.
   local groups, order = {}, {}
   local names = {}
@@ -239,15 +243,14 @@ function M.document(actions, account)
       groups[key] = g
       order[#order + 1] = key
     end
+    local regional = extra and extra.regional
     for _, r in ipairs(list) do
-      if extra and extra.stack then -- the region into aws:RequestedRegion
-        local region = r:match("^arn:aws:[^:]+:([^:]+):")
-        if region and region ~= "*" then
-          g.regions[region] = true
-          r = r:gsub("^(arn:aws:[^:]+:)[^:]+:", "%1*:")
-        end
-      end
+      -- the ARN's region as "*", the regions the actions were called in as the condition
+      if regional then r = r:gsub("^(arn:aws:[^:]+:)[^:]+:", "%1*:") end
       if not g.seen[r] then g.seen[r] = true; g.resources[#g.resources + 1] = r end
+    end
+    if regional then
+      for region in pairs(called_in[action] or {}) do g.regions[region] = true end
     end
     table.insert(g.actions, action)
   end
@@ -269,11 +272,11 @@ function M.document(actions, account)
       table.sort(plain)
       if #plain > 0 then
         group(SEPARATE[prefix] and (prefix .. "\0" .. table.concat(plain, "\0")) or "StackResources",
-          action, plain, { prefix = SEPARATE[prefix] and prefix })
+          action, plain, { prefix = SEPARATE[prefix] and prefix, regional = not SEPARATE[prefix] })
       end
       for stack, list in pairs(tagged) do
         table.sort(list)
-        group("StackTagged\0" .. stack, action, list, { stack = stack })
+        group("StackTagged\0" .. stack, action, list, { stack = stack, regional = true })
       end
     end
   end
@@ -296,7 +299,7 @@ function M.document(actions, account)
       name = "StackTagged"
     end
     local condition
-    if stack then
+    if g.extra and g.extra.regional then
       local regions = {}
       for r in pairs(g.regions) do regions[#regions + 1] = r end
       table.sort(regions)

@@ -183,15 +183,24 @@ local function cloudwatch(operation, params, region, account)
   return #out > 0 and out or STAR
 end
 
--- CloudWatch Logs: a log group's ARN as IAM matches it, log-group:<name>:* ---------------
+-- CloudWatch Logs: a log group's ARN as IAM matches it: log-group:<name>:* for the group's
+-- actions, log-group:<name> (as the request names it) for TagResource, UntagResource and
+-- ListTagsForResource (the CloudWatch Logs User Guide's "CloudWatch Logs resources and
+-- operations") ----------------------------------------------------------------------------
+local TAG_APIS = { TagResource = true, UntagResource = true, ListTagsForResource = true }
+
+-- The scope covers both forms with one pattern, log-group:<name>* (it also covers groups
+-- whose names begin with the stack's group's name: the price of fitting IAM's size quota).
 local function logs(operation, params, region, account)
   if operation:match("^Describe") and operation ~= "DescribeLogStreams" then return STAR end
-  local name = params.logGroupName
-  if not name and type(params.resourceArn) == "string" then
-    name = params.resourceArn:match(":log%-group:([^:]+)")
+  if TAG_APIS[operation] and type(params.resourceArn) == "string" then
+    local arn = params.resourceArn:gsub(":%*$", "")
+    return { one(arn, arn .. "*") }
   end
+  local name = params.logGroupName
   if not name then return STAR end
-  return { one(("arn:aws:logs:%s:%s:log-group:%s:*"):format(region, account, name)) }
+  local arn = ("arn:aws:logs:%s:%s:log-group:%s"):format(region, account, name)
+  return { one(arn .. ":*", arn .. "*") }
 end
 
 -- KMS: keys by generated id (aws:ResourceTag applies), aliases by name -----------------
