@@ -36,8 +36,9 @@ local function as_deployer(doc)
     AssumeRolePolicyDocument = cjson.encode{ Version = "2012-10-17", Statement = { {
       Effect = "Allow", Principal = { AWS = "arn:aws:iam::" .. sim.account .. ":root" },
       Action = "sts:AssumeRole" } } } }
+  -- as fo-run prints it: "/" not escaped (cjson writes "\\/", which IAM would count)
   iam:PutRolePolicy{ RoleName = "deployer", PolicyName = "fo-deployer",
-    PolicyDocument = cjson.encode(doc) }
+    PolicyDocument = (cjson.encode(doc):gsub("\\/", "/")) }
   local c = sts:AssumeRole{ RoleArn = ("arn:aws:iam::%s:role/deployer"):format(sim.account),
     RoleSessionName = "ci", DurationSeconds = 43200 }.Credentials
   local key = { access_key = c.AccessKeyId, secret_key = c.SecretAccessKey,
@@ -74,7 +75,13 @@ function TestDeployerPolicy:test_the_printed_policy_is_scoped_to_the_stack()
   local role = "arn:aws:iam::${aws:PrincipalAccount}:role/ec2-role-dev"
   local flow_roles = { "arn:aws:iam::${aws:PrincipalAccount}:role/flow-logs-role-primary-dev",
     "arn:aws:iam::${aws:PrincipalAccount}:role/flow-logs-role-standby-dev" }
-  lu.assertItemsEquals(by_action["iam:CreateRole"].Resource, { role, flow_roles[1], flow_roles[2] })
+  -- the roles among the ARNs iam:CreateRole's statement lists (the statement serves other
+  -- services' actions too: a role action is authorized on roles only)
+  local roles = {}
+  for _, r in ipairs(by_action["iam:CreateRole"].Resource) do
+    if r:find("^arn:aws:iam::") and r:find(":role/", 1, true) then roles[#roles + 1] = r end
+  end
+  lu.assertItemsEquals(roles, { role, flow_roles[1], flow_roles[2] })
   -- the instance role is passed to EC2 only; the flow logs' roles with CreateFlowLogs
   lu.assertEquals(by_sid.PassInstanceRole.Resource, role)
   lu.assertEquals(by_sid.PassInstanceRole.Condition,
@@ -133,6 +140,187 @@ function TestDeployerPolicy:test_the_policy_alone_deploys_updates_and_destroys()
   lu.assertEquals(err.code, "UnauthorizedOperation")
   lu.assertTrue((create_vpc("dev")))
   testlib.rmtree(dir)
+end
+
+-- The actions AWS's Service Authorization Reference authorizes on no resource type (their
+-- Resource element must be "*"): the only ones the policy may allow on "*" unconditionally.
+-- A change that widens another action to "*" fails here.
+local NO_RESOURCE_TYPE = {
+  "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribePolicies",
+  "ec2:DescribeFlowLogs", "ec2:DescribeInternetGateways", "ec2:DescribeLaunchTemplateVersions",
+  "ec2:DescribeLaunchTemplates", "ec2:DescribePrefixLists", "ec2:DescribeRouteTables",
+  "ec2:DescribeSecurityGroupRules", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets",
+  "ec2:DescribeVpcAttribute", "ec2:DescribeVpcEndpoints", "ec2:DescribeVpcs",
+  "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeLoadBalancerAttributes",
+  "elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeTags",
+  "elasticloadbalancing:DescribeTargetGroups",
+  "kms:CreateKey", "kms:ListAliases",
+  "logs:DescribeLogGroups",
+  "route53:CreateHealthCheck", "route53:CreateHostedZone", "route53:ListHostedZonesByName",
+}
+
+function TestDeployerPolicy:test_no_action_aws_scopes_to_a_resource_is_allowed_on_star()
+  local allowed = {}
+  for _, a in ipairs(NO_RESOURCE_TYPE) do allowed[a] = true end
+  local seen = {}
+  for _, s in ipairs(policy().Statement) do
+    local resources = type(s.Resource) == "table" and s.Resource or { s.Resource }
+    local star = false
+    for _, r in ipairs(resources) do star = star or r == "*" end
+    if star then
+      local cond = s.Condition and s.Condition.StringEquals or {}
+      for _, a in ipairs(type(s.Action) == "table" and s.Action or { s.Action }) do
+        if cond["aws:RequestTag/fo:stack"] == "dev" then
+          -- EC2 creates: only with the stack's tag in the request
+          lu.assertStrMatches(a, "ec2:Create.*")
+        elseif cond["ec2:CreateAction"] then
+          lu.assertEquals(a, "ec2:CreateTags") -- tagging only within those creates
+        else
+          lu.assertTrue(allowed[a], a .. " is allowed on \"*\" but AWS authorizes it on a resource")
+          seen[a] = true
+        end
+      end
+    end
+  end
+  lu.assertItemsEquals(NO_RESOURCE_TYPE, (function()
+    local out = {}
+    for a in pairs(seen) do out[#out + 1] = a end
+    return out
+  end)())
+  -- EC2 actions on existing resources: the types' ARNs, only with the stack's tag
+  local by_action = {}
+  for _, s in ipairs(policy().Statement) do
+    for _, a in ipairs(type(s.Action) == "table" and s.Action or { s.Action }) do
+      by_action[a] = by_action[a] or {}
+      table.insert(by_action[a], s)
+    end
+  end
+  for _, a in ipairs{ "ec2:DeleteVpc", "ec2:AuthorizeSecurityGroupIngress", "ec2:AssociateRouteTable",
+      "ec2:DeleteSecurityGroup", "ec2:CreateRoute", "kms:ScheduleKeyDeletion" } do
+    lu.assertEquals(#by_action[a], 1, a)
+    local s = by_action[a][1]
+    lu.assertEquals(s.Condition.StringEquals["aws:ResourceTag/fo:stack"], "dev", a)
+  end
+  local function set(resources)
+    local out = {}
+    for _, r in ipairs(type(resources) == "table" and resources or { resources }) do out[r] = true end
+    return out
+  end
+  local tagged = set(by_action["ec2:DeleteVpc"][1].Resource)
+  for _, t in ipairs{ "vpc", "subnet", "route-table", "security-group", "internet-gateway" } do
+    lu.assertTrue(tagged["arn:aws:ec2:*:${aws:PrincipalAccount}:" .. t .. "/*"], t)
+  end
+  lu.assertItemsEquals(by_action["ec2:DeleteVpc"][1].Condition.StringEquals["aws:RequestedRegion"],
+    { "eu-central-1", "eu-south-1", "us-east-1" })
+  -- named resources: the stack's names (generated ids as "*"), in the stack's regions
+  local named_stmt = by_action["elasticloadbalancing:DeleteLoadBalancer"][1]
+  local named = set(named_stmt.Resource)
+  local acct = "${aws:PrincipalAccount}"
+  for _, arn in ipairs{
+      "arn:aws:elasticloadbalancing:*:" .. acct .. ":loadbalancer/app/alb-primary-dev/*",
+      "arn:aws:autoscaling:*:" .. acct .. ":autoScalingGroup:*:autoScalingGroupName/asg-primary-dev",
+      "arn:aws:cloudwatch:*:" .. acct .. ":alarm:alb-5xx-alarm-primary-dev",
+      "arn:aws:logs:*:" .. acct .. ":log-group:/trading/dev/primary/app*",
+      "arn:aws:s3:::alb-logs-" .. acct .. "-eu-south-1-dev",
+      "arn:aws:route53:::hostedzone/*" } do
+    lu.assertTrue(named[arn], arn)
+  end
+  lu.assertItemsEquals(named_stmt.Condition.StringEquals["aws:RequestedRegion"],
+    { "eu-central-1", "eu-south-1", "us-east-1" })
+  -- Route 53 has no aws:ResourceTag: its zones and checks are scoped by type only
+  lu.assertNil(by_action["route53:DeleteHostedZone"][1].Condition.StringEquals["aws:ResourceTag/fo:stack"])
+  -- IAM's limit for a role's inline policies: 10,240 characters without white space
+  local size = #(cjson.encode(policy()):gsub("\\/", "/"))
+  lu.assertTrue(size <= 10240, size)
+end
+
+-- The deployer acts on the EC2 resources tagged as the stack's only: a VPC and a security
+-- group made by hand in the same account (untagged, or another stack's) are refused with
+-- EC2's UnauthorizedOperation; the same calls on resources tagged fo:stack = dev succeed.
+function TestDeployerPolicy:test_the_deployer_cannot_touch_what_its_stack_did_not_tag()
+  local sim, key = as_deployer(policy())
+  local region = "eu-south-1"
+  sim.client_key = nil -- the account's administrator
+  local admin = sim:client("ec2", { region = region })
+  local function make(tags)
+    local spec = tags and { { ResourceType = "vpc", Tags = tags } } or nil
+    local vpc = admin:CreateVpc{ CidrBlock = "10.42.0.0/16", TagSpecifications = spec }.Vpc.VpcId
+    local sg = admin:CreateSecurityGroup{ GroupName = "hand-made", Description = "by hand",
+      VpcId = vpc, TagSpecifications = tags and { { ResourceType = "security-group", Tags = tags } }
+        or nil }.GroupId
+    return vpc, sg
+  end
+  local untagged_vpc, untagged_sg = make(nil)
+  local other_vpc, other_sg = make({ { Key = "fo:stack", Value = "prod" } })
+  local own_vpc, own_sg = make({ { Key = "fo:stack", Value = "dev" } })
+  sim.client_key = key
+  local ec2 = sim:client("ec2", { region = region })
+  local function try(op, params)
+    return pcall(ec2[op], ec2, params)
+  end
+  for _, ids in ipairs{ { untagged_vpc, untagged_sg }, { other_vpc, other_sg } } do
+    local vpc, sg = ids[1], ids[2]
+    for _, call in ipairs{
+        { "AuthorizeSecurityGroupIngress", { GroupId = sg, IpPermissions = { { IpProtocol = "tcp",
+          FromPort = 22, ToPort = 22, IpRanges = { { CidrIp = "0.0.0.0/0" } } } } } },
+        { "DeleteSecurityGroup", { GroupId = sg } },
+        { "ModifyVpcAttribute", { VpcId = vpc, EnableDnsHostnames = { Value = true } } },
+        { "DeleteVpc", { VpcId = vpc } } } do
+      local ok, err = try(call[1], call[2])
+      lu.assertFalse(ok, call[1] .. " on a resource the stack did not tag")
+      lu.assertEquals(err.code, "UnauthorizedOperation", call[1])
+      lu.assertStrContains(err.message, "is not authorized to perform: ec2:" .. call[1])
+    end
+  end
+  -- still there: the refused calls changed nothing
+  sim.client_key = nil
+  lu.assertEquals(#admin:DescribeSecurityGroups{ GroupIds = { untagged_sg, other_sg } }.SecurityGroups, 2)
+  sim.client_key = key
+  -- the stack's own (tagged fo:stack = dev): allowed
+  lu.assertTrue((try("AuthorizeSecurityGroupIngress", { GroupId = own_sg, IpPermissions = { {
+    IpProtocol = "tcp", FromPort = 443, ToPort = 443, IpRanges = { { CidrIp = "10.0.0.0/8" } } } } })))
+  lu.assertTrue((try("ModifyVpcAttribute", { VpcId = own_vpc, EnableDnsHostnames = { Value = true } })))
+  -- AssociateRouteTable acts on the route table and the subnet: both must be the stack's
+  sim.client_key = nil
+  local function tagged(rtype) return { { ResourceType = rtype, Tags = { { Key = "fo:stack", Value = "dev" } } } } end
+  local rtb = admin:CreateRouteTable{ VpcId = own_vpc, TagSpecifications = tagged("route-table") }
+    .RouteTable.RouteTableId
+  local own_subnet = admin:CreateSubnet{ VpcId = own_vpc, CidrBlock = "10.42.1.0/24",
+    TagSpecifications = tagged("subnet") }.Subnet.SubnetId
+  local bare_subnet = admin:CreateSubnet{ VpcId = own_vpc, CidrBlock = "10.42.2.0/24" }.Subnet.SubnetId
+  sim.client_key = key
+  local ok, err = try("AssociateRouteTable", { RouteTableId = rtb, SubnetId = bare_subnet })
+  lu.assertFalse(ok)
+  lu.assertEquals(err.code, "UnauthorizedOperation")
+  lu.assertStrContains(err.message, "subnet/" .. bare_subnet)
+  local assoc
+  ok, assoc = try("AssociateRouteTable", { RouteTableId = rtb, SubnetId = own_subnet })
+  lu.assertTrue(ok, tostring(assoc and assoc.message))
+  lu.assertTrue((try("DisassociateRouteTable", { AssociationId = assoc.AssociationId })))
+  lu.assertTrue((try("DeleteSubnet", { SubnetId = own_subnet })))
+  lu.assertTrue((try("DeleteRouteTable", { RouteTableId = rtb })))
+  sim.client_key = nil
+  admin:DeleteSubnet{ SubnetId = bare_subnet }
+  sim.client_key = key
+  lu.assertTrue((try("DeleteSecurityGroup", { GroupId = own_sg })))
+  lu.assertTrue((try("DeleteVpc", { VpcId = own_vpc })))
+  -- a KMS key is scoped by its fo:stack tag too (KMS answers AccessDeniedException); an
+  -- alarm by the stack's alarm names (CloudWatch answers AccessDenied)
+  sim.client_key = nil
+  local key_id = sim:client("kms", { region = region }):CreateKey{}.KeyMetadata.KeyId
+  sim.client_key = key
+  ok, err = pcall(function()
+    return sim:client("kms", { region = region }):ScheduleKeyDeletion{ KeyId = key_id,
+      PendingWindowInDays = 7 }
+  end)
+  lu.assertFalse(ok)
+  lu.assertEquals(err.code, "AccessDeniedException")
+  lu.assertStrContains(err.message, "kms:ScheduleKeyDeletion on resource: arn:aws:kms:" .. region)
+  local cw = sim:client("cloudwatch", { region = region })
+  ok, err = pcall(cw.DeleteAlarms, cw, { AlarmNames = { "someone-elses-alarm" } })
+  lu.assertFalse(ok)
+  lu.assertEquals(err.code, "AccessDenied")
+  lu.assertStrContains(err.message, "alarm:someone-elses-alarm")
 end
 
 function TestDeployerPolicy:test_without_one_action_the_apply_is_denied_naming_it()

@@ -214,7 +214,7 @@ function TestTradingNat:test_the_deployer_policy_covers_the_addresses_and_gatewa
       Effect = "Allow", Principal = { AWS = "arn:aws:iam::" .. sim.account .. ":root" },
       Action = "sts:AssumeRole" } } } }
   iam:PutRolePolicy{ RoleName = "deployer", PolicyName = "fo-deployer",
-    PolicyDocument = cjson.encode(doc) }
+    PolicyDocument = r.stdout }
   local c = sts:AssumeRole{ RoleArn = ("arn:aws:iam::%s:role/deployer"):format(sim.account),
     RoleSessionName = "ci", DurationSeconds = 43200 }.Credentials
   sim.client_key = { access_key = c.AccessKeyId, secret_key = c.SecretAccessKey,

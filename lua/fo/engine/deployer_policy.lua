@@ -5,20 +5,23 @@
 -- config one higher: sizes, counts and thresholds change in place), an update back
 -- that fails half-way and rolls back (the sim's fail_mutating_call knob), a rerun that
 -- converges, and a destroy. The sim records each authenticated call's IAM action and the
--- resource it is authorized on (fo.sim.authz); the policy allows exactly those, scoped to
--- the ARNs where AWS authorizes the action on one (IAM roles and instance profiles,
--- DynamoDB tables, SNS topics, the SSM parameter) and "*" where it authorizes on none, plus what AWS checks
--- without fo calling it (iam:PassRole of the instance role and of flow logs' delivery
--- roles, the service-linked roles
--- Elastic Load Balancing, Auto Scaling and DynamoDB replication create, the DynamoDB
--- replica permissions in the replica's region). Running the lifecycle at print time
--- (rather than reading a recorded profile) keeps the policy true to the recipe and config
--- as they are now; transitions take no virtual time there, so it takes about a second.
--- EC2 creates are allowed only with the stack's fo:stack tag in the request.
+-- resources it is authorized on (fo.sim.authz, fo.sim.authz_resources); the policy allows
+-- exactly those: on the ARNs AWS authorizes each action on (the stack's names, generated
+-- ids as "*"; EC2 resources, KMS keys and ACM certificates by type, only when tagged
+-- fo:stack = <stack>) and on "*" only where AWS authorizes on no resource, plus what AWS
+-- checks without fo calling it (iam:PassRole of the instance role and of flow logs'
+-- delivery roles, the service-linked roles Elastic Load Balancing, Auto Scaling and
+-- DynamoDB replication create, the DynamoDB replica permissions in the replica's region).
+-- Running the lifecycle at print time (rather than reading a recorded profile) keeps the
+-- policy true to the recipe and config as they are now; transitions take no virtual time
+-- there, so it takes about a second. EC2 creates are allowed only with the stack's
+-- fo:stack tag in the request.
 local authz = require "fo.sim.authz"
 local errors = require "fo.engine.errors"
 
 local M = {}
+
+M.MAX_INLINE = 10240 -- IAM: characters of a role's inline policies together
 
 -- Actions AWS checks that fo does not call itself.
 local SERVICE_LINKED = { elasticloadbalancing = "elasticloadbalancing.amazonaws.com",
@@ -26,6 +29,8 @@ local SERVICE_LINKED = { elasticloadbalancing = "elasticloadbalancing.amazonaws.
 local REPLICA_CREATE = { "dynamodb:CreateTable", "dynamodb:CreateTableReplica", "dynamodb:Scan",
   "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem",
   "dynamodb:DeleteItem", "dynamodb:BatchWriteItem" }
+-- Services whose actions keep a statement per resource list (see M.document).
+local SEPARATE = { dynamodb = true }
 local REPLICA_DELETE = { "dynamodb:DeleteTable", "dynamodb:DeleteTableReplica" }
 
 local function copy(t)
@@ -137,16 +142,29 @@ end
 --- region=, service=} as fo.sim.authz records them) made in `account` (its id is replaced
 --- by ${aws:PrincipalAccount}: the policy serves any account).
 function M.document(actions, account)
-  local by_action = {} -- action → set of resources
-  local function add(action, resource)
+  -- action → scope → the fo:stack value every resource under it carried (where the service
+  -- evaluates aws:ResourceTag for the action), or false: the scope is allowed unconditionally
+  local by_action = {}
+  local function generic(arn) return (arn:gsub(account, "${aws:PrincipalAccount}")) end
+  local called_in = {} -- action → the regions it was called in (aws:RequestedRegion)
+  local function add(action, r, region)
     if authz.UNCHECKED[action] then return end
+    called_in[action] = called_in[action] or {}
+    if region then called_in[action][region] = true end
+    if type(r) == "string" then r = { arn = r } end
     local set = by_action[action] or {}
     by_action[action] = set
-    set[(resource:gsub(":" .. account .. ":", ":${aws:PrincipalAccount}:"))] = true
+    local scope = generic(r.scope or r.arn)
+    local stack = r.tags and r.tags["fo:stack"] or false
+    if set[scope] == nil then set[scope] = stack
+    elseif set[scope] ~= stack then set[scope] = false end
+  end
+  local function add_all(action, resources, region)
+    for _, r in ipairs(resources) do add(action, r, region) end
   end
   local prefixes, roles, linked, flow_roles = {}, {}, {}, {}
   for _, a in ipairs(actions) do
-    add(a.action, a.resource)
+    add_all(a.action, a.resources or { { arn = a.resource } }, a.region)
     prefixes[a.action:match("^([^:]+)")] = true
     if a.action == "iam:CreateRole" then roles[a.resource] = true end
     if a.passed_role then flow_roles[a.passed_role] = true end
@@ -157,7 +175,7 @@ function M.document(actions, account)
       for region, kind in pairs(a.replicas) do
         local arn = a.resource:gsub("^(arn:aws:dynamodb:)[^:]+", "%1" .. region)
         for _, act in ipairs(kind == "Create" and REPLICA_CREATE or REPLICA_DELETE) do
-          add(act, arn)
+          add(act, arn, region)
         end
         linked["replication.dynamodb.amazonaws.com"] = true
       end
@@ -175,11 +193,13 @@ function M.document(actions, account)
   for _, a in ipairs(actions) do
     if a.tagged and creates(a) then
       if a.service == "ec2" then tag_on_create[#tag_on_create + 1] = a.operation
-      elseif a.service == "elbv2" then add("elasticloadbalancing:AddTags", "*")
-      elseif a.service == "autoscaling" then add("autoscaling:CreateOrUpdateTags", "*") end
+      elseif a.service == "elbv2" then add_all("elasticloadbalancing:AddTags", a.resources, a.region)
+      elseif a.service == "autoscaling" then
+        add_all("autoscaling:CreateOrUpdateTags", a.resources, a.region)
+      end
     end
     -- S3: a bucket tagged in CreateBucket (fo's always is) needs s3:TagResource
-    if a.action == "s3:CreateBucket" then add("s3:TagResource", "*") end
+    if a.action == "s3:CreateBucket" then add_all("s3:TagResource", a.resources, a.region) end
   end
   -- EC2 creates whose every call tags the new resource fo:stack = <the stack>: allowed only
   -- with that tag in the request (aws:RequestTag), in a statement of their own
@@ -200,31 +220,94 @@ function M.document(actions, account)
     end
   end
   table.sort(tagged_creates)
-  -- group the actions by their resource lists: one statement per list
+  -- Statements (the policy must stay within IAM's 10,240 characters for a role's inline
+  -- policies, so actions share statements where that grants nothing more):
+  -- - NoResourceScope: the actions any call made on "*" (AWS authorizes them on no resource);
+  -- - StackTagged: actions on resources whose service evaluates aws:ResourceTag for them
+  --   (EC2 resources, KMS keys), each type's ARN with any id, only with the stack's fo:stack
+  --   tag, in the stack's regions (aws:RequestedRegion: a regional call acts in its region);
+  -- - StackResources: the other actions on the ARNs the lifecycle used (names the stack
+  --   chose, generated ids as "*"), in the regions the actions were called in (the ARNs'
+  --   region as "*" and aws:RequestedRegion: the names carry the stack's region role);
+  -- - DynamoDB: a statement per resource list (its actions differ by table region: the
+  --   replica's permissions are checked in the replica's region only). A resource of a type an action is not authorized on grants that action
+  --   nothing, so one resource list serves many actions of several services.
   local groups, order = {}, {}
   local names = {}
   for action in pairs(by_action) do names[#names + 1] = action end
   table.sort(names)
-  for _, action in ipairs(names) do
-    local list = {}
-    for r in pairs(by_action[action]) do list[#list + 1] = r end
-    table.sort(list)
-    if by_action[action]["*"] then list = { "*" } end
-    local prefix = action:match("^([^:]+)")
-    local key = prefix .. "\0" .. table.concat(list, "\0")
-    if not groups[key] then
-      groups[key] = { prefix = prefix, resources = list, actions = {} }
+  local function group(key, action, list, extra)
+    local g = groups[key]
+    if not g then
+      g = { key = key, resources = {}, seen = {}, actions = {}, regions = {}, extra = extra }
+      groups[key] = g
       order[#order + 1] = key
     end
-    table.insert(groups[key].actions, action)
+    local regional = extra and extra.regional
+    for _, r in ipairs(list) do
+      -- the ARN's region as "*", the regions the actions were called in as the condition
+      if regional then r = r:gsub("^(arn:aws:[^:]+:)[^:]+:", "%1*:") end
+      if not g.seen[r] then g.seen[r] = true; g.resources[#g.resources + 1] = r end
+    end
+    if regional then
+      for region in pairs(called_in[action] or {}) do g.regions[region] = true end
+    end
+    table.insert(g.actions, action)
   end
-  table.sort(order)
+  for _, action in ipairs(names) do
+    local prefix = action:match("^([^:]+)")
+    local set = by_action[action]
+    if set["*"] ~= nil then
+      group("NoResourceScope", action, { "*" })
+    else
+      local plain, tagged = {}, {} -- stack → scopes
+      for scope, stack in pairs(set) do
+        if stack then
+          tagged[stack] = tagged[stack] or {}
+          table.insert(tagged[stack], scope)
+        else
+          plain[#plain + 1] = scope
+        end
+      end
+      table.sort(plain)
+      if #plain > 0 then
+        group(SEPARATE[prefix] and (prefix .. "\0" .. table.concat(plain, "\0")) or "StackResources",
+          action, plain, { prefix = SEPARATE[prefix] and prefix, regional = not SEPARATE[prefix] })
+      end
+      for stack, list in pairs(tagged) do
+        table.sort(list)
+        group("StackTagged\0" .. stack, action, list, { stack = stack, regional = true })
+      end
+    end
+  end
+  table.sort(order, function(x, y)
+    local rank = { NoResourceScope = 1, StackResources = 3 }
+    local rx, ry = rank[x] or (x:match("^StackTagged") and 2 or 4), rank[y] or (y:match("^StackTagged") and 2 or 4)
+    if rx ~= ry then return rx < ry end
+    return x < y
+  end)
   local statements, count = {}, {}
   for _, key in ipairs(order) do
     local g = groups[key]
-    count[g.prefix] = (count[g.prefix] or 0) + 1
-    statements[#statements + 1] = { Sid = sid(g.prefix, count[g.prefix]), Effect = "Allow",
-      Action = g.actions, Resource = #g.resources == 1 and g.resources[1] or g.resources }
+    table.sort(g.resources)
+    local prefix, stack = g.extra and g.extra.prefix, g.extra and g.extra.stack
+    local name = key
+    if prefix then
+      count[prefix] = (count[prefix] or 0) + 1
+      name = sid(prefix, count[prefix])
+    elseif stack then
+      name = "StackTagged"
+    end
+    local condition
+    if g.extra and g.extra.regional then
+      local regions = {}
+      for r in pairs(g.regions) do regions[#regions + 1] = r end
+      table.sort(regions)
+      condition = { StringEquals = { ["aws:ResourceTag/fo:stack"] = stack,
+        ["aws:RequestedRegion"] = #regions == 1 and regions[1] or regions } }
+    end
+    statements[#statements + 1] = { Sid = name, Effect = "Allow", Action = g.actions,
+      Resource = #g.resources == 1 and g.resources[1] or g.resources, Condition = condition }
   end
   if #tagged_creates > 0 then
     statements[#statements + 1] = { Sid = "Ec2CreateStackTagged", Effect = "Allow",
@@ -294,6 +377,14 @@ function M.main(opts)
     return errors.exit_code(text)
   end
   io.stdout:write(text, "\n")
+  -- IAM's quota for a role's inline policies together (white space not counted)
+  local size = #(text:gsub("%s", ""))
+  if size > M.MAX_INLINE then
+    io.stderr:write(("fo-run: warning: this policy is %d characters (without white space); "
+      .. "IAM allows %d for a role's inline policies together: attach its statements as "
+      .. "customer managed policies instead (at most 6,144 characters each)\n"):format(size,
+      M.MAX_INLINE))
+  end
   return errors.EXIT.ok
 end
 

@@ -5,13 +5,16 @@
 -- key, the keys given to fo.sim.new, users, roles without inline policies — keeps full
 -- access, as before (the sim has no AWS-managed policy documents to evaluate).
 --
--- Each call is one IAM action (M.action) on one resource (M.resource): the ARN of the
--- role, instance profile, DynamoDB table, SNS topic or SSM parameter (GetParameter) the
--- request names, else "*" — which
--- only a statement with Resource "*" matches, as for the actions AWS authorizes on no
--- resource ARN. The implicit checks AWS adds (iam:PassRole when a launch template or
--- instance names a profile, iam:CreateServiceLinkedRole when a service creates its role)
--- are not made. A denied call gets the service's answer: EC2 UnauthorizedOperation with an
+-- Each call is one IAM action (M.action) on the resources AWS authorizes it on
+-- (M.resources): the ARN of the role, instance profile, DynamoDB table, SNS topic or SSM
+-- parameter (GetParameter) the request names (M.resource); the EC2 resources, load
+-- balancers, groups, alarms, log groups, keys, certificates, zones and buckets it names
+-- (fo.sim.authz_resources, which also gives EC2 resources', KMS keys' and certificates'
+-- tags as aws:ResourceTag/<key>); else "*" — which only a statement with Resource "*"
+-- matches, as for the actions AWS authorizes on no resource ARN. Every resource must be
+-- allowed. The implicit checks AWS adds (iam:PassRole when a launch template or instance
+-- names a profile, iam:CreateServiceLinkedRole when a service creates its role) are not
+-- made. A denied call gets the service's answer: EC2 UnauthorizedOperation with an
 -- encoded message, SNS AuthorizationError, the JSON services AccessDeniedException, the
 -- others AccessDenied.
 local iam_policy = require "fo.sim.iam_policy"
@@ -152,15 +155,24 @@ local function refuse(service, caller, action, resource, decision)
   SimError.raise("AccessDenied", msg, 403)
 end
 
+--- The resources call c is authorized on: {arn=, scope=, tags=} (fo.sim.authz_resources).
+function M.resources(sim, c, account)
+  local single = M.resource(sim, c.service, c.operation, c.params, c.region, account)
+  return require("fo.sim.authz_resources").of(sim, c.service, c.operation, c.params, c.region,
+    account, single)
+end
+
 --- Checks call c = {service=, operation=, params=, region=, caller=} against the caller's
---- identity policies; raises the service's access-denied error. Records {action, resource}
---- in sim.actions (when the sim keeps them: fo.sim.new{record_actions = true}).
+--- identity policies, once for each resource the action is authorized on (each must be
+--- allowed, with that resource's tags as aws:ResourceTag/<key>); raises the service's
+--- access-denied error naming the first refused. Records {action, resource, resources} in
+--- sim.actions (when the sim keeps them: fo.sim.new{record_actions = true}).
 function M.check(sim, c)
   local action = M.action(c.service, c.operation, c.params)
   local account = c.caller.account or sim.account
-  local resource
+  local resources
   if sim.actions then
-    resource = M.resource(sim, c.service, c.operation, c.params, c.region, account)
+    resources = M.resources(sim, c, account)
     local replicas -- DynamoDB replica changes: region → "Create" | "Delete"
     for _, u in ipairs(c.service == "dynamodb" and c.params.ReplicaUpdates or {}) do
       replicas = replicas or {}
@@ -169,8 +181,8 @@ function M.check(sim, c)
     end
     local tags = {}
     request_tags(c.params, tags)
-    sim.actions[#sim.actions + 1] = { action = action, resource = resource, service = c.service,
-      request_tags = tags,
+    sim.actions[#sim.actions + 1] = { action = action, resource = resources[1].arn,
+      resources = resources, service = c.service, request_tags = tags,
       operation = c.operation, region = c.region, replicas = replicas,
       -- the role a flow log's delivery uses: AWS checks iam:PassRole on it
       passed_role = c.operation == "CreateFlowLogs" and c.params.DeliverLogsPermissionArn or nil,
@@ -179,9 +191,18 @@ function M.check(sim, c)
   if M.UNCHECKED[action] then return end
   local docs = policies_of(sim, c.caller)
   if not docs then return end
-  resource = resource or M.resource(sim, c.service, c.operation, c.params, c.region, account)
-  local decision = iam_policy.decide(docs, action, resource, M.context(c.caller, c.region, c.params))
-  if decision ~= "allow" then refuse(c.service, c.caller, action, resource, decision) end
+  resources = resources or M.resources(sim, c, account)
+  local context = M.context(c.caller, c.region, c.params)
+  for _, r in ipairs(resources) do
+    local ctx = context
+    if r.tags then
+      ctx = {}
+      for k, v in pairs(context) do ctx[k] = v end
+      for k, v in pairs(r.tags) do ctx["aws:ResourceTag/" .. k] = v end
+    end
+    local decision = iam_policy.decide(docs, action, r.arn, ctx)
+    if decision ~= "allow" then refuse(c.service, c.caller, action, r.arn, decision) end
+  end
 end
 
 return M

@@ -318,10 +318,15 @@ end
 
 -- Inline policies ---------------------------------------------------------------------------
 
+-- A policy's size as IAM counts it against its quotas: white space is not counted.
+local function policy_size(doc)
+  return #(doc:gsub("%s", ""))
+end
+
 local function inline_bytes(r, except)
   local n = 0
   for name, doc in pairs(r.inline) do
-    if name ~= except then n = n + #doc end
+    if name ~= except then n = n + policy_size(doc) end
   end
   return n
 end
@@ -330,7 +335,7 @@ function M.PutRolePolicy(ctx, p)
   check_name(ctx, p.PolicyName, "policyName")
   local r = role_or_fail(ctx, p.RoleName)
   check_policy(ctx, p.PolicyDocument, "identity")
-  if inline_bytes(r, p.PolicyName) + #p.PolicyDocument > M.MAX_INLINE_BYTES then
+  if inline_bytes(r, p.PolicyName) + policy_size(p.PolicyDocument) > M.MAX_INLINE_BYTES then
     fail(ctx, "LimitExceeded", ("Maximum policy size of %d bytes exceeded for role %s")
       :format(M.MAX_INLINE_BYTES, r.RoleName), 409)
   end
