@@ -100,6 +100,26 @@ function TestOnly:test_one_resource_brings_its_dependencies_and_nothing_else()
   lu.assertEquals(recorded(), all_v1_but())
 end
 
+function TestOnly:test_refresh_only_reads_and_records_the_selection()
+  apply(graph.recipe(1))
+  -- both topics changed outside fo
+  sim:invoke("sns", H.REGION, "SetTopicAttributes", { TopicArn = H.state(dir).resources[
+    urn("test:topic::alerts")].outputs.arn, AttributeName = "DisplayName", AttributeValue = "x" })
+  sim:invoke("sns", H.REGION, "SetTopicAttributes", { TopicArn = H.state(dir).resources[
+    urn("test:topic::legacy")].outputs.arn, AttributeName = "DisplayName", AttributeValue = "y" })
+  sim.recorder:clear()
+  local code, doc, out, err = run(graph.recipe(1), { mode = "refresh", explicit = true,
+    only = { "test:topic::alerts" } })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertStrContains(err, "--only: this run reads only test:topic::alerts")
+  lu.assertEquals(#doc.drift, 1)
+  lu.assertEquals(doc.drift[1].urn, urn("test:topic::alerts"))
+  for _, op in ipairs(H.ops(sim)) do
+    lu.assertTrue(op:match("^sns%.") ~= nil or op == "sts.GetCallerIdentity", op)
+  end
+  lu.assertEquals(H.state(dir).resources[urn("test:topic::legacy")].inputs.display_name, "")
+end
+
 function TestOnly:test_a_targeted_update_leaves_the_other_changes_of_the_recipe_alone()
   apply(graph.recipe(1))
   local before = H.state(dir)
