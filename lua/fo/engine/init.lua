@@ -509,7 +509,8 @@ end
 --- Runs a recipe. opts (docs/engine.md): recipe (path or function), recipe_path, args,
 --- stack, target, mode, explicit, yes, parallel, rollback, refresh, config ({key = text}),
 --- json, dir, break_lock, sim, out, err, command, confirm, region, interrupt (handle Ctrl-C:
---- fo-run sets it), graph (write the dependency graph to this file instead of planning). Returns the exit code
+--- fo-run sets it), graph (write the dependency graph to this file instead of planning), only
+--- (--only: a list of patterns, only.lua). Returns the exit code
 --- and the report document.
 function M.run(opts)
   opts = opts or {}
