@@ -52,6 +52,10 @@ static const char usage_text[] =
     "  --target T     sim (the embedded simulator, default for a new stack) or aws\n"
     "  --plan         show the plan only; nothing is changed\n"
     "  --destroy      delete everything the stack owns\n"
+    "  --only URN     work on this resource and what it depends on, nothing else (with\n"
+    "                 --destroy: it and what depends on it); repeatable; a URN, type::name,\n"
+    "                 name or glob (* stops at '/', ** does not, ?); warns that the stack\n"
+    "                 may then differ from the recipe\n"
     "  --refresh      read every resource, report drift and record it in the state only\n"
     "  --no-refresh   plan against the state without reading the resources first\n"
     "  --yes          do not ask for confirmation (needed for aws when stdin is no terminal)\n"
@@ -154,6 +158,7 @@ static const struct option long_options[] = {
     {"target", required_argument, NULL, OPT_RECIPE},
     {"plan", no_argument, NULL, OPT_RECIPE},
     {"destroy", no_argument, NULL, OPT_RECIPE},
+    {"only", required_argument, NULL, OPT_RECIPE},
     {"refresh", no_argument, NULL, OPT_RECIPE},
     {"no-refresh", no_argument, NULL, OPT_RECIPE},
     {"yes", no_argument, NULL, OPT_RECIPE},
