@@ -18,6 +18,7 @@ static const char usage_text[] =
     "usage: fo-run [options] [FILE [args...]] [-- args...]\n"
     "       fo-run state list|show|rm|mv|pull|push ... [options]\n"
     "       fo-run outputs [NAME] [options]\n"
+    "       fo-run apply PLANFILE [options]\n"
     "\n"
     "Runs FILE (a Lua 5.4 script or fo recipe) with the fo runtime loaded. When FILE\n"
     "declares resources (fo.resource), the engine then plans and applies them to the stack;\n"
@@ -60,6 +61,8 @@ static const char usage_text[] =
     "  --config K=V   a config value (repeatable)\n"
     "  --json         print one JSON event per line instead of the human report\n"
     "                 (docs/json-events.md)\n"
+    "  --out FILE     with --plan: save the plan to FILE, with what it was computed from\n"
+    "                 (`fo-run apply FILE` applies exactly it)\n"
     "  --graph FILE   write the dependency graph as Graphviz DOT (FILE.svg/.png: drawn\n"
     "                 with dot; -: to standard output) and do nothing else\n"
     "  --break-lock   take the stack's lock from a holder that is dead on this host (with\n"
@@ -109,11 +112,14 @@ static const char usage_text[] =
     "  state push FILE  replace the state by FILE, checked first; refused for another\n"
     "                 stack, target, account or key, or a lower serial, unless --force\n"
     "  outputs [NAME]  the stack's outputs (a secret one: [secret] unless --show-secrets)\n"
+    "  apply PLANFILE  apply a plan saved by --plan --out, exactly: refused (exit 1),\n"
+    "                 naming what changed, when the state, recipe, config or cloud moved\n"
+    "                 since it was made; takes --yes, --json, --parallel, --no-rollback\n"
     "\n"
-    "The first word that is no option names a command only when it is `state` or\n"
-    "`outputs`: run a script so named as ./state. A command takes --stack, --state-dir,\n"
-    "--backend and --json; a state command holds the stack's lock (exit 5 when another\n"
-    "run holds it; --lock-timeout, --break-lock).\n"
+    "The first word that is no option names a command only when it is `state`,\n"
+    "`outputs` or `apply`: run a script so named as ./state. A command takes\n"
+    "--stack, --state-dir, --backend and --json; a state command and apply hold the\n"
+    "stack's lock (exit 5 when another run holds it; --lock-timeout, --break-lock).\n"
     "\n"
     "FILE '-' reads the script from standard input. Inside the script, `arg` and `...`\n"
     "hold the arguments as in the lua interpreter, and the global `fo` is the runtime.\n"
@@ -140,7 +146,7 @@ enum {
 };
 
 /* The first words that name a command instead of a FILE (lua/fo/engine/commands.lua). */
-static const char *const command_words[] = {"state", "outputs", NULL};
+static const char *const command_words[] = {"state", "outputs", "apply", NULL};
 
 /* The one table of fo-run's long options. The recipe options' meanings and value checks
  * are lua/fo/engine/cli.lua's (keyed by these names). */
@@ -162,6 +168,7 @@ static const struct option long_options[] = {
     {"config", required_argument, NULL, OPT_RECIPE},
     {"json", no_argument, NULL, OPT_RECIPE},
     {"graph", required_argument, NULL, OPT_RECIPE},
+    {"out", required_argument, NULL, OPT_RECIPE},
     {"break-lock", no_argument, NULL, OPT_RECIPE},
     {"state-dir", required_argument, NULL, OPT_RECIPE},
     {"drill", no_argument, NULL, OPT_RECIPE},
