@@ -310,6 +310,12 @@ function M.check_inputs(saved, report, now)
           or "changed"))
     end
   end
+  if not same(saved.secrets, doc.secrets) then
+    -- the plan's secrets do not open with this stack's key: no config value is compared
+    problem(problems, "state", ("stack %s's secrets key is not the one the plan sealed its "
+      .. "secret values with (another copy of the stack, or a new key)"):format(saved.stack))
+    stale(saved, report, problems)
+  end
   local config_now = form(now.session and now.session:recorded() or {}, reveal)
   local config_then = opened(saved.config or {}, now.keys)
   local keys = {}
