@@ -240,6 +240,15 @@ function TestSavedPlan:test_a_tampered_file_or_another_stack_is_refused()
   lu.assertStrContains(r.stderr, "cannot read the plan file")
 end
 
+function TestSavedPlan:test_the_apply_takes_the_stacks_lock()
+  planned()
+  local lk = assert(fo.fs.lock(dir .. "/.fo/dev.lock", "fo-run another run"))
+  local r = refused("fo-run another run", 5)
+  lk:unlock()
+  r = fo_run({ "apply", dir .. "/plan.json" })
+  lu.assertEquals(r.code, 0, r.stderr)
+end
+
 function TestSavedPlan:test_secrets_are_in_the_file_only_sealed()
   -- a new stack: its first plan saved to a file makes the stack's key (and records its
   -- scheme) to seal the secrets with
