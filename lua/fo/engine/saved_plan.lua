@@ -239,6 +239,10 @@ function M.read(file)
   for _, k in ipairs({ "stack", "target", "recipe" }) do
     if type(doc[k]) ~= "string" then refuse(file, "it has no " .. k) end
   end
+  for _, k in ipairs({ "versions", "files", "steps", "config", "overrides", "drift" }) do
+    if type(doc[k]) ~= "table" then refuse(file, "it has no " .. k) end
+  end
+  if math.type(doc.serial) ~= "integer" then refuse(file, "it has no serial") end
   return doc
 end
 
@@ -256,7 +260,7 @@ local function opened(v, keys)
 end
 
 local function same(a, b)
-  return canonical(a) == canonical(b)
+  return canonical({ a }) == canonical({ b }) -- (nil as [] on both sides)
 end
 
 --- The refusal: an error (exit 1) naming each problem and the way out; the report gets a

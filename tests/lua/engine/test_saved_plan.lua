@@ -240,6 +240,17 @@ function TestSavedPlan:test_a_tampered_file_or_another_stack_is_refused()
   lu.assertStrContains(r.stderr, "cannot read the plan file")
 end
 
+function TestSavedPlan:test_a_stack_without_secrets_or_config()
+  local path = dir .. "/plain.lua"
+  testlib.write(path, prelude(dir) .. 'fo.resource("test:vpc", "main", { cidr = "10.0.0.0/16" })\n')
+  local r = fo_run({ path, "--plan", "--out", dir .. "/plan.json" })
+  lu.assertEquals(r.code, 0, r.stderr)
+  r = fo_run({ "apply", dir .. "/plan.json" })
+  lu.assertEquals(r.code, 0, r.stderr)
+  lu.assertStrContains(r.stdout, "Apply complete: 1 created")
+  lu.assertNil(state().secrets)
+end
+
 function TestSavedPlan:test_the_apply_takes_the_stacks_lock()
   planned()
   local lk = assert(fo.fs.lock(dir .. "/.fo/dev.lock", "fo-run another run"))
