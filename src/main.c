@@ -115,6 +115,7 @@ static const char usage_text[] =
     "  apply PLANFILE  apply a plan saved by --plan --out, exactly: refused (exit 1),\n"
     "                 naming what changed, when the state, recipe, config or cloud moved\n"
     "                 since it was made; takes --yes, --json, --parallel, --no-rollback\n"
+    "                 (also written fo-run --apply PLANFILE)\n"
     "\n"
     "The first word that is no option names a command only when it is `state`,\n"
     "`outputs` or `apply`: run a script so named as ./state. A command takes\n"
@@ -192,6 +193,7 @@ static const struct option long_options[] = {
     {"id", required_argument, NULL, OPT_COMMAND},
     {"force", no_argument, NULL, OPT_COMMAND},
     {"show-secrets", no_argument, NULL, OPT_COMMAND},
+    {"apply", required_argument, NULL, OPT_COMMAND},
     {NULL, 0, NULL, 0},
 };
 
@@ -448,6 +450,14 @@ static int run(int argc, char **argv, struct command *c)
     for (int i = 0; has_file && command_words[i]; i++)
         if (strcmp(argv[c->positional[0]], command_words[i]) == 0)
             command = command_words[i];
+    /* `fo-run --apply PLANFILE` is `fo-run apply PLANFILE` (commands.lua reads the option) */
+    for (int i = 0; i < c->nrecipe && !command && !has_file; i++)
+        if (strcmp(long_options[c->recipe_opts[i]].name, "apply") == 0)
+            command = "apply";
+    for (int i = 0; i < c->nrecipe && !command; i++)
+        if (strcmp(long_options[c->recipe_opts[i]].name, "apply") == 0)
+            return usage_error("--apply PLANFILE takes no FILE: the plan names its recipe "
+                               "(fo-run --apply PLANFILE)");
     for (int i = 0; i < c->nrecipe && !command; i++)
         if (long_options[c->recipe_opts[i]].val == OPT_COMMAND)
             return usage_error("--%s goes with the state and outputs commands (fo-run state "
@@ -465,9 +475,9 @@ static int run(int argc, char **argv, struct command *c)
                            argv[c->positional[0]]);
     if (c->nrecipe > 0 && c->serve_sim)
         return usage_error("--serve-sim takes no recipe options: --%s", first_recipe);
-    if (c->nrecipe > 0 && !has_file)
+    if (c->nrecipe > 0 && !has_file && !command)
         return usage_error("recipe options need a RECIPE file: --%s", first_recipe);
-    if (!has_file && c->ncodes == 0 && !c->serve_sim && !c->interactive)
+    if (!has_file && !command && c->ncodes == 0 && !c->serve_sim && !c->interactive)
         return usage_error("nothing to run: give a FILE or -e CODE");
 
     signal(SIGPIPE, SIG_IGN);
@@ -489,7 +499,7 @@ static int run(int argc, char **argv, struct command *c)
     lua_State *L = fo_runtime_lua(rt);
     set_arg(L, argv, argc, c);
     code = FO_EXIT_OK;
-    if (has_file) {
+    if (has_file || command) {
         /* The recipe options' values are checked before anything runs (-e included). */
         lua_createtable(L, c->nrecipe, 0);
         for (int i = 0; i < c->nrecipe; i++) {

@@ -64,6 +64,17 @@ end
 function M.parse(pairs_, words)
   local name, args = words[1], {}
   local first = 2
+  -- `fo-run --apply PLANFILE` (src/main.c sends it here with no word): `fo-run apply PLANFILE`
+  local rest = {}
+  for _, pair in ipairs(pairs_) do
+    if pair[1] == "--apply" then
+      if name ~= nil then usage("--apply PLANFILE is a command of its own: fo-run --apply PLANFILE") end
+      words = { "apply", pair[2] }
+    else
+      rest[#rest + 1] = pair
+    end
+  end
+  pairs_, name = rest, words[1]
   if name == "state" then
     local sub = words[2]
     if not sub then

@@ -214,6 +214,15 @@ function TestSavedPlan:test_a_tampered_file_or_another_stack_is_refused()
   -- not a plan at all
   testlib.write(dir .. "/plan.json", "{}")
   refused("its format is nil, not fo-plan", 2)
+  -- a plan made by another version of fo (or with other AWS models), its digest right
+  for _, k in ipairs({ "fo", "models" }) do
+    local d = json.decode(text)
+    d.versions[k] = "0.0.1"
+    d.digest = require("fo.engine.saved_plan").digest(d)
+    testlib.write(dir .. "/plan.json", json.encode(d))
+    refused(k == "fo" and "fo's version changed: " .. require("fo").version
+      .. ", the plan was made with 0.0.1" or "the AWS models changed")
+  end
   testlib.write(dir .. "/plan.json", text)
   -- another stack named on the command line
   local r = fo_run({ "apply", dir .. "/plan.json", "--stack", "prod" })
@@ -245,9 +254,13 @@ function TestSavedPlan:test_a_stack_without_secrets_or_config()
   testlib.write(path, prelude(dir) .. 'fo.resource("test:vpc", "main", { cidr = "10.0.0.0/16" })\n')
   local r = fo_run({ path, "--plan", "--out", dir .. "/plan.json" })
   lu.assertEquals(r.code, 0, r.stderr)
-  r = fo_run({ "apply", dir .. "/plan.json" })
+  -- (--apply PLANFILE is the same command)
+  r = fo_run({ "--apply", dir .. "/plan.json" })
   lu.assertEquals(r.code, 0, r.stderr)
   lu.assertStrContains(r.stdout, "Apply complete: 1 created")
+  r = fo_run({ "--apply", dir .. "/plan.json", path })
+  lu.assertEquals(r.code, 2)
+  lu.assertStrContains(r.stderr, "--apply PLANFILE takes no FILE: the plan names its recipe")
   lu.assertNil(state().secrets)
 end
 
