@@ -18,7 +18,7 @@ local OPTIONS = {
   ["--json"] = { "json", true }, ["--break-lock"] = { "break_lock", true },
   ["--state-dir"] = { "dir" }, ["--drill"] = { "drill", true },
   ["--plot"] = { "plot" }, ["--traffic"] = { "traffic" },
-  ["--graph"] = { "graph" }, ["--only"] = { "only" },
+  ["--graph"] = { "graph" }, ["--only"] = { "only" }, ["--out"] = { "plan_out" },
   ["--rebind-account"] = { "rebind_account", true },
   ["--rebind-recipe"] = { "rebind_recipe", true },
   ["--accept-removals"] = { "accept_removals", true },
@@ -112,6 +112,9 @@ function M.parse(pairs_)
     else
       opts[field] = value
     end
+  end
+  if opts.plan_out and opts.mode ~= "plan" then
+    return nil, "--out FILE saves a plan: it goes with --plan (then `fo-run apply FILE` applies it)"
   end
   if opts.mode == "destroy" and opts.rollback == false then
     return nil, "--no-rollback goes with an apply, not --destroy"

@@ -441,8 +441,12 @@ local function locked_run(opts, recipe, session, report, paths)
     end
     doc = state.empty(opts.stack, kind)
   end
+  -- a plan saved to a file seals its secrets with the stack's key: it needs one too
   local new_secrets = keys:prepare(doc, session and session:has_secrets(),
-    opts.mode ~= "plan")
+    opts.mode ~= "plan" or opts.plan_out ~= nil)
+  if new_secrets and opts.mode == "plan" then
+    require("fo.engine.saved_plan").record_secrets(paths.backend, doc, new_secrets)
+  end
   if opts.mode == "destroy" then destroy_types(opts, doc, report, paths)
   end
   local store = be:store(doc, original, { readonly = opts.mode == "plan",
@@ -454,6 +458,11 @@ local function locked_run(opts, recipe, session, report, paths)
   report.doc.target = kind
   report.run = run
   bind(opts, run, doc, original, paths)
+  local saved = opts.saved -- fo-run apply FILE: the plan's inputs, before anything changes
+  if saved then
+    require("fo.engine.saved_plan").check_inputs(saved, report, { doc = store.doc,
+      files = opts.recipe_files, session = session, keys = keys })
+  end
 
   report:adopted(journal.settle(run))
   if opts.mode ~= "destroy" then require("fo.engine.moved").settle(run, recipe) end
@@ -470,6 +479,7 @@ local function locked_run(opts, recipe, session, report, paths)
       return EXIT.cloud
     end
     report:drift(drift)
+    if saved then require("fo.engine.saved_plan").check_drift(saved, report, store, report.doc.drift) end
     settle_removals(opts, run, refresh.gone(drift))
     if opts.mode == "refresh" then
       store:commit()
@@ -486,6 +496,12 @@ local function locked_run(opts, recipe, session, report, paths)
   report:plan(plan, { stack = opts.stack, target = kind, only = report.doc.only })
   if only then only.check(plan, run.only, store.doc) end -- before any change
   require("fo.engine.lifecycle").check(plan, opts.mode) -- protect: before any change
+  if saved then require("fo.engine.saved_plan").check_plan(saved, report, store, plan) end
+  if opts.mode == "plan" and opts.plan_out then
+    require("fo.engine.saved_plan").save{ file = opts.plan_out, opts = opts, plan = plan,
+      doc = store.doc, keys = keys, session = session, drift = report.doc.drift, report = report,
+      files = opts.recipe_files }
+  end
   if opts.mode == "plan" then
     report:summary("ok", "Plan only (--plan): nothing was changed.")
     return EXIT.ok
@@ -573,6 +589,9 @@ function M.run(opts)
       return finish(EXIT.recipe)
     end
     for _, text in ipairs(recipe.warnings) do report:warn(text) end
+    if opts.saved or opts.plan_out then -- what a saved plan was computed from (saved_plan.lua)
+      opts.recipe_files = require("fo.engine.saved_plan").recipe_files(opts.recipe_path, opts.dir)
+    end
     ok, err = pcall(function()
       recipe:finish()
       session:finish()
