@@ -196,6 +196,8 @@ function M.save(ctx)
     state_dir = fs.realpath(opts.dir) or opts.dir,
     serial = math.tointeger(doc.serial) or 0,
     refresh = opts.refresh ~= false,
+    -- a targeted plan (--only) is applied with the same selection
+    only = opts.only,
     secrets = doc.secrets,
     config = form(ctx.session and ctx.session:recorded() or {}, seal),
     overrides = overrides,
@@ -442,7 +444,7 @@ function M.main(opts, file)
     table.pack(table.unpack(saved.args)) or nil, stack = saved.stack, target = saved.target,
     mode = "apply", explicit = true, config = overrides, json = opts.json, dir = opts.dir,
     yes = opts.yes, parallel = opts.parallel, rollback = opts.rollback,
-    refresh = saved.refresh, break_lock = opts.break_lock, lock_timeout = opts.lock_timeout,
+    refresh = saved.refresh, only = saved.only, break_lock = opts.break_lock, lock_timeout = opts.lock_timeout,
     backend = opts.backend, backend_unsafe_ok = opts.backend_unsafe_ok, interrupt = true,
     command = opts.command, saved = saved, sim = opts.sim, objects = opts.objects,
     s3_client = opts.s3_client, kms = opts.kms })

@@ -133,6 +133,22 @@ function TestSavedPlan:test_a_saved_plan_applies_as_a_direct_apply_does()
   testlib.rmtree(other)
 end
 
+-- A targeted plan (--only) keeps its selection: the apply changes the selection only.
+function TestSavedPlan:test_a_targeted_saved_plan_applies_its_selection_only()
+  local path = recipe(dir, network())
+  lu.assertEquals(fo_run({ path }).code, 0)
+  -- the topic's name and a new subnet change; the plan targets the subnet only
+  testlib.write(dir .. "/net.lua", prelude(dir) .. network("-v2")
+    .. 'fo.resource("test:subnet", "b", { vpc_id = vpc.id, cidr = "10.0.2.0/24" })\n')
+  local r = fo_run({ path, "--plan", "--only", "test:subnet::b", "--out", dir .. "/plan.json" })
+  lu.assertEquals(r.code, 0, r.stderr)
+  r = fo_run({ "apply", dir .. "/plan.json" })
+  lu.assertEquals(r.code, 0, r.stderr)
+  local st = state()
+  lu.assertNotNil(st.resources["dev::test:subnet::b"])
+  lu.assertEquals(st.resources["dev::test:topic::t"].inputs.name, "t-small")
+end
+
 function TestSavedPlan:test_refused_when_another_run_wrote_the_state_since()
   local path = planned()
   -- another apply in between (with other config: it changes the topic)
