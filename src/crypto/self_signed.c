@@ -11,39 +11,57 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int fo_crypto_self_signed(lua_State *L);
 
-/* Appends "DNS:name" or "IP:addr" entries of table field `field` to `san`. */
-static int append_names(lua_State *L, const char *field, const char *kind, luaL_Buffer *san,
-                        int *count)
+/* The subjectAltName text being built ("DNS:a,IP:b"), on the C heap: a Lua error while
+ * reading the names frees it (see fail_names). */
+struct san {
+    char *text;
+    size_t len, cap;
+};
+
+static int san_add(struct san *san, const char *kind, const char *name)
 {
-    lua_getfield(L, 1, field);
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return 0;
+    size_t need = san->len + strlen(kind) + strlen(name) + 3;
+    if (need > san->cap) {
+        size_t cap = san->cap ? san->cap * 2 : 256;
+        while (cap < need)
+            cap *= 2;
+        char *t = realloc(san->text, cap);
+        if (!t)
+            return 0;
+        san->text = t;
+        san->cap = cap;
     }
-    if (!lua_istable(L, -1))
-        return luaL_error(L, "fo.crypto.self_signed: %s must be a list of strings", field);
-    lua_Integer n = luaL_len(L, -1);
-    for (lua_Integer i = 1; i <= n; i++) {
+    san->len += (size_t)snprintf(san->text + san->len, san->cap - san->len, "%s%s:%s",
+                                 san->len ? "," : "", kind, name);
+    return 1;
+}
+
+/* Appends the "DNS:name" or "IP:addr" entries of table field `field`; NULL when all went
+ * well, else what is wrong (the caller frees and raises). */
+static const char *append_names(lua_State *L, const char *field, const char *kind, struct san *san)
+{
+    const char *why = NULL;
+    lua_getfield(L, 1, field);
+    if (!lua_isnil(L, -1) && !lua_istable(L, -1))
+        why = "names and ips must be lists of strings";
+    lua_Integer n = lua_istable(L, -1) ? luaL_len(L, -1) : 0;
+    for (lua_Integer i = 1; i <= n && !why; i++) {
         lua_rawgeti(L, -1, i);
         size_t len;
-        const char *s = lua_tolstring(L, -1, &len);
-        if (!s || len == 0 || strpbrk(s, ",\n") != NULL)
-            return luaL_error(L, "fo.crypto.self_signed: %s[%d] must be a name", field, (int)i);
-        /* the buffer sits below: the string goes through a copy kept on the C side */
-        char entry[300];
-        if (len > 250)
-            return luaL_error(L, "fo.crypto.self_signed: %s[%d] is too long", field, (int)i);
-        snprintf(entry, sizeof entry, "%s%s:%s", *count ? "," : "", kind, s);
+        const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+        if (!s || len == 0 || len > 253 || strpbrk(s, ", \n") != NULL)
+            why = "each of names and ips must be a name or an address";
+        else if (!san_add(san, kind, s))
+            why = "out of memory";
         lua_pop(L, 1);
-        luaL_addstring(san, entry);
-        (*count)++;
     }
     lua_pop(L, 1);
-    return 0;
+    return why;
 }
 
 static int add_ext(X509 *cert, int nid, const char *value)
@@ -78,15 +96,17 @@ int fo_crypto_self_signed(lua_State *L)
     if (days < 1 || days > 825)
         return luaL_error(L, "fo.crypto.self_signed: days must be 1..825");
     /* The names, as OpenSSL's subjectAltName configuration text. */
-    luaL_Buffer b;
-    int count = 0;
-    luaL_buffinit(L, &b);
-    append_names(L, "names", "DNS", &b, &count);
-    append_names(L, "ips", "IP", &b, &count);
-    luaL_pushresult(&b);
-    if (count == 0)
-        return luaL_error(L, "fo.crypto.self_signed: give names or ips");
-    const char *san = lua_tostring(L, -1);
+    struct san names = {0};
+    const char *why = append_names(L, "names", "DNS", &names);
+    if (!why)
+        why = append_names(L, "ips", "IP", &names);
+    if (!why && names.len == 0)
+        why = "give names or ips";
+    if (why) {
+        free(names.text);
+        return luaL_error(L, "fo.crypto.self_signed: %s", why);
+    }
+    const char *san = names.text;
 
     int ok = 0;
     EVP_PKEY *key = EVP_EC_gen("P-256");
@@ -125,6 +145,7 @@ done:
     BIO_free(key_bio);
     X509_free(cert);
     EVP_PKEY_free(key);
+    free(names.text);
     if (!ok)
         return luaL_error(L, "fo.crypto.self_signed: OpenSSL could not make the certificate");
     return 2;

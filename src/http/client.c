@@ -280,10 +280,10 @@ static int http_request(lua_State *L)
     lua_getfield(L, 1, "ca_file");
     const char *ca_file = lua_tostring(L, -1);
     lua_getfield(L, 1, "connect_to");
-    const char *connect_to = lua_tostring(L, -1);
     if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
         return luaL_error(L, "fo.http.request: connect_to must be a string "
                              "(HOST:PORT:CONNECT-HOST:CONNECT-PORT)");
+    const char *connect_to = lua_tostring(L, -1);
     lua_getfield(L, 1, "headers");
     int hidx = lua_gettop(L);
     if (!lua_isnil(L, hidx) && !lua_istable(L, hidx))
