@@ -564,6 +564,10 @@ function M.main(opts)
     if not restore("the game day's failover is measured") then
       stop(EXIT.cloud, "the health check could not be set back")
     end
+    -- the check is as the stack made it: an apply no longer fights the game day, which
+    -- only reads Route 53 from here on, so the lock goes now
+    facts.lock:unlock()
+    facts.lock = nil
     summary.to_healthy, summary.to_failback = follow(restored.at, false, true, true, "failback")
   end)
   local code = EXIT.ok

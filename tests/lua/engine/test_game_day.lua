@@ -318,6 +318,14 @@ function TestGameDay:test_a_stack_whose_state_is_in_the_s3_backend()
     local applied = fo_run({ "--yes", "--backend", SPEC })
     lu.assertEquals(applied.code, 5, applied.stdout .. applied.stderr)
     lu.assertStrContains(applied.stderr, "stack prod is locked by")
+    -- once the check is set back the lease goes, while failback is still being measured
+    -- (Route 53 needs 20 s or more to call the check healthy again)
+    wait_for('"step":"restored"')
+    local deadline = fo.now() + 15
+    while objects:get(keys.lock) and fo.now() < deadline do fo.sleep(0.1) end
+    lu.assertNil(objects:get(keys.lock), "the lease is released after the restore")
+    lu.assertNil((testlib.read(dir .. "/pid.out") or ""):find('"step":"healthy"', 1, true),
+      "failback still being measured")
     r = t:join()
     child = nil
     lu.assertEquals(r.code, 0, r.stdout .. r.stderr)
