@@ -1,6 +1,7 @@
 -- What an fo-run start loads (docs/runtime.md, "Start-up"): the shared libraries a run
 -- needs only for some of its work — libcurl (and the TLS stacks it links) for HTTP,
--- libmicrohttpd (and GnuTLS) to serve HTTP, libcrypto for hashes and signatures — are
+-- libmicrohttpd (and GnuTLS) to serve HTTP, libcrypto for hashes and signatures, libedit
+-- for the REPL's line editing — are
 -- mapped when the run first needs them, not at start. Read from the process's own
 -- /proc/self/maps, so no timing is involved.
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
@@ -10,7 +11,7 @@ local lu = require "luaunit"
 local function loaded_after(code)
   local probe = code .. [[
     local f = assert(io.open("/proc/self/maps")); local maps = f:read("a"); f:close()
-    for _, lib in ipairs{ "libcurl", "libmicrohttpd", "libgnutls", "libcrypto", "libssl" } do
+    for _, lib in ipairs{ "libcurl", "libmicrohttpd", "libgnutls", "libcrypto", "libssl", "libedit" } do
       if maps:find(lib .. "[%.%-]") then io.write(lib, " ") end
     end]]
   local r = fo.process.run{ argv = { os.getenv("FO_RUN") or arg[-1], "-e", probe } }
@@ -28,6 +29,10 @@ function test_the_aws_table_and_timers_load_nothing_more()
   -- `aws` and the event loop's timers and child processes come without HTTP.
   lu.assertEquals(loaded_after("assert(aws.ec2); fo.sleep(0.01); fo.process.run{argv={'true'}}"),
     {})
+end
+
+function test_the_repl_input_loads_libedit()
+  lu.assertEquals(loaded_after("assert(require('fo.edit').open)"), { libedit = true })
 end
 
 function test_hashing_loads_libcrypto_only()
