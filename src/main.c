@@ -4,7 +4,7 @@
  * which checks their values. Nothing runs before the whole command line is known good. */
 #include "fo/runtime.h"
 
-#include <curl/curl.h>
+#include "dl/libcurl.h"
 #include <getopt.h>
 #include <lauxlib.h>
 #include <signal.h>
@@ -354,9 +354,13 @@ static int parse(int argc, char **argv, struct command *c)
         case 'h':
             fputs(usage_text, stdout);
             return FO_EXIT_OK;
-        case 'v':
-            printf("fo-run %s (%s, %s)\n", FO_VERSION, LUA_RELEASE, curl_version());
+        case 'v': {
+            char err[256];
+            const struct fo_curl *curl = fo_curl_load(err, sizeof err);
+            printf("fo-run %s (%s, %s)\n", FO_VERSION, LUA_RELEASE, curl ? curl->version() : err);
+            fo_curl_cleanup();
             return FO_EXIT_OK;
+        }
         case OPT_SERVE_SIM:
             c->serve_sim = optarg;
             break;
@@ -486,19 +490,16 @@ static int run(int argc, char **argv, struct command *c)
         return usage_error("nothing to run: give a FILE or -e CODE");
 
     signal(SIGPIPE, SIG_IGN);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fputs("fo-run: libcurl failed to initialise\n", stderr);
-        return FO_EXIT_ERROR;
-    }
+    /* libcurl is loaded and initialised by the first HTTP request (src/dl/libcurl.h). */
     fo_runtime *rt = fo_runtime_new(argv[0]);
     if (!rt) {
         fputs("fo-run: could not create the Lua runtime\n", stderr);
-        curl_global_cleanup();
+        fo_curl_cleanup();
         return FO_EXIT_ERROR;
     }
     if (fo_runtime_check_modules(rt) != FO_EXIT_OK) {
         fo_runtime_free(rt);
-        curl_global_cleanup();
+        fo_curl_cleanup();
         return FO_EXIT_ERROR;
     }
     lua_State *L = fo_runtime_lua(rt);
@@ -524,7 +525,7 @@ static int run(int argc, char **argv, struct command *c)
         code = run_entry(rt, "=(fo-run)", "return require('fo.engine.commands').main(...)",
                          c->npositional + 1);
         fo_runtime_free(rt);
-        curl_global_cleanup();
+        fo_curl_cleanup();
         return code;
     }
     if (has_file) {
@@ -559,7 +560,7 @@ static int run(int argc, char **argv, struct command *c)
         code = run_entry(rt, "=(--serve-sim)", "return require('fo.sim.server').main(...)", 3);
     }
     fo_runtime_free(rt);
-    curl_global_cleanup();
+    fo_curl_cleanup();
     return code;
 }
 

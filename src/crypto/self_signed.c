@@ -2,14 +2,9 @@
  * certificate for those DNS names (wildcards allowed) and IPv4/IPv6 addresses, as PEM text.
  * For a local server that must speak TLS to fo's own clients (the served simulator's load
  * balancer front): the certificate is its own CA, trusted only by who is handed it. */
+#include "dl/libcrypto.h"
+
 #include <lauxlib.h>
-#include <openssl/bio.h>
-#include <openssl/bn.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,21 +61,23 @@ static const char *append_names(lua_State *L, const char *field, const char *kin
 
 static int add_ext(X509 *cert, int nid, const char *value)
 {
+    const struct fo_libcrypto *ssl = fo_libcrypto();
     X509V3_CTX ctx;
     X509V3_set_ctx_nodb(&ctx);
-    X509V3_set_ctx(&ctx, cert, cert, NULL, NULL, 0);
-    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    ssl->X509V3_set_ctx(&ctx, cert, cert, NULL, NULL, 0);
+    X509_EXTENSION *ext = ssl->X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
     if (!ext)
         return 0;
-    int ok = X509_add_ext(cert, ext, -1);
-    X509_EXTENSION_free(ext);
+    int ok = ssl->X509_add_ext(cert, ext, -1);
+    ssl->X509_EXTENSION_free(ext);
     return ok;
 }
 
 static int push_pem(lua_State *L, BIO *bio)
 {
+    const struct fo_libcrypto *ssl = fo_libcrypto();
     char *data;
-    long len = BIO_get_mem_data(bio, &data);
+    long len = ssl->BIO_ctrl(bio, BIO_CTRL_INFO, 0, (char *)&data); /* BIO_get_mem_data */
     if (len <= 0)
         return 0;
     lua_pushlstring(L, data, (size_t)len);
@@ -108,43 +105,46 @@ int fo_crypto_self_signed(lua_State *L)
     }
     const char *san = names.text;
 
+    const struct fo_libcrypto *ssl = fo_libcrypto(); /* loaded with fo.crypto */
     int ok = 0;
-    EVP_PKEY *key = EVP_EC_gen("P-256");
-    X509 *cert = X509_new();
-    BIO *cert_bio = BIO_new(BIO_s_mem()), *key_bio = BIO_new(BIO_s_mem());
+    EVP_PKEY *key = ssl->EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"); /* EVP_EC_gen */
+    X509 *cert = ssl->X509_new();
+    BIO *cert_bio = ssl->BIO_new(ssl->BIO_s_mem()), *key_bio = ssl->BIO_new(ssl->BIO_s_mem());
     if (!key || !cert || !cert_bio || !key_bio)
         goto done;
     unsigned char serial[16];
-    if (RAND_bytes(serial, sizeof serial) != 1)
+    if (ssl->RAND_bytes(serial, sizeof serial) != 1)
         goto done;
     serial[0] &= 0x7f; /* a positive serial number */
-    BIGNUM *bn = BN_bin2bn(serial, sizeof serial, NULL);
-    if (!bn || !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert))) {
-        BN_free(bn);
+    BIGNUM *bn = ssl->BN_bin2bn(serial, sizeof serial, NULL);
+    if (!bn || !ssl->BN_to_ASN1_INTEGER(bn, ssl->X509_get_serialNumber(cert))) {
+        ssl->BN_free(bn);
         goto done;
     }
-    BN_free(bn);
-    X509_NAME *name = X509_get_subject_name(cert);
-    if (!X509_set_version(cert, 2) ||
-        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"fo simulator",
-                                    -1, -1, 0) ||
-        !X509_set_issuer_name(cert, name) || !X509_gmtime_adj(X509_getm_notBefore(cert), -300) ||
-        !X509_gmtime_adj(X509_getm_notAfter(cert), (long)days * 86400) ||
-        !X509_set_pubkey(cert, key) || !add_ext(cert, NID_basic_constraints, "critical,CA:TRUE") ||
+    ssl->BN_free(bn);
+    X509_NAME *name = ssl->X509_get_subject_name(cert);
+    if (!ssl->X509_set_version(cert, 2) ||
+        !ssl->X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                         (const unsigned char *)"fo simulator", -1, -1, 0) ||
+        !ssl->X509_set_issuer_name(cert, name) ||
+        !ssl->X509_gmtime_adj(ssl->X509_getm_notBefore(cert), -300) ||
+        !ssl->X509_gmtime_adj(ssl->X509_getm_notAfter(cert), (long)days * 86400) ||
+        !ssl->X509_set_pubkey(cert, key) ||
+        !add_ext(cert, NID_basic_constraints, "critical,CA:TRUE") ||
         !add_ext(cert, NID_key_usage, "critical,digitalSignature,keyCertSign") ||
         !add_ext(cert, NID_ext_key_usage, "serverAuth") ||
         !add_ext(cert, NID_subject_key_identifier, "hash") ||
-        !add_ext(cert, NID_subject_alt_name, san) || !X509_sign(cert, key, EVP_sha256()))
+        !add_ext(cert, NID_subject_alt_name, san) || !ssl->X509_sign(cert, key, ssl->EVP_sha256()))
         goto done;
-    if (!PEM_write_bio_X509(cert_bio, cert) ||
-        !PEM_write_bio_PrivateKey(key_bio, key, NULL, NULL, 0, NULL, NULL))
+    if (!ssl->PEM_write_bio_X509(cert_bio, cert) ||
+        !ssl->PEM_write_bio_PrivateKey(key_bio, key, NULL, NULL, 0, NULL, NULL))
         goto done;
     ok = push_pem(L, cert_bio) && push_pem(L, key_bio);
 done:
-    BIO_free(cert_bio);
-    BIO_free(key_bio);
-    X509_free(cert);
-    EVP_PKEY_free(key);
+    ssl->BIO_free(cert_bio);
+    ssl->BIO_free(key_bio);
+    ssl->X509_free(cert);
+    ssl->EVP_PKEY_free(key);
     free(names.text);
     if (!ok)
         return luaL_error(L, "fo.crypto.self_signed: OpenSSL could not make the certificate");
