@@ -39,8 +39,14 @@ function M.session(path, overrides, recorded, file)
     where = {} }, Session)
 end
 
--- "--config key=text" → the typed value, or nil and why.
+-- "--config key=text" → the typed value, or nil and why. A Lua value (fo.testing's
+-- config, the REPL's) of the entry's type is taken as it is; another is read as its text.
 local function convert(text, t)
+  if type(text) ~= "string" then
+    local check = require("fo.engine.schema").TYPES[t]
+    if check and check(text) then return text end
+    text = tostring(text)
+  end
   if t == "string" then return text end
   if t == "number" then
     local n = tonumber(text)

@@ -73,6 +73,25 @@ function TestFoTesting:test_a_failed_apply_is_returned_and_check_raises_with_its
   lu.assertEquals(st:mutating_calls(), 0)
 end
 
+-- config values given as Lua values (not --config text): taken when of the entry's type,
+-- read as text otherwise; a wrong one is the usual config error, not a traceback
+function TestFoTesting:test_config_values_may_be_lua_values()
+  testlib.write(recipe, [[
+local c = fo.config{ on = { type = "boolean", default = false }, n = { type = "integer", default = 1 },
+  s = { type = "string", default = "x" } }
+fo.output("v", tostring(c.on) .. "/" .. c.n .. "/" .. c.s)
+]])
+  local st = testing.apply(recipe, { config = { on = true, n = 3, s = 5 } })
+  lu.assertEquals(st.code, 0, st.out .. st.err)
+  lu.assertEquals(st.outputs.v, "true/3/5")
+  st:close()
+  st = testing.apply(recipe, { config = { n = true } })
+  lu.assertEquals(st.code, 1)
+  lu.assertStrContains(st.err, "n=true: expected an integer")
+  lu.assertNotStrContains(st.out .. st.err, "traceback")
+  st:close()
+end
+
 function TestFoTesting:test_fast_dynamodb_timings_are_restored_after_each_run()
   local ddb = require "fo.sim.services.dynamodb"
   local saved = ddb.TIMING
