@@ -161,8 +161,11 @@ function TestTradingNat:test_nat_egress_then_back_to_endpoints_then_destroy_leav
 end
 
 function TestTradingNat:test_the_plan_with_nat_lists_the_gateways_and_not_the_interface_endpoints()
+  -- (a state directory of its own: a stack the user deployed from this checkout is not this)
+  local state = testlib.tmpdir()
   local r = testlib.run_fo({ "--plan", "--config", "private_egress=nat", "--config",
-    "environmentSuffix=" .. SUFFIX, RECIPE }, { timeout = 300 })
+    "environmentSuffix=" .. SUFFIX, RECIPE }, { timeout = 300, env = { FO_STATE_DIR = state } })
+  testlib.rmtree(state)
   lu.assertEquals(r.code, 0, r.stdout .. r.stderr)
   for _, want in ipairs({ "aws:ec2:nat_gateway", "aws:ec2:eip", "primary/nat-1", "standby/nat-2",
     "primary/private-default-1" }) do
@@ -175,8 +178,10 @@ end
 -- The deployer's policy for this option: the address and gateway actions, their creates
 -- only with the stack's tag, tagging on those creates.
 function TestTradingNat:test_the_deployer_policy_covers_the_addresses_and_gateways()
+  local state = testlib.tmpdir() -- (not a stack the user deployed from this checkout)
   local r = testlib.run_fo({ "--print-policy", "--config", "private_egress=nat", RECIPE },
-    { timeout = 300 })
+    { timeout = 300, env = { FO_STATE_DIR = state } })
+  testlib.rmtree(state)
   lu.assertEquals(r.code, 0, r.stderr)
   local doc = cjson.decode(r.stdout)
   local by_sid = {}
