@@ -119,6 +119,9 @@ function Recipe:declare(type_name, name, props, opts, where)
         tostring(k), errors.did_you_mean(tostring(k), OPTS), errors.list(OPTS)), where)
     end
   end
+  -- inside a component: "<component path>/<name>" (lua/fo/engine/component.lua)
+  local component
+  name, component = require("fo.engine.component").place(self, name)
   local urn = M.urn(self.stack, type_name, name)
   local first = self.by_urn[urn]
   if first then
@@ -127,7 +130,8 @@ function Recipe:declare(type_name, name, props, opts, where)
   end
   local decl = { recipe = self, index = #self.decls + 1, urn = urn, type = type_name,
     name = name, tdef = tdef, props = props, where = where,
-    region = opts.region or self.region, delete_first = opts.delete_first }
+    region = opts.region or component and component.region or self.region,
+    delete_first = opts.delete_first, component = component }
   reject_handles(props, decl, where)
   lifecycle.declare(decl, opts, where)
   local problems = schema.problems(type_name, tdef.schema, props)
