@@ -84,11 +84,11 @@ function M.place(recipe, name)
   return c.path .. "/" .. name, c
 end
 
---- The component path of a plan step or state record: its declaration's component, else
+--- The component path of a plan step or declaration: its declaration's component, else
 --- (a resource only the state knows) the part of its name before the last "/" when the
 --- recipe has that component. nil: top level.
 function M.path_of(step, recipe)
-  local d = step.decl
+  local d = step.decl or (step.tdef and step) -- a plan step, or a declaration itself
   if d then return d.component and d.component.path or nil end
   local by_path = recipe and recipe.components and recipe.components.by_path
   local dir = step.name and step.name:match("^(.+)/[^/]+$")
