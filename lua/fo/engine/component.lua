@@ -84,6 +84,14 @@ function M.place(recipe, name)
   return c.path .. "/" .. name, c
 end
 
+--- A name as a resource of component `c` calls another of its own: "vpc" → "primary/vpc",
+--- "aws:ec2:vpc::vpc" → "aws:ec2:vpc::primary/vpc".
+function M.scoped(s, c)
+  local type_part, name = s:match("^(.*::)([^:]*)$")
+  if type_part then return type_part .. c.path .. "/" .. name end
+  return c.path .. "/" .. s
+end
+
 --- The component path of a plan step or declaration: its declaration's component, else
 --- (a resource only the state knows) the part of its name before the last "/" when the
 --- recipe has that component. nil: top level.

@@ -186,8 +186,13 @@ function Recipe:output(name, value, where)
   self.outputs[#self.outputs + 1] = { name = name, value = value, where = where }
 end
 
--- The declaration a depends_on name means: "name" (unique across types) or "type::name".
-function Recipe:_by_name(s)
+-- The declaration a depends_on name means: "name" (unique across types) or "type::name";
+-- from inside a component, a name of its own resources first ("vpc": "primary/vpc").
+function Recipe:_by_name(s, component)
+  if component then
+    local d = self:_by_name(require("fo.engine.component").scoped(s, component))
+    if d then return d end
+  end
   local found = self.by_urn[self.stack .. "::" .. s]
   if found then return found end
   local matches = {}
@@ -212,7 +217,7 @@ function Recipe:finish()
   end
   for _, decl in ipairs(self.decls) do
     for _, s in ipairs(decl.named_deps or {}) do
-      local d, ambiguous = self:_by_name(s)
+      local d, ambiguous = self:_by_name(s, decl.component)
       if not d then
         errors.raise("recipe", ambiguous
           and ("%s %s: depends_on '%s' is ambiguous (several types use that name): write 'type::name'")
@@ -222,7 +227,7 @@ function Recipe:finish()
       end
       decl.dep_set[d], decl.dep_where[d] = true, decl.where
     end
-    lifecycle.finish(decl, function(s) return self:_by_name(s) end, names)
+    lifecycle.finish(decl, function(s) return self:_by_name(s, decl.component) end, names)
     local deps = {}
     for d in pairs(decl.dep_set) do
       check_ref(decl, d, decl.dep_where[d])

@@ -295,6 +295,26 @@ fo.output("region", region)
   lu.assertEquals(st.outputs.region, "eu-central-1")
 end
 
+-- depends_on (and replace_triggered_by) names inside a component mean its own resources
+-- first; a name it does not hold still means the recipe's.
+function TestComponents:test_names_in_depends_on_are_the_components_own_first()
+  local path = recipe([[
+fo.resource("test:topic", "t", { name = "top" })
+local n = fo.component("net", function(c)
+  fo.resource("test:topic", "t", { name = c.name .. "-t" })
+  fo.resource("test:vpc", "vpc", { cidr = "10.5.0.0/16" }, { depends_on = { "t", "test:topic::t" } })
+  fo.resource("test:vpc", "other", { cidr = "10.6.0.0/16" }, { depends_on = "test:topic::top-level" })
+end)
+fo.resource("test:topic", "top-level", { name = "top-level" })
+n("a")
+]])
+  local r = fo_run({ path })
+  lu.assertEquals(r.code, 0, r.stderr)
+  local st = state()
+  lu.assertEquals(st.resources["dev::test:vpc::a/vpc"].deps, { "dev::test:topic::a/t" })
+  lu.assertEquals(st.resources["dev::test:vpc::a/other"].deps, { "dev::test:topic::top-level" })
+end
+
 -- Mistakes: one message naming the place, exit 1, no traceback, nothing created.
 function TestComponents:test_refusals_name_the_place()
   local cases = {
