@@ -159,15 +159,23 @@ function M.rows(recipe)
 end
 
 --- Puts the recipe file's directory first on package.path (require "components.x" finds
---- <recipe dir>/components/x.lua); returns the function that restores the old path.
+--- <recipe dir>/components/x.lua), where it stays for the rest of the process (what reads
+--- the recipe's modules later, e.g. a saved plan's digest of them, finds them there).
+--- Modules of that directory loaded before (another run in this process) are loaded again:
+--- the recipe gets its own files as they are now.
 function M.recipe_path(file)
-  local saved = package.path
-  if type(file) == "string" and file ~= "-" then
-    local dir = file:match("^(.*)/[^/]*$") or "."
-    if dir == "" then dir = "/" end
-    package.path = ("%s/?.lua;%s/?/init.lua;%s"):format(dir, dir, saved)
+  if type(file) ~= "string" or file == "-" then return end
+  local dir = file:match("^(.*)/[^/]*$") or "."
+  if dir == "" then dir = "/" end
+  local own = ("%s/?.lua;%s/?/init.lua"):format(dir, dir)
+  for name in pairs(package.loaded) do
+    if type(name) == "string" and name ~= "fo" and not name:match("^fo%.")
+      and package.searchpath(name, own) then
+      package.loaded[name] = nil
+    end
   end
-  return function() package.path = saved end
+  local rest = (";" .. package.path .. ";"):gsub(";" .. own:gsub("%p", "%%%0") .. ";", ";")
+  package.path = own .. rest:gsub(";+$", "")
 end
 
 return M

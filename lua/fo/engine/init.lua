@@ -105,10 +105,8 @@ local function run_chunk(opts, recipe, session)
   end
   local args = opts.args or {}
   -- the recipe's own modules (its components) load from its directory
-  local restore = require("fo.engine.component").recipe_path(opts.recipe)
-  local failure = in_recipe(recipe, session, chunk, table.unpack(args, 1, args.n or #args))
-  restore()
-  return failure
+  require("fo.engine.component").recipe_path(opts.recipe)
+  return in_recipe(recipe, session, chunk, table.unpack(args, 1, args.n or #args))
 end
 
 -- Reports a failure from in_recipe (or a run): an engine error, or {text=} with a traceback.

@@ -15,7 +15,7 @@ local term = require "fo.engine.term"
 
 local dir
 TestComponents = {}
-H.fixture(TestComponents, function(f) dir = f.dir end)
+local fixture = H.fixture(TestComponents, function(f) dir = f.dir end)
 
 local PRELUDE = ("package.path = %q .. '/lua/?.lua;' .. package.path\nrequire 'support.engine_types'\n")
   :format(testlib.tests_dir)
@@ -293,6 +293,33 @@ fo.output("region", region)
   lu.assertEquals(st.resources["dev::test:vpc::edge/vpc"].region, "eu-west-1")
   lu.assertEquals(st.resources["dev::test:vpc::in/vpc"].region, "eu-central-1")
   lu.assertEquals(st.outputs.region, "eu-central-1")
+end
+
+-- Two recipes in one process (fo.testing, the REPL), each with its own components/net.lua:
+-- each run gets its own directory's module, as the file is now.
+function TestComponents:test_each_recipe_gets_its_own_directorys_module_in_one_process()
+  local fs = require "fo.fs"
+  local function project(sub, cidr)
+    fs.mkdir_p(dir .. "/" .. sub .. "/components", tonumber("755", 8))
+    testlib.write(dir .. "/" .. sub .. "/components/net.lua", ([[
+return fo.component("net", function() return fo.resource("test:vpc", "vpc", { cidr = %q }) end)
+]]):format(cidr))
+    testlib.write(dir .. "/" .. sub .. "/r.lua", PRELUDE .. 'require("components.net")("n")\n')
+    return dir .. "/" .. sub .. "/r.lua"
+  end
+  local a, b = project("a", "10.1.0.0/16"), project("b", "10.2.0.0/16")
+  local code, doc, out, err = fixture.run(a, { stack = "a", mode = "plan" })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(doc.plan.steps[1].changes[1].new, "10.1.0.0/16")
+  code, doc, out, err = fixture.run(b, { stack = "b", mode = "plan" })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(doc.plan.steps[1].changes[1].new, "10.2.0.0/16")
+  -- edited between two runs: the run sees the edit
+  project("a", "10.3.0.0/16")
+  code, doc, out, err = fixture.run(a, { stack = "a", mode = "plan" })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(doc.plan.steps[1].changes[1].new, "10.3.0.0/16")
+  lu.assertEquals(doc.plan.steps[1].name, "n/vpc")
 end
 
 -- depends_on (and replace_triggered_by) names inside a component mean its own resources
