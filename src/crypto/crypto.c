@@ -265,6 +265,8 @@ static int crypto_crc32c(lua_State *L)
     return crc_common(L, 0x82F63B78u);
 }
 
+int fo_crypto_self_signed(lua_State *L); /* self_signed.c */
+
 static const luaL_Reg crypto_funcs[] = {
     {"md5", crypto_md5},
     {"sha1", crypto_sha1},
@@ -279,6 +281,7 @@ static const luaL_Reg crypto_funcs[] = {
     {"gcm_seal", crypto_gcm_seal},
     {"gcm_open", crypto_gcm_open},
     {"pbkdf2_sha256", crypto_pbkdf2_sha256},
+    {"self_signed", fo_crypto_self_signed},
     {NULL, NULL},
 };
 

@@ -21,6 +21,7 @@ struct buffer {
 struct transfer {
     CURL *easy;
     struct curl_slist *headers;
+    struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO: the name asked, another address */
     char *body;
     struct buffer response;
     struct buffer response_headers;
@@ -74,6 +75,7 @@ static void transfer_free(struct transfer *t)
         curl_easy_cleanup(t->easy);
     }
     curl_slist_free_all(t->headers);
+    curl_slist_free_all(t->connect_to);
     free(t->body);
     free(t->response.data);
     free(t->response_headers.data);
@@ -251,7 +253,8 @@ static double opt_seconds(lua_State *L, const char *field, double def)
     return v;
 }
 
-/* http.request{method=, url=, headers=, body=, timeout=, connect_timeout=}
+/* http.request{method=, url=, headers=, body=, timeout=, connect_timeout=, ca_file=,
+ * connect_to=}
  * → {status=, headers=, body=}; raises an fo.http.Error on transport failure. */
 static int http_request(lua_State *L)
 {
@@ -276,6 +279,11 @@ static int http_request(lua_State *L)
     double connect_timeout = opt_seconds(L, "connect_timeout", 10);
     lua_getfield(L, 1, "ca_file");
     const char *ca_file = lua_tostring(L, -1);
+    lua_getfield(L, 1, "connect_to");
+    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+        return luaL_error(L, "fo.http.request: connect_to must be a string "
+                             "(HOST:PORT:CONNECT-HOST:CONNECT-PORT)");
+    const char *connect_to = lua_tostring(L, -1);
     lua_getfield(L, 1, "headers");
     int hidx = lua_gettop(L);
     if (!lua_isnil(L, hidx) && !lua_istable(L, hidx))
@@ -321,6 +329,10 @@ static int http_request(lua_State *L)
         transfer_free(t);
         return luaL_error(L, "fo.http.request: out of memory");
     }
+    if (connect_to && !(t->connect_to = curl_slist_append(NULL, connect_to))) {
+        transfer_free(t);
+        return luaL_error(L, "fo.http.request: out of memory");
+    }
     if (body) {
         t->body = malloc(body_len ? body_len : 1);
         if (!t->body) {
@@ -344,6 +356,10 @@ static int http_request(lua_State *L)
     /* Verification stays on; ca_file only replaces the trusted roots (AWS_CA_BUNDLE). */
     if (ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
+    /* The URL's name stays what is asked for (Host, TLS SNI and the certificate check) while
+     * the connection goes to another address: a request to one of several servers of a name. */
+    if (t->connect_to)
+        curl_easy_setopt(e, CURLOPT_CONNECT_TO, t->connect_to);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
     if (strcmp(method, "HEAD") == 0) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);

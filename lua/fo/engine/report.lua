@@ -292,7 +292,7 @@ function Report:plan(plan, info)
   self.doc.plan = { steps = rows, counts = n }
   local crows = self.recipe and components.rows(self.recipe) or {}
   self:emit("plan", { stack = info.stack, target = info.target, steps = rows, counts = n,
-    changed = plan.changed, components = #crows > 0 and crows or nil })
+    changed = plan.changed, only = info.only, components = #crows > 0 and crows or nil })
   if not plan.changed then
     self:out("No changes. The stack matches the recipe (%d resource%s).\n", n.noop,
       n.noop == 1 and "" or "s")
@@ -515,7 +515,8 @@ function Report:finish(code, extra)
     self:emit("summary", { status = d.status or (code == 0 and "ok" or "error"),
       text = d.summary, exit_code = code, seconds = core.now() - self.t0, stack = d.stack,
       mode = d.mode, target = d.target, done = done, failed = #d.errors,
-      calls = d.calls, state_file = d.state_file, interrupted = d.interrupted or nil })
+      calls = d.calls, state_file = d.state_file, interrupted = d.interrupted or nil,
+      only = d.only })
   end
 end
 
