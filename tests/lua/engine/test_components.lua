@@ -322,6 +322,31 @@ return fo.component("net", function() return fo.resource("test:vpc", "vpc", { ci
   lu.assertEquals(doc.plan.steps[1].name, "n/vpc")
 end
 
+-- A component module is one of the recipe's files: a saved plan made before it changed is
+-- refused, naming it; --only selects a component's resources by their path.
+function TestComponents:test_saved_plans_and_only_know_component_modules()
+  require("fo.fs").mkdir_p(dir .. "/components", tonumber("755", 8))
+  local module = [[
+return fo.component("net", function(c, args)
+  local vpc = fo.resource("test:vpc", "vpc", { cidr = args.cidr .. ".0.0/16" })
+  return fo.resource("test:subnet", "a", { vpc_id = vpc.id, cidr = args.cidr .. ".1.0/24" })
+end)
+]]
+  testlib.write(dir .. "/components/net.lua", module)
+  local path = recipe('local net = require "components.net"\nnet("primary", { cidr = "10.0" })\n'
+    .. 'net("standby", { cidr = "10.1" })\n')
+  local r = fo_run({ "--plan", "--out", dir .. "/p.plan", path })
+  lu.assertEquals(r.code, 0, r.stderr)
+  testlib.write(dir .. "/components/net.lua", (module:gsub('"%.1%.0/24" }', '".1.0/24", public_ip = true }')))
+  r = fo_run({ "apply", dir .. "/p.plan" })
+  lu.assertEquals(r.code, 1, r.stderr) -- a plan that no longer applies
+  lu.assertStrContains(r.stderr, "recipe file components/net.lua changed since the plan")
+  lu.assertEquals(urns(), {})
+  r = fo_run({ "--only", "*::primary/*", "--yes", path })
+  lu.assertEquals(r.code, 0, r.stderr)
+  lu.assertEquals(urns(), { "dev::test:subnet::primary/a", "dev::test:vpc::primary/vpc" })
+end
+
 -- depends_on (and replace_triggered_by) names inside a component mean its own resources
 -- first; a name it does not hold still means the recipe's.
 function TestComponents:test_names_in_depends_on_are_the_components_own_first()
