@@ -104,8 +104,10 @@ static const char usage_text[] =
     "                 failed; docs/runbook.md)\n"
     "\n"
     "commands (docs/recipes.md, \"Outputs and state commands\"):\n"
-    "  state list [--type T] [--region R] [--id ID]  the stack's resources: URN,\n"
-    "                 region, id (* in T, R, ID matches any text)\n"
+    "  state list [--type T] [--region R] [--id ID] [--component C] [--tree]\n"
+    "                 the stack's resources: URN, region, id (* in T, R, ID matches\n"
+    "                 any text); by component (C: its path, e.g. primary); --tree:\n"
+    "                 indented under their components\n"
     "  state show URN  one resource as the state records it (secret values: [secret])\n"
     "  state rm URN...  forget resources: the stack no longer manages them; nothing is\n"
     "                 deleted in the cloud\n"
@@ -196,6 +198,8 @@ static const struct option long_options[] = {
     {"type", required_argument, NULL, OPT_COMMAND},
     {"region", required_argument, NULL, OPT_COMMAND},
     {"id", required_argument, NULL, OPT_COMMAND},
+    {"component", required_argument, NULL, OPT_COMMAND},
+    {"tree", no_argument, NULL, OPT_COMMAND},
     {"force", no_argument, NULL, OPT_COMMAND},
     {"show-secrets", no_argument, NULL, OPT_COMMAND},
     {"apply", required_argument, NULL, OPT_COMMAND},

@@ -29,7 +29,8 @@ local lazy = {
 -- The recipe API (fo.resource, fo.output, fo.config, fo.format, fo.apply, fo.type,
 -- fo.fail, fo.warn, fo.unknown) is lua/fo/engine/api.lua, loaded on first use.
 local engine_api = { resource = true, output = true, config = true, format = true,
-  apply = true, type = true, fail = true, warn = true, unknown = true, moved = true }
+  apply = true, type = true, fail = true, warn = true, unknown = true, moved = true,
+  component = true }
 
 -- The names loaded on first use, for the REPL's completion (lua/fo/repl/complete.lua).
 local names = {}

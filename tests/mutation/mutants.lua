@@ -254,7 +254,7 @@ return {
       .. "instances only): their cost belongs to nobody" },
   -- encryption of the topics
   { name = "topic-under-aws-managed-key",
-    find = "kms_master_key_id = topic_key(region, r, role_name).arn,",
+    find = "kms_master_key_id = key.arn,",
     replace = "kms_master_key_id = \"alias/aws/sns\",",
     why = "alias/aws/sns's policy cannot admit CloudWatch: the regional alarms' notifications "
       .. "fail (\"Failed to execute action ... AccessDeniedException\"), nobody is told" },
@@ -292,7 +292,7 @@ return {
     why = "the groups keep every event forever: storage grows without end, past what the "
       .. "bank's retention rules allow" },
   { name = "log-group-unencrypted",
-    find = "kms_key_id = topic_key(region, r, role_name).arn,", replace = "",
+    find = "kms_key_id = key.arn,", replace = "",
     why = "flow logs and application logs at rest under CloudWatch Logs' own key, not the "
       .. "region's customer managed key" },
   { name = "log-key-policy-without-logs-principal",

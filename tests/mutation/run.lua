@@ -21,7 +21,13 @@ local RECIPE = TESTS .. "/../recipes/trading.lua"
 local SUITE = TESTS .. "/recipes/test_trading.lua"
 local JOBS = tonumber(os.getenv("FO_MUTATION_JOBS") or "") or 2
 
-local source = assert(testlib.read(RECIPE), "cannot read " .. RECIPE)
+-- The recipe's files (the recipe and its region component), relative to its directory.
+local FILES = { "trading.lua", "components/trading_region.lua" }
+local RECIPE_DIR = RECIPE:match("^(.*)/[^/]*$")
+local sources = {}
+for _, f in ipairs(FILES) do
+  sources[f] = assert(testlib.read(RECIPE_DIR .. "/" .. f), "cannot read " .. RECIPE_DIR .. "/" .. f)
+end
 local mutants = dofile(TESTS .. "/mutation/mutants.lua")
 
 local wanted = {}
@@ -37,24 +43,40 @@ if next(wanted) then
   mutants = list
 end
 
--- The recipe with `find` replaced by `replace`; an error unless `find` occurs exactly once.
+-- The recipe's files with `find` replaced by `replace` in the one that holds it; an error
+-- unless `find` occurs exactly once in all of them.
 local function mutate(m)
-  local first, last = source:find(m.find, 1, true)
-  if not first then error(("mutant %s: its find string is not in %s (the recipe changed? "
-    .. "update tests/mutation/mutants.lua)"):format(m.name, RECIPE), 0) end
-  if source:find(m.find, last + 1, true) then
-    error(("mutant %s: its find string occurs more than once in %s: make it unique"):format(
-      m.name, RECIPE), 0)
+  local out, found = {}, nil
+  for _, f in ipairs(FILES) do
+    local source = sources[f]
+    out[f] = source
+    local first, last = source:find(m.find, 1, true)
+    if first then
+      if found or source:find(m.find, last + 1, true) then
+        error(("mutant %s: its find string occurs more than once in %s: make it unique"):format(
+          m.name, RECIPE_DIR .. "/{" .. table.concat(FILES, ",") .. "}"), 0)
+      end
+      found = f
+      out[f] = source:sub(1, first - 1) .. m.replace .. source:sub(last + 1)
+    end
   end
-  return source:sub(1, first - 1) .. m.replace .. source:sub(last + 1)
+  if not found then error(("mutant %s: its find string is not in %s (the recipe changed? "
+    .. "update tests/mutation/mutants.lua)"):format(m.name, RECIPE_DIR .. "/{"
+    .. table.concat(FILES, ",") .. "}"), 0) end
+  return out
 end
 
 local dir = testing.tmpdir()
 
--- Runs the recipe's fast tests on `text`: passed (bool), the failing tests' names.
-local function run_tests(name, text, mode)
-  local path = ("%s/%s.lua"):format(dir, name)
-  testlib.write(path, text)
+-- Runs the recipe's fast tests on `files` (name → text): passed (bool), the failing tests'
+-- names. The files go to a directory of their own, as the recipe's sit in recipes/.
+local function run_tests(name, files, mode)
+  local path = ("%s/%s/trading.lua"):format(dir, name)
+  for f, text in pairs(files) do
+    local file = ("%s/%s/%s"):format(dir, name, f)
+    require("fo.fs").mkdir_p(file:match("^(.*)/[^/]*$"), tonumber("755", 8))
+    testlib.write(file, text)
+  end
   -- -f: LuaUnit stops at the first failure (the mutant is killed; the drill, which takes
   -- longest on a broken stack, need not run)
   local r = testlib.run_fo({ SUITE, "--", "-f" }, { timeout = 300, env = { FO_RECIPE = path,
@@ -69,8 +91,8 @@ local ok, err = pcall(function()
   for _, m in ipairs(mutants) do mutate(m) end -- every find string checked before any run
 
   local started = fo.now()
-  local passed, failed = run_tests("unmutated", source, "fast+destroy")
-  if passed then passed, failed = run_tests("unmutated-https", source, "https") end
+  local passed, failed = run_tests("unmutated", sources, "fast+destroy")
+  if passed then passed, failed = run_tests("unmutated-https", sources, "https") end
   if not passed then
     error("the recipe's fast tests fail on the unmutated recipe: " .. table.concat(failed, ", "), 0)
   end

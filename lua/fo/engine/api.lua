@@ -81,6 +81,10 @@ end
 --- (moved.lua).
 M.moved = require("fo.engine.moved").declare
 
+--- fo.component(type, fn): a function that groups resources under an instance name
+--- (component.lua).
+M.component = require("fo.engine.component").define
+
 --- fo.type(name, definition): registers a resource type (docs/recipes.md).
 M.type = require("fo.engine.types").register
 

@@ -16,6 +16,7 @@ M.WORDS = { state = true, outputs = true, apply = true }
 -- The options of src/main.c's that only the commands take (cli.lua does not know them):
 -- option → field, and the value of a flag.
 local OWN = { ["--type"] = { "type" }, ["--region"] = { "region" }, ["--id"] = { "id" },
+  ["--component"] = { "component" }, ["--tree"] = { "tree", true },
   ["--force"] = { "force", true }, ["--show-secrets"] = { "show_secrets", true } }
 M.OWN = OWN
 
@@ -34,8 +35,9 @@ end
 -- Per command: the options it takes, its arguments (min, max; max nil: any number), and the
 -- usage line for messages.
 local COMMANDS = {
-  ["state list"] = { options = set(STACK, LOCKING, { "--type", "--region", "--id" }), min = 0,
-    max = 0, usage = "fo-run state list [--type T] [--region R] [--id ID] [--stack S]" },
+  ["state list"] = { options = set(STACK, LOCKING, { "--type", "--region", "--id",
+    "--component", "--tree" }), min = 0, max = 0,
+    usage = "fo-run state list [--type T] [--region R] [--id ID] [--component C] [--tree] [--stack S]" },
   ["state show"] = { options = set(STACK, LOCKING), min = 1, max = 1,
     usage = "fo-run state show URN [--stack S]" },
   ["state rm"] = { options = set(STACK, LOCKING), min = 1,

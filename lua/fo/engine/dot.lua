@@ -1,7 +1,9 @@
 -- A recipe's dependency graph as Graphviz DOT (fo-run --graph FILE; - for stdout): one node
--- per declared resource (type and name), one cluster per region, an edge from each resource
+-- per declared resource (type and name), one cluster per region (and inside it one per
+-- component, nested as components are), an edge from each resource
 -- to those that depend on it (creation order): solid for a reference, dashed for depends_on only.
 local ref = require "fo.engine.ref"
+local component = require "fo.engine.component"
 
 local M = {}
 
@@ -41,11 +43,28 @@ function M.render(recipe, opts)
     w("  subgraph cluster_%d {", i)
     w('    label=%s; style=rounded; color="#9ca3af";',
       q(global and region .. " (and global: IAM, Route 53)" or region))
-    for _, d in ipairs(by_region[region]) do
+    -- a component's resources of this region in a cluster inside it (components nest)
+    local open = {}
+    for _, it in ipairs(component.tree_order(by_region[region], recipe)) do
+      local d, lin = it.step, it.lin
+      local keep = 0
+      while keep < #open and open[keep + 1] == lin[keep + 1] do keep = keep + 1 end
+      for depth = #open, keep + 1, -1 do
+        w("%s}", ("  "):rep(depth + 1)); open[depth] = nil
+      end
+      for depth = keep + 1, #lin do
+        local c = recipe.components.by_path[lin[depth]]
+        local pad = ("  "):rep(depth + 1)
+        w("%ssubgraph %s {", pad, q("cluster_" .. i .. "_" .. c.path))
+        w('%s  label=%s; style="rounded,dashed"; color="#6b7280";', pad,
+          q(c.path .. " (" .. c.type .. ")"))
+        open[depth] = lin[depth]
+      end
       local service, kind = d.type:match("^aws:([^:]+):(.+)$")
-      w("    %s [label=%s, fillcolor=%s];", id(d), q((kind or d.type) .. "\n" .. d.name),
-        q(COLORS[service] or "#f3f4f6"))
+      w("%s%s [label=%s, fillcolor=%s];", ("  "):rep(#lin + 2), id(d),
+        q((kind or d.type) .. "\n" .. d.name), q(COLORS[service] or "#f3f4f6"))
     end
+    for depth = #open, 1, -1 do w("%s}", ("  "):rep(depth + 1)) end
     w("  }")
   end
   for _, d in ipairs(recipe.decls) do

@@ -104,6 +104,8 @@ local function run_chunk(opts, recipe, session)
     chunk = f
   end
   local args = opts.args or {}
+  -- the recipe's own modules (its components) load from its directory
+  require("fo.engine.component").recipe_path(opts.recipe)
   return in_recipe(recipe, session, chunk, table.unpack(args, 1, args.n or #args))
 end
 

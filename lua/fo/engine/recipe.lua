@@ -119,6 +119,9 @@ function Recipe:declare(type_name, name, props, opts, where)
         tostring(k), errors.did_you_mean(tostring(k), OPTS), errors.list(OPTS)), where)
     end
   end
+  -- inside a component: "<component path>/<name>" (lua/fo/engine/component.lua)
+  local component
+  name, component = require("fo.engine.component").place(self, name)
   local urn = M.urn(self.stack, type_name, name)
   local first = self.by_urn[urn]
   if first then
@@ -127,7 +130,8 @@ function Recipe:declare(type_name, name, props, opts, where)
   end
   local decl = { recipe = self, index = #self.decls + 1, urn = urn, type = type_name,
     name = name, tdef = tdef, props = props, where = where,
-    region = opts.region or self.region, delete_first = opts.delete_first }
+    region = opts.region or component and component.region or self.region,
+    delete_first = opts.delete_first, component = component }
   reject_handles(props, decl, where)
   lifecycle.declare(decl, opts, where)
   local problems = schema.problems(type_name, tdef.schema, props)
@@ -182,8 +186,13 @@ function Recipe:output(name, value, where)
   self.outputs[#self.outputs + 1] = { name = name, value = value, where = where }
 end
 
--- The declaration a depends_on name means: "name" (unique across types) or "type::name".
-function Recipe:_by_name(s)
+-- The declaration a depends_on name means: "name" (unique across types) or "type::name";
+-- from inside a component, a name of its own resources first ("vpc": "primary/vpc").
+function Recipe:_by_name(s, component)
+  if component then
+    local d = self:_by_name(require("fo.engine.component").scoped(s, component))
+    if d then return d end
+  end
   local found = self.by_urn[self.stack .. "::" .. s]
   if found then return found end
   local matches = {}
@@ -208,7 +217,7 @@ function Recipe:finish()
   end
   for _, decl in ipairs(self.decls) do
     for _, s in ipairs(decl.named_deps or {}) do
-      local d, ambiguous = self:_by_name(s)
+      local d, ambiguous = self:_by_name(s, decl.component)
       if not d then
         errors.raise("recipe", ambiguous
           and ("%s %s: depends_on '%s' is ambiguous (several types use that name): write 'type::name'")
@@ -218,7 +227,7 @@ function Recipe:finish()
       end
       decl.dep_set[d], decl.dep_where[d] = true, decl.where
     end
-    lifecycle.finish(decl, function(s) return self:_by_name(s) end, names)
+    lifecycle.finish(decl, function(s) return self:_by_name(s, decl.component) end, names)
     local deps = {}
     for d in pairs(decl.dep_set) do
       check_ref(decl, d, decl.dep_where[d])

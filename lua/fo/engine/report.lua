@@ -221,8 +221,9 @@ function Report:value(step, c, v)
 end
 
 -- The property lines of one step, aligned on the widest path.
-function Report:plan_changes(s)
+function Report:plan_changes(s, indent)
   local st = self.style
+  local function out(fmt, ...) self:out((indent or "") .. fmt, ...) end
   local width = 0
   for _, c in ipairs(s.changes or {}) do width = math.max(width, term.width(c.path)) end
   for _, c in ipairs(s.changes or {}) do
@@ -230,11 +231,11 @@ function Report:plan_changes(s)
     local forces = s.forcing and s.forcing[c.key] and s.action == "replace"
     local tail = forces and "  " .. st.red("(forces replacement)") or ""
     if s.action == "create" then
-      self:out("        %s = %s\n", path, self:value(s, c, c.new))
+      out("        %s = %s\n", path, self:value(s, c, c.new))
     elseif c.changed then
-      self:out("        %s: changed%s\n", c.path, tail)
+      out("        %s: changed%s\n", c.path, tail)
     else
-      self:out("        %s %s%s → %s%s\n", c.path .. ":", (" "):rep(width - term.width(c.path)),
+      out("        %s %s%s → %s%s\n", c.path .. ":", (" "):rep(width - term.width(c.path)),
         self:value(s, c, c.old), self:value(s, c, c.new), tail)
     end
   end
@@ -247,10 +248,12 @@ function Report:plan(plan, info)
   local rows = {}
   self:out("Plan for stack %s (target %s):\n", info.stack, info.target)
   local by_action = {}
+  local components = require "fo.engine.component"
+  self.recipe = components.recipe_of(plan.steps)
   for _, s in ipairs(plan.steps) do
     local row = { urn = s.urn, action = s.action, type = s.type, name = s.name,
       deposed = s.deposed or nil, delete_first = s.delete_first or nil, note = s.note,
-      lifecycle = s.lifecycle, changes = {} }
+      lifecycle = s.lifecycle, component = components.path_of(s, self.recipe), changes = {} }
     rows[#rows + 1] = row
     for _, c in ipairs(s.changes or {}) do
       local hidden = secret(s, c.key)
@@ -266,17 +269,30 @@ function Report:plan(plan, info)
     if s.action ~= "noop" then lw = math.max(lw, term.width(label(s))) end
   end
   for _, action in ipairs(GROUPS) do
-    for _, s in ipairs(by_action[action] or {}) do
+    -- with components: a tree, each component's heading once per group, its resources below
+    local shown = {}
+    for _, it in ipairs(components.tree_order(by_action[action] or {}, self.recipe)) do
+      local s, indent = it.step, (" "):rep(2 * #it.lin)
+      for depth, path in ipairs(it.lin) do
+        if shown[depth] ~= path then
+          shown[depth] = path
+          local c = self.recipe.components.by_path[path]
+          self:out("      %s%s %s\n", (" "):rep(2 * (depth - 1)), st.bold(c.name .. "/"),
+            st.dim("(" .. c.type .. ")"))
+        end
+      end
+      for depth = #it.lin + 1, #shown do shown[depth] = nil end
       local color = st[COLOR[action]]
-      self:out("  %s %s %s\n", color(("%-3s"):format(SYMBOL[action])), term.pad(label(s), lw),
-        color(what_of(s)))
-      self:plan_changes(s)
+      self:out("  %s %s%s %s\n", color(("%-3s"):format(SYMBOL[action])), indent,
+        term.pad(label(s), lw - #indent), color(what_of(s)))
+      self:plan_changes(s, indent)
     end
   end
   local n = plan.counts
   self.doc.plan = { steps = rows, counts = n }
+  local crows = self.recipe and components.rows(self.recipe) or {}
   self:emit("plan", { stack = info.stack, target = info.target, steps = rows, counts = n,
-    changed = plan.changed, only = info.only })
+    changed = plan.changed, only = info.only, components = #crows > 0 and crows or nil })
   if not plan.changed then
     self:out("No changes. The stack matches the recipe (%d resource%s).\n", n.noop,
       n.noop == 1 and "" or "s")
@@ -319,13 +335,18 @@ function Report:op_start(node)
   self.running = self.running or {}
   self.running[node] = true
   self:emit("op_start", { phase = stage_of(self, node), urn = node.step.urn, type = node.step.type,
-    name = node.step.name, action = node.action })
+    name = node.step.name, action = node.action, component = self:component_of(node.step) })
   if self.view then
     self.view:started(node, ("%s %s"):format(ING[node.action] or node.action, label(node.step)))
     return
   end
   self:out("  [%7.2fs] %s: %s…\n", node.started - self.t0, label(node.step),
     ING[node.action] or node.action)
+end
+
+-- The component path of an operation's resource (nil: top level), for its events.
+function Report:component_of(step)
+  return require("fo.engine.component").path_of(step, self.recipe)
 end
 
 -- "type name (urn): action failed: error" — the one line of a failed operation.
@@ -348,7 +369,7 @@ function Report:op_done(node)
     list[#list + 1] = entry
     self:emit("op_end", { phase = stage_of(self, node), urn = entry.urn, type = node.step.type,
       name = node.step.name, action = node.action, ok = true, seconds = took, id = entry.id,
-      detail = node.detail })
+      detail = node.detail, component = self:component_of(node.step) })
     local tail = node.rec and node.rec.id and (" " .. node.rec.id) or ""
     if node.detail then tail = tail .. ": " .. node.detail end
     local line = ("  [%7.2fs] %s: %s%s (%.2fs)\n"):format(node.finished - self.t0,
@@ -360,7 +381,7 @@ function Report:op_done(node)
     list[#list + 1] = entry
     self:emit("op_end", { phase = stage_of(self, node), urn = entry.urn, type = node.step.type,
       name = node.step.name, action = node.action, ok = false, seconds = took,
-      error = entry.error })
+      error = entry.error, component = self:component_of(node.step) })
     if self.view then self.view:finished(node, false) end
     -- said here, as it happens, and only here: Report:failure does not repeat it
     node.reported = true

@@ -10,6 +10,7 @@ local state = require "fo.engine.state"
 local diff = require "fo.engine.diff"
 local json = require "fo.json"
 local fs = require "fo.fs"
+local component_list = require "fo.engine.component_list"
 
 local M = {}
 local EXIT = errors.EXIT
@@ -70,7 +71,7 @@ end
 
 local function row(urn, rec, deposed)
   return { urn = urn, type = rec.type, name = rec.name, region = rec.region, id = rec.id,
-    deposed = deposed or nil }
+    deposed = deposed or nil, component = rec.name and rec.name:match("^(.+)/[^/]+$") or nil }
 end
 
 function M.list(st, doc)
@@ -78,6 +79,7 @@ function M.list(st, doc)
   local by_type, by_region, by_id = matcher(o.type), matcher(o.region), matcher(o.id)
   local function wanted(rec)
     return by_type(rec.type) and by_region(rec.region) and by_id(rec.id)
+      and component_list.within(rec.name, o.component)
   end
   local rows = {}
   for _, urn in ipairs(sorted_urns(doc)) do
@@ -87,17 +89,22 @@ function M.list(st, doc)
   for _, rec in ipairs(doc.deposed) do
     if wanted(rec) then rows[#rows + 1] = row(rec.urn, rec, true) end
   end
+  rows = component_list.order(rows)
   local r = st.report
   r:emit("state", { command = "list", resources = rows })
+  if o.tree then
+    component_list.tree(r, rows)
+  end
   local width = 0
   for _, x in ipairs(rows) do width = math.max(width, utf8.len(x.urn) or #x.urn) end
-  for _, x in ipairs(rows) do
+  for _, x in ipairs(o.tree and {} or rows) do
     r:out("%s%s  %-12s %s%s\n", x.urn, (" "):rep(width - (utf8.len(x.urn) or #x.urn)),
       x.region or "", x.id, x.deposed and "  (replaced: deleted by the next apply)" or "")
   end
   if #rows == 0 then -- on stderr: standard output stays the list alone, for scripts
     r:err("fo: stack %s holds no resource%s\n", o.stack,
-      (o.type or o.region or o.id) and " matching --type, --region, --id" or "")
+      (o.type or o.region or o.id or o.component)
+        and " matching --type, --region, --id, --component" or "")
   end
   return EXIT.ok
 end

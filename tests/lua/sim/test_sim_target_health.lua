@@ -325,10 +325,15 @@ function TestTargetHealthTradingRecipe.test_user_data_running_a_program_the_imag
   local src = assert(io.open(testlib.tests_dir .. "/../recipes/trading.lua")):read("a")
   local broken, n = src:gsub('python = "/usr/bin/python",', 'python = "/usr/bin/python3.11",')
   lu.assertEquals(n, 1)
-  local path = testlib.tmpdir() .. "/trading.lua"
+  local dir = testlib.tmpdir()
+  local path = dir .. "/trading.lua"
   local f = assert(io.open(path, "w"))
   f:write(broken)
   f:close()
+  -- its region component, which it requires from its own directory
+  require("fo.fs").mkdir_p(dir .. "/components", tonumber("755", 8))
+  testlib.write(dir .. "/components/trading_region.lua",
+    testlib.read(testlib.tests_dir .. "/../recipes/components/trading_region.lua"))
   local sim = apply(path)
   lu.assertEquals(recipe_health(sim, "eu-south-1", "primary"),
     { "Target.FailedHealthChecks", "Target.FailedHealthChecks" })
