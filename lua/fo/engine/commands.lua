@@ -46,12 +46,14 @@ local COMMANDS = {
     usage = "fo-run state pull [FILE] [--force] [--stack S]" },
   ["state push"] = { options = set(STACK, LOCKING, { "--force" }), min = 1, max = 1,
     usage = "fo-run state push FILE [--force] [--stack S]" },
+  ["state import"] = { options = set(STACK, LOCKING, { "--region" }), min = 2, max = 2,
+    usage = "fo-run state import TYPE::NAME ID [--region R] [--stack S]" },
   ["outputs"] = { options = set(STACK, { "--show-secrets" }), min = 0, max = 1,
     usage = "fo-run outputs [NAME] [--show-secrets] [--json] [--stack S]" },
 }
 M.COMMANDS = COMMANDS
 
-local STATE_WORDS = { "list", "show", "rm", "mv", "pull", "push" }
+local STATE_WORDS = { "list", "show", "rm", "mv", "pull", "push", "import" }
 
 local function usage(fmt, ...)
   errors.raise("usage", select("#", ...) > 0 and fmt:format(...) or fmt)

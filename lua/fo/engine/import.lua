@@ -29,7 +29,12 @@ function M.id_format(name, spec)
 end
 
 --- The registered format of a type, or nil (the id is then what the type's create returns).
+--- fo's AWS types have theirs in one module, loaded when first needed (a recipe may require
+--- one area's module alone).
 function M.format_of(name)
+  if not formats[name] and type(name) == "string" and name:match("^aws:") then
+    pcall(require, "fo.aws.resources.import_ids")
+  end
   return formats[name]
 end
 
@@ -47,7 +52,7 @@ function M.option(decl, v, where)
   if v == nil then return nil end
   if type(v) ~= "string" or v == "" or ref.is(v) then
     errors.raise("recipe", ("%s %s: import takes the resource's id as a string (e.g. import = "
-      .. "%q), got %s"):format(decl.type, decl.name, (formats[decl.type] or {}).example
+      .. "%q), got %s"):format(decl.type, decl.name, (M.format_of(decl.type) or {}).example
         or "vpc-0a1b2c3d", ref.is(v) and "a reference" or type(v) == "string" and "\"\""
         or type(v)), where)
   end
@@ -57,11 +62,11 @@ end
 
 --- Raises a recipe error when `id` is not of the format registered for the type.
 function M.check_id(type_name, id, where, name)
-  local f = formats[type_name]
+  local f = M.format_of(type_name)
   if not f or not f.check then return end
   local ok, why = f.check(id)
   if not ok then
-    errors.raise(where and "recipe" or "usage", ("%s%s: import = %q is not an id of this type%s: "
+    errors.raise(where and "recipe" or "usage", ("%s%s: import id %q is not an id of this type%s: "
       .. "its id is %s (e.g. %s)"):format(type_name, name and " " .. name or "", id,
       why and " (" .. why .. ")" or "", f.format, f.example), where)
   end
@@ -99,10 +104,10 @@ end
 --- Reads resource `id` of type `tdef` as the one `info` ({urn=, type=, name=, region=})
 --- names, with `props` (the declaration's, references resolved; unknown ones left out)
 --- telling the read what the recipe says. Returns the record to put in the state (inputs:
---- props with what the read observed over them), or nil, why when there is no such
---- resource or the read failed.
+--- props with what the read observed over them), or nil, why, "missing" when there is no
+--- such resource, nil, why, "failed" when the read failed.
 function M.read(run, tdef, info, id, props, deps)
-  local f = formats[info.type]
+  local f = M.format_of(info.type)
   local located = {}
   for k, v in pairs(props) do located[k] = v end
   if f and f.props then
@@ -118,7 +123,8 @@ function M.read(run, tdef, info, id, props, deps)
     local got
     ok, got, outputs = pcall(tdef.create, ops.ctx(run, rec), located)
     if ok and got ~= id then
-      return nil, ("this data type reads %s for the declaration, not %s"):format(tostring(got), id)
+      return nil, ("this data type reads %s for the declaration, not %s"):format(tostring(got),
+        id), "missing"
     end
     observed = {}
   else
@@ -126,11 +132,11 @@ function M.read(run, tdef, info, id, props, deps)
   end
   if not ok then
     return nil, ("reading it failed: %s"):format(require("fo.engine.secret").scrub(
-      tostring(require("fo.engine.report").describe_error(outputs).text)))
+      tostring(require("fo.engine.report").describe_error(outputs).text))), "failed"
   end
   if outputs == nil then
     return nil, ("there is no such %s in %s (the type's read found none)"):format(info.type,
-      info.region)
+      info.region), "missing"
   end
   local inputs = {}
   for k, v in pairs(located) do inputs[k] = v end
