@@ -322,4 +322,28 @@ fo.resource("aws:ec2:subnet", "a", { vpc_id = vpc.id, cidr_block = "10.9.2.0/24"
   srv:close()
 end
 
+-- docs/recipes.md has one row per AWS type in its table of import ids, as the types
+-- register their formats (lua/fo/aws/resources/import_ids.lua).
+function TestImport:test_the_docs_give_every_type_its_id_format()
+  local import = require "fo.engine.import"
+  local rows = {}
+  for line in testlib.read(testlib.tests_dir .. "/../docs/recipes.md"):gmatch("[^\n]+") do
+    local t, format, example = line:match("^| `(aws:[%w_:]+)` | (.-) | `(.-)` |$")
+    if t then rows[t] = { format, example } end
+  end
+  local n = 0
+  for _, t in ipairs(require("fo.engine.types").names()) do
+    if t:match("^aws:") then
+      n = n + 1
+      local f = import.format_of(t)
+      lu.assertNotNil(f, t .. " registers no import id format")
+      lu.assertEquals(rows[t], { f.format, f.example }, t .. "'s row in docs/recipes.md")
+      lu.assertTrue(f.check(f.example), t .. ": its example is not of its format")
+      rows[t] = nil
+    end
+  end
+  lu.assertEquals(rows, {}, "rows of types fo does not have")
+  lu.assertTrue(n >= 35)
+end
+
 os.exit(lu.LuaUnit.run())
