@@ -23,7 +23,8 @@ local formats = {}
 
 --- Registers the import id format of type `name`: spec = { format = "text for people",
 --- example = "an id", check = function(id) → true or nil, why (optional),
---- props = function(id) → the properties the id names (optional) }.
+--- props = function(id) → the properties the id names (optional), tags = function(ctx, id)
+--- → the resource's tags as a map, nil when not known (optional: fo:stack is checked) }.
 function M.id_format(name, spec)
   formats[name] = spec
 end
@@ -105,7 +106,8 @@ end
 --- names, with `props` (the declaration's, references resolved; unknown ones left out)
 --- telling the read what the recipe says. Returns the record to put in the state (inputs:
 --- props with what the read observed over them), or nil, why, "missing" when there is no
---- such resource, nil, why, "failed" when the read failed.
+--- such resource, nil, why, "failed" when the read failed, nil, why, "owned" when another
+--- fo stack tagged it as its own.
 function M.read(run, tdef, info, id, props, deps)
   local f = M.format_of(info.type)
   local located = {}
@@ -116,19 +118,29 @@ function M.read(run, tdef, info, id, props, deps)
   located = schema.with_defaults(tdef.schema, located)
   local rec = ops.record{ urn = info.urn, type = info.type, name = info.name,
     region = info.region, id = id, inputs = located, deps = deps or {}, generation = 1 }
+  local ctx = ops.ctx(run, rec)
+  -- fo never changes what its stack did not create, unless told: an import is told, but a
+  -- resource another fo stack tagged as its own is that stack's (forget it there first)
+  local tags = f and f.tags and f.tags(ctx, id)
+  local owner = tags and tags["fo:stack"]
+  if owner and owner ~= run.stack then
+    return nil, ("it is tagged as resource %q of fo stack %q, which manages it. Forget it "
+      .. "there (`fo-run state rm --stack %s ...`: nothing is deleted) and remove its fo: tags, "
+      .. "then import it"):format(tostring(tags["fo:name"]), owner, owner), "owned"
+  end
   local ok, outputs, observed
   if tdef.data then
     -- a data type only reads: its create is the read that gives its outputs (its read
     -- gives back what was recorded, and nothing is yet)
     local got
-    ok, got, outputs = pcall(tdef.create, ops.ctx(run, rec), located)
+    ok, got, outputs = pcall(tdef.create, ctx, located)
     if ok and got ~= id then
       return nil, ("this data type reads %s for the declaration, not %s"):format(tostring(got),
         id), "missing"
     end
     observed = {}
   else
-    ok, outputs, observed = pcall(tdef.read, ops.ctx(run, rec), id, located, {})
+    ok, outputs, observed = pcall(tdef.read, ctx, id, located, {})
   end
   if not ok then
     return nil, ("reading it failed: %s"):format(require("fo.engine.secret").scrub(

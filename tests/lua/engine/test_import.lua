@@ -181,6 +181,11 @@ function TestImport:test_refusals_record_nothing()
   lu.assertStrContains(err, "vpc-")
   refused(vpc_recipe({ cidr_block = "10.9.0.0/16" }, { import = 42 }),
     "import takes the resource's id as a string")
+  -- what another fo stack tagged as its own
+  local theirs = hand_vpc("10.6.0.0/16", { ["fo:stack"] = "prod", ["fo:name"] = "core" })
+  refused(vpc_recipe({ cidr_block = "10.6.0.0/16" }, { import = theirs }),
+    'it is tagged as resource "core" of fo stack "prod", which manages it')
+  lu.assertEquals(H.state(dir).resources, {})
   -- a route's id is composite
   refused(function()
     fo.resource("aws:ec2:route", "r", { route_table_id = "rtb-01", destination_cidr_block =

@@ -63,6 +63,34 @@ local function scaling_policy_props(id)
   return group and { group_name = group, policy_name = name } or nil
 end
 
+-- The fo tags of an EC2 resource (a map), read with the Describe call of its id's prefix:
+-- an import refuses what another fo stack tagged as its own. nil when it has none.
+local EC2_DESCRIBE = {
+  vpc = { "DescribeVpcs", "VpcIds", "Vpcs" },
+  subnet = { "DescribeSubnets", "SubnetIds", "Subnets" },
+  igw = { "DescribeInternetGateways", "InternetGatewayIds", "InternetGateways" },
+  rtb = { "DescribeRouteTables", "RouteTableIds", "RouteTables" },
+  sg = { "DescribeSecurityGroups", "GroupIds", "SecurityGroups" },
+  sgr = { "DescribeSecurityGroupRules", "SecurityGroupRuleIds", "SecurityGroupRules" },
+  vpce = { "DescribeVpcEndpoints", "VpcEndpointIds", "VpcEndpoints" },
+  eipalloc = { "DescribeAddresses", "AllocationIds", "Addresses" },
+  nat = { "DescribeNatGateways", "NatGatewayIds", "NatGateways" },
+  lt = { "DescribeLaunchTemplates", "LaunchTemplateIds", "LaunchTemplates" },
+  fl = { "DescribeFlowLogs", "FlowLogIds", "FlowLogs" },
+}
+
+local function ec2_tags(ctx, id)
+  local d = EC2_DESCRIBE[id:match("^(%a+)%-")]
+  if not d then return nil end
+  local ec2 = ctx:client("ec2")
+  local ok, out = pcall(ec2[d[1]], ec2, { [d[2]] = { id } })
+  local r = ok and out[d[3]] and out[d[3]][1]
+  if not r then return nil end -- the read that follows says what is wrong
+  local map = {}
+  for _, t in ipairs(r.Tags or r.TagSet or {}) do map[t.Key] = t.Value end
+  return map
+end
+
 local SPECS = {
   ["aws:ec2:vpc"] = { "vpc-…", "vpc-0a1b2c3d4e5f67890", prefixed("vpc-") },
   ["aws:ec2:subnet"] = { "subnet-…", "subnet-0a1b2c3d4e5f67890", prefixed("subnet-") },
@@ -140,7 +168,9 @@ local SPECS = {
 M.SPECS = SPECS
 
 for name, s in pairs(SPECS) do
-  import.id_format(name, { format = s[1], example = s[2], check = s[3], props = s[4] })
+  import.id_format(name, { format = s[1], example = s[2], check = s[3], props = s[4],
+    tags = name:match("^aws:ec2:") and name ~= "aws:ec2:route"
+      and name ~= "aws:ec2:route_table_association" and ec2_tags or nil })
 end
 
 return M
