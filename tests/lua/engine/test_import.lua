@@ -327,6 +327,37 @@ fo.resource("aws:ec2:subnet", "a", { vpc_id = vpc.id, cidr_block = "10.9.2.0/24"
   srv:close()
 end
 
+-- Composite ids name the properties the read locates the resource by; a DNS name may hold
+-- "_" (the record type is the part that is one), and a set identifier follows the type.
+function TestImport:test_composite_ids_name_their_properties()
+  local import = require "fo.engine.import"
+  local function props(t, id)
+    local f = import.format_of(t)
+    lu.assertTrue(f.check(id), id)
+    return f.props(id)
+  end
+  lu.assertEquals(props("aws:route53:record", "Z0123_dmarc_x.example.com_TXT"),
+    { zone_id = "Z0123", name = "dmarc_x.example.com", type = "TXT" })
+  lu.assertEquals(props("aws:route53:record", "Z0123__acme.example.com_CNAME_blue_1"),
+    { zone_id = "Z0123", name = "_acme.example.com", type = "CNAME", set_identifier = "blue_1" })
+  lu.assertEquals(props("aws:ec2:route", "rtb-0a1b_::/0"),
+    { route_table_id = "rtb-0a1b", destination_ipv6_cidr_block = "::/0" })
+  lu.assertEquals(props("aws:ec2:route", "rtb-0a1b_pl-63a5400a"),
+    { route_table_id = "rtb-0a1b", destination_prefix_list_id = "pl-63a5400a" })
+  lu.assertEquals(props("aws:iam:role_policy", "app:inline"),
+    { role_name = "app", policy_name = "inline" })
+  lu.assertEquals(props("aws:sns:subscription", "arn:aws:sns:us-east-1:123456789012:t:abc-1"),
+    { topic_arn = "arn:aws:sns:us-east-1:123456789012:t" })
+  lu.assertEquals(props("aws:autoscaling:policy", "arn:aws:autoscaling:us-east-1:123456789012:"
+    .. "scalingPolicy:u-1:autoScalingGroupName/web:policyName/cpu"),
+    { group_name = "web", policy_name = "cpu" })
+  for t, bad in pairs({ ["aws:route53:record"] = "Z0123_example.com", ["aws:ec2:route"] =
+      "rtb-0a1b", ["aws:iam:role_policy"] = "app", ["aws:kms:key"] = "alias/x",
+      ["aws:sns:topic"] = "alerts", ["aws:s3:bucket"] = "arn:aws:s3:::b" }) do
+    lu.assertFalse(import.format_of(t).check(bad) and true or false, t .. " " .. bad)
+  end
+end
+
 -- docs/recipes.md has one row per AWS type in its table of import ids, as the types
 -- register their formats (lua/fo/aws/resources/import_ids.lua).
 function TestImport:test_the_docs_give_every_type_its_id_format()
