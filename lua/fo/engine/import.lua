@@ -206,11 +206,12 @@ function M.settle(run, recipe)
       recs[#recs + 1] = made[d.urn]
     end
   end
+  -- Recorded with the apply's first write (or its last): a run that stops before any change
+  -- (a refused confirmation, a protected resource) records no import either.
   for _, r in ipairs(recs) do
     store:put(r.urn, r)
     done[r.urn] = r.id
   end
-  if #recs > 0 then store:commit() end
   local report = run.report
   for _, r in ipairs(recs) do
     report:emit("import", { urn = r.urn, type = r.type, id = r.id, region = r.region })

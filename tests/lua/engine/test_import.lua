@@ -308,6 +308,12 @@ fo.resource("aws:ec2:subnet", "a", { vpc_id = vpc.id, cidr_block = "10.9.2.0/24"
   lu.assertEquals(plan.counts, { import = 1, create = 1, update = 0, replace = 0, delete = 0,
     noop = 1 })
   lu.assertEquals(plan.steps[1].import, vpc)
+  -- not confirmed (no --yes, no terminal): nothing changes, no import is recorded
+  r = run({ "--target", "aws", path })
+  lu.assertEquals(r.code, 2, r.stderr)
+  lu.assertStrContains(r.stderr, "needs --yes")
+  lu.assertNil(json.decode(testlib.read(dir .. "/.fo/dev.state.json")).resources[
+    "dev::aws:ec2:vpc::main"])
   r = run({ "--target", "aws", "--yes", "--json", path })
   lu.assertEquals(r.code, 0, r.stderr)
   ev = events(r)
