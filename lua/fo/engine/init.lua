@@ -475,7 +475,9 @@ local function locked_run(opts, recipe, session, report, paths)
   end
 
   local import = require "fo.engine.import"
-  local imported = opts.mode ~= "destroy" and import.settle(run, recipe) or {}
+  -- (--print-policy's private simulator has none of them: it creates what is declared)
+  local imported = opts.mode ~= "destroy" and not opts.no_import and import.settle(run, recipe)
+    or {}
   local plan = opts.mode == "destroy" and plan_mod.destroy(store) or plan_mod.build(recipe, store)
   import.mark(plan, imported, report)
   report:plan(plan, { stack = opts.stack, target = kind })

@@ -364,6 +364,22 @@ function TestImport:test_composite_ids_name_their_properties()
   end
 end
 
+-- --print-policy runs the recipe's lifecycle on a private simulator, which holds none of
+-- what the recipe imports: it creates them instead, and the policy has their actions.
+function TestImport:test_print_policy_of_a_recipe_that_imports()
+  local path = dir .. "/net.lua"
+  testlib.write(path, [[
+require "fo.aws.resources"
+fo.resource("aws:ec2:vpc", "main", { cidr_block = "10.9.0.0/16" }, { import = "vpc-0a1b2c3d" })
+]])
+  local r = testlib.run_fo({ "--print-policy", path }, { env = { FO_STATE_DIR = dir .. "/.fo" },
+    timeout = 120 })
+  lu.assertEquals(r.code, 0, r.stderr)
+  for _, a in ipairs({ "ec2:CreateVpc", "ec2:DescribeVpcs", "ec2:DeleteVpc" }) do
+    lu.assertStrContains(r.stdout, '"' .. a .. '"')
+  end
+end
+
 -- docs/recipes.md has one row per AWS type in its table of import ids, as the types
 -- register their formats (lua/fo/aws/resources/import_ids.lua).
 function TestImport:test_the_docs_give_every_type_its_id_format()
