@@ -349,7 +349,8 @@ local function do_apply(run, opts, recipe, plan, session)
       :format(imports) or "No changes.")
   else
     report:summary("ok", ("Apply complete: %s%d created, %d updated, %d replaced, %d deleted%s.")
-      :format(imports and imports .. " imported, " or "", counts.create, counts.update, counts.replace, counts.delete, counts.retain
+      :format(imports and imports .. " imported, " or "", counts.create, counts.update,
+        counts.replace, counts.delete, counts.retain
         and (", %d retained (forgotten, not deleted)"):format(counts.retain) or ""))
   end
   return EXIT.ok

@@ -297,7 +297,8 @@ function Report:plan(plan, info)
       n.noop == 1 and "" or "s")
   else
     self:out("%s %s%s to add, %s to change, %s to replace, %s to destroy%s.%s\n", st.bold("Plan:"),
-      n.import and ("%d to import, "):format(n.import) or "", st.green(tostring(n.create)), st.yellow(tostring(n.update)),
+      n.import and ("%d to import, "):format(n.import) or "", st.green(tostring(n.create)),
+      st.yellow(tostring(n.update)),
       st.magenta(tostring(n.replace)), st.red(tostring(n.delete)),
       n.retain and (", %d to forget (retain_on_delete)"):format(n.retain) or "",
       n.noop > 0 and (" %d unchanged."):format(n.noop) or "")
