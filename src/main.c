@@ -4,7 +4,7 @@
  * which checks their values. Nothing runs before the whole command line is known good. */
 #include "fo/runtime.h"
 
-#include <curl/curl.h>
+#include "dl/libcurl.h"
 #include <getopt.h>
 #include <lauxlib.h>
 #include <signal.h>
@@ -18,6 +18,7 @@ static const char usage_text[] =
     "usage: fo-run [options] [FILE [args...]] [-- args...]\n"
     "       fo-run state list|show|rm|mv|pull|push ... [options]\n"
     "       fo-run outputs [NAME] [options]\n"
+    "       fo-run apply PLANFILE [options]\n"
     "\n"
     "Runs FILE (a Lua 5.4 script or fo recipe) with the fo runtime loaded. When FILE\n"
     "declares resources (fo.resource), the engine then plans and applies them to the stack;\n"
@@ -52,6 +53,10 @@ static const char usage_text[] =
     "  --target T     sim (the embedded simulator, default for a new stack) or aws\n"
     "  --plan         show the plan only; nothing is changed\n"
     "  --destroy      delete everything the stack owns\n"
+    "  --only URN     work on this resource and what it depends on, nothing else (with\n"
+    "                 --destroy: it and what depends on it); repeatable; a URN, type::name,\n"
+    "                 name or glob (* stops at '/', ** does not, ?); warns that the stack\n"
+    "                 may then differ from the recipe\n"
     "  --refresh      read every resource, report drift and record it in the state only\n"
     "  --no-refresh   plan against the state without reading the resources first\n"
     "  --yes          do not ask for confirmation (needed for aws when stdin is no terminal)\n"
@@ -60,6 +65,8 @@ static const char usage_text[] =
     "  --config K=V   a config value (repeatable)\n"
     "  --json         print one JSON event per line instead of the human report\n"
     "                 (docs/json-events.md)\n"
+    "  --out FILE     with --plan: save the plan to FILE, with what it was computed from\n"
+    "                 (`fo-run apply FILE` applies exactly it)\n"
     "  --graph FILE   write the dependency graph as Graphviz DOT (FILE.svg/.png: drawn\n"
     "                 with dot; -: to standard output) and do nothing else\n"
     "  --break-lock   take the stack's lock from a holder that is dead on this host (with\n"
@@ -111,11 +118,15 @@ static const char usage_text[] =
     "  state import TYPE::NAME ID [--region R]  bring an existing resource under the\n"
     "                 stack: read it by ID and record it (in a recipe: import = ID)\n"
     "  outputs [NAME]  the stack's outputs (a secret one: [secret] unless --show-secrets)\n"
+    "  apply PLANFILE  apply a plan saved by --plan --out, exactly: refused (exit 1),\n"
+    "                 naming what changed, when the state, recipe, config or cloud moved\n"
+    "                 since it was made; takes --yes, --json, --parallel, --no-rollback\n"
+    "                 (also written fo-run --apply PLANFILE)\n"
     "\n"
-    "The first word that is no option names a command only when it is `state` or\n"
-    "`outputs`: run a script so named as ./state. A command takes --stack, --state-dir,\n"
-    "--backend and --json; a state command holds the stack's lock (exit 5 when another\n"
-    "run holds it; --lock-timeout, --break-lock).\n"
+    "The first word that is no option names a command only when it is `state`,\n"
+    "`outputs` or `apply`: run a script so named as ./state. A command takes\n"
+    "--stack, --state-dir, --backend and --json; a state command and apply hold the\n"
+    "stack's lock (exit 5 when another run holds it; --lock-timeout, --break-lock).\n"
     "\n"
     "FILE '-' reads the script from standard input. Inside the script, `arg` and `...`\n"
     "hold the arguments as in the lua interpreter, and the global `fo` is the runtime.\n"
@@ -142,7 +153,7 @@ enum {
 };
 
 /* The first words that name a command instead of a FILE (lua/fo/engine/commands.lua). */
-static const char *const command_words[] = {"state", "outputs", NULL};
+static const char *const command_words[] = {"state", "outputs", "apply", NULL};
 
 /* The one table of fo-run's long options. The recipe options' meanings and value checks
  * are lua/fo/engine/cli.lua's (keyed by these names). */
@@ -156,6 +167,7 @@ static const struct option long_options[] = {
     {"target", required_argument, NULL, OPT_RECIPE},
     {"plan", no_argument, NULL, OPT_RECIPE},
     {"destroy", no_argument, NULL, OPT_RECIPE},
+    {"only", required_argument, NULL, OPT_RECIPE},
     {"refresh", no_argument, NULL, OPT_RECIPE},
     {"no-refresh", no_argument, NULL, OPT_RECIPE},
     {"yes", no_argument, NULL, OPT_RECIPE},
@@ -164,6 +176,7 @@ static const struct option long_options[] = {
     {"config", required_argument, NULL, OPT_RECIPE},
     {"json", no_argument, NULL, OPT_RECIPE},
     {"graph", required_argument, NULL, OPT_RECIPE},
+    {"out", required_argument, NULL, OPT_RECIPE},
     {"break-lock", no_argument, NULL, OPT_RECIPE},
     {"state-dir", required_argument, NULL, OPT_RECIPE},
     {"drill", no_argument, NULL, OPT_RECIPE},
@@ -187,6 +200,7 @@ static const struct option long_options[] = {
     {"id", required_argument, NULL, OPT_COMMAND},
     {"force", no_argument, NULL, OPT_COMMAND},
     {"show-secrets", no_argument, NULL, OPT_COMMAND},
+    {"apply", required_argument, NULL, OPT_COMMAND},
     {NULL, 0, NULL, 0},
 };
 
@@ -342,9 +356,13 @@ static int parse(int argc, char **argv, struct command *c)
         case 'h':
             fputs(usage_text, stdout);
             return FO_EXIT_OK;
-        case 'v':
-            printf("fo-run %s (%s, %s)\n", FO_VERSION, LUA_RELEASE, curl_version());
+        case 'v': {
+            char err[256];
+            const struct fo_curl *curl = fo_curl_load(err, sizeof err);
+            printf("fo-run %s (%s, %s)\n", FO_VERSION, LUA_RELEASE, curl ? curl->version() : err);
+            fo_curl_cleanup();
             return FO_EXIT_OK;
+        }
         case OPT_SERVE_SIM:
             c->serve_sim = optarg;
             break;
@@ -443,6 +461,14 @@ static int run(int argc, char **argv, struct command *c)
     for (int i = 0; has_file && command_words[i]; i++)
         if (strcmp(argv[c->positional[0]], command_words[i]) == 0)
             command = command_words[i];
+    /* `fo-run --apply PLANFILE` is `fo-run apply PLANFILE` (commands.lua reads the option) */
+    for (int i = 0; i < c->nrecipe && !command && !has_file; i++)
+        if (strcmp(long_options[c->recipe_opts[i]].name, "apply") == 0)
+            command = "apply";
+    for (int i = 0; i < c->nrecipe && !command; i++)
+        if (strcmp(long_options[c->recipe_opts[i]].name, "apply") == 0)
+            return usage_error("--apply PLANFILE takes no FILE: the plan names its recipe "
+                               "(fo-run --apply PLANFILE)");
     for (int i = 0; i < c->nrecipe && !command; i++)
         if (long_options[c->recipe_opts[i]].val == OPT_COMMAND)
             return usage_error("--%s goes with the state and outputs commands (fo-run state "
@@ -460,31 +486,28 @@ static int run(int argc, char **argv, struct command *c)
                            argv[c->positional[0]]);
     if (c->nrecipe > 0 && c->serve_sim)
         return usage_error("--serve-sim takes no recipe options: --%s", first_recipe);
-    if (c->nrecipe > 0 && !has_file)
+    if (c->nrecipe > 0 && !has_file && !command)
         return usage_error("recipe options need a RECIPE file: --%s", first_recipe);
-    if (!has_file && c->ncodes == 0 && !c->serve_sim && !c->interactive)
+    if (!has_file && !command && c->ncodes == 0 && !c->serve_sim && !c->interactive)
         return usage_error("nothing to run: give a FILE or -e CODE");
 
     signal(SIGPIPE, SIG_IGN);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fputs("fo-run: libcurl failed to initialise\n", stderr);
-        return FO_EXIT_ERROR;
-    }
+    /* libcurl is loaded and initialised by the first HTTP request (src/dl/libcurl.h). */
     fo_runtime *rt = fo_runtime_new(argv[0]);
     if (!rt) {
         fputs("fo-run: could not create the Lua runtime\n", stderr);
-        curl_global_cleanup();
+        fo_curl_cleanup();
         return FO_EXIT_ERROR;
     }
     if (fo_runtime_check_modules(rt) != FO_EXIT_OK) {
         fo_runtime_free(rt);
-        curl_global_cleanup();
+        fo_curl_cleanup();
         return FO_EXIT_ERROR;
     }
     lua_State *L = fo_runtime_lua(rt);
     set_arg(L, argv, argc, c);
     code = FO_EXIT_OK;
-    if (has_file) {
+    if (has_file || command) {
         /* The recipe options' values are checked before anything runs (-e included). */
         lua_createtable(L, c->nrecipe, 0);
         for (int i = 0; i < c->nrecipe; i++) {
@@ -504,7 +527,7 @@ static int run(int argc, char **argv, struct command *c)
         code = run_entry(rt, "=(fo-run)", "return require('fo.engine.commands').main(...)",
                          c->npositional + 1);
         fo_runtime_free(rt);
-        curl_global_cleanup();
+        fo_curl_cleanup();
         return code;
     }
     if (has_file) {
@@ -539,7 +562,7 @@ static int run(int argc, char **argv, struct command *c)
         code = run_entry(rt, "=(--serve-sim)", "return require('fo.sim.server').main(...)", 3);
     }
     fo_runtime_free(rt);
-    curl_global_cleanup();
+    fo_curl_cleanup();
     return code;
 }
 

@@ -33,6 +33,8 @@ fo_loop *fo_loop_new(lua_State *L);
 void fo_loop_free(fo_loop *loop);
 /* The loop that owns L (stored in the registry), or a Lua error if none. */
 fo_loop *fo_loop_of(lua_State *L);
+/* libcurl's multi handle, created on the first call once libcurl is loaded (fo.http loads
+ * it, src/dl/libcurl.h); NULL before that. */
 CURLM *fo_loop_multi(fo_loop *loop);
 double fo_loop_now(fo_loop *loop);
 

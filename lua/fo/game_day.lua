@@ -4,8 +4,10 @@
 -- it switched: GetHealthCheckStatus per checker (each checker's verdict after
 -- FailureThreshold consecutive results, the check unhealthy once no more than 18 % of the
 -- checkers call it healthy) and TestDNSAnswer for the app name from the stack's zone. Then
--- an HTTP request to the standby's load balancer shows the standby serves, the health
--- check is set back as it was, and failback is measured the same way.
+-- a client's request for the app sent to the standby's load balancer (HTTPS when it has an
+-- HTTPS listener) shows the standby serves, the health check is set back as it was, and
+-- failback is measured the same way. The stack's state is read through its backend (local,
+-- or S3 with --backend), as the apply reads it, under the stack's lock; never written.
 --
 -- It touches one thing: the health check the stack created (its id in the stack's state,
 -- its fo:stack tag naming the stack), and only its Inverted setting, guarded by
@@ -78,14 +80,35 @@ end
 -------------------------------------------------------------------------------
 -- The run
 
-local function stack_facts(opts)
+-- The stack's backend, as the apply opens it (engine.run): --backend, else the local config
+-- file's `backend`, else the state directory.
+local function open_backend(opts, stack)
   local engine = require "fo.engine"
-  local stack = opts.stack or "dev"
-  local paths = engine.paths(engine.state_dir(opts.dir, opts.recipe), stack)
-  local doc = require("fo.engine.state").read(paths.state)
+  local backend_mod = require "fo.engine.backend"
+  if not tostring(stack):match("^[%w][%w_.%-]*$") then
+    stop(EXIT.usage, ("stack name %q: use letters, digits, _ . -"):format(tostring(stack)))
+  end
+  local dir = engine.state_dir(opts.dir, opts.recipe)
+  local paths = engine.paths(dir, stack)
+  local settings = backend_mod.take_settings(require("fo.engine.config").read_file(paths.config)
+    or {}, paths.config)
+  local region = opts.region or os.getenv("AWS_REGION") or os.getenv("AWS_DEFAULT_REGION")
+  if region == "" then region = nil end
+  local be = backend_mod.open{ spec = opts.backend, settings = settings, dir = dir,
+    stack = stack, region = region or "us-east-1", unsafe_ok = opts.backend_unsafe_ok }
+  -- (the local backend's prepare makes the directory writable for a state write; the game
+  -- day writes none)
+  if be.kind ~= "local" then be:prepare() end
+  return be, dir
+end
+
+-- The stack's facts from its state, read through its backend; nothing is written.
+local function stack_facts(opts, be)
+  local stack = be.stack
+  local doc = be:read_state()
   if not doc then
     stop(EXIT.usage, ("stack %s has no state in %s: apply it on AWS first "
-      .. "(fo-run --target aws --stack %s %s)"):format(stack, paths.state, stack, opts.recipe))
+      .. "(fo-run --target aws --stack %s %s)"):format(stack, be.where, stack, opts.recipe))
   end
   if doc.target ~= "aws" then
     stop(EXIT.usage, ("stack %s is bound to target %s: the game day runs on AWS; on the "
@@ -108,7 +131,7 @@ local function stack_facts(opts)
     stop(EXIT.usage, ("health check %s (output health_check_id) is not a resource of stack %s: "
       .. "the game day changes nothing the stack did not create"):format(o.health_check_id, stack))
   end
-  return stack, doc, o, paths
+  return doc, o
 end
 
 -- Asks for the go-ahead: --yes, or the stack's name typed on a terminal.
@@ -130,27 +153,161 @@ local function agree(opts, out, stack, account, hc_id)
   if answer ~= stack then stop(EXIT.usage, "not confirmed: nothing was changed") end
 end
 
--- The HTTP request to the standby's load balancer: GET of the health check's path on port
--- 80, as Route 53's checkers ask the primary (Host: the load balancer's name). Plain HTTP
--- even when the stack serves HTTPS: the certificate names the app, not the load balancer,
--- and the port-80 listener's redirect (3xx) is then the answer, as it is for the checkers.
--- With an endpoint override (a served simulator) it goes to that endpoint, naming the load
--- balancer in Host, as the simulator expects.
+local function bare(name)
+  return (tostring(name):gsub("%.$", "")):lower()
+end
+
+-- The standby load balancer's listeners, as ELBv2 has them now (the stack as it is, not as
+-- the recipe says it).
+local function standby_listeners(o)
+  local elb = require("fo.aws").elbv2{ region = o.standby_region }
+  local want = bare(o.standby_alb_dns_name)
+  local marker
+  repeat
+    local page = elb:DescribeLoadBalancers{ Marker = marker }
+    for _, lb in ipairs(page.LoadBalancers or {}) do
+      if bare(lb.DNSName) == want then
+        local out, lmarker = {}, nil
+        repeat
+          local lp = elb:DescribeListeners{ LoadBalancerArn = lb.LoadBalancerArn, Marker = lmarker }
+          for _, l in ipairs(lp.Listeners or {}) do out[#out + 1] = l end
+          lmarker = lp.NextMarker
+        until not lmarker
+        return out
+      end
+    end
+    marker = page.NextMarker
+  until not marker
+  stop(EXIT.cloud, ("the standby's load balancer %s (output standby_alb_dns_name) is not in "
+    .. "ELBv2 of %s: the stack's state is stale; run fo-run --refresh"):format(want,
+    o.standby_region))
+end
+
+-- The listener a client of the app uses: HTTPS (443 first) when there is one, else HTTP
+-- (80 first).
+local function client_listener(listeners)
+  for _, proto in ipairs({ "HTTPS", "HTTP" }) do
+    local pick
+    for _, l in ipairs(listeners) do
+      if l.Protocol == proto and (not pick or l.Port == (proto == "HTTPS" and 443 or 80)) then
+        pick = l
+      end
+    end
+    if pick then return pick end
+  end
+end
+
+local DEFAULT_PORT = { http = 80, https = 443 }
+
+-- scheme, host, port, path-and-query of an absolute http(s) URL; nil for anything else.
+local function split_url(url)
+  local scheme, authority, rest = tostring(url):match("^(%a+)://([^/?#]+)(.*)$")
+  scheme = scheme and scheme:lower()
+  if not DEFAULT_PORT[scheme] then return nil end
+  local host, port = authority:match("^(.-):(%d+)$")
+  host = host or authority
+  if rest == "" or rest:sub(1, 1) ~= "/" then rest = "/" .. rest end
+  return scheme, bare(host), tonumber(port) or DEFAULT_PORT[scheme], (rest:gsub("#.*$", ""))
+end
+
+-- The served simulator's TLS front for load balancer traffic (fo.sim.server), asked of
+-- the overridden endpoint: {host=, port=, ca_file=} (its certificate written to a private
+-- temporary file, which the probe removes), or nil when the endpoint has none (another emulator).
+-- Only with an endpoint override: against AWS nothing but the system's roots is trusted.
+local function sim_tls(ep)
+  local ok, resp = pcall(fo.http.request, { url = ep.url:gsub("/+$", "")
+    .. require("fo.sim.server").LB_TLS_PATH, timeout = 10, connect_timeout = 5 })
+  if not ok or resp.status ~= 200 then return nil end
+  local dok, d = pcall(json.decode, resp.body)
+  if not dok or type(d) ~= "table" or type(d.port) ~= "number" or type(d.ca) ~= "string" then
+    return nil
+  end
+  local path = os.tmpname()
+  require("fo.fs").write_atomic(path, d.ca, tonumber("600", 8))
+  return { host = ep.url:match("^%a+://([^/:]+)"), port = math.floor(d.port), ca_file = path }
+end
+
+-- The request to the standby's load balancer, made the way a client of the app makes it:
+-- a GET of the health check's path for the app's name (Host, and on HTTPS the TLS name and
+-- the certificate's, verified against the system's trusted roots), over the listener a
+-- client uses (HTTPS when the load balancer has one: its port-80 listener then only
+-- redirects), sent to the standby's load balancer itself (curl's connect-to: the app's
+-- name answers with the primary until Route 53 switches). One redirect is followed when
+-- it stays on the app's name or the load balancer's; only a 2xx counts as serving.
+-- With an endpoint override (a served simulator) the request goes to that endpoint, naming
+-- the load balancer (not the app) as the simulator expects: over plain HTTP, or for an
+-- HTTPS listener to the simulator's TLS front, verified with the certificate it hands out.
+-- Returns { ok=, status=, error=, url=, redirected= }.
 local function probe(o, cfg)
   local ep = require("fo.aws.endpoints").resolve("elbv2", o.standby_region)
-  local host = tostring(o.standby_alb_dns_name):gsub("%.$", "")
-  local path = cfg.ResourcePath or "/"
-  local url
-  if ep.overridden then
-    url = ep.url:gsub("/+$", "") .. path
-  else
-    url = ("http://%s%s"):format(host, path)
+  local app, alb = bare(o.app_dns_name), bare(o.standby_alb_dns_name)
+  local l = client_listener(standby_listeners(o))
+  if not l then
+    return { ok = false, url = alb, error = ("the standby's load balancer %s has no HTTP or "
+      .. "HTTPS listener"):format(alb) }
   end
-  local ok, resp = pcall(fo.http.request, { method = "GET", url = url,
-    headers = { Host = host, ["User-Agent"] = "fo-game-day" }, timeout = 10,
-    connect_timeout = 5 })
-  if not ok then return false, nil, tostring(type(resp) == "table" and resp.message or resp), url end
-  return resp.status >= 200 and resp.status < 400, resp.status, nil, url
+  local scheme = l.Protocol:lower()
+  local url = ("%s://%s%s%s"):format(scheme, app, l.Port == DEFAULT_PORT[scheme] and ""
+    or (":" .. l.Port), cfg.ResourcePath or "/")
+  local tls -- the simulator's TLS front, asked for once
+  local function get(to)
+    local sch, host, port, path = split_url(to)
+    local req = { method = "GET", headers = { ["User-Agent"] = "fo-game-day" }, timeout = 10,
+      connect_timeout = 5 }
+    if not sch then return nil, ("%s is not an http(s) URL"):format(tostring(to)) end
+    if host ~= app and host ~= alb then
+      return nil, ("redirected to %s: not the app's name nor the standby's load balancer")
+        :format(to)
+    end
+    if ep.overridden and sch == "https" then
+      -- the served simulator's TLS front, trusted with the certificate it hands out (and
+      -- for this request only): the load balancer's name, as its certificate has it
+      tls = tls or sim_tls(ep) or false
+      if not tls then
+        return nil, ("%s needs HTTPS (the standby's listener on port %d): the endpoint %s "
+          .. "serves no TLS front for load balancers (fo-run --serve-sim does), so the probe "
+          .. "cannot reach the standby as a client does"):format(to, port, ep.url)
+      end
+      req.url = ("https://%s%s%s"):format(alb, port == 443 and "" or (":" .. port), path)
+      req.connect_to = ("%s:%d:%s:%d"):format(alb, port, tls.host, tls.port)
+      req.ca_file = tls.ca_file
+    elseif ep.overridden then
+      req.url = ep.url:gsub("/+$", "") .. path
+      req.headers.Host = alb
+    else
+      req.url = to
+      req.connect_to = ("%s:%d:%s:%d"):format(host, port, alb, port)
+    end
+    local ok, resp = pcall(fo.http.request, req)
+    if not ok then return nil, tostring(type(resp) == "table" and resp.message or resp) end
+    return resp
+  end
+  local resp, err = get(url)
+  local out = { url = url }
+  if resp and resp.status >= 300 and resp.status < 400 then
+    local loc = resp.headers and resp.headers.location
+    if not loc then
+      err = "a redirect without a Location"
+    elseif loc:sub(1, 1) == "/" then
+      local sch, host, port = split_url(url)
+      loc = ("%s://%s%s%s"):format(sch, host, port == DEFAULT_PORT[sch] and "" or (":" .. port),
+        loc)
+    end
+    if loc then
+      out.redirected = { from = url, status = resp.status }
+      out.url = loc
+      resp, err = get(loc)
+      if resp and resp.status >= 300 and resp.status < 400 then
+        err = ("a second redirect, to %s: not followed"):format(tostring(resp.headers
+          and resp.headers.location))
+      end
+    end
+  end
+  if tls then os.remove(tls.ca_file) end
+  out.status = resp and resp.status
+  out.ok = resp ~= nil and resp.status >= 200 and resp.status < 300
+  out.error = err
+  return out
 end
 
 --- Runs the game day; opts: the CLI's (stack, dir, recipe, yes, json), plus for tests
@@ -158,6 +315,7 @@ end
 function M.main(opts)
   local out = new_out(opts)
   local state = { interrupted = nil }
+  local facts = { stack = opts.stack or "dev" }
   local r53, hc_id, inverted_version, original, restored
   local restoring = false
 
@@ -228,6 +386,9 @@ function M.main(opts)
 
   local function check_stop()
     if state.interrupted then stop(INTERRUPTED, "interrupted (SIG" .. state.interrupted .. ")") end
+    -- a lost lease (S3 backend: taken over, or not renewed in time) ends the game day: the
+    -- stack is no longer held against an apply
+    if facts.lock and facts.lock.lost then facts.lock:check() end
   end
 
   local function pause(s)
@@ -239,18 +400,26 @@ function M.main(opts)
     check_stop()
   end
 
-  local facts = { stack = opts.stack or "dev" }
   local summary = {}
   out.emit("run", { stack = facts.stack, mode = "game-day", fo_version = require("fo").version })
   local ok, err = pcall(function()
-    local stack, doc, o, paths = stack_facts(opts)
-    facts.stack = stack
-    -- the stack's lock for the game day's length: an apply meanwhile would set the check
-    -- back (to it, the inversion is drift) and spoil the measure
-    local got, lock = pcall(require("fo.engine.lock").acquire, paths.lock, stack,
-      opts.command or "fo-run --game-day", false)
-    if not got then stop(EXIT.lock, require("fo.engine.report").describe_error(lock).text) end
+    local stack = facts.stack
+    local be, dir = open_backend(opts, stack)
+    -- The stack's lock (the S3 backend's lease, renewed meanwhile) for the game day's
+    -- length, taken before the state is read: an apply meanwhile would set the check back
+    -- (to it, the inversion is drift) and spoil the measure. Never broken: a run holding it
+    -- is waited for only with --lock-timeout.
+    local got, lock = pcall(be.lock, be, require("fo.engine.secret").scrub(opts.command
+      or "fo-run --game-day"), { timeout = opts.lock_timeout,
+      recipe = require("fo.engine.location").recipe_name(opts.recipe, dir) })
+    if not got then
+      if require("fo.engine.errors").is(lock, "lock") then
+        stop(EXIT.lock, require("fo.engine.report").describe_error(lock).text)
+      end
+      error(lock, 0)
+    end
     facts.lock = lock
+    local doc, o = stack_facts(opts, be)
     hc_id = o.health_check_id
     r53 = require("fo.aws").route53{ region = "us-east-1" }
     local me = require("fo.aws").sts{ region = o.primary_region }:GetCallerIdentity{}
@@ -378,19 +547,27 @@ function M.main(opts)
 
     summary.to_unhealthy, summary.to_switch = follow(t_inv, true, false, false, "failover")
     -- the standby serves
-    local pok, status, perr, url = probe(o, cfg)
-    summary.probe = { ok = pok, status = status, error = perr, url = url }
-    out.step("probe", fo.time(), t_inv, ("standby probe: GET %s (Host %s) -> %s"):format(url,
-      o.standby_alb_dns_name, status and tostring(status) or tostring(perr)),
-      { ok = pok, status = status, url = url })
-    if not pok then
-      stop(EXIT.cloud, ("the standby did not serve: GET %s answered %s"):format(url,
-        status and tostring(status) or tostring(perr)))
+    local p = probe(o, cfg)
+    summary.probe = p
+    local said = (p.redirected and ("%d, then GET %s -> "):format(p.redirected.status, p.url)
+      or "") .. (p.status and tostring(p.status) or "") .. (p.error and ((p.status and " (" or "")
+      .. p.error .. (p.status and ")" or "")) or "")
+    out.step("probe", fo.time(), t_inv, ("standby probe: GET %s (via %s) -> %s"):format(
+      p.redirected and p.redirected.from or p.url, bare(o.standby_alb_dns_name), said),
+      { ok = p.ok, status = p.status, url = p.redirected and p.redirected.from or p.url,
+        redirect_url = p.redirected and p.url or nil, error = p.error })
+    if not p.ok then
+      stop(EXIT.cloud, ("the standby did not serve: GET %s answered %s"):format(
+        p.redirected and p.redirected.from or p.url, said))
     end
     check_stop()
     if not restore("the game day's failover is measured") then
       stop(EXIT.cloud, "the health check could not be set back")
     end
+    -- the check is as the stack made it: an apply no longer fights the game day, which
+    -- only reads Route 53 from here on, so the lock goes now
+    facts.lock:unlock()
+    facts.lock = nil
     summary.to_healthy, summary.to_failback = follow(restored.at, false, true, true, "failback")
   end)
   local code = EXIT.ok

@@ -1,12 +1,9 @@
 /* AWS Signature Version 4 on OpenSSL: canonicalizes the request (path normalization and
  * encoding, sorted query, trimmed headers), derives the key and signs. No Lua here. */
 #include "fo/sigv4.h"
+#include "dl/libcrypto.h"
 
 #include <ctype.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -363,7 +360,8 @@ static void hex_encode(const unsigned char *d, size_t n, char *out)
 static int hmac(const unsigned char *key, size_t klen, const char *msg, unsigned char out[32])
 {
     unsigned int len = 32;
-    return HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg), out, &len)
+    return fo_libcrypto()->HMAC(fo_libcrypto()->EVP_sha256(), key, (int)klen,
+                                (const unsigned char *)msg, strlen(msg), out, &len)
                ? 0
                : -1;
 }
@@ -380,9 +378,9 @@ int fo_sigv4_signing_key(const char *secret, const char *date8, const char *regi
     unsigned char a[32], b[32];
     int rc = hmac(k, slen + 4, date8, a) || hmac(a, 32, region, b) || hmac(b, 32, service, a) ||
              hmac(a, 32, "aws4_request", out);
-    OPENSSL_cleanse(k, slen + 4);
-    OPENSSL_cleanse(a, sizeof a);
-    OPENSSL_cleanse(b, sizeof b);
+    fo_libcrypto()->OPENSSL_cleanse(k, slen + 4);
+    fo_libcrypto()->OPENSSL_cleanse(a, sizeof a);
+    fo_libcrypto()->OPENSSL_cleanse(b, sizeof b);
     free(k);
     return rc ? -1 : 0;
 }
@@ -517,7 +515,8 @@ int fo_sigv4_sign(const fo_sigv4_params *p, fo_sigv4_result *r, const char **why
 
     unsigned char digest[32];
     char hexd[65];
-    SHA256((const unsigned char *)r->canonical_request, strlen(r->canonical_request), digest);
+    fo_libcrypto()->SHA256((const unsigned char *)r->canonical_request,
+                           strlen(r->canonical_request), digest);
     hex_encode(digest, 32, hexd);
     struct sb sts = {0};
     sb_add(&sts, "AWS4-HMAC-SHA256\n");
@@ -533,10 +532,10 @@ int fo_sigv4_sign(const fo_sigv4_params *p, fo_sigv4_result *r, const char **why
     unsigned char key[32], sig[32];
     if (fo_sigv4_signing_key(p->secret_key, date8, p->region, p->service, key) != 0 ||
         hmac(key, 32, r->string_to_sign, sig) != 0) {
-        OPENSSL_cleanse(key, sizeof key);
+        fo_libcrypto()->OPENSSL_cleanse(key, sizeof key);
         goto fail_local;
     }
-    OPENSSL_cleanse(key, sizeof key);
+    fo_libcrypto()->OPENSSL_cleanse(key, sizeof key);
     r->signature = malloc(65);
     if (!r->signature)
         goto fail_local;

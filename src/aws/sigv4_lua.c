@@ -2,10 +2,9 @@
  * signing_key(...). Argument checking and table conversion only; signing is sigv4.c. */
 #include "fo/runtime.h"
 #include "fo/sigv4.h"
+#include "dl/libcrypto.h"
 
 #include <lauxlib.h>
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -170,7 +169,7 @@ static int sigv4_sign(lua_State *L)
         size_t n = 0;
         const char *body = lua_isnil(L, -1) ? "" : lua_tolstring(L, -1, &n);
         unsigned char d[32];
-        SHA256((const unsigned char *)body, n, d);
+        fo_libcrypto()->SHA256((const unsigned char *)body, n, d);
         lua_pop(L, 1);
         static const char digits[] = "0123456789abcdef";
         for (int i = 0; i < 32; i++) {
@@ -313,7 +312,7 @@ static int sigv4_signing_key(lua_State *L)
                              luaL_checkstring(L, 4), key) != 0)
         return luaL_error(L, "fo.sigv4.signing_key: OpenSSL failed");
     lua_pushlstring(L, (const char *)key, sizeof key);
-    OPENSSL_cleanse(key, sizeof key);
+    fo_libcrypto()->OPENSSL_cleanse(key, sizeof key);
     return 1;
 }
 
@@ -326,6 +325,9 @@ static const luaL_Reg sigv4_funcs[] = {
 
 int luaopen_fo_sigv4(lua_State *L)
 {
+    char err[256];
+    if (!fo_libcrypto_load(err, sizeof err)) /* said here, as a Lua error, not at first use */
+        return luaL_error(L, "fo.sigv4: %s", err);
     luaL_newlib(L, sigv4_funcs);
     return 1;
 }

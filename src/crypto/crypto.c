@@ -3,16 +3,11 @@
  * authenticated cipher of the engine's secrets (AES-256-GCM) and key derivation from a passphrase
  * (PBKDF2-HMAC-SHA256), on OpenSSL. */
 #include "fo/runtime.h"
+#include "dl/libcrypto.h"
 
 #include <lauxlib.h>
 #include <limits.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <string.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
-#include <openssl/md5.h>
-#include <openssl/sha.h>
 #include <stdint.h>
 
 static int crypto_sha256(lua_State *L)
@@ -20,7 +15,7 @@ static int crypto_sha256(lua_State *L)
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
     unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)s, n, md);
+    fo_libcrypto()->SHA256((const unsigned char *)s, n, md);
     lua_pushlstring(L, (const char *)md, sizeof md);
     return 1;
 }
@@ -32,7 +27,7 @@ static int crypto_sha1(lua_State *L)
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
     unsigned char md[SHA_DIGEST_LENGTH];
-    SHA1((const unsigned char *)s, n, md);
+    fo_libcrypto()->SHA1((const unsigned char *)s, n, md);
     lua_pushlstring(L, (const char *)md, sizeof md);
     return 1;
 }
@@ -44,7 +39,8 @@ static int crypto_hmac_sha256(lua_State *L)
     const char *s = luaL_checklstring(L, 2, &n);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    if (!HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)s, n, md, &mdlen))
+    if (!fo_libcrypto()->HMAC(fo_libcrypto()->EVP_sha256(), key, (int)klen,
+                              (const unsigned char *)s, n, md, &mdlen))
         return luaL_error(L, "fo.crypto.hmac_sha256: OpenSSL failed");
     lua_pushlstring(L, (const char *)md, mdlen);
     return 1;
@@ -72,7 +68,7 @@ static int crypto_base64_encode(lua_State *L)
     luaL_Buffer b;
     size_t cap = 4 * ((n + 2) / 3) + 1;
     char *out = luaL_buffinitsize(L, &b, cap);
-    int len = EVP_EncodeBlock((unsigned char *)out, s, (int)n);
+    int len = fo_libcrypto()->EVP_EncodeBlock((unsigned char *)out, s, (int)n);
     luaL_pushresultsize(&b, (size_t)len);
     return 1;
 }
@@ -89,7 +85,7 @@ static int crypto_base64_decode(lua_State *L)
     }
     luaL_Buffer b;
     unsigned char *out = (unsigned char *)luaL_buffinitsize(L, &b, n / 4 * 3 + 1);
-    int len = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
+    int len = fo_libcrypto()->EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
     if (len < 0) {
         luaL_pushfail(L);
         lua_pushliteral(L, "base64: invalid character");
@@ -110,7 +106,7 @@ static int crypto_random(lua_State *L)
     luaL_argcheck(L, n >= 0 && n <= 4096, 1, "0..4096 bytes");
     luaL_Buffer b;
     unsigned char *out = (unsigned char *)luaL_buffinitsize(L, &b, (size_t)n);
-    if (RAND_bytes(out, (int)n) != 1)
+    if (fo_libcrypto()->RAND_bytes(out, (int)n) != 1)
         return luaL_error(L, "fo.crypto.random: OpenSSL has no entropy");
     luaL_pushresultsize(&b, (size_t)n);
     return 1;
@@ -124,20 +120,22 @@ static int gcm(int encrypt, const unsigned char *key, const unsigned char *nonce
                const unsigned char *aad, size_t aadlen, const unsigned char *in, size_t n,
                unsigned char *out, unsigned char *tag)
 {
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    EVP_CIPHER_CTX *c = fo_libcrypto()->EVP_CIPHER_CTX_new();
     int len = 0, ok = c != NULL;
-    ok = ok && EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, encrypt) == 1;
-    ok = ok && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, GCM_NONCE, NULL) == 1;
-    ok = ok && EVP_CipherInit_ex(c, NULL, NULL, key, nonce, encrypt) == 1;
-    ok = ok && (aadlen == 0 || EVP_CipherUpdate(c, NULL, &len, aad, (int)aadlen) == 1);
-    ok = ok && (n == 0 || EVP_CipherUpdate(c, out, &len, in, (int)n) == 1);
+    ok = ok && fo_libcrypto()->EVP_CipherInit_ex(c, fo_libcrypto()->EVP_aes_256_gcm(), NULL, NULL,
+                                                 NULL, encrypt) == 1;
+    ok = ok && fo_libcrypto()->EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, GCM_NONCE, NULL) == 1;
+    ok = ok && fo_libcrypto()->EVP_CipherInit_ex(c, NULL, NULL, key, nonce, encrypt) == 1;
+    ok = ok &&
+         (aadlen == 0 || fo_libcrypto()->EVP_CipherUpdate(c, NULL, &len, aad, (int)aadlen) == 1);
+    ok = ok && (n == 0 || fo_libcrypto()->EVP_CipherUpdate(c, out, &len, in, (int)n) == 1);
     if (ok && !encrypt)
-        ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, GCM_TAG, tag) == 1;
+        ok = fo_libcrypto()->EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, GCM_TAG, tag) == 1;
     /* GCM writes nothing at the end; the final call checks the tag when decrypting */
-    ok = ok && EVP_CipherFinal_ex(c, out + n, &len) == 1;
+    ok = ok && fo_libcrypto()->EVP_CipherFinal_ex(c, out + n, &len) == 1;
     if (ok && encrypt)
-        ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, GCM_TAG, tag) == 1;
-    EVP_CIPHER_CTX_free(c);
+        ok = fo_libcrypto()->EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, GCM_TAG, tag) == 1;
+    fo_libcrypto()->EVP_CIPHER_CTX_free(c);
     return ok;
 }
 
@@ -188,7 +186,7 @@ static int crypto_gcm_open(lua_State *L)
     luaL_Buffer b;
     unsigned char *out = (unsigned char *)luaL_buffinitsize(L, &b, n + 1);
     if (!gcm(0, key, nonce, aad, aadlen, in, n, out, tag)) {
-        OPENSSL_cleanse(out, n);
+        fo_libcrypto()->OPENSSL_cleanse(out, n);
         luaL_pushfail(L);
         lua_pushliteral(L, "authentication failed (wrong key, or the data was changed)");
         return 2;
@@ -209,11 +207,11 @@ static int crypto_pbkdf2_sha256(lua_State *L)
     luaL_argcheck(L, len >= 1 && len <= 1024, 4, "1..1024 bytes");
     luaL_argcheck(L, plen <= (size_t)INT_MAX && slen <= (size_t)INT_MAX, 1, "too long");
     unsigned char out[1024];
-    if (PKCS5_PBKDF2_HMAC(pass, (int)plen, salt, (int)slen, (int)iter, EVP_sha256(), (int)len,
-                          out) != 1)
+    if (fo_libcrypto()->PKCS5_PBKDF2_HMAC(pass, (int)plen, salt, (int)slen, (int)iter,
+                                          fo_libcrypto()->EVP_sha256(), (int)len, out) != 1)
         return luaL_error(L, "fo.crypto.pbkdf2_sha256: OpenSSL failed");
     lua_pushlstring(L, (const char *)out, (size_t)len);
-    OPENSSL_cleanse(out, (size_t)len);
+    fo_libcrypto()->OPENSSL_cleanse(out, (size_t)len);
     return 1;
 }
 
@@ -225,7 +223,7 @@ static int crypto_md5(lua_State *L)
     const char *s = luaL_checklstring(L, 1, &n);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    if (!EVP_Digest(s, n, md, &len, EVP_md5(), NULL))
+    if (!fo_libcrypto()->EVP_Digest(s, n, md, &len, fo_libcrypto()->EVP_md5(), NULL))
         return luaL_error(L, "fo.crypto.md5: OpenSSL failed");
     lua_pushlstring(L, (const char *)md, len);
     return 1;
@@ -265,6 +263,8 @@ static int crypto_crc32c(lua_State *L)
     return crc_common(L, 0x82F63B78u);
 }
 
+int fo_crypto_self_signed(lua_State *L); /* self_signed.c */
+
 static const luaL_Reg crypto_funcs[] = {
     {"md5", crypto_md5},
     {"sha1", crypto_sha1},
@@ -279,11 +279,15 @@ static const luaL_Reg crypto_funcs[] = {
     {"gcm_seal", crypto_gcm_seal},
     {"gcm_open", crypto_gcm_open},
     {"pbkdf2_sha256", crypto_pbkdf2_sha256},
+    {"self_signed", fo_crypto_self_signed},
     {NULL, NULL},
 };
 
 int luaopen_fo_crypto(lua_State *L)
 {
+    char err[256];
+    if (!fo_libcrypto_load(err, sizeof err)) /* said here, as a Lua error, not at first use */
+        return luaL_error(L, "fo.crypto: %s", err);
     luaL_newlib(L, crypto_funcs);
     return 1;
 }

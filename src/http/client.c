@@ -3,6 +3,7 @@
  * calling task, and the loop resumes it with the response or a structured error. */
 #include "fo/loop.h"
 #include "fo/runtime.h"
+#include "dl/libcurl.h"
 
 #include <ctype.h>
 #include <lauxlib.h>
@@ -21,6 +22,7 @@ struct buffer {
 struct transfer {
     CURL *easy;
     struct curl_slist *headers;
+    struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO: the name asked, another address */
     char *body;
     struct buffer response;
     struct buffer response_headers;
@@ -28,6 +30,9 @@ struct transfer {
     int ref; /* the parked coroutine */
     fo_loop *loop;
 };
+
+/* libcurl, loaded when this module is (luaopen_fo_http). */
+static const struct fo_curl *curl;
 
 static struct {
     long in_flight;
@@ -70,10 +75,11 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 static void transfer_free(struct transfer *t)
 {
     if (t->easy) {
-        curl_multi_remove_handle(fo_loop_multi(t->loop), t->easy);
-        curl_easy_cleanup(t->easy);
+        curl->multi_remove_handle(fo_loop_multi(t->loop), t->easy);
+        curl->easy_cleanup(t->easy);
     }
-    curl_slist_free_all(t->headers);
+    curl->slist_free_all(t->headers);
+    curl->slist_free_all(t->connect_to);
     free(t->body);
     free(t->response.data);
     free(t->response_headers.data);
@@ -171,7 +177,7 @@ static void push_error(lua_State *co, const char *kind, const char *message, con
 static void on_transfer_done(fo_loop *loop, CURLMsg *msg)
 {
     struct transfer *t = NULL;
-    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+    curl->easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
     if (!t)
         return;
     lua_State *co = fo_loop_thread(loop, t->ref);
@@ -181,7 +187,7 @@ static void on_transfer_done(fo_loop *loop, CURLMsg *msg)
     fo_loop_release(loop);
     if (rc == CURLE_OK) {
         long status = 0;
-        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+        curl->easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
         lua_pushboolean(co, 1);
         lua_createtable(co, 0, 3);
         lua_pushinteger(co, status);
@@ -192,7 +198,7 @@ static void on_transfer_done(fo_loop *loop, CURLMsg *msg)
         lua_setfield(co, -2, "body");
     } else {
         lua_pushboolean(co, 0);
-        push_error(co, error_kind(rc), curl_easy_strerror(rc), t->url, (int)rc);
+        push_error(co, error_kind(rc), curl->easy_strerror(rc), t->url, (int)rc);
     }
     fo_loop_ready(loop, t->ref, 2);
     transfer_free(t);
@@ -218,7 +224,7 @@ static int add_header(struct transfer *t, const char *name, const char *value)
         snprintf(line, n, "%s: %s", name, value);
     else
         snprintf(line, n, "%s;", name);
-    struct curl_slist *l = curl_slist_append(t->headers, line);
+    struct curl_slist *l = curl->slist_append(t->headers, line);
     free(line);
     if (!l)
         return -1;
@@ -231,7 +237,7 @@ static int remove_header(struct transfer *t, const char *name)
 {
     char line[64];
     snprintf(line, sizeof line, "%s:", name);
-    struct curl_slist *l = curl_slist_append(t->headers, line);
+    struct curl_slist *l = curl->slist_append(t->headers, line);
     if (!l)
         return -1;
     t->headers = l;
@@ -251,7 +257,8 @@ static double opt_seconds(lua_State *L, const char *field, double def)
     return v;
 }
 
-/* http.request{method=, url=, headers=, body=, timeout=, connect_timeout=}
+/* http.request{method=, url=, headers=, body=, timeout=, connect_timeout=, ca_file=,
+ * connect_to=}
  * → {status=, headers=, body=}; raises an fo.http.Error on transport failure. */
 static int http_request(lua_State *L)
 {
@@ -276,6 +283,11 @@ static int http_request(lua_State *L)
     double connect_timeout = opt_seconds(L, "connect_timeout", 10);
     lua_getfield(L, 1, "ca_file");
     const char *ca_file = lua_tostring(L, -1);
+    lua_getfield(L, 1, "connect_to");
+    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+        return luaL_error(L, "fo.http.request: connect_to must be a string "
+                             "(HOST:PORT:CONNECT-HOST:CONNECT-PORT)");
+    const char *connect_to = lua_tostring(L, -1);
     lua_getfield(L, 1, "headers");
     int hidx = lua_gettop(L);
     if (!lua_isnil(L, hidx) && !lua_istable(L, hidx))
@@ -286,7 +298,7 @@ static int http_request(lua_State *L)
         return luaL_error(L, "fo.http.request: out of memory");
     t->loop = loop;
     t->url = strdup(url);
-    t->easy = curl_easy_init();
+    t->easy = curl->easy_init();
     if (!t->url || !t->easy) {
         transfer_free(t);
         return luaL_error(L, "fo.http.request: out of memory");
@@ -321,6 +333,10 @@ static int http_request(lua_State *L)
         transfer_free(t);
         return luaL_error(L, "fo.http.request: out of memory");
     }
+    if (connect_to && !(t->connect_to = curl->slist_append(NULL, connect_to))) {
+        transfer_free(t);
+        return luaL_error(L, "fo.http.request: out of memory");
+    }
     if (body) {
         t->body = malloc(body_len ? body_len : 1);
         if (!t->body) {
@@ -331,28 +347,32 @@ static int http_request(lua_State *L)
     }
 
     CURL *e = t->easy;
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(connect_timeout * 1000));
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl->easy_setopt(e, CURLOPT_URL, url);
+    curl->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl->easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
+    curl->easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(connect_timeout * 1000));
+    curl->easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl->easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl->easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl->easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl->easy_setopt(e, CURLOPT_PRIVATE, t);
     /* Verification stays on; ca_file only replaces the trusted roots (AWS_CA_BUNDLE). */
     if (ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+        curl->easy_setopt(e, CURLOPT_CAINFO, ca_file);
+    /* The URL's name stays what is asked for (Host, TLS SNI and the certificate check) while
+     * the connection goes to another address: a request to one of several servers of a name. */
+    if (t->connect_to)
+        curl->easy_setopt(e, CURLOPT_CONNECT_TO, t->connect_to);
+    curl->easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
     if (strcmp(method, "HEAD") == 0) {
-        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+        curl->easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else if (body || strcmp(method, "GET") != 0) {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body ? t->body : "");
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+        curl->easy_setopt(e, CURLOPT_POSTFIELDS, t->body ? t->body : "");
+        curl->easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        curl->easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     }
-    if (curl_multi_add_handle(fo_loop_multi(loop), e) != CURLM_OK) {
+    if (curl->multi_add_handle(fo_loop_multi(loop), e) != CURLM_OK) {
         transfer_free(t);
         return luaL_error(L, "fo.http.request: could not start the transfer");
     }
@@ -393,8 +413,14 @@ static const luaL_Reg http_funcs[] = {
 int luaopen_fo_http(lua_State *L)
 {
     fo_loop *loop = fo_loop_of(L);
+    char err[256];
+    curl = fo_curl_load(err, sizeof err);
+    if (!curl)
+        return luaL_error(L, "fo.http: %s", err);
+    if (!fo_loop_multi(loop))
+        return luaL_error(L, "fo.http: libcurl could not create its multi handle");
     fo_loop_on_transfer_done(loop, on_transfer_done);
-    curl_multi_setopt(fo_loop_multi(loop), CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+    curl->multi_setopt(fo_loop_multi(loop), CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
     if (luaL_newmetatable(L, ERROR_MT)) {
         lua_pushcfunction(L, error_tostring);
         lua_setfield(L, -2, "__tostring");

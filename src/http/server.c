@@ -5,10 +5,10 @@
  * on Content-Length before the body is read, and while it streams in when there is none. */
 #include "fo/loop.h"
 #include "fo/runtime.h"
+#include "dl/libmicrohttpd.h"
 
 #include <arpa/inet.h>
 #include <lauxlib.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdint.h>
@@ -65,6 +65,9 @@ struct request {
 
 /* Runs the user's handler with a traceback and turns its result into a response table,
  * so a failing handler answers 500 instead of killing the server. */
+/* libmicrohttpd, loaded when this module is (luaopen_fo_httpd). */
+static const struct fo_mhd *mhd;
+
 static const char wrapper_source[] =
     "local handler, req = ...\n"
     "local ok, res = xpcall(handler, debug.traceback, req)\n"
@@ -194,7 +197,7 @@ static void on_handler_done(void *data, lua_State *co, int status, int nres)
         request_free(r);
         return;
     }
-    MHD_resume_connection(r->conn);
+    mhd->resume_connection(r->conn);
     srv->needs_run = 1;
 }
 
@@ -223,11 +226,11 @@ static void push_request(lua_State *L, struct request *r, const char *method, in
         lua_setfield(L, -2, "body");
     }
     lua_newtable(L);
-    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, push_header, L);
+    mhd->get_connection_values(r->conn, MHD_HEADER_KIND, push_header, L);
     lua_setfield(L, -2, "headers");
     /* The client's address:port tells tests whether a connection was reused. */
     const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        mhd->get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)ci->client_addr;
         char ip[INET_ADDRSTRLEN];
@@ -246,7 +249,7 @@ static void dispatch(struct server *srv, struct request *r, const char *method)
     srv->active++;
     srv->unfinished++;
     r->dispatched = 1;
-    MHD_suspend_connection(r->conn);
+    mhd->suspend_connection(r->conn);
     fo_loop_start(srv->loop, L, 2, on_handler_done, r);
 }
 
@@ -307,7 +310,7 @@ static void refuse(struct server *srv, struct request *r, const char *method, si
 /* The Content-Length header as a number; SIZE_MAX when it does not fit, 0 when absent. */
 static size_t content_length(struct MHD_Connection *conn, int *present)
 {
-    const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    const char *v = mhd->lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     *present = v != NULL;
     if (!v)
         return 0;
@@ -326,13 +329,13 @@ static enum MHD_Result send_response(struct request *r)
         return MHD_YES;
     r->queued = 1;
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(r->response_len, r->response, MHD_RESPMEM_MUST_COPY);
+        mhd->create_response_from_buffer(r->response_len, r->response, MHD_RESPMEM_MUST_COPY);
     if (!resp)
         return MHD_NO;
     for (size_t i = 0; i < r->nheaders; i++)
-        MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
-    enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
-    MHD_destroy_response(resp);
+        mhd->add_response_header(resp, r->headers[i].name, r->headers[i].value);
+    enum MHD_Result ok = mhd->queue_response(r->conn, (unsigned)r->status, resp);
+    mhd->destroy_response(resp);
     return ok;
 }
 
@@ -408,7 +411,7 @@ static void stop(struct server *srv)
 {
     if (srv->daemon) {
         fo_loop_remove_watch(srv->loop, &srv->watch);
-        MHD_stop_daemon(srv->daemon);
+        mhd->stop_daemon(srv->daemon);
         srv->daemon = NULL;
     }
     int *refs[] = {&srv->handler_ref, &srv->max_body_ref, &srv->too_large_ref};
@@ -432,7 +435,7 @@ static void on_ready(fo_watch *w, short revents)
     (void)revents;
     struct server *srv = w->data;
     srv->needs_run = 0;
-    MHD_run(srv->daemon);
+    mhd->run(srv->daemon);
     if (srv->closing)
         srv->watch.keeps_alive = srv->unfinished > 0;
     if (drained(srv))
@@ -445,7 +448,7 @@ static long on_timeout(fo_watch *w)
     if (srv->needs_run || drained(srv))
         return 0;
     MHD_UNSIGNED_LONG_LONG ms;
-    if (MHD_get_timeout(srv->daemon, &ms) == MHD_YES)
+    if (mhd->get_timeout(srv->daemon, &ms) == MHD_YES)
         return ms > 60000 ? 60000 : (long)ms;
     return -1;
 }
@@ -519,14 +522,14 @@ static int httpd_listen(lua_State *L)
         {tls_key ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)tls_key},
         {MHD_OPTION_END, 0, NULL},
     };
-    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY, opts,
-                                   MHD_OPTION_END);
+    srv->daemon = mhd->start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY, opts,
+                                    MHD_OPTION_END);
     if (!srv->daemon)
         return luaL_error(L, "fo.httpd.listen: cannot listen on %s:%d (port in use?)", host,
                           (int)port);
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *info = mhd->get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info ? info->port : (int)port;
-    info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    info = mhd->get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
     lua_pushvalue(L, -2);
     srv->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     if (max_body_type == LUA_TFUNCTION) {
@@ -565,7 +568,7 @@ static int server_close(lua_State *L)
     srv->closing = 1;
     /* Only responses still being sent keep the program alive now (see on_ready). */
     srv->watch.keeps_alive = srv->unfinished > 0;
-    MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
+    MHD_socket fd = mhd->quiesce_daemon(srv->daemon);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
     if (drained(srv))
@@ -623,6 +626,10 @@ static const luaL_Reg httpd_funcs[] = {
 
 int luaopen_fo_httpd(lua_State *L)
 {
+    char err[256];
+    mhd = fo_mhd_load(err, sizeof err);
+    if (!mhd)
+        return luaL_error(L, "fo.httpd: %s", err);
     luaL_newmetatable(L, SERVER_MT);
     luaL_setfuncs(L, server_meta, 0);
     lua_pop(L, 1);

@@ -1,8 +1,12 @@
 /* The event loop: a ready queue of coroutines, a timer heap and libcurl's multi handle,
- * polled together with C watchers. Coroutines are only ever resumed from here. */
+ * polled together with C watchers. Coroutines are only ever resumed from here. The multi
+ * handle exists from the first HTTP request on (libcurl is loaded then, src/dl/libcurl.h);
+ * until then the watchers are polled with poll(2). */
 #include "fo/loop.h"
+#include "dl/libcurl.h"
 
 #include <lauxlib.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,11 +76,6 @@ fo_loop *fo_loop_new(lua_State *L)
     if (!loop)
         return NULL;
     loop->L = L;
-    loop->multi = curl_multi_init();
-    if (!loop->multi) {
-        free(loop);
-        return NULL;
-    }
     lua_pushlightuserdata(L, loop);
     lua_setfield(L, LUA_REGISTRYINDEX, LOOP_KEY);
     lua_newtable(L);
@@ -88,7 +87,9 @@ void fo_loop_free(fo_loop *loop)
 {
     if (!loop)
         return;
-    curl_multi_cleanup(loop->multi);
+    const struct fo_curl *curl = fo_curl_loaded();
+    if (loop->multi && curl)
+        curl->multi_cleanup(loop->multi);
     free(loop->ready);
     free(loop->timers);
     free(loop);
@@ -106,6 +107,9 @@ fo_loop *fo_loop_of(lua_State *L)
 
 CURLM *fo_loop_multi(fo_loop *loop)
 {
+    const struct fo_curl *curl = fo_curl_loaded();
+    if (!loop->multi && curl)
+        loop->multi = curl->multi_init();
     return loop->multi;
 }
 
@@ -365,7 +369,8 @@ static int poll_timeout_ms(fo_loop *loop)
             t = ms;
     }
     long curl_ms = -1;
-    curl_multi_timeout(loop->multi, &curl_ms);
+    if (loop->multi)
+        fo_curl_loaded()->multi_timeout(loop->multi, &curl_ms);
     if (curl_ms >= 0 && curl_ms < t)
         t = curl_ms;
     for (fo_watch *w = loop->watches; w; w = w->next) {
@@ -374,6 +379,18 @@ static int poll_timeout_ms(fo_loop *loop)
             t = ms;
     }
     return (int)t;
+}
+
+/* curl_multi_poll without transfers: poll(2) on the watchers' descriptors. */
+static void poll_fds(struct curl_waitfd *fds, unsigned n, int timeout_ms)
+{
+    struct pollfd pfds[64];
+    for (unsigned i = 0; i < n; i++)
+        pfds[i] = (struct pollfd){.fd = fds[i].fd, .events = fds[i].events, .revents = 0};
+    if (poll(pfds, n, timeout_ms) <= 0)
+        return; /* timeout, or EINTR: the caller's deadlines are checked all the same */
+    for (unsigned i = 0; i < n; i++)
+        fds[i].revents = pfds[i].revents;
 }
 
 static void poll_once(fo_loop *loop)
@@ -387,15 +404,20 @@ static void poll_once(fo_loop *loop)
         fds[n] = (struct curl_waitfd){.fd = w->fd, .events = w->events, .revents = 0};
         owners[n++] = w;
     }
-    int numfds = 0;
-    curl_multi_poll(loop->multi, fds, n, poll_timeout_ms(loop), &numfds);
-    int running = 0;
-    curl_multi_perform(loop->multi, &running);
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(loop->multi, &left)))
-        if (msg->msg == CURLMSG_DONE && loop->transfer_done)
-            loop->transfer_done(loop, msg);
+    if (loop->multi) {
+        const struct fo_curl *curl = fo_curl_loaded();
+        int numfds = 0;
+        curl->multi_poll(loop->multi, fds, n, poll_timeout_ms(loop), &numfds);
+        int running = 0;
+        curl->multi_perform(loop->multi, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl->multi_info_read(loop->multi, &left)))
+            if (msg->msg == CURLMSG_DONE && loop->transfer_done)
+                loop->transfer_done(loop, msg);
+    } else {
+        poll_fds(fds, n, poll_timeout_ms(loop));
+    }
     /* Watchers run after transfers; a callback may remove watches, so skip the gone. */
     for (unsigned i = 0; i < n; i++) {
         if (!watch_listed(loop, owners[i]))

@@ -4,6 +4,7 @@
  * Ctrl-C is a loop event (self-pipe): it clears the prompt or interrupts an evaluation. */
 #include "fo/loop.h"
 #include "fo/runtime.h"
+#include "dl/libedit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,10 +17,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <editline/readline.h>
-
 #define INTERRUPTED "interrupted"
 #define PLAIN_MAX (1 << 20) /* a plain input line longer than this is cut there */
+
+/* libedit, loaded when this module is (luaopen_fo_edit). */
+static const struct fo_libedit *el;
 
 /* One session per process: libedit's readline interface is global state too. */
 static struct {
@@ -89,7 +91,7 @@ static void stop_reading(void)
 {
     fo_loop_remove_watch(ed.loop, &ed.input);
     if (ed.tty)
-        rl_callback_handler_remove();
+        el->rl_callback_handler_remove();
 }
 
 /* Hands the reader its line, or nil and `why` ("eof", "interrupt"). */
@@ -148,7 +150,7 @@ static void on_tty_input(short revents)
 {
     ed.line_done = 0;
     for (int i = 0; i < 4096 && (revents & POLLIN); i++) {
-        rl_callback_read_char();
+        el->rl_callback_read_char();
         if (ed.line_done || !stdin_readable())
             break;
     }
@@ -250,11 +252,11 @@ static void on_signal_pipe(fo_watch *w, short revents)
     for (ssize_t i = 0; i < n; i++) {
         if (b[i] == SIGWINCH) {
             if (ed.tty && ed.reader != LUA_NOREF)
-                rl_resize_terminal();
+                el->rl_resize_terminal();
         } else if (ed.reader != LUA_NOREF) {
             if (ed.tty) {
-                rl_replace_line("", 0);
-                rl_callback_handler_remove();
+                el->rl_replace_line("", 0);
+                el->rl_callback_handler_remove();
                 fputs("\n", stdout);
                 fflush(stdout);
             }
@@ -296,10 +298,11 @@ static int complete_in_lua(lua_State *L)
     struct completion *c = lua_touserdata(L, 1);
     const char *text = lua_touserdata(L, 2);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ed.completer);
-    size_t point = rl_point > 0 && rl_line_buffer ? (size_t)rl_point : 0;
-    if (rl_line_buffer && point > strlen(rl_line_buffer))
-        point = strlen(rl_line_buffer);
-    lua_pushlstring(L, rl_line_buffer ? rl_line_buffer : "", point);
+    const char *buffer = *el->rl_line_buffer;
+    size_t point = *el->rl_point > 0 && buffer ? (size_t)*el->rl_point : 0;
+    if (buffer && point > strlen(buffer))
+        point = strlen(buffer);
+    lua_pushlstring(L, buffer ? buffer : "", point);
     lua_pushstring(L, text);
     lua_call(L, 2, 1);
     if (!lua_istable(L, -1))
@@ -334,7 +337,7 @@ static char **complete(const char *text, int start, int end)
 {
     (void)start;
     (void)end;
-    rl_attempted_completion_over = 1;
+    *el->rl_attempted_completion_over = 1;
     if (!ed.main || ed.completer == LUA_NOREF)
         return NULL;
     struct completion c = {NULL};
@@ -404,17 +407,17 @@ static int edit_open(lua_State *L)
     ed.plain_len = 0;
     ed.plain_eof = 0;
     if (ed.tty) {
-        rl_readline_name = "fo";
-        rl_catch_signals = 0; /* ours go through the loop; libedit's would re-raise */
-        rl_catch_sigwinch = 0;
-        rl_basic_word_break_characters = " \t\n\"'`@$><=;|&{(,+-*/%^#~[]})";
-        rl_attempted_completion_function = complete;
-        rl_completion_append_character = '\0';
-        rl_getc_function = getc_nonblocking;
-        rl_initialize();
-        stifle_history(ed.history_max);
+        *el->rl_readline_name = "fo";
+        *el->rl_catch_signals = 0; /* ours go through the loop; libedit's would re-raise */
+        *el->rl_catch_sigwinch = 0;
+        *el->rl_basic_word_break_characters = " \t\n\"'`@$><=;|&{(,+-*/%^#~[]})";
+        *el->rl_attempted_completion_function = complete;
+        *el->rl_completion_append_character = '\0';
+        *el->rl_getc_function = getc_nonblocking;
+        el->rl_initialize();
+        el->stifle_history(ed.history_max);
         if (ed.history)
-            read_history(ed.history); /* none yet is fine */
+            el->read_history(ed.history); /* none yet is fine */
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -468,7 +471,7 @@ static int edit_read(lua_State *L)
     fo_loop_add_watch(ed.loop, &ed.input);
     if (ed.tty) {
         fflush(stdout);
-        rl_callback_handler_install(prompt, on_line);
+        el->rl_callback_handler_install(prompt, on_line);
     }
     lua_settop(L, 0);
     return fo_loop_yield(L, 0, resumed);
@@ -528,10 +531,10 @@ static int edit_add_history(lua_State *L)
         lua_pushboolean(L, 1);
         return 1;
     }
-    add_history(line);
+    el->add_history(line);
     if (ed.history) {
         mode_t old = umask(077);
-        int r = write_history(ed.history);
+        int r = el->write_history(ed.history);
         umask(old);
         if (r != 0) {
             lua_pushnil(L);
@@ -594,6 +597,10 @@ static const luaL_Reg edit_functions[] = {
 
 int luaopen_fo_edit(lua_State *L)
 {
+    char err[256];
+    el = fo_libedit_load(err, sizeof err);
+    if (!el)
+        return luaL_error(L, "fo.edit: %s", err);
     luaL_newlib(L, edit_functions);
     return 1;
 }

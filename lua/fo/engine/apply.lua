@@ -69,12 +69,16 @@ function M.deletion_nodes(run, declared)
   local store = run.store
   local recs = {}
   local urns = {}
+  -- a targeted run (--only, only.lua) deletes its selection's alone
+  local only = run.only
   for urn, rec in pairs(store.doc.resources) do
-    if not declared[urn] then urns[#urns + 1] = urn end
+    if not declared[urn] and (not only or only.deletes[urn]) then urns[#urns + 1] = urn end
   end
   table.sort(urns)
   for _, urn in ipairs(urns) do recs[#recs + 1] = { rec = store.doc.resources[urn] } end
-  for _, rec in ipairs(store.doc.deposed) do recs[#recs + 1] = { rec = rec, deposed = true } end
+  for _, rec in ipairs(store.doc.deposed) do
+    if not only or only.reads[rec.urn] then recs[#recs + 1] = { rec = rec, deposed = true } end
+  end
   local nodes = {}
   for i, r in ipairs(recs) do
     local decl = declared[r.rec.urn]

@@ -18,7 +18,7 @@ local OPTIONS = {
   ["--json"] = { "json", true }, ["--break-lock"] = { "break_lock", true },
   ["--state-dir"] = { "dir" }, ["--drill"] = { "drill", true },
   ["--plot"] = { "plot" }, ["--traffic"] = { "traffic" },
-  ["--graph"] = { "graph" },
+  ["--graph"] = { "graph" }, ["--only"] = { "only" }, ["--out"] = { "plan_out" },
   ["--rebind-account"] = { "rebind_account", true },
   ["--rebind-recipe"] = { "rebind_recipe", true },
   ["--accept-removals"] = { "accept_removals", true },
@@ -60,6 +60,10 @@ function M.parse(pairs_)
       local k, v = value:match("^([^=]+)=(.*)$")
       if not k then return nil, ("--config %s: expected key=value"):format(value) end
       opts.config[k] = v
+    elseif field == "only" then -- repeatable: every pattern (fo.engine.only)
+      if value == "" then return nil, "--only needs a resource: a URN, type::name, name or glob" end
+      opts.only = opts.only or {}
+      opts.only[#opts.only + 1] = value
     elseif field == "traffic" then
       local k, v = value:match("^([^=]+)=(.*)$")
       if not k then return nil, ("--traffic %s: expected knob=value"):format(value) end
@@ -109,12 +113,20 @@ function M.parse(pairs_)
       opts[field] = value
     end
   end
+  if opts.plan_out and opts.mode ~= "plan" then
+    return nil, "--out FILE saves a plan: it goes with --plan (then `fo-run apply FILE` applies it)"
+  end
   if opts.mode == "destroy" and opts.rollback == false then
     return nil, "--no-rollback goes with an apply, not --destroy"
   end
   if opts.migrate_to and (opts.mode or opts.drill or opts.graph or opts.json) then
     return nil, "--migrate-state moves the stack's state and does nothing else: it takes no "
       .. "--plan, --destroy, --refresh, --drill, --graph or --json"
+  end
+  if opts.only and (opts.drill or opts.graph or opts.migrate_to or opts.print_policy
+      or opts.readiness or opts.game_day) then
+    return nil, "--only selects the resources of an apply, --plan, --destroy or --refresh: it "
+      .. "takes no --drill, --graph, --migrate-state, --print-policy, --readiness or --game-day"
   end
   if opts.graph and (opts.mode or opts.drill) then
     return nil, "--graph writes the dependency graph and does nothing else: it takes no --plan, "

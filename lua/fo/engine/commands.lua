@@ -11,7 +11,7 @@ local M = {}
 local EXIT = errors.EXIT
 
 --- The words that name a command.
-M.WORDS = { state = true, outputs = true }
+M.WORDS = { state = true, outputs = true, apply = true }
 
 -- The options of src/main.c's that only the commands take (cli.lua does not know them):
 -- option → field, and the value of a flag.
@@ -48,6 +48,8 @@ local COMMANDS = {
     usage = "fo-run state push FILE [--force] [--stack S]" },
   ["state import"] = { options = set(STACK, LOCKING, { "--region" }), min = 2, max = 2,
     usage = "fo-run state import TYPE::NAME ID [--region R] [--stack S]" },
+  ["apply"] = { options = set(STACK, LOCKING, { "--parallel", "--no-rollback" }), min = 1,
+    max = 1, usage = "fo-run apply PLANFILE [--yes] [--json] [--parallel N] [--no-rollback]" },
   ["outputs"] = { options = set(STACK, { "--show-secrets" }), min = 0, max = 1,
     usage = "fo-run outputs [NAME] [--show-secrets] [--json] [--stack S]" },
 }
@@ -64,6 +66,17 @@ end
 function M.parse(pairs_, words)
   local name, args = words[1], {}
   local first = 2
+  -- `fo-run --apply PLANFILE` (src/main.c sends it here with no word): `fo-run apply PLANFILE`
+  local rest = {}
+  for _, pair in ipairs(pairs_) do
+    if pair[1] == "--apply" then
+      if name ~= nil then usage("--apply PLANFILE is a command of its own: fo-run --apply PLANFILE") end
+      words = { "apply", pair[2] }
+    else
+      rest[#rest + 1] = pair
+    end
+  end
+  pairs_, name = rest, words[1]
   if name == "state" then
     local sub = words[2]
     if not sub then
@@ -95,6 +108,7 @@ function M.parse(pairs_, words)
       or spec.max and ("%d to %d arguments"):format(spec.min, spec.max)
       or ("at least %d argument"):format(spec.min), spec.usage)
   end
+  opts.stack_given = opts.stack ~= nil
   opts.stack = opts.stack or "dev"
   if not opts.stack:match("^[%w][%w_.%-]*$") then
     usage("stack name %q: use letters, digits, _ . -", opts.stack)
@@ -114,7 +128,7 @@ end
 -- The stack directory without a recipe: --state-dir, $FO_STATE_DIR, else the `.fo` of the
 -- current directory or the nearest one above it (stopping at a repository's root), so that
 -- a command run in a subfolder of the project finds the stack a recipe run made.
-local function state_dir(dir)
+function M.state_dir(dir)
   local location = require "fo.engine.location"
   if dir then return dir end
   local env = os.getenv("FO_STATE_DIR")
@@ -136,7 +150,7 @@ end
 function M.open(opts, report)
   local config = require "fo.engine.config"
   local backend_mod = require "fo.engine.backend"
-  opts.dir = state_dir(opts.dir)
+  opts.dir = M.state_dir(opts.dir)
   local paths = require("fo.engine.backend.local").paths(opts.dir, opts.stack)
   local settings = backend_mod.take_settings(config.read_file(paths.config) or {}, paths.config)
   local be = backend_mod.open{ spec = opts.backend, settings = settings, dir = opts.dir,
@@ -208,6 +222,10 @@ function M.main(pairs_, ...)
     for _, w in ipairs(pair) do line[#line + 1] = quote(w) end
   end
   opts.command = table.concat(line, " ")
+  if name == "apply" then -- a saved plan: a run of its recipe (saved_plan.lua)
+    debug.getregistry()["fo.exit_code"] = require("fo.engine.saved_plan").main(opts, args[1])
+    return
+  end
   -- the mode of events: state-list, ..., outputs
   local mode = name:gsub(" ", "-")
   local report = report_mod.new{ json = opts.json, stack = opts.stack, mode = mode,

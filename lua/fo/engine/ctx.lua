@@ -47,6 +47,7 @@ function M.new(run, info)
     timeout = info.timeout,
     deadline = info.timeout and require("fo.core").now() + info.timeout or nil,
     _target = run.target,
+    _store = run.store,
   }, Ctx)
 end
 
@@ -54,6 +55,23 @@ end
 --- resource's region).
 function Ctx:client(service, region)
   return self._target:client(service, region or self.region)
+end
+
+--- The regions the stack holds resources in (its state's records), this resource's first:
+--- what an account-wide fact shared across regions (an ACM validation record) is checked in.
+function Ctx:stack_regions()
+  local out, seen = { self.region }, { [self.region] = true }
+  local resources = self._store and self._store.doc.resources or {}
+  local more = {}
+  for _, rec in pairs(resources) do
+    if rec.region and not seen[rec.region] then
+      seen[rec.region] = true
+      more[#more + 1] = rec.region
+    end
+  end
+  table.sort(more)
+  for _, r in ipairs(more) do out[#out + 1] = r end
+  return out
 end
 
 --- The tags as AWS lists them: { {Key=, Value=}, ... }, sorted by key.

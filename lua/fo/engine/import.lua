@@ -164,9 +164,11 @@ end
 --- anything is recorded, for one that cannot be made.
 function M.settle(run, recipe)
   local store, doc = run.store, run.store.doc
+  -- a targeted run (--only, only.lua) imports what it selected, nothing else
+  local only = run.only and run.only.members
   local todo = {}
   for _, d in ipairs(recipe.decls) do
-    if d.import then todo[#todo + 1] = d end
+    if d.import and (not only or only[d.urn]) then todo[#todo + 1] = d end
   end
   local done = {}
   if #todo == 0 then return done end
@@ -174,7 +176,8 @@ function M.settle(run, recipe)
   local recs, made = {}, {}
   for _, d in ipairs(order) do
     local rec = doc.resources[d.urn]
-    if d.import and rec then
+    if only and not only[d.urn] then -- luacheck: ignore 542 (not selected: left alone)
+    elseif d.import and rec then
       if rec.id ~= d.import then
         errors.raise("recipe", ("%s %s: import = %q, but the stack already manages %s as %s. An "
           .. "import brings in a resource the stack does not hold: remove the import option (the "

@@ -213,7 +213,7 @@ end
 -- them gone.
 local function settle_removals(opts, run, gone)
   if #gone == 0 then return end
-  local most, n, total = refresh.most_of_stack(run.store, gone)
+  local most, n, total = refresh.most_of_stack(run.store, gone, run.only and run.only.reads)
   if most and not opts.accept_removals then
     errors.raise("usage", ("refresh read %d of the %d resources of stack %s as gone at once. "
       .. "That is more likely the wrong AWS account, region or endpoint (AWS_PROFILE, AWS_REGION, "
@@ -338,6 +338,9 @@ local function do_apply(run, opts, recipe, plan, session)
     return EXIT.interrupted
   end
   local values, order = outputs_of(recipe, store)
+  if run.only then -- outputs of resources outside the selection stay as recorded
+    values, order = require("fo.engine.only").outputs(values, order, store.doc.outputs)
+  end
   set_if_changed(store, "outputs", values)
   set_if_changed(store, "config", session:recorded())
   store:commit()
@@ -368,7 +371,7 @@ local function do_destroy(run)
       .. "left is recorded in the state. Rerun --destroy to finish."):format(#r.done, #r.skipped))
     return EXIT.interrupted
   end
-  set_if_changed(run.store, "outputs", {})
+  if not run.only then set_if_changed(run.store, "outputs", {}) end
   run.store:commit()
   local retained = 0
   for _, n in ipairs(r.done) do
@@ -441,8 +444,12 @@ local function locked_run(opts, recipe, session, report, paths)
     end
     doc = state.empty(opts.stack, kind)
   end
+  -- a plan saved to a file seals its secrets with the stack's key: it needs one too
   local new_secrets = keys:prepare(doc, session and session:has_secrets(),
-    opts.mode ~= "plan")
+    opts.mode ~= "plan" or opts.plan_out ~= nil)
+  if new_secrets and opts.mode == "plan" then
+    require("fo.engine.saved_plan").record_secrets(paths.backend, doc, new_secrets)
+  end
   if opts.mode == "destroy" then destroy_types(opts, doc, report, paths)
   end
   local store = be:store(doc, original, { readonly = opts.mode == "plan",
@@ -454,9 +461,20 @@ local function locked_run(opts, recipe, session, report, paths)
   report.doc.target = kind
   report.run = run
   bind(opts, run, doc, original, paths)
+  local saved = opts.saved -- fo-run apply FILE: the plan's inputs, before anything changes
+  if saved then
+    require("fo.engine.saved_plan").check_inputs(saved, report, { doc = store.doc,
+      files = opts.recipe_files, session = session, keys = keys })
+  end
 
   report:adopted(journal.settle(run))
   if opts.mode ~= "destroy" then require("fo.engine.moved").settle(run, recipe) end
+  local only = opts.only and require("fo.engine.only")
+  if only then -- --only: the selection, before anything is read (only.lua)
+    run.only = only.select(opts.only, opts.mode, opts.stack, recipe.decls, store.doc)
+    report.doc.only = run.only.info
+    report:warn(only.warning(run.only))
+  end
   if opts.mode == "refresh" or (opts.refresh ~= false and next(store.doc.resources)) then
     local drift, r = refresh.run(run)
     if #r.failed > 0 then
@@ -464,6 +482,7 @@ local function locked_run(opts, recipe, session, report, paths)
       return EXIT.cloud
     end
     report:drift(drift)
+    if saved then require("fo.engine.saved_plan").check_drift(saved, report, store, report.doc.drift) end
     settle_removals(opts, run, refresh.gone(drift))
     if opts.mode == "refresh" then
       store:commit()
@@ -480,9 +499,17 @@ local function locked_run(opts, recipe, session, report, paths)
   local imported = opts.mode ~= "destroy" and not opts.no_import and import.settle(run, recipe)
     or {}
   local plan = opts.mode == "destroy" and plan_mod.destroy(store) or plan_mod.build(recipe, store)
+  if only then plan = only.filter(plan, run.only, plan_mod.count) end
   import.mark(plan, imported, report)
-  report:plan(plan, { stack = opts.stack, target = kind })
+  report:plan(plan, { stack = opts.stack, target = kind, only = report.doc.only })
+  if only then only.check(plan, run.only, store.doc) end -- before any change
   require("fo.engine.lifecycle").check(plan, opts.mode) -- protect: before any change
+  if saved then require("fo.engine.saved_plan").check_plan(saved, report, store, plan) end
+  if opts.mode == "plan" and opts.plan_out then
+    require("fo.engine.saved_plan").save{ file = opts.plan_out, opts = opts, plan = plan,
+      doc = store.doc, keys = keys, session = session, drift = report.doc.drift, report = report,
+      files = opts.recipe_files }
+  end
   if opts.mode == "plan" then
     report:summary("ok", "Plan only (--plan): nothing was changed.")
     return EXIT.ok
@@ -506,7 +533,8 @@ end
 --- Runs a recipe. opts (docs/engine.md): recipe (path or function), recipe_path, args,
 --- stack, target, mode, explicit, yes, parallel, rollback, refresh, config ({key = text}),
 --- json, dir, break_lock, sim, out, err, command, confirm, region, interrupt (handle Ctrl-C:
---- fo-run sets it), graph (write the dependency graph to this file instead of planning). Returns the exit code
+--- fo-run sets it), graph (write the dependency graph to this file instead of planning), only
+--- (--only: a list of patterns, only.lua). Returns the exit code
 --- and the report document.
 function M.run(opts)
   opts = opts or {}
@@ -569,6 +597,9 @@ function M.run(opts)
       return finish(EXIT.recipe)
     end
     for _, text in ipairs(recipe.warnings) do report:warn(text) end
+    if opts.saved or opts.plan_out then -- what a saved plan was computed from (saved_plan.lua)
+      opts.recipe_files = require("fo.engine.saved_plan").recipe_files(opts.recipe_path, opts.dir)
+    end
     ok, err = pcall(function()
       recipe:finish()
       session:finish()

@@ -88,6 +88,7 @@ local function count(p)
     + (counts.retain or 0) > 0
   return p
 end
+M.count = count -- (only.lua recounts a plan it restricts)
 
 --- The plan of `recipe` (finished) against the state in `store`. Returns
 --- { steps = { {urn=, action=, type=, name=, decl=, old=, props=, changes=, forcing=,

@@ -43,11 +43,17 @@ function M.run(run)
   local store = run.store
   local nodes, drift = {}, {}
   local urns = {}
-  for urn in pairs(store.doc.resources) do urns[#urns + 1] = urn end
+  -- a targeted run (--only, only.lua) reads its selection alone
+  local wanted = run.only and run.only.reads
+  for urn in pairs(store.doc.resources) do
+    if not wanted or wanted[urn] then urns[#urns + 1] = urn end
+  end
   table.sort(urns)
   local recs = {}
   for _, urn in ipairs(urns) do recs[#recs + 1] = { rec = store.doc.resources[urn] } end
-  for _, rec in ipairs(store.doc.deposed) do recs[#recs + 1] = { rec = rec, deposed = true } end
+  for _, rec in ipairs(store.doc.deposed) do
+    if not wanted or wanted[rec.urn] then recs[#recs + 1] = { rec = rec, deposed = true } end
+  end
   for i, r in ipairs(recs) do
     local rec = r.rec
     nodes[i] = { key = i, deps = {}, step = { urn = rec.urn, type = rec.type, name = rec.name },
@@ -107,16 +113,17 @@ end
 
 --- True when `gone` (M.gone's) is most of the stack: at least three resources and more than
 --- half of those the state holds, data types (reads, not resources) left out. That is more
---- likely a wrong account, region or endpoint than deletions by hand.
-function M.most_of_stack(store, gone)
+--- likely a wrong account, region or endpoint than deletions by hand. `read`: the URNs the
+--- refresh read when not all (--only), the whole it is measured against.
+function M.most_of_stack(store, gone, read)
   local types = require "fo.engine.types"
   local function counts(rec)
     local t = types.get(rec.type)
     return not (t and t.data)
   end
   local total, n = 0, 0
-  for _, rec in pairs(store.doc.resources) do
-    if counts(rec) then total = total + 1 end
+  for urn, rec in pairs(store.doc.resources) do
+    if counts(rec) and (not read or read[urn]) then total = total + 1 end
   end
   for _, d in ipairs(gone) do
     if counts(d.rec) then n = n + 1 end

@@ -291,7 +291,7 @@ function Report:plan(plan, info)
   local n = plan.counts
   self.doc.plan = { steps = rows, counts = n }
   self:emit("plan", { stack = info.stack, target = info.target, steps = rows, counts = n,
-    changed = plan.changed })
+    changed = plan.changed, only = info.only })
   if not plan.changed then
     self:out("No changes. The stack matches the recipe (%d resource%s).\n", n.noop,
       n.noop == 1 and "" or "s")
@@ -510,7 +510,8 @@ function Report:finish(code, extra)
     self:emit("summary", { status = d.status or (code == 0 and "ok" or "error"),
       text = d.summary, exit_code = code, seconds = core.now() - self.t0, stack = d.stack,
       mode = d.mode, target = d.target, done = done, failed = #d.errors,
-      calls = d.calls, state_file = d.state_file, interrupted = d.interrupted or nil })
+      calls = d.calls, state_file = d.state_file, interrupted = d.interrupted or nil,
+      only = d.only })
   end
 end
 

@@ -250,7 +250,7 @@ function M.probe(sim, account, cfg, checker)
   local first = actions and actions[#actions] or {}
   if first.Type == "redirect" then
     local code = (first.RedirectConfig or {}).StatusCode == "HTTP_302" and 302 or 301
-    req.elb = code
+    req.elb, req.redirect = code, first.RedirectConfig
     return true, ("Success: HTTP Status Code %d, %s"):format(code,
       code == 302 and "Found" or "Moved Permanently"), req
   elseif first.Type == "fixed-response" then

@@ -17,8 +17,36 @@ function M.parse_address(addr)
   return host, port
 end
 
---- Starts serving a sim; opts: host, port, file (state file), sim (an existing sim).
---- Returns the httpd server and the sim.
+-- Where the served simulator says how to reach its TLS front (GET, on its endpoint): a
+-- JSON object {port=, ca=} (ca: the front's certificate, PEM). Not an AWS API: an fo one.
+M.LB_TLS_PATH = "/_fo/sim/lb-tls"
+
+-- The TLS front: client traffic to load balancers' HTTPS listeners (port 443 on AWS) on a
+-- second port, with the simulator's own certificate, made at start for the load balancers'
+-- names (*.<region>.elb.amazonaws.com) and the address; nothing trusts it but who is handed
+-- it (GET LB_TLS_PATH). Returns the listener and its description, or nil and why.
+local function serve_lb_tls(sim, host, logged)
+  local names = {}
+  for region in pairs(require("fo.sim.regions").REGIONS) do
+    names[#names + 1] = "*." .. region .. ".elb.amazonaws.com"
+  end
+  table.sort(names)
+  local made, cert, key = pcall(fo.crypto.self_signed, { names = names, ips = { host },
+    days = 30 })
+  if not made then return nil, tostring(cert) end
+  local ok, front = pcall(fo.httpd.listen, { host = host, port = 0, tls_cert = cert,
+    tls_key = key, handler = function(req)
+      local resp, info = sim:handle(req, { port = 443 })
+      return logged(req, resp, info)
+    end })
+  if not ok then return nil, tostring(front) end
+  return front, require("fo.json").encode({ port = front.port, ca = cert })
+end
+
+--- Starts serving a sim; opts: host, port, file (state file), sim (an existing sim),
+--- lb_tls (also serve load balancers' HTTPS listeners over TLS: the TLS front).
+--- Returns the httpd server, the sim and, with lb_tls, the TLS front's listener (or nil
+--- when TLS cannot be served here, and why).
 function M.serve(opts)
   local sim = opts.sim or require("fo.sim").new{ file = opts.file }
   local function logged(req, resp, info)
@@ -29,12 +57,24 @@ function M.serve(opts)
       info.region, info.status, info.code and (" code=" .. info.code) or "")
     return resp
   end
-  local srv = fo.httpd.listen{ host = opts.host, port = opts.port,
-    handler = function(req) return logged(req, sim:handle(req)) end,
+  local front, described
+  if opts.lb_tls then front, described = serve_lb_tls(sim, opts.host, logged) end
+  local listening, srv = pcall(fo.httpd.listen, { host = opts.host, port = opts.port,
+    handler = function(req)
+      if front and req.method == "GET" and req.path == M.LB_TLS_PATH then
+        return { status = 200, headers = { ["Content-Type"] = "application/json" },
+          body = described }
+      end
+      return logged(req, sim:handle(req))
+    end,
     -- bodies over the service's cap are refused before they are read (fo.sim.limits)
     max_body = sim.body_limit,
-    too_large = function(req, max, got) return logged(req, sim:too_large(req, max, got)) end }
-  return srv, sim
+    too_large = function(req, max, got) return logged(req, sim:too_large(req, max, got)) end })
+  if not listening then
+    if front then front:close() end
+    error(srv, 0)
+  end
+  return srv, sim, front, not front and described or nil
 end
 
 --- The lock a served sim takes on its state file: a stack's file "<dir>/<stack>.sim.json"
@@ -97,7 +137,8 @@ function M.main(addr, file, public)
       return
     end
   end
-  local served, srv = pcall(M.serve, { host = host, port = port, file = file })
+  local served, srv, _, front, no_tls = pcall(M.serve, { host = host, port = port, file = file,
+    lb_tls = true })
   if not served then -- the port taken, an unreadable --sim-file: said once, no traceback
     if lk then lk:unlock() end
     io.stderr:write("fo-run: --serve-sim ", addr, ": ",
@@ -112,10 +153,14 @@ function M.main(addr, file, public)
     ("  state file: %s\n"):format(file or "none (in memory; gone when it stops)"),
     ("  credentials: AWS_ACCESS_KEY_ID=%s, AWS_SECRET_ACCESS_KEY: the sim's documented "
       .. "secret (docs/simulator.md, \"Credentials\")\n"):format(keys.DEFAULT.access_key),
-    ("  e.g. aws --endpoint-url %s --region eu-south-1 sts get-caller-identity\n"):format(url))
+    ("  e.g. aws --endpoint-url %s --region eu-south-1 sts get-caller-identity\n"):format(url),
+    front and ("  load balancers' HTTPS listeners: TLS on port %d with the simulator's own "
+      .. "certificate (%s%s)\n"):format(front.port, url, M.LB_TLS_PATH)
+      or ("  load balancers' HTTPS listeners: not served (%s)\n"):format(tostring(no_tls)))
   io.stdout:flush()
   local sig = fo.signal.wait{ "INT", "TERM" }
   srv:close()
+  if front then front:close() end
   if lk then lk:unlock() end
   io.stdout:write(("fo sim stopped (SIG%s)\n"):format(sig))
 end

@@ -319,12 +319,13 @@ end
 --- Answers one HTTP request as AWS would. req: {method=, url=, headers=, body=} (the
 --- fo.http.request form) or {method=, path=, query=, headers=, body=} (fo.httpd's).
 --- Returns {status=, headers=, body=} and a summary {service=, operation=, region=,
---- status=, code=}.
-function W:handle(req)
+--- status=, code=}. via: how a client's request to a load balancer came (fo.sim.lb_front:
+--- {port = 443} from the served simulator's TLS front), nil for plain HTTP.
+function W:handle(req, via)
   self.clock:run_due()
   local r = normalize(req)
   -- a client's request to a load balancer's DNS name (fo.sim.lb_front), not an API call
-  local resp, info = require("fo.sim.lb_front").answer(self, r)
+  local resp, info = require("fo.sim.lb_front").answer(self, r, via)
   if resp then return resp, info end
   return answer(self, r)
 end

@@ -4,10 +4,10 @@
 #include "fo/xml.h"
 #include "server.h"
 #include "xmlshape.h"
+#include "dl/libcrypto.h"
 
 #include <lauxlib.h>
 #include <math.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -448,7 +448,7 @@ void fo_b64_encode(lua_State *L, fo_buf *b, const unsigned char *p, size_t n)
     unsigned char out[4 * 3072 / 3 + 1];
     while (n > 0) {
         size_t chunk = n > 3072 ? 3072 : n;
-        int len = EVP_EncodeBlock(out, p, (int)chunk);
+        int len = fo_libcrypto()->EVP_EncodeBlock(out, p, (int)chunk);
         fo_buf_add(L, b, (const char *)out, (size_t)len);
         p += chunk;
         n -= chunk;
@@ -468,7 +468,8 @@ int fo_b64_decode(lua_State *L, fo_buf *b, const char *s, size_t n)
     for (size_t i = 0; i < clean->len && rc == 0; i += 4096) {
         size_t chunk = clean->len - i > 4096 ? 4096 : clean->len - i;
         unsigned char out[4096 / 4 * 3];
-        int len = EVP_DecodeBlock(out, (const unsigned char *)clean->data + i, (int)chunk);
+        int len = fo_libcrypto()->EVP_DecodeBlock(out, (const unsigned char *)clean->data + i,
+                                                  (int)chunk);
         if (len < 0) {
             rc = -1;
             break;

@@ -12,13 +12,14 @@ local lu = require "luaunit"
 local testlib = require "support.testlib"
 local H = require "support.engine_harness"
 local json_events = require "support.json_events"
+local cjson = require "cjson"
 
 TestGameDay = {}
 
 local RECIPE = testlib.tests_dir .. "/../recipes/trading.lua"
 local STACK = "prod"
 
-local dir, sim, srv, outputs
+local dir, sim, srv, front, outputs
 -- a function(req, answer) → response or nil: what the served simulator answers instead
 -- (answer() lets the simulator handle the request first)
 local fault
@@ -44,13 +45,16 @@ local function stack()
   dir = H.dir()
   sim = fo.sim.new{ seed = 14 }
   local handle = sim.handle
-  sim.handle = function(self, req)
-    local r = fault and fault(req, function() return handle(self, req) end)
+  sim.handle = function(self, req, via)
+    local r = fault and fault(req, function() return handle(self, req, via) end)
     if r then return r, { service = "-", operation = "(test fault)", region = "-",
       status = r.status } end
-    return handle(self, req)
+    return handle(self, req, via)
   end
-  srv = require("fo.sim.server").serve{ host = "127.0.0.1", port = 0, sim = sim }
+  -- (with its TLS front: load balancers' HTTPS listeners)
+  local _
+  srv, _, front = require("fo.sim.server").serve{ host = "127.0.0.1", port = 0, sim = sim,
+    lb_tls = true }
   local r = fo_run({ "--yes" }, 600)
   lu.assertEquals(r.code, 0, r.stdout .. r.stderr)
   outputs = H.state(dir .. "/.fo", STACK).outputs
@@ -271,7 +275,132 @@ function TestGameDay:test_a_lost_answer_to_the_inversion_is_set_back()
   lu.assertEquals(hc.HealthCheckVersion, hc0.HealthCheckVersion + 2)
 end
 
+-- The stack's state kept in the S3 backend (docs/state-backends.md), here the served
+-- simulator's S3: the game day reads it through the backend as the apply does, holds the
+-- stack's lease while it runs (an apply meanwhile is refused), writes no state and leaves
+-- no lease. --readiness reads it there too. The stack goes back to the local backend after.
+function TestGameDay:test_a_stack_whose_state_is_in_the_s3_backend()
+  local BUCKET, SPEC = "fo-game-day-state", "s3://fo-game-day-state/team"
+  local s3 = sim:client("s3", { region = "us-east-1" })
+  if not pcall(s3.HeadBucket, s3, { Bucket = BUCKET }) then
+    s3:CreateBucket{ Bucket = BUCKET }
+    s3:PutBucketVersioning{ Bucket = BUCKET, VersioningConfiguration = { Status = "Enabled" } }
+    s3:PutBucketEncryption{ Bucket = BUCKET, ServerSideEncryptionConfiguration = { Rules = {
+      { ApplyServerSideEncryptionByDefault = { SSEAlgorithm = "aws:kms" } } } } }
+    s3:PutPublicAccessBlock{ Bucket = BUCKET, PublicAccessBlockConfiguration = {
+      BlockPublicAcls = true, IgnorePublicAcls = true, BlockPublicPolicy = true,
+      RestrictPublicBuckets = true } }
+  end
+  local r = fo_run({ "--yes", "--migrate-state", SPEC })
+  lu.assertEquals(r.code, 0, r.stdout .. r.stderr)
+  local objects = require("fo.engine.backend.s3_objects").new{ bucket = BUCKET,
+    prefix = "team", client = s3 }
+  local keys = require("fo.engine.backend.s3_state").keys(STACK)
+  local function stored()
+    local body, etag = objects:get(keys.state)
+    return { body = body, etag = etag, log = objects:list(keys.log) }
+  end
+  local ok, err = pcall(function()
+    lu.assertNil(testlib.read(dir .. "/.fo/" .. STACK .. ".state.json"), "no local state")
+    local before = stored()
+    lu.assertNotNil(before.body)
+    -- readiness reads the state there (the check of the primary: as healthy as it is now)
+    r = fo_run({ "--backend", SPEC, "--readiness", "--json" })
+    lu.assertNotStrContains(r.stderr, "has no state", r.stdout .. r.stderr)
+    lu.assertEquals(cjson.decode(r.stdout).stack, STACK)
+    -- the game day, in the background: the lease is held, an apply is refused
+    local t, pid = testlib.spawn_fo({ "--stack", STACK, "--target", "aws", "--game-day",
+      "--yes", "--json", "--backend", SPEC, RECIPE }, { env = env(), pidfile = dir .. "/pid",
+      timeout = 300 })
+    child = pid
+    wait_for('"step":"inverted"')
+    lu.assertNotNil(objects:get(keys.lock), "the game day holds the stack's lease")
+    local applied = fo_run({ "--yes", "--backend", SPEC })
+    lu.assertEquals(applied.code, 5, applied.stdout .. applied.stderr)
+    lu.assertStrContains(applied.stderr, "stack prod is locked by")
+    -- once the check is set back the lease goes, while failback is still being measured
+    -- (Route 53 needs 20 s or more to call the check healthy again)
+    wait_for('"step":"restored"')
+    local deadline = fo.now() + 15
+    while objects:get(keys.lock) and fo.now() < deadline do fo.sleep(0.1) end
+    lu.assertNil(objects:get(keys.lock), "the lease is released after the restore")
+    lu.assertNil((testlib.read(dir .. "/pid.out") or ""):find('"step":"healthy"', 1, true),
+      "failback still being measured")
+    r = t:join()
+    child = nil
+    lu.assertEquals(r.code, 0, r.stdout .. r.stderr)
+    local events = json_events.parse(r.stdout)
+    lu.assertEquals(json_events.problems(events), {})
+    local s = json_events.last(events, "game_day_summary")
+    lu.assertEquals({ s.probe_status, s.probe_ok, s.restored }, { 200, true, true })
+    lu.assertFalse(health_check().HealthCheckConfig.Inverted)
+    -- nothing written to the state, the lease released
+    lu.assertEquals(stored(), before)
+    lu.assertNil(objects:get(keys.lock))
+  end)
+  -- back to the local backend for the other tests
+  local back = fo_run({ "--yes", "--backend", SPEC, "--migrate-state", "local" })
+  if not ok then error(err, 0) end
+  lu.assertEquals(back.code, 0, back.stdout .. back.stderr)
+end
+
+-- A standby serving HTTPS: its load balancer (as ELBv2 describes it, whatever the recipe
+-- says) has an HTTPS:443 listener and its port 80 only redirects (301), as a stack applied
+-- with https=true has. A client is redirected on 80, so a 301 there is not the app
+-- serving: the probe goes to the HTTPS listener as a client does (here the served
+-- simulator's TLS front, verified with its certificate) and sees the app's 200.
+function TestGameDay:test_an_https_standby_is_probed_over_https_not_by_its_redirect()
+  local elb = sim:client("elbv2", { region = outputs.standby_region })
+  local want = outputs.standby_alb_dns_name:lower():gsub("%.$", "")
+  local lb
+  for _, l in ipairs(elb:DescribeLoadBalancers{}.LoadBalancers) do
+    if l.DNSName:lower() == want then lb = l end
+  end
+  local http = elb:DescribeListeners{ LoadBalancerArn = lb.LoadBalancerArn }.Listeners[1]
+  lu.assertEquals(http.Port, 80)
+  local forward = http.DefaultActions
+  local https = elb:CreateListener{ LoadBalancerArn = lb.LoadBalancerArn, Protocol = "HTTPS",
+    Port = 443, Certificates = { { CertificateArn =
+      "arn:aws:iam::123456789012:server-certificate/game-day-test" } },
+    DefaultActions = { { Type = "forward", TargetGroupArn = forward[1].TargetGroupArn } },
+  }.Listeners[1]
+  elb:ModifyListener{ ListenerArn = http.ListenerArn, DefaultActions = { { Type = "redirect",
+    RedirectConfig = { Protocol = "HTTPS", Port = "443", StatusCode = "HTTP_301" } } } }
+  local ok, err = pcall(function()
+    local r = fo_run({ "--game-day", "--yes", "--json" })
+    lu.assertEquals(r.code, 0, r.stdout .. r.stderr)
+    local events = json_events.parse(r.stdout)
+    lu.assertEquals(json_events.problems(events), {})
+    local s = json_events.last(events, "game_day_summary")
+    lu.assertEquals({ s.probe_status, s.probe_ok, s.restored }, { 200, true, true })
+    local step
+    for _, e in ipairs(json_events.all(events, "game_day")) do
+      if e.step == "probe" then step = e end
+    end
+    lu.assertStrContains(step.url, "https://" .. outputs.app_dns_name:gsub("%.$", ""))
+    lu.assertFalse(health_check().HealthCheckConfig.Inverted)
+    -- the HTTPS listener sends everyone elsewhere (a maintenance page): its redirect is
+    -- followed no further than the app's name, and is no answer from the app
+    elb:ModifyListener{ ListenerArn = http.ListenerArn, DefaultActions = forward }
+    elb:ModifyListener{ ListenerArn = https.ListenerArn, DefaultActions = { { Type = "redirect",
+      RedirectConfig = { Host = "maintenance.example.com", StatusCode = "HTTP_302" } } } }
+    wait_healthy()
+    r = fo_run({ "--game-day", "--yes" })
+    lu.assertEquals(r.code, 3, r.stdout .. r.stderr)
+    lu.assertStrContains(r.stderr, "the standby did not serve: GET https://"
+      .. outputs.app_dns_name:gsub("%.$", "") .. "/health answered 302, then GET "
+      .. "https://maintenance.example.com/health -> redirected to "
+      .. "https://maintenance.example.com/health: not the app's name nor the standby's load "
+      .. "balancer; the health check was set back")
+    lu.assertFalse(health_check().HealthCheckConfig.Inverted)
+  end)
+  elb:ModifyListener{ ListenerArn = http.ListenerArn, DefaultActions = forward }
+  elb:DeleteListener{ ListenerArn = https.ListenerArn }
+  if not ok then error(err, 0) end
+end
+
 local code = lu.LuaUnit.run()
 if srv then srv:close() end
+if front then front:close() end
 if dir then H.cleanup(dir) end
 os.exit(code)

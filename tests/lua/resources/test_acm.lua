@@ -167,6 +167,39 @@ function TestAcmType:test_destroy_removes_only_records_holding_the_certificates_
   lu.assertEquals(r53():ListHostedZones{}.HostedZones, {})
 end
 
+-- Two regions' certificates of one name share one validation record (the record of a name
+-- is the same in every region of the account), as the trading recipe's do.
+local function two_regions(keep_standby)
+  return function()
+    local z = fo.resource("aws:route53:zone", "public", { name = "fo.test" })
+    for _, r in ipairs({ { "primary", "eu-south-1" }, { "standby", REGION } }) do
+      if r[1] == "primary" or keep_standby ~= false then
+        fo.resource("aws:acm:certificate", r[1], { domain_name = "trading.fo.test",
+          validation_zone_id = z.id, validation_timeout = 60 }, { region = r[2] })
+      end
+    end
+    fo.output("zone", z.id)
+  end
+end
+
+function TestAcmType:test_a_record_two_regions_share_stays_while_one_needs_it_and_both_deletes_end_clean()
+  local doc = apply(two_regions())
+  local zone = doc.outputs.zone
+  local shared = cnames(zone)
+  local n = 0
+  for _ in pairs(shared) do n = n + 1 end
+  lu.assertEquals(n, 1)
+  -- the standby's certificate goes: the primary's still needs the record
+  lu.assertEquals(run(two_regions(false), {}), 0)
+  lu.assertEquals(arns(), {})
+  lu.assertEquals(cnames(zone), shared)
+  -- both certificates deleted together (the destroy runs them in parallel): both succeed,
+  -- whichever removes the record first, and nothing is left
+  lu.assertEquals(run(two_regions(), {}), 0)
+  lu.assertEquals(run(two_regions(), { mode = "destroy", explicit = true }), 0)
+  lu.assertEquals(r53():ListHostedZones{}.HostedZones, {})
+end
+
 function TestAcmType:test_interrupted_create_is_adopted_by_its_tags()
   T.assert_adopted(sim, dir, recipe(), { URN })
   local arn = T.record(dir, URN).id

@@ -153,4 +153,33 @@ function test_tls_certificates_are_verified()
   testlib.rmtree(dir)
 end
 
+-- connect_to: the URL's name stays what is asked (Host, the TLS name, the certificate's
+-- check) while the connection goes elsewhere, as the game day's probe of one load balancer
+-- of an app's name; with a certificate from fo.crypto.self_signed for that name.
+function test_connect_to_keeps_the_name_and_verifies_it()
+  local cert, key = fo.crypto.self_signed{ names = { "app.example.test" }, days = 1 }
+  lu.assertStrContains(cert, "-----BEGIN CERTIFICATE-----")
+  lu.assertStrContains(key, "PRIVATE KEY-----")
+  local srv = fo.httpd.listen{ host = "127.0.0.1", port = 0, tls_cert = cert, tls_key = key,
+    handler = function(req) return { status = 200, body = req.headers.host } end }
+  local dir = testlib.tmpdir()
+  fo.fs.write_atomic(dir .. "/ca.pem", cert)
+  local to = ("app.example.test:%d:127.0.0.1:%d"):format(srv.port, srv.port)
+  local r = fo.http.request{ url = ("https://app.example.test:%d/"):format(srv.port),
+    connect_to = to, ca_file = dir .. "/ca.pem" }
+  lu.assertEquals(r.status, 200)
+  lu.assertEquals(r.body, "app.example.test:" .. srv.port)
+  -- another name at the same address: the certificate does not name it
+  local ok, err = pcall(fo.http.request, { url = ("https://other.example.test:%d/"):format(
+    srv.port), connect_to = ("other.example.test:%d:127.0.0.1:%d"):format(srv.port, srv.port),
+    ca_file = dir .. "/ca.pem" })
+  lu.assertFalse(ok)
+  lu.assertEquals(err.kind, "tls")
+  lu.assertErrorMsgContains("connect_to must be a string", fo.http.request,
+    { url = "http://127.0.0.1/", connect_to = 1 })
+  lu.assertErrorMsgContains("give names or ips", fo.crypto.self_signed, {})
+  srv:close()
+  testlib.rmtree(dir)
+end
+
 os.exit(lu.LuaUnit.run())

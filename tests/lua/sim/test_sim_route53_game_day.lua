@@ -147,4 +147,66 @@ function TestRoute53GameDay.test_a_load_balancer_name_is_answered_as_the_load_ba
   lu.assertEquals(resp.status, 502)
 end
 
+-- The served simulator's TLS front (fo.sim.server, lb_tls): a client's HTTPS request to a
+-- load balancer is answered as its port-443 listener, over TLS with the simulator's own
+-- certificate, which the endpoint hands out and nothing trusts by default.
+function TestRoute53GameDay.test_the_tls_front_answers_as_the_https_listener()
+  local sim, p = world()
+  local srv, _, front = require("fo.sim.server").serve{ host = "127.0.0.1", port = 0, sim = sim,
+    lb_tls = true }
+  local ok, err = pcall(function()
+    lu.assertNotNil(front, "the TLS front listens")
+    local endpoint = ("http://127.0.0.1:%d"):format(srv.port)
+    local d = require("fo.json").decode(fo.http.request{ url = endpoint
+      .. require("fo.sim.server").LB_TLS_PATH }.body)
+    lu.assertEquals(d.port, front.port)
+    local dir = require("support.testlib").tmpdir()
+    local ca = dir .. "/ca.pem"
+    fo.fs.write_atomic(ca, d.ca)
+    local host = p.dns:lower()
+    local function get(name, trust)
+      return pcall(fo.http.request, { url = ("https://%s/health"):format(name),
+        connect_to = ("%s:443:127.0.0.1:%d"):format(name, front.port), ca_file = trust })
+    end
+    -- not trusted by default: the system's roots do not know the simulator's certificate
+    local got, e = get(host, nil)
+    lu.assertFalse(got)
+    lu.assertEquals(e.kind, "tls")
+    -- trusted with it: nothing listens on 443 yet (the ALB has HTTP:80 only), so the
+    -- connection would time out; over the front's loopback connection that is a 504
+    local r
+    got, r = get(host, ca)
+    lu.assertTrue(got, tostring(r and r.message))
+    lu.assertEquals(r.status, 504)
+    -- an HTTPS:443 listener forwarding to the targets: the front answers as it does
+    local elb = sim:client("elbv2", { region = "eu-south-1" })
+    elb:CreateListener{ LoadBalancerArn = p.lb_arn, Protocol = "HTTPS", Port = 443,
+      Certificates = { { CertificateArn = "arn:aws:iam::" .. sim.account
+        .. ":server-certificate/front" } },
+      DefaultActions = { { Type = "forward", TargetGroupArn = p.tg_arn } } }
+    got, r = get(host, ca)
+    lu.assertEquals(r.status, 200)
+    lu.assertStrContains(r.body, "HTTP Status Code 200")
+    -- port 80 redirecting to HTTPS (as with https=true): its Location is the HTTPS one
+    local http = elb:DescribeListeners{ LoadBalancerArn = p.lb_arn }.Listeners
+    for _, l in ipairs(http) do
+      if l.Port == 80 then
+        elb:ModifyListener{ ListenerArn = l.ListenerArn, DefaultActions = { { Type = "redirect",
+          RedirectConfig = { Protocol = "HTTPS", Port = "443", StatusCode = "HTTP_301" } } } }
+      end
+    end
+    local plain = fo.http.request{ url = endpoint .. "/health?a=1", headers = { Host = host } }
+    lu.assertEquals(plain.status, 301)
+    lu.assertEquals(plain.headers.location, "https://" .. host .. "/health?a=1")
+    -- the certificate names load balancers only: another name fails verification
+    got, e = get("app.trading.fo.test", ca)
+    lu.assertFalse(got)
+    lu.assertEquals(e.kind, "tls")
+    require("support.testlib").rmtree(dir)
+  end)
+  srv:close()
+  if front then front:close() end
+  if not ok then error(err, 0) end
+end
+
 os.exit(lu.LuaUnit.run())

@@ -11,7 +11,13 @@
 -- - The record of a name is the same for every certificate of that name in the account
 --   (a wildcard shares its base name's): one record may serve several certificates, so
 --   destroy removes a record only when it still holds this certificate's value and no
---   other certificate of the region needs it.
+--   other certificate needs it, in any region the stack holds resources in (the trading
+--   recipe's two regional certificates share theirs). So the certificate goes first and
+--   its records after: two certificates of a name deleted together each see the other
+--   still there or gone, never both there (which would leave the record, and the zone,
+--   behind). Both may then remove the record: a DELETE that finds it gone has nothing left
+--   to do. The records are kept as the output validation_records, so a delete retried
+--   after the certificate went still removes them.
 -- - ACM issues the certificate only when public DNS answers the record: the zone must be
 --   delegated (NS records at its parent, or the registrar, naming its name servers). A
 --   certificate still pending after 72 hours is VALIDATION_TIMED_OUT. fo waits a bounded
@@ -90,10 +96,10 @@ local function change(ctx, zone_id, changes)
 end
 
 -- Puts the validation records in the zone. A record set of the name that holds another
--- value was not made for this account's ACM: fo does not overwrite it. Returns the records
--- this call added (one already there, for another certificate of the name, stays as it is).
+-- value was not made for this account's ACM: fo does not overwrite it. One already there, for
+-- another certificate of the name, stays as it is.
 local function put_records(ctx, zone_id, recs)
-  local changes, made = {}, {}
+  local changes = {}
   for _, rr in ipairs(recs) do
     local existing = record_set(ctx, zone_id, rr.Name, rr.Type)
     if existing and value_of(existing) ~= rr.Value then
@@ -101,25 +107,32 @@ local function put_records(ctx, zone_id, recs)
         :format(rr.Type, rr.Name, zone_id, tostring(value_of(existing))), rr.Name, nil)
     end
     if not existing then
-      made[#made + 1] = rr
       changes[#changes + 1] = { Action = "UPSERT", ResourceRecordSet = { Name = rr.Name,
         Type = rr.Type, TTL = RECORD_TTL, ResourceRecords = { { Value = rr.Value } } } }
     end
   end
   if #changes > 0 then change(ctx, zone_id, changes) end
-  return made
 end
 
--- Other certificates of the region that need record `rr` (same name and value).
+-- Other certificates that need record `rr` (same name and value), in any region of the
+-- stack and in us-east-1 (where CloudFront's certificates of the name live): the record of
+-- a name is the same in every region of the account.
 local function needed_elsewhere(ctx, arn, rr)
-  local c = acm(ctx)
   local all = { "RSA_1024", "RSA_2048", "RSA_3072", "RSA_4096", "EC_prime256v1", "EC_secp384r1",
     "EC_secp521r1" }
-  for s in c:items("ListCertificates", { Includes = { keyTypes = all } }) do
-    if s.CertificateArn ~= arn and (s.Status == "ISSUED" or s.Status == "PENDING_VALIDATION") then
-      local other = describe(ctx, s.CertificateArn)
-      for _, o in ipairs(other and records_of(other) or {}) do
-        if o.Name == rr.Name and o.Value == rr.Value then return true end
+  local regions = ctx:stack_regions()
+  local has_us_east_1 = false
+  for _, r in ipairs(regions) do has_us_east_1 = has_us_east_1 or r == "us-east-1" end
+  if not has_us_east_1 then regions[#regions + 1] = "us-east-1" end
+  for _, region in ipairs(regions) do
+    local c = ctx:client("acm", region)
+    for s in c:items("ListCertificates", { Includes = { keyTypes = all } }) do
+      if s.CertificateArn ~= arn and (s.Status == "ISSUED" or s.Status == "PENDING_VALIDATION") then
+        local other = common.unless({ "ResourceNotFoundException" }, c.DescribeCertificate, c,
+          { CertificateArn = s.CertificateArn })
+        for _, o in ipairs(other and records_of(other.Certificate) or {}) do
+          if o.Name == rr.Name and o.Value == rr.Value then return true end
+        end
       end
     end
   end
@@ -136,7 +149,21 @@ local function remove_records(ctx, zone_id, arn, recs)
       changes[#changes + 1] = { Action = "DELETE", ResourceRecordSet = existing }
     end
   end
-  if #changes > 0 then change(ctx, zone_id, changes) end
+  if #changes == 0 then return end
+  local ok, err = pcall(change, ctx, zone_id, changes)
+  if ok then return end
+  -- another certificate's delete (the other region's) removed a shared record meanwhile
+  if type(err) == "table" and err.code == "InvalidChangeBatch" then
+    local left = {}
+    for _, ch in ipairs(changes) do
+      local rr = ch.ResourceRecordSet
+      local now = record_set(ctx, zone_id, fqdn(rr.Name), rr.Type)
+      if now and value_of(now) == value_of(rr) then left[#left + 1] = ch end
+    end
+    if #left == 0 then return end
+    if #left < #changes then return change(ctx, zone_id, left) end
+  end
+  error(err, 0)
 end
 
 local function zone_label(ctx, zone_id)
@@ -190,17 +217,19 @@ local function finish(ctx, p, arn)
       return records_of(c) and c
     end)
   local recs = records_of(cert)
-  local made = {}
   local ok, err = pcall(function()
-    made = put_records(ctx, p.validation_zone_id, recs)
+    put_records(ctx, p.validation_zone_id, recs)
     wait_issued(ctx, arn, p, recs)
   end)
   if not ok then
-    pcall(remove_records, ctx, p.validation_zone_id, arn, made)
+    -- the certificate first, then every record of it no other certificate needs (not only
+    -- those this create put: the other region's certificate may have put the shared one,
+    -- and fail or go meanwhile, as delete explains)
     pcall(function() acm(ctx):DeleteCertificate{ CertificateArn = arn } end)
+    pcall(remove_records, ctx, p.validation_zone_id, arn, recs)
     error(err, 0)
   end
-  return { arn = arn }
+  return { arn = arn, validation_records = recs }
 end
 
 local function sans_of(p)
@@ -241,7 +270,8 @@ fo.type("aws:acm:certificate", {
       end },
       tags = { type = "map", default = {} },
     },
-    outputs = { "arn" },
+    -- validation_records: the CNAMEs ACM validates by ({Name=, Type=, Value=}, distinct)
+    outputs = { "arn", "validation_records" },
     replace_on = { "domain_name", "subject_alternative_names", "key_algorithm",
       "validation_zone_id" },
   },
@@ -270,7 +300,7 @@ fo.type("aws:acm:certificate", {
       if s ~= c.DomainName then sans[#sans + 1] = s end
     end
     local declared = props.subject_alternative_names or {}
-    return { arn = arn }, {
+    return { arn = arn, validation_records = records_of(c) }, {
       domain_name = props.domain_name and props.domain_name:lower() == c.DomainName
         and props.domain_name or c.DomainName,
       subject_alternative_names = common.as_recorded(sans, declared, function(a, b)
@@ -295,19 +325,21 @@ fo.type("aws:acm:certificate", {
     end
     return outputs
   end,
-  delete = function(ctx, arn, props)
+  delete = function(ctx, arn, props, outputs)
     local cert = describe(ctx, arn)
-    if not cert then return end
-    if not ctx:owns(tags_of(ctx, arn)) then
-      error(("ACM certificate %s in %s does not carry this stack's tags (fo:stack, fo:name, "
-        .. "fo:token): fo deletes only certificates its own create made. Check it, then remove "
-        .. "it from the state or delete it yourself"):format(arn, ctx.region), 0)
+    local recs = cert and records_of(cert) or (outputs and outputs.validation_records)
+    if cert then
+      if not ctx:owns(tags_of(ctx, arn)) then
+        error(("ACM certificate %s in %s does not carry this stack's tags (fo:stack, fo:name, "
+          .. "fo:token): fo deletes only certificates its own create made. Check it, then "
+          .. "remove it from the state or delete it yourself"):format(arn, ctx.region), 0)
+      end
+      common.unless({ "ResourceNotFoundException" }, acm(ctx).DeleteCertificate, acm(ctx),
+        { CertificateArn = arn })
     end
-    if props and props.validation_zone_id then
-      remove_records(ctx, props.validation_zone_id, arn, records_of(cert))
+    if props and props.validation_zone_id and recs then
+      remove_records(ctx, props.validation_zone_id, arn, recs)
     end
-    common.unless({ "ResourceNotFoundException" }, acm(ctx).DeleteCertificate, acm(ctx),
-      { CertificateArn = arn })
   end,
   adopt = function(ctx, p)
     local all = { "RSA_2048", "EC_prime256v1", "EC_secp384r1" }
