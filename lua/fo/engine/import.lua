@@ -174,10 +174,14 @@ function M.settle(run, recipe)
   if #todo == 0 then return done end
   local order = graph.order(recipe.decls, function(d) return d.deps end)
   local recs, made = {}, {}
+  local wanted = {}
+  for _, d in ipairs(todo) do wanted[d] = true end
   for _, d in ipairs(order) do
-    local rec = doc.resources[d.urn]
-    if only and not only[d.urn] then -- luacheck: ignore 542 (not selected: left alone)
-    elseif d.import and rec then
+    local rec = wanted[d] and doc.resources[d.urn]
+    if not wanted[d] then
+      goto next -- no import (or not selected by --only)
+    end
+    if rec then
       if rec.id ~= d.import then
         errors.raise("recipe", ("%s %s: import = %q, but the stack already manages %s as %s. An "
           .. "import brings in a resource the stack does not hold: remove the import option (the "
@@ -185,7 +189,7 @@ function M.settle(run, recipe)
           .. "nothing is deleted); nothing was changed"):format(d.type, d.name, d.import, d.urn,
           rec.id, d.urn), d.where)
       end
-    elseif d.import then
+    else
       local why = M.taken(doc, d.type, d.import, d.urn)
       if why then
         errors.raise("recipe", ("%s %s: cannot import %s: %s; nothing was changed"):format(d.type,
@@ -208,6 +212,7 @@ function M.settle(run, recipe)
       made[d.urn] = lifecycle.with(r, d)
       recs[#recs + 1] = made[d.urn]
     end
+    ::next::
   end
   -- Recorded with the apply's first write (or its last): a run that stops before any change
   -- (a refused confirmation, a protected resource) records no import either.

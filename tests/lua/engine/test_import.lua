@@ -212,6 +212,28 @@ function TestImport:test_refusals_record_nothing()
   lu.assertEquals(mutating(), {})
 end
 
+-- A targeted run (--only) imports what it selects, nothing else.
+function TestImport:test_only_imports_what_it_selects()
+  local a, b = hand_vpc("10.1.0.0/16"), hand_vpc("10.2.0.0/16")
+  local r = function()
+    fo.resource("aws:ec2:vpc", "a", { cidr_block = "10.1.0.0/16" }, { import = a })
+    fo.resource("aws:ec2:vpc", "b", { cidr_block = "10.2.0.0/16" }, { import = b })
+  end
+  sim.recorder:clear()
+  local code, doc, out, err = f.run(r, { yes = true, only = { "aws:ec2:vpc::a" } })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(mutating(), {})
+  lu.assertEquals(doc.plan.counts.import, 1)
+  local st = H.state(dir)
+  lu.assertEquals(st.resources["dev::aws:ec2:vpc::a"].id, a)
+  lu.assertNil(st.resources["dev::aws:ec2:vpc::b"])
+  code, doc, out, err = f.run(r, { yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(doc.plan.counts.import, 1)
+  lu.assertEquals(H.state(dir).resources["dev::aws:ec2:vpc::b"].id, b)
+  lu.assertEquals(mutating(), {})
+end
+
 -- fo-run state import TYPE::NAME ID, in-process as fo-run runs it.
 local function command(args, extra)
   local out, err = {}, {}
