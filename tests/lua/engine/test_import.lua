@@ -234,6 +234,34 @@ function TestImport:test_only_imports_what_it_selects()
   lu.assertEquals(mutating(), {})
 end
 
+-- A saved plan (--plan --out) that imports: fo-run apply FILE imports and applies it.
+function TestImport:test_a_saved_plan_imports()
+  local env = { FO_STATE_DIR = dir .. "/.fo" }
+  local path = dir .. "/net.lua"
+  testlib.write(path, 'require "fo.aws.resources"\n'
+    .. 'fo.resource("aws:ec2:vpc", "seed", { cidr_block = "10.5.0.0/16" })\n')
+  local r = testlib.run_fo({ path }, { env = env })
+  lu.assertEquals(r.code, 0, r.stderr)
+  local id = json.decode(testlib.read(dir .. "/.fo/dev.state.json")).resources[
+    "dev::aws:ec2:vpc::seed"].id
+  r = testlib.run_fo({ "state", "rm", "seed" }, { env = env })
+  lu.assertEquals(r.code, 0, r.stderr)
+  testlib.write(path, ('require "fo.aws.resources"\n'
+    .. 'fo.resource("aws:ec2:vpc", "seed", { cidr_block = "10.5.0.0/16", tags = { T = "x" } }, '
+    .. '{ import = %q })\n'):format(id))
+  r = testlib.run_fo({ path, "--plan", "--out", dir .. "/p.json" }, { env = env })
+  lu.assertEquals(r.code, 0, r.stderr)
+  lu.assertStrContains(r.stdout, "import " .. id .. ", then update in place")
+  lu.assertNil(json.decode(testlib.read(dir .. "/.fo/dev.state.json")).resources[
+    "dev::aws:ec2:vpc::seed"])
+  r = testlib.run_fo({ "apply", dir .. "/p.json" }, { env = env })
+  lu.assertEquals(r.code, 0, r.stderr)
+  lu.assertStrContains(r.stdout, "Apply complete: 1 imported, 0 created, 1 updated")
+  local rec = json.decode(testlib.read(dir .. "/.fo/dev.state.json")).resources[
+    "dev::aws:ec2:vpc::seed"]
+  lu.assertEquals({ rec.id, rec.inputs.tags }, { id, { T = "x" } })
+end
+
 -- fo-run state import TYPE::NAME ID, in-process as fo-run runs it.
 local function command(args, extra)
   local out, err = {}, {}
