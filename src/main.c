@@ -117,6 +117,8 @@ static const char usage_text[] =
     "                 FILE only with --force)\n"
     "  state push FILE  replace the state by FILE, checked first; refused for another\n"
     "                 stack, target, account or key, or a lower serial, unless --force\n"
+    "  state import TYPE::NAME ID [--region R]  bring an existing resource under the\n"
+    "                 stack: read it by ID and record it (in a recipe: import = ID)\n"
     "  outputs [NAME]  the stack's outputs (a secret one: [secret] unless --show-secrets)\n"
     "  apply PLANFILE  apply a plan saved by --plan --out, exactly: refused (exit 1),\n"
     "                 naming what changed, when the state, recipe, config or cloud moved\n"

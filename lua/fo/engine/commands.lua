@@ -48,6 +48,8 @@ local COMMANDS = {
     usage = "fo-run state pull [FILE] [--force] [--stack S]" },
   ["state push"] = { options = set(STACK, LOCKING, { "--force" }), min = 1, max = 1,
     usage = "fo-run state push FILE [--force] [--stack S]" },
+  ["state import"] = { options = set(STACK, LOCKING, { "--region" }), min = 2, max = 2,
+    usage = "fo-run state import TYPE::NAME ID [--region R] [--stack S]" },
   ["apply"] = { options = set(STACK, LOCKING, { "--parallel", "--no-rollback" }), min = 1,
     max = 1, usage = "fo-run apply PLANFILE [--yes] [--json] [--parallel N] [--no-rollback]" },
   ["outputs"] = { options = set(STACK, { "--show-secrets" }), min = 0, max = 1,
@@ -55,7 +57,7 @@ local COMMANDS = {
 }
 M.COMMANDS = COMMANDS
 
-local STATE_WORDS = { "list", "show", "rm", "mv", "pull", "push" }
+local STATE_WORDS = { "list", "show", "rm", "mv", "pull", "push", "import" }
 
 local function usage(fmt, ...)
   errors.raise("usage", select("#", ...) > 0 and fmt:format(...) or fmt)

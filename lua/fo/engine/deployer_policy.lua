@@ -53,7 +53,7 @@ local function run(sim, dir, recipe, stack, config, mode)
   local out = {}
   local function keep(s) out[#out + 1] = s end
   local ok, code = pcall(require("fo.engine").run, { recipe = recipe, sim = sim, dir = dir,
-    stack = stack, config = config, mode = mode, out = keep, err = keep })
+    stack = stack, config = config, mode = mode, out = keep, err = keep, no_import = true })
   ddb.TIMING = saved
   if not ok then error(code, 0) end
   return code, table.concat(out)

@@ -348,11 +348,14 @@ local function do_apply(run, opts, recipe, plan, session)
   store:commit()
   report:outputs(values, order)
   local counts = report_mod.done_counts(report.doc.operations) -- as the plan counts
+  local imports = report.doc.plan and report.doc.plan.counts.import
   if counts.create + counts.update + counts.replace + counts.delete + (counts.retain or 0) == 0 then
-    report:summary("ok", "No changes.")
+    report:summary("ok", imports and ("Import complete: %d imported, no other change.")
+      :format(imports) or "No changes.")
   else
-    report:summary("ok", ("Apply complete: %d created, %d updated, %d replaced, %d deleted%s.")
-      :format(counts.create, counts.update, counts.replace, counts.delete, counts.retain
+    report:summary("ok", ("Apply complete: %s%d created, %d updated, %d replaced, %d deleted%s.")
+      :format(imports and imports .. " imported, " or "", counts.create, counts.update,
+        counts.replace, counts.delete, counts.retain
         and (", %d retained (forgotten, not deleted)"):format(counts.retain) or ""))
   end
   return EXIT.ok
@@ -493,8 +496,13 @@ local function locked_run(opts, recipe, session, report, paths)
     store:commit()
   end
 
+  local import = require "fo.engine.import"
+  -- (--print-policy's private simulator has none of them: it creates what is declared)
+  local imported = opts.mode ~= "destroy" and not opts.no_import and import.settle(run, recipe)
+    or {}
   local plan = opts.mode == "destroy" and plan_mod.destroy(store) or plan_mod.build(recipe, store)
   if only then plan = only.filter(plan, run.only, plan_mod.count) end
+  import.mark(plan, imported, report)
   report:plan(plan, { stack = opts.stack, target = kind, only = report.doc.only })
   if only then only.check(plan, run.only, store.doc) end -- before any change
   require("fo.engine.lifecycle").check(plan, opts.mode) -- protect: before any change

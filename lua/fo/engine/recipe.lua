@@ -77,6 +77,7 @@ end
 
 local OPTS = { depends_on = true, region = true, delete_first = true }
 for k in pairs(lifecycle.OPTS) do OPTS[k] = true end
+OPTS.import = true -- import.lua
 local NAME = "^[%w_][%w_%.%-/]*$"
 
 -- A handle put where a value belongs: say what to write instead.
@@ -134,6 +135,7 @@ function Recipe:declare(type_name, name, props, opts, where)
     delete_first = opts.delete_first, component = component }
   reject_handles(props, decl, where)
   lifecycle.declare(decl, opts, where)
+  decl.import = require("fo.engine.import").option(decl, opts.import, where)
   local problems = schema.problems(type_name, tdef.schema, props)
   if #problems > 0 then
     errors.raise("recipe", ("%s %s: %s"):format(type_name, name, table.concat(problems, "; ")),

@@ -195,6 +195,16 @@ end
 local GROUPS = { "create", "update", "replace", "delete" }
 
 local function what_of(s)
+  if s.import then -- import.lua: read by this id, then whatever else the plan does
+    local was = s.import
+    s.import = nil
+    local rest = s.action ~= "noop" and what_of(s)
+    s.import = was
+    return ("import %s%s"):format(was, s.action == "noop" and " (no changes)"
+      or s.action == "replace" and ", then REPLACE" .. rest:gsub("^replace", "")
+        .. " (the imported resource is deleted)"
+      or ", then " .. rest)
+  end
   if s.protected then
     return s.action .. " REFUSED: protected (lifecycle option protect)"
   elseif s.retain and s.action == "delete" then
@@ -253,7 +263,8 @@ function Report:plan(plan, info)
   for _, s in ipairs(plan.steps) do
     local row = { urn = s.urn, action = s.action, type = s.type, name = s.name,
       deposed = s.deposed or nil, delete_first = s.delete_first or nil, note = s.note,
-      lifecycle = s.lifecycle, component = components.path_of(s, self.recipe), changes = {} }
+      lifecycle = s.lifecycle, import = s.import,
+      component = components.path_of(s, self.recipe), changes = {} }
     rows[#rows + 1] = row
     for _, c in ipairs(s.changes or {}) do
       local hidden = secret(s, c.key)
@@ -266,7 +277,12 @@ function Report:plan(plan, info)
   end
   local lw = 40
   for _, s in ipairs(plan.steps) do
-    if s.action ~= "noop" then lw = math.max(lw, term.width(label(s))) end
+    if s.action ~= "noop" or s.import then lw = math.max(lw, term.width(label(s))) end
+  end
+  for _, s in ipairs(by_action.noop or {}) do -- imports that change nothing (import.lua)
+    if s.import then
+      self:out("  %s %s %s\n", st.cyan("<= "), term.pad(label(s), lw), st.cyan(what_of(s)))
+    end
   end
   for _, action in ipairs(GROUPS) do
     -- with components: a tree, each component's heading once per group, its resources below
@@ -297,8 +313,9 @@ function Report:plan(plan, info)
     self:out("No changes. The stack matches the recipe (%d resource%s).\n", n.noop,
       n.noop == 1 and "" or "s")
   else
-    self:out("%s %s to add, %s to change, %s to replace, %s to destroy%s.%s\n", st.bold("Plan:"),
-      st.green(tostring(n.create)), st.yellow(tostring(n.update)),
+    self:out("%s %s%s to add, %s to change, %s to replace, %s to destroy%s.%s\n", st.bold("Plan:"),
+      n.import and ("%d to import, "):format(n.import) or "", st.green(tostring(n.create)),
+      st.yellow(tostring(n.update)),
       st.magenta(tostring(n.replace)), st.red(tostring(n.delete)),
       n.retain and (", %d to forget (retain_on_delete)"):format(n.retain) or "",
       n.noop > 0 and (" %d unchanged."):format(n.noop) or "")

@@ -454,6 +454,9 @@ function M.run(sub, st, args)
     if sub == "rm" then return M.rm(st, doc, original, info, args) end
     if sub == "mv" then return M.mv(st, doc, original, info, args) end
     if sub == "pull" then return M.pull(st, doc, original, info, args) end
+    if sub == "import" then
+      return require("fo.engine.import_cmd").run(st, doc, original, info, args)
+    end
     return M.push(st, doc, original, info, args)
   end)
 end

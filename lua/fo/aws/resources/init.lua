@@ -15,5 +15,6 @@ require "fo.aws.resources.iam"
 require "fo.aws.resources.elbv2"
 require "fo.aws.resources.autoscaling"
 require "fo.aws.resources.s3"
+require "fo.aws.resources.import_ids" -- the id each type's import takes
 
 return true

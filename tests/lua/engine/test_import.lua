@@ -1,0 +1,457 @@
+-- Import (fo.resource's import option, fo-run state import): every AWS type fo has, made
+-- outside the stack, imported with no difference and no mutating call, a rerun that changes
+-- nothing; a difference shown in the plan and made by the apply; a replacement said loudly;
+-- the refusals (no such resource, an id of another format, a resource the stack already
+-- manages); the command form; and a run through --target aws on a served simulator.
+package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
+local lu = require "luaunit"
+local testlib = require "support.testlib"
+local H = require "support.engine_harness"
+local json = require "fo.json"
+local json_events = require "support.json_events"
+require "fo.aws.resources"
+
+local TRADING = testlib.tests_dir .. "/../recipes/trading.lua"
+local REGION = H.REGION
+
+local f, sim, dir
+TestImport = {}
+f = H.fixture(TestImport, function(x) sim, dir = x.sim, x.dir end)
+
+local function ec2()
+  return sim:client("ec2", { region = REGION })
+end
+
+-- A VPC made by hand (not by fo): its id.
+local function hand_vpc(cidr, tags)
+  local list = {}
+  for k, v in pairs(tags or {}) do list[#list + 1] = { Key = k, Value = v } end
+  return ec2():CreateVpc{ CidrBlock = cidr or "10.9.0.0/16",
+    TagSpecifications = #list > 0 and { { ResourceType = "vpc", Tags = list } } or nil }.Vpc.VpcId
+end
+
+local function vpc_recipe(props, opts)
+  return function() fo.resource("aws:ec2:vpc", "main", props, opts) end
+end
+
+local function mutating()
+  return H.ops(sim, { mutating = true })
+end
+
+-- Every AWS type fo registers: the trading recipe, applied by stack dev in one state
+-- directory, makes at least one of each (over two configurations: its VPC endpoints, or its
+-- NAT gateways); the same recipe, its every declaration given import = the id the first
+-- stack recorded, is run by stack dev in another directory (a state that knows none of
+-- them). The plan imports all and changes nothing, the apply makes no mutating call, a
+-- rerun imports nothing.
+local function import_trading(config)
+  local seed_dir = H.dir()
+  local code, _, out, err = H.run(TRADING, { sim = sim, dir = seed_dir, config = config,
+    yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  local seed = H.state(seed_dir)
+  H.cleanup(seed_dir)
+  local ids, have = {}, {}
+  for _, r in pairs(seed.resources) do
+    ids[r.type .. "::" .. r.name] = r.id
+    have[r.type] = true
+  end
+  local function wrapped()
+    local resource = fo.resource
+    fo.resource = function(t, n, p, o)
+      o = o or {}
+      o.import = assert(ids[t .. "::" .. n], t .. "::" .. n)
+      return resource(t, n, p, o)
+    end
+    local ok, e = pcall(dofile, TRADING)
+    fo.resource = resource
+    if not ok then error(e, 0) end
+  end
+  local n = 0
+  for _ in pairs(ids) do n = n + 1 end
+
+  sim.recorder:clear()
+  local doc
+  code, doc, out, err = H.run(wrapped, { sim = sim, dir = dir, config = config, mode = "plan" })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(mutating(), {})
+  lu.assertEquals(doc.plan.counts, { import = n, create = 0, update = 0, replace = 0,
+    delete = 0, noop = n })
+  for _, s in ipairs(doc.plan.steps) do
+    lu.assertEquals(s.import, ids[s.type .. "::" .. s.name], s.urn)
+    lu.assertEquals(s.action, "noop", s.urn .. ": " .. json.encode(s.changes))
+  end
+  lu.assertStrContains(out, ("Plan: %d to import, 0 to add"):format(n))
+  lu.assertNil(next(H.state(dir).resources)) -- --plan records no import
+
+  code, doc, out, err = H.run(wrapped, { sim = sim, dir = dir, config = config, yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(mutating(), {})
+  lu.assertStrContains(out, ("Import complete: %d imported, no other change."):format(n))
+  local st = H.state(dir)
+  for key, id in pairs(ids) do
+    lu.assertEquals(st.resources["dev::" .. key].id, id, key)
+  end
+
+  code, doc, out, err = H.run(wrapped, { sim = sim, dir = dir, config = config, yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(mutating(), {})
+  lu.assertNil(doc.plan.counts.import)
+  lu.assertStrContains(out, "No changes.")
+  lu.assertNotStrContains(out, "Import ")
+  return have
+end
+
+function TestImport:test_every_type_imports_with_no_difference()
+  -- https: the certificates too (ACM issues them once the zone's domain is delegated)
+  sim:set_knob("registered_domains", { "trading.fo.test" })
+  local have = import_trading({ alarmEmail = "ops@example.com", https = "true" })
+  f.renew()
+  for t in pairs(import_trading({ private_egress = "nat" })) do have[t] = true end
+  for _, t in ipairs(require("fo.engine.types").names()) do
+    if t:match("^aws:") then lu.assertTrue(have[t], t .. ": the trading recipe makes none") end
+  end
+end
+
+-- What the declaration says and the resource lacks is the plan's update; the apply makes
+-- it (and creates nothing); the import option left in the recipe does nothing more.
+function TestImport:test_the_plan_shows_what_the_first_apply_changes()
+  local id = hand_vpc("10.9.0.0/16", { Name = "legacy" })
+  local r = vpc_recipe({ cidr_block = "10.9.0.0/16", enable_dns_hostnames = true,
+    tags = { Name = "legacy", Team = "core" } }, { import = id })
+  sim.recorder:clear()
+  local code, doc, out, err = f.run(r, { mode = "plan", json = false })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(mutating(), {})
+  local s = doc.plan.steps[1]
+  lu.assertEquals({ s.action, s.import }, { "update", id })
+  lu.assertStrContains(out, "import " .. id .. ", then update in place")
+  lu.assertStrContains(out, "enable_dns_hostnames: false → true")
+  lu.assertStrContains(out, 'tags.Team:')
+  lu.assertStrContains(out, "(--plan: not recorded)")
+  lu.assertNil(H.state(dir).resources["dev::aws:ec2:vpc::main"])
+
+  code, doc, out, err = f.run(r, { yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(mutating(), { "ec2.ModifyVpcAttribute", "ec2.CreateTags" })
+  lu.assertStrContains(out, "Apply complete: 1 imported, 0 created, 1 updated")
+  local rec = H.state(dir).resources["dev::aws:ec2:vpc::main"]
+  lu.assertEquals(rec.id, id)
+  lu.assertEquals(rec.inputs.tags, { Name = "legacy", Team = "core" })
+  sim.recorder:clear()
+  code, doc, out, err = f.run(r, { yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(mutating(), {})
+  lu.assertStrContains(out, "No changes.")
+end
+
+-- A declaration that differs in a property forcing replacement: the plan says, loudly and
+-- before any change, that the apply deletes the imported resource.
+function TestImport:test_an_import_that_would_be_replaced_is_said_loudly()
+  local id = hand_vpc("10.9.0.0/16")
+  sim.recorder:clear()
+  local code, doc, out, err = f.run(vpc_recipe({ cidr_block = "10.8.0.0/16" }, { import = id }),
+    { mode = "plan" })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(mutating(), {})
+  lu.assertEquals(doc.plan.steps[1].action, "replace")
+  lu.assertStrContains(out, "import " .. id .. ", then REPLACE")
+  lu.assertStrContains(out, "(the imported resource is deleted)")
+  lu.assertStrContains(err, "followed by a REPLACEMENT")
+  lu.assertStrContains(err, "DELETES the imported resource " .. id)
+  lu.assertStrContains(err, "cidr_block")
+end
+
+-- Refusals: each names the resource and the id, exits 1, and records nothing.
+function TestImport:test_refusals_record_nothing()
+  local function refused(r, want)
+    local code, _, out, err = f.run(r, { yes = true })
+    lu.assertEquals(code, 1, out .. err)
+    lu.assertStrContains(err, want)
+    return err
+  end
+  -- no such resource
+  local err = refused(vpc_recipe({ cidr_block = "10.9.0.0/16" }, { import = "vpc-0123abcd" }),
+    "aws:ec2:vpc main: cannot import vpc-0123abcd: there is no such aws:ec2:vpc in us-east-1")
+  lu.assertStrContains(err, "nothing was recorded")
+  lu.assertEquals(H.state(dir).resources, {})
+  -- an id of another type's format, at the declaration's line
+  err = refused(vpc_recipe({ cidr_block = "10.9.0.0/16" }, { import = "subnet-0123abcd" }),
+    'import id "subnet-0123abcd" is not an id of this type')
+  lu.assertStrContains(err, "vpc-")
+  refused(vpc_recipe({ cidr_block = "10.9.0.0/16" }, { import = 42 }),
+    "import takes the resource's id as a string")
+  -- what another fo stack tagged as its own
+  local theirs = hand_vpc("10.6.0.0/16", { ["fo:stack"] = "prod", ["fo:name"] = "core" })
+  refused(vpc_recipe({ cidr_block = "10.6.0.0/16" }, { import = theirs }),
+    'it is tagged as resource "core" of fo stack "prod", which manages it')
+  lu.assertEquals(H.state(dir).resources, {})
+  -- a route's id is composite
+  refused(function()
+    fo.resource("aws:ec2:route", "r", { route_table_id = "rtb-01", destination_cidr_block =
+      "0.0.0.0/0", gateway_id = "igw-01" }, { import = "rtb-01" })
+  end, "<route table id>_<destination>")
+  -- a resource the stack already manages, under another name or the same name
+  local code, _, out, e2 = f.run(vpc_recipe({ cidr_block = "10.9.0.0/16" }), { yes = true })
+  lu.assertEquals(code, 0, out .. e2)
+  local managed = H.state(dir).resources["dev::aws:ec2:vpc::main"].id
+  refused(function()
+    fo.resource("aws:ec2:vpc", "main", { cidr_block = "10.9.0.0/16" })
+    fo.resource("aws:ec2:vpc", "other", { cidr_block = "10.9.0.0/16" }, { import = managed })
+  end, "the stack already manages " .. managed .. " as dev::aws:ec2:vpc::main")
+  local other = hand_vpc("10.7.0.0/16")
+  refused(vpc_recipe({ cidr_block = "10.9.0.0/16" }, { import = other }),
+    "but the stack already manages dev::aws:ec2:vpc::main as " .. managed)
+  lu.assertNil(H.state(dir).resources["dev::aws:ec2:vpc::other"])
+  -- the option stays harmless once imported: the same id is no import at all
+  sim.recorder:clear()
+  code, _, out, e2 = f.run(vpc_recipe({ cidr_block = "10.9.0.0/16" }, { import = managed }),
+    { yes = true })
+  lu.assertEquals(code, 0, out .. e2)
+  lu.assertStrContains(out, "No changes.")
+  lu.assertEquals(mutating(), {})
+end
+
+-- A targeted run (--only) imports what it selects, nothing else.
+function TestImport:test_only_imports_what_it_selects()
+  local a, b = hand_vpc("10.1.0.0/16"), hand_vpc("10.2.0.0/16")
+  local r = function()
+    fo.resource("aws:ec2:vpc", "a", { cidr_block = "10.1.0.0/16" }, { import = a })
+    fo.resource("aws:ec2:vpc", "b", { cidr_block = "10.2.0.0/16" }, { import = b })
+  end
+  sim.recorder:clear()
+  local code, doc, out, err = f.run(r, { yes = true, only = { "aws:ec2:vpc::a" } })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(mutating(), {})
+  lu.assertEquals(doc.plan.counts.import, 1)
+  local st = H.state(dir)
+  lu.assertEquals(st.resources["dev::aws:ec2:vpc::a"].id, a)
+  lu.assertNil(st.resources["dev::aws:ec2:vpc::b"])
+  code, doc, out, err = f.run(r, { yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(doc.plan.counts.import, 1)
+  lu.assertEquals(H.state(dir).resources["dev::aws:ec2:vpc::b"].id, b)
+  lu.assertEquals(mutating(), {})
+end
+
+-- A saved plan (--plan --out) that imports: fo-run apply FILE imports and applies it.
+function TestImport:test_a_saved_plan_imports()
+  local env = { FO_STATE_DIR = dir .. "/.fo" }
+  local path = dir .. "/net.lua"
+  testlib.write(path, 'require "fo.aws.resources"\n'
+    .. 'fo.resource("aws:ec2:vpc", "seed", { cidr_block = "10.5.0.0/16" })\n')
+  local r = testlib.run_fo({ path }, { env = env })
+  lu.assertEquals(r.code, 0, r.stderr)
+  local id = json.decode(testlib.read(dir .. "/.fo/dev.state.json")).resources[
+    "dev::aws:ec2:vpc::seed"].id
+  r = testlib.run_fo({ "state", "rm", "seed" }, { env = env })
+  lu.assertEquals(r.code, 0, r.stderr)
+  testlib.write(path, ('require "fo.aws.resources"\n'
+    .. 'fo.resource("aws:ec2:vpc", "seed", { cidr_block = "10.5.0.0/16", tags = { T = "x" } }, '
+    .. '{ import = %q })\n'):format(id))
+  r = testlib.run_fo({ path, "--plan", "--out", dir .. "/p.json" }, { env = env })
+  lu.assertEquals(r.code, 0, r.stderr)
+  lu.assertStrContains(r.stdout, "import " .. id .. ", then update in place")
+  lu.assertNil(json.decode(testlib.read(dir .. "/.fo/dev.state.json")).resources[
+    "dev::aws:ec2:vpc::seed"])
+  r = testlib.run_fo({ "apply", dir .. "/p.json" }, { env = env })
+  lu.assertEquals(r.code, 0, r.stderr)
+  lu.assertStrContains(r.stdout, "Apply complete: 1 imported, 0 created, 1 updated")
+  local rec = json.decode(testlib.read(dir .. "/.fo/dev.state.json")).resources[
+    "dev::aws:ec2:vpc::seed"]
+  lu.assertEquals({ rec.id, rec.inputs.tags }, { id, { T = "x" } })
+end
+
+-- fo-run state import TYPE::NAME ID, in-process as fo-run runs it.
+local function command(args, extra)
+  local out, err = {}, {}
+  local report = require("fo.engine.report").new{ out = function(s) out[#out + 1] = s end,
+    err = function(s) err[#err + 1] = s end, stack = "dev", mode = "state-import" }
+  local opts = { stack = "dev", dir = dir, sim = sim, command = "fo-run state import" }
+  for k, v in pairs(extra or {}) do opts[k] = v end
+  local code = require("fo.engine.commands").run("state import", opts, args, report)
+  return code, table.concat(out), table.concat(err)
+end
+
+function TestImport:test_the_command_imports_one_resource()
+  -- the stack exists (its state names its target)
+  local code, _, out, err = f.run(function()
+    fo.resource("aws:ec2:vpc", "keep", { cidr_block = "10.1.0.0/16" })
+  end, { yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  local id = hand_vpc("10.9.0.0/16", { Name = "legacy" })
+  sim.recorder:clear()
+  code, out, err = command({ "aws:ec2:vpc::main", id })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(mutating(), {})
+  lu.assertStrContains(out, "Imported " .. id .. " as dev::aws:ec2:vpc::main")
+  local rec = H.state(dir).resources["dev::aws:ec2:vpc::main"]
+  lu.assertEquals({ rec.id, rec.region, rec.inputs.cidr_block, rec.inputs.tags },
+    { id, REGION, "10.9.0.0/16", { Name = "legacy" } })
+  -- the recipe that declares it compares with what was read
+  code, _, out, err = f.run(function()
+    fo.resource("aws:ec2:vpc", "keep", { cidr_block = "10.1.0.0/16" })
+    fo.resource("aws:ec2:vpc", "main", { cidr_block = "10.9.0.0/16", tags = { Name = "legacy" } })
+  end, { yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertStrContains(out, "No changes.")
+  lu.assertEquals(mutating(), {})
+  -- refusals: already managed (both ways), no such id, a bad format, an unknown type
+  local serial = H.state(dir).serial
+  code, _, err = command({ "aws:ec2:vpc::main", id })
+  lu.assertEquals(code, 2)
+  lu.assertStrContains(err, "already manages dev::aws:ec2:vpc::main")
+  code, _, err = command({ "aws:ec2:vpc::again", id })
+  lu.assertEquals(code, 2)
+  lu.assertStrContains(err, "the stack already manages " .. id .. " as dev::aws:ec2:vpc::main")
+  code, _, err = command({ "aws:ec2:vpc::gone", "vpc-0123abcd" })
+  lu.assertEquals(code, 2)
+  lu.assertStrContains(err, "there is no such aws:ec2:vpc in us-east-1")
+  code, _, err = command({ "aws:ec2:vpc::bad", "sg-0123abcd" })
+  lu.assertEquals(code, 2)
+  lu.assertStrContains(err, "is not an id of this type")
+  code, _, err = command({ "aws:ec2:vcp::x", id })
+  lu.assertEquals(code, 2)
+  lu.assertStrContains(err, "unknown resource type aws:ec2:vcp")
+  code, _, err = command({ "main", id })
+  lu.assertEquals(code, 2)
+  lu.assertStrContains(err, "TYPE::NAME")
+  lu.assertEquals(H.state(dir).serial, serial)
+end
+
+-- --target aws against a served simulator: the recipe's import and the command, as a user
+-- runs fo-run, with --json events checked against the schema.
+function TestImport:test_import_through_target_aws()
+  local served = fo.sim.new{ seed = 5 }
+  local srv = require("fo.sim.server").serve{ host = "127.0.0.1", port = 0, sim = served }
+  local c = served:client("ec2", { region = REGION })
+  local vpc = c:CreateVpc{ CidrBlock = "10.9.0.0/16" }.Vpc.VpcId
+  local subnet = c:CreateSubnet{ VpcId = vpc, CidrBlock = "10.9.1.0/24" }.Subnet.SubnetId
+  local k = require("fo.sim.keys").DEFAULT
+  local env = { AWS_ACCESS_KEY_ID = k.access_key, AWS_SECRET_ACCESS_KEY = k.secret_key,
+    AWS_REGION = REGION, AWS_ENDPOINT_URL = ("http://127.0.0.1:%d"):format(srv.port),
+    AWS_EC2_METADATA_DISABLED = "true", AWS_CONFIG_FILE = "/nonexistent",
+    AWS_SHARED_CREDENTIALS_FILE = "/nonexistent", HOME = dir, FO_STATE_DIR = dir .. "/.fo" }
+  local path = dir .. "/net.lua"
+  testlib.write(path, ([[
+require "fo.aws.resources"
+local vpc = fo.resource("aws:ec2:vpc", "main", { cidr_block = "10.9.0.0/16" }, { import = %q })
+fo.resource("aws:ec2:subnet", "a", { vpc_id = vpc.id, cidr_block = "10.9.2.0/24",
+  tags = { Team = "core" } })
+]]):format(vpc))
+  local function run(args)
+    local r
+    local t = fo.spawn(function() r = testlib.run_fo(args, { env = env }) end)
+    t:join()
+    return r
+  end
+  local function events(r)
+    local ev = json_events.parse(r.stdout)
+    lu.assertEquals(json_events.problems(ev, json_events.schema()), {}, r.stdout)
+    return ev
+  end
+  local r = run({ "--target", "aws", "--plan", "--json", path })
+  lu.assertEquals(r.code, 0, r.stderr)
+  local ev = events(r)
+  lu.assertEquals(json_events.last(ev, "import").id, vpc)
+  local plan = json_events.last(ev, "plan")
+  lu.assertEquals(plan.counts, { import = 1, create = 1, update = 0, replace = 0, delete = 0,
+    noop = 1 })
+  lu.assertEquals(plan.steps[1].import, vpc)
+  -- not confirmed (no --yes, no terminal): nothing changes, no import is recorded
+  r = run({ "--target", "aws", path })
+  lu.assertEquals(r.code, 2, r.stderr)
+  lu.assertStrContains(r.stderr, "needs --yes")
+  lu.assertNil(json.decode(testlib.read(dir .. "/.fo/dev.state.json")).resources[
+    "dev::aws:ec2:vpc::main"])
+  r = run({ "--target", "aws", "--yes", "--json", path })
+  lu.assertEquals(r.code, 0, r.stderr)
+  ev = events(r)
+  lu.assertEquals(json_events.last(ev, "summary").done,
+    { create = 1, update = 0, replace = 0, delete = 0, rollback = 0 })
+  local st = json.decode(testlib.read(dir .. "/.fo/dev.state.json"))
+  lu.assertEquals(st.resources["dev::aws:ec2:vpc::main"].id, vpc)
+  -- the subnet made by hand, by the command
+  r = run({ "state", "import", "aws:ec2:subnet::b", subnet, "--json" })
+  lu.assertEquals(r.code, 0, r.stderr)
+  ev = events(r)
+  lu.assertEquals(json_events.last(ev, "import"), { v = 1, event = "import",
+    t = json_events.last(ev, "import").t, urn = "dev::aws:ec2:subnet::b",
+    type = "aws:ec2:subnet", id = subnet, region = REGION })
+  st = json.decode(testlib.read(dir .. "/.fo/dev.state.json"))
+  lu.assertEquals(st.resources["dev::aws:ec2:subnet::b"].inputs.vpc_id, vpc)
+  srv:close()
+end
+
+-- Composite ids name the properties the read locates the resource by; a DNS name may hold
+-- "_" (the record type is the part that is one), and a set identifier follows the type.
+function TestImport:test_composite_ids_name_their_properties()
+  local import = require "fo.engine.import"
+  local function props(t, id)
+    local f = import.format_of(t)
+    lu.assertTrue(f.check(id), id)
+    return f.props(id)
+  end
+  lu.assertEquals(props("aws:route53:record", "Z0123_dmarc_x.example.com_TXT"),
+    { zone_id = "Z0123", name = "dmarc_x.example.com", type = "TXT" })
+  lu.assertEquals(props("aws:route53:record", "Z0123__acme.example.com_CNAME_blue_1"),
+    { zone_id = "Z0123", name = "_acme.example.com", type = "CNAME", set_identifier = "blue_1" })
+  lu.assertEquals(props("aws:ec2:route", "rtb-0a1b_::/0"),
+    { route_table_id = "rtb-0a1b", destination_ipv6_cidr_block = "::/0" })
+  lu.assertEquals(props("aws:ec2:route", "rtb-0a1b_pl-63a5400a"),
+    { route_table_id = "rtb-0a1b", destination_prefix_list_id = "pl-63a5400a" })
+  lu.assertEquals(props("aws:iam:role_policy", "app:inline"),
+    { role_name = "app", policy_name = "inline" })
+  lu.assertEquals(props("aws:sns:subscription", "arn:aws:sns:us-east-1:123456789012:t:abc-1"),
+    { topic_arn = "arn:aws:sns:us-east-1:123456789012:t" })
+  lu.assertEquals(props("aws:autoscaling:policy", "arn:aws:autoscaling:us-east-1:123456789012:"
+    .. "scalingPolicy:u-1:autoScalingGroupName/web:policyName/cpu"),
+    { group_name = "web", policy_name = "cpu" })
+  for t, bad in pairs({ ["aws:route53:record"] = "Z0123_example.com", ["aws:ec2:route"] =
+      "rtb-0a1b", ["aws:iam:role_policy"] = "app", ["aws:kms:key"] = "alias/x",
+      ["aws:sns:topic"] = "alerts", ["aws:s3:bucket"] = "arn:aws:s3:::b" }) do
+    lu.assertFalse(import.format_of(t).check(bad) and true or false, t .. " " .. bad)
+  end
+end
+
+-- --print-policy runs the recipe's lifecycle on a private simulator, which holds none of
+-- what the recipe imports: it creates them instead, and the policy has their actions.
+function TestImport:test_print_policy_of_a_recipe_that_imports()
+  local path = dir .. "/net.lua"
+  testlib.write(path, [[
+require "fo.aws.resources"
+fo.resource("aws:ec2:vpc", "main", { cidr_block = "10.9.0.0/16" }, { import = "vpc-0a1b2c3d" })
+]])
+  local r = testlib.run_fo({ "--print-policy", path }, { env = { FO_STATE_DIR = dir .. "/.fo" },
+    timeout = 120 })
+  lu.assertEquals(r.code, 0, r.stderr)
+  for _, a in ipairs({ "ec2:CreateVpc", "ec2:DescribeVpcs", "ec2:DeleteVpc" }) do
+    lu.assertStrContains(r.stdout, '"' .. a .. '"')
+  end
+end
+
+-- docs/recipes.md has one row per AWS type in its table of import ids, as the types
+-- register their formats (lua/fo/aws/resources/import_ids.lua).
+function TestImport:test_the_docs_give_every_type_its_id_format()
+  local import = require "fo.engine.import"
+  local rows = {}
+  for line in testlib.read(testlib.tests_dir .. "/../docs/recipes.md"):gmatch("[^\n]+") do
+    local t, format, example = line:match("^| `(aws:[%w_:]+)` | (.-) | `(.-)` |$")
+    if t then rows[t] = { format, example } end
+  end
+  local n = 0
+  for _, t in ipairs(require("fo.engine.types").names()) do
+    if t:match("^aws:") then
+      n = n + 1
+      local f = import.format_of(t)
+      lu.assertNotNil(f, t .. " registers no import id format")
+      lu.assertEquals(rows[t], { f.format, f.example }, t .. "'s row in docs/recipes.md")
+      lu.assertTrue(f.check(f.example), t .. ": its example is not of its format")
+      rows[t] = nil
+    end
+  end
+  lu.assertEquals(rows, {}, "rows of types fo does not have")
+  lu.assertTrue(n >= 35)
+end
+
+os.exit(lu.LuaUnit.run())
