@@ -58,9 +58,13 @@ local function import_trading(config)
   end
   local function wrapped()
     local resource = fo.resource
+    local recipe = require "fo.engine.recipe"
+    local component = require "fo.engine.component"
     fo.resource = function(t, n, p, o)
       o = o or {}
-      o.import = assert(ids[t .. "::" .. n], t .. "::" .. n)
+      -- (the name as recorded: inside a component, with its path)
+      local full = component.place(recipe.current("fo.resource"), n)
+      o.import = assert(ids[t .. "::" .. full], t .. "::" .. full)
       return resource(t, n, p, o)
     end
     local ok, e = pcall(dofile, TRADING)
