@@ -33,8 +33,8 @@ M.SERVICES = SERVICES
 ---   account     account id of the default key (default "123456789012")
 ---   seed        number or string: reproducible ids and fault draws (else FO_SIM_SEED;
 ---               a file's saved seed wins for ids, so a reloaded sim never repeats one)
----   file        state file (".fo/<stack>.sim.json"): loaded if present, saved after
----               every mutating call
+---   file        state file (".fo/<stack>.sim.json"): loaded if present (with its log,
+---               ".fo/<stack>.sim.log"), each mutating call's changes appended to the log
 ---   keys        more access keys: { {access_key=, secret_key=, session_token=, account=,
 ---               user=}, ... } (see Sim:add_key)
 ---   strict      check handlers' answers against the output shapes (default true)
@@ -245,7 +245,9 @@ function Sim:_finish(c, status, code)
   self.recorder:add{ service = c.service, operation = c.operation, region = c.region,
     mutating = mutating, status = status, code = code, t = self.clock:now(),
     request_id = c.request_id }
-  if (mutating or c.changed_state) and self.file and status < 500 then self:save() end
+  if (mutating or c.changed_state) and self.file and status < 500 then
+    self.store:persist(self.file)
+  end
 end
 
 --- Normalizes a region for `service`: the global services answer in "us-east-1" (their
@@ -293,7 +295,7 @@ end
 
 -- State, clock, knobs ---------------------------------------------------------------
 
---- Saves the state to the sim's file (no-op without one).
+--- Saves the whole state to the sim's file and starts a new log (no-op without a file).
 function Sim:save()
   if self.file then self.store:save(self.file) end
 end

@@ -1,8 +1,12 @@
 -- The simulator's state: accounts → regions → services, each a plain table the service
--- handlers own, plus the id stream. Saved as one JSON document (atomically, through
--- fo.fs) so that reruns against the sim see what earlier runs created.
+-- handlers own, plus the id stream. Saved as a JSON snapshot (atomically, through fo.fs)
+-- and a change log next to it (fo.sim.store_log) so that reruns against the sim see what
+-- earlier runs created. A service's table handed out by Store:db is marked changed: a
+-- mutating call appends those tables (not the whole state) to the log, and the log is
+-- folded into a new snapshot once it outgrows it.
 local json = require "fo.json"
 local rng = require "fo.sim.rng"
+local slog = require "fo.sim.store_log"
 
 local M = {}
 local Store = {}
@@ -10,6 +14,9 @@ Store.__index = Store
 
 M.FORMAT = "fo-sim-state"
 M.VERSION = 1
+--- The log is folded into the snapshot once its records outgrow the snapshot, and not
+--- before they reach this many bytes (tests lower it).
+M.LOG_MIN_BYTES = 1 << 20
 
 local function fresh_data(seed)
   return { format = M.FORMAT, version = M.VERSION, seed = seed, id_draws = 0, accounts = {} }
@@ -25,9 +32,16 @@ end
 function M.new(opts)
   opts = opts or {}
   local seed = opts.seed ~= nil and rng.seed_of(opts.seed) or default_seed()
-  local s = setmetatable({ data = fresh_data(seed) }, Store)
+  local s = setmetatable({ data = fresh_data(seed), dirty = {} }, Store)
   s.ids = rng.new(seed, 0)
   return s
+end
+
+-- Marks the table of `service` in `region` of `account` as changed (saved at the next
+-- Store:persist).
+local function mark(self, account, region, service)
+  local key = account .. "\0" .. region .. "\0" .. service
+  if not self.dirty[key] then self.dirty[key] = { account, region, service } end
 end
 
 --- The table of `service` in `region` of `account`, created on first use.
@@ -39,7 +53,16 @@ function Store:db(account, region, service)
   if not r then r = {}; a[region] = r end
   local d = r[service]
   if not d then d = {}; r[service] = d end
+  -- whoever asks for a table may change it: it is saved with the next call
+  mark(self, account, region, service)
   return d
+end
+
+--- Marks what code reading `data.accounts` directly may change (the failover model's
+--- clock work): `service` of `region` of `account` when it exists.
+function Store:touch(account, region, service)
+  local a = self.data.accounts[account]
+  if a and a[region] and a[region][service] then mark(self, account, region, service) end
 end
 
 --- `n` random characters of `alphabet` from the id stream (seeded, persisted).
@@ -63,6 +86,7 @@ function Store:reset()
   local seed, draws = self.data.seed, self.data.id_draws
   self.data = fresh_data(seed)
   self.data.id_draws = draws
+  self.dirty = {}
 end
 
 --- The state as JSON text (raises "<path>: why" when a handler stored something JSON
@@ -76,34 +100,99 @@ function Store:encode()
   return text .. "\n"
 end
 
---- Writes the state to `path` atomically (temp file, fsync, rename; mode 0600).
+--- Writes the whole state to `path` atomically (temp file, fsync, rename; mode 0600) and
+--- starts a new log for it (a crash between the two leaves a log whose base is not the
+--- snapshot: ignored, the snapshot holds its changes).
 function Store:save(path)
   local fs = require "fo.fs"
   local dir = path:match("^(.*)/[^/]*$")
   if dir and dir ~= "" then fs.mkdir_p(dir, tonumber("700", 8)) end
-  fs.write_atomic(path, self:encode(), tonumber("600", 8))
+  local text = self:encode()
+  fs.write_atomic(path, text, slog.MODE)
+  local header = slog.header(text)
+  local lpath = slog.path(path)
+  fs.write_atomic(lpath, header, slog.MODE)
+  self.log = { path = path, lpath = lpath, snapshot_bytes = #text, header_bytes = #header,
+    bytes = #header, seq = 0 }
+  self.dirty = {}
+end
+
+-- The changes since the last save, as a log record's body (a JSON array).
+function Store:_changes()
+  local keys = {}
+  for k in pairs(self.dirty) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local parts = {}
+  local accounts = self.data.accounts
+  for _, k in ipairs(keys) do
+    local key = self.dirty[k]
+    local d = accounts[key[1]] and accounts[key[1]][key[2]] and accounts[key[1]][key[2]][key[3]]
+    if d then
+      local ok, text = pcall(json.line, { db = key, value = d }, { "db" })
+      if not ok then
+        error(("the simulator state cannot be saved: %s (service handlers must store only "
+          .. "strings, numbers, booleans, arrays and string-keyed tables)"):format(text), 0)
+      end
+      parts[#parts + 1] = text
+    end
+  end
+  parts[#parts + 1] = ('{"set":"id_draws","value":%d}'):format(self.data.id_draws)
+  return "[" .. table.concat(parts, ",") .. "]"
+end
+
+--- Makes the changes since the last save durable in `path`: one record appended to its
+--- log (one fsync). The first save of a store whose log cannot be appended to (none yet, a
+--- torn tail, a stale log, another file), a log another process wrote to meanwhile, and a
+--- log grown past its snapshot write the whole state instead (Store:save).
+function Store:persist(path)
+  local log = self.log
+  if not log or log.path ~= path then return self:save(path) end
+  local body = self:_changes()
+  local line = slog.record(log.seq + 1, body)
+  local bytes = slog.append(log.lpath, line)
+  self.dirty = {}
+  log.seq = log.seq + 1
+  local expected = log.bytes + #line
+  log.bytes = bytes
+  if bytes ~= expected
+    or bytes - log.header_bytes > math.max(M.LOG_MIN_BYTES, log.snapshot_bytes) then
+    -- another writer's records are interleaved with ours (its whole state wins, as a
+    -- rewrite would), or the log outgrew the snapshot: fold
+    self:save(path)
+  end
 end
 
 local function corrupt(path, why)
-  error(("simulator state file %s is not usable: %s. Delete it (rm %s) or call sim:reset() "
-    .. "to start from an empty simulator (everything the sim held is forgotten)")
-    :format(path, why, path), 0)
+  error(("simulator state file %s is not usable: %s. Delete it and its log (rm %s %s) or "
+    .. "call sim:reset() to start from an empty simulator (everything the sim held is "
+    .. "forgotten)"):format(path, why, path, slog.path(path)), 0)
 end
 
---- The store saved at `path`, or nil when there is no such file. A file that cannot be
---- read back raises an error naming the file and the fix; it is never treated as empty.
+--- The store saved at `path` with its log replayed, or nil when there is no such file. A
+--- file that cannot be read back raises an error naming the file and the fix; it is never
+--- treated as empty. A torn last record of the log (a call cut short by a crash before it
+--- was answered) is dropped.
 function M.load(path)
-  local data, why = json.read_file(path, { format = M.FORMAT, version = M.VERSION,
+  local data, text = json.read_file(path, { format = M.FORMAT, version = M.VERSION,
     what = "a simulator state document" })
   if not data then
-    if why then corrupt(path, why) end
+    if text then corrupt(path, text) end
     return nil
   end
   if math.type(data.seed) ~= "integer" or math.type(data.id_draws) ~= "integer"
     or type(data.accounts) ~= "table" then
     corrupt(path, "seed, id_draws or accounts missing")
   end
-  local s = setmetatable({ data = data }, Store)
+  local lpath = slog.path(path)
+  local log = slog.replay(lpath, data, text, function(line, why)
+    corrupt(path, ("its log %s, line %d: %s"):format(lpath, line, why))
+  end)
+  local s = setmetatable({ data = data, dirty = {} }, Store)
+  if log.clean then
+    s.log = { path = path, lpath = lpath, snapshot_bytes = #text,
+      header_bytes = log.header_bytes, bytes = log.bytes,
+      seq = log.records }
+  end
   s.ids = rng.new(data.seed, data.id_draws)
   return s
 end

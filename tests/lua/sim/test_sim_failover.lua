@@ -226,7 +226,7 @@ function TestFailover.test_state_reload_keeps_evaluating()
   again:advance(30)
   lu.assertFalse(again:health_check_status(g.hc).healthy)
   lu.assertEquals(again:resolve("app.trading.fo.test").chosen, "standby")
-  os.remove(file)
+  os.remove(file); os.remove(require("fo.sim.store_log").path(file))
 end
 
 -------------------------------------------------------------------------------
