@@ -245,9 +245,29 @@ function Sim:_finish(c, status, code)
   self.recorder:add{ service = c.service, operation = c.operation, region = c.region,
     mutating = mutating, status = status, code = code, t = self.clock:now(),
     request_id = c.request_id }
-  if (mutating or c.changed_state) and self.file and status < 500 then
-    self.store:persist(self.file)
+  if (mutating or c.changed_state) and self.file and status < 500 then self:_persist() end
+end
+
+-- Makes the call's changes durable before it is answered. Calls that finish in the same
+-- turn of the loop (a served sim answers many at once, the engine runs operations in
+-- parallel) share one append and one fsync (group commit): the first waits a turn for the
+-- others, writes, and wakes them.
+function Sim:_persist()
+  local batch = self._batch
+  if batch then
+    batch.waiting:wait()
+    if batch.err then error(batch.err, 0) end
+    return
   end
+  batch = { waiting = require("fo.engine.waitlist").new() }
+  self._batch = batch
+  -- (outside a task of the loop there is no one to wait for: saved at once)
+  pcall(require("fo.core").sleep, 0)
+  self._batch = nil
+  local ok, err = pcall(self.store.persist, self.store, self.file)
+  batch.err = not ok and err or nil
+  batch.waiting:wake_all()
+  if not ok then error(err, 0) end
 end
 
 --- Normalizes a region for `service`: the global services answer in "us-east-1" (their

@@ -7,6 +7,7 @@
 local json = require "fo.json"
 local rng = require "fo.sim.rng"
 local slog = require "fo.sim.store_log"
+local records = require "fo.sim.records"
 
 local M = {}
 local Store = {}
@@ -115,6 +116,63 @@ function Store:save(path)
   self.log = { path = path, lpath = lpath, snapshot_bytes = #text, header_bytes = #header,
     bytes = #header, seq = 0 }
   self.dirty = {}
+  -- what the file holds, to tell the next calls' changes from it
+  self.shadow = records.copy(self.data.accounts)
+end
+
+-- Plain data equal, integers and floats apart (JSON keeps them apart too).
+local function equal(a, b)
+  if a == b then return type(a) ~= "number" or math.type(a) == math.type(b) end
+  if type(a) ~= "table" or type(b) ~= "table" then return false end
+  for k, v in pairs(a) do
+    if not equal(v, b[k]) then return false end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false end
+  end
+  return true
+end
+
+-- A change as JSON text (raises the error Store:encode raises for what JSON cannot hold).
+local function change_text(c)
+  local ok, text = pcall(json.line, c, { "db", "field", "entry" })
+  if not ok then
+    error(("the simulator state cannot be saved: %s (service handlers must store only "
+      .. "strings, numbers, booleans, arrays and string-keyed tables)"):format(text), 0)
+  end
+  return text
+end
+
+-- The changes of the service table `d` (at `key`) against its copy as last saved,
+-- `shadow` (updated to match), appended to `out`: per member of `d`, the entries of a
+-- table member that differ (a resource, by its id), else the member itself.
+local function diff(out, key, d, shadow)
+  for k, v in pairs(d) do
+    local sv = shadow[k]
+    if type(v) == "table" and type(sv) == "table" then
+      for kk, x in pairs(v) do
+        if not equal(x, sv[kk]) then
+          out[#out + 1] = change_text{ db = key, field = k, entry = kk, value = x }
+          sv[kk] = records.copy(x)
+        end
+      end
+      for kk in pairs(sv) do
+        if v[kk] == nil then
+          out[#out + 1] = change_text{ db = key, field = k, entry = kk }
+          sv[kk] = nil
+        end
+      end
+    elseif not equal(v, sv) then
+      out[#out + 1] = change_text{ db = key, field = k, value = v }
+      shadow[k] = records.copy(v)
+    end
+  end
+  for k in pairs(shadow) do
+    if d[k] == nil then
+      out[#out + 1] = change_text{ db = key, field = k }
+      shadow[k] = nil
+    end
+  end
 end
 
 -- The changes since the last save, as a log record's body (a JSON array).
@@ -123,17 +181,22 @@ function Store:_changes()
   for k in pairs(self.dirty) do keys[#keys + 1] = k end
   table.sort(keys)
   local parts = {}
-  local accounts = self.data.accounts
+  local accounts, shadows = self.data.accounts, self.shadow
   for _, k in ipairs(keys) do
     local key = self.dirty[k]
-    local d = accounts[key[1]] and accounts[key[1]][key[2]] and accounts[key[1]][key[2]][key[3]]
+    local a, r, svc = key[1], key[2], key[3]
+    local d = accounts[a] and accounts[a][r] and accounts[a][r][svc]
     if d then
-      local ok, text = pcall(json.line, { db = key, value = d }, { "db" })
-      if not ok then
-        error(("the simulator state cannot be saved: %s (service handlers must store only "
-          .. "strings, numbers, booleans, arrays and string-keyed tables)"):format(text), 0)
+      local sa = shadows[a]
+      if not sa then sa = {}; shadows[a] = sa end
+      local sr = sa[r]
+      if not sr then sr = {}; sa[r] = sr end
+      if sr[svc] then
+        diff(parts, key, d, sr[svc])
+      else
+        parts[#parts + 1] = change_text{ db = key, value = d }
+        sr[svc] = records.copy(d)
       end
-      parts[#parts + 1] = text
     end
   end
   parts[#parts + 1] = ('{"set":"id_draws","value":%d}'):format(self.data.id_draws)
@@ -192,6 +255,7 @@ function M.load(path)
     s.log = { path = path, lpath = lpath, snapshot_bytes = #text,
       header_bytes = log.header_bytes, bytes = log.bytes,
       seq = log.records }
+    s.shadow = records.copy(data.accounts)
   end
   s.ids = rng.new(data.seed, data.id_draws)
   return s

@@ -5,8 +5,12 @@
 -- it extends, {"base": sha256 of the snapshot, "format": "fo-sim-log", "version": 1}, then
 -- one self-checking line per saved call:
 --   {"n":<1, 2, ...>,"sum":"<sha256 of BODY, 16 hex>","len":<bytes of BODY>,"changes":BODY}
--- with BODY a JSON array of changes: {"db":[account, region, service],"value":{...}} (that
--- service's whole table, replacing the saved one) and {"set":"id_draws","value":n}.
+-- with BODY a JSON array of changes to a service's table (DB = [account, region, service]):
+--   {"db":DB,"value":{...}}                      the whole table
+--   {"db":DB,"field":F,"value":V}                its member F (no value: removed)
+--   {"db":DB,"field":F,"entry":K,"value":V}      entry K of its table member F (a resource
+--                                                by its id; no value: removed)
+-- and {"set":"id_draws","value":n}.
 -- A log whose base is not the snapshot's hash is stale (a fold died between writing the
 -- snapshot and resetting the log): the snapshot already holds its changes.
 local json = require "fo.json"
@@ -45,14 +49,31 @@ local function apply(data, c)
   if c.db ~= nil then
     local key = c.db
     if type(key) ~= "table" or #key ~= 3 or type(key[1]) ~= "string"
-      or type(key[2]) ~= "string" or type(key[3]) ~= "string" or type(c.value) ~= "table" then
+      or type(key[2]) ~= "string" or type(key[3]) ~= "string" then
       return "a bad db change"
     end
     local a = data.accounts[key[1]]
     if not a then a = {}; data.accounts[key[1]] = a end
     local r = a[key[2]]
     if not r then r = {}; a[key[2]] = r end
-    r[key[3]] = c.value
+    if c.field == nil then
+      if type(c.value) ~= "table" then return "a bad db change" end
+      r[key[3]] = c.value
+      return nil
+    end
+    local d = r[key[3]]
+    if not d then d = {}; r[key[3]] = d end
+    local ft, et = type(c.field), type(c.entry)
+    if (ft ~= "string" and math.type(c.field) ~= "integer")
+      or (c.entry ~= nil and et ~= "string" and math.type(c.entry) ~= "integer") then
+      return "a bad db change"
+    end
+    if c.entry == nil then
+      d[c.field] = c.value
+    else
+      if type(d[c.field]) ~= "table" then d[c.field] = {} end
+      d[c.field][c.entry] = c.value
+    end
   elseif c.set == "id_draws" then
     if math.type(c.value) ~= "integer" then return "a bad id_draws" end
     data.id_draws = c.value
