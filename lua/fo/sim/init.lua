@@ -250,8 +250,9 @@ end
 
 -- Makes the call's changes durable before it is answered. Calls that finish in the same
 -- turn of the loop (a served sim answers many at once, the engine runs operations in
--- parallel) share one append and one fsync (group commit): the first waits a turn for the
--- others, writes, and wakes them.
+-- parallel), or while the previous group is being written, share one append and one fsync
+-- (group commit): the first of a group waits for the others, writes, and wakes them. The
+-- fsync runs on a thread (fo.fs.append_async), so the loop serves other calls meanwhile.
 function Sim:_persist()
   local batch = self._batch
   if batch then
@@ -259,12 +260,17 @@ function Sim:_persist()
     if batch.err then error(batch.err, 0) end
     return
   end
-  batch = { waiting = require("fo.engine.waitlist").new() }
+  local waitlist = require "fo.engine.waitlist"
+  batch = { waiting = waitlist.new() }
   self._batch = batch
   -- (outside a task of the loop there is no one to wait for: saved at once)
-  pcall(require("fo.core").sleep, 0)
+  local task = pcall(require("fo.core").sleep, 0)
+  while task and self._writing do self._written:wait() end
   self._batch = nil
-  local ok, err = pcall(self.store.persist, self.store, self.file)
+  self._writing, self._written = true, self._written or waitlist.new()
+  local ok, err = pcall(self.store.persist, self.store, self.file, task)
+  self._writing = false
+  self._written:wake_all()
   batch.err = not ok and err or nil
   batch.waiting:wake_all()
   if not ok then error(err, 0) end

@@ -207,16 +207,24 @@ end
 --- log (one fsync). The first save of a store whose log cannot be appended to (none yet, a
 --- torn tail, a stale log, another file), a log another process wrote to meanwhile, and a
 --- log grown past its snapshot write the whole state instead (Store:save).
-function Store:persist(path)
+--- `task`: called from a task of the loop, which waits for the fsync while the others run
+--- (one persist at a time: the caller serializes them).
+function Store:persist(path, task)
   local log = self.log
   if not log or log.path ~= path then return self:save(path) end
   local body = self:_changes()
-  local line = slog.record(log.seq + 1, body)
-  local bytes = slog.append(log.lpath, line)
   self.dirty = {}
   log.seq = log.seq + 1
+  local line = slog.record(log.seq, body)
   local expected = log.bytes + #line
-  log.bytes = bytes
+  log.bytes = expected
+  local ok, bytes = pcall(slog.append, log.lpath, line, task)
+  if self.log ~= log then return end -- saved whole meanwhile (sim:save)
+  if not ok then
+    -- what the record held is marked saved: only a whole save is sure to hold it now
+    self.log = nil
+    error(bytes, 0)
+  end
   if bytes ~= expected
     or bytes - log.header_bytes > math.max(M.LOG_MIN_BYTES, log.snapshot_bytes) then
     -- another writer's records are interleaved with ours (its whole state wins, as a
