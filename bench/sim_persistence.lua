@@ -141,6 +141,20 @@ kill -TERM $pid; wait $pid]]
   return rate
 end
 
+-- The disk's fsync latency this run (a small fo.fs.append, median of 50): what a call
+-- answered only once durable waits at least, shared by the calls of a group.
+local function fsync_ms()
+  local dir = testing.tmpdir()
+  local t = {}
+  for i = 1, 50 do
+    local t0 = fo.now()
+    require("fo.fs").append(dir .. "/probe", "x\n")
+    t[i] = (fo.now() - t0) * 1000
+  end
+  rmtree(dir)
+  return median(t)
+end
+
 apply("memory", 0) -- loads what an apply needs, so the first measured one does not pay it
 local cpus = { memory = {}, log = {}, rewrite = {} }
 local rates = { update = { memory = {}, file = {} }, create = { memory = {}, file = {} } }
@@ -168,7 +182,8 @@ print(("trading apply, zero delay, CPU (state at the end: %d bytes):"):format(by
 print(("  no state file    %7.3f s"):format(cm))
 print(("  snapshot + log   %7.3f s  (ratio %.2f)"):format(cl, cl / cm))
 print(("  whole rewrite    %7.3f s  (ratio %.2f, before the log)"):format(cr, cr / cm))
-print(("served sim holding the trading state, %d clients x %d calls:"):format(CLIENTS, CALLS))
+print(("served sim holding the trading state, %d clients x %d calls (fsync of a small append: "
+  .. "%.2f ms):"):format(CLIENTS, CALLS, fsync_ms()))
 for _, workload in ipairs({ "update", "create" }) do
   local rm, rf = median(rates[workload].memory), median(rates[workload].file)
   print(("  %-6s in memory %7.0f requests/s, with its file %7.0f requests/s, ratio %.2f")
