@@ -2,8 +2,9 @@
 -- handlers own, plus the id stream. Saved as a JSON snapshot (atomically, through fo.fs)
 -- and a change log next to it (fo.sim.store_log) so that reruns against the sim see what
 -- earlier runs created. A service's table handed out by Store:db is marked changed: a
--- mutating call appends those tables (not the whole state) to the log, and the log is
--- folded into a new snapshot once it outgrows it.
+-- mutating call appends what differs in those tables from a copy of what was saved (the
+-- entries that changed, not the whole state) to the log, and the log is folded into a new
+-- snapshot once it outgrows it.
 local json = require "fo.json"
 local rng = require "fo.sim.rng"
 local slog = require "fo.sim.store_log"
@@ -203,7 +204,13 @@ end
 function Store:persist(path, task)
   local log = self.log
   if not log or log.path ~= path then return self:save(path) end
-  local body = self:_changes()
+  local cok, body = pcall(self._changes, self)
+  if not cok then
+    -- (a handler stored what JSON cannot hold) the copy of what was saved may be partly
+    -- updated: only a whole save is sure to hold every change now
+    self.log = nil
+    error(body, 0)
+  end
   self.dirty = {}
   log.seq = log.seq + 1
   local line = slog.record(log.seq, body)
