@@ -17,12 +17,19 @@ struct fo_runtime {
 };
 
 static const luaL_Reg native_modules[] = {
-    {"fo.core", luaopen_fo_core},   {"fo.http", luaopen_fo_http},
-    {"fo.httpd", luaopen_fo_httpd}, {"fo.crypto", luaopen_fo_crypto},
-    {"fo.sigv4", luaopen_fo_sigv4}, {"fo.process", luaopen_fo_process},
-    {"fo.xml", luaopen_fo_xml},     {"fo.awsproto", luaopen_fo_awsproto},
-    {"fo.fs", luaopen_fo_fs},       {"fo.signal", luaopen_fo_signal},
-    {"fo.edit", luaopen_fo_edit},   {NULL, NULL},
+    {"fo.core", luaopen_fo_core},
+    {"fo.http", luaopen_fo_http},
+    {"fo.httpd", luaopen_fo_httpd},
+    {"fo.crypto", luaopen_fo_crypto},
+    {"fo.sigv4", luaopen_fo_sigv4},
+    {"fo.process", luaopen_fo_process},
+    {"fo.xml", luaopen_fo_xml},
+    {"fo.awsproto", luaopen_fo_awsproto},
+    {"fo.fs", luaopen_fo_fs},
+    {"fo.signal", luaopen_fo_signal},
+    {"fo.edit", luaopen_fo_edit},
+    {"fo.tables", luaopen_fo_tables},
+    {NULL, NULL},
 };
 
 /* The AWS service modules: each name gets a constructor aws.<name>{...} whose operations

@@ -38,6 +38,7 @@ int luaopen_fo_process(lua_State *L);
 int luaopen_fo_xml(lua_State *L);
 int luaopen_fo_awsproto(lua_State *L);
 int luaopen_fo_fs(lua_State *L);
+int luaopen_fo_tables(lua_State *L);
 int luaopen_fo_signal(lua_State *L);
 int luaopen_fo_edit(lua_State *L);
 

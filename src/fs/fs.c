@@ -3,6 +3,7 @@
  * append (write, fsync) — plus mkdir -p, an existence test, a directory listing and
  * terminal helpers. Every failure raises an error naming the path. */
 #define _XOPEN_SOURCE 700 /* realpath(3) */
+#include "fo/loop.h"
 #include "fo/runtime.h"
 #include "lock.h"
 
@@ -11,6 +12,8 @@
 #include <fcntl.h>
 #include <lauxlib.h>
 #include <limits.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +167,151 @@ static int fs_append(lua_State *L)
     }
     lua_pushinteger(L, (lua_Integer)st.st_size);
     return 1;
+}
+
+/* fo.fs.append_async: an append whose write and fsync run on a thread of their own while
+ * the calling task is parked, so that the loop serves other tasks during the fsync (a
+ * served simulator keeps answering while one group of calls is made durable). */
+struct append_job {
+    fo_loop *loop;
+    int ref;
+    int fd;
+    int created;
+    char *data;
+    size_t n;
+    char path[PATH_MAX];
+    int done[2]; /* the thread writes a byte to done[1] when it has finished */
+    fo_watch watch;
+    pthread_t thread;
+    const char *step; /* what failed, or NULL */
+    int err;
+    long long size;
+};
+
+static void *append_worker(void *arg)
+{
+    struct append_job *j = arg;
+    struct stat st;
+    if (write_all(j->fd, j->data, j->n) != 0)
+        j->step = "write";
+    else if (fsync(j->fd) != 0)
+        j->step = "flush (fsync)";
+    else if (fstat(j->fd, &st) != 0)
+        j->step = "stat";
+    j->err = errno;
+    if (close(j->fd) != 0 && !j->step) {
+        j->step = "close";
+        j->err = errno;
+    }
+    if (!j->step) {
+        j->size = (long long)st.st_size;
+        char dir[PATH_MAX];
+        dir_of(j->path, dir, sizeof dir);
+        if (j->created && fsync_dir(dir) != 0) {
+            j->step = "flush the directory of";
+            j->err = errno;
+        }
+    }
+    char byte = 1;
+    while (write(j->done[1], &byte, 1) < 0 && errno == EINTR) {
+    }
+    return NULL;
+}
+
+static void append_finished(fo_watch *w, short revents)
+{
+    (void)revents;
+    struct append_job *j = w->data;
+    pthread_join(j->thread, NULL);
+    fo_loop_remove_watch(j->loop, &j->watch);
+    close(j->done[0]);
+    close(j->done[1]);
+    lua_State *co = fo_loop_thread(j->loop, j->ref);
+    if (j->step) {
+        lua_pushboolean(co, 0);
+        lua_pushfstring(co, "fo.fs.append_async: cannot %s '%s': %s", j->step, j->path,
+                        strerror(j->err));
+    } else {
+        lua_pushboolean(co, 1);
+        lua_pushinteger(co, (lua_Integer)j->size);
+    }
+    fo_loop_ready(j->loop, j->ref, 2);
+    fo_loop_release(j->loop);
+    free(j->data);
+    free(j);
+}
+
+static int append_resumed(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    (void)ctx;
+    if (!lua_toboolean(L, -2))
+        return lua_error(L);
+    return 1;
+}
+
+/* fo.fs.append_async(path, data [, mode]) → size: fo.fs.append from a task, the write and
+ * fsync done on a thread while the task waits and the others run. Same guarantees and
+ * errors. */
+static int fs_append_async(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t n;
+    const char *data = luaL_checklstring(L, 2, &n);
+    mode_t mode = check_mode(L, 3, 0600);
+    fo_loop_check_task(L);
+    fo_loop *loop = fo_loop_of(L);
+    if (strlen(path) >= PATH_MAX)
+        return luaL_error(L, "fo.fs.append_async: path too long: '%s'", path);
+    int created = 1;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0 && errno == EEXIST) {
+        created = 0;
+        fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    }
+    if (fd < 0)
+        return luaL_error(L, "fo.fs.append_async: cannot open '%s': %s", path, strerror(errno));
+    if (created && fchmod(fd, mode) != 0) { /* the umask does not narrow it */
+        int saved = errno;
+        close(fd);
+        return luaL_error(L, "fo.fs.append_async: cannot set the mode of '%s': %s", path,
+                          strerror(saved));
+    }
+    struct append_job *j = calloc(1, sizeof *j);
+    char *copy = malloc(n ? n : 1);
+    if (!j || !copy || pipe(j->done) != 0) {
+        int saved = j && copy ? errno : ENOMEM;
+        free(copy);
+        free(j);
+        close(fd);
+        return luaL_error(L, "fo.fs.append_async: cannot append to '%s': %s", path,
+                          strerror(saved));
+    }
+    fcntl(j->done[0], F_SETFD, FD_CLOEXEC);
+    fcntl(j->done[1], F_SETFD, FD_CLOEXEC);
+    memcpy(copy, data, n);
+    j->loop = loop;
+    j->fd = fd;
+    j->created = created;
+    j->data = copy;
+    j->n = n;
+    snprintf(j->path, sizeof j->path, "%s", path);
+    j->watch = (fo_watch){
+        .fd = j->done[0], .events = POLLIN, .keeps_alive = 1, .ready = append_finished, .data = j};
+    int rc = pthread_create(&j->thread, NULL, append_worker, j);
+    if (rc != 0) {
+        close(j->done[0]);
+        close(j->done[1]);
+        close(fd);
+        free(copy);
+        free(j);
+        return luaL_error(L, "fo.fs.append_async: cannot start a thread: %s", strerror(rc));
+    }
+    fo_loop_add_watch(loop, &j->watch);
+    j->ref = fo_loop_park(L);
+    fo_loop_hold(loop);
+    lua_settop(L, 0);
+    return fo_loop_yield(L, 0, append_resumed);
 }
 
 /* fo.fs.mkdir_p(path [, mode]) → true: creates the directory and missing parents
@@ -340,6 +488,7 @@ static int fs_read_hidden(lua_State *L)
 static const luaL_Reg fs_functions[] = {
     {"write_atomic", fs_write_atomic},
     {"append", fs_append},
+    {"append_async", fs_append_async},
     {"mkdir_p", fs_mkdir_p},
     {"exists", fs_exists},
     {"realpath", fs_realpath},

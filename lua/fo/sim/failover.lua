@@ -563,6 +563,12 @@ tick = function(sim, t)
   local st = rawget(sim, "_failover")
   if st then st.job, st.t = nil, nil end
   for _, account in ipairs(each_account(sim)) do
+    -- what this reads from the state directly and may change is saved with the next call
+    -- (fo.sim.store; the rest goes through sim.store:db, which marks it)
+    sim.store:touch(account, "global", "route53")
+    for region in pairs(sim.store.data.accounts[account]) do
+      sim.store:touch(account, region, "cloudwatch")
+    end
     for _, hc in ipairs(health_checks(sim, account)) do
       if hc.eval.next <= t then
         evaluate(sim, account, hc, aggregate_type(hc.HealthCheckConfig) and hc.eval.next or t)

@@ -33,8 +33,8 @@ M.SERVICES = SERVICES
 ---   account     account id of the default key (default "123456789012")
 ---   seed        number or string: reproducible ids and fault draws (else FO_SIM_SEED;
 ---               a file's saved seed wins for ids, so a reloaded sim never repeats one)
----   file        state file (".fo/<stack>.sim.json"): loaded if present, saved after
----               every mutating call
+---   file        state file (".fo/<stack>.sim.json"): loaded if present (with its log,
+---               ".fo/<stack>.sim.log"), each mutating call's changes appended to the log
 ---   keys        more access keys: { {access_key=, secret_key=, session_token=, account=,
 ---               user=}, ... } (see Sim:add_key)
 ---   strict      check handlers' answers against the output shapes (default true)
@@ -245,7 +245,35 @@ function Sim:_finish(c, status, code)
   self.recorder:add{ service = c.service, operation = c.operation, region = c.region,
     mutating = mutating, status = status, code = code, t = self.clock:now(),
     request_id = c.request_id }
-  if (mutating or c.changed_state) and self.file and status < 500 then self:save() end
+  if (mutating or c.changed_state) and self.file and status < 500 then self:_persist() end
+end
+
+-- Makes the call's changes durable before it is answered. Calls that finish in the same
+-- turn of the loop (a served sim answers many at once, the engine runs operations in
+-- parallel), or while the previous group is being written, share one append and one fsync
+-- (group commit): the first of a group waits for the others, writes, and wakes them. The
+-- fsync runs on a thread (fo.fs.append_async), so the loop serves other calls meanwhile.
+function Sim:_persist()
+  local batch = self._batch
+  if batch then
+    batch.waiting:wait()
+    if batch.err then error(batch.err, 0) end
+    return
+  end
+  local waitlist = require "fo.engine.waitlist"
+  batch = { waiting = waitlist.new() }
+  self._batch = batch
+  -- (outside a task of the loop there is no one to wait for: saved at once)
+  local task = pcall(require("fo.core").sleep, 0)
+  while task and self._writing do self._written:wait() end
+  self._batch = nil
+  self._writing, self._written = true, self._written or waitlist.new()
+  local ok, err = pcall(self.store.persist, self.store, self.file, task)
+  self._writing = false
+  self._written:wake_all()
+  batch.err = not ok and err or nil
+  batch.waiting:wake_all()
+  if not ok then error(err, 0) end
 end
 
 --- Normalizes a region for `service`: the global services answer in "us-east-1" (their
@@ -293,7 +321,7 @@ end
 
 -- State, clock, knobs ---------------------------------------------------------------
 
---- Saves the state to the sim's file (no-op without one).
+--- Saves the whole state to the sim's file and starts a new log (no-op without a file).
 function Sim:save()
   if self.file then self.store:save(self.file) end
 end

@@ -1,8 +1,14 @@
 -- The simulator's state: accounts → regions → services, each a plain table the service
--- handlers own, plus the id stream. Saved as one JSON document (atomically, through
--- fo.fs) so that reruns against the sim see what earlier runs created.
+-- handlers own, plus the id stream. Saved as a JSON snapshot (atomically, through fo.fs)
+-- and a change log next to it (fo.sim.store_log) so that reruns against the sim see what
+-- earlier runs created. A service's table handed out by Store:db is marked changed: a
+-- mutating call appends what differs in those tables from a copy of what was saved (the
+-- entries that changed, not the whole state) to the log, and the log is folded into a new
+-- snapshot once it outgrows it.
 local json = require "fo.json"
 local rng = require "fo.sim.rng"
+local slog = require "fo.sim.store_log"
+local records = require "fo.sim.records"
 
 local M = {}
 local Store = {}
@@ -10,6 +16,9 @@ Store.__index = Store
 
 M.FORMAT = "fo-sim-state"
 M.VERSION = 1
+--- The log is folded into the snapshot once its records outgrow the snapshot, and not
+--- before they reach this many bytes (tests lower it).
+M.LOG_MIN_BYTES = 1 << 20
 
 local function fresh_data(seed)
   return { format = M.FORMAT, version = M.VERSION, seed = seed, id_draws = 0, accounts = {} }
@@ -25,9 +34,16 @@ end
 function M.new(opts)
   opts = opts or {}
   local seed = opts.seed ~= nil and rng.seed_of(opts.seed) or default_seed()
-  local s = setmetatable({ data = fresh_data(seed) }, Store)
+  local s = setmetatable({ data = fresh_data(seed), dirty = {} }, Store)
   s.ids = rng.new(seed, 0)
   return s
+end
+
+-- Marks the table of `service` in `region` of `account` as changed (saved at the next
+-- Store:persist).
+local function mark(self, account, region, service)
+  local key = account .. "\0" .. region .. "\0" .. service
+  if not self.dirty[key] then self.dirty[key] = { account, region, service } end
 end
 
 --- The table of `service` in `region` of `account`, created on first use.
@@ -39,7 +55,16 @@ function Store:db(account, region, service)
   if not r then r = {}; a[region] = r end
   local d = r[service]
   if not d then d = {}; r[service] = d end
+  -- whoever asks for a table may change it: it is saved with the next call
+  mark(self, account, region, service)
   return d
+end
+
+--- Marks what code reading `data.accounts` directly may change (the failover model's
+--- clock work): `service` of `region` of `account` when it exists.
+function Store:touch(account, region, service)
+  local a = self.data.accounts[account]
+  if a and a[region] and a[region][service] then mark(self, account, region, service) end
 end
 
 --- `n` random characters of `alphabet` from the id stream (seeded, persisted).
@@ -63,6 +88,7 @@ function Store:reset()
   local seed, draws = self.data.seed, self.data.id_draws
   self.data = fresh_data(seed)
   self.data.id_draws = draws
+  self.dirty = {}
 end
 
 --- The state as JSON text (raises "<path>: why" when a handler stored something JSON
@@ -76,34 +102,167 @@ function Store:encode()
   return text .. "\n"
 end
 
---- Writes the state to `path` atomically (temp file, fsync, rename; mode 0600).
+--- Writes the whole state to `path` atomically (temp file, fsync, rename; mode 0600) and
+--- starts a new log for it (a crash between the two leaves a log whose base is not the
+--- snapshot: ignored, the snapshot holds its changes).
 function Store:save(path)
   local fs = require "fo.fs"
   local dir = path:match("^(.*)/[^/]*$")
   if dir and dir ~= "" then fs.mkdir_p(dir, tonumber("700", 8)) end
-  fs.write_atomic(path, self:encode(), tonumber("600", 8))
+  local text = self:encode()
+  fs.write_atomic(path, text, slog.MODE)
+  local header = slog.header(text)
+  local lpath = slog.path(path)
+  fs.write_atomic(lpath, header, slog.MODE)
+  self.log = { path = path, lpath = lpath, snapshot_bytes = #text, header_bytes = #header,
+    bytes = #header, seq = 0 }
+  self.dirty = {}
+  -- what the file holds, to tell the next calls' changes from it
+  self.shadow = records.copy(self.data.accounts)
+end
+
+-- Plain data equal, integers and floats apart (JSON keeps them apart too); in C, since
+-- every entry of a changed service table is compared.
+local equal = require("fo.tables").equal
+
+-- A change as JSON text (raises the error Store:encode raises for what JSON cannot hold).
+local function change_text(c)
+  local ok, text = pcall(json.line, c, { "db", "field", "entry" })
+  if not ok then
+    error(("the simulator state cannot be saved: %s (service handlers must store only "
+      .. "strings, numbers, booleans, arrays and string-keyed tables)"):format(text), 0)
+  end
+  return text
+end
+
+-- The changes of the service table `d` (at `key`) against its copy as last saved,
+-- `shadow` (updated to match), appended to `out`: per member of `d`, the entries of a
+-- table member that differ (a resource, by its id), else the member itself.
+local function diff(out, key, d, shadow)
+  for k, v in pairs(d) do
+    local sv = shadow[k]
+    if type(v) == "table" and type(sv) == "table" then
+      for kk, x in pairs(v) do
+        if not equal(x, sv[kk]) then
+          out[#out + 1] = change_text{ db = key, field = k, entry = kk, value = x }
+          sv[kk] = records.copy(x)
+        end
+      end
+      for kk in pairs(sv) do
+        if v[kk] == nil then
+          out[#out + 1] = change_text{ db = key, field = k, entry = kk }
+          sv[kk] = nil
+        end
+      end
+    elseif not equal(v, sv) then
+      out[#out + 1] = change_text{ db = key, field = k, value = v }
+      shadow[k] = records.copy(v)
+    end
+  end
+  for k in pairs(shadow) do
+    if d[k] == nil then
+      out[#out + 1] = change_text{ db = key, field = k }
+      shadow[k] = nil
+    end
+  end
+end
+
+-- The changes since the last save, as a log record's body (a JSON array).
+function Store:_changes()
+  local keys = {}
+  for k in pairs(self.dirty) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local parts = {}
+  local accounts, shadows = self.data.accounts, self.shadow
+  for _, k in ipairs(keys) do
+    local key = self.dirty[k]
+    local a, r, svc = key[1], key[2], key[3]
+    local d = accounts[a] and accounts[a][r] and accounts[a][r][svc]
+    if d then
+      local sa = shadows[a]
+      if not sa then sa = {}; shadows[a] = sa end
+      local sr = sa[r]
+      if not sr then sr = {}; sa[r] = sr end
+      if sr[svc] then
+        diff(parts, key, d, sr[svc])
+      else
+        parts[#parts + 1] = change_text{ db = key, value = d }
+        sr[svc] = records.copy(d)
+      end
+    end
+  end
+  parts[#parts + 1] = ('{"set":"id_draws","value":%d}'):format(self.data.id_draws)
+  return "[" .. table.concat(parts, ",") .. "]"
+end
+
+--- Makes the changes since the last save durable in `path`: one record appended to its
+--- log (one fsync). The first save of a store whose log cannot be appended to (none yet, a
+--- torn tail, a stale log, another file), a log another process wrote to meanwhile, and a
+--- log grown past its snapshot write the whole state instead (Store:save).
+--- `task`: called from a task of the loop, which waits for the fsync while the others run
+--- (one persist at a time: the caller serializes them).
+function Store:persist(path, task)
+  local log = self.log
+  if not log or log.path ~= path then return self:save(path) end
+  local cok, body = pcall(self._changes, self)
+  if not cok then
+    -- (a handler stored what JSON cannot hold) the copy of what was saved may be partly
+    -- updated: only a whole save is sure to hold every change now
+    self.log = nil
+    error(body, 0)
+  end
+  self.dirty = {}
+  log.seq = log.seq + 1
+  local line = slog.record(log.seq, body)
+  local expected = log.bytes + #line
+  log.bytes = expected
+  local ok, bytes = pcall(slog.append, log.lpath, line, task)
+  if self.log ~= log then return end -- saved whole meanwhile (sim:save)
+  if not ok then
+    -- what the record held is marked saved: only a whole save is sure to hold it now
+    self.log = nil
+    error(bytes, 0)
+  end
+  if bytes ~= expected
+    or bytes - log.header_bytes > math.max(M.LOG_MIN_BYTES, log.snapshot_bytes) then
+    -- another writer's records are interleaved with ours (its whole state wins, as a
+    -- rewrite would), or the log outgrew the snapshot: fold
+    self:save(path)
+  end
 end
 
 local function corrupt(path, why)
-  error(("simulator state file %s is not usable: %s. Delete it (rm %s) or call sim:reset() "
-    .. "to start from an empty simulator (everything the sim held is forgotten)")
-    :format(path, why, path), 0)
+  error(("simulator state file %s is not usable: %s. Delete it and its log (rm %s %s) or "
+    .. "call sim:reset() to start from an empty simulator (everything the sim held is "
+    .. "forgotten)"):format(path, why, path, slog.path(path)), 0)
 end
 
---- The store saved at `path`, or nil when there is no such file. A file that cannot be
---- read back raises an error naming the file and the fix; it is never treated as empty.
+--- The store saved at `path` with its log replayed, or nil when there is no such file. A
+--- file that cannot be read back raises an error naming the file and the fix; it is never
+--- treated as empty. A torn last record of the log (a call cut short by a crash before it
+--- was answered) is dropped.
 function M.load(path)
-  local data, why = json.read_file(path, { format = M.FORMAT, version = M.VERSION,
+  local data, text = json.read_file(path, { format = M.FORMAT, version = M.VERSION,
     what = "a simulator state document" })
   if not data then
-    if why then corrupt(path, why) end
+    if text then corrupt(path, text) end
     return nil
   end
   if math.type(data.seed) ~= "integer" or math.type(data.id_draws) ~= "integer"
     or type(data.accounts) ~= "table" then
     corrupt(path, "seed, id_draws or accounts missing")
   end
-  local s = setmetatable({ data = data }, Store)
+  local lpath = slog.path(path)
+  local log = slog.replay(lpath, data, text, function(line, why)
+    corrupt(path, ("its log %s, line %d: %s"):format(lpath, line, why))
+  end)
+  local s = setmetatable({ data = data, dirty = {} }, Store)
+  if log.clean then
+    s.log = { path = path, lpath = lpath, snapshot_bytes = #text,
+      header_bytes = log.header_bytes, bytes = log.bytes,
+      seq = log.records }
+    s.shadow = records.copy(data.accounts)
+  end
   s.ids = rng.new(data.seed, data.id_draws)
   return s
 end

@@ -124,4 +124,52 @@ function TestFs.test_isatty_is_true_on_a_pseudo_terminal()
   lu.assertStrContains(r.stdout, "true\ttrue\ttrue")
 end
 
+-- append_async: the same append, the task waiting while others run; only from a task.
+function TestFs.test_append_async_appends_while_other_tasks_run()
+  local dir = t.tmpdir()
+  local path = dir .. "/sim.log"
+  lu.assertEquals(fo.fs.append_async(path, "one\n"), 4)
+  lu.assertEquals(mode_of(path), "600")
+  local ticks, done = 0, false
+  local other = fo.spawn(function()
+    while not done do ticks = ticks + 1; fo.sleep(0) end
+  end)
+  local sizes = {}
+  for i = 1, 20 do sizes[i] = fo.fs.append_async(path, "two\0\n") end
+  done = true
+  other:join()
+  lu.assertEquals(sizes[20], 4 + 20 * 5)
+  lu.assertTrue(ticks > 0, "another task ran while the appends waited")
+  lu.assertEquals(t.read(path), "one\n" .. ("two\0\n"):rep(20))
+  fo.fs.append_async(dir .. "/pub", "x", tonumber("640", 8))
+  lu.assertEquals(mode_of(dir .. "/pub"), "640")
+  local ok, e = pcall(fo.fs.append_async, dir .. "/missing/sim.log", "x")
+  lu.assertFalse(ok)
+  lu.assertStrContains(e, dir .. "/missing/sim.log")
+  lu.assertStrContains(e, "No such file or directory")
+  ok, e = pcall(coroutine.wrap(function() return fo.fs.append_async(path, "x") end))
+  lu.assertFalse(ok)
+  lu.assertStrContains(e, "task")
+  lu.assertEquals(#t.read(path), 4 + 20 * 5, "nothing written outside a task")
+  t.rmtree(dir)
+end
+
+-- fo.tables.equal: plain data compared as JSON holds it.
+function TestFs.test_tables_equal_compares_plain_data_as_json_holds_it()
+  local equal = require("fo.tables").equal
+  lu.assertTrue(equal({ a = { 1, 2, { x = 1.5 } }, b = "s", c = true },
+    { a = { 1, 2, { x = 1.5 } }, b = "s", c = true }))
+  lu.assertFalse(equal({ n = 1 }, { n = 1.0 }), "an integer is not a float")
+  lu.assertFalse(equal({ 1, 2 }, { 1, 2, 3 }))
+  lu.assertFalse(equal({ a = 1, b = 2 }, { a = 1 }))
+  lu.assertFalse(equal({ a = 1 }, { a = 1, b = 2 }))
+  lu.assertFalse(equal({ a = { b = { c = "x" } } }, { a = { b = { c = "y" } } }))
+  lu.assertTrue(equal({}, {}))
+  lu.assertFalse(equal({}, nil))
+  local deep, copy = {}, {}
+  local d, c = deep, copy
+  for _ = 1, 100 do d.next, c.next = {}, {}; d, c = d.next, c.next end
+  lu.assertFalse(equal(deep, copy), "beyond the depth limit: different (saved, never lost)")
+end
+
 os.exit(lu.LuaUnit.run())

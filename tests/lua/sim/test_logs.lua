@@ -363,7 +363,7 @@ TestLogState = {}
 
 function TestLogState.test_groups_streams_events_and_tags_survive_a_saved_state()
   local file = os.tmpname()
-  os.remove(file)
+  os.remove(file); os.remove(require("fo.sim.store_log").path(file))
   local sim = simlib.new{ seed = 5, file = file }
   local logs = sim:client("logs", { region = REGION, max_attempts = 1 })
   logs:CreateLogGroup{ logGroupName = "kept" }
@@ -382,7 +382,7 @@ function TestLogState.test_groups_streams_events_and_tags_survive_a_saved_state(
   again:PutLogEvents{ logGroupName = "kept", logStreamName = "empty",
     logEvents = { { timestamp = ms(sim), message = "more" } } }
   lu.assertEquals(again:ListTagsLogGroup{ logGroupName = "kept" }.tags, { a = "b" })
-  os.remove(file)
+  os.remove(file); os.remove(require("fo.sim.store_log").path(file))
 end
 
 os.exit(lu.LuaUnit.run())

@@ -411,7 +411,7 @@ TestState = {}
 
 function TestState.test_state_survives_a_reload()
   local path = os.tmpname()
-  os.remove(path)
+  os.remove(path); os.remove(require("fo.sim.store_log").path(path))
   local sim = require("fo.sim").new{ seed = "reload", file = path }
   sim.timing = net.FAST
   local n = net.build(sim, R)
@@ -424,7 +424,7 @@ function TestState.test_state_survives_a_reload()
   lu.assertEquals(group(asg2), before)
   asg2:UpdateAutoScalingGroup{ AutoScalingGroupName = NAME, DesiredCapacity = 3 }
   lu.assertEquals(#group(asg2).Instances, 3)
-  os.remove(path)
+  os.remove(path); os.remove(require("fo.sim.store_log").path(path))
 end
 
 TestAttachTargetGroups = {}

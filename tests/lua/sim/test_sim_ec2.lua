@@ -987,7 +987,7 @@ function TestSimEc2.test_state_survives_save_and_reload()
   lu.assertEquals(math.type(v.LaunchTemplateData.BlockDeviceMappings[1].Ebs.VolumeSize), "integer")
   lu.assertEquals(#api2:DescribeSecurityGroups{ Filters = { { Name = "vpc-id", Values = { vpc } } } }
     .SecurityGroups, 1)
-  os.remove(file)
+  os.remove(file); os.remove(require("fo.sim.store_log").path(file))
 end
 
 os.exit(lu.LuaUnit.run())

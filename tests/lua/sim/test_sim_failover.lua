@@ -10,6 +10,7 @@ local lu = require "luaunit"
 local simlib = require "fo.sim"
 local topo = require "support.sim_topology"
 local cjson = require "cjson"
+local json = require "fo.json"
 
 local B = math.ceil(os.time() / 60) * 60 + 60
 
@@ -226,7 +227,29 @@ function TestFailover.test_state_reload_keeps_evaluating()
   again:advance(30)
   lu.assertFalse(again:health_check_status(g.hc).healthy)
   lu.assertEquals(again:resolve("app.trading.fo.test").chosen, "standby")
-  os.remove(file)
+  os.remove(file); os.remove(require("fo.sim.store_log").path(file))
+end
+
+-- What the model changes on the clock (health checks, metrics, alarms and their actions)
+-- is saved with the next call's log record, not only by a whole-state save: a sim loaded
+-- from the file holds exactly the live state.
+function TestFailover.test_clock_work_is_saved_with_the_next_call()
+  local dir = os.getenv("TMPDIR") or "/tmp"
+  local file = ("%s/fo-failover-%d.sim.json"):format(dir, math.random(1, 1e9))
+  local sim = simlib.new{ seed = 9, file = file, time = function() return B end }
+  local p = topo.region(sim, "eu-south-1", 1)
+  local s = topo.region(sim, "eu-central-1", 1)
+  sim:advance(5)
+  topo.global(sim, p, s)
+  sim:set_outage("eu-south-1")
+  advance_to(sim, B + 300) -- checks fail over, alarms fire, their actions run
+  sim:invoke("ssm", "eu-west-1", "PutParameter", { Name = "after", Value = "v", Type = "String" })
+  local log = require("fo.sim.store_log").path(file)
+  local f = assert(io.open(log)); local n = select(2, f:read("a"):gsub("\n", "")); f:close()
+  lu.assertTrue(n > 1, "the calls went to the log")
+  local loaded = require("fo.sim.store").load(file)
+  lu.assertEquals(json.encode(loaded.data), json.encode(sim.store.data))
+  os.remove(file); os.remove(log)
 end
 
 -------------------------------------------------------------------------------

@@ -34,9 +34,11 @@ function TestState.test_saved_after_mutating_calls_and_loaded_by_a_new_sim()
   a:invoke("sns", "eu-south-1", "ListTopics", {})
   lu.assertFalse(fo.fs.exists(file), "reads do not save")
   local arn = a:invoke("sns", "eu-south-1", "CreateTopic", { Name = "alerts" }).TopicArn
-  lu.assertEquals(ls(dir .. "/.fo"), "trading.sim.json\n") -- no temp file left
-  local mode = fo.process.run{ argv = { "stat", "-c", "%a", file } }.stdout
-  lu.assertEquals(mode, "600\n")
+  -- the snapshot and its log, no temp file left
+  lu.assertEquals(ls(dir .. "/.fo"), "trading.sim.json\ntrading.sim.log\n")
+  for _, f in ipairs({ file, dir .. "/.fo/trading.sim.log" }) do
+    lu.assertEquals(fo.process.run{ argv = { "stat", "-c", "%a", f } }.stdout, "600\n")
+  end
 
   local b = simlib.new{ file = file, handlers = handlers }
   lu.assertEquals(b:invoke("sns", "eu-south-1", "ListTopics", {}).Topics, { { TopicArn = arn } })

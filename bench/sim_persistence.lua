@@ -1,0 +1,191 @@
+-- What persisting the simulator's state costs (docs/simulator.md, "State file"), measured
+-- in one run and printed as ratios:
+--   * apply: the CPU time (os.clock, this process) of a zero-delay trading apply
+--     (recipes/trading.lua) on the in-process simulator, with its state file (snapshot and
+--     change log) against without, and against the whole-state rewrite after every
+--     mutating call that the simulator did before its log (fo.fs.write_atomic of it all);
+--   * served: requests/s of a served simulator (fo.sim.server, in a child fo-run) holding
+--     the state that apply left, CLIENTS concurrent clients (fo's clients over real
+--     sockets) making CALLS mutating calls each, with its state file against in memory —
+--     "update": SNS SetTopicAttributes on a topic of the client's own (the state stays
+--     the same size), "create": SSM PutParameter of new parameters, all in one region
+--     (that region's SSM table grows to CLIENTS x CALLS parameters).
+-- Each figure is the median of RUNS (the machine may be shared).
+-- usage: fo-run bench/sim_persistence.lua [RUNS=3] [CLIENTS=16] [CALLS=100]
+--        (from the repository root)
+if arg[1] == "serve" then
+  -- the child: serve the state in arg[2] (with its file, or a copy in memory), write the
+  -- port to arg[4], stop on SIGTERM
+  local sim = fo.sim.new{ file = arg[2] }
+  if arg[3] == "memory" then sim.file = nil end
+  local srv = require("fo.sim.server").serve{ host = "127.0.0.1", port = 0, sim = sim }
+  local f = assert(io.open(arg[4] .. ".tmp", "w"))
+  f:write(srv.port, "\n")
+  f:close()
+  assert(os.rename(arg[4] .. ".tmp", arg[4]))
+  fo.signal.wait{ "INT", "TERM" }
+  srv:close()
+  return
+end
+
+local engine = require "fo.engine"
+local testing = require "fo.testing"
+local Store = require "fo.sim.store"
+
+local RUNS = tonumber(arg[1] or "3")
+local CLIENTS = tonumber(arg[2] or "16")
+local CALLS = tonumber(arg[3] or "100")
+local FO_RUN = arg[-1] or "build/fo-run" -- (this file, run as `fo-run bench/...`)
+
+local function median(t)
+  table.sort(t)
+  return t[(#t + 1) // 2]
+end
+
+local function rmtree(dir) fo.process.run{ argv = { "rm", "-rf", dir } } end
+local function cp(from, to) fo.process.run{ argv = { "cp", from, to } } end
+
+-- DynamoDB's transition times shortened, as fo.testing does.
+local ddb = require "fo.sim.services.dynamodb"
+local timing = {}
+for k, v in pairs(ddb.TIMING) do timing[k] = v end
+for k, v in pairs(testing.FAST_DYNAMODB) do timing[k] = v end
+ddb.TIMING = timing
+
+-- The whole-state rewrite after every mutating call, as the simulator saved before its log.
+local function rewrite(self, path)
+  require("fo.fs").write_atomic(path, self:encode(), tonumber("600", 8))
+end
+
+-- One zero-delay trading apply on a fresh simulator ("memory", "log" or "rewrite");
+-- returns its CPU seconds, the state's bytes and (with a file) a copy of the state file.
+local function apply(kind, i)
+  local dir = testing.tmpdir()
+  local file = kind ~= "memory" and dir .. "/bench.sim.json" or nil
+  local sim = fo.sim.new{ seed = "bench-persist-" .. i, file = file }
+  if kind == "rewrite" then sim.store.persist = rewrite end
+  sim.timing = testing.FAST
+  local opts = { recipe = "recipes/trading.lua", sim = sim, dir = dir .. "/.fo", stack = "bench",
+    config = { environmentSuffix = "bench" }, out = function() end, err = function() end }
+  collectgarbage()
+  local c0 = os.clock()
+  local code = engine.run(opts)
+  local cpu = os.clock() - c0
+  assert(code == 0, ("%s apply %d exited %d"):format(kind, i, code))
+  local bytes = #sim.store:encode()
+  local saved
+  if kind == "log" then
+    sim:save()
+    saved = testing.tmpdir() .. "/trading.sim.json"
+    cp(file, saved)
+  end
+  rmtree(dir)
+  return cpu, bytes, saved
+end
+
+-- Serves a copy of the state `state` ("file" or "memory") and sends it CLIENTS x CALLS
+-- calls of `workload`; returns requests per second.
+local function served(state, how, workload)
+  local dir = testing.tmpdir()
+  local file = dir .. "/served.sim.json"
+  cp(state, file)
+  local portfile = dir .. "/port"
+  local stop = dir .. "/stop"
+  local script = [["$0" "$@" & pid=$!
+while [ ! -e "$STOP" ]; do sleep 0.05; done
+kill -TERM $pid; wait $pid]]
+  local task = fo.spawn(fo.process.run, { argv = { "sh", "-c", script, FO_RUN,
+    "bench/sim_persistence.lua", "--", "serve", file, how, portfile }, timeout = 600,
+    env = { STOP = stop, FO_LOG = "error" } })
+  local deadline = fo.now() + 20
+  local port
+  repeat
+    local f = io.open(portfile)
+    if f then port = tonumber(f:read("l")); f:close() end
+    if not port then
+      if fo.now() > deadline then
+        io.open(stop, "w"):close()
+        error("the served sim did not come up: " .. task:join().stderr)
+      end
+      fo.sleep(0.02)
+    end
+  until port
+  local url = "http://127.0.0.1:" .. port
+  local factory = fo.sim.new{}
+  local clients = {}
+  for c = 1, CLIENTS do
+    local k = { sns = factory:client("sns", { region = "eu-south-1", endpoint = url }),
+      ssm = factory:client("ssm", { region = "eu-south-1", endpoint = url }) }
+    if workload == "update" then k.topic = k.sns:CreateTopic{ Name = "bench-" .. c }.TopicArn end
+    clients[c] = k
+  end
+  local tasks = {}
+  local t0 = fo.now()
+  for c, k in ipairs(clients) do
+    tasks[c] = fo.spawn(function()
+      for i = 1, CALLS do
+        if workload == "update" then
+          k.sns:SetTopicAttributes{ TopicArn = k.topic, AttributeName = "DisplayName",
+            AttributeValue = "v" .. i }
+        else
+          k.ssm:PutParameter{ Name = ("c%d-%d"):format(c, i), Value = "v", Type = "String" }
+        end
+      end
+    end)
+  end
+  for _, t in ipairs(tasks) do t:join() end
+  local rate = CLIENTS * CALLS / (fo.now() - t0)
+  local f = io.open(stop, "w"); f:close()
+  task:join()
+  rmtree(dir)
+  return rate
+end
+
+-- The disk's fsync latency this run (a small fo.fs.append, median of 50): what a call
+-- answered only once durable waits at least, shared by the calls of a group.
+local function fsync_ms()
+  local dir = testing.tmpdir()
+  local t = {}
+  for i = 1, 50 do
+    local t0 = fo.now()
+    require("fo.fs").append(dir .. "/probe", "x\n")
+    t[i] = (fo.now() - t0) * 1000
+  end
+  rmtree(dir)
+  return median(t)
+end
+
+apply("memory", 0) -- loads what an apply needs, so the first measured one does not pay it
+local cpus = { memory = {}, log = {}, rewrite = {} }
+local rates = { update = { memory = {}, file = {} }, create = { memory = {}, file = {} } }
+local bytes
+for i = 1, RUNS do
+  local state
+  for _, kind in ipairs({ "memory", "log", "rewrite" }) do
+    local cpu, b, saved = apply(kind, i)
+    cpus[kind][#cpus[kind] + 1] = cpu
+    bytes, state = b, state or saved
+  end
+  for _, workload in ipairs({ "update", "create" }) do
+    for _, how in ipairs({ "memory", "file" }) do
+      local r = rates[workload][how]
+      r[#r + 1] = served(state, how, workload)
+    end
+  end
+  rmtree(state:match("^(.*)/[^/]*$"))
+end
+
+print(("sim_persistence: median of %d runs (log folded past max(%d bytes, snapshot))"):format(
+  RUNS, Store.LOG_MIN_BYTES))
+local cm, cl, cr = median(cpus.memory), median(cpus.log), median(cpus.rewrite)
+print(("trading apply, zero delay, CPU (state at the end: %d bytes):"):format(bytes))
+print(("  no state file    %7.3f s"):format(cm))
+print(("  snapshot + log   %7.3f s  (ratio %.2f)"):format(cl, cl / cm))
+print(("  whole rewrite    %7.3f s  (ratio %.2f, before the log)"):format(cr, cr / cm))
+print(("served sim holding the trading state, %d clients x %d calls (fsync of a small append: "
+  .. "%.2f ms):"):format(CLIENTS, CALLS, fsync_ms()))
+for _, workload in ipairs({ "update", "create" }) do
+  local rm, rf = median(rates[workload].memory), median(rates[workload].file)
+  print(("  %-6s in memory %7.0f requests/s, with its file %7.0f requests/s, ratio %.2f")
+    :format(workload, rm, rf, rm / rf))
+end

@@ -1,0 +1,154 @@
+-- The simulator's state file under crashes: a child fo-run makes a burst of mutating calls
+-- on a sim persisted in a file (each answered call printed once its answer is back) and is
+-- killed with SIGKILL once it has answered a random number of calls (seeded: FO_CRASH_SEED,
+-- printed; the child goes on meanwhile, so the kill lands anywhere), the log folded
+-- into the snapshot every few calls (a low fold bound) so kills land in appends and folds
+-- alike. After each kill the file loads, and every call the child saw answered is in it.
+-- Then the log's damage cases one by one: a torn last record is dropped, a damaged record
+-- with valid ones after it is refused naming the file and the fix, a stale log is ignored.
+package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
+local lu = require "luaunit"
+local t = require "support.testlib"
+local Store = require "fo.sim.store"
+local slog = require "fo.sim.store_log"
+local simlib = require "fo.sim"
+
+local TRIALS = tonumber(os.getenv("FO_CRASH_TRIALS") or "") or 12
+local SEED = tonumber(os.getenv("FO_CRASH_SEED") or "") or 20261206
+
+-- The child: PutParameter calls named <trial>-<i>, each printed when answered.
+local CHILD = [[
+local file, trial, fold = arg[1], arg[2], tonumber(arg[3])
+require("fo.sim.store").LOG_MIN_BYTES = fold
+local sim = require("fo.sim").new{ file = file }
+for i = 1, 100000 do
+  local name = ("%s-%d"):format(trial, i)
+  sim:invoke("ssm", "eu-south-1", "PutParameter", { Name = name, Value = ("v"):rep(200),
+    Type = "String" })
+  io.stdout:write("ok ", name, "\n")
+  io.stdout:flush()
+  -- a fold now and then besides the log's own (which waits for the log to outgrow the
+  -- snapshot), so that kills land in folds too
+  if i % 5 == 0 then sim:save() end
+end
+]]
+
+local function parameters(file)
+  local store = Store.load(file)
+  local db = store and store.data.accounts["123456789012"]
+  db = db and db["eu-south-1"] and db["eu-south-1"].ssm
+  return db and db.parameters or {}, store
+end
+
+TestStateCrash = {}
+
+function TestStateCrash.test_every_answered_call_survives_a_kill()
+  local dir = t.tmpdir()
+  local child = dir .. "/child.lua"
+  t.write(child, CHILD)
+  local file = dir .. "/.fo/crash.sim.json"
+  print(("crash trials: FO_CRASH_SEED=%d, %d trials"):format(SEED, TRIALS))
+  math.randomseed(SEED)
+  local answered, folds = 0, 0
+  for trial = 1, TRIALS do
+    local task, pid = t.spawn_fo({ child, file, "t" .. trial, tostring(4096) },
+      { pidfile = dir .. "/pid" })
+    -- killed once it has answered a random number of calls (wherever its work is then)
+    local want, deadline = math.random(1, 60), fo.now() + 60
+    while select(2, (t.read(dir .. "/pid.out") or ""):gsub("\n", "")) < want
+      and not task.done and fo.now() < deadline do
+      fo.sleep(0.002)
+    end
+    fo.process.run{ argv = { "kill", "-KILL", tostring(pid) } }
+    local r = task:join()
+    lu.assertNotEquals(r.code, 0, "the child was killed: " .. r.stderr)
+    local params = parameters(file)
+    local n = 0
+    for name in r.stdout:gmatch("ok (%S+)\n") do
+      n = n + 1
+      lu.assertNotNil(params[name], ("trial %d: %s was answered, not in the state"):format(
+        trial, name))
+    end
+    answered = answered + n
+    -- the snapshot alone parses too (what a fold left); none yet: nothing was answered
+    if fo.fs.exists(file) then
+      lu.assertNotNil(require("fo.json").read_file(file, { format = Store.FORMAT,
+        version = Store.VERSION }))
+    else
+      lu.assertEquals(n, 0)
+    end
+    local f = io.open(slog.path(file))
+    if f then
+      if select(2, f:read("a"):gsub("\n", "")) <= 1 then folds = folds + 1 end
+      f:close()
+    end
+  end
+  print(("crash trials: %d answered calls checked, %d kills right after a fold"):format(
+    answered, folds))
+  lu.assertTrue(answered > TRIALS, "the children answered calls before they were killed")
+  t.rmtree(dir)
+end
+
+-- A sim with a few calls in its log: returns the file, the log and the sim.
+local function logged_sim(dir, n)
+  local file = dir .. "/s.sim.json"
+  local sim = simlib.new{ seed = 3, file = file }
+  for i = 1, n do
+    sim:invoke("ssm", "eu-south-1", "PutParameter", { Name = "p" .. i, Value = "v",
+      Type = "String" })
+  end
+  return file, slog.path(file), sim
+end
+
+function TestStateCrash.test_a_torn_last_record_is_dropped_and_the_next_call_folds()
+  local dir = t.tmpdir()
+  local file, log = logged_sim(dir, 3)
+  local text = t.read(log)
+  -- the first call wrote the snapshot; the next two are records after the header
+  lu.assertEquals(select(2, text:gsub("\n", "")), 3)
+  t.write(log, text:sub(1, #text - 10), "600")
+  local params = parameters(file)
+  lu.assertNotNil(params.p2)
+  lu.assertNil(params.p3, "the torn record is dropped")
+  -- appending after a torn tail would hide the next record: the next call folds instead
+  local sim = simlib.new{ file = file }
+  sim:invoke("ssm", "eu-south-1", "PutParameter", { Name = "p4", Value = "v", Type = "String" })
+  lu.assertEquals(select(2, t.read(log):gsub("\n", "")), 1, "a new log: its header only")
+  params = parameters(file)
+  lu.assertNotNil(params.p2)
+  lu.assertNotNil(params.p4)
+  t.rmtree(dir)
+end
+
+function TestStateCrash.test_a_damaged_record_before_valid_ones_is_refused()
+  local dir = t.tmpdir()
+  local file, log = logged_sim(dir, 4)
+  local lines = {}
+  for line in t.read(log):gmatch("[^\n]+") do lines[#lines + 1] = line end
+  lines[2] = lines[2]:gsub('"sum":"%x', '"sum":"g')
+  t.write(log, table.concat(lines, "\n") .. "\n", "600")
+  local ok, err = pcall(simlib.new, { file = file })
+  lu.assertFalse(ok)
+  lu.assertStrContains(tostring(err), ("simulator state file %s is not usable: its log %s, "
+    .. "line 2: not a log record, and valid records follow it"):format(file, log))
+  lu.assertStrContains(tostring(err), ("Delete it and its log (rm %s %s)"):format(file, log))
+  t.rmtree(dir)
+end
+
+function TestStateCrash.test_a_stale_log_is_ignored()
+  local dir = t.tmpdir()
+  local file, log = logged_sim(dir, 3)
+  local old = t.read(log)
+  local sim = simlib.new{ file = file }
+  sim:save() -- a fold: the snapshot holds p1..p3, a new log
+  sim:invoke("ssm", "eu-south-1", "DeleteParameter", { Name = "p1" })
+  sim:save()
+  -- a fold that died after writing the snapshot leaves the log of the snapshot before it
+  t.write(log, old, "600")
+  local params = parameters(file)
+  lu.assertNil(params.p1, "the stale log's records are not replayed")
+  lu.assertNotNil(params.p3)
+  t.rmtree(dir)
+end
+
+os.exit(lu.LuaUnit.run())
