@@ -61,7 +61,7 @@ local function state(d)
 end
 
 local function sim_text()
-  return testlib.read(dir .. "/.fo/dev.sim.json")
+  return testlib.sim_text(dir .. "/.fo")
 end
 
 -- A stack applied once, then a plan that updates it saved to dir/plan.json.

@@ -57,7 +57,7 @@ local function state()
 end
 
 local function sim_text()
-  return testlib.read(dir .. "/.fo/dev.sim.json")
+  return testlib.sim_text(dir .. "/.fo")
 end
 
 local function applied()

@@ -47,6 +47,13 @@ function M.run_fo(args, opts)
   return fo.process.run{ argv = argv, env = opts.env, timeout = opts.timeout or 60 }
 end
 
+--- The text of a stack's simulator files in `state_dir` (its snapshot, then the log of the
+--- calls since: docs/simulator.md): what a test compares to see that nothing changed there.
+function M.sim_text(state_dir, stack)
+  local base = ("%s/%s.sim"):format(state_dir, stack or "dev")
+  return (M.read(base .. ".json") or "") .. (M.read(base .. ".log") or "")
+end
+
 --- Starts `fo-run ARGS` in the background, its stdout and stderr going to `pidfile`.out
 --- and `pidfile`.err so a test can read them while it runs (the report flushes each line).
 --- The shell execs fo-run, so the pid it writes to `pidfile` is fo-run's, the one to signal.
