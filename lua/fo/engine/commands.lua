@@ -118,14 +118,7 @@ function M.parse(pairs_, words)
   return name, opts, args
 end
 
--- The region of the S3 backend's client and a KMS key (as a run's default).
-local function default_region()
-  for _, k in ipairs({ "AWS_REGION", "AWS_DEFAULT_REGION" }) do
-    local r = os.getenv(k)
-    if r and r ~= "" then return r end
-  end
-  return "us-east-1"
-end
+local default_region = require("fo.engine.location").default_region
 
 -- The stack directory without a recipe: --state-dir, $FO_STATE_DIR, else the `.fo` of the
 -- current directory or the nearest one above it (stopping at a repository's root), so that

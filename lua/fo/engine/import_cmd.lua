@@ -50,13 +50,7 @@ local function type_def(doc, type_name)
   return t
 end
 
-local function default_region()
-  for _, k in ipairs({ "AWS_REGION", "AWS_DEFAULT_REGION" }) do
-    local r = os.getenv(k)
-    if r and r ~= "" then return r end
-  end
-  return "us-east-1"
-end
+local default_region = require("fo.engine.location").default_region
 
 function M.run(st, doc, original, info, args)
   local opts = st.opts

@@ -71,13 +71,7 @@ local function session_for(be, paths, overrides, recorded)
   return config.session(be.config_where, overrides, recorded, values)
 end
 
-local function default_region()
-  local r = os.getenv("AWS_REGION")
-  if r and r ~= "" then return r end
-  r = os.getenv("AWS_DEFAULT_REGION")
-  if r and r ~= "" then return r end
-  return "us-east-1"
-end
+local default_region = require("fo.engine.location").default_region
 
 -- Runs fn(...) with declarations going to `recipe` and fo.config to `session`. Returns nil
 -- or the failure: an engine error, or {text=} (with the traceback) for anything else.

@@ -67,4 +67,14 @@ function M.recipe_name(recipe_path, state_dir)
   return abs
 end
 
+--- The region of a run's AWS calls that name none (a recipe's default, the S3 backend's
+--- and KMS key's clients): AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1.
+function M.default_region()
+  for _, k in ipairs({ "AWS_REGION", "AWS_DEFAULT_REGION" }) do
+    local r = os.getenv(k)
+    if r and r ~= "" then return r end
+  end
+  return "us-east-1"
+end
+
 return M

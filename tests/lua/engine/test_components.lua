@@ -62,12 +62,7 @@ local function fo_run(args, env)
 end
 
 -- The events of a --json command, each checked against docs/json-events.schema.json.
-local function events(r)
-  local ev = json_events.parse(r.stdout)
-  local problems = json_events.problems(ev, json_events.schema())
-  lu.assertEquals(problems, {}, r.stdout)
-  return ev
-end
+local function events(r) return json_events.checked(r.stdout) end
 
 local function state()
   return json.decode(testlib.read(dir .. "/.fo/dev.state.json"))

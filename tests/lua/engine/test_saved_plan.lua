@@ -50,11 +50,7 @@ local function fo_run(args, env, d)
   return testlib.run_fo(args, { env = e })
 end
 
-local function events(r)
-  local ev = json_events.parse(r.stdout)
-  lu.assertEquals(json_events.problems(ev, json_events.schema()), {}, r.stdout)
-  return ev
-end
+local function events(r) return json_events.checked(r.stdout) end
 
 local function state(d)
   return json.decode(testlib.read((d or dir) .. "/.fo/dev.state.json"))

@@ -153,4 +153,16 @@ function M.problems(events, schema)
   return out
 end
 
+--- The events of `text` (a --json run's stdout), each checked against
+--- docs/json-events.schema.json; raises naming the problems (and the text) when one is not.
+function M.checked(text)
+  local events = M.parse(text)
+  local problems = M.problems(events, M.schema())
+  if #problems > 0 then
+    error(("events that break docs/json-events.schema.json:\n  %s\n%s"):format(
+      table.concat(problems, "\n  "), text), 2)
+  end
+  return events
+end
+
 return M
