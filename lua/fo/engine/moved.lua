@@ -3,6 +3,10 @@
 -- state mv` does), so the plan shows it as moved, not as a delete and a create, and no
 -- cloud call is made for the rename. A declaration whose `from` the state no longer holds
 -- does nothing: it may stay in the recipe as long as any stack still has the old name.
+-- Moves chain (Terraform's moved blocks do): with A → B and B → C declared (C in the
+-- recipe), a stack that holds A or B gets C. Inside a component (fo.component), a name
+-- without "/" is one of the component's own ("vpc" is "primary/vpc"), as depends_on's are;
+-- a name with "/" is a whole name.
 local errors = require "fo.engine.errors"
 local recipe_mod = require "fo.engine.recipe"
 
@@ -35,6 +39,15 @@ function M.declare(spec)
   if spec.from == spec.to then
     errors.raise("recipe", ("fo.moved: from and to are both %s"):format(spec.from), where)
   end
+  -- inside a component, its own names (component.scoped: "vpc" → "primary/vpc")
+  local from, to = spec.from, spec.to
+  if r.scope then
+    local component = require "fo.engine.component"
+    local function own(v) return (v:match("::(.*)$") or v):find("/", 1, true) and v
+      or component.scoped(v, r.scope) end
+    from, to = own(from), own(to)
+  end
+  spec = { from = from, to = to }
   r.moved = r.moved or {}
   for _, m in ipairs(r.moved) do
     if m.from == spec.from then
@@ -45,23 +58,41 @@ function M.declare(spec)
   r.moved[#r.moved + 1] = { from = spec.from, to = spec.to, where = where }
 end
 
--- The declaration `to` names in the recipe (after recipe:finish).
-local function target(recipe, m)
+-- The declaration `to` (a name or type::name) names in the recipe, or nil; raises when it
+-- names several.
+local function declared(recipe, to, where)
   local found
   for _, d in ipairs(recipe.decls) do
-    if d.type .. "::" .. d.name == m.to or (not m.to:find("::", 1, true) and d.name == m.to) then
+    if d.type .. "::" .. d.name == to or (not to:find("::", 1, true) and d.name == to) then
       if found then
         errors.raise("recipe", ("fo.moved: to = %q names several resources: write type::name")
-          :format(m.to), m.where)
+          :format(to), where)
       end
       found = d
     end
   end
-  if not found then
-    errors.raise("recipe", ("fo.moved: to = %q names no resource of the recipe"):format(m.to),
-      m.where)
-  end
   return found
+end
+
+local function name_of(s) return s:match("::(.*)$") or s end
+
+-- The declaration move `m` ends at (after recipe:finish): its `to`, or where the moves
+-- from there lead (A → B, B → C: C).
+local function target(recipe, m)
+  local next_of = {}
+  for _, other in ipairs(recipe.moved) do next_of[name_of(other.from)] = other end
+  local to, seen = m.to, {}
+  local d = declared(recipe, to, m.where)
+  while not d and next_of[name_of(to)] and not seen[name_of(to)] do
+    seen[name_of(to)] = true
+    to = next_of[name_of(to)].to
+    d = declared(recipe, to, m.where)
+  end
+  if not d then
+    errors.raise("recipe", ("fo.moved: to = %q names no resource of the recipe%s"):format(m.to,
+      to ~= m.to and (" (nor does %q, where the moves from it lead)"):format(to) or ""), m.where)
+  end
+  return d
 end
 
 --- Moves the state's records of the recipe's fo.moved declarations (run.store; a --plan's
@@ -71,7 +102,7 @@ function M.settle(run, recipe)
   if not recipe.moved then return {} end
   local state_cmd = require "fo.engine.state_cmd"
   local store, doc = run.store, run.store.doc
-  local todo = {}
+  local todo, claimed = {}, {}
   for _, m in ipairs(recipe.moved) do
     local d = target(recipe, m)
     local from_type, from_name = m.from:match("^(.*)::(.*)$")
@@ -92,6 +123,12 @@ function M.settle(run, recipe)
         errors.raise("recipe", ("fo.moved from %s to %s: %s. Forget one of them (`fo-run state "
           .. "rm`) or remove the fo.moved; nothing was changed"):format(old, d.urn, why), m.where)
       end
+      if claimed[d.urn] then
+        errors.raise("recipe", ("fo.moved: the state holds both %s and %s, which both move to "
+          .. "%s. Forget one of them (`fo-run state rm`); nothing was changed"):format(
+          claimed[d.urn], old, d.urn), m.where)
+      end
+      claimed[d.urn] = old
       todo[#todo + 1] = { from = old, to = d.urn, name = d.name, id = doc.resources[old].id }
     end
   end

@@ -241,6 +241,61 @@ function TestStateCmd:test_fo_moved_adopts_the_old_record_no_delete_no_create()
   lu.assertEquals(sim_text(), sim_before)
 end
 
+-- Moves chain: main → core, then core → hub; a stack still on main goes straight to hub,
+-- one on core too; a state holding both is refused.
+function TestStateCmd:test_fo_moved_chains_and_refuses_two_records_for_one_name()
+  local path = applied()
+  local id = state().resources["dev::test:vpc::main"].id
+  local chain = 'fo.moved{ from = "main", to = "core" }\nfo.moved{ from = "core", to = "hub" }'
+  recipe(network("hub", chain))
+  local sim_before = sim_text()
+  local r = fo_run({ "--json", path })
+  lu.assertEquals(r.code, 0, r.stderr)
+  local moved = json_events.last(events(r), "moved")
+  lu.assertEquals({ moved.from, moved.to }, { "dev::test:vpc::main", "dev::test:vpc::hub" })
+  lu.assertEquals(json_events.last(events(r), "summary").calls.mutating, 0)
+  lu.assertEquals(state().resources["dev::test:vpc::hub"].id, id)
+  lu.assertEquals(sim_text(), sim_before)
+  -- a stack on the middle name moves on as well
+  lu.assertEquals(fo_run({ "state", "mv", "hub", "core" }).code, 0)
+  r = fo_run({ path })
+  lu.assertEquals(r.code, 0, r.stderr)
+  lu.assertStrContains(r.stdout, "Moved dev::test:vpc::core to dev::test:vpc::hub")
+  -- both old names in the state: which one is hub? refused, nothing changed
+  lu.assertEquals(fo_run({ "state", "mv", "hub", "main" }).code, 0)
+  recipe(network("main", 'fo.resource("test:vpc", "core", { cidr = "10.2.0.0/16" })'))
+  lu.assertEquals(fo_run({ path }).code, 0)
+  recipe(network("hub", chain))
+  local before = state()
+  r = fo_run({ path })
+  lu.assertEquals(r.code, 1, r.stdout .. r.stderr)
+  lu.assertStrContains(r.stderr, "the state holds both dev::test:vpc::main and "
+    .. "dev::test:vpc::core, which both move to dev::test:vpc::hub")
+  lu.assertEquals(state().resources, before.resources)
+end
+
+-- Inside a component, fo.moved's names are the component's own, as depends_on's are.
+function TestStateCmd:test_fo_moved_inside_a_component_names_its_own_resources()
+  local function body(name, moved)
+    return ([[
+local net = fo.component("net", function(c)
+  fo.resource("test:vpc", %q, { cidr = "10.0.0.0/16" })
+  %s
+end)
+net("blue")
+]]):format(name, moved or "")
+  end
+  local path = recipe(body("main"))
+  lu.assertEquals(fo_run({ path }).code, 0)
+  local id = state().resources["dev::test:vpc::blue/main"].id
+  recipe(body("core", 'fo.moved{ from = "main", to = "core" }'))
+  local r = fo_run({ path })
+  lu.assertEquals(r.code, 0, r.stderr)
+  lu.assertStrContains(r.stdout, "Moved dev::test:vpc::blue/main to dev::test:vpc::blue/core")
+  lu.assertEquals(state().resources["dev::test:vpc::blue/core"].id, id)
+  lu.assertNil(state().resources["dev::test:vpc::blue/main"])
+end
+
 function TestStateCmd:test_pull_and_push_refuse_another_stack_or_a_stale_backup()
   local path = applied()
   local backup = dir .. "/backup.json"
