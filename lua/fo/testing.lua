@@ -54,6 +54,9 @@ end
 local Stack = {}
 Stack.__index = Stack
 
+-- The stacks applied and not closed yet (M.close_all).
+local open = {}
+
 --- Applies `recipe` (a path) on a new simulator. opts: config ({key = value}, the
 --- recipe's fo.config overrides), stack (default "test"), seed (the simulator's, default
 --- "fo.testing"), fast (default true: M.FAST timings), sim_options (more fo.sim.new
@@ -72,6 +75,7 @@ function M.apply(recipe, opts)
   st.sim = fo.sim.new(sim_opts)
   if st.fast then st.sim.timing = M.FAST end
   st.dir = M.tmpdir()
+  open[st] = true
   if opts.before then opts.before(st.sim, st.config) end
   st:run()
   return st
@@ -134,6 +138,13 @@ end
 function Stack:close()
   if self.dir then M.rmtree(self.dir) end
   self.dir = nil
+  open[self] = nil
+end
+
+--- Closes every stack M.apply made that is still open (their state directories go): for a
+--- suite's end, e.g. LuaUnit's global teardownSuite, when stacks are shared between tests.
+function M.close_all()
+  for st in pairs(open) do st:close() end
 end
 
 -- Reading back ---------------------------------------------------------------------------

@@ -92,6 +92,18 @@ fo.output("v", tostring(c.on) .. "/" .. c.n .. "/" .. c.s)
   st:close()
 end
 
+function TestFoTesting:test_close_all_removes_the_stacks_left_open()
+  local a, b = testing.apply(recipe), testing.apply(recipe)
+  local closed = testing.apply(recipe)
+  local dirs = { a.dir, b.dir }
+  closed:close()
+  for _, d in ipairs(dirs) do lu.assertTrue(fo.fs.exists(d)) end
+  testing.close_all()
+  for _, d in ipairs(dirs) do lu.assertFalse(fo.fs.exists(d), d) end
+  lu.assertNil(a.dir)
+  testing.close_all() -- nothing left: a second call does nothing
+end
+
 function TestFoTesting:test_fast_dynamodb_timings_are_restored_after_each_run()
   local ddb = require "fo.sim.services.dynamodb"
   local saved = ddb.TIMING

@@ -109,4 +109,13 @@ function M.publish_port(file, port)
   assert(os.rename(tmp, file))
 end
 
+-- LuaUnit calls the global teardownSuite after a suite's last test: the fo.testing stacks
+-- the suite left open (shared between its tests) go then with their state directories,
+-- instead of staying in /tmp. A suite that defines its own calls fo.testing.close_all too.
+if teardownSuite == nil then
+  function teardownSuite() -- luacheck: ignore (LuaUnit looks it up as a global)
+    require("fo.testing").close_all()
+  end
+end
+
 return M
