@@ -29,11 +29,7 @@ fo.resource("test:topic", "t", { name = "t" })
 fo.output("vpc", vpc.id)
 ]]
 
-local function fo_run(args, env)
-  local e = { FO_STATE_DIR = dir .. "/.fo" }
-  for k, v in pairs(env or {}) do e[k] = v end
-  return testlib.run_fo(args, { env = e })
-end
+local function fo_run(args, env) return testlib.run_fo_in(dir, args, env) end
 
 function TestCli:test_a_file_without_resources_is_a_plain_script()
   local path = recipe("script.lua", "print('hello', ...)\n")

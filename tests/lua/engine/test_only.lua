@@ -344,11 +344,7 @@ local function recipe_file()
   return path
 end
 
-local function fo_run(args, env)
-  local e = { FO_STATE_DIR = dir .. "/.fo" }
-  for k, v in pairs(env or {}) do e[k] = v end
-  return testlib.run_fo(args, { env = e })
-end
+local function fo_run(args, env) return testlib.run_fo_in(dir, args, env) end
 
 function TestOnly:test_fo_run_options_and_json_events()
   local path = recipe_file()

@@ -44,11 +44,7 @@ local function recipe(d, body, module)
   return d .. "/net.lua"
 end
 
-local function fo_run(args, env, d)
-  local e = { FO_STATE_DIR = (d or dir) .. "/.fo" }
-  for k, v in pairs(env or {}) do e[k] = v end
-  return testlib.run_fo(args, { env = e })
-end
+local function fo_run(args, env, d) return testlib.run_fo_in(d or dir, args, env) end
 
 local function events(r) return json_events.checked(r.stdout) end
 

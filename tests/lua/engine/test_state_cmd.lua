@@ -38,11 +38,7 @@ local function recipe(body)
   return path
 end
 
-local function fo_run(args, env)
-  local e = { FO_STATE_DIR = dir .. "/.fo" }
-  for k, v in pairs(env or {}) do e[k] = v end
-  return testlib.run_fo(args, { env = e })
-end
+local function fo_run(args, env) return testlib.run_fo_in(dir, args, env) end
 
 -- The events of a --json command, each checked against docs/json-events.schema.json.
 local function events(r) return json_events.checked(r.stdout) end

@@ -79,6 +79,13 @@ function M.spawn_fo(args, opts)
   return task, pid
 end
 
+--- fo-run ARGS with the stack directory `dir`/.fo (FO_STATE_DIR) and `env`'s variables more.
+function M.run_fo_in(dir, args, env)
+  local e = { FO_STATE_DIR = dir .. "/.fo" }
+  for k, v in pairs(env or {}) do e[k] = v end
+  return M.run_fo(args, { env = e })
+end
+
 --- Starts fo-run on `script` in the background (a task); waits until the script writes
 --- its port to the file given as its first argument. Returns port, task.
 function M.start_server(script, args, opts)
