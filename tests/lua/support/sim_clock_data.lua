@@ -17,6 +17,15 @@ M.LIST = {
   { service = "elbv2", key = "traffic" },
   -- the health checks' evaluations: each checker's last result, on that clock
   { service = "route53", within = "health_checks", key = "eval" },
+  -- the alarms' evaluations on that clock: state, reason and when it changed, the history
+  -- items and the notifications of each transition
+  { service = "cloudwatch", within = "alarms", key = "StateValue" },
+  { service = "cloudwatch", within = "alarms", key = "StateReason" },
+  { service = "cloudwatch", within = "alarms", key = "StateReasonData" },
+  { service = "cloudwatch", within = "alarms", key = "StateUpdatedTimestamp" },
+  { service = "cloudwatch", within = "alarms", key = "history_reason" },
+  { service = "cloudwatch", key = "history" },
+  { service = "sns", key = "messages" },
 }
 
 --- The keys of M.LIST as a set ({metrics = true, ...}), for a comparison that leaves them

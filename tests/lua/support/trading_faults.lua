@@ -138,16 +138,14 @@ local ISO_TIME = "%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d[%.%d]*"
 -- seconds, ISO stamps) replaced by "T" and the simulator's history and bookkeeping left
 -- out: what happened, not what is configured — what the simulator changes by itself
 -- (support.sim_clock_data: metric data points, the load balancers' ENIs, the requests
--- Route 53's checkers sent them and the checks' evaluations), Auto Scaling activities, a
--- health check's version, spent idempotency tokens (health checks' CallerReferences, EC2
--- ClientTokens: AWS keeps them), alarms' states (their metrics and the clock decide them),
--- SNS deliveries and alarm history (CloudWatch keeps it), and the ELBAccessLogTestFile
+-- Route 53's checkers sent them, the checks' and alarms' evaluations, alarm history and SNS
+-- deliveries), Auto Scaling activities, a health check's version, spent idempotency tokens
+-- (health checks' CallerReferences, EC2 ClientTokens: AWS keeps them), and the ELBAccessLogTestFile
 -- objects ELB writes when a load balancer turns its access logs on (a rollback that
 -- re-creates one writes another version).
 local HISTORY = require("support.sim_clock_data").keys()
 for _, k in ipairs{ "activities", "ip_counter", "HealthCheckVersion", "retired", "hc_refs",
-    "StateValue", "StateReason", "StateReasonData", "messages", "client_tokens", "history",
-    "history_reason" } do
+    "client_tokens" } do
   HISTORY[k] = true
 end
 local normalize
