@@ -102,6 +102,27 @@ local function known_only(props)
   return out
 end
 
+--- Why the resource tagged `tags` (a map) cannot be imported into stack `stack` as the
+--- one `info` ({type=, name=}) names, or nil. fo's tags say whose it is: another stack's
+--- (fo:stack), or this stack's under another name (fo:name: another copy of the stack made
+--- it, or its record was forgotten). This stack's under this very name is its own, as a
+--- stack whose state was lost imports it back.
+function M.owned(tags, stack, info)
+  local owner, name = tags["fo:stack"], tags["fo:name"]
+  if owner == nil then return nil end
+  if owner ~= stack then
+    return ("it is tagged as resource %q of fo stack %q, which manages it. Forget it there "
+      .. "(`fo-run state rm --stack %s ...`: nothing is deleted) and remove its fo: tags, "
+      .. "then import it"):format(tostring(name), owner, owner)
+  end
+  if name ~= nil and name ~= info.name then
+    return ("it is tagged as resource %q of this stack (%s): another copy of the stack made "
+      .. "it under that name, or the state forgot it. Import it under that name (%s::%s), or "
+      .. "remove its fo: tags first"):format(tostring(name), stack, info.type, tostring(name))
+  end
+  return nil
+end
+
 --- Reads resource `id` of type `tdef` as the one `info` ({urn=, type=, name=, region=})
 --- names, with `props` (the declaration's, references resolved; unknown ones left out)
 --- telling the read what the recipe says. Returns the record to put in the state (inputs:
@@ -119,15 +140,6 @@ function M.read(run, tdef, info, id, props, deps)
   local rec = ops.record{ urn = info.urn, type = info.type, name = info.name,
     region = info.region, id = id, inputs = located, deps = deps or {}, generation = 1 }
   local ctx = ops.ctx(run, rec)
-  -- fo never changes what its stack did not create, unless told: an import is told, but a
-  -- resource another fo stack tagged as its own is that stack's (forget it there first)
-  local tags = f and f.tags and f.tags(ctx, id)
-  local owner = tags and tags["fo:stack"]
-  if owner and owner ~= run.stack then
-    return nil, ("it is tagged as resource %q of fo stack %q, which manages it. Forget it "
-      .. "there (`fo-run state rm --stack %s ...`: nothing is deleted) and remove its fo: tags, "
-      .. "then import it"):format(tostring(tags["fo:name"]), owner, owner), "owned"
-  end
   local ok, outputs, observed
   if tdef.data then
     -- a data type only reads: its create is the read that gives its outputs (its read
@@ -149,6 +161,21 @@ function M.read(run, tdef, info, id, props, deps)
   if outputs == nil then
     return nil, ("there is no such %s in %s (the type's read found none)"):format(info.type,
       info.region), "missing"
+  end
+  -- fo never changes what its stack did not create, unless told: an import is told, but a
+  -- resource another fo stack tagged as its own is that stack's (docs/recipes.md)
+  if f and f.tags and not tdef.data then
+    local got, tags = pcall(f.tags, ctx, id)
+    if not got then
+      return nil, ("reading its tags failed, so nothing tells whether another fo stack "
+        .. "manages it: %s"):format(require("fo.engine.secret").scrub(tostring(
+        require("fo.engine.report").describe_error(tags).text))), "failed"
+    end
+    local why = M.owned(tags, run.stack, info)
+    if why then return nil, why, "owned" end
+    -- this stack's own resource under this name (its state was lost): its token is the
+    -- one fo's tags on it carry
+    rec.token = tags["fo:token"]
   end
   local inputs = {}
   for k, v in pairs(located) do inputs[k] = v end
@@ -203,8 +230,11 @@ function M.settle(run, recipe)
       for _, dep in ipairs(d.deps) do
         if made[dep.urn] or doc.resources[dep.urn] then deps[#deps + 1] = dep.urn end
       end
-      local r, failed = M.read(run, d.tdef, d, d.import, props, deps)
-      if not r then
+      local r, failed, kind = M.read(run, d.tdef, d, d.import, props, deps)
+      if kind == "owned" then
+        errors.raise("recipe", ("%s %s: cannot import %s: %s; nothing was recorded"):format(
+          d.type, d.name, d.import, failed), d.where)
+      elseif not r then
         errors.raise("recipe", ("%s %s: cannot import %s: %s. Check the id and the resource's "
           .. "region (%s); nothing was recorded"):format(d.type, d.name, d.import, failed,
           d.region), d.where)

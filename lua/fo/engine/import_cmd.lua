@@ -85,7 +85,9 @@ function M.run(st, doc, original, info, args)
   local run = { stack = opts.stack, report = st.report, target = target }
   local rec, failed, kind = import.read(run, tdef, { urn = urn, type = type_name, name = name,
     region = region }, id, {}, {})
-  if not rec then
+  if kind == "owned" then
+    usage("cannot import %s as %s: %s; nothing was changed", id, urn, failed)
+  elseif not rec then
     errors.raise(kind == "failed" and "cloud" or "usage", ("cannot import %s as %s: %s. Check "
       .. "the id and the region (--region, default %s); nothing was changed"):format(id, urn,
       failed, region))

@@ -189,6 +189,12 @@ function TestImport:test_refusals_record_nothing()
   local theirs = hand_vpc("10.6.0.0/16", { ["fo:stack"] = "prod", ["fo:name"] = "core" })
   refused(vpc_recipe({ cidr_block = "10.6.0.0/16" }, { import = theirs }),
     'it is tagged as resource "core" of fo stack "prod", which manages it')
+  -- the same for every taggable type (an SNS topic here; all of them below)
+  local topic = sim:client("sns", { region = REGION }):CreateTopic{ Name = "alerts", Tags = {
+    { Key = "fo:stack", Value = "prod" }, { Key = "fo:name", Value = "alerts" } } }.TopicArn
+  refused(function() fo.resource("aws:sns:topic", "alerts", { name = "alerts" }, { import = topic })
+  end, 'aws:sns:topic alerts: cannot import ' .. topic .. ': it is tagged as resource "alerts" '
+    .. 'of fo stack "prod", which manages it')
   lu.assertEquals(H.state(dir).resources, {})
   -- a route's id is composite
   refused(function()
@@ -321,6 +327,85 @@ function TestImport:test_the_command_imports_one_resource()
   lu.assertEquals(code, 2)
   lu.assertStrContains(err, "TYPE::NAME")
   lu.assertEquals(H.state(dir).serial, serial)
+end
+
+-- What another fo stack made is refused, for every taggable AWS type: the trading recipe,
+-- applied by stack prod, makes one of each (over two configurations); stack dev's command
+-- imports each by its id and is refused, naming prod; prod itself, in another state
+-- directory, is refused the same resource under another name (fo:name says which it is).
+-- Nothing is recorded, and no call changes anything.
+function TestImport:test_every_taggable_type_refuses_another_stacks_resource()
+  local ids = require "fo.aws.resources.import_ids"
+  local types = require "fo.engine.types"
+  local function stack_exists(stack, d)
+    local code, _, out, err = H.run(function()
+      fo.resource("aws:ec2:vpc", "keep", { cidr_block = "10.1.0.0/16" })
+    end, { sim = sim, dir = d, stack = stack, yes = true })
+    lu.assertEquals(code, 0, out .. err)
+  end
+  local seen = {}
+  local function refuse_all(config)
+    stack_exists("dev", dir)
+    local prod_dir = H.dir()
+    stack_exists("prod", prod_dir)
+    local seed_dir = H.dir()
+    local code, _, out, err = H.run(TRADING, { sim = sim, dir = seed_dir, stack = "prod",
+      config = config, yes = true })
+    lu.assertEquals(code, 0, out .. err)
+    local seed = H.state(seed_dir, "prod")
+    H.cleanup(seed_dir)
+    local dev_serial, prod_serial = H.state(dir).serial, H.state(prod_dir, "prod").serial
+    sim.recorder:clear()
+    for _, r in pairs(seed.resources) do
+      if ids.TAGS_OF[r.type] then
+        seen[r.type] = true
+        local c, _, e = command({ r.type .. "::" .. r.name, r.id }, { region = r.region })
+        lu.assertEquals(c, 2, r.urn .. ": " .. e)
+        lu.assertStrContains(e, ('it is tagged as resource %q of fo stack "prod", which '
+          .. 'manages it'):format(r.name))
+        c, _, e = command({ r.type .. "::other", r.id }, { region = r.region, stack = "prod",
+          dir = prod_dir })
+        lu.assertEquals(c, 2, r.urn .. ": " .. e)
+        lu.assertStrContains(e, ('it is tagged as resource %q of this stack (prod)')
+          :format(r.name))
+      end
+    end
+    lu.assertEquals(mutating(), {})
+    lu.assertEquals({ H.state(dir).serial, H.state(prod_dir, "prod").serial },
+      { dev_serial, prod_serial })
+    H.cleanup(prod_dir)
+  end
+  sim:set_knob("registered_domains", { "trading.fo.test" })
+  refuse_all({ alarmEmail = "ops@example.com", https = "true" })
+  f.renew()
+  refuse_all({ private_egress = "nat" })
+  -- every AWS type that has tags has its owner check, and the trading recipe tried it
+  for _, t in ipairs(types.names()) do
+    if t:match("^aws:") and not types.get(t).data and types.get(t).schema.properties.tags then
+      lu.assertNotNil(ids.TAGS_OF[t], t .. " has tags but no owner check")
+      lu.assertTrue(seen[t], t .. ": the trading recipe makes none")
+    end
+  end
+end
+
+-- The types that carry no tags of their own cannot name an owner: docs/recipes.md says
+-- which they are, and each of them is one.
+function TestImport:test_the_docs_name_the_types_that_carry_no_owner()
+  local ids = require "fo.aws.resources.import_ids"
+  local types = require "fo.engine.types"
+  local docs = testlib.read(testlib.tests_dir .. "/../docs/recipes.md"):gsub("%s+", " ")
+  local listed = docs:match("carry no tags, so nothing on them names an owner: ([^.]+)%.")
+  lu.assertNotNil(listed, "docs/recipes.md lists the types without an owner check")
+  local named = {}
+  for t in listed:gmatch("`(aws:[%w_:]+)`") do named[t] = true end
+  for _, t in ipairs(types.names()) do
+    if t:match("^aws:") and not ids.TAGS_OF[t] and not types.get(t).data then
+      lu.assertTrue(named[t], t .. " has no owner check and docs/recipes.md does not say so")
+      lu.assertNil(types.get(t).schema.properties.tags, t)
+      named[t] = nil
+    end
+  end
+  lu.assertEquals(named, {}, "types the docs list that do have an owner check")
 end
 
 -- --target aws against a served simulator: the recipe's import and the command, as a user

@@ -4,6 +4,7 @@
 -- DNS record, a role's inline policy, a scaling policy, a subscription) the properties it
 -- names are what the type's read locates the resource by.
 local import = require "fo.engine.import"
+local common = require "fo.aws.resources.common"
 
 local M = {}
 
@@ -63,8 +64,19 @@ local function scaling_policy_props(id)
   return group and { group_name = group, policy_name = name } or nil
 end
 
--- The fo tags of an EC2 resource (a map), read with the Describe call of its id's prefix:
--- an import refuses what another fo stack tagged as its own. nil when it has none.
+-- Owner tags: what an import reads to refuse a resource another fo stack tagged as its own
+-- (import.lua). Each reader gives the resource's tags, fo's included, as a map; it runs
+-- after the type's read found the resource, so a failed call is an error (nothing tells
+-- whose the resource is), not "none".
+
+-- A {Key=, Value=} list (or KMS's {TagKey=, TagValue=}) as a map.
+local function tag_map(list)
+  local map = {}
+  for _, t in ipairs(list or {}) do map[t.Key or t.TagKey] = t.Value or t.TagValue end
+  return map
+end
+
+-- An EC2 resource's tags, read with the Describe call of its id's prefix.
 local EC2_DESCRIBE = {
   vpc = { "DescribeVpcs", "VpcIds", "Vpcs" },
   subnet = { "DescribeSubnets", "SubnetIds", "Subnets" },
@@ -80,16 +92,106 @@ local EC2_DESCRIBE = {
 }
 
 local function ec2_tags(ctx, id)
-  local d = EC2_DESCRIBE[id:match("^(%a+)%-")]
-  if not d then return nil end
+  local d = assert(EC2_DESCRIBE[id:match("^(%a+)%-")], id)
   local ec2 = ctx:client("ec2")
-  local ok, out = pcall(ec2[d[1]], ec2, { [d[2]] = { id } })
-  local r = ok and out[d[3]] and out[d[3]][1]
-  if not r then return nil end -- the read that follows says what is wrong
-  local map = {}
-  for _, t in ipairs(r.Tags or r.TagSet or {}) do map[t.Key] = t.Value end
-  return map
+  local r = assert(ec2[d[1]](ec2, { [d[2]] = { id } })[d[3]][1], id)
+  return tag_map(r.Tags or r.TagSet)
 end
+
+local function client(ctx, service) return ctx:client(service) end
+
+local OWNER_TAGS = {
+  acm = function(ctx, arn)
+    return tag_map(client(ctx, "acm"):ListTagsForCertificate{ CertificateArn = arn }.Tags)
+  end,
+  autoscaling = function(ctx, name)
+    local g = client(ctx, "autoscaling"):DescribeAutoScalingGroups{
+      AutoScalingGroupNames = { name } }.AutoScalingGroups[1]
+    return tag_map(assert(g, name).Tags)
+  end,
+  cloudwatch = function(ctx, name)
+    local c = client(ctx, "cloudwatch")
+    local a = assert(c:DescribeAlarms{ AlarmNames = { name }, AlarmTypes = { "MetricAlarm" } }
+      .MetricAlarms[1], name)
+    return tag_map(c:ListTagsForResource{ ResourceARN = a.AlarmArn }.Tags)
+  end,
+  dynamodb = function(ctx, name)
+    local c = client(ctx, "dynamodb")
+    local list = {}
+    for t in c:items("ListTagsOfResource", { ResourceArn =
+        c:DescribeTable{ TableName = name }.Table.TableArn }) do
+      list[#list + 1] = t
+    end
+    return tag_map(list)
+  end,
+  elbv2 = function(ctx, arn)
+    local d = client(ctx, "elbv2"):DescribeTags{ ResourceArns = { arn } }.TagDescriptions[1]
+    return tag_map(d and d.Tags)
+  end,
+  iam_role = function(ctx, name)
+    return tag_map(client(ctx, "iam"):GetRole{ RoleName = name }.Role.Tags)
+  end,
+  iam_profile = function(ctx, name)
+    return tag_map(client(ctx, "iam"):GetInstanceProfile{ InstanceProfileName = name }
+      .InstanceProfile.Tags)
+  end,
+  kms = function(ctx, key_id)
+    return tag_map(client(ctx, "kms"):ListResourceTags{ KeyId = key_id }.Tags)
+  end,
+  logs = function(ctx, name)
+    local c = client(ctx, "logs")
+    for _, g in ipairs(c:DescribeLogGroups{ logGroupNamePrefix = name }.logGroups or {}) do
+      if g.logGroupName == name then
+        return c:ListTagsForResource{ resourceArn = g.logGroupArn }.tags or {}
+      end
+    end
+    error(("log group %s is not listed"):format(name), 0)
+  end,
+  route53_zone = function(ctx, id)
+    return tag_map(client(ctx, "route53"):ListTagsForResource{ ResourceType = "hostedzone",
+      ResourceId = id }.ResourceTagSet.Tags)
+  end,
+  route53_health_check = function(ctx, id)
+    return tag_map(client(ctx, "route53"):ListTagsForResource{ ResourceType = "healthcheck",
+      ResourceId = id }.ResourceTagSet.Tags)
+  end,
+  s3 = function(ctx, name)
+    local c = client(ctx, "s3")
+    local out = common.unless({ "NoSuchTagSet" }, c.GetBucketTagging, c, { Bucket = name })
+    return tag_map(out and out.TagSet)
+  end,
+  sns = function(ctx, arn)
+    return tag_map(client(ctx, "sns"):ListTagsForResource{ ResourceArn = arn }.Tags)
+  end,
+}
+
+-- The reader of each taggable type (every type whose schema has `tags`). The types not
+-- here carry no tags of their own, so nothing on them names an owner: routes, route table
+-- associations, inline role policies, scaling policies, KMS aliases, Route 53 records, SNS
+-- subscriptions and topic policies, and the parameter value SSM reads (docs/recipes.md,
+-- "Importing existing resources").
+local TAGS_OF = {
+  ["aws:acm:certificate"] = OWNER_TAGS.acm,
+  ["aws:autoscaling:group"] = OWNER_TAGS.autoscaling,
+  ["aws:cloudwatch:alarm"] = OWNER_TAGS.cloudwatch,
+  ["aws:dynamodb:table"] = OWNER_TAGS.dynamodb,
+  ["aws:elbv2:load_balancer"] = OWNER_TAGS.elbv2,
+  ["aws:elbv2:target_group"] = OWNER_TAGS.elbv2,
+  ["aws:elbv2:listener"] = OWNER_TAGS.elbv2,
+  ["aws:iam:role"] = OWNER_TAGS.iam_role,
+  ["aws:iam:instance_profile"] = OWNER_TAGS.iam_profile,
+  ["aws:kms:key"] = OWNER_TAGS.kms,
+  ["aws:logs:log_group"] = OWNER_TAGS.logs,
+  ["aws:route53:zone"] = OWNER_TAGS.route53_zone,
+  ["aws:route53:health_check"] = OWNER_TAGS.route53_health_check,
+  ["aws:s3:bucket"] = OWNER_TAGS.s3,
+  ["aws:sns:topic"] = OWNER_TAGS.sns,
+}
+for _, t in ipairs({ "vpc", "subnet", "internet_gateway", "route_table", "security_group",
+  "security_group_rule", "vpc_endpoint", "eip", "nat_gateway", "launch_template", "flow_log" }) do
+  TAGS_OF["aws:ec2:" .. t] = ec2_tags
+end
+M.TAGS_OF = TAGS_OF
 
 local SPECS = {
   ["aws:ec2:vpc"] = { "vpc-…", "vpc-0a1b2c3d4e5f67890", prefixed("vpc-") },
@@ -169,8 +271,7 @@ M.SPECS = SPECS
 
 for name, s in pairs(SPECS) do
   import.id_format(name, { format = s[1], example = s[2], check = s[3], props = s[4],
-    tags = name:match("^aws:ec2:") and name ~= "aws:ec2:route"
-      and name ~= "aws:ec2:route_table_association" and ec2_tags or nil })
+    tags = TAGS_OF[name] })
 end
 
 return M
