@@ -73,15 +73,26 @@ function M.check_id(type_name, id, where, name)
   end
 end
 
--- Why `id` of `type_name` cannot be imported as `urn` into the state `doc` (nil: it can).
-function M.taken(doc, type_name, id, urn)
+-- Services whose ids name one resource in the whole account (IAM, Route 53, S3's bucket
+-- names); elsewhere a name (a table's, a log group's, a parameter's) is per region.
+local ACCOUNT_WIDE = { iam = true, route53 = true, s3 = true }
+
+-- True when record `rec` is resource `id` of `type_name` in `region`.
+local function same(rec, type_name, id, region)
+  return rec.type == type_name and rec.id == id and (rec.region == region
+    or region == nil or ACCOUNT_WIDE[type_name:match("^aws:([^:]+):") or ""] == true)
+end
+
+-- Why `id` of `type_name` in `region` cannot be imported as `urn` into the state `doc`
+-- (nil: it can).
+function M.taken(doc, type_name, id, urn, region)
   for u, rec in pairs(doc.resources) do
-    if u ~= urn and rec.type == type_name and rec.id == id then
+    if u ~= urn and same(rec, type_name, id, region) then
       return ("the stack already manages %s as %s"):format(id, u)
     end
   end
   for _, rec in ipairs(doc.deposed) do
-    if rec.type == type_name and rec.id == id then
+    if same(rec, type_name, id, region) then
       return ("%s is an old instance of %s that the stack is deleting"):format(id, rec.urn)
     end
   end
@@ -217,7 +228,7 @@ function M.settle(run, recipe)
           rec.id, d.urn), d.where)
       end
     else
-      local why = M.taken(doc, d.type, d.import, d.urn)
+      local why = M.taken(doc, d.type, d.import, d.urn, d.region)
       if why then
         errors.raise("recipe", ("%s %s: cannot import %s: %s; nothing was changed"):format(d.type,
           d.name, d.import, why), d.where)

@@ -65,7 +65,7 @@ function M.run(st, doc, original, info, args)
       opts.stack, urn, doc.resources[urn].id, urn)
   end
   import.check_id(type_name, id)
-  local why = import.taken(doc, type_name, id, urn)
+  local why = import.taken(doc, type_name, id, urn, region)
   if why then usage("cannot import %s as %s: %s; nothing was changed", id, urn, why) end
   local target = require("fo.engine.target").open{ kind = doc.target, dir = opts.dir,
     stack = opts.stack, sim = opts.sim }

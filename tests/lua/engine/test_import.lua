@@ -408,6 +408,143 @@ function TestImport:test_the_docs_name_the_types_that_carry_no_owner()
   lu.assertEquals(named, {}, "types the docs list that do have an owner check")
 end
 
+-- The command imports every AWS type fo has: the trading recipe, applied by stack dev in
+-- one state directory, makes one of each (over two configurations); stack dev's command,
+-- in another directory, imports each by the id the first recorded, under its name, with
+-- no mutating call. The recipe run on that state then creates nothing: each declaration
+-- is compared with what the command recorded.
+local function command_imports_trading(config, have)
+  local seed_dir = H.dir()
+  local code, _, out, err = H.run(TRADING, { sim = sim, dir = seed_dir, config = config,
+    yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  local seed = H.state(seed_dir)
+  H.cleanup(seed_dir)
+  -- the stack exists in the other directory (its state names the target)
+  code, _, out, err = f.run(function()
+    fo.resource("aws:ec2:vpc", "keep", { cidr_block = "10.1.0.0/16" })
+  end, { yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  sim.recorder:clear()
+  local n = 0
+  for _, r in pairs(seed.resources) do
+    local c, o, e = command({ r.type .. "::" .. r.name, r.id }, { region = r.region })
+    lu.assertEquals(c, 0, r.urn .. ": " .. o .. e)
+    lu.assertEquals(H.state(dir).resources[r.urn].id, r.id)
+    have[r.type] = true
+    n = n + 1
+  end
+  lu.assertEquals(mutating(), {})
+  local doc
+  code, doc, out, err = f.run(TRADING, { config = config, mode = "plan" })
+  lu.assertEquals(code, 0, out .. err)
+  -- every declaration finds its resource recorded (keep, the stack's first, is not declared);
+  -- what a type's read cannot observe without the declaration (a subnet's zone) is planned
+  -- as a change, as docs/recipes.md says for the command
+  lu.assertEquals({ doc.plan.counts.create, doc.plan.counts.delete }, { 0, 1 }, out)
+  return n
+end
+
+function TestImport:test_the_command_imports_every_type()
+  sim:set_knob("registered_domains", { "trading.fo.test" })
+  local have = {}
+  command_imports_trading({ alarmEmail = "ops@example.com", https = "true" }, have)
+  f.renew()
+  command_imports_trading({ private_egress = "nat" }, have)
+  for _, t in ipairs(require("fo.engine.types").names()) do
+    if t:match("^aws:") then lu.assertTrue(have[t], t .. ": the trading recipe makes none") end
+  end
+end
+
+-- A subscription is read back by its ARN alone (GetSubscriptionAttributes): the command
+-- records its topic, protocol, endpoint and attributes, and the recipe that declares it
+-- the same plans nothing; a pending one (email) too. A declaration whose import id is
+-- another subscription than its protocol and endpoint say is refused.
+function TestImport:test_the_command_imports_a_subscription()
+  local code, _, out, err = f.run(function()
+    fo.resource("aws:ec2:vpc", "keep", { cidr_block = "10.1.0.0/16" })
+  end, { yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  local sns = sim:client("sns", { region = REGION })
+  local topic = sns:CreateTopic{ Name = "alerts" }.TopicArn
+  local queue = "arn:aws:sqs:us-east-1:123456789012:orders"
+  local filter = '{"severity":["critical"]}'
+  local sqs = sns:Subscribe{ TopicArn = topic, Protocol = "sqs", Endpoint = queue,
+    Attributes = { FilterPolicy = filter, RawMessageDelivery = "true" },
+    ReturnSubscriptionArn = true }.SubscriptionArn
+  local mail = sns:Subscribe{ TopicArn = topic, Protocol = "email", Endpoint = "ops@example.com",
+    ReturnSubscriptionArn = true }.SubscriptionArn
+  sim.recorder:clear()
+  local c, o, e = command({ "aws:sns:subscription::queue", sqs })
+  lu.assertEquals(c, 0, o .. e)
+  c, o, e = command({ "aws:sns:subscription::mail", mail })
+  lu.assertEquals(c, 0, o .. e)
+  lu.assertEquals(mutating(), {})
+  local st = H.state(dir)
+  local rec = st.resources["dev::aws:sns:subscription::queue"]
+  lu.assertEquals({ rec.id, rec.inputs.topic_arn, rec.inputs.protocol, rec.inputs.endpoint,
+    rec.inputs.attributes, rec.outputs.pending }, { sqs, topic, "sqs", queue,
+    { FilterPolicy = filter, RawMessageDelivery = "true" }, false })
+  rec = st.resources["dev::aws:sns:subscription::mail"]
+  lu.assertEquals({ rec.inputs.protocol, rec.inputs.endpoint, rec.outputs.pending },
+    { "email", "ops@example.com", true })
+  local function declared(extra)
+    return function()
+      fo.resource("aws:ec2:vpc", "keep", { cidr_block = "10.1.0.0/16" })
+      fo.resource("aws:sns:subscription", "queue", { topic_arn = topic, protocol = "sqs",
+        endpoint = queue, attributes = { FilterPolicy = filter, RawMessageDelivery = "true" } })
+      fo.resource("aws:sns:subscription", "mail", { topic_arn = topic, protocol = "email",
+        endpoint = "ops@example.com" })
+      if extra then extra() end
+    end
+  end
+  code, _, out, err = f.run(declared(), { yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertStrContains(out, "No changes.")
+  lu.assertEquals(mutating(), {})
+  -- an ARN SNS does not know
+  c, _, e = command({ "aws:sns:subscription::gone", topic .. ":0a1b2c3d-0000-4000-8000-0a1b2c3d4e5f" })
+  lu.assertEquals(c, 2, e)
+  lu.assertStrContains(e, "there is no such aws:sns:subscription in us-east-1")
+  -- the import id is one subscription, the declaration's endpoint another's
+  local function subscribe(name)
+    return sns:Subscribe{ TopicArn = topic, Protocol = "sqs", ReturnSubscriptionArn = true,
+      Endpoint = "arn:aws:sqs:us-east-1:123456789012:" .. name }.SubscriptionArn
+  end
+  local spare = subscribe("spare")
+  subscribe("audit")
+  code, _, out, err = f.run(declared(function()
+    fo.resource("aws:sns:subscription", "audit", { topic_arn = topic, protocol = "sqs",
+      endpoint = "arn:aws:sqs:us-east-1:123456789012:audit" }, { import = spare })
+  end), { mode = "plan" })
+  lu.assertEquals(code, 1, out .. err)
+  lu.assertStrContains(err, "cannot import " .. spare .. ": there is no such aws:sns:subscription")
+  lu.assertNil(H.state(dir).resources["dev::aws:sns:subscription::audit"])
+end
+
+-- An id the stack manages is refused in the same region, and everywhere for an account-wide
+-- name (an IAM role); a name of a regional service in another region is another resource
+-- (a log group).
+function TestImport:test_an_id_is_taken_per_region_unless_account_wide()
+  local code, _, out, err = f.run(function()
+    fo.resource("aws:iam:role", "app", { name = "app", assume_role_policy = { Version =
+      "2012-10-17", Statement = { { Effect = "Allow", Principal = { Service =
+      "ec2.amazonaws.com" }, Action = "sts:AssumeRole" } } } })
+    fo.resource("aws:logs:log_group", "app", { name = "/app" })
+  end, { yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  sim:client("logs", { region = "eu-west-1" }):CreateLogGroup{ logGroupName = "/app" }
+  local c, o, e = command({ "aws:iam:role::again", "app" }, { region = "eu-west-1" })
+  lu.assertEquals(c, 2, o .. e)
+  lu.assertStrContains(e, "the stack already manages app as dev::aws:iam:role::app")
+  c, o, e = command({ "aws:logs:log_group::again", "/app" })
+  lu.assertEquals(c, 2, o .. e)
+  lu.assertStrContains(e, "the stack already manages /app as dev::aws:logs:log_group::app")
+  c, o, e = command({ "aws:logs:log_group::west", "/app" }, { region = "eu-west-1" })
+  lu.assertEquals(c, 0, o .. e)
+  lu.assertEquals(H.state(dir).resources["dev::aws:logs:log_group::west"].region, "eu-west-1")
+end
+
 -- --target aws against a served simulator: the recipe's import and the command, as a user
 -- runs fo-run, with --json events checked against the schema.
 function TestImport:test_import_through_target_aws()

@@ -127,6 +127,35 @@ function TestSns.test_subscriptions()
     Endpoint = "a@example.com", Attributes = { FilterPolicy = "{not json" } }).code, "InvalidParameter")
 end
 
+-- GetSubscriptionAttributes: a subscription by its ARN, pending ones too (as AWS gives
+-- them with ReturnSubscriptionArn), every value a string, SNS's defaults filled in.
+function TestSns.test_subscription_attributes()
+  local sim, sns = setup()
+  local arn = sns:CreateTopic{ Name = "subs" }.TopicArn
+  local sqs = sns:Subscribe{ TopicArn = arn, Protocol = "sqs", ReturnSubscriptionArn = true,
+    Endpoint = "arn:aws:sqs:eu-south-1:123456789012:ops",
+    Attributes = { FilterPolicy = '{"a":["b"]}' } }.SubscriptionArn
+  lu.assertEquals(sns:GetSubscriptionAttributes{ SubscriptionArn = sqs }.Attributes, {
+    SubscriptionArn = sqs, TopicArn = arn, Owner = "123456789012", Protocol = "sqs",
+    Endpoint = "arn:aws:sqs:eu-south-1:123456789012:ops", PendingConfirmation = "false",
+    ConfirmationWasAuthenticated = "true", RawMessageDelivery = "false",
+    FilterPolicy = '{"a":["b"]}', FilterPolicyScope = "MessageAttributes" })
+  local mail = sns:Subscribe{ TopicArn = arn, Protocol = "email", Endpoint = "a@example.com",
+    ReturnSubscriptionArn = true }.SubscriptionArn
+  local a = sns:GetSubscriptionAttributes{ SubscriptionArn = mail }.Attributes
+  lu.assertEquals({ a.PendingConfirmation, a.ConfirmationWasAuthenticated, a.Protocol },
+    { "true", "false", "email" })
+  sns:Unsubscribe{ SubscriptionArn = sqs }
+  local e = err_of(sns.GetSubscriptionAttributes, sns, { SubscriptionArn = sqs })
+  lu.assertEquals({ e.code, e.message }, { "NotFound", "Subscription does not exist" })
+  lu.assertEquals(err_of(sns.GetSubscriptionAttributes, sns, { SubscriptionArn = "subs" }).code,
+    "InvalidParameter")
+  -- another region's subscription is not this region's
+  local other = sim:client("sns", { region = "eu-west-1", max_attempts = 1 })
+  lu.assertEquals(err_of(other.GetSubscriptionAttributes, other, { SubscriptionArn = mail }).code,
+    "NotFound")
+end
+
 function TestSns.test_tags()
   local _, sns = setup()
   local arn = sns:CreateTopic{ Name = "t", Tags = { { Key = "a", Value = "1" } } }.TopicArn

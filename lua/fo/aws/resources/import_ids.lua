@@ -234,7 +234,7 @@ local SPECS = {
   ["aws:sns:topic_policy"] = { "the topic's ARN", "arn:aws:sns:eu-west-1:123456789012:alerts",
     arn_of("sns", "[^:]+$"), function(id) return { topic_arn = id } end },
   ["aws:sns:subscription"] = { "the subscription's ARN (its topic is the ARN without the last "
-    .. "part; the protocol and endpoint are the declaration's)",
+    .. "part)",
     "arn:aws:sns:eu-west-1:123456789012:alerts:1234abcd-12ab-34cd-56ef-1234567890ab",
     arn_of("sns", "[^:]+:[^:]+$"),
     function(id) return { topic_arn = id:match("^(.*):[^:]+$") } end },

@@ -223,6 +223,28 @@ local function find_subscription(ctx, p)
   error(err, 0)
 end
 
+-- The attributes a subscription is given at Subscribe (its `attributes`), as SNS reports
+-- them, without the values SNS reports when none was given.
+local SUB_ATTRIBUTES = { "DeliveryPolicy", "FilterPolicy", "FilterPolicyScope",
+  "RawMessageDelivery", "RedrivePolicy", "SubscriptionRoleArn", "ReplayPolicy" }
+local SUB_DEFAULTS = { RawMessageDelivery = "false", FilterPolicyScope = "MessageAttributes" }
+
+-- A subscription read by its ARN (GetSubscriptionAttributes, which answers pending ones
+-- too): outputs and what it observes, or nil when SNS does not know it.
+local function read_by_arn(ctx, arn)
+  local client = sns(ctx)
+  local out = common.unless({ "NotFound" }, client.GetSubscriptionAttributes, client,
+    { SubscriptionArn = arn })
+  local a = out and out.Attributes
+  if not a then return nil end
+  local attributes = {}
+  for _, k in ipairs(SUB_ATTRIBUTES) do
+    if a[k] ~= nil and a[k] ~= SUB_DEFAULTS[k] then attributes[k] = a[k] end
+  end
+  return { arn = arn, pending = a.PendingConfirmation == "true" }, { topic_arn = a.TopicArn,
+    protocol = a.Protocol, endpoint = a.Endpoint, attributes = attributes }
+end
+
 local PENDING = { "email", "email-json", "http", "https" }
 local function confirms(protocol)
   for _, p in ipairs(PENDING) do if p == protocol then return true end end
@@ -264,8 +286,16 @@ fo.type("aws:sns:subscription", {
     return arn, { arn = arn, pending = confirms(p.protocol) }
   end,
   read = function(ctx, arn, props)
+    if props.protocol == nil or props.endpoint == nil then
+      -- nothing declared (fo-run state import): the subscription is read by its ARN
+      return read_by_arn(ctx, arn)
+    end
     local s = find_subscription(ctx, props)
-    if not s then return nil end
+    -- the topic's subscription of this protocol and endpoint is another one than `arn`:
+    -- `arn` is gone (or, in an import, not the declared subscription)
+    if not s or s.SubscriptionArn ~= "PendingConfirmation" and s.SubscriptionArn ~= arn then
+      return nil
+    end
     return { arn = arn, pending = s.SubscriptionArn == "PendingConfirmation" }, {}
   end,
   delete = function(ctx, arn, props)

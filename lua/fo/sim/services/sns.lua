@@ -330,6 +330,31 @@ function M.ListSubscriptionsByTopic(ctx, p)
   return out
 end
 
+-- A subscription's properties, as SNS gives them (all strings): its identity (ARN, topic,
+-- owner, protocol, endpoint), whether it waits for confirmation, and the attributes set
+-- at Subscribe with SNS's defaults (RawMessageDelivery false; a filter policy's scope).
+-- A pending subscription has its ARN too (Subscribe with ReturnSubscriptionArn gives it).
+function M.GetSubscriptionAttributes(ctx, p)
+  local db = db_of(ctx)
+  local arn = p.SubscriptionArn
+  local topic_arn = type(arn) == "string" and arn:match("^(arn:aws:sns:[^:]+:%d+:[^:]+):[%x%-]+$")
+  if not topic_arn then invalid(ctx, "SubscriptionArn") end
+  local s = db.subscriptions[arn]
+  if not s or state.parse_arn(topic_arn) ~= ctx.region then
+    not_found(ctx, "Subscription does not exist")
+  end
+  local out = { SubscriptionArn = s.SubscriptionArn, TopicArn = s.TopicArn, Owner = s.Owner,
+    Protocol = s.Protocol, Endpoint = s.Endpoint,
+    PendingConfirmation = tostring(not s.confirmed),
+    ConfirmationWasAuthenticated = tostring(s.confirmed and PROTOCOLS[s.Protocol][2]),
+    RawMessageDelivery = "false" }
+  for k, v in pairs(s.attrs or {}) do out[k] = v end
+  if out.FilterPolicy and not out.FilterPolicyScope then
+    out.FilterPolicyScope = "MessageAttributes"
+  end
+  return { Attributes = out }
+end
+
 function M.Unsubscribe(ctx, p)
   local db = db_of(ctx)
   local arn = p.SubscriptionArn
