@@ -606,6 +606,19 @@ fo.resource("aws:ec2:subnet", "a", { vpc_id = vpc.id, cidr_block = "10.9.2.0/24"
     type = "aws:ec2:subnet", id = subnet, region = REGION })
   st = json.decode(testlib.read(dir .. "/.fo/dev.state.json"))
   lu.assertEquals(st.resources["dev::aws:ec2:subnet::b"].inputs.vpc_id, vpc)
+  -- another stack's topic: refused, an error event and nothing recorded
+  local topic = served:client("sns", { region = REGION }):CreateTopic{ Name = "alerts",
+    Tags = { { Key = "fo:stack", Value = "prod" }, { Key = "fo:name", Value = "alerts" } } }
+    .TopicArn
+  r = run({ "state", "import", "aws:sns:topic::alerts", topic, "--json" })
+  lu.assertEquals(r.code, 2, r.stderr)
+  ev = events(r)
+  lu.assertStrContains(json_events.last(ev, "error").error.text,
+    'it is tagged as resource "alerts" of fo stack "prod", which manages it')
+  lu.assertNil(json_events.last(ev, "import"))
+  lu.assertEquals(json_events.last(ev, "summary").exit_code, 2)
+  lu.assertNil(json.decode(testlib.read(dir .. "/.fo/dev.state.json")).resources[
+    "dev::aws:sns:topic::alerts"])
   srv:close()
 end
 
