@@ -176,13 +176,11 @@ function TestCloudWatchTypes:test_another_copy_of_the_stacks_alarm_is_not_overwr
 end
 
 function TestCloudWatchTypes:test_interrupted_create_is_adopted()
-  -- health check (2 calls) and topic (1) first; PutMetricAlarm (4) succeeds but the run
-  -- stops before recording it: simulate with a failing DescribeAlarms after it
-  local calls = 0
-  sim:add_handlers("cloudwatch", { DescribeAlarms = function(ctx, p)
-    calls = calls + 1
-    if calls == 2 then ctx:fail("InternalFailureX", "injected", 400) end
-    return require("fo.sim.services.cloudwatch").DescribeAlarms(ctx, p)
+  -- PutMetricAlarm makes the alarm but the run stops before recording it: simulate with
+  -- its answer lost (an error after the alarm is made)
+  sim:add_handlers("cloudwatch", { PutMetricAlarm = function(ctx, p)
+    require("fo.sim.services.cloudwatch").PutMetricAlarm(ctx, p)
+    ctx:fail("InternalFailureX", "injected", 400)
   end })
   local code = run(alarm(), { rollback = false })
   lu.assertEquals(code, 3)

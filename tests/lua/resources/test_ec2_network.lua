@@ -566,9 +566,11 @@ end
 function TestEc2Network:test_new_resources_invisible_for_a_while_are_waited_for()
   sim:set_knob("consistency_ms", 1200)
   apply(network())
-  lu.assertEquals(#inventory(), 9)
   lu.assertIsTrue(#sim:calls{ code = "InvalidVpcID.NotFound" } > 0, "the window was met")
+  -- (a create whose answer shows its resource usable describes it no more: the window may
+  -- still hide the newest ones from a Describe now, as on AWS)
   sim:set_knob("consistency_ms", 0)
+  lu.assertEquals(#inventory(), 9)
   local _, out = apply(network())
   lu.assertStrContains(out, "No changes.")
 end
