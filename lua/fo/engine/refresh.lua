@@ -61,7 +61,8 @@ function M.run(run)
   for _, rec in ipairs(store.doc.deposed) do
     if not wanted or wanted[rec.urn] then recs[#recs + 1] = { rec = rec, deposed = true } end
   end
-  local batches = require("fo.aws.resources.common").batches()
+  -- this refresh's batches of reads (fo.aws.resources.common.batched), shared by its reads
+  local batches = {}
   for i, r in ipairs(recs) do
     local rec = r.rec
     nodes[i] = { key = i, deps = {}, step = { urn = rec.urn, type = rec.type, name = rec.name },

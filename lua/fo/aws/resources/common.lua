@@ -191,11 +191,8 @@ end
 -- A refresh reads every resource at once; the reads that describe one record by its id
 -- (a subnet, a route table, an alarm ...) go out as one call naming them all where the API
 -- takes a list, one per (key: service, region, operation) and turn of the event loop. The
--- refresh gives each read's ctx the run's batches (ctx.batches, M.batches()); without it
--- (a create, an update, a plan of one resource) a read describes its own record.
-
---- A new set of batches, for one refresh.
-function M.batches() return {} end
+-- refresh gives each read's ctx the run's batches (ctx.batches: a table, empty at first);
+-- without it (a create, an update, an import) a read describes its own record.
 
 M.BATCH_MAX = 100 -- ids in one call (DescribeAlarms' AlarmNames takes 100, EC2's lists 1000)
 
