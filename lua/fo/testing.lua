@@ -64,14 +64,15 @@ local open = {}
 --- simulator before the apply: what the account holds already, e.g. an issued ACM
 --- certificate whose ARN it puts in config). Returns a stack: st.code (the exit code),
 --- st.doc (the report document), st.outputs, st.out and st.err (the text printed),
---- st.sim, st.dir. An apply that fails is returned too (st.code ~= 0): assert on it, or
+--- st.sim, st.dir. opts.parallel: the engine's --parallel (default its own) for every run
+--- of the stack. An apply that fails is returned too (st.code ~= 0): assert on it, or
 --- st:check().
 function M.apply(recipe, opts)
   opts = opts or {}
   local sim_opts = { seed = opts.seed or "fo.testing" }
   for k, v in pairs(opts.sim_options or {}) do sim_opts[k] = v end
   local st = setmetatable({ recipe = recipe, stack = opts.stack or "test",
-    config = opts.config or {}, fast = opts.fast ~= false }, Stack)
+    config = opts.config or {}, fast = opts.fast ~= false, parallel = opts.parallel }, Stack)
   st.sim = fo.sim.new(sim_opts)
   if st.fast then st.sim.timing = M.FAST end
   st.dir = M.tmpdir()
@@ -83,14 +84,15 @@ end
 
 --- Runs the engine again on the same simulator and state directory: mode "apply"
 --- (default: a rerun, or an update with other config), "plan" or "destroy". opts.config
---- replaces the config given so far. Returns the exit code (also st.code; st.doc,
+--- replaces the config given so far; opts.parallel: this run's --parallel. Returns the exit code (also st.code; st.doc,
 --- st.outputs, st.out, st.err are this run's).
 function Stack:run(opts)
   opts = opts or {}
   if opts.config then self.config = opts.config end
   local out, err = {}, {}
   local o = { recipe = self.recipe, sim = self.sim, dir = self.dir, stack = self.stack,
-    config = self.config, mode = opts.mode, out = function(s) out[#out + 1] = s end,
+    config = self.config, mode = opts.mode, parallel = opts.parallel or self.parallel,
+    out = function(s) out[#out + 1] = s end,
     err = function(s) err[#err + 1] = s end }
   self.code, self.doc = with_fast_dynamodb(self.fast, function() return engine.run(o) end)
   self.out, self.err = table.concat(out), table.concat(err)

@@ -57,6 +57,17 @@ function Ctx:client(service, region)
   return self._target:client(service, region or self.region)
 end
 
+--- The ARN of `resource` ("alarm:NAME") of `service` in the resource's region, in the
+--- account and partition the stack is bound to (binding.lua records them before any
+--- change); nil when the state has no account yet. For a create whose answer holds no ARN
+--- to build it rather than describe the new resource (an ARN's form is AWS's documented one).
+function Ctx:arn(service, resource)
+  local doc = self._store and self._store.doc
+  if not (doc and doc.account) then return nil end
+  return ("arn:%s:%s:%s:%s:%s"):format(doc.partition or "aws", service, self.region,
+    doc.account, resource)
+end
+
 --- The regions the stack holds resources in (its state's records), this resource's first:
 --- what an account-wide fact shared across regions (an ACM validation record) is checked in.
 function Ctx:stack_regions()

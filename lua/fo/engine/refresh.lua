@@ -16,6 +16,13 @@ local M = {}
 M.READ_TRIES = 3
 M.READ_DELAY = 1
 
+-- Reads in flight at once, whatever --parallel is: --parallel bounds the writes (what the
+-- account sees change at once); reads change nothing, and each client's rate limiter
+-- (fo.aws.ratelimit: a bucket per service and region, Route 53's documented rate from the
+-- start, the others' after their first throttling answer) keeps them to what the service
+-- allows. A larger --parallel raises it too.
+M.READ_PARALLEL = 100
+
 -- The default the type's schema gives property k (nil when it has none).
 local function schema_default(tdef, k)
   local prop = tdef.schema and tdef.schema.properties and tdef.schema.properties[k]
@@ -54,13 +61,17 @@ function M.run(run)
   for _, rec in ipairs(store.doc.deposed) do
     if not wanted or wanted[rec.urn] then recs[#recs + 1] = { rec = rec, deposed = true } end
   end
+  -- this refresh's batches of reads (fo.aws.resources.common.batched), shared by its reads
+  local batches = {}
   for i, r in ipairs(recs) do
     local rec = r.rec
     nodes[i] = { key = i, deps = {}, step = { urn = rec.urn, type = rec.type, name = rec.name },
       action = "read", quiet = true,
       run = function()
         local tdef = ops.type_of(rec)
-        local outputs, observed = read(tdef, ops.ctx(run, rec), rec)
+        local c = ops.ctx(run, rec)
+        c.batches = batches -- reads of one record each go out together (common.batched)
+        local outputs, observed = read(tdef, c, rec)
         if outputs == nil then
           -- gone: a replaced instance, or one an interrupted run of fo was deleting, is
           -- simply done; anything else is drift that the user agrees to forget
@@ -97,7 +108,8 @@ function M.run(run)
         end
       end }
   end
-  local result = schedule.run(nodes, { parallel = run.parallel })
+  local result = schedule.run(nodes,
+    { parallel = math.max(run.parallel or 0, M.READ_PARALLEL) })
   table.sort(drift, function(a, b) return a.urn < b.urn end)
   return drift, result
 end

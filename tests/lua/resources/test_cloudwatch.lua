@@ -119,6 +119,56 @@ function TestCloudWatchTypes:test_refresh_finds_drift_and_apply_repairs_it()
   lu.assertNotNil(get("primary-health-test"))
 end
 
+-- Three alarms on the same health check and topic, `thresholds` their thresholds.
+local function three_alarms(thresholds)
+  return function()
+    local hc = fo.resource("aws:route53:health_check", "primary", { fqdn = "primary.example.net",
+      port = 80, request_interval = 10, failure_threshold = 3 })
+    for i = 1, 3 do
+      fo.resource("aws:cloudwatch:alarm", "a" .. i, { name = "alarm-" .. i .. "-test",
+        namespace = "AWS/Route53", metric_name = "HealthCheckStatus",
+        dimensions = { HealthCheckId = hc.id }, statistic = "Minimum", period = 60,
+        evaluation_periods = 1, threshold = thresholds and thresholds[i] or 1,
+        comparison_operator = "LessThanThreshold", tags = { N = tostring(i) } })
+    end
+  end
+end
+
+function TestCloudWatchTypes:test_a_create_describes_its_alarm_once()
+  -- the check of the name before PutMetricAlarm; the ARN is not described again
+  apply(alarm())
+  lu.assertEquals(H.ops(sim, { service = "cloudwatch" }),
+    { "cloudwatch.DescribeAlarms", "cloudwatch.PutMetricAlarm" })
+  local a = get("primary-health-test")
+  lu.assertEquals(H.state(dir).resources["dev::aws:cloudwatch:alarm::primary_health"].outputs,
+    { arn = a.AlarmArn, name = a.AlarmName })
+end
+
+function TestCloudWatchTypes:test_a_refresh_reads_its_alarms_in_one_describe_and_sees_each_change()
+  apply(three_alarms())
+  sim.recorder:clear()
+  -- (--parallel 1 bounds the writes: the reads still run at once)
+  local _, out = apply(three_alarms(), { parallel = 1 })
+  lu.assertStrContains(out, "No changes.")
+  lu.assertEquals(sim:count{ operation = "DescribeAlarms" }, 1)
+  lu.assertEquals(sim:count{ operation = "ListTagsForResource", service = "cloudwatch" }, 3)
+  -- changed by hand: the threshold of one, the tags of another, a third deleted
+  local a2 = get("alarm-2-test")
+  cw():PutMetricAlarm{ AlarmName = a2.AlarmName, Namespace = a2.Namespace,
+    MetricName = a2.MetricName, Dimensions = a2.Dimensions, Statistic = "Minimum", Period = 60,
+    EvaluationPeriods = 1, Threshold = 0.5, ComparisonOperator = "LessThanThreshold" }
+  cw():TagResource{ ResourceARN = get("alarm-3-test").AlarmArn, Tags = { { Key = "N", Value = "x" } } }
+  cw():DeleteAlarms{ AlarmNames = { "alarm-1-test" } }
+  local code, rdoc, rout = run(three_alarms(), { mode = "refresh", explicit = true })
+  lu.assertEquals(code, 0, rout)
+  lu.assertStrContains(rout, "threshold: 1 → 0.5")
+  lu.assertStrContains(rout, 'N: "3" → "x"')
+  local kinds = {}
+  for _, d in ipairs(rdoc.drift) do kinds[#kinds + 1] = d.urn .. " " .. d.kind end
+  lu.assertEquals(kinds, { "dev::aws:cloudwatch:alarm::a1 deleted",
+    "dev::aws:cloudwatch:alarm::a2 changed", "dev::aws:cloudwatch:alarm::a3 changed" })
+end
+
 function TestCloudWatchTypes:test_destroy_leaves_nothing()
   apply(alarm())
   local code, _, out = run(alarm(), { mode = "destroy", explicit = true })
@@ -176,13 +226,11 @@ function TestCloudWatchTypes:test_another_copy_of_the_stacks_alarm_is_not_overwr
 end
 
 function TestCloudWatchTypes:test_interrupted_create_is_adopted()
-  -- health check (2 calls) and topic (1) first; PutMetricAlarm (4) succeeds but the run
-  -- stops before recording it: simulate with a failing DescribeAlarms after it
-  local calls = 0
-  sim:add_handlers("cloudwatch", { DescribeAlarms = function(ctx, p)
-    calls = calls + 1
-    if calls == 2 then ctx:fail("InternalFailureX", "injected", 400) end
-    return require("fo.sim.services.cloudwatch").DescribeAlarms(ctx, p)
+  -- PutMetricAlarm makes the alarm but the run stops before recording it: simulate with
+  -- its answer lost (an error after the alarm is made)
+  sim:add_handlers("cloudwatch", { PutMetricAlarm = function(ctx, p)
+    require("fo.sim.services.cloudwatch").PutMetricAlarm(ctx, p)
+    ctx:fail("InternalFailureX", "injected", 400)
   end })
   local code = run(alarm(), { rollback = false })
   lu.assertEquals(code, 3)

@@ -124,6 +124,38 @@ function TestLogGroupType:test_drift_is_found_and_repaired()
   lu.assertEquals(describe("/fo/app").retentionInDays, 30)
 end
 
+-- Three log groups, `retention` days each unless retentions[i].
+local function three_groups(retentions)
+  return function()
+    for i = 1, 3 do
+      fo.resource("aws:logs:log_group", "g" .. i, { name = "/fo/g" .. i,
+        retention_in_days = retentions and retentions[i] or 7 })
+    end
+  end
+end
+
+function TestLogGroupType:test_a_create_describes_nothing_and_its_arn_is_the_groups()
+  local doc = apply(recipe{ retention = 7 })
+  lu.assertEquals(H.ops(sim, { service = "logs" }), { "logs.CreateLogGroup", "logs.PutRetentionPolicy" })
+  lu.assertEquals(doc.outputs.arn, describe("/fo/app").logGroupArn)
+end
+
+function TestLogGroupType:test_a_refresh_reads_its_groups_in_one_describe_and_sees_each_change()
+  apply(three_groups())
+  sim.recorder:clear()
+  local _, out = apply(three_groups())
+  lu.assertStrContains(out, "No changes.")
+  lu.assertEquals(sim:count{ operation = "DescribeLogGroups" }, 1)
+  logs():PutRetentionPolicy{ logGroupName = "/fo/g2", retentionInDays = 30 }
+  logs():DeleteLogGroup{ logGroupName = "/fo/g3" }
+  local code, doc, rout = run(three_groups(), { mode = "refresh" })
+  lu.assertEquals(code, 0, rout)
+  lu.assertStrContains(rout, "retention_in_days: 7 → 30")
+  local kinds = {}
+  for _, d in ipairs(doc.drift) do kinds[#kinds + 1] = d.urn .. " " .. d.kind end
+  lu.assertEquals(kinds, { "dev::aws:logs:log_group::g2 changed", "dev::aws:logs:log_group::g3 deleted" })
+end
+
 function TestLogGroupType:test_destroy_deletes_only_what_this_stack_made()
   apply(recipe())
   logs():TagResource{ resourceArn = describe("/fo/app").logGroupArn, tags = { ["fo:token"] = "someone-else" } }

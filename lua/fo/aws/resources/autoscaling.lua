@@ -49,7 +49,18 @@ end
 --- The group `name` as DescribeAutoScalingGroups answers it, or nil (also while its
 --- deletion is in progress when `live` is true).
 local function find(ctx, name, live)
-  local g = asg(ctx):DescribeAutoScalingGroups{ AutoScalingGroupNames = { name } }.AutoScalingGroups[1]
+  local function one(n)
+    return asg(ctx):DescribeAutoScalingGroups{ AutoScalingGroupNames = { n } }.AutoScalingGroups[1]
+  end
+  -- (in a refresh, one call names the groups read at once: up to 50 in one answer page)
+  local g = common.batched(ctx, "autoscaling.DescribeAutoScalingGroups", name, function(names)
+    local got = {}
+    for _, x in ipairs(asg(ctx):DescribeAutoScalingGroups{ AutoScalingGroupNames = names,
+        MaxRecords = 50 }.AutoScalingGroups or {}) do
+      got[x.AutoScalingGroupName] = x
+    end
+    return got
+  end, one, 50)
   if g and live and g.Status == "Delete in progress" then return nil end
   return g
 end

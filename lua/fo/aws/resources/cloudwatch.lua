@@ -160,13 +160,25 @@ fo.type("aws:cloudwatch:alarm", {
       local set = common.tag_delta(common.user_tags(alarm_tags(ctx, existing.AlarmArn)), p.tags)
       if #set > 0 then client:TagResource{ ResourceARN = existing.AlarmArn, Tags = set } end
     end
-    -- DescribeAlarms may not list a new alarm at once (eventual consistency)
+    -- The ARN is the one found, or the documented form: PutMetricAlarm answers nothing, and
+    -- describing the new alarm would cost a call (and wait out DescribeAlarms' eventual
+    -- consistency) for what is known already.
+    local arn = existing and existing.AlarmArn or ctx:arn("cloudwatch", "alarm:" .. p.name)
+    if arn then return p.name, { arn = arn, name = p.name } end
     local a = common.poll(ctx, ("alarm %s listed by DescribeAlarms"):format(p.name), 120,
       function() return find(ctx, p.name) end)
     return p.name, outputs(a)
   end,
   read = function(ctx, name, props)
-    local a = find(ctx, name)
+    -- in a refresh, one DescribeAlarms names the alarms read at once
+    local a = common.batched(ctx, "cloudwatch.DescribeAlarms", name, function(names)
+      local got = {}
+      for _, x in ipairs(cw(ctx):DescribeAlarms{ AlarmNames = names,
+          AlarmTypes = { "MetricAlarm" }, MaxRecords = 100 }.MetricAlarms or {}) do
+        got[x.AlarmName] = x
+      end
+      return got
+    end, function(n) return find(ctx, n) end)
     if not a then return nil end
     local o = observed(a, props)
     o.tags = common.user_tags(alarm_tags(ctx, a.AlarmArn))

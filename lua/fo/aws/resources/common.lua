@@ -168,6 +168,63 @@ function M.retry(ctx, situation_name, fn, ...)
   end
 end
 
+--- Runs the functions of `fns` at once (each in its own task) and returns their first
+--- results, in order; once all have finished, raises the first error (in list order) as it
+--- was raised. For a read whose calls do not depend on one another: it takes one call's
+--- time instead of their sum.
+function M.together(fns)
+  local tasks = {}
+  for i, fn in ipairs(fns) do
+    tasks[i] = fo.spawn(function() return table.pack(pcall(fn)) end)
+  end
+  local done = {}
+  for i, t in ipairs(tasks) do done[i] = t:join() end
+  local out = {}
+  for i = 1, #tasks do
+    if not done[i][1] then error(done[i][2], 0) end
+    out[i] = done[i][2] -- (nil results leave holes: index by position)
+  end
+  return out
+end
+
+-- Batched reads ---------------------------------------------------------------------------
+-- A refresh reads every resource at once; the reads that describe one record by its id
+-- (a subnet, a route table, an alarm ...) go out as one call naming them all where the API
+-- takes a list, one per (key: service, region, operation) and turn of the event loop. The
+-- refresh gives each read's ctx the run's batches (ctx.batches: a table, empty at first);
+-- without it (a create, an update, an import) a read describes its own record.
+
+M.BATCH_MAX = 100 -- ids in one call (DescribeAlarms' AlarmNames takes 100, EC2's lists 1000)
+
+--- The record of `id`: `many(ids)` → {id → record} reads a batch in one call; `one(id)`
+--- reads a record alone (nil when gone). A record the batch did not hold, or a batch that
+--- failed (EC2 refuses a whole list when one id of it is gone: NotFound), is read alone, so
+--- that what is gone and every error come out as the one read would tell them. `max`: the
+--- most ids the API takes in one call (default M.BATCH_MAX).
+function M.batched(ctx, key, id, many, one, max)
+  local all = ctx.batches
+  if not all then return one(id) end
+  key = ctx.region .. "\0" .. key
+  local b = all[key]
+  if b and not b.sent and #b.ids < (max or M.BATCH_MAX) then
+    b.ids[#b.ids + 1] = id
+    if not b.done then b.waiting:wait() end
+  else
+    b = { ids = { id }, waiting = require("fo.engine.waitlist").new() }
+    all[key] = b
+    ctx:sleep(0) -- the reads started in this turn join
+    b.sent = true
+    if all[key] == b then all[key] = nil end
+    local ok, got = pcall(many, b.ids)
+    b.got = ok and got or nil
+    b.done = true
+    b.waiting:wake_all()
+  end
+  local r = b.got and b.got[id]
+  if r ~= nil then return r end
+  return one(id)
+end
+
 -- How often waits poll on the simulator: its transitions take (virtual) seconds where
 -- AWS's take minutes, so the models' delays (15 s for ELBv2) would only slow tests down.
 M.SIM_POLL = 0.25

@@ -350,9 +350,13 @@ end
 -- recovery and encryption are as declared, else an entry with what it has (drift).
 local function observed_replica(ctx, t, r, declared, props)
   local arn = arn_in(t.TableArn, r.region)
-  local tags = common.user_tags(table_tags(ctx, arn, r.region))
-  local pitr = pitr_enabled(ctx, t.TableName, r.region)
-  local rt = describe(ctx, t.TableName, r.region) or {}
+  -- its tags, backups and description read at once (none depends on another)
+  local got = common.together{
+    function() return common.user_tags(table_tags(ctx, arn, r.region)) end,
+    function() return pitr_enabled(ctx, t.TableName, r.region) end,
+    function() return describe(ctx, t.TableName, r.region) or {} end,
+  }
+  local tags, pitr, rt = got[1], got[2], got[3]
   local d = rt.SSEDescription
   local sse_ok = sse_matches(ctx, d, props.sse, r.kms, r.region)
   if common.deep_equal(tags, r.tags) and pitr == r.pitr and sse_ok then
@@ -383,17 +387,26 @@ local function observed(ctx, t, props)
     o.sse = t.SSEDescription and { enabled = true,
       kms_master_key_id = t.SSEDescription.KMSMasterKeyArn } or { enabled = false }
   end
-  o.point_in_time_recovery = pitr_enabled(ctx, t.TableName)
-  -- replicas: the declared ones that are ACTIVE (in declared form and order), then others
+  -- replicas: the declared ones that are ACTIVE (in declared form and order), then others;
+  -- each replica's reads, the table's backups and its tags at once
   local status, declared_set = {}, {}
   for _, r in ipairs(t.Replicas or {}) do status[r.RegionName] = r.ReplicaStatus end
-  local reps = {}
+  local reads = {
+    function() return pitr_enabled(ctx, t.TableName) end,
+    function() return common.user_tags(table_tags(ctx, t.TableArn)) end,
+  }
   for i, r in ipairs(replicas_of(props)) do
     declared_set[r.region] = true
     if status[r.region] == "ACTIVE" then
-      reps[#reps + 1] = observed_replica(ctx, t, r, (props.replicas or {})[i], props)
+      reads[#reads + 1] = function()
+        return observed_replica(ctx, t, r, (props.replicas or {})[i], props)
+      end
     end
   end
+  local got = common.together(reads)
+  o.point_in_time_recovery = got[1]
+  local reps = {}
+  for i = 3, #reads do reps[#reps + 1] = got[i] end
   local extra = {}
   for region in pairs(status) do
     if not declared_set[region] then extra[#extra + 1] = region end
@@ -401,7 +414,7 @@ local function observed(ctx, t, props)
   table.sort(extra)
   for _, region in ipairs(extra) do reps[#reps + 1] = region end
   o.replicas = reps
-  o.tags = common.user_tags(table_tags(ctx, t.TableArn))
+  o.tags = got[2]
   return o
 end
 

@@ -1,9 +1,11 @@
 -- EC2 network resource types: VPC, subnet, internet gateway (with its attachment), route
 -- table, route, route table association, security group and rule, VPC gateway endpoint.
 --
--- Shared habits: every create tags in the same call (TagSpecifications) and waits until a
--- Describe shows the resource usable (NotFound meanwhile is eventual consistency, retried
--- through common.retry); calls that name a resource created a moment ago retry
+-- Shared habits: every create tags in the same call (TagSpecifications) and, when the
+-- create's answer does not show the resource usable yet, waits until a Describe does
+-- (NotFound meanwhile is eventual consistency, retried through common.retry); a create whose
+-- answer holds what the record needs describes nothing more; calls that name a resource
+-- created a moment ago retry
 -- "not_found_after_create"; deletes retry "dependency_violation" (ENIs of a deleted load
 -- balancer or instance detach minutes late) and take NotFound as done; read reports only
 -- what it can observe, in the form the recipe declared it (a property left out keeps its
@@ -43,10 +45,22 @@ local function delete_call(ctx, ec2, op, params, gone)
   common.unless(gone, common.retry, ctx, "dependency_violation", ec2[op], ec2, params)
 end
 
---- The one record `op` describes for id, or nil when AWS says it does not exist.
-local function describe_one(ctx, op, ids_member, list_member, notfound, id)
-  return common.describe_one(ctx:client("ec2"), op, { [ids_member] = { id } }, list_member,
-    { notfound })
+--- The one record `op` describes for id, or nil when AWS says it does not exist. In a
+--- refresh, the ids read at once go out in one call (common.batched; id_field names the
+--- records' id member).
+local function describe_one(ctx, op, ids_member, list_member, notfound, id, id_field)
+  local ec2 = ctx:client("ec2")
+  local function one(x)
+    return common.describe_one(ec2, op, { [ids_member] = { x } }, list_member, { notfound })
+  end
+  if not id_field then return one(id) end
+  return common.batched(ctx, "ec2." .. op, id, function(ids)
+    local got = {}
+    for _, r in ipairs(ec2[op](ec2, { [ids_member] = ids })[list_member] or {}) do
+      got[r[id_field]] = r
+    end
+    return got
+  end, one)
 end
 
 --- Every record of a paginated Describe with `params`.
@@ -104,7 +118,7 @@ end
 local VPC_NF = "InvalidVpcID.NotFound"
 
 local function find_vpc(ctx, id)
-  return describe_one(ctx, "DescribeVpcs", "VpcIds", "Vpcs", VPC_NF, id)
+  return describe_one(ctx, "DescribeVpcs", "VpcIds", "Vpcs", VPC_NF, id, "VpcId")
 end
 
 -- DNS attributes from `old` to `new` (one attribute per call, as AWS wants): hostnames
@@ -159,8 +173,12 @@ fo.type("aws:ec2:vpc", {
         { VpcId = id, Attribute = name })
       return out and out[member] and out[member].Value == true
     end
-    local support = attribute("enableDnsSupport", "EnableDnsSupport")
-    local hostnames = attribute("enableDnsHostnames", "EnableDnsHostnames")
+    -- (the two attributes read at once; nil when the VPC went meanwhile)
+    local r = common.together{
+      function() return attribute("enableDnsSupport", "EnableDnsSupport") end,
+      function() return attribute("enableDnsHostnames", "EnableDnsHostnames") end,
+    }
+    local support, hostnames = r[1], r[2]
     if support == nil or hostnames == nil then return nil end
     return vpc_outputs(vpc), { cidr_block = vpc.CidrBlock, enable_dns_support = support,
       enable_dns_hostnames = hostnames, tags = common.user_tags(vpc.Tags) }
@@ -187,7 +205,8 @@ fo.type("aws:ec2:vpc", {
 local SUBNET_NF = "InvalidSubnetID.NotFound"
 
 local function find_subnet(ctx, id)
-  return describe_one(ctx, "DescribeSubnets", "SubnetIds", "Subnets", SUBNET_NF, id)
+  return describe_one(ctx, "DescribeSubnets", "SubnetIds", "Subnets", SUBNET_NF, id,
+    "SubnetId")
 end
 
 local function subnet_outputs(s)
@@ -215,11 +234,15 @@ fo.type("aws:ec2:subnet", {
   },
   create = function(ctx, p)
     local ec2 = ctx:client("ec2")
-    local id = fresh_call(ctx, ec2, "CreateSubnet", { VpcId = p.vpc_id,
+    local s = fresh_call(ctx, ec2, "CreateSubnet", { VpcId = p.vpc_id,
       CidrBlock = p.cidr_block, AvailabilityZone = p.availability_zone,
-      TagSpecifications = common.ec2_tag_specs(ctx, "subnet", p.tags) }).Subnet.SubnetId
-    local s = M.await(ctx, "subnet " .. id, function() return find_subnet(ctx, id) end,
-      function(x) return x ~= nil and x.State == "available" end)
+      TagSpecifications = common.ec2_tag_specs(ctx, "subnet", p.tags) }).Subnet
+    local id = s.SubnetId
+    -- the answer is the new subnet: described again only while it is pending
+    if s.State ~= "available" then
+      s = M.await(ctx, "subnet " .. id, function() return find_subnet(ctx, id) end,
+        function(x) return x ~= nil and x.State == "available" end)
+    end
     if p.map_public_ip_on_launch then set_public_ip(ctx, ec2, id, true) end
     return id, subnet_outputs(s)
   end,
@@ -257,7 +280,7 @@ local IGW_NF = "InvalidInternetGatewayID.NotFound"
 
 local function find_igw(ctx, id)
   return describe_one(ctx, "DescribeInternetGateways", "InternetGatewayIds",
-    "InternetGateways", IGW_NF, id)
+    "InternetGateways", IGW_NF, id, "InternetGatewayId")
 end
 
 local function attached_vpc(g)
@@ -346,7 +369,8 @@ fo.type("aws:ec2:internet_gateway", {
 local RTB_NF = "InvalidRouteTableID.NotFound"
 
 local function find_rtb(ctx, id)
-  return describe_one(ctx, "DescribeRouteTables", "RouteTableIds", "RouteTables", RTB_NF, id)
+  return describe_one(ctx, "DescribeRouteTables", "RouteTableIds", "RouteTables", RTB_NF, id,
+    "RouteTableId")
 end
 
 fo.type("aws:ec2:route_table", {
@@ -364,8 +388,8 @@ fo.type("aws:ec2:route_table", {
     local id = fresh_call(ctx, ec2, "CreateRouteTable", { VpcId = p.vpc_id,
       TagSpecifications = common.ec2_tag_specs(ctx, "route-table", p.tags),
     }).RouteTable.RouteTableId
-    M.await(ctx, "route table " .. id, function() return find_rtb(ctx, id) end,
-      function(r) return r ~= nil end)
+    -- A route table has no pending state: usable once created (the calls naming it, routes
+    -- and associations, retry while it is too new to be seen).
     return id, { id = id, vpc_id = p.vpc_id }
   end,
   read = function(ctx, id)
@@ -561,16 +585,23 @@ fo.type("aws:ec2:route", {
 
 local ASSOC_NF = "InvalidAssociationID.NotFound"
 
-local function find_association(ctx, id)
-  local ec2 = ctx:client("ec2")
-  local out = ec2:DescribeRouteTables{ Filters = {
-    { Name = "association.route-table-association-id", Values = { id } } } }
+-- The associations of the route tables that have one of `ids` (a filter: an id that
+-- matches nothing is no error), by id.
+local function associations(ctx, ids)
+  local out = ctx:client("ec2"):DescribeRouteTables{ Filters = {
+    { Name = "association.route-table-association-id", Values = ids } } }
+  local got = {}
   for _, rt in ipairs(out.RouteTables or {}) do
-    for _, a in ipairs(rt.Associations or {}) do
-      if a.RouteTableAssociationId == id then return a end
-    end
+    for _, a in ipairs(rt.Associations or {}) do got[a.RouteTableAssociationId] = a end
   end
-  return nil
+  return got
+end
+
+-- (in a refresh, the associations read at once in one call)
+local function find_association(ctx, id)
+  return common.batched(ctx, "ec2.DescribeRouteTables.associations", id,
+    function(ids) return associations(ctx, ids) end,
+    function(x) return associations(ctx, { x })[x] end)
 end
 
 -- The explicit association the subnet has (with any route table), or nil.
@@ -650,7 +681,8 @@ fo.type("aws:ec2:route_table_association", {
 local SG_NF = "InvalidGroup.NotFound"
 
 local function find_sg(ctx, id)
-  return describe_one(ctx, "DescribeSecurityGroups", "GroupIds", "SecurityGroups", SG_NF, id)
+  return describe_one(ctx, "DescribeSecurityGroups", "GroupIds", "SecurityGroups", SG_NF, id,
+    "GroupId")
 end
 
 -- CreateSecurityGroup's documented constraints on names and descriptions.
@@ -721,6 +753,7 @@ fo.type("aws:ec2:security_group", {
       GroupName = p.group_name, Description = p.description,
       TagSpecifications = common.ec2_tag_specs(ctx, "security-group", p.tags) })
     local id = ok and out.GroupId
+    local g = ok and { GroupId = id, GroupName = p.group_name, VpcId = p.vpc_id }
     if not ok then
       -- the name is taken in the VPC: by this create (a retried call) or a conflict
       local other = common.is(out, "InvalidGroup.Duplicate") and ec2:DescribeSecurityGroups{
@@ -729,10 +762,10 @@ fo.type("aws:ec2:security_group", {
       if not other then error(out, 0) end
       common.claim(ctx, ("a security group named %q in %s"):format(p.group_name, p.vpc_id),
         other.GroupId, other.Tags)
-      id = other.GroupId
+      id, g = other.GroupId, other
     end
-    local g = M.await(ctx, "security group " .. id, function() return find_sg(ctx, id) end,
-      function(x) return x ~= nil end)
+    -- (a security group has no pending state: the calls naming it retry while it is too new
+    -- to be seen)
     if p.revoke_default_egress then set_default_egress(ctx, ec2, id, true) end
     return id, sg_outputs(g)
   end,
@@ -824,7 +857,7 @@ end
 
 local function find_rule(ctx, id)
   return describe_one(ctx, "DescribeSecurityGroupRules", "SecurityGroupRuleIds",
-    "SecurityGroupRules", RULE_NF, id)
+    "SecurityGroupRules", RULE_NF, id, "SecurityGroupRuleId")
 end
 
 local function rule_direction(p)
@@ -915,18 +948,26 @@ local VPCE_NF = "InvalidVpcEndpointId.NotFound"
 
 local function find_vpce(ctx, id)
   local e = describe_one(ctx, "DescribeVpcEndpoints", "VpcEndpointIds", "VpcEndpoints",
-    VPCE_NF, id)
+    VPCE_NF, id, "VpcEndpointId")
   if e and (e.State or ""):lower() == "deleted" then return nil end
   return e
 end
 
 -- The AWS-managed prefix list of a gateway service (what a security group egress rule
 -- names to reach DynamoDB through the endpoint), or nil.
-local function prefix_list_id(ctx, service_name)
+local function prefix_list_ids(ctx, service_names)
   local out = ctx:client("ec2"):DescribePrefixLists{ Filters = {
-    { Name = "prefix-list-name", Values = { service_name } } } }
-  local pl = out.PrefixLists and out.PrefixLists[1]
-  return pl and pl.PrefixListId or nil
+    { Name = "prefix-list-name", Values = service_names } } }
+  local got = {}
+  for _, pl in ipairs(out.PrefixLists or {}) do got[pl.PrefixListName] = pl.PrefixListId end
+  return got
+end
+
+local function prefix_list_id(ctx, service_name)
+  -- (in a refresh, one call for the endpoints read at once)
+  return common.batched(ctx, "ec2.DescribePrefixLists", service_name,
+    function(names) return prefix_list_ids(ctx, names) end,
+    function(n) return prefix_list_ids(ctx, { n })[n] end)
 end
 
 local function json_check(v)
@@ -1019,12 +1060,15 @@ fo.type("aws:ec2:vpc_endpoint", {
     if not ctx:owns(e.Tags or {}) then
       ec2:CreateTags{ Resources = { id }, Tags = common.tag_list(ctx, p.tags) }
     end
-    e = M.await(ctx, "VPC endpoint " .. id, function() return find_vpce(ctx, id) end,
-      function(x)
-        local state = x and (x.State or ""):lower()
-        if state and VPCE_BAD_STATES[state] then return false, "state " .. x.State end
-        return state == "available"
-      end)
+    -- A gateway endpoint is usually available in the answer: described only while not.
+    if (e.State or ""):lower() ~= "available" then
+      e = M.await(ctx, "VPC endpoint " .. id, function() return find_vpce(ctx, id) end,
+        function(x)
+          local state = x and (x.State or ""):lower()
+          if state and VPCE_BAD_STATES[state] then return false, "state " .. x.State end
+          return state == "available"
+        end)
+    end
     return id, vpce_outputs(ctx, e)
   end,
   read = function(ctx, id, props)

@@ -61,8 +61,18 @@ local function arn_suffix(arn)
 end
 
 local function user_tags_of(ctx, arn)
-  local out = elb(ctx):DescribeTags{ ResourceArns = { arn } }.TagDescriptions
-  return out[1] and out[1].Tags or {}
+  local function one(x)
+    local out = elb(ctx):DescribeTags{ ResourceArns = { x } }.TagDescriptions
+    return out[1] and out[1].Tags or {}
+  end
+  -- in a refresh, one DescribeTags (up to 20 ARNs) for the resources read at once
+  return common.batched(ctx, "elbv2.DescribeTags", arn, function(arns)
+    local got = {}
+    for _, d in ipairs(elb(ctx):DescribeTags{ ResourceArns = arns }.TagDescriptions or {}) do
+      got[d.ResourceArn] = d.Tags or {}
+    end
+    return got
+  end, one, 20)
 end
 
 -- A load balancer or target group of that name met by a create (found before the call, or
@@ -253,11 +263,16 @@ fo.type("aws:elbv2:load_balancer", {
     if not d then return nil end
     local subnets = {}
     for _, z in ipairs(d.AvailabilityZones or {}) do subnets[#subnets + 1] = z.SubnetId end
-    local attrs = {}
-    if next(props.attributes or {}) then
-      attrs = observed_attrs(elb(ctx):DescribeLoadBalancerAttributes{ LoadBalancerArn = arn }.Attributes,
-        props.attributes)
-    end
+    -- its attributes and tags read at once
+    local r = common.together{
+      function()
+        if not next(props.attributes or {}) then return {} end
+        return observed_attrs(elb(ctx):DescribeLoadBalancerAttributes{ LoadBalancerArn = arn }
+          .Attributes, props.attributes)
+      end,
+      function() return user_tags_of(ctx, arn) end,
+    }
+    local attrs = r[1]
     return lb_outputs(d), {
       name = d.LoadBalancerName, scheme = d.Scheme, type = d.Type,
       subnets = common.as_recorded(subnets, props.subnets, common.same_set),
@@ -265,7 +280,7 @@ fo.type("aws:elbv2:load_balancer", {
       security_groups = #(props.security_groups or {}) == 0 and props.security_groups
         or common.as_recorded(d.SecurityGroups or {}, props.security_groups, common.same_set),
       attributes = common.as_recorded(attrs, props.attributes, attrs_equal),
-      tags = common.user_tags(user_tags_of(ctx, arn)),
+      tags = common.user_tags(r[2]),
     }
   end,
   update = function(ctx, arn, old, new, outputs)

@@ -98,7 +98,13 @@ fo.type("aws:kms:key", {
     local md = describe(ctx, key_id)
     if not md then return nil end
     local c = kms(ctx)
-    local rot = c:GetKeyRotationStatus{ KeyId = key_id }
+    -- rotation, tags and policy read at once (none depends on another)
+    local r = common.together{
+      function() return c:GetKeyRotationStatus{ KeyId = key_id } end,
+      function() return (tags_of(ctx, key_id)) end,
+      function() return props.policy ~= nil and c:GetKeyPolicy{ KeyId = key_id }.Policy end,
+    }
+    local rot = r[1]
     local observed = {
       description = md.Description or "",
       enable_key_rotation = rot.KeyRotationEnabled == true,
@@ -106,11 +112,10 @@ fo.type("aws:kms:key", {
         or props.rotation_period_in_days,
       -- used only when the key is deleted: nothing on AWS to compare
       deletion_window_in_days = props.deletion_window_in_days,
-      tags = common.user_tags((tags_of(ctx, key_id))),
+      tags = common.user_tags(r[2]),
     }
     if props.policy ~= nil then
-      observed.policy = common.as_recorded(c:GetKeyPolicy{ KeyId = key_id }.Policy, props.policy,
-        common.json_equal)
+      observed.policy = common.as_recorded(r[3], props.policy, common.json_equal)
     end
     return key_outputs(md), observed
   end,

@@ -36,12 +36,25 @@ end
 
 -- The group named `name` as DescribeLogGroups answers it, or nil. The groups are listed by
 -- name, so the one named exactly the prefix is the first of the first page.
-local function find_group(ctx, name)
+local function find_group_alone(ctx, name)
   local out = logs(ctx):DescribeLogGroups{ logGroupNamePrefix = name }
   for _, g in ipairs(out.logGroups or {}) do
     if g.logGroupName == name then return g end
   end
   return nil
+end
+
+-- In a refresh, one DescribeLogGroups names the groups read at once (logGroupIdentifiers:
+-- up to 50 names).
+local function find_group(ctx, name)
+  return common.batched(ctx, "logs.DescribeLogGroups", name, function(names)
+    local got = {}
+    for _, g in ipairs(logs(ctx):DescribeLogGroups{ logGroupIdentifiers = names,
+        limit = 50 }.logGroups or {}) do
+      got[g.logGroupName] = g
+    end
+    return got
+  end, function(n) return find_group_alone(ctx, n) end, 50)
 end
 
 -- The tags of group `g` (as DescribeLogGroups answers it: a map, fo's included), or nil
@@ -104,6 +117,9 @@ fo.type("aws:logs:log_group", {
       common.retry(ctx, "not_found_after_create", c.PutRetentionPolicy, c,
         { logGroupName = p.name, retentionInDays = p.retention_in_days })
     end
+    -- the ARN is the documented form: built, not described (when the account is known)
+    local arn = ctx:arn("logs", "log-group:" .. p.name)
+    if arn then return p.name, { name = p.name, arn = arn } end
     return p.name, group_outputs(created_group(ctx, p.name))
   end,
   -- The plan of a destroy says the events go with the group (an operator may want to

@@ -167,21 +167,34 @@ fo.type("aws:s3:bucket", {
     local head = common.unless({ "NoSuchBucket", "404", "NotFound" }, client.HeadBucket, client,
       { Bucket = name })
     if not head then return nil end
-    local v = client:GetBucketVersioning{ Bucket = name }.Status
-    local rule = client:GetBucketEncryption{ Bucket = name }.ServerSideEncryptionConfiguration.Rules[1] or {}
+    -- the bucket's settings, read at once (none depends on another)
+    local r = common.together{
+      function() return client:GetBucketVersioning{ Bucket = name } end,
+      function() return client:GetBucketEncryption{ Bucket = name } end,
+      function()
+        return common.unless({ "NoSuchPublicAccessBlockConfiguration" },
+          client.GetPublicAccessBlock, client, { Bucket = name }) or false
+      end,
+      function()
+        return common.unless({ "NoSuchBucketPolicy" }, client.GetBucketPolicy, client,
+          { Bucket = name }) or false
+      end,
+      function() return bucket_tags(ctx, name) end,
+    }
+    local v = r[1].Status
+    local rule = r[2].ServerSideEncryptionConfiguration.Rules[1] or {}
     local d = rule.ApplyServerSideEncryptionByDefault or {}
-    local pab = common.unless({ "NoSuchPublicAccessBlockConfiguration" }, client.GetPublicAccessBlock,
-      client, { Bucket = name })
+    local pab = r[3] or nil
     local block = pab ~= nil
     for k in pairs(BLOCK_ALL) do
       block = block and pab.PublicAccessBlockConfiguration[k] == true
     end
-    local pol = common.unless({ "NoSuchBucketPolicy" }, client.GetBucketPolicy, client, { Bucket = name })
+    local pol = r[4] or nil
     local policy = pol and common.as_recorded(pol.Policy, props.policy, common.json_equal) or ""
     return outputs(ctx, name), { name = name, versioning = v == "Enabled",
       encryption = d.SSEAlgorithm or "AES256", kms_key_id = d.KMSMasterKeyID or "",
       bucket_key = rule.BucketKeyEnabled == true, block_public_access = block, policy = policy,
-      tags = common.user_tags(bucket_tags(ctx, name)) }
+      tags = common.user_tags(r[5]) }
   end,
   update = function(ctx, name, old, new, outs)
     local client = s3(ctx)

@@ -30,10 +30,26 @@ local function topic_name(arn)
   return (tostring(arn):match(":([^:]+)$"))
 end
 
-local function get_attributes(ctx, arn)
+local function get_attributes_alone(ctx, arn)
   local client = sns(ctx)
   local out = common.unless({ "NotFound" }, client.GetTopicAttributes, client, { TopicArn = arn })
   return out and out.Attributes
+end
+
+-- In a refresh, a topic and its policy (a resource of its own) read the topic's attributes
+-- once: the reads made at once share one call per topic.
+local function get_attributes(ctx, arn)
+  return common.batched(ctx, "sns.GetTopicAttributes", arn, function(arns)
+    local unique, seen = {}, {}
+    for _, a in ipairs(arns) do
+      if not seen[a] then seen[a], unique[#unique + 1] = true, a end
+    end
+    local fns = {}
+    for i, a in ipairs(unique) do fns[i] = function() return get_attributes_alone(ctx, a) end end
+    local r, got = common.together(fns), {}
+    for i, a in ipairs(unique) do got[a] = r[i] end
+    return got
+  end, function(a) return get_attributes_alone(ctx, a) end)
 end
 
 local function topic_tags(ctx, arn)
