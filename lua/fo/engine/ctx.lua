@@ -46,6 +46,8 @@ function M.new(run, info)
     -- operation ends by this deadline (fo.aws.resources.common)
     timeout = info.timeout,
     deadline = info.timeout and require("fo.core").now() + info.timeout or nil,
+    -- when this run created the resource (nil: an earlier run did): AWS may not see it yet
+    created_at = info.created_at,
     _target = run.target,
     _store = run.store,
   }, Ctx)

@@ -68,7 +68,8 @@ function M.ctx(run, rec, extra)
   local info = { urn = rec.urn, type = rec.type, name = rec.name, region = rec.region,
     generation = rec.generation, known_ids = extra and extra.known_ids,
     token = extra and extra.token or rec.token,
-    timeout = op and timeouts and timeouts[op] }
+    timeout = op and timeouts and timeouts[op],
+    created_at = run.created_at and rec.id and run.created_at[rec.id] }
   return ctx_mod.new(run, info)
 end
 
@@ -137,6 +138,9 @@ function M.create_from(run, fields, tdef, replaced, entry, release)
     error(id, 0)
   end
   check_created(tdef, fields.urn, id, outputs, "create")
+  -- when: a delete of it soon after (a rollback) may meet AWS's consistency window
+  run.created_at = run.created_at or {}
+  run.created_at[id] = require("fo.core").now()
   rec = with(rec, { id = id, outputs = outputs or {} })
   store:put(fields.urn, rec)
   store:set_intent(fields.urn, nil)

@@ -617,6 +617,49 @@ function TestEc2Network:test_new_resources_invisible_for_a_while_are_waited_for(
   lu.assertStrContains(out, "No changes.")
 end
 
+-- A rollback right after the creates: AWS may answer NotFound to any call naming an id it
+-- made a moment ago (EC2's eventual consistency), a delete included. The simulator's deletes
+-- see every resource; here DeleteSubnet and DeleteSecurityGroup answer NotFound inside the
+-- window, as AWS may. Taken for "already gone", the rollback would leave both behind.
+function TestEc2Network:test_a_rollback_right_after_the_creates_deletes_what_aws_does_not_show_yet()
+  sim:set_knob("consistency_ms", 1500)
+  local C = require "fo.sim.services.ec2.common"
+  local handlers = require "fo.sim.services.ec2"
+  local function unseen_while_fresh(op, kind, id_param)
+    return function(ctx, p)
+      local r = C.find(ctx, kind, p[id_param])
+      local k = C.KINDS[kind]
+      if r and ctx:fresh(r) then ctx:fail(k.notfound, k.one:format(p[id_param])) end
+      return handlers[op](ctx, p)
+    end
+  end
+  sim:add_handlers("ec2", {
+    DeleteSubnet = unseen_while_fresh("DeleteSubnet", "subnet", "SubnetId"),
+    DeleteSecurityGroup = unseen_while_fresh("DeleteSecurityGroup", "sg", "GroupId") })
+  sim:add_handlers("sns", { CreateTopic = function(ctx)
+    ctx:fail("AuthorizationError", "not authorized to perform: SNS:CreateTopic", 403)
+  end })
+  -- (in the region's default VPC: what is left behind then shows at once, no VPC delete
+  -- waits on it)
+  local vpc = ec2():DescribeVpcs{ Filters = { { Name = "is-default", Values = { "true" } } } }
+    .Vpcs[1].VpcId
+  local code, _, out, err = run(function()
+    local subnet = fo.resource("aws:ec2:subnet", "a", { vpc_id = vpc,
+      cidr_block = "172.31.200.0/24", availability_zone = "us-east-1a" })
+    local sg = fo.resource("aws:ec2:security_group", "sg", { vpc_id = vpc,
+      group_name = "rollback-sg-test" })
+    fo.resource("aws:sns:topic", "t", { name = "after-the-network" },
+      { depends_on = { subnet, sg } })
+  end)
+  lu.assertEquals(code, 4, out .. err)
+  lu.assertStrContains(out .. err, "rolled back")
+  local refused = #sim:calls{ operation = "DeleteSubnet", code = "InvalidSubnetID.NotFound" }
+    + #sim:calls{ operation = "DeleteSecurityGroup", code = "InvalidGroup.NotFound" }
+  lu.assertTrue(refused >= 1, "a delete met the window")
+  sim:set_knob("consistency_ms", 0)
+  lu.assertEquals(inventory(), {})
+end
+
 -- An interface endpoint (SSM) in two subnets of different AZs with its own security
 -- group and private DNS, as the trading stack's private subnets reach AWS services.
 local function interface_endpoint(o)

@@ -343,6 +343,21 @@ function TestElbv2:test_not_found_right_after_create_is_waited_out()
     "deregistration_delay.timeout_seconds"), "30")
 end
 
+function TestElbv2:test_subnets_aws_does_not_show_yet_are_waited_for()
+  -- right after their creates, AWS may not yet know the subnets a load balancer names
+  local create, refused = require("fo.sim.services.elbv2").CreateLoadBalancer, 0
+  sim:add_handlers("elbv2", { CreateLoadBalancer = function(ctx, p)
+    if refused < 2 then
+      refused = refused + 1
+      ctx:fail("SubnetNotFound", ("The subnet ID '%s' is not valid"):format(p.Subnets[1]), 400)
+    end
+    return create(ctx, p)
+  end })
+  T.run(sim, dir, recipe())
+  lu.assertEquals(refused, 2)
+  lu.assertEquals(lbs()[1].State.Code, "active")
+end
+
 function TestElbv2:test_a_failed_listener_create_rolls_back_the_load_balancer_and_target_group()
   local types = require "support.engine_types"
   -- CreateLoadBalancer, ModifyLoadBalancerAttributes, CreateTargetGroup, then CreateListener

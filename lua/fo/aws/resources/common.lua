@@ -146,6 +146,31 @@ local function matches(situation, err)
   return situation.message == nil or tostring(err.message or ""):match(situation.message) ~= nil
 end
 
+--- A delete call fn(...) for which an AWS error with one of `gone` (a list) means the
+--- resource is already gone — except for a resource this run created moments ago
+--- (ctx.created_at): EC2 and others are eventually consistent, so any call naming a new
+--- id may answer NotFound for a while, and a rollback that took that for "gone" would
+--- leave the resource behind. Within not_found_after_create's window from its creation,
+--- the delete is repeated; after it, NotFound is believed.
+function M.delete_unless_gone(ctx, gone, fn, ...)
+  local core = require "fo.core"
+  local window = consistency.not_found_after_create
+  local delay = window.delay
+  while true do
+    local ok, err = pcall(fn, ...)
+    if ok then return err end
+    if not M.is(err, table.unpack(gone)) then error(err, 0) end
+    if not (ctx.created_at and matches(window, err))
+        or core.now() + delay > ctx.created_at + window.seconds then
+      return nil
+    end
+    ctx:debug("delete of a resource created %.1fs ago: %s, retrying in %gs",
+      core.now() - ctx.created_at, tostring(err.code), delay)
+    ctx:sleep(delay)
+    delay = math.min(delay * 2, window.max_delay)
+  end
+end
+
 --- Runs fn(...) and repeats it while it fails with an error of the named situation of
 --- consistency.lua (e.g. "not_found_after_create"), waiting with growing delays on the
 --- event loop, up to the situation's bound; then the last error is raised. Returns fn's

@@ -20,6 +20,9 @@ return {
       "NoSuchHealthCheck",
       "NotFoundException", -- KMS: a key or alias read right after its create
       "InvalidFlowLogId.NotFound",
+      -- ELBv2's CreateLoadBalancer naming a subnet or security group created a moment
+      -- ago (fo does not describe what a create answered usable)
+      "SubnetNotFound", "InvalidSecurityGroup",
     },
     seconds = 120, delay = 1, max_delay = 8,
   },

@@ -42,7 +42,8 @@ end
 --- Calls ec2[op](ec2, params) while something still depends on the target (bounded by
 --- consistency.lua's "dependency_violation"); the NotFound codes `gone` mean done.
 local function delete_call(ctx, ec2, op, params, gone)
-  common.unless(gone, common.retry, ctx, "dependency_violation", ec2[op], ec2, params)
+  common.delete_unless_gone(ctx, gone, common.retry, ctx, "dependency_violation", ec2[op], ec2,
+    params)
 end
 
 --- The one record `op` describes for id, or nil when AWS says it does not exist. In a

@@ -93,7 +93,7 @@ local function create_named(ctx, kind, name, op, params, duplicate, find, arn_fi
   local existing = find(ctx, { Names = { name } })
   if existing then claim(ctx, what, existing[arn_field]) end
   local c = elb(ctx)
-  local ok, out = pcall(c[op], c, params)
+  local ok, out = pcall(common.retry, ctx, "not_found_after_create", c[op], c, params)
   if not ok then
     local other = common.is(out, duplicate) and find(ctx, { Names = { name } })
     if other then claim(ctx, what, other[arn_field]) end
