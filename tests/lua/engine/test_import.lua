@@ -411,8 +411,8 @@ end
 -- The command imports every AWS type fo has: the trading recipe, applied by stack dev in
 -- one state directory, makes one of each (over two configurations); stack dev's command,
 -- in another directory, imports each by the id the first recorded, under its name, with
--- no mutating call. The recipe run on that state then creates nothing: each declaration
--- is compared with what the command recorded.
+-- no mutating call. The recipe run on that state then changes nothing: each declaration
+-- is compared with its resource read again with the declaration.
 local function command_imports_trading(config, have)
   local seed_dir = H.dir()
   local code, _, out, err = H.run(TRADING, { sim = sim, dir = seed_dir, config = config,
@@ -438,10 +438,31 @@ local function command_imports_trading(config, have)
   local doc
   code, doc, out, err = f.run(TRADING, { config = config, mode = "plan" })
   lu.assertEquals(code, 0, out .. err)
-  -- every declaration finds its resource recorded (keep, the stack's first, is not declared);
-  -- what a type's read cannot observe without the declaration (a subnet's zone) is planned
-  -- as a change, as docs/recipes.md says for the command
-  lu.assertEquals({ doc.plan.counts.create, doc.plan.counts.delete }, { 0, 1 }, out)
+  -- every declaration finds its resource as recorded and the same as declared: the first
+  -- run reads each again with its declaration (as import = ID does), so what the read
+  -- observes only when declared (a subnet's zone, a certificate's validation zone) is
+  -- compared, and nothing is replaced or changed (keep, the stack's first, is not declared)
+  local changed = {}
+  for _, s in ipairs(doc.plan.steps) do
+    if s.action ~= "noop" and s.urn ~= "dev::aws:ec2:vpc::keep" then
+      changed[#changed + 1] = s.action .. " " .. s.urn .. ": " .. json.encode(s.changes)
+    end
+  end
+  lu.assertEquals(changed, {})
+  lu.assertEquals(doc.plan.counts, { create = 0, update = 0, replace = 0, delete = 1,
+    noop = n })
+  lu.assertNotStrContains(err, "REPLACEMENT")
+  -- the apply records what it read with the declaration; the next run changes nothing
+  sim.recorder:clear()
+  code, doc, out, err = f.run(TRADING, { config = config, yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(mutating(), { "ec2.DeleteVpc" })
+  for urn, r in pairs(H.state(dir).resources) do lu.assertNil(r.read_undeclared, urn) end
+  sim.recorder:clear()
+  code, doc, out, err = f.run(TRADING, { config = config, yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertStrContains(out, "No changes.")
+  lu.assertEquals(mutating(), {})
   return n
 end
 
