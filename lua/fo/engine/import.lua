@@ -231,7 +231,7 @@ function M.settle(run, recipe)
     end
   end
   local done = {}
-  if #todo == 0 then return done end
+  if #todo == 0 then return done, {} end
   local order = graph.order(recipe.decls, function(d) return d.deps end)
   local recs, made, reread = {}, {}, {}
   local wanted = {}
@@ -292,25 +292,31 @@ function M.settle(run, recipe)
     store:put(r.urn, r)
     done[r.urn] = r.id
   end
-  for _, r in ipairs(reread) do store:put(r.urn, r) end
+  local commanded = {}
+  for _, r in ipairs(reread) do
+    store:put(r.urn, r)
+    commanded[r.urn] = r.id
+  end
   local report = run.report
   for _, r in ipairs(recs) do
     report:emit("import", { urn = r.urn, type = r.type, id = r.id, region = r.region })
     report:out("Import %s (%s): read from the cloud%s; the plan compares it with the declaration\n",
       r.urn, r.id, store.readonly and " (--plan: not recorded)" or " and recorded")
   end
-  return done
+  return done, commanded
 end
 
 --- Marks the steps of `plan` that import (`imported`: M.settle's) and counts them; warns
---- loudly of an import the plan would replace (the imported resource deleted).
-function M.mark(plan, imported, report)
-  if not next(imported) then return end
+--- loudly of an import the plan would replace (the imported resource deleted), and of a
+--- replacement of what `fo-run state import` recorded (`commanded`: M.settle's second).
+function M.mark(plan, imported, report, commanded)
+  commanded = commanded or {}
+  if not next(imported) and not next(commanded) then return end
   local n = 0
   for _, s in ipairs(plan.steps) do
-    local id = not s.deposed and imported[s.urn]
+    local id = not s.deposed and (imported[s.urn] or commanded[s.urn])
     if id then
-      s.import, n = id, n + 1
+      if imported[s.urn] then s.import, n = id, n + 1 end
       if s.action == "replace" then
         local why = {}
         for _, c in ipairs(s.changes or {}) do
@@ -325,6 +331,7 @@ function M.mark(plan, imported, report)
       end
     end
   end
+  if n == 0 then return end
   plan.counts.import = n
   plan.changed = true
 end

@@ -477,6 +477,61 @@ function TestImport:test_the_command_imports_every_type()
   end
 end
 
+-- A subnet's zone is read only when declared (left out, AWS picks it): the command records
+-- none, and the recipe's next run reads the subnet again with its declaration. A zone as
+-- declared plans nothing (it replaced the subnet before); left out, nothing either; another
+-- zone is a replacement, said loudly.
+function TestImport:test_the_next_run_reads_a_command_import_with_its_declaration()
+  local code, _, out, err = f.run(function()
+    fo.resource("aws:ec2:vpc", "keep", { cidr_block = "10.1.0.0/16" })
+  end, { yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  local vpc = hand_vpc("10.9.0.0/16")
+  local subnet = ec2():CreateSubnet{ VpcId = vpc, CidrBlock = "10.9.1.0/24",
+    AvailabilityZone = "us-east-1b" }.Subnet.SubnetId
+  sim.recorder:clear()
+  lu.assertEquals(command({ "aws:ec2:vpc::main", vpc }), 0)
+  lu.assertEquals(command({ "aws:ec2:subnet::a", subnet }), 0)
+  local rec = H.state(dir).resources["dev::aws:ec2:subnet::a"]
+  lu.assertEquals({ rec.inputs.availability_zone, rec.read_undeclared }, { nil, true })
+  local function declared(zone)
+    return function()
+      fo.resource("aws:ec2:vpc", "keep", { cidr_block = "10.1.0.0/16" })
+      local v = fo.resource("aws:ec2:vpc", "main", { cidr_block = "10.9.0.0/16" })
+      fo.resource("aws:ec2:subnet", "a", { vpc_id = v.id, cidr_block = "10.9.1.0/24",
+        availability_zone = zone })
+    end
+  end
+  -- another zone: the imported subnet would be deleted
+  local doc
+  code, doc, out, err = f.run(declared("us-east-1c"), { mode = "plan" })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(doc.plan.counts.replace, 1)
+  lu.assertNil(doc.plan.counts.import) -- the command imported it, not this run
+  lu.assertStrContains(err, "followed by a REPLACEMENT")
+  lu.assertStrContains(err, "DELETES the imported resource " .. subnet)
+  lu.assertStrContains(err, "availability_zone")
+  -- left out: AWS's pick, nothing to change
+  code, doc, out, err = f.run(declared(nil), { mode = "plan" })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(doc.plan.counts.replace, 0)
+  lu.assertEquals(doc.plan.counts.update, 0)
+  lu.assertTrue(H.state(dir).resources["dev::aws:ec2:subnet::a"].read_undeclared)
+  -- as declared: nothing changes, and the record holds the zone read with the declaration
+  code, doc, out, err = f.run(declared("us-east-1b"), { yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertStrContains(out, "No changes.")
+  lu.assertNotStrContains(err, "REPLACEMENT")
+  lu.assertEquals(mutating(), {})
+  rec = H.state(dir).resources["dev::aws:ec2:subnet::a"]
+  lu.assertEquals({ rec.id, rec.inputs.availability_zone, rec.read_undeclared },
+    { subnet, "us-east-1b", nil })
+  code, doc, out, err = f.run(declared("us-east-1b"), { yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertStrContains(out, "No changes.")
+  lu.assertEquals(mutating(), {})
+end
+
 -- A subscription is read back by its ARN alone (GetSubscriptionAttributes): the command
 -- records its topic, protocol, endpoint and attributes, and the recipe that declares it
 -- the same plans nothing; a pending one (email) too. A declaration whose import id is
