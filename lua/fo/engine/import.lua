@@ -195,6 +195,24 @@ function M.read(run, tdef, info, id, props, deps)
   return rec
 end
 
+-- The declaration's properties, references resolved from the run's imports and the state
+-- (unknown ones left out).
+local function resolved(d, made, doc)
+  return known_only(ref.resolve(d.props, function(dep)
+    local r = made[dep.urn] or doc.resources[dep.urn]
+    return r and r.outputs
+  end))
+end
+
+-- The declaration's dependencies that the run imported or the state holds.
+local function recorded_deps(d, made, doc)
+  local deps = {}
+  for _, dep in ipairs(d.deps) do
+    if made[dep.urn] or doc.resources[dep.urn] then deps[#deps + 1] = dep.urn end
+  end
+  return deps
+end
+
 --- Imports the declarations of `recipe` that say `import` and that the state does not hold
 --- yet, in dependency order (an imported resource's outputs resolve its dependents'
 --- references). Run after refresh, before the plan; a --plan's store records nothing (the
@@ -206,12 +224,16 @@ function M.settle(run, recipe)
   local only = run.only and run.only.members
   local todo = {}
   for _, d in ipairs(recipe.decls) do
-    if d.import and (not only or only[d.urn]) then todo[#todo + 1] = d end
+    -- (and those `fo-run state import` read without a declaration: read again with it)
+    local rec = doc.resources[d.urn]
+    if (d.import or rec and rec.read_undeclared) and (not only or only[d.urn]) then
+      todo[#todo + 1] = d
+    end
   end
   local done = {}
-  if #todo == 0 then return done end
+  if #todo == 0 then return done, {} end
   local order = graph.order(recipe.decls, function(d) return d.deps end)
-  local recs, made = {}, {}
+  local recs, made, reread = {}, {}, {}
   local wanted = {}
   for _, d in ipairs(todo) do wanted[d] = true end
   for _, d in ipairs(order) do
@@ -219,7 +241,22 @@ function M.settle(run, recipe)
     if not wanted[d] then
       goto next -- no import (or not selected by --only)
     end
-    if rec then
+    if rec and (not d.import or rec.id == d.import) and rec.read_undeclared then
+      -- The command's read had no declaration to tell it what to observe (a subnet's zone
+      -- is read only when declared: left out, AWS picks it), so its record may lack what
+      -- the declaration says, and the plan would see a difference there (a replacement for
+      -- a zone). Read again with the declaration, as its import = ID reads it.
+      local r, failed = M.read(run, d.tdef, d, rec.id, resolved(d, made, doc),
+        recorded_deps(d, made, doc))
+      if not r then
+        errors.raise("recipe", ("%s %s: reading %s (recorded by fo-run state import) with the "
+          .. "declaration failed: %s; nothing was changed"):format(d.type, d.name, rec.id,
+          failed), d.where)
+      end
+      r.token = r.token or rec.token
+      made[d.urn] = lifecycle.with(r, d)
+      reread[#reread + 1] = made[d.urn]
+    elseif rec then
       if rec.id ~= d.import then
         errors.raise("recipe", ("%s %s: import = %q, but the stack already manages %s as %s. An "
           .. "import brings in a resource the stack does not hold: remove the import option (the "
@@ -233,15 +270,9 @@ function M.settle(run, recipe)
         errors.raise("recipe", ("%s %s: cannot import %s: %s; nothing was changed"):format(d.type,
           d.name, d.import, why), d.where)
       end
-      local props = known_only(ref.resolve(d.props, function(dep)
-        local r = made[dep.urn] or doc.resources[dep.urn]
-        return r and r.outputs
-      end))
-      local deps = {}
-      for _, dep in ipairs(d.deps) do
-        if made[dep.urn] or doc.resources[dep.urn] then deps[#deps + 1] = dep.urn end
-      end
-      local r, failed, kind = M.read(run, d.tdef, d, d.import, props, deps)
+      local props = resolved(d, made, doc)
+      local r, failed, kind = M.read(run, d.tdef, d, d.import, props,
+        recorded_deps(d, made, doc))
       if kind == "owned" then
         errors.raise("recipe", ("%s %s: cannot import %s: %s; nothing was recorded"):format(
           d.type, d.name, d.import, failed), d.where)
@@ -261,24 +292,31 @@ function M.settle(run, recipe)
     store:put(r.urn, r)
     done[r.urn] = r.id
   end
+  local commanded = {}
+  for _, r in ipairs(reread) do
+    store:put(r.urn, r)
+    commanded[r.urn] = r.id
+  end
   local report = run.report
   for _, r in ipairs(recs) do
     report:emit("import", { urn = r.urn, type = r.type, id = r.id, region = r.region })
     report:out("Import %s (%s): read from the cloud%s; the plan compares it with the declaration\n",
       r.urn, r.id, store.readonly and " (--plan: not recorded)" or " and recorded")
   end
-  return done
+  return done, commanded
 end
 
 --- Marks the steps of `plan` that import (`imported`: M.settle's) and counts them; warns
---- loudly of an import the plan would replace (the imported resource deleted).
-function M.mark(plan, imported, report)
-  if not next(imported) then return end
+--- loudly of an import the plan would replace (the imported resource deleted), and of a
+--- replacement of what `fo-run state import` recorded (`commanded`: M.settle's second).
+function M.mark(plan, imported, report, commanded)
+  commanded = commanded or {}
+  if not next(imported) and not next(commanded) then return end
   local n = 0
   for _, s in ipairs(plan.steps) do
-    local id = not s.deposed and imported[s.urn]
+    local id = not s.deposed and (imported[s.urn] or commanded[s.urn])
     if id then
-      s.import, n = id, n + 1
+      if imported[s.urn] then s.import, n = id, n + 1 end
       if s.action == "replace" then
         local why = {}
         for _, c in ipairs(s.changes or {}) do
@@ -293,6 +331,7 @@ function M.mark(plan, imported, report)
       end
     end
   end
+  if n == 0 then return end
   plan.counts.import = n
   plan.changed = true
 end

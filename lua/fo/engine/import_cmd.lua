@@ -94,6 +94,9 @@ function M.run(st, doc, original, info, args)
   end
   local store = st.backend:store(doc, original, { log = info.log,
     keys = require("fo.engine.commands").keyring(st, doc) })
+  -- read with no declaration: the recipe's next run reads it again with its own
+  -- (import.settle), so what a read observes only when declared is compared then
+  rec.read_undeclared = true
   store:put(urn, rec)
   store:commit()
   store:finish()

@@ -492,11 +492,13 @@ local function locked_run(opts, recipe, session, report, paths)
 
   local import = require "fo.engine.import"
   -- (--print-policy's private simulator has none of them: it creates what is declared)
-  local imported = opts.mode ~= "destroy" and not opts.no_import and import.settle(run, recipe)
-    or {}
+  local imported, commanded = {}, {}
+  if opts.mode ~= "destroy" and not opts.no_import then
+    imported, commanded = import.settle(run, recipe)
+  end
   local plan = opts.mode == "destroy" and plan_mod.destroy(store) or plan_mod.build(recipe, store)
   if only then plan = only.filter(plan, run.only, plan_mod.count) end
-  import.mark(plan, imported, report)
+  import.mark(plan, imported, report, commanded)
   report:plan(plan, { stack = opts.stack, target = kind, only = report.doc.only })
   if only then only.check(plan, run.only, store.doc) end -- before any change
   require("fo.engine.lifecycle").check(plan, opts.mode) -- protect: before any change

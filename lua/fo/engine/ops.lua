@@ -21,7 +21,10 @@ local function record(fields)
     id = fields.id, inputs = fields.inputs, outputs = fields.outputs or {}, deps = fields.deps,
     generation = fields.generation, token = fields.token,
     -- lifecycle options a deletion must honour without the declaration (lifecycle.lua)
-    protect = fields.protect, retain = fields.retain, timeouts = fields.timeouts }
+    protect = fields.protect, retain = fields.retain, timeouts = fields.timeouts,
+    -- read by fo-run state import without a declaration, until the recipe's next run reads
+    -- it with one (import.settle)
+    read_undeclared = fields.read_undeclared }
 end
 M.record = record
 

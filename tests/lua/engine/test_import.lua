@@ -411,8 +411,8 @@ end
 -- The command imports every AWS type fo has: the trading recipe, applied by stack dev in
 -- one state directory, makes one of each (over two configurations); stack dev's command,
 -- in another directory, imports each by the id the first recorded, under its name, with
--- no mutating call. The recipe run on that state then creates nothing: each declaration
--- is compared with what the command recorded.
+-- no mutating call. The recipe run on that state then changes nothing: each declaration
+-- is compared with its resource read again with the declaration.
 local function command_imports_trading(config, have)
   local seed_dir = H.dir()
   local code, _, out, err = H.run(TRADING, { sim = sim, dir = seed_dir, config = config,
@@ -438,10 +438,31 @@ local function command_imports_trading(config, have)
   local doc
   code, doc, out, err = f.run(TRADING, { config = config, mode = "plan" })
   lu.assertEquals(code, 0, out .. err)
-  -- every declaration finds its resource recorded (keep, the stack's first, is not declared);
-  -- what a type's read cannot observe without the declaration (a subnet's zone) is planned
-  -- as a change, as docs/recipes.md says for the command
-  lu.assertEquals({ doc.plan.counts.create, doc.plan.counts.delete }, { 0, 1 }, out)
+  -- every declaration finds its resource as recorded and the same as declared: the first
+  -- run reads each again with its declaration (as import = ID does), so what the read
+  -- observes only when declared (a subnet's zone, a certificate's validation zone) is
+  -- compared, and nothing is replaced or changed (keep, the stack's first, is not declared)
+  local changed = {}
+  for _, s in ipairs(doc.plan.steps) do
+    if s.action ~= "noop" and s.urn ~= "dev::aws:ec2:vpc::keep" then
+      changed[#changed + 1] = s.action .. " " .. s.urn .. ": " .. json.encode(s.changes)
+    end
+  end
+  lu.assertEquals(changed, {})
+  lu.assertEquals(doc.plan.counts, { create = 0, update = 0, replace = 0, delete = 1,
+    noop = n })
+  lu.assertNotStrContains(err, "REPLACEMENT")
+  -- the apply records what it read with the declaration; the next run changes nothing
+  sim.recorder:clear()
+  code, doc, out, err = f.run(TRADING, { config = config, yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(mutating(), { "ec2.DeleteVpc" })
+  for urn, r in pairs(H.state(dir).resources) do lu.assertNil(r.read_undeclared, urn) end
+  sim.recorder:clear()
+  code, doc, out, err = f.run(TRADING, { config = config, yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertStrContains(out, "No changes.")
+  lu.assertEquals(mutating(), {})
   return n
 end
 
@@ -454,6 +475,61 @@ function TestImport:test_the_command_imports_every_type()
   for _, t in ipairs(require("fo.engine.types").names()) do
     if t:match("^aws:") then lu.assertTrue(have[t], t .. ": the trading recipe makes none") end
   end
+end
+
+-- A subnet's zone is read only when declared (left out, AWS picks it): the command records
+-- none, and the recipe's next run reads the subnet again with its declaration. A zone as
+-- declared plans nothing (it replaced the subnet before); left out, nothing either; another
+-- zone is a replacement, said loudly.
+function TestImport:test_the_next_run_reads_a_command_import_with_its_declaration()
+  local code, _, out, err = f.run(function()
+    fo.resource("aws:ec2:vpc", "keep", { cidr_block = "10.1.0.0/16" })
+  end, { yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  local vpc = hand_vpc("10.9.0.0/16")
+  local subnet = ec2():CreateSubnet{ VpcId = vpc, CidrBlock = "10.9.1.0/24",
+    AvailabilityZone = "us-east-1b" }.Subnet.SubnetId
+  sim.recorder:clear()
+  lu.assertEquals(command({ "aws:ec2:vpc::main", vpc }), 0)
+  lu.assertEquals(command({ "aws:ec2:subnet::a", subnet }), 0)
+  local rec = H.state(dir).resources["dev::aws:ec2:subnet::a"]
+  lu.assertEquals({ rec.inputs.availability_zone, rec.read_undeclared }, { nil, true })
+  local function declared(zone)
+    return function()
+      fo.resource("aws:ec2:vpc", "keep", { cidr_block = "10.1.0.0/16" })
+      local v = fo.resource("aws:ec2:vpc", "main", { cidr_block = "10.9.0.0/16" })
+      fo.resource("aws:ec2:subnet", "a", { vpc_id = v.id, cidr_block = "10.9.1.0/24",
+        availability_zone = zone })
+    end
+  end
+  -- another zone: the imported subnet would be deleted
+  local doc
+  code, doc, out, err = f.run(declared("us-east-1c"), { mode = "plan" })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(doc.plan.counts.replace, 1)
+  lu.assertNil(doc.plan.counts.import) -- the command imported it, not this run
+  lu.assertStrContains(err, "followed by a REPLACEMENT")
+  lu.assertStrContains(err, "DELETES the imported resource " .. subnet)
+  lu.assertStrContains(err, "availability_zone")
+  -- left out: AWS's pick, nothing to change
+  code, doc, out, err = f.run(declared(nil), { mode = "plan" })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertEquals(doc.plan.counts.replace, 0)
+  lu.assertEquals(doc.plan.counts.update, 0)
+  lu.assertTrue(H.state(dir).resources["dev::aws:ec2:subnet::a"].read_undeclared)
+  -- as declared: nothing changes, and the record holds the zone read with the declaration
+  code, doc, out, err = f.run(declared("us-east-1b"), { yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertStrContains(out, "No changes.")
+  lu.assertNotStrContains(err, "REPLACEMENT")
+  lu.assertEquals(mutating(), {})
+  rec = H.state(dir).resources["dev::aws:ec2:subnet::a"]
+  lu.assertEquals({ rec.id, rec.inputs.availability_zone, rec.read_undeclared },
+    { subnet, "us-east-1b", nil })
+  code, doc, out, err = f.run(declared("us-east-1b"), { yes = true })
+  lu.assertEquals(code, 0, out .. err)
+  lu.assertStrContains(out, "No changes.")
+  lu.assertEquals(mutating(), {})
 end
 
 -- A subscription is read back by its ARN alone (GetSubscriptionAttributes): the command
