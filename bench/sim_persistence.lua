@@ -10,8 +10,9 @@
 --     "update": SNS SetTopicAttributes on a topic of the client's own (the state stays
 --     the same size), "create": SSM PutParameter of new parameters, all in one region
 --     (that region's SSM table grows to CLIENTS x CALLS parameters).
--- Each figure is the median of RUNS (the machine may be shared).
--- usage: fo-run bench/sim_persistence.lua [RUNS=3] [CLIENTS=16] [CALLS=100]
+-- The apply's figures are the median of RUNS; the served ones the median of ROUNDS pairs
+-- (in memory and with the file back to back: the machine may be shared).
+-- usage: fo-run bench/sim_persistence.lua [RUNS=3] [CLIENTS=16] [CALLS=100] [ROUNDS=7]
 --        (from the repository root)
 if arg[1] == "serve" then
   -- the child: serve the state in arg[2] (with its file, or a copy in memory), write the
@@ -35,6 +36,7 @@ local Store = require "fo.sim.store"
 local RUNS = tonumber(arg[1] or "3")
 local CLIENTS = tonumber(arg[2] or "16")
 local CALLS = tonumber(arg[3] or "100")
+local ROUNDS = tonumber(arg[4] or "7")
 local FO_RUN = arg[-1] or "build/fo-run" -- (this file, run as `fo-run bench/...`)
 
 local function median(t)
@@ -157,26 +159,36 @@ end
 
 apply("memory", 0) -- loads what an apply needs, so the first measured one does not pay it
 local cpus = { memory = {}, log = {}, rewrite = {} }
-local rates = { update = { memory = {}, file = {} }, create = { memory = {}, file = {} } }
-local bytes
+local bytes, state
 for i = 1, RUNS do
-  local state
   for _, kind in ipairs({ "memory", "log", "rewrite" }) do
     local cpu, b, saved = apply(kind, i)
     cpus[kind][#cpus[kind] + 1] = cpu
-    bytes, state = b, state or saved
-  end
-  for _, workload in ipairs({ "update", "create" }) do
-    for _, how in ipairs({ "memory", "file" }) do
-      local r = rates[workload][how]
-      r[#r + 1] = served(state, how, workload)
+    bytes = b
+    if saved then
+      if state then rmtree(saved:match("^(.*)/[^/]*$")) else state = saved end
     end
   end
-  rmtree(state:match("^(.*)/[^/]*$"))
 end
 
-print(("sim_persistence: median of %d runs (log folded past max(%d bytes, snapshot))"):format(
-  RUNS, Store.LOG_MIN_BYTES))
+-- Served: ROUNDS pairs, each in memory and with its file back to back (in turn first), so
+-- that the machine's load weighs on both alike; the ratio is the median of the pairs'.
+local rates, ratios = {}, {}
+for _, workload in ipairs({ "update", "create" }) do
+  rates[workload], ratios[workload] = { memory = {}, file = {} }, {}
+  for i = 1, ROUNDS do
+    local order = i % 2 == 1 and { "memory", "file" } or { "file", "memory" }
+    local got = {}
+    for _, how in ipairs(order) do got[how] = served(state, how, workload) end
+    local r = rates[workload]
+    r.memory[#r.memory + 1], r.file[#r.file + 1] = got.memory, got.file
+    ratios[workload][i] = got.memory / got.file
+  end
+end
+rmtree(state:match("^(.*)/[^/]*$"))
+
+print(("sim_persistence: apply median of %d runs, served median of %d paired rounds (log "
+  .. "folded past max(%d bytes, snapshot))"):format(RUNS, ROUNDS, Store.LOG_MIN_BYTES))
 local cm, cl, cr = median(cpus.memory), median(cpus.log), median(cpus.rewrite)
 print(("trading apply, zero delay, CPU (state at the end: %d bytes):"):format(bytes))
 print(("  no state file    %7.3f s"):format(cm))
@@ -185,7 +197,10 @@ print(("  whole rewrite    %7.3f s  (ratio %.2f, before the log)"):format(cr, cr
 print(("served sim holding the trading state, %d clients x %d calls (fsync of a small append: "
   .. "%.2f ms):"):format(CLIENTS, CALLS, fsync_ms()))
 for _, workload in ipairs({ "update", "create" }) do
-  local rm, rf = median(rates[workload].memory), median(rates[workload].file)
-  print(("  %-6s in memory %7.0f requests/s, with its file %7.0f requests/s, ratio %.2f")
-    :format(workload, rm, rf, rm / rf))
+  local rs = ratios[workload]
+  local lo, hi = math.huge, 0
+  for _, x in ipairs(rs) do lo, hi = math.min(lo, x), math.max(hi, x) end
+  print(("  %-6s in memory %7.0f requests/s, with its file %7.0f requests/s, ratio %.2f "
+    .. "(pairs %.2f-%.2f)"):format(workload, median(rates[workload].memory),
+    median(rates[workload].file), median(rs), lo, hi))
 end

@@ -12,10 +12,14 @@ M.EMPTY_ARRAY = setmetatable({}, { __name = "fo.json.EMPTY_ARRAY",
 local ESC = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
               ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
 
+local function escape(c)
+  return ESC[c] or ("\\u%04x"):format(c:byte())
+end
+
 local function quote(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    return ESC[c] or ("\\u%04x"):format(c:byte())
-  end) .. '"'
+  -- (most strings need no escape: no gsub for them)
+  if not s:find('[%c"\\]') then return '"' .. s .. '"' end
+  return '"' .. s:gsub('[%c"\\]', escape) .. '"'
 end
 
 local function number(v, path)

@@ -114,6 +114,9 @@ function Store:save(path)
   local header = slog.header(text)
   local lpath = slog.path(path)
   fs.write_atomic(lpath, header, slog.MODE)
+  -- appends still in flight go to the replaced log (opened before), and the snapshot
+  -- holds their changes
+  if self.log then self.log.replaced = true end
   self.log = { path = path, lpath = lpath, snapshot_bytes = #text, header_bytes = #header,
     bytes = #header, seq = 0 }
   self.dirty = {}
@@ -199,8 +202,9 @@ end
 --- log (one fsync). The first save of a store whose log cannot be appended to (none yet, a
 --- torn tail, a stale log, another file), a log another process wrote to meanwhile, and a
 --- log grown past its snapshot write the whole state instead (Store:save).
---- `task`: called from a task of the loop, which waits for the fsync while the others run
---- (one persist at a time: the caller serializes them).
+--- `task`: called from a task of the loop, which waits for the fsync while the others run;
+--- another persist may begin meanwhile (its record is computed and queued at once, and
+--- fo.fs.append_async writes in the order appends were queued).
 function Store:persist(path, task)
   local log = self.log
   if not log or log.path ~= path then return self:save(path) end
@@ -217,10 +221,11 @@ function Store:persist(path, task)
   local expected = log.bytes + #line
   log.bytes = expected
   local ok, bytes = pcall(slog.append, log.lpath, line, task)
-  if self.log ~= log then return end -- saved whole meanwhile (sim:save)
+  if log.replaced then return end -- saved whole meanwhile (sim:save, a fold): it holds them
   if not ok then
-    -- what the record held is marked saved: only a whole save is sure to hold it now
-    self.log = nil
+    -- what the record held is marked saved: only a whole save is sure to hold it now (an
+    -- append queued behind this one fails too: fo.fs.append_async)
+    if self.log == log then self.log = nil end
     error(bytes, 0)
   end
   if bytes ~= expected

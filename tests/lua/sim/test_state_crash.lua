@@ -33,6 +33,28 @@ for i = 1, 100000 do
 end
 ]]
 
+-- The same from 8 tasks at once, as a served sim answers clients: calls share appends
+-- (group commit) and a group's append is queued while the one before is being written.
+local CHILD_TASKS = [[
+local file, trial, fold = arg[1], arg[2], tonumber(arg[3])
+require("fo.sim.store").LOG_MIN_BYTES = fold
+local sim = require("fo.sim").new{ file = file }
+local tasks = {}
+for k = 1, 8 do
+  tasks[k] = fo.spawn(function()
+    for i = 1, 100000 do
+      local name = ("%s-%d-%d"):format(trial, k, i)
+      sim:invoke("ssm", "eu-south-1", "PutParameter", { Name = name, Value = ("v"):rep(200),
+        Type = "String" })
+      io.stdout:write("ok ", name, "\n")
+      io.stdout:flush()
+      if k == 1 and i % 5 == 0 then sim:save() end
+    end
+  end)
+end
+for _, task in ipairs(tasks) do task:join() end
+]]
+
 local function parameters(file)
   local store = Store.load(file)
   local db = store and store.data.accounts["123456789012"]
@@ -42,10 +64,10 @@ end
 
 TestStateCrash = {}
 
-function TestStateCrash.test_every_answered_call_survives_a_kill()
+local function every_answered_call_survives_a_kill(script)
   local dir = t.tmpdir()
   local child = dir .. "/child.lua"
-  t.write(child, CHILD)
+  t.write(child, script)
   local file = dir .. "/.fo/crash.sim.json"
   print(("crash trials: FO_CRASH_SEED=%d, %d trials"):format(SEED, TRIALS))
   math.randomseed(SEED)
@@ -87,6 +109,14 @@ function TestStateCrash.test_every_answered_call_survives_a_kill()
     answered, folds))
   lu.assertTrue(answered > TRIALS, "the children answered calls before they were killed")
   t.rmtree(dir)
+end
+
+function TestStateCrash.test_every_answered_call_survives_a_kill()
+  every_answered_call_survives_a_kill(CHILD)
+end
+
+function TestStateCrash.test_every_answered_call_of_concurrent_tasks_survives_a_kill()
+  every_answered_call_survives_a_kill(CHILD_TASKS)
 end
 
 -- A sim with a few calls in its log: returns the file, the log and the sim.
