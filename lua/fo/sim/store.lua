@@ -128,9 +128,19 @@ end
 -- every entry of a changed service table is compared.
 local equal = require("fo.tables").equal
 
--- A change as JSON text (raises the error Store:encode raises for what JSON cannot hold).
-local function change_text(c)
-  local ok, text = pcall(json.line, c, { "db", "field", "entry" })
+-- A change as JSON text: {"db":DB,"field":F,"entry":K,"value":V} (`db`: DB as JSON text;
+-- field, entry, value: nil when absent), written piece by piece rather than as one
+-- document (a log line is made per changed entry). Raises the error Store:encode raises
+-- for what JSON cannot hold.
+local function change_text(db, field, entry, value)
+  local ok, text = pcall(function()
+    local out = { '{"db":', db }
+    if field ~= nil then out[#out + 1] = ',"field":' .. json.line(field) end
+    if entry ~= nil then out[#out + 1] = ',"entry":' .. json.line(entry) end
+    if value ~= nil then out[#out + 1] = ',"value":' .. json.line(value) end
+    out[#out + 1] = "}"
+    return table.concat(out)
+  end)
   if not ok then
     error(("the simulator state cannot be saved: %s (service handlers must store only "
       .. "strings, numbers, booleans, arrays and string-keyed tables)"):format(text), 0)
@@ -138,7 +148,7 @@ local function change_text(c)
   return text
 end
 
--- The changes of the service table `d` (at `key`) against its copy as last saved,
+-- The changes of the service table `d` (at `key`, as JSON text) against its copy as last saved,
 -- `shadow` (updated to match), appended to `out`: per member of `d`, the entries of a
 -- table member that differ (a resource, by its id), else the member itself.
 local function diff(out, key, d, shadow)
@@ -147,24 +157,24 @@ local function diff(out, key, d, shadow)
     if type(v) == "table" and type(sv) == "table" then
       for kk, x in pairs(v) do
         if not equal(x, sv[kk]) then
-          out[#out + 1] = change_text{ db = key, field = k, entry = kk, value = x }
+          out[#out + 1] = change_text(key, k, kk, x)
           sv[kk] = records.copy(x)
         end
       end
       for kk in pairs(sv) do
         if v[kk] == nil then
-          out[#out + 1] = change_text{ db = key, field = k, entry = kk }
+          out[#out + 1] = change_text(key, k, kk)
           sv[kk] = nil
         end
       end
     elseif not equal(v, sv) then
-      out[#out + 1] = change_text{ db = key, field = k, value = v }
+      out[#out + 1] = change_text(key, k, nil, v)
       shadow[k] = records.copy(v)
     end
   end
   for k in pairs(shadow) do
     if d[k] == nil then
-      out[#out + 1] = change_text{ db = key, field = k }
+      out[#out + 1] = change_text(key, k)
       shadow[k] = nil
     end
   end
@@ -182,14 +192,15 @@ function Store:_changes()
     local a, r, svc = key[1], key[2], key[3]
     local d = accounts[a] and accounts[a][r] and accounts[a][r][svc]
     if d then
+      local dbtext = json.line(key)
       local sa = shadows[a]
       if not sa then sa = {}; shadows[a] = sa end
       local sr = sa[r]
       if not sr then sr = {}; sa[r] = sr end
       if sr[svc] then
-        diff(parts, key, d, sr[svc])
+        diff(parts, dbtext, d, sr[svc])
       else
-        parts[#parts + 1] = change_text{ db = key, value = d }
+        parts[#parts + 1] = change_text(dbtext, nil, nil, d)
         sr[svc] = records.copy(d)
       end
     end
