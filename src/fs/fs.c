@@ -175,7 +175,8 @@ static int fs_append(lua_State *L)
  * serves the whole process, started at the first append and then asleep between jobs: a
  * thread made per append cost a thread creation each time, and a new thread waits for a
  * CPU behind the running ones on a busy machine (milliseconds), where a woken sleeper is
- * scheduled at once. Jobs run in the order they were queued. */
+ * scheduled at once. Jobs run in the order they were queued, and those queued while the
+ * writer was busy share an fsync. */
 struct append_job {
     fo_loop *loop;
     int ref;
@@ -211,47 +212,55 @@ static struct {
     ino_t ino;
 } failed_file;
 
-static void append_job_write(struct append_job *j)
+static int append_job_refused(const struct append_job *j)
 {
-    struct stat st;
-    if (write_all(j->fd, j->data, j->n) != 0)
-        j->step = "write";
-    else if (fsync(j->fd) != 0)
-        j->step = "flush (fsync)";
-    else if (fstat(j->fd, &st) != 0)
-        j->step = "stat";
-    j->err = errno;
-    if (close(j->fd) != 0 && !j->step) {
-        j->step = "close";
-        j->err = errno;
-    }
-    if (!j->step) {
-        j->size = (long long)st.st_size;
-        char dir[PATH_MAX];
-        dir_of(j->path, dir, sizeof dir);
-        if (j->created && fsync_dir(dir) != 0) {
-            j->step = "flush the directory of";
-            j->err = errno;
-        }
-    }
+    return failed_file.any && failed_file.dev == j->dev && failed_file.ino == j->ino;
 }
 
-static void append_job_run(struct append_job *j)
+static void append_job_fail(struct append_job *j, const char *step, int err)
 {
-    if (failed_file.any && failed_file.dev == j->dev && failed_file.ino == j->ino) {
-        j->step = "append (an earlier append to it failed) to";
-        j->err = EIO;
-        close(j->fd);
-    } else {
-        append_job_write(j);
-        if (j->step) {
-            failed_file.any = 1;
-            failed_file.dev = j->dev;
-            failed_file.ino = j->ino;
+    j->step = step;
+    j->err = err;
+    failed_file.any = 1;
+    failed_file.dev = j->dev;
+    failed_file.ino = j->ino;
+}
+
+/* Runs the jobs `first`.. (in queue order): writes them all, then makes each durable —
+ * the appends queued while the writer was busy share one fsync (the first fsync of a file
+ * flushes them all; the others find nothing left to do). */
+static void append_jobs_run(struct append_job *first)
+{
+    for (struct append_job *j = first; j; j = j->next) {
+        struct stat st;
+        if (append_job_refused(j))
+            append_job_fail(j, "append (an earlier append to it failed) to", EIO);
+        else if (write_all(j->fd, j->data, j->n) != 0)
+            append_job_fail(j, "write", errno);
+        else if (fstat(j->fd, &st) != 0)
+            append_job_fail(j, "stat", errno);
+        else
+            j->size = (long long)st.st_size;
+    }
+    for (struct append_job *j = first; j; j = j->next) {
+        if (!j->step && append_job_refused(j))
+            append_job_fail(j, "append (an earlier append to it failed) to", EIO);
+        else if (!j->step && fsync(j->fd) != 0)
+            append_job_fail(j, "flush (fsync)", errno);
+        if (close(j->fd) != 0 && !j->step)
+            append_job_fail(j, "close", errno);
+        if (!j->step && j->created) {
+            char dir[PATH_MAX];
+            dir_of(j->path, dir, sizeof dir);
+            if (fsync_dir(dir) != 0)
+                append_job_fail(j, "flush the directory of", errno);
         }
     }
-    char byte = 1;
-    while (write(j->done[1], &byte, 1) < 0 && errno == EINTR) {
+    for (struct append_job *j = first, *next; j; j = next) {
+        next = j->next; /* j is the loop's again once it is told */
+        char byte = 1;
+        while (write(j->done[1], &byte, 1) < 0 && errno == EINTR) {
+        }
     }
 }
 
@@ -262,12 +271,10 @@ static void *append_writer(void *arg)
         pthread_mutex_lock(&writer.mu);
         while (!writer.head)
             pthread_cond_wait(&writer.queued, &writer.mu);
-        struct append_job *j = writer.head;
-        writer.head = j->next;
-        if (!writer.head)
-            writer.tail = NULL;
+        struct append_job *first = writer.head;
+        writer.head = writer.tail = NULL;
         pthread_mutex_unlock(&writer.mu);
-        append_job_run(j);
+        append_jobs_run(first);
     }
     return NULL;
 }
