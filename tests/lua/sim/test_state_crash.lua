@@ -119,6 +119,38 @@ function TestStateCrash.test_every_answered_call_of_concurrent_tasks_survives_a_
   every_answered_call_survives_a_kill(CHILD_TASKS)
 end
 
+-- Appends that fail while others are in flight (the log's appends go to /dev/full: no
+-- space): the calls whose append failed get an error, and every call answered without one
+-- is in the file after — no append lands behind a failed one, and the next call writes
+-- the whole state.
+function TestStateCrash.test_calls_in_flight_when_an_append_fails_are_answered_only_if_saved()
+  local dir = t.tmpdir()
+  local file = dir .. "/s.sim.json"
+  local sim = simlib.new{ seed = 5, file = file }
+  local function put(name)
+    return pcall(sim.invoke, sim, "ssm", "eu-south-1", "PutParameter",
+      { Name = name, Value = "v", Type = "String" })
+  end
+  lu.assertTrue((put("p0")))
+  sim.store.log.lpath = "/dev/full"
+  local answered, failed, tasks = {}, {}, {}
+  for k = 1, 6 do
+    tasks[k] = fo.spawn(function()
+      for _ = 1, k do fo.sleep(0) end -- (in turn: groups of calls in flight at once)
+      local ok, e = put("p" .. k)
+      if ok then answered[#answered + 1] = "p" .. k else failed[#failed + 1] = tostring(e) end
+    end)
+  end
+  for _, task in ipairs(tasks) do task:join() end
+  lu.assertTrue(#failed >= 1, "the first append failed")
+  for _, e in ipairs(failed) do lu.assertStrContains(e, "/dev/full") end
+  lu.assertTrue((put("p7")))
+  local params = parameters(file)
+  for _, name in ipairs(answered) do lu.assertNotNil(params[name], name .. " was answered") end
+  lu.assertNotNil(params.p7)
+  t.rmtree(dir)
+end
+
 -- A sim with a few calls in its log: returns the file, the log and the sim.
 local function logged_sim(dir, n)
   local file = dir .. "/s.sim.json"
