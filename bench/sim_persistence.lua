@@ -5,13 +5,17 @@
 --     change log) against without, and against the whole-state rewrite after every
 --     mutating call that the simulator did before its log (fo.fs.write_atomic of it all);
 --   * served: requests/s of a served simulator (fo.sim.server, in a child fo-run) holding
---     the state that apply left, CLIENTS concurrent clients (fo's clients over real
---     sockets) making CALLS mutating calls each, with its state file against in memory —
+--     the state that apply left, with its state file against in memory: both served at
+--     once, ROUNDS rounds in which CLIENTS concurrent clients (fo's clients over real
+--     sockets) make CALLS mutating calls each to one then the other (which goes first
+--     alternates) —
 --     "update": SNS SetTopicAttributes on a topic of the client's own (the state stays
 --     the same size), "create": SSM PutParameter of new parameters, all in one region
---     (that region's SSM table grows to CLIENTS x CALLS parameters).
--- Each figure is the median of RUNS (the machine may be shared).
--- usage: fo-run bench/sim_persistence.lua [RUNS=3] [CLIENTS=16] [CALLS=100]
+--     (that region's SSM table grows to ROUNDS x CLIENTS x CALLS parameters).
+-- The apply's figures are the median of RUNS; the served ratio the median of the rounds'
+-- (short rounds back to back: the machine may be shared, and its load changes by the
+-- second).
+-- usage: fo-run bench/sim_persistence.lua [RUNS=3] [CLIENTS=16] [CALLS=10] [ROUNDS=31]
 --        (from the repository root)
 if arg[1] == "serve" then
   -- the child: serve the state in arg[2] (with its file, or a copy in memory), write the
@@ -34,7 +38,8 @@ local Store = require "fo.sim.store"
 
 local RUNS = tonumber(arg[1] or "3")
 local CLIENTS = tonumber(arg[2] or "16")
-local CALLS = tonumber(arg[3] or "100")
+local CALLS = tonumber(arg[3] or "10")
+local ROUNDS = tonumber(arg[4] or "31")
 local FO_RUN = arg[-1] or "build/fo-run" -- (this file, run as `fo-run bench/...`)
 
 local function median(t)
@@ -83,9 +88,9 @@ local function apply(kind, i)
   return cpu, bytes, saved
 end
 
--- Serves a copy of the state `state` ("file" or "memory") and sends it CLIENTS x CALLS
--- calls of `workload`; returns requests per second.
-local function served(state, how, workload)
+-- Serves a copy of the state `state` ("file" or "memory") in a child fo-run; returns
+-- {url=, stop=function}.
+local function serve(state, how)
   local dir = testing.tmpdir()
   local file = dir .. "/served.sim.json"
   cp(state, file)
@@ -95,7 +100,7 @@ local function served(state, how, workload)
 while [ ! -e "$STOP" ]; do sleep 0.05; done
 kill -TERM $pid; wait $pid]]
   local task = fo.spawn(fo.process.run, { argv = { "sh", "-c", script, FO_RUN,
-    "bench/sim_persistence.lua", "--", "serve", file, how, portfile }, timeout = 600,
+    "bench/sim_persistence.lua", "--", "serve", file, how, portfile }, timeout = 1200,
     env = { STOP = stop, FO_LOG = "error" } })
   local deadline = fo.now() + 20
   local port
@@ -110,35 +115,45 @@ kill -TERM $pid; wait $pid]]
       fo.sleep(0.02)
     end
   until port
-  local url = "http://127.0.0.1:" .. port
+  return { url = "http://127.0.0.1:" .. port, stop = function()
+    io.open(stop, "w"):close()
+    task:join()
+    rmtree(dir)
+  end }
+end
+
+-- CLIENTS clients of the served sim at `url` (each with a topic of its own for "update").
+local function clients_of(url, workload)
   local factory = fo.sim.new{}
   local clients = {}
   for c = 1, CLIENTS do
     local k = { sns = factory:client("sns", { region = "eu-south-1", endpoint = url }),
-      ssm = factory:client("ssm", { region = "eu-south-1", endpoint = url }) }
+      ssm = factory:client("ssm", { region = "eu-south-1", endpoint = url }), n = 0 }
     if workload == "update" then k.topic = k.sns:CreateTopic{ Name = "bench-" .. c }.TopicArn end
     clients[c] = k
   end
+  return clients
+end
+
+-- CALLS calls of `workload` from each client at once; returns the seconds they took.
+local function burst(clients, workload)
   local tasks = {}
   local t0 = fo.now()
   for c, k in ipairs(clients) do
     tasks[c] = fo.spawn(function()
-      for i = 1, CALLS do
+      for _ = 1, CALLS do
+        k.n = k.n + 1
         if workload == "update" then
           k.sns:SetTopicAttributes{ TopicArn = k.topic, AttributeName = "DisplayName",
-            AttributeValue = "v" .. i }
+            AttributeValue = "v" .. k.n }
         else
-          k.ssm:PutParameter{ Name = ("c%d-%d"):format(c, i), Value = "v", Type = "String" }
+          k.ssm:PutParameter{ Name = ("c%d-%d"):format(c, k.n), Value = "v", Type = "String" }
         end
       end
     end)
   end
   for _, t in ipairs(tasks) do t:join() end
-  local rate = CLIENTS * CALLS / (fo.now() - t0)
-  local f = io.open(stop, "w"); f:close()
-  task:join()
-  rmtree(dir)
-  return rate
+  return fo.now() - t0
 end
 
 -- The disk's fsync latency this run (a small fo.fs.append, median of 50): what a call
@@ -157,35 +172,54 @@ end
 
 apply("memory", 0) -- loads what an apply needs, so the first measured one does not pay it
 local cpus = { memory = {}, log = {}, rewrite = {} }
-local rates = { update = { memory = {}, file = {} }, create = { memory = {}, file = {} } }
-local bytes
+local bytes, state
 for i = 1, RUNS do
-  local state
   for _, kind in ipairs({ "memory", "log", "rewrite" }) do
     local cpu, b, saved = apply(kind, i)
     cpus[kind][#cpus[kind] + 1] = cpu
-    bytes, state = b, state or saved
-  end
-  for _, workload in ipairs({ "update", "create" }) do
-    for _, how in ipairs({ "memory", "file" }) do
-      local r = rates[workload][how]
-      r[#r + 1] = served(state, how, workload)
+    bytes = b
+    if saved then
+      if state then rmtree(saved:match("^(.*)/[^/]*$")) else state = saved end
     end
   end
-  rmtree(state:match("^(.*)/[^/]*$"))
 end
 
-print(("sim_persistence: median of %d runs (log folded past max(%d bytes, snapshot))"):format(
-  RUNS, Store.LOG_MIN_BYTES))
+-- Served: both sims up at once, ROUNDS bursts of CLIENTS x CALLS calls to each in turn
+-- (which goes first alternates), so that the machine's load weighs on both alike; the
+-- ratio is the median of the rounds' (in-memory rate / with-file rate).
+local rates, ratios = {}, {}
+for _, workload in ipairs({ "update", "create" }) do
+  local sims = { memory = serve(state, "memory"), file = serve(state, "file") }
+  local clients = { memory = clients_of(sims.memory.url, workload),
+    file = clients_of(sims.file.url, workload) }
+  rates[workload], ratios[workload] = { memory = {}, file = {} }, {}
+  for i = 1, ROUNDS do
+    local order = i % 2 == 1 and { "memory", "file" } or { "file", "memory" }
+    local got = {}
+    for _, how in ipairs(order) do got[how] = CLIENTS * CALLS / burst(clients[how], workload) end
+    local r = rates[workload]
+    r.memory[i], r.file[i] = got.memory, got.file
+    ratios[workload][i] = got.memory / got.file
+  end
+  sims.memory.stop()
+  sims.file.stop()
+end
+rmtree(state:match("^(.*)/[^/]*$"))
+
+print(("sim_persistence: apply median of %d runs, served median of %d paired rounds (log "
+  .. "folded past max(%d bytes, snapshot))"):format(RUNS, ROUNDS, Store.LOG_MIN_BYTES))
 local cm, cl, cr = median(cpus.memory), median(cpus.log), median(cpus.rewrite)
 print(("trading apply, zero delay, CPU (state at the end: %d bytes):"):format(bytes))
 print(("  no state file    %7.3f s"):format(cm))
 print(("  snapshot + log   %7.3f s  (ratio %.2f)"):format(cl, cl / cm))
 print(("  whole rewrite    %7.3f s  (ratio %.2f, before the log)"):format(cr, cr / cm))
-print(("served sim holding the trading state, %d clients x %d calls (fsync of a small append: "
-  .. "%.2f ms):"):format(CLIENTS, CALLS, fsync_ms()))
+print(("served sim holding the trading state, %d rounds of %d clients x %d calls (fsync of a "
+  .. "small append: %.2f ms):"):format(ROUNDS, CLIENTS, CALLS, fsync_ms()))
 for _, workload in ipairs({ "update", "create" }) do
-  local rm, rf = median(rates[workload].memory), median(rates[workload].file)
-  print(("  %-6s in memory %7.0f requests/s, with its file %7.0f requests/s, ratio %.2f")
-    :format(workload, rm, rf, rm / rf))
+  local rs = ratios[workload]
+  local lo, hi = math.huge, 0
+  for _, x in ipairs(rs) do lo, hi = math.min(lo, x), math.max(hi, x) end
+  print(("  %-6s in memory %7.0f requests/s, with its file %7.0f requests/s, ratio %.2f "
+    .. "(pairs %.2f-%.2f)"):format(workload, median(rates[workload].memory),
+    median(rates[workload].file), median(rs), lo, hi))
 end

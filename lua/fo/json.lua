@@ -12,10 +12,14 @@ M.EMPTY_ARRAY = setmetatable({}, { __name = "fo.json.EMPTY_ARRAY",
 local ESC = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
               ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
 
+local function escape(c)
+  return ESC[c] or ("\\u%04x"):format(c:byte())
+end
+
 local function quote(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    return ESC[c] or ("\\u%04x"):format(c:byte())
-  end) .. '"'
+  -- (most strings need no escape: no gsub for them)
+  if not s:find('[%c"\\]') then return '"' .. s .. '"' end
+  return '"' .. s:gsub('[%c"\\]', escape) .. '"'
 end
 
 local function number(v, path)
@@ -38,22 +42,37 @@ local function is_array(t)
   return count == n
 end
 
-local function encode(v, out, indent, path, seen, line)
+-- `at`: the keys from the top down to `v` (at[1..depth]), for the path an error names
+-- (built only then: most encodes never need it).
+local function where(at, depth)
+  local parts = { "$" }
+  for i = 1, depth do
+    local k = at[i]
+    parts[#parts + 1] = math.type(k) == "integer" and ("[%d]"):format(k) or "." .. k
+  end
+  return table.concat(parts)
+end
+
+local function encode(v, out, indent, at, seen, line)
   local tv = type(v)
   if tv == "string" then out[#out + 1] = quote(v)
-  elseif tv == "number" then out[#out + 1] = number(v, path)
+  elseif tv == "number" then
+    if math.type(v) == "integer" then out[#out + 1] = tostring(v)
+    else out[#out + 1] = number(v, where(at, indent)) end
   elseif tv == "boolean" then out[#out + 1] = tostring(v)
   elseif v == M.EMPTY_ARRAY then out[#out + 1] = "[]"
   elseif tv == "table" then
-    if seen[v] then error(path .. ": a cycle cannot be stored in JSON", 0) end
+    if seen[v] then error(where(at, indent) .. ": a cycle cannot be stored in JSON", 0) end
     seen[v] = true
     local pad = line and "" or "\n" .. ("  "):rep(indent + 1)
     local close = line and "" or "\n" .. ("  "):rep(indent)
     if is_array(v) then
       out[#out + 1] = "["
       for i, x in ipairs(v) do
-        out[#out + 1] = (i > 1 and "," or "") .. pad
-        encode(x, out, indent + 1, ("%s[%d]"):format(path, i), seen, line)
+        if i > 1 then out[#out + 1] = "," end
+        out[#out + 1] = pad
+        at[indent + 1] = i
+        encode(x, out, indent + 1, at, seen, line)
       end
       out[#out + 1] = close .. "]"
     else
@@ -61,7 +80,7 @@ local function encode(v, out, indent, path, seen, line)
       for k in pairs(v) do
         if type(k) ~= "string" then
           error(("%s: key %s is not a string (store maps with string keys, or arrays)")
-            :format(path, tostring(k)), 0)
+            :format(where(at, indent), tostring(k)), 0)
         end
         keys[#keys + 1] = k
       end
@@ -73,34 +92,42 @@ local function encode(v, out, indent, path, seen, line)
       end or nil)
       if #keys == 0 then out[#out + 1] = "{}"
       else
+        local colon = line and ":" or ": "
         out[#out + 1] = "{"
         for i, k in ipairs(keys) do
-          out[#out + 1] = (i > 1 and "," or "") .. pad .. quote(k) .. (line and ":" or ": ")
-          encode(v[k], out, indent + 1, path .. "." .. k, seen, line)
+          if i > 1 then out[#out + 1] = "," end
+          out[#out + 1] = pad
+          out[#out + 1] = quote(k)
+          out[#out + 1] = colon
+          at[indent + 1] = k
+          encode(v[k], out, indent + 1, at, seen, line)
         end
         out[#out + 1] = close .. "}"
       end
     end
     seen[v] = nil
   else
-    error(("%s: a %s cannot be stored in JSON"):format(path, tv), 0)
+    error(("%s: a %s cannot be stored in JSON"):format(where(at, indent), tv), 0)
   end
 end
 
 --- JSON text of v; raises "<path>: why" for what JSON cannot hold.
 function M.encode(v)
   local out = {}
-  encode(v, out, 0, "$", {})
+  encode(v, out, 0, {}, {})
   return table.concat(out)
 end
 
 --- JSON text of v on one line, no spaces (JSON Lines); the top-level keys named in `lead`
 --- (an array) come first in that order, the others sorted.
 function M.line(v, lead)
-  local rank = {}
-  for i, k in ipairs(lead or {}) do rank[k] = i end
+  local rank
+  if lead then
+    rank = {}
+    for i, k in ipairs(lead) do rank[k] = i end
+  end
   local out = {}
-  encode(v, out, 0, "$", {}, { lead = rank })
+  encode(v, out, 0, {}, {}, { lead = rank })
   return table.concat(out)
 end
 

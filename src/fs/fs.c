@@ -169,9 +169,14 @@ static int fs_append(lua_State *L)
     return 1;
 }
 
-/* fo.fs.append_async: an append whose write and fsync run on a thread of their own while
- * the calling task is parked, so that the loop serves other tasks during the fsync (a
- * served simulator keeps answering while one group of calls is made durable). */
+/* fo.fs.append_async: an append whose write and fsync run on the writer thread while the
+ * calling task is parked, so that the loop serves other tasks during the fsync (a served
+ * simulator keeps answering while one group of calls is made durable). One writer thread
+ * serves the whole process, started at the first append and then asleep between jobs: a
+ * thread made per append cost a thread creation each time, and a new thread waits for a
+ * CPU behind the running ones on a busy machine (milliseconds), where a woken sleeper is
+ * scheduled at once. Jobs run in the order they were queued, and those queued while the
+ * writer was busy share an fsync. */
 struct append_job {
     fo_loop *loop;
     int ref;
@@ -180,49 +185,134 @@ struct append_job {
     char *data;
     size_t n;
     char path[PATH_MAX];
-    int done[2]; /* the thread writes a byte to done[1] when it has finished */
+    int done[2]; /* the writer writes a byte to done[1] when it has finished the job */
     fo_watch watch;
-    pthread_t thread;
+    struct append_job *next; /* in the writer's queue */
+    dev_t dev;               /* the file's identity, to refuse appends after a failed one */
+    ino_t ino;
     const char *step; /* what failed, or NULL */
     int err;
     long long size;
 };
 
-static void *append_worker(void *arg)
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t queued;
+    struct append_job *head, *tail;
+    int started;
+} writer = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0};
+
+/* The file whose last append failed (the writer thread's alone): appends queued after it
+ * to the same file fail too, so that no record lands behind one that may be torn (a
+ * reader takes a damaged record followed by valid ones for a damaged file, not a torn
+ * tail). The caller then rewrites the file whole, a new file. */
+static struct {
+    int any;
+    dev_t dev;
+    ino_t ino;
+} failed_file;
+
+static int append_job_refused(const struct append_job *j)
 {
-    struct append_job *j = arg;
-    struct stat st;
-    if (write_all(j->fd, j->data, j->n) != 0)
-        j->step = "write";
-    else if (fsync(j->fd) != 0)
-        j->step = "flush (fsync)";
-    else if (fstat(j->fd, &st) != 0)
-        j->step = "stat";
-    j->err = errno;
-    if (close(j->fd) != 0 && !j->step) {
-        j->step = "close";
-        j->err = errno;
+    return failed_file.any && failed_file.dev == j->dev && failed_file.ino == j->ino;
+}
+
+static void append_job_fail(struct append_job *j, const char *step, int err)
+{
+    j->step = step;
+    j->err = err;
+    failed_file.any = 1;
+    failed_file.dev = j->dev;
+    failed_file.ino = j->ino;
+}
+
+/* Runs the jobs `first`.. (in queue order): writes them all, then makes each durable —
+ * the appends queued while the writer was busy share one fsync (the first fsync of a file
+ * flushes them all; the others find nothing left to do). */
+static void append_jobs_run(struct append_job *first)
+{
+    for (struct append_job *j = first; j; j = j->next) {
+        struct stat st;
+        if (append_job_refused(j))
+            append_job_fail(j, "append (an earlier append to it failed) to", EIO);
+        else if (write_all(j->fd, j->data, j->n) != 0)
+            append_job_fail(j, "write", errno);
+        else if (fstat(j->fd, &st) != 0)
+            append_job_fail(j, "stat", errno);
+        else
+            j->size = (long long)st.st_size;
     }
-    if (!j->step) {
-        j->size = (long long)st.st_size;
-        char dir[PATH_MAX];
-        dir_of(j->path, dir, sizeof dir);
-        if (j->created && fsync_dir(dir) != 0) {
-            j->step = "flush the directory of";
-            j->err = errno;
+    for (struct append_job *j = first; j; j = j->next) {
+        if (!j->step && append_job_refused(j))
+            append_job_fail(j, "append (an earlier append to it failed) to", EIO);
+        else if (!j->step && fsync(j->fd) != 0)
+            append_job_fail(j, "flush (fsync)", errno);
+        if (close(j->fd) != 0 && !j->step)
+            append_job_fail(j, "close", errno);
+        if (!j->step && j->created) {
+            char dir[PATH_MAX];
+            dir_of(j->path, dir, sizeof dir);
+            if (fsync_dir(dir) != 0)
+                append_job_fail(j, "flush the directory of", errno);
         }
     }
-    char byte = 1;
-    while (write(j->done[1], &byte, 1) < 0 && errno == EINTR) {
+    for (struct append_job *j = first, *next; j; j = next) {
+        next = j->next; /* j is the loop's again once it is told */
+        char byte = 1;
+        while (write(j->done[1], &byte, 1) < 0 && errno == EINTR) {
+        }
+    }
+}
+
+static void *append_writer(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        pthread_mutex_lock(&writer.mu);
+        while (!writer.head)
+            pthread_cond_wait(&writer.queued, &writer.mu);
+        struct append_job *first = writer.head;
+        writer.head = writer.tail = NULL;
+        pthread_mutex_unlock(&writer.mu);
+        append_jobs_run(first);
     }
     return NULL;
+}
+
+/* Queues `j` for the writer thread (started on first use); 0, or the error number. */
+static int append_queue(struct append_job *j)
+{
+    pthread_mutex_lock(&writer.mu);
+    if (!writer.started) {
+        pthread_attr_t attr;
+        pthread_t thread;
+        int rc = pthread_attr_init(&attr);
+        if (rc == 0) {
+            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            rc = pthread_create(&thread, &attr, append_writer, NULL);
+            pthread_attr_destroy(&attr);
+        }
+        if (rc != 0) {
+            pthread_mutex_unlock(&writer.mu);
+            return rc;
+        }
+        writer.started = 1;
+    }
+    j->next = NULL;
+    if (writer.tail)
+        writer.tail->next = j;
+    else
+        writer.head = j;
+    writer.tail = j;
+    pthread_cond_signal(&writer.queued);
+    pthread_mutex_unlock(&writer.mu);
+    return 0;
 }
 
 static void append_finished(fo_watch *w, short revents)
 {
     (void)revents;
     struct append_job *j = w->data;
-    pthread_join(j->thread, NULL);
     fo_loop_remove_watch(j->loop, &j->watch);
     close(j->done[0]);
     close(j->done[1]);
@@ -277,6 +367,12 @@ static int fs_append_async(lua_State *L)
         return luaL_error(L, "fo.fs.append_async: cannot set the mode of '%s': %s", path,
                           strerror(saved));
     }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int saved = errno;
+        close(fd);
+        return luaL_error(L, "fo.fs.append_async: cannot stat '%s': %s", path, strerror(saved));
+    }
     struct append_job *j = calloc(1, sizeof *j);
     char *copy = malloc(n ? n : 1);
     if (!j || !copy || pipe(j->done) != 0) {
@@ -292,13 +388,15 @@ static int fs_append_async(lua_State *L)
     memcpy(copy, data, n);
     j->loop = loop;
     j->fd = fd;
+    j->dev = st.st_dev;
+    j->ino = st.st_ino;
     j->created = created;
     j->data = copy;
     j->n = n;
     snprintf(j->path, sizeof j->path, "%s", path);
     j->watch = (fo_watch){
         .fd = j->done[0], .events = POLLIN, .keeps_alive = 1, .ready = append_finished, .data = j};
-    int rc = pthread_create(&j->thread, NULL, append_worker, j);
+    int rc = append_queue(j);
     if (rc != 0) {
         close(j->done[0]);
         close(j->done[1]);

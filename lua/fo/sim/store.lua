@@ -114,6 +114,9 @@ function Store:save(path)
   local header = slog.header(text)
   local lpath = slog.path(path)
   fs.write_atomic(lpath, header, slog.MODE)
+  -- appends still in flight go to the replaced log (opened before), and the snapshot
+  -- holds their changes
+  if self.log then self.log.replaced = true end
   self.log = { path = path, lpath = lpath, snapshot_bytes = #text, header_bytes = #header,
     bytes = #header, seq = 0 }
   self.dirty = {}
@@ -125,9 +128,19 @@ end
 -- every entry of a changed service table is compared.
 local equal = require("fo.tables").equal
 
--- A change as JSON text (raises the error Store:encode raises for what JSON cannot hold).
-local function change_text(c)
-  local ok, text = pcall(json.line, c, { "db", "field", "entry" })
+-- A change as JSON text: {"db":DB,"field":F,"entry":K,"value":V} (`db`: DB as JSON text;
+-- field, entry, value: nil when absent), written piece by piece rather than as one
+-- document (a log line is made per changed entry). Raises the error Store:encode raises
+-- for what JSON cannot hold.
+local function change_text(db, field, entry, value)
+  local ok, text = pcall(function()
+    local out = { '{"db":', db }
+    if field ~= nil then out[#out + 1] = ',"field":' .. json.line(field) end
+    if entry ~= nil then out[#out + 1] = ',"entry":' .. json.line(entry) end
+    if value ~= nil then out[#out + 1] = ',"value":' .. json.line(value) end
+    out[#out + 1] = "}"
+    return table.concat(out)
+  end)
   if not ok then
     error(("the simulator state cannot be saved: %s (service handlers must store only "
       .. "strings, numbers, booleans, arrays and string-keyed tables)"):format(text), 0)
@@ -135,7 +148,7 @@ local function change_text(c)
   return text
 end
 
--- The changes of the service table `d` (at `key`) against its copy as last saved,
+-- The changes of the service table `d` (at `key`, as JSON text) against its copy as last saved,
 -- `shadow` (updated to match), appended to `out`: per member of `d`, the entries of a
 -- table member that differ (a resource, by its id), else the member itself.
 local function diff(out, key, d, shadow)
@@ -144,24 +157,24 @@ local function diff(out, key, d, shadow)
     if type(v) == "table" and type(sv) == "table" then
       for kk, x in pairs(v) do
         if not equal(x, sv[kk]) then
-          out[#out + 1] = change_text{ db = key, field = k, entry = kk, value = x }
+          out[#out + 1] = change_text(key, k, kk, x)
           sv[kk] = records.copy(x)
         end
       end
       for kk in pairs(sv) do
         if v[kk] == nil then
-          out[#out + 1] = change_text{ db = key, field = k, entry = kk }
+          out[#out + 1] = change_text(key, k, kk)
           sv[kk] = nil
         end
       end
     elseif not equal(v, sv) then
-      out[#out + 1] = change_text{ db = key, field = k, value = v }
+      out[#out + 1] = change_text(key, k, nil, v)
       shadow[k] = records.copy(v)
     end
   end
   for k in pairs(shadow) do
     if d[k] == nil then
-      out[#out + 1] = change_text{ db = key, field = k }
+      out[#out + 1] = change_text(key, k)
       shadow[k] = nil
     end
   end
@@ -179,14 +192,15 @@ function Store:_changes()
     local a, r, svc = key[1], key[2], key[3]
     local d = accounts[a] and accounts[a][r] and accounts[a][r][svc]
     if d then
+      local dbtext = json.line(key)
       local sa = shadows[a]
       if not sa then sa = {}; shadows[a] = sa end
       local sr = sa[r]
       if not sr then sr = {}; sa[r] = sr end
       if sr[svc] then
-        diff(parts, key, d, sr[svc])
+        diff(parts, dbtext, d, sr[svc])
       else
-        parts[#parts + 1] = change_text{ db = key, value = d }
+        parts[#parts + 1] = change_text(dbtext, nil, nil, d)
         sr[svc] = records.copy(d)
       end
     end
@@ -199,8 +213,9 @@ end
 --- log (one fsync). The first save of a store whose log cannot be appended to (none yet, a
 --- torn tail, a stale log, another file), a log another process wrote to meanwhile, and a
 --- log grown past its snapshot write the whole state instead (Store:save).
---- `task`: called from a task of the loop, which waits for the fsync while the others run
---- (one persist at a time: the caller serializes them).
+--- `task`: called from a task of the loop, which waits for the fsync while the others run;
+--- another persist may begin meanwhile (its record is computed and queued at once, and
+--- fo.fs.append_async writes in the order appends were queued).
 function Store:persist(path, task)
   local log = self.log
   if not log or log.path ~= path then return self:save(path) end
@@ -217,10 +232,11 @@ function Store:persist(path, task)
   local expected = log.bytes + #line
   log.bytes = expected
   local ok, bytes = pcall(slog.append, log.lpath, line, task)
-  if self.log ~= log then return end -- saved whole meanwhile (sim:save)
+  if log.replaced then return end -- saved whole meanwhile (sim:save, a fold): it holds them
   if not ok then
-    -- what the record held is marked saved: only a whole save is sure to hold it now
-    self.log = nil
+    -- what the record held is marked saved: only a whole save is sure to hold it now (an
+    -- append queued behind this one fails too: fo.fs.append_async)
+    if self.log == log then self.log = nil end
     error(bytes, 0)
   end
   if bytes ~= expected

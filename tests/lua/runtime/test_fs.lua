@@ -154,6 +154,42 @@ function TestFs.test_append_async_appends_while_other_tasks_run()
   t.rmtree(dir)
 end
 
+-- append_async from several tasks at once: the appends land whole, in the order they were
+-- made (one writer thread runs them in turn), each answered with the size it left.
+function TestFs.test_append_async_from_several_tasks_lands_in_order()
+  local dir = t.tmpdir()
+  local path = dir .. "/sim.log"
+  local sizes, tasks = {}, {}
+  for i = 1, 8 do
+    tasks[i] = fo.spawn(function() sizes[i] = fo.fs.append_async(path, ("%d\n"):format(i)) end)
+  end
+  for _, task in ipairs(tasks) do task:join() end
+  lu.assertEquals(t.read(path), "1\n2\n3\n4\n5\n6\n7\n8\n")
+  for i = 1, 8 do lu.assertEquals(sizes[i], 2 * i) end
+  t.rmtree(dir)
+end
+
+-- After an append to a file failed, the appends queued behind it to the same file fail too
+-- (none lands after a record that may be torn); other files are not affected.
+function TestFs.test_append_async_after_a_failed_one_to_that_file_fails()
+  local dir = t.tmpdir()
+  local results = {}
+  local tasks = {}
+  for i = 1, 2 do
+    tasks[i] = fo.spawn(function() results[i] = { pcall(fo.fs.append_async, "/dev/full", "x\n") } end)
+  end
+  for _, task in ipairs(tasks) do task:join() end
+  lu.assertFalse(results[1][1])
+  lu.assertStrContains(results[1][2], "cannot write '/dev/full'")
+  lu.assertFalse(results[2][1])
+  lu.assertStrContains(results[2][2], "an earlier append to it failed")
+  local ok, e = pcall(fo.fs.append_async, "/dev/full", "x\n")
+  lu.assertFalse(ok)
+  lu.assertStrContains(e, "an earlier append to it failed")
+  lu.assertEquals(fo.fs.append_async(dir .. "/other.log", "y\n"), 2)
+  t.rmtree(dir)
+end
+
 -- fo.tables.equal: plain data compared as JSON holds it.
 function TestFs.test_tables_equal_compares_plain_data_as_json_holds_it()
   local equal = require("fo.tables").equal

@@ -33,6 +33,28 @@ for i = 1, 100000 do
 end
 ]]
 
+-- The same from 8 tasks at once, as a served sim answers clients: calls share appends
+-- (group commit) and a group's append is queued while the one before is being written.
+local CHILD_TASKS = [[
+local file, trial, fold = arg[1], arg[2], tonumber(arg[3])
+require("fo.sim.store").LOG_MIN_BYTES = fold
+local sim = require("fo.sim").new{ file = file }
+local tasks = {}
+for k = 1, 8 do
+  tasks[k] = fo.spawn(function()
+    for i = 1, 100000 do
+      local name = ("%s-%d-%d"):format(trial, k, i)
+      sim:invoke("ssm", "eu-south-1", "PutParameter", { Name = name, Value = ("v"):rep(200),
+        Type = "String" })
+      io.stdout:write("ok ", name, "\n")
+      io.stdout:flush()
+      if k == 1 and i % 5 == 0 then sim:save() end
+    end
+  end)
+end
+for _, task in ipairs(tasks) do task:join() end
+]]
+
 local function parameters(file)
   local store = Store.load(file)
   local db = store and store.data.accounts["123456789012"]
@@ -42,10 +64,10 @@ end
 
 TestStateCrash = {}
 
-function TestStateCrash.test_every_answered_call_survives_a_kill()
+local function every_answered_call_survives_a_kill(script)
   local dir = t.tmpdir()
   local child = dir .. "/child.lua"
-  t.write(child, CHILD)
+  t.write(child, script)
   local file = dir .. "/.fo/crash.sim.json"
   print(("crash trials: FO_CRASH_SEED=%d, %d trials"):format(SEED, TRIALS))
   math.randomseed(SEED)
@@ -86,6 +108,46 @@ function TestStateCrash.test_every_answered_call_survives_a_kill()
   print(("crash trials: %d answered calls checked, %d kills right after a fold"):format(
     answered, folds))
   lu.assertTrue(answered > TRIALS, "the children answered calls before they were killed")
+  t.rmtree(dir)
+end
+
+function TestStateCrash.test_every_answered_call_survives_a_kill()
+  every_answered_call_survives_a_kill(CHILD)
+end
+
+function TestStateCrash.test_every_answered_call_of_concurrent_tasks_survives_a_kill()
+  every_answered_call_survives_a_kill(CHILD_TASKS)
+end
+
+-- Appends that fail while others are in flight (the log's appends go to /dev/full: no
+-- space): the calls whose append failed get an error, and every call answered without one
+-- is in the file after — no append lands behind a failed one, and the next call writes
+-- the whole state.
+function TestStateCrash.test_calls_in_flight_when_an_append_fails_are_answered_only_if_saved()
+  local dir = t.tmpdir()
+  local file = dir .. "/s.sim.json"
+  local sim = simlib.new{ seed = 5, file = file }
+  local function put(name)
+    return pcall(sim.invoke, sim, "ssm", "eu-south-1", "PutParameter",
+      { Name = name, Value = "v", Type = "String" })
+  end
+  lu.assertTrue((put("p0")))
+  sim.store.log.lpath = "/dev/full"
+  local answered, failed, tasks = {}, {}, {}
+  for k = 1, 6 do
+    tasks[k] = fo.spawn(function()
+      for _ = 1, k do fo.sleep(0) end -- (in turn: groups of calls in flight at once)
+      local ok, e = put("p" .. k)
+      if ok then answered[#answered + 1] = "p" .. k else failed[#failed + 1] = tostring(e) end
+    end)
+  end
+  for _, task in ipairs(tasks) do task:join() end
+  lu.assertTrue(#failed >= 1, "the first append failed")
+  for _, e in ipairs(failed) do lu.assertStrContains(e, "/dev/full") end
+  lu.assertTrue((put("p7")))
+  local params = parameters(file)
+  for _, name in ipairs(answered) do lu.assertNotNil(params[name], name .. " was answered") end
+  lu.assertNotNil(params.p7)
   t.rmtree(dir)
 end
 
