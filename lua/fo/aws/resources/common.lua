@@ -172,16 +172,29 @@ end
 -- AWS's take minutes, so the models' delays (15 s for ELBv2) would only slow tests down.
 M.SIM_POLL = 0.25
 
+-- The longest gap between two polls of M.poll on AWS (the models' waiters' usual delay).
+M.POLL_CAP = 15
+
+-- The time on ctx's clock (a test's ctx may bring its own).
+local function now(ctx)
+  if ctx.now then return ctx:now() end
+  return require("fo.core").now()
+end
+
 --- Runs a model waiter (client:wait) with a bound in seconds (default 600). On AWS the
---- model's delay between polls; on the simulator (ctx.target == "sim") M.SIM_POLL, with
---- the bound in seconds still the limit. A resource's custom timeout (lifecycle option
+--- notice schedule (fo.aws.waiter): the first re-check after 1 s, then every 10 % of the
+--- time waited so far, never more than the model's delay apart, within the model's
+--- maxAttempts x delay; on the simulator (ctx.target == "sim") every M.SIM_POLL, with the
+--- bound in seconds still the limit. A resource's custom timeout (lifecycle option
 --- `timeouts`) replaces the bound: the wait ends when the operation's time is up, however
 --- many polls that takes.
 function M.wait(ctx, client, waiter, params, seconds)
   seconds = require("fo.engine.lifecycle").bound(ctx, seconds or 600)
-  local opts = { timeout = seconds }
+  local opts = { timeout = seconds, schedule = "notice",
+    sleep = function(d) ctx:sleep(d) end, now = function() return now(ctx) end }
   if ctx.deadline then opts.max_attempts = 1e9 end
   if ctx.target == "sim" then
+    opts.schedule = "model"
     opts.delay = M.SIM_POLL
     opts.max_attempts = math.ceil(seconds / M.SIM_POLL) + 1
   end
@@ -189,30 +202,36 @@ function M.wait(ctx, client, waiter, params, seconds)
 end
 
 --- Polls `probe()` until it returns a true value (returned), sleeping on the event loop
---- between polls (growing from 1 s to 15 s on AWS; M.SIM_POLL on the simulator); after
+--- between polls (on AWS the waiters' notice schedule: after 1 s, then every 10 % of the
+--- time waited so far, at most M.POLL_CAP apart; M.SIM_POLL on the simulator); after
 --- `seconds` raises "<what> did not finish within N s". A probe that fails with a
 --- retryable AWS error (throttling, 5xx, timeout, the client's retries used up) is polled
---- again, as a waiter does; other errors end the poll. A resource's custom timeout
+--- again, as a waiter does, and on AWS the polls back off (each such answer doubles the
+--- delay, up to M.POLL_CAP); other errors end the poll. A resource's custom timeout
 --- (lifecycle option `timeouts`) replaces `seconds` by the time its operation has left. For waits the models have no
 --- waiter for (Auto Scaling group deleted, instances in service).
 function M.poll(ctx, what, seconds, probe)
-  local core = require "fo.core"
   local Error = require "fo.aws.error"
+  local waiter = require "fo.aws.waiter"
   seconds = require("fo.engine.lifecycle").bound(ctx, seconds)
-  local deadline = core.now() + seconds
-  local delay = ctx.target == "sim" and M.SIM_POLL or 1
+  local started = now(ctx)
+  local deadline = started + seconds
+  local sim = ctx.target == "sim"
+  local floor, delay = waiter.NOTICE_FIRST, nil
   while true do
     local ok, v = pcall(probe)
     if not ok and not (Error.is(v) and v.retryable) then error(v, 0) end
     if ok and v then return v end
-    if core.now() + delay > deadline then
+    if not ok and not sim then floor = waiter.backed_off(floor, delay, M.POLL_CAP) end
+    local t = now(ctx)
+    delay = sim and M.SIM_POLL or waiter.notice_delay(t - started, M.POLL_CAP, floor)
+    if t + delay > deadline then
       if not ok then error(v, 0) end
       error(("%s did not finish within %g s%s"):format(what, ctx.timeout or seconds,
         ctx.timeout and " (the resource's custom timeout)" or ""), 0)
     end
     if not ok then ctx:debug("%s: %s, polling again in %gs", what, tostring(v.code), delay) end
     ctx:sleep(delay)
-    if ctx.target ~= "sim" then delay = math.min(delay * 2, 15) end
   end
 end
 
