@@ -186,7 +186,7 @@ print("critical path without provisioning:   " .. table.concat(path_b, " > "))
 
 local rows = {}
 local function row(name, wall, bound, goal)
-  rows[#rows + 1] = ("%-44s %8.2f %8.2f %8.3f %6.2f"):format(name, wall, bound, wall / bound, goal)
+  rows[#rows + 1] = ("%-50s %8.2f %8.2f %8.3f %6.2f"):format(name, wall, bound, wall / bound, goal)
 end
 
 -- (a) in-process, the sim's timings.
@@ -214,5 +214,5 @@ do
   row("(c) fo-run --target aws, served sim (no latency)", wall, bound_c, 1.15)
 end
 
-print(("%-44s %8s %8s %8s %6s"):format("apply", "wall s", "bound s", "ratio", "goal"))
+print(("%-50s %8s %8s %8s %6s"):format("apply", "wall s", "bound s", "ratio", "goal"))
 for _, r in ipairs(rows) do print(r) end
