@@ -4,7 +4,7 @@
 -- test waits for real time. A table ACTIVE 2 s after its create is noticed before 3 s, not
 -- at the TableExists waiter's 20 s; gaps grow with the time waited and never exceed the
 -- waiter's delay; the waiter's maxAttempts x delay and a timeout still end the wait; a
--- throttled poll backs off.
+-- throttled poll backs off. common.retry's consistency retries follow the same schedule.
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
 local common = require "fo.aws.resources.common"
@@ -194,6 +194,39 @@ function TestPollNotice.test_throttled_probes_back_off()
   lu.assertEquals(v, "ok")
   -- three throttled answers: 2, 4, 8; then a plain "not yet" keeps the floor of 8
   lu.assertEquals(ctx.sleeps, { 2, 4, 8, 8 })
+end
+
+-- common.retry (eventual consistency: a new instance profile not yet usable, ...) on AWS:
+-- the same schedule, at most the situation's max_delay apart, within its bound.
+TestRetryNotice = {}
+
+local function profile_refused()
+  return AwsError.new{ service = "ec2", operation = "CreateLaunchTemplate", region = REGION,
+    code = "InvalidParameterValue", message = "Invalid IAM Instance Profile name",
+    status = 400, retryable = false, attempts = 1, kind = "service" }
+end
+
+function TestRetryNotice.test_usable_at_8s_is_used_within_10_percent_not_at_14s()
+  local ctx = aws_ctx()
+  local v = common.retry(ctx, "instance_profile", probe(ctx, function()
+    if ctx.t < 8 then error(profile_refused(), 0) end
+    return "lt-1"
+  end))
+  lu.assertEquals(v, "lt-1")
+  -- the situation's doubling (2, 4, 8 s) would have tried again at 2, 6 and 14 s
+  lu.assertTrue(ctx.t >= 8 and ctx.t <= 8.8, "used at " .. ctx.t)
+  assert_notice_gaps(ctx.sleeps, 10)
+end
+
+function TestRetryNotice.test_gaps_stay_under_max_delay_until_the_situations_bound()
+  local ctx = aws_ctx()
+  local ok, err = pcall(common.retry, ctx, "instance_profile", probe(ctx, function()
+    error(profile_refused(), 0)
+  end))
+  lu.assertFalse(ok)
+  lu.assertTrue(AwsError.is(err, "InvalidParameterValue"))
+  lu.assertTrue(ctx.t <= 180 and ctx.t > 170, "retried until the bound of 180 s, ended at " .. ctx.t)
+  assert_notice_gaps(ctx.sleeps, 10)
 end
 
 os.exit(lu.LuaUnit.run())
