@@ -15,7 +15,8 @@
 -- fresh simulator with LATENCY ms per call and --parallel 1000 (above the graph's width):
 --   (a) in-process simulator (target sim), its timings;
 --   (b) in-process simulator with every provisioning delay at zero (bound: calls only);
---   (c) fo-run --target aws against the simulator served on 127.0.0.1 (AWS's waits).
+--   (c) fo-run --target aws against the simulator served on 127.0.0.1 (AWS's waits); the
+--       served simulator adds no latency, so its bound counts the calls as nothing.
 -- usage: fo-run bench/trading_critical_path.lua [LATENCY_MS]   (from the repository root)
 package.path = "tests/lua/?.lua;" .. package.path
 local testlib = require "support.testlib"
