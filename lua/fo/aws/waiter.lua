@@ -12,6 +12,17 @@
 -- except a retryable one (throttling, 5xx, a timeout or refused connection) that the
 -- client's own retries did not get past: the service is slow, not saying no, so the wait
 -- goes on polling (state "retry") until its attempts or timeout run out.
+--
+-- Two schedules. The model's (botocore's): a poll every `delay` seconds, at most
+-- maxAttempts polls. The notice schedule (opts.schedule = "notice", what fo uses against
+-- AWS): the first re-check after NOTICE_FIRST seconds, then every NOTICE_FRACTION of the
+-- time waited so far, never more than `delay` apart — so a wait that ends is noticed within
+-- max(10 % of the time waited, NOTICE_FIRST) and never later than the model's schedule
+-- would notice it (a DynamoDB table ACTIVE after 2 s is seen at 2-3 s, not at the
+-- TableExists waiter's 20 s). maxAttempts then bounds the time the model's schedule would
+-- wait ((maxAttempts - 1) x delay), not the number of polls. A poll answered with
+-- throttling or another retryable error doubles the delay (up to `delay`) and the schedule
+-- stays at least that slow for the rest of the wait.
 local jmespath = require "fo.aws.jmespath"
 local suggest = require "fo.aws.suggest"
 local AwsError = require "fo.aws.error"
@@ -126,6 +137,24 @@ function M.definition(model, service, name)
     suggest.hint(name, names), #names > 0 and table.concat(names, ", ") or "none"), 0)
 end
 
+--- The notice schedule's first re-check (seconds) and the share of the time waited so far
+--- it sleeps before each next poll.
+M.NOTICE_FIRST = 1
+M.NOTICE_FRACTION = 0.1
+
+--- The notice schedule's delay before the next poll of a wait that has lasted `elapsed`
+--- seconds: NOTICE_FRACTION of it, at least `floor` (NOTICE_FIRST, more after throttling),
+--- at most `cap` (the waiter's own delay).
+function M.notice_delay(elapsed, cap, floor)
+  return math.min(cap, math.max(floor or M.NOTICE_FIRST, elapsed * M.NOTICE_FRACTION))
+end
+
+--- The notice schedule's floor after a throttled (or otherwise retryable) answer: twice
+--- the last delay, at most `cap`, never below the floor so far.
+function M.backed_off(floor, last_delay, cap)
+  return math.min(cap, math.max(floor, 2 * (last_delay or floor)))
+end
+
 local function positive(v, what)
   if v ~= nil and (type(v) ~= "number" or v < 0) then
     error(("wait: %s must be a number >= 0, got %s"):format(what, tostring(v)), 0)
@@ -134,7 +163,9 @@ local function positive(v, what)
 end
 
 --- Runs waiter `name` of the client's model with the operation's params. opts: delay
---- (seconds between polls), max_attempts, timeout (seconds overall), sleep (test hook).
+--- (seconds between polls; with schedule "notice" the longest gap), max_attempts, timeout
+--- (seconds overall), schedule ("model", the default, or "notice"), sleep and now (hooks:
+--- core.sleep and core.now by default).
 --- Returns the last output (nil when success came from an error acceptor) and the
 --- number of attempts; raises a WaiterError otherwise.
 function M.wait(client, name, params, opts)
@@ -143,8 +174,16 @@ function M.wait(client, name, params, opts)
   local delay = positive(opts.delay, "delay") or w.delay
   local max_attempts = positive(opts.max_attempts, "max_attempts") or w.maxAttempts
   local timeout = positive(opts.timeout, "timeout")
-  local sleep = opts.sleep or core.sleep
-  local deadline = timeout and core.now() + timeout
+  local sleep, now = opts.sleep or core.sleep, opts.now or core.now
+  local schedule = opts.schedule or "model"
+  if schedule ~= "model" and schedule ~= "notice" then
+    error(("wait: schedule must be \"model\" or \"notice\", got %s"):format(tostring(schedule)), 0)
+  end
+  local started = now()
+  local deadline = timeout and started + timeout
+  -- notice: the model's attempts as time, the moment its last poll would come
+  local budget = started + math.max(max_attempts - 1, 0) * delay
+  local floor, last_delay = math.min(M.NOTICE_FIRST, delay), nil
   local attempt = 0
 
   local function fail(reason, state, last, err)
@@ -178,9 +217,21 @@ function M.wait(client, name, params, opts)
       state = "retry"
     end
     state = state or "pending"
-    if attempt >= max_attempts then fail("max_attempts", state, last, err) end
-    if deadline and core.now() + delay > deadline then fail("timeout", state, last, err) end
-    sleep(delay)
+    if schedule == "model" then
+      if attempt >= max_attempts then fail("max_attempts", state, last, err) end
+      if deadline and now() + delay > deadline then fail("timeout", state, last, err) end
+      sleep(delay)
+    else
+      -- the service is slow or busy (not an acceptor's "not yet"): poll less often
+      if not ok and result.retryable then floor = M.backed_off(floor, last_delay, delay) end
+      local limit, reason = budget, "max_attempts"
+      if deadline and deadline <= limit then limit, reason = deadline, "timeout" end
+      local t = now()
+      if t >= limit - 1e-6 then fail(reason, state, last, err) end
+      -- the last poll comes at the limit rather than not at all
+      last_delay = math.min(M.notice_delay(t - started, delay, floor), limit - t)
+      sleep(last_delay)
+    end
   end
 end
 

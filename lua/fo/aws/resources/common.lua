@@ -146,6 +146,12 @@ local function matches(situation, err)
   return situation.message == nil or tostring(err.message or ""):match(situation.message) ~= nil
 end
 
+-- The time on ctx's clock (a test's ctx may bring its own).
+local function now(ctx)
+  if ctx.now then return ctx:now() end
+  return require("fo.core").now()
+end
+
 --- A delete call fn(...) for which an AWS error with one of `gone` (a list) means the
 --- resource is already gone — except for a resource this run created moments ago
 --- (ctx.created_at): EC2 and others are eventually consistent, so any call naming a new
@@ -153,7 +159,6 @@ end
 --- leave the resource behind. Within not_found_after_create's window from its creation,
 --- the delete is repeated; after it, NotFound is believed.
 function M.delete_unless_gone(ctx, gone, fn, ...)
-  local core = require "fo.core"
   local window = consistency.not_found_after_create
   local delay = window.delay
   while true do
@@ -161,35 +166,44 @@ function M.delete_unless_gone(ctx, gone, fn, ...)
     if ok then return err end
     if not M.is(err, table.unpack(gone)) then error(err, 0) end
     if not (ctx.created_at and matches(window, err))
-        or core.now() + delay > ctx.created_at + window.seconds then
+        or now(ctx) + delay > ctx.created_at + window.seconds then
       return nil
     end
     ctx:debug("delete of a resource created %.1fs ago: %s, retrying in %gs",
-      core.now() - ctx.created_at, tostring(err.code), delay)
+      now(ctx) - ctx.created_at, tostring(err.code), delay)
     ctx:sleep(delay)
     delay = math.min(delay * 2, window.max_delay)
   end
 end
 
 --- Runs fn(...) and repeats it while it fails with an error of the named situation of
---- consistency.lua (e.g. "not_found_after_create"), waiting with growing delays on the
---- event loop, up to the situation's bound; then the last error is raised. Returns fn's
---- results.
+--- consistency.lua (e.g. "not_found_after_create"), waiting on the event loop, up to the
+--- situation's bound; then the last error is raised. Returns fn's results. The delays: on
+--- AWS (ctx.target "aws") the waiters' notice schedule (fo.aws.waiter: after 1 s, then 10 %
+--- of the time waited so far, at most the situation's max_delay), so that an instance
+--- profile usable after 8 s is used at once, not at the doubling's 14 s; elsewhere the
+--- situation's delay, doubling up to max_delay.
 function M.retry(ctx, situation_name, fn, ...)
   local situation = assert(consistency[situation_name], "unknown consistency situation "
     .. tostring(situation_name))
-  local deadline = require("fo.core").now() + situation.seconds
+  local waiter = require "fo.aws.waiter"
+  local started = now(ctx)
+  local deadline = started + situation.seconds
+  local notice = ctx.target == "aws"
+  local cap = situation.max_delay or situation.delay
   local delay = situation.delay
   while true do
     local r = table.pack(pcall(fn, ...))
     if r[1] then return table.unpack(r, 2, r.n) end
     local err = r[2]
-    if not matches(situation, err) or require("fo.core").now() + delay > deadline then
+    local t = now(ctx)
+    if notice then delay = waiter.notice_delay(t - started, cap) end
+    if not matches(situation, err) or t + delay > deadline then
       error(err, 0)
     end
     ctx:debug("%s: %s, retrying in %gs", situation_name, tostring(err.code), delay)
     ctx:sleep(delay)
-    delay = math.min(delay * 2, situation.max_delay or delay)
+    if not notice then delay = math.min(delay * 2, cap) end
   end
 end
 
@@ -254,16 +268,23 @@ end
 -- AWS's take minutes, so the models' delays (15 s for ELBv2) would only slow tests down.
 M.SIM_POLL = 0.25
 
+-- The longest gap between two polls of M.poll on AWS (the models' waiters' usual delay).
+M.POLL_CAP = 15
+
 --- Runs a model waiter (client:wait) with a bound in seconds (default 600). On AWS the
---- model's delay between polls; on the simulator (ctx.target == "sim") M.SIM_POLL, with
---- the bound in seconds still the limit. A resource's custom timeout (lifecycle option
+--- notice schedule (fo.aws.waiter): the first re-check after 1 s, then every 10 % of the
+--- time waited so far, never more than the model's delay apart, within the model's
+--- maxAttempts x delay; on the simulator (ctx.target == "sim") every M.SIM_POLL, with the
+--- bound in seconds still the limit. A resource's custom timeout (lifecycle option
 --- `timeouts`) replaces the bound: the wait ends when the operation's time is up, however
 --- many polls that takes.
 function M.wait(ctx, client, waiter, params, seconds)
   seconds = require("fo.engine.lifecycle").bound(ctx, seconds or 600)
-  local opts = { timeout = seconds }
+  local opts = { timeout = seconds, schedule = "notice",
+    sleep = function(d) ctx:sleep(d) end, now = function() return now(ctx) end }
   if ctx.deadline then opts.max_attempts = 1e9 end
   if ctx.target == "sim" then
+    opts.schedule = "model"
     opts.delay = M.SIM_POLL
     opts.max_attempts = math.ceil(seconds / M.SIM_POLL) + 1
   end
@@ -271,30 +292,36 @@ function M.wait(ctx, client, waiter, params, seconds)
 end
 
 --- Polls `probe()` until it returns a true value (returned), sleeping on the event loop
---- between polls (growing from 1 s to 15 s on AWS; M.SIM_POLL on the simulator); after
+--- between polls (on AWS the waiters' notice schedule: after 1 s, then every 10 % of the
+--- time waited so far, at most M.POLL_CAP apart; M.SIM_POLL on the simulator); after
 --- `seconds` raises "<what> did not finish within N s". A probe that fails with a
 --- retryable AWS error (throttling, 5xx, timeout, the client's retries used up) is polled
---- again, as a waiter does; other errors end the poll. A resource's custom timeout
+--- again, as a waiter does, and on AWS the polls back off (each such answer doubles the
+--- delay, up to M.POLL_CAP); other errors end the poll. A resource's custom timeout
 --- (lifecycle option `timeouts`) replaces `seconds` by the time its operation has left. For waits the models have no
 --- waiter for (Auto Scaling group deleted, instances in service).
 function M.poll(ctx, what, seconds, probe)
-  local core = require "fo.core"
   local Error = require "fo.aws.error"
+  local waiter = require "fo.aws.waiter"
   seconds = require("fo.engine.lifecycle").bound(ctx, seconds)
-  local deadline = core.now() + seconds
-  local delay = ctx.target == "sim" and M.SIM_POLL or 1
+  local started = now(ctx)
+  local deadline = started + seconds
+  local sim = ctx.target == "sim"
+  local floor, delay = waiter.NOTICE_FIRST, nil
   while true do
     local ok, v = pcall(probe)
     if not ok and not (Error.is(v) and v.retryable) then error(v, 0) end
     if ok and v then return v end
-    if core.now() + delay > deadline then
+    if not ok and not sim then floor = waiter.backed_off(floor, delay, M.POLL_CAP) end
+    local t = now(ctx)
+    delay = sim and M.SIM_POLL or waiter.notice_delay(t - started, M.POLL_CAP, floor)
+    if t + delay > deadline then
       if not ok then error(v, 0) end
       error(("%s did not finish within %g s%s"):format(what, ctx.timeout or seconds,
         ctx.timeout and " (the resource's custom timeout)" or ""), 0)
     end
     if not ok then ctx:debug("%s: %s, polling again in %gs", what, tostring(v.code), delay) end
     ctx:sleep(delay)
-    if ctx.target ~= "sim" then delay = math.min(delay * 2, 15) end
   end
 end
 

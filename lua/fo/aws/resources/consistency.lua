@@ -5,7 +5,8 @@
 -- usable, DependencyViolation while a deleted load balancer's ENIs detach).
 --
 -- Each entry: codes (AWS error codes), message (optional Lua pattern the message must
--- match too), seconds (give up after), delay (first wait; doubles up to max_delay).
+-- match too), seconds (give up after), delay (first wait; doubles up to max_delay; on AWS
+-- the waiters' notice schedule replaces it, at most max_delay apart: common.retry).
 return {
   -- A Describe/Modify right after the create answers NotFound for a while.
   not_found_after_create = {
