@@ -171,17 +171,23 @@ fo.type("aws:cloudwatch:alarm", {
   end,
   read = function(ctx, name, props)
     -- in a refresh, one DescribeAlarms names the alarms read at once
-    local a = common.batched(ctx, "cloudwatch.DescribeAlarms", name, function(names)
-      local got = {}
-      for _, x in ipairs(cw(ctx):DescribeAlarms{ AlarmNames = names,
-          AlarmTypes = { "MetricAlarm" }, MaxRecords = 100 }.MetricAlarms or {}) do
-        got[x.AlarmName] = x
-      end
-      return got
-    end, function(n) return find(ctx, n) end)
+    -- and its tags at the same time, by the ARN the alarm has (one call's time, not two)
+    local arn = ctx:arn("cloudwatch", "alarm:" .. name)
+    local got = common.together{ function()
+      return common.batched(ctx, "cloudwatch.DescribeAlarms", name, function(names)
+        local by_name = {}
+        for _, x in ipairs(cw(ctx):DescribeAlarms{ AlarmNames = names,
+            AlarmTypes = { "MetricAlarm" }, MaxRecords = 100 }.MetricAlarms or {}) do
+          by_name[x.AlarmName] = x
+        end
+        return by_name
+      end, function(n) return find(ctx, n) end)
+    end, function() return arn and alarm_tags(ctx, arn) end }
+    local a, tags = got[1], got[2]
     if not a then return nil end
+    if a.AlarmArn ~= arn then tags = alarm_tags(ctx, a.AlarmArn) end
     local o = observed(a, props)
-    o.tags = common.user_tags(alarm_tags(ctx, a.AlarmArn))
+    o.tags = common.user_tags(tags)
     return outputs(a), o
   end,
   update = function(ctx, name, old, new, outs)

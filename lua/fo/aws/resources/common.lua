@@ -226,6 +226,24 @@ function M.together(fns)
   return out
 end
 
+--- A read's describe and its other calls at once (one call's time, not two in a row):
+--- `describe()` tells whether the resource is there (nil: gone); `others` (functions) read
+--- the rest of it. Their errors count only when it is there (on a resource gone meanwhile
+--- they fail as AWS refuses them). Returns describe's result and the list of the others'
+--- results, or nil when it is gone; a describe error is raised first.
+function M.read_at_once(describe, others)
+  local fns = { describe }
+  for i, f in ipairs(others) do fns[i + 1] = function() return table.pack(pcall(f)) end end
+  local r = M.together(fns)
+  if r[1] == nil then return nil end
+  local out = {}
+  for i = 1, #others do
+    if not r[i + 1][1] then error(r[i + 1][2], 0) end
+    out[i] = r[i + 1][2]
+  end
+  return r[1], out
+end
+
 -- Batched reads ---------------------------------------------------------------------------
 -- A refresh reads every resource at once; the reads that describe one record by its id
 -- (a subnet, a route table, an alarm ...) go out as one call naming them all where the API

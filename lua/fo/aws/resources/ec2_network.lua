@@ -167,18 +167,17 @@ fo.type("aws:ec2:vpc", {
   end,
   read = function(ctx, id)
     local ec2 = ctx:client("ec2")
-    local vpc = find_vpc(ctx, id)
-    if not vpc then return nil end
     local function attribute(name, member)
       local out = common.unless({ VPC_NF }, ec2.DescribeVpcAttribute, ec2,
         { VpcId = id, Attribute = name })
       return out and out[member] and out[member].Value == true
     end
-    -- (the two attributes read at once; nil when the VPC went meanwhile)
-    local r = common.together{
+    -- (the VPC and its two attributes read at once; nil when the VPC went meanwhile)
+    local vpc, r = common.read_at_once(function() return find_vpc(ctx, id) end, {
       function() return attribute("enableDnsSupport", "EnableDnsSupport") end,
       function() return attribute("enableDnsHostnames", "EnableDnsHostnames") end,
-    }
+    })
+    if not vpc then return nil end
     local support, hostnames = r[1], r[2]
     if support == nil or hostnames == nil then return nil end
     return vpc_outputs(vpc), { cidr_block = vpc.CidrBlock, enable_dns_support = support,

@@ -95,15 +95,14 @@ fo.type("aws:kms:key", {
     return md.KeyId, key_outputs(md)
   end,
   read = function(ctx, key_id, props)
-    local md = describe(ctx, key_id)
-    if not md then return nil end
     local c = kms(ctx)
-    -- rotation, tags and policy read at once (none depends on another)
-    local r = common.together{
+    -- the key, its rotation, tags and policy read at once (none depends on another)
+    local md, r = common.read_at_once(function() return describe(ctx, key_id) end, {
       function() return c:GetKeyRotationStatus{ KeyId = key_id } end,
       function() return (tags_of(ctx, key_id)) end,
       function() return props.policy ~= nil and c:GetKeyPolicy{ KeyId = key_id }.Policy end,
-    }
+    })
+    if not md then return nil end
     local rot = r[1]
     local observed = {
       description = md.Description or "",

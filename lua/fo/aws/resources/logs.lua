@@ -128,9 +128,13 @@ fo.type("aws:logs:log_group", {
     return ("deletes log group %s with every event in it"):format(props.name)
   end,
   read = function(ctx, name)
-    local g = find_group(ctx, name)
+    -- the group and its tags at the same time, by the ARN the group has (one call's time)
+    local arn = ctx:arn("logs", "log-group:" .. name)
+    local got = common.together{ function() return find_group(ctx, name) end,
+      function() return arn and group_tags(ctx, { logGroupArn = arn }) end }
+    local g, tags = got[1], got[2]
     if not g then return nil end
-    local tags = group_tags(ctx, g)
+    if g.logGroupArn ~= arn then tags = group_tags(ctx, g) end
     if not tags then return nil end
     return group_outputs(g), { name = name, retention_in_days = g.retentionInDays,
       kms_key_id = g.kmsKeyId, tags = common.user_tags(tags) }

@@ -164,11 +164,11 @@ fo.type("aws:s3:bucket", {
   end,
   read = function(ctx, name, props)
     local client = s3(ctx)
-    local head = common.unless({ "NoSuchBucket", "404", "NotFound" }, client.HeadBucket, client,
-      { Bucket = name })
-    if not head then return nil end
-    -- the bucket's settings, read at once (none depends on another)
-    local r = common.together{
+    -- the bucket and its settings, read at once (none depends on another)
+    local head, r = common.read_at_once(function()
+      return common.unless({ "NoSuchBucket", "404", "NotFound" }, client.HeadBucket, client,
+        { Bucket = name })
+    end, {
       function() return client:GetBucketVersioning{ Bucket = name } end,
       function() return client:GetBucketEncryption{ Bucket = name } end,
       function()
@@ -180,7 +180,8 @@ fo.type("aws:s3:bucket", {
           { Bucket = name }) or false
       end,
       function() return bucket_tags(ctx, name) end,
-    }
+    })
+    if not head then return nil end
     local v = r[1].Status
     local rule = r[2].ServerSideEncryptionConfiguration.Rules[1] or {}
     local d = rule.ApplyServerSideEncryptionByDefault or {}

@@ -124,7 +124,9 @@ fo.type("aws:sns:topic", {
     return arn, { arn = arn, name = p.name }
   end,
   read = function(ctx, arn, props)
-    local a = get_attributes(ctx, arn)
+    -- the topic's attributes and its tags at once
+    local a, r = common.read_at_once(function() return get_attributes(ctx, arn) end,
+      { function() return topic_tags(ctx, arn) end })
     if not a then return nil end
     local attrs = {}
     for k in pairs(props.attributes or {}) do
@@ -133,7 +135,7 @@ fo.type("aws:sns:topic", {
     end
     return { arn = arn, name = topic_name(arn) }, { name = topic_name(arn),
       display_name = a.DisplayName or "", kms_master_key_id = a.KmsMasterKeyId or "",
-      attributes = attrs, tags = common.user_tags(topic_tags(ctx, arn)) }
+      attributes = attrs, tags = common.user_tags(r[1]) }
   end,
   update = function(ctx, arn, old, new, outputs)
     local before, after = topic_attributes(old), topic_attributes(new)
