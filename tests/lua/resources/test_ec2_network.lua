@@ -104,6 +104,16 @@ end
 
 -- What the stack could have left in the region: "kind id" strings (the main route table
 -- and default security group of a VPC go with it; the default VPC is AWS's).
+-- A refresh's drift as sorted "type::name kind" lines.
+local function drift_of(doc)
+  local out = {}
+  for _, d in ipairs(doc.drift) do
+    out[#out + 1] = d.urn:match("::([^:]+:[^:]+:[^:]+::.*)$") .. " " .. d.kind
+  end
+  table.sort(out)
+  return out
+end
+
 local function inventory()
   local c, out, aws = ec2(), {}, aws_defaults()
   for _, v in ipairs(c:DescribeVpcs{}.Vpcs) do
@@ -327,10 +337,7 @@ function TestEc2Network:test_refresh_finds_drift_and_apply_repairs_it()
 
   local code, doc = run(network(), { mode = "refresh" })
   lu.assertEquals(code, 0)
-  local drift = {}
-  for _, d in ipairs(doc.drift) do drift[#drift + 1] = d.urn:match("::([^:]+:[^:]+:[^:]+::.*)$") .. " " .. d.kind end
-  table.sort(drift)
-  lu.assertEquals(drift, {
+  lu.assertEquals(drift_of(doc), {
     "aws:ec2:route::default deleted",
     "aws:ec2:route_table_association::private deleted",
     "aws:ec2:security_group_rule::alb-in-80 deleted",
@@ -387,10 +394,7 @@ function TestEc2Network:test_a_refresh_reads_each_kind_in_one_describe_and_sees_
   c:DeleteSubnet{ SubnetId = id_of("aws:ec2:subnet::private") }
   local code, doc = run(network(), { mode = "refresh" })
   lu.assertEquals(code, 0)
-  local drift = {}
-  for _, d in ipairs(doc.drift) do drift[#drift + 1] = d.urn:match("::([^:]+:[^:]+:[^:]+::.*)$") .. " " .. d.kind end
-  table.sort(drift)
-  lu.assertEquals(drift, {
+  lu.assertEquals(drift_of(doc), {
     "aws:ec2:route_table_association::private deleted",
     "aws:ec2:security_group::app changed",
     "aws:ec2:subnet::private deleted",
