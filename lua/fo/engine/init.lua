@@ -80,7 +80,10 @@ local function in_recipe(recipe, session, fn, ...)
   api.set_config_session(session)
   local ok, err = xpcall(fn, function(e)
     if errors.is(e) then return e end
-    return { text = debug.traceback(task.describe(e), 2) }
+    -- the recipe's frames only: below them is fo's own call of the recipe
+    local text = debug.traceback(task.describe(e), 2)
+    text = text:gsub("\n%s*%[C%]: in function 'xpcall'.*$", "")
+    return { text = text }
   end, ...)
   recipe_mod.set_current(nil)
   api.set_config_session(nil)
@@ -578,7 +581,10 @@ function M.run(opts)
     ok, err = xpcall(function() code = require("fo.engine.migrate").run(opts, paths, report) end,
       function(e)
         if errors.is(e) then return e end
-        return { text = debug.traceback(task.describe(e), 2) }
+        -- the recipe's frames only: below them is fo's own call of the recipe
+    local text = debug.traceback(task.describe(e), 2)
+    text = text:gsub("\n%s*%[C%]: in function 'xpcall'.*$", "")
+    return { text = text }
       end)
     if not ok then
       report_failure(report, err)
@@ -642,7 +648,10 @@ function M.run(opts)
     if not folded then report:warn(errors.is(why) and why.message or tostring(why)) end
   end, function(e)
     if errors.is(e) then return e end
-    return { text = debug.traceback(task.describe(e), 2) }
+    -- the recipe's frames only: below them is fo's own call of the recipe
+    local text = debug.traceback(task.describe(e), 2)
+    text = text:gsub("\n%s*%[C%]: in function 'xpcall'.*$", "")
+    return { text = text }
   end)
   if lk then lk:unlock() end
   if not ok then
