@@ -52,6 +52,13 @@ function test_cmake_install_lays_out_a_tool_that_runs_from_anywhere()
   assert_ok(r, "installed fo-run --plan")
   lu.assertStrMatches(r.stdout, ".*Plan: %d+ to add, 0 to change, 0 to replace, 0 to destroy%..*")
   lu.assertStrContains(r.stdout, "nothing was changed")
+  -- install.md's way: the recipes folder copied into a project of one's own (trading.lua
+  -- loads its component from beside it), the state in that project's .fo
+  r = sh('cp -r "$2/fo/recipes" "$1/trading" && cd / && exec "$3" --plan "$1/trading/trading.lua"',
+    work, prefix .. "/share", prefix .. "/bin/fo-run")
+  assert_ok(r, "fo-run --plan of a copy of the installed recipes")
+  lu.assertStrMatches(r.stdout, ".*Plan: %d+ to add, 0 to change, 0 to replace, 0 to destroy%..*")
+  lu.assertIsTrue(fo.fs.exists(work .. "/trading/.fo"), "the copy's stack is in its own .fo")
   -- the Lua modules it ran are the installed ones, not the source tree's
   r = sh('cd "$1" && exec "$2" -e "print(package.searchpath(\'fo.engine.cli\', package.path))"',
     work, prefix .. "/bin/fo-run")
