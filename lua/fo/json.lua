@@ -12,20 +12,29 @@ M.EMPTY_ARRAY = setmetatable({}, { __name = "fo.json.EMPTY_ARRAY",
 local ESC = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
               ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
 
-local function escape(c)
-  return ESC[c] or ("\\u%04x"):format(c:byte())
-end
-
 local function quote(s)
-  -- (most strings need no escape: no gsub for them)
+  -- most strings (keys, ids, names) need no escape: no gsub copy for them
   if not s:find('[%c"\\]') then return '"' .. s .. '"' end
-  return '"' .. s:gsub('[%c"\\]', escape) .. '"'
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    return ESC[c] or ("\\u%04x"):format(c:byte())
+  end) .. '"'
 end
 
-local function number(v, path)
+-- The JSONPath of the value being encoded ("$.a[2].b"), for error messages alone: the
+-- encoder keeps the keys and indexes on a stack and makes the text only when it fails.
+local function path_of(segs, depth)
+  local out = { "$" }
+  for i = 1, depth do
+    local k = segs[i]
+    out[#out + 1] = math.type(k) == "integer" and ("[%d]"):format(k) or "." .. k
+  end
+  return table.concat(out)
+end
+
+local function number(v, segs, depth)
   if math.type(v) == "integer" then return tostring(v) end
   if v ~= v or v == math.huge or v == -math.huge then
-    error(("%s: %s cannot be stored in JSON"):format(path, tostring(v)), 0)
+    error(("%s: %s cannot be stored in JSON"):format(path_of(segs, depth), tostring(v)), 0)
   end
   local s = ("%.17g"):format(v)
   if tonumber(("%.15g"):format(v)) == v then s = ("%.15g"):format(v) end
@@ -42,45 +51,64 @@ local function is_array(t)
   return count == n
 end
 
--- `at`: the keys from the top down to `v` (at[1..depth]), for the path an error names
--- (built only then: most encodes never need it).
-local function where(at, depth)
-  local parts = { "$" }
-  for i = 1, depth do
-    local k = at[i]
-    parts[#parts + 1] = math.type(k) == "integer" and ("[%d]"):format(k) or "." .. k
-  end
-  return table.concat(parts)
+-- "\n" followed by two spaces per level, made once per level
+local PAD = setmetatable({}, { __index = function(t, n)
+  local s = "\n" .. ("  "):rep(n)
+  t[n] = s
+  return s
+end })
+
+-- The encoder's pieces go to one buffer, reused from call to call (encoding never yields
+-- and calls nothing that encodes): an encode allocates its text, the sorted keys of each
+-- object, and little else. `segs` holds the path to the value (path_of), `seen` the tables
+-- being encoded (a cycle check).
+local out, n, segs, seen = {}, 0, {}, {}
+local busy = false
+local encode_text_fn -- encode_text, for a nested call
+
+local function put(s)
+  n = n + 1
+  out[n] = s
 end
 
-local function encode(v, out, indent, at, seen, line)
+-- A string as a JSON string, in pieces: no copy of it is made unless it needs escapes.
+local function put_string(s)
+  if not s:find('[%c"\\]') then
+    out[n + 1], out[n + 2], out[n + 3] = '"', s, '"'
+    n = n + 3
+  else
+    put(quote(s))
+  end
+end
+
+-- `line`: one line (json.line) instead of one value per line.
+local function encode(v, indent, depth, line)
   local tv = type(v)
-  if tv == "string" then out[#out + 1] = quote(v)
-  elseif tv == "number" then
-    if math.type(v) == "integer" then out[#out + 1] = tostring(v)
-    else out[#out + 1] = number(v, where(at, indent)) end
-  elseif tv == "boolean" then out[#out + 1] = tostring(v)
-  elseif v == M.EMPTY_ARRAY then out[#out + 1] = "[]"
+  if tv == "string" then put_string(v)
+  elseif tv == "number" then put(number(v, segs, depth))
+  elseif tv == "boolean" then put(v and "true" or "false")
+  elseif v == M.EMPTY_ARRAY then put("[]")
   elseif tv == "table" then
-    if seen[v] then error(where(at, indent) .. ": a cycle cannot be stored in JSON", 0) end
+    if seen[v] then error(path_of(segs, depth) .. ": a cycle cannot be stored in JSON", 0) end
     seen[v] = true
-    local pad = line and "" or "\n" .. ("  "):rep(indent + 1)
-    local close = line and "" or "\n" .. ("  "):rep(indent)
+    local pad = line and "" or PAD[indent + 1]
+    local close = line and "" or PAD[indent]
     if is_array(v) then
-      out[#out + 1] = "["
+      put("[")
       for i, x in ipairs(v) do
-        if i > 1 then out[#out + 1] = "," end
-        out[#out + 1] = pad
-        at[indent + 1] = i
-        encode(x, out, indent + 1, at, seen, line)
+        if i > 1 then put(",") end
+        put(pad)
+        segs[depth + 1] = i
+        encode(x, indent + 1, depth + 1, line)
       end
-      out[#out + 1] = close .. "]"
+      put(close)
+      put("]")
     else
       local keys = {}
       for k in pairs(v) do
         if type(k) ~= "string" then
           error(("%s: key %s is not a string (store maps with string keys, or arrays)")
-            :format(where(at, indent), tostring(k)), 0)
+            :format(path_of(segs, depth), tostring(k)), 0)
         end
         keys[#keys + 1] = k
       end
@@ -90,45 +118,65 @@ local function encode(v, out, indent, at, seen, line)
         if ra ~= rb then return ra < rb end
         return a < b
       end or nil)
-      if #keys == 0 then out[#out + 1] = "{}"
+      if #keys == 0 then put("{}")
       else
         local colon = line and ":" or ": "
-        out[#out + 1] = "{"
+        put("{")
         for i, k in ipairs(keys) do
-          if i > 1 then out[#out + 1] = "," end
-          out[#out + 1] = pad
-          out[#out + 1] = quote(k)
-          out[#out + 1] = colon
-          at[indent + 1] = k
-          encode(v[k], out, indent + 1, at, seen, line)
+          if i > 1 then put(",") end
+          put(pad)
+          put_string(k)
+          put(colon)
+          segs[depth + 1] = k
+          encode(v[k], indent + 1, depth + 1, line)
         end
-        out[#out + 1] = close .. "}"
+        put(close)
+        put("}")
       end
     end
+    segs[depth + 1] = nil
     seen[v] = nil
   else
-    error(("%s: a %s cannot be stored in JSON"):format(where(at, indent), tv), 0)
+    error(("%s: a %s cannot be stored in JSON"):format(path_of(segs, depth), tv), 0)
   end
 end
 
+-- Runs the encoder on v; the text. After an error the buffers start afresh. (An encode
+-- from within an encode — a metamethod — gets buffers of its own.)
+local function encode_text(v, line)
+  if busy then
+    local saved = { out, n, segs, seen }
+    out, segs, seen, busy = {}, {}, {}, false
+    local ok, text = pcall(encode_text_fn, v, line)
+    out, n, segs, seen, busy = saved[1], saved[2], saved[3], saved[4], true
+    if not ok then error(text, 0) end
+    return text
+  end
+  busy, n = true, 0
+  local ok, err = pcall(encode, v, 0, 0, line)
+  busy = false
+  if not ok then
+    out, segs, seen = {}, {}, {}
+    error(err, 0)
+  end
+  local text = table.concat(out, "", 1, n)
+  -- a large document's pieces are let go; a small buffer is kept for the next call
+  if n > 4096 then out = {} else for i = 1, n do out[i] = nil end end
+  return text
+end
+encode_text_fn = encode_text
+
 --- JSON text of v; raises "<path>: why" for what JSON cannot hold.
 function M.encode(v)
-  local out = {}
-  encode(v, out, 0, {}, {})
-  return table.concat(out)
+  return encode_text(v, nil)
 end
 
 --- JSON text of v on one line, no spaces (JSON Lines); the top-level keys named in `lead`
 --- (an array) come first in that order, the others sorted.
 function M.line(v, lead)
-  local rank
-  if lead then
-    rank = {}
-    for i, k in ipairs(lead) do rank[k] = i end
-  end
-  local out = {}
-  encode(v, out, 0, {}, {}, { lead = rank })
-  return table.concat(out)
+  local rank = {}
+  for i, k in ipairs(lead or {}) do rank[k] = i end
+  return encode_text(v, { lead = rank })
 end
 
 -- Decoding ------------------------------------------------------------------------
@@ -144,7 +192,13 @@ end
 
 local decode_value
 
+local SIMPLE = { b = "\b", f = "\f", n = "\n", r = "\r", t = "\t", ['"'] = '"',
+                 ["\\"] = "\\", ["/"] = "/" }
+
 local function decode_string(s, i)
+  local a = s:find('["\\%c]', i + 1)
+  -- most strings have no escape: one copy, no buffer
+  if a and s:byte(a) == 34 then return s:sub(i + 1, a - 1), a + 1 end
   local out, j = {}, i + 1
   while true do
     local a, b = s:find('["\\%c]', j)
@@ -154,8 +208,7 @@ local function decode_string(s, i)
     if c == '"' then return table.concat(out), b + 1 end
     if c ~= "\\" then fail(s, a, "control character in string") end
     local e = s:sub(a + 1, a + 1)
-    local simple = ({ b = "\b", f = "\f", n = "\n", r = "\r", t = "\t", ['"'] = '"',
-                      ["\\"] = "\\", ["/"] = "/" })[e]
+    local simple = SIMPLE[e]
     if simple then out[#out + 1], j = simple, a + 2
     elseif e == "u" then
       local hex = s:match("^%x%x%x%x", a + 2)

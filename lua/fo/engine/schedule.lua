@@ -22,7 +22,7 @@ end
 --- releases once a record is in memory: the dependents' intents join the record's write).
 --- Returns { done = {...}, failed = {...}, skipped = {...} } (nodes, in completion order;
 --- skipped in input order), interrupted = true when stop() ended it. Each running node's
---- task is node.co (the report ties AWS retries to their operation with it).
+--- task is node.co while it runs (the report ties AWS retries to their operation with it).
 function M.run(nodes, opts)
   opts = opts or {}
   local parallel = opts.parallel or 10
@@ -78,6 +78,9 @@ function M.run(nodes, opts)
   local function execute(node)
     node.co = coroutine.running()
     local ok, err = xpcall(node.run, capture, node)
+    -- a finished node lets its task's coroutine go: a done node is kept (the result) until
+    -- the run ends, and thousands of dead coroutines' stacks would stay with them
+    node.co = nil
     node.ok = ok
     if not ok then node.error, node.traceback = err.value, err.traceback end
   end

@@ -384,29 +384,28 @@ local function indented(v, pad)
   return (json.encode(v):gsub("\n", "\n" .. pad))
 end
 
--- A record's encodings, cached by its identity: raw (fo.json's), and once asked for, its
--- member of "resources" in the snapshot.
-function Store:_fragment(rec)
-  local f = self.fragments[rec]
-  if not f then
-    f = { raw = json.encode(seal(rec, self.keys)) }
-    self.fragments[rec] = f
-  end
-  return f
+-- A record's member of "resources" in the snapshot (`"urn": {...}`, indented), cached by
+-- the record's identity: a fold copies the records that did not change since the last one.
+-- Only that text is kept (a put's log line is made from the same encoding, once): one
+-- string per record stays alive, not two.
+local function member_text(urn, raw)
+  return "\n    " .. json.encode(urn) .. ": " .. raw:gsub("\n", "\n    ")
 end
 
 function Store:_member(urn, rec)
-  local f = self:_fragment(rec)
-  if f.urn ~= urn then
-    f.urn, f.text = urn, "\n    " .. json.encode(urn) .. ": " .. f.raw:gsub("\n", "\n    ")
-  end
-  return f.text
+  local text = self.fragments[rec]
+  if text and rec.urn == urn then return text end
+  text = member_text(urn, json.encode(seal(rec, self.keys)))
+  if rec.urn == urn then self.fragments[rec] = text end
+  return text
 end
 
 -- A change as one line of JSON.
 function Store:_change_text(c)
   if c.put then
-    return '{"put":' .. json.encode(c.put) .. ',"rec":' .. flat(self:_fragment(c.rec).raw) .. "}"
+    local raw = json.encode(seal(c.rec, self.keys))
+    if c.rec.urn == c.put then self.fragments[c.rec] = member_text(c.put, raw) end
+    return '{"put":' .. json.encode(c.put) .. ',"rec":' .. flat(raw) .. "}"
   end
   return flat(json.encode(seal(c, self.keys)))
 end
@@ -440,12 +439,17 @@ function Store:encode()
     local v = doc[k]
     local sep = i < #keys and "," or ""
     if k == "resources" and next(v) then
-      -- a sort and a concatenation of cached members
+      -- a sort and the cached members, joined once with the rest (a large state is not
+      -- copied into an intermediate string)
       local urns = {}
       for urn in pairs(v) do urns[#urns + 1] = urn end
       table.sort(urns)
-      for j, urn in ipairs(urns) do urns[j] = self:_member(urn, v[urn]) end
-      out[#out + 1] = '\n  "resources": {' .. table.concat(urns, ",") .. "\n  }" .. sep
+      out[#out + 1] = '\n  "resources": {'
+      for j, urn in ipairs(urns) do
+        if j > 1 then out[#out + 1] = "," end
+        out[#out + 1] = self:_member(urn, v[urn])
+      end
+      out[#out + 1] = "\n  }" .. sep
     else
       out[#out + 1] = ("\n  %s: %s%s"):format(json.encode(k), indented(seal(v, self.keys), "  "),
         sep)
