@@ -438,6 +438,20 @@ static void set_arg(lua_State *L, char **argv, int argc, const struct command *c
     lua_setglobal(L, "arg");
 }
 
+/* Pushes FILE and the script's arguments (or the command's words) onto the Lua stack,
+ * which holds only LUA_MINSTACK values unless grown: a long argument list must grow it
+ * first. Returns 0 (after saying so) when it cannot. */
+static int push_positional(lua_State *L, char **argv, const struct command *c)
+{
+    if (!lua_checkstack(L, c->npositional + 1)) {
+        fprintf(stderr, "fo-run: too many arguments (%d)\n", c->npositional);
+        return 0;
+    }
+    for (int i = 0; i < c->npositional; i++)
+        lua_pushstring(L, argv[c->positional[i]]);
+    return 1;
+}
+
 /* Runs a Lua entry point of fo-run; its exit code is what it left in the registry field
  * "fo.exit_code" (when it finished without raising). */
 static int run_entry(fo_runtime *rt, const char *name, const char *source, int nargs)
@@ -527,8 +541,11 @@ static int run(int argc, char **argv, struct command *c)
         }
     }
     if (command) { /* the options' pairs, then the command's words */
-        for (int i = 0; i < c->npositional; i++)
-            lua_pushstring(L, argv[c->positional[i]]);
+        if (!push_positional(L, argv, c)) {
+            fo_runtime_free(rt);
+            fo_curl_cleanup();
+            return FO_EXIT_USAGE;
+        }
         code = run_entry(rt, "=(fo-run)", "return require('fo.engine.commands').main(...)",
                          c->npositional + 1);
         fo_runtime_free(rt);
@@ -553,10 +570,10 @@ static int run(int argc, char **argv, struct command *c)
     if (code == FO_EXIT_OK && has_file) {
         /* FILE runs through the engine's entry, which runs it and then acts on what it
          * declared. */
-        for (int i = 0; i < c->npositional; i++)
-            lua_pushstring(L, argv[c->positional[i]]);
-        code =
-            run_entry(rt, "=(fo-run)", "return require('fo.engine.cli').main(...)", c->npositional);
+        code = push_positional(L, argv, c)
+                   ? run_entry(rt, "=(fo-run)", "return require('fo.engine.cli').main(...)",
+                               c->npositional)
+                   : FO_EXIT_USAGE;
     }
     if (code == FO_EXIT_OK && c->interactive && !c->serve_sim)
         code = fo_runtime_run(rt, "=(repl)", "return require('fo.repl').main()", 0);

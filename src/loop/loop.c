@@ -168,6 +168,9 @@ void fo_loop_ready(fo_loop *loop, int ref, int nargs)
 void fo_loop_start(fo_loop *loop, lua_State *L, int nargs, fo_done_fn done, void *data)
 {
     lua_State *co = lua_newthread(L);
+    /* a new thread has room for LUA_MINSTACK values: more arguments need it grown */
+    if (!lua_checkstack(co, nargs + 1))
+        luaL_error(L, "too many arguments for a task (%d)", nargs);
     lua_insert(L, -(nargs + 2));
     lua_xmove(L, co, nargs + 1);
     if (done) {

@@ -49,6 +49,8 @@ static int core_wake(lua_State *L)
     lua_pop(L, 1);
     lua_State *co = lua_tothread(L, 1);
     int nargs = lua_gettop(L) - 1;
+    if (!lua_checkstack(co, nargs))
+        return luaL_error(L, "too many values to wake a task with (%d)", nargs);
     lua_xmove(L, co, nargs);
     fo_loop_ready(loop, ref, nargs);
     lua_pushboolean(L, 1);

@@ -139,6 +139,19 @@ function test_script_gets_arg_and_varargs_like_lua()
   lu.assertEquals(r.stdout, script .. "\tone\ttwo\t2\t2\tone\ttwo\n")
 end
 
+-- (more arguments than a Lua stack holds unless grown: 70 crashed fo-run with SIGSEGV)
+function test_a_script_gets_a_long_argument_list()
+  local dir = testlib.tmpdir()
+  local script = dir .. "/s.lua"
+  testlib.write(script, "print(select('#', ...), #arg, arg[5000], (select(5000, ...)))\n")
+  local argv = { script }
+  for i = 1, 5000 do argv[#argv + 1] = tostring(i) end
+  local r = run(argv)
+  testlib.rmtree(dir)
+  lu.assertEquals(r.code, 0, r.stderr)
+  lu.assertEquals(r.stdout, "5000\t5000\t5000\t5000\n")
+end
+
 function test_runtime_error_prints_file_line_and_traceback_and_exits_one()
   local dir = testlib.tmpdir()
   local script = dir .. "/bad.lua"
