@@ -330,6 +330,13 @@ function M.ListSubscriptionsByTopic(ctx, p)
   return out
 end
 
+-- The topic ARN a subscription ARN (<topic ARN>:<id>) names; a malformed one is refused.
+local function subscription_topic(ctx, arn)
+  local topic_arn = type(arn) == "string" and arn:match("^(arn:aws:sns:[^:]+:%d+:[^:]+):[%x%-]+$")
+  if not topic_arn then invalid(ctx, "SubscriptionArn") end
+  return topic_arn
+end
+
 -- A subscription's properties, as SNS gives them (all strings): its identity (ARN, topic,
 -- owner, protocol, endpoint), whether it waits for confirmation, and the attributes set
 -- at Subscribe with SNS's defaults (RawMessageDelivery false; a filter policy's scope).
@@ -337,8 +344,7 @@ end
 function M.GetSubscriptionAttributes(ctx, p)
   local db = db_of(ctx)
   local arn = p.SubscriptionArn
-  local topic_arn = type(arn) == "string" and arn:match("^(arn:aws:sns:[^:]+:%d+:[^:]+):[%x%-]+$")
-  if not topic_arn then invalid(ctx, "SubscriptionArn") end
+  local topic_arn = subscription_topic(ctx, arn)
   local s = db.subscriptions[arn]
   if not s or state.parse_arn(topic_arn) ~= ctx.region then
     not_found(ctx, "Subscription does not exist")
@@ -358,8 +364,7 @@ end
 function M.Unsubscribe(ctx, p)
   local db = db_of(ctx)
   local arn = p.SubscriptionArn
-  local topic_arn = type(arn) == "string" and arn:match("^(arn:aws:sns:[^:]+:%d+:[^:]+):[%x%-]+$")
-  if not topic_arn then invalid(ctx, "SubscriptionArn") end
+  local topic_arn = subscription_topic(ctx, arn)
   local s = db.subscriptions[arn]
   if not s then not_found(ctx, "Subscription does not exist") end
   db.subscriptions[arn] = nil
