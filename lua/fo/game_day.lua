@@ -162,22 +162,15 @@ end
 local function standby_listeners(o)
   local elb = require("fo.aws").elbv2{ region = o.standby_region }
   local want = bare(o.standby_alb_dns_name)
-  local marker
-  repeat
-    local page = elb:DescribeLoadBalancers{ Marker = marker }
-    for _, lb in ipairs(page.LoadBalancers or {}) do
-      if bare(lb.DNSName) == want then
-        local out, lmarker = {}, nil
-        repeat
-          local lp = elb:DescribeListeners{ LoadBalancerArn = lb.LoadBalancerArn, Marker = lmarker }
-          for _, l in ipairs(lp.Listeners or {}) do out[#out + 1] = l end
-          lmarker = lp.NextMarker
-        until not lmarker
-        return out
+  for lb in elb:items("DescribeLoadBalancers", {}) do
+    if bare(lb.DNSName) == want then
+      local out = {}
+      for l in elb:items("DescribeListeners", { LoadBalancerArn = lb.LoadBalancerArn }) do
+        out[#out + 1] = l
       end
+      return out
     end
-    marker = page.NextMarker
-  until not marker
+  end
   stop(EXIT.cloud, ("the standby's load balancer %s (output standby_alb_dns_name) is not in "
     .. "ELBv2 of %s: the stack's state is stale; run fo-run --refresh"):format(want,
     o.standby_region))

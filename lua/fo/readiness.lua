@@ -597,14 +597,8 @@ function Check:subscriptions()
     local name = rec.id:match("[^:]+$")
     self:try("alarms", "subscriptions of " .. name, where, function()
       local sns = self:client("sns", rec.region)
-      local subs, token = {}, nil
-      repeat
-        local out = sns:ListSubscriptionsByTopic{ TopicArn = rec.id, NextToken = token }
-        for _, s in ipairs(out.Subscriptions or {}) do subs[#subs + 1] = s end
-        token = out.NextToken
-      until not token
       local pending, confirmed = {}, 0
-      for _, s in ipairs(subs) do
+      for s in sns:items("ListSubscriptionsByTopic", { TopicArn = rec.id }) do
         if s.SubscriptionArn == "PendingConfirmation" then
           pending[#pending + 1] = ("%s %s"):format(tostring(s.Protocol), tostring(s.Endpoint))
         else

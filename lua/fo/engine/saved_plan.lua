@@ -354,6 +354,15 @@ local function differing(then_list, now_list, keys)
   return urns
 end
 
+-- Refuses the saved plan: one problem of `kind` per URN of `urns` (`why`: a format naming
+-- it), and the run records nothing (the refresh's findings included).
+local function refuse_differing(saved, report, store, urns, kind, why)
+  store.readonly = true
+  local problems = {}
+  for _, u in ipairs(urns) do problem(problems, kind, why:format(u)) end
+  stale(saved, report, problems)
+end
+
 --- After the refresh: the drift it found must be the drift the plan's refresh found (the
 --- plan assumed the cloud as it was then). `store`'s changes are not written when it
 --- refuses.
@@ -361,13 +370,8 @@ function M.check_drift(saved, report, store, drift)
   if not saved.refresh then return end
   local urns = differing(opened(saved.drift or {}, store.keys), form(drift_of(drift), reveal))
   if #urns == 0 then return end
-  store.readonly = true -- refused: the refresh's findings are not recorded either
-  local problems = {}
-  for _, u in ipairs(urns) do
-    problem(problems, "cloud", ("%s changed in the cloud since the plan (the refresh reads it "
-      .. "otherwise than the plan's refresh did)"):format(u))
-  end
-  stale(saved, report, problems)
+  refuse_differing(saved, report, store, urns, "cloud", "%s changed in the cloud since the "
+    .. "plan (the refresh reads it otherwise than the plan's refresh did)")
 end
 
 --- The plan built now must be the saved one, step for step (actions, properties, ids).
@@ -377,13 +381,9 @@ function M.check_plan(saved, report, store, plan)
     tell(report, "verified", saved)
     return
   end
-  store.readonly = true
-  local problems = {}
-  for _, u in ipairs(urns) do
-    problem(problems, "plan", ("%s: the plan made now differs from the saved one (a recipe "
-      .. "that gives other values on each run: time, randomness, environment?)"):format(u))
-  end
-  stale(saved, report, problems)
+  refuse_differing(saved, report, store, urns, "plan", "%s: the plan made now differs from "
+    .. "the saved one (a recipe that gives other values on each run: time, randomness, "
+    .. "environment?)")
 end
 
 -- The command --------------------------------------------------------------------------

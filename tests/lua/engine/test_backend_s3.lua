@@ -76,13 +76,10 @@ function TestBackendS3:tearDown()
 end
 
 local function env(machine, more)
-  local k = require("fo.sim.keys").DEFAULT
-  local e = { FO_STATE_DIR = root .. "/" .. machine .. "/.fo", HOME = root .. "/" .. machine,
-    AWS_ACCESS_KEY_ID = k.access_key, AWS_SECRET_ACCESS_KEY = k.secret_key,
-    AWS_REGION = H.REGION, AWS_ENDPOINT_URL = ("http://127.0.0.1:%d"):format(srv.port),
-    AWS_EC2_METADATA_DISABLED = "true", AWS_CONFIG_FILE = "/nonexistent",
-    AWS_SHARED_CREDENTIALS_FILE = "/nonexistent", AWS_PROFILE = false, FO_LEASE_SECONDS = "5" }
-  for k2, v in pairs(more or {}) do e[k2] = v end
+  local e = testlib.served_sim_env(srv.port, H.REGION, root .. "/" .. machine,
+    { FO_STATE_DIR = root .. "/" .. machine .. "/.fo", AWS_PROFILE = false,
+      FO_LEASE_SECONDS = "5" })
+  for k, v in pairs(more or {}) do e[k] = v end
   return e
 end
 

@@ -629,11 +629,7 @@ function TestImport:test_import_through_target_aws()
   local c = served:client("ec2", { region = REGION })
   local vpc = c:CreateVpc{ CidrBlock = "10.9.0.0/16" }.Vpc.VpcId
   local subnet = c:CreateSubnet{ VpcId = vpc, CidrBlock = "10.9.1.0/24" }.Subnet.SubnetId
-  local k = require("fo.sim.keys").DEFAULT
-  local env = { AWS_ACCESS_KEY_ID = k.access_key, AWS_SECRET_ACCESS_KEY = k.secret_key,
-    AWS_REGION = REGION, AWS_ENDPOINT_URL = ("http://127.0.0.1:%d"):format(srv.port),
-    AWS_EC2_METADATA_DISABLED = "true", AWS_CONFIG_FILE = "/nonexistent",
-    AWS_SHARED_CREDENTIALS_FILE = "/nonexistent", HOME = dir, FO_STATE_DIR = dir .. "/.fo" }
+  local env = testlib.served_sim_env(srv.port, REGION, dir, { FO_STATE_DIR = dir .. "/.fo" })
   local path = dir .. "/net.lua"
   testlib.write(path, ([[
 require "fo.aws.resources"

@@ -306,12 +306,8 @@ end
 function TestSavedPlan:test_through_target_aws_on_a_served_simulator()
   local sim = fo.sim.new{ seed = 5 }
   local srv = require("fo.sim.server").serve{ host = "127.0.0.1", port = 0, sim = sim }
-  local k = require("fo.sim.keys").DEFAULT
-  local env = { AWS_ACCESS_KEY_ID = k.access_key, AWS_SECRET_ACCESS_KEY = k.secret_key,
-    AWS_REGION = "us-east-1", AWS_ENDPOINT_URL = ("http://127.0.0.1:%d"):format(srv.port),
-    AWS_EC2_METADATA_DISABLED = "true", AWS_CONFIG_FILE = "/nonexistent",
-    AWS_SHARED_CREDENTIALS_FILE = "/nonexistent", HOME = dir,
-    FO_CONFIG_PASSPHRASE = "correct horse battery staple" }
+  local env = testlib.served_sim_env(srv.port, "us-east-1", dir,
+    { FO_CONFIG_PASSPHRASE = "correct horse battery staple" })
   local function run(args) return fo.spawn(fo_run, args, env):join() end
   local path = recipe(dir, network())
   local r = run({ "--target", "aws", path, "--plan", "--out", dir .. "/plan.json" })

@@ -554,12 +554,8 @@ function TestStateCmd:test_commands_on_an_aws_stack_with_the_s3_backend()
   s3:PutPublicAccessBlock{ Bucket = "fo-state", PublicAccessBlockConfiguration = {
     BlockPublicAcls = true, IgnorePublicAcls = true, BlockPublicPolicy = true,
     RestrictPublicBuckets = true } }
-  local k = require("fo.sim.keys").DEFAULT
-  local env = { AWS_ACCESS_KEY_ID = k.access_key, AWS_SECRET_ACCESS_KEY = k.secret_key,
-    AWS_REGION = "us-east-1", AWS_ENDPOINT_URL = ("http://127.0.0.1:%d"):format(srv.port),
-    AWS_EC2_METADATA_DISABLED = "true", AWS_CONFIG_FILE = "/nonexistent",
-    AWS_SHARED_CREDENTIALS_FILE = "/nonexistent", HOME = dir,
-    FO_CONFIG_PASSPHRASE = "correct horse battery staple" }
+  local env = testlib.served_sim_env(srv.port, "us-east-1", dir,
+    { FO_CONFIG_PASSPHRASE = "correct horse battery staple" })
   local B = { "--stack", "prod", "--backend", "s3://fo-state/team" }
   local function run(args)
     local a = {}

@@ -86,6 +86,19 @@ function M.run_fo_in(dir, args, env)
   return M.run_fo(args, { env = e })
 end
 
+--- The environment of a fo-run child reaching the simulator served on 127.0.0.1:`port`
+--- as AWS (--target aws): the simulator's default key, `region`, HOME `home`, nothing of the
+--- user's AWS configuration; `more`'s variables on top.
+function M.served_sim_env(port, region, home, more)
+  local k = require("fo.sim.keys").DEFAULT
+  local e = { AWS_ACCESS_KEY_ID = k.access_key, AWS_SECRET_ACCESS_KEY = k.secret_key,
+    AWS_REGION = region, AWS_ENDPOINT_URL = ("http://127.0.0.1:%d"):format(port),
+    AWS_EC2_METADATA_DISABLED = "true", AWS_CONFIG_FILE = "/nonexistent",
+    AWS_SHARED_CREDENTIALS_FILE = "/nonexistent", HOME = home }
+  for k2, v in pairs(more or {}) do e[k2] = v end
+  return e
+end
+
 --- Starts fo-run on `script` in the background (a task); waits until the script writes
 --- its port to the file given as its first argument. Returns port, task.
 function M.start_server(script, args, opts)

@@ -54,12 +54,8 @@ local function find(ctx, name, live)
   end
   -- (in a refresh, one call names the groups read at once: up to 50 in one answer page)
   local g = common.batched(ctx, "autoscaling.DescribeAutoScalingGroups", name, function(names)
-    local got = {}
-    for _, x in ipairs(asg(ctx):DescribeAutoScalingGroups{ AutoScalingGroupNames = names,
-        MaxRecords = 50 }.AutoScalingGroups or {}) do
-      got[x.AutoScalingGroupName] = x
-    end
-    return got
+    return common.index_by(asg(ctx):DescribeAutoScalingGroups{ AutoScalingGroupNames = names,
+      MaxRecords = 50 }.AutoScalingGroups, "AutoScalingGroupName")
   end, one, 50)
   if g and live and g.Status == "Delete in progress" then return nil end
   return g

@@ -175,12 +175,8 @@ fo.type("aws:cloudwatch:alarm", {
     local arn = ctx:arn("cloudwatch", "alarm:" .. name)
     local got = common.together{ function()
       return common.batched(ctx, "cloudwatch.DescribeAlarms", name, function(names)
-        local by_name = {}
-        for _, x in ipairs(cw(ctx):DescribeAlarms{ AlarmNames = names,
-            AlarmTypes = { "MetricAlarm" }, MaxRecords = 100 }.MetricAlarms or {}) do
-          by_name[x.AlarmName] = x
-        end
-        return by_name
+        return common.index_by(cw(ctx):DescribeAlarms{ AlarmNames = names,
+          AlarmTypes = { "MetricAlarm" }, MaxRecords = 100 }.MetricAlarms, "AlarmName")
       end, function(n) return find(ctx, n) end)
     end, function() return arn and alarm_tags(ctx, arn) end }
     local a, tags = got[1], got[2]

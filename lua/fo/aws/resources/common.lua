@@ -253,6 +253,14 @@ end
 
 M.BATCH_MAX = 100 -- ids in one call (DescribeAlarms' AlarmNames takes 100, EC2's lists 1000)
 
+--- The records of `list` by their member `field` ({record[field] → record}): what a batched
+--- read's `many` returns from a Describe's list.
+function M.index_by(list, field)
+  local out = {}
+  for _, r in ipairs(list or {}) do out[r[field]] = r end
+  return out
+end
+
 --- The record of `id`: `many(ids)` → {id → record} reads a batch in one call; `one(id)`
 --- reads a record alone (nil when gone). A record the batch did not hold, or a batch that
 --- failed (EC2 refuses a whole list when one id of it is gone: NotFound), is read alone, so

@@ -56,11 +56,7 @@ local function describe_one(ctx, op, ids_member, list_member, notfound, id, id_f
   end
   if not id_field then return one(id) end
   return common.batched(ctx, "ec2." .. op, id, function(ids)
-    local got = {}
-    for _, r in ipairs(ec2[op](ec2, { [ids_member] = ids })[list_member] or {}) do
-      got[r[id_field]] = r
-    end
-    return got
+    return common.index_by(ec2[op](ec2, { [ids_member] = ids })[list_member], id_field)
   end, one)
 end
 

@@ -48,12 +48,8 @@ end
 -- up to 50 names).
 local function find_group(ctx, name)
   return common.batched(ctx, "logs.DescribeLogGroups", name, function(names)
-    local got = {}
-    for _, g in ipairs(logs(ctx):DescribeLogGroups{ logGroupIdentifiers = names,
-        limit = 50 }.logGroups or {}) do
-      got[g.logGroupName] = g
-    end
-    return got
+    return common.index_by(logs(ctx):DescribeLogGroups{ logGroupIdentifiers = names,
+      limit = 50 }.logGroups, "logGroupName")
   end, function(n) return find_group_alone(ctx, n) end, 50)
 end
 
