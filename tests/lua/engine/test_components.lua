@@ -61,7 +61,7 @@ local function fo_run(args, env) return testlib.run_fo_in(dir, args, env) end
 local function events(r) return json_events.checked(r.stdout) end
 
 local function state()
-  return json.decode(testlib.read(dir .. "/.fo/dev.state.json"))
+  return testlib.state_doc(dir)
 end
 
 local function urns()

@@ -252,7 +252,7 @@ function TestImport:test_a_saved_plan_imports()
     .. 'fo.resource("aws:ec2:vpc", "seed", { cidr_block = "10.5.0.0/16" })\n')
   local r = testlib.run_fo({ path }, { env = env })
   lu.assertEquals(r.code, 0, r.stderr)
-  local id = json.decode(testlib.read(dir .. "/.fo/dev.state.json")).resources[
+  local id = testlib.state_doc(dir).resources[
     "dev::aws:ec2:vpc::seed"].id
   r = testlib.run_fo({ "state", "rm", "seed" }, { env = env })
   lu.assertEquals(r.code, 0, r.stderr)
@@ -262,12 +262,12 @@ function TestImport:test_a_saved_plan_imports()
   r = testlib.run_fo({ path, "--plan", "--out", dir .. "/p.json" }, { env = env })
   lu.assertEquals(r.code, 0, r.stderr)
   lu.assertStrContains(r.stdout, "import " .. id .. ", then update in place")
-  lu.assertNil(json.decode(testlib.read(dir .. "/.fo/dev.state.json")).resources[
+  lu.assertNil(testlib.state_doc(dir).resources[
     "dev::aws:ec2:vpc::seed"])
   r = testlib.run_fo({ "apply", dir .. "/p.json" }, { env = env })
   lu.assertEquals(r.code, 0, r.stderr)
   lu.assertStrContains(r.stdout, "Apply complete: 1 imported, 0 created, 1 updated")
-  local rec = json.decode(testlib.read(dir .. "/.fo/dev.state.json")).resources[
+  local rec = testlib.state_doc(dir).resources[
     "dev::aws:ec2:vpc::seed"]
   lu.assertEquals({ rec.id, rec.inputs.tags }, { id, { T = "x" } })
 end
@@ -660,14 +660,14 @@ fo.resource("aws:ec2:subnet", "a", { vpc_id = vpc.id, cidr_block = "10.9.2.0/24"
   r = run({ "--target", "aws", path })
   lu.assertEquals(r.code, 2, r.stderr)
   lu.assertStrContains(r.stderr, "needs --yes")
-  lu.assertNil(json.decode(testlib.read(dir .. "/.fo/dev.state.json")).resources[
+  lu.assertNil(testlib.state_doc(dir).resources[
     "dev::aws:ec2:vpc::main"])
   r = run({ "--target", "aws", "--yes", "--json", path })
   lu.assertEquals(r.code, 0, r.stderr)
   ev = events(r)
   lu.assertEquals(json_events.last(ev, "summary").done,
     { create = 1, update = 0, replace = 0, delete = 0, rollback = 0 })
-  local st = json.decode(testlib.read(dir .. "/.fo/dev.state.json"))
+  local st = testlib.state_doc(dir)
   lu.assertEquals(st.resources["dev::aws:ec2:vpc::main"].id, vpc)
   -- the subnet made by hand, by the command
   r = run({ "state", "import", "aws:ec2:subnet::b", subnet, "--json" })
@@ -676,7 +676,7 @@ fo.resource("aws:ec2:subnet", "a", { vpc_id = vpc.id, cidr_block = "10.9.2.0/24"
   lu.assertEquals(json_events.last(ev, "import"), { v = 1, event = "import",
     t = json_events.last(ev, "import").t, urn = "dev::aws:ec2:subnet::b",
     type = "aws:ec2:subnet", id = subnet, region = REGION })
-  st = json.decode(testlib.read(dir .. "/.fo/dev.state.json"))
+  st = testlib.state_doc(dir)
   lu.assertEquals(st.resources["dev::aws:ec2:subnet::b"].inputs.vpc_id, vpc)
   -- another stack's topic: refused, an error event and nothing recorded
   local topic = served:client("sns", { region = REGION }):CreateTopic{ Name = "alerts",
@@ -689,7 +689,7 @@ fo.resource("aws:ec2:subnet", "a", { vpc_id = vpc.id, cidr_block = "10.9.2.0/24"
     'it is tagged as resource "alerts" of fo stack "prod", which manages it')
   lu.assertNil(json_events.last(ev, "import"))
   lu.assertEquals(json_events.last(ev, "summary").exit_code, 2)
-  lu.assertNil(json.decode(testlib.read(dir .. "/.fo/dev.state.json")).resources[
+  lu.assertNil(testlib.state_doc(dir).resources[
     "dev::aws:sns:topic::alerts"])
   srv:close()
 end

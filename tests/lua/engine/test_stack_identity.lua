@@ -6,7 +6,6 @@ package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. packag
 local lu = require "luaunit"
 local testlib = require "support.testlib"
 local H = require "support.engine_harness"
-local json = require "fo.json"
 
 local dir
 TestStackIdentity = {}
@@ -71,7 +70,7 @@ function TestStackIdentity:test_another_recipe_file_stops_before_any_change()
   local env = { FO_STATE_DIR = dir .. "/.fo" }
   local r = testlib.run_fo({ first }, { env = env })
   lu.assertEquals(r.code, 0, r.stderr)
-  local st = json.decode(testlib.read(dir .. "/.fo/dev.state.json"))
+  local st = testlib.state_doc(dir)
   lu.assertEquals(st.recipe, "first.lua") -- relative to the folder holding .fo
   for _, mode in ipairs({ {}, { "--plan" } }) do
     local args = { table.unpack(mode) }
@@ -87,7 +86,7 @@ function TestStackIdentity:test_another_recipe_file_stops_before_any_change()
   r = testlib.run_fo({ "--rebind-recipe", other }, { env = env })
   lu.assertEquals(r.code, 0, r.stderr)
   lu.assertStrContains(r.stdout, "Apply complete: 0 created, 0 updated, 0 replaced, 2 deleted.")
-  lu.assertEquals(json.decode(testlib.read(dir .. "/.fo/dev.state.json")).recipe, "other.lua")
+  lu.assertEquals(testlib.state_doc(dir).recipe, "other.lua")
 end
 
 function TestStackIdentity:test_the_stack_is_found_from_the_recipe_not_the_current_directory()
@@ -98,7 +97,7 @@ function TestStackIdentity:test_the_stack_is_found_from_the_recipe_not_the_curre
   local r = fo_in(project, { "recipes/net.lua" })
   lu.assertEquals(r.code, 0, r.stderr)
   lu.assertTrue(fo.fs.exists(project .. "/.fo/dev.state.json"))
-  lu.assertEquals(json.decode(testlib.read(project .. "/.fo/dev.state.json")).recipe,
+  lu.assertEquals(testlib.state_doc(project).recipe,
     "recipes/net.lua")
   for _, case in ipairs({ { project .. "/recipes", "net.lua" }, { dir, "project/recipes/net.lua" },
     { "/", project .. "/recipes/net.lua" } }) do
@@ -127,7 +126,7 @@ function TestStackIdentity:test_plan_on_a_new_aws_stack_binds_it_and_other_crede
   local r = testlib.run_fo({ "--plan", "--target", "aws", "--stack", "prod", path }, { env = env })
   lu.assertEquals(r.code, 0, r.stderr)
   lu.assertStrContains(r.stderr, "stack prod is new and bound to target aws")
-  local st = json.decode(testlib.read(dir .. "/.fo/prod.state.json"))
+  local st = testlib.state_doc(dir, "prod")
   lu.assertEquals({ st.target, st.account, st.recipe, next(st.resources) },
     { "aws", "123456789012", "net.lua", nil })
   -- a later run without --target is the same aws stack; --target sim is refused
@@ -195,14 +194,14 @@ fo.resource("test:topic", "t", { name = "t" }, { depends_on = { p } })
   local env = { FO_STATE_DIR = dir .. "/.fo", LUA_PATH = testlib.tests_dir .. "/lua/?.lua;;" }
   local r = testlib.run_fo({ path }, { env = env })
   lu.assertEquals(r.code, 0, r.stderr)
-  local st = json.decode(testlib.read(dir .. "/.fo/dev.state.json"))
+  local st = testlib.state_doc(dir)
   lu.assertEquals(st.types["local:probe"], "fo.engine.data")
   os.remove(path)
   r = testlib.run_fo({ "--destroy", path }, { env = env })
   lu.assertEquals(r.code, 0, r.stdout .. r.stderr)
   lu.assertStrContains(r.stdout, "Destroy complete: 2 deleted.")
   lu.assertEquals(H.inventory(fo.sim.new{ file = dir .. "/.fo/dev.sim.json" }), {})
-  lu.assertEquals(next(json.decode(testlib.read(dir .. "/.fo/dev.state.json")).resources), nil)
+  lu.assertEquals(next(testlib.state_doc(dir).resources), nil)
 end
 
 local _ = fixture

@@ -86,6 +86,12 @@ function M.run_fo_in(dir, args, env)
   return M.run_fo(args, { env = e })
 end
 
+--- The state document of stack `stack` (default dev) in `dir`/.fo, as a finished run left
+--- it (the log folded into the file).
+function M.state_doc(dir, stack)
+  return require("fo.json").decode(M.read(("%s/.fo/%s.state.json"):format(dir, stack or "dev")))
+end
+
 --- The environment of a fo-run child reaching the simulator served on 127.0.0.1:`port`
 --- as AWS (--target aws): the simulator's default key, `region`, HOME `home`, nothing of the
 --- user's AWS configuration; `more`'s variables on top.
