@@ -229,4 +229,64 @@ function TestRetryNotice.test_gaps_stay_under_max_delay_until_the_situations_bou
   assert_notice_gaps(ctx.sleeps, 10)
 end
 
+-- On the simulator (ctx.target "sim") waits poll every common.SIM_POLL from start to start:
+-- a poll's latency comes off the sleep after it, so a transition is noticed within one
+-- period of it (sleeping the whole period after each answer noticed it up to period +
+-- latency late) — and a slow poll still leaves half a period before the next.
+TestSimPolls = {}
+
+-- Each probe takes `latency` seconds of the test clock; returns the clock at each start.
+local function timed_probe(ctx, latency, done_at)
+  local starts = {}
+  return starts, function()
+    starts[#starts + 1] = ctx.t
+    if #starts > 200 then error("polled more than 200 times", 0) end
+    ctx.t = ctx.t + latency
+    return starts[#starts] >= done_at and "ok"
+  end
+end
+
+function TestSimPolls.test_polls_start_a_period_apart_whatever_their_latency()
+  local ctx = aws_ctx()
+  ctx.target = "sim"
+  local starts, fn = timed_probe(ctx, 0.1, 2)
+  lu.assertEquals(common.poll(ctx, "table active", 600, fn), "ok")
+  for i = 2, #starts do
+    lu.assertAlmostEquals(starts[i] - starts[i - 1], common.SIM_POLL, 1e-9,
+      ("poll %d started %g s after the one before"):format(i, starts[i] - starts[i - 1]))
+  end
+  lu.assertTrue(starts[#starts] - 2 < common.SIM_POLL + 1e-9,
+    ("done at 2 s, noticed by a poll that started at %g s"):format(starts[#starts]))
+end
+
+function TestSimPolls.test_a_poll_slower_than_the_period_is_followed_by_half_a_period()
+  local ctx = aws_ctx()
+  ctx.target = "sim"
+  local starts, fn = timed_probe(ctx, 0.4, 3)
+  common.poll(ctx, "table active", 600, fn)
+  for i = 2, #starts do
+    lu.assertAlmostEquals(starts[i] - starts[i - 1], 0.4 + common.SIM_POLL / 2, 1e-9)
+  end
+end
+
+function TestSimPolls.test_a_model_waiter_on_the_simulator_is_paced_the_same_way()
+  local sim, ddb = world()
+  create_table(ddb, "trades")
+  local ctx = aws_ctx(sim)
+  ctx.target = "sim"
+  local calls, invoke = 0, ddb._invoke
+  ddb._invoke = function(...) -- each DescribeTable takes 0.1 s of the test clock
+    calls = calls + 1
+    ctx.t = ctx.t + 0.1
+    sim:advance(0.1)
+    return invoke(...)
+  end
+  local out = common.wait(ctx, ddb, "TableExists", { TableName = "trades" }, 600)
+  lu.assertEquals(out.Table.TableStatus, "ACTIVE")
+  for i, d in ipairs(ctx.sleeps) do
+    lu.assertAlmostEquals(d, common.SIM_POLL - 0.1, 1e-9, ("sleep %d"):format(i))
+  end
+  lu.assertTrue(ctx.t <= 2 + common.SIM_POLL + 0.1 + 1e-9, ("ACTIVE at 2 s, seen at %g s"):format(ctx.t))
+end
+
 os.exit(lu.LuaUnit.run())

@@ -294,6 +294,19 @@ end
 -- AWS's take minutes, so the models' delays (15 s for ELBv2) would only slow tests down.
 M.SIM_POLL = 0.25
 
+-- A sleep for the simulator's polls that keeps them M.SIM_POLL apart from start to start:
+-- the time a poll's call took comes off the next sleep, so a transition is noticed within
+-- one period whatever the call's latency (sleeping the whole period after each answer
+-- would make it period + latency). It still sleeps half a period at least, so that a slow
+-- simulator is not polled back to back.
+local function paced_sleep(ctx)
+  local last = now(ctx)
+  return function(d)
+    ctx:sleep(math.max(last + d - now(ctx), d / 2))
+    last = now(ctx)
+  end
+end
+
 -- The longest gap between two polls of M.poll on AWS (the models' waiters' usual delay).
 M.POLL_CAP = 15
 
@@ -312,6 +325,7 @@ function M.wait(ctx, client, waiter, params, seconds)
   if ctx.target == "sim" then
     opts.schedule = "model"
     opts.delay = M.SIM_POLL
+    opts.sleep = paced_sleep(ctx)
     opts.max_attempts = math.ceil(seconds / M.SIM_POLL) + 1
   end
   return client:wait(waiter, params, opts)
@@ -334,6 +348,7 @@ function M.poll(ctx, what, seconds, probe)
   local deadline = started + seconds
   local sim = ctx.target == "sim"
   local floor, delay = waiter.NOTICE_FIRST, nil
+  local sleep = sim and paced_sleep(ctx) or function(d) ctx:sleep(d) end
   while true do
     local ok, v = pcall(probe)
     if not ok and not (Error.is(v) and v.retryable) then error(v, 0) end
@@ -347,7 +362,7 @@ function M.poll(ctx, what, seconds, probe)
         ctx.timeout and " (the resource's custom timeout)" or ""), 0)
     end
     if not ok then ctx:debug("%s: %s, polling again in %gs", what, tostring(v.code), delay) end
-    ctx:sleep(delay)
+    sleep(delay)
   end
 end
 
