@@ -302,6 +302,7 @@ fo.type("aws:autoscaling:group", {
       common.claim(ctx, ("an Auto Scaling group named %q in %s"):format(p.name, ctx.region),
         g.AutoScalingGroupARN, g.Tags)
     end
+    common.made(c, p.name) -- (its scaling policies: common.fresh_slot)
     local g = common.poll(ctx, ("Auto Scaling group %s to be visible"):format(p.name), 120, function()
       return find(ctx, p.name, true)
     end)
@@ -466,8 +467,10 @@ fo.type("aws:autoscaling:policy", {
   },
   create = function(ctx, p)
     -- an upsert: a policy of that name already in the group is not this create's (policies
-    -- carry no tags; after a crash, adopt takes the interrupted one)
-    local have = find_policy(ctx, p.group_name, p.policy_name)
+    -- carry no tags; after a crash, adopt takes the interrupted one). A group this run
+    -- created holds only the policies this run put in it: not read (common.fresh_slot).
+    local have = not common.fresh_slot(asg(ctx), p.group_name, "policy " .. p.policy_name)
+      and find_policy(ctx, p.group_name, p.policy_name)
     if have then
       common.conflict(ctx, ("a scaling policy named %q of Auto Scaling group %q"):format(
         p.policy_name, p.group_name), have.PolicyARN)
