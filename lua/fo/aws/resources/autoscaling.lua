@@ -185,17 +185,20 @@ local function positive_len(max)
   end
 end
 
+-- Waits until the group is listed with its desired capacity in service and returns it
+-- (nothing when `seconds` is 0: no wait).
 local function wait_capacity(ctx, name, seconds)
-  if seconds <= 0 then return end
-  common.poll(ctx, ("Auto Scaling group %s reaching its desired capacity"):format(name), seconds, function()
-    local g = find(ctx, name, true)
-    if not g then return false end
-    local n = 0
-    for _, i in ipairs(g.Instances or {}) do
-      if i.LifecycleState == "InService" then n = n + 1 end
-    end
-    return n >= g.DesiredCapacity
-  end)
+  if seconds <= 0 then return nil end
+  return common.poll(ctx, ("Auto Scaling group %s reaching its desired capacity"):format(name),
+    seconds, function()
+      local g = find(ctx, name, true)
+      if not g then return false end
+      local n = 0
+      for _, i in ipairs(g.Instances or {}) do
+        if i.LifecycleState == "InService" then n = n + 1 end
+      end
+      return n >= g.DesiredCapacity and g
+    end)
 end
 
 -- Waits for the group's refresh `id` (nil: the newest) to end; raises unless Successful.
@@ -303,11 +306,14 @@ fo.type("aws:autoscaling:group", {
         g.AutoScalingGroupARN, g.Tags)
     end
     common.made(c, p.name) -- (its scaling policies: common.fresh_slot)
-    local g = common.poll(ctx, ("Auto Scaling group %s to be visible"):format(p.name), 120, function()
-      return find(ctx, p.name, true)
-    end)
+    -- The wait for capacity lists the group (its ARN, for the outputs) once it is visible
+    -- and in service: one poll for both, and metrics collection turned on after it. Without
+    -- that wait, a poll until the group is listed.
+    local g = wait_capacity(ctx, p.name, p.wait_for_capacity_timeout)
+      or common.poll(ctx, ("Auto Scaling group %s to be visible"):format(p.name), 120, function()
+        return find(ctx, p.name, true)
+      end)
     set_metrics(ctx, p.name, {}, p.metrics_collection)
-    wait_capacity(ctx, p.name, p.wait_for_capacity_timeout)
     return p.name, outputs_of(g)
   end,
   read = function(ctx, name, props)
