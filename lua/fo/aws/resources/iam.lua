@@ -269,8 +269,8 @@ fo.type("aws:iam:role_policy", {
     -- (inline policies carry no tags; after a crash, adopt takes the interrupted one)
     -- (a role just created may not be visible yet: it has no policy then). A role this
     -- run created holds only the policies this run put in it: no read (common.fresh_slot;
-    -- role names are case-insensitive, policy names are not).
-    if not common.fresh_slot(iam(ctx), p.role_name:lower(), p.policy_name)
+    -- names compared without case, as IAM compares role names).
+    if not common.fresh_slot(iam(ctx), p.role_name:lower(), p.policy_name:lower())
         and get_role_policy(ctx, p.role_name, p.policy_name) then
       common.conflict(ctx, ("an inline policy %q of IAM role %q"):format(p.policy_name,
         p.role_name), policy_id(p.role_name, p.policy_name))
