@@ -286,10 +286,9 @@ local function remove_replicas(ctx, name, keep)
 end
 
 -- Creates the declared replicas that do not exist, one at a time, each waited until ACTIVE
--- (also one an interrupted run left CREATING).
--- Adds the declared replicas missing from table p.name and settles each one's tags and
--- point-in-time recovery. `t`: the table as just seen ACTIVE, if it was (not read again
--- before the first replica). Returns the table as last seen ACTIVE (nil when not read).
+-- (also one an interrupted run left CREATING), and settles each one's tags and point-in-time
+-- recovery. `t`: the table as just seen ACTIVE, if it was (not read again before the first
+-- replica). Returns the table as last seen ACTIVE with its replicas (nil without replicas).
 local function add_replicas(ctx, p, t)
   local name, t_last = p.name, nil
   for _, r in ipairs(replicas_of(p)) do
