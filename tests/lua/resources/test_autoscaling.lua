@@ -42,8 +42,12 @@ local function recipe(o)
         metrics = { "GroupInServiceInstances", "GroupDesiredCapacity" } },
       tags = o.tags or { Environment = "Production", FailoverRole = "Primary" } },
       { region = R, depends_on = { profile } })
-    fo.resource("aws:autoscaling:policy", "cpu", { group_name = g.name, policy_name = "cpu-target",
-      target_value = o.target or 60 }, { region = R })
+    local cpu = fo.resource("aws:autoscaling:policy", "cpu", { group_name = g.name,
+      policy_name = "cpu-target", target_value = o.target or 60 }, { region = R })
+    if o.twice then
+      fo.resource("aws:autoscaling:policy", "cpu-again", { group_name = g.name,
+        policy_name = "cpu-target", target_value = 50 }, { region = R, depends_on = { cpu } })
+    end
     fo.output("group_arn", g.arn)
   end
 end
@@ -277,6 +281,22 @@ function TestAutoScaling:test_another_copy_of_the_stacks_group_is_not_taken_over
   asg:CreateAutoScalingGroup{ AutoScalingGroupName = "asg-app-prod", MinSize = 0, MaxSize = 1,
     LaunchTemplate = { LaunchTemplateId = lt }, VPCZoneIdentifier = n.private[1], Tags = tags }
   T.assert_conflict(sim, dir, recipe(), group().AutoScalingGroupARN)
+end
+
+function TestAutoScaling:test_a_policy_of_a_new_group_is_not_read_first_but_a_second_one_is()
+  -- the group is this run's: its policy is put without a DescribePolicies first
+  -- (common.fresh_slot)
+  T.run(sim, dir, recipe())
+  lu.assertEquals(H.ops(sim, { operation = "DescribePolicies" }), {})
+  T.run(sim, dir, recipe(), { mode = "destroy", explicit = true })
+  -- a second policy of the same name in the same run: read first, a conflict
+  local code, doc, out, err = H.run(recipe{ twice = true }, { sim = sim, dir = dir })
+  lu.assertEquals(code, 4, out .. err)
+  lu.assertEquals(#doc.errors, 1, out .. err)
+  lu.assertEquals(doc.errors[1].error.kind, "conflict")
+  lu.assertStrContains(out .. err, 'a scaling policy named "cpu-target" of Auto Scaling group '
+    .. '"asg-app-prod"')
+  lu.assertEquals(next(H.state(dir).resources), nil)
 end
 
 function TestAutoScaling:test_a_scaling_policy_of_the_same_name_not_ours_is_a_conflict()

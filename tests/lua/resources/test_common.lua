@@ -65,4 +65,20 @@ function TestDescribeOne.test_finds_the_record_and_takes_not_found_as_gone()
   lu.assertTrue(AwsError.is(err, "InvalidVpcID.NotFound"))
 end
 
+-- fresh_slot: a child's pre-read is skipped only on a parent this run's client saw made,
+-- once per child; another run (other clients) knows nothing of it.
+TestFreshSlot = {}
+
+function TestFreshSlot.test_only_a_parent_this_run_made_and_each_child_once()
+  local run1, run2 = {}, {}
+  lu.assertFalse(common.fresh_slot(run1, "rtb-1", "0.0.0.0/0")) -- not made by this run
+  common.made(run1, "rtb-1")
+  lu.assertTrue(common.fresh_slot(run1, "rtb-1", "0.0.0.0/0"))
+  -- a second create of the same child reads as before (and finds the first one)
+  lu.assertFalse(common.fresh_slot(run1, "rtb-1", "0.0.0.0/0"))
+  lu.assertTrue(common.fresh_slot(run1, "rtb-1", "10.1.0.0/16"))
+  -- the next run has its own clients: the table is not fresh there
+  lu.assertFalse(common.fresh_slot(run2, "rtb-1", "10.2.0.0/16"))
+end
+
 os.exit(lu.LuaUnit.run())

@@ -263,6 +263,35 @@ function TestElbv2:test_a_listener_on_the_port_not_ours_is_a_conflict()
   end
 end
 
+function TestElbv2:test_a_listener_of_a_new_load_balancer_reads_nothing_but_a_second_one_does()
+  -- the load balancer is this run's: its listener's create reads nothing first or after
+  -- (common.fresh_slot), and the load balancer is the wait's last answer
+  local lb_reads = {}
+  T.run(sim, dir, recipe())
+  for _, c in ipairs(sim:calls{ service = "elbv2", mutating = false }) do
+    lb_reads[c.operation] = (lb_reads[c.operation] or 0) + 1
+  end
+  lu.assertNil(lb_reads.DescribeListeners)
+  -- the target group's and the load balancer's claims (one DescribeTags each)
+  lu.assertEquals(lb_reads.DescribeTags, 2)
+  T.run(sim, dir, recipe(), { mode = "destroy", explicit = true })
+  -- a second listener on the same port of it, in the same run: read first, a conflict
+  local code, doc, out, err = H.run(function()
+    local lb = fo.resource("aws:elbv2:load_balancer", "alb", { name = "alb-app-prod",
+      subnets = n.public, security_groups = { n.alb_sg } }, { region = R })
+    local action = { { type = "fixed_response", status_code = "404", content_type = "text/plain" } }
+    local one = fo.resource("aws:elbv2:listener", "one", { load_balancer_arn = lb.arn, port = 80,
+      default_actions = action }, { region = R })
+    fo.resource("aws:elbv2:listener", "two", { load_balancer_arn = lb.arn, port = 80,
+      default_actions = action }, { region = R, depends_on = { one } })
+  end, { sim = sim, dir = dir, region = R })
+  lu.assertEquals(code, 4, out .. err)
+  lu.assertEquals(#doc.errors, 1)
+  lu.assertEquals(doc.errors[1].error.kind, "conflict")
+  lu.assertStrContains(out .. err, "a listener on port 80 of load balancer app/alb-app-prod/")
+  lu.assertEquals(next(H.state(dir).resources), nil)
+end
+
 function TestElbv2:test_another_copy_of_the_stacks_load_balancer_or_target_group_is_not_taken_over()
   -- the same settings: CreateLoadBalancer would answer it as if new
   local arn = elb:CreateLoadBalancer{ Name = "alb-app-prod", Subnets = n.public,

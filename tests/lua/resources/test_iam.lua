@@ -216,6 +216,37 @@ function TestIam:test_an_inline_policy_the_state_does_not_record_is_not_overwrit
   lu.assertStrContains(out, 'an inline policy "app-access" of IAM role "role-app-prod"')
 end
 
+function TestIam:test_creates_read_only_what_they_must()
+  sim.recorder:clear()
+  T.run(sim, dir, recipe())
+  local reads = {}
+  for _, c in ipairs(sim:calls{ service = "iam", mutating = false }) do
+    reads[c.operation] = (reads[c.operation] or 0) + 1
+  end
+  -- the role's and the profile's waits (one poll each); the policy of a role this run
+  -- created is not read first (common.fresh_slot), the profile's roles are the wait's answer
+  lu.assertEquals(reads, { GetRole = 1, GetInstanceProfile = 1 })
+end
+
+function TestIam:test_a_second_inline_policy_of_the_same_name_on_a_new_role_is_a_conflict()
+  -- the role is this run's: the first policy needs no read; the second create of the same
+  -- policy reads first, as on any other role, and finds the first one
+  local code, doc, out, err = H.run(function()
+    local role = fo.resource("aws:iam:role", "app", { name = "role-app-prod",
+      assume_role_policy = TRUST })
+    local one = fo.resource("aws:iam:role_policy", "one", { role_name = role.name,
+      policy_name = "app-access", policy_document = policy({ "dynamodb:GetItem" }) })
+    fo.resource("aws:iam:role_policy", "two", { role_name = role.name,
+      policy_name = "app-access", policy_document = policy({ "dynamodb:Query" }) },
+      { depends_on = { one } })
+  end, { sim = sim, dir = dir })
+  lu.assertEquals(code, 4, out .. err)
+  lu.assertEquals(#doc.errors, 1)
+  lu.assertEquals(doc.errors[1].error.kind, "conflict")
+  lu.assertStrContains(out .. err, 'an inline policy "app-access" of IAM role "role-app-prod"')
+  lu.assertEquals(next(H.state(dir).resources), nil)
+end
+
 function TestIam:test_names_are_checked_before_anything_is_made()
   local _, out, err = T.run(sim, dir, recipe{ role = "role app" }, nil, 1)
   lu.assertStrContains(out .. err, "property name: \"role app\": only letters, digits and _+=,.@-")

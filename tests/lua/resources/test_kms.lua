@@ -62,6 +62,20 @@ function TestKmsTypes:tearDown()
   H.cleanup(dir)
 end
 
+function TestKmsTypes:test_the_alias_outputs_are_built_as_kms_lists_them()
+  -- CreateAlias answers nothing: the ARN is its documented form, not read back
+  sim.recorder:clear()
+  apply(recipe())
+  lu.assertEquals(H.ops(sim, { operation = "ListAliases" }), {})
+  local rec = H.state(dir).resources["dev::aws:kms:alias::alarms"]
+  local listed
+  for _, a in ipairs(kms():ListAliases{}.Aliases) do
+    if a.AliasName == "alias/fo-alarms" then listed = a end
+  end
+  lu.assertEquals(rec.outputs, { name = listed.AliasName, arn = listed.AliasArn,
+    target_key_id = listed.TargetKeyId })
+end
+
 function TestKmsTypes:test_create_reads_back_and_rerun_makes_no_mutating_call()
   local doc = apply(recipe())
   local id = doc.outputs.key_id

@@ -329,6 +329,42 @@ function TestRoute53Types:test_a_record_set_in_our_zone_not_ours_is_a_conflict()
     { { Value = "198.51.100.7" } })
 end
 
+-- A run that meets a conflict in a zone it made itself: exit 4, one conflict, all rolled back.
+local function conflict_run(recipe)
+  local code, doc, out, err = H.run(recipe, { sim = sim, dir = dir })
+  lu.assertEquals(code, 4, out .. err)
+  lu.assertEquals(#doc.errors, 1, out .. err)
+  lu.assertEquals(doc.errors[1].error.kind, "conflict")
+  lu.assertEquals(next(H.state(dir).resources), nil)
+  lu.assertEquals(zones(), {})
+  return out .. err
+end
+
+function TestRoute53Types:test_records_of_a_new_zone_are_not_read_first_but_its_own_ns_is()
+  -- a zone this run made holds its NS and SOA and what this run writes: a record set of
+  -- another type is not looked for before the UPSERT (common.fresh_slot)
+  sim.recorder:clear()
+  apply(zone_and_record)
+  lu.assertEquals(H.ops(sim, { operation = "ListResourceRecordSets" }), {})
+  apply(zone_and_record, { mode = "destroy", explicit = true })
+  -- the zone's own NS record set is AWS's: read first, a conflict (never overwritten)
+  local out = conflict_run(function()
+    local zone = fo.resource("aws:route53:zone", "main", { name = "example-com.test" })
+    fo.resource("aws:route53:record", "ns", { zone_id = zone.id, name = "example-com.test",
+      type = "NS", ttl = 60, records = { "ns-1.example.net." } })
+  end)
+  lu.assertStrContains(out, 'a NS record set "example-com.test."')
+  -- a second record set of the same identity in the same run: read first, a conflict
+  out = conflict_run(function()
+    local zone = fo.resource("aws:route53:zone", "main", { name = "example-com.test" })
+    local one = fo.resource("aws:route53:record", "one", { zone_id = zone.id,
+      name = "www.example-com.test", type = "A", ttl = 60, records = { "192.0.2.1" } })
+    fo.resource("aws:route53:record", "two", { zone_id = zone.id, name = "WWW.example-com.test",
+      type = "A", ttl = 60, records = { "192.0.2.2" } }, { depends_on = { one } })
+  end)
+  lu.assertStrContains(out, 'a A record set "www.example-com.test."')
+end
+
 function TestRoute53Types:test_interrupted_zone_create_is_adopted()
   -- CreateHostedZone (1) succeeds, its ChangeTagsForResource (2) fails: the run stops with
   -- the intent recorded (no rollback), as if it had died there

@@ -142,6 +142,20 @@ function TestS3Types:test_a_bucket_of_another_copy_or_account_is_a_conflict()
   lu.assertStrContains(out .. err, "owned by another AWS account")
 end
 
+-- In us-east-1 CreateBucket answers 200 again for a bucket of the account (AWS's legacy
+-- behaviour there): the create reads its tags after the call and finds it is not its own.
+-- Elsewhere a bucket answered is a new one: its tags are not read.
+function TestS3Types:test_us_east_1_answers_an_existing_bucket_and_the_create_reads_its_tags()
+  local east = sim:client("s3", { region = "us-east-1" })
+  east:CreateBucket{ Bucket = NAME, CreateBucketConfiguration = {
+    Tags = T.other_copy_tags("state") } }
+  T.assert_conflict(sim, dir, bucket(), NAME, { region = "us-east-1" })
+  east:DeleteBucket{ Bucket = NAME }
+  sim.recorder:clear()
+  apply(bucket())
+  lu.assertEquals(H.ops(sim, { operation = "GetBucketTagging" }), {})
+end
+
 function TestS3Types:test_adopted_after_an_interrupted_create()
   T.assert_adopted(sim, dir, bucket(), { "dev::aws:s3:bucket::state" })
 end

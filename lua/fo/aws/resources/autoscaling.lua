@@ -185,17 +185,20 @@ local function positive_len(max)
   end
 end
 
+-- Waits until the group is listed with its desired capacity in service and returns it
+-- (nothing when `seconds` is 0: no wait).
 local function wait_capacity(ctx, name, seconds)
-  if seconds <= 0 then return end
-  common.poll(ctx, ("Auto Scaling group %s reaching its desired capacity"):format(name), seconds, function()
-    local g = find(ctx, name, true)
-    if not g then return false end
-    local n = 0
-    for _, i in ipairs(g.Instances or {}) do
-      if i.LifecycleState == "InService" then n = n + 1 end
-    end
-    return n >= g.DesiredCapacity
-  end)
+  if seconds <= 0 then return nil end
+  return common.poll(ctx, ("Auto Scaling group %s reaching its desired capacity"):format(name),
+    seconds, function()
+      local g = find(ctx, name, true)
+      if not g then return false end
+      local n = 0
+      for _, i in ipairs(g.Instances or {}) do
+        if i.LifecycleState == "InService" then n = n + 1 end
+      end
+      return n >= g.DesiredCapacity and g
+    end)
 end
 
 -- Waits for the group's refresh `id` (nil: the newest) to end; raises unless Successful.
@@ -302,11 +305,15 @@ fo.type("aws:autoscaling:group", {
       common.claim(ctx, ("an Auto Scaling group named %q in %s"):format(p.name, ctx.region),
         g.AutoScalingGroupARN, g.Tags)
     end
-    local g = common.poll(ctx, ("Auto Scaling group %s to be visible"):format(p.name), 120, function()
-      return find(ctx, p.name, true)
-    end)
+    common.made(c, p.name) -- (its scaling policies: common.fresh_slot)
+    -- The wait for capacity lists the group (its ARN, for the outputs) once it is visible
+    -- and in service: one poll for both, and metrics collection turned on after it. Without
+    -- that wait, a poll until the group is listed.
+    local g = wait_capacity(ctx, p.name, p.wait_for_capacity_timeout)
+      or common.poll(ctx, ("Auto Scaling group %s to be visible"):format(p.name), 120, function()
+        return find(ctx, p.name, true)
+      end)
     set_metrics(ctx, p.name, {}, p.metrics_collection)
-    wait_capacity(ctx, p.name, p.wait_for_capacity_timeout)
     return p.name, outputs_of(g)
   end,
   read = function(ctx, name, props)
@@ -466,8 +473,10 @@ fo.type("aws:autoscaling:policy", {
   },
   create = function(ctx, p)
     -- an upsert: a policy of that name already in the group is not this create's (policies
-    -- carry no tags; after a crash, adopt takes the interrupted one)
-    local have = find_policy(ctx, p.group_name, p.policy_name)
+    -- carry no tags; after a crash, adopt takes the interrupted one). A group this run
+    -- created holds only the policies this run put in it: not read (common.fresh_slot).
+    local have = not common.fresh_slot(asg(ctx), p.group_name, "policy " .. p.policy_name)
+      and find_policy(ctx, p.group_name, p.policy_name)
     if have then
       common.conflict(ctx, ("a scaling policy named %q of Auto Scaling group %q"):format(
         p.policy_name, p.group_name), have.PolicyARN)

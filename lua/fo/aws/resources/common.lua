@@ -135,6 +135,51 @@ function M.claim(ctx, what, id, tags)
   if not ctx:owns(tags or {}) then M.conflict(ctx, what, id, tags) end
 end
 
+-- What this run learnt -------------------------------------------------------------------
+-- Kept with the run's clients: the engine gives every resource of a run the same client of
+-- a service and region (fo.engine.target), and each run new ones, so nothing kept here
+-- outlives the run (weak keys: it goes with the clients).
+local run_memory = setmetatable({}, { __mode = "k" })
+
+--- The table `name` this run keeps with `client` (empty at first).
+function M.run_memo(client, name)
+  local m = run_memory[client]
+  if not m then
+    m = {}
+    run_memory[client] = m
+  end
+  local t = m[name]
+  if not t then
+    t = {}
+    m[name] = t
+  end
+  return t
+end
+
+--- Notes that a create of this run made `id` through `client`: the call answered it as
+--- new, or it carries the create's token (M.claim). See M.fresh_slot.
+function M.made(client, id)
+  local made = M.run_memo(client, "made")
+  made[id] = made[id] or {}
+end
+
+--- For a create that reads first whether a child of `parent` with identity `slot` is
+--- there (an inline policy of a role, a route of a route table, the association of a
+--- subnet), because its call would overwrite or answer one not made by the stack: true
+--- when that read can be skipped. It can when `parent` was made by a create of this run
+--- (M.made, through the same `client`) and no other create of this run has taken `slot` on
+--- it: a resource this run made a moment ago holds only what this run put in it. (Another
+--- party could add a child in the seconds since, knowing an id that did not exist before;
+--- the read does not stop that either: a child can appear between the read and the write.)
+--- Takes the slot: another create of the same child of the same parent in this run reads
+--- as before, and finds the first one.
+function M.fresh_slot(client, parent, slot)
+  local children = M.run_memo(client, "made")[parent]
+  if not children or children[slot] then return false end
+  children[slot] = true
+  return true
+end
+
 local function matches(situation, err)
   local Error = require "fo.aws.error"
   if not Error.is(err) then return false end

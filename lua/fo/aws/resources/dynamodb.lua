@@ -286,11 +286,13 @@ local function remove_replicas(ctx, name, keep)
 end
 
 -- Creates the declared replicas that do not exist, one at a time, each waited until ACTIVE
--- (also one an interrupted run left CREATING).
-local function add_replicas(ctx, p)
-  local name = p.name
+-- (also one an interrupted run left CREATING), and settles each one's tags and point-in-time
+-- recovery. `t`: the table as just seen ACTIVE, if it was (not read again before the first
+-- replica). Returns the table as last seen ACTIVE with its replicas (nil without replicas).
+local function add_replicas(ctx, p, t)
+  local name, t_last = p.name, nil
   for _, r in ipairs(replicas_of(p)) do
-    local t = wait_active(ctx, name)
+    t = t or wait_active(ctx, name)
     local st = replica_status(t, r.region)
     if st == "DELETING" then
       wait_for(ctx, name, ("replica %s deleted"):format(r.region), M.WAIT.replica, function(x)
@@ -318,7 +320,9 @@ local function add_replicas(ctx, p)
     end
     -- also a replica an interrupted run created and never tagged
     settle_replica(ctx, t, r)
+    t_last, t = t, nil
   end
+  return t_last
 end
 
 -- Outputs and observation ---------------------------------------------------------------
@@ -475,10 +479,15 @@ fo.type("aws:dynamodb:table", {
       common.claim(ctx, ("a DynamoDB table named %q in %s"):format(p.name, ctx.region),
         t.TableArn, table_tags(ctx, t.TableArn))
     end
-    common.wait(ctx, c, "TableExists", { TableName = p.name }, M.WAIT.table)
+    -- The waiter's last answer is the table ACTIVE; point-in-time recovery leaves it so, and
+    -- the replicas' wait's last answer is the table with them ACTIVE: the outputs come from
+    -- these answers, the table is not described again.
+    local seen = common.wait(ctx, c, "TableExists", { TableName = p.name }, M.WAIT.table)
+    local t = seen and seen.Table
+    if t and not active(t) then t = nil end
     if p.point_in_time_recovery then set_pitr(ctx, p.name, true) end
-    add_replicas(ctx, p)
-    return p.name, outputs_of(wait_active(ctx, p.name))
+    t = add_replicas(ctx, p, t) or t
+    return p.name, outputs_of(t or wait_active(ctx, p.name))
   end,
   read = function(ctx, name, props)
     local t = describe(ctx, name)

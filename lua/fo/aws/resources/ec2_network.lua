@@ -234,6 +234,7 @@ fo.type("aws:ec2:subnet", {
       CidrBlock = p.cidr_block, AvailabilityZone = p.availability_zone,
       TagSpecifications = common.ec2_tag_specs(ctx, "subnet", p.tags) }).Subnet
     local id = s.SubnetId
+    common.made(ec2, id) -- (its association needs no read first: common.fresh_slot)
     -- the answer is the new subnet: described again only while it is pending
     if s.State ~= "available" then
       s = M.await(ctx, "subnet " .. id, function() return find_subnet(ctx, id) end,
@@ -384,6 +385,7 @@ fo.type("aws:ec2:route_table", {
     local id = fresh_call(ctx, ec2, "CreateRouteTable", { VpcId = p.vpc_id,
       TagSpecifications = common.ec2_tag_specs(ctx, "route-table", p.tags),
     }).RouteTable.RouteTableId
+    common.made(ec2, id) -- (its routes need no read first: common.fresh_slot)
     -- A route table has no pending state: usable once created (the calls naming it, routes
     -- and associations, retry while it is too new to be seen).
     return id, { id = id, vpc_id = p.vpc_id }
@@ -534,15 +536,24 @@ fo.type("aws:ec2:route", {
     local id, d = route_id(p)
     -- Routes carry no tags: a route to this destination already in the table is not this
     -- create's (CreateRoute would refuse it; after a crash, adopt takes the interrupted one).
+    -- A table this run created holds no route but its VPC's local ones and those this run
+    -- adds: no read (common.fresh_slot; the local routes are told apart below).
     local what = ("a route to %s in route table %s"):format(p[d.prop], p.route_table_id)
-    if find_route(ctx, p) then common.conflict(ctx, what, id) end
-    local ok, err = pcall(fresh_call, ctx, ctx:client("ec2"), "CreateRoute", route_params(p, true))
+    local ec2 = ctx:client("ec2")
+    if not common.fresh_slot(ec2, p.route_table_id, "route to " .. p[d.prop])
+        and find_route(ctx, p) then
+      common.conflict(ctx, what, id)
+    end
+    local ok, err = pcall(fresh_call, ctx, ec2, "CreateRoute", route_params(p, true))
     if not ok then
       -- none was there a moment ago: a retried call of this create made it (its target),
-      -- or someone else just did
+      -- or someone else just did; a route the table was made with (the VPC's local
+      -- range, Origin CreateRouteTable) or that a gateway propagates is not a CreateRoute's
       local r = common.is(err, "RouteAlreadyExists") and find_route(ctx, p)
       if not r then error(err, 0) end
-      if not same_target(p, r) then common.conflict(ctx, what, id) end
+      if (r.Origin and r.Origin ~= "CreateRoute") or not same_target(p, r) then
+        common.conflict(ctx, what, id)
+      end
     end
     return id, { id = id }
   end,
@@ -633,9 +644,15 @@ fo.type("aws:ec2:route_table_association", {
       common.conflict(ctx, ("an association of subnet %s with route table %s"):format(
         p.subnet_id, a.RouteTableId), a.RouteTableAssociationId)
     end
-    local a = subnet_association(ctx, p.subnet_id)
-    if a then conflict(a) end
-    local ok, out = pcall(fresh_call, ctx, ctx:client("ec2"), "AssociateRouteTable",
+    -- A subnet this run created has no explicit association but the one this create
+    -- makes: no read (common.fresh_slot).
+    local ec2 = ctx:client("ec2")
+    local a
+    if not common.fresh_slot(ec2, p.subnet_id, "route table association") then
+      a = subnet_association(ctx, p.subnet_id)
+      if a then conflict(a) end
+    end
+    local ok, out = pcall(fresh_call, ctx, ec2, "AssociateRouteTable",
       { RouteTableId = p.route_table_id, SubnetId = p.subnet_id })
     if not ok then
       -- none was there a moment ago: a retried call of this create made it, or someone
@@ -959,11 +976,31 @@ local function prefix_list_ids(ctx, service_names)
   return got
 end
 
+-- The services with Gateway endpoints (each has an AWS-managed prefix list per region).
+local GATEWAY_SERVICES = { "dynamodb", "s3" }
+
+-- The prefix list of a gateway service in ctx's region. Their ids are AWS's and do not
+-- change: one call per run and region asks for every gateway service's at once, and the
+-- run keeps the answer with its EC2 client of the region (common.run_memo).
 local function prefix_list_id(ctx, service_name)
-  -- (in a refresh, one call for the endpoints read at once)
-  return common.batched(ctx, "ec2.DescribePrefixLists", service_name,
-    function(names) return prefix_list_ids(ctx, names) end,
-    function(n) return prefix_list_ids(ctx, { n })[n] end)
+  local known = common.run_memo(ctx:client("ec2"), "prefix lists")
+  if known[service_name] == nil then
+    local function ask(names)
+      local all, seen = {}, {}
+      for _, n in ipairs(names) do all[#all + 1], seen[n] = n, true end
+      for _, s in ipairs(GATEWAY_SERVICES) do
+        local n = ("com.amazonaws.%s.%s"):format(ctx.region, s)
+        if not seen[n] then all[#all + 1] = n end
+      end
+      local got = prefix_list_ids(ctx, all)
+      for _, n in ipairs(all) do known[n] = got[n] or false end
+      return got
+    end
+    -- (in a refresh, one call for the endpoints read at once)
+    common.batched(ctx, "ec2.DescribePrefixLists", service_name, ask,
+      function(n) return ask({ n })[n] end)
+  end
+  return known[service_name] or nil
 end
 
 local function json_check(v)

@@ -217,9 +217,13 @@ local function find_lb(ctx, params)
     { "LoadBalancerNotFound" })
 end
 
+-- The load balancer once `active`: the wait's last answer describes it (nil when it
+-- ended on an error acceptor).
 local function wait_available(ctx, arn)
-  common.wait(ctx, elb(ctx), "LoadBalancerAvailable", { LoadBalancerArns = { arn } }, 900)
-  return find_lb(ctx, { LoadBalancerArns = { arn } })
+  local out = common.wait(ctx, elb(ctx), "LoadBalancerAvailable", { LoadBalancerArns = { arn } },
+    900)
+  return out and out.LoadBalancers and out.LoadBalancers[1]
+    or find_lb(ctx, { LoadBalancerArns = { arn } })
 end
 
 local function set_lb_attributes(ctx, arn, changes)
@@ -254,6 +258,7 @@ fo.type("aws:elbv2:load_balancer", {
       Subnets = p.subnets, SecurityGroups = #p.security_groups > 0 and p.security_groups or nil,
       Scheme = p.scheme, Type = p.type, Tags = common.tag_list(ctx, p.tags) },
       "DuplicateLoadBalancerName", find_lb, "LoadBalancerArn", "LoadBalancers")
+    common.made(elb(ctx), d.LoadBalancerArn) -- (its listeners: common.fresh_slot)
     set_lb_attributes(ctx, d.LoadBalancerArn, attr_delta(ctx, {}, p.attributes, LB_DEFAULTS))
     d = wait_available(ctx, d.LoadBalancerArn) or d
     return d.LoadBalancerArn, lb_outputs(d)
@@ -640,9 +645,12 @@ fo.type("aws:elbv2:listener", {
     -- A port takes one listener. CreateListener answers one there with the same settings
     -- as if new (else DuplicateListener): one that does not carry this create's token is a
     -- conflict, looked for before the call and checked again on what it answers.
+    -- A load balancer this run created holds only the listeners this run put on it: then
+    -- neither is read (common.fresh_slot), and what CreateListener answers is this create's.
     local what = ("a listener on port %d of load balancer %s"):format(p.port,
       arn_suffix(p.load_balancer_arn))
-    local existing = listener_on(ctx, p.load_balancer_arn, p.port)
+    local fresh = common.fresh_slot(elb(ctx), p.load_balancer_arn, "listener on " .. p.port)
+    local existing = not fresh and listener_on(ctx, p.load_balancer_arn, p.port)
     if existing then claim(ctx, what, existing.ListenerArn) end
     local ok, out = pcall(common.retry, ctx, "not_found_after_create", function()
       return elb(ctx):CreateListener{ LoadBalancerArn = p.load_balancer_arn, Port = p.port,
@@ -656,7 +664,7 @@ fo.type("aws:elbv2:listener", {
       error(out, 0)
     end
     local l = out.Listeners[1]
-    if not existing then claim(ctx, what, l.ListenerArn) end
+    if not (existing or fresh) then claim(ctx, what, l.ListenerArn) end
     return l.ListenerArn, listener_outputs(l)
   end,
   read = function(ctx, arn, props)

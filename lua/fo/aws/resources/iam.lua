@@ -145,6 +145,7 @@ fo.type("aws:iam:role", {
       common.claim(ctx, ("an IAM role named %q (names are unique in the account)"):format(p.name),
         r.Arn, r.Tags)
     end
+    common.made(c, p.name:lower()) -- (its inline policies need no read first: fresh_slot)
     common.wait(ctx, c, "RoleExists", { RoleName = p.name }, 120)
     local key = ctx.stack .. "\0" .. p.name:lower()
     for _, profile in ipairs(detached[key] or {}) do
@@ -266,8 +267,11 @@ fo.type("aws:iam:role_policy", {
   create = function(ctx, p)
     -- PutRolePolicy would overwrite a policy of that name: one there is not this create's
     -- (inline policies carry no tags; after a crash, adopt takes the interrupted one)
-    -- (a role just created may not be visible yet: it has no policy then)
-    if get_role_policy(ctx, p.role_name, p.policy_name) then
+    -- (a role just created may not be visible yet: it has no policy then). A role this
+    -- run created holds only the policies this run put in it: no read (common.fresh_slot;
+    -- names compared without case, as IAM compares role names).
+    if not common.fresh_slot(iam(ctx), p.role_name:lower(), p.policy_name:lower())
+        and get_role_policy(ctx, p.role_name, p.policy_name) then
       common.conflict(ctx, ("an inline policy %q of IAM role %q"):format(p.policy_name,
         p.role_name), policy_id(p.role_name, p.policy_name))
     end
@@ -308,11 +312,11 @@ local function profile_outputs(ip)
 end
 
 -- Puts role `role` (nil: none) in the profile, taking out any other first (a profile
--- holds at most one role).
-local function set_profile_role(ctx, name, role)
+-- holds at most one role). `ip`: the profile as just read, if it was.
+local function set_profile_role(ctx, name, role, ip)
   local c = iam(ctx)
   if role == "" then role = nil end
-  local ip = common.retry(ctx, "not_found_after_create", function()
+  ip = ip or common.retry(ctx, "not_found_after_create", function()
     return c:GetInstanceProfile{ InstanceProfileName = name }
   end).InstanceProfile
   local has = false
@@ -356,8 +360,9 @@ fo.type("aws:iam:instance_profile", {
       common.claim(ctx, ("an IAM instance profile named %q (names are unique in the account)")
         :format(p.name), ip.Arn, ip.Tags)
     end
-    common.wait(ctx, c, "InstanceProfileExists", { InstanceProfileName = p.name }, 120)
-    set_profile_role(ctx, p.name, p.role_name)
+    -- the wait's last answer is the profile as it is now: its roles are not read again
+    local seen = common.wait(ctx, c, "InstanceProfileExists", { InstanceProfileName = p.name }, 120)
+    set_profile_role(ctx, p.name, p.role_name, seen and seen.InstanceProfile)
     return ip.InstanceProfileName, profile_outputs(ip)
   end,
   read = function(ctx, name, props)

@@ -214,6 +214,13 @@ fo.type("aws:kms:alias", {
           a and a.AliasArn or p.name, nil)
       end
     end
+    -- CreateAlias answers nothing: the outputs are the alias's ARN in its documented form
+    -- (arn:<partition>:kms:<region>:<account>:alias/<name>, the key's account: an alias names
+    -- a key of its own account and region) and the key named, not read back
+    local arn = ctx:arn("kms", p.name)
+    if arn then
+      return p.name, { name = p.name, arn = arn, target_key_id = key_id_of(p.target_key_id) }
+    end
     local a = common.retry(ctx, "not_found_after_create", function()
       local found = find_alias(ctx, p.name)
       if not found then

@@ -160,6 +160,7 @@ fo.type("aws:route53:zone", {
     local out = client:CreateHostedZone{ Name = p.name, CallerReference = ctx.token,
       HostedZoneConfig = p.comment ~= "" and { Comment = p.comment } or nil }
     local id = bare_id(out.HostedZone.Id)
+    common.made(client, id) -- (its record sets: common.fresh_slot)
     change_tags(ctx, "hostedzone", id, common.tag_list(ctx, p.tags), {})
     wait_change(ctx, out.ChangeInfo)
     return id, zone_outputs(out)
@@ -511,8 +512,12 @@ fo.type("aws:route53:record", {
   create = function(ctx, p)
     check_record(p)
     -- UPSERT would overwrite a record set of this identity: one there is not this create's
-    -- (record sets carry no tags; after a crash, adopt takes the interrupted one)
-    if find_record(ctx, p) then
+    -- (record sets carry no tags; after a crash, adopt takes the interrupted one). A zone
+    -- this run created holds only its own NS and SOA record sets and those this run wrote:
+    -- other types are not read first there (common.fresh_slot).
+    local own = p.type == "NS" or p.type == "SOA"
+    if (own or not common.fresh_slot(r53(ctx), bare_id(p.zone_id), record_id(p)))
+        and find_record(ctx, p) then
       common.conflict(ctx, ("a %s record set %q%s in hosted zone %s"):format(p.type,
         fqdn(p.name), p.set_identifier and (" (set identifier " .. p.set_identifier .. ")") or "",
         bare_id(p.zone_id)), record_id(p))

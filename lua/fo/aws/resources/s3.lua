@@ -157,8 +157,12 @@ fo.type("aws:s3:bucket", {
       end
     end
     -- an existing bucket answered (us-east-1) or refused as ours is this create's only if
-    -- it carries its token
-    common.claim(ctx, what, p.name, common.retry(ctx, "not_found_after_create", bucket_tags, ctx, p.name))
+    -- it carries its token; outside us-east-1 a bucket answered is a new one (an existing
+    -- one of the account is BucketAlreadyOwnedByYou there), made with these tags
+    if not ok or ctx.region == "us-east-1" then
+      common.claim(ctx, what, p.name, common.retry(ctx, "not_found_after_create", bucket_tags,
+        ctx, p.name))
+    end
     configure(ctx, p.name, p)
     return p.name, outputs(ctx, p.name)
   end,

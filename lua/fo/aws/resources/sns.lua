@@ -4,11 +4,12 @@
 -- Facts this file relies on (SNS API reference and developer guide):
 -- - CreateTopic is idempotent by name: the same name with the same attributes and tags
 --   answers the existing topic's ARN; other tags or attributes are refused
---   (InvalidParameter "... Topic already exists with different tags"). Tags go in the
---   create call, fo:token among them: a topic of that name that is not this create's is
---   refused by SNS, or (an API that answers it anyway) found by its tags after the call, and
---   reported as a conflict, never taken over. Adoption finds the topic by name and fo's
---   tags, the intent's token included.
+--   (InvalidParameter "Invalid parameter: Tags Reason: Topic already exists with different
+--   tags"), an existing topic without tags too. Tags go in the create call, fo:token among
+--   them: a topic of that name that is not this create's does not carry the token, so SNS
+--   refuses the call, and fo reports a conflict, never taking it over; an answered ARN is
+--   the topic this create made (or a retried call of it did), so nothing is read after it.
+--   Adoption finds the topic by name and fo's tags, the intent's token included.
 -- - Attributes change one at a time with SetTopicAttributes; an empty value removes an
 --   optional one (KmsMasterKeyId "" turns encryption off).
 -- - Encryption with the AWS-managed key alias/aws/sns stops CloudWatch alarms from
@@ -116,11 +117,8 @@ fo.type("aws:sns:topic", {
       end
       error(out, 0)
     end
+    -- (SNS answers an existing topic only when its tags are these, fo:token included)
     local arn = out.TopicArn
-    -- an existing topic answered as if new is this create's only if it carries its token
-    local tags = common.retry(ctx, "not_found_after_create", client.ListTagsForResource, client,
-      { ResourceArn = arn }).Tags
-    common.claim(ctx, what, arn, tags)
     return arn, { arn = arn, name = p.name }
   end,
   read = function(ctx, arn, props)
