@@ -551,7 +551,7 @@ function M.arm(sim)
   -- (which sets the regions' next metrics minute, reading the state directly)
   for _, account in ipairs(each_account(sim)) do
     for region in pairs(sim.store.data.accounts[account]) do
-      sim.store:touch(account, region, "cloudwatch")
+      sim.store:touch(account, region, "cloudwatch", "plane_next")
     end
   end
   if st.job and st.t == t then return end

@@ -65,11 +65,12 @@ end
 
 --- Marks what code reading `data.accounts` directly may change (the failover model's
 --- clock work): `service` of `region` of `account` when it exists, compared whole with
---- what was saved at the next save.
-function Store:touch(account, region, service)
+--- what was saved at the next save — or only its member `member` when given.
+function Store:touch(account, region, service, member)
   local a = self.data.accounts[account]
   if self.tracker and a and a[region] and a[region][service] then
-    track.touch(self.tracker, key_of(account, region, service), { account, region, service })
+    track.touch(self.tracker, key_of(account, region, service), { account, region, service },
+      member)
   end
 end
 

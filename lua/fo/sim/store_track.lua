@@ -15,7 +15,10 @@
 --   * a service table created, or marked by Store:touch (code that reads the state
 --     directly, like the failover model's scheduled work): compared whole.
 -- The marks gather until the next save of the changes (fo.sim.store), which reads them
--- and starts new ones. Handlers keep using the views as tables: indexing, assignment,
+-- and starts new ones. That save runs after a call's handler has returned, and handlers do
+-- not yield to the event loop, so a record handed out is changed before the save that
+-- takes its mark; code that keeps a record across calls (scheduled work) must fetch it
+-- again through Store:db, or mark its table with Store:touch, when it changes it. Handlers keep using the views as tables: indexing, assignment,
 -- pairs, ipairs, #, table.insert/remove/sort/concat all go through the metatable (Lua
 -- 5.4); only next() and rawget/rawset on a view see an empty table (the real table is
 -- M.raw(view)).
@@ -145,8 +148,9 @@ function M.view(tracker, key, db, d, created)
   return table_view(tracker, key, db, d)
 end
 
---- Marks the service table at `key` to be compared whole.
-function M.touch(tracker, key, db)
+--- Marks the service table at `key` to be compared whole, or its member `member` alone.
+function M.touch(tracker, key, db, member)
+  if member ~= nil then return mark_member(tracker, key, db, member) end
   marks_of(tracker, key, db).whole = true
 end
 
