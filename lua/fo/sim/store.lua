@@ -142,18 +142,22 @@ end
 -- every entry of a changed service table is compared.
 local equal = require("fo.tables").equal
 
+-- A key (a member's name, a record's id) as JSON text: most need no escape.
+local function key_text(k)
+  if type(k) == "string" and not k:find('[%c"\\]') then return '"' .. k .. '"' end
+  return json.line(k)
+end
+
 -- A change as JSON text: {"db":DB,"field":F,"entry":K,"value":V} (`db`: DB as JSON text;
 -- field, entry, value: nil when absent), written piece by piece rather than as one
 -- document (a log line is made per changed entry). Raises the error Store:encode raises
 -- for what JSON cannot hold.
 local function change_text(db, field, entry, value)
   local ok, text = pcall(function()
-    local out = { '{"db":', db }
-    if field ~= nil then out[#out + 1] = ',"field":' .. json.line(field) end
-    if entry ~= nil then out[#out + 1] = ',"entry":' .. json.line(entry) end
-    if value ~= nil then out[#out + 1] = ',"value":' .. json.line(value) end
-    out[#out + 1] = "}"
-    return table.concat(out)
+    return '{"db":' .. db
+      .. (field ~= nil and ',"field":' .. key_text(field) or "")
+      .. (entry ~= nil and ',"entry":' .. key_text(entry) or "")
+      .. (value ~= nil and ',"value":' .. json.line(value) or "") .. "}"
   end)
   if not ok then
     error(("the simulator state cannot be saved: %s (service handlers must store only "
