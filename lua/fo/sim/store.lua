@@ -36,7 +36,7 @@ end
 function M.new(opts)
   opts = opts or {}
   local seed = opts.seed ~= nil and rng.seed_of(opts.seed) or default_seed()
-  local s = setmetatable({ data = fresh_data(seed) }, Store)
+  local s = setmetatable({ data = fresh_data(seed), db_texts = {} }, Store)
   s.ids = rng.new(seed, 0)
   return s
 end
@@ -231,8 +231,10 @@ local function diff(out, key, d, shadow, m)
     end
     return
   end
-  for _, k in ipairs(sorted_keys(m.fields)) do
-    local f = m.fields[k]
+  local fields = m.fields
+  local only = next(fields)
+  for _, k in ipairs(next(fields, only) == nil and { only } or sorted_keys(fields)) do
+    local f = fields[k]
     if f == track.ALL then
       diff_member(out, key, k, d[k], shadow)
     else
@@ -251,7 +253,11 @@ function Store:_changes()
     local a, r, svc = m.db[1], m.db[2], m.db[3]
     local d = accounts[a] and accounts[a][r] and accounts[a][r][svc]
     if d then
-      local dbtext = json.line(m.db)
+      local dbtext = self.db_texts[k]
+      if not dbtext then
+        dbtext = json.line(m.db)
+        self.db_texts[k] = dbtext
+      end
       local sa = shadows[a]
       if not sa then sa = {}; shadows[a] = sa end
       local sr = sa[r]
@@ -330,7 +336,7 @@ function M.load(path)
   local log = slog.replay(lpath, data, text, function(line, why)
     corrupt(path, ("its log %s, line %d: %s"):format(lpath, line, why))
   end)
-  local s = setmetatable({ data = data }, Store)
+  local s = setmetatable({ data = data, db_texts = {} }, Store)
   if log.clean then
     s.tracker = track.new()
     s.log = { path = path, lpath = lpath, snapshot_bytes = #text,
