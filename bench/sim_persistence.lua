@@ -21,7 +21,10 @@ if arg[1] == "serve" then
   -- the child: serve the state in arg[2] (with its file, or a copy in memory), write the
   -- port to arg[4], stop on SIGTERM
   local sim = fo.sim.new{ file = arg[2] }
-  if arg[3] == "memory" then sim.file = nil end
+  if arg[3] == "memory" then
+    sim.file = nil
+    sim.store:detach()
+  end
   local srv = require("fo.sim.server").serve{ host = "127.0.0.1", port = 0, sim = sim }
   local f = assert(io.open(arg[4] .. ".tmp", "w"))
   f:write(srv.port, "\n")

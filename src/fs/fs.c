@@ -245,8 +245,10 @@ static void append_jobs_run(struct append_job *first)
     for (struct append_job *j = first; j; j = j->next) {
         if (!j->step && append_job_refused(j))
             append_job_fail(j, "append (an earlier append to it failed) to", EIO);
-        else if (!j->step && fsync(j->fd) != 0)
-            append_job_fail(j, "flush (fsync)", errno);
+        /* fdatasync: the data and what reading it back needs (the file's new size), not
+         * the times fsync would flush as well */
+        else if (!j->step && fdatasync(j->fd) != 0)
+            append_job_fail(j, "flush (fdatasync)", errno);
         if (close(j->fd) != 0 && !j->step)
             append_job_fail(j, "close", errno);
         if (!j->step && j->created) {

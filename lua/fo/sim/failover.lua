@@ -548,6 +548,12 @@ function M.arm(sim)
     rawset(sim, "_failover", st)
   end
   local t = earliest(sim)
+  -- (which sets the regions' next metrics minute, reading the state directly)
+  for _, account in ipairs(each_account(sim)) do
+    for region in pairs(sim.store.data.accounts[account]) do
+      sim.store:touch(account, region, "cloudwatch", "plane_next")
+    end
+  end
   if st.job and st.t == t then return end
   if st.job then st.job.cancel() end
   st.job, st.t = nil, nil
@@ -563,11 +569,11 @@ tick = function(sim, t)
   local st = rawget(sim, "_failover")
   if st then st.job, st.t = nil, nil end
   for _, account in ipairs(each_account(sim)) do
-    -- what this reads from the state directly and may change is saved with the next call
-    -- (fo.sim.store; the rest goes through sim.store:db, which marks it)
-    sim.store:touch(account, "global", "route53")
-    for region in pairs(sim.store.data.accounts[account]) do
-      sim.store:touch(account, region, "cloudwatch")
+    -- what this reads from the state directly and may change (health checks, alarms,
+    -- metrics, the groups' instances) is saved with the next call (fo.sim.store; the rest
+    -- goes through sim.store:db, which marks it)
+    for region, r in pairs(sim.store.data.accounts[account]) do
+      for service in pairs(r) do sim.store:touch(account, region, service) end
     end
     for _, hc in ipairs(health_checks(sim, account)) do
       if hc.eval.next <= t then

@@ -1,14 +1,16 @@
 -- The simulator's state: accounts → regions → services, each a plain table the service
 -- handlers own, plus the id stream. Saved as a JSON snapshot (atomically, through fo.fs)
 -- and a change log next to it (fo.sim.store_log) so that reruns against the sim see what
--- earlier runs created. A service's table handed out by Store:db is marked changed: a
--- mutating call appends what differs in those tables from a copy of what was saved (the
--- entries that changed, not the whole state) to the log, and the log is folded into a new
--- snapshot once it outgrows it.
+-- earlier runs created. Once it saves to a file, a service's table handed out by Store:db
+-- is a view that marks the records a call reads or writes (fo.sim.store_track): a
+-- mutating call appends to the log those of them that differ from a copy of what was saved
+-- (the records that changed, not their whole tables: O(change)), and the log is folded into
+-- a new snapshot once it outgrows it.
 local json = require "fo.json"
 local rng = require "fo.sim.rng"
 local slog = require "fo.sim.store_log"
 local records = require "fo.sim.records"
+local track = require "fo.sim.store_track"
 
 local M = {}
 local Store = {}
@@ -34,19 +36,18 @@ end
 function M.new(opts)
   opts = opts or {}
   local seed = opts.seed ~= nil and rng.seed_of(opts.seed) or default_seed()
-  local s = setmetatable({ data = fresh_data(seed), dirty = {} }, Store)
+  local s = setmetatable({ data = fresh_data(seed), db_texts = {} }, Store)
   s.ids = rng.new(seed, 0)
   return s
 end
 
--- Marks the table of `service` in `region` of `account` as changed (saved at the next
--- Store:persist).
-local function mark(self, account, region, service)
-  local key = account .. "\0" .. region .. "\0" .. service
-  if not self.dirty[key] then self.dirty[key] = { account, region, service } end
+local function key_of(account, region, service)
+  return account .. "\0" .. region .. "\0" .. service
 end
 
---- The table of `service` in `region` of `account`, created on first use.
+--- The table of `service` in `region` of `account`, created on first use. Once the store
+--- saves to a file it is a view of the table (fo.sim.store_track) that marks the records
+--- a call reads or writes, so that only those are compared with what was saved.
 function Store:db(account, region, service)
   local accounts = self.data.accounts
   local a = accounts[account]
@@ -54,17 +55,29 @@ function Store:db(account, region, service)
   local r = a[region]
   if not r then r = {}; a[region] = r end
   local d = r[service]
-  if not d then d = {}; r[service] = d end
-  -- whoever asks for a table may change it: it is saved with the next call
-  mark(self, account, region, service)
-  return d
+  local created = not d
+  if created then d = {}; r[service] = d end
+  local tracker = self.tracker
+  if not tracker then return d end
+  return track.view(tracker, key_of(account, region, service), { account, region, service },
+    d, created)
 end
 
 --- Marks what code reading `data.accounts` directly may change (the failover model's
---- clock work): `service` of `region` of `account` when it exists.
-function Store:touch(account, region, service)
+--- clock work): `service` of `region` of `account` when it exists, compared whole with
+--- what was saved at the next save — or only its member `member` when given.
+function Store:touch(account, region, service, member)
   local a = self.data.accounts[account]
-  if a and a[region] and a[region][service] then mark(self, account, region, service) end
+  if self.tracker and a and a[region] and a[region][service] then
+    track.touch(self.tracker, key_of(account, region, service), { account, region, service },
+      member)
+  end
+end
+
+--- Stops marking what calls touch (a store no longer saved to a file: its state stays in
+--- memory only).
+function Store:detach()
+  self.tracker, self.log, self.shadow = nil, nil, nil
 end
 
 --- `n` random characters of `alphabet` from the id stream (seeded, persisted).
@@ -88,7 +101,7 @@ function Store:reset()
   local seed, draws = self.data.seed, self.data.id_draws
   self.data = fresh_data(seed)
   self.data.id_draws = draws
-  self.dirty = {}
+  if self.tracker then track.take(self.tracker) end
 end
 
 --- The state as JSON text (raises "<path>: why" when a handler stored something JSON
@@ -119,14 +132,21 @@ function Store:save(path)
   if self.log then self.log.replaced = true end
   self.log = { path = path, lpath = lpath, snapshot_bytes = #text, header_bytes = #header,
     bytes = #header, seq = 0 }
-  self.dirty = {}
-  -- what the file holds, to tell the next calls' changes from it
+  -- what the file holds, to tell the next calls' changes from it, and the marks of what
+  -- they touch from now on (the whole state is saved: the marks so far are done with)
   self.shadow = records.copy(self.data.accounts)
+  if self.tracker then track.take(self.tracker) else self.tracker = track.new() end
 end
 
 -- Plain data equal, integers and floats apart (JSON keeps them apart too); in C, since
 -- every entry of a changed service table is compared.
 local equal = require("fo.tables").equal
+
+-- A key (a member's name, a record's id) as JSON text: most need no escape.
+local function key_text(k)
+  if type(k) == "string" and not k:find('[%c"\\]') then return '"' .. k .. '"' end
+  return json.line(k)
+end
 
 -- A change as JSON text: {"db":DB,"field":F,"entry":K,"value":V} (`db`: DB as JSON text;
 -- field, entry, value: nil when absent), written piece by piece rather than as one
@@ -134,12 +154,10 @@ local equal = require("fo.tables").equal
 -- for what JSON cannot hold.
 local function change_text(db, field, entry, value)
   local ok, text = pcall(function()
-    local out = { '{"db":', db }
-    if field ~= nil then out[#out + 1] = ',"field":' .. json.line(field) end
-    if entry ~= nil then out[#out + 1] = ',"entry":' .. json.line(entry) end
-    if value ~= nil then out[#out + 1] = ',"value":' .. json.line(value) end
-    out[#out + 1] = "}"
-    return table.concat(out)
+    return '{"db":' .. db
+      .. (field ~= nil and ',"field":' .. key_text(field) or "")
+      .. (entry ~= nil and ',"entry":' .. key_text(entry) or "")
+      .. (value ~= nil and ',"value":' .. json.line(value) or "") .. "}"
   end)
   if not ok then
     error(("the simulator state cannot be saved: %s (service handlers must store only "
@@ -148,57 +166,104 @@ local function change_text(db, field, entry, value)
   return text
 end
 
--- The changes of the service table `d` (at `key`, as JSON text) against its copy as last saved,
--- `shadow` (updated to match), appended to `out`: per member of `d`, the entries of a
--- table member that differ (a resource, by its id), else the member itself.
-local function diff(out, key, d, shadow)
-  for k, v in pairs(d) do
-    local sv = shadow[k]
-    if type(v) == "table" and type(sv) == "table" then
-      for kk, x in pairs(v) do
-        if not equal(x, sv[kk]) then
-          out[#out + 1] = change_text(key, k, kk, x)
-          sv[kk] = records.copy(x)
-        end
+-- The changes of member `k` of a service table, `v`, against its copy as last saved in
+-- the table's copy `shadow` (updated to match), appended to `out` (`key`: the table's
+-- key as JSON text): the entries of a table member that differ (a resource, by its id),
+-- else the member itself.
+local function diff_member(out, key, k, v, shadow)
+  local sv = shadow[k]
+  if type(v) == "table" and type(sv) == "table" then
+    for kk, x in pairs(v) do
+      if not equal(x, sv[kk]) then
+        out[#out + 1] = change_text(key, k, kk, x)
+        sv[kk] = records.copy(x)
       end
-      for kk in pairs(sv) do
-        if v[kk] == nil then
-          out[#out + 1] = change_text(key, k, kk)
-          sv[kk] = nil
-        end
+    end
+    for kk in pairs(sv) do
+      if v[kk] == nil then
+        out[#out + 1] = change_text(key, k, kk)
+        sv[kk] = nil
       end
-    elseif not equal(v, sv) then
-      out[#out + 1] = change_text(key, k, nil, v)
-      shadow[k] = records.copy(v)
+    end
+  elseif not equal(v, sv) then
+    out[#out + 1] = change_text(key, k, nil, v)
+    shadow[k] = records.copy(v)
+  end
+end
+
+-- The changes of entries `entries` (a set of keys) of member `k` of a service table,
+-- `v`, against the table's copy as last saved, `shadow` (updated to match).
+local function diff_entries(out, key, k, v, shadow, entries)
+  local sv = shadow[k]
+  if type(v) ~= "table" or type(sv) ~= "table" then return diff_member(out, key, k, v, shadow) end
+  for kk in pairs(entries) do
+    local x = v[kk]
+    if not equal(x, sv[kk]) then
+      out[#out + 1] = change_text(key, k, kk, x)
+      sv[kk] = records.copy(x)
     end
   end
-  for k in pairs(shadow) do
-    if d[k] == nil then
-      out[#out + 1] = change_text(key, k)
-      shadow[k] = nil
+end
+
+-- Keys in a fixed order (a log's records the same from run to run): numbers first.
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys, function(x, y)
+    local tx, ty = type(x), type(y)
+    if tx ~= ty then return tx < ty end
+    return x < y
+  end)
+  return keys
+end
+
+-- The changes of the service table `d` (marks `m`: fo.sim.store_track) against its copy
+-- as last saved, `shadow`, appended to `out`: of a table marked whole every member, else
+-- the members and records marked.
+local function diff(out, key, d, shadow, m)
+  if m.whole then
+    for k, v in pairs(d) do diff_member(out, key, k, v, shadow) end
+    for k in pairs(shadow) do
+      if d[k] == nil then
+        out[#out + 1] = change_text(key, k)
+        shadow[k] = nil
+      end
+    end
+    return
+  end
+  local fields = m.fields
+  local only = next(fields)
+  for _, k in ipairs(next(fields, only) == nil and { only } or sorted_keys(fields)) do
+    local f = fields[k]
+    if f == track.ALL then
+      diff_member(out, key, k, d[k], shadow)
+    else
+      diff_entries(out, key, k, d[k], shadow, f)
     end
   end
 end
 
 -- The changes since the last save, as a log record's body (a JSON array).
 function Store:_changes()
-  local keys = {}
-  for k in pairs(self.dirty) do keys[#keys + 1] = k end
-  table.sort(keys)
+  local marks = track.take(self.tracker)
   local parts = {}
   local accounts, shadows = self.data.accounts, self.shadow
-  for _, k in ipairs(keys) do
-    local key = self.dirty[k]
-    local a, r, svc = key[1], key[2], key[3]
+  for _, k in ipairs(sorted_keys(marks)) do
+    local m = marks[k]
+    local a, r, svc = m.db[1], m.db[2], m.db[3]
     local d = accounts[a] and accounts[a][r] and accounts[a][r][svc]
     if d then
-      local dbtext = json.line(key)
+      local dbtext = self.db_texts[k]
+      if not dbtext then
+        dbtext = json.line(m.db)
+        self.db_texts[k] = dbtext
+      end
       local sa = shadows[a]
       if not sa then sa = {}; shadows[a] = sa end
       local sr = sa[r]
       if not sr then sr = {}; sa[r] = sr end
       if sr[svc] then
-        diff(parts, dbtext, d, sr[svc])
+        diff(parts, dbtext, d, sr[svc], m)
       else
         parts[#parts + 1] = change_text(dbtext, nil, nil, d)
         sr[svc] = records.copy(d)
@@ -226,7 +291,6 @@ function Store:persist(path, task)
     self.log = nil
     error(body, 0)
   end
-  self.dirty = {}
   log.seq = log.seq + 1
   local line = slog.record(log.seq, body)
   local expected = log.bytes + #line
@@ -272,8 +336,9 @@ function M.load(path)
   local log = slog.replay(lpath, data, text, function(line, why)
     corrupt(path, ("its log %s, line %d: %s"):format(lpath, line, why))
   end)
-  local s = setmetatable({ data = data, dirty = {} }, Store)
+  local s = setmetatable({ data = data, db_texts = {} }, Store)
   if log.clean then
+    s.tracker = track.new()
     s.log = { path = path, lpath = lpath, snapshot_bytes = #text,
       header_bytes = log.header_bytes, bytes = log.bytes,
       seq = log.records }
