@@ -33,13 +33,22 @@ function M.phase1_nodes(run, plan)
     if s.action == "replace" and s.delete_first then first[s.urn] = s end
   end
   local early = removed_dependents(plan, first)
+  -- one function and one key string per resource for all the nodes (a run of thousands of
+  -- resources keeps its nodes until it ends: no closure per node, no copy of a key per edge)
+  local function converge(node)
+    node.action, node.rec = ops.converge(run, node.step.decl, node.release)
+  end
+  local key_of = {}
+  for _, s in ipairs(plan.steps) do
+    if s.decl then key_of[s.decl] = "M " .. s.urn end
+  end
   for _, s in ipairs(plan.steps) do
     if s.decl then
       local deps = {}
-      for _, d in ipairs(s.decl.deps) do deps[#deps + 1] = "M " .. d.urn end
+      for i, d in ipairs(s.decl.deps) do deps[i] = key_of[d] or "M " .. d.urn end
       if first[s.urn] then deps[#deps + 1] = "D " .. s.urn end
-      nodes[#nodes + 1] = { key = "M " .. s.urn, deps = deps, step = s, inline = s.action == "noop",
-        run = function(node) node.action, node.rec = ops.converge(run, s.decl, node.release) end }
+      nodes[#nodes + 1] = { key = key_of[s.decl], deps = deps, step = s,
+        inline = s.action == "noop" or nil, run = converge }
     end
   end
   -- Deletions that must precede a delete-first replacement: dependents' old instances first.

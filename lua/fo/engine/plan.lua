@@ -24,8 +24,6 @@ local function planned_outputs(step)
   return nil
 end
 
-local dep_urns = require("fo.engine.recipe").dep_urns
-
 -- Replacing a delete-first resource deletes it before its replacement exists, so the old
 -- instances of replaced resources that depend on it must go first: they become
 -- delete-first too (else the delete would wait for a create that waits for the delete).
@@ -91,8 +89,8 @@ end
 M.count = count -- (only.lua recounts a plan it restricts)
 
 --- The plan of `recipe` (finished) against the state in `store`. Returns
---- { steps = { {urn=, action=, type=, name=, decl=, old=, props=, changes=, forcing=,
----   delete_first=, deposed=} }, by_urn =, counts =, changed = }.
+--- { steps = { {urn=, action=, type=, name=, decl=, old=, props=, changes=, forcing= (none
+---   for a create), delete_first=, deposed=} }, by_urn =, counts =, changed = }.
 function M.build(recipe, store)
   local steps, by_urn, keep = {}, {}, {}
   local order = graph.order(recipe.decls, function(d) return d.deps end)
@@ -104,9 +102,10 @@ function M.build(recipe, store)
     end))
     local old = store:resource(decl.urn)
     local s = { urn = decl.urn, type = decl.type, name = decl.name, decl = decl, old = old,
-      props = props, deps = dep_urns(decl) }
+      props = props }
     if not old then
-      s.action, s.changes, s.forcing = "create", diff.changes({}, props), {}
+      -- (nothing forces a create: no `forcing` table for each of thousands of creates)
+      s.action, s.changes = "create", diff.changes({}, props)
     else
       props = lifecycle.desired(decl, old.inputs, props)
       s.props = props

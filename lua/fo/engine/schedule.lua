@@ -78,9 +78,10 @@ function M.run(nodes, opts)
   local function execute(node)
     node.co = coroutine.running()
     local ok, err = xpcall(node.run, capture, node)
-    -- a finished node lets its task's coroutine go: a done node is kept (the result) until
-    -- the run ends, and thousands of dead coroutines' stacks would stay with them
-    node.co = nil
+    -- a finished node lets its task's coroutine and its release go: a done node is kept
+    -- (the result) until the run ends, and thousands of dead coroutines' stacks would stay
+    -- with them
+    node.co, node.release = nil, nil
     node.ok = ok
     if not ok then node.error, node.traceback = err.value, err.traceback end
   end
