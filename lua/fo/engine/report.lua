@@ -429,10 +429,8 @@ end
 --- A retry of an AWS call (the client's on_retry): an event, and a note on the operation
 --- in flight in the live view. The operation is the one whose task made the call.
 function Report:retry(info)
-  local co, node = coroutine.running(), nil
-  for n in pairs(self.running or {}) do
-    if n.co == co then node = n; break end
-  end
+  local node = require("fo.engine.schedule").node_of(coroutine.running())
+  if not (self.running and self.running[node]) then node = nil end
   self:emit("retry", { urn = node and node.step.urn, service = info.service,
     operation = info.operation, region = info.region, attempt = info.attempt,
     reason = info.reason, class = info.class, status = info.status, delay = info.delay })
