@@ -25,7 +25,7 @@ local function removed_dependents(plan, urns)
   return out
 end
 
---- The phase 1 nodes of `plan`.
+--- The phase 1 nodes of `plan` (those of declared resources have no `run`: M.phase1's).
 function M.phase1_nodes(run, plan)
   local nodes = {}
   local first = {}
@@ -33,13 +33,20 @@ function M.phase1_nodes(run, plan)
     if s.action == "replace" and s.delete_first then first[s.urn] = s end
   end
   local early = removed_dependents(plan, first)
+  -- one function (opts.run, M.phase1) and one key string per resource for all the nodes (a
+  -- run of thousands of resources keeps its nodes until it ends: no closure per node, no
+  -- copy of a key per edge)
+  local key_of = {}
+  for _, s in ipairs(plan.steps) do
+    if s.decl then key_of[s.decl] = "M " .. s.urn end
+  end
   for _, s in ipairs(plan.steps) do
     if s.decl then
       local deps = {}
-      for _, d in ipairs(s.decl.deps) do deps[#deps + 1] = "M " .. d.urn end
+      for i, d in ipairs(s.decl.deps) do deps[i] = key_of[d] or "M " .. d.urn end
       if first[s.urn] then deps[#deps + 1] = "D " .. s.urn end
-      nodes[#nodes + 1] = { key = "M " .. s.urn, deps = deps, step = s, inline = s.action == "noop",
-        run = function(node) node.action, node.rec = ops.converge(run, s.decl, node.release) end }
+      nodes[#nodes + 1] = { key = key_of[s.decl], deps = deps, step = s,
+        inline = s.action == "noop" or nil }
     end
   end
   -- Deletions that must precede a delete-first replacement: dependents' old instances first.
@@ -122,19 +129,24 @@ local function hooks(run)
 end
 M.hooks = hooks
 
--- Tells the report how many operations (not the inline no-ops) the stage runs, and runs them.
-local function run_nodes(run, nodes)
+-- Tells the report how many operations (not the inline no-ops) the stage runs, and runs them
+-- (`default`: the run of the nodes that have none).
+local function run_nodes(run, nodes, default)
   local n = 0
   for _, node in ipairs(nodes) do
     if not node.inline then n = n + 1 end
   end
   run.report:expect(n)
-  return schedule.run(nodes, hooks(run))
+  local opts = hooks(run)
+  opts.run = default
+  return schedule.run(nodes, opts)
 end
 
 --- Runs phase 1; returns the scheduler's result.
 function M.phase1(run, plan)
-  return run_nodes(run, M.phase1_nodes(run, plan))
+  return run_nodes(run, M.phase1_nodes(run, plan), function(node, release)
+    node.action, node.rec = ops.converge(run, node.step.decl, release)
+  end)
 end
 
 --- Runs phase 2 (deletions); returns the scheduler's result.

@@ -15,6 +15,9 @@ M.OPTS = { protect = true, retain_on_delete = true, ignore_changes = true,
   timeouts = true }
 
 local OPERATIONS = { create = true, update = true, delete = true }
+local NONE = setmetatable({}, { __newindex = function()
+  error("the lifecycle options of a declaration that has none are shared: not to be changed", 2)
+end })
 local UNIT = { s = 1, m = 60, h = 3600 }
 
 --- Seconds of a duration: a number of seconds, or text like "90s", "15m", "1h30m".
@@ -126,7 +129,8 @@ function M.declare(decl, opts, where)
       end
     end
   end
-  decl.lifecycle = lc
+  -- none given (most resources): one shared empty table, not one per declaration
+  decl.lifecycle = next(lc) and lc or NONE
 end
 
 --- After the recipe ran (recipe:finish): resolves replace_triggered_by names with

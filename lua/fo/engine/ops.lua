@@ -112,7 +112,7 @@ end
 --- given, it moves to the deposed list in the same write as the intent. The intent is
 --- durable before the type's create runs. `entry` (optional) is the journal entry to fill;
 --- `release` (optional) is called once the record is in memory, before it is written (the
---- scheduler's node.release: dependents start, and their intents join this write).
+--- scheduler's release (schedule.lua): dependents start, and their intents join this write).
 function M.create_from(run, fields, tdef, replaced, entry, release)
   local store = run.store
   local generation = next_generation(store, fields.urn)

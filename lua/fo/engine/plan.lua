@@ -24,7 +24,12 @@ local function planned_outputs(step)
   return nil
 end
 
-local dep_urns = require("fo.engine.recipe").dep_urns
+-- A create's changes are its properties, each from nothing: made when read (the plan shows
+-- them; a saved plan and the run's document list them), not kept with each of thousands of
+-- steps for the whole run. Its properties are never changed once planned.
+local CREATE = { __index = function(s, k)
+  if k == "changes" then return diff.changes({}, rawget(s, "props")) end
+end }
 
 -- Replacing a delete-first resource deletes it before its replacement exists, so the old
 -- instances of replaced resources that depend on it must go first: they become
@@ -91,8 +96,9 @@ end
 M.count = count -- (only.lua recounts a plan it restricts)
 
 --- The plan of `recipe` (finished) against the state in `store`. Returns
---- { steps = { {urn=, action=, type=, name=, decl=, old=, props=, changes=, forcing=,
----   delete_first=, deposed=} }, by_urn =, counts =, changed = }.
+--- { steps = { {urn=, action=, type=, name=, decl=, old=, props=, changes= (a create's: made
+---   when read), forcing= (none for a create), delete_first=, deposed=} }, by_urn =,
+---   counts =, changed = }.
 function M.build(recipe, store)
   local steps, by_urn, keep = {}, {}, {}
   local order = graph.order(recipe.decls, function(d) return d.deps end)
@@ -104,9 +110,11 @@ function M.build(recipe, store)
     end))
     local old = store:resource(decl.urn)
     local s = { urn = decl.urn, type = decl.type, name = decl.name, decl = decl, old = old,
-      props = props, deps = dep_urns(decl) }
+      props = props }
     if not old then
-      s.action, s.changes, s.forcing = "create", diff.changes({}, props), {}
+      -- (nothing forces a create: no `forcing` table for each of thousands of creates)
+      s.action = "create"
+      setmetatable(s, CREATE)
     else
       props = lifecycle.desired(decl, old.inputs, props)
       s.props = props

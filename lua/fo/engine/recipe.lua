@@ -242,6 +242,9 @@ function Recipe:finish()
     table.sort(deps, function(a, b) return a.index < b.index end)
     decl.deps = deps
   end
+  -- the sets the dependencies were gathered in are done with (a recipe of thousands of
+  -- resources keeps its declarations for the whole run)
+  for _, decl in ipairs(self.decls) do decl.dep_set, decl.dep_where = nil, nil end
   for _, o in ipairs(self.outputs) do
     ref.each(o.value, function(d)
       check_ref({ type = "output", name = o.name }, d, o.where)

@@ -251,20 +251,15 @@ function Report:plan_changes(s, indent)
   end
 end
 
---- The plan: resources grouped by action (create, update, replace, delete), each with its
---- property changes, and the summary line.
-function Report:plan(plan, info)
-  local st = self.style
-  local rows = {}
-  self:out("Plan for stack %s (target %s):\n", info.stack, info.target)
-  local by_action = {}
+-- The plan's steps as the document and the plan event list them (secret values hidden).
+local function plan_rows(plan, recipe)
   local components = require "fo.engine.component"
-  self.recipe = components.recipe_of(plan.steps)
+  local rows = {}
   for _, s in ipairs(plan.steps) do
     local row = { urn = s.urn, action = s.action, type = s.type, name = s.name,
       deposed = s.deposed or nil, delete_first = s.delete_first or nil, note = s.note,
       lifecycle = s.lifecycle, import = s.import,
-      component = components.path_of(s, self.recipe), changes = {} }
+      component = components.path_of(s, recipe), changes = {} }
     rows[#rows + 1] = row
     for _, c in ipairs(s.changes or {}) do
       local hidden = secret(s, c.key)
@@ -272,6 +267,20 @@ function Report:plan(plan, info)
         old = hidden and "(sensitive)" or c.old, new = hidden and "(sensitive)" or c.new,
         forces_replacement = s.forcing and s.forcing[c.key] or nil }
     end
+  end
+  return rows
+end
+
+--- The plan: resources grouped by action (create, update, replace, delete), each with its
+--- property changes, and the summary line.
+function Report:plan(plan, info)
+  local st = self.style
+  self:out("Plan for stack %s (target %s):\n", info.stack, info.target)
+  local by_action = {}
+  local components = require "fo.engine.component"
+  local recipe = components.recipe_of(plan.steps)
+  self.recipe = recipe
+  for _, s in ipairs(plan.steps) do
     by_action[s.action] = by_action[s.action] or {}
     table.insert(by_action[s.action], s)
   end
@@ -305,10 +314,20 @@ function Report:plan(plan, info)
     end
   end
   local n = plan.counts
-  self.doc.plan = { steps = rows, counts = n }
-  local crows = self.recipe and components.rows(self.recipe) or {}
-  self:emit("plan", { stack = info.stack, target = info.target, steps = rows, counts = n,
-    changed = plan.changed, only = info.only, components = #crows > 0 and crows or nil })
+  -- the document's rows copy what the plan's steps hold: made when first read (the plan
+  -- stays alive with the run anyway), not kept beside it for every resource of a large run
+  self.doc.plan = setmetatable({ counts = n }, { __index = function(t, k)
+    if k ~= "steps" then return nil end
+    local rows = plan_rows(plan, recipe)
+    rawset(t, "steps", rows)
+    return rows
+  end })
+  if self.json then
+    local crows = recipe and components.rows(recipe) or {}
+    self:emit("plan", { stack = info.stack, target = info.target, steps = plan_rows(plan, recipe),
+      counts = n, changed = plan.changed, only = info.only,
+      components = #crows > 0 and crows or nil })
+  end
   if not plan.changed then
     self:out("No changes. The stack matches the recipe (%d resource%s).\n", n.noop,
       n.noop == 1 and "" or "s")
@@ -410,10 +429,8 @@ end
 --- A retry of an AWS call (the client's on_retry): an event, and a note on the operation
 --- in flight in the live view. The operation is the one whose task made the call.
 function Report:retry(info)
-  local co, node = coroutine.running(), nil
-  for n in pairs(self.running or {}) do
-    if n.co == co then node = n; break end
-  end
+  local node = require("fo.engine.schedule").node_of(coroutine.running())
+  if not (self.running and self.running[node]) then node = nil end
   self:emit("retry", { urn = node and node.step.urn, service = info.service,
     operation = info.operation, region = info.region, attempt = info.attempt,
     reason = info.reason, class = info.class, status = info.status, delay = info.delay })

@@ -12,21 +12,30 @@ local function capture(err)
   return { value = err, traceback = debug.traceback(task.describe(err), 2) }
 end
 
---- nodes: array of { key=, deps = {keys}, run = function(node) (may wait), inline = bool
---- (cheap, runs without a task or a parallel slot) }. opts: parallel (default 10),
---- stop_on_failure, on_start(node), on_done(node), stop() (true: start nothing more, as
---- after a failure; an interrupt). Each node gets started, finished
---- (fo.now() seconds), ok, error, traceback, and release(): called by a running node, it
---- lets the nodes that depend on it start now, before it returns (it keeps its slot); they
---- are started from the caller's task, so they run before the caller's next turn (phase 1
---- releases once a record is in memory: the dependents' intents join the record's write).
---- Returns { done = {...}, failed = {...}, skipped = {...} } (nodes, in completion order;
---- skipped in input order), interrupted = true when stop() ended it. Each running node's
---- task is node.co while it runs (the report ties AWS retries to their operation with it).
+-- The node each running task's coroutine runs (the report ties AWS retries to their
+-- operation with it).
+local running = {}
+
+--- The node whose operation the coroutine `co` runs now (nil: none).
+function M.node_of(co)
+  return running[co]
+end
+
+--- nodes: array of { key=, deps = {keys}, run = function(node, release) (may wait; default
+--- opts.run), inline = bool (cheap, runs without a task or a parallel slot) }. opts: parallel
+--- (default 10), run, stop_on_failure, on_start(node), on_done(node), stop() (true: start
+--- nothing more, as after a failure; an interrupt). Each node gets started, finished
+--- (fo.now() seconds), ok, error, traceback. release(), run's second argument: called by a
+--- running node, it lets the nodes that depend on it start now, before it returns (it keeps
+--- its slot); they are started from the caller's task, so they run before the caller's next
+--- turn (phase 1 releases once a record is in memory: the dependents' intents join the
+--- record's write). Returns { done = {...}, failed = {...}, skipped = {...} } (nodes, in
+--- completion order; skipped in input order), interrupted = true when stop() ended it.
+--- (A node holds no more than that: a run of thousands keeps them all until it ends.)
 function M.run(nodes, opts)
   opts = opts or {}
   local parallel = opts.parallel or 10
-  local by_key, waiting, succ = {}, {}, {}
+  local by_key, waiting, succ, released = {}, {}, {}, {}
   for _, n in ipairs(nodes) do by_key[n.key] = n end
   for _, n in ipairs(nodes) do
     local w = 0
@@ -55,8 +64,8 @@ function M.run(nodes, opts)
 
   -- The nodes waiting for `node` may start (once).
   local function release(node)
-    if node.released then return end
-    node.released = true
+    if released[node] then return end
+    released[node] = true
     for _, s in ipairs(succ[node] or {}) do
       waiting[s] = waiting[s] - 1
       if waiting[s] == 0 then push(s) end
@@ -75,12 +84,11 @@ function M.run(nodes, opts)
     end
   end
 
-  local function execute(node)
-    node.co = coroutine.running()
-    local ok, err = xpcall(node.run, capture, node)
-    -- a finished node lets its task's coroutine go: a done node is kept (the result) until
-    -- the run ends, and thousands of dead coroutines' stacks would stay with them
-    node.co = nil
+  local function execute(node, release_early)
+    local co = coroutine.running()
+    running[co] = node
+    local ok, err = xpcall(node.run or opts.run, capture, node, release_early)
+    running[co] = nil
     node.ok = ok
     if not ok then node.error, node.traceback = err.value, err.traceback end
   end
@@ -89,20 +97,20 @@ function M.run(nodes, opts)
 
   local function start(node)
     node.started = core.now()
-    node.release = function()
+    local function release_early()
       release(node)
       dispatch(true)
       wake:wake_all()
     end
     if opts.on_start then opts.on_start(node) end
     if node.inline then
-      execute(node)
+      execute(node, release_early)
       handle(node)
       return
     end
     in_flight = in_flight + 1
     task.spawn(function()
-      execute(node)
+      execute(node, release_early)
       finished[#finished + 1] = node
       wake:wake_all()
     end)

@@ -333,7 +333,21 @@ function Store:_note_type(t)
   if m then self:_log({ type = t, module = m }) end
 end
 
+-- What a fold needs of the records, kept as they change (a large state's folds would
+-- otherwise sort every URN and visit every record each time): `urns`, the URNs sorted as of
+-- the last fold, with those put since in `added` (`removed`: one went, sort again), and the
+-- number of records of each type, `counts`; for the resources table `of`.
+function Store:_index_change(urn, old, rec)
+  local ix = self.index
+  if not ix or ix.of ~= self.doc.resources then return end
+  if old then ix.counts[old.type] = ix.counts[old.type] - 1 end
+  if rec then ix.counts[rec.type] = (ix.counts[rec.type] or 0) + 1 end
+  if not old then ix.added[#ix.added + 1] = urn end
+  if not rec then ix.removed = true end
+end
+
 function Store:put(urn, rec)
+  self:_index_change(urn, self.doc.resources[urn], rec)
   self.doc.resources[urn] = rec
   self:_note_type(rec.type)
   self:_log({ put = urn, rec = rec })
@@ -341,6 +355,8 @@ function Store:put(urn, rec)
 end
 
 function Store:remove(urn)
+  local old = self.doc.resources[urn]
+  if old then self:_index_change(urn, old, nil) end
   self.doc.resources[urn] = nil
   self:_log({ remove = urn })
   self.changes = self.changes + 1
@@ -418,13 +434,51 @@ function Store:_types()
   local function note(t)
     if out[t] == nil then out[t] = types.module_of(t) or self.modules[t] or false end
   end
-  for _, r in pairs(doc.resources) do note(r.type) end
+  for t, n in pairs(self:_index().counts) do
+    if n > 0 then note(t) end
+  end
   for _, r in ipairs(doc.deposed) do note(r.type) end
   for _, i in pairs(doc.intents) do note(i.type) end
   for t, m in pairs(out) do
     if not m then out[t] = nil end
   end
   return out
+end
+
+-- The fold's index of the records (_index_change), brought up to date: made from the
+-- records the first time, and when the resources table is another.
+function Store:_index()
+  local v = self.doc.resources
+  local ix = self.index
+  if not ix or ix.of ~= v then
+    ix = { of = v, counts = {}, added = {}, urns = {} }
+    for urn, rec in pairs(v) do
+      ix.urns[#ix.urns + 1] = urn
+      ix.counts[rec.type] = (ix.counts[rec.type] or 0) + 1
+    end
+    table.sort(ix.urns)
+    self.index = ix
+    return ix
+  end
+  if ix.removed then
+    local urns = {}
+    for urn in pairs(v) do urns[#urns + 1] = urn end
+    table.sort(urns)
+    ix.urns, ix.added, ix.removed = urns, {}, false
+  elseif #ix.added > 0 then
+    -- the URNs put since the last fold, sorted, merged into the sorted ones
+    local old, added, urns, i, j, n = ix.urns, ix.added, {}, 1, 1, 0
+    table.sort(added)
+    while true do
+      local a, b = old[i], added[j]
+      if a == nil and b == nil then break end
+      n = n + 1
+      if b == nil or (a ~= nil and a < b) then urns[n], i = a, i + 1
+      else urns[n], j = b, j + 1 end
+    end
+    ix.urns, ix.added = urns, {}
+  end
+  return ix
 end
 
 --- The document as JSON text (keys sorted, one value per line, so it diffs well).
@@ -439,11 +493,9 @@ function Store:encode()
     local v = doc[k]
     local sep = i < #keys and "," or ""
     if k == "resources" and next(v) then
-      -- a sort and the cached members, joined once with the rest (a large state is not
-      -- copied into an intermediate string)
-      local urns = {}
-      for urn in pairs(v) do urns[#urns + 1] = urn end
-      table.sort(urns)
+      -- the URNs in order (kept sorted from fold to fold) and the cached members, joined
+      -- once with the rest (a large state is not copied into an intermediate string)
+      local urns = self:_index().urns
       out[#out + 1] = '\n  "resources": {'
       for j, urn in ipairs(urns) do
         if j > 1 then out[#out + 1] = "," end

@@ -430,4 +430,34 @@ function TestState:test_the_lock_covers_the_log()
   lu.assertNotNil(snapshot().resources["dev::test:probe::p"])
 end
 
+-- A store keeps the records' order and types from fold to fold (puts, replacements and
+-- removals in between): what it writes is what a store made afresh over the same document
+-- writes, resources sorted by URN and every type they hold named.
+function TestState:test_a_fold_writes_what_a_fresh_store_writes_after_puts_and_removals()
+  local doc = state_mod.empty("dev", "sim")
+  local store = state_mod.store(dir .. "/x.state.json", doc, nil, { readonly = true })
+  local function rec(i, t)
+    local urn = ("dev::%s::r%d"):format(t, i)
+    return urn, { urn = urn, type = t, name = "r" .. i, region = "us-east-1", id = "id-" .. i,
+      inputs = {}, outputs = {}, deps = {} }
+  end
+  local function same()
+    local fresh = state_mod.store(dir .. "/y.state.json", doc, nil, { readonly = true })
+    lu.assertEquals(store:encode(), fresh:encode())
+  end
+  for i = 1, 40, 3 do store:put(rec(i, "test:topic")) end
+  same()
+  for i = 40, 2, -3 do store:put(rec(i, "test:vpc")) end -- new URNs, put out of order
+  store:put(rec(1, "test:topic")) -- a replacement
+  same()
+  store:remove((rec(4, "test:topic")))
+  store:put(rec(100, "test:role"))
+  same()
+  lu.assertNotNil(json.decode(store:encode()).types["test:role"])
+  -- the last of a type goes: the type goes from the document's types too
+  store:remove((rec(100, "test:role")))
+  same()
+  lu.assertNil(json.decode(store:encode()).types["test:role"])
+end
+
 os.exit(lu.LuaUnit.run())
