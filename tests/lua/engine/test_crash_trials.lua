@@ -220,7 +220,7 @@ function TestCrashTrials:test_sigkill_at_random_points_then_rerun_converges()
       local notices = check_state_parses(dir, what)
       if point == "state.torn" then
         lu.assertEquals(#notices, 1, what .. ": the torn record is not reported")
-        lu.assertStrContains(notices[1], "torn record", what)
+        lu.assertStrContains(notices[1], "torn record", false, what)
         torn_dropped = torn_dropped + 1
       end
     else
@@ -278,7 +278,7 @@ function TestCrashTrials:test_kill_after_each_types_create_call_then_rerun_adopt
     lu.assertNotNil(next(st.intents), what .. ": an intent is left")
     r = fo_run(dir, path, version_args(1))
     lu.assertEquals(r.code, 0, what .. ": rerun\n" .. r.stdout .. r.stderr)
-    lu.assertStrContains(r.stdout, "Adopted", what)
+    lu.assertStrContains(r.stdout, "Adopted", false, what)
     st = read_state(dir)
     local problems = H.ownership_problems(sim_of(dir), st)
     lu.assertEquals(problems, {}, what .. ": " .. table.concat(problems, "; "))

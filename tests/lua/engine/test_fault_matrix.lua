@@ -84,7 +84,7 @@ function TestFaultMatrix:test_fault_at_every_mutating_call_of_an_update_run()
     sim:set_knob("fail_mutating_call", k)
     code, doc, out, err = H.run(V2, { sim = sim, dir = dir })
     sim:set_knob("fail_mutating_call", 0)
-    lu.assertStrContains(err, "FoInjectedFault", what)
+    lu.assertStrContains(err, "FoInjectedFault", false, what)
     codes[code] = (codes[code] or 0) + 1
     if k <= n1 then
       lu.assertEquals(code, 4, what .. ": rolled back\n" .. out .. err)

@@ -306,7 +306,7 @@ function TestGameDay:test_a_stack_whose_state_is_in_the_s3_backend()
     lu.assertNotNil(before.body)
     -- readiness reads the state there (the check of the primary: as healthy as it is now)
     r = fo_run({ "--backend", SPEC, "--readiness", "--json" })
-    lu.assertNotStrContains(r.stderr, "has no state", r.stdout .. r.stderr)
+    lu.assertNotStrContains(r.stderr, "has no state", false, r.stdout .. r.stderr)
     lu.assertEquals(cjson.decode(r.stdout).stack, STACK)
     -- the game day, in the background: the lease is held, an apply is refused
     local t, pid = testlib.spawn_fo({ "--stack", STACK, "--target", "aws", "--game-day",

@@ -103,8 +103,8 @@ function TestStackIdentity:test_the_stack_is_found_from_the_recipe_not_the_curre
     { "/", project .. "/recipes/net.lua" } }) do
     r = fo_in(case[1], { case[2] })
     lu.assertEquals(r.code, 0, case[1] .. ": " .. r.stderr)
-    lu.assertStrContains(r.stdout, "No changes.", case[1])
-    lu.assertNotStrContains(r.stderr, "is new", case[1])
+    lu.assertStrContains(r.stdout, "No changes.", false, case[1])
+    lu.assertNotStrContains(r.stderr, "is new", false, case[1])
   end
   lu.assertIsFalse(fo.fs.exists(project .. "/recipes/.fo"))
   lu.assertIsFalse(fo.fs.exists(dir .. "/.fo"))

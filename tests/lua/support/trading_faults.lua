@@ -240,7 +240,7 @@ end
 local function assert_no_drift(sim, dir, config, what)
   local code, _, out, err = run(sim, dir, config, "refresh")
   lu.assertEquals(code, 0, what .. ": refresh\n" .. out .. err)
-  lu.assertStrContains(out, "Refresh complete: no drift.", what .. ": the state is not what the simulator holds")
+  lu.assertStrContains(out, "Refresh complete: no drift.", false, what .. ": the state is not what the simulator holds")
 end
 
 -- The matrix -----------------------------------------------------------------------------
@@ -269,7 +269,7 @@ function M.matrix(kind)
       sim:set_knob("fail_mutating_call", k)
       code, doc, out, err = run(sim, dir, config)
       sim:set_knob("fail_mutating_call", 0)
-      lu.assertStrContains(err, "FoInjectedFault", what)
+      lu.assertStrContains(err, "FoInjectedFault", false, what)
       if code == 4 then
         lu.assertFalse(in_phase2, what .. ": rolled back, but an earlier k failed in phase 2\n" .. out .. err)
         phase1 = k
@@ -284,7 +284,7 @@ function M.matrix(kind)
       else
         lu.assertEquals(code, 3, what .. ": neither rolled back nor stopped after the commit point\n"
           .. out .. err)
-        lu.assertStrContains(err, "Every create and update succeeded", what)
+        lu.assertStrContains(err, "Every create and update succeeded", false, what)
         in_phase2 = true
         for _, e in ipairs(doc.errors) do
           if e.action then lu.assertNotNil(e.action:match("^delete"), what .. ": " .. e.action) end
