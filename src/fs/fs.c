@@ -266,6 +266,12 @@ static void append_run_write(struct append_job *first, int count)
     struct append_job *j = first;
     int left = count;
     while (left > 0) {
+        if (append_job_refused(j)) { /* a write before failed: nothing more lands after it */
+            for (; left > 0; left--, j = j->next)
+                if (!j->step)
+                    append_job_fail(j, APPEND_REFUSED, EIO);
+            return;
+        }
         int k = 0;
         size_t total = 0;
         struct append_job *from = j;
