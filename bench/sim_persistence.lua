@@ -11,7 +11,8 @@
 --     alternates) —
 --     "update": SNS SetTopicAttributes on a topic of the client's own (the state stays
 --     the same size), "create": SSM PutParameter of new parameters, all in one region
---     (that region's SSM table grows to ROUNDS x CLIENTS x CALLS parameters).
+--     (that region's SSM table grows to ROUNDS x CLIENTS x CALLS parameters);
+--   * append: the process CPU per fo.fs.append_async, one at a time and CLIENTS at once.
 -- The apply's figures are the median of RUNS; the served ratio the median of the rounds'
 -- (short rounds back to back: the machine may be shared, and its load changes by the
 -- second).
@@ -173,6 +174,27 @@ local function fsync_ms()
   return median(t)
 end
 
+-- The process CPU (both threads, os.clock) per fo.fs.append_async of a 300-byte record,
+-- `tasks` tasks appending at once (median of 3 passes of 600 appends): the flush's kernel
+-- time and the hand-offs to the writer thread and back, shared by the appends of a batch.
+local function append_cpu_us(tasks)
+  local dir = testing.tmpdir()
+  local line, n, t = ("x"):rep(299) .. "\n", 600, {}
+  for pass = 1, 3 do
+    local c0 = os.clock()
+    local running = {}
+    for i = 1, tasks do
+      running[i] = fo.spawn(function()
+        for _ = 1, n // tasks do require("fo.fs").append_async(dir .. "/log", line) end
+      end)
+    end
+    for _, task in ipairs(running) do task:join() end
+    t[pass] = (os.clock() - c0) / (n // tasks * tasks) * 1e6
+  end
+  rmtree(dir)
+  return median(t)
+end
+
 apply("memory", 0) -- loads what an apply needs, so the first measured one does not pay it
 local cpus = { memory = {}, log = {}, rewrite = {} }
 local bytes, state
@@ -218,6 +240,9 @@ print(("  snapshot + log   %7.3f s  (ratio %.2f)"):format(cl, cl / cm))
 print(("  whole rewrite    %7.3f s  (ratio %.2f, before the log)"):format(cr, cr / cm))
 print(("served sim holding the trading state, %d rounds of %d clients x %d calls (fsync of a "
   .. "small append: %.2f ms):"):format(ROUNDS, CLIENTS, CALLS, fsync_ms()))
+local one, many = append_cpu_us(1), append_cpu_us(CLIENTS)
+print(("fo.fs.append_async, process CPU per append: one at a time %.0f us, %d tasks at once "
+  .. "%.0f us (ratio %.2f)"):format(one, CLIENTS, many, many / one))
 for _, workload in ipairs({ "update", "create" }) do
   local rs = ratios[workload]
   local lo, hi = math.huge, 0

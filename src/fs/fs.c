@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -175,22 +176,50 @@ static int fs_append(lua_State *L)
  * serves the whole process, started at the first append and then asleep between jobs: a
  * thread made per append cost a thread creation each time, and a new thread waits for a
  * CPU behind the running ones on a busy machine (milliseconds), where a woken sleeper is
- * scheduled at once. Jobs run in the order they were queued, and those queued while the
- * writer was busy share an fsync. */
-struct append_job {
-    fo_loop *loop;
-    int ref;
+ * scheduled at once. Jobs run in the order they were queued; those queued while the writer
+ * was busy go to their file in one writev and share one fdatasync.
+ *
+ * The per-append costs are kept off the path: a file stays open across appends (an open
+ * and a close each time cost as much as the write; it is reopened when the path names
+ * another file — a log replaced by a rename — and closed at exit), and the writer tells the
+ * loop that jobs finished through one pipe per Lua state, written once per batch, not a
+ * pipe per job. */
+
+/* A file appends go to, kept open across them. The loop thread's: jobs in flight hold it
+ * (`users`), the writer only reads it. */
+struct append_file {
+    struct append_file *next;
     int fd;
-    int created;
+    dev_t dev;
+    ino_t ino;
+    int users;   /* jobs queued or running on fd */
+    int current; /* was the file at path when last looked: appends to path reuse it */
+    char path[PATH_MAX];
+};
+
+/* Open files kept without a job on them, beyond which the least recently used is closed. */
+#define APPEND_FILES_KEPT 8
+
+/* What one Lua state's appends share: the open files and the channel back to the loop. */
+struct appender {
+    fo_loop *loop;
+    int wake[2]; /* the writer writes a byte to wake[1] when jobs of this state finished */
+    fo_watch watch;
+    int pending;               /* jobs queued and not yet answered (the loop thread's) */
+    struct append_job *done;   /* finished, newest first (writer.mu) */
+    int signaled;              /* a byte was written since the loop last took `done` (writer.mu) */
+    struct append_file *files; /* most recently used first */
+};
+
+struct append_job {
+    struct appender *owner;
+    struct append_file *file;
+    int ref;
+    int created; /* the append created the file: its directory is flushed too */
     char *data;
     size_t n;
-    char path[PATH_MAX];
-    int done[2]; /* the writer writes a byte to done[1] when it has finished the job */
-    fo_watch watch;
-    struct append_job *next; /* in the writer's queue */
-    dev_t dev;               /* the file's identity, to refuse appends after a failed one */
-    ino_t ino;
-    const char *step; /* what failed, or NULL */
+    struct append_job *next; /* in the writer's queue, then in owner->done */
+    const char *step;        /* what failed, or NULL */
     int err;
     long long size;
 };
@@ -214,7 +243,7 @@ static struct {
 
 static int append_job_refused(const struct append_job *j)
 {
-    return failed_file.any && failed_file.dev == j->dev && failed_file.ino == j->ino;
+    return failed_file.any && failed_file.dev == j->file->dev && failed_file.ino == j->file->ino;
 }
 
 static void append_job_fail(struct append_job *j, const char *step, int err)
@@ -222,48 +251,153 @@ static void append_job_fail(struct append_job *j, const char *step, int err)
     j->step = step;
     j->err = err;
     failed_file.any = 1;
-    failed_file.dev = j->dev;
-    failed_file.ino = j->ino;
+    failed_file.dev = j->file->dev;
+    failed_file.ino = j->file->ino;
 }
 
-/* Runs the jobs `first`.. (in queue order): writes them all, then makes each durable —
- * the appends queued while the writer was busy share one fsync (the first fsync of a file
- * flushes them all; the others find nothing left to do). */
+#define APPEND_REFUSED "append (an earlier append to it failed) to"
+
+/* Writes the data of the `count` jobs from `first` (same file, queue order) in writev
+ * calls; each job is failed that did not land whole (the first with the error, the rest
+ * as refused). */
+static void append_run_write(struct append_job *first, int count)
+{
+    struct iovec iov[64];
+    struct append_job *j = first;
+    int left = count;
+    while (left > 0) {
+        if (append_job_refused(j)) { /* a write before failed: nothing more lands after it */
+            for (; left > 0; left--, j = j->next)
+                if (!j->step)
+                    append_job_fail(j, APPEND_REFUSED, EIO);
+            return;
+        }
+        int k = 0;
+        size_t total = 0;
+        struct append_job *from = j;
+        for (struct append_job *x = j; k < left && k < 64; x = x->next, k++) {
+            iov[k] = (struct iovec){.iov_base = x->data, .iov_len = x->n};
+            total += x->n;
+        }
+        size_t written = 0;
+        int err = 0;
+        struct iovec *v = iov;
+        int vn = k;
+        while (written < total) {
+            ssize_t w = writev(first->file->fd, v, vn);
+            if (w <= 0) {
+                if (w < 0 && errno == EINTR)
+                    continue;
+                err = w < 0 ? errno : EIO;
+                break;
+            }
+            written += (size_t)w;
+            while (vn > 0 && (size_t)w >= v->iov_len) { /* skip what landed whole */
+                w -= (ssize_t)v->iov_len;
+                v++;
+                vn--;
+            }
+            if (vn > 0) {
+                v->iov_base = (char *)v->iov_base + w;
+                v->iov_len -= (size_t)w;
+            }
+        }
+        size_t at = 0;
+        for (int i = 0; i < k; i++, from = from->next) {
+            at += from->n;
+            if (at <= written || from->step)
+                continue;
+            if (append_job_refused(from))
+                append_job_fail(from, APPEND_REFUSED, EIO);
+            else
+                append_job_fail(from, "write", err);
+        }
+        j = from;
+        left -= k;
+    }
+}
+
+/* Runs the jobs `first`.. (in queue order): each run of jobs to one file is written with
+ * writev, then made durable with one fdatasync (and its directory flushed when an append
+ * created the file). A job is answered only once its bytes are on disk. */
 static void append_jobs_run(struct append_job *first)
 {
-    for (struct append_job *j = first; j; j = j->next) {
+    for (struct append_job *run = first, *after; run; run = after) {
+        int count = 0;
+        after = run;
+        while (after && after->file == run->file) {
+            count++;
+            after = after->next;
+        }
+        if (append_job_refused(run)) {
+            for (struct append_job *j = run; j != after; j = j->next)
+                append_job_fail(j, APPEND_REFUSED, EIO);
+            continue;
+        }
+        append_run_write(run, count);
         struct stat st;
-        if (append_job_refused(j))
-            append_job_fail(j, "append (an earlier append to it failed) to", EIO);
-        else if (write_all(j->fd, j->data, j->n) != 0)
-            append_job_fail(j, "write", errno);
-        else if (fstat(j->fd, &st) != 0)
-            append_job_fail(j, "stat", errno);
-        else
-            j->size = (long long)st.st_size;
+        if (fstat(run->file->fd, &st) != 0) {
+            int err = errno;
+            for (struct append_job *j = run; j != after; j = j->next)
+                if (!j->step)
+                    append_job_fail(j, "stat", err);
+            continue;
+        }
+        /* each job's size is the file's after its write: the runs' sizes count back from
+         * the end (one writev lands whole, nothing between its parts) */
+        long long end = (long long)st.st_size, behind = 0;
+        for (struct append_job *j = run; j != after; j = j->next)
+            behind += (long long)j->n;
+        for (struct append_job *j = run; j != after; j = j->next) {
+            behind -= (long long)j->n;
+            j->size = end - behind;
+        }
     }
-    for (struct append_job *j = first; j; j = j->next) {
-        if (!j->step && append_job_refused(j))
-            append_job_fail(j, "append (an earlier append to it failed) to", EIO);
+    for (struct append_job *run = first, *after; run; run = after) {
+        after = run;
+        int pending = 0;
+        while (after && after->file == run->file) {
+            pending |= !after->step;
+            after = after->next;
+        }
+        if (!pending)
+            continue;
         /* fdatasync: the data and what reading it back needs (the file's new size), not
          * the times fsync would flush as well */
-        else if (!j->step && fdatasync(j->fd) != 0)
-            append_job_fail(j, "flush (fdatasync)", errno);
-        if (close(j->fd) != 0 && !j->step)
-            append_job_fail(j, "close", errno);
-        if (!j->step && j->created) {
-            char dir[PATH_MAX];
-            dir_of(j->path, dir, sizeof dir);
-            if (fsync_dir(dir) != 0)
-                append_job_fail(j, "flush the directory of", errno);
+        const char *step = NULL;
+        int err = 0;
+        if (append_job_refused(run))
+            step = APPEND_REFUSED, err = EIO;
+        else if (fdatasync(run->file->fd) != 0)
+            step = "flush (fdatasync)", err = errno;
+        for (struct append_job *j = run; j != after; j = j->next) {
+            if (j->step)
+                continue;
+            if (step)
+                append_job_fail(j, step, err);
+            else if (j->created) {
+                char dir[PATH_MAX];
+                dir_of(j->file->path, dir, sizeof dir);
+                if (fsync_dir(dir) != 0)
+                    append_job_fail(j, "flush the directory of", errno);
+            }
         }
     }
+    /* back to the loops: one byte per state with jobs done, not one per job */
+    pthread_mutex_lock(&writer.mu);
     for (struct append_job *j = first, *next; j; j = next) {
-        next = j->next; /* j is the loop's again once it is told */
-        char byte = 1;
-        while (write(j->done[1], &byte, 1) < 0 && errno == EINTR) {
+        next = j->next;
+        struct appender *a = j->owner;
+        j->next = a->done;
+        a->done = j;
+        if (!a->signaled) {
+            a->signaled = 1;
+            char byte = 1;
+            while (write(a->wake[1], &byte, 1) < 0 && errno == EINTR) {
+            }
         }
     }
+    pthread_mutex_unlock(&writer.mu);
 }
 
 static void *append_writer(void *arg)
@@ -311,26 +445,184 @@ static int append_queue(struct append_job *j)
     return 0;
 }
 
+/* Closes `f` once it is neither the file at its path nor used by a job. */
+static void append_file_unused(struct appender *a, struct append_file *f)
+{
+    if (f->current || f->users > 0)
+        return;
+    for (struct append_file **p = &a->files; *p; p = &(*p)->next) {
+        if (*p == f) {
+            *p = f->next;
+            break;
+        }
+    }
+    close(f->fd);
+    free(f);
+}
+
+/* The open file at `path` for an append (opened, and created with `mode` when missing, if
+ * the one kept is not the file the path names now); NULL with *step and errno set. */
+static struct append_file *append_file_at(struct appender *a, const char *path, mode_t mode,
+                                          int *created, const char **step)
+{
+    struct stat st;
+    int named = stat(path, &st) == 0;
+    struct append_file *f = NULL;
+    for (struct append_file **p = &a->files; *p; p = &(*p)->next) {
+        if ((*p)->current && strcmp((*p)->path, path) == 0) {
+            f = *p;
+            *p = f->next; /* to the front: the most recently used */
+            break;
+        }
+    }
+    if (f && named && f->dev == st.st_dev && f->ino == st.st_ino) {
+        f->next = a->files;
+        a->files = f;
+        *created = 0;
+        return f;
+    }
+    if (f) { /* the path names another file now (replaced by a rename, deleted) */
+        f->next = a->files;
+        a->files = f;
+        f->current = 0;
+        append_file_unused(a, f);
+    }
+    *created = 1;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0 && errno == EEXIST) {
+        *created = 0;
+        fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    }
+    *step = "open";
+    if (fd < 0)
+        return NULL;
+    *step = "set the mode of";
+    if (!*created || fchmod(fd, mode) == 0) { /* the umask does not narrow it */
+        *step = "stat";
+        if (fstat(fd, &st) == 0)
+            *step = NULL;
+    }
+    f = *step ? NULL : calloc(1, sizeof *f);
+    if (!f) {
+        int saved = *step ? errno : ENOMEM;
+        if (!*step)
+            *step = "append to";
+        close(fd);
+        errno = saved;
+        return NULL;
+    }
+    f->fd = fd;
+    f->dev = st.st_dev;
+    f->ino = st.st_ino;
+    f->current = 1;
+    snprintf(f->path, sizeof f->path, "%s", path);
+    f->next = a->files;
+    a->files = f;
+    /* keep a few: close the least recently used beyond them */
+    int kept = 0;
+    for (struct append_file *x = a->files, *next; x; x = next) {
+        next = x->next;
+        if (x->current && x->users == 0 && ++kept > APPEND_FILES_KEPT) {
+            x->current = 0;
+            append_file_unused(a, x);
+        }
+    }
+    return f;
+}
+
 static void append_finished(fo_watch *w, short revents)
 {
     (void)revents;
-    struct append_job *j = w->data;
-    fo_loop_remove_watch(j->loop, &j->watch);
-    close(j->done[0]);
-    close(j->done[1]);
-    lua_State *co = fo_loop_thread(j->loop, j->ref);
-    if (j->step) {
-        lua_pushboolean(co, 0);
-        lua_pushfstring(co, "fo.fs.append_async: cannot %s '%s': %s", j->step, j->path,
-                        strerror(j->err));
-    } else {
-        lua_pushboolean(co, 1);
-        lua_pushinteger(co, (lua_Integer)j->size);
+    struct appender *a = w->data;
+    char buf[64];
+    while (read(a->wake[0], buf, sizeof buf) > 0) {
     }
-    fo_loop_ready(j->loop, j->ref, 2);
-    fo_loop_release(j->loop);
-    free(j->data);
-    free(j);
+    pthread_mutex_lock(&writer.mu);
+    struct append_job *done = a->done, *ordered = NULL;
+    a->done = NULL;
+    a->signaled = 0;
+    pthread_mutex_unlock(&writer.mu);
+    for (struct append_job *j = done, *next; j; j = next) { /* back to queue order */
+        next = j->next;
+        j->next = ordered;
+        ordered = j;
+    }
+    for (struct append_job *j = ordered, *next; j; j = next) {
+        next = j->next;
+        lua_State *co = fo_loop_thread(a->loop, j->ref);
+        if (j->step) {
+            lua_pushboolean(co, 0);
+            lua_pushfstring(co, "fo.fs.append_async: cannot %s '%s': %s", j->step, j->file->path,
+                            strerror(j->err));
+        } else {
+            lua_pushboolean(co, 1);
+            lua_pushinteger(co, (lua_Integer)j->size);
+        }
+        fo_loop_ready(a->loop, j->ref, 2);
+        fo_loop_release(a->loop);
+        j->file->users--;
+        append_file_unused(a, j->file);
+        free(j->data);
+        free(j);
+        if (--a->pending == 0)
+            fo_loop_remove_watch(a->loop, &a->watch);
+    }
+}
+
+#define APPENDER_KEY "fo.fs.appender"
+
+/* At the state's close: the files are closed, unless jobs are still out (the process is
+ * exiting under them: the writer may still use them). */
+static int appender_gc(lua_State *L)
+{
+    struct appender **box = lua_touserdata(L, 1);
+    struct appender *a = *box;
+    if (!a || a->pending > 0)
+        return 0;
+    for (struct append_file *f = a->files, *next; f; f = next) {
+        next = f->next;
+        close(f->fd);
+        free(f);
+    }
+    close(a->wake[0]);
+    close(a->wake[1]);
+    free(a);
+    *box = NULL;
+    return 0;
+}
+
+/* L's appender, made at the first append. */
+static struct appender *appender_of(lua_State *L, fo_loop *loop)
+{
+    if (lua_getfield(L, LUA_REGISTRYINDEX, APPENDER_KEY) == LUA_TUSERDATA) {
+        struct appender *a = *(struct appender **)lua_touserdata(L, -1);
+        lua_pop(L, 1);
+        return a;
+    }
+    lua_pop(L, 1);
+    struct appender **box = lua_newuserdatauv(L, sizeof *box, 0);
+    *box = NULL;
+    struct appender *a = calloc(1, sizeof *a);
+    if (!a || pipe(a->wake) != 0) {
+        int saved = a ? errno : ENOMEM;
+        free(a);
+        return luaL_error(L, "fo.fs.append_async: cannot make its channel: %s", strerror(saved)),
+               NULL;
+    }
+    for (int i = 0; i < 2; i++) {
+        fcntl(a->wake[i], F_SETFD, FD_CLOEXEC);
+        fcntl(a->wake[i], F_SETFL, O_NONBLOCK); /* a full pipe has told the loop already */
+    }
+    a->loop = loop;
+    a->watch = (fo_watch){
+        .fd = a->wake[0], .events = POLLIN, .keeps_alive = 1, .ready = append_finished, .data = a};
+    *box = a;
+    lua_newtable(L);
+    lua_pushcfunction(L, appender_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, APPENDER_KEY);
+    return a;
 }
 
 static int append_resumed(lua_State *L, int status, lua_KContext ctx)
@@ -355,59 +647,39 @@ static int fs_append_async(lua_State *L)
     fo_loop *loop = fo_loop_of(L);
     if (strlen(path) >= PATH_MAX)
         return luaL_error(L, "fo.fs.append_async: path too long: '%s'", path);
-    int created = 1;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0 && errno == EEXIST) {
-        created = 0;
-        fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
-    }
-    if (fd < 0)
-        return luaL_error(L, "fo.fs.append_async: cannot open '%s': %s", path, strerror(errno));
-    if (created && fchmod(fd, mode) != 0) { /* the umask does not narrow it */
-        int saved = errno;
-        close(fd);
-        return luaL_error(L, "fo.fs.append_async: cannot set the mode of '%s': %s", path,
-                          strerror(saved));
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int saved = errno;
-        close(fd);
-        return luaL_error(L, "fo.fs.append_async: cannot stat '%s': %s", path, strerror(saved));
-    }
+    struct appender *a = appender_of(L, loop);
     struct append_job *j = calloc(1, sizeof *j);
     char *copy = malloc(n ? n : 1);
-    if (!j || !copy || pipe(j->done) != 0) {
-        int saved = j && copy ? errno : ENOMEM;
+    if (!j || !copy) {
         free(copy);
         free(j);
-        close(fd);
         return luaL_error(L, "fo.fs.append_async: cannot append to '%s': %s", path,
-                          strerror(saved));
+                          strerror(ENOMEM));
     }
-    fcntl(j->done[0], F_SETFD, FD_CLOEXEC);
-    fcntl(j->done[1], F_SETFD, FD_CLOEXEC);
+    const char *step = NULL;
+    struct append_file *f = append_file_at(a, path, mode, &j->created, &step);
+    if (!f) {
+        int saved = errno;
+        free(copy);
+        free(j);
+        return luaL_error(L, "fo.fs.append_async: cannot %s '%s': %s", step, path, strerror(saved));
+    }
     memcpy(copy, data, n);
-    j->loop = loop;
-    j->fd = fd;
-    j->dev = st.st_dev;
-    j->ino = st.st_ino;
-    j->created = created;
+    j->owner = a;
+    j->file = f;
     j->data = copy;
     j->n = n;
-    snprintf(j->path, sizeof j->path, "%s", path);
-    j->watch = (fo_watch){
-        .fd = j->done[0], .events = POLLIN, .keeps_alive = 1, .ready = append_finished, .data = j};
+    f->users++;
     int rc = append_queue(j);
     if (rc != 0) {
-        close(j->done[0]);
-        close(j->done[1]);
-        close(fd);
+        f->users--;
         free(copy);
         free(j);
+        append_file_unused(a, f);
         return luaL_error(L, "fo.fs.append_async: cannot start a thread: %s", strerror(rc));
     }
-    fo_loop_add_watch(loop, &j->watch);
+    if (a->pending++ == 0)
+        fo_loop_add_watch(loop, &a->watch);
     j->ref = fo_loop_park(L);
     fo_loop_hold(loop);
     lua_settop(L, 0);

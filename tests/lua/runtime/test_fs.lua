@@ -190,6 +190,61 @@ function TestFs.test_append_async_after_a_failed_one_to_that_file_fails()
   t.rmtree(dir)
 end
 
+-- The file an append goes to is the one its path names when it is made: after the file was
+-- replaced by a rename (as a fold rewrites a log) or deleted, appends go to the new file,
+-- counting its size from there; the old file gets nothing more.
+function TestFs.test_append_async_follows_the_file_its_path_names()
+  local dir = t.tmpdir()
+  local path = dir .. "/sim.log"
+  lu.assertEquals(fo.fs.append_async(path, "old\n"), 4)
+  lu.assertTrue(os.rename(path, dir .. "/kept.log"))
+  fo.fs.write_atomic(path, "header\n")
+  lu.assertEquals(fo.fs.append_async(path, "new\n"), 11)
+  lu.assertEquals(t.read(path), "header\nnew\n")
+  lu.assertEquals(t.read(dir .. "/kept.log"), "old\n")
+  lu.assertTrue(os.remove(path))
+  lu.assertEquals(fo.fs.append_async(path, "again\n", tonumber("640", 8)), 6)
+  lu.assertEquals(mode_of(path), "640", "a new file, made with the mode asked")
+  lu.assertEquals(t.read(path), "again\n")
+  lu.assertEquals(t.read(dir .. "/kept.log"), "old\n")
+  t.rmtree(dir)
+end
+
+-- Appends queued together (more than one writev takes) to two files land each in its own
+-- file, in order, each answered with the size it left in its file.
+function TestFs.test_append_async_to_two_files_at_once_lands_in_each()
+  local dir = t.tmpdir()
+  local right, tasks, want = 0, {}, { a = {}, b = {} }
+  for i = 1, 299 do
+    local name = i % 3 == 0 and "b" or "a"
+    local line = ("%03d\n"):format(i)
+    table.insert(want[name], line)
+    local size = 4 * #want[name]
+    tasks[i] = fo.spawn(function()
+      if fo.fs.append_async(("%s/%s.log"):format(dir, name), line) == size then right = right + 1 end
+    end)
+  end
+  for _, task in ipairs(tasks) do task:join() end
+  lu.assertEquals(right, 299, "each answered with the size it left")
+  lu.assertEquals(t.read(dir .. "/a.log"), table.concat(want.a))
+  lu.assertEquals(t.read(dir .. "/b.log"), table.concat(want.b))
+  t.rmtree(dir)
+end
+
+-- A failed write fails every append waiting with it, not only the first: none is answered
+-- as if it were on disk.
+function TestFs.test_append_async_failure_fails_every_waiting_append()
+  local results, tasks = {}, {}
+  for i = 1, 99 do
+    tasks[i] = fo.spawn(function() results[i] = { pcall(fo.fs.append_async, "/dev/full", "x\n") } end)
+  end
+  for _, task in ipairs(tasks) do task:join() end
+  for i = 1, 99 do
+    lu.assertFalse(results[i][1], "append " .. i)
+    lu.assertStrContains(results[i][2], "'/dev/full'")
+  end
+end
+
 -- fo.tables.equal: plain data compared as JSON holds it.
 function TestFs.test_tables_equal_compares_plain_data_as_json_holds_it()
   local equal = require("fo.tables").equal
