@@ -164,6 +164,13 @@ local function destroy(dir, path, what)
   if state_of(dir) then lu.assertEquals(next(read_state(dir).resources), nil, what) end
 end
 
+-- Puts the stack back where a trial of KINDS[ki] starts: nothing (a first apply), v1 or v2.
+local function restore(dir, path, ki, what)
+  if ki == 1 then return destroy(dir, path, what .. ": restore") end
+  local r = fo_run(dir, path, version_args(KINDS[ki - 1].version))
+  lu.assertEquals(r.code, 0, what .. ": restore\n" .. r.stdout .. r.stderr)
+end
+
 function TestCrashTrials:test_sigkill_at_random_points_then_rerun_converges()
   local counts, timed = clean_counts()
   local lines = {}
@@ -197,9 +204,20 @@ function TestCrashTrials:test_sigkill_at_random_points_then_rerun_converges()
       if ok then lu.assertEquals(r.code, 0, what .. ": finished before the kill\n" .. r.stderr) end
     else
       local k = math.random(counts[ki][point])
-      what = ("trial %d: %s, SIGKILL at %s #%d"):format(trial, kind.name, point, k)
-      local r = fo_run(dir, path, version_args(kind.version),
-        { FO_TEST_CRASH = point .. ":" .. k, FO_TEST_CRASH_LOG = log })
+      local r
+      while true do
+        what = ("trial %d: %s, SIGKILL at %s #%d"):format(trial, kind.name, point, k)
+        os.remove(log)
+        r = fo_run(dir, path, version_args(kind.version),
+          { FO_TEST_CRASH = point .. ":" .. k, FO_TEST_CRASH_LOG = log })
+        if r.signal == 9 or k == 1 or not point:match("^state") then break end
+        -- state writes are grouped (group commit), so how many a run makes depends on its
+        -- timing: this one made fewer than k and finished. Put the stack back where the
+        -- trial started and aim at an earlier write.
+        lu.assertEquals(r.code, 0, what .. ": finished with fewer writes\n" .. r.stdout .. r.stderr)
+        restore(dir, path, ki, what)
+        k = math.random(k - 1)
+      end
       lu.assertEquals(r.signal, 9, what .. ": not killed (exit " .. tostring(r.code) .. ")\n"
         .. r.stdout .. r.stderr)
       killed = true
