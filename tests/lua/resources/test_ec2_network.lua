@@ -378,6 +378,16 @@ end
 
 -- A run that meets a conflict on what it made itself (the id is not known before): exit 4,
 -- one conflict, everything it made rolled back.
+-- A VPC 10.0.0.0/16 with an internet gateway attached, made outside fo: the EC2 client, the
+-- VPC's and the gateway's ids.
+local function outside_vpc_with_gateway()
+  local c = ec2()
+  local vpc = c:CreateVpc{ CidrBlock = "10.0.0.0/16" }.Vpc.VpcId
+  local igw = c:CreateInternetGateway{}.InternetGateway.InternetGatewayId
+  c:AttachInternetGateway{ InternetGatewayId = igw, VpcId = vpc }
+  return c, vpc, igw
+end
+
 local function conflict_run(recipe)
   local code, doc, out, err = H.run(recipe, { sim = sim, dir = dir })
   local text = out .. err
@@ -392,10 +402,7 @@ end
 -- A table this run created: its route to the VPC's own range is AWS's local route, not this
 -- create's (CreateRoute refuses the destination and nothing was read first).
 function TestEc2Network:test_a_route_to_the_vpc_range_in_a_new_table_is_a_conflict()
-  local c = ec2()
-  local vpc = c:CreateVpc{ CidrBlock = "10.0.0.0/16" }.Vpc.VpcId
-  local igw = c:CreateInternetGateway{}.InternetGateway.InternetGatewayId
-  c:AttachInternetGateway{ InternetGatewayId = igw, VpcId = vpc }
+  local c, vpc, igw = outside_vpc_with_gateway()
   sim.recorder:clear()
   local out = conflict_run(function()
     local rt = fo.resource("aws:ec2:route_table", "rt", { vpc_id = vpc })
@@ -410,10 +417,7 @@ end
 -- Two creates of one child of a table or subnet this run created: the second reads first,
 -- as on any other table or subnet, and finds the first one.
 function TestEc2Network:test_a_second_route_or_association_of_the_same_identity_is_a_conflict()
-  local c = ec2()
-  local vpc = c:CreateVpc{ CidrBlock = "10.0.0.0/16" }.Vpc.VpcId
-  local igw = c:CreateInternetGateway{}.InternetGateway.InternetGatewayId
-  c:AttachInternetGateway{ InternetGatewayId = igw, VpcId = vpc }
+  local c, vpc, igw = outside_vpc_with_gateway()
   local out = conflict_run(function()
     local rt = fo.resource("aws:ec2:route_table", "rt", { vpc_id = vpc })
     local r1 = fo.resource("aws:ec2:route", "one", { route_table_id = rt.id,
@@ -561,10 +565,7 @@ end
 function TestEc2Network:test_a_route_already_in_a_table_not_ours_is_a_conflict()
   -- routes carry no tags: CreateRoute refuses the destination (RouteAlreadyExists), and
   -- the rollback of a create that failed must not take the route there for its own
-  local c = ec2()
-  local vpc = c:CreateVpc{ CidrBlock = "10.0.0.0/16" }.Vpc.VpcId
-  local igw = c:CreateInternetGateway{}.InternetGateway.InternetGatewayId
-  c:AttachInternetGateway{ InternetGatewayId = igw, VpcId = vpc }
+  local c, vpc, igw = outside_vpc_with_gateway()
   local rt = c:CreateRouteTable{ VpcId = vpc }.RouteTable.RouteTableId
   c:CreateRoute{ RouteTableId = rt, DestinationCidrBlock = "0.0.0.0/0", GatewayId = igw }
   -- the same route, then the destination to another target
