@@ -62,6 +62,31 @@ function TestDynamoDbTypes:tearDown()
   H.cleanup(dir)
 end
 
+-- CreateTable answers the table CREATING and UpdateTable the new replica CREATING, and
+-- both take longer than a poll period: the waits do not poll at once to hear that again.
+-- Their first DescribeTable comes a period (common.SIM_POLL) after the call.
+function TestDynamoDbTypes:test_no_poll_right_after_a_create_that_answered_creating()
+  local poll = require("fo.aws.resources.common").SIM_POLL
+  lu.assertTrue(ddb_sim.TIMING.table_create > poll and ddb_sim.TIMING.replica_create > poll)
+  apply(sessions())
+  local calls = sim.recorder:calls{ service = "dynamodb", region = PRIMARY }
+  local checked = 0
+  for i, c in ipairs(calls) do
+    if c.operation == "CreateTable" or c.operation == "UpdateTable" then
+      local nxt
+      for j = i + 1, #calls do
+        if calls[j].operation == "DescribeTable" then nxt = calls[j] break end
+      end
+      lu.assertNotNil(nxt, c.operation .. " was waited on")
+      -- sleeps last at least as long as asked: a lower bound, not a timing race
+      lu.assertTrue(nxt.t - c.t >= poll - 1e-3, ("%s, then DescribeTable %.3f s later")
+        :format(c.operation, nxt.t - c.t))
+      checked = checked + 1
+    end
+  end
+  lu.assertEquals(checked, 2, "CreateTable and the replica's UpdateTable")
+end
+
 function TestDynamoDbTypes:test_global_table_created_and_read_back_in_both_regions()
   local doc = apply(sessions())
   local t = describe(PRIMARY)

@@ -172,13 +172,14 @@ local function throughput(p)
   return { ReadCapacityUnits = p.read_capacity, WriteCapacityUnits = p.write_capacity }
 end
 
--- Waits until pred(table description) holds; returns the description.
-local function wait_for(ctx, name, what, seconds, pred)
+-- Waits until pred(table description) holds; returns the description. `pending`: the
+-- call that began the wait answered "not yet" (common.poll's first poll a period later).
+local function wait_for(ctx, name, what, seconds, pred, pending)
   return common.poll(ctx, ("DynamoDB table %s: %s"):format(name, what), seconds, function()
     local t = describe(ctx, name)
     if not t then error(("DynamoDB table %s disappeared while waiting for %s"):format(name, what), 0) end
     return pred(t) and t
-  end)
+  end, pending)
 end
 
 local function active(t) return t.TableStatus == "ACTIVE" end
@@ -305,10 +306,13 @@ local function add_replicas(ctx, p, t)
         .. "then add it again"):format(name, r.region), 0)
     end
     if st ~= "ACTIVE" then
+      local pending = false
       if st == nil then
         ctx:info("adding replica %s to table %s", r.region, name)
-        ddb(ctx):UpdateTable{ TableName = name, ReplicaUpdates = { { Create = {
+        local out = ddb(ctx):UpdateTable{ TableName = name, ReplicaUpdates = { { Create = {
           RegionName = r.region, KMSMasterKeyId = r.kms } } } }
+        -- the answer shows the replica CREATING (minutes on AWS): no poll to repeat it
+        pending = replica_status(out.TableDescription or {}, r.region) == "CREATING"
       end
       t = wait_for(ctx, name, ("replica %s ACTIVE"):format(r.region), M.WAIT.replica, function(x)
         local s = replica_status(x, r.region)
@@ -316,7 +320,7 @@ local function add_replicas(ctx, p, t)
           error(("DynamoDB table %s: replica %s failed to create"):format(name, r.region), 0)
         end
         return active(x) and s == "ACTIVE"
-      end)
+      end, pending)
     end
     -- also a replica an interrupted run created and never tagged
     settle_replica(ctx, t, r)
@@ -467,22 +471,24 @@ fo.type("aws:dynamodb:table", {
     check(ctx, p)
     local c = ddb(ctx)
     local defs, schema = key_params(p)
-    local ok, err = pcall(c.CreateTable, c, { TableName = p.name, AttributeDefinitions = defs,
+    local ok, out = pcall(c.CreateTable, c, { TableName = p.name, AttributeDefinitions = defs,
       KeySchema = schema, BillingMode = p.billing_mode, ProvisionedThroughput = throughput(p),
       StreamSpecification = p.stream_view_type and { StreamEnabled = true,
         StreamViewType = p.stream_view_type } or nil,
       SSESpecification = sse_spec(p.sse), Tags = common.tag_list(ctx, p.tags) })
     if not ok then
       -- the name is taken: by this create (a retried call) or by a table that is not its own
-      local t = common.is(err, "ResourceInUseException") and describe(ctx, p.name)
-      if not t then error(err, 0) end
+      local t = common.is(out, "ResourceInUseException") and describe(ctx, p.name)
+      if not t then error(out, 0) end
       common.claim(ctx, ("a DynamoDB table named %q in %s"):format(p.name, ctx.region),
         t.TableArn, table_tags(ctx, t.TableArn))
     end
     -- The waiter's last answer is the table ACTIVE; point-in-time recovery leaves it so, and
     -- the replicas' wait's last answer is the table with them ACTIVE: the outputs come from
     -- these answers, the table is not described again.
-    local seen = common.wait(ctx, c, "TableExists", { TableName = p.name }, M.WAIT.table)
+    -- (a table the answer shows CREATING takes seconds: the first poll comes a period later)
+    local creating = ok and (out.TableDescription or {}).TableStatus == "CREATING"
+    local seen = common.wait(ctx, c, "TableExists", { TableName = p.name }, M.WAIT.table, creating)
     local t = seen and seen.Table
     if t and not active(t) then t = nil end
     if p.point_in_time_recovery then set_pitr(ctx, p.name, true) end
