@@ -87,6 +87,41 @@ function TestDynamoDbTypes:test_no_poll_right_after_a_create_that_answered_creat
   lu.assertEquals(checked, 2, "CreateTable and the replica's UpdateTable")
 end
 
+-- A replica this apply adds has no tags and no point-in-time recovery (AWS copies neither
+-- from the table): its tags and recovery are written without reading them first, in the
+-- create and in an update that adds one.
+function TestDynamoDbTypes:test_a_new_replicas_tags_and_recovery_are_written_unread()
+  local function reads(region)
+    return H.ops(sim, { region = region, operation = "ListTagsOfResource" }),
+      H.ops(sim, { region = region, operation = "DescribeContinuousBackups" })
+  end
+  apply(sessions{ tags = { Environment = "Production" } })
+  local lt, dcb = reads(STANDBY)
+  lu.assertEquals(lt, {})
+  lu.assertEquals(dcb, {})
+  local arn = describe(STANDBY).TableArn
+  lu.assertEquals(tags(arn, STANDBY).Environment, "Production")
+  lu.assertEquals(tags(arn, STANDBY)["fo:stack"], "dev")
+  lu.assertEquals(ddb(STANDBY):DescribeContinuousBackups{ TableName = "trading-sessions-test" }
+    .ContinuousBackupsDescription.PointInTimeRecoveryDescription.PointInTimeRecoveryStatus, "ENABLED")
+  lu.assertEquals(H.ops(sim, { region = STANDBY, operation = "UpdateContinuousBackups" }),
+    { "dynamodb.UpdateContinuousBackups" })
+  -- one added by an update, with its own tags and recovery off: tagged, recovery untouched
+  sim.recorder:clear()
+  apply(sessions{ tags = { Environment = "Production" }, replicas = { STANDBY,
+    { region_name = THIRD, tags = { Site = "dr" }, point_in_time_recovery = false } } })
+  lt, dcb = reads(THIRD)
+  lu.assertEquals(lt, {})
+  lu.assertEquals(dcb, {})
+  lu.assertEquals(H.ops(sim, { region = THIRD, mutating = true }), { "dynamodb.TagResource" })
+  local t3 = tags(describe(THIRD).TableArn, THIRD)
+  lu.assertEquals({ t3.Environment, t3.Site, t3["fo:stack"] }, { "Production", "dr", "dev" })
+  -- and the rerun sees both replicas as declared
+  local _, out = apply(sessions{ tags = { Environment = "Production" }, replicas = { STANDBY,
+    { region_name = THIRD, tags = { Site = "dr" }, point_in_time_recovery = false } } })
+  lu.assertStrContains(out, "No changes.")
+end
+
 function TestDynamoDbTypes:test_global_table_created_and_read_back_in_both_regions()
   local doc = apply(sessions())
   local t = describe(PRIMARY)

@@ -252,10 +252,19 @@ end
 -- Brings a replica's own settings, in its region, to what is declared: its tags (AWS does
 -- not carry the table's over; a replica without fo's tags gets them all) and its
 -- point-in-time recovery (a new replica starts DISABLED). Reads first: a replica that is
--- as declared costs no write.
-local function settle_replica(ctx, t, r)
+-- as declared costs no write. `fresh`: the replica was added by this call a moment ago,
+-- so it has neither (nothing to read): all its tags are written (TagResource sets the
+-- keys it names, so a tag AWS did copy is only set again) and its recovery turned on if
+-- declared.
+local function settle_replica(ctx, t, r, fresh)
   local c = ddb(ctx, r.region)
   local arn = arn_in(t.TableArn, r.region)
+  if fresh then
+    common.retry(ctx, "not_found_after_create", c.TagResource, c,
+      { ResourceArn = arn, Tags = common.tag_list(ctx, r.tags) })
+    if r.pitr then set_pitr(ctx, t.TableName, true, r.region) end
+    return
+  end
   local have = common.retry(ctx, "not_found_after_create", table_tags, ctx, arn, r.region)
   if not ctx:owns(have) then
     common.retry(ctx, "not_found_after_create", c.TagResource, c,
@@ -305,9 +314,11 @@ local function add_replicas(ctx, p, t)
       error(("DynamoDB table %s: replica %s is CREATION_FAILED; remove it from replicas, apply, "
         .. "then add it again"):format(name, r.region), 0)
     end
+    local fresh = false
     if st ~= "ACTIVE" then
       local pending = false
       if st == nil then
+        fresh = true
         ctx:info("adding replica %s to table %s", r.region, name)
         local out = ddb(ctx):UpdateTable{ TableName = name, ReplicaUpdates = { { Create = {
           RegionName = r.region, KMSMasterKeyId = r.kms } } } }
@@ -322,8 +333,9 @@ local function add_replicas(ctx, p, t)
         return active(x) and s == "ACTIVE"
       end, pending)
     end
-    -- also a replica an interrupted run created and never tagged
-    settle_replica(ctx, t, r)
+    -- also a replica an interrupted run created and never tagged (read first: what it has
+    -- is not known)
+    settle_replica(ctx, t, r, fresh)
     t_last, t = t, nil
   end
   return t_last
