@@ -34,10 +34,11 @@ return {
     message = "[Ii]nstance [Pp]rofile",
     seconds = 180, delay = 2, max_delay = 10,
   },
-  -- A new IAM role is not yet assumable / visible to other services.
+  -- A new IAM role is not yet assumable / visible to other services (CreateFlowLogs:
+  -- InvalidParameter "Unable to assume given IAM role: '<arn>'").
   iam_propagation = {
     codes = { "InvalidParameterValue", "ValidationError", "MalformedPolicyDocument",
-              "InvalidInput" },
+              "InvalidInput", "InvalidParameter" },
     message = "[Rr]ole",
     seconds = 120, delay = 2, max_delay = 10,
   },
