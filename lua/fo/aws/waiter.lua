@@ -164,8 +164,10 @@ end
 
 --- Runs waiter `name` of the client's model with the operation's params. opts: delay
 --- (seconds between polls; with schedule "notice" the longest gap), max_attempts, timeout
---- (seconds overall), schedule ("model", the default, or "notice"), sleep and now (hooks:
---- core.sleep and core.now by default).
+--- (seconds overall), schedule ("model", the default, or "notice"), first_after (seconds
+--- to sleep before the first poll, for a wait whose start is already known to be pending:
+--- the answer of the call that began it said so; the schedule and the bounds still count
+--- from the start), sleep and now (hooks: core.sleep and core.now by default).
 --- Returns the last output (nil when success came from an error acceptor) and the
 --- number of attempts; raises a WaiterError otherwise.
 function M.wait(client, name, params, opts)
@@ -174,6 +176,7 @@ function M.wait(client, name, params, opts)
   local delay = positive(opts.delay, "delay") or w.delay
   local max_attempts = positive(opts.max_attempts, "max_attempts") or w.maxAttempts
   local timeout = positive(opts.timeout, "timeout")
+  local first_after = positive(opts.first_after, "first_after")
   local sleep, now = opts.sleep or core.sleep, opts.now or core.now
   local schedule = opts.schedule or "model"
   if schedule ~= "model" and schedule ~= "notice" then
@@ -185,6 +188,10 @@ function M.wait(client, name, params, opts)
   local budget = started + math.max(max_attempts - 1, 0) * delay
   local floor, last_delay = math.min(M.NOTICE_FIRST, delay), nil
   local attempt = 0
+  if first_after and first_after > 0 then
+    if deadline then first_after = math.min(first_after, deadline - started) end
+    sleep(first_after)
+  end
 
   local function fail(reason, state, last, err)
     error(setmetatable({ service = client.service, waiter = name, operation = w.operation,

@@ -11,6 +11,7 @@ M.DEFAULTS = {
   instance_terminate = 2,     -- Terminating → Terminated
   group_delete = 3,           -- Status "Delete in progress" → gone
   profile_propagation = 5,    -- a new IAM instance profile is not yet usable by EC2
+  role_propagation = 0,       -- a new IAM role is not yet assumable by VPC flow logs (0: at once)
   terminated_visible = 3600,  -- EC2 still lists a terminated instance this long
   refresh_batch = 5,          -- an instance refresh's batch at most (its InstanceWarmup on AWS)
 }

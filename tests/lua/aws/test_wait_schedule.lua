@@ -289,4 +289,94 @@ function TestSimPolls.test_a_model_waiter_on_the_simulator_is_paced_the_same_way
   lu.assertTrue(ctx.t <= 2 + common.SIM_POLL + 0.1 + 1e-9, ("ACTIVE at 2 s, seen at %g s"):format(ctx.t))
 end
 
+-- A wait begun by a call whose answer already said "not ready yet" (CreateTable's
+-- CREATING, CreateLoadBalancer's provisioning; `pending`): its first poll comes one period
+-- after the start, where the second would have been, instead of repeating that answer at
+-- once; the transition is still noticed within one period of it.
+TestPendingStart = {}
+
+-- Wraps the client's calls so that each takes `latency` of the test clock; returns the
+-- clock at each call's start.
+local function timed_calls(client, ctx, sim, latency)
+  local starts, invoke = {}, client._invoke
+  client._invoke = function(...)
+    starts[#starts + 1] = ctx.t
+    ctx.t = ctx.t + latency
+    if sim then sim:advance(latency) end
+    return invoke(...)
+  end
+  return starts
+end
+
+function TestPendingStart.test_sim_poll_first_probe_a_period_after_the_start()
+  local ctx = aws_ctx()
+  ctx.target = "sim"
+  local starts, fn = timed_probe(ctx, 0.1, 2)
+  lu.assertEquals(common.poll(ctx, "table active", 600, fn, true), "ok")
+  lu.assertAlmostEquals(starts[1], common.SIM_POLL, 1e-9, "the first probe one period in")
+  for i = 2, #starts do
+    lu.assertAlmostEquals(starts[i] - starts[i - 1], common.SIM_POLL, 1e-9)
+  end
+  lu.assertTrue(starts[#starts] >= 2 and starts[#starts] - 2 < common.SIM_POLL + 1e-9,
+    ("done at 2 s, noticed by a poll that started at %g s"):format(starts[#starts]))
+  -- without `pending` the first probe is at once (one poll more for the same wait)
+  local ctx2 = aws_ctx()
+  ctx2.target = "sim"
+  local starts2, fn2 = timed_probe(ctx2, 0.1, 2)
+  common.poll(ctx2, "table active", 600, fn2)
+  lu.assertEquals(starts2[1], 0)
+  lu.assertEquals(#starts2, #starts + 1)
+end
+
+function TestPendingStart.test_sim_waiter_first_poll_a_period_after_the_start()
+  local sim, ddb = world()
+  create_table(ddb, "trades")
+  local ctx = aws_ctx(sim)
+  ctx.target = "sim"
+  local starts = timed_calls(ddb, ctx, sim, 0.1)
+  local out = common.wait(ctx, ddb, "TableExists", { TableName = "trades" }, 600, true)
+  lu.assertEquals(out.Table.TableStatus, "ACTIVE")
+  lu.assertAlmostEquals(starts[1], common.SIM_POLL, 1e-9, "the first poll one period in")
+  for i = 2, #starts do
+    lu.assertAlmostEquals(starts[i] - starts[i - 1], common.SIM_POLL, 1e-9)
+  end
+  lu.assertTrue(starts[#starts] >= 2 and starts[#starts] - 2 < common.SIM_POLL + 1e-9,
+    ("ACTIVE at 2 s, seen by the poll that started at %g s"):format(starts[#starts]))
+end
+
+function TestPendingStart.test_aws_waiter_first_poll_at_the_first_recheck()
+  local sim, ddb = world()
+  create_table(ddb, "trades")
+  local ctx = aws_ctx(sim)
+  local starts = timed_calls(ddb, ctx, sim, 0)
+  local out = common.wait(ctx, ddb, "TableExists", { TableName = "trades" }, 600, true)
+  lu.assertEquals(out.Table.TableStatus, "ACTIVE")
+  lu.assertEquals(starts[1], waiter.NOTICE_FIRST, "the first poll at the notice schedule's first re-check")
+  lu.assertTrue(ctx.t >= 2 and ctx.t <= 3, ("ACTIVE at 2 s, noticed at %g s"):format(ctx.t))
+  assert_notice_gaps(ctx.sleeps, 20)
+end
+
+function TestPendingStart.test_aws_poll_first_probe_at_the_first_recheck()
+  local ctx = aws_ctx()
+  local starts = {}
+  local v = common.poll(ctx, "group in service", 600, probe(ctx, function()
+    starts[#starts + 1] = ctx.t
+    return ctx.t >= 12 and "ok"
+  end), true)
+  lu.assertEquals(v, "ok")
+  lu.assertEquals(starts[1], waiter.NOTICE_FIRST)
+  lu.assertTrue(ctx.t >= 12 and ctx.t <= 12 * 1.1, "noticed at " .. ctx.t)
+  assert_notice_gaps(ctx.sleeps, common.POLL_CAP)
+end
+
+function TestPendingStart.test_a_bound_shorter_than_the_period_still_polls_once()
+  local ctx = aws_ctx()
+  local n = 0
+  local ok, err = pcall(common.poll, ctx, "x", 0.5, function() n = n + 1 return false end, true)
+  lu.assertFalse(ok)
+  lu.assertStrContains(tostring(err), "x did not finish within 0.5 s")
+  lu.assertEquals(n, 1)
+  lu.assertTrue(ctx.t <= 0.5 + 1e-9)
+end
+
 os.exit(lu.LuaUnit.run())

@@ -340,4 +340,31 @@ function TestAutoScaling:test_a_group_not_yet_visible_after_create_is_waited_for
   lu.assertEquals(T.record(dir, "dev::aws:autoscaling:group::app").outputs.arn, g.AutoScalingGroupARN)
 end
 
+-- A launch template's create does not wait until EC2 lists it (its answer holds the
+-- outputs); Auto Scaling, which does not see a template created a moment ago ("The
+-- specified launch template ... does not exist", the consistency window here), has its
+-- CreateAutoScalingGroup retried until it does.
+function TestAutoScaling:test_a_new_launch_template_not_yet_visible_is_retried_by_the_group()
+  require "fo.aws.resources.ec2_launch"
+  sim:set_knob("consistency_ms", 800)
+  T.run(sim, dir, function()
+    local lt = fo.resource("aws:ec2:launch_template", "app", { name = "lt-app-new",
+      image_id = "ami-0abcdef1234567890", instance_type = "t3.medium",
+      security_group_ids = { n.app_sg } }, { region = R })
+    local g = fo.resource("aws:autoscaling:group", "app", { name = "asg-app-prod",
+      launch_template = { id = lt.id, version = "$Latest" }, min_size = 1, max_size = 2,
+      desired_capacity = 1, vpc_zone_identifier = n.private }, { region = R })
+    fo.output("lt", lt.id)
+    fo.output("version", lt.latest_version)
+    fo.output("group_arn", g.arn)
+  end)
+  local g = group()
+  local doc = H.state(dir)
+  lu.assertEquals(g.LaunchTemplate.LaunchTemplateName, "lt-app-new")
+  lu.assertEquals(doc.resources["dev::aws:ec2:launch_template::app"].outputs.latest_version, 1)
+  lu.assertEquals(H.ops(sim, { operation = "DescribeLaunchTemplates" }), {})
+  local refused = H.ops(sim, { operation = "CreateAutoScalingGroup", code = "ValidationError" })
+  lu.assertTrue(#refused >= 1, "Auto Scaling did not see the new template at first")
+end
+
 os.exit(lu.LuaUnit.run())

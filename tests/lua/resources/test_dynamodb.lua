@@ -62,6 +62,66 @@ function TestDynamoDbTypes:tearDown()
   H.cleanup(dir)
 end
 
+-- CreateTable answers the table CREATING and UpdateTable the new replica CREATING, and
+-- both take longer than a poll period: the waits do not poll at once to hear that again.
+-- Their first DescribeTable comes a period (common.SIM_POLL) after the call.
+function TestDynamoDbTypes:test_no_poll_right_after_a_create_that_answered_creating()
+  local poll = require("fo.aws.resources.common").SIM_POLL
+  lu.assertTrue(ddb_sim.TIMING.table_create > poll and ddb_sim.TIMING.replica_create > poll)
+  apply(sessions())
+  local calls = sim.recorder:calls{ service = "dynamodb", region = PRIMARY }
+  local checked = 0
+  for i, c in ipairs(calls) do
+    if c.operation == "CreateTable" or c.operation == "UpdateTable" then
+      local nxt
+      for j = i + 1, #calls do
+        if calls[j].operation == "DescribeTable" then nxt = calls[j] break end
+      end
+      lu.assertNotNil(nxt, c.operation .. " was waited on")
+      -- sleeps last at least as long as asked: a lower bound, not a timing race
+      lu.assertTrue(nxt.t - c.t >= poll - 1e-3, ("%s, then DescribeTable %.3f s later")
+        :format(c.operation, nxt.t - c.t))
+      checked = checked + 1
+    end
+  end
+  lu.assertEquals(checked, 2, "CreateTable and the replica's UpdateTable")
+end
+
+-- A replica this apply adds has no tags and no point-in-time recovery (AWS copies neither
+-- from the table): its tags and recovery are written without reading them first, in the
+-- create and in an update that adds one.
+function TestDynamoDbTypes:test_a_new_replicas_tags_and_recovery_are_written_unread()
+  local function reads(region)
+    return H.ops(sim, { region = region, operation = "ListTagsOfResource" }),
+      H.ops(sim, { region = region, operation = "DescribeContinuousBackups" })
+  end
+  apply(sessions{ tags = { Environment = "Production" } })
+  local lt, dcb = reads(STANDBY)
+  lu.assertEquals(lt, {})
+  lu.assertEquals(dcb, {})
+  local arn = describe(STANDBY).TableArn
+  lu.assertEquals(tags(arn, STANDBY).Environment, "Production")
+  lu.assertEquals(tags(arn, STANDBY)["fo:stack"], "dev")
+  lu.assertEquals(ddb(STANDBY):DescribeContinuousBackups{ TableName = "trading-sessions-test" }
+    .ContinuousBackupsDescription.PointInTimeRecoveryDescription.PointInTimeRecoveryStatus, "ENABLED")
+  lu.assertEquals(H.ops(sim, { region = STANDBY, operation = "UpdateContinuousBackups" }),
+    { "dynamodb.UpdateContinuousBackups" })
+  -- one added by an update, with its own tags and recovery off: tagged, recovery untouched
+  sim.recorder:clear()
+  apply(sessions{ tags = { Environment = "Production" }, replicas = { STANDBY,
+    { region_name = THIRD, tags = { Site = "dr" }, point_in_time_recovery = false } } })
+  lt, dcb = reads(THIRD)
+  lu.assertEquals(lt, {})
+  lu.assertEquals(dcb, {})
+  lu.assertEquals(H.ops(sim, { region = THIRD, mutating = true }), { "dynamodb.TagResource" })
+  local t3 = tags(describe(THIRD).TableArn, THIRD)
+  lu.assertEquals({ t3.Environment, t3.Site, t3["fo:stack"] }, { "Production", "dr", "dev" })
+  -- and the rerun sees both replicas as declared
+  local _, out = apply(sessions{ tags = { Environment = "Production" }, replicas = { STANDBY,
+    { region_name = THIRD, tags = { Site = "dr" }, point_in_time_recovery = false } } })
+  lu.assertStrContains(out, "No changes.")
+end
+
 function TestDynamoDbTypes:test_global_table_created_and_read_back_in_both_regions()
   local doc = apply(sessions())
   local t = describe(PRIMARY)

@@ -102,6 +102,26 @@ function TestElbv2:test_create_reads_back_and_rerun_makes_no_mutating_call()
   lu.assertEquals(T.mutating(sim), {})
 end
 
+-- CreateLoadBalancer answers the load balancer "provisioning", which lasts longer than a
+-- poll period: the wait for it does not poll at once to hear that again. Its first
+-- DescribeLoadBalancers by ARN comes a period (common.SIM_POLL) after the create.
+function TestElbv2:test_no_poll_right_after_a_create_that_answered_provisioning()
+  local poll = require("fo.aws.resources.common").SIM_POLL
+  T.run(sim, dir, recipe{ no_tg = true, no_listener = true })
+  local calls = sim.recorder:calls{ service = "elbv2" }
+  local created, first
+  for _, c in ipairs(calls) do
+    if c.operation == "CreateLoadBalancer" then created = c
+    elseif created and c.operation == "DescribeLoadBalancers" and not first then first = c end
+  end
+  lu.assertNotNil(created)
+  lu.assertNotNil(first, "the load balancer was waited on")
+  -- sleeps last at least as long as asked: a lower bound, not a timing race
+  lu.assertTrue(first.t - created.t >= poll - 1e-3,
+    ("CreateLoadBalancer, then DescribeLoadBalancers %.3f s later"):format(first.t - created.t))
+  lu.assertEquals(lbs()[1].State.Code, "active")
+end
+
 function TestElbv2:test_updates_in_place()
   T.run(sim, dir, recipe())
   local arn = lbs()[1].LoadBalancerArn

@@ -223,9 +223,10 @@ function TestIam:test_creates_read_only_what_they_must()
   for _, c in ipairs(sim:calls{ service = "iam", mutating = false }) do
     reads[c.operation] = (reads[c.operation] or 0) + 1
   end
-  -- the role's and the profile's waits (one poll each); the policy of a role this run
+  -- the profile's wait (one poll); the role is not waited for (nothing of it is read: the
+  -- calls that name it retry while it is not visible); the policy of a role this run
   -- created is not read first (common.fresh_slot), the profile's roles are the wait's answer
-  lu.assertEquals(reads, { GetRole = 1, GetInstanceProfile = 1 })
+  lu.assertEquals(reads, { GetInstanceProfile = 1 })
 end
 
 function TestIam:test_a_second_inline_policy_of_the_same_name_on_a_new_role_is_a_conflict()
@@ -266,12 +267,19 @@ function TestIam:test_delete_conflict_names_the_leftover()
   lu.assertEquals(iam:ListRoles{}.Roles, {})
 end
 
-function TestIam:test_a_new_role_not_yet_visible_is_waited_for()
+function TestIam:test_a_new_role_not_yet_visible_is_retried_by_the_calls_that_name_it()
   sim:set_knob("consistency_ms", 600)
   T.run(sim, dir, recipe())
-  local waited = H.ops(sim, function(c) return c.operation == "GetRole" and c.code == "NoSuchEntity" end)
-  lu.assertTrue(#waited >= 1, "GetRole polled while the role was not visible")
+  local refused = H.ops(sim, function(c)
+    return (c.operation == "PutRolePolicy" or c.operation == "AddRoleToInstanceProfile")
+      and c.code == "NoSuchEntity"
+  end)
+  lu.assertTrue(#refused >= 1, "a call naming the new role was refused while it was not visible")
+  lu.assertEquals(H.ops(sim, { operation = "GetRole" }), {})
   lu.assertEquals(#iam:ListRoles{}.Roles, 1)
+  lu.assertEquals(iam:ListRolePolicies{ RoleName = "role-app-prod" }.PolicyNames, { "app-access" })
+  local ip = iam:GetInstanceProfile{ InstanceProfileName = "ip-app-prod" }.InstanceProfile
+  lu.assertEquals(ip.Roles[1].RoleName, "role-app-prod")
 end
 
 os.exit(lu.LuaUnit.run())

@@ -284,6 +284,21 @@ function TestFlowLogType:test_a_role_that_cannot_deliver_shows_in_the_status_out
   lu.assertEquals(flow(doc.outputs.flow_log_id).DeliverLogsErrorMessage, "Access error")
 end
 
+-- AWS refuses CreateFlowLogs with a role it cannot assume yet ("Unable to assume given IAM
+-- role", a role made a moment ago): the create is repeated until it can, and makes one
+-- flow log (fo does not wait for the role with GetRole: IAM showing it says nothing about
+-- the flow logs service).
+function TestFlowLogType:test_a_role_not_yet_assumable_is_waited_out()
+  sim.timing = sim.timing or {}
+  sim.timing.role_propagation = 1.5
+  local doc = apply(flow_recipe())
+  lu.assertEquals(doc.outputs.status, "SUCCESS")
+  lu.assertTrue(sim.recorder:count{ operation = "CreateFlowLogs", code = "InvalidParameter" } >= 1,
+    "the simulator refused the new role at first")
+  lu.assertEquals(#ec2():DescribeFlowLogs{}.FlowLogs, 1)
+  lu.assertEquals(H.ops(sim, { operation = "GetRole" }), {})
+end
+
 function TestFlowLogType:test_bad_interval_is_a_recipe_error()
   local code, _, out, err = run(flow_recipe{ interval = 300 })
   lu.assertEquals(code, 1)

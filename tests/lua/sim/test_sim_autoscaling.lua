@@ -142,6 +142,19 @@ function TestGroup.test_invalid_launch_template()
   lu.assertEquals(group(asg).LaunchTemplate.LaunchTemplateId, n.lt)
 end
 
+function TestGroup.test_a_launch_template_just_created_is_not_seen_in_the_consistency_window()
+  local sim = net.sim()
+  sim:set_knob("consistency_ms", 1000)
+  local n = net.build(sim, R)
+  local asg = sim:client("autoscaling", { region = R })
+  net.expect(lu, "ValidationError", "You must use a valid fully-formed launch template. The specified launch "
+    .. "template, with template ID " .. n.lt .. ", does not exist.", create, asg, n)
+  sim:advance(1.5)
+  create(asg, n)
+  sim:advance(1.5) -- (the new group is in its own window)
+  lu.assertEquals(group(asg).LaunchTemplate.LaunchTemplateId, n.lt)
+end
+
 function TestGroup.test_new_instance_profile_is_refused_until_iam_propagates()
   local sim = net.sim()
   local iam = sim:client("iam", { region = "us-east-1" })

@@ -256,7 +256,12 @@ function TestSimIam:test_a_new_role_is_not_found_during_the_consistency_window()
   local iam = sim:client("iam", {})
   make_role(iam, "eventual")
   aws_error("NoSuchEntity", iam.GetRole, iam, { RoleName = "eventual" })
+  -- also the calls that name it (an inline policy, an instance profile's role)
+  aws_error("NoSuchEntity", iam.PutRolePolicy, iam, { RoleName = "eventual", PolicyName = "p",
+    PolicyDocument = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}' })
   iam:CreateInstanceProfile{ InstanceProfileName = "eventual-ip" }
+  aws_error("NoSuchEntity", iam.AddRoleToInstanceProfile, iam, { InstanceProfileName = "eventual-ip",
+    RoleName = "eventual" })
   aws_error("NoSuchEntity", iam.GetInstanceProfile, iam, { InstanceProfileName = "eventual-ip" })
   sim:advance(6)
   lu.assertEquals(iam:GetRole{ RoleName = "eventual" }.Role.RoleName, "eventual")

@@ -4,7 +4,10 @@
 -- AWS facts they keep (Auto Scaling API reference and user guide):
 -- - a group's launch template may name an instance profile created seconds ago, which
 --   Auto Scaling refuses for a while ("Invalid IAM Instance Profile name"): create and
---   update retry that as the "instance_profile" situation of consistency.lua;
+--   update retry that as the "instance_profile" situation of consistency.lua; and the
+--   launch template itself may be one EC2 created a moment ago, which Auto Scaling does not
+--   see yet ("The specified launch template ... does not exist"): retried as
+--   "launch_template_not_visible" (the template's create does not wait until it is listed);
 -- - group names are unique per region (replaced delete-first, adopted by name + fo tags,
 --   fo:token included; a group of that name that is not this create's is a conflict);
 --   tags go in the create call, fo's own not propagated to instances, the user's with
@@ -287,7 +290,9 @@ fo.type("aws:autoscaling:group", {
       TargetGroupARNs = #p.target_group_arns > 0 and p.target_group_arns or nil,
       HealthCheckType = p.health_check_type, HealthCheckGracePeriod = p.health_check_grace_period,
       Tags = tag_entries(p.name, common.tag_list(ctx, p.tags), p.propagate_at_launch) }
-    local function create() return c:CreateAutoScalingGroup(params) end
+    local function create()
+      return common.retry(ctx, "launch_template_not_visible", c.CreateAutoScalingGroup, c, params)
+    end
     local ok, err = pcall(common.retry, ctx, "instance_profile", create)
     if not ok and common.is(err, "AlreadyExists") then
       local old = find(ctx, p.name)
@@ -363,7 +368,8 @@ fo.type("aws:autoscaling:group", {
       set("HealthCheckGracePeriod", new.health_check_grace_period)
     end
     if any then
-      common.retry(ctx, "instance_profile", function() return c:UpdateAutoScalingGroup(params) end)
+      common.retry(ctx, "instance_profile", common.retry, ctx, "launch_template_not_visible",
+        c.UpdateAutoScalingGroup, c, params)
     end
     if params.LaunchTemplate then
       refresh_instances(ctx, name, new.refresh_min_healthy_percentage or 90,

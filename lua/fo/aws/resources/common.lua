@@ -362,16 +362,26 @@ M.POLL_CAP = 15
 --- bound in seconds still the limit. A resource's custom timeout (lifecycle option
 --- `timeouts`) replaces the bound: the wait ends when the operation's time is up, however
 --- many polls that takes.
-function M.wait(ctx, client, waiter, params, seconds)
+---
+--- `pending` true: the answer of the call that began the wait already said "not ready
+--- yet" (CreateTable's TableStatus CREATING, CreateLoadBalancer's State provisioning), and
+--- the service takes longer than a period to get there: a poll at once would only repeat
+--- that answer, so the first poll comes one period after the start (M.SIM_POLL on the
+--- simulator, the notice schedule's first re-check on AWS), where the second would have
+--- been. Not for transitions the service may finish at once (a VPC, a Route 53 change):
+--- there it would add a period of latency.
+function M.wait(ctx, client, waiter, params, seconds, pending)
   seconds = require("fo.engine.lifecycle").bound(ctx, seconds or 600)
   local opts = { timeout = seconds, schedule = "notice",
     sleep = function(d) ctx:sleep(d) end, now = function() return now(ctx) end }
   if ctx.deadline then opts.max_attempts = 1e9 end
+  if pending then opts.first_after = require("fo.aws.waiter").NOTICE_FIRST end
   if ctx.target == "sim" then
     opts.schedule = "model"
     opts.delay = M.SIM_POLL
     opts.sleep = paced_sleep(ctx)
     opts.max_attempts = math.ceil(seconds / M.SIM_POLL) + 1
+    if pending then opts.first_after = M.SIM_POLL end
   end
   return client:wait(waiter, params, opts)
 end
@@ -384,8 +394,10 @@ end
 --- again, as a waiter does, and on AWS the polls back off (each such answer doubles the
 --- delay, up to M.POLL_CAP); other errors end the poll. A resource's custom timeout
 --- (lifecycle option `timeouts`) replaces `seconds` by the time its operation has left. For waits the models have no
---- waiter for (Auto Scaling group deleted, instances in service).
-function M.poll(ctx, what, seconds, probe)
+--- waiter for (Auto Scaling group deleted, instances in service). `pending` true: the
+--- call that began the wait answered "not ready yet" and the transition takes longer than
+--- a period: the first poll comes one period after the start (as M.wait's `pending`).
+function M.poll(ctx, what, seconds, probe, pending)
   local Error = require "fo.aws.error"
   local waiter = require "fo.aws.waiter"
   seconds = require("fo.engine.lifecycle").bound(ctx, seconds)
@@ -394,6 +406,9 @@ function M.poll(ctx, what, seconds, probe)
   local sim = ctx.target == "sim"
   local floor, delay = waiter.NOTICE_FIRST, nil
   local sleep = sim and paced_sleep(ctx) or function(d) ctx:sleep(d) end
+  if pending then
+    sleep(math.min(sim and M.SIM_POLL or waiter.NOTICE_FIRST, seconds))
+  end
   while true do
     local ok, v = pcall(probe)
     if not ok and not (Error.is(v) and v.retryable) then error(v, 0) end

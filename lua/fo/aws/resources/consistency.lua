@@ -34,10 +34,20 @@ return {
     message = "[Ii]nstance [Pp]rofile",
     seconds = 180, delay = 2, max_delay = 10,
   },
-  -- A new IAM role is not yet assumable / visible to other services.
+  -- Auto Scaling does not see a launch template EC2 created a moment ago: CreateAutoScalingGroup
+  -- / UpdateAutoScalingGroup answer ValidationError "You must use a valid fully-formed
+  -- launch template. The specified launch template, with template ID lt-..., does not
+  -- exist." (or "with template name ...").
+  launch_template_not_visible = {
+    codes = { "ValidationError" },
+    message = "The specified launch template, with template [IDnam]+ .- does not exist",
+    seconds = 120, delay = 1, max_delay = 8,
+  },
+  -- A new IAM role is not yet assumable / visible to other services (CreateFlowLogs:
+  -- InvalidParameter "Unable to assume given IAM role: '<arn>'").
   iam_propagation = {
     codes = { "InvalidParameterValue", "ValidationError", "MalformedPolicyDocument",
-              "InvalidInput" },
+              "InvalidInput", "InvalidParameter" },
     message = "[Rr]ole",
     seconds = 120, delay = 2, max_delay = 10,
   },

@@ -172,13 +172,14 @@ local function throughput(p)
   return { ReadCapacityUnits = p.read_capacity, WriteCapacityUnits = p.write_capacity }
 end
 
--- Waits until pred(table description) holds; returns the description.
-local function wait_for(ctx, name, what, seconds, pred)
+-- Waits until pred(table description) holds; returns the description. `pending`: the
+-- call that began the wait answered "not yet" (common.poll's first poll a period later).
+local function wait_for(ctx, name, what, seconds, pred, pending)
   return common.poll(ctx, ("DynamoDB table %s: %s"):format(name, what), seconds, function()
     local t = describe(ctx, name)
     if not t then error(("DynamoDB table %s disappeared while waiting for %s"):format(name, what), 0) end
     return pred(t) and t
-  end)
+  end, pending)
 end
 
 local function active(t) return t.TableStatus == "ACTIVE" end
@@ -251,10 +252,19 @@ end
 -- Brings a replica's own settings, in its region, to what is declared: its tags (AWS does
 -- not carry the table's over; a replica without fo's tags gets them all) and its
 -- point-in-time recovery (a new replica starts DISABLED). Reads first: a replica that is
--- as declared costs no write.
-local function settle_replica(ctx, t, r)
+-- as declared costs no write. `fresh`: the replica was added by this call a moment ago,
+-- so it has neither (nothing to read): all its tags are written (TagResource sets the
+-- keys it names, so a tag AWS did copy is only set again) and its recovery turned on if
+-- declared.
+local function settle_replica(ctx, t, r, fresh)
   local c = ddb(ctx, r.region)
   local arn = arn_in(t.TableArn, r.region)
+  if fresh then
+    common.retry(ctx, "not_found_after_create", c.TagResource, c,
+      { ResourceArn = arn, Tags = common.tag_list(ctx, r.tags) })
+    if r.pitr then set_pitr(ctx, t.TableName, true, r.region) end
+    return
+  end
   local have = common.retry(ctx, "not_found_after_create", table_tags, ctx, arn, r.region)
   if not ctx:owns(have) then
     common.retry(ctx, "not_found_after_create", c.TagResource, c,
@@ -304,11 +314,16 @@ local function add_replicas(ctx, p, t)
       error(("DynamoDB table %s: replica %s is CREATION_FAILED; remove it from replicas, apply, "
         .. "then add it again"):format(name, r.region), 0)
     end
+    local fresh = false
     if st ~= "ACTIVE" then
+      local pending = false
       if st == nil then
+        fresh = true
         ctx:info("adding replica %s to table %s", r.region, name)
-        ddb(ctx):UpdateTable{ TableName = name, ReplicaUpdates = { { Create = {
+        local out = ddb(ctx):UpdateTable{ TableName = name, ReplicaUpdates = { { Create = {
           RegionName = r.region, KMSMasterKeyId = r.kms } } } }
+        -- the answer shows the replica CREATING (minutes on AWS): no poll to repeat it
+        pending = replica_status(out.TableDescription or {}, r.region) == "CREATING"
       end
       t = wait_for(ctx, name, ("replica %s ACTIVE"):format(r.region), M.WAIT.replica, function(x)
         local s = replica_status(x, r.region)
@@ -316,10 +331,11 @@ local function add_replicas(ctx, p, t)
           error(("DynamoDB table %s: replica %s failed to create"):format(name, r.region), 0)
         end
         return active(x) and s == "ACTIVE"
-      end)
+      end, pending)
     end
-    -- also a replica an interrupted run created and never tagged
-    settle_replica(ctx, t, r)
+    -- also a replica an interrupted run created and never tagged (read first: what it has
+    -- is not known)
+    settle_replica(ctx, t, r, fresh)
     t_last, t = t, nil
   end
   return t_last
@@ -467,22 +483,24 @@ fo.type("aws:dynamodb:table", {
     check(ctx, p)
     local c = ddb(ctx)
     local defs, schema = key_params(p)
-    local ok, err = pcall(c.CreateTable, c, { TableName = p.name, AttributeDefinitions = defs,
+    local ok, out = pcall(c.CreateTable, c, { TableName = p.name, AttributeDefinitions = defs,
       KeySchema = schema, BillingMode = p.billing_mode, ProvisionedThroughput = throughput(p),
       StreamSpecification = p.stream_view_type and { StreamEnabled = true,
         StreamViewType = p.stream_view_type } or nil,
       SSESpecification = sse_spec(p.sse), Tags = common.tag_list(ctx, p.tags) })
     if not ok then
       -- the name is taken: by this create (a retried call) or by a table that is not its own
-      local t = common.is(err, "ResourceInUseException") and describe(ctx, p.name)
-      if not t then error(err, 0) end
+      local t = common.is(out, "ResourceInUseException") and describe(ctx, p.name)
+      if not t then error(out, 0) end
       common.claim(ctx, ("a DynamoDB table named %q in %s"):format(p.name, ctx.region),
         t.TableArn, table_tags(ctx, t.TableArn))
     end
     -- The waiter's last answer is the table ACTIVE; point-in-time recovery leaves it so, and
     -- the replicas' wait's last answer is the table with them ACTIVE: the outputs come from
     -- these answers, the table is not described again.
-    local seen = common.wait(ctx, c, "TableExists", { TableName = p.name }, M.WAIT.table)
+    -- (a table the answer shows CREATING takes seconds: the first poll comes a period later)
+    local creating = ok and (out.TableDescription or {}).TableStatus == "CREATING"
+    local seen = common.wait(ctx, c, "TableExists", { TableName = p.name }, M.WAIT.table, creating)
     local t = seen and seen.Table
     if t and not active(t) then t = nil end
     if p.point_in_time_recovery then set_pitr(ctx, p.name, true) end

@@ -4,7 +4,6 @@
 -- a template of that name that this create's ClientToken did not make is a conflict
 -- (InvalidLaunchTemplateName.AlreadyExistsException), never taken over.
 local common = require "fo.aws.resources.common"
-local net = require "fo.aws.resources.ec2_network"
 
 local LT_NF = "InvalidLaunchTemplateId.NotFound"
 local LT_NAME_NF = "InvalidLaunchTemplateName.NotFoundException"
@@ -274,8 +273,9 @@ fo.type("aws:ec2:launch_template", {
     if not ctx:owns(lt.Tags or {}) then
       ec2:CreateTags{ Resources = { id }, Tags = common.tag_list(ctx, p.tags) }
     end
-    lt = net.await(ctx, "launch template " .. id, function() return find_lt(ctx, id) end,
-      function(x) return x ~= nil end)
+    -- The outputs are the answer's (or the claimed template's); no wait until it is listed:
+    -- its one user, an Auto Scaling group, retries while it does not see it yet
+    -- (autoscaling.lua, "launch_template_not_visible").
     return id, lt_outputs(lt)
   end,
   read = function(ctx, id, props)

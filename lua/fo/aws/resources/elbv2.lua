@@ -218,10 +218,11 @@ local function find_lb(ctx, params)
 end
 
 -- The load balancer once `active`: the wait's last answer describes it (nil when it
--- ended on an error acceptor).
-local function wait_available(ctx, arn)
+-- ended on an error acceptor). `pending`: the create's answer said "provisioning" (minutes
+-- on AWS), so the first poll comes a period later (common.wait).
+local function wait_available(ctx, arn, pending)
   local out = common.wait(ctx, elb(ctx), "LoadBalancerAvailable", { LoadBalancerArns = { arn } },
-    900)
+    900, pending)
   return out and out.LoadBalancers and out.LoadBalancers[1]
     or find_lb(ctx, { LoadBalancerArns = { arn } })
 end
@@ -260,7 +261,7 @@ fo.type("aws:elbv2:load_balancer", {
       "DuplicateLoadBalancerName", find_lb, "LoadBalancerArn", "LoadBalancers")
     common.made(elb(ctx), d.LoadBalancerArn) -- (its listeners: common.fresh_slot)
     set_lb_attributes(ctx, d.LoadBalancerArn, attr_delta(ctx, {}, p.attributes, LB_DEFAULTS))
-    d = wait_available(ctx, d.LoadBalancerArn) or d
+    d = wait_available(ctx, d.LoadBalancerArn, (d.State or {}).Code == "provisioning") or d
     return d.LoadBalancerArn, lb_outputs(d)
   end,
   read = function(ctx, arn, props)

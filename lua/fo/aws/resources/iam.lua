@@ -3,9 +3,13 @@
 -- AWS facts they keep (IAM API reference and user guide):
 -- - IAM is global (its clients sign for us-east-1 whatever the resource's region) and
 --   eventually consistent: a role or profile just created may be NoSuchEntity for a
---   moment (waiters RoleExists / InstanceProfileExists; the "not_found_after_create"
---   retry), and a new instance profile is not usable by EC2 / Auto Scaling for up to
---   minutes — their types retry that ("instance_profile");
+--   moment (the waiter InstanceProfileExists; the "not_found_after_create" retry), and a
+--   new instance profile is not usable by EC2 / Auto Scaling for up to minutes — their
+--   types retry that ("instance_profile"). A new role is not waited for: its create reads
+--   nothing of it afterwards, and each call that names it retries while it is not there
+--   yet (PutRolePolicy and AddRoleToInstanceProfile NoSuchEntity,
+--   "not_found_after_create"; CreateFlowLogs "Unable to assume given IAM role",
+--   "iam_propagation") — GetRole answering in IAM would say nothing about those services;
 -- - role and instance profile names are unique in the account (regardless of case):
 --   replaced delete-first, adopted by name + fo tags (the intent's fo:token included); a
 --   name taken by a role or profile that is not this create's is a conflict; inline
@@ -146,7 +150,6 @@ fo.type("aws:iam:role", {
         r.Arn, r.Tags)
     end
     common.made(c, p.name:lower()) -- (its inline policies need no read first: fresh_slot)
-    common.wait(ctx, c, "RoleExists", { RoleName = p.name }, 120)
     local key = ctx.stack .. "\0" .. p.name:lower()
     for _, profile in ipairs(detached[key] or {}) do
       local ip = get_profile(ctx, profile)

@@ -231,13 +231,16 @@ fo.type("aws:ec2:flow_log", {
   diff = common.diff({ "resource_id", "traffic_type", "log_group_name", "role_arn",
     "max_aggregation_interval" }),
   create = function(ctx, p)
-    local out = ec2(ctx):CreateFlowLogs{ ResourceIds = { p.resource_id },
+    -- a role made a moment ago is refused until flow logs can assume it ("Unable to assume
+    -- given IAM role"): retried (the ClientToken makes a repeated create one flow log)
+    local c = ec2(ctx)
+    local out = common.retry(ctx, "iam_propagation", c.CreateFlowLogs, c, { ResourceIds = { p.resource_id },
       ResourceType = RESOURCE_TYPE[p.resource_id:match("^(%a+)%-")],
       TrafficType = p.traffic_type, LogDestinationType = "cloud-watch-logs",
       LogGroupName = p.log_group_name, DeliverLogsPermissionArn = p.role_arn,
       MaxAggregationInterval = p.max_aggregation_interval,
       TagSpecifications = common.ec2_tag_specs(ctx, "vpc-flow-log", p.tags),
-      ClientToken = ctx.token }
+      ClientToken = ctx.token })
     local id = out.FlowLogIds and out.FlowLogIds[1]
     if not id then
       local u = out.Unsuccessful and out.Unsuccessful[1] or {}

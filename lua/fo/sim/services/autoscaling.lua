@@ -149,6 +149,8 @@ local function resolve_template(ctx, spec)
     invalid(ctx, LT_PREFIX .. "A launch template ID or a launch template name must be specified.")
   end
   local lt = ec2.launch_template(ctx, spec.LaunchTemplateId, spec.LaunchTemplateName)
+  -- a template EC2 created a moment ago (knob consistency_ms) is not seen yet, as on AWS
+  if lt and ctx:fresh(lt) then lt = nil end
   if not lt then
     if spec.LaunchTemplateId then
       invalid(ctx, LT_PREFIX .. ("The specified launch template, with template ID %s, does not "

@@ -135,6 +135,15 @@ local function role_or_fail(ctx, name)
   return r
 end
 
+-- The role `name` for a call that names it; inside the consistency window of its create
+-- (knob consistency_ms) NoSuchEntity, as AWS answers any call naming a role created a
+-- moment ago.
+local function visible_role(ctx, name)
+  local r = role_or_fail(ctx, name)
+  if ctx:fresh(r) then no_such(ctx, ("The role with name %s cannot be found."):format(name)) end
+  return r
+end
+
 local function profile_or_fail(ctx, name)
   local ip = profiles(ctx)[name:lower()]
   if not ip then no_such(ctx, ("Instance Profile %s cannot be found."):format(name)) end
@@ -256,8 +265,7 @@ function M.CreateRole(ctx, p)
 end
 
 function M.GetRole(ctx, p)
-  local r = role_or_fail(ctx, p.RoleName)
-  if ctx:fresh(r) then no_such(ctx, ("The role with name %s cannot be found."):format(p.RoleName)) end
+  local r = visible_role(ctx, p.RoleName)
   return { Role = role_out(r, { tags = true, last_used = true }) }
 end
 
@@ -333,7 +341,7 @@ end
 
 function M.PutRolePolicy(ctx, p)
   check_name(ctx, p.PolicyName, "policyName")
-  local r = role_or_fail(ctx, p.RoleName)
+  local r = visible_role(ctx, p.RoleName)
   check_policy(ctx, p.PolicyDocument, "identity")
   if inline_bytes(r, p.PolicyName) + policy_size(p.PolicyDocument) > M.MAX_INLINE_BYTES then
     fail(ctx, "LimitExceeded", ("Maximum policy size of %d bytes exceeded for role %s")
@@ -470,7 +478,7 @@ end
 
 function M.AddRoleToInstanceProfile(ctx, p)
   local ip = profile_or_fail(ctx, p.InstanceProfileName)
-  local r = role_or_fail(ctx, p.RoleName)
+  local r = visible_role(ctx, p.RoleName)
   if #ip.roles >= 1 then
     -- one role per instance profile, even the same role again
     fail(ctx, "LimitExceeded", "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1", 409)

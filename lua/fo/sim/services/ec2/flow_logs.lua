@@ -8,6 +8,9 @@
 --     ARN, as the service passes them) and grant logs:CreateLogStream, logs:PutLogEvents
 --     and logs:DescribeLogStreams on the destination group; otherwise the flow log is still
 --     created, with DeliverLogsStatus FAILED and DeliverLogsErrorMessage "Access error";
+--   * a role created less than sim.timing.role_propagation seconds ago (default 0: never)
+--     is refused with InvalidParameter "Unable to assume given IAM role: '<arn>'", as AWS
+--     answers while a new role has not reached the service yet;
 --   * MaxAggregationInterval 60 or 600 (default 600); the default log format;
 --     TagSpecifications (vpc-flow-log); ClientToken makes a create idempotent;
 --   * DeleteFlowLogs answers unknown ids in Unsuccessful; deleting a VPC, subnet or ENI
@@ -16,6 +19,7 @@
 local C = require "fo.sim.services.ec2.common"
 local trust = require "fo.sim.trust"
 local iam_policy = require "fo.sim.iam_policy"
+local asg_state = require "fo.sim.asg_state"
 
 local M = {}
 
@@ -33,6 +37,16 @@ local DELIVERY_ACTIONS = { "logs:CreateLogStream", "logs:PutLogEvents", "logs:De
 local RESOURCE_KIND = { VPC = "vpc", Subnet = "subnet", NetworkInterface = "eni" }
 
 local function invalid(ctx, msg) ctx:fail("InvalidParameter", msg) end
+
+-- True when the role `arn` names one of this account created less than
+-- sim.timing.role_propagation seconds ago (not yet visible to the flow logs service).
+local function role_too_new(ctx, arn)
+  local account, name = (arn or ""):match("^arn:aws:iam::(%d+):role/(.+)$")
+  if not name or account ~= ctx.account then return false end
+  local role = (ctx:db_of("iam").roles or {})[name:match("([^/]+)$"):lower()]
+  local since = role and role.created_at
+  return since ~= nil and ctx:now() - since < asg_state.timing(ctx, "role_propagation")
+end
 
 local function flow_logs(ctx) return C.coll(ctx, "flow_logs") end
 
@@ -149,6 +163,9 @@ function M.CreateFlowLogs(ctx, p)
       :format(interval))
   end
   local dtype, group, arn = destination(ctx, p)
+  if role_too_new(ctx, p.DeliverLogsPermissionArn) then
+    invalid(ctx, ("Unable to assume given IAM role: '%s'"):format(p.DeliverLogsPermissionArn))
+  end
   local tags = C.tags_from_specs(ctx, p.TagSpecifications, "vpc-flow-log")
   local ids, unsuccessful = {}, {}
   for _, rid in ipairs(p.ResourceIds) do
