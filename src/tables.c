@@ -1,8 +1,10 @@
 /* fo.tables: what Lua code would do slowly over large plain-data tables. equal(a, b)
  * compares two values as JSON would hold them (strings, numbers — integers and floats
  * apart —, booleans, tables by content), for the simulator's log, which compares each
- * entry of a changed service table with what was last saved. */
+ * entry of a changed service table with what was last saved. json_text(v, line, lead,
+ * EMPTY_ARRAY) is fo.json's text encoder (src/json_text.c). */
 #include "fo/runtime.h"
+#include "json_text.h"
 
 #include <lauxlib.h>
 
@@ -78,5 +80,6 @@ int luaopen_fo_tables(lua_State *L)
 {
     static const luaL_Reg funcs[] = {{"equal", tables_equal_lua}, {NULL, NULL}};
     luaL_newlib(L, funcs);
+    fo_json_text_register(L);
     return 1;
 }
