@@ -166,17 +166,36 @@ local function encode_text(v, line)
 end
 encode_text_fn = encode_text
 
+-- The encoder above is the reference: M.encode and M.line run its C twin (src/json_text.c,
+-- the same text byte for byte, several times faster: the simulator encodes each changed
+-- record on every call it persists), which hands back to it (returns false) what only Lua
+-- can encode — tables with metatables (their __pairs, __len, __index), a `lead` that is
+-- not an array of strings, nesting deeper than 256.
+local json_text = require("fo.tables").json_text
+local EMPTY_ARRAY = M.EMPTY_ARRAY
+
+--- The Lua encoder behind M.encode (the C one's reference, and what it hands back).
+function M.lua_encode(v)
+  return encode_text(v, nil)
+end
+
+--- The Lua encoder behind M.line.
+function M.lua_line(v, lead)
+  local rank = {}
+  for i, k in ipairs(lead or {}) do rank[k] = i end
+  return encode_text(v, { lead = rank })
+end
+local lua_encode, lua_line = M.lua_encode, M.lua_line
+
 --- JSON text of v; raises "<path>: why" for what JSON cannot hold.
 function M.encode(v)
-  return encode_text(v, nil)
+  return json_text(v, false, nil, EMPTY_ARRAY) or lua_encode(v)
 end
 
 --- JSON text of v on one line, no spaces (JSON Lines); the top-level keys named in `lead`
 --- (an array) come first in that order, the others sorted.
 function M.line(v, lead)
-  local rank = {}
-  for i, k in ipairs(lead or {}) do rank[k] = i end
-  return encode_text(v, { lead = rank })
+  return json_text(v, true, lead, EMPTY_ARRAY) or lua_line(v, lead)
 end
 
 -- Decoding ------------------------------------------------------------------------

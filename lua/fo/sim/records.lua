@@ -2,12 +2,22 @@
 -- never hand out their stored tables), creation sequence numbers, index-token pages.
 local M = {}
 
---- A deep copy of plain data (records hold only strings, numbers, booleans and tables).
-function M.copy(v)
+-- The deep copy in Lua: the reference of the C one (fo.tables.copy), which hands it the
+-- tables that have metatables (their __pairs) and those nested deeper than 64.
+local function lua_copy(v)
   if type(v) ~= "table" then return v end
   local out = {}
-  for k, x in pairs(v) do out[k] = M.copy(x) end
+  for k, x in pairs(v) do out[k] = lua_copy(x) end
   return out
+end
+M.lua_copy = lua_copy
+
+local c_copy = require("fo.tables").copy
+
+--- A deep copy of plain data (records hold only strings, numbers, booleans and tables):
+--- a table met twice is copied twice, the copies have no metatables.
+function M.copy(v)
+  return c_copy(v, lua_copy)
 end
 
 --- The next creation sequence number of `db` (db.seq, from 1): records listed in
