@@ -331,9 +331,9 @@ function TestState:test_a_log_older_than_the_state_file_is_ignored()
   lu.assertEquals(#H.inventory(sim), 1)
 end
 
--- The log is folded into the state file when its records outgrow it (and reach
--- LOG_MIN_BYTES), so it stays within a constant factor of the state: bytes written per
--- run stay linear.
+-- The log is folded into the state file when its records outgrow LOG_FACTOR times it
+-- (and reach LOG_MIN_BYTES), so it stays within a constant factor of the state: bytes
+-- written per run stay linear.
 function TestState:test_the_log_is_folded_when_it_outgrows_the_state_file()
   local min = state_mod.LOG_MIN_BYTES
   local write_atomic, folds = fo.fs.write_atomic, 0
@@ -348,25 +348,26 @@ function TestState:test_the_log_is_folded_when_it_outgrows_the_state_file()
   end
   local ok, err = pcall(function()
     state_mod.LOG_MIN_BYTES = 1 << 20
-    lu.assertEquals((run(many(40), { parallel = 4 })), 0)
+    lu.assertEquals((run(many(20), { parallel = 4 })), 0)
     lu.assertEquals(folds, 2) -- a new stack's first write, and the end of the run
     state_mod.LOG_MIN_BYTES = 0
     folds = 0
-    lu.assertEquals((run_unfolded(many(80), { parallel = 4 })), 0)
-    -- the state doubles: a fold when the log's records outgrow the state file, then
-    -- appending goes on
+    lu.assertEquals((run_unfolded(many(100), { parallel = 4 })), 0)
+    -- the state grows fivefold: a fold when the log's records outgrow LOG_FACTOR times the
+    -- state file, then appending goes on
     lu.assertTrue(folds >= 1 and folds <= 4, folds .. " folds")
     local text = testlib.read(state_path())
     local lines = log_lines()
     local header = json.decode(lines[1])
     lu.assertEquals(header.base, fo.crypto.hex(fo.crypto.sha256(text)))
     lu.assertTrue(#lines >= 2)
-    lu.assertTrue(#(testlib.read(log_path())) - #lines[1] - 1 <= #text + 4096)
-    lu.assertEquals(count(H.state(dir).resources), 80)
+    lu.assertTrue(#(testlib.read(log_path())) - #lines[1] - 1
+      <= state_mod.LOG_FACTOR * #text + 4096)
+    lu.assertEquals(count(H.state(dir).resources), 100)
   end)
   fo.fs.write_atomic, state_mod.LOG_MIN_BYTES = write_atomic, min
   if not ok then error(err, 0) end
-  lu.assertEquals(#H.inventory(sim), 80)
+  lu.assertEquals(#H.inventory(sim), 100)
 end
 
 -- A log removed mid-run (by hand): the next write folds everything into the state file
