@@ -73,6 +73,15 @@ static void release(json_ctx *c)
     c->b->busy = 0;
 }
 
+/* A buffer that cannot grow: the encode fails as Lua's allocator would (the buffer is
+ * let go for the next encode first). */
+static int out_of_memory(json_ctx *c)
+{
+    release(c);
+    lua_pushliteral(c->L, "not enough memory");
+    return lua_error(c->L);
+}
+
 static void reserve(json_ctx *c, size_t extra)
 {
     json_buffer *b = c->b;
@@ -82,11 +91,8 @@ static void reserve(json_ctx *c, size_t extra)
     while (cap - b->len < extra)
         cap *= 2;
     char *p = realloc(b->p, cap);
-    if (!p) {
-        release(c);
-        lua_pushliteral(c->L, "not enough memory");
-        lua_error(c->L);
-    }
+    if (!p)
+        out_of_memory(c);
     b->p = p;
     b->cap = cap;
 }
@@ -239,11 +245,8 @@ static void add_key(json_ctx *c, const char *s, size_t len, lua_Integer rank)
     if (b->nkeys == b->keycap) {
         size_t cap = b->keycap ? b->keycap * 2 : 64;
         json_key *keys = realloc(b->keys, cap * sizeof *keys);
-        if (!keys) {
-            release(c);
-            lua_pushliteral(c->L, "not enough memory");
-            lua_error(c->L);
-        }
+        if (!keys)
+            out_of_memory(c);
         b->keys = keys;
         b->keycap = cap;
     }

@@ -269,18 +269,25 @@ function TestSimPolls.test_a_poll_slower_than_the_period_is_followed_by_half_a_p
   end
 end
 
+-- Wraps the client's calls so that each takes `latency` of the test clock; returns the
+-- clock at each call's start.
+local function timed_calls(client, ctx, sim, latency)
+  local starts, invoke = {}, client._invoke
+  client._invoke = function(...)
+    starts[#starts + 1] = ctx.t
+    ctx.t = ctx.t + latency
+    if sim then sim:advance(latency) end
+    return invoke(...)
+  end
+  return starts
+end
+
 function TestSimPolls.test_a_model_waiter_on_the_simulator_is_paced_the_same_way()
   local sim, ddb = world()
   create_table(ddb, "trades")
   local ctx = aws_ctx(sim)
   ctx.target = "sim"
-  local calls, invoke = 0, ddb._invoke
-  ddb._invoke = function(...) -- each DescribeTable takes 0.1 s of the test clock
-    calls = calls + 1
-    ctx.t = ctx.t + 0.1
-    sim:advance(0.1)
-    return invoke(...)
-  end
+  timed_calls(ddb, ctx, sim, 0.1) -- each DescribeTable takes 0.1 s of the test clock
   local out = common.wait(ctx, ddb, "TableExists", { TableName = "trades" }, 600)
   lu.assertEquals(out.Table.TableStatus, "ACTIVE")
   for i, d in ipairs(ctx.sleeps) do
@@ -294,19 +301,6 @@ end
 -- after the start, where the second would have been, instead of repeating that answer at
 -- once; the transition is still noticed within one period of it.
 TestPendingStart = {}
-
--- Wraps the client's calls so that each takes `latency` of the test clock; returns the
--- clock at each call's start.
-local function timed_calls(client, ctx, sim, latency)
-  local starts, invoke = {}, client._invoke
-  client._invoke = function(...)
-    starts[#starts + 1] = ctx.t
-    ctx.t = ctx.t + latency
-    if sim then sim:advance(latency) end
-    return invoke(...)
-  end
-  return starts
-end
 
 function TestPendingStart.test_sim_poll_first_probe_a_period_after_the_start()
   local ctx = aws_ctx()
