@@ -3,11 +3,11 @@
 -- AWS facts they keep (IAM API reference and user guide):
 -- - IAM is global (its clients sign for us-east-1 whatever the resource's region) and
 --   eventually consistent: a role or profile just created may be NoSuchEntity for a
---   moment (the waiter InstanceProfileExists; the "not_found_after_create" retry), and a
---   new instance profile is not usable by EC2 / Auto Scaling for up to minutes — their
---   types retry that ("instance_profile"). A new role is not waited for: its create reads
---   nothing of it afterwards, and each call that names it retries while it is not there
---   yet (PutRolePolicy and AddRoleToInstanceProfile NoSuchEntity,
+--   moment (the "not_found_after_create" retry), and a new instance profile is not usable
+--   by EC2 / Auto Scaling for up to minutes — their types retry that ("instance_profile").
+--   Neither a new role nor a new profile is waited for: their creates read nothing of
+--   them afterwards, and each call that names one retries while it is not there yet
+--   (PutRolePolicy and AddRoleToInstanceProfile NoSuchEntity,
 --   "not_found_after_create"; CreateFlowLogs "Unable to assume given IAM role",
 --   "iam_propagation") — GetRole answering in IAM would say nothing about those services;
 -- - role and instance profile names are unique in the account (regardless of case):
@@ -363,9 +363,11 @@ fo.type("aws:iam:instance_profile", {
       common.claim(ctx, ("an IAM instance profile named %q (names are unique in the account)")
         :format(p.name), ip.Arn, ip.Tags)
     end
-    -- the wait's last answer is the profile as it is now: its roles are not read again
-    local seen = common.wait(ctx, c, "InstanceProfileExists", { InstanceProfileName = p.name }, 120)
-    set_profile_role(ctx, p.name, p.role_name, seen and seen.InstanceProfile)
+    -- The answer (or the claimed profile, read above) says which roles it holds: a new one
+    -- none. No wait until IAM lists it: AddRoleToInstanceProfile retries while it answers
+    -- NoSuchEntity, and the launch templates and Auto Scaling groups that use the profile
+    -- retry until EC2 can ("instance_profile"), which IAM listing it would not tell.
+    set_profile_role(ctx, p.name, p.role_name, ip)
     return ip.InstanceProfileName, profile_outputs(ip)
   end,
   read = function(ctx, name, props)
