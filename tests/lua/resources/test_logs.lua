@@ -299,6 +299,34 @@ function TestFlowLogType:test_a_role_not_yet_assumable_is_waited_out()
   lu.assertEquals(H.ops(sim, { operation = "GetRole" }), {})
 end
 
+-- Only "Unable to assume given IAM role" is waited out: another InvalidParameter answer of
+-- CreateFlowLogs (the recipe's mistake) fails at the first call, not after two minutes.
+function TestFlowLogType:test_only_the_role_not_yet_assumable_answer_is_retried()
+  local common = require "fo.aws.resources.common"
+  local Error = require "fo.aws.error"
+  local ctx = { target = "sim", t = 0, debug = function() end }
+  function ctx:now() return self.t end
+  function ctx:sleep(d) self.t = self.t + d end
+  local calls = 0
+  local function refuse(message)
+    return function()
+      calls = calls + 1
+      error(Error.new{ service = "ec2", operation = "CreateFlowLogs", code = "InvalidParameter",
+        message = message }, 0)
+    end
+  end
+  local ok = pcall(common.retry, ctx, "flow_log_role",
+    refuse("DeliverLogsPermissionArn fo-flow is not a valid IAM role ARN."))
+  lu.assertFalse(ok)
+  lu.assertEquals(calls, 1)
+  calls = 0
+  ok = pcall(common.retry, ctx, "flow_log_role",
+    refuse("Unable to assume given IAM role: 'arn:aws:iam::123456789012:role/fo-flow'."))
+  lu.assertFalse(ok)
+  lu.assertTrue(calls > 1, "the propagation answer was retried")
+  lu.assertTrue(ctx.t <= 120 + 1e-9, ("gave up after %g s"):format(ctx.t))
+end
+
 function TestFlowLogType:test_bad_interval_is_a_recipe_error()
   local code, _, out, err = run(flow_recipe{ interval = 300 })
   lu.assertEquals(code, 1)

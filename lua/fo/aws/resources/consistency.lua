@@ -43,12 +43,19 @@ return {
     message = "The specified launch template, with template [IDnam]+ .- does not exist",
     seconds = 120, delay = 1, max_delay = 8,
   },
-  -- A new IAM role is not yet assumable / visible to other services (CreateFlowLogs:
-  -- InvalidParameter "Unable to assume given IAM role: '<arn>'").
+  -- A new IAM role is not yet assumable / visible to other services.
   iam_propagation = {
     codes = { "InvalidParameterValue", "ValidationError", "MalformedPolicyDocument",
-              "InvalidInput", "InvalidParameter" },
+              "InvalidInput" },
     message = "[Rr]ole",
+    seconds = 120, delay = 2, max_delay = 10,
+  },
+  -- CreateFlowLogs naming a role IAM made a moment ago: InvalidParameter "Unable to assume
+  -- given IAM role: '<arn>'". Only that message: other InvalidParameter answers of
+  -- CreateFlowLogs (a bad ARN, a bad interval) are the recipe's and fail at once.
+  flow_log_role = {
+    codes = { "InvalidParameter" },
+    message = "Unable to assume given IAM role",
     seconds = 120, delay = 2, max_delay = 10,
   },
   -- Deleting a VPC, subnet, security group or internet gateway while ENIs of a deleted

@@ -9,7 +9,7 @@
 --   them afterwards, and each call that names one retries while it is not there yet
 --   (PutRolePolicy and AddRoleToInstanceProfile NoSuchEntity,
 --   "not_found_after_create"; CreateFlowLogs "Unable to assume given IAM role",
---   "iam_propagation") — GetRole answering in IAM would say nothing about those services;
+--   "flow_log_role") — GetRole answering in IAM would say nothing about those services;
 -- - role and instance profile names are unique in the account (regardless of case):
 --   replaced delete-first, adopted by name + fo tags (the intent's fo:token included); a
 --   name taken by a role or profile that is not this create's is a conflict; inline

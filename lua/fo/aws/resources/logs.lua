@@ -234,7 +234,7 @@ fo.type("aws:ec2:flow_log", {
     -- a role made a moment ago is refused until flow logs can assume it ("Unable to assume
     -- given IAM role"): retried (the ClientToken makes a repeated create one flow log)
     local c = ec2(ctx)
-    local out = common.retry(ctx, "iam_propagation", c.CreateFlowLogs, c, { ResourceIds = { p.resource_id },
+    local out = common.retry(ctx, "flow_log_role", c.CreateFlowLogs, c, { ResourceIds = { p.resource_id },
       ResourceType = RESOURCE_TYPE[p.resource_id:match("^(%a+)%-")],
       TrafficType = p.traffic_type, LogDestinationType = "cloud-watch-logs",
       LogGroupName = p.log_group_name, DeliverLogsPermissionArn = p.role_arn,
