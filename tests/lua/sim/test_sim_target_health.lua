@@ -281,10 +281,12 @@ local function apply(recipe)
   t.table_create, t.table_delete, t.table_update, t.replica_create, t.replica_delete = 0.3, 0.3, 0.2, 1, 0.5
   dynamodb_sim.TIMING = t
   local out = {}
+  local dir = testlib.tmpdir() -- the stack's state: only the sim, in memory, is looked at after
   local ok, code, doc = pcall(require("fo.engine").run, { recipe = recipe, sim = sim,
-    dir = testlib.tmpdir(), stack = "th", config = { environmentSuffix = "th" },
+    dir = dir, stack = "th", config = { environmentSuffix = "th" },
     out = function(x) out[#out + 1] = x end, err = function(x) out[#out + 1] = x end })
   dynamodb_sim.TIMING = saved
+  testlib.rmtree(dir)
   if not ok then error(code, 0) end
   lu.assertEquals(code, 0, table.concat(out))
   return sim, doc.outputs
@@ -335,6 +337,7 @@ function TestTargetHealthTradingRecipe.test_user_data_running_a_program_the_imag
   testlib.write(dir .. "/components/trading_region.lua",
     testlib.read(testlib.tests_dir .. "/../recipes/components/trading_region.lua"))
   local sim = apply(path)
+  testlib.rmtree(dir)
   lu.assertEquals(recipe_health(sim, "eu-south-1", "primary"),
     { "Target.FailedHealthChecks", "Target.FailedHealthChecks" })
   lu.assertEquals(recipe_health(sim, "eu-central-1", "standby"), { "Target.FailedHealthChecks" })
