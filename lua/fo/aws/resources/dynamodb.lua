@@ -259,22 +259,16 @@ end
 local function settle_replica(ctx, t, r, fresh)
   local c = ddb(ctx, r.region)
   local arn = arn_in(t.TableArn, r.region)
-  if fresh then
-    common.retry(ctx, "not_found_after_create", c.TagResource, c,
-      { ResourceArn = arn, Tags = common.tag_list(ctx, r.tags) })
-    if r.pitr then set_pitr(ctx, t.TableName, true, r.region) end
-    return
-  end
-  local have = common.retry(ctx, "not_found_after_create", table_tags, ctx, arn, r.region)
-  if not ctx:owns(have) then
+  local have = not fresh
+    and common.retry(ctx, "not_found_after_create", table_tags, ctx, arn, r.region)
+  if fresh or not ctx:owns(have) then
     common.retry(ctx, "not_found_after_create", c.TagResource, c,
       { ResourceArn = arn, Tags = common.tag_list(ctx, r.tags) })
   else
     retag(ctx, arn, r.region, common.user_tags(have), r.tags)
   end
-  if pitr_enabled(ctx, t.TableName, r.region) ~= r.pitr then
-    set_pitr(ctx, t.TableName, r.pitr, r.region)
-  end
+  local pitr = not fresh and pitr_enabled(ctx, t.TableName, r.region)
+  if pitr ~= r.pitr then set_pitr(ctx, t.TableName, r.pitr, r.region) end
 end
 
 -- Removes the replicas of regions not in `keep` (a set), one at a time, each waited until
