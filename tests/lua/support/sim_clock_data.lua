@@ -24,7 +24,11 @@ M.LIST = {
   { service = "cloudwatch", within = "alarms", key = "StateReasonData" },
   { service = "cloudwatch", within = "alarms", key = "StateUpdatedTimestamp" },
   { service = "cloudwatch", within = "alarms", key = "history_reason" },
+  -- when each alarm is evaluated next: a step further each time the clock passes it
+  { service = "cloudwatch", within = "alarms", key = "next_eval" },
   { service = "cloudwatch", key = "history" },
+  -- when the services' own metrics are published next (fo.sim.metrics_plane)
+  { service = "cloudwatch", key = "plane_next" },
   { service = "sns", key = "messages" },
 }
 
