@@ -229,6 +229,55 @@ function TestRetryNotice.test_gaps_stay_under_max_delay_until_the_situations_bou
   assert_notice_gaps(ctx.sleeps, 10)
 end
 
+local function template_unseen()
+  return AwsError.new{ service = "autoscaling", operation = "CreateAutoScalingGroup",
+    region = REGION, code = "ValidationError", message = "You must use a valid fully-formed "
+      .. "launch template. The specified launch template, with template ID lt-1, does not exist.",
+    status = 400, retryable = false, attempts = 1, kind = "service" }
+end
+
+-- A group naming a new launch template and a new instance profile meets both, one after the
+-- other: one retry of the list goes through each (on the sim's doubling schedule), and an
+-- error of neither situation is raised at once.
+function TestRetryNotice.test_a_list_of_situations_retries_each_and_nothing_else()
+  local ctx = aws_ctx()
+  ctx.target = "sim"
+  local answers = { template_unseen(), profile_refused(), template_unseen(), "asg" }
+  local calls = 0
+  local v = common.retry(ctx, { "launch_template_not_visible", "instance_profile" }, function()
+    calls = calls + 1
+    local a = answers[calls]
+    if type(a) == "table" then error(a, 0) end
+    return a
+  end)
+  lu.assertEquals(v, "asg")
+  lu.assertEquals(calls, 4)
+  -- each situation's own delays: the template's 1 then 2 s, the profile's 2 s
+  lu.assertEquals(ctx.sleeps, { 1, 2, 2 })
+  calls = 0
+  local ok, err = pcall(common.retry, ctx, { "launch_template_not_visible", "instance_profile" },
+    function()
+      calls = calls + 1
+      error(AwsError.new{ service = "autoscaling", operation = "CreateAutoScalingGroup",
+        region = REGION, code = "ValidationError", message = "Max bound, 5, must be >= min",
+        status = 400, retryable = false, attempts = 1, kind = "service" }, 0)
+    end)
+  lu.assertFalse(ok)
+  lu.assertStrContains(tostring(err.message), "Max bound")
+  lu.assertEquals(calls, 1)
+end
+
+-- Each situation keeps its own bound, counted from the first call: a template never seen
+-- ends at launch_template_not_visible's 120 s although instance_profile allows 180.
+function TestRetryNotice.test_each_situation_of_a_list_keeps_its_own_bound()
+  local ctx = aws_ctx()
+  local ok, err = pcall(common.retry, ctx, { "instance_profile", "launch_template_not_visible" },
+    probe(ctx, function() error(template_unseen(), 0) end))
+  lu.assertFalse(ok)
+  lu.assertTrue(AwsError.is(err, "ValidationError"))
+  lu.assertTrue(ctx.t <= 120 and ctx.t > 110, "retried until the bound of 120 s, ended at " .. ctx.t)
+end
+
 -- On the simulator (ctx.target "sim") waits poll every common.SIM_POLL from start to start:
 -- a poll's latency comes off the sleep after it, so a transition is noticed within one
 -- period of it (sleeping the whole period after each answer noticed it up to period +

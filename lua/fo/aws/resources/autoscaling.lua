@@ -290,16 +290,15 @@ fo.type("aws:autoscaling:group", {
       TargetGroupARNs = #p.target_group_arns > 0 and p.target_group_arns or nil,
       HealthCheckType = p.health_check_type, HealthCheckGracePeriod = p.health_check_grace_period,
       Tags = tag_entries(p.name, common.tag_list(ctx, p.tags), p.propagate_at_launch) }
-    local function create()
-      return common.retry(ctx, "launch_template_not_visible", c.CreateAutoScalingGroup, c, params)
-    end
-    local ok, err = pcall(common.retry, ctx, "instance_profile", create)
+    -- (a new launch template and its new instance profile may not be visible yet)
+    local NEW = { "launch_template_not_visible", "instance_profile" }
+    local ok, err = pcall(common.retry, ctx, NEW, c.CreateAutoScalingGroup, c, params)
     if not ok and common.is(err, "AlreadyExists") then
       local old = find(ctx, p.name)
       if old and old.Status == "Delete in progress" then
         -- a group of that name is still going away (deleted by hand): wait, then create
         wait_gone(ctx, p.name)
-        ok, err = pcall(common.retry, ctx, "instance_profile", create)
+        ok, err = pcall(common.retry, ctx, NEW, c.CreateAutoScalingGroup, c, params)
       end
     end
     if not ok then
@@ -368,7 +367,7 @@ fo.type("aws:autoscaling:group", {
       set("HealthCheckGracePeriod", new.health_check_grace_period)
     end
     if any then
-      common.retry(ctx, "instance_profile", common.retry, ctx, "launch_template_not_visible",
+      common.retry(ctx, { "launch_template_not_visible", "instance_profile" },
         c.UpdateAutoScalingGroup, c, params)
     end
     if params.LaunchTemplate then

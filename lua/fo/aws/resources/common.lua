@@ -223,32 +223,39 @@ end
 
 --- Runs fn(...) and repeats it while it fails with an error of the named situation of
 --- consistency.lua (e.g. "not_found_after_create"), waiting on the event loop, up to the
---- situation's bound; then the last error is raised. Returns fn's results. The delays: on
---- AWS (ctx.target "aws") the waiters' notice schedule (fo.aws.waiter: after 1 s, then 10 %
---- of the time waited so far, at most the situation's max_delay), so that an instance
---- profile usable after 8 s is used at once, not at the doubling's 14 s; elsewhere the
---- situation's delay, doubling up to max_delay.
-function M.retry(ctx, situation_name, fn, ...)
-  local situation = assert(consistency[situation_name], "unknown consistency situation "
-    .. tostring(situation_name))
+--- situation's bound; then the last error is raised. Returns fn's results. `situations`
+--- is a name or a list of names, for a call that may meet several (a group naming a new
+--- launch template and a new instance profile): each error is retried under the first
+--- situation it matches, each situation with its own bound and delays counted from the
+--- first call. The delays: on AWS (ctx.target "aws") the waiters' notice schedule
+--- (fo.aws.waiter: after 1 s, then 10 % of the time waited so far, at most the situation's
+--- max_delay), so that an instance profile usable after 8 s is used at once, not at the
+--- doubling's 14 s; elsewhere the situation's delay, doubling up to max_delay.
+function M.retry(ctx, situations, fn, ...)
+  local names = type(situations) == "table" and situations or { situations }
+  local state = {}
+  for i, name in ipairs(names) do
+    local s = assert(consistency[name], "unknown consistency situation " .. tostring(name))
+    state[i] = { name = name, situation = s, delay = s.delay, cap = s.max_delay or s.delay }
+  end
   local waiter = require "fo.aws.waiter"
   local started = now(ctx)
-  local deadline = started + situation.seconds
   local notice = ctx.target == "aws"
-  local cap = situation.max_delay or situation.delay
-  local delay = situation.delay
   while true do
     local r = table.pack(pcall(fn, ...))
     if r[1] then return table.unpack(r, 2, r.n) end
     local err = r[2]
-    local t = now(ctx)
-    if notice then delay = waiter.notice_delay(t - started, cap) end
-    if not matches(situation, err) or t + delay > deadline then
-      error(err, 0)
+    local hit
+    for _, st in ipairs(state) do
+      if matches(st.situation, err) then hit = st break end
     end
-    ctx:debug("%s: %s, retrying in %gs", situation_name, tostring(err.code), delay)
-    ctx:sleep(delay)
-    if not notice then delay = math.min(delay * 2, cap) end
+    if not hit then error(err, 0) end
+    local t = now(ctx)
+    if notice then hit.delay = waiter.notice_delay(t - started, hit.cap) end
+    if t + hit.delay > started + hit.situation.seconds then error(err, 0) end
+    ctx:debug("%s: %s, retrying in %gs", hit.name, tostring(err.code), hit.delay)
+    ctx:sleep(hit.delay)
+    if not notice then hit.delay = math.min(hit.delay * 2, hit.cap) end
   end
 end
 
