@@ -158,6 +158,7 @@ function TestAcmType:test_destroy_removes_only_records_holding_the_certificates_
   lu.assertEquals(arns(), {})
   lu.assertEquals(cnames(zone), { [rr.Name] = "elsewhere.example.net." })
   -- a fresh stack: its own record goes with its certificate
+  H.cleanup(dir)
   sim, dir = H.sim(), H.dir()
   sim:set_knob("registered_domains", { "fo.test" })
   doc = apply(recipe())

@@ -169,6 +169,7 @@ end
 function TestAwsCliCloudWatch.test_z_stop_the_sim()
   lu.skipIf(not HAVE, SKIP)
   local res = cli.stop_sim(sim)
+  t.rmtree(dir)
   lu.assertStrContains(res.stdout .. res.stderr, "exit=0")
 end
 
