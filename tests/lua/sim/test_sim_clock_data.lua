@@ -4,8 +4,8 @@
 -- on a loaded machine: a key missing from the list failed CI (an alarm's next_eval moved a
 -- step when a minute passed between them). Here the clock runs minutes on a topology with
 -- every clock-driven part (health checks, alarms of a health check and of a target tracking
--- policy, the metrics plane, SNS) and what it holds must compare equal; a real change still
--- shows.
+-- policy, the metrics plane, SNS), and for an hour after a trading apply, and what it holds
+-- must compare equal; a real change still shows.
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
 local simlib = require "fo.sim"
@@ -49,6 +49,22 @@ function TestSimClockData.test_a_real_change_still_shows()
   local d = H.first_difference(before, H.sim_holdings(sim))
   lu.assertNotNil(d)
   lu.assertStrContains(d, "MaxSize")
+end
+
+-- The whole trading stack (recipes/trading.lua, as the recipe tests deploy it): an hour of
+-- the simulator's clock after its apply changes nothing a comparison sees.
+function TestSimClockData.test_an_hour_after_the_trading_apply_nothing_a_comparison_sees_changed()
+  local testing = require "fo.testing"
+  local recipe = require("support.testlib").tests_dir .. "/../recipes/trading.lua"
+  local st = testing.apply(recipe, { seed = "clock-data", stack = "clock",
+    config = { environmentSuffix = "clock" } })
+  lu.assertEquals(st.code, 0, st.err)
+  local raw_before, before = H.sim_dump(st.sim), H.sim_holdings(st.sim)
+  for _ = 1, 60 do st.sim:advance(60) end -- minute by minute, as a served sim's clock runs
+  lu.assertNotNil(H.first_difference(raw_before, H.sim_dump(st.sim)))
+  local d = H.first_difference(before, H.sim_holdings(st.sim))
+  st:close()
+  lu.assertNil(d, d)
 end
 
 os.exit(lu.LuaUnit.run("-v"))
