@@ -386,7 +386,8 @@ local function hold_lock()
     local deadline = fo.now() + 900 -- (a stray holder ends; the test releases it long before)
     while not io.open(%q) and fo.now() < deadline do fo.sleep(0.02) end
   ]]):format(dir .. "/.fo/dev.lock", holder .. "/ready", holder .. "/release"))
-  local t = fo.spawn(testlib.run_fo, { script })
+  -- (run_fo kills a child after 60 s by default: under load that could end the hold early)
+  local t = fo.spawn(testlib.run_fo, { script }, { timeout = 900 })
   while not testlib.read(holder .. "/ready") do fo.sleep(0.02) end
   return function()
     testlib.write(holder .. "/release", "")
