@@ -257,10 +257,11 @@ function TestCli:test_lock_held_and_broken()
     local l = assert(fo.fs.lock(%q, "fo-run --plan other.lua"))
     local f = io.open(%q, "w") f:write("locked") f:close()
     -- holds the lock until the test says so (a fixed sleep ran out under load)
-    local deadline = fo.now() + 120
+    local deadline = fo.now() + 900
     while not io.open(%q) and fo.now() < deadline do fo.sleep(0.02) end
   ]]):format(lockfile, holder .. "/ready", holder .. "/release"))
-  local t = fo.spawn(testlib.run_fo, { script })
+  -- (run_fo kills a child after 60 s by default: under load that could end the hold early)
+  local t = fo.spawn(testlib.run_fo, { script }, { timeout = 900 })
   while not testlib.read(holder .. "/ready") do fo.sleep(0.02) end
   local r = fo_run({ path })
   lu.assertEquals(r.code, 5, r.stderr)
