@@ -54,7 +54,7 @@ end
 
 -- Polls DescribeTable until fn(table) is true (the sim's clock is real time here).
 local function until_table(c, fn, what)
-  local deadline = fo.now() + 5
+  local deadline = fo.now() + 60 -- (returns as soon as it holds: room for a loaded machine)
   while fo.now() < deadline do
     local ok, out = pcall(c.DescribeTable, c, { TableName = NAME })
     if fn(ok and out.Table or nil, out) then return ok and out.Table or nil end
