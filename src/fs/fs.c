@@ -194,6 +194,7 @@ struct append_file {
     ino_t ino;
     int users;   /* jobs queued or running on fd */
     int current; /* was the file at path when last looked: appends to path reuse it */
+    int failed;  /* an append_kept to it failed: nothing more lands after a possibly torn one */
     char path[PATH_MAX];
 };
 
@@ -686,6 +687,56 @@ static int fs_append_async(lua_State *L)
     return fo_loop_yield(L, 0, append_resumed);
 }
 
+/* fo.fs.append_kept(path, data [, mode]) → size: fo.fs.append on the calling thread, to the
+ * file append_async keeps open (no open, fchmod and close per call; reopened when the path
+ * names another file), flushed with fdatasync. For a log that a task makes durable before it
+ * answers, many times a second (the simulator's): handing the flush to the writer thread
+ * costs two thread wake-ups and more turns of the loop per flush, which on a virtual machine
+ * cost more CPU and time than the flush itself (docs/simulator.md, "State file"). Once an
+ * append to a file failed, the next ones to that file fail too (no record lands after one
+ * that may be torn); a new file at the path is appended to again. Do not mix with
+ * append_async on one file: the two do not wait for each other. */
+static int fs_append_kept(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t n;
+    const char *data = luaL_checklstring(L, 2, &n);
+    mode_t mode = check_mode(L, 3, 0600);
+    if (strlen(path) >= PATH_MAX)
+        return luaL_error(L, "fo.fs.append_kept: path too long: '%s'", path);
+    struct appender *a = appender_of(L, fo_loop_of(L));
+    int created = 0;
+    const char *step = NULL;
+    struct append_file *f = append_file_at(a, path, mode, &created, &step);
+    if (!f)
+        return luaL_error(L, "fo.fs.append_kept: cannot %s '%s': %s", step, path, strerror(errno));
+    struct stat st;
+    int err = 0;
+    if (f->failed)
+        step = "append (an earlier append to it failed) to", err = EIO;
+    else if (write_all(f->fd, data, n) != 0)
+        step = "write", err = errno;
+    else if (fdatasync(f->fd) != 0)
+        step = "flush (fdatasync)", err = errno;
+    else if (fstat(f->fd, &st) != 0)
+        step = "stat", err = errno;
+    if (step) {
+        f->failed = 1;
+        return luaL_error(L, "fo.fs.append_kept: cannot %s '%s': %s", step, path, strerror(err));
+    }
+    if (created) {
+        char dir[PATH_MAX];
+        dir_of(path, dir, sizeof dir);
+        if (fsync_dir(dir) != 0)
+            return luaL_error(L,
+                              "fo.fs.append_kept: created '%s' but cannot flush its directory "
+                              "'%s': %s",
+                              path, dir, strerror(errno));
+    }
+    lua_pushinteger(L, (lua_Integer)st.st_size);
+    return 1;
+}
+
 /* fo.fs.mkdir_p(path [, mode]) → true: creates the directory and missing parents
  * (mode default 0700, for the new ones only); an existing directory is fine. */
 static int fs_mkdir_p(lua_State *L)
@@ -861,6 +912,7 @@ static const luaL_Reg fs_functions[] = {
     {"write_atomic", fs_write_atomic},
     {"append", fs_append},
     {"append_async", fs_append_async},
+    {"append_kept", fs_append_kept},
     {"mkdir_p", fs_mkdir_p},
     {"exists", fs_exists},
     {"realpath", fs_realpath},

@@ -127,9 +127,6 @@ function Store:save(path)
   local header = slog.header(text)
   local lpath = slog.path(path)
   fs.write_atomic(lpath, header, slog.MODE)
-  -- appends still in flight go to the replaced log (opened before), and the snapshot
-  -- holds their changes
-  if self.log then self.log.replaced = true end
   self.log = { path = path, lpath = lpath, snapshot_bytes = #text, header_bytes = #header,
     bytes = #header, seq = 0 }
   -- what the file holds, to tell the next calls' changes from it, and the marks of what
@@ -278,10 +275,8 @@ end
 --- log (one fsync). The first save of a store whose log cannot be appended to (none yet, a
 --- torn tail, a stale log, another file), a log another process wrote to meanwhile, and a
 --- log grown past its snapshot write the whole state instead (Store:save).
---- `task`: called from a task of the loop, which waits for the fsync while the others run;
---- another persist may begin meanwhile (its record is computed and queued at once, and
---- fo.fs.append_async writes in the order appends were queued).
-function Store:persist(path, task)
+--- The append does not yield: records land in the order persists are made.
+function Store:persist(path)
   local log = self.log
   if not log or log.path ~= path then return self:save(path) end
   local cok, body = pcall(self._changes, self)
@@ -295,11 +290,10 @@ function Store:persist(path, task)
   local line = slog.record(log.seq, body)
   local expected = log.bytes + #line
   log.bytes = expected
-  local ok, bytes = pcall(slog.append, log.lpath, line, task)
-  if log.replaced then return end -- saved whole meanwhile (sim:save, a fold): it holds them
+  local ok, bytes = pcall(slog.append, log.lpath, line)
   if not ok then
-    -- what the record held is marked saved: only a whole save is sure to hold it now (an
-    -- append queued behind this one fails too: fo.fs.append_async)
+    -- what the record held is marked saved: only a whole save is sure to hold it now (the
+    -- appends after a failed one fail too: fo.fs.append_kept)
     if self.log == log then self.log = nil end
     error(bytes, 0)
   end
