@@ -21,7 +21,6 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <termios.h>
-#include <time.h>
 #include <unistd.h>
 
 /* Optional mode argument at `arg` (an integer such as tonumber("600", 8)), else `def`. */
@@ -224,7 +223,6 @@ struct append_job {
     const char *step;        /* what failed, or NULL */
     int err;
     long long size;
-    double took; /* seconds its run's write and flush took (the disk's pace) */
 };
 
 static struct {
@@ -259,13 +257,6 @@ static void append_job_fail(struct append_job *j, const char *step, int err)
 }
 
 #define APPEND_REFUSED "append (an earlier append to it failed) to"
-
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Writes the data of the `count` jobs from `first` (same file, queue order) in writev
  * calls; each job is failed that did not land whole (the first with the error, the rest
@@ -344,11 +335,7 @@ static void append_jobs_run(struct append_job *first)
                 append_job_fail(j, APPEND_REFUSED, EIO);
             continue;
         }
-        double t0 = seconds_now();
         append_run_write(run, count);
-        double wrote = seconds_now() - t0;
-        for (struct append_job *j = run; j != after; j = j->next)
-            j->took = wrote;
         struct stat st;
         if (fstat(run->file->fd, &st) != 0) {
             int err = errno;
@@ -380,16 +367,13 @@ static void append_jobs_run(struct append_job *first)
          * the times fsync would flush as well */
         const char *step = NULL;
         int err = 0;
-        double t0 = seconds_now();
         if (append_job_refused(run))
             step = APPEND_REFUSED, err = EIO;
         else if (fdatasync(run->file->fd) != 0)
             step = "flush (fdatasync)", err = errno;
-        double flushed = seconds_now() - t0;
         for (struct append_job *j = run; j != after; j = j->next) {
             if (j->step)
                 continue;
-            j->took += flushed;
             if (step)
                 append_job_fail(j, step, err);
             else if (j->created) {
@@ -571,13 +555,11 @@ static void append_finished(fo_watch *w, short revents)
             lua_pushboolean(co, 0);
             lua_pushfstring(co, "fo.fs.append_async: cannot %s '%s': %s", j->step, j->file->path,
                             strerror(j->err));
-            lua_pushnil(co);
         } else {
             lua_pushboolean(co, 1);
             lua_pushinteger(co, (lua_Integer)j->size);
-            lua_pushnumber(co, j->took);
         }
-        fo_loop_ready(a->loop, j->ref, 3);
+        fo_loop_ready(a->loop, j->ref, 2);
         fo_loop_release(a->loop);
         j->file->users--;
         append_file_unused(a, j->file);
@@ -648,17 +630,14 @@ static int append_resumed(lua_State *L, int status, lua_KContext ctx)
 {
     (void)status;
     (void)ctx;
-    if (!lua_toboolean(L, -3)) {
-        lua_pop(L, 1);
+    if (!lua_toboolean(L, -2))
         return lua_error(L);
-    }
-    return 2;
+    return 1;
 }
 
-/* fo.fs.append_async(path, data [, mode]) → size, seconds: fo.fs.append from a task, the
- * write and fsync done on a thread while the task waits and the others run. Same guarantees
- * and errors. `seconds`: what the write and flush it shared took on the writer thread (the
- * disk's pace, without the wait in the queue and the hand-offs). */
+/* fo.fs.append_async(path, data [, mode]) → size: fo.fs.append from a task, the write and
+ * fsync done on a thread while the task waits and the others run. Same guarantees and
+ * errors. */
 static int fs_append_async(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -708,13 +687,12 @@ static int fs_append_async(lua_State *L)
     return fo_loop_yield(L, 0, append_resumed);
 }
 
-/* fo.fs.append_kept(path, data [, mode]) → size, seconds: fo.fs.append on the calling
- * thread, to the file append_async keeps open (no open, fchmod and close per call; reopened
- * when the path names another file), flushed with fdatasync; `seconds`: what the write and
- * flush took. For a log that a task makes durable before it answers, many times a second
- * (the simulator's, while its flushes are quick): handing the flush to the writer thread
+/* fo.fs.append_kept(path, data [, mode]) → size: fo.fs.append on the calling thread, to the
+ * file append_async keeps open (no open, fchmod and close per call; reopened when the path
+ * names another file), flushed with fdatasync. For a log that a task makes durable before it
+ * answers, many times a second (the simulator's): handing the flush to the writer thread
  * costs two thread wake-ups and more turns of the loop per flush, which on a virtual machine
- * cost more CPU and time than a quick flush itself (docs/simulator.md, "State file"). Once an
+ * cost more CPU and time than the flush itself (docs/simulator.md, "State file"). Once an
  * append to a file failed, the next ones to that file fail too (no record lands after one
  * that may be torn); a new file at the path is appended to again. Not while an
  * append_async to the same file is in flight: the two do not wait for each other. */
@@ -734,15 +712,13 @@ static int fs_append_kept(lua_State *L)
         return luaL_error(L, "fo.fs.append_kept: cannot %s '%s': %s", step, path, strerror(errno));
     struct stat st;
     int err = 0;
-    double t0 = seconds_now();
     if (f->failed)
         step = "append (an earlier append to it failed) to", err = EIO;
     else if (write_all(f->fd, data, n) != 0)
         step = "write", err = errno;
     else if (fdatasync(f->fd) != 0)
         step = "flush (fdatasync)", err = errno;
-    double took = seconds_now() - t0;
-    if (!step && fstat(f->fd, &st) != 0)
+    else if (fstat(f->fd, &st) != 0)
         step = "stat", err = errno;
     if (step) {
         f->failed = 1;
@@ -758,8 +734,7 @@ static int fs_append_kept(lua_State *L)
                               path, dir, strerror(errno));
     }
     lua_pushinteger(L, (lua_Integer)st.st_size);
-    lua_pushnumber(L, took);
-    return 2;
+    return 1;
 }
 
 /* fo.fs.mkdir_p(path [, mode]) → true: creates the directory and missing parents

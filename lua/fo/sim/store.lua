@@ -138,6 +138,7 @@ function Store:save(path)
   if self.tracker then track.take(self.tracker) else self.tracker = track.new() end
 end
 
+local now = require("fo.core").now
 -- The weight of the last flush in Store.flush_seconds (a moving average: one slow flush
 -- does not decide alone).
 local FLUSH_WEIGHT = 0.25
@@ -286,8 +287,7 @@ end
 --- (fo.fs.append_async) and the task waits while the others run; another persist may
 --- begin meanwhile (its record is computed and queued at once, and the writer runs them in
 --- order). Else the append and its flush run on the calling thread (fo.fs.append_kept).
---- Either way, the time the write and flush took themselves (not the wait for the writer
---- thread) updates Store.flush_seconds, a moving average of the disk's pace.
+--- Either way, the flush's time updates Store.flush_seconds.
 function Store:persist(path, async)
   local log = self.log
   if not log or log.path ~= path then return self:save(path) end
@@ -302,10 +302,10 @@ function Store:persist(path, async)
   local line = slog.record(log.seq, body)
   local expected = log.bytes + #line
   log.bytes = expected
-  local ok, bytes, took = pcall(slog.append, log.lpath, line, async)
-  if ok then
-    self.flush_seconds = (1 - FLUSH_WEIGHT) * (self.flush_seconds or took) + FLUSH_WEIGHT * took
-  end
+  local t0 = now()
+  local ok, bytes = pcall(slog.append, log.lpath, line, async)
+  local took = now() - t0
+  self.flush_seconds = (1 - FLUSH_WEIGHT) * (self.flush_seconds or took) + FLUSH_WEIGHT * took
   if log.replaced then return end -- saved whole meanwhile (sim:save, a fold): it holds them
   if not ok then
     -- what the record held is marked saved: only a whole save is sure to hold it now (the

@@ -39,7 +39,7 @@ function M.record(n, body)
 end
 
 --- Appends `line` to the log at `lpath` and flushes it (fdatasync) before returning the
---- log's size and the seconds the write and flush took; the log stays open between appends. `async`: from a task of the loop, the
+--- log's size; the log stays open between appends. `async`: from a task of the loop, the
 --- write and flush run on fo's writer thread while the task waits and the others run
 --- (fo.fs.append_async); else on the calling thread, the loop waiting (fo.fs.append_kept).
 function M.append(lpath, line, async)

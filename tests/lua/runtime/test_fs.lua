@@ -128,9 +128,7 @@ end
 function TestFs.test_append_async_appends_while_other_tasks_run()
   local dir = t.tmpdir()
   local path = dir .. "/sim.log"
-  local size, took = fo.fs.append_async(path, "one\n")
-  lu.assertEquals(size, 4)
-  lu.assertTrue(took >= 0 and took < 60, "the seconds the write and flush took")
+  lu.assertEquals(fo.fs.append_async(path, "one\n"), 4)
   lu.assertEquals(mode_of(path), "600")
   local ticks, done = 0, false
   local other = fo.spawn(function()
@@ -217,9 +215,7 @@ end
 function TestFs.test_append_kept_appends_without_yielding()
   local dir = t.tmpdir()
   local path = dir .. "/sim.log"
-  local size, took = fo.fs.append_kept(path, "one\n")
-  lu.assertEquals(size, 4)
-  lu.assertTrue(took >= 0 and took < 60, "the seconds the write and flush took")
+  lu.assertEquals(fo.fs.append_kept(path, "one\n"), 4)
   lu.assertEquals(mode_of(path), "600")
   local ticks, sizes = 0, {}
   fo.spawn(function()
