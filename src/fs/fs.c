@@ -694,8 +694,8 @@ static int fs_append_async(lua_State *L)
  * costs two thread wake-ups and more turns of the loop per flush, which on a virtual machine
  * cost more CPU and time than the flush itself (docs/simulator.md, "State file"). Once an
  * append to a file failed, the next ones to that file fail too (no record lands after one
- * that may be torn); a new file at the path is appended to again. Not while an
- * append_async to the same file is in flight: the two do not wait for each other. */
+ * that may be torn); a new file at the path is appended to again. Do not mix with
+ * append_async on one file: the two do not wait for each other. */
 static int fs_append_kept(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);

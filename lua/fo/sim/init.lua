@@ -250,21 +250,10 @@ end
 
 -- Makes the call's changes durable before it is answered. Calls that finish in the same
 -- turn of the loop (a served sim answers many at once, the engine runs operations in
--- parallel), or while the groups before are being written, share one append and one flush
--- (group commit): the first of a group lets the others finish their handlers, writes, and
--- wakes them. While flushes are quick, the flush runs on the loop's thread and the loop
--- waits for it: handing it to a writer thread and back costs more than it (two thread
--- wake-ups, more turns of the loop). Once they are slow (the disk busy: flush_seconds past
--- SLOW_FLUSH), a flush goes to fo.fs's writer thread (fo.fs.append_async) and the loop
--- serves other calls meanwhile; a group then queues its append while the one before is
--- still being written (the writer runs them in order, back to back), and the next group
--- forms while those two are in flight.
-local IN_FLIGHT = 2
---- A flush (fdatasync of the log) slower than this, on average, is handed to the writer
---- thread (seconds): a served sim's group of calls costs some 0.5 ms of CPU, which a
---- slower flush is better overlapped with.
-M.SLOW_FLUSH = 0.0005
-
+-- parallel) share one append and one flush (group commit): the first of a group lets the
+-- others finish their handlers, writes, and wakes them. The flush runs in the loop's
+-- thread (fo.sim.store_log): handing it to a writer thread and back cost more than it
+-- (docs/simulator.md, "State file"); the calls that arrive meanwhile form the next group.
 function Sim:_persist()
   local batch = self._batch
   if batch then
@@ -276,17 +265,9 @@ function Sim:_persist()
   batch = { waiting = waitlist.new() }
   self._batch = batch
   -- (outside a task of the loop there is no one to wait for: saved at once)
-  local task = pcall(require("fo.core").sleep, 0)
-  self._written = self._written or waitlist.new()
-  while task and (self._writing or 0) >= IN_FLIGHT do self._written:wait() end
+  pcall(require("fo.core").sleep, 0)
   self._batch = nil
-  -- on the loop's thread only with nothing in flight: the records land in order
-  local async = task and ((self._writing or 0) > 0
-    or (self.store.flush_seconds or 0) >= M.SLOW_FLUSH)
-  self._writing = (self._writing or 0) + 1
-  local ok, err = pcall(self.store.persist, self.store, self.file, async)
-  self._writing = self._writing - 1
-  self._written:wake_all()
+  local ok, err = pcall(self.store.persist, self.store, self.file)
   batch.err = not ok and err or nil
   batch.waiting:wake_all()
   if not ok then error(err, 0) end

@@ -123,9 +123,6 @@ function Store:save(path)
   local dir = path:match("^(.*)/[^/]*$")
   if dir and dir ~= "" then fs.mkdir_p(dir, tonumber("700", 8)) end
   local text = self:encode()
-  -- appends still in flight go to the replaced log (opened before), and the snapshot
-  -- holds their changes
-  if self.log then self.log.replaced = true end
   fs.write_atomic(path, text, slog.MODE)
   local header = slog.header(text)
   local lpath = slog.path(path)
@@ -137,11 +134,6 @@ function Store:save(path)
   self.shadow = records.copy(self.data.accounts)
   if self.tracker then track.take(self.tracker) else self.tracker = track.new() end
 end
-
-local now = require("fo.core").now
--- The weight of the last flush in Store.flush_seconds (a moving average: one slow flush
--- does not decide alone).
-local FLUSH_WEIGHT = 0.25
 
 -- Plain data equal, integers and floats apart (JSON keeps them apart too); in C, since
 -- every entry of a changed service table is compared.
@@ -283,12 +275,8 @@ end
 --- log (one fsync). The first save of a store whose log cannot be appended to (none yet, a
 --- torn tail, a stale log, another file), a log another process wrote to meanwhile, and a
 --- log grown past its snapshot write the whole state instead (Store:save).
---- `async`: from a task of the loop, the append is handed to fo's writer thread
---- (fo.fs.append_async) and the task waits while the others run; another persist may
---- begin meanwhile (its record is computed and queued at once, and the writer runs them in
---- order). Else the append and its flush run on the calling thread (fo.fs.append_kept).
---- Either way, the flush's time updates Store.flush_seconds.
-function Store:persist(path, async)
+--- The append does not yield: records land in the order persists are made.
+function Store:persist(path)
   local log = self.log
   if not log or log.path ~= path then return self:save(path) end
   local cok, body = pcall(self._changes, self)
@@ -302,14 +290,10 @@ function Store:persist(path, async)
   local line = slog.record(log.seq, body)
   local expected = log.bytes + #line
   log.bytes = expected
-  local t0 = now()
-  local ok, bytes = pcall(slog.append, log.lpath, line, async)
-  local took = now() - t0
-  self.flush_seconds = (1 - FLUSH_WEIGHT) * (self.flush_seconds or took) + FLUSH_WEIGHT * took
-  if log.replaced then return end -- saved whole meanwhile (sim:save, a fold): it holds them
+  local ok, bytes = pcall(slog.append, log.lpath, line)
   if not ok then
     -- what the record held is marked saved: only a whole save is sure to hold it now (the
-    -- appends after a failed one fail too: fo.fs.append_kept, fo.fs.append_async)
+    -- appends after a failed one fail too: fo.fs.append_kept)
     if self.log == log then self.log = nil end
     error(bytes, 0)
   end

@@ -39,11 +39,11 @@ function M.record(n, body)
 end
 
 --- Appends `line` to the log at `lpath` and flushes it (fdatasync) before returning the
---- log's size; the log stays open between appends. `async`: from a task of the loop, the
---- write and flush run on fo's writer thread while the task waits and the others run
---- (fo.fs.append_async); else on the calling thread, the loop waiting (fo.fs.append_kept).
-function M.append(lpath, line, async)
-  return (async and fs.append_async or fs.append_kept)(lpath, line, M.MODE)
+--- log's size. The log stays open between appends (fo.fs.append_kept), and the flush runs
+--- on the calling thread: the loop waits for it, which costs less than handing it to a
+--- writer thread and back (docs/simulator.md, "State file").
+function M.append(lpath, line)
+  return fs.append_kept(lpath, line, M.MODE)
 end
 
 -- Applies one change to the state document `data`; returns nil, or why it is not one.

@@ -56,43 +56,6 @@ function TestState.test_saved_after_mutating_calls_and_loaded_by_a_new_sim()
   t.rmtree(dir)
 end
 
--- A call's flush runs on the loop's thread (fo.fs.append_kept) while flushes are quick, and
--- goes to the writer thread (fo.fs.append_async: the loop serves others meanwhile) once
--- they are slow on average (store.flush_seconds, as a busy disk leaves it); outside a task
--- it never yields. Both land in the log and load back.
-function TestState.test_flushes_go_to_the_writer_thread_once_slow()
-  local dir = t.tmpdir()
-  local file = dir .. "/s.sim.json"
-  local used = { kept = 0, async = 0 }
-  local kept, async = fo.fs.append_kept, fo.fs.append_async
-  fo.fs.append_kept = function(...) used.kept = used.kept + 1; return kept(...) end
-  fo.fs.append_async = function(...) used.async = used.async + 1; return async(...) end
-  local ok, err = pcall(function()
-    local a = simlib.new{ file = file, handlers = handlers }
-    a:invoke("sns", "eu-south-1", "CreateTopic", { Name = "first" }) -- a whole save
-    fo.spawn(function()
-      a:invoke("sns", "eu-south-1", "CreateTopic", { Name = "quick" })
-      lu.assertEquals(used, { kept = 1, async = 0 })
-      a.store.flush_seconds = 1
-      a:invoke("sns", "eu-south-1", "CreateTopic", { Name = "slow" })
-      lu.assertEquals(used, { kept = 1, async = 1 })
-      lu.assertTrue(a.store.flush_seconds >= simlib.SLOW_FLUSH, "one quick flush does not decide")
-      a:invoke("sns", "eu-south-1", "CreateTopic", { Name = "still-slow" })
-      lu.assertEquals(used, { kept = 1, async = 2 })
-    end):join()
-    -- (a coroutine of its own: not a task of the loop)
-    coroutine.wrap(function()
-      a:invoke("sns", "eu-south-1", "CreateTopic", { Name = "outside-a-task" })
-    end)()
-    lu.assertEquals(used, { kept = 2, async = 2 })
-    local b = simlib.new{ file = file, handlers = handlers }
-    lu.assertEquals(#b:invoke("sns", "eu-south-1", "ListTopics", {}).Topics, 5)
-  end)
-  fo.fs.append_kept, fo.fs.append_async = kept, async
-  t.rmtree(dir)
-  if not ok then error(err, 0) end
-end
-
 function TestState.test_corrupt_file_is_refused_with_the_fix()
   local dir = t.tmpdir()
   local file = dir .. "/s.sim.json"
