@@ -255,6 +255,29 @@ function TestFs.test_append_kept_follows_the_file_its_path_names()
   t.rmtree(dir)
 end
 
+-- With a reserve, append_kept keeps that many zeros written past the data (a flush then
+-- commits no new size) and answers where the data ends; the next append overwrites the
+-- zeros, and so does one from another process, which finds the end of the data again.
+function TestFs.test_append_kept_with_a_reserve_writes_over_zeros_kept_ahead()
+  local dir = t.tmpdir()
+  local path = dir .. "/sim.log"
+  lu.assertEquals(fo.fs.append_kept(path, "one\n", nil, 100), 4)
+  lu.assertEquals(t.read(path), "one\n" .. ("\0"):rep(100))
+  lu.assertEquals(fo.fs.append_kept(path, "two\n", nil, 100), 8)
+  lu.assertEquals(t.read(path), "one\ntwo\n" .. ("\0"):rep(96))
+  -- past the zeros: more are written after the data
+  lu.assertEquals(fo.fs.append_kept(path, ("x"):rep(199) .. "\n", nil, 100), 208)
+  lu.assertEquals(t.read(path), "one\ntwo\n" .. ("x"):rep(199) .. "\n" .. ("\0"):rep(100))
+  local r = t.run_fo({ "-e", ("print(fo.fs.append_kept(%q, 'three\\n', nil, 100))"):format(path) })
+  lu.assertEquals(r.stdout, "214\n", r.stderr)
+  lu.assertEquals(t.read(path), "one\ntwo\n" .. ("x"):rep(199) .. "\nthree\n" .. ("\0"):rep(94))
+  local ok, e = pcall(fo.fs.append_async, path, "x")
+  lu.assertFalse(ok)
+  lu.assertStrContains(e, "keeps a reserve of zeros")
+  lu.assertErrorMsgContains("reserve out of range", fo.fs.append_kept, path, "x", nil, -1)
+  t.rmtree(dir)
+end
+
 -- After an append_kept to a file failed, the next ones to that file fail too (none lands
 -- after a record that may be torn); other files are not affected.
 function TestFs.test_append_kept_after_a_failed_one_to_that_file_fails()
