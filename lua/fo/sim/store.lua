@@ -139,23 +139,20 @@ end
 -- every entry of a changed service table is compared.
 local equal = require("fo.tables").equal
 
--- A key (a member's name, a record's id) as JSON text: most need no escape.
-local function key_text(k)
-  if type(k) == "string" and not k:find('[%c"\\]') then return '"' .. k .. '"' end
-  return json.line(k)
-end
-
 -- A change as JSON text: {"db":DB,"field":F,"entry":K,"value":V} (`db`: DB as JSON text;
 -- field, entry, value: nil when absent), written piece by piece rather than as one
--- document (a log line is made per changed entry). Raises the error Store:encode raises
--- for what JSON cannot hold.
+-- document (a log line is made per changed entry).
+local line = json.line
+local function change_body(db, field, entry, value)
+  return '{"db":' .. db
+    .. (field ~= nil and ',"field":' .. line(field) or "")
+    .. (entry ~= nil and ',"entry":' .. line(entry) or "")
+    .. (value ~= nil and ',"value":' .. line(value) or "") .. "}"
+end
+
+-- change_body, raising the error Store:encode raises for what JSON cannot hold.
 local function change_text(db, field, entry, value)
-  local ok, text = pcall(function()
-    return '{"db":' .. db
-      .. (field ~= nil and ',"field":' .. key_text(field) or "")
-      .. (entry ~= nil and ',"entry":' .. key_text(entry) or "")
-      .. (value ~= nil and ',"value":' .. json.line(value) or "") .. "}"
-  end)
+  local ok, text = pcall(change_body, db, field, entry, value)
   if not ok then
     error(("the simulator state cannot be saved: %s (service handlers must store only "
       .. "strings, numbers, booleans, arrays and string-keyed tables)"):format(text), 0)
