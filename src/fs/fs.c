@@ -192,8 +192,12 @@ struct append_file {
     int fd;
     dev_t dev;
     ino_t ino;
-    int users;   /* jobs queued or running on fd */
-    int current; /* was the file at path when last looked: appends to path reuse it */
+    int users;      /* jobs queued or running on fd */
+    int current;    /* was the file at path when last looked: appends to path reuse it */
+    int failed;     /* an append_kept to it failed: nothing more lands after a possibly torn one */
+    int tail_known; /* appends with a reserve: written at `end`, not with O_APPEND */
+    long long end;  /* where the data ends (the zeros after it are the reserve) */
+    long long zeros_to; /* the file's size: zeros from `end` to here */
     char path[PATH_MAX];
 };
 
@@ -658,10 +662,15 @@ static int fs_append_async(lua_State *L)
     }
     const char *step = NULL;
     struct append_file *f = append_file_at(a, path, mode, &j->created, &step);
-    if (!f) {
-        int saved = errno;
+    if (!f || f->tail_known) {
+        int saved = f ? EINVAL : errno;
         free(copy);
         free(j);
+        if (f)
+            return luaL_error(L,
+                              "fo.fs.append_async: '%s' keeps a reserve of zeros "
+                              "(fo.fs.append_kept): append to it with append_kept",
+                              path);
         return luaL_error(L, "fo.fs.append_async: cannot %s '%s': %s", step, path, strerror(saved));
     }
     memcpy(copy, data, n);
@@ -684,6 +693,167 @@ static int fs_append_async(lua_State *L)
     fo_loop_hold(loop);
     lua_settop(L, 0);
     return fo_loop_yield(L, 0, append_resumed);
+}
+
+/* Where the data of the file open as `fd` (size `size`) ends: after its last byte that is not
+ * NUL, read backwards through `path` opened again (fd is write-only); -1 with errno set, and
+ * ESTALE when the path names another file than fd now. */
+static long long data_end(int fd, const char *path, long long size)
+{
+    int rfd = open(path, O_RDONLY | O_CLOEXEC);
+    if (rfd < 0)
+        return -1;
+    struct stat a, b;
+    int saved = 0;
+    if (fstat(fd, &a) != 0 || fstat(rfd, &b) != 0)
+        saved = errno;
+    else if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+        saved = ESTALE;
+    if (saved) {
+        close(rfd);
+        errno = saved;
+        return -1;
+    }
+    static char buf[1 << 16];
+    long long pos = size, end = 0;
+    while (pos > 0 && end == 0) {
+        size_t k = pos < (long long)sizeof buf ? (size_t)pos : sizeof buf;
+        pos -= (long long)k;
+        ssize_t got = pread(rfd, buf, k, pos);
+        if (got != (ssize_t)k) {
+            int e = got < 0 ? errno : EIO;
+            close(rfd);
+            errno = e;
+            return -1;
+        }
+        for (size_t i = k; i > 0; i--) {
+            if (buf[i - 1] != 0) {
+                end = pos + (long long)i;
+                break;
+            }
+        }
+    }
+    close(rfd);
+    return end;
+}
+
+/* Writes n bytes of data at `at`; 0, or -1 with errno set. */
+static int pwrite_all(int fd, const char *data, size_t n, long long at)
+{
+    while (n > 0) {
+        ssize_t w = pwrite(fd, data, n, (off_t)at);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return -1;
+        }
+        data += w;
+        n -= (size_t)w;
+        at += w;
+    }
+    return 0;
+}
+
+/* Appends `n` bytes at the end of f's data, the file kept `reserve` zero bytes longer than
+ * its data: zeros written ahead, so that the flush of an append to them changes no size and
+ * no extent (fdatasync writes the data alone, and waits for no journal commit). Returns the
+ * step that failed, or NULL. */
+static const char *append_reserved(struct append_file *f, const char *data, size_t n,
+                                   long long reserve)
+{
+    if (!f->tail_known) {
+        struct stat st;
+        if (fstat(f->fd, &st) != 0)
+            return "stat";
+        long long end = data_end(f->fd, f->path, (long long)st.st_size);
+        if (end < 0)
+            return "read the end of";
+        int flags = fcntl(f->fd, F_GETFL);
+        if (flags < 0 || fcntl(f->fd, F_SETFL, flags & ~O_APPEND) != 0)
+            return "open for writing at its end";
+        f->end = end;
+        f->zeros_to = (long long)st.st_size;
+        f->tail_known = 1;
+    }
+    if (f->end + (long long)n > f->zeros_to) {
+        static const char zeros[1 << 16];
+        long long to = f->end + (long long)n + reserve;
+        for (long long at = f->zeros_to; at < to;) {
+            size_t k = to - at < (long long)sizeof zeros ? (size_t)(to - at) : sizeof zeros;
+            if (pwrite_all(f->fd, zeros, k, at) != 0)
+                return "reserve space in";
+            at += (long long)k;
+        }
+        f->zeros_to = to;
+    }
+    if (pwrite_all(f->fd, data, n, f->end) != 0)
+        return "write";
+    f->end += (long long)n;
+    return NULL;
+}
+
+/* fo.fs.append_kept(path, data [, mode [, reserve]]) → size: fo.fs.append on the calling
+ * thread, to the file append_async keeps open (no open, fchmod and close per call; reopened
+ * when the path names another file), flushed with fdatasync. For a log that a task makes
+ * durable before it answers, many times a second (the simulator's): handing the flush to the
+ * writer thread costs two thread wake-ups and more turns of the loop per flush, which on a
+ * virtual machine cost more CPU and time than the flush itself (docs/simulator.md, "State
+ * file"). With `reserve` (bytes), the file is kept that many zero bytes longer than its data
+ * (append_reserved): an append overwrites zeros, and its flush commits no new size; `size` is
+ * then where the data ends, and a reader must drop the zeros at the end (and take a record
+ * with zeros in it for a torn one). Once an append to a file failed, the next ones to that
+ * file fail too (no record lands after one that may be torn); a new file at the path is
+ * appended to again. Not with append_async on the same file: the two do not wait for each
+ * other (and a file with a reserve is refused). */
+static int fs_append_kept(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t n;
+    const char *data = luaL_checklstring(L, 2, &n);
+    mode_t mode = check_mode(L, 3, 0600);
+    lua_Integer reserve = luaL_optinteger(L, 4, 0);
+    luaL_argcheck(L, reserve >= 0 && reserve <= ((lua_Integer)1 << 30), 4, "reserve out of range");
+    if (strlen(path) >= PATH_MAX)
+        return luaL_error(L, "fo.fs.append_kept: path too long: '%s'", path);
+    struct appender *a = appender_of(L, fo_loop_of(L));
+    int created = 0;
+    const char *step = NULL;
+    struct append_file *f = append_file_at(a, path, mode, &created, &step);
+    if (!f)
+        return luaL_error(L, "fo.fs.append_kept: cannot %s '%s': %s", step, path, strerror(errno));
+    struct stat st;
+    int err = 0;
+    if (f->failed)
+        step = "append (an earlier append to it failed) to", err = EIO;
+    else if (reserve > 0 || f->tail_known) {
+        if ((step = append_reserved(f, data, n, reserve)))
+            err = errno;
+        else if (fdatasync(f->fd) != 0)
+            step = "flush (fdatasync)", err = errno;
+        st.st_size = (off_t)f->end;
+    } else if (write_all(f->fd, data, n) != 0)
+        step = "write", err = errno;
+    else if (fdatasync(f->fd) != 0)
+        step = "flush (fdatasync)", err = errno;
+    else if (fstat(f->fd, &st) != 0)
+        step = "stat", err = errno;
+    if (step) {
+        f->failed = 1;
+        return luaL_error(L, "fo.fs.append_kept: cannot %s '%s': %s", step, path, strerror(err));
+    }
+    if (created) {
+        char dir[PATH_MAX];
+        dir_of(path, dir, sizeof dir);
+        if (fsync_dir(dir) != 0)
+            return luaL_error(L,
+                              "fo.fs.append_kept: created '%s' but cannot flush its directory "
+                              "'%s': %s",
+                              path, dir, strerror(errno));
+    }
+    lua_pushinteger(L, (lua_Integer)st.st_size);
+    return 1;
 }
 
 /* fo.fs.mkdir_p(path [, mode]) → true: creates the directory and missing parents
@@ -861,6 +1031,7 @@ static const luaL_Reg fs_functions[] = {
     {"write_atomic", fs_write_atomic},
     {"append", fs_append},
     {"append_async", fs_append_async},
+    {"append_kept", fs_append_kept},
     {"mkdir_p", fs_mkdir_p},
     {"exists", fs_exists},
     {"realpath", fs_realpath},

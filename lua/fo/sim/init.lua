@@ -250,14 +250,10 @@ end
 
 -- Makes the call's changes durable before it is answered. Calls that finish in the same
 -- turn of the loop (a served sim answers many at once, the engine runs operations in
--- parallel), or while the groups before are being written, share one append and one fsync
--- (group commit): the first of a group waits for the others, writes, and wakes them. The
--- append runs on fo.fs's writer thread (fo.fs.append_async), so the loop serves other
--- calls meanwhile; a group queues its append while the one before is still being written
--- (the writer runs them in order, back to back, without waiting for the loop to hear of
--- the first), and the next group forms while those two are in flight.
-local IN_FLIGHT = 2
-
+-- parallel) share one append and one flush (group commit): the first of a group lets the
+-- others finish their handlers, writes, and wakes them. The flush runs in the loop's
+-- thread (fo.sim.store_log): handing it to a writer thread and back cost more than it
+-- (docs/simulator.md, "State file"); the calls that arrive meanwhile form the next group.
 function Sim:_persist()
   local batch = self._batch
   if batch then
@@ -269,14 +265,9 @@ function Sim:_persist()
   batch = { waiting = waitlist.new() }
   self._batch = batch
   -- (outside a task of the loop there is no one to wait for: saved at once)
-  local task = pcall(require("fo.core").sleep, 0)
-  self._written = self._written or waitlist.new()
-  while task and (self._writing or 0) >= IN_FLIGHT do self._written:wait() end
+  pcall(require("fo.core").sleep, 0)
   self._batch = nil
-  self._writing = (self._writing or 0) + 1
-  local ok, err = pcall(self.store.persist, self.store, self.file, task)
-  self._writing = self._writing - 1
-  self._written:wake_all()
+  local ok, err = pcall(self.store.persist, self.store, self.file)
   batch.err = not ok and err or nil
   batch.waiting:wake_all()
   if not ok then error(err, 0) end

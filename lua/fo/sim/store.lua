@@ -127,9 +127,6 @@ function Store:save(path)
   local header = slog.header(text)
   local lpath = slog.path(path)
   fs.write_atomic(lpath, header, slog.MODE)
-  -- appends still in flight go to the replaced log (opened before), and the snapshot
-  -- holds their changes
-  if self.log then self.log.replaced = true end
   self.log = { path = path, lpath = lpath, snapshot_bytes = #text, header_bytes = #header,
     bytes = #header, seq = 0 }
   -- what the file holds, to tell the next calls' changes from it, and the marks of what
@@ -142,23 +139,20 @@ end
 -- every entry of a changed service table is compared.
 local equal = require("fo.tables").equal
 
--- A key (a member's name, a record's id) as JSON text: most need no escape.
-local function key_text(k)
-  if type(k) == "string" and not k:find('[%c"\\]') then return '"' .. k .. '"' end
-  return json.line(k)
-end
-
 -- A change as JSON text: {"db":DB,"field":F,"entry":K,"value":V} (`db`: DB as JSON text;
 -- field, entry, value: nil when absent), written piece by piece rather than as one
--- document (a log line is made per changed entry). Raises the error Store:encode raises
--- for what JSON cannot hold.
+-- document (a log line is made per changed entry).
+local line = json.line
+local function change_body(db, field, entry, value)
+  return '{"db":' .. db
+    .. (field ~= nil and ',"field":' .. line(field) or "")
+    .. (entry ~= nil and ',"entry":' .. line(entry) or "")
+    .. (value ~= nil and ',"value":' .. line(value) or "") .. "}"
+end
+
+-- change_body, raising the error Store:encode raises for what JSON cannot hold.
 local function change_text(db, field, entry, value)
-  local ok, text = pcall(function()
-    return '{"db":' .. db
-      .. (field ~= nil and ',"field":' .. key_text(field) or "")
-      .. (entry ~= nil and ',"entry":' .. key_text(entry) or "")
-      .. (value ~= nil and ',"value":' .. json.line(value) or "") .. "}"
-  end)
+  local ok, text = pcall(change_body, db, field, entry, value)
   if not ok then
     error(("the simulator state cannot be saved: %s (service handlers must store only "
       .. "strings, numbers, booleans, arrays and string-keyed tables)"):format(text), 0)
@@ -278,10 +272,8 @@ end
 --- log (one fsync). The first save of a store whose log cannot be appended to (none yet, a
 --- torn tail, a stale log, another file), a log another process wrote to meanwhile, and a
 --- log grown past its snapshot write the whole state instead (Store:save).
---- `task`: called from a task of the loop, which waits for the fsync while the others run;
---- another persist may begin meanwhile (its record is computed and queued at once, and
---- fo.fs.append_async writes in the order appends were queued).
-function Store:persist(path, task)
+--- The append does not yield: records land in the order persists are made.
+function Store:persist(path)
   local log = self.log
   if not log or log.path ~= path then return self:save(path) end
   local cok, body = pcall(self._changes, self)
@@ -295,11 +287,10 @@ function Store:persist(path, task)
   local line = slog.record(log.seq, body)
   local expected = log.bytes + #line
   log.bytes = expected
-  local ok, bytes = pcall(slog.append, log.lpath, line, task)
-  if log.replaced then return end -- saved whole meanwhile (sim:save, a fold): it holds them
+  local ok, bytes = pcall(slog.append, log.lpath, line)
   if not ok then
-    -- what the record held is marked saved: only a whole save is sure to hold it now (an
-    -- append queued behind this one fails too: fo.fs.append_async)
+    -- what the record held is marked saved: only a whole save is sure to hold it now (the
+    -- appends after a failed one fail too: fo.fs.append_kept)
     if self.log == log then self.log = nil end
     error(bytes, 0)
   end

@@ -11,6 +11,8 @@
 --   {"db":DB,"field":F,"entry":K,"value":V}      entry K of its table member F (a resource
 --                                                by its id; no value: removed)
 -- and {"set":"id_draws","value":n}.
+-- After the records come zeros written ahead (M.RESERVE), which a reader drops: the end of
+-- the log is its last byte that is not NUL.
 -- A log whose base is not the snapshot's hash is stale (a fold died between writing the
 -- snapshot and resetting the log): the snapshot already holds its changes.
 local json = require "fo.json"
@@ -20,6 +22,9 @@ local state = require "fo.engine.state"
 local M = {}
 M.FORMAT, M.VERSION = "fo-sim-log", 1
 M.MODE = tonumber("600", 8)
+--- The zeros kept written past the log's records (bytes): an append overwrites them, so
+--- its flush commits no new size (no journal commit to wait for: fo.fs.append_kept).
+M.RESERVE = 256 * 1024
 
 --- The log next to the state file at `path` (x.sim.json → x.sim.log, F → F.log).
 function M.path(path)
@@ -38,10 +43,23 @@ function M.record(n, body)
     state.sha256_hex(body):sub(1, 16), #body, body)
 end
 
---- Appends `line` to the log at `lpath` and fsyncs it; returns the log's size. `task`:
---- called from a task of the loop, which waits while the others run (fo.fs.append_async).
-function M.append(lpath, line, task)
-  return (task and fs.append_async or fs.append)(lpath, line, M.MODE)
+--- Appends `line` to the log at `lpath` and flushes it (fdatasync) before returning where
+--- the log's records end. The log stays open between appends, and is kept M.RESERVE zero
+--- bytes longer than its records (fo.fs.append_kept); the flush runs on the calling thread:
+--- the loop waits for it, which costs less than handing it to a writer thread and back
+--- (docs/simulator.md, "State file").
+function M.append(lpath, line)
+  return fs.append_kept(lpath, line, M.MODE, M.RESERVE)
+end
+
+local ZEROS = ("\0"):rep(4096)
+
+-- The length of `text` without the zeros at its end (a log's reserve).
+local function without_zero_tail(text)
+  local e = #text
+  while e >= #ZEROS and text:sub(e - #ZEROS + 1, e) == ZEROS do e = e - #ZEROS end
+  while e > 0 and text:byte(e) == 0 do e = e - 1 end
+  return e
 end
 
 -- Applies one change to the state document `data`; returns nil, or why it is not one.
@@ -97,6 +115,9 @@ function M.replay(lpath, data, snap_text, fail)
   end
   local text = f:read("a") or ""
   f:close()
+  -- the reserve written ahead of the records is not data; zeros inside a line (a write a
+  -- crash cut short, over the reserve) make it a damaged record like any other
+  text = text:sub(1, without_zero_tail(text))
   out.bytes = #text
   local lines, pos = {}, 1
   while true do

@@ -210,6 +210,88 @@ function TestFs.test_append_async_follows_the_file_its_path_names()
   t.rmtree(dir)
 end
 
+-- append_kept: the same append on the calling thread, to a file kept open between appends;
+-- the task does not yield (no other task runs until it returns), outside a task too.
+function TestFs.test_append_kept_appends_without_yielding()
+  local dir = t.tmpdir()
+  local path = dir .. "/sim.log"
+  lu.assertEquals(fo.fs.append_kept(path, "one\n"), 4)
+  lu.assertEquals(mode_of(path), "600")
+  local ticks, sizes = 0, {}
+  fo.spawn(function()
+    local other = fo.spawn(function()
+      while #sizes < 20 do ticks = ticks + 1; fo.sleep(0) end
+    end)
+    for i = 1, 20 do sizes[i] = fo.fs.append_kept(path, "two\0\n") end
+    other:join()
+  end):join()
+  lu.assertEquals(sizes[1], 9)
+  lu.assertEquals(sizes[20], 4 + 20 * 5)
+  lu.assertEquals(ticks, 0, "no other task ran while the appends were written")
+  lu.assertEquals(t.read(path), "one\n" .. ("two\0\n"):rep(20))
+  fo.fs.append_kept(dir .. "/pub", "x", tonumber("640", 8))
+  lu.assertEquals(mode_of(dir .. "/pub"), "640")
+  local ok, e = pcall(fo.fs.append_kept, dir .. "/missing/sim.log", "x")
+  lu.assertFalse(ok)
+  lu.assertStrContains(e, "cannot open '" .. dir .. "/missing/sim.log': No such file or directory")
+  t.rmtree(dir)
+end
+
+-- As append_async, append_kept goes to the file its path names: after a rename over it or
+-- a delete, to the new file; the old one gets nothing more.
+function TestFs.test_append_kept_follows_the_file_its_path_names()
+  local dir = t.tmpdir()
+  local path = dir .. "/sim.log"
+  lu.assertEquals(fo.fs.append_kept(path, "old\n"), 4)
+  lu.assertTrue(os.rename(path, dir .. "/kept.log"))
+  fo.fs.write_atomic(path, "header\n")
+  lu.assertEquals(fo.fs.append_kept(path, "new\n"), 11)
+  lu.assertEquals(t.read(path), "header\nnew\n")
+  lu.assertTrue(os.remove(path))
+  lu.assertEquals(fo.fs.append_kept(path, "again\n", tonumber("640", 8)), 6)
+  lu.assertEquals(mode_of(path), "640", "a new file, made with the mode asked")
+  lu.assertEquals(t.read(path), "again\n")
+  lu.assertEquals(t.read(dir .. "/kept.log"), "old\n")
+  t.rmtree(dir)
+end
+
+-- With a reserve, append_kept keeps that many zeros written past the data (a flush then
+-- commits no new size) and answers where the data ends; the next append overwrites the
+-- zeros, and so does one from another process, which finds the end of the data again.
+function TestFs.test_append_kept_with_a_reserve_writes_over_zeros_kept_ahead()
+  local dir = t.tmpdir()
+  local path = dir .. "/sim.log"
+  lu.assertEquals(fo.fs.append_kept(path, "one\n", nil, 100), 4)
+  lu.assertEquals(t.read(path), "one\n" .. ("\0"):rep(100))
+  lu.assertEquals(fo.fs.append_kept(path, "two\n", nil, 100), 8)
+  lu.assertEquals(t.read(path), "one\ntwo\n" .. ("\0"):rep(96))
+  -- past the zeros: more are written after the data
+  lu.assertEquals(fo.fs.append_kept(path, ("x"):rep(199) .. "\n", nil, 100), 208)
+  lu.assertEquals(t.read(path), "one\ntwo\n" .. ("x"):rep(199) .. "\n" .. ("\0"):rep(100))
+  local r = t.run_fo({ "-e", ("print(fo.fs.append_kept(%q, 'three\\n', nil, 100))"):format(path) })
+  lu.assertEquals(r.stdout, "214\n", r.stderr)
+  lu.assertEquals(t.read(path), "one\ntwo\n" .. ("x"):rep(199) .. "\nthree\n" .. ("\0"):rep(94))
+  local ok, e = pcall(fo.fs.append_async, path, "x")
+  lu.assertFalse(ok)
+  lu.assertStrContains(e, "keeps a reserve of zeros")
+  lu.assertErrorMsgContains("reserve out of range", fo.fs.append_kept, path, "x", nil, -1)
+  t.rmtree(dir)
+end
+
+-- After an append_kept to a file failed, the next ones to that file fail too (none lands
+-- after a record that may be torn); other files are not affected.
+function TestFs.test_append_kept_after_a_failed_one_to_that_file_fails()
+  local dir = t.tmpdir()
+  local ok, e = pcall(fo.fs.append_kept, "/dev/full", "x\n")
+  lu.assertFalse(ok)
+  lu.assertStrContains(e, "cannot write '/dev/full'")
+  ok, e = pcall(fo.fs.append_kept, "/dev/full", "x\n")
+  lu.assertFalse(ok)
+  lu.assertStrContains(e, "an earlier append to it failed")
+  lu.assertEquals(fo.fs.append_kept(dir .. "/other.log", "y\n"), 2)
+  t.rmtree(dir)
+end
+
 -- Appends queued together (more than one writev takes) to two files land each in its own
 -- file, in order, each answered with the size it left in its file.
 function TestFs.test_append_async_to_two_files_at_once_lands_in_each()

@@ -162,10 +162,17 @@ local function logged_sim(dir, n)
   return file, slog.path(file), sim
 end
 
+-- A log's records, and the zeros written ahead after them (slog.RESERVE).
+local function records_and_zeros(log)
+  local text = t.read(log)
+  local records = text:match("^(.-)%z*$")
+  return records, text:sub(#records + 1)
+end
+
 function TestStateCrash.test_a_torn_last_record_is_dropped_and_the_next_call_folds()
   local dir = t.tmpdir()
   local file, log = logged_sim(dir, 3)
-  local text = t.read(log)
+  local text = records_and_zeros(log)
   -- the first call wrote the snapshot; the next two are records after the header
   lu.assertEquals(select(2, text:gsub("\n", "")), 3)
   t.write(log, text:sub(1, #text - 10), "600")
@@ -179,6 +186,56 @@ function TestStateCrash.test_a_torn_last_record_is_dropped_and_the_next_call_fol
   params = parameters(file)
   lu.assertNotNil(params.p2)
   lu.assertNotNil(params.p4)
+  t.rmtree(dir)
+end
+
+-- The log is kept slog.RESERVE zero bytes longer than its records, so that an append's
+-- flush commits no new size; loading drops those zeros, and reads a record a crash cut short
+-- over them — its end not written, or a block of it (zeros left inside it) — as torn: a
+-- call never answered, dropped like any torn record.
+function TestStateCrash.test_the_zeros_after_the_records_are_not_read_as_records()
+  local dir = t.tmpdir()
+  local file, log = logged_sim(dir, 3)
+  local records, zeros = records_and_zeros(log)
+  lu.assertTrue(#zeros > 0 and #records + #zeros >= slog.RESERVE, "the zeros written ahead")
+  lu.assertEquals(zeros, ("\0"):rep(#zeros))
+  local params = parameters(file)
+  lu.assertNotNil(params.p3, "the records before the zeros load")
+  local before_last = records:match("^(.*\n)[^\n]+\n$")
+  local last = records:sub(#before_last + 1)
+  for _, torn in ipairs({
+    last:sub(1, 20), -- its end not written: zeros after its start
+    last:sub(1, 20) .. ("\0"):rep(30) .. last:sub(51), -- a hole of zeros inside it
+    ("\0"):rep(40) .. last:sub(41), -- its start not written
+  }) do
+    t.write(log, before_last .. torn .. zeros, "600")
+    params = parameters(file)
+    lu.assertNotNil(params.p2)
+    lu.assertNil(params.p3, "the torn record is dropped")
+  end
+  -- appends go on at the end of the records, not after the zeros
+  t.write(log, records .. zeros, "600")
+  local sim = simlib.new{ file = file }
+  sim:invoke("ssm", "eu-south-1", "PutParameter", { Name = "p4", Value = "v", Type = "String" })
+  local now = records_and_zeros(log)
+  lu.assertEquals(now:sub(1, #records), records)
+  lu.assertEquals(select(2, now:gsub("\n", "")), 4)
+  lu.assertNotNil(parameters(file).p4)
+  t.rmtree(dir)
+end
+
+-- Zeros inside the log with valid records after them are damage, not a torn tail.
+function TestStateCrash.test_zeros_before_valid_records_are_refused()
+  local dir = t.tmpdir()
+  local file, log = logged_sim(dir, 4)
+  local records, zeros = records_and_zeros(log)
+  local header_and_first = records:match("^([^\n]*\n[^\n]*\n)")
+  local rest = records:sub(#header_and_first + 1)
+  t.write(log, header_and_first .. ("\0"):rep(10) .. rest:sub(11) .. zeros, "600")
+  local ok, err = pcall(simlib.new, { file = file })
+  lu.assertFalse(ok)
+  lu.assertStrContains(tostring(err), "line 3: ")
+  lu.assertStrContains(tostring(err), "and valid records follow it")
   t.rmtree(dir)
 end
 

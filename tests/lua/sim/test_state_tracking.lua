@@ -70,10 +70,13 @@ local function call(sim, op, params)
   return sim:invoke("sns", REGION, op, params)
 end
 
--- The changes of the log's last record (decoded).
+-- The changes of the log's last record (decoded; the zeros after the records dropped).
 local function last_changes(file)
+  local f = assert(io.open((file:gsub("%.json$", "")) .. ".log", "rb"))
+  local text = f:read("a"):gsub("%z+$", "")
+  f:close()
   local lines = {}
-  for l in io.lines((file:gsub("%.json$", "")) .. ".log") do lines[#lines + 1] = l end
+  for l in text:gmatch("[^\n]+") do lines[#lines + 1] = l end
   return json.decode(lines[#lines]).changes
 end
 
