@@ -12,7 +12,8 @@
 --     "update": SNS SetTopicAttributes on a topic of the client's own (the state stays
 --     the same size), "create": SSM PutParameter of new parameters, all in one region
 --     (that region's SSM table grows to ROUNDS x CLIENTS x CALLS parameters);
---   * append: the process CPU per fo.fs.append_async, one at a time and CLIENTS at once.
+--   * append: the process CPU and wall time of a durable append, as the sim's log makes it
+--     and two other ways.
 -- The apply's figures are the median of RUNS; the served ratio the median of the rounds'
 -- (short rounds back to back: the machine may be shared, and its load changes by the
 -- second).
@@ -174,25 +175,28 @@ local function fsync_ms()
   return median(t)
 end
 
--- The process CPU (both threads, os.clock) per fo.fs.append_async of a 300-byte record,
--- `tasks` tasks appending at once (median of 3 passes of 600 appends): the flush's kernel
--- time and the hand-offs to the writer thread and back, shared by the appends of a batch.
-local function append_cpu_us(tasks)
+-- The process CPU (both threads, os.clock) and wall time per durable append of a 300-byte
+-- record, one at a time (median of 3 passes of 300 appends): `how` "reserve" as the sim's log
+-- appends (fo.fs.append_kept on the calling thread, over zeros written ahead: the flush
+-- commits no new size), "kept" (the same without the zeros), "async" (fo.fs.append_async:
+-- the flush on the writer thread, the task waiting for it).
+local function append_cost_us(how)
+  local fs = require "fo.fs"
   local dir = testing.tmpdir()
-  local line, n, t = ("x"):rep(299) .. "\n", 600, {}
+  local line, n, cpu, wall = ("x"):rep(299) .. "\n", 300, {}, {}
+  local reserve = require("fo.sim.store_log").RESERVE
   for pass = 1, 3 do
-    local c0 = os.clock()
-    local running = {}
-    for i = 1, tasks do
-      running[i] = fo.spawn(function()
-        for _ = 1, n // tasks do require("fo.fs").append_async(dir .. "/log", line) end
-      end)
+    local path = ("%s/log%d"):format(dir, pass)
+    local c0, t0 = os.clock(), fo.now()
+    for _ = 1, n do
+      if how == "async" then fs.append_async(path, line)
+      else fs.append_kept(path, line, 384, how == "reserve" and reserve or nil) end
     end
-    for _, task in ipairs(running) do task:join() end
-    t[pass] = (os.clock() - c0) / (n // tasks * tasks) * 1e6
+    cpu[pass] = (os.clock() - c0) / n * 1e6
+    wall[pass] = (fo.now() - t0) / n * 1e6
   end
   rmtree(dir)
-  return median(t)
+  return median(cpu), median(wall)
 end
 
 apply("memory", 0) -- loads what an apply needs, so the first measured one does not pay it
@@ -240,9 +244,12 @@ print(("  snapshot + log   %7.3f s  (ratio %.2f)"):format(cl, cl / cm))
 print(("  whole rewrite    %7.3f s  (ratio %.2f, before the log)"):format(cr, cr / cm))
 print(("served sim holding the trading state, %d rounds of %d clients x %d calls (fsync of a "
   .. "small append: %.2f ms):"):format(ROUNDS, CLIENTS, CALLS, fsync_ms()))
-local one, many = append_cpu_us(1), append_cpu_us(CLIENTS)
-print(("fo.fs.append_async, process CPU per append: one at a time %.0f us, %d tasks at once "
-  .. "%.0f us (ratio %.2f)"):format(one, CLIENTS, many, many / one))
+print("a durable append of 300 bytes, one at a time (process CPU / wall, us):")
+for _, how in ipairs({ { "reserve", "the sim's log (fo.fs.append_kept over zeros written ahead)" },
+    { "kept", "fo.fs.append_kept without them" }, { "async", "fo.fs.append_async" } }) do
+  local cpu, wall = append_cost_us(how[1])
+  print(("  %-58s %5.0f / %5.0f"):format(how[2], cpu, wall))
+end
 for _, workload in ipairs({ "update", "create" }) do
   local rs = ratios[workload]
   local lo, hi = math.huge, 0
