@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -492,10 +493,11 @@ static struct append_file *append_file_at(struct appender *a, const char *path, 
         append_file_unused(a, f);
     }
     *created = 1;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    /* (read as well: append_kept with a reserve looks for another writer's bytes) */
+    int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0 && errno == EEXIST) {
         *created = 0;
-        fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
     }
     *step = "open";
     if (fd < 0)
@@ -756,13 +758,29 @@ static int pwrite_all(int fd, const char *data, size_t n, long long at)
     return 0;
 }
 
+/* Whether another writer appended to f's file since f's last append: a size f did not leave,
+ * or a byte that is not zero where f's data ends. (With a reserve an append overwrites zeros,
+ * so another's record leaves the size as it was.) */
+static int foreign_bytes(const struct append_file *f)
+{
+    struct stat st;
+    char c = 0;
+    if (fstat(f->fd, &st) != 0 || (long long)st.st_size != f->zeros_to)
+        return 1;
+    return f->end < f->zeros_to && (pread(f->fd, &c, 1, (off_t)f->end) != 1 || c != 0);
+}
+
 /* Appends `n` bytes at the end of f's data, the file kept `reserve` zero bytes longer than
  * its data: zeros written ahead, so that the flush of an append to them changes no size and
- * no extent (fdatasync writes the data alone, and waits for no journal commit). Returns the
- * step that failed, or NULL. */
+ * no extent (fdatasync writes the data alone, and waits for no journal commit). The caller
+ * holds the file's flock: another process appending the same way finds the end of the data
+ * again (foreign_bytes), and no two write at one place. Returns the step that failed, or
+ * NULL. */
 static const char *append_reserved(struct append_file *f, const char *data, size_t n,
                                    long long reserve)
 {
+    if (f->tail_known && foreign_bytes(f))
+        f->tail_known = 0;
     if (!f->tail_known) {
         struct stat st;
         if (fstat(f->fd, &st) != 0)
@@ -803,10 +821,12 @@ static const char *append_reserved(struct append_file *f, const char *data, size
  * file"). With `reserve` (bytes), the file is kept that many zero bytes longer than its data
  * (append_reserved): an append overwrites zeros, and its flush commits no new size; `size` is
  * then where the data ends, and a reader must drop the zeros at the end (and take a record
- * with zeros in it for a torn one). Once an append to a file failed, the next ones to that
- * file fail too (no record lands after one that may be torn); a new file at the path is
- * appended to again. Not with append_async on the same file: the two do not wait for each
- * other (and a file with a reserve is refused). */
+ * with zeros in it for a torn one); data must not end with a zero byte (a record ends with
+ * its newline). Processes appending so to one file take turns (flock) and each writes after
+ * the other's data; the size answered then counts the other's too. Once an append to a file failed,
+ * the next ones to that file fail too (no record lands after one that may be torn); a new file at
+ * the path is appended to again. Not with append_async on the same file: the two do not wait for
+ * each other (and a file with a reserve is refused). */
 static int fs_append_kept(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -828,9 +848,15 @@ static int fs_append_kept(lua_State *L)
     if (f->failed)
         step = "append (an earlier append to it failed) to", err = EIO;
     else if (reserve > 0 || f->tail_known) {
-        if ((step = append_reserved(f, data, n, reserve)))
-            err = errno;
-        else if (fdatasync(f->fd) != 0)
+        /* (O_APPEND cannot place these writes: the lock keeps another process's apart) */
+        if (flock(f->fd, LOCK_EX) != 0)
+            step = "lock", err = errno;
+        else {
+            if ((step = append_reserved(f, data, n, reserve)))
+                err = errno;
+            flock(f->fd, LOCK_UN);
+        }
+        if (!step && fdatasync(f->fd) != 0)
             step = "flush (fdatasync)", err = errno;
         st.st_size = (off_t)f->end;
     } else if (write_all(f->fd, data, n) != 0)

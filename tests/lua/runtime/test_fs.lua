@@ -278,6 +278,45 @@ function TestFs.test_append_kept_with_a_reserve_writes_over_zeros_kept_ahead()
   t.rmtree(dir)
 end
 
+-- Two processes appending with a reserve to one file at once (O_APPEND cannot serve: the
+-- data ends before the file does): each finds the other's records and writes after them,
+-- none is overwritten, and each is told an end past what it alone wrote (what the
+-- simulator's log takes for another writer: it then writes its whole state).
+function TestFs.test_append_kept_with_a_reserve_from_two_processes_loses_no_record()
+  local dir = t.tmpdir()
+  local path = dir .. "/sim.log"
+  local script = dir .. "/writer.lua"
+  t.write(script, ([[
+    local who, mine, foreign = arg[1], 0, false
+    for i = 1, 400 do
+      local line = ("%%s %%03d %%s\n"):format(who, i, ("x"):rep(40))
+      mine = mine + #line
+      local at = fo.fs.append_kept(%q, line, nil, 4096)
+      if at ~= mine then foreign = true end
+    end
+    print(foreign and "saw the other" or "alone")
+  ]]):format(path))
+  local a = fo.spawn(t.run_fo, { script, "a" })
+  local b = fo.spawn(t.run_fo, { script, "b" })
+  local ra, rb = a:join(), b:join()
+  lu.assertEquals({ ra.code, rb.code }, { 0, 0 }, ra.stderr .. rb.stderr)
+  local text = t.read(path):gsub("%z+$", "")
+  local lines, seen = 0, {}
+  for line in text:gmatch("([^\n]*)\n") do
+    lines = lines + 1
+    lu.assertStrMatches(line, "[ab] %d%d%d " .. ("x"):rep(40))
+    seen[line:sub(1, 5)] = true
+  end
+  lu.assertEquals(#text, 800 * 47, "every byte is a record's")
+  lu.assertEquals(lines, 800)
+  for _, who in ipairs({ "a", "b" }) do
+    for i = 1, 400 do lu.assertTrue(seen[("%s %03d"):format(who, i)], who .. i) end
+  end
+  -- one of them at least wrote after the other's records, and was told so
+  lu.assertStrContains(ra.stdout .. rb.stdout, "saw the other")
+  t.rmtree(dir)
+end
+
 -- After an append_kept to a file failed, the next ones to that file fail too (none lands
 -- after a record that may be torn); other files are not affected.
 function TestFs.test_append_kept_after_a_failed_one_to_that_file_fails()
