@@ -698,45 +698,25 @@ static int fs_append_async(lua_State *L)
 }
 
 /* Where the data of the file open as `fd` (size `size`) ends: after its last byte that is not
- * NUL, read backwards through `path` opened again (fd is write-only); -1 with errno set, and
- * ESTALE when the path names another file than fd now. */
-static long long data_end(int fd, const char *path, long long size)
+ * NUL, read backwards; -1 with errno set. */
+static long long data_end(int fd, long long size)
 {
-    int rfd = open(path, O_RDONLY | O_CLOEXEC);
-    if (rfd < 0)
-        return -1;
-    struct stat a, b;
-    int saved = 0;
-    if (fstat(fd, &a) != 0 || fstat(rfd, &b) != 0)
-        saved = errno;
-    else if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
-        saved = ESTALE;
-    if (saved) {
-        close(rfd);
-        errno = saved;
-        return -1;
-    }
-    static char buf[1 << 16];
-    long long pos = size, end = 0;
-    while (pos > 0 && end == 0) {
+    char buf[1 << 13]; /* (on the stack: the loops of two threads may both look) */
+    long long pos = size;
+    while (pos > 0) {
         size_t k = pos < (long long)sizeof buf ? (size_t)pos : sizeof buf;
         pos -= (long long)k;
-        ssize_t got = pread(rfd, buf, k, pos);
+        ssize_t got = pread(fd, buf, k, pos);
         if (got != (ssize_t)k) {
-            int e = got < 0 ? errno : EIO;
-            close(rfd);
-            errno = e;
+            if (got >= 0)
+                errno = EIO;
             return -1;
         }
-        for (size_t i = k; i > 0; i--) {
-            if (buf[i - 1] != 0) {
-                end = pos + (long long)i;
-                break;
-            }
-        }
+        for (size_t i = k; i > 0; i--)
+            if (buf[i - 1] != 0)
+                return pos + (long long)i;
     }
-    close(rfd);
-    return end;
+    return 0;
 }
 
 /* Writes n bytes of data at `at`; 0, or -1 with errno set. */
@@ -785,7 +765,7 @@ static const char *append_reserved(struct append_file *f, const char *data, size
         struct stat st;
         if (fstat(f->fd, &st) != 0)
             return "stat";
-        long long end = data_end(f->fd, f->path, (long long)st.st_size);
+        long long end = data_end(f->fd, (long long)st.st_size);
         if (end < 0)
             return "read the end of";
         int flags = fcntl(f->fd, F_GETFL);
