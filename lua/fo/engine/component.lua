@@ -7,6 +7,7 @@
 -- stack (primary/vpc stays primary/vpc). Plans, --graph, the live view, --json events and
 -- `fo-run state list` show the hierarchy from it.
 local errors = require "fo.engine.errors"
+local graph = require "fo.engine.graph"
 
 local M = {}
 
@@ -131,13 +132,17 @@ function M.tree_order(steps, recipe)
     return k
   end
   for _, it in ipairs(items) do it.key = key(it) end
-  table.sort(items, function(a, b)
+  local function before(a, b)
     local ka, kb = a.key, b.key
     for j = 1, math.min(#ka, #kb) do
       if ka[j] ~= kb[j] then return ka[j] < kb[j] end
     end
     return #ka < #kb
-  end)
+  end
+  -- steps without components, or with each component's declared together, are in tree
+  -- order already: n - 1 comparisons instead of a sort's n log n (calls of a Lua function:
+  -- at 10k resources, a tenth of the apply's Lua code and growing with n)
+  if not graph.in_order(items, before) then table.sort(items, before) end
   return items
 end
 

@@ -143,8 +143,13 @@ function M.build(recipe, store)
     by_urn[decl.urn], keep[decl.urn] = s, decl
     planned[#planned + 1] = s
   end
-  -- Display and schedule in declaration order.
-  table.sort(planned, function(a, b) return a.decl.index < b.decl.index end)
+  -- Display and schedule in declaration order, which the topological order already is when
+  -- each resource is declared after its dependencies (as handles make them): then n - 1
+  -- comparisons instead of a sort's n log n
+  local function declared_before(a, b) return a.decl.index < b.decl.index end
+  if not graph.in_order(planned, declared_before) then
+    table.sort(planned, declared_before)
+  end
   for _, s in ipairs(planned) do steps[#steps + 1] = s end
   propagate_delete_first(steps)
   deletions(store, steps, by_urn, keep)

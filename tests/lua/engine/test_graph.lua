@@ -39,6 +39,15 @@ function test_a_long_chain_does_not_overflow()
   lu.assertEquals({ order[1], order[2], order[20000] }, { 1, 2, 20000 })
 end
 
+function test_in_order_tells_a_sorted_list_from_one_to_sort()
+  local lt = function(a, b) return a < b end
+  lu.assertIsTrue(graph.in_order({}, lt))
+  lu.assertIsTrue(graph.in_order({ 1 }, lt))
+  lu.assertIsTrue(graph.in_order({ 1, 2, 2, 5 }, lt))
+  lu.assertIsFalse(graph.in_order({ 1, 3, 2 }, lt))
+  lu.assertIsFalse(graph.in_order({ 2, 1 }, lt))
+end
+
 local function nodes_for(edges, log, seconds)
   local list = {}
   for _, name in ipairs({ "a", "b", "c", "d", "e" }) do
