@@ -2,6 +2,7 @@
  * package.preload, the module path (build tree or installed), and the global `fo`. */
 #include "fo/runtime.h"
 #include "fo/loop.h"
+#include "lua_pool.h"
 
 #include <lauxlib.h>
 #include <limits.h>
@@ -13,6 +14,7 @@
 
 struct fo_runtime {
     lua_State *L;
+    fo_lua_pool *pool; /* L's memory (lua_pool.c) */
     fo_loop *loop;
 };
 
@@ -152,7 +154,7 @@ fo_runtime *fo_runtime_new(const char *progname)
     fo_runtime *rt = calloc(1, sizeof *rt);
     if (!rt)
         return NULL;
-    rt->L = luaL_newstate();
+    rt->L = fo_lua_pool_newstate(&rt->pool);
     if (!rt->L) {
         free(rt);
         return NULL;
@@ -191,6 +193,7 @@ void fo_runtime_free(fo_runtime *rt)
         return;
     if (rt->L)
         lua_close(rt->L);
+    fo_lua_pool_free(rt->pool);
     fo_loop_free(rt->loop);
     free(rt);
 }
