@@ -11,7 +11,9 @@
  * fewer and more varied in size, stay with malloc, whose free memory any size can reuse
  * (with a limit of 512 the classes held 0.8 KB more per resource at the peak of a 10k
  * stack; with 128, 0.2 KB). Under AddressSanitizer the free and not yet carved blocks are
- * poisoned, so a use after free is still caught. */
+ * poisoned, so a use after free is still caught, and each block is followed by a poisoned
+ * redzone, as malloc's are, so that writing past a block (a C module's userdata, say) is
+ * caught and not a silent write into its neighbour. */
 #include "lua_pool.h"
 
 #include <stddef.h>
@@ -30,15 +32,17 @@
 #include <sanitizer/asan_interface.h>
 #define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
 #define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#define POOL_REDZONE 16
 #else
 #define POISON(p, n) ((void)(p), (void)(n))
 #define UNPOISON(p, n) ((void)(p), (void)(n))
+#define POOL_REDZONE 0
 #endif
 
 enum {
     POOL_GRAIN = 8, /* Lua's alignment (LUAI_MAXALIGN: doubles, pointers, integers) */
     POOL_LIMIT = 128,
-    POOL_CLASSES = POOL_LIMIT / POOL_GRAIN,
+    POOL_CLASSES = (POOL_LIMIT + POOL_REDZONE) / POOL_GRAIN,
     POOL_SLAB = 64 * 1024,
 };
 
@@ -54,9 +58,19 @@ struct fo_lua_pool {
     slab *slabs;
 };
 
+/* The class of a block of `size` bytes (with its redzone under ASan). */
 static size_t class_of(size_t size)
 {
-    return (size - 1) / POOL_GRAIN;
+    return (size + POOL_REDZONE - 1) / POOL_GRAIN;
+}
+
+/* Under ASan: the block's first `size` bytes usable, the rest of its class poisoned. */
+static void *shape(void *block, size_t size)
+{
+    size_t bytes = (class_of(size) + 1) * POOL_GRAIN;
+    UNPOISON(block, size);
+    POISON((char *)block + size, bytes - size);
+    return block;
 }
 
 static int new_slab(fo_lua_pool *pool)
@@ -78,21 +92,21 @@ static void *pool_get(fo_lua_pool *pool, size_t size)
     size_t c = class_of(size), bytes = (c + 1) * POOL_GRAIN;
     void *block = pool->free[c];
     if (block) {
-        UNPOISON(block, bytes);
+        UNPOISON(block, sizeof(void *));
         pool->free[c] = *(void **)block;
-        return block;
+        return shape(block, size);
     }
     if ((size_t)(pool->end - pool->carve) < bytes && !new_slab(pool))
         return NULL;
     block = pool->carve;
     pool->carve += bytes;
-    UNPOISON(block, bytes);
-    return block;
+    return shape(block, size);
 }
 
 static void pool_put(fo_lua_pool *pool, void *block, size_t size)
 {
     size_t c = class_of(size);
+    UNPOISON(block, sizeof(void *)); /* (under ASan, a block of fewer bytes ends sooner) */
     *(void **)block = pool->free[c];
     pool->free[c] = block;
     POISON(block, (c + 1) * POOL_GRAIN);
@@ -128,7 +142,7 @@ static void *pool_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     if (osize > POOL_LIMIT && nsize > POOL_LIMIT)
         return realloc(ptr, nsize);
     if (osize <= POOL_LIMIT && nsize <= POOL_LIMIT && class_of(osize) == class_of(nsize))
-        return ptr;
+        return shape(ptr, nsize);
     void *block = obtain(pool, nsize);
     if (!block)
         return NULL; /* Lua keeps ptr */
