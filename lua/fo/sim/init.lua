@@ -14,6 +14,8 @@ local keys = require "fo.sim.keys"
 local regions = require "fo.sim.regions"
 local rng = require "fo.sim.rng"
 local log = require "fo.log"
+local core = require "fo.core"
+local waitlist = require "fo.engine.waitlist"
 
 local M = {}
 local Sim = {}
@@ -261,11 +263,10 @@ function Sim:_persist()
     if batch.err then error(batch.err, 0) end
     return
   end
-  local waitlist = require "fo.engine.waitlist"
   batch = { waiting = waitlist.new() }
   self._batch = batch
   -- (outside a task of the loop there is no one to wait for: saved at once)
-  pcall(require("fo.core").sleep, 0)
+  pcall(core.sleep, 0)
   self._batch = nil
   local ok, err = pcall(self.store.persist, self.store, self.file)
   batch.err = not ok and err or nil
