@@ -253,9 +253,11 @@ end
 -- Makes the call's changes durable before it is answered. Calls that finish in the same
 -- turn of the loop (a served sim answers many at once, the engine runs operations in
 -- parallel) share one append and one flush (group commit): the first of a group lets the
--- others finish their handlers, writes, and wakes them. The flush runs in the loop's
--- thread (fo.sim.store_log): handing it to a writer thread and back cost more than it
--- (docs/simulator.md, "State file"); the calls that arrive meanwhile form the next group.
+-- others finish their handlers (to the loop's next turn), writes, and wakes them in that
+-- turn (core.wake_in_turn), so that their answers go out with its own at the loop's next
+-- poll, not one turn later. The flush runs in the loop's thread (fo.sim.store_log): handing
+-- it to a writer thread and back cost more than it (docs/simulator.md, "State file"); the
+-- calls that arrive meanwhile form the next group.
 function Sim:_persist()
   local batch = self._batch
   if batch then
@@ -270,7 +272,7 @@ function Sim:_persist()
   self._batch = nil
   local ok, err = pcall(self.store.persist, self.store, self.file)
   batch.err = not ok and err or nil
-  batch.waiting:wake_all()
+  batch.waiting:wake_all(true)
   if not ok then error(err, 0) end
 end
 
