@@ -102,17 +102,7 @@ static void copy_at(lua_State *L, int idx, int depth, int lua_copy)
         return;
     }
     luaL_checkstack(L, 5, "fo.tables.copy: nesting too deep");
-    /* sized for what it will hold: filled from empty, a table is rebuilt at each power of two
-     * (the simulator copies a record each time a call changes it) */
-    int count = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        count++;
-    }
-    lua_Unsigned len = lua_rawlen(L, idx);
-    int narr = len <= (lua_Unsigned)count ? (int)len : 0;
-    lua_createtable(L, narr, count - narr);
+    lua_newtable(L);
     int out = lua_gettop(L);
     lua_pushnil(L);
     while (lua_next(L, idx)) {

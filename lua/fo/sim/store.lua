@@ -59,8 +59,6 @@ function Store:db(account, region, service)
   if created then d = {}; r[service] = d end
   local tracker = self.tracker
   if not tracker then return d end
-  local made = not created and track.view_made(tracker, d)
-  if made then return made end
   return track.view(tracker, key_of(account, region, service), { account, region, service },
     d, created)
 end
@@ -244,9 +242,7 @@ function Store:_changes()
   local marks = track.take(self.tracker)
   local parts = {}
   local accounts, shadows = self.data.accounts, self.shadow
-  -- (a call mostly marks one service table: no list of keys to sort then)
-  local only = next(marks)
-  for _, k in ipairs(next(marks, only) == nil and { only } or sorted_keys(marks)) do
+  for _, k in ipairs(sorted_keys(marks)) do
     local m = marks[k]
     local a, r, svc = m.db[1], m.db[2], m.db[3]
     local d = accounts[a] and accounts[a][r] and accounts[a][r][svc]

@@ -141,12 +141,6 @@ function M.new()
   return { marks = {}, views = setmetatable({}, { __mode = "k" }) }
 end
 
---- The view of the service table `d` made earlier, or nil: a table is asked for in every
---- call that uses it, and its key and names need not be built again for it.
-function M.view_made(tracker, d)
-  return tracker.views[d]
-end
-
 --- The view of the service table `d` (key: its account, region and service joined by
 --- "\0"; db: {account, region, service}); `created`: it was just made (saved whole).
 function M.view(tracker, key, db, d, created)
