@@ -54,6 +54,9 @@ int fo_loop_yield(lua_State *L, lua_KContext ctx, lua_KFunction k);
 lua_State *fo_loop_thread(fo_loop *loop, int ref);
 /* Queues a parked coroutine to resume with the `nargs` values on top of its stack. */
 void fo_loop_ready(fo_loop *loop, int ref, int nargs);
+/* As fo_loop_ready, but the coroutine resumes in this turn of the loop, before it polls for
+ * I/O: once the coroutines ready when the turn began have run (fo.core.wake_in_turn). */
+void fo_loop_ready_in_turn(fo_loop *loop, int ref, int nargs);
 /* Starts the function (plus `nargs` arguments) on top of L's stack as a new coroutine at
  * the next turn of the loop; `done` (may be NULL) is told how it ended. */
 void fo_loop_start(fo_loop *loop, lua_State *L, int nargs, fo_done_fn done, void *data);

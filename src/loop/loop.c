@@ -15,6 +15,8 @@
 #define LOOP_KEY "fo.loop"
 #define DONE_KEY "fo.loop.done"
 #define ABANDON_KEY FO_LOOP_ABANDON_KEY
+/* rounds of run_in_turn per turn of the loop */
+#define IN_TURN_ROUNDS 4
 
 struct ready_entry {
     int ref;
@@ -40,6 +42,9 @@ struct fo_loop {
 
     struct ready_entry *ready;
     size_t ready_len, ready_cap;
+    /* to resume in this turn, after `ready`'s batch and before the poll */
+    struct ready_entry *in_turn;
+    size_t in_turn_len, in_turn_cap;
 
     struct timer *timers;
     size_t timers_len, timers_cap;
@@ -91,6 +96,7 @@ void fo_loop_free(fo_loop *loop)
     if (loop->multi && curl)
         curl->multi_cleanup(loop->multi);
     free(loop->ready);
+    free(loop->in_turn);
     free(loop->timers);
     free(loop);
 }
@@ -163,6 +169,13 @@ void fo_loop_ready(fo_loop *loop, int ref, int nargs)
     if (loop->ready_len == loop->ready_cap)
         loop->ready = grow(loop->ready, &loop->ready_cap, sizeof *loop->ready);
     loop->ready[loop->ready_len++] = (struct ready_entry){ref, nargs};
+}
+
+void fo_loop_ready_in_turn(fo_loop *loop, int ref, int nargs)
+{
+    if (loop->in_turn_len == loop->in_turn_cap)
+        loop->in_turn = grow(loop->in_turn, &loop->in_turn_cap, sizeof *loop->in_turn);
+    loop->in_turn[loop->in_turn_len++] = (struct ready_entry){ref, nargs};
 }
 
 void fo_loop_start(fo_loop *loop, lua_State *L, int nargs, fo_done_fn done, void *data)
@@ -335,7 +348,7 @@ static int watch_listed(fo_loop *loop, fo_watch *w)
 
 static int alive(fo_loop *loop)
 {
-    if (loop->ready_len > 0 || loop->holds > 0 || loop->timers_len > 0)
+    if (loop->ready_len > 0 || loop->in_turn_len > 0 || loop->holds > 0 || loop->timers_len > 0)
         return 1;
     for (fo_watch *w = loop->watches; w; w = w->next)
         if (w->keeps_alive)
@@ -360,9 +373,28 @@ static void run_ready(fo_loop *loop)
     free(batch);
 }
 
+/* Resumes what was queued to run in this turn (fo_loop_ready_in_turn), and what that queues
+ * in turn, a few rounds at most: what is left goes to the ready queue, after the next poll
+ * (tasks waking each other in turn again and again must not keep I/O from being polled). */
+static void run_in_turn(fo_loop *loop)
+{
+    for (int round = 0; round < IN_TURN_ROUNDS && loop->in_turn_len > 0; round++) {
+        size_t n = loop->in_turn_len;
+        struct ready_entry *batch = loop->in_turn;
+        loop->in_turn = NULL;
+        loop->in_turn_len = loop->in_turn_cap = 0;
+        for (size_t i = 0; i < n; i++)
+            resume(loop, batch[i].ref, batch[i].nargs);
+        free(batch);
+    }
+    for (size_t i = 0; i < loop->in_turn_len; i++)
+        fo_loop_ready(loop, loop->in_turn[i].ref, loop->in_turn[i].nargs);
+    loop->in_turn_len = 0;
+}
+
 static int poll_timeout_ms(fo_loop *loop)
 {
-    if (loop->ready_len > 0)
+    if (loop->ready_len > 0 || loop->in_turn_len > 0)
         return 0;
     long t = 60000;
     if (loop->timers_len > 0) {
@@ -438,6 +470,8 @@ void fo_loop_run(fo_loop *loop)
     while (alive(loop)) {
         if (loop->ready_len > 0)
             run_ready(loop);
+        if (loop->in_turn_len > 0)
+            run_in_turn(loop);
         if (!alive(loop))
             break;
         poll_once(loop);

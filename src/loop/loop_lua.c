@@ -28,9 +28,9 @@ static int core_suspend(lua_State *L)
     return fo_loop_yield(L, 0, resumed_plain);
 }
 
-/* core.wake(co, ...): queues a suspended task to resume with the given values.
- * Returns false when `co` is not suspended by core.suspend. */
-static int core_wake(lua_State *L)
+/* Queues the task core.suspend parked, `co` (argument 1), to resume with the values after
+ * it: in this turn of the loop (before it polls) when `in_turn`, else at the next. */
+static int wake(lua_State *L, int in_turn)
 {
     luaL_checktype(L, 1, LUA_TTHREAD);
     fo_loop *loop = fo_loop_of(L);
@@ -52,9 +52,27 @@ static int core_wake(lua_State *L)
     if (!lua_checkstack(co, nargs))
         return luaL_error(L, "too many values to wake a task with (%d)", nargs);
     lua_xmove(L, co, nargs);
-    fo_loop_ready(loop, ref, nargs);
+    if (in_turn)
+        fo_loop_ready_in_turn(loop, ref, nargs);
+    else
+        fo_loop_ready(loop, ref, nargs);
     lua_pushboolean(L, 1);
     return 1;
+}
+
+/* core.wake(co, ...): queues a suspended task to resume with the given values.
+ * Returns false when `co` is not suspended by core.suspend. */
+static int core_wake(lua_State *L)
+{
+    return wake(L, 0);
+}
+
+/* core.wake_in_turn(co, ...): core.wake, but `co` resumes in this turn of the loop, before
+ * the loop polls for I/O (a task answering others once its work is done: their answers go
+ * out with the poll that follows, not one turn later). */
+static int core_wake_in_turn(lua_State *L)
+{
+    return wake(L, 1);
 }
 
 /* core.start(fn, ...): runs fn(...) as a new coroutine at the next turn of the loop;
@@ -117,6 +135,7 @@ static const luaL_Reg core_funcs[] = {
     {"on_abandon", core_on_abandon},
     {"suspend", core_suspend},
     {"wake", core_wake},
+    {"wake_in_turn", core_wake_in_turn},
     {"start", core_start},
     {"sleep", core_sleep},
     {"now", core_now},

@@ -16,11 +16,13 @@ function Waitlist:wait()
   core.suspend()
 end
 
---- Resumes every parked task (at the next turn of the loop).
-function Waitlist:wake_all()
+--- Resumes every parked task: at the next turn of the loop, or in this one (before the
+--- loop polls for I/O: core.wake_in_turn) when `in_turn`.
+function Waitlist:wake_all(in_turn)
   local parked = self.parked
   self.parked = {}
-  for _, co in ipairs(parked) do core.wake(co) end
+  local wake = in_turn and core.wake_in_turn or core.wake
+  for _, co in ipairs(parked) do wake(co) end
 end
 
 return M

@@ -14,6 +14,8 @@ local keys = require "fo.sim.keys"
 local regions = require "fo.sim.regions"
 local rng = require "fo.sim.rng"
 local log = require "fo.log"
+local core = require "fo.core"
+local waitlist = require "fo.engine.waitlist"
 
 local M = {}
 local Sim = {}
@@ -251,9 +253,11 @@ end
 -- Makes the call's changes durable before it is answered. Calls that finish in the same
 -- turn of the loop (a served sim answers many at once, the engine runs operations in
 -- parallel) share one append and one flush (group commit): the first of a group lets the
--- others finish their handlers, writes, and wakes them. The flush runs in the loop's
--- thread (fo.sim.store_log): handing it to a writer thread and back cost more than it
--- (docs/simulator.md, "State file"); the calls that arrive meanwhile form the next group.
+-- others finish their handlers (to the loop's next turn), writes, and wakes them in that
+-- turn (core.wake_in_turn), so that their answers go out with its own at the loop's next
+-- poll, not one turn later. The flush runs in the loop's thread (fo.sim.store_log): handing
+-- it to a writer thread and back cost more than it (docs/simulator.md, "State file"); the
+-- calls that arrive meanwhile form the next group.
 function Sim:_persist()
   local batch = self._batch
   if batch then
@@ -261,15 +265,14 @@ function Sim:_persist()
     if batch.err then error(batch.err, 0) end
     return
   end
-  local waitlist = require "fo.engine.waitlist"
   batch = { waiting = waitlist.new() }
   self._batch = batch
   -- (outside a task of the loop there is no one to wait for: saved at once)
-  pcall(require("fo.core").sleep, 0)
+  pcall(core.sleep, 0)
   self._batch = nil
   local ok, err = pcall(self.store.persist, self.store, self.file)
   batch.err = not ok and err or nil
-  batch.waiting:wake_all()
+  batch.waiting:wake_all(true)
   if not ok then error(err, 0) end
 end
 

@@ -105,4 +105,58 @@ function test_user_coroutines_still_work_inside_tasks()
   lu.assertEquals({ gen(), gen(), gen() }, { 1, 2, 3 })
 end
 
+-- core.wake_in_turn: the task woken resumes in this turn of the loop, once the others ready
+-- in it have run and before the loop polls; core.wake queues it for the next turn, after
+-- what was queued before it (here a task started just before the wake).
+function test_wake_in_turn_resumes_the_task_in_this_turn()
+  local core = require "fo.core"
+  for _, how in ipairs({ "wake", "wake_in_turn" }) do
+    local order, parked, started = {}, nil, nil
+    local woken = fo.spawn(function()
+      parked = coroutine.running()
+      core.suspend()
+      order[#order + 1] = "woken"
+    end)
+    local waker = fo.spawn(function()
+      order[#order + 1] = "waker"
+      started = fo.spawn(function() order[#order + 1] = "started" end)
+      lu.assertTrue(core[how](parked))
+    end)
+    fo.all{ woken, waker }
+    started:join()
+    lu.assertEquals(order, how == "wake" and { "waker", "started", "woken" }
+      or { "waker", "woken", "started" }, how)
+  end
+end
+
+-- Two tasks waking each other in turn, again and again, do not keep the loop from polling:
+-- a timer due now still fires.
+function test_tasks_waking_each_other_in_turn_let_the_loop_poll()
+  local core = require "fo.core"
+  local fired, done, wakes = false, false, 0
+  local a, b
+  local timer = fo.spawn(function() fo.sleep(0); fired = true end)
+  local ta = fo.spawn(function()
+    a = coroutine.running()
+    while true do
+      core.suspend()
+      wakes = wakes + 1
+      if fired then done = true end
+      core.wake_in_turn(b)
+      if done then return end
+    end
+  end)
+  local tb = fo.spawn(function()
+    b = coroutine.running()
+    while true do
+      core.wake_in_turn(a)
+      if done then return end
+      core.suspend()
+    end
+  end)
+  fo.all{ timer, ta, tb }
+  lu.assertTrue(fired)
+  lu.assertTrue(wakes < 100, "woken " .. wakes .. " times before the timer fired")
+end
+
 os.exit(lu.LuaUnit.run())
