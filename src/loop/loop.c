@@ -9,7 +9,6 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #define LOOP_KEY "fo.loop"
@@ -21,6 +20,12 @@
 struct ready_entry {
     int ref;
     int nargs;
+};
+
+/* Coroutines to resume, in the order they were queued. */
+struct ready_queue {
+    struct ready_entry *at;
+    size_t len, cap;
 };
 
 struct timer {
@@ -40,11 +45,9 @@ struct fo_loop {
     lua_State *current; /* the coroutine being resumed, if any */
     int yielded_by_loop;
 
-    struct ready_entry *ready;
-    size_t ready_len, ready_cap;
+    struct ready_queue ready;
     /* to resume in this turn, after `ready`'s batch and before the poll */
-    struct ready_entry *in_turn;
-    size_t in_turn_len, in_turn_cap;
+    struct ready_queue in_turn;
 
     struct timer *timers;
     size_t timers_len, timers_cap;
@@ -95,8 +98,8 @@ void fo_loop_free(fo_loop *loop)
     const struct fo_curl *curl = fo_curl_loaded();
     if (loop->multi && curl)
         curl->multi_cleanup(loop->multi);
-    free(loop->ready);
-    free(loop->in_turn);
+    free(loop->ready.at);
+    free(loop->in_turn.at);
     free(loop->timers);
     free(loop);
 }
@@ -164,18 +167,21 @@ lua_State *fo_loop_thread(fo_loop *loop, int ref)
     return co;
 }
 
+static void queue_push(struct ready_queue *q, int ref, int nargs)
+{
+    if (q->len == q->cap)
+        q->at = grow(q->at, &q->cap, sizeof *q->at);
+    q->at[q->len++] = (struct ready_entry){ref, nargs};
+}
+
 void fo_loop_ready(fo_loop *loop, int ref, int nargs)
 {
-    if (loop->ready_len == loop->ready_cap)
-        loop->ready = grow(loop->ready, &loop->ready_cap, sizeof *loop->ready);
-    loop->ready[loop->ready_len++] = (struct ready_entry){ref, nargs};
+    queue_push(&loop->ready, ref, nargs);
 }
 
 void fo_loop_ready_in_turn(fo_loop *loop, int ref, int nargs)
 {
-    if (loop->in_turn_len == loop->in_turn_cap)
-        loop->in_turn = grow(loop->in_turn, &loop->in_turn_cap, sizeof *loop->in_turn);
-    loop->in_turn[loop->in_turn_len++] = (struct ready_entry){ref, nargs};
+    queue_push(&loop->in_turn, ref, nargs);
 }
 
 void fo_loop_start(fo_loop *loop, lua_State *L, int nargs, fo_done_fn done, void *data)
@@ -348,7 +354,7 @@ static int watch_listed(fo_loop *loop, fo_watch *w)
 
 static int alive(fo_loop *loop)
 {
-    if (loop->ready_len > 0 || loop->in_turn_len > 0 || loop->holds > 0 || loop->timers_len > 0)
+    if (loop->ready.len > 0 || loop->in_turn.len > 0 || loop->holds > 0 || loop->timers_len > 0)
         return 1;
     for (fo_watch *w = loop->watches; w; w = w->next)
         if (w->keeps_alive)
@@ -356,21 +362,15 @@ static int alive(fo_loop *loop)
     return 0;
 }
 
-static void run_ready(fo_loop *loop)
+/* Resumes what `q` holds now; what they queue meanwhile waits in `q` for the next batch
+ * (so that I/O is polled between batches). */
+static void run_batch(fo_loop *loop, struct ready_queue *q)
 {
-    /* Resume only what was ready when we started, so I/O is polled between batches. */
-    size_t n = loop->ready_len;
-    struct ready_entry *batch = malloc((n ? n : 1) * sizeof *batch);
-    if (!batch) {
-        fputs("fo: out of memory\n", stderr);
-        abort();
-    }
-    memcpy(batch, loop->ready, n * sizeof *batch);
-    memmove(loop->ready, loop->ready + n, (loop->ready_len - n) * sizeof *batch);
-    loop->ready_len -= n;
-    for (size_t i = 0; i < n; i++)
-        resume(loop, batch[i].ref, batch[i].nargs);
-    free(batch);
+    struct ready_queue batch = *q;
+    *q = (struct ready_queue){0};
+    for (size_t i = 0; i < batch.len; i++)
+        resume(loop, batch.at[i].ref, batch.at[i].nargs);
+    free(batch.at);
 }
 
 /* Resumes what was queued to run in this turn (fo_loop_ready_in_turn), and what that queues
@@ -378,23 +378,16 @@ static void run_ready(fo_loop *loop)
  * (tasks waking each other in turn again and again must not keep I/O from being polled). */
 static void run_in_turn(fo_loop *loop)
 {
-    for (int round = 0; round < IN_TURN_ROUNDS && loop->in_turn_len > 0; round++) {
-        size_t n = loop->in_turn_len;
-        struct ready_entry *batch = loop->in_turn;
-        loop->in_turn = NULL;
-        loop->in_turn_len = loop->in_turn_cap = 0;
-        for (size_t i = 0; i < n; i++)
-            resume(loop, batch[i].ref, batch[i].nargs);
-        free(batch);
-    }
-    for (size_t i = 0; i < loop->in_turn_len; i++)
-        fo_loop_ready(loop, loop->in_turn[i].ref, loop->in_turn[i].nargs);
-    loop->in_turn_len = 0;
+    for (int round = 0; round < IN_TURN_ROUNDS && loop->in_turn.len > 0; round++)
+        run_batch(loop, &loop->in_turn);
+    for (size_t i = 0; i < loop->in_turn.len; i++)
+        fo_loop_ready(loop, loop->in_turn.at[i].ref, loop->in_turn.at[i].nargs);
+    loop->in_turn.len = 0;
 }
 
 static int poll_timeout_ms(fo_loop *loop)
 {
-    if (loop->ready_len > 0 || loop->in_turn_len > 0)
+    if (loop->ready.len > 0 || loop->in_turn.len > 0)
         return 0;
     long t = 60000;
     if (loop->timers_len > 0) {
@@ -468,9 +461,9 @@ static void poll_once(fo_loop *loop)
 void fo_loop_run(fo_loop *loop)
 {
     while (alive(loop)) {
-        if (loop->ready_len > 0)
-            run_ready(loop);
-        if (loop->in_turn_len > 0)
+        if (loop->ready.len > 0)
+            run_batch(loop, &loop->ready);
+        if (loop->in_turn.len > 0)
             run_in_turn(loop);
         if (!alive(loop))
             break;
