@@ -42,7 +42,9 @@ end
 -- One size in this process: prints "RESULT kind n plan_s apply_s rerun_s writes base_kb hwm_kb
 -- folds log_bytes state_bytes fold_s" (the apply's: durable state writes — appends to the
 -- state log and folds of it into the state file —, the bytes each kind wrote, and the
--- seconds its folds took), then the CPU seconds (os.clock) of plan, apply and rerun.
+-- seconds its folds took), then the CPU seconds (os.clock) of plan, apply and rerun, and
+-- the apply's CPU split into user and kernel time (fo.process.cpu: the kernel's — fsyncs,
+-- page faults — follows the machine's I/O more than the engine's code).
 local function one(kind, n, parallel)
   local base = vmhwm_kb()
   local H = require "support.engine_harness"
@@ -75,16 +77,17 @@ local function one(kind, n, parallel)
     -- memory); its errors are kept for the message below
     local errs = {}
     o.recipe, o.out, o.err = recipe, function() end, function(s) errs[#errs + 1] = s end
-    local t0, c0 = fo.now(), os.clock()
+    local t0, c0, u0, k0 = fo.now(), os.clock(), fo.process.cpu()
     local code, doc = engine.run(o)
     local err = table.concat(errs)
+    local u1, k1 = fo.process.cpu()
     local s, cpu = fo.now() - t0, os.clock() - c0
     assert(code == 0, ("%s failed (%d): %s"):format(mode, code, err))
     for k, v in pairs(counts or {}) do
       assert(doc.plan.counts[k] == v, ("%s: %d to %s expected, the plan says %s"):format(mode, v,
         k, tostring(doc.plan.counts[k])))
     end
-    return s, cpu
+    return s, cpu, u1 - u0, k1 - k0
   end
   local fs = require "fo.fs"
   local write_atomic, append = fs.write_atomic, fs.append
@@ -111,13 +114,14 @@ local function one(kind, n, parallel)
     return a, b
   end
   local plan_s, plan_c = timed("plan", { create = n })
-  local apply_s, apply_c = timed("apply")
+  local apply_s, apply_c, apply_u, apply_k = timed("apply")
   local w, f, lb, sb, fs_s = writes, folds, log_bytes, state_bytes, fold_s
   local rerun_s, rerun_c = timed("apply", { noop = n, create = 0 })
   fs.write_atomic, fs.append, medium.compact = write_atomic, append, compact
   H.cleanup(dir)
-  print(("RESULT %s %d %.6f %.6f %.6f %d %d %d %d %d %d %.6f %.6f %.6f %.6f"):format(kind, n,
-    plan_s, apply_s, rerun_s, w, base, vmhwm_kb(), f, lb, sb, fs_s, plan_c, apply_c, rerun_c))
+  print(("RESULT %s %d %.6f %.6f %.6f %d %d %d %d %d %d %.6f %.6f %.6f %.6f %.6f %.6f"):format(kind,
+    n, plan_s, apply_s, rerun_s, w, base, vmhwm_kb(), f, lb, sb, fs_s, plan_c, apply_c, rerun_c,
+    apply_u, apply_k))
 end
 
 if arg[1] == "--one" then
@@ -162,8 +166,8 @@ for round = 1, reps do
       assert(r.code == 0 and line, ("child %s %d failed (%s):\n%s%s"):format(kind, n,
         tostring(r.code), r.stdout, r.stderr))
       local _, _, k, nn, plan_s, apply_s, rerun_s, w, base, hwm, f, lb, sb, fold_s, plan_c, apply_c,
-        rerun_c = line:find("RESULT (%S+) (%d+) (%S+) (%S+) (%S+) (%d+) (%d+) (%d+) (%d+) (%d+) "
-          .. "(%d+) (%S+) (%S+) (%S+) (%S+)")
+        rerun_c, apply_u, apply_k = line:find("RESULT (%S+) (%d+) (%S+) (%S+) (%S+) (%d+) (%d+) "
+          .. "(%d+) (%d+) (%d+) (%d+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)")
       assert(k == kind and tonumber(nn) == n)
       local rs = runs[kind][n]
       rs[#rs + 1] = { plan = tonumber(plan_s), apply = tonumber(apply_s),
@@ -171,6 +175,7 @@ for round = 1, reps do
         hwm = tonumber(hwm), folds = tonumber(f), log_bytes = tonumber(lb),
         state_bytes = tonumber(sb), fold = tonumber(fold_s), plan_cpu = tonumber(plan_c),
         apply_cpu = tonumber(apply_c), rerun_cpu = tonumber(rerun_c),
+        apply_user = tonumber(apply_u), apply_sys = tonumber(apply_k),
         rss = tonumber(hwm) - tonumber(base) }
     end
   end
@@ -220,8 +225,8 @@ for _, kind in ipairs(kinds) do
     print(("growth %d -> %d per resource (1.0 = linear), median of %d paired rounds (min-max):")
       :format(a, b, reps))
     local parts = {}
-    for _, f in ipairs({ "apply", "apply_cpu", "plan", "plan_cpu", "rerun", "rerun_cpu", "fold",
-      "fold/byte", "rss" }) do
+    for _, f in ipairs({ "apply", "apply_cpu", "apply_user", "apply_sys", "plan", "plan_cpu",
+      "rerun", "rerun_cpu", "fold", "fold/byte", "rss" }) do
       local m, lo, hi = growth(kind, a, b, f:match("^[%a_]+"), f == "fold/byte")
       parts[#parts + 1] = ("%s %.2f (%.2f-%.2f)"):format(f:gsub("_", " "), m, lo, hi)
       if kind == "local" and f == "apply_cpu" then goals.growth = m end

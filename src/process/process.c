@@ -13,6 +13,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -331,8 +332,22 @@ static int process_run(lua_State *L)
     return fo_loop_yield(L, 0, run_resumed);
 }
 
+/* process.cpu(): the CPU seconds this process has used, in user mode and in the kernel
+ * (getrusage): a benchmark tells its own code's time from the kernel's (fsync, page
+ * faults), which varies with the machine's I/O more than with the code. */
+static int process_cpu(lua_State *L)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return luaL_error(L, "fo.process.cpu: getrusage: %s", strerror(errno));
+    lua_pushnumber(L, (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6);
+    lua_pushnumber(L, (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
+    return 2;
+}
+
 static const luaL_Reg process_funcs[] = {
     {"run", process_run},
+    {"cpu", process_cpu},
     {NULL, NULL},
 };
 

@@ -90,6 +90,31 @@ function test_children_run_concurrently_with_other_tasks()
   lu.assertEquals(log, { "loop free", "child done" })
 end
 
+function test_cpu_counts_this_process_work_in_user_and_kernel_time()
+  local u0, s0 = fo.process.cpu()
+  lu.assertTrue(u0 >= 0 and s0 >= 0)
+  -- user time: a loop of Lua; kernel time: writes of a file, each fsync'd
+  local t0 = fo.now()
+  local x = 0
+  while fo.now() - t0 < 0.2 do x = x + 1 end
+  local u1, s1 = fo.process.cpu()
+  lu.assertTrue(u1 - u0 > 0.1, ("user time %.3f s for a 0.2 s busy loop"):format(u1 - u0))
+  -- (the kernel may count its time by ticks: write until one lands, 5 s at most)
+  local path, data, s2, u2 = os.tmpname(), string.rep("x", 1 << 20), s1, nil
+  local t1 = fo.now()
+  repeat
+    fo.fs.write_atomic(path, data)
+    u2, s2 = fo.process.cpu()
+  until s2 > s1 or fo.now() - t1 > 5
+  os.remove(path)
+  lu.assertTrue(s2 > s1, "kernel time grows with file writes")
+  lu.assertTrue(u2 >= u1)
+  -- a child's time is its own
+  fo.process.run{ argv = { "sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done" } }
+  local u3 = fo.process.cpu()
+  lu.assertTrue(u3 - u2 < 0.05, ("the child's loop counted as ours: %.3f s"):format(u3 - u2))
+end
+
 function test_bad_arguments()
   lu.assertErrorMsgContains("argv must be a non-empty list", fo.process.run, { argv = {} })
   lu.assertErrorMsgContains("argv[2] must be a string", fo.process.run, { argv = { "a", 1 } })
