@@ -353,22 +353,9 @@ static void write_value(jwriter *w, int ref, int shape, int v)
         write_string(w, s, n);
         return;
     }
-    case FO_JT_INT: {
-        lua_Integer i = 0;
-        if (lua_isinteger(L, v)) {
-            i = lua_tointeger(L, v);
-        } else if (lua_type(L, v) == LUA_TNUMBER) {
-            double d = (double)lua_tonumber(L, v);
-            if (d != floor(d) || !lua_numbertointeger(d, &i))
-                fo_writer_fail(w,
-                               "expected an integer, got a number with a fraction or out of range");
-        } else {
-            fo_writer_fail_type(w, "integer", v);
-            return;
-        }
-        write_integer(w, i);
+    case FO_JT_INT:
+        write_integer(w, fo_writer_integer(w, v));
         return;
-    }
     case FO_JT_FLOAT: {
         const char *special;
         if (lua_type(L, v) != LUA_TNUMBER &&

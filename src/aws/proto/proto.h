@@ -132,6 +132,10 @@ void fo_writer_fail_type(fo_writer *w, const char *expected, int v);
  * w->depth--. Raises past FO_WRITER_MAX_DEPTH (a table that contains itself). */
 void fo_writer_push(fo_writer *w, const char *name, lua_Integer index);
 
+/* The value at v as an integer: a Lua integer, or a float with no fraction that fits.
+ * Raises for a fraction, a float out of range, or any other type. */
+lua_Integer fo_writer_integer(fo_writer *w, int v);
+
 /* Each protocol implements three entry points; `params`/`resp` are absolute indices.
  *   serialize:   pushes {method=, path=, query=, headers={}, body=}
  *   parse:       pushes the output table (resp = {status=, headers={lower-case}, body=})

@@ -143,21 +143,9 @@ static void write_value(cwriter *w, int shape, int v)
         }
         return;
     }
-    case FO_JT_INT: {
-        lua_Integer i = 0;
-        if (lua_isinteger(L, v)) {
-            i = lua_tointeger(L, v);
-        } else if (lua_type(L, v) == LUA_TNUMBER) {
-            double d = (double)lua_tonumber(L, v);
-            if (d != floor(d) || !lua_numbertointeger(d, &i))
-                fo_writer_fail(w,
-                               "expected an integer, got a number with a fraction or out of range");
-        } else {
-            fo_writer_fail_type(w, "integer", v);
-        }
-        fo_cbor_int(L, w->b, (int64_t)i);
+    case FO_JT_INT:
+        fo_cbor_int(L, w->b, (int64_t)fo_writer_integer(w, v));
         return;
-    }
     case FO_JT_FLOAT: {
         if (lua_type(L, v) != LUA_TNUMBER)
             fo_writer_fail_type(w, "number", v);

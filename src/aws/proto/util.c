@@ -757,6 +757,22 @@ void fo_writer_push(fo_writer *w, const char *name, lua_Integer index)
     luaL_checkstack(w->L, 16, "parameters nest too deep");
 }
 
+lua_Integer fo_writer_integer(fo_writer *w, int v)
+{
+    lua_State *L = w->L;
+    lua_Integer i = 0;
+    if (lua_isinteger(L, v)) {
+        i = lua_tointeger(L, v);
+    } else if (lua_type(L, v) == LUA_TNUMBER) {
+        double d = (double)lua_tonumber(L, v);
+        if (d != floor(d) || !lua_numbertointeger(d, &i))
+            fo_writer_fail(w, "expected an integer, got a number with a fraction or out of range");
+    } else {
+        fo_writer_fail_type(w, "integer", v);
+    }
+    return i;
+}
+
 /* ---- errors of the JSON-shaped protocols */
 
 void fo_push_error_type(lua_State *L, const fo_op *op, const char *code)
