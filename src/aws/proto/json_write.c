@@ -267,10 +267,7 @@ static void write_list(jwriter *w, int shape, int v)
             fo_writer_fail(w, "expected a list (a Lua array), got a table with other keys");
         n = 0;
     }
-    if (lua_getfield(L, shape, "member") != LUA_TTABLE)
-        fo_writer_fail(w, "the model's list has no member shape");
-    int ref = lua_gettop(L);
-    fo_shape_push(L, w->op->shapes, ref);
+    int ref = fo_writer_element_shape(w, shape, "list", "member");
     fo_buf_addc(L, w->b, '[');
     for (lua_Integer i = 1; i <= n; i++) {
         if (i > 1)
@@ -293,10 +290,7 @@ static void write_map(jwriter *w, int shape, int v)
     lua_State *L = w->L;
     if (!lua_istable(L, v))
         fo_writer_fail_type(w, "table (a map)", v);
-    if (lua_getfield(L, shape, "value") != LUA_TTABLE)
-        fo_writer_fail(w, "the model's map has no value shape");
-    int ref = lua_gettop(L);
-    fo_shape_push(L, w->op->shapes, ref);
+    int ref = fo_writer_element_shape(w, shape, "map", "value");
     size_t count;
     const char **keys = sorted_keys(w, v, &count);
     int base = lua_gettop(L);

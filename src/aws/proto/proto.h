@@ -136,6 +136,11 @@ void fo_writer_push(fo_writer *w, const char *name, lua_Integer index);
  * Raises for a fraction, a float out of range, or any other type. */
 lua_Integer fo_writer_integer(fo_writer *w, int v);
 
+/* Pushes the reference shape[field] of a collection ("member" of a list, "value" of a map)
+ * and the shape it names, and returns the reference's index. Raises "the model's <kind> has
+ * no <field> shape" when the model lacks it. */
+int fo_writer_element_shape(fo_writer *w, int shape, const char *kind, const char *field);
+
 /* Each protocol implements three entry points; `params`/`resp` are absolute indices.
  *   serialize:   pushes {method=, path=, query=, headers={}, body=}
  *   parse:       pushes the output table (resp = {status=, headers={lower-case}, body=})

@@ -71,10 +71,7 @@ static void write_list(cwriter *w, int shape, int v)
     }
     if (keys != n)
         fo_writer_fail(w, "expected a list (a Lua array), got a table with other keys");
-    if (lua_getfield(L, shape, "member") != LUA_TTABLE)
-        fo_writer_fail(w, "the model's list has no member shape");
-    int ref = lua_gettop(L);
-    fo_shape_push(L, w->op->shapes, ref);
+    int ref = fo_writer_element_shape(w, shape, "list", "member");
     fo_cbor_head(L, w->b, 4, (uint64_t)n);
     for (lua_Integer i = 1; i <= n; i++) {
         fo_writer_push(w, NULL, i);
@@ -91,10 +88,7 @@ static void write_map(cwriter *w, int shape, int v)
     lua_State *L = w->L;
     if (!lua_istable(L, v))
         fo_writer_fail_type(w, "table (a map)", v);
-    if (lua_getfield(L, shape, "value") != LUA_TTABLE)
-        fo_writer_fail(w, "the model's map has no value shape");
-    int ref = lua_gettop(L);
-    fo_shape_push(L, w->op->shapes, ref);
+    int ref = fo_writer_element_shape(w, shape, "map", "value");
     size_t count;
     const char **keys = keys_of(w, v, &count);
     int base = lua_gettop(L);

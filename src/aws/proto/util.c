@@ -773,6 +773,18 @@ lua_Integer fo_writer_integer(fo_writer *w, int v)
     return i;
 }
 
+int fo_writer_element_shape(fo_writer *w, int shape, const char *kind, const char *field)
+{
+    lua_State *L = w->L;
+    if (lua_getfield(L, shape, field) != LUA_TTABLE) {
+        lua_pushfstring(L, "the model's %s has no %s shape", kind, field);
+        fo_writer_fail(w, lua_tostring(L, -1));
+    }
+    int ref = lua_gettop(L);
+    fo_shape_push(L, w->op->shapes, ref);
+    return ref;
+}
+
 /* ---- errors of the JSON-shaped protocols */
 
 void fo_push_error_type(lua_State *L, const fo_op *op, const char *code)
