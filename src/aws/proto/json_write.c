@@ -236,10 +236,7 @@ static void write_structure(jwriter *w, int shape, int v)
     int base = lua_gettop(L);
     fo_buf_addc(L, w->b, '{');
     for (size_t i = 0; i < count; i++) {
-        fo_writer_push(w, keys[i], 0);
-        if (!members || lua_getfield(L, members, keys[i]) != LUA_TTABLE)
-            fo_writer_fail(w, "unknown member");
-        int ref = lua_gettop(L);
+        int ref = fo_writer_member(w, members, keys[i]);
         const char *wire = fo_field_str(L, ref, "locationName");
         if (i > 0)
             fo_buf_addc(L, w->b, ',');

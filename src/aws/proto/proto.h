@@ -141,6 +141,11 @@ lua_Integer fo_writer_integer(fo_writer *w, int v);
  * no <field> shape" when the model lacks it. */
 int fo_writer_element_shape(fo_writer *w, int shape, const char *kind, const char *field);
 
+/* Enters member `name` of a structure (as fo_writer_push) and pushes its reference from the
+ * structure's members table (absolute index; 0 when the shape has none); returns the
+ * reference's index. Raises "unknown member" when the model has no such member. */
+int fo_writer_member(fo_writer *w, int members, const char *name);
+
 /* Each protocol implements three entry points; `params`/`resp` are absolute indices.
  *   serialize:   pushes {method=, path=, query=, headers={}, body=}
  *   parse:       pushes the output table (resp = {status=, headers={lower-case}, body=})

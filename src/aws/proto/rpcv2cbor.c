@@ -43,10 +43,7 @@ static void write_structure(cwriter *w, int shape, int v)
     int base = lua_gettop(L);
     fo_cbor_head(L, w->b, 5, count);
     for (size_t i = 0; i < count; i++) {
-        fo_writer_push(w, keys[i], 0);
-        if (!members || lua_getfield(L, members, keys[i]) != LUA_TTABLE)
-            fo_writer_fail(w, "unknown member");
-        int ref = lua_gettop(L);
+        int ref = fo_writer_member(w, members, keys[i]);
         fo_cbor_text(L, w->b, keys[i], strlen(keys[i]));
         fo_shape_push(L, w->op->shapes, ref);
         lua_getfield(L, v, keys[i]);

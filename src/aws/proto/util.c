@@ -785,6 +785,14 @@ int fo_writer_element_shape(fo_writer *w, int shape, const char *kind, const cha
     return ref;
 }
 
+int fo_writer_member(fo_writer *w, int members, const char *name)
+{
+    fo_writer_push(w, name, 0);
+    if (!members || lua_getfield(w->L, members, name) != LUA_TTABLE)
+        fo_writer_fail(w, "unknown member");
+    return lua_gettop(w->L);
+}
+
 /* ---- errors of the JSON-shaped protocols */
 
 void fo_push_error_type(lua_State *L, const fo_op *op, const char *code)
