@@ -155,6 +155,29 @@ static int is_sequence(lua_State *L, int t, lua_Integer *n)
 static void write_value(jwriter *w, int ref, int shape, int v);
 
 /* A document: plain JSON from Lua values. */
+/* Starts element i (from 1) of the array at v: the comma before all but the first, the path
+ * entry, and v[i] pushed. The caller writes the value, pops it and leaves with w->depth--. */
+static void open_element(jwriter *w, int v, lua_Integer i)
+{
+    if (i > 1)
+        fo_buf_addc(w->L, w->b, ',');
+    fo_writer_push(w, NULL, i);
+    lua_rawgeti(w->L, v, i);
+}
+
+/* Starts entry i (from 0) of the object for the table at v: the comma before all but the
+ * first, `"key":`, the path entry, and v[key] pushed. The caller writes the value, pops it
+ * and leaves with w->depth--. */
+static void open_entry(jwriter *w, int v, size_t i, const char *key)
+{
+    if (i > 0)
+        fo_buf_addc(w->L, w->b, ',');
+    write_string(w, key, strlen(key));
+    fo_buf_addc(w->L, w->b, ':');
+    fo_writer_push(w, key, 0);
+    lua_getfield(w->L, v, key);
+}
+
 static void write_plain(jwriter *w, int v)
 {
     lua_State *L = w->L;
@@ -189,10 +212,7 @@ static void write_plain(jwriter *w, int v)
         if (is_sequence(L, v, &n)) {
             fo_buf_addc(L, w->b, '[');
             for (lua_Integer i = 1; i <= n; i++) {
-                if (i > 1)
-                    fo_buf_addc(L, w->b, ',');
-                fo_writer_push(w, NULL, i);
-                lua_rawgeti(L, v, i);
+                open_element(w, v, i);
                 write_plain(w, lua_gettop(L));
                 lua_pop(L, 1);
                 w->depth--;
@@ -204,12 +224,7 @@ static void write_plain(jwriter *w, int v)
         const char **keys = sorted_keys(w, v, &count);
         fo_buf_addc(L, w->b, '{');
         for (size_t i = 0; i < count; i++) {
-            if (i > 0)
-                fo_buf_addc(L, w->b, ',');
-            write_string(w, keys[i], strlen(keys[i]));
-            fo_buf_addc(L, w->b, ':');
-            fo_writer_push(w, keys[i], 0);
-            lua_getfield(L, v, keys[i]);
+            open_entry(w, v, i, keys[i]);
             write_plain(w, lua_gettop(L));
             lua_pop(L, 1);
             w->depth--;
@@ -267,10 +282,7 @@ static void write_list(jwriter *w, int shape, int v)
     int ref = fo_writer_element_shape(w, shape, "list", "member");
     fo_buf_addc(L, w->b, '[');
     for (lua_Integer i = 1; i <= n; i++) {
-        if (i > 1)
-            fo_buf_addc(L, w->b, ',');
-        fo_writer_push(w, NULL, i);
-        lua_rawgeti(L, v, i);
+        open_element(w, v, i);
         if (is_null(L, -1))
             add(w, "null");
         else
@@ -293,12 +305,7 @@ static void write_map(jwriter *w, int shape, int v)
     int base = lua_gettop(L);
     fo_buf_addc(L, w->b, '{');
     for (size_t i = 0; i < count; i++) {
-        if (i > 0)
-            fo_buf_addc(L, w->b, ',');
-        write_string(w, keys[i], strlen(keys[i]));
-        fo_buf_addc(L, w->b, ':');
-        fo_writer_push(w, keys[i], 0);
-        lua_getfield(L, v, keys[i]);
+        open_entry(w, v, i, keys[i]);
         write_value(w, ref, ref + 1, lua_gettop(L));
         lua_settop(L, base);
         w->depth--;
