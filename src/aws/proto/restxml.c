@@ -391,6 +391,22 @@ static void check_members(ser *s, int members, int v)
     }
 }
 
+/* Pushes member m's reference, its shape and its value in the params table at v, and tells
+ * whether it is written in this pass of xml_structure: present, an xmlAttribute exactly when
+ * `attributes` (the start tag's pass) or not (the content's pass), and with body_only not
+ * bound to an HTTP location. */
+static int push_member(ser *s, int members, int v, const char *m, int attributes, int body_only)
+{
+    lua_State *L = s->L;
+    lua_getfield(L, members, m);
+    int mref = lua_gettop(L);
+    fo_shape_push(L, s->op->shapes, mref);
+    int mshape = lua_gettop(L);
+    return lua_getfield(L, v, m) != LUA_TNIL &&
+           !trait_bool(L, mref, mshape, "xmlAttribute") == !attributes &&
+           !(body_only && trait(L, mref, mshape, "location"));
+}
+
 /* Writes the element `name` for the structure (the params table at v): every member, or
  * with body_only only those without an HTTP location (the input shape's body members). */
 static void xml_structure(ser *s, fo_buf *b, int ref, int shape, int v, const char *name,
@@ -410,12 +426,8 @@ static void xml_structure(ser *s, fo_buf *b, int ref, int shape, int v, const ch
     /* xmlAttribute members go into the start tag */
     for (size_t i = 0; i < n; i++) {
         const char *m = key_at(keys, i);
-        lua_getfield(L, members, m);
-        int mref = lua_gettop(L);
-        fo_shape_push(L, s->op->shapes, mref);
-        int mshape = lua_gettop(L);
-        if (lua_getfield(L, v, m) != LUA_TNIL && trait_bool(L, mref, mshape, "xmlAttribute") &&
-            !(body_only && trait(L, mref, mshape, "location"))) {
+        int mref = lua_gettop(L) + 1, mshape = mref + 1;
+        if (push_member(s, members, v, m, 1, body_only)) {
             size_t mark = path_member(s, m);
             const char *attr = trait(L, mref, mshape, "locationName");
             fo_buf *text = fo_buf_new(L);
@@ -433,12 +445,8 @@ static void xml_structure(ser *s, fo_buf *b, int ref, int shape, int v, const ch
     fo_buf_addc(L, b, '>');
     for (size_t i = 0; i < n; i++) {
         const char *m = key_at(keys, i);
-        lua_getfield(L, members, m);
-        int mref = lua_gettop(L);
-        fo_shape_push(L, s->op->shapes, mref);
-        int mshape = lua_gettop(L);
-        if (lua_getfield(L, v, m) != LUA_TNIL && !trait_bool(L, mref, mshape, "xmlAttribute") &&
-            !(body_only && trait(L, mref, mshape, "location"))) {
+        int mref = lua_gettop(L) + 1, mshape = mref + 1;
+        if (push_member(s, members, v, m, 0, body_only)) {
             size_t mark = path_member(s, m);
             const char *el = trait(L, mref, mshape, "locationName");
             xml_value(s, b, mref, mshape, lua_gettop(L), el ? el : m);
