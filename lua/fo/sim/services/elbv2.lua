@@ -335,6 +335,16 @@ end
 
 -- Load balancers ----------------------------------------------------------------------
 
+-- A load balancer's AvailabilityZones for its subnets, in zone order as ELBv2 lists them.
+local function zones_of(subnets)
+  local azs = {}
+  for _, s in ipairs(subnets) do
+    azs[#azs + 1] = { ZoneName = s.AvailabilityZone, SubnetId = s.SubnetId, LoadBalancerAddresses = {} }
+  end
+  table.sort(azs, function(a, b) return a.ZoneName < b.ZoneName end)
+  return azs
+end
+
 -- Subnet ids of a request (Subnets or SubnetMappings, not both) resolved against EC2:
 -- returns the subnets and their VPC. Enforces one subnet per AZ and, for ALBs, two AZs.
 local function resolve_lb_subnets(ctx, p, lb_type)
@@ -439,11 +449,7 @@ function M.CreateLoadBalancer(ctx, p)
     local default = ec2.default_security_group(ctx, vpc)
     sgs = default and { default.GroupId } or {}
   end
-  local azs = {}
-  for _, s in ipairs(subnets) do
-    azs[#azs + 1] = { ZoneName = s.AvailabilityZone, SubnetId = s.SubnetId, LoadBalancerAddresses = {} }
-  end
-  table.sort(azs, function(a, b) return a.ZoneName < b.ZoneName end)
+  local azs = zones_of(subnets)
   local desc = { Type = lb_type, Scheme = scheme, IpAddressType = p.IpAddressType or "ipv4",
     AvailabilityZones = azs, SecurityGroups = sgs }
 
@@ -594,11 +600,7 @@ function M.SetSubnets(ctx, p)
     ctx:fail("InvalidConfigurationRequest", ("The subnets must belong to the load balancer's VPC "
       .. "'%s'"):format(lb.desc.VpcId))
   end
-  local azs = {}
-  for _, s in ipairs(subnets) do
-    azs[#azs + 1] = { ZoneName = s.AvailabilityZone, SubnetId = s.SubnetId, LoadBalancerAddresses = {} }
-  end
-  table.sort(azs, function(a, b) return a.ZoneName < b.ZoneName end)
+  local azs = zones_of(subnets)
   lb.desc.AvailabilityZones = azs
   if p.IpAddressType then lb.desc.IpAddressType = p.IpAddressType end
   return { AvailabilityZones = copy(azs), IpAddressType = lb.desc.IpAddressType }
