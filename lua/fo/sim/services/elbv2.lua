@@ -200,6 +200,15 @@ local function page(ctx, items, marker, size)
   return out, next_marker
 end
 
+-- One page of the records in `list` for the request p (Marker, PageSize), each shown by
+-- view(record); returns the views and the NextMarker.
+local function page_views(ctx, list, p, view)
+  local items, marker = page(ctx, list, p.Marker, p.PageSize)
+  local out = {}
+  for _, r in ipairs(items) do out[#out + 1] = view(r) end
+  return out, marker
+end
+
 -- Names -------------------------------------------------------------------------------
 
 -- ELBv2's rules for load balancer and target group names: at most 32 characters,
@@ -504,9 +513,7 @@ function M.DescribeLoadBalancers(ctx, p)
       if not ctx:fresh(lb) then list[#list + 1] = lb end
     end
   end
-  local items, marker = page(ctx, list, p.Marker, p.PageSize)
-  local out = {}
-  for _, lb in ipairs(items) do out[#out + 1] = lb_view(ctx, lb) end
+  local out, marker = page_views(ctx, list, p, function(lb) return lb_view(ctx, lb) end)
   return { LoadBalancers = out, NextMarker = marker }
 end
 
@@ -760,9 +767,7 @@ function M.DescribeTargetGroups(ctx, p)
       if ok then list[#list + 1] = tg end
     end
   end
-  local items, marker = page(ctx, list, p.Marker, p.PageSize)
-  local out = {}
-  for _, tg in ipairs(items) do out[#out + 1] = tg_view(db, tg) end
+  local out, marker = page_views(ctx, list, p, function(tg) return tg_view(db, tg) end)
   return { TargetGroups = out, NextMarker = marker }
 end
 
@@ -993,9 +998,7 @@ function M.DescribeListeners(ctx, p)
   else
     invalid(ctx, "You must specify either listener ARNs or a load balancer ARN")
   end
-  local items, marker = page(ctx, list, p.Marker, p.PageSize)
-  local out = {}
-  for _, l in ipairs(items) do out[#out + 1] = copy(l.desc) end
+  local out, marker = page_views(ctx, list, p, function(l) return copy(l.desc) end)
   return { Listeners = out, NextMarker = marker }
 end
 
