@@ -384,14 +384,21 @@ function M.ListHealthChecks(ctx, p)
   return marker_page(ctx, p, list, n, "HealthChecks", health.output)
 end
 
-function M.GetHealthCheckStatus(ctx, p)
+-- The health check p names, for the two reads of its checkers' observations: Route 53
+-- refuses them (naming the operation `op`) for checks that have no checkers of their own.
+local function observed_hc(ctx, p, op)
   local db = begin(ctx)
   local hc = get_hc(ctx, db, p.HealthCheckId)
   local t = hc.HealthCheckConfig.Type
   if t == "CALCULATED" or t == "CLOUDWATCH_METRIC" or t == "RECOVERY_CONTROL" then
-    ctx:fail("InvalidInput", ("GetHealthCheckStatus is not supported for health checks of "
-      .. "type %s"):format(t), 400)
+    ctx:fail("InvalidInput", ("%s is not supported for health checks of type %s"):format(op, t),
+      400)
   end
+  return hc
+end
+
+function M.GetHealthCheckStatus(ctx, p)
+  local hc = observed_hc(ctx, p, "GetHealthCheckStatus")
   return { HealthCheckObservations = health.observations(hc, failover().last_result(ctx, hc)) }
 end
 
@@ -399,13 +406,7 @@ end
 -- text and time, whatever Inverted makes of it); no observation before the first failure.
 -- Like GetHealthCheckStatus, not for calculated, metric or recovery-control checks.
 function M.GetHealthCheckLastFailureReason(ctx, p)
-  local db = begin(ctx)
-  local hc = get_hc(ctx, db, p.HealthCheckId)
-  local t = hc.HealthCheckConfig.Type
-  if t == "CALCULATED" or t == "CLOUDWATCH_METRIC" or t == "RECOVERY_CONTROL" then
-    ctx:fail("InvalidInput", ("GetHealthCheckLastFailureReason is not supported for health "
-      .. "checks of type %s"):format(t), 400)
-  end
+  local hc = observed_hc(ctx, p, "GetHealthCheckLastFailureReason")
   local last = hc.eval and hc.eval.last_failure
   return { HealthCheckObservations = last and health.observations(hc, last, "last_failure") or {} }
 end
