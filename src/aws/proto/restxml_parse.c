@@ -320,22 +320,10 @@ void fo_restxml_parse_error(lua_State *L, const fo_op *op, int resp)
     int fields = lua_gettop(L);
     lua_pushvalue(L, fields);
     lua_setfield(L, out, "fields");
-    int root = 0, err = 0;
-    if (body && len > 0 && fo_xml_body_try(L, body, len) == 0) {
-        root = lua_gettop(L);
-        if (strcmp(fo_xml_name(L, root), "Error") == 0) { /* S3 */
-            lua_pushvalue(L, root);
-            err = lua_gettop(L);
-        } else if (fo_xml_child(L, root, "Error")) {
-            err = lua_gettop(L);
-        }
-    }
+    int root;
+    int err = fo_xml_error_element(L, body, len, 0, &root);
     if (err) {
-        static const char *const names[][2] = {
-            {"Code", "code"}, {"Message", "message"}, {"Type", "type"}};
-        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-            if (fo_xml_child_text(L, err, names[i][0]))
-                lua_setfield(L, out, names[i][1]);
+        fo_xml_error_fields(L, err, out);
         if (fo_xml_child_text(L, root, "RequestId") || fo_xml_child_text(L, err, "RequestId"))
             lua_setfield(L, out, "request_id");
     }

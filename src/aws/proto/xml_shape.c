@@ -99,6 +99,32 @@ int fo_xml_child_text(lua_State *L, int node, const char *name)
     return 1;
 }
 
+int fo_xml_error_element(lua_State *L, const char *body, size_t len, int in_errors, int *root)
+{
+    *root = 0;
+    if (!body || len == 0 || fo_xml_body_try(L, body, len) != 0)
+        return 0;
+    *root = lua_gettop(L);
+    if (strcmp(fo_xml_name(L, *root), "Error") == 0) { /* S3 */
+        lua_pushvalue(L, *root);
+        return lua_gettop(L);
+    }
+    if (fo_xml_child(L, *root, "Error"))
+        return lua_gettop(L);
+    if (in_errors && fo_xml_child(L, *root, "Errors") && fo_xml_child(L, -1, "Error"))
+        return lua_gettop(L);
+    return 0;
+}
+
+void fo_xml_error_fields(lua_State *L, int err, int out)
+{
+    static const char *const fields[][2] = {
+        {"Code", "code"}, {"Message", "message"}, {"Type", "type"}};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (fo_xml_child_text(L, err, fields[i][0]))
+            lua_setfield(L, out, fields[i][1]);
+}
+
 /* ---- scalars */
 
 static const char *trim(const char *s, size_t *len)
