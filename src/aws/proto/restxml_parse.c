@@ -113,15 +113,9 @@ static void parse_located(lua_State *L, const fo_op *op, int shape, int resp, in
     }
     int members = lua_gettop(L);
     lua_pushnil(L);
-    while (lua_next(L, members)) {
-        int ref = lua_gettop(L);
-        if (lua_type(L, ref - 1) != LUA_TSTRING || lua_type(L, ref) != LUA_TTABLE) {
-            lua_pop(L, 1);
-            continue;
-        }
+    while (fo_next_member(L, op->shapes, members)) {
+        int mshape = lua_gettop(L), ref = mshape - 1;
         const char *member = lua_tostring(L, ref - 1);
-        fo_shape_push(L, op->shapes, ref);
-        int mshape = lua_gettop(L);
         const char *loc = fo_trait_str(L, ref, mshape, "location");
         const char *name = fo_trait_str(L, ref, mshape, "locationName");
         if (!loc) {

@@ -409,14 +409,9 @@ void fo_xml_structure(lua_State *L, const fo_op *op, int shape, int node)
     int members = lua_gettop(L);
     int matched = 0;
     lua_pushnil(L);
-    while (lua_next(L, members)) {
-        int ref = lua_gettop(L);
-        if (lua_type(L, ref - 1) != LUA_TSTRING || lua_type(L, ref) != LUA_TTABLE) {
-            lua_pop(L, 1);
-            continue;
-        }
+    while (fo_next_member(L, op->shapes, members)) {
+        int mshape = lua_gettop(L), ref = mshape - 1;
         const char *member = lua_tostring(L, ref - 1);
-        int mshape = push_shape(L, op, ref);
         /* members bound to the status code or headers are read elsewhere; request-only
          * bindings (uri, querystring) mean nothing in a response: read from the body */
         const char *loc = fo_trait_str(L, ref, mshape, "location");
