@@ -106,6 +106,11 @@ struct fo_op {
     const char *protocol; /* "ec2" | "query" | "json" | "rest-xml" | "smithy-rpc-v2-cbor" */
 };
 
+/* Points op at the operation `name` whose table is on top of the stack (op->op) and pushes
+ * its input and its output reference (op->input, op->output; 0 for one the operation has
+ * not, a nil pushed all the same). `name` must outlive op. */
+void fo_op_bind(lua_State *L, fo_op *op, const char *name);
+
 /* ---- writers that walk the model (json, smithy-rpc-v2-cbor): the member path they are at,
  * so an error names it ("svc.Op: A.B[2].C: expected string, got number"). */
 #define FO_WRITER_MAX_DEPTH 256

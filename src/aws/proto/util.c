@@ -706,6 +706,14 @@ void fo_response_new(lua_State *L, int status, const char *content_type, const c
     lua_setfield(L, -2, "headers");
 }
 
+void fo_op_bind(lua_State *L, fo_op *op, const char *name)
+{
+    op->name = name;
+    op->op = lua_gettop(L);
+    op->input = lua_getfield(L, op->op, "input") == LUA_TTABLE ? lua_gettop(L) : 0;
+    op->output = lua_getfield(L, op->op, "output") == LUA_TTABLE ? lua_gettop(L) : 0;
+}
+
 /* ---- writers that walk the model */
 
 fo_writer *fo_writer_new(lua_State *L, const fo_op *op, int output)
