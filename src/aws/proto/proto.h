@@ -219,5 +219,17 @@ int fo_es_event_shape(lua_State *L, const fo_op *op, int stream, int headers, co
  * shape reference and returns 1; 0, pushing nothing, when the event has none (then the
  * whole payload is the event's document). */
 int fo_es_payload_member(lua_State *L, int shape);
+/* How a protocol reads the payload of an event (fo_es_push_event). With `ref` (the event's
+ * payload member: its reference; its shape at `shape`) it pushes that member's value; with
+ * ref 0 (no payload member: the payload is the event's document) it pushes the table of the
+ * members the document holds, `shape` the event's structure. Returns 1, or 0 pushing
+ * nothing when there is no value. */
+typedef int (*fo_es_read)(lua_State *L, const fo_op *op, const fo_es_message *m, int ref,
+                          int shape);
+/* One event of type `name` (message m, headers table at `headers`) of the stream shape at
+ * `stream`: pushes {name = {header members and what `read` made of the payload}}, or {} when
+ * the stream has no such event. The JSON and XML protocols differ only in `read`. */
+void fo_es_push_event(lua_State *L, const fo_op *op, int stream, int headers, const char *name,
+                      const fo_es_message *m, fo_es_read read);
 
 #endif

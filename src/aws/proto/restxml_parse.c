@@ -193,37 +193,24 @@ static void push_event_document(lua_State *L, const fo_op *op, const fo_es_messa
     }
 }
 
-/* One event of type `name` of the stream shape at `stream`: pushes {name = {...}}, or {} when
- * the stream has no such event. */
-static void push_event(lua_State *L, const fo_op *op, int stream, int headers, const char *name,
-                       const fo_es_message *m)
+/* An event's payload for fo_es_push_event: a blob or string payload member as the raw
+ * bytes, anything else read from the XML document. */
+static int read_event_payload(lua_State *L, const fo_op *op, const fo_es_message *m, int ref,
+                              int shape)
 {
-    lua_newtable(L);
-    int event = lua_gettop(L);
-    int shape = fo_es_event_shape(L, op, stream, headers, name);
-    if (!shape)
-        return;
-    int inner = shape + 1;
-    if (fo_es_payload_member(L, shape)) {
-        int ref = lua_gettop(L);
-        fo_shape_push(L, op->shapes, ref);
-        int pshape = lua_gettop(L);
-        const char *type = fo_field_str(L, pshape, "type");
+    if (ref) {
+        const char *type = fo_field_str(L, shape, "type");
         if (type && (strcmp(type, "blob") == 0 || strcmp(type, "string") == 0)) {
             lua_pushlstring(L, m->payload, m->payload_len);
-        } else {
-            push_event_document(L, op, m);
-            fo_xml_value(L, op, ref, pshape, lua_gettop(L));
+            return 1;
         }
-        lua_setfield(L, inner, lua_tostring(L, ref - 1));
-    } else {
         push_event_document(L, op, m);
-        fo_xml_structure(L, op, shape, lua_gettop(L));
-        merge_into(L, inner);
+        fo_xml_value(L, op, ref, shape, lua_gettop(L));
+        return 1;
     }
-    lua_settop(L, inner);
-    lua_setfield(L, event, name);
-    lua_settop(L, event);
+    push_event_document(L, op, m);
+    fo_xml_structure(L, op, shape, lua_gettop(L));
+    return 1;
 }
 
 /* Pushes the list of the events of the stream body[0..len) for the stream shape at `stream`. */
@@ -239,7 +226,7 @@ static void parse_event_stream(lua_State *L, const fo_op *op, const char *body, 
         int headers = lua_gettop(L);
         const char *etype = fo_es_event_type(L, op, headers, &m);
         if (etype) {
-            push_event(L, op, stream, headers, etype, &m);
+            fo_es_push_event(L, op, stream, headers, etype, &m, read_event_payload);
             lua_rawseti(L, events, ++count);
         }
         lua_settop(L, events);
