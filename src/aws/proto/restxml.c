@@ -124,6 +124,17 @@ static size_t sorted_keys(ser *s, int t)
     return n;
 }
 
+/* For a map bound to the query string or to headers (its entries become parameters or
+ * headers): checks that v is a table, pushes the value reference and shape (top + 1, top + 2)
+ * and the array of v's keys in name order, which it returns, with their count in *n. */
+static fo_buf *map_values(ser *s, int shape, int v, size_t *n)
+{
+    need_table(s, v, "map");
+    push_ref(s, shape, "value");
+    *n = sorted_keys(s, v);
+    return lua_touserdata(s->L, -1);
+}
+
 /* A structure's member names in the model's order (memberOrder): Route 53 checks its
  * XML against a schema of sequences, so elements must come in that order. Pushes the
  * order table and the key array. */
@@ -587,11 +598,9 @@ static void query_value(ser *s, fo_buf *q, const char *key, int ref, int shape, 
 static void query_map(ser *s, fo_buf *q, int shape, int v, int named)
 {
     lua_State *L = s->L;
-    need_table(s, v, "map");
     int top = lua_gettop(L);
-    push_ref(s, shape, "value");
-    size_t n = sorted_keys(s, v);
-    fo_buf *keys = lua_touserdata(L, -1);
+    size_t n;
+    fo_buf *keys = map_values(s, shape, v, &n);
     for (size_t i = 0; i < n; i++) {
         const char *k = key_at(keys, i);
         if (lua_getfield(L, named, k) != LUA_TNIL) {
@@ -657,11 +666,9 @@ static void header_value(ser *s, fo_buf *h, int ref, int shape, int v)
 static void header_map(ser *s, int headers, const char *prefix, int shape, int v)
 {
     lua_State *L = s->L;
-    need_table(s, v, "map");
     int top = lua_gettop(L);
-    push_ref(s, shape, "value");
-    size_t n = sorted_keys(s, v);
-    fo_buf *keys = lua_touserdata(L, -1);
+    size_t n;
+    fo_buf *keys = map_values(s, shape, v, &n);
     for (size_t i = 0; i < n; i++) {
         const char *k = key_at(keys, i);
         size_t mark = path_key(s, k);
