@@ -226,14 +226,7 @@ void fo_es_push_event(lua_State *L, const fo_op *op, int stream, int headers, co
         if (read(L, op, m, ref, ref + 1))
             lua_setfield(L, inner, lua_tostring(L, ref - 1));
     } else if (read(L, op, m, 0, shape)) {
-        /* the document's members join the header members */
-        lua_pushnil(L);
-        while (lua_next(L, -2)) {
-            lua_pushvalue(L, -2);
-            lua_insert(L, -2);
-            lua_rawset(L, inner);
-        }
-        lua_pop(L, 1);
+        fo_merge_into(L, inner); /* the document's members join the header members */
     }
     lua_settop(L, inner);
     lua_setfield(L, event, name);

@@ -49,6 +49,10 @@ void fo_map_push(lua_State *L, const fo_op *op, int shape);
  * end (the name popped). Leave the name on top (pop reference and shape) to go on. */
 int fo_next_member(lua_State *L, int shapes, int members);
 
+/* Copies the fields of the table on top into the table at `out` (absolute index, raw sets)
+ * and pops it. */
+void fo_merge_into(lua_State *L, int out);
+
 /* resp.headers[name] for the response table at resp (name in lower case; header names that
  * differ only in case match too), or NULL. The string lives as long as resp. No stack change. */
 const char *fo_resp_header(lua_State *L, int resp, const char *name);

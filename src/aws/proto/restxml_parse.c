@@ -153,18 +153,6 @@ static void parse_located(lua_State *L, const fo_op *op, int shape, int resp, in
     lua_settop(L, top);
 }
 
-/* Copies the fields of the table on top into `out` and pops it. */
-static void merge_into(lua_State *L, int out)
-{
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-        lua_pushvalue(L, -2);
-        lua_insert(L, -2);
-        lua_rawset(L, out);
-    }
-    lua_pop(L, 1);
-}
-
 /* Is the body only whitespace? */
 static int blank(const char *s, size_t n)
 {
@@ -283,7 +271,7 @@ void fo_restxml_body(lua_State *L, const fo_op *op, int shape, const char *body,
     } else if (len > 0 && !blank(body, len)) {
         fo_xml_body(L, op, body, len);
         fo_xml_structure(L, op, shape, lua_gettop(L));
-        merge_into(L, out);
+        fo_merge_into(L, out);
     }
     lua_settop(L, top);
 }
@@ -313,7 +301,7 @@ void fo_restxml_parse_error(lua_State *L, const fo_op *op, int resp)
         int eshape = lua_gettop(L);
         parse_located(L, op, eshape, resp, fields);
         fo_xml_structure(L, op, eshape, err);
-        merge_into(L, fields);
+        fo_merge_into(L, fields);
         lua_settop(L, eshape - 1);
     }
     if (!code || !*code) {

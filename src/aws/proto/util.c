@@ -164,6 +164,17 @@ int fo_next_member(lua_State *L, int shapes, int members)
     return 0;
 }
 
+void fo_merge_into(lua_State *L, int out)
+{
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, out);
+    }
+    lua_pop(L, 1);
+}
+
 static int compare_strings(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
