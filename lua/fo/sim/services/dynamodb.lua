@@ -514,15 +514,20 @@ local function in_use(ctx)
   fail(ctx, "ResourceInUseException", "The resource which you are attempting to change is in use.")
 end
 
+-- A ReplicaUpdates entry (Create or Delete) may not name the table's own region.
+local function not_local(ctx, region)
+  if region == ctx.region then
+    invalid(ctx, "Cannot add, delete, or update the local region through ReplicaUpdates. Use "
+      .. "CreateTable, DeleteTable, or UpdateTable as required.")
+  end
+end
+
 -- ReplicaUpdates Create: a new table in the other region, items copied, CREATING until
 -- its time; the source table is UPDATING meanwhile.
 local function create_replica(ctx, rec, c)
   local region = c.RegionName
   local now = ctx:now()
-  if region == ctx.region then
-    invalid(ctx, "Cannot add, delete, or update the local region through ReplicaUpdates. Use "
-      .. "CreateTable, DeleteTable, or UpdateTable as required.")
-  end
+  not_local(ctx, region)
   if not regions.known(region) then
     pinvalid(ctx, ("Region %s is not a valid region for a replica (the simulator serves %s)")
       :format(region, table.concat(regions.names(), ", ")))
@@ -570,10 +575,7 @@ end
 local function delete_replica(ctx, rec, d)
   local region = d.RegionName
   local now = ctx:now()
-  if region == ctx.region then
-    invalid(ctx, "Cannot add, delete, or update the local region through ReplicaUpdates. Use "
-      .. "CreateTable, DeleteTable, or UpdateTable as required.")
-  end
+  not_local(ctx, region)
   local e = rec.group and rec.group[region]
   if not e or e.delete_at then
     invalid(ctx, ("Update global table operation failed because one or more replicas were not "
