@@ -411,15 +411,7 @@ void fo_query_parse_error(lua_State *L, const fo_op *op, int resp, int ec2)
             lua_setfield(L, out, "fields");
         }
     }
-    const char *code = fo_field_str(L, out, "code");
-    if (!code || !*code) {
-        lua_pushfstring(L, "%d", status);
-        lua_setfield(L, out, "code");
-        if (!fo_field_str(L, out, "message")) {
-            lua_pushstring(L, fo_http_reason(status));
-            lua_setfield(L, out, "message");
-        }
-    }
+    fo_xml_error_status(L, out, status);
     if (!fo_field_str(L, out, "request_id") && lua_getfield(L, resp, "headers") == LUA_TTABLE) {
         const char *id = fo_field_str(L, -1, "x-amzn-requestid");
         if (!id)

@@ -304,14 +304,7 @@ void fo_restxml_parse_error(lua_State *L, const fo_op *op, int resp)
         fo_merge_into(L, fields);
         lua_settop(L, eshape - 1);
     }
-    if (!code || !*code) {
-        lua_pushfstring(L, "%d", status);
-        lua_setfield(L, out, "code");
-        if (!fo_field_str(L, out, "message")) {
-            lua_pushstring(L, fo_http_reason(status));
-            lua_setfield(L, out, "message");
-        }
-    }
+    fo_xml_error_status(L, out, status);
     if (!fo_field_str(L, out, "request_id") && (push_header(L, headers, "x-amz-request-id") ||
                                                 push_header(L, headers, "x-amzn-requestid")))
         lua_setfield(L, out, "request_id");

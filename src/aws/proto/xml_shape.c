@@ -116,6 +116,19 @@ int fo_xml_error_element(lua_State *L, const char *body, size_t len, int in_erro
     return 0;
 }
 
+void fo_xml_error_status(lua_State *L, int out, int status)
+{
+    const char *code = fo_field_str(L, out, "code");
+    if (code && *code)
+        return;
+    lua_pushfstring(L, "%d", status);
+    lua_setfield(L, out, "code");
+    if (!fo_field_str(L, out, "message")) {
+        lua_pushstring(L, fo_http_reason(status));
+        lua_setfield(L, out, "message");
+    }
+}
+
 void fo_xml_error_fields(lua_State *L, int err, int out)
 {
     static const char *const fields[][2] = {

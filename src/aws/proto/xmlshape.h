@@ -70,6 +70,9 @@ int fo_xml_error_element(lua_State *L, const char *body, size_t len, int in_erro
 /* Sets out.code, out.message and out.type from the texts of the Code, Message and Type
  * children of the <Error> element at err (those it has). */
 void fo_xml_error_fields(lua_State *L, int err, int out);
+/* An XML error whose body gave no Code (none, or not XML): out.code becomes the HTTP status
+ * ("503") and out.message, when it has none, the status's reason phrase. */
+void fo_xml_error_status(lua_State *L, int out, int status);
 
 /* Pushes the shape modelling the error `code` (shapes[code] when it is an exception, or
  * the exception whose error.code is `code`); returns 0 (nothing pushed) if none. */
