@@ -455,6 +455,7 @@ int fo_sigv4_sign(const fo_sigv4_params *p, fo_sigv4_result *r, const char **why
     size_t nextra_h = 0;
     char *path = NULL, *query = NULL, *headers = NULL, *cred = NULL, *signed_enc = NULL;
     char *token_enc = NULL;
+    int rc = -1;
     /* A header the request already carries is signed as it is, not added twice (that is
      * how a verifier recomputes a received request's signature). */
     if (!p->query_mode) {
@@ -466,7 +467,7 @@ int fo_sigv4_sign(const fo_sigv4_params *p, fo_sigv4_result *r, const char **why
             extra_h[nextra_h++] = (fo_sigv4_header){"x-amz-content-sha256", p->payload_hash};
     }
     if (canonical_headers(p, extra_h, nextra_h, &headers, &r->signed_headers) != 0)
-        goto fail_local;
+        goto done;
 
     path = p->normalize ? normalize_path(p->path) : strdup(p->path);
     struct param qextra[6];
@@ -483,7 +484,7 @@ int fo_sigv4_sign(const fo_sigv4_params *p, fo_sigv4_result *r, const char **why
         signed_enc = encoded(r->signed_headers);
         token_enc = with_token ? encoded(p->session_token) : NULL;
         if (!cred || !signed_enc || (with_token && !token_enc))
-            goto fail_local;
+            goto done;
         snprintf(expires, sizeof expires, "%ld", p->expires > 0 ? p->expires : 3600);
         qextra[nq++] = (struct param){"X-Amz-Algorithm", "AWS4-HMAC-SHA256"};
         qextra[nq++] = (struct param){"X-Amz-Credential", cred};
@@ -495,7 +496,7 @@ int fo_sigv4_sign(const fo_sigv4_params *p, fo_sigv4_result *r, const char **why
     }
     query = canonical_query(p->query, qextra, nq);
     if (!path || !query)
-        goto fail_local;
+        goto done;
 
     struct sb cr = {0};
     sb_add(&cr, p->method);
@@ -511,7 +512,7 @@ int fo_sigv4_sign(const fo_sigv4_params *p, fo_sigv4_result *r, const char **why
     sb_add(&cr, p->payload_hash);
     r->canonical_request = sb_take(&cr);
     if (!r->canonical_request)
-        goto fail_local;
+        goto done;
 
     unsigned char digest[32];
     char hexd[65];
@@ -527,18 +528,18 @@ int fo_sigv4_sign(const fo_sigv4_params *p, fo_sigv4_result *r, const char **why
     sb_add(&sts, hexd);
     r->string_to_sign = sb_take(&sts);
     if (!r->string_to_sign)
-        goto fail_local;
+        goto done;
 
     unsigned char key[32], sig[32];
     if (fo_sigv4_signing_key(p->secret_key, date8, p->region, p->service, key) != 0 ||
         hmac(key, 32, r->string_to_sign, sig) != 0) {
         fo_libcrypto()->OPENSSL_cleanse(key, sizeof key);
-        goto fail_local;
+        goto done;
     }
     fo_libcrypto()->OPENSSL_cleanse(key, sizeof key);
     r->signature = malloc(65);
     if (!r->signature)
-        goto fail_local;
+        goto done;
     hex_encode(sig, 32, r->signature);
 
     if (p->query_mode) {
@@ -566,7 +567,7 @@ int fo_sigv4_sign(const fo_sigv4_params *p, fo_sigv4_result *r, const char **why
         sb_add(&q, r->signature);
         r->query = sb_take(&q);
         if (!r->query)
-            goto fail_local;
+            goto done;
     } else {
         struct sb a = {0};
         sb_add(&a, "AWS4-HMAC-SHA256 Credential=");
@@ -579,23 +580,21 @@ int fo_sigv4_sign(const fo_sigv4_params *p, fo_sigv4_result *r, const char **why
         sb_add(&a, r->signature);
         r->authorization = sb_take(&a);
         if (!r->authorization)
-            goto fail_local;
+            goto done;
     }
-    free(path);
-    free(query);
-    free(headers);
-    free(cred);
-    free(signed_enc);
-    free(token_enc);
-    return 0;
+    rc = 0;
 
-fail_local:
+    /* The success and the failure paths free the same locals; only a failure also frees
+     * what was set in r. */
+done:
     free(path);
     free(query);
     free(headers);
     free(cred);
     free(signed_enc);
     free(token_enc);
+    if (rc == 0)
+        return 0;
 fail:
     fo_sigv4_result_free(r);
     return -1;

@@ -10,26 +10,30 @@
 #include <string.h>
 #include <stdint.h>
 
-static int crypto_sha256(lua_State *L)
+/* Pushes the `size`-byte digest of the string argument 1 made by one of libcrypto's
+ * one-shot hashes (SHA256, SHA1: libcrypto is loaded when the module opens). */
+static int push_digest(lua_State *L,
+                       unsigned char *(*hash)(const unsigned char *, size_t, unsigned char *),
+                       size_t size)
 {
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    fo_libcrypto()->SHA256((const unsigned char *)s, n, md);
-    lua_pushlstring(L, (const char *)md, sizeof md);
+    unsigned char md[SHA256_DIGEST_LENGTH]; /* the larger of the two */
+    hash((const unsigned char *)s, n, md);
+    lua_pushlstring(L, (const char *)md, size);
     return 1;
+}
+
+static int crypto_sha256(lua_State *L)
+{
+    return push_digest(L, fo_libcrypto()->SHA256, SHA256_DIGEST_LENGTH);
 }
 
 /* SHA-1 for S3's x-amz-checksum-sha1 and to name files the AWS CLI names with it (the SSO
  * token cache), never for security. */
 static int crypto_sha1(lua_State *L)
 {
-    size_t n;
-    const char *s = luaL_checklstring(L, 1, &n);
-    unsigned char md[SHA_DIGEST_LENGTH];
-    fo_libcrypto()->SHA1((const unsigned char *)s, n, md);
-    lua_pushlstring(L, (const char *)md, sizeof md);
-    return 1;
+    return push_digest(L, fo_libcrypto()->SHA1, SHA_DIGEST_LENGTH);
 }
 
 static int crypto_hmac_sha256(lua_State *L)

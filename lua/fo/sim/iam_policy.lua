@@ -10,11 +10,7 @@ local cjson = require "cjson.safe"
 
 local M = {}
 
-local function list(v)
-  if v == nil then return {} end
-  if type(v) ~= "table" then return { v } end
-  return v
-end
+local list = trust.list
 
 -- "${aws:PrincipalAccount}" → the context's value; an unknown variable stays as written
 -- (and so matches nothing, as IAM's unresolvable variables do).

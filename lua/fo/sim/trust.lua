@@ -7,11 +7,15 @@
 -- matches (an Allow with it does not apply; a Deny with it does not apply either).
 local M = {}
 
+-- A policy element that IAM takes as one value or a list of them (Action, Resource, a
+-- principal, a condition's values, Statement), as a list.
 local function list(v)
   if v == nil then return {} end
   if type(v) ~= "table" then return { v } end
   return v
 end
+
+M.list = list
 
 -- IAM's wildcard match: * any run, ? one character; case-sensitive unless `fold`.
 local function like(pattern, value, fold)

@@ -210,3 +210,25 @@ int fo_es_payload_member(lua_State *L, int shape)
     lua_pop(L, 1);
     return 0;
 }
+
+void fo_es_push_event(lua_State *L, const fo_op *op, int stream, int headers, const char *name,
+                      const fo_es_message *m, fo_es_read read)
+{
+    lua_newtable(L);
+    int event = lua_gettop(L);
+    int shape = fo_es_event_shape(L, op, stream, headers, name);
+    if (!shape)
+        return;
+    int inner = shape + 1;
+    if (fo_es_payload_member(L, shape)) {
+        int ref = lua_gettop(L);
+        fo_shape_push(L, op->shapes, ref);
+        if (read(L, op, m, ref, ref + 1))
+            lua_setfield(L, inner, lua_tostring(L, ref - 1));
+    } else if (read(L, op, m, 0, shape)) {
+        fo_merge_into(L, inner); /* the document's members join the header members */
+    }
+    lua_settop(L, inner);
+    lua_setfield(L, event, name);
+    lua_settop(L, event);
+}

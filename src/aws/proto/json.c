@@ -255,38 +255,19 @@ static int push_stream_member(lua_State *L, const fo_op *op, int shape)
     return 0;
 }
 
-/* One event of type `name` of the stream shape: pushes {name = {...}} or {}. */
-static void es_event(lua_State *L, const fo_op *op, int stream, int headers, const char *name,
-                     const char *payload, size_t plen, size_t poff)
+/* An event's payload for fo_es_push_event: a blob or string payload member as the raw
+ * bytes, anything else decoded as JSON. */
+static int read_event_payload(lua_State *L, const fo_op *op, const fo_es_message *m, int ref,
+                              int shape)
 {
-    lua_newtable(L);
-    int event = lua_gettop(L);
-    int shape = fo_es_event_shape(L, op, stream, headers, name);
-    if (!shape)
-        return;
-    int inner = shape + 1;
-    if (fo_es_payload_member(L, shape)) {
-        int ref = lua_gettop(L);
-        fo_shape_push(L, op->shapes, ref);
-        enum fo_json_type t = fo_json_type_of(L, lua_gettop(L));
-        lua_pushvalue(L, ref - 1);
-        if (t == FO_JT_BLOB || t == FO_JT_STRING)
-            lua_pushlstring(L, payload, plen);
-        else if (!fo_json_decode(L, op, payload, plen, poff, ref + 1))
-            lua_pushnil(L);
-        lua_rawset(L, inner);
-    } else if (fo_json_decode(L, op, payload, plen, poff, shape)) {
-        lua_pushnil(L);
-        while (lua_next(L, -2)) {
-            lua_pushvalue(L, -2);
-            lua_insert(L, -2);
-            lua_rawset(L, inner);
+    if (ref) {
+        enum fo_json_type t = fo_json_type_of(L, shape);
+        if (t == FO_JT_BLOB || t == FO_JT_STRING) {
+            lua_pushlstring(L, m->payload, m->payload_len);
+            return 1;
         }
-        lua_pop(L, 1);
     }
-    lua_settop(L, inner);
-    lua_setfield(L, event, name);
-    lua_settop(L, event);
+    return fo_json_decode(L, op, m->payload, m->payload_len, m->payload_at, shape);
 }
 
 static void parse_event_stream(lua_State *L, const fo_op *op, int body, int shape, int member)
@@ -315,7 +296,7 @@ static void parse_event_stream(lua_State *L, const fo_op *op, int body, int shap
                 lua_newtable(L);
             lua_replace(L, result);
         } else if (etype) {
-            es_event(L, op, stream, headers, etype, m.payload, m.payload_len, m.payload_at);
+            fo_es_push_event(L, op, stream, headers, etype, &m, read_event_payload);
             lua_rawseti(L, events, ++count);
         }
         lua_settop(L, events);

@@ -386,12 +386,18 @@ static int open_container(jreader *r, unsigned char close)
     return 0;
 }
 
-static void expect_key(jreader *r)
+/* Reads an object's member name and the colon after it, pushing the name when `push`. */
+static void read_key(jreader *r, int push)
 {
     if (r->p >= r->end)
         fail(r, "truncated object");
     if (*r->p != '"')
         fail(r, "expected a member name");
+    size_t n;
+    const char *s = read_string(r, &n);
+    if (push)
+        lua_pushlstring(r->L, s, n);
+    expect_colon(r);
 }
 
 /* Finds the member of the structure whose wire name is the string at key: pushes the
@@ -469,12 +475,8 @@ static void read_structure(jreader *r, int shape)
     int tag = lua_gettop(L);
     if (!open_container(r, '}')) {
         do {
-            expect_key(r);
-            size_t n;
-            const char *s = read_string(r, &n);
-            lua_pushlstring(L, s, n);
+            read_key(r, 1);
             int key = lua_gettop(L);
-            expect_colon(r);
             if (find_member(L, members, key)) {
                 int ref = lua_gettop(L);
                 fo_shape_push(L, r->shapes, ref);
@@ -528,11 +530,7 @@ static void read_map(jreader *r, int shape)
     int base = lua_gettop(L);
     if (!open_container(r, '}')) {
         do {
-            expect_key(r);
-            size_t n;
-            const char *s = read_string(r, &n);
-            lua_pushlstring(L, s, n);
-            expect_colon(r);
+            read_key(r, 1);
             if (read_value(r, value, 1))
                 lua_rawset(L, result);
             lua_settop(L, base);
@@ -574,12 +572,7 @@ static void read_generic_object(jreader *r, int build)
     if (open_container(r, '}'))
         return;
     do {
-        expect_key(r);
-        size_t n;
-        const char *s = read_string(r, &n);
-        if (build)
-            lua_pushlstring(L, s, n);
-        expect_colon(r);
+        read_key(r, build);
         if (read_value(r, 0, build))
             lua_rawset(L, result);
         else if (build)

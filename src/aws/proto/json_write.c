@@ -155,6 +155,29 @@ static int is_sequence(lua_State *L, int t, lua_Integer *n)
 static void write_value(jwriter *w, int ref, int shape, int v);
 
 /* A document: plain JSON from Lua values. */
+/* Starts element i (from 1) of the array at v: the comma before all but the first, the path
+ * entry, and v[i] pushed. The caller writes the value, pops it and leaves with w->depth--. */
+static void open_element(jwriter *w, int v, lua_Integer i)
+{
+    if (i > 1)
+        fo_buf_addc(w->L, w->b, ',');
+    fo_writer_push(w, NULL, i);
+    lua_rawgeti(w->L, v, i);
+}
+
+/* Starts entry i (from 0) of the object for the table at v: the comma before all but the
+ * first, `"key":`, the path entry, and v[key] pushed. The caller writes the value, pops it
+ * and leaves with w->depth--. */
+static void open_entry(jwriter *w, int v, size_t i, const char *key)
+{
+    if (i > 0)
+        fo_buf_addc(w->L, w->b, ',');
+    write_string(w, key, strlen(key));
+    fo_buf_addc(w->L, w->b, ':');
+    fo_writer_push(w, key, 0);
+    lua_getfield(w->L, v, key);
+}
+
 static void write_plain(jwriter *w, int v)
 {
     lua_State *L = w->L;
@@ -189,10 +212,7 @@ static void write_plain(jwriter *w, int v)
         if (is_sequence(L, v, &n)) {
             fo_buf_addc(L, w->b, '[');
             for (lua_Integer i = 1; i <= n; i++) {
-                if (i > 1)
-                    fo_buf_addc(L, w->b, ',');
-                fo_writer_push(w, NULL, i);
-                lua_rawgeti(L, v, i);
+                open_element(w, v, i);
                 write_plain(w, lua_gettop(L));
                 lua_pop(L, 1);
                 w->depth--;
@@ -204,12 +224,7 @@ static void write_plain(jwriter *w, int v)
         const char **keys = sorted_keys(w, v, &count);
         fo_buf_addc(L, w->b, '{');
         for (size_t i = 0; i < count; i++) {
-            if (i > 0)
-                fo_buf_addc(L, w->b, ',');
-            write_string(w, keys[i], strlen(keys[i]));
-            fo_buf_addc(L, w->b, ':');
-            fo_writer_push(w, keys[i], 0);
-            lua_getfield(L, v, keys[i]);
+            open_entry(w, v, i, keys[i]);
             write_plain(w, lua_gettop(L));
             lua_pop(L, 1);
             w->depth--;
@@ -236,10 +251,7 @@ static void write_structure(jwriter *w, int shape, int v)
     int base = lua_gettop(L);
     fo_buf_addc(L, w->b, '{');
     for (size_t i = 0; i < count; i++) {
-        fo_writer_push(w, keys[i], 0);
-        if (!members || lua_getfield(L, members, keys[i]) != LUA_TTABLE)
-            fo_writer_fail(w, "unknown member");
-        int ref = lua_gettop(L);
+        int ref = fo_writer_member(w, members, keys[i]);
         const char *wire = fo_field_str(L, ref, "locationName");
         if (i > 0)
             fo_buf_addc(L, w->b, ',');
@@ -267,16 +279,10 @@ static void write_list(jwriter *w, int shape, int v)
             fo_writer_fail(w, "expected a list (a Lua array), got a table with other keys");
         n = 0;
     }
-    if (lua_getfield(L, shape, "member") != LUA_TTABLE)
-        fo_writer_fail(w, "the model's list has no member shape");
-    int ref = lua_gettop(L);
-    fo_shape_push(L, w->op->shapes, ref);
+    int ref = fo_writer_element_shape(w, shape, "list", "member");
     fo_buf_addc(L, w->b, '[');
     for (lua_Integer i = 1; i <= n; i++) {
-        if (i > 1)
-            fo_buf_addc(L, w->b, ',');
-        fo_writer_push(w, NULL, i);
-        lua_rawgeti(L, v, i);
+        open_element(w, v, i);
         if (is_null(L, -1))
             add(w, "null");
         else
@@ -293,21 +299,13 @@ static void write_map(jwriter *w, int shape, int v)
     lua_State *L = w->L;
     if (!lua_istable(L, v))
         fo_writer_fail_type(w, "table (a map)", v);
-    if (lua_getfield(L, shape, "value") != LUA_TTABLE)
-        fo_writer_fail(w, "the model's map has no value shape");
-    int ref = lua_gettop(L);
-    fo_shape_push(L, w->op->shapes, ref);
+    int ref = fo_writer_element_shape(w, shape, "map", "value");
     size_t count;
     const char **keys = sorted_keys(w, v, &count);
     int base = lua_gettop(L);
     fo_buf_addc(L, w->b, '{');
     for (size_t i = 0; i < count; i++) {
-        if (i > 0)
-            fo_buf_addc(L, w->b, ',');
-        write_string(w, keys[i], strlen(keys[i]));
-        fo_buf_addc(L, w->b, ':');
-        fo_writer_push(w, keys[i], 0);
-        lua_getfield(L, v, keys[i]);
+        open_entry(w, v, i, keys[i]);
         write_value(w, ref, ref + 1, lua_gettop(L));
         lua_settop(L, base);
         w->depth--;
@@ -353,22 +351,9 @@ static void write_value(jwriter *w, int ref, int shape, int v)
         write_string(w, s, n);
         return;
     }
-    case FO_JT_INT: {
-        lua_Integer i = 0;
-        if (lua_isinteger(L, v)) {
-            i = lua_tointeger(L, v);
-        } else if (lua_type(L, v) == LUA_TNUMBER) {
-            double d = (double)lua_tonumber(L, v);
-            if (d != floor(d) || !lua_numbertointeger(d, &i))
-                fo_writer_fail(w,
-                               "expected an integer, got a number with a fraction or out of range");
-        } else {
-            fo_writer_fail_type(w, "integer", v);
-            return;
-        }
-        write_integer(w, i);
+    case FO_JT_INT:
+        write_integer(w, fo_writer_integer(w, v));
         return;
-    }
     case FO_JT_FLOAT: {
         const char *special;
         if (lua_type(L, v) != LUA_TNUMBER &&

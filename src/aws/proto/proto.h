@@ -49,6 +49,10 @@ void fo_map_push(lua_State *L, const fo_op *op, int shape);
  * end (the name popped). Leave the name on top (pop reference and shape) to go on. */
 int fo_next_member(lua_State *L, int shapes, int members);
 
+/* Copies the fields of the table on top into the table at `out` (absolute index, raw sets)
+ * and pops it. */
+void fo_merge_into(lua_State *L, int out);
+
 /* resp.headers[name] for the response table at resp (name in lower case; header names that
  * differ only in case match too), or NULL. The string lives as long as resp. No stack change. */
 const char *fo_resp_header(lua_State *L, int resp, const char *name);
@@ -106,6 +110,11 @@ struct fo_op {
     const char *protocol; /* "ec2" | "query" | "json" | "rest-xml" | "smithy-rpc-v2-cbor" */
 };
 
+/* Points op at the operation `name` whose table is on top of the stack (op->op) and pushes
+ * its input and its output reference (op->input, op->output; 0 for one the operation has
+ * not, a nil pushed all the same). `name` must outlive op. */
+void fo_op_bind(lua_State *L, fo_op *op, const char *name);
+
 /* ---- writers that walk the model (json, smithy-rpc-v2-cbor): the member path they are at,
  * so an error names it ("svc.Op: A.B[2].C: expected string, got number"). */
 #define FO_WRITER_MAX_DEPTH 256
@@ -131,6 +140,20 @@ void fo_writer_fail_type(fo_writer *w, const char *expected, int v);
 /* Enters member `name` (or list index `index` when name is NULL); the caller leaves with
  * w->depth--. Raises past FO_WRITER_MAX_DEPTH (a table that contains itself). */
 void fo_writer_push(fo_writer *w, const char *name, lua_Integer index);
+
+/* The value at v as an integer: a Lua integer, or a float with no fraction that fits.
+ * Raises for a fraction, a float out of range, or any other type. */
+lua_Integer fo_writer_integer(fo_writer *w, int v);
+
+/* Pushes the reference shape[field] of a collection ("member" of a list, "value" of a map)
+ * and the shape it names, and returns the reference's index. Raises "the model's <kind> has
+ * no <field> shape" when the model lacks it. */
+int fo_writer_element_shape(fo_writer *w, int shape, const char *kind, const char *field);
+
+/* Enters member `name` of a structure (as fo_writer_push) and pushes its reference from the
+ * structure's members table (absolute index; 0 when the shape has none); returns the
+ * reference's index. Raises "unknown member" when the model has no such member. */
+int fo_writer_member(fo_writer *w, int members, const char *name);
 
 /* Each protocol implements three entry points; `params`/`resp` are absolute indices.
  *   serialize:   pushes {method=, path=, query=, headers={}, body=}
@@ -200,5 +223,17 @@ int fo_es_event_shape(lua_State *L, const fo_op *op, int stream, int headers, co
  * shape reference and returns 1; 0, pushing nothing, when the event has none (then the
  * whole payload is the event's document). */
 int fo_es_payload_member(lua_State *L, int shape);
+/* How a protocol reads the payload of an event (fo_es_push_event). With `ref` (the event's
+ * payload member: its reference; its shape at `shape`) it pushes that member's value; with
+ * ref 0 (no payload member: the payload is the event's document) it pushes the table of the
+ * members the document holds, `shape` the event's structure. Returns 1, or 0 pushing
+ * nothing when there is no value. */
+typedef int (*fo_es_read)(lua_State *L, const fo_op *op, const fo_es_message *m, int ref,
+                          int shape);
+/* One event of type `name` (message m, headers table at `headers`) of the stream shape at
+ * `stream`: pushes {name = {header members and what `read` made of the payload}}, or {} when
+ * the stream has no such event. The JSON and XML protocols differ only in `read`. */
+void fo_es_push_event(lua_State *L, const fo_op *op, int stream, int headers, const char *name,
+                      const fo_es_message *m, fo_es_read read);
 
 #endif

@@ -52,14 +52,12 @@ static enum proto load_model(lua_State *L, fo_op *op)
 static enum proto load_op(lua_State *L, fo_op *op)
 {
     enum proto protocol = load_model(L, op);
-    op->name = luaL_checkstring(L, 2);
+    const char *name = luaL_checkstring(L, 2);
     if (lua_getfield(L, 1, "operations") != LUA_TTABLE)
         luaL_error(L, "fo.awsproto: the model has no operations");
-    if (lua_getfield(L, -1, op->name) != LUA_TTABLE)
-        luaL_error(L, "%s: no operation named '%s'", op->service, op->name);
-    op->op = lua_gettop(L);
-    op->input = lua_getfield(L, op->op, "input") == LUA_TTABLE ? lua_gettop(L) : 0;
-    op->output = lua_getfield(L, op->op, "output") == LUA_TTABLE ? lua_gettop(L) : 0;
+    if (lua_getfield(L, -1, name) != LUA_TTABLE)
+        luaL_error(L, "%s: no operation named '%s'", op->service, name);
+    fo_op_bind(L, op, name);
     return protocol;
 }
 

@@ -398,25 +398,10 @@ void fo_query_parse_error(lua_State *L, const fo_op *op, int resp, int ec2)
     int out = lua_gettop(L);
     lua_newtable(L);
     lua_setfield(L, out, "fields");
-    int root = 0, err = 0;
-    if (body && len > 0 && fo_xml_body_try(L, body, len) == 0) {
-        root = lua_gettop(L);
-        if (strcmp(fo_xml_name(L, root), "Error") == 0) {
-            lua_pushvalue(L, root);
-            err = lua_gettop(L);
-        } else if (fo_xml_child(L, root, "Error")) {
-            err = lua_gettop(L);
-        } else if (fo_xml_child(L, root, "Errors")) {
-            if (fo_xml_child(L, -1, "Error"))
-                err = lua_gettop(L);
-        }
-    }
+    int root;
+    int err = fo_xml_error_element(L, body, len, 1, &root);
     if (err) {
-        static const char *const fields[][2] = {
-            {"Code", "code"}, {"Message", "message"}, {"Type", "type"}};
-        for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-            if (fo_xml_child_text(L, err, fields[i][0]))
-                lua_setfield(L, out, fields[i][1]);
+        fo_xml_error_fields(L, err, out);
         if (fo_xml_child_text(L, root, "RequestId") || fo_xml_child_text(L, root, "RequestID") ||
             fo_xml_child_text(L, err, "RequestId"))
             lua_setfield(L, out, "request_id");
@@ -426,15 +411,7 @@ void fo_query_parse_error(lua_State *L, const fo_op *op, int resp, int ec2)
             lua_setfield(L, out, "fields");
         }
     }
-    const char *code = fo_field_str(L, out, "code");
-    if (!code || !*code) {
-        lua_pushfstring(L, "%d", status);
-        lua_setfield(L, out, "code");
-        if (!fo_field_str(L, out, "message")) {
-            lua_pushstring(L, fo_http_reason(status));
-            lua_setfield(L, out, "message");
-        }
-    }
+    fo_xml_error_status(L, out, status);
     if (!fo_field_str(L, out, "request_id") && lua_getfield(L, resp, "headers") == LUA_TTABLE) {
         const char *id = fo_field_str(L, -1, "x-amzn-requestid");
         if (!id)

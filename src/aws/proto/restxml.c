@@ -124,6 +124,17 @@ static size_t sorted_keys(ser *s, int t)
     return n;
 }
 
+/* For a map bound to the query string or to headers (its entries become parameters or
+ * headers): checks that v is a table, pushes the value reference and shape (top + 1, top + 2)
+ * and the array of v's keys in name order, which it returns, with their count in *n. */
+static fo_buf *map_values(ser *s, int shape, int v, size_t *n)
+{
+    need_table(s, v, "map");
+    push_ref(s, shape, "value");
+    *n = sorted_keys(s, v);
+    return lua_touserdata(s->L, -1);
+}
+
 /* A structure's member names in the model's order (memberOrder): Route 53 checks its
  * XML against a schema of sequences, so elements must come in that order. Pushes the
  * order table and the key array. */
@@ -391,6 +402,22 @@ static void check_members(ser *s, int members, int v)
     }
 }
 
+/* Pushes member m's reference, its shape and its value in the params table at v, and tells
+ * whether it is written in this pass of xml_structure: present, an xmlAttribute exactly when
+ * `attributes` (the start tag's pass) or not (the content's pass), and with body_only not
+ * bound to an HTTP location. */
+static int push_member(ser *s, int members, int v, const char *m, int attributes, int body_only)
+{
+    lua_State *L = s->L;
+    lua_getfield(L, members, m);
+    int mref = lua_gettop(L);
+    fo_shape_push(L, s->op->shapes, mref);
+    int mshape = lua_gettop(L);
+    return lua_getfield(L, v, m) != LUA_TNIL &&
+           !trait_bool(L, mref, mshape, "xmlAttribute") == !attributes &&
+           !(body_only && trait(L, mref, mshape, "location"));
+}
+
 /* Writes the element `name` for the structure (the params table at v): every member, or
  * with body_only only those without an HTTP location (the input shape's body members). */
 static void xml_structure(ser *s, fo_buf *b, int ref, int shape, int v, const char *name,
@@ -410,12 +437,8 @@ static void xml_structure(ser *s, fo_buf *b, int ref, int shape, int v, const ch
     /* xmlAttribute members go into the start tag */
     for (size_t i = 0; i < n; i++) {
         const char *m = key_at(keys, i);
-        lua_getfield(L, members, m);
-        int mref = lua_gettop(L);
-        fo_shape_push(L, s->op->shapes, mref);
-        int mshape = lua_gettop(L);
-        if (lua_getfield(L, v, m) != LUA_TNIL && trait_bool(L, mref, mshape, "xmlAttribute") &&
-            !(body_only && trait(L, mref, mshape, "location"))) {
+        int mref = lua_gettop(L) + 1, mshape = mref + 1;
+        if (push_member(s, members, v, m, 1, body_only)) {
             size_t mark = path_member(s, m);
             const char *attr = trait(L, mref, mshape, "locationName");
             fo_buf *text = fo_buf_new(L);
@@ -433,12 +456,8 @@ static void xml_structure(ser *s, fo_buf *b, int ref, int shape, int v, const ch
     fo_buf_addc(L, b, '>');
     for (size_t i = 0; i < n; i++) {
         const char *m = key_at(keys, i);
-        lua_getfield(L, members, m);
-        int mref = lua_gettop(L);
-        fo_shape_push(L, s->op->shapes, mref);
-        int mshape = lua_gettop(L);
-        if (lua_getfield(L, v, m) != LUA_TNIL && !trait_bool(L, mref, mshape, "xmlAttribute") &&
-            !(body_only && trait(L, mref, mshape, "location"))) {
+        int mref = lua_gettop(L) + 1, mshape = mref + 1;
+        if (push_member(s, members, v, m, 0, body_only)) {
             size_t mark = path_member(s, m);
             const char *el = trait(L, mref, mshape, "locationName");
             xml_value(s, b, mref, mshape, lua_gettop(L), el ? el : m);
@@ -579,11 +598,9 @@ static void query_value(ser *s, fo_buf *q, const char *key, int ref, int shape, 
 static void query_map(ser *s, fo_buf *q, int shape, int v, int named)
 {
     lua_State *L = s->L;
-    need_table(s, v, "map");
     int top = lua_gettop(L);
-    push_ref(s, shape, "value");
-    size_t n = sorted_keys(s, v);
-    fo_buf *keys = lua_touserdata(L, -1);
+    size_t n;
+    fo_buf *keys = map_values(s, shape, v, &n);
     for (size_t i = 0; i < n; i++) {
         const char *k = key_at(keys, i);
         if (lua_getfield(L, named, k) != LUA_TNIL) {
@@ -649,11 +666,9 @@ static void header_value(ser *s, fo_buf *h, int ref, int shape, int v)
 static void header_map(ser *s, int headers, const char *prefix, int shape, int v)
 {
     lua_State *L = s->L;
-    need_table(s, v, "map");
     int top = lua_gettop(L);
-    push_ref(s, shape, "value");
-    size_t n = sorted_keys(s, v);
-    fo_buf *keys = lua_touserdata(L, -1);
+    size_t n;
+    fo_buf *keys = map_values(s, shape, v, &n);
     for (size_t i = 0; i < n; i++) {
         const char *k = key_at(keys, i);
         size_t mark = path_key(s, k);

@@ -113,15 +113,9 @@ static void parse_located(lua_State *L, const fo_op *op, int shape, int resp, in
     }
     int members = lua_gettop(L);
     lua_pushnil(L);
-    while (lua_next(L, members)) {
-        int ref = lua_gettop(L);
-        if (lua_type(L, ref - 1) != LUA_TSTRING || lua_type(L, ref) != LUA_TTABLE) {
-            lua_pop(L, 1);
-            continue;
-        }
+    while (fo_next_member(L, op->shapes, members)) {
+        int mshape = lua_gettop(L), ref = mshape - 1;
         const char *member = lua_tostring(L, ref - 1);
-        fo_shape_push(L, op->shapes, ref);
-        int mshape = lua_gettop(L);
         const char *loc = fo_trait_str(L, ref, mshape, "location");
         const char *name = fo_trait_str(L, ref, mshape, "locationName");
         if (!loc) {
@@ -159,18 +153,6 @@ static void parse_located(lua_State *L, const fo_op *op, int shape, int resp, in
     lua_settop(L, top);
 }
 
-/* Copies the fields of the table on top into `out` and pops it. */
-static void merge_into(lua_State *L, int out)
-{
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-        lua_pushvalue(L, -2);
-        lua_insert(L, -2);
-        lua_rawset(L, out);
-    }
-    lua_pop(L, 1);
-}
-
 /* Is the body only whitespace? */
 static int blank(const char *s, size_t n)
 {
@@ -199,37 +181,24 @@ static void push_event_document(lua_State *L, const fo_op *op, const fo_es_messa
     }
 }
 
-/* One event of type `name` of the stream shape at `stream`: pushes {name = {...}}, or {} when
- * the stream has no such event. */
-static void push_event(lua_State *L, const fo_op *op, int stream, int headers, const char *name,
-                       const fo_es_message *m)
+/* An event's payload for fo_es_push_event: a blob or string payload member as the raw
+ * bytes, anything else read from the XML document. */
+static int read_event_payload(lua_State *L, const fo_op *op, const fo_es_message *m, int ref,
+                              int shape)
 {
-    lua_newtable(L);
-    int event = lua_gettop(L);
-    int shape = fo_es_event_shape(L, op, stream, headers, name);
-    if (!shape)
-        return;
-    int inner = shape + 1;
-    if (fo_es_payload_member(L, shape)) {
-        int ref = lua_gettop(L);
-        fo_shape_push(L, op->shapes, ref);
-        int pshape = lua_gettop(L);
-        const char *type = fo_field_str(L, pshape, "type");
+    if (ref) {
+        const char *type = fo_field_str(L, shape, "type");
         if (type && (strcmp(type, "blob") == 0 || strcmp(type, "string") == 0)) {
             lua_pushlstring(L, m->payload, m->payload_len);
-        } else {
-            push_event_document(L, op, m);
-            fo_xml_value(L, op, ref, pshape, lua_gettop(L));
+            return 1;
         }
-        lua_setfield(L, inner, lua_tostring(L, ref - 1));
-    } else {
         push_event_document(L, op, m);
-        fo_xml_structure(L, op, shape, lua_gettop(L));
-        merge_into(L, inner);
+        fo_xml_value(L, op, ref, shape, lua_gettop(L));
+        return 1;
     }
-    lua_settop(L, inner);
-    lua_setfield(L, event, name);
-    lua_settop(L, event);
+    push_event_document(L, op, m);
+    fo_xml_structure(L, op, shape, lua_gettop(L));
+    return 1;
 }
 
 /* Pushes the list of the events of the stream body[0..len) for the stream shape at `stream`. */
@@ -245,7 +214,7 @@ static void parse_event_stream(lua_State *L, const fo_op *op, const char *body, 
         int headers = lua_gettop(L);
         const char *etype = fo_es_event_type(L, op, headers, &m);
         if (etype) {
-            push_event(L, op, stream, headers, etype, &m);
+            fo_es_push_event(L, op, stream, headers, etype, &m, read_event_payload);
             lua_rawseti(L, events, ++count);
         }
         lua_settop(L, events);
@@ -302,7 +271,7 @@ void fo_restxml_body(lua_State *L, const fo_op *op, int shape, const char *body,
     } else if (len > 0 && !blank(body, len)) {
         fo_xml_body(L, op, body, len);
         fo_xml_structure(L, op, shape, lua_gettop(L));
-        merge_into(L, out);
+        fo_merge_into(L, out);
     }
     lua_settop(L, top);
 }
@@ -320,22 +289,10 @@ void fo_restxml_parse_error(lua_State *L, const fo_op *op, int resp)
     int fields = lua_gettop(L);
     lua_pushvalue(L, fields);
     lua_setfield(L, out, "fields");
-    int root = 0, err = 0;
-    if (body && len > 0 && fo_xml_body_try(L, body, len) == 0) {
-        root = lua_gettop(L);
-        if (strcmp(fo_xml_name(L, root), "Error") == 0) { /* S3 */
-            lua_pushvalue(L, root);
-            err = lua_gettop(L);
-        } else if (fo_xml_child(L, root, "Error")) {
-            err = lua_gettop(L);
-        }
-    }
+    int root;
+    int err = fo_xml_error_element(L, body, len, 0, &root);
     if (err) {
-        static const char *const names[][2] = {
-            {"Code", "code"}, {"Message", "message"}, {"Type", "type"}};
-        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-            if (fo_xml_child_text(L, err, names[i][0]))
-                lua_setfield(L, out, names[i][1]);
+        fo_xml_error_fields(L, err, out);
         if (fo_xml_child_text(L, root, "RequestId") || fo_xml_child_text(L, err, "RequestId"))
             lua_setfield(L, out, "request_id");
     }
@@ -344,17 +301,10 @@ void fo_restxml_parse_error(lua_State *L, const fo_op *op, int resp)
         int eshape = lua_gettop(L);
         parse_located(L, op, eshape, resp, fields);
         fo_xml_structure(L, op, eshape, err);
-        merge_into(L, fields);
+        fo_merge_into(L, fields);
         lua_settop(L, eshape - 1);
     }
-    if (!code || !*code) {
-        lua_pushfstring(L, "%d", status);
-        lua_setfield(L, out, "code");
-        if (!fo_field_str(L, out, "message")) {
-            lua_pushstring(L, fo_http_reason(status));
-            lua_setfield(L, out, "message");
-        }
-    }
+    fo_xml_error_status(L, out, status);
     if (!fo_field_str(L, out, "request_id") && (push_header(L, headers, "x-amz-request-id") ||
                                                 push_header(L, headers, "x-amzn-requestid")))
         lua_setfield(L, out, "request_id");

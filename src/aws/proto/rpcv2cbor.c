@@ -43,10 +43,7 @@ static void write_structure(cwriter *w, int shape, int v)
     int base = lua_gettop(L);
     fo_cbor_head(L, w->b, 5, count);
     for (size_t i = 0; i < count; i++) {
-        fo_writer_push(w, keys[i], 0);
-        if (!members || lua_getfield(L, members, keys[i]) != LUA_TTABLE)
-            fo_writer_fail(w, "unknown member");
-        int ref = lua_gettop(L);
+        int ref = fo_writer_member(w, members, keys[i]);
         fo_cbor_text(L, w->b, keys[i], strlen(keys[i]));
         fo_shape_push(L, w->op->shapes, ref);
         lua_getfield(L, v, keys[i]);
@@ -71,10 +68,7 @@ static void write_list(cwriter *w, int shape, int v)
     }
     if (keys != n)
         fo_writer_fail(w, "expected a list (a Lua array), got a table with other keys");
-    if (lua_getfield(L, shape, "member") != LUA_TTABLE)
-        fo_writer_fail(w, "the model's list has no member shape");
-    int ref = lua_gettop(L);
-    fo_shape_push(L, w->op->shapes, ref);
+    int ref = fo_writer_element_shape(w, shape, "list", "member");
     fo_cbor_head(L, w->b, 4, (uint64_t)n);
     for (lua_Integer i = 1; i <= n; i++) {
         fo_writer_push(w, NULL, i);
@@ -91,10 +85,7 @@ static void write_map(cwriter *w, int shape, int v)
     lua_State *L = w->L;
     if (!lua_istable(L, v))
         fo_writer_fail_type(w, "table (a map)", v);
-    if (lua_getfield(L, shape, "value") != LUA_TTABLE)
-        fo_writer_fail(w, "the model's map has no value shape");
-    int ref = lua_gettop(L);
-    fo_shape_push(L, w->op->shapes, ref);
+    int ref = fo_writer_element_shape(w, shape, "map", "value");
     size_t count;
     const char **keys = keys_of(w, v, &count);
     int base = lua_gettop(L);
@@ -143,21 +134,9 @@ static void write_value(cwriter *w, int shape, int v)
         }
         return;
     }
-    case FO_JT_INT: {
-        lua_Integer i = 0;
-        if (lua_isinteger(L, v)) {
-            i = lua_tointeger(L, v);
-        } else if (lua_type(L, v) == LUA_TNUMBER) {
-            double d = (double)lua_tonumber(L, v);
-            if (d != floor(d) || !lua_numbertointeger(d, &i))
-                fo_writer_fail(w,
-                               "expected an integer, got a number with a fraction or out of range");
-        } else {
-            fo_writer_fail_type(w, "integer", v);
-        }
-        fo_cbor_int(L, w->b, (int64_t)i);
+    case FO_JT_INT:
+        fo_cbor_int(L, w->b, (int64_t)fo_writer_integer(w, v));
         return;
-    }
     case FO_JT_FLOAT: {
         if (lua_type(L, v) != LUA_TNUMBER)
             fo_writer_fail_type(w, "number", v);

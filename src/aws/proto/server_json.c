@@ -46,10 +46,7 @@ static void find_operation(lua_State *L, fo_op *op, int req)
     if (lua_getfield(L, -1, dot + 1) != LUA_TTABLE)
         fo_request_error(L, 400, "UnknownOperationException",
                          "X-Amz-Target %s does not name an operation of %s", target, op->service);
-    op->name = dot + 1; /* anchored by the request */
-    op->op = lua_gettop(L);
-    op->input = lua_getfield(L, op->op, "input") == LUA_TTABLE ? lua_gettop(L) : 0;
-    op->output = lua_getfield(L, op->op, "output") == LUA_TTABLE ? lua_gettop(L) : 0;
+    fo_op_bind(L, op, dot + 1); /* the name is anchored by the request */
 }
 
 void fo_json_parse_request(lua_State *L, fo_op *op, int req, fo_request_ctx *ctx)

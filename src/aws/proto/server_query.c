@@ -410,10 +410,7 @@ void fo_query_parse_request(lua_State *L, fo_op *op, int req, int ec2, fo_reques
     if (api && strcmp(version, api) != 0)
         fo_request_error(L, 400, "InvalidAction", "Could not find operation %s for version %s",
                          action, version);
-    op->name = action;
-    op->op = lua_gettop(L);
-    op->input = lua_getfield(L, op->op, "input") == LUA_TTABLE ? lua_gettop(L) : 0;
-    op->output = lua_getfield(L, op->op, "output") == LUA_TTABLE ? lua_gettop(L) : 0;
+    fo_op_bind(L, op, action);
     lua_pushnil(L);
     lua_setfield(L, form, "Action");
     lua_pushnil(L);

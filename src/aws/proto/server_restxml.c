@@ -195,11 +195,8 @@ static void route(lua_State *L, fo_op *op, int req, int query, match *m)
     if (!best_name)
         fo_request_error(L, 404, "InvalidAction", "No operation of %s answers %s %s", op->service,
                          method, path);
-    op->name = best_name; /* anchored by the operations table */
     lua_getfield(L, ops, best_name);
-    op->op = lua_gettop(L);
-    op->input = lua_getfield(L, op->op, "input") == LUA_TTABLE ? lua_gettop(L) : 0;
-    op->output = lua_getfield(L, op->op, "output") == LUA_TTABLE ? lua_gettop(L) : 0;
+    fo_op_bind(L, op, best_name); /* the name is anchored by the operations table */
 }
 
 /* ---- members */

@@ -39,10 +39,7 @@ static void find_operation(lua_State *L, fo_op *op, int req)
     if (lua_getfield(L, -1, name) != LUA_TTABLE)
         fo_request_error(L, 404, "UnknownOperationException", "%s does not name an operation of %s",
                          path, op->service);
-    op->name = name; /* anchored by the request */
-    op->op = lua_gettop(L);
-    op->input = lua_getfield(L, op->op, "input") == LUA_TTABLE ? lua_gettop(L) : 0;
-    op->output = lua_getfield(L, op->op, "output") == LUA_TTABLE ? lua_gettop(L) : 0;
+    fo_op_bind(L, op, name); /* the name is anchored by the request */
 }
 
 void fo_rpcv2cbor_parse_request(lua_State *L, fo_op *op, int req, fo_request_ctx *ctx)

@@ -164,6 +164,17 @@ int fo_next_member(lua_State *L, int shapes, int members)
     return 0;
 }
 
+void fo_merge_into(lua_State *L, int out)
+{
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, out);
+    }
+    lua_pop(L, 1);
+}
+
 static int compare_strings(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -706,6 +717,14 @@ void fo_response_new(lua_State *L, int status, const char *content_type, const c
     lua_setfield(L, -2, "headers");
 }
 
+void fo_op_bind(lua_State *L, fo_op *op, const char *name)
+{
+    op->name = name;
+    op->op = lua_gettop(L);
+    op->input = lua_getfield(L, op->op, "input") == LUA_TTABLE ? lua_gettop(L) : 0;
+    op->output = lua_getfield(L, op->op, "output") == LUA_TTABLE ? lua_gettop(L) : 0;
+}
+
 /* ---- writers that walk the model */
 
 fo_writer *fo_writer_new(lua_State *L, const fo_op *op, int output)
@@ -755,6 +774,42 @@ void fo_writer_push(fo_writer *w, const char *name, lua_Integer index)
     w->path[w->depth].index = index;
     w->depth++;
     luaL_checkstack(w->L, 16, "parameters nest too deep");
+}
+
+lua_Integer fo_writer_integer(fo_writer *w, int v)
+{
+    lua_State *L = w->L;
+    lua_Integer i = 0;
+    if (lua_isinteger(L, v)) {
+        i = lua_tointeger(L, v);
+    } else if (lua_type(L, v) == LUA_TNUMBER) {
+        double d = (double)lua_tonumber(L, v);
+        if (d != floor(d) || !lua_numbertointeger(d, &i))
+            fo_writer_fail(w, "expected an integer, got a number with a fraction or out of range");
+    } else {
+        fo_writer_fail_type(w, "integer", v);
+    }
+    return i;
+}
+
+int fo_writer_element_shape(fo_writer *w, int shape, const char *kind, const char *field)
+{
+    lua_State *L = w->L;
+    if (lua_getfield(L, shape, field) != LUA_TTABLE) {
+        lua_pushfstring(L, "the model's %s has no %s shape", kind, field);
+        fo_writer_fail(w, lua_tostring(L, -1));
+    }
+    int ref = lua_gettop(L);
+    fo_shape_push(L, w->op->shapes, ref);
+    return ref;
+}
+
+int fo_writer_member(fo_writer *w, int members, const char *name)
+{
+    fo_writer_push(w, name, 0);
+    if (!members || lua_getfield(w->L, members, name) != LUA_TTABLE)
+        fo_writer_fail(w, "unknown member");
+    return lua_gettop(w->L);
 }
 
 /* ---- errors of the JSON-shaped protocols */

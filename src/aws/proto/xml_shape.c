@@ -99,6 +99,45 @@ int fo_xml_child_text(lua_State *L, int node, const char *name)
     return 1;
 }
 
+int fo_xml_error_element(lua_State *L, const char *body, size_t len, int in_errors, int *root)
+{
+    *root = 0;
+    if (!body || len == 0 || fo_xml_body_try(L, body, len) != 0)
+        return 0;
+    *root = lua_gettop(L);
+    if (strcmp(fo_xml_name(L, *root), "Error") == 0) { /* S3 */
+        lua_pushvalue(L, *root);
+        return lua_gettop(L);
+    }
+    if (fo_xml_child(L, *root, "Error"))
+        return lua_gettop(L);
+    if (in_errors && fo_xml_child(L, *root, "Errors") && fo_xml_child(L, -1, "Error"))
+        return lua_gettop(L);
+    return 0;
+}
+
+void fo_xml_error_status(lua_State *L, int out, int status)
+{
+    const char *code = fo_field_str(L, out, "code");
+    if (code && *code)
+        return;
+    lua_pushfstring(L, "%d", status);
+    lua_setfield(L, out, "code");
+    if (!fo_field_str(L, out, "message")) {
+        lua_pushstring(L, fo_http_reason(status));
+        lua_setfield(L, out, "message");
+    }
+}
+
+void fo_xml_error_fields(lua_State *L, int err, int out)
+{
+    static const char *const fields[][2] = {
+        {"Code", "code"}, {"Message", "message"}, {"Type", "type"}};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (fo_xml_child_text(L, err, fields[i][0]))
+            lua_setfield(L, out, fields[i][1]);
+}
+
 /* ---- scalars */
 
 static const char *trim(const char *s, size_t *len)
@@ -383,14 +422,9 @@ void fo_xml_structure(lua_State *L, const fo_op *op, int shape, int node)
     int members = lua_gettop(L);
     int matched = 0;
     lua_pushnil(L);
-    while (lua_next(L, members)) {
-        int ref = lua_gettop(L);
-        if (lua_type(L, ref - 1) != LUA_TSTRING || lua_type(L, ref) != LUA_TTABLE) {
-            lua_pop(L, 1);
-            continue;
-        }
+    while (fo_next_member(L, op->shapes, members)) {
+        int mshape = lua_gettop(L), ref = mshape - 1;
         const char *member = lua_tostring(L, ref - 1);
-        int mshape = push_shape(L, op, ref);
         /* members bound to the status code or headers are read elsewhere; request-only
          * bindings (uri, querystring) mean nothing in a response: read from the body */
         const char *loc = fo_trait_str(L, ref, mshape, "location");

@@ -61,6 +61,19 @@ void fo_xml_text(lua_State *L, int node);
 /* Text of the child `name` as a Lua string pushed, or nothing (returns 0). */
 int fo_xml_child_text(lua_State *L, int node, const char *name);
 
+/* The <Error> element of an XML error body (ec2, query and rest-xml share the search): the
+ * root itself (S3), else the root's <Error> child, else with in_errors the first <Error> of
+ * the root's <Errors> (EC2's <Response><Errors><Error>). Pushes the parsed root (*root its
+ * index; 0, nothing pushed, for an empty or malformed body) and the elements walked; returns
+ * the index of the <Error> element, or 0 when there is none. */
+int fo_xml_error_element(lua_State *L, const char *body, size_t len, int in_errors, int *root);
+/* Sets out.code, out.message and out.type from the texts of the Code, Message and Type
+ * children of the <Error> element at err (those it has). */
+void fo_xml_error_fields(lua_State *L, int err, int out);
+/* An XML error whose body gave no Code (none, or not XML): out.code becomes the HTTP status
+ * ("503") and out.message, when it has none, the status's reason phrase. */
+void fo_xml_error_status(lua_State *L, int out, int status);
+
 /* Pushes the shape modelling the error `code` (shapes[code] when it is an exception, or
  * the exception whose error.code is `code`); returns 0 (nothing pushed) if none. */
 int fo_error_shape(lua_State *L, const fo_op *op, const char *code);

@@ -83,6 +83,13 @@ function M.ec2_retag(ec2, id, old, new)
   if #del > 0 then ec2:DeleteTags{ Resources = { id }, Tags = del } end
 end
 
+--- The update of an EC2 resource whose only property that changes in place is its tags
+--- (the others replace it): retags it and keeps its outputs.
+function M.ec2_update_tags(ctx, id, old, new, outputs)
+  M.ec2_retag(ctx:client("ec2"), id, old.tags, new.tags)
+  return outputs
+end
+
 --- The first record of `list` tagged for ctx (its token included) that the state does not
 --- already know (adoption after a crash). `id_field` names the record's id; `tags_of(record)`
 --- gives its tags when they are not in record.Tags.

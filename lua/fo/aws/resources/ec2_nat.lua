@@ -53,10 +53,7 @@ fo.type("aws:ec2:eip", {
     if not a then return nil end
     return eip_outputs(a), { tags = common.user_tags(a.Tags) }
   end,
-  update = function(ctx, id, old, new, outputs)
-    common.ec2_retag(ctx:client("ec2"), id, old.tags, new.tags)
-    return outputs
-  end,
+  update = common.ec2_update_tags,
   delete = function(ctx, id)
     -- A NAT gateway deleted a moment ago still holds the address for a while.
     common.unless({ EIP_NF }, common.retry, ctx, "address_in_use",
@@ -164,10 +161,7 @@ fo.type("aws:ec2:nat_gateway", {
       allocation_id = primary_address(g).AllocationId, connectivity_type = g.ConnectivityType,
       tags = common.user_tags(g.Tags) }
   end,
-  update = function(ctx, id, old, new, outputs)
-    common.ec2_retag(ctx:client("ec2"), id, old.tags, new.tags)
-    return outputs
-  end,
+  update = common.ec2_update_tags,
   delete = function(ctx, id)
     common.unless({ NAT_NF }, function()
       return ctx:client("ec2"):DeleteNatGateway{ NatGatewayId = id }

@@ -395,10 +395,7 @@ fo.type("aws:ec2:route_table", {
     if not rt then return nil end
     return { id = id, vpc_id = rt.VpcId }, { vpc_id = rt.VpcId, tags = common.user_tags(rt.Tags) }
   end,
-  update = function(ctx, id, old, new, outputs)
-    common.ec2_retag(ctx:client("ec2"), id, old.tags, new.tags)
-    return outputs
-  end,
+  update = common.ec2_update_tags,
   delete = function(ctx, id)
     delete_call(ctx, ctx:client("ec2"), "DeleteRouteTable", { RouteTableId = id }, { RTB_NF })
   end,
@@ -928,10 +925,7 @@ fo.type("aws:ec2:security_group_rule", {
     if props.description ~= nil and observed.description == nil then observed.description = "" end
     return { id = id }, observed
   end,
-  update = function(ctx, id, old, new, outputs)
-    common.ec2_retag(ctx:client("ec2"), id, old.tags, new.tags)
-    return outputs
-  end,
+  update = common.ec2_update_tags,
   delete = function(ctx, id, p)
     common.unless({ RULE_NF, SG_NF }, function()
       local ec2 = ctx:client("ec2")

@@ -24,6 +24,7 @@
 --   Unconfirmed subscriptions expire after 3 days; ListSubscriptionsByTopic shows their
 --   ARN as "PendingConfirmation".
 local common = require "fo.aws.resources.common"
+local sns_policy = require "fo.aws.sns_policy"
 
 local function sns(ctx) return ctx:client("sns") end
 
@@ -174,12 +175,7 @@ fo.type("aws:sns:topic", {
 --- writes it: what deleting an aws:sns:topic_policy restores.
 local function default_policy(arn)
   local account = tostring(arn):match("^arn:[^:]+:sns:[^:]*:(%d+):") or ""
-  return ('{"Version":"2008-10-17","Id":"__default_policy_ID","Statement":[{"Sid":'
-    .. '"__default_statement_ID","Effect":"Allow","Principal":{"AWS":"*"},"Action":['
-    .. '"SNS:GetTopicAttributes","SNS:SetTopicAttributes","SNS:AddPermission",'
-    .. '"SNS:RemovePermission","SNS:DeleteTopic","SNS:Subscribe",'
-    .. '"SNS:ListSubscriptionsByTopic","SNS:Publish"],"Resource":"%s","Condition":'
-    .. '{"StringEquals":{"AWS:SourceOwner":"%s"}}}]}'):format(arn, account)
+  return sns_policy.default_topic_policy(arn, account)
 end
 
 fo.type("aws:sns:topic_policy", {

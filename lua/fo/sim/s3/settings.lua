@@ -8,6 +8,16 @@ local M = {}
 
 local function s3() return require "fo.sim.services.s3" end
 
+-- The handler of a Delete... of a bucket setting kept in the bucket's field `field`: the
+-- bucket must exist; deleting a setting the bucket does not have succeeds all the same.
+local function remover(field)
+  return function(ctx, p)
+    local b = state.bucket(ctx, p.Bucket, p)
+    b[field] = nil
+    return {}
+  end
+end
+
 -- Encryption ---------------------------------------------------------------------------
 
 function M.PutBucketEncryption(ctx, p)
@@ -36,11 +46,7 @@ function M.GetBucketEncryption(ctx, p)
     ApplyServerSideEncryptionByDefault = { SSEAlgorithm = "AES256" }, BucketKeyEnabled = false } } } }
 end
 
-function M.DeleteBucketEncryption(ctx, p)
-  local b = state.bucket(ctx, p.Bucket, p)
-  b.encryption = nil
-  return {}
-end
+M.DeleteBucketEncryption = remover("encryption")
 
 -- Public access block -------------------------------------------------------------------
 
@@ -62,11 +68,7 @@ function M.GetPublicAccessBlock(ctx, p)
   return { PublicAccessBlockConfiguration = b.public_access_block }
 end
 
-function M.DeletePublicAccessBlock(ctx, p)
-  local b = state.bucket(ctx, p.Bucket, p)
-  b.public_access_block = nil
-  return {}
-end
+M.DeletePublicAccessBlock = remover("public_access_block")
 
 -- Policy ----------------------------------------------------------------------------------
 
@@ -95,11 +97,7 @@ function M.GetBucketPolicy(ctx, p)
   return { Policy = policy_text(ctx, p) }
 end
 
-function M.DeleteBucketPolicy(ctx, p)
-  local b = state.bucket(ctx, p.Bucket, p)
-  b.policy = nil
-  return {}
-end
+M.DeleteBucketPolicy = remover("policy")
 
 function M.GetBucketPolicyStatus(ctx, p)
   return { PolicyStatus = { IsPublic = policy.is_public(cjson.decode(policy_text(ctx, p))) } }
@@ -141,11 +139,7 @@ function M.GetBucketTagging(ctx, p)
   return { TagSet = b.tags }
 end
 
-function M.DeleteBucketTagging(ctx, p)
-  local b = state.bucket(ctx, p.Bucket, p)
-  b.tags = nil
-  return {}
-end
+M.DeleteBucketTagging = remover("tags")
 
 -- "k1=v1&k2=v2" (x-amz-tagging) ↔ TagSet
 local function decode_form(s)

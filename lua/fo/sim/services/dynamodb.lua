@@ -514,15 +514,20 @@ local function in_use(ctx)
   fail(ctx, "ResourceInUseException", "The resource which you are attempting to change is in use.")
 end
 
+-- A ReplicaUpdates entry (Create or Delete) may not name the table's own region.
+local function not_local(ctx, region)
+  if region == ctx.region then
+    invalid(ctx, "Cannot add, delete, or update the local region through ReplicaUpdates. Use "
+      .. "CreateTable, DeleteTable, or UpdateTable as required.")
+  end
+end
+
 -- ReplicaUpdates Create: a new table in the other region, items copied, CREATING until
 -- its time; the source table is UPDATING meanwhile.
 local function create_replica(ctx, rec, c)
   local region = c.RegionName
   local now = ctx:now()
-  if region == ctx.region then
-    invalid(ctx, "Cannot add, delete, or update the local region through ReplicaUpdates. Use "
-      .. "CreateTable, DeleteTable, or UpdateTable as required.")
-  end
+  not_local(ctx, region)
   if not regions.known(region) then
     pinvalid(ctx, ("Region %s is not a valid region for a replica (the simulator serves %s)")
       :format(region, table.concat(regions.names(), ", ")))
@@ -570,10 +575,7 @@ end
 local function delete_replica(ctx, rec, d)
   local region = d.RegionName
   local now = ctx:now()
-  if region == ctx.region then
-    invalid(ctx, "Cannot add, delete, or update the local region through ReplicaUpdates. Use "
-      .. "CreateTable, DeleteTable, or UpdateTable as required.")
-  end
+  not_local(ctx, region)
   local e = rec.group and rec.group[region]
   if not e or e.delete_at then
     invalid(ctx, ("Update global table operation failed because one or more replicas were not "
@@ -962,10 +964,22 @@ local function read_units(size, consistent)
   return consistent and u or u / 2
 end
 
-local function check_condition(ctx, env, cond, item)
-  if cond and not X.eval(cond, item) then
+-- The part PutItem, UpdateItem and DeleteItem share: parses the request's expressions
+-- (`more`, when given, parses the operation's own expression first, as DynamoDB reports its
+-- errors before ConditionExpression's), then checks ConditionExpression against the item
+-- stored at `key`. Returns the item's key string, the stored item (nil when none), the
+-- expression environment and what `more` returned.
+local function conditional_write(ctx, p, rec, key, more)
+  local env = X.env(p, failer(ctx))
+  local parsed = more and more(env)
+  local cond = X.condition(env, p.ConditionExpression, "ConditionExpression")
+  X.finish(env)
+  local k = keystr(rec, key)
+  local old = rec.items[k]
+  if cond and not X.eval(cond, old) then
     fail(ctx, "ConditionalCheckFailedException", "The conditional request failed")
   end
+  return k, old, env, parsed
 end
 
 local function return_values(ctx, p, allowed)
@@ -983,12 +997,7 @@ function M.PutItem(ctx, p)
   local rec = table_for_items(ctx, p.TableName)
   local rv = return_values(ctx, p, { NONE = true, ALL_OLD = true })
   local item = checked_item(ctx, rec, p.Item)
-  local env = X.env(p, failer(ctx))
-  local cond = X.condition(env, p.ConditionExpression, "ConditionExpression")
-  X.finish(env)
-  local k = keystr(rec, item)
-  local old = rec.items[k]
-  check_condition(ctx, env, cond, old)
+  local k, old = conditional_write(ctx, p, rec, item)
   write_item(ctx, rec, k, item)
   return { Attributes = rv == "ALL_OLD" and old and V.copy(old) or nil,
     ConsumedCapacity = capacity(rec, p, write_units(item)) }
@@ -1012,13 +1021,8 @@ function M.UpdateItem(ctx, p)
   local rv = return_values(ctx, p, { NONE = true, ALL_OLD = true, UPDATED_OLD = true,
     ALL_NEW = true, UPDATED_NEW = true })
   local key = check_key(ctx, rec, p.Key)
-  local env = X.env(p, failer(ctx))
-  local upd = X.update(env, p.UpdateExpression)
-  local cond = X.condition(env, p.ConditionExpression, "ConditionExpression")
-  X.finish(env)
-  local k = keystr(rec, key)
-  local old = rec.items[k]
-  check_condition(ctx, env, cond, old)
+  local k, old, env, upd = conditional_write(ctx, p, rec, key,
+    function(e) return X.update(e, p.UpdateExpression) end)
   local new, touched = old or V.copy(key), {}
   if upd then new, touched = X.apply_update(env, upd, old, key, key_names(rec)) end
   if item_size(new) > 400 * 1024 then
@@ -1041,12 +1045,7 @@ function M.DeleteItem(ctx, p)
   local rec = table_for_items(ctx, p.TableName)
   local rv = return_values(ctx, p, { NONE = true, ALL_OLD = true })
   local key = check_key(ctx, rec, p.Key)
-  local env = X.env(p, failer(ctx))
-  local cond = X.condition(env, p.ConditionExpression, "ConditionExpression")
-  X.finish(env)
-  local k = keystr(rec, key)
-  local old = rec.items[k]
-  check_condition(ctx, env, cond, old)
+  local k, old = conditional_write(ctx, p, rec, key)
   if old then write_item(ctx, rec, k, nil) end
   return { Attributes = rv == "ALL_OLD" and old and V.copy(old) or nil,
     ConsumedCapacity = capacity(rec, p, write_units(old)) }

@@ -200,6 +200,15 @@ local function page(ctx, items, marker, size)
   return out, next_marker
 end
 
+-- One page of the records in `list` for the request p (Marker, PageSize), each shown by
+-- view(record); returns the views and the NextMarker.
+local function page_views(ctx, list, p, view)
+  local items, marker = page(ctx, list, p.Marker, p.PageSize)
+  local out = {}
+  for _, r in ipairs(items) do out[#out + 1] = view(r) end
+  return out, marker
+end
+
 -- Names -------------------------------------------------------------------------------
 
 -- ELBv2's rules for load balancer and target group names: at most 32 characters,
@@ -335,6 +344,16 @@ end
 
 -- Load balancers ----------------------------------------------------------------------
 
+-- A load balancer's AvailabilityZones for its subnets, in zone order as ELBv2 lists them.
+local function zones_of(subnets)
+  local azs = {}
+  for _, s in ipairs(subnets) do
+    azs[#azs + 1] = { ZoneName = s.AvailabilityZone, SubnetId = s.SubnetId, LoadBalancerAddresses = {} }
+  end
+  table.sort(azs, function(a, b) return a.ZoneName < b.ZoneName end)
+  return azs
+end
+
 -- Subnet ids of a request (Subnets or SubnetMappings, not both) resolved against EC2:
 -- returns the subnets and their VPC. Enforces one subnet per AZ and, for ALBs, two AZs.
 local function resolve_lb_subnets(ctx, p, lb_type)
@@ -439,11 +458,7 @@ function M.CreateLoadBalancer(ctx, p)
     local default = ec2.default_security_group(ctx, vpc)
     sgs = default and { default.GroupId } or {}
   end
-  local azs = {}
-  for _, s in ipairs(subnets) do
-    azs[#azs + 1] = { ZoneName = s.AvailabilityZone, SubnetId = s.SubnetId, LoadBalancerAddresses = {} }
-  end
-  table.sort(azs, function(a, b) return a.ZoneName < b.ZoneName end)
+  local azs = zones_of(subnets)
   local desc = { Type = lb_type, Scheme = scheme, IpAddressType = p.IpAddressType or "ipv4",
     AvailabilityZones = azs, SecurityGroups = sgs }
 
@@ -498,9 +513,7 @@ function M.DescribeLoadBalancers(ctx, p)
       if not ctx:fresh(lb) then list[#list + 1] = lb end
     end
   end
-  local items, marker = page(ctx, list, p.Marker, p.PageSize)
-  local out = {}
-  for _, lb in ipairs(items) do out[#out + 1] = lb_view(ctx, lb) end
+  local out, marker = page_views(ctx, list, p, function(lb) return lb_view(ctx, lb) end)
   return { LoadBalancers = out, NextMarker = marker }
 end
 
@@ -594,11 +607,7 @@ function M.SetSubnets(ctx, p)
     ctx:fail("InvalidConfigurationRequest", ("The subnets must belong to the load balancer's VPC "
       .. "'%s'"):format(lb.desc.VpcId))
   end
-  local azs = {}
-  for _, s in ipairs(subnets) do
-    azs[#azs + 1] = { ZoneName = s.AvailabilityZone, SubnetId = s.SubnetId, LoadBalancerAddresses = {} }
-  end
-  table.sort(azs, function(a, b) return a.ZoneName < b.ZoneName end)
+  local azs = zones_of(subnets)
   lb.desc.AvailabilityZones = azs
   if p.IpAddressType then lb.desc.IpAddressType = p.IpAddressType end
   return { AvailabilityZones = copy(azs), IpAddressType = lb.desc.IpAddressType }
@@ -758,9 +767,7 @@ function M.DescribeTargetGroups(ctx, p)
       if ok then list[#list + 1] = tg end
     end
   end
-  local items, marker = page(ctx, list, p.Marker, p.PageSize)
-  local out = {}
-  for _, tg in ipairs(items) do out[#out + 1] = tg_view(db, tg) end
+  local out, marker = page_views(ctx, list, p, function(tg) return tg_view(db, tg) end)
   return { TargetGroups = out, NextMarker = marker }
 end
 
@@ -991,9 +998,7 @@ function M.DescribeListeners(ctx, p)
   else
     invalid(ctx, "You must specify either listener ARNs or a load balancer ARN")
   end
-  local items, marker = page(ctx, list, p.Marker, p.PageSize)
-  local out = {}
-  for _, l in ipairs(items) do out[#out + 1] = copy(l.desc) end
+  local out, marker = page_views(ctx, list, p, function(l) return copy(l.desc) end)
   return { Listeners = out, NextMarker = marker }
 end
 

@@ -514,41 +514,32 @@ end
 
 -- Tags of roles and instance profiles ------------------------------------------------------------
 
-function M.TagRole(ctx, p)
-  local r = role_or_fail(ctx, p.RoleName)
-  r.tags = merge_tags(ctx, r.tags, p.Tags)
-  return {}
+-- TagX, UntagX and ListXTags for the entities find(ctx, p) looks up: roles and instance
+-- profiles keep their tags alike (merged, removed by key, listed a page at a time).
+local function tag_handlers(find)
+  local function tag(ctx, p)
+    local e = find(ctx, p)
+    e.tags = merge_tags(ctx, e.tags, p.Tags)
+    return {}
+  end
+  local function untag(ctx, p)
+    local e = find(ctx, p)
+    e.tags = remove_tags(e.tags, p.TagKeys)
+    return {}
+  end
+  local function list(ctx, p)
+    local e = find(ctx, p)
+    local items, truncated, marker = page(ctx, copy_tags(e.tags), p)
+    return { Tags = items, IsTruncated = truncated, Marker = marker }
+  end
+  return tag, untag, list
 end
 
-function M.UntagRole(ctx, p)
-  local r = role_or_fail(ctx, p.RoleName)
-  r.tags = remove_tags(r.tags, p.TagKeys)
-  return {}
-end
-
-function M.ListRoleTags(ctx, p)
-  local r = role_or_fail(ctx, p.RoleName)
-  local items, truncated, marker = page(ctx, copy_tags(r.tags), p)
-  return { Tags = items, IsTruncated = truncated, Marker = marker }
-end
-
-function M.TagInstanceProfile(ctx, p)
-  local ip = profile_or_fail(ctx, p.InstanceProfileName)
-  ip.tags = merge_tags(ctx, ip.tags, p.Tags)
-  return {}
-end
-
-function M.UntagInstanceProfile(ctx, p)
-  local ip = profile_or_fail(ctx, p.InstanceProfileName)
-  ip.tags = remove_tags(ip.tags, p.TagKeys)
-  return {}
-end
-
-function M.ListInstanceProfileTags(ctx, p)
-  local ip = profile_or_fail(ctx, p.InstanceProfileName)
-  local items, truncated, marker = page(ctx, copy_tags(ip.tags), p)
-  return { Tags = items, IsTruncated = truncated, Marker = marker }
-end
+M.TagRole, M.UntagRole, M.ListRoleTags = tag_handlers(function(ctx, p)
+  return role_or_fail(ctx, p.RoleName)
+end)
+M.TagInstanceProfile, M.UntagInstanceProfile, M.ListInstanceProfileTags = tag_handlers(
+  function(ctx, p) return profile_or_fail(ctx, p.InstanceProfileName) end)
 
 -- OpenID Connect providers (for STS AssumeRoleWithWebIdentity) live in their own file.
 for k, v in pairs(require("fo.sim.services.iam_oidc")) do

@@ -190,31 +190,39 @@ local function zones_sorted(db, by_name)
   return list
 end
 
+-- Route 53's Marker paging, shared by ListHostedZones and ListHealthChecks: the page of at
+-- most n records of `list` (in listing order) from the one whose Id is p.Marker (read
+-- through id_of when given: a zone marker may carry the "/hostedzone/" prefix), shown by
+-- view, as out[key] with Marker, MaxItems, IsTruncated and NextMarker.
+local function marker_page(ctx, p, list, n, key, view, id_of)
+  local i = 1
+  if p.Marker and p.Marker ~= "" then
+    local marker = id_of and id_of(p.Marker) or p.Marker
+    while list[i] and list[i].Id ~= marker do i = i + 1 end
+    if not list[i] then
+      ctx:fail("InvalidInput", ("Invalid marker: %s"):format(p.Marker), 400)
+    end
+  end
+  local out = { [key] = {}, Marker = p.Marker or "", MaxItems = tostring(n),
+    IsTruncated = false }
+  local page = out[key]
+  for j = i, #list do
+    if #page == n then
+      out.IsTruncated, out.NextMarker = true, list[j].Id
+      break
+    end
+    page[#page + 1] = view(list[j])
+  end
+  return out
+end
+
 function M.ListHostedZones(ctx, p)
   local db = begin(ctx)
   if p.DelegationSetId then
     ctx:fail("NoSuchDelegationSet", ("Delegation set %s does not exist"):format(p.DelegationSetId), 400)
   end
   local n = max_items(ctx, p.MaxItems, 100, 100)
-  local list = zones_sorted(db)
-  local i = 1
-  if p.Marker and p.Marker ~= "" then
-    local marker = names.bare_id(p.Marker)
-    while list[i] and list[i].Id ~= marker do i = i + 1 end
-    if not list[i] then
-      ctx:fail("InvalidInput", ("Invalid marker: %s"):format(p.Marker), 400)
-    end
-  end
-  local out = { HostedZones = {}, Marker = p.Marker or "", MaxItems = tostring(n),
-    IsTruncated = false }
-  for j = i, #list do
-    if #out.HostedZones == n then
-      out.IsTruncated, out.NextMarker = true, list[j].Id
-      break
-    end
-    out.HostedZones[#out.HostedZones + 1] = zone_output(list[j])
-  end
-  return out
+  return marker_page(ctx, p, zones_sorted(db), n, "HostedZones", zone_output, names.bare_id)
 end
 
 function M.ListHostedZonesByName(ctx, p)
@@ -373,31 +381,24 @@ function M.ListHealthChecks(ctx, p)
   local list = {}
   for _, hc in pairs(db.health_checks) do list[#list + 1] = hc end
   table.sort(list, function(a, b) return a.seq < b.seq end)
-  local i = 1
-  if p.Marker and p.Marker ~= "" then
-    while list[i] and list[i].Id ~= p.Marker do i = i + 1 end
-    if not list[i] then ctx:fail("InvalidInput", ("Invalid marker: %s"):format(p.Marker), 400) end
-  end
-  local out = { HealthChecks = {}, Marker = p.Marker or "", MaxItems = tostring(n),
-    IsTruncated = false }
-  for j = i, #list do
-    if #out.HealthChecks == n then
-      out.IsTruncated, out.NextMarker = true, list[j].Id
-      break
-    end
-    out.HealthChecks[#out.HealthChecks + 1] = health.output(list[j])
-  end
-  return out
+  return marker_page(ctx, p, list, n, "HealthChecks", health.output)
 end
 
-function M.GetHealthCheckStatus(ctx, p)
+-- The health check p names, for the two reads of its checkers' observations: Route 53
+-- refuses them (naming the operation `op`) for checks that have no checkers of their own.
+local function observed_hc(ctx, p, op)
   local db = begin(ctx)
   local hc = get_hc(ctx, db, p.HealthCheckId)
   local t = hc.HealthCheckConfig.Type
   if t == "CALCULATED" or t == "CLOUDWATCH_METRIC" or t == "RECOVERY_CONTROL" then
-    ctx:fail("InvalidInput", ("GetHealthCheckStatus is not supported for health checks of "
-      .. "type %s"):format(t), 400)
+    ctx:fail("InvalidInput", ("%s is not supported for health checks of type %s"):format(op, t),
+      400)
   end
+  return hc
+end
+
+function M.GetHealthCheckStatus(ctx, p)
+  local hc = observed_hc(ctx, p, "GetHealthCheckStatus")
   return { HealthCheckObservations = health.observations(hc, failover().last_result(ctx, hc)) }
 end
 
@@ -405,13 +406,7 @@ end
 -- text and time, whatever Inverted makes of it); no observation before the first failure.
 -- Like GetHealthCheckStatus, not for calculated, metric or recovery-control checks.
 function M.GetHealthCheckLastFailureReason(ctx, p)
-  local db = begin(ctx)
-  local hc = get_hc(ctx, db, p.HealthCheckId)
-  local t = hc.HealthCheckConfig.Type
-  if t == "CALCULATED" or t == "CLOUDWATCH_METRIC" or t == "RECOVERY_CONTROL" then
-    ctx:fail("InvalidInput", ("GetHealthCheckLastFailureReason is not supported for health "
-      .. "checks of type %s"):format(t), 400)
-  end
+  local hc = observed_hc(ctx, p, "GetHealthCheckLastFailureReason")
   local last = hc.eval and hc.eval.last_failure
   return { HealthCheckObservations = last and health.observations(hc, last, "last_failure") or {} }
 end

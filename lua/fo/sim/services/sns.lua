@@ -7,6 +7,7 @@ local state = require "fo.sim.sns_state"
 local crypto = require "fo.crypto"
 local records = require "fo.sim.records"
 local kms_use = require "fo.sim.kms_use"
+local sns_policy = require "fo.aws.sns_policy"
 
 local M = {}
 
@@ -53,15 +54,6 @@ local function topic_of(ctx, db, arn, param)
     not_found(ctx)
   end
   return t
-end
-
-local function default_policy(arn, account)
-  return ('{"Version":"2008-10-17","Id":"__default_policy_ID","Statement":[{"Sid":'
-    .. '"__default_statement_ID","Effect":"Allow","Principal":{"AWS":"*"},"Action":['
-    .. '"SNS:GetTopicAttributes","SNS:SetTopicAttributes","SNS:AddPermission",'
-    .. '"SNS:RemovePermission","SNS:DeleteTopic","SNS:Subscribe",'
-    .. '"SNS:ListSubscriptionsByTopic","SNS:Publish"],"Resource":"%s","Condition":'
-    .. '{"StringEquals":{"AWS:SourceOwner":"%s"}}}]}'):format(arn, account)
 end
 
 local EFFECTIVE_DELIVERY_POLICY = '{"http":{"defaultHealthyRetryPolicy":{"minDelayTarget":20,'
@@ -171,7 +163,7 @@ function M.GetTopicAttributes(ctx, p)
     end
   end
   local a = { TopicArn = t.TopicArn, Owner = ctx.account,
-    Policy = t.attrs.Policy or default_policy(t.TopicArn, ctx.account),
+    Policy = t.attrs.Policy or sns_policy.default_topic_policy(t.TopicArn, ctx.account),
     DisplayName = t.attrs.DisplayName or "",
     SubscriptionsConfirmed = tostring(confirmed), SubscriptionsPending = tostring(pending),
     SubscriptionsDeleted = tostring(t.deleted_subs or 0),
