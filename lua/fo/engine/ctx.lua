@@ -32,6 +32,11 @@ end
 --- and fo:name: what carries it was made by that very create, and adoption takes nothing
 --- else (another copy of the stack tags its resources with the same stack and name).
 --- Records written before fo kept tokens have none: their tags stay stack and name.
+-- The known ids of a context given none (most): one shared set, read only.
+local NO_IDS = setmetatable({}, { __newindex = function()
+  error("ctx.known_ids is read only", 2)
+end })
+
 function M.new(run, info)
   local generation = info.generation or 1
   local tags = { ["fo:stack"] = run.stack, ["fo:name"] = info.name }
@@ -41,7 +46,7 @@ function M.new(run, info)
     region = info.region, target = run.target.kind, generation = generation,
     token = info.token or M.token(info.urn, generation),
     tags = tags,
-    known_ids = info.known_ids or {},
+    known_ids = info.known_ids or NO_IDS,
     -- the operation's custom timeout (lifecycle option timeouts): every wait of the
     -- operation ends by this deadline (fo.aws.resources.common)
     timeout = info.timeout,

@@ -37,8 +37,10 @@ M.with = with
 
 --- The type of a recorded resource (it may no longer be declared).
 function M.type_of(rec)
-  return types.need(rec.type, nil, (" (resource %s in the state; require the module that "
-    .. "defines the type, even after removing the resource from the recipe)"):format(rec.urn))
+  -- (the message's text is made only when it is needed: this runs for every operation)
+  return types.get(rec.type) or types.need(rec.type, nil, (" (resource %s in the state; "
+    .. "require the module that defines the type, even after removing the resource from the "
+    .. "recipe)"):format(rec.urn))
 end
 
 --- Ids the state knows for `urn`, current and deposed (adopt must not take them for a new
@@ -65,14 +67,18 @@ local function next_generation(store, urn)
   return g + 1
 end
 
+-- ctx_mod.new's argument, filled anew for each context (every operation and read makes
+-- one): new reads it and keeps none of it but its values, and does not yield.
+local info = {}
+
 function M.ctx(run, rec, extra)
   local op = extra and extra.op
   local timeouts = extra and extra.timeouts or rec.timeouts
-  local info = { urn = rec.urn, type = rec.type, name = rec.name, region = rec.region,
-    generation = rec.generation, known_ids = extra and extra.known_ids,
-    token = extra and extra.token or rec.token,
-    timeout = op and timeouts and timeouts[op],
-    created_at = run.created_at and rec.id and run.created_at[rec.id] }
+  info.urn, info.type, info.name, info.region = rec.urn, rec.type, rec.name, rec.region
+  info.generation, info.known_ids = rec.generation, extra and extra.known_ids
+  info.token = extra and extra.token or rec.token
+  info.timeout = op and timeouts and timeouts[op]
+  info.created_at = run.created_at and rec.id and run.created_at[rec.id]
   return ctx_mod.new(run, info)
 end
 
