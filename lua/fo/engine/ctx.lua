@@ -15,8 +15,9 @@ Ctx.__index = Ctx
 --- forever; EC2 answers a repeated ClientToken with the first call's resource).
 function M.token(urn, generation, nonce)
   local crypto = require "fo.crypto"
-  local seed = urn .. "#" .. tostring(generation)
-  if nonce then seed = seed .. "#" .. nonce end
+  -- (one concatenation: the seed without its nonce is not made first)
+  local seed = nonce and urn .. "#" .. tostring(generation) .. "#" .. nonce
+    or urn .. "#" .. tostring(generation)
   return crypto.hex(crypto.sha256(seed)):sub(1, 32)
 end
 

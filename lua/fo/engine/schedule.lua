@@ -101,8 +101,9 @@ function M.run(nodes, opts)
   -- its stack, a closure and a Task) per node made ~2 KB of garbage per operation, and a
   -- worker's stack stays warm. An idle worker is woken with its next node through the same
   -- queue a new task starts from (fo.core), so nodes run in the order they would as tasks.
-  -- `idle`: the parked workers' coroutines; a worker woken with nil ends.
-  local idle = {}
+  -- `idle`: the parked workers' coroutines; a worker woken with nil ends. `workers`: those
+  -- not ended yet.
+  local idle, workers = {}, 0
   local function worker(node)
     local co = coroutine.running()
     local function release_early()
@@ -117,6 +118,8 @@ function M.run(nodes, opts)
       idle[#idle + 1] = co
       node = core.suspend()
     end
+    workers = workers - 1
+    if workers == 0 then wake:wake_all() end
   end
 
   -- the inline node running now: only the scheduler's own task starts inline nodes, one at
@@ -143,6 +146,7 @@ function M.run(nodes, opts)
       idle[#idle] = nil
       core.wake(co, node)
     else
+      workers = workers + 1
       task.spawn(worker, node)
     end
   end
@@ -176,7 +180,10 @@ function M.run(nodes, opts)
       handle(n)
     end
   end
+  -- every worker is idle now: they end before this returns (a parked one would keep this
+  -- run's nodes and tables alive with its closures until the next turn)
   for _, co in ipairs(idle) do core.wake(co) end
+  while workers > 0 do wake:wait() end
   for _, n in ipairs(nodes) do
     if n.ok == nil then result.skipped[#result.skipped + 1] = n end
   end
