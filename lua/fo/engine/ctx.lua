@@ -27,17 +27,17 @@ function M.nonce()
   return crypto.hex(crypto.random(8))
 end
 
+-- The known ids of a context given none (most): one shared set, read only.
+local NO_IDS = setmetatable({}, { __newindex = function()
+  error("ctx.known_ids is read only", 2)
+end })
+
 --- info: {urn=, type=, name=, region=, generation=, known_ids = {id=true}, token= (a
 --- create's, the intent's for adopt, the one a record was created with; default
 --- M.token(urn, generation)), timeout = seconds (the operation's custom timeout)}. A given token is also the tag fo:token, next to fo:stack
 --- and fo:name: what carries it was made by that very create, and adoption takes nothing
 --- else (another copy of the stack tags its resources with the same stack and name).
 --- Records written before fo kept tokens have none: their tags stay stack and name.
--- The known ids of a context given none (most): one shared set, read only.
-local NO_IDS = setmetatable({}, { __newindex = function()
-  error("ctx.known_ids is read only", 2)
-end })
-
 function M.new(run, info)
   local generation = info.generation or 1
   local tags = { ["fo:stack"] = run.stack, ["fo:name"] = info.name }

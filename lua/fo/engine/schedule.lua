@@ -1,5 +1,5 @@
--- Runs operations along a dependency graph: each starts, as a task, as soon as the
--- operations it depends on are done, with at most `parallel` in flight. After a failure
+-- Runs operations along a dependency graph: each starts, in a task (a worker, see start),
+-- as soon as the operations it depends on are done, with at most `parallel` in flight. After a failure
 -- nothing new starts (stop_on_failure) or only what does not depend on it.
 local task = require "fo.task"
 local core = require "fo.core"
