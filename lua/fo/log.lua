@@ -44,10 +44,11 @@ end
 function M.redact(s)
   s = tostring(s)
   for secret, mask in pairs(secrets) do
-    local out, pos = {}, 1
+    local out, pos = nil, 1
     while true do
       local i, j = s:find(secret, pos, true)
       if not i then break end
+      out = out or {} -- (made on a match only: every line of output comes through here)
       out[#out + 1] = s:sub(pos, i - 1)
       out[#out + 1] = mask
       pos = j + 1

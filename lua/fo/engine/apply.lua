@@ -45,8 +45,12 @@ function M.phase1_nodes(run, plan)
       local deps = {}
       for i, d in ipairs(s.decl.deps) do deps[i] = key_of[d] or "M " .. d.urn end
       if first[s.urn] then deps[#deps + 1] = "D " .. s.urn end
+      -- (sized once for the fields the run adds — the scheduler's started, finished and ok,
+      -- the report's action, the converge's rec —, not grown twice: eight slots, which an
+      -- operation's node fills, its `inline` being nil)
       nodes[#nodes + 1] = { key = key_of[s.decl], deps = deps, step = s,
-        inline = s.action == "noop" or nil }
+        inline = s.action == "noop" or nil, started = nil, finished = nil, ok = nil,
+        action = nil }
     end
   end
   -- Deletions that must precede a delete-first replacement: dependents' old instances first.

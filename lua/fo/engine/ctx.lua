@@ -15,8 +15,9 @@ Ctx.__index = Ctx
 --- forever; EC2 answers a repeated ClientToken with the first call's resource).
 function M.token(urn, generation, nonce)
   local crypto = require "fo.crypto"
-  local seed = urn .. "#" .. tostring(generation)
-  if nonce then seed = seed .. "#" .. nonce end
+  -- (one concatenation: the seed without its nonce is not made first)
+  local seed = nonce and urn .. "#" .. tostring(generation) .. "#" .. nonce
+    or urn .. "#" .. tostring(generation)
   return crypto.hex(crypto.sha256(seed)):sub(1, 32)
 end
 
@@ -25,6 +26,11 @@ function M.nonce()
   local crypto = require "fo.crypto"
   return crypto.hex(crypto.random(8))
 end
+
+-- The known ids of a context given none (most): one shared set, read only.
+local NO_IDS = setmetatable({}, { __newindex = function()
+  error("ctx.known_ids is read only", 2)
+end })
 
 --- info: {urn=, type=, name=, region=, generation=, known_ids = {id=true}, token= (a
 --- create's, the intent's for adopt, the one a record was created with; default
@@ -41,7 +47,7 @@ function M.new(run, info)
     region = info.region, target = run.target.kind, generation = generation,
     token = info.token or M.token(info.urn, generation),
     tags = tags,
-    known_ids = info.known_ids or {},
+    known_ids = info.known_ids or NO_IDS,
     -- the operation's custom timeout (lifecycle option timeouts): every wait of the
     -- operation ends by this deadline (fo.aws.resources.common)
     timeout = info.timeout,

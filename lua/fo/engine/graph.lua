@@ -6,9 +6,12 @@ local M = {}
 --- with thousands of resources must not overflow the C stack.
 function M.cycle(nodes, deps)
   local color = {} -- nil white, 1 on the path, 2 done
+  -- the walk's stacks, empty again after each start's walk: shared by all of them (a new
+  -- pair per start was garbage for every resource of a recipe)
+  local path, iters = {}, {}
   for _, start in ipairs(nodes) do
     if not color[start] then
-      local path, iters = { start }, { 1 }
+      path[1], iters[1] = start, 1
       color[start] = 1
       while #path > 0 do
         local node = path[#path]
@@ -45,9 +48,12 @@ function M.order(nodes, deps)
   local member = {}
   for _, n in ipairs(nodes) do member[n] = true end
   local out, done = {}, {}
+  -- the walk's stacks and its set of the nodes on the path, empty again after each start's
+  -- walk: shared by all of them
+  local path, iters, onpath = {}, {}, {}
   for _, start in ipairs(nodes) do
     if not done[start] then
-      local path, iters, onpath = { start }, { 1 }, { [start] = true }
+      path[1], iters[1], onpath[start] = start, 1, true
       while #path > 0 do
         local node = path[#path]
         local list = deps(node)

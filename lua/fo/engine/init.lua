@@ -533,10 +533,10 @@ end
 
 --- The garbage collector's pause during a run: a new cycle starts when the heap reaches
 --- this percentage of what the last one left alive (Lua's default: 200). A run keeps its
---- declarations, plan, state and operations alive (about 4 KB per resource) and makes six
---- times that in short-lived garbage; collecting less often spares it most of the walks
---- through what stays alive, which grow with the stack (docs/engine.md, "Scale"), for a
---- peak of about 14 KB per resource.
+--- declarations, plan, state and operations alive (about 4 KB per resource) and makes three
+--- to four times that in short-lived garbage; collecting less often spares it most of the
+--- walks through what stays alive, which grow with the stack (docs/engine.md, "Scale"), for a
+--- peak of about 13.5 KB per resource.
 M.GC_PAUSE = 300
 
 local run

@@ -162,7 +162,9 @@ end
 --- What the state records of the declaration's lifecycle: { protect=, retain=, timeouts= }
 --- (nil members when not set).
 function M.recorded(decl)
-  local lc = decl and decl.lifecycle or {}
+  local lc = decl and decl.lifecycle or NONE
+  -- none set (most): the shared empty table (its readers only read it)
+  if lc.protect == nil and lc.retain == nil and lc.timeouts == nil then return NONE end
   return { protect = lc.protect, retain = lc.retain, timeouts = lc.timeouts }
 end
 
@@ -178,7 +180,7 @@ function M.record_differs(rec, decl)
   local want = M.recorded(decl)
   local diff = require "fo.engine.diff"
   return rec.protect ~= want.protect or rec.retain ~= want.retain
-    or not diff.equal(rec.timeouts or {}, want.timeouts or {})
+    or not diff.equal(rec.timeouts or NONE, want.timeouts or NONE)
 end
 
 -- ignore_changes ------------------------------------------------------------------------

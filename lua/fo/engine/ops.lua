@@ -37,8 +37,10 @@ M.with = with
 
 --- The type of a recorded resource (it may no longer be declared).
 function M.type_of(rec)
-  return types.need(rec.type, nil, (" (resource %s in the state; require the module that "
-    .. "defines the type, even after removing the resource from the recipe)"):format(rec.urn))
+  -- (the message's text is made only when it is needed: this runs for every operation)
+  return types.get(rec.type) or types.need(rec.type, nil, (" (resource %s in the state; "
+    .. "require the module that defines the type, even after removing the resource from the "
+    .. "recipe)"):format(rec.urn))
 end
 
 --- Ids the state knows for `urn`, current and deposed (adopt must not take them for a new
@@ -65,14 +67,18 @@ local function next_generation(store, urn)
   return g + 1
 end
 
+-- ctx_mod.new's argument, filled anew for each context (every operation and read makes
+-- one): new reads it and keeps none of it but its values, and does not yield.
+local info = {}
+
 function M.ctx(run, rec, extra)
   local op = extra and extra.op
   local timeouts = extra and extra.timeouts or rec.timeouts
-  local info = { urn = rec.urn, type = rec.type, name = rec.name, region = rec.region,
-    generation = rec.generation, known_ids = extra and extra.known_ids,
-    token = extra and extra.token or rec.token,
-    timeout = op and timeouts and timeouts[op],
-    created_at = run.created_at and rec.id and run.created_at[rec.id] }
+  info.urn, info.type, info.name, info.region = rec.urn, rec.type, rec.name, rec.region
+  info.generation, info.known_ids = rec.generation, extra and extra.known_ids
+  info.token = extra and extra.token or rec.token
+  info.timeout = op and timeouts and timeouts[op]
+  info.created_at = run.created_at and rec.id and run.created_at[rec.id]
   return ctx_mod.new(run, info)
 end
 
@@ -116,10 +122,12 @@ end
 function M.create_from(run, fields, tdef, replaced, entry, release)
   local store = run.store
   local generation = next_generation(store, fields.urn)
-  local rec = record{ urn = fields.urn, type = fields.type, name = fields.name,
-    region = fields.region, inputs = fields.inputs, deps = fields.deps, generation = generation,
-    token = ctx_mod.token(fields.urn, generation, ctx_mod.nonce()), protect = fields.protect,
-    retain = fields.retain, timeouts = fields.timeouts }
+  -- (what record{...} makes, without the table of its argument)
+  local rec = { urn = fields.urn, type = fields.type, name = fields.name,
+    region = fields.region, id = nil, inputs = fields.inputs, outputs = {}, deps = fields.deps,
+    generation = generation, token = ctx_mod.token(fields.urn, generation, ctx_mod.nonce()),
+    protect = fields.protect, retain = fields.retain, timeouts = fields.timeouts,
+    read_undeclared = nil }
   local c = M.ctx(run, rec, { known_ids = M.known_ids(store, fields.urn), op = "create" })
   if replaced then
     store:remove(fields.urn)
@@ -144,7 +152,8 @@ function M.create_from(run, fields, tdef, replaced, entry, release)
   -- when: a delete of it soon after (a rollback) may meet AWS's consistency window
   run.created_at = run.created_at or {}
   run.created_at[id] = require("fo.core").now()
-  rec = with(rec, { id = id, outputs = outputs or {} })
+  rec = record(rec) -- (with(rec, { id =, outputs = }), without the table of the changes)
+  rec.id, rec.outputs = id, outputs or {}
   store:put(fields.urn, rec)
   store:set_intent(fields.urn, nil)
   if entry then entry.status, entry.rec = "done", rec end

@@ -103,11 +103,12 @@ function M.build(recipe, store)
   local steps, by_urn, keep = {}, {}, {}
   local order = graph.order(recipe.decls, function(d) return d.deps end)
   local planned = {}
+  -- (one closure each for all the declarations)
+  local function outputs_of(d) return planned_outputs(by_urn[d.urn]) end
+  local function action_of(urn) return by_urn[urn] and by_urn[urn].action end
   for _, decl in ipairs(order) do
     local tdef = decl.tdef
-    local props = schema.with_defaults(tdef.schema, ref.resolve(decl.props, function(d)
-      return planned_outputs(by_urn[d.urn])
-    end))
+    local props = schema.with_defaults(tdef.schema, ref.resolve(decl.props, outputs_of))
     local old = store:resource(decl.urn)
     local s = { urn = decl.urn, type = decl.type, name = decl.name, decl = decl, old = old,
       props = props }
@@ -125,9 +126,7 @@ function M.build(recipe, store)
           new = decl.region })
         forcing["(region)"] = true
       end
-      local trigger, how = lifecycle.triggered(decl, function(urn)
-        return by_urn[urn] and by_urn[urn].action
-      end)
+      local trigger, how = lifecycle.triggered(decl, action_of)
       if trigger then
         table.insert(changes, 1, lifecycle.trigger_change(trigger, how))
         replace, forcing["(replace_triggered_by)"] = true, true

@@ -80,19 +80,21 @@ for k in pairs(lifecycle.OPTS) do OPTS[k] = true end
 OPTS.import = true -- import.lua
 local NAME = "^[%w_][%w_%.%-/]*$"
 
--- A handle put where a value belongs: say what to write instead.
-local function reject_handles(props, decl, where)
-  local function walk(v, path)
-    if type(v) ~= "table" or ref.is(v) then return end
-    local d = decl_of[v]
-    if d then
-      errors.raise("recipe", ("%s %s: property %s holds the resource %s itself; use one of its "
-        .. "outputs (e.g. %s.%s)"):format(decl.type, decl.name, path, d.name, d.name,
-        next(d.tdef.outputs) or "id"), where)
-    end
-    for k, x in pairs(v) do walk(x, path .. "." .. tostring(k)) end
+-- A handle put where a value belongs: say what to write instead. (A function of the
+-- module, not a closure made for each declaration.)
+local function reject_handle(v, path, decl, where)
+  if type(v) ~= "table" or ref.is(v) then return end
+  local d = decl_of[v]
+  if d then
+    errors.raise("recipe", ("%s %s: property %s holds the resource %s itself; use one of its "
+      .. "outputs (e.g. %s.%s)"):format(decl.type, decl.name, path, d.name, d.name,
+      next(d.tdef.outputs) or "id"), where)
   end
-  for k, v in pairs(props) do walk(v, tostring(k)) end
+  for k, x in pairs(v) do reject_handle(x, path .. "." .. tostring(k), decl, where) end
+end
+
+local function reject_handles(props, decl, where)
+  for k, v in pairs(props) do reject_handle(v, tostring(k), decl, where) end
 end
 
 --- Declares a resource; returns its handle. See fo.resource in docs/recipes.md.

@@ -63,53 +63,58 @@ function M.run(run)
   end
   -- this refresh's batches of reads (fo.aws.resources.common.batched), shared by its reads
   local batches = {}
+  -- one function for every node (the scheduler's default run), not a closure per node;
+  -- a node's `entry` is its record ({ rec =, deposed = })
+  local function read_one(node)
+    local r = node.entry
+    local rec = r.rec
+    local tdef = ops.type_of(rec)
+    local c = ops.ctx(run, rec)
+    c.batches = batches -- reads of one record each go out together (common.batched)
+    local outputs, observed = read(tdef, c, rec)
+    if outputs == nil then
+      -- gone: a replaced instance, or one an interrupted run of fo was deleting, is
+      -- simply done; anything else is drift that the user agrees to forget
+      if r.deposed then store:remove_deposed(rec)
+      elseif rec.deleting then store:remove(rec.urn)
+      else
+        drift[#drift + 1] = { urn = rec.urn, kind = "deleted", id = rec.id, rec = rec }
+      end
+      return
+    end
+    local inputs, recorded = rec.inputs, rec.inputs
+    if observed then
+      inputs, recorded = {}, {}
+      for k, v in pairs(rec.inputs) do inputs[k], recorded[k] = v, v end
+      for k, v in pairs(observed) do
+        inputs[k] = v
+        -- A property the record lacks (written by an fo whose type did not have it yet)
+        -- that reads as the type's default is not a change made outside fo.
+        if recorded[k] == nil then recorded[k] = schema_default(tdef, k) end
+      end
+    end
+    local changes = diff.changes(recorded, inputs)
+    if #changes > 0 and not r.deposed then
+      drift[#drift + 1] = { urn = rec.urn, kind = "changed", changes = changes }
+    end
+    if not diff.equal(rec.inputs, inputs) or not diff.equal(rec.outputs, outputs) then
+      local new = ops.with(rec, { inputs = inputs, outputs = outputs })
+      if r.deposed then
+        store:remove_deposed(rec)
+        store:add_deposed(new)
+      else
+        store:put(rec.urn, new)
+      end
+    end
+  end
   for i, r in ipairs(recs) do
     local rec = r.rec
-    nodes[i] = { key = i, deps = {}, step = { urn = rec.urn, type = rec.type, name = rec.name },
-      action = "read", quiet = true,
-      run = function()
-        local tdef = ops.type_of(rec)
-        local c = ops.ctx(run, rec)
-        c.batches = batches -- reads of one record each go out together (common.batched)
-        local outputs, observed = read(tdef, c, rec)
-        if outputs == nil then
-          -- gone: a replaced instance, or one an interrupted run of fo was deleting, is
-          -- simply done; anything else is drift that the user agrees to forget
-          if r.deposed then store:remove_deposed(rec)
-          elseif rec.deleting then store:remove(rec.urn)
-          else
-            drift[#drift + 1] = { urn = rec.urn, kind = "deleted", id = rec.id, rec = rec }
-          end
-          return
-        end
-        local inputs, recorded = rec.inputs, rec.inputs
-        if observed then
-          inputs, recorded = {}, {}
-          for k, v in pairs(rec.inputs) do inputs[k], recorded[k] = v, v end
-          for k, v in pairs(observed) do
-            inputs[k] = v
-            -- A property the record lacks (written by an fo whose type did not have it yet)
-            -- that reads as the type's default is not a change made outside fo.
-            if recorded[k] == nil then recorded[k] = schema_default(tdef, k) end
-          end
-        end
-        local changes = diff.changes(recorded, inputs)
-        if #changes > 0 and not r.deposed then
-          drift[#drift + 1] = { urn = rec.urn, kind = "changed", changes = changes }
-        end
-        if not diff.equal(rec.inputs, inputs) or not diff.equal(rec.outputs, outputs) then
-          local new = ops.with(rec, { inputs = inputs, outputs = outputs })
-          if r.deposed then
-            store:remove_deposed(rec)
-            store:add_deposed(new)
-          else
-            store:put(rec.urn, new)
-          end
-        end
-      end }
+    -- (sized for the fields the scheduler adds: started, finished, ok)
+    nodes[i] = { key = i, step = { urn = rec.urn, type = rec.type, name = rec.name },
+      action = "read", quiet = true, entry = r, started = nil, finished = nil, ok = nil }
   end
   local result = schedule.run(nodes,
-    { parallel = math.max(run.parallel or 0, M.READ_PARALLEL) })
+    { parallel = math.max(run.parallel or 0, M.READ_PARALLEL), run = read_one })
   table.sort(drift, function(a, b) return a.urn < b.urn end)
   return drift, result
 end

@@ -370,8 +370,12 @@ function Report:op_start(node)
   if node.inline then return end
   self.running = self.running or {}
   self.running[node] = true
-  self:emit("op_start", { phase = stage_of(self, node), urn = node.step.urn, type = node.step.type,
-    name = node.step.name, action = node.action, component = self:component_of(node.step) })
+  -- (the event's fields only with --json: emit drops them otherwise, per operation)
+  if self.json then
+    self:emit("op_start", { phase = stage_of(self, node), urn = node.step.urn,
+      type = node.step.type, name = node.step.name, action = node.action,
+      component = self:component_of(node.step) })
+  end
   if self.view then
     self.view:started(node, ("%s %s"):format(ING[node.action] or node.action, label(node.step)))
     return
@@ -394,6 +398,7 @@ end
 function Report:op_done(node)
   if self.running then self.running[node] = nil end
   if node.quiet and node.ok then return end
+  if node.ok and node.action == "noop" then return end -- (nothing to record or say)
   local st = self.style
   local took = node.finished - node.started
   local entry = { urn = node.step.urn, action = node.action, ok = node.ok,
@@ -401,17 +406,20 @@ function Report:op_done(node)
     detail = node.detail }
   local list = node.action == "rollback" and self.doc.rollback or self.doc.operations
   if node.ok then
-    if node.action == "noop" then return end
     list[#list + 1] = entry
-    self:emit("op_end", { phase = stage_of(self, node), urn = entry.urn, type = node.step.type,
-      name = node.step.name, action = node.action, ok = true, seconds = took, id = entry.id,
-      detail = node.detail, component = self:component_of(node.step) })
+    if self.json then
+      self:emit("op_end", { phase = stage_of(self, node), urn = entry.urn,
+        type = node.step.type, name = node.step.name, action = node.action, ok = true,
+        seconds = took, id = entry.id, detail = node.detail,
+        component = self:component_of(node.step) })
+    end
+    if self.json and not self.view then return end
     local tail = node.rec and node.rec.id and (" " .. node.rec.id) or ""
     if node.detail then tail = tail .. ": " .. node.detail end
     local line = ("  [%7.2fs] %s: %s%s (%.2fs)\n"):format(node.finished - self.t0,
       label(node.step), st.green(PAST[node.action] or node.action), tail, took)
     if self.view then self.view:finished(node, true, not self.json and line or nil)
-    elseif not self.json then self.write_out(line) end
+    else self.write_out(line) end
   else
     entry.error = M.describe_error(node.error)
     list[#list + 1] = entry

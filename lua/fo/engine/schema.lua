@@ -82,6 +82,8 @@ local function check_value(name, spec, v)
   return nil
 end
 
+local function by_text(a, b) return tostring(a) < tostring(b) end
+
 --- Problems of `props` against the schema (an array of messages, empty when fine):
 --- unknown properties (with the known ones), wrong value types, missing required ones.
 function M.problems(type_name, schema, props)
@@ -89,7 +91,7 @@ function M.problems(type_name, schema, props)
   local known = schema.properties
   local names = {}
   for k in pairs(props) do names[#names + 1] = k end
-  table.sort(names, function(a, b) return tostring(a) < tostring(b) end)
+  table.sort(names, by_text)
   for _, k in ipairs(names) do
     local spec = known[k]
     if not spec then
