@@ -4,30 +4,15 @@
 package.path = (os.getenv("FO_TESTS_DIR") or "tests") .. "/lua/?.lua;" .. package.path
 local lu = require "luaunit"
 local t = require "support.testlib"
-local fake = require "support.fake_aws"
 local simlib = require "fo.sim"
 
 local AL2 = "/aws/service/ami-amazon-linux-latest/amzn2-ami-hvm-x86_64-gp2"
 
--- Starts `fo-run --serve-sim` under a shell that sends SIGTERM once `stop` exists.
--- Returns url, task (its result: {code=, stdout=, stderr=}), stop file.
+-- Starts `fo-run --serve-sim` (testlib.serve_sim). Returns url, task (its result:
+-- {code=, stdout=, stderr=}), stop file.
 local function start(dir, extra)
-  local port = fake.dead_port()
-  local stop = dir .. "/stop"
-  local script = [[port=$1; shift; "$0" --serve-sim 127.0.0.1:$port "$@" & pid=$!
-while [ ! -e "$STOP" ]; do sleep 0.05; done
-kill -TERM $pid; wait $pid; echo "exit=$?"]]
-  local argv = { "sh", "-c", script, t.fo_run, tostring(port) }
-  for _, a in ipairs(extra or {}) do argv[#argv + 1] = a end
-  local task = fo.spawn(fo.process.run, { argv = argv, timeout = 60,
-    env = { STOP = stop, FO_LOG = "info" } })
-  local url = "http://127.0.0.1:" .. port
-  local deadline = fo.now() + 20
-  while fo.now() < deadline do
-    if pcall(fo.http.request, { url = url .. "/", timeout = 1 }) then return url, task, stop end
-    fo.sleep(0.05)
-  end
-  error("the served sim did not come up")
+  local s = t.serve_sim(dir, extra, 60)
+  return s.url, s.task, s.stop
 end
 
 TestServe = {}
@@ -196,7 +181,7 @@ function TestServe.test_a_served_sim_locks_its_stack_against_runs()
   local r = t.run_fo({ recipe(dir) }, { env = { FO_STATE_DIR = dir .. "/.fo" } })
   lu.assertEquals(r.code, 5, r.stderr)
   lu.assertStrMatches(r.stderr, ".*stack dev is locked by pid %d+ on host [^ ]+ since [%dT:%-]+Z "
-    .. "%(fo%-run %-%-serve%-sim 127%.0%.0%.1:" .. url:match(":(%d+)$") .. " %-%-sim%-file "
+    .. "%(fo%-run %-%-serve%-sim 127%.0%.0%.1:0 %-%-sim%-file " -- (the command as given)
     .. file:gsub("%p", "%%%0") .. "%); wait for it to finish.*")
   -- a second served sim on the file is refused the same way
   r = t.run_fo{ "--serve-sim", "127.0.0.1:0", "--sim-file", file }

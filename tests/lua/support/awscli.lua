@@ -26,7 +26,6 @@
 local cjson = require "cjson"
 local core = require "fo.core"
 local t = require "support.testlib"
-local fake = require "support.fake_aws"
 
 local M = {}
 
@@ -191,34 +190,19 @@ end
 
 -- The served sim --------------------------------------------------------------------
 
---- Starts `fo-run --serve-sim 127.0.0.1:PORT --sim-file DIR/sim.json` under a shell that
---- sends SIGTERM once DIR/stop exists; `timeout`: seconds it may run (default 600); `env`:
---- more environment variables for it (FO_SIM_* knobs).
---- Returns {url=, file=, task=, stop=}.
+--- Starts `fo-run --serve-sim 127.0.0.1:0 --sim-file DIR/sim.json` (testlib.serve_sim: a
+--- free port the sim picks, SIGTERM once DIR/stop exists); `timeout`: seconds it may run
+--- (default 600); `env`: more environment variables for it (FO_SIM_* knobs).
+--- Returns {url=, file=, task=, stop=, pid_file=}.
 function M.start_sim(dir, timeout, env)
-  local port = fake.dead_port()
-  local vars = { STOP = dir .. "/stop", FO_LOG = "info" }
-  for k, v in pairs(env or {}) do vars[k] = v end
-  local s = { stop = dir .. "/stop", file = dir .. "/sim.json" }
-  local script = [[port=$1; shift; "$0" --serve-sim 127.0.0.1:$port "$@" & pid=$!
-while [ ! -e "$STOP" ]; do sleep 0.05; done
-kill -TERM $pid; wait $pid; echo "exit=$?"]]
-  s.task = fo.spawn(fo.process.run, { argv = { "sh", "-c", script, t.fo_run, tostring(port),
-    "--sim-file", s.file }, timeout = timeout or 600, env = vars })
-  s.url = "http://127.0.0.1:" .. port
-  local deadline = fo.now() + 20
-  while fo.now() < deadline do
-    if pcall(fo.http.request, { url = s.url .. "/", timeout = 1 }) then return s end
-    if s.task.done then break end
-    fo.sleep(0.05)
-  end
-  error("the served sim did not come up")
+  local s = t.serve_sim(dir, { "--sim-file", dir .. "/sim.json" }, timeout, env)
+  s.file = dir .. "/sim.json"
+  return s
 end
 
 --- CPU seconds the served sim has used so far (from /proc), or nil.
 function M.sim_cpu(s)
-  local r = fo.process.run{ argv = { "pgrep", "-f", "serve-sim " .. s.url:match("//(.*)$") } }
-  local pid = r.stdout:match("%d+")
+  local pid = (t.read(s.pid_file) or ""):match("%d+")
   local stat = pid and t.read("/proc/" .. pid .. "/stat")
   if not stat then return nil end
   local fields = {}

@@ -105,6 +105,35 @@ function M.served_sim_env(port, region, home, more)
   return e
 end
 
+--- Starts `fo-run --serve-sim 127.0.0.1:0 <args>` under a shell that sends it SIGTERM once
+--- the file `stop` exists, and waits until it listens. Port 0: the sim picks a free port and
+--- prints it (read from its stdout, kept in `dir`/sim.out); a port chosen here and handed on
+--- could be taken meanwhile by a test running beside this one, whose server would then
+--- answer for it. Returns { url =, task = (fo.process.run's result: its stdout is "exit=N"
+--- then the sim's own stdout), stop =, pid_file = }.
+function M.serve_sim(dir, args, timeout, env)
+  local s = { stop = dir .. "/stop", pid_file = dir .. "/sim.pid" }
+  local out = dir .. "/sim.out"
+  local vars = { STOP = s.stop, OUT = out, PIDF = s.pid_file, FO_LOG = "info" }
+  for k, v in pairs(env or {}) do vars[k] = v end
+  local script = [["$0" --serve-sim 127.0.0.1:0 "$@" > "$OUT" & pid=$!; echo $pid > "$PIDF"
+while [ ! -e "$STOP" ] && kill -0 $pid 2>/dev/null; do sleep 0.05; done
+kill -TERM $pid 2>/dev/null; wait $pid; echo "exit=$?"; cat "$OUT"]]
+  local argv = { "sh", "-c", script, M.fo_run }
+  for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
+  s.task = fo.spawn(fo.process.run, { argv = argv, timeout = timeout or 600, env = vars })
+  local deadline = fo.now() + 20
+  while fo.now() < deadline do
+    s.url = (M.read(out) or ""):match("fo sim listening on (http://%S+)")
+    if s.url then return s end
+    if s.task.done then break end
+    fo.sleep(0.05)
+  end
+  local r = s.task.done and s.task.results and s.task.results[1] or {}
+  error(("the served sim did not come up: %s%s"):format(tostring(r.stdout or ""),
+    tostring(r.stderr or "")), 0)
+end
+
 --- Starts fo-run on `script` in the background (a task); waits until the script writes
 --- its port to the file given as its first argument. Returns port, task.
 function M.start_server(script, args, opts)
