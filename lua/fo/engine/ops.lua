@@ -122,12 +122,10 @@ end
 function M.create_from(run, fields, tdef, replaced, entry, release)
   local store = run.store
   local generation = next_generation(store, fields.urn)
-  -- (what record{...} makes, without the table of its argument)
-  local rec = { urn = fields.urn, type = fields.type, name = fields.name,
-    region = fields.region, id = nil, inputs = fields.inputs, outputs = {}, deps = fields.deps,
-    generation = generation, token = ctx_mod.token(fields.urn, generation, ctx_mod.nonce()),
-    protect = fields.protect, retain = fields.retain, timeouts = fields.timeouts,
-    read_undeclared = nil }
+  local rec = record{ urn = fields.urn, type = fields.type, name = fields.name,
+    region = fields.region, inputs = fields.inputs, deps = fields.deps, generation = generation,
+    token = ctx_mod.token(fields.urn, generation, ctx_mod.nonce()), protect = fields.protect,
+    retain = fields.retain, timeouts = fields.timeouts }
   local c = M.ctx(run, rec, { known_ids = M.known_ids(store, fields.urn), op = "create" })
   if replaced then
     store:remove(fields.urn)
@@ -152,8 +150,7 @@ function M.create_from(run, fields, tdef, replaced, entry, release)
   -- when: a delete of it soon after (a rollback) may meet AWS's consistency window
   run.created_at = run.created_at or {}
   run.created_at[id] = require("fo.core").now()
-  rec = record(rec) -- (with(rec, { id =, outputs = }), without the table of the changes)
-  rec.id, rec.outputs = id, outputs or {}
+  rec = with(rec, { id = id, outputs = outputs or {} })
   store:put(fields.urn, rec)
   store:set_intent(fields.urn, nil)
   if entry then entry.status, entry.rec = "done", rec end
